@@ -1,0 +1,290 @@
+"""Per-request budgets for CPU time, wall time and memory, checked by ticks.
+
+Under gevent every request runs in the main thread, so nothing preempts a
+greenlet that spins in pure Python. :class:`sandbox.policy.MuxPolicy` inserts
+``_tick_()`` into every loop, function, lambda and exception handler, and
+every iteration of tenant code goes through a ticking iterator; the tick
+reads the *current* :class:`Budget` and, every :data:`TICKS_PER_CHECK`
+ticks, checks the clocks and the process RSS.
+
+A budget follows its request across greenlet switches: :func:`install`
+sets a greenlet trace function that pauses the budget of the greenlet
+switched away from (CPU time and memory growth stop accruing) and resumes
+the budget of the greenlet switched to. So a request is charged only for
+what it did, never for the time other requests ran.
+
+Once a budget is over, it is *dead*: every later tick raises a fresh
+:class:`LimitExceeded`, so ``except BaseException`` or a ``finally`` that
+loops again cannot keep the request alive, and the host checks
+:attr:`Budget.killed` after the handler returns in case tenant code
+swallowed the last raise (a context manager whose ``__exit__`` returns true).
+
+.. warning::
+   A tick cannot interrupt one long C call. The guards in
+   :mod:`sandbox.guards` refuse or bound those before they start
+   (``10 ** 10**9``, ``"x" * 10**10``, catastrophic regular expressions);
+   anything they miss can only be stopped by the host's watchdog.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import greenlet
+
+#: How many ticks pass between two looks at the clocks.
+TICKS_PER_CHECK = 200
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class LimitExceeded(BaseException):
+    """A request went over one of its limits and is being stopped.
+
+    A :class:`BaseException`, so ``except Exception`` in tenant code does not
+    see it; the policy's ticks re-raise it from handlers that catch more.
+
+    :param kind: ``"cpu"``, ``"wall"`` or ``"memory"``.
+    """
+
+    #: HTTP status the host answers with, per kind.
+    STATUS = {"cpu": 503, "memory": 503, "wall": 504}
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        return self.STATUS.get(self.kind, 503)
+
+
+class _RssReader:
+    """Reads the resident set size from ``/proc/self/statm`` cheaply.
+
+    psutil does the same read plus object allocation; on the per-switch path
+    this keeps the cost to one ``pread`` of a file descriptor kept open.
+    """
+
+    def __init__(self):
+        self._fd = None
+        try:
+            self._fd = os.open("/proc/self/statm", os.O_RDONLY)
+        except OSError:
+            import psutil
+
+            self._process = psutil.Process()
+
+    def __call__(self) -> int:
+        if self._fd is not None:
+            fields = os.pread(self._fd, 128, 0).split()
+            return int(fields[1]) * _PAGE_SIZE
+        return self._process.memory_info().rss
+
+
+rss_bytes = _RssReader()
+
+
+class Budget:
+    """What one request may still spend.
+
+    :param cpu_s: CPU seconds allowed, or ``None``.
+    :param wall_s: wall-clock seconds allowed, or ``None``.
+    :param memory_bytes: process growth allowed while this request runs,
+        or ``None``.
+    """
+
+    __slots__ = (
+        "cpu_limit",
+        "wall_deadline",
+        "wall_s",
+        "memory_limit",
+        "cpu_used",
+        "memory_used",
+        "countdown",
+        "killed",
+        "_slice_cpu",
+        "_slice_rss",
+        "running",
+    )
+
+    def __init__(
+        self,
+        cpu_s: float | None = None,
+        wall_s: float | None = None,
+        memory_bytes: int | None = None,
+    ):
+        self.cpu_limit = cpu_s
+        self.wall_s = wall_s
+        self.wall_deadline = time.monotonic() + wall_s if wall_s else None
+        self.memory_limit = memory_bytes
+        self.cpu_used = 0.0
+        self.memory_used = 0
+        self.countdown = TICKS_PER_CHECK
+        self.killed: LimitExceeded | None = None
+        self._slice_cpu = 0.0
+        self._slice_rss = 0
+        self.running = False
+
+    # -- accounting across greenlet switches ------------------------------
+
+    def resume(self) -> None:
+        """Start charging this budget (its greenlet is about to run)."""
+        self._slice_cpu = time.thread_time()
+        if self.memory_limit is not None:
+            self._slice_rss = rss_bytes()
+        self.running = True
+
+    def pause(self) -> None:
+        """Stop charging this budget (its greenlet is switching out)."""
+        if not self.running:
+            return
+        self.running = False
+        self.cpu_used += time.thread_time() - self._slice_cpu
+        if self.memory_limit is not None:
+            self.memory_used += rss_bytes() - self._slice_rss
+
+    def cpu_seconds(self) -> float:
+        """CPU time charged so far, including the running slice."""
+        used = self.cpu_used
+        if self.running:
+            used += time.thread_time() - self._slice_cpu
+        return used
+
+    def memory_growth(self) -> int:
+        """Bytes the process grew by while this request ran."""
+        grown = self.memory_used
+        if self.running and self.memory_limit is not None:
+            grown += rss_bytes() - self._slice_rss
+        return grown
+
+    def remaining_seconds(self, default: float = 1.0) -> float:
+        """The smallest of the CPU and wall time left, for C calls that
+        take a timeout (regular expressions)."""
+        left = [default]
+        if self.cpu_limit is not None:
+            left.append(self.cpu_limit - self.cpu_seconds())
+        if self.wall_deadline is not None:
+            left.append(self.wall_deadline - time.monotonic())
+        return max(0.0, min(left))
+
+    # -- checks ----------------------------------------------------------
+
+    def kill(self, kind: str, message: str) -> LimitExceeded:
+        """Mark this budget dead; return the exception to raise."""
+        if self.killed is None:
+            self.killed = LimitExceeded(kind, message)
+        return LimitExceeded(self.killed.kind, self.killed.message)
+
+    def check(self) -> None:
+        """Raise :class:`LimitExceeded` if any limit is over (or was)."""
+        self.countdown = TICKS_PER_CHECK
+        if self.killed is not None:
+            raise LimitExceeded(self.killed.kind, self.killed.message)
+        if self.cpu_limit is not None:
+            used = self.cpu_seconds()
+            if used > self.cpu_limit:
+                raise self.kill(
+                    "cpu",
+                    f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)",
+                )
+        if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
+            raise self.kill("wall", f"wall time limit exceeded ({self.wall_s:g} s)")
+        if self.memory_limit is not None:
+            grown = self.memory_growth()
+            if grown > self.memory_limit:
+                raise self.kill(
+                    "memory",
+                    f"memory limit exceeded ({self.memory_limit // 2**20} MB)",
+                )
+
+
+# The budget of the greenlet that runs now; module-global because the tick
+# must be as cheap as a global read.
+_current: Budget | None = None
+_by_greenlet: dict = {}
+
+
+def current() -> Budget | None:
+    """The budget charged right now, or ``None`` outside tenant requests."""
+    return _current
+
+
+def tick() -> None:
+    """The ``_tick_`` of tenant code: count down, check when due."""
+    budget = _current
+    if budget is not None:
+        budget.countdown -= 1
+        if budget.countdown <= 0 or budget.killed is not None:
+            budget.check()
+
+
+def _on_switch(event, args) -> None:
+    global _current
+    if event not in ("switch", "throw"):
+        return
+    origin, target = args
+    budget = _by_greenlet.get(origin)
+    if budget is not None:
+        budget.pause()
+    budget = _by_greenlet.get(target)
+    if budget is not None:
+        budget.resume()
+    _current = budget
+
+
+_installed = False
+
+
+def install() -> None:
+    """Install the greenlet switch hook (idempotent)."""
+    global _installed
+    if not _installed:
+        previous = greenlet.gettrace()
+        if previous is None:
+            greenlet.settrace(_on_switch)
+        else:  # chain, so a debugger's trace keeps working
+
+            def chained(event, args):
+                _on_switch(event, args)
+                previous(event, args)
+
+            greenlet.settrace(chained)
+        _installed = True
+
+
+class charged:
+    """Context manager: charge the current greenlet's work to ``budget``.
+
+    Nested use with the same greenlet replaces the budget for the inner
+    block and restores the outer one after.
+    """
+
+    __slots__ = ("budget", "_glet", "_outer")
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+
+    def __enter__(self) -> Budget:
+        global _current
+        install()
+        self._glet = greenlet.getcurrent()
+        self._outer = _by_greenlet.get(self._glet)
+        if self._outer is not None:
+            self._outer.pause()
+        _by_greenlet[self._glet] = self.budget
+        self.budget.resume()
+        _current = self.budget
+        return self.budget
+
+    def __exit__(self, *exc) -> None:
+        global _current
+        self.budget.pause()
+        if self._outer is not None:
+            _by_greenlet[self._glet] = self._outer
+            self._outer.resume()
+        else:
+            _by_greenlet.pop(self._glet, None)
+        _current = self._outer

@@ -1,0 +1,811 @@
+"""The standard modules tenant code may import, each as a facade.
+
+A tenant never gets a real module object: ``import json`` gives a
+:class:`ModuleFacade` that holds only the names listed here. Real modules
+have public attribute paths to ``sys``, ``os`` and ``builtins``
+(``json.codecs.sys``, ``re.enum.bltns.exec``, ``uuid.os``), and shared
+module state is a channel between tenants (``random.seed``, a patched
+``json.JSONEncoder``). A facade is built per tenant runtime, holds no
+mutable host container, and refuses writes (:func:`sandbox.guards.guarded_write`).
+
+Names that would let one C call run for minutes or allocate gigabytes are
+wrapped with bounds (``math.factorial``, ``hashlib.pbkdf2_hmac``,
+``zlib.decompress``, ``itertools.repeat`` ...); lazy iterators come back
+as :class:`sandbox.guards.TickingIter`. ``re`` is served by the ``regex``
+package with a time limit on every match.
+
+.. warning::
+   Classes in these facades (``json.JSONEncoder``, ``datetime.datetime``,
+   ``collections.OrderedDict``) are the host's class objects. Tenants may
+   instantiate and subclass them but cannot change them; a host class with
+   mutable class-level state must not be added here.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import collections
+import collections.abc
+import copy
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import hashlib
+import heapq
+import hmac
+import html
+import itertools
+import json
+import math
+import operator
+import random
+import secrets
+import statistics
+import string
+import textwrap
+import time
+import typing
+import urllib.parse
+import uuid
+import zlib
+
+import regex
+
+from sandbox import guards
+from sandbox import limits
+from sandbox.guards import MAX_SEQUENCE_ITEMS
+from sandbox.guards import MAX_STRING_BYTES
+from sandbox.guards import SandboxError
+from sandbox.guards import SizeLimitError
+from sandbox.guards import TickingIter
+from sandbox.guards import guarded_getattr
+from sandbox.guards import guarded_iter
+
+
+class ModuleFacade:
+    """A read-only stand-in for a module: only the names it was given."""
+
+    __slots__ = ("_name", "_attrs")
+
+    def __init__(self, name: str, attrs: dict):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_attrs", attrs)
+
+    def __getattr__(self, attr):
+        try:
+            return object.__getattribute__(self, "_attrs")[attr]
+        except KeyError:
+            name = object.__getattribute__(self, "_name")
+            raise AttributeError(
+                f"module {name!r} has no attribute {attr!r} in the sandbox"
+            ) from None
+
+    def __setattr__(self, attr, value):
+        raise TypeError("modules cannot be changed in the sandbox")
+
+    __delattr__ = __setattr__
+
+    def __dir__(self):
+        return sorted(object.__getattribute__(self, "_attrs"))
+
+    def __repr__(self):
+        return f"<module {object.__getattribute__(self, '_name')!r} (sandboxed)>"
+
+    def has(self, attr: str) -> bool:
+        return attr in object.__getattribute__(self, "_attrs")
+
+
+def _pick(module, names: str) -> dict:
+    return {name: getattr(module, name) for name in names.split()}
+
+
+def _cap(value, limit, what):
+    if isinstance(value, int) and value > limit:
+        raise SizeLimitError(f"{what} is over the sandbox limit ({limit})")
+
+
+def _ticking_call(func):
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        return TickingIter(func(*args, **kwargs))
+
+    return wrapped
+
+
+def _iter_inputs(func):
+    @functools.wraps(func)
+    def wrapped(*iterables, **kwargs):
+        return TickingIter(func(*[guarded_iter(i) for i in iterables], **kwargs))
+
+    return wrapped
+
+
+# -- builders: one per allowed module ---------------------------------------
+
+
+def _json(ctx):
+    def dumps(obj, *args, **kwargs):
+        indent = kwargs.get("indent")
+        if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
+            raise SizeLimitError("json indent is over the sandbox limit (64)")
+        return json.dumps(obj, *args, **kwargs)
+
+    return {
+        "dumps": dumps,
+        "loads": json.loads,
+        "JSONDecodeError": json.JSONDecodeError,
+        "JSONEncoder": json.JSONEncoder,
+        "JSONDecoder": json.JSONDecoder,
+    }
+
+
+def _math(ctx):
+    table = {
+        name: getattr(math, name)
+        for name in dir(math)
+        if not name.startswith("_")
+    }
+
+    def factorial(n):
+        _cap(n, 20_000, "factorial argument")
+        return math.factorial(n)
+
+    def comb(n, k):
+        _cap(n, 20_000, "comb argument")
+        return math.comb(n, k)
+
+    def perm(n, k=None):
+        _cap(n, 20_000, "perm argument")
+        return math.perm(n, k)
+
+    def prod(iterable, *, start=1):
+        return math.prod(guarded_iter(iterable), start=start)
+
+    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod)
+    return table
+
+
+def _datetime(ctx):
+    return _pick(datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC")
+
+
+def _time(ctx):
+    table = _pick(
+        time,
+        "time time_ns monotonic monotonic_ns perf_counter perf_counter_ns "
+        "gmtime localtime mktime strftime strptime asctime ctime struct_time "
+        "timezone altzone daylight",
+    )
+    table["tzname"] = tuple(time.tzname)
+    # time.sleep is looked up at call time so gevent's monkey-patched,
+    # cooperative sleep is used when the host runs under gevent.
+    table["sleep"] = lambda seconds: time.sleep(seconds)
+    return table
+
+
+def _random(ctx):
+    rng = ctx.random
+
+    def randbytes(n):
+        _cap(n, MAX_STRING_BYTES, "randbytes size")
+        return rng.randbytes(n)
+
+    def getrandbits(k):
+        _cap(k, guards.MAX_INT_BITS, "getrandbits size")
+        return rng.getrandbits(k)
+
+    def choices(population, weights=None, *, cum_weights=None, k=1):
+        _cap(k, MAX_SEQUENCE_ITEMS, "choices k")
+        return rng.choices(population, weights, cum_weights=cum_weights, k=k)
+
+    def sample(population, k, *, counts=None):
+        _cap(k, MAX_SEQUENCE_ITEMS, "sample k")
+        return rng.sample(population, k, counts=counts)
+
+    table = {
+        name: getattr(rng, name)
+        for name in (
+            "random randint randrange choice shuffle uniform gauss seed "
+            "normalvariate lognormvariate expovariate vonmisesvariate "
+            "gammavariate triangular betavariate paretovariate weibullvariate"
+        ).split()
+    }
+    table.update(
+        randbytes=randbytes,
+        getrandbits=getrandbits,
+        choices=choices,
+        sample=sample,
+        Random=random.Random,
+        SystemRandom=random.SystemRandom,
+    )
+    return table
+
+
+def _hashlib(ctx):
+    table = _pick(
+        hashlib,
+        "md5 sha1 sha224 sha256 sha384 sha512 blake2b blake2s "
+        "sha3_224 sha3_256 sha3_384 sha3_512 shake_128 shake_256 new",
+    )
+
+    def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
+        _cap(iterations, 200_000, "pbkdf2 iterations")
+        _cap(dklen, 1024, "pbkdf2 dklen")
+        return hashlib.pbkdf2_hmac(hash_name, password, salt, iterations, dklen)
+
+    table["pbkdf2_hmac"] = pbkdf2_hmac
+    table["algorithms_guaranteed"] = frozenset(hashlib.algorithms_guaranteed)
+    table["algorithms_available"] = frozenset(hashlib.algorithms_available)
+    return table
+
+
+def _hmac(ctx):
+    return _pick(hmac, "new compare_digest digest HMAC")
+
+
+def _base64(ctx):
+    return _pick(
+        base64,
+        "b64encode b64decode standard_b64encode standard_b64decode "
+        "urlsafe_b64encode urlsafe_b64decode b32encode b32decode b32hexencode "
+        "b32hexdecode b16encode b16decode b85encode b85decode a85encode "
+        "a85decode encodebytes decodebytes",
+    )
+
+
+def _uuid(ctx):
+    # uuid1 is left out: it embeds the host's MAC address.
+    return _pick(
+        uuid,
+        "uuid3 uuid4 uuid5 UUID NAMESPACE_DNS NAMESPACE_URL NAMESPACE_OID NAMESPACE_X500",
+    )
+
+
+class _Chain:
+    """``itertools.chain`` with ``chain.from_iterable``, both ticking."""
+
+    __slots__ = ()
+
+    def __call__(self, *iterables):
+        return TickingIter(itertools.chain(*[guarded_iter(i) for i in iterables]))
+
+    def from_iterable(self, iterable):
+        return TickingIter(
+            itertools.chain.from_iterable(guarded_iter(i) for i in guarded_iter(iterable))
+        )
+
+
+def _itertools(ctx):
+    def repeat(obj, times=None):
+        if times is None:
+            return TickingIter(itertools.repeat(obj))
+        return TickingIter(itertools.repeat(obj, times))
+
+    def tee(iterable, n=2):
+        _cap(n, 1000, "tee n")
+        return tuple(TickingIter(t) for t in itertools.tee(guarded_iter(iterable), n))
+
+    def groupby(iterable, key=None):
+        return TickingIter(
+            (k, TickingIter(group))
+            for k, group in itertools.groupby(guarded_iter(iterable), key)
+        )
+
+    table = {
+        "count": _ticking_call(itertools.count),
+        "repeat": repeat,
+        "cycle": _iter_inputs(itertools.cycle),
+        "chain": _Chain(),
+        "tee": tee,
+        "groupby": groupby,
+    }
+    for name in (
+        "accumulate compress dropwhile filterfalse islice pairwise starmap "
+        "takewhile zip_longest product permutations combinations "
+        "combinations_with_replacement"
+    ).split():
+        func = getattr(itertools, name)
+        if name in ("dropwhile", "filterfalse", "takewhile", "starmap"):
+            table[name] = (
+                lambda f: lambda pred, iterable: TickingIter(f(pred, guarded_iter(iterable)))
+            )(func)
+        elif name in ("islice", "combinations", "permutations", "combinations_with_replacement"):
+            table[name] = (
+                lambda f: lambda iterable, *args: TickingIter(f(guarded_iter(iterable), *args))
+            )(func)
+        else:
+            table[name] = _iter_inputs(func)
+    return table
+
+
+def _functools(ctx):
+    def update_wrapper(wrapper, wrapped, *args, **kwargs):
+        if not guards.is_tenant_function(wrapper):
+            raise SandboxError("update_wrapper() can only change functions you defined")
+        return functools.update_wrapper(wrapper, wrapped, *args, **kwargs)
+
+    def wraps(wrapped, *args, **kwargs):
+        return lambda wrapper: update_wrapper(wrapper, wrapped, *args, **kwargs)
+
+    def total_ordering(cls):
+        if cls not in guards.TENANT_CLASSES:
+            raise SandboxError("total_ordering() can only change classes you defined")
+        return functools.total_ordering(cls)
+
+    def reduce(function, iterable, *initial):
+        return functools.reduce(function, guarded_iter(iterable), *initial)
+
+    table = _pick(functools, "partial partialmethod lru_cache cache cached_property cmp_to_key")
+    table.update(
+        update_wrapper=update_wrapper,
+        wraps=wraps,
+        total_ordering=total_ordering,
+        reduce=reduce,
+    )
+    return table
+
+
+def _collections_abc(ctx):
+    return {
+        name: getattr(collections.abc, name)
+        for name in collections.abc.__all__
+    }
+
+
+def _collections(ctx):
+    def namedtuple(typename, field_names, **kwargs):
+        kwargs.pop("module", None)
+        return collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
+
+    class Counter(collections.Counter):
+        """``collections.Counter`` whose ``elements()`` ticks."""
+
+        def elements(self):
+            return TickingIter(super().elements())
+
+    table = _pick(collections, "deque OrderedDict defaultdict ChainMap UserDict UserList UserString")
+    table.update(namedtuple=namedtuple, Counter=Counter, abc=ctx.facade("collections.abc"))
+    return table
+
+
+def _string(ctx):
+    return _pick(
+        string,
+        "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits "
+        "octdigits punctuation printable whitespace capwords",
+    )
+
+
+def _decimal(ctx):
+    # getcontext/setcontext/localcontext are left out: the context is per
+    # thread, and every greenlet of every tenant shares the thread.
+    def Context(*args, **kwargs):
+        prec = kwargs.get("prec", args[0] if args else None)
+        _cap(prec, 10_000, "decimal precision")
+        return decimal.Context(*args, **kwargs)
+
+    table = _pick(
+        decimal,
+        "Decimal DecimalException InvalidOperation DivisionByZero Overflow "
+        "Underflow Inexact Rounded Subnormal Clamped FloatOperation "
+        "ROUND_UP ROUND_DOWN ROUND_CEILING ROUND_FLOOR ROUND_HALF_UP "
+        "ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
+    )
+    table["Context"] = Context
+    return table
+
+
+def _fractions(ctx):
+    return {"Fraction": fractions.Fraction}
+
+
+def _statistics(ctx):
+    names = (
+        "mean fmean geometric_mean harmonic_mean median median_low median_high "
+        "median_grouped mode multimode pstdev pvariance stdev variance quantiles "
+        "correlation covariance linear_regression"
+    ).split()
+    table = {}
+    for name in names:
+        func = getattr(statistics, name)
+        table[name] = (
+            lambda f: lambda data, *args, **kwargs: f(list(guarded_iter(data)), *args, **kwargs)
+        )(func)
+    table["StatisticsError"] = statistics.StatisticsError
+    table["NormalDist"] = statistics.NormalDist
+    return table
+
+
+def _urllib_parse(ctx):
+    return _pick(
+        urllib.parse,
+        "quote quote_plus quote_from_bytes unquote unquote_plus unquote_to_bytes "
+        "urlencode urlparse urlunparse urlsplit urlunsplit urljoin urldefrag "
+        "parse_qs parse_qsl ParseResult SplitResult DefragResult",
+    )
+
+
+def _urllib(ctx):
+    return {"parse": ctx.facade("urllib.parse")}
+
+
+def _html(ctx):
+    return {"escape": html.escape, "unescape": html.unescape}
+
+
+def _textwrap(ctx):
+    def _width(func):
+        def wrapped(text, width=70, **kwargs):
+            _cap(width, 100_000, "textwrap width")
+            return func(text, width, **kwargs)
+
+        return wrapped
+
+    return {
+        "wrap": _width(textwrap.wrap),
+        "fill": _width(textwrap.fill),
+        "shorten": _width(textwrap.shorten),
+        "dedent": textwrap.dedent,
+        "indent": textwrap.indent,
+    }
+
+
+def _dataclasses(ctx):
+    return _pick(
+        dataclasses,
+        "dataclass field fields asdict astuple replace is_dataclass "
+        "FrozenInstanceError InitVar KW_ONLY MISSING",
+    )
+
+
+def _typing(ctx):
+    return _pick(
+        typing,
+        "Any Optional Union List Dict Set FrozenSet Tuple Callable Iterable "
+        "Iterator Generator Mapping MutableMapping Sequence MutableSequence "
+        "Type TypeVar Generic Literal Final ClassVar Annotated NamedTuple "
+        "TypedDict Protocol cast overload TYPE_CHECKING NoReturn Deque "
+        "DefaultDict Counter OrderedDict AnyStr Hashable Sized",
+    )
+
+
+def _enum(ctx):
+    return _pick(enum, "Enum IntEnum Flag IntFlag StrEnum auto unique")
+
+
+def _bisect(ctx):
+    return _pick(bisect, "bisect bisect_left bisect_right insort insort_left insort_right")
+
+
+def _heapq(ctx):
+    table = _pick(heapq, "heappush heappop heapify heapreplace heappushpop")
+    table["nlargest"] = lambda n, iterable, key=None: heapq.nlargest(n, guarded_iter(iterable), key)
+    table["nsmallest"] = lambda n, iterable, key=None: heapq.nsmallest(n, guarded_iter(iterable), key)
+    table["merge"] = lambda *its, key=None, reverse=False: TickingIter(
+        heapq.merge(*[guarded_iter(i) for i in its], key=key, reverse=reverse)
+    )
+    return table
+
+
+def _copy(ctx):
+    return {"copy": copy.copy, "deepcopy": copy.deepcopy, "Error": copy.Error}
+
+
+def _operator(ctx):
+    # attrgetter/methodcaller would read attributes without _getattr_, and
+    # setitem/delitem would write without _write_: they are rebuilt on the
+    # guards. The in-place functions are left out.
+    table = _pick(
+        operator,
+        "lt le eq ne ge gt not_ truth is_ is_not abs add and_ floordiv index "
+        "inv invert neg or_ pos rshift sub truediv xor concat contains countOf "
+        "indexOf getitem itemgetter length_hint matmul",
+    )
+
+    def attrgetter(*names):
+        def get(obj):
+            values = []
+            for name in names:
+                value = obj
+                for part in name.split("."):
+                    value = guarded_getattr(value, part)
+                values.append(value)
+            return values[0] if len(names) == 1 else tuple(values)
+
+        return get
+
+    def methodcaller(name, *args, **kwargs):
+        return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
+
+    def setitem(obj, key, value):
+        guards.guarded_write(obj)[key] = value
+
+    def delitem(obj, key):
+        del guards.guarded_write(obj)[key]
+
+    table.update(
+        attrgetter=attrgetter,
+        methodcaller=methodcaller,
+        setitem=setitem,
+        delitem=delitem,
+        mul=guards.guarded_mul,
+        mod=guards.guarded_mod,
+        pow=guards.guarded_pow,
+        lshift=guards.guarded_lshift,
+    )
+    return table
+
+
+def _secrets(ctx):
+    def sized(func):
+        def wrapped(nbytes=None):
+            _cap(nbytes, 1 << 20, "token size")
+            return func(nbytes)
+
+        return wrapped
+
+    def randbits(k):
+        _cap(k, guards.MAX_INT_BITS, "randbits size")
+        return secrets.randbits(k)
+
+    return {
+        "token_bytes": sized(secrets.token_bytes),
+        "token_hex": sized(secrets.token_hex),
+        "token_urlsafe": sized(secrets.token_urlsafe),
+        "choice": secrets.choice,
+        "randbelow": secrets.randbelow,
+        "randbits": randbits,
+        "compare_digest": secrets.compare_digest,
+        "SystemRandom": secrets.SystemRandom,
+    }
+
+
+def _zlib(ctx):
+    def decompress(data, wbits=zlib.MAX_WBITS, bufsize=zlib.DEF_BUF_SIZE):
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(data, MAX_STRING_BYTES)
+        if inflater.unconsumed_tail:
+            raise SizeLimitError("decompressed data is over the sandbox size limit")
+        return out + inflater.flush()
+
+    table = _pick(
+        zlib,
+        "compress crc32 adler32 error MAX_WBITS DEFLATED DEF_BUF_SIZE "
+        "Z_BEST_COMPRESSION Z_BEST_SPEED Z_DEFAULT_COMPRESSION",
+    )
+    table["decompress"] = decompress
+    return table
+
+
+# -- re, on regex with a time limit ------------------------------------------
+
+_DEFAULT_MATCH_SECONDS = 1.0
+
+
+def _match_timeout() -> float:
+    budget = limits.current()
+    if budget is None:
+        return _DEFAULT_MATCH_SECONDS
+    return max(0.001, budget.remaining_seconds(_DEFAULT_MATCH_SECONDS))
+
+
+def _timed(call):
+    """Run a regex call with the time left; a timeout stops the request."""
+    try:
+        return call(_match_timeout())
+    except TimeoutError:
+        budget = limits.current()
+        if budget is not None:
+            raise budget.kill(
+                "cpu", "regular expression took too long (CPU time limit)"
+            ) from None
+        raise TimeoutError("regular expression matching timed out") from None
+
+
+class Match:
+    """A match result; wraps ``regex.Match`` without its ``re`` and ``regs``."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, match):
+        self._m = match
+
+    def group(self, *groups):
+        return self._m.group(*groups)
+
+    def groups(self, default=None):
+        return self._m.groups(default)
+
+    def groupdict(self, default=None):
+        return self._m.groupdict(default)
+
+    def start(self, group=0):
+        return self._m.start(group)
+
+    def end(self, group=0):
+        return self._m.end(group)
+
+    def span(self, group=0):
+        return self._m.span(group)
+
+    def expand(self, template):
+        return self._m.expand(template)
+
+    def __getitem__(self, group):
+        return self._m[group]
+
+    def __bool__(self):
+        return True
+
+    def __repr__(self):
+        return repr(self._m).replace("regex.Match", "re.Match")
+
+    @property
+    def string(self):
+        return self._m.string
+
+    @property
+    def pos(self):
+        return self._m.pos
+
+    @property
+    def endpos(self):
+        return self._m.endpos
+
+    @property
+    def lastindex(self):
+        return self._m.lastindex
+
+    @property
+    def lastgroup(self):
+        return self._m.lastgroup
+
+
+def _wrap_match(match):
+    return Match(match) if match is not None else None
+
+
+def _repl(repl):
+    if callable(repl):
+        return lambda m: repl(Match(m))
+    return repl
+
+
+class Pattern:
+    """A compiled pattern; every match runs with a time limit."""
+
+    __slots__ = ("_p",)
+
+    def __init__(self, pattern):
+        self._p = pattern
+
+    @property
+    def pattern(self):
+        return self._p.pattern
+
+    @property
+    def flags(self):
+        return self._p.flags
+
+    @property
+    def groups(self):
+        return self._p.groups
+
+    @property
+    def groupindex(self):
+        return dict(self._p.groupindex)
+
+    def match(self, string, *args):
+        return _wrap_match(_timed(lambda t: self._p.match(string, *args, timeout=t)))
+
+    def search(self, string, *args):
+        return _wrap_match(_timed(lambda t: self._p.search(string, *args, timeout=t)))
+
+    def fullmatch(self, string, *args):
+        return _wrap_match(_timed(lambda t: self._p.fullmatch(string, *args, timeout=t)))
+
+    def findall(self, string, *args):
+        return _timed(lambda t: self._p.findall(string, *args, timeout=t))
+
+    def finditer(self, string, *args):
+        # Matching all at once keeps every step under the time limit.
+        return TickingIter(
+            Match(m) for m in _timed(lambda t: list(self._p.finditer(string, *args, timeout=t)))
+        )
+
+    def split(self, string, maxsplit=0):
+        return _timed(lambda t: self._p.split(string, maxsplit, timeout=t))
+
+    def sub(self, repl, string, count=0):
+        return _timed(lambda t: self._p.sub(_repl(repl), string, count, timeout=t))
+
+    def subn(self, repl, string, count=0):
+        return _timed(lambda t: self._p.subn(_repl(repl), string, count, timeout=t))
+
+    def __repr__(self):
+        return f"re.compile({self._p.pattern!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Pattern) and self._p == other._p
+
+    def __hash__(self):
+        return hash(self._p)
+
+
+_MAX_PATTERN_CHARS = 10_000
+
+
+def _compile(pattern, flags=0):
+    if isinstance(pattern, Pattern):
+        return pattern
+    if isinstance(pattern, (str, bytes)) and len(pattern) > _MAX_PATTERN_CHARS:
+        raise SizeLimitError("regular expression is over the sandbox size limit")
+    return Pattern(regex.compile(pattern, flags | regex.VERSION0))
+
+
+def _re(ctx):
+    table = {
+        "compile": _compile,
+        "escape": regex.escape,
+        "error": regex.error,
+        "Pattern": Pattern,
+        "Match": Match,
+    }
+    for flag in "A I L M S X U ASCII IGNORECASE LOCALE MULTILINE DOTALL VERBOSE UNICODE".split():
+        table[flag] = getattr(regex, flag)
+    for name in ("match", "search", "fullmatch", "findall", "finditer", "split"):
+        table[name] = (
+            lambda n: lambda pattern, string, *args, flags=0, **kw: getattr(
+                _compile(pattern, flags), n
+            )(string, *args, **kw)
+        )(name)
+    table["sub"] = lambda pattern, repl, string, count=0, flags=0: _compile(pattern, flags).sub(
+        repl, string, count
+    )
+    table["subn"] = lambda pattern, repl, string, count=0, flags=0: _compile(pattern, flags).subn(
+        repl, string, count
+    )
+    return table
+
+
+#: module name -> builder(ctx) -> dict of names.
+BUILDERS = {
+    "json": _json,
+    "math": _math,
+    "datetime": _datetime,
+    "time": _time,
+    "random": _random,
+    "hashlib": _hashlib,
+    "hmac": _hmac,
+    "base64": _base64,
+    "uuid": _uuid,
+    "itertools": _itertools,
+    "functools": _functools,
+    "collections": _collections,
+    "collections.abc": _collections_abc,
+    "string": _string,
+    "decimal": _decimal,
+    "fractions": _fractions,
+    "statistics": _statistics,
+    "re": _re,
+    "urllib": _urllib,
+    "urllib.parse": _urllib_parse,
+    "html": _html,
+    "textwrap": _textwrap,
+    "dataclasses": _dataclasses,
+    "typing": _typing,
+    "enum": _enum,
+    "bisect": _bisect,
+    "heapq": _heapq,
+    "copy": _copy,
+    "operator": _operator,
+    "secrets": _secrets,
+    "zlib": _zlib,
+}
+
+#: Names tenant code may import (plus ``lib`` and what the host adds).
+ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask"])
