@@ -1,0 +1,5 @@
+"""``python -m muxserver``."""
+
+from muxserver.cli import run
+
+run()

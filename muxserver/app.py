@@ -1,0 +1,531 @@
+"""MuxApp: the WSGI application that serves every tenant.
+
+``wsgi_app`` resolves the tenant (path prefix, ``--base-domain`` or a
+``hosts`` entry), routes, loads the module if cold, calls the handler under
+the tenant's limits, and turns the value into a response. Every failure on
+the way is an exception, and :meth:`MuxApp.handle_error` is the one place
+that turns exceptions into responses, by the ``status`` they carry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import mimetypes
+import os
+import re
+import secrets
+import time
+import traceback
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request
+
+from sandbox import LimitExceeded
+from sandbox import SandboxError
+from sandbox.limits import rss_bytes
+
+from muxserver import api
+from muxserver import context
+from muxserver.admin import AdminAPI
+from muxserver.codecache import CodeCache
+from muxserver.config import Config
+from muxserver.errors import BodyTooLarge
+from muxserver.errors import MethodNotAllowed
+from muxserver.errors import MuxError
+from muxserver.errors import NotFound
+from muxserver.errors import Redirect
+from muxserver.errors import TenantCodeError
+from muxserver.errors import TooManyRequests
+from muxserver.execution import budget_for
+from muxserver.execution import run_limited
+from muxserver.loader import Loader
+from muxserver.loader import format_tenant_traceback
+from muxserver.logs import TenantLogs
+from muxserver.logs import access_log
+from muxserver.logs import server_log
+from muxserver.memory import release_memory
+from muxserver.metrics import Metrics
+from muxserver.registry import Registry
+from muxserver.responses import BadReturnValue
+from muxserver.responses import to_plain
+from muxserver.scanner import TENANT_NAME
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_STATUS_LINES: dict[int, str] = {}
+
+
+def status_line(code: int) -> str:
+    line = _STATUS_LINES.get(code)
+    if line is None:
+        from http import HTTPStatus
+
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Unknown"
+        line = _STATUS_LINES[code] = f"{code} {phrase}"
+    return line
+
+
+class _Outcome:
+    """What a request turned into, for the access log and metrics."""
+
+    __slots__ = ("tenant", "endpoint", "cold", "load_ms", "exec_ms", "kind")
+
+    def __init__(self):
+        self.tenant = None
+        self.endpoint = None
+        self.cold = False
+        self.load_ms = None
+        self.exec_ms = None
+        self.kind = None
+
+
+class MuxApp:
+    """The server's WSGI application.
+
+    :param config: validated settings.
+    :param scan: register tenants now (tests may delay it).
+    """
+
+    def __init__(self, config: Config, scan: bool = True):
+        self.config = config
+        self.cache = CodeCache(config.code_cache_dir)
+        self.registry = Registry(config, self.cache)
+        self.logs = TenantLogs()
+        self.metrics = Metrics()
+        self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules)
+        self.admin = AdminAPI(self)
+        self.started_at = time.time()
+        self.limit_kills: dict[tuple[str, str], int] = {}
+        self.registry.on_unload = self._on_unload
+        self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
+        if scan:
+            self.rescan()
+
+    def rescan(self) -> None:
+        started = time.perf_counter()
+        self.registry.rescan()
+        self.metrics.tenants.set(len(self.registry.tenants))
+        self.metrics.warm_modules.set(len(self.registry.warm_modules()))
+        server_log.info(
+            "registered %d tenants, %d routes, %d deploy errors in %.0f ms",
+            len(self.registry.tenants),
+            sum(len(s.spec.routes) for s in self.registry.tenants.values()),
+            len(self.registry.deploy_errors),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def redeploy(self, name: str) -> None:
+        """Re-register one tenant after its folder changed (or went away)."""
+        if not TENANT_NAME.match(name):
+            return
+        self.registry.rescan_tenant(name)
+        self.metrics.tenants.set(len(self.registry.tenants))
+
+    def evict(self, tenant: str | None = None, endpoint: str | None = None,
+              reason: str = "admin") -> int:
+        """Unload modules and give their memory back; return how many."""
+        count = self.registry.evict(tenant, endpoint, reason)
+        if count:
+            release_memory()
+        return count
+
+    def status(self) -> dict:
+        """What ``/_mux/status`` shows."""
+        registry = self.registry
+        tenants = []
+        for name in sorted(registry.tenants):
+            state = registry.tenants[name]
+            error = registry.deploy_errors.get(name)
+            tenants.append({
+                "name": name,
+                "version": state.spec.version,
+                "deployed_at": state.deployed_at,
+                "routes": len(state.spec.routes),
+                "warm_modules": len(state.modules),
+                "inflight": state.inflight,
+                "hosts": list(state.spec.manifest.hosts),
+                "limits": dataclasses.asdict(state.spec.manifest.limits),
+                "last_failed_deploy": error.describe() if error else None,
+            })
+        return {
+            "tenants": tenants,
+            "routes": registry.route_table(),
+            "warm_modules": [m.describe() for m in registry.warm_modules()],
+            "rss_bytes": rss_bytes(),
+            "cold_starts": registry.cold_starts,
+            "evictions": registry.evictions,
+            "deploy_errors": registry.error_list(),
+            "warnings": list(registry.warnings),
+            "limit_kills": [
+                {"tenant": t, "kind": k, "count": n} for (t, k), n in sorted(self.limit_kills.items())
+            ],
+            "code_cache": {
+                "dir": str(self.cache.directory),
+                "writable": self.cache.writable,
+                "hits": self.cache.hits,
+                "misses": self.cache.misses,
+                "writes": self.cache.writes,
+            },
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "pid": os.getpid(),
+        }
+
+    def _on_unload(self, state, module, reason) -> None:
+        self.metrics.evictions.labels(state.name, reason).inc()
+        self.metrics.warm_modules.dec()
+        module.namespace.clear()
+
+    # -- WSGI ------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        return self.wsgi_app(environ, start_response)
+
+    def wsgi_app(self, environ, start_response):
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        outcome = _Outcome()
+        path = environ.get("PATH_INFO") or "/"
+        try:
+            if path.startswith("/_mux/") or path == "/_mux":
+                code, headers, body = self.admin.handle(environ)
+                stream = None
+            else:
+                code, headers, body, stream = self.serve(environ, request_id, outcome)
+        except BaseException as exc:  # the one place errors become responses
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and outcome.endpoint is None:
+                raise
+            code, headers, body = self.handle_error(exc, request_id, outcome)
+            stream = None
+        headers.append(("X-Request-Id", request_id))
+        if outcome.exec_ms is not None:
+            timing = f"exec;dur={outcome.exec_ms:.3f}"
+            if outcome.load_ms is not None:
+                timing = f"load;dur={outcome.load_ms:.3f}, {timing}"
+            headers.append(("Server-Timing", timing))
+        if stream is not None:
+            start_response(status_line(code), headers)
+            return stream
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            headers.append(("Content-Length", str(len(body))))
+            body = b""
+        else:
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status_line(code), headers)
+        self._finish(environ, code, started, request_id, outcome)
+        return [body]
+
+    def _finish(self, environ, code, started, request_id, outcome) -> None:
+        seconds = time.perf_counter() - started
+        if outcome.tenant is not None:
+            self.metrics.observe_request(outcome.tenant, code, seconds)
+        if access_log.disabled or not access_log.isEnabledFor(logging.INFO):
+            return
+        access_log.info(
+            "%s %s %d %.1fms %s%s",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            code,
+            seconds * 1000,
+            outcome.endpoint or "-",
+            " cold" if outcome.cold else "",
+            extra={
+                "tenant": outcome.tenant,
+                "request_id": request_id,
+                "endpoint": outcome.endpoint,
+                "status": code,
+                "duration_ms": round(seconds * 1000, 3),
+                "cold": outcome.cold,
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+            },
+        )
+
+    # -- tenant requests -------------------------------------------------------
+
+    def resolve(self, environ, path: str) -> tuple[str, str, str]:
+        """``(tenant, path inside the tenant, mount prefix)``."""
+        host = environ.get("HTTP_HOST", "").split(":", 1)[0].lower().rstrip(".")
+        if host:
+            if self._base_suffix and host.endswith(self._base_suffix):
+                name = host[: -len(self._base_suffix)]
+                if name and "." not in name:
+                    return name, path, ""
+            owner = self.registry.hosts.get(host)
+            if owner is not None:
+                return owner, path, ""
+        parts = path.split("/", 2)
+        name = parts[1] if len(parts) > 1 else ""
+        if not name:
+            raise NotFound("no tenant in the path")
+        if len(parts) == 2:
+            raise Redirect(f"/{name}/", name)
+        return name, "/" + parts[2], "/" + name
+
+    def serve(self, environ, request_id: str, outcome: _Outcome):
+        path = environ.get("PATH_INFO") or "/"
+        name, rel, mount = self.resolve(environ, path)
+        state = self.registry.get(name)
+        if state is None:
+            raise NotFound(f"no tenant {name!r}")
+        outcome.tenant = name
+        length = environ.get("CONTENT_LENGTH")
+        if length and length.isdigit() and int(length) > self.config.max_body_bytes:
+            raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if state.spec.has_static and rel.startswith("/static/") and method in ("GET", "HEAD"):
+            return self._static(state, rel)
+        router = state.get_router()
+        if method == "OPTIONS":
+            methods = router.methods_for(rel)
+            if methods is None:
+                raise NotFound(f"no route for {rel}", name)
+            return 204, [("Allow", ", ".join(methods))], b"", None
+        try:
+            match = router.match(rel, method)
+        except Redirect as exc:
+            query = environ.get("QUERY_STRING")
+            raise Redirect(mount + exc.location + (f"?{query}" if query else ""), name) from None
+        route = match.route
+        outcome.endpoint = route.endpoint
+        limits = state.spec.manifest.limits
+        if state.inflight >= limits.concurrency:
+            raise TooManyRequests(f"tenant {name} has {limits.concurrency} requests in flight", name)
+        state.inflight += 1
+        release = True
+        try:
+            ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
+            previous = context.push(ctx)
+            try:
+                module, load_ms = self.loader.get(state, route.endpoint)
+                if load_ms is not None:
+                    outcome.cold = True
+                    outcome.load_ms = load_ms
+                    self.metrics.cold_starts.labels(name).inc()
+                    self.metrics.warm_modules.inc()
+                module.last_used = time.monotonic()
+                module.hits += 1
+                handler = module.handlers.get((route.handler, route.rule))
+                if handler is None:
+                    raise TenantCodeError(
+                        f"{name}/{route.file}:{route.line}: {route.handler} was not defined "
+                        "when the module ran",
+                        name,
+                    )
+                wz_request = self._tenant_request(environ, rel, mount)
+                ctx.request = api.TenantRequest(wz_request, match.view_args, route.endpoint)
+                budget = budget_for(limits)
+                exec_started = time.perf_counter()
+                try:
+                    code, headers, body, stream = run_limited(
+                        budget, self._call, route, handler, ctx.request, match.view_args, module
+                    )
+                finally:
+                    outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
+                if stream is not None:
+                    release = False
+                    return code, headers, b"", _TenantStream(
+                        self, state, ctx, budget, stream, environ, request_id, outcome
+                    )
+                return code, headers, body, None
+            finally:
+                context.pop(previous)
+        finally:
+            if release:
+                state.inflight -= 1
+
+    @staticmethod
+    def _tenant_request(environ, rel: str, mount: str) -> Request:
+        env = dict(environ)
+        env["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + mount
+        env["PATH_INFO"] = rel
+        return Request(env)
+
+    def _call(self, route, handler, request, view_args, module):
+        """Runs inside the limits: the handler, its hooks, the conversion."""
+        try:
+            rv = None
+            for app in module.apps:
+                for hook in app._before:
+                    rv = hook()
+                    if rv is not None:
+                        break
+            if rv is None:
+                if route.kind == "flask":
+                    rv = handler(**view_args)
+                elif route.takes_request:
+                    rv = handler(request)
+                else:
+                    rv = handler()
+        except api.HTTPAbort as exc:
+            rv = self._app_error_handler(module, exc.code, exc)
+            if rv is None:
+                raise
+        except LimitExceeded:
+            raise
+        except Exception as exc:
+            rv = self._app_error_handler(module, None, exc)
+            if rv is None:
+                raise
+        plain = to_plain(rv)
+        if module.apps and any(app._after for app in module.apps):
+            response = api.make_response(rv)
+            for app in module.apps:
+                for hook in app._after:
+                    response = hook(response)
+            plain = to_plain(response)
+        return plain
+
+    @staticmethod
+    def _app_error_handler(module, code, exc):
+        for app in module.apps:
+            handlers = app._error_handlers
+            if code is not None and code in handlers:
+                return handlers[code](exc)
+            for key, func in handlers.items():
+                if isinstance(key, type) and isinstance(exc, key):
+                    return func(exc)
+        return None
+
+    def _static(self, state, rel: str):
+        root = os.path.realpath(os.path.join(state.spec.root, "static"))
+        target = os.path.realpath(os.path.join(root, rel[len("/static/"):]))
+        if not target.startswith(root + os.sep) or os.path.islink(
+            os.path.join(state.spec.root, "static", rel[len("/static/"):])
+        ):
+            raise NotFound("no such file", state.name)
+        parts = rel[len("/static/"):].split("/")
+        if any(p.startswith(".") for p in parts) or not os.path.isfile(target):
+            raise NotFound("no such file", state.name)
+        with open(target, "rb") as f:
+            data = f.read(self.config.max_body_bytes * 10 + 1)
+        content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return 200, [("Content-Type", content_type)], data, None
+
+    # -- errors ------------------------------------------------------------------
+
+    def handle_error(self, exc: BaseException, request_id: str, outcome: _Outcome):
+        """Turn any exception into ``(status, headers, body)``; log what matters."""
+        tenant = outcome.tenant
+        headers: list[tuple[str, str]] = []
+        if isinstance(exc, api.HTTPAbort):
+            if exc.response is not None:
+                code, headers, body, _ = to_plain(exc.response)
+                return code, headers, body
+            code = exc.code
+            message = exc.description or status_line(code).split(" ", 1)[1]
+        elif isinstance(exc, HTTPException):  # werkzeug: bad JSON, body too large ...
+            code = exc.code or 500
+            message = exc.description or exc.name
+        elif isinstance(exc, LimitExceeded):
+            code = exc.status
+            message = f"{exc.message}; the request was stopped"
+            key = (tenant or "-", exc.kind)
+            self.limit_kills[key] = self.limit_kills.get(key, 0) + 1
+            self.metrics.limit_kills.labels(tenant or "-", exc.kind).inc()
+            self.logs.write(tenant or "-", request_id,
+                            f"request to {outcome.endpoint} stopped: {exc.message}", level="error")
+            release_memory()
+        elif isinstance(exc, MuxError):
+            code = exc.status
+            message = str(exc)
+            if isinstance(exc, MethodNotAllowed):
+                headers.append(("Allow", ", ".join(exc.allowed)))
+            elif isinstance(exc, Redirect):
+                headers.append(("Location", exc.location))
+            elif isinstance(exc, TooManyRequests):
+                headers.append(("Retry-After", str(exc.retry_after)))
+            if code >= 500 and tenant:
+                self.logs.write(tenant, request_id, message, level="error")
+                server_log.error("%s", message, extra={"tenant": tenant, "request_id": request_id})
+        else:
+            code = 500
+            if isinstance(exc, MemoryError):
+                release_memory()
+            if tenant:
+                detail = format_tenant_traceback(exc)
+                kind = "sandbox denied" if isinstance(exc, (SandboxError, ImportError)) else "raised"
+                self.logs.write(tenant, request_id, f"{outcome.endpoint} {kind}:\n{detail}",
+                                level="error")
+                server_log.error("tenant code failed in %s: %s: %s", outcome.endpoint,
+                                 type(exc).__name__, exc,
+                                 extra={"tenant": tenant, "request_id": request_id})
+                message = f"the function raised {type(exc).__name__}"
+            else:
+                server_log.exception("internal error", extra={"request_id": request_id})
+                message = "internal server error"
+        if code >= 500:
+            message = f"{message} (request id {request_id})"
+            if self.config.debug and not isinstance(exc, (MuxError, LimitExceeded)):
+                message += "\n\n" + "".join(traceback.format_exception(exc))
+        body = (message + "\n").encode("utf-8", "replace")
+        headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
+        return code, headers, body
+
+
+class _TenantStream:
+    """A streamed body: each chunk is produced under the request's limits."""
+
+    def __init__(self, app, state, ctx, budget, iterable, environ, request_id, outcome):
+        self.app = app
+        self.state = state
+        self.ctx = ctx
+        self.budget = budget
+        self.iterable = iterable
+        self.environ = environ
+        self.request_id = request_id
+        self.outcome = outcome
+        self.started = time.perf_counter()
+        self.closed = False
+        self.status = 200
+
+    def __iter__(self):
+        return self
+
+    def _next_chunk(self):
+        chunk = next(self.iterable)
+        if isinstance(chunk, str):
+            chunk = str.__str__(chunk).encode("utf-8")
+        elif isinstance(chunk, (bytes, bytearray)):
+            chunk = bytes(memoryview(chunk))
+        else:
+            raise BadReturnValue(f"a streamed chunk must be str or bytes, not {type(chunk).__name__}")
+        return chunk
+
+    def __next__(self):
+        if self.closed:
+            raise StopIteration
+        previous = context.push(self.ctx)
+        try:
+            return run_limited(self.budget, self._next_chunk)
+        except StopIteration:
+            self.close()
+            raise
+        except BaseException as exc:
+            self.app.handle_error(exc, self.request_id, self.outcome)
+            self.close()
+            # The status is already sent; ending the body early is all we can do.
+            raise StopIteration from None
+        finally:
+            context.pop(previous)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self.iterable, "close", None)
+        if close is not None:
+            previous = context.push(self.ctx)
+            try:
+                run_limited(self.budget, close)
+            except BaseException:
+                pass
+            finally:
+                context.pop(previous)
+        self.state.inflight -= 1
+        self.app._finish(self.environ, 200, self.started, self.request_id, self.outcome)

@@ -1,0 +1,204 @@
+"""The ``muxserver`` command. The only module that exits the process.
+
+gevent's monkey-patching runs before anything else imports ``threading``,
+``socket`` or ``time``: a lock created before patching would block the
+whole hub (STYLE hazard 3).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from muxserver import __version__  # noqa: E402
+from muxserver.config import ConfigError  # noqa: E402
+from muxserver.config import add_arguments  # noqa: E402
+from muxserver.config import from_args  # noqa: E402
+from muxserver.logs import setup_logging  # noqa: E402
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STARTUP_FAILURE = 3
+
+log = logging.getLogger("muxserver")
+
+COMMANDS = ("check", "routes", "deploy", "serve")
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="muxserver",
+        description="Host many tenants' Python HTTP functions in one gevent process.",
+        epilog=(
+            "other commands: muxserver check DIR | muxserver routes DIR | "
+            "muxserver deploy SRC --tenant NAME --tenants-dir DIR"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"muxserver {__version__}")
+    add_arguments(parser)
+    return parser
+
+
+def _scan_dir(directory: str, cache_dir: str | None):
+    """Scan a tenants dir the way the server would; no tenant code runs."""
+    from muxserver.app import MuxApp
+    from muxserver.config import Config
+
+    config = Config.build({
+        "tenants_dir": directory,
+        "cache_dir": cache_dir,
+        "watch": False,
+    })
+    app = MuxApp(config, scan=False)
+    app.registry.rescan()
+    return app
+
+
+def cmd_check(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="muxserver check",
+        description="Compile and register every tenant; exit 1 with file:line on errors.",
+    )
+    parser.add_argument("directory", help="the tenants dir")
+    parser.add_argument("--cache-dir", default=None, help="code cache to use and fill")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    app = _scan_dir(args.directory, args.cache_dir)
+    registry = app.registry
+    errors = [e for error in registry.deploy_errors.values() for e in error.errors]
+    if args.json:
+        print(json.dumps({
+            "tenants": sorted(registry.tenants),
+            "routes": len(registry.route_table()),
+            "errors": errors,
+            "warnings": registry.warnings,
+        }, indent=1))
+    else:
+        for warning in registry.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for error in errors:
+            print(error)
+        status = "FAILED" if errors else "ok"
+        print(
+            f"{status}: {len(registry.tenants) + len(registry.deploy_errors)} tenants, "
+            f"{len(registry.route_table())} routes, {len(errors)} errors",
+            file=sys.stderr,
+        )
+    return EXIT_CHECK_FAILED if errors else EXIT_OK
+
+
+def cmd_routes(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="muxserver routes", description="Print the merged route table.")
+    parser.add_argument("directory", help="the tenants dir")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    args = parser.parse_args(argv)
+    app = _scan_dir(args.directory, args.cache_dir)
+    rows = app.registry.route_table()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"{'TENANT':<16} {'METHODS':<28} {'RULE':<32} {'ENDPOINT':<20} FILE")
+        for row in rows:
+            print(
+                f"{row['tenant']:<16} {','.join(row['methods']):<28} "
+                f"/{row['tenant']}{row['rule']:<31} {row['endpoint']:<20} {row['file']}"
+            )
+    for error in app.registry.error_list():
+        for line in error["errors"]:
+            print(f"error: {line}", file=sys.stderr)
+    return EXIT_CHECK_FAILED if app.registry.deploy_errors else EXIT_OK
+
+
+def cmd_deploy(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="muxserver deploy",
+        description="Validate SRC with the sandbox, then swap it in as tenant NAME atomically.",
+    )
+    parser.add_argument("source", help="folder with the tenant's files")
+    parser.add_argument("--tenant", required=True, help="tenant name")
+    parser.add_argument("--tenants-dir", required=True, help="the live tenants dir")
+    parser.add_argument("--cache-dir", default=None)
+    args = parser.parse_args(argv)
+    from muxserver.deploy import DeployRefused
+    from muxserver.deploy import deploy
+
+    try:
+        result = deploy(Path(args.source), args.tenant, Path(args.tenants_dir),
+                        cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    except DeployRefused as exc:
+        print(f"deploy refused: {exc.reason}", file=sys.stderr)
+        for error in exc.errors:
+            print(error)
+        return EXIT_CHECK_FAILED
+    print(f"deployed {args.tenant}: {result['routes']} routes, version {result['version'][:12]}")
+    return EXIT_OK
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def cmd_serve(argv: list[str]) -> int:
+    parser = _serve_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = from_args(args)
+    except ConfigError as exc:
+        print(f"muxserver: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(config.log_format, access=config.access_log)
+    try:
+        listener = _listener(config.host, config.port)
+    except OSError as exc:
+        print(f"muxserver: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+              file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
+    if config.workers > 1:
+        from muxserver.workers import run_workers
+
+        return run_workers(config, listener)
+    from muxserver.runner import run_single
+
+    return run_single(config, listener)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else "serve"
+    if argv and argv[0] in COMMANDS:
+        argv = argv[1:]
+    try:
+        if command == "check":
+            return cmd_check(argv)
+        if command == "routes":
+            return cmd_routes(argv)
+        if command == "deploy":
+            return cmd_deploy(argv)
+        return cmd_serve(argv)
+    except ConfigError as exc:
+        print(f"muxserver: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

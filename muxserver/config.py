@@ -1,0 +1,282 @@
+"""Settings: declared once, read from flags and a TOML file, validated once.
+
+Every setting is one :class:`Setting` row: name, type, default, flag, help.
+``argparse`` and ``--help`` are derived from :data:`SETTINGS`; ``--config
+FILE`` reads the same names (with ``_`` or ``-``) from TOML, and flags win.
+Per-tenant limits (``tenant.toml [limits]``) overlay :class:`Limits` defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from muxserver.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request of a tenant may use."""
+
+    cpu_ms: int = 1000
+    wall_s: float = 30.0
+    memory_mb: int = 128
+    concurrency: int = 50
+
+    #: name -> (type, minimum, maximum)
+    BOUNDS = {
+        "cpu_ms": (int, 1, 3_600_000),
+        "wall_s": (float, 0.001, 86_400.0),
+        "memory_mb": (int, 1, 1_048_576),
+        "concurrency": (int, 1, 1_000_000),
+    }
+
+    def overlay(self, values: dict[str, Any], where: str) -> "Limits":
+        """These limits with ``values`` (from a TOML table) on top.
+
+        :raises ConfigError: on an unknown key or a bad value, naming both.
+        """
+        changes = {}
+        for key, value in values.items():
+            if key not in self.BOUNDS:
+                raise ConfigError(
+                    f"{where}: unknown limit {key!r}; known: {', '.join(self.BOUNDS)}"
+                )
+            kind, low, high = self.BOUNDS[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}: limit {key!r} must be a number, not {value!r}")
+            if kind is int and not isinstance(value, int):
+                raise ConfigError(f"{where}: limit {key!r} must be a whole number")
+            if not low <= value <= high:
+                raise ConfigError(f"{where}: limit {key!r}={value} is outside {low}..{high}")
+            changes[key] = kind(value)
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    flag: str | None = None  # defaults to --name-with-dashes
+    choices: tuple | None = None
+    invert_flag: str | None = None  # a --no-x flag that sets False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tenants_dir", Path, None, "directory holding one folder per tenant (required)"),
+    Setting("host", str, "127.0.0.1", "address to listen on"),
+    Setting("port", int, 8080, "port to listen on (0 picks a free one)"),
+    Setting("workers", int, 1, "worker processes serving the one port"),
+    Setting("base_domain", str, None, "route Host: <tenant>.<base-domain> to that tenant"),
+    Setting("idle_ttl", float, 300.0, "seconds a module may stay unused before eviction"),
+    Setting("memory_limit", int, None, "process RSS in MB above which LRU modules are evicted"),
+    Setting("cache_dir", Path, None, "compiled-code cache (default: .muxcache beside the tenants dir)"),
+    Setting("max_body", float, 10.0, "largest request body in MB (413 above)"),
+    Setting("admin_token", str, None, "require 'Authorization: Bearer T' on /_mux/ from anywhere"),
+    Setting("log_format", str, "text", "server log format", choices=("text", "json")),
+    Setting("watch", bool, True, "watch the tenants dir and redeploy on change", invert_flag="--no-watch"),
+    Setting("debug", bool, False, "show tracebacks in 500 responses"),
+    Setting("debounce_ms", int, 250, "quiet time after the last change before a redeploy"),
+    Setting("cpu_ms", int, 1000, "default CPU time per request, ms"),
+    Setting("wall_s", float, 30.0, "default wall time per request, s"),
+    Setting("memory_mb", int, 128, "default memory one request may add, MB"),
+    Setting("concurrency", int, 50, "default requests in flight per tenant"),
+    Setting("extra_modules", list, (), "modules tenants may import beyond the built-in list (config file only)", flag=""),
+    Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
+    Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated settings of one server; frozen once built."""
+
+    tenants_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    base_domain: str | None = None
+    idle_ttl: float = 300.0
+    memory_limit: int | None = None
+    cache_dir: Path | None = None
+    max_body: float = 10.0
+    admin_token: str | None = None
+    log_format: str = "text"
+    watch: bool = True
+    debug: bool = False
+    debounce_ms: int = 250
+    cpu_ms: int = 1000
+    wall_s: float = 30.0
+    memory_mb: int = 128
+    concurrency: int = 50
+    extra_modules: tuple[str, ...] = ()
+    access_log: bool = True
+    graceful_timeout: float = 30.0
+    limits: Limits = field(default=Limits())
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body * 2**20)
+
+    @property
+    def code_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return self.tenants_dir.resolve().parent / ".muxcache"
+
+    @classmethod
+    def build(cls, values: dict[str, Any]) -> "Config":
+        """Validate ``values`` (setting name -> value) into a Config.
+
+        :raises ConfigError: naming the setting at fault.
+        """
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            if value is None:
+                continue
+            setting = _BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"unknown setting {name!r}")
+            clean[name] = _coerce(setting, value)
+        if "tenants_dir" not in clean:
+            raise ConfigError("tenants_dir is required (--tenants-dir DIR)")
+        tenants_dir = clean["tenants_dir"]
+        if not tenants_dir.is_dir():
+            raise ConfigError(f"tenants_dir: {tenants_dir} is not a directory")
+        for name in ("port",):
+            if not 0 <= clean.get(name, 0) <= 65535:
+                raise ConfigError(f"{name}: {clean[name]} is not a port number")
+        for name in ("workers", "debounce_ms"):
+            if clean.get(name, 1) < (1 if name == "workers" else 0):
+                raise ConfigError(f"{name}: {clean[name]} is too small")
+        for name in ("idle_ttl", "max_body", "graceful_timeout"):
+            if clean.get(name, 1) <= 0:
+                raise ConfigError(f"{name}: must be greater than 0")
+        if clean.get("memory_limit") is not None and clean["memory_limit"] <= 0:
+            raise ConfigError("memory_limit: must be greater than 0")
+        limits = Limits().overlay(
+            {k: clean[k] for k in Limits.BOUNDS if k in clean}, "limits"
+        )
+        clean["extra_modules"] = tuple(clean.get("extra_modules", ()))
+        return cls(limits=limits, **clean)
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    name = setting.name
+    try:
+        if setting.type is bool:
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+            return value
+        if setting.type is list:
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError("expected a list of strings")
+            return tuple(value)
+        if setting.type is Path:
+            if not isinstance(value, (str, Path)):
+                raise ValueError("expected a path")
+            return Path(value)
+        if setting.type is int:
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError("expected a whole number")
+            value = int(value)
+        elif setting.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError("expected a number")
+            value = float(value)
+        elif setting.type is str:
+            if not isinstance(value, str):
+                raise ValueError("expected a string")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: bad value {value!r}: {exc}") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(setting.choices)}")
+    return value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML config file into setting name -> value.
+
+    A ``[limits]`` table sets the default limits. Keys may use ``-`` or ``_``.
+
+    :raises ConfigError: if the file is missing, not TOML, or names an
+        unknown key.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name == "limits" and isinstance(value, dict):
+            for limit_key, limit_value in value.items():
+                limit_name = limit_key.replace("-", "_")
+                if limit_name not in Limits.BOUNDS:
+                    raise ConfigError(f"config file {path}: unknown key 'limits.{limit_key}'")
+                values[limit_name] = limit_value
+            continue
+        if name not in _BY_NAME:
+            raise ConfigError(f"config file {path}: unknown key {key!r}")
+        values[name] = value
+    if "tenants_dir" in values and isinstance(values["tenants_dir"], str):
+        # Relative paths in a config file are relative to the file.
+        values["tenants_dir"] = str((Path(path).parent / values["tenants_dir"]))
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting; defaults are None so the file can fill in."""
+    for s in SETTINGS:
+        if s.flag == "":
+            continue
+        default_text = "" if s.default in (None, ()) else f" (default: {s.default})"
+        if s.type is bool:
+            if s.invert_flag:
+                parser.add_argument(
+                    s.invert_flag, dest=s.name, action="store_const", const=False,
+                    default=None, help=f"do not {s.help}",
+                )
+            else:
+                parser.add_argument(
+                    s.flag or "--" + s.name.replace("_", "-"), dest=s.name,
+                    action="store_const", const=True, default=None, help=s.help,
+                )
+            continue
+        parser.add_argument(
+            s.flag or "--" + s.name.replace("_", "-"),
+            dest=s.name,
+            default=None,
+            choices=s.choices,
+            metavar=s.name.upper().split("_")[-1] if not s.choices else None,
+            help=s.help + default_text,
+        )
+    parser.add_argument("--config", dest="config", default=None, metavar="FILE",
+                        help="TOML file with the same settings; flags win")
+
+
+def from_args(args: argparse.Namespace) -> Config:
+    """Build the Config from parsed flags and, if given, ``--config FILE``."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(read_config_file(Path(args.config)))
+    for s in SETTINGS:
+        flag_value = getattr(args, s.name, None)
+        if flag_value is not None:
+            values[s.name] = flag_value
+    env_dir = os.environ.get("MUXSERVER_TENANTS_DIR")
+    if "tenants_dir" not in values and env_dir:
+        values["tenants_dir"] = env_dir
+    return Config.build(values)

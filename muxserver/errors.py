@@ -1,0 +1,100 @@
+"""The error tree of muxserver.
+
+Each error that reaches a client carries ``status``; :meth:`MuxApp.handle_error`
+reads it, so adding an error type never needs a new branch there.
+"""
+
+from __future__ import annotations
+
+
+class MuxError(Exception):
+    """Base for muxserver errors."""
+
+    status = 500
+
+
+class ConfigError(MuxError):
+    """Invalid settings; the CLI exits with status 2."""
+
+
+class TenantError(MuxError):
+    """Something about one tenant; ``tenant`` names it."""
+
+    status = 500
+
+    def __init__(self, message: str, tenant: str | None = None):
+        super().__init__(message)
+        self.tenant = tenant
+
+
+class NotFound(TenantError):
+    """Unknown tenant, route or file."""
+
+    status = 404
+
+
+class MethodNotAllowed(TenantError):
+    """The route exists, the method does not; ``allowed`` lists methods."""
+
+    status = 405
+
+    def __init__(self, message: str, tenant: str | None, allowed: tuple[str, ...]):
+        super().__init__(message, tenant)
+        self.allowed = allowed
+
+
+class Redirect(TenantError):
+    """The route exists with a trailing slash; send the client there."""
+
+    status = 308
+
+    def __init__(self, location: str, tenant: str | None = None):
+        super().__init__(f"moved to {location}", tenant)
+        self.location = location
+
+
+class BodyTooLarge(MuxError):
+    """The request body is over ``--max-body``."""
+
+    status = 413
+
+
+class TooManyRequests(TenantError):
+    """The tenant's concurrency limit is full."""
+
+    status = 429
+    retry_after = 1
+
+
+class TenantLoadError(TenantError):
+    """The endpoint's module failed to compile or to run its top level."""
+
+    status = 500
+
+
+class TenantCodeError(TenantError):
+    """Tenant code raised; the traceback is in the tenant's log."""
+
+    status = 500
+
+
+class BadRequest(MuxError):
+    """The client sent something unusable."""
+
+    status = 400
+
+
+class Unauthorized(MuxError):
+    """Admin API without the right token."""
+
+    status = 401
+
+
+class Forbidden(MuxError):
+    """Admin API from a non-loopback address without a token configured."""
+
+    status = 403
+
+
+class HaltServer(BaseException):
+    """Stop the server; not catchable by ``except Exception``."""

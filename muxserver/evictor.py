@@ -1,0 +1,80 @@
+"""Scale to zero inside one process: evict idle and least recently used modules.
+
+:func:`sweep` is a pure decision over the warm modules and a clock, so it
+is tested with an injected ``now``; :class:`Evictor` runs it periodically in
+a greenlet and gives memory back to the OS after evicting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+
+from sandbox.limits import rss_bytes
+
+from muxserver.memory import release_memory
+
+log = logging.getLogger("muxserver.evictor")
+
+
+def idle_modules(modules, now: float, idle_ttl: float) -> list:
+    """Warm modules unused for longer than ``idle_ttl`` seconds at ``now``."""
+    return [m for m in modules if now - m.last_used > idle_ttl]
+
+
+def lru_order(modules) -> list:
+    """Warm modules, least recently used first."""
+    return sorted(modules, key=lambda m: m.last_used)
+
+
+class Evictor:
+    """Evicts by idle time and by memory, every ``interval`` seconds.
+
+    :param app: the MuxApp whose registry holds the modules.
+    """
+
+    def __init__(self, app, interval: float | None = None):
+        self.app = app
+        config = app.config
+        self.idle_ttl = config.idle_ttl
+        self.memory_limit = config.memory_limit * 2**20 if config.memory_limit else None
+        self.interval = interval or max(0.05, min(1.0, self.idle_ttl / 4))
+        self._greenlet = None
+
+    def sweep(self, now: float | None = None) -> int:
+        """One pass: evict idle modules, then LRU ones while over the memory
+        limit. Returns how many modules were evicted."""
+        now = time.monotonic() if now is None else now
+        registry = self.app.registry
+        count = 0
+        for module in idle_modules(registry.warm_modules(), now, self.idle_ttl):
+            count += registry.evict(module.tenant, module.endpoint, reason="idle")
+        if count:
+            release_memory()
+        if self.memory_limit and rss_bytes() > self.memory_limit:
+            target = self.memory_limit * 0.9
+            for module in lru_order(registry.warm_modules()):
+                count += registry.evict(module.tenant, module.endpoint, reason="memory")
+                release_memory()
+                if rss_bytes() <= target:
+                    break
+        if count:
+            self.app.metrics.warm_modules.set(len(registry.warm_modules()))
+        return count
+
+    def run(self) -> None:
+        while True:
+            gevent.sleep(self.interval)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("eviction sweep failed")
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self.run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()

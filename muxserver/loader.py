@@ -1,0 +1,211 @@
+"""Specialize: load one endpoint module on demand (a cold start).
+
+The module's code comes from the code cache by the content key the scan
+recorded, not from the file, so a file being overwritten by a sync cannot
+give a half-written module. The module's top level is tenant code and runs
+under the tenant's limits like a request. Two requests that arrive for a
+cold module together load it once: the second waits for the first.
+
+"Your name is wrong" is kept apart from "your code failed": an unknown
+endpoint is :class:`~muxserver.errors.NotFound`; a module that raises while
+loading is :class:`~muxserver.errors.TenantLoadError` with the traceback
+in the tenant's log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from gevent.lock import Semaphore
+
+from sandbox import LibSource
+from sandbox import LimitExceeded
+from sandbox import TenantRuntime
+from sandbox import compile_tenant
+from sandbox.modules import ModuleFacade
+
+from muxserver import api
+from muxserver import context
+from muxserver.codecache import CodeCache
+from muxserver.codecache import cache_key
+from muxserver.errors import NotFound
+from muxserver.execution import budget_for
+from muxserver.execution import run_limited
+from muxserver.errors import TenantLoadError
+from muxserver.logs import TenantLogs
+from muxserver.registry import Registry
+from muxserver.registry import TenantState
+from muxserver.registry import WarmModule
+from muxserver.routefinder import find_handlers
+from muxserver.scanner import ModuleRef
+
+
+class Loader:
+    """Loads endpoint modules of tenants into their sandbox runtimes."""
+
+    def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=()):
+        self.registry = registry
+        self.cache = cache
+        self.logs = logs
+        self.extra_modules = {}
+        for name in extra_modules:
+            try:
+                self.extra_modules[name] = __import__(name, fromlist=["_"])
+            except ImportError:
+                pass
+
+    # -- code ----------------------------------------------------------------
+
+    def code_for(self, state: TenantState, ref: ModuleRef, find_routes: bool):
+        """The code object of ``ref``, from the cache or, failing that, the
+        file if it still has the registered content."""
+        hit = self.cache.get(ref.key)
+        if hit is not None:
+            return self.cache.load_code(hit[1])
+        display = f"{state.name}/{ref.file}"
+        try:
+            with open(os.path.join(state.spec.root, ref.file), "rb") as f:
+                data = f.read()
+        except OSError:
+            data = b""
+        if cache_key(display, data) != ref.key:
+            raise TenantLoadError(
+                f"{display}: the deployed version is no longer in the code cache and the "
+                "file has changed since; redeploy the tenant",
+                state.name,
+            )
+        result = compile_tenant(data, display, inspect=find_handlers if find_routes else None)
+        if not result.ok:
+            raise TenantLoadError("; ".join(result.errors), state.name)
+        meta = [tuple(h) for h in result.extra] if find_routes else None
+        self.cache.put(ref.key, meta, result.code)
+        return result.code
+
+    # -- runtime -----------------------------------------------------------------
+
+    def runtime_for(self, state: TenantState) -> TenantRuntime:
+        runtime = state.runtime
+        if runtime is None:
+            name = state.name
+
+            def log_line(line: str) -> None:
+                ctx = context.current()
+                self.logs.write(name, ctx.request_id if ctx else None, line)
+
+            def mux_log(*args, level: str = "info") -> None:
+                log_line(" ".join(str(a) for a in args))
+
+            attrs = api.module_attrs(state.spec.manifest.env, mux_log)
+
+            def load_lib(dotted: str):
+                ref = state.spec.libs.get(dotted)
+                if ref is None:
+                    return None
+                if ref.key is None:
+                    return LibSource(None, ref.file, True)
+                return LibSource(self.code_for(state, ref, False), ref.file, ref.is_package)
+
+            runtime = TenantRuntime(
+                name,
+                load_lib=load_lib,
+                host_modules={
+                    "mux": ModuleFacade("mux", attrs),
+                    "flask": ModuleFacade("flask", attrs),
+                },
+                log=log_line,
+                extra_modules=self.extra_modules,
+            )
+            state.runtime = runtime
+        return runtime
+
+    # -- specialize -------------------------------------------------------------
+
+    def get(self, state: TenantState, endpoint: str) -> tuple[WarmModule, float | None]:
+        """The warm module for ``endpoint``, loading it if needed.
+
+        :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
+        """
+        module = state.modules.get(endpoint)
+        if module is not None:
+            return module, None
+        lock = state.loading.get(endpoint)
+        if lock is None:
+            lock = state.loading[endpoint] = Semaphore()
+        with lock:
+            module = state.modules.get(endpoint)
+            if module is not None:  # loaded while we waited
+                return module, None
+            module = self._load(state, endpoint)
+            state.modules[endpoint] = module
+        state.loading.pop(endpoint, None)
+        self.registry.cold_starts += 1
+        return module, module.load_ms
+
+    def _load(self, state: TenantState, endpoint: str) -> WarmModule:
+        ref = state.spec.modules.get(endpoint)
+        if ref is None:
+            raise NotFound(f"tenant {state.name} has no endpoint {endpoint!r}", state.name)
+        started = time.perf_counter()
+        code = self.code_for(state, ref, True)
+        runtime = self.runtime_for(state)
+        namespace = runtime.new_namespace(endpoint)
+        budget = budget_for(state.spec.manifest.limits)
+        ctx = context.current()
+        try:
+            run_limited(budget, runtime.run, code, namespace)
+        except LimitExceeded:
+            raise
+        except BaseException as exc:
+            self.logs.write(
+                state.name,
+                ctx.request_id if ctx else None,
+                f"loading {ref.file} failed:\n{format_tenant_traceback(exc)}",
+                level="error",
+            )
+            raise TenantLoadError(
+                f"module {state.name}/{ref.file} failed to load: {type(exc).__name__}: {exc}",
+                state.name,
+            ) from None
+        handlers, apps = self._handlers(state, endpoint, namespace)
+        load_ms = (time.perf_counter() - started) * 1000
+        return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)
+
+    def _handlers(self, state: TenantState, endpoint: str, namespace: dict):
+        apps = [v for v in namespace.values() if isinstance(v, api.Flask)]
+        declared = {}
+        for app in apps:
+            for rule, func_name, func in app._routes:
+                declared[(func_name, rule)] = func
+        handlers = {}
+        for route in state.spec.routes:
+            if route.endpoint != endpoint:
+                continue
+            if route.kind == "flask":
+                func = declared.get((route.handler, route.rule))
+            else:
+                func = namespace.get(route.handler)
+            if func is not None and callable(func):
+                handlers[(route.handler, route.rule)] = func
+        return handlers, apps
+
+
+def format_tenant_traceback(exc: BaseException) -> str:
+    """A traceback of tenant frames only: host frames say nothing to a tenant
+    and would show the server's paths."""
+    import traceback
+
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(_HOST_PREFIXES)
+    ]
+    lines = ["Traceback (most recent call last):\n"]
+    lines.extend(traceback.format_list(frames))
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines).rstrip("\n")
+
+
+_HOST_PREFIXES = tuple(
+    {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+     os.path.dirname(os.__file__)}
+)

@@ -1,0 +1,264 @@
+"""The registry: every tenant's active version and its warm modules.
+
+A :class:`TenantState` is one deployed version of a tenant: its spec, its
+router (built on first request), its sandbox runtime (built on first
+load) and the modules loaded so far. A redeploy builds a new state and swaps
+it in with one dict assignment; requests in flight keep the state and the
+module objects they started with, so they finish on their code. Warm
+modules whose content did not change move to the new state (when the
+tenant's ``lib/`` and ``tenant.toml`` did not change either), so a deploy
+reloads only what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from muxserver.codecache import CodeCache
+from muxserver.config import Config
+from muxserver.router import TenantRouter
+from muxserver.scanner import TenantSpec
+from muxserver.scanner import list_tenants
+from muxserver.scanner import scan_tenant
+
+log = logging.getLogger("muxserver.registry")
+
+
+class WarmModule:
+    """A loaded endpoint module and what routing needs from it."""
+
+    __slots__ = ("tenant", "endpoint", "key", "namespace", "handlers", "apps",
+                 "loaded_at", "last_used", "hits", "load_ms")
+
+    def __init__(self, tenant, endpoint, key, namespace, handlers, apps, load_ms):
+        self.tenant = tenant
+        self.endpoint = endpoint
+        self.key = key
+        self.namespace = namespace
+        #: (handler function name, rule) -> callable
+        self.handlers = handlers
+        self.apps = apps
+        self.loaded_at = time.time()
+        self.last_used = time.monotonic()
+        self.hits = 0
+        self.load_ms = load_ms
+
+    def describe(self) -> dict:
+        idle = time.monotonic() - self.last_used
+        return {
+            "tenant": self.tenant,
+            "endpoint": self.endpoint,
+            "loaded_at": self.loaded_at,
+            "last_used": time.time() - idle,
+            "idle_s": round(idle, 3),
+            "hits": self.hits,
+            "load_ms": round(self.load_ms, 3),
+        }
+
+
+@dataclass
+class TenantState:
+    """One active version of one tenant."""
+
+    spec: TenantSpec
+    deployed_at: float = field(default_factory=time.time)
+    router: TenantRouter | None = None
+    runtime: object = None  # sandbox.TenantRuntime, built by the loader
+    modules: dict = field(default_factory=dict)  # endpoint -> WarmModule
+    loading: dict = field(default_factory=dict)  # endpoint -> lock
+    inflight: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def get_router(self) -> TenantRouter:
+        if self.router is None:
+            self.router = TenantRouter(self.spec.name, self.spec.routes)
+        return self.router
+
+
+@dataclass
+class DeployError:
+    tenant: str
+    errors: tuple[str, ...]
+    at: float
+    version: str
+
+    def describe(self) -> dict:
+        return {"tenant": self.tenant, "errors": list(self.errors), "at": self.at,
+                "version": self.version}
+
+
+class Registry:
+    """All tenants of one server.
+
+    :param config: the server's settings.
+    :param cache: the code cache the scanner and loader share.
+    """
+
+    def __init__(self, config: Config, cache: CodeCache):
+        self.config = config
+        self.cache = cache
+        self.tenants: dict[str, TenantState] = {}
+        self.hosts: dict[str, str] = {}
+        self.deploy_errors: dict[str, DeployError] = {}
+        self.warnings: list[str] = []
+        self.cold_starts = 0
+        self.evictions = 0
+        self._lock = threading.RLock()
+        self.on_unload = lambda state, module, reason: None
+
+    # -- registration --------------------------------------------------------
+
+    def _scan(self, name: str) -> TenantSpec:
+        return scan_tenant(
+            Path(self.config.tenants_dir) / name,
+            name,
+            self.cache,
+            self.config.limits,
+            frozenset(self.config.extra_modules),
+        )
+
+    def rescan(self) -> None:
+        """Register every tenant again; drop tenants whose folder is gone."""
+        names, warnings = list_tenants(self.config.tenants_dir)
+        for warning in warnings:
+            if warning not in self.warnings:
+                log.warning("%s", warning)
+        self.warnings = warnings
+        for name in names:
+            self.rescan_tenant(name)
+        for gone in set(self.tenants) - set(names):
+            self.remove_tenant(gone)
+        for gone in set(self.deploy_errors) - set(names):
+            self.deploy_errors.pop(gone, None)
+
+    def rescan_tenant(self, name: str) -> TenantSpec:
+        """Register one tenant; keep its previous version if the new one fails."""
+        root = Path(self.config.tenants_dir) / name
+        if not root.is_dir():
+            self.remove_tenant(name)
+            return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
+        spec = self._scan(name)
+        with self._lock:
+            old = self.tenants.get(name)
+            if not spec.ok:
+                self.deploy_errors[name] = DeployError(name, spec.errors, time.time(), spec.version)
+                for error in spec.errors:
+                    log.error("deploy of tenant %s failed: %s", name, error,
+                              extra={"tenant": name})
+                if old is not None:
+                    log.warning("tenant %s keeps serving version %s", name, old.spec.version[:12],
+                                extra={"tenant": name})
+                return spec
+            self.deploy_errors.pop(name, None)
+            if old is not None and old.spec.version == spec.version:
+                return old.spec
+            state = TenantState(spec)
+            if old is not None:
+                self._carry_over(old, state)
+            self.tenants[name] = state
+            self._set_hosts(name, spec)
+            if old is not None:
+                log.info("tenant %s deployed version %s", name, spec.version[:12],
+                         extra={"tenant": name})
+        return spec
+
+    def _carry_over(self, old: TenantState, new: TenantState) -> None:
+        """Keep warm what did not change; drop the rest."""
+        same_runtime = (
+            old.runtime is not None
+            and old.spec.libs == new.spec.libs
+            and old.spec.manifest == new.spec.manifest
+        )
+        if same_runtime:
+            new.runtime = old.runtime
+        for endpoint, module in old.modules.items():
+            ref = new.spec.modules.get(endpoint)
+            if same_runtime and ref is not None and ref.key == module.key:
+                new.modules[endpoint] = module
+            else:
+                self.on_unload(old, module, "deploy")
+        old.modules = {}
+
+    def _set_hosts(self, name: str, spec: TenantSpec) -> None:
+        for host, owner in list(self.hosts.items()):
+            if owner == name:
+                del self.hosts[host]
+        for host in spec.manifest.hosts:
+            owner = self.hosts.get(host)
+            if owner is not None and owner != name:
+                log.warning("host %s is claimed by tenants %s and %s; keeping %s",
+                            host, owner, name, owner)
+                continue
+            self.hosts[host] = name
+
+    def remove_tenant(self, name: str) -> None:
+        with self._lock:
+            state = self.tenants.pop(name, None)
+            if state is None:
+                return
+            for module in state.modules.values():
+                self.on_unload(state, module, "removed")
+            state.modules = {}
+            state.runtime = None
+            self._set_hosts(name, TenantSpec(name=name, root=""))
+            log.info("tenant %s removed", name, extra={"tenant": name})
+
+    # -- lookups ---------------------------------------------------------------
+
+    def get(self, name: str) -> TenantState | None:
+        return self.tenants.get(name)
+
+    def tenant_for_host(self, host: str) -> str | None:
+        return self.hosts.get(host)
+
+    def route_table(self) -> list[dict]:
+        rows = []
+        for name in sorted(self.tenants):
+            spec = self.tenants[name].spec
+            for route in spec.routes:
+                rows.append({
+                    "tenant": name,
+                    "rule": route.rule,
+                    "methods": list(route.methods),
+                    "endpoint": route.endpoint,
+                    "handler": route.handler,
+                    "file": f"{name}/{route.file}:{route.line}",
+                })
+        return rows
+
+    def error_list(self) -> list[dict]:
+        return [error.describe() for error in self.deploy_errors.values()]
+
+    def warm_modules(self) -> list[WarmModule]:
+        return [m for state in self.tenants.values() for m in state.modules.values()]
+
+    # -- eviction ----------------------------------------------------------------
+
+    def evict(self, tenant: str | None = None, endpoint: str | None = None,
+              reason: str = "admin") -> int:
+        """Unload modules (all, one tenant's, or one endpoint); return how many."""
+        count = 0
+        with self._lock:
+            states = [self.tenants[tenant]] if tenant in self.tenants else (
+                [] if tenant is not None else list(self.tenants.values())
+            )
+            for state in states:
+                for name in list(state.modules):
+                    if endpoint is not None and name != endpoint:
+                        continue
+                    module = state.modules.pop(name)
+                    self.on_unload(state, module, reason)
+                    count += 1
+                if not state.modules:
+                    # Lib modules live in the runtime; nothing warm, nothing kept.
+                    state.runtime = None
+        self.evictions += count
+        return count

@@ -1,0 +1,155 @@
+"""Turn what a handler returned into plain status, headers and body.
+
+Flask's conventions: ``str`` (text/html), ``bytes``, ``dict``/``list``
+(JSON), a :class:`~muxserver.api.Response`, ``(body, status)``,
+``(body, status, headers)``, ``(body, headers)``; a generator streams.
+
+This runs *inside* the request's limits (SECURITY-NOTES, item 9): a value
+from tenant code may be a ``str`` subclass with an ``encode`` that loops,
+a dict whose ``items()`` allocates, a header name whose ``__eq__`` lies.
+Everything that leaves here is an exact ``int``, ``str`` or ``bytes``
+(or an iterator the host drives under the same limits).
+"""
+
+from __future__ import annotations
+
+import json
+import types
+
+from muxserver.api import Response
+from muxserver.api import TenantHeaders
+
+#: Largest response body held in memory (streamed bodies are not capped).
+MAX_BODY_BYTES = 64 * 2**20
+
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json"
+
+
+class BadReturnValue(TypeError):
+    """The handler returned something that is not a response."""
+
+
+def _exact_str(value, what: str) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        # str.__str__ copies a subclass into an exact str without calling
+        # any method the subclass could override.
+        return str.__str__(value)
+    raise BadReturnValue(f"{what} must be a string, not {type(value).__name__}")
+
+
+def _exact_bytes(value) -> bytes:
+    if type(value) is bytes:
+        return value
+    return bytes(memoryview(value))
+
+
+def _body_bytes(body) -> tuple[bytes | None, object]:
+    """``(bytes, None)`` for a whole body, ``(None, iterable)`` for a stream."""
+    if isinstance(body, str):
+        data = _exact_str(body, "body").encode("utf-8")
+    elif isinstance(body, (bytes, bytearray)):
+        data = _exact_bytes(body)
+    elif isinstance(body, (dict, list)):
+        data = (json.dumps(body) + "\n").encode("utf-8")
+    elif isinstance(body, (types.GeneratorType,)) or hasattr(type(body), "__next__"):
+        return None, body
+    elif body is None:
+        raise BadReturnValue("the handler returned None; return a str, dict, bytes or Response")
+    else:
+        raise BadReturnValue(
+            f"the handler returned a {type(body).__name__}; "
+            "return a str, dict, list, bytes, Response or a tuple"
+        )
+    if len(data) > MAX_BODY_BYTES:
+        raise BadReturnValue(f"response body is over {MAX_BODY_BYTES // 2**20} MB")
+    return data, None
+
+
+def _plain_headers(headers) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    if isinstance(headers, TenantHeaders) or isinstance(headers, dict):
+        pairs = list(headers.items())
+    elif isinstance(headers, (list, tuple)):
+        pairs = list(headers)
+    else:
+        raise BadReturnValue("headers must be a dict or a list of (name, value) pairs")
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise BadReturnValue("each header must be a (name, value) pair")
+        name = _exact_str(pair[0], "header name")
+        value = pair[1]
+        value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        value = _exact_str(value, f"header {name!r}")
+        if not name or any(c in name for c in "\r\n:\0 ") or any(c in value for c in "\r\n\0"):
+            raise BadReturnValue(f"header {name!r} has a character not allowed in headers")
+        out.append((name, value))
+    return out
+
+
+def _status(value) -> int:
+    if type(value) is int and 100 <= value <= 999:
+        return value
+    if isinstance(value, str):
+        text = _exact_str(value, "status")
+        if len(text) >= 3 and text[:3].isdigit():
+            return int(text[:3])
+    raise BadReturnValue(f"status must be an int from 100 to 999, not {value!r}")
+
+
+def _split_tuple(value: tuple):
+    """``(body, status, headers)`` from a Flask return tuple."""
+    if len(value) == 3:
+        return value[0], value[1], value[2]
+    if len(value) == 2:
+        body, second = value
+        if isinstance(second, (dict, list, TenantHeaders)):
+            return body, None, second
+        return body, second, None
+    raise BadReturnValue(
+        "a returned tuple must be (body, status), (body, headers) or (body, status, headers)"
+    )
+
+
+def to_plain(value):
+    """``(status, headers, body_bytes_or_None, stream_or_None)`` from a handler value.
+
+    :raises BadReturnValue: for anything that is not a response.
+    """
+    status = None
+    extra_headers = None
+    if type(value) is tuple:
+        value, status, extra_headers = _split_tuple(value)
+    if isinstance(value, Response):
+        code = _status(value.status_code)
+        headers = _plain_headers(value.headers)
+        data, stream = _body_bytes(value.body)
+    else:
+        code = 200
+        data, stream = _body_bytes(value)
+        if isinstance(value, (dict, list)):
+            content_type = _JSON
+        else:
+            content_type = _HTML
+        headers = [("Content-Type", content_type)]
+    if status is not None:
+        code = _status(status)
+    if extra_headers is not None:
+        added = _plain_headers(extra_headers)
+        names = {name.lower() for name, _ in added}
+        headers = [(n, v) for n, v in headers if n.lower() not in names] + added
+    return code, headers, data, stream
+
+
+def to_response_object(value) -> Response:
+    """A :class:`Response` from any handler value (``make_response``)."""
+    if isinstance(value, Response):
+        return value
+    code, headers, data, stream = to_plain(value)
+    response = Response(data if stream is None else stream, status=code)
+    response.headers = headers
+    return response

@@ -1,0 +1,125 @@
+"""Match a path and method to one route of one tenant.
+
+A tenant's router is built on its first request, not at registration: at
+10,000 tenants an eager werkzeug ``Map`` each would cost seconds and
+hundreds of MiB. Rules without converters go in a dict (one lookup); only
+rules with converters (``/users/<int:id>``) build a werkzeug ``Map``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
+from werkzeug.exceptions import NotFound as WzNotFound
+from werkzeug.routing import Map
+from werkzeug.routing import RequestRedirect
+from werkzeug.routing import Rule
+
+from muxserver.errors import MethodNotAllowed
+from muxserver.errors import NotFound
+from muxserver.errors import Redirect
+from muxserver.scanner import Route
+
+
+class Match:
+    """The outcome of routing: the route and the values of its converters."""
+
+    __slots__ = ("route", "view_args")
+
+    def __init__(self, route: Route, view_args: dict):
+        self.route = route
+        self.view_args = view_args
+
+
+def allowed_methods(methods) -> tuple[str, ...]:
+    """Methods to announce in ``Allow``: HEAD follows GET, OPTIONS always."""
+    out = set(methods)
+    if "GET" in out:
+        out.add("HEAD")
+    out.add("OPTIONS")
+    return tuple(sorted(out))
+
+
+class TenantRouter:
+    """Routes of one tenant version.
+
+    :param tenant: the tenant's name (for error messages).
+    :param routes: the spec's routes.
+    """
+
+    def __init__(self, tenant: str, routes: tuple[Route, ...]):
+        self.tenant = tenant
+        self._static: dict[str, dict[str, Route]] = {}
+        dynamic = []
+        for route in routes:
+            if "<" in route.rule:
+                dynamic.append(route)
+                continue
+            by_method = self._static.setdefault(route.rule, {})
+            for method in route.methods:
+                by_method.setdefault(method, route)
+        self._dynamic = dynamic
+        self._map: Map | None = None
+
+    def _adapter(self):
+        if self._map is None:
+            rules = []
+            for index, route in enumerate(self._dynamic):
+                rules.append(Rule(route.rule, methods=route.methods, endpoint=index))
+            self._map = Map(rules)
+        return self._map.bind("tenant", "/")
+
+    def match(self, path: str, method: str) -> Match:
+        """The route for ``path`` (relative to the tenant) and ``method``.
+
+        :raises NotFound: no rule matches the path.
+        :raises MethodNotAllowed: a rule matches, not for this method.
+        :raises Redirect: the rule exists with a trailing slash.
+        """
+        lookup = "GET" if method == "HEAD" else method
+        by_method = self._static.get(path)
+        if by_method is not None:
+            route = by_method.get(lookup)
+            if route is not None:
+                return Match(route, {})
+            if method == "HEAD" and "HEAD" in by_method:
+                return Match(by_method["HEAD"], {})
+            if not self._dynamic:
+                raise MethodNotAllowed(
+                    f"{method} not allowed", self.tenant, allowed_methods(by_method)
+                )
+        if self._dynamic:
+            try:
+                index, view_args = self._adapter().match(path, lookup)
+                return Match(self._dynamic[index], view_args)
+            except RequestRedirect as redirect:
+                raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
+            except WzMethodNotAllowed as exc:
+                static_methods = tuple(by_method or ())
+                raise MethodNotAllowed(
+                    f"{method} not allowed",
+                    self.tenant,
+                    allowed_methods(tuple(exc.valid_methods or ()) + static_methods),
+                ) from None
+            except WzNotFound:
+                if by_method:
+                    raise MethodNotAllowed(
+                        f"{method} not allowed", self.tenant, allowed_methods(by_method)
+                    ) from None
+        if not path.endswith("/") and path + "/" in self._static:
+            raise Redirect(path + "/", self.tenant)
+        raise NotFound(f"no route for {path}", self.tenant)
+
+    def methods_for(self, path: str) -> tuple[str, ...] | None:
+        """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""
+        methods = set(self._static.get(path, ()))
+        if self._dynamic:
+            adapter = self._adapter()
+            try:
+                adapter.match(path, "__probe__")
+            except WzMethodNotAllowed as exc:
+                methods.update(exc.valid_methods or ())
+            except (WzNotFound, RequestRedirect):
+                pass
+        return allowed_methods(methods) if methods else None

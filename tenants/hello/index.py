@@ -1,0 +1,5 @@
+"""GET /hello/ : the smallest endpoint, a function named after the method."""
+
+
+def get():
+    return "Hello from muxserver!\n"
