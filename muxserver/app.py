@@ -333,6 +333,8 @@ class MuxApp:
                 return code, headers, body, None
             finally:
                 context.pop(previous)
+                if release and ctx.request is not None:
+                    wz_request.close()  # uploaded files' temporary files
         finally:
             if release:
                 state.inflight -= 1
@@ -528,4 +530,5 @@ class _TenantStream:
             finally:
                 context.pop(previous)
         self.state.inflight -= 1
+        self.ctx.request._r.close()
         self.app._finish(self.environ, 200, self.started, self.request_id, self.outcome)

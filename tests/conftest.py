@@ -1,0 +1,178 @@
+"""Shared fixtures. gevent's monkey-patching runs first (STYLE hazard 3)."""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from werkzeug.test import Client  # noqa: E402
+
+from muxserver.app import MuxApp  # noqa: E402
+from muxserver.config import Config  # noqa: E402
+from muxserver.server import Server  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_tenant(root: Path, name: str, files: dict[str, str]) -> Path:
+    """Create ``root/name`` with ``files`` (relative path -> source text)."""
+    tenant = root / name
+    tenant.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = tenant / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return tenant
+
+
+class Tenants:
+    """A tenants dir in tmp_path, and apps built on it."""
+
+    def __init__(self, tmp_path: Path):
+        self.root = tmp_path / "tenants"
+        self.root.mkdir()
+        self.cache = tmp_path / "cache"
+
+    def add(self, name: str, files: dict[str, str]) -> Path:
+        return write_tenant(self.root, name, files)
+
+    def config(self, **overrides) -> Config:
+        values = {"tenants_dir": self.root, "cache_dir": self.cache, "watch": False,
+                  "access_log": False}
+        values.update(overrides)
+        return Config.build(values)
+
+    def app(self, **overrides) -> MuxApp:
+        return MuxApp(self.config(**overrides))
+
+    def client(self, **overrides) -> Client:
+        return Client(self.app(**overrides))
+
+
+@pytest.fixture
+def tenants(tmp_path):
+    return Tenants(tmp_path)
+
+
+class LiveServer:
+    """An in-process gevent server on a free loopback port."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = Server(app, ("127.0.0.1", 0), graceful_timeout=5)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.session = requests.Session()
+
+    def get(self, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.get(self.url + path, **kwargs)
+
+    def post(self, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.post(self.url + path, **kwargs)
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.url + path, **kwargs)
+
+    def stop(self):
+        self.session.close()
+        with gevent.Timeout(10):
+            self.server.wsgi.stop(timeout=1)
+
+
+@pytest.fixture
+def live(tenants):
+    """``live(**config)`` starts a server on the tenants dir; stopped after."""
+    servers = []
+
+    def start(**overrides):
+        server = LiveServer(tenants.app(**overrides))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Subprocess:
+    """``muxserver`` started as a real command on a free port."""
+
+    def __init__(self, args, cwd=None, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
+        self.log = open(self.log_path, "w+")
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1")
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "muxserver", "--port", str(self.port), *args],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or REPO, env=full_env,
+        )
+
+    def wait_ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"muxserver exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"muxserver did not start:\n{self.output()}")
+
+    def wait_for_log(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return True
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in log:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, sig=None):
+        if self.proc.poll() is None:
+            self.proc.terminate() if sig is None else self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def muxserver_process():
+    procs = []
+
+    def start(*args, **kwargs):
+        proc = Subprocess(list(args), **kwargs)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()

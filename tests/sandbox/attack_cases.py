@@ -1,0 +1,209 @@
+"""Attack cases, kept as data (like gunicorn's tests/requests/).
+
+Each case is tenant source whose ``get()`` would return a secret if it
+escaped: the server's environment (``MUX_TEST_SECRET``), a file outside the
+tenant (``SECRET_PATH`` is substituted), or another tenant's global. The
+expected outcome is ``("compile", text)``: the deploy is refused with
+``text`` in the error; or ``("runtime", text)``: the request answers 500 and
+``text`` is in the tenant's log.
+
+Sources: RestrictedPython and AccessControl advisories (CVE-2023-37271
+generator frames, CVE-2023-41039 and CVE-2024-47532 string formatting,
+CVE-2025-22153 try/except*), SECURITY-NOTES findings, and the classic
+escapes.
+"""
+
+CASES = {
+    # -- imports ------------------------------------------------------------
+    "import_os": ("import os\ndef get():\n    return os.environ['MUX_TEST_SECRET']\n",
+                  ("compile", "`import os` is not allowed")),
+    "import_sys": ("import sys\ndef get():\n    return str(sys.modules)\n",
+                   ("compile", "`import sys` is not allowed")),
+    "from_os_import": ("from os import environ\ndef get():\n    return environ['MUX_TEST_SECRET']\n",
+                       ("compile", "`import os` is not allowed")),
+    "import_subprocess": ("import subprocess\ndef get():\n    return subprocess.check_output(['env'])\n",
+                          ("compile", "not allowed")),
+    "import_importlib": ("import importlib\ndef get():\n    return importlib.import_module('os').environ\n",
+                         ("compile", "not allowed")),
+    "import_pickle": ("import pickle\ndef get():\n    return pickle.loads(b'')\n", ("compile", "not allowed")),
+    "import_marshal": ("import marshal\ndef get():\n    return 'x'\n", ("compile", "not allowed")),
+    "import_codecs": ("import codecs\ndef get():\n    return codecs.open('SECRET_PATH').read()\n",
+                      ("compile", "not allowed")),
+    "import_builtins": ("import builtins\ndef get():\n    return builtins.open('SECRET_PATH').read()\n",
+                        ("compile", "not allowed")),
+    "import_ctypes": ("import ctypes\ndef get():\n    return 'x'\n", ("compile", "not allowed")),
+    "import_socket": ("import socket\ndef get():\n    return 'x'\n", ("compile", "not allowed")),
+    "import_gevent": ("import gevent\ndef get():\n    return 'x'\n", ("compile", "not allowed")),
+    "import_gc": ("import gc\ndef get():\n    return str(gc.get_objects())\n", ("compile", "not allowed")),
+    "import_submodule_json_decoder": ("import json.decoder\ndef get():\n    return 'x'\n",
+                                      ("compile", "not allowed")),
+    "import_muxserver": ("import muxserver.app\ndef get():\n    return 'x'\n", ("compile", "not allowed")),
+    "relative_import": ("from . import other\ndef get():\n    return 'x'\n",
+                        ("compile", "relative imports are not allowed")),
+    "dunder_import_name": ("def get():\n    return __import__('os').environ['MUX_TEST_SECRET']\n",
+                           ("compile", '"__import__" is an invalid variable name')),
+    "import_via_importer_call": (
+        "import json\ndef get():\n    imp = getattr(json, 'loads').__self__\n    return str(imp)\n",
+        ("compile", '"__self__" is an invalid attribute name')),
+    "computed_import_of_os": (
+        "import mux\ndef get():\n    m = getattr(mux, 'request')\n    return str(getattr(m, 'environ'))\n",
+        ("runtime", "AttributeError")),
+    # -- dunder attributes and the class hierarchy --------------------------
+    "subclasses": ("def get():\n    return str(().__class__.__bases__[0].__subclasses__())\n",
+                   ("compile", "invalid attribute name")),
+    "getattr_dunder_class": ("def get():\n    return str(getattr((), '__class__'))\n",
+                             ("runtime", "invalid attribute name")),
+    "getattr_computed_dunder": ("def get():\n    n = '_' * 2\n    return str(getattr(1, n + 'class' + n))\n",
+                                ("runtime", "invalid attribute name")),
+    "globals_of_function": ("def get():\n    return str(get.__globals__)\n", ("compile", "invalid attribute name")),
+    "getattr_globals_of_function": ("def get():\n    return str(getattr(get, '__glo' + 'bals__'))\n",
+                                    ("runtime", "invalid attribute name")),
+    "builtins_name": ("def get():\n    return str(__builtins__)\n", ("compile", "invalid variable name")),
+    "type_builtin": ("def get():\n    return str(type(1).__subclasses__)\n", ("compile", "invalid attribute")),
+    "type_three_args": ("def get():\n    T = type('T', (), {})\n    return str(T)\n", ("runtime", "NameError")),
+    "vars_builtin": ("def get():\n    return str(vars())\n", ("runtime", "NameError")),
+    "dir_builtin": ("def get():\n    return str(dir())\n", ("runtime", "NameError")),
+    "globals_builtin": ("def get():\n    return str(globals())\n", ("runtime", "NameError")),
+    "locals_builtin": ("def get():\n    return str(locals())\n", ("runtime", "NameError")),
+    "open_builtin": ("def get():\n    return open('SECRET_PATH').read()\n", ("runtime", "NameError")),
+    "object_builtin": ("def get():\n    return str(object)\n", ("runtime", "NameError")),
+    "super_builtin": ("def get():\n    return str(super)\n", ("runtime", "NameError")),
+    "id_builtin": ("def get():\n    return str(id(get))\n", ("runtime", "NameError")),
+    "compile_builtin": ("def get():\n    return str(compile('1', 'x', 'eval'))\n", ("runtime", "NameError")),
+    "memoryview_builtin": ("def get():\n    return str(memoryview(b'x'))\n", ("runtime", "NameError")),
+    "exec_call": ("def get():\n    exec('import os')\n    return 'x'\n", ("compile", "Exec calls are not allowed")),
+    "eval_call": ("def get():\n    return eval('1')\n", ("compile", "Eval calls are not allowed")),
+    "exec_via_getattr_of_builtins_module": (
+        "import re\ndef get():\n    return str(re.enum.bltns.exec)\n", ("runtime", "AttributeError")),
+    "breakpoint_name": ("def get():\n    breakpoint()\n    return 'x'\n", ("compile", "reserved name")),
+    # -- frames: generators, coroutines, tracebacks (CVE-2023-37271) ----------
+    "generator_gi_frame": (
+        "def get():\n    g = (x for x in [1])\n    return str(g.gi_frame.f_back.f_globals)\n",
+        ("compile", "gi_frame")),
+    "generator_gi_frame_getattr": (
+        "def get():\n    g = (x for x in [1])\n    f = getattr(g, 'gi_' + 'frame')\n    return str(f)\n",
+        ("runtime", "restricted name")),
+    "generator_gi_code": ("def get():\n    g = (x for x in [1])\n    return str(getattr(g, 'gi_code'))\n",
+                          ("runtime", "restricted name")),
+    "coroutine": ("async def f():\n    pass\ndef get():\n    return str(f().cr_frame)\n",
+                  ("compile", "AsyncFunctionDef")),
+    "traceback_frames": (
+        "def get():\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+        "        return str(getattr(e, '__traceback__'))\n",
+        ("runtime", "invalid attribute name")),
+    "traceback_tb_frame": (
+        "def get():\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+        "        tb = e.with_traceback(None)\n        return str(tb.tb_frame)\n",
+        ("compile", "tb_frame")),
+    "try_star": ("def get():\n    try:\n        pass\n    except* ValueError:\n        pass\n    return 'x'\n",
+                 ("compile", "TryStar")),
+    # -- string formatting (CVE-2023-41039, CVE-2024-47532) ---------------------
+    "format_class": ("def get():\n    return '{0.__class__.__mro__}'.format(1)\n", ("runtime", "invalid attribute name")),
+    "format_globals": ("def get():\n    return '{0.__globals__}'.format(get)\n", ("runtime", "invalid attribute name")),
+    "format_map_globals": ("def get():\n    return '{a.__globals__}'.format_map({'a': get})\n",
+                           ("runtime", "invalid attribute name")),
+    "format_setattr_env_leak": (
+        "def get():\n    return '{0.__globals__[builtins].__loader__}'.format(setattr)\n",
+        ("runtime", "invalid attribute name")),
+    "format_unbound_str_format": ("def get():\n    return str.format('{0.__class__}', 1)\n",
+                                  ("runtime", "format method of a string instance")),
+    "string_formatter": ("import string\ndef get():\n    return string.Formatter().format('{0.__class__}', 1)\n",
+                         ("runtime", "no attribute 'Formatter'")),
+    "format_spec_width_bomb": ("def get():\n    return '{:>9999999999}'.format(1)\n", ("runtime", "SizeLimitError")),
+    "percent_star_width": ("def get():\n    return '%*d' % (10**10, 1)\n", ("runtime", "SizeLimitError")),
+    # -- module attribute chains (SECURITY-NOTES finding 1) ----------------------
+    "json_codecs_sys": ("import json\ndef get():\n    return str(json.codecs.sys.modules)\n", ("runtime", "AttributeError")),
+    "datetime_sys": ("import datetime\ndef get():\n    return str(datetime.sys)\n", ("runtime", "AttributeError")),
+    "statistics_sys": ("import statistics\ndef get():\n    return str(statistics.sys)\n", ("runtime", "AttributeError")),
+    "uuid_os": ("import uuid\ndef get():\n    return str(uuid.os.environ)\n", ("runtime", "AttributeError")),
+    "urllib_parse_sys": ("import urllib.parse\ndef get():\n    return str(urllib.parse.sys)\n",
+                         ("runtime", "AttributeError")),
+    "dataclasses_inspect": ("import dataclasses\ndef get():\n    return str(dataclasses.inspect)\n",
+                            ("runtime", "AttributeError")),
+    "typing_sys": ("import typing\ndef get():\n    return str(typing.sys)\n", ("runtime", "AttributeError")),
+    "random_os": ("import random\ndef get():\n    return str(getattr(random, '_os'))\n",
+                  ("runtime", "invalid attribute name")),
+    "enum_bltns": ("import enum\ndef get():\n    return str(enum.bltns)\n", ("runtime", "AttributeError")),
+    "html_entities_poison": (
+        "import html\ndef get():\n    html.entities.html5['amp;'] = 'X'\n    return 'x'\n", ("runtime", "AttributeError")),
+    "module_from_function_module_attr": (
+        "import json\ndef get():\n    return str(getattr(json.dumps, '__module__'))\n",
+        ("runtime", "invalid attribute name")),
+    "collections_abc_sys": ("import collections\ndef get():\n    return str(collections.abc.sys)\n",
+                            ("runtime", "AttributeError")),
+    # -- behaviour of operator/functools (finding 8) -----------------------------
+    "operator_attrgetter_dunder": ("import operator\ndef get():\n    return str(operator.attrgetter('__class__')(1))\n",
+                                   ("runtime", "invalid attribute name")),
+    "operator_methodcaller_dunder": (
+        "import operator\ndef get():\n    return str(operator.methodcaller('__subclasses__')(int))\n",
+        ("runtime", "invalid attribute name")),
+    "operator_setitem_facade": ("import operator, json\ndef get():\n    operator.setitem(json, 'x', 1)\n    return 'x'\n",
+                                ("runtime", "cannot be changed")),
+    "functools_update_wrapper_poison": (
+        "import functools, json\ndef get():\n"
+        "    functools.update_wrapper(json.JSONEncoder.default, get)\n    return 'x'\n",
+        ("runtime", "only change functions you defined")),
+    "partial_getattr": ("import functools\ndef get():\n    return str(functools.partial(getattr, 1)('__class__'))\n",
+                        ("runtime", "invalid attribute name")),
+    "map_getattr": ("def get():\n    return str(list(map(getattr, [1], ['__class__'])))\n",
+                    ("runtime", "invalid attribute name")),
+    # -- writes to host objects -------------------------------------------------
+    "setattr_host_class": ("import json\ndef get():\n    json.JSONEncoder.default = lambda s, o: 'pwned'\n    return 'x'\n",
+                           ("runtime", "cannot be changed")),
+    "setattr_builtin_fn": ("import json\ndef get():\n    setattr(json, 'dumps', len)\n    return 'x'\n",
+                           ("runtime", "cannot be changed")),
+    "write_mux_env": ("import mux\ndef get():\n    mux.env['X'] = 'y'\n    return 'x'\n", ("runtime", "TypeError")),
+    "write_request_attribute": ("import mux\ndef get(request):\n    request.method = 'X'\n    return 'x'\n",
+                                ("runtime", "cannot be changed")),
+    "response_class_attribute": ("import mux\ndef get():\n    mux.Response.default_mimetype = 'x'\n    return 'x'\n",
+                                 ("runtime", "cannot be changed")),
+    # -- the request reaches no host object --------------------------------------
+    "request_environ": ("def get(request):\n    return str(request.environ)\n", ("runtime", "AttributeError")),
+    "request_private_slot": ("def get(request):\n    return str(getattr(request, '_r'))\n",
+                             ("runtime", "invalid attribute name")),
+    "request_headers_environ": ("def get(request):\n    return str(request.headers.environ)\n",
+                                ("runtime", "AttributeError")),
+    "attributeerror_obj_leak": (
+        "import json\ndef get():\n    try:\n        json.nothing\n    except AttributeError as e:\n"
+        "        return str(e.obj)\n",
+        ("runtime", "AttributeError")),
+    "ticking_iter_internal": ("def get():\n    return str(getattr(iter([1]), '_it'))\n", ("runtime", "invalid attribute name")),
+    # -- killing the server (finding 6) ------------------------------------------
+    "system_exit": ("def get():\n    raise SystemExit(0)\n", ("runtime", "NameError")),
+    "keyboard_interrupt": ("def get():\n    raise KeyboardInterrupt\n", ("runtime", "NameError")),
+    "base_exception": ("def get():\n    raise BaseException('x')\n", ("runtime", "NameError")),
+    "generator_exit": ("def get():\n    raise GeneratorExit\n", ("runtime", "NameError")),
+    # -- class bodies, metaclasses, decorators -------------------------------------
+    "metaclass_keyword": ("class M:\n    pass\nclass X(metaclass=M):\n    pass\ndef get():\n    return 'x'\n",
+                          ("compile", "metaclass")),
+    "class_body_dunder": ("class A:\n    x = ().__class__\ndef get():\n    return str(A.x)\n",
+                          ("compile", "invalid attribute name")),
+    "class_getattr_hook": ("class A:\n    def __getattr__(self, n):\n        return n\ndef get():\n    return 'x'\n",
+                           ("compile", 'defining "__getattr__" is not allowed')),
+    "class_del_hook": ("class A:\n    def __del__(self):\n        pass\ndef get():\n    return 'x'\n",
+                       ("compile", 'defining "__del__" is not allowed')),
+    "class_slots": ("class A:\n    __slots__ = ()\ndef get():\n    return 'x'\n", ("compile", "invalid variable name")),
+    "decorator_getattr": ("@getattr\ndef get():\n    return 'x'\n", ("runtime", "TypeError")),
+    # -- crashes and resource escapes (findings 4, 5) ------------------------------
+    "nested_genexp_segfault": (
+        "def get():\n    g = iter([1])\n    for i in range(100000):\n        g = (x for x in g)\n    return str(next(g))\n",
+        ("runtime", "RecursionError")),
+    "nested_map_segfault": (
+        "def get():\n    g = iter([1])\n    for i in range(100000):\n        g = map(abs, g)\n    return str(next(g))\n",
+        ("runtime", "RecursionError")),
+    "yield_from_chain": (
+        "def f(g):\n    yield from g\ndef get():\n    g = iter([1])\n    for i in range(100000):\n"
+        "        g = f(g)\n    return str(next(g))\n",
+        ("runtime", "RecursionError")),
+    "deep_nesting_source": ("def get():\n    return " + "-" * 5000 + "1\n", ("compile", "")),
+    "zip_bomb": ("import zlib\ndef get():\n    data = zlib.compress(b'0' * (80 * 2**20))\n"
+                 "    return str(len(zlib.decompress(data)))\n", ("runtime", "SizeLimitError")),
+    "big_factorial": ("import math\ndef get():\n    return str(math.factorial(10**6))\n", ("runtime", "SizeLimitError")),
+    "decimal_shared_context": ("import decimal\ndef get():\n    decimal.getcontext().prec = 1\n    return 'x'\n",
+                               ("runtime", "AttributeError")),
+    "uuid1_mac_address": ("import uuid\ndef get():\n    return str(uuid.uuid1())\n", ("runtime", "AttributeError")),
+    "cross_tenant_lib": ("from lib import victim_secret\ndef get():\n    return victim_secret.SECRET\n",
+                         ("runtime", "ModuleNotFoundError")),
+    "print_to_host_object": ("import mux\ndef get():\n    print('x', file=mux.request)\n    return 'x'\n",
+                             ("runtime", "AttributeError")),
+}
