@@ -147,7 +147,8 @@ def scan_tenant(
 ) -> TenantSpec:
     """Read one tenant's folder into a spec (``spec.errors`` says if it failed)."""
     root = str(root)
-    spec = TenantSpec(name=name, root=root, scanned_at=time.time())
+    spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
+                      manifest=Manifest(limits=defaults))
     errors: list[str] = []
     version = hashlib.blake2b(digest_size=16)
     routes: list[Route] = []

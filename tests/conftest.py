@@ -134,7 +134,7 @@ class Subprocess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"muxserver exited {self.proc.returncode}:\n{self.output()}")
             try:
-                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code in (200, 401):
                     return self
             except requests.RequestException:
                 pass

@@ -1,0 +1,324 @@
+"""Realistic tenant modules that must run in the sandbox, with the JSON each
+``get()`` must return. Several fail under RestrictedPython's default policy
+(marked RP-default-fails) and work here on purpose."""
+
+CASES = {
+    # RP-default-fails: __name__
+    "flask_name": ("""
+from flask import Flask
+app = Flask(__name__)
+@app.get("/")
+def get():
+    return {"ok": app.name.endswith(".index")}
+""", {"ok": True}),
+    # RP-default-fails: augmented item assignment
+    "counts_augassign": ("""
+def get():
+    counts = {}
+    for word in "a b a c a b".split():
+        counts.setdefault(word, 0)
+        counts[word] += 1
+    grid = [[0, 0], [0, 0]]
+    grid[1][0] += 5
+    return {"counts": counts, "grid": grid}
+""", {"counts": {"a": 3, "b": 2, "c": 1}, "grid": [[0, 0], [5, 0]]}),
+    # RP-default-fails: augmented attribute assignment and self writes
+    "self_total": ("""
+class Cart:
+    def __init__(self):
+        self.total = 0
+        self.items = []
+    def add(self, name, price):
+        self.items.append(name)
+        self.total += price
+        return self
+def get():
+    cart = Cart().add("tea", 3).add("cake", 4)
+    return {"total": cart.total, "items": cart.items}
+""", {"total": 7, "items": ["tea", "cake"]}),
+    # RP-default-fails: ordinary dunder methods
+    "dunder_methods": ("""
+class Vec:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+    def __repr__(self):
+        return f"Vec({self.x}, {self.y})"
+    def __str__(self):
+        return f"<{self.x},{self.y}>"
+    def __eq__(self, other):
+        return (self.x, self.y) == (other.x, other.y)
+    def __hash__(self):
+        return hash((self.x, self.y))
+    def __add__(self, other):
+        return Vec(self.x + other.x, self.y + other.y)
+    def __len__(self):
+        return 2
+    def __iter__(self):
+        return iter([self.x, self.y])
+    def __getitem__(self, i):
+        return [self.x, self.y][i]
+    def __contains__(self, v):
+        return v in (self.x, self.y)
+    def __bool__(self):
+        return bool(self.x or self.y)
+def get():
+    v = Vec(1, 2) + Vec(3, 4)
+    return {"repr": repr(v), "str": str(v), "eq": v == Vec(4, 6), "set": len({v, Vec(4, 6)}),
+            "len": len(v), "list": list(v), "item": v[1], "in": 6 in v, "bool": bool(Vec(0, 0))}
+""", {"repr": "Vec(4, 6)", "str": "<4,6>", "eq": True, "set": 1, "len": 2, "list": [4, 6],
+      "item": 6, "in": True, "bool": False}),
+    "iterator_protocol": ("""
+class Countdown:
+    def __init__(self, n):
+        self.n = n
+    def __iter__(self):
+        return self
+    def __next__(self):
+        if self.n <= 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+def get():
+    return {"values": [x for x in Countdown(3)]}
+""", {"values": [2, 1, 0]}),
+    "context_manager": ("""
+class Tracker:
+    def __init__(self):
+        self.events = []
+    def __enter__(self):
+        self.events.append("enter")
+        return self
+    def __exit__(self, exc_type, exc, tb):
+        self.events.append("exit:" + str(exc_type is not None))
+        return True
+def get():
+    t = Tracker()
+    with t:
+        raise ValueError("swallowed")
+    return {"events": t.events}
+""", {"events": ["enter", "exit:True"]}),
+    # RP-default-fails: nonlocal
+    "nonlocal_closure": ("""
+def make_counter():
+    n = 0
+    def inc(step=1):
+        nonlocal n
+        n += step
+        return n
+    return inc
+def get():
+    c = make_counter()
+    c(); c(); c(5)
+    return {"n": c(0)}
+""", {"n": 7}),
+    # RP-default-fails: annotations and @dataclass
+    "dataclasses_and_annotations": ("""
+from dataclasses import dataclass, field, asdict
+from typing import List, Optional
+@dataclass
+class Order:
+    id: int
+    items: List[str] = field(default_factory=list)
+    note: Optional[str] = None
+    def add(self, item: str) -> "Order":
+        self.items.append(item)
+        return self
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+def get():
+    total: int = 0
+    o = Order(7).add("a").add("b")
+    p = Point(1, 2)
+    try:
+        p.x = 5
+        frozen = False
+    except Exception:
+        frozen = True
+    return {"order": asdict(o), "frozen": frozen, "total": total, "eq": Point(1, 2) == p}
+""", {"order": {"id": 7, "items": ["a", "b"], "note": None}, "frozen": True, "total": 0, "eq": True}),
+    "json_body_parsing": ("""
+import json
+def get():
+    raw = '{"users": [{"name": "b", "age": 30}, {"name": "a", "age": 25}]}'
+    data = json.loads(raw)
+    users = sorted(data["users"], key=lambda u: u["age"])
+    return {"names": [u["name"] for u in users], "dumped": json.dumps({"k": [1, 2]}, sort_keys=True)}
+""", {"names": ["a", "b"], "dumped": '{"k": [1, 2]}'}),
+    "regex": ("""
+import re
+EMAIL = re.compile(r"^(?P<user>[\\w.]+)@(?P<host>[\\w.]+)$")
+def get():
+    m = EMAIL.match("ada@example.org")
+    return {"user": m.group("user"), "host": m["host"], "all": re.findall(r"\\d+", "a1b22c333"),
+            "sub": re.sub(r"\\s+", " ", "a   b\\t c"), "split": re.split(r",\\s*", "x, y,z"),
+            "iter": [m.group(0) for m in re.finditer(r"[a-z]+", "ab 12 cd")], "none": re.match("x", "y") is None}
+""", {"user": "ada", "host": "example.org", "all": ["1", "22", "333"], "sub": "a b c",
+      "split": ["x", "y", "z"], "iter": ["ab", "cd"], "none": True}),
+    "sorting_with_keys": ("""
+from operator import itemgetter, attrgetter
+from functools import cmp_to_key
+class P:
+    def __init__(self, name, age):
+        self.name, self.age = name, age
+def get():
+    rows = [("b", 2), ("a", 2), ("c", 1)]
+    people = [P("x", 3), P("y", 1)]
+    return {"by_item": sorted(rows, key=itemgetter(1, 0)),
+            "by_attr": [p.name for p in sorted(people, key=attrgetter("age"))],
+            "cmp": sorted([3, 1, 2], key=cmp_to_key(lambda a, b: b - a)),
+            "rev": sorted("bca", reverse=True), "min": min(rows, key=lambda r: r[1]),
+            "max": max([1, 5, 3])}
+""", {"by_item": [["c", 1], ["a", 2], ["b", 2]], "by_attr": ["y", "x"], "cmp": [3, 2, 1],
+      "rev": ["c", "b", "a"], "min": ["c", 1], "max": 5}),
+    "generators_closures_comprehensions": ("""
+def fib():
+    a, b = 0, 1
+    while True:
+        yield a
+        a, b = b, a + b
+def get():
+    import itertools
+    first = list(itertools.islice(fib(), 8))
+    squares = {n: n * n for n in range(4)}
+    evens = {n for n in range(10) if n % 2 == 0}
+    nested = [[i * j for j in range(3)] for i in range(2)]
+    head, *tail = [1, 2, 3]
+    merged = {**{"a": 1}, **{"b": 2}}
+    return {"fib": first, "squares": squares, "evens": sorted(evens), "nested": nested,
+            "head": head, "tail": tail, "merged": merged, "star": [*range(3), *"ab"]}
+""", {"fib": [0, 1, 1, 2, 3, 5, 8, 13], "squares": {"0": 0, "1": 1, "2": 4, "3": 9},
+      "evens": [0, 2, 4, 6, 8], "nested": [[0, 0, 0], [0, 1, 2]], "head": 1, "tail": [2, 3],
+      "merged": {"a": 1, "b": 2}, "star": [0, 1, 2, "a", "b"]}),
+    "exceptions_and_finally": ("""
+class AppError(Exception):
+    pass
+def risky(n):
+    if n > 2:
+        raise AppError(f"too big: {n}")
+    return n
+def get():
+    log = []
+    for n in (1, 3):
+        try:
+            log.append(risky(n))
+        except AppError as e:
+            log.append(str(e))
+        finally:
+            log.append("done")
+    try:
+        {}["missing"]
+    except KeyError:
+        log.append("keyerror")
+    return {"log": log}
+""", {"log": [1, "done", "too big: 3", "done", "keyerror"]}),
+    "stdlib_mix": ("""
+import collections, datetime, decimal, fractions, hashlib, hmac, base64, math, statistics
+import string, textwrap, uuid, bisect, heapq, copy, html, urllib.parse, secrets, zlib, enum, random
+class Color(enum.Enum):
+    RED = 1
+    BLUE = 2
+def get():
+    c = collections.Counter("abracadabra")
+    dd = collections.defaultdict(list)
+    dd["k"].append(1)
+    Pair = collections.namedtuple("Pair", "a b")
+    h = []
+    for v in (5, 1, 3):
+        heapq.heappush(h, v)
+    rnd = random.Random(42)
+    return {
+        "counter": c.most_common(2), "dd": dict(dd), "pair": Pair(1, 2).b,
+        "date": datetime.date(2024, 2, 29).isoformat(),
+        "delta": (datetime.datetime(2024, 1, 2) - datetime.datetime(2024, 1, 1)).days,
+        "dec": str(decimal.Decimal("1.10") + decimal.Decimal("2.20")),
+        "frac": str(fractions.Fraction(1, 3) + fractions.Fraction(1, 6)),
+        "sha": hashlib.sha256(b"x").hexdigest()[:8],
+        "hmac": hmac.new(b"k", b"m", "sha256").hexdigest()[:8],
+        "b64": base64.b64encode(b"hi").decode(), "sqrt": math.sqrt(16),
+        "mean": statistics.mean([1, 2, 3]), "upper": string.ascii_uppercase[:3],
+        "wrap": textwrap.wrap("aaa bbb ccc", 7), "uuid": len(str(uuid.uuid4())),
+        "bisect": bisect.bisect([1, 3, 5], 4), "heap": heapq.heappop(h),
+        "copy": copy.deepcopy({"a": [1]}), "esc": html.escape("<a>"),
+        "url": urllib.parse.urlencode({"q": "a b"}), "token": len(secrets.token_hex(4)),
+        "zlib": zlib.decompress(zlib.compress(b"abc")).decode(), "enum": Color(2).name,
+        "rand": rnd.randint(1, 100) == random.Random(42).randint(1, 100),
+        "fmt": "{:>5}|{:.2f}|{name}".format("x", 3.14159, name="n"), "pct": "%05d" % 42,
+    }
+""", {"counter": [["a", 5], ["b", 2]], "dd": {"k": [1]}, "pair": 2, "date": "2024-02-29", "delta": 1,
+      "dec": "3.30", "frac": "1/2", "sha": "2d711642", "hmac": "b60090e3", "b64": "aGk=", "sqrt": 4.0,
+      "mean": 2, "upper": "ABC", "wrap": ["aaa bbb", "ccc"], "uuid": 36, "bisect": 2, "heap": 1,
+      "copy": {"a": [1]}, "esc": "&lt;a&gt;", "url": "q=a+b", "token": 8, "zlib": "abc", "enum": "BLUE",
+      "rand": True, "fmt": "    x|3.14|n", "pct": "00042"}),
+    "lambdas_and_builtins": ("""
+def get():
+    pairs = list(zip("ab", range(2)))
+    return {"map": list(map(lambda x: x * 2, [1, 2])), "filter": list(filter(None, [0, 1, 2])),
+            "enum": list(enumerate("xy", 1)), "zip": pairs, "any": any(x > 1 for x in [1, 2]),
+            "all": all([]), "sum": sum(range(101)), "rev": list(reversed([1, 2, 3])),
+            "divmod": divmod(7, 2), "round": round(2.675, 2), "chr": chr(65) + str(ord("B")),
+            "isinstance": isinstance(b"x", bytes) and isinstance(3, int), "bytes": bytes(3).hex(),
+            "range": [len(range(10)), 5 in range(10), range(10)[2]], "pow": pow(2, 10), "abs": abs(-3)}
+""", {"map": [2, 4], "filter": [1, 2], "enum": [[1, "x"], [2, "y"]], "zip": [["a", 0], ["b", 1]],
+      "any": True, "all": True, "sum": 5050, "rev": [3, 2, 1], "divmod": [3, 1], "round": 2.67,
+      "chr": "A66", "isinstance": True, "bytes": "000000", "range": [10, True, 2], "pow": 1024, "abs": 3}),
+    "properties_classmethods_inheritance": ("""
+class Shape:
+    sides = 0
+    def __init__(self, name):
+        self.name = name
+    @property
+    def label(self):
+        return f"{self.name}/{self.sides}"
+    @classmethod
+    def make(cls, name):
+        return cls(name)
+    @staticmethod
+    def unit():
+        return 1
+class Square(Shape):
+    sides = 4
+    def area(self, s):
+        return s * s
+def get():
+    sq = Square.make("sq")
+    return {"label": sq.label, "area": sq.area(3), "unit": Square.unit(),
+            "isinstance": isinstance(sq, Shape), "issub": issubclass(Square, Shape)}
+""", {"label": "sq/4", "area": 9, "unit": 1, "isinstance": True, "issub": True}),
+    "lib_module_state": ("""
+from lib import store
+def get():
+    store.put("a", 1)
+    store.put("b", 2)
+    return {"items": store.items()}
+""", {"items": [["a", 1], ["b", 2]]}),
+    "module_print_and_log": ("""
+import mux
+def get():
+    print("from print")
+    mux.log("from mux.log", 1)
+    return {"ok": True}
+""", {"ok": True}),
+    "string_methods": ("""
+def get():
+    s = "  Hello, World  "
+    return {"strip": s.strip(), "split": s.split(","), "join": "-".join(["a", "b"]),
+            "replace": s.replace("l", "L"), "ljust": "ab".ljust(4, "."), "center": "x".center(3, "*"),
+            "zfill": "7".zfill(3), "upper": s.strip().upper(), "encode": "é".encode("utf-8").hex(),
+            "fstring": f"{3.14159:.2f} {'x'!r} {42:>4}"}
+""", {"strip": "Hello, World", "split": ["  Hello", " World  "], "join": "a-b",
+      "replace": "  HeLLo, WorLd  ", "ljust": "ab..", "center": "*x*", "zfill": "007",
+      "upper": "HELLO, WORLD", "encode": "c3a9", "fstring": "3.14 'x'   42"}),
+}
+
+#: A lib module some cases import.
+LIB_FILES = {
+    "lib/store.py": """
+DATA = {}
+def put(key, value):
+    DATA[key] = value
+def items():
+    return sorted(DATA.items())
+""",
+}

@@ -1,0 +1,176 @@
+"""The server on real sockets, in-process: keep-alive, TCP_NODELAY,
+concurrency between tenants, limits, admin access rules."""
+
+import socket
+import time
+
+import gevent
+import pytest
+import requests
+
+
+def test_keep_alive_connection_serves_many_requests(tenants, live):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    server = live()
+    with socket.create_connection(("127.0.0.1", server.server.port)) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) in (0, 1)
+        stream = sock.makefile("rwb")
+        for _ in range(5):
+            stream.write(b"GET /acme/a HTTP/1.1\r\nHost: x\r\n\r\n")
+            stream.flush()
+            status = stream.readline()
+            assert status.startswith(b"HTTP/1.1 200")
+            length = 0
+            while True:
+                line = stream.readline()
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+                if line in (b"\r\n", b""):
+                    break
+            assert stream.read(length) == b"a"
+
+
+def test_accepted_sockets_have_tcp_nodelay(tenants, live):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    server = live()
+    seen = []
+    original = server.server.wsgi.__class__.__mro__[1].handle
+
+    def spy(self, sock, address):
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return original(self, sock, address)
+
+    server.server.wsgi.__class__.__mro__[1].handle = spy
+    try:
+        server.get("/acme/a")
+    finally:
+        server.server.wsgi.__class__.__mro__[1].handle = original
+    assert seen and seen[0] != 0
+
+
+def test_slow_tenant_does_not_stall_others(tenants, live):
+    tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1.0)\n    return 'slow'\n"})
+    tenants.add("fast", {"index.py": "def get():\n    return 'fast'\n"})
+    server = live()
+    slow = gevent.spawn(lambda: requests.get(server.url + "/slow/", timeout=10).text)
+    gevent.sleep(0.1)
+    started = time.monotonic()
+    assert requests.get(server.url + "/fast/", timeout=10).text == "fast"
+    assert time.monotonic() - started < 0.5
+    assert slow.get(timeout=10) == "slow"
+
+
+def test_cpu_hog_is_503_and_others_keep_serving(tenants, live):
+    tenants.add("hog", {"index.py": "def get():\n    while True:\n        pass\n",
+                        "tenant.toml": "[limits]\ncpu_ms = 150\n"})
+    tenants.add("calm", {"index.py": "def get():\n    return 'calm'\n"})
+    server = live()
+    r = server.get("/hog/")
+    assert r.status_code == 503 and "CPU time limit" in r.text
+    assert server.get("/calm/").text == "calm"
+    kills = server.app.status()["limit_kills"]
+    assert {"tenant": "hog", "kind": "cpu", "count": 1} in kills
+
+
+def test_wall_time_is_504(tenants, live):
+    tenants.add("sleepy", {"index.py": "import time\ndef get():\n    time.sleep(5)\n    return 'late'\n",
+                           "tenant.toml": "[limits]\nwall_s = 0.3\n"})
+    server = live()
+    started = time.monotonic()
+    r = server.get("/sleepy/")
+    assert r.status_code == 504
+    assert time.monotonic() - started < 2
+
+
+def test_concurrency_limit_is_429_with_retry_after(tenants, live):
+    tenants.add("busy", {"index.py": "import time\ndef get():\n    time.sleep(0.5)\n    return 'done'\n",
+                         "tenant.toml": "[limits]\nconcurrency = 2\n"})
+    tenants.add("other", {"index.py": "def get():\n    return 'other'\n"})
+    server = live()
+    jobs = [gevent.spawn(requests.get, server.url + "/busy/", timeout=10) for _ in range(4)]
+    gevent.sleep(0.15)
+    assert server.get("/other/").text == "other"
+    codes = sorted(job.get(timeout=10).status_code for job in jobs)
+    assert codes == [200, 200, 429, 429]
+    r = [job.get() for job in jobs if job.get().status_code == 429][0]
+    assert r.headers["Retry-After"] == "1"
+
+
+def test_admin_from_loopback_without_token(tenants, live):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    server = live()
+    assert server.get("/_mux/healthz").status_code == 200
+    status = server.get("/_mux/status").json()
+    assert status["tenants"][0]["name"] == "acme"
+    assert server.get("/_mux/nope").status_code == 404
+    assert server.request("DELETE", "/_mux/status").status_code == 405
+
+
+def test_admin_with_token_requires_bearer(tenants, live):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    server = live(admin_token="t0ken")
+    assert server.get("/_mux/status").status_code == 401
+    assert server.get("/_mux/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert server.get("/_mux/status", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+    assert server.get("/acme/a").text == "a"
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "192.168.1.2", "2001:db8::1", "", "::ffff:10.0.0.1"])
+def test_admin_refuses_non_loopback_without_token(tenants, address):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    client = tenants.client()
+    r = client.get("/_mux/status", environ_base={"REMOTE_ADDR": address},
+                   headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_admin_allows_loopback_addresses(tenants, address):
+    client = tenants.client()
+    assert client.get("/_mux/healthz", environ_base={"REMOTE_ADDR": address}).status_code == 200
+
+
+def test_admin_token_applies_from_anywhere(tenants):
+    client = tenants.client(admin_token="abc")
+    loop = {"REMOTE_ADDR": "127.0.0.1"}
+    far = {"REMOTE_ADDR": "10.1.1.1"}
+    assert client.get("/_mux/status", environ_base=loop).status_code == 401
+    assert client.get("/_mux/status", environ_base=far,
+                      headers={"Authorization": "Bearer abc"}).status_code == 200
+
+
+def test_admin_specialize_evict_logs_metrics(tenants, live):
+    tenants.add("acme", {"a.py": "n = 0\ndef get():\n    global n\n    n += 1\n    print('hit', n)\n    return str(n)\n"})
+    server = live()
+    r = server.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "a"})
+    assert r.status_code == 200 and r.json()["was_warm"] is False
+    assert r.json()["cold_start_ms"] >= 0
+    first = server.get("/acme/a")
+    assert first.text == "1" and "load;dur" not in first.headers["Server-Timing"]
+    warm = server.get("/_mux/status").json()["warm_modules"]
+    assert [(m["tenant"], m["endpoint"], m["hits"]) for m in warm] == [("acme", "a", 1)]
+    assert server.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
+    again = server.get("/acme/a")
+    assert again.text == "1" and again.headers["Server-Timing"].startswith("load;dur=")
+    logs = server.get("/_mux/tenants/acme/logs").text
+    assert "hit 1" in logs
+    assert server.get("/_mux/tenants/nobody/logs").status_code == 404
+    metrics = server.get("/_mux/metrics").text
+    assert 'mux_requests_total{status="200",tenant="acme"}' in metrics
+    assert 'mux_cold_starts_total{tenant="acme"}' in metrics
+    assert 'mux_evictions_total{reason="admin",tenant="acme"}' in metrics
+    assert "mux_process_rss_bytes" in metrics
+    bad = server.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "zzz"})
+    assert bad.status_code == 404
+    assert server.post("/_mux/specialize", data="{").status_code == 400
+
+
+def test_register_returns_routes_and_errors(tenants, live):
+    tenants.add("good", {"a.py": "def get():\n    return 'a'\n"})
+    server = live()
+    tenants.add("bad", {"b.py": "import os\ndef get():\n    return 'b'\n"})
+    body = server.post("/_mux/register").json()
+    assert {"tenant": "good", "rule": "/a", "methods": ["GET"], "endpoint": "a",
+            "handler": "get", "file": "good/a.py:1"} in body["routes"]
+    assert body["errors"][0]["tenant"] == "bad"
+    assert "bad/b.py:1: `import os` is not allowed" in body["errors"][0]["errors"][0]
