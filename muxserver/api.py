@@ -22,6 +22,7 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import dump_cookie
+from werkzeug.wrappers import Request
 
 from muxserver import context
 
@@ -75,17 +76,41 @@ class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
     ``path`` is relative to the tenant's mount point, as in a Flask app
-    mounted under a prefix; ``script_root`` is the mount (``/acme``).
+    mounted under a prefix; ``script_root`` is the mount (``/acme``). The
+    werkzeug request behind it is built on first use: a handler that never
+    reads the request does not pay for parsing it.
     """
 
-    __slots__ = ("_r", "_view_args", "_headers", "_files", "_endpoint")
+    __slots__ = ("_environ", "_rel", "_mount", "_wz", "_view_args", "_headers", "_files",
+                 "_endpoint", "_max_body")
 
-    def __init__(self, request, view_args: dict, endpoint: str = ""):
-        self._r = request
+    def __init__(self, environ, rel: str, mount: str, view_args: dict, endpoint: str = "",
+                 max_body: int | None = None):
+        self._environ = environ
+        self._rel = rel
+        self._mount = mount
+        self._wz = None
         self._view_args = view_args
         self._headers = None
         self._files = None
         self._endpoint = endpoint
+        self._max_body = max_body
+
+    @property
+    def _r(self):
+        wz = self._wz
+        if wz is None:
+            env = dict(self._environ)
+            env["SCRIPT_NAME"] = self._environ.get("SCRIPT_NAME", "") + self._mount
+            env["PATH_INFO"] = self._rel
+            wz = self._wz = Request(env)
+            wz.max_content_length = self._max_body
+        return wz
+
+    def close(self) -> None:
+        """Release uploaded files' temporary files (host use)."""
+        if self._wz is not None:
+            self._wz.close()
 
     # -- the URL -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ that turns exceptions into responses, by the ``status`` they carry.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import mimetypes
 import os
@@ -17,9 +18,9 @@ import re
 import secrets
 import time
 import traceback
+from email.utils import formatdate
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Request
 
 from sandbox import LimitExceeded
 from sandbox import SandboxError
@@ -68,6 +69,18 @@ def status_line(code: int) -> str:
     return line
 
 
+_date_cache = [0, ""]
+
+
+def http_date() -> str:
+    """The Date header, formatted once a second (pywsgi would per request)."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True)
+    return _date_cache[1]
+
+
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
 
@@ -98,6 +111,12 @@ class MuxApp:
         self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules)
         self.admin = AdminAPI(self)
         self.started_at = time.time()
+        #: Requests being answered now (streams count until closed).
+        self.inflight = 0
+        # Request ids: a random prefix per process and a counter, unique
+        # across workers and cheap to make.
+        self._rid_prefix = secrets.token_hex(4)
+        self._rid_counter = itertools.count(1)
         self.limit_kills: dict[tuple[str, str], int] = {}
         self.registry.on_unload = self._on_unload
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
@@ -184,9 +203,23 @@ class MuxApp:
         return self.wsgi_app(environ, start_response)
 
     def wsgi_app(self, environ, start_response):
+        self.inflight += 1
+        try:
+            result = self._wsgi_app(environ, start_response)
+        except BaseException:
+            self.inflight -= 1
+            raise
+        if type(result) is list:
+            self.inflight -= 1
+        return result
+
+    def _wsgi_app(self, environ, start_response):
         started = time.perf_counter()
         incoming = environ.get("HTTP_X_REQUEST_ID")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        if incoming and _REQUEST_ID.match(incoming):
+            request_id = incoming
+        else:
+            request_id = f"{self._rid_prefix}{next(self._rid_counter):08x}"
         outcome = _Outcome()
         path = environ.get("PATH_INFO") or "/"
         try:
@@ -201,6 +234,7 @@ class MuxApp:
             code, headers, body = self.handle_error(exc, request_id, outcome)
             stream = None
         headers.append(("X-Request-Id", request_id))
+        headers.append(("Date", http_date()))
         if outcome.exec_ms is not None:
             timing = f"exec;dur={outcome.exec_ms:.3f}"
             if outcome.load_ms is not None:
@@ -315,8 +349,8 @@ class MuxApp:
                         "when the module ran",
                         name,
                     )
-                wz_request = self._tenant_request(environ, rel, mount)
-                ctx.request = api.TenantRequest(wz_request, match.view_args, route.endpoint)
+                ctx.request = api.TenantRequest(environ, rel, mount, match.view_args,
+                                                route.endpoint, self.config.max_body_bytes)
                 budget = budget_for(limits)
                 exec_started = time.perf_counter()
                 try:
@@ -334,17 +368,10 @@ class MuxApp:
             finally:
                 context.pop(previous)
                 if release and ctx.request is not None:
-                    wz_request.close()  # uploaded files' temporary files
+                    ctx.request.close()  # uploaded files' temporary files
         finally:
             if release:
                 state.inflight -= 1
-
-    @staticmethod
-    def _tenant_request(environ, rel: str, mount: str) -> Request:
-        env = dict(environ)
-        env["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + mount
-        env["PATH_INFO"] = rel
-        return Request(env)
 
     def _call(self, route, handler, request, view_args, module):
         """Runs inside the limits: the handler, its hooks, the conversion."""
@@ -530,5 +557,6 @@ class _TenantStream:
             finally:
                 context.pop(previous)
         self.state.inflight -= 1
-        self.ctx.request._r.close()
+        self.app.inflight -= 1
+        self.ctx.request.close()
         self.app._finish(self.environ, 200, self.started, self.request_id, self.outcome)

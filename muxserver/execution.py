@@ -1,10 +1,16 @@
 """Run tenant code under a request's limits: one way, used everywhere.
 
 CPU and memory are charged by :func:`sandbox.charged` and enforced by the
-ticks; wall time also needs a :class:`gevent.Timeout`, because a greenlet
-blocked in ``time.sleep`` or on a socket does not tick. The timeout raises
-:class:`~sandbox.LimitExceeded` itself, and the budget's wall deadline makes
-every later tick raise again, so catching it does not help tenant code.
+ticks. Wall time also needs someone outside the request: a greenlet blocked
+in ``time.sleep`` or on a socket does not tick. One watcher greenlet looks at
+the requests in flight every :data:`WALL_CHECK_S` and throws
+:class:`~sandbox.LimitExceeded` into any that is past its wall deadline;
+the budget's deadline then makes every later tick raise again, so catching
+it does not help tenant code. (One watcher instead of a ``gevent.Timeout``
+per request keeps a libev timer off the hot path.)
+
+.. warning::
+   Wall time is enforced to within :data:`WALL_CHECK_S`.
 """
 
 from __future__ import annotations
@@ -16,15 +22,47 @@ import gevent
 from sandbox import Budget
 from sandbox import LimitExceeded
 from sandbox import charged
+from sandbox import limits
+
+#: How often the wall-time watcher looks at requests in flight.
+WALL_CHECK_S = 0.02
+
+_watcher = None
 
 
-def budget_for(limits) -> Budget:
+def budget_for(limits_) -> Budget:
     """A fresh budget from a tenant's :class:`~muxserver.config.Limits`."""
     return Budget(
-        cpu_s=limits.cpu_ms / 1000.0,
-        wall_s=limits.wall_s,
-        memory_bytes=limits.memory_mb * 2**20,
+        cpu_s=limits_.cpu_ms / 1000.0,
+        wall_s=limits_.wall_s,
+        memory_bytes=limits_.memory_mb * 2**20,
     )
+
+
+def _throw_if_still_waiting(glet, budget) -> None:
+    # Runs in the hub: the greenlet is parked. It may have finished that
+    # request and started another since the check; throw only into the
+    # request that is over.
+    if limits._by_greenlet.get(glet) is budget and not glet.dead:
+        glet.throw(LimitExceeded(budget.killed.kind, budget.killed.message))
+
+
+def _watch_wall_time() -> None:
+    hub = gevent.get_hub()
+    while True:
+        gevent.sleep(WALL_CHECK_S)
+        now = time.monotonic()
+        for glet, budget in list(limits._by_greenlet.items()):
+            deadline = budget.wall_deadline
+            if deadline is not None and now > deadline and not budget.running:
+                budget.kill("wall", f"wall time limit exceeded ({budget.wall_s:g} s)")
+                hub.loop.run_callback(_throw_if_still_waiting, glet, budget)
+
+
+def _ensure_watcher() -> None:
+    global _watcher
+    if _watcher is None or _watcher.dead:
+        _watcher = gevent.spawn(_watch_wall_time)
 
 
 def run_limited(budget: Budget, func, *args, **kwargs):
@@ -34,23 +72,14 @@ def run_limited(budget: Budget, func, *args, **kwargs):
     tenant code that swallowed the stop (a context manager whose
     ``__exit__`` returns true) does not get its value sent.
     """
+    if budget.wall_deadline is not None and (_watcher is None or _watcher.dead):
+        _ensure_watcher()
     with charged(budget):
-        timer = None
-        if budget.wall_deadline is not None:
-            remaining = max(0.0, budget.wall_deadline - time.monotonic())
-            timer = gevent.Timeout(
-                remaining,
-                LimitExceeded("wall", f"wall time limit exceeded ({budget.wall_s:g} s)"),
-            )
-            timer.start()
         try:
             result = func(*args, **kwargs)
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise
-        finally:
-            if timer is not None:
-                timer.close()
     if budget.killed is not None:
         raise LimitExceeded(budget.killed.kind, budget.killed.message)
     return result

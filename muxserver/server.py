@@ -21,8 +21,91 @@ from gevent.pywsgi import WSGIServer
 log = logging.getLogger("muxserver.server")
 
 
+#: Most request header lines accepted, and the longest line.
+MAX_HEADERS = 100
+MAX_LINE = 65536
+
+
+class RequestHeaders:
+    """Request headers parsed without the ``email`` package.
+
+    pywsgi parses headers with ``http.client.parse_headers``, which runs the
+    whole MIME parser for every request; this reads the same lines into a
+    list and offers the part of the message API that pywsgi uses.
+    Obsolete line folding, lines without a colon and a header name with
+    whitespace are refused (``status`` is set and pywsgi answers 400).
+    """
+
+    __slots__ = ("_headers", "status")
+
+    def __init__(self, fp=None):
+        self._headers: list[tuple[str, str]] = []
+        self.status = ""
+        if fp is not None:
+            self._read(fp)
+
+    def _read(self, fp) -> None:
+        for _ in range(MAX_HEADERS + 1):
+            line = fp.readline(MAX_LINE + 1)
+            if len(line) > MAX_LINE:
+                self.status = "Line too long"
+                return
+            if line in (b"\r\n", b"\n", b""):
+                return
+            text = line.decode("latin-1")
+            name, sep, value = text.partition(":")
+            if not sep or not name or name != name.strip() or text[:1] in " \t":
+                self.status = "Invalid header line"
+                return
+            self._headers.append((name, value.strip()))
+        self.status = "Too many headers"
+
+    def get(self, name, default=None):
+        name = name.lower()
+        for key, value in self._headers:
+            if key.lower() == name:
+                return value
+        return default
+
+    getheader = get
+
+    def get_all(self, name, default=None):
+        name = name.lower()
+        values = [v for k, v in self._headers if k.lower() == name]
+        return values or default
+
+    def __delitem__(self, name):
+        name = name.lower()
+        self._headers = [(k, v) for k, v in self._headers if k.lower() != name]
+
+    def __contains__(self, name):
+        return self.get(name) is not None
+
+    def items(self):
+        return list(self._headers)
+
+    @property
+    def headers(self):
+        for key, value in self._headers:
+            yield f"{key}: {value}\r\n"
+
+    @property
+    def typeheader(self):
+        return self.get("content-type")
+
+
 class _Handler(WSGIHandler):
-    """pywsgi's handler, quiet about clients that hang up."""
+    """pywsgi's handler with a lean header parser, quiet access logging."""
+
+    def MessageClass(self, fp, *args):
+        return RequestHeaders(fp)
+
+    def read_request(self, raw_requestline):
+        ok = super().read_request(raw_requestline)
+        lengths = self.headers.get_all("content-length") or []
+        if len(set(lengths)) > 1:
+            raise ValueError("conflicting Content-Length headers")
+        return ok
 
     def log_request(self):  # the app writes the access log
         pass
@@ -41,44 +124,6 @@ class MuxWSGIServer(WSGIServer):
         super().handle(sock, address)
 
 
-class InflightCounter:
-    """WSGI middleware counting requests in flight, for graceful stop."""
-
-    def __init__(self, app):
-        self.app = app
-        self.count = 0
-
-    def __call__(self, environ, start_response):
-        self.count += 1
-        try:
-            result = self.app(environ, start_response)
-        except BaseException:
-            self.count -= 1
-            raise
-        if isinstance(result, list):
-            self.count -= 1
-            return result
-        return _CountedBody(result, self)
-
-
-class _CountedBody:
-    def __init__(self, body, counter):
-        self.body = body
-        self.counter = counter
-        self.done = False
-
-    def __iter__(self):
-        return iter(self.body)
-
-    def close(self):
-        if not self.done:
-            self.done = True
-            self.counter.count -= 1
-            close = getattr(self.body, "close", None)
-            if close:
-                close()
-
-
 class Server:
     """Serve ``app`` on ``listener`` until told to stop.
 
@@ -88,11 +133,10 @@ class Server:
 
     def __init__(self, app, listener, graceful_timeout: float = 30.0, on_hup=None):
         self.app = app
-        self.counter = InflightCounter(app)
-        self.wsgi = MuxWSGIServer(listener, self.counter, log=None, error_log=log)
+        self.wsgi = MuxWSGIServer(listener, app, log=None, error_log=log)
         self.graceful_timeout = graceful_timeout
         self.should_exit = Event()
-        self.on_hup = on_hup or app.rescan
+        self.on_hup = on_hup or getattr(app, "rescan", lambda: None)
 
     @property
     def port(self) -> int:
@@ -119,14 +163,17 @@ class Server:
         self.should_exit.wait()
         self.shutdown()
 
+    def inflight(self) -> int:
+        return getattr(self.app, "inflight", 0)
+
     def shutdown(self) -> None:
-        log.info("stopping: no new connections; %d requests in flight", self.counter.count)
+        log.info("stopping: no new connections; %d requests in flight", self.inflight())
         self.wsgi.close()  # stop accepting
         deadline = time.monotonic() + self.graceful_timeout
-        while self.counter.count > 0 and time.monotonic() < deadline:
+        while self.inflight() > 0 and time.monotonic() < deadline:
             gevent.sleep(0.02)
-        if self.counter.count:
-            log.warning("grace period over with %d requests in flight", self.counter.count)
+        if self.inflight():
+            log.warning("grace period over with %d requests in flight", self.inflight())
         # Idle keep-alive connections are closed now.
         self.wsgi.stop(timeout=0.5)
         log.info("stopped")
