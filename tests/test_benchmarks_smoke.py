@@ -1,0 +1,22 @@
+"""Every benchmark script runs in --quick mode, so none can rot."""
+
+import pytest
+
+from benchmarks import bench_density
+from benchmarks import bench_throughput
+
+
+@pytest.mark.live
+def test_throughput_quick():
+    report = bench_throughput.main(["--quick"])
+    assert set(report["rps"]) == {"muxserver", "gevent.pywsgi", "flask+gevent.pywsgi"}
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["ratio_vs_bare_pywsgi"] > 0
+
+
+@pytest.mark.live
+def test_density_quick():
+    report = bench_density.main(["--quick"])
+    assert report["large"]["tenants"] == 200
+    assert report["large"]["ready_warm_cache_s"] > 0
+    assert report["p50_ratio_large_vs_small"] > 0
