@@ -8,6 +8,7 @@ import sys
 from muxserver.app import MuxApp
 from muxserver.evictor import Evictor
 from muxserver.server import Server
+from muxserver.watchdog import HubWatchdog
 from muxserver.watcher import start_watcher
 
 log = logging.getLogger("muxserver")
@@ -21,6 +22,7 @@ def run_single(config, listener) -> int:
     watcher = start_watcher(app) if config.watch else None
     evictor = Evictor(app)
     evictor.start()
+    watchdog = HubWatchdog(stall_s=max(5.0, config.cpu_ms / 1000 * 5)).start()
     host, port = listener.getsockname()[:2]
     log.info("muxserver listening on http://%s:%d (tenants: %s)", host, port, config.tenants_dir)
     print(f"muxserver listening on http://{host}:{port}", file=sys.stderr, flush=True)
@@ -28,6 +30,7 @@ def run_single(config, listener) -> int:
         server.serve_forever()
     finally:
         evictor.stop()
+        watchdog.stop()
         if watcher is not None:
             watcher.stop()
     return 0

@@ -342,8 +342,11 @@ def _repeat_count(seq, count) -> None:
         if isinstance(seq, (str, bytes, bytearray)):
             if size * count > MAX_STRING_BYTES:
                 raise SizeLimitError("repeating would build a string over the size limit")
+            limits.note_allocation(size * count)
         elif size * count > MAX_SEQUENCE_ITEMS:
             raise SizeLimitError("repeating would build a sequence over the size limit")
+        else:
+            limits.note_allocation(size * count * 8)
 
 
 def guarded_mul(left, right):
@@ -480,6 +483,7 @@ def _sized_constructor(type_):
         if args and isinstance(args[0], int) and not isinstance(args[0], bool):
             if args[0] > MAX_SEQUENCE_ITEMS:
                 raise SizeLimitError(f"{type_.__name__}() of that size is over the limit")
+            limits.note_allocation(args[0])
         elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]),) + args[1:]
         return type_(*args, **kwargs)

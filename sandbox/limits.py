@@ -128,6 +128,7 @@ class Budget:
         "_slice_cpu",
         "_slice_rss",
         "running",
+        "label",
     )
 
     def __init__(
@@ -147,6 +148,8 @@ class Budget:
         self._slice_cpu = 0.0
         self._slice_rss = 0
         self.running = False
+        #: Set by the host to say whose budget this is (shown by watchdogs).
+        self.label = ""
 
     # -- accounting across greenlet switches ------------------------------
 
@@ -239,6 +242,18 @@ def tick() -> None:
         budget.countdown -= 1
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
+
+
+#: Allocations at least this big make the next tick check the budget.
+BIG_ALLOCATION = 1 << 20
+
+
+def note_allocation(nbytes: int) -> None:
+    """Called by guards that build big values: check memory at the next tick
+    instead of up to :data:`TICKS_PER_CHECK` ticks later."""
+    budget = _current
+    if budget is not None and nbytes >= BIG_ALLOCATION:
+        budget.countdown = 1
 
 
 def _on_switch(event, args) -> None:
