@@ -20,6 +20,7 @@ import time
 import traceback
 from email.utils import formatdate
 
+import gevent
 from werkzeug.exceptions import HTTPException
 
 from sandbox import LimitExceeded
@@ -51,6 +52,11 @@ from muxserver.registry import Registry
 from muxserver.responses import BadReturnValue
 from muxserver.responses import to_plain
 from muxserver.scanner import TENANT_NAME
+
+#: After a limit kill, for this long, the tenant's requests yield to others
+#: before they start (a noisy tenant waits its turn behind calm ones).
+PENALTY_S = 10.0
+PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STATUS_LINES: dict[int, str] = {}
@@ -148,7 +154,7 @@ class MuxApp:
         """Unload modules and give their memory back; return how many."""
         count = self.registry.evict(tenant, endpoint, reason)
         if count:
-            release_memory()
+            release_memory(force=True)
         return count
 
     def status(self) -> dict:
@@ -328,6 +334,10 @@ class MuxApp:
         limits = state.spec.manifest.limits
         if state.inflight >= limits.concurrency:
             raise TooManyRequests(f"tenant {name} has {limits.concurrency} requests in flight", name)
+        if state.penalized_until and time.monotonic() < state.penalized_until:
+            # This tenant was stopped by a limit recently: let requests that
+            # are already waiting (other tenants') run before its next one.
+            gevent.sleep(PENALTY_YIELD_S)
         state.inflight += 1
         release = True
         try:
@@ -455,12 +465,16 @@ class MuxApp:
         elif isinstance(exc, LimitExceeded):
             code = exc.status
             message = f"{exc.message}; the request was stopped"
+            state = self.registry.get(tenant) if tenant else None
+            if state is not None:
+                state.penalized_until = time.monotonic() + PENALTY_S
             key = (tenant or "-", exc.kind)
             self.limit_kills[key] = self.limit_kills.get(key, 0) + 1
             self.metrics.limit_kills.labels(tenant or "-", exc.kind).inc()
             self.logs.write(tenant or "-", request_id,
                             f"request to {outcome.endpoint} stopped: {exc.message}", level="error")
-            release_memory()
+            # After the response is on its way, not before it.
+            gevent.spawn(release_memory)
         elif isinstance(exc, MuxError):
             code = exc.status
             message = str(exc)
@@ -476,7 +490,7 @@ class MuxApp:
         else:
             code = 500
             if isinstance(exc, MemoryError):
-                release_memory()
+                gevent.spawn(release_memory)
             if tenant:
                 detail = format_tenant_traceback(exc)
                 kind = "sandbox denied" if isinstance(exc, (SandboxError, ImportError)) else "raised"

@@ -52,12 +52,12 @@ class Evictor:
         for module in idle_modules(registry.warm_modules(), now, self.idle_ttl):
             count += registry.evict(module.tenant, module.endpoint, reason="idle")
         if count:
-            release_memory()
+            release_memory(force=True)
         if self.memory_limit and rss_bytes() > self.memory_limit:
             target = self.memory_limit * 0.9
             for module in lru_order(registry.warm_modules()):
                 count += registry.evict(module.tenant, module.endpoint, reason="memory")
-                release_memory()
+                release_memory(force=True)
                 if rss_bytes() <= target:
                     break
         if count:

@@ -72,6 +72,7 @@ class TenantState:
     modules: dict = field(default_factory=dict)  # endpoint -> WarmModule
     loading: dict = field(default_factory=dict)  # endpoint -> lock
     inflight: int = 0
+    penalized_until: float = 0.0
 
     @property
     def name(self) -> str:

@@ -244,16 +244,23 @@ def tick() -> None:
             budget.check()
 
 
-#: Allocations at least this big make the next tick check the budget.
-BIG_ALLOCATION = 1 << 20
+#: Bytes allocated by a guarded operation that count as one tick.
+BYTES_PER_TICK = 64 * 1024
 
 
 def note_allocation(nbytes: int) -> None:
-    """Called by guards that build big values: check memory at the next tick
-    instead of up to :data:`TICKS_PER_CHECK` ticks later."""
+    """Called by guards that build big values: each :data:`BYTES_PER_TICK`
+    counts as a tick, so a loop of big allocations is checked every few MB
+    instead of every :data:`TICKS_PER_CHECK` iterations."""
     budget = _current
-    if budget is not None and nbytes >= BIG_ALLOCATION:
-        budget.countdown = 1
+    if budget is not None and nbytes >= BYTES_PER_TICK:
+        budget.countdown -= nbytes // BYTES_PER_TICK
+
+
+def forget_rss_sample() -> None:
+    """Make the next slice read RSS afresh (after memory was given back)."""
+    global _last_rss_at
+    _last_rss_at = 0.0
 
 
 def _on_switch(event, args) -> None:

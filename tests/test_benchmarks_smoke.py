@@ -20,3 +20,12 @@ def test_density_quick():
     assert report["large"]["tenants"] == 200
     assert report["large"]["ready_warm_cache_s"] > 0
     assert report["p50_ratio_large_vs_small"] > 0
+
+
+@pytest.mark.live
+def test_noisy_neighbour_quick():
+    from benchmarks import noisy_neighbour
+
+    report = noisy_neighbour.main(["--quick"])
+    assert report["no_abuser"]["requests"] > 0
+    assert report["with_abuser"]["errors"] == 0

@@ -100,11 +100,11 @@ def test_memory_is_returned_after_a_memory_kill(server):
     from muxserver.memory import release_memory
 
     server.get("/calm/")
-    release_memory()
+    release_memory(force=True)
     before = rss_bytes()
     for _ in range(3):
         assert server.get("/abuse-memory-growth/").status_code == 503
-    release_memory()
+    release_memory(force=True)
     assert rss_bytes() - before < 64 * 2**20
 
 

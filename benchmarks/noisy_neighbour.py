@@ -1,0 +1,163 @@
+"""Does one abusive tenant hurt a calm one?
+
+Question: while one tenant fires every abuse the limits must stop (endless
+loops, swallowed stops, huge C calls, catastrophic regexes, memory hoarding,
+sleeping past the wall limit), what happens to a calm tenant served at a
+steady rate by the same process? Target: calm p99 at most the abuser's
+``cpu_ms`` + 50 ms, zero calm errors, and process RSS back within 64 MiB of
+where it started.
+
+Baseline in the same run: the calm tenant at the same rate with no abuser.
+
+Usage: ``python benchmarks/noisy_neighbour.py [--quick] [--seconds S] [--rate R]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import gevent  # noqa: E402
+import requests  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._servers import muxserver  # noqa: E402
+from benchmarks._servers import percentile  # noqa: E402
+
+ABUSER_CPU_MS = 200
+
+ABUSES = {
+    "spin": "def get():\n    while True:\n        pass\n",
+    "swallow": ("def get():\n    while True:\n        try:\n            while True:\n                pass\n"
+                "        except:\n            pass\n"),
+    "finally": "def get():\n    try:\n        while True:\n            pass\n    finally:\n        while True:\n            pass\n",
+    "sum": "def get():\n    return str(sum(range(10**13)))\n",
+    "pow": "def get():\n    return str(10 ** 10**9)\n",
+    "repeat": "def get():\n    return 'x' * 10**10\n",
+    "bytes": "def get():\n    return bytes(10**11)\n",
+    "sorted": "def get():\n    return str(len(sorted(range(10**9))))\n",
+    "regex": "import re\ndef get():\n    return str(re.match(r'(a|aa)+$', 'a' * 5000 + 'b'))\n",
+    "hoard": "def get():\n    h = []\n    while True:\n        h.append('y' * 10**6)\n",
+    "sleep": "import time\ndef get():\n    time.sleep(60)\n",
+    "recurse": "def f(n):\n    return 1 if n == 0 else f(n - 1) + f(n - 1)\ndef get():\n    return str(f(60))\n",
+}
+
+
+def _tenants(root: Path) -> Path:
+    calm = root / "calm"
+    calm.mkdir(parents=True)
+    (calm / "index.py").write_text("def get():\n    return 'calm'\n")
+    abuser = root / "abuser"
+    abuser.mkdir()
+    (abuser / "tenant.toml").write_text(
+        f"[limits]\ncpu_ms = {ABUSER_CPU_MS}\nwall_s = 1\nmemory_mb = 64\nconcurrency = 4\n"
+    )
+    for name, source in ABUSES.items():
+        (abuser / f"{name}.py").write_text(source)
+    return root
+
+
+def _calm_load(url: str, seconds: float, rate: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = [0]
+    session = requests.Session()
+
+    def one():
+        started = time.perf_counter()
+        try:
+            r = session.get(url, timeout=30)
+            if r.status_code != 200:
+                errors[0] += 1
+        except requests.RequestException:
+            errors[0] += 1
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    jobs = []
+    interval = 1.0 / rate
+    started = time.monotonic()
+    n = 0
+    while time.monotonic() - started < seconds:
+        jobs.append(gevent.spawn(one))
+        n += 1
+        gevent.sleep(max(0.0, started + n * interval - time.monotonic()))
+    gevent.joinall(jobs, timeout=60)
+    return latencies, errors[0]
+
+
+def _abuse(url: str, stop: list, counts: dict) -> None:
+    session = requests.Session()
+    while not stop[0]:
+        for name in ABUSES:
+            if stop[0]:
+                return
+            try:
+                status = session.get(f"{url}/abuser/{name}", timeout=30).status_code
+            except requests.RequestException:
+                status = "error"
+            counts[status] = counts.get(status, 0) + 1
+
+
+def run(seconds: float, rate: float, abusers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tenants = _tenants(Path(tmp) / "tenants")
+        server = muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache")).wait()
+        try:
+            calm_url = server.url + "/calm/"
+            requests.get(calm_url, timeout=10)
+            for name in ABUSES:  # load the abuser's modules before measuring
+                requests.post(server.url + "/_mux/specialize",
+                              json={"tenant": "abuser", "endpoint": name}, timeout=10)
+            rss_start = server.rss()
+            quiet, quiet_errors = _calm_load(calm_url, seconds, rate)
+            stop = [False]
+            counts: dict = {}
+            jobs = [gevent.spawn(_abuse, server.url, stop, counts) for _ in range(abusers)]
+            noisy, noisy_errors = _calm_load(calm_url, seconds, rate)
+            stop[0] = True
+            gevent.joinall(jobs, timeout=60)
+            time.sleep(1.0)
+            rss_end = server.rss()
+            rss_peak_note = "RSS sampled at start and 1 s after the abuse stopped"
+        finally:
+            server.stop()
+    return {
+        "calm_rate_rps": rate,
+        "seconds": seconds,
+        "abuser_cpu_ms": ABUSER_CPU_MS,
+        "no_abuser": {"p50_ms": round(percentile(quiet, 50), 2), "p99_ms": round(percentile(quiet, 99), 2),
+                      "errors": quiet_errors, "requests": len(quiet)},
+        "with_abuser": {"p50_ms": round(percentile(noisy, 50), 2), "p99_ms": round(percentile(noisy, 99), 2),
+                        "errors": noisy_errors, "requests": len(noisy)},
+        "abuser_responses": {str(k): v for k, v in sorted(counts.items(), key=str)},
+        "rss_start_mib": round(rss_start / 2**20, 1),
+        "rss_end_mib": round(rss_end / 2**20, 1),
+        "rss_growth_mib": round((rss_end - rss_start) / 2**20, 1),
+        "note": rss_peak_note,
+        "targets": {"with_abuser.p99_ms": f"<= {ABUSER_CPU_MS + 50}", "with_abuser.errors": 0,
+                    "rss_growth_mib": "<= 64"},
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="calm requests per second")
+    parser.add_argument("--abusers", type=int, default=1, help="abusive clients in parallel")
+    args = parser.parse_args(argv)
+    report = run(2.0 if args.quick else args.seconds, 20.0 if args.quick else args.rate, args.abusers)
+    print(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
