@@ -492,7 +492,7 @@ class MuxApp:
             if isinstance(exc, MemoryError):
                 gevent.spawn(release_memory)
             if tenant:
-                detail = format_tenant_traceback(exc)
+                detail = format_tenant_traceback(exc, self.config.tenants_dir)
                 kind = "sandbox denied" if isinstance(exc, (SandboxError, ImportError)) else "raised"
                 self.logs.write(tenant, request_id, f"{outcome.endpoint} {kind}:\n{detail}",
                                 level="error")

@@ -30,6 +30,10 @@ from types import CodeType
 from sandbox import POLICY_VERSION
 
 _FORMAT = 1
+#: An entry read this long after it was written is touched (mtime = now).
+TOUCH_AFTER_S = 86_400.0
+#: Entries not used for this long are pruned.
+MAX_AGE_S = 14 * 86_400.0
 
 
 def cache_key(name: str, source: bytes) -> str:
@@ -68,9 +72,14 @@ class CodeCache:
         """The ``(meta, code_bytes)`` stored under ``key``, or ``None``."""
         blob = self._memory.get(key)
         if blob is None and self.directory is not None:
+            path = self._path(key)
             try:
-                with open(self._path(key), "rb") as f:
+                with open(path, "rb") as f:
                     blob = f.read()
+                    mtime = os.fstat(f.fileno()).st_mtime
+                if time.time() - mtime > TOUCH_AFTER_S and self.writable:
+                    # Entries in use stay young, so prune() keeps them.
+                    os.utime(path)
             except OSError:
                 blob = None
         if blob is None:
@@ -114,7 +123,7 @@ class CodeCache:
         return marshal.loads(code_bytes)
 
     def prune(self, max_age_s: float, now: float | None = None) -> int:
-        """Remove entries whose last access or write is older than ``max_age_s``.
+        """Remove entries not written or touched for ``max_age_s`` seconds.
 
         :return: how many entries were removed.
         """
@@ -128,7 +137,7 @@ class CodeCache:
             for entry in sub.iterdir():
                 try:
                     st = entry.stat()
-                    if now - max(st.st_atime, st.st_mtime) > max_age_s:
+                    if now - st.st_mtime > max_age_s:
                         entry.unlink()
                         removed += 1
                 except OSError:

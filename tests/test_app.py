@@ -386,3 +386,14 @@ def test_json_admin_shapes(tenants):
     client = tenants.client()
     body = json.loads(client.post("/_mux/register", environ_base={"REMOTE_ADDR": "127.0.0.1"}).data)
     assert body["routes"][0]["tenant"] == "acme" and body["errors"] == []
+
+
+def test_tenant_traceback_shows_tenant_source_not_host_files(tenants):
+    tenants.add("muxserver", {"app.py": "def get():\n    raise KeyError('boom')  # tenant line\n"})
+    app = tenants.app()
+    from werkzeug.test import Client
+
+    assert Client(app).get("/muxserver/app").status_code == 500
+    text = "\n".join(e["line"] for e in app.logs.tail("muxserver"))
+    assert "raise KeyError('boom')  # tenant line" in text
+    assert "class MuxApp" not in text and "site-packages" not in text

@@ -1,0 +1,129 @@
+"""Eviction by idle time and by memory, memory reclaim, the code cache."""
+
+import time
+
+import gevent
+
+from muxserver.evictor import Evictor
+from muxserver.evictor import idle_modules
+from muxserver.evictor import lru_order
+from muxserver.memory import release_memory
+from sandbox.limits import rss_bytes
+
+
+class FakeModule:
+    def __init__(self, name, last_used):
+        self.tenant, self.endpoint, self.last_used = "t", name, last_used
+
+
+def test_idle_modules_and_lru_order_with_an_injected_clock():
+    modules = [FakeModule("a", 100.0), FakeModule("b", 50.0), FakeModule("c", 99.0)]
+    assert [m.endpoint for m in idle_modules(modules, now=110.0, idle_ttl=20.0)] == ["b"]
+    assert [m.endpoint for m in lru_order(modules)] == ["b", "c", "a"]
+
+
+def test_sweep_evicts_idle_modules_and_state_starts_fresh(tenants):
+    tenants.add("acme", {"c.py": "n = 0\ndef get():\n    global n\n    n += 1\n    return str(n)\n"})
+    app = tenants.app(idle_ttl=30)
+    from werkzeug.test import Client
+
+    client = Client(app)
+    assert [client.get("/acme/c").text for _ in range(2)] == ["1", "2"]
+    evictor = Evictor(app)
+    assert evictor.sweep(now=time.monotonic() + 10) == 0
+    assert evictor.sweep(now=time.monotonic() + 31) == 1
+    r = client.get("/acme/c")
+    assert r.text == "1" and r.headers["Server-Timing"].startswith("load;dur=")
+    assert app.registry.evictions == 1
+    assert 'mux_evictions_total{reason="idle",tenant="acme"} 1.0' in app.metrics.render().decode()
+
+
+def test_idle_ttl_over_http(tenants, live):
+    tenants.add("acme", {"c.py": "n = 0\ndef get():\n    global n\n    n += 1\n    return str(n)\n"})
+    server = live(idle_ttl=0.3)
+    evictor = Evictor(server.app, interval=0.05)
+    evictor.start()
+    try:
+        assert server.get("/acme/c").text == "1"
+        assert server.get("/acme/c").text == "2"
+        gevent.sleep(0.8)
+        assert server.get("/_mux/status").json()["warm_modules"] == []
+        again = server.get("/acme/c")
+        assert again.text == "1" and "load;dur=" in again.headers["Server-Timing"]
+    finally:
+        evictor.stop()
+
+
+BIG_MODULE = "DATA = [str(i) * 3 for i in range(120000)]\ndef get():\n    return str(len(DATA))\n"
+
+
+def _warm_many(tenants, count=40):
+    for i in range(count):
+        tenants.add(f"big{i}", {"index.py": BIG_MODULE})
+
+
+def test_evicted_memory_goes_back_to_the_os(tenants):
+    _warm_many(tenants)
+    app = tenants.app(idle_ttl=60)
+    from werkzeug.test import Client
+
+    client = Client(app)
+    release_memory(force=True)
+    before = rss_bytes()
+    for i in range(40):
+        assert client.get(f"/big{i}/").status_code == 200
+    grown = rss_bytes() - before
+    assert grown > 40 * 2**20, grown  # ~3 MB a module really was held
+    Evictor(app).sweep(now=time.monotonic() + 120)
+    after = rss_bytes() - before
+    assert app.registry.warm_modules() == []
+    assert after <= grown * 0.25, (grown, after)
+
+
+def test_memory_limit_evicts_least_recently_used(tenants):
+    _warm_many(tenants)
+    release_memory(force=True)
+    limit_mb = int(rss_bytes() / 2**20) + 30
+    app = tenants.app(memory_limit=limit_mb)
+    from werkzeug.test import Client
+
+    client = Client(app)
+    evictor = Evictor(app)
+    peak = 0
+    for i in range(40):
+        assert client.get(f"/big{i}/").status_code == 200
+        evictor.sweep()
+        peak = max(peak, rss_bytes())
+    assert peak <= limit_mb * 2**20 * 1.1, (peak / 2**20, limit_mb)
+    evicted = app.metrics.render().decode()
+    assert 'reason="memory"' in evicted
+    warm = {m.tenant for m in app.registry.warm_modules()}
+    assert "big39" in warm and "big0" not in warm
+
+
+def test_code_cache_survives_a_restart(tenants):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n", "lib/x.py": "V = 1\n"})
+    first = tenants.app()
+    assert first.cache.writes == 2
+    second = tenants.app()
+    assert second.cache.writes == 0 and second.cache.hits >= 2
+    from werkzeug.test import Client
+
+    assert Client(second).get("/acme/a").text == "a"
+    assert second.cache.writes == 0
+
+
+def test_active_version_loads_from_cache_when_file_changes_underneath(tenants):
+    tenants.add("acme", {"a.py": "def get():\n    return 'old'\n"})
+    app = tenants.app()
+    (tenants.root / "acme" / "a.py").write_text("def get(:\n  half written")
+    from werkzeug.test import Client
+
+    assert Client(app).get("/acme/a").text == "old"
+
+
+def test_cache_prune_removes_old_entries(tenants):
+    tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
+    app = tenants.app()
+    assert app.cache.prune(max_age_s=3600) == 0
+    assert app.cache.prune(max_age_s=-1) == 1
