@@ -29,3 +29,12 @@ def test_noisy_neighbour_quick():
     report = noisy_neighbour.main(["--quick"])
     assert report["no_abuser"]["requests"] > 0
     assert report["with_abuser"]["errors"] == 0
+
+
+@pytest.mark.live
+def test_cold_warm_quick(tmp_path):
+    from benchmarks import cold_warm
+
+    report = cold_warm.main(["--quick", "--results", str(tmp_path)])
+    assert report["table"]["warm"]["n"] == 60
+    assert (tmp_path / "cold_warm.md").read_text().startswith("| request |")
