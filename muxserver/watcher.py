@@ -17,6 +17,7 @@ deploy, and the registry's all-or-nothing rule decides what serves.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -30,6 +31,10 @@ try:
     import inotify_simple
 except ImportError:  # pragma: no cover - depends on the platform
     inotify_simple = None
+
+
+class WatchLimitReached(OSError):
+    """inotify's per-user watch limit is lower than the number of folders."""
 
 
 class _Debouncer:
@@ -131,13 +136,29 @@ class InotifyWatcher(StatWatcher):
         self._inotify = inotify_simple.INotify(nonblocking=True)
         self._paths: dict[int, str] = {}
         self._greenlet = None
-        self._watch_tree(self.root)
+        self._started = False
+        self._warned_limit = False
+        try:
+            self._watch_tree(self.root)
+        except WatchLimitReached:
+            self._inotify.close()
+            raise
+        self._started = True
 
     def _watch(self, path: str) -> None:
         try:
             wd = self._inotify.add_watch(path, self._MASK)
         except OSError as exc:
-            log.warning("cannot watch %s: %s", path, exc.strerror)
+            if exc.errno == errno.ENOSPC:
+                if self._started:
+                    if not self._warned_limit:
+                        self._warned_limit = True
+                        log.error("inotify watch limit reached; new folders are not watched. "
+                                  "Raise fs.inotify.max_user_watches or restart to poll.")
+                    return
+                raise WatchLimitReached(str(exc)) from None
+            if exc.errno != errno.ENOENT:  # a folder removed while we walked is fine
+                log.warning("cannot watch %s: %s", path, exc.strerror)
             return
         self._paths[wd] = path
 
@@ -198,7 +219,7 @@ def start_watcher(app):
             log.info("watching %s with inotify (debounce %d ms)", app.config.tenants_dir,
                      app.config.debounce_ms)
             return watcher
-        except OSError as exc:
+        except OSError as exc:  # WatchLimitReached, or no inotify in this kernel
             log.warning("inotify unavailable (%s); falling back to polling", exc)
     watcher = StatWatcher(app).start()
     log.info("watching %s by polling every 1 s (debounce %d ms)", app.config.tenants_dir,

@@ -38,3 +38,11 @@ def test_cold_warm_quick(tmp_path):
     report = cold_warm.main(["--quick", "--results", str(tmp_path)])
     assert report["table"]["warm"]["n"] == 60
     assert (tmp_path / "cold_warm.md").read_text().startswith("| request |")
+
+
+@pytest.mark.live
+def test_deploy_quick():
+    from benchmarks import deploy
+
+    report = deploy.main(["--quick"])
+    assert report["deploys"] == 3 and report["hammer_5xx"] == 0
