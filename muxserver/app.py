@@ -58,6 +58,9 @@ from muxserver.scanner import TENANT_NAME
 PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
+#: Exceptions that mean "this process or greenlet is being stopped".
+HOST_EXITS = (SystemExit, KeyboardInterrupt, gevent.GreenletExit)
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STATUS_LINES: dict[int, str] = {}
 
@@ -234,9 +237,11 @@ class MuxApp:
                 stream = None
             else:
                 code, headers, body, stream = self.serve(environ, request_id, outcome)
+        except HOST_EXITS:
+            # Only the host raises these (tenant builtins have none of them):
+            # a worker being stopped or aborted must stop.
+            raise
         except BaseException as exc:  # the one place errors become responses
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and outcome.endpoint is None:
-                raise
             code, headers, body = self.handle_error(exc, request_id, outcome)
             stream = None
         headers.append(("X-Request-Id", request_id))
@@ -550,6 +555,8 @@ class _TenantStream:
         except StopIteration:
             self.close()
             raise
+        except HOST_EXITS:
+            raise
         except BaseException as exc:
             self.app.handle_error(exc, self.request_id, self.outcome)
             self.close()
@@ -567,6 +574,8 @@ class _TenantStream:
             previous = context.push(self.ctx)
             try:
                 run_limited(self.budget, close)
+            except HOST_EXITS:
+                raise
             except BaseException:
                 pass
             finally:

@@ -92,6 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("extra_modules", list, (), "modules tenants may import beyond the built-in list (config file only)", flag=""),
     Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
     Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight"),
+    Setting("worker_timeout", int, 30, "with --workers: seconds a stuck worker may go silent before it is replaced"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -122,6 +123,7 @@ class Config:
     extra_modules: tuple[str, ...] = ()
     access_log: bool = True
     graceful_timeout: float = 30.0
+    worker_timeout: int = 30
     limits: Limits = field(default=Limits())
 
     @property
@@ -156,7 +158,7 @@ class Config:
         for name in ("port",):
             if not 0 <= clean.get(name, 0) <= 65535:
                 raise ConfigError(f"{name}: {clean[name]} is not a port number")
-        for name in ("workers", "debounce_ms"):
+        for name in ("workers", "debounce_ms", "worker_timeout"):
             if clean.get(name, 1) < (1 if name == "workers" else 0):
                 raise ConfigError(f"{name}: {clean[name]} is too small")
         for name in ("idle_ttl", "max_body", "graceful_timeout"):

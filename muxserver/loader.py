@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 
+from gevent import GreenletExit
 from gevent.lock import Semaphore
 
 from sandbox import LibSource
@@ -154,7 +155,7 @@ class Loader:
         ctx = context.current()
         try:
             run_limited(budget, runtime.run, code, namespace)
-        except LimitExceeded:
+        except (LimitExceeded, SystemExit, KeyboardInterrupt, GreenletExit):
             raise
         except BaseException as exc:
             self.logs.write(

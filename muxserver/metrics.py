@@ -1,88 +1,198 @@
-"""Prometheus metrics: counters the app updates, text for ``/_mux/metrics``.
+"""Prometheus metrics: plain counters on the request path, text on scrape.
 
-Observes, never logs. Label sets are created on first use, so 10,000
-registered tenants cost nothing until they serve.
+Observes, never logs. Updates are dict increments (prometheus-client's
+metric objects take a lock per update); the families are built when
+``/_mux/metrics`` is scraped, with prometheus-client's exposition code.
+
+With ``--workers N`` each worker writes its numbers to a snapshot file in a
+directory the workers share (``MUXSERVER_METRICS_DIR``), and a scrape, which
+any worker may answer, sums the counters of every snapshot (a dead worker's
+requests still happened) and reports the gauges of live workers only.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+import time
 from bisect import bisect_left
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from prometheus_client import Counter
-from prometheus_client import Gauge
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
 
 from sandbox.limits import rss_bytes
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: Counter name -> (help, label names)
+COUNTERS = {
+    "mux_requests": ("Requests answered, by tenant and status", ("tenant", "status")),
+    "mux_cold_starts": ("Modules loaded on demand, by tenant", ("tenant",)),
+    "mux_evictions": ("Modules evicted, by tenant and reason", ("tenant", "reason")),
+    "mux_limit_kills": ("Requests stopped by a limit, by tenant and kind", ("tenant", "kind")),
+}
 
 
-class _RequestStats:
-    """Per-tenant request counts and latency buckets as plain numbers.
+class _Counter:
+    """A labelled counter as a dict; ``labels(...).inc()`` like prometheus."""
 
-    prometheus-client takes a lock per update; on the request path that is
-    three locks a request. These are plain dict and list updates, turned
-    into metric families only when ``/_mux/metrics`` is scraped.
-    """
+    def __init__(self, values: dict):
+        self._values = values
 
+    def labels(self, *labels):
+        return _Child(self._values, tuple(str(v) for v in labels))
+
+
+class _Child:
+    __slots__ = ("_values", "_key")
+
+    def __init__(self, values, key):
+        self._values = values
+        self._key = key
+
+    def inc(self, amount: float = 1) -> None:
+        self._values[self._key] = self._values.get(self._key, 0) + amount
+
+
+class _Gauge:
     def __init__(self):
-        self.counts: dict[tuple[str, int], int] = {}
-        self.buckets: dict[str, list] = {}  # tenant -> [counts per bucket..., sum]
+        self.value = 0.0
 
-    def observe(self, tenant: str, status: int, seconds: float) -> None:
-        key = (tenant, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        row = self.buckets.get(tenant)
-        if row is None:
-            row = self.buckets[tenant] = [0] * (len(_BUCKETS) + 1) + [0.0]
-        row[bisect_left(_BUCKETS, seconds)] += 1
-        row[-1] += seconds
+    def set(self, value: float) -> None:
+        self.value = value
 
-    def collect(self):
-        requests = CounterMetricFamily(
-            "mux_requests", "Requests answered, by tenant and status", labels=["tenant", "status"]
-        )
-        for (tenant, status), count in sorted(self.counts.items()):
-            requests.add_metric([tenant, str(status)], count)
-        yield requests
-        latency = HistogramMetricFamily(
-            "mux_request_duration_seconds", "Time to answer a request, by tenant", labels=["tenant"]
-        )
-        for tenant, row in sorted(self.buckets.items()):
-            cumulative, buckets = 0, []
-            for bound, count in zip(_BUCKETS + (float("inf"),), row[:-1]):
-                cumulative += count
-                buckets.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
-            latency.add_metric([tenant], buckets, row[-1])
-        yield latency
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1) -> None:
+        self.value -= amount
 
 
 class Metrics:
-    """The server's metrics in their own registry."""
+    """One process' metrics.
 
-    def __init__(self):
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.request_stats = _RequestStats()
-        r.register(self.request_stats)
-        self.cold_starts = Counter(
-            "mux_cold_starts", "Modules loaded on demand, by tenant", ["tenant"], registry=r
+    :param shared_dir: where workers exchange snapshots (None: one process).
+    """
+
+    def __init__(self, shared_dir: str | None = None):
+        self.counters: dict[str, dict] = {name: {} for name in COUNTERS}
+        self.buckets: dict[str, list] = {}
+        self.requests = _Counter(self.counters["mux_requests"])
+        self.cold_starts = _Counter(self.counters["mux_cold_starts"])
+        self.evictions = _Counter(self.counters["mux_evictions"])
+        self.limit_kills = _Counter(self.counters["mux_limit_kills"])
+        self.warm_modules = _Gauge()
+        self.tenants = _Gauge()
+        self.shared_dir = shared_dir or os.environ.get("MUXSERVER_METRICS_DIR")
+        self._registry = CollectorRegistry()
+        self._registry.register(self)
+
+    def observe_request(self, tenant: str, status: int, seconds: float) -> None:
+        values = self.counters["mux_requests"]
+        key = (tenant, str(status))
+        values[key] = values.get(key, 0) + 1
+        row = self.buckets.get(tenant)
+        if row is None:
+            row = self.buckets[tenant] = [0] * (len(BUCKETS) + 1) + [0.0]
+        row[bisect_left(BUCKETS, seconds)] += 1
+        row[-1] += seconds
+
+    # -- snapshots -----------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        return {
+            "pid": os.getpid(),
+            "at": time.time(),
+            "counters": {name: [[list(k), v] for k, v in values.items()]
+                         for name, values in self.counters.items()},
+            "buckets": self.buckets,
+            "gauges": {"warm_modules": self.warm_modules.value, "tenants": self.tenants.value,
+                       "rss": rss_bytes()},
+        }
+
+    def write_snapshot(self) -> None:
+        if not self.shared_dir:
+            return
+        directory = Path(self.shared_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.snapshot(), f)
+        os.replace(tmp, directory / f"worker-{os.getpid()}.json")
+
+    def _snapshots(self) -> list[dict]:
+        own = self.snapshot()
+        if not self.shared_dir:
+            return [own]
+        self.write_snapshot()
+        out = [own]
+        for path in Path(self.shared_dir).glob("worker-*.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if data.get("pid") != own["pid"]:
+                out.append(data)
+        return out
+
+    # -- exposition ------------------------------------------------------------
+
+    def collect(self):
+        snapshots = self._snapshots()
+        for name, (help_text, labels) in COUNTERS.items():
+            family = CounterMetricFamily(name, help_text, labels=list(labels))
+            merged: dict[tuple, float] = {}
+            for snap in snapshots:
+                for key, value in snap["counters"].get(name, []):
+                    merged[tuple(key)] = merged.get(tuple(key), 0) + value
+            for key, value in sorted(merged.items()):
+                family.add_metric(list(key), value)
+            yield family
+        latency = HistogramMetricFamily(
+            "mux_request_duration_seconds", "Time to answer a request, by tenant", labels=["tenant"]
         )
-        self.evictions = Counter(
-            "mux_evictions", "Modules evicted, by tenant and reason", ["tenant", "reason"], registry=r
-        )
-        self.limit_kills = Counter(
-            "mux_limit_kills", "Requests stopped by a limit, by tenant and kind", ["tenant", "kind"],
-            registry=r,
-        )
-        self.warm_modules = Gauge("mux_warm_modules", "Modules loaded now", registry=r)
-        self.tenants = Gauge("mux_tenants", "Tenants registered", registry=r)
-        self.rss = Gauge("mux_process_rss_bytes", "Resident memory of this process", registry=r)
-        self.rss.set_function(rss_bytes)
-        self.observe_request = self.request_stats.observe
+        rows: dict[str, list] = {}
+        for snap in snapshots:
+            for tenant, row in snap["buckets"].items():
+                if tenant in rows:
+                    rows[tenant] = [a + b for a, b in zip(rows[tenant], row)]
+                else:
+                    rows[tenant] = list(row)
+        for tenant, row in sorted(rows.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip(BUCKETS + (float("inf"),), row[:-1]):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            latency.add_metric([tenant], buckets, row[-1])
+        yield latency
+        live = [s for s in snapshots if _alive(s["pid"])]
+        warm = GaugeMetricFamily("mux_warm_modules", "Modules loaded now, all workers")
+        warm.add_metric([], sum(s["gauges"]["warm_modules"] for s in live))
+        yield warm
+        tenants = GaugeMetricFamily("mux_tenants", "Tenants registered")
+        tenants.add_metric([], max((s["gauges"]["tenants"] for s in live), default=0))
+        yield tenants
+        rss = GaugeMetricFamily("mux_process_rss_bytes", "Resident memory per process", labels=["pid"])
+        for snap in live:
+            rss.add_metric([str(snap["pid"])], snap["gauges"]["rss"])
+        yield rss
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._registry)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

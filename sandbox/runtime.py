@@ -200,7 +200,17 @@ class TenantRuntime:
             elif name in self._extra_modules:
                 facade = ModuleFacade(name, generic_facade_attrs(self._extra_modules[name]))
             else:
-                return None
+                # A package that only holds allowed modules ("tests" for an
+                # allowed "tests.helper"): a facade of those children alone.
+                prefix = name + "."
+                children = {
+                    full[len(prefix):].split(".")[0]
+                    for full in self._extra_modules
+                    if full.startswith(prefix)
+                }
+                if not children:
+                    return None
+                facade = ModuleFacade(name, {c: self.facade(prefix + c) for c in children})
             self._facades[name] = facade
         return facade
 

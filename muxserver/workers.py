@@ -1,0 +1,175 @@
+"""``--workers N``: gunicorn's arbiter with a gevent worker per process.
+
+gunicorn is the process manager: it forks N workers that share the listening
+socket, replaces a worker whose heartbeat stops for ``timeout`` seconds (a
+worker stuck in a C call no tick can interrupt), reloads workers gracefully on
+SIGHUP, and drains them on SIGTERM. Each worker is a full muxserver process:
+it registers every tenant (from the shared code cache, so the second worker
+compiles nothing), loads modules lazily, watches the tenants dir and evicts.
+
+Two differences from gunicorn's defaults, to match the single process:
+SIGINT drains like SIGTERM (gunicorn would quit at once), and the worker uses
+muxserver's pywsgi handler (lean header parsing, no gunicorn access log:
+muxserver writes its own).
+
+.. warning::
+   The admin calls that change state (``register``, ``specialize``, ``evict``)
+   act on the worker that answers them. Send SIGHUP to the master to rescan
+   every worker. ``/_mux/metrics`` sums all workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.ggevent import GeventPyWSGIWorker
+from gunicorn.workers.ggevent import PyWSGIHandler
+
+from muxserver.server import RequestHeaders
+
+log = logging.getLogger("muxserver.workers")
+
+class MuxHandler(PyWSGIHandler):
+    """gunicorn's pywsgi handler with muxserver's header parser, no access log."""
+
+    def MessageClass(self, fp, *args):
+        return RequestHeaders(fp)
+
+    def log_request(self):
+        pass
+
+
+class MuxWorker(GeventPyWSGIWorker):
+    """gunicorn's gevent pywsgi worker; SIGINT drains instead of quitting, and
+    the drain waits for requests in flight, not for idle keep-alive
+    connections (gunicorn's would wait the whole graceful timeout for a
+    client that keeps its connection open)."""
+
+    wsgi_handler = MuxHandler
+
+    def init_signals(self):
+        super().init_signals()
+        signal.signal(signal.SIGINT, self.handle_exit)
+
+    def run(self):
+        import gevent
+        from gevent.pool import Pool
+        from gunicorn.http.wsgi import base_environ
+
+        servers = []
+        for sock in self.sockets:
+            sock.setblocking(1)
+            environ = base_environ(self.cfg)
+            environ.update({"wsgi.multithread": True, "SERVER_SOFTWARE": "muxserver"})
+            server = self.server_class(
+                sock, application=self.wsgi, spawn=Pool(self.worker_connections), log=self.log,
+                handler_class=self.wsgi_handler, environ=environ,
+            )
+            server.start()
+            servers.append(server)
+        while self.alive:
+            self.notify()
+            gevent.sleep(0.5)
+        for server in servers:
+            server.close()  # stop accepting
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while getattr(self.wsgi, "inflight", 0) > 0 and time.monotonic() < deadline:
+            self.notify()
+            gevent.sleep(0.05)
+        if getattr(self.wsgi, "inflight", 0):
+            self.log.warning("worker %s: graceful timeout with requests in flight", self.pid)
+        for server in servers:
+            server.stop(timeout=0.5)  # idle keep-alive connections
+
+
+class MuxArbiter(Arbiter):
+    """gunicorn's arbiter; SIGINT drains like SIGTERM."""
+
+    def handle_int(self):
+        raise StopIteration
+
+
+class MuxGunicorn(BaseApplication):
+    """Drives gunicorn from muxserver's Config."""
+
+    def __init__(self, config, metrics_dir: str):
+        self.mux_config = config
+        self.metrics_dir = metrics_dir
+        super().__init__()
+
+    def load_config(self):
+        c = self.mux_config
+        host = f"[{c.host}]" if ":" in c.host else c.host
+        settings = {
+            "bind": [f"{host}:{c.port}"],
+            "workers": c.workers,
+            "worker_class": "muxserver.workers.MuxWorker",
+            "timeout": c.worker_timeout,
+            "graceful_timeout": max(1, int(round(c.graceful_timeout))),
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "proc_name": "muxserver",
+            "worker_connections": 10000,
+        }
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 24 opens a control socket in $HOME; muxserver has
+            # its own admin API and must not write outside its dirs.
+            settings["control_socket_disable"] = True
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        """Runs in each worker after fork: build the app and its helpers."""
+        import gevent
+
+        from muxserver.app import MuxApp
+        from muxserver.evictor import Evictor
+        from muxserver.logs import setup_logging
+        from muxserver.watchdog import HubWatchdog
+        from muxserver.watcher import start_watcher
+
+        config = self.mux_config
+        setup_logging(config.log_format, access=config.access_log)
+        os.environ["MUXSERVER_METRICS_DIR"] = self.metrics_dir
+        app = MuxApp(config)
+        if config.watch:
+            start_watcher(app)
+        Evictor(app).start()
+        HubWatchdog(stall_s=max(5.0, config.cpu_ms / 1000 * 5)).start()
+
+        def publish_metrics():
+            while True:
+                gevent.sleep(1.0)
+                try:
+                    app.metrics.write_snapshot()
+                except OSError:
+                    pass
+
+        gevent.spawn(publish_metrics)
+        return app
+
+    def run(self):
+        MuxArbiter(self).run()
+
+
+def run_workers(config, listener) -> int:
+    """Serve with ``config.workers`` processes; return the exit status."""
+    # gunicorn binds the port itself; the probe socket only proved it is free.
+    listener.close()
+    metrics_dir = tempfile.mkdtemp(prefix="muxserver-metrics-")
+    try:
+        MuxGunicorn(config, metrics_dir).run()
+    except SystemExit as exc:  # gunicorn exits through sys.exit
+        return int(exc.code or 0)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
