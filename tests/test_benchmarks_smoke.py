@@ -46,3 +46,11 @@ def test_deploy_quick():
 
     report = deploy.main(["--quick"])
     assert report["deploys"] == 3 and report["hammer_5xx"] == 0
+
+
+@pytest.mark.live
+def test_workers_quick():
+    from benchmarks import bench_workers
+
+    report = bench_workers.main(["--quick"])
+    assert all(v > 0 for v in report["rps"].values())
