@@ -67,7 +67,7 @@ def run(seconds: float, rounds: int) -> dict:
         "rps": rps,
         "mux_2_over_1_workers": round(rps["muxserver --workers 2"] / rps["muxserver --workers 1"], 3),
         "mux_over_flask_gunicorn_same_workers": {
-            n: round(rps[f"muxserver --workers {n}"] / rps[f"flask + gunicorn sync -w {n}"], 2)
+            str(n): round(rps[f"muxserver --workers {n}"] / rps[f"flask + gunicorn sync -w {n}"], 2)
             for n in (1, 2)
         },
         "rounds": rounds,

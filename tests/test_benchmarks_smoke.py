@@ -54,3 +54,14 @@ def test_workers_quick():
 
     report = bench_workers.main(["--quick"])
     assert all(v > 0 for v in report["rps"].values())
+
+
+@pytest.mark.live
+def test_run_all_quick_writes_the_page(tmp_path):
+    from benchmarks import run_all
+
+    run_all.main(["--quick", "--results", str(tmp_path), "--no-readme"])
+    page = (tmp_path / "RESULTS.md").read_text()
+    assert "Quick smoke run" in page and "## Headline" in page
+    assert "| figure | result | target |" in page
+    assert (tmp_path / "results.json").exists()

@@ -1,0 +1,276 @@
+"""Run every benchmark and write ``benchmarks/results/RESULTS.md``.
+
+One command for the numbers users choose a function host on: each figure is
+measured side by side with its baseline in the same run and reported as a
+ratio; the machine (cores, Python, library versions, load generator) is
+stated; charts are PNG files beside the page. The headline table is copied
+into README.md between the ``results:start``/``results:end`` markers.
+
+Usage: ``python -m benchmarks [--quick] [--results DIR] [--no-readme]``
+(``wrk`` is the one manual install: ``apt-get install wrk``; without it the
+throughput figures come from a slower Python client and the page says so.)
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from importlib import metadata  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import bench_density  # noqa: E402
+from benchmarks import bench_throughput  # noqa: E402
+from benchmarks import bench_workers  # noqa: E402
+from benchmarks import cold_warm  # noqa: E402
+from benchmarks import deploy  # noqa: E402
+from benchmarks import noisy_neighbour  # noqa: E402
+from benchmarks._servers import have_wrk  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def machine() -> dict:
+    versions = {}
+    for package in ("gevent", "werkzeug", "RestrictedPython", "flask", "gunicorn", "psutil"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    wrk = "not installed (Python client used)"
+    if have_wrk():
+        out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+        wrk = (out.stdout or out.stderr).split("[")[0].strip()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "versions": versions,
+        "load_generator": wrk,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def _chart(path: Path, draw) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def charts(reports: dict, out: Path) -> dict[str, str | None]:
+    made = {}
+
+    def throughput(ax):
+        rps = dict(reports["throughput"]["rps"])
+        rps.update({k: v for k, v in reports["workers"]["rps"].items() if "gunicorn" in k or "2" in k})
+        names = list(rps)
+        ax.barh(names, [rps[n] for n in names], color=["C0" if "mux" in n else "C7" for n in names])
+        ax.set_xlabel("requests per second (warm hello world, keep-alive)")
+        ax.set_title("Throughput, side by side in one run")
+
+    made["throughput"] = _chart(out / "throughput.png", throughput)
+
+    sizes = reports["density"]["sizes"]
+
+    def scaling(ax):
+        xs = [row["tenants"] for row in sizes]
+        ax.plot(xs, [row["p50_ms"] for row in sizes], "o-", label="p50 warm request, ms")
+        ax.plot(xs, [row["p99_ms"] for row in sizes], "s--", label="p99 warm request, ms")
+        ax.set_xscale("log")
+        ax.set_xlabel("registered tenants")
+        ax.set_ylabel("ms")
+        ax2 = ax.twinx()
+        ax2.plot(xs, [row["rss_idle_mib"] for row in sizes], "^-", color="C2", label="idle RSS, MiB")
+        ax2.set_ylabel("MiB")
+        ax.set_title("Latency and memory as tenants grow")
+        lines = ax.get_lines() + ax2.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="upper left")
+
+    made["scaling"] = _chart(out / "scaling.png", scaling)
+
+    proc = reports["density"]["process_per_tenant"]
+
+    def density(ax):
+        counts = [10, 1000, 10000]
+        mux = []
+        for n in counts:
+            row = min(sizes, key=lambda r: abs(r["tenants"] - n))
+            mux.append(row["rss_idle_mib"])
+        per_process = [proc["extrapolated_mib"][str(n)] for n in counts]
+        xs = range(len(counts))
+        ax.bar([x - 0.2 for x in xs], mux, width=0.4, label="muxserver, one process (measured)")
+        ax.bar([x + 0.2 for x in xs], per_process, width=0.4, color="C7",
+               label="one process per tenant (extrapolated)")
+        ax.set_xticks(list(xs), [f"{n:,} tenants" for n in counts])
+        ax.set_yscale("log")
+        ax.set_ylabel("MiB resident")
+        ax.set_title("Memory to host N tenants")
+        ax.legend()
+
+    made["density"] = _chart(out / "density.png", density)
+
+    noisy = reports["noisy"]
+
+    def noisy_chart(ax):
+        labels = ["no abuser", "with abuser"]
+        p50 = [noisy["no_abuser"]["p50_ms"], noisy["with_abuser"]["p50_ms"]]
+        p99 = [noisy["no_abuser"]["p99_ms"], noisy["with_abuser"]["p99_ms"]]
+        xs = range(2)
+        ax.bar([x - 0.2 for x in xs], p50, width=0.4, label="calm p50")
+        ax.bar([x + 0.2 for x in xs], p99, width=0.4, label="calm p99")
+        ax.axhline(noisy["abuser_cpu_ms"] + 50, color="C3", linestyle=":", label="target p99")
+        ax.set_xticks(list(xs), labels)
+        ax.set_ylabel("ms")
+        ax.set_title("A calm tenant beside an abusive one")
+        ax.legend()
+
+    made["noisy"] = _chart(out / "noisy.png", noisy_chart)
+    made["cold_warm"] = "cold_warm.png" if (out / "cold_warm.png").exists() else None
+    return made
+
+
+def headline(reports: dict) -> list[str]:
+    t, w, c, d, n, dep = (reports[k] for k in ("throughput", "workers", "cold_warm", "density", "noisy",
+                                               "deploy"))
+    large, small = d["large"], d["small"]
+    cold = c["table"]["after eviction (cold, code cached)"]
+    proc = d["process_per_tenant"]
+    rows = [
+        ("warm throughput vs bare gevent.pywsgi app (1 process)", f"{t['ratio_vs_bare_pywsgi']}x", ">= 0.75x"),
+        ("warm throughput vs Flask on gevent.pywsgi", f"{t['ratio_vs_flask_pywsgi']}x", ">= 1.2x"),
+        ("vs Flask under gunicorn sync workers (1 / 2 workers)",
+         f"{w['mux_over_flask_gunicorn_same_workers']['1']}x / {w['mux_over_flask_gunicorn_same_workers']['2']}x",
+         ""),
+        ("2 workers vs 1", f"{w['mux_2_over_1_workers']}x", ""),
+        ("keep-alive p50, pywsgi without / with TCP_NODELAY",
+         f"{t['keepalive_p50_ms_without_nodelay']} / {t['keepalive_p50_ms_with_nodelay']} ms", ""),
+        ("cold start p50 (after eviction, code cached), client-side",
+         f"{cold['p50_ms']} ms ({c['cold_p50_over_warm_p50']}x warm)", "<= 3 ms, <= 4x warm"),
+        ("Fission-style process cold start / muxserver cold start", f"{c['fission_cold_over_mux_cold']}x", ""),
+        ("process per request (CGI) / muxserver cold start", f"{c['cgi_over_mux_cold']}x", ""),
+        (f"{large['tenants']:,} tenants: last tenant serving, cold / warm code cache",
+         f"{large['ready_cold_cache_s']} s / {large['ready_warm_cache_s']} s", "<= 20 s / <= 5 s"),
+        (f"{large['tenants']:,} tenants: idle RSS", f"{large['rss_idle_mib']} MiB", "<= 150 MiB"),
+        ("memory per registered / per warm tenant",
+         f"{d['registered_tenant_kib']} KiB / {large['warm_tenant_kib']} KiB", ""),
+        ("one process per tenant (measured per process, extrapolated to 10,000)",
+         f"{proc['rss_per_process_mib']} MiB each, {proc['extrapolated_mib']['10000']:,} MiB", ""),
+        (f"warm p50 at {large['tenants']:,} tenants / at {small['tenants']}",
+         f"{d['p50_ratio_large_vs_small']}x", "<= 1.25x"),
+        ("calm tenant p99 beside an abuser (no abuser)",
+         f"{n['with_abuser']['p99_ms']} ms ({n['no_abuser']['p99_ms']} ms), {n['with_abuser']['errors']} errors",
+         f"<= {n['abuser_cpu_ms'] + 50} ms, 0 errors"),
+        ("RSS growth after the abuse", f"{n['rss_growth_mib']} MiB", "<= 64 MiB"),
+        ("deploy: last write to new code answering, p50 / p99",
+         f"{dep['live_after_last_write_s']['p50']} s / {dep['live_after_last_write_s']['p99']} s", "p50 <= 0.5 s"),
+        (f"5xx while hammering {dep['deploys']} redeploys", str(dep["hammer_5xx"]), "0"),
+    ]
+    lines = ["| figure | result | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c_} |" for a, b, c_ in rows]
+    return lines
+
+
+def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
+    m = reports["machine"]
+    lines = ["# muxserver benchmark results", ""]
+    if quick:
+        lines += ["**Quick smoke run: these figures are not measurements.**", ""]
+    lines += [
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['os']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f"; load generator: {m['load_generator']}; {m['date']}.",
+        "",
+        "Every figure is measured side by side with its baseline in the same run. "
+        "Reproduce with `python -m benchmarks` (each script also runs alone; see its docstring).",
+        "",
+        "## Headline",
+        "",
+        *headline(reports),
+        "",
+    ]
+    sections = [
+        ("Throughput", "throughput", "`benchmarks/bench_throughput.py`, `benchmarks/bench_workers.py`"),
+        ("Cold start", "cold_warm", "`benchmarks/cold_warm.py`"),
+        ("Density", "density", "`benchmarks/bench_density.py`"),
+        ("Scaling with tenants", "scaling", "`benchmarks/bench_density.py`"),
+        ("Noisy neighbour", "noisy", "`benchmarks/noisy_neighbour.py`"),
+    ]
+    for title, chart, scripts in sections:
+        lines += [f"## {title}", "", f"From {scripts}.", ""]
+        if made.get(chart):
+            lines += [f"![{title}]({made[chart]})", ""]
+    lines += ["## Density by size", "", "| tenants | ready cold / warm cache (s) | idle RSS MiB | p50 ms | p99 ms |",
+              "| --- | --- | --- | --- | --- |"]
+    for row in reports["density"]["sizes"]:
+        lines.append(f"| {row['tenants']:,} | {row['ready_cold_cache_s']} / {row['ready_warm_cache_s']} | "
+                     f"{row['rss_idle_mib']} | {row['p50_ms']} | {row['p99_ms']} |")
+    lines += ["", "## Cold start table", ""]
+    lines += (out / "cold_warm.md").read_text().splitlines() if (out / "cold_warm.md").exists() else []
+    lines += ["", "## Deploy", "", "```json", json.dumps(reports["deploy"], indent=1), "```", "",
+              "Raw numbers: `results.json`.", ""]
+    return "\n".join(lines)
+
+
+def update_readme(table: list[str], readme: Path = README) -> None:
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    block = "\n".join(["", *table, ""])
+    readme.write_text(head + START + block + END + tail)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run of every script")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = parser.parse_args(argv)
+    if not have_wrk():
+        print("note: wrk is not installed (apt-get install wrk); throughput uses a Python client",
+              file=sys.stderr)
+    out = args.results
+    out.mkdir(parents=True, exist_ok=True)
+    q = ["--quick"] if args.quick else []
+    reports = {"machine": machine()}
+    reports["throughput"] = bench_throughput.main(q)
+    reports["workers"] = bench_workers.main(q)
+    reports["cold_warm"] = cold_warm.main(q + ["--results", str(out)])
+    reports["density"] = bench_density.main(q)
+    reports["noisy"] = noisy_neighbour.main(q)
+    reports["deploy"] = deploy.main(q)
+    (out / "results.json").write_text(json.dumps(reports, indent=1))
+    made = charts(reports, out)
+    (out / "RESULTS.md").write_text(write_page(reports, made, out, args.quick))
+    if not args.no_readme and not args.quick:
+        update_readme(headline(reports))
+    print(f"wrote {out / 'RESULTS.md'}")
+    return reports
+
+
+if __name__ == "__main__":
+    main()
