@@ -1,0 +1,153 @@
+"""The compile-time policy, one rule per test (no server, no HTTP)."""
+
+import ast
+
+import pytest
+
+from sandbox import compile_tenant
+from sandbox.compiler import MAX_SOURCE_BYTES
+
+
+def errors(source: str) -> str:
+    result = compile_tenant(source, "t/x.py")
+    assert not result.ok
+    return " ".join(result.errors)
+
+
+def compiles(source: str):
+    result = compile_tenant(source, "t/x.py")
+    assert result.ok, result.errors
+    return result.code
+
+
+def test_denies_forbidden_imports_with_the_allow_list():
+    """It denies `import os` with file, line and the allowed modules."""
+    message = errors("x = 1\nimport os\n")
+    assert message.startswith("t/x.py:2: `import os` is not allowed; allowed modules: base64, bisect,")
+    assert "and the tenant's own lib/ modules" in message
+
+
+def test_denies_relative_imports():
+    """It denies relative imports."""
+    assert "t/x.py:1: relative imports are not allowed" in errors("from .lib import x\n")
+
+
+def test_denies_dunder_attributes():
+    """It denies reading attributes that start with an underscore."""
+    assert '"__class__" is an invalid attribute name' in errors("x = ().__class__\n")
+
+
+def test_denies_dunder_augmented_attribute():
+    """It denies `obj._x += 1` like any underscore attribute."""
+    assert '"_x" is an invalid attribute name' in errors("class A:\n    pass\na = A()\na._x += 1\n")
+
+
+def test_allows_reading_name_only():
+    """It allows reading `__name__`, not assigning it."""
+    compiles("n = __name__\n")
+    assert "invalid variable name" in errors("__name__ = 'x'\n")
+
+
+def test_allows_ordinary_dunder_methods_only_in_classes():
+    """It allows defining ordinary dunder methods in a class body only."""
+    compiles("class A:\n    def __repr__(self):\n        return 'a'\n")
+    assert "invalid variable name" in errors("def __repr__():\n    pass\n")
+    assert 'defining "__getattribute__" is not allowed' in errors(
+        "class A:\n    def __getattribute__(self, n):\n        pass\n")
+    assert 'defining "__set_name__" is not allowed' in errors(
+        "class A:\n    def __set_name__(self, o, n):\n        pass\n")
+
+
+def test_denies_nested_dunder_definitions_in_methods():
+    """It denies a dunder-named function nested inside a method."""
+    assert "invalid variable name" in errors(
+        "class A:\n    def f(self):\n        def __repr__():\n            pass\n")
+
+
+def test_denies_try_star_and_async():
+    """It denies `try/except*` (CVE-2025-22153) and async code."""
+    assert "TryStar statements are not allowed" in errors(
+        "try:\n    pass\nexcept* ValueError:\n    pass\n")
+    assert "AsyncFunctionDef statements are not allowed" in errors("async def f():\n    pass\n")
+
+
+def test_denies_exec_and_eval():
+    """It denies the bare names exec and eval as calls."""
+    assert "Exec calls are not allowed" in errors("exec('1')\n")
+    assert "Eval calls are not allowed" in errors("eval('1')\n")
+
+
+def _transformed(source: str) -> str:
+    from sandbox.policy import MuxPolicy
+
+    tree = ast.parse(source)
+    MuxPolicy([], [], {}).visit(tree)
+    return ast.unparse(tree)
+
+
+def test_inserts_ticks_in_loops_functions_handlers_and_lambdas():
+    """It inserts `_tick_()` where a request could spin or swallow a stop."""
+    out = _transformed(
+        "def f():\n    while x:\n        pass\n    for i in y:\n        pass\n"
+        "    try:\n        pass\n    except:\n        pass\n    finally:\n        pass\n"
+        "g = lambda: 1\n")
+    assert out.count("_tick_()") == 6
+
+
+def test_rewrites_augmented_item_and_attribute_assignment():
+    """It rewrites `d[k] += 1` and `o.a += 1` into guarded helpers."""
+    out = _transformed("d[k] += 1\no.a *= 2\n")
+    assert "_inplace_item_(d, k, '+=', 1)" in out
+    assert "_inplace_attr_(o, 'a', '*=', 2)" in out
+
+
+def test_routes_allocating_operators_through_guards():
+    """It sends `**`, `<<`, `*`, `%` and format specs through size guards."""
+    out = _transformed("a = b ** c\nd = e << f\ng = h * i\nj = '%s' % k\nm = f'{n:>{w}}'\n")
+    for guard in ("_pow_(b, c)", "_lshift_(e, f)", "_mul_(h, i)", "_mod_('%s', k)", "_format_(n"):
+        assert guard in out
+
+
+def test_rewrites_yield_from_through_the_guarded_iterator():
+    """It makes `yield from` iterate through `_getiter_`."""
+    assert "yield from _getiter_(g)" in _transformed("def f():\n    yield from g\n")
+
+
+def test_allows_nonlocal_and_annotations():
+    """It allows `nonlocal` and annotated assignments."""
+    compiles("def f():\n    x = 1\n    def g():\n        nonlocal x\n        x = 2\n    g()\n")
+    compiles("x: int = 1\n")
+
+
+def test_reports_syntax_errors_with_line():
+    """It reports syntax errors as file:line."""
+    assert errors("x = 1\ndef f(:\n").startswith("t/x.py:2: syntax error")
+
+
+def test_deep_nesting_is_an_error_not_a_crash():
+    """It turns the parser's RecursionError/MemoryError into an error line."""
+    message = errors("x = " + "-" * 100_000 + "1\n")
+    assert message.startswith("t/x.py:1:")
+
+
+def test_too_large_source_is_refused():
+    """It refuses source over the size cap."""
+    assert "larger than" in errors("#" * (MAX_SOURCE_BYTES + 1))
+
+
+def test_bad_utf8_is_reported_with_line():
+    """It reports undecodable bytes with their line."""
+    result = compile_tenant(b"x = 1\ny = '\xff'\n", "t/x.py")
+    assert result.errors == ("t/x.py:2: source is not valid UTF-8",)
+
+
+@pytest.mark.parametrize("name", ["printed", "_tmp", "__builtins__"])
+def test_denies_reserved_and_underscore_names(name):
+    """It denies assigning reserved names and names starting with `_`."""
+    assert errors(f"{name} = 1\n")
+
+
+def test_error_text_is_cut_for_huge_lines():
+    """It cuts quoted source so one line cannot flood logs."""
+    message = errors("import " + "x" * 5000 + "\n")
+    assert len(message) <= 700
