@@ -390,7 +390,19 @@ class MuxApp:
                 state.inflight -= 1
 
     def _call(self, route, handler, request, view_args, module):
-        """Runs inside the limits: the handler, its hooks, the conversion."""
+        """Runs inside the limits: the handler, its hooks, the conversion,
+        and the turning of a tenant exception into text (its ``__str__`` is
+        tenant code too)."""
+        try:
+            return self._respond(route, handler, request, view_args, module)
+        except api.HTTPAbort as exc:
+            return abort_plain(exc)
+        except HTTPException:
+            raise  # werkzeug's, about the request (bad JSON, body too large)
+        except Exception as exc:
+            raise tenant_code_error(exc, route.endpoint, self.config.tenants_dir) from None
+
+    def _respond(self, route, handler, request, view_args, module):
         try:
             rv = None
             for app in module.apps:
@@ -409,8 +421,6 @@ class MuxApp:
             rv = self._app_error_handler(module, exc.code, exc)
             if rv is None:
                 raise
-        except LimitExceeded:
-            raise
         except Exception as exc:
             rv = self._app_error_handler(module, None, exc)
             if rv is None:
@@ -458,12 +468,16 @@ class MuxApp:
         """Turn any exception into ``(status, headers, body)``; log what matters."""
         tenant = outcome.tenant
         headers: list[tuple[str, str]] = []
-        if isinstance(exc, api.HTTPAbort):
-            if exc.response is not None:
-                code, headers, body, _ = to_plain(exc.response)
-                return code, headers, body
-            code = exc.code
-            message = exc.description or status_line(code).split(" ", 1)[1]
+        if isinstance(exc, TenantCodeError):
+            code = exc.status
+            kind = "sandbox denied" if exc.denied else "raised"
+            self.logs.write(tenant or "-", request_id, f"{outcome.endpoint} {kind}:\n{exc.detail}",
+                            level="error")
+            server_log.error("tenant code failed in %s: %s", outcome.endpoint, exc.exc_type,
+                             extra={"tenant": tenant, "request_id": request_id})
+            message = f"the function raised {exc.exc_type}"
+            if self.config.debug:
+                message += "\n\n" + exc.detail
         elif isinstance(exc, HTTPException):  # werkzeug: bad JSON, body too large ...
             code = exc.code or 500
             message = exc.description or exc.name
@@ -493,28 +507,42 @@ class MuxApp:
                 self.logs.write(tenant, request_id, message, level="error")
                 server_log.error("%s", message, extra={"tenant": tenant, "request_id": request_id})
         else:
+            # Not a tenant error (those arrive as TenantCodeError): a bug here.
             code = 500
-            if isinstance(exc, MemoryError):
-                gevent.spawn(release_memory)
-            if tenant:
-                detail = format_tenant_traceback(exc, self.config.tenants_dir)
-                kind = "sandbox denied" if isinstance(exc, (SandboxError, ImportError)) else "raised"
-                self.logs.write(tenant, request_id, f"{outcome.endpoint} {kind}:\n{detail}",
-                                level="error")
-                server_log.error("tenant code failed in %s: %s: %s", outcome.endpoint,
-                                 type(exc).__name__, exc,
-                                 extra={"tenant": tenant, "request_id": request_id})
-                message = f"the function raised {type(exc).__name__}"
-            else:
-                server_log.exception("internal error", extra={"request_id": request_id})
-                message = "internal server error"
+            server_log.exception("internal error", extra={"tenant": tenant, "request_id": request_id})
+            message = "internal server error"
         if code >= 500:
             message = f"{message} (request id {request_id})"
             if self.config.debug and not isinstance(exc, (MuxError, LimitExceeded)):
                 message += "\n\n" + "".join(traceback.format_exception(exc))
+            elif self.config.debug and getattr(exc, "detail", "") and not isinstance(exc, TenantCodeError):
+                message += "\n\n" + exc.detail
         body = (message + "\n").encode("utf-8", "replace")
         headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
         return code, headers, body
+
+
+def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:
+    """A :class:`TenantCodeError` for ``exc``; call it inside the limits."""
+    if isinstance(exc, TenantCodeError):
+        return exc
+    name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
+    return TenantCodeError(
+        f"{endpoint} raised {name}",
+        detail=format_tenant_traceback(exc, tenants_dir),
+        exc_type=name,
+        denied=isinstance(exc, (SandboxError, ImportError)),
+    )
+
+
+def abort_plain(exc) -> tuple:
+    """The plain response for ``abort(...)``; call it inside the limits."""
+    if isinstance(exc.response, api.Response):
+        return to_plain(exc.response)
+    code = exc.code if type(exc.code) is int and 400 <= exc.code <= 599 else 500
+    description = exc.description if type(exc.description) is str else None
+    message = description or status_line(code).split(" ", 1)[1]
+    return code, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), None
 
 
 class _TenantStream:
@@ -537,7 +565,12 @@ class _TenantStream:
         return self
 
     def _next_chunk(self):
-        chunk = next(self.iterable)
+        try:
+            chunk = next(self.iterable)
+        except (StopIteration, LimitExceeded, HTTPException):
+            raise
+        except Exception as exc:
+            raise tenant_code_error(exc, self.ctx.endpoint, self.app.config.tenants_dir) from None
         if isinstance(chunk, str):
             chunk = str.__str__(chunk).encode("utf-8")
         elif isinstance(chunk, (bytes, bytearray)):

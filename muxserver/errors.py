@@ -67,15 +67,37 @@ class TooManyRequests(TenantError):
 
 
 class TenantLoadError(TenantError):
-    """The endpoint's module failed to compile or to run its top level."""
+    """The endpoint's module failed to compile or to run its top level.
+
+    :param detail: the formatted traceback, when the top level raised.
+    """
 
     status = 500
+
+    def __init__(self, message: str, tenant: str | None = None, detail: str = ""):
+        super().__init__(message, tenant)
+        self.detail = detail
 
 
 class TenantCodeError(TenantError):
-    """Tenant code raised; the traceback is in the tenant's log."""
+    """Tenant code raised; the traceback is in the tenant's log.
+
+    Built *inside* the request's limits (:func:`tenant_code_error`): turning a
+    tenant exception into text calls its ``__str__``, which is tenant code.
+
+    :param detail: the formatted traceback (tenant frames only).
+    :param exc_type: the name of the exception's class.
+    :param denied: whether the sandbox refused something (ImportError ...).
+    """
 
     status = 500
+
+    def __init__(self, message: str, tenant: str | None = None, detail: str = "",
+                 exc_type: str = "", denied: bool = False):
+        super().__init__(message, tenant)
+        self.detail = detail
+        self.exc_type = exc_type
+        self.denied = denied
 
 
 class BadRequest(MuxError):

@@ -80,6 +80,12 @@ def run_limited(budget: Budget, func, *args, **kwargs):
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise
+        except BaseException:
+            if budget.killed is not None:
+                # The stop was caught on the way (traceback formatting
+                # swallows exceptions from __str__); the limit is the answer.
+                raise LimitExceeded(budget.killed.kind, budget.killed.message) from None
+            raise
     if budget.killed is not None:
         raise LimitExceeded(budget.killed.kind, budget.killed.message)
     return result

@@ -152,23 +152,27 @@ class Loader:
         runtime = self.runtime_for(state)
         namespace = runtime.new_namespace(endpoint)
         budget = budget_for(state.spec.manifest.limits)
-        ctx = context.current()
+        budget.label = f"tenant={state.name} endpoint={endpoint} (loading)"
+        tenants_dir = self.registry.config.tenants_dir
+
+        def run_top_level():
+            try:
+                runtime.run(code, namespace)
+            except Exception as exc:
+                # Formatted here, inside the limits: str(exc) is tenant code.
+                detail = format_tenant_traceback(exc, tenants_dir)
+                summary = detail.rsplit("\n", 1)[-1]
+                raise TenantLoadError(
+                    f"module {state.name}/{ref.file} failed to load: {summary}", state.name, detail
+                ) from None
+
         try:
-            run_limited(budget, runtime.run, code, namespace)
-        except (LimitExceeded, SystemExit, KeyboardInterrupt, GreenletExit):
+            run_limited(budget, run_top_level)
+        except TenantLoadError as exc:
+            ctx = context.current()
+            self.logs.write(state.name, ctx.request_id if ctx else None,
+                            f"loading {ref.file} failed:\n{exc.detail}", level="error")
             raise
-        except BaseException as exc:
-            self.logs.write(
-                state.name,
-                ctx.request_id if ctx else None,
-                f"loading {ref.file} failed:\n"
-                f"{format_tenant_traceback(exc, self.registry.config.tenants_dir)}",
-                level="error",
-            )
-            raise TenantLoadError(
-                f"module {state.name}/{ref.file} failed to load: {type(exc).__name__}: {exc}",
-                state.name,
-            ) from None
         handlers, apps = self._handlers(state, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)

@@ -21,6 +21,16 @@ from muxserver.api import TenantHeaders
 
 #: Largest response body held in memory (streamed bodies are not capped).
 MAX_BODY_BYTES = 64 * 2**20
+#: Most headers, and most header bytes, one response may set.
+MAX_HEADERS = 200
+MAX_HEADER_BYTES = 64 * 1024
+#: Headers the server owns: framing and hop-by-hop headers set by tenant code
+#: could desynchronise a keep-alive connection that a proxy shares between
+#: users, so they are dropped; X-Request-Id and Date are the server's.
+SERVER_HEADERS = frozenset([
+    "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+    "trailer", "proxy-connection", "date", "x-request-id",
+])
 
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json"
@@ -77,7 +87,10 @@ def _plain_headers(headers) -> list[tuple[str, str]]:
         pairs = list(headers)
     else:
         raise BadReturnValue("headers must be a dict or a list of (name, value) pairs")
+    if len(pairs) > MAX_HEADERS:
+        raise BadReturnValue(f"more than {MAX_HEADERS} headers")
     out = []
+    size = 0
     for pair in pairs:
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise BadReturnValue("each header must be a (name, value) pair")
@@ -85,20 +98,25 @@ def _plain_headers(headers) -> list[tuple[str, str]]:
         value = pair[1]
         value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
         value = _exact_str(value, f"header {name!r}")
-        if not name or any(c in name for c in "\r\n:\0 ") or any(c in value for c in "\r\n\0"):
+        if not name or any(c in name for c in "\r\n:\0 \t") or any(c in value for c in "\r\n\0"):
             raise BadReturnValue(f"header {name!r} has a character not allowed in headers")
+        size += len(name) + len(value)
+        if size > MAX_HEADER_BYTES:
+            raise BadReturnValue(f"headers are over {MAX_HEADER_BYTES} bytes")
+        if name.lower() in SERVER_HEADERS:
+            continue
         out.append((name, value))
     return out
 
 
 def _status(value) -> int:
-    if type(value) is int and 100 <= value <= 999:
+    if type(value) is int and 200 <= value <= 599:
         return value
     if isinstance(value, str):
         text = _exact_str(value, "status")
-        if len(text) >= 3 and text[:3].isdigit():
+        if len(text) >= 3 and text[:3].isdigit() and 200 <= int(text[:3]) <= 599:
             return int(text[:3])
-    raise BadReturnValue(f"status must be an int from 100 to 999, not {value!r}")
+    raise BadReturnValue("status must be an int from 200 to 599")
 
 
 def _split_tuple(value: tuple):

@@ -85,9 +85,15 @@ class TenantSpec:
         return not self.errors
 
 
-def _walk(root: str, rel: str = ""):
+#: Deepest folder nesting inside a tenant that is scanned.
+MAX_DEPTH = 32
+
+
+def _walk(root: str, rel: str = "", depth: int = 0):
     """Yield relative file paths under ``root``, sorted, skipping hidden
     names, ``_``-prefixed names and symlinks."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"folders nested more than {MAX_DEPTH} deep")
     try:
         entries = sorted(os.scandir(os.path.join(root, rel)), key=lambda e: e.name)
     except OSError:
@@ -100,7 +106,7 @@ def _walk(root: str, rel: str = ""):
             continue
         path = f"{rel}/{name}" if rel else name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, path)
+            yield from _walk(root, path, depth + 1)
         elif entry.is_file(follow_symlinks=False):
             yield path
 
@@ -145,8 +151,21 @@ def scan_tenant(
     defaults: Limits,
     extra_modules: frozenset[str] = frozenset(),
 ) -> TenantSpec:
-    """Read one tenant's folder into a spec (``spec.errors`` says if it failed)."""
-    root = str(root)
+    """Read one tenant's folder into a spec (``spec.errors`` says if it failed).
+
+    Never raises for anything in the folder: one tenant's odd files must not
+    stop the registration of the others.
+    """
+    try:
+        return _scan_tenant(str(root), name, cache, defaults, extra_modules)
+    except (OSError, ValueError, RecursionError, MemoryError) as exc:
+        log.exception("scanning tenant %s failed", name)
+        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+                          errors=(f"{name}/: cannot be registered: {exc}",))
+
+
+def _scan_tenant(root: str, name: str, cache: CodeCache, defaults: Limits,
+                 extra_modules: frozenset[str]) -> TenantSpec:
     spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
                       manifest=Manifest(limits=defaults))
     errors: list[str] = []

@@ -23,6 +23,7 @@ process (see SECURITY-NOTES in the project docs):
 from __future__ import annotations
 
 import _string
+import abc
 import builtins
 import numbers
 import operator
@@ -221,6 +222,10 @@ def guarded_getattr(obj, name, default=_RAISE):
     elif isinstance(obj, BaseException) and name == "obj":
         # AttributeError.obj can be a host object the tenant never held.
         raise AttributeError(name)
+    elif name == "register" and isinstance(obj, abc.ABCMeta) and obj not in TENANT_CLASSES:
+        # Mapping.register(int) would change isinstance() for every tenant
+        # and for the host itself.
+        raise AttributeError("registering virtual subclasses of shared classes is not allowed")
     if default is _RAISE:
         value = getattr(obj, name)
     else:

@@ -95,9 +95,6 @@ class ModuleFacade:
     def __repr__(self):
         return f"<module {object.__getattribute__(self, '_name')!r} (sandboxed)>"
 
-    def has(self, attr: str) -> bool:
-        return attr in object.__getattribute__(self, "_attrs")
-
 
 def _pick(module, names: str) -> dict:
     return {name: getattr(module, name) for name in names.split()}
@@ -455,11 +452,21 @@ def _textwrap(ctx):
 
 
 def _dataclasses(ctx):
-    return _pick(
+    def dataclass(cls=None, /, **kwargs):
+        # dataclass() rewrites the class it is given: only the tenant's own.
+        def wrap(target):
+            if target not in guards.TENANT_CLASSES:
+                raise SandboxError("@dataclass can only decorate classes you defined")
+            return dataclasses.dataclass(target, **kwargs)
+
+        return wrap if cls is None else wrap(cls)
+
+    table = _pick(
         dataclasses,
-        "dataclass field fields asdict astuple replace is_dataclass "
-        "FrozenInstanceError InitVar KW_ONLY MISSING",
+        "field fields asdict astuple replace is_dataclass FrozenInstanceError InitVar KW_ONLY MISSING",
     )
+    table["dataclass"] = dataclass
+    return table
 
 
 def _typing(ctx):

@@ -397,3 +397,32 @@ def test_tenant_traceback_shows_tenant_source_not_host_files(tenants):
     text = "\n".join(e["line"] for e in app.logs.tail("muxserver"))
     assert "raise KeyError('boom')  # tenant line" in text
     assert "class MuxApp" not in text and "site-packages" not in text
+
+
+def test_framing_headers_from_tenant_code_are_dropped(tenants):
+    tenants.add("acme", {"h.py": """
+        def get():
+            return "body", 200, {"Content-Length": "1", "Transfer-Encoding": "chunked",
+                                 "Connection": "close", "X-Request-Id": "forged", "X-Ok": "1"}
+    """})
+    r = tenants.client().get("/acme/h")
+    assert r.data == b"body" and r.headers["Content-Length"] == "4"
+    assert "Transfer-Encoding" not in r.headers and r.headers["X-Ok"] == "1"
+    assert r.headers.getlist("X-Request-Id") != ["forged"] and len(r.headers.getlist("X-Request-Id")) == 1
+
+
+@pytest.mark.parametrize("status", ["101", "99", "1000", "'abc'"])
+def test_status_outside_200_599_is_refused(tenants, status):
+    tenants.add("acme", {"s.py": f"def get():\n    return 'x', {status}\n"})
+    assert tenants.client().get("/acme/s").status_code == 500
+
+
+def test_one_broken_tenant_folder_does_not_stop_registration(tenants):
+    deep = "/".join(["d"] * 40)
+    tenants.add("deep", {f"{deep}/x.py": "def get():\n    return 'x'\n"})
+    tenants.add("fine", {"index.py": "def get():\n    return 'fine'\n"})
+    app = tenants.app()
+    from werkzeug.test import Client
+
+    assert Client(app).get("/fine/").text == "fine"
+    assert "nested more than" in " ".join(app.registry.deploy_errors["deep"].errors)

@@ -204,6 +204,15 @@ CASES = {
     "uuid1_mac_address": ("import uuid\ndef get():\n    return str(uuid.uuid1())\n", ("runtime", "AttributeError")),
     "cross_tenant_lib": ("from lib import victim_secret\ndef get():\n    return victim_secret.SECRET\n",
                          ("runtime", "ModuleNotFoundError")),
+    "abc_register_poisoning": (
+        "import collections\ndef get():\n    collections.abc.Mapping.register(int)\n    return 'x'\n",
+        ("runtime", "registering virtual subclasses")),
+    "dataclass_on_host_class": (
+        "import dataclasses, json\ndef get():\n    dataclasses.dataclass(json.JSONEncoder)\n    return 'x'\n",
+        ("runtime", "only decorate classes you defined")),
+    "evil_str_at_module_load": (
+        "class E(Exception):\n    def __str__(self):\n        return 'E!' * 3\nraise E()\ndef get():\n    return 'x'\n",
+        ("runtime", "E!E!E!")),
     "print_to_host_object": ("import mux\ndef get():\n    print('x', file=mux.request)\n    return 'x'\n",
                              ("runtime", "AttributeError")),
 }
