@@ -163,11 +163,11 @@ class MuxApp:
     def status(self) -> dict:
         """What ``/_mux/status`` shows."""
         registry = self.registry
-        tenants = []
+        tenants = {}
         for name in sorted(registry.tenants):
             state = registry.tenants[name]
             error = registry.deploy_errors.get(name)
-            tenants.append({
+            tenants[name] = {
                 "name": name,
                 "version": state.spec.version,
                 "deployed_at": state.deployed_at,
@@ -177,7 +177,7 @@ class MuxApp:
                 "hosts": list(state.spec.manifest.hosts),
                 "limits": dataclasses.asdict(state.spec.manifest.limits),
                 "last_failed_deploy": error.describe() if error else None,
-            })
+            }
         return {
             "tenants": tenants,
             "routes": registry.route_table(),
@@ -185,7 +185,7 @@ class MuxApp:
             "rss_bytes": rss_bytes(),
             "cold_starts": registry.cold_starts,
             "evictions": registry.evictions,
-            "deploy_errors": registry.error_list(),
+            "deploy_errors": registry.error_table(),
             "warnings": list(registry.warnings),
             "limit_kills": [
                 {"tenant": t, "kind": k, "count": n} for (t, k), n in sorted(self.limit_kills.items())
@@ -328,7 +328,8 @@ class MuxApp:
             methods = router.methods_for(rel)
             if methods is None:
                 raise NotFound(f"no route for {rel}", name)
-            return 204, [("Allow", ", ".join(methods))], b"", None
+            return 200, [("Allow", ", ".join(methods)), ("Content-Type", "text/plain; charset=utf-8")], \
+                b"", None
         try:
             match = router.match(rel, method)
         except Redirect as exc:

@@ -112,9 +112,8 @@ def cmd_routes(argv: list[str]) -> int:
                 f"{row['tenant']:<16} {','.join(row['methods']):<28} "
                 f"/{row['tenant']}{row['rule']:<31} {row['endpoint']:<20} {row['file']}"
             )
-    for error in app.registry.error_list():
-        for line in error["errors"]:
-            print(f"error: {line}", file=sys.stderr)
+    for line in app.registry.error_list():
+        print(f"error: {line}", file=sys.stderr)
     return EXIT_CHECK_FAILED if app.registry.deploy_errors else EXIT_OK
 
 

@@ -228,15 +228,22 @@ class Registry:
                 rows.append({
                     "tenant": name,
                     "rule": route.rule,
+                    "path": f"/{name}{route.rule}",
                     "methods": list(route.methods),
                     "endpoint": route.endpoint,
                     "handler": route.handler,
-                    "file": f"{name}/{route.file}:{route.line}",
+                    "file": f"{name}/{route.file}",
+                    "line": route.line,
                 })
         return rows
 
-    def error_list(self) -> list[dict]:
-        return [error.describe() for error in self.deploy_errors.values()]
+    def error_list(self) -> list[str]:
+        """Every deploy error as ``"tenant/file:line: message"``."""
+        return [line for error in self.deploy_errors.values() for line in error.errors]
+
+    def error_table(self) -> dict[str, dict]:
+        """Deploy errors by tenant, with when they happened."""
+        return {name: error.describe() for name, error in sorted(self.deploy_errors.items())}
 
     def warm_modules(self) -> list[WarmModule]:
         return [m for state in self.tenants.values() for m in state.modules.values()]

@@ -74,7 +74,7 @@ def test_config_file_and_flags_win(muxserver_process, tenants, tmp_path):
                         headers={"Authorization": "Bearer from-flag"}).status_code == 200
     status = requests.get(proc.url + "/_mux/status",
                           headers={"Authorization": "Bearer from-flag"}).json()
-    assert status["tenants"][0]["limits"]["cpu_ms"] == 500
+    assert status["tenants"]["one"]["limits"]["cpu_ms"] == 500
 
 
 def test_bad_config_is_a_clear_error_naming_the_key(tenants, tmp_path):
