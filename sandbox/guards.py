@@ -25,6 +25,7 @@ from __future__ import annotations
 import _string
 import abc
 import builtins
+import decimal
 import numbers
 import operator
 import re
@@ -46,8 +47,16 @@ from sandbox import limits
 MAX_STRING_BYTES = 64 * 2**20
 #: Largest list/tuple/bytes count one operation may build.
 MAX_SEQUENCE_ITEMS = 16 * 2**20
-#: Largest integer (in bits) ``**``, ``<<`` and ``*`` may produce.
-MAX_INT_BITS = 1_000_000
+#: Largest integer (in bits) ``**``, ``<<`` and ``*`` may produce. Division
+#: and conversion of ints are quadratic in CPython; at this size one such C
+#: call stays in the milliseconds.
+MAX_INT_BITS = 200_000
+#: Largest modulus (in bits) of ``pow(b, e, m)`` with a big exponent
+#: (RSA-4096 sizes; 8192 bits already takes a second).
+MAX_POWMOD_BITS = 4096
+#: Largest decimal exponent of a Decimal turned into an int or built; int()
+#: of Decimal("1e1000000") runs for 25 s in one C call.
+MAX_DECIMAL_EXPONENT = 5000
 #: Largest width or precision in a format spec.
 MAX_FORMAT_WIDTH = 1_000_000
 #: Deepest nesting of ticking iterators (chains of generators).
@@ -319,6 +328,8 @@ def _int_bits(value) -> int:
 def guarded_pow(base, exp, mod=None):
     """``**`` and ``pow()``: refuse integer results over :data:`MAX_INT_BITS`."""
     if mod is not None:
+        if _int_bits(exp) > 64 and _int_bits(mod) > MAX_POWMOD_BITS:
+            raise SizeLimitError(f"pow() with a modulus over {MAX_POWMOD_BITS} bits is over the limit")
         if _int_bits(exp) > MAX_INT_BITS:
             raise SizeLimitError("exponent is too large")
         return pow(base, exp, mod)
@@ -380,6 +391,8 @@ def guarded_mod(left, right):
         pattern = left if isinstance(left, str) else left.decode("latin-1")
         if _PERCENT_WIDTH.search(pattern):
             raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
+        for value in right if isinstance(right, tuple) else (right,):
+            check_decimal(value)
     return left % right
 
 
@@ -579,6 +592,27 @@ def safe_reversed(seq):
     return TickingIter(reversed(seq))
 
 
+def check_decimal(value) -> None:
+    """Refuse a Decimal whose integer value would be huge to compute."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        if value.adjusted() > MAX_DECIMAL_EXPONENT or len(value.as_tuple().digits) > MAX_DECIMAL_EXPONENT:
+            raise SizeLimitError(
+                f"Decimal values beyond 1e{MAX_DECIMAL_EXPONENT} are over the sandbox limit"
+            )
+
+
+def _int_constructor(*args, **kwargs):
+    if args:
+        check_decimal(args[0])
+    return int(*args, **kwargs)
+
+
+def safe_round(number, *ndigits):
+    if not ndigits or ndigits[0] is None:
+        check_decimal(number)
+    return round(number, *ndigits)
+
+
 def safe_iter(obj, *sentinel):
     if not sentinel:
         return guarded_iter(obj)
@@ -603,8 +637,8 @@ def safe_sorted(iterable, *, key=None, reverse=False):
 _SAFE_BUILTIN_NAMES = """
     None False True Ellipsis NotImplemented
     abs all any ascii bin bool callable chr classmethod complex dict divmod
-    float frozenset hash hex int isinstance issubclass len list max min
-    next oct ord property repr round set slice staticmethod str sum tuple
+    float frozenset hash hex isinstance issubclass len list max min
+    next oct ord property repr set slice staticmethod str sum tuple
     """.split()
 
 _SAFE_EXCEPTIONS = """
@@ -637,6 +671,8 @@ def make_builtins() -> dict:
             "bytes": TypeGuard(bytes, _sized_constructor(bytes)),
             "bytearray": TypeGuard(bytearray, _sized_constructor(bytearray)),
             "range": SafeRange,
+            "int": TypeGuard(int, _int_constructor),
+            "round": safe_round,
             "pow": guarded_pow,
             "format": guarded_format,
             "getattr": guarded_getattr,

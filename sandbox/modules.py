@@ -162,7 +162,16 @@ def _math(ctx):
     def prod(iterable, *, start=1):
         return math.prod(guarded_iter(iterable), start=start)
 
-    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod)
+    def _to_int(func):
+        def wrapped(x):
+            guards.check_decimal(x)
+            return func(x)
+
+        wrapped.__name__ = func.__name__
+        return wrapped
+
+    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, floor=_to_int(math.floor),
+                 ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
     return table
 
 
@@ -383,17 +392,36 @@ def _decimal(ctx):
     def Context(*args, **kwargs):
         prec = kwargs.get("prec", args[0] if args else None)
         _cap(prec, 10_000, "decimal precision")
-        return decimal.Context(*args, **kwargs)
+        context = decimal.Context(*args, **kwargs)
+        context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
+        context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
+        return context
+
+    def make_decimal(value="0", context=None):
+        result = decimal.Decimal(value, context)
+        guards.check_decimal(result)
+        return result
 
     table = _pick(
         decimal,
-        "Decimal DecimalException InvalidOperation DivisionByZero Overflow "
+        "DecimalException InvalidOperation DivisionByZero Overflow "
         "Underflow Inexact Rounded Subnormal Clamped FloatOperation "
         "ROUND_UP ROUND_DOWN ROUND_CEILING ROUND_FLOOR ROUND_HALF_UP "
         "ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
     )
     table["Context"] = Context
+    table["Decimal"] = guards.TypeGuard(decimal.Decimal, make_decimal)
+    limit_shared_decimal_context()
     return table
+
+
+def limit_shared_decimal_context() -> None:
+    """Bound the exponent of the decimal context of this thread, which every
+    greenlet (every tenant) shares, so arithmetic cannot build a Decimal that
+    is slow to turn into an int. Tenants cannot reach the context itself."""
+    context = decimal.getcontext()
+    context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
+    context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
 
 
 def _fractions(ctx):

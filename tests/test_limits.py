@@ -144,3 +144,31 @@ def test_watchdog_reports_a_stuck_hub_with_the_running_request():
     dog.stop()
     assert reports and reports[0][1] == "tenant=stuck endpoint=index"
     assert reports[0][0] > 0.3
+
+
+@pytest.mark.parametrize("expr", [
+    "int(decimal.Decimal('1e1000000'))",
+    "round(decimal.Decimal('1e999999'))",
+    "math.floor(decimal.Decimal('1e999999'))",
+    "'%d' % decimal.Decimal('1e999999')",
+    "int(decimal.Decimal(10) ** 100000)",
+    "pow(3, 2**8192 - 1, 2**8192 - 159)",
+    "(2**199999) * (2**199999)",
+])
+def test_slow_single_c_calls_are_refused(tenants, expr):
+    """Each of these is one C call of seconds to minutes; it must be refused."""
+    tenants.add("acme", {"x.py": f"import decimal, math\ndef get():\n    return str({expr})\n"})
+    started = time.monotonic()
+    r = tenants.client().get("/acme/x")
+    assert r.status_code in (500, 503), r.text
+    assert time.monotonic() - started < 2
+
+
+def test_ordinary_decimal_and_int_still_work(tenants):
+    tenants.add("acme", {"x.py": (
+        "import decimal, math\ndef get():\n"
+        "    d = decimal.Decimal('19.99') * 3\n"
+        "    return {'d': str(d), 'i': int(d), 'r': round(d), 'f': math.floor(d), 'p': pow(7, 65537, 2**2048 - 1) > 0,"
+        " 'isint': isinstance(3, int), 'isdec': isinstance(d, decimal.Decimal), 'big': len(str(2**10000))}\n")})
+    assert tenants.client().get("/acme/x").json == {"d": "59.97", "i": 59, "r": 60, "f": 59, "p": True,
+                                                   "isint": True, "isdec": True, "big": 3011}
