@@ -50,12 +50,15 @@ def test_sigterm_drains_requests_in_flight(muxserver_process, tenants, tmp_path)
 
 @pytest.mark.live
 def test_sighup_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "def get():\n    return 'one'\n"})
+    tenants.add("one", {"index.py": "import time\ndef get():\n    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch", "--cache-dir",
                              str(tmp_path / "c")).wait_ready()
     assert requests.get(proc.url + "/two/").status_code == 404
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
+    in_flight = gevent.spawn(requests.get, proc.url + "/one/", timeout=10)
+    gevent.sleep(0.2)
     proc.proc.send_signal(signal.SIGHUP)
+    assert in_flight.get(timeout=10).text == "one"  # not lost across the rescan
     deadline = time.monotonic() + 10
     while requests.get(proc.url + "/two/").status_code != 200:
         assert time.monotonic() < deadline

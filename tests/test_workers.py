@@ -72,11 +72,15 @@ def test_single_process_sigint_drains(muxserver_process, tenants, tmp_path):
 
 @pytest.mark.live
 def test_workers_sighup_reloads_and_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "def get():\n    return 'one'\n"})
+    tenants.add("one", {"index.py": "import time\ndef get():\n    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2", "--no-watch",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
+    in_flight = [gevent.spawn(requests.get, proc.url + "/one/", timeout=15) for _ in range(2)]
+    gevent.sleep(0.2)
     proc.proc.send_signal(signal.SIGHUP)
+    # The old workers drain: requests they had are answered, not dropped.
+    assert [job.get(timeout=15).text for job in in_flight] == ["one", "one"]
     deadline = time.monotonic() + 20
     ok = 0
     while ok < 6:
