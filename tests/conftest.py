@@ -92,6 +92,19 @@ class LiveServer:
             self.server.wsgi.stop(timeout=1)
 
 
+def serve_module_tenants(tmp_path_factory, label: str, tenants_files: dict[str, dict]):
+    """For module-scoped fixtures: write many tenants, serve them, yield the
+    LiveServer, stop it after. ``tenants_files`` maps tenant -> files."""
+    tenants = Tenants(tmp_path_factory.mktemp(label))
+    for name, files in tenants_files.items():
+        tenants.add(name, files)
+    server = LiveServer(tenants.app())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def live(tenants):
     """``live(**config)`` starts a server on the tenants dir; stopped after."""

@@ -64,19 +64,18 @@ ABUSES = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.conftest import LiveServer, Tenants
+    from tests.conftest import serve_module_tenants
 
-    tenants = Tenants(tmp_path_factory.mktemp("limits"))
-    for name, (source, _) in ABUSES.items():
-        tenants.add("abuse-" + name.replace("_", "-"), {
+    files = {
+        "abuse-" + name.replace("_", "-"): {
             "index.py": source,
             "ok.py": "def get():\n    return 'still fine'\n",
             "tenant.toml": "[limits]\ncpu_ms = 300\nwall_s = 1.5\nmemory_mb = 64\n",
-        })
-    tenants.add("calm", {"index.py": "def get():\n    return 'calm'\n"})
-    live = LiveServer(tenants.app())
-    yield live
-    live.stop()
+        }
+        for name, (source, _) in ABUSES.items()
+    }
+    files["calm"] = {"index.py": "def get():\n    return 'calm'\n"}
+    yield from serve_module_tenants(tmp_path_factory, "limits", files)
 
 
 @pytest.mark.parametrize("name", sorted(ABUSES))

@@ -47,22 +47,11 @@ def test_workers_sigterm_drains_in_flight(muxserver_process, tenants, tmp_path):
 
 
 @pytest.mark.live
-def test_workers_sigint_drains_too(muxserver_process, tenants, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigint_drains_like_sigterm(muxserver_process, tenants, tmp_path, workers):
     tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1)\n    return 'done'\n"})
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", workers,
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
-    job = gevent.spawn(requests.get, proc.url + "/slow/", timeout=10)
-    gevent.sleep(0.3)
-    proc.proc.send_signal(signal.SIGINT)
-    assert job.get(timeout=15).text == "done"
-    assert proc.proc.wait(timeout=15) == 0
-
-
-@pytest.mark.live
-def test_single_process_sigint_drains(muxserver_process, tenants, tmp_path):
-    tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1)\n    return 'done'\n"})
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
-                             str(tmp_path / "c")).wait_ready()
     job = gevent.spawn(requests.get, proc.url + "/slow/", timeout=10)
     gevent.sleep(0.3)
     proc.proc.send_signal(signal.SIGINT)

@@ -2,20 +2,17 @@
 
 import pytest
 
-from tests.conftest import LiveServer
-from tests.conftest import Tenants
+from tests.conftest import serve_module_tenants
 from tests.sandbox.usability_cases import CASES
 from tests.sandbox.usability_cases import LIB_FILES
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tenants = Tenants(tmp_path_factory.mktemp("usable"))
-    for case, (source, _) in CASES.items():
-        tenants.add("use-" + case.replace("_", "-"), {"index.py": source, **LIB_FILES})
-    live = LiveServer(tenants.app())
-    yield live
-    live.stop()
+    yield from serve_module_tenants(tmp_path_factory, "usable", {
+        "use-" + case.replace("_", "-"): {"index.py": source, **LIB_FILES}
+        for case, (source, _) in CASES.items()
+    })
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
