@@ -253,6 +253,11 @@ class MuxApp:
             headers.append(("Server-Timing", timing))
         if stream is not None:
             start_response(status_line(code), headers)
+            if isinstance(stream, _FileBody):
+                self._finish(environ, code, started, request_id, outcome)
+            if environ.get("REQUEST_METHOD") == "HEAD":
+                stream.close()  # ends the request; no body for HEAD
+                return iter(())
             return stream
         if environ.get("REQUEST_METHOD") == "HEAD":
             headers.append(("Content-Length", str(len(body))))
@@ -456,12 +461,16 @@ class MuxApp:
         parts = rel[len("/static/"):].split("/")
         if any(p.startswith(".") for p in parts) or not os.path.isfile(target):
             raise NotFound("no such file", state.name)
-        with open(target, "rb") as f:
-            data = f.read(self.config.max_body_bytes * 10 + 1)
         content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
         if content_type.startswith("text/"):
             content_type += "; charset=utf-8"
-        return 200, [("Content-Type", content_type)], data, None
+        size = os.path.getsize(target)
+        headers = [("Content-Type", content_type)]
+        if size <= STATIC_INLINE_BYTES:
+            with open(target, "rb") as f:
+                return 200, headers, f.read(), None
+        headers.append(("Content-Length", str(size)))
+        return 200, headers, b"", _FileBody(self, open(target, "rb"))
 
     # -- errors ------------------------------------------------------------------
 
@@ -544,6 +553,36 @@ def abort_plain(exc) -> tuple:
     description = exc.description if type(exc.description) is str else None
     message = description or status_line(code).split(" ", 1)[1]
     return code, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), None
+
+
+#: Static files up to this size are read whole; larger ones are streamed.
+STATIC_INLINE_BYTES = 256 * 1024
+
+
+class _FileBody:
+    """A static file sent in chunks; closing it ends the request."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, app, f):
+        self.app = app
+        self.f = f
+        self.closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        chunk = self.f.read(self.CHUNK)
+        if not chunk:
+            raise StopIteration
+        return chunk
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.f.close()
+            self.app.inflight -= 1
 
 
 class _TenantStream:

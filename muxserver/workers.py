@@ -148,11 +148,11 @@ class MuxGunicorn(BaseApplication):
 
         def publish_metrics():
             while True:
-                gevent.sleep(1.0)
                 try:
                     app.metrics.write_snapshot()
                 except OSError:
                     pass
+                gevent.sleep(1.0)
 
         gevent.spawn(publish_metrics)
         return app

@@ -174,3 +174,17 @@ def test_register_returns_routes_and_errors(tenants, live):
             "handler": "get", "file": "good/a.py", "line": 1} in body["routes"]
     assert len(body["errors"]) == 1
     assert body["errors"][0].startswith("bad/b.py:1: `import os` is not allowed")
+
+
+def test_large_static_file_streams_and_head_has_no_body(tenants, live):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    tenant = tenants.add("acme", {"index.py": "def get():\n    return 'x'\n"})
+    (tenant / "static").mkdir()
+    (tenant / "static" / "big.bin").write_bytes(data)
+    server = live()
+    r = server.get("/acme/static/big.bin")
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["Content-Length"] == str(len(data))
+    head = server.request("HEAD", "/acme/static/big.bin")
+    assert head.status_code == 200 and head.content == b""
+    assert server.app.inflight == 0

@@ -27,7 +27,8 @@ def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, 
     deadline = time.monotonic() + 10  # workers publish their numbers every second
     while True:
         metrics = requests.get(proc.url + "/_mux/metrics", timeout=5).text
-        if 'mux_requests_total{status="200",tenant="acme"} 20.0' in metrics:
+        if ('mux_requests_total{status="200",tenant="acme"} 20.0' in metrics
+                and metrics.count("mux_process_rss_bytes{pid=") == 2):
             break
         assert time.monotonic() < deadline, metrics
         time.sleep(0.2)
