@@ -17,11 +17,9 @@ from __future__ import annotations
 import os
 import time
 
-from gevent import GreenletExit
 from gevent.lock import Semaphore
 
 from sandbox import LibSource
-from sandbox import LimitExceeded
 from sandbox import TenantRuntime
 from sandbox import compile_tenant
 from sandbox.modules import ModuleFacade

@@ -151,3 +151,15 @@ def test_error_text_is_cut_for_huge_lines():
     """It cuts quoted source so one line cannot flood logs."""
     message = errors("import " + "x" * 5000 + "\n")
     assert len(message) <= 700
+
+
+def test_sandbox_stands_alone():
+    """sandbox/ imports neither muxserver nor gevent."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sandbox, sandbox.modules, sandbox.runtime; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('muxserver', 'gevent')]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr
