@@ -26,10 +26,13 @@ PY = sys.executable
 
 HELLO_BODY = "Hello, world!\n"
 
-BARE_APP = textwrap.dedent('''
+# Both baselines run pywsgi the way muxserver does: no per-request logging,
+# TCP_NODELAY on accepted sockets (unless argv[2] is "0").
+_PYWSGI_PREAMBLE = textwrap.dedent('''
     from gevent import monkey; monkey.patch_all()
     import socket, sys
     from gevent.pywsgi import WSGIServer, WSGIHandler
+    NODELAY = len(sys.argv) < 3 or sys.argv[2] == "1"
     class Quiet(WSGIHandler):
         def log_request(self): pass
     class NoDelay(WSGIServer):
@@ -38,7 +41,9 @@ BARE_APP = textwrap.dedent('''
             if NODELAY:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().handle(sock, addr)
-    NODELAY = sys.argv[2] == "1"
+''')
+
+BARE_APP = _PYWSGI_PREAMBLE + textwrap.dedent('''
     BODY = b"Hello, world!\\n"
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
@@ -47,18 +52,8 @@ BARE_APP = textwrap.dedent('''
     NoDelay(("127.0.0.1", int(sys.argv[1])), app, log=None).serve_forever()
 ''')
 
-FLASK_APP = textwrap.dedent('''
-    from gevent import monkey; monkey.patch_all()
-    import socket, sys
+FLASK_APP = _PYWSGI_PREAMBLE + textwrap.dedent('''
     from flask import Flask
-    from gevent.pywsgi import WSGIServer, WSGIHandler
-    class Quiet(WSGIHandler):
-        def log_request(self): pass
-    class NoDelay(WSGIServer):
-        handler_class = Quiet
-        def handle(self, sock, addr):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().handle(sock, addr)
     app = Flask(__name__)
     @app.get("/hello/")
     def hello():
