@@ -12,8 +12,10 @@ process (see SECURITY-NOTES in the project docs):
   end in a clean ``RecursionError`` instead of overflowing the C stack;
 * writes are allowed to plain containers and to objects of classes the
   tenant defined, never to host objects;
-* operators and constructors that allocate in one C call are bounded by
-  :data:`MAX_SEQUENCE_ITEMS`, :data:`MAX_STRING_BYTES` and :data:`MAX_INT_BITS`.
+* operators and constructors that allocate in one C call are checked
+  before the call: a value larger than the request's memory budget stops the
+  request with the memory limit (:func:`check_allocation`); integers are
+  bounded by :data:`MAX_INT_BITS`, because their arithmetic is superlinear.
 
 .. warning::
    These bounds stop a single allocation, not a loop of small ones; the
@@ -57,8 +59,6 @@ MAX_POWMOD_BITS = 4096
 #: Largest decimal exponent of a Decimal turned into an int or built; int()
 #: of Decimal("1e1000000") runs for 25 s in one C call.
 MAX_DECIMAL_EXPONENT = 5000
-#: Largest width or precision in a format spec.
-MAX_FORMAT_WIDTH = 1_000_000
 #: Deepest nesting of ticking iterators (chains of generators).
 MAX_ITER_DEPTH = 200
 
@@ -69,6 +69,28 @@ class SandboxError(Exception):
 
 class SizeLimitError(SandboxError, MemoryError):
     """One operation would build a value over the sandbox's size limits."""
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse to build a value of ``nbytes`` before the C call that would.
+
+    Inside a request, a value larger than the request's whole memory budget
+    stops the request with the memory limit (503), as growing past it in
+    steps would; smaller big values count toward the next memory check.
+    Outside a request the fixed :data:`MAX_STRING_BYTES` applies.
+    """
+    budget = limits._current
+    if budget is not None and budget.memory_limit is not None:
+        if nbytes > budget.memory_limit:
+            raise budget.kill(
+                "memory",
+                f"memory limit exceeded ({budget.memory_limit // 2**20} MB): {what} "
+                f"would need {nbytes // 2**20} MB",
+            )
+        limits.note_allocation(nbytes)
+        return
+    if nbytes > MAX_STRING_BYTES:
+        raise SizeLimitError(f"{what} would build a value over the size limit")
 
 
 #: Classes created by tenant code; instances of these may be written to.
@@ -169,8 +191,7 @@ def _sized_method(obj, name):
         width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 8))
         if isinstance(width, int):
             scale = len(obj) if name == "expandtabs" else 1
-            if width * max(scale, 1) > MAX_STRING_BYTES:
-                raise SizeLimitError(f"{name}() would build a string over the size limit")
+            check_allocation(width * max(scale, 1), f"{name}()")
         return method(*args, **kwargs)
 
     return sized
@@ -181,8 +202,7 @@ def _guarded_join(sep):
 
     def guarded(iterable):
         items = list(guarded_iter(iterable))
-        if len(sep) * len(items) > MAX_STRING_BYTES:
-            raise SizeLimitError("join() would build a string over the size limit")
+        check_allocation(len(sep) * len(items), "join()")
         return join(items)
 
     return guarded
@@ -194,8 +214,7 @@ def _guarded_replace(text):
     def guarded(old, new, count=-1):
         if len(new) > len(old):
             hits = text.count(old) if count < 0 else min(count, text.count(old))
-            if len(text) + hits * (len(new) - len(old)) > MAX_STRING_BYTES:
-                raise SizeLimitError("replace() would build a string over the size limit")
+            check_allocation(len(text) + hits * (len(new) - len(old)), "replace()")
         return replace(old, new, count)
 
     return guarded
@@ -356,13 +375,9 @@ def _repeat_count(seq, count) -> None:
         except TypeError:
             return
         if isinstance(seq, (str, bytes, bytearray)):
-            if size * count > MAX_STRING_BYTES:
-                raise SizeLimitError("repeating would build a string over the size limit")
-            limits.note_allocation(size * count)
-        elif size * count > MAX_SEQUENCE_ITEMS:
-            raise SizeLimitError("repeating would build a sequence over the size limit")
+            check_allocation(size * count, "repeating a string")
         else:
-            limits.note_allocation(size * count * 8)
+            check_allocation(size * count * 8, "repeating a sequence")
 
 
 def guarded_mul(left, right):
@@ -410,8 +425,9 @@ def guarded_format(value, spec="", conversion=""):
     if type(spec) is not str:
         raise TypeError("format spec must be a string")
     for digits in _SPEC_NUMBERS.findall(spec):
-        if len(digits) > 7 or int(digits) > MAX_FORMAT_WIDTH:
+        if len(digits) > 12:
             raise SizeLimitError("format width or precision is over the limit")
+        check_allocation(int(digits), "a format width")
     return format(value, spec)
 
 
@@ -499,9 +515,7 @@ class TypeGuard:
 def _sized_constructor(type_):
     def construct(*args, **kwargs):
         if args and isinstance(args[0], int) and not isinstance(args[0], bool):
-            if args[0] > MAX_SEQUENCE_ITEMS:
-                raise SizeLimitError(f"{type_.__name__}() of that size is over the limit")
-            limits.note_allocation(args[0])
+            check_allocation(args[0], f"{type_.__name__}()")
         elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]),) + args[1:]
         return type_(*args, **kwargs)

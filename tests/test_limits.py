@@ -26,13 +26,13 @@ ABUSES = {
     "except_exception_loop": (
         "def get():\n    while True:\n        try:\n            while True:\n                pass\n"
         "        except Exception:\n            pass\n", 503),
-    "str_repeat_huge": ("def get():\n    return 'x' * 10**10\n", 500),
+    "str_repeat_huge": ("def get():\n    return 'x' * 10**10\n", 503),
     "big_power": ("def get():\n    return str(10 ** 10**9)\n", 500),
     "big_shift": ("def get():\n    return str(1 << 10**10)\n", 500),
     "sum_huge_range": ("def get():\n    return str(sum(range(10**13)))\n", 503),
     "sorted_billion": ("def get():\n    return str(len(sorted(range(10**9))))\n", 503),
     "list_billion": ("def get():\n    return str(len(list(range(10**9))))\n", 503),
-    "bytes_huge": ("def get():\n    return bytes(10**11)\n", 500),
+    "bytes_huge": ("def get():\n    return bytes(10**11)\n", 503),
     "max_endless_count": ("import itertools\ndef get():\n    return str(max(itertools.count()))\n", 503),
     "deque_consumer": ("import collections, itertools\ndef get():\n"
                        "    collections.deque(itertools.count(), maxlen=0)\n", 503),
@@ -43,8 +43,8 @@ ABUSES = {
         "import re\ndef get():\n    return str(re.compile(r'(\\w|\\w\\w)+$').search('a' * 5000 + '!'))\n", 503),
     "memory_growth": ("def get():\n    hoard = []\n    while True:\n        hoard.append('y' * 10**6)\n", 503),
     "memory_growth_list": ("def get():\n    hoard = []\n    while True:\n        hoard.append([0] * 10**5)\n", 503),
-    "format_width": ("def get():\n    return f'{1:>{10**10}}'\n", 500),
-    "join_bomb": ("def get():\n    return ('x' * 10**6).join(['a'] * 10**6)\n", 500),
+    "format_width": ("def get():\n    return f'{1:>{10**10}}'\n", 503),
+    "join_bomb": ("def get():\n    return ('x' * 10**6).join(['a'] * 10**6)\n", 503),
     "evil_str_exception": ("class E(Exception):\n    def __str__(self):\n        while True:\n            pass\n"
                            "def get():\n    raise E()\n", 503),
     "evil_abort_code": ("import mux\nclass A(mux.HTTPException):\n    def __init__(self):\n"
@@ -171,3 +171,15 @@ def test_ordinary_decimal_and_int_still_work(tenants):
         " 'isint': isinstance(3, int), 'isdec': isinstance(d, decimal.Decimal), 'big': len(str(2**10000))}\n")})
     assert tenants.client().get("/acme/x").json == {"d": "59.97", "i": 59, "r": 60, "f": 59, "p": True,
                                                    "isint": True, "isdec": True, "big": 3011}
+
+
+def test_one_allocation_over_memory_mb_is_the_memory_limit(tenants):
+    """A single value bigger than the request's memory budget answers 503
+    (memory), before the C call; one under a bigger budget is built."""
+    tenants.add("small", {"x.py": "def get():\n    return str(len(bytearray(200 * 2**20)))\n"})
+    tenants.add("large", {"x.py": "def get():\n    return str(len('y' * (100 * 2**20)))\n",
+                          "tenant.toml": "[limits]\nmemory_mb = 256\n"})
+    client = tenants.client()
+    r = client.get("/small/x")
+    assert r.status_code == 503 and "memory limit" in r.text
+    assert client.get("/large/x").text == str(100 * 2**20)

@@ -109,7 +109,7 @@ CASES = {
                                   ("runtime", "format method of a string instance")),
     "string_formatter": ("import string\ndef get():\n    return string.Formatter().format('{0.__class__}', 1)\n",
                          ("runtime", "no attribute 'Formatter'")),
-    "format_spec_width_bomb": ("def get():\n    return '{:>9999999999}'.format(1)\n", ("runtime", "SizeLimitError")),
+    "format_spec_width_bomb": ("def get():\n    return '{:>9999999999}'.format(1)\n", ("runtime", "memory limit")),
     "percent_star_width": ("def get():\n    return '%*d' % (10**10, 1)\n", ("runtime", "SizeLimitError")),
     # -- module attribute chains (SECURITY-NOTES finding 1) ----------------------
     "json_codecs_sys": ("import json\ndef get():\n    return str(json.codecs.sys.modules)\n", ("runtime", "AttributeError")),
