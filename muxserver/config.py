@@ -68,31 +68,32 @@ class Setting:
     flag: str | None = None  # defaults to --name-with-dashes
     choices: tuple | None = None
     invert_flag: str | None = None  # a --no-x flag that sets False
+    metavar: str | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("tenants_dir", Path, None, "directory holding one folder per tenant (required)"),
-    Setting("host", str, "127.0.0.1", "address to listen on"),
-    Setting("port", int, 8080, "port to listen on (0 picks a free one)"),
-    Setting("workers", int, 1, "worker processes serving the one port"),
-    Setting("base_domain", str, None, "route Host: <tenant>.<base-domain> to that tenant"),
-    Setting("idle_ttl", float, 300.0, "seconds a module may stay unused before eviction"),
-    Setting("memory_limit", int, None, "process RSS in MB above which LRU modules are evicted"),
-    Setting("cache_dir", Path, None, "compiled-code cache (default: .muxcache beside the tenants dir)"),
-    Setting("max_body", float, 10.0, "largest request body in MB (413 above)"),
-    Setting("admin_token", str, None, "require 'Authorization: Bearer T' on /_mux/ from anywhere"),
+    Setting("tenants_dir", Path, None, "directory holding one folder per tenant (required)", metavar="DIR"),
+    Setting("host", str, "127.0.0.1", "address to listen on", metavar="HOST"),
+    Setting("port", int, 8080, "port to listen on (0 picks a free one)", metavar="PORT"),
+    Setting("workers", int, 1, "worker processes serving the one port", metavar="N"),
+    Setting("base_domain", str, None, "route Host: <tenant>.<base-domain> to that tenant", metavar="D"),
+    Setting("idle_ttl", float, 300.0, "seconds a module may stay unused before eviction", metavar="S"),
+    Setting("memory_limit", int, None, "process RSS in MB above which LRU modules are evicted", metavar="MB"),
+    Setting("cache_dir", Path, None, "compiled-code cache (default: .muxcache beside the tenants dir)", metavar="DIR"),
+    Setting("max_body", float, 10.0, "largest request body in MB (413 above)", metavar="MB"),
+    Setting("admin_token", str, None, "require 'Authorization: Bearer T' on /_mux/ from anywhere", metavar="T"),
     Setting("log_format", str, "text", "server log format", choices=("text", "json")),
     Setting("watch", bool, True, "watch the tenants dir and redeploy on change", invert_flag="--no-watch"),
     Setting("debug", bool, False, "show tracebacks in 500 responses"),
-    Setting("debounce_ms", int, 250, "quiet time after the last change before a redeploy"),
-    Setting("cpu_ms", int, 1000, "default CPU time per request, ms"),
-    Setting("wall_s", float, 30.0, "default wall time per request, s"),
-    Setting("memory_mb", int, 128, "default memory one request may add, MB"),
-    Setting("concurrency", int, 50, "default requests in flight per tenant"),
+    Setting("debounce_ms", int, 250, "quiet time after the last change before a redeploy", metavar="MS"),
+    Setting("cpu_ms", int, 1000, "default CPU time per request, ms", metavar="MS"),
+    Setting("wall_s", float, 30.0, "default wall time per request, s", metavar="S"),
+    Setting("memory_mb", int, 128, "default memory one request may add, MB", metavar="MB"),
+    Setting("concurrency", int, 50, "default requests in flight per tenant", metavar="N"),
     Setting("extra_modules", list, (), "modules tenants may import beyond the built-in list (config file only)", flag=""),
     Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
-    Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight"),
-    Setting("worker_timeout", int, 30, "with --workers: seconds a stuck worker may go silent before it is replaced"),
+    Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight", metavar="S"),
+    Setting("worker_timeout", int, 30, "with --workers: seconds a stuck worker may go silent before it is replaced", metavar="S"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -262,7 +263,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             dest=s.name,
             default=None,
             choices=s.choices,
-            metavar=s.name.upper().split("_")[-1] if not s.choices else None,
+            metavar=None if s.choices else (s.metavar or s.name.upper().split("_")[-1]),
             help=s.help + default_text,
         )
     parser.add_argument("--config", dest="config", default=None, metavar="FILE",
