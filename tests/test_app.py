@@ -426,3 +426,28 @@ def test_one_broken_tenant_folder_does_not_stop_registration(tenants):
 
     assert Client(app).get("/fine/").text == "fine"
     assert "nested more than" in " ".join(app.registry.deploy_errors["deep"].errors)
+
+
+def test_tenants_never_share_random_state_or_module_objects(tenants):
+    source = """
+        import random, json
+        def get(request):
+            if request.args.get("seed"):
+                random.seed(1234)
+            return {"r": random.random()}
+    """
+    tenants.add("one", {"r.py": source})
+    tenants.add("two", {"r.py": source})
+    app = tenants.app()
+    from werkzeug.test import Client
+
+    client = Client(app)
+    seeded = client.get("/one/r?seed=1").json["r"]
+    # Seeding tenant one does not make tenant two's generator predictable.
+    assert client.get("/two/r").json["r"] != seeded
+    again = [client.get("/one/r?seed=1").json["r"] for _ in range(2)]
+    assert again == [seeded, seeded]
+    one, two = app.registry.get("one").runtime, app.registry.get("two").runtime
+    for name in ("json", "random", "mux"):
+        assert one.facade(name) is not two.facade(name)
+    assert one.builtins is not two.builtins
