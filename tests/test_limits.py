@@ -183,3 +183,23 @@ def test_one_allocation_over_memory_mb_is_the_memory_limit(tenants):
     r = client.get("/small/x")
     assert r.status_code == 503 and "memory limit" in r.text
     assert client.get("/large/x").text == str(100 * 2**20)
+
+
+@pytest.mark.live
+def test_hashing_a_deeply_nested_tuple_does_not_crash_the_server(muxserver_process, tenants, tmp_path):
+    """tuple.__hash__ recurses in C with no depth check; on an 8 MiB stack a
+    million-deep tuple is a segfault. The server runs with a 1 GiB stack."""
+    import requests
+
+    tenants.add("deep", {
+        "index.py": "def get():\n    t = ()\n    for _ in range(1000000):\n        t = (t,)\n"
+                    "    return str({t: 1}[t])\n",
+        "tenant.toml": "[limits]\ncpu_ms = 10000\n",
+    })
+    tenants.add("calm", {"index.py": "def get():\n    return 'calm'\n"})
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
+                             str(tmp_path / "c")).wait_ready()
+    r = requests.get(proc.url + "/deep/", timeout=60)
+    assert r.status_code in (200, 503)
+    assert requests.get(proc.url + "/calm/", timeout=10).text == "calm"
+    assert proc.proc.poll() is None
