@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from sandbox import LimitExceeded
 from sandbox import SandboxError
+from sandbox import limits as sandbox_limits
 from sandbox.limits import rss_bytes
 
 from muxserver import api
@@ -52,6 +53,9 @@ from muxserver.registry import Registry
 from muxserver.responses import BadReturnValue
 from muxserver.responses import to_plain
 from muxserver.scanner import TENANT_NAME
+
+#: A request is stopped when the process is this far over --memory-limit.
+PROCESS_CEILING_FACTOR = 1.2
 
 #: After a limit kill, for this long, the tenant's requests yield to others
 #: before they start (a noisy tenant waits its turn behind calm ones).
@@ -129,6 +133,12 @@ class MuxApp:
         self.limit_kills: dict[tuple[str, str], int] = {}
         self.registry.on_unload = self._on_unload
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
+        # Above --memory-limit the evictor drops idle modules (it runs between
+        # requests); a request that takes the process well past it anyway is
+        # stopped (see sandbox.limits).
+        sandbox_limits.set_process_ceiling(
+            int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
+        )
         if scan:
             self.rescan()
 

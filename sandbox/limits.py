@@ -94,6 +94,16 @@ _last_rss_at = 0.0
 RSS_SAMPLE_REUSE_S = 0.05
 
 
+_process_ceiling = 0
+
+
+def set_process_ceiling(nbytes: int | None) -> None:
+    """Stop the running request at its next check when the whole process is
+    over ``nbytes`` of RSS (``None`` or 0: no ceiling)."""
+    global _process_ceiling
+    _process_ceiling = int(nbytes or 0)
+
+
 def _slice_start_rss() -> int:
     if time.monotonic() - _last_rss_at > RSS_SAMPLE_REUSE_S:
         return _sample_rss()
@@ -180,7 +190,7 @@ class Budget:
         """Bytes the process grew by while this request ran."""
         grown = self.memory_used
         if self.running and self.memory_limit is not None:
-            grown += rss_bytes() - self._slice_rss
+            grown += _sample_rss() - self._slice_rss
         return grown
 
     def remaining_seconds(self, default: float = 1.0) -> float:
@@ -221,6 +231,13 @@ class Budget:
                 raise self.kill(
                     "memory",
                     f"memory limit exceeded ({self.memory_limit // 2**20} MB)",
+                )
+            if _process_ceiling and _last_rss > _process_ceiling:
+                # Many requests each under their own budget can still add up
+                # to more than the machine has; the one growing now stops.
+                raise self.kill(
+                    "memory",
+                    f"memory limit exceeded (the server is over {_process_ceiling // 2**20} MB)",
                 )
 
 

@@ -203,3 +203,27 @@ def test_hashing_a_deeply_nested_tuple_does_not_crash_the_server(muxserver_proce
     assert r.status_code in (200, 503)
     assert requests.get(proc.url + "/calm/", timeout=10).text == "calm"
     assert proc.proc.poll() is None
+
+
+def test_requests_stop_when_the_whole_process_is_over_memory_limit(tenants):
+    """Each request under its own memory_mb can still add up; with
+    --memory-limit the request growing the process 20 % past it is stopped."""
+    from muxserver.memory import release_memory
+    from sandbox import limits
+    from sandbox.limits import rss_bytes
+
+    tenants.add("hoard", {"index.py": "KEEP = []\ndef get():\n    for i in range(40):\n"
+                                      "        KEEP.append('z' * 2**20)\n    return str(len(KEEP))\n"})
+    release_memory(force=True)
+    limit_mb = int(rss_bytes() / 2**20) + 100
+    app = tenants.app(memory_limit=limit_mb)
+    from werkzeug.test import Client
+
+    client = Client(app)
+    try:
+        codes = [client.get("/hoard/").status_code for _ in range(10)]
+    finally:
+        limits.set_process_ceiling(None)
+    assert codes[0] == 200 and 503 in codes, codes
+    # Once over, every later request that grows is stopped at its next check.
+    assert all(code == 503 for code in codes[codes.index(503):]), codes
