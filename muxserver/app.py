@@ -24,7 +24,6 @@ import gevent
 from werkzeug.exceptions import HTTPException
 
 from sandbox import LimitExceeded
-from sandbox import SandboxError
 from sandbox import limits as sandbox_limits
 from sandbox.limits import rss_bytes
 
@@ -33,6 +32,7 @@ from muxserver import context
 from muxserver.admin import AdminAPI
 from muxserver.codecache import CodeCache
 from muxserver.config import Config
+from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import MuxError
@@ -43,14 +43,16 @@ from muxserver.errors import TooManyRequests
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
 from muxserver.loader import Loader
-from muxserver.loader import format_tenant_traceback
+from muxserver.streams import STATIC_INLINE_BYTES
+from muxserver.streams import FileBody
+from muxserver.streams import TenantStream
+from muxserver.tracebacks import tenant_code_error
 from muxserver.logs import TenantLogs
 from muxserver.logs import access_log
 from muxserver.logs import server_log
 from muxserver.memory import release_memory
 from muxserver.metrics import Metrics
 from muxserver.registry import Registry
-from muxserver.responses import BadReturnValue
 from muxserver.responses import to_plain
 from muxserver.scanner import TENANT_NAME
 
@@ -61,9 +63,6 @@ PROCESS_CEILING_FACTOR = 1.2
 #: before they start (a noisy tenant waits its turn behind calm ones).
 PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
-
-#: Exceptions that mean "this process or greenlet is being stopped".
-HOST_EXITS = (SystemExit, KeyboardInterrupt, gevent.GreenletExit)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STATUS_LINES: dict[int, str] = {}
@@ -263,7 +262,7 @@ class MuxApp:
             headers.append(("Server-Timing", timing))
         if stream is not None:
             start_response(status_line(code), headers)
-            if isinstance(stream, _FileBody):
+            if isinstance(stream, FileBody):
                 self._finish(environ, code, started, request_id, outcome)
             if environ.get("REQUEST_METHOD") == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
@@ -393,7 +392,7 @@ class MuxApp:
                     outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
                 if stream is not None:
                     release = False
-                    return code, headers, b"", _TenantStream(
+                    return code, headers, b"", TenantStream(
                         self, state, ctx, budget, stream, environ, request_id, outcome
                     )
                 return code, headers, body, None
@@ -480,7 +479,7 @@ class MuxApp:
             with open(target, "rb") as f:
                 return 200, headers, f.read(), None
         headers.append(("Content-Length", str(size)))
-        return 200, headers, b"", _FileBody(self, open(target, "rb"))
+        return 200, headers, b"", FileBody(self, open(target, "rb"))
 
     # -- errors ------------------------------------------------------------------
 
@@ -542,19 +541,6 @@ class MuxApp:
         return code, headers, body
 
 
-def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:
-    """A :class:`TenantCodeError` for ``exc``; call it inside the limits."""
-    if isinstance(exc, TenantCodeError):
-        return exc
-    name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
-    return TenantCodeError(
-        f"{endpoint} raised {name}",
-        detail=format_tenant_traceback(exc, tenants_dir),
-        exc_type=name,
-        denied=isinstance(exc, (SandboxError, ImportError)),
-    )
-
-
 def abort_plain(exc) -> tuple:
     """The plain response for ``abort(...)``; call it inside the limits."""
     if isinstance(exc.response, api.Response):
@@ -563,107 +549,3 @@ def abort_plain(exc) -> tuple:
     description = exc.description if type(exc.description) is str else None
     message = description or status_line(code).split(" ", 1)[1]
     return code, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), None
-
-
-#: Static files up to this size are read whole; larger ones are streamed.
-STATIC_INLINE_BYTES = 256 * 1024
-
-
-class _FileBody:
-    """A static file sent in chunks; closing it ends the request."""
-
-    CHUNK = 64 * 1024
-
-    def __init__(self, app, f):
-        self.app = app
-        self.f = f
-        self.closed = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        chunk = self.f.read(self.CHUNK)
-        if not chunk:
-            raise StopIteration
-        return chunk
-
-    def close(self):
-        if not self.closed:
-            self.closed = True
-            self.f.close()
-            self.app.inflight -= 1
-
-
-class _TenantStream:
-    """A streamed body: each chunk is produced under the request's limits."""
-
-    def __init__(self, app, state, ctx, budget, iterable, environ, request_id, outcome):
-        self.app = app
-        self.state = state
-        self.ctx = ctx
-        self.budget = budget
-        self.iterable = iterable
-        self.environ = environ
-        self.request_id = request_id
-        self.outcome = outcome
-        self.started = time.perf_counter()
-        self.closed = False
-        self.status = 200
-
-    def __iter__(self):
-        return self
-
-    def _next_chunk(self):
-        try:
-            chunk = next(self.iterable)
-        except (StopIteration, LimitExceeded, HTTPException):
-            raise
-        except Exception as exc:
-            raise tenant_code_error(exc, self.ctx.endpoint, self.app.config.tenants_dir) from None
-        if isinstance(chunk, str):
-            chunk = str.__str__(chunk).encode("utf-8")
-        elif isinstance(chunk, (bytes, bytearray)):
-            chunk = bytes(memoryview(chunk))
-        else:
-            raise BadReturnValue(f"a streamed chunk must be str or bytes, not {type(chunk).__name__}")
-        return chunk
-
-    def __next__(self):
-        if self.closed:
-            raise StopIteration
-        previous = context.push(self.ctx)
-        try:
-            return run_limited(self.budget, self._next_chunk)
-        except StopIteration:
-            self.close()
-            raise
-        except HOST_EXITS:
-            raise
-        except BaseException as exc:
-            self.app.handle_error(exc, self.request_id, self.outcome)
-            self.close()
-            # The status is already sent; ending the body early is all we can do.
-            raise StopIteration from None
-        finally:
-            context.pop(previous)
-
-    def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        close = getattr(self.iterable, "close", None)
-        if close is not None:
-            previous = context.push(self.ctx)
-            try:
-                run_limited(self.budget, close)
-            except HOST_EXITS:
-                raise
-            except BaseException:
-                pass
-            finally:
-                context.pop(previous)
-        self.state.inflight -= 1
-        self.app.inflight -= 1
-        self.ctx.request.close()
-        self.app._finish(self.environ, 200, self.started, self.request_id, self.outcome)

@@ -6,6 +6,8 @@ reads it, so adding an error type never needs a new branch there.
 
 from __future__ import annotations
 
+from greenlet import GreenletExit
+
 
 class MuxError(Exception):
     """Base for muxserver errors."""
@@ -116,6 +118,11 @@ class Forbidden(MuxError):
     """Admin API from a non-loopback address without a token configured."""
 
     status = 403
+
+
+#: Exceptions that mean "this process or greenlet is being stopped": only the
+#: host raises them (tenant builtins have none), so they are never answered.
+HOST_EXITS = (SystemExit, KeyboardInterrupt, GreenletExit)
 
 
 class HaltServer(BaseException):

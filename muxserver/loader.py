@@ -38,6 +38,7 @@ from muxserver.registry import TenantState
 from muxserver.registry import WarmModule
 from muxserver.routefinder import find_handlers
 from muxserver.scanner import ModuleRef
+from muxserver.tracebacks import format_tenant_traceback
 
 
 class Loader:
@@ -192,48 +193,3 @@ class Loader:
             if func is not None and callable(func):
                 handlers[(route.handler, route.rule)] = func
         return handlers, apps
-
-
-def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
-    """A traceback of tenant frames only.
-
-    Host frames say nothing to a tenant and would show the server's paths.
-    Source lines come from the tenant's own files under ``tenants_dir``, never
-    through :mod:`linecache`, which would look the tenant's relative file
-    names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
-    see the server's source) and keep every file it read in memory.
-    """
-    import traceback
-
-    summary = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
-                                             lookup_lines=False)
-    frames = []
-    for frame in summary:
-        if frame.filename.startswith(_HOST_PREFIXES) or frame.filename.startswith("<"):
-            continue
-        line = _tenant_line(tenants_dir, frame.filename, frame.lineno)
-        frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
-                                             lookup_line=False, line=line))
-    lines = ["Traceback (most recent call last):\n"]
-    lines.extend(traceback.StackSummary.from_list(frames).format())
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    return "".join(lines).rstrip("\n")
-
-
-def _tenant_line(tenants_dir, filename: str, lineno: int | None) -> str:
-    if tenants_dir is None or not lineno or ".." in filename.split("/"):
-        return ""
-    try:
-        with open(os.path.join(str(tenants_dir), filename), "rb") as f:
-            for number, raw in enumerate(f, 1):
-                if number == lineno:
-                    return raw.decode("utf-8", "replace").strip()
-    except OSError:
-        pass
-    return ""
-
-
-_HOST_PREFIXES = tuple(
-    {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-     os.path.dirname(os.__file__)}
-)

@@ -53,10 +53,8 @@ import urllib.parse
 import uuid
 import zlib
 
-import regex
-
 from sandbox import guards
-from sandbox import limits
+from sandbox import timed_re
 from sandbox.guards import MAX_SEQUENCE_ITEMS
 from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import SandboxError
@@ -616,197 +614,6 @@ def _zlib(ctx):
     return table
 
 
-# -- re, on regex with a time limit ------------------------------------------
-
-_DEFAULT_MATCH_SECONDS = 1.0
-
-
-def _match_timeout() -> float:
-    budget = limits.current()
-    if budget is None:
-        return _DEFAULT_MATCH_SECONDS
-    return max(0.001, budget.remaining_seconds(_DEFAULT_MATCH_SECONDS))
-
-
-def _timed(call):
-    """Run a regex call with the time left; a timeout stops the request."""
-    try:
-        return call(_match_timeout())
-    except TimeoutError:
-        budget = limits.current()
-        if budget is not None:
-            raise budget.kill(
-                "cpu", "regular expression took too long (CPU time limit)"
-            ) from None
-        raise TimeoutError("regular expression matching timed out") from None
-
-
-class Match:
-    """A match result; wraps ``regex.Match`` without its ``re`` and ``regs``."""
-
-    __slots__ = ("_m",)
-
-    def __init__(self, match):
-        self._m = match
-
-    def group(self, *groups):
-        return self._m.group(*groups)
-
-    def groups(self, default=None):
-        return self._m.groups(default)
-
-    def groupdict(self, default=None):
-        return self._m.groupdict(default)
-
-    def start(self, group=0):
-        return self._m.start(group)
-
-    def end(self, group=0):
-        return self._m.end(group)
-
-    def span(self, group=0):
-        return self._m.span(group)
-
-    def expand(self, template):
-        return self._m.expand(template)
-
-    def __getitem__(self, group):
-        return self._m[group]
-
-    def __bool__(self):
-        return True
-
-    def __repr__(self):
-        return repr(self._m).replace("regex.Match", "re.Match")
-
-    @property
-    def string(self):
-        return self._m.string
-
-    @property
-    def pos(self):
-        return self._m.pos
-
-    @property
-    def endpos(self):
-        return self._m.endpos
-
-    @property
-    def lastindex(self):
-        return self._m.lastindex
-
-    @property
-    def lastgroup(self):
-        return self._m.lastgroup
-
-
-def _wrap_match(match):
-    return Match(match) if match is not None else None
-
-
-def _repl(repl):
-    if callable(repl):
-        return lambda m: repl(Match(m))
-    return repl
-
-
-class Pattern:
-    """A compiled pattern; every match runs with a time limit."""
-
-    __slots__ = ("_p",)
-
-    def __init__(self, pattern):
-        self._p = pattern
-
-    @property
-    def pattern(self):
-        return self._p.pattern
-
-    @property
-    def flags(self):
-        return self._p.flags
-
-    @property
-    def groups(self):
-        return self._p.groups
-
-    @property
-    def groupindex(self):
-        return dict(self._p.groupindex)
-
-    def match(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.match(string, *args, timeout=t)))
-
-    def search(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.search(string, *args, timeout=t)))
-
-    def fullmatch(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.fullmatch(string, *args, timeout=t)))
-
-    def findall(self, string, *args):
-        return _timed(lambda t: self._p.findall(string, *args, timeout=t))
-
-    def finditer(self, string, *args):
-        # Matching all at once keeps every step under the time limit.
-        return TickingIter(
-            Match(m) for m in _timed(lambda t: list(self._p.finditer(string, *args, timeout=t)))
-        )
-
-    def split(self, string, maxsplit=0):
-        return _timed(lambda t: self._p.split(string, maxsplit, timeout=t))
-
-    def sub(self, repl, string, count=0):
-        return _timed(lambda t: self._p.sub(_repl(repl), string, count, timeout=t))
-
-    def subn(self, repl, string, count=0):
-        return _timed(lambda t: self._p.subn(_repl(repl), string, count, timeout=t))
-
-    def __repr__(self):
-        return f"re.compile({self._p.pattern!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, Pattern) and self._p == other._p
-
-    def __hash__(self):
-        return hash(self._p)
-
-
-_MAX_PATTERN_CHARS = 10_000
-
-
-def _compile(pattern, flags=0):
-    if isinstance(pattern, Pattern):
-        return pattern
-    if isinstance(pattern, (str, bytes)) and len(pattern) > _MAX_PATTERN_CHARS:
-        raise SizeLimitError("regular expression is over the sandbox size limit")
-    return Pattern(regex.compile(pattern, flags | regex.VERSION0))
-
-
-def _re(ctx):
-    table = {
-        "compile": _compile,
-        "escape": regex.escape,
-        "error": regex.error,
-        "Pattern": Pattern,
-        "Match": Match,
-    }
-    for flag in "A I L M S X U ASCII IGNORECASE LOCALE MULTILINE DOTALL VERBOSE UNICODE".split():
-        table[flag] = getattr(regex, flag)
-    for name in ("match", "search", "fullmatch", "findall", "finditer", "split"):
-        table[name] = (
-            lambda n: lambda pattern, string, *args, flags=0, **kw: getattr(
-                _compile(pattern, flags), n
-            )(string, *args, **kw)
-        )(name)
-    table["sub"] = lambda pattern, repl, string, count=0, flags=0: _compile(pattern, flags).sub(
-        repl, string, count
-    )
-    table["subn"] = lambda pattern, repl, string, count=0, flags=0: _compile(pattern, flags).subn(
-        repl, string, count
-    )
-    return table
-
-
 #: module name -> builder(ctx) -> dict of names.
 BUILDERS = {
     "json": _json,
@@ -826,7 +633,7 @@ BUILDERS = {
     "decimal": _decimal,
     "fractions": _fractions,
     "statistics": _statistics,
-    "re": _re,
+    "re": timed_re.facade_attrs,
     "urllib": _urllib,
     "urllib.parse": _urllib_parse,
     "html": _html,

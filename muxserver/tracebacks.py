@@ -1,0 +1,72 @@
+"""Tenant exceptions as text for the tenant's log.
+
+Formatting an exception calls its ``__str__``, which tenant code may define,
+so :func:`tenant_code_error` must be called inside the request's limits.
+Only tenant frames are shown: host frames say nothing to a tenant and would
+show the server's paths.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from sandbox import SandboxError
+
+from muxserver.errors import TenantCodeError
+
+
+def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
+    """A traceback of tenant frames only.
+
+    Host frames say nothing to a tenant and would show the server's paths.
+    Source lines come from the tenant's own files under ``tenants_dir``, never
+    through :mod:`linecache`, which would look the tenant's relative file
+    names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
+    see the server's source) and keep every file it read in memory.
+    """
+    summary = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
+                                             lookup_lines=False)
+    frames = []
+    for frame in summary:
+        if frame.filename.startswith(_HOST_PREFIXES) or frame.filename.startswith("<"):
+            continue
+        line = _tenant_line(tenants_dir, frame.filename, frame.lineno)
+        frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
+                                             lookup_line=False, line=line))
+    lines = ["Traceback (most recent call last):\n"]
+    lines.extend(traceback.StackSummary.from_list(frames).format())
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines).rstrip("\n")
+
+
+def _tenant_line(tenants_dir, filename: str, lineno: int | None) -> str:
+    if tenants_dir is None or not lineno or ".." in filename.split("/"):
+        return ""
+    try:
+        with open(os.path.join(str(tenants_dir), filename), "rb") as f:
+            for number, raw in enumerate(f, 1):
+                if number == lineno:
+                    return raw.decode("utf-8", "replace").strip()
+    except OSError:
+        pass
+    return ""
+
+
+_HOST_PREFIXES = tuple(
+    {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+     os.path.dirname(os.__file__)}
+)
+
+
+def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:
+    """A :class:`TenantCodeError` for ``exc``; call it inside the limits."""
+    if isinstance(exc, TenantCodeError):
+        return exc
+    name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
+    return TenantCodeError(
+        f"{endpoint} raised {name}",
+        detail=format_tenant_traceback(exc, tenants_dir),
+        exc_type=name,
+        denied=isinstance(exc, (SandboxError, ImportError)),
+    )
