@@ -374,11 +374,9 @@ class MuxApp:
                 module.hits += 1
                 handler = module.handlers.get((route.handler, route.rule))
                 if handler is None:
-                    raise TenantCodeError(
-                        f"{name}/{route.file}:{route.line}: {route.handler} was not defined "
-                        "when the module ran",
-                        name,
-                    )
+                    message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
+                               "defined when the module ran")
+                    raise TenantCodeError(message, name, detail=message)
                 ctx.request = api.TenantRequest(environ, rel, mount, match.view_args,
                                                 route.endpoint, self.config.max_body_bytes)
                 budget = budget_for(limits)
@@ -494,7 +492,7 @@ class MuxApp:
                             level="error")
             server_log.error("tenant code failed in %s: %s", outcome.endpoint, exc.exc_type,
                              extra={"tenant": tenant, "request_id": request_id})
-            message = f"the function raised {exc.exc_type}"
+            message = f"the function raised {exc.exc_type}" if exc.exc_type else str(exc)
             if self.config.debug:
                 message += "\n\n" + exc.detail
         elif isinstance(exc, HTTPException):  # werkzeug: bad JSON, body too large ...

@@ -451,3 +451,14 @@ def test_tenants_never_share_random_state_or_module_objects(tenants):
     for name in ("json", "random", "mux"):
         assert one.facade(name) is not two.facade(name)
     assert one.builtins is not two.builtins
+
+
+def test_handler_missing_at_run_time_is_500_naming_file_and_line(tenants):
+    tenants.add("acme", {"gone.py": "def get():\n    return 'x'\ndel get\n"})
+    app = tenants.app()
+    from werkzeug.test import Client
+
+    r = Client(app).get("/acme/gone")
+    assert r.status_code == 500
+    assert "acme/gone.py:1: get was not defined when the module ran" in r.text
+    assert any("get was not defined" in e["line"] for e in app.logs.tail("acme"))
