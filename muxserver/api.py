@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Request
 
@@ -72,6 +73,35 @@ class UploadedFile:
         return f"<UploadedFile {self.filename!r} ({self.content_type})>"
 
 
+class CappedInput:
+    """A request body stream that raises 413 past ``limit`` bytes."""
+
+    def __init__(self, stream, limit: int):
+        self._stream = stream
+        self._left = limit
+
+    def _take(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise RequestEntityTooLarge()
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        return self._take(self._stream.read(want))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        return self._take(self._stream.readline(want))
+
+    def __iter__(self):
+        while True:
+            line = self.readline(65536)
+            if not line:
+                return
+            yield line
+
+
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
@@ -103,8 +133,15 @@ class TenantRequest:
             env = dict(self._environ)
             env["SCRIPT_NAME"] = self._environ.get("SCRIPT_NAME", "") + self._mount
             env["PATH_INFO"] = self._rel
+            capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")
+                      and "wsgi.input" in env)
+            if capped:
+                # A chunked body has no length to check up front, and
+                # werkzeug would cut it at the limit without a word: count
+                # the bytes instead, and answer 413 past the limit.
+                env["wsgi.input"] = CappedInput(env["wsgi.input"], self._max_body)
             wz = self._wz = Request(env)
-            wz.max_content_length = self._max_body
+            wz.max_content_length = None if capped else self._max_body
         return wz
 
     def close(self) -> None:

@@ -188,3 +188,16 @@ def test_large_static_file_streams_and_head_has_no_body(tenants, live):
     head = server.request("HEAD", "/acme/static/big.bin")
     assert head.status_code == 200 and head.content == b""
     assert server.app.inflight == 0
+
+
+def test_chunked_body_over_max_body_is_413_not_truncated(tenants, live):
+    tenants.add("acme", {"index.py": "def post(request):\n    return str(len(request.get_data()))\n"})
+    server = live(max_body=0.01)  # 10,485 bytes
+
+    def chunks(total):
+        for _ in range(total // 1000):
+            yield b"x" * 1000
+
+    assert server.post("/acme/", data=chunks(5000)).text == "5000"
+    r = server.post("/acme/", data=chunks(50000))
+    assert r.status_code == 413
