@@ -323,7 +323,34 @@ def _itertools(ctx):
             )(func)
         else:
             table[name] = _iter_inputs(func)
+
+    # Each item of these is a tuple of r (or repeat x inputs) elements, built
+    # in C; a huge r makes every item a huge allocation between two ticks.
+    def product(*iterables, repeat=1):
+        _cap(repeat * max(1, len(iterables)), MAX_TUPLE_WIDTH, "product width")
+        return TickingIter(itertools.product(*[guarded_iter(i) for i in iterables], repeat=repeat))
+
+    def _width_capped(func):
+        def wrapped(iterable, r=None, *args):
+            _cap(r, MAX_TUPLE_WIDTH, f"{func.__name__} r")
+            pool = tuple(guarded_iter(iterable))
+            if r is None:
+                _cap(len(pool), MAX_TUPLE_WIDTH, f"{func.__name__} width")
+                return TickingIter(func(pool))
+            return TickingIter(func(pool, r, *args))
+
+        return wrapped
+
+    table["product"] = product
+    table["permutations"] = _width_capped(itertools.permutations)
+    table["combinations"] = lambda iterable, r: _width_capped(itertools.combinations)(iterable, r)
+    table["combinations_with_replacement"] = lambda iterable, r: _width_capped(
+        itertools.combinations_with_replacement)(iterable, r)
     return table
+
+
+#: Widest tuple itertools' combinatoric functions may yield.
+MAX_TUPLE_WIDTH = 10_000
 
 
 def _functools(ctx):

@@ -153,10 +153,12 @@ def test_watchdog_reports_a_stuck_hub_with_the_running_request():
     "int(decimal.Decimal(10) ** 100000)",
     "pow(3, 2**8192 - 1, 2**8192 - 159)",
     "(2**199999) * (2**199999)",
+    "next(it.product(range(10), repeat=10**6))",
+    "next(it.permutations(range(10**6)))",
 ])
 def test_slow_single_c_calls_are_refused(tenants, expr):
     """Each of these is one C call of seconds to minutes; it must be refused."""
-    tenants.add("acme", {"x.py": f"import decimal, math\ndef get():\n    return str({expr})\n"})
+    tenants.add("acme", {"x.py": f"import decimal, math\nimport itertools as it\ndef get():\n    return str({expr})\n"})
     started = time.monotonic()
     r = tenants.client().get("/acme/x")
     assert r.status_code in (500, 503), r.text
