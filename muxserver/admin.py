@@ -127,10 +127,7 @@ class AdminAPI:
                 + ", ".join(sorted(state.spec.modules))
             )
         started = time.perf_counter()
-        module, load_ms = self.app.loader.get(state, endpoint)
-        if load_ms is not None:
-            self.app.metrics.cold_starts.labels(tenant).inc()
-            self.app.metrics.warm_modules.inc()
+        module, load_ms = self.app.specialize(state, endpoint)
         return self._reply({
             "tenant": tenant,
             "endpoint": endpoint,

@@ -432,7 +432,7 @@ def abort(status, *args, **kwargs):
     raise HTTPAbort(status, None if description is None else str(description))
 
 
-def redirect(location, code: int = 302, Response_=None) -> Response:
+def redirect(location, code: int = 302) -> Response:
     """A redirect to ``location`` (relative URLs are left as they are)."""
     if code not in (301, 302, 303, 305, 307, 308):
         raise ValueError(f"redirect code must be a 3xx redirect status, not {code}")

@@ -154,6 +154,17 @@ class MuxApp:
             (time.perf_counter() - started) * 1000,
         )
 
+    def specialize(self, state, endpoint: str):
+        """The warm module of ``endpoint``, loading (and counting) a cold start.
+
+        :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
+        """
+        module, load_ms = self.loader.get(state, endpoint)
+        if load_ms is not None:
+            self.metrics.cold_starts.labels(state.name).inc()
+            self.metrics.warm_modules.inc()
+        return module, load_ms
+
     def redeploy(self, name: str) -> None:
         """Re-register one tenant after its folder changed (or went away)."""
         if not TENANT_NAME.match(name):
@@ -364,12 +375,10 @@ class MuxApp:
             ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
             previous = context.push(ctx)
             try:
-                module, load_ms = self.loader.get(state, route.endpoint)
+                module, load_ms = self.specialize(state, route.endpoint)
                 if load_ms is not None:
                     outcome.cold = True
                     outcome.load_ms = load_ms
-                    self.metrics.cold_starts.labels(name).inc()
-                    self.metrics.warm_modules.inc()
                 module.last_used = time.monotonic()
                 module.hits += 1
                 handler = module.handlers.get((route.handler, route.rule))

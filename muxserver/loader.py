@@ -21,7 +21,6 @@ from gevent.lock import Semaphore
 
 from sandbox import LibSource
 from sandbox import TenantRuntime
-from sandbox import compile_tenant
 from sandbox.modules import ModuleFacade
 
 from muxserver import api
@@ -36,8 +35,8 @@ from muxserver.logs import TenantLogs
 from muxserver.registry import Registry
 from muxserver.registry import TenantState
 from muxserver.registry import WarmModule
-from muxserver.routefinder import find_handlers
 from muxserver.scanner import ModuleRef
+from muxserver.scanner import compile_file
 from muxserver.tracebacks import format_tenant_traceback
 
 
@@ -75,12 +74,13 @@ class Loader:
                 "file has changed since; redeploy the tenant",
                 state.name,
             )
-        result = compile_tenant(data, display, inspect=find_handlers if find_routes else None)
-        if not result.ok:
-            raise TenantLoadError("; ".join(result.errors), state.name)
-        meta = [tuple(h) for h in result.extra] if find_routes else None
-        self.cache.put(ref.key, meta, result.code)
-        return result.code
+        _, _, errors = compile_file(
+            self.cache, display, data, find_routes=find_routes,
+            extra_modules=frozenset(self.registry.config.extra_modules),
+        )
+        if errors:
+            raise TenantLoadError("; ".join(errors), state.name)
+        return self.cache.load_code(self.cache.get(ref.key)[1])
 
     # -- runtime -----------------------------------------------------------------
 

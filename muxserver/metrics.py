@@ -82,7 +82,6 @@ class Metrics:
     def __init__(self, shared_dir: str | None = None):
         self.counters: dict[str, dict] = {name: {} for name in COUNTERS}
         self.buckets: dict[str, list] = {}
-        self.requests = _Counter(self.counters["mux_requests"])
         self.cold_starts = _Counter(self.counters["mux_cold_starts"])
         self.evictions = _Counter(self.counters["mux_evictions"])
         self.limit_kills = _Counter(self.counters["mux_limit_kills"])

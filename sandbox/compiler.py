@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from dataclasses import dataclass
 from dataclasses import field
 from types import CodeType
@@ -159,7 +158,3 @@ def _format_errors(filename: str, errors: list[str]) -> list[str]:
             out.append(f"{filename}:1: {_cut(message)}")
     return out
 
-
-def python_tag() -> str:
-    """The interpreter version that compiled code is valid for."""
-    return f"{sys.implementation.cache_tag}"

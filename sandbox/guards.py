@@ -582,7 +582,9 @@ class SafeRange:
         return self._range.index(value)
 
 
-def _ticking(factory):
+def ticking_over_inputs(factory):
+    """``factory`` (zip, itertools.cycle ...) fed ticking inputs, ticking output."""
+
     def wrapped(*iterables, **kwargs):
         return TickingIter(factory(*[guarded_iter(i) for i in iterables], **kwargs))
 
@@ -696,7 +698,7 @@ def make_builtins() -> dict:
             "iter": safe_iter,
             "map": safe_map,
             "filter": safe_filter,
-            "zip": _ticking(zip),
+            "zip": ticking_over_inputs(zip),
             "enumerate": safe_enumerate,
             "reversed": safe_reversed,
             "sorted": safe_sorted,

@@ -62,6 +62,7 @@ from sandbox.guards import SizeLimitError
 from sandbox.guards import TickingIter
 from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
+from sandbox.guards import ticking_over_inputs
 
 
 class ModuleFacade:
@@ -107,14 +108,6 @@ def _ticking_call(func):
     @functools.wraps(func)
     def wrapped(*args, **kwargs):
         return TickingIter(func(*args, **kwargs))
-
-    return wrapped
-
-
-def _iter_inputs(func):
-    @functools.wraps(func)
-    def wrapped(*iterables, **kwargs):
-        return TickingIter(func(*[guarded_iter(i) for i in iterables], **kwargs))
 
     return wrapped
 
@@ -302,7 +295,7 @@ def _itertools(ctx):
     table = {
         "count": _ticking_call(itertools.count),
         "repeat": repeat,
-        "cycle": _iter_inputs(itertools.cycle),
+        "cycle": ticking_over_inputs(itertools.cycle),
         "chain": _Chain(),
         "tee": tee,
         "groupby": groupby,
@@ -322,7 +315,7 @@ def _itertools(ctx):
                 lambda f: lambda iterable, *args: TickingIter(f(guarded_iter(iterable), *args))
             )(func)
         else:
-            table[name] = _iter_inputs(func)
+            table[name] = ticking_over_inputs(func)
 
     # Each item of these is a tuple of r (or repeat x inputs) elements, built
     # in C; a huge r makes every item a huge allocation between two ticks.

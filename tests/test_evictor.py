@@ -127,3 +127,18 @@ def test_cache_prune_removes_old_entries(tenants):
     app = tenants.app()
     assert app.cache.prune(max_age_s=3600) == 0
     assert app.cache.prune(max_age_s=-1) == 1
+
+
+def test_cold_start_recompiles_when_the_cache_entry_is_gone(tenants):
+    import shutil
+
+    tenants.add("acme", {"a.py": "def get():\n    return 'same'\n", "b.py": "def get():\n    return 'b1'\n"})
+    app = tenants.app()
+    from werkzeug.test import Client
+
+    shutil.rmtree(tenants.cache)
+    app.cache.directory.mkdir()
+    assert Client(app).get("/acme/a").text == "same"   # file unchanged: compiled again
+    (tenants.root / "acme" / "b.py").write_text("def get():\n    return 'b2'\n")
+    r = Client(app).get("/acme/b")                       # changed and not in cache: refused
+    assert r.status_code == 500 and "redeploy the tenant" in r.text
