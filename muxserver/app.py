@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
-import mimetypes
 import os
 import re
 import secrets
@@ -24,17 +22,15 @@ import gevent
 from werkzeug.exceptions import HTTPException
 
 from sandbox import LimitExceeded
-from sandbox import limits as sandbox_limits
 from sandbox.limits import rss_bytes
 
-from muxserver import api
-from muxserver import context
-from muxserver.admin import AdminAPI
-from muxserver.codecache import CodeCache
+from muxserver.tenant_api import api
+from muxserver.tenant_api import context
+from muxserver.http.admin import AdminAPI
+from muxserver.tenancy.codecache import CodeCache
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
-from muxserver.errors import MethodNotAllowed
 from muxserver.errors import MuxError
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
@@ -42,22 +38,21 @@ from muxserver.errors import TenantCodeError
 from muxserver.errors import TooManyRequests
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
-from muxserver.loader import Loader
-from muxserver.streams import STATIC_INLINE_BYTES
-from muxserver.streams import FileBody
-from muxserver.streams import TenantStream
+from muxserver.tenancy.evictor import Evictor
+from muxserver.tenancy.loader import Loader
+from muxserver.http.static import PREFIX as STATIC_PREFIX
+from muxserver.http.static import serve_static
+from muxserver.http.streams import FileBody
+from muxserver.http.streams import TenantStream
+from muxserver.ops import logs
 from muxserver.tracebacks import tenant_code_error
-from muxserver.logs import TenantLogs
-from muxserver.logs import access_log
-from muxserver.logs import server_log
-from muxserver.memory import release_memory
-from muxserver.metrics import Metrics
-from muxserver.registry import Registry
-from muxserver.responses import to_plain
-from muxserver.scanner import TENANT_NAME
-
-#: A request is stopped when the process is this far over --memory-limit.
-PROCESS_CEILING_FACTOR = 1.2
+from muxserver.ops.logs import TenantLogs
+from muxserver.ops.logs import server_log
+from muxserver.ops.memory import release_memory
+from muxserver.ops.metrics import Metrics
+from muxserver.tenancy.registry import Registry
+from muxserver.http.responses import to_plain
+from muxserver.tenancy.scanner import TENANT_NAME
 
 #: After a limit kill, for this long, the tenant's requests yield to others
 #: before they start (a noisy tenant waits its turn behind calm ones).
@@ -96,15 +91,20 @@ def http_date() -> str:
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
 
-    __slots__ = ("tenant", "endpoint", "cold", "load_ms", "exec_ms", "kind")
+    __slots__ = ("tenant", "endpoint", "cold", "load_ms", "exec_ms", "started", "status",
+                 "method", "path", "request_id")
 
-    def __init__(self):
+    def __init__(self, environ, request_id: str):
+        self.started = time.perf_counter()
+        self.method = environ.get("REQUEST_METHOD", "GET")
+        self.path = environ.get("PATH_INFO") or "/"
+        self.request_id = request_id
+        self.status = 500
         self.tenant = None
         self.endpoint = None
         self.cold = False
         self.load_ms = None
         self.exec_ms = None
-        self.kind = None
 
 
 class MuxApp:
@@ -131,13 +131,10 @@ class MuxApp:
         self._rid_counter = itertools.count(1)
         self.limit_kills: dict[tuple[str, str], int] = {}
         self.registry.on_unload = self._on_unload
+        #: Started by the process (:mod:`muxserver.process`); cold starts
+        #: also ask it to make room under ``--memory-limit``.
+        self.evictor = Evictor(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
-        # Above --memory-limit the evictor drops idle modules (it runs between
-        # requests); a request that takes the process well past it anyway is
-        # stopped (see sandbox.limits).
-        sandbox_limits.set_process_ceiling(
-            int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
-        )
         if scan:
             self.rescan()
 
@@ -159,6 +156,10 @@ class MuxApp:
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
+        if endpoint not in state.modules:
+            # Idle modules make room before a cold start, so no request is
+            # refused for memory that they hold.
+            self.evictor.shed_memory()
         module, load_ms = self.loader.get(state, endpoint)
         if load_ms is not None:
             self.metrics.cold_starts.labels(state.name).inc()
@@ -224,7 +225,7 @@ class MuxApp:
     def _on_unload(self, state, module, reason) -> None:
         self.metrics.evictions.labels(state.name, reason).inc()
         self.metrics.warm_modules.dec()
-        module.namespace.clear()
+        module.unload()
 
     # -- WSGI ------------------------------------------------------------------
 
@@ -243,14 +244,13 @@ class MuxApp:
         return result
 
     def _wsgi_app(self, environ, start_response):
-        started = time.perf_counter()
         incoming = environ.get("HTTP_X_REQUEST_ID")
         if incoming and _REQUEST_ID.match(incoming):
             request_id = incoming
         else:
             request_id = f"{self._rid_prefix}{next(self._rid_counter):08x}"
-        outcome = _Outcome()
-        path = environ.get("PATH_INFO") or "/"
+        outcome = _Outcome(environ, request_id)
+        path = outcome.path
         try:
             if path.startswith("/_mux/") or path == "/_mux":
                 code, headers, body = self.admin.handle(environ)
@@ -271,10 +271,11 @@ class MuxApp:
             if outcome.load_ms is not None:
                 timing = f"load;dur={outcome.load_ms:.3f}, {timing}"
             headers.append(("Server-Timing", timing))
+        outcome.status = code
         if stream is not None:
             start_response(status_line(code), headers)
             if isinstance(stream, FileBody):
-                self._finish(environ, code, started, request_id, outcome)
+                self.finish(outcome)
             if environ.get("REQUEST_METHOD") == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
@@ -285,34 +286,16 @@ class MuxApp:
         else:
             headers.append(("Content-Length", str(len(body))))
         start_response(status_line(code), headers)
-        self._finish(environ, code, started, request_id, outcome)
+        self.finish(outcome)
         return [body]
 
-    def _finish(self, environ, code, started, request_id, outcome) -> None:
-        seconds = time.perf_counter() - started
+    def finish(self, outcome: _Outcome) -> None:
+        """Count and log a request once its answer is complete (or cut)."""
+        seconds = time.perf_counter() - outcome.started
         if outcome.tenant is not None:
-            self.metrics.observe_request(outcome.tenant, code, seconds)
-        if access_log.disabled or not access_log.isEnabledFor(logging.INFO):
-            return
-        access_log.info(
-            "%s %s %d %.1fms %s%s",
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-            code,
-            seconds * 1000,
-            outcome.endpoint or "-",
-            " cold" if outcome.cold else "",
-            extra={
-                "tenant": outcome.tenant,
-                "request_id": request_id,
-                "endpoint": outcome.endpoint,
-                "status": code,
-                "duration_ms": round(seconds * 1000, 3),
-                "cold": outcome.cold,
-                "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
-            },
-        )
+            self.metrics.observe_request(outcome.tenant, outcome.status, seconds)
+        logs.access(outcome.method, outcome.path, outcome.status, seconds * 1000,
+                    outcome.tenant, outcome.endpoint, outcome.cold, outcome.request_id)
 
     # -- tenant requests -------------------------------------------------------
 
@@ -346,8 +329,8 @@ class MuxApp:
         if length and length.isdigit() and int(length) > self.config.max_body_bytes:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        if state.spec.has_static and rel.startswith("/static/") and method in ("GET", "HEAD"):
-            return self._static(state, rel)
+        if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
+            return serve_static(self, state, rel)
         router = state.get_router()
         if method == "OPTIONS":
             methods = router.methods_for(rel)
@@ -371,6 +354,7 @@ class MuxApp:
             gevent.sleep(PENALTY_YIELD_S)
         state.inflight += 1
         release = True
+        module = None
         try:
             ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
             previous = context.push(ctx)
@@ -379,8 +363,7 @@ class MuxApp:
                 if load_ms is not None:
                     outcome.cold = True
                     outcome.load_ms = load_ms
-                module.last_used = time.monotonic()
-                module.hits += 1
+                module.acquire()
                 handler = module.handlers.get((route.handler, route.rule))
                 if handler is None:
                     message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
@@ -400,7 +383,7 @@ class MuxApp:
                 if stream is not None:
                     release = False
                     return code, headers, b"", TenantStream(
-                        self, state, ctx, budget, stream, environ, request_id, outcome
+                        self, state, module, ctx, budget, stream, environ, outcome
                     )
                 return code, headers, body, None
             finally:
@@ -410,6 +393,8 @@ class MuxApp:
         finally:
             if release:
                 state.inflight -= 1
+                if module is not None:
+                    module.release()
 
     def _call(self, route, handler, request, view_args, module):
         """Runs inside the limits: the handler, its hooks, the conversion,
@@ -467,27 +452,6 @@ class MuxApp:
                     return func(exc)
         return None
 
-    def _static(self, state, rel: str):
-        root = os.path.realpath(os.path.join(state.spec.root, "static"))
-        target = os.path.realpath(os.path.join(root, rel[len("/static/"):]))
-        if not target.startswith(root + os.sep) or os.path.islink(
-            os.path.join(state.spec.root, "static", rel[len("/static/"):])
-        ):
-            raise NotFound("no such file", state.name)
-        parts = rel[len("/static/"):].split("/")
-        if any(p.startswith(".") for p in parts) or not os.path.isfile(target):
-            raise NotFound("no such file", state.name)
-        content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
-        if content_type.startswith("text/"):
-            content_type += "; charset=utf-8"
-        size = os.path.getsize(target)
-        headers = [("Content-Type", content_type)]
-        if size <= STATIC_INLINE_BYTES:
-            with open(target, "rb") as f:
-                return 200, headers, f.read(), None
-        headers.append(("Content-Length", str(size)))
-        return 200, headers, b"", FileBody(self, open(target, "rb"))
-
     # -- errors ------------------------------------------------------------------
 
     def handle_error(self, exc: BaseException, request_id: str, outcome: _Outcome):
@@ -523,12 +487,7 @@ class MuxApp:
         elif isinstance(exc, MuxError):
             code = exc.status
             message = str(exc)
-            if isinstance(exc, MethodNotAllowed):
-                headers.append(("Allow", ", ".join(exc.allowed)))
-            elif isinstance(exc, Redirect):
-                headers.append(("Location", exc.location))
-            elif isinstance(exc, TooManyRequests):
-                headers.append(("Retry-After", str(exc.retry_after)))
+            headers.extend(exc.headers())
             if code >= 500 and tenant:
                 self.logs.write(tenant, request_id, message, level="error")
                 server_log.error("%s", message, extra={"tenant": tenant, "request_id": request_id})

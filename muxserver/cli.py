@@ -21,7 +21,7 @@ from muxserver import __version__  # noqa: E402
 from muxserver.config import ConfigError  # noqa: E402
 from muxserver.config import add_arguments  # noqa: E402
 from muxserver.config import from_args  # noqa: E402
-from muxserver.logs import setup_logging  # noqa: E402
+from muxserver.ops.logs import setup_logging  # noqa: E402
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -127,8 +127,8 @@ def cmd_deploy(argv: list[str]) -> int:
     parser.add_argument("--tenants-dir", required=True, help="the live tenants dir")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args(argv)
-    from muxserver.deploy import DeployRefused
-    from muxserver.deploy import deploy
+    from muxserver.tenancy.deploy import DeployRefused
+    from muxserver.tenancy.deploy import deploy
 
     try:
         result = deploy(Path(args.source), args.tenant, Path(args.tenants_dir),
@@ -168,10 +168,10 @@ def cmd_serve(argv: list[str]) -> int:
               file=sys.stderr)
         return EXIT_STARTUP_FAILURE
     if config.workers > 1:
-        from muxserver.workers import run_workers
+        from muxserver.http.workers import run_workers
 
         return run_workers(config, listener)
-    from muxserver.runner import run_single
+    from muxserver.process import run_single
 
     return run_single(config, listener)
 

@@ -10,9 +10,16 @@ from greenlet import GreenletExit
 
 
 class MuxError(Exception):
-    """Base for muxserver errors."""
+    """Base for muxserver errors.
+
+    Each error knows how it is answered: :attr:`status` and :meth:`headers`.
+    """
 
     status = 500
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Headers the answer to this error carries."""
+        return []
 
 
 class ConfigError(MuxError):
@@ -44,6 +51,9 @@ class MethodNotAllowed(TenantError):
         super().__init__(message, tenant)
         self.allowed = allowed
 
+    def headers(self):
+        return [("Allow", ", ".join(self.allowed))]
+
 
 class Redirect(TenantError):
     """The route exists with a trailing slash; send the client there."""
@@ -53,6 +63,9 @@ class Redirect(TenantError):
     def __init__(self, location: str, tenant: str | None = None):
         super().__init__(f"moved to {location}", tenant)
         self.location = location
+
+    def headers(self):
+        return [("Location", self.location)]
 
 
 class BodyTooLarge(MuxError):
@@ -66,6 +79,9 @@ class TooManyRequests(TenantError):
 
     status = 429
     retry_after = 1
+
+    def headers(self):
+        return [("Retry-After", str(self.retry_after))]
 
 
 class TenantLoadError(TenantError):
@@ -118,6 +134,15 @@ class Forbidden(MuxError):
     """Admin API from a non-loopback address without a token configured."""
 
     status = 403
+
+
+class StreamCut(Exception):
+    """A streamed body was stopped part-way (a limit, or tenant code raised).
+
+    Raised out of the body iterator after the status line has gone: the
+    handler closes the connection without the final chunk, so the client
+    sees a cut response, never a complete one.
+    """
 
 
 #: Exceptions that mean "this process or greenlet is being stopped": only the

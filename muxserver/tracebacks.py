@@ -29,7 +29,7 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
                                              lookup_lines=False)
     frames = []
     for frame in summary:
-        if frame.filename.startswith(_HOST_PREFIXES) or frame.filename.startswith("<"):
+        if not _is_tenant_file(frame.filename):
             continue
         line = _tenant_line(tenants_dir, frame.filename, frame.lineno)
         frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
@@ -53,10 +53,11 @@ def _tenant_line(tenants_dir, filename: str, lineno: int | None) -> str:
     return ""
 
 
-_HOST_PREFIXES = tuple(
-    {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-     os.path.dirname(os.__file__)}
-)
+def _is_tenant_file(filename: str) -> bool:
+    """Tenant code is compiled under its name in the tenants dir
+    (``acme/api/users.py``); every other frame is the host's (the server,
+    the standard library, the venv's site-packages, wherever they are)."""
+    return bool(filename) and not os.path.isabs(filename) and not filename.startswith("<")
 
 
 def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:

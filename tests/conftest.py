@@ -19,7 +19,7 @@ from werkzeug.test import Client  # noqa: E402
 
 from muxserver.app import MuxApp  # noqa: E402
 from muxserver.config import Config  # noqa: E402
-from muxserver.server import Server  # noqa: E402
+from muxserver.http.server import Server  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ import gevent
 import pytest
 import requests
 
-from muxserver.watcher import StatWatcher
-from muxserver.watcher import start_watcher
+from muxserver.tenancy.watcher import StatWatcher
+from muxserver.tenancy.watcher import start_watcher
 from tests.conftest import REPO
 
 

@@ -14,7 +14,7 @@ import gevent
 
 from sandbox.limits import rss_bytes
 
-from muxserver.memory import release_memory
+from muxserver.ops.memory import release_memory
 
 log = logging.getLogger("muxserver.evictor")
 
@@ -53,15 +53,26 @@ class Evictor:
             count += registry.evict(module.tenant, module.endpoint, reason="idle")
         if count:
             release_memory(force=True)
-        if self.memory_limit and rss_bytes() > self.memory_limit:
-            target = self.memory_limit * 0.9
-            for module in lru_order(registry.warm_modules()):
-                count += registry.evict(module.tenant, module.endpoint, reason="memory")
-                release_memory(force=True)
-                if rss_bytes() <= target:
-                    break
+            self.app.metrics.warm_modules.set(len(registry.warm_modules()))
+        return count + self.shed_memory()
+
+    def shed_memory(self) -> int:
+        """Over ``--memory-limit``, evict least recently used modules until the
+        process is back under 90 % of it. Called by every sweep and before
+        every cold start. Returns how many modules were evicted."""
+        if not self.memory_limit or rss_bytes() <= self.memory_limit:
+            return 0
+        registry = self.app.registry
+        target = self.memory_limit * 0.9
+        count = 0
+        for module in lru_order(registry.warm_modules()):
+            count += registry.evict(module.tenant, module.endpoint, reason="memory")
+            release_memory(force=True)
+            if rss_bytes() <= target:
+                break
         if count:
             self.app.metrics.warm_modules.set(len(registry.warm_modules()))
+            log.info("over the memory limit: evicted %d modules", count)
         return count
 
     def run(self) -> None:

@@ -14,6 +14,7 @@ A route that cannot be read without running code (a rule built at run time,
 with its line, which the scanner reports as ``file:line: message``.
 """
 
+
 from __future__ import annotations
 
 import ast
@@ -21,6 +22,11 @@ from typing import NamedTuple
 
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
+
+
+#: Bumped when the routes read from a file can change for the same source;
+#: part of the code cache key, so a new reader never trusts an old reading.
+READER_VERSION = 2
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -21,7 +21,7 @@ class RequestContext:
 
     tenant: str
     request_id: str
-    request: Any = None  # muxserver.api.TenantRequest
+    request: Any = None  # muxserver.tenant_api.api.TenantRequest
     endpoint: str = ""
     extras: dict = field(default_factory=dict)
 

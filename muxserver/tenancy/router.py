@@ -19,7 +19,7 @@ from werkzeug.routing import Rule
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
-from muxserver.scanner import Route
+from muxserver.tenancy.scanner import Route
 
 
 class Match:

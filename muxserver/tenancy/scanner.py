@@ -27,15 +27,15 @@ from typing import NamedTuple
 from sandbox import compile_tenant
 from sandbox.compiler import decode_source
 
-from muxserver.codecache import CodeCache
-from muxserver.codecache import cache_key
+from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.codecache import cache_key
 from muxserver.config import Limits
 from muxserver.errors import ConfigError
-from muxserver.manifest import Manifest
-from muxserver.manifest import parse_manifest
-from muxserver.routefinder import Handler
-from muxserver.routefinder import file_rule
-from muxserver.routefinder import find_handlers
+from muxserver.tenancy.manifest import Manifest
+from muxserver.tenancy.manifest import parse_manifest
+from muxserver.tenancy.routes import Handler
+from muxserver.tenancy.routes import file_rule
+from muxserver.tenancy.routes import find_handlers
 
 log = logging.getLogger("muxserver.scanner")
 
@@ -123,7 +123,7 @@ def compile_file(
 
     :return: ``(key, handlers, errors)``; handlers is ``None`` for lib modules.
     """
-    key = cache_key(display_name, data)
+    key = cache_key(display_name, data, extra_modules)
     hit = cache.get(key)
     if hit is not None:
         meta, _ = hit

@@ -17,10 +17,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from muxserver.codecache import CodeCache
+from muxserver.tenancy.codecache import CodeCache
 from muxserver.config import Limits
-from muxserver.scanner import TENANT_NAME
-from muxserver.scanner import scan_tenant
+from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.scanner import scan_tenant
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100

@@ -1,7 +1,7 @@
 """Turn what a handler returned into plain status, headers and body.
 
 Flask's conventions: ``str`` (text/html), ``bytes``, ``dict``/``list``
-(JSON), a :class:`~muxserver.api.Response`, ``(body, status)``,
+(JSON), a :class:`~muxserver.tenant_api.api.Response`, ``(body, status)``,
 ``(body, status, headers)``, ``(body, headers)``; a generator streams.
 
 This runs *inside* the request's limits (SECURITY-NOTES, item 9): a value
@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import types
 
-from muxserver.api import Response
-from muxserver.api import TenantHeaders
+from muxserver.tenant_api.api import Response
+from muxserver.tenant_api.api import TenantHeaders
 
 #: Largest response body held in memory (streamed bodies are not capped).
 MAX_BODY_BYTES = 64 * 2**20

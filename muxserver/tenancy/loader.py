@@ -23,20 +23,20 @@ from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.modules import ModuleFacade
 
-from muxserver import api
-from muxserver import context
-from muxserver.codecache import CodeCache
-from muxserver.codecache import cache_key
+from muxserver.tenant_api import api
+from muxserver.tenant_api import context
+from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.codecache import cache_key
 from muxserver.errors import NotFound
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
 from muxserver.errors import TenantLoadError
-from muxserver.logs import TenantLogs
-from muxserver.registry import Registry
-from muxserver.registry import TenantState
-from muxserver.registry import WarmModule
-from muxserver.scanner import ModuleRef
-from muxserver.scanner import compile_file
+from muxserver.ops.logs import TenantLogs
+from muxserver.tenancy.registry import Registry
+from muxserver.tenancy.registry import TenantState
+from muxserver.tenancy.registry import WarmModule
+from muxserver.tenancy.scanner import ModuleRef
+from muxserver.tenancy.scanner import compile_file
 from muxserver.tracebacks import format_tenant_traceback
 
 
@@ -68,7 +68,7 @@ class Loader:
                 data = f.read()
         except OSError:
             data = b""
-        if cache_key(display, data) != ref.key:
+        if cache_key(display, data, frozenset(self.registry.config.extra_modules)) != ref.key:
             raise TenantLoadError(
                 f"{display}: the deployed version is no longer in the code cache and the "
                 "file has changed since; redeploy the tenant",

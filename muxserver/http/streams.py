@@ -8,16 +8,15 @@ request (slot, access log, uploaded files) when the body is closed.
 
 from __future__ import annotations
 
-import time
-
 from werkzeug.exceptions import HTTPException
 
 from sandbox import LimitExceeded
 
-from muxserver import context
+from muxserver.tenant_api import context
 from muxserver.errors import HOST_EXITS
+from muxserver.errors import StreamCut
 from muxserver.execution import run_limited
-from muxserver.responses import BadReturnValue
+from muxserver.http.responses import BadReturnValue
 from muxserver.tracebacks import tenant_code_error
 
 #: Static files up to this size are read whole; larger ones are streamed.
@@ -53,18 +52,17 @@ class FileBody:
 class TenantStream:
     """A streamed body: each chunk is produced under the request's limits."""
 
-    def __init__(self, app, state, ctx, budget, iterable, environ, request_id, outcome):
+    def __init__(self, app, state, module, ctx, budget, iterable, environ, outcome):
         self.app = app
         self.state = state
+        self.module = module
         self.ctx = ctx
         self.budget = budget
         self.iterable = iterable
         self.environ = environ
-        self.request_id = request_id
+        #: Status, timings and start of the request, for the access log.
         self.outcome = outcome
-        self.started = time.perf_counter()
         self.closed = False
-        self.status = 200
 
     def __iter__(self):
         return self
@@ -96,10 +94,12 @@ class TenantStream:
         except HOST_EXITS:
             raise
         except BaseException as exc:
-            self.app.handle_error(exc, self.request_id, self.outcome)
+            # The status line has gone: log the real status, then cut the
+            # body so the client cannot take it for a complete answer.
+            self.outcome.status = self.app.handle_error(exc, self.outcome.request_id,
+                                                        self.outcome)[0]
             self.close()
-            # The status is already sent; ending the body early is all we can do.
-            raise StopIteration from None
+            raise StreamCut(f"stream cut with status {self.outcome.status}") from None
         finally:
             context.pop(previous)
 
@@ -119,6 +119,7 @@ class TenantStream:
             finally:
                 context.pop(previous)
         self.state.inflight -= 1
+        self.module.release()
         self.app.inflight -= 1
         self.ctx.request.close()
-        self.app._finish(self.environ, 200, self.started, self.request_id, self.outcome)
+        self.app.finish(self.outcome)

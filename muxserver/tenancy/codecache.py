@@ -29,6 +29,8 @@ from types import CodeType
 
 from sandbox import POLICY_VERSION
 
+from muxserver.tenancy.routes import READER_VERSION
+
 _FORMAT = 1
 #: An entry read this long after it was written is touched (mtime = now).
 TOUCH_AFTER_S = 86_400.0
@@ -36,10 +38,18 @@ TOUCH_AFTER_S = 86_400.0
 MAX_AGE_S = 14 * 86_400.0
 
 
-def cache_key(name: str, source: bytes) -> str:
-    """The content key of one tenant file."""
+def cache_key(name: str, source: bytes, extra_modules: frozenset[str] = frozenset()) -> str:
+    """The content key of one tenant file.
+
+    Everything that decides whether a file compiles, and to what, is in the
+    key: its name and bytes, the sandbox policy, the route reader, the
+    interpreter, and the operator's ``extra_modules`` (a file compiled while
+    a module was allowed must not pass from the cache once it is removed).
+    """
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(f"{POLICY_VERSION}\0{sys.implementation.cache_tag}\0{name}\0".encode())
+    allowed = ",".join(sorted(extra_modules))
+    digest.update(f"{POLICY_VERSION}\0{READER_VERSION}\0{sys.implementation.cache_tag}\0"
+                  f"{allowed}\0{name}\0".encode())
     digest.update(source)
     return digest.hexdigest()
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from muxserver.codecache import CodeCache
+from muxserver.tenancy.codecache import CodeCache
 from muxserver.config import Config
-from muxserver.router import TenantRouter
-from muxserver.scanner import TenantSpec
-from muxserver.scanner import list_tenants
-from muxserver.scanner import scan_tenant
+from muxserver.tenancy.router import TenantRouter
+from muxserver.tenancy.scanner import TenantSpec
+from muxserver.tenancy.scanner import list_tenants
+from muxserver.tenancy.scanner import scan_tenant
 
 log = logging.getLogger("muxserver.registry")
 
@@ -33,7 +33,8 @@ class WarmModule:
     """A loaded endpoint module and what routing needs from it."""
 
     __slots__ = ("tenant", "endpoint", "key", "namespace", "handlers", "apps",
-                 "loaded_at", "last_used", "hits", "load_ms")
+                 "loaded_at", "last_used", "hits", "load_ms", "inflight", "unloaded",
+                 "on_release")
 
     def __init__(self, tenant, endpoint, key, namespace, handlers, apps, load_ms):
         self.tenant = tenant
@@ -47,6 +48,32 @@ class WarmModule:
         self.last_used = time.monotonic()
         self.hits = 0
         self.load_ms = load_ms
+        #: Requests running on this module now (streams until closed).
+        self.inflight = 0
+        #: Evicted or replaced; its state is dropped when the last request ends.
+        self.unloaded = False
+        self.on_release = None
+
+    def acquire(self) -> None:
+        self.inflight += 1
+        self.last_used = time.monotonic()
+        self.hits += 1
+
+    def release(self) -> None:
+        """One request on this module ended; drop its state if it was unloaded."""
+        self.inflight -= 1
+        if self.unloaded and self.inflight == 0:
+            self.drop()
+
+    def unload(self) -> None:
+        """Out of the registry: requests in flight finish on its code *and* its
+        state; the namespace is dropped when the last of them ends."""
+        self.unloaded = True
+        if self.inflight == 0:
+            self.drop()
+
+    def drop(self) -> None:
+        self.namespace.clear()
 
     def describe(self) -> dict:
         idle = time.monotonic() - self.last_used

@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Request
 
-from muxserver import context
+from muxserver.tenant_api import context
 
 
 class TenantHeaders(Headers):
@@ -443,7 +443,7 @@ def redirect(location, code: int = 302) -> Response:
 
 def make_response(*args) -> Response:
     """Flask's ``make_response``: turn a return value into a Response."""
-    from muxserver.responses import to_response_object
+    from muxserver.http.responses import to_response_object
 
     if not args:
         return Response()

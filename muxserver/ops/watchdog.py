@@ -6,7 +6,7 @@ inside the process can interrupt it. This watchdog runs in a real OS
 thread, sees the hub's heartbeat go stale, and logs which tenant, endpoint
 and request are running, so the operator knows whom to blame. With
 ``--workers N`` the worker's heartbeat to the process manager stops too, and
-the stuck worker is replaced (see :mod:`muxserver.workers`).
+the stuck worker is replaced (see :mod:`muxserver.http.workers`).
 
 .. warning::
    In a single process the watchdog can only report; set ``--workers 2``

@@ -25,33 +25,38 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventPyWSGIWorker
-from gunicorn.workers.ggevent import PyWSGIHandler
 
-from muxserver.server import RequestHeaders
+from muxserver.http.handler import MuxHandler
+from muxserver.http.server import MuxWSGIServer
+from muxserver.http.server import drain
 
 log = logging.getLogger("muxserver.workers")
 
-class MuxHandler(PyWSGIHandler):
-    """gunicorn's pywsgi handler with muxserver's header parser, no access log."""
 
-    def MessageClass(self, fp, *args):
-        return RequestHeaders(fp)
+class MuxLogger(Logger):
+    """gunicorn's own lines go through muxserver's log writer, in the
+    operator's format and with the pid of the process that wrote them."""
 
-    def log_request(self):
-        pass
+    def setup(self, cfg):
+        super().setup(cfg)
+        from muxserver.ops.logs import WriterHandler
+
+        self.error_log.handlers[:] = [WriterHandler()]
+        self.error_log.propagate = False
 
 
 class MuxWorker(GeventPyWSGIWorker):
-    """gunicorn's gevent pywsgi worker; SIGINT drains instead of quitting, and
-    the drain waits for requests in flight, not for idle keep-alive
-    connections (gunicorn's would wait the whole graceful timeout for a
-    client that keeps its connection open)."""
+    """gunicorn's gevent worker serving with muxserver's own server class and
+    handler (the same as a single process: header checks, TCP_NODELAY), and
+    draining with the same :func:`~muxserver.http.server.drain`. SIGINT
+    drains instead of quitting."""
 
+    server_class = MuxWSGIServer
     wsgi_handler = MuxHandler
 
     def init_signals(self):
@@ -69,24 +74,16 @@ class MuxWorker(GeventPyWSGIWorker):
             environ = base_environ(self.cfg)
             environ.update({"wsgi.multithread": True, "SERVER_SOFTWARE": "muxserver"})
             server = self.server_class(
-                sock, application=self.wsgi, spawn=Pool(self.worker_connections), log=self.log,
-                handler_class=self.wsgi_handler, environ=environ,
+                sock, application=self.wsgi, spawn=Pool(self.worker_connections), log=None,
+                error_log=log, handler_class=self.wsgi_handler, environ=environ,
             )
             server.start()
             servers.append(server)
         while self.alive:
             self.notify()
             gevent.sleep(0.5)
-        for server in servers:
-            server.close()  # stop accepting
-        deadline = time.monotonic() + self.cfg.graceful_timeout
-        while getattr(self.wsgi, "inflight", 0) > 0 and time.monotonic() < deadline:
-            self.notify()
-            gevent.sleep(0.05)
-        if getattr(self.wsgi, "inflight", 0):
-            self.log.warning("worker %s: graceful timeout with requests in flight", self.pid)
-        for server in servers:
-            server.stop(timeout=0.5)  # idle keep-alive connections
+        drain(servers, lambda: getattr(self.wsgi, "inflight", 0), self.cfg.graceful_timeout,
+              heartbeat=self.notify)
 
 
 class MuxArbiter(Arbiter):
@@ -110,7 +107,7 @@ class MuxGunicorn(BaseApplication):
         settings = {
             "bind": [f"{host}:{c.port}"],
             "workers": c.workers,
-            "worker_class": "muxserver.workers.MuxWorker",
+            "worker_class": "muxserver.http.workers.MuxWorker",
             "timeout": c.worker_timeout,
             "graceful_timeout": max(1, int(round(c.graceful_timeout))),
             "keepalive": 5,
@@ -119,6 +116,7 @@ class MuxGunicorn(BaseApplication):
             "loglevel": "info",
             "proc_name": "muxserver",
             "worker_connections": 10000,
+            "logger_class": "muxserver.http.workers.MuxLogger",
         }
         if "control_socket_disable" in self.cfg.settings:
             # gunicorn >= 24 opens a control socket in $HOME; muxserver has
@@ -128,34 +126,11 @@ class MuxGunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        """Runs in each worker after fork: build the app and its helpers."""
-        import gevent
+        """Runs in each worker after fork: build the app and its services."""
+        from muxserver.process import start_worker
 
-        from muxserver.app import MuxApp
-        from muxserver.evictor import Evictor
-        from muxserver.logs import setup_logging
-        from muxserver.watchdog import HubWatchdog
-        from muxserver.watcher import start_watcher
-
-        config = self.mux_config
-        setup_logging(config.log_format, access=config.access_log)
         os.environ["MUXSERVER_METRICS_DIR"] = self.metrics_dir
-        app = MuxApp(config)
-        if config.watch:
-            start_watcher(app)
-        Evictor(app).start()
-        HubWatchdog(stall_s=max(5.0, config.cpu_ms / 1000 * 5)).start()
-
-        def publish_metrics():
-            while True:
-                try:
-                    app.metrics.write_snapshot()
-                except OSError:
-                    pass
-                gevent.sleep(1.0)
-
-        gevent.spawn(publish_metrics)
-        return app
+        return start_worker(self.mux_config)
 
     def run(self):
         MuxArbiter(self).run()

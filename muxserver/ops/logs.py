@@ -1,0 +1,186 @@
+"""Logs: the server's own log, the access log, and each tenant's log.
+
+Every line the process writes — its own messages, the access log, tenant
+lines, and gunicorn's lines with ``--workers`` — goes through one
+:class:`LogWriter` in the format the operator chose (``text`` or ``json``),
+tagged with the process id. A line is formatted once and written off the
+request path: the writer queues it and flushes the queue to stderr on the
+next turn of the event loop, in one ``write``.
+
+Tenant text is data: in text lines every control character (newline,
+carriage return, escape...) is written as a backslash escape, so a tenant
+can never make a line look like the server's; JSON escapes it by itself.
+
+Tenant lines (``print()``, ``mux.log()``, tracebacks of tenant errors) also
+go to a ring buffer per tenant, served by ``/_mux/tenants/<t>/logs``, so an
+operator can answer "why did tenant X get a 5xx?" from either place.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import re
+import sys
+import time
+
+#: Lines kept per tenant.
+TENANT_LOG_LINES = 1000
+
+server_log = logging.getLogger("muxserver")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters written as escapes (one line, always)."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class LogWriter:
+    """Formats lines once and writes them in batches, off the request path.
+
+    :param fmt: ``text`` or ``json``.
+    :param stream: where lines go (stderr).
+    """
+
+    def __init__(self, fmt: str = "text", stream=None):
+        self.json = fmt == "json"
+        self.stream = stream if stream is not None else sys.stderr
+        self.pid = os.getpid()
+        self._queue: list[str] = []
+        self._second = -1
+        self._stamp = ""
+
+    def timestamp(self) -> str:
+        now = int(time.time())
+        if now != self._second:  # formatted once a second
+            self._second = now
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
+        return self._stamp
+
+    def line(self, level: str, logger: str, message: str, fields: dict | None = None) -> None:
+        """Queue one line. ``message`` and ``fields`` may hold tenant text."""
+        if self.json:
+            doc = {"time": self.timestamp(), "level": level, "logger": logger, "pid": self.pid,
+                   "message": message}
+            if fields:
+                doc.update(fields)
+            text = json.dumps(doc, default=str)
+        else:
+            tags = ""
+            if fields:
+                tenant = fields.get("tenant")
+                if tenant:
+                    tags = f" tenant={tenant}"
+                rid = fields.get("request_id")
+                if rid:
+                    tags += f" rid={rid}"
+            text = (f"{self.timestamp()} {level.upper():<5} {logger} pid={self.pid}{tags}: "
+                    f"{escape(message)}")
+        self._queue.append(text)
+        if len(self._queue) == 1:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            from gevent import get_hub
+
+            get_hub().loop.run_callback(self.flush)
+        except Exception:  # no hub (a tool run outside the server): write now
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._queue:
+            return
+        lines, self._queue = self._queue, []
+        try:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: nothing to tell
+            pass
+
+
+#: The process's writer; :func:`setup_logging` replaces it.
+writer = LogWriter()
+#: Whether the access log is on (``--no-access-log`` turns it off).
+access_enabled = True
+
+
+def access(method: str, path: str, status: int, duration_ms: float, tenant: str | None,
+           endpoint: str | None, cold: bool, request_id: str) -> None:
+    """One access-log line, built without the logging machinery."""
+    if not access_enabled:
+        return
+    if writer.json:
+        writer.line("info", "muxserver.access", f"{method} {path} {status}", {
+            "tenant": tenant, "request_id": request_id, "endpoint": endpoint, "status": status,
+            "duration_ms": round(duration_ms, 3), "cold": cold, "method": method, "path": path,
+        })
+    else:
+        writer.line("info", "muxserver.access",
+                    f"{method} {path} {status} {duration_ms:.1f}ms {endpoint or '-'}"
+                    f"{' cold' if cold else ''}",
+                    {"tenant": tenant, "request_id": request_id})
+
+
+class TenantLogs:
+    """The last lines each tenant logged."""
+
+    def __init__(self, lines: int = TENANT_LOG_LINES):
+        self._lines = lines
+        self._buffers: dict[str, collections.deque] = {}
+
+    def write(self, tenant: str, request_id: str | None, line: str, level: str = "info") -> None:
+        line = str(line)
+        buffer = self._buffers.get(tenant)
+        if buffer is None:
+            buffer = self._buffers[tenant] = collections.deque(maxlen=self._lines)
+        buffer.append({"time": time.time(), "request_id": request_id, "level": level,
+                       "line": line})
+        writer.line(level, "muxserver.tenant", line, {"tenant": tenant, "request_id": request_id})
+
+    def tail(self, tenant: str, limit: int | None = None) -> list[dict]:
+        buffer = self._buffers.get(tenant, ())
+        entries = list(buffer)
+        return entries[-limit:] if limit else entries
+
+    def drop(self, tenant: str) -> None:
+        self._buffers.pop(tenant, None)
+
+
+class WriterHandler(logging.Handler):
+    """Sends ``logging`` records (the server's, gunicorn's) through :data:`writer`."""
+
+    _FIELDS = ("tenant", "request_id", "endpoint", "status")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            fields = {name: getattr(record, name) for name in self._FIELDS
+                      if getattr(record, name, None) is not None}
+            writer.line(record.levelname.lower(), record.name, message, fields)
+        except Exception:
+            self.handleError(record)
+
+
+def setup_logging(fmt: str = "text", level: int = logging.INFO, access: bool = True) -> None:
+    """Send every log line of this process to stderr in ``fmt`` (``text`` or ``json``).
+
+    Called again in each worker after fork, so lines carry the worker's pid.
+    """
+    global writer, access_enabled
+    writer = LogWriter(fmt)
+    access_enabled = access
+    handler = WriterHandler()
+    for name in ("muxserver", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

@@ -1,0 +1,125 @@
+"""One serving process: the app and the services around it.
+
+:class:`ProcessServices` is the one place that starts what every serving
+process runs beside its requests — the tenants-dir watcher, the evictor, the
+daily code-cache prune, the hub watchdog and, with workers, the metrics
+publisher — whether the process serves alone (:func:`run_single`) or is one
+of ``--workers N`` (:mod:`muxserver.http.workers`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import gevent
+
+from sandbox import limits as sandbox_limits
+
+from muxserver.app import MuxApp
+from muxserver.http.server import Server
+from muxserver.ops.watchdog import HubWatchdog
+from muxserver.tenancy.codecache import MAX_AGE_S
+from muxserver.tenancy.watcher import start_watcher
+
+log = logging.getLogger("muxserver")
+
+#: A request is stopped when the process is this far over --memory-limit.
+PROCESS_CEILING_FACTOR = 1.2
+#: First code-cache prune after start, then once a day.
+PRUNE_FIRST_S = 60
+PRUNE_EVERY_S = 86_400
+#: How often a worker publishes its metrics for the others to sum.
+METRICS_EVERY_S = 1.0
+
+
+def configure_process(config) -> None:
+    """Process-wide settings, set once by the process entry point.
+
+    Above ``--memory-limit`` the evictor drops least recently used modules;
+    a request that takes the process well past it anyway is stopped
+    (:func:`sandbox.limits.set_process_ceiling`).
+    """
+    sandbox_limits.set_process_ceiling(
+        int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
+    )
+
+
+class ProcessServices:
+    """What runs beside the requests of one serving process.
+
+    :param app: the process's :class:`~muxserver.app.MuxApp`.
+    :param publish_metrics: write a metrics snapshot every second (workers).
+    """
+
+    def __init__(self, app: MuxApp, publish_metrics: bool = False):
+        self.app = app
+        self.publish_metrics = publish_metrics
+        self.watcher = None
+        self.evictor = app.evictor
+        self.watchdog = HubWatchdog(stall_s=max(5.0, app.config.cpu_ms / 1000 * 5))
+        self._greenlets: list[gevent.Greenlet] = []
+
+    def start(self) -> "ProcessServices":
+        if self.app.config.watch:
+            self.watcher = start_watcher(self.app)
+        self.evictor.start()
+        self.watchdog.start()
+        self._greenlets.append(gevent.spawn(self._prune_cache_daily))
+        if self.publish_metrics:
+            self.app.metrics.write_snapshot()  # a scrape right after start sees this worker
+            self._greenlets.append(gevent.spawn(self._publish_metrics))
+        return self
+
+    def stop(self) -> None:
+        self.evictor.stop()
+        self.watchdog.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        gevent.killall(self._greenlets, block=False)
+
+    def _prune_cache_daily(self) -> None:
+        gevent.sleep(PRUNE_FIRST_S)
+        while True:
+            try:
+                removed = self.app.cache.prune(MAX_AGE_S)
+                if removed:
+                    log.info("code cache: pruned %d entries unused for 14 days", removed)
+            except OSError as exc:
+                log.warning("code cache prune failed: %s", exc)
+            gevent.sleep(PRUNE_EVERY_S)
+
+    def _publish_metrics(self) -> None:
+        while True:
+            gevent.sleep(METRICS_EVERY_S)
+            try:
+                self.app.metrics.write_snapshot()
+            except OSError:
+                pass
+
+
+def start_worker(config) -> MuxApp:
+    """One of ``--workers N``, after fork: its app, with its services running."""
+    from muxserver.ops.logs import setup_logging
+
+    setup_logging(config.log_format, access=config.access_log)  # this worker's pid
+    configure_process(config)
+    app = MuxApp(config)
+    ProcessServices(app, publish_metrics=True).start()
+    return app
+
+
+def run_single(config, listener) -> int:
+    """Serve until SIGTERM/SIGINT; return the exit status."""
+    configure_process(config)
+    app = MuxApp(config)
+    server = Server(app, listener, config.graceful_timeout)
+    server.install_signal_handlers()
+    services = ProcessServices(app).start()
+    host, port = listener.getsockname()[:2]
+    log.info("muxserver listening on http://%s:%d (tenants: %s)", host, port, config.tenants_dir)
+    try:
+        server.serve_forever()
+    finally:
+        services.stop()
+    return 0
