@@ -307,7 +307,7 @@ class MuxApp:
                 name = host[: -len(self._base_suffix)]
                 if name and "." not in name:
                     return name, path, ""
-            owner = self.registry.hosts.get(host)
+            owner = self.registry.tenant_for_host(host)
             if owner is not None:
                 return owner, path, ""
         parts = path.split("/", 2)

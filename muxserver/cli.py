@@ -47,19 +47,40 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scan_dir(directory: str, cache_dir: str | None):
+def _tool_config(directory: str | None, cache_dir: str | None, config_file: str | None):
+    """The server's settings for a tool command: ``--config FILE`` (so tenants
+    are judged by the server's rules: ``[hosts]``, ``[max_limits]``,
+    ``extra_modules``), with the command's own arguments on top."""
+    from muxserver.config import Config
+    from muxserver.config import read_config_file
+
+    values = read_config_file(Path(config_file)) if config_file else {}
+    for name in ("host", "port", "workers"):
+        values.pop(name, None)
+    if directory is not None:
+        values["tenants_dir"] = directory
+    if cache_dir is not None:
+        values["cache_dir"] = cache_dir
+    values["watch"] = False
+    return Config.build(values)
+
+
+def _scan_dir(directory: str | None, cache_dir: str | None, config_file: str | None = None):
     """Scan a tenants dir the way the server would; no tenant code runs."""
     from muxserver.app import MuxApp
-    from muxserver.config import Config
 
-    config = Config.build({
-        "tenants_dir": directory,
-        "cache_dir": cache_dir,
-        "watch": False,
-    })
-    app = MuxApp(config, scan=False)
+    app = MuxApp(_tool_config(directory, cache_dir, config_file), scan=False)
     app.registry.rescan()
     return app
+
+
+def _add_tool_arguments(parser: argparse.ArgumentParser, directory: bool = True) -> None:
+    if directory:
+        parser.add_argument("directory", nargs="?", default=None,
+                            help="the tenants dir (default: tenants_dir of --config)")
+    parser.add_argument("--cache-dir", default=None, help="code cache to use and fill")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="the server's config file, so tenants are judged by its rules")
 
 
 def cmd_check(argv: list[str]) -> int:
@@ -67,11 +88,10 @@ def cmd_check(argv: list[str]) -> int:
         prog="muxserver check",
         description="Compile and register every tenant; exit 1 with file:line on errors.",
     )
-    parser.add_argument("directory", help="the tenants dir")
-    parser.add_argument("--cache-dir", default=None, help="code cache to use and fill")
+    _add_tool_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    app = _scan_dir(args.directory, args.cache_dir)
+    app = _scan_dir(args.directory, args.cache_dir, args.config)
     registry = app.registry
     errors = [e for error in registry.deploy_errors.values() for e in error.errors]
     if args.json:
@@ -97,11 +117,10 @@ def cmd_check(argv: list[str]) -> int:
 
 def cmd_routes(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="muxserver routes", description="Print the merged route table.")
-    parser.add_argument("directory", help="the tenants dir")
-    parser.add_argument("--cache-dir", default=None)
+    _add_tool_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args(argv)
-    app = _scan_dir(args.directory, args.cache_dir)
+    app = _scan_dir(args.directory, args.cache_dir, args.config)
     rows = app.registry.route_table()
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -124,15 +143,18 @@ def cmd_deploy(argv: list[str]) -> int:
     )
     parser.add_argument("source", help="folder with the tenant's files")
     parser.add_argument("--tenant", required=True, help="tenant name")
-    parser.add_argument("--tenants-dir", required=True, help="the live tenants dir")
-    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--tenants-dir", default=None,
+                        help="the live tenants dir (default: tenants_dir of --config)")
+    _add_tool_arguments(parser, directory=False)
     args = parser.parse_args(argv)
     from muxserver.tenancy.deploy import DeployRefused
     from muxserver.tenancy.deploy import deploy
 
+    config = _tool_config(args.tenants_dir, args.cache_dir, args.config)
     try:
-        result = deploy(Path(args.source), args.tenant, Path(args.tenants_dir),
-                        cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+        result = deploy(Path(args.source), args.tenant, config.tenants_dir,
+                        cache_dir=config.code_cache_dir, rules=config.tenant_rules,
+                        extra_modules=frozenset(config.extra_modules))
     except DeployRefused as exc:
         print(f"deploy refused: {exc.reason}", file=sys.stderr)
         for error in exc.errors:

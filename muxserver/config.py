@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from muxserver.errors import ConfigError
@@ -94,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
     Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight", metavar="S"),
     Setting("worker_timeout", int, 30, "with --workers: seconds a stuck worker may go silent before it is replaced", metavar="S"),
+    Setting("max_limits", dict, {}, "[max_limits] table: the most a tenant.toml may ask for, per limit (config file only)", flag=""),
+    Setting("hosts", dict, {}, "[hosts] table: tenant = [host names] it may serve, '*.' wildcards allowed (config file only)", flag=""),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -125,7 +128,16 @@ class Config:
     access_log: bool = True
     graceful_timeout: float = 30.0
     worker_timeout: int = 30
+    max_limits: Any = field(default_factory=dict)
+    hosts: Any = field(default_factory=dict)
     limits: Limits = field(default=Limits())
+
+    @property
+    def tenant_rules(self):
+        """What tenants may ask for in tenant.toml (hosts, limit caps)."""
+        from muxserver.tenancy.manifest import TenantRules
+
+        return TenantRules(self.limits, self.max_limits, self.hosts)
 
     @property
     def max_body_bytes(self) -> int:
@@ -171,7 +183,44 @@ class Config:
             {k: clean[k] for k in Limits.BOUNDS if k in clean}, "limits"
         )
         clean["extra_modules"] = tuple(clean.get("extra_modules", ()))
+        clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
+        clean["hosts"] = _host_table(clean.get("hosts", {}))
         return cls(limits=limits, **clean)
+
+
+def _max_limits(table: dict, defaults: Limits) -> MappingProxyType:
+    """``[max_limits]``: same keys and bounds as ``[limits]``; the defaults
+    must fit under the caps."""
+    Limits().overlay(table, "max_limits")
+    for key, cap in table.items():
+        if getattr(defaults, key) > cap:
+            raise ConfigError(f"max_limits: {key} = {cap} is below the default {key} = "
+                              f"{getattr(defaults, key)}")
+    return MappingProxyType(dict(table))
+
+
+def _host_table(table: dict) -> MappingProxyType:
+    """``[hosts]``: tenant -> host names; one name belongs to one tenant."""
+    from muxserver.tenancy.manifest import HOSTNAME
+
+    owners: dict[str, str] = {}
+    clean = {}
+    for tenant, names in table.items():
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"hosts: {tenant} must be a list of host names")
+        lowered = []
+        for name in names:
+            host = name.lower().rstrip(".")
+            if not HOSTNAME.match(host[2:] if host.startswith("*.") else host):
+                raise ConfigError(f"hosts: {name!r} (tenant {tenant}) is not a valid host name")
+            if host in owners and owners[host] != tenant:
+                raise ConfigError(f"hosts: {name!r} is assigned to both {owners[host]} and {tenant}")
+            owners[host] = tenant
+            lowered.append(host)
+        clean[tenant] = tuple(lowered)
+    return MappingProxyType(clean)
 
 
 def _coerce(setting: Setting, value: Any) -> Any:
@@ -181,6 +230,10 @@ def _coerce(setting: Setting, value: Any) -> Any:
             if not isinstance(value, bool):
                 raise ValueError("expected true or false")
             return value
+        if setting.type is dict:
+            if not isinstance(value, dict):
+                raise ValueError("expected a table")
+            return dict(value)
         if setting.type is list:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise ValueError("expected a list of strings")
@@ -224,6 +277,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
+        if name in ("max_limits", "hosts"):
+            values[name] = value
+            continue
         if name == "limits" and isinstance(value, dict):
             for limit_key, limit_value in value.items():
                 limit_name = limit_key.replace("-", "_")
@@ -234,9 +290,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if name not in _BY_NAME:
             raise ConfigError(f"config file {path}: unknown key {key!r}")
         values[name] = value
-    if "tenants_dir" in values and isinstance(values["tenants_dir"], str):
-        # Relative paths in a config file are relative to the file.
-        values["tenants_dir"] = str((Path(path).parent / values["tenants_dir"]))
+    for name, value in values.items():
+        setting = _BY_NAME.get(name)
+        if setting is not None and setting.type is Path and isinstance(value, str):
+            # Relative paths in a config file are relative to the file.
+            values[name] = str(Path(path).parent / value)
     return values
 
 

@@ -315,7 +315,7 @@ def test_module_globals_persist_while_warm(tenants):
 def test_host_routing_by_base_domain_and_manifest_hosts(tenants):
     tenants.add("acme", {"index.py": "def get(request):\n    return 'acme ' + request.path\n",
                          "tenant.toml": 'hosts = ["api.acme.test"]\n'})
-    client = tenants.client(base_domain="example.test")
+    client = tenants.client(base_domain="example.test", hosts={"acme": ["api.acme.test"]})
     assert client.get("/", headers={"Host": "acme.example.test"}).text == "acme /"
     assert client.get("/", headers={"Host": "api.acme.test:8080"}).text == "acme /"
     assert client.get("/acme/", headers={"Host": "other.test"}).text == "acme /"

@@ -21,7 +21,7 @@ def run_cli(*args, timeout=60):
 
 @pytest.mark.live
 def test_serves_the_bundled_examples(muxserver_process, tmp_path):
-    proc = muxserver_process("--tenants-dir", str(REPO / "tenants"), "--cache-dir",
+    proc = muxserver_process("--config", str(REPO / "muxserver.toml"), "--cache-dir",
                              str(tmp_path / "cache")).wait_ready()
     assert requests.get(proc.url + "/hello/").text == "Hello from muxserver!\n"
     assert requests.get(proc.url + "/flask-app/users/1").json() == {"id": 1, "name": "Ada"}
@@ -129,11 +129,11 @@ def test_check_reports_unreadable_routes(tenants, tmp_path):
 
 
 def test_routes_prints_the_merged_table(tmp_path):
-    result = run_cli("routes", str(REPO / "tenants"), "--cache-dir", str(tmp_path / "c"))
+    result = run_cli("routes", "--config", str(REPO / "muxserver.toml"), "--cache-dir", str(tmp_path / "c"))
     assert result.returncode == 0
     assert "/flask-app/users/<int:user_id>" in result.stdout
     assert "/hello/greet" in result.stdout
-    result = run_cli("routes", str(REPO / "tenants"), "--json", "--cache-dir", str(tmp_path / "c"))
+    result = run_cli("routes", "--config", str(REPO / "muxserver.toml"), "--json", "--cache-dir", str(tmp_path / "c"))
     assert '"endpoint": "app"' in result.stdout
 
 

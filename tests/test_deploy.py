@@ -129,7 +129,7 @@ def test_request_in_flight_finishes_on_its_code(tenants, watched):
 def test_tenant_toml_change_applies_limits_env_and_hosts(tenants, watched):
     tenants.add("acme", {"index.py": "import mux\ndef get():\n    return mux.env.get('V', 'none')\n",
                          "spin.py": "def get():\n    while True:\n        pass\n"})
-    server = watched()
+    server = watched(hosts={"acme": ["acme.test"]})
     assert body(server, "/acme/") == "none"
     tenants.add("acme", {"tenant.toml": 'hosts = ["acme.test"]\n[limits]\ncpu_ms = 50\n[env]\nV = "set"\n'})
     wait_for(lambda: body(server, "/acme/") == "set")

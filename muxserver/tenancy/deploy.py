@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from muxserver.tenancy.codecache import CodeCache
-from muxserver.config import Limits
+from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenancy.scanner import scan_tenant
 
@@ -46,8 +46,12 @@ def _exchange(a: str, b: str) -> bool:
     return result == 0
 
 
-def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None = None) -> dict:
+def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None = None,
+           rules: TenantRules | None = None, extra_modules: frozenset[str] = frozenset()) -> dict:
     """Validate ``source`` as ``tenant`` and make it live in ``tenants_dir``.
+
+    :param rules: the server's rules for tenant.toml (``--config``).
+    :param extra_modules: the server's ``extra_modules``.
 
     :raises DeployRefused: on a bad name, a missing folder or any error in
         the new version.
@@ -60,7 +64,8 @@ def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None 
     if not tenants_dir.is_dir():
         raise DeployRefused(f"{tenants_dir} is not a directory")
     cache = CodeCache(cache_dir or tenants_dir.resolve().parent / ".muxcache")
-    spec = scan_tenant(source, tenant, cache, Limits())
+    rules = rules or TenantRules()
+    spec = scan_tenant(source, tenant, cache, rules, extra_modules)
     if not spec.ok:
         raise DeployRefused("the new version has errors; the live tenant is unchanged", spec.errors)
     staging = Path(tempfile.mkdtemp(prefix=f".deploy-{tenant}-", dir=tenants_dir))
@@ -70,7 +75,7 @@ def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None 
                         ignore=shutil.ignore_patterns(".git", "__pycache__"))
         live = tenants_dir / tenant
         # Validate the copy, not the source: it is what will serve.
-        copied = scan_tenant(new_dir, tenant, cache, Limits())
+        copied = scan_tenant(new_dir, tenant, cache, rules, extra_modules)
         if not copied.ok:
             raise DeployRefused("the copied version has errors", copied.errors)
         if live.exists():

@@ -1,4 +1,13 @@
-"""``tenant.toml``: a tenant's extra host names, limits and environment."""
+"""``tenant.toml``: a tenant's host names, limits, environment and function form.
+
+The tenant asks; the operator's rules (:class:`TenantRules`) decide. A limit
+over the operator's ``[max_limits]`` cap, or a host name the operator's
+``[hosts]`` table does not assign to this tenant, is a deploy error naming
+the key, its line and the rule — so no tenant can give itself an hour of CPU
+or take another tenant's name, and ``check`` and the live server judge alike.
+
+Every error of the file is reported, each at the line of the key at fault.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +22,62 @@ from typing import Mapping
 from muxserver.config import Limits
 from muxserver.errors import ConfigError
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _KNOWN = ("hosts", "limits", "env")
+_FUNCTION_KEYS = ("entrypoint", "form")
+FUNCTION_FORMS = ("flask", "gcf", "openfaas", "openfaas-http", "nuclio", "vercel")
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
+
+
+class ManifestError(ConfigError):
+    """``tenant.toml`` is wrong; :attr:`errors` holds every ``file:line: message``."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = tuple(errors)
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """Whether ``host`` is ``pattern`` or, for ``*.example.test``, one name under it."""
+    if pattern.startswith("*."):
+        suffix = pattern[1:]
+        return host.endswith(suffix) and len(host) > len(suffix)
+    return host == pattern
+
+
+@dataclass(frozen=True)
+class TenantRules:
+    """What the operator allows tenants (from the server's config).
+
+    :param defaults: limits a tenant gets when it asks for none.
+    :param max_limits: the most a tenant may ask for, per key.
+    :param hosts: tenant -> host names (``*.`` wildcards allowed) it may serve.
+    """
+
+    defaults: Limits = field(default_factory=Limits)
+    max_limits: Mapping[str, float] = field(default_factory=dict)
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def host_allowed(self, tenant: str, host: str) -> bool:
+        return any(host == p or host_matches(host, p) for p in self.hosts.get(tenant, ()))
+
+
+@dataclass(frozen=True)
+class Function:
+    """``[function]``: another platform's entry point serving the whole tenant."""
+
+    entrypoint: str
+    form: str = "flask"
+
+    @property
+    def module(self) -> str:
+        return self.entrypoint.rsplit(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.entrypoint.rsplit(".", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -25,48 +87,136 @@ class Manifest:
     hosts: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     env: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    function: Function | None = None
 
 
-def parse_manifest(data: bytes, where: str, defaults: Limits) -> Manifest:
-    """Parse ``tenant.toml`` bytes; limits overlay ``defaults``.
+def key_lines(text: str) -> dict[tuple[str, str | None], int]:
+    """Where each key stands: ``(table, key) -> line`` (``(table, None)`` for
+    the table's header). tomllib reports values, not positions."""
+    lines: dict[tuple[str, str | None], int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TABLE.match(line)
+        if header:
+            table = header.group(1)
+            lines.setdefault((table, None), number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            lines.setdefault((table, key.group(1).strip("\"'")), number)
+    return lines
 
-    :raises ConfigError: ``"where:line: message"`` for anything wrong.
+
+def parse_manifest(data: bytes, tenant: str, where: str, rules: TenantRules) -> Manifest:
+    """Parse ``tenant.toml`` bytes under the operator's ``rules``.
+
+    :param where: the file's name in errors (``acme/tenant.toml``).
+    :raises ManifestError: with every ``where:line: message`` found.
     """
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}:1: tenant.toml is not valid UTF-8") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ManifestError([f"{where}:{line}: tenant.toml is not valid UTF-8"]) from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        if line is None:
-            match = re.search(r"line (\d+)", str(exc))
-            line = int(match.group(1)) if match else 1
-        raise ConfigError(f"{where}:{line}: {exc}") from None
+        match = re.search(r"line (\d+)", str(exc))
+        raise ManifestError([f"{where}:{match.group(1) if match else 1}: {exc}"]) from None
+    lines = key_lines(text)
+    errors: list[str] = []
+
+    def error(table: str, key: str | None, message: str) -> None:
+        line = lines.get((table, key)) or lines.get((table, None)) or 1
+        errors.append(f"{where}:{line}: {message}")
+
     for key in doc:
         if key not in _KNOWN:
-            raise ConfigError(f"{where}:1: unknown key {key!r}; known keys: {', '.join(_KNOWN)}")
-    hosts = doc.get("hosts", [])
-    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-        raise ConfigError(f"{where}:1: hosts must be a list of host names")
-    clean_hosts = []
-    for host in hosts:
+            error("", key, f"unknown key {key!r}; known keys: {', '.join(_KNOWN)}")
+    hosts = _hosts(doc.get("hosts", []), tenant, rules, error)
+    limits = _limits(doc.get("limits", {}), rules, error)
+    env = _env(doc.get("env", {}), error)
+    function = _function(doc.get("function"), error)
+    if errors:
+        raise ManifestError(errors)
+    return Manifest(hosts, limits, MappingProxyType(env), function)
+
+
+def _hosts(value, tenant: str, rules: TenantRules, error) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+        error("", "hosts", "hosts must be a list of host names")
+        return ()
+    clean = []
+    for host in value:
         name = host.lower().rstrip(".")
-        if not _HOSTNAME.match(name):
-            raise ConfigError(f"{where}:1: {host!r} is not a valid host name")
-        clean_hosts.append(name)
-    limits_table = doc.get("limits", {})
-    if not isinstance(limits_table, dict):
-        raise ConfigError(f"{where}:1: [limits] must be a table")
-    try:
-        limits = defaults.overlay(limits_table, f"{where}:1: [limits]")
-    except ConfigError:
-        raise
-    env = doc.get("env", {})
-    if not isinstance(env, dict):
-        raise ConfigError(f"{where}:1: [env] must be a table")
-    for key, value in env.items():
+        bare = name[2:] if name.startswith("*.") else name
+        if not HOSTNAME.match(bare):
+            error("", "hosts", f"{host!r} is not a valid host name")
+        elif not rules.host_allowed(tenant, name):
+            assigned = ", ".join(rules.hosts.get(tenant, ())) or "none"
+            error("", "hosts", f"host {host!r} is not assigned to tenant {tenant!r} by the "
+                               f"operator's [hosts] (assigned: {assigned})")
+        else:
+            clean.append(name)
+    return tuple(clean)
+
+
+def _limits(table, rules: TenantRules, error) -> Limits:
+    if not isinstance(table, dict):
+        error("", "limits", "[limits] must be a table")
+        return rules.defaults
+    good = {}
+    for key, value in table.items():
+        try:
+            rules.defaults.overlay({key: value}, "[limits]")
+        except ConfigError as exc:
+            error("limits", key, str(exc))
+            continue
+        cap = rules.max_limits.get(key)
+        if cap is not None and value > cap:
+            error("limits", key, f"[limits] {key} = {value} is over the operator's cap "
+                                 f"[max_limits] {key} = {cap}")
+            continue
+        good[key] = value
+    return rules.defaults.overlay(good, "[limits]")
+
+
+def _env(table, error) -> dict:
+    if not isinstance(table, dict):
+        error("", "env", "[env] must be a table")
+        return {}
+    good = {}
+    for key, value in table.items():
         if not _ENV_KEY.match(key):
-            raise ConfigError(f"{where}:1: env key {key!r} is not a valid name")
-        if not isinstance(value, (str, int, float, bool)):
-            raise ConfigError(f"{where}:1: env value of {key!r} must be a string, number or boolean")
-    return Manifest(tuple(clean_hosts), limits, MappingProxyType(dict(env)))
+            error("env", key, f"env key {key!r} is not a valid name")
+        elif not isinstance(value, (str, int, float, bool)):
+            error("env", key, f"env value of {key!r} must be a string, number or boolean")
+        else:
+            good[key] = value
+    return good
+
+
+def _function(table, error) -> Function | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        error("", "function", "[function] must be a table")
+        return None
+    ok = True
+    for key in table:
+        if key not in _FUNCTION_KEYS:
+            error("function", key, f"unknown key {key!r} in [function]; known: "
+                                   f"{', '.join(_FUNCTION_KEYS)}")
+            ok = False
+    entrypoint = table.get("entrypoint")
+    if not isinstance(entrypoint, str) or not re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", entrypoint or ""):
+        error("function", "entrypoint",
+              "[function] entrypoint must be 'module.function' (e.g. 'main.hello')")
+        ok = False
+    form = table.get("form", "flask")
+    if form not in FUNCTION_FORMS:
+        error("function", "form", f"[function] form {form!r} is not one of "
+                                  f"{', '.join(FUNCTION_FORMS)}")
+        ok = False
+    return Function(entrypoint, form) if ok else None

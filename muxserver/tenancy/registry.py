@@ -134,7 +134,18 @@ class Registry:
         self.config = config
         self.cache = cache
         self.tenants: dict[str, TenantState] = {}
+        #: Host names are the operator's to assign (config ``[hosts]``), never
+        #: first- or alphabetical-come: tenant.toml may only name its own.
         self.hosts: dict[str, str] = {}
+        self._wildcards: list[tuple[str, str]] = []
+        for tenant, names in config.hosts.items():
+            for host in names:
+                if host.startswith("*."):
+                    self._wildcards.append((host[1:], tenant))
+                else:
+                    self.hosts[host] = tenant
+        # The longest suffix wins (*.eu.acme.test before *.acme.test).
+        self._wildcards.sort(key=lambda item: -len(item[0]))
         self.deploy_errors: dict[str, DeployError] = {}
         self.warnings: list[str] = []
         self.cold_starts = 0
@@ -149,7 +160,7 @@ class Registry:
             Path(self.config.tenants_dir) / name,
             name,
             self.cache,
-            self.config.limits,
+            self.config.tenant_rules,
             frozenset(self.config.extra_modules),
         )
 
@@ -192,7 +203,6 @@ class Registry:
             if old is not None:
                 self._carry_over(old, state)
             self.tenants[name] = state
-            self._set_hosts(name, spec)
             if old is not None:
                 log.info("tenant %s deployed version %s", name, spec.version[:12],
                          extra={"tenant": name})
@@ -215,18 +225,6 @@ class Registry:
                 self.on_unload(old, module, "deploy")
         old.modules = {}
 
-    def _set_hosts(self, name: str, spec: TenantSpec) -> None:
-        for host, owner in list(self.hosts.items()):
-            if owner == name:
-                del self.hosts[host]
-        for host in spec.manifest.hosts:
-            owner = self.hosts.get(host)
-            if owner is not None and owner != name:
-                log.warning("host %s is claimed by tenants %s and %s; keeping %s",
-                            host, owner, name, owner)
-                continue
-            self.hosts[host] = name
-
     def remove_tenant(self, name: str) -> None:
         with self._lock:
             state = self.tenants.pop(name, None)
@@ -236,7 +234,6 @@ class Registry:
                 self.on_unload(state, module, "removed")
             state.modules = {}
             state.runtime = None
-            self._set_hosts(name, TenantSpec(name=name, root=""))
             log.info("tenant %s removed", name, extra={"tenant": name})
 
     # -- lookups ---------------------------------------------------------------
@@ -245,7 +242,13 @@ class Registry:
         return self.tenants.get(name)
 
     def tenant_for_host(self, host: str) -> str | None:
-        return self.hosts.get(host)
+        """The tenant the operator's ``[hosts]`` assigns ``host`` to, if any."""
+        owner = self.hosts.get(host)
+        if owner is None:
+            for suffix, tenant in self._wildcards:
+                if host.endswith(suffix) and len(host) > len(suffix):
+                    return tenant
+        return owner
 
     def route_table(self) -> list[dict]:
         rows = []

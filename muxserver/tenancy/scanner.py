@@ -29,9 +29,9 @@ from sandbox.compiler import decode_source
 
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
-from muxserver.config import Limits
-from muxserver.errors import ConfigError
 from muxserver.tenancy.manifest import Manifest
+from muxserver.tenancy.manifest import ManifestError
+from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
@@ -148,7 +148,7 @@ def scan_tenant(
     root: Path | str,
     name: str,
     cache: CodeCache,
-    defaults: Limits,
+    rules: TenantRules,
     extra_modules: frozenset[str] = frozenset(),
 ) -> TenantSpec:
     """Read one tenant's folder into a spec (``spec.errors`` says if it failed).
@@ -157,17 +157,17 @@ def scan_tenant(
     stop the registration of the others.
     """
     try:
-        return _scan_tenant(str(root), name, cache, defaults, extra_modules)
+        return _scan_tenant(str(root), name, cache, rules, extra_modules)
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
         log.exception("scanning tenant %s failed", name)
         return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
                           errors=(f"{name}/: cannot be registered: {exc}",))
 
 
-def _scan_tenant(root: str, name: str, cache: CodeCache, defaults: Limits,
+def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                  extra_modules: frozenset[str]) -> TenantSpec:
     spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
-                      manifest=Manifest(limits=defaults))
+                      manifest=Manifest(limits=rules.defaults))
     errors: list[str] = []
     version = hashlib.blake2b(digest_size=16)
     routes: list[Route] = []
@@ -184,9 +184,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, defaults: Limits,
                 continue
             version.update(b"tenant.toml\0" + data)
             try:
-                spec.manifest = parse_manifest(data, display, defaults)
-            except ConfigError as exc:
-                errors.append(str(exc))
+                spec.manifest = parse_manifest(data, name, display, rules)
+            except ManifestError as exc:
+                errors.extend(exc.errors)
             continue
         top = rel.split("/", 1)[0]
         if top == "static" and "/" in rel:
