@@ -120,6 +120,16 @@ def live(tenants):
         server.stop()
 
 
+def wait_until(check, timeout=10.0, interval=0.02):
+    """Wait on a condition, not a sleep; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        gevent.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,10 +139,10 @@ def free_port() -> int:
 class Subprocess:
     """``muxserver`` started as a real command on a free port."""
 
-    def __init__(self, args, cwd=None, env=None):
+    def __init__(self, args, cwd=None, env=None, log_dir=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
+        self.log_path = Path(log_dir or os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
         self.log = open(self.log_path, "w+")
         full_env = dict(os.environ, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
@@ -154,13 +164,14 @@ class Subprocess:
             time.sleep(0.05)
         raise RuntimeError(f"muxserver did not start:\n{self.output()}")
 
-    def wait_for_log(self, text, timeout=10):
+    def wait_for_log(self, text, timeout=10, count=1):
+        """Wait until ``text`` stands ``count`` times in the server's output."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output():
+            if self.output().count(text) >= count:
                 return True
             time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in log:\n{self.output()}")
+        raise AssertionError(f"{text!r} not {count} times in log:\n{self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_text()
@@ -178,10 +189,11 @@ class Subprocess:
 
 
 @pytest.fixture
-def muxserver_process():
+def muxserver_process(tmp_path):
     procs = []
 
     def start(*args, **kwargs):
+        kwargs.setdefault("log_dir", tmp_path)
         proc = Subprocess(list(args), **kwargs)
         procs.append(proc)
         return proc

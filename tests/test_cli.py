@@ -35,11 +35,12 @@ def test_serves_the_bundled_examples(muxserver_process, tmp_path):
 
 @pytest.mark.live
 def test_sigterm_drains_requests_in_flight(muxserver_process, tenants, tmp_path):
-    tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1)\n    return 'finished'\n"})
+    tenants.add("slow", {"index.py": "import time\ndef get():\n    print('started')\n"
+                                     "    time.sleep(1)\n    return 'finished'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
                              str(tmp_path / "c")).wait_ready()
     jobs = [gevent.spawn(requests.get, proc.url + "/slow/", timeout=10) for _ in range(3)]
-    gevent.sleep(0.3)
+    proc.wait_for_log("started", count=3)
     proc.proc.send_signal(signal.SIGTERM)
     results = [job.get(timeout=10) for job in jobs]
     assert [r.text for r in results] == ["finished"] * 3
@@ -50,13 +51,14 @@ def test_sigterm_drains_requests_in_flight(muxserver_process, tenants, tmp_path)
 
 @pytest.mark.live
 def test_sighup_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "import time\ndef get():\n    time.sleep(0.8)\n    return 'one'\n"})
+    tenants.add("one", {"index.py": "import time\ndef get():\n    print('started')\n"
+                                    "    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch", "--cache-dir",
                              str(tmp_path / "c")).wait_ready()
     assert requests.get(proc.url + "/two/").status_code == 404
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
     in_flight = gevent.spawn(requests.get, proc.url + "/one/", timeout=10)
-    gevent.sleep(0.2)
+    proc.wait_for_log("started")
     proc.proc.send_signal(signal.SIGHUP)
     assert in_flight.get(timeout=10).text == "one"  # not lost across the rescan
     deadline = time.monotonic() + 10

@@ -120,7 +120,7 @@ def test_request_in_flight_finishes_on_its_code(tenants, watched):
     server = watched()
     server.get("/acme/slow")  # warm
     job = gevent.spawn(requests.get, server.url + "/acme/slow", timeout=10)
-    gevent.sleep(0.1)
+    wait_for(lambda: server.app.registry.get("acme").inflight == 1)
     tenants.add("acme", {"slow.py": "def get():\n    return 'new code'\n"})
     wait_for(lambda: body(server, "/acme/slow") == "new code")
     assert job.get(timeout=10).text == "old code"
@@ -187,3 +187,29 @@ def test_stat_watcher_run_step_with_injected_clock(tenants):
     assert watcher.run_step(now=1.0) == []          # seen, not settled
     assert sorted(watcher.run_step(now=1.3)) == ["acme", "newbie"]
     assert "newbie" in app.registry.tenants
+
+
+def test_request_in_flight_keeps_its_module_state_across_a_redeploy(tenants, watched):
+    """A handler that sleeps, then reads a module global, still finds it after
+    the new version has gone live (its module is unloaded only when it ends)."""
+    tenants.add("acme", {"slow.py": "import time\nMESSAGE = 'old state'\n"
+                                    "def get():\n    time.sleep(0.5)\n    return MESSAGE\n"})
+    server = watched()
+    assert server.get("/_mux/status").status_code == 200
+    job = gevent.spawn(requests.get, server.url + "/acme/slow", timeout=10)
+    wait_for(lambda: server.app.registry.get("acme").inflight == 1)
+    tenants.add("acme", {"slow.py": "MESSAGE = 'new state'\ndef get():\n    return MESSAGE\n"})
+    wait_for(lambda: body(server, "/acme/slow") == "new state")
+    old = job.get(timeout=10)
+    assert (old.status_code, old.text) == (200, "old state")
+
+
+def test_request_in_flight_keeps_its_module_state_across_an_eviction(tenants, live):
+    tenants.add("acme", {"slow.py": "import time\nMESSAGE = 'kept'\n"
+                                    "def get():\n    time.sleep(0.5)\n    return MESSAGE\n"})
+    server = live()
+    job = gevent.spawn(requests.get, server.url + "/acme/slow", timeout=10)
+    wait_for(lambda: server.app.registry.get("acme").inflight == 1)
+    assert server.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
+    old = job.get(timeout=10)
+    assert (old.status_code, old.text) == (200, "kept")

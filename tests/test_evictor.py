@@ -3,6 +3,7 @@
 import time
 
 import gevent
+import requests
 
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.evictor import idle_modules
@@ -142,3 +143,26 @@ def test_cold_start_recompiles_when_the_cache_entry_is_gone(tenants):
     (tenants.root / "acme" / "b.py").write_text("def get():\n    return 'b2'\n")
     r = Client(app).get("/acme/b")                       # changed and not in cache: refused
     assert r.status_code == 500 and "redeploy the tenant" in r.text
+
+
+def test_sequential_cold_starts_under_memory_limit_are_never_refused(
+        muxserver_process, tenants, tmp_path):
+    """Idle modules make room before a cold start: loading 40 modules of
+    about 3 MB one after another under a limit of idle + 40 MB answers every
+    request (before: requests 27-29 got 503 "the server is over N MB")."""
+    for i in range(40):
+        tenants.add(f"m{i}", {"index.py": f"DATA = b'{i % 10}' * (3 * 2**20)\n"
+                                          "def get():\n    return str(len(DATA))\n"})
+    probe = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch",
+                              "--cache-dir", str(tmp_path / "c")).wait_ready()
+    idle_mb = requests.get(probe.url + "/_mux/status").json()["rss_bytes"] // 2**20
+    probe.stop()
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch",
+                             "--memory-limit", str(idle_mb + 40),
+                             "--cache-dir", str(tmp_path / "c")).wait_ready()
+    codes = [requests.get(f"{proc.url}/m{i}/", timeout=30).status_code for i in range(40)]
+    assert codes == [200] * 40, codes
+    status = requests.get(proc.url + "/_mux/status").json()
+    assert status["evictions"] > 0
+    assert len(status["warm_modules"]) < 40
+    assert status["rss_bytes"] <= (idle_mb + 40) * 2**20 * 1.1, status["rss_bytes"] / 2**20

@@ -6,6 +6,8 @@ import time
 import pytest
 import requests
 
+from tests.conftest import wait_until
+
 ABUSES = {
     # name: (source of get(), expected status)
     "while_true": ("def get():\n    while True:\n        pass\n", 503),
@@ -142,7 +144,7 @@ def test_watchdog_reports_a_stuck_hub_with_the_running_request():
     real_sleep = monkey.get_original("time", "sleep")
     with charged(budget):
         real_sleep(0.8)  # one blocking call the hub cannot interrupt
-    gevent.sleep(0.2)
+    wait_until(lambda: reports)
     dog.stop()
     assert reports and reports[0][1] == "tenant=stuck endpoint=index"
     assert reports[0][0] > 0.3

@@ -8,6 +8,8 @@ import gevent
 import pytest
 import requests
 
+from tests.conftest import wait_until
+
 
 def test_keep_alive_connection_serves_many_requests(tenants, live):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
@@ -53,7 +55,7 @@ def test_slow_tenant_does_not_stall_others(tenants, live):
     tenants.add("fast", {"index.py": "def get():\n    return 'fast'\n"})
     server = live()
     slow = gevent.spawn(lambda: requests.get(server.url + "/slow/", timeout=10).text)
-    gevent.sleep(0.1)
+    wait_until(lambda: server.app.registry.get("slow").inflight == 1)
     started = time.monotonic()
     assert requests.get(server.url + "/fast/", timeout=10).text == "fast"
     assert time.monotonic() - started < 0.5
@@ -88,7 +90,7 @@ def test_concurrency_limit_is_429_with_retry_after(tenants, live):
     tenants.add("other", {"index.py": "def get():\n    return 'other'\n"})
     server = live()
     jobs = [gevent.spawn(requests.get, server.url + "/busy/", timeout=10) for _ in range(4)]
-    gevent.sleep(0.15)
+    wait_until(lambda: server.app.registry.get("busy").inflight == 2)
     assert server.get("/other/").text == "other"
     codes = sorted(job.get(timeout=10).status_code for job in jobs)
     assert codes == [200, 200, 429, 429]
@@ -201,3 +203,62 @@ def test_chunked_body_over_max_body_is_413_not_truncated(tenants, live):
     assert server.post("/acme/", data=chunks(5000)).text == "5000"
     r = server.post("/acme/", data=chunks(50000))
     assert r.status_code == 413
+
+
+def test_stream_is_logged_and_counted_with_its_status_and_whole_duration(tenants, live):
+    import io
+    import json
+
+    from muxserver.ops import logs
+
+    tenants.add("acme", {"s.py": "import time\ndef get():\n    time.sleep(0.3)\n"
+                                 "    def g():\n        yield 'a'\n        yield 'b'\n"
+                                 "    return g(), 201\n"})
+    captured = io.StringIO()
+    saved = logs.writer
+    logs.writer = logs.LogWriter("json", stream=captured)
+    try:
+        server = live()
+        r = server.get("/acme/s")
+        assert (r.status_code, r.text) == (201, "ab")
+        wait_until(lambda: '"muxserver.access"' in captured.getvalue())
+    finally:
+        logs.writer = saved
+    access = [json.loads(line) for line in captured.getvalue().splitlines()
+              if '"muxserver.access"' in line]
+    assert access[0]["status"] == 201 and access[0]["duration_ms"] >= 300, access
+    metrics = server.get("/_mux/metrics").text
+    assert 'mux_requests_total{status="201",tenant="acme"} 1.0' in metrics
+
+
+def test_stream_stopped_by_a_limit_is_cut_and_logged_with_the_limit_status(tenants, live):
+    import io
+    import json
+    import socket as socket_module
+
+    from muxserver.ops import logs
+
+    tenants.add("acme", {"s.py": "def get():\n    def g():\n        yield 'first'\n"
+                                 "        while True:\n            pass\n    return g()\n",
+                         "tenant.toml": "[limits]\ncpu_ms = 100\n"})
+    captured = io.StringIO()
+    saved = logs.writer
+    logs.writer = logs.LogWriter("json", stream=captured)
+    try:
+        server = live()
+        with socket_module.create_connection(("127.0.0.1", server.server.port), timeout=10) as s:
+            s.sendall(b"GET /acme/s HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break  # the server closed the connection: the body was cut
+                data += chunk
+        wait_until(lambda: '"muxserver.access"' in captured.getvalue())
+    finally:
+        logs.writer = saved
+    assert data.startswith(b"HTTP/1.1 200") and b"first" in data
+    assert not data.endswith(b"0\r\n\r\n"), data  # no final chunk
+    access = [json.loads(line) for line in captured.getvalue().splitlines()
+              if '"muxserver.access"' in line]
+    assert access[0]["status"] == 503, access

@@ -34,14 +34,17 @@ def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, 
         time.sleep(0.2)
     assert metrics.count("mux_process_rss_bytes{pid=") == 2
 
+SLOW = ("import time\ndef get():\n    print('started')\n    time.sleep(1)\n"
+        "    return 'done'\n")
+
 
 @pytest.mark.live
 def test_workers_sigterm_drains_in_flight(muxserver_process, tenants, tmp_path):
-    tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1)\n    return 'done'\n"})
+    tenants.add("slow", {"index.py": SLOW})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     jobs = [gevent.spawn(requests.get, proc.url + "/slow/", timeout=10) for _ in range(4)]
-    gevent.sleep(0.3)
+    proc.wait_for_log("started", count=4)
     proc.proc.send_signal(signal.SIGTERM)
     assert [job.get(timeout=15).text for job in jobs] == ["done"] * 4
     assert proc.proc.wait(timeout=15) == 0
@@ -50,11 +53,11 @@ def test_workers_sigterm_drains_in_flight(muxserver_process, tenants, tmp_path):
 @pytest.mark.live
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigint_drains_like_sigterm(muxserver_process, tenants, tmp_path, workers):
-    tenants.add("slow", {"index.py": "import time\ndef get():\n    time.sleep(1)\n    return 'done'\n"})
+    tenants.add("slow", {"index.py": SLOW})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", workers,
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     job = gevent.spawn(requests.get, proc.url + "/slow/", timeout=10)
-    gevent.sleep(0.3)
+    proc.wait_for_log("started")
     proc.proc.send_signal(signal.SIGINT)
     assert job.get(timeout=15).text == "done"
     assert proc.proc.wait(timeout=15) == 0
@@ -62,12 +65,13 @@ def test_sigint_drains_like_sigterm(muxserver_process, tenants, tmp_path, worker
 
 @pytest.mark.live
 def test_workers_sighup_reloads_and_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "import time\ndef get():\n    time.sleep(0.8)\n    return 'one'\n"})
+    tenants.add("one", {"index.py": "import time\ndef get():\n    print('started')\n"
+                                    "    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2", "--no-watch",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
     in_flight = [gevent.spawn(requests.get, proc.url + "/one/", timeout=15) for _ in range(2)]
-    gevent.sleep(0.2)
+    proc.wait_for_log("started", count=2)
     proc.proc.send_signal(signal.SIGHUP)
     # The old workers drain: requests they had are answered, not dropped.
     assert [job.get(timeout=15).text for job in in_flight] == ["one", "one"]
@@ -128,3 +132,75 @@ def test_stuck_worker_is_replaced(muxserver_process, tenants, tmp_path):
     proc.wait_for_log("WORKER TIMEOUT", timeout=10)
     for _ in range(10):
         assert requests.get(proc.url + "/fine/", headers={"Connection": "close"}, timeout=5).text == "fine"
+
+
+def _raw_request(url: str, request: bytes) -> bytes:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+    return b"".join(chunks)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_conflicting_content_length_is_400_with_and_without_workers(
+        muxserver_process, tenants, tmp_path, workers):
+    """One handler for both modes: a request a proxy could read one way and
+    the server another (request smuggling) is refused alike."""
+    tenants.add("acme", {"index.py": "def post(request):\n    return request.get_data()\n"})
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", workers,
+                             "--cache-dir", str(tmp_path / "c")).wait_ready()
+    answer = _raw_request(proc.url, b"POST /acme/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                    b"Content-Length: 10\r\nConnection: close\r\n\r\nabcdefghij")
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    good = _raw_request(proc.url, b"POST /acme/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                  b"Connection: close\r\n\r\nabc")
+    assert good.startswith(b"HTTP/1.1 200"), good[:200]
+
+
+@pytest.mark.live
+def test_every_log_line_is_json_with_workers(muxserver_process, tenants, tmp_path):
+    """--log-format json: the listening line, gunicorn's own lines, access
+    and tenant lines, from the arbiter and each worker, each with its pid."""
+    import json
+
+    tenants.add("acme", {"index.py": "def get():\n    print('line one\\nFAKE 200 line')\n"
+                                     "    return 'x'\n"})
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
+                             "--log-format", "json", "--cache-dir", str(tmp_path / "c")).wait_ready()
+    requests.get(proc.url + "/acme/")
+    proc.wait_for_log('"muxserver.access"')
+    proc.wait_for_log("FAKE 200 line")
+    proc.stop()
+    lines = [line for line in proc.output().splitlines() if line.strip()]
+    docs = [json.loads(line) for line in lines]  # every line, or this raises
+    pids = {doc["pid"] for doc in docs}
+    assert len(pids) >= 3, pids  # the arbiter and two workers
+    assert any(doc["logger"].startswith("gunicorn") for doc in docs)
+    tenant = [doc for doc in docs if "FAKE 200 line" in doc["message"]]
+    assert tenant[0]["message"] == "line one\nFAKE 200 line" and tenant[0]["tenant"] == "acme"
+
+
+@pytest.mark.live
+def test_tenant_text_cannot_forge_a_text_log_line(muxserver_process, tenants, tmp_path):
+    tenants.add("acme", {"index.py": "def get():\n"
+                                     "    print('x\\n2026-01-01T00:00:00 INFO  muxserver.access: forged')\n"
+                                     "    return 'x'\n"})
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
+                             str(tmp_path / "c")).wait_ready()
+    requests.get(proc.url + "/acme/")
+    proc.wait_for_log("forged")
+    forged = [line for line in proc.output().splitlines() if "forged" in line]
+    assert len(forged) == 1 and "tenant=acme" in forged[0] and "x\\n2026" in forged[0]
+    assert not any(line.startswith("2026-01-01") for line in proc.output().splitlines())
