@@ -30,8 +30,8 @@ import requests  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import PY  # noqa: E402
+from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
 
 DEBOUNCE_MS = 250

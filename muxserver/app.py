@@ -16,18 +16,10 @@ import re
 import secrets
 import time
 import traceback
-from email.utils import formatdate
 
 import gevent
 from werkzeug.exceptions import HTTPException
 
-from sandbox import LimitExceeded
-from sandbox.limits import rss_bytes
-
-from muxserver.tenant_api import api
-from muxserver.tenant_api import context
-from muxserver.http.admin import AdminAPI
-from muxserver.tenancy.codecache import CodeCache
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
@@ -38,21 +30,28 @@ from muxserver.errors import TenantCodeError
 from muxserver.errors import TooManyRequests
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
-from muxserver.tenancy.evictor import Evictor
-from muxserver.tenancy.loader import Loader
+from muxserver.http.admin import AdminAPI
+from muxserver.http.responses import http_date
+from muxserver.http.responses import status_line
 from muxserver.http.static import PREFIX as STATIC_PREFIX
 from muxserver.http.static import serve_static
 from muxserver.http.streams import FileBody
 from muxserver.http.streams import TenantStream
 from muxserver.ops import logs
-from muxserver.tracebacks import tenant_code_error
 from muxserver.ops.logs import TenantLogs
 from muxserver.ops.logs import server_log
 from muxserver.ops.memory import release_memory
 from muxserver.ops.metrics import Metrics
+from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.evictor import Evictor
+from muxserver.tenancy.loader import Loader
 from muxserver.tenancy.registry import Registry
-from muxserver.http.responses import to_plain
 from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenant_api import context
+from muxserver.tenant_api.dispatch import call_handler
+from muxserver.tenant_api.request import TenantRequest
+from sandbox import LimitExceeded
+from sandbox.limits import rss_bytes
 
 #: After a limit kill, for this long, the tenant's requests yield to others
 #: before they start (a noisy tenant waits its turn behind calm ones).
@@ -60,34 +59,6 @@ PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_STATUS_LINES: dict[int, str] = {}
-
-
-def status_line(code: int) -> str:
-    line = _STATUS_LINES.get(code)
-    if line is None:
-        from http import HTTPStatus
-
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "Unknown"
-        line = _STATUS_LINES[code] = f"{code} {phrase}"
-    return line
-
-
-_date_cache = [0, ""]
-
-
-def http_date() -> str:
-    """The Date header, formatted once a second (pywsgi would per request)."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True)
-    return _date_cache[1]
-
-
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
 
@@ -369,14 +340,15 @@ class MuxApp:
                     message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
                                "defined when the module ran")
                     raise TenantCodeError(message, name, detail=message)
-                ctx.request = api.TenantRequest(environ, rel, mount, match.view_args,
+                ctx.request = TenantRequest(environ, rel, mount, match.view_args,
                                                 route.endpoint, self.config.max_body_bytes)
                 budget = budget_for(limits)
                 budget.label = f"tenant={name} endpoint={route.endpoint} request={request_id}"
                 exec_started = time.perf_counter()
                 try:
                     code, headers, body, stream = run_limited(
-                        budget, self._call, route, handler, ctx.request, match.view_args, module
+                        budget, call_handler, route, handler, ctx.request, match.view_args,
+                        module, self.config.tenants_dir,
                     )
                 finally:
                     outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
@@ -395,62 +367,6 @@ class MuxApp:
                 state.inflight -= 1
                 if module is not None:
                     module.release()
-
-    def _call(self, route, handler, request, view_args, module):
-        """Runs inside the limits: the handler, its hooks, the conversion,
-        and the turning of a tenant exception into text (its ``__str__`` is
-        tenant code too)."""
-        try:
-            return self._respond(route, handler, request, view_args, module)
-        except api.HTTPAbort as exc:
-            return abort_plain(exc)
-        except HTTPException:
-            raise  # werkzeug's, about the request (bad JSON, body too large)
-        except Exception as exc:
-            raise tenant_code_error(exc, route.endpoint, self.config.tenants_dir) from None
-
-    def _respond(self, route, handler, request, view_args, module):
-        try:
-            rv = None
-            for app in module.apps:
-                for hook in app._before:
-                    rv = hook()
-                    if rv is not None:
-                        break
-            if rv is None:
-                if route.kind == "flask":
-                    rv = handler(**view_args)
-                elif route.takes_request:
-                    rv = handler(request)
-                else:
-                    rv = handler()
-        except api.HTTPAbort as exc:
-            rv = self._app_error_handler(module, exc.code, exc)
-            if rv is None:
-                raise
-        except Exception as exc:
-            rv = self._app_error_handler(module, None, exc)
-            if rv is None:
-                raise
-        plain = to_plain(rv)
-        if module.apps and any(app._after for app in module.apps):
-            response = api.make_response(rv)
-            for app in module.apps:
-                for hook in app._after:
-                    response = hook(response)
-            plain = to_plain(response)
-        return plain
-
-    @staticmethod
-    def _app_error_handler(module, code, exc):
-        for app in module.apps:
-            handlers = app._error_handlers
-            if code is not None and code in handlers:
-                return handlers[code](exc)
-            for key, func in handlers.items():
-                if isinstance(key, type) and isinstance(exc, key):
-                    return func(exc)
-        return None
 
     # -- errors ------------------------------------------------------------------
 
@@ -506,12 +422,3 @@ class MuxApp:
         headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
         return code, headers, body
 
-
-def abort_plain(exc) -> tuple:
-    """The plain response for ``abort(...)``; call it inside the limits."""
-    if isinstance(exc.response, api.Response):
-        return to_plain(exc.response)
-    code = exc.code if type(exc.code) is int and 400 <= exc.code <= 599 else 500
-    description = exc.description if type(exc.description) is str else None
-    message = description or status_line(code).split(" ", 1)[1]
-    return code, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), None

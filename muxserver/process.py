@@ -10,17 +10,15 @@ of ``--workers N`` (:mod:`muxserver.http.workers`).
 from __future__ import annotations
 
 import logging
-import sys
 
 import gevent
-
-from sandbox import limits as sandbox_limits
 
 from muxserver.app import MuxApp
 from muxserver.http.server import Server
 from muxserver.ops.watchdog import HubWatchdog
 from muxserver.tenancy.codecache import MAX_AGE_S
 from muxserver.tenancy.watcher import start_watcher
+from sandbox import limits as sandbox_limits
 
 log = logging.getLogger("muxserver")
 

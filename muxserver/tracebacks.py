@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import traceback
 
-from sandbox import SandboxError
-
 from muxserver.errors import TenantCodeError
+from sandbox import SandboxError
 
 
 def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:

@@ -14,12 +14,12 @@ Usable on its own (it never imports :mod:`muxserver`)::
 from sandbox.compiler import CompileResult
 from sandbox.compiler import compile_tenant
 from sandbox.compiler import decode_source
+from sandbox.facades import ALLOWED_MODULES
 from sandbox.guards import SandboxError
 from sandbox.guards import SizeLimitError
 from sandbox.limits import Budget
 from sandbox.limits import LimitExceeded
 from sandbox.limits import charged
-from sandbox.modules import ALLOWED_MODULES
 from sandbox.policy import POLICY_VERSION
 from sandbox.runtime import LibSource
 from sandbox.runtime import TenantRuntime

@@ -22,7 +22,7 @@ from types import CodeType
 from typing import Any
 from typing import Callable
 
-from sandbox.modules import ALLOWED_MODULES
+from sandbox.facades import ALLOWED_MODULES
 from sandbox.policy import MuxPolicy
 
 #: Largest tenant source file accepted, in bytes.

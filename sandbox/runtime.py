@@ -20,8 +20,8 @@ from typing import Callable
 from typing import NamedTuple
 
 from sandbox import guards
-from sandbox.modules import BUILDERS
-from sandbox.modules import ModuleFacade
+from sandbox.facades import BUILDERS
+from sandbox.facades import ModuleFacade
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192

@@ -5,10 +5,10 @@ import time
 import gevent
 import requests
 
+from muxserver.ops.memory import release_memory
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.evictor import idle_modules
 from muxserver.tenancy.evictor import lru_order
-from muxserver.ops.memory import release_memory
 from sandbox.limits import rss_bytes
 
 

@@ -111,8 +111,8 @@ def test_limit_kills_are_counted_by_tenant_and_kind(server):
 
 
 def test_memory_is_returned_after_a_memory_kill(server):
-    from sandbox.limits import rss_bytes
     from muxserver.ops.memory import release_memory
+    from sandbox.limits import rss_bytes
 
     server.get("/calm/")
     release_memory(force=True)
@@ -134,7 +134,8 @@ def test_watchdog_reports_a_stuck_hub_with_the_running_request():
     from gevent import monkey
 
     from muxserver.ops.watchdog import HubWatchdog
-    from sandbox import Budget, charged
+    from sandbox import Budget
+    from sandbox import charged
 
     reports = []
     dog = HubWatchdog(stall_s=0.3, on_stall=lambda s, label: reports.append((s, label))).start()

@@ -1,7 +1,7 @@
 """Turn what a handler returned into plain status, headers and body.
 
 Flask's conventions: ``str`` (text/html), ``bytes``, ``dict``/``list``
-(JSON), a :class:`~muxserver.tenant_api.api.Response`, ``(body, status)``,
+(JSON), a :class:`~muxserver.tenant_api.response.Response`, ``(body, status)``,
 ``(body, status, headers)``, ``(body, headers)``; a generator streams.
 
 This runs *inside* the request's limits (SECURITY-NOTES, item 9): a value
@@ -14,10 +14,13 @@ Everything that leaves here is an exact ``int``, ``str`` or ``bytes``
 from __future__ import annotations
 
 import json
+import time
 import types
+from email.utils import formatdate
+from http import HTTPStatus
 
-from muxserver.tenant_api.api import Response
-from muxserver.tenant_api.api import TenantHeaders
+from muxserver.tenant_api.request import TenantHeaders
+from muxserver.tenant_api.response import Response
 
 #: Largest response body held in memory (streamed bodies are not capped).
 MAX_BODY_BYTES = 64 * 2**20
@@ -171,3 +174,29 @@ def to_response_object(value) -> Response:
     response = Response(data if stream is None else stream, status=code)
     response.headers = headers
     return response
+
+
+_STATUS_LINES: dict[int, str] = {}
+
+
+def status_line(code: int) -> str:
+    line = _STATUS_LINES.get(code)
+    if line is None:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Unknown"
+        line = _STATUS_LINES[code] = f"{code} {phrase}"
+    return line
+
+
+_date_cache = [0, ""]
+
+
+def http_date() -> str:
+    """The Date header, formatted once a second (pywsgi would per request)."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True)
+    return _date_cache[1]

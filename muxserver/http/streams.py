@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from werkzeug.exceptions import HTTPException
 
-from sandbox import LimitExceeded
-
-from muxserver.tenant_api import context
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import StreamCut
 from muxserver.execution import run_limited
 from muxserver.http.responses import BadReturnValue
+from muxserver.tenant_api import context
 from muxserver.tracebacks import tenant_code_error
+from sandbox import LimitExceeded
 
 #: Static files up to this size are read whole; larger ones are streamed.
 STATIC_INLINE_BYTES = 256 * 1024

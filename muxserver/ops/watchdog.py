@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 
-from gevent import monkey
-
 import gevent
+from gevent import monkey
 
 from sandbox import limits
 

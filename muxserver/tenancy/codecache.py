@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 from types import CodeType
 
-from sandbox import POLICY_VERSION
-
 from muxserver.tenancy.routes import READER_VERSION
+from sandbox import POLICY_VERSION
 
 _FORMAT = 1
 #: An entry read this long after it was written is touched (mtime = now).

@@ -12,9 +12,8 @@ import time
 
 import gevent
 
-from sandbox.limits import rss_bytes
-
 from muxserver.ops.memory import release_memory
+from sandbox.limits import rss_bytes
 
 log = logging.getLogger("muxserver.evictor")
 

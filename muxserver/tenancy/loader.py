@@ -19,25 +19,25 @@ import time
 
 from gevent.lock import Semaphore
 
-from sandbox import LibSource
-from sandbox import TenantRuntime
-from sandbox.modules import ModuleFacade
-
-from muxserver.tenant_api import api
-from muxserver.tenant_api import context
-from muxserver.tenancy.codecache import CodeCache
-from muxserver.tenancy.codecache import cache_key
 from muxserver.errors import NotFound
+from muxserver.errors import TenantLoadError
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
-from muxserver.errors import TenantLoadError
 from muxserver.ops.logs import TenantLogs
+from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.registry import TenantState
 from muxserver.tenancy.registry import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
+from muxserver.tenant_api import context
+from muxserver.tenant_api.shim import Flask
+from muxserver.tenant_api.shim import module_attrs
 from muxserver.tracebacks import format_tenant_traceback
+from sandbox import LibSource
+from sandbox import TenantRuntime
+from sandbox.facades import ModuleFacade
 
 
 class Loader:
@@ -96,7 +96,7 @@ class Loader:
             def mux_log(*args, level: str = "info") -> None:
                 log_line(" ".join(str(a) for a in args))
 
-            attrs = api.module_attrs(state.spec.manifest.env, mux_log)
+            attrs = module_attrs(state.spec.manifest.env, mux_log)
 
             def load_lib(dotted: str):
                 ref = state.spec.libs.get(dotted)
@@ -177,7 +177,7 @@ class Loader:
         return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)
 
     def _handlers(self, state: TenantState, endpoint: str, namespace: dict):
-        apps = [v for v in namespace.values() if isinstance(v, api.Flask)]
+        apps = [v for v in namespace.values() if isinstance(v, Flask)]
         declared = {}
         for app in apps:
             for rule, func_name, func in app._routes:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from muxserver.tenancy.codecache import CodeCache
 from muxserver.config import Config
+from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
 from muxserver.tenancy.scanner import list_tenants

@@ -23,7 +23,6 @@ from typing import NamedTuple
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
 
-
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
 READER_VERSION = 2

@@ -24,9 +24,6 @@ from dataclasses import field
 from pathlib import Path
 from typing import NamedTuple
 
-from sandbox import compile_tenant
-from sandbox.compiler import decode_source
-
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.manifest import Manifest
@@ -36,6 +33,8 @@ from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
 from muxserver.tenancy.routes import find_handlers
+from sandbox import compile_tenant
+from sandbox.compiler import decode_source
 
 log = logging.getLogger("muxserver.scanner")
 

@@ -158,7 +158,7 @@ def test_sandbox_stands_alone():
     import subprocess
     import sys
 
-    code = ("import sys, sandbox, sandbox.modules, sandbox.runtime; "
+    code = ("import sys, sandbox, sandbox.facades, sandbox.runtime; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('muxserver', 'gevent')]; "
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,0 +1,239 @@
+"""The request as tenant code sees it: Flask's names, plain values.
+
+:class:`TenantRequest` holds the werkzeug request in a slot tenant code
+cannot name (``_r``) and offers Flask's request attributes; uploaded files
+are :class:`UploadedFile`, which can be read but not saved to a path;
+request headers are a copy, not werkzeug's ``EnvironHeaders`` (which carries
+the WSGI environ). ``mux.request`` is :data:`request`, a proxy to the
+request of the greenlet that reads it.
+"""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request
+
+from muxserver.tenant_api import context
+
+
+class TenantHeaders(Headers):
+    """werkzeug ``Headers`` that tenant code may change (its own copy)."""
+
+    _guarded_writes = True
+
+
+class UploadedFile:
+    """A file from a multipart form: name, type and content, no host paths."""
+
+    __slots__ = ("_fs",)
+
+    def __init__(self, storage):
+        self._fs = storage
+
+    @property
+    def filename(self):
+        return self._fs.filename
+
+    @property
+    def name(self):
+        return self._fs.name
+
+    @property
+    def content_type(self):
+        return self._fs.content_type
+
+    @property
+    def mimetype(self):
+        return self._fs.mimetype
+
+    @property
+    def content_length(self):
+        return self._fs.content_length
+
+    @property
+    def headers(self):
+        return TenantHeaders(list(self._fs.headers.items()))
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fs.stream.read(size)
+
+    def __repr__(self):
+        return f"<UploadedFile {self.filename!r} ({self.content_type})>"
+
+
+class CappedInput:
+    """A request body stream that raises 413 past ``limit`` bytes."""
+
+    def __init__(self, stream, limit: int):
+        self._stream = stream
+        self._left = limit
+
+    def _take(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise RequestEntityTooLarge()
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        return self._take(self._stream.read(want))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        return self._take(self._stream.readline(want))
+
+    def __iter__(self):
+        while True:
+            line = self.readline(65536)
+            if not line:
+                return
+            yield line
+
+
+class TenantRequest:
+    """The request as tenant code sees it: Flask's attribute names.
+
+    ``path`` is relative to the tenant's mount point, as in a Flask app
+    mounted under a prefix; ``script_root`` is the mount (``/acme``). The
+    werkzeug request behind it is built on first use: a handler that never
+    reads the request does not pay for parsing it.
+    """
+
+    __slots__ = ("_environ", "_rel", "_mount", "_wz", "_view_args", "_headers", "_files",
+                 "_endpoint", "_max_body")
+
+    def __init__(self, environ, rel: str, mount: str, view_args: dict, endpoint: str = "",
+                 max_body: int | None = None):
+        self._environ = environ
+        self._rel = rel
+        self._mount = mount
+        self._wz = None
+        self._view_args = view_args
+        self._headers = None
+        self._files = None
+        self._endpoint = endpoint
+        self._max_body = max_body
+
+    @property
+    def _r(self):
+        wz = self._wz
+        if wz is None:
+            env = dict(self._environ)
+            env["SCRIPT_NAME"] = self._environ.get("SCRIPT_NAME", "") + self._mount
+            env["PATH_INFO"] = self._rel
+            capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")
+                      and "wsgi.input" in env)
+            if capped:
+                # A chunked body has no length to check up front, and
+                # werkzeug would cut it at the limit without a word: count
+                # the bytes instead, and answer 413 past the limit.
+                env["wsgi.input"] = CappedInput(env["wsgi.input"], self._max_body)
+            wz = self._wz = Request(env)
+            wz.max_content_length = None if capped else self._max_body
+        return wz
+
+    def close(self) -> None:
+        """Release uploaded files' temporary files (host use)."""
+        if self._wz is not None:
+            self._wz.close()
+
+    # -- the URL -------------------------------------------------------------
+
+    method = property(lambda self: self._r.method)
+    path = property(lambda self: self._r.path)
+    full_path = property(lambda self: self._r.full_path)
+    script_root = property(lambda self: self._r.script_root)
+    url = property(lambda self: self._r.url)
+    base_url = property(lambda self: self._r.base_url)
+    url_root = property(lambda self: self._r.url_root)
+    host_url = property(lambda self: self._r.host_url)
+    host = property(lambda self: self._r.host)
+    scheme = property(lambda self: self._r.scheme)
+    is_secure = property(lambda self: self._r.is_secure)
+    query_string = property(lambda self: self._r.query_string)
+    args = property(lambda self: self._r.args)
+    view_args = property(lambda self: dict(self._view_args))
+    endpoint = property(lambda self: self._endpoint)
+    remote_addr = property(lambda self: self._r.remote_addr)
+
+    # -- headers ---------------------------------------------------------------
+
+    @property
+    def headers(self) -> TenantHeaders:
+        if self._headers is None:
+            self._headers = TenantHeaders(list(self._r.headers.items()))
+        return self._headers
+
+    cookies = property(lambda self: self._r.cookies)
+    content_type = property(lambda self: self._r.content_type)
+    mimetype = property(lambda self: self._r.mimetype)
+    content_length = property(lambda self: self._r.content_length)
+    authorization = property(lambda self: self._r.authorization)
+    origin = property(lambda self: self._r.origin)
+    referrer = property(lambda self: self._r.referrer)
+    accept_mimetypes = property(lambda self: self._r.accept_mimetypes)
+
+    @property
+    def user_agent(self) -> str:
+        return self._r.headers.get("User-Agent", "")
+
+    # -- the body ----------------------------------------------------------------
+
+    form = property(lambda self: self._r.form)
+    values = property(lambda self: self._r.values)
+
+    @property
+    def files(self) -> dict:
+        if self._files is None:
+            self._files = {
+                key: UploadedFile(storage) for key, storage in self._r.files.items()
+            }
+        return self._files
+
+    @property
+    def data(self) -> bytes:
+        return self._r.get_data()
+
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
+        return self._r.get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)
+
+    @property
+    def is_json(self) -> bool:
+        return self._r.is_json
+
+    @property
+    def json(self):
+        return self._r.get_json()
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        return self._r.get_json(force=force, silent=silent, cache=cache)
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.full_path!r}>"
+
+
+class RequestProxy:
+    """``mux.request``: the request of the greenlet that reads it."""
+
+    __slots__ = ()
+
+    def _get(self) -> TenantRequest:
+        ctx = context.current()
+        if ctx is None or ctx.request is None:
+            raise RuntimeError("there is no request here (module top level runs at load time)")
+        return ctx.request
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __repr__(self):
+        ctx = context.current()
+        return repr(ctx.request) if ctx and ctx.request else "<no request>"
+
+    def __bool__(self):
+        ctx = context.current()
+        return bool(ctx and ctx.request)
+
+
+request = RequestProxy()

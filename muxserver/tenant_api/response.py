@@ -1,0 +1,213 @@
+"""Responses tenant code builds: ``Response``, ``jsonify``, ``abort``,
+``redirect``, ``make_response``.
+
+:class:`Response` is this package's own small class, not werkzeug's, whose
+class attributes reach the ``json`` module.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from werkzeug.http import dump_cookie
+
+from muxserver.tenant_api.request import TenantHeaders
+
+
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase.upper()}"
+    except ValueError:
+        return f"{code} UNKNOWN"
+
+
+class Response:
+    """A response built by tenant code (Flask's names, a small surface).
+
+    :param response: ``str``, ``bytes`` or an iterable of them (streamed).
+    :param status: an ``int`` or ``"201 CREATED"``.
+    :param headers: a dict, a list of pairs or ``Headers``.
+    """
+
+    _guarded_writes = True
+    default_mimetype = "text/html"
+    __slots__ = ("_body", "_status", "_headers")
+
+    def __init__(self, response=None, status=None, headers=None, mimetype=None,
+                 content_type=None, direct_passthrough=False):
+        self._headers = TenantHeaders(headers)
+        self._status = 200
+        if status is not None:
+            self.status = status
+        if content_type is None:
+            mimetype = mimetype or self.default_mimetype
+            content_type = (
+                f"{mimetype}; charset=utf-8"
+                if mimetype.startswith("text/") or mimetype == "application/javascript"
+                else mimetype
+            )
+        if "Content-Type" not in self._headers:
+            self._headers["Content-Type"] = content_type
+        self._body = b"" if response is None else response
+
+    # -- status ----------------------------------------------------------------
+
+    @property
+    def status_code(self) -> int:
+        return self._status
+
+    @status_code.setter
+    def status_code(self, code):
+        if type(code) is not int or not 100 <= code <= 999:
+            raise ValueError(f"status code must be an int from 100 to 999, not {code!r}")
+        self._status = code
+
+    @property
+    def status(self) -> str:
+        return _status_line(self._status)
+
+    @status.setter
+    def status(self, value):
+        if isinstance(value, int):
+            self.status_code = value
+            return
+        if isinstance(value, str) and value[:3].isdigit():
+            self.status_code = int(value[:3])
+            return
+        raise ValueError(f"status must be an int or a string like '201 CREATED', not {value!r}")
+
+    # -- headers ----------------------------------------------------------------
+
+    @property
+    def headers(self) -> TenantHeaders:
+        return self._headers
+
+    @headers.setter
+    def headers(self, value):
+        self._headers = TenantHeaders(value)
+
+    @property
+    def content_type(self):
+        return self._headers.get("Content-Type")
+
+    @content_type.setter
+    def content_type(self, value):
+        self._headers["Content-Type"] = value
+
+    @property
+    def mimetype(self):
+        value = self.content_type or ""
+        return value.split(";")[0].strip().lower()
+
+    @mimetype.setter
+    def mimetype(self, value):
+        self.content_type = (
+            f"{value}; charset=utf-8" if value.startswith("text/") else value
+        )
+
+    @property
+    def location(self):
+        return self._headers.get("Location")
+
+    @location.setter
+    def location(self, value):
+        self._headers["Location"] = value
+
+    def set_cookie(self, key, value="", max_age=None, expires=None, path="/", domain=None,
+                   secure=False, httponly=False, samesite=None):
+        self._headers.add(
+            "Set-Cookie",
+            dump_cookie(key, value, max_age=max_age, expires=expires, path=path, domain=domain,
+                        secure=secure, httponly=httponly, samesite=samesite),
+        )
+
+    def delete_cookie(self, key, path="/", domain=None, secure=False, httponly=False,
+                      samesite=None):
+        self.set_cookie(key, expires=0, max_age=0, path=path, domain=domain, secure=secure,
+                        httponly=httponly, samesite=samesite)
+
+    # -- body ---------------------------------------------------------------------
+
+    def get_data(self, as_text: bool = False):
+        body = self._body
+        if isinstance(body, str):
+            return body if as_text else body.encode("utf-8")
+        if isinstance(body, (bytes, bytearray)):
+            return bytes(body).decode("utf-8") if as_text else bytes(body)
+        raise TypeError("a streamed response has no data until it is sent")
+
+    def set_data(self, value):
+        if not isinstance(value, (str, bytes, bytearray)):
+            raise TypeError("response data must be str or bytes")
+        self._body = value
+
+    data = property(get_data, set_data)
+
+    @property
+    def body(self):
+        """The body as given: str, bytes or an iterable (host use)."""
+        return self._body
+
+    @property
+    def is_json(self) -> bool:
+        return self.mimetype == "application/json"
+
+    @property
+    def json(self):
+        return json.loads(self.get_data()) if self.is_json else None
+
+    def __repr__(self):
+        return f"<Response {self.status}>"
+
+
+def jsonify(*args, **kwargs) -> Response:
+    """Flask's ``jsonify``: one argument, several (a list), or keywords."""
+    if args and kwargs:
+        raise TypeError("jsonify() takes arguments or keywords, not both")
+    data = args[0] if len(args) == 1 else list(args) if args else kwargs
+    return Response(json.dumps(data) + "\n", mimetype="application/json")
+
+
+class HTTPAbort(Exception):
+    """Raised by :func:`abort`; the host answers with its status.
+
+    :param code: the HTTP status.
+    :param description: shown in the body.
+    :param response: a full response to send instead.
+    """
+
+    def __init__(self, code: int, description: str | None = None, response: Response | None = None):
+        super().__init__(code, description)
+        self.code = code
+        self.description = description
+        self.response = response
+
+
+def abort(status, *args, **kwargs):
+    """Stop the request with ``status`` (an int) or with a :class:`Response`."""
+    if isinstance(status, Response):
+        raise HTTPAbort(status.status_code, None, status)
+    if type(status) is not int or not 400 <= status <= 599:
+        raise ValueError(f"abort() needs an error status from 400 to 599, not {status!r}")
+    description = args[0] if args else kwargs.get("description")
+    raise HTTPAbort(status, None if description is None else str(description))
+
+
+def redirect(location, code: int = 302) -> Response:
+    """A redirect to ``location`` (relative URLs are left as they are)."""
+    if code not in (301, 302, 303, 305, 307, 308):
+        raise ValueError(f"redirect code must be a 3xx redirect status, not {code}")
+    response = Response(f"Redirecting to {location}\n", status=code, mimetype="text/plain")
+    response.headers["Location"] = str(location)
+    return response
+
+
+def make_response(*args) -> Response:
+    """Flask's ``make_response``: turn a return value into a Response."""
+    from muxserver.http.responses import to_response_object
+
+    if not args:
+        return Response()
+    value = args[0] if len(args) == 1 else tuple(args)
+    return to_response_object(value)

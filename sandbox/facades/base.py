@@ -1,0 +1,55 @@
+"""What every facade is built from: the read-only module stand-in and helpers."""
+
+from __future__ import annotations
+
+import functools
+
+from sandbox.guards import SizeLimitError
+from sandbox.guards import TickingIter
+
+
+class ModuleFacade:
+    """A read-only stand-in for a module: only the names it was given."""
+
+    __slots__ = ("_name", "_attrs")
+
+    def __init__(self, name: str, attrs: dict):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_attrs", attrs)
+
+    def __getattr__(self, attr):
+        try:
+            return object.__getattribute__(self, "_attrs")[attr]
+        except KeyError:
+            name = object.__getattribute__(self, "_name")
+            raise AttributeError(
+                f"module {name!r} has no attribute {attr!r} in the sandbox"
+            ) from None
+
+    def __setattr__(self, attr, value):
+        raise TypeError("modules cannot be changed in the sandbox")
+
+    __delattr__ = __setattr__
+
+    def __dir__(self):
+        return sorted(object.__getattribute__(self, "_attrs"))
+
+    def __repr__(self):
+        return f"<module {object.__getattribute__(self, '_name')!r} (sandboxed)>"
+
+
+def pick(module, names: str) -> dict:
+    return {name: getattr(module, name) for name in names.split()}
+
+
+def cap(value, limit, what):
+    if isinstance(value, int) and value > limit:
+        raise SizeLimitError(f"{what} is over the sandbox limit ({limit})")
+
+
+def ticking_call(func):
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        return TickingIter(func(*args, **kwargs))
+
+    return wrapped

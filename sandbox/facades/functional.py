@@ -1,0 +1,215 @@
+"""Facades for iteration and functions: itertools, functools, operator,
+collections, heapq, bisect."""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import collections.abc
+import functools
+import heapq
+import itertools
+import operator
+
+from sandbox import guards
+from sandbox.facades.base import cap
+from sandbox.facades.base import pick
+from sandbox.facades.base import ticking_call
+from sandbox.guards import SandboxError
+from sandbox.guards import TickingIter
+from sandbox.guards import guarded_getattr
+from sandbox.guards import guarded_iter
+from sandbox.guards import ticking_over_inputs
+
+
+class Chain:
+    """``itertools.chain`` with ``chain.from_iterable``, both ticking."""
+
+    __slots__ = ()
+
+    def __call__(self, *iterables):
+        return TickingIter(itertools.chain(*[guarded_iter(i) for i in iterables]))
+
+    def from_iterable(self, iterable):
+        return TickingIter(
+            itertools.chain.from_iterable(guarded_iter(i) for i in guarded_iter(iterable))
+        )
+
+
+def build_itertools(ctx):
+    def repeat(obj, times=None):
+        if times is None:
+            return TickingIter(itertools.repeat(obj))
+        return TickingIter(itertools.repeat(obj, times))
+
+    def tee(iterable, n=2):
+        cap(n, 1000, "tee n")
+        return tuple(TickingIter(t) for t in itertools.tee(guarded_iter(iterable), n))
+
+    def groupby(iterable, key=None):
+        return TickingIter(
+            (k, TickingIter(group))
+            for k, group in itertools.groupby(guarded_iter(iterable), key)
+        )
+
+    table = {
+        "count": ticking_call(itertools.count),
+        "repeat": repeat,
+        "cycle": ticking_over_inputs(itertools.cycle),
+        "chain": Chain(),
+        "tee": tee,
+        "groupby": groupby,
+    }
+    for name in (
+        "accumulate compress dropwhile filterfalse islice pairwise starmap "
+        "takewhile zip_longest product permutations combinations "
+        "combinations_with_replacement"
+    ).split():
+        func = getattr(itertools, name)
+        if name in ("dropwhile", "filterfalse", "takewhile", "starmap"):
+            table[name] = (
+                lambda f: lambda pred, iterable: TickingIter(f(pred, guarded_iter(iterable)))
+            )(func)
+        elif name in ("islice", "combinations", "permutations", "combinations_with_replacement"):
+            table[name] = (
+                lambda f: lambda iterable, *args: TickingIter(f(guarded_iter(iterable), *args))
+            )(func)
+        else:
+            table[name] = ticking_over_inputs(func)
+
+    # Each item of these is a tuple of r (or repeat x inputs) elements, built
+    # in C; a huge r makes every item a huge allocation between two ticks.
+    def product(*iterables, repeat=1):
+        cap(repeat * max(1, len(iterables)), MAX_TUPLE_WIDTH, "product width")
+        return TickingIter(itertools.product(*[guarded_iter(i) for i in iterables], repeat=repeat))
+
+    def _width_capped(func):
+        def wrapped(iterable, r=None, *args):
+            cap(r, MAX_TUPLE_WIDTH, f"{func.__name__} r")
+            pool = tuple(guarded_iter(iterable))
+            if r is None:
+                cap(len(pool), MAX_TUPLE_WIDTH, f"{func.__name__} width")
+                return TickingIter(func(pool))
+            return TickingIter(func(pool, r, *args))
+
+        return wrapped
+
+    table["product"] = product
+    table["permutations"] = _width_capped(itertools.permutations)
+    table["combinations"] = lambda iterable, r: _width_capped(itertools.combinations)(iterable, r)
+    table["combinations_with_replacement"] = lambda iterable, r: _width_capped(
+        itertools.combinations_with_replacement)(iterable, r)
+    return table
+
+
+#: Widest tuple itertools' combinatoric functions may yield.
+MAX_TUPLE_WIDTH = 10_000
+
+
+def build_functools(ctx):
+    def update_wrapper(wrapper, wrapped, *args, **kwargs):
+        if not guards.is_tenant_function(wrapper):
+            raise SandboxError("update_wrapper() can only change functions you defined")
+        return functools.update_wrapper(wrapper, wrapped, *args, **kwargs)
+
+    def wraps(wrapped, *args, **kwargs):
+        return lambda wrapper: update_wrapper(wrapper, wrapped, *args, **kwargs)
+
+    def total_ordering(cls):
+        if cls not in guards.TENANT_CLASSES:
+            raise SandboxError("total_ordering() can only change classes you defined")
+        return functools.total_ordering(cls)
+
+    def reduce(function, iterable, *initial):
+        return functools.reduce(function, guarded_iter(iterable), *initial)
+
+    table = pick(functools, "partial partialmethod lru_cache cache cached_property cmp_to_key")
+    table.update(
+        update_wrapper=update_wrapper,
+        wraps=wraps,
+        total_ordering=total_ordering,
+        reduce=reduce,
+    )
+    return table
+
+
+def build_operator(ctx):
+    # attrgetter/methodcaller would read attributes without _getattr_, and
+    # setitem/delitem would write without _write_: they are rebuilt on the
+    # guards. The in-place functions are left out.
+    table = pick(
+        operator,
+        "lt le eq ne ge gt not_ truth is_ is_not abs add and_ floordiv index "
+        "inv invert neg or_ pos rshift sub truediv xor concat contains countOf "
+        "indexOf getitem itemgetter length_hint matmul",
+    )
+
+    def attrgetter(*names):
+        def get(obj):
+            values = []
+            for name in names:
+                value = obj
+                for part in name.split("."):
+                    value = guarded_getattr(value, part)
+                values.append(value)
+            return values[0] if len(names) == 1 else tuple(values)
+
+        return get
+
+    def methodcaller(name, *args, **kwargs):
+        return lambda obj: guarded_getattr(obj, name)(*args, **kwargs)
+
+    def setitem(obj, key, value):
+        guards.guarded_write(obj)[key] = value
+
+    def delitem(obj, key):
+        del guards.guarded_write(obj)[key]
+
+    table.update(
+        attrgetter=attrgetter,
+        methodcaller=methodcaller,
+        setitem=setitem,
+        delitem=delitem,
+        mul=guards.guarded_mul,
+        mod=guards.guarded_mod,
+        pow=guards.guarded_pow,
+        lshift=guards.guarded_lshift,
+    )
+    return table
+
+
+def build_collections_abc(ctx):
+    return {
+        name: getattr(collections.abc, name)
+        for name in collections.abc.__all__
+    }
+
+
+def build_collections(ctx):
+    def namedtuple(typename, field_names, **kwargs):
+        kwargs.pop("module", None)
+        return collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
+
+    class Counter(collections.Counter):
+        """``collections.Counter`` whose ``elements()`` ticks."""
+
+        def elements(self):
+            return TickingIter(super().elements())
+
+    table = pick(collections, "deque OrderedDict defaultdict ChainMap UserDict UserList UserString")
+    table.update(namedtuple=namedtuple, Counter=Counter, abc=ctx.facade("collections.abc"))
+    return table
+
+
+def build_heapq(ctx):
+    table = pick(heapq, "heappush heappop heapify heapreplace heappushpop")
+    table["nlargest"] = lambda n, iterable, key=None: heapq.nlargest(n, guarded_iter(iterable), key)
+    table["nsmallest"] = lambda n, iterable, key=None: heapq.nsmallest(n, guarded_iter(iterable), key)
+    table["merge"] = lambda *its, key=None, reverse=False: TickingIter(
+        heapq.merge(*[guarded_iter(i) for i in its], key=key, reverse=reverse)
+    )
+    return table
+
+
+def build_bisect(ctx):
+    return pick(bisect, "bisect bisect_left bisect_right insort insort_left insort_right")

@@ -1,0 +1,148 @@
+"""Facades for numbers: math, random, decimal, fractions, statistics."""
+
+from __future__ import annotations
+
+import decimal
+import fractions
+import math
+import random
+import statistics
+
+from sandbox import guards
+from sandbox.facades.base import cap
+from sandbox.facades.base import pick
+from sandbox.guards import MAX_SEQUENCE_ITEMS
+from sandbox.guards import MAX_STRING_BYTES
+from sandbox.guards import guarded_iter
+
+
+def build_math(ctx):
+    table = {
+        name: getattr(math, name)
+        for name in dir(math)
+        if not name.startswith("_")
+    }
+
+    def factorial(n):
+        cap(n, 20_000, "factorial argument")
+        return math.factorial(n)
+
+    def comb(n, k):
+        cap(n, 20_000, "comb argument")
+        return math.comb(n, k)
+
+    def perm(n, k=None):
+        cap(n, 20_000, "perm argument")
+        return math.perm(n, k)
+
+    def prod(iterable, *, start=1):
+        return math.prod(guarded_iter(iterable), start=start)
+
+    def _to_int(func):
+        def wrapped(x):
+            guards.check_decimal(x)
+            return func(x)
+
+        wrapped.__name__ = func.__name__
+        return wrapped
+
+    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, floor=_to_int(math.floor),
+                 ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
+    return table
+
+
+def build_random(ctx):
+    rng = ctx.random
+
+    def randbytes(n):
+        cap(n, MAX_STRING_BYTES, "randbytes size")
+        return rng.randbytes(n)
+
+    def getrandbits(k):
+        cap(k, guards.MAX_INT_BITS, "getrandbits size")
+        return rng.getrandbits(k)
+
+    def choices(population, weights=None, *, cum_weights=None, k=1):
+        cap(k, MAX_SEQUENCE_ITEMS, "choices k")
+        return rng.choices(population, weights, cum_weights=cum_weights, k=k)
+
+    def sample(population, k, *, counts=None):
+        cap(k, MAX_SEQUENCE_ITEMS, "sample k")
+        return rng.sample(population, k, counts=counts)
+
+    table = {
+        name: getattr(rng, name)
+        for name in (
+            "random randint randrange choice shuffle uniform gauss seed "
+            "normalvariate lognormvariate expovariate vonmisesvariate "
+            "gammavariate triangular betavariate paretovariate weibullvariate"
+        ).split()
+    }
+    table.update(
+        randbytes=randbytes,
+        getrandbits=getrandbits,
+        choices=choices,
+        sample=sample,
+        Random=random.Random,
+        SystemRandom=random.SystemRandom,
+    )
+    return table
+
+
+def build_decimal(ctx):
+    # getcontext/setcontext/localcontext are left out: the context is per
+    # thread, and every greenlet of every tenant shares the thread.
+    def Context(*args, **kwargs):
+        prec = kwargs.get("prec", args[0] if args else None)
+        cap(prec, 10_000, "decimal precision")
+        context = decimal.Context(*args, **kwargs)
+        context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
+        context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
+        return context
+
+    def make_decimal(value="0", context=None):
+        result = decimal.Decimal(value, context)
+        guards.check_decimal(result)
+        return result
+
+    table = pick(
+        decimal,
+        "DecimalException InvalidOperation DivisionByZero Overflow "
+        "Underflow Inexact Rounded Subnormal Clamped FloatOperation "
+        "ROUND_UP ROUND_DOWN ROUND_CEILING ROUND_FLOOR ROUND_HALF_UP "
+        "ROUND_HALF_DOWN ROUND_HALF_EVEN ROUND_05UP",
+    )
+    table["Context"] = Context
+    table["Decimal"] = guards.TypeGuard(decimal.Decimal, make_decimal)
+    limit_shared_decimal_context()
+    return table
+
+
+def limit_shared_decimal_context() -> None:
+    """Bound the exponent of the decimal context of this thread, which every
+    greenlet (every tenant) shares, so arithmetic cannot build a Decimal that
+    is slow to turn into an int. Tenants cannot reach the context itself."""
+    context = decimal.getcontext()
+    context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
+    context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
+
+
+def build_fractions(ctx):
+    return {"Fraction": fractions.Fraction}
+
+
+def build_statistics(ctx):
+    names = (
+        "mean fmean geometric_mean harmonic_mean median median_low median_high "
+        "median_grouped mode multimode pstdev pvariance stdev variance quantiles "
+        "correlation covariance linear_regression"
+    ).split()
+    table = {}
+    for name in names:
+        func = getattr(statistics, name)
+        table[name] = (
+            lambda f: lambda data, *args, **kwargs: f(list(guarded_iter(data)), *args, **kwargs)
+        )(func)
+    table["StatisticsError"] = statistics.StatisticsError
+    table["NormalDist"] = statistics.NormalDist
+    return table

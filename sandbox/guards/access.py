@@ -1,0 +1,269 @@
+"""Attribute and format access, and writes.
+
+Attribute reads never hand out a module, frame, code or traceback, and
+``str.format`` is replaced by a formatter whose field lookups are guarded.
+Writes are allowed to plain containers and to objects of classes the tenant
+defined, never to host objects.
+"""
+
+from __future__ import annotations
+
+import _string
+import abc
+import operator
+import string
+import weakref
+from types import CodeType
+from types import FrameType
+from types import ModuleType
+from types import TracebackType
+
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from sandbox.guards.iteration import guarded_iter
+from sandbox.guards.operators import _repeat_count
+from sandbox.guards.operators import check_allocation
+from sandbox.guards.operators import guarded_format
+from sandbox.guards.operators import guarded_lshift
+from sandbox.guards.operators import guarded_mod
+from sandbox.guards.operators import guarded_mul
+from sandbox.guards.operators import guarded_pow
+
+#: Classes created by tenant code; instances of these may be written to.
+TENANT_CLASSES: weakref.WeakSet = weakref.WeakSet()
+
+
+_RAISE = object()
+
+
+_DENIED_TYPES = (ModuleType, FrameType, CodeType, TracebackType)
+_STR_SIZE_METHODS = frozenset(["ljust", "rjust", "center", "zfill", "expandtabs"])
+
+
+class SafeFormatter(string.Formatter):
+    """``str.format`` whose field lookups go through the guards.
+
+    ``"{0.__class__}".format(x)`` and ``"{0[key]}"`` on host objects are the
+    classic escapes (CVE-2023-41039, CVE-2024-47532); here ``{0.attr}`` is
+    :func:`guarded_getattr` and widths are bounded.
+    """
+
+    def get_field(self, field_name, args, kwargs):
+        first, rest = _string.formatter_field_name_split(field_name)
+        obj = self.get_value(first, args, kwargs)
+        for is_attr, key in rest:
+            if is_attr:
+                obj = guarded_getattr(obj, key)
+            else:
+                obj = guarded_getitem(obj, key)
+        return obj, first
+
+    def format_field(self, value, format_spec):
+        return guarded_format(value, format_spec)
+
+
+_formatter = SafeFormatter()
+
+
+def _safe_format(template: str):
+    def format(*args, **kwargs):
+        return _formatter.vformat(template, args, kwargs)
+
+    return format
+
+
+def _safe_format_map(template: str):
+    def format_map(mapping):
+        return _formatter.vformat(template, (), mapping)
+
+    return format_map
+
+
+def _sized_method(obj, name):
+    method = getattr(obj, name)
+
+    def sized(*args, **kwargs):
+        width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 8))
+        if isinstance(width, int):
+            scale = len(obj) if name == "expandtabs" else 1
+            check_allocation(width * max(scale, 1), f"{name}()")
+        return method(*args, **kwargs)
+
+    return sized
+
+
+def _guarded_join(sep):
+    join = sep.join
+
+    def guarded(iterable):
+        items = list(guarded_iter(iterable))
+        check_allocation(len(sep) * len(items), "join()")
+        return join(items)
+
+    return guarded
+
+
+def _guarded_replace(text):
+    replace = text.replace
+
+    def guarded(old, new, count=-1):
+        if len(new) > len(old):
+            hits = text.count(old) if count < 0 else min(count, text.count(old))
+            check_allocation(len(text) + hits * (len(new) - len(old)), "replace()")
+        return replace(old, new, count)
+
+    return guarded
+
+
+def guarded_getattr(obj, name, default=_RAISE):
+    """``_getattr_`` and the ``getattr`` builtin.
+
+    Refuses names starting with ``_`` and RestrictedPython's inspect names,
+    swaps ``str.format`` for :class:`SafeFormatter`, bounds the string
+    methods that pad, and never returns a module, frame, code object or
+    traceback, whatever object it was asked about.
+    """
+    if type(name) is not str:
+        raise TypeError("attribute name must be a string")
+    if name.startswith("_"):
+        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+    if name in INSPECT_ATTRIBUTES:
+        raise AttributeError(f'"{name}" is a restricted name in the sandbox')
+    if isinstance(obj, (str, bytes, bytearray)):
+        if name in ("format", "format_map"):
+            if not isinstance(obj, str):
+                raise AttributeError(name)
+            return _safe_format(obj) if name == "format" else _safe_format_map(obj)
+        if name in _STR_SIZE_METHODS:
+            return _sized_method(obj, name)
+        if name == "join":
+            return _guarded_join(obj)
+        if name == "replace":
+            return _guarded_replace(obj)
+    elif isinstance(obj, type) and issubclass(obj, str) and name in ("format", "format_map"):
+        raise NotImplementedError("use the format method of a string instance")
+    elif isinstance(obj, BaseException) and name == "obj":
+        # AttributeError.obj can be a host object the tenant never held.
+        raise AttributeError(name)
+    elif name == "register" and isinstance(obj, abc.ABCMeta) and obj not in TENANT_CLASSES:
+        # Mapping.register(int) would change isinstance() for every tenant
+        # and for the host itself.
+        raise AttributeError("registering virtual subclasses of shared classes is not allowed")
+    if default is _RAISE:
+        value = getattr(obj, name)
+    else:
+        value = getattr(obj, name, default)
+    if isinstance(value, _DENIED_TYPES):
+        raise AttributeError(f"{name!r}: modules, frames and code objects are not reachable")
+    return value
+
+
+def guarded_hasattr(obj, name):
+    """``hasattr`` that answers what :func:`guarded_getattr` would allow."""
+    try:
+        guarded_getattr(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
+def guarded_getitem(obj, key):
+    """``_getitem_``: plain item access (host containers are never handed out)."""
+    return obj[key]
+
+
+_WRITABLE_CONTAINERS = (dict, list, set, bytearray)
+
+
+def is_tenant_object(obj) -> bool:
+    """True for tenant classes and their instances."""
+    return type(obj) in TENANT_CLASSES or (
+        isinstance(obj, type) and obj in TENANT_CLASSES
+    )
+
+
+class _ReadOnly:
+    """What ``_write_`` returns for objects the tenant may not change."""
+
+    __slots__ = ("_ob",)
+
+    def __init__(self, ob):
+        object.__setattr__(self, "_ob", ob)
+
+    def _deny(self, *args):
+        ob = object.__getattribute__(self, "_ob")
+        raise TypeError(
+            f"objects of type {type(ob).__name__!r} cannot be changed in the sandbox"
+        )
+
+    __setattr__ = __delattr__ = __setitem__ = __delitem__ = _deny
+
+
+def guarded_write(ob):
+    """``_write_``: allow writes to plain containers and tenant objects."""
+    if (
+        isinstance(ob, _WRITABLE_CONTAINERS)
+        or is_tenant_object(ob)
+        or getattr(type(ob), "_guarded_writes", False)
+    ):
+        if isinstance(ob, type) and ob not in TENANT_CLASSES:
+            return _ReadOnly(ob)
+        return ob
+    return _ReadOnly(ob)
+
+
+def guarded_setattr(obj, name, value):
+    if type(name) is not str or name.startswith("_"):
+        raise AttributeError(f"cannot set attribute {name!r}")
+    setattr(guarded_write(obj), name, value)
+
+
+def guarded_delattr(obj, name):
+    if type(name) is not str or name.startswith("_"):
+        raise AttributeError(f"cannot delete attribute {name!r}")
+    delattr(guarded_write(obj), name)
+
+
+_INPLACE = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": guarded_mul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": guarded_mod,
+    "**=": guarded_pow,
+    "<<=": guarded_lshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "@=": operator.imatmul,
+}
+
+
+def guarded_inplacevar(op, target, value):
+    """``_inplacevar_``: ``x += y`` with the size guards of the operator."""
+    if op == "*=" and isinstance(target, list):
+        _repeat_count(target, value)
+        target *= value
+        return target
+    if op == "+=" and isinstance(target, list):
+        target += guarded_iter(value)
+        return target
+    return _INPLACE[op](target, value)
+
+
+def inplace_item(obj, key, op, value):
+    """``obj[key] op= value`` with the write guard."""
+    writable = guarded_write(obj)
+    writable[key] = guarded_inplacevar(op, obj[key], value)
+
+
+def inplace_attr(obj, name, op, value):
+    """``obj.name op= value`` with the read and write guards."""
+    setattr(guarded_write(obj), name, guarded_inplacevar(op, guarded_getattr(obj, name), value))
+
+
+def guarded_apply(func, *args, **kwargs):
+    """``_apply_``: calls with ``*args``/``**kwargs``."""
+    return func(*args, **kwargs)

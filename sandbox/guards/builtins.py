@@ -1,0 +1,270 @@
+"""The builtins tenant code sees: safe, bounded and ticking versions."""
+
+from __future__ import annotations
+
+import builtins
+from types import FunctionType
+
+from RestrictedPython.Guards import guarded_iter_unpack_sequence
+from RestrictedPython.Guards import guarded_unpack_sequence
+
+from sandbox import limits
+from sandbox.guards.access import guarded_apply
+from sandbox.guards.access import guarded_delattr
+from sandbox.guards.access import guarded_getattr
+from sandbox.guards.access import guarded_getitem
+from sandbox.guards.access import guarded_hasattr
+from sandbox.guards.access import guarded_inplacevar
+from sandbox.guards.access import guarded_setattr
+from sandbox.guards.access import guarded_write
+from sandbox.guards.access import inplace_attr
+from sandbox.guards.access import inplace_item
+from sandbox.guards.iteration import TickingIter
+from sandbox.guards.iteration import guarded_iter
+from sandbox.guards.operators import check_allocation
+from sandbox.guards.operators import check_decimal
+from sandbox.guards.operators import guarded_format
+from sandbox.guards.operators import guarded_lshift
+from sandbox.guards.operators import guarded_mod
+from sandbox.guards.operators import guarded_mul
+from sandbox.guards.operators import guarded_pow
+
+
+class TypeGuard:
+    """Stands for a builtin type whose constructor needs a bound.
+
+    ``isinstance(x, bytes)``, subclassing (``class B(bytes)``) and class
+    attributes (``bytes.fromhex``) keep working; calling it goes through
+    ``construct``.
+    """
+
+    __slots__ = ("_type", "_construct")
+
+    def __init__(self, type_, construct):
+        self._type = type_
+        self._construct = construct
+
+    def __call__(self, *args, **kwargs):
+        return self._construct(*args, **kwargs)
+
+    def __instancecheck__(self, obj):
+        return isinstance(obj, self._type)
+
+    def __subclasscheck__(self, cls):
+        return issubclass(cls, self._type)
+
+    def __mro_entries__(self, bases):
+        return (self._type,)
+
+    def __getattr__(self, name):
+        return guarded_getattr(self._type, name)
+
+    def __repr__(self):
+        return repr(self._type)
+
+
+def _sized_constructor(type_):
+    def construct(*args, **kwargs):
+        if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+            check_allocation(args[0], f"{type_.__name__}()")
+        elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
+            args = (guarded_iter(args[0]),) + args[1:]
+        return type_(*args, **kwargs)
+
+    return construct
+
+
+class SafeRange:
+    """``range`` whose iteration ticks, so ``sum(range(10**13))`` can stop."""
+
+    __slots__ = ("_range",)
+
+    def __init__(self, *args):
+        self._range = range(*args)
+
+    def __iter__(self):
+        return TickingIter(self._range)
+
+    def __reversed__(self):
+        return TickingIter(reversed(self._range))
+
+    def __len__(self):
+        return len(self._range)
+
+    def __getitem__(self, index):
+        value = self._range[index]
+        if isinstance(value, range):
+            wrapped = SafeRange()
+            wrapped._range = value
+            return wrapped
+        return value
+
+    def __contains__(self, value):
+        return value in self._range
+
+    def __eq__(self, other):
+        return isinstance(other, SafeRange) and self._range == other._range
+
+    def __hash__(self):
+        return hash(self._range)
+
+    def __repr__(self):
+        return repr(self._range)
+
+    def __bool__(self):
+        return bool(self._range)
+
+    @property
+    def start(self):
+        return self._range.start
+
+    @property
+    def stop(self):
+        return self._range.stop
+
+    @property
+    def step(self):
+        return self._range.step
+
+    def count(self, value):
+        return self._range.count(value)
+
+    def index(self, value):
+        return self._range.index(value)
+
+
+def ticking_over_inputs(factory):
+    """``factory`` (zip, itertools.cycle ...) fed ticking inputs, ticking output."""
+
+    def wrapped(*iterables, **kwargs):
+        return TickingIter(factory(*[guarded_iter(i) for i in iterables], **kwargs))
+
+    wrapped.__name__ = factory.__name__
+    return wrapped
+
+
+def safe_map(func, *iterables):
+    return TickingIter(map(func, *[guarded_iter(i) for i in iterables]))
+
+
+def safe_filter(func, iterable):
+    return TickingIter(filter(func, guarded_iter(iterable)))
+
+
+def safe_enumerate(iterable, start=0):
+    return TickingIter(enumerate(guarded_iter(iterable), start))
+
+
+def safe_reversed(seq):
+    return TickingIter(reversed(seq))
+
+
+def _int_constructor(*args, **kwargs):
+    if args:
+        check_decimal(args[0])
+    return int(*args, **kwargs)
+
+
+def safe_round(number, *ndigits):
+    if not ndigits or ndigits[0] is None:
+        check_decimal(number)
+    return round(number, *ndigits)
+
+
+def safe_iter(obj, *sentinel):
+    if not sentinel:
+        return guarded_iter(obj)
+
+    def calls():
+        while True:
+            limits.tick()
+            value = obj()
+            if value == sentinel[0]:
+                return
+            yield value
+
+    return TickingIter(calls())
+
+
+def safe_sorted(iterable, *, key=None, reverse=False):
+    items = list(guarded_iter(iterable))
+    items.sort(key=key, reverse=reverse)
+    return items
+
+
+_SAFE_BUILTIN_NAMES = """
+    None False True Ellipsis NotImplemented
+    abs all any ascii bin bool callable chr classmethod complex dict divmod
+    float frozenset hash hex isinstance issubclass len list max min
+    next oct ord property repr set slice staticmethod str sum tuple
+    """.split()
+
+_SAFE_EXCEPTIONS = """
+    ArithmeticError AssertionError AttributeError BufferError EOFError
+    Exception FloatingPointError ImportError IndexError KeyError
+    LookupError MemoryError ModuleNotFoundError NameError NotImplementedError
+    OSError OverflowError RecursionError ReferenceError RuntimeError
+    StopIteration SyntaxError TimeoutError TypeError UnboundLocalError
+    UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError
+    ZeroDivisionError Warning UserWarning DeprecationWarning RuntimeWarning
+    LookupError
+    """.split()
+
+
+def make_builtins() -> dict:
+    """A fresh builtins dict for one tenant module namespace.
+
+    Absent on purpose (SECURITY-NOTES): ``SystemExit``, ``KeyboardInterrupt``,
+    ``GeneratorExit``, ``BaseException``, ``id``, ``type``, ``vars``, ``dir``,
+    ``globals``, ``locals``, ``open``, ``compile``, ``eval``, ``exec``,
+    ``object``, ``super``, ``memoryview``, ``input``, ``breakpoint``,
+    ``help``. The caller adds ``__import__``, ``__metaclass__`` and
+    ``_print_``, which are per tenant.
+    """
+    table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
+    table.update({name: getattr(builtins, name) for name in _SAFE_EXCEPTIONS})
+    table.update(
+        {
+            "__build_class__": builtins.__build_class__,
+            "bytes": TypeGuard(bytes, _sized_constructor(bytes)),
+            "bytearray": TypeGuard(bytearray, _sized_constructor(bytearray)),
+            "range": SafeRange,
+            "int": TypeGuard(int, _int_constructor),
+            "round": safe_round,
+            "pow": guarded_pow,
+            "format": guarded_format,
+            "getattr": guarded_getattr,
+            "hasattr": guarded_hasattr,
+            "setattr": guarded_setattr,
+            "delattr": guarded_delattr,
+            "iter": safe_iter,
+            "map": safe_map,
+            "filter": safe_filter,
+            "zip": ticking_over_inputs(zip),
+            "enumerate": safe_enumerate,
+            "reversed": safe_reversed,
+            "sorted": safe_sorted,
+            "_getattr_": guarded_getattr,
+            "_getitem_": guarded_getitem,
+            "_getiter_": guarded_iter,
+            "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+            "_unpack_sequence_": guarded_unpack_sequence,
+            "_write_": guarded_write,
+            "_inplacevar_": guarded_inplacevar,
+            "_inplace_item_": inplace_item,
+            "_inplace_attr_": inplace_attr,
+            "_apply_": guarded_apply,
+            "_pow_": guarded_pow,
+            "_lshift_": guarded_lshift,
+            "_mul_": guarded_mul,
+            "_mod_": guarded_mod,
+            "_format_": guarded_format,
+            "_tick_": limits.tick,
+        }
+    )
+    return table
+
+
+def is_tenant_function(func) -> bool:
+    """True for functions defined by tenant code (their globals say so)."""
+    return isinstance(func, FunctionType) and "__mux_tenant__" in func.__globals__
