@@ -119,10 +119,13 @@ def flask_server() -> Proc:
     return Proc([PY, "-c", FLASK_APP, "{port}"], "/hello/").wait()
 
 
-def muxserver(tenants_dir: Path, *extra: str, ready_path: str = "/_mux/healthz") -> Proc:
+def muxserver(tenants_dir: Path, *extra: str, ready_path: str = "/_mux/healthz",
+              access_log: bool = False) -> Proc:
+    """A muxserver process; its log goes to a temporary file."""
+    quiet = [] if access_log else ["--no-access-log"]
     return Proc(
         [PY, "-m", "muxserver", "--tenants-dir", str(tenants_dir), "--port", "{port}",
-         "--no-access-log", "--no-watch", *extra],
+         *quiet, "--no-watch", *extra],
         ready_path,
     )
 

@@ -2,8 +2,9 @@
 
 Question: is muxserver's warm throughput at least 0.75x a bare gevent.pywsgi
 WSGI app and at least 1.2x the same hello as a Flask app on gevent.pywsgi
-(all with TCP_NODELAY, one process each)? And what does TCP_NODELAY do to
-keep-alive latency?
+(all with TCP_NODELAY, one process each)? What does the access log cost
+(``--log-format json`` with the access log on, against it off; target: at
+most 10 %)? And what does TCP_NODELAY do to keep-alive latency?
 
 Measured side by side in one run, reported as ratios. Load: ``wrk`` with
 keep-alive (``apt-get install wrk``; without it a Python client is used and
@@ -42,10 +43,14 @@ def run(seconds: float, quick: bool) -> dict:
         servers = {
             "muxserver": muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache"),
                                    ready_path="/t0/").wait(),
+            "muxserver+access-log": muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache"),
+                                              "--log-format", "json", ready_path="/t0/",
+                                              access_log=True).wait(),
             "gevent.pywsgi": bare_server(nodelay=True),
             "flask+gevent.pywsgi": flask_server(),
         }
-        paths = {"muxserver": "/t0/", "gevent.pywsgi": "/", "flask+gevent.pywsgi": "/hello/"}
+        paths = {"muxserver": "/t0/", "muxserver+access-log": "/t0/", "gevent.pywsgi": "/",
+                 "flask+gevent.pywsgi": "/hello/"}
         rounds = 1 if quick else 5
         samples: dict[str, list] = {name: [] for name in servers}
         try:
@@ -68,6 +73,8 @@ def run(seconds: float, quick: bool) -> dict:
         ratios_bare = [m["rps"] / b["rps"] for m, b in zip(samples["muxserver"], samples["gevent.pywsgi"])]
         ratios_flask = [m["rps"] / f["rps"]
                         for m, f in zip(samples["muxserver"], samples["flask+gevent.pywsgi"])]
+        ratios_logged = [a["rps"] / m["rps"]
+                         for a, m in zip(samples["muxserver+access-log"], samples["muxserver"])]
         nagle = bare_server(nodelay=False)
         nodelay = bare_server(nodelay=True)
         try:
@@ -85,9 +92,11 @@ def run(seconds: float, quick: bool) -> dict:
         "ratio_vs_bare_pywsgi": round(statistics.median(ratios_bare), 3),
         "ratio_vs_flask_pywsgi": round(statistics.median(ratios_flask), 3),
         "ratio_vs_bare_pywsgi_each_round": [round(r, 3) for r in ratios_bare],
+        "ratio_access_log_json_vs_off": round(statistics.median(ratios_logged), 3),
         "keepalive_p50_ms_without_nodelay": round(percentile(lat_nagle, 50), 3),
         "keepalive_p50_ms_with_nodelay": round(percentile(lat_nodelay, 50), 3),
-        "targets": {"ratio_vs_bare_pywsgi": ">= 0.75", "ratio_vs_flask_pywsgi": ">= 1.2"},
+        "targets": {"ratio_vs_bare_pywsgi": ">= 0.75", "ratio_vs_flask_pywsgi": ">= 1.2",
+                    "ratio_access_log_json_vs_off": ">= 0.9"},
     }
     return report
 

@@ -161,6 +161,8 @@ def headline(reports: dict) -> list[str]:
     rows = [
         ("warm throughput vs bare gevent.pywsgi app (1 process)", f"{t['ratio_vs_bare_pywsgi']}x", ">= 0.75x"),
         ("warm throughput vs Flask on gevent.pywsgi", f"{t['ratio_vs_flask_pywsgi']}x", ">= 1.2x"),
+        ("warm throughput with the access log on (--log-format json) / off",
+         f"{t['ratio_access_log_json_vs_off']}x", ">= 0.9x"),
         ("vs Flask under gunicorn sync workers (1 / 2 workers)",
          f"{w['mux_over_flask_gunicorn_same_workers']['1']}x / {w['mux_over_flask_gunicorn_same_workers']['2']}x",
          ""),
