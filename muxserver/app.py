@@ -100,7 +100,6 @@ class MuxApp:
         # across workers and cheap to make.
         self._rid_prefix = secrets.token_hex(4)
         self._rid_counter = itertools.count(1)
-        self.limit_kills: dict[tuple[str, str], int] = {}
         self.registry.on_unload = self._on_unload
         #: Started by the process (:mod:`muxserver.process`); cold starts
         #: also ask it to make room under ``--memory-limit``.
@@ -175,12 +174,13 @@ class MuxApp:
             "routes": registry.route_table(),
             "warm_modules": [m.describe() for m in registry.warm_modules()],
             "rss_bytes": rss_bytes(),
-            "cold_starts": registry.cold_starts,
-            "evictions": registry.evictions,
+            "cold_starts": self.metrics.total("mux_cold_starts"),
+            "evictions": self.metrics.total("mux_evictions"),
             "deploy_errors": registry.error_table(),
             "warnings": list(registry.warnings),
             "limit_kills": [
-                {"tenant": t, "kind": k, "count": n} for (t, k), n in sorted(self.limit_kills.items())
+                {"tenant": t, "kind": k, "count": n}
+                for (t, k), n in sorted(self.metrics.counters["mux_limit_kills"].items())
             ],
             "code_cache": {
                 "dir": str(self.cache.directory),
@@ -393,8 +393,6 @@ class MuxApp:
             state = self.registry.get(tenant) if tenant else None
             if state is not None:
                 state.penalized_until = time.monotonic() + PENALTY_S
-            key = (tenant or "-", exc.kind)
-            self.limit_kills[key] = self.limit_kills.get(key, 0) + 1
             self.metrics.limit_kills.labels(tenant or "-", exc.kind).inc()
             self.logs.write(tenant or "-", request_id,
                             f"request to {outcome.endpoint} stopped: {exc.message}", level="error")

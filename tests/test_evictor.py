@@ -35,7 +35,7 @@ def test_sweep_evicts_idle_modules_and_state_starts_fresh(tenants):
     assert evictor.sweep(now=time.monotonic() + 31) == 1
     r = client.get("/acme/c")
     assert r.text == "1" and r.headers["Server-Timing"].startswith("load;dur=")
-    assert app.registry.evictions == 1
+    assert app.status()["evictions"] == 1
     assert 'mux_evictions_total{reason="idle",tenant="acme"} 1.0' in app.metrics.render().decode()
 
 

@@ -101,6 +101,11 @@ class Metrics:
         row[bisect_left(BUCKETS, seconds)] += 1
         row[-1] += seconds
 
+    def total(self, counter: str) -> float:
+        """This process's total of one counter, over all its labels (what
+        ``/_mux/status`` shows: the same numbers as ``/_mux/metrics``)."""
+        return sum(self.counters[counter].values())
+
     # -- snapshots -----------------------------------------------------------
 
     def snapshot(self) -> dict:

@@ -139,7 +139,6 @@ class Loader:
             module = self._load(state, endpoint)
             state.modules[endpoint] = module
         state.loading.pop(endpoint, None)
-        self.registry.cold_starts += 1
         return module, module.load_ms
 
     def _load(self, state: TenantState, endpoint: str) -> WarmModule:

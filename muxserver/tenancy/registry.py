@@ -148,8 +148,6 @@ class Registry:
         self._wildcards.sort(key=lambda item: -len(item[0]))
         self.deploy_errors: dict[str, DeployError] = {}
         self.warnings: list[str] = []
-        self.cold_starts = 0
-        self.evictions = 0
         self._lock = threading.RLock()
         self.on_unload = lambda state, module, reason: None
 
@@ -298,5 +296,4 @@ class Registry:
                 if not state.modules:
                     # Lib modules live in the runtime; nothing warm, nothing kept.
                     state.runtime = None
-        self.evictions += count
         return count

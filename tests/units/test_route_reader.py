@@ -1,0 +1,53 @@
+"""Reading routes from a module's syntax tree, running none of it."""
+
+import ast
+
+import pytest
+
+from muxserver.tenancy.routes import file_rule
+from muxserver.tenancy.routes import find_handlers
+
+
+def handlers(source):
+    return [(h.kind, h.rule, h.methods, h.function, h.line, h.takes_request)
+            for h in find_handlers(ast.parse(source))]
+
+
+def test_flask_decorators_with_methods_on_apps_and_blueprints():
+    source = ("from flask import Flask, Blueprint\napp = Flask(__name__)\nbp = Blueprint('b', __name__)\n"
+              "@app.route('/a', methods=['GET', 'POST'])\ndef a():\n    pass\n"
+              "@bp.delete('/b/<int:id>')\ndef b(id):\n    pass\n")
+    assert handlers(source) == [
+        ("flask", "/a", ("GET", "POST"), "a", 5, False),
+        ("flask", "/b/<int:id>", ("DELETE",), "b", 8, False),
+    ]
+
+
+def test_method_functions_then_main():
+    assert handlers("def get(request):\n    pass\ndef post():\n    pass\n") == [
+        ("method", None, ("GET",), "get", 1, True),
+        ("method", None, ("POST",), "post", 3, False),
+    ]
+    assert handlers("def main():\n    pass\n")[0][:4] == (
+        "main", None, ("GET", "POST", "PUT", "PATCH", "DELETE"), "main")
+
+
+@pytest.mark.parametrize("source, message, line", [
+    ("def helper():\n    pass\n", "no handler found", 1),
+    ("from flask import Flask\napp = Flask(__name__)\napp.add_url_rule('/x', 'x', f)\n",
+     "add_url_rule() routes cannot be read", 3),
+    ("from flask import Flask\napp = Flask(__name__)\nif True:\n    @app.route('/x')\n"
+     "    def x():\n        pass\n", "routes must be defined at the top level", 4),
+    ("from flask import Flask\napp = Flask(__name__)\nR = '/x'\n@app.route(R)\ndef x():\n    pass\n",
+     "", 4),
+])
+def test_routes_that_cannot_be_read_are_errors_with_their_line(source, message, line):
+    with pytest.raises(SyntaxError) as info:
+        find_handlers(ast.parse(source))
+    assert message in str(info.value) and info.value.lineno == line
+
+
+def test_file_rule_is_the_files_path():
+    assert file_rule("index") == "/"
+    assert file_rule("api/users") == "/api/users"
+    assert file_rule("api/index") == "/api/"
