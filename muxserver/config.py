@@ -13,7 +13,6 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -79,7 +78,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", int, 1, "worker processes serving the one port", metavar="N"),
     Setting("base_domain", str, None, "route Host: <tenant>.<base-domain> to that tenant", metavar="D"),
     Setting("idle_ttl", float, 300.0, "seconds a module may stay unused before eviction", metavar="S"),
-    Setting("memory_limit", int, None, "process RSS in MB above which LRU modules are evicted", metavar="MB"),
+    Setting("memory_limit", int, None, "process RSS in MB above which LRU modules are evicted (also before a cold start); a request taking the process 20 % past it is stopped", metavar="MB"),
     Setting("cache_dir", Path, None, "compiled-code cache (default: .muxcache beside the tenants dir)", metavar="DIR"),
     Setting("max_body", float, 10.0, "largest request body in MB (413 above)", metavar="MB"),
     Setting("admin_token", str, None, "require 'Authorization: Bearer T' on /_mux/ from anywhere", metavar="T"),
@@ -102,35 +101,8 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
-class Config:
-    """The validated settings of one server; frozen once built."""
-
-    tenants_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    base_domain: str | None = None
-    idle_ttl: float = 300.0
-    memory_limit: int | None = None
-    cache_dir: Path | None = None
-    max_body: float = 10.0
-    admin_token: str | None = None
-    log_format: str = "text"
-    watch: bool = True
-    debug: bool = False
-    debounce_ms: int = 250
-    cpu_ms: int = 1000
-    wall_s: float = 30.0
-    memory_mb: int = 128
-    concurrency: int = 50
-    extra_modules: tuple[str, ...] = ()
-    access_log: bool = True
-    graceful_timeout: float = 30.0
-    worker_timeout: int = 30
-    max_limits: Any = field(default_factory=dict)
-    hosts: Any = field(default_factory=dict)
-    limits: Limits = field(default=Limits())
+class _ConfigMethods:
+    """What a :class:`Config` derives from its settings."""
 
     @property
     def tenant_rules(self):
@@ -150,7 +122,7 @@ class Config:
         return self.tenants_dir.resolve().parent / ".muxcache"
 
     @classmethod
-    def build(cls, values: dict[str, Any]) -> "Config":
+    def build(cls, values: dict[str, Any]):
         """Validate ``values`` (setting name -> value) into a Config.
 
         :raises ConfigError: naming the setting at fault.
@@ -186,6 +158,28 @@ class Config:
         clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
         clean["hosts"] = _host_table(clean.get("hosts", {}))
         return cls(limits=limits, **clean)
+
+
+
+def _field(setting: Setting):
+    default = setting.default
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default))
+    return dataclasses.field(default=default)
+
+
+#: The validated settings of one server, frozen once built: one field per
+#: row of :data:`SETTINGS` (declared there once), plus the default
+#: :class:`Limits` those rows make.
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(s.name, Any, _field(s)) for s in SETTINGS]
+    + [("limits", Limits, dataclasses.field(default=Limits()))],
+    bases=(_ConfigMethods,),
+    frozen=True,
+)
+Config.__module__ = __name__
+Config.__doc__ = "The validated settings of one server; frozen once built."
 
 
 def _max_limits(table: dict, defaults: Limits) -> MappingProxyType:
@@ -341,3 +335,29 @@ def from_args(args: argparse.Namespace) -> Config:
     if "tenants_dir" not in values and env_dir:
         values["tenants_dir"] = env_dir
     return Config.build(values)
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from :data:`SETTINGS`."""
+    rows = ["| flag | config key | default | meaning |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        if s.flag == "":
+            flag = "(config file only)"
+        elif s.type is bool:
+            flag = f"`{s.invert_flag or s.flag or '--' + s.name.replace('_', '-')}`"
+        else:
+            metavar = "{" + ",".join(s.choices) + "}" if s.choices else (s.metavar or s.name.upper())
+            flag = f"`{s.flag or '--' + s.name.replace('_', '-')} {metavar}`"
+        default = "none" if s.default in (None, (), {}) else f"`{s.default}`"
+        if s.type is bool and s.invert_flag:
+            default = "on"
+        elif s.type is bool:
+            default = "off"
+        rows.append(f"| {flag} | `{s.name}` | {default} | {s.help} |")
+    rows.append("| `--config FILE` | | none | TOML file with these keys (`-` or `_`), "
+                "`[limits]`, `[max_limits]` and `[hosts]` tables; flags win |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -58,3 +58,13 @@ def test_unknown_key_in_the_file_is_refused(tmp_path):
     path.write_text("tenant_dir = 'x'\n")
     with pytest.raises(ConfigError, match="unknown key 'tenant_dir'"):
         read_config_file(path)
+
+
+def test_readme_settings_table_is_the_one_the_settings_make():
+    from muxserver.config import settings_table
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- settings:")
+    table = readme[readme.index("\n", start) + 1:readme.index("<!-- /settings -->")].strip()
+    assert table == settings_table()
