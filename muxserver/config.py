@@ -302,12 +302,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             if s.invert_flag:
                 parser.add_argument(
                     s.invert_flag, dest=s.name, action="store_const", const=False,
-                    default=None, help=f"do not {s.help}",
+                    default=None, help=f"do not {s.help}".replace("%", "%%"),
                 )
             else:
                 parser.add_argument(
                     s.flag or "--" + s.name.replace("_", "-"), dest=s.name,
-                    action="store_const", const=True, default=None, help=s.help,
+                    action="store_const", const=True, default=None, help=s.help.replace("%", "%%"),
                 )
             continue
         parser.add_argument(
@@ -316,7 +316,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             default=None,
             choices=s.choices,
             metavar=None if s.choices else (s.metavar or s.name.upper().split("_")[-1]),
-            help=s.help + default_text,
+            help=(s.help + default_text).replace("%", "%%"),
         )
     parser.add_argument("--config", dest="config", default=None, metavar="FILE",
                         help="TOML file with the same settings; flags win")
