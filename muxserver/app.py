@@ -121,7 +121,7 @@ class MuxApp:
             (time.perf_counter() - started) * 1000,
         )
 
-    def specialize(self, state, endpoint: str):
+    def load(self, state, endpoint: str):
         """The warm module of ``endpoint``, loading (and counting) a cold start.
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
@@ -330,7 +330,7 @@ class MuxApp:
             ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
             previous = context.push(ctx)
             try:
-                module, load_ms = self.specialize(state, route.endpoint)
+                module, load_ms = self.load(state, route.endpoint)
                 if load_ms is not None:
                     outcome.cold = True
                     outcome.load_ms = load_ms

@@ -127,7 +127,7 @@ class AdminAPI:
                 + ", ".join(sorted(state.spec.modules))
             )
         started = time.perf_counter()
-        module, load_ms = self.app.specialize(state, endpoint)
+        module, load_ms = self.app.load(state, endpoint)
         return self._reply({
             "tenant": tenant,
             "endpoint": endpoint,

@@ -119,7 +119,7 @@ class Loader:
             state.runtime = runtime
         return runtime
 
-    # -- specialize -------------------------------------------------------------
+    # -- load (the admin API calls it "specialize") -------------------------------------------------------------
 
     def get(self, state: TenantState, endpoint: str) -> tuple[WarmModule, float | None]:
         """The warm module for ``endpoint``, loading it if needed.
