@@ -43,7 +43,7 @@ def _throw_if_still_waiting(glet, budget) -> None:
     # Runs in the hub: the greenlet is parked. It may have finished that
     # request and started another since the check; throw only into the
     # request that is over.
-    if limits._by_greenlet.get(glet) is budget and not glet.dead:
+    if limits.budget_of(glet) is budget and not glet.dead:
         glet.throw(LimitExceeded(budget.killed.kind, budget.killed.message))
 
 
@@ -52,7 +52,7 @@ def _watch_wall_time() -> None:
     while True:
         gevent.sleep(WALL_CHECK_S)
         now = time.monotonic()
-        for glet, budget in list(limits._by_greenlet.items()):
+        for glet, budget in limits.running_budgets():
             deadline = budget.wall_deadline
             if deadline is not None and now > deadline and not budget.running:
                 budget.kill("wall", f"wall time limit exceeded ({budget.wall_s:g} s)")

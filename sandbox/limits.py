@@ -252,6 +252,16 @@ def current() -> Budget | None:
     return _current
 
 
+def budget_of(glet) -> Budget | None:
+    """The budget charged while ``glet`` runs (None when it runs none)."""
+    return _by_greenlet.get(glet)
+
+
+def running_budgets() -> list:
+    """``(greenlet, budget)`` for every greenlet running charged now."""
+    return list(_by_greenlet.items())
+
+
 def tick() -> None:
     """The ``_tick_`` of tenant code: count down, check when due."""
     budget = _current

@@ -63,7 +63,7 @@ class HubWatchdog:
             stalled = _monotonic() - self.last_beat
             if stalled > self.stall_s:
                 if not reported:
-                    budget = limits._current
+                    budget = limits.current()
                     self.stalls += 1
                     self.on_stall(stalled, budget.label if budget is not None else "")
                     reported = True
