@@ -101,6 +101,8 @@ class MuxApp:
         self._rid_prefix = secrets.token_hex(4)
         self._rid_counter = itertools.count(1)
         self.registry.on_unload = self._on_unload
+        #: The process layer in force (set by :mod:`muxserver.process`).
+        self.isolation: dict = {"mode": "off", "missing": ["not applied in this process"]}
         #: Started by the process (:mod:`muxserver.process`); cold starts
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
@@ -189,6 +191,7 @@ class MuxApp:
                 "misses": self.cache.misses,
                 "writes": self.cache.writes,
             },
+            "isolation": self.isolation,
             "uptime_s": round(time.time() - self.started_at, 3),
             "pid": os.getpid(),
         }

@@ -12,7 +12,6 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -175,13 +174,29 @@ def _listener(host: str, port: int) -> socket.socket:
 
 
 def cmd_serve(argv: list[str]) -> int:
-    parser = _serve_parser()
-    args = parser.parse_args(argv)
+    """Validate the settings and re-execute as the serving process
+    (:mod:`muxserver.launch`); in that process, serve."""
+    from muxserver import isolation
+    from muxserver import launch
+
+    if argv[:1] == [launch.SERVE_FLAG]:
+        return serve(launch.read_config_fd(int(argv[1])))
+    args = _serve_parser().parse_args(argv)
     try:
         config = from_args(args)
     except ConfigError as exc:
         print(f"muxserver: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    reason = isolation.require_or_exit_reason(config.isolation)
+    if reason:
+        print(f"muxserver: error: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    launch.relaunch(config)
+    return EXIT_STARTUP_FAILURE  # not reached: relaunch replaces the process
+
+
+def serve(config) -> int:
+    """The serving process: bind, then serve with one process or N workers."""
     setup_logging(config.log_format, access=config.access_log)
     try:
         listener = _listener(config.host, config.port)
@@ -216,47 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-#: Stack the serving process asks for (see :func:`_ensure_big_stack`).
-STACK_BYTES = 1 << 30
-_STACK_FLAG = "MUXSERVER_STACK_READY"
-
-
-def _ensure_big_stack(argv: list[str]) -> None:
-    """Re-execute with a 1 GiB main-thread stack, once, before serving.
-
-    Some C code in CPython recurses without a depth check: hashing a tuple
-    nested a million deep, which tenant code can build in a loop, overflows
-    an 8 MiB stack and kills the process. Every greenlet runs on the main
-    thread's stack, and Linux places the memory map below the stack by the
-    limit in force at exec time, so the limit must be raised before exec.
-    At 1 GiB the nesting needed is tens of millions deep, gigabytes of
-    tuples, far over any request's memory budget. Stack pages are only used
-    when touched.
-    """
-    if os.environ.get(_STACK_FLAG) or (argv and argv[0] in ("check", "routes", "deploy")):
-        return
-    try:
-        import resource
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-        if soft == resource.RLIM_INFINITY or soft >= STACK_BYTES:
-            return
-        if hard != resource.RLIM_INFINITY and hard < STACK_BYTES:
-            log.warning("stack limit is %d bytes and cannot be raised; deeply nested tuples "
-                        "can crash the process (run with --workers 2 or more)", hard)
-            return
-        resource.setrlimit(resource.RLIMIT_STACK, (STACK_BYTES, hard))
-    except (ImportError, ValueError, OSError):
-        return
-    os.environ[_STACK_FLAG] = "1"
-    os.execv(sys.executable, [sys.executable, "-m", "muxserver", *argv])
-
-
 def run() -> None:
     """Console-script entry point."""
-    argv = sys.argv[1:]
-    _ensure_big_stack(argv)
-    sys.exit(main(argv))
+    sys.exit(main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

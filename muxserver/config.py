@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from muxserver.errors import ConfigError
+from muxserver.isolation.secrets import TokenHash
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
     Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight", metavar="S"),
     Setting("worker_timeout", int, 30, "with --workers: seconds a stuck worker may go silent before it is replaced", metavar="S"),
+    Setting("data_dir", Path, None, "the tenants' state (default: .muxdata beside the tenants dir)", metavar="DIR"),
+    Setting("isolation", str, "best-effort", "the process layer: Landlock, seccomp, rlimits, a scrubbed environment; require refuses to start without all of it", choices=("require", "best-effort", "off")),
+    Setting("module_path", list, (), "folders searched for extra_modules (config file only)", flag=""),
     Setting("max_limits", dict, {}, "[max_limits] table: the most a tenant.toml may ask for, per limit (config file only)", flag=""),
     Setting("hosts", dict, {}, "[hosts] table: tenant = [host names] it may serve, '*.' wildcards allowed (config file only)", flag=""),
 )
@@ -114,6 +118,13 @@ class _ConfigMethods:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body * 2**20)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where tenants' data folders live (``--data-dir``)."""
+        if self.data_dir is not None:
+            return self.data_dir
+        return self.tenants_dir.resolve().parent / ".muxdata"
 
     @property
     def code_cache_dir(self) -> Path:
@@ -155,6 +166,12 @@ class _ConfigMethods:
             {k: clean[k] for k in Limits.BOUNDS if k in clean}, "limits"
         )
         clean["extra_modules"] = tuple(clean.get("extra_modules", ()))
+        clean["module_path"] = tuple(str(Path(p).resolve()) for p in clean.get("module_path", ()))
+        if isinstance(clean.get("admin_token"), str):
+            # Kept only as a hash from here on (SPEC: threat model).
+            if not clean["admin_token"]:
+                raise ConfigError("admin_token: must not be empty")
+            clean["admin_token"] = TokenHash.of(clean["admin_token"])
         clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
         clean["hosts"] = _host_table(clean.get("hosts", {}))
         return cls(limits=limits, **clean)
@@ -245,6 +262,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
                 raise ValueError("expected a number")
             value = float(value)
         elif setting.type is str:
+            if name == "admin_token" and isinstance(value, TokenHash):
+                return value
             if not isinstance(value, str):
                 raise ValueError("expected a string")
     except ValueError as exc:
@@ -359,5 +378,18 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: Path) -> None:
+    """Write :func:`settings_table` into the README between its markers."""
+    text = path.read_text()
+    start = text.index("\n", text.index("<!-- settings:")) + 1
+    end = text.index("<!-- /settings -->")
+    path.write_text(text[:start] + settings_table() + "\n" + text[end:])
+
+
 if __name__ == "__main__":
-    print(settings_table())
+    import sys
+
+    if sys.argv[1:2] == ["--readme"]:
+        update_readme(Path(sys.argv[2]))
+    else:
+        print(settings_table())

@@ -10,9 +10,11 @@ of ``--workers N`` (:mod:`muxserver.http.workers`).
 from __future__ import annotations
 
 import logging
+import sys
 
 import gevent
 
+from muxserver import isolation
 from muxserver.app import MuxApp
 from muxserver.http.server import Server
 from muxserver.ops.watchdog import HubWatchdog
@@ -34,10 +36,14 @@ METRICS_EVERY_S = 1.0
 def configure_process(config) -> None:
     """Process-wide settings, set once by the process entry point.
 
+    The operator's ``module_path`` goes on ``sys.path`` for ``extra_modules``.
     Above ``--memory-limit`` the evictor drops least recently used modules;
     a request that takes the process well past it anyway is stopped
     (:func:`sandbox.limits.set_process_ceiling`).
     """
+    for path in reversed(config.module_path):
+        if path not in sys.path:
+            sys.path.insert(0, path)
     sandbox_limits.set_process_ceiling(
         int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
     )
@@ -104,7 +110,20 @@ def start_worker(config) -> MuxApp:
     configure_process(config)
     app = MuxApp(config)
     ProcessServices(app, publish_metrics=True).start()
+    lock_down(app, writable=[app.metrics.shared_dir] if app.metrics.shared_dir else [])
     return app
+
+
+def lock_down(app: MuxApp, writable=()) -> None:
+    """Apply the process layer (:mod:`muxserver.isolation`) and record it in
+    the app's status; under ``require``, a part that fails stops the process."""
+    try:
+        report = isolation.lock_down(app.config, writable=list(writable))
+    except Exception as exc:  # require, and a part failed: do not serve
+        log.critical("%s", exc)
+        raise SystemExit(2) from None
+    app.isolation = report.describe()
+    (log.warning if report.missing else log.info)("%s", report.summary())
 
 
 def run_single(config, listener) -> int:
@@ -114,6 +133,7 @@ def run_single(config, listener) -> int:
     server = Server(app, listener, config.graceful_timeout)
     server.install_signal_handlers()
     services = ProcessServices(app).start()
+    lock_down(app)
     host, port = listener.getsockname()[:2]
     log.info("muxserver listening on http://%s:%d (tenants: %s)", host, port, config.tenants_dir)
     try:

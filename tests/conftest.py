@@ -22,6 +22,8 @@ from muxserver.config import Config  # noqa: E402
 from muxserver.http.server import Server  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+#: Operator modules of the tests (``module_path``): full Python in the server.
+OPERATOR_MODULES = REPO / "tests" / "operator_modules"
 
 
 def write_tenant(root: Path, name: str, files: dict[str, str]) -> Path:

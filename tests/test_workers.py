@@ -7,6 +7,8 @@ import gevent
 import pytest
 import requests
 
+from tests.conftest import OPERATOR_MODULES
+
 
 @pytest.mark.live
 def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, tmp_path):
@@ -114,10 +116,10 @@ def test_json_log_format_has_access_and_tenant_lines(muxserver_process, tenants,
 
 @pytest.mark.live
 def test_stuck_worker_is_replaced(muxserver_process, tenants, tmp_path):
-    tenants.add("stuck", {"index.py": "import tests.blocking_helper as h\ndef get():\n    return h.block(60)\n"})
+    tenants.add("stuck", {"index.py": "import blocking_helper as h\ndef get():\n    return h.block(60)\n"})
     tenants.add("fine", {"index.py": "def get():\n    return 'fine'\n"})
     config = tmp_path / "mux.toml"
-    config.write_text('extra_modules = ["tests.blocking_helper"]\n')
+    config.write_text(f'extra_modules = ["blocking_helper"]\nmodule_path = ["{OPERATOR_MODULES}"]\n')
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2", "--config", str(config),
                              "--worker-timeout", "3", "--cache-dir", str(tmp_path / "c")).wait_ready()
     started = time.monotonic()

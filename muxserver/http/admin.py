@@ -8,7 +8,6 @@ peer (``REMOTE_ADDR``); ``X-Forwarded-For`` and friends are never read.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import time
@@ -53,9 +52,7 @@ class AdminAPI:
         if token:
             header = environ.get("HTTP_AUTHORIZATION", "")
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), token.encode()
-            ):
+            if scheme.lower() != "bearer" or not token.matches(given.strip()):
                 raise Unauthorized("admin API needs 'Authorization: Bearer <token>'")
             return
         if not is_loopback(environ.get("REMOTE_ADDR")):
@@ -63,9 +60,12 @@ class AdminAPI:
 
     def handle(self, environ):
         """``(status, headers, body)`` for an admin request; raises MuxErrors."""
-        self.authorize(environ)
         path = (environ.get("PATH_INFO") or "").rstrip("/")
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        if path == "/_mux/healthz" and method in ("GET", "HEAD"):
+            # Every client, token or not: load balancers and kubelet probes.
+            return self.healthz(environ)
+        self.authorize(environ)
         name = path[len("/_mux/"):] if path.startswith("/_mux/") else ""
         if name.startswith("tenants/") and name.endswith("/logs"):
             if method not in ("GET", "HEAD"):

@@ -1,0 +1,202 @@
+"""The process layer: lock the process that runs tenant code down, for good.
+
+The language layer (``sandbox/``) is the first wall; this is the second, so
+that a tenant who breaks the first still reaches nothing outside the tenants
+of its own process (SPEC, threat model). After start-up — config read,
+socket bound, tenants registered, inotify set up, everything the server
+needs imported — :func:`lock_down` applies, in this order:
+
+1. rlimits: no core dumps, a cap on open files, an address-space cap derived
+   from ``--memory-limit`` (:mod:`.rlimits`);
+2. Landlock: read-only the tenants dir, the Python installation, the
+   server's code and ``module_path``; read-write the code cache, the data
+   dir and a private temporary folder; nothing else of the filesystem (not
+   ``/etc``, not ``/proc`` of other processes); no TCP bind or connect;
+   signals only inside the process (:mod:`.landlock`);
+3. seccomp: no new programs, processes or sockets, no tracing or signalling
+   of other processes, none of the kernel's administration (:mod:`.seccomp`).
+
+The environment was scrubbed before: the server re-executes itself with a
+clean environment (:mod:`.secrets`), so ``/proc/self/environ`` is clean too,
+and the admin token is only a hash.
+
+``--isolation require`` refuses to start without every part; ``best-effort``
+applies what the kernel offers and names what is missing; ``off`` applies
+nothing (and keeps the operator's environment), for debugging and for the
+tests that prove each part is what stops an attack.
+
+.. warning::
+   A kernel bug is outside what this layer can promise; and tenants in the
+   same process remain reachable from each other after a first-layer escape:
+   separate trust groups into separate processes or nodes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from muxserver.errors import ConfigError
+from muxserver.isolation import landlock
+from muxserver.isolation import rlimits
+from muxserver.isolation import seccomp
+
+#: Landlock ABI that gives every part (TCP rules, scoped signals).
+FULL_LANDLOCK_ABI = 6
+
+
+@dataclass
+class Report:
+    """What is in force; ``/_mux/status`` shows it as ``isolation``."""
+
+    mode: str
+    environment: str = "kept"
+    landlock_abi: int = 0
+    landlock: list[str] = field(default_factory=list)
+    seccomp: bool = False
+    rlimits: dict = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        return {
+            "mode": self.mode,
+            "environment": self.environment,
+            "landlock_abi": self.landlock_abi,
+            "landlock": list(self.landlock),
+            "seccomp": self.seccomp,
+            "rlimits": dict(self.rlimits),
+            "missing": list(self.missing),
+        }
+
+    def summary(self) -> str:
+        if self.mode == "off":
+            return "isolation off: the process layer is not applied"
+        parts = [f"landlock ABI {self.landlock_abi} ({', '.join(self.landlock) or 'none'})",
+                 "seccomp" if self.seccomp else "no seccomp",
+                 f"environment {self.environment}", f"rlimits {self.rlimits}"]
+        text = f"isolation {self.mode}: " + "; ".join(parts)
+        if self.missing:
+            text += "; missing: " + "; ".join(self.missing)
+        return text
+
+
+def missing_parts() -> list[str]:
+    """What this machine cannot provide of the process layer (empty: all of it)."""
+    missing = []
+    abi = landlock.abi_version()
+    if abi < 1:
+        missing.append("Landlock (kernel 5.13+ with landlock in the LSM list)")
+    elif abi < FULL_LANDLOCK_ABI:
+        if abi < 4:
+            missing.append(f"Landlock TCP rules (ABI 4; the kernel has ABI {abi})")
+        missing.append(f"Landlock scoped signals (ABI 6; the kernel has ABI {abi})")
+    reason = seccomp.available()
+    if reason:
+        missing.append(f"seccomp: {reason}")
+    return missing
+
+
+def require_or_exit_reason(mode: str) -> str | None:
+    """Under ``require``, why the server must not start (None: it may)."""
+    if mode != "require":
+        return None
+    missing = missing_parts()
+    if missing:
+        return "--isolation require, but this machine lacks: " + "; ".join(missing)
+    return None
+
+
+def _python_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(sysconfig.get_paths()[key])
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    for package in ("muxserver", "sandbox"):
+        module = sys.modules.get(package)
+        if module is not None and module.__file__:
+            paths.add(str(Path(module.__file__).resolve().parent))
+    return sorted(paths)
+
+
+def private_tempdir() -> str:
+    """A temporary folder of this process's own (uploads spill to disk there)."""
+    path = tempfile.mkdtemp(prefix=f"muxserver-{os.getpid()}-")
+    tempfile.tempdir = path
+    import atexit
+
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def prepare() -> None:
+    """Do now what would otherwise read files after the lock-down."""
+    import mimetypes
+    import time
+
+    mimetypes.init()  # reads /etc/mime.types
+    time.localtime()  # reads the time zone
+    for name in ("werkzeug.formparser", "werkzeug.sansio.multipart", "email.utils"):
+        importlib.import_module(name)  # imported lazily by werkzeug's request
+
+
+def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Report:
+    """Apply the process layer by ``config.isolation``; return what is in force.
+
+    :param writable: further read-write paths (a worker's metrics folder).
+    :param readable: further read-only paths.
+    :raises ConfigError: under ``require``, when a part cannot be applied.
+    """
+    mode = config.isolation
+    report = Report(mode)
+    if mode == "off":
+        return report
+    report.environment = "scrubbed" if not _environment_has_secrets() else "kept"
+    prepare()
+    report.rlimits = rlimits.restrict(config.memory_limit)
+    write = [str(config.code_cache_dir), str(config.state_dir), private_tempdir(), *writable]
+    for path in write[:2]:
+        os.makedirs(path, exist_ok=True)
+    read = [str(config.tenants_dir), *_python_paths(), *config.module_path, *readable,
+            f"/proc/{os.getpid()}", "/dev/null", "/dev/urandom"]
+    try:
+        applied = landlock.restrict(read, write)
+        report.landlock_abi = applied.abi
+        report.landlock = [name for name, on in (("files", applied.fs), ("tcp", applied.net),
+                                                 ("signals", applied.scoped)) if on]
+        if not applied.net:
+            report.missing.append(f"Landlock TCP rules (ABI 4; the kernel has ABI {applied.abi})")
+        if not applied.scoped:
+            report.missing.append(f"Landlock scoped signals (ABI 6; the kernel has ABI {applied.abi})")
+    except OSError as exc:
+        report.missing.append(f"Landlock: {exc.strerror or exc}")
+    try:
+        seccomp.restrict()
+        report.seccomp = True
+    except OSError as exc:
+        report.missing.append(f"seccomp: {exc.strerror or exc}")
+    if report.environment != "scrubbed":
+        report.missing.append("a scrubbed environment (start through the muxserver command)")
+    if mode == "require" and report.missing:
+        raise ConfigError("--isolation require: " + "; ".join(report.missing))
+    return report
+
+
+def _environment_has_secrets() -> bool:
+    """Whether this process still has variables beyond the kept ones (it was
+    not started through the re-exec that scrubs them)."""
+    from muxserver.isolation.secrets import KEPT_VARIABLES
+
+    allowed = set(KEPT_VARIABLES) | {"LC_CTYPE"}  # Python may set LC_CTYPE (PEP 538)
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            initial = [entry.split(b"=", 1)[0].decode("latin-1") for entry in f.read().split(b"\0") if entry]
+    except OSError:
+        initial = []
+    return any(name not in allowed for name in list(os.environ) + initial)

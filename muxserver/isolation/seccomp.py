@@ -1,0 +1,99 @@
+"""seccomp: the system calls the serving process may no longer make.
+
+Built with libseccomp through ``pyseccomp`` (a ctypes binding, on PyPI, to
+the system's ``libseccomp.so.2``; Debian installs it with ``apt``). The filter
+allows by default and refuses, with ``EPERM``, what a container runtime's
+default profile refuses and what this server never needs after start-up:
+
+* starting programs and processes: ``execve``, ``execveat``, ``fork``,
+  ``vfork``, and ``clone`` without ``CLONE_THREAD`` (threads still start;
+  ``clone3`` answers ``ENOSYS`` so the C library falls back to ``clone``,
+  whose flags a filter can read);
+* reaching other processes: ``ptrace``, ``process_vm_readv/writev``,
+  ``kcmp``, ``pidfd_*``, and ``kill``/``tgkill`` of any process but itself;
+* new sockets: ``socket`` (the listening socket and the connections it
+  accepts were made before);
+* the kernel's administration: ``mount`` and the new mount API, ``bpf``,
+  ``keyctl``, ``perf_event_open``, modules, ``kexec``, ``reboot``, swap,
+  clocks, namespaces (``setns``, ``unshare``), ``userfaultfd``,
+  ``io_uring`` (whose operations bypass seccomp), file handles, and changing
+  user or group ids; ``ioctl(TIOCSTI)`` (typing into a terminal).
+
+Only the native architecture's calls are allowed: a 32-bit or x32 system
+call from this 64-bit process kills it (libseccomp's bad-arch action).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+try:
+    import pyseccomp as _seccomp
+except (ImportError, OSError, RuntimeError):  # no binding, or no libseccomp.so.2
+    _seccomp = None
+
+_CLONE_THREAD = 0x00010000
+_TIOCSTI = 0x5412
+
+#: Refused outright.
+DENIED = (
+    "execve", "execveat", "fork", "vfork",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "tkill",
+    "socket",
+    "mount", "umount", "umount2", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
+    "open_tree", "mount_setattr", "pivot_root", "chroot",
+    "bpf", "keyctl", "add_key", "request_key", "perf_event_open",
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "reboot", "swapon", "swapoff", "acct", "syslog", "quotactl", "lookup_dcookie",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "setns", "unshare", "userfaultfd", "open_by_handle_at", "name_to_handle_at",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "ioperm", "iopl", "uselib", "vhangup", "nfsservctl", "sethostname", "setdomainname",
+    "move_pages", "migrate_pages", "personality",
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
+    "setfsuid", "setfsgid", "capset",
+)
+
+
+def available() -> str | None:
+    """``None`` when a filter can be installed here, else why not."""
+    if _seccomp is None:
+        return "no libseccomp binding (pip install pyseccomp; apt-get install libseccomp2)"
+    try:
+        with open("/proc/self/status") as f:
+            if not any(line.startswith("Seccomp:") for line in f):
+                return "the kernel has no seccomp"
+    except OSError:
+        pass
+    return None
+
+
+def restrict() -> list[str]:
+    """Install the filter on this process (and every thread it starts later).
+
+    :return: names of denied calls this architecture does not have.
+    :raises OSError: when the filter cannot be loaded.
+    """
+    if _seccomp is None:
+        raise OSError(available())
+    sc = _seccomp
+    f = sc.SyscallFilter(sc.ALLOW)
+    eperm = sc.ERRNO(errno.EPERM)
+    unknown = []
+    pid = os.getpid()
+    rules = [(eperm, name, ()) for name in DENIED] + [
+        (eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)),
+        (sc.ERRNO(errno.ENOSYS), "clone3", ()),
+        (eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
+        (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),)),
+        (eperm, "ioctl", (sc.Arg(1, sc.EQ, _TIOCSTI),)),
+    ]
+    for action, name, args in rules:
+        try:
+            f.add_rule(action, name, *args)
+        except (ValueError, RuntimeError, OSError):
+            unknown.append(name)  # e.g. no fork() on aarch64: nothing to refuse
+    f.load()
+    return unknown
