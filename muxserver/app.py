@@ -83,14 +83,15 @@ class MuxApp:
 
     :param config: validated settings.
     :param scan: register tenants now (tests may delay it).
+    :param metrics_dir: with workers, where they exchange metrics snapshots.
     """
 
-    def __init__(self, config: Config, scan: bool = True):
+    def __init__(self, config: Config, scan: bool = True, metrics_dir: str | None = None):
         self.config = config
         self.cache = CodeCache(config.code_cache_dir)
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
-        self.metrics = Metrics()
+        self.metrics = Metrics(metrics_dir)
         self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules)
         self.admin = AdminAPI(self)
         self.started_at = time.time()

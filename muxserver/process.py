@@ -24,6 +24,8 @@ from sandbox import limits as sandbox_limits
 
 log = logging.getLogger("muxserver")
 
+#: The exit status that tells gunicorn's arbiter a worker cannot boot.
+WORKER_BOOT_ERROR = 3
 #: A request is stopped when the process is this far over --memory-limit.
 PROCESS_CEILING_FACTOR = 1.2
 #: First code-cache prune after start, then once a day.
@@ -102,15 +104,18 @@ class ProcessServices:
                 pass
 
 
-def start_worker(config) -> MuxApp:
-    """One of ``--workers N``, after fork: its app, with its services running."""
+def start_worker(config, metrics_dir: str) -> MuxApp:
+    """One of ``--workers N``, after fork: its app, with its services running.
+
+    :param metrics_dir: where the workers exchange metrics snapshots.
+    """
     from muxserver.ops.logs import setup_logging
 
     setup_logging(config.log_format, access=config.access_log)  # this worker's pid
     configure_process(config)
-    app = MuxApp(config)
+    app = MuxApp(config, metrics_dir=metrics_dir)
     ProcessServices(app, publish_metrics=True).start()
-    lock_down(app, writable=[app.metrics.shared_dir] if app.metrics.shared_dir else [])
+    lock_down(app, writable=[metrics_dir])
     return app
 
 
@@ -121,7 +126,9 @@ def lock_down(app: MuxApp, writable=()) -> None:
         report = isolation.lock_down(app.config, writable=list(writable))
     except Exception as exc:  # require, and a part failed: do not serve
         log.critical("%s", exc)
-        raise SystemExit(2) from None
+        # gunicorn's "worker failed to boot" stops the arbiter instead of
+        # starting the same failing worker again and again.
+        raise SystemExit(WORKER_BOOT_ERROR) from None
     app.isolation = report.describe()
     (log.warning if report.missing else log.info)("%s", report.summary())
 

@@ -21,7 +21,6 @@ muxserver writes its own).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import tempfile
@@ -48,6 +47,13 @@ class MuxLogger(Logger):
 
         self.error_log.handlers[:] = [WriterHandler()]
         self.error_log.propagate = False
+
+
+def _flush_logs_before_fork(arbiter, worker) -> None:
+    """Lines the arbiter queued are written before a fork copies the queue."""
+    from muxserver.ops import logs
+
+    logs.writer.flush()
 
 
 class MuxWorker(GeventPyWSGIWorker):
@@ -117,6 +123,7 @@ class MuxGunicorn(BaseApplication):
             "proc_name": "muxserver",
             "worker_connections": 10000,
             "logger_class": "muxserver.http.workers.MuxLogger",
+            "pre_fork": _flush_logs_before_fork,
         }
         if "control_socket_disable" in self.cfg.settings:
             # gunicorn >= 24 opens a control socket in $HOME; muxserver has
@@ -129,8 +136,7 @@ class MuxGunicorn(BaseApplication):
         """Runs in each worker after fork: build the app and its services."""
         from muxserver.process import start_worker
 
-        os.environ["MUXSERVER_METRICS_DIR"] = self.metrics_dir
-        return start_worker(self.mux_config)
+        return start_worker(self.mux_config, self.metrics_dir)
 
     def run(self):
         MuxArbiter(self).run()

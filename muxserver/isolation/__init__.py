@@ -47,6 +47,7 @@ from muxserver.errors import ConfigError
 from muxserver.isolation import landlock
 from muxserver.isolation import rlimits
 from muxserver.isolation import seccomp
+from muxserver.isolation.secrets import KEPT_VARIABLES
 
 #: Landlock ABI that gives every part (TCP rules, scoped signals).
 FULL_LANDLOCK_ABI = 6
@@ -157,7 +158,9 @@ def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Rep
     report = Report(mode)
     if mode == "off":
         return report
-    report.environment = "scrubbed" if not _environment_has_secrets() else "kept"
+    if _initial_environment_is_clean():
+        _drop_added_variables()
+        report.environment = "scrubbed"
     prepare()
     report.rlimits = rlimits.restrict(config.memory_limit)
     write = [str(config.code_cache_dir), str(config.state_dir), private_tempdir(), *writable]
@@ -188,15 +191,22 @@ def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Rep
     return report
 
 
-def _environment_has_secrets() -> bool:
-    """Whether this process still has variables beyond the kept ones (it was
-    not started through the re-exec that scrubs them)."""
-    from muxserver.isolation.secrets import KEPT_VARIABLES
-
+def _initial_environment_is_clean() -> bool:
+    """Whether the initial environment block (``/proc/self/environ``) holds
+    only the kept variables: the process was started by the re-exec that
+    scrubs them (:mod:`muxserver.launch`)."""
     allowed = set(KEPT_VARIABLES) | {"LC_CTYPE"}  # Python may set LC_CTYPE (PEP 538)
     try:
         with open("/proc/self/environ", "rb") as f:
-            initial = [entry.split(b"=", 1)[0].decode("latin-1") for entry in f.read().split(b"\0") if entry]
+            block = f.read()
     except OSError:
-        initial = []
-    return any(name not in allowed for name in list(os.environ) + initial)
+        return False
+    names = [entry.split(b"=", 1)[0].decode("latin-1") for entry in block.split(b"\0") if entry]
+    return all(name in allowed for name in names)
+
+
+def _drop_added_variables() -> None:
+    """Variables set since start (gunicorn sets ``SERVER_SOFTWARE``) go too."""
+    for name in list(os.environ):
+        if name not in KEPT_VARIABLES and name != "LC_CTYPE":
+            del os.environ[name]

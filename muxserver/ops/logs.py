@@ -133,6 +133,17 @@ class LogWriter:
         lines, self._queue = self._queue, []
         self._write(lines)
 
+    def retire(self) -> None:
+        """Make way for a new writer. In a forked worker the queued lines are
+        the parent's, which writes them itself: they are dropped, not repeated."""
+        atexit.unregister(self.flush)
+        if self._timer is not None:
+            self._timer.stop()
+        if self.pid == os.getpid():
+            self.flush()
+        else:
+            self._queue = []
+
     def _write(self, lines: list[str]) -> None:
         try:
             self.stream.write("\n".join(lines) + "\n")
@@ -220,6 +231,7 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO, access: bool = T
     Called again in each worker after fork, so lines carry the worker's pid.
     """
     global writer, access_enabled
+    writer.retire()
     writer = LogWriter(fmt)
     access_enabled = access
     handler = WriterHandler()

@@ -5,7 +5,7 @@ metric objects take a lock per update); the families are built when
 ``/_mux/metrics`` is scraped, with prometheus-client's exposition code.
 
 With ``--workers N`` each worker writes its numbers to a snapshot file in a
-directory the workers share (``MUXSERVER_METRICS_DIR``), and a scrape, which
+directory the workers share (``shared_dir``), and a scrape, which
 any worker may answer, sums the counters of every snapshot (a dead worker's
 requests still happened) and reports the gauges of live workers only.
 """
@@ -87,7 +87,7 @@ class Metrics:
         self.limit_kills = _Counter(self.counters["mux_limit_kills"])
         self.warm_modules = _Gauge()
         self.tenants = _Gauge()
-        self.shared_dir = shared_dir or os.environ.get("MUXSERVER_METRICS_DIR")
+        self.shared_dir = shared_dir
         self._registry = CollectorRegistry()
         self._registry.register(self)
 

@@ -1,0 +1,186 @@
+"""The process layer, tested by assuming the breach.
+
+An operator module (``tests/operator_modules/breach.py``, allowed with
+``extra_modules``) runs full Python inside the serving process, exactly like
+tenant code that escaped the language layer. Each attack must be refused
+over real HTTP with the layer on (best-effort on this kernel, and
+``require`` with two workers), and must *succeed* with ``--isolation off``
+— so the suite proves the layer, not a typo in the attack. The server keeps
+serving after every attempt.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from muxserver.isolation import missing_parts
+from tests.conftest import OPERATOR_MODULES
+from tests.conftest import Subprocess
+from tests.conftest import write_tenant
+
+SECRET = "operator-secret-4d1f"
+
+pytestmark = pytest.mark.skipif(
+    bool(missing_parts()), reason=f"this machine lacks part of the process layer: {missing_parts()}")
+
+
+class Target:
+    """A server under attack, with the things an attacker would go for."""
+
+    def __init__(self, root, isolation, workers):
+        self.root = root
+        self.tenants = root / "tenants"
+        write_tenant(self.tenants, "evil", {
+            "index.py": "import breach\ndef get(request):\n"
+                        "    return breach.attempt(request.args['what'], request.args.get('arg', ''))\n"})
+        write_tenant(self.tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
+        self.beside = root / "beside-tenants.txt"
+        self.beside.write_text(SECRET)
+        self.library = root / "libcopy.so"
+        shutil.copy(_libm(), self.library)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                          env=dict(os.environ, MUX_BYSTANDER_SECRET=SECRET))
+        config = root / "mux.toml"
+        config.write_text(f'extra_modules = ["breach"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
+                          f'cache_dir = "{root / "cache"}"\ndata_dir = "{root / "data"}"\n')
+        self.server = Subprocess(
+            ["--tenants-dir", str(self.tenants), "--config", str(config), "--workers", str(workers),
+             "--isolation", isolation, "--no-watch"],
+            env={"MUX_OPERATOR_SECRET": SECRET}, log_dir=root).wait_ready()
+
+    def attempt(self, what, arg=""):
+        r = requests.get(self.server.url + "/evil/", params={"what": what, "arg": arg}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert requests.get(self.server.url + "/calm/", timeout=10).text == "calm"
+        return r.text
+
+    def worker_pids(self):
+        metrics = requests.get(self.server.url + "/_mux/metrics", timeout=10).text
+        return [line.split('pid="')[1].split('"')[0] for line in metrics.splitlines()
+                if line.startswith("mux_process_rss_bytes{")]
+
+    def close(self):
+        self.server.stop()
+        self.bystander.kill()
+        self.bystander.wait()
+        self.listener.close()
+
+
+def _libm():
+    for candidate in ("/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6",
+                      "/usr/lib/libm.so.6", "/lib64/libm.so.6"):
+        if os.path.exists(candidate):
+            return candidate
+    pytest.skip("no libm.so.6 to copy as the attacker's library")
+
+
+MODES = {"best-effort": ("best-effort", 1), "require-2-workers": ("require", 2), "off": ("off", 1)}
+
+
+@pytest.fixture(scope="module", params=sorted(MODES))
+def target(request, tmp_path_factory):
+    isolation, workers = MODES[request.param]
+    t = Target(tmp_path_factory.mktemp(request.param), isolation, workers)
+    t.locked = isolation != "off"
+    t.workers = workers
+    yield t
+    t.close()
+
+
+def attacks(t):
+    """(name, what, arg, what an escape would show) for one target."""
+    other = ",".join(t.worker_pids()) if t.workers > 1 else str(t.bystander.pid)
+    return [
+        ("server environment", "environ", "", SECRET),
+        ("initial environment block", "proc_environ", "", SECRET),
+        ("another process's environment", "other_environ", other, "MUX_" if t.workers > 1 else SECRET),
+        ("/etc/passwd", "read_file", "/etc/passwd", "root:"),
+        ("a file beside the tenants dir", "read_file", str(t.beside), SECRET),
+        ("write outside the cache and data dirs", "write_file", str(t.root / "outside.txt"), "wrote"),
+        ("write into the tenants dir", "write_file", str(t.tenants / "calm" / "index.py"), "wrote"),
+        ("TCP connection to a local listener", "connect", str(t.listener.getsockname()[1]), "connected"),
+        ("bind a new port", "bind", "", "listening"),
+        ("fork", "fork", "", "exited 7"),
+        ("execve /bin/sh", "execve", "", "ran /bin/sh"),
+        ("ptrace another process", "ptrace", str(t.bystander.pid), "attached"),
+        ("kill another process" if t.workers == 1 else "kill the arbiter",
+         "kill", str(t.bystander.pid) if t.workers == 1 else "parent", "may signal"),
+        ("load a shared library from outside", "load_library", str(t.library), "loaded"),
+    ]
+
+
+CASES = list(range(14))
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("index", CASES)
+def test_attack_from_escaped_code(target, index):
+    name, what, arg, shows = attacks(target)[index]
+    answer = target.attempt(what, arg)
+    if target.locked:
+        # Reading its own environment works, and finds nothing of the operator's.
+        if what not in ("environ", "proc_environ"):
+            assert answer.startswith("DENIED"), f"{name}: {answer}"
+        assert shows not in answer and SECRET not in answer, f"{name}: {answer}"
+    else:
+        # --isolation off: the same attack works, so the layer is what stops it.
+        assert answer.startswith("OK") and shows in answer, f"{name}: {answer}"
+    if what == "write_file" and target.locked:
+        assert not os.path.exists(target.root / "outside.txt")
+        assert "calm" in (target.tenants / "calm" / "index.py").read_text()
+
+
+@pytest.mark.live
+def test_status_reports_the_layer(target):
+    status = requests.get(target.server.url + "/_mux/status", timeout=10).json()["isolation"]
+    if target.locked:
+        assert status["landlock_abi"] >= 6 and status["seccomp"] is True
+        assert status["landlock"] == ["files", "tcp", "signals"]
+        assert status["environment"] == "scrubbed" and status["missing"] == []
+        assert status["rlimits"]["core"] == 0
+    else:
+        assert status["mode"] == "off"
+    assert "isolation" in target.server.output()
+
+
+@pytest.mark.live
+def test_admin_token_is_not_in_the_serving_process(tmp_path):
+    write_tenant(tmp_path / "tenants", "calm", {"index.py": "def get():\n    return 'calm'\n"})
+    server = Subprocess(["--tenants-dir", str(tmp_path / "tenants"), "--admin-token", SECRET,
+                         "--cache-dir", str(tmp_path / "c")], env={"MUX_OPERATOR_SECRET": SECRET},
+                        log_dir=tmp_path).wait_ready()
+    try:
+        assert requests.get(server.url + "/_mux/healthz", timeout=5).status_code == 200
+        assert requests.get(server.url + "/_mux/status", timeout=5).status_code == 401
+        assert requests.get(server.url + "/_mux/status", timeout=5,
+                            headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+        pid = int(requests.get(server.url + "/_mux/status", timeout=5,
+                               headers={"Authorization": f"Bearer {SECRET}"}).json()["pid"])
+        for name in ("cmdline", "environ"):
+            with open(f"/proc/{pid}/{name}", "rb") as f:
+                assert SECRET.encode() not in f.read(), name
+    finally:
+        server.stop()
+
+
+def test_require_refuses_to_start_where_a_part_is_missing(tmp_path):
+    """Without libseccomp's binding, ``require`` exits 2 naming what is missing
+    (a stand-in ``pyseccomp`` that fails to load hides the real one)."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "pyseccomp.py").write_text("raise ImportError('no libseccomp here')\n")
+    (tmp_path / "tenants").mkdir()
+    code = ("import sys; sys.path.insert(0, %r); from muxserver.cli import run; run()" % str(fake))
+    result = subprocess.run([sys.executable, "-c", code, "--tenants-dir", str(tmp_path / "tenants"),
+                             "--isolation", "require", "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--isolation require, but this machine lacks: seccomp: no libseccomp binding" in result.stderr
