@@ -30,6 +30,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import bench_density  # noqa: E402
+from benchmarks import bench_isolation  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
 from benchmarks import cold_warm  # noqa: E402
@@ -167,6 +168,9 @@ def headline(reports: dict) -> list[str]:
          f"{w['mux_over_flask_gunicorn_same_workers']['1']}x / {w['mux_over_flask_gunicorn_same_workers']['2']}x",
          ""),
         ("2 workers vs 1", f"{w['mux_2_over_1_workers']}x", ""),
+        ("process layer on / off: warm throughput, cold start p50",
+         f"{reports['isolation']['throughput_on_over_off']}x, "
+         f"{reports['isolation']['cold_p50_on_over_off']}x", ""),
         ("keep-alive p50, pywsgi without / with TCP_NODELAY",
          f"{t['keepalive_p50_ms_without_nodelay']} / {t['keepalive_p50_ms_with_nodelay']} ms", ""),
         ("cold start p50 (after eviction, code cached), client-side",
@@ -241,6 +245,15 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
               "the 1,000 and 10,000 figures are extrapolated from that, not measured."]
     lines += ["", "## Cold start table", ""]
     lines += (out / "cold_warm.md").read_text().splitlines() if (out / "cold_warm.md").exists() else []
+    iso = reports["isolation"]
+    lines += ["", "## Process layer", "", "From `benchmarks/bench_isolation.py`: the same server with "
+              "`--isolation best-effort` and `off`, interleaved rounds.", "",
+              "| | best-effort | off | on / off |", "| --- | --- | --- | --- |",
+              f"| warm hello, requests/s | {iso['rps']['best-effort']} | {iso['rps']['off']} | "
+              f"{iso['throughput_on_over_off']}x |",
+              f"| cold start p50 (code cached), ms | {iso['cold_p50_ms']['best-effort']} | "
+              f"{iso['cold_p50_ms']['off']} | {iso['cold_p50_on_over_off']}x |", "",
+              f"In force: {json.dumps(iso['isolation_in_force'])}"]
     lines += ["", "## Deploy", "", "```json", json.dumps(reports["deploy"], indent=1), "```", "",
               "Raw numbers: `results.json`.", ""]
     return "\n".join(lines)
@@ -271,6 +284,7 @@ def main(argv=None) -> dict:
     reports = {"machine": machine()}
     reports["throughput"] = bench_throughput.main(q)
     reports["workers"] = bench_workers.main(q)
+    reports["isolation"] = bench_isolation.main(q)
     reports["cold_warm"] = cold_warm.main(q + ["--results", str(out)])
     reports["density"] = bench_density.main(q)
     reports["noisy"] = noisy_neighbour.main(q)

@@ -67,3 +67,10 @@ def test_deploy_quick(quick):
 def test_workers_quick(quick):
     report = quick[0]["workers"]
     assert all(v > 0 for v in report["rps"].values())
+
+
+@pytest.mark.live
+def test_isolation_quick(quick):
+    report = quick[0]["isolation"]
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["throughput_on_over_off"] > 0 and report["cold_p50_on_over_off"] > 0
