@@ -141,7 +141,7 @@ def free_port() -> int:
 class Subprocess:
     """``muxserver`` started as a real command on a free port."""
 
-    def __init__(self, args, cwd=None, env=None, log_dir=None):
+    def __init__(self, args, cwd=None, env=None, log_dir=None, command=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_dir or os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
@@ -149,7 +149,7 @@ class Subprocess:
         full_env = dict(os.environ, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "muxserver", "--port", str(self.port), *args],
+            [*(command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or REPO, env=full_env,
         )
 

@@ -389,14 +389,16 @@ def test_json_admin_shapes(tenants):
 
 
 def test_tenant_traceback_shows_tenant_source_not_host_files(tenants):
-    tenants.add("muxserver", {"app.py": "def get():\n    raise KeyError('boom')  # tenant line\n"})
+    """A tenant named like a standard package (``json/decoder.py``): its lines
+    come from its own file, never from the host's module of the same path."""
+    tenants.add("json", {"decoder.py": "def get():\n    raise KeyError('boom')  # tenant line\n"})
     app = tenants.app()
     from werkzeug.test import Client
 
-    assert Client(app).get("/muxserver/app").status_code == 500
-    text = "\n".join(e["line"] for e in app.logs.tail("muxserver"))
+    assert Client(app).get("/json/decoder").status_code == 500
+    text = "\n".join(e["line"] for e in app.logs.tail("json"))
     assert "raise KeyError('boom')  # tenant line" in text
-    assert "class MuxApp" not in text and "site-packages" not in text
+    assert "JSONDecoder" not in text and "site-packages" not in text
 
 
 def test_framing_headers_from_tenant_code_are_dropped(tenants):

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -184,3 +185,33 @@ def test_require_refuses_to_start_where_a_part_is_missing(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--isolation require, but this machine lacks: seccomp: no libseccomp binding" in result.stderr
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("shadow", ["working directory", "tenants dir"])
+def test_nothing_beside_the_server_is_imported_as_server_code(tmp_path, shadow):
+    """Started from a folder holding a ``muxserver`` package, or from a tenants
+    dir holding a tenant named ``muxserver`` with a ``__main__.py``: the
+    server starts as itself, that code never runs, and the tenant name is a
+    deploy error."""
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
+    marker = tmp_path / "ran-as-server"
+    evil = f"open({str(marker)!r}, 'w').write('pwned')\n"
+    place = tmp_path if shadow == "working directory" else tenants
+    write_tenant(place, "muxserver", {"__init__.py": evil, "__main__.py": evil, "cli.py": evil,
+                                      "index.py": "def get():\n    return 'shadow'\n"})
+    # The installed command, as a user runs it (``python -m`` would put the
+    # working directory first on sys.path before any of our code runs).
+    command = [str(Path(sys.executable).parent / "muxserver")]
+    server = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "c")],
+                        cwd=place, log_dir=tmp_path, command=command).wait_ready()
+    try:
+        assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
+        status = requests.get(server.url + "/_mux/status", timeout=10).json()
+    finally:
+        server.stop()
+    assert not marker.exists()
+    if shadow == "tenants dir":
+        assert "muxserver" not in status["tenants"]
+        assert "is reserved" in status["deploy_errors"]["muxserver"]["errors"][0]

@@ -39,6 +39,14 @@ from sandbox.compiler import decode_source
 log = logging.getLogger("muxserver.scanner")
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+#: Names of the server's own packages and of the tenant API's modules: a
+#: tenant folder with one of these names is refused, so nothing started from
+#: the tenants dir could ever take it for server code.
+RESERVED_NAMES = frozenset({
+    "muxserver", "sandbox", "mux", "flask", "werkzeug", "gevent", "greenlet", "gunicorn",
+    "jinja2", "markupsafe", "restrictedpython", "psutil", "regex", "pyseccomp", "packaging",
+    "benchmarks", "tests",
+})
 #: Largest number of files one tenant may have (keeps a scan bounded).
 MAX_TENANT_FILES = 10_000
 
@@ -155,6 +163,10 @@ def scan_tenant(
     Never raises for anything in the folder: one tenant's odd files must not
     stop the registration of the others.
     """
+    if name in RESERVED_NAMES:
+        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+                          errors=(f"{name}/: the tenant name {name!r} is reserved: it names a "
+                                  "package of the server; rename the folder",))
     try:
         return _scan_tenant(str(root), name, cache, rules, extra_modules)
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
