@@ -346,8 +346,8 @@ class MuxApp:
                     raise TenantCodeError(message, name, detail=message)
                 ctx.request = TenantRequest(environ, rel, mount, match.view_args,
                                                 route.endpoint, self.config.max_body_bytes)
-                budget = budget_for(limits)
-                budget.label = f"tenant={name} endpoint={route.endpoint} request={request_id}"
+                budget = budget_for(limits, name,
+                                    f"tenant={name} endpoint={route.endpoint} request={request_id}")
                 exec_started = time.perf_counter()
                 try:
                     code, headers, body, stream = run_limited(

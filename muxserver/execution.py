@@ -24,19 +24,28 @@ from sandbox import LimitExceeded
 from sandbox import charged
 from sandbox import limits
 
+from muxserver.fairshare import fair_share
+
 #: How often the wall-time watcher looks at requests in flight.
 WALL_CHECK_S = 0.02
 
 _watcher = None
 
 
-def budget_for(limits_) -> Budget:
-    """A fresh budget from a tenant's :class:`~muxserver.config.Limits`."""
-    return Budget(
+def budget_for(limits_, tenant: str, label: str) -> Budget:
+    """A fresh budget from a tenant's :class:`~muxserver.config.Limits`.
+
+    :param tenant: whose CPU share it counts against (:mod:`muxserver.fairshare`).
+    :param label: what watchdogs and logs name it by.
+    """
+    budget = Budget(
         cpu_s=limits_.cpu_ms / 1000.0,
         wall_s=limits_.wall_s,
         memory_bytes=limits_.memory_mb * 2**20,
     )
+    budget.group = tenant
+    budget.label = label
+    return budget
 
 
 def _throw_if_still_waiting(glet, budget) -> None:
@@ -68,15 +77,27 @@ def _ensure_watcher() -> None:
 def run_limited(budget: Budget, func, *args, **kwargs):
     """Call ``func`` charged to ``budget``; raise LimitExceeded if it went over.
 
-    The result is returned only if the budget is still alive afterwards:
-    tenant code that swallowed the stop (a context manager whose
-    ``__exit__`` returns true) does not get its value sent.
+    The result is returned only if the budget is still alive afterwards —
+    judged by the clocks, not only by the kill flag: one long call into host
+    code that no tick interrupted (a pure-Python standard function, a big C
+    call) may have gone over without anything noticing, and tenant code may
+    have swallowed the stop (a context manager whose ``__exit__`` returns
+    true). Such a request never answers 200.
     """
     if budget.wall_deadline is not None and (_watcher is None or _watcher.dead):
         _ensure_watcher()
+    fair_share.admit(budget)
+    try:
+        return _run_charged(budget, func, *args, **kwargs)
+    finally:
+        fair_share.finish(budget)
+
+
+def _run_charged(budget: Budget, func, *args, **kwargs):
     with charged(budget):
         try:
             result = func(*args, **kwargs)
+            budget.check(may_yield=False)
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise

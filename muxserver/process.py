@@ -9,6 +9,7 @@ of ``--workers N`` (:mod:`muxserver.http.workers`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -16,6 +17,7 @@ import gevent
 
 from muxserver import isolation
 from muxserver.app import MuxApp
+from muxserver.fairshare import fair_share
 from muxserver.http.server import Server
 from muxserver.ops.watchdog import HubWatchdog
 from muxserver.tenancy.codecache import MAX_AGE_S
@@ -33,6 +35,21 @@ PRUNE_FIRST_S = 60
 PRUNE_EVERY_S = 86_400
 #: How often a worker publishes its metrics for the others to sum.
 METRICS_EVERY_S = 1.0
+#: How often the garbage collector may run (automatic collection is off).
+GC_EVERY_S = 0.05
+
+
+def _log_unraisable(unraisable) -> None:
+    """Exceptions Python cannot raise anywhere (in a finalizer) go to the log,
+    in the log's format; a stopped tenant finalizer is expected, not a bug."""
+    exc = unraisable.exc_value
+    if isinstance(exc, sandbox_limits.LimitExceeded):
+        log.warning("tenant code outside a request was stopped: %s (in %s)", exc.message,
+                    type(unraisable.object).__name__)
+    else:
+        # Only names: str(exc) could be tenant code (its __str__).
+        log.error("exception ignored in %s: %s", type(unraisable.object).__name__,
+                  type(exc).__name__)
 
 
 def configure_process(config) -> None:
@@ -46,6 +63,8 @@ def configure_process(config) -> None:
     for path in reversed(config.module_path):
         if path not in sys.path:
             sys.path.insert(0, path)
+    sandbox_limits.install()
+    fair_share.install()
     sandbox_limits.set_process_ceiling(
         int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
     )
@@ -67,6 +86,14 @@ class ProcessServices:
         self._greenlets: list[gevent.Greenlet] = []
 
     def start(self) -> "ProcessServices":
+        # The collector runs tenant finalizers (a generator's finally, a
+        # __del__): run automatically, it would run them inside whatever
+        # request allocated last, charging one tenant for another's code.
+        # Here it runs between requests, where the sandbox's orphan budget
+        # bounds tenant code (sandbox.limits.orphan).
+        gc.disable()
+        sys.unraisablehook = _log_unraisable
+        self._greenlets.append(gevent.spawn(self._collect_garbage))
         if self.app.config.watch:
             self.watcher = start_watcher(self.app)
         self.evictor.start()
@@ -83,6 +110,20 @@ class ProcessServices:
         if self.watcher is not None:
             self.watcher.stop()
         gevent.killall(self._greenlets, block=False)
+
+    def _collect_garbage(self) -> None:
+        """Collect as CPython's automatic collection would (by generation
+        thresholds), at most every :data:`GC_EVERY_S`, outside any request."""
+        threshold0, threshold1, threshold2 = gc.get_threshold()
+        while True:
+            gevent.sleep(GC_EVERY_S)
+            count0, count1, count2 = gc.get_count()
+            if count2 > threshold2:
+                gc.collect(2)
+            elif count1 > threshold1:
+                gc.collect(1)
+            elif count0 > threshold0:
+                gc.collect(0)
 
     def _prune_cache_daily(self) -> None:
         gevent.sleep(PRUNE_FIRST_S)

@@ -35,6 +35,11 @@ import greenlet
 
 #: How many ticks pass between two looks at the clocks.
 TICKS_PER_CHECK = 200
+#: CPU a greenlet may run before its next check offers the others a turn.
+SLICE_S = 0.005
+#: CPU tenant code may run outside any request's budget (a finalizer run by
+#: the garbage collector, a generator closed on eviction) before it is stopped.
+ORPHAN_CPU_S = 0.05
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -139,6 +144,10 @@ class Budget:
         "_slice_rss",
         "running",
         "label",
+        "group",
+        "slices",
+        "holds_turn",
+        "shared_cpu",
     )
 
     def __init__(
@@ -160,6 +169,14 @@ class Budget:
         self.running = False
         #: Set by the host to say whose budget this is (shown by watchdogs).
         self.label = ""
+        #: Who shares CPU fairly with whom (the host: the tenant's name).
+        self.group = ""
+        #: Slices this budget has run to their end (0: still in its first).
+        self.slices = 0
+        #: Set by the host's slice hook while this budget holds its turn.
+        self.holds_turn = False
+        #: CPU seconds the host's scheduler has already counted.
+        self.shared_cpu = 0.0
 
     # -- accounting across greenlet switches ------------------------------
 
@@ -175,6 +192,8 @@ class Budget:
         if not self.running:
             return
         self.running = False
+        if self.holds_turn and _pause_hook is not None:
+            _pause_hook(self)
         self.cpu_used += time.thread_time() - self._slice_cpu
         if self.memory_limit is not None:
             self.memory_used += _sample_rss() - self._slice_rss
@@ -211,13 +230,18 @@ class Budget:
             self.killed = LimitExceeded(kind, message)
         return LimitExceeded(self.killed.kind, self.killed.message)
 
-    def check(self) -> None:
-        """Raise :class:`LimitExceeded` if any limit is over (or was)."""
+    def check(self, may_yield: bool = True) -> None:
+        """Raise :class:`LimitExceeded` if any limit is over (or was); at the
+        end of a slice, offer the others a turn (the host's slice hook).
+
+        :param may_yield: False where switching greenlets is not allowed.
+        """
         self.countdown = TICKS_PER_CHECK
         if self.killed is not None:
             raise LimitExceeded(self.killed.kind, self.killed.message)
+        now = time.thread_time()
         if self.cpu_limit is not None:
-            used = self.cpu_seconds()
+            used = self.cpu_used + (now - self._slice_cpu if self.running else 0.0)
             if used > self.cpu_limit:
                 raise self.kill(
                     "cpu",
@@ -239,6 +263,9 @@ class Budget:
                     "memory",
                     f"memory limit exceeded (the server is over {_process_ceiling // 2**20} MB)",
                 )
+        if may_yield and self.running and _slice_hook is not None and now - self._slice_cpu > SLICE_S:
+            self.slices += 1
+            _slice_hook(self)
 
 
 # The budget of the greenlet that runs now; module-global because the tick
@@ -252,6 +279,35 @@ def current() -> Budget | None:
     return _current
 
 
+_slice_hook = None
+_pause_hook = None
+_offload_hook = None
+
+
+def offload(call):
+    """Run ``call()`` — one long C call that releases the GIL and runs no
+    tenant code — where it does not hold the process (the host's hook: a
+    thread), charging its time to the current budget. Without a hook, here."""
+    if _offload_hook is None:
+        return call()
+    return _offload_hook(call)
+
+
+def set_offload_hook(hook) -> None:
+    global _offload_hook
+    _offload_hook = hook
+
+
+def set_slice_hooks(on_slice_end, on_pause) -> None:
+    """Let the host share CPU: ``on_slice_end(budget)`` is called from tenant
+    code (at a check) when the budget's greenlet has run :data:`SLICE_S` of
+    CPU since it last got the CPU, and may switch greenlets;
+    ``on_pause(budget)`` when a budget whose ``holds_turn`` is set switches
+    out. ``None`` for both: no slicing."""
+    global _slice_hook, _pause_hook
+    _slice_hook, _pause_hook = on_slice_end, on_pause
+
+
 def budget_of(glet) -> Budget | None:
     """The budget charged while ``glet`` runs (None when it runs none)."""
     return _by_greenlet.get(glet)
@@ -262,6 +318,29 @@ def running_budgets() -> list:
     return list(_by_greenlet.items())
 
 
+_orphan: Budget | None = None
+
+
+def orphan() -> Budget:
+    """The budget of tenant code that runs outside any request.
+
+    Tenant code can run with no budget charged: a generator's ``finally`` or
+    a ``__del__`` run by the garbage collector, by an eviction that drops a
+    module's globals, by the host's own ``gc.collect``. Its ticks charge
+    this budget instead: :data:`ORPHAN_CPU_S` of CPU per turn of the
+    greenlet that runs it (every greenlet switch starts a fresh one), then
+    every tick raises, so such code can never hold the process. It never
+    yields (the host did not expect a switch there).
+    """
+    global _orphan
+    budget = _orphan
+    if budget is None:
+        budget = _orphan = Budget(cpu_s=ORPHAN_CPU_S)
+        budget.label = "tenant code outside any request (a finalizer)"
+        budget.resume()
+    return budget
+
+
 def tick() -> None:
     """The ``_tick_`` of tenant code: count down, check when due."""
     budget = _current
@@ -269,6 +348,11 @@ def tick() -> None:
         budget.countdown -= 1
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
+        return
+    budget = _orphan or orphan()
+    budget.countdown -= 1
+    if budget.countdown <= 0 or budget.killed is not None:
+        budget.check(may_yield=False)
 
 
 #: Bytes allocated by a guarded operation that count as one tick.
@@ -291,9 +375,10 @@ def forget_rss_sample() -> None:
 
 
 def _on_switch(event, args) -> None:
-    global _current
+    global _current, _orphan
     if event not in ("switch", "throw"):
         return
+    _orphan = None
     origin, target = args
     budget = _by_greenlet.get(origin)
     if budget is not None:

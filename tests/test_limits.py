@@ -236,6 +236,7 @@ def test_requests_stop_when_the_whole_process_is_over_memory_limit(tenants):
         codes = [client.get("/hoard/").status_code for _ in range(10)]
     finally:
         limits.set_process_ceiling(None)
+        limits.set_slice_hooks(None, None)
     assert codes[0] == 200 and 503 in codes, codes
     # Once over, every later request that grows is stopped at its next check.
     assert all(code == 503 for code in codes[codes.index(503):]), codes

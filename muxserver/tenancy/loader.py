@@ -149,8 +149,8 @@ class Loader:
         code = self.code_for(state, ref, True)
         runtime = self.runtime_for(state)
         namespace = runtime.new_namespace(endpoint)
-        budget = budget_for(state.spec.manifest.limits)
-        budget.label = f"tenant={state.name} endpoint={endpoint} (loading)"
+        budget = budget_for(state.spec.manifest.limits, state.name,
+                            f"tenant={state.name} endpoint={endpoint} (loading)")
         tenants_dir = self.registry.config.tenants_dir
 
         def run_top_level():

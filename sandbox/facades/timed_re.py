@@ -2,8 +2,11 @@
 
 A catastrophic pattern (``(a|aa)+$`` against ``"a" * 5000 + "b"``) backtracks
 for minutes inside one C call, which no tick can interrupt. Every match here
-passes ``regex``'s ``timeout`` with the time the request has left; running
-out stops the request as a CPU-limit kill. :class:`Pattern` and
+passes ``regex``'s ``timeout``: first one slice (:data:`sandbox.limits.SLICE_S`)
+inline; a match that needs longer starts again, with the time the request
+has left, through :func:`sandbox.limits.offload` — where the host runs it in
+a thread with the GIL released, so the process keeps serving the others
+meanwhile. Running out stops the request as a CPU-limit kill. :class:`Pattern` and
 :class:`Match` wrap ``regex``'s objects so that tenant code never holds a
 compiled pattern it could call without the time limit (``match.re``).
 Patterns are compiled with ``regex.VERSION0``, the ``re``-compatible mode.
@@ -27,10 +30,22 @@ def _match_timeout() -> float:
     return max(0.001, budget.remaining_seconds(_DEFAULT_MATCH_SECONDS))
 
 
-def _timed(call):
-    """Run a regex call with the time left; a timeout stops the request."""
+def _timed(call, offloadable: bool = True):
+    """Run a regex call with the time left; a timeout stops the request.
+
+    :param call: ``call(timeout, concurrent)`` runs the match.
+    :param offloadable: False when the call runs tenant code (a callable
+        replacement), which must stay in the request's greenlet.
+    """
+    left = _match_timeout()
+    first = min(left, limits.SLICE_S) if offloadable else left
     try:
-        return call(_match_timeout())
+        try:
+            return call(first, None)
+        except TimeoutError:
+            if first >= left:
+                raise
+        return limits.offload(lambda: call(max(0.001, left - first), True))
     except TimeoutError:
         budget = limits.current()
         if budget is not None:
@@ -134,31 +149,33 @@ class Pattern:
         return dict(self._p.groupindex)
 
     def match(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.match(string, *args, timeout=t)))
+        return _wrap_match(_timed(lambda t, c: self._p.match(string, *args, timeout=t, concurrent=c)))
 
     def search(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.search(string, *args, timeout=t)))
+        return _wrap_match(_timed(lambda t, c: self._p.search(string, *args, timeout=t, concurrent=c)))
 
     def fullmatch(self, string, *args):
-        return _wrap_match(_timed(lambda t: self._p.fullmatch(string, *args, timeout=t)))
+        return _wrap_match(_timed(lambda t, c: self._p.fullmatch(string, *args, timeout=t, concurrent=c)))
 
     def findall(self, string, *args):
-        return _timed(lambda t: self._p.findall(string, *args, timeout=t))
+        return _timed(lambda t, c: self._p.findall(string, *args, timeout=t, concurrent=c))
 
     def finditer(self, string, *args):
         # Matching all at once keeps every step under the time limit.
         return TickingIter(
-            Match(m) for m in _timed(lambda t: list(self._p.finditer(string, *args, timeout=t)))
+            Match(m) for m in _timed(lambda t, c: list(self._p.finditer(string, *args, timeout=t, concurrent=c)))
         )
 
     def split(self, string, maxsplit=0):
-        return _timed(lambda t: self._p.split(string, maxsplit, timeout=t))
+        return _timed(lambda t, c: self._p.split(string, maxsplit, timeout=t, concurrent=c))
 
     def sub(self, repl, string, count=0):
-        return _timed(lambda t: self._p.sub(_repl(repl), string, count, timeout=t))
+        return _timed(lambda t, c: self._p.sub(_repl(repl), string, count, timeout=t, concurrent=c),
+                      offloadable=not callable(repl))
 
     def subn(self, repl, string, count=0):
-        return _timed(lambda t: self._p.subn(_repl(repl), string, count, timeout=t))
+        return _timed(lambda t, c: self._p.subn(_repl(repl), string, count, timeout=t, concurrent=c),
+                      offloadable=not callable(repl))
 
     def __repr__(self):
         return f"re.compile({self._p.pattern!r})"

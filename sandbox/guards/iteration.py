@@ -36,6 +36,8 @@ class TickingIter:
             budget.countdown -= 1
             if budget.countdown <= 0 or budget.killed is not None:
                 budget.check()
+        else:
+            limits.tick()  # outside any request: the orphan budget
         return next(self._it)
 
     def __length_hint__(self):
