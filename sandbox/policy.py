@@ -37,7 +37,7 @@ from RestrictedPython.transformer import copy_locations
 
 #: Bump whenever the rewrite or the guards change meaning; it is part of the
 #: code-cache key, so old compiled code is never run under a new policy.
-POLICY_VERSION = "mux-7"
+POLICY_VERSION = "mux-8"
 
 #: Dunder methods a tenant class may define. Each is called by Python
 #: itself on the tenant's own objects while tenant code runs. Not listed,
@@ -68,6 +68,9 @@ ALLOWED_DUNDER_METHODS = frozenset(
 READABLE_DUNDER_NAMES = frozenset(["__name__"])
 
 _GUARDED_BINOPS = {
+    ast.Add: "_add_",
+    ast.Sub: "_sub_",
+    ast.Div: "_truediv_",
     ast.Pow: "_pow_",
     ast.LShift: "_lshift_",
     ast.Mult: "_mul_",
@@ -277,6 +280,26 @@ class MuxPolicy(RestrictingNodeTransformer):
         node.format_spec = None
         node.conversion = -1
         return node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr):
+        node = self.node_contents_visit(node)
+        fields = [v for v in node.values if isinstance(v, ast.FormattedValue)]
+        if len(fields) < 2:
+            return node
+        # f"{a}-{b}"  ->  _fstring_(_format_(a, '', ''), '-', _format_(b, '', ''))
+        # so the size of the whole string is checked before it is built.
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue):
+                if not (isinstance(value.value, ast.Call) and isinstance(value.value.func, ast.Name)
+                        and value.value.func.id == "_format_"):
+                    conversion = chr(value.conversion) if value.conversion > 0 else ""
+                    value = _call("_format_", [value.value, ast.Constant(""),
+                                               ast.Constant(conversion)], value)
+                else:
+                    value = value.value
+            parts.append(value)
+        return _call("_fstring_", parts, node)
 
     def visit_AugAssign(self, node: ast.AugAssign):
         target = node.target

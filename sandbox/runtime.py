@@ -13,6 +13,7 @@ objects, and a sink for printed lines.
 
 from __future__ import annotations
 
+import enum
 import random
 from types import CodeType
 from types import ModuleType
@@ -21,6 +22,8 @@ from typing import NamedTuple
 
 from sandbox import guards
 from sandbox.facades import BUILDERS
+from sandbox.facades.classes import GuardedEnumType
+from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 
 #: Longest line ``print()`` passes on.
@@ -93,10 +96,16 @@ class ClassFactory:
         return meta
 
     def __prepare__(self, name, bases, **kwargs):
-        return self._metaclass(bases).__prepare__(name, bases, **kwargs)
+        meta = self._metaclass(bases)
+        if meta is enum.EnumType:
+            meta = GuardedEnumType
+        return meta.__prepare__(name, bases, **kwargs)
 
     def __call__(self, name, bases, namespace, **kwargs):
-        cls = self._metaclass(bases)(name, bases, namespace, **kwargs)
+        meta = self._metaclass(bases)
+        if meta is enum.EnumType:
+            meta = GuardedEnumType
+        cls = meta(name, bases, namespace, **kwargs)
         guards.TENANT_CLASSES.add(cls)
         return cls
 
@@ -136,6 +145,16 @@ def generic_facade_attrs(module: ModuleType) -> dict:
     }
 
 
+_caches_off = False
+
+
+def _disable_shared_caches_once() -> None:
+    global _caches_off
+    if not _caches_off:
+        disable_shared_caches()
+        _caches_off = True
+
+
 class TenantRuntime:
     """Builtins, imports, lib modules and print for one tenant.
 
@@ -156,6 +175,7 @@ class TenantRuntime:
         log: Callable[[str], None] = lambda line: None,
         extra_modules: dict[str, ModuleType] | None = None,
     ):
+        _disable_shared_caches_once()
         self.tenant = tenant
         self.random = random.Random()
         self._load_lib_source = load_lib

@@ -9,6 +9,7 @@ import time
 import typing
 
 from sandbox import guards
+from sandbox import limits
 from sandbox.facades.base import pick
 from sandbox.guards import SandboxError
 
@@ -26,8 +27,15 @@ def build_time(ctx):
     )
     table["tzname"] = tuple(time.tzname)
     # time.sleep is looked up at call time so gevent's monkey-patched,
-    # cooperative sleep is used when the host runs under gevent.
-    table["sleep"] = lambda seconds: time.sleep(seconds)
+    # cooperative sleep is used when the host runs under gevent. Outside a
+    # request (a finalizer run by the collector or an eviction) it would
+    # hold the host's greenlet: refused.
+    def sleep(seconds):
+        if limits.current() is None:
+            raise SandboxError("time.sleep() outside a request is not allowed")
+        time.sleep(seconds)
+
+    table["sleep"] = sleep
     return table
 
 
@@ -49,16 +57,83 @@ def build_dataclasses(ctx):
     return table
 
 
+def _check_member_names(names, what: str) -> None:
+    """Class factories take names from their caller: a name that starts with
+    ``_`` would define a method (``__del__`` runs at garbage collection) or
+    a hook (``_missing_``), which a class statement cannot."""
+    if isinstance(names, str):
+        listed = names.replace(",", " ").split()
+    elif isinstance(names, dict):
+        listed = list(names)
+    else:
+        listed = [item[0] if isinstance(item, (tuple, list)) and item else item
+                  for item in guards.guarded_iter(names)]
+    for name in listed:
+        if not isinstance(name, str) or name.startswith("_"):
+            raise SandboxError(f"{what}: member names must not start with '_' ({name!r})")
+
+
+def _factory_guard(cls, what: str):
+    """``cls`` for isinstance and subclassing; its functional form checked."""
+
+    def construct(*args, **kwargs):
+        if len(args) >= 2 or "names" in kwargs or "fields" in kwargs:
+            names = kwargs.get("names", kwargs.get("fields", args[1] if len(args) > 1 else ()))
+            if names is not None:
+                _check_member_names(names, what)
+            for key in ("type", "module", "qualname", "boundary"):
+                if key in kwargs and key != "type":
+                    kwargs.pop(key)
+            if "type" in kwargs and kwargs["type"] not in guards.TENANT_CLASSES:
+                raise SandboxError(f"{what}: type= must be a class you defined")
+        return cls(*args, **kwargs)
+
+    return guards.TypeGuard(cls, construct)
+
+
 def build_typing(ctx):
-    return pick(
+    table = pick(
         typing,
         "Any Optional Union List Dict Set FrozenSet Tuple Callable Iterable "
         "Iterator Generator Mapping MutableMapping Sequence MutableSequence "
-        "Type TypeVar Generic Literal Final ClassVar Annotated NamedTuple "
-        "TypedDict Protocol cast overload TYPE_CHECKING NoReturn Deque "
+        "Type TypeVar Generic Literal Final ClassVar Annotated "
+        "Protocol cast overload TYPE_CHECKING NoReturn Deque "
         "DefaultDict Counter OrderedDict AnyStr Hashable Sized",
     )
 
+    def functional(factory, what):
+        def make(typename, fields=None, /, **kwargs):
+            if fields is not None:
+                _check_member_names(fields, what)
+            _check_member_names(kwargs, what)
+            return factory(typename, fields, **kwargs) if fields is not None \
+                else factory(typename, **kwargs)
+
+        return make
+
+    table["NamedTuple"] = guards.TypeGuard(typing.NamedTuple,
+                                           functional(typing.NamedTuple, "NamedTuple()"))
+    table["TypedDict"] = guards.TypeGuard(typing.TypedDict,
+                                          functional(typing.TypedDict, "TypedDict()"))
+    return table
+
+
+class GuardedEnumType(enum.EnumType):
+    """The metaclass of the tenant's enums: their functional form
+    (``Color("Shade", {...})`` on a member-less enum) checks names too."""
+
+    def __call__(cls, value, names=None, *args, **kwargs):
+        if names is not None:
+            _check_member_names(names, f"{cls.__name__}()")
+            kwargs.pop("module", None)
+            kwargs.pop("qualname", None)
+            if kwargs.get("type") is not None and kwargs["type"] not in guards.TENANT_CLASSES:
+                raise SandboxError(f"{cls.__name__}(): type= must be a class you defined")
+        return super().__call__(value, names, *args, **kwargs)
+
 
 def build_enum(ctx):
-    return pick(enum, "Enum IntEnum Flag IntFlag StrEnum auto unique")
+    table = pick(enum, "auto unique")
+    for name in ("Enum", "IntEnum", "Flag", "IntFlag", "StrEnum"):
+        table[name] = _factory_guard(getattr(enum, name), f"enum.{name}()")
+    return table

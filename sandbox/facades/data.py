@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
+import decimal
+import enum
+import fractions
 import hashlib
 import hmac
 import json
@@ -13,10 +17,26 @@ import uuid
 import zlib
 
 from sandbox import guards
+from sandbox import limits
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import SizeLimitError
+
+
+def _count(obj) -> int:
+    """How many values ``obj`` holds (each costs an indent and separators)."""
+    stack, count = [obj], 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count % 1024 == 0:
+            limits.tick()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return count
 
 
 def build_json(ctx):
@@ -24,6 +44,11 @@ def build_json(ctx):
         indent = kwargs.get("indent")
         if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
             raise SizeLimitError("json indent is over the sandbox limit (64)")
+        separators = kwargs.get("separators")
+        if separators is not None and any(len(str(sep)) > 16 for sep in separators):
+            raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
+        # Escaping can make the text up to 6 times its source (\uXXXX).
+        guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "json.dumps()")
         return json.dumps(obj, *args, **kwargs)
 
     return {
@@ -116,5 +141,59 @@ def build_zlib(ctx):
     return table
 
 
+#: Value types copy() and deepcopy() take besides containers and the
+#: tenant's own objects: immutable, no host state behind them.
+_COPYABLE_VALUES = (type(None), bool, int, float, complex, str, bytes, range, slice,
+                    datetime.date, datetime.time, datetime.timedelta, datetime.timezone,
+                    decimal.Decimal, fractions.Fraction, uuid.UUID, enum.Enum)
+_CONTAINERS = (list, tuple, dict, set, frozenset, bytearray)
+
+
+def _check_copyable(value) -> None:
+    """Everything a copy would touch is the tenant's own or a plain value.
+
+    copy() and deepcopy() run ``__reduce_ex__`` on whatever they are given
+    and hand back what it returns: on a host object (the request, a
+    logger), its private state. The walk ticks, so it is bounded.
+    """
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        limits.tick()
+        if isinstance(item, _COPYABLE_VALUES) or guards.is_tenant_function(item):
+            continue
+        if type(item) in _CONTAINERS:
+            stack.extend(item.values() if isinstance(item, dict) else item)
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+            continue
+        if guards.is_tenant_object(item) and not isinstance(item, type):
+            state = getattr(item, "__dict__", None)
+            if state is not None:
+                stack.extend(state.values())
+            for name in getattr(type(item), "__slots__", ()):
+                if hasattr(item, name):
+                    stack.append(getattr(item, name))
+            continue
+        if isinstance(item, type) and item in guards.TENANT_CLASSES:
+            continue  # classes are copied by reference
+        raise copy.Error(f"copying {type(item).__name__} objects is not allowed in the sandbox")
+
+
 def build_copy(ctx):
-    return {"copy": copy.copy, "deepcopy": copy.deepcopy, "Error": copy.Error}
+    def copy_(value):
+        _check_copyable(value)
+        return copy.copy(value)
+
+    def deepcopy(value, memo=None):
+        # The memo is the copier's map of every object it met: never the
+        # caller's (it would fill it with objects it must not hold).
+        if memo is not None:
+            raise copy.Error("deepcopy() takes no memo in the sandbox")
+        _check_copyable(value)
+        return copy.deepcopy(value)
+
+    return {"copy": copy_, "deepcopy": deepcopy, "Error": copy.Error}

@@ -107,13 +107,27 @@ MAX_TUPLE_WIDTH = 10_000
 
 
 def build_functools(ctx):
-    def update_wrapper(wrapper, wrapped, *args, **kwargs):
+    # The real update_wrapper copies attributes *named by the caller*
+    # (assigned=, updated=) from any object onto the wrapper: assigned=
+    # ("__globals__",) handed a host function's globals over. Here the names
+    # are fixed, and only plain values are copied.
+    def update_wrapper(wrapper, wrapped, assigned=None, updated=None):
+        if assigned is not None or updated is not None:
+            raise SandboxError("update_wrapper() and wraps() take no assigned= or updated= "
+                               "in the sandbox")
         if not guards.is_tenant_function(wrapper):
             raise SandboxError("update_wrapper() can only change functions you defined")
-        return functools.update_wrapper(wrapper, wrapped, *args, **kwargs)
+        for name in ("__name__", "__qualname__", "__doc__"):
+            value = getattr(wrapped, name, None)
+            if type(value) is str:
+                setattr(wrapper, name, value)
+        if guards.is_tenant_function(wrapped):
+            wrapper.__dict__.update(wrapped.__dict__)
+        wrapper.__wrapped__ = wrapped
+        return wrapper
 
-    def wraps(wrapped, *args, **kwargs):
-        return lambda wrapper: update_wrapper(wrapper, wrapped, *args, **kwargs)
+    def wraps(wrapped, assigned=None, updated=None):
+        return lambda wrapper: update_wrapper(wrapper, wrapped, assigned, updated)
 
     def total_ordering(cls):
         if cls not in guards.TENANT_CLASSES:
@@ -188,6 +202,8 @@ def build_collections_abc(ctx):
 def build_collections(ctx):
     def namedtuple(typename, field_names, **kwargs):
         kwargs.pop("module", None)
+        if kwargs.get("rename"):
+            raise SandboxError("namedtuple(rename=True) is not allowed in the sandbox")
         return collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
 
     class Counter(collections.Counter):

@@ -13,6 +13,7 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import MAX_SEQUENCE_ITEMS
 from sandbox.guards import MAX_STRING_BYTES
+from sandbox.guards import TickingIter
 from sandbox.guards import guarded_iter
 
 
@@ -131,17 +132,28 @@ def build_fractions(ctx):
     return {"Fraction": fractions.Fraction}
 
 
+class TickingList(list):
+    """A list whose iteration ticks the budget (for pure-Python callees)."""
+
+    def __iter__(self):
+        return TickingIter(list.__iter__(self))
+
+
 def build_statistics(ctx):
     names = (
         "mean fmean geometric_mean harmonic_mean median median_low median_high "
         "median_grouped mode multimode pstdev pvariance stdev variance quantiles "
         "correlation covariance linear_regression"
     ).split()
+    # statistics is pure Python that never ticks; its data is handed over
+    # as a list whose iteration ticks, so long computations stop at the
+    # request's limits.
     table = {}
     for name in names:
         func = getattr(statistics, name)
         table[name] = (
-            lambda f: lambda data, *args, **kwargs: f(list(guarded_iter(data)), *args, **kwargs)
+            lambda f: lambda data, *args, **kwargs: f(TickingList(guarded_iter(data)), *args,
+                                                      **kwargs)
         )(func)
     table["StatisticsError"] = statistics.StatisticsError
     table["NormalDist"] = statistics.NormalDist

@@ -195,7 +195,9 @@ def _compile(pattern, flags=0):
         return pattern
     if isinstance(pattern, (str, bytes)) and len(pattern) > _MAX_PATTERN_CHARS:
         raise SizeLimitError("regular expression is over the sandbox size limit")
-    return Pattern(regex.compile(pattern, flags | regex.VERSION0))
+    # Not in regex's process-wide pattern cache: no tenant's patterns are
+    # kept alive by, or shared with, another's.
+    return Pattern(regex.compile(pattern, flags | regex.VERSION0, cache_pattern=False))
 
 
 def facade_attrs(ctx):

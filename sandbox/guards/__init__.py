@@ -47,6 +47,8 @@ from sandbox.guards.operators import SandboxError
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
+from sandbox.guards.operators import check_text
+from sandbox.guards.operators import text_size
 from sandbox.guards.operators import guarded_lshift
 from sandbox.guards.operators import guarded_mod
 from sandbox.guards.operators import guarded_mul
@@ -65,6 +67,8 @@ __all__ = [
     "TypeGuard",
     "check_allocation",
     "check_decimal",
+    "check_text",
+    "text_size",
     "guarded_getattr",
     "guarded_iter",
     "guarded_lshift",

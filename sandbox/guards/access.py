@@ -27,6 +27,11 @@ from sandbox.guards.operators import guarded_format
 from sandbox.guards.operators import guarded_lshift
 from sandbox.guards.operators import guarded_mod
 from sandbox.guards.operators import guarded_mul
+from sandbox.guards.operators import MAX_INT_BITS
+from sandbox.guards.operators import SizeLimitError
+from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_sub
+from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
 
 #: Classes created by tenant code; instances of these may be written to.
@@ -37,6 +42,17 @@ _RAISE = object()
 
 
 _DENIED_TYPES = (ModuleType, FrameType, CodeType, TracebackType)
+_GUARDED_TEXT_METHODS = frozenset(["join", "replace", "translate", "ljust", "rjust", "center",
+                                   "zfill", "expandtabs"])
+
+
+def _unbound_guarded(cls, name):
+    def method(self, *args, **kwargs):
+        if not isinstance(self, cls):
+            raise TypeError(f"{cls.__name__}.{name}() needs a {cls.__name__}")
+        return guarded_getattr(self, name)(*args, **kwargs)
+
+    return method
 _STR_SIZE_METHODS = frozenset(["ljust", "rjust", "center", "zfill", "expandtabs"])
 
 
@@ -58,23 +74,27 @@ class SafeFormatter(string.Formatter):
                 obj = guarded_getitem(obj, key)
         return obj, first
 
+    def __init__(self, template: str = ""):
+        #: Characters the fields produced so far, plus the template's.
+        self.total = len(template)
+
     def format_field(self, value, format_spec):
-        return guarded_format(value, format_spec)
-
-
-_formatter = SafeFormatter()
+        text = guarded_format(value, format_spec)
+        self.total += len(text)
+        check_allocation(self.total, "str.format()")
+        return text
 
 
 def _safe_format(template: str):
     def format(*args, **kwargs):
-        return _formatter.vformat(template, args, kwargs)
+        return SafeFormatter(template).vformat(template, args, kwargs)
 
     return format
 
 
 def _safe_format_map(template: str):
     def format_map(mapping):
-        return _formatter.vformat(template, (), mapping)
+        return SafeFormatter(template).vformat(template, (), mapping)
 
     return format_map
 
@@ -97,8 +117,42 @@ def _guarded_join(sep):
 
     def guarded(iterable):
         items = list(guarded_iter(iterable))
-        check_allocation(len(sep) * len(items), "join()")
+        total = len(sep) * len(items)
+        for item in items:
+            if isinstance(item, (str, bytes, bytearray)):
+                total += len(item)
+        check_allocation(total, "join()")
         return join(items)
+
+    return guarded
+
+
+def _guarded_translate(text):
+    translate = text.translate
+
+    def guarded(table, *args):
+        if isinstance(table, dict) and table:
+            longest = max((len(v) for v in table.values() if isinstance(v, (str, bytes))),
+                          default=1)
+            check_allocation(len(text) * max(longest, 1), "translate()")
+        return translate(table, *args)
+
+    return guarded
+
+
+def _guarded_from_bytes(from_bytes):
+    def guarded(data, *args, **kwargs):
+        if hasattr(data, "__len__") and len(data) * 8 > MAX_INT_BITS:
+            raise SizeLimitError("int.from_bytes() would build too large an integer")
+        return from_bytes(data, *args, **kwargs)
+
+    return guarded
+
+
+def _guarded_xof_digest(method):
+    def guarded(length):
+        check_allocation(length * 2, "a digest of that length")
+        return method(length)
 
     return guarded
 
@@ -140,8 +194,21 @@ def guarded_getattr(obj, name, default=_RAISE):
             return _guarded_join(obj)
         if name == "replace":
             return _guarded_replace(obj)
+        if name == "translate":
+            return _guarded_translate(obj)
+    elif name == "from_bytes" and (obj is int or isinstance(obj, int)
+                                   or isinstance(obj, type) and issubclass(obj, int)):
+        return _guarded_from_bytes(getattr(obj, name))
+    elif name in ("digest", "hexdigest") and type(obj).__name__ == "HASHXOF":
+        # shake_*: the caller picks the length of one allocation.
+        return _guarded_xof_digest(getattr(obj, name))
     elif isinstance(obj, type) and issubclass(obj, str) and name in ("format", "format_map"):
         raise NotImplementedError("use the format method of a string instance")
+    elif (isinstance(obj, type) and issubclass(obj, (str, bytes, bytearray))
+          and name in _GUARDED_TEXT_METHODS):
+        # str.join(sep, items), bytes.ljust(b, n): the unbound method, with
+        # the same guard as the bound one.
+        return _unbound_guarded(obj, name)
     elif isinstance(obj, BaseException) and name == "obj":
         # AttributeError.obj can be a host object the tenant never held.
         raise AttributeError(name)
@@ -225,10 +292,10 @@ def guarded_delattr(obj, name):
 
 
 _INPLACE = {
-    "+=": operator.iadd,
-    "-=": operator.isub,
+    "+=": guarded_add,
+    "-=": guarded_sub,
     "*=": guarded_mul,
-    "/=": operator.itruediv,
+    "/=": guarded_truediv,
     "//=": operator.ifloordiv,
     "%=": guarded_mod,
     "**=": guarded_pow,

@@ -27,7 +27,12 @@ from sandbox.guards.operators import guarded_format
 from sandbox.guards.operators import guarded_lshift
 from sandbox.guards.operators import guarded_mod
 from sandbox.guards.operators import guarded_mul
+from sandbox.guards.operators import check_text
+from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_sub
+from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
+from sandbox.guards.operators import join_text
 
 
 class TypeGuard:
@@ -165,6 +170,17 @@ def _int_constructor(*args, **kwargs):
     return int(*args, **kwargs)
 
 
+def safe_repr(obj):
+    check_text(obj, "repr()")
+    return repr(obj)
+
+
+def safe_str(*args, **kwargs):
+    if len(args) == 1 and not kwargs:
+        check_text(args[0], "str()")
+    return str(*args, **kwargs)
+
+
 def safe_round(number, *ndigits):
     if not ndigits or ndigits[0] is None:
         check_decimal(number)
@@ -258,6 +274,12 @@ def make_builtins() -> dict:
             "_lshift_": guarded_lshift,
             "_mul_": guarded_mul,
             "_mod_": guarded_mod,
+            "_add_": guarded_add,
+            "_sub_": guarded_sub,
+            "_truediv_": guarded_truediv,
+            "_fstring_": join_text,
+            "repr": safe_repr,
+            "str": TypeGuard(str, safe_str),
             "_format_": guarded_format,
             "_tick_": limits.tick,
         }

@@ -111,6 +111,106 @@ def _repeat_count(seq, count) -> None:
             check_allocation(size * count * 8, "repeating a sequence")
 
 
+_TEXT = (str, bytes, bytearray)
+_SEQUENCES = (str, bytes, bytearray, list, tuple)
+
+
+def text_size(value, limit: int) -> int:
+    """An upper estimate of the text ``str(value)``/``repr(value)`` builds,
+    walking containers (a shared item counts each time it is printed, as it
+    is printed), and stopping as soon as it passes ``limit``.
+
+    One C call can turn a small list into gigabytes of text:
+    ``str([s] * 1000)`` for a 1 MB ``s``. The walk ticks, so it is bounded too.
+    """
+    total = 0
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen % 1024 == 0:
+            limits.tick()
+        if isinstance(item, _TEXT):
+            total += len(item) * (1 if isinstance(item, str) else 4) + 3
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += item.bit_length() // 3 + 2
+        else:
+            total += 32
+        if total > limit:
+            return total
+    return total
+
+
+def check_text(value, what: str) -> None:
+    """Refuse to turn a container into text too big for the request."""
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        check_allocation(text_size(value, _text_limit()), what)
+
+
+def _text_limit() -> int:
+    budget = limits._current
+    if budget is not None and budget.memory_limit is not None:
+        return budget.memory_limit
+    return MAX_STRING_BYTES
+
+
+def _check_rationals(left, right, what: str) -> None:
+    """Fraction arithmetic multiplies numerators and denominators and takes
+    their gcd, in C calls no tick interrupts: bounded like integers."""
+    bits = 0
+    for value in (left, right):
+        if isinstance(value, numbers.Rational) and not isinstance(value, int):
+            bits += value.numerator.bit_length() + value.denominator.bit_length()
+        elif isinstance(value, int):
+            bits += value.bit_length()
+    if bits > MAX_INT_BITS:
+        raise SizeLimitError(f"result of {what} would be too large a fraction")
+
+
+def guarded_add(left, right):
+    """``+``: concatenating strings, bytes, lists and tuples is one
+    allocation of both sizes; bounded before it is made."""
+    tl, tr = type(left), type(right)
+    if (tl is int or tl is float) and (tr is int or tr is float):
+        return left + right
+    if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        per_item = 1 if isinstance(left, _TEXT) else 8
+        check_allocation((len(left) + len(right)) * per_item, "+")
+    elif isinstance(left, numbers.Rational) or isinstance(right, numbers.Rational):
+        _check_rationals(left, right, "+")
+    return left + right
+
+
+def guarded_sub(left, right):
+    """``-``: bounded for fractions (numbers are otherwise linear)."""
+    if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational) and \
+            not (type(left) is int and type(right) is int):
+        _check_rationals(left, right, "-")
+    return left - right
+
+
+def guarded_truediv(left, right):
+    """``/``: bounded for fractions."""
+    if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational) and \
+            not (type(left) is int and type(right) is int):
+        _check_rationals(left, right, "/")
+    return left / right
+
+
+def join_text(*parts):
+    """An f-string's parts, joined once their total size is known to fit."""
+    check_allocation(sum(len(part) for part in parts), "an f-string")
+    return "".join(parts)
+
+
 def guarded_mul(left, right):
     """``*``: bound sequence repetition and integer products."""
     tl = type(left)
@@ -125,6 +225,8 @@ def guarded_mul(left, right):
         _repeat_count(left, right)
     elif isinstance(left, int):
         _repeat_count(right, left)
+    if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational):
+        _check_rationals(left, right, "*")
     return left * right
 
 
@@ -137,8 +239,11 @@ def guarded_mod(left, right):
         pattern = left if isinstance(left, str) else left.decode("latin-1")
         if _PERCENT_WIDTH.search(pattern):
             raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
-        for value in right if isinstance(right, tuple) else (right,):
+        values = right if isinstance(right, tuple) else tuple(right.values()) \
+            if isinstance(right, dict) else (right,)
+        for value in values:
             check_decimal(value)
+        check_allocation(len(left) + text_size(values, _text_limit()), "%-formatting")
     return left % right
 
 
@@ -146,7 +251,8 @@ _SPEC_NUMBERS = re.compile(r"\d+")
 
 
 def guarded_format(value, spec="", conversion=""):
-    """``format()`` and f-string format specs with bounded widths."""
+    """``format()`` and f-string fields, with bounded widths and sizes."""
+    check_text(value, "formatting a value")
     if conversion == "r":
         value = repr(value)
     elif conversion == "s":
