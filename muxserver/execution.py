@@ -97,7 +97,7 @@ def _run_charged(budget: Budget, func, *args, **kwargs):
     with charged(budget):
         try:
             result = func(*args, **kwargs)
-            budget.check(may_yield=False)
+            budget.check_clocks()
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise

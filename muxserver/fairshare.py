@@ -34,6 +34,8 @@ from sandbox import limits
 
 #: How fast a tenant's recent CPU use is forgotten (time constant).
 DECAY_S = 1.0
+#: Usage is decayed at most this often per tenant (cheap on the request path).
+DECAY_STEP_S = 0.05
 #: A tenant that used more than this CPU recently is *busy*: its next
 #: requests wait for the turn before their first slice too.
 BUSY_S = 0.02
@@ -52,12 +54,20 @@ class FairShare:
         self.slices = 0
 
     def recent_usage(self, group: str, now: float | None = None) -> float:
-        value, at = self.usage.get(group, (0.0, 0.0))
+        entry = self.usage.get(group)
+        if entry is None:
+            return 0.0
+        value, at = entry
         now = time.monotonic() if now is None else now
         return value * math.exp(-(now - at) / DECAY_S)
 
     def _charge(self, group: str, seconds: float) -> None:
         now = time.monotonic()
+        entry = self.usage.get(group)
+        if entry is not None and now - entry[1] < DECAY_STEP_S:
+            # On the hot path (every request), decay at most every step.
+            self.usage[group] = (entry[0] + seconds, entry[1])
+            return
         self.usage[group] = (self.recent_usage(group, now) + seconds, now)
         if len(self.usage) > 10_000:  # forget tenants that have gone quiet
             self.usage = {g: v for g, v in self.usage.items() if now - v[1] < 10 * DECAY_S}
@@ -72,7 +82,11 @@ class FairShare:
     def admit(self, budget) -> None:
         """Before a request of ``budget``'s tenant starts: a busy tenant waits
         for the turn, so its new requests cannot crowd calm tenants out."""
-        if self.installed and self.recent_usage(budget.group) > BUSY_S:
+        if not self.installed:
+            return
+        entry = self.usage.get(budget.group)
+        # Undecayed usage under the mark: not busy, without computing the decay.
+        if entry is not None and entry[0] > BUSY_S and self.recent_usage(budget.group) > BUSY_S:
             self._take(budget)
 
     def finish(self, budget) -> None:

@@ -224,6 +224,16 @@ class Budget:
 
     # -- checks ----------------------------------------------------------
 
+    def check_clocks(self) -> None:
+        """Raise :class:`LimitExceeded` if the CPU or wall time is over (or
+        any limit was): the cheap part of :meth:`check`, for after a call."""
+        if self.killed is not None:
+            raise LimitExceeded(self.killed.kind, self.killed.message)
+        if self.cpu_limit is not None and self.cpu_seconds() > self.cpu_limit:
+            raise self.kill("cpu", f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)")
+        if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
+            raise self.kill("wall", f"wall time limit exceeded ({self.wall_s:g} s)")
+
     def kill(self, kind: str, message: str) -> LimitExceeded:
         """Mark this budget dead; return the exception to raise."""
         if self.killed is None:
