@@ -20,6 +20,9 @@ from sandbox.guards import TickingIter
 from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
 from sandbox.guards import ticking_over_inputs
+from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_sub
+from sandbox.guards.operators import guarded_truediv
 
 
 class Chain:
@@ -185,6 +188,10 @@ def build_operator(ctx):
         setitem=setitem,
         delitem=delitem,
         mul=guards.guarded_mul,
+        add=guarded_add,
+        concat=guarded_add,
+        sub=guarded_sub,
+        truediv=guarded_truediv,
         mod=guards.guarded_mod,
         pow=guards.guarded_pow,
         lshift=guards.guarded_lshift,

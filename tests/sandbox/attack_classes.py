@@ -142,6 +142,10 @@ CASES = {
         "    finally:\n        while True:\n            pass\n", LIMIT),
     # -- growth in one call ------------------------------------------------------------
     "join_many_copies": ("growth", MB + "def get():\n    return str(len(''.join([S] * 2000)))\n", LIMIT),
+    "operator_add_doubling": ("growth", "import operator\ndef get():\n    s = 'x'\n    for i in range(40):\n"
+        "        s = operator.add(s, s)\n    return str(len(s))\n", LIMIT),
+    "operator_concat_doubling": ("growth", "import operator\ndef get():\n    s = [0]\n    for i in range(40):\n"
+        "        s = operator.concat(s, s)\n    return str(len(s))\n", LIMIT),
     "concat_doubling": ("growth", "def get():\n    s = 'x'\n    for i in range(40):\n        s = s + s\n"
         "    return str(len(s))\n", LIMIT),
     "tuple_concat_doubling": ("growth", "def get():\n    t = (1,)\n    for i in range(40):\n        t = t + t\n"
