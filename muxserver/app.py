@@ -269,8 +269,9 @@ class MuxApp:
         seconds = time.perf_counter() - outcome.started
         if outcome.tenant is not None:
             self.metrics.observe_request(outcome.tenant, outcome.status, seconds)
-        logs.access(outcome.method, outcome.path, outcome.status, seconds * 1000,
-                    outcome.tenant, outcome.endpoint, outcome.cold, outcome.request_id)
+        if logs.access_enabled:
+            logs.access(outcome.method, outcome.path, outcome.status, seconds * 1000,
+                        outcome.tenant, outcome.endpoint, outcome.cold, outcome.request_id)
 
     # -- tenant requests -------------------------------------------------------
 

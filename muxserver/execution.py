@@ -97,7 +97,6 @@ def _run_charged(budget: Budget, func, *args, **kwargs):
     with charged(budget):
         try:
             result = func(*args, **kwargs)
-            budget.check_clocks()
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise
@@ -107,6 +106,7 @@ def _run_charged(budget: Budget, func, *args, **kwargs):
                 # swallows exceptions from __str__); the limit is the answer.
                 raise LimitExceeded(budget.killed.kind, budget.killed.message) from None
             raise
-    if budget.killed is not None:
-        raise LimitExceeded(budget.killed.kind, budget.killed.message)
+    # The budget is paused now, its CPU counted: look at the clocks without
+    # reading them again.
+    budget.check_clocks()
     return result

@@ -34,6 +34,8 @@ from sandbox import limits
 
 #: How fast a tenant's recent CPU use is forgotten (time constant).
 DECAY_S = 1.0
+#: CPU a request may use without being counted in its tenant's share.
+UNCOUNTED_S = 0.0005
 #: Usage is decayed at most this often per tenant (cheap on the request path).
 DECAY_STEP_S = 0.05
 #: A tenant that used more than this CPU recently is *busy*: its next
@@ -75,7 +77,7 @@ class FairShare:
     # -- hooks the sandbox calls --------------------------------------------
 
     def _count(self, budget) -> None:
-        used = budget.cpu_seconds()
+        used = budget.cpu_seconds()  # no clock read when the budget is paused
         self._charge(budget.group, used - budget.shared_cpu)
         budget.shared_cpu = used
 
@@ -90,10 +92,16 @@ class FairShare:
             self._take(budget)
 
     def finish(self, budget) -> None:
-        """After tenant code of ``budget`` ran: count its CPU, free the turn."""
+        """After tenant code of ``budget`` ran: count its CPU, free the turn.
+
+        A request that used less than :data:`UNCOUNTED_S` is not counted:
+        it never held anyone up, and the request path stays cheap.
+        """
         if self.installed:
-            self._count(budget)
-            self.release(budget)
+            if budget.cpu_seconds() - budget.shared_cpu > UNCOUNTED_S:
+                self._count(budget)
+            if budget.holds_turn:
+                self.release(budget)
 
     def end_slice(self, budget) -> None:
         """Called from tenant code when ``budget`` has run a whole slice."""
