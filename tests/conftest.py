@@ -138,6 +138,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before exec: if the test run dies (even
+    killed), the kernel kills the server too, so none is left spinning."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Subprocess:
     """``muxserver`` started as a real command on a free port."""
 
@@ -151,6 +160,7 @@ class Subprocess:
         self.proc = subprocess.Popen(
             [*(command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or REPO, env=full_env,
+            preexec_fn=_die_with_parent,
         )
 
     def wait_ready(self, timeout=30):
