@@ -197,10 +197,13 @@ class FairShare:
         budget = limits.current()
         started = time.monotonic()
         try:
-            return self._pool().apply(call)
+            ok, value = self._pool().apply(_outcome_of, (call,))
         finally:
             if budget is not None:
                 budget.cpu_used += time.monotonic() - started
+        if not ok:
+            raise value
+        return value
 
     def _pool(self):
         if self._threads is None:
@@ -221,6 +224,15 @@ class FairShare:
 
 def _nothing() -> None:
     pass
+
+
+def _outcome_of(call):
+    """In the worker thread: the result or the exception, as a value (the
+    thread pool would print a raised one to stderr, outside the log)."""
+    try:
+        return True, call()
+    except Exception as exc:
+        return False, exc
 
 
 #: The process's scheduler.

@@ -39,6 +39,25 @@ METRICS_EVERY_S = 1.0
 GC_EVERY_S = 0.05
 
 
+class _HubErrors:
+    """gevent's hub reports an error that ends a greenlet by writing a
+    traceback to its exception stream: here, into the log, line by line."""
+
+    def __init__(self):
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line:
+                logging.getLogger("muxserver.hub").error("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def _log_unraisable(unraisable) -> None:
     """Exceptions Python cannot raise anywhere (in a finalizer) go to the log,
     in the log's format; a stopped tenant finalizer is expected, not a bug."""
@@ -93,6 +112,7 @@ class ProcessServices:
         # bounds tenant code (sandbox.limits.orphan).
         gc.disable()
         sys.unraisablehook = _log_unraisable
+        gevent.get_hub().exception_stream = _HubErrors()
         self._greenlets.append(gevent.spawn(self._collect_garbage))
         if self.app.config.watch:
             self.watcher = start_watcher(self.app)
