@@ -29,7 +29,7 @@ EXIT_STARTUP_FAILURE = 3
 
 log = logging.getLogger("muxserver")
 
-COMMANDS = ("check", "routes", "deploy", "serve")
+COMMANDS = ("check", "routes", "deploy", "nginx-conf", "serve")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         description="Host many tenants' Python HTTP functions in one gevent process.",
         epilog=(
             "other commands: muxserver check DIR | muxserver routes DIR | "
-            "muxserver deploy SRC --tenant NAME --tenants-dir DIR"
+            "muxserver deploy SRC --tenant NAME --tenants-dir DIR | "
+            "muxserver nginx-conf --node HOST:PORT ..."
         ),
     )
     parser.add_argument("--version", action="version", version=f"muxserver {__version__}")
@@ -163,6 +164,39 @@ def cmd_deploy(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_nginx_conf(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="muxserver nginx-conf",
+        description="Print an nginx configuration for a fleet: each tenant on one node, "
+                    "by a consistent hash of its name.",
+    )
+    parser.add_argument("--node", action="append", default=[], metavar="HOST:PORT",
+                        help="a muxserver node (repeat for each)")
+    parser.add_argument("--group", action="append", default=[],
+                        metavar="NAME=TENANT,...:HOST:PORT,...",
+                        help="a trust group: these tenants go to these nodes only")
+    parser.add_argument("--listen", default="80", help="what nginx listens on (default 80)")
+    parser.add_argument("--fail-timeout", type=int, default=10, metavar="S",
+                        help="seconds a node that failed is left out (default 10)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="the nodes' config file: its base_domain and [hosts] route by Host")
+    args = parser.parse_args(argv)
+    from muxserver.config import read_config_file
+    from muxserver.fleet import nginx_conf
+    from muxserver.fleet import parse_group
+    from muxserver.fleet import parse_node
+
+    values = read_config_file(Path(args.config)) if args.config else {}
+    hosts = {}
+    if values.get("hosts"):
+        from muxserver.config import host_table
+
+        hosts = dict(host_table(values["hosts"]))
+    print(nginx_conf([parse_node(n) for n in args.node], [parse_group(g) for g in args.group],
+                     args.listen, values.get("base_domain"), hosts, args.fail_timeout), end="")
+    return EXIT_OK
+
+
 def _listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -225,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_routes(argv)
         if command == "deploy":
             return cmd_deploy(argv)
+        if command == "nginx-conf":
+            return cmd_nginx_conf(argv)
         return cmd_serve(argv)
     except ConfigError as exc:
         print(f"muxserver: error: {exc}", file=sys.stderr)

@@ -173,7 +173,7 @@ class _ConfigMethods:
                 raise ConfigError("admin_token: must not be empty")
             clean["admin_token"] = TokenHash.of(clean["admin_token"])
         clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
-        clean["hosts"] = _host_table(clean.get("hosts", {}))
+        clean["hosts"] = host_table(clean.get("hosts", {}))
         return cls(limits=limits, **clean)
 
 
@@ -210,7 +210,7 @@ def _max_limits(table: dict, defaults: Limits) -> MappingProxyType:
     return MappingProxyType(dict(table))
 
 
-def _host_table(table: dict) -> MappingProxyType:
+def host_table(table: dict) -> MappingProxyType:
     """``[hosts]``: tenant -> host names; one name belongs to one tenant."""
     from muxserver.tenancy.manifest import HOSTNAME
 

@@ -150,8 +150,8 @@ def _die_with_parent() -> None:
 class Subprocess:
     """``muxserver`` started as a real command on a free port."""
 
-    def __init__(self, args, cwd=None, env=None, log_dir=None, command=None):
-        self.port = free_port()
+    def __init__(self, args, cwd=None, env=None, log_dir=None, command=None, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_dir or os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
         self.log = open(self.log_path, "w+")

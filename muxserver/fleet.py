@@ -1,0 +1,153 @@
+"""``muxserver nginx-conf``: an nginx configuration for a fleet of nodes.
+
+A tenant is cheap only while it is warm in one process, so a fleet must send
+each tenant to the same node every time: nginx takes the tenant from the
+request — the ``Host`` (a name under ``--base-domain``, or one the
+operator's ``[hosts]`` assigns) or else the first path segment — and picks
+the node by a consistent hash of it (``hash $mux_tenant consistent``, the
+ketama ring memcached clients use). A lost node moves only its own tenants.
+
+Connection failures are retried on the next node (``proxy_next_upstream
+error timeout``); an answer from tenant code (a 503, a 504) never is. Trust
+groups (``--group``) send their tenants to nodes of their own, so tenants one
+trusts less never share a process with the others. ``/_mux/`` is not
+exposed, except ``/_mux/healthz``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from muxserver.errors import ConfigError
+from muxserver.tenancy.scanner import TENANT_NAME
+
+_NODE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+_GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+@dataclass(frozen=True)
+class Group:
+    """A trust group: its tenants are served by its nodes only."""
+
+    name: str
+    tenants: tuple[str, ...]
+    nodes: tuple[str, ...]
+
+
+def parse_node(text: str) -> str:
+    match = _NODE.match(text)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ConfigError(f"node {text!r} is not HOST:PORT")
+    return text
+
+
+def parse_group(text: str) -> Group:
+    """``NAME=TENANT,...:HOST:PORT,...`` (the nodes after the first ``:``)."""
+    name, sep, rest = text.partition("=")
+    tenants, sep2, nodes = rest.partition(":")
+    if not sep or not sep2 or not _GROUP_NAME.match(name):
+        raise ConfigError(f"group {text!r} is not NAME=TENANT,...:HOST:PORT,...")
+    members = tuple(t for t in tenants.split(",") if t)
+    for tenant in members:
+        if not TENANT_NAME.match(tenant):
+            raise ConfigError(f"group {name}: {tenant!r} is not a tenant name")
+    if not members:
+        raise ConfigError(f"group {name}: no tenants")
+    return Group(name, members, tuple(parse_node(n) for n in nodes.split(",") if n))
+
+
+def _upstream(name: str, nodes: tuple[str, ...], fail_timeout: int) -> list[str]:
+    lines = [f"    upstream {name} {{", "        hash $mux_tenant consistent;"]
+    lines += [f"        server {node} max_fails=1 fail_timeout={fail_timeout}s;" for node in nodes]
+    lines += ["        keepalive 64;", "    }"]
+    return lines
+
+
+def nginx_conf(nodes: list[str], groups: list[Group] = (), listen: str = "80",
+               base_domain: str | None = None, hosts: dict | None = None,
+               fail_timeout: int = 10) -> str:
+    """The whole ``nginx.conf`` (run it with ``nginx -p PREFIX -c FILE``).
+
+    :param fail_timeout: seconds a node that refused a connection is left
+        out before nginx tries it again (its tenants come back then).
+    """
+    if not nodes:
+        raise ConfigError("give at least one --node HOST:PORT")
+    grouped: dict[str, str] = {}
+    for group in groups:
+        if not group.nodes:
+            raise ConfigError(f"group {group.name}: no nodes")
+        for tenant in group.tenants:
+            if tenant in grouped:
+                raise ConfigError(f"tenant {tenant} is in groups {grouped[tenant]} and {group.name}")
+            grouped[tenant] = group.name
+    host_lines = []
+    for tenant, names in sorted((hosts or {}).items()):
+        for name in names:
+            host_lines.append(f"        {name} {tenant};")
+    if base_domain:
+        escaped = re.escape(base_domain.lower())
+        host_lines.append(f"        ~^(?<mux_sub>[a-z0-9][a-z0-9-]{{0,62}})\\.{escaped}$ $mux_sub;")
+    lines = [
+        "# Made by `muxserver nginx-conf`: each tenant on one node of its group, by a",
+        "# consistent hash of its name; connection failures retried on the next node.",
+        "worker_processes auto;",
+        "pid logs/nginx.pid;",
+        "error_log logs/error.log warn;",
+        "events { worker_connections 4096; }",
+        "http {",
+        "    access_log off;",
+        "    client_body_temp_path temp/body;",
+        "    proxy_temp_path temp/proxy;",
+        "    fastcgi_temp_path temp/fastcgi;",
+        "    uwsgi_temp_path temp/uwsgi;",
+        "    scgi_temp_path temp/scgi;",
+        "    client_max_body_size 10m;",
+        "    # The tenant: from the Host (operator [hosts], --base-domain), else the",
+        "    # first path segment.",
+        "    map $host $mux_host_tenant {",
+        "        hostnames;",
+        '        default "";',
+        *host_lines,
+        "    }",
+        "    map $uri $mux_path_tenant {",
+        '        default "";',
+        "        ~^/(?<mux_first>[^/]+) $mux_first;",
+        "    }",
+        "    map $mux_host_tenant $mux_tenant {",
+        '        "" $mux_path_tenant;',
+        "        default $mux_host_tenant;",
+        "    }",
+        "    map $mux_tenant $mux_upstream {",
+        "        default mux_nodes;",
+        *[f"        {tenant} mux_group_{group};" for tenant, group in sorted(grouped.items())],
+        "    }",
+        "    map $http_x_request_id $mux_request_id {",
+        '        "" $request_id;',
+        "        default $http_x_request_id;",
+        "    }",
+        *_upstream("mux_nodes", tuple(nodes), fail_timeout),
+        *[line for group in groups
+          for line in _upstream(f"mux_group_{group.name}", group.nodes, fail_timeout)],
+        "    server {",
+        f"        listen {listen};",
+        "        location = /_mux/healthz { proxy_pass http://mux_nodes; }",
+        "        location /_mux/ { return 404; }  # the admin API is the nodes' own",
+        "        location / {",
+        "            proxy_pass http://$mux_upstream;",
+        "            proxy_http_version 1.1;",
+        '            proxy_set_header Connection "";',
+        "            proxy_set_header Host $host;",
+        "            proxy_set_header X-Request-Id $mux_request_id;",
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "            # Retry a connection failure on the next node; never an answer.",
+        "            proxy_next_upstream error timeout;",
+        "            proxy_next_upstream_tries 3;",
+        "            proxy_connect_timeout 2s;",
+        "            proxy_read_timeout 120s;",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,121 @@
+"""A fleet for real: three muxserver nodes behind nginx (Debian's package),
+configured by ``muxserver nginx-conf``, all on 127.0.0.1."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import Subprocess
+from tests.conftest import free_port
+from tests.conftest import write_tenant
+
+pytestmark = pytest.mark.skipif(shutil.which("nginx") is None,
+                                reason="nginx is not installed (apt-get install nginx)")
+TENANTS = 300
+
+
+class Fleet:
+    def __init__(self, root):
+        self.root = root
+        self.tenants = root / "tenants"
+        for i in range(TENANTS):
+            write_tenant(self.tenants, f"t{i}", {"index.py": f"def get():\n    return 't{i}'\n"})
+        self.ports = [free_port() for _ in range(3)]
+        self.nodes = [self._node(i) for i in range(3)]
+        # t0 and t1 are a trust group on node 3; everyone else on nodes 1 and 2.
+        self.listen = free_port()
+        args = ["--node", f"127.0.0.1:{self.ports[0]}", "--node", f"127.0.0.1:{self.ports[1]}",
+                "--group", f"gold=t0,t1:127.0.0.1:{self.ports[2]}",
+                "--listen", f"127.0.0.1:{self.listen}", "--fail-timeout", "1"]
+        conf = subprocess.run([sys.executable, "-m", "muxserver", "nginx-conf", *args],
+                              capture_output=True, text=True, check=True).stdout
+        prefix = root / "nginx"
+        (prefix / "logs").mkdir(parents=True)
+        (prefix / "temp").mkdir()
+        (prefix / "nginx.conf").write_text(conf)
+        self.nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                                       "-g", "daemon off;"], stderr=subprocess.PIPE)
+        self.url = f"http://127.0.0.1:{self.listen}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+
+    def _node(self, i):
+        node = Subprocess(["--tenants-dir", str(self.tenants), "--cache-dir", str(self.root / "c"),
+                           "--no-watch"], log_dir=self.root, port=self.ports[i])
+        return node.wait_ready()
+
+    def warm(self, node):
+        status = requests.get(node.url + "/_mux/status", timeout=10).json()
+        return {m["tenant"] for m in status["warm_modules"]}
+
+    def cold_starts(self, nodes=None):
+        return [requests.get(n.url + "/_mux/status", timeout=10).json()["cold_starts"]
+                for n in (nodes or self.nodes)]
+
+    def get_all(self, names):
+        for name in names:
+            r = requests.get(f"{self.url}/{name}/", timeout=10)
+            assert (r.status_code, r.text) == (200, name)
+
+    def close(self):
+        self.nginx.send_signal(signal.SIGQUIT)
+        self.nginx.wait(timeout=10)
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("fleet"))
+    yield f
+    f.close()
+
+
+@pytest.mark.live
+def test_each_tenant_is_warm_on_exactly_one_node_of_its_group(fleet):
+    names = [f"t{i}" for i in range(TENANTS)]
+    fleet.get_all(names)
+    warm = [fleet.warm(node) for node in fleet.nodes]
+    assert sum(len(w) for w in warm) == TENANTS  # loaded once per fleet, not per node
+    assert set().union(*warm) == set(names)
+    assert warm[2] == {"t0", "t1"}  # the trust group, and nothing else, on its node
+    assert warm[0] and warm[1]  # the others spread over both default nodes
+    before = fleet.cold_starts()
+    fleet.get_all(names)
+    assert fleet.cold_starts() == before  # every request found its tenant warm
+
+
+@pytest.mark.live
+def test_a_lost_node_moves_only_its_own_tenants_and_they_come_back(fleet):
+    names = [f"t{i}" for i in range(2, TENANTS)]
+    fleet.get_all(names)
+    lost = fleet.warm(fleet.nodes[1])
+    kept_cold = fleet.cold_starts([fleet.nodes[0]])[0]
+    fleet.nodes[1].proc.send_signal(signal.SIGKILL)
+    fleet.nodes[1].proc.wait()
+    fleet.get_all(sorted(lost))  # retried on the surviving node: every answer 200
+    survivor = fleet.warm(fleet.nodes[0])
+    assert lost <= survivor
+    # Only the lost node's tenants cold-started on the survivor.
+    assert fleet.cold_starts([fleet.nodes[0]])[0] == kept_cold + len(lost)
+    fleet.nodes[1].stop()  # already dead: closes its log
+    fleet.nodes[1] = Subprocess(["--tenants-dir", str(fleet.tenants), "--cache-dir",
+                                 str(fleet.root / "c"), "--no-watch"], log_dir=fleet.root,
+                                port=fleet.ports[1]).wait_ready()
+    deadline = time.monotonic() + 15
+    while not lost <= fleet.warm(fleet.nodes[1]):
+        assert time.monotonic() < deadline, "the returning node did not get its tenants back"
+        fleet.get_all(sorted(lost))
+        time.sleep(0.2)
