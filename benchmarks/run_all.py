@@ -30,6 +30,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import bench_density  # noqa: E402
+from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
@@ -154,6 +155,17 @@ def charts(reports: dict, out: Path) -> dict[str, str | None]:
     return made
 
 
+def _fleet_rows(fleet: dict) -> list[tuple]:
+    if "skipped" in fleet:
+        return [("fleet of 3 behind nginx: round-robin / consistent hash", fleet["skipped"], "")]
+    return [(f"fleet of 3 behind nginx, {fleet['tenants']} tenants: round-robin / consistent "
+             "hash, fleet memory and cold starts",
+             f"{fleet['memory_round_robin_over_hash']}x, "
+             f"{fleet['cold_starts_round_robin_over_hash']}x "
+             f"({fleet['consistent_hash']['cold_starts_per_1000']} vs "
+             f"{fleet['round_robin']['cold_starts_per_1000']} cold starts per 1,000 requests)", "")]
+
+
 def headline(reports: dict) -> list[str]:
     t, w, c, d, n, dep = (reports[k] for k in ("throughput", "workers", "cold_warm", "density", "noisy",
                                                "deploy"))
@@ -169,6 +181,7 @@ def headline(reports: dict) -> list[str]:
          f"{w['mux_over_flask_gunicorn_same_workers']['1']}x / {w['mux_over_flask_gunicorn_same_workers']['2']}x",
          ""),
         ("2 workers vs 1", f"{w['mux_2_over_1_workers']}x", ""),
+        *_fleet_rows(reports["fleet"]),
         ("process layer on / off: warm throughput, cold start p50",
          f"{reports['isolation']['throughput_on_over_off']}x, "
          f"{reports['isolation']['cold_p50_on_over_off']}x", ""),
@@ -289,6 +302,7 @@ def main(argv=None) -> dict:
     reports["throughput"] = bench_throughput.main(q)
     reports["workers"] = bench_workers.main(q)
     reports["isolation"] = bench_isolation.main(q)
+    reports["fleet"] = bench_fleet.main(q)
     reports["cold_warm"] = cold_warm.main(q + ["--results", str(out)])
     reports["density"] = bench_density.main(q)
     reports["noisy"] = noisy_neighbour.main(q)

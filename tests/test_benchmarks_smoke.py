@@ -74,3 +74,12 @@ def test_isolation_quick(quick):
     report = quick[0]["isolation"]
     assert all(v > 0 for v in report["rps"].values())
     assert report["throughput_on_over_off"] > 0 and report["cold_p50_on_over_off"] > 0
+
+
+@pytest.mark.live
+def test_fleet_quick(quick):
+    report = quick[0]["fleet"]
+    if "skipped" in report:
+        pytest.skip(report["skipped"])
+    assert report["consistent_hash"]["warm_modules"] == report["tenants"]
+    assert report["round_robin"]["cold_starts"] >= report["consistent_hash"]["cold_starts"]
