@@ -85,6 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", str, None, "require 'Authorization: Bearer T' on /_mux/ from anywhere", metavar="T"),
     Setting("log_format", str, "text", "server log format", choices=("text", "json")),
     Setting("watch", bool, True, "watch the tenants dir and redeploy on change", invert_flag="--no-watch"),
+    Setting("watch_poll", bool, False, "watch by polling every second instead of inotify (a tenants dir shared between hosts)"),
     Setting("debug", bool, False, "show tracebacks in 500 responses"),
     Setting("debounce_ms", int, 250, "quiet time after the last change before a redeploy", metavar="MS"),
     Setting("cpu_ms", int, 1000, "default CPU time per request, ms", metavar="MS"),

@@ -213,3 +213,19 @@ def test_request_in_flight_keeps_its_module_state_across_an_eviction(tenants, li
     assert server.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
     old = job.get(timeout=10)
     assert (old.status_code, old.text) == (200, "kept")
+
+
+@pytest.mark.live
+def test_watch_poll_deploys_without_inotify(muxserver_process, tenants, tmp_path):
+    """--watch-poll: for a tenants dir written from other hosts (a shared
+    volume), where inotify sees nothing."""
+    tenants.add("calm", {"index.py": "def get():\n    return 'calm'\n"})
+    proc = muxserver_process("--tenants-dir", str(tenants.root), "--watch-poll",
+                             "--cache-dir", str(tmp_path / "c")).wait_ready()
+    proc.wait_for_log("by polling every 1 s")
+    tenants.add("late", {"index.py": "def get():\n    return 'late'\n"})
+    deadline = time.monotonic() + 15
+    while requests.get(proc.url + "/late/", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert requests.get(proc.url + "/late/", timeout=5).text == "late"

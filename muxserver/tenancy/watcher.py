@@ -212,8 +212,14 @@ class InotifyWatcher(StatWatcher):
 
 
 def start_watcher(app):
-    """Start the best watcher this platform has; log which."""
-    if inotify_simple is not None:
+    """Start the best watcher this platform has; log which.
+
+    ``--watch-poll`` skips inotify: on a volume shared between hosts (NFS, a
+    Kubernetes ReadWriteMany claim), inotify sees only this host's writes.
+    Polling walks the tenants dir's modification times every second, so new
+    code answers within about 1 s plus the debounce.
+    """
+    if inotify_simple is not None and not app.config.watch_poll:
         try:
             watcher = InotifyWatcher(app).start()
             log.info("watching %s with inotify (debounce %d ms)", app.config.tenants_dir,
