@@ -360,7 +360,7 @@ class MuxApp:
                 if stream is not None:
                     release = False
                     return code, headers, b"", TenantStream(
-                        self, state, module, ctx, budget, stream, environ, outcome
+                        self, state, module, ctx, budget, stream, outcome
                     )
                 return code, headers, body, None
             finally:

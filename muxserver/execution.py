@@ -64,7 +64,7 @@ def _watch_wall_time() -> None:
         for glet, budget in limits.running_budgets():
             deadline = budget.wall_deadline
             if deadline is not None and now > deadline and not budget.running:
-                budget.kill("wall", f"wall time limit exceeded ({budget.wall_s:g} s)")
+                budget.kill_wall()
                 hub.loop.run_callback(_throw_if_still_waiting, glet, budget)
 
 

@@ -53,7 +53,9 @@ class FairShare:
         self._waiting: list = []  # heap of (usage, seq, budget, event)
         self._check = self._idle = None
         self._seq = itertools.count()
-        self.slices = 0
+        self._threads = None
+        #: Set by :meth:`install` (the serving process); off, nothing is shared.
+        self.installed = False
 
     def recent_usage(self, group: str, now: float | None = None) -> float:
         entry = self.usage.get(group)
@@ -105,7 +107,6 @@ class FairShare:
 
     def end_slice(self, budget) -> None:
         """Called from tenant code when ``budget`` has run a whole slice."""
-        self.slices += 1
         self._count(budget)
         # Give the turn up without handing it on yet: the next long request
         # gets it only once the loop has polled for I/O, so a short request
@@ -211,9 +212,6 @@ class FairShare:
 
             self._threads = ThreadPool(1)
         return self._threads
-
-    _threads = None
-    installed = False
 
     def install(self) -> "FairShare":
         limits.set_slice_hooks(self.end_slice, self.on_pause)

@@ -2,8 +2,8 @@
 
 :class:`ProcessServices` is the one place that starts what every serving
 process runs beside its requests — the tenants-dir watcher, the evictor, the
-daily code-cache prune, the hub watchdog and, with workers, the metrics
-publisher — whether the process serves alone (:func:`run_single`) or is one
+daily code-cache prune, the hub watchdog, the garbage collector and, with
+workers, the metrics publisher — whether the process serves alone (:func:`run_single`) or is one
 of ``--workers N`` (:mod:`muxserver.http.workers`).
 """
 

@@ -145,7 +145,6 @@ class Budget:
         "running",
         "label",
         "group",
-        "slices",
         "holds_turn",
         "shared_cpu",
     )
@@ -171,8 +170,6 @@ class Budget:
         self.label = ""
         #: Who shares CPU fairly with whom (the host: the tenant's name).
         self.group = ""
-        #: Slices this budget has run to their end (0: still in its first).
-        self.slices = 0
         #: Set by the host's slice hook while this budget holds its turn.
         self.holds_turn = False
         #: CPU seconds the host's scheduler has already counted.
@@ -224,15 +221,26 @@ class Budget:
 
     # -- checks ----------------------------------------------------------
 
-    def check_clocks(self) -> None:
+    def check_clocks(self, now: float | None = None) -> None:
         """Raise :class:`LimitExceeded` if the CPU or wall time is over (or
-        any limit was): the cheap part of :meth:`check`, for after a call."""
+        any limit was): the cheap part of :meth:`check`, for after a call.
+
+        :param now: ``time.thread_time()`` when the caller has read it.
+        """
         if self.killed is not None:
             raise LimitExceeded(self.killed.kind, self.killed.message)
-        if self.cpu_limit is not None and self.cpu_seconds() > self.cpu_limit:
-            raise self.kill("cpu", f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)")
+        if self.cpu_limit is not None:
+            used = self.cpu_used
+            if self.running:
+                used += (time.thread_time() if now is None else now) - self._slice_cpu
+            if used > self.cpu_limit:
+                raise self.kill("cpu", f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)")
         if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
-            raise self.kill("wall", f"wall time limit exceeded ({self.wall_s:g} s)")
+            raise self.kill_wall()
+
+    def kill_wall(self) -> LimitExceeded:
+        """Mark this budget dead for its wall time (the host's watcher too)."""
+        return self.kill("wall", f"wall time limit exceeded ({self.wall_s:g} s)")
 
     def kill(self, kind: str, message: str) -> LimitExceeded:
         """Mark this budget dead; return the exception to raise."""
@@ -247,18 +255,8 @@ class Budget:
         :param may_yield: False where switching greenlets is not allowed.
         """
         self.countdown = TICKS_PER_CHECK
-        if self.killed is not None:
-            raise LimitExceeded(self.killed.kind, self.killed.message)
         now = time.thread_time()
-        if self.cpu_limit is not None:
-            used = self.cpu_used + (now - self._slice_cpu if self.running else 0.0)
-            if used > self.cpu_limit:
-                raise self.kill(
-                    "cpu",
-                    f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)",
-                )
-        if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
-            raise self.kill("wall", f"wall time limit exceeded ({self.wall_s:g} s)")
+        self.check_clocks(now)
         if self.memory_limit is not None:
             grown = self.memory_growth()
             if grown > self.memory_limit:
@@ -274,7 +272,6 @@ class Budget:
                     f"memory limit exceeded (the server is over {_process_ceiling // 2**20} MB)",
                 )
         if may_yield and self.running and _slice_hook is not None and now - self._slice_cpu > SLICE_S:
-            self.slices += 1
             _slice_hook(self)
 
 

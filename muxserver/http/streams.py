@@ -51,14 +51,13 @@ class FileBody:
 class TenantStream:
     """A streamed body: each chunk is produced under the request's limits."""
 
-    def __init__(self, app, state, module, ctx, budget, iterable, environ, outcome):
+    def __init__(self, app, state, module, ctx, budget, iterable, outcome):
         self.app = app
         self.state = state
         self.module = module
         self.ctx = ctx
         self.budget = budget
         self.iterable = iterable
-        self.environ = environ
         #: Status, timings and start of the request, for the access log.
         self.outcome = outcome
         self.closed = False

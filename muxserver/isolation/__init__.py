@@ -90,18 +90,25 @@ class Report:
 
 def missing_parts() -> list[str]:
     """What this machine cannot provide of the process layer (empty: all of it)."""
-    missing = []
     abi = landlock.abi_version()
     if abi < 1:
-        missing.append("Landlock (kernel 5.13+ with landlock in the LSM list)")
-    elif abi < FULL_LANDLOCK_ABI:
-        if abi < 4:
-            missing.append(f"Landlock TCP rules (ABI 4; the kernel has ABI {abi})")
-        missing.append(f"Landlock scoped signals (ABI 6; the kernel has ABI {abi})")
+        missing = ["Landlock (kernel 5.13+ with landlock in the LSM list)"]
+    else:
+        missing = _landlock_gaps(abi)
     reason = seccomp.available()
     if reason:
         missing.append(f"seccomp: {reason}")
     return missing
+
+
+def _landlock_gaps(abi: int) -> list[str]:
+    """The parts of Landlock an ABI below :data:`FULL_LANDLOCK_ABI` lacks."""
+    gaps = []
+    if abi < 4:
+        gaps.append(f"Landlock TCP rules (ABI 4; the kernel has ABI {abi})")
+    if abi < FULL_LANDLOCK_ABI:
+        gaps.append(f"Landlock scoped signals (ABI 6; the kernel has ABI {abi})")
+    return gaps
 
 
 def require_or_exit_reason(mode: str) -> str | None:
@@ -173,10 +180,7 @@ def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Rep
         report.landlock_abi = applied.abi
         report.landlock = [name for name, on in (("files", applied.fs), ("tcp", applied.net),
                                                  ("signals", applied.scoped)) if on]
-        if not applied.net:
-            report.missing.append(f"Landlock TCP rules (ABI 4; the kernel has ABI {applied.abi})")
-        if not applied.scoped:
-            report.missing.append(f"Landlock scoped signals (ABI 6; the kernel has ABI {applied.abi})")
+        report.missing.extend(_landlock_gaps(applied.abi))
     except OSError as exc:
         report.missing.append(f"Landlock: {exc.strerror or exc}")
     try:
@@ -195,18 +199,18 @@ def _initial_environment_is_clean() -> bool:
     """Whether the initial environment block (``/proc/self/environ``) holds
     only the kept variables: the process was started by the re-exec that
     scrubs them (:mod:`muxserver.launch`)."""
-    allowed = set(KEPT_VARIABLES) | {"LC_CTYPE"}  # Python may set LC_CTYPE (PEP 538)
     try:
         with open("/proc/self/environ", "rb") as f:
             block = f.read()
     except OSError:
         return False
     names = [entry.split(b"=", 1)[0].decode("latin-1") for entry in block.split(b"\0") if entry]
-    return all(name in allowed for name in names)
+    # LC_CTYPE is kept: Python may set it itself (PEP 538).
+    return all(name in KEPT_VARIABLES for name in names)
 
 
 def _drop_added_variables() -> None:
     """Variables set since start (gunicorn sets ``SERVER_SOFTWARE``) go too."""
     for name in list(os.environ):
-        if name not in KEPT_VARIABLES and name != "LC_CTYPE":
+        if name not in KEPT_VARIABLES:
             del os.environ[name]
