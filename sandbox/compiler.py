@@ -22,7 +22,6 @@ from types import CodeType
 from typing import Any
 from typing import Callable
 
-from sandbox.facades import ALLOWED_MODULES
 from sandbox.policy import MuxPolicy
 
 #: Largest tenant source file accepted, in bytes.
@@ -59,13 +58,6 @@ def _cut(text: str) -> str:
     return text
 
 
-def _policy_for(allowed_modules: frozenset[str]) -> type[MuxPolicy]:
-    return type("TenantPolicy", (MuxPolicy,), {"allowed_modules": allowed_modules})
-
-
-_DEFAULT_POLICY = _policy_for(ALLOWED_MODULES)
-
-
 def decode_source(data: bytes, filename: str) -> tuple[str | None, str | None]:
     """Decode tenant source bytes as UTF-8.
 
@@ -94,8 +86,8 @@ def compile_tenant(
     :param inspect: called with the parsed tree before the policy rewrites
         it; its return value is :attr:`CompileResult.extra`. It may raise
         :class:`SyntaxError` to report a problem with a line number.
-    :param extra_modules: module names the operator allowed beyond the
-        built-in allow-list.
+    :param extra_modules: unused; imports are checked by the caller, which
+        knows the tenant's own modules (kept for callers that pass it).
     """
     if isinstance(source, bytes):
         text, error = decode_source(source, filename)
@@ -128,13 +120,10 @@ def compile_tenant(
         except (RecursionError, MemoryError) as exc:
             return CompileResult(None, (f"{filename}:1: cannot read: {_cut(repr(exc))}",))
 
-    policy = _DEFAULT_POLICY if not extra_modules else _policy_for(
-        ALLOWED_MODULES | extra_modules
-    )
     errors: list[str] = []
     warnings: list[str] = []
     try:
-        policy(errors, warnings, {}).visit(tree)
+        MuxPolicy(errors, warnings, {}).visit(tree)
         if errors:
             return CompileResult(None, tuple(_format_errors(filename, errors)), extra)
         code = compile(tree, filename, "exec", dont_inherit=True)

@@ -17,9 +17,12 @@ attributes) and adds what a host of many tenants in one process needs:
   ``__name__`` (read only), defining ordinary dunder methods in a class,
   ``nonlocal``, annotated assignments, and augmented assignment of items and
   attributes (``counts[key] += 1`` becomes ``_inplace_item_(counts, key, '+=', 1)``).
-* **Imports** are checked against the allow-list at compile time, so a
-  forbidden import is a deploy error with a line number, not a runtime
-  surprise. Relative imports are refused.
+* **Ordinary Python on the tenant's own objects**: private names
+  (``_cache``, ``self._items``), ``super()`` and special attributes compile
+  to guard calls that :mod:`sandbox.guards.own_objects` allows on tenant
+  objects only.
+* **Imports** are left to the scanner (deploy time, it knows the tenant's
+  modules) and to the runtime's ``__import__``.
 
 .. warning::
    The guards inserted here are only half of the sandbox: they name host
@@ -35,37 +38,16 @@ from RestrictedPython.transformer import IOPERATOR_TO_STR
 from RestrictedPython.transformer import RestrictingNodeTransformer
 from RestrictedPython.transformer import copy_locations
 
+from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS
+from sandbox.guards.own_objects import READABLE_SPECIAL_ATTRS
+from sandbox.guards.own_objects import is_private_name
+
 #: Bump whenever the rewrite or the guards change meaning; it is part of the
 #: code-cache key, so old compiled code is never run under a new policy.
-POLICY_VERSION = "mux-8"
-
-#: Dunder methods a tenant class may define. Each is called by Python
-#: itself on the tenant's own objects while tenant code runs. Not listed,
-#: on purpose: ``__del__`` (runs at garbage collection, outside every limit),
-#: ``__getattr__``/``__getattribute__``/``__setattr__``/``__delattr__``
-#: (would run when the host inspects a returned object), descriptors
-#: (``__get__``/``__set__``/``__set_name__``), ``__init_subclass__``,
-#: ``__class_getitem__``, ``__reduce__``/``__reduce_ex__`` and ``__new__``.
-ALLOWED_DUNDER_METHODS = frozenset(
-    """
-    __init__ __post_init__ __repr__ __str__ __format__ __bytes__ __bool__
-    __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__
-    __len__ __iter__ __next__ __reversed__ __contains__ __missing__
-    __getitem__ __setitem__ __delitem__ __enter__ __exit__ __call__
-    __add__ __sub__ __mul__ __matmul__ __truediv__ __floordiv__ __mod__
-    __divmod__ __pow__ __lshift__ __rshift__ __and__ __xor__ __or__
-    __radd__ __rsub__ __rmul__ __rmatmul__ __rtruediv__ __rfloordiv__
-    __rmod__ __rdivmod__ __rpow__ __rlshift__ __rrshift__ __rand__
-    __rxor__ __ror__ __iadd__ __isub__ __imul__ __itruediv__
-    __ifloordiv__ __imod__ __ipow__ __ilshift__ __irshift__ __iand__
-    __ixor__ __ior__ __neg__ __pos__ __abs__ __invert__ __int__
-    __float__ __complex__ __round__ __trunc__ __floor__ __ceil__
-    __index__
-    """.split()
-)
+POLICY_VERSION = "mux-9"
 
 #: Names of dunder globals tenant code may read.
-READABLE_DUNDER_NAMES = frozenset(["__name__"])
+READABLE_DUNDER_NAMES = frozenset(["__name__", "__file__"])
 
 _GUARDED_BINOPS = {
     ast.Add: "_add_",
@@ -92,19 +74,15 @@ def _tick_stmt(like: ast.AST) -> ast.Expr:
 
 
 class MuxPolicy(RestrictingNodeTransformer):
-    """RestrictedPython's policy plus the rules of a multi-tenant host.
-
-    :param allowed_modules: module names ``import`` may name, besides the
-        tenant's own ``lib`` package.
-    """
-
-    #: Set per compile by :func:`sandbox.compiler.compile_tenant`.
-    allowed_modules: frozenset[str] = frozenset()
+    """RestrictedPython's policy plus the rules of a multi-tenant host."""
 
     def __init__(self, errors=None, warnings=None, used_names=None):
         super().__init__(errors, warnings, used_names)
         self._class_depth = 0
         self._function_depth = 0
+        #: The first argument's name of each method being visited ("" for
+        #: plain functions), for super().
+        self._method_self: list[str] = []
 
     # -- names -----------------------------------------------------------
 
@@ -113,33 +91,48 @@ class MuxPolicy(RestrictingNodeTransformer):
             return node
         return super().visit_Name(node)
 
-    # -- imports ---------------------------------------------------------
-
-    def _check_module_name(self, node: ast.AST, module: str) -> None:
-        top = module.split(".")[0]
-        if top == "lib" or module in self.allowed_modules:
+    def check_name(self, node, name, allow_magic_methods=False):
+        # `_cache`, `def _helper()`: private names are ordinary Python. Guard
+        # names (`_getattr_`, ending in `_`) stay closed: a global of that
+        # name would replace the guard for the module.
+        if is_private_name(name):
             return
-        allowed = ", ".join(sorted(self.allowed_modules))
-        self.error(
-            node,
-            f"`import {module}` is not allowed; allowed modules: {allowed}"
-            " and the tenant's own lib/ modules",
-        )
+        super().check_name(node, name, allow_magic_methods)
 
-    def visit_Import(self, node: ast.Import):
-        for alias in node.names:
-            self._check_module_name(node, alias.name)
-        return super().visit_Import(node)
+    def visit_Attribute(self, node: ast.Attribute):
+        attr = node.attr
+        readable = attr in READABLE_SPECIAL_ATTRS and isinstance(node.ctx, ast.Load)
+        if not (is_private_name(attr) or readable):
+            return super().visit_Attribute(node)
+        # The guards decide per object (sandbox.guards.own_objects): on the
+        # tenant's own objects these work, on host objects they do not.
+        node = self.node_contents_visit(node)
+        if isinstance(node.ctx, ast.Load):
+            return _call("_getattr_", [node.value, ast.Constant(attr)], node)
+        node.value = _call("_write_private_", [node.value, ast.Constant(attr)], node.value)
+        return node
 
-    def visit_ImportFrom(self, node: ast.ImportFrom):
-        if node.level:
-            self.error(
-                node,
-                "relative imports are not allowed; use `from lib import name`",
-            )
-        elif node.module is not None:
-            self._check_module_name(node, node.module)
-        return super().visit_ImportFrom(node)
+    def visit_Call(self, node: ast.Call):
+        node = super().visit_Call(node)
+        # super() in a method -> super(__class__, self): the guarded super
+        # cannot find the method's class and object by itself.
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "super"
+            and not node.args
+            and not node.keywords
+            and self._method_self
+            and self._method_self[-1]
+        ):
+            node.args = [ast.Name("__class__", ast.Load()), ast.Name(self._method_self[-1], ast.Load())]
+            for arg in node.args:
+                copy_locations(arg, node)
+        return node
+
+    # -- imports ---------------------------------------------------------
+    # Which modules exist is the tenant's business (its own modules, the
+    # facades, the operator's extra modules): the scanner checks imports
+    # against all of them at deploy time, the runtime at run time.
 
     # -- classes and functions ---------------------------------------------
 
@@ -157,6 +150,17 @@ class MuxPolicy(RestrictingNodeTransformer):
         return self._class_depth > 0 and self._function_depth == 0
 
     def visit_FunctionDef(self, node: ast.FunctionDef):
+        first = ""
+        if self._is_method_definition():
+            params = node.args.posonlyargs + node.args.args
+            first = params[0].arg if params else ""
+        self._method_self.append(first)
+        try:
+            return self._visit_function(node)
+        finally:
+            self._method_self.pop()
+
+    def _visit_function(self, node: ast.FunctionDef):
         name = node.name
         if (
             name.startswith("__")
@@ -322,7 +326,7 @@ class MuxPolicy(RestrictingNodeTransformer):
             return stmt
         if isinstance(target, ast.Attribute):
             # self.total += x  ->  _inplace_attr_(self, 'total', '+=', x)
-            if target.attr.startswith("_"):
+            if target.attr.startswith("_") and not is_private_name(target.attr):
                 self.error(
                     node,
                     f'"{target.attr}" is an invalid attribute name because '

@@ -6,9 +6,14 @@ own random generator), its own ``lib`` modules, and its own ``print``. Tenant
 modules are plain dicts executed with :func:`exec`; nothing is put in
 ``sys.modules``, so dropping the runtime drops every module it loaded.
 
-The host supplies three things: a function that returns compiled code for a
-``lib`` module by dotted name, the host modules (``mux``, ``flask``) as
-objects, and a sink for printed lines.
+The host supplies three things: a function that returns compiled code for
+one of the tenant's modules by dotted name, the host modules (``mux``,
+``flask``) as objects, and a sink for printed lines.
+
+Imports follow Python's rules inside the tenant's folder: a tenant module
+of that name first (``lib/`` is also on the path), relative imports inside
+packages, then the facades of the allowed standard modules. A module runs
+once per runtime; every importer gets the same module object.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ MAX_PRINT_CHARS = 8192
 
 
 class LibSource(NamedTuple):
-    """Compiled code of one ``lib`` module; ``code`` is None for a folder."""
+    """Compiled code of one tenant module; ``code`` is None for a folder."""
 
     code: CodeType | None
     filename: str
@@ -39,7 +44,8 @@ class LibSource(NamedTuple):
 
 
 class TenantModule:
-    """A tenant's own module (under ``lib/``) as seen by tenant code."""
+    """A tenant's own module as seen by tenant code (its globals, read-only
+    from outside; private names included, as in Python)."""
 
     __slots__ = ("_name", "_ns", "_runtime", "_is_package")
 
@@ -51,14 +57,14 @@ class TenantModule:
 
     def __getattr__(self, attr):
         get = object.__getattribute__
-        if attr.startswith("_"):
+        if attr.startswith("_") and not guards.is_private_name(attr):
             raise AttributeError(attr)
         ns = get(self, "_ns")
         if attr in ns:
             return ns[attr]
         name = get(self, "_name")
         if get(self, "_is_package"):
-            sub = get(self, "_runtime")._load_lib(f"{name}.{attr}")
+            sub = get(self, "_runtime").load_module(f"{name}.{attr}")
             if sub is not None:
                 return sub
         raise AttributeError(f"module {name!r} has no attribute {attr!r}")
@@ -155,12 +161,31 @@ def _disable_shared_caches_once() -> None:
         _caches_off = True
 
 
+_names_runtime = None
+
+
+def offered_names(module: str, extra_modules: frozenset[str] = frozenset()) -> frozenset[str] | None:
+    """The names tenant code can import from the sandbox's ``module``, or
+    None when the sandbox offers no such module (for deploy-time checks)."""
+    global _names_runtime
+    if module in BUILDERS:
+        if _names_runtime is None:
+            _names_runtime = TenantRuntime("-", load_lib=lambda name: None)
+        return frozenset(dir(_names_runtime.facade(module)))
+    if module in extra_modules:
+        return frozenset(generic_facade_attrs(__import__(module, fromlist=["_"])))
+    if any(full.startswith(module + ".") for full in (*BUILDERS, *extra_modules)):
+        return frozenset(full[len(module) + 1:].split(".")[0]
+                         for full in (*BUILDERS, *extra_modules) if full.startswith(module + "."))
+    return None
+
+
 class TenantRuntime:
-    """Builtins, imports, lib modules and print for one tenant.
+    """Builtins, imports, the tenant's modules and print for one tenant.
 
     :param tenant: the tenant's name, recorded in every namespace.
-    :param load_lib: ``load_lib("lib.db")`` returns a :class:`LibSource`, or
-        ``None`` when the tenant has no such module.
+    :param load_lib: ``load_lib("api.models")`` returns a :class:`LibSource`,
+        or ``None`` when the tenant has no such module.
     :param host_modules: importable objects the host provides (``mux``).
     :param log: receives each printed line.
     :param extra_modules: operator-allowed module name -> real module.
@@ -182,7 +207,7 @@ class TenantRuntime:
         self._host_modules = dict(host_modules or {})
         self._extra_modules = dict(extra_modules or {})
         self._facades: dict[str, object] = {}
-        self._lib: dict[str, TenantModule | None] = {}
+        self._modules: dict[str, TenantModule | None] = {}
         self._log = log
         self.builtins = guards.make_builtins()
         self.builtins["__import__"] = self.import_module
@@ -194,11 +219,13 @@ class TenantRuntime:
     def _make_printer(self, _getattr=None):
         return Printer(self._log)
 
-    def new_namespace(self, module_name: str) -> dict:
-        """Globals for a new tenant module."""
+    def new_namespace(self, module_name: str, filename: str = "", package: str = "") -> dict:
+        """Globals for a new tenant module (``filename`` relative to its folder)."""
         return {
             "__builtins__": self.builtins,
-            "__name__": f"mux_tenants.{self.tenant}.{module_name}",
+            "__name__": module_name,
+            "__file__": "/app/" + filename if filename else "/app/" + module_name.replace(".", "/") + ".py",
+            "__package__": package,
             "__mux_tenant__": self.tenant,
         }
 
@@ -239,29 +266,37 @@ class TenantRuntime:
 
     def import_module(self, name, globals=None, locals=None, fromlist=(), level=0):
         """The ``__import__`` of tenant code."""
-        if level != 0:
-            raise ImportError("relative imports are not allowed; use `from lib import name`")
         if type(name) is not str:
             raise ImportError("module name must be a string")
-        if name == "lib" or name.startswith("lib."):
-            return self._import_lib(name, fromlist)
+        if level:
+            return self._import_relative(name, globals, fromlist, level)
+        local = self._resolve(name)
+        if local is not None:
+            module = self.load_module(local)
+            if fromlist:
+                self._check_fromlist(module, local, fromlist)
+                return module
+            return self.load_module(self._resolve(name.split(".")[0]))
+        if self._resolve(name.split(".")[0]) is not None:
+            raise ModuleNotFoundError(f"no module named {name!r} in this tenant")
         target = self.facade(name)
         if target is None:
-            raise ImportError(
-                f"import of {name!r} is not allowed in the sandbox; allowed modules: "
+            raise ModuleNotFoundError(
+                f"import of {name!r} is not available here; allowed modules: "
                 + ", ".join(self.allowed_names())
-                + ", and your own lib/ modules"
+                + ", and your own modules"
             )
         for item in fromlist or ():
-            if not self._has(target, item):
-                raise ImportError(f"cannot import name {item!r} from {name!r} in the sandbox")
+            if item != "*" and not self._has(target, item):
+                raise ImportError(f"cannot import name {item!r} from {name!r}: the server's "
+                                  f"{name} does not offer it")
         if fromlist:
             return target
         return self.facade(name.split(".")[0])
 
     @staticmethod
     def _has(target, item) -> bool:
-        if type(item) is not str or item.startswith("_"):
+        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)):
             return False
         try:
             guards.guarded_getattr(target, item)
@@ -269,38 +304,98 @@ class TenantRuntime:
             return False
         return True
 
-    def _import_lib(self, name, fromlist):
-        module = self._load_lib(name)
-        if module is None:
-            raise ModuleNotFoundError(f"no module named {name!r} in this tenant's lib/")
-        if fromlist:
-            for item in fromlist:
-                if not self._has(module, item):
-                    raise ImportError(f"cannot import name {item!r} from {name!r}")
-            return module
-        return self._load_lib("lib")
+    def _check_fromlist(self, module, dotted, fromlist):
+        for item in fromlist:
+            if item == "*":
+                raise ImportError("`from module import *` is not supported; name what you import")
+            if not self._has(module, item):
+                raise ImportError(f"cannot import name {item!r} from {dotted!r}")
 
-    def _load_lib(self, dotted: str):
-        if dotted in self._lib:
-            return self._lib[dotted]
+    def _import_relative(self, name, globals, fromlist, level):
+        package = (globals or {}).get("__package__") or ""
+        parts = package.split(".") if package else []
+        if level - 1 > len(parts):
+            raise ImportError("relative import goes above the tenant's root folder")
+        base = ".".join(parts[: len(parts) - (level - 1)])
+        target = ".".join(p for p in (base, name) if p)
+        if not target:
+            # `from . import x` at the tenant root: x is a top-level module.
+            for item in fromlist or ():
+                if self._resolve(item) is None:
+                    raise ImportError(f"cannot import name {item!r}: no module {item!r} "
+                                      "in this tenant")
+            return _RootPackage(self)
+        module = self.load_module(target)
+        if module is None:
+            raise ModuleNotFoundError(f"no module named {target!r} in this tenant")
+        if fromlist:
+            self._check_fromlist(module, target, fromlist)
+        return module
+
+    def _resolve(self, dotted: str) -> str | None:
+        """The dotted name of the tenant module ``import dotted`` means."""
+        for candidate in (dotted, "lib." + dotted):
+            if self.load_module(candidate) is not None:
+                return candidate
+        return None
+
+    def close(self) -> None:
+        """Clear every module this runtime ran (their globals form cycles
+        with their functions); call it only when no request runs on them."""
+        for module in self._modules.values():
+            if module is not None:
+                object.__getattribute__(module, "_ns").clear()
+        self._modules.clear()
+
+    def forget(self, dotted: str) -> None:
+        """Run ``dotted`` again on its next import (it was reloaded or evicted);
+        importers that hold the old module keep it."""
+        self._modules.pop(dotted, None)
+
+    def load_module(self, dotted: str):
+        """The tenant module ``dotted`` (run on first use), or None."""
+        if dotted in self._modules:
+            return self._modules[dotted]
         parts = dotted.split(".")
-        if any(not part.isidentifier() or part.startswith("_") for part in parts):
+        if any(not part.isidentifier() for part in parts):
             return None
-        if len(parts) > 1 and self._load_lib(".".join(parts[:-1])) is None:
+        if len(parts) > 1 and self.load_module(".".join(parts[:-1])) is None:
             return None
         source = self._load_lib_source(dotted)
         if source is None:
-            self._lib[dotted] = None
+            self._modules[dotted] = None
             return None
-        namespace = self.new_namespace(dotted)
+        package = dotted if source.is_package else dotted.rpartition(".")[0]
+        namespace = self.new_namespace(dotted, source.filename, package)
         module = TenantModule(dotted, namespace, self, source.is_package)
-        # Registered before it runs, as Python does, so circular imports of
-        # lib modules see the partly initialised module instead of looping.
-        self._lib[dotted] = module
+        # Registered before it runs, as Python does, so circular imports
+        # see the partly initialised module instead of looping.
+        self._modules[dotted] = module
         if source.code is not None:
             try:
                 self.run(source.code, namespace)
             except BaseException:
-                del self._lib[dotted]
+                del self._modules[dotted]
                 raise
         return module
+
+    @staticmethod
+    def namespace_of(module: TenantModule) -> dict:
+        """The globals of a tenant module (for the host, not tenant code)."""
+        return object.__getattribute__(module, "_ns")
+
+
+class _RootPackage:
+    """What ``from . import x`` gets at the tenant root: its top-level modules."""
+
+    __slots__ = ("_runtime",)
+
+    def __init__(self, runtime):
+        object.__setattr__(self, "_runtime", runtime)
+
+    def __getattr__(self, attr):
+        runtime = object.__getattribute__(self, "_runtime")
+        local = runtime._resolve(attr) if not attr.startswith("_") else None
+        if local is None:
+            raise AttributeError(attr)
+        return runtime.load_module(local)

@@ -50,13 +50,12 @@ def test_new_changed_broken_fixed(tenants, watched):
     wait_for(lambda: body(server, "/acme/") == "v1")
     tenants.add("acme", {"index.py": "def get():\n    return 'v2'\n"})
     wait_for(lambda: body(server, "/acme/") == "v2")
-    tenants.add("acme", {"index.py": "import os\ndef get():\n    return 'v3'\n"})
+    tenants.add("acme", {"index.py": "import socket\ndef get():\n    return 'v3'\n"})
     wait_for(lambda: "acme" in server.app.registry.deploy_errors)
     assert body(server, "/acme/") == "v2"
     status = server.get("/_mux/status").json()
     errors = status["deploy_errors"]["acme"]["errors"]
-    assert errors == ["acme/index.py:1: `import os` is not allowed; allowed modules: " + errors[0].split(
-        "allowed modules: ")[1]]
+    assert len(errors) == 1 and errors[0].startswith("acme/index.py:1: `import socket` is not allowed")
     tenant = status["tenants"]["acme"]
     assert tenant["last_failed_deploy"]["errors"] == errors and tenant["version"]
     tenants.add("acme", {"index.py": "def get():\n    return 'v4'\n"})

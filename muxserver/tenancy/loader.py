@@ -31,6 +31,7 @@ from muxserver.tenancy.registry import TenantState
 from muxserver.tenancy.registry import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
+from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
 from muxserver.tenant_api.shim import Flask
 from muxserver.tenant_api.shim import module_attrs
@@ -56,7 +57,7 @@ class Loader:
 
     # -- code ----------------------------------------------------------------
 
-    def code_for(self, state: TenantState, ref: ModuleRef, find_routes: bool):
+    def code_for(self, state: TenantState, ref: ModuleRef):
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
         hit = self.cache.get(ref.key)
@@ -75,7 +76,7 @@ class Loader:
                 state.name,
             )
         _, _, errors = compile_file(
-            self.cache, display, data, find_routes=find_routes,
+            self.cache, display, data,
             extra_modules=frozenset(self.registry.config.extra_modules),
         )
         if errors:
@@ -98,17 +99,17 @@ class Loader:
 
             attrs = module_attrs(state.spec.manifest.env, mux_log)
 
-            def load_lib(dotted: str):
-                ref = state.spec.libs.get(dotted)
+            def load_source(dotted: str):
+                ref = state.spec.sources.get(dotted)
                 if ref is None:
                     return None
                 if ref.key is None:
-                    return LibSource(None, ref.file, True)
-                return LibSource(self.code_for(state, ref, False), ref.file, ref.is_package)
+                    return LibSource(None, ref.file + "__init__.py", True)
+                return LibSource(self.code_for(state, ref), ref.file, ref.is_package)
 
             runtime = TenantRuntime(
                 name,
-                load_lib=load_lib,
+                load_lib=load_source,
                 host_modules={
                     "mux": ModuleFacade("mux", attrs),
                     "flask": ModuleFacade("flask", attrs),
@@ -146,16 +147,19 @@ class Loader:
         if ref is None:
             raise NotFound(f"tenant {state.name} has no endpoint {endpoint!r}", state.name)
         started = time.perf_counter()
-        code = self.code_for(state, ref, True)
         runtime = self.runtime_for(state)
-        namespace = runtime.new_namespace(endpoint)
+        dotted = endpoint_module(endpoint)
         budget = budget_for(state.spec.manifest.limits, state.name,
                             f"tenant={state.name} endpoint={endpoint} (loading)")
         tenants_dir = self.registry.config.tenants_dir
 
         def run_top_level():
             try:
-                runtime.run(code, namespace)
+                # The app's modules first, as Flask's entry point would run
+                # them: they register blueprints and hooks the endpoint uses.
+                for app_module in state.spec.app_modules:
+                    runtime.load_module(app_module)
+                return runtime.namespace_of(runtime.load_module(dotted))
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
                 detail = format_tenant_traceback(exc, tenants_dir)
@@ -165,7 +169,7 @@ class Loader:
                 ) from None
 
         try:
-            run_limited(budget, run_top_level)
+            namespace = run_limited(budget, run_top_level)
         except TenantLoadError as exc:
             ctx = context.current()
             self.logs.write(state.name, ctx.request_id if ctx else None,

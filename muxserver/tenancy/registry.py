@@ -23,6 +23,7 @@ from muxserver.config import Config
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
+from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import scan_tenant
 
@@ -73,7 +74,10 @@ class WarmModule:
             self.drop()
 
     def drop(self) -> None:
-        self.namespace.clear()
+        # Not cleared: other modules of the tenant may have imported this
+        # one and still use its globals. Dropping the reference is enough;
+        # the eviction's gc.collect() frees the cycles.
+        self.namespace = {}
 
     def describe(self) -> dict:
         idle = time.monotonic() - self.last_used
@@ -210,7 +214,7 @@ class Registry:
         """Keep warm what did not change; drop the rest."""
         same_runtime = (
             old.runtime is not None
-            and old.spec.libs == new.spec.libs
+            and old.spec.sources == new.spec.sources
             and old.spec.manifest == new.spec.manifest
         )
         if same_runtime:
@@ -291,9 +295,14 @@ class Registry:
                     if endpoint is not None and name != endpoint:
                         continue
                     module = state.modules.pop(name)
+                    if state.runtime is not None:
+                        # Its next request runs the module again.
+                        state.runtime.forget(endpoint_module(name))
                     self.on_unload(state, module, reason)
                     count += 1
                 if not state.modules:
-                    # Lib modules live in the runtime; nothing warm, nothing kept.
+                    # Helper modules live in the runtime; nothing warm, nothing kept.
+                    if state.runtime is not None and state.inflight == 0:
+                        state.runtime.close()
                     state.runtime = None
         return count

@@ -6,10 +6,13 @@ read), and finds routes in the syntax trees. It runs no tenant code. A
 tenant's spec is all or nothing: any error in any file leaves ``errors``
 non-empty, and the registry keeps serving the previous good spec.
 
-Layout rules (SPEC "Tenants dir"): ``lib/**.py`` are library modules,
-``static/**`` are files, every other ``.py`` is an endpoint module; names
-starting with ``.`` or ``_`` (``.git``, ``__pycache__``) and symbolic links
-are skipped, so a tenant cannot point the server at files outside its folder.
+Layout rules (SPEC "Tenants dir"): ``static/**`` are files; every ``.py``
+is a module of the tenant, importable by its dotted path from the tenant
+root (``lib/`` modules also by their own name). A module with routes is an
+endpoint; one without is a helper. ``lib/**`` and files whose names start
+with ``_`` (``__init__.py``) are never routed. Names starting with ``.``,
+folders starting with ``_`` (``__pycache__``) and symbolic links are
+skipped, so a tenant cannot point the server at files outside its folder.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from muxserver.tenancy.manifest import Manifest
 from muxserver.tenancy.manifest import ManifestError
 from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.manifest import parse_manifest
+from muxserver.tenancy.imports import ModuleFacts
+from muxserver.tenancy.imports import check_tenant_imports
+from muxserver.tenancy.reading import read_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
-from muxserver.tenancy.routes import find_handlers
+from muxserver.tenant_api.shim import module_attrs
+from sandbox import ALLOWED_MODULES
 from sandbox import compile_tenant
 from sandbox.compiler import decode_source
+from sandbox.runtime import offered_names
 
 log = logging.getLogger("muxserver.scanner")
 
@@ -55,8 +63,13 @@ class ModuleRef(NamedTuple):
     """Where a module's compiled code is: its file and its content key."""
 
     file: str
-    key: str | None  # None for a lib folder without __init__.py
+    key: str | None  # None for a folder without __init__.py
     is_package: bool = False
+
+
+def endpoint_module(endpoint: str) -> str:
+    """The dotted module name of an endpoint (``api/users`` -> ``api.users``)."""
+    return endpoint.replace("/", ".")
 
 
 class Route(NamedTuple):
@@ -80,8 +93,15 @@ class TenantSpec:
     root: str
     version: str = ""
     routes: tuple[Route, ...] = ()
+    #: endpoint ("api/users") -> its module, for modules with routes.
     modules: dict[str, ModuleRef] = field(default_factory=dict)
-    libs: dict[str, ModuleRef] = field(default_factory=dict)
+    #: dotted name -> module, for every module and package of the tenant.
+    sources: dict[str, ModuleRef] = field(default_factory=dict)
+    #: dotted names of the modules that make a Flask app (loaded first).
+    app_modules: tuple[str, ...] = ()
+    #: status code -> dotted names of modules with an errorhandler for it.
+    error_handlers: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
     manifest: Manifest = field(default_factory=Manifest)
     has_static: bool = False
     errors: tuple[str, ...] = ()
@@ -98,7 +118,7 @@ MAX_DEPTH = 32
 
 def _walk(root: str, rel: str = "", depth: int = 0):
     """Yield relative file paths under ``root``, sorted, skipping hidden
-    names, ``_``-prefixed names and symlinks."""
+    names, ``_``-prefixed folders and symlinks."""
     if depth > MAX_DEPTH:
         raise ValueError(f"folders nested more than {MAX_DEPTH} deep")
     try:
@@ -107,13 +127,12 @@ def _walk(root: str, rel: str = "", depth: int = 0):
         return
     for entry in entries:
         name = entry.name
-        if name.startswith((".", "_")) and name != "__init__.py":
-            continue
-        if entry.is_symlink():
+        if name.startswith(".") or entry.is_symlink():
             continue
         path = f"{rel}/{name}" if rel else name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, path, depth + 1)
+            if not name.startswith("_"):
+                yield from _walk(root, path, depth + 1)
         elif entry.is_file(follow_symlinks=False):
             yield path
 
@@ -123,12 +142,12 @@ def compile_file(
     display_name: str,
     data: bytes,
     *,
-    find_routes: bool,
     extra_modules: frozenset[str] = frozenset(),
 ):
     """Compile one file through the cache.
 
-    :return: ``(key, handlers, errors)``; handlers is ``None`` for lib modules.
+    :return: ``(key, facts, errors)``; facts from
+        :func:`muxserver.tenancy.reading.read_module`.
     """
     key = cache_key(display_name, data, extra_modules)
     hit = cache.get(key)
@@ -138,15 +157,10 @@ def compile_file(
     text, error = decode_source(data, display_name)
     if error:
         return key, None, (error,)
-    result = compile_tenant(
-        text,
-        display_name,
-        inspect=find_handlers if find_routes else None,
-        extra_modules=extra_modules,
-    )
+    result = compile_tenant(text, display_name, inspect=read_module)
     if not result.ok:
         return key, None, result.errors
-    meta = [tuple(h) for h in result.extra] if find_routes else None
+    meta = result.extra
     cache.put(key, meta, result.code)
     return key, meta, ()
 
@@ -182,6 +196,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     errors: list[str] = []
     version = hashlib.blake2b(digest_size=16)
     routes: list[Route] = []
+    facts: dict[str, ModuleFacts] = {}
+    packages: set[str] = set()
+    app_modules: list[str] = []
     files = 0
     for rel in _walk(root):
         files += 1
@@ -208,29 +225,42 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         data = _read(root, rel, errors, display)
         if data is None:
             continue
-        is_lib = top == "lib" and "/" in rel
-        key, meta, file_errors = compile_file(
-            cache, display, data, find_routes=not is_lib, extra_modules=extra_modules
-        )
+        key, meta, file_errors = compile_file(cache, display, data, extra_modules=extra_modules)
         version.update(f"{rel}\0{key}\0".encode())
         if file_errors:
             errors.extend(file_errors)
             continue
-        module_path = rel[:-3]
-        if is_lib:
-            _add_lib(spec.libs, module_path, rel, key)
-            continue
-        endpoint = module_path
-        for raw in meta:
+        dotted, is_package = _add_source(spec.sources, packages, rel, key)
+        facts[dotted] = ModuleFacts(dotted, rel, is_package, meta)
+        if meta.get("makes_app"):
+            app_modules.append(dotted)
+        for code in meta.get("error_codes", ()):
+            spec.error_handlers.setdefault(code, []).append(dotted)
+        routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
+        if not routed or not meta.get("handlers"):
+            continue  # a helper module: importable, never routed
+        endpoint = rel[:-3]
+        for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
             routes.append(
                 Route(
-                    rule, handler.methods, endpoint, handler.function, rel,
+                    rule, tuple(handler.methods), endpoint, handler.function, rel,
                     handler.line, handler.kind, handler.takes_request,
                 )
             )
         spec.modules[endpoint] = ModuleRef(rel, key)
+    spec.app_modules = tuple(app_modules)
+    roots = {endpoint_module(e) for e in spec.modules} | set(app_modules)
+    for dotted_list in spec.error_handlers.values():
+        roots.update(dotted_list)
+    if spec.manifest.function is not None:
+        roots.add(spec.manifest.function.entrypoint.rsplit(".", 1)[0])
+    import_errors, warnings = check_tenant_imports(
+        name, facts, packages, roots, lambda module: _offered(module, extra_modules)
+    )
+    errors.extend(import_errors)
+    spec.warnings = tuple(warnings)
     errors.extend(_route_conflicts(name, routes))
     spec.routes = tuple(routes)
     spec.version = version.hexdigest()
@@ -247,18 +277,41 @@ def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:
         return None
 
 
-def _add_lib(libs: dict[str, ModuleRef], module_path: str, rel: str, key: str) -> None:
-    parts = module_path.split("/")
-    if parts[-1] == "__init__":
+def _add_source(sources: dict[str, ModuleRef], packages: set[str], rel: str,
+                key: str) -> tuple[str, bool]:
+    """Record one module under its dotted name; return ``(dotted, is_package)``."""
+    parts = rel[:-3].split("/")
+    is_package = parts[-1] == "__init__"
+    if is_package:
         parts = parts[:-1]
-        libs[".".join(parts)] = ModuleRef(rel, key, True)
-    else:
-        libs[".".join(parts)] = ModuleRef(rel, key, False)
+    dotted = ".".join(parts)
+    sources[dotted] = ModuleRef(rel, key, is_package)
     # Every folder on the way is a package, with or without __init__.py.
     for depth in range(1, len(parts)):
-        dotted = ".".join(parts[:depth])
-        if dotted not in libs:
-            libs[dotted] = ModuleRef(f"{'/'.join(parts[:depth])}/", None, True)
+        folder = ".".join(parts[:depth])
+        packages.add(folder)
+        if folder not in sources:
+            sources[folder] = ModuleRef(f"{'/'.join(parts[:depth])}/", None, True)
+    if is_package:
+        packages.add(dotted)
+    return dotted, is_package
+
+
+_OFFERED_CACHE: dict = {}
+
+
+def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | None:
+    """The names the sandbox's ``module`` offers a tenant, or None."""
+    cache_key_ = (module, extra_modules)
+    if cache_key_ not in _OFFERED_CACHE:
+        if module == "":  # the list of modules, for messages
+            names = tuple(sorted(set(ALLOWED_MODULES) | set(extra_modules)))
+        elif module in ("mux", "flask"):
+            names = frozenset(module_attrs({}, None))
+        else:
+            names = offered_names(module, extra_modules)
+        _OFFERED_CACHE[cache_key_] = names
+    return _OFFERED_CACHE[cache_key_]
 
 
 def _route_conflicts(tenant: str, routes: list[Route]) -> list[str]:

@@ -32,8 +32,9 @@ from sandbox.guards.access import TENANT_CLASSES
 from sandbox.guards.access import guarded_getattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import is_tenant_object
+from sandbox.guards.own_objects import is_private_name
 from sandbox.guards.builtins import TypeGuard
-from sandbox.guards.builtins import is_tenant_function
+from sandbox.guards.own_objects import is_tenant_function
 from sandbox.guards.builtins import make_builtins
 from sandbox.guards.builtins import ticking_over_inputs
 from sandbox.guards.iteration import TickingIter
@@ -76,6 +77,7 @@ __all__ = [
     "guarded_mul",
     "guarded_pow",
     "guarded_write",
+    "is_private_name",
     "is_tenant_function",
     "is_tenant_object",
     "make_builtins",

@@ -12,7 +12,6 @@ import _string
 import abc
 import operator
 import string
-import weakref
 from types import CodeType
 from types import FrameType
 from types import ModuleType
@@ -34,8 +33,11 @@ from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
 
-#: Classes created by tenant code; instances of these may be written to.
-TENANT_CLASSES: weakref.WeakSet = weakref.WeakSet()
+from sandbox.guards.own_objects import TENANT_CLASSES
+from sandbox.guards.own_objects import is_private_name
+from sandbox.guards.own_objects import is_tenant_object
+from sandbox.guards.own_objects import special_attr
+from sandbox.guards.own_objects import write_private
 
 
 _RAISE = object()
@@ -180,7 +182,7 @@ def guarded_getattr(obj, name, default=_RAISE):
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
     if name.startswith("_"):
-        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+        return special_attr(obj, name, default, _RAISE)
     if name in INSPECT_ATTRIBUTES:
         raise AttributeError(f'"{name}" is a restricted name in the sandbox')
     if isinstance(obj, (str, bytes, bytearray)):
@@ -242,13 +244,6 @@ def guarded_getitem(obj, key):
 _WRITABLE_CONTAINERS = (dict, list, set, bytearray)
 
 
-def is_tenant_object(obj) -> bool:
-    """True for tenant classes and their instances."""
-    return type(obj) in TENANT_CLASSES or (
-        isinstance(obj, type) and obj in TENANT_CLASSES
-    )
-
-
 class _ReadOnly:
     """What ``_write_`` returns for objects the tenant may not change."""
 
@@ -279,16 +274,20 @@ def guarded_write(ob):
     return _ReadOnly(ob)
 
 
-def guarded_setattr(obj, name, value):
+def _writable_for(obj, name):
+    if is_private_name(name):
+        return write_private(obj, name)
     if type(name) is not str or name.startswith("_"):
         raise AttributeError(f"cannot set attribute {name!r}")
-    setattr(guarded_write(obj), name, value)
+    return guarded_write(obj)
+
+
+def guarded_setattr(obj, name, value):
+    setattr(_writable_for(obj, name), name, value)
 
 
 def guarded_delattr(obj, name):
-    if type(name) is not str or name.startswith("_"):
-        raise AttributeError(f"cannot delete attribute {name!r}")
-    delattr(guarded_write(obj), name)
+    delattr(_writable_for(obj, name), name)
 
 
 _INPLACE = {
@@ -328,7 +327,7 @@ def inplace_item(obj, key, op, value):
 
 def inplace_attr(obj, name, op, value):
     """``obj.name op= value`` with the read and write guards."""
-    setattr(guarded_write(obj), name, guarded_inplacevar(op, guarded_getattr(obj, name), value))
+    setattr(_writable_for(obj, name), name, guarded_inplacevar(op, guarded_getattr(obj, name), value))
 
 
 def guarded_apply(func, *args, **kwargs):

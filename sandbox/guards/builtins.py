@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-from types import FunctionType
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence
 from RestrictedPython.Guards import guarded_unpack_sequence
@@ -19,6 +18,10 @@ from sandbox.guards.access import guarded_setattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
+from sandbox.guards.own_objects import is_tenant_function
+from sandbox.guards.own_objects import make_safe_type
+from sandbox.guards.own_objects import tenant_super
+from sandbox.guards.own_objects import write_private
 from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import check_allocation
@@ -231,11 +234,12 @@ def make_builtins() -> dict:
     """A fresh builtins dict for one tenant module namespace.
 
     Absent on purpose (SECURITY-NOTES): ``SystemExit``, ``KeyboardInterrupt``,
-    ``GeneratorExit``, ``BaseException``, ``id``, ``type``, ``vars``, ``dir``,
-    ``globals``, ``locals``, ``open``, ``compile``, ``eval``, ``exec``,
-    ``object``, ``super``, ``memoryview``, ``input``, ``breakpoint``,
-    ``help``. The caller adds ``__import__``, ``__metaclass__`` and
-    ``_print_``, which are per tenant.
+    ``GeneratorExit``, ``BaseException``, ``id``, ``vars``, ``dir``,
+    ``globals``, ``locals``, ``compile``, ``eval``, ``exec``,
+    ``memoryview``, ``input``, ``breakpoint``, ``help``. ``object``,
+    ``super`` and ``type`` are the guarded versions of
+    :mod:`sandbox.guards.own_objects`. The caller adds ``__import__``,
+    ``__metaclass__``, ``_print_`` and ``open``, which are per tenant.
     """
     table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
     table.update({name: getattr(builtins, name) for name in _SAFE_EXCEPTIONS})
@@ -282,11 +286,12 @@ def make_builtins() -> dict:
             "str": TypeGuard(str, safe_str),
             "_format_": guarded_format,
             "_tick_": limits.tick,
+            "_write_private_": write_private,
+            "object": TypeGuard(object, object),
+            "super": tenant_super,
         }
     )
+    table["type"] = make_safe_type({int: table["int"], str: table["str"],
+                                    bytes: table["bytes"], bytearray: table["bytearray"],
+                                    range: SafeRange})
     return table
-
-
-def is_tenant_function(func) -> bool:
-    """True for functions defined by tenant code (their globals say so)."""
-    return isinstance(func, FunctionType) and "__mux_tenant__" in func.__globals__

@@ -3,13 +3,50 @@
 (marked RP-default-fails) and work here on purpose."""
 
 CASES = {
+    # RP-default-fails: object, super(), private names, type(x).__name__
+    "ordinary_classes": ("""
+class Base(object):
+    def __init__(self, name):
+        self._name = name
+        self._seen = 0
+    def describe(self):
+        self._seen += 1
+        return f"{type(self).__name__}({self._name})"
+class Child(Base):
+    def __init__(self, name, extra):
+        super().__init__(name)
+        self._extra = extra
+    def describe(self):
+        return super().describe() + "+" + self._extra
+class Other(Base):
+    def __init__(self):
+        Base.__init__(self, "o")
+class Stack(list):
+    def push(self, x):
+        super().append(x)
+        return self
+_registry = {}
+def _register(cls):
+    _registry[cls.__name__] = cls
+    return cls
+_register(Child)
+def get():
+    c = Child("c", "x")
+    return {"c": c.describe(), "o": Other().describe(), "seen": c._seen,
+            "types": [type(1).__name__, type("s").__name__, type(None).__name__, type(c).__name__],
+            "is_int": type(1) is int, "stack": Stack().push(1).push(2),
+            "registry": sorted(_registry), "obj": isinstance(c, object),
+            "cls": c.__class__.__name__, "doc": Base.__doc__}
+""", {"c": "Child(c)+x", "o": "Other(o)", "seen": 1, "types": ["int", "str", "NoneType", "Child"],
+      "is_int": True, "stack": [1, 2], "registry": ["Child"], "obj": True, "cls": "Child",
+      "doc": None}),
     # RP-default-fails: __name__
     "flask_name": ("""
 from flask import Flask
 app = Flask(__name__)
 @app.get("/")
 def get():
-    return {"ok": app.name.endswith(".index")}
+    return {"ok": app.name == "index" and __file__ == "/app/index.py"}
 """, {"ok": True}),
     # RP-default-fails: augmented item assignment
     "counts_augassign": ("""

@@ -24,12 +24,12 @@ def test_routes_libs_and_static_are_read_without_running_anything(tmp_path):
     assert not marker.exists()
     assert sorted((r.rule, r.methods) for r in spec.routes) == [
         ("/", ("GET",)), ("/api/users", ("GET",)), ("/api/users", ("POST",))]
-    assert set(spec.libs) == {"lib", "lib.db"} and spec.has_static
+    assert {"lib", "lib.db", "index", "api", "api.users"} <= set(spec.sources) and spec.has_static
     assert ".hidden" not in spec.modules
 
 
 def test_every_error_is_reported_with_file_and_line(tmp_path):
-    spec = scan(tmp_path, {"a.py": "def get():\n    return (\n", "b.py": "\n\nimport os\ndef get():\n    pass\n",
+    spec = scan(tmp_path, {"a.py": "def get():\n    return (\n", "b.py": "\n\nimport socket\ndef get():\n    pass\n",
                            "tenant.toml": "[limits]\ncpu_ms = 'x'\n"})
     assert not spec.ok
     joined = "\n".join(spec.errors)

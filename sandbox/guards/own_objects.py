@@ -1,0 +1,237 @@
+"""Ordinary Python on the tenant's own classes and objects, and nothing else.
+
+Real code says ``self._items``, ``super().__init__()``, ``Base.__init__(self)``,
+``class A(object)`` and ``type(x).__name__``. RestrictedPython refuses all of
+them because on a *host* object each is a door: ``_private`` state, a
+re-initialised host object, a host class to construct. This module opens
+them on tenant classes and their instances only:
+
+* ``obj._name`` (one leading underscore, not ending in ``_``) reads and writes
+  when ``obj`` is a tenant object and the name is not defined by a host class
+  on its MRO (a tenant subclass of ``mux.Response`` cannot reach the
+  response's private state).
+* Special methods (``__init__``, ``__eq__`` ...) are read on tenant objects,
+  tenant classes and ``super()`` objects over them; a host function reached
+  through a tenant class accepts only a tenant object as ``self``.
+* ``__name__``, ``__qualname__`` and ``__doc__`` read as text on anything;
+  ``__class__`` and ``__module__`` on tenant objects only.
+* ``super()`` works over tenant objects only; ``type(x)`` gives a tenant
+  class or a plain data type as itself and any other host class as a
+  :class:`HostType` stand-in that compares equal to it, answers
+  ``isinstance`` and ``__name__``, and cannot be called.
+
+.. warning::
+   Names ending in ``_`` stay closed: RestrictedPython's guards are looked up
+   by such names (``_getattr_``, ``_write_``) and a tenant global of that
+   name would replace the guard for its module.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import weakref
+from types import FunctionType
+
+#: Classes created by tenant code; instances of these may be written to.
+TENANT_CLASSES: weakref.WeakSet = weakref.WeakSet()
+
+#: Dunder methods a tenant class may define. Each is called by Python
+#: itself on the tenant's own objects while tenant code runs. Not listed,
+#: on purpose: ``__del__`` (runs at garbage collection, outside every limit),
+#: ``__getattr__``/``__getattribute__``/``__setattr__``/``__delattr__``
+#: (would run when the host inspects a returned object), descriptors
+#: (``__get__``/``__set__``/``__set_name__``), ``__init_subclass__``,
+#: ``__class_getitem__``, ``__reduce__``/``__reduce_ex__`` and ``__new__``.
+ALLOWED_DUNDER_METHODS = frozenset(
+    """
+    __init__ __post_init__ __repr__ __str__ __format__ __bytes__ __bool__
+    __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__
+    __len__ __iter__ __next__ __reversed__ __contains__ __missing__
+    __getitem__ __setitem__ __delitem__ __enter__ __exit__ __call__
+    __add__ __sub__ __mul__ __matmul__ __truediv__ __floordiv__ __mod__
+    __divmod__ __pow__ __lshift__ __rshift__ __and__ __xor__ __or__
+    __radd__ __rsub__ __rmul__ __rmatmul__ __rtruediv__ __rfloordiv__
+    __rmod__ __rdivmod__ __rpow__ __rlshift__ __rrshift__ __rand__
+    __rxor__ __ror__ __iadd__ __isub__ __imul__ __itruediv__
+    __ifloordiv__ __imod__ __ipow__ __ilshift__ __irshift__ __iand__
+    __ixor__ __ior__ __neg__ __pos__ __abs__ __invert__ __int__
+    __float__ __complex__ __round__ __trunc__ __floor__ __ceil__
+    __index__
+    """.split()
+)
+
+#: Special attributes tenant source may read (the policy lets them through
+#: to ``_getattr_``, which decides per object).
+READABLE_SPECIAL_ATTRS = ALLOWED_DUNDER_METHODS | frozenset(
+    ["__name__", "__qualname__", "__doc__", "__class__", "__module__"]
+)
+_TEXT_ATTRS = frozenset(["__name__", "__qualname__", "__doc__"])
+
+_PRIVATE = re.compile(r"^_[A-Za-z0-9][A-Za-z0-9_]*$")
+
+
+def is_private_name(name: str) -> bool:
+    """``_name``: one underscore, not a guard name (those end with ``_``)."""
+    return type(name) is str and bool(_PRIVATE.match(name)) and not name.endswith("_") \
+        and name != "_print"
+
+
+def is_tenant_object(obj) -> bool:
+    """True for tenant classes and their instances."""
+    return type(obj) in TENANT_CLASSES or (isinstance(obj, type) and obj in TENANT_CLASSES)
+
+
+def is_tenant_function(func) -> bool:
+    """True for functions defined by tenant code (their globals say so)."""
+    return isinstance(func, FunctionType) and "__mux_tenant__" in func.__globals__
+
+
+def _owner(obj, name: str):
+    """The class on ``obj``'s MRO that defines ``name``, or None."""
+    mro = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+    for cls in mro:
+        if name in cls.__dict__:
+            return cls
+    return None
+
+
+def _host_defines(obj, name: str) -> bool:
+    owner = _owner(obj, name)
+    return owner is not None and owner not in TENANT_CLASSES
+
+
+def _needs_own_self(func, name):
+    """A host function reached through a tenant class: only for tenant objects."""
+
+    def method(self, *args, **kwargs):
+        if not is_tenant_object(self) and not isinstance(self, type):
+            raise TypeError(f"{name}() of a class here takes one of your own objects")
+        return func(self, *args, **kwargs)
+
+    return method
+
+
+def special_attr(obj, name: str, default, missing):
+    """``_getattr_`` for names starting with ``_`` (see the module doc)."""
+    if name in _TEXT_ATTRS:
+        value = getattr(obj, name, None)
+        if value is None and name != "__doc__":
+            raise AttributeError(name)
+        return value if isinstance(value, str) or value is None else str(value)
+    if isinstance(obj, super):
+        # Made by tenant_super, so its object is the tenant's own.
+        if name in ALLOWED_DUNDER_METHODS or is_private_name(name):
+            return getattr(obj, name) if default is missing else getattr(obj, name, default)
+        raise AttributeError(f'"{name}" is not readable through super()')
+    if is_tenant_object(obj):
+        if name == "__class__":
+            return HostType(type(obj)) if isinstance(obj, type) else type(obj)
+        if name == "__module__":
+            return str(getattr(obj, name, ""))
+        if name in ALLOWED_DUNDER_METHODS:
+            value = getattr(obj, name)
+            if isinstance(obj, type) and not is_tenant_function(value):
+                return _needs_own_self(value, name)
+            return value
+        if is_private_name(name):
+            if _host_defines(obj, name):
+                raise AttributeError(f'"{name}" belongs to a class of the server')
+            if default is missing:
+                return getattr(obj, name)
+            return getattr(obj, name, default)
+    if default is not missing and is_private_name(name):
+        return default
+    raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+
+
+def write_private(obj, name):
+    """``_write_private_``: ``obj._name = v`` on the tenant's own objects."""
+    if not is_private_name(name):
+        raise AttributeError(f"cannot set attribute {name!r}")
+    if not is_tenant_object(obj):
+        raise AttributeError(f'cannot set "{name}" on an object of type {type(obj).__name__!r}')
+    if _host_defines(obj, name):
+        raise AttributeError(f'cannot set "{name}": it belongs to a class of the server')
+    return obj
+
+
+def tenant_super(cls=None, obj=None):
+    """``super``: the policy turns ``super()`` in a method into
+    ``super(__class__, self)``; both forms work on tenant objects only."""
+    if cls is None or obj is None:
+        raise RuntimeError("super() needs a method's class and object: call it inside a method")
+    if cls not in TENANT_CLASSES or not (is_tenant_object(obj)):
+        raise TypeError("super() works on your own classes and objects")
+    return super(cls, obj)
+
+
+class HostType:
+    """What ``type(x)`` gives for a host object: a name, not a class.
+
+    ``type(x).__name__``, ``type(x) == datetime.date`` and
+    ``isinstance(y, type(x))`` work; calling it does not (it would construct
+    a host object from tenant arguments).
+    """
+
+    __slots__ = ("_type",)
+
+    def __init__(self, type_):
+        object.__setattr__(self, "_type", type_)
+
+    def __getattr__(self, name):
+        # Only the names; never the class's attributes.
+        if name in ("__name__", "__qualname__"):
+            return getattr(object.__getattribute__(self, "_type"), name)
+        raise AttributeError(name)
+
+    def __call__(self, *args, **kwargs):
+        name = object.__getattribute__(self, "_type").__name__
+        raise TypeError(f"objects of type {name!r} cannot be made here")
+
+    def __instancecheck__(self, obj):
+        return isinstance(obj, object.__getattribute__(self, "_type"))
+
+    def __subclasscheck__(self, cls):
+        return issubclass(cls, object.__getattribute__(self, "_type"))
+
+    def __eq__(self, other):
+        real = object.__getattribute__(self, "_type")
+        if isinstance(other, HostType):
+            return real is object.__getattribute__(other, "_type")
+        return real is other
+
+    def __hash__(self):
+        return hash(object.__getattribute__(self, "_type"))
+
+    def __setattr__(self, name, value):
+        raise TypeError("read-only")
+
+    def __repr__(self):
+        return f"<class {object.__getattribute__(self, '_type').__qualname__!r}>"
+
+
+#: Data types ``type(x)`` may give as themselves (constructing them is
+#: what the builtins already allow).
+_PLAIN_TYPES = frozenset([
+    bool, float, complex, list, tuple, dict, set, frozenset, type(None), slice,
+])
+
+
+def make_safe_type(builtin_guards: dict):
+    """``type(x)``; ``builtin_guards`` maps real types to the builtins that
+    stand for them (``int`` -> the guarded ``int``), so ``type(1) is int``."""
+
+    def safe_type(*args):
+        if len(args) != 1:
+            raise TypeError("type() takes one argument here; use a class statement")
+        cls = type(args[0])
+        if cls in builtin_guards:
+            return builtin_guards[cls]
+        if cls in _PLAIN_TYPES or cls in TENANT_CLASSES:
+            return cls
+        if issubclass(cls, BaseException) and getattr(builtins, cls.__name__, None) is cls:
+            return cls
+        return HostType(cls)
+
+    return safe_type
