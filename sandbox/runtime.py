@@ -30,6 +30,7 @@ from sandbox.facades import BUILDERS
 from sandbox.facades.classes import GuardedEnumType
 from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
+from sandbox.facades.files import TenantFiles
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -189,6 +190,8 @@ class TenantRuntime:
     :param host_modules: importable objects the host provides (``mux``).
     :param log: receives each printed line.
     :param extra_modules: operator-allowed module name -> real module.
+    :param files: the tenant's ``/app`` and ``/data``.
+    :param env: what ``os.environ`` holds.
     """
 
     def __init__(
@@ -197,8 +200,10 @@ class TenantRuntime:
         *,
         load_lib: Callable[[str], LibSource | None],
         host_modules: dict[str, object] | None = None,
-        log: Callable[[str], None] = lambda line: None,
+        log: Callable[..., None] = lambda line, level="info": None,
         extra_modules: dict[str, ModuleType] | None = None,
+        files: TenantFiles | None = None,
+        env: dict | None = None,
     ):
         _disable_shared_caches_once()
         self.tenant = tenant
@@ -209,12 +214,21 @@ class TenantRuntime:
         self._facades: dict[str, object] = {}
         self._modules: dict[str, TenantModule | None] = {}
         self._log = log
+        #: The tenant's /app and /data (sandbox.facades.files).
+        self.files = files or TenantFiles()
+        #: The tenant's environment (os.environ, os.getenv).
+        self.env = dict(env or {})
         self.builtins = guards.make_builtins()
+        self.builtins["open"] = self.files.open
         self.builtins["__import__"] = self.import_module
         self.builtins["__metaclass__"] = ClassFactory()
         self.builtins["_print_"] = self._make_printer
 
     # -- namespaces --------------------------------------------------------
+
+    def log_line(self, line: str, level: str = "info") -> None:
+        """Write one line to the tenant's log."""
+        self._log(line, level)
 
     def _make_printer(self, _getattr=None):
         return Printer(self._log)

@@ -39,6 +39,7 @@ from muxserver.tracebacks import format_tenant_traceback
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
+from sandbox.facades.files import TenantFiles
 
 
 class Loader:
@@ -90,9 +91,9 @@ class Loader:
         if runtime is None:
             name = state.name
 
-            def log_line(line: str) -> None:
+            def log_line(line: str, level: str = "info") -> None:
                 ctx = context.current()
-                self.logs.write(name, ctx.request_id if ctx else None, line)
+                self.logs.write(name, ctx.request_id if ctx else None, line, level=level)
 
             def mux_log(*args, level: str = "info") -> None:
                 log_line(" ".join(str(a) for a in args))
@@ -116,6 +117,8 @@ class Loader:
                 },
                 log=log_line,
                 extra_modules=self.extra_modules,
+                files=TenantFiles(state.spec.root),
+                env=state.spec.manifest.env,
             )
             state.runtime = runtime
         return runtime

@@ -50,6 +50,12 @@ from sandbox.facades.numbers import build_fractions
 from sandbox.facades.numbers import build_math
 from sandbox.facades.numbers import build_random
 from sandbox.facades.numbers import build_statistics
+from sandbox.facades.outside import build_requests
+from sandbox.facades.outside import build_yaml
+from sandbox.facades.system import build_logging
+from sandbox.facades.system import build_os
+from sandbox.facades.system import build_os_path
+from sandbox.facades.system import build_sys
 from sandbox.facades.text import build_html
 from sandbox.facades.text import build_string
 from sandbox.facades.text import build_textwrap
@@ -89,6 +95,12 @@ BUILDERS = {
     "operator": build_operator,
     "secrets": build_secrets,
     "zlib": build_zlib,
+    "os": build_os,
+    "os.path": build_os_path,
+    "sys": build_sys,
+    "logging": build_logging,
+    "requests": build_requests,
+    "yaml": build_yaml,
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).

@@ -1,0 +1,227 @@
+"""The tenant's files: its own folder as ``/app`` (read) and ``/data`` (write).
+
+Tenant code names files the way it would on its own platform: relative to
+its folder (the working directory is ``/app``), as ``/app/...``, or as
+``/data/...``. :class:`TenantFiles` maps those names onto the host folders
+and refuses every other name, after resolving ``..`` and symbolic links, so
+no name reaches a file outside the two folders. ``/app`` is read-only;
+writes go to ``/data`` under the tenant's storage quota, checked before
+each write (a write that would pass the quota fails and writes nothing).
+
+What tenant code holds is a :class:`TenantFile`, never the host's file
+object (whose ``name``, ``buffer`` and ``raw`` lead to host paths and
+descriptors). Reads are bounded by the request's memory budget.
+
+.. warning::
+   The mapping is the language layer's guard; the process layer (Landlock)
+   is what holds if it is bypassed. A file a tenant deploys as a symbolic
+   link pointing outside its folder is refused at open, not followed.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+
+from sandbox import guards
+from sandbox.guards import SandboxError
+
+APP = "/app"
+DATA = "/data"
+
+
+class QuotaExceeded(SandboxError, OSError):
+    """A write to /data would pass the tenant's storage quota."""
+
+
+class TenantFiles:
+    """Where ``/app`` and ``/data`` are for one tenant, and its quota.
+
+    :param app_root: the tenant's folder (read-only to it).
+    :param data_root: its data folder, or None when it has none.
+    :param quota_bytes: what ``/data`` may hold in all, or None.
+    :param usage: a callable returning the bytes ``/data`` holds now
+        (the host may count databases kept elsewhere in it too).
+    """
+
+    def __init__(self, app_root=None, data_root=None, quota_bytes=None, usage=None):
+        self.app_root = os.path.realpath(app_root) if app_root else None
+        self.data_root = os.path.realpath(data_root) if data_root else None
+        self.quota_bytes = quota_bytes
+        self._usage = usage
+
+    # -- names ------------------------------------------------------------
+
+    def resolve(self, name, write: bool = False) -> str:
+        """The host path of a tenant file name; raise PermissionError if it
+        is outside ``/app`` (or outside ``/data`` for ``write``)."""
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "surrogateescape")
+        if not isinstance(name, str):
+            raise TypeError("file names are strings")
+        if "\0" in name:
+            raise ValueError("embedded null byte")
+        path = posixpath.normpath(posixpath.join(APP, name))
+        for prefix, root in ((DATA, self.data_root), (APP, self.app_root)):
+            if path == prefix or path.startswith(prefix + "/"):
+                if root is None:
+                    raise PermissionError(f"{prefix} is not available to this function")
+                if write and prefix != DATA:
+                    raise PermissionError(f"{name}: {APP} is read-only; write under {DATA}")
+                host = os.path.join(root, path[len(prefix):].lstrip("/"))
+                real = os.path.realpath(host)
+                if real != root and not real.startswith(root + os.sep):
+                    raise PermissionError(f"{name}: outside this function's files")
+                return real
+        raise PermissionError(f"{name}: only files under {APP} and {DATA} are visible here")
+
+    def tenant_name(self, host_path: str) -> str:
+        """The name tenant code sees for a host path inside its folders."""
+        for prefix, root in ((DATA, self.data_root), (APP, self.app_root)):
+            if root and (host_path == root or host_path.startswith(root + os.sep)):
+                return prefix + host_path[len(root):]
+        return host_path
+
+    # -- quota ------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        if self._usage is not None:
+            return self._usage()
+        return folder_bytes(self.data_root) if self.data_root else 0
+
+    def check_growth(self, more: int) -> None:
+        """Raise :class:`QuotaExceeded` if ``more`` bytes would pass the quota."""
+        if self.quota_bytes is None or more <= 0:
+            return
+        used = self.used_bytes()
+        if used + more > self.quota_bytes:
+            raise QuotaExceeded(
+                f"storage quota exceeded: /data holds {used} bytes and the quota (storage_mb) "
+                f"is {self.quota_bytes} bytes"
+            )
+
+    # -- open -------------------------------------------------------------
+
+    def open(self, name, mode="r", buffering=-1, encoding=None, errors=None, newline=None):
+        """The ``open`` builtin of tenant code."""
+        if not isinstance(mode, str) or set(mode) - set("rwabxt+"):
+            raise ValueError(f"invalid mode: {mode!r}")
+        write = any(c in mode for c in "wax+")
+        path = self.resolve(name, write=write)
+        if write:
+            parent = os.path.dirname(path)
+            if not os.path.isdir(parent):
+                raise FileNotFoundError(f"No such file or directory: {name!r}")
+        flags = os.O_RDONLY | os.O_NOFOLLOW if not write else None
+        if flags is not None:
+            # O_NOFOLLOW: a link swapped in after resolve() is not followed.
+            fd = os.open(path, flags)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise IsADirectoryError(f"{name!r} is not a regular file")
+                raw = open(fd, mode, buffering, encoding, errors, newline)
+            except BaseException:
+                os.close(fd)
+                raise
+        else:
+            raw = open(path, mode, buffering, encoding, errors, newline)
+        return TenantFile(raw, str(name), self if write else None)
+
+
+def folder_bytes(root: str) -> int:
+    """Bytes held by the regular files under ``root``."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class TenantFile:
+    """A file as tenant code holds it: reads bounded, writes under quota."""
+
+    __slots__ = ("_raw", "_files", "name", "mode")
+
+    def __init__(self, raw, name, files):
+        self._raw = raw
+        self._files = files
+        self.name = name
+        self.mode = raw.mode
+
+    def _remaining(self) -> int:
+        try:
+            raw = self._raw
+            return max(0, os.fstat(raw.fileno()).st_size - raw.tell())
+        except (OSError, ValueError):
+            return 0
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            guards.check_allocation(self._remaining(), "file.read()")
+        else:
+            guards.check_allocation(min(size, self._remaining()), "file.read()")
+        return self._raw.read(size)
+
+    def readline(self, size=-1):
+        guards.check_allocation(self._remaining() if size < 0 else size, "file.readline()")
+        return self._raw.readline(size)
+
+    def readlines(self, hint=-1):
+        guards.check_allocation(self._remaining(), "file.readlines()")
+        return self._raw.readlines(hint)
+
+    def __iter__(self):
+        return guards.TickingIter(iter(self.readline, self._raw.read(0)))
+
+    def write(self, data):
+        if self._files is None:
+            raise PermissionError(f"{self.name}: not open for writing")
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        self._files.check_growth(size)
+        return self._raw.write(data)
+
+    def writelines(self, lines):
+        for line in guards.guarded_iter(lines):
+            self.write(line)
+
+    def seek(self, offset, whence=0):
+        return self._raw.seek(offset, whence)
+
+    def tell(self):
+        return self._raw.tell()
+
+    def flush(self):
+        self._raw.flush()
+
+    def close(self):
+        self._raw.close()
+
+    @property
+    def closed(self):
+        return self._raw.closed
+
+    def readable(self):
+        return self._raw.readable()
+
+    def writable(self):
+        return self._raw.writable()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._raw.close()
+
+    def __repr__(self):
+        return f"<file {self.name!r} mode {self.mode!r}>"
+
+    def __del__(self):
+        # A file the tenant left open is closed when dropped, quietly.
+        try:
+            self._raw.close()
+        except Exception:
+            pass

@@ -1,0 +1,139 @@
+"""Modules real functions import for the outside world: ``requests``
+(refused at the point of use) and ``yaml`` (safe loading and dumping only).
+
+A module imported at the top but used by one route only must not sink the
+whole module: ``import requests`` works, and the call that would open a
+connection raises :class:`OutboundRefused` (a ``requests.RequestException``,
+so code that handles network failures handles this one) saying why.
+
+``yaml`` is PyYAML's safe subset: ``safe_load``/``safe_dump``, and ``load``/
+``dump`` that accept only the safe loader and dumper. Input is capped at
+:data:`MAX_YAML_BYTES` (PyYAML's pure-Python parser does not tick the
+budget; the cap bounds how long one call can run).
+"""
+
+from __future__ import annotations
+
+from sandbox import guards
+from sandbox.facades.base import ModuleFacade
+from sandbox.guards import SizeLimitError
+
+#: Largest YAML text one call parses.
+MAX_YAML_BYTES = 2 * 2**20
+
+
+class RequestException(OSError):
+    """``requests.RequestException``."""
+
+
+class ConnectionError(RequestException):  # noqa: A001 - requests' own name
+    pass
+
+
+class Timeout(RequestException):
+    pass
+
+
+class HTTPError(RequestException):
+    pass
+
+
+class OutboundRefused(ConnectionError):
+    """Outbound HTTP is not available to functions on this server."""
+
+
+def _refuse(*args, **kwargs):
+    raise OutboundRefused(
+        "outbound HTTP is not available to functions on this server (requests was imported, "
+        "and this call would open a connection)"
+    )
+
+
+class Session:
+    """``requests.Session``: made freely, refuses to send."""
+
+    def __init__(self, *args, **kwargs):
+        self.headers = {}
+
+    get = post = put = patch = delete = head = options = request = send = _refuse
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def build_requests(ctx):
+    exceptions = {
+        "RequestException": RequestException,
+        "ConnectionError": ConnectionError,
+        "Timeout": Timeout,
+        "ConnectTimeout": Timeout,
+        "ReadTimeout": Timeout,
+        "HTTPError": HTTPError,
+    }
+    table = {name: _refuse for name in ("get", "post", "put", "patch", "delete", "head",
+                                        "options", "request")}
+    table.update(exceptions)
+    table["Session"] = Session
+    table["exceptions"] = ModuleFacade("requests.exceptions", dict(exceptions))
+    return table
+
+
+def build_yaml(ctx):
+    try:
+        import yaml
+    except ImportError:  # PyYAML is a dependency; this is for odd installs
+        yaml = None
+
+    def _checked(stream):
+        if yaml is None:
+            raise ImportError("yaml is not installed on this server")
+        if hasattr(stream, "read"):
+            stream = stream.read()
+        if isinstance(stream, (str, bytes)) and len(stream) > MAX_YAML_BYTES:
+            raise SizeLimitError(f"YAML text over {MAX_YAML_BYTES} bytes")
+        if not isinstance(stream, (str, bytes)):
+            raise TypeError("yaml reads a str, bytes or an open file")
+        return stream
+
+    def safe_load(stream):
+        return yaml.safe_load(_checked(stream))
+
+    def safe_load_all(stream):
+        return list(yaml.safe_load_all(_checked(stream)))
+
+    def load(stream, Loader=None):
+        if Loader not in (None, "safe", SafeLoader):
+            raise ValueError("only the safe loader is available: yaml.load(text, Loader=yaml.SafeLoader)")
+        return safe_load(stream)
+
+    def safe_dump(data, stream=None, **kwargs):
+        guards.check_allocation(4 * guards.text_size(data, 2**62), "yaml.dump()")
+        text = yaml.safe_dump(data, **kwargs)
+        if stream is not None:
+            stream.write(text)
+            return None
+        return text
+
+    class SafeLoader:
+        """Stands for ``yaml.SafeLoader`` (pass it as ``Loader=``)."""
+
+    table = {
+        "safe_load": safe_load,
+        "safe_load_all": safe_load_all,
+        "load": load,
+        "full_load": safe_load,
+        "safe_dump": safe_dump,
+        "dump": safe_dump,
+        "SafeLoader": SafeLoader,
+        "FullLoader": SafeLoader,
+        "Loader": SafeLoader,
+        "CSafeLoader": SafeLoader,
+        "YAMLError": yaml.YAMLError if yaml is not None else ValueError,
+    }
+    return table

@@ -1,0 +1,349 @@
+"""``os``, ``os.path``, ``sys`` and ``logging`` as a function expects them,
+reaching only the tenant's own files, environment and log.
+
+* ``os.environ``/``os.getenv``: the tenant's ``[env]`` only (a copy per
+  tenant runtime; changing it changes nothing else).
+* ``os.path`` and ``os.listdir``/``scandir``/``walk``/``makedirs``/``remove``
+  ...: names are mapped by :class:`sandbox.facades.files.TenantFiles`
+  (``/app`` read, ``/data`` write). ``os.getcwd()`` is ``/app``.
+* ``sys``: version facts, ``stdout``/``stderr`` that write to the tenant's
+  log, an empty ``argv``; no ``modules``, ``path`` or ``exc_info``.
+* ``logging``: loggers that write to the tenant's log with their level;
+  handlers and formatters are accepted and change nothing (there is one
+  destination).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import sys
+
+from sandbox import guards
+from sandbox.facades.base import ModuleFacade
+from sandbox.facades.files import APP
+from sandbox.facades.files import QuotaExceeded
+
+_PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
+
+
+def build_os_path(ctx):
+    files = ctx.files
+    table = {name: getattr(posixpath, name) for name in _PURE_PATH.split()}
+
+    def _exists(name, test):
+        try:
+            return test(files.resolve(name))
+        except (PermissionError, TypeError, ValueError):
+            return False
+
+    table.update({
+        "exists": lambda p: _exists(p, os.path.exists),
+        "isfile": lambda p: _exists(p, os.path.isfile),
+        "isdir": lambda p: _exists(p, os.path.isdir),
+        "islink": lambda p: False,
+        "getsize": lambda p: os.path.getsize(files.resolve(p)),
+        "getmtime": lambda p: os.path.getmtime(files.resolve(p)),
+        "abspath": lambda p: posixpath.normpath(posixpath.join(APP, p)),
+        "realpath": lambda p, **kw: posixpath.normpath(posixpath.join(APP, p)),
+        "expanduser": lambda p: p,
+    })
+    return table
+
+
+class _DirEntry:
+    """What ``os.scandir`` yields: names, not host paths."""
+
+    __slots__ = ("name", "path", "_host")
+
+    def __init__(self, name, path, host):
+        self.name = name
+        self.path = path
+        self._host = host
+
+    def is_dir(self, follow_symlinks=True):
+        return os.path.isdir(self._host) and not os.path.islink(self._host)
+
+    def is_file(self, follow_symlinks=True):
+        return os.path.isfile(self._host) and not os.path.islink(self._host)
+
+    def is_symlink(self):
+        return False
+
+    def __repr__(self):
+        return f"<DirEntry {self.name!r}>"
+
+
+def build_os(ctx):
+    files = ctx.files
+    environ = {str(k): str(v) for k, v in ctx.env.items()}
+
+    def getenv(key, default=None):
+        return environ.get(key, default)
+
+    def listdir(path="."):
+        host = files.resolve(path)
+        names = sorted(n for n in os.listdir(host)
+                       if not os.path.islink(os.path.join(host, n)))
+        guards.check_allocation(len(names) * 64, "os.listdir()")
+        return names
+
+    def scandir(path="."):
+        base = posixpath.normpath(posixpath.join(APP, path))
+        host = files.resolve(path)
+        return guards.TickingIter(iter([
+            _DirEntry(name, posixpath.join(base, name), os.path.join(host, name))
+            for name in listdir(path)
+        ]))
+
+    def walk(top=".", topdown=True, onerror=None, followlinks=False):
+        base = posixpath.normpath(posixpath.join(APP, top))
+        pending = [base]
+        while pending:
+            folder = pending.pop(0)
+            try:
+                entries = list(scandir(folder))
+            except OSError as exc:
+                if onerror is not None:
+                    onerror(exc)
+                continue
+            dirs = [e.name for e in entries if e.is_dir()]
+            names = [e.name for e in entries if e.is_file()]
+            yield folder, dirs, names
+            pending.extend(posixpath.join(folder, d) for d in dirs)
+
+    def makedirs(name, mode=0o777, exist_ok=False):
+        os.makedirs(files.resolve(name, write=True), 0o700, exist_ok)
+
+    def mkdir(name, mode=0o777):
+        os.mkdir(files.resolve(name, write=True), 0o700)
+
+    def remove(name):
+        os.remove(files.resolve(name, write=True))
+
+    def rmdir(name):
+        os.rmdir(files.resolve(name, write=True))
+
+    def rename(src, dst):
+        os.rename(files.resolve(src, write=True), files.resolve(dst, write=True))
+
+    def urandom(size):
+        guards.check_allocation(size, "os.urandom()")
+        return os.urandom(size)
+
+    class _Stat:
+        __slots__ = ("st_size", "st_mtime", "st_mode")
+
+        def __init__(self, result):
+            self.st_size = result.st_size
+            self.st_mtime = result.st_mtime
+            self.st_mode = result.st_mode
+
+    def stat(name):
+        return _Stat(os.stat(files.resolve(name)))
+
+    return {
+        "environ": environ,
+        "getenv": getenv,
+        "path": ModuleFacade("os.path", build_os_path(ctx)),
+        "getcwd": lambda: APP,
+        "listdir": listdir,
+        "scandir": scandir,
+        "walk": lambda *a, **k: guards.TickingIter(walk(*a, **k)),
+        "makedirs": makedirs,
+        "mkdir": mkdir,
+        "remove": remove,
+        "unlink": remove,
+        "rmdir": rmdir,
+        "rename": rename,
+        "replace": rename,
+        "stat": stat,
+        "urandom": urandom,
+        "sep": "/",
+        "linesep": "\n",
+        "curdir": ".",
+        "pardir": "..",
+        "name": "posix",
+        "error": OSError,
+        "QuotaExceeded": QuotaExceeded,
+    }
+
+
+class _LogStream:
+    """``sys.stdout``/``sys.stderr``: lines go to the tenant's log."""
+
+    __slots__ = ("_log", "_level", "_partial")
+
+    def __init__(self, log, level):
+        self._log = log
+        self._level = level
+        self._partial = ""
+
+    def write(self, text):
+        text = str(text)
+        guards.check_text(text, "write()")
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()[-8192:]
+        for line in lines:
+            self._log(line, self._level)
+        return len(text)
+
+    def flush(self):
+        if self._partial:
+            self._log(self._partial, self._level)
+            self._partial = ""
+
+    def isatty(self):
+        return False
+
+
+def build_sys(ctx):
+    return {
+        "version": sys.version,
+        "version_info": tuple(sys.version_info),
+        "maxsize": sys.maxsize,
+        "byteorder": sys.byteorder,
+        "platform": sys.platform,
+        "implementation_name": sys.implementation.name,
+        "argv": [],
+        "stdout": _LogStream(ctx.log_line, "info"),
+        "stderr": _LogStream(ctx.log_line, "error"),
+        "getdefaultencoding": lambda: "utf-8",
+        "getrecursionlimit": sys.getrecursionlimit,
+    }
+
+
+LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARNING": 30, "WARN": 30, "INFO": 20,
+          "DEBUG": 10, "NOTSET": 0}
+_LEVEL_NAMES = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug", 0: "debug"}
+
+
+class TenantLogger:
+    """A ``logging.Logger`` whose records go to the tenant's log."""
+
+    __slots__ = ("name", "level", "handlers", "propagate", "disabled", "_sink")
+
+    def __init__(self, name, sink):
+        self.name = name
+        self.level = 0
+        self.handlers = []
+        self.propagate = True
+        self.disabled = False
+        self._sink = sink
+
+    def setLevel(self, level):
+        self.level = LEVELS.get(level, 0) if isinstance(level, str) else int(level)
+
+    def isEnabledFor(self, level):
+        return level >= (self.level or 0) and not self.disabled
+
+    def getEffectiveLevel(self):
+        return self.level
+
+    def log(self, level, msg, *args, exc_info=None, stack_info=False, extra=None, **kwargs):
+        if not self.isEnabledFor(level):
+            return
+        text = str(msg)
+        if args:
+            if len(args) == 1 and isinstance(args[0], dict) and args[0]:
+                args = args[0]
+            text = guards.guarded_mod(text, args)
+        if exc_info:
+            current = sys.exc_info()[1] if exc_info is True else exc_info
+            if isinstance(current, BaseException):
+                text += f"\n{type(current).__name__}: {current}"
+        prefix = f"{self.name}: " if self.name and self.name != "root" else ""
+        self._sink(prefix + text, _LEVEL_NAMES.get(level // 10 * 10, "info"))
+
+    def debug(self, msg, *args, **kwargs):
+        self.log(10, msg, *args, **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        self.log(20, msg, *args, **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        self.log(30, msg, *args, **kwargs)
+
+    warn = warning
+
+    def error(self, msg, *args, **kwargs):
+        self.log(40, msg, *args, **kwargs)
+
+    def exception(self, msg, *args, exc_info=True, **kwargs):
+        self.log(40, msg, *args, exc_info=exc_info, **kwargs)
+
+    def critical(self, msg, *args, **kwargs):
+        self.log(50, msg, *args, **kwargs)
+
+    fatal = critical
+
+    def addHandler(self, handler):
+        self.handlers.append(handler)
+
+    def removeHandler(self, handler):
+        if handler in self.handlers:
+            self.handlers.remove(handler)
+
+    def hasHandlers(self):
+        return True
+
+    def getChild(self, suffix):
+        return TenantLogger(f"{self.name}.{suffix}", self._sink)
+
+    def __repr__(self):
+        return f"<Logger {self.name}>"
+
+
+class Handler:
+    """Accepted for compatibility; the tenant's log is the one destination."""
+
+    def __init__(self, *args, **kwargs):
+        self.level = 0
+        self.formatter = None
+
+    def setLevel(self, level):
+        self.level = level
+
+    def setFormatter(self, formatter):
+        self.formatter = formatter
+
+    def addFilter(self, f):
+        pass
+
+
+class Formatter:
+    def __init__(self, fmt=None, datefmt=None, style="%", *args, **kwargs):
+        self.fmt = fmt
+        self.datefmt = datefmt
+
+
+def build_logging(ctx):
+    loggers = {}
+
+    def getLogger(name=None):
+        name = "root" if not name else str(name)
+        logger = loggers.get(name)
+        if logger is None:
+            if len(loggers) > 1000:
+                raise guards.SizeLimitError("more than 1000 loggers")
+            logger = loggers[name] = TenantLogger(name, ctx.log_line)
+        return logger
+
+    root = getLogger()
+    table = {
+        "getLogger": getLogger,
+        "basicConfig": lambda *a, **k: root.setLevel(k["level"]) if "level" in k else None,
+        "Logger": TenantLogger,
+        "Handler": Handler,
+        "StreamHandler": Handler,
+        "FileHandler": Handler,
+        "NullHandler": Handler,
+        "Formatter": Formatter,
+        "getLevelName": lambda level: {v: k for k, v in LEVELS.items()}.get(level, f"Level {level}"),
+        "disable": lambda level=50: None,
+        "captureWarnings": lambda capture: None,
+    }
+    for method in ("debug", "info", "warning", "warn", "error", "exception", "critical", "log"):
+        table[method] = getattr(root, method)
+    table.update(LEVELS)
+    return table

@@ -1,0 +1,77 @@
+"""The tenant's files: /app read-only, /data under a quota, nothing else —
+symbolic links and `..` included (sandbox.facades.files)."""
+
+import os
+
+import pytest
+
+from sandbox import TenantRuntime
+from sandbox import compile_tenant
+from sandbox.facades.files import QuotaExceeded
+from sandbox.facades.files import TenantFiles
+
+
+def run(files, source, env=None):
+    runtime = TenantRuntime("t", load_lib=lambda name: None, files=files, env=env)
+    result = compile_tenant(source, "t/index.py")
+    assert result.ok, result.errors
+    namespace = runtime.new_namespace("index", "index.py")
+    runtime.run(result.code, namespace)
+    return namespace
+
+
+@pytest.fixture
+def folders(tmp_path):
+    app = tmp_path / "app"
+    data = tmp_path / "data"
+    app.mkdir()
+    data.mkdir()
+    (app / "conf.txt").write_text("conf")
+    (tmp_path / "secret.txt").write_text("secret")
+    return app, data, tmp_path / "secret.txt"
+
+
+def test_reads_its_folder_by_relative_app_and_file_relative_names(folders):
+    app, data, _ = folders
+    ns = run(TenantFiles(app, data), "import os\n"
+             "a = open('conf.txt').read()\n"
+             "b = open('/app/conf.txt').read()\n"
+             "c = open(os.path.join(os.path.dirname(__file__), 'conf.txt')).read()\n")
+    assert ns["a"] == ns["b"] == ns["c"] == "conf"
+
+
+def test_a_symlink_deployed_in_the_folder_is_not_followed_out(folders):
+    app, data, secret = folders
+    os.symlink(secret, app / "link.txt")
+    os.symlink(secret.parent, app / "dirlink")
+    files = TenantFiles(app, data)
+    for name in ("link.txt", "dirlink/secret.txt", "/app/dirlink/secret.txt"):
+        with pytest.raises(PermissionError):
+            files.open(name)
+    assert "link.txt" not in run(files, "import os\nnames = os.listdir('.')\n")["names"]
+
+
+def test_writes_go_to_data_only_and_stop_at_the_quota(folders):
+    app, data, _ = folders
+    files = TenantFiles(app, data, quota_bytes=1000)
+    ns = run(files, "import os\nos.makedirs('/data/notes', exist_ok=True)\n"
+             "with open('/data/notes/a.txt', 'w') as f:\n    f.write('x' * 600)\n"
+             "names = os.listdir('/data/notes')\n")
+    assert ns["names"] == ["a.txt"] and (data / "notes" / "a.txt").read_text() == "x" * 600
+    with pytest.raises(QuotaExceeded, match="storage quota exceeded"):
+        run(files, "f = open('/data/b.txt', 'w')\nf.write('y' * 600)\n")
+    # Nothing of the refused write reached the disk.
+    assert (data / "b.txt").read_text() == ""
+    with pytest.raises(PermissionError, match="read-only"):
+        files.open("conf.txt", "a")
+
+
+def test_os_environ_is_the_tenants_env_only(folders):
+    app, data, _ = folders
+    os.environ["MUX_HOST_ONLY"] = "host"
+    try:
+        ns = run(TenantFiles(app, data), "import os\na = os.environ.get('MUX_HOST_ONLY')\n"
+                 "b = os.getenv('GREETING')\nos.environ['X'] = '1'\n", env={"GREETING": "hi"})
+    finally:
+        del os.environ["MUX_HOST_ONLY"]
+    assert ns["a"] is None and ns["b"] == "hi" and "X" not in os.environ
