@@ -24,6 +24,7 @@ from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
 from muxserver.errors import MuxError
+from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.errors import TenantCodeError
@@ -49,6 +50,9 @@ from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenant_api import context
 from muxserver.tenant_api.dispatch import call_handler
+from muxserver.tenant_api.dispatch import error_page
+from muxserver.tenant_api.response import html_error_page
+from muxserver.tenant_api.site import load_server_secret
 from muxserver.tenant_api.request import TenantRequest
 from sandbox import LimitExceeded
 from sandbox.limits import rss_bytes
@@ -92,7 +96,8 @@ class MuxApp:
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
         self.metrics = Metrics(metrics_dir)
-        self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules)
+        self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules,
+                             load_server_secret(config.state_dir))
         self.admin = AdminAPI(self)
         self.started_at = time.time()
         #: Requests being answered now (streams count until closed).
@@ -308,17 +313,20 @@ class MuxApp:
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
             return serve_static(self, state, rel)
         router = state.get_router()
-        if method == "OPTIONS":
-            methods = router.methods_for(rel)
-            if methods is None:
-                raise NotFound(f"no route for {rel}", name)
-            return 200, [("Allow", ", ".join(methods)), ("Content-Type", "text/plain; charset=utf-8")], \
-                b"", None
         try:
             match = router.match(rel, method)
         except Redirect as exc:
             query = environ.get("QUERY_STRING")
             raise Redirect(mount + exc.location + (f"?{query}" if query else ""), name) from None
+        except (NotFound, MethodNotAllowed) as exc:
+            if method == "OPTIONS":
+                # Answered by the server, unless a route takes OPTIONS itself
+                # (a Fission main() does).
+                methods = router.methods_for(rel)
+                if methods is not None:
+                    return 200, [("Allow", ", ".join(methods)),
+                                 ("Content-Type", "text/plain; charset=utf-8")], b"", None
+            return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint
         limits = state.spec.manifest.limits
@@ -340,6 +348,7 @@ class MuxApp:
                     outcome.cold = True
                     outcome.load_ms = load_ms
                 module.acquire()
+                ctx.site = state.site
                 handler = module.handlers.get((route.handler, route.rule))
                 if handler is None:
                     message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
@@ -372,6 +381,54 @@ class MuxApp:
                 state.inflight -= 1
                 if module is not None:
                     module.release()
+
+    def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
+        """A 404 or 405 inside a tenant, answered as its Flask app would: its
+        ``errorhandler`` for the code if it has one, werkzeug's page if not."""
+        name, code = state.name, exc.status
+        headers = list(exc.headers())
+        holders = state.spec.error_handlers.get(code, ())
+        endpoints = [h.replace(".", "/") for h in holders]
+        endpoint = next((e for e in endpoints if e in state.spec.modules),
+                        next(iter(state.spec.modules), None))
+        if endpoint is None:
+            return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
+                html_error_page(code).encode(), None
+        outcome.endpoint = endpoint
+        ctx = context.RequestContext(name, request_id, endpoint=endpoint)
+        previous = context.push(ctx)
+        state.inflight += 1
+        module = None
+        try:
+            module, load_ms = self.load(state, endpoint)
+            if load_ms is not None:
+                outcome.cold, outcome.load_ms = True, load_ms
+            module.acquire()
+            ctx.site = state.site
+            ctx.request = TenantRequest(environ, rel, mount, {}, "", self.config.max_body_bytes)
+            budget = budget_for(state.spec.manifest.limits, name,
+                                f"tenant={name} errorhandler={code} request={request_id}")
+            runtime, site = state.runtime, state.site
+
+            def answer():
+                for holder in holders:
+                    runtime.load_module(holder)
+                apps = [a for a in site.apps if code in a._error_handlers]
+                return error_page(apps, code, None, self.config.tenants_dir, endpoint)
+
+            started = time.perf_counter()
+            try:
+                status, out, body, _ = run_limited(budget, answer)
+            finally:
+                outcome.exec_ms = (time.perf_counter() - started) * 1000
+            return status, out + [h for h in headers if h[0] != "Content-Type"], body, None
+        finally:
+            state.inflight -= 1
+            if module is not None:
+                module.release()
+            context.pop(previous)
+            if ctx.request is not None:
+                ctx.request.close()
 
     # -- errors ------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ Everything that leaves here is an exact ``int``, ``str`` or ``bytes``
 
 from __future__ import annotations
 
-import json
 import time
 import types
 from email.utils import formatdate
 from http import HTTPStatus
 
+from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
 from muxserver.tenant_api.response import Response
 
@@ -66,7 +66,7 @@ def _body_bytes(body) -> tuple[bytes | None, object]:
     elif isinstance(body, (bytes, bytearray)):
         data = _exact_bytes(body)
     elif isinstance(body, (dict, list)):
-        data = (json.dumps(body) + "\n").encode("utf-8")
+        data = flask_json.response_text(body).encode("utf-8")
     elif isinstance(body, (types.GeneratorType,)) or hasattr(type(body), "__next__"):
         return None, body
     elif body is None:

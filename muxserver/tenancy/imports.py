@@ -41,8 +41,8 @@ def resolve_tenant_module(name: str, modules) -> str | None:
 def relative_base(dotted: str, is_package: bool, level: int) -> str | None:
     """The package a relative import of ``level`` dots starts from."""
     parts = dotted.split(".") if is_package else dotted.split(".")[:-1]
-    if level - 1 > len(parts) or (level - 1 == len(parts) and level > 1):
-        return None
+    if level - 1 > len(parts):
+        return None  # above the tenant's folder (its root counts as a package)
     return ".".join(parts[: len(parts) - (level - 1)])
 
 

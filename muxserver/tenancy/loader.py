@@ -33,8 +33,8 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
-from muxserver.tenant_api.shim import Flask
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from sandbox import LibSource
 from sandbox import TenantRuntime
@@ -45,8 +45,10 @@ from sandbox.facades.files import TenantFiles
 class Loader:
     """Loads endpoint modules of tenants into their sandbox runtimes."""
 
-    def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=()):
+    def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=(),
+                 server_secret: bytes = b""):
         self.registry = registry
+        self.server_secret = server_secret
         self.cache = cache
         self.logs = logs
         self.extra_modules = {}
@@ -98,7 +100,10 @@ class Loader:
             def mux_log(*args, level: str = "info") -> None:
                 log_line(" ".join(str(a) for a in args))
 
-            attrs = module_attrs(state.spec.manifest.env, mux_log)
+            files = TenantFiles(state.spec.root)
+            site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret,
+                              log_line, files)
+            attrs = module_attrs(state.spec.manifest.env, mux_log, site)
 
             def load_source(dotted: str):
                 ref = state.spec.sources.get(dotted)
@@ -117,10 +122,11 @@ class Loader:
                 },
                 log=log_line,
                 extra_modules=self.extra_modules,
-                files=TenantFiles(state.spec.root),
+                files=files,
                 env=state.spec.manifest.env,
             )
             state.runtime = runtime
+            state.site = site
         return runtime
 
     # -- load (the admin API calls it "specialize") -------------------------------------------------------------
@@ -183,19 +189,33 @@ class Loader:
         return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)
 
     def _handlers(self, state: TenantState, endpoint: str, namespace: dict):
-        apps = [v for v in namespace.values() if isinstance(v, Flask)]
-        declared = {}
-        for app in apps:
+        """The module's handlers by ``(function name, rule)``, and the apps
+        whose hooks and error handlers apply to it (its blueprints first,
+        then the tenant's apps)."""
+        site = state.site
+        declared: dict[str, list] = {}
+        owners = []
+        for app in site.apps:
             for rule, func_name, func in app._routes:
-                declared[(func_name, rule)] = func
+                if getattr(func, "__globals__", None) is namespace:
+                    declared.setdefault(func_name, []).append((rule, func))
+                    if app not in owners:
+                        owners.append(app)
         handlers = {}
         for route in state.spec.routes:
             if route.endpoint != endpoint:
                 continue
+            func = None
             if route.kind == "flask":
-                func = declared.get((route.handler, route.rule))
-            else:
+                found = declared.get(route.handler, [])
+                # The rule recorded at run time lacks a prefix given at
+                # register_blueprint(); match on the end of the rule then.
+                exact = [f for rule, f in found if rule == route.rule]
+                ends = [f for rule, f in found if route.rule.endswith(rule)]
+                func = (exact or ends or [f for _, f in found] or [None])[0]
+            if func is None:
                 func = namespace.get(route.handler)
             if func is not None and callable(func):
                 handlers[(route.handler, route.rule)] = func
+        apps = owners + [a for a in site.apps if not a.is_blueprint and a not in owners]
         return handlers, apps

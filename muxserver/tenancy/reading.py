@@ -14,6 +14,8 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from muxserver.tenancy.routes import _DECORATOR_METHODS
+from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import find_handlers
 
 #: Names the sandbox gives every module besides Python's builtins.
@@ -25,8 +27,11 @@ def read_module(tree: ast.Module) -> dict:
 
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
+    handlers = [list(h) for h in find_handlers(tree)]
     return {
-        "handlers": [list(h) for h in find_handlers(tree)],
+        "handlers": handlers,
+        "handler_apps": _handler_apps(tree) if any(h[0] == "flask" for h in handlers) else [],
+        "blueprint_prefixes": _blueprint_registrations(tree),
         "imports": read_imports(tree),
         "undefined": undefined_names(tree),
         "makes_app": _makes_app(tree),
@@ -86,3 +91,46 @@ def _error_codes(tree: ast.Module) -> list[int]:
                         and isinstance(deco.args[0].value, int)):
                     codes.add(deco.args[0].value)
     return sorted(codes)
+
+
+def _handler_apps(tree: ast.Module) -> list[list]:
+    """``[variable, its own url_prefix]`` of each Flask-style handler, in
+    the order :func:`find_handlers` gives them."""
+    apps = _app_objects(tree)
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
+                        and isinstance(deco.func.value, ast.Name)
+                        and deco.func.value.id in apps and deco.func.attr in _DECORATOR_METHODS):
+                    found.append([deco.func.value.id, apps[deco.func.value.id]])
+    return found
+
+
+def _blueprint_registrations(tree: ast.Module) -> list[list]:
+    """``[module, level, variable, url_prefix]`` for each
+    ``app.register_blueprint(name, url_prefix="...")`` whose blueprint was
+    imported by name (``from views import bp``) or made in this module
+    (module ``""``)."""
+    origins = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                origins[alias.asname or alias.name] = [node.module or "", node.level, alias.name]
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_blueprint" and node.args
+                and isinstance(node.args[0], ast.Name)):
+            prefix = None
+            for keyword in node.keywords:
+                if keyword.arg == "url_prefix" and isinstance(keyword.value, ast.Constant) \
+                        and isinstance(keyword.value.value, str):
+                    prefix = keyword.value.value
+            if prefix is None:
+                continue
+            name = node.args[0].id
+            module, level, var = origins.get(name, ["", 0, name])
+            found.append([module, level, var, prefix.rstrip("/")])
+    return found

@@ -100,6 +100,7 @@ class TenantState:
     deployed_at: float = field(default_factory=time.time)
     router: TenantRouter | None = None
     runtime: object = None  # sandbox.TenantRuntime, built by the loader
+    site: object = None  # muxserver.tenant_api.site.TenantSite, with the runtime
     modules: dict = field(default_factory=dict)  # endpoint -> WarmModule
     loading: dict = field(default_factory=dict)  # endpoint -> lock
     inflight: int = 0
@@ -219,6 +220,7 @@ class Registry:
         )
         if same_runtime:
             new.runtime = old.runtime
+            new.site = old.site
         for endpoint, module in old.modules.items():
             ref = new.spec.modules.get(endpoint)
             if same_runtime and ref is not None and ref.key == module.key:
@@ -236,6 +238,7 @@ class Registry:
                 self.on_unload(state, module, "removed")
             state.modules = {}
             state.runtime = None
+            state.site = None
             log.info("tenant %s removed", name, extra={"tenant": name})
 
     # -- lookups ---------------------------------------------------------------
@@ -305,4 +308,5 @@ class Registry:
                     if state.runtime is not None and state.inflight == 0:
                         state.runtime.close()
                     state.runtime = None
+                    state.site = None
         return count

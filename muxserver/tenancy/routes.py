@@ -25,10 +25,12 @@ from werkzeug.routing import Rule
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 3
+READER_VERSION = 5
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: A ``main`` serves OPTIONS too, as Fission's environment routes it.
+MAIN_METHODS = ALL_METHODS + ("OPTIONS",)
 _DECORATOR_METHODS = {"route": None, **{m: (m.upper(),) for m in HTTP_METHODS}}
 _APP_FACTORIES = ("Flask", "Blueprint")
 
@@ -189,7 +191,7 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
         return found
     if "main" in functions:
         node = functions["main"]
-        return [Handler("main", None, ALL_METHODS, "main", node.lineno, _takes_request(node))]
+        return [Handler("main", None, MAIN_METHODS, "main", node.lineno, _takes_request(node))]
     return []  # a helper module
 
 

@@ -35,6 +35,7 @@ from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.imports import ModuleFacts
 from muxserver.tenancy.imports import check_tenant_imports
+from muxserver.tenancy.imports import relative_base
 from muxserver.tenancy.reading import read_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
@@ -200,6 +201,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     packages: set[str] = set()
     app_modules: list[str] = []
     files = 0
+    registered_prefixes = _registered_prefixes(root, name, cache, extra_modules)
     for rel in _walk(root):
         files += 1
         if files > MAX_TENANT_FILES:
@@ -240,9 +242,16 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         if not routed or not meta.get("handlers"):
             continue  # a helper module: importable, never routed
         endpoint = rel[:-3]
+        handler_apps = iter(meta.get("handler_apps", ()))
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
+            if handler.kind == "flask":
+                var, own_prefix = next(handler_apps, ("", ""))
+                prefix = registered_prefixes.get((dotted, var))
+                if prefix is not None:
+                    # register_blueprint(url_prefix=) replaces the blueprint's own.
+                    rule = prefix + rule[len(own_prefix):] if rule.startswith(own_prefix) else rule
             routes.append(
                 Route(
                     rule, tuple(handler.methods), endpoint, handler.function, rel,
@@ -266,6 +275,46 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.version = version.hexdigest()
     spec.errors = tuple(errors)
     return spec
+
+
+def _registered_prefixes(root: str, name: str, cache: CodeCache, extra_modules) -> dict:
+    """``(module, blueprint variable) -> url_prefix`` from every
+    ``register_blueprint(bp, url_prefix="...")`` in the tenant, so a
+    blueprint's routes are registered where the app mounts it."""
+    found = {}
+    for rel in _walk(root):
+        if not rel.endswith(".py") or rel.startswith("static/"):
+            continue
+        try:
+            with open(os.path.join(root, rel), "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if b"register_blueprint" not in data:
+            continue
+        key = cache_key(f"{name}/{rel}", data, extra_modules)
+        hit = cache.get(key)
+        meta = hit[0] if hit is not None else None
+        if meta is None:
+            _, meta, _ = compile_file(cache, f"{name}/{rel}", data,
+                                      extra_modules=extra_modules)
+        if not meta:
+            continue
+        parts = rel[:-3].split("/")
+        is_package = parts[-1] == "__init__"
+        here = ".".join(parts[:-1] if is_package else parts)
+        for module, level, var, prefix in meta.get("blueprint_prefixes", ()):
+            if not module and not level:
+                origin = here
+            elif level:
+                base = relative_base(here, is_package, level)
+                origin = ".".join(p for p in (base, module) if p) if base is not None else None
+            else:
+                origin = module
+            if origin:
+                found[(origin, var)] = prefix
+                found[("lib." + origin, var)] = prefix
+    return found
 
 
 def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:

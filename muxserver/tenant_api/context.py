@@ -23,7 +23,8 @@ class RequestContext:
     request_id: str
     request: Any = None  # muxserver.tenant_api.api.TenantRequest
     endpoint: str = ""
-    extras: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)  # g, session, flashes
+    site: Any = None  # muxserver.tenant_api.site.TenantSite, once loaded
 
 
 _contexts: dict = {}

@@ -1,28 +1,42 @@
 """Calling a tenant's handler the way Flask would, inside the request's limits.
 
-:func:`call_handler` runs the module's ``before_request`` hooks, the
-handler (with its view arguments, the request, or nothing, by its form), the
-app's error handlers, the conversion of the return value, and the
-``after_request`` hooks. It also turns a tenant exception into text: its
-``__str__`` is tenant code too, so all of this runs under the limits.
+:func:`call_handler` runs the ``before_request`` hooks, the handler (with
+its view arguments, the request, or nothing, by its form), the error
+handlers (by status, then by exception class, then 500 for anything
+unhandled), the conversion of the return value, the ``after_request``
+hooks, the session cookie and the ``teardown_request`` hooks. It also turns
+a tenant exception into text: its ``__str__`` is tenant code too, so all of
+this runs under the limits.
+
+:func:`error_page` answers a status the server decided (an unknown URL, a
+method not allowed) with the tenant's ``errorhandler`` for it, if it has
+one, and werkzeug's HTML page otherwise, as a Flask app would.
 """
 
 from __future__ import annotations
 
 from werkzeug.exceptions import HTTPException
 
-from muxserver.http.responses import status_line
 from muxserver.http.responses import to_plain
+from muxserver.tenant_api import context
 from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
+from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.response import make_response
+from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
+
+_HTML = "text/html; charset=utf-8"
 
 
 def call_handler(route, handler, request, view_args, module, tenants_dir):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     try:
-        return _respond(route, handler, request, view_args, module)
+        try:
+            plain = _respond(route, handler, request, view_args, module.apps)
+        finally:
+            _teardown(module.apps)
+        return _with_session(plain)
     except HTTPAbort as exc:
         return abort_plain(exc)
     except HTTPException:
@@ -31,14 +45,31 @@ def call_handler(route, handler, request, view_args, module, tenants_dir):
         raise tenant_code_error(exc, route.endpoint, tenants_dir) from None
 
 
-def _respond(route, handler, request, view_args, module):
+def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="-"):
+    """The tenant's answer to ``code`` decided by the server (404, 405);
+    call it inside the limits."""
+    try:
+        exc = HTTPAbort(code, description)
+        rv = _app_error_handler(apps, code, exc)
+        if rv is None:
+            return abort_plain(exc)
+        return _with_session(to_plain(rv))
+    except HTTPAbort as exc:
+        return abort_plain(exc)
+    except Exception as exc:
+        raise tenant_code_error(exc, endpoint, tenants_dir) from None
+
+
+def _respond(route, handler, request, view_args, apps):
     try:
         rv = None
-        for app in module.apps:
+        for app in apps:
             for hook in app._before:
                 rv = hook()
                 if rv is not None:
                     break
+            if rv is not None:
+                break
         if rv is None:
             if route.kind == "flask":
                 rv = handler(**view_args)
@@ -47,32 +78,68 @@ def _respond(route, handler, request, view_args, module):
             else:
                 rv = handler()
     except HTTPAbort as exc:
-        rv = _app_error_handler(module, exc.code, exc)
+        rv = _app_error_handler(apps, exc.code, exc)
         if rv is None:
             raise
     except Exception as exc:
-        rv = _app_error_handler(module, None, exc)
+        rv = _app_error_handler(apps, None, exc)
         if rv is None:
             raise
     plain = to_plain(rv)
-    if module.apps and any(app._after for app in module.apps):
+    if any(app._after for app in apps):
         response = make_response(rv)
-        for app in module.apps:
-            for hook in app._after:
+        for app in reversed(apps):
+            for hook in reversed(app._after):
                 response = hook(response)
         plain = to_plain(response)
     return plain
 
 
-def _app_error_handler(module, code, exc):
-    for app in module.apps:
+def _teardown(apps):
+    for app in apps:
+        for hook in app._teardown:
+            hook(None)
+
+
+def _app_error_handler(apps, code, exc):
+    """What the matching error handler returns, or None if none matches."""
+    for app in apps:
         handlers = app._error_handlers
         if code is not None and code in handlers:
             return handlers[code](exc)
-        for key, func in handlers.items():
-            if isinstance(key, type) and isinstance(exc, key):
-                return func(exc)
+        if code is None:
+            for klass in type(exc).__mro__:
+                if klass in handlers:
+                    return handlers[klass](exc)
+    if code is None:
+        # Unhandled: Flask logs it and hands a 500 handler an InternalServerError.
+        for app in apps:
+            if 500 in app._error_handlers:
+                ctx = context.current()
+                if ctx is not None and ctx.site is not None:
+                    ctx.site.log_line(f"Exception on {ctx.request.path if ctx.request else '-'}: "
+                                      f"{type(exc).__name__}: {exc}", "error")
+                wrapper = HTTPAbort(500, "Internal Server Error")
+                wrapper.original_exception = exc
+                rv = app._error_handlers[500](wrapper)
+                code, headers, body, stream = to_plain(rv)
+                # Flask keeps the handler's status, 200 included.
+                return Response(body if stream is None else stream, status=code, headers=headers)
     return None
+
+
+def _with_session(plain):
+    """Add the session cookie when the handler changed the session."""
+    ctx = context.current()
+    session = ctx.extras.get("session") if ctx is not None else None
+    if session is None or ctx.site is None:
+        return plain
+    cookie = save_session(ctx.site.secret_key(), session, ctx.request.script_root
+                          if ctx.request is not None else "/")
+    if cookie is None:
+        return plain
+    code, headers, body, stream = plain
+    return code, headers + [("Set-Cookie", cookie)], body, stream
 
 
 def abort_plain(exc) -> tuple:
@@ -81,5 +148,4 @@ def abort_plain(exc) -> tuple:
         return to_plain(exc.response)
     code = exc.code if type(exc.code) is int and 400 <= exc.code <= 599 else 500
     description = exc.description if type(exc.description) is str else None
-    message = description or status_line(code).split(" ", 1)[1]
-    return code, [("Content-Type", "text/plain; charset=utf-8")], (message + "\n").encode(), None
+    return code, [("Content-Type", _HTML)], html_error_page(code, description).encode(), None

@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 from werkzeug.http import dump_cookie
 
+from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
 
 
@@ -32,6 +33,8 @@ class Response:
 
     _guarded_writes = True
     default_mimetype = "text/html"
+    #: werkzeug's default since 2.1: a relative Location stays relative.
+    autocorrect_location_header = False
     __slots__ = ("_body", "_status", "_headers")
 
     def __init__(self, response=None, status=None, headers=None, mimetype=None,
@@ -161,12 +164,22 @@ class Response:
         return f"<Response {self.status}>"
 
 
+def html_error_page(code: int, description: str | None = None) -> str:
+    """The HTML page werkzeug (and so Flask) answers an error with."""
+    from werkzeug.exceptions import default_exceptions
+
+    cls = default_exceptions.get(code)
+    if cls is None:
+        return f"<!doctype html>\n<html lang=en>\n<title>{_status_line(code)}</title>\n"
+    return cls(description).get_body()
+
+
 def jsonify(*args, **kwargs) -> Response:
     """Flask's ``jsonify``: one argument, several (a list), or keywords."""
     if args and kwargs:
         raise TypeError("jsonify() takes arguments or keywords, not both")
     data = args[0] if len(args) == 1 else list(args) if args else kwargs
-    return Response(json.dumps(data) + "\n", mimetype="application/json")
+    return Response(flask_json.response_text(data), mimetype="application/json")
 
 
 class HTTPAbort(Exception):
@@ -182,6 +195,17 @@ class HTTPAbort(Exception):
         self.code = code
         self.description = description
         self.response = response
+        #: For a 500 handler: the exception the view raised (as Flask's
+        #: InternalServerError.original_exception).
+        self.original_exception = None
+
+    @property
+    def name(self) -> str:
+        return _status_line(self.code).split(" ", 1)[1].title()
+
+    def get_body(self) -> str:
+        """werkzeug's HTML error page for this status."""
+        return html_error_page(self.code, self.description)
 
 
 def abort(status, *args, **kwargs):
@@ -198,7 +222,13 @@ def redirect(location, code: int = 302) -> Response:
     """A redirect to ``location`` (relative URLs are left as they are)."""
     if code not in (301, 302, 303, 305, 307, 308):
         raise ValueError(f"redirect code must be a 3xx redirect status, not {code}")
-    response = Response(f"Redirecting to {location}\n", status=code, mimetype="text/plain")
+    from markupsafe import escape
+
+    # werkzeug's body, as Flask sends it.
+    html = (f"<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+            f"<p>You should be redirected automatically to the target URL: <a href=\"{escape(location)}\">"
+            f"{escape(location)}</a>. If not, click the link.\n")
+    response = Response(html, status=code, mimetype="text/html")
     response.headers["Location"] = str(location)
     return response
 

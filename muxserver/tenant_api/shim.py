@@ -1,15 +1,29 @@
 """``Flask`` and ``Blueprint`` shims, and the names of ``mux`` and ``flask``.
 
-The shims record the routes a module declares so the loader can find the
-functions that registration (which read the same decorators from the
-source) promised.
+The shims record what a module declares — routes, error handlers, hooks,
+blueprints — so the loader can find the functions that registration (which
+read the same decorators from the source) promised, and the dispatcher can
+run hooks and error handlers as Flask does. Everything Flask keeps per app
+(config, secret key, templates, ``url_for``'s table) lives in the tenant's
+:class:`~muxserver.tenant_api.site.TenantSite`; ``current_app``, ``g`` and
+``session`` are proxies to the tenant's app and to the request being served.
+
+.. warning::
+   These are host classes tenant code instantiates and may subclass. Their
+   private state is in ``__slots__`` (so a tenant subclass cannot overwrite
+   it, :mod:`sandbox.guards.own_objects`); the public attributes are the
+   tenant's own to change.
 """
 
 from __future__ import annotations
 
+import mimetypes
+import posixpath
 from types import MappingProxyType
 from typing import Any
 
+from muxserver.tenant_api import context
+from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import request
 from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
@@ -17,31 +31,102 @@ from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.response import redirect
+from muxserver.tenant_api.session import TenantSession
+from muxserver.tenant_api.templates import TenantTemplates
+from sandbox.facades.system import TenantLogger
+
+
+class AppConfig(dict):
+    """``app.config``: a dict with Flask's loaders that make sense here."""
+
+    _guarded_writes = True
+
+    def from_mapping(self, mapping=None, **kwargs):
+        for key, value in {**(mapping or {}), **kwargs}.items():
+            if key.isupper():
+                self[key] = value
+        return True
+
+    def from_object(self, obj):
+        if isinstance(obj, str):
+            raise ValueError("from_object() takes a class or module here, not an import path")
+        for key in dir(obj):
+            if key.isupper():
+                self[key] = getattr(obj, key)
+
+    def from_prefixed_env(self, prefix="FLASK", **kwargs):
+        # The tenant's environment is its [env]; FLASK_* keys there are not
+        # read into config (nothing sets them on other platforms either).
+        return True
+
+    def from_envvar(self, variable_name, silent=False):
+        if silent:
+            return False
+        raise RuntimeError(f"from_envvar({variable_name!r}): config files are not read here")
+
+    def from_pyfile(self, filename, silent=False):
+        if silent:
+            return False
+        raise RuntimeError("from_pyfile(): use a module of the tenant and from_object()")
 
 
 class Flask:
-    """Records what a Flask-style module declares.
-
-    Routes: ``route``/``get``/``post``/``put``/``patch``/``delete``. Also
-    ``errorhandler``, ``before_request``, ``after_request``, a ``config``
-    dict, and ``run``/``register_blueprint`` that do nothing (the server
-    routes every blueprint of the tenant by itself).
-    """
+    """What a Flask app declares, recorded for the loader and dispatcher."""
 
     _guarded_writes = True
-    __slots__ = ("import_name", "name", "config", "secret_key", "url_prefix",
-                 "_routes", "_error_handlers", "_before", "_after")
+    is_blueprint = False
+    #: Set on the per-tenant subclass made by :func:`module_attrs`.
+    _site = None
+    __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
+                 "static_folder", "root_path", "debug", "testing", "_routes",
+                 "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
+                 "_blueprints", "_logger", "__dict__")
 
-    def __init__(self, import_name="", *args, url_prefix=None, **kwargs):
-        self.import_name = import_name
-        self.name = import_name
-        self.config = {}
-        self.secret_key = None
+    def __init__(self, import_name="", static_url_path=None, static_folder="static",
+                 template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
+        self.import_name = str(import_name)
+        self.name = self.import_name
+        self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None, JSON_SORT_KEYS=True)
         self.url_prefix = (url_prefix or "").rstrip("/")
+        self.template_folder = template_folder
+        self.static_folder = static_folder
+        self.root_path = root_path or posixpath.dirname(
+            "/app/" + self.import_name.replace(".", "/") + ".py")
+        self.debug = False
+        self.testing = False
         self._routes = []
         self._error_handlers = {}
         self._before = []
         self._after = []
+        self._teardown = []
+        self._context_processors = []
+        self._blueprints = []
+        self._logger = None
+        site = type(self)._site
+        if site is not None:
+            if len(site.apps) > 1000:
+                raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
+            site.apps.append(self)
+
+    # -- secret_key is config["SECRET_KEY"], as in Flask ----------------------------------
+
+    @property
+    def secret_key(self):
+        return self.config.get("SECRET_KEY")
+
+    @secret_key.setter
+    def secret_key(self, value):
+        self.config["SECRET_KEY"] = value
+
+    @property
+    def logger(self):
+        if self._logger is None:
+            site = type(self)._site
+            sink = site.log_line if site is not None else (lambda line, level="info": None)
+            self._logger = TenantLogger(self.name, sink)
+        return self._logger
+
+    # -- routes ---------------------------------------------------------------------------
 
     def route(self, rule, methods=None, **options):
         full = self.url_prefix + rule if self.url_prefix else rule
@@ -67,12 +152,22 @@ class Flask:
     def delete(self, rule, **options):
         return self.route(rule, methods=["DELETE"], **options)
 
+    def add_url_rule(self, *args, **kwargs):
+        raise RuntimeError("add_url_rule() routes cannot be read at deploy time; use @app.route")
+
+    # -- hooks and handlers ---------------------------------------------------------------
+
     def errorhandler(self, code_or_exception):
         def decorator(func):
-            self._error_handlers[code_or_exception] = func
+            self.register_error_handler(code_or_exception, func)
             return func
 
         return decorator
+
+    def register_error_handler(self, code_or_exception, func):
+        if len(self._error_handlers) > 100:
+            raise RuntimeError("more than 100 error handlers")
+        self._error_handlers[code_or_exception] = func
 
     def before_request(self, func):
         self._before.append(func)
@@ -82,11 +177,32 @@ class Flask:
         self._after.append(func)
         return func
 
+    def teardown_request(self, func):
+        self._teardown.append(func)
+        return func
+
+    teardown_appcontext = teardown_request
+
+    def context_processor(self, func):
+        self._context_processors.append(func)
+        return func
+
     def register_blueprint(self, blueprint, **options):
-        return None
+        """Record the blueprint; its routes were registered at deploy time
+        (with the literal ``url_prefix`` given here)."""
+        if isinstance(blueprint, Flask) and blueprint not in self._blueprints:
+            self._blueprints.append(blueprint)
+
+    # -- the rest of Flask's app surface that makes sense here ---------------------------
 
     def run(self, *args, **kwargs):
         return None
+
+    def app_context(self):
+        return _NullContext()
+
+    def test_request_context(self, *args, **kwargs):
+        return _NullContext()
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -95,15 +211,297 @@ class Flask:
 class Blueprint(Flask):
     """``Blueprint(name, import_name, url_prefix=...)``."""
 
+    is_blueprint = True
     __slots__ = ()
 
     def __init__(self, name="", import_name="", *args, url_prefix=None, **kwargs):
-        super().__init__(import_name, url_prefix=url_prefix)
-        self.name = name
+        super().__init__(import_name, *args, url_prefix=url_prefix, **kwargs)
+        self.name = str(name)
+
+    def app_errorhandler(self, code_or_exception):
+        return self.errorhandler(code_or_exception)
+
+    def before_app_request(self, func):
+        return self.before_request(func)
+
+    def after_app_request(self, func):
+        return self.after_request(func)
 
 
-def module_attrs(env: dict, log) -> dict[str, Any]:
+class _NullContext:
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def push(self):
+        pass
+
+    def pop(self, *args):
+        pass
+
+
+class AppProxy:
+    """``current_app``: the tenant's Flask app."""
+
+    __slots__ = ("_site",)
+
+    def __init__(self, site):
+        object.__setattr__(self, "_site", site)
+
+    def _get(self):
+        app = object.__getattribute__(self, "_site").app
+        if app is None:
+            raise RuntimeError("current_app: this tenant made no Flask(...) app")
+        return app
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __bool__(self):
+        return object.__getattribute__(self, "_site").app is not None
+
+    def __repr__(self):
+        return repr(self._get())
+
+
+class RequestGlobals:
+    """``g``: a namespace for the request being served, empty at its start."""
+
+    _guarded_writes = True
+    __slots__ = ()
+
+    @staticmethod
+    def _data() -> dict:
+        ctx = context.current()
+        if ctx is None or ctx.request is None:
+            raise RuntimeError("g is only available while a request is served")
+        return ctx.extras.setdefault("g", {})
+
+    def __getattr__(self, name):
+        try:
+            return self._data()[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self._data()[name] = value
+
+    def __delattr__(self, name):
+        self._data().pop(name, None)
+
+    def get(self, name, default=None):
+        return self._data().get(name, default)
+
+    def pop(self, name, *default):
+        return self._data().pop(name, *default)
+
+    def setdefault(self, name, default=None):
+        return self._data().setdefault(name, default)
+
+    def __contains__(self, name):
+        return name in self._data()
+
+    def __iter__(self):
+        return iter(list(self._data()))
+
+    def __repr__(self):
+        return "<flask.g>"
+
+
+class SessionProxy:
+    """``session``: the signed-cookie session of the request being served."""
+
+    _guarded_writes = True
+    __slots__ = ()
+
+    @staticmethod
+    def _get() -> TenantSession:
+        ctx = context.current()
+        if ctx is None or ctx.request is None:
+            raise RuntimeError("session is only available while a request is served")
+        session = ctx.extras.get("session")
+        if session is None:
+            from muxserver.tenant_api.session import open_session
+
+            site = ctx.site
+            session = open_session(site.secret_key(), ctx.request.cookies.get("session"))
+            ctx.extras["session"] = session
+        return session
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._get(), name, value)
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __setitem__(self, key, value):
+        self._get()[key] = value
+
+    def __delitem__(self, key):
+        del self._get()[key]
+
+    def __contains__(self, key):
+        return key in self._get()
+
+    def __iter__(self):
+        return iter(list(self._get()))
+
+    def __len__(self):
+        return len(self._get())
+
+    def __bool__(self):
+        return bool(self._get())
+
+    def __repr__(self):
+        return repr(self._get())
+
+
+def _current_site(ctx_required=True):
+    ctx = context.current()
+    site = getattr(ctx, "site", None) if ctx else None
+    if site is None and ctx_required:
+        raise RuntimeError("this is only available while a request is served")
+    return ctx, site
+
+
+def url_for(endpoint, **values):
+    """Flask's ``url_for`` over the tenant's routes (paths under its mount)."""
+    ctx, site = _current_site()
+    mount = ctx.request.script_root if ctx.request is not None else "/" + site.tenant
+    external = values.get("_external")
+    path = site.url_for(str(endpoint), mount, dict(values))
+    if external and ctx.request is not None:
+        return ctx.request.host_url.rstrip("/") + path
+    return path
+
+
+def flash(message, category="message"):
+    session = SessionProxy._get()
+    flashes = session.get("_flashes") or []
+    if len(flashes) >= 100:
+        raise ValueError("more than 100 flashed messages")
+    session["_flashes"] = flashes + [[str(category), message]]
+
+
+def get_flashed_messages(with_categories=False, category_filter=()):
+    ctx, _ = _current_site()
+    if "flashes" not in ctx.extras:
+        session = SessionProxy._get()
+        ctx.extras["flashes"] = session.pop("_flashes") if "_flashes" in session else []
+    flashes = ctx.extras["flashes"]
+    if category_filter:
+        flashes = [f for f in flashes if f[0] in category_filter]
+    if with_categories:
+        return [tuple(f) for f in flashes]
+    return [f[1] for f in flashes]
+
+
+def _template_context(site, extra: dict) -> dict:
+    ctx = context.current()
+    values = {
+        "request": request,
+        "session": SessionProxy(),
+        "g": RequestGlobals(),
+        "url_for": url_for,
+        "get_flashed_messages": get_flashed_messages,
+        "config": site.app.config if site.app is not None else {},
+    }
+    for app in site.apps:
+        for processor in app._context_processors:
+            added = processor()
+            if isinstance(added, dict):
+                values.update(added)
+    values.update(extra)
+    return values if ctx is not None else extra
+
+
+def _templates(site) -> TenantTemplates:
+    if site.templates is None:
+        site.templates = TenantTemplates(site)
+    return site.templates
+
+
+def render_template(template_name_or_list, **context_values):
+    _, site = _current_site()
+    names = [template_name_or_list] if isinstance(template_name_or_list, str) else list(
+        template_name_or_list)
+    templates = _templates(site)
+    values = _template_context(site, context_values)
+    last = None
+    for name in names:
+        try:
+            return templates.render(str(name), values)
+        except Exception as exc:  # TemplateNotFound: try the next name
+            if type(exc).__name__ != "TemplateNotFound":
+                raise
+            last = exc
+    raise last
+
+
+def render_template_string(source, **context_values):
+    _, site = _current_site()
+    return _templates(site).render_string(str(source), _template_context(site, context_values))
+
+
+def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None, **kwargs):
+    """A file of the tenant (``/app`` or ``/data``) as a response."""
+    _, site = _current_site()
+    if not isinstance(path_or_file, str):
+        data = path_or_file.read()
+        name = download_name or ""
+    else:
+        with site.files.open(path_or_file, "rb") as f:
+            data = f.read()
+        name = download_name or posixpath.basename(path_or_file)
+    mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = Response(data, mimetype=mimetype)
+    if as_attachment:
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def send_from_directory(directory, path, **kwargs):
+    """``send_file(directory/path)``, 404 when ``path`` leaves ``directory``."""
+    clean = posixpath.normpath("/" + str(path)).lstrip("/")
+    if clean.startswith("..") or not clean:
+        abort(404)
+    base = posixpath.join("/app", str(directory)) if not str(directory).startswith("/") else str(directory)
+    try:
+        return send_file(posixpath.join(base, clean), **kwargs)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        abort(404)
+
+
+class _JSONFacade:
+    """``flask.json``: Flask's dumps/loads."""
+
+    __slots__ = ()
+    dumps = staticmethod(flask_json.dumps)
+
+    @staticmethod
+    def loads(s, **kwargs):
+        import json
+
+        return json.loads(s, **kwargs)
+
+    @staticmethod
+    def jsonify(*args, **kwargs):
+        return jsonify(*args, **kwargs)
+
+
+def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
     """The names of ``mux`` (and ``flask``) for one tenant."""
+    flask_class = type("Flask", (Flask,), {"__slots__": (), "_site": site,
+                                           "__module__": "flask"})
+    blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "_site": site,
+                                                       "__module__": "flask"})
     return {
         "request": request,
         "Response": Response,
@@ -113,7 +511,32 @@ def module_attrs(env: dict, log) -> dict[str, Any]:
         "make_response": make_response,
         "env": MappingProxyType(dict(env)),
         "log": log,
-        "Flask": Flask,
-        "Blueprint": Blueprint,
+        "Flask": flask_class,
+        "Blueprint": blueprint_class,
         "HTTPException": HTTPAbort,
+        "current_app": AppProxy(site),
+        "g": RequestGlobals(),
+        "session": SessionProxy(),
+        "url_for": url_for,
+        "flash": flash,
+        "get_flashed_messages": get_flashed_messages,
+        "render_template": render_template,
+        "render_template_string": render_template_string,
+        "send_file": send_file,
+        "send_from_directory": send_from_directory,
+        "json": _JSONFacade(),
+        "escape": _escape,
+        "Markup": _markup(),
     }
+
+
+def _escape(s):
+    from markupsafe import escape
+
+    return escape(s)
+
+
+def _markup():
+    from markupsafe import Markup
+
+    return Markup

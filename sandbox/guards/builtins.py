@@ -18,7 +18,6 @@ from sandbox.guards.access import guarded_setattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
-from sandbox.guards.own_objects import is_tenant_function
 from sandbox.guards.own_objects import make_safe_type
 from sandbox.guards.own_objects import tenant_super
 from sandbox.guards.own_objects import write_private

@@ -57,6 +57,27 @@ CASES = {
                         ("runtime", "ConstructorError")),
     "requests_outbound": ("import requests\ndef get():\n    return requests.Session().get('http://127.0.0.1/').text\n",
                           ("runtime", "outbound HTTP is not available")),
+    # -- Flask's surface -----------------------------------------------------
+    "template_class_walk": ("from flask import render_template_string\ndef get():\n"
+                            "    return render_template_string(\"{{ ''.__class__.__mro__[1].__subclasses__() }}\")\n",
+                            ("runtime", "SecurityError")),
+    "template_request_environ": ("from flask import render_template_string\ndef get():\n"
+                                 "    return render_template_string(\"{{ request._environ['MUX_TEST_SECRET'] }}\")\n",
+                                 ("runtime", "_environ")),
+    "template_runaway_loop": ("from flask import render_template_string\ndef get():\n"
+                              "    return render_template_string('{% for i in range(100000) %}{% for j in range(100000) %}"
+                              "{% endfor %}{% endfor %}')\n", ("runtime", "CPU time")),
+    "template_huge_multiply": ("from flask import render_template_string\ndef get():\n"
+                               "    return render_template_string(\"{{ 'x' * 10**10 }}\")\n", ("runtime", "memory")),
+    "send_file_host_path": ("from flask import send_file\ndef get():\n    return send_file('SECRET_PATH')\n",
+                            ("runtime", "PermissionError")),
+    "g_outside_request": ("from flask import g\ng.x = 1\ndef get():\n    return 'x'\n",
+                          ("runtime", "only available while a request")),
+    "flask_class_private_site": ("from flask import Flask\ndef get():\n    return str(Flask._site)\n",
+                                 ("runtime", "invalid attribute name")),
+    "flask_subclass_overwrites_routes": ("from flask import Flask\nclass A(Flask):\n    pass\n"
+                                         "def get():\n    a = A('x')\n    a._routes = 1\n    return 'x'\n",
+                                         ("runtime", "belongs to a class of the server")),
     "logging_host_handlers": ("import logging\ndef get():\n    return str(logging.root.handlers)\n",
                               ("runtime", "has no attribute 'root'")),
     "import_subprocess": ("import subprocess\ndef get():\n    return subprocess.check_output(['env'])\n",

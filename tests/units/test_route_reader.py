@@ -29,7 +29,7 @@ def test_method_functions_then_main():
         ("method", None, ("POST",), "post", 3, False),
     ]
     assert handlers("def main():\n    pass\n")[0][:4] == (
-        "main", None, ("GET", "POST", "PUT", "PATCH", "DELETE"), "main")
+        "main", None, ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"), "main")
 
 
 @pytest.mark.parametrize("source, message, line", [

@@ -1,0 +1,170 @@
+"""What Flask keeps per application, kept per tenant: its apps, the secret
+that signs its sessions, its templates and the table ``url_for`` reads.
+
+One :class:`TenantSite` is made with the tenant's runtime and dropped with
+it. Tenant code never holds it; the shims and proxies of
+:mod:`muxserver.tenant_api` reach it through the request context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import posixpath
+import re
+import secrets
+from urllib.parse import quote
+from urllib.parse import urlencode
+
+from muxserver.errors import MuxError
+
+log = logging.getLogger("muxserver.site")
+
+_CONVERTER = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+
+
+class BuildError(MuxError, LookupError):
+    """``url_for`` cannot build a URL for the endpoint and values given."""
+
+    status = 500
+
+
+class TenantSite:
+    """One tenant's application-wide state.
+
+    :param tenant: its name.
+    :param root: its folder on the host.
+    :param routes: its registered routes (for ``url_for``).
+    :param server_secret: the server's secret; a tenant without
+        ``secret_key`` signs sessions with a key derived from it.
+    :param log_line: ``log_line(text, level)`` writes to the tenant's log.
+    :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
+    """
+
+    def __init__(self, tenant, root, routes, server_secret: bytes, log_line, files):
+        self.tenant = tenant
+        self.root = root
+        self.routes = routes
+        self.log_line = log_line
+        self.files = files
+        self._derived_secret = hmac.new(server_secret, f"session:{tenant}".encode(),
+                                        hashlib.sha256).hexdigest()
+        #: Flask() and Blueprint() objects tenant code made, in order.
+        self.apps: list = []
+        self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
+
+    @property
+    def app(self):
+        """The tenant's Flask app (the first ``Flask()`` made), or None."""
+        for app in self.apps:
+            if not getattr(app, "is_blueprint", False):
+                return app
+        return None
+
+    def secret_key(self) -> str:
+        app = self.app
+        if app is not None:
+            key = app.secret_key or app.config.get("SECRET_KEY")
+            if key:
+                return key if isinstance(key, str) else bytes(key).decode("latin-1")
+        return self._derived_secret
+
+    # -- url_for -----------------------------------------------------------------
+
+    def url_for(self, endpoint: str, mount: str, values: dict, current_blueprint=None) -> str:
+        """The path of ``endpoint`` (a view function's name, ``bp.name`` or
+        ``.name`` for the current blueprint, or ``static``)."""
+        anchor = values.pop("_anchor", None)
+        values.pop("_method", None)
+        values.pop("_external", None)
+        values.pop("_scheme", None)
+        if endpoint == "static":
+            filename = values.pop("filename", None)
+            if filename is None:
+                raise BuildError("url_for('static') needs filename=")
+            path = "/static/" + quote(str(filename).lstrip("/"))
+        else:
+            if endpoint.startswith("."):
+                endpoint = endpoint[1:]
+            else:
+                endpoint = endpoint.rsplit(".", 1)[-1]
+            path = self._build(endpoint, values)
+        url = mount + path
+        if values:
+            url += "?" + urlencode({k: v for k, v in values.items() if v is not None}, doseq=True)
+        if anchor:
+            url += "#" + quote(str(anchor))
+        return url
+
+    def _build(self, name: str, values: dict) -> str:
+        candidates = [r for r in self.routes if r.handler == name]
+        if not candidates:
+            raise BuildError(f"url_for: no view function named {name!r} in tenant {self.tenant}")
+        # Prefer the rule that uses the most of the values given, as werkzeug does.
+        for route in sorted(candidates, key=lambda r: -len(_CONVERTER.findall(r.rule))):
+            names = _CONVERTER.findall(route.rule)
+            if all(n in values for n in names):
+                path = _CONVERTER.sub(lambda m: quote(str(values[m.group(1)]), safe=""), route.rule)
+                for used in names:
+                    values.pop(used)
+                return path
+        needed = ", ".join(_CONVERTER.findall(candidates[0].rule))
+        raise BuildError(f"url_for({name!r}) needs values for: {needed}")
+
+    # -- files --------------------------------------------------------------------
+
+    def template_folders(self) -> list[str]:
+        """Host folders Jinja loads templates from, the app's first."""
+        folders = []
+        for app in self.apps:
+            folder = getattr(app, "template_folder", None)
+            base = getattr(app, "root_path", "/app") or "/app"
+            if folder:
+                name = posixpath.normpath(posixpath.join(base, folder))
+                try:
+                    folders.append(self.files.resolve(name))
+                except (PermissionError, ValueError):
+                    continue
+        try:
+            folders.append(self.files.resolve("/app/templates"))
+        except PermissionError:
+            pass
+        seen = []
+        for folder in folders:
+            if folder not in seen:
+                seen.append(folder)
+        return seen
+
+
+SECRET_FILE = ".server-secret"
+
+
+def load_server_secret(state_dir) -> bytes:
+    """The server's own secret, kept in the data dir so every worker and
+    every restart signs sessions alike; a new one is made on first start.
+    Where the data dir cannot be written, a secret for this process only
+    (sessions then end with it)."""
+    path = os.path.join(str(state_dir), SECRET_FILE)
+    try:
+        with open(path, "rb") as f:
+            secret = f.read()
+        if len(secret) >= 32:
+            return secret
+    except OSError:
+        pass
+    secret = secrets.token_bytes(32)
+    try:
+        os.makedirs(str(state_dir), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+    except FileExistsError:
+        # Another worker made it first: use theirs.
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        log.warning("cannot keep the session secret in %s; sessions last as long as this "
+                    "process", state_dir)
+    return secret

@@ -1,0 +1,227 @@
+"""Real Flask and FaaS code, unchanged: several files, packages, templates,
+blueprints, sessions, error pages, files and the os/logging facades — the
+forms public functions are written in (our own tenants exercising the same
+features; no third-party code is kept here)."""
+
+import json
+
+from werkzeug.test import Client
+
+BLOG = {
+    "app.py": """
+        from flask import Flask, render_template, session, redirect, url_for, flash, g
+        from flask import current_app, jsonify, request, send_from_directory
+        from views.api import api
+        import datetime, decimal, uuid, os
+
+        app = Flask(__name__)
+        app.secret_key = "dev-only"
+        app.config.from_mapping(TITLE="Blog")
+        app.register_blueprint(api, url_prefix="/api")
+
+        @app.before_request
+        def load_user():
+            g.user = session.get("user")
+
+        @app.route("/")
+        def index():
+            current_app.logger.info("index for %s", g.user)
+            return render_template("index.html", title="<Home>", user=g.user)
+
+        @app.route("/login", methods=["POST"])
+        def login():
+            session["user"] = request.form.get("name", "anon")
+            flash("welcome")
+            return redirect(url_for("index"))
+
+        @app.route("/when")
+        def when():
+            return jsonify(when=datetime.datetime(2024, 1, 2, 3, 4, 5),
+                           price=decimal.Decimal("1.50"), b=1, a=2,
+                           id=uuid.UUID("12345678123456781234567812345678"))
+
+        @app.route("/files/<path:name>")
+        def files(name):
+            return send_from_directory(os.path.join(app.root_path, "assets"), name)
+
+        @app.errorhandler(404)
+        def not_found(e):
+            return render_template("404.html"), 404
+
+        @app.errorhandler(500)
+        def broken(e):
+            return "custom 500: " + type(e.original_exception).__name__, 500
+
+        @app.route("/boom")
+        def boom():
+            return 1 / 0
+        """,
+    "views/__init__.py": "",
+    "views/api.py": """
+        from flask import Blueprint, jsonify, url_for, current_app
+        from . import store
+        api = Blueprint("api", __name__)
+
+        @api.route("/items/<int:item_id>")
+        def item(item_id):
+            return jsonify(id=item_id, name=store.name(item_id),
+                           self=url_for("api.item", item_id=item_id),
+                           title=current_app.config["TITLE"])
+        """,
+    "views/store.py": """
+        from lib.naming import label
+        _NAMES = {1: "one"}
+        def name(i):
+            return label(_NAMES.get(i, "?"))
+        """,
+    "lib/naming.py": "def label(x):\n    return f'<{x}>'\n",
+    "templates/base.html": "<title>{{ title }}</title>{% block body %}{% endblock %}",
+    "templates/index.html": ("{% extends 'base.html' %}{% block body %}"
+                             "{% for m in get_flashed_messages() %}<p>{{ m }}</p>{% endfor %}"
+                             "<h1>Hello {{ user or 'stranger' }}</h1>"
+                             "<a href=\"{{ url_for('login') }}\">login</a>{% endblock %}"),
+    "templates/404.html": "<h1>nothing here</h1>",
+    "assets/readme.txt": "asset text",
+    "test_app.py": "import pytest\nfrom app import app\ndef test_it():\n    assert app\n",
+}
+
+
+def test_a_flask_app_across_files_with_templates_blueprints_and_sessions(tenants):
+    tenants.add("blog", BLOG)
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    # A test file that imports pytest is not part of any request: a warning.
+    assert any("test_app.py" in w and "pytest" in w for w in app.registry.get("blog").spec.warnings)
+    client = Client(app)
+    page = client.get("/blog/")
+    assert page.status_code == 200
+    assert page.text == '<title>&lt;Home&gt;</title><h1>Hello stranger</h1><a href="/blog/login">login</a>'
+    login = client.post("/blog/login", data={"name": "ann"})
+    assert login.status_code == 302 and login.headers["Location"] == "/blog/"
+    assert "session=" in login.headers["Set-Cookie"]
+    page = client.get("/blog/")
+    assert "<p>welcome</p><h1>Hello ann</h1>" in page.text
+    assert "<p>welcome</p>" not in client.get("/blog/").text  # flashed once
+    logs = [e["line"] for e in app.logs.tail("blog")]
+    assert "app: index for ann" in logs
+
+    item = client.get("/blog/api/items/1")
+    assert item.json == {"id": 1, "name": "<one>", "self": "/blog/api/items/1", "title": "Blog"}
+
+    when = client.get("/blog/when")
+    assert when.text == ('{"a":2,"b":1,"id":"12345678-1234-5678-1234-567812345678",'
+                         '"price":"1.50","when":"Tue, 02 Jan 2024 03:04:05 GMT"}\n')
+
+    assert client.get("/blog/files/readme.txt").text == "asset text"
+    assert client.get("/blog/files/../app.py").status_code == 404
+    assert client.get("/blog/files/..%2f..%2f..%2fetc%2fpasswd").status_code == 404
+
+    missing = client.get("/blog/nope")
+    assert (missing.status_code, missing.text) == (404, "<h1>nothing here</h1>")
+    boom = client.get("/blog/boom")
+    assert (boom.status_code, boom.text) == (500, "custom 500: ZeroDivisionError")
+    assert any("ZeroDivisionError" in e["line"] for e in app.logs.tail("blog"))
+
+
+def test_a_forged_session_cookie_is_an_empty_session(tenants):
+    tenants.add("blog", BLOG)
+    client = Client(tenants.app())
+    client.set_cookie("session", "eyJ1c2VyIjoiYWRtaW4ifQ.forged.sig", domain="localhost")
+    assert "Hello stranger" in client.get("/blog/").text
+
+
+def test_sessions_of_one_tenant_are_not_valid_for_another(tenants):
+    """Without secret_key the server derives a key per tenant."""
+    source = ("from flask import Flask, session\napp = Flask(__name__)\n"
+              "@app.route('/set')\ndef set_():\n    session['who'] = 'a-admin'\n    return 'ok'\n"
+              "@app.route('/get')\ndef get_():\n    return session.get('who', 'nobody')\n")
+    tenants.add("a", {"app.py": source})
+    tenants.add("b", {"app.py": source})
+    client = Client(tenants.app())
+    cookie = client.get("/a/set").headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    assert client.get("/a/get").text == "a-admin"
+    other = Client(client.application)
+    other.set_cookie("session", cookie, domain="localhost")
+    assert other.get("/b/get").text == "nobody"
+
+
+def test_flask_html_error_pages_and_options_for_fission_main(tenants):
+    tenants.add("site", {
+        "app.py": "from flask import Flask, abort\napp = Flask(__name__)\n"
+                  "@app.route('/')\ndef index():\n    return 'home'\n"
+                  "@app.route('/gone')\ndef gone():\n    abort(410)\n",
+        "fn.py": "from flask import request\ndef main():\n    return request.method\n",
+    })
+    client = tenants.client()
+    missing = client.get("/site/nope")
+    assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("text/html")
+    assert "<title>404 Not Found</title>" in missing.text
+    wrong = client.delete("/site/")
+    assert wrong.status_code == 405 and "<title>405 Method Not Allowed</title>" in wrong.text
+    assert "GET" in wrong.headers["Allow"]
+    assert "<title>410 Gone</title>" in client.get("/site/gone").text
+    # Fission's environment passes OPTIONS to main().
+    assert client.options("/site/fn").text == "OPTIONS"
+
+
+def test_files_environment_and_logging_as_functions_expect(tenants):
+    tenants.add("fn", {
+        "main.py": """
+            import os, sys, logging, json
+            import requests, yaml
+            from helpers import greet
+            log = logging.getLogger(__name__)
+            HERE = os.path.dirname(os.path.abspath(__file__))
+            def main():
+                log.warning("about to read %s", "conf")
+                print("to stderr", file=sys.stderr)
+                with open(os.path.join(HERE, "conf.yaml")) as f:
+                    conf = yaml.safe_load(f)
+                try:
+                    requests.get("http://example.com/")
+                    net = "open"
+                except requests.RequestException as exc:
+                    net = type(exc).__name__
+                return {"greet": greet(), "conf": conf, "env": os.environ.get("GREETING"),
+                        "cwd": os.getcwd(), "files": sorted(os.listdir(".")), "net": net}
+            """,
+        "helpers.py": "def greet():\n    return 'hi'\n",
+        "conf.yaml": "a: 1\nb: [x, y]\n",
+        "tenant.toml": "[env]\nGREETING = 'hey'\n",
+    })
+    app = tenants.app()
+    body = Client(app).get("/fn/main").json
+    assert body == {"greet": "hi", "conf": {"a": 1, "b": ["x", "y"]}, "env": "hey", "cwd": "/app",
+                    "files": ["conf.yaml", "helpers.py", "main.py", "tenant.toml"],
+                    "net": "OutboundRefused"}
+    lines = {(e["level"], e["line"]) for e in app.logs.tail("fn")}
+    assert ("warning", "main: about to read conf") in lines and ("error", "to stderr") in lines
+
+
+def test_deploy_time_errors_name_file_and_line_where_a_request_can_reach(tenants):
+    tenants.add("bad", {
+        "index.py": "from json import nope\nfrom helpers import x\ndef get():\n    return undefined_name\n",
+        "helpers.py": "import socket\nx = 1\n",
+        "unused.py": "import socket\n",
+    })
+    app = tenants.app()
+    errors = app.registry.deploy_errors["bad"].errors
+    text = "\n".join(errors)
+    assert "bad/index.py:1: cannot import name 'nope' from 'json'" in text
+    assert "bad/index.py:4: undefined name 'undefined_name'" in text
+    assert "bad/helpers.py:1: `import socket` is not allowed" in text
+    assert "unused.py" not in text  # no request reaches it: a warning only
+
+
+def test_relative_imports_and_packages_share_one_module_object(tenants):
+    tenants.add("pkg", {
+        "api/__init__.py": "COUNT = []\n",
+        "api/users.py": "from . import COUNT\nfrom .db import rows\ndef get():\n"
+                        "    COUNT.append(1)\n    return {'rows': rows(), 'count': len(COUNT)}\n",
+        "api/db.py": "from .. import config\ndef rows():\n    return config.ROWS\n",
+        "config.py": "ROWS = [1, 2]\n",
+        "index.py": "import api\ndef get():\n    return {'count': len(api.COUNT)}\n",
+    })
+    client = Client(tenants.app())
+    assert client.get("/pkg/api/users").json == {"rows": [1, 2], "count": 1}
+    assert json.loads(client.get("/pkg/").data) == {"count": 1}
