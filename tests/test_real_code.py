@@ -225,3 +225,53 @@ def test_relative_imports_and_packages_share_one_module_object(tenants):
     client = Client(tenants.app())
     assert client.get("/pkg/api/users").json == {"rows": [1, 2], "count": 1}
     assert json.loads(client.get("/pkg/").data) == {"count": 1}
+
+
+FORMS = {
+    "gcf": ("main.hello", {"main.py": "import flask\ndef hello(request):\n"
+                                      "    name = request.args.get('name', 'World')\n"
+                                      "    return flask.jsonify(hello=name, path=request.path)\n"}),
+    "flask": ("handler.main", {"handler.py": "from flask import request\ndef main():\n"
+                                            "    return 'fission ' + request.method\n"}),
+    "openfaas": ("handler.handle", {"handler.py": "def handle(req):\n    return 'echo: ' + req\n"}),
+    "openfaas-http": ("handler.handle", {"handler.py": "def handle(event, context):\n"
+                                                      "    return {'statusCode': 201, 'body': {'got': event.body.decode(),"
+                                                      " 'method': event.method, 'q': event.query.get('q')},"
+                                                      " 'headers': {'X-Fn': 'yes'}}\n"}),
+    "nuclio": ("main.handler", {"main.py": "def handler(context, event):\n"
+                                          "    context.logger.info_with('called', method=event.method)\n"
+                                          "    return context.Response(body={'body': event.body},"
+                                          " headers={'X-Fn': 'n'}, content_type='application/json', status_code=202)\n"}),
+    "vercel": ("api.index.handler", {"api/index.py": "from http.server import BaseHTTPRequestHandler\n"
+                                                    "class handler(BaseHTTPRequestHandler):\n"
+                                                    "    def do_POST(self):\n"
+                                                    "        n = int(self.headers.get('Content-Length', 0))\n"
+                                                    "        body = self.rfile.read(n)\n"
+                                                    "        self.send_response(200)\n"
+                                                    "        self.send_header('Content-type', 'text/plain')\n"
+                                                    "        self.end_headers()\n"
+                                                    "        self.wfile.write(b'vercel ' + body + self.path.encode())\n"}),
+}
+
+
+def test_other_platforms_forms_are_called_as_their_platform_calls_them(tenants):
+    for form, (entry, files) in FORMS.items():
+        files = dict(files)
+        files["tenant.toml"] = f"[function]\nentrypoint = '{entry}'\nform = '{form}'\n"
+        tenants.add(f"f-{form}", files)
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    client = Client(app)
+    assert client.get("/f-gcf/any/path?name=Ann").json == {"hello": "Ann", "path": "/any/path"}
+    assert client.put("/f-flask/").text == "fission PUT"
+    echo = client.post("/f-openfaas/", data="hi")
+    assert (echo.text, echo.headers["Content-Type"]) == ("echo: hi", "text/plain; charset=utf-8")
+    http = client.post("/f-openfaas-http/x?q=1", data="body")
+    assert http.status_code == 201 and http.headers["X-Fn"] == "yes"
+    assert http.json == {"got": "body", "method": "POST", "q": "1"}
+    nuclio = client.post("/f-nuclio/", json={"a": 1})
+    assert nuclio.status_code == 202 and nuclio.json == {"body": {"a": 1}}
+    assert any("called method='POST'" in e["line"] for e in app.logs.tail("f-nuclio"))
+    vercel = client.post("/f-vercel/api?x=1", data="in")
+    assert vercel.text == "vercel in/api?x=1"
+    assert client.get("/f-vercel/").status_code == 501

@@ -33,6 +33,7 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
+from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
@@ -40,6 +41,19 @@ from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
+
+
+def host_modules(attrs: dict) -> dict:
+    """The modules the host gives tenant code: ``mux`` and ``flask`` (the
+    tenant API), ``http``/``http.server`` (for Vercel's handler classes)."""
+    http = http_module_attrs()
+    server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
+    return {
+        "mux": ModuleFacade("mux", attrs),
+        "flask": ModuleFacade("flask", attrs),
+        "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
+        "http.server": server,
+    }
 
 
 class Loader:
@@ -116,10 +130,7 @@ class Loader:
             runtime = TenantRuntime(
                 name,
                 load_lib=load_source,
-                host_modules={
-                    "mux": ModuleFacade("mux", attrs),
-                    "flask": ModuleFacade("flask", attrs),
-                },
+                host_modules=host_modules(attrs),
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,

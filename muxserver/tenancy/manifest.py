@@ -24,7 +24,7 @@ from muxserver.errors import ConfigError
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_KNOWN = ("hosts", "limits", "env")
+_KNOWN = ("hosts", "limits", "env", "function")
 _FUNCTION_KEYS = ("entrypoint", "form")
 FUNCTION_FORMS = ("flask", "gcf", "openfaas", "openfaas-http", "nuclio", "vercel")
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")

@@ -259,8 +259,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 )
             )
         spec.modules[endpoint] = ModuleRef(rel, key)
-    spec.app_modules = tuple(app_modules)
-    roots = {endpoint_module(e) for e in spec.modules} | set(app_modules)
+    function = spec.manifest.function
+    if function is not None:
+        routes = _function_routes(name, function, spec, errors)
+    spec.app_modules = tuple(app_modules) if function is None or function.form == "flask" else ()
+    roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
     for dotted_list in spec.error_handlers.values():
         roots.update(dotted_list)
     if spec.manifest.function is not None:
@@ -275,6 +278,23 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.version = version.hexdigest()
     spec.errors = tuple(errors)
     return spec
+
+
+def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str]) -> list[Route]:
+    """``[function]``: the entry point serves every method at the tenant's
+    root and every path below it, as on its own platform; the tenant's other
+    modules are helpers."""
+    ref = spec.sources.get(function.module)
+    if ref is None or ref.key is None:
+        errors.append(f"{tenant}/tenant.toml:1: [function] entrypoint {function.entrypoint!r}: "
+                      f"no module {function.module!r} in this tenant")
+        return []
+    endpoint = function.module.replace(".", "/")
+    spec.modules = {endpoint: ModuleRef(ref.file, ref.key)}
+    methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    kind = f"function:{function.form}"
+    return [Route(rule, methods, endpoint, function.name, ref.file, 1, kind, True)
+            for rule in ("/", "/<path:path>")]
 
 
 def _registered_prefixes(root: str, name: str, cache: CodeCache, extra_modules) -> dict:
@@ -357,6 +377,10 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = tuple(sorted(set(ALLOWED_MODULES) | set(extra_modules)))
         elif module in ("mux", "flask"):
             names = frozenset(module_attrs({}, None))
+        elif module == "http":
+            names = frozenset(["HTTPStatus", "server"])
+        elif module == "http.server":
+            names = frozenset(["BaseHTTPRequestHandler"])
         else:
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from muxserver.http.responses import to_plain
 from muxserver.tenant_api import context
+from muxserver.tenant_api import forms
 from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import html_error_page
@@ -71,7 +72,11 @@ def _respond(route, handler, request, view_args, apps):
             if rv is not None:
                 break
         if rv is None:
-            if route.kind == "flask":
+            if route.kind.startswith("function:"):
+                ctx = context.current()
+                rv = forms.call(route.kind[len("function:"):], handler, request,
+                                ctx.site if ctx is not None else None)
+            elif route.kind == "flask":
                 rv = handler(**view_args)
             elif route.takes_request:
                 rv = handler(request)

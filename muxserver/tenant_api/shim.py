@@ -540,3 +540,12 @@ def _markup():
     from markupsafe import Markup
 
     return Markup
+
+
+def http_module_attrs() -> dict[str, Any]:
+    """``http`` and ``http.server`` for Vercel's handler classes."""
+    from http import HTTPStatus
+
+    from muxserver.tenant_api.forms import BaseHTTPRequestHandler
+
+    return {"BaseHTTPRequestHandler": BaseHTTPRequestHandler, "HTTPStatus": HTTPStatus}

@@ -104,6 +104,6 @@ BUILDERS = {
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).
-ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask"])
+ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask", "http", "http.server"])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]
