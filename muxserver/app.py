@@ -44,6 +44,7 @@ from muxserver.ops.logs import server_log
 from muxserver.ops.memory import release_memory
 from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.data import StorageUsage
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
 from muxserver.tenancy.registry import Registry
@@ -63,6 +64,7 @@ PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
 
@@ -112,6 +114,8 @@ class MuxApp:
         #: Started by the process (:mod:`muxserver.process`); cold starts
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
+        #: Bytes in each tenant's data folder, for /_mux/status.
+        self.storage = StorageUsage(config.state_dir)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
         if scan:
             self.rescan()
@@ -176,6 +180,8 @@ class MuxApp:
                 "hosts": list(state.spec.manifest.hosts),
                 "limits": dataclasses.asdict(state.spec.manifest.limits),
                 "last_failed_deploy": error.describe() if error else None,
+                "storage_bytes": self.storage.of(name),
+                "storage_limit_bytes": state.spec.manifest.limits.storage_mb * 2**20,
             }
         return {
             "tenants": tenants,
@@ -339,6 +345,7 @@ class MuxApp:
         state.inflight += 1
         release = True
         module = None
+        budget = None
         try:
             ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
             previous = context.push(ctx)
@@ -374,8 +381,8 @@ class MuxApp:
                 return code, headers, body, None
             finally:
                 context.pop(previous)
-                if release and ctx.request is not None:
-                    ctx.request.close()  # uploaded files' temporary files
+                if release:
+                    state.end_request(ctx.request, budget)
         finally:
             if release:
                 state.inflight -= 1

@@ -29,7 +29,7 @@ EXIT_STARTUP_FAILURE = 3
 
 log = logging.getLogger("muxserver")
 
-COMMANDS = ("check", "routes", "deploy", "nginx-conf", "serve")
+COMMANDS = ("check", "routes", "deploy", "nginx-conf", "data", "serve")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         epilog=(
             "other commands: muxserver check DIR | muxserver routes DIR | "
             "muxserver deploy SRC --tenant NAME --tenants-dir DIR | "
-            "muxserver nginx-conf --node HOST:PORT ..."
+            "muxserver nginx-conf --node HOST:PORT ... | "
+            "muxserver data export|import TENANT FILE --data-dir DIR"
         ),
     )
     parser.add_argument("--version", action="version", version=f"muxserver {__version__}")
@@ -197,6 +198,49 @@ def cmd_nginx_conf(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_data(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="muxserver data",
+        description="Move a tenant's data (databases, files, key-value store): export makes a "
+                    "consistent copy while the server runs; import replaces the tenant's data.",
+    )
+    parser.add_argument("action", choices=("export", "import"))
+    parser.add_argument("tenant", help="tenant name")
+    parser.add_argument("file", help="the tar.gz to write (export) or read (import)")
+    parser.add_argument("--data-dir", default=None,
+                        help="the tenants' data (default: data_dir of --config, or .muxdata "
+                             "beside --tenants-dir)")
+    parser.add_argument("--tenants-dir", default=None, help="to find the default data dir")
+    parser.add_argument("--config", default=None, metavar="FILE", help="the server's config file")
+    args = parser.parse_args(argv)
+    from muxserver.config import read_config_file
+    from muxserver.tenancy.archive import ArchiveRefused
+    from muxserver.tenancy.data import DataError
+    from muxserver.tenancy.data import export_data
+    from muxserver.tenancy.data import import_data
+
+    if args.data_dir is not None:
+        state_dir = Path(args.data_dir)
+    else:
+        values = read_config_file(Path(args.config)) if args.config else {}
+        if args.tenants_dir is None and values.get("data_dir") is None and "tenants_dir" not in values:
+            print("muxserver data: give --data-dir (or --tenants-dir or --config)", file=sys.stderr)
+            return EXIT_USAGE
+        state_dir = _tool_config(args.tenants_dir, None, args.config).state_dir
+    try:
+        if args.action == "export":
+            counts = export_data(state_dir, args.tenant, args.file)
+            print(f"exported {args.tenant}: {counts['databases']} databases, {counts['bytes']} bytes "
+                  f"-> {args.file}")
+        else:
+            counts = import_data(state_dir, args.tenant, args.file)
+            print(f"imported {args.tenant}: {counts['files']} files, {counts['bytes']} bytes")
+    except (DataError, ArchiveRefused, OSError) as exc:
+        print(f"muxserver data: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    return EXIT_OK
+
+
 def _listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -261,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_deploy(argv)
         if command == "nginx-conf":
             return cmd_nginx_conf(argv)
+        if command == "data":
+            return cmd_data(argv)
         return cmd_serve(argv)
     except ConfigError as exc:
         print(f"muxserver: error: {exc}", file=sys.stderr)

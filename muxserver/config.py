@@ -29,6 +29,7 @@ class Limits:
     wall_s: float = 30.0
     memory_mb: int = 128
     concurrency: int = 50
+    storage_mb: int = 100
 
     #: name -> (type, minimum, maximum)
     BOUNDS = {
@@ -36,6 +37,7 @@ class Limits:
         "wall_s": (float, 0.001, 86_400.0),
         "memory_mb": (int, 1, 1_048_576),
         "concurrency": (int, 1, 1_000_000),
+        "storage_mb": (int, 1, 10_485_760),
     }
 
     def overlay(self, values: dict[str, Any], where: str) -> "Limits":
@@ -92,6 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("wall_s", float, 30.0, "default wall time per request, s", metavar="S"),
     Setting("memory_mb", int, 128, "default memory one request may add, MB", metavar="MB"),
     Setting("concurrency", int, 50, "default requests in flight per tenant", metavar="N"),
+    Setting("storage_mb", int, 100, "default storage per tenant (its databases, key-value store and /data), MB", metavar="MB"),
     Setting("extra_modules", list, (), "modules tenants may import beyond the built-in list (config file only)", flag=""),
     Setting("access_log", bool, True, "log one line per request", invert_flag="--no-access-log"),
     Setting("graceful_timeout", float, 30.0, "seconds SIGTERM waits for requests in flight", metavar="S"),

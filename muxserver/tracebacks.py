@@ -13,6 +13,8 @@ import traceback
 
 from muxserver.errors import TenantCodeError
 from sandbox import SandboxError
+from sandbox.facades.files import QuotaExceeded
+from sandbox.facades.sqlite import QuotaError
 
 
 def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
@@ -64,9 +66,14 @@ def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeE
     if isinstance(exc, TenantCodeError):
         return exc
     name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
-    return TenantCodeError(
+    error = TenantCodeError(
         f"{endpoint} raised {name}",
         detail=format_tenant_traceback(exc, tenants_dir),
         exc_type=name,
         denied=isinstance(exc, (SandboxError, ImportError)),
     )
+    if isinstance(exc, (QuotaError, QuotaExceeded)):
+        # Storage over storage_mb, not caught by the tenant (SPEC: 507).
+        error.status = 507
+        error.exc_type = f"{name} ({exc})"
+    return error

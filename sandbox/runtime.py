@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import random
+import threading
 from types import CodeType
 from types import ModuleType
 from typing import Callable
@@ -31,6 +32,7 @@ from sandbox.facades.classes import GuardedEnumType
 from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
+from sandbox.facades.sqlite import SqliteState
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -192,6 +194,8 @@ class TenantRuntime:
     :param extra_modules: operator-allowed module name -> real module.
     :param files: the tenant's ``/app`` and ``/data``.
     :param env: what ``os.environ`` holds.
+    :param make_lock: makes the lock of one database file (the host passes
+        a greenlet lock under gevent).
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class TenantRuntime:
         extra_modules: dict[str, ModuleType] | None = None,
         files: TenantFiles | None = None,
         env: dict | None = None,
+        make_lock: Callable[[], object] = threading.RLock,
     ):
         _disable_shared_caches_once()
         self.tenant = tenant
@@ -218,6 +223,8 @@ class TenantRuntime:
         self.files = files or TenantFiles()
         #: The tenant's environment (os.environ, os.getenv).
         self.env = dict(env or {})
+        #: Its databases' locks and open transactions (sandbox.facades.sqlite).
+        self.sqlite = SqliteState(self.files, make_lock)
         self.builtins = guards.make_builtins()
         self.builtins["open"] = self.files.open
         self.builtins["__import__"] = self.import_module
@@ -356,6 +363,7 @@ class TenantRuntime:
     def close(self) -> None:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
+        self.sqlite.close_all()
         for module in self._modules.values():
             if module is not None:
                 object.__getattribute__(module, "_ns").clear()

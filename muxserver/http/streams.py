@@ -116,8 +116,8 @@ class TenantStream:
                 pass
             finally:
                 context.pop(previous)
+        self.state.end_request(self.ctx.request, self.budget)
         self.state.inflight -= 1
         self.module.release()
         self.app.inflight -= 1
-        self.ctx.request.close()
         self.app.finish(self.outcome)

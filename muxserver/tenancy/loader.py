@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 
+from gevent.lock import RLock
 from gevent.lock import Semaphore
 
 from muxserver.errors import NotFound
@@ -26,6 +27,7 @@ from muxserver.execution import run_limited
 from muxserver.ops.logs import TenantLogs
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
+from muxserver.tenancy.data import data_folder
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.registry import TenantState
 from muxserver.tenancy.registry import WarmModule
@@ -41,6 +43,17 @@ from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
+
+
+def make_data_folder(config, tenant: str) -> str:
+    """``<data-dir>/<tenant>``, the tenant's ``/data``, made on first use
+    (only the serving process and the operator may read it)."""
+    path = data_folder(config.state_dir, tenant)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError:
+        pass  # a read-only data dir: writes fail with the OS's error
+    return path
 
 
 def host_modules(attrs: dict) -> dict:
@@ -114,7 +127,9 @@ class Loader:
             def mux_log(*args, level: str = "info") -> None:
                 log_line(" ".join(str(a) for a in args))
 
-            files = TenantFiles(state.spec.root)
+            limits = state.spec.manifest.limits
+            files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
+                                limits.storage_mb * 2**20)
             site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret,
                               log_line, files)
             attrs = module_attrs(state.spec.manifest.env, mux_log, site)
@@ -135,6 +150,7 @@ class Loader:
                 extra_modules=self.extra_modules,
                 files=files,
                 env=state.spec.manifest.env,
+                make_lock=RLock,
             )
             state.runtime = runtime
             state.site = site

@@ -110,6 +110,14 @@ class TenantState:
     def name(self) -> str:
         return self.spec.name
 
+    def end_request(self, request, budget) -> None:
+        """What a finished request leaves: uploaded files' temporary files,
+        and database transactions it left open (rolled back, locks freed)."""
+        if request is not None:
+            request.close()
+        if budget is not None and self.runtime is not None:
+            self.runtime.sqlite.end_request(budget)
+
     def get_router(self) -> TenantRouter:
         if self.router is None:
             self.router = TenantRouter(self.spec.name, self.spec.routes)
@@ -307,6 +315,7 @@ class Registry:
                     # Helper modules live in the runtime; nothing warm, nothing kept.
                     if state.runtime is not None and state.inflight == 0:
                         state.runtime.close()
+                        state.site.close()
                     state.runtime = None
                     state.site = None
         return count

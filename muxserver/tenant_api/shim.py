@@ -24,6 +24,7 @@ from typing import Any
 
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
+from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import request
 from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
@@ -525,6 +526,7 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "send_file": send_file,
         "send_from_directory": send_from_directory,
         "json": _JSONFacade(),
+        "kv": KVFacade(site),
         "escape": _escape,
         "Markup": _markup(),
     }

@@ -54,6 +54,13 @@ class TenantSite:
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
+        self.kv = None  # muxserver.tenant_api.kv.KeyValueStore, on first use
+
+    def close(self) -> None:
+        """Close what the site holds open (the runtime is being dropped)."""
+        if self.kv is not None:
+            self.kv.close()
+            self.kv = None
 
     @property
     def app(self):

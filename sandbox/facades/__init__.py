@@ -52,6 +52,7 @@ from sandbox.facades.numbers import build_random
 from sandbox.facades.numbers import build_statistics
 from sandbox.facades.outside import build_requests
 from sandbox.facades.outside import build_yaml
+from sandbox.facades.sqlite import build_sqlite3
 from sandbox.facades.system import build_logging
 from sandbox.facades.system import build_os
 from sandbox.facades.system import build_os_path
@@ -101,6 +102,7 @@ BUILDERS = {
     "logging": build_logging,
     "requests": build_requests,
     "yaml": build_yaml,
+    "sqlite3": build_sqlite3,
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).

@@ -23,12 +23,17 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import time
 
 from sandbox import guards
 from sandbox.guards import SandboxError
 
 APP = "/app"
 DATA = "/data"
+#: The folder in /data where the server keeps the tenant's key-value store.
+HOST_FOLDER = ".mux"
+#: How long a count of /data's bytes is trusted (far from the quota).
+USAGE_TTL_S = 1.0
 
 
 class QuotaExceeded(SandboxError, OSError):
@@ -50,6 +55,7 @@ class TenantFiles:
         self.data_root = os.path.realpath(data_root) if data_root else None
         self.quota_bytes = quota_bytes
         self._usage = usage
+        self._used = None  # (monotonic time, bytes): a recent count
 
     # -- names ------------------------------------------------------------
 
@@ -69,6 +75,9 @@ class TenantFiles:
                     raise PermissionError(f"{prefix} is not available to this function")
                 if write and prefix != DATA:
                     raise PermissionError(f"{name}: {APP} is read-only; write under {DATA}")
+                if prefix == DATA and (path == DATA + "/" + HOST_FOLDER
+                                       or path.startswith(DATA + "/" + HOST_FOLDER + "/")):
+                    raise PermissionError(f"{name}: {DATA}/{HOST_FOLDER} is kept by the server")
                 host = os.path.join(root, path[len(prefix):].lstrip("/"))
                 real = os.path.realpath(host)
                 if real != root and not real.startswith(root + os.sep):
@@ -85,21 +94,32 @@ class TenantFiles:
 
     # -- quota ------------------------------------------------------------
 
-    def used_bytes(self) -> int:
+    def used_bytes(self, fresh: bool = False) -> int:
+        """Bytes ``/data`` holds; counted again at most every
+        :data:`USAGE_TTL_S` unless ``fresh`` (a walk of the folder costs)."""
+        now = time.monotonic()
+        if not fresh and self._used is not None and now - self._used[0] < USAGE_TTL_S:
+            return self._used[1]
         if self._usage is not None:
-            return self._usage()
-        return folder_bytes(self.data_root) if self.data_root else 0
+            used = self._usage()
+        else:
+            used = folder_bytes(self.data_root) if self.data_root else 0
+        self._used = (now, used)
+        return used
 
     def check_growth(self, more: int) -> None:
         """Raise :class:`QuotaExceeded` if ``more`` bytes would pass the quota."""
         if self.quota_bytes is None or more <= 0:
             return
         used = self.used_bytes()
+        if used + more > self.quota_bytes * 0.9:
+            used = self.used_bytes(fresh=True)  # near the quota: count exactly
         if used + more > self.quota_bytes:
             raise QuotaExceeded(
                 f"storage quota exceeded: /data holds {used} bytes and the quota (storage_mb) "
                 f"is {self.quota_bytes} bytes"
             )
+        self._used = (self._used[0], used + more) if self._used else None
 
     # -- open -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import sys
 from sandbox import guards
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
+from sandbox.facades.files import HOST_FOLDER
 from sandbox.facades.files import QuotaExceeded
 
 _PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
@@ -84,7 +85,8 @@ def build_os(ctx):
     def listdir(path="."):
         host = files.resolve(path)
         names = sorted(n for n in os.listdir(host)
-                       if not os.path.islink(os.path.join(host, n)))
+                       if not os.path.islink(os.path.join(host, n))
+                       and not (host == files.data_root and n == HOST_FOLDER))
         guards.check_allocation(len(names) * 64, "os.listdir()")
         return names
 

@@ -1,0 +1,395 @@
+"""``sqlite3`` for tenant code: its own databases under ``/data``, bounded.
+
+``sqlite3.connect("app.db")`` opens ``/data/app.db`` (names are relative to
+``/data``; ``:memory:`` works). What SQLite could reach beyond that is
+refused by its authorizer: ``ATTACH`` (and so ``VACUUM INTO``), ``DETACH``,
+pragmas outside :data:`ALLOWED_PRAGMAS`, and ``load_extension``. URIs,
+connection factories, extension loading and the connection's own authorizer,
+progress handler and trace hooks are not offered.
+
+* **Limits.** A progress handler checks the request's budget every
+  :data:`PROGRESS_OPS` virtual-machine steps (without switching greenlets,
+  inside SQLite): a runaway query is interrupted with the request's CPU or
+  wall limit, and the connection stays usable.
+* **Quota.** ``max_page_count`` caps each file database at what the
+  tenant's ``storage_mb`` leaves free when it is opened; past it SQLite's
+  "database or disk is full" becomes :class:`QuotaError` (an
+  ``sqlite3.OperationalError``) naming the quota.
+* **Durability.** File databases use WAL with ``synchronous=FULL``: a commit
+  that returned is in the WAL file and fsynced, so neither ``kill -9`` nor a
+  power cut loses it, and a crash mid-transaction leaves the last committed
+  state.
+* **Concurrency.** One lock per database file, from the host (under gevent
+  a greenlet lock): a connection holds it from the first statement of a
+  transaction to its commit or rollback, so many greenlets of one tenant
+  writing at once queue instead of meeting "database is locked". A request
+  that ends with a transaction open is rolled back by the host
+  (:meth:`SqliteState.end_request`).
+
+What sqlite3 offers as Python objects (``Row``, cursors, ``detect_types``,
+adapters of the standard types) works as in CPython; the wrappers keep the
+real connection and cursor out of reach.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from sandbox import guards
+from sandbox import limits
+from sandbox.guards import SandboxError
+
+#: Steps of SQLite's virtual machine between two budget checks.
+PROGRESS_OPS = 2000
+
+ALLOWED_PRAGMAS = frozenset("""
+    table_info table_xinfo table_list index_list index_info index_xinfo foreign_key_list
+    foreign_keys foreign_key_check user_version application_id schema_version data_version
+    page_count page_size freelist_count integrity_check quick_check encoding
+    collation_list function_list pragma_list case_sensitive_like recursive_triggers
+    defer_foreign_keys journal_mode synchronous optimize analysis_limit
+""".split())
+
+_DENIED_FUNCTIONS = frozenset(["load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"])
+
+
+class QuotaError(sqlite3.OperationalError):
+    """A write would pass the tenant's storage quota (``storage_mb``)."""
+
+
+QuotaError.__module__ = "sqlite3"  # as tenant code sees it in tracebacks
+
+
+def _authorizer(action, arg1, arg2, database, trigger):
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA:
+        if arg1 not in ALLOWED_PRAGMAS:
+            return sqlite3.SQLITE_DENY
+        if arg1 == "journal_mode" and arg2 is not None and arg2.lower() not in ("wal",):
+            return sqlite3.SQLITE_DENY  # keep WAL: durability is part of the contract
+        if arg1 == "synchronous" and arg2 is not None:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION and arg2 in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+class SqliteState:
+    """One tenant's databases: their locks and what each request touched.
+
+    :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
+    :param make_lock: makes one reentrant lock per database file.
+    """
+
+    def __init__(self, files, make_lock):
+        self.files = files
+        self._make_lock = make_lock
+        self._locks: dict[str, object] = {}
+        self._touched: dict[int, list] = {}
+
+    def lock_for(self, path: str):
+        lock = self._locks.get(path)
+        if lock is None:
+            lock = self._locks[path] = self._make_lock()
+        return lock
+
+    def touched(self, connection) -> None:
+        budget = limits.current()
+        if budget is not None:
+            held = self._touched.setdefault(id(budget), [])
+            if connection not in held:
+                held.append(connection)
+
+    def end_request(self, budget) -> None:
+        """Roll back what a finished request left open (the host calls it)."""
+        for connection in self._touched.pop(id(budget), ()):
+            connection._end_of_request()
+
+    def close_all(self) -> None:
+        for held in self._touched.values():
+            for connection in held:
+                connection.close()
+        self._touched.clear()
+
+
+class _Progress:
+    """The progress handler: the request's limits, checked inside SQLite."""
+
+    __slots__ = ("stopped",)
+
+    def __init__(self):
+        self.stopped = None
+
+    def __call__(self):
+        budget = limits.current()
+        if budget is None:
+            return 0
+        try:
+            budget.check(may_yield=False)
+        except limits.LimitExceeded as exc:
+            self.stopped = exc
+            return 1
+        return 0
+
+
+class Cursor:
+    """A cursor as tenant code holds it."""
+
+    __slots__ = ("_connection", "_cursor")
+
+    def __init__(self, connection, cursor):
+        self._connection = connection
+        self._cursor = cursor
+
+    def execute(self, sql, parameters=()):
+        self._connection._run(self._cursor.execute, sql, parameters)
+        return self
+
+    def executemany(self, sql, seq_of_parameters):
+        self._connection._run(self._cursor.executemany, sql, guards.guarded_iter(seq_of_parameters))
+        return self
+
+    def executescript(self, script):
+        self._connection._run(self._cursor.executescript, script)
+        return self
+
+    def fetchone(self):
+        return self._connection._run(self._cursor.fetchone)
+
+    def fetchmany(self, size=None):
+        size = self._cursor.arraysize if size is None else size
+        return self._connection._run(self._cursor.fetchmany, size)
+
+    def fetchall(self):
+        return self._connection._run(self._cursor.fetchall)
+
+    def __iter__(self):
+        return guards.TickingIter(iter(self.fetchone, None))
+
+    def close(self):
+        self._cursor.close()
+
+    rowcount = property(lambda self: self._cursor.rowcount)
+    lastrowid = property(lambda self: self._cursor.lastrowid)
+    description = property(lambda self: self._cursor.description)
+
+    @property
+    def arraysize(self):
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value):
+        self._cursor.arraysize = int(value)
+
+    @property
+    def connection(self):
+        return self._connection
+
+    _guarded_writes = True
+
+
+class Connection:
+    """A connection as tenant code holds it (see the module doc)."""
+
+    __slots__ = ("_raw", "_state", "_lock", "_held", "_progress", "_path", "_quota_pages",
+                 "__weakref__")
+    _guarded_writes = True
+
+    def __init__(self, raw, state, path, quota_pages):
+        self._raw = raw
+        self._state = state
+        self._path = path
+        self._lock = state.lock_for(path) if path else None
+        self._held = False
+        self._progress = _Progress()
+        self._quota_pages = quota_pages
+        raw.set_progress_handler(self._progress, PROGRESS_OPS)
+
+    # -- running statements ----------------------------------------------------
+
+    def _run(self, call, *args):
+        if self._lock is not None and not self._held:
+            budget = limits.current()
+            timeout = budget.remaining_seconds(30.0) if budget is not None else 30.0
+            if not self._lock.acquire(timeout=max(timeout, 0.001)):
+                raise sqlite3.OperationalError("database is locked: another request held it "
+                                               "for longer than this request's wall time")
+            self._held = True
+        self._state.touched(self)
+        self._progress.stopped = None
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as exc:
+            if self._progress.stopped is not None:
+                stopped, self._progress.stopped = self._progress.stopped, None
+                raise limits.LimitExceeded(stopped.kind, stopped.message) from None
+            if "database or disk is full" in str(exc) and self._quota_pages is not None:
+                quota = self._state.files.quota_bytes
+                raise QuotaError(f"storage quota exceeded: this database may not grow past the "
+                                 f"tenant's storage_mb ({quota // 2**20 if quota else 0} MB)") from None
+            raise
+        finally:
+            self._release_if_done()
+
+    def _release_if_done(self):
+        if self._held and not self._raw.in_transaction:
+            self._held = False
+            self._lock.release()
+
+    def _end_of_request(self):
+        try:
+            if self._raw.in_transaction:
+                self._raw.rollback()
+        except sqlite3.ProgrammingError:
+            pass  # closed
+        self._release_if_done()
+
+    # -- sqlite3.Connection's surface -------------------------------------------
+
+    def cursor(self):
+        return Cursor(self, self._raw.cursor())
+
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+    def executescript(self, script):
+        return self.cursor().executescript(script)
+
+    def commit(self):
+        self._run(self._raw.commit)
+
+    def rollback(self):
+        self._run(self._raw.rollback)
+
+    def close(self):
+        try:
+            if self._raw.in_transaction:
+                self._raw.rollback()
+        except sqlite3.ProgrammingError:
+            pass
+        self._raw.close()
+        self._release_if_done()
+
+    def create_function(self, name, narg, func, *, deterministic=False):
+        self._raw.create_function(str(name), int(narg), func, deterministic=deterministic)
+
+    def create_aggregate(self, name, n_arg, aggregate_class):
+        self._raw.create_aggregate(str(name), int(n_arg), aggregate_class)
+
+    def create_collation(self, name, callable_):
+        self._raw.create_collation(str(name), callable_)
+
+    def iterdump(self):
+        return guards.TickingIter(self._raw.iterdump())
+
+    @property
+    def row_factory(self):
+        return self._raw.row_factory
+
+    @row_factory.setter
+    def row_factory(self, value):
+        self._raw.row_factory = value
+
+    @property
+    def text_factory(self):
+        return self._raw.text_factory
+
+    @text_factory.setter
+    def text_factory(self, value):
+        self._raw.text_factory = value
+
+    @property
+    def isolation_level(self):
+        return self._raw.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value):
+        self._raw.isolation_level = value
+
+    total_changes = property(lambda self: self._raw.total_changes)
+    in_transaction = property(lambda self: self._raw.in_transaction)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+        return False
+
+    def __del__(self):
+        try:
+            self._raw.close()
+            self._release_if_done()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return f"<sqlite3.Connection {self._path or ':memory:'}>"
+
+
+def _open(state, database, timeout, detect_types, isolation_level):
+    files = state.files
+    if not isinstance(database, str):
+        raise TypeError("the database name is a string")
+    memory = database in (":memory:", "")
+    if database.startswith("file:"):
+        raise SandboxError("URIs are not supported: name the database, e.g. connect('app.db')")
+    if memory:
+        raw = sqlite3.connect(":memory:", detect_types=detect_types, isolation_level=isolation_level,
+                              check_same_thread=False)
+        raw.set_authorizer(_authorizer)
+        return Connection(raw, state, None, None)
+    name = database if database.startswith("/") else "/data/" + database
+    path = files.resolve(name, write=True)
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise sqlite3.OperationalError(f"unable to open database file {database!r}: its folder "
+                                       "does not exist")
+    raw = sqlite3.connect(path, timeout=0, detect_types=detect_types,
+                          isolation_level=isolation_level, check_same_thread=False)
+    quota_pages = None
+    try:
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=FULL")
+        if files.quota_bytes is not None:
+            page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+            pages = raw.execute("PRAGMA page_count").fetchone()[0]
+            free = max(0, files.quota_bytes - files.used_bytes())
+            quota_pages = pages + free // page_size
+            raw.execute(f"PRAGMA max_page_count={max(quota_pages, 1)}")
+    except sqlite3.DatabaseError:
+        raw.close()
+        raise
+    raw.set_authorizer(_authorizer)
+    return Connection(raw, state, path, quota_pages)
+
+
+def build_sqlite3(ctx):
+    state = ctx.sqlite
+
+    def connect(database, timeout=5.0, detect_types=0, isolation_level="", check_same_thread=True,
+                factory=None, cached_statements=128, uri=False, **kwargs):
+        if uri or factory is not None:
+            raise SandboxError("sqlite3.connect(): uri= and factory= are not supported here")
+        return _open(state, database, timeout, detect_types, isolation_level)
+
+    table = {name: getattr(sqlite3, name) for name in (
+        "Row", "Error", "DatabaseError", "OperationalError", "IntegrityError", "ProgrammingError",
+        "InterfaceError", "DataError", "NotSupportedError", "InternalError", "Warning",
+        "PARSE_DECLTYPES", "PARSE_COLNAMES", "sqlite_version", "sqlite_version_info", "Binary",
+        "complete_statement",
+    )}
+    table["connect"] = connect
+    table["QuotaError"] = QuotaError
+    table["Connection"] = Connection
+    table["Cursor"] = Cursor
+    return table

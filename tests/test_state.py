@@ -1,0 +1,265 @@
+"""State over real HTTP: each tenant's SQLite databases, key-value store and
+files, with their limits, quota, durability and isolation (SPEC "State")."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import gevent
+import requests
+
+from tests.conftest import REPO
+
+NOTES = {
+    "index.py": """
+        import sqlite3, os
+        from flask import Flask, request, jsonify
+        app = Flask(__name__)
+
+        def db():
+            conn = sqlite3.connect("app.db")
+            conn.row_factory = sqlite3.Row
+            conn.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT)")
+            return conn
+
+        @app.post("/notes")
+        def add():
+            with db() as conn:
+                cur = conn.execute("INSERT INTO notes (text) VALUES (?)", (request.get_json()["text"],))
+            return {"id": cur.lastrowid}, 201
+
+        @app.get("/notes")
+        def notes():
+            return jsonify([dict(r) for r in db().execute("SELECT id, text FROM notes ORDER BY id")])
+
+        @app.put("/notes/<int:nid>")
+        def edit(nid):
+            with db() as conn:
+                conn.execute("UPDATE notes SET text = ? WHERE id = ?", (request.get_json()["text"], nid))
+            return {"ok": True}
+
+        @app.delete("/notes/<int:nid>")
+        def remove(nid):
+            with db() as conn:
+                conn.execute("DELETE FROM notes WHERE id = ?", (nid,))
+            return {"ok": True}
+
+        @app.get("/sql/<name>")
+        def sql(name):
+            statement = {
+                "attach": "ATTACH 'other.db' AS o",
+                "vacuum_into": "VACUUM INTO '/tmp/stolen.db'",
+                "pragma_cache": "PRAGMA cache_size = -2000000",
+                "pragma_max_pages": "PRAGMA max_page_count = 999999999",
+                "pragma_journal_off": "PRAGMA journal_mode = OFF",
+                "extension": "SELECT load_extension('/usr/lib/x.so')",
+                "runaway": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                           "SELECT count(*) FROM c",
+            }[name]
+            return str(db().execute(statement).fetchall())
+
+        @app.get("/open/<path:name>")
+        def open_db(name):
+            sqlite3.connect(name.replace("~", "/"))
+            return "opened"
+
+        @app.post("/fill")
+        def fill():
+            conn = db()
+            conn.execute("CREATE TABLE IF NOT EXISTS blobs (b BLOB)")
+            with conn:
+                for i in range(100):
+                    conn.execute("INSERT INTO blobs VALUES (?)", (b"x" * 100_000,))
+            return "filled"
+
+        @app.post("/file")
+        def write_file():
+            os.makedirs("/data/files", exist_ok=True)
+            with open("/data/files/a.txt", "w") as f:
+                f.write(request.get_data(as_text=True))
+            return {"files": os.listdir("/data/files"), "text": open("/data/files/a.txt").read()}
+        """,
+    "counter.py": """
+        import mux
+        def post():
+            tries = 0
+            while True:
+                count, version = mux.kv.get_versioned("count")
+                tries += 1
+                try:
+                    mux.kv.set("count", (count or 0) + 1, if_version=version)
+                    return {"count": (count or 0) + 1, "tries": tries}
+                except mux.kv.Conflict:
+                    continue
+        def get():
+            mux.kv.set("profile/ann", {"age": 3})
+            absent_ok = True
+            try:
+                mux.kv.set("profile/ann", 1, if_version=0)
+                absent_ok = False
+            except mux.kv.Conflict:
+                pass
+            return {"count": mux.kv.get("count", 0), "keys": mux.kv.keys("profile/"),
+                    "versioned": mux.kv.get_versioned("profile/ann"), "absent_guard": absent_ok,
+                    "deleted": mux.kv.delete("profile/ann"), "after": mux.kv.get("profile/ann")}
+        """,
+    "tenant.toml": "[limits]\nstorage_mb = 5\ncpu_ms = 500\n",
+}
+
+
+def test_crud_through_sqlite_and_files(tenants, live):
+    tenants.add("notes", NOTES)
+    server = live()
+    assert server.post("/notes/notes", json={"text": "a"}).json() == {"id": 1}
+    assert server.post("/notes/notes", json={"text": "b"}).json() == {"id": 2}
+    assert server.request("PUT", "/notes/notes/1", json={"text": "A"}).ok
+    assert server.request("DELETE", "/notes/notes/2").ok
+    assert server.get("/notes/notes").json() == [{"id": 1, "text": "A"}]
+    assert server.post("/notes/file", data="hello").json() == {"files": ["a.txt"], "text": "hello"}
+    # It is a real SQLite file in the tenant's data folder.
+    db = tenants.root.parent / ".muxdata" / "notes" / "app.db"
+    assert sqlite3.connect(db).execute("SELECT text FROM notes").fetchall() == [("A",)]
+    status = server.get("/_mux/status").json()["tenants"]["notes"]
+    assert status["storage_bytes"] > 0 and status["storage_limit_bytes"] == 5 * 2**20
+
+
+def test_refused_statements_paths_and_a_runaway_query(tenants, live):
+    tenants.add("notes", NOTES)
+    tenants.add("other", {"index.py": "def get():\n    return 'x'\n"})
+    server = live()
+    server.get("/other/")
+    for name in ("attach", "vacuum_into", "pragma_cache", "pragma_max_pages", "pragma_journal_off",
+                 "extension"):
+        response = server.get(f"/notes/sql/{name}")
+        assert response.status_code == 500, (name, response.text)
+    for name in ("~etc~x.db", "..~other~app.db", "~data~..~..~other~app.db", "~app~index.db",
+                 "file:app.db?mode=rwc", "~data~.mux~kv.sqlite3"):
+        assert server.get(f"/notes/open/{name}").status_code == 500, name
+    logs = "\n".join(e["line"] for e in server.app.logs.tail("notes"))
+    assert "not authorized" in logs and "only files under /app and /data" in logs
+    runaway = server.get("/notes/sql/runaway")
+    assert runaway.status_code == 503 and "CPU time limit" in runaway.text
+    # The connection and the tenant are still fine, and nothing else was hurt.
+    assert server.post("/notes/notes", json={"text": "after"}).status_code == 201
+    assert server.get("/other/").text == "x"
+
+
+def test_compare_and_set_under_twenty_concurrent_increments(tenants, live):
+    tenants.add("notes", NOTES)
+    server = live()
+    jobs = [gevent.spawn(requests.post, server.url + "/notes/counter", timeout=30) for _ in range(20)]
+    gevent.joinall(jobs, raise_error=True)
+    results = [job.value.json() for job in jobs]
+    assert sorted(r["count"] for r in results) == list(range(1, 21))
+    body = server.get("/notes/counter").json()
+    assert body["count"] == 20
+    assert body["keys"] == ["profile/ann"] and body["versioned"] == [{"age": 3}, 1]
+    assert body["absent_guard"] is True and body["deleted"] is True and body["after"] is None
+
+
+def test_storage_quota_is_507_and_the_data_stays_readable(tenants, live):
+    tenants.add("notes", NOTES)
+    server = live()
+    assert server.post("/notes/notes", json={"text": "kept"}).status_code == 201
+    full = server.post("/notes/fill")
+    assert full.status_code == 507, full.text
+    assert "storage quota exceeded" in full.text or "QuotaError" in full.text
+    logs = "\n".join(e["line"] for e in server.app.logs.tail("notes"))
+    assert "storage_mb" in logs
+    assert server.get("/notes/notes").json() == [{"id": 1, "text": "kept"}]
+
+
+def test_another_tenants_data_is_unreachable_by_any_name(tenants, live):
+    tenants.add("notes", NOTES)
+    tenants.add("thief", {"index.py": """
+        import sqlite3, os
+        def get():
+            out = []
+            for name in ("../notes/app.db", "/data/../notes/app.db", "/app/../../.muxdata/notes/app.db"):
+                try:
+                    sqlite3.connect(name).execute("SELECT * FROM notes").fetchall()
+                    out.append("READ " + name)
+                except Exception as exc:
+                    out.append(type(exc).__name__)
+            try:
+                out.append(str(os.listdir("/data/..")))
+            except Exception as exc:
+                out.append(type(exc).__name__)
+            return {"out": out}
+        """})
+    server = live()
+    assert server.post("/notes/notes", json={"text": "secret"}).status_code == 201
+    out = server.get("/thief/").json()["out"]
+    assert not any(o.startswith("READ") or "notes" in o for o in out), out
+
+
+def test_acknowledged_writes_survive_kill_9(tenants, muxserver_process, tmp_path):
+    tenants.add("notes", NOTES)
+    data_dir = tmp_path / "data"
+    server = muxserver_process("--tenants-dir", str(tenants.root), "--data-dir", str(data_dir),
+                               "--no-access-log").wait_ready()
+    acknowledged = []
+    stop = threading.Event()
+
+    def writer(n):
+        session = requests.Session()
+        i = 0
+        while not stop.is_set():
+            try:
+                r = session.post(server.url + "/notes/notes", json={"text": f"w{n}-{i}"}, timeout=5)
+            except requests.RequestException:
+                return
+            if r.status_code == 201:
+                acknowledged.append(r.json()["id"])
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline = gevent.get_hub().loop.now() + 30
+    while len(acknowledged) < 200 and gevent.get_hub().loop.now() < deadline:
+        gevent.sleep(0.01)
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acknowledged) >= 200
+    restarted = muxserver_process("--tenants-dir", str(tenants.root), "--data-dir", str(data_dir),
+                                  "--no-access-log").wait_ready()
+    stored = {row["id"] for row in requests.get(restarted.url + "/notes/notes", timeout=10).json()}
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged writes lost"
+    db = sqlite3.connect(data_dir / "notes" / "app.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    print(f"kill -9 under a write storm: {len(acknowledged)} acknowledged, {len(stored)} stored, "
+          f"0 lost")
+
+
+def test_data_export_import_round_trip_while_serving(tenants, live, tmp_path):
+    tenants.add("notes", NOTES)
+    server = live()
+    for text in ("one", "two"):
+        server.post("/notes/notes", json={"text": text})
+    server.post("/notes/counter")
+    data_dir = tenants.root.parent / ".muxdata"
+    archive = tmp_path / "notes.tgz"
+    run = [sys.executable, "-m", "muxserver", "data"]
+    out = subprocess.run([*run, "export", "notes", str(archive), "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    out = subprocess.run([*run, "import", "copy", str(archive), "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    tenants.add("copy", NOTES)
+    server.post("/_mux/register")
+    assert server.get("/copy/notes").json() == [{"id": 1, "text": "one"}, {"id": 2, "text": "two"}]
+    assert server.get("/copy/counter").json()["count"] == 1
+    bad = tmp_path / "bad.tgz"
+    bad.write_bytes(b"not an archive")
+    out = subprocess.run([*run, "import", "copy", str(bad), "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 1 and "not a tar.gz" in out.stderr
+    assert server.get("/copy/notes").json()[0]["text"] == "one"  # untouched
