@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import bench_density  # noqa: E402
 from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
+from benchmarks import bench_state  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
 from benchmarks import cold_warm  # noqa: E402
@@ -271,6 +272,18 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
               f"| cold start p50 (code cached), ms | {iso['cold_p50_ms']['best-effort']} | "
               f"{iso['cold_p50_ms']['off']} | {iso['cold_p50_on_over_off']}x |", "",
               f"In force: {json.dumps(iso['isolation_in_force'])}"]
+    state = reports.get("state")
+    if state:
+        lines += ["", "## State", "", "From `benchmarks/bench_state.py`: warm requests per second, "
+                  f"interleaved rounds; {state['durability']}.", "",
+                  "| request | requests/s |", "| --- | --- |"]
+        lines += [f"| {name} | {value} |" for name, value in state["rps"].items()]
+        lines += ["", f"kv get+set vs no storage: {state['kv_vs_plain']}x; sqlite insert+select vs no "
+                  f"storage: {state['sqlite_vs_plain']}x; sqlite vs Flask + sqlite3 directly: "
+                  f"{state['sqlite_vs_flask_sqlite']}x; kv vs Flask + sqlite3 doing the same upsert: "
+                  f"{state['kv_vs_flask_sqlite_kv']}x. The Flask baseline opens a connection per request "
+                  "(as flaskr does) and, under gevent, SQLite's busy wait sleeps in C and holds the "
+                  "whole process; muxserver queues writers on a greenlet lock instead."]
     lines += ["", "## Deploy", "", "```json", json.dumps(reports["deploy"], indent=1), "```", "",
               "Raw numbers: `results.json`.", ""]
     return "\n".join(lines)
@@ -307,6 +320,7 @@ def main(argv=None) -> dict:
     reports["density"] = bench_density.main(q)
     reports["noisy"] = noisy_neighbour.main(q)
     reports["deploy"] = deploy.main(q)
+    reports["state"] = bench_state.main(q)
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)
     (out / "RESULTS.md").write_text(write_page(reports, made, out, args.quick))

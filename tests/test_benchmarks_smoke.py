@@ -83,3 +83,11 @@ def test_fleet_quick(quick):
         pytest.skip(report["skipped"])
     assert report["consistent_hash"]["warm_modules"] == report["tenants"]
     assert report["round_robin"]["cold_starts"] >= report["consistent_hash"]["cold_starts"]
+
+
+@pytest.mark.live
+def test_state_quick(quick):
+    report, out = quick[0]["state"], quick[1]
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["sqlite_vs_flask_sqlite"] > 0
+    assert "## State" in (out / "RESULTS.md").read_text()
