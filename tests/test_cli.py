@@ -22,8 +22,19 @@ def run_cli(*args, timeout=60):
 @pytest.mark.live
 def test_serves_the_bundled_examples(muxserver_process, tmp_path):
     proc = muxserver_process("--config", str(REPO / "muxserver.toml"), "--cache-dir",
-                             str(tmp_path / "cache")).wait_ready()
+                             str(tmp_path / "cache"), "--data-dir", str(tmp_path / "data")).wait_ready()
     assert requests.get(proc.url + "/hello/").text == "Hello from muxserver!\n"
+    # The notes app: templates, a blueprint, a session and a SQLite table.
+    browser = requests.Session()
+    page = browser.post(proc.url + "/notes/login", data={"name": "ada"})
+    assert page.status_code == 200 and "Signed in as ada" in page.text
+    browser.post(proc.url + "/notes/notes", data={"text": "<b>first</b>"})
+    page = browser.get(proc.url + "/notes/")
+    assert "&lt;b&gt;first&lt;/b&gt; <small>by ada</small>" in page.text
+    assert browser.get(proc.url + "/notes/api/notes").json() == [
+        {"id": 1, "text": "<b>first</b>", "author": "ada"}]
+    assert "No such page" in browser.get(proc.url + "/notes/nope").text
+    assert (tmp_path / "data" / "notes" / "notes.db").exists()
     assert requests.get(proc.url + "/flask-app/users/1").json() == {"id": 1, "name": "Ada"}
     assert requests.get(proc.url + "/fission/hello").text.startswith("Hello, Fission!")
     assert requests.get(proc.url + "/cpu-hog/").status_code == 503
