@@ -26,7 +26,7 @@ def test_it_reports_every_error_at_its_keys_line():
         "[max_limits] cpu_ms = 5000",
         "acme/tenant.toml:5: [limits]: limit 'wall_s' must be a number, not 'long'",
         "acme/tenant.toml:6: [limits]: unknown limit 'bogus'; known: cpu_ms, wall_s, "
-        "memory_mb, concurrency",
+        "memory_mb, concurrency, storage_mb",
         "acme/tenant.toml:8: env key 'bad key' is not a valid name",
     )
 
