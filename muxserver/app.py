@@ -42,6 +42,7 @@ from muxserver.ops import logs
 from muxserver.ops.logs import TenantLogs
 from muxserver.ops.logs import server_log
 from muxserver.ops.memory import release_memory
+from muxserver.ops.history import History
 from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.data import StorageUsage
@@ -116,6 +117,8 @@ class MuxApp:
         self.evictor = Evictor(self)
         #: Bytes in each tenant's data folder, for /_mux/status.
         self.storage = StorageUsage(config.state_dir)
+        #: The last minutes, for the console (sampled by muxserver.process).
+        self.history = History(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
         if scan:
             self.rescan()

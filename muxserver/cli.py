@@ -140,14 +140,22 @@ def cmd_routes(argv: list[str]) -> int:
 def cmd_deploy(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="muxserver deploy",
-        description="Validate SRC with the sandbox, then swap it in as tenant NAME atomically.",
+        description="Validate SRC with the sandbox, then make it tenant NAME's live version: "
+                    "atomically in a tenants dir, or over HTTP on every node given with --url.",
     )
     parser.add_argument("source", help="folder with the tenant's files")
     parser.add_argument("--tenant", required=True, help="tenant name")
     parser.add_argument("--tenants-dir", default=None,
                         help="the live tenants dir (default: tenants_dir of --config)")
+    parser.add_argument("--url", action="append", default=[], metavar="http://NODE:PORT",
+                        help="deploy over HTTP to this node (repeat for each node of a fleet)")
+    parser.add_argument("--admin-token", "--token", dest="token", default=None,
+                        help="the node's admin token or the tenant's deploy token "
+                             "(default: $MUX_DEPLOY_TOKEN)")
     _add_tool_arguments(parser, directory=False)
     args = parser.parse_args(argv)
+    if args.url:
+        return _deploy_http(args)
     from muxserver.tenancy.deploy import DeployRefused
     from muxserver.tenancy.deploy import deploy
 
@@ -163,6 +171,49 @@ def cmd_deploy(argv: list[str]) -> int:
         return EXIT_CHECK_FAILED
     print(f"deployed {args.tenant}: {result['routes']} routes, version {result['version'][:12]}")
     return EXIT_OK
+
+
+def _deploy_http(args) -> int:
+    """PUT the folder as a tar.gz to each node; exit 1 if any refused it."""
+    import io
+    import os
+    import urllib.error
+    import urllib.request
+
+    from muxserver.tenancy.archive import pack_folder
+
+    source = Path(args.source)
+    if not source.is_dir():
+        print(f"deploy refused: {source} is not a directory", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    buffer = io.BytesIO()
+    pack_folder(str(source), buffer, skip_dirs=(".git", "__pycache__"))
+    token = args.token or os.environ.get("MUX_DEPLOY_TOKEN")
+    failed = 0
+    for url in args.url:
+        request = urllib.request.Request(
+            f"{url.rstrip('/')}/_mux/tenants/{args.tenant}", data=buffer.getvalue(), method="PUT",
+            headers={"Content-Type": "application/gzip",
+                     **({"Authorization": f"Bearer {token}"} if token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                body = json.loads(response.read() or b"{}")
+            print(f"{url}: deployed {args.tenant} version {body.get('version')} "
+                  f"({body.get('routes', '?')} routes)")
+        except urllib.error.HTTPError as exc:
+            failed += 1
+            try:
+                body = json.loads(exc.read() or b"{}")
+            except ValueError:
+                body = {}
+            print(f"{url}: deploy refused ({exc.code}): {body.get('error', exc.reason)}",
+                  file=sys.stderr)
+            for error in body.get("errors", ()):
+                print(error)
+        except (urllib.error.URLError, OSError) as exc:
+            failed += 1
+            print(f"{url}: cannot deploy: {exc}", file=sys.stderr)
+    return EXIT_CHECK_FAILED if failed else EXIT_OK
 
 
 def cmd_nginx_conf(argv: list[str]) -> int:

@@ -104,6 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("module_path", list, (), "folders searched for extra_modules (config file only)", flag=""),
     Setting("max_limits", dict, {}, "[max_limits] table: the most a tenant.toml may ask for, per limit (config file only)", flag=""),
     Setting("hosts", dict, {}, "[hosts] table: tenant = [host names] it may serve, '*.' wildcards allowed (config file only)", flag=""),
+    Setting("deploy_tokens", dict, {}, "[deploy_tokens] table: tenant = token (or {token, name}) that may deploy, list and roll back that tenant only (config file only)", flag=""),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -178,6 +179,7 @@ class _ConfigMethods:
             clean["admin_token"] = TokenHash.of(clean["admin_token"])
         clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
         clean["hosts"] = host_table(clean.get("hosts", {}))
+        clean["deploy_tokens"] = deploy_token_table(clean.get("deploy_tokens", {}))
         return cls(limits=limits, **clean)
 
 
@@ -212,6 +214,36 @@ def _max_limits(table: dict, defaults: Limits) -> MappingProxyType:
             raise ConfigError(f"max_limits: {key} = {cap} is below the default {key} = "
                               f"{getattr(defaults, key)}")
     return MappingProxyType(dict(table))
+
+
+def deploy_token_table(table: dict) -> MappingProxyType:
+    """``[deploy_tokens]``: tenant -> ``(TokenHash, deployer name)``.
+
+    A value is the token, ``{token = "...", name = "ci"}`` (the name shows in
+    the deploy history), or what :func:`muxserver.launch` passes on:
+    ``{sha256 = "...", name = ...}``. Tokens are kept as hashes only.
+    """
+    from muxserver.tenancy.scanner import TENANT_NAME
+
+    clean = {}
+    for tenant, value in table.items():
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], TokenHash):
+            clean[tenant] = value
+            continue
+        if not TENANT_NAME.match(str(tenant)):
+            raise ConfigError(f"deploy_tokens: {tenant!r} is not a tenant name")
+        name = f"token:{tenant}"
+        if isinstance(value, dict):
+            name = str(value.get("name") or name)
+            if isinstance(value.get("sha256"), str):
+                clean[tenant] = (TokenHash.from_hex(value["sha256"]), name)
+                continue
+            value = value.get("token")
+        if not isinstance(value, str) or len(value) < 16:
+            raise ConfigError(f"deploy_tokens: the token of {tenant} must be a string of at "
+                              "least 16 characters")
+        clean[tenant] = (TokenHash.of(value), name)
+    return MappingProxyType(clean)
 
 
 def host_table(table: dict) -> MappingProxyType:

@@ -52,6 +52,9 @@ def config_payload(config: Config) -> bytes:
             if value is not None:
                 values["admin_token_sha256"] = value.hex()
             continue
+        if setting.name == "deploy_tokens":
+            values[setting.name] = {t: {"sha256": h.hex(), "name": n} for t, (h, n) in value.items()}
+            continue
         if isinstance(value, Path):
             value = str(value.resolve())
         elif isinstance(value, tuple):

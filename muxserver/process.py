@@ -21,6 +21,7 @@ from muxserver.fairshare import fair_share
 from muxserver.http.server import Server
 from muxserver.ops.watchdog import HubWatchdog
 from muxserver.tenancy.codecache import MAX_AGE_S
+from muxserver.tenancy.versions import LiveWatcher
 from muxserver.tenancy.watcher import start_watcher
 from sandbox import limits as sandbox_limits
 
@@ -100,6 +101,7 @@ class ProcessServices:
         self.app = app
         self.publish_metrics = publish_metrics
         self.watcher = None
+        self.live_versions = None
         self.evictor = app.evictor
         self.watchdog = HubWatchdog(stall_s=max(5.0, app.config.cpu_ms / 1000 * 5))
         self._greenlets: list[gevent.Greenlet] = []
@@ -118,6 +120,9 @@ class ProcessServices:
             self.watcher = start_watcher(self.app)
         self.evictor.start()
         self.watchdog.start()
+        # Versions deployed over HTTP, by whichever worker took the PUT.
+        self.live_versions = LiveWatcher(self.app).start()
+        self.app.history.start()
         self._greenlets.append(gevent.spawn(self._prune_cache_daily))
         if self.publish_metrics:
             self.app.metrics.write_snapshot()  # a scrape right after start sees this worker
@@ -127,6 +132,9 @@ class ProcessServices:
     def stop(self) -> None:
         self.evictor.stop()
         self.watchdog.stop()
+        if self.live_versions is not None:
+            self.live_versions.stop()
+        self.app.history.stop()
         if self.watcher is not None:
             self.watcher.stop()
         gevent.killall(self._greenlets, block=False)

@@ -2,8 +2,10 @@
 
 Access: from loopback addresses only, unless ``--admin-token`` is set; then
 ``Authorization: Bearer <token>`` is required from everywhere (compared in
-constant time) and anything else is 401. The client address is the TCP
-peer (``REMOTE_ADDR``); ``X-Forwarded-For`` and friends are never read.
+constant time) and anything else is 401. A tenant's deploy token
+(``[deploy_tokens]``) reaches that tenant's deploy calls only
+(:mod:`muxserver.http.deploy_api`). The client address is the TCP peer
+(``REMOTE_ADDR``); ``X-Forwarded-For`` and friends are never read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from muxserver.errors import Forbidden
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Unauthorized
+from muxserver.http import console
+from muxserver.http import deploy_api
 
 _JSON = [("Content-Type", "application/json")]
 
@@ -45,6 +49,8 @@ class AdminAPI:
             ("GET", "status"): self.status,
             ("GET", "metrics"): self.metrics,
             ("GET", "healthz"): self.healthz,
+            ("GET", ""): lambda environ: console.page_response(),
+            ("GET", "console/data"): lambda environ: console.data_response(self.app),
         }
 
     def authorize(self, environ) -> None:
@@ -65,8 +71,20 @@ class AdminAPI:
         if path == "/_mux/healthz" and method in ("GET", "HEAD"):
             # Every client, token or not: load balancers and kubelet probes.
             return self.healthz(environ)
-        self.authorize(environ)
         name = path[len("/_mux/"):] if path.startswith("/_mux/") else ""
+        owner = deploy_api.deploy_token_owner(self.app.config, environ)
+        if owner is not None:
+            # A tenant's deploy token: its own deploy calls and nothing else.
+            if deploy_api.is_deploy_call(name) != owner[0]:
+                deploy_api.refuse_other_calls()
+            return deploy_api.handle(self.app, environ, name, method, owner[1])
+        if name == "" and method in ("GET", "HEAD") and self.app.config.admin_token:
+            # The page holds no data; it asks for the token its calls send.
+            return console.page_response()
+        self.authorize(environ)
+        if deploy_api.is_deploy_call(name) is not None:
+            deployer = "admin" if self.app.config.admin_token else "loopback"
+            return deploy_api.handle(self.app, environ, name, method, deployer)
         if name.startswith("tenants/") and name.endswith("/logs"):
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowed("use GET", None, ("GET", "HEAD"))

@@ -112,15 +112,16 @@ def _gunzip(data: bytes):
     return gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb")
 
 
-def pack_folder(folder: str, out, skip=()) -> None:
+def pack_folder(folder: str, out, skip_dirs=()) -> None:
     """Write ``folder``'s files as a tar.gz to the binary file ``out``, names
-    relative to it (no top folder); symbolic links are left out."""
+    relative to it (no top folder); symbolic links and folders named in
+    ``skip_dirs`` are left out."""
     with tarfile.open(fileobj=out, mode="w:gz") as archive:
         for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(root, d)))
+            dirs[:] = sorted(d for d in dirs
+                             if not os.path.islink(os.path.join(root, d)) and d not in skip_dirs)
             for name in sorted(files):
                 path = os.path.join(root, name)
-                rel = os.path.relpath(path, folder)
-                if os.path.islink(path) or rel in skip:
+                if os.path.islink(path):
                     continue
-                archive.add(path, arcname=rel, recursive=False)
+                archive.add(path, arcname=os.path.relpath(path, folder), recursive=False)

@@ -26,6 +26,7 @@ from muxserver.tenancy.scanner import TenantSpec
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import scan_tenant
+from muxserver.tenancy.versions import VersionStore
 
 log = logging.getLogger("muxserver.registry")
 
@@ -161,14 +162,25 @@ class Registry:
         self._wildcards.sort(key=lambda item: -len(item[0]))
         self.deploy_errors: dict[str, DeployError] = {}
         self.warnings: list[str] = []
+        #: Versions deployed over HTTP; a live one wins over the tenants dir.
+        self.versions = VersionStore(config.state_dir)
         self._lock = threading.RLock()
         self.on_unload = lambda state, module, reason: None
 
     # -- registration --------------------------------------------------------
 
+    def root_of(self, name: str) -> Path:
+        """The folder tenant ``name`` is served from."""
+        return self.versions.live_root(name) or Path(self.config.tenants_dir) / name
+
+    def scan_folder(self, folder, name: str) -> TenantSpec:
+        """Register ``folder`` as tenant ``name`` without making it live."""
+        return scan_tenant(folder, name, self.cache, self.config.tenant_rules,
+                           frozenset(self.config.extra_modules))
+
     def _scan(self, name: str) -> TenantSpec:
         return scan_tenant(
-            Path(self.config.tenants_dir) / name,
+            self.root_of(name),
             name,
             self.cache,
             self.config.tenant_rules,
@@ -178,6 +190,7 @@ class Registry:
     def rescan(self) -> None:
         """Register every tenant again; drop tenants whose folder is gone."""
         names, warnings = list_tenants(self.config.tenants_dir)
+        names = sorted(set(names) | set(self.versions.live_tenants()))
         for warning in warnings:
             if warning not in self.warnings:
                 log.warning("%s", warning)
@@ -191,7 +204,7 @@ class Registry:
 
     def rescan_tenant(self, name: str) -> TenantSpec:
         """Register one tenant; keep its previous version if the new one fails."""
-        root = Path(self.config.tenants_dir) / name
+        root = self.root_of(name)
         if not root.is_dir():
             self.remove_tenant(name)
             return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))

@@ -1,0 +1,221 @@
+"""Versions deployed over HTTP: kept, listed, and made live atomically.
+
+``PUT /_mux/tenants/<t>`` hands a tar.gz to :meth:`VersionStore.deploy`: it
+is unpacked safely (:mod:`muxserver.tenancy.archive`) into a staging folder,
+registered exactly like a directory deploy (nothing of it runs), and only
+if that succeeds kept under its content hash and made live. All or nothing:
+a refused archive changes nothing.
+
+Layout, under ``<data-dir>/.versions/``::
+
+    <tenant>/<version>/        the tenant's files, as deployed (never changed)
+    <tenant>/<version>.json    hash, time, size, files, who deployed
+    live/<tenant>              the live version's name (replaced by rename)
+
+A tenant with a live version is served from it, whatever the tenants dir
+holds for that name. Making a version live is one ``rename`` of the pointer
+file; every process of the server sees it (:class:`LiveWatcher` polls the
+``live`` folder), and requests in flight finish on the code they started on.
+The newest :data:`KEEP_VERSIONS` versions and the live one are kept.
+
+.. warning::
+   The store is in the data dir, which the serving process may write: an
+   escape from the language sandbox could change deployed code there. The
+   tenants dir (read-only to the process) is the place for code that must
+   not change under an escape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gevent
+
+from muxserver.tenancy.archive import ArchiveRefused
+from muxserver.tenancy.archive import safe_extract
+from muxserver.tenancy.scanner import TENANT_NAME
+
+log = logging.getLogger("muxserver.versions")
+
+#: Versions kept per tenant (the live one is always kept too).
+KEEP_VERSIONS = 10
+#: Caps on one uploaded archive.
+MAX_ARCHIVE_BYTES = 50 * 2**20
+MAX_UNPACKED_BYTES = 200 * 2**20
+MAX_FILES = 10_000
+
+
+class DeployFailed(Exception):
+    """The archive or its code was refused; nothing changed."""
+
+    def __init__(self, message: str, errors=(), status: int = 400):
+        super().__init__(message)
+        self.errors = list(errors)
+        self.status = status
+
+
+class VersionStore:
+    """The deployed versions of every tenant, under ``<state_dir>/.versions``."""
+
+    def __init__(self, state_dir):
+        self.root = Path(state_dir) / ".versions"
+        self.live_dir = self.root / "live"
+
+    # -- what is live -----------------------------------------------------------------
+
+    def live_version(self, tenant: str) -> str | None:
+        try:
+            return (self.live_dir / tenant).read_text().strip() or None
+        except OSError:
+            return None
+
+    def live_root(self, tenant: str) -> Path | None:
+        """The folder tenant ``tenant`` is served from, if deployed over HTTP."""
+        version = self.live_version(tenant)
+        if version is None:
+            return None
+        folder = self.root / tenant / version
+        return folder if folder.is_dir() else None
+
+    def live_tenants(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.live_dir) if TENANT_NAME.match(n))
+        except OSError:
+            return []
+
+    def live_stamp(self) -> dict[str, tuple]:
+        """``tenant -> (mtime, size)`` of the pointer files (cheap to poll)."""
+        stamp = {}
+        for name in self.live_tenants():
+            try:
+                st = os.stat(self.live_dir / name)
+            except OSError:
+                continue
+            stamp[name] = (st.st_mtime_ns, st.st_ino)
+        return stamp
+
+    # -- deploy, list, rollback -----------------------------------------------------
+
+    def deploy(self, tenant: str, archive: bytes, validate, deployer: str | None) -> dict:
+        """Unpack, validate, keep and make live; return ``{"version", "errors"}``.
+
+        :param validate: ``validate(folder) -> spec`` (the scanner's verdict).
+        :raises DeployFailed: with the errors; nothing changed.
+        """
+        if not TENANT_NAME.match(tenant):
+            raise DeployFailed(f"{tenant!r} is not a valid tenant name")
+        if len(archive) > MAX_ARCHIVE_BYTES:
+            raise DeployFailed(f"the archive is over {MAX_ARCHIVE_BYTES // 2**20} MB", status=413)
+        folder = self.root / tenant
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        try:
+            try:
+                counts = safe_extract(archive, str(staging), MAX_FILES, MAX_UNPACKED_BYTES)
+            except ArchiveRefused as exc:
+                raise DeployFailed(f"archive refused: {exc}") from None
+            spec = validate(staging)
+            if not spec.ok:
+                raise DeployFailed("the new version has errors; the live version is unchanged",
+                                   spec.errors, status=422)
+            version = spec.version[:16]
+            target = folder / version
+            if not target.exists():
+                os.rename(staging, target)
+            meta = {"version": version, "hash": spec.version, "deployed_at": time.time(),
+                    "bytes": counts["bytes"], "files": counts["files"], "deployer": deployer,
+                    "routes": len(spec.routes)}
+            self._write_atomic(folder / f"{version}.json", json.dumps(meta))
+            self.make_live(tenant, version)
+            self._prune(tenant)
+            return {"version": version, "errors": [], "routes": len(spec.routes)}
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def versions(self, tenant: str) -> list[dict]:
+        folder = self.root / tenant
+        live = self.live_version(tenant)
+        found = []
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return []
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            try:
+                meta = json.loads((folder / name).read_text())
+            except (OSError, ValueError):
+                continue
+            meta["live"] = meta.get("version") == live
+            found.append(meta)
+        return sorted(found, key=lambda m: m.get("deployed_at", 0), reverse=True)
+
+    def make_live(self, tenant: str, version: str) -> None:
+        """Point ``tenant`` at ``version`` (one rename: atomic)."""
+        if not (self.root / tenant / version).is_dir():
+            raise DeployFailed(f"tenant {tenant!r} has no version {version!r}", status=404)
+        self.live_dir.mkdir(parents=True, exist_ok=True)
+        self._write_atomic(self.live_dir / tenant, version)
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+
+    def _prune(self, tenant: str) -> None:
+        live = self.live_version(tenant)
+        for meta in self.versions(tenant)[KEEP_VERSIONS:]:
+            version = meta.get("version")
+            if version and version != live:
+                shutil.rmtree(self.root / tenant / version, ignore_errors=True)
+                try:
+                    os.remove(self.root / tenant / f"{version}.json")
+                except OSError:
+                    pass
+
+
+class LiveWatcher:
+    """Makes every process of the server follow the live pointers: polls
+    ``live/`` every :attr:`interval` seconds and redeploys what changed."""
+
+    def __init__(self, app, interval: float = 0.5):
+        self.app = app
+        self.store = app.registry.versions
+        self.interval = interval
+        self._stamp = self.store.live_stamp()
+        self._greenlet = None
+
+    def run_step(self) -> list[str]:
+        stamp = self.store.live_stamp()
+        changed = [t for t in set(stamp) | set(self._stamp) if stamp.get(t) != self._stamp.get(t)]
+        self._stamp = stamp
+        for tenant in changed:
+            self.app.redeploy(tenant)
+        return changed
+
+    def run(self) -> None:
+        while True:
+            gevent.sleep(self.interval)
+            try:
+                self.run_step()
+            except Exception:
+                log.exception("following live versions failed")
+
+    def start(self) -> "LiveWatcher":
+        self._greenlet = gevent.spawn(self.run)
+        return self
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()

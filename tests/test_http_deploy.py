@@ -1,0 +1,186 @@
+"""Deploys over HTTP with history and rollback (SPEC "Admin API"), over real
+sockets: archives refused by class, tokens by scope, rollback under load."""
+
+import io
+import subprocess
+import sys
+import tarfile
+
+import gevent
+import pytest
+import requests
+
+from tests.conftest import REPO
+from tests.conftest import wait_until
+
+ADMIN = "admin-token-for-tests"
+ACME_TOKEN = "acme-deploy-token-0123456789"
+
+
+def tgz(files: dict, extra=None) -> bytes:
+    """A tar.gz of ``files`` (name -> text); ``extra(tar)`` adds odd members."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if extra is not None:
+            extra(tar)
+    return out.getvalue()
+
+
+def version(n):
+    return {"index.py": f"def get():\n    return 'v{n}'\n"}
+
+
+@pytest.fixture
+def server(tenants, live):
+    tenants.add("other", {"index.py": "def get():\n    return 'other'\n"})
+    return live(admin_token=ADMIN, deploy_tokens={"acme": {"token": ACME_TOKEN, "name": "ci"}})
+
+
+def put(server, tenant, body, token=ADMIN):
+    return requests.put(f"{server.url}/_mux/tenants/{tenant}", data=body, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def test_deploy_list_and_rollback_under_load_with_no_failed_request(server):
+    first = put(server, "acme", tgz(version(1)))
+    assert first.status_code == 200, first.text
+    v1 = first.json()["version"]
+    assert first.json()["errors"] == []
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
+    statuses = []
+    stop = False
+
+    def hammer():
+        session = requests.Session()
+        while not stop:
+            statuses.append(session.get(server.url + "/acme/", timeout=10).status_code)
+
+    workers = [gevent.spawn(hammer) for _ in range(4)]
+    try:
+        v2 = put(server, "acme", tgz(version(2))).json()["version"]
+        wait_until(lambda: requests.get(server.url + "/acme/", timeout=5).text == "v2")
+        back = requests.post(f"{server.url}/_mux/tenants/acme/rollback", json={"version": v1},
+                             headers={"Authorization": f"Bearer {ACME_TOKEN}"}, timeout=10)
+        assert back.status_code == 200 and back.json()["version"] == v1
+        assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
+        gevent.sleep(0.2)
+    finally:
+        stop = True
+        gevent.joinall(workers)
+    assert statuses and set(statuses) == {200}, set(statuses)
+    listing = requests.get(f"{server.url}/_mux/tenants/acme/versions", timeout=5,
+                           headers={"Authorization": f"Bearer {ACME_TOKEN}"}).json()
+    assert listing["live"] == v1
+    assert [v["version"] for v in listing["versions"]] == [v2, v1]
+    assert all(v["deployed_at"] and v["bytes"] > 0 for v in listing["versions"])
+    assert listing["versions"][0]["deployer"] == "admin"
+    status = requests.get(server.url + "/_mux/status", timeout=5,
+                          headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    assert status["tenants"]["acme"]["version"].startswith(v1)
+
+
+def _bomb(tar):
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = 300 * 2**20
+    tar.addfile(info, _Zeros(info.size))
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size):
+        self.left = size
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.left)
+        buffer[:n] = b"\0" * n
+        self.left -= n
+        return n
+
+    def read(self, size=-1):
+        n = self.left if size < 0 else min(size, self.left)
+        self.left -= n
+        return b"\0" * n
+
+
+def _member(name, kind, linkname=""):
+    def add(tar):
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = linkname
+        tar.addfile(info)
+    return add
+
+
+@pytest.mark.parametrize("case, body, message", [
+    ("traversal", tgz({"../evil.py": "x = 1\n", **version(1)}), "leaves the folder"),
+    ("absolute", tgz({"/etc/evil.py": "x = 1\n", **version(1)}), "only relative paths"),
+    ("symlink", tgz(version(1), _member("link.py", tarfile.SYMTYPE, "/etc/passwd")), "link"),
+    ("hardlink", tgz(version(1), _member("hard.py", tarfile.LNKTYPE, "index.py")), "link"),
+    ("device", tgz(version(1), _member("dev", tarfile.CHRTYPE)), "special file"),
+    ("fifo", tgz(version(1), _member("fifo", tarfile.FIFOTYPE)), "special file"),
+    ("bomb", tgz(version(1), _bomb), "more than"),
+    ("not_gzip", b"plain text", "not a tar.gz"),
+    ("many_files", tgz({f"f{i}.txt": "" for i in range(10_001)}), "more than 10000 files"),
+])
+def test_bad_archives_are_refused_and_change_nothing(server, case, body, message):
+    assert put(server, "acme", tgz(version(1))).status_code == 200
+    refused = put(server, "acme", body)
+    assert refused.status_code == 400, refused.text
+    assert message in refused.json()["error"]
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
+    store = server.app.registry.versions.root / "acme"
+    assert not any(p.name.startswith(".staging") for p in store.iterdir())
+
+
+def test_a_version_with_errors_is_refused_with_file_and_line(server):
+    assert put(server, "acme", tgz(version(1))).status_code == 200
+    bad = put(server, "acme", tgz({"index.py": "def get(:\n"}))
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0].startswith("acme/index.py:1: syntax error")
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
+
+
+def test_a_deploy_token_reaches_its_own_tenant_only(server):
+    assert put(server, "acme", tgz(version(1)), token=ACME_TOKEN).status_code == 200
+    history = server.app.registry.versions.versions("acme")
+    assert history[0]["deployer"] == "ci"
+    assert put(server, "other", tgz(version(9)), token=ACME_TOKEN).status_code == 401
+    for method, path in (("GET", "/_mux/status"), ("POST", "/_mux/register"),
+                         ("GET", "/_mux/tenants/other/versions"), ("GET", "/_mux/tenants/acme/logs"),
+                         ("GET", "/_mux/console/data")):
+        r = requests.request(method, server.url + path, timeout=5,
+                             headers={"Authorization": f"Bearer {ACME_TOKEN}"})
+        assert r.status_code == 401, (path, r.status_code)
+    assert put(server, "acme", tgz(version(2)), token="wrong").status_code == 401
+    assert requests.put(f"{server.url}/_mux/tenants/acme", data=tgz(version(2)), timeout=5).status_code == 401
+    assert requests.get(server.url + "/other/", timeout=5).text == "other"
+
+
+def test_muxserver_deploy_url_reaches_every_worker(tenants, muxserver_process, tmp_path):
+    tenants.add("hello", {"index.py": "def get():\n    return 'dir'\n"})
+    node = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
+                             "--data-dir", str(tmp_path / "data"), "--admin-token", ADMIN).wait_ready()
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "index.py").write_text("def get():\n    return 'http'\n")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / "junk.pyc").write_bytes(b"\0")
+    run = [sys.executable, "-m", "muxserver", "deploy", str(source), "--tenant", "hello",
+           "--url", node.url, "--admin-token", ADMIN]
+    out = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "deployed hello version" in out.stdout
+
+    def every_worker_serves_it():
+        # New connections land on either worker.
+        return all(requests.get(node.url + "/hello/", timeout=5).text == "http" for _ in range(12))
+
+    wait_until(every_worker_serves_it, timeout=10)
+    (source / "index.py").write_text("def get(:\n")
+    out = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 1 and "syntax error" in out.stdout
+    assert requests.get(node.url + "/hello/", timeout=5).text == "http"
