@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import bench_density  # noqa: E402
 from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
+from benchmarks import bench_console  # noqa: E402
 from benchmarks import bench_state  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
@@ -284,6 +285,17 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
                   f"{state['kv_vs_flask_sqlite_kv']}x. The Flask baseline opens a connection per request "
                   "(as flaskr does) and, under gevent, SQLite's busy wait sleeps in C and holds the "
                   "whole process; muxserver queues writers on a greenlet lock instead."]
+    console = reports.get("console")
+    if console:
+        lines += ["", "## Console", "", "From `benchmarks/bench_console.py`: a warm hello's "
+                  "requests/s while consoles poll as the page does (data every 2 s, log tail every "
+                  "1 s), 200 tenants registered.", "",
+                  "| | requests/s | vs no console |", "| --- | --- | --- |",
+                  f"| no console | {console['rps']['no console']} | 1.0x |",
+                  f"| 1 console | {console['rps']['1 console']} | {console['ratio_1_console']}x |",
+                  f"| 10 consoles | {console['rps']['10 consoles']} | {console['ratio_10_consoles']}x |",
+                  "", f"The data call itself: p50 {console['data_call_p50_ms']} ms, "
+                  f"p99 {console['data_call_p99_ms']} ms."]
     lines += ["", "## Deploy", "", "```json", json.dumps(reports["deploy"], indent=1), "```", "",
               "Raw numbers: `results.json`.", ""]
     return "\n".join(lines)
@@ -321,6 +333,7 @@ def main(argv=None) -> dict:
     reports["noisy"] = noisy_neighbour.main(q)
     reports["deploy"] = deploy.main(q)
     reports["state"] = bench_state.main(q)
+    reports["console"] = bench_console.main(q)
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)
     (out / "RESULTS.md").write_text(write_page(reports, made, out, args.quick))

@@ -91,3 +91,11 @@ def test_state_quick(quick):
     assert all(v > 0 for v in report["rps"].values())
     assert report["sqlite_vs_flask_sqlite"] > 0
     assert "## State" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_console_quick(quick):
+    report, out = quick[0]["console"], quick[1]
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["data_call_p50_ms"] > 0
+    assert "## Console" in (out / "RESULTS.md").read_text()

@@ -74,7 +74,7 @@ def console_data(app) -> dict:
         },
         "tenants": tenants,
         "deploy_errors": status["deploy_errors"],
-        "series": app.history.series(),
+        "series": app.history.series(now),
         "now": time.time(),
     }
 
@@ -165,6 +165,12 @@ function drawChart(id, points, color) {
   const values = points.filter(v => v !== null && v !== undefined);
   canvas.dataset.points = values.length;
   if (values.length < 1) return;
+  if (values.length === 1) {
+    ctx.fillStyle = color; ctx.beginPath();
+    ctx.arc(w / 2, h / 2, 3 * devicePixelRatio, 0, 2 * Math.PI); ctx.fill();
+    canvas.dataset.drawn = "yes";
+    return;
+  }
   const max = Math.max(...values, 1e-9), min = Math.min(...values, 0);
   ctx.strokeStyle = color; ctx.lineWidth = 2 * devicePixelRatio; ctx.beginPath();
   values.forEach((v, i) => {
@@ -237,8 +243,8 @@ function selectTenant(name) {
 
 async function tail() {
   if (!selected) return;
-  const response = await fetch(`/_mux/tenants/${encodeURIComponent(selected)}/logs?json&limit=200`,
-                               {headers: headers(), cache: "no-store"});
+  const response = await fetch(`/_mux/tenants/${encodeURIComponent(selected)}/logs?json=1&limit=200`,
+                               {headers: {...headers(), "Accept": "application/json"}, cache: "no-store"});
   if (!response.ok) return;
   const data = await response.json();
   const box = document.getElementById("logs");

@@ -80,11 +80,12 @@ class History:
                 break
         return older, now
 
-    def series(self) -> list[dict]:
-        """``[{t, rss_mb, warm, rps}]`` for the charts."""
+    def series(self, now: dict | None = None) -> list[dict]:
+        """``[{t, rss_mb, warm, rps}]`` for the charts, ending with ``now``
+        (a fresh :func:`merged` sample) when given."""
         out = []
         previous = None
-        for sample in self.samples:
+        for sample in [*self.samples, *([now] if now is not None else [])]:
             total = sum(sample["requests"].values())
             rps = None
             if previous is not None and sample["t"] > previous[0]:

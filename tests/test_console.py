@@ -1,0 +1,94 @@
+"""The operator's console in a real browser: headless Chromium (Debian's
+``chromium`` and ``chromium-driver``, driven by Selenium) loads ``/_mux/``
+from a live server, and the data, the charts and a live log line appear."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import REPO
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, script, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def test_console_shows_tenants_charts_and_a_live_log(browser, tenants, muxserver_process, tmp_path):
+    tenants.add("shop", {"index.py": "def get():\n    return 'shop'\n",
+                         "say.py": "import mux\ndef get():\n    print('hello', mux.request.args['w'])\n"
+                                   "    return 'said'\n"})
+    tenants.add("blog", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                   "@app.route('/')\ndef index():\n    return 'blog'\n"})
+    tenants.add("broken", {"index.py": "def get(:\n"})
+    server = muxserver_process("--tenants-dir", str(tenants.root), "--data-dir",
+                               str(tmp_path / "data")).wait_ready()
+    for _ in range(20):
+        requests.get(server.url + "/shop/", timeout=5)
+        requests.get(server.url + "/blog/", timeout=5)
+    browser.get(server.url + "/_mux/")
+    wait(browser, "return document.body.dataset.loaded === 'yes'")
+    rows = wait(browser, "const r = [...document.querySelectorAll('tr.tenant')]; "
+                         "return r.length >= 2 && r.map(x => x.dataset.tenant)")
+    assert set(rows) == {"shop", "blog"}
+    shop = browser.execute_script(
+        "return [...document.querySelector('tr[data-tenant=shop]').children].map(c => c.textContent)")
+    assert shop[0] == "shop" and int(shop[8]) >= 20  # the requests column
+    assert "broken/index.py:1: syntax error" in browser.find_element("id", "errors").text
+    for chart in ("chart-rss", "chart-warm", "chart-rps"):
+        wait(browser, f"return document.getElementById('{chart}').dataset.drawn === 'yes'")
+    browser.find_element("css selector", "tr[data-tenant=shop]").click()
+    marker = f"marker-{os.getpid()}"
+    requests.get(server.url + f"/shop/say?w={marker}", timeout=5)
+    wait(browser, f"return document.getElementById('logs').textContent.includes('hello {marker}')")
+    shot = tmp_path / "console.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("MUX_SAVE_SCREENSHOT"):
+        shutil.copy(shot, Path(REPO) / "docs" / "console.png")
+
+
+def test_console_with_a_token_asks_for_it(browser, tenants, muxserver_process, tmp_path):
+    tenants.add("shop", {"index.py": "def get():\n    return 'shop'\n"})
+    server = muxserver_process("--tenants-dir", str(tenants.root), "--admin-token", "console-token",
+                               "--data-dir", str(tmp_path / "data")).wait_ready()
+    assert requests.get(server.url + "/_mux/console/data", timeout=5).status_code == 401
+    browser.get(server.url + "/_mux/")
+    wait(browser, "return getComputedStyle(document.getElementById('login')).display === 'block'")
+    browser.find_element("id", "token").send_keys("console-token")
+    browser.find_element("css selector", "#login button").click()
+    wait(browser, "return document.querySelectorAll('tr.tenant').length === 1")
