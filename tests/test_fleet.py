@@ -53,7 +53,8 @@ class Fleet:
 
     def _node(self, i):
         node = Subprocess(["--tenants-dir", str(self.tenants), "--cache-dir", str(self.root / "c"),
-                           "--no-watch"], log_dir=self.root, port=self.ports[i])
+                           "--data-dir", str(self.root / f"data{i}"), "--no-watch"],
+                          log_dir=self.root, port=self.ports[i])
         return node.wait_ready()
 
     def warm(self, node):
@@ -119,3 +120,19 @@ def test_a_lost_node_moves_only_its_own_tenants_and_they_come_back(fleet):
         assert time.monotonic() < deadline, "the returning node did not get its tenants back"
         fleet.get_all(sorted(lost))
         time.sleep(0.2)
+
+
+@pytest.mark.live
+def test_a_deploy_over_http_reaches_every_node(fleet, tmp_path):
+    source = tmp_path / "t7"
+    source.mkdir()
+    (source / "index.py").write_text("def get():\n    return 't7 v2'\n")
+    urls = [node.url for node in fleet.nodes]
+    out = subprocess.run([sys.executable, "-m", "muxserver", "deploy", str(source), "--tenant", "t7",
+                          *[arg for url in urls for arg in ("--url", url)]],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("deployed t7 version") == 3
+    # Every node answers with the new version, and so does the fleet.
+    assert [requests.get(url + "/t7/", timeout=5).text for url in urls] == ["t7 v2"] * 3
+    assert requests.get(fleet.url + "/t7/", timeout=5).text == "t7 v2"
