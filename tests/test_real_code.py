@@ -265,7 +265,7 @@ def test_other_platforms_forms_are_called_as_their_platform_calls_them(tenants):
     assert client.get("/f-gcf/any/path?name=Ann").json == {"hello": "Ann", "path": "/any/path"}
     assert client.put("/f-flask/").text == "fission PUT"
     echo = client.post("/f-openfaas/", data="hi")
-    assert (echo.text, echo.headers["Content-Type"]) == ("echo: hi", "text/plain; charset=utf-8")
+    assert (echo.text, echo.headers["Content-Type"]) == ("echo: hi", "text/html; charset=utf-8")
     http = client.post("/f-openfaas-http/x?q=1", data="body")
     assert http.status_code == 201 and http.headers["X-Fn"] == "yes"
     assert http.json == {"got": "body", "method": "POST", "q": "1"}

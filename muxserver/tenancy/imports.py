@@ -68,7 +68,9 @@ def check_tenant_imports(
     for facts in modules.values():
         found = problems.setdefault(facts.dotted, [])
         where = f"{tenant}/{facts.file}"
-        for module, names, level, line in facts.meta.get("imports", ()):
+        for module, names, level, line, guarded in facts.meta.get("imports", ()):
+            if guarded:
+                continue  # inside try/except ImportError: the module copes
             if level:
                 base = relative_base(facts.dotted, facts.is_package, level)
                 if base is None or (base and base not in known):

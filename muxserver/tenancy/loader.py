@@ -35,6 +35,7 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
+from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.site import TenantSite
@@ -56,9 +57,10 @@ def make_data_folder(config, tenant: str) -> str:
     return path
 
 
-def host_modules(attrs: dict) -> dict:
+def host_modules(attrs: dict, site=None) -> dict:
     """The modules the host gives tenant code: ``mux`` and ``flask`` (the
-    tenant API), ``http``/``http.server`` (for Vercel's handler classes)."""
+    tenant API), ``http``/``http.server`` (for Vercel's handler classes),
+    ``functions_framework`` (Cloud Functions' decorators)."""
     http = http_module_attrs()
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
@@ -66,6 +68,7 @@ def host_modules(attrs: dict) -> dict:
         "flask": ModuleFacade("flask", attrs),
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
+        "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
     }
 
 
@@ -145,7 +148,7 @@ class Loader:
             runtime = TenantRuntime(
                 name,
                 load_lib=load_source,
-                host_modules=host_modules(attrs),
+                host_modules=host_modules(attrs, site),
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,

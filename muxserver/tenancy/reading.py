@@ -40,20 +40,44 @@ def read_module(tree: ast.Module) -> dict:
 
 
 def read_imports(tree: ast.Module) -> list[list]:
-    """``[module, [names], level, line]`` for every import statement.
+    """``[module, [names], level, line, guarded]`` for every import statement.
 
-    ``import a.b`` is ``["a.b", [], 0, line]``; ``from . import x`` is
-    ``["", ["x"], 1, line]``.
+    ``import a.b`` is ``["a.b", [], 0, line, False]``; ``from . import x`` is
+    ``["", ["x"], 1, line, False]``. ``guarded`` is true inside a ``try``
+    whose handlers catch ImportError: the module says what it does without
+    it, so the deploy-time check does not refuse it (the run time still does).
     """
     found = []
-    for node in ast.walk(tree):
+
+    def visit(node, guarded):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                found.append([alias.name, [], 0, node.lineno])
-        elif isinstance(node, ast.ImportFrom):
+                found.append([alias.name, [], 0, node.lineno, guarded])
+            return
+        if isinstance(node, ast.ImportFrom):
             found.append([node.module or "", [a.name for a in node.names], node.level,
-                          node.lineno])
+                          node.lineno, guarded])
+            return
+        if isinstance(node, ast.Try):
+            catches = any(_catches_import_error(h.type) for h in node.handlers)
+            for child in node.body:
+                visit(child, guarded or catches)
+            for child in (*node.handlers, *node.orelse, *node.finalbody):
+                visit(child, guarded)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded)
+
+    visit(tree, False)
     return found
+
+
+def _catches_import_error(node) -> bool:
+    if node is None:
+        return True  # a bare except
+    names = node.elts if isinstance(node, ast.Tuple) else [node]
+    return any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError",
+                                                    "Exception", "BaseException") for n in names)
 
 
 def undefined_names(tree: ast.Module) -> list[list]:

@@ -280,6 +280,17 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     return spec
 
 
+#: The methods each platform routes to its function (its runtime's rules).
+FORM_METHODS = {
+    "flask": ("GET", "POST", "PUT", "OPTIONS", "DELETE"),  # Fission's server.py (+ HEAD)
+    "gcf": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),  # every method
+    "openfaas": ("GET", "POST"),  # python3-flask's index.py
+    "openfaas-http": ("GET", "PUT", "POST", "PATCH", "DELETE"),  # python3-http's index.py
+    "nuclio": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    "vercel": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+}
+
+
 def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str]) -> list[Route]:
     """``[function]``: the entry point serves every method at the tenant's
     root and every path below it, as on its own platform; the tenant's other
@@ -291,7 +302,7 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
         return []
     endpoint = function.module.replace(".", "/")
     spec.modules = {endpoint: ModuleRef(ref.file, ref.key)}
-    methods = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    methods = FORM_METHODS.get(function.form, FORM_METHODS["nuclio"])
     kind = f"function:{function.form}"
     return [Route(rule, methods, endpoint, function.name, ref.file, 1, kind, True)
             for rule in ("/", "/<path:path>")]
@@ -381,6 +392,8 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = frozenset(["HTTPStatus", "server"])
         elif module == "http.server":
             names = frozenset(["BaseHTTPRequestHandler"])
+        elif module == "functions_framework":
+            names = frozenset(["http", "cloud_event", "errorhandler"])
         else:
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names

@@ -8,8 +8,8 @@ runtime of its platform:
   global, Flask's return values.
 * ``gcf`` (Cloud Functions, functions-framework): ``func(request)`` with a
   Flask request; Flask's return values.
-* ``openfaas`` (the classic ``python3`` template): ``handle(body_text)``;
-  the returned value's text is the body, 200.
+* ``openfaas`` (the ``python3-flask`` template): ``handle(body_text)``;
+  Flask's return values (a str is ``text/html``, ``(body, status)``...).
 * ``openfaas-http`` (``python3-http``): ``handle(event, context)`` with
   ``event.body/headers/method/query/path``; a dict with ``statusCode``,
   ``body`` (a dict body is JSON) and ``headers``, or ``None`` for an empty 200.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 
 from muxserver.tenant_api.response import Response
+from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
 from sandbox.facades.system import TenantLogger
@@ -44,15 +45,14 @@ def _flask(func, request, site):
 
 
 def _gcf(func, request, site):
+    if request.path in ("/robots.txt", "/favicon.ico"):
+        abort(404, "Not Found")  # functions-framework answers these itself
     return func(request)
 
 
 def _openfaas(func, request, site):
-    result = func(request.get_data(as_text=True))
-    if isinstance(result, Response):
-        return result
-    text = "" if result is None else result if isinstance(result, (str, bytes)) else str(result)
-    return Response(text, status=200, mimetype="text/plain")
+    # python3-flask: the body as text in, Flask's return values out.
+    return func(request.get_data(as_text=True))
 
 
 class Event:

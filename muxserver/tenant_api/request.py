@@ -91,6 +91,28 @@ class CappedInput:
             yield line
 
 
+class BodyStream:
+    """``request.stream``: read, readline and lines of the body, nothing else."""
+
+    __slots__ = ("_s",)
+
+    def __init__(self, stream):
+        self._s = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._s.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._s.readline(size)
+
+    def __iter__(self):
+        while True:
+            line = self._s.readline()
+            if not line:
+                return
+            yield line
+
+
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
@@ -194,6 +216,11 @@ class TenantRequest:
     @property
     def data(self) -> bytes:
         return self._r.get_data()
+
+    @property
+    def stream(self) -> "BodyStream":
+        """The body as a stream (``for line in request.stream``)."""
+        return BodyStream(self._r.stream)
 
     def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
         return self._r.get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)

@@ -246,24 +246,30 @@ class _NullContext:
 
 
 class AppProxy:
-    """``current_app``: the tenant's Flask app."""
+    """``current_app``: the tenant's Flask app (its attributes can be set
+    through it, as ``current_app.template_folder = ...`` does)."""
 
+    _guarded_writes = True
     __slots__ = ("_site",)
 
     def __init__(self, site):
         object.__setattr__(self, "_site", site)
 
     def _get(self):
-        app = object.__getattribute__(self, "_site").app
+        site = object.__getattribute__(self, "_site")
+        app = site.current_app() if site is not None else None
         if app is None:
-            raise RuntimeError("current_app: this tenant made no Flask(...) app")
+            raise RuntimeError("current_app is only available in a tenant")
         return app
 
     def __getattr__(self, name):
         return getattr(self._get(), name)
 
+    def __setattr__(self, name, value):
+        setattr(self._get(), name, value)
+
     def __bool__(self):
-        return object.__getattribute__(self, "_site").app is not None
+        return object.__getattribute__(self, "_site") is not None
 
     def __repr__(self):
         return repr(self._get())
@@ -497,12 +503,41 @@ class _JSONFacade:
         return jsonify(*args, **kwargs)
 
 
+def stream_with_context(generator_or_function):
+    """Flask's ``stream_with_context``: here every chunk already runs with
+    its request, so it returns what it is given."""
+    return generator_or_function
+
+
+def functions_framework_attrs(site) -> dict[str, Any]:
+    """``functions_framework`` (Cloud Functions' Python runtime): the
+    decorators its functions are written with."""
+
+    def http(func):
+        return func
+
+    def cloud_event(func):
+        return func
+
+    def errorhandler(code_or_exception):
+        def decorator(func):
+            app = site.current_app() if site is not None else None
+            if app is not None:
+                app.register_error_handler(code_or_exception, func)
+            return func
+        return decorator
+
+    return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler}
+
+
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
     """The names of ``mux`` (and ``flask``) for one tenant."""
     flask_class = type("Flask", (Flask,), {"__slots__": (), "_site": site,
                                            "__module__": "flask"})
     blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "_site": site,
                                                        "__module__": "flask"})
+    if site is not None:
+        site.make_default_app = lambda: flask_class(site.tenant)
     return {
         "request": request,
         "Response": Response,
@@ -527,6 +562,7 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "send_from_directory": send_from_directory,
         "json": _JSONFacade(),
         "kv": KVFacade(site),
+        "stream_with_context": stream_with_context,
         "escape": _escape,
         "Markup": _markup(),
     }

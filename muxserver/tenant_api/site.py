@@ -55,6 +55,8 @@ class TenantSite:
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
         self.kv = None  # muxserver.tenant_api.kv.KeyValueStore, on first use
+        #: Makes the app of a tenant without one (set by the tenant API).
+        self.make_default_app = None
 
     def close(self) -> None:
         """Close what the site holds open (the runtime is being dropped)."""
@@ -69,6 +71,15 @@ class TenantSite:
             if not getattr(app, "is_blueprint", False):
                 return app
         return None
+
+    def current_app(self):
+        """What ``current_app`` is: the tenant's app, or — for a function
+        that made none (Fission's ``main()``) — one made for it, as the
+        platform's own app would be there."""
+        app = self.app
+        if app is None and self.make_default_app is not None:
+            app = self.make_default_app()
+        return app
 
     def secret_key(self) -> str:
         app = self.app

@@ -106,6 +106,7 @@ BUILDERS = {
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).
-ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask", "http", "http.server"])
+ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask", "http", "http.server",
+                                                   "functions_framework"])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]

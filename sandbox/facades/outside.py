@@ -7,7 +7,9 @@ connection raises :class:`OutboundRefused` (a ``requests.RequestException``,
 so code that handles network failures handles this one) saying why.
 
 ``yaml`` is PyYAML's safe subset: ``safe_load``/``safe_dump``, and ``load``/
-``dump`` that accept only the safe loader and dumper. Input is capped at
+``dump`` that accept only the safe loader and dumper (``Loader``,
+``CLoader``, ``Dumper``... all stand for the safe ones, so code written
+for full PyYAML runs and gets safe behaviour). Input is capped at
 :data:`MAX_YAML_BYTES` (PyYAML's pure-Python parser does not tick the
 budget; the cap bounds how long one call can run).
 """
@@ -113,6 +115,9 @@ def build_yaml(ctx):
         return safe_load(stream)
 
     def safe_dump(data, stream=None, **kwargs):
+        dumper = kwargs.pop("Dumper", None)
+        if dumper not in (None, SafeDumper):
+            raise ValueError("only the safe dumper is available: yaml.dump(data, Dumper=yaml.SafeDumper)")
         guards.check_allocation(4 * guards.text_size(data, 2**62), "yaml.dump()")
         text = yaml.safe_dump(data, **kwargs)
         if stream is not None:
@@ -122,6 +127,9 @@ def build_yaml(ctx):
 
     class SafeLoader:
         """Stands for ``yaml.SafeLoader`` (pass it as ``Loader=``)."""
+
+    class SafeDumper:
+        """Stands for ``yaml.SafeDumper`` (pass it as ``Dumper=``)."""
 
     table = {
         "safe_load": safe_load,
@@ -134,6 +142,11 @@ def build_yaml(ctx):
         "FullLoader": SafeLoader,
         "Loader": SafeLoader,
         "CSafeLoader": SafeLoader,
+        "CLoader": SafeLoader,
+        "SafeDumper": SafeDumper,
+        "Dumper": SafeDumper,
+        "CDumper": SafeDumper,
+        "CSafeDumper": SafeDumper,
         "YAMLError": yaml.YAMLError if yaml is not None else ValueError,
     }
     return table
