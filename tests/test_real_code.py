@@ -275,3 +275,42 @@ def test_other_platforms_forms_are_called_as_their_platform_calls_them(tenants):
     vercel = client.post("/f-vercel/api?x=1", data="in")
     assert vercel.text == "vercel in/api?x=1"
     assert client.get("/f-vercel/").status_code == 501
+
+
+def test_cloud_functions_decorators_streams_and_yaml_as_written_for_pyyaml(tenants):
+    tenants.add("gcf", {
+        "main.py": """
+            import functions_framework
+            from flask import Response, stream_with_context
+            try:
+                from yaml import CLoader as Loader, CDumper as Dumper
+            except ImportError:
+                from yaml import Loader, Dumper
+            from yaml import load, dump
+
+            @functions_framework.errorhandler(ZeroDivisionError)
+            def teapot(e):
+                return "I'm a teapot", 418
+
+            @functions_framework.http
+            def function(request):
+                if request.path == "/boom":
+                    return 1 / 0
+                if request.path == "/yaml":
+                    return dump(load("a: 1\\nb: [2, 3]\\n", Loader=Loader), Dumper=Dumper)
+                def sums():
+                    total = 0
+                    for line in request.stream:
+                        total += int(line)
+                        yield f"{total}\\n"
+                return Response(stream_with_context(sums()))
+            """,
+        "tenant.toml": "[function]\nentrypoint = 'main.function'\nform = 'gcf'\n",
+    })
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    client = Client(app)
+    assert client.post("/gcf/", data="1\n2\n3\n").text == "1\n3\n6\n"
+    assert (client.get("/gcf/boom").status_code, client.get("/gcf/boom").text) == (418, "I'm a teapot")
+    assert client.get("/gcf/yaml").text == "a: 1\nb:\n- 2\n- 3\n"
+    assert client.get("/gcf/robots.txt").status_code == 404
