@@ -149,6 +149,9 @@ CASES = {
     "host_init_through_tenant_class": ("import mux\nclass R(mux.Response):\n    pass\ndef get():\n"
                                        "    R.__init__(mux.request, 'x')\n    return 'x'\n",
                                        ("runtime", "takes one of your own objects")),
+    "host_init_on_a_host_class": ("import mux\nclass R(mux.Response):\n    pass\ndef get():\n"
+                                  "    R.__init__(mux.Response, 'x')\n    return 'x'\n",
+                                  ("runtime", "takes one of your own objects")),
     "class_of_class_is_no_type": ("class A:\n    pass\ndef get():\n    T = A.__class__\n"
                                   "    return str(T('B', (), {}))\n", ("runtime", "cannot be made here")),
     "id_builtin": ("def get():\n    return str(id(get))\n", ("runtime", "NameError")),
