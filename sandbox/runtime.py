@@ -218,6 +218,9 @@ class TenantRuntime:
         self._extra_modules = dict(extra_modules or {})
         self._facades: dict[str, object] = {}
         self._modules: dict[str, TenantModule | None] = {}
+        #: Modules forgotten (reloaded or evicted) but perhaps still imported
+        #: by others; cleared with the runtime.
+        self._retired: list[TenantModule] = []
         self._log = log
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
@@ -364,15 +367,18 @@ class TenantRuntime:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
         self.sqlite.close_all()
-        for module in self._modules.values():
+        for module in [*self._modules.values(), *self._retired]:
             if module is not None:
                 object.__getattribute__(module, "_ns").clear()
         self._modules.clear()
+        self._retired.clear()
 
     def forget(self, dotted: str) -> None:
         """Run ``dotted`` again on its next import (it was reloaded or evicted);
         importers that hold the old module keep it."""
-        self._modules.pop(dotted, None)
+        module = self._modules.pop(dotted, None)
+        if module is not None:
+            self._retired.append(module)
 
     def load_module(self, dotted: str):
         """The tenant module ``dotted`` (run on first use), or None."""
