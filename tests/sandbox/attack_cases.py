@@ -80,6 +80,25 @@ CASES = {
     "flask_subclass_overwrites_routes": ("from flask import Flask\nclass A(Flask):\n    pass\n"
                                          "def get():\n    a = A('x')\n    a._routes = 1\n    return 'x'\n",
                                          ("runtime", "belongs to a class of the server")),
+    # -- state, forms ------------------------------------------------------------
+    "sqlite_attach_host_file": ("import sqlite3\ndef get():\n    db = sqlite3.connect(':memory:')\n"
+                                "    db.execute(\"ATTACH 'SECRET_PATH' AS s\")\n    return 'x'\n",
+                                ("runtime", "not authorized")),
+    "sqlite_raw_connection": ("import sqlite3\ndef get():\n    return str(sqlite3.connect(':memory:')._raw)\n",
+                              ("runtime", "invalid attribute name")),
+    "sqlite_uri_host_file": ("import sqlite3\ndef get():\n    sqlite3.connect('file:SECRET_PATH?mode=ro')\n    return 'x'\n",
+                             ("runtime", "URIs are not supported")),
+    "sqlite_factory_hook": ("import sqlite3\nclass C:\n    pass\ndef get():\n"
+                            "    sqlite3.connect(':memory:', factory=C)\n    return 'x'\n",
+                            ("runtime", "factory= are not supported")),
+    "kv_private_site": ("import mux\ndef get():\n    return str(mux.kv._site)\n", ("runtime", "invalid attribute name")),
+    "kv_huge_value": ("import mux\ndef get():\n    mux.kv.set('k', 'x' * (2 * 2**20))\n    return 'x'\n",
+                      ("runtime", "at most")),
+    "vercel_wfile_private": ("from http.server import BaseHTTPRequestHandler\nclass H(BaseHTTPRequestHandler):\n"
+                             "    pass\ndef get():\n    import mux\n    h = H(mux.request)\n    return str(h.wfile._parts)\n",
+                             ("runtime", "invalid attribute name")),
+    "current_app_private_routes": ("from flask import current_app\ndef get():\n    return str(current_app._routes)\n",
+                                   ("runtime", "invalid attribute name")),
     "logging_host_handlers": ("import logging\ndef get():\n    return str(logging.root.handlers)\n",
                               ("runtime", "has no attribute 'root'")),
     "import_subprocess": ("import subprocess\ndef get():\n    return subprocess.check_output(['env'])\n",
