@@ -314,3 +314,134 @@ def test_cloud_functions_decorators_streams_and_yaml_as_written_for_pyyaml(tenan
     assert (client.get("/gcf/boom").status_code, client.get("/gcf/boom").text) == (418, "I'm a teapot")
     assert client.get("/gcf/yaml").text == "a: 1\nb:\n- 2\n- 3\n"
     assert client.get("/gcf/robots.txt").status_code == 404
+
+
+FACTORY_APP = {
+    "shop/__init__.py": """
+        import os
+        from flask import Flask
+
+        def create_app(test_config=None):
+            app = Flask(__name__, instance_relative_config=True)
+            app.config.from_mapping(SECRET_KEY="dev", DATABASE=os.path.join(app.instance_path, "shop.sqlite"))
+            if test_config is None:
+                app.config.from_pyfile("config.py", silent=True)
+            try:
+                os.makedirs(app.instance_path)
+            except OSError:
+                pass
+            from . import db, auth, items
+            db.init_app(app)
+            app.register_blueprint(auth.bp)
+            app.register_blueprint(items.bp)
+            return app
+        """,
+    "shop/db.py": """
+        import sqlite3
+        import click
+        from flask import current_app, g
+
+        def get_db():
+            if "db" not in g:
+                g.db = sqlite3.connect(current_app.config["DATABASE"], detect_types=sqlite3.PARSE_DECLTYPES)
+                g.db.row_factory = sqlite3.Row
+            return g.db
+
+        def close_db(e=None):
+            db = g.pop("db", None)
+            if db is not None:
+                db.close()
+
+        def init_db():
+            db = get_db()
+            with current_app.open_resource("schema.sql") as f:
+                db.executescript(f.read().decode("utf8"))
+
+        @click.command("init-db")
+        def init_db_command():
+            init_db()
+            click.echo("Initialized the database.")
+
+        def init_app(app):
+            app.teardown_appcontext(close_db)
+            app.cli.add_command(init_db_command)
+        """,
+    "shop/schema.sql": "CREATE TABLE IF NOT EXISTS user (id INTEGER PRIMARY KEY, username TEXT UNIQUE, password TEXT);\n",
+    "shop/auth.py": """
+        import functools
+        from flask import Blueprint, flash, g, redirect, request, session, url_for, abort
+        from werkzeug.security import check_password_hash, generate_password_hash
+        from werkzeug.exceptions import NotFound
+        from .db import get_db, init_db
+
+        bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+        @bp.before_app_request
+        def load_logged_in_user():
+            user_id = session.get("user_id")
+            g.user = None if user_id is None else get_db().execute(
+                "SELECT * FROM user WHERE id = ?", (user_id,)).fetchone()
+
+        def login_required(view):
+            @functools.wraps(view)
+            def wrapped_view(**kwargs):
+                if g.user is None:
+                    return redirect(url_for("auth.login"))
+                return view(**kwargs)
+            return wrapped_view
+
+        @bp.route("/register", methods=("POST",))
+        def register():
+            init_db()
+            db = get_db()
+            db.execute("INSERT INTO user (username, password) VALUES (?, ?)",
+                       (request.form["username"], generate_password_hash(request.form["password"])))
+            db.commit()
+            return redirect(url_for("auth.login"))
+
+        @bp.route("/login", methods=("GET", "POST"))
+        def login():
+            if request.method == "GET":
+                return "login form"
+            user = get_db().execute("SELECT * FROM user WHERE username = ?",
+                                    (request.form["username"],)).fetchone()
+            if user is None or not check_password_hash(user["password"], request.form["password"]):
+                abort(403, "bad credentials")
+            session.clear()
+            session["user_id"] = user["id"]
+            return redirect(url_for("items.index"))
+
+        @bp.route("/missing")
+        def missing():
+            raise NotFound("no such thing")
+        """,
+    "shop/items.py": """
+        from flask import Blueprint, g
+        from .auth import login_required
+
+        bp = Blueprint("items", __name__)
+
+        @bp.route("/")
+        @login_required
+        def index():
+            return f"hello {g.user['username']}"
+        """,
+}
+
+
+def test_an_app_factory_with_blueprints_sessions_and_werkzeug_security(tenants, tmp_path):
+    """The flaskr tutorial's shape: create_app(), blueprints, g, a SQLite file
+    in the instance folder, werkzeug.security, click commands, open_resource."""
+    tenants.add("fac", FACTORY_APP)
+    app = tenants.app(data_dir=tmp_path / "data")
+    assert app.registry.error_list() == []
+    client = Client(app)
+    assert client.get("/fac/").headers["Location"] == "/fac/auth/login"
+    assert client.post("/fac/auth/register", data={"username": "ann", "password": "pw"}).status_code == 302
+    assert client.post("/fac/auth/login", data={"username": "ann", "password": "no"}).status_code == 403
+    login = client.post("/fac/auth/login", data={"username": "ann", "password": "pw"})
+    assert login.status_code == 302 and login.headers["Location"] == "/fac/"
+    assert client.get("/fac/").text == "hello ann"
+    missing = client.get("/fac/auth/missing")
+    assert missing.status_code == 404 and "no such thing" in missing.text
+    assert (tmp_path / "data" / "fac" / "shop.sqlite").exists()

@@ -35,6 +35,8 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
+from muxserver.tenant_api.companions import click_module
+from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
@@ -69,6 +71,8 @@ def host_modules(attrs: dict, site=None) -> dict:
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
+        "click": click_module(site.log_line if site is not None else lambda line, level="info": None),
+        **werkzeug_modules(),
     }
 
 
@@ -134,7 +138,8 @@ class Loader:
             files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
                                 limits.storage_mb * 2**20)
             site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret,
-                              log_line, files)
+                              log_line, files,
+                              {d for d, ref in state.spec.sources.items() if ref.is_package})
             attrs = module_attrs(state.spec.manifest.env, mux_log, site)
 
             def load_source(dotted: str):
@@ -198,6 +203,12 @@ class Loader:
                 # them: they register blueprints and hooks the endpoint uses.
                 for app_module in state.spec.app_modules:
                     runtime.load_module(app_module)
+                factory = state.spec.app_factory
+                if factory is not None and state.site.app is None:
+                    # No app at module level: call the factory once, as
+                    # `flask run` would (create_app, make_app).
+                    module = runtime.load_module(factory[0])
+                    runtime.namespace_of(module)[factory[1]]()
                 return runtime.namespace_of(runtime.load_module(dotted))
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.

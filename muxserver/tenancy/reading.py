@@ -35,6 +35,7 @@ def read_module(tree: ast.Module) -> dict:
         "imports": read_imports(tree),
         "undefined": undefined_names(tree),
         "makes_app": _makes_app(tree),
+        "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
     }
 
@@ -102,6 +103,21 @@ def _makes_app(tree: ast.Module) -> bool:
             if name == "Flask":
                 return True
     return False
+
+
+#: The names Flask's own discovery calls to make an app (``flask run``).
+FACTORY_NAMES = ("create_app", "make_app")
+
+
+def _app_factory(tree: ast.Module) -> str | None:
+    """The name of a top-level app factory (``def create_app(...)``) whose
+    arguments all have defaults, or None."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in FACTORY_NAMES:
+            args = node.args
+            if len(args.defaults) == len(args.posonlyargs) + len(args.args):
+                return node.name
+    return None
 
 
 def _error_codes(tree: ast.Module) -> list[int]:

@@ -39,6 +39,7 @@ from muxserver.tenancy.imports import relative_base
 from muxserver.tenancy.reading import read_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
+from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.shim import module_attrs
 from sandbox import ALLOWED_MODULES
 from sandbox import compile_tenant
@@ -100,6 +101,9 @@ class TenantSpec:
     sources: dict[str, ModuleRef] = field(default_factory=dict)
     #: dotted names of the modules that make a Flask app (loaded first).
     app_modules: tuple[str, ...] = ()
+    #: ``(module, function)`` of an app factory (``create_app``) to call
+    #: when no module makes an app at its top level, as ``flask run`` does.
+    app_factory: tuple[str, str] | None = None
     #: status code -> dotted names of modules with an errorhandler for it.
     error_handlers: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -236,6 +240,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         facts[dotted] = ModuleFacts(dotted, rel, is_package, meta)
         if meta.get("makes_app"):
             app_modules.append(dotted)
+        if meta.get("app_factory") and (spec.app_factory is None or dotted.count(".") <
+                                        spec.app_factory[0].count(".")):
+            spec.app_factory = (dotted, meta["app_factory"])
         for code in meta.get("error_codes", ()):
             spec.error_handlers.setdefault(code, []).append(dotted)
         routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
@@ -263,7 +270,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     if function is not None:
         routes = _function_routes(name, function, spec, errors)
     spec.app_modules = tuple(app_modules) if function is None or function.form == "flask" else ()
+    if spec.app_modules or (function is not None and function.form != "flask"):
+        spec.app_factory = None  # an app made at top level wins, as in Flask's discovery
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
+    if spec.app_factory is not None:
+        roots.add(spec.app_factory[0])
     for dotted_list in spec.error_handlers.values():
         roots.update(dotted_list)
     if spec.manifest.function is not None:
@@ -394,6 +405,8 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = frozenset(["BaseHTTPRequestHandler"])
         elif module == "functions_framework":
             names = frozenset(["http", "cloud_event", "errorhandler"])
+        elif module in COMPANIONS:
+            names = COMPANIONS[module]
         else:
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names

@@ -61,14 +61,20 @@ def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="
         raise tenant_code_error(exc, endpoint, tenants_dir) from None
 
 
+def _hooks(apps, local: str, app_wide: str) -> list:
+    """The hooks of this route's apps, then every blueprint's app-wide ones."""
+    ctx = context.current()
+    everyone = ctx.site.apps if ctx is not None and ctx.site is not None else apps
+    hooks = [hook for app in apps for hook in getattr(app, local)]
+    hooks += [hook for app in everyone for hook in getattr(app, app_wide)]
+    return hooks
+
+
 def _respond(route, handler, request, view_args, apps):
     try:
         rv = None
-        for app in apps:
-            for hook in app._before:
-                rv = hook()
-                if rv is not None:
-                    break
+        for hook in _hooks(apps, "_before", "_app_before"):
+            rv = hook()
             if rv is not None:
                 break
         if rv is None:
@@ -82,20 +88,26 @@ def _respond(route, handler, request, view_args, apps):
                 rv = handler(request)
             else:
                 rv = handler()
-    except HTTPAbort as exc:
+    except (HTTPAbort, HTTPException) as exc:
+        if isinstance(exc, HTTPException):
+            # werkzeug's NotFound(), BadRequest from a bad JSON body ...: as
+            # Flask does, the app's error handlers and HTML pages answer them.
+            exc = HTTPAbort(exc.code or 500, exc.description)
         rv = _app_error_handler(apps, exc.code, exc)
         if rv is None:
-            raise
+            raise exc from None
     except Exception as exc:
         rv = _app_error_handler(apps, None, exc)
         if rv is None:
             raise
     plain = to_plain(rv)
-    if any(app._after for app in apps):
+    ctx = context.current()
+    once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()
+    after = _hooks(apps, "_after", "_app_after")
+    if once or after:
         response = make_response(rv)
-        for app in reversed(apps):
-            for hook in reversed(app._after):
-                response = hook(response)
+        for hook in [*once, *reversed(after)]:
+            response = hook(response)
         plain = to_plain(response)
     return plain
 

@@ -25,6 +25,7 @@ from typing import Any
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.kv import KVFacade
+from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
 from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
@@ -35,6 +36,7 @@ from muxserver.tenant_api.response import redirect
 from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
+from sandbox.guards.own_objects import HostType
 
 
 class AppConfig(dict):
@@ -81,7 +83,7 @@ class Flask:
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
-                 "_blueprints", "_logger", "__dict__")
+                 "_blueprints", "_logger", "_app_before", "_app_after", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -91,8 +93,12 @@ class Flask:
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
         self.static_folder = static_folder
-        self.root_path = root_path or posixpath.dirname(
-            "/app/" + self.import_name.replace(".", "/") + ".py")
+        site = type(self)._site
+        module_path = "/app/" + self.import_name.replace(".", "/")
+        if root_path is None:
+            is_package = site is not None and self.import_name in site.packages
+            root_path = module_path if is_package else posixpath.dirname(module_path + ".py")
+        self.root_path = root_path
         self.debug = False
         self.testing = False
         self._routes = []
@@ -103,7 +109,9 @@ class Flask:
         self._context_processors = []
         self._blueprints = []
         self._logger = None
-        site = type(self)._site
+        #: A blueprint's hooks for every request of the app (before_app_request).
+        self._app_before = []
+        self._app_after = []
         if site is not None:
             if len(site.apps) > 1000:
                 raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
@@ -199,6 +207,23 @@ class Flask:
     def run(self, *args, **kwargs):
         return None
 
+    @property
+    def instance_path(self):
+        """Flask's instance folder: here the tenant's writable ``/data``."""
+        return "/data"
+
+    @property
+    def cli(self):
+        """``app.cli``: commands are accepted and never run (no command line here)."""
+        return _CLI
+
+    def open_resource(self, resource, mode="rb"):
+        """A file of the app, relative to its folder (read only)."""
+        if mode not in ("r", "rb", "rt"):
+            raise ValueError("open_resource() opens files for reading")
+        site = type(self)._site
+        return site.files.open(posixpath.join(self.root_path, str(resource)), mode)
+
     def app_context(self):
         return _NullContext()
 
@@ -223,10 +248,29 @@ class Blueprint(Flask):
         return self.errorhandler(code_or_exception)
 
     def before_app_request(self, func):
-        return self.before_request(func)
+        self._app_before.append(func)
+        return func
 
     def after_app_request(self, func):
-        return self.after_request(func)
+        self._app_after.append(func)
+        return func
+
+
+class _Commands:
+    """``app.cli``."""
+
+    __slots__ = ()
+
+    def add_command(self, *args, **kwargs):
+        return None
+
+    def command(self, *args, **kwargs):
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return lambda func: func
+
+
+_CLI = _Commands()
 
 
 class _NullContext:
@@ -503,6 +547,23 @@ class _JSONFacade:
         return jsonify(*args, **kwargs)
 
 
+def after_this_request(func):
+    """Run ``func(response)`` after this request's handler (Flask's)."""
+    ctx = context.current()
+    if ctx is None or ctx.request is None:
+        raise RuntimeError("after_this_request() is only available while a request is served")
+    hooks = ctx.extras.setdefault("after_this_request", [])
+    if len(hooks) >= 100:
+        raise RuntimeError("more than 100 after_this_request hooks")
+    hooks.append(func)
+    return func
+
+
+def has_request_context() -> bool:
+    ctx = context.current()
+    return ctx is not None and ctx.request is not None
+
+
 def stream_with_context(generator_or_function):
     """Flask's ``stream_with_context``: here every chunk already runs with
     its request, so it returns what it is given."""
@@ -563,6 +624,10 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "json": _JSONFacade(),
         "kv": KVFacade(site),
         "stream_with_context": stream_with_context,
+        "after_this_request": after_this_request,
+        "has_request_context": has_request_context,
+        "has_app_context": lambda: site is not None,
+        "Request": HostType(TenantRequest),
         "escape": _escape,
         "Markup": _markup(),
     }

@@ -43,8 +43,12 @@ class TenantSite:
     :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
     """
 
-    def __init__(self, tenant, root, routes, server_secret: bytes, log_line, files):
+    def __init__(self, tenant, root, routes, server_secret: bytes, log_line, files,
+                 packages=frozenset()):
         self.tenant = tenant
+        #: Dotted names of the tenant's packages (an app's root_path is the
+        #: package's folder, as in Flask).
+        self.packages = frozenset(packages)
         self.root = root
         self.routes = routes
         self.log_line = log_line

@@ -106,7 +106,10 @@ BUILDERS = {
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).
-ALLOWED_MODULES = frozenset(BUILDERS) | frozenset(["mux", "flask", "http", "http.server",
-                                                   "functions_framework"])
+#: The host adds the tenant API and its companions (muxserver.tenancy.loader).
+ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
+    "mux", "flask", "http", "http.server", "functions_framework", "click", "werkzeug",
+    "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
+])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]
