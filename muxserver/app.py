@@ -409,6 +409,7 @@ class MuxApp:
         previous = context.push(ctx)
         state.inflight += 1
         module = None
+        budget = None
         try:
             module, load_ms = self.load(state, endpoint)
             if load_ms is not None:
@@ -437,8 +438,7 @@ class MuxApp:
             if module is not None:
                 module.release()
             context.pop(previous)
-            if ctx.request is not None:
-                ctx.request.close()
+            state.end_request(ctx.request, budget)
 
     # -- errors ------------------------------------------------------------------
 

@@ -147,6 +147,7 @@ class Budget:
         "group",
         "holds_turn",
         "shared_cpu",
+        "extras",
     )
 
     def __init__(
@@ -174,6 +175,9 @@ class Budget:
         self.holds_turn = False
         #: CPU seconds the host's scheduler has already counted.
         self.shared_cpu = 0.0
+        #: What facades keep for this request (sqlite: its tenant's state and
+        #: the connections it touched); dies with the budget.
+        self.extras: dict | None = None
 
     # -- accounting across greenlet switches ------------------------------
 

@@ -225,6 +225,9 @@ class Loader:
             self.logs.write(state.name, ctx.request_id if ctx else None,
                             f"loading {ref.file} failed:\n{exc.detail}", level="error")
             raise
+        finally:
+            # A transaction the module's top level left open is rolled back.
+            runtime.sqlite.end_request(budget)
         handlers, apps = self._handlers(state, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)

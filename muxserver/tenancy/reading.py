@@ -14,6 +14,7 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _DECORATOR_METHODS
 from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import find_handlers
@@ -103,10 +104,6 @@ def _makes_app(tree: ast.Module) -> bool:
             if name == "Flask":
                 return True
     return False
-
-
-#: The names Flask's own discovery calls to make an app (``flask run``).
-FACTORY_NAMES = ("create_app", "make_app")
 
 
 def _app_factory(tree: ast.Module) -> str | None:

@@ -25,7 +25,7 @@ from werkzeug.routing import Rule
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 8
+READER_VERSION = 9
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -141,6 +141,25 @@ def _takes_request(func: ast.FunctionDef) -> bool:
     return bool(args.posonlyargs or args.args or args.vararg)
 
 
+#: App factories Flask's discovery calls (``flask run``).
+FACTORY_NAMES = ("create_app", "make_app")
+
+
+def _factory_routes(factory: ast.FunctionDef) -> list[Handler]:
+    """Routes declared inside an app factory, on the app it makes:
+    ``app = Flask(...)`` then ``@app.route(...)`` on a function defined in
+    the factory's own body (as the Flask tutorial's ``/hello``)."""
+    local = _app_objects(ast.Module(body=factory.body, type_ignores=[]))
+    found = []
+    for node in factory.body:
+        if isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                route = _route_from_decorator(deco, local)
+                if route is not None:
+                    found.append(Handler("flask", route[0], route[1], node.name, node.lineno, False))
+    return found
+
+
 def find_handlers(tree: ast.Module) -> list[Handler]:
     """The handlers of one module, in source order.
 
@@ -159,6 +178,8 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
                     found.append(
                         Handler("flask", rule, methods, node.name, node.lineno, False)
                     )
+            if node.name in FACTORY_NAMES:
+                found.extend(_factory_routes(node))
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             func = node.value.func
             if isinstance(func, ast.Attribute) and func.attr == "add_url_rule":

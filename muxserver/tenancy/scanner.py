@@ -70,8 +70,10 @@ class ModuleRef(NamedTuple):
 
 
 def endpoint_module(endpoint: str) -> str:
-    """The dotted module name of an endpoint (``api/users`` -> ``api.users``)."""
-    return endpoint.replace("/", ".")
+    """The dotted module name of an endpoint (``api/users`` -> ``api.users``;
+    a package's ``shop/__init__`` -> ``shop``)."""
+    dotted = endpoint.replace("/", ".")
+    return dotted[: -len(".__init__")] if dotted.endswith(".__init__") else dotted
 
 
 class Route(NamedTuple):
@@ -246,6 +248,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         for code in meta.get("error_codes", ()):
             spec.error_handlers.setdefault(code, []).append(dotted)
         routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
+        if not routed and meta.get("app_factory") and meta.get("handlers"):
+            routed = True  # routes inside an app factory in a package's __init__
         if not routed or not meta.get("handlers"):
             continue  # a helper module: importable, never routed
         endpoint = rel[:-3]

@@ -38,7 +38,8 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
     })
     utils = ModuleFacade("werkzeug.utils", {"secure_filename": secure_filename})
     exceptions = ModuleFacade("werkzeug.exceptions",
-                              {name: getattr(wz_exceptions, name) for name in _HTTP_ERRORS})
+                              {**{name: getattr(wz_exceptions, name) for name in _HTTP_ERRORS},
+                               "abort": wz_exceptions.abort})
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,
                                               "exceptions": exceptions}),
@@ -68,6 +69,6 @@ OFFERED = {
     "werkzeug": frozenset(["security", "utils", "exceptions"]),
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),
-    "werkzeug.exceptions": frozenset(_HTTP_ERRORS),
+    "werkzeug.exceptions": frozenset([*_HTTP_ERRORS, "abort"]),
     "click": frozenset(["command", "group", "option", "argument", "pass_context", "echo"]),
 }

@@ -161,8 +161,13 @@ class Flask:
     def delete(self, rule, **options):
         return self.route(rule, methods=["DELETE"], **options)
 
-    def add_url_rule(self, *args, **kwargs):
-        raise RuntimeError("add_url_rule() routes cannot be read at deploy time; use @app.route")
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        """Without ``view_func`` (naming another rule for an endpoint, as the
+        Flask tutorial's ``add_url_rule("/", endpoint="index")``) nothing to do:
+        ``url_for`` finds views by name. With one, the route could not have
+        been read at deploy time."""
+        if view_func is not None:
+            raise RuntimeError("add_url_rule() routes cannot be read at deploy time; use @app.route")
 
     # -- hooks and handlers ---------------------------------------------------------------
 

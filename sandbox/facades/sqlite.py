@@ -28,13 +28,16 @@ progress handler and trace hooks are not offered.
 
 What sqlite3 offers as Python objects (``Row``, cursors, ``detect_types``,
 adapters of the standard types) works as in CPython; the wrappers keep the
-real connection and cursor out of reach.
+real connection and cursor out of reach. ``register_converter`` is per
+tenant (the process-wide registry only ever holds the host's dispatchers);
+``register_adapter`` is not offered.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import weakref
 
 from sandbox import guards
 from sandbox import limits
@@ -77,6 +80,44 @@ def _authorizer(action, arg1, arg2, database, trigger):
     return sqlite3.SQLITE_OK
 
 
+# -- converters: per tenant, behind one host dispatcher per type name ----------------------------
+#
+# sqlite3's converter registry is one dict for the whole process, consulted
+# while rows are fetched. A tenant's register_converter() never goes there:
+# the host registers, once per type name, a dispatcher that asks which
+# request is fetching (the running budget) and calls that tenant's converter,
+# or the standard one, or returns the bytes.
+
+_STANDARD_CONVERTERS = dict(sqlite3.converters)
+_dispatchers: set[str] = set()
+MAX_CONVERTERS = 100
+
+
+def _request_extras(budget) -> dict:
+    if budget.extras is None:
+        budget.extras = {}
+    return budget.extras
+
+
+def _dispatcher(name: str):
+    def convert(value: bytes):
+        budget = limits.current()
+        state = (budget.extras or {}).get("sqlite") if budget is not None else None
+        func = state.converters.get(name) if state is not None else None
+        if func is not None:
+            return func(value)
+        standard = _STANDARD_CONVERTERS.get(name)
+        return standard(value) if standard is not None else value
+
+    return convert
+
+
+def _ensure_dispatcher(name: str) -> None:
+    if name not in _dispatchers:
+        sqlite3.register_converter(name, _dispatcher(name))
+        _dispatchers.add(name)
+
+
 class SqliteState:
     """One tenant's databases: their locks and what each request touched.
 
@@ -88,7 +129,18 @@ class SqliteState:
         self.files = files
         self._make_lock = make_lock
         self._locks: dict[str, object] = {}
-        self._touched: dict[int, list] = {}
+        self._open: list = []  # connections of this tenant, for close_all
+        #: Type name (upper case) -> this tenant's converter.
+        self.converters: dict[str, object] = {}
+
+    def register_converter(self, typename, converter) -> None:
+        if not isinstance(typename, str) or not callable(converter):
+            raise TypeError("register_converter(typename: str, converter: callable)")
+        name = typename.upper()
+        if name not in self.converters and len(self.converters) >= MAX_CONVERTERS:
+            raise SandboxError(f"more than {MAX_CONVERTERS} converters")
+        self.converters[name] = converter
+        _ensure_dispatcher(name)
 
     def lock_for(self, path: str):
         lock = self._locks.get(path)
@@ -97,22 +149,30 @@ class SqliteState:
         return lock
 
     def touched(self, connection) -> None:
+        """Note that the running request uses ``connection`` (and that this
+        tenant's converters apply to what it fetches)."""
         budget = limits.current()
         if budget is not None:
-            held = self._touched.setdefault(id(budget), [])
+            extras = _request_extras(budget)
+            extras["sqlite"] = self
+            held = extras.setdefault("sqlite_touched", [])
             if connection not in held:
                 held.append(connection)
 
     def end_request(self, budget) -> None:
-        """Roll back what a finished request left open (the host calls it)."""
-        for connection in self._touched.pop(id(budget), ()):
+        """Roll back what a finished request (or module load) left open;
+        the host calls it."""
+        extras = budget.extras or {}
+        for connection in extras.pop("sqlite_touched", ()):
             connection._end_of_request()
+        extras.pop("sqlite", None)
 
     def close_all(self) -> None:
-        for held in self._touched.values():
-            for connection in held:
+        for ref in self._open:
+            connection = ref()
+            if connection is not None:
                 connection.close()
-        self._touched.clear()
+        self._open.clear()
 
 
 class _Progress:
@@ -207,6 +267,9 @@ class Connection:
         self._progress = _Progress()
         self._quota_pages = quota_pages
         raw.set_progress_handler(self._progress, PROGRESS_OPS)
+        if len(state._open) > 1000:
+            state._open[:] = [r for r in state._open if r() is not None]
+        state._open.append(weakref.ref(self))
 
     # -- running statements ----------------------------------------------------
 
@@ -389,6 +452,7 @@ def build_sqlite3(ctx):
         "complete_statement",
     )}
     table["connect"] = connect
+    table["register_converter"] = state.register_converter
     table["QuotaError"] = QuotaError
     table["Connection"] = Connection
     table["Cursor"] = Cursor
