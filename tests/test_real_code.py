@@ -445,3 +445,32 @@ def test_an_app_factory_with_blueprints_sessions_and_werkzeug_security(tenants, 
     missing = client.get("/fac/auth/missing")
     assert missing.status_code == 404 and "no such thing" in missing.text
     assert (tmp_path / "data" / "fac" / "shop.sqlite").exists()
+
+
+def test_routes_inside_create_app_and_converters_per_tenant(tenants, tmp_path):
+    """A route declared in the factory is served; sqlite3.register_converter
+    is each tenant's own even for the same type name."""
+    for name, suffix in (("one", "!"), ("two", "?")):
+        tenants.add(name, {"app/__init__.py": f"""
+            import sqlite3
+            from flask import Flask
+            sqlite3.register_converter("shout", lambda v: v.decode().upper() + "{suffix}")
+
+            def create_app(test_config=None):
+                app = Flask(__name__)
+                app.add_url_rule("/", endpoint="hello")
+
+                @app.route("/hello")
+                def hello():
+                    db = sqlite3.connect(":memory:", detect_types=sqlite3.PARSE_DECLTYPES)
+                    db.execute("CREATE TABLE t (v shout)")
+                    db.execute("INSERT INTO t VALUES ('hi')")
+                    return db.execute("SELECT v FROM t").fetchone()[0]
+                return app
+            """})
+    app = tenants.app(data_dir=tmp_path / "data")
+    assert app.registry.error_list() == []
+    client = Client(app)
+    assert client.get("/one/hello").text == "HI!"
+    assert client.get("/two/hello").text == "HI?"
+    assert client.get("/one/hello").text == "HI!"
