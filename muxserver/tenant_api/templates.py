@@ -9,7 +9,11 @@ what a host of many tenants needs:
 * every attribute, item, call and filter ticks the request's budget, and
   ``range`` ticks as it goes, so a runaway template is stopped by
   ``cpu_ms``/``wall_s`` like a runaway loop;
-* ``*``, ``**``, ``+`` and ``%`` go through the sandbox's size guards;
+* ``*``, ``**``, ``+`` and ``%`` go through the sandbox's size guards, and
+  so do the filters and string methods that make text or lists as large
+  as a number says (``center``, ``indent``, ``wordwrap``, ``batch``,
+  ``slice``, ``format``, ``str.format``/``ljust``/``zfill``...); ``lipsum``
+  is capped;
 * templates are read through the tenant's file mapping (its own folder;
   a symbolic link out of it is refused), from ``templates/`` beside the app
   or at the tenant root.
@@ -73,6 +77,63 @@ def _ticking_range(*args):
     return SafeRange(*args)
 
 
+#: Largest ``lipsum`` (paragraphs, words): Jinja's own loops never tick.
+MAX_LIPSUM = (20, 200)
+#: Filters whose size is a caller's number: filter -> which argument.
+_WIDTH_FILTERS = {"center": 1, "indent": 1, "wordwrap": 1}
+_COUNT_FILTERS = {"batch": 1, "slice": 1}
+#: String methods reached from templates that the sandbox's guards bound.
+_GUARDED_STR_METHODS = frozenset(["format", "format_map", "center", "ljust", "rjust", "zfill",
+                                  "expandtabs", "join", "replace", "translate"])
+
+
+def _arg(args, kwargs, index, *names):
+    if len(args) > index:
+        return args[index]
+    for name in names:
+        if name in kwargs:
+            return kwargs[name]
+    return None
+
+
+def _bounded_filter(name, func):
+    """A filter that ticks, is checked before it allocates by a number the
+    template chose, and whose text result is checked after."""
+
+    def guarded(*args, **kwargs):
+        limits.tick()
+        values = args[1:] if getattr(func, "jinja_pass_arg", None) else args
+        if name in _WIDTH_FILTERS:
+            width = _arg(values, kwargs, _WIDTH_FILTERS[name], "width")
+            if isinstance(width, int) and values:
+                lines = str(values[0]).count("\n") + 1 if isinstance(values[0], str) else 1
+                guards.check_allocation(width * lines, f"the {name} filter")
+        elif name in _COUNT_FILTERS:
+            count = _arg(values, kwargs, _COUNT_FILTERS[name], "linecount", "slices")
+            if isinstance(count, int):
+                guards.check_allocation(count * 8, f"the {name} filter")
+        elif name == "format" and values:
+            return guards.guarded_mod(values[0], tuple(values[1:]) or kwargs)
+        result = func(*args, **kwargs)
+        if isinstance(result, str):
+            guards.check_text(result, f"the {name} filter")
+        return result
+
+    guarded.__dict__.update(getattr(func, "__dict__", {}))  # jinja_pass_arg
+    return guarded
+
+
+def _capped_lipsum(lipsum):
+    def capped(n=5, html=True, min=20, max=100):
+        n = n if isinstance(n, int) else 5
+        if n > MAX_LIPSUM[0] or (isinstance(max, int) and max > MAX_LIPSUM[1]):
+            raise guards.SizeLimitError(f"lipsum() is capped at {MAX_LIPSUM[0]} paragraphs of "
+                                        f"{MAX_LIPSUM[1]} words")
+        return lipsum(n, html, min, max)
+
+    return capped
+
+
 class TenantEnvironment(SandboxedEnvironment):
     """Jinja2's sandbox with the budget's ticks and size guards."""
 
@@ -80,6 +141,10 @@ class TenantEnvironment(SandboxedEnvironment):
 
     def getattr(self, obj, attribute):
         limits.tick()
+        if type(obj) is str and attribute in _GUARDED_STR_METHODS:
+            # The sandbox's bounded versions (format widths, padding, joins);
+            # exact str only, so Markup keeps its escaping methods.
+            return guards.guarded_getattr(obj, attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj, argument):
@@ -105,6 +170,9 @@ class TenantTemplates:
             auto_reload=False,
         )
         self.env.globals["range"] = _ticking_range
+        self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
+        self.env.filters = {name: _bounded_filter(name, func)
+                            for name, func in self.env.filters.items()}
 
     def render(self, name: str, context: dict) -> str:
         template = self.env.get_template(name)

@@ -71,6 +71,21 @@ CASES = {
                               "{% endfor %}{% endfor %}')\n", ("runtime", "CPU time")),
     "template_huge_multiply": ("from flask import render_template_string\ndef get():\n"
                                "    return render_template_string(\"{{ 'x' * 10**10 }}\")\n", ("runtime", "memory")),
+    "template_filter_center_huge": ("from flask import render_template_string\ndef get():\n"
+                                    "    return render_template_string(\"{{ 'x'|center(3 * 10**8) }}\")\n",
+                                    ("runtime", "memory")),
+    "template_str_format_width": ("from flask import render_template_string\ndef get():\n"
+                                  "    return render_template_string(\"{{ '{:>300000000}'.format('x') }}\")\n",
+                                  ("runtime", "memory")),
+    "template_lipsum_runaway": ("from flask import render_template_string\ndef get():\n"
+                                "    return render_template_string('{{ lipsum(200000) }}')\n",
+                                ("runtime", "lipsum() is capped")),
+    "template_batch_fill": ("from flask import render_template_string\ndef get():\n"
+                            "    return render_template_string(\"{{ range(3)|batch(10**9, 'x')|list }}\")\n",
+                            ("runtime", "memory")),
+    "template_format_filter_width": ("from flask import render_template_string\ndef get():\n"
+                                     "    return render_template_string(\"{{ '%300000000s'|format('x') }}\")\n",
+                                     ("runtime", "width")),
     "send_file_host_path": ("from flask import send_file\ndef get():\n    return send_file('SECRET_PATH')\n",
                             ("runtime", "PermissionError")),
     "g_outside_request": ("from flask import g\ng.x = 1\ndef get():\n    return 'x'\n",
