@@ -136,6 +136,17 @@ def test_bad_archives_are_refused_and_change_nothing(server, case, body, message
     assert not any(p.name.startswith(".staging") for p in store.iterdir())
 
 
+def test_rollback_takes_a_version_name_never_a_path(server):
+    assert put(server, "other", tgz({"index.py": "def get():\n    return 'other v2'\n"})).status_code == 200
+    other = server.app.registry.versions.live_version("other")
+    assert put(server, "acme", tgz(version(1))).status_code == 200
+    for bad in (f"../other/{other}", "/etc", "..", "", "0" * 15, f"{other}/../{other}"):
+        r = requests.post(f"{server.url}/_mux/tenants/acme/rollback", json={"version": bad},
+                          headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+        assert r.status_code in (400, 404), (bad, r.status_code)
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
+
+
 def test_a_version_with_errors_is_refused_with_file_and_line(server):
     assert put(server, "acme", tgz(version(1))).status_code == 200
     bad = put(server, "acme", tgz({"index.py": "def get(:\n"}))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +43,9 @@ from muxserver.tenancy.archive import safe_extract
 from muxserver.tenancy.scanner import TENANT_NAME
 
 log = logging.getLogger("muxserver.versions")
+
+#: A version is the first 16 hex digits of its content hash.
+VERSION_NAME = re.compile(r"^[0-9a-f]{16}$")
 
 #: Versions kept per tenant (the live one is always kept too).
 KEEP_VERSIONS = 10
@@ -71,9 +75,10 @@ class VersionStore:
 
     def live_version(self, tenant: str) -> str | None:
         try:
-            return (self.live_dir / tenant).read_text().strip() or None
+            version = (self.live_dir / tenant).read_text().strip()
         except OSError:
             return None
+        return version if VERSION_NAME.match(version) else None
 
     def live_root(self, tenant: str) -> Path | None:
         """The folder tenant ``tenant`` is served from, if deployed over HTTP."""
@@ -127,7 +132,11 @@ class VersionStore:
             version = spec.version[:16]
             target = folder / version
             if not target.exists():
-                os.rename(staging, target)
+                try:
+                    os.rename(staging, target)
+                except OSError:
+                    if not target.is_dir():  # not a twin deploy of the same content
+                        raise
             meta = {"version": version, "hash": spec.version, "deployed_at": time.time(),
                     "bytes": counts["bytes"], "files": counts["files"], "deployer": deployer,
                     "routes": len(spec.routes)}
@@ -159,6 +168,9 @@ class VersionStore:
 
     def make_live(self, tenant: str, version: str) -> None:
         """Point ``tenant`` at ``version`` (one rename: atomic)."""
+        if not TENANT_NAME.match(tenant) or not VERSION_NAME.match(str(version)):
+            # A name, never a path: "../other/..." must not point anywhere.
+            raise DeployFailed(f"{version!r} is not a version name (16 hex digits)", status=400)
         if not (self.root / tenant / version).is_dir():
             raise DeployFailed(f"tenant {tenant!r} has no version {version!r}", status=404)
         self.live_dir.mkdir(parents=True, exist_ok=True)
