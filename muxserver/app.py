@@ -32,6 +32,7 @@ from muxserver.errors import TooManyRequests
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
 from muxserver.http.admin import AdminAPI
+from muxserver.http.console import console_key
 from muxserver.http.responses import http_date
 from muxserver.http.responses import status_line
 from muxserver.http.static import PREFIX as STATIC_PREFIX
@@ -99,8 +100,11 @@ class MuxApp:
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
         self.metrics = Metrics(metrics_dir)
+        server_secret = load_server_secret(config.state_dir)
         self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules,
-                             load_server_secret(config.state_dir))
+                             server_secret)
+        #: What the console page proves its calls with (muxserver.http.console).
+        self.console_key = console_key(server_secret)
         self.admin = AdminAPI(self)
         self.started_at = time.time()
         #: Requests being answered now (streams count until closed).

@@ -92,3 +92,26 @@ def test_console_with_a_token_asks_for_it(browser, tenants, muxserver_process, t
     browser.find_element("id", "token").send_keys("console-token")
     browser.find_element("css selector", "#login button").click()
     wait(browser, "return document.querySelectorAll('tr.tenant').length === 1")
+
+
+def test_a_tenant_page_script_cannot_reach_the_admin_api(tenants, live):
+    """Tenant pages share the console's origin: what a script on one would
+    send (Sec-Fetch-* headers) is refused without the console's key, and the
+    page that holds the key is served to navigations only, unframeable."""
+    import re
+
+    tenants.add("evil", {"index.py": "def get():\n    return '<script>fetch(\"/_mux/status\")</script>'\n"})
+    server = live()
+    script = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert server.get("/_mux/status", headers=script).status_code == 403
+    assert server.request("PUT", "/_mux/tenants/victim", data=b"x", headers=script).status_code == 403
+    assert server.get("/_mux/", headers=script).status_code == 403  # no key for fetch()
+    page = server.get("/_mux/", headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
+                                         "Sec-Fetch-Dest": "document"})
+    assert page.status_code == 200
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    key = re.search(r'const consoleKey = "([0-9a-f]+)"', page.text).group(1)
+    assert server.get("/_mux/status", headers={**script, "X-Mux-Console": key}).status_code == 200
+    assert server.get("/_mux/status").status_code == 200  # curl and the CLI send no such headers

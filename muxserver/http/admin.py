@@ -49,7 +49,7 @@ class AdminAPI:
             ("GET", "status"): self.status,
             ("GET", "metrics"): self.metrics,
             ("GET", "healthz"): self.healthz,
-            ("GET", ""): lambda environ: console.page_response(),
+            ("GET", ""): lambda environ: console.page_response(self.app.console_key),
             ("GET", "console/data"): lambda environ: console.data_response(self.app),
         }
 
@@ -72,15 +72,20 @@ class AdminAPI:
             # Every client, token or not: load balancers and kubelet probes.
             return self.healthz(environ)
         name = path[len("/_mux/"):] if path.startswith("/_mux/") else ""
+        if name == "" and method in ("GET", "HEAD") and console.is_page_navigation(environ):
+            if self.app.config.admin_token or is_loopback(environ.get("REMOTE_ADDR")):
+                # The page holds no data; with a token it asks for it.
+                return console.page_response(self.app.console_key)
+        if console.from_a_web_page(environ) and not console.carries_key(environ, self.app.console_key):
+            # Tenant pages are served from this same origin: a script on one,
+            # running in an operator's browser, must not reach the admin API.
+            raise Forbidden("admin calls from a web page need the console's key: open /_mux/ itself")
         owner = deploy_api.deploy_token_owner(self.app.config, environ)
         if owner is not None:
             # A tenant's deploy token: its own deploy calls and nothing else.
             if deploy_api.is_deploy_call(name) != owner[0]:
                 deploy_api.refuse_other_calls()
             return deploy_api.handle(self.app, environ, name, method, owner[1])
-        if name == "" and method in ("GET", "HEAD") and self.app.config.admin_token:
-            # The page holds no data; it asks for the token its calls send.
-            return console.page_response()
         self.authorize(environ)
         if deploy_api.is_deploy_call(name) is not None:
             deployer = "admin" if self.app.config.admin_token else "loopback"

@@ -7,13 +7,24 @@ every two seconds and draws its charts on ``<canvas>``; the log tail polls
 
 Access is the admin API's: with ``--admin-token`` the page itself holds no
 data and asks for the token, which its requests send as a bearer token;
-without one, loopback clients only. With ``--workers N`` the rates, latency
+without one, loopback clients only.
+
+Tenant pages share the console's origin, so a script on a tenant's page in
+an operator's browser could otherwise call the admin API as that operator
+(on loopback, with no token at all). So: admin calls that come from a web
+page (``Sec-Fetch-Site``/``Origin``) need the console's key, a secret the
+server derives from its own; the key is only in the page itself, which is
+served to top-level navigations only, cannot be framed, and severs its
+opener (``Cross-Origin-Opener-Policy``), so no tenant script can read it.
+Command-line clients send no such headers and are unaffected. With ``--workers N`` the rates, latency
 and charts sum every worker's metrics; the tenant table and log tail are the
 answering worker's (each worker loads modules and keeps logs of its own).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
@@ -84,10 +95,34 @@ def data_response(app):
     return 200, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body
 
 
-def page_response():
+def console_key(server_secret: bytes) -> str:
+    return hmac.new(server_secret, b"mux-console", hashlib.sha256).hexdigest()
+
+
+def is_page_navigation(environ) -> bool:
+    """A browser opening the page (or a client that is not a browser)."""
+    mode = environ.get("HTTP_SEC_FETCH_MODE")
+    return mode is None or mode == "navigate"
+
+
+def from_a_web_page(environ) -> bool:
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return site != "none"
+    return bool(environ.get("HTTP_ORIGIN"))
+
+
+def carries_key(environ, key: str) -> bool:
+    return hmac.compare_digest(environ.get("HTTP_X_MUX_CONSOLE", ""), key)
+
+
+def page_response(key: str):
     return 200, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
                  ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
-                  "script-src 'unsafe-inline'; connect-src 'self'")], PAGE.encode()
+                  "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
+                 ("X-Frame-Options", "DENY"),
+                 ("Cross-Origin-Opener-Policy", "same-origin"),
+                 ("Referrer-Policy", "no-referrer")], PAGE.replace("__CONSOLE_KEY__", key).encode()
 
 
 PAGE = r"""<!doctype html>
@@ -142,10 +177,17 @@ PAGE = r"""<!doctype html>
 </main>
 <script>
 "use strict";
-let token = sessionStorage.getItem("mux-token") || "";
+// The token lives in this page only (not in storage another page of this
+// origin could read); the key proves calls come from this page.
+let token = "";
+const consoleKey = "__CONSOLE_KEY__";
 let selected = null, lastLog = 0, seenLogs = new Set();
 
-function headers() { return token ? {"Authorization": "Bearer " + token} : {}; }
+function headers() {
+  const h = {"X-Mux-Console": consoleKey};
+  if (token) h["Authorization"] = "Bearer " + token;
+  return h;
+}
 function text(value) { return value === null || value === undefined ? "-" : String(value); }
 function mb(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
 function cell(row, value, cls) {
@@ -269,7 +311,6 @@ function askToken() {
 document.getElementById("login").addEventListener("submit", event => {
   event.preventDefault();
   token = document.getElementById("token").value;
-  sessionStorage.setItem("mux-token", token);
   document.getElementById("login").style.display = "none";
   document.getElementById("console").style.display = "block";
   refresh();
