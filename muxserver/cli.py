@@ -285,7 +285,9 @@ def cmd_data(argv: list[str]) -> int:
                   f"-> {args.file}")
         else:
             counts = import_data(state_dir, args.tenant, args.file)
-            print(f"imported {args.tenant}: {counts['files']} files, {counts['bytes']} bytes")
+            print(f"imported {args.tenant}: {counts['files']} files, {counts['bytes']} bytes; if the "
+                  f"server runs, evict the tenant now (POST /_mux/evict "
+                  f'{{"tenant": "{args.tenant}"}}) so its open connections reopen')
     except (DataError, ArchiveRefused, OSError) as exc:
         print(f"muxserver data: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
