@@ -100,11 +100,9 @@ class MuxApp:
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
         self.metrics = Metrics(metrics_dir)
-        server_secret = load_server_secret(config.state_dir)
+        self._server_secret = None
         self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules,
-                             server_secret)
-        #: What the console page proves its calls with (muxserver.http.console).
-        self.console_key = console_key(server_secret)
+                             lambda: self.server_secret)
         self.admin = AdminAPI(self)
         self.started_at = time.time()
         #: Requests being answered now (streams count until closed).
@@ -126,6 +124,19 @@ class MuxApp:
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
         if scan:
             self.rescan()
+
+    @property
+    def server_secret(self) -> bytes:
+        """The server's own secret (sessions, the console key), read or made
+        in the data dir on first use — a tool command never needs it."""
+        if self._server_secret is None:
+            self._server_secret = load_server_secret(self.config.state_dir)
+        return self._server_secret
+
+    @property
+    def console_key(self) -> str:
+        """What the console page proves its calls with (muxserver.http.console)."""
+        return console_key(self.server_secret)
 
     def rescan(self) -> None:
         started = time.perf_counter()

@@ -80,8 +80,9 @@ class Loader:
     """Loads endpoint modules of tenants into their sandbox runtimes."""
 
     def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=(),
-                 server_secret: bytes = b""):
+                 server_secret=lambda: b""):
         self.registry = registry
+        #: Returns the server secret (read on first use).
         self.server_secret = server_secret
         self.cache = cache
         self.logs = logs
@@ -137,7 +138,7 @@ class Loader:
             limits = state.spec.manifest.limits
             files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
                                 limits.storage_mb * 2**20)
-            site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret,
+            site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret(),
                               log_line, files,
                               {d for d, ref in state.spec.sources.items() if ref.is_package})
             attrs = module_attrs(state.spec.manifest.env, mux_log, site)
