@@ -21,8 +21,8 @@ from muxserver.errors import NotFound
 from muxserver.errors import Unauthorized
 from muxserver.http import console
 from muxserver.http import deploy_api
+from muxserver.http.responses import json_reply
 
-_JSON = [("Content-Type", "application/json")]
 
 
 def is_loopback(address: str | None) -> bool:
@@ -85,11 +85,11 @@ class AdminAPI:
             # A tenant's deploy token: its own deploy calls and nothing else.
             if deploy_api.is_deploy_call(name) != owner[0]:
                 deploy_api.refuse_other_calls()
-            return deploy_api.handle(self.app, environ, name, method, owner[1])
+            return deploy_api.handle(self.app, environ, name, method, owner[1], self._json_body)
         self.authorize(environ)
         if deploy_api.is_deploy_call(name) is not None:
             deployer = "admin" if self.app.config.admin_token else "loopback"
-            return deploy_api.handle(self.app, environ, name, method, deployer)
+            return deploy_api.handle(self.app, environ, name, method, deployer, self._json_body)
         if name.startswith("tenants/") and name.endswith("/logs"):
             if method not in ("GET", "HEAD"):
                 raise MethodNotAllowed("use GET", None, ("GET", "HEAD"))
@@ -124,9 +124,7 @@ class AdminAPI:
             raise BadRequest("body must be a JSON object")
         return data
 
-    @staticmethod
-    def _reply(data, status: int = 200):
-        return status, list(_JSON), (json.dumps(data, indent=1, default=str) + "\n").encode()
+    _reply = staticmethod(json_reply)
 
     # -- calls -----------------------------------------------------------------
 

@@ -10,7 +10,6 @@ folder), read up to :data:`~muxserver.tenancy.versions.MAX_ARCHIVE_BYTES`.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from muxserver.errors import BadRequest
@@ -18,14 +17,12 @@ from muxserver.errors import BodyTooLarge
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Unauthorized
+from muxserver.http.responses import json_reply
 from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenancy.versions import MAX_ARCHIVE_BYTES
 from muxserver.tenancy.versions import DeployFailed
 
 log = logging.getLogger("muxserver.deploy")
-
-_JSON = [("Content-Type", "application/json")]
-
 
 def deploy_token_owner(config, environ) -> tuple[str, str] | None:
     """``(tenant, deployer)`` if the request carries a tenant's deploy token."""
@@ -47,10 +44,6 @@ def is_deploy_call(name: str) -> str | None:
         if len(parts) == 2 or parts[2] in ("versions", "rollback"):
             return parts[1]
     return None
-
-
-def _reply(data, status: int = 200):
-    return status, list(_JSON), (json.dumps(data, indent=1, default=str) + "\n").encode()
 
 
 def _read_body(environ) -> bytes:
@@ -75,8 +68,11 @@ def _read_body(environ) -> bytes:
         chunks.append(chunk)
 
 
-def handle(app, environ, name: str, method: str, deployer: str):
-    """Answer one deploy call for the tenant in ``name``."""
+def handle(app, environ, name: str, method: str, deployer: str, read_json):
+    """Answer one deploy call for the tenant in ``name``.
+
+    :param read_json: reads the request's JSON object (the admin API's reader).
+    """
     tenant = is_deploy_call(name)
     parts = name.split("/")
     store = app.registry.versions
@@ -89,49 +85,32 @@ def handle(app, environ, name: str, method: str, deployer: str):
                 folder, tenant), deployer)
         except DeployFailed as exc:
             log.warning("HTTP deploy of %s refused: %s", tenant, exc, extra={"tenant": tenant})
-            return _reply({"version": None, "error": str(exc), "errors": exc.errors}, exc.status)
+            return json_reply({"version": None, "error": str(exc), "errors": exc.errors}, exc.status)
         app.redeploy(tenant)
         log.info("tenant %s deployed over HTTP: version %s by %s", tenant, result["version"],
                  deployer, extra={"tenant": tenant})
-        return _reply(result)
+        return json_reply(result)
     if parts[2] == "versions":
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed("use GET", None, ("GET", "HEAD"))
         versions = store.versions(tenant)
         if not versions and app.registry.get(tenant) is None:
             raise NotFound(f"no tenant {tenant!r}")
-        return _reply({"tenant": tenant, "live": store.live_version(tenant), "versions": versions})
+        return json_reply({"tenant": tenant, "live": store.live_version(tenant), "versions": versions})
     if method != "POST":
         raise MethodNotAllowed("use POST", None, ("POST",))
-    body = _json(environ)
+    body = read_json(environ)
     version = body.get("version")
     if not isinstance(version, str) or not version:
         raise BadRequest('body must be {"version": "..."} (see .../versions)')
     try:
         store.make_live(tenant, version)
     except DeployFailed as exc:
-        return _reply({"version": None, "error": str(exc)}, exc.status)
+        return json_reply({"version": None, "error": str(exc)}, exc.status)
     app.redeploy(tenant)
     log.info("tenant %s rolled back to version %s by %s", tenant, version, deployer,
              extra={"tenant": tenant})
-    return _reply({"tenant": tenant, "version": version})
-
-
-def _json(environ) -> dict:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise BadRequest("bad Content-Length") from None
-    if length > 65536:
-        raise BadRequest("request body too large")
-    raw = environ["wsgi.input"].read(length) if length else b""
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadRequest("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
-    return data
+    return json_reply({"tenant": tenant, "version": version})
 
 
 def refuse_other_calls() -> None:

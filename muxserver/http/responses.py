@@ -13,6 +13,7 @@ Everything that leaves here is an exact ``int``, ``str`` or ``bytes``
 
 from __future__ import annotations
 
+import json
 import time
 import types
 from email.utils import formatdate
@@ -177,6 +178,11 @@ def to_response_object(value) -> Response:
 
 
 _STATUS_LINES: dict[int, str] = {}
+
+
+def json_reply(data, status: int = 200):
+    """``(status, headers, body)`` of an admin API answer: indented JSON."""
+    return status, [("Content-Type", _JSON)], (json.dumps(data, indent=1, default=str) + "\n").encode()
 
 
 def status_line(code: int) -> str:

@@ -36,6 +36,7 @@ from muxserver.tenant_api.response import redirect
 from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
+from sandbox.guards import guarded_getattr
 from sandbox.guards.own_objects import HostType
 
 
@@ -55,7 +56,7 @@ class AppConfig(dict):
             raise ValueError("from_object() takes a class or module here, not an import path")
         for key in dir(obj):
             if key.isupper():
-                self[key] = getattr(obj, key)
+                self[key] = guarded_getattr(obj, key)
 
     def from_prefixed_env(self, prefix="FLASK", **kwargs):
         # The tenant's environment is its [env]; FLASK_* keys there are not
