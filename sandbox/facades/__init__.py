@@ -53,6 +53,11 @@ from sandbox.facades.numbers import build_statistics
 from sandbox.facades.outside import build_requests
 from sandbox.facades.outside import build_yaml
 from sandbox.facades.sqlite import build_sqlite3
+from sandbox.facades.streams import build_csv
+from sandbox.facades.streams import build_io
+from sandbox.facades.streams import build_traceback
+from sandbox.facades.streams import build_urllib_error
+from sandbox.facades.streams import build_urllib_request
 from sandbox.facades.system import build_logging
 from sandbox.facades.system import build_os
 from sandbox.facades.system import build_os_path
@@ -103,6 +108,11 @@ BUILDERS = {
     "requests": build_requests,
     "yaml": build_yaml,
     "sqlite3": build_sqlite3,
+    "io": build_io,
+    "csv": build_csv,
+    "traceback": build_traceback,
+    "urllib.request": build_urllib_request,
+    "urllib.error": build_urllib_error,
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).

@@ -123,4 +123,5 @@ def build_urllib_parse(ctx):
 
 
 def build_urllib(ctx):
-    return {"parse": ctx.facade("urllib.parse")}
+    return {"parse": ctx.facade("urllib.parse"), "request": ctx.facade("urllib.request"),
+            "error": ctx.facade("urllib.error")}

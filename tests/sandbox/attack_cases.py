@@ -114,6 +114,18 @@ CASES = {
                              ("runtime", "invalid attribute name")),
     "current_app_private_routes": ("from flask import current_app\ndef get():\n    return str(current_app._routes)\n",
                                    ("runtime", "invalid attribute name")),
+    "csv_field_size_limit": ("import csv\ndef get():\n    csv.field_size_limit(10**9)\n    return 'x'\n",
+                             ("runtime", "has no attribute")),
+    "csv_register_dialect": ("import csv\ndef get():\n    csv.register_dialect('x', delimiter=';')\n    return 'x'\n",
+                             ("runtime", "has no attribute")),
+    "urllib_request_urlopen": ("import urllib.request\ndef get():\n"
+                               "    return urllib.request.urlopen('http://127.0.0.1:1/').read()\n",
+                               ("runtime", "outbound HTTP is not available")),
+    "traceback_frames": ("import traceback\ndef get():\n    try:\n        1/0\n    except Exception:\n"
+                         "        text = traceback.format_exc()\n    assert '/' not in text, text\n    return 1/0\n",
+                         ("runtime", "ZeroDivisionError")),
+    "io_open_host_file": ("import io\ndef get():\n    return io.open('SECRET_PATH').read()\n",
+                          ("runtime", "has no attribute 'open'")),
     "logging_host_handlers": ("import logging\ndef get():\n    return str(logging.root.handlers)\n",
                               ("runtime", "has no attribute 'root'")),
     "import_subprocess": ("import subprocess\ndef get():\n    return subprocess.check_output(['env'])\n",

@@ -3,6 +3,24 @@
 (marked RP-default-fails) and work here on purpose."""
 
 CASES = {
+    # io, csv and traceback as everyday code uses them
+    "io_csv_traceback": ("""
+import csv, io, traceback
+def get():
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", "n"])
+    writer.writerows([["a", 1], ["b, c", 2]])
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    try:
+        {}["missing"]
+    except KeyError:
+        message = traceback.format_exc()
+    data = io.BytesIO()
+    data.write(b"abc")
+    return {"csv": out.getvalue(), "rows": rows, "error": message, "bytes": data.getvalue().decode()}
+""", {"csv": 'name,n\r\na,1\r\n"b, c",2\r\n', "rows": [{"name": "a", "n": "1"}, {"name": "b, c", "n": "2"}],
+      "error": "KeyError: 'missing'\n", "bytes": "abc"}),
     # RP-default-fails: object, super(), private names, type(x).__name__
     "ordinary_classes": ("""
 class Base(object):

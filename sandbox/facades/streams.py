@@ -1,0 +1,120 @@
+"""Facades for the modules everyday code imports around text and bytes:
+``io`` (in-memory streams), ``csv``, ``traceback``, and ``urllib.request``
+(importable; a call that would open a connection raises ``URLError``).
+
+* ``io``: ``StringIO``, ``BytesIO`` and the text/bytes base names; no
+  ``open``, no file objects (``open()`` is the tenant's own, see
+  :mod:`sandbox.facades.files`).
+* ``csv``: ``reader``, ``writer``, ``DictReader``, ``DictWriter``, the
+  ``QUOTE_*`` constants, ``Error`` and the standard dialects. Not
+  ``register_dialect`` or ``field_size_limit``: both change a registry every
+  tenant shares. Readers and writers tick as rows go by.
+* ``traceback``: ``format_exc``/``print_exc``/``format_exception_only`` give
+  the exception's type and message only — no frames, so no host paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import urllib.error
+
+from sandbox import guards
+
+
+def build_io(ctx):
+    return {
+        "StringIO": io.StringIO,
+        "BytesIO": io.BytesIO,
+        "TextIOBase": io.TextIOBase,
+        "IOBase": io.IOBase,
+        "SEEK_SET": io.SEEK_SET,
+        "SEEK_CUR": io.SEEK_CUR,
+        "SEEK_END": io.SEEK_END,
+        "UnsupportedOperation": io.UnsupportedOperation,
+    }
+
+
+def build_csv(ctx):
+    def reader(rows, *args, **kwargs):
+        return guards.TickingIter(csv.reader(guards.guarded_iter(rows), *args, **kwargs))
+
+    class DictReader(csv.DictReader):
+        """Rows tick: they come from the guarded iterator of ``f``."""
+
+        def __init__(self, f, *args, **kwargs):
+            super().__init__(guards.guarded_iter(f), *args, **kwargs)
+
+    def writer(f, *args, **kwargs):
+        return csv.writer(f, *args, **kwargs)
+
+    table = {
+        "reader": reader,
+        "writer": writer,
+        "DictReader": DictReader,
+        "DictWriter": csv.DictWriter,
+        "Error": csv.Error,
+        "excel": csv.excel,
+        "excel_tab": csv.excel_tab,
+        "unix_dialect": csv.unix_dialect,
+    }
+    for name in ("QUOTE_ALL", "QUOTE_MINIMAL", "QUOTE_NONE", "QUOTE_NONNUMERIC"):
+        table[name] = getattr(csv, name)
+    return table
+
+
+def _only_the_message(exc) -> str:
+    if exc is None:
+        return "NoneType: None\n"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}\n" if text else f"{type(exc).__name__}\n"
+
+
+def build_traceback(ctx):
+    def format_exc(limit=None, chain=True):
+        return _only_the_message(sys.exc_info()[1])
+
+    def print_exc(limit=None, file=None, chain=True):
+        text = format_exc().rstrip("\n")
+        if file is not None:
+            file.write(text + "\n")
+        else:
+            ctx.log_line(text, "error")
+
+    def format_exception_only(exc, value=None):
+        exc = value if value is not None else exc
+        return [_only_the_message(exc)]
+
+    def format_exception(exc, value=None, tb=None, limit=None, chain=True):
+        return format_exception_only(exc, value)
+
+    return {"format_exc": format_exc, "print_exc": print_exc,
+            "format_exception_only": format_exception_only, "format_exception": format_exception}
+
+
+def _no_network(*args, **kwargs):
+    raise urllib.error.URLError("outbound HTTP is not available to functions on this server")
+
+
+class Request:
+    """``urllib.request.Request``: made freely; ``urlopen`` refuses it."""
+
+    def __init__(self, url, data=None, headers=None, method=None, **kwargs):
+        self.full_url = url
+        self.data = data
+        self.headers = dict(headers or {})
+        self.method = method
+
+    _guarded_writes = True
+
+
+def build_urllib_request(ctx):
+    return {"urlopen": _no_network, "Request": Request, "build_opener": _no_network,
+            "URLError": urllib.error.URLError, "HTTPError": urllib.error.HTTPError}
+
+
+def build_urllib_error(ctx):
+    return {"URLError": urllib.error.URLError, "HTTPError": urllib.error.HTTPError,
+            "ContentTooShortError": urllib.error.ContentTooShortError}
+
