@@ -198,6 +198,7 @@ class MuxApp:
                 "hosts": list(state.spec.manifest.hosts),
                 "limits": dataclasses.asdict(state.spec.manifest.limits),
                 "last_failed_deploy": error.describe() if error else None,
+                "warnings": list(state.spec.warnings),
                 "storage_bytes": self.storage.of(name),
                 "storage_limit_bytes": state.spec.manifest.limits.storage_mb * 2**20,
             }

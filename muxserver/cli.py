@@ -95,15 +95,17 @@ def cmd_check(argv: list[str]) -> int:
     app = _scan_dir(args.directory, args.cache_dir, args.config)
     registry = app.registry
     errors = [e for error in registry.deploy_errors.values() for e in error.errors]
+    # Problems in modules no request reaches (test files, setup.py): said, not fatal.
+    module_warnings = [w for state in registry.tenants.values() for w in state.spec.warnings]
     if args.json:
         print(json.dumps({
             "tenants": sorted(registry.tenants),
             "routes": len(registry.route_table()),
             "errors": errors,
-            "warnings": registry.warnings,
+            "warnings": registry.warnings + module_warnings,
         }, indent=1))
     else:
-        for warning in registry.warnings:
+        for warning in registry.warnings + module_warnings:
             print(f"warning: {warning}", file=sys.stderr)
         for error in errors:
             print(error)

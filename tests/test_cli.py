@@ -121,6 +121,10 @@ def test_check_reports_file_and_line_and_exits_1(tenants, tmp_path):
     result = run_cli("check", str(tenants.root), "--cache-dir", str(tmp_path / "c"))
     assert result.returncode == 1
     assert "bad/api/users.py:4: `import socket` is not allowed" in result.stdout
+    tenants.add("tested", {"index.py": "def get():\n    return 'x'\n",
+                           "test_index.py": "import pytest\nfrom index import get\n"})
+    result = run_cli("check", str(tenants.root), "--cache-dir", str(tmp_path / "c"))
+    assert "warning: tested/test_index.py:1: `import pytest` is not allowed" in result.stderr
     assert "BadName" in result.stderr
     tenants.add("bad", {"api/users.py": "def get():\n    return 'fixed'\n"})
     result = run_cli("check", str(tenants.root), "--cache-dir", str(tmp_path / "c"))
