@@ -207,7 +207,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     packages: set[str] = set()
     app_modules: list[str] = []
     files = 0
-    registered_prefixes = _registered_prefixes(root, name, cache, extra_modules)
+    endpoints: list[tuple[str, str, str, dict]] = []  # (dotted, rel, key, facts)
     for rel in _walk(root):
         files += 1
         if files > MAX_TENANT_FILES:
@@ -252,6 +252,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             routed = True  # routes inside an app factory in a package's __init__
         if not routed or not meta.get("handlers"):
             continue  # a helper module: importable, never routed
+        endpoints.append((dotted, rel, key, meta))
+    # Routes once every module is read: a blueprint's prefix may be given
+    # by register_blueprint() in another file.
+    registered_prefixes = _registered_prefixes(facts)
+    for dotted, rel, key, meta in endpoints:
         endpoint = rel[:-3]
         handler_apps = iter(meta.get("handler_apps", ()))
         for raw in meta["handlers"]:
@@ -323,32 +328,12 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
             for rule in ("/", "/<path:path>")]
 
 
-def _registered_prefixes(root: str, name: str, cache: CodeCache, extra_modules) -> dict:
+def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
     """``(module, blueprint variable) -> url_prefix`` from every
     ``register_blueprint(bp, url_prefix="...")`` in the tenant, so a
     blueprint's routes are registered where the app mounts it."""
     found = {}
-    for rel in _walk(root):
-        if not rel.endswith(".py") or rel.startswith("static/"):
-            continue
-        try:
-            with open(os.path.join(root, rel), "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        if b"register_blueprint" not in data:
-            continue
-        key = cache_key(f"{name}/{rel}", data, extra_modules)
-        hit = cache.get(key)
-        meta = hit[0] if hit is not None else None
-        if meta is None:
-            _, meta, _ = compile_file(cache, f"{name}/{rel}", data,
-                                      extra_modules=extra_modules)
-        if not meta:
-            continue
-        parts = rel[:-3].split("/")
-        is_package = parts[-1] == "__init__"
-        here = ".".join(parts[:-1] if is_package else parts)
+    for here, _rel, is_package, meta in facts.values():
         for module, level, var, prefix in meta.get("blueprint_prefixes", ()):
             if not module and not level:
                 origin = here
