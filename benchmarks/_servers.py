@@ -64,6 +64,21 @@ FLASK_APP = _PYWSGI_PREAMBLE + textwrap.dedent('''
 TENANT_HELLO = 'def get():\n    return "Hello, world!\\n"\n'
 
 
+def timed_main(doc: str, run, argv, seconds: float, seconds_help: str) -> dict:
+    """The command line of a benchmark whose ``run(seconds, quick)`` is
+    timed by ``--seconds`` and shortened by ``--quick``; prints the report."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    args = parser.parse_args(argv)
+    report = run(1 if args.quick else args.seconds, args.quick)
+    print(json.dumps(report, indent=1))
+    return report
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,8 +12,6 @@ Usage: ``python benchmarks/bench_state.py [--quick] [--seconds S]``
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +24,7 @@ from benchmarks._servers import PY  # noqa: E402
 from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import _PYWSGI_PREAMBLE  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import timed_main  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 
 TENANT = textwrap.dedent('''
@@ -141,13 +140,7 @@ def run(seconds: float, quick: bool) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per target per round")
-    args = parser.parse_args(argv)
-    report = run(1 if args.quick else args.seconds, args.quick)
-    print(json.dumps(report, indent=1))
-    return report
+    return timed_main(__doc__, run, argv, 3.0, "per target per round")
 
 
 if __name__ == "__main__":

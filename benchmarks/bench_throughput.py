@@ -15,8 +15,6 @@ Usage: ``python benchmarks/bench_throughput.py [--quick] [--seconds S]``
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from benchmarks._servers import flask_server  # noqa: E402
 from benchmarks._servers import have_wrk  # noqa: E402
 from benchmarks._servers import hello_tenants  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import timed_main  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
 from benchmarks._servers import sequential_latency  # noqa: E402
@@ -102,13 +101,7 @@ def run(seconds: float, quick: bool) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per server per round")
-    args = parser.parse_args(argv)
-    report = run(1 if args.quick else args.seconds, args.quick)
-    print(json.dumps(report, indent=1))
-    return report
+    return timed_main(__doc__, run, argv, 3.0, "per server per round")
 
 
 if __name__ == "__main__":
