@@ -417,7 +417,8 @@ class MuxApp:
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
-        if endpoint is None:
+        if endpoint is None or not holders:
+            # No handler for the code: werkzeug's page, without loading code.
             return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
                 html_error_page(code).encode(), None
         outcome.endpoint = endpoint
