@@ -102,16 +102,16 @@ class Loader:
     def code_for(self, state: TenantState, ref: ModuleRef):
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
+        display = f"{state.name}/{ref.file}"
         hit = self.cache.get(ref.key)
         if hit is not None:
-            return self.cache.load_code(hit[1])
-        display = f"{state.name}/{ref.file}"
+            return self.cache.load_code(hit[1], display)
         try:
             with open(os.path.join(state.spec.root, ref.file), "rb") as f:
                 data = f.read()
         except OSError:
             data = b""
-        if cache_key(display, data, frozenset(self.registry.config.extra_modules)) != ref.key:
+        if cache_key(data, frozenset(self.registry.config.extra_modules)) != ref.key:
             raise TenantLoadError(
                 f"{display}: the deployed version is no longer in the code cache and the "
                 "file has changed since; redeploy the tenant",
@@ -123,7 +123,7 @@ class Loader:
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
-        return self.cache.load_code(self.cache.get(ref.key)[1])
+        return self.cache.load_code(self.cache.get(ref.key)[1], display)
 
     # -- runtime -----------------------------------------------------------------
 

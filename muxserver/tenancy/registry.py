@@ -137,46 +137,47 @@ class Registry:
 
     # -- registration --------------------------------------------------------
 
-    def root_of(self, name: str) -> Path:
-        """The folder tenant ``name`` is served from."""
-        return self.versions.live_root(name) or Path(self.config.tenants_dir) / name
+    def root_of(self, name: str, live: set[str] | None = None) -> Path:
+        """The folder tenant ``name`` is served from.
+
+        :param live: the tenants with a live HTTP-deployed version, when the
+            caller listed them already (a full rescan: one listing, not one
+            pointer read per tenant).
+        """
+        if live is None or name in live:
+            root = self.versions.live_root(name)
+            if root is not None:
+                return root
+        return Path(self.config.tenants_dir) / name
 
     def scan_folder(self, folder, name: str) -> TenantSpec:
         """Register ``folder`` as tenant ``name`` without making it live."""
         return scan_tenant(folder, name, self.cache, self.config.tenant_rules,
                            frozenset(self.config.extra_modules))
 
-    def _scan(self, name: str) -> TenantSpec:
-        return scan_tenant(
-            self.root_of(name),
-            name,
-            self.cache,
-            self.config.tenant_rules,
-            frozenset(self.config.extra_modules),
-        )
-
     def rescan(self) -> None:
         """Register every tenant again; drop tenants whose folder is gone."""
         names, warnings = list_tenants(self.config.tenants_dir)
-        names = sorted(set(names) | set(self.versions.live_tenants()))
+        live = set(self.versions.live_tenants())
+        names = sorted(set(names) | live)
         for warning in warnings:
             if warning not in self.warnings:
                 log.warning("%s", warning)
         self.warnings = warnings
         for name in names:
-            self.rescan_tenant(name)
+            self.rescan_tenant(name, live)
         for gone in set(self.tenants) - set(names):
             self.remove_tenant(gone)
         for gone in set(self.deploy_errors) - set(names):
             self.deploy_errors.pop(gone, None)
 
-    def rescan_tenant(self, name: str) -> TenantSpec:
+    def rescan_tenant(self, name: str, live: set[str] | None = None) -> TenantSpec:
         """Register one tenant; keep its previous version if the new one fails."""
-        root = self.root_of(name)
+        root = self.root_of(name, live)
         if not root.is_dir():
             self.remove_tenant(name)
             return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
-        spec = self._scan(name)
+        spec = self.scan_folder(root, name)
         with self._lock:
             old = self.tenants.get(name)
             if not spec.ok:
