@@ -125,7 +125,7 @@ def run(seconds: float, rate: float, abusers: list[int]) -> dict:
             calm_url = server.url + "/calm/"
             requests.get(calm_url, timeout=10)
             for name in ABUSES:  # load the abuser's modules before measuring
-                requests.post(server.url + "/_mux/specialize",
+                requests.post(server.admin_url + "/_mux/specialize",
                               json={"tenant": "abuser", "endpoint": name}, timeout=10)
             rss_start = server.rss()
             quiet = _summary(*_calm_load(calm_url, seconds, rate))

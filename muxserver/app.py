@@ -11,7 +11,6 @@ responses, by what they carry.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import re
@@ -20,6 +19,7 @@ import time
 
 import gevent
 
+from muxserver import serverdir
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
@@ -29,8 +29,6 @@ from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.errors import TenantCodeError
-from muxserver.http.admin import AdminAPI
-from muxserver.http.console import console_key
 from muxserver.http.responses import http_date
 from muxserver.http.responses import status_line
 from muxserver.http.static import PREFIX as STATIC_PREFIX
@@ -41,10 +39,8 @@ from muxserver.ops import logs
 from muxserver.ops.logs import TenantLogs
 from muxserver.ops.logs import server_log
 from muxserver.ops.memory import release_memory
-from muxserver.ops.history import History
 from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.codecache import CodeCache
-from muxserver.tenancy.data import StorageUsage
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
 from muxserver.tenancy import lease as leases
@@ -53,7 +49,6 @@ from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.response import html_error_page
-from muxserver.tenant_api.site import load_server_secret
 from muxserver.tenant_api.request import TenantRequest
 from sandbox.limits import rss_bytes
 
@@ -84,24 +79,30 @@ class _Outcome:
 
 
 class MuxApp:
-    """The server's WSGI application.
+    """The WSGI application of a serving process (or of tests, in-process).
+
+    It serves tenants only: on its port ``/_mux/healthz`` answers and every
+    other ``/_mux/`` path is 404 (the admin API has a listener of its own,
+    :mod:`muxserver.http.admin`).
 
     :param config: validated settings.
-    :param scan: register tenants now (tests may delay it).
-    :param metrics_dir: with workers, where they exchange metrics snapshots.
+    :param scan: register tenants now by reading the tenants dir (in a
+        serving process the supervisor sends them instead).
+    :param session_key: what tenants' session keys derive from (the
+        supervisor hands it over; None: derived here from the server secret).
     """
 
-    def __init__(self, config: Config, scan: bool = True, metrics_dir: str | None = None):
+    def __init__(self, config: Config, scan: bool = True, session_key: bytes | None = None):
         self.config = config
         self.cache = CodeCache(config.code_cache_dir)
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
-        self.metrics = Metrics(metrics_dir)
-        self._server_secret = None
-        self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules,
-                             lambda: self.server_secret)
-        self.admin = AdminAPI(self)
+        self.metrics = Metrics()
+        self._session_key = session_key
+        self.loader = Loader(config, self.cache, self.logs, lambda: self.session_key)
         self.started_at = time.time()
+        #: Which kind of process this is, for status ("serving", "in-process").
+        self.role = "in-process"
         #: Requests being answered now (streams count until closed).
         self.inflight = 0
         # Request ids: a random prefix per process and a counter, unique
@@ -114,26 +115,17 @@ class MuxApp:
         #: Started by the process (:mod:`muxserver.process`); cold starts
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
-        #: Bytes in each tenant's data folder, for /_mux/status.
-        self.storage = StorageUsage(config.state_dir)
-        #: The last minutes, for the console (sampled by muxserver.process).
-        self.history = History(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
         if scan:
             self.rescan()
 
     @property
-    def server_secret(self) -> bytes:
-        """The server's own secret (sessions, the console key), read or made
-        in the data dir on first use — a tool command never needs it."""
-        if self._server_secret is None:
-            self._server_secret = load_server_secret(self.config.state_dir)
-        return self._server_secret
-
-    @property
-    def console_key(self) -> str:
-        """What the console page proves its calls with (muxserver.http.console)."""
-        return console_key(self.server_secret)
+    def session_key(self) -> bytes:
+        """What tenants' session keys derive from; read (or made) on first use
+        when the supervisor did not hand it over — a tool command never needs it."""
+        if self._session_key is None:
+            self._session_key = serverdir.session_key(serverdir.server_secret(self.config))
+        return self._session_key
 
     def rescan(self) -> None:
         started = time.perf_counter()
@@ -176,6 +168,20 @@ class MuxApp:
             gevent.sleep(PENALTY_YIELD_S)
         return leases.take(state, request_id, endpoint, capped=capped)
 
+    def specialize(self, tenant: str, endpoint: str) -> dict:
+        """Load one endpoint now (``/_mux/specialize``), held like a request
+        (counted in flight, its generation pinned), so an eviction meanwhile
+        cannot take the runtime from under the load."""
+        state = self.registry.get(tenant)
+        if state is None or endpoint not in state.spec.modules:
+            raise NotFound(f"no endpoint {endpoint!r} in tenant {tenant!r}")
+        started = time.perf_counter()
+        with self.hold(state, None, endpoint, capped=False) as lease:
+            _, load_ms = self.load(lease, endpoint)
+        return {"tenant": tenant, "endpoint": endpoint, "was_warm": load_ms is None,
+                "cold_start_ms": round(load_ms if load_ms is not None
+                                       else (time.perf_counter() - started) * 1000, 3)}
+
     def redeploy(self, name: str) -> None:
         """Re-register one tenant after its folder changed (or went away)."""
         if not TENANT_NAME.match(name):
@@ -192,50 +198,29 @@ class MuxApp:
             self.metrics.warm_modules.set(len(self.registry.warm_modules()))
         return count
 
-    def status(self) -> dict:
-        """What ``/_mux/status`` shows."""
-        registry = self.registry
+    def process_status(self) -> dict:
+        """What this process holds now, for ``/_mux/status`` (the control
+        plane adds every tenant's version and deploy errors)."""
         tenants = {}
-        for name in sorted(registry.tenants):
-            state = registry.tenants[name]
-            error = registry.deploy_errors.get(name)
-            tenants[name] = {
-                "name": name,
-                "version": state.spec.version,
-                "deployed_at": state.deployed_at,
-                "routes": len(state.spec.routes),
-                "warm_modules": len(state.modules),
-                "inflight": state.inflight,
-                "hosts": list(state.spec.manifest.hosts),
-                "limits": dataclasses.asdict(state.spec.manifest.limits),
-                "last_failed_deploy": error.describe() if error else None,
-                "warnings": list(state.spec.warnings),
-                "storage_bytes": self.storage.of(name),
-                "storage_limit_bytes": state.spec.manifest.limits.storage_mb * 2**20,
-            }
+        for name, state in self.registry.tenants.items():
+            if state.inflight or state.modules:
+                tenants[name] = {"warm_modules": len(state.modules), "inflight": state.inflight}
         return {
-            "tenants": tenants,
-            "routes": registry.route_table(),
-            "warm_modules": [m.describe() for m in registry.warm_modules()],
+            "pid": os.getpid(),
+            "role": self.role,
             "rss_bytes": rss_bytes(),
+            "warm_modules": [m.describe() | {"pid": os.getpid()}
+                             for m in self.registry.warm_modules()],
+            "tenants": tenants,
+            "inflight": self.inflight,
             "cold_starts": self.metrics.total("mux_cold_starts"),
             "evictions": self.metrics.total("mux_evictions"),
-            "deploy_errors": registry.error_table(),
-            "warnings": list(registry.warnings),
             "limit_kills": [
                 {"tenant": t, "kind": k, "count": n}
                 for (t, k), n in sorted(self.metrics.counters["mux_limit_kills"].items())
             ],
-            "code_cache": {
-                "dir": str(self.cache.directory),
-                "writable": self.cache.writable,
-                "hits": self.cache.hits,
-                "misses": self.cache.misses,
-                "writes": self.cache.writes,
-            },
             "isolation": self.isolation,
             "uptime_s": round(time.time() - self.started_at, 3),
-            "pid": os.getpid(),
         }
 
     def _on_unload(self, state, module, reason) -> None:
@@ -286,8 +271,11 @@ class MuxApp:
         path = outcome.path
         try:
             if path.startswith("/_mux/") or path == "/_mux":
-                code, headers, body = self.admin.handle(environ)
-                stream = None
+                # The admin API is on its own listener, never on the origin
+                # that serves tenant pages; this port only says it serves.
+                if path.rstrip("/") != "/_mux/healthz":
+                    raise NotFound("not here: the admin API has a listener of its own")
+                code, headers, body, stream = 200, [("Content-Type", "text/plain")], b"ok\n", None
             else:
                 code, headers, body, stream = self.serve(environ, request_id, outcome)
         except HOST_EXITS:

@@ -149,8 +149,9 @@ def cmd_deploy(argv: list[str]) -> int:
     parser.add_argument("--tenant", required=True, help="tenant name")
     parser.add_argument("--tenants-dir", default=None,
                         help="the live tenants dir (default: tenants_dir of --config)")
-    parser.add_argument("--url", action="append", default=[], metavar="http://NODE:PORT",
-                        help="deploy over HTTP to this node (repeat for each node of a fleet)")
+    parser.add_argument("--url", action="append", default=[], metavar="http://NODE:ADMIN_PORT",
+                        help="deploy over HTTP to this node's admin listener (--admin-listen; "
+                             "repeat for each node of a fleet)")
     parser.add_argument("--admin-token", "--token", dest="token", default=None,
                         help="the node's admin token or the tenant's deploy token "
                              "(default: $MUX_DEPLOY_TOKEN)")
@@ -313,7 +314,8 @@ def cmd_serve(argv: list[str]) -> int:
     from muxserver import launch
 
     if argv[:1] == [launch.SERVE_FLAG]:
-        return serve(launch.read_config_fd(int(argv[1])))
+        config, _ = launch.read_config_fd(int(argv[1]))
+        return supervise(config)
     args = _serve_parser().parse_args(argv)
     try:
         config = from_args(args)
@@ -328,22 +330,32 @@ def cmd_serve(argv: list[str]) -> int:
     return EXIT_STARTUP_FAILURE  # not reached: relaunch replaces the process
 
 
-def serve(config) -> int:
-    """The serving process: bind, then serve with one process or N workers."""
+def supervise(config) -> int:
+    """The supervisor: bind both listeners, then supervise the serving processes."""
+    from muxserver.errors import HaltServer
+    from muxserver.supervisor.supervisor import Supervisor
+
     setup_logging(config.log_format, access=config.access_log)
+    sockets = []
+    for what, (host, port) in (("tenants", (config.host, config.port)),
+                               ("the admin API", config.admin_address)):
+        try:
+            sockets.append(_listener(host, port))
+        except OSError as exc:
+            print(f"muxserver: cannot listen for {what} on {host}:{port}: {exc.strerror}"
+                  + (" (set --admin-listen HOST:PORT)" if what != "tenants" else ""),
+                  file=sys.stderr)
+            return EXIT_STARTUP_FAILURE
+    listener, admin = sockets
+    host, port = listener.getsockname()[:2]
+    admin_host, admin_port = admin.getsockname()[:2]
+    log.info("muxserver listening on http://%s:%d (tenants: %s); admin on http://%s:%d/_mux/",
+             host, port, config.tenants_dir, admin_host, admin_port)
     try:
-        listener = _listener(config.host, config.port)
-    except OSError as exc:
-        print(f"muxserver: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-              file=sys.stderr)
-        return EXIT_STARTUP_FAILURE
-    if config.workers > 1:
-        from muxserver.http.workers import run_workers
-
-        return run_workers(config, listener)
-    from muxserver.process import run_single
-
-    return run_single(config, listener)
+        return Supervisor(config, listener, admin).run()
+    except HaltServer as exc:
+        log.critical("%s", exc.reason)
+        return exc.status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

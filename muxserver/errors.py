@@ -174,6 +174,13 @@ class Forbidden(MuxError):
     status = 403
 
 
+class MisdirectedRequest(MuxError):
+    """A request for a Host this listener does not serve (the admin
+    listener's answer to DNS rebinding)."""
+
+    status = 421
+
+
 class LimitStopped(TenantError):
     """A request was stopped by one of its limits (translated from
     :class:`sandbox.LimitExceeded` where tenant code returns to the host).
@@ -207,6 +214,8 @@ class TenantLoadError(TenantError):
     def __init__(self, message: str, tenant: str | None = None, detail: str = ""):
         super().__init__(message, tenant)
         self.detail = detail
+        #: ``tenant/file.py:line`` where the top level raised, when it did.
+        self.where = None
 
     def client_text(self, debug: bool) -> str:
         text = str(self)

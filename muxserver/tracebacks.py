@@ -42,6 +42,16 @@ def format_tenant_traceback(exc: BaseException, tenant_root=None) -> str:
     return "".join(lines).rstrip("\n")
 
 
+def innermost_tenant_frame(exc: BaseException) -> str | None:
+    """``tenant/file.py:line`` of the last tenant frame of ``exc``'s traceback."""
+    where = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if _is_tenant_file(filename):
+            where = f"{filename}:{lineno}"
+    return where
+
+
 def _tenant_line(tenant_root, filename: str, lineno: int | None) -> str:
     # Tenant code is compiled as "<tenant>/<path in its folder>".
     parts = filename.split("/")

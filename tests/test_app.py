@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from tests.conftest import admin_client
+
 
 def test_method_functions_route_at_file_path(tenants):
     tenants.add("acme", {
@@ -383,7 +385,7 @@ def test_uploaded_files_can_be_read_but_not_saved(tenants):
 
 def test_json_admin_shapes(tenants):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
-    client = tenants.client()
+    client = admin_client(tenants.app())
     body = json.loads(client.post("/_mux/register", environ_base={"REMOTE_ADDR": "127.0.0.1"}).data)
     assert body["routes"][0]["tenant"] == "acme" and body["errors"] == []
 
@@ -487,7 +489,7 @@ def test_cache_entry_compiled_with_an_extra_module_fails_once_it_is_removed(tena
     assert live(extra_modules=["colorsys"]).get("/acme/c").status_code == 200
     server = live()  # same cache dir, no extra module
     assert server.get("/acme/c").status_code == 404
-    errors = server.get("/_mux/status").json()["deploy_errors"]["acme"]["errors"]
+    errors = server.admin.get("/_mux/status").json()["deploy_errors"]["acme"]["errors"]
     assert any("import colorsys" in e and "acme/c.py:1" in e for e in errors), errors
 
 

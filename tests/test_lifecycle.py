@@ -172,7 +172,7 @@ def test_evicting_one_module_of_a_warm_tenant_gives_its_memory_back(tenants):
     release_memory(force=True)
     grown = rss_bytes() - first
     assert grown < 40 * 2**20, f"grew {grown / 2**20:.0f} MB over 15 cycles"
-    warm = {m["endpoint"] for m in app.status()["warm_modules"]}
+    warm = {m["endpoint"] for m in app.process_status()["warm_modules"]}
     assert warm == {"big", "small"}
 
 
@@ -246,7 +246,7 @@ def test_tracebacks_of_an_http_deployed_tenant_show_its_own_lines(tenants, live,
     buffer = io.BytesIO()
     pack_folder(str(source), buffer)
     server = live(data_dir=tmp_path / "data")
-    put = server.request("PUT", "/_mux/tenants/acme", data=buffer.getvalue())
+    put = server.admin.request("PUT", "/_mux/tenants/acme", data=buffer.getvalue())
     assert put.status_code == 200, put.text
     assert server.get("/acme/").status_code == 500
     log = "\n".join(e["line"] for e in server.app.logs.tail("acme"))
@@ -274,7 +274,7 @@ def test_admin_specialize_is_held_like_a_request(tenants, live):
     tenants.add("acme", {"slowload.py": "import time\ntime.sleep(0.3)\ndef get():\n    return 'x'\n"})
     server = live()
     state = server.app.registry.get("acme")
-    pending = gevent.spawn(server.post, "/_mux/specialize",
+    pending = gevent.spawn(server.admin.post, "/_mux/specialize",
                            json={"tenant": "acme", "endpoint": "slowload"})
     wait_until(lambda: state.loading_now())
     assert state.inflight == 1

@@ -33,8 +33,6 @@ from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.data import data_folder
 from muxserver.tenancy.generation import Generation
 from muxserver.tenancy.generation import WarmModule
-from muxserver.tenancy.registry import Registry
-from muxserver.tenancy.registry import TenantState
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
@@ -46,6 +44,7 @@ from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
+from muxserver.tracebacks import innermost_tenant_frame
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
@@ -83,15 +82,14 @@ def host_modules(attrs: dict, site=None) -> dict:
 class Loader:
     """Loads endpoint modules of tenants into their sandbox runtimes."""
 
-    def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=(),
-                 server_secret=lambda: b""):
-        self.registry = registry
-        #: Returns the server secret (read on first use).
-        self.server_secret = server_secret
+    def __init__(self, config, cache: CodeCache, logs: TenantLogs, session_key=lambda: b""):
+        self.config = config
+        #: Returns the key tenants' session keys derive from (read on first use).
+        self.session_key = session_key
         self.cache = cache
         self.logs = logs
         self.extra_modules = {}
-        for name in extra_modules:
+        for name in config.extra_modules:
             try:
                 self.extra_modules[name] = __import__(name, fromlist=["_"])
             except ImportError:
@@ -99,7 +97,7 @@ class Loader:
 
     # -- code ----------------------------------------------------------------
 
-    def code_for(self, state: TenantState, ref: ModuleRef):
+    def code_for(self, state, ref: ModuleRef):
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
         display = f"{state.name}/{ref.file}"
@@ -111,7 +109,7 @@ class Loader:
                 data = f.read()
         except OSError:
             data = b""
-        if cache_key(data, frozenset(self.registry.config.extra_modules)) != ref.key:
+        if cache_key(data, frozenset(self.config.extra_modules)) != ref.key:
             raise TenantLoadError(
                 f"{display}: the deployed version is no longer in the code cache and the "
                 "file has changed since; redeploy the tenant",
@@ -119,7 +117,7 @@ class Loader:
             )
         _, _, errors = compile_file(
             self.cache, display, data,
-            extra_modules=frozenset(self.registry.config.extra_modules),
+            extra_modules=frozenset(self.config.extra_modules),
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
@@ -142,9 +140,9 @@ class Loader:
                 log_line(" ".join(str(a) for a in args))
 
             limits = state.spec.manifest.limits
-            files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
+            files = TenantFiles(state.spec.root, make_data_folder(self.config, name),
                                 limits.storage_mb * 2**20)
-            site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret(),
+            site = TenantSite(name, state.spec.root, state.spec.routes, self.session_key(),
                               log_line, files,
                               {d for d, ref in state.spec.sources.items() if ref.is_package})
             attrs = module_attrs(state.spec.manifest.env, mux_log, site)
@@ -227,9 +225,11 @@ class Loader:
                 # Formatted here, inside the limits: str(exc) is tenant code.
                 detail = format_tenant_traceback(exc, root)
                 summary = detail.rsplit("\n", 1)[-1]
-                raise TenantLoadError(
+                error = TenantLoadError(
                     f"module {state.name}/{ref.file} failed to load: {summary}", state.name, detail
-                ) from None
+                )
+                error.where = innermost_tenant_frame(exc) or f"{state.name}/{ref.file}:1"
+                raise error from None
 
         try:
             namespace = run_limited(budget, run_top_level)

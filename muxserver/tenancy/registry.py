@@ -13,6 +13,7 @@ requests, as a new instance does on every FaaS platform.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -127,10 +128,17 @@ class Registry:
         self.deploy_errors: dict[str, DeployError] = {}
         self.warnings: list[str] = []
         #: Versions deployed over HTTP; a live one wins over the tenants dir.
-        self.versions = VersionStore(config.state_dir)
+        self.versions = VersionStore(config.versions_dir)
         self._lock = threading.RLock()
         #: Called for every warm module that goes (metrics).
         self.on_unload = lambda state, module, reason: None
+        #: ``health_check(spec) -> errors``: imports a new version's modules
+        #: in a trial runtime before it takes traffic (None: not checked).
+        self.health_check = None
+        #: ``on_change(name, state or None)``: a tenant's live version changed
+        #: (the supervisor publishes it to its serving processes).
+        self.on_change = lambda name, state: None
+        self._failed_checks: dict[str, tuple] = {}
 
     def _unloaded(self, state, module, reason) -> None:
         self.on_unload(state, module, reason)
@@ -155,8 +163,12 @@ class Registry:
         return scan_tenant(folder, name, self.cache, self.config.tenant_rules,
                            frozenset(self.config.extra_modules))
 
-    def rescan(self) -> None:
-        """Register every tenant again; drop tenants whose folder is gone."""
+    def rescan(self, checked: bool = True) -> None:
+        """Register every tenant again; drop tenants whose folder is gone.
+
+        :param checked: health-check new versions (at start-up, tenants are
+            registered without importing anything).
+        """
         names, warnings = list_tenants(self.config.tenants_dir)
         live = set(self.versions.live_tenants())
         names = sorted(set(names) | live)
@@ -165,40 +177,71 @@ class Registry:
                 log.warning("%s", warning)
         self.warnings = warnings
         for name in names:
-            self.rescan_tenant(name, live)
+            self.rescan_tenant(name, live, checked)
         for gone in set(self.tenants) - set(names):
             self.remove_tenant(gone)
         for gone in set(self.deploy_errors) - set(names):
             self.deploy_errors.pop(gone, None)
 
-    def rescan_tenant(self, name: str, live: set[str] | None = None) -> TenantSpec:
+    def rescan_tenant(self, name: str, live: set[str] | None = None,
+                      checked: bool = True) -> TenantSpec:
         """Register one tenant; keep its previous version if the new one fails."""
         root = self.root_of(name, live)
         if not root.is_dir():
             self.remove_tenant(name)
             return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
-        spec = self.scan_folder(root, name)
+        return self.install(self.scan_folder(root, name), checked)
+
+    def install(self, spec: TenantSpec, checked: bool = False) -> TenantSpec:
+        """Make ``spec`` its tenant's live version, unless it has errors or
+        fails its health check; then the previous version keeps serving and
+        the errors are the tenant's last failed deploy.
+
+        :return: the spec that serves (the old one when nothing changed), or
+            the refused one with its errors.
+        """
+        name = spec.name
         with self._lock:
             old = self.tenants.get(name)
+            if spec.ok and old is not None and (old.spec.version, old.spec.root) == (
+                    spec.version, spec.root):
+                self.deploy_errors.pop(name, None)
+                return old.spec
+            if spec.ok and checked and self.health_check is not None:
+                spec = self._checked(spec)
             if not spec.ok:
                 self.deploy_errors[name] = DeployError(name, spec.errors, time.time(), spec.version)
                 for error in spec.errors:
-                    log.error("deploy of tenant %s failed: %s", name, error,
+                    log.error("deploy of tenant %s failed: %s", name, error.split("\n", 1)[0],
                               extra={"tenant": name})
                 if old is not None:
                     log.warning("tenant %s keeps serving version %s", name, old.spec.version[:12],
                                 extra={"tenant": name})
                 return spec
             self.deploy_errors.pop(name, None)
-            if old is not None and old.spec.version == spec.version and old.spec.root == spec.root:
-                return old.spec
             state = TenantState(spec, on_unload=self._unloaded)
             self.tenants[name] = state
             if old is not None:
                 old.supersede("deploy")
                 log.info("tenant %s deployed version %s", name, spec.version[:12],
                          extra={"tenant": name})
+        self.on_change(name, state)
         return spec
+
+    def _checked(self, spec: TenantSpec) -> TenantSpec:
+        """``spec``, with the errors of its health check (a version that failed
+        is not checked again until it changes)."""
+        key = (spec.version, spec.root)
+        failed = self._failed_checks.get(spec.name)
+        if failed is not None and failed[0] == key:
+            errors = failed[1]
+        else:
+            errors = tuple(self.health_check(spec))
+            if errors:
+                self._failed_checks[spec.name] = (key, errors)
+            else:
+                self._failed_checks.pop(spec.name, None)
+        return dataclasses.replace(spec, errors=errors) if errors else spec
 
     def remove_tenant(self, name: str) -> None:
         with self._lock:
@@ -207,6 +250,7 @@ class Registry:
                 return
             state.supersede("removed")
             log.info("tenant %s removed", name, extra={"tenant": name})
+        self.on_change(name, None)
 
     # -- lookups ---------------------------------------------------------------
 

@@ -227,8 +227,10 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         top = rel.split("/", 1)[0]
         if top == "static" and "/" in rel:
             spec.has_static = True
+            _note_file(version, root, rel)
             continue
         if not rel.endswith(".py"):
+            _note_file(version, root, rel)
             continue
         data = _read(root, rel, errors, display)
         if data is None:
@@ -346,6 +348,16 @@ def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
                 found[(origin, var)] = prefix
                 found[("lib." + origin, var)] = prefix
     return found
+
+
+def _note_file(version, root: str, rel: str) -> None:
+    """A file that is not code (a template, a static file) changes the version
+    by its size and time, without reading it."""
+    try:
+        st = os.stat(os.path.join(root, rel))
+    except OSError:
+        return
+    version.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
 
 
 def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:

@@ -37,13 +37,14 @@ class TenantSite:
     :param tenant: its name.
     :param root: its folder on the host.
     :param routes: its registered routes (for ``url_for``).
-    :param server_secret: the server's secret; a tenant without
-        ``secret_key`` signs sessions with a key derived from it.
+    :param session_key: the key the server gives its serving processes for
+        sessions (derived from its secret, which they never see); a tenant
+        without ``secret_key`` signs sessions with a key derived from it.
     :param log_line: ``log_line(text, level)`` writes to the tenant's log.
     :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
     """
 
-    def __init__(self, tenant, root, routes, server_secret: bytes, log_line, files,
+    def __init__(self, tenant, root, routes, session_key: bytes, log_line, files,
                  packages=frozenset()):
         self.tenant = tenant
         #: Dotted names of the tenant's packages (an app's root_path is the
@@ -53,7 +54,7 @@ class TenantSite:
         self.routes = routes
         self.log_line = log_line
         self.files = files
-        self._derived_secret = hmac.new(server_secret, f"session:{tenant}".encode(),
+        self._derived_secret = hmac.new(session_key, f"session:{tenant}".encode(),
                                         hashlib.sha256).hexdigest()
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []

@@ -94,7 +94,7 @@ def test_attack_class(server, case):
     worst = _calm_while(server, job)
     response = job.get()
     assert SECRET not in response.text
-    status = requests.get(server.url + "/_mux/status", timeout=10).json()
+    status = requests.get(server.admin_url + "/_mux/status", timeout=10).json()
     if "deploy" in expected:
         assert response.status_code == 404
         errors = " ".join(status["deploy_errors"][name]["errors"])
@@ -102,7 +102,7 @@ def test_attack_class(server, case):
     else:
         assert response.status_code in statuses, response.text[:300]
         if text:
-            log = requests.get(f"{server.url}/_mux/tenants/{name}/logs?json", timeout=10).text
+            log = requests.get(f"{server.admin_url}/_mux/tenants/{name}/logs?json", timeout=10).text
             assert text in log, log[-2000:]
     assert worst < CALM_BOUND_S, f"the calm tenant waited {worst:.2f} s during {case}"
     assert requests.get(server.url + "/victim/", timeout=10).text == server.baseline
