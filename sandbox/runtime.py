@@ -250,6 +250,7 @@ class TenantRuntime:
             "__name__": module_name,
             "__file__": "/app/" + filename if filename else "/app/" + module_name.replace(".", "/") + ".py",
             "__package__": package,
+            "__doc__": None,  # the module's docstring, if it has one, replaces it
             "__mux_tenant__": self.tenant,
         }
 
@@ -389,6 +390,10 @@ class TenantRuntime:
             return None
         if len(parts) > 1 and self.load_module(".".join(parts[:-1])) is None:
             return None
+        if dotted in self._modules:
+            # The package's __init__ imported it while it ran (Flask's
+            # "larger applications": `import app.views` at its end).
+            return self._modules[dotted]
         source = self._load_lib_source(dotted)
         if source is None:
             self._modules[dotted] = None

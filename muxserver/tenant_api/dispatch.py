@@ -4,7 +4,10 @@
 its view arguments, the request, or nothing, by its form), the error
 handlers (by status, then by exception class, then 500 for anything
 unhandled), the conversion of the return value, the ``after_request``
-hooks, the session cookie and the ``teardown_request`` hooks. It also turns
+hooks, the session cookie and the ``teardown_request`` hooks. Each of them
+may be an ``async def``: its coroutine is driven to its end here, inside the
+same limits (:func:`sandbox.facades.aio.resolve`), as Flask 2+ awaits
+them. It also turns
 a tenant exception into text: its ``__str__`` is tenant code too, so all of
 this runs under the limits.
 
@@ -26,6 +29,7 @@ from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
+from sandbox.facades.aio import resolve
 
 _HTML = "text/html; charset=utf-8"
 
@@ -74,7 +78,7 @@ def _respond(route, handler, request, view_args, apps):
     try:
         rv = None
         for hook in _hooks(apps, "_before", "_app_before"):
-            rv = hook()
+            rv = resolve(hook())
             if rv is not None:
                 break
         if rv is None:
@@ -83,11 +87,11 @@ def _respond(route, handler, request, view_args, apps):
                 rv = forms.call(route.kind[len("function:"):], handler, request,
                                 ctx.site if ctx is not None else None)
             elif route.kind == "flask":
-                rv = handler(**view_args)
+                rv = resolve(handler(**view_args))
             elif route.takes_request:
-                rv = handler(request)
+                rv = resolve(handler(request))
             else:
-                rv = handler()
+                rv = resolve(handler())
     except (HTTPAbort, HTTPException) as exc:
         if isinstance(exc, HTTPException):
             # werkzeug's NotFound(), BadRequest from a bad JSON body ...: as
@@ -107,7 +111,7 @@ def _respond(route, handler, request, view_args, apps):
     if once or after:
         response = make_response(rv)
         for hook in [*once, *reversed(after)]:
-            response = hook(response)
+            response = resolve(hook(response))
         plain = to_plain(response)
     return plain
 
@@ -115,7 +119,7 @@ def _respond(route, handler, request, view_args, apps):
 def _teardown(apps):
     for app in apps:
         for hook in app._teardown:
-            hook(None)
+            resolve(hook(None))
 
 
 def _app_error_handler(apps, code, exc):
@@ -123,11 +127,11 @@ def _app_error_handler(apps, code, exc):
     for app in apps:
         handlers = app._error_handlers
         if code is not None and code in handlers:
-            return handlers[code](exc)
+            return resolve(handlers[code](exc))
         if code is None:
             for klass in type(exc).__mro__:
                 if klass in handlers:
-                    return handlers[klass](exc)
+                    return resolve(handlers[klass](exc))
     if code is None:
         # Unhandled: Flask logs it and hands a 500 handler an InternalServerError.
         for app in apps:
@@ -138,7 +142,7 @@ def _app_error_handler(apps, code, exc):
                                       f"{type(exc).__name__}: {exc}", "error")
                 wrapper = HTTPAbort(500, "Internal Server Error")
                 wrapper.original_exception = exc
-                rv = app._error_handlers[500](wrapper)
+                rv = resolve(app._error_handlers[500](wrapper))
                 code, headers, body, stream = to_plain(rv)
                 # Flask keeps the handler's status, 200 included.
                 return Response(body if stream is None else stream, status=code, headers=headers)
