@@ -24,6 +24,7 @@ from typing import Any
 
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
+from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
@@ -84,7 +85,7 @@ class Flask:
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
-                 "_blueprints", "_logger", "_app_before", "_app_after", "__dict__")
+                 "_blueprints", "_logger", "_app_before", "_app_after", "_cli", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -113,6 +114,8 @@ class Flask:
         #: A blueprint's hooks for every request of the app (before_app_request).
         self._app_before = []
         self._app_after = []
+        #: ``app.cli``: the commands ``muxserver flask`` runs.
+        self._cli = None
         if site is not None:
             if len(site.apps) > 1000:
                 raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
@@ -220,8 +223,11 @@ class Flask:
 
     @property
     def cli(self):
-        """``app.cli``: commands are accepted and never run (no command line here)."""
-        return _CLI
+        """``app.cli``: its commands run with ``muxserver flask TENANT COMMAND``
+        (:mod:`muxserver.tenant_api.commands`)."""
+        if self._cli is None:
+            self._cli = TenantGroup(self.name if self.is_blueprint else None)
+        return self._cli
 
     def open_resource(self, resource, mode="rb"):
         """A file of the app, relative to its folder (read only)."""
@@ -260,23 +266,6 @@ class Blueprint(Flask):
     def after_app_request(self, func):
         self._app_after.append(func)
         return func
-
-
-class _Commands:
-    """``app.cli``."""
-
-    __slots__ = ()
-
-    def add_command(self, *args, **kwargs):
-        return None
-
-    def command(self, *args, **kwargs):
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]
-        return lambda func: func
-
-
-_CLI = _Commands()
 
 
 class _NullContext:
@@ -334,8 +323,8 @@ class RequestGlobals:
     @staticmethod
     def _data() -> dict:
         ctx = context.current()
-        if ctx is None or ctx.request is None:
-            raise RuntimeError("g is only available while a request is served")
+        if ctx is None or (ctx.request is None and not ctx.extras.get("app_context")):
+            raise RuntimeError("g is only available while a request (or a command) runs")
         return ctx.extras.setdefault("g", {})
 
     def __getattr__(self, name):
