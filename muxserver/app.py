@@ -285,11 +285,10 @@ class MuxApp:
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
             return stream
+        if code not in (204, 304):  # they have no body, and no length to say
+            headers.append(("Content-Length", str(len(body))))
         if environ.get("REQUEST_METHOD") == "HEAD":
-            headers.append(("Content-Length", str(len(body))))
             body = b""
-        else:
-            headers.append(("Content-Length", str(len(body))))
         start_response(status_line(code), headers)
         self.finish(outcome)
         return [body]
@@ -336,7 +335,7 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            return serve_static(self, state, rel)
+            return serve_static(self, state, rel, environ)
         router = state.get_router()
         try:
             match = router.match(rel, method)

@@ -318,6 +318,9 @@ FORM_METHODS = {
     "openfaas-http": ("GET", "PUT", "POST", "PATCH", "DELETE"),  # python3-http's index.py
     "nuclio": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
     "vercel": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    # API Gateway's $default route (HTTP API) and ANY /{proxy+} (REST): every method.
+    "lambda": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    "lambda-rest": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
 }
 
 

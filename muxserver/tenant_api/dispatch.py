@@ -38,7 +38,7 @@ def call_handler(route, handler, request, view_args, module, tenants_dir):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     try:
         try:
-            plain = _respond(route, handler, request, view_args, module.apps)
+            plain = _respond(route, handler, request, view_args, module.apps, tenants_dir)
         finally:
             _teardown(module.apps)
         return _with_session(plain)
@@ -74,7 +74,7 @@ def _hooks(apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _respond(route, handler, request, view_args, apps):
+def _respond(route, handler, request, view_args, apps, tenants_dir=None):
     try:
         rv = None
         for hook in _hooks(apps, "_before", "_app_before"):
@@ -85,7 +85,7 @@ def _respond(route, handler, request, view_args, apps):
             if route.kind.startswith("function:"):
                 ctx = context.current()
                 rv = forms.call(route.kind[len("function:"):], handler, request,
-                                ctx.site if ctx is not None else None)
+                                ctx.site if ctx is not None else None, tenants_dir)
             elif route.kind == "flask":
                 rv = resolve(handler(**view_args))
             elif route.takes_request:

@@ -19,25 +19,44 @@ runtime of its platform:
   (JSON), ``(status, body)`` or a ``context.Response``.
 * ``vercel``: a ``handler`` class subclassing ``BaseHTTPRequestHandler``
   (``do_GET``... writing to ``self.wfile``), or a Flask ``app``.
+* ``lambda`` and ``lambda-rest``: AWS Lambda's ``handler(event, context)``
+  behind API Gateway (:mod:`muxserver.tenant_api.apigateway`).
+
+An ``async def`` entry point is awaited (:func:`sandbox.facades.aio.resolve`).
 """
 
 from __future__ import annotations
 
 import json
 
+from muxserver.tenant_api import apigateway
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
+from sandbox.facades.aio import resolve
 from sandbox.facades.system import TenantLogger
 
 
-def call(form: str, func, request, site):
+def call(form: str, func, request, site, tenants_dir=None):
     """Call the entry point of ``form``; return a Flask-style return value."""
+    if form in ("lambda", "lambda-rest"):
+        return apigateway.call(func, request, site, tenants_dir, rest=form == "lambda-rest")
     caller = _CALLERS.get(form)
     if caller is None:
         raise RuntimeError(f"unknown function form {form!r}")
-    return caller(func, request, site)
+    return caller(_awaited(func), request, site)
+
+
+def _awaited(func):
+    """``func``, whose ``async def`` coroutines are driven to their result."""
+    if isinstance(func, type):
+        return func  # a Vercel handler class
+
+    def call(*args):
+        return resolve(func(*args))
+
+    return call
 
 
 def _flask(func, request, site):

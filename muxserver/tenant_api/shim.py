@@ -17,11 +17,14 @@ run hooks and error handlers as Flask does. Everything Flask keeps per app
 
 from __future__ import annotations
 
-import mimetypes
+import os
 import posixpath
 from types import MappingProxyType
 from typing import Any
 
+from werkzeug.security import safe_join
+
+from muxserver.http import sending
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.commands import TenantGroup
@@ -496,31 +499,49 @@ def render_template_string(source, **context_values):
     return _templates(site).render_string(str(source), _template_context(site, context_values))
 
 
-def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None, **kwargs):
-    """A file of the tenant (``/app`` or ``/data``) as a response."""
-    _, site = _current_site()
-    if not isinstance(path_or_file, str):
-        data = path_or_file.read()
-        name = download_name or ""
+def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None,
+              conditional=True, etag=True, last_modified=None, max_age=None):
+    """Flask's ``send_file``: a file of the tenant (``/app`` or ``/data``; a
+    relative name is relative to the app's folder) or an open binary file,
+    with Flask's headers, 304 and 206 (:mod:`muxserver.http.sending`)."""
+    ctx, site = _current_site()
+    app = site.app
+    if max_age is None and app is not None:
+        max_age = app.config.get("SEND_FILE_MAX_AGE_DEFAULT")
+        if hasattr(max_age, "total_seconds"):
+            max_age = int(max_age.total_seconds())
+    shown = None
+    if isinstance(path_or_file, str):
+        root = app.root_path if app is not None else "/app"
+        shown = posixpath.normpath(posixpath.join(root, path_or_file))
+        file = site.files.resolve(shown)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"No such file: {path_or_file!r}")
     else:
-        with site.files.open(path_or_file, "rb") as f:
-            data = f.read()
-        name = download_name or posixpath.basename(path_or_file)
-    mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = Response(data, mimetype=mimetype)
-    if as_attachment:
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+        file = path_or_file
+    environ = ctx.request._r.environ if ctx.request is not None else {}
+    response = sending.send_file(environ, file, shown, mimetype=mimetype,
+                                 as_attachment=as_attachment, download_name=download_name,
+                                 conditional=conditional, etag=etag,
+                                 last_modified=last_modified, max_age=max_age)
+    status, headers, body, chunks = sending.plain_parts(response, 256 * 1024)
+    answer = Response(body if chunks is None else chunks, status=status, headers=headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        del answer.headers["Content-Type"]
+    return answer
 
 
 def send_from_directory(directory, path, **kwargs):
-    """``send_file(directory/path)``, 404 when ``path`` leaves ``directory``."""
-    clean = posixpath.normpath("/" + str(path)).lstrip("/")
-    if clean.startswith("..") or not clean:
+    """Flask's ``send_from_directory``: ``send_file(directory/path)``, 404
+    when ``path`` leaves ``directory`` or is not a file there."""
+    clean = safe_join("/", str(path))
+    if clean is None or clean == "/":
         abort(404)
-    base = posixpath.join("/app", str(directory)) if not str(directory).startswith("/") else str(directory)
+    _, site = _current_site()
+    root = site.app.root_path if site.app is not None else "/app"
+    base = posixpath.join(root, str(directory))
     try:
-        return send_file(posixpath.join(base, clean), **kwargs)
+        return send_file(posixpath.join(base, clean.lstrip("/")), **kwargs)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         abort(404)
 
