@@ -19,6 +19,9 @@ import traceback
 
 import gevent
 from werkzeug.exceptions import HTTPException
+from werkzeug.urls import iri_to_uri
+from werkzeug.utils import redirect as werkzeug_redirect
+from werkzeug.wsgi import get_host
 
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
@@ -66,6 +69,17 @@ PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+def _routing_redirect(environ, path: str):
+    """A tenant's rule that exists with a trailing slash (or whose defaults
+    give a shorter URL): werkzeug's 308, absolute Location and page, as a
+    Flask app answers it."""
+    query = environ.get("QUERY_STRING")
+    url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}{iri_to_uri(path)}"
+    response = werkzeug_redirect(url + (f"?{query}" if query else ""), 308)
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+    return 308, headers, response.get_data(), None
+
 
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
@@ -335,13 +349,15 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            return serve_static(self, state, rel, environ)
+            try:
+                return serve_static(self, state, rel, environ)
+            except NotFound as exc:  # Flask's static route: the app's 404 answers
+                return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
         try:
             match = router.match(rel, method)
         except Redirect as exc:
-            query = environ.get("QUERY_STRING")
-            raise Redirect(mount + exc.location + (f"?{query}" if query else ""), name) from None
+            return _routing_redirect(environ, mount + exc.location)
         except (NotFound, MethodNotAllowed) as exc:
             if method == "OPTIONS":
                 # Answered by the server, unless a route takes OPTIONS itself

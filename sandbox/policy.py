@@ -45,6 +45,7 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 from RestrictedPython.transformer import copy_locations
 
 from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS
+from sandbox.guards.own_objects import MODULE_DATA_NAMES
 from sandbox.guards.own_objects import READABLE_SPECIAL_ATTRS
 from sandbox.guards.own_objects import is_private_name
 
@@ -54,12 +55,7 @@ POLICY_VERSION = "mux-10"
 
 #: Names of dunder globals tenant code may read.
 READABLE_DUNDER_NAMES = frozenset(["__name__", "__file__"])
-#: Module-level names Python itself treats as plain data: ordinary names.
-MODULE_DATA_NAMES = frozenset([
-    "__all__", "__version__", "__author__", "__doc__", "__license__", "__copyright__",
-    "__email__", "__credits__", "__maintainer__", "__status__", "__date__", "__title__",
-    "__description__", "__url__", "__uri__", "__summary__",
-])
+
 
 _GUARDED_BINOPS = {
     ast.Add: "_add_",
@@ -125,7 +121,8 @@ class MuxPolicy(RestrictingNodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute):
         attr = node.attr
-        readable = attr in READABLE_SPECIAL_ATTRS and isinstance(node.ctx, ast.Load)
+        readable = ((attr in READABLE_SPECIAL_ATTRS or attr in MODULE_DATA_NAMES)
+                    and isinstance(node.ctx, ast.Load))
         if not (is_private_name(attr) or readable):
             return super().visit_Attribute(node)
         # The guards decide per object (sandbox.guards.own_objects): on the

@@ -33,6 +33,7 @@ from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
 from sandbox.facades.sqlite import SqliteState
+from sandbox.guards.own_objects import MODULE_DATA_NAMES
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -47,10 +48,17 @@ class LibSource(NamedTuple):
 
 
 class TenantModule:
-    """A tenant's own module as seen by tenant code (its globals, read-only
-    from outside; private names included, as in Python)."""
+    # A tenant's own module as seen by tenant code (its globals, read-only
+    # from outside; private names and __version__, __all__... included, as
+    # in Python). No docstring: ``module.__doc__`` is the module's own.
 
     __slots__ = ("_name", "_ns", "_runtime", "_is_package")
+    #: Lets the guard read MODULE_DATA_NAMES here (sandbox.guards.own_objects).
+    _module_data_ = True
+
+    @property
+    def __doc__(self):
+        return object.__getattribute__(self, "_ns").get("__doc__")
 
     def __init__(self, name, ns, runtime, is_package):
         object.__setattr__(self, "_name", name)
@@ -60,7 +68,8 @@ class TenantModule:
 
     def __getattr__(self, attr):
         get = object.__getattribute__
-        if attr.startswith("_") and not guards.is_private_name(attr):
+        if attr.startswith("_") and not guards.is_private_name(attr) \
+                and attr not in MODULE_DATA_NAMES:
             raise AttributeError(attr)
         ns = get(self, "_ns")
         if attr in ns:
@@ -321,7 +330,8 @@ class TenantRuntime:
 
     @staticmethod
     def _has(target, item) -> bool:
-        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)):
+        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)
+                                     and item not in MODULE_DATA_NAMES):
             return False
         try:
             guards.guarded_getattr(target, item)

@@ -48,12 +48,14 @@ def send_file(environ, file, shown_name: str | None = None, *, mimetype=None,
         return exc.get_response(environ)
 
 
-def plain_parts(response, inline_limit: int):
-    """``(status, headers, body, chunks)`` of a werkzeug file response: the
-    body whole up to ``inline_limit`` bytes (and the file closed), else an
-    iterator of chunks with a ``close()`` (and ``Content-Length`` kept)."""
+def plain_parts(response, environ, inline_limit: int):
+    """``(status, headers, body, chunks)`` of a werkzeug file response, with
+    the headers werkzeug sends for it (a 304 without the representation's);
+    the body whole up to ``inline_limit`` bytes (and the file closed), else
+    an iterator of chunks with a ``close()`` (and ``Content-Length`` kept)."""
     status = response.status_code
-    headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _SERVER_SET]
+    headers = [(k, v) for k, v in response.get_wsgi_headers(environ).items()
+               if k.lower() not in _SERVER_SET]
     length = response.content_length
     if status in (204, 304) or (length is not None and length <= inline_limit):
         body = b"" if status in (204, 304) else b"".join(response.response)

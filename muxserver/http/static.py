@@ -32,7 +32,7 @@ def serve_static(app, state, rel: str, environ):
     if any(part.startswith(".") for part in inner.split("/")) or not os.path.isfile(target):
         raise NotFound("no such file", state.name)
     response = send_file(environ, target, "/app/static/" + os.path.relpath(target, root))
-    status, headers, body, chunks = plain_parts(response, STATIC_INLINE_BYTES)
+    status, headers, body, chunks = plain_parts(response, environ, STATIC_INLINE_BYTES)
     if chunks is None:
         return status, headers, body, None
     return status, headers, b"", FileBody(app, chunks)

@@ -524,7 +524,7 @@ def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=No
                                  as_attachment=as_attachment, download_name=download_name,
                                  conditional=conditional, etag=etag,
                                  last_modified=last_modified, max_age=max_age)
-    status, headers, body, chunks = sending.plain_parts(response, 256 * 1024)
+    status, headers, body, chunks = sending.plain_parts(response, environ, 256 * 1024)
     answer = Response(body if chunks is None else chunks, status=status, headers=headers)
     if not any(name.lower() == "content-type" for name, _ in headers):
         del answer.headers["Content-Type"]
