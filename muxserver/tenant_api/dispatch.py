@@ -21,6 +21,7 @@ from __future__ import annotations
 from werkzeug.exceptions import HTTPException
 
 from muxserver.http.responses import to_plain
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
 from muxserver.tenant_api.response import HTTPAbort
@@ -103,7 +104,10 @@ def _respond(route, handler, request, view_args, apps, tenants_dir=None):
     except Exception as exc:
         rv = _app_error_handler(apps, None, exc)
         if rv is None:
-            raise
+            if route.kind != "function:gcf":
+                raise
+            ctx = context.current()
+            rv = cloudfunctions.crash(exc, ctx.site.log_line, tenants_dir)
     plain = to_plain(rv)
     ctx = context.current()
     once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()

@@ -27,6 +27,7 @@ from werkzeug.security import safe_join
 from muxserver.http import sending
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import TenantRequest
@@ -604,7 +605,8 @@ def functions_framework_attrs(site) -> dict[str, Any]:
             return func
         return decorator
 
-    return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler}
+    return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler,
+            "typed": cloudfunctions.typed}
 
 
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:

@@ -12,11 +12,12 @@ from tests.differential.harness import write_files
 @pytest.fixture
 def both(tenants, tmp_path):
     """``both(files, module="app")``: the files as a Flask app (importing
-    ``module``) and as muxserver's tenant ``t``, compared by :class:`Both`."""
+    ``module``; or run by another side, ``side_class``) and as muxserver's
+    tenant ``t``, compared by :class:`Both`."""
     sides = []
 
-    def make(files, module="app", **config):
-        side = FlaskSide(tmp_path / "flask", files, module)
+    def make(files, module="app", side_class=FlaskSide, **config):
+        side = side_class(tmp_path / "flask", files, module)
         sides.append(side)
         write_files(tenants.root / "t", files)
         for rel in files:  # the same times, so Last-Modified and ETag can agree

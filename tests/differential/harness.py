@@ -49,17 +49,31 @@ class FlaskSide:
         self._before = set(sys.modules)
         sys.path.insert(0, str(root))
         self._root = str(root)
+        self.app = self.make_app(root, module)
+        self.client = Client(DispatcherMiddleware(NotFound(), {MOUNT: self.app}))
+
+    @staticmethod
+    def make_app(root: Path, module: str):
         loaded = importlib.import_module(module)
         app = getattr(loaded, "app", None)
-        if app is None:
-            app = loaded.create_app()
-        self.app = app
-        self.client = Client(DispatcherMiddleware(NotFound(), {MOUNT: app}))
+        return app if app is not None else loaded.create_app()
 
     def close(self) -> None:
         sys.path.remove(self._root)
         for name in set(sys.modules) - self._before:
             del sys.modules[name]
+
+
+class CloudFunctionSide(FlaskSide):
+    """The files run by Cloud Functions' own runtime (functions-framework's
+    ``create_app(target, source)``); ``module`` is ``"main.py:target"``."""
+
+    @staticmethod
+    def make_app(root: Path, module: str):
+        import functions_framework
+
+        source, target = module.split(":")
+        return functions_framework.create_app(target, str(root / source))
 
 
 class Both:
@@ -80,7 +94,9 @@ class Both:
         answers = []
         for side, client in (("flask", self.flask.client), ("mux", self.mux)):
             sent = headers(side) if callable(headers) else headers
-            answers.append(client.open(MOUNT + path, method=method, headers=sent, **kwargs))
+            # A callable argument is made once per side (an upload's stream is read once).
+            own = {k: v(side) if callable(v) else v for k, v in kwargs.items()}
+            answers.append(client.open(MOUNT + path, method=method, headers=sent, **own))
         flask_answer, mux_answer = answers
         where = f"{method} {path}"
         assert mux_answer.status_code == flask_answer.status_code, (
