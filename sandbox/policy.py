@@ -81,6 +81,11 @@ def _tick_stmt(like: ast.AST) -> ast.Expr:
     return stmt
 
 
+def _has_docstring(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str)
+
+
 def _own_nodes(body: list[ast.stmt]):
     """The nodes of a function body, not those of functions or classes inside it."""
     todo = list(body)
@@ -213,6 +218,14 @@ class MuxPolicy(RestrictingNodeTransformer):
         self._insert_tick(node.body, node)
         return node
 
+    def inject_print_collector(self, node, position: int = 0) -> None:
+        # RestrictedPython puts `_print = _print_(_getattr_)` first in a
+        # function that prints, so its docstring stopped being one
+        # (`f.__doc__` was None: a click command lost its help).
+        if position == 0 and not isinstance(node, ast.Module) and _has_docstring(node.body):
+            position = 1
+        super().inject_print_collector(node, position)
+
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef):
         # A coroutine function: the host drives its coroutines to their end
         # inside the request's limits (sandbox.facades.aio). An async
@@ -269,14 +282,7 @@ class MuxPolicy(RestrictingNodeTransformer):
 
     @staticmethod
     def _insert_tick(body: list[ast.stmt], like: ast.AST) -> None:
-        position = 0
-        if (
-            body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            position = 1  # keep the docstring first
+        position = 1 if _has_docstring(body) else 0  # keep the docstring first
         body.insert(position, _tick_stmt(like))
 
     def visit_While(self, node: ast.While):

@@ -34,6 +34,7 @@ import weakref
 import click
 
 from muxserver.tenant_api import context
+from sandbox.guards.builtins import TypeGuard
 
 #: The keyword arguments of ``click.option``/``click.argument`` recorded
 #: and handed to click; any other is refused when the tenant declares it.
@@ -56,9 +57,16 @@ def _command_name(func) -> str:
     return left if sep and suffix in ("command", "cmd", "group", "grp") else name
 
 
+def _plain_type(value):
+    """The builtin type a sandbox name stands for (``int`` is a guard there)."""
+    return value._type if isinstance(value, TypeGuard) else value
+
+
 def _check_param(kind: str, decls: tuple, attrs: dict) -> None:
     if not decls or not all(isinstance(d, str) for d in decls):
         raise TypeError(f"click.{kind}() needs its names as strings")
+    if "type" in attrs:
+        attrs["type"] = _plain_type(attrs["type"])
     for key, value in attrs.items():
         if key not in _PARAM_ATTRS:
             raise TypeError(f"click.{kind}({key}=...) is not supported here")
@@ -244,6 +252,7 @@ def click_module(log_line) -> dict:
         terminal = _terminal()
         if terminal is None:
             raise click.Abort()
+        type = _plain_type(type)
         if type is not None and not (type in _TYPES or isinstance(type, click.ParamType)):
             raise TypeError("click.prompt(type=...) must be int, float, str, bool or a click type")
         if callable(default):
