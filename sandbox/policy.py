@@ -88,14 +88,12 @@ def _has_docstring(body: list[ast.stmt]) -> bool:
 
 def _own_nodes(body: list[ast.stmt]):
     """The nodes of a function body, not those of functions or classes inside it."""
-    todo = list(body)
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+    todo = [node for node in body if not isinstance(node, scopes)]
     while todo:
         node = todo.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                      ast.ClassDef)):
-                todo.append(child)
+        todo.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, scopes))
 
 
 class MuxPolicy(RestrictingNodeTransformer):

@@ -34,6 +34,7 @@ import heapq
 import inspect
 import time
 import types
+import warnings
 from collections import deque
 
 from sandbox import limits
@@ -48,6 +49,12 @@ _running: contextvars.ContextVar = contextvars.ContextVar("mux_event_loop", defa
 
 #: Most tasks one loop may hold at once.
 MAX_TASKS = 10_000
+
+# Tenant code may make a coroutine and drop it; Python would then print
+# "coroutine '<tenant name>' was never awaited" on the server's stderr, once
+# per place, for every tenant: tenant noise in the server's log. Not said.
+warnings.filterwarnings("ignore", message=r"coroutine '.*' was never awaited",
+                        category=RuntimeWarning)
 
 
 class _Sleep:
@@ -155,6 +162,7 @@ class _Loop:
 
     def spawn(self, coro, name=None) -> Task:
         if len(self.tasks) >= MAX_TASKS:
+            coro.close()
             raise RuntimeError(f"more than {MAX_TASKS} tasks in one event loop")
         self.count += 1
         task = Task(coro, self, name)
