@@ -29,7 +29,7 @@ from muxserver.errors import TenantCodeError
 from muxserver.errors import TenantLoadError
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
-from muxserver.tenant_api import context
+from muxserver.tenancy import lease as leases
 from muxserver.tenant_api.commands import CommandContext
 from muxserver.tenant_api.commands import TenantCommand
 from muxserver.tenant_api.commands import TenantGroup
@@ -88,72 +88,106 @@ def run_command(app, tenant: str, argv: list[str]) -> int:
         return 1
     terminal = Terminal()
     app.loader.logs = TerminalLogs(terminal)
-    runtime = app.loader.runtime_for(state)
-    ctx = context.RequestContext(tenant, "cli", endpoint="flask")
-    ctx.site = state.site
-    ctx.extras["app_context"] = True
-    ctx.extras["terminal"] = terminal
-    previous = context.push(ctx)
-    try:
+    with leases.take(state, "cli", "flask", capped=False) as lease:
+        generation = lease.pin()
+        runtime = app.loader.runtime_for(generation)
+        lease.ctx.site = generation.site
+        lease.ctx.extras["app_context"] = True  # g and current_app, as under `flask`
+        lease.ctx.extras["terminal"] = terminal
+        command = _Command(app, state, generation)
         try:
-            _limited(app, state, "loading", lambda: app.loader.load_app(state, runtime))
+            command.limited("loading", lambda: app.loader.load_app(generation, runtime))
         except TenantLoadError as exc:
             print(exc.detail or str(exc), file=sys.stderr)
             return 1
         except LimitExceeded as exc:
             print(f"Error: loading {tenant} stopped: {exc.message}", file=sys.stderr)
             return 1
-        group = _click_group(app, state)
         try:
-            group.main(list(argv), prog_name="flask", standalone_mode=True)
+            command.group().main(list(argv), prog_name="flask", standalone_mode=True)
         except SystemExit as exc:  # click ends every run with it
             return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         except TenantCodeError as exc:
             print(exc.detail, file=sys.stderr)
             return 1
         return 0
-    finally:
-        context.pop(previous)
 
 
-def _limited(app, state, label: str, func):
-    budget = budget_for(state.spec.manifest.limits, state.name,
-                        f"tenant={state.name} flask {label}")
-    try:
-        return run_limited(budget, func)
-    finally:
-        state.end_request(None, budget)
+class _Command:
+    """The click objects of one run, calling into one pinned generation."""
 
+    def __init__(self, app, state, generation):
+        self.app = app
+        self.state = state
+        self.generation = generation
 
-def _click_group(app, state) -> click.Group:
-    """A real click group of the commands the tenant's apps declared:
-    the app's own at the top, a registered blueprint's under its name."""
-    top = click.Group("flask", help=f"Commands of tenant {state.name}.")
-    apps = state.site.apps
-    for flask_app in apps:
-        if flask_app.is_blueprint or flask_app._cli is None:
-            continue
-        for name, cmd in flask_app._cli.commands.items():
-            top.add_command(_click_command(app, state, cmd, name), name)
-        for blueprint in flask_app._blueprints:
-            if blueprint._cli is not None and blueprint._cli.commands:
-                group = _click_command(app, state, blueprint._cli, blueprint.name)
-                top.add_command(group, blueprint.name)
-    return top
+    def limited(self, label: str, func):
+        """``func()`` under a fresh budget of the tenant's limits; what it left
+        open in its databases is rolled back after, as after a request."""
+        state = self.state
+        budget = budget_for(state.spec.manifest.limits, state.name,
+                            f"tenant={state.name} flask {label}")
+        try:
+            return run_limited(budget, func)
+        finally:
+            self.generation.runtime.sqlite.end_request(budget)
 
+    def group(self) -> click.Group:
+        """A real click group of the commands the tenant's apps declared:
+        the app's own at the top, a registered blueprint's under its name."""
+        top = click.Group("flask", help=f"Commands of tenant {self.state.name}.")
+        for flask_app in self.generation.site.apps:
+            if flask_app.is_blueprint or flask_app._cli is None:
+                continue
+            for name, cmd in flask_app._cli.commands.items():
+                top.add_command(self.command(cmd, name), name)
+            for blueprint in flask_app._blueprints:
+                if blueprint._cli is not None and blueprint._cli.commands:
+                    top.add_command(self.command(blueprint._cli, blueprint.name), blueprint.name)
+        return top
 
-def _click_command(app, state, cmd: TenantCommand, path: str) -> click.Command:
-    env = state.spec.manifest.env
-    params = [_click_param(spec, env) for spec in cmd.params]
-    callback = _callback(app, state, cmd, path) if cmd.callback is not None else None
-    if isinstance(cmd, TenantGroup):
-        group = click.Group(path.rsplit(" ", 1)[-1], params=params, callback=callback,
-                            help=cmd.help, short_help=cmd.short_help, hidden=cmd.hidden)
-        for name, sub in cmd.commands.items():
-            group.add_command(_click_command(app, state, sub, f"{path} {name}"), name)
-        return group
-    return click.Command(path.rsplit(" ", 1)[-1], params=params, callback=callback,
-                         help=cmd.help, short_help=cmd.short_help, hidden=cmd.hidden)
+    def command(self, cmd: TenantCommand, path: str) -> click.Command:
+        env = self.state.spec.manifest.env
+        params = [_click_param(spec, env) for spec in cmd.params]
+        callback = self.callback(cmd, path) if cmd.callback is not None else None
+        name = path.rsplit(" ", 1)[-1]
+        if isinstance(cmd, TenantGroup):
+            group = click.Group(name, params=params, callback=callback, help=cmd.help,
+                                short_help=cmd.short_help, hidden=cmd.hidden)
+            for sub_name, sub in cmd.commands.items():
+                group.add_command(self.command(sub, f"{path} {sub_name}"), sub_name)
+            return group
+        return click.Command(name, params=params, callback=callback, help=cmd.help,
+                             short_help=cmd.short_help, hidden=cmd.hidden)
+
+    def callback(self, cmd: TenantCommand, path: str):
+        root = self.state.spec.root
+        apps = self.generation.site.apps
+
+        def call(**kwargs):
+            args = (CommandContext(path, kwargs),) if cmd._context else ()
+
+            def body():
+                try:
+                    try:
+                        return resolve(cmd.callback(*args, **kwargs))
+                    finally:
+                        # Flask pops the app context after the command: its
+                        # teardown_appcontext hooks run (flaskr closes its db).
+                        for flask_app in apps:
+                            for hook in flask_app._teardown:
+                                resolve(hook(None))
+                except (click.ClickException, click.Abort, click.exceptions.Exit):
+                    raise
+                except Exception as exc:
+                    raise tenant_code_error(exc, f"flask {path}", root) from None
+
+            try:
+                self.limited(path, body)
+            except LimitExceeded as exc:
+                raise click.ClickException(f"{path} stopped: {exc.message}") from None
+
+        return call
 
 
 def _click_param(spec, env) -> click.Parameter:
@@ -174,32 +208,3 @@ def _click_param(spec, env) -> click.Parameter:
             attrs.pop(key, None)
         return click.Argument(decls, **attrs)
     return click.Option(decls, **attrs)
-
-
-def _callback(app, state, cmd: TenantCommand, path: str):
-    tenants_dir = app.config.tenants_dir
-
-    def call(**kwargs):
-        args = (CommandContext(path, kwargs),) if cmd._context else ()
-
-        def body():
-            try:
-                try:
-                    return resolve(cmd.callback(*args, **kwargs))
-                finally:
-                    # Flask pops the app context after the command: its
-                    # teardown_appcontext hooks run (flaskr closes its db).
-                    for flask_app in state.site.apps:
-                        for hook in flask_app._teardown:
-                            resolve(hook(None))
-            except (click.ClickException, click.Abort, click.exceptions.Exit):
-                raise
-            except Exception as exc:
-                raise tenant_code_error(exc, f"flask {path}", tenants_dir) from None
-
-        try:
-            _limited(app, state, path, body)
-        except LimitExceeded as exc:
-            raise click.ClickException(f"{path} stopped: {exc.message}") from None
-
-    return call

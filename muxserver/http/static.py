@@ -22,7 +22,7 @@ from muxserver.http.streams import FileBody
 PREFIX = "/static/"
 
 
-def serve_static(app, state, rel: str, environ):
+def serve_static(state, rel: str, environ):
     """``(status, headers, body, stream)`` for ``rel`` (``/static/...``) of a tenant."""
     inner = rel[len(PREFIX):]
     root = os.path.realpath(os.path.join(state.spec.root, "static"))
@@ -35,4 +35,4 @@ def serve_static(app, state, rel: str, environ):
     status, headers, body, chunks = plain_parts(response, environ, STATIC_INLINE_BYTES)
     if chunks is None:
         return status, headers, body, None
-    return status, headers, b"", FileBody(app, chunks)
+    return status, headers, b"", FileBody(chunks)

@@ -384,7 +384,7 @@ def failed() -> Response:
 # -- calling ------------------------------------------------------------------------------
 
 
-def call(func, request, site, tenants_dir, rest: bool) -> Response:
+def call(func, request, site, tenant_root, rest: bool) -> Response:
     """Call a Lambda handler for ``request`` and answer as API Gateway does."""
     ctx = context.current()
     request_id = ctx.request_id if ctx is not None else "-"
@@ -400,7 +400,7 @@ def call(func, request, site, tenants_dir, rest: bool) -> Response:
         result = resolve(func(event, lambda_context))
     except Exception as exc:
         # The invocation failed: Lambda logs it, API Gateway answers 502.
-        log_line(f"[ERROR] {format_tenant_traceback(exc, tenants_dir)}", "error")
+        log_line(f"[ERROR] {format_tenant_traceback(exc, tenant_root)}", "error")
         return failed()
     try:
         return (rest_api_answer if rest else http_api_answer)(result)

@@ -112,11 +112,11 @@ CRASH_BODY = ("500 Internal Server Error: The server encountered an internal err
               "an error in the application.")
 
 
-def crash(exc: Exception, log_line, tenants_dir) -> Response:
+def crash(exc: Exception, log_line, tenant_root) -> Response:
     """functions-framework's ``crash_handler``: the exception is logged (as
     Flask logs it), the client gets 500 and ``X-Google-Status: crash``."""
     cause = exc.__cause__ if isinstance(exc, FunctionCrashed) and exc.__cause__ else exc
-    log_line(f"Exception on request: {format_tenant_traceback(cause, tenants_dir)}", "error")
+    log_line(f"Exception on request: {format_tenant_traceback(cause, tenant_root)}", "error")
     return Response(CRASH_BODY, status=500, headers=[("X-Google-Status", "crash")])
 
 

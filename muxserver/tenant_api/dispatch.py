@@ -35,11 +35,11 @@ from sandbox.facades.aio import resolve
 _HTML = "text/html; charset=utf-8"
 
 
-def call_handler(route, handler, request, view_args, module, tenants_dir):
+def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     try:
         try:
-            plain = _respond(route, handler, request, view_args, module.apps, tenants_dir)
+            plain = _respond(route, handler, request, view_args, module.apps, tenant_root)
         finally:
             _teardown(module.apps)
         return _with_session(plain)
@@ -48,10 +48,10 @@ def call_handler(route, handler, request, view_args, module, tenants_dir):
     except HTTPException:
         raise  # werkzeug's, about the request (bad JSON, body too large)
     except Exception as exc:
-        raise tenant_code_error(exc, route.endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, route.endpoint, tenant_root) from None
 
 
-def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="-"):
+def error_page(apps, code: int, description: str | None, tenant_root, endpoint="-"):
     """The tenant's answer to ``code`` decided by the server (404, 405);
     call it inside the limits."""
     try:
@@ -63,7 +63,7 @@ def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="
     except HTTPAbort as exc:
         return abort_plain(exc)
     except Exception as exc:
-        raise tenant_code_error(exc, endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, endpoint, tenant_root) from None
 
 
 def _hooks(apps, local: str, app_wide: str) -> list:
@@ -75,7 +75,7 @@ def _hooks(apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _respond(route, handler, request, view_args, apps, tenants_dir=None):
+def _respond(route, handler, request, view_args, apps, tenant_root=None):
     try:
         rv = None
         for hook in _hooks(apps, "_before", "_app_before"):
@@ -86,7 +86,7 @@ def _respond(route, handler, request, view_args, apps, tenants_dir=None):
             if route.kind.startswith("function:"):
                 ctx = context.current()
                 rv = forms.call(route.kind[len("function:"):], handler, request,
-                                ctx.site if ctx is not None else None, tenants_dir)
+                                ctx.site if ctx is not None else None, tenant_root)
             elif route.kind == "flask":
                 rv = resolve(handler(**view_args))
             elif route.takes_request:
@@ -107,7 +107,7 @@ def _respond(route, handler, request, view_args, apps, tenants_dir=None):
             if route.kind != "function:gcf":
                 raise
             ctx = context.current()
-            rv = cloudfunctions.crash(exc, ctx.site.log_line, tenants_dir)
+            rv = cloudfunctions.crash(exc, ctx.site.log_line, tenant_root)
     plain = to_plain(rv)
     ctx = context.current()
     once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()

@@ -39,10 +39,10 @@ from sandbox.facades.aio import resolve
 from sandbox.facades.system import TenantLogger
 
 
-def call(form: str, func, request, site, tenants_dir=None):
+def call(form: str, func, request, site, tenant_root=None):
     """Call the entry point of ``form``; return a Flask-style return value."""
     if form in ("lambda", "lambda-rest"):
-        return apigateway.call(func, request, site, tenants_dir, rest=form == "lambda-rest")
+        return apigateway.call(func, request, site, tenant_root, rest=form == "lambda-rest")
     if isinstance(func, cloudfunctions.TypedFunction):
         return cloudfunctions.call_typed(func, request)
     caller = _CALLERS.get(form)
