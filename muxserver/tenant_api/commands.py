@@ -118,26 +118,28 @@ class TenantGroup(TenantCommand):
         self.commands[str(name or cmd.name)] = cmd
 
     def command(self, *args, **kwargs):
-        def decorator(func):
-            cmd = _make_command(TenantCommand, func, name, kwargs)
-            self.add_command(cmd)
-            return cmd
-
-        name = args[0] if args and isinstance(args[0], str) else kwargs.pop("name", None)
-        if len(args) == 1 and callable(args[0]) and not isinstance(args[0], str):
-            return decorator(args[0])
-        return decorator
+        return _decorator(TenantCommand, args, kwargs, self.add_command)
 
     def group(self, *args, **kwargs):
-        def decorator(func):
-            cmd = _make_command(TenantGroup, func, name, kwargs)
-            self.add_command(cmd)
-            return cmd
+        return _decorator(TenantGroup, args, kwargs, self.add_command)
 
-        name = args[0] if args and isinstance(args[0], str) else kwargs.pop("name", None)
-        if len(args) == 1 and callable(args[0]) and not isinstance(args[0], str):
-            return decorator(args[0])
-        return decorator
+
+def _decorator(cls, args, kwargs, register=None):
+    """click's forms of a command decorator: ``@command``, ``@command()``,
+    ``@command("name", help=...)``; ``register`` adds the command to a group."""
+    if kwargs.pop("cls", None) is not None:
+        raise TypeError("click commands with cls= are not supported here")
+    name = args[0] if args and isinstance(args[0], str) else kwargs.pop("name", None)
+
+    def decorator(func):
+        cmd = _make_command(cls, func, name, kwargs)
+        if register is not None:
+            register(cmd)
+        return cmd
+
+    if len(args) == 1 and callable(args[0]) and not isinstance(args[0], str):
+        return decorator(args[0])
+    return decorator
 
 
 #: Parameters declared on a function before it became a command (click's
@@ -210,19 +212,11 @@ def _terminal():
 def click_module(log_line) -> dict:
     """The names of the ``click`` facade for one tenant."""
 
-    def command(name=None, cls=None, **attrs):
-        if cls is not None:
-            raise TypeError("click.command(cls=...) is not supported here")
-        if callable(name):
-            return _make_command(TenantCommand, name, None, attrs)
-        return lambda func: _make_command(TenantCommand, func, name, attrs)
+    def command(*args, **kwargs):
+        return _decorator(TenantCommand, args, kwargs)
 
-    def group(name=None, cls=None, **attrs):
-        if cls is not None:
-            raise TypeError("click.group(cls=...) is not supported here")
-        if callable(name):
-            return _make_command(TenantGroup, name, None, attrs)
-        return lambda func: _make_command(TenantGroup, func, name, attrs)
+    def group(*args, **kwargs):
+        return _decorator(TenantGroup, args, kwargs)
 
     def pass_context(func):
         _takes_context.add(func)
