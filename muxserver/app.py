@@ -18,6 +18,9 @@ import secrets
 import time
 
 import gevent
+from werkzeug.urls import iri_to_uri
+from werkzeug.utils import redirect as werkzeug_redirect
+from werkzeug.wsgi import get_host
 
 from muxserver import serverdir
 from muxserver.config import Config
@@ -58,6 +61,17 @@ PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+def _routing_redirect(environ, path: str):
+    """A tenant's rule that exists with a trailing slash (or whose defaults
+    give a shorter URL): werkzeug's 308, absolute Location and page, as a
+    Flask app answers it."""
+    query = environ.get("QUERY_STRING")
+    url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}{iri_to_uri(path)}"
+    response = werkzeug_redirect(url + (f"?{query}" if query else ""), 308)
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+    return 308, headers, response.get_data(), None
+
 
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
@@ -299,11 +313,10 @@ class MuxApp:
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
             return stream
+        if code not in (204, 304):  # they have no body, and no length to say
+            headers.append(("Content-Length", str(len(body))))
         if environ.get("REQUEST_METHOD") == "HEAD":
-            headers.append(("Content-Length", str(len(body))))
             body = b""
-        else:
-            headers.append(("Content-Length", str(len(body))))
         start_response(status_line(code), headers)
         self.finish(outcome)
         return [body]
@@ -352,13 +365,15 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            return self._serve_static(state, rel, request_id, outcome)
+            try:
+                return self._serve_static(state, rel, request_id, outcome, environ)
+            except NotFound as exc:  # Flask's static route: the app's 404 answers
+                return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
         try:
             match = router.match(rel, method)
         except Redirect as exc:
-            query = environ.get("QUERY_STRING")
-            raise Redirect(mount + exc.location + (f"?{query}" if query else ""), name) from None
+            return _routing_redirect(environ, mount + exc.location)
         except (NotFound, MethodNotAllowed) as exc:
             if method == "OPTIONS":
                 # Answered by the server, unless a route takes OPTIONS itself
@@ -396,11 +411,11 @@ class MuxApp:
         finally:
             outcome.exec_ms = (time.perf_counter() - started) * 1000
 
-    def _serve_static(self, state, rel, request_id, outcome):
+    def _serve_static(self, state, rel, request_id, outcome, environ):
         """A file of the tenant's ``static/``, held like a request until it
         is sent (a large one streams: released, counted and logged then)."""
         with self.hold(state, request_id) as lease:
-            code, headers, body, stream = serve_static(self, state, rel)
+            code, headers, body, stream = serve_static(state, rel, environ)
             if isinstance(stream, FileBody):
                 lease.hand_over()
 

@@ -40,6 +40,7 @@ from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
 from sandbox.facades.sqlite import SqliteState
+from sandbox.guards.own_objects import MODULE_DATA_NAMES
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -54,10 +55,17 @@ class LibSource(NamedTuple):
 
 
 class TenantModule:
-    """A tenant's own module as seen by tenant code (its globals, read-only
-    from outside; private names included, as in Python)."""
+    # A tenant's own module as seen by tenant code (its globals, read-only
+    # from outside; private names and __version__, __all__... included, as
+    # in Python). No docstring: ``module.__doc__`` is the module's own.
 
     __slots__ = ("_name", "_ns", "_runtime", "_is_package")
+    #: Lets the guard read MODULE_DATA_NAMES here (sandbox.guards.own_objects).
+    _module_data_ = True
+
+    @property
+    def __doc__(self):
+        return object.__getattribute__(self, "_ns").get("__doc__")
 
     def __init__(self, name, ns, runtime, is_package):
         object.__setattr__(self, "_name", name)
@@ -67,7 +75,8 @@ class TenantModule:
 
     def __getattr__(self, attr):
         get = object.__getattribute__
-        if attr.startswith("_") and not guards.is_private_name(attr):
+        if attr.startswith("_") and not guards.is_private_name(attr) \
+                and attr not in MODULE_DATA_NAMES:
             raise AttributeError(attr)
         ns = get(self, "_ns")
         if attr in ns:
@@ -257,6 +266,7 @@ class TenantRuntime:
             "__name__": module_name,
             "__file__": "/app/" + filename if filename else "/app/" + module_name.replace(".", "/") + ".py",
             "__package__": package,
+            "__doc__": None,  # the module's docstring, if it has one, replaces it
             "__mux_tenant__": self.tenant,
         }
 
@@ -328,7 +338,8 @@ class TenantRuntime:
 
     @staticmethod
     def _has(target, item) -> bool:
-        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)):
+        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)
+                                     and item not in MODULE_DATA_NAMES):
             return False
         try:
             guards.guarded_getattr(target, item)
@@ -440,6 +451,10 @@ class TenantRuntime:
                 return None
             # A submodule is an attribute of its package, as in Python.
             self._edges.setdefault(parent, set()).add(dotted)
+            if dotted in self._modules:
+                # The package's __init__ imported it while it ran (Flask's
+                # "larger applications": `import app.views` at its end).
+                return self._modules[dotted]
         source = self._load_lib_source(dotted)
         if source is None:
             self._modules[dotted] = None

@@ -120,8 +120,9 @@ def test_index_and_nested_folders(tenants):
     assert client.get("/acme/").text == "root"
     assert client.get("/acme/api/").text == "api root"
     assert client.get("/acme/api/users").text == "users"
-    r = client.get("/acme/api")
-    assert r.status_code == 308 and r.headers["Location"] == "/acme/api/"
+    r = client.get("/acme/api")  # werkzeug's answer, as in a Flask app
+    assert r.status_code == 308 and r.headers["Location"] == "http://localhost/acme/api/"
+    assert "Redirecting..." in r.text
     r = client.get("/acme")
     assert r.status_code == 308 and r.headers["Location"] == "/acme/"
 

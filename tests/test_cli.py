@@ -135,7 +135,7 @@ def test_check_reports_unreadable_routes(tenants, tmp_path):
     tenants.add("acme", {"app.py": """
         from flask import Flask
         app = Flask(__name__)
-        RULE = "/x"
+        RULE = "/x".lower()
         @app.route(RULE)
         def x():
             return "x"

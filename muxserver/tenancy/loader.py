@@ -37,7 +37,9 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
-from muxserver.tenant_api.companions import click_module
+from muxserver.tenant_api.commands import click_module
+from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.companions import markupsafe_module
 from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
@@ -48,6 +50,7 @@ from muxserver.tracebacks import innermost_tenant_frame
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
+from sandbox.facades.aio import resolve
 from sandbox.facades.files import TenantFiles
 
 
@@ -64,8 +67,10 @@ def make_data_folder(config, tenant: str) -> str:
 
 def host_modules(attrs: dict, site=None) -> dict:
     """The modules the host gives tenant code: ``mux`` and ``flask`` (the
-    tenant API), ``http``/``http.server`` (for Vercel's handler classes),
-    ``functions_framework`` (Cloud Functions' decorators)."""
+    tenant API, ``flask.cli``), ``http``/``http.server`` (for Vercel's
+    handler classes), ``functions_framework`` (Cloud Functions' decorators),
+    and what Flask code imports beside flask (``click``, ``markupsafe``,
+    ``werkzeug``'s helpers)."""
     http = http_module_attrs()
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
@@ -74,7 +79,10 @@ def host_modules(attrs: dict, site=None) -> dict:
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
-        "click": click_module(site.log_line if site is not None else lambda line, level="info": None),
+        "flask.cli": ModuleFacade("flask.cli", flask_cli_module()),
+        "click": ModuleFacade("click", click_module(
+            site.log_line if site is not None else lambda line, level="info": None)),
+        "markupsafe": markupsafe_module(),
         **werkzeug_modules(),
     }
 
@@ -210,16 +218,7 @@ class Loader:
 
         def run_top_level():
             try:
-                # The app's modules first, as Flask's entry point would run
-                # them: they register blueprints and hooks the endpoint uses.
-                for app_module in state.spec.app_modules:
-                    runtime.load_module(app_module, by_host=True)
-                factory = state.spec.app_factory
-                if factory is not None and site.app is None:
-                    # No app at module level: call the factory once, as
-                    # `flask run` would (create_app, make_app).
-                    module = runtime.load_module(factory[0], by_host=True)
-                    runtime.namespace_of(module)[factory[1]]()
+                self.load_app(generation, runtime)
                 return runtime.namespace_of(runtime.load_module(dotted, by_host=True))
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
@@ -244,6 +243,21 @@ class Loader:
         handlers, apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms)
+
+    @staticmethod
+    def load_app(generation: Generation, runtime: TenantRuntime) -> None:
+        """Run the modules that make the tenant's app, as Flask's entry point
+        would run them (they register blueprints, hooks and commands), and
+        its factory if no module makes one; call it inside the limits."""
+        state = generation.state
+        for app_module in state.spec.app_modules:
+            runtime.load_module(app_module, by_host=True)
+        factory = state.spec.app_factory
+        if factory is not None and generation.site.app is None:
+            # No app at module level: call the factory once, as `flask run`
+            # would (create_app, make_app).
+            module = runtime.load_module(factory[0], by_host=True)
+            resolve(runtime.namespace_of(module)[factory[1]]())
 
     def _handlers(self, generation: Generation, endpoint: str, namespace: dict):
         """The module's handlers by ``(function name, rule)``, and the apps

@@ -6,16 +6,16 @@
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
   as in Flask).
-* ``click``: the decorators of Flask CLI commands (``@click.command``,
-  ``@click.option``) accepted and never run (there is no command line
-  here); ``click.echo`` writes to the tenant's log.
+* ``markupsafe``: ``escape``, ``Markup``, ``escape_silent``, ``soft_str``
+  (the library Jinja2 and Flask escape with).
 
-Each is a facade of these names only; werkzeug's and click's modules are
-never reachable.
+Each is a facade of these names only; werkzeug's modules are never
+reachable. (``click`` is :mod:`muxserver.tenant_api.commands`.)
 """
 
 from __future__ import annotations
 
+import markupsafe
 from werkzeug import exceptions as wz_exceptions
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
@@ -49,19 +49,11 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
     }
 
 
-def click_module(log_line) -> ModuleFacade:
-    def decorator_factory(*args, **kwargs):
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]  # @click.command without parentheses
-        return lambda func: func
+_MARKUPSAFE = ("escape", "Markup", "escape_silent", "soft_str")
 
-    def echo(message=None, *args, **kwargs):
-        log_line("" if message is None else str(message), "info")
 
-    return ModuleFacade("click", {
-        "command": decorator_factory, "group": decorator_factory, "option": decorator_factory,
-        "argument": decorator_factory, "pass_context": lambda func: func, "echo": echo,
-    })
+def markupsafe_module() -> ModuleFacade:
+    return ModuleFacade("markupsafe", {name: getattr(markupsafe, name) for name in _MARKUPSAFE})
 
 
 #: Module name -> the names it offers (for deploy-time checks).
@@ -70,5 +62,5 @@ OFFERED = {
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),
     "werkzeug.exceptions": frozenset([*_HTTP_ERRORS, "abort"]),
-    "click": frozenset(["command", "group", "option", "argument", "pass_context", "echo"]),
+    "markupsafe": frozenset(_MARKUPSAFE),
 }

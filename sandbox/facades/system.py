@@ -202,7 +202,9 @@ class _LogStream:
 def build_sys(ctx):
     return {
         "version": sys.version,
-        "version_info": tuple(sys.version_info),
+        # The interpreter's own named tuple (immutable; its type cannot be
+        # instantiated): `sys.version_info >= (3, 8)` and `.major` both work.
+        "version_info": sys.version_info,
         "maxsize": sys.maxsize,
         "byteorder": sys.byteorder,
         "platform": sys.platform,

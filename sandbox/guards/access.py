@@ -17,6 +17,8 @@ from types import FrameType
 from types import ModuleType
 from types import TracebackType
 
+from markupsafe import Markup
+from markupsafe import escape
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.guards.iteration import guarded_iter
@@ -87,16 +89,39 @@ class SafeFormatter(string.Formatter):
         return text
 
 
+class _MarkupFormatter(SafeFormatter):
+    """``Markup.format``: the guarded formatter that also escapes each field,
+    as markupsafe's own does (safe ``Markup`` values are kept as they are)."""
+
+    def format_field(self, value, format_spec):
+        if isinstance(value, Markup):
+            if format_spec:
+                raise ValueError(f"Format specifier {format_spec} given, but {type(value)} "
+                                 "does not define __html_format__.")
+            text = str.__str__(value)
+        else:
+            text = str.__str__(escape(super().format_field(value, format_spec)))
+        self.total += len(text)
+        check_allocation(self.total, "Markup.format()")
+        return text
+
+
+def _formatter(template: str) -> SafeFormatter:
+    return _MarkupFormatter(template) if isinstance(template, Markup) else SafeFormatter(template)
+
+
 def _safe_format(template: str):
     def format(*args, **kwargs):
-        return SafeFormatter(template).vformat(template, args, kwargs)
+        text = _formatter(template).vformat(template, args, kwargs)
+        return Markup(text) if isinstance(template, Markup) else text
 
     return format
 
 
 def _safe_format_map(template: str):
     def format_map(mapping):
-        return SafeFormatter(template).vformat(template, (), mapping)
+        text = _formatter(template).vformat(template, (), mapping)
+        return Markup(text) if isinstance(template, Markup) else text
 
     return format_map
 
