@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import time
 
-from gevent.lock import RLock
 from gevent.lock import Semaphore
 
 from muxserver.errors import NotFound
@@ -34,6 +33,7 @@ from muxserver.tenancy.registry import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
+from muxserver.tenancy.writelock import lock_maker
 from muxserver.tenant_api import context
 from muxserver.tenant_api.companions import click_module
 from muxserver.tenant_api.companions import werkzeug_modules
@@ -159,7 +159,7 @@ class Loader:
                 extra_modules=self.extra_modules,
                 files=files,
                 env=state.spec.manifest.env,
-                make_lock=RLock,
+                make_lock=lock_maker(files.data_root),
             )
             state.runtime = runtime
             state.site = site
