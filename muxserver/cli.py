@@ -324,8 +324,28 @@ def cmd_serve(argv: list[str]) -> int:
     if reason:
         print(f"muxserver: error: {reason}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        config = _start_replicator(config)
+    except ConfigError as exc:
+        print(f"muxserver: error: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
     launch.relaunch(config)
     return EXIT_STARTUP_FAILURE  # not reached: relaunch replaces the process
+
+
+def _start_replicator(config):
+    """With ``--replica``: start the replication agent here, where the
+    operator's environment (S3 credentials) still is — the serving process
+    is re-executed without it — and tell the serving process its socket.
+    The agent outlives the re-exec (same process) and ends with it."""
+    import dataclasses
+
+    from muxserver.replication.agent import start_replicator
+
+    handle = start_replicator(config)
+    if handle is None:
+        return config
+    return dataclasses.replace(config, replica_socket=handle.socket_path)
 
 
 def serve(config) -> int:

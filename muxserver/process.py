@@ -184,8 +184,21 @@ def start_worker(config, metrics_dir: str) -> MuxApp:
     configure_process(config)
     app = MuxApp(config, metrics_dir=metrics_dir)
     ProcessServices(app, publish_metrics=True).start()
+    connect_services(app)
     lock_down(app, writable=[metrics_dir])
     return app
+
+
+def connect_services(app: MuxApp) -> None:
+    """Connect to the services of other processes (the replication agent)
+    while this process may still make sockets; a failure stops it."""
+    from muxserver.replication.client import AgentError
+
+    try:
+        app.loader.data_gate.connect()
+    except AgentError as exc:
+        log.critical("%s", exc)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
 
 
 def lock_down(app: MuxApp, writable=()) -> None:
@@ -209,6 +222,7 @@ def run_single(config, listener) -> int:
     server = Server(app, listener, config.graceful_timeout)
     server.install_signal_handlers()
     services = ProcessServices(app).start()
+    connect_services(app)
     lock_down(app)
     host, port = listener.getsockname()[:2]
     log.info("muxserver listening on http://%s:%d (tenants: %s)", host, port, config.tenants_dir)

@@ -24,6 +24,7 @@ from muxserver.errors import TenantLoadError
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
 from muxserver.ops.logs import TenantLogs
+from muxserver.replication.gate import DataGate
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.data import data_folder
@@ -82,6 +83,8 @@ class Loader:
     def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=(),
                  server_secret=lambda: b""):
         self.registry = registry
+        #: Whether this node may serve a tenant's data (fleet, replica).
+        self.data_gate = DataGate(registry.config)
         #: Returns the server secret (read on first use).
         self.server_secret = server_secret
         self.cache = cache
@@ -161,6 +164,10 @@ class Loader:
                 env=state.spec.manifest.env,
                 make_lock=lock_maker(files.data_root),
             )
+            gate = self.data_gate.for_tenant(name, files.data_root)
+            runtime.sqlite.before_open = gate.ensure
+            runtime.sqlite.on_open = gate.track
+            site.data_gate = gate
             state.runtime = runtime
             state.site = site
         return runtime

@@ -61,11 +61,13 @@ class KeyValueStore:
 
     :param data_root: the tenant's data folder on the host.
     :param files: its :class:`~sandbox.facades.files.TenantFiles` (quota).
+    :param on_open: told the store's path once it is made (replication).
     """
 
-    def __init__(self, data_root: str, files):
+    def __init__(self, data_root: str, files, on_open=None):
         self._path = os.path.join(data_root, KV_FOLDER, "kv.sqlite3")
         self._files = files
+        self._on_open = on_open
         self._db = None
         self._lock = WriteLock(lock_path(data_root, self._path))
 
@@ -80,6 +82,8 @@ class KeyValueStore:
                     db.execute("PRAGMA synchronous=FULL")
                     self._retrying(db.execute, "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY "
                                    "KEY, value TEXT NOT NULL, version INTEGER NOT NULL)")
+                if self._on_open is not None:
+                    self._on_open(self._path)
             except BaseException:
                 db.close()
                 raise
@@ -217,7 +221,11 @@ class KVFacade:
         if site is None or site.files.data_root is None:
             raise RuntimeError("mux.kv needs the server's data dir")
         if site.kv is None:
-            site.kv = KeyValueStore(site.files.data_root, site.files)
+            gate = site.data_gate
+            if gate is not None:
+                gate.ensure()  # raises DataUnavailable (503) when the data is elsewhere
+            site.kv = KeyValueStore(site.files.data_root, site.files,
+                                    gate.track if gate is not None else None)
         return site.kv
 
     def get(self, key, default=None):

@@ -121,6 +121,15 @@ class QuotaError(sqlite3.OperationalError):
 QuotaError.__module__ = "sqlite3"  # as tenant code sees it in tracebacks
 
 
+class DataUnavailable(sqlite3.OperationalError):
+    """This node cannot serve the tenant's data now: it lives on another
+    node, or the replica it would be restored from cannot be reached (the
+    request answers 503 unless tenant code catches it)."""
+
+
+DataUnavailable.__module__ = "sqlite3"
+
+
 def _authorizer(action, arg1, arg2, database, trigger):
     if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
         return sqlite3.SQLITE_DENY
@@ -192,6 +201,11 @@ class SqliteState:
         self._open: list = []  # connections of this tenant, for close_all
         #: Type name (upper case) -> this tenant's converter.
         self.converters: dict[str, object] = {}
+        #: The host's hooks around file databases: ``before_open()`` may
+        #: refuse with :class:`DataUnavailable`; ``on_open(path)`` learns of
+        #: each one opened (replication).
+        self.before_open = None
+        self.on_open = None
 
     def register_converter(self, typename, converter) -> None:
         if not isinstance(typename, str) or not callable(converter):
@@ -502,6 +516,8 @@ def _open(state, database, timeout, detect_types, isolation_level):
         return Connection(raw, state, None, None)
     name = database if database.startswith("/") else "/data/" + database
     path = files.resolve(name, write=True)
+    if state.before_open is not None:
+        state.before_open()
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise sqlite3.OperationalError(f"unable to open database file {database!r}: its folder "
@@ -510,6 +526,8 @@ def _open(state, database, timeout, detect_types, isolation_level):
                           isolation_level=isolation_level, check_same_thread=False)
     try:
         quota_pages = _prepare(raw, files, state.lock_for(path), path)
+        if state.on_open is not None:
+            state.on_open(path)
     except BaseException:
         raw.close()
         raise
@@ -588,6 +606,7 @@ def build_sqlite3(ctx):
     table["connect"] = connect
     table["register_converter"] = state.register_converter
     table["QuotaError"] = QuotaError
+    table["DataUnavailable"] = DataUnavailable
     table["Connection"] = Connection
     table["Cursor"] = Cursor
     return table
