@@ -136,7 +136,8 @@ def nginx_conf(nodes: list[str], groups: list[Group] = (), listen: str = "80",
             host_lines.append(f"        {name} {tenant};")
     if base_domain:
         escaped = re.escape(base_domain.lower())
-        host_lines.append(f"        ~^(?<mux_sub>[a-z0-9][a-z0-9-]{{0,62}})\\.{escaped}$ $mux_sub;")
+        # Quoted: nginx reads an unquoted "{" as the start of a block.
+        host_lines.append(f'        "~^(?<mux_sub>[a-z0-9][a-z0-9-]{{0,62}})\\.{escaped}$" $mux_sub;')
     lines = [
         "# Made by `muxserver nginx-conf`: each tenant on one node of its group, by a",
         "# consistent hash of its name; connection failures retried on the next node.",

@@ -8,7 +8,7 @@ serving process). It listens on a unix socket in a folder of its own
 JSON lines, one answer per question, with the question's ``id``:
 
 ``{"op": "ensure", "tenant": "acme"}`` -> ``{"state": "local" | "restored" |
-"empty" | "unavailable", "detail": ...}``
+"empty" | "unavailable", "epoch": N, "detail": ...}``
     May this node serve acme's data? Asked before acme's code opens its
     first database in a process. The first time in the agent's life, it
     compares acme's claim here with the replica's (:mod:`.claims`): no data
@@ -17,6 +17,11 @@ JSON lines, one answer per question, with the question's ``id``:
     writes its own claim, registers every database of acme with Litestream
     and waits until the replica has the claim. ``unavailable`` (the replica
     cannot be read) is a 503 for the request: never an empty database.
+    Serving processes ask again every few seconds while they use acme's
+    data; when none has for :data:`RELEASE_S`, the agent lets the tenant go:
+    Litestream uploads what it has and stops watching its databases (so a
+    node the tenant moved away from never writes into the replica again),
+    and the next ``ensure`` checks the claim again.
 ``{"op": "track", "tenant": "acme", "path": "app.db"}`` -> ``{"ok": true}``
     A database was opened: replicate it from now on, and list it in acme's
     claim so a takeover restores it too.
@@ -60,6 +65,8 @@ _SQLITE_MAGIC = b"SQLite format 3\0"
 START_TIMEOUT_S = 30.0
 #: Longest question line.
 MAX_LINE = 64 * 1024
+#: Seconds a tenant's data may go unused here before the agent lets it go.
+RELEASE_S = 30.0
 
 
 def _is_sqlite(path: str) -> bool:
@@ -104,7 +111,8 @@ class Agent:
         self.litestream = litestream
         self.binary = binary
         self.workdir = workdir
-        self._states: dict[str, str] = {}
+        self._states: dict[str, dict] = {}
+        self._used_at: dict[str, float] = {}
         self._registered: dict[str, set] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -141,9 +149,10 @@ class Agent:
     # -- ensure ------------------------------------------------------------------
 
     def ensure(self, tenant: str) -> dict:
-        state = self._states.get(tenant)
-        if state is not None:
-            return {"state": state}
+        self._used_at[tenant] = time.monotonic()
+        answer = self._states.get(tenant)
+        if answer is not None:
+            return answer
         folder = self._folder(tenant)
         remote = self._replica_claim(tenant)
         local = claims.read_claim(os.path.join(folder, claims.HOME_DB))
@@ -162,8 +171,8 @@ class Agent:
         # The claim is in the replica before the tenant's code runs here.
         self.litestream.sync(home)
         log.info("tenant %s: data %s (claim %d by %s)", tenant, state, epoch, self.node)
-        self._states[tenant] = state
-        return {"state": state}
+        answer = self._states[tenant] = {"state": state, "epoch": epoch}
+        return answer
 
     def _replica_claim(self, tenant: str) -> claims.Claim | None:
         scratch = tempfile.mkdtemp(prefix="claim-", dir=self.workdir)
@@ -196,9 +205,38 @@ class Agent:
         log.info("tenant %s: restored %d databases from the replica in %.0f ms", tenant,
                  len(remote.databases) + 1, (time.monotonic() - started) * 1000)
 
+    # -- release -----------------------------------------------------------------
+
+    def release_idle(self, now: float) -> None:
+        """Let go of every tenant unused here for :data:`RELEASE_S`."""
+        for tenant in [t for t, at in list(self._used_at.items()) if now - at > RELEASE_S]:
+            with self._lock_of(tenant):
+                if time.monotonic() - self._used_at.get(tenant, 0) <= RELEASE_S:
+                    continue  # used again meanwhile
+                try:
+                    self._release(tenant)
+                except (LitestreamError, OSError) as exc:
+                    log.warning("tenant %s: could not release its data: %s", tenant, exc)
+
+    def _release(self, tenant: str) -> None:
+        folder = self._folder(tenant)
+        for relative in sorted(self._registered.get(tenant, ())):
+            path = os.path.join(folder, relative)
+            self.litestream.sync(path)  # everything written here is in the replica
+            self.litestream.unregister(path)
+            self._registered[tenant].discard(relative)
+        self._states.pop(tenant, None)
+        self._used_at.pop(tenant, None)
+        log.info("tenant %s: unused for %.0f s, no longer replicated from here", tenant, RELEASE_S)
+
+    def run_releases(self, stop: threading.Event) -> None:
+        while not stop.wait(RELEASE_S / 6):
+            self.release_idle(time.monotonic())
+
     # -- track -------------------------------------------------------------------
 
     def track(self, tenant: str, relative) -> dict:
+        self._used_at[tenant] = time.monotonic()
         if tenant not in self._states:
             answer = self.ensure(tenant)
             if answer.get("state") == "unavailable":
@@ -265,11 +303,14 @@ def main(argv=None) -> int:
     server = _Server(settings["socket"], _Handler)
     server.agent = agent
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    stop = threading.Event()
+    threading.Thread(target=agent.run_releases, args=(stop,), daemon=True).start()
     log.info("replication agent: every tenant's data to %s (Litestream, node %s)",
              _safe(settings["replica"]), settings["node"])
     try:
         server.serve_forever()
     finally:
+        stop.set()
         litestream.stop()
         server.server_close()
     return 0

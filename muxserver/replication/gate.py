@@ -11,16 +11,20 @@ database the runtime opens (:meth:`TenantGate.track`):
   not the tenant's home refuses with a 503 naming the home;
 * otherwise (one node), the data is here.
 
-.. warning::
-   The check is made when a runtime first touches the tenant's data. A
-   tenant that moves to another node and back while it is still warm here
-   (within ``--idle-ttl``) is served from this node's copy as it was.
+While the tenant's data is in use, the gate says so to the agent at most
+every :data:`NOTE_EVERY_S` (it is asked again then): the agent stops
+replicating a tenant nobody here used for a while (:mod:`.agent`), and
+checks its claim again when it comes back. If the data was restored in
+between (the tenant was served by another node meanwhile), this process's
+connections to the old files are closed and the request answers 503; the
+next one opens the restored data.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 
 from muxserver.fleet import Placement
 from muxserver.replication.client import AgentClient
@@ -31,6 +35,8 @@ log = logging.getLogger("muxserver.replication")
 
 #: What the agent answers when the tenant may be served.
 SERVABLE = frozenset({"local", "restored", "empty"})
+#: Seconds between two "still in use here" notes of one tenant to the agent.
+NOTE_EVERY_S = 5.0
 
 
 class DataGate:
@@ -60,9 +66,11 @@ class DataGate:
     def for_tenant(self, tenant: str, data_root: str | None) -> "TenantGate":
         return TenantGate(self, tenant, data_root)
 
-    def ensure(self, tenant: str) -> str:
-        """``local``, ``restored`` or ``empty``; raise :class:`DataUnavailable`
-        when this node may not serve the tenant's data now."""
+    def ensure(self, tenant: str) -> tuple[str, int]:
+        """``(state, epoch)``: ``local``, ``restored`` or ``empty``, and the
+        claim it was decided under (a new one each time the agent checked
+        again); raise :class:`DataUnavailable` when this node may not serve
+        the tenant's data now."""
         if self.replica is not None:
             if self.client is None:
                 raise DataUnavailable(f"tenant {tenant}'s data: this process is not connected to "
@@ -76,15 +84,13 @@ class DataGate:
             if state not in SERVABLE:
                 raise DataUnavailable(answer.get("detail") or f"tenant {tenant}'s data is "
                                       f"unavailable on this node ({state})")
-            if state == "restored":
-                log.info("tenant %s: data restored from the replica", tenant)
-            return state
+            return state, answer.get("epoch", 0)
         if self.placement is not None and not self.placement.is_home(tenant):
             raise DataUnavailable(
                 f"tenant {tenant}'s data lives on its home node {self.placement.home(tenant)}, "
                 f"not on this one ({self.placement.me}), and there is no replica to restore it "
                 "from: try again when the home node is back")
-        return "local"
+        return "local", 0
 
     def track(self, tenant: str, relative: str) -> None:
         """With a replica: have the agent replicate this database too."""
@@ -100,20 +106,40 @@ class DataGate:
 
 
 class TenantGate:
-    """One tenant runtime's view of the gate: ensures once, tracks each
-    database once."""
+    """One tenant runtime's view of the gate: asks when the runtime first
+    uses the data and then every :data:`NOTE_EVERY_S` while it does; tracks
+    each database once.
 
-    def __init__(self, gate: DataGate, tenant: str, data_root: str | None):
+    :param on_moved: closes the runtime's connections (its data was
+        replaced by a restore while it held them).
+    """
+
+    def __init__(self, gate: DataGate, tenant: str, data_root: str | None, on_moved=None):
         self._gate = gate
         self.tenant = tenant
         self._root = data_root
-        self._ensured = False
+        self._epoch = None
+        self._asked_at = 0.0
         self._tracked: set[str] = set()
+        self.on_moved = on_moved
 
     def ensure(self) -> None:
-        if not self._ensured:
-            self._gate.ensure(self.tenant)
-            self._ensured = True
+        now = time.monotonic()
+        if self._epoch is not None and now - self._asked_at < NOTE_EVERY_S:
+            return
+        self._asked_at = now
+        state, epoch = self._gate.ensure(self.tenant)
+        if self._epoch is None:
+            self._epoch = epoch
+        elif epoch != self._epoch:
+            # Checked again by the agent since this runtime opened its data.
+            self._epoch = epoch
+            if state == "restored":  # the files it holds open were replaced
+                self._tracked.clear()
+                if self.on_moved is not None:
+                    self.on_moved()
+                raise DataUnavailable(f"tenant {self.tenant}'s data was served by another node "
+                                      "and has just been restored here: try again")
 
     def track(self, path: str) -> None:
         if path in self._tracked or self._root is None:

@@ -27,6 +27,10 @@ from pathlib import Path
 
 #: Seconds Litestream's control socket has to come up.
 START_TIMEOUT_S = 20.0
+#: How late a committed write reaches the replica at most, in normal
+#: operation: Litestream reads the WAL every second (``monitor-interval``)
+#: and uploads every second (``sync-interval``).
+REPLICATION_INTERVAL_S = 2.0
 
 
 class LitestreamError(Exception):
@@ -115,6 +119,9 @@ class Litestream:
 
     def register(self, path: str, url: str) -> None:
         self.call("POST", "/register", {"path": path, "replica_url": url})
+
+    def unregister(self, path: str) -> None:
+        self.call("POST", "/unregister", {"path": path})
 
     def sync(self, path: str, timeout: int = 30) -> dict:
         """Replicate ``path`` now and wait until the replica has it."""

@@ -165,8 +165,14 @@ class Loader:
                 make_lock=lock_maker(files.data_root),
             )
             gate = self.data_gate.for_tenant(name, files.data_root)
-            runtime.sqlite.before_open = gate.ensure
+            runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
             runtime.sqlite.on_open = gate.track
+
+            def moved(runtime=runtime, site=site):
+                runtime.sqlite.close_all()
+                site.close()
+
+            gate.on_moved = moved
             site.data_gate = gate
             state.runtime = runtime
             state.site = site

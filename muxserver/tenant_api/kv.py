@@ -220,10 +220,10 @@ class KVFacade:
         site = object.__getattribute__(self, "_site")
         if site is None or site.files.data_root is None:
             raise RuntimeError("mux.kv needs the server's data dir")
+        gate = site.data_gate
+        if gate is not None:
+            gate.ensure()  # raises DataUnavailable (503) when the data is elsewhere
         if site.kv is None:
-            gate = site.data_gate
-            if gate is not None:
-                gate.ensure()  # raises DataUnavailable (503) when the data is elsewhere
             site.kv = KeyValueStore(site.files.data_root, site.files,
                                     gate.track if gate is not None else None)
         return site.kv

@@ -201,10 +201,12 @@ class SqliteState:
         self._open: list = []  # connections of this tenant, for close_all
         #: Type name (upper case) -> this tenant's converter.
         self.converters: dict[str, object] = {}
-        #: The host's hooks around file databases: ``before_open()`` may
-        #: refuse with :class:`DataUnavailable`; ``on_open(path)`` learns of
-        #: each one opened (replication).
+        #: The host's hooks around file databases: ``before_open()`` and
+        #: ``on_use()`` (before each statement) may refuse with
+        #: :class:`DataUnavailable`; ``on_open(path)`` learns of each one
+        #: opened (replication).
         self.before_open = None
+        self.on_use = None
         self.on_open = None
 
     def register_converter(self, typename, converter) -> None:
@@ -352,6 +354,8 @@ class Connection:
         limits; ``retry``: whether SQLITE_BUSY may run it again (not a
         script, whose first statements may have committed already)."""
         pause = BUSY_FIRST_S
+        if self._lock is not None and self._state.on_use is not None:
+            self._state.on_use()
         while True:
             if self._lock is not None and not self._held:
                 self._take_lock()
