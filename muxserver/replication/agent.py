@@ -67,6 +67,9 @@ START_TIMEOUT_S = 30.0
 MAX_LINE = 64 * 1024
 #: Seconds a tenant's data may go unused here before the agent lets it go.
 RELEASE_S = 30.0
+#: Seconds reading a claim from the replica may take (a tiny database: a
+#: replica out of reach answers 503 after this, not after a request's wall time).
+CLAIM_TIMEOUT_S = 10.0
 
 
 def _is_sqlite(path: str) -> bool:
@@ -179,7 +182,8 @@ class Agent:
         try:
             output = os.path.join(scratch, "home.sqlite3")
             url = replica_url(self.replica, tenant, claims.HOME_DB)
-            return claims.read_claim(output) if restore(self.binary, url, output) else None
+            found = restore(self.binary, url, output, timeout=CLAIM_TIMEOUT_S)
+            return claims.read_claim(output) if found else None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

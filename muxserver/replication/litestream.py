@@ -138,12 +138,20 @@ class Litestream:
                 self.proc.wait()
 
 
-def restore(binary: str, url: str, output: str) -> bool:
+def restore(binary: str, url: str, output: str, timeout: float = 600.0) -> bool:
     """Restore the database replicated at ``url`` into ``output`` (which
-    must not exist); False when the replica has no such database."""
+    must not exist); False when the replica has no such database.
+
+    :raises LitestreamError: it failed, or took longer than ``timeout``.
+    """
     os.makedirs(os.path.dirname(output), mode=0o700, exist_ok=True)
-    result = subprocess.run([binary, "restore", "-if-replica-exists", "-o", output, url],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    try:
+        result = subprocess.run([binary, "restore", "-if-replica-exists", "-o", output, url],
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LitestreamError(f"restore of {url.split('?')[0]} took longer than {timeout:g} s "
+                              "(is the replica reachable?)") from None
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise LitestreamError(f"restore of {url} failed: {detail[-1] if detail else result.returncode}")
