@@ -1,10 +1,12 @@
 """MuxApp: the WSGI application that serves every tenant.
 
 ``wsgi_app`` resolves the tenant (path prefix, ``--base-domain`` or a
-``hosts`` entry), routes, loads the module if cold, calls the handler under
-the tenant's limits, and turns the value into a response. Every failure on
-the way is an exception, and :meth:`MuxApp.handle_error` is the one place
-that turns exceptions into responses, by the ``status`` they carry.
+``hosts`` entry), routes, takes a lease on the tenant
+(:mod:`muxserver.tenancy.lease`), loads the module if cold, calls the
+handler under the tenant's limits, and turns the value into a response.
+Every failure on the way is an exception of :mod:`muxserver.errors`, and
+:meth:`MuxApp.handle_error` is the one place that turns exceptions into
+responses, by what they carry.
 """
 
 from __future__ import annotations
@@ -15,22 +17,18 @@ import os
 import re
 import secrets
 import time
-import traceback
 
 import gevent
-from werkzeug.exceptions import HTTPException
 
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
+from muxserver.errors import InternalError
 from muxserver.errors import MuxError
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.errors import TenantCodeError
-from muxserver.errors import TooManyRequests
-from muxserver.execution import budget_for
-from muxserver.execution import run_limited
 from muxserver.http.admin import AdminAPI
 from muxserver.http.console import console_key
 from muxserver.http.responses import http_date
@@ -49,15 +47,14 @@ from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.data import StorageUsage
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
+from muxserver.tenancy import lease as leases
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.scanner import TENANT_NAME
-from muxserver.tenant_api import context
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.site import load_server_secret
 from muxserver.tenant_api.request import TenantRequest
-from sandbox import LimitExceeded
 from sandbox.limits import rss_bytes
 
 #: After a limit kill, for this long, the tenant's requests yield to others
@@ -151,20 +148,33 @@ class MuxApp:
             (time.perf_counter() - started) * 1000,
         )
 
-    def load(self, state, endpoint: str):
-        """The warm module of ``endpoint``, loading (and counting) a cold start.
+    def load(self, lease, endpoint: str, outcome=None):
+        """The warm module of ``endpoint`` in the lease's generation, loading
+        (and counting) a cold start; idle modules make room first, so no
+        request is refused for memory that they hold.
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
-        if endpoint not in state.modules:
-            # Idle modules make room before a cold start, so no request is
-            # refused for memory that they hold.
+        generation = lease.state.generation
+        if generation is None or endpoint not in generation.modules:
             self.evictor.shed_memory()
-        module, load_ms = self.loader.get(state, endpoint)
+        module, load_ms = lease.load(self.loader, endpoint)
         if load_ms is not None:
-            self.metrics.cold_starts.labels(state.name).inc()
-            self.metrics.warm_modules.inc()
+            self.metrics.cold_starts.labels(lease.state.name).inc()
+            self.metrics.warm_modules.set(len(self.registry.warm_modules()))
+            if outcome is not None:
+                outcome.cold = True
+                outcome.load_ms = load_ms
         return module, load_ms
+
+    def hold(self, state, request_id: str, endpoint: str = "", capped: bool = True):
+        """A lease on ``state`` (429 when its concurrency is full). A tenant
+        stopped by a limit recently first lets waiting requests (other
+        tenants') run — before the slot is taken, never between the check and
+        the increment."""
+        if state.penalized_until and time.monotonic() < state.penalized_until:
+            gevent.sleep(PENALTY_YIELD_S)
+        return leases.take(state, request_id, endpoint, capped=capped)
 
     def redeploy(self, name: str) -> None:
         """Re-register one tenant after its folder changed (or went away)."""
@@ -179,6 +189,7 @@ class MuxApp:
         count = self.registry.evict(tenant, endpoint, reason)
         if count:
             release_memory(force=True)
+            self.metrics.warm_modules.set(len(self.registry.warm_modules()))
         return count
 
     def status(self) -> dict:
@@ -230,7 +241,24 @@ class MuxApp:
     def _on_unload(self, state, module, reason) -> None:
         self.metrics.evictions.labels(state.name, reason).inc()
         self.metrics.warm_modules.dec()
-        module.unload()
+
+    def limit_killed(self, outcome, error) -> None:
+        """A request was stopped by a limit: penalise the tenant for a while,
+        count it, say it in the tenant's log, and give memory back."""
+        tenant = outcome.tenant
+        state = self.registry.get(tenant) if tenant else None
+        if state is not None:
+            state.penalized_until = time.monotonic() + PENALTY_S
+        self.metrics.limit_kills.labels(tenant or "-", error.kind).inc()
+        self.logs.write(tenant or "-", outcome.request_id,
+                        f"request to {outcome.endpoint} stopped: {error.message}", level="error")
+        # After the response is on its way, not before it.
+        gevent.spawn(release_memory)
+
+    def stream_done(self, outcome) -> None:
+        """A body sent after the WSGI call (a stream, a large file) ended."""
+        self.inflight -= 1
+        self.finish(outcome)
 
     # -- WSGI ------------------------------------------------------------------
 
@@ -279,8 +307,6 @@ class MuxApp:
         outcome.status = code
         if stream is not None:
             start_response(status_line(code), headers)
-            if isinstance(stream, FileBody):
-                self.finish(outcome)
             if environ.get("REQUEST_METHOD") == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
@@ -320,6 +346,8 @@ class MuxApp:
         name = parts[1] if len(parts) > 1 else ""
         if not name:
             raise NotFound("no tenant in the path")
+        if not TENANT_NAME.match(name):
+            raise NotFound(f"no tenant {name[:80]!r}")
         if len(parts) == 2:
             raise Redirect(f"/{name}/", name)
         return name, "/" + parts[2], "/" + name
@@ -336,7 +364,7 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            return serve_static(self, state, rel)
+            return self._serve_static(state, rel, request_id, outcome)
         router = state.get_router()
         try:
             match = router.match(rel, method)
@@ -354,59 +382,46 @@ class MuxApp:
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint
-        limits = state.spec.manifest.limits
-        if state.inflight >= limits.concurrency:
-            raise TooManyRequests(f"tenant {name} has {limits.concurrency} requests in flight", name)
-        if state.penalized_until and time.monotonic() < state.penalized_until:
-            # This tenant was stopped by a limit recently: let requests that
-            # are already waiting (other tenants') run before its next one.
-            gevent.sleep(PENALTY_YIELD_S)
-        state.inflight += 1
-        release = True
-        module = None
-        budget = None
+        with self.hold(state, request_id, route.endpoint) as lease:
+            module, _ = self.load(lease, route.endpoint, outcome)
+            module.touch()
+            handler = module.handlers.get((route.handler, route.rule))
+            if handler is None:
+                message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
+                           "defined when the module ran")
+                raise TenantCodeError(message, name, detail=message)
+            request = lease.attach_request(TenantRequest(
+                environ, rel, mount, match.view_args, route.endpoint, self.config.max_body_bytes))
+            code, headers, body, stream = self._timed(
+                outcome, lease, f"endpoint={route.endpoint}", call_handler,
+                route, handler, request, match.view_args, module, state.spec.root)
+            if stream is not None:
+                return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
+            return code, headers, body, None
+
+    @staticmethod
+    def _timed(outcome, lease, label, func, *args):
+        """``lease.run(...)``, its duration in the outcome (Server-Timing: exec)."""
+        started = time.perf_counter()
         try:
-            ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
-            previous = context.push(ctx)
-            try:
-                module, load_ms = self.load(state, route.endpoint)
-                if load_ms is not None:
-                    outcome.cold = True
-                    outcome.load_ms = load_ms
-                module.acquire()
-                ctx.site = state.site
-                handler = module.handlers.get((route.handler, route.rule))
-                if handler is None:
-                    message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
-                               "defined when the module ran")
-                    raise TenantCodeError(message, name, detail=message)
-                ctx.request = TenantRequest(environ, rel, mount, match.view_args,
-                                                route.endpoint, self.config.max_body_bytes)
-                budget = budget_for(limits, name,
-                                    f"tenant={name} endpoint={route.endpoint} request={request_id}")
-                exec_started = time.perf_counter()
-                try:
-                    code, headers, body, stream = run_limited(
-                        budget, call_handler, route, handler, ctx.request, match.view_args,
-                        module, self.config.tenants_dir,
-                    )
-                finally:
-                    outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
-                if stream is not None:
-                    release = False
-                    return code, headers, b"", TenantStream(
-                        self, state, module, ctx, budget, stream, outcome
-                    )
-                return code, headers, body, None
-            finally:
-                context.pop(previous)
-                if release:
-                    state.end_request(ctx.request, budget)
+            return lease.run(label, func, *args)
         finally:
-            if release:
-                state.inflight -= 1
-                if module is not None:
-                    module.release()
+            outcome.exec_ms = (time.perf_counter() - started) * 1000
+
+    def _serve_static(self, state, rel, request_id, outcome):
+        """A file of the tenant's ``static/``, held like a request until it
+        is sent (a large one streams: released, counted and logged then)."""
+        with self.hold(state, request_id) as lease:
+            code, headers, body, stream = serve_static(self, state, rel)
+            if isinstance(stream, FileBody):
+                lease.hand_over()
+
+                def sent():
+                    lease.release()
+                    self.stream_done(outcome)
+
+                stream.on_close = sent
+            return code, headers, body, stream
 
     def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
         """A 404 or 405 inside a tenant, answered as its Flask app would: its
@@ -422,90 +437,32 @@ class MuxApp:
             return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
                 html_error_page(code).encode(), None
         outcome.endpoint = endpoint
-        ctx = context.RequestContext(name, request_id, endpoint=endpoint)
-        previous = context.push(ctx)
-        state.inflight += 1
-        module = None
-        budget = None
-        try:
-            module, load_ms = self.load(state, endpoint)
-            if load_ms is not None:
-                outcome.cold, outcome.load_ms = True, load_ms
-            module.acquire()
-            ctx.site = state.site
-            ctx.request = TenantRequest(environ, rel, mount, {}, "", self.config.max_body_bytes)
-            budget = budget_for(state.spec.manifest.limits, name,
-                                f"tenant={name} errorhandler={code} request={request_id}")
-            runtime, site = state.runtime, state.site
+        with self.hold(state, request_id, endpoint) as lease:
+            self.load(lease, endpoint, outcome)
+            lease.attach_request(TenantRequest(environ, rel, mount, {}, "",
+                                               self.config.max_body_bytes))
+            runtime, site = lease.runtime, lease.generation.site
 
             def answer():
                 for holder in holders:
-                    runtime.load_module(holder)
+                    runtime.load_module(holder, by_host=True)
                 apps = [a for a in site.apps if code in a._error_handlers]
-                return error_page(apps, code, None, self.config.tenants_dir, endpoint)
+                return error_page(apps, code, None, state.spec.root, endpoint)
 
-            started = time.perf_counter()
-            try:
-                status, out, body, _ = run_limited(budget, answer)
-            finally:
-                outcome.exec_ms = (time.perf_counter() - started) * 1000
+            status, out, body, _ = self._timed(outcome, lease, f"errorhandler={code}", answer)
             return status, out + [h for h in headers if h[0] != "Content-Type"], body, None
-        finally:
-            state.inflight -= 1
-            if module is not None:
-                module.release()
-            context.pop(previous)
-            state.end_request(ctx.request, budget)
 
     # -- errors ------------------------------------------------------------------
 
     def handle_error(self, exc: BaseException, request_id: str, outcome: _Outcome):
-        """Turn any exception into ``(status, headers, body)``; log what matters."""
-        tenant = outcome.tenant
-        headers: list[tuple[str, str]] = []
-        if isinstance(exc, TenantCodeError):
-            code = exc.status
-            kind = "sandbox denied" if exc.denied else "raised"
-            self.logs.write(tenant or "-", request_id, f"{outcome.endpoint} {kind}:\n{exc.detail}",
-                            level="error")
-            server_log.error("tenant code failed in %s: %s", outcome.endpoint, exc.exc_type,
-                             extra={"tenant": tenant, "request_id": request_id})
-            message = f"the function raised {exc.exc_type}" if exc.exc_type else str(exc)
-            if self.config.debug:
-                message += "\n\n" + exc.detail
-        elif isinstance(exc, HTTPException):  # werkzeug: bad JSON, body too large ...
-            code = exc.code or 500
-            message = exc.description or exc.name
-        elif isinstance(exc, LimitExceeded):
-            code = exc.status
-            message = f"{exc.message}; the request was stopped"
-            state = self.registry.get(tenant) if tenant else None
-            if state is not None:
-                state.penalized_until = time.monotonic() + PENALTY_S
-            self.metrics.limit_kills.labels(tenant or "-", exc.kind).inc()
-            self.logs.write(tenant or "-", request_id,
-                            f"request to {outcome.endpoint} stopped: {exc.message}", level="error")
-            # After the response is on its way, not before it.
-            gevent.spawn(release_memory)
-        elif isinstance(exc, MuxError):
-            code = exc.status
-            message = str(exc)
-            headers.extend(exc.headers())
-            if code >= 500 and tenant:
-                self.logs.write(tenant, request_id, message, level="error")
-                server_log.error("%s", message, extra={"tenant": tenant, "request_id": request_id})
-        else:
-            # Not a tenant error (those arrive as TenantCodeError): a bug here.
-            code = 500
-            server_log.exception("internal error", extra={"tenant": tenant, "request_id": request_id})
-            message = "internal server error"
-        if code >= 500:
-            message = f"{message} (request id {request_id})"
-            if self.config.debug and not isinstance(exc, (MuxError, LimitExceeded)):
-                message += "\n\n" + "".join(traceback.format_exception(exc))
-            elif self.config.debug and getattr(exc, "detail", "") and not isinstance(exc, TenantCodeError):
-                message += "\n\n" + exc.detail
-        body = (message + "\n").encode("utf-8", "replace")
-        headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
-        return code, headers, body
-
+        """Turn any exception into ``(status, headers, body)``: each error of
+        :mod:`muxserver.errors` says its status, headers, text and what it
+        reports; anything else is a bug here (:class:`InternalError`)."""
+        error = exc if isinstance(exc, MuxError) else InternalError(exc)
+        error.report(self, outcome)
+        message = error.client_text(self.config.debug)
+        if error.status >= 500:
+            first, sep, rest = message.partition("\n\n")
+            message = f"{first} (request id {request_id}){sep}{rest}"
+        headers = [("Content-Type", "text/plain; charset=utf-8"), *error.headers()]
+        return error.status, headers, (message + "\n").encode("utf-8", "replace")

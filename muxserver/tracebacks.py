@@ -18,11 +18,12 @@ from sandbox.facades.sqlite import DataUnavailable
 from sandbox.facades.sqlite import QuotaError
 
 
-def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
+def format_tenant_traceback(exc: BaseException, tenant_root=None) -> str:
     """A traceback of tenant frames only.
 
     Host frames say nothing to a tenant and would show the server's paths.
-    Source lines come from the tenant's own files under ``tenants_dir``, never
+    Source lines come from the tenant's own folder ``tenant_root`` — the
+    version that ran, a tenants-dir folder or an HTTP-deployed copy — never
     through :mod:`linecache`, which would look the tenant's relative file
     names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
     see the server's source) and keep every file it read in memory.
@@ -33,7 +34,7 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
     for frame in summary:
         if not _is_tenant_file(frame.filename):
             continue
-        line = _tenant_line(tenants_dir, frame.filename, frame.lineno)
+        line = _tenant_line(tenant_root, frame.filename, frame.lineno)
         frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
                                              lookup_line=False, line=line))
     lines = ["Traceback (most recent call last):\n"]
@@ -42,11 +43,13 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
     return "".join(lines).rstrip("\n")
 
 
-def _tenant_line(tenants_dir, filename: str, lineno: int | None) -> str:
-    if tenants_dir is None or not lineno or ".." in filename.split("/"):
+def _tenant_line(tenant_root, filename: str, lineno: int | None) -> str:
+    # Tenant code is compiled as "<tenant>/<path in its folder>".
+    parts = filename.split("/")
+    if tenant_root is None or not lineno or len(parts) < 2 or ".." in parts:
         return ""
     try:
-        with open(os.path.join(str(tenants_dir), filename), "rb") as f:
+        with open(os.path.join(str(tenant_root), *parts[1:]), "rb") as f:
             for number, raw in enumerate(f, 1):
                 if number == lineno:
                     return raw.decode("utf-8", "replace").strip()
@@ -62,14 +65,17 @@ def _is_tenant_file(filename: str) -> bool:
     return bool(filename) and not os.path.isabs(filename) and not filename.startswith("<")
 
 
-def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:
-    """A :class:`TenantCodeError` for ``exc``; call it inside the limits."""
+def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeError:
+    """A :class:`TenantCodeError` for ``exc``; call it inside the limits.
+
+    :param tenant_root: the folder of the version that ran (for source lines).
+    """
     if isinstance(exc, TenantCodeError):
         return exc
     name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
     error = TenantCodeError(
         f"{endpoint} raised {name}",
-        detail=format_tenant_traceback(exc, tenants_dir),
+        detail=format_tenant_traceback(exc, tenant_root),
         exc_type=name,
         denied=isinstance(exc, (SandboxError, ImportError)),
     )

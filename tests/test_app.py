@@ -449,7 +449,7 @@ def test_tenants_never_share_random_state_or_module_objects(tenants):
     assert client.get("/two/r").json["r"] != seeded
     again = [client.get("/one/r?seed=1").json["r"] for _ in range(2)]
     assert again == [seeded, seeded]
-    one, two = app.registry.get("one").runtime, app.registry.get("two").runtime
+    one, two = app.registry.get("one").generation.runtime, app.registry.get("two").generation.runtime
     for name in ("json", "random", "mux"):
         assert one.facade(name) is not two.facade(name)
     assert one.builtins is not two.builtins

@@ -148,7 +148,10 @@ class AdminAPI:
                 + ", ".join(sorted(state.spec.modules))
             )
         started = time.perf_counter()
-        module, load_ms = self.app.load(state, endpoint)
+        # Held like a request (counted in flight, its generation pinned), so
+        # an eviction meanwhile cannot take the runtime from under the load.
+        with self.app.hold(state, None, endpoint, capped=False) as lease:
+            _, load_ms = self.app.load(lease, endpoint)
         return self._reply({
             "tenant": tenant,
             "endpoint": endpoint,

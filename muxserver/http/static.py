@@ -35,4 +35,4 @@ def serve_static(app, state, rel: str):
         with open(target, "rb") as f:
             return 200, headers, f.read(), None
     headers.append(("Content-Length", str(size)))
-    return 200, headers, b"", FileBody(app, open(target, "rb"))
+    return 200, headers, b"", FileBody(open(target, "rb"))

@@ -3,8 +3,11 @@
 The module's code comes from the code cache by the content key the scan
 recorded, not from the file, so a file being overwritten by a sync cannot
 give a half-written module. The module's top level is tenant code and runs
-under the tenant's limits like a request. Two requests that arrive for a
-cold module together load it once: the second waits for the first.
+under the tenant's limits like a request. Modules load into a
+:class:`~muxserver.tenancy.generation.Generation` the caller's lease pinned,
+so an eviction meanwhile cannot take the runtime from under the load. Two
+requests that arrive for a cold module together load it once: the second
+waits for the first.
 
 "Your name is wrong" is kept apart from "your code failed": an unknown
 endpoint is :class:`~muxserver.errors.NotFound`; a module that raises while
@@ -28,9 +31,10 @@ from muxserver.replication.gate import DataGate
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.data import data_folder
+from muxserver.tenancy.generation import Generation
+from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.registry import TenantState
-from muxserver.tenancy.registry import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
@@ -101,16 +105,16 @@ class Loader:
     def code_for(self, state: TenantState, ref: ModuleRef):
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
+        display = f"{state.name}/{ref.file}"
         hit = self.cache.get(ref.key)
         if hit is not None:
-            return self.cache.load_code(hit[1])
-        display = f"{state.name}/{ref.file}"
+            return self.cache.load_code(hit[1], display)
         try:
             with open(os.path.join(state.spec.root, ref.file), "rb") as f:
                 data = f.read()
         except OSError:
             data = b""
-        if cache_key(display, data, frozenset(self.registry.config.extra_modules)) != ref.key:
+        if cache_key(data, frozenset(self.registry.config.extra_modules)) != ref.key:
             raise TenantLoadError(
                 f"{display}: the deployed version is no longer in the code cache and the "
                 "file has changed since; redeploy the tenant",
@@ -122,13 +126,15 @@ class Loader:
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
-        return self.cache.load_code(self.cache.get(ref.key)[1])
+        return self.cache.load_code(self.cache.get(ref.key)[1], display)
 
     # -- runtime -----------------------------------------------------------------
 
-    def runtime_for(self, state: TenantState) -> TenantRuntime:
-        runtime = state.runtime
+    def runtime_for(self, generation: Generation) -> TenantRuntime:
+        """The generation's runtime and site, made on its first load."""
+        runtime = generation.runtime
         if runtime is None:
+            state = generation.state
             name = state.name
 
             def log_line(line: str, level: str = "info") -> None:
@@ -174,59 +180,65 @@ class Loader:
 
             gate.on_moved = moved
             site.data_gate = gate
-            state.runtime = runtime
-            state.site = site
+            generation.runtime = runtime
+            generation.site = site
         return runtime
 
     # -- load (the admin API calls it "specialize") -------------------------------------------------------------
 
-    def get(self, state: TenantState, endpoint: str) -> tuple[WarmModule, float | None]:
-        """The warm module for ``endpoint``, loading it if needed.
+    def get(self, generation: Generation, endpoint: str) -> tuple[WarmModule, float | None]:
+        """The warm module for ``endpoint`` in ``generation``, loading it if needed.
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
-        module = state.modules.get(endpoint)
+        module = generation.modules.get(endpoint)
         if module is not None:
             return module, None
-        lock = state.loading.get(endpoint)
+        lock = generation.loading.get(endpoint)
         if lock is None:
-            lock = state.loading[endpoint] = Semaphore()
-        with lock:
-            module = state.modules.get(endpoint)
-            if module is not None:  # loaded while we waited
-                return module, None
-            module = self._load(state, endpoint)
-            state.modules[endpoint] = module
-        state.loading.pop(endpoint, None)
+            lock = generation.loading[endpoint] = Semaphore()
+        try:
+            with lock:
+                module = generation.modules.get(endpoint)
+                if module is not None:  # loaded while we waited
+                    return module, None
+                module = self._load(generation, endpoint)
+                if not generation.retired:
+                    generation.modules[endpoint] = module
+        finally:
+            if generation.loading.get(endpoint) is lock:
+                del generation.loading[endpoint]
         return module, module.load_ms
 
-    def _load(self, state: TenantState, endpoint: str) -> WarmModule:
+    def _load(self, generation: Generation, endpoint: str) -> WarmModule:
+        state = generation.state
         ref = state.spec.modules.get(endpoint)
         if ref is None:
             raise NotFound(f"tenant {state.name} has no endpoint {endpoint!r}", state.name)
         started = time.perf_counter()
-        runtime = self.runtime_for(state)
+        runtime = self.runtime_for(generation)
+        site = generation.site
         dotted = endpoint_module(endpoint)
         budget = budget_for(state.spec.manifest.limits, state.name,
                             f"tenant={state.name} endpoint={endpoint} (loading)")
-        tenants_dir = self.registry.config.tenants_dir
+        root = state.spec.root
 
         def run_top_level():
             try:
                 # The app's modules first, as Flask's entry point would run
                 # them: they register blueprints and hooks the endpoint uses.
                 for app_module in state.spec.app_modules:
-                    runtime.load_module(app_module)
+                    runtime.load_module(app_module, by_host=True)
                 factory = state.spec.app_factory
-                if factory is not None and state.site.app is None:
+                if factory is not None and site.app is None:
                     # No app at module level: call the factory once, as
                     # `flask run` would (create_app, make_app).
-                    module = runtime.load_module(factory[0])
+                    module = runtime.load_module(factory[0], by_host=True)
                     runtime.namespace_of(module)[factory[1]]()
-                return runtime.namespace_of(runtime.load_module(dotted))
+                return runtime.namespace_of(runtime.load_module(dotted, by_host=True))
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
-                detail = format_tenant_traceback(exc, tenants_dir)
+                detail = format_tenant_traceback(exc, root)
                 summary = detail.rsplit("\n", 1)[-1]
                 raise TenantLoadError(
                     f"module {state.name}/{ref.file} failed to load: {summary}", state.name, detail
@@ -242,15 +254,16 @@ class Loader:
         finally:
             # A transaction the module's top level left open is rolled back.
             runtime.sqlite.end_request(budget)
-        handlers, apps = self._handlers(state, endpoint, namespace)
+        handlers, apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
-        return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)
+        return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms)
 
-    def _handlers(self, state: TenantState, endpoint: str, namespace: dict):
+    def _handlers(self, generation: Generation, endpoint: str, namespace: dict):
         """The module's handlers by ``(function name, rule)``, and the apps
         whose hooks and error handlers apply to it (its blueprints first,
         then the tenant's apps)."""
-        site = state.site
+        state = generation.state
+        site = generation.site
         declared: dict[str, list] = {}
         owners = []
         for app in site.apps:

@@ -156,7 +156,7 @@ def compile_file(
     :return: ``(key, facts, errors)``; facts from
         :func:`muxserver.tenancy.reading.read_module`.
     """
-    key = cache_key(display_name, data, extra_modules)
+    key = cache_key(data, extra_modules)
     hit = cache.get(key)
     if hit is not None:
         meta, _ = hit

@@ -30,7 +30,7 @@ from muxserver.tracebacks import tenant_code_error
 _HTML = "text/html; charset=utf-8"
 
 
-def call_handler(route, handler, request, view_args, module, tenants_dir):
+def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     try:
         try:
@@ -43,10 +43,10 @@ def call_handler(route, handler, request, view_args, module, tenants_dir):
     except HTTPException:
         raise  # werkzeug's, about the request (bad JSON, body too large)
     except Exception as exc:
-        raise tenant_code_error(exc, route.endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, route.endpoint, tenant_root) from None
 
 
-def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="-"):
+def error_page(apps, code: int, description: str | None, tenant_root, endpoint="-"):
     """The tenant's answer to ``code`` decided by the server (404, 405);
     call it inside the limits."""
     try:
@@ -58,7 +58,7 @@ def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="
     except HTTPAbort as exc:
         return abort_plain(exc)
     except Exception as exc:
-        raise tenant_code_error(exc, endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, endpoint, tenant_root) from None
 
 
 def _hooks(apps, local: str, app_wide: str) -> list:
