@@ -33,6 +33,7 @@ from benchmarks import bench_density  # noqa: E402
 from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
 from benchmarks import bench_console  # noqa: E402
+from benchmarks import bench_replica  # noqa: E402
 from benchmarks import bench_state  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
@@ -168,6 +169,13 @@ def _fleet_rows(fleet: dict) -> list[tuple]:
              f"{fleet['round_robin']['cold_starts_per_1000']} cold starts per 1,000 requests)", "")]
 
 
+def _replica_rows(replica: dict | None) -> list[tuple[str, str, str]]:
+    if not replica or "skipped" in replica:
+        return []
+    return [("write throughput with --replica file:// / without (one insert per request)",
+             f"{replica['replica_vs_none']}x", "")]
+
+
 def headline(reports: dict) -> list[str]:
     t, w, c, d, n, dep = (reports[k] for k in ("throughput", "workers", "cold_warm", "density", "noisy",
                                                "deploy"))
@@ -213,6 +221,7 @@ def headline(reports: dict) -> list[str]:
         ("deploy: last write to new code answering, p50 / p99",
          f"{dep['live_after_last_write_s']['p50']} s / {dep['live_after_last_write_s']['p99']} s", "p50 <= 0.5 s"),
         (f"5xx while hammering {dep['deploys']} redeploys", str(dep["hammer_5xx"]), "0"),
+        *_replica_rows(reports.get("replica")),
     ]
     lines = ["| figure | result | target |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c_} |" for a, b, c_ in rows]
@@ -285,6 +294,21 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
                   f"{state['kv_vs_flask_sqlite_kv']}x. The Flask baseline opens a connection per request "
                   "(as flaskr does) and, under gevent, SQLite's busy wait sleeps in C and holds the "
                   "whole process; muxserver queues writers on a greenlet lock instead."]
+    replica = reports.get("replica")
+    if replica:
+        lines += ["", "## Replication", ""]
+        if "skipped" in replica:
+            lines += [f"Not measured: {replica['skipped']}."]
+        else:
+            lines += ["From `benchmarks/bench_replica.py`: a warm request that inserts one row "
+                      f"({replica['durability']}), with and without `--replica file://...` "
+                      "(Litestream in the replication agent), interleaved rounds.", "",
+                      "| server | requests/s |", "| --- | --- |"]
+            lines += [f"| {name} | {value} |" for name, value in replica["rps"].items()]
+            lines += ["", f"With replication / without: {replica['replica_vs_none']}x. The replica "
+                      f"held the last acknowledged write {replica['replica_caught_up_s']} s after "
+                      "the load stopped. Litestream keeps a read transaction open, so SQLite's own "
+                      "checkpoints wait for Litestream's: commits only append to the WAL."]
     console = reports.get("console")
     if console:
         lines += ["", "## Console", "", "From `benchmarks/bench_console.py`: a warm hello's "
@@ -333,6 +357,7 @@ def main(argv=None) -> dict:
     reports["noisy"] = noisy_neighbour.main(q)
     reports["deploy"] = deploy.main(q)
     reports["state"] = bench_state.main(q)
+    reports["replica"] = bench_replica.main(q)
     reports["console"] = bench_console.main(q)
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)

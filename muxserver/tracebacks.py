@@ -14,6 +14,7 @@ import traceback
 from muxserver.errors import TenantCodeError
 from sandbox import SandboxError
 from sandbox.facades.files import QuotaExceeded
+from sandbox.facades.sqlite import DataUnavailable
 from sandbox.facades.sqlite import QuotaError
 
 
@@ -91,5 +92,10 @@ def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeE
     if isinstance(exc, (QuotaError, QuotaExceeded)):
         # Storage over storage_mb, not caught by the tenant (SPEC: 507).
         error.status = 507
+        error.exc_type = f"{name} ({exc})"
+    elif isinstance(exc, DataUnavailable):
+        # The tenant's data is on another node, or its replica is out of
+        # reach (SPEC State: 503, never an empty database).
+        error.status = 503
         error.exc_type = f"{name} ({exc})"
     return error

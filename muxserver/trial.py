@@ -69,6 +69,7 @@ def run(argv: list[str]) -> None:
     from muxserver.launch import config_from_payload
     from muxserver.ops.logs import setup_logging
     from muxserver.process import configure_process
+    from muxserver.process import connect_services
     from muxserver.process import lock_down
     from muxserver.tenancy.health import check_version
 
@@ -83,6 +84,7 @@ def run(argv: list[str]) -> None:
     app = MuxApp(config, scan=False, session_key=session_key)
     app.role = "trial"
     try:
+        connect_services(app)
         lock_down(app, data["tempdir"], readable=[spec.root])
     except HaltServer as exc:
         print(json.dumps({"errors": [f"{spec.name}/: cannot check: {exc.reason}"]}))

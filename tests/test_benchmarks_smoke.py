@@ -99,3 +99,13 @@ def test_console_quick(quick):
     assert all(v > 0 for v in report["rps"].values())
     assert report["data_call_p50_ms"] > 0
     assert "## Console" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_replica_quick(quick):
+    report, out = quick[0]["replica"], quick[1]
+    if "skipped" in report:
+        pytest.skip(report["skipped"])
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["replica_vs_none"] > 0
+    assert "## Replication" in (out / "RESULTS.md").read_text()

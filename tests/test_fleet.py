@@ -99,6 +99,21 @@ def test_each_tenant_is_warm_on_exactly_one_node_of_its_group(fleet):
 
 
 @pytest.mark.live
+def test_a_node_computes_each_tenants_home_as_nginx_picks_it(fleet):
+    """muxserver.ring reproduces nginx's consistent hash: for every tenant,
+    the node Placement names is the node nginx sent it to."""
+    from muxserver.fleet import Placement
+    from muxserver.fleet import parse_group
+
+    names = [f"t{i}" for i in range(TENANTS)]
+    fleet.get_all(names)
+    nodes = [f"127.0.0.1:{port}" for port in fleet.ports]
+    placement = Placement(nodes[:2], [parse_group(f"gold=t0,t1:{nodes[2]}")])
+    for node, warm in zip(nodes, [fleet.warm(n) for n in fleet.nodes]):
+        assert {t for t in names if placement.home(t) == node} == warm, node
+
+
+@pytest.mark.live
 def test_a_lost_node_moves_only_its_own_tenants_and_they_come_back(fleet):
     names = [f"t{i}" for i in range(2, TENANTS)]
     fleet.get_all(names)

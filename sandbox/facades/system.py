@@ -22,7 +22,7 @@ import sys
 from sandbox import guards
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
-from sandbox.facades.files import HOST_FOLDER
+from sandbox.facades.files import is_host_entry
 from sandbox.facades.files import QuotaExceeded
 
 _PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
@@ -75,6 +75,11 @@ class _DirEntry:
         return f"<DirEntry {self.name!r}>"
 
 
+def _in_data(files, host: str) -> bool:
+    root = files.data_root
+    return root is not None and (host == root or host.startswith(root + os.sep))
+
+
 def build_os(ctx):
     files = ctx.files
     environ = {str(k): str(v) for k, v in ctx.env.items()}
@@ -86,7 +91,8 @@ def build_os(ctx):
         host = files.resolve(path)
         names = sorted(n for n in os.listdir(host)
                        if not os.path.islink(os.path.join(host, n))
-                       and not (host == files.data_root and n == HOST_FOLDER))
+                       and not (_in_data(files, host)
+                                and is_host_entry(n, host == files.data_root)))
         guards.check_allocation(len(names) * 64, "os.listdir()")
         return names
 
