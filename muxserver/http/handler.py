@@ -180,8 +180,8 @@ class Connection:
     :param server_address: ``(host, port)`` the server listens on.
     """
 
-    __slots__ = ("sock", "app", "parser", "messages", "head_bytes", "_base", "_parsing",
-                 "_message", "_status", "_headers", "_headers_sent", "_chunked", "_close")
+    __slots__ = ("sock", "app", "parser", "messages", "head_bytes", "head_deadline", "_base",
+                 "_parsing", "_message", "_status", "_headers", "_headers_sent", "_chunked", "_close")
 
     def __init__(self, sock, address, app, server_address):
         self.sock = sock
@@ -190,6 +190,9 @@ class Connection:
         #: Requests read but not answered yet (pipelining), oldest first.
         self.messages: deque = deque()
         self.head_bytes = 0
+        #: When the head being waited for must have arrived (None: not waiting);
+        #: the server's sweeper closes the connection after it.
+        self.head_deadline: float | None = None
         host, port = (server_address[:2] if isinstance(server_address, tuple)
                       else ("localhost", 0))
         remote = address[:2] if isinstance(address, tuple) and address else ("", 0)
@@ -264,35 +267,47 @@ class Connection:
 
     def _read_head(self):
         """The next request whose head is complete, or None when the client
-        closed (or went silent past the deadline) between requests."""
+        closed between requests (or the server's sweeper closed it: its head
+        was late, :meth:`expire`)."""
         messages = self.messages
         if messages and messages[0].head_done:
             return messages[0]
-        sock = self.sock
-        deadline = monotonic() + REQUEST_HEAD_TIMEOUT_S
-        while not (messages and messages[0].head_done):
-            left = deadline - monotonic()
-            if left <= 0:
-                return None
-            sock.settimeout(left)
-            try:
-                data = sock.recv(RECV_BYTES)
-            except (socket.timeout, ConnectionError):
-                return None
-            if not data:
-                return None
-            self.head_bytes += len(data)
-            self._feed(data)
-            if self.head_bytes > MAX_HEAD_BYTES and not (messages and messages[-1].head_done):
-                raise HeadRefused(431, "request head too large")
-        sock.settimeout(None)
+        recv = self.sock.recv
+        self.head_deadline = monotonic() + REQUEST_HEAD_TIMEOUT_S
+        try:
+            while not (messages and messages[0].head_done):
+                try:
+                    data = recv(RECV_BYTES)
+                except (socket.timeout, ConnectionError):
+                    return None
+                if not data:
+                    return None
+                self.head_bytes += len(data)
+                self._feed(data)
+                if self.head_bytes > MAX_HEAD_BYTES and not (messages and messages[-1].head_done):
+                    raise HeadRefused(431, "request head too large")
+        finally:
+            self.head_deadline = None
         return messages[0]
+
+    def expire(self, now: float) -> bool:
+        """Close the connection if its head is late (the server's sweeper
+        calls this; one sweep for every connection instead of a timer per
+        request). The waiting read then sees the end of the stream."""
+        deadline = self.head_deadline
+        if deadline is None or now < deadline:
+            return False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
 
     def receive_body(self, message) -> None:
         """Read more of ``message``'s body from the socket (the application asked)."""
         if message.expects_continue:
             message.expects_continue = False
-            self.sock.sendall(_CONTINUE)
+            self._send(_CONTINUE)
         data = self.sock.recv(RECV_BYTES)
         if not data:
             raise ConnectionError("the client closed the connection in the middle of a body")
@@ -385,9 +400,16 @@ class Connection:
         if self._chunked and data:
             data = b"%x\r\n%b\r\n" % (len(data), data)
         if head or data:
-            self.sock.sendall(head + data if len(data) < JOIN_BYTES else head)
+            self._send(head + data if len(data) < JOIN_BYTES else head)
             if len(data) >= JOIN_BYTES:
-                self.sock.sendall(data)
+                self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        # gevent's sendall asks the kernel for the send buffer's size first,
+        # a system call per answer; one send is enough for most answers.
+        sent = self.sock.send(data)
+        if sent < len(data):
+            self.sock.sendall(memoryview(data)[sent:])
 
     # -- the loop --------------------------------------------------------------------
 
@@ -447,18 +469,18 @@ class Connection:
                 elif self._chunked:
                     body = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
                 if len(body) < JOIN_BYTES:
-                    self.sock.sendall(head + body)
+                    self._send(head + body)
                 else:
-                    self.sock.sendall(head)
-                    self.sock.sendall(body)
+                    self._send(head)
+                    self._send(body)
             else:
                 for data in result:
                     if data:
                         self._write(data)
                 if not self._headers_sent:
-                    self.sock.sendall(self._head(0))
+                    self._send(self._head(0))
                 if self._chunked and message.method != "HEAD":
-                    self.sock.sendall(b"0\r\n\r\n")
+                    self._send(b"0\r\n\r\n")
         finally:
             close = getattr(result, "close", None)
             if close is not None:

@@ -24,6 +24,7 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from muxserver.http.handler import REQUEST_HEAD_TIMEOUT_S
 from muxserver.http.handler import Connection
 
 log = logging.getLogger("muxserver.server")
@@ -43,20 +44,50 @@ class MuxWSGIServer(StreamServer):
     :param spawn: a pool bounding the connections served at once.
     """
 
+    #: How often connections late with their request head are looked for.
+    SWEEP_S = min(1.0, REQUEST_HEAD_TIMEOUT_S / 4)
+
     def __init__(self, listener, application, spawn):
         super().__init__(listener, spawn=spawn)
         self.application = application
+        #: The connections served now (the sweeper reads their deadlines).
+        self.connections: set[Connection] = set()
+        self._sweeper = None
 
     @property
     def server_port(self) -> int:
         return self.address[1]
+
+    def start(self):
+        super().start()
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep)
+
+    def stop(self, timeout=None):
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
+            self._sweeper = None
+        super().stop(timeout)
+
+    def _sweep(self) -> None:
+        """Close every connection whose request head is past its deadline."""
+        while True:
+            gevent.sleep(self.SWEEP_S)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.expire(now)
 
     def handle(self, sock, address):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # not TCP (a UNIX socket in tests)
             pass
-        Connection(sock, address, self.application, self.address).serve()
+        connection = Connection(sock, address, self.application, self.address)
+        self.connections.add(connection)
+        try:
+            connection.serve()
+        finally:
+            self.connections.discard(connection)
 
 
 class Server:
