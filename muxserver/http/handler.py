@@ -86,12 +86,13 @@ class Message:
     the chunks the application has not read yet.
     """
 
-    __slots__ = ("url", "headers", "head_done", "complete", "body", "method", "version",
-                 "keep_alive", "expects_continue", "upgrade")
+    __slots__ = ("url", "headers", "head_size", "head_done", "complete", "body", "method",
+                 "version", "keep_alive", "expects_continue", "upgrade")
 
     def __init__(self):
         self.url = b""
         self.headers: list = []
+        self.head_size = 0
         self.head_done = False
         self.complete = False
         self.body: deque = deque()
@@ -227,18 +228,27 @@ class Connection:
             raise HeadRefused(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes):
-        headers = self._parsing.headers
+        message = self._parsing
+        if message.head_done:
+            return  # a chunked body's trailer: WSGI has no place for it
+        headers = message.headers
         if len(headers) >= MAX_HEADERS:
             raise HeadRefused(431, "too many headers")
-        if len(name) + len(value) > MAX_LINE:
+        size = len(name) + len(value)
+        if size > MAX_LINE:
             raise HeadRefused(431, "header line too long")
-        headers.append((name, value))
+        message.head_size += size + 4
+        if message.head_size > MAX_HEAD_BYTES:
+            raise HeadRefused(431, "request head too large")
+        headers.append((name, value.rstrip(b" \t")))
 
     def on_headers_complete(self):
         message, parser = self._parsing, self.parser
         message.head_done = True
         message.method = parser.get_method().decode("latin-1")
         message.version = parser.get_http_version()
+        if message.version != "1.1" and message.version != "1.0":
+            raise HeadRefused(400, f"HTTP/{message.version} is not served")
         message.keep_alive = parser.should_keep_alive()
         message.upgrade = parser.should_upgrade()
         self.head_bytes = 0
@@ -317,7 +327,7 @@ class Connection:
 
     def _environ(self, message) -> dict:
         environ = self._base.copy()
-        url = message.url
+        url = message.url.partition(b"#")[0]
         if url[:1] != b"/" and url != b"*":
             parsed = httptools.parse_url(url)  # absolute form: http://host/path
             path, query = parsed.path or b"/", parsed.query or b""
