@@ -47,10 +47,19 @@ def pinned(args: list[str], core: int = SERVER_CORE) -> list[str]:
     return list(args)
 
 
-def pin_client() -> None:
-    """Run this process (and the load generators it starts) on :data:`CLIENT_CORE`."""
+def pin_client() -> set[int] | None:
+    """Run this process (and the load generators it starts) on :data:`CLIENT_CORE`;
+    return the cores it had, for :func:`unpin_client`."""
     if hasattr(os, "sched_setaffinity") and CLIENT_CORE < (os.cpu_count() or 1):
+        previous = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {CLIENT_CORE})
+        return previous
+    return None
+
+
+def unpin_client(previous: set[int] | None) -> None:
+    if previous:
+        os.sched_setaffinity(0, previous)
 
 
 def php_fpm_binary() -> str | None:

@@ -52,6 +52,7 @@ from benchmarks._peers import fission_server_kind  # noqa: E402
 from benchmarks._peers import have_php  # noqa: E402
 from benchmarks._peers import pin_client  # noqa: E402
 from benchmarks._peers import pinned  # noqa: E402
+from benchmarks._peers import unpin_client  # noqa: E402
 from benchmarks._peers import write_function  # noqa: E402
 from benchmarks._servers import PY  # noqa: E402
 from benchmarks._servers import TENANT_HELLO  # noqa: E402
@@ -218,7 +219,14 @@ def memory(work: Path, mux: Proc, php: PhpFpm | None, fission: FissionEnv, warm_
 
 
 def run(seconds: float, quick: bool, baseline: Path | None = None) -> dict:
-    pin_client()
+    previous = pin_client()
+    try:
+        return _run(seconds, quick, baseline)
+    finally:
+        unpin_client(previous)
+
+
+def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
     rounds = 1 if quick else 5
     cold_n = 20 if quick else 300
     warm_n = 50 if quick else 2000

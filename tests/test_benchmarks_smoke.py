@@ -27,6 +27,15 @@ def test_run_all_quick_writes_the_page(quick):
 
 
 @pytest.mark.live
+def test_peers_quick(quick):
+    report, out = quick[0]["peers"], quick[1]
+    assert report["warm"]["rps"]["muxserver"] > 0 and report["warm"]["rps"]["fission-python"] > 0
+    assert report["warm"]["mux_over_fission-python"] > 0
+    assert report["cold"]["mux_p50_ms"] > 0 and report["memory"]["mux_warm_tenant_kib"] != 0
+    assert "## Peers: PHP-FPM and Fission" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
 def test_throughput_quick(quick):
     report = quick[0]["throughput"]
     assert set(report["rps"]) == {"muxserver", "muxserver+access-log", "gevent.pywsgi",
