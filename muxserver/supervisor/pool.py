@@ -24,6 +24,7 @@ import socket
 import time
 
 import gevent
+import gevent.event
 from gevent import subprocess
 
 from muxserver import launch
@@ -108,16 +109,35 @@ class WorkerPool:
         self._greenlets: list = []
         #: Set with a HaltServer when the server must stop (a boot failure).
         self.fatal = gevent.event.AsyncResult()
+        self._registered = False
 
     # -- processes --------------------------------------------------------------
 
     def start(self) -> "WorkerPool":
+        """Start the serving processes; each waits for every registered
+        version (:meth:`ready`) after its own start-up, so starting them
+        first lets their interpreters boot while the supervisor registers."""
         for slot in range(self.config.workers):
-            self._spawn(slot)
+            self._spawn(slot, send_versions=False)
         self._greenlets.append(gevent.spawn(self._watch_heartbeats))
         return self
 
-    def _spawn(self, slot: int) -> Worker:
+    def ready(self) -> None:
+        """Registration is done: send every process started early its versions."""
+        for worker in list(self.workers.values()):
+            self._send_versions(worker)
+        self._registered = True
+
+    def _send_versions(self, worker: Worker) -> None:
+        try:
+            worker.channel.send({"op": "snapshot",
+                                 "specs": [s.spec for s in self.registry.tenants.values()]},
+                                trusted_payload=True)
+        except ChannelClosed:
+            pass  # it died at once; _reap sees it
+        worker.channel.start()
+
+    def _spawn(self, slot: int, send_versions: bool = True) -> Worker:
         config = self.config
         tempdir = serverdir.private_tempdir(config, f"worker-{slot}")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -137,13 +157,8 @@ class WorkerPool:
         worker = Worker(slot, proc, channel, tempdir)
         channel.on_message = worker.on_message
         self.workers[slot] = worker
-        try:
-            channel.send({"op": "snapshot",
-                          "specs": [s.spec for s in self.registry.tenants.values()]},
-                         trusted_payload=True)
-        except ChannelClosed:
-            pass  # it died at once; _reap sees it
-        channel.start()
+        if send_versions:
+            self._send_versions(worker)
         self._greenlets.append(gevent.spawn(self._reap, worker))
         log.info("started serving process %d (pid %d)", slot, proc.pid)
         return worker
@@ -170,7 +185,7 @@ class WorkerPool:
                   worker.slot, worker.pid, how, lived)
         gevent.sleep(RESPAWN_BACKOFF_S[min(deaths, len(RESPAWN_BACKOFF_S) - 1)] if deaths else 0)
         if not self.stopping:
-            self._spawn(worker.slot)
+            self._spawn(worker.slot, send_versions=self._registered)
 
     def _watch_heartbeats(self) -> None:
         timeout = self.config.worker_timeout
