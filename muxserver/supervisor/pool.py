@@ -55,6 +55,8 @@ class Worker:
         self.last_seen = time.monotonic()
         #: Its last metrics snapshot.
         self.snapshot: dict | None = None
+        #: Got every registered version: later changes are sent one by one.
+        self.has_versions = False
 
     @property
     def pid(self) -> int:
@@ -129,6 +131,7 @@ class WorkerPool:
         self._registered = True
 
     def _send_versions(self, worker: Worker) -> None:
+        worker.has_versions = True
         try:
             worker.channel.send({"op": "snapshot",
                                  "specs": [s.spec for s in self.registry.tenants.values()]},
@@ -233,8 +236,11 @@ class WorkerPool:
         return answers
 
     def publish(self, name: str, state) -> None:
-        """A tenant's live version changed: every process serves the new one."""
+        """A tenant's live version changed: every process serves the new one
+        (a process still waiting for its versions gets it with them)."""
         for worker in self._live():
+            if not worker.has_versions:
+                continue
             try:
                 if state is None:
                     worker.channel.send({"op": "remove", "tenant": name, "id": 0})
