@@ -35,6 +35,7 @@ from benchmarks import bench_isolation  # noqa: E402
 from benchmarks import bench_console  # noqa: E402
 from benchmarks import bench_replica  # noqa: E402
 from benchmarks import bench_soak  # noqa: E402
+from benchmarks import bench_split  # noqa: E402
 from benchmarks import bench_state  # noqa: E402
 from benchmarks import bench_throughput  # noqa: E402
 from benchmarks import bench_workers  # noqa: E402
@@ -185,6 +186,15 @@ def _soak_rows(soak: dict | None) -> list[tuple]:
              f"({soak['rss_first_cycle_mib']} -> {soak['rss_max_mib']} MiB)", "<= 1.1x")]
 
 
+def _split_rows(split: dict | None) -> list[tuple]:
+    if not split:
+        return []
+    return [("the supervisor's cost (supervisor + serving process / one process): warm "
+             "throughput, cold start p50, memory",
+             f"{split['warm_split_over_single']}x, {split['cold_split_over_single']}x, "
+             f"{split['memory_split_over_single']}x (+{split['memory_added_mib']} MiB)", "")]
+
+
 def headline(reports: dict) -> list[str]:
     t, w, c, d, n, dep = (reports[k] for k in ("throughput", "workers", "cold_warm", "density", "noisy",
                                                "deploy"))
@@ -232,6 +242,7 @@ def headline(reports: dict) -> list[str]:
         (f"5xx while hammering {dep['deploys']} redeploys", str(dep["hammer_5xx"]), "0"),
         *_replica_rows(reports.get("replica")),
         *_soak_rows(reports.get("soak")),
+        *_split_rows(reports.get("split")),
     ]
     lines = ["| figure | result | target |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c_} |" for a, b, c_ in rows]
@@ -369,6 +380,7 @@ def main(argv=None) -> dict:
     reports["state"] = bench_state.main(q)
     reports["replica"] = bench_replica.main(q)
     reports["soak"] = bench_soak.main(q)
+    reports["split"] = bench_split.main(q)
     reports["console"] = bench_console.main(q)
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)
