@@ -88,6 +88,29 @@ def _plausible(snapshot: dict) -> bool:
         return False
 
 
+def _plausible_status(status) -> bool:
+    """A status of the shape the control plane reads (the wrong shape from
+    a serving process is left out, never trusted)."""
+    try:
+        return (isinstance(status["rss_bytes"], int) and isinstance(status["pid"], int)
+                and all(isinstance(m, dict) and isinstance(m.get("tenant"), str)
+                        for m in status["warm_modules"])
+                and all(isinstance(row["warm_modules"], int) and isinstance(row["inflight"], int)
+                        for row in status["tenants"].values())
+                and all(isinstance(row["count"], (int, float)) for row in status["limit_kills"])
+                and isinstance(status["cold_starts"], (int, float))
+                and isinstance(status["evictions"], (int, float))
+                and isinstance(status["isolation"], dict))
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _plausible_line(line) -> bool:
+    return (isinstance(line, dict) and isinstance(line.get("time"), (int, float))
+            and isinstance(line.get("line"), str) and isinstance(line.get("level"), str)
+            and (line.get("request_id") is None or isinstance(line["request_id"], str)))
+
+
 class WorkerPool:
     """The serving processes of one supervisor.
 
@@ -261,11 +284,11 @@ class WorkerPool:
         return (cold or answers)[0] | {"processes": len(answers)}
 
     def process_status(self) -> list[dict]:
-        return self._ask_all("status")
+        return [answer for answer in self._ask_all("status") if _plausible_status(answer)]
 
     def logs(self, tenant: str, limit: int | None) -> list[dict]:
         return [line for answer in self._ask_all("logs", tenant=tenant, limit=limit)
-                for line in answer]
+                if isinstance(answer, list) for line in answer if _plausible_line(line)]
 
     def metrics_snapshots(self) -> list[dict]:
         live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]
