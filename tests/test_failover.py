@@ -53,6 +53,7 @@ class Node:
     def __init__(self, root: Path, index: int, port: int, env: dict):
         self.root, self.index, self.port, self.env = root, index, port, env
         self.url = f"http://127.0.0.1:{port}"
+        self.admin_port = free_port()
         self.log_path = root / f"node{index}.log"
         self.proc = None
 
@@ -60,7 +61,8 @@ class Node:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "muxserver", "--config", str(self.root / f"node{self.index}.toml"),
-             "--port", str(self.port)],
+             "--port", str(self.port), "--admin-listen", f"127.0.0.1:{self.admin_port}",
+             "--server-dir", str(self.root / f"server{self.index}")],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
             env=self._environment(), preexec_fn=_die_with_parent)
         log.close()
