@@ -79,9 +79,11 @@ class Supervisor:
         gevent.signal_handler(signal.SIGTERM, self.should_exit.set)
         gevent.signal_handler(signal.SIGINT, self.should_exit.set)
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._hup))
-        # At start, tenants are registered without importing anything.
-        self.control.rescan(checked=False)
+        # Serving processes boot while tenants are registered (without
+        # importing anything, at start), then get every version at once.
         self.pool.start()
+        self.control.rescan(checked=False)
+        self.pool.ready()
         self.admin.start()
         if self.config.watch:
             self._services.append(start_watcher(self.control))
@@ -102,7 +104,7 @@ class Supervisor:
         prune.kill(block=False)
         self.pool.stop(self.config.graceful_timeout)
         self.admin.stop()
-        serverdir.clear_run_folder(self.config)
+        serverdir.clear_run_folder(self.config, own_only=True)
         log.info("stopped")
         return status
 
