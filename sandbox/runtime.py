@@ -19,7 +19,6 @@ once per runtime; every importer gets the same module object.
 from __future__ import annotations
 
 import enum
-import random
 import threading
 from types import CodeType
 from types import ModuleType
@@ -27,11 +26,14 @@ from typing import Callable
 from typing import NamedTuple
 
 from sandbox import guards
+from sandbox.guards.declared import declared
+from sandbox.guards.declared import forget_tenant_classes
 from sandbox.facades import BUILDERS
 from sandbox.facades.classes import GuardedEnumType
 from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
+from sandbox.facades.numbers import Random as TenantRandom
 from sandbox.facades.sqlite import SqliteState
 
 #: Longest line ``print()`` passes on.
@@ -46,6 +48,7 @@ class LibSource(NamedTuple):
     is_package: bool
 
 
+@declared(dynamic=True)  # the tenant's own globals
 class TenantModule:
     """A tenant's own module as seen by tenant code (its globals, read-only
     from outside; private names included, as in Python)."""
@@ -212,7 +215,7 @@ class TenantRuntime:
     ):
         _disable_shared_caches_once()
         self.tenant = tenant
-        self.random = random.Random()
+        self.random = TenantRandom()
         self._load_lib_source = load_lib
         self._host_modules = dict(host_modules or {})
         self._extra_modules = dict(extra_modules or {})
@@ -372,6 +375,8 @@ class TenantRuntime:
                 object.__getattribute__(module, "_ns").clear()
         self._modules.clear()
         self._retired.clear()
+        # The membrane's verdicts name this tenant's classes: let them go.
+        forget_tenant_classes()
 
     def forget(self, dotted: str) -> None:
         """Run ``dotted`` again on its next import (it was reloaded or evicted);
@@ -413,6 +418,7 @@ class TenantRuntime:
         return object.__getattribute__(module, "_ns")
 
 
+@declared(dynamic=True)  # the tenant's own modules
 class _RootPackage:
     """What ``from . import x`` gets at the tenant root: its top-level modules."""
 

@@ -30,6 +30,7 @@ from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
 from sandbox.facades.system import TenantLogger
+from sandbox.guards.declared import declared
 
 
 def call(form: str, func, request, site):
@@ -55,6 +56,7 @@ def _openfaas(func, request, site):
     return func(request.get_data(as_text=True))
 
 
+@declared("body headers method query path", dynamic=True)
 class Event:
     """``python3-http``'s event."""
 
@@ -68,6 +70,7 @@ class Event:
         self.path = request.path
 
 
+@declared("hostname", dynamic=True)
 class FaasContext:
     """``python3-http``'s context."""
 
@@ -101,6 +104,7 @@ def _openfaas_http(func, request, site):
     return body, status, list(headers.items()) if isinstance(headers, dict) else headers
 
 
+@declared("content_type body headers method path fields id trigger", dynamic=True)
 class NuclioEvent:
     """nuclio's event."""
 
@@ -123,11 +127,13 @@ class NuclioEvent:
         self.trigger = _Trigger()
 
 
+@declared("kind")
 class _Trigger:
     __slots__ = ()
     kind = "http"
 
 
+@declared("body headers content_type status_code", dynamic=True)
 class NuclioResponse:
     """``context.Response(body=, headers=, content_type=, status_code=)``."""
 
@@ -140,6 +146,7 @@ class NuclioResponse:
         self.status_code = status_code
 
 
+@declared("Response logger user_data", dynamic=True)
 class NuclioContext:
     """nuclio's context: a logger, ``Response``, ``user_data``."""
 
@@ -151,10 +158,12 @@ class NuclioContext:
         self.user_data = _UserData()
 
 
+@declared(dynamic=True)
 class _UserData:
     _guarded_writes = True
 
 
+@declared("debug_with info_with warn_with error_with")
 class _NuclioLogger(TenantLogger):
     """nuclio's ``context.logger``: ``info_with(message, **fields)`` too."""
 
@@ -205,6 +214,8 @@ def _nuclio(func, request, site):
     return Response(body, status=status, content_type=json_type or "text/plain")
 
 
+@declared("command path headers request_version client_address rfile wfile "
+          "send_response send_response_only send_header end_headers send_error log_message", dynamic=True)
 class BaseHTTPRequestHandler:
     """``http.server.BaseHTTPRequestHandler`` as Vercel's Python runtime
     drives it: ``do_GET``... with ``self.path``, ``self.headers``,
@@ -245,6 +256,7 @@ class BaseHTTPRequestHandler:
         pass
 
 
+@declared("read")
 class _Body:
     __slots__ = ("_data", "_pos")
 
@@ -259,6 +271,7 @@ class _Body:
         return chunk
 
 
+@declared("write flush getvalue")
 class _Written:
     __slots__ = ("_parts", "_size")
 

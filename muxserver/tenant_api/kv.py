@@ -32,6 +32,7 @@ from gevent.lock import RLock
 
 from sandbox import guards
 from sandbox.facades.sqlite import QuotaError
+from sandbox.guards.declared import declared
 
 #: Longest key, in UTF-8 bytes.
 MAX_KEY_BYTES = 512
@@ -159,6 +160,7 @@ class KeyValueStore:
             self._db = None
 
 
+@declared("get get_versioned set delete keys Conflict")
 class KVFacade:
     """``mux.kv`` as tenant code sees it (the store is opened on first use)."""
 

@@ -10,11 +10,19 @@ request of the greenlet that reads it.
 
 from __future__ import annotations
 
+from werkzeug import datastructures
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+
+# What the request's attributes hold: werkzeug's containers of its values.
+declare_values(Headers, datastructures.MultiDict, datastructures.ImmutableMultiDict,
+               datastructures.CombinedMultiDict, datastructures.Authorization,
+               datastructures.Accept, datastructures.MIMEAccept, exclude="to_wsgi_list")
 
 
 class TenantHeaders(Headers):
@@ -23,6 +31,7 @@ class TenantHeaders(Headers):
     _guarded_writes = True
 
 
+@declared("filename name content_type mimetype content_length headers read")
 class UploadedFile:
     """A file from a multipart form: name, type and content, no host paths."""
 
@@ -91,6 +100,7 @@ class CappedInput:
             yield line
 
 
+@declared("read readline")
 class BodyStream:
     """``request.stream``: read, readline and lines of the body, nothing else."""
 
@@ -113,6 +123,10 @@ class BodyStream:
             yield line
 
 
+@declared("method path full_path script_root url base_url url_root host_url host scheme is_secure "
+          "query_string args view_args endpoint remote_addr headers cookies content_type mimetype "
+          "content_length authorization origin referrer accept_mimetypes user_agent form values "
+          "files data stream get_data is_json json get_json")
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
@@ -240,6 +254,7 @@ class TenantRequest:
         return f"<Request {self.method} {self.full_path!r}>"
 
 
+@declared(forward=lambda proxy: proxy._get())
 class RequestProxy:
     """``mux.request``: the request of the greenlet that reads it."""
 

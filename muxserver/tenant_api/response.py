@@ -14,6 +14,7 @@ from werkzeug.http import dump_cookie
 
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
+from sandbox.guards.declared import declared
 
 
 def _status_line(code: int) -> str:
@@ -23,6 +24,8 @@ def _status_line(code: int) -> str:
         return f"{code} UNKNOWN"
 
 
+@declared("status_code status headers content_type mimetype location set_cookie delete_cookie "
+          "get_data set_data data is_json json default_mimetype autocorrect_location_header")
 class Response:
     """A response built by tenant code (Flask's names, a small surface).
 
@@ -182,6 +185,7 @@ def jsonify(*args, **kwargs) -> Response:
     return Response(flask_json.response_text(data), mimetype="application/json")
 
 
+@declared("code description response original_exception name get_body")
 class HTTPAbort(Exception):
     """Raised by :func:`abort`; the host answers with its status.
 

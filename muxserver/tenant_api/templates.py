@@ -29,13 +29,29 @@ import os
 
 from jinja2 import BaseLoader
 from jinja2 import TemplateNotFound
+from jinja2 import runtime as jinja_runtime
 from jinja2 import select_autoescape
+from jinja2 import utils as jinja_utils
 from jinja2.sandbox import SandboxedEnvironment
 
 from sandbox import guards
 from sandbox import limits
 from sandbox.guards.builtins import SafeRange
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import readable
 from sandbox.guards.operators import guarded_add
+
+# What Jinja's runtime hands a template (and a template hands the tenant's
+# callables): the loop, cycler, namespace, undefined values, macros, blocks.
+declare(jinja_runtime.LoopContext, "changed cycle depth depth0 first index index0 last length "
+        "nextitem previtem revindex revindex0")
+declare(jinja_utils.Cycler, "current next reset")
+declare(jinja_utils.Joiner)
+declare(jinja_utils.Namespace, dynamic=True)  # {% set ns.x = ... %}: the template's own
+declare(jinja_runtime.Undefined, dynamic=True)  # reads of an undefined value are undefined
+declare(jinja_runtime.Macro)
+declare(jinja_runtime.BlockReference, "super")
+declare(jinja_runtime.TemplateReference)
 
 #: Longest template source read, in bytes.
 MAX_TEMPLATE_BYTES = 1_000_000
@@ -145,7 +161,21 @@ class TenantEnvironment(SandboxedEnvironment):
             # The sandbox's bounded versions (format widths, padding, joins);
             # exact str only, so Markup keeps its escaping methods.
             return guards.guarded_getattr(obj, attribute)
+        if type(attribute) is str and readable(obj, attribute):
+            # The membrane's answer, through the native table's guards.
+            try:
+                value = guards.guarded_getattr(obj, attribute)
+            except AttributeError:
+                pass  # missing: Jinja tries the item, then undefined
+            else:
+                if SandboxedEnvironment.is_safe_attribute(self, obj, attribute, value):
+                    return value
+                return self.unsafe_undefined(obj, attribute)
         return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj, attr, value):
+        """Jinja's rule and the membrane's: every road asks the same question."""
+        return super().is_safe_attribute(obj, attr, value) and readable(obj, attr)
 
     def getitem(self, obj, argument):
         limits.tick()

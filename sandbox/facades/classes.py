@@ -12,6 +12,33 @@ from sandbox import guards
 from sandbox import limits
 from sandbox.facades.base import pick
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import forget_tenant_classes
+
+declare_values(datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+               datetime.timezone, datetime.tzinfo, time.struct_time)
+declare_values(dataclasses.Field, dataclasses.InitVar)
+declare(type(dataclasses.MISSING))
+declare(type(dataclasses.KW_ONLY))
+# typing's objects are read by the type checker, not by running code.
+for _form in (typing.TypeVar, type(typing.Optional[int]), type(typing.List[int]),
+              type(typing.Optional), type(typing.List), type(typing.Callable[[], int]),
+              type(typing.Literal[1]), type(typing.Annotated[int, 1]), typing.Generic,
+              typing.Protocol, typing.ForwardRef, type(typing.Any)):
+    declare(_form)
+declare(enum.Enum, "name value")
+declare(enum.Flag, "name value")
+declare(enum.auto, "value")
+
+
+def _adopt(made):
+    """A class a facade made for the tenant (``namedtuple``, ``Enum('E', ...)``)
+    is the tenant's own, as if its class statement had made it."""
+    if isinstance(made, type):
+        guards.TENANT_CLASSES.add(made)
+        forget_tenant_classes()
+    return made
 
 
 def build_datetime(ctx):
@@ -45,7 +72,9 @@ def build_dataclasses(ctx):
         def wrap(target):
             if target not in guards.TENANT_CLASSES:
                 raise SandboxError("@dataclass can only decorate classes you defined")
-            return dataclasses.dataclass(target, **kwargs)
+            made = dataclasses.dataclass(target, **kwargs)
+            forget_tenant_classes()  # it set and removed class attributes
+            return made
 
         return wrap if cls is None else wrap(cls)
 
@@ -86,7 +115,7 @@ def _factory_guard(cls, what: str):
                     kwargs.pop(key)
             if "type" in kwargs and kwargs["type"] not in guards.TENANT_CLASSES:
                 raise SandboxError(f"{what}: type= must be a class you defined")
-        return cls(*args, **kwargs)
+        return _adopt(cls(*args, **kwargs))
 
     return guards.TypeGuard(cls, construct)
 
@@ -106,8 +135,8 @@ def build_typing(ctx):
             if fields is not None:
                 _check_member_names(fields, what)
             _check_member_names(kwargs, what)
-            return factory(typename, fields, **kwargs) if fields is not None \
-                else factory(typename, **kwargs)
+            return _adopt(factory(typename, fields, **kwargs) if fields is not None
+                          else factory(typename, **kwargs))
 
         return make
 
@@ -129,7 +158,7 @@ class GuardedEnumType(enum.EnumType):
             kwargs.pop("qualname", None)
             if kwargs.get("type") is not None and kwargs["type"] not in guards.TENANT_CLASSES:
                 raise SandboxError(f"{cls.__name__}(): type= must be a class you defined")
-        return super().__call__(value, names, *args, **kwargs)
+        return _adopt(super().__call__(value, names, *args, **kwargs))
 
 
 def build_enum(ctx):

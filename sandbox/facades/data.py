@@ -22,6 +22,13 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.facades.numbers import SystemRandom
+
+declare_values(json.JSONEncoder, json.JSONDecoder, uuid.UUID, dynamic=True)
+declare_values(type(hashlib.sha256()), type(hashlib.blake2b()), type(hashlib.blake2s()),
+               type(hashlib.shake_128()), hmac.HMAC)
 
 
 def _count(obj) -> int:
@@ -120,7 +127,7 @@ def build_secrets(ctx):
         "randbelow": secrets.randbelow,
         "randbits": randbits,
         "compare_digest": secrets.compare_digest,
-        "SystemRandom": secrets.SystemRandom,
+        "SystemRandom": SystemRandom,
     }
 
 

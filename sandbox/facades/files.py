@@ -27,6 +27,7 @@ import time
 
 from sandbox import guards
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declared
 
 APP = "/app"
 DATA = "/data"
@@ -161,6 +162,8 @@ def folder_bytes(root: str) -> int:
     return total
 
 
+@declared("read readline readlines write writelines seek tell flush close closed readable "
+          "writable name mode")
 class TenantFile:
     """A file as tenant code holds it: reads bounded, writes under quota."""
 

@@ -11,10 +11,13 @@ import statistics
 from sandbox import guards
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
-from sandbox.guards import MAX_SEQUENCE_ITEMS
-from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import TickingIter
 from sandbox.guards import guarded_iter
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+from sandbox import limits
+
+declare_values(decimal.Decimal, decimal.Context, fractions.Fraction, statistics.NormalDist)
 
 
 def build_math(ctx):
@@ -52,41 +55,58 @@ def build_math(ctx):
     return table
 
 
+class _Bounded:
+    """The methods of ``random.Random`` that build by a caller's number or
+    loop in Python without ticking, bounded (mixed into both generators)."""
+
+    def randbytes(self, n):
+        if isinstance(n, int):
+            guards.check_allocation(n, "randbytes()")
+        return super().randbytes(n)
+
+    def getrandbits(self, k):
+        cap(k, guards.MAX_INT_BITS, "getrandbits size")
+        return super().getrandbits(k)
+
+    def choices(self, population, weights=None, *, cum_weights=None, k=1):
+        if isinstance(k, int):
+            guards.check_allocation(k * 8, "choices()")
+        return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+    def sample(self, population, k, *, counts=None):
+        if isinstance(k, int):
+            guards.check_allocation(k * 8, "sample()")
+        return super().sample(population, k, counts=counts)
+
+    def shuffle(self, x):
+        """CPython's Fisher-Yates (the same order for the same seed), ticking."""
+        randbelow = self._randbelow
+        for i in reversed(range(1, len(x))):
+            if not i & 1023:
+                limits.tick()
+            j = randbelow(i + 1)
+            x[i], x[j] = x[j], x[i]
+
+
+_RANDOM = ("random randint randrange choice choices shuffle sample uniform gauss seed getstate "
+           "setstate getrandbits randbytes normalvariate lognormvariate expovariate "
+           "vonmisesvariate gammavariate triangular betavariate paretovariate weibullvariate VERSION")
+
+
+@declared(_RANDOM)
+class Random(_Bounded, random.Random):
+    """``random.Random``, bounded (:class:`_Bounded`)."""
+
+
+@declared(_RANDOM)
+class SystemRandom(_Bounded, random.SystemRandom):
+    """``random.SystemRandom``, bounded (:class:`_Bounded`)."""
+
+
 def build_random(ctx):
     rng = ctx.random
-
-    def randbytes(n):
-        cap(n, MAX_STRING_BYTES, "randbytes size")
-        return rng.randbytes(n)
-
-    def getrandbits(k):
-        cap(k, guards.MAX_INT_BITS, "getrandbits size")
-        return rng.getrandbits(k)
-
-    def choices(population, weights=None, *, cum_weights=None, k=1):
-        cap(k, MAX_SEQUENCE_ITEMS, "choices k")
-        return rng.choices(population, weights, cum_weights=cum_weights, k=k)
-
-    def sample(population, k, *, counts=None):
-        cap(k, MAX_SEQUENCE_ITEMS, "sample k")
-        return rng.sample(population, k, counts=counts)
-
-    table = {
-        name: getattr(rng, name)
-        for name in (
-            "random randint randrange choice shuffle uniform gauss seed "
-            "normalvariate lognormvariate expovariate vonmisesvariate "
-            "gammavariate triangular betavariate paretovariate weibullvariate"
-        ).split()
-    }
-    table.update(
-        randbytes=randbytes,
-        getrandbits=getrandbits,
-        choices=choices,
-        sample=sample,
-        Random=random.Random,
-        SystemRandom=random.SystemRandom,
-    )
+    table = {name: getattr(rng, name) for name in _RANDOM.split() if name != "VERSION"}
+    table.update(Random=Random, SystemRandom=SystemRandom)
     return table
 
 

@@ -17,8 +17,18 @@ budget; the cap bounds how long one call can run).
 from __future__ import annotations
 
 from sandbox import guards
+from sandbox.guards.declared import declared
 from sandbox.facades.base import ModuleFacade
 from sandbox.guards import SizeLimitError
+
+try:
+    import yaml as _yaml
+except ImportError:  # PyYAML is a dependency; this is for odd installs
+    _yaml = None
+else:
+    from sandbox.guards.declared import declare
+
+    declare(_yaml.Mark, "name line column buffer pointer get_snippet")
 
 #: Largest YAML text one call parses.
 MAX_YAML_BYTES = 2 * 2**20
@@ -51,6 +61,7 @@ def _refuse(*args, **kwargs):
     )
 
 
+@declared("headers get post put patch delete head options request send close", dynamic=True)
 class Session:
     """``requests.Session``: made freely, refuses to send."""
 

@@ -42,6 +42,10 @@ import weakref
 from sandbox import guards
 from sandbox import limits
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
+
+declare(sqlite3.Row, "keys")
 
 #: Steps of SQLite's virtual machine between two budget checks.
 PROGRESS_OPS = 2000
@@ -195,6 +199,8 @@ class _Progress:
         return 0
 
 
+@declared("execute executemany executescript fetchone fetchmany fetchall close rowcount "
+          "lastrowid description arraysize connection")
 class Cursor:
     """A cursor as tenant code holds it."""
 
@@ -251,6 +257,9 @@ class Cursor:
     _guarded_writes = True
 
 
+@declared("cursor execute executemany executescript commit rollback close create_function "
+          "create_aggregate create_collation iterdump row_factory text_factory isolation_level "
+          "total_changes in_transaction")
 class Connection:
     """A connection as tenant code holds it (see the module doc)."""
 

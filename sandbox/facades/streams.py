@@ -21,6 +21,21 @@ import sys
 import urllib.error
 
 from sandbox import guards
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared as guards_declared
+
+_STREAM = ("read readline readlines write writelines seek tell truncate getvalue close closed "
+           "flush readable writable seekable isatty")
+declare(io.StringIO, _STREAM + " line_buffering newlines encoding errors")
+declare(io.BytesIO, _STREAM + " getbuffer read1 readinto readinto1")
+declare(io.IOBase, "close closed flush readable writable seekable isatty")
+declare(io.TextIOBase, "read readline write encoding errors newlines")
+declare(type(csv.reader([])), "dialect line_num")
+declare(type(csv.writer(io.StringIO())), "dialect writerow writerows")
+declare_values(csv.Dialect, type(csv.writer(io.StringIO()).dialect))
+declare(csv.DictReader, "fieldnames reader dialect line_num restkey restval")
+declare(csv.DictWriter, "fieldnames writer restval extrasaction writeheader writerow writerows")
 
 
 def build_io(ctx):
@@ -36,15 +51,16 @@ def build_io(ctx):
     }
 
 
+class DictReader(csv.DictReader):
+    """Rows tick: they come from the guarded iterator of ``f``."""
+
+    def __init__(self, f, *args, **kwargs):
+        super().__init__(guards.guarded_iter(f), *args, **kwargs)
+
+
 def build_csv(ctx):
     def reader(rows, *args, **kwargs):
         return guards.TickingIter(csv.reader(guards.guarded_iter(rows), *args, **kwargs))
-
-    class DictReader(csv.DictReader):
-        """Rows tick: they come from the guarded iterator of ``f``."""
-
-        def __init__(self, f, *args, **kwargs):
-            super().__init__(guards.guarded_iter(f), *args, **kwargs)
 
     def writer(f, *args, **kwargs):
         return csv.writer(f, *args, **kwargs)
@@ -97,6 +113,7 @@ def _no_network(*args, **kwargs):
     raise urllib.error.URLError("outbound HTTP is not available to functions on this server")
 
 
+@guards_declared("full_url data headers method", dynamic=True)
 class Request:
     """``urllib.request.Request``: made freely; ``urlopen`` refuses it."""
 

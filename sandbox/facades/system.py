@@ -20,6 +20,7 @@ import posixpath
 import sys
 
 from sandbox import guards
+from sandbox.guards.declared import declared
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
 from sandbox.facades.files import HOST_FOLDER
@@ -52,6 +53,7 @@ def build_os_path(ctx):
     return table
 
 
+@declared("name path is_dir is_file is_symlink")
 class _DirEntry:
     """What ``os.scandir`` yields: names, not host paths."""
 
@@ -133,6 +135,7 @@ def build_os(ctx):
         guards.check_allocation(size, "os.urandom()")
         return os.urandom(size)
 
+    @declared("st_size st_mtime st_mode")
     class _Stat:
         __slots__ = ("st_size", "st_mtime", "st_mode")
 
@@ -171,6 +174,7 @@ def build_os(ctx):
     }
 
 
+@declared("write flush isatty")
 class _LogStream:
     """``sys.stdout``/``sys.stderr``: lines go to the tenant's log."""
 
@@ -220,6 +224,9 @@ LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARNING": 30, "WARN": 30, "
 _LEVEL_NAMES = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug", 0: "debug"}
 
 
+@declared("name level handlers propagate disabled setLevel isEnabledFor getEffectiveLevel log "
+          "debug info warning warn error exception critical fatal addHandler removeHandler "
+          "hasHandlers getChild")
 class TenantLogger:
     """A ``logging.Logger`` whose records go to the tenant's log."""
 
@@ -296,6 +303,7 @@ class TenantLogger:
         return f"<Logger {self.name}>"
 
 
+@declared("level formatter setLevel setFormatter addFilter", dynamic=True)
 class Handler:
     """Accepted for compatibility; the tenant's log is the one destination."""
 
@@ -313,6 +321,7 @@ class Handler:
         pass
 
 
+@declared("fmt datefmt", dynamic=True)
 class Formatter:
     def __init__(self, fmt=None, datefmt=None, style="%", *args, **kwargs):
         self.fmt = fmt

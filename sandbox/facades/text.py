@@ -12,6 +12,11 @@ from sandbox import limits
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import declare_values
+
+declare_values(urllib.parse.ParseResult, urllib.parse.SplitResult, urllib.parse.DefragResult,
+               urllib.parse.ParseResultBytes, urllib.parse.SplitResultBytes,
+               urllib.parse.DefragResultBytes)
 
 
 def build_string(ctx):

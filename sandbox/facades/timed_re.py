@@ -19,6 +19,8 @@ import regex
 from sandbox import limits
 from sandbox.guards import SizeLimitError
 from sandbox.guards import TickingIter
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
 
 _DEFAULT_MATCH_SECONDS = 1.0
 
@@ -55,6 +57,7 @@ def _timed(call, offloadable: bool = True):
         raise TimeoutError("regular expression matching timed out") from None
 
 
+@declared("group groups groupdict start end span expand string pos endpos lastindex lastgroup")
 class Match:
     """A match result; wraps ``regex.Match`` without its ``re`` and ``regs``."""
 
@@ -124,6 +127,7 @@ def _repl(repl):
     return repl
 
 
+@declared("pattern flags groups groupindex match search fullmatch findall finditer split sub subn")
 class Pattern:
     """A compiled pattern; every match runs with a time limit."""
 
@@ -198,6 +202,9 @@ def _compile(pattern, flags=0):
     # Not in regex's process-wide pattern cache: no tenant's patterns are
     # kept alive by, or shared with, another's.
     return Pattern(regex.compile(pattern, flags | regex.VERSION0, cache_pattern=False))
+
+
+declare(regex.error, "msg pattern pos lineno colno")
 
 
 def facade_attrs(ctx):

@@ -18,6 +18,9 @@ from sandbox.guards.access import guarded_setattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
+from sandbox.guards.own_objects import HostType
 from sandbox.guards.own_objects import make_safe_type
 from sandbox.guards.own_objects import tenant_super
 from sandbox.guards.own_objects import write_private
@@ -37,6 +40,7 @@ from sandbox.guards.operators import guarded_pow
 from sandbox.guards.operators import join_text
 
 
+@declared(dynamic=True)  # reads go to the type it stands for, through the guards
 class TypeGuard:
     """Stands for a builtin type whose constructor needs a bound.
 
@@ -81,6 +85,7 @@ def _sized_constructor(type_):
     return construct
 
 
+@declared("start stop step count index")
 class SafeRange:
     """``range`` whose iteration ticks, so ``sum(range(10**13))`` can stop."""
 
@@ -138,6 +143,10 @@ class SafeRange:
 
     def index(self, value):
         return self._range.index(value)
+
+
+declare(TickingIter)  # offers nothing but iteration
+declare(HostType)  # a name, not a class: its names are read as text
 
 
 def ticking_over_inputs(factory):
