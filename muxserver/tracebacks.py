@@ -13,8 +13,13 @@ import traceback
 
 from muxserver.errors import TenantCodeError
 from sandbox import SandboxError
+from sandbox.guards import exception_text
 from sandbox.facades.files import QuotaExceeded
 from sandbox.facades.sqlite import QuotaError
+
+
+#: Innermost tenant frames a traceback shows (a deep recursion has thousands).
+MAX_FRAMES = 50
 
 
 def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
@@ -36,8 +41,10 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
         frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
                                              lookup_line=False, line=line))
     lines = ["Traceback (most recent call last):\n"]
-    lines.extend(traceback.StackSummary.from_list(frames).format())
-    lines.extend(traceback.format_exception_only(type(exc), exc))
+    lines.extend(traceback.StackSummary.from_list(frames[-MAX_FRAMES:]).format())
+    # The message is the tenant's value: sized and cut, never the real str()
+    # (a ValueError of a repeated megabyte once wrote 2 GB, issue 23).
+    lines.append(exception_text(exc) + "\n")
     return "".join(lines).rstrip("\n")
 
 
@@ -75,5 +82,5 @@ def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeE
     if isinstance(exc, (QuotaError, QuotaExceeded)):
         # Storage over storage_mb, not caught by the tenant (SPEC: 507).
         error.status = 507
-        error.exc_type = f"{name} ({exc})"
+        error.exc_type = f"{name} ({exception_text(exc, 300).partition(': ')[2]})"
     return error

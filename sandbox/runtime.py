@@ -26,6 +26,7 @@ from typing import Callable
 from typing import NamedTuple
 
 from sandbox import guards
+from sandbox.guards.consume import safe_str
 from sandbox.guards.declared import declared
 from sandbox.guards.declared import forget_tenant_classes
 from sandbox.facades import BUILDERS
@@ -132,12 +133,26 @@ class Printer:
         self._text = []
 
     def _call_print(self, *objects, sep=" ", end="\n", file=None, flush=False):
-        sep = " " if sep is None else str(sep)
-        end = "\n" if end is None else str(end)
-        text = sep.join(str(o) for o in objects) + end
         if file is not None:
-            guards.guarded_getattr(file, "write")(text)
+            # print() into the tenant's own stream: the whole text, as the
+            # tenant's str() builds it (bounded by its memory budget).
+            sep = " " if sep is None else guards.safe_str_builtin(sep)
+            end = "\n" if end is None else guards.safe_str_builtin(end)
+            guards.guarded_getattr(file, "write")(
+                guards.join_text(*[part for o in objects
+                                   for part in (guards.safe_str_builtin(o), sep)][:-1], end))
             return
+        # To the log: each value's text sized first and cut (consume.py).
+        sep = " " if sep is None else safe_str(sep, 16)
+        end = "\n" if end is None else safe_str(end, 16)
+        parts, left = [], MAX_PRINT_CHARS
+        for o in objects:
+            text = safe_str(o, left)
+            parts.append(text)
+            left -= len(text) + len(sep)
+            if left <= 0:
+                break
+        text = sep.join(parts) + end
         if len(text) > MAX_PRINT_CHARS:
             text = text[:MAX_PRINT_CHARS] + "...(cut)\n"
         self._text.append(text)
@@ -370,6 +385,7 @@ class TenantRuntime:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
         self.sqlite.close_all()
+        self.files.close_all()
         for module in [*self._modules.values(), *self._retired]:
             if module is not None:
                 object.__getattribute__(module, "_ns").clear()

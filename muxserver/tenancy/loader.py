@@ -40,6 +40,7 @@ from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from sandbox import LibSource
@@ -132,9 +133,7 @@ class Loader:
                 ctx = context.current()
                 self.logs.write(name, ctx.request_id if ctx else None, line, level=level)
 
-            def mux_log(*args, level: str = "info") -> None:
-                log_line(" ".join(str(a) for a in args))
-
+            mux_log = tenant_log(log_line)
             limits = state.spec.manifest.limits
             files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
                                 limits.storage_mb * 2**20)

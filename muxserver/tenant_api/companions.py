@@ -22,6 +22,7 @@ from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
 from sandbox.facades import ModuleFacade
+from sandbox.guards import safe_str
 
 _HTTP_ERRORS = (
     "HTTPException BadRequest Unauthorized Forbidden NotFound MethodNotAllowed NotAcceptable "
@@ -56,7 +57,7 @@ def click_module(log_line) -> ModuleFacade:
         return lambda func: func
 
     def echo(message=None, *args, **kwargs):
-        log_line("" if message is None else str(message), "info")
+        log_line("" if message is None else safe_str(message), "info")
 
     return ModuleFacade("click", {
         "command": decorator_factory, "group": decorator_factory, "option": decorator_factory,

@@ -173,7 +173,7 @@ class _NuclioLogger(TenantLogger):
         super().__init__("", site.log_line if site is not None else lambda line, level="info": None)
 
     def _with(self, level, message, *args, **fields):
-        extra = " ".join(f"{k}={v!r}" for k, v in fields.items())
+        extra = " ".join(f"{k}={guards.safe_repr(v, 1000)}" for k, v in fields.items())
         self.log(level, f"{message} {extra}".strip(), *args)
 
     def debug_with(self, message, *args, **fields):

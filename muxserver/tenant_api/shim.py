@@ -45,6 +45,8 @@ from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
+from sandbox.guards import safe_repr
+from sandbox.guards import safe_str
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
@@ -97,7 +99,8 @@ class AppConfig(dict):
     def from_envvar(self, variable_name, silent=False):
         if silent:
             return False
-        raise RuntimeError(f"from_envvar({variable_name!r}): config files are not read here")
+        raise RuntimeError(f"from_envvar({safe_repr(variable_name, 100)}): config files are not "
+                           "read here")
 
     def from_pyfile(self, filename, silent=False):
         if silent:
@@ -637,6 +640,16 @@ def functions_framework_attrs(site) -> dict[str, Any]:
         return decorator
 
     return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler}
+
+
+def tenant_log(log_line):
+    """``mux.log(*values, level="info")``: one line of the values' text,
+    each sized and cut on the way (never the real ``str()``, issue 23)."""
+
+    def log(*args, level: str = "info") -> None:
+        log_line(" ".join(safe_str(a) for a in args[:100]), safe_str(level, 20))
+
+    return log
 
 
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:

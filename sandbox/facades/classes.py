@@ -78,11 +78,21 @@ def build_dataclasses(ctx):
 
         return wrap if cls is None else wrap(cls)
 
-    table = pick(
-        dataclasses,
-        "field fields asdict astuple replace is_dataclass FrozenInstanceError InitVar KW_ONLY MISSING",
-    )
-    table["dataclass"] = dataclass
+    def own(func, what):
+        # These read and rebuild the object's fields: the tenant's own only.
+        def checked(obj, *args, **kwargs):
+            if not guards.is_tenant_object(obj):
+                raise TypeError(f"{what}() takes a dataclass you defined (or an instance of one)")
+            return func(obj, *args, **kwargs)
+
+        return checked
+
+    from sandbox.facades.data import dataclass_as_dict
+    from sandbox.facades.data import dataclass_as_tuple
+
+    table = pick(dataclasses, "field is_dataclass FrozenInstanceError InitVar KW_ONLY MISSING")
+    table.update(dataclass=dataclass, asdict=dataclass_as_dict, astuple=dataclass_as_tuple,
+                 fields=own(dataclasses.fields, "fields"), replace=own(dataclasses.replace, "replace"))
     return table
 
 
@@ -99,7 +109,8 @@ def _check_member_names(names, what: str) -> None:
                   for item in guards.guarded_iter(names)]
     for name in listed:
         if not isinstance(name, str) or name.startswith("_"):
-            raise SandboxError(f"{what}: member names must not start with '_' ({name!r})")
+            raise SandboxError(f"{what}: member names must not start with '_' "
+                               f"({guards.safe_repr(name, 200)})")
 
 
 def _factory_guard(cls, what: str):

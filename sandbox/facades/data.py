@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -46,6 +47,12 @@ def _count(obj) -> int:
     return count
 
 
+def _check_coder(cls, base) -> None:
+    """``cls=`` is instantiated by json with keywords: only a coder class."""
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
+
+
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
         indent = kwargs.get("indent")
@@ -56,11 +63,18 @@ def build_json(ctx):
             raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
         # Escaping can make the text up to 6 times its source (\uXXXX).
         guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "json.dumps()")
+        if kwargs.get("default") is not None:
+            kwargs["default"] = guards.sized_default(kwargs["default"], "json.dumps()")
+        _check_coder(kwargs.get("cls"), json.JSONEncoder)
         return json.dumps(obj, *args, **kwargs)
+
+    def loads(s, *args, **kwargs):
+        _check_coder(kwargs.get("cls"), json.JSONDecoder)
+        return json.loads(s, *args, **kwargs)
 
     return {
         "dumps": dumps,
-        "loads": json.loads,
+        "loads": loads,
         "JSONDecodeError": json.JSONDecodeError,
         "JSONEncoder": json.JSONEncoder,
         "JSONDecoder": json.JSONDecoder,
@@ -190,6 +204,62 @@ def _check_copyable(value) -> None:
         raise copy.Error(f"copying {type(item).__name__} objects is not allowed in the sandbox")
 
 
+class _TickingMemo(dict):
+    """deepcopy's memo: deepcopy looks every object up in it, so its lookup
+    ticks (deepcopy is pure Python that never ticks by itself)."""
+
+    def get(self, key, default=None):
+        limits.tick()
+        return dict.get(self, key, default)
+
+
+def deep_copy(value):
+    """``copy.deepcopy`` of plain values and the tenant's own objects, ticking."""
+    _check_copyable(value)
+    return copy.deepcopy(value, _TickingMemo())
+
+
+def _as_plain(obj, factory):
+    limits.tick()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return factory([(f.name, _as_plain(getattr(obj, f.name), factory))
+                        for f in dataclasses.fields(obj)])
+    if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):
+        return type(obj)(*[_as_plain(v, factory) for v in obj])
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_plain(v, factory) for v in guards.guarded_iter(obj))
+    if isinstance(obj, dict):
+        if hasattr(type(obj), "default_factory"):
+            result = type(obj)(obj.default_factory)
+            for key, item in obj.items():
+                result[_as_plain(key, factory)] = _as_plain(item, factory)
+            return result
+        return type(obj)((_as_plain(k, factory), _as_plain(v, factory))
+                         for k, v in guards.guarded_iter(obj.items()))
+    return copy.deepcopy(obj, _TickingMemo())
+
+
+def dataclass_as_dict(obj, dict_factory=dict):
+    """``dataclasses.asdict`` of the tenant's own dataclass, ticking as it
+    walks (the real one is pure Python that never ticks) and copying only
+    what ``copy.deepcopy`` here may copy."""
+    if not (dataclasses.is_dataclass(obj) and guards.is_tenant_object(obj)
+            and not isinstance(obj, type)):
+        raise TypeError("asdict() should be called on dataclass instances you defined")
+    _check_copyable(obj)
+    return _as_plain(obj, dict_factory)
+
+
+def dataclass_as_tuple(obj, tuple_factory=tuple):
+    """``dataclasses.astuple``, like :func:`dataclass_as_dict`."""
+    if not (dataclasses.is_dataclass(obj) and guards.is_tenant_object(obj)
+            and not isinstance(obj, type)):
+        raise TypeError("astuple() should be called on dataclass instances you defined")
+    _check_copyable(obj)
+    return tuple_factory(_as_plain(getattr(obj, f.name), dict)
+                         for f in dataclasses.fields(obj))
+
+
 def build_copy(ctx):
     def copy_(value):
         _check_copyable(value)
@@ -200,7 +270,6 @@ def build_copy(ctx):
         # caller's (it would fill it with objects it must not hold).
         if memo is not None:
             raise copy.Error("deepcopy() takes no memo in the sandbox")
-        _check_copyable(value)
-        return copy.deepcopy(value)
+        return deep_copy(value)
 
     return {"copy": copy_, "deepcopy": deepcopy, "Error": copy.Error}

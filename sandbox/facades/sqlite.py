@@ -12,9 +12,15 @@ progress handler and trace hooks are not offered.
   inside SQLite): a runaway query is interrupted with the request's CPU or
   wall limit, and the connection stays usable.
 * **Quota.** ``max_page_count`` caps each file database at what the
-  tenant's ``storage_mb`` leaves free when it is opened; past it SQLite's
+  tenant's ``storage_mb`` leaves free for all its files together, set
+  before every statement that may write
+  (:class:`sandbox.facades.sqlite_safety.PageLedger`); past it SQLite's
   "database or disk is full" becomes :class:`QuotaError` (an
   ``sqlite3.OperationalError``) naming the quota.
+* **Safety** (:mod:`sandbox.facades.sqlite_safety`): values bounded by the
+  request's memory budget, no re-entry of a connection from its own
+  callbacks, row factories handed the facade's cursor, at most
+  :data:`MAX_CONNECTIONS` connections open per tenant.
 * **Durability.** File databases use WAL with ``synchronous=FULL``: a commit
   that returned is in the WAL file and fsynced, so neither ``kill -9`` nor a
   power cut loses it, and a crash mid-transaction leaves the last committed
@@ -41,6 +47,12 @@ import weakref
 
 from sandbox import guards
 from sandbox import limits
+from sandbox.facades.sqlite_safety import PageLedger
+from sandbox.facades.sqlite_safety import StatementGuard
+from sandbox.facades.sqlite_safety import bound_printf
+from sandbox.facades.sqlite_safety import bound_values
+from sandbox.facades.sqlite_safety import may_write
+from sandbox.facades.sqlite_safety import row_factory_for
 from sandbox.guards import SandboxError
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declared
@@ -49,6 +61,8 @@ declare(sqlite3.Row, "keys")
 
 #: Steps of SQLite's virtual machine between two budget checks.
 PROGRESS_OPS = 2000
+#: Connections one tenant may hold open at once (one held thousands).
+MAX_CONNECTIONS = 64
 
 ALLOWED_PRAGMAS = frozenset("""
     table_info table_xinfo table_list index_list index_info index_xinfo foreign_key_list
@@ -134,6 +148,8 @@ class SqliteState:
         self._make_lock = make_lock
         self._locks: dict[str, object] = {}
         self._open: list = []  # connections of this tenant, for close_all
+        #: Its databases' pages, counted together against its quota.
+        self.ledger = PageLedger(files)
         #: Type name (upper case) -> this tenant's converter.
         self.converters: dict[str, object] = {}
 
@@ -170,6 +186,14 @@ class SqliteState:
         for connection in extras.pop("sqlite_touched", ()):
             connection._end_of_request()
         extras.pop("sqlite", None)
+
+    def admit(self) -> None:
+        """Refuse a new connection past :data:`MAX_CONNECTIONS` open ones."""
+        self._open[:] = [r for r in self._open if r() is not None and not r()._closed]
+        if len(self._open) >= MAX_CONNECTIONS:
+            raise sqlite3.OperationalError(
+                f"too many open connections: this function holds {MAX_CONNECTIONS} (close "
+                "some, or keep one per database)")
 
     def close_all(self) -> None:
         for ref in self._open:
@@ -236,6 +260,7 @@ class Cursor:
         return guards.TickingIter(iter(self.fetchone, None))
 
     def close(self):
+        self._connection._guard.check()
         self._cursor.close()
 
     rowcount = property(lambda self: self._cursor.rowcount)
@@ -264,10 +289,18 @@ class Connection:
     """A connection as tenant code holds it (see the module doc)."""
 
     __slots__ = ("_raw", "_state", "_lock", "_held", "_progress", "_path", "_quota_pages",
-                 "__weakref__")
+                 "_guard", "_page_size", "_name", "_row_factory", "_closed", "__weakref__")
     _guarded_writes = True
 
-    def __init__(self, raw, state, path, quota_pages):
+    def __init__(self, raw, state, path, quota_pages, name=":memory:"):
+        self._guard = StatementGuard(state._make_lock)
+        bound_printf(raw, self._guard)
+        #: Its pages' size when the tenant has a quota (the ledger counts them).
+        self._page_size = quota_pages
+        #: The name tenant code gave (never the host path).
+        self._name = name
+        self._row_factory = None
+        self._closed = False
         self._raw = raw
         self._state = state
         self._path = path
@@ -283,6 +316,7 @@ class Connection:
     # -- running statements ----------------------------------------------------
 
     def _run(self, call, *args):
+        self._guard.check()
         if self._lock is not None and not self._held:
             budget = limits.current()
             timeout = budget.remaining_seconds(30.0) if budget is not None else 30.0
@@ -293,7 +327,12 @@ class Connection:
         self._state.touched(self)
         self._progress.stopped = None
         try:
-            return call(*args)
+            with self._guard:
+                try:
+                    return self._call(call, args)
+                except sqlite3.Error:
+                    self._guard.reraise()
+                    raise
         except sqlite3.OperationalError as exc:
             if self._progress.stopped is not None:
                 stopped, self._progress.stopped = self._progress.stopped, None
@@ -305,6 +344,19 @@ class Connection:
             raise
         finally:
             self._release_if_done()
+
+    def _call(self, call, args):
+        """One call into SQLite: values bounded, pages counted."""
+        raw = self._raw
+        bound_values(raw)
+        if self._page_size and args and may_write(args[0]):
+            ledger = self._state.ledger
+            before = ledger.before_write(raw, self._page_size, _authorizer)
+            try:
+                return call(*args)
+            finally:
+                ledger.after_write(raw, self._page_size, before)
+        return call(*args)
 
     def _release_if_done(self):
         if self._held and not self._raw.in_transaction:
@@ -322,6 +374,7 @@ class Connection:
     # -- sqlite3.Connection's surface -------------------------------------------
 
     def cursor(self):
+        self._guard.check()
         return Cursor(self, self._raw.cursor())
 
     def execute(self, sql, parameters=()):
@@ -340,21 +393,27 @@ class Connection:
         self._run(self._raw.rollback)
 
     def close(self):
-        try:
-            if self._raw.in_transaction:
-                self._raw.rollback()
-        except sqlite3.ProgrammingError:
-            pass
-        self._raw.close()
+        # Closing from inside one of its own callbacks segfaulted the server.
+        with self._guard:
+            try:
+                if self._raw.in_transaction:
+                    self._raw.rollback()
+            except sqlite3.ProgrammingError:
+                pass
+            self._raw.close()
+            self._closed = True
         self._release_if_done()
 
     def create_function(self, name, narg, func, *, deterministic=False):
+        self._guard.check()
         self._raw.create_function(str(name), int(narg), func, deterministic=deterministic)
 
     def create_aggregate(self, name, n_arg, aggregate_class):
+        self._guard.check()
         self._raw.create_aggregate(str(name), int(n_arg), aggregate_class)
 
     def create_collation(self, name, callable_):
+        self._guard.check()
         self._raw.create_collation(str(name), callable_)
 
     def iterdump(self):
@@ -362,11 +421,14 @@ class Connection:
 
     @property
     def row_factory(self):
-        return self._raw.row_factory
+        return self._row_factory
 
     @row_factory.setter
     def row_factory(self, value):
-        self._raw.row_factory = value
+        self._guard.check()
+        # The tenant's factory gets this facade's cursor, not the real one.
+        self._raw.row_factory = row_factory_for(value, lambda raw: Cursor(self, raw))
+        self._row_factory = value
 
     @property
     def text_factory(self):
@@ -374,6 +436,7 @@ class Connection:
 
     @text_factory.setter
     def text_factory(self, value):
+        self._guard.check()
         self._raw.text_factory = value
 
     @property
@@ -405,7 +468,7 @@ class Connection:
             pass
 
     def __repr__(self):
-        return f"<sqlite3.Connection {self._path or ':memory:'}>"
+        return f"<sqlite3.Connection {self._name}>"
 
 
 def _open(state, database, timeout, detect_types, isolation_level):
@@ -415,6 +478,7 @@ def _open(state, database, timeout, detect_types, isolation_level):
     memory = database in (":memory:", "")
     if database.startswith("file:"):
         raise SandboxError("URIs are not supported: name the database, e.g. connect('app.db')")
+    state.admit()
     if memory:
         raw = sqlite3.connect(":memory:", detect_types=detect_types, isolation_level=isolation_level,
                               check_same_thread=False)
@@ -428,21 +492,16 @@ def _open(state, database, timeout, detect_types, isolation_level):
                                        "does not exist")
     raw = sqlite3.connect(path, timeout=0, detect_types=detect_types,
                           isolation_level=isolation_level, check_same_thread=False)
-    quota_pages = None
     try:
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=FULL")
-        if files.quota_bytes is not None:
-            page_size = raw.execute("PRAGMA page_size").fetchone()[0]
-            pages = raw.execute("PRAGMA page_count").fetchone()[0]
-            free = max(0, files.quota_bytes - files.used_bytes())
-            quota_pages = pages + free // page_size
-            raw.execute(f"PRAGMA max_page_count={max(quota_pages, 1)}")
+        # The tenant's quota for all its files: the page size, or None.
+        page_size = state.ledger.open_file(raw)
     except sqlite3.DatabaseError:
         raw.close()
         raise
     raw.set_authorizer(_authorizer)
-    return Connection(raw, state, path, quota_pages)
+    return Connection(raw, state, path, page_size, files.tenant_name(path))
 
 
 def build_sqlite3(ctx):

@@ -21,9 +21,9 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import _repeat_count
 from sandbox.guards.operators import check_allocation
-from sandbox.guards.operators import guarded_format
+from sandbox.guards.consume import guarded_format
 from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.operators import guarded_mod
+from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub

@@ -28,11 +28,13 @@ from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
-from sandbox.guards.operators import guarded_format
+from sandbox.guards.consume import guarded_format
 from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.operators import guarded_mod
+from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
-from sandbox.guards.operators import check_text
+from sandbox.guards.consume import text_of
+from sandbox.guards.natives import check_codec
+from sandbox.guards.operators import text_limit
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
@@ -80,6 +82,9 @@ def _sized_constructor(type_):
             check_allocation(args[0], f"{type_.__name__}()")
         elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]),) + args[1:]
+        elif args and isinstance(args[0], str):
+            check_codec(args[1] if len(args) > 1 else kwargs.get("encoding"), args[0],
+                        f"{type_.__name__}()")
         return type_(*args, **kwargs)
 
     return construct
@@ -182,13 +187,14 @@ def _int_constructor(*args, **kwargs):
 
 
 def safe_repr(obj):
-    check_text(obj, "repr()")
-    return repr(obj)
+    return text_of(obj, limit=text_limit(), as_str=False, over="raise", what="repr()")
 
 
 def safe_str(*args, **kwargs):
     if len(args) == 1 and not kwargs:
-        check_text(args[0], "str()")
+        return text_of(args[0], limit=text_limit(), over="raise", what="str()")
+    if args and isinstance(args[0], (bytes, bytearray)):
+        check_codec(args[1] if len(args) > 1 else kwargs.get("encoding"), args[0], "str()")
     return str(*args, **kwargs)
 
 

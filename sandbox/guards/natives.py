@@ -33,7 +33,6 @@ from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import MAX_INT_BITS
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_allocation
-from sandbox.guards.operators import guarded_format
 
 #: Longest text the pure-Python codecs take (punycode is quadratic: 20,000
 #: characters ran 47 s; a DNS name is at most 253).
@@ -268,4 +267,4 @@ def _install() -> None:
 
 _install()
 
-__all__ = ["MAX_SLOW_CODEC_CHARS", "SORT_RUN", "check_codec", "guarded_format", "sort_in_runs"]
+__all__ = ["MAX_SLOW_CODEC_CHARS", "SORT_RUN", "check_codec", "sort_in_runs"]

@@ -45,6 +45,7 @@ from muxserver.tenant_api import context
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from sandbox import LibSource
@@ -150,8 +151,7 @@ class SandboxHost:
         files = TenantFiles(spec.root, str(data), limits_.storage_mb * 2**20)
         site = TenantSite(name, spec.root, spec.routes, b"k" * 32, log_line, files,
                           {d for d, ref in spec.sources.items() if ref.is_package})
-        attrs = module_attrs(spec.manifest.env, lambda *a, level="info": log_line(
-            " ".join(str(x) for x in a), level), site)
+        attrs = module_attrs(spec.manifest.env, tenant_log(log_line), site)
 
         def load_source(dotted):
             ref = spec.sources.get(dotted)
