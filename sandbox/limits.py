@@ -295,13 +295,16 @@ _pause_hook = None
 _offload_hook = None
 
 
-def offload(call):
-    """Run ``call()`` — one long C call that releases the GIL and runs no
-    tenant code — where it does not hold the process (the host's hook: a
-    thread), charging its time to the current budget. Without a hook, here."""
+def offload(call, seconds: float):
+    """Run ``call(timeout)`` — one long C call that releases the GIL, runs no
+    tenant code and raises ``TimeoutError`` past ``timeout`` — for at most
+    ``seconds``, where it does not hold the process (the host's hook: a
+    thread, shared fairly between tenants, which may run it in shorter turns
+    and charges the current budget only for the time it ran). Without a
+    hook, here, at once."""
     if _offload_hook is None:
-        return call()
-    return _offload_hook(call)
+        return call(seconds)
+    return _offload_hook(call, seconds)
 
 
 def set_offload_hook(hook) -> None:

@@ -40,7 +40,12 @@ def build_math(ctx):
         return math.perm(n, k)
 
     def prod(iterable, *, start=1):
-        return math.prod(guarded_iter(iterable), start=start)
+        # Each product through the * guard: a product of big integers grows
+        # past MAX_INT_BITS in one C call otherwise (1.5 GB, issue 23).
+        result = start
+        for value in guarded_iter(iterable):
+            result = guards.guarded_mul(result, value)
+        return result
 
     def _to_int(func):
         def wrapped(x):

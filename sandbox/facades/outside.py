@@ -17,6 +17,7 @@ budget; the cap bounds how long one call can run).
 from __future__ import annotations
 
 from sandbox import guards
+from sandbox import limits
 from sandbox.guards.declared import declared
 from sandbox.facades.base import ModuleFacade
 from sandbox.guards import SizeLimitError
@@ -29,6 +30,19 @@ else:
     from sandbox.guards.declared import declare
 
     declare(_yaml.Mark, "name line column buffer pointer get_snippet")
+
+    class _TickingLoader(getattr(_yaml, "CSafeLoader", None) or _yaml.SafeLoader):
+        """The safe loader (libyaml's parser when present), whose Python
+        constructor ticks: merge keys (``<<: *big``) make it super-linear
+        in its input, and it never ticks by itself (issue 23)."""
+
+        def flatten_mapping(self, node):
+            limits.tick()
+            return super().flatten_mapping(node)
+
+        def construct_object(self, node, deep=False):
+            limits.tick()
+            return super().construct_object(node, deep)
 
 #: Largest YAML text one call parses.
 MAX_YAML_BYTES = 2 * 2**20
@@ -116,7 +130,7 @@ def build_yaml(ctx):
 
     # libyaml's C loader when PyYAML has it: the pure-Python parser never
     # ticks, and is ten times slower on the same text.
-    fast = getattr(yaml, "CSafeLoader", None) or getattr(yaml, "SafeLoader", None)
+    fast = _TickingLoader if yaml is not None else None
 
     def safe_load(stream):
         return yaml.load(_checked(stream), Loader=fast)
