@@ -191,12 +191,13 @@ class FairShare:
 
     # -- long C calls ------------------------------------------------------------
 
-    def offload(self, call, seconds):
-        """Run one long C call (a regular expression past its first slice) in
-        a worker thread, in turns by tenant (:mod:`muxserver.offload`)."""
+    def offload(self, call, seconds, interruptible=True):
+        """Run one long C call (a regular expression past its first slice, a
+        password hash) in a worker thread, in turns by tenant
+        (:mod:`muxserver.offload`)."""
         if self._threads is None:
             self._threads = Offloader()
-        return self._threads(call, seconds)
+        return self._threads(call, seconds, interruptible)
 
     def install(self) -> "FairShare":
         limits.set_slice_hooks(self.end_slice, self.on_pause)

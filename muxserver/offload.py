@@ -19,6 +19,8 @@ killed for a CPU overrun it never ran (issue 23). Here:
   most one short turn.
 * **Only running counts.** The request is charged the thread CPU time of
   its turns, never the time it waited for one.
+* A call that cannot be interrupted (a password hash, bounded before it
+  is offloaded) runs whole in the long lane.
 
 .. warning::
    A call restarted in the long lane repeats the work of its earlier turns
@@ -115,10 +117,12 @@ class Offloader:
             now = time.monotonic()
             self.usage = {g: v for g, v in self.usage.items() if now - v[1] < 10 * DECAY_S}
 
-    def __call__(self, call, seconds: float):
+    def __call__(self, call, seconds: float, interruptible: bool = True):
         budget = limits.current()
         group = budget.group if budget is not None else ""
         lane, turn = self.short, FIRST_TURN_S
+        if not interruptible:
+            lane, turn = self.long, seconds  # runs whole: never in the short lane
         while True:
             left = budget.remaining_seconds(seconds) if budget is not None else seconds
             timeout = max(0.001, min(turn, left))

@@ -295,16 +295,20 @@ _pause_hook = None
 _offload_hook = None
 
 
-def offload(call, seconds: float):
+def offload(call, seconds: float, interruptible: bool = True):
     """Run ``call(timeout)`` — one long C call that releases the GIL, runs no
     tenant code and raises ``TimeoutError`` past ``timeout`` — for at most
     ``seconds``, where it does not hold the process (the host's hook: a
     thread, shared fairly between tenants, which may run it in shorter turns
     and charges the current budget only for the time it ran). Without a
-    hook, here, at once."""
+    hook, here, at once.
+
+    :param interruptible: False for a call that ignores ``timeout`` and must
+        run whole (a password hash): bound its work before offloading it.
+    """
     if _offload_hook is None:
         return call(seconds)
-    return _offload_hook(call, seconds)
+    return _offload_hook(call, seconds, interruptible)
 
 
 def set_offload_hook(hook) -> None:

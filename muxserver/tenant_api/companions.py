@@ -1,8 +1,11 @@
 """What Flask code imports beside ``flask``: werkzeug's helpers and click.
 
 * ``werkzeug.security``: ``generate_password_hash``/``check_password_hash``
-  (werkzeug's own; one hash is one long C call, bounded by the request's
-  CPU limit when it returns).
+  (werkzeug's own). One hash is one long C call: its cost, which the method
+  string sets (``pbkdf2:sha256:1000000000``, ``scrypt:1048576:8:1``: a
+  stored hash is tenant data), is capped at werkzeug's defaults
+  (:func:`_check_hash_method`), and it runs off the hub
+  (:func:`sandbox.limits.offload`), charged to the request.
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
   as in Flask).
@@ -21,6 +24,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
+from sandbox import limits
 from sandbox.facades import ModuleFacade
 from sandbox.guards import safe_str
 
@@ -32,10 +36,51 @@ _HTTP_ERRORS = (
 ).split()
 
 
+#: Most work one password hash may ask for (werkzeug's defaults).
+MAX_PBKDF2_ITERATIONS = 1_000_000
+MAX_SCRYPT_COST = 2**15 * 8  # n * r * p
+
+
+def _check_hash_method(method) -> None:
+    if not isinstance(method, str):
+        raise TypeError("the hash method is a string")
+    name, *args = method.split(":")
+    try:
+        if name == "pbkdf2" and len(args) == 2 and int(args[1]) > MAX_PBKDF2_ITERATIONS:
+            raise ValueError(f"pbkdf2 is capped at {MAX_PBKDF2_ITERATIONS} iterations here")
+        if name == "scrypt" and len(args) == 3:
+            n, r, p = (int(a) for a in args)
+            if n * r * p > MAX_SCRYPT_COST or min(n, r, p) < 1:
+                raise ValueError(f"scrypt is capped at n*r*p = {MAX_SCRYPT_COST} here")
+    except ValueError as exc:
+        if "capped" in str(exc):
+            raise
+        raise ValueError(f"bad hash method {safe_str(method, 60)!r}") from None
+
+
+def _generate(password, method="scrypt", salt_length=16):
+    _check_hash_method(method)
+    if not isinstance(salt_length, int) or not 0 < salt_length <= 1024:
+        raise ValueError("salt_length is from 1 to 1024")
+    return _off_the_hub(lambda: generate_password_hash(password, method, salt_length))
+
+
+def _check(pwhash, password):
+    if isinstance(pwhash, str):
+        _check_hash_method(pwhash.split("$", 1)[0])
+    return _off_the_hub(lambda: check_password_hash(pwhash, password))
+
+
+def _off_the_hub(call):
+    budget = limits.current()
+    seconds = budget.remaining_seconds(30.0) if budget is not None else 30.0
+    return limits.offload(lambda timeout: call(), seconds, interruptible=False)
+
+
 def werkzeug_modules() -> dict[str, ModuleFacade]:
     security = ModuleFacade("werkzeug.security", {
-        "generate_password_hash": generate_password_hash,
-        "check_password_hash": check_password_hash,
+        "generate_password_hash": _generate,
+        "check_password_hash": _check,
     })
     utils = ModuleFacade("werkzeug.utils", {"secure_filename": secure_filename})
     exceptions = ModuleFacade("werkzeug.exceptions",

@@ -12,6 +12,8 @@ from sandbox import guards
 from sandbox import limits
 from sandbox.facades.base import pick
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import forget_tenant_classes
@@ -41,6 +43,32 @@ def _adopt(made):
     return made
 
 
+#: Longest strptime() format: it is compiled into a regular expression, in
+#: pure Python, and kept in a cache every tenant shares.
+MAX_STRPTIME_FORMAT = 256
+
+
+def _check_strptime(text, fmt) -> None:
+    if isinstance(fmt, str) and len(fmt) > MAX_STRPTIME_FORMAT:
+        raise SandboxError(f"strptime() formats are at most {MAX_STRPTIME_FORMAT} characters here")
+    if isinstance(text, str) and len(text) > 4 * MAX_STRPTIME_FORMAT:
+        raise SandboxError("strptime() parses at most 1024 characters here")
+
+
+def _strptime_guard(cls, name):
+    strptime = getattr(cls, name)
+
+    def guarded(text, fmt):
+        _check_strptime(text, fmt)
+        return strptime(text, fmt)
+
+    return guarded
+
+
+CLASS_GUARDS[(datetime.datetime, "strptime")] = _strptime_guard
+METHOD_GUARDS[(datetime.datetime, "strptime")] = _strptime_guard
+
+
 def build_datetime(ctx):
     return pick(datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC")
 
@@ -49,9 +77,15 @@ def build_time(ctx):
     table = pick(
         time,
         "time time_ns monotonic monotonic_ns perf_counter perf_counter_ns "
-        "gmtime localtime mktime strftime strptime asctime ctime struct_time "
+        "gmtime localtime mktime strftime asctime ctime struct_time "
         "timezone altzone daylight",
     )
+
+    def strptime(text, fmt="%a %b %d %H:%M:%S %Y"):
+        _check_strptime(text, fmt)
+        return time.strptime(text, fmt)
+
+    table["strptime"] = strptime
     table["tzname"] = tuple(time.tzname)
     # time.sleep is looked up at call time so gevent's monkey-patched,
     # cooperative sleep is used when the host runs under gevent. Outside a
@@ -96,6 +130,10 @@ def build_dataclasses(ctx):
     return table
 
 
+#: Most members a class factory makes (namedtuple, Enum('E', ...), ...).
+MAX_MEMBERS = 1024
+
+
 def _check_member_names(names, what: str) -> None:
     """Class factories take names from their caller: a name that starts with
     ``_`` would define a method (``__del__`` runs at garbage collection) or
@@ -107,6 +145,9 @@ def _check_member_names(names, what: str) -> None:
     else:
         listed = [item[0] if isinstance(item, (tuple, list)) and item else item
                   for item in guards.guarded_iter(names)]
+    if len(listed) > MAX_MEMBERS:
+        # A class is made from them in pure Python (exec'd source for namedtuple).
+        raise SandboxError(f"{what}: at most {MAX_MEMBERS} members here")
     for name in listed:
         if not isinstance(name, str) or name.startswith("_"):
             raise SandboxError(f"{what}: member names must not start with '_' "

@@ -23,6 +23,7 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.facades.numbers import SystemRandom
@@ -53,16 +54,38 @@ def _check_coder(cls, base) -> None:
         raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
 
 
+def _check_layout(indent, separators) -> None:
+    if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
+        raise SizeLimitError("json indent is over the sandbox limit (64)")
+    if separators is not None and any(len(guards.safe_str(sep, 32)) > 16 for sep in separators):
+        raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
+
+
+def _check_json_size(obj) -> None:
+    # Escaping can make the text up to 6 times its source (\uXXXX).
+    guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "JSON")
+
+
+def _encoder_method(encoder, name):
+    """``JSONEncoder().encode``/``iterencode``, sized like ``json.dumps``."""
+    method = getattr(encoder, name)
+
+    def sized(obj, *args):
+        _check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
+        _check_json_size(obj)
+        return method(obj, *args)
+
+    return sized
+
+
+METHOD_GUARDS[(json.JSONEncoder, "encode")] = _encoder_method
+METHOD_GUARDS[(json.JSONEncoder, "iterencode")] = _encoder_method
+
+
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
-        indent = kwargs.get("indent")
-        if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
-            raise SizeLimitError("json indent is over the sandbox limit (64)")
-        separators = kwargs.get("separators")
-        if separators is not None and any(len(str(sep)) > 16 for sep in separators):
-            raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
-        # Escaping can make the text up to 6 times its source (\uXXXX).
-        guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "json.dumps()")
+        _check_layout(kwargs.get("indent"), kwargs.get("separators"))
+        _check_json_size(obj)
         if kwargs.get("default") is not None:
             kwargs["default"] = guards.sized_default(kwargs["default"], "json.dumps()")
         _check_coder(kwargs.get("cls"), json.JSONEncoder)
@@ -103,14 +126,31 @@ def build_hmac(ctx):
     return pick(hmac, "new compare_digest digest HMAC")
 
 
+#: Longest input of the base32/85 codecs: pure-Python loops (75 ms a MB).
+MAX_SLOW_BASE64_BYTES = 2**20
+
+
+def _bounded_input(func):
+    def bounded(data, *args, **kwargs):
+        if hasattr(data, "__len__") and len(data) > MAX_SLOW_BASE64_BYTES:
+            raise SizeLimitError(f"{func.__name__}() takes at most {MAX_SLOW_BASE64_BYTES} bytes "
+                                 "here (it is pure Python)")
+        return func(data, *args, **kwargs)
+
+    bounded.__name__ = func.__name__
+    return bounded
+
+
 def build_base64(ctx):
-    return pick(
+    table = pick(
         base64,
         "b64encode b64decode standard_b64encode standard_b64decode "
-        "urlsafe_b64encode urlsafe_b64decode b32encode b32decode b32hexencode "
-        "b32hexdecode b16encode b16decode b85encode b85decode a85encode "
-        "a85decode encodebytes decodebytes",
+        "urlsafe_b64encode urlsafe_b64decode b16encode b16decode encodebytes decodebytes",
     )
+    for name in ("b32encode b32decode b32hexencode b32hexdecode b85encode b85decode "
+                 "a85encode a85decode").split():
+        table[name] = _bounded_input(getattr(base64, name))
+    return table
 
 
 def build_uuid(ctx):

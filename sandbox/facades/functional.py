@@ -26,6 +26,8 @@ from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
+from sandbox.guards.natives import SORT_RUN
+from sandbox.guards.natives import sort_in_runs
 
 declare_values(collections.deque, collections.OrderedDict, collections.defaultdict,
                collections.ChainMap, collections.Counter, collections.UserDict,
@@ -222,12 +224,19 @@ def build_collections_abc(ctx):
     }
 
 
-@declared("elements")
+@declared("elements most_common")
 class Counter(collections.Counter):
     """``collections.Counter`` whose ``elements()`` ticks."""
 
     def elements(self):
         return TickingIter(super().elements())
+
+    def most_common(self, n=None):
+        if n is not None or len(self) <= SORT_RUN:
+            return super().most_common(n)
+        items = list(self.items())
+        sort_in_runs(items, key=operator.itemgetter(1), reverse=True)
+        return items
 
 
 def build_collections(ctx):
@@ -235,6 +244,9 @@ def build_collections(ctx):
         kwargs.pop("module", None)
         if kwargs.get("rename"):
             raise SandboxError("namedtuple(rename=True) is not allowed in the sandbox")
+        from sandbox.facades.classes import _check_member_names
+
+        _check_member_names(field_names, "namedtuple()")
         made = collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
         # The tenant's class, as a class statement would have made it.
         guards.TENANT_CLASSES.add(made)

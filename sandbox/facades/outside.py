@@ -44,6 +44,13 @@ else:
             limits.tick()
             return super().construct_object(node, deep)
 
+    class _TickingDumper(getattr(_yaml, "CSafeDumper", None) or _yaml.SafeDumper):
+        """The safe dumper, whose Python representer ticks for every value."""
+
+        def represent_data(self, data):
+            limits.tick()
+            return super().represent_data(data)
+
 #: Largest YAML text one call parses.
 MAX_YAML_BYTES = 2 * 2**20
 
@@ -120,8 +127,8 @@ def build_yaml(ctx):
     def _checked(stream):
         if yaml is None:
             raise ImportError("yaml is not installed on this server")
-        if hasattr(stream, "read"):
-            stream = stream.read()
+        if not isinstance(stream, (str, bytes)) and guards.guarded_hasattr(stream, "read"):
+            stream = guards.guarded_getattr(stream, "read")()
         if isinstance(stream, (str, bytes)) and len(stream) > MAX_YAML_BYTES:
             raise SizeLimitError(f"YAML text over {MAX_YAML_BYTES} bytes")
         if not isinstance(stream, (str, bytes)):
@@ -148,9 +155,9 @@ def build_yaml(ctx):
         if dumper not in (None, SafeDumper):
             raise ValueError("only the safe dumper is available: yaml.dump(data, Dumper=yaml.SafeDumper)")
         guards.check_allocation(4 * guards.text_size(data, 2**62), "yaml.dump()")
-        text = yaml.safe_dump(data, **kwargs)
+        text = yaml.dump(data, Dumper=_TickingDumper, **kwargs)
         if stream is not None:
-            stream.write(text)
+            guards.guarded_getattr(stream, "write")(text)
             return None
         return text
 

@@ -29,9 +29,33 @@ from sandbox.facades.files import QuotaExceeded
 _PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
 
 
+#: Most text the pure path functions take (their loops are pure Python;
+#: a path is at most 4096 bytes anyway).
+MAX_PATH_TEXT = 2**16
+
+
+def _bounded_paths(func):
+    def bounded(*args, **kwargs):
+        total = 0
+        for arg in args:
+            if isinstance(arg, (str, bytes)):
+                total += len(arg) + 1
+            elif isinstance(arg, (list, tuple)):
+                total += sum(len(a) + 1 if isinstance(a, (str, bytes)) else 1
+                             for a in guards.guarded_iter(arg))
+        if total > MAX_PATH_TEXT:
+            raise guards.SizeLimitError(f"os.path.{func.__name__}() takes at most "
+                                        f"{MAX_PATH_TEXT} characters of paths here")
+        return func(*args, **kwargs)
+
+    bounded.__name__ = func.__name__
+    return bounded
+
+
 def build_os_path(ctx):
     files = ctx.files
-    table = {name: getattr(posixpath, name) for name in _PURE_PATH.split()}
+    table = {name: _bounded_paths(getattr(posixpath, name)) if callable(getattr(posixpath, name))
+             else getattr(posixpath, name) for name in _PURE_PATH.split()}
 
     def _exists(name, test):
         try:

@@ -102,7 +102,7 @@ def build_html(ctx):
 
 #: Longest text the URL functions take: they are pure Python that never
 #: ticks, and URLs, queries and form bodies are far smaller.
-MAX_URL_TEXT = 2 * 2**20
+MAX_URL_TEXT = 2**19
 
 
 def _bounded_text(func):

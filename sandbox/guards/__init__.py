@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from sandbox.guards.access import TENANT_CLASSES
 from sandbox.guards.access import guarded_getattr
+from sandbox.guards.access import guarded_hasattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import is_tenant_object
 from sandbox.guards.own_objects import is_private_name
@@ -85,6 +86,7 @@ __all__ = [
     "text_of",
     "text_size",
     "guarded_getattr",
+    "guarded_hasattr",
     "guarded_iter",
     "guarded_lshift",
     "guarded_mod",

@@ -34,6 +34,7 @@ from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
 from sandbox.guards.consume import text_of
 from sandbox.guards.natives import check_codec
+from sandbox.guards.natives import sort_in_runs
 from sandbox.guards.operators import text_limit
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub
@@ -221,13 +222,22 @@ def safe_iter(obj, *sentinel):
 
 def safe_sorted(iterable, *, key=None, reverse=False):
     items = list(guarded_iter(iterable))
-    items.sort(key=key, reverse=reverse)
+    sort_in_runs(items, key=key, reverse=reverse)
     return items
+
+
+def safe_ascii(obj):
+    """``ascii()``: the bounded repr, with non-ASCII escaped as ascii() does."""
+    text = text_of(obj, limit=text_limit(), as_str=False, over="raise", what="ascii()")
+    if text.isascii():
+        return text
+    check_allocation(10 * len(text), "ascii()")
+    return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 _SAFE_BUILTIN_NAMES = """
     None False True Ellipsis NotImplemented
-    abs all any ascii bin bool callable chr classmethod complex dict divmod
+    abs all any bin bool callable chr classmethod complex dict divmod
     float frozenset hash hex isinstance issubclass len list max min
     next oct ord property repr set slice staticmethod str sum tuple
     """.split()
@@ -278,6 +288,7 @@ def make_builtins() -> dict:
             "enumerate": safe_enumerate,
             "reversed": safe_reversed,
             "sorted": safe_sorted,
+            "ascii": safe_ascii,
             "_getattr_": guarded_getattr,
             "_getitem_": guarded_getitem,
             "_getiter_": guarded_iter,

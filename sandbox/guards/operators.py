@@ -113,9 +113,10 @@ def guarded_pow(base, exp, mod=None):
             raise SizeLimitError("exponent is too large")
         return pow(base, exp, mod)
     if isinstance(exp, numbers.Rational) and not isinstance(exp, bool):
-        if exp.denominator == 1 and exp > 0:
+        if exp.denominator == 1 and exp != 0:
+            # Fraction(3, 2) ** -10**6 builds 2**10**6 and 3**10**6 too.
             bits = _int_bits(base)
-            if bits > 1 and (bits - 1) * int(exp) > MAX_INT_BITS:
+            if bits > 1 and (bits - 1) * abs(int(exp)) > MAX_INT_BITS:
                 raise SizeLimitError("result of ** would be too large an integer")
     return base**exp
 
