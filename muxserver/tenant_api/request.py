@@ -16,8 +16,29 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from sandbox.guards import guarded_iter
+from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
+
+#: Most candidates ``accept_mimetypes.best_match`` compares (each against
+#: every value of the header, in a pure-Python loop).
+MAX_BEST_MATCH = 1000
+
+
+def _best_match(accept, name):
+    best_match = accept.best_match
+
+    def guarded(matches, default=None):
+        matches = list(guarded_iter(matches))
+        if len(matches) > MAX_BEST_MATCH:
+            raise ValueError(f"best_match() compares at most {MAX_BEST_MATCH} candidates here")
+        return best_match(matches, default)
+
+    return guarded
+
+
+METHOD_GUARDS[(datastructures.Accept, "best_match")] = _best_match
 
 # What the request's attributes hold: werkzeug's containers of its values.
 declare_values(Headers, datastructures.MultiDict, datastructures.ImmutableMultiDict,

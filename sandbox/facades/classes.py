@@ -27,7 +27,8 @@ declare(type(dataclasses.KW_ONLY))
 for _form in (typing.TypeVar, type(typing.Optional[int]), type(typing.List[int]),
               type(typing.Optional), type(typing.List), type(typing.Callable[[], int]),
               type(typing.Literal[1]), type(typing.Annotated[int, 1]), typing.Generic,
-              typing.Protocol, typing.ForwardRef, type(typing.Any)):
+              typing.Protocol, typing.ForwardRef, type(typing.Any), typing.Any,
+              typing.Annotated):
     declare(_form)
 declare(enum.Enum, "name value")
 declare(enum.Flag, "name value")

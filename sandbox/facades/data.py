@@ -29,6 +29,7 @@ from sandbox.guards.declared import declare_values
 from sandbox.facades.numbers import SystemRandom
 
 declare_values(json.JSONEncoder, json.JSONDecoder, uuid.UUID, dynamic=True)
+declare(type(json.JSONDecoder().scan_once))  # the decoder's C scanner: offers nothing
 declare_values(type(hashlib.sha256()), type(hashlib.blake2b()), type(hashlib.blake2s()),
                type(hashlib.shake_128()), hmac.HMAC)
 

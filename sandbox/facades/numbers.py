@@ -13,6 +13,8 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import TickingIter
 from sandbox.guards import guarded_iter
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
 from sandbox import limits
@@ -55,8 +57,14 @@ def build_math(ctx):
         wrapped.__name__ = func.__name__
         return wrapped
 
-    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, floor=_to_int(math.floor),
-                 ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
+    def lcm(*integers):
+        # Each step multiplies: the result can grow past MAX_INT_BITS.
+        if sum(guards.operators._int_bits(i) for i in integers) > guards.MAX_INT_BITS:
+            raise guards.SizeLimitError("lcm() would build too large an integer")
+        return math.lcm(*integers)
+
+    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, lcm=lcm,
+                 floor=_to_int(math.floor), ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
     return table
 
 
@@ -161,6 +169,36 @@ def limit_shared_decimal_context() -> None:
 
 def build_fractions(ctx):
     return {"Fraction": fractions.Fraction}
+
+
+def _normal_samples(dist, name):
+    def samples(n, *, seed=None):
+        # A list of n by a Python loop that never ticks: sized, then ticking.
+        guards.check_allocation(32 * n if isinstance(n, int) else 0, "NormalDist.samples()")
+        gauss = Random(seed).gauss
+        mu, sigma = dist.mean, dist.stdev
+        return [gauss(mu, sigma) for _ in TickingIter(range(n))]
+
+    return samples
+
+
+def _normal_quantiles(dist, name):
+    def quantiles(n=4):
+        guards.check_allocation(8 * n if isinstance(n, int) else 0, "NormalDist.quantiles()")
+        return [dist.inv_cdf(i / n) for i in TickingIter(range(1, n))]
+
+    return quantiles
+
+
+def _from_samples(cls, name):
+    from_samples = getattr(cls, name)
+    return lambda data: from_samples(TickingList(guarded_iter(data)))
+
+
+METHOD_GUARDS[(statistics.NormalDist, "samples")] = _normal_samples
+METHOD_GUARDS[(statistics.NormalDist, "quantiles")] = _normal_quantiles
+METHOD_GUARDS[(statistics.NormalDist, "from_samples")] = _from_samples
+CLASS_GUARDS[(statistics.NormalDist, "from_samples")] = _from_samples
 
 
 class TickingList(list):

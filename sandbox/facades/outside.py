@@ -118,6 +118,16 @@ def build_requests(ctx):
     return table
 
 
+@declared()
+class SafeLoader:
+    """Stands for ``yaml.SafeLoader`` (pass it as ``Loader=``)."""
+
+
+@declared()
+class SafeDumper:
+    """Stands for ``yaml.SafeDumper`` (pass it as ``Dumper=``)."""
+
+
 def build_yaml(ctx):
     try:
         import yaml
@@ -160,12 +170,6 @@ def build_yaml(ctx):
             guards.guarded_getattr(stream, "write")(text)
             return None
         return text
-
-    class SafeLoader:
-        """Stands for ``yaml.SafeLoader`` (pass it as ``Loader=``)."""
-
-    class SafeDumper:
-        """Stands for ``yaml.SafeDumper`` (pass it as ``Dumper=``)."""
 
     table = {
         "safe_load": safe_load,

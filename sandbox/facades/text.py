@@ -13,8 +13,10 @@ from sandbox import limits
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 
+declare(type(urllib.parse.ParseResult.scheme))  # a namedtuple's field: offers nothing
 declare_values(urllib.parse.ParseResult, urllib.parse.SplitResult, urllib.parse.DefragResult,
                urllib.parse.ParseResultBytes, urllib.parse.SplitResultBytes,
                urllib.parse.DefragResultBytes)

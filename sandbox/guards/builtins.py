@@ -181,6 +181,18 @@ def safe_reversed(seq):
     return TickingIter(reversed(seq))
 
 
+def _container_constructor(type_):
+    """``list``/``tuple``: one item a character or byte of a text is 8 bytes
+    each, built in one C call (other iterables tick as they are read)."""
+
+    def construct(*args, **kwargs):
+        if args and isinstance(args[0], (str, bytes, bytearray, memoryview)):
+            check_allocation(8 * len(args[0]), f"{type_.__name__}()")
+        return type_(*args, **kwargs)
+
+    return construct
+
+
 def _int_constructor(*args, **kwargs):
     if args:
         check_decimal(args[0])
@@ -238,8 +250,8 @@ def safe_ascii(obj):
 _SAFE_BUILTIN_NAMES = """
     None False True Ellipsis NotImplemented
     abs all any bin bool callable chr classmethod complex dict divmod
-    float frozenset hash hex isinstance issubclass len list max min
-    next oct ord property repr set slice staticmethod str sum tuple
+    float frozenset hash hex isinstance issubclass len max min
+    next oct ord property repr set slice staticmethod str sum
     """.split()
 
 _SAFE_EXCEPTIONS = """
@@ -272,6 +284,8 @@ def make_builtins() -> dict:
             "__build_class__": builtins.__build_class__,
             "bytes": TypeGuard(bytes, _sized_constructor(bytes)),
             "bytearray": TypeGuard(bytearray, _sized_constructor(bytearray)),
+            "list": TypeGuard(list, _container_constructor(list)),
+            "tuple": TypeGuard(tuple, _container_constructor(tuple)),
             "range": SafeRange,
             "int": TypeGuard(int, _int_constructor),
             "round": safe_round,
@@ -318,5 +332,6 @@ def make_builtins() -> dict:
     )
     table["type"] = make_safe_type({int: table["int"], str: table["str"],
                                     bytes: table["bytes"], bytearray: table["bytearray"],
+                                    list: table["list"], tuple: table["tuple"],
                                     range: SafeRange})
     return table

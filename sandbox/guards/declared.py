@@ -103,7 +103,10 @@ def declaration(cls: type) -> Declaration | None:
 
 
 def is_declared(cls: type) -> bool:
-    """Whether ``cls`` or a host base declares anything (object aside)."""
+    """Whether ``cls`` or a host base has a declaration (``object``'s own
+    counts for ``object`` alone: every class has it as a base)."""
+    if cls is object:
+        return True
     return any(klass in _DECLARED for klass in cls.__mro__ if klass is not object)
 
 

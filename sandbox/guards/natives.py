@@ -21,6 +21,7 @@ fails when a callable is missing here, so a new door is judged when it opens.
 from __future__ import annotations
 
 import codecs
+import collections
 import hashlib
 import heapq
 import io
@@ -232,6 +233,44 @@ def _stream_seek(stream, name="seek"):
     return guarded
 
 
+# -- collections.UserString, UserList; memoryview -------------------------------
+#
+# UserString's methods call the real str method on its data (str.format
+# with unguarded fields included): here they go through the guards.
+
+_USER_STRING_SIZED = ("center", "ljust", "rjust", "zfill", "expandtabs", "replace", "translate")
+
+
+def _user_string(obj, name):
+    from sandbox.guards.access import guarded_getattr
+
+    method = guarded_getattr(obj.data, name)
+    if name in ("join", "format", "format_map", "encode"):
+        return method  # a str (or bytes) result, as UserString returns
+
+    def guarded(*args, **kwargs):
+        return type(obj)(method(*args, **kwargs))
+
+    return guarded
+
+
+def _user_list_sort(obj, name):
+    def sort(*, key=None, reverse=False):
+        sort_in_runs(obj.data, key=key, reverse=reverse)
+
+    return sort
+
+
+def _tolist(view, name):
+    tolist = view.tolist
+
+    def guarded():
+        check_allocation(8 * view.nbytes, "memoryview.tolist()")
+        return tolist()
+
+    return guarded
+
+
 def _install() -> None:
     for cls in (str, bytes, bytearray):
         for name in ("ljust", "rjust", "center", "zfill", "expandtabs"):
@@ -257,6 +296,10 @@ def _install() -> None:
     CLASS_GUARDS[(int, "to_bytes")] = _unbound
     METHOD_GUARDS[(list, "sort")] = _list_sort
     CLASS_GUARDS[(list, "sort")] = _unbound
+    for name in (*_USER_STRING_SIZED, "join", "format", "format_map", "encode"):
+        METHOD_GUARDS[(collections.UserString, name)] = _user_string
+    METHOD_GUARDS[(collections.UserList, "sort")] = _user_list_sort
+    METHOD_GUARDS[(memoryview, "tolist")] = _tolist
     xof = type(hashlib.shake_128())
     METHOD_GUARDS[(xof, "digest")] = _xof_digest
     METHOD_GUARDS[(xof, "hexdigest")] = _xof_digest

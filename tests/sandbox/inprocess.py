@@ -22,6 +22,7 @@ Besides the answer, every run measures what a neighbour would feel:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import re
 import sys
@@ -48,8 +49,10 @@ from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
+from sandbox import Budget
 from sandbox import LibSource
 from sandbox import LimitExceeded
+from sandbox import charged
 from sandbox import TenantRuntime
 from sandbox import limits
 from sandbox.facades.files import TenantFiles
@@ -226,6 +229,24 @@ class SandboxHost:
         peak = (_peak_kib() - start_kib) * 1024 if measured else 0
         return Outcome(status, "\n".join(self.logs.get(name, ())), body, stretches.longest,
                        max(peak, 0))
+
+    @contextlib.contextmanager
+    def serving(self, name: str, cpu_s: float = 30.0):
+        """Inside a request of ``name`` (its context pushed, a budget charged):
+        yield its runtime and the globals of its ``index`` module."""
+        spec = self.deploy(name)
+        assert not spec.errors, spec.errors
+        runtime, site = self._runtime(spec)
+        env = EnvironBuilder(path=f"/{name}/", method="GET").get_environ()
+        request = TenantRequest(env, "/", f"/{name}", {}, "index")
+        previous = context.push(context.RequestContext(name, "rid-1", request=request,
+                                                       endpoint="index", site=site))
+        try:
+            with charged(Budget(cpu_s=cpu_s, memory_bytes=2**30)):
+                yield runtime, runtime.namespace_of(runtime.load_module("index"))
+        finally:
+            context.pop(previous)
+            request.close()
 
     def close(self, name: str) -> None:
         """Drop the tenant's runtime, as an eviction does; tenant code that
