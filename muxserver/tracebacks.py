@@ -20,6 +20,9 @@ from sandbox.facades.sqlite import QuotaError
 
 #: Innermost tenant frames a traceback shows (a deep recursion has thousands).
 MAX_FRAMES = 50
+#: Most of a tenant file read for its lines, and most of a line shown.
+MAX_SOURCE_BYTES = 2 * 2**20
+MAX_LINE_CHARS = 1000
 
 
 def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
@@ -31,34 +34,37 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
     names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
     see the server's source) and keep every file it read in memory.
     """
-    summary = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
-                                             lookup_lines=False)
-    frames = []
-    for frame in summary:
-        if not _is_tenant_file(frame.filename):
-            continue
-        line = _tenant_line(tenants_dir, frame.filename, frame.lineno)
-        frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
-                                             lookup_line=False, line=line))
+    # The innermost tenant frames only, their lines read once per file: a
+    # deep recursion is thousands of frames (issue 23: formatting one held
+    # the process for half a second).
+    tenant = [(frame.f_code.co_filename, lineno, frame.f_code.co_name)
+              for frame, lineno in traceback.walk_tb(exc.__traceback__)
+              if _is_tenant_file(frame.f_code.co_filename)][-MAX_FRAMES:]
+    sources: dict[str, list[bytes]] = {}
+    frames = [traceback.FrameSummary(filename, lineno, name, lookup_line=False,
+                                     line=_tenant_line(tenants_dir, filename, lineno, sources))
+              for filename, lineno, name in tenant]
     lines = ["Traceback (most recent call last):\n"]
-    lines.extend(traceback.StackSummary.from_list(frames[-MAX_FRAMES:]).format())
+    lines.extend(traceback.StackSummary.from_list(frames).format())
     # The message is the tenant's value: sized and cut, never the real str()
     # (a ValueError of a repeated megabyte once wrote 2 GB, issue 23).
     lines.append(exception_text(exc) + "\n")
     return "".join(lines).rstrip("\n")
 
 
-def _tenant_line(tenants_dir, filename: str, lineno: int | None) -> str:
+def _tenant_line(tenants_dir, filename: str, lineno: int | None, sources: dict) -> str:
     if tenants_dir is None or not lineno or ".." in filename.split("/"):
         return ""
-    try:
-        with open(os.path.join(str(tenants_dir), filename), "rb") as f:
-            for number, raw in enumerate(f, 1):
-                if number == lineno:
-                    return raw.decode("utf-8", "replace").strip()
-    except OSError:
-        pass
-    return ""
+    source = sources.get(filename)
+    if source is None:
+        try:
+            with open(os.path.join(str(tenants_dir), filename), "rb") as f:
+                source = sources[filename] = f.read(MAX_SOURCE_BYTES).splitlines()
+        except OSError:
+            source = sources[filename] = []
+    if lineno > len(source):
+        return ""
+    return source[lineno - 1].decode("utf-8", "replace").strip()[:MAX_LINE_CHARS]
 
 
 def _is_tenant_file(filename: str) -> bool:

@@ -47,11 +47,14 @@ def verdict(key: str) -> str | None:
 
 
 _owner("_blake2.blake2b",
-    "copy digest hexdigest update")
+    "copy digest hexdigest",
+    update='off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 _owner("_blake2.blake2s",
-    "copy digest hexdigest update")
+    "copy digest hexdigest",
+    update='off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 _owner("_hashlib.HASH",
-    "copy digest hexdigest update")
+    "copy digest hexdigest",
+    update='off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 _owner("_hashlib.HASHXOF",
     digest='natives._xof_digest: length against the budget',
     hexdigest='natives._xof_digest')
@@ -374,8 +377,21 @@ _owner("functools._lru_cache_wrapper",
 _owner("functools.partial",
     "func")
 _owner("hashlib",
-    "blake2b blake2s md5 new sha1 sha224 sha256 sha384 sha3_224 sha3_256 sha3_384 sha3_512 "
-    "sha512 shake_128 shake_256",
+    blake2b='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    blake2s='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    md5='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    new='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha1='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha224='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha256='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha384='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha3_224='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha3_256='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha3_384='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha3_512='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    sha512='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    shake_128='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    shake_256='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
     pbkdf2_hmac='iterations capped at 200,000, dklen at 1,024')
 _owner("heapq",
     "heapify heappop heappush heappushpop heapreplace",
@@ -385,7 +401,8 @@ _owner("heapq",
 _owner("hmac",
     "HMAC compare_digest digest new")
 _owner("hmac.HMAC",
-    "copy digest hexdigest update")
+    "copy digest hexdigest",
+    update='off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 _owner("html",
     "escape",
     unescape='ticks once per reference')
@@ -783,6 +800,7 @@ _owner("yaml",
     safe_load='at most 2 MB; the constructor ticks (merge keys)',
     safe_load_all='as safe_load')
 _owner("zlib",
-    "adler32 compress crc32 error",
-    decompress='output capped at 64 MB')
+    "adler32 crc32 error",
+    compress='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
+    decompress='output capped at 64 MB; off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 

@@ -180,49 +180,65 @@ class SandboxHost:
             return Outcome("deploy", "\n".join(spec.errors), "", 0.0, 0)
         route = next(r for r in spec.routes if method in r.methods or r.kind == "main")
         runtime, site = self._runtime(spec)
-        budget = budget_for(spec.manifest.limits, name, f"tenant={name}")
         env = EnvironBuilder(path=f"/{name}{path}", method=method, **environ).get_environ()
         request = TenantRequest(env, path, f"/{name}", {}, route.endpoint)
-        ctx = context.RequestContext(name, "rid-1", request=request, endpoint=route.endpoint,
-                                     site=site)
+        # As the server does: the module's top level runs with no request
+        # (its own budget), the handler with the request.
+        ctx = context.RequestContext(name, "rid-1", endpoint=route.endpoint, site=site)
         stretches = _Stretches()
         saved = limits._slice_hook, limits._pause_hook, limits._offload_hook
         limits.set_slice_hooks(stretches.end_slice, None)
         limits.set_offload_hook(self.offload)
         previous = context.push(ctx)
+        # Old objects out of the collector's way: a full collection of the
+        # test process's heap is not the case's stretch.
+        gc.freeze()
         measured = _reset_peak()
         start_kib = _rss_kib()
         status, body = 500, ""
+        lines = self.logs.setdefault(name, [])
 
-        def serve():
+        def in_tenant_names(exc):
+            return TenantCodeError("load", detail=format_tenant_traceback(exc, self.tenants),
+                                   exc_type=type(exc).__name__)
+
+        def load(budget):
             try:
-                module = runtime.load_module(endpoint_module(route.endpoint))
-                namespace = runtime.namespace_of(module)
-                handler = namespace.get(route.handler)
-                module_view = _ModuleView(site.apps)
-                return call_handler(route, handler, request, {}, module_view, self.tenants)
-            except TenantCodeError:
-                raise
+                return runtime.namespace_of(runtime.load_module(endpoint_module(route.endpoint)))
             except Exception as exc:
-                raise TenantCodeError("load", detail=format_tenant_traceback(exc, self.tenants),
-                                      exc_type=type(exc).__name__) from None
+                raise in_tenant_names(exc) from None
             finally:
                 stretches.tail(budget)
 
+        def serve(budget, namespace):
+            try:
+                ctx.request = request
+                handler = namespace.get(route.handler)
+                return call_handler(route, handler, request, {}, _ModuleView(site.apps),
+                                    self.tenants)
+            finally:
+                stretches.tail(budget)
+
+        budget = None
         try:
-            code, _headers, data, stream = run_limited(budget, serve)
+            budget = budget_for(spec.manifest.limits, name, f"tenant={name} (loading)")
+            namespace = run_limited(budget, load, budget)
+            runtime.sqlite.end_request(budget)
+            budget = budget_for(spec.manifest.limits, name, f"tenant={name}")
+            code, _headers, data, stream = run_limited(budget, serve, budget, namespace)
             if stream is not None:
                 data = b"".join(run_limited(budget, lambda: list(stream)))
             status, body = code, (data or b"").decode("utf-8", "replace")
         except LimitExceeded as exc:
             status = exc.status
-            self.logs.setdefault(name, []).append(f"error: {exc.message}")
+            lines.append(f"error: {exc.message}")
         except TenantCodeError as exc:
             status = exc.status
-            self.logs.setdefault(name, []).append(f"error: {exc.detail}")
+            lines.append(f"error: {exc.detail}")
         finally:
             context.pop(previous)
-            runtime.sqlite.end_request(budget)
+            if budget is not None:
+                runtime.sqlite.end_request(budget)
             request.close()
             limits._slice_hook, limits._pause_hook = saved[0], saved[1]
             limits.set_offload_hook(saved[2])

@@ -128,7 +128,8 @@ def test_attack_class(host, case):
     # Plain checks, not assert introspection: the texts can be megabytes.
     if SECRET in seen:
         pytest.fail(f"the secret leaked: {seen[:500]}")
-    if str(host.root) in seen:
+    # The host's folders (the tenant's own source may name a path outside).
+    if str(host.tenants) in seen or str(host.root / "data") in seen:
         pytest.fail(f"a host path reached the tenant: {seen[:500]}")
     if len(outcome.text) > 2**20:
         pytest.fail(f"the tenant's log holds {len(outcome.text)} characters")
