@@ -359,16 +359,22 @@ def orphan() -> Budget:
     return budget
 
 
-def tick() -> None:
-    """The ``_tick_`` of tenant code: count down, check when due."""
+def tick(weight: int = 1) -> None:
+    """The ``_tick_`` of tenant code: count down, check when due.
+
+    :param weight: how many ticks this one is worth: host code that ticks
+        once for a lot of work (a YAML merge, 64 swaps of a shuffle) says
+        so, so the clocks are looked at — and the others get a turn —
+        after as much work as :data:`TICKS_PER_CHECK` ticks of tenant code.
+    """
     budget = _current
     if budget is not None:
-        budget.countdown -= 1
+        budget.countdown -= weight
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
         return
     budget = _orphan or orphan()
-    budget.countdown -= 1
+    budget.countdown -= weight
     if budget.countdown <= 0 or budget.killed is not None:
         budget.check(may_yield=False)
 

@@ -48,6 +48,8 @@ def test_noisy_neighbour_quick(quick):
     report = quick[0]["noisy"]
     assert report["no_abuser"]["requests"] > 0
     assert report["with_abuser"]["errors"] == 0
+    for kind in ("one_call_bomb", "never_ticking"):
+        assert all(r["errors"] == 0 and r["requests"] > 0 for r in report[kind].values())
 
 
 @pytest.mark.live

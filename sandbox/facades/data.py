@@ -40,8 +40,8 @@ def _count(obj) -> int:
     while stack:
         item = stack.pop()
         count += 1
-        if count % 1024 == 0:
-            limits.tick()
+        if not count & 63:
+            limits.tick(8)
         if isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, dict):

@@ -92,11 +92,12 @@ class _Bounded:
         return super().sample(population, k, counts=counts)
 
     def shuffle(self, x):
-        """CPython's Fisher-Yates (the same order for the same seed), ticking."""
+        """CPython's Fisher-Yates (the same order for the same seed), ticking
+        every 64 swaps."""
         randbelow = self._randbelow
         for i in reversed(range(1, len(x))):
-            if not i & 1023:
-                limits.tick()
+            if not i & 63:
+                limits.tick(16)
             j = randbelow(i + 1)
             x[i], x[j] = x[j], x[i]
 

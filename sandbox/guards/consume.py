@@ -75,8 +75,8 @@ class _Builder:
 
     def add(self, text: str) -> None:
         self.count += 1
-        if not self.count & 1023:
-            limits.tick()
+        if not self.count & 63:
+            limits.tick(8)
         if len(text) <= self.left:
             self.parts.append(text)
             self.left -= len(text)

@@ -123,7 +123,7 @@ _owner("builtins",
     round='operators.check_decimal: Decimal exponents bounded',
     set='C over its input; iterators tick',
     setattr='access.guarded_setattr',
-    sorted='natives.sort_in_runs: C runs of 2**17, ticking merge',
+    sorted='natives.sort_in_runs: C runs of 2**15, ticking merge',
     str='consume.text_of: sized first, built piece by piece past the budget',
     sum='iterates a TickingIter (ticks); + of big values checked at ticks',
     super='own_objects.tenant_super: tenant objects only; reads through the membrane',
@@ -599,13 +599,13 @@ _owner("sandbox.facades.functional.Chain",
     from_iterable='TickingIter')
 _owner("sandbox.facades.functional.Counter",
     elements='TickingIter',
-    most_common='natives.sort_in_runs past 2**17')
+    most_common='natives.sort_in_runs past 2**15')
 _owner("sandbox.facades.numbers._Bounded",
     choices='k x 8 bytes against the budget',
     getrandbits='MAX_INT_BITS',
     randbytes='size against the budget',
     sample='k x 8 bytes against the budget',
-    shuffle="CPython's Fisher-Yates, ticking every 1,024 swaps")
+    shuffle="CPython's Fisher-Yates, ticking every 64 swaps")
 _owner("sandbox.facades.outside.Session",
     "close delete get head options patch post put request send")
 _owner("sandbox.facades.sqlite.Connection",
@@ -797,7 +797,7 @@ _owner("yaml",
     full_load='as safe_load',
     load='as safe_load',
     safe_dump='sized first; the representer ticks',
-    safe_load='at most 2 MB; the constructor ticks (merge keys)',
+    safe_load='at most 2 MB; libyaml up to 32 KB, past that the pure-Python parser, ticking; the constructor ticks (merge keys)',
     safe_load_all='as safe_load')
 _owner("zlib",
     "adler32 crc32 error",

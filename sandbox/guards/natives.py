@@ -40,8 +40,9 @@ from sandbox.guards.operators import check_allocation
 MAX_SLOW_CODEC_CHARS = 1024
 _SLOW_CODECS = frozenset(["punycode", "idna"])
 #: Longest list sorted in one C call; longer ones are sorted in runs of this
-#: size, merged by a ticking merge (a C sort of 2^21 floats takes ~0.5 s).
-SORT_RUN = 2**17
+#: size (a few milliseconds each), merged by a ticking merge (a C sort of
+#: 2^21 floats takes ~0.5 s).
+SORT_RUN = 2**15
 
 
 # -- str / bytes / bytearray -------------------------------------------------------
@@ -200,7 +201,7 @@ def sort_in_runs(items: list, key=None, reverse: bool = False) -> None:
         return
     runs = []
     for start in range(0, len(items), SORT_RUN):
-        limits.tick()
+        limits.tick(limits.TICKS_PER_CHECK)  # a run is a slice's worth of work
         run = items[start:start + SORT_RUN]
         run.sort(key=key, reverse=reverse)
         runs.append(run)

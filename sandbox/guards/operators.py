@@ -213,8 +213,8 @@ def text_estimate(value, limit: int) -> tuple[int, bool]:
     while stack:
         item = stack.pop()
         seen += 1
-        if seen % 1024 == 0:
-            limits.tick()
+        if not seen & 63:
+            limits.tick(8)
         cls = type(item)
         if cls is str or cls is bytes or cls is bytearray or isinstance(item, _TEXT):
             total += len(item) * (1 if isinstance(item, str) else 4) + 3
