@@ -86,13 +86,17 @@ def free_port() -> int:
 
 
 class Proc:
-    """A server process; ``url`` is ready once :meth:`wait` returns."""
+    """A server process; ``url`` is ready once :meth:`wait` returns;
+    ``admin_url`` is its admin listener when it has one (``{admin_port}``)."""
 
     def __init__(self, args, ready_path: str, env=None, cwd=None):
         self.port = free_port()
+        self.admin_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.ready_path = ready_path
-        args = [a.replace("{port}", str(self.port)) for a in args]
+        args = [a.replace("{port}", str(self.port)).replace("{admin_port}", str(self.admin_port))
+                for a in args]
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})), cwd=cwd or REPO)
@@ -112,9 +116,18 @@ class Proc:
         raise RuntimeError("server did not become ready")
 
     def rss(self) -> int:
+        """Resident memory of the server: its process and every process it
+        started (muxserver's supervisor and its serving processes)."""
         import psutil
 
-        return psutil.Process(self.proc.pid).memory_info().rss
+        root = psutil.Process(self.proc.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+
+    def serving_rss(self) -> list[int]:
+        """Resident memory of each serving process (muxserver's children)."""
+        import psutil
+
+        return [p.memory_info().rss for p in psutil.Process(self.proc.pid).children()]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -140,7 +153,7 @@ def muxserver(tenants_dir: Path, *extra: str, ready_path: str = "/_mux/healthz",
     quiet = [] if access_log else ["--no-access-log"]
     return Proc(
         [PY, "-m", "muxserver", "--tenants-dir", str(tenants_dir), "--port", "{port}",
-         *quiet, "--no-watch", *extra],
+         "--admin-listen", "127.0.0.1:{admin_port}", *quiet, "--no-watch", *extra],
         ready_path,
     )
 

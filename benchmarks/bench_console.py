@@ -33,8 +33,8 @@ from benchmarks._servers import percentile  # noqa: E402
 class Consoles:
     """``count`` pages polling like the real one, in threads."""
 
-    def __init__(self, url: str, count: int):
-        self.url = url
+    def __init__(self, admin_url: str, count: int):
+        self.admin_url = admin_url
         self.count = count
         self.stop_flag = threading.Event()
         self.latencies: list[float] = []
@@ -47,11 +47,11 @@ class Consoles:
             now = time.monotonic()
             if now >= next_data:
                 started = time.perf_counter()
-                session.get(self.url + "/_mux/console/data", timeout=10)
+                session.get(self.admin_url + "/_mux/console/data", timeout=10)
                 self.latencies.append((time.perf_counter() - started) * 1000)
                 next_data = now + 2.0
             if now >= next_logs:
-                session.get(self.url + "/_mux/tenants/t0/logs?json=1&limit=200", timeout=10)
+                session.get(self.admin_url + "/_mux/tenants/t0/logs?json=1&limit=200", timeout=10)
                 next_logs = now + 1.0
             time.sleep(0.05)
 
@@ -80,7 +80,7 @@ def run(seconds: float, quick: bool) -> dict:
             for _ in range(1 if quick else 3):
                 for name, count in (("no console", 0), ("1 console", 1), ("10 consoles", 10)):
                     if count:
-                        with Consoles(server.url, count) as consoles:
+                        with Consoles(server.admin_url, count) as consoles:
                             samples[name].append(load(server.url + "/t0/", seconds=seconds)["rps"])
                         latencies += consoles.latencies
                     else:

@@ -72,7 +72,7 @@ def _round(root: Path, tenants: Path, count: int, balance: str, seed: int) -> di
             r = session.get(f"{url}/{name}/", timeout=30)
             if r.status_code != 200:
                 raise RuntimeError(f"{name}: {r.status_code}")
-        statuses = [requests.get(n.url + "/_mux/status", timeout=10).json() for n in nodes]
+        statuses = [requests.get(n.admin_url + "/_mux/status", timeout=10).json() for n in nodes]
         rss = sum(n.rss() for n in nodes)
     finally:
         nginx.terminate()

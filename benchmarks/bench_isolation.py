@@ -37,7 +37,7 @@ def _cold_p50(server, paths) -> float:
     session = requests.Session()
     for path in paths:
         _timed_get(session, server.url + path)
-    session.post(server.url + "/_mux/evict", json={})
+    session.post(server.admin_url + "/_mux/evict", json={})
     return percentile([_timed_get(session, server.url + p)[0] for p in paths], 50)
 
 
@@ -52,7 +52,7 @@ def run(seconds: float, rounds: int, endpoints: int) -> dict:
         rps = {mode: [] for mode in MODES}
         cold = {mode: [] for mode in MODES}
         try:
-            status = requests.get(servers["best-effort"].url + "/_mux/status").json()["isolation"]
+            status = requests.get(servers["best-effort"].admin_url + "/_mux/status").json()["isolation"]
             for mode, server in servers.items():
                 load(server.url + "/t0/", seconds=1)  # warm up
             for _ in range(rounds):  # interleaved: noise hits both alike

@@ -47,7 +47,7 @@ def run(seconds: float, rounds: int) -> dict:
         try:
             for n in (1, 2):
                 servers[f"muxserver --workers {n}"] = (Proc(
-                    [PY, "-m", "muxserver", "--tenants-dir", str(tenants), "--port", "{port}",
+                    [PY, "-m", "muxserver", "--tenants-dir", str(tenants), "--port", "{port}", "--admin-listen", "127.0.0.1:{admin_port}",
                      "--workers", str(n), "--no-access-log", "--no-watch",
                      "--cache-dir", str(tmp / "cache")], "/t0/").wait(), "/t0/")
                 servers[f"flask + gunicorn sync -w {n}"] = (Proc(

@@ -106,9 +106,9 @@ def run(count: int, process_runs: int) -> dict:
             session.get(server.url + "/_mux/healthz")
             first = [_timed_get(session, server.url + p)[0] for p in paths]
             warm = [_timed_get(session, server.url + p)[0] for p in paths for _ in range(3)]
-            session.post(server.url + "/_mux/evict", json={})
+            session.post(server.admin_url + "/_mux/evict", json={})
             after_evict = [_timed_get(session, server.url + p)[0] for p in paths]
-            status = session.get(server.url + "/_mux/status").json()
+            status = session.get(server.admin_url + "/_mux/status").json()
         finally:
             server.stop()
         module = root / "t0" / "e0.py"

@@ -54,7 +54,7 @@ def run(deploys: int) -> dict:
         root = Path(tmp) / "tenants"
         tenant = root / "acme"
         _write_version(tenant, 0)
-        server = Proc([PY, "-m", "muxserver", "--tenants-dir", str(root), "--port", "{port}",
+        server = Proc([PY, "-m", "muxserver", "--tenants-dir", str(root), "--port", "{port}", "--admin-listen", "127.0.0.1:{admin_port}",
                        "--no-access-log", "--cache-dir", str(Path(tmp) / "cache")], "/acme/").wait()
         url = server.url + "/acme/"
         codes: dict[int, int] = {}

@@ -178,7 +178,7 @@ def run(seconds: float, rate: float, abusers: list[int], kinds=tuple(KINDS)) -> 
             requests.get(calm_url, timeout=10)
             for kind in kinds:  # load the abuser's modules before measuring
                 for name in KINDS[kind]:
-                    requests.post(server.url + "/_mux/specialize",
+                    requests.post(server.admin_url + "/_mux/specialize",
                                   json={"tenant": "abuser", "endpoint": name}, timeout=10)
             rss_start = server.rss()
             quiet = _summary(*_calm_load(calm_url, seconds, rate))

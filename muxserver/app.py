@@ -1,38 +1,37 @@
 """MuxApp: the WSGI application that serves every tenant.
 
 ``wsgi_app`` resolves the tenant (path prefix, ``--base-domain`` or a
-``hosts`` entry), routes, loads the module if cold, calls the handler under
-the tenant's limits, and turns the value into a response. Every failure on
-the way is an exception, and :meth:`MuxApp.handle_error` is the one place
-that turns exceptions into responses, by the ``status`` they carry.
+``hosts`` entry), routes, takes a lease on the tenant
+(:mod:`muxserver.tenancy.lease`), loads the module if cold, calls the
+handler under the tenant's limits, and turns the value into a response.
+Every failure on the way is an exception of :mod:`muxserver.errors`, and
+:meth:`MuxApp.handle_error` is the one place that turns exceptions into
+responses, by what they carry.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import re
 import secrets
 import time
-import traceback
 
 import gevent
-from werkzeug.exceptions import HTTPException
+from werkzeug.urls import iri_to_uri
+from werkzeug.utils import redirect as werkzeug_redirect
+from werkzeug.wsgi import get_host
 
+from muxserver import serverdir
 from muxserver.config import Config
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import BodyTooLarge
+from muxserver.errors import InternalError
 from muxserver.errors import MuxError
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.errors import TenantCodeError
-from muxserver.errors import TooManyRequests
-from muxserver.execution import budget_for
-from muxserver.execution import run_limited
-from muxserver.http.admin import AdminAPI
-from muxserver.http.console import console_key
 from muxserver.http.responses import http_date
 from muxserver.http.responses import status_line
 from muxserver.http.static import PREFIX as STATIC_PREFIX
@@ -43,21 +42,17 @@ from muxserver.ops import logs
 from muxserver.ops.logs import TenantLogs
 from muxserver.ops.logs import server_log
 from muxserver.ops.memory import release_memory
-from muxserver.ops.history import History
 from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.codecache import CodeCache
-from muxserver.tenancy.data import StorageUsage
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
+from muxserver.tenancy import lease as leases
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.scanner import TENANT_NAME
-from muxserver.tenant_api import context
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.response import html_error_page
-from muxserver.tenant_api.site import load_server_secret
 from muxserver.tenant_api.request import TenantRequest
-from sandbox import LimitExceeded
 from sandbox.limits import rss_bytes
 
 #: After a limit kill, for this long, the tenant's requests yield to others
@@ -66,6 +61,17 @@ PENALTY_S = 10.0
 PENALTY_YIELD_S = 0.001
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+def _routing_redirect(environ, path: str):
+    """A tenant's rule that exists with a trailing slash (or whose defaults
+    give a shorter URL): werkzeug's 308, absolute Location and page, as a
+    Flask app answers it."""
+    query = environ.get("QUERY_STRING")
+    url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}{iri_to_uri(path)}"
+    response = werkzeug_redirect(url + (f"?{query}" if query else ""), 308)
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+    return 308, headers, response.get_data(), None
+
 
 class _Outcome:
     """What a request turned into, for the access log and metrics."""
@@ -87,24 +93,30 @@ class _Outcome:
 
 
 class MuxApp:
-    """The server's WSGI application.
+    """The WSGI application of a serving process (or of tests, in-process).
+
+    It serves tenants only: on its port ``/_mux/healthz`` answers and every
+    other ``/_mux/`` path is 404 (the admin API has a listener of its own,
+    :mod:`muxserver.http.admin`).
 
     :param config: validated settings.
-    :param scan: register tenants now (tests may delay it).
-    :param metrics_dir: with workers, where they exchange metrics snapshots.
+    :param scan: register tenants now by reading the tenants dir (in a
+        serving process the supervisor sends them instead).
+    :param session_key: what tenants' session keys derive from (the
+        supervisor hands it over; None: derived here from the server secret).
     """
 
-    def __init__(self, config: Config, scan: bool = True, metrics_dir: str | None = None):
+    def __init__(self, config: Config, scan: bool = True, session_key: bytes | None = None):
         self.config = config
         self.cache = CodeCache(config.code_cache_dir)
         self.registry = Registry(config, self.cache)
         self.logs = TenantLogs()
-        self.metrics = Metrics(metrics_dir)
-        self._server_secret = None
-        self.loader = Loader(self.registry, self.cache, self.logs, config.extra_modules,
-                             lambda: self.server_secret)
-        self.admin = AdminAPI(self)
+        self.metrics = Metrics()
+        self._session_key = session_key
+        self.loader = Loader(config, self.cache, self.logs, lambda: self.session_key)
         self.started_at = time.time()
+        #: Which kind of process this is, for status ("serving", "in-process").
+        self.role = "in-process"
         #: Requests being answered now (streams count until closed).
         self.inflight = 0
         # Request ids: a random prefix per process and a counter, unique
@@ -117,26 +129,17 @@ class MuxApp:
         #: Started by the process (:mod:`muxserver.process`); cold starts
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
-        #: Bytes in each tenant's data folder, for /_mux/status.
-        self.storage = StorageUsage(config.state_dir)
-        #: The last minutes, for the console (sampled by muxserver.process).
-        self.history = History(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
         if scan:
             self.rescan()
 
     @property
-    def server_secret(self) -> bytes:
-        """The server's own secret (sessions, the console key), read or made
-        in the data dir on first use — a tool command never needs it."""
-        if self._server_secret is None:
-            self._server_secret = load_server_secret(self.config.state_dir)
-        return self._server_secret
-
-    @property
-    def console_key(self) -> str:
-        """What the console page proves its calls with (muxserver.http.console)."""
-        return console_key(self.server_secret)
+    def session_key(self) -> bytes:
+        """What tenants' session keys derive from; read (or made) on first use
+        when the supervisor did not hand it over — a tool command never needs it."""
+        if self._session_key is None:
+            self._session_key = serverdir.session_key(serverdir.server_secret(self.config))
+        return self._session_key
 
     def rescan(self) -> None:
         started = time.perf_counter()
@@ -151,20 +154,47 @@ class MuxApp:
             (time.perf_counter() - started) * 1000,
         )
 
-    def load(self, state, endpoint: str):
-        """The warm module of ``endpoint``, loading (and counting) a cold start.
+    def load(self, lease, endpoint: str, outcome=None):
+        """The warm module of ``endpoint`` in the lease's generation, loading
+        (and counting) a cold start; idle modules make room first, so no
+        request is refused for memory that they hold.
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
-        if endpoint not in state.modules:
-            # Idle modules make room before a cold start, so no request is
-            # refused for memory that they hold.
+        generation = lease.state.generation
+        if generation is None or endpoint not in generation.modules:
             self.evictor.shed_memory()
-        module, load_ms = self.loader.get(state, endpoint)
+        module, load_ms = lease.load(self.loader, endpoint)
         if load_ms is not None:
-            self.metrics.cold_starts.labels(state.name).inc()
-            self.metrics.warm_modules.inc()
+            self.metrics.cold_starts.labels(lease.state.name).inc()
+            self.metrics.warm_modules.set(len(self.registry.warm_modules()))
+            if outcome is not None:
+                outcome.cold = True
+                outcome.load_ms = load_ms
         return module, load_ms
+
+    def hold(self, state, request_id: str, endpoint: str = "", capped: bool = True):
+        """A lease on ``state`` (429 when its concurrency is full). A tenant
+        stopped by a limit recently first lets waiting requests (other
+        tenants') run — before the slot is taken, never between the check and
+        the increment."""
+        if state.penalized_until and time.monotonic() < state.penalized_until:
+            gevent.sleep(PENALTY_YIELD_S)
+        return leases.take(state, request_id, endpoint, capped=capped)
+
+    def specialize(self, tenant: str, endpoint: str) -> dict:
+        """Load one endpoint now (``/_mux/specialize``), held like a request
+        (counted in flight, its generation pinned), so an eviction meanwhile
+        cannot take the runtime from under the load."""
+        state = self.registry.get(tenant)
+        if state is None or endpoint not in state.spec.modules:
+            raise NotFound(f"no endpoint {endpoint!r} in tenant {tenant!r}")
+        started = time.perf_counter()
+        with self.hold(state, None, endpoint, capped=False) as lease:
+            _, load_ms = self.load(lease, endpoint)
+        return {"tenant": tenant, "endpoint": endpoint, "was_warm": load_ms is None,
+                "cold_start_ms": round(load_ms if load_ms is not None
+                                       else (time.perf_counter() - started) * 1000, 3)}
 
     def redeploy(self, name: str) -> None:
         """Re-register one tenant after its folder changed (or went away)."""
@@ -179,58 +209,55 @@ class MuxApp:
         count = self.registry.evict(tenant, endpoint, reason)
         if count:
             release_memory(force=True)
+            self.metrics.warm_modules.set(len(self.registry.warm_modules()))
         return count
 
-    def status(self) -> dict:
-        """What ``/_mux/status`` shows."""
-        registry = self.registry
+    def process_status(self) -> dict:
+        """What this process holds now, for ``/_mux/status`` (the control
+        plane adds every tenant's version and deploy errors)."""
         tenants = {}
-        for name in sorted(registry.tenants):
-            state = registry.tenants[name]
-            error = registry.deploy_errors.get(name)
-            tenants[name] = {
-                "name": name,
-                "version": state.spec.version,
-                "deployed_at": state.deployed_at,
-                "routes": len(state.spec.routes),
-                "warm_modules": len(state.modules),
-                "inflight": state.inflight,
-                "hosts": list(state.spec.manifest.hosts),
-                "limits": dataclasses.asdict(state.spec.manifest.limits),
-                "last_failed_deploy": error.describe() if error else None,
-                "warnings": list(state.spec.warnings),
-                "storage_bytes": self.storage.of(name),
-                "storage_limit_bytes": state.spec.manifest.limits.storage_mb * 2**20,
-            }
+        for name, state in self.registry.tenants.items():
+            if state.inflight or state.modules:
+                tenants[name] = {"warm_modules": len(state.modules), "inflight": state.inflight}
         return {
-            "tenants": tenants,
-            "routes": registry.route_table(),
-            "warm_modules": [m.describe() for m in registry.warm_modules()],
+            "pid": os.getpid(),
+            "role": self.role,
             "rss_bytes": rss_bytes(),
+            "warm_modules": [m.describe() | {"pid": os.getpid()}
+                             for m in self.registry.warm_modules()],
+            "tenants": tenants,
+            "inflight": self.inflight,
             "cold_starts": self.metrics.total("mux_cold_starts"),
             "evictions": self.metrics.total("mux_evictions"),
-            "deploy_errors": registry.error_table(),
-            "warnings": list(registry.warnings),
             "limit_kills": [
                 {"tenant": t, "kind": k, "count": n}
                 for (t, k), n in sorted(self.metrics.counters["mux_limit_kills"].items())
             ],
-            "code_cache": {
-                "dir": str(self.cache.directory),
-                "writable": self.cache.writable,
-                "hits": self.cache.hits,
-                "misses": self.cache.misses,
-                "writes": self.cache.writes,
-            },
             "isolation": self.isolation,
             "uptime_s": round(time.time() - self.started_at, 3),
-            "pid": os.getpid(),
         }
 
     def _on_unload(self, state, module, reason) -> None:
         self.metrics.evictions.labels(state.name, reason).inc()
         self.metrics.warm_modules.dec()
-        module.unload()
+
+    def limit_killed(self, outcome, error) -> None:
+        """A request was stopped by a limit: penalise the tenant for a while,
+        count it, say it in the tenant's log, and give memory back."""
+        tenant = outcome.tenant
+        state = self.registry.get(tenant) if tenant else None
+        if state is not None:
+            state.penalized_until = time.monotonic() + PENALTY_S
+        self.metrics.limit_kills.labels(tenant or "-", error.kind).inc()
+        self.logs.write(tenant or "-", outcome.request_id,
+                        f"request to {outcome.endpoint} stopped: {error.message}", level="error")
+        # After the response is on its way, not before it.
+        gevent.spawn(release_memory)
+
+    def stream_done(self, outcome) -> None:
+        """A body sent after the WSGI call (a stream, a large file) ended."""
+        self.inflight -= 1
+        self.finish(outcome)
 
     # -- WSGI ------------------------------------------------------------------
 
@@ -258,8 +285,11 @@ class MuxApp:
         path = outcome.path
         try:
             if path.startswith("/_mux/") or path == "/_mux":
-                code, headers, body = self.admin.handle(environ)
-                stream = None
+                # The admin API is on its own listener, never on the origin
+                # that serves tenant pages; this port only says it serves.
+                if path.rstrip("/") != "/_mux/healthz":
+                    raise NotFound("not here: the admin API has a listener of its own")
+                code, headers, body, stream = 200, [("Content-Type", "text/plain")], b"ok\n", None
             else:
                 code, headers, body, stream = self.serve(environ, request_id, outcome)
         except HOST_EXITS:
@@ -279,17 +309,14 @@ class MuxApp:
         outcome.status = code
         if stream is not None:
             start_response(status_line(code), headers)
-            if isinstance(stream, FileBody):
-                self.finish(outcome)
             if environ.get("REQUEST_METHOD") == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
             return stream
+        if code not in (204, 304):  # they have no body, and no length to say
+            headers.append(("Content-Length", str(len(body))))
         if environ.get("REQUEST_METHOD") == "HEAD":
-            headers.append(("Content-Length", str(len(body))))
             body = b""
-        else:
-            headers.append(("Content-Length", str(len(body))))
         start_response(status_line(code), headers)
         self.finish(outcome)
         return [body]
@@ -320,6 +347,8 @@ class MuxApp:
         name = parts[1] if len(parts) > 1 else ""
         if not name:
             raise NotFound("no tenant in the path")
+        if not TENANT_NAME.match(name):
+            raise NotFound(f"no tenant {name[:80]!r}")
         if len(parts) == 2:
             raise Redirect(f"/{name}/", name)
         return name, "/" + parts[2], "/" + name
@@ -336,13 +365,15 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
-            return serve_static(self, state, rel)
+            try:
+                return self._serve_static(state, rel, request_id, outcome, environ)
+            except NotFound as exc:  # Flask's static route: the app's 404 answers
+                return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
         try:
             match = router.match(rel, method)
         except Redirect as exc:
-            query = environ.get("QUERY_STRING")
-            raise Redirect(mount + exc.location + (f"?{query}" if query else ""), name) from None
+            return _routing_redirect(environ, mount + exc.location)
         except (NotFound, MethodNotAllowed) as exc:
             if method == "OPTIONS":
                 # Answered by the server, unless a route takes OPTIONS itself
@@ -354,59 +385,46 @@ class MuxApp:
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint
-        limits = state.spec.manifest.limits
-        if state.inflight >= limits.concurrency:
-            raise TooManyRequests(f"tenant {name} has {limits.concurrency} requests in flight", name)
-        if state.penalized_until and time.monotonic() < state.penalized_until:
-            # This tenant was stopped by a limit recently: let requests that
-            # are already waiting (other tenants') run before its next one.
-            gevent.sleep(PENALTY_YIELD_S)
-        state.inflight += 1
-        release = True
-        module = None
-        budget = None
+        with self.hold(state, request_id, route.endpoint) as lease:
+            module, _ = self.load(lease, route.endpoint, outcome)
+            module.touch()
+            handler = module.handlers.get((route.handler, route.rule))
+            if handler is None:
+                message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
+                           "defined when the module ran")
+                raise TenantCodeError(message, name, detail=message)
+            request = lease.attach_request(TenantRequest(
+                environ, rel, mount, match.view_args, route.endpoint, self.config.max_body_bytes))
+            code, headers, body, stream = self._timed(
+                outcome, lease, f"endpoint={route.endpoint}", call_handler,
+                route, handler, request, match.view_args, module, state.spec.root)
+            if stream is not None:
+                return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
+            return code, headers, body, None
+
+    @staticmethod
+    def _timed(outcome, lease, label, func, *args):
+        """``lease.run(...)``, its duration in the outcome (Server-Timing: exec)."""
+        started = time.perf_counter()
         try:
-            ctx = context.RequestContext(name, request_id, endpoint=route.endpoint)
-            previous = context.push(ctx)
-            try:
-                module, load_ms = self.load(state, route.endpoint)
-                if load_ms is not None:
-                    outcome.cold = True
-                    outcome.load_ms = load_ms
-                module.acquire()
-                ctx.site = state.site
-                handler = module.handlers.get((route.handler, route.rule))
-                if handler is None:
-                    message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
-                               "defined when the module ran")
-                    raise TenantCodeError(message, name, detail=message)
-                ctx.request = TenantRequest(environ, rel, mount, match.view_args,
-                                                route.endpoint, self.config.max_body_bytes)
-                budget = budget_for(limits, name,
-                                    f"tenant={name} endpoint={route.endpoint} request={request_id}")
-                exec_started = time.perf_counter()
-                try:
-                    code, headers, body, stream = run_limited(
-                        budget, call_handler, route, handler, ctx.request, match.view_args,
-                        module, self.config.tenants_dir,
-                    )
-                finally:
-                    outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
-                if stream is not None:
-                    release = False
-                    return code, headers, b"", TenantStream(
-                        self, state, module, ctx, budget, stream, outcome
-                    )
-                return code, headers, body, None
-            finally:
-                context.pop(previous)
-                if release:
-                    state.end_request(ctx.request, budget)
+            return lease.run(label, func, *args)
         finally:
-            if release:
-                state.inflight -= 1
-                if module is not None:
-                    module.release()
+            outcome.exec_ms = (time.perf_counter() - started) * 1000
+
+    def _serve_static(self, state, rel, request_id, outcome, environ):
+        """A file of the tenant's ``static/``, held like a request until it
+        is sent (a large one streams: released, counted and logged then)."""
+        with self.hold(state, request_id) as lease:
+            code, headers, body, stream = serve_static(state, rel, environ)
+            if isinstance(stream, FileBody):
+                lease.hand_over()
+
+                def sent():
+                    lease.release()
+                    self.stream_done(outcome)
+
+                stream.on_close = sent
+            return code, headers, body, stream
 
     def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
         """A 404 or 405 inside a tenant, answered as its Flask app would: its
@@ -422,90 +440,32 @@ class MuxApp:
             return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
                 html_error_page(code).encode(), None
         outcome.endpoint = endpoint
-        ctx = context.RequestContext(name, request_id, endpoint=endpoint)
-        previous = context.push(ctx)
-        state.inflight += 1
-        module = None
-        budget = None
-        try:
-            module, load_ms = self.load(state, endpoint)
-            if load_ms is not None:
-                outcome.cold, outcome.load_ms = True, load_ms
-            module.acquire()
-            ctx.site = state.site
-            ctx.request = TenantRequest(environ, rel, mount, {}, "", self.config.max_body_bytes)
-            budget = budget_for(state.spec.manifest.limits, name,
-                                f"tenant={name} errorhandler={code} request={request_id}")
-            runtime, site = state.runtime, state.site
+        with self.hold(state, request_id, endpoint) as lease:
+            self.load(lease, endpoint, outcome)
+            lease.attach_request(TenantRequest(environ, rel, mount, {}, "",
+                                               self.config.max_body_bytes))
+            runtime, site = lease.runtime, lease.generation.site
 
             def answer():
                 for holder in holders:
-                    runtime.load_module(holder)
+                    runtime.load_module(holder, by_host=True)
                 apps = [a for a in site.apps if code in a._error_handlers]
-                return error_page(apps, code, None, self.config.tenants_dir, endpoint)
+                return error_page(apps, code, None, state.spec.root, endpoint)
 
-            started = time.perf_counter()
-            try:
-                status, out, body, _ = run_limited(budget, answer)
-            finally:
-                outcome.exec_ms = (time.perf_counter() - started) * 1000
+            status, out, body, _ = self._timed(outcome, lease, f"errorhandler={code}", answer)
             return status, out + [h for h in headers if h[0] != "Content-Type"], body, None
-        finally:
-            state.inflight -= 1
-            if module is not None:
-                module.release()
-            context.pop(previous)
-            state.end_request(ctx.request, budget)
 
     # -- errors ------------------------------------------------------------------
 
     def handle_error(self, exc: BaseException, request_id: str, outcome: _Outcome):
-        """Turn any exception into ``(status, headers, body)``; log what matters."""
-        tenant = outcome.tenant
-        headers: list[tuple[str, str]] = []
-        if isinstance(exc, TenantCodeError):
-            code = exc.status
-            kind = "sandbox denied" if exc.denied else "raised"
-            self.logs.write(tenant or "-", request_id, f"{outcome.endpoint} {kind}:\n{exc.detail}",
-                            level="error")
-            server_log.error("tenant code failed in %s: %s", outcome.endpoint, exc.exc_type,
-                             extra={"tenant": tenant, "request_id": request_id})
-            message = f"the function raised {exc.exc_type}" if exc.exc_type else str(exc)
-            if self.config.debug:
-                message += "\n\n" + exc.detail
-        elif isinstance(exc, HTTPException):  # werkzeug: bad JSON, body too large ...
-            code = exc.code or 500
-            message = exc.description or exc.name
-        elif isinstance(exc, LimitExceeded):
-            code = exc.status
-            message = f"{exc.message}; the request was stopped"
-            state = self.registry.get(tenant) if tenant else None
-            if state is not None:
-                state.penalized_until = time.monotonic() + PENALTY_S
-            self.metrics.limit_kills.labels(tenant or "-", exc.kind).inc()
-            self.logs.write(tenant or "-", request_id,
-                            f"request to {outcome.endpoint} stopped: {exc.message}", level="error")
-            # After the response is on its way, not before it.
-            gevent.spawn(release_memory)
-        elif isinstance(exc, MuxError):
-            code = exc.status
-            message = str(exc)
-            headers.extend(exc.headers())
-            if code >= 500 and tenant:
-                self.logs.write(tenant, request_id, message, level="error")
-                server_log.error("%s", message, extra={"tenant": tenant, "request_id": request_id})
-        else:
-            # Not a tenant error (those arrive as TenantCodeError): a bug here.
-            code = 500
-            server_log.exception("internal error", extra={"tenant": tenant, "request_id": request_id})
-            message = "internal server error"
-        if code >= 500:
-            message = f"{message} (request id {request_id})"
-            if self.config.debug and not isinstance(exc, (MuxError, LimitExceeded)):
-                message += "\n\n" + "".join(traceback.format_exception(exc))
-            elif self.config.debug and getattr(exc, "detail", "") and not isinstance(exc, TenantCodeError):
-                message += "\n\n" + exc.detail
-        body = (message + "\n").encode("utf-8", "replace")
-        headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
-        return code, headers, body
-
+        """Turn any exception into ``(status, headers, body)``: each error of
+        :mod:`muxserver.errors` says its status, headers, text and what it
+        reports; anything else is a bug here (:class:`InternalError`)."""
+        error = exc if isinstance(exc, MuxError) else InternalError(exc)
+        error.report(self, outcome)
+        message = error.client_text(self.config.debug)
+        if error.status >= 500:
+            first, sep, rest = message.partition("\n\n")
+            message = f"{first} (request id {request_id}){sep}{rest}"
+        headers = [("Content-Type", "text/plain; charset=utf-8"), *error.headers()]
+        return error.status, headers, (message + "\n").encode("utf-8", "replace")

@@ -29,7 +29,7 @@ EXIT_STARTUP_FAILURE = 3
 
 log = logging.getLogger("muxserver")
 
-COMMANDS = ("check", "routes", "deploy", "nginx-conf", "data", "serve")
+COMMANDS = ("check", "routes", "deploy", "nginx-conf", "data", "flask", "serve")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,8 @@ def _serve_parser() -> argparse.ArgumentParser:
             "other commands: muxserver check DIR | muxserver routes DIR | "
             "muxserver deploy SRC --tenant NAME --tenants-dir DIR | "
             "muxserver nginx-conf --node HOST:PORT ... | "
-            "muxserver data export|import TENANT FILE --data-dir DIR"
+            "muxserver data export|import TENANT FILE --data-dir DIR | "
+            "muxserver flask [--tenants-dir DIR] TENANT COMMAND [ARGS...]"
         ),
     )
     parser.add_argument("--version", action="version", version=f"muxserver {__version__}")
@@ -48,7 +49,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tool_config(directory: str | None, cache_dir: str | None, config_file: str | None):
+def _tool_config(directory: str | None, cache_dir: str | None, config_file: str | None,
+                 data_dir: str | None = None):
     """The server's settings for a tool command: ``--config FILE`` (so tenants
     are judged by the server's rules: ``[hosts]``, ``[max_limits]``,
     ``extra_modules``), with the command's own arguments on top."""
@@ -62,6 +64,8 @@ def _tool_config(directory: str | None, cache_dir: str | None, config_file: str 
         values["tenants_dir"] = directory
     if cache_dir is not None:
         values["cache_dir"] = cache_dir
+    if data_dir is not None:
+        values["data_dir"] = data_dir
     values["watch"] = False
     return Config.build(values)
 
@@ -149,8 +153,9 @@ def cmd_deploy(argv: list[str]) -> int:
     parser.add_argument("--tenant", required=True, help="tenant name")
     parser.add_argument("--tenants-dir", default=None,
                         help="the live tenants dir (default: tenants_dir of --config)")
-    parser.add_argument("--url", action="append", default=[], metavar="http://NODE:PORT",
-                        help="deploy over HTTP to this node (repeat for each node of a fleet)")
+    parser.add_argument("--url", action="append", default=[], metavar="http://NODE:ADMIN_PORT",
+                        help="deploy over HTTP to this node's admin listener (--admin-listen; "
+                             "repeat for each node of a fleet)")
     parser.add_argument("--admin-token", "--token", dest="token", default=None,
                         help="the node's admin token or the tenant's deploy token "
                              "(default: $MUX_DEPLOY_TOKEN)")
@@ -296,6 +301,50 @@ def cmd_data(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_flask(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="muxserver flask",
+        description="Run a tenant's own command (@app.cli.command, @click.command: the Flask "
+                    "tutorial's init-db) in the sandbox, under its limits, against its /data. "
+                    "Options go before TENANT; everything after it is the command's.",
+    )
+    parser.add_argument("tenant", help="tenant name")
+    parser.add_argument("args", nargs=argparse.REMAINDER,
+                        help="the command and its arguments (none, or --help: list them)")
+    parser.add_argument("--tenants-dir", default=None,
+                        help="the tenants dir (default: tenants_dir of --config)")
+    parser.add_argument("--data-dir", default=None,
+                        help="the tenants' data (default: data_dir of --config, or .muxdata "
+                             "beside the tenants dir)")
+    _add_tool_arguments(parser, directory=False)
+    args = parser.parse_args(argv)
+    from muxserver import isolation
+    from muxserver.app import MuxApp
+    from muxserver.flask_command import run_command
+
+    import shutil
+
+    from muxserver import serverdir
+    from muxserver.errors import ConfigError as IsolationRefused
+
+    config = _tool_config(args.tenants_dir, args.cache_dir, args.config, args.data_dir)
+    app = MuxApp(config, scan=False)
+    app.registry.rescan_tenant(args.tenant)
+    app.session_key  # read the server secret now: the process layer hides it next
+    tempdir = serverdir.private_tempdir(config, "flask-command")
+    try:
+        # Tenant code runs here: the same process layer as a serving process.
+        try:
+            report = isolation.lock_down(config, tempdir)
+        except IsolationRefused as exc:
+            print(f"muxserver flask: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        app.isolation = report.describe()
+        return run_command(app, args.tenant, args.args)
+    finally:
+        shutil.rmtree(tempdir, ignore_errors=True)
+
+
 def _listener(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -313,7 +362,8 @@ def cmd_serve(argv: list[str]) -> int:
     from muxserver import launch
 
     if argv[:1] == [launch.SERVE_FLAG]:
-        return serve(launch.read_config_fd(int(argv[1])))
+        config, _ = launch.read_config_fd(int(argv[1]))
+        return supervise(config)
     args = _serve_parser().parse_args(argv)
     try:
         config = from_args(args)
@@ -328,22 +378,32 @@ def cmd_serve(argv: list[str]) -> int:
     return EXIT_STARTUP_FAILURE  # not reached: relaunch replaces the process
 
 
-def serve(config) -> int:
-    """The serving process: bind, then serve with one process or N workers."""
+def supervise(config) -> int:
+    """The supervisor: bind both listeners, then supervise the serving processes."""
+    from muxserver.errors import HaltServer
+    from muxserver.supervisor.supervisor import Supervisor
+
     setup_logging(config.log_format, access=config.access_log)
+    sockets = []
+    for what, (host, port) in (("tenants", (config.host, config.port)),
+                               ("the admin API", config.admin_address)):
+        try:
+            sockets.append(_listener(host, port))
+        except OSError as exc:
+            print(f"muxserver: cannot listen for {what} on {host}:{port}: {exc.strerror}"
+                  + (" (set --admin-listen HOST:PORT)" if what != "tenants" else ""),
+                  file=sys.stderr)
+            return EXIT_STARTUP_FAILURE
+    listener, admin = sockets
+    host, port = listener.getsockname()[:2]
+    admin_host, admin_port = admin.getsockname()[:2]
+    log.info("muxserver listening on http://%s:%d (tenants: %s); admin on http://%s:%d/_mux/",
+             host, port, config.tenants_dir, admin_host, admin_port)
     try:
-        listener = _listener(config.host, config.port)
-    except OSError as exc:
-        print(f"muxserver: cannot listen on {config.host}:{config.port}: {exc.strerror}",
-              file=sys.stderr)
-        return EXIT_STARTUP_FAILURE
-    if config.workers > 1:
-        from muxserver.http.workers import run_workers
-
-        return run_workers(config, listener)
-    from muxserver.process import run_single
-
-    return run_single(config, listener)
+        return Supervisor(config, listener, admin).run()
+    except HaltServer as exc:
+        log.critical("%s", exc.reason)
+        return exc.status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,15 +422,17 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_nginx_conf(argv)
         if command == "data":
             return cmd_data(argv)
+        if command == "flask":
+            return cmd_flask(argv)
         return cmd_serve(argv)
     except ConfigError as exc:
         print(f"muxserver: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

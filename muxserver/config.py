@@ -105,7 +105,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_limits", dict, {}, "[max_limits] table: the most a tenant.toml may ask for, per limit (config file only)", flag=""),
     Setting("hosts", dict, {}, "[hosts] table: tenant = [host names] it may serve, '*.' wildcards allowed (config file only)", flag=""),
     Setting("deploy_tokens", dict, {}, "[deploy_tokens] table: tenant = token (or {token, name}) that may deploy, list and roll back that tenant only (config file only)", flag=""),
+    Setting("admin_listen", str, None, "HOST:PORT of the admin API and the console, never the tenants' port (default: --host and --port + 1)", metavar="HOST:PORT"),
+    Setting("admin_hosts", list, (), "Host names the admin listener answers besides its own address, localhost and loopback addresses; others get 421 (config file only)", flag=""),
+    Setting("server_dir", Path, None, "the supervisor's own files: deployed versions and live pointers (serving processes read them), the server secret (they never see it) (default: .muxserver beside the tenants dir)", metavar="DIR"),
 )
+
+#: The most a tenant.toml may ask for when the operator's config has no
+#: ``[max_limits]`` (SPEC "tenant.toml"); a default set higher raises its cap.
+DEFAULT_MAX_LIMITS = {"cpu_ms": 10_000, "wall_s": 300.0, "memory_mb": 1024,
+                      "concurrency": 1000, "storage_mb": 10_240}
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -136,6 +144,25 @@ class _ConfigMethods:
         if self.cache_dir is not None:
             return self.cache_dir
         return self.tenants_dir.resolve().parent / ".muxcache"
+
+    @property
+    def server_root(self) -> Path:
+        """The supervisor's own folder (``--server-dir``)."""
+        if self.server_dir is not None:
+            return self.server_dir
+        return self.tenants_dir.resolve().parent / ".muxserver"
+
+    @property
+    def versions_dir(self) -> Path:
+        """Versions deployed over HTTP and their live pointers."""
+        return self.server_root / "versions"
+
+    @property
+    def admin_address(self) -> tuple[str, int]:
+        """``(host, port)`` of the admin listener."""
+        if self.admin_listen:
+            return parse_address(self.admin_listen, "admin_listen")
+        return self.host, (self.port + 1 if self.port else 0)
 
     @classmethod
     def build(cls, values: dict[str, Any]):
@@ -178,6 +205,9 @@ class _ConfigMethods:
                 raise ConfigError("admin_token: must not be empty")
             clean["admin_token"] = TokenHash.of(clean["admin_token"])
         clean["max_limits"] = _max_limits(clean.get("max_limits", {}), limits)
+        clean["admin_hosts"] = tuple(h.lower().rstrip(".") for h in clean.get("admin_hosts", ()))
+        if clean.get("admin_listen") is not None:
+            parse_address(clean["admin_listen"], "admin_listen")
         clean["hosts"] = host_table(clean.get("hosts", {}))
         clean["deploy_tokens"] = deploy_token_table(clean.get("deploy_tokens", {}))
         return cls(limits=limits, **clean)
@@ -205,15 +235,28 @@ Config.__module__ = __name__
 Config.__doc__ = "The validated settings of one server; frozen once built."
 
 
+def parse_address(text: str, name: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as ``(host, port)``."""
+    host, sep, port = str(text).rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{name}: {text!r} is not HOST:PORT")
+    return host, int(port)
+
+
 def _max_limits(table: dict, defaults: Limits) -> MappingProxyType:
     """``[max_limits]``: same keys and bounds as ``[limits]``; the defaults
-    must fit under the caps."""
+    must fit under the caps. Keys it does not set take
+    :data:`DEFAULT_MAX_LIMITS` (or the default limit, if the operator set
+    that higher)."""
     Limits().overlay(table, "max_limits")
     for key, cap in table.items():
         if getattr(defaults, key) > cap:
             raise ConfigError(f"max_limits: {key} = {cap} is below the default {key} = "
                               f"{getattr(defaults, key)}")
-    return MappingProxyType(dict(table))
+    caps = {key: max(cap, getattr(defaults, key)) for key, cap in DEFAULT_MAX_LIMITS.items()}
+    caps.update(table)
+    return MappingProxyType(caps)
 
 
 def deploy_token_table(table: dict) -> MappingProxyType:
@@ -221,7 +264,7 @@ def deploy_token_table(table: dict) -> MappingProxyType:
 
     A value is the token, ``{token = "...", name = "ci"}`` (the name shows in
     the deploy history), or what :func:`muxserver.launch` passes on:
-    ``{sha256 = "...", name = ...}``. Tokens are kept as hashes only.
+    ``{hash = "scrypt$...", name = ...}``. Tokens are kept as hashes only.
     """
     from muxserver.tenancy.scanner import TENANT_NAME
 
@@ -235,8 +278,8 @@ def deploy_token_table(table: dict) -> MappingProxyType:
         name = f"token:{tenant}"
         if isinstance(value, dict):
             name = str(value.get("name") or name)
-            if isinstance(value.get("sha256"), str):
-                clean[tenant] = (TokenHash.from_hex(value["sha256"]), name)
+            if isinstance(value.get("hash"), str):
+                clean[tenant] = (TokenHash.from_encoded(value["hash"]), name)
                 continue
             value = value.get("token")
         if not isinstance(value, str) or len(value) < 16:

@@ -1,18 +1,33 @@
-"""The error tree of muxserver.
+"""The error tree of muxserver: every error answers for itself.
 
-Each error that reaches a client carries ``status``; :meth:`MuxApp.handle_error`
-reads it, so adding an error type never needs a new branch there.
+Each error that reaches a client carries its :attr:`~MuxError.status`, its
+headers, the text a client may see, and what answering it reports (the
+tenant's log, the server's log, metrics). :meth:`MuxApp.handle_error` reads
+these and has no branch per type (werkzeug's ``HTTPException.get_response``
+is the model). Foreign errors are translated into this tree where they are
+caught, with ``from None``: a stopped request (:class:`sandbox.LimitExceeded`)
+and werkzeug's errors about the request at the edge of tenant code
+(:func:`muxserver.execution.run_limited`), bad return values inside it
+(:mod:`muxserver.tracebacks`), anything else at the one mapper
+(:class:`InternalError`).
 """
 
 from __future__ import annotations
 
+import logging
+import traceback
+from urllib.parse import quote
+
 from greenlet import GreenletExit
+
+server_log = logging.getLogger("muxserver")
 
 
 class MuxError(Exception):
     """Base for muxserver errors.
 
-    Each error knows how it is answered: :attr:`status` and :meth:`headers`.
+    Each error knows how it is answered: :attr:`status`, :meth:`headers`,
+    :meth:`client_text` and :meth:`report`.
     """
 
     status = 500
@@ -20,6 +35,33 @@ class MuxError(Exception):
     def headers(self) -> list[tuple[str, str]]:
         """Headers the answer to this error carries."""
         return []
+
+    def client_text(self, debug: bool) -> str:
+        """What the client reads (the request id is added for 5xx)."""
+        return str(self)
+
+    def report(self, app, outcome) -> None:
+        """Say what happened, once, as the answer is made: by default a 5xx
+        about a tenant goes to its log and to the server's."""
+        if self.status >= 500 and outcome.tenant:
+            message = str(self)
+            app.logs.write(outcome.tenant, outcome.request_id, message, level="error")
+            server_log.error("%s", message,
+                             extra={"tenant": outcome.tenant, "request_id": outcome.request_id})
+
+
+class HaltServer(BaseException):
+    """Stop the server with ``status``; not catchable by ``except Exception``
+    (gunicorn's ``HaltServer``). Only :mod:`muxserver.cli` turns it into an exit.
+
+    :param reason: said in the log.
+    :param status: the process's exit status.
+    """
+
+    def __init__(self, reason: str, status: int = 1):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
 class ConfigError(MuxError):
@@ -56,16 +98,30 @@ class MethodNotAllowed(TenantError):
 
 
 class Redirect(TenantError):
-    """The route exists with a trailing slash; send the client there."""
+    """The route exists with a trailing slash; send the client there.
+
+    ``location`` is a path on this server, quoted as werkzeug quotes it
+    (:func:`safe_location`): it never starts with ``//`` or ``/\\``, which
+    browsers would take for another host.
+    """
 
     status = 308
 
     def __init__(self, location: str, tenant: str | None = None):
+        location = safe_location(location)
         super().__init__(f"moved to {location}", tenant)
         self.location = location
 
     def headers(self):
         return [("Location", self.location)]
+
+
+def safe_location(path: str) -> str:
+    """``path`` as a ``Location`` on this server: percent-quoted as werkzeug's
+    ``iri_to_uri`` quotes (a backslash becomes ``%5C``), and one leading slash
+    (``//host`` and ``/\\host`` are other sites to a browser)."""
+    quoted = quote(path, safe="/:?#[]@!$&'()*+,;=%")
+    return "/" + quoted.lstrip("/")
 
 
 class BodyTooLarge(MuxError):
@@ -84,6 +140,69 @@ class TooManyRequests(TenantError):
         return [("Retry-After", str(self.retry_after))]
 
 
+class ClientError(MuxError):
+    """The client sent something unusable (werkzeug's errors about the
+    request, translated where tenant code returns: bad JSON, a body too
+    large for a form...).
+
+    :param status: the 4xx werkzeug chose.
+    """
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status if 400 <= status <= 599 else 400
+
+
+class BadRequest(ClientError):
+    """The client sent something unusable."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message, 400)
+
+
+class Unauthorized(MuxError):
+    """Admin API without the right token."""
+
+    status = 401
+
+
+class Forbidden(MuxError):
+    """Admin API from a non-loopback address without a token configured."""
+
+    status = 403
+
+
+class MisdirectedRequest(MuxError):
+    """A request for a Host this listener does not serve (the admin
+    listener's answer to DNS rebinding)."""
+
+    status = 421
+
+
+class LimitStopped(TenantError):
+    """A request was stopped by one of its limits (translated from
+    :class:`sandbox.LimitExceeded` where tenant code returns to the host).
+
+    :param kind: ``cpu``, ``memory`` or ``wall``; 503, 503 or 504.
+    """
+
+    STATUS = {"cpu": 503, "memory": 503, "wall": 504}
+
+    def __init__(self, kind: str, message: str, tenant: str | None = None):
+        super().__init__(message, tenant)
+        self.kind = kind
+        self.message = message
+        self.status = self.STATUS.get(kind, 503)
+
+    def client_text(self, debug: bool) -> str:
+        return f"{self.message}; the request was stopped"
+
+    def report(self, app, outcome) -> None:
+        app.limit_killed(outcome, self)
+
+
 class TenantLoadError(TenantError):
     """The endpoint's module failed to compile or to run its top level.
 
@@ -95,6 +214,12 @@ class TenantLoadError(TenantError):
     def __init__(self, message: str, tenant: str | None = None, detail: str = ""):
         super().__init__(message, tenant)
         self.detail = detail
+        #: ``tenant/file.py:line`` where the top level raised, when it did.
+        self.where = None
+
+    def client_text(self, debug: bool) -> str:
+        text = str(self)
+        return text + "\n\n" + self.detail if debug and self.detail else text
 
 
 class TenantCodeError(TenantError):
@@ -117,23 +242,55 @@ class TenantCodeError(TenantError):
         self.exc_type = exc_type
         self.denied = denied
 
+    def client_text(self, debug: bool) -> str:
+        text = f"the function raised {self.exc_type}" if self.exc_type else str(self)
+        return text + "\n\n" + self.detail if debug else text
 
-class BadRequest(MuxError):
-    """The client sent something unusable."""
-
-    status = 400
-
-
-class Unauthorized(MuxError):
-    """Admin API without the right token."""
-
-    status = 401
+    def report(self, app, outcome) -> None:
+        kind = "sandbox denied" if self.denied else "raised"
+        app.logs.write(outcome.tenant or "-", outcome.request_id,
+                       f"{outcome.endpoint} {kind}:\n{self.detail}", level="error")
+        server_log.error("tenant code failed in %s: %s", outcome.endpoint, self.exc_type,
+                         extra={"tenant": outcome.tenant, "request_id": outcome.request_id})
 
 
-class Forbidden(MuxError):
-    """Admin API from a non-loopback address without a token configured."""
+class DeployRefused(MuxError):
+    """A new version was refused; the live one is unchanged.
 
-    status = 403
+    The one refusal type of every deploy road (directory sync, ``muxserver
+    deploy``, HTTP): a bad archive (400, 413), code that does not compile,
+    register or pass its health check (422), a version that does not exist
+    (404).
+
+    :param errors: ``tenant/file:line: message`` lines.
+    """
+
+    status = 422
+
+    def __init__(self, reason: str, errors=(), status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = tuple(errors)
+        if status is not None:
+            self.status = status
+
+
+class InternalError(MuxError):
+    """Anything else: a bug in the server, answered 500 and logged with its
+    traceback (gevent's triage: everything unknown is loud)."""
+
+    def __init__(self, original: BaseException):
+        super().__init__("internal server error")
+        self.original = original
+
+    def client_text(self, debug: bool) -> str:
+        if debug:
+            return "internal server error\n\n" + "".join(traceback.format_exception(self.original))
+        return "internal server error"
+
+    def report(self, app, outcome) -> None:
+        server_log.error("internal error", exc_info=self.original,
+                         extra={"tenant": outcome.tenant, "request_id": outcome.request_id})
 
 
 class StreamCut(Exception):
@@ -147,8 +304,4 @@ class StreamCut(Exception):
 
 #: Exceptions that mean "this process or greenlet is being stopped": only the
 #: host raises them (tenant builtins have none), so they are never answered.
-HOST_EXITS = (SystemExit, KeyboardInterrupt, GreenletExit)
-
-
-class HaltServer(BaseException):
-    """Stop the server; not catchable by ``except Exception``."""
+HOST_EXITS = (SystemExit, KeyboardInterrupt, GreenletExit, HaltServer)

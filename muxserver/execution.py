@@ -18,7 +18,10 @@ from __future__ import annotations
 import time
 
 import gevent
+from werkzeug.exceptions import HTTPException
 
+from muxserver.errors import ClientError
+from muxserver.errors import LimitStopped
 from sandbox import Budget
 from sandbox import LimitExceeded
 from sandbox import charged
@@ -75,7 +78,15 @@ def _ensure_watcher() -> None:
 
 
 def run_limited(budget: Budget, func, *args, **kwargs):
-    """Call ``func`` charged to ``budget``; raise LimitExceeded if it went over.
+    """Call ``func`` charged to ``budget``; raise :class:`~muxserver.errors.LimitStopped`
+    if it went over.
+
+    This is the edge where tenant code returns to the host, so the signals
+    that cross it are translated into the server's error tree here: a stop
+    (:class:`sandbox.LimitExceeded`, a BaseException so tenant code cannot
+    catch it) becomes :class:`~muxserver.errors.LimitStopped`, and werkzeug's
+    errors about the request (bad JSON, a form over the body limit) become
+    :class:`~muxserver.errors.ClientError`.
 
     The result is returned only if the budget is still alive afterwards —
     judged by the clocks, not only by the kill flag: one long call into host
@@ -89,6 +100,10 @@ def run_limited(budget: Budget, func, *args, **kwargs):
     fair_share.admit(budget)
     try:
         return _run_charged(budget, func, *args, **kwargs)
+    except LimitExceeded as exc:
+        raise LimitStopped(exc.kind, exc.message, budget.group or None) from None
+    except HTTPException as exc:
+        raise ClientError(exc.description or exc.name, exc.code or 400) from None
     finally:
         fair_share.finish(budget)
 

@@ -1,8 +1,10 @@
-"""From the command a user typed to the serving process: validate, then re-exec.
+"""From the command a user typed to the supervisor, and from the supervisor
+to the processes it starts: how a process of the server is launched.
 
 ``muxserver`` validates its settings (exit 2 on a bad one, or when
 ``--isolation require`` cannot be met), then replaces itself, once, with the
-serving process:
+supervisor (:mod:`muxserver.supervisor`), which starts the serving processes
+and health-check trials the same way (:func:`spawn_argv`). Each is:
 
 * ``python -I``: isolated mode, so nothing in the working directory, the
   tenants dir or ``PYTHON*`` variables is ever imported as server code; the
@@ -11,8 +13,10 @@ serving process:
   unless ``--isolation off``), so neither ``os.environ`` nor
   ``/proc/self/environ`` holds the operator's variables;
 * the settings in an anonymous memory file whose descriptor is inherited,
-  read and closed at start, with the admin token as its SHA-256 only — so
-  no secret is in the serving process's arguments or environment;
+  read and closed at start — so no secret is in a process's arguments or
+  environment. The supervisor gets the admin and deploy tokens as salted
+  scrypt hashes; a serving process gets no token at all, only the session
+  key the supervisor derives from the server secret;
 * a 1 GiB main-thread stack: some C code in CPython recurses without a depth
   check (hashing a tuple nested a million deep, which tenant code can build
   in a loop, overflows an 8 MiB stack). Every greenlet runs on the main
@@ -43,17 +47,24 @@ SERVE_FLAG = "--serve-config-fd"
 STACK_BYTES = 1 << 30
 
 
-def config_payload(config: Config) -> bytes:
-    """The settings as JSON; the admin token as its hash only."""
+def config_payload(config: Config, session_key: bytes | None = None) -> bytes:
+    """The settings as JSON. For the supervisor (``session_key`` None) the
+    tokens as their hashes; for a process that serves or tries tenant code,
+    no token at all and the session key instead."""
     values = {}
+    serving = session_key is not None
+    if serving:
+        values["session_key"] = session_key.hex()
     for setting in SETTINGS:
         value = getattr(config, setting.name)
         if setting.name == "admin_token":
-            if value is not None:
-                values["admin_token_sha256"] = value.hex()
+            if value is not None and not serving:
+                values["admin_token_hash"] = value.encoded()
             continue
         if setting.name == "deploy_tokens":
-            values[setting.name] = {t: {"sha256": h.hex(), "name": n} for t, (h, n) in value.items()}
+            if not serving:
+                values[setting.name] = {t: {"hash": h.encoded(), "name": n}
+                                        for t, (h, n) in value.items()}
             continue
         if isinstance(value, Path):
             value = str(value.resolve())
@@ -65,17 +76,46 @@ def config_payload(config: Config) -> bytes:
     return json.dumps(values).encode()
 
 
-def config_from_payload(data: bytes) -> Config:
+def config_from_payload(data: bytes) -> tuple[Config, bytes | None]:
+    """``(config, session key or None)`` from :func:`config_payload`."""
     values = json.loads(data)
-    token = values.pop("admin_token_sha256", None)
+    token = values.pop("admin_token_hash", None)
     if token is not None:
-        values["admin_token"] = TokenHash.from_hex(token)
-    return Config.build(values)
+        values["admin_token"] = TokenHash.from_encoded(token)
+    key = values.pop("session_key", None)
+    return Config.build(values), bytes.fromhex(key) if key else None
 
 
-def read_config_fd(fd: int) -> Config:
+def read_config_fd(fd: int) -> tuple[Config, bytes | None]:
     with os.fdopen(fd, "rb") as f:
         return config_from_payload(f.read())
+
+
+def payload_fd(payload: bytes) -> int:
+    """An anonymous memory file holding ``payload``, inheritable, at offset 0."""
+    fd = os.memfd_create("muxserver-config", 0)
+    os.write(fd, payload)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def code_dir() -> str:
+    """The folder holding the server's own packages (the only sys.path entry added)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def spawn_argv(entry: str, *args: str) -> list[str]:
+    """``python -I -c <bootstrap>``: run ``entry`` (``module:function``) of
+    the server's own code in isolated mode."""
+    module, function = entry.split(":")
+    bootstrap = (f"import sys; sys.path.insert(0, {code_dir()!r}); "
+                 f"from {module} import {function}; {function}(sys.argv[1:])")
+    return [sys.executable, "-I", "-c", bootstrap, *args]
+
+
+def child_environment(config: Config) -> dict[str, str]:
+    return dict(os.environ) if config.isolation == "off" else clean_environment(os.environ)
 
 
 def _raise_stack() -> None:
@@ -90,17 +130,10 @@ def _raise_stack() -> None:
 
 
 def relaunch(config: Config) -> None:
-    """Replace this process with the serving process (does not return)."""
+    """Replace this process with the supervisor (does not return)."""
     _raise_stack()
-    fd = os.memfd_create("muxserver-config", 0)
-    os.write(fd, config_payload(config))
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.set_inheritable(fd, True)
-    code_dir = str(Path(__file__).resolve().parent.parent)
-    bootstrap = (f"import sys; sys.path.insert(0, {code_dir!r}); "
-                 "from muxserver.cli import run; run()")
-    environ = dict(os.environ) if config.isolation == "off" else clean_environment(os.environ)
+    fd = payload_fd(config_payload(config))
+    argv = spawn_argv("muxserver.cli:run", SERVE_FLAG, str(fd))
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-I", "-c", bootstrap, SERVE_FLAG, str(fd)],
-              environ)
+    os.execve(sys.executable, argv, child_environment(config))

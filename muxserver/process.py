@@ -1,10 +1,10 @@
-"""One serving process: the app and the services around it.
+"""What every process that runs tenant code sets up, and runs beside its requests.
 
-:class:`ProcessServices` is the one place that starts what every serving
-process runs beside its requests — the tenants-dir watcher, the evictor, the
-daily code-cache prune, the hub watchdog, the garbage collector and, with
-workers, the metrics publisher — whether the process serves alone (:func:`run_single`) or is one
-of ``--workers N`` (:mod:`muxserver.http.workers`).
+:func:`configure_process` sets the process-wide parts of the sandbox once;
+:class:`ProcessServices` starts what a serving process runs beside its
+requests — the evictor, the hub watchdog, the garbage collector and, under
+a supervisor, the metrics it sends it every second (its heartbeat);
+:func:`lock_down` applies the process layer and records it for status.
 """
 
 from __future__ import annotations
@@ -17,24 +17,18 @@ import gevent
 
 from muxserver import isolation
 from muxserver.app import MuxApp
+from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
-from muxserver.http.server import Server
 from muxserver.ops.watchdog import HubWatchdog
-from muxserver.tenancy.codecache import MAX_AGE_S
-from muxserver.tenancy.versions import LiveWatcher
-from muxserver.tenancy.watcher import start_watcher
 from sandbox import limits as sandbox_limits
 
 log = logging.getLogger("muxserver")
 
-#: The exit status that tells gunicorn's arbiter a worker cannot boot.
+#: The exit status that tells the supervisor a serving process cannot boot.
 WORKER_BOOT_ERROR = 3
 #: A request is stopped when the process is this far over --memory-limit.
 PROCESS_CEILING_FACTOR = 1.2
-#: First code-cache prune after start, then once a day.
-PRUNE_FIRST_S = 60
-PRUNE_EVERY_S = 86_400
-#: How often a worker publishes its metrics for the others to sum.
+#: How often a serving process sends its metrics (and so says it is alive).
 METRICS_EVERY_S = 1.0
 #: How often the garbage collector may run (automatic collection is off).
 GC_EVERY_S = 0.05
@@ -72,17 +66,22 @@ def _log_unraisable(unraisable) -> None:
                   type(exc).__name__)
 
 
-def configure_process(config) -> None:
-    """Process-wide settings, set once by the process entry point.
-
-    The operator's ``module_path`` goes on ``sys.path`` for ``extra_modules``.
-    Above ``--memory-limit`` the evictor drops least recently used modules;
-    a request that takes the process well past it anyway is stopped
-    (:func:`sandbox.limits.set_process_ceiling`).
-    """
+def add_module_path(config) -> None:
+    """The operator's ``module_path`` on ``sys.path``, for ``extra_modules``
+    (the supervisor reads what they offer, serving processes import them)."""
     for path in reversed(config.module_path):
         if path not in sys.path:
             sys.path.insert(0, path)
+
+
+def configure_process(config) -> None:
+    """Process-wide settings, set once by the process entry point.
+
+    Above ``--memory-limit`` (per serving process) the evictor drops least
+    recently used modules; a request that takes the process well past it
+    anyway is stopped (:func:`sandbox.limits.set_process_ceiling`).
+    """
+    add_module_path(config)
     sandbox_limits.install()
     fair_share.install()
     sandbox_limits.set_process_ceiling(
@@ -94,14 +93,12 @@ class ProcessServices:
     """What runs beside the requests of one serving process.
 
     :param app: the process's :class:`~muxserver.app.MuxApp`.
-    :param publish_metrics: write a metrics snapshot every second (workers).
+    :param channel: its channel to the supervisor (metrics go there), if any.
     """
 
-    def __init__(self, app: MuxApp, publish_metrics: bool = False):
+    def __init__(self, app: MuxApp, channel=None):
         self.app = app
-        self.publish_metrics = publish_metrics
-        self.watcher = None
-        self.live_versions = None
+        self.channel = channel
         self.evictor = app.evictor
         self.watchdog = HubWatchdog(stall_s=max(5.0, app.config.cpu_ms / 1000 * 5))
         self._greenlets: list[gevent.Greenlet] = []
@@ -116,27 +113,16 @@ class ProcessServices:
         sys.unraisablehook = _log_unraisable
         gevent.get_hub().exception_stream = _HubErrors()
         self._greenlets.append(gevent.spawn(self._collect_garbage))
-        if self.app.config.watch:
-            self.watcher = start_watcher(self.app)
         self.evictor.start()
         self.watchdog.start()
-        # Versions deployed over HTTP, by whichever worker took the PUT.
-        self.live_versions = LiveWatcher(self.app).start()
-        self.app.history.start()
-        self._greenlets.append(gevent.spawn(self._prune_cache_daily))
-        if self.publish_metrics:
-            self.app.metrics.write_snapshot()  # a scrape right after start sees this worker
+        if self.channel is not None:
+            self.send_metrics()  # a scrape right after start sees this process
             self._greenlets.append(gevent.spawn(self._publish_metrics))
         return self
 
     def stop(self) -> None:
         self.evictor.stop()
         self.watchdog.stop()
-        if self.live_versions is not None:
-            self.live_versions.stop()
-        self.app.history.stop()
-        if self.watcher is not None:
-            self.watcher.stop()
         gevent.killall(self._greenlets, block=False)
 
     def _collect_garbage(self) -> None:
@@ -153,67 +139,28 @@ class ProcessServices:
             elif count0 > threshold0:
                 gc.collect(0)
 
-    def _prune_cache_daily(self) -> None:
-        gevent.sleep(PRUNE_FIRST_S)
-        while True:
-            try:
-                removed = self.app.cache.prune(MAX_AGE_S)
-                if removed:
-                    log.info("code cache: pruned %d entries unused for 14 days", removed)
-            except OSError as exc:
-                log.warning("code cache prune failed: %s", exc)
-            gevent.sleep(PRUNE_EVERY_S)
+    def send_metrics(self) -> None:
+        self.app.metrics.tenants.set(len(self.app.registry.tenants))
+        self.channel.send({"op": "metrics", "snapshot": self.app.metrics.snapshot()})
 
     def _publish_metrics(self) -> None:
+        from muxserver.supervisor.channel import ChannelClosed
+
         while True:
             gevent.sleep(METRICS_EVERY_S)
             try:
-                self.app.metrics.write_snapshot()
-            except OSError:
-                pass
+                self.send_metrics()
+            except ChannelClosed:
+                return
 
 
-def start_worker(config, metrics_dir: str) -> MuxApp:
-    """One of ``--workers N``, after fork: its app, with its services running.
-
-    :param metrics_dir: where the workers exchange metrics snapshots.
-    """
-    from muxserver.ops.logs import setup_logging
-
-    setup_logging(config.log_format, access=config.access_log)  # this worker's pid
-    configure_process(config)
-    app = MuxApp(config, metrics_dir=metrics_dir)
-    ProcessServices(app, publish_metrics=True).start()
-    lock_down(app, writable=[metrics_dir])
-    return app
-
-
-def lock_down(app: MuxApp, writable=()) -> None:
+def lock_down(app: MuxApp, tempdir: str, readable=()) -> None:
     """Apply the process layer (:mod:`muxserver.isolation`) and record it in
     the app's status; under ``require``, a part that fails stops the process."""
     try:
-        report = isolation.lock_down(app.config, writable=list(writable))
+        report = isolation.lock_down(app.config, tempdir, readable=list(readable))
     except Exception as exc:  # require, and a part failed: do not serve
         log.critical("%s", exc)
-        # gunicorn's "worker failed to boot" stops the arbiter instead of
-        # starting the same failing worker again and again.
-        raise SystemExit(WORKER_BOOT_ERROR) from None
+        raise HaltServer(str(exc), WORKER_BOOT_ERROR) from None
     app.isolation = report.describe()
     (log.warning if report.missing else log.info)("%s", report.summary())
-
-
-def run_single(config, listener) -> int:
-    """Serve until SIGTERM/SIGINT; return the exit status."""
-    configure_process(config)
-    app = MuxApp(config)
-    server = Server(app, listener, config.graceful_timeout)
-    server.install_signal_handlers()
-    services = ProcessServices(app).start()
-    lock_down(app)
-    host, port = listener.getsockname()[:2]
-    log.info("muxserver listening on http://%s:%d (tenants: %s)", host, port, config.tenants_dir)
-    try:
-        server.serve_forever()
-    finally:
-        services.stop()
-    return 0

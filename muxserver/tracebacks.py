@@ -25,11 +25,12 @@ MAX_SOURCE_BYTES = 2 * 2**20
 MAX_LINE_CHARS = 1000
 
 
-def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
+def format_tenant_traceback(exc: BaseException, tenant_root=None) -> str:
     """A traceback of tenant frames only.
 
     Host frames say nothing to a tenant and would show the server's paths.
-    Source lines come from the tenant's own files under ``tenants_dir``, never
+    Source lines come from the tenant's own folder ``tenant_root`` — the
+    version that ran, a tenants-dir folder or an HTTP-deployed copy — never
     through :mod:`linecache`, which would look the tenant's relative file
     names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
     see the server's source) and keep every file it read in memory.
@@ -42,7 +43,7 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
               if _is_tenant_file(frame.f_code.co_filename)][-MAX_FRAMES:]
     sources: dict[str, list[bytes]] = {}
     frames = [traceback.FrameSummary(filename, lineno, name, lookup_line=False,
-                                     line=_tenant_line(tenants_dir, filename, lineno, sources))
+                                     line=_tenant_line(tenant_root, filename, lineno, sources))
               for filename, lineno, name in tenant]
     lines = ["Traceback (most recent call last):\n"]
     lines.extend(traceback.StackSummary.from_list(frames).format())
@@ -52,13 +53,25 @@ def format_tenant_traceback(exc: BaseException, tenants_dir=None) -> str:
     return "".join(lines).rstrip("\n")
 
 
-def _tenant_line(tenants_dir, filename: str, lineno: int | None, sources: dict) -> str:
-    if tenants_dir is None or not lineno or ".." in filename.split("/"):
+def innermost_tenant_frame(exc: BaseException) -> str | None:
+    """``tenant/file.py:line`` of the last tenant frame of ``exc``'s traceback."""
+    where = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if _is_tenant_file(filename):
+            where = f"{filename}:{lineno}"
+    return where
+
+
+def _tenant_line(tenant_root, filename: str, lineno: int | None, sources: dict) -> str:
+    # Tenant code is compiled as "<tenant>/<path in its folder>".
+    parts = filename.split("/")
+    if tenant_root is None or not lineno or len(parts) < 2 or ".." in parts:
         return ""
     source = sources.get(filename)
     if source is None:
         try:
-            with open(os.path.join(str(tenants_dir), filename), "rb") as f:
+            with open(os.path.join(str(tenant_root), *parts[1:]), "rb") as f:
                 source = sources[filename] = f.read(MAX_SOURCE_BYTES).splitlines()
         except OSError:
             source = sources[filename] = []
@@ -74,14 +87,17 @@ def _is_tenant_file(filename: str) -> bool:
     return bool(filename) and not os.path.isabs(filename) and not filename.startswith("<")
 
 
-def tenant_code_error(exc: Exception, endpoint: str, tenants_dir) -> TenantCodeError:
-    """A :class:`TenantCodeError` for ``exc``; call it inside the limits."""
+def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeError:
+    """A :class:`TenantCodeError` for ``exc``; call it inside the limits.
+
+    :param tenant_root: the folder of the version that ran (for source lines).
+    """
     if isinstance(exc, TenantCodeError):
         return exc
     name = type(exc).__name__ if type(exc).__name__.isidentifier() else "Exception"
     error = TenantCodeError(
         f"{endpoint} raised {name}",
-        detail=format_tenant_traceback(exc, tenants_dir),
+        detail=format_tenant_traceback(exc, tenant_root),
         exc_type=name,
         denied=isinstance(exc, (SandboxError, ImportError)),
     )

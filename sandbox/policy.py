@@ -2,8 +2,8 @@
 
 :class:`MuxPolicy` extends RestrictedPython's :class:`RestrictingNodeTransformer`.
 It keeps everything RestrictedPython denies (names and attributes starting
-with ``_``, ``exec``/``eval``, ``try/except*``, async code, the inspect
-attributes) and adds what a host of many tenants in one process needs:
+with ``_``, ``exec``/``eval``, ``try/except*``, the inspect attributes) and
+adds what a host of many tenants in one process needs:
 
 * **Ticks.** ``_tick_()`` is inserted at the top of every loop body, function
   body, ``except`` handler and ``finally`` block, and into every lambda.
@@ -21,6 +21,12 @@ attributes) and adds what a host of many tenants in one process needs:
   (``_cache``, ``self._items``), ``super()`` and special attributes compile
   to guard calls that :mod:`sandbox.guards.own_objects` allows on tenant
   objects only.
+* **Coroutines**: ``async def`` and ``await`` compile as in Python (ticks
+  included); the host drives the coroutines (:mod:`sandbox.facades.aio`).
+  ``async for``, ``async with``, async comprehensions and async generators
+  are refused: nothing a tenant can reach implements them.
+* **Module metadata**: ``__all__``, ``__version__``, ``__author__``,
+  ``__doc__`` (and the like) are plain names, as in Python.
 * **Imports** are left to the scanner (deploy time, it knows the tenant's
   modules) and to the runtime's ``__import__``.
 
@@ -39,15 +45,17 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 from RestrictedPython.transformer import copy_locations
 
 from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS
+from sandbox.guards.own_objects import MODULE_DATA_NAMES
 from sandbox.guards.own_objects import READABLE_SPECIAL_ATTRS
 from sandbox.guards.own_objects import is_private_name
 
 #: Bump whenever the rewrite or the guards change meaning; it is part of the
 #: code-cache key, so old compiled code is never run under a new policy.
-POLICY_VERSION = "mux-9"
+POLICY_VERSION = "mux-10"
 
 #: Names of dunder globals tenant code may read.
 READABLE_DUNDER_NAMES = frozenset(["__name__", "__file__"])
+
 
 _GUARDED_BINOPS = {
     ast.Add: "_add_",
@@ -73,6 +81,21 @@ def _tick_stmt(like: ast.AST) -> ast.Expr:
     return stmt
 
 
+def _has_docstring(body: list[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str)
+
+
+def _own_nodes(body: list[ast.stmt]):
+    """The nodes of a function body, not those of functions or classes inside it."""
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+    todo = [node for node in body if not isinstance(node, scopes)]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, scopes))
+
+
 class MuxPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy plus the rules of a multi-tenant host."""
 
@@ -95,13 +118,14 @@ class MuxPolicy(RestrictingNodeTransformer):
         # `_cache`, `def _helper()`: private names are ordinary Python. Guard
         # names (`_getattr_`, ending in `_`) stay closed: a global of that
         # name would replace the guard for the module.
-        if is_private_name(name):
+        if is_private_name(name) or name in MODULE_DATA_NAMES:
             return
         super().check_name(node, name, allow_magic_methods)
 
     def visit_Attribute(self, node: ast.Attribute):
         attr = node.attr
-        readable = attr in READABLE_SPECIAL_ATTRS and isinstance(node.ctx, ast.Load)
+        readable = ((attr in READABLE_SPECIAL_ATTRS or attr in MODULE_DATA_NAMES)
+                    and isinstance(node.ctx, ast.Load))
         if not (is_private_name(attr) or readable):
             return super().visit_Attribute(node)
         # The guards decide per object (sandbox.guards.own_objects): on the
@@ -192,6 +216,42 @@ class MuxPolicy(RestrictingNodeTransformer):
         self._insert_tick(node.body, node)
         return node
 
+    def inject_print_collector(self, node, position: int = 0) -> None:
+        # RestrictedPython puts `_print = _print_(_getattr_)` first in a
+        # function that prints, so its docstring stopped being one
+        # (`f.__doc__` was None: a click command lost its help).
+        if position == 0 and not isinstance(node, ast.Module) and _has_docstring(node.body):
+            position = 1
+        super().inject_print_collector(node, position)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef):
+        # A coroutine function: the host drives its coroutines to their end
+        # inside the request's limits (sandbox.facades.aio). An async
+        # generator would need a driver of its own: refused.
+        for child in _own_nodes(node.body):
+            if isinstance(child, (ast.Yield, ast.YieldFrom)):
+                self.error(child, "async generators (yield inside async def) are not "
+                                  "supported here; return a list, or use a plain generator")
+                break
+        return self.visit_FunctionDef(node)
+
+    def visit_Await(self, node: ast.Await):
+        return self.node_contents_visit(node)
+
+    def visit_AsyncFor(self, node: ast.AsyncFor):
+        self.error(node, "async for is not supported here: nothing a tenant can reach is an "
+                         "asynchronous iterator; use a plain for")
+
+    def visit_AsyncWith(self, node: ast.AsyncWith):
+        self.error(node, "async with is not supported here: nothing a tenant can reach is an "
+                         "asynchronous context manager; use a plain with")
+
+    def visit_comprehension(self, node: ast.comprehension):
+        if node.is_async:
+            self.error(node.iter, "async comprehensions are not supported here; use a plain for")
+            return node
+        return super().visit_comprehension(node)
+
     def visit_Lambda(self, node: ast.Lambda):
         node = super().visit_Lambda(node)
         # lambda: body  ->  lambda: (_tick_() or body)
@@ -220,14 +280,7 @@ class MuxPolicy(RestrictingNodeTransformer):
 
     @staticmethod
     def _insert_tick(body: list[ast.stmt], like: ast.AST) -> None:
-        position = 0
-        if (
-            body
-            and isinstance(body[0], ast.Expr)
-            and isinstance(body[0].value, ast.Constant)
-            and isinstance(body[0].value.value, str)
-        ):
-            position = 1  # keep the docstring first
+        position = 1 if _has_docstring(body) else 0  # keep the docstring first
         body.insert(position, _tick_stmt(like))
 
     def visit_While(self, node: ast.While):

@@ -14,6 +14,13 @@ Imports follow Python's rules inside the tenant's folder: a tenant module
 of that name first (``lib/`` is also on the path), relative imports inside
 packages, then the facades of the allowed standard modules. A module runs
 once per runtime; every importer gets the same module object.
+
+The runtime records who imported whom. :meth:`TenantRuntime.component`
+gives the modules a module is connected to by imports (either way), the
+unit that can be dropped together without leaving another module with a
+reference into a cleared namespace; :meth:`TenantRuntime.drop` takes such
+a set out of the runtime, and the host clears their namespaces
+(:func:`clear_modules`) when no request runs on them any more.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
 from sandbox.facades.numbers import Random as TenantRandom
 from sandbox.facades.sqlite import SqliteState
+from sandbox.guards.own_objects import MODULE_DATA_NAMES
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -51,10 +59,17 @@ class LibSource(NamedTuple):
 
 @declared(dynamic=True)  # the tenant's own globals
 class TenantModule:
-    """A tenant's own module as seen by tenant code (its globals, read-only
-    from outside; private names included, as in Python)."""
+    # A tenant's own module as seen by tenant code (its globals, read-only
+    # from outside; private names and __version__, __all__... included, as
+    # in Python). No docstring: ``module.__doc__`` is the module's own.
 
     __slots__ = ("_name", "_ns", "_runtime", "_is_package")
+    #: Lets the guard read MODULE_DATA_NAMES here (sandbox.guards.own_objects).
+    _module_data_ = True
+
+    @property
+    def __doc__(self):
+        return object.__getattribute__(self, "_ns").get("__doc__")
 
     def __init__(self, name, ns, runtime, is_package):
         object.__setattr__(self, "_name", name)
@@ -64,7 +79,8 @@ class TenantModule:
 
     def __getattr__(self, attr):
         get = object.__getattribute__
-        if attr.startswith("_") and not guards.is_private_name(attr):
+        if attr.startswith("_") and not guards.is_private_name(attr) \
+                and attr not in MODULE_DATA_NAMES:
             raise AttributeError(attr)
         ns = get(self, "_ns")
         if attr in ns:
@@ -236,9 +252,9 @@ class TenantRuntime:
         self._extra_modules = dict(extra_modules or {})
         self._facades: dict[str, object] = {}
         self._modules: dict[str, TenantModule | None] = {}
-        #: Modules forgotten (reloaded or evicted) but perhaps still imported
-        #: by others; cleared with the runtime.
-        self._retired: list[TenantModule] = []
+        #: importer -> the tenant modules it imported (and package -> its
+        #: submodules), for :meth:`component`.
+        self._edges: dict[str, set[str]] = {}
         self._log = log
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
@@ -268,6 +284,7 @@ class TenantRuntime:
             "__name__": module_name,
             "__file__": "/app/" + filename if filename else "/app/" + module_name.replace(".", "/") + ".py",
             "__package__": package,
+            "__doc__": None,  # the module's docstring, if it has one, replaces it
             "__mux_tenant__": self.tenant,
         }
 
@@ -315,6 +332,7 @@ class TenantRuntime:
         local = self._resolve(name)
         if local is not None:
             module = self.load_module(local)
+            self._record_import(globals, local)
             if fromlist:
                 self._check_fromlist(module, local, fromlist)
                 return module
@@ -338,7 +356,8 @@ class TenantRuntime:
 
     @staticmethod
     def _has(target, item) -> bool:
-        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)):
+        if type(item) is not str or (item.startswith("_") and not guards.is_private_name(item)
+                                     and item not in MODULE_DATA_NAMES):
             return False
         try:
             guards.guarded_getattr(target, item)
@@ -363,13 +382,16 @@ class TenantRuntime:
         if not target:
             # `from . import x` at the tenant root: x is a top-level module.
             for item in fromlist or ():
-                if self._resolve(item) is None:
+                local = self._resolve(item)
+                if local is None:
                     raise ImportError(f"cannot import name {item!r}: no module {item!r} "
                                       "in this tenant")
+                self._record_import(globals, local)
             return _RootPackage(self)
         module = self.load_module(target)
         if module is None:
             raise ModuleNotFoundError(f"no module named {target!r} in this tenant")
+        self._record_import(globals, target)
         if fromlist:
             self._check_fromlist(module, target, fromlist)
         return module
@@ -381,35 +403,79 @@ class TenantRuntime:
                 return candidate
         return None
 
+    def _record_import(self, globals, target: str) -> None:
+        importer = (globals or {}).get("__name__")
+        if type(importer) is str and importer in self._modules and importer != target:
+            self._edges.setdefault(importer, set()).add(target)
+
     def close(self) -> None:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
         self.sqlite.close_all()
         self.files.close_all()
-        for module in [*self._modules.values(), *self._retired]:
-            if module is not None:
-                object.__getattribute__(module, "_ns").clear()
+        clear_modules(self._modules.values())
         self._modules.clear()
-        self._retired.clear()
+        self._edges.clear()
         # The membrane's verdicts name this tenant's classes: let them go.
         forget_tenant_classes()
 
-    def forget(self, dotted: str) -> None:
-        """Run ``dotted`` again on its next import (it was reloaded or evicted);
-        importers that hold the old module keep it."""
-        module = self._modules.pop(dotted, None)
-        if module is not None:
-            self._retired.append(module)
+    def loaded(self) -> list[str]:
+        """Dotted names of the modules that ran in this runtime."""
+        return [name for name, module in self._modules.items() if module is not None]
 
-    def load_module(self, dotted: str):
-        """The tenant module ``dotted`` (run on first use), or None."""
+    def component(self, dotted: str) -> set[str]:
+        """``dotted`` and every loaded module connected to it by imports,
+        either way (an importer, what it imported, what those imported...)."""
+        neighbours: dict[str, set[str]] = {}
+        for importer, targets in self._edges.items():
+            for target in targets:
+                neighbours.setdefault(importer, set()).add(target)
+                neighbours.setdefault(target, set()).add(importer)
+        seen, todo = set(), [dotted]
+        while todo:
+            name = todo.pop()
+            if name in seen or self._modules.get(name) is None:
+                continue
+            seen.add(name)
+            todo.extend(neighbours.get(name, ()))
+        return seen
+
+    def drop(self, names) -> list:
+        """Take modules out of the runtime: their next import runs them
+        again. Returns them, for :func:`clear_modules` once no request runs
+        on them (until then, requests in flight keep using them)."""
+        dropped = []
+        for name in names:
+            module = self._modules.pop(name, None)
+            self._edges.pop(name, None)
+            if module is not None:
+                dropped.append(module)
+        for targets in self._edges.values():
+            targets.difference_update(names)
+        return dropped
+
+    def load_module(self, dotted: str, *, by_host: bool = False):
+        """The tenant module ``dotted`` (run on first use), or None.
+
+        :param by_host: the host loads an endpoint by its file's path, which
+            need not be a Python identifier (``hello-world.py``, SPEC "Tenants
+            dir"); tenant code cannot import such a module, as in Python.
+        """
         if dotted in self._modules:
             return self._modules[dotted]
         parts = dotted.split(".")
-        if any(not part.isidentifier() for part in parts):
+        if not by_host and any(not part.isidentifier() for part in parts):
             return None
-        if len(parts) > 1 and self.load_module(".".join(parts[:-1])) is None:
-            return None
+        if len(parts) > 1:
+            parent = ".".join(parts[:-1])
+            if self.load_module(parent, by_host=by_host) is None:
+                return None
+            # A submodule is an attribute of its package, as in Python.
+            self._edges.setdefault(parent, set()).add(dotted)
+            if dotted in self._modules:
+                # The package's __init__ imported it while it ran (Flask's
+                # "larger applications": `import app.views` at its end).
+                return self._modules[dotted]
         source = self._load_lib_source(dotted)
         if source is None:
             self._modules[dotted] = None
@@ -432,6 +498,15 @@ class TenantRuntime:
     def namespace_of(module: TenantModule) -> dict:
         """The globals of a tenant module (for the host, not tenant code)."""
         return object.__getattribute__(module, "_ns")
+
+
+def clear_modules(modules) -> None:
+    """Clear the globals of tenant modules that left their runtime: their
+    functions and globals form cycles, and clearing frees them at once
+    instead of at the next full collection. Only when no request runs on them."""
+    for module in modules:
+        if module is not None:
+            object.__getattribute__(module, "_ns").clear()
 
 
 @declared(dynamic=True)  # the tenant's own modules

@@ -19,7 +19,12 @@ from werkzeug.test import Client  # noqa: E402
 
 from muxserver.app import MuxApp  # noqa: E402
 from muxserver.config import Config  # noqa: E402
+from muxserver.controlplane import ControlPlane  # noqa: E402
+from muxserver.controlplane import LocalServing  # noqa: E402
+from muxserver.http.admin import AdminAPI  # noqa: E402
+from muxserver.http.server import AdminServer  # noqa: E402
 from muxserver.http.server import Server  # noqa: E402
+from muxserver.tenancy.health import check_version  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 #: Operator modules of the tests (``module_path``): full Python in the server.
@@ -61,19 +66,28 @@ class Tenants:
         return Client(self.app(**overrides))
 
 
+def control_for(app: MuxApp) -> ControlPlane:
+    """The control plane of an in-process app: new versions health-checked
+    in-process, the admin API answering for this app."""
+    return ControlPlane(app.config, app.registry, LocalServing(app),
+                        health_check=lambda spec: check_version(spec, app.loader))
+
+
+def admin_client(app: MuxApp, **environ) -> Client:
+    """werkzeug's client on the admin API of an in-process app."""
+    return Client(AdminAPI(control_for(app), ("127.0.0.1", 0)))
+
+
 @pytest.fixture
 def tenants(tmp_path):
     return Tenants(tmp_path)
 
 
-class LiveServer:
-    """An in-process gevent server on a free loopback port."""
+class HttpClient:
+    """requests against one base URL."""
 
-    def __init__(self, app):
-        self.app = app
-        self.server = Server(app, ("127.0.0.1", 0), graceful_timeout=5)
-        self.server.start()
-        self.url = f"http://127.0.0.1:{self.server.port}"
+    def __init__(self, url):
+        self.url = url
         self.session = requests.Session()
 
     def get(self, path, **kwargs):
@@ -88,10 +102,29 @@ class LiveServer:
         kwargs.setdefault("timeout", 30)
         return self.session.request(method, self.url + path, **kwargs)
 
+
+class LiveServer(HttpClient):
+    """An in-process gevent server on a free loopback port for tenants, and
+    its admin API on another (:attr:`admin`), as the supervisor serves it."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = Server(app, ("127.0.0.1", 0), graceful_timeout=5)
+        self.server.start()
+        super().__init__(f"http://127.0.0.1:{self.server.port}")
+        self.control = control_for(app)
+        self.admin_server = AdminServer(AdminAPI(self.control, ("127.0.0.1", 0)),
+                                        ("127.0.0.1", 0)).start()
+        #: The admin listener: ``server.admin.get("/_mux/status")``.
+        self.admin = HttpClient(f"http://127.0.0.1:{self.admin_server.port}")
+        self.admin_url = self.admin.url
+
     def stop(self):
         self.session.close()
+        self.admin.session.close()
         with gevent.Timeout(10):
             self.server.wsgi.stop(timeout=1)
+            self.admin_server.stop()
 
 
 def serve_module_tenants(tmp_path_factory, label: str, tenants_files: dict[str, dict]):
@@ -148,17 +181,23 @@ def _die_with_parent() -> None:
 
 
 class Subprocess:
-    """``muxserver`` started as a real command on a free port."""
+    """``muxserver`` started as a real command on a free port, its admin API
+    on another (:attr:`admin_url`)."""
 
-    def __init__(self, args, cwd=None, env=None, log_dir=None, command=None, port=None):
+    def __init__(self, args, cwd=None, env=None, log_dir=None, command=None, port=None,
+                 admin_port=None):
         self.port = port or free_port()
+        self.admin_port = admin_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}"
         self.log_path = Path(log_dir or os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
         self.log = open(self.log_path, "w+")
         full_env = dict(os.environ, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port), *args],
+            [*(command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port),
+             *(["--admin-listen", f"127.0.0.1:{self.admin_port}"]
+               if "--admin-listen" not in args else []), *args],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or REPO, env=full_env,
             preexec_fn=_die_with_parent,
         )
@@ -169,7 +208,8 @@ class Subprocess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"muxserver exited {self.proc.returncode}:\n{self.output()}")
             try:
-                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code in (200, 401):
+                if requests.get(self.url + "/_mux/healthz", timeout=1).status_code == 200 and \
+                        requests.get(self.admin_url + "/_mux/healthz", timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

@@ -46,12 +46,12 @@ def test_serves_the_bundled_examples(muxserver_process, tmp_path):
 
 @pytest.mark.live
 def test_sigterm_drains_requests_in_flight(muxserver_process, tenants, tmp_path):
-    tenants.add("slow", {"index.py": "import time\ndef get():\n    print('started')\n"
+    tenants.add("slow", {"index.py": "import time\ndef get():\n    print('request began')\n"
                                      "    time.sleep(1)\n    return 'finished'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
                              str(tmp_path / "c")).wait_ready()
     jobs = [gevent.spawn(requests.get, proc.url + "/slow/", timeout=10) for _ in range(3)]
-    proc.wait_for_log("started", count=3)
+    proc.wait_for_log("request began", count=3)
     proc.proc.send_signal(signal.SIGTERM)
     results = [job.get(timeout=10) for job in jobs]
     assert [r.text for r in results] == ["finished"] * 3
@@ -62,14 +62,14 @@ def test_sigterm_drains_requests_in_flight(muxserver_process, tenants, tmp_path)
 
 @pytest.mark.live
 def test_sighup_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "import time\ndef get():\n    print('started')\n"
+    tenants.add("one", {"index.py": "import time\ndef get():\n    print('request began')\n"
                                     "    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch", "--cache-dir",
                              str(tmp_path / "c")).wait_ready()
     assert requests.get(proc.url + "/two/").status_code == 404
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
     in_flight = gevent.spawn(requests.get, proc.url + "/one/", timeout=10)
-    proc.wait_for_log("started")
+    proc.wait_for_log("request began")
     proc.proc.send_signal(signal.SIGHUP)
     assert in_flight.get(timeout=10).text == "one"  # not lost across the rescan
     deadline = time.monotonic() + 10
@@ -86,9 +86,9 @@ def test_config_file_and_flags_win(muxserver_process, tenants, tmp_path):
     config.write_text(f'tenants_dir = "{tenants.root}"\nadmin_token = "from-file"\n'
                       f'cache_dir = "{tmp_path / "c"}"\n[limits]\ncpu_ms = 500\n')
     proc = muxserver_process("--config", str(config), "--admin-token", "from-flag").wait_ready()
-    assert requests.get(proc.url + "/_mux/status",
+    assert requests.get(proc.admin_url + "/_mux/status",
                         headers={"Authorization": "Bearer from-flag"}).status_code == 200
-    status = requests.get(proc.url + "/_mux/status",
+    status = requests.get(proc.admin_url + "/_mux/status",
                           headers={"Authorization": "Bearer from-flag"}).json()
     assert status["tenants"]["one"]["limits"]["cpu_ms"] == 500
 
@@ -135,7 +135,7 @@ def test_check_reports_unreadable_routes(tenants, tmp_path):
     tenants.add("acme", {"app.py": """
         from flask import Flask
         app = Flask(__name__)
-        RULE = "/x"
+        RULE = "/x".lower()
         @app.route(RULE)
         def x():
             return "x"

@@ -60,14 +60,14 @@ def test_console_shows_tenants_charts_and_a_live_log(browser, tenants, muxserver
     for _ in range(20):
         requests.get(server.url + "/shop/", timeout=5)
         requests.get(server.url + "/blog/", timeout=5)
-    browser.get(server.url + "/_mux/")
+    browser.get(server.admin_url + "/_mux/")
     wait(browser, "return document.body.dataset.loaded === 'yes'")
     rows = wait(browser, "const r = [...document.querySelectorAll('tr.tenant')]; "
                          "return r.length >= 2 && r.map(x => x.dataset.tenant)")
     assert set(rows) == {"shop", "blog"}
-    shop = browser.execute_script(
-        "return [...document.querySelector('tr[data-tenant=shop]').children].map(c => c.textContent)")
-    assert shop[0] == "shop" and int(shop[8]) >= 20  # the requests column
+    # Serving processes report every second: wait for the requests column.
+    wait(browser, "return +document.querySelector('tr[data-tenant=shop]').children[8]"
+                  ".textContent >= 20")
     assert "broken/index.py:1: syntax error" in browser.find_element("id", "errors").text
     for chart in ("chart-rss", "chart-warm", "chart-rps"):
         wait(browser, f"return document.getElementById('{chart}').dataset.drawn === 'yes'")
@@ -86,8 +86,8 @@ def test_console_with_a_token_asks_for_it(browser, tenants, muxserver_process, t
     tenants.add("shop", {"index.py": "def get():\n    return 'shop'\n"})
     server = muxserver_process("--tenants-dir", str(tenants.root), "--admin-token", "console-token",
                                "--data-dir", str(tmp_path / "data")).wait_ready()
-    assert requests.get(server.url + "/_mux/console/data", timeout=5).status_code == 401
-    browser.get(server.url + "/_mux/")
+    assert requests.get(server.admin_url + "/_mux/console/data", timeout=5).status_code == 401
+    browser.get(server.admin_url + "/_mux/")
     wait(browser, "return getComputedStyle(document.getElementById('login')).display === 'block'")
     browser.find_element("id", "token").send_keys("console-token")
     browser.find_element("css selector", "#login button").click()
@@ -103,15 +103,17 @@ def test_a_tenant_page_script_cannot_reach_the_admin_api(tenants, live):
     tenants.add("evil", {"index.py": "def get():\n    return '<script>fetch(\"/_mux/status\")</script>'\n"})
     server = live()
     script = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
-    assert server.get("/_mux/status", headers=script).status_code == 403
-    assert server.request("PUT", "/_mux/tenants/victim", data=b"x", headers=script).status_code == 403
-    assert server.get("/_mux/", headers=script).status_code == 403  # no key for fetch()
-    page = server.get("/_mux/", headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
+    assert server.admin.get("/_mux/status", headers=script).status_code == 403
+    assert server.admin.request("PUT", "/_mux/tenants/victim", data=b"x", headers=script).status_code == 403
+    assert server.admin.get("/_mux/", headers=script).status_code == 403  # no key for fetch()
+    page = server.admin.get("/_mux/", headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate",
                                          "Sec-Fetch-Dest": "document"})
     assert page.status_code == 200
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
-    key = re.search(r'const consoleKey = "([0-9a-f]+)"', page.text).group(1)
-    assert server.get("/_mux/status", headers={**script, "X-Mux-Console": key}).status_code == 200
-    assert server.get("/_mux/status").status_code == 200  # curl and the CLI send no such headers
+    key = re.search(r'<meta name="mux-console-key" content="([0-9a-f]+)">', page.text).group(1)
+    assert "<script src=\"/_mux/console.js\">" in page.text and "script-src 'self'" in \
+        page.headers["Content-Security-Policy"]
+    assert server.admin.get("/_mux/status", headers={**script, "X-Mux-Console": key}).status_code == 200
+    assert server.admin.get("/_mux/status").status_code == 200  # curl and the CLI send no such headers

@@ -53,7 +53,7 @@ def test_new_changed_broken_fixed(tenants, watched):
     tenants.add("acme", {"index.py": "import socket\ndef get():\n    return 'v3'\n"})
     wait_for(lambda: "acme" in server.app.registry.deploy_errors)
     assert body(server, "/acme/") == "v2"
-    status = server.get("/_mux/status").json()
+    status = server.admin.get("/_mux/status").json()
     errors = status["deploy_errors"]["acme"]["errors"]
     assert len(errors) == 1 and errors[0].startswith("acme/index.py:1: `import socket` is not allowed")
     tenant = status["tenants"]["acme"]
@@ -109,7 +109,7 @@ def test_deleted_tenant_dir_removes_routes_and_modules(tenants, watched):
     assert body(server, "/gone/") == "here"
     shutil.rmtree(tenants.root / "gone")
     wait_for(lambda: server.get("/gone/").status_code == 404)
-    status = server.get("/_mux/status").json()
+    status = server.admin.get("/_mux/status").json()
     assert all(m["tenant"] != "gone" for m in status["warm_modules"])
     assert "gone" not in status["tenants"]
 
@@ -194,7 +194,7 @@ def test_request_in_flight_keeps_its_module_state_across_a_redeploy(tenants, wat
     tenants.add("acme", {"slow.py": "import time\nMESSAGE = 'old state'\n"
                                     "def get():\n    time.sleep(0.5)\n    return MESSAGE\n"})
     server = watched()
-    assert server.get("/_mux/status").status_code == 200
+    assert server.admin.get("/_mux/status").status_code == 200
     job = gevent.spawn(requests.get, server.url + "/acme/slow", timeout=10)
     wait_for(lambda: server.app.registry.get("acme").inflight == 1)
     tenants.add("acme", {"slow.py": "MESSAGE = 'new state'\ndef get():\n    return MESSAGE\n"})
@@ -209,7 +209,7 @@ def test_request_in_flight_keeps_its_module_state_across_an_eviction(tenants, li
     server = live()
     job = gevent.spawn(requests.get, server.url + "/acme/slow", timeout=10)
     wait_for(lambda: server.app.registry.get("acme").inflight == 1)
-    assert server.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
+    assert server.admin.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
     old = job.get(timeout=10)
     assert (old.status_code, old.text) == (200, "kept")
 

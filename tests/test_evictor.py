@@ -10,6 +10,7 @@ from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.evictor import idle_modules
 from muxserver.tenancy.evictor import lru_order
 from sandbox.limits import rss_bytes
+from tests.conftest import wait_until
 
 
 class FakeModule:
@@ -35,7 +36,7 @@ def test_sweep_evicts_idle_modules_and_state_starts_fresh(tenants):
     assert evictor.sweep(now=time.monotonic() + 31) == 1
     r = client.get("/acme/c")
     assert r.text == "1" and r.headers["Server-Timing"].startswith("load;dur=")
-    assert app.status()["evictions"] == 1
+    assert app.process_status()["evictions"] == 1
     assert 'mux_evictions_total{reason="idle",tenant="acme"} 1.0' in app.metrics.render().decode()
 
 
@@ -48,7 +49,7 @@ def test_idle_ttl_over_http(tenants, live):
         assert server.get("/acme/c").text == "1"
         assert server.get("/acme/c").text == "2"
         gevent.sleep(0.8)
-        assert server.get("/_mux/status").json()["warm_modules"] == []
+        assert server.admin.get("/_mux/status").json()["warm_modules"] == []
         again = server.get("/acme/c")
         assert again.text == "1" and "load;dur=" in again.headers["Server-Timing"]
     finally:
@@ -159,18 +160,39 @@ def test_cache_prune_removes_old_entries(tenants):
 
 
 def test_cold_start_recompiles_when_the_cache_entry_is_gone(tenants):
+    """A serving process got a version whose compiled code is no longer in
+    the cache (pruned, or the cache dir wiped): a file with the registered
+    content compiles again; a file changed since is refused, never run as
+    a version nobody registered."""
     import shutil
 
+    from muxserver.app import MuxApp
+
     tenants.add("acme", {"a.py": "def get():\n    return 'same'\n", "b.py": "def get():\n    return 'b1'\n"})
+    registered = tenants.app().registry.get("acme").spec
+    from werkzeug.test import Client
+
+    shutil.rmtree(tenants.cache)
+    (tenants.root / "acme" / "b.py").write_text("def get():\n    return 'b2'\n")
+    serving = MuxApp(tenants.config(), scan=False)
+    serving.registry.install(registered)
+    assert Client(serving).get("/acme/a").text == "same"   # file unchanged: compiled again
+    r = Client(serving).get("/acme/b")                       # changed and not in cache: refused
+    assert r.status_code == 500 and "redeploy the tenant" in r.text
+
+
+def test_a_version_stays_loadable_by_content_while_its_files_change(tenants):
+    """SPEC: the active version stays loadable when its files are overwritten
+    mid-sync — its code is kept by content, not read from the path."""
+    import shutil
+
+    tenants.add("acme", {"b.py": "def get():\n    return 'b1'\n"})
     app = tenants.app()
     from werkzeug.test import Client
 
     shutil.rmtree(tenants.cache)
-    app.cache.directory.mkdir()
-    assert Client(app).get("/acme/a").text == "same"   # file unchanged: compiled again
     (tenants.root / "acme" / "b.py").write_text("def get():\n    return 'b2'\n")
-    r = Client(app).get("/acme/b")                       # changed and not in cache: refused
-    assert r.status_code == 500 and "redeploy the tenant" in r.text
+    assert Client(app).get("/acme/b").text == "b1"
 
 
 def test_sequential_cold_starts_under_memory_limit_are_never_refused(
@@ -183,14 +205,17 @@ def test_sequential_cold_starts_under_memory_limit_are_never_refused(
                                           "def get():\n    return str(len(DATA))\n"})
     probe = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch",
                               "--cache-dir", str(tmp_path / "c")).wait_ready()
-    idle_mb = requests.get(probe.url + "/_mux/status").json()["rss_bytes"] // 2**20
+    # --memory-limit applies to each serving process.
+    idle_mb = requests.get(probe.admin_url + "/_mux/status").json()["processes"][0]["rss_bytes"] // 2**20
     probe.stop()
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--no-watch",
                              "--memory-limit", str(idle_mb + 40),
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     codes = [requests.get(f"{proc.url}/m{i}/", timeout=30).status_code for i in range(40)]
     assert codes == [200] * 40, codes
-    status = requests.get(proc.url + "/_mux/status").json()
-    assert status["evictions"] > 0
+    # Counters reach the supervisor with the serving process's next report.
+    wait_until(lambda: requests.get(proc.admin_url + "/_mux/status").json()["evictions"] > 0)
+    status = requests.get(proc.admin_url + "/_mux/status").json()
     assert len(status["warm_modules"]) < 40
-    assert status["rss_bytes"] <= (idle_mb + 40) * 2**20 * 1.1, status["rss_bytes"] / 2**20
+    serving = status["processes"][0]["rss_bytes"]
+    assert serving <= (idle_mb + 40) * 2**20 * 1.1, serving / 2**20

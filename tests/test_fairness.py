@@ -56,7 +56,7 @@ def test_tenant_finalizer_that_never_ends_cannot_hold_the_server(muxserver_proce
                              str(tmp_path / "c")).wait_ready()
     assert requests.get(proc.url + "/trap/", timeout=10).text == "armed"
     started = time.monotonic()
-    evicted = requests.post(proc.url + "/_mux/evict", json={"tenant": "trap"}, timeout=10)
+    evicted = requests.post(proc.admin_url + "/_mux/evict", json={"tenant": "trap"}, timeout=10)
     assert evicted.json()["evicted"] == 1
     assert requests.get(proc.url + "/calm/", timeout=10).text == "calm"
     assert time.monotonic() - started < 5

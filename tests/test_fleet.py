@@ -58,11 +58,11 @@ class Fleet:
         return node.wait_ready()
 
     def warm(self, node):
-        status = requests.get(node.url + "/_mux/status", timeout=10).json()
+        status = requests.get(node.admin_url + "/_mux/status", timeout=10).json()
         return {m["tenant"] for m in status["warm_modules"]}
 
     def cold_starts(self, nodes=None):
-        return [requests.get(n.url + "/_mux/status", timeout=10).json()["cold_starts"]
+        return [requests.get(n.admin_url + "/_mux/status", timeout=10).json()["cold_starts"]
                 for n in (nodes or self.nodes)]
 
     def get_all(self, names):
@@ -128,8 +128,9 @@ def test_a_deploy_over_http_reaches_every_node(fleet, tmp_path):
     source.mkdir()
     (source / "index.py").write_text("def get():\n    return 't7 v2'\n")
     urls = [node.url for node in fleet.nodes]
+    admin_urls = [node.admin_url for node in fleet.nodes]
     out = subprocess.run([sys.executable, "-m", "muxserver", "deploy", str(source), "--tenant", "t7",
-                          *[arg for url in urls for arg in ("--url", url)]],
+                          *[arg for url in admin_urls for arg in ("--url", url)]],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("deployed t7 version") == 3

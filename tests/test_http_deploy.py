@@ -42,7 +42,7 @@ def server(tenants, live):
 
 
 def put(server, tenant, body, token=ADMIN):
-    return requests.put(f"{server.url}/_mux/tenants/{tenant}", data=body, timeout=30,
+    return requests.put(f"{server.admin_url}/_mux/tenants/{tenant}", data=body, timeout=30,
                         headers={"Authorization": f"Bearer {token}"})
 
 
@@ -64,7 +64,7 @@ def test_deploy_list_and_rollback_under_load_with_no_failed_request(server):
     try:
         v2 = put(server, "acme", tgz(version(2))).json()["version"]
         wait_until(lambda: requests.get(server.url + "/acme/", timeout=5).text == "v2")
-        back = requests.post(f"{server.url}/_mux/tenants/acme/rollback", json={"version": v1},
+        back = requests.post(f"{server.admin_url}/_mux/tenants/acme/rollback", json={"version": v1},
                              headers={"Authorization": f"Bearer {ACME_TOKEN}"}, timeout=10)
         assert back.status_code == 200 and back.json()["version"] == v1
         assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
@@ -73,13 +73,13 @@ def test_deploy_list_and_rollback_under_load_with_no_failed_request(server):
         stop = True
         gevent.joinall(workers)
     assert statuses and set(statuses) == {200}, set(statuses)
-    listing = requests.get(f"{server.url}/_mux/tenants/acme/versions", timeout=5,
+    listing = requests.get(f"{server.admin_url}/_mux/tenants/acme/versions", timeout=5,
                            headers={"Authorization": f"Bearer {ACME_TOKEN}"}).json()
     assert listing["live"] == v1
     assert [v["version"] for v in listing["versions"]] == [v2, v1]
     assert all(v["deployed_at"] and v["bytes"] > 0 for v in listing["versions"])
     assert listing["versions"][0]["deployer"] == "admin"
-    status = requests.get(server.url + "/_mux/status", timeout=5,
+    status = requests.get(server.admin_url + "/_mux/status", timeout=5,
                           headers={"Authorization": f"Bearer {ADMIN}"}).json()
     assert status["tenants"]["acme"]["version"].startswith(v1)
 
@@ -141,7 +141,7 @@ def test_rollback_takes_a_version_name_never_a_path(server):
     other = server.app.registry.versions.live_version("other")
     assert put(server, "acme", tgz(version(1))).status_code == 200
     for bad in (f"../other/{other}", "/etc", "..", "", "0" * 15, f"{other}/../{other}"):
-        r = requests.post(f"{server.url}/_mux/tenants/acme/rollback", json={"version": bad},
+        r = requests.post(f"{server.admin_url}/_mux/tenants/acme/rollback", json={"version": bad},
                           headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
         assert r.status_code in (400, 404), (bad, r.status_code)
     assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
@@ -163,11 +163,11 @@ def test_a_deploy_token_reaches_its_own_tenant_only(server):
     for method, path in (("GET", "/_mux/status"), ("POST", "/_mux/register"),
                          ("GET", "/_mux/tenants/other/versions"), ("GET", "/_mux/tenants/acme/logs"),
                          ("GET", "/_mux/console/data")):
-        r = requests.request(method, server.url + path, timeout=5,
+        r = requests.request(method, server.admin_url + path, timeout=5,
                              headers={"Authorization": f"Bearer {ACME_TOKEN}"})
         assert r.status_code == 401, (path, r.status_code)
     assert put(server, "acme", tgz(version(2)), token="wrong").status_code == 401
-    assert requests.put(f"{server.url}/_mux/tenants/acme", data=tgz(version(2)), timeout=5).status_code == 401
+    assert requests.put(f"{server.admin_url}/_mux/tenants/acme", data=tgz(version(2)), timeout=5).status_code == 401
     assert requests.get(server.url + "/other/", timeout=5).text == "other"
 
 
@@ -181,7 +181,7 @@ def test_muxserver_deploy_url_reaches_every_worker(tenants, muxserver_process, t
     (source / "__pycache__").mkdir()
     (source / "__pycache__" / "junk.pyc").write_bytes(b"\0")
     run = [sys.executable, "-m", "muxserver", "deploy", str(source), "--tenant", "hello",
-           "--url", node.url, "--admin-token", ADMIN]
+           "--url", node.admin_url, "--admin-token", ADMIN]
     out = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "deployed hello version" in out.stdout

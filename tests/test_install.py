@@ -28,7 +28,8 @@ def test_fresh_install_serves_the_examples_with_two_workers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     server = subprocess.Popen(
         [str(venv / "bin" / "muxserver"), "--config", str(REPO / "muxserver.toml"),
-         "--workers", "2", "--port", str(port), "--cache-dir", str(tmp_path / "cache")],
+         "--workers", "2", "--port", str(port), "--admin-listen", f"127.0.0.1:{free_port()}",
+         "--cache-dir", str(tmp_path / "cache"), "--server-dir", str(tmp_path / "server")],
         cwd=elsewhere, stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     try:

@@ -64,7 +64,7 @@ class Target:
         return r.text
 
     def worker_pids(self):
-        metrics = requests.get(self.server.url + "/_mux/metrics", timeout=10).text
+        metrics = requests.get(self.server.admin_url + "/_mux/metrics", timeout=10).text
         return [line.split('pid="')[1].split('"')[0] for line in metrics.splitlines()
                 if line.startswith("mux_process_rss_bytes{")]
 
@@ -141,7 +141,7 @@ def test_attack_from_escaped_code(target, index):
 
 @pytest.mark.live
 def test_status_reports_the_layer(target):
-    status = requests.get(target.server.url + "/_mux/status", timeout=10).json()["isolation"]
+    status = requests.get(target.server.admin_url + "/_mux/status", timeout=10).json()["isolation"]
     if target.locked:
         assert status["landlock_abi"] >= 6 and status["seccomp"] is True
         assert status["landlock"] == ["files", "tcp", "signals"]
@@ -160,10 +160,10 @@ def test_admin_token_is_not_in_the_serving_process(tmp_path):
                         log_dir=tmp_path).wait_ready()
     try:
         assert requests.get(server.url + "/_mux/healthz", timeout=5).status_code == 200
-        assert requests.get(server.url + "/_mux/status", timeout=5).status_code == 401
-        assert requests.get(server.url + "/_mux/status", timeout=5,
+        assert requests.get(server.admin_url + "/_mux/status", timeout=5).status_code == 401
+        assert requests.get(server.admin_url + "/_mux/status", timeout=5,
                             headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
-        pid = int(requests.get(server.url + "/_mux/status", timeout=5,
+        pid = int(requests.get(server.admin_url + "/_mux/status", timeout=5,
                                headers={"Authorization": f"Bearer {SECRET}"}).json()["pid"])
         for name in ("cmdline", "environ"):
             with open(f"/proc/{pid}/{name}", "rb") as f:
@@ -208,7 +208,7 @@ def test_nothing_beside_the_server_is_imported_as_server_code(tmp_path, shadow):
                         cwd=place, log_dir=tmp_path, command=command).wait_ready()
     try:
         assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
-        status = requests.get(server.url + "/_mux/status", timeout=10).json()
+        status = requests.get(server.admin_url + "/_mux/status", timeout=10).json()
     finally:
         server.stop()
     assert not marker.exists()

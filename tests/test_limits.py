@@ -103,10 +103,10 @@ def test_abuse_is_stopped(server, name):
 
 def test_limit_kills_are_counted_by_tenant_and_kind(server):
     server.get("/abuse-while-true/")
-    status = server.get("/_mux/status").json()
+    status = server.admin.get("/_mux/status").json()
     kinds = {(k["tenant"], k["kind"]) for k in status["limit_kills"]}
     assert ("abuse-while-true", "cpu") in kinds
-    metrics = server.get("/_mux/metrics").text
+    metrics = server.admin.get("/_mux/metrics").text
     assert 'mux_limit_kills_total{kind="cpu",tenant="abuse-while-true"}' in metrics
 
 

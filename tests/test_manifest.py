@@ -65,7 +65,7 @@ def test_a_tenant_cannot_take_another_tenants_host_on_a_live_server(tenants, liv
                              "tenant.toml": 'hosts = ["shop.test"]\n'})
     server = live(hosts={"acme": ["shop.test"]})
     assert server.get("/", headers={"Host": "shop.test"}).text == "acme"
-    errors = server.get("/_mux/status").json()["deploy_errors"]["aaa-evil"]["errors"]
+    errors = server.admin.get("/_mux/status").json()["deploy_errors"]["aaa-evil"]["errors"]
     assert errors == ["aaa-evil/tenant.toml:1: host 'shop.test' is not assigned to tenant "
                       "'aaa-evil' by the operator's [hosts] (assigned: none)"]
 

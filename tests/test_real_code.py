@@ -474,3 +474,34 @@ def test_routes_inside_create_app_and_converters_per_tenant(tenants, tmp_path):
     assert client.get("/one/hello").text == "HI!"
     assert client.get("/two/hello").text == "HI?"
     assert client.get("/one/hello").text == "HI!"
+
+
+ASYNC_FORMS = {
+    "gcf": ("main.hello", "import asyncio\nasync def hello(request):\n"
+                          "    await asyncio.sleep(0)\n    return 'gcf ' + request.method\n"),
+    "flask": ("main.hello", "import asyncio\nfrom flask import request\nasync def hello():\n"
+                            "    await asyncio.sleep(0)\n    return 'fission ' + request.method\n"),
+    "openfaas": ("main.hello", "async def hello(req):\n    return 'openfaas ' + req\n"),
+    "openfaas-http": ("main.hello", "async def hello(event, context):\n"
+                                    "    return {'statusCode': 200, 'body': 'openfaas-http'}\n"),
+    "nuclio": ("main.hello", "async def hello(context, event):\n    return 'nuclio'\n"),
+}
+
+
+def test_async_entry_points_are_awaited_in_every_form(tenants):
+    """An ``async def`` entry point is awaited, as Flask 2+ and the other
+    runtimes do; ``mux``-style method functions too."""
+    for form, (entry, source) in ASYNC_FORMS.items():
+        tenants.add(f"a-{form}", {"main.py": source,
+                                  "tenant.toml": f"[function]\nentrypoint = '{entry}'\nform = '{form}'\n"})
+    tenants.add("a-method", {"index.py": "import asyncio\nasync def get(request):\n"
+                                         "    return {'got': await asyncio.sleep(0, 'slept')}\n"})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    client = Client(app)
+    assert client.get("/a-gcf/").text == "gcf GET"
+    assert client.get("/a-flask/").text == "fission GET"
+    assert client.post("/a-openfaas/", data="hi").text == "openfaas hi"
+    assert client.get("/a-openfaas-http/").text == "openfaas-http"
+    assert client.get("/a-nuclio/").text == "nuclio"
+    assert client.get("/a-method/").json == {"got": "slept"}

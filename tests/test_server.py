@@ -8,6 +8,7 @@ import gevent
 import pytest
 import requests
 
+from tests.conftest import admin_client
 from tests.conftest import wait_until
 
 
@@ -70,7 +71,7 @@ def test_cpu_hog_is_503_and_others_keep_serving(tenants, live):
     r = server.get("/hog/")
     assert r.status_code == 503 and "CPU time limit" in r.text
     assert server.get("/calm/").text == "calm"
-    kills = server.app.status()["limit_kills"]
+    kills = server.app.process_status()["limit_kills"]
     assert {"tenant": "hog", "kind": "cpu", "count": 1} in kills
 
 
@@ -102,25 +103,25 @@ def test_admin_from_loopback_without_token(tenants, live):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
     server = live()
     assert server.get("/_mux/healthz").status_code == 200
-    status = server.get("/_mux/status").json()
+    status = server.admin.get("/_mux/status").json()
     assert list(status["tenants"]) == ["acme"] and status["tenants"]["acme"]["version"]
-    assert server.get("/_mux/nope").status_code == 404
-    assert server.request("DELETE", "/_mux/status").status_code == 405
+    assert server.admin.get("/_mux/nope").status_code == 404
+    assert server.admin.request("DELETE", "/_mux/status").status_code == 405
 
 
 def test_admin_with_token_requires_bearer(tenants, live):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
     server = live(admin_token="t0ken")
-    assert server.get("/_mux/status").status_code == 401
-    assert server.get("/_mux/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert server.get("/_mux/status", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+    assert server.admin.get("/_mux/status").status_code == 401
+    assert server.admin.get("/_mux/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert server.admin.get("/_mux/status", headers={"Authorization": "Bearer t0ken"}).status_code == 200
     assert server.get("/acme/a").text == "a"
 
 
 @pytest.mark.parametrize("address", ["10.0.0.7", "192.168.1.2", "2001:db8::1", "", "::ffff:10.0.0.1"])
 def test_admin_refuses_non_loopback_without_token(tenants, address):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
-    client = tenants.client()
+    client = admin_client(tenants.app())
     r = client.get("/_mux/status", environ_base={"REMOTE_ADDR": address},
                    headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"})
     assert r.status_code == 403
@@ -128,12 +129,12 @@ def test_admin_refuses_non_loopback_without_token(tenants, address):
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
 def test_admin_allows_loopback_addresses(tenants, address):
-    client = tenants.client()
-    assert client.get("/_mux/healthz", environ_base={"REMOTE_ADDR": address}).status_code == 200
+    client = admin_client(tenants.app())
+    assert client.get("/_mux/status", environ_base={"REMOTE_ADDR": address}).status_code == 200
 
 
 def test_admin_token_applies_from_anywhere(tenants):
-    client = tenants.client(admin_token="abc")
+    client = admin_client(tenants.app(admin_token="abc"))
     loop = {"REMOTE_ADDR": "127.0.0.1"}
     far = {"REMOTE_ADDR": "10.1.1.1"}
     assert client.get("/_mux/status", environ_base=loop).status_code == 401
@@ -144,34 +145,34 @@ def test_admin_token_applies_from_anywhere(tenants):
 def test_admin_specialize_evict_logs_metrics(tenants, live):
     tenants.add("acme", {"a.py": "n = 0\ndef get():\n    global n\n    n += 1\n    print('hit', n)\n    return str(n)\n"})
     server = live()
-    r = server.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "a"})
+    r = server.admin.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "a"})
     assert r.status_code == 200 and r.json()["was_warm"] is False
     assert r.json()["cold_start_ms"] >= 0
     first = server.get("/acme/a")
     assert first.text == "1" and "load;dur" not in first.headers["Server-Timing"]
-    warm = server.get("/_mux/status").json()["warm_modules"]
+    warm = server.admin.get("/_mux/status").json()["warm_modules"]
     assert [(m["tenant"], m["endpoint"], m["hits"]) for m in warm] == [("acme", "a", 1)]
-    assert server.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
+    assert server.admin.post("/_mux/evict", json={"tenant": "acme"}).json()["evicted"] == 1
     again = server.get("/acme/a")
     assert again.text == "1" and again.headers["Server-Timing"].startswith("load;dur=")
-    logs = server.get("/_mux/tenants/acme/logs").text
+    logs = server.admin.get("/_mux/tenants/acme/logs").text
     assert "hit 1" in logs
-    assert server.get("/_mux/tenants/nobody/logs").status_code == 404
-    metrics = server.get("/_mux/metrics").text
+    assert server.admin.get("/_mux/tenants/nobody/logs").status_code == 404
+    metrics = server.admin.get("/_mux/metrics").text
     assert 'mux_requests_total{status="200",tenant="acme"}' in metrics
     assert 'mux_cold_starts_total{tenant="acme"}' in metrics
     assert 'mux_evictions_total{reason="admin",tenant="acme"}' in metrics
     assert "mux_process_rss_bytes" in metrics
-    bad = server.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "zzz"})
+    bad = server.admin.post("/_mux/specialize", json={"tenant": "acme", "endpoint": "zzz"})
     assert bad.status_code == 404
-    assert server.post("/_mux/specialize", data="{").status_code == 400
+    assert server.admin.post("/_mux/specialize", data="{").status_code == 400
 
 
 def test_register_returns_routes_and_errors(tenants, live):
     tenants.add("good", {"a.py": "def get():\n    return 'a'\n"})
     server = live()
     tenants.add("bad", {"b.py": "import socket\ndef get():\n    return 'b'\n"})
-    body = server.post("/_mux/register").json()
+    body = server.admin.post("/_mux/register").json()
     assert {"tenant": "good", "rule": "/a", "path": "/good/a", "methods": ["GET"], "endpoint": "a",
             "handler": "get", "file": "good/a.py", "line": 1} in body["routes"]
     assert len(body["errors"]) == 1
@@ -227,7 +228,7 @@ def test_stream_is_logged_and_counted_with_its_status_and_whole_duration(tenants
     access = [json.loads(line) for line in captured.getvalue().splitlines()
               if '"muxserver.access"' in line]
     assert access[0]["status"] == 201 and access[0]["duration_ms"] >= 300, access
-    metrics = server.get("/_mux/metrics").text
+    metrics = server.admin.get("/_mux/metrics").text
     assert 'mux_requests_total{status="201",tenant="acme"} 1.0' in metrics
 
 

@@ -121,7 +121,7 @@ def test_crud_through_sqlite_and_files(tenants, live):
     # It is a real SQLite file in the tenant's data folder.
     db = tenants.root.parent / ".muxdata" / "notes" / "app.db"
     assert sqlite3.connect(db).execute("SELECT text FROM notes").fetchall() == [("A",)]
-    status = server.get("/_mux/status").json()["tenants"]["notes"]
+    status = server.admin.get("/_mux/status").json()["tenants"]["notes"]
     assert status["storage_bytes"] > 0 and status["storage_limit_bytes"] == 5 * 2**20
 
 
@@ -254,7 +254,7 @@ def test_data_export_import_round_trip_while_serving(tenants, live, tmp_path):
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     tenants.add("copy", NOTES)
-    server.post("/_mux/register")
+    server.admin.post("/_mux/register")
     assert server.get("/copy/notes").json() == [{"id": 1, "text": "one"}, {"id": 2, "text": "two"}]
     assert server.get("/copy/counter").json()["count"] == 1
     bad = tmp_path / "bad.tgz"

@@ -1,4 +1,5 @@
-"""--workers N under gunicorn's arbiter, signals, metrics across workers."""
+"""--workers N under the supervisor: signals, heartbeats, metrics across
+serving processes, log lines."""
 
 import signal
 import time
@@ -19,16 +20,12 @@ def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, 
     for _ in range(5):
         for s in sessions:
             assert s.get(proc.url + "/acme/", timeout=5).text == "hi"
-    pids = set()
-    for _ in range(300):  # the kernel decides which worker accepts
-        pids.add(requests.get(proc.url + "/_mux/status", headers={"Connection": "close"},
-                              timeout=5).json()["pid"])
-        if len(pids) == 2:
-            break
-    assert len(pids) == 2
+    status = requests.get(proc.admin_url + "/_mux/status", timeout=5).json()
+    pids = {p["pid"] for p in status["processes"]}
+    assert len(pids) == 2 and status["pid"] not in pids
     deadline = time.monotonic() + 10  # workers publish their numbers every second
     while True:
-        metrics = requests.get(proc.url + "/_mux/metrics", timeout=5).text
+        metrics = requests.get(proc.admin_url + "/_mux/metrics", timeout=5).text
         if ('mux_requests_total{status="200",tenant="acme"} 20.0' in metrics
                 and metrics.count("mux_process_rss_bytes{pid=") == 2):
             break
@@ -36,7 +33,7 @@ def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, 
         time.sleep(0.2)
     assert metrics.count("mux_process_rss_bytes{pid=") == 2
 
-SLOW = ("import time\ndef get():\n    print('started')\n    time.sleep(1)\n"
+SLOW = ("import time\ndef get():\n    print('request began')\n    time.sleep(1)\n"
         "    return 'done'\n")
 
 
@@ -46,7 +43,7 @@ def test_workers_sigterm_drains_in_flight(muxserver_process, tenants, tmp_path):
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     jobs = [gevent.spawn(requests.get, proc.url + "/slow/", timeout=10) for _ in range(4)]
-    proc.wait_for_log("started", count=4)
+    proc.wait_for_log("request began", count=4)
     proc.proc.send_signal(signal.SIGTERM)
     assert [job.get(timeout=15).text for job in jobs] == ["done"] * 4
     assert proc.proc.wait(timeout=15) == 0
@@ -59,7 +56,7 @@ def test_sigint_drains_like_sigterm(muxserver_process, tenants, tmp_path, worker
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", workers,
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     job = gevent.spawn(requests.get, proc.url + "/slow/", timeout=10)
-    proc.wait_for_log("started")
+    proc.wait_for_log("request began")
     proc.proc.send_signal(signal.SIGINT)
     assert job.get(timeout=15).text == "done"
     assert proc.proc.wait(timeout=15) == 0
@@ -67,13 +64,13 @@ def test_sigint_drains_like_sigterm(muxserver_process, tenants, tmp_path, worker
 
 @pytest.mark.live
 def test_workers_sighup_reloads_and_rescans(muxserver_process, tenants, tmp_path):
-    tenants.add("one", {"index.py": "import time\ndef get():\n    print('started')\n"
+    tenants.add("one", {"index.py": "import time\ndef get():\n    print('request began')\n"
                                     "    time.sleep(0.8)\n    return 'one'\n"})
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2", "--no-watch",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
     tenants.add("two", {"index.py": "def get():\n    return 'two'\n"})
     in_flight = [gevent.spawn(requests.get, proc.url + "/one/", timeout=15) for _ in range(2)]
-    proc.wait_for_log("started", count=2)
+    proc.wait_for_log("request began", count=2)
     proc.proc.send_signal(signal.SIGHUP)
     # The old workers drain: requests they had are answered, not dropped.
     assert [job.get(timeout=15).text for job in in_flight] == ["one", "one"]
@@ -90,9 +87,9 @@ def test_workers_sighup_reloads_and_rescans(muxserver_process, tenants, tmp_path
 def test_admin_token_against_real_server(muxserver_process, tenants, tmp_path):
     proc = muxserver_process("--tenants-dir", str(tenants.root), "--admin-token", "s3cret",
                              "--cache-dir", str(tmp_path / "c")).wait_ready()
-    assert requests.get(proc.url + "/_mux/status").status_code == 401
-    assert requests.get(proc.url + "/_mux/status", headers={"Authorization": "Bearer nope"}).status_code == 401
-    assert requests.get(proc.url + "/_mux/status",
+    assert requests.get(proc.admin_url + "/_mux/status").status_code == 401
+    assert requests.get(proc.admin_url + "/_mux/status", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert requests.get(proc.admin_url + "/_mux/status",
                         headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
 
@@ -131,7 +128,7 @@ def test_stuck_worker_is_replaced(muxserver_process, tenants, tmp_path):
     # connection close or pywsgi's bare 500, never the handler's answer.
     assert status in ("connection closed", 500)
     assert time.monotonic() - started < 20
-    proc.wait_for_log("WORKER TIMEOUT", timeout=10)
+    proc.wait_for_log("sent nothing for", timeout=10)
     for _ in range(10):
         assert requests.get(proc.url + "/fine/", headers={"Connection": "close"}, timeout=5).text == "fine"
 
@@ -173,8 +170,9 @@ def test_conflicting_content_length_is_400_with_and_without_workers(
 
 @pytest.mark.live
 def test_every_log_line_is_json_with_workers(muxserver_process, tenants, tmp_path):
-    """--log-format json: the listening line, gunicorn's own lines, access
-    and tenant lines, from the arbiter and each worker, each with its pid."""
+    """--log-format json: the listening line, the supervisor's own lines,
+    access and tenant lines, from the supervisor and each serving process,
+    each with its pid."""
     import json
 
     tenants.add("acme", {"index.py": "def get():\n    print('line one\\nFAKE 200 line')\n"
@@ -188,8 +186,8 @@ def test_every_log_line_is_json_with_workers(muxserver_process, tenants, tmp_pat
     lines = [line for line in proc.output().splitlines() if line.strip()]
     docs = [json.loads(line) for line in lines]  # every line, or this raises
     pids = {doc["pid"] for doc in docs}
-    assert len(pids) >= 3, pids  # the arbiter and two workers
-    assert any(doc["logger"].startswith("gunicorn") for doc in docs)
+    assert len(pids) >= 3, pids  # the supervisor and two serving processes
+    assert any(doc["logger"] == "muxserver.supervisor" for doc in docs)
     tenant = [doc for doc in docs if "FAKE 200 line" in doc["message"]]
     assert tenant[0]["message"] == "line one\nFAKE 200 line" and tenant[0]["tenant"] == "acme"
 

@@ -9,48 +9,59 @@ Access is the admin API's: with ``--admin-token`` the page itself holds no
 data and asks for the token, which its requests send as a bearer token;
 without one, loopback clients only.
 
-Tenant pages share the console's origin, so a script on a tenant's page in
-an operator's browser could otherwise call the admin API as that operator
-(on loopback, with no token at all). So: admin calls that come from a web
+The console is served on the admin listener, an origin no tenant page
+shares. The page runs no inline script: its script is ``/_mux/console.js``
+and the Content-Security-Policy allows scripts from this origin only, so
+tenant text the page shows can never run. Admin calls that come from a web
 page (``Sec-Fetch-Site``/``Origin``) need the console's key, a secret the
 server derives from its own; the key is only in the page itself, which is
 served to top-level navigations only, cannot be framed, and severs its
-opener (``Cross-Origin-Opener-Policy``), so no tenant script can read it.
-Command-line clients send no such headers and are unaffected. With ``--workers N`` the rates, latency
-and charts sum every worker's metrics; the tenant table and log tail are the
-answering worker's (each worker loads modules and keeps logs of its own).
+opener. Command-line clients send no such headers and are unaffected.
+
+The table, rates, latency, errors and charts merge every serving process
+(the supervisor gathers them); a tenant whose recent requests mostly fail
+(:data:`FAILING_SHARE` of at least :data:`FAILING_MIN` in the last minute)
+is marked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import time
 
 from muxserver.ops.history import percentile
 
+#: A tenant is marked failing when this share of its recent requests were 5xx...
+FAILING_SHARE = 0.5
+#: ...and it had at least this many in the window.
+FAILING_MIN = 5
 
-def console_data(app) -> dict:
+
+def console_data(control) -> dict:
     """What the page shows, in one JSON object."""
-    status = app.status()
-    older, now = app.history.window(60.0)
+    status = control.status()
+    older, now = control.history.window(60.0)
     span = (now["t"] - older["t"]) if older else 0.0
     kills: dict[str, dict] = {}
     for row in status["limit_kills"]:
         kills.setdefault(row["tenant"], {})[row["kind"]] = row["count"]
     cold: dict[str, float] = {}
-    for (tenant,), count in app.metrics.counters["mux_cold_starts"].items():
+    for (tenant,), count in control.metrics.merged("mux_cold_starts").items():
         cold[tenant] = cold.get(tenant, 0) + count
     tenants = []
     for name, info in status["tenants"].items():
         total = now["requests"].get(name, 0)
+        failed = now["errors"].get(name, 0)
         row = now["buckets"].get(name)
         recent = row
         rate = None
+        recent_total, recent_failed = total, failed
         if older is not None and span > 0:
             before = older["requests"].get(name, 0)
             rate = round((total - before) / span, 2)
+            recent_total = total - before
+            recent_failed = failed - older["errors"].get(name, 0)
             old_row = older["buckets"].get(name)
             if row is not None and old_row is not None:
                 recent = [a - b for a, b in zip(row, old_row)]
@@ -64,6 +75,10 @@ def console_data(app) -> dict:
             "warm_modules": info["warm_modules"],
             "inflight": info["inflight"],
             "requests": int(total),
+            "errors_5xx": int(failed),
+            "recent_requests": int(recent_total),
+            "recent_5xx": int(recent_failed),
+            "failing": recent_total >= FAILING_MIN and recent_failed >= FAILING_SHARE * recent_total,
             "rps": rate,
             "p50_ms": percentile(window, 0.5) if window else None,
             "p99_ms": percentile(window, 0.99) if window else None,
@@ -76,6 +91,7 @@ def console_data(app) -> dict:
     return {
         "server": {
             "pid": status["pid"],
+            "processes": status["processes"],
             "uptime_s": status["uptime_s"],
             "rss_bytes": status["rss_bytes"],
             "warm_modules": len(status["warm_modules"]),
@@ -85,22 +101,21 @@ def console_data(app) -> dict:
         },
         "tenants": tenants,
         "deploy_errors": status["deploy_errors"],
-        "series": app.history.series(now),
+        "series": control.history.series(now),
         "now": time.time(),
     }
 
 
-def data_response(app):
-    body = json.dumps(console_data(app), default=str).encode()
+def data_response(control):
+    body = json.dumps(console_data(control), default=str).encode()
     return 200, [("Content-Type", "application/json"), ("Cache-Control", "no-store")], body
 
 
-def console_key(server_secret: bytes) -> str:
-    return hmac.new(server_secret, b"mux-console", hashlib.sha256).hexdigest()
-
-
-def is_page_navigation(environ) -> bool:
-    """A browser opening the page (or a client that is not a browser)."""
+def is_page_navigation(environ, name: str = "") -> bool:
+    """A browser opening the page (or a client that is not a browser); the
+    page's script, which holds nothing, to the page that loads it."""
+    if name == "console.js":
+        return environ.get("HTTP_SEC_FETCH_SITE", "same-origin") == "same-origin"
     mode = environ.get("HTTP_SEC_FETCH_MODE")
     return mode is None or mode == "navigate"
 
@@ -116,18 +131,28 @@ def carries_key(environ, key: str) -> bool:
     return hmac.compare_digest(environ.get("HTTP_X_MUX_CONSOLE", ""), key)
 
 
+#: No inline script, no script from anywhere but this listener.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+       "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+_HEADERS = [("Cache-Control", "no-store"), ("Content-Security-Policy", CSP),
+            ("X-Frame-Options", "DENY"), ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Cross-Origin-Resource-Policy", "same-origin"), ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff")]
+
+
 def page_response(key: str):
-    return 200, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-                 ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; "
-                  "script-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
-                 ("X-Frame-Options", "DENY"),
-                 ("Cross-Origin-Opener-Policy", "same-origin"),
-                 ("Referrer-Policy", "no-referrer")], PAGE.replace("__CONSOLE_KEY__", key).encode()
+    return 200, [("Content-Type", "text/html; charset=utf-8"), *_HEADERS], \
+        PAGE.replace("__CONSOLE_KEY__", key).encode()
+
+
+def script_response():
+    return 200, [("Content-Type", "text/javascript; charset=utf-8"), *_HEADERS], SCRIPT.encode()
 
 
 PAGE = r"""<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
+<meta name="mux-console-key" content="__CONSOLE_KEY__">
 <title>muxserver console</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -148,6 +173,7 @@ PAGE = r"""<!doctype html>
   tr.tenant { cursor: pointer; }
   tr.tenant:hover, tr.selected { background: #e8f1fb; }
   .bad { color: #b3261e; }
+  tr.failing { background: #fdecea; }
   #logs { background: #111820; color: #d7dde3; font: 12px/1.45 ui-monospace, monospace; height: 240px;
           overflow: auto; padding: 8px; border-radius: 6px; white-space: pre-wrap; margin-top: 8px; }
   #logs .error { color: #ff8a80; }
@@ -166,7 +192,7 @@ PAGE = r"""<!doctype html>
     </div>
     <table id="tenants">
       <thead><tr><th>tenant</th><th>version</th><th>deployed</th><th>routes</th><th>warm</th>
-        <th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>requests</th><th>cold starts</th>
+        <th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>requests</th><th>5xx (last min)</th><th>cold starts</th>
         <th>limit kills</th><th>storage</th><th>last failed deploy</th></tr></thead>
       <tbody></tbody>
     </table>
@@ -175,12 +201,15 @@ PAGE = r"""<!doctype html>
     <div id="logs"></div>
   </section>
 </main>
-<script>
-"use strict";
+<script src="/_mux/console.js"></script>
+</html>
+"""
+
+SCRIPT = r""""use strict";
 // The token lives in this page only (not in storage another page of this
 // origin could read); the key proves calls come from this page.
 let token = "";
-const consoleKey = "__CONSOLE_KEY__";
+const consoleKey = document.querySelector('meta[name="mux-console-key"]').content;
 let selected = null, lastLog = 0, seenLogs = new Set();
 
 function headers() {
@@ -227,7 +256,7 @@ function drawChart(id, points, color) {
 function render(data) {
   const s = data.server;
   document.getElementById("server").textContent =
-    `pid ${s.pid} · up ${Math.round(s.uptime_s)} s · isolation ${s.isolation} · ` +
+    `pid ${s.pid} · ${s.processes.length} serving processes · up ${Math.round(s.uptime_s)} s · isolation ${s.isolation} · ` +
     `${s.cold_starts} cold starts · ${s.evictions} evictions`;
   document.getElementById("rss").textContent = mb(s.rss_bytes);
   document.getElementById("warm").textContent = s.warm_modules;
@@ -246,6 +275,9 @@ function render(data) {
     cell(row, t.name); cell(row, t.version); cell(row, t.deployed);
     cell(row, t.routes, "num"); cell(row, t.warm_modules, "num"); cell(row, t.rps, "num");
     cell(row, t.p50_ms, "num"); cell(row, t.p99_ms, "num"); cell(row, t.requests, "num");
+    const share = t.recent_requests ? Math.round(100 * t.recent_5xx / t.recent_requests) : 0;
+    cell(row, `${t.recent_5xx} (${share} %)`, t.failing ? "bad failing" : "num");
+    if (t.failing) row.classList.add("failing");
     cell(row, t.cold_starts, "num");
     const kills = Object.entries(t.limit_kills).map(([k, n]) => `${k} ${n}`).join(", ");
     cell(row, kills || "-", kills ? "bad" : "");
@@ -319,6 +351,4 @@ document.getElementById("login").addEventListener("submit", event => {
 refresh();
 setInterval(refresh, 2000);
 setInterval(tail, 1000);
-</script>
-</html>
 """

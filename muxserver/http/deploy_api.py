@@ -1,11 +1,13 @@
 """Deploys over HTTP: ``PUT /_mux/tenants/<t>``, ``GET .../versions``,
-``POST .../rollback`` (SPEC "Admin API").
+``POST .../rollback`` (SPEC "Admin API"), on the admin listener.
 
-Who may call them: the admin token (or, without one, a loopback client)
-for every tenant; a tenant's deploy token (operator config
-``[deploy_tokens]``) for that tenant only — any other call with it is 401.
-The body of ``PUT`` is a tar.gz of the tenant folder's contents (no top
-folder), read up to :data:`~muxserver.tenancy.versions.MAX_ARCHIVE_BYTES`.
+Who may call them: the admin token (or, without one, a loopback client
+that sends no token) for every tenant; a tenant's deploy token (operator
+config ``[deploy_tokens]``) for that tenant only. The body of ``PUT`` is a
+tar.gz of the tenant folder's contents (no top folder), read up to
+:data:`~muxserver.tenancy.versions.MAX_ARCHIVE_BYTES`; the new version is
+registered and health-checked before it goes live
+(:meth:`~muxserver.controlplane.ControlPlane.deploy_archive`).
 """
 
 from __future__ import annotations
@@ -14,26 +16,13 @@ import logging
 
 from muxserver.errors import BadRequest
 from muxserver.errors import BodyTooLarge
+from muxserver.errors import DeployRefused
 from muxserver.errors import MethodNotAllowed
-from muxserver.errors import NotFound
-from muxserver.errors import Unauthorized
 from muxserver.http.responses import json_reply
 from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenancy.versions import MAX_ARCHIVE_BYTES
-from muxserver.tenancy.versions import DeployFailed
 
 log = logging.getLogger("muxserver.deploy")
-
-def deploy_token_owner(config, environ) -> tuple[str, str] | None:
-    """``(tenant, deployer)`` if the request carries a tenant's deploy token."""
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return None
-    for tenant, (token, name) in config.deploy_tokens.items():
-        if token.matches(given.strip()):
-            return tenant, name
-    return None
 
 
 def is_deploy_call(name: str) -> str | None:
@@ -44,6 +33,19 @@ def is_deploy_call(name: str) -> str | None:
         if len(parts) == 2 or parts[2] in ("versions", "rollback"):
             return parts[1]
     return None
+
+
+def authorize(admin, environ, tenant: str) -> str:
+    """Who deploys: the tenant's deploy token (its name in the history), or
+    what the admin API accepts (``admin``, ``loopback``)."""
+    from muxserver.http.admin import bearer
+
+    given = bearer(environ)
+    own = admin.config.deploy_tokens.get(tenant)
+    if given is not None and own is not None and own[0].matches(given):
+        return own[1]
+    admin.authorize(environ)
+    return "admin" if admin.config.admin_token else "loopback"
 
 
 def _read_body(environ) -> bytes:
@@ -68,50 +70,32 @@ def _read_body(environ) -> bytes:
         chunks.append(chunk)
 
 
-def handle(app, environ, name: str, method: str, deployer: str, read_json):
-    """Answer one deploy call for the tenant in ``name``.
+def handle(control, environ, name: str, method: str, deployer: str):
+    """Answer one deploy call for the tenant in ``name``."""
+    from muxserver.http.admin import read_json
 
-    :param read_json: reads the request's JSON object (the admin API's reader).
-    """
     tenant = is_deploy_call(name)
     parts = name.split("/")
-    store = app.registry.versions
     if len(parts) == 2:
         if method != "PUT":
             raise MethodNotAllowed("use PUT with a tar.gz body", None, ("PUT",))
         archive = _read_body(environ)
         try:
-            result = store.deploy(tenant, archive, lambda folder: app.registry.scan_folder(
-                folder, tenant), deployer)
-        except DeployFailed as exc:
+            return json_reply(control.deploy_archive(tenant, archive, deployer))
+        except DeployRefused as exc:
             log.warning("HTTP deploy of %s refused: %s", tenant, exc, extra={"tenant": tenant})
-            return json_reply({"version": None, "error": str(exc), "errors": exc.errors}, exc.status)
-        app.redeploy(tenant)
-        log.info("tenant %s deployed over HTTP: version %s by %s", tenant, result["version"],
-                 deployer, extra={"tenant": tenant})
-        return json_reply(result)
+            return json_reply({"version": None, "error": str(exc), "errors": list(exc.errors)},
+                              exc.status)
     if parts[2] == "versions":
         if method not in ("GET", "HEAD"):
             raise MethodNotAllowed("use GET", None, ("GET", "HEAD"))
-        versions = store.versions(tenant)
-        if not versions and app.registry.get(tenant) is None:
-            raise NotFound(f"no tenant {tenant!r}")
-        return json_reply({"tenant": tenant, "live": store.live_version(tenant), "versions": versions})
+        return json_reply(control.versions(tenant))
     if method != "POST":
         raise MethodNotAllowed("use POST", None, ("POST",))
-    body = read_json(environ)
-    version = body.get("version")
+    version = read_json(environ).get("version")
     if not isinstance(version, str) or not version:
         raise BadRequest('body must be {"version": "..."} (see .../versions)')
     try:
-        store.make_live(tenant, version)
-    except DeployFailed as exc:
+        return json_reply(control.rollback(tenant, version, deployer))
+    except DeployRefused as exc:
         return json_reply({"version": None, "error": str(exc)}, exc.status)
-    app.redeploy(tenant)
-    log.info("tenant %s rolled back to version %s by %s", tenant, version, deployer,
-             extra={"tenant": tenant})
-    return json_reply({"tenant": tenant, "version": version})
-
-
-def refuse_other_calls() -> None:
-    raise Unauthorized("a deploy token may only deploy, list and roll back its own tenant")

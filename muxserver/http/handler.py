@@ -1,13 +1,20 @@
-"""The one HTTP/1.1 request handler, for one process and for workers alike.
+"""The one HTTP/1.1 request handler, for the tenants' port and the admin listener.
 
 pywsgi's handler with a lean header parser and the request checks that keep a
 connection shared by a proxy in step (conflicting ``Content-Length`` headers
-are refused with 400: a request-smuggling risk behind a proxy). muxserver
-writes its own access log, so the handler writes none.
+are refused with 400: a request-smuggling risk behind a proxy). A request's
+line and headers must arrive within :data:`REQUEST_HEAD_TIMEOUT_S` of the
+moment the connection waits for them — an idle keep-alive connection and a
+client that sends its headers a byte at a time are both closed then, so a
+few hundred slow connections cannot hold the server. muxserver writes its
+own access log, so the handler writes none.
 """
 
 from __future__ import annotations
 
+import socket
+
+import gevent
 from gevent.pywsgi import WSGIHandler
 
 from muxserver.errors import StreamCut
@@ -15,6 +22,14 @@ from muxserver.errors import StreamCut
 #: Most request header lines accepted, and the longest line.
 MAX_HEADERS = 100
 MAX_LINE = 65536
+#: Seconds a connection may take to send a request's line and headers
+#: (waiting idle between keep-alive requests included).
+REQUEST_HEAD_TIMEOUT_S = 20.0
+
+
+class HeadTimeout(socket.timeout):
+    """The request's line and headers did not arrive in time (pywsgi closes
+    the connection quietly on a socket error)."""
 
 
 class RequestHeaders:
@@ -86,13 +101,35 @@ class RequestHeaders:
 
 
 class MuxHandler(WSGIHandler):
-    """pywsgi's handler with a lean header parser, quiet access logging."""
+    """pywsgi's handler with a lean header parser, a deadline on request
+    heads, quiet access logging."""
+
+    _head_timer = None
 
     def MessageClass(self, fp, *args):
         return RequestHeaders(fp)
 
+    def handle_one_request(self):
+        try:
+            return super().handle_one_request()
+        finally:
+            self._stop_head_timer()
+
+    def _stop_head_timer(self):
+        if self._head_timer is not None:
+            self._head_timer.close()
+            self._head_timer = None
+
+    def read_requestline(self):
+        self._head_timer = gevent.Timeout.start_new(REQUEST_HEAD_TIMEOUT_S,
+                                                    HeadTimeout("request head"))
+        return super().read_requestline()
+
     def read_request(self, raw_requestline):
-        ok = super().read_request(raw_requestline)
+        try:
+            ok = super().read_request(raw_requestline)
+        finally:
+            self._stop_head_timer()
         lengths = self.headers.get_all("content-length") or []
         if len(set(lengths)) > 1:
             raise ValueError("conflicting Content-Length headers")

@@ -1,9 +1,13 @@
-"""The gevent WSGI server around :class:`~muxserver.app.MuxApp`.
+"""The gevent WSGI servers: a serving process's (around
+:class:`~muxserver.app.MuxApp`) and the supervisor's admin listener.
 
 Sets ``TCP_NODELAY`` on every accepted socket: without it a keep-alive
 client waits for Nagle's algorithm and the peer's delayed ACK, about 40 ms
-per request. SIGTERM and SIGINT stop accepting, wait for requests in flight
-(up to ``graceful_timeout``), then return; SIGHUP rescans the tenants.
+per request. At most :data:`MAX_CONNECTIONS` connections are served at once
+(more wait in the listen backlog), and idle ones close after
+:data:`~muxserver.http.handler.REQUEST_HEAD_TIMEOUT_S`. SIGTERM and SIGINT
+stop accepting, wait for requests in flight (up to ``graceful_timeout``),
+then return.
 """
 
 from __future__ import annotations
@@ -15,11 +19,17 @@ import time
 
 import gevent
 from gevent.event import Event
+from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
 from muxserver.http.handler import MuxHandler
 
 log = logging.getLogger("muxserver.server")
+
+#: Connections one serving process serves at once.
+MAX_CONNECTIONS = 10_000
+#: Connections the admin listener serves at once.
+MAX_ADMIN_CONNECTIONS = 100
 
 
 class MuxWSGIServer(WSGIServer):
@@ -44,7 +54,8 @@ class Server:
 
     def __init__(self, app, listener, graceful_timeout: float = 30.0, on_hup=None):
         self.app = app
-        self.wsgi = MuxWSGIServer(listener, app, log=None, error_log=log)
+        self.wsgi = MuxWSGIServer(listener, app, log=None, error_log=log,
+                                  spawn=Pool(MAX_CONNECTIONS))
         self.graceful_timeout = graceful_timeout
         self.should_exit = Event()
         self.on_hup = on_hup or getattr(app, "rescan", lambda: None)
@@ -76,6 +87,27 @@ class Server:
 
     def shutdown(self) -> None:
         drain([self.wsgi], lambda: getattr(self.app, "inflight", 0), self.graceful_timeout)
+
+
+class AdminServer:
+    """The admin listener of the supervisor: the admin API and the console."""
+
+    def __init__(self, api, listener):
+        self.wsgi = MuxWSGIServer(listener, api, log=None, error_log=log,
+                                  spawn=Pool(MAX_ADMIN_CONNECTIONS))
+
+    @property
+    def port(self) -> int:
+        return self.wsgi.server_port
+
+    def start(self) -> "AdminServer":
+        self.wsgi.start()
+        host, port = self.wsgi.address[:2]
+        log.info("admin API and console on http://%s:%d/_mux/", host, port)
+        return self
+
+    def stop(self) -> None:
+        self.wsgi.stop(timeout=1)
 
 
 def drain(servers, inflight, timeout: float, heartbeat=None) -> None:

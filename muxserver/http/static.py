@@ -1,23 +1,28 @@
-"""A tenant's ``static/`` folder, served as files.
+"""A tenant's ``static/`` folder, served as files, with Flask's headers.
 
 Only regular files inside the folder are served: a path that resolves
 outside it, a symbolic link, or a name starting with ``.`` is "not found".
-Small files are read whole; larger ones stream in chunks (:class:`FileBody`).
+The answer is Flask's for its static route (:mod:`muxserver.http.sending`):
+``ETag``, ``Last-Modified``, ``Cache-Control: no-cache``,
+``Content-Disposition: inline; filename=...``, ``304`` for a conditional
+request whose copy is current, ``206`` for a range. Small files are read
+whole; larger ones stream in chunks (:class:`FileBody`).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import os
 
 from muxserver.errors import NotFound
+from muxserver.http.sending import plain_parts
+from muxserver.http.sending import send_file
 from muxserver.http.streams import STATIC_INLINE_BYTES
 from muxserver.http.streams import FileBody
 
 PREFIX = "/static/"
 
 
-def serve_static(app, state, rel: str):
+def serve_static(state, rel: str, environ):
     """``(status, headers, body, stream)`` for ``rel`` (``/static/...``) of a tenant."""
     inner = rel[len(PREFIX):]
     root = os.path.realpath(os.path.join(state.spec.root, "static"))
@@ -26,13 +31,8 @@ def serve_static(app, state, rel: str):
         raise NotFound("no such file", state.name)
     if any(part.startswith(".") for part in inner.split("/")) or not os.path.isfile(target):
         raise NotFound("no such file", state.name)
-    content_type = mimetypes.guess_type(target)[0] or "application/octet-stream"
-    if content_type.startswith("text/"):
-        content_type += "; charset=utf-8"
-    size = os.path.getsize(target)
-    headers = [("Content-Type", content_type)]
-    if size <= STATIC_INLINE_BYTES:
-        with open(target, "rb") as f:
-            return 200, headers, f.read(), None
-    headers.append(("Content-Length", str(size)))
-    return 200, headers, b"", FileBody(app, open(target, "rb"))
+    response = send_file(environ, target, "/app/static/" + os.path.relpath(target, root))
+    status, headers, body, chunks = plain_parts(response, environ, STATIC_INLINE_BYTES)
+    if chunks is None:
+        return status, headers, body, None
+    return status, headers, b"", FileBody(chunks)

@@ -1,9 +1,12 @@
 """Response bodies sent after the WSGI call returns.
 
-:class:`TenantStream` drives a tenant's generator one chunk at a time, each
-under the request's limits and with its request context, and ends the
-request (slot, access log, uploaded files) when the body is closed.
-:class:`FileBody` sends a large static file in chunks.
+Both hold their request's lease (:mod:`muxserver.tenancy.lease`) until the
+server closes them, and only then is the request released, counted and
+logged — with its real status and whole duration:
+
+* :class:`TenantStream` drives a tenant's generator one chunk at a time,
+  each under the request's limits and with its request context;
+* :class:`FileBody` sends a large static file in chunks.
 """
 
 from __future__ import annotations
@@ -12,25 +15,23 @@ from werkzeug.exceptions import HTTPException
 
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import StreamCut
-from muxserver.execution import run_limited
 from muxserver.http.responses import BadReturnValue
-from muxserver.tenant_api import context
 from muxserver.tracebacks import tenant_code_error
-from sandbox import LimitExceeded
 
 #: Static files up to this size are read whole; larger ones are streamed.
 STATIC_INLINE_BYTES = 256 * 1024
 
 
 class FileBody:
-    """A static file sent in chunks; closing it ends the request."""
+    """A static file sent in chunks; closing it calls :attr:`on_close` (the
+    app sets it: release the lease, count and log the request)."""
 
     CHUNK = 64 * 1024
 
-    def __init__(self, app, f):
-        self.app = app
+    def __init__(self, f):
         self.f = f
         self.closed = False
+        self.on_close = None
 
     def __iter__(self):
         return self
@@ -44,21 +45,26 @@ class FileBody:
     def close(self):
         if not self.closed:
             self.closed = True
-            self.f.close()
-            self.app.inflight -= 1
+            try:
+                self.f.close()
+            finally:
+                if self.on_close is not None:
+                    self.on_close()
 
 
 class TenantStream:
-    """A streamed body: each chunk is produced under the request's limits."""
+    """A streamed body: each chunk is produced under the request's limits.
 
-    def __init__(self, app, state, module, ctx, budget, iterable, outcome):
+    :param app: the MuxApp (its error mapper, and the end of the request).
+    :param lease: the request's lease, handed over to this body.
+    :param iterable: what the tenant returned.
+    :param outcome: status, timings and start of the request, for the log.
+    """
+
+    def __init__(self, app, lease, iterable, outcome):
         self.app = app
-        self.state = state
-        self.module = module
-        self.ctx = ctx
-        self.budget = budget
+        self.lease = lease
         self.iterable = iterable
-        #: Status, timings and start of the request, for the access log.
         self.outcome = outcome
         self.closed = False
 
@@ -68,24 +74,26 @@ class TenantStream:
     def _next_chunk(self):
         try:
             chunk = next(self.iterable)
-        except (StopIteration, LimitExceeded, HTTPException):
+        except (StopIteration, HTTPException):
             raise
         except Exception as exc:
-            raise tenant_code_error(exc, self.ctx.endpoint, self.app.config.tenants_dir) from None
+            raise self._tenant_error(exc) from None
         if isinstance(chunk, str):
-            chunk = str.__str__(chunk).encode("utf-8")
-        elif isinstance(chunk, (bytes, bytearray)):
-            chunk = bytes(memoryview(chunk))
-        else:
-            raise BadReturnValue(f"a streamed chunk must be str or bytes, not {type(chunk).__name__}")
-        return chunk
+            return str.__str__(chunk).encode("utf-8")
+        if isinstance(chunk, (bytes, bytearray)):
+            return bytes(memoryview(chunk))
+        raise self._tenant_error(BadReturnValue(
+            f"a streamed chunk must be str or bytes, not {type(chunk).__name__}"))
+
+    def _tenant_error(self, exc):
+        return tenant_code_error(exc, self.lease.ctx.endpoint, self.lease.state.spec.root)
 
     def __next__(self):
         if self.closed:
             raise StopIteration
-        previous = context.push(self.ctx)
         try:
-            return run_limited(self.budget, self._next_chunk)
+            with self.lease:
+                return self.lease.run("stream", self._next_chunk)
         except StopIteration:
             self.close()
             raise
@@ -98,26 +106,26 @@ class TenantStream:
                                                         self.outcome)[0]
             self.close()
             raise StreamCut(f"stream cut with status {self.outcome.status}") from None
-        finally:
-            context.pop(previous)
 
     def close(self):
         if self.closed:
             return
         self.closed = True
-        close = getattr(self.iterable, "close", None)
-        if close is not None:
-            previous = context.push(self.ctx)
-            try:
-                run_limited(self.budget, close)
-            except HOST_EXITS:
-                raise
-            except BaseException:
-                pass
-            finally:
-                context.pop(previous)
-        self.state.end_request(self.ctx.request, self.budget)
-        self.state.inflight -= 1
-        self.module.release()
-        self.app.inflight -= 1
-        self.app.finish(self.outcome)
+        try:
+            with self.lease:
+                try:
+                    # Even the lookup of `close` may be tenant code (a property).
+                    self.lease.run("stream close", _close_iterable, self.iterable)
+                except HOST_EXITS:
+                    raise
+                except BaseException:
+                    pass  # a generator's finally that failed or was stopped
+        finally:
+            self.lease.release()
+            self.app.stream_done(self.outcome)
+
+
+def _close_iterable(iterable) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()

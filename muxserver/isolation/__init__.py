@@ -1,20 +1,27 @@
-"""The process layer: lock the process that runs tenant code down, for good.
+"""The process layer: lock a process that runs tenant code down, for good.
 
 The language layer (``sandbox/``) is the first wall; this is the second, so
 that a tenant who breaks the first still reaches nothing outside the tenants
-of its own process (SPEC, threat model). After start-up — config read,
-socket bound, tenants registered, inotify set up, everything the server
-needs imported — :func:`lock_down` applies, in this order:
+of its own process (SPEC, threat model). Processes that run tenant code —
+the serving processes and the health-check trials the supervisor starts —
+call :func:`lock_down` after start-up (config read, socket received,
+everything the server needs imported), which applies, in this order:
 
-1. rlimits: no core dumps, a cap on open files, an address-space cap derived
-   from ``--memory-limit`` (:mod:`.rlimits`);
-2. Landlock: read-only the tenants dir, the Python installation, the
-   server's code and ``module_path``; read-write the code cache, the data
-   dir and a private temporary folder; nothing else of the filesystem (not
-   ``/etc``, not ``/proc`` of other processes); no TCP bind or connect;
-   signals only inside the process (:mod:`.landlock`);
+1. rlimits: no core dumps, a cap on open files and on the size of a file it
+   writes, an address-space cap (:mod:`.rlimits`);
+2. Landlock: read-only the tenants dir, the code cache, the deployed
+   versions, the Python installation, the server's code and
+   ``module_path``; read-write only the tenants' data dir and a private
+   temporary folder the supervisor made for it; nothing else of the
+   filesystem (not ``/etc``, not the server's secret, not ``/proc`` of
+   other processes); no TCP bind or connect; signals only inside the
+   process (:mod:`.landlock`);
 3. seccomp: no new programs, processes or sockets, no tracing or signalling
-   of other processes, none of the kernel's administration (:mod:`.seccomp`).
+   of other processes, no re-limiting, re-prioritising or pinning of any
+   process but itself, none of the kernel's administration (:mod:`.seccomp`).
+
+So what the supervisor writes and others trust — compiled code, versions
+and live pointers, the secret, metrics — a serving process cannot change.
 
 The environment was scrubbed before: the server re-executes itself with a
 clean environment (:mod:`.secrets`), so ``/proc/self/environ`` is clean too,
@@ -35,7 +42,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import sys
 import sysconfig
 import tempfile
@@ -133,16 +139,6 @@ def _python_paths() -> list[str]:
     return sorted(paths)
 
 
-def private_tempdir() -> str:
-    """A temporary folder of this process's own (uploads spill to disk there)."""
-    path = tempfile.mkdtemp(prefix=f"muxserver-{os.getpid()}-")
-    tempfile.tempdir = path
-    import atexit
-
-    atexit.register(shutil.rmtree, path, True)
-    return path
-
-
 def prepare() -> None:
     """Do now what would otherwise read files after the lock-down."""
     import mimetypes
@@ -154,13 +150,15 @@ def prepare() -> None:
         importlib.import_module(name)  # imported lazily by werkzeug's request
 
 
-def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Report:
+def lock_down(config, tempdir: str, readable: list[str] = ()) -> Report:
     """Apply the process layer by ``config.isolation``; return what is in force.
 
-    :param writable: further read-write paths (a worker's metrics folder).
-    :param readable: further read-only paths.
+    :param tempdir: this process's private temporary folder (the supervisor
+        made it and removes it when the process is gone); uploads spill there.
+    :param readable: further read-only paths (a health check's new version).
     :raises ConfigError: under ``require``, when a part cannot be applied.
     """
+    tempfile.tempdir = tempdir
     mode = config.isolation
     report = Report(mode)
     if mode == "off":
@@ -170,10 +168,10 @@ def lock_down(config, writable: list[str] = (), readable: list[str] = ()) -> Rep
         report.environment = "scrubbed"
     prepare()
     report.rlimits = rlimits.restrict(config.memory_limit)
-    write = [str(config.code_cache_dir), str(config.state_dir), private_tempdir(), *writable]
-    for path in write[:2]:
-        os.makedirs(path, exist_ok=True)
-    read = [str(config.tenants_dir), *_python_paths(), *config.module_path, *readable,
+    os.makedirs(config.state_dir, exist_ok=True)
+    write = [str(config.state_dir), tempdir]
+    read = [str(config.tenants_dir), str(config.code_cache_dir), str(config.versions_dir),
+            *_python_paths(), *config.module_path, *readable,
             f"/proc/{os.getpid()}", "/dev/null", "/dev/urandom"]
     try:
         applied = landlock.restrict(read, write)
@@ -210,7 +208,7 @@ def _initial_environment_is_clean() -> bool:
 
 
 def _drop_added_variables() -> None:
-    """Variables set since start (gunicorn sets ``SERVER_SOFTWARE``) go too."""
+    """Variables set since start go too."""
     for name in list(os.environ):
         if name not in KEPT_VARIABLES:
             del os.environ[name]

@@ -1,7 +1,7 @@
 """Secrets the serving process must not hold: tokens as hashes, a clean environment.
 
-:class:`TokenHash` keeps only the SHA-256 of a bearer token and compares in
-constant time. :func:`clean_environment` is what the server re-executes
+:class:`TokenHash` keeps only a salted scrypt hash of a bearer token and
+compares in constant time. :func:`clean_environment` is what the server re-executes
 itself with, so ``os.environ`` *and* the initial environment block that
 ``/proc/self/environ`` shows hold nothing of the operator's shell.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import time
 
 #: Environment variables the serving process keeps (none is a secret; they
 #: set the locale and time zone of log lines).
@@ -17,34 +19,71 @@ KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 
 
 class TokenHash:
-    """A bearer token, kept as its SHA-256 only."""
+    """A bearer token, kept as a salted scrypt hash only.
 
-    __slots__ = ("_digest",)
+    scrypt (memory-hard, :data:`COST`) makes guessing a weak token from a
+    leaked hash slow. A token it verified is remembered for
+    :data:`REMEMBER_S` seconds as a keyed hash whose key lives in this
+    process's memory, so the console's polling does not pay scrypt per call.
+    Only the supervisor holds these (serving processes get no token at all).
+    """
 
-    def __init__(self, digest: bytes):
+    #: scrypt's n, r, p: 16 MiB and tens of milliseconds per guess.
+    COST = (2**14, 8, 1)
+    REMEMBER_S = 60.0
+
+    __slots__ = ("_salt", "_digest", "_seen")
+
+    def __init__(self, salt: bytes, digest: bytes):
+        self._salt = salt
         self._digest = digest
+        self._seen: dict[bytes, float] = {}
+
+    @classmethod
+    def _derive(cls, token: str, salt: bytes) -> bytes:
+        n, r, p = cls.COST
+        return hashlib.scrypt(token.encode("utf-8", "surrogateescape"), salt=salt, n=n, r=r, p=p,
+                              maxmem=64 * 2**20, dklen=32)
 
     @classmethod
     def of(cls, token: str) -> "TokenHash":
-        return cls(hashlib.sha256(token.encode("utf-8")).digest())
+        salt = os.urandom(16)
+        return cls(salt, cls._derive(token, salt))
+
+    def encoded(self) -> str:
+        """``scrypt$<salt hex>$<hash hex>``, to hand the hash to the next process."""
+        return f"scrypt${self._salt.hex()}${self._digest.hex()}"
 
     @classmethod
-    def from_hex(cls, text: str) -> "TokenHash":
-        return cls(bytes.fromhex(text))
-
-    def hex(self) -> str:
-        return self._digest.hex()
+    def from_encoded(cls, text: str) -> "TokenHash":
+        kind, salt, digest = text.split("$")
+        if kind != "scrypt":
+            raise ValueError("not a scrypt token hash")
+        return cls(bytes.fromhex(salt), bytes.fromhex(digest))
 
     def matches(self, presented: str) -> bool:
         """Whether ``presented`` is the token (constant time in its content)."""
-        given = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
-        return hmac.compare_digest(given, self._digest)
+        now = time.monotonic()
+        seen = hmac.new(_PROCESS_KEY, presented.encode("utf-8", "surrogateescape"),
+                        "sha256").digest()
+        if self._seen.get(seen, 0.0) > now:
+            return True
+        if not hmac.compare_digest(self._derive(presented, self._salt), self._digest):
+            return False
+        if len(self._seen) > 64:
+            self._seen.clear()
+        self._seen[seen] = now + self.REMEMBER_S
+        return True
 
     def __repr__(self) -> str:
-        return "TokenHash(<sha256>)"
+        return "TokenHash(<scrypt>)"
 
     def __bool__(self) -> bool:
         return True
+
+
+#: Keys the memory of verified tokens; never leaves this process.
+_PROCESS_KEY = os.urandom(32)
 
 
 def clean_environment(environ) -> dict[str, str]:

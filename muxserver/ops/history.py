@@ -22,21 +22,25 @@ KEEP_SAMPLES = 120  # ten minutes
 
 
 def merged(metrics) -> dict:
-    """``{"requests": {tenant: n}, "buckets": {tenant: [...]}, "rss", "warm"}``
-    over every live worker's snapshot."""
+    """``{"requests": {tenant: n}, "errors": {tenant: n of them 5xx},
+    "buckets": {tenant: [...]}, "rss", "warm"}`` over every process's snapshot."""
     requests: dict[str, float] = {}
+    errors: dict[str, float] = {}
     buckets: dict[str, list] = {}
     rss = warm = 0.0
     for snap in metrics._snapshots():
-        for (tenant, _status), count in snap["counters"]["mux_requests"]:
+        for (tenant, status), count in snap["counters"]["mux_requests"]:
             requests[tenant] = requests.get(tenant, 0) + count
+            if str(status).startswith("5"):
+                errors[tenant] = errors.get(tenant, 0) + count
         for tenant, row in snap["buckets"].items():
             have = buckets.setdefault(tenant, [0] * len(row))
             for i, value in enumerate(row):
                 have[i] += value
-        rss += snap["gauges"]["rss"]
-        warm += snap["gauges"]["warm_modules"]
-    return {"requests": requests, "buckets": buckets, "rss": rss, "warm": warm}
+        if snap.get("live", True):
+            rss += snap["gauges"]["rss"]
+            warm += snap["gauges"]["warm_modules"]
+    return {"requests": requests, "errors": errors, "buckets": buckets, "rss": rss, "warm": warm}
 
 
 def percentile(buckets: list, q: float) -> float | None:
@@ -58,8 +62,8 @@ def percentile(buckets: list, q: float) -> float | None:
 class History:
     """Samples of the server over the last minutes."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, control):
+        self.app = control
         self.samples: deque = deque(maxlen=KEEP_SAMPLES)
         self._greenlet = None
 

@@ -1,7 +1,7 @@
 """Logs: the server's own log, the access log, and each tenant's log.
 
 Every line the process writes — its own messages, the access log, tenant
-lines, and gunicorn's lines with ``--workers`` — goes through one
+lines — goes through one
 :class:`LogWriter` in the format the operator chose (``text`` or ``json``),
 tagged with the process id. A line is formatted once and written off the
 request path: the writer queues it and a timer flushes the queue to stderr
@@ -215,7 +215,7 @@ class TenantLogs:
 
 
 class WriterHandler(logging.Handler):
-    """Sends ``logging`` records (the server's, gunicorn's) through :data:`writer`."""
+    """Sends ``logging`` records through :data:`writer`."""
 
     _FIELDS = ("tenant", "request_id", "endpoint", "status")
 
@@ -234,14 +234,14 @@ class WriterHandler(logging.Handler):
 def setup_logging(fmt: str = "text", level: int = logging.INFO, access: bool = True) -> None:
     """Send every log line of this process to stderr in ``fmt`` (``text`` or ``json``).
 
-    Called again in each worker after fork, so lines carry the worker's pid.
+    Each process of the server calls it at start, so lines carry its pid.
     """
     global writer, access_enabled
     writer.retire()
     writer = LogWriter(fmt)
     access_enabled = access
     handler = WriterHandler()
-    for name in ("muxserver", "gunicorn.error"):
+    for name in ("muxserver",):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

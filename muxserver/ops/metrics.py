@@ -4,20 +4,19 @@ Observes, never logs. Updates are dict increments (prometheus-client's
 metric objects take a lock per update); the families are built when
 ``/_mux/metrics`` is scraped, with prometheus-client's exposition code.
 
-With ``--workers N`` each worker writes its numbers to a snapshot file in a
-directory the workers share (``shared_dir``), and a scrape, which
-any worker may answer, sums the counters of every snapshot (a dead worker's
-requests still happened) and reports the gauges of live workers only.
+Each serving process keeps its own numbers and sends a snapshot of them to
+the supervisor every second (:mod:`muxserver.supervisor.pool`); the
+supervisor's :class:`Metrics` is built over those snapshots (``snapshots``)
+and a scrape sums the counters of every snapshot — a dead process's requests
+still happened — and reports the gauges of live processes only. Serving
+processes never write what the supervisor reports.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from bisect import bisect_left
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import generate_latest
@@ -74,12 +73,13 @@ class _Gauge:
 
 
 class Metrics:
-    """One process' metrics.
+    """One process' metrics, or (with ``snapshots``) the merge of many.
 
-    :param shared_dir: where workers exchange snapshots (None: one process).
+    :param snapshots: returns the snapshots to report (the supervisor's view
+        of its serving processes); None: this process's own numbers.
     """
 
-    def __init__(self, shared_dir: str | None = None):
+    def __init__(self, snapshots=None):
         self.counters: dict[str, dict] = {name: {} for name in COUNTERS}
         self.buckets: dict[str, list] = {}
         self.cold_starts = _Counter(self.counters["mux_cold_starts"])
@@ -87,7 +87,7 @@ class Metrics:
         self.limit_kills = _Counter(self.counters["mux_limit_kills"])
         self.warm_modules = _Gauge()
         self.tenants = _Gauge()
-        self.shared_dir = shared_dir
+        self._source = snapshots
         self._registry = CollectorRegistry()
         self._registry.register(self)
 
@@ -102,9 +102,17 @@ class Metrics:
         row[-1] += seconds
 
     def total(self, counter: str) -> float:
-        """This process's total of one counter, over all its labels (what
-        ``/_mux/status`` shows: the same numbers as ``/_mux/metrics``)."""
-        return sum(self.counters[counter].values())
+        """The total of one counter over all its labels (what ``/_mux/status``
+        shows: the same numbers as ``/_mux/metrics``)."""
+        return sum(self.merged(counter).values())
+
+    def merged(self, counter: str) -> dict[tuple, float]:
+        """One counter by labels, summed over every snapshot reported."""
+        merged: dict[tuple, float] = {}
+        for snap in self._snapshots():
+            for key, value in snap["counters"].get(counter, []):
+                merged[tuple(key)] = merged.get(tuple(key), 0) + value
+        return merged
 
     # -- snapshots -----------------------------------------------------------
 
@@ -119,30 +127,10 @@ class Metrics:
                        "rss": rss_bytes()},
         }
 
-    def write_snapshot(self) -> None:
-        if not self.shared_dir:
-            return
-        directory = Path(self.shared_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.snapshot(), f)
-        os.replace(tmp, directory / f"worker-{os.getpid()}.json")
-
     def _snapshots(self) -> list[dict]:
-        own = self.snapshot()
-        if not self.shared_dir:
-            return [own]
-        self.write_snapshot()
-        out = [own]
-        for path in Path(self.shared_dir).glob("worker-*.json"):
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if data.get("pid") != own["pid"]:
-                out.append(data)
-        return out
+        if self._source is None:
+            return [self.snapshot()]
+        return self._source()
 
     # -- exposition ------------------------------------------------------------
 
@@ -174,7 +162,7 @@ class Metrics:
                 buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
             latency.add_metric([tenant], buckets, row[-1])
         yield latency
-        live = [s for s in snapshots if _alive(s["pid"])]
+        live = [s for s in snapshots if s.get("live", True)]
         warm = GaugeMetricFamily("mux_warm_modules", "Modules loaded now, all workers")
         warm.add_metric([], sum(s["gauges"]["warm_modules"] for s in live))
         yield warm
@@ -188,15 +176,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self._registry)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

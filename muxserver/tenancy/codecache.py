@@ -1,10 +1,14 @@
-"""Compiled tenant code on disk, keyed by content.
+"""Compiled tenant code and deploy-time analysis on disk, keyed by content.
 
-An entry is found by :func:`cache_key`: a hash of the file's name in its
-tenant, its bytes, the sandbox policy version and the interpreter's cache
-tag. So a cold start after an eviction or a restart unmarshals code instead
-of compiling it, and the code of a deployed version stays loadable while a
-sync overwrites its files (the key is the old content, not the path).
+An entry is found by :func:`cache_key`: a hash of a file's bytes, the
+sandbox policy version, the route reader's version, the interpreter's cache
+tag and the operator's ``extra_modules`` — not its name. So a cold start
+after an eviction or a restart unmarshals code instead of compiling it, the
+code of a deployed version stays loadable while a sync overwrites its files
+(the key is the old content, not the path), and a file whose content many
+tenants share (a hello world, a vendored helper) is compiled and analysed
+(pyflakes, routes, imports) once. Code objects carry their file's name;
+:meth:`CodeCache.load_code` gives them the name of the file that loads them.
 
 Entries are written to a temporary file and renamed into place, so several
 worker processes can share one cache dir; a reader sees a whole entry or
@@ -22,7 +26,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import CodeType
@@ -30,27 +33,38 @@ from types import CodeType
 from muxserver.tenancy.routes import READER_VERSION
 from sandbox import POLICY_VERSION
 
-_FORMAT = 1
+_FORMAT = 2
+#: Entries read or written lately, kept in memory (a scan meets the same
+#: content in many tenants one after another).
+RECENT_ENTRIES = 512
 #: An entry read this long after it was written is touched (mtime = now).
 TOUCH_AFTER_S = 86_400.0
 #: Entries not used for this long are pruned.
 MAX_AGE_S = 14 * 86_400.0
 
 
-def cache_key(name: str, source: bytes, extra_modules: frozenset[str] = frozenset()) -> str:
+def cache_key(source: bytes, extra_modules: frozenset[str] = frozenset()) -> str:
     """The content key of one tenant file.
 
     Everything that decides whether a file compiles, and to what, is in the
-    key: its name and bytes, the sandbox policy, the route reader, the
-    interpreter, and the operator's ``extra_modules`` (a file compiled while
-    a module was allowed must not pass from the cache once it is removed).
+    key: its bytes, the sandbox policy, the route reader, the interpreter,
+    and the operator's ``extra_modules`` (a file compiled while a module was
+    allowed must not pass from the cache once it is removed). Its name is
+    not: nothing a compile or an analysis finds depends on it.
     """
     digest = hashlib.blake2b(digest_size=20)
     allowed = ",".join(sorted(extra_modules))
-    digest.update(f"{POLICY_VERSION}\0{READER_VERSION}\0{sys.implementation.cache_tag}\0"
-                  f"{allowed}\0{name}\0".encode())
+    digest.update(f"{_FORMAT}\0{POLICY_VERSION}\0{READER_VERSION}\0"
+                  f"{sys.implementation.cache_tag}\0{allowed}\0".encode())
     digest.update(source)
     return digest.hexdigest()
+
+
+def _renamed(code: CodeType, filename: str) -> CodeType:
+    """``code`` and the code objects inside it, as compiled from ``filename``."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 class CodeCache:
@@ -62,6 +76,7 @@ class CodeCache:
     def __init__(self, directory: Path | None):
         self.directory = Path(directory) if directory is not None else None
         self._memory: dict[str, bytes] = {}
+        self._recent: dict[str, tuple] = {}
         self.writable = False
         if self.directory is not None:
             try:
@@ -79,6 +94,10 @@ class CodeCache:
 
     def get(self, key: str) -> tuple[object, bytes] | None:
         """The ``(meta, code_bytes)`` stored under ``key``, or ``None``."""
+        recent = self._recent.get(key)
+        if recent is not None:
+            self.hits += 1
+            return recent
         blob = self._memory.get(key)
         if blob is None and self.directory is not None:
             path = self._path(key)
@@ -102,19 +121,27 @@ class CodeCache:
             self.misses += 1
             return None
         self.hits += 1
+        self._remember(key, (meta, code_bytes))
         return meta, code_bytes
+
+    def _remember(self, key: str, entry: tuple) -> None:
+        if len(self._recent) >= RECENT_ENTRIES:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[key] = entry
 
     def put(self, key: str, meta: object, code: CodeType) -> bytes:
         """Store ``code`` with ``meta`` (plain data); return the code bytes."""
         code_bytes = marshal.dumps(code)
         blob = marshal.dumps((_FORMAT, meta, code_bytes))
+        self._remember(key, (meta, code_bytes))
         if not self.writable:
             self._memory[key] = blob
             return code_bytes
         path = self._path(key)
         try:
             path.parent.mkdir(exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            tmp = f"{path.parent}/.tmp-{os.getpid()}-{key}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(blob)
@@ -128,8 +155,11 @@ class CodeCache:
         return code_bytes
 
     @staticmethod
-    def load_code(code_bytes: bytes) -> CodeType:
-        return marshal.loads(code_bytes)
+    def load_code(code_bytes: bytes, filename: str | None = None) -> CodeType:
+        """The code object in ``code_bytes``, named after ``filename`` (the
+        tenant file that loads it: tracebacks show it)."""
+        code = marshal.loads(code_bytes)
+        return _renamed(code, filename) if filename is not None else code
 
     def prune(self, max_age_s: float, now: float | None = None) -> int:
         """Remove entries not written or touched for ``max_age_s`` seconds.
@@ -148,6 +178,7 @@ class CodeCache:
                     st = entry.stat()
                     if now - st.st_mtime > max_age_s:
                         entry.unlink()
+                        self._recent.pop(entry.stem, None)
                         removed += 1
                 except OSError:
                     continue

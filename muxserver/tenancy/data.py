@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from urllib.parse import quote
 
 from muxserver.tenancy.archive import pack_folder
 from muxserver.tenancy.archive import safe_extract
@@ -67,7 +68,10 @@ def export_data(state_dir, tenant: str, out_path: str) -> dict:
                 target = os.path.join(snapshot, os.path.relpath(path, folder))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 if _is_sqlite(path):
-                    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                    # Read-only needs a URI; the name is quoted in it, so a
+                    # file the tenant named "%2e%2e%2fother%2fapp.db" is that
+                    # file, never another tenant's database.
+                    source = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
                     copy = sqlite3.connect(target)
                     try:
                         source.backup(copy)

@@ -3,8 +3,11 @@
 The module's code comes from the code cache by the content key the scan
 recorded, not from the file, so a file being overwritten by a sync cannot
 give a half-written module. The module's top level is tenant code and runs
-under the tenant's limits like a request. Two requests that arrive for a
-cold module together load it once: the second waits for the first.
+under the tenant's limits like a request. Modules load into a
+:class:`~muxserver.tenancy.generation.Generation` the caller's lease pinned,
+so an eviction meanwhile cannot take the runtime from under the load. Two
+requests that arrive for a cold module together load it once: the second
+waits for the first.
 
 "Your name is wrong" is kept apart from "your code failed": an unknown
 endpoint is :class:`~muxserver.errors.NotFound`; a module that raises while
@@ -28,14 +31,15 @@ from muxserver.ops.logs import TenantLogs
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.data import data_folder
-from muxserver.tenancy.registry import Registry
-from muxserver.tenancy.registry import TenantState
-from muxserver.tenancy.registry import WarmModule
+from muxserver.tenancy.generation import Generation
+from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenant_api import context
-from muxserver.tenant_api.companions import click_module
+from muxserver.tenant_api.commands import click_module
+from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.companions import markupsafe_module
 from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
@@ -43,9 +47,11 @@ from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
+from muxserver.tracebacks import innermost_tenant_frame
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
+from sandbox.facades.aio import resolve
 from sandbox.facades.files import TenantFiles
 
 
@@ -62,8 +68,10 @@ def make_data_folder(config, tenant: str) -> str:
 
 def host_modules(attrs: dict, site=None) -> dict:
     """The modules the host gives tenant code: ``mux`` and ``flask`` (the
-    tenant API), ``http``/``http.server`` (for Vercel's handler classes),
-    ``functions_framework`` (Cloud Functions' decorators)."""
+    tenant API, ``flask.cli``), ``http``/``http.server`` (for Vercel's
+    handler classes), ``functions_framework`` (Cloud Functions' decorators),
+    and what Flask code imports beside flask (``click``, ``markupsafe``,
+    ``werkzeug``'s helpers)."""
     http = http_module_attrs()
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
@@ -72,7 +80,10 @@ def host_modules(attrs: dict, site=None) -> dict:
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
-        "click": click_module(site.log_line if site is not None else lambda line, level="info": None),
+        "flask.cli": ModuleFacade("flask.cli", flask_cli_module()),
+        "click": ModuleFacade("click", click_module(
+            site.log_line if site is not None else lambda line, level="info": None)),
+        "markupsafe": markupsafe_module(),
         **werkzeug_modules(),
     }
 
@@ -80,15 +91,14 @@ def host_modules(attrs: dict, site=None) -> dict:
 class Loader:
     """Loads endpoint modules of tenants into their sandbox runtimes."""
 
-    def __init__(self, registry: Registry, cache: CodeCache, logs: TenantLogs, extra_modules=(),
-                 server_secret=lambda: b""):
-        self.registry = registry
-        #: Returns the server secret (read on first use).
-        self.server_secret = server_secret
+    def __init__(self, config, cache: CodeCache, logs: TenantLogs, session_key=lambda: b""):
+        self.config = config
+        #: Returns the key tenants' session keys derive from (read on first use).
+        self.session_key = session_key
         self.cache = cache
         self.logs = logs
         self.extra_modules = {}
-        for name in extra_modules:
+        for name in config.extra_modules:
             try:
                 self.extra_modules[name] = __import__(name, fromlist=["_"])
             except ImportError:
@@ -96,19 +106,19 @@ class Loader:
 
     # -- code ----------------------------------------------------------------
 
-    def code_for(self, state: TenantState, ref: ModuleRef):
+    def code_for(self, state, ref: ModuleRef):
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
+        display = f"{state.name}/{ref.file}"
         hit = self.cache.get(ref.key)
         if hit is not None:
-            return self.cache.load_code(hit[1])
-        display = f"{state.name}/{ref.file}"
+            return self.cache.load_code(hit[1], display)
         try:
             with open(os.path.join(state.spec.root, ref.file), "rb") as f:
                 data = f.read()
         except OSError:
             data = b""
-        if cache_key(display, data, frozenset(self.registry.config.extra_modules)) != ref.key:
+        if cache_key(data, frozenset(self.config.extra_modules)) != ref.key:
             raise TenantLoadError(
                 f"{display}: the deployed version is no longer in the code cache and the "
                 "file has changed since; redeploy the tenant",
@@ -116,17 +126,19 @@ class Loader:
             )
         _, _, errors = compile_file(
             self.cache, display, data,
-            extra_modules=frozenset(self.registry.config.extra_modules),
+            extra_modules=frozenset(self.config.extra_modules),
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
-        return self.cache.load_code(self.cache.get(ref.key)[1])
+        return self.cache.load_code(self.cache.get(ref.key)[1], display)
 
     # -- runtime -----------------------------------------------------------------
 
-    def runtime_for(self, state: TenantState) -> TenantRuntime:
-        runtime = state.runtime
+    def runtime_for(self, generation: Generation) -> TenantRuntime:
+        """The generation's runtime and site, made on its first load."""
+        runtime = generation.runtime
         if runtime is None:
+            state = generation.state
             name = state.name
 
             def log_line(line: str, level: str = "info") -> None:
@@ -135,9 +147,9 @@ class Loader:
 
             mux_log = tenant_log(log_line)
             limits = state.spec.manifest.limits
-            files = TenantFiles(state.spec.root, make_data_folder(self.registry.config, name),
+            files = TenantFiles(state.spec.root, make_data_folder(self.config, name),
                                 limits.storage_mb * 2**20)
-            site = TenantSite(name, state.spec.root, state.spec.routes, self.server_secret(),
+            site = TenantSite(name, state.spec.root, state.spec.routes, self.session_key(),
                               log_line, files,
                               {d for d, ref in state.spec.sources.items() if ref.is_package})
             attrs = module_attrs(state.spec.manifest.env, mux_log, site)
@@ -160,63 +172,62 @@ class Loader:
                 env=state.spec.manifest.env,
                 make_lock=RLock,
             )
-            state.runtime = runtime
-            state.site = site
+            generation.runtime = runtime
+            generation.site = site
         return runtime
 
     # -- load (the admin API calls it "specialize") -------------------------------------------------------------
 
-    def get(self, state: TenantState, endpoint: str) -> tuple[WarmModule, float | None]:
-        """The warm module for ``endpoint``, loading it if needed.
+    def get(self, generation: Generation, endpoint: str) -> tuple[WarmModule, float | None]:
+        """The warm module for ``endpoint`` in ``generation``, loading it if needed.
 
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
-        module = state.modules.get(endpoint)
+        module = generation.modules.get(endpoint)
         if module is not None:
             return module, None
-        lock = state.loading.get(endpoint)
+        lock = generation.loading.get(endpoint)
         if lock is None:
-            lock = state.loading[endpoint] = Semaphore()
-        with lock:
-            module = state.modules.get(endpoint)
-            if module is not None:  # loaded while we waited
-                return module, None
-            module = self._load(state, endpoint)
-            state.modules[endpoint] = module
-        state.loading.pop(endpoint, None)
+            lock = generation.loading[endpoint] = Semaphore()
+        try:
+            with lock:
+                module = generation.modules.get(endpoint)
+                if module is not None:  # loaded while we waited
+                    return module, None
+                module = self._load(generation, endpoint)
+                if not generation.retired:
+                    generation.modules[endpoint] = module
+        finally:
+            if generation.loading.get(endpoint) is lock:
+                del generation.loading[endpoint]
         return module, module.load_ms
 
-    def _load(self, state: TenantState, endpoint: str) -> WarmModule:
+    def _load(self, generation: Generation, endpoint: str) -> WarmModule:
+        state = generation.state
         ref = state.spec.modules.get(endpoint)
         if ref is None:
             raise NotFound(f"tenant {state.name} has no endpoint {endpoint!r}", state.name)
         started = time.perf_counter()
-        runtime = self.runtime_for(state)
+        runtime = self.runtime_for(generation)
+        site = generation.site
         dotted = endpoint_module(endpoint)
         budget = budget_for(state.spec.manifest.limits, state.name,
                             f"tenant={state.name} endpoint={endpoint} (loading)")
-        tenants_dir = self.registry.config.tenants_dir
+        root = state.spec.root
 
         def run_top_level():
             try:
-                # The app's modules first, as Flask's entry point would run
-                # them: they register blueprints and hooks the endpoint uses.
-                for app_module in state.spec.app_modules:
-                    runtime.load_module(app_module)
-                factory = state.spec.app_factory
-                if factory is not None and state.site.app is None:
-                    # No app at module level: call the factory once, as
-                    # `flask run` would (create_app, make_app).
-                    module = runtime.load_module(factory[0])
-                    runtime.namespace_of(module)[factory[1]]()
-                return runtime.namespace_of(runtime.load_module(dotted))
+                self.load_app(generation, runtime)
+                return runtime.namespace_of(runtime.load_module(dotted, by_host=True))
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
-                detail = format_tenant_traceback(exc, tenants_dir)
+                detail = format_tenant_traceback(exc, root)
                 summary = detail.rsplit("\n", 1)[-1]
-                raise TenantLoadError(
+                error = TenantLoadError(
                     f"module {state.name}/{ref.file} failed to load: {summary}", state.name, detail
-                ) from None
+                )
+                error.where = innermost_tenant_frame(exc) or f"{state.name}/{ref.file}:1"
+                raise error from None
 
         try:
             namespace = run_limited(budget, run_top_level)
@@ -228,15 +239,31 @@ class Loader:
         finally:
             # A transaction the module's top level left open is rolled back.
             runtime.sqlite.end_request(budget)
-        handlers, apps = self._handlers(state, endpoint, namespace)
+        handlers, apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
-        return WarmModule(state.name, endpoint, ref.key, namespace, handlers, apps, load_ms)
+        return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms)
 
-    def _handlers(self, state: TenantState, endpoint: str, namespace: dict):
+    @staticmethod
+    def load_app(generation: Generation, runtime: TenantRuntime) -> None:
+        """Run the modules that make the tenant's app, as Flask's entry point
+        would run them (they register blueprints, hooks and commands), and
+        its factory if no module makes one; call it inside the limits."""
+        state = generation.state
+        for app_module in state.spec.app_modules:
+            runtime.load_module(app_module, by_host=True)
+        factory = state.spec.app_factory
+        if factory is not None and generation.site.app is None:
+            # No app at module level: call the factory once, as `flask run`
+            # would (create_app, make_app).
+            module = runtime.load_module(factory[0], by_host=True)
+            resolve(runtime.namespace_of(module)[factory[1]]())
+
+    def _handlers(self, generation: Generation, endpoint: str, namespace: dict):
         """The module's handlers by ``(function name, rule)``, and the apps
         whose hooks and error handlers apply to it (its blueprints first,
         then the tenant's apps)."""
-        site = state.site
+        state = generation.state
+        site = generation.site
         declared: dict[str, list] = {}
         owners = []
         for app in site.apps:

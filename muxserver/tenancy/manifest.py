@@ -26,7 +26,8 @@ HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _KNOWN = ("hosts", "limits", "env", "function")
 _FUNCTION_KEYS = ("entrypoint", "form")
-FUNCTION_FORMS = ("flask", "gcf", "openfaas", "openfaas-http", "nuclio", "vercel")
+FUNCTION_FORMS = ("flask", "gcf", "openfaas", "openfaas-http", "nuclio", "vercel", "lambda",
+                  "lambda-rest")
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]")
 _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=""")
 

@@ -3,8 +3,9 @@
 :func:`read_module` gives the facts the scanner and the loader need, kept in
 the code cache beside the compiled code (so an unchanged file is not read
 again): its handlers (:mod:`muxserver.tenancy.routes`), what it imports, the
-names it uses but never defines (pyflakes), whether it makes a ``Flask``
-app, and which status codes its ``errorhandler`` decorators cover.
+names it uses but never defines (pyflakes), the ``Flask``/``Blueprint``
+objects it makes and where it mounts blueprints, whether it makes a
+``Flask`` app, and which status codes its ``errorhandler`` decorators cover.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.routes import FACTORY_NAMES
-from muxserver.tenancy.routes import _DECORATOR_METHODS
 from muxserver.tenancy.routes import _app_objects
+from muxserver.tenancy.routes import _error
 from muxserver.tenancy.routes import find_handlers
+from muxserver.tenancy.routes import imported_names
+from muxserver.tenancy.routes import object_origin
 
 #: Names the sandbox gives every module besides Python's builtins.
 MODULE_GLOBALS = frozenset(["__file__", "__name__", "__package__"])
@@ -28,11 +32,11 @@ def read_module(tree: ast.Module) -> dict:
 
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
-    handlers = [list(h) for h in find_handlers(tree)]
+    consts = Constants(tree.body)
     return {
-        "handlers": handlers,
-        "handler_apps": _handler_apps(tree) if any(h[0] == "flask" for h in handlers) else [],
-        "blueprint_prefixes": _blueprint_registrations(tree),
+        "handlers": [list(h) for h in find_handlers(tree)],
+        "app_objects": _app_objects(tree, consts),
+        "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
         "undefined": undefined_names(tree),
         "makes_app": _makes_app(tree),
@@ -110,7 +114,7 @@ def _app_factory(tree: ast.Module) -> str | None:
     """The name of a top-level app factory (``def create_app(...)``) whose
     arguments all have defaults, or None."""
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in FACTORY_NAMES:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
             args = node.args
             if len(args.defaults) == len(args.posonlyargs) + len(args.args):
                 return node.name
@@ -130,44 +134,34 @@ def _error_codes(tree: ast.Module) -> list[int]:
     return sorted(codes)
 
 
-def _handler_apps(tree: ast.Module) -> list[list]:
-    """``[variable, its own url_prefix]`` of each Flask-style handler, in
-    the order :func:`find_handlers` gives them."""
-    apps = _app_objects(tree)
-    found = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            for deco in node.decorator_list:
-                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
-                        and isinstance(deco.func.value, ast.Name)
-                        and deco.func.value.id in apps and deco.func.attr in _DECORATOR_METHODS):
-                    found.append([deco.func.value.id, apps[deco.func.value.id]])
-    return found
-
-
-def _blueprint_registrations(tree: ast.Module) -> list[list]:
+def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
     """``[module, level, variable, url_prefix]`` for each
-    ``app.register_blueprint(name, url_prefix="...")`` whose blueprint was
-    imported by name (``from views import bp``) or made in this module
-    (module ``""``)."""
-    origins = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                origins[alias.asname or alias.name] = [node.module or "", node.level, alias.name]
+    ``app.register_blueprint(bp, url_prefix=...)``: ``bp`` made in this module
+    (module ``""``, level 0), imported by name (``from views import bp``) or
+    reached through an imported module (``views.admin.bp``).
+
+    :raises SyntaxError: when a ``url_prefix`` is given but cannot be read, so
+        the blueprint's routes would land somewhere else than Flask puts them.
+    """
+    imports = imported_names(tree)
     found = []
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "register_blueprint" and node.args
-                and isinstance(node.args[0], ast.Name)):
-            prefix = None
-            for keyword in node.keywords:
-                if keyword.arg == "url_prefix" and isinstance(keyword.value, ast.Constant) \
-                        and isinstance(keyword.value.value, str):
-                    prefix = keyword.value.value
-            if prefix is None:
-                continue
-            name = node.args[0].id
-            module, level, var = origins.get(name, ["", 0, name])
-            found.append([module, level, var, prefix.rstrip("/")])
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_blueprint"):
+            continue
+        given = [k.value for k in node.keywords if k.arg == "url_prefix"]
+        if not given or (isinstance(given[0], ast.Constant) and given[0].value is None):
+            continue  # the blueprint's own prefix holds
+        prefix = consts.string(given[0])
+        if prefix is None:
+            raise _error(node, "register_blueprint(url_prefix=...) must be a string literal "
+                               "(or built from the module's constants) to be read at deploy time")
+        target = node.args[0] if node.args else None
+        origin = object_origin(target, imports) if target is not None else None
+        if origin is None and isinstance(target, ast.Name):
+            origin = ("", 0, target.id)
+        if origin is None:
+            raise _error(node, "register_blueprint(..., url_prefix=...) must name the blueprint "
+                               "(bp, or module.bp) to be read at deploy time")
+        found.append([*origin, prefix.rstrip("/")])
     return found

@@ -1,17 +1,19 @@
-"""The registry: every tenant's active version and its warm modules.
+"""The registry: every tenant's active version.
 
 A :class:`TenantState` is one deployed version of a tenant: its spec, its
-router (built on first request), its sandbox runtime (built on first
-load) and the modules loaded so far. A redeploy builds a new state and swaps
-it in with one dict assignment; requests in flight keep the state and the
-module objects they started with, so they finish on their code. Warm
-modules whose content did not change move to the new state (when the
-tenant's ``lib/`` and ``tenant.toml`` did not change either), so a deploy
-reloads only what changed.
+router (built on first request), and — once something loaded — its live
+:class:`~muxserver.tenancy.generation.Generation` (the sandbox runtime, the
+site and the warm modules). A redeploy builds a new state and swaps it in
+with one dict assignment; the old state is superseded and its generation
+retired: requests in flight hold it through their leases
+(:mod:`muxserver.tenancy.lease`) and finish on their code, and it is closed
+when the last of them ends. The new version loads afresh on its next
+requests, as a new instance does on every FaaS platform.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -21,9 +23,10 @@ from pathlib import Path
 
 from muxserver.config import Config
 from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.generation import Generation
+from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
-from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import scan_tenant
 from muxserver.tenancy.versions import VersionStore
@@ -31,93 +34,55 @@ from muxserver.tenancy.versions import VersionStore
 log = logging.getLogger("muxserver.registry")
 
 
-class WarmModule:
-    """A loaded endpoint module and what routing needs from it."""
-
-    __slots__ = ("tenant", "endpoint", "key", "namespace", "handlers", "apps",
-                 "loaded_at", "last_used", "hits", "load_ms", "inflight", "unloaded",
-                 "on_release")
-
-    def __init__(self, tenant, endpoint, key, namespace, handlers, apps, load_ms):
-        self.tenant = tenant
-        self.endpoint = endpoint
-        self.key = key
-        self.namespace = namespace
-        #: (handler function name, rule) -> callable
-        self.handlers = handlers
-        self.apps = apps
-        self.loaded_at = time.time()
-        self.last_used = time.monotonic()
-        self.hits = 0
-        self.load_ms = load_ms
-        #: Requests running on this module now (streams until closed).
-        self.inflight = 0
-        #: Evicted or replaced; its state is dropped when the last request ends.
-        self.unloaded = False
-        self.on_release = None
-
-    def acquire(self) -> None:
-        self.inflight += 1
-        self.last_used = time.monotonic()
-        self.hits += 1
-
-    def release(self) -> None:
-        """One request on this module ended; drop its state if it was unloaded."""
-        self.inflight -= 1
-        if self.unloaded and self.inflight == 0:
-            self.drop()
-
-    def unload(self) -> None:
-        """Out of the registry: requests in flight finish on its code *and* its
-        state; the namespace is dropped when the last of them ends."""
-        self.unloaded = True
-        if self.inflight == 0:
-            self.drop()
-
-    def drop(self) -> None:
-        # Not cleared: other modules of the tenant may have imported this
-        # one and still use its globals. Dropping the reference is enough;
-        # the eviction's gc.collect() frees the cycles.
-        self.namespace = {}
-
-    def describe(self) -> dict:
-        idle = time.monotonic() - self.last_used
-        return {
-            "tenant": self.tenant,
-            "endpoint": self.endpoint,
-            "loaded_at": self.loaded_at,
-            "last_used": time.time() - idle,
-            "idle_s": round(idle, 3),
-            "hits": self.hits,
-            "load_ms": round(self.load_ms, 3),
-        }
-
-
 @dataclass
 class TenantState:
-    """One active version of one tenant."""
+    """One deployed version of one tenant."""
 
     spec: TenantSpec
     deployed_at: float = field(default_factory=time.time)
     router: TenantRouter | None = None
-    runtime: object = None  # sandbox.TenantRuntime, built by the loader
-    site: object = None  # muxserver.tenant_api.site.TenantSite, with the runtime
-    modules: dict = field(default_factory=dict)  # endpoint -> WarmModule
-    loading: dict = field(default_factory=dict)  # endpoint -> lock
+    #: The generation new leases load into (None: nothing loaded).
+    generation: Generation | None = None
+    #: Leases on this version now (requests, streams, admin loads).
     inflight: int = 0
     penalized_until: float = 0.0
+    #: Replaced by a newer version or removed: generations started for
+    #: requests still on this version close with their last lease.
+    superseded: bool = False
+    #: Metrics hook: ``on_unload(state, module, reason)``.
+    on_unload: object = None
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def end_request(self, request, budget) -> None:
-        """What a finished request leaves: uploaded files' temporary files,
-        and database transactions it left open (rolled back, locks freed)."""
-        if request is not None:
-            request.close()
-        if budget is not None and self.runtime is not None:
-            self.runtime.sqlite.end_request(budget)
+    @property
+    def modules(self) -> dict:
+        """The warm endpoint modules, by endpoint."""
+        return self.generation.modules if self.generation is not None else {}
+
+    def loading_now(self) -> bool:
+        """Whether a cold load of this version runs now."""
+        return self.generation is not None and self.generation.loading_now()
+
+    def generation_for_lease(self) -> Generation:
+        """The live generation, or a new one (born retired on a superseded
+        version: it serves the requests still on it, then closes)."""
+        if self.generation is not None:
+            return self.generation
+        unload = self.on_unload or (lambda state, module, reason: None)
+        generation = Generation(self, lambda module, reason: unload(self, module, reason))
+        if self.superseded:
+            generation.retired = True
+        else:
+            self.generation = generation
+        return generation
+
+    def supersede(self, reason: str) -> None:
+        """This version stops taking new loads; what it loaded retires."""
+        self.superseded = True
+        if self.generation is not None:
+            self.generation.retire(reason)
 
     def get_router(self) -> TenantRouter:
         if self.router is None:
@@ -163,104 +128,129 @@ class Registry:
         self.deploy_errors: dict[str, DeployError] = {}
         self.warnings: list[str] = []
         #: Versions deployed over HTTP; a live one wins over the tenants dir.
-        self.versions = VersionStore(config.state_dir)
+        self.versions = VersionStore(config.versions_dir)
         self._lock = threading.RLock()
+        #: Called for every warm module that goes (metrics).
         self.on_unload = lambda state, module, reason: None
+        #: ``health_check(spec) -> errors``: imports a new version's modules
+        #: in a trial runtime before it takes traffic (None: not checked).
+        self.health_check = None
+        #: ``on_change(name, state or None)``: a tenant's live version changed
+        #: (the supervisor publishes it to its serving processes).
+        self.on_change = lambda name, state: None
+        self._failed_checks: dict[str, tuple] = {}
+
+    def _unloaded(self, state, module, reason) -> None:
+        self.on_unload(state, module, reason)
 
     # -- registration --------------------------------------------------------
 
-    def root_of(self, name: str) -> Path:
-        """The folder tenant ``name`` is served from."""
-        return self.versions.live_root(name) or Path(self.config.tenants_dir) / name
+    def root_of(self, name: str, live: set[str] | None = None) -> Path:
+        """The folder tenant ``name`` is served from.
+
+        :param live: the tenants with a live HTTP-deployed version, when the
+            caller listed them already (a full rescan: one listing, not one
+            pointer read per tenant).
+        """
+        if live is None or name in live:
+            root = self.versions.live_root(name)
+            if root is not None:
+                return root
+        return Path(self.config.tenants_dir) / name
 
     def scan_folder(self, folder, name: str) -> TenantSpec:
         """Register ``folder`` as tenant ``name`` without making it live."""
         return scan_tenant(folder, name, self.cache, self.config.tenant_rules,
                            frozenset(self.config.extra_modules))
 
-    def _scan(self, name: str) -> TenantSpec:
-        return scan_tenant(
-            self.root_of(name),
-            name,
-            self.cache,
-            self.config.tenant_rules,
-            frozenset(self.config.extra_modules),
-        )
+    def rescan(self, checked: bool = True) -> None:
+        """Register every tenant again; drop tenants whose folder is gone.
 
-    def rescan(self) -> None:
-        """Register every tenant again; drop tenants whose folder is gone."""
+        :param checked: health-check new versions (at start-up, tenants are
+            registered without importing anything).
+        """
         names, warnings = list_tenants(self.config.tenants_dir)
-        names = sorted(set(names) | set(self.versions.live_tenants()))
+        live = set(self.versions.live_tenants())
+        names = sorted(set(names) | live)
         for warning in warnings:
             if warning not in self.warnings:
                 log.warning("%s", warning)
         self.warnings = warnings
         for name in names:
-            self.rescan_tenant(name)
+            self.rescan_tenant(name, live, checked)
         for gone in set(self.tenants) - set(names):
             self.remove_tenant(gone)
         for gone in set(self.deploy_errors) - set(names):
             self.deploy_errors.pop(gone, None)
 
-    def rescan_tenant(self, name: str) -> TenantSpec:
+    def rescan_tenant(self, name: str, live: set[str] | None = None,
+                      checked: bool = True) -> TenantSpec:
         """Register one tenant; keep its previous version if the new one fails."""
-        root = self.root_of(name)
+        root = self.root_of(name, live)
         if not root.is_dir():
             self.remove_tenant(name)
             return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
-        spec = self._scan(name)
+        return self.install(self.scan_folder(root, name), checked)
+
+    def install(self, spec: TenantSpec, checked: bool = False) -> TenantSpec:
+        """Make ``spec`` its tenant's live version, unless it has errors or
+        fails its health check; then the previous version keeps serving and
+        the errors are the tenant's last failed deploy.
+
+        :return: the spec that serves (the old one when nothing changed), or
+            the refused one with its errors.
+        """
+        name = spec.name
         with self._lock:
             old = self.tenants.get(name)
+            if spec.ok and old is not None and (old.spec.version, old.spec.root) == (
+                    spec.version, spec.root):
+                self.deploy_errors.pop(name, None)
+                return old.spec
+            if spec.ok and checked and self.health_check is not None:
+                spec = self._checked(spec)
             if not spec.ok:
                 self.deploy_errors[name] = DeployError(name, spec.errors, time.time(), spec.version)
                 for error in spec.errors:
-                    log.error("deploy of tenant %s failed: %s", name, error,
+                    log.error("deploy of tenant %s failed: %s", name, error.split("\n", 1)[0],
                               extra={"tenant": name})
                 if old is not None:
                     log.warning("tenant %s keeps serving version %s", name, old.spec.version[:12],
                                 extra={"tenant": name})
                 return spec
             self.deploy_errors.pop(name, None)
-            if old is not None and old.spec.version == spec.version:
-                return old.spec
-            state = TenantState(spec)
-            if old is not None:
-                self._carry_over(old, state)
+            state = TenantState(spec, on_unload=self._unloaded)
             self.tenants[name] = state
             if old is not None:
+                old.supersede("deploy")
                 log.info("tenant %s deployed version %s", name, spec.version[:12],
                          extra={"tenant": name})
+        self.on_change(name, state)
         return spec
 
-    def _carry_over(self, old: TenantState, new: TenantState) -> None:
-        """Keep warm what did not change; drop the rest."""
-        same_runtime = (
-            old.runtime is not None
-            and old.spec.sources == new.spec.sources
-            and old.spec.manifest == new.spec.manifest
-        )
-        if same_runtime:
-            new.runtime = old.runtime
-            new.site = old.site
-        for endpoint, module in old.modules.items():
-            ref = new.spec.modules.get(endpoint)
-            if same_runtime and ref is not None and ref.key == module.key:
-                new.modules[endpoint] = module
+    def _checked(self, spec: TenantSpec) -> TenantSpec:
+        """``spec``, with the errors of its health check (a version that failed
+        is not checked again until it changes)."""
+        key = (spec.version, spec.root)
+        failed = self._failed_checks.get(spec.name)
+        if failed is not None and failed[0] == key:
+            errors = failed[1]
+        else:
+            errors = tuple(self.health_check(spec))
+            if errors:
+                self._failed_checks[spec.name] = (key, errors)
             else:
-                self.on_unload(old, module, "deploy")
-        old.modules = {}
+                self._failed_checks.pop(spec.name, None)
+        return dataclasses.replace(spec, errors=errors) if errors else spec
 
     def remove_tenant(self, name: str) -> None:
         with self._lock:
             state = self.tenants.pop(name, None)
             if state is None:
                 return
-            for module in state.modules.values():
-                self.on_unload(state, module, "removed")
-            state.modules = {}
-            state.runtime = None
-            state.site = None
+            state.supersede("removed")
             log.info("tenant %s removed", name, extra={"tenant": name})
+        self.on_change(name, None)
 
     # -- lookups ---------------------------------------------------------------
 
@@ -308,27 +298,15 @@ class Registry:
 
     def evict(self, tenant: str | None = None, endpoint: str | None = None,
               reason: str = "admin") -> int:
-        """Unload modules (all, one tenant's, or one endpoint); return how many."""
+        """Unload modules (all, one tenant's, or one endpoint and what it is
+        connected to); return how many warm endpoints went. Requests in flight
+        keep what they run on (their leases)."""
         count = 0
         with self._lock:
             states = [self.tenants[tenant]] if tenant in self.tenants else (
                 [] if tenant is not None else list(self.tenants.values())
             )
             for state in states:
-                for name in list(state.modules):
-                    if endpoint is not None and name != endpoint:
-                        continue
-                    module = state.modules.pop(name)
-                    if state.runtime is not None:
-                        # Its next request runs the module again.
-                        state.runtime.forget(endpoint_module(name))
-                    self.on_unload(state, module, reason)
-                    count += 1
-                if not state.modules:
-                    # Helper modules live in the runtime; nothing warm, nothing kept.
-                    if state.runtime is not None and state.inflight == 0:
-                        state.runtime.close()
-                        state.site.close()
-                    state.runtime = None
-                    state.site = None
+                if state.generation is not None:
+                    count += state.generation.evict(endpoint, reason)
         return count

@@ -3,7 +3,10 @@
 A tenant's router is built on its first request, not at registration: at
 10,000 tenants an eager werkzeug ``Map`` each would cost seconds and
 hundreds of MiB. Rules without converters go in a dict (one lookup); only
-rules with converters (``/users/<int:id>``) build a werkzeug ``Map``.
+rules with converters (``/users/<int:id>``) build a werkzeug ``Map`` — and
+rules with ``defaults``, with every rule of the same view: werkzeug then
+passes the defaults and redirects ``/users/page/1`` to ``/users/`` when
+``defaults={"page": 1}`` says so, as under Flask.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ class Match:
         self.view_args = view_args
 
 
+def _view(route: Route) -> str:
+    """Which view a route calls: werkzeug's endpoint (rules of one view share it)."""
+    return f"{route.endpoint}:{route.handler}"
+
+
 def allowed_methods(methods) -> tuple[str, ...]:
     """Methods to announce in ``Allow``: HEAD follows GET, OPTIONS always."""
     out = set(methods)
@@ -52,8 +60,9 @@ class TenantRouter:
         self.tenant = tenant
         self._static: dict[str, dict[str, Route]] = {}
         dynamic = []
+        with_defaults = {_view(route) for route in routes if route.defaults}
         for route in routes:
-            if "<" in route.rule:
+            if "<" in route.rule or _view(route) in with_defaults:
                 dynamic.append(route)
                 continue
             by_method = self._static.setdefault(route.rule, {})
@@ -65,8 +74,12 @@ class TenantRouter:
     def _adapter(self):
         if self._map is None:
             rules = []
-            for index, route in enumerate(self._dynamic):
-                rules.append(Rule(route.rule, methods=route.methods, endpoint=index))
+            self._by_rule = {}
+            for route in self._dynamic:
+                rule = Rule(route.rule, methods=route.methods, endpoint=_view(route),
+                            defaults=dict(route.defaults) or None)
+                self._by_rule[id(rule)] = route
+                rules.append(rule)
             self._map = Map(rules)
         return self._map.bind("tenant", "/")
 
@@ -91,8 +104,8 @@ class TenantRouter:
                 )
         if self._dynamic:
             try:
-                index, view_args = self._adapter().match(path, lookup)
-                return Match(self._dynamic[index], view_args)
+                rule, view_args = self._adapter().match(path, lookup, return_rule=True)
+                return Match(self._by_rule[id(rule)], view_args)
             except RequestRedirect as redirect:
                 raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
             except WzMethodNotAllowed as exc:

@@ -2,16 +2,22 @@
 
 Three forms, by the first that applies (SPEC "Tenants dir"):
 
-1. Flask-style decorators on a top-level object made by ``Flask(...)`` or
-   ``Blueprint(...)``: ``@app.route("/users/<int:id>", methods=["GET"])``,
-   ``@app.get(rule)`` ... A Blueprint's literal ``url_prefix`` is applied.
+1. Flask-style decorators on an object made by ``Flask(...)`` or
+   ``Blueprint(...)`` at the top of this module, or imported from another
+   module of the tenant (Flask's "larger applications" pattern: the app made
+   in a package's ``__init__.py``, the routes in its ``views.py``):
+   ``@app.route("/users/<int:id>", methods=["GET"], defaults={...})``,
+   ``@app.get(rule)`` ... Rules, prefixes and defaults may be built from the
+   module's own constants (``'/' + ROOT_PREFIX``, :mod:`.folding`).
 2. Top-level functions named after HTTP methods: ``get``, ``post``, ``put``,
    ``patch``, ``delete``.
 3. A top-level ``main``, for every method.
 
-A route that cannot be read without running code (a rule built at run time,
-``add_url_rule``, a decorator inside an ``if``) raises :class:`SyntaxError`
-with its line, which the scanner reports as ``file:line: message``.
+``async def`` functions are read like ``def`` ones. A route that cannot be
+read without running code (a rule built at run time, ``add_url_rule``, a
+decorator inside an ``if``, a route option this server does not implement)
+raises :class:`SyntaxError` with its line, which the scanner reports as
+``file:line: message``.
 """
 
 
@@ -23,9 +29,11 @@ from typing import NamedTuple
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
 
+from muxserver.tenancy.folding import Constants
+
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 9
+READER_VERSION = 10
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -38,7 +46,9 @@ _APP_FACTORIES = ("Flask", "Blueprint")
 class Handler(NamedTuple):
     """One handler found in a module, independent of where the file lives.
 
-    ``rule`` is ``None`` for forms 2 and 3 (the route is the file's path).
+    ``rule`` is ``None`` for forms 2 and 3 (the route is the file's path); for
+    form 1 it is the decorator's rule, without the app's ``url_prefix``
+    (the scanner adds the prefix, which may be given in another module).
     """
 
     kind: str  # "flask", "method" or "main"
@@ -47,6 +57,12 @@ class Handler(NamedTuple):
     function: str
     line: int
     takes_request: bool
+    #: ``((name, value), ...)``: the route's ``defaults=``.
+    defaults: tuple = ()
+    #: For form 1, the app it is declared on: ``(module, level, variable,
+    #: url_prefix)``; module ``""`` at level 0 is this module, whose prefix is
+    #: known here; an imported app's prefix is None (its module knows it).
+    app: tuple | None = None
 
 
 def _error(node: ast.AST, message: str) -> SyntaxError:
@@ -55,10 +71,14 @@ def _error(node: ast.AST, message: str) -> SyntaxError:
     return err
 
 
-def _literal_str(node: ast.AST | None, what: str) -> str:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    raise _error(node, f"{what} must be a string literal to be read at deploy time")
+def _literal_str(node: ast.AST | None, what: str, consts: Constants | None = None) -> str:
+    value = consts.string(node) if consts is not None else None
+    if value is None and isinstance(node, ast.Constant) and isinstance(node.value, str):
+        value = node.value
+    if value is None:
+        raise _error(node, f"{what} must be a string literal (or built from the module's "
+                           "constants) to be read at deploy time")
+    return value
 
 
 def _factory_name(call: ast.AST) -> str | None:
@@ -69,8 +89,9 @@ def _factory_name(call: ast.AST) -> str | None:
     return name if name in _APP_FACTORIES else None
 
 
-def _app_objects(tree: ast.Module) -> dict[str, str]:
+def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str, str]:
     """Top-level names bound to Flask()/Blueprint() -> their url prefix."""
+    consts = consts if consts is not None else Constants(tree.body)
     apps: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -81,12 +102,125 @@ def _app_objects(tree: ast.Module) -> dict[str, str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             prefix = ""
             for keyword in value.keywords:
-                if keyword.arg == "url_prefix":
-                    prefix = _literal_str(keyword.value, "url_prefix").rstrip("/")
+                if keyword.arg == "url_prefix" and not (
+                        isinstance(keyword.value, ast.Constant) and keyword.value.value is None):
+                    prefix = _literal_str(keyword.value, "url_prefix", consts).rstrip("/")
             for target in targets:
                 if isinstance(target, ast.Name):
                     apps[target.id] = prefix
     return apps
+
+
+def imported_names(tree: ast.Module) -> dict[str, tuple[str, int, str | None]]:
+    """Import bindings anywhere in the module (an app factory imports its
+    blueprints in its body): name -> ``(module, level, imported name)``.
+
+    ``from a.b import c as d`` binds ``d`` to ``("a.b", 0, "c")``; ``import
+    a.b`` binds ``a`` to ``("a", 0, None)``; ``import a.b as c`` binds ``c``
+    to ``("a.b", 0, None)``.
+    """
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                found[alias.asname or alias.name] = (node.module or "", node.level, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = (alias.name, 0, None)
+                else:
+                    top = alias.name.split(".")[0]
+                    found[top] = (top, 0, None)
+    return found
+
+
+def object_origin(node: ast.AST, imports: dict) -> tuple[str, int, str] | None:
+    """Where the object an expression names comes from: ``(module, level,
+    variable)`` for ``name`` imported with ``from m import name`` or for
+    ``mod.sub.name`` with ``mod`` imported; None otherwise."""
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in imports:
+        return None
+    module, level, name = imports[node.id]
+    chain.reverse()
+    path = [p for p in (module, name) if p] + chain
+    if not chain and name is None:
+        return None  # a module, not an object in one
+    if len(path) < 2 and not level:
+        return None
+    return ".".join(path[:-1]), level, path[-1]
+
+
+class _Reader:
+    """What the decorators of one module (or of an app factory's body) name."""
+
+    def __init__(self, tree: ast.Module, body: list[ast.stmt], consts: Constants):
+        self.consts = consts
+        self.local = _app_objects(ast.Module(body=body, type_ignores=[]), consts)
+        self.imports = imported_names(tree)
+
+    def app_of(self, target: ast.AST) -> tuple | None:
+        """``(module, level, variable, prefix)`` of a decorator's object."""
+        if isinstance(target, ast.Name) and target.id in self.local:
+            return ("", 0, target.id, self.local[target.id])
+        origin = object_origin(target, self.imports)
+        if origin is not None:
+            return (*origin, None)
+        return None
+
+    def route(self, deco: ast.expr):
+        """``(rule, methods, defaults, app)`` for an app decorator, None for
+        other decorators."""
+        if not isinstance(deco, ast.Call) or not isinstance(deco.func, ast.Attribute):
+            return None
+        target = deco.func.value
+        verb = deco.func.attr
+        if verb not in _DECORATOR_METHODS:
+            return None
+        app = self.app_of(target)
+        if app is None:
+            if not isinstance(target, ast.Name):
+                return None
+            raise _error(
+                deco,
+                f"@{target.id}.{verb}(...) is on an object not made by Flask(...) or "
+                "Blueprint(...) at the top of the module (or imported from one of this "
+                "tenant's modules), so its route cannot be read",
+            )
+        rule_node = deco.args[0] if deco.args else None
+        methods = _DECORATOR_METHODS[verb]
+        defaults = ()
+        for keyword in deco.keywords:
+            if keyword.arg == "rule":
+                rule_node = keyword.value
+            elif keyword.arg == "methods":
+                if verb != "route":
+                    raise _error(deco, f"@{ast.unparse(target)}.{verb} takes no methods=")
+                value = self.consts.fold(keyword.value)
+                if not isinstance(value, (list, tuple)) or not all(isinstance(m, str) for m in value):
+                    raise _error(keyword.value, "methods= must be a literal list of strings")
+                methods = tuple(m.upper() for m in (sorted(value) if isinstance(value, set)
+                                                    else value))
+            elif keyword.arg == "defaults":
+                value = self.consts.fold(keyword.value)
+                if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                    raise _error(keyword.value, "defaults= must be a literal dict with string "
+                                                "keys to be read at deploy time")
+                defaults = tuple(sorted(value.items()))
+            elif keyword.arg in _UNSUPPORTED_OPTIONS:
+                raise _error(keyword, f"route option {keyword.arg}= is not supported here")
+        rule = _literal_str(rule_node, "route rule", self.consts)
+        check_rule(rule, deco)
+        return rule, methods or ("GET",), defaults, app
+
+
+#: Route options that change what a URL matches, which this server does not
+#: implement: refused rather than silently ignored.
+_UNSUPPORTED_OPTIONS = frozenset(["strict_slashes", "subdomain", "host", "redirect_to",
+                                  "merge_slashes", "build_only", "websocket", "alias"])
 
 
 _scratch_map = Map()
@@ -103,39 +237,6 @@ def check_rule(rule: str, node: ast.AST) -> None:
             raise _error(node, f"route rule {rule!r} is not valid: {exc}") from None
 
 
-def _route_from_decorator(deco: ast.expr, apps: dict[str, str]):
-    """(rule, methods) for an app decorator, None for other decorators."""
-    if not isinstance(deco, ast.Call) or not isinstance(deco.func, ast.Attribute):
-        return None
-    target = deco.func.value
-    verb = deco.func.attr
-    if verb not in _DECORATOR_METHODS or not isinstance(target, ast.Name):
-        return None
-    if target.id not in apps:
-        raise _error(
-            deco,
-            f"@{target.id}.{verb}(...) is on an object not made by Flask(...) or "
-            "Blueprint(...) at the top of the module, so its route cannot be read",
-        )
-    rule_node = deco.args[0] if deco.args else None
-    methods = _DECORATOR_METHODS[verb]
-    for keyword in deco.keywords:
-        if keyword.arg == "rule":
-            rule_node = keyword.value
-        elif keyword.arg == "methods":
-            if verb != "route":
-                raise _error(deco, f"@{target.id}.{verb} takes no methods=")
-            if not isinstance(keyword.value, (ast.List, ast.Tuple, ast.Set)):
-                raise _error(keyword.value, "methods= must be a literal list of strings")
-            methods = tuple(
-                _literal_str(elt, "each method").upper() for elt in keyword.value.elts
-            )
-    rule = _literal_str(rule_node, "route rule")
-    check_rule(rule, deco)
-    full = apps[target.id] + rule if apps[target.id] else rule
-    return full, methods or ("GET",)
-
-
 def _takes_request(func: ast.FunctionDef) -> bool:
     args = func.args
     return bool(args.posonlyargs or args.args or args.vararg)
@@ -143,20 +244,17 @@ def _takes_request(func: ast.FunctionDef) -> bool:
 
 #: App factories Flask's discovery calls (``flask run``).
 FACTORY_NAMES = ("create_app", "make_app")
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _factory_routes(factory: ast.FunctionDef) -> list[Handler]:
-    """Routes declared inside an app factory, on the app it makes:
-    ``app = Flask(...)`` then ``@app.route(...)`` on a function defined in
-    the factory's own body (as the Flask tutorial's ``/hello``)."""
-    local = _app_objects(ast.Module(body=factory.body, type_ignores=[]))
+def _decorated(reader: _Reader, node) -> list[Handler]:
     found = []
-    for node in factory.body:
-        if isinstance(node, ast.FunctionDef):
-            for deco in node.decorator_list:
-                route = _route_from_decorator(deco, local)
-                if route is not None:
-                    found.append(Handler("flask", route[0], route[1], node.name, node.lineno, False))
+    for deco in node.decorator_list:
+        route = reader.route(deco)
+        if route is not None:
+            rule, methods, defaults, app = route
+            found.append(Handler("flask", rule, methods, node.name, node.lineno, False,
+                                 defaults, app))
     return found
 
 
@@ -165,21 +263,22 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
 
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
-    apps = _app_objects(tree)
+    consts = Constants(tree.body)
+    reader = _Reader(tree, tree.body, consts)
     top_level = set()
     found: list[Handler] = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, _FUNCTIONS):
             top_level.add(id(node))
-            for deco in node.decorator_list:
-                route = _route_from_decorator(deco, apps)
-                if route is not None:
-                    rule, methods = route
-                    found.append(
-                        Handler("flask", rule, methods, node.name, node.lineno, False)
-                    )
+            found.extend(_decorated(reader, node))
             if node.name in FACTORY_NAMES:
-                found.extend(_factory_routes(node))
+                # Routes declared inside an app factory, on the app it makes
+                # (the Flask tutorial's /hello).
+                inner = _Reader(tree, node.body, consts)
+                for child in node.body:
+                    if isinstance(child, _FUNCTIONS):
+                        top_level.add(id(child))
+                        found.extend(_decorated(inner, child))
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
             func = node.value.func
             if isinstance(func, ast.Attribute) and func.attr == "add_url_rule":
@@ -187,21 +286,18 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
     # Route decorators anywhere else (inside if/def/class) would only exist
     # at run time; say so rather than silently not routing them.
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in top_level:
+        if isinstance(node, _FUNCTIONS) and id(node) not in top_level:
             for deco in node.decorator_list:
                 if (
                     isinstance(deco, ast.Call)
                     and isinstance(deco.func, ast.Attribute)
-                    and isinstance(deco.func.value, ast.Name)
-                    and deco.func.value.id in apps
                     and deco.func.attr in _DECORATOR_METHODS
+                    and reader.app_of(deco.func.value) is not None
                 ):
                     raise _error(deco, "routes must be defined at the top level of the module")
     if found:
         return found
-    functions = {
-        node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
-    }
+    functions = {node.name: node for node in tree.body if isinstance(node, _FUNCTIONS)}
     for method in HTTP_METHODS:
         if method in functions:
             node = functions[method]

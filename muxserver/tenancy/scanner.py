@@ -36,10 +36,14 @@ from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.imports import ModuleFacts
 from muxserver.tenancy.imports import check_tenant_imports
 from muxserver.tenancy.imports import relative_base
+from muxserver.tenancy.imports import resolve_tenant_module
 from muxserver.tenancy.reading import read_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
+from muxserver.tenant_api.commands import CLICK_NAMES
+from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
 from sandbox import ALLOWED_MODULES
 from sandbox import compile_tenant
@@ -87,6 +91,9 @@ class Route(NamedTuple):
     line: int
     kind: str
     takes_request: bool
+    #: ``((name, value), ...)``: the route's ``defaults=`` (Flask passes them
+    #: to the view as arguments).
+    defaults: tuple = ()
 
 
 @dataclass
@@ -156,7 +163,7 @@ def compile_file(
     :return: ``(key, facts, errors)``; facts from
         :func:`muxserver.tenancy.reading.read_module`.
     """
-    key = cache_key(display_name, data, extra_modules)
+    key = cache_key(data, extra_modules)
     hit = cache.get(key)
     if hit is not None:
         meta, _ = hit
@@ -227,8 +234,10 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         top = rel.split("/", 1)[0]
         if top == "static" and "/" in rel:
             spec.has_static = True
+            _note_file(version, root, rel)
             continue
         if not rel.endswith(".py"):
+            _note_file(version, root, rel)
             continue
         data = _read(root, rel, errors, display)
         if data is None:
@@ -248,30 +257,33 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         for code in meta.get("error_codes", ()):
             spec.error_handlers.setdefault(code, []).append(dotted)
         routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
-        if not routed and meta.get("app_factory") and meta.get("handlers"):
+        if (not routed and top != "lib" and rel.endswith("/__init__.py")
+                and any(h[0] == "flask" for h in meta.get("handlers", ()))):
+            routed = True  # a Flask app's routes in a package's __init__ (or its factory)
+        elif not routed and meta.get("app_factory") and meta.get("handlers"):
             routed = True  # routes inside an app factory in a package's __init__
         if not routed or not meta.get("handlers"):
             continue  # a helper module: importable, never routed
         endpoints.append((dotted, rel, key, meta))
     # Routes once every module is read: a blueprint's prefix may be given
-    # by register_blueprint() in another file.
+    # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
     for dotted, rel, key, meta in endpoints:
         endpoint = rel[:-3]
-        handler_apps = iter(meta.get("handler_apps", ()))
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
             if handler.kind == "flask":
-                var, own_prefix = next(handler_apps, ("", ""))
-                prefix = registered_prefixes.get((dotted, var))
-                if prefix is not None:
-                    # register_blueprint(url_prefix=) replaces the blueprint's own.
-                    rule = prefix + rule[len(own_prefix):] if rule.startswith(own_prefix) else rule
+                prefix = _app_prefix(name, facts, facts[dotted], handler, registered_prefixes,
+                                     errors)
+                if prefix is None:
+                    continue
+                rule = prefix + rule
             routes.append(
                 Route(
                     rule, tuple(handler.methods), endpoint, handler.function, rel,
                     handler.line, handler.kind, handler.takes_request,
+                    tuple(tuple(pair) for pair in handler.defaults),
                 )
             )
         spec.modules[endpoint] = ModuleRef(rel, key)
@@ -308,6 +320,9 @@ FORM_METHODS = {
     "openfaas-http": ("GET", "PUT", "POST", "PATCH", "DELETE"),  # python3-http's index.py
     "nuclio": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
     "vercel": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    # API Gateway's $default route (HTTP API) and ANY /{proxy+} (REST): every method.
+    "lambda": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    "lambda-rest": ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
 }
 
 
@@ -328,24 +343,60 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
             for rule in ("/", "/<path:path>")]
 
 
+def _origin_module(here: ModuleFacts, module: str, level: int, known) -> str | None:
+    """The dotted name of the tenant module ``module`` (at ``level`` dots)
+    means in the module ``here``; None when it is not one of the tenant's."""
+    if not module and not level:
+        return here.dotted
+    if level:
+        base = relative_base(here.dotted, here.is_package, level)
+        if base is None:
+            return None
+        origin = ".".join(p for p in (base, module) if p)
+        return origin if origin in known else None
+    return resolve_tenant_module(module, known)
+
+
 def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
     """``(module, blueprint variable) -> url_prefix`` from every
     ``register_blueprint(bp, url_prefix="...")`` in the tenant, so a
     blueprint's routes are registered where the app mounts it."""
     found = {}
-    for here, _rel, is_package, meta in facts.values():
-        for module, level, var, prefix in meta.get("blueprint_prefixes", ()):
-            if not module and not level:
-                origin = here
-            elif level:
-                base = relative_base(here, is_package, level)
-                origin = ".".join(p for p in (base, module) if p) if base is not None else None
-            else:
-                origin = module
+    for here in facts.values():
+        for module, level, var, prefix in here.meta.get("blueprint_prefixes", ()):
+            origin = _origin_module(here, module, level, facts)
             if origin:
                 found[(origin, var)] = prefix
-                found[("lib." + origin, var)] = prefix
     return found
+
+
+def _note_file(version, root: str, rel: str) -> None:
+    """A file that is not code (a template, a static file) changes the version
+    by its size and time, without reading it."""
+    try:
+        st = os.stat(os.path.join(root, rel))
+    except OSError:
+        return
+    version.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+
+
+def _app_prefix(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
+                registered: dict, errors: list[str]) -> str | None:
+    """The URL prefix of a Flask-style handler's app or blueprint: where
+    ``register_blueprint`` mounts it, else its own ``url_prefix``. None (and
+    an error) when the decorator's object is not a Flask()/Blueprint() of
+    the tenant."""
+    module, level, var, own = handler.app
+    origin = _origin_module(here, module, level, facts)
+    if origin is not None and own is None:
+        own = facts[origin].meta.get("app_objects", {}).get(var)
+    if origin is None or own is None:
+        where = f"{module or '.' * level}" if module or level else here.dotted
+        errors.append(f"{tenant}/{here.file}:{handler.line}: @{var}.route(...) is on {var!r} "
+                      f"from {where!r}, which is not made by Flask(...) or Blueprint(...) at the "
+                      "top of one of this tenant's modules, so its route cannot be read")
+        return None
+    return registered.get((origin, var), own)
 
 
 def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:
@@ -393,7 +444,11 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
         elif module == "http.server":
             names = frozenset(["BaseHTTPRequestHandler"])
         elif module == "functions_framework":
-            names = frozenset(["http", "cloud_event", "errorhandler"])
+            names = frozenset(functions_framework_attrs(None))
+        elif module == "flask.cli":
+            names = frozenset(flask_cli_module())
+        elif module == "click":
+            names = CLICK_NAMES
         elif module in COMPANIONS:
             names = COMPANIONS[module]
         else:

@@ -6,7 +6,8 @@ registered exactly like a directory deploy (nothing of it runs), and only
 if that succeeds kept under its content hash and made live. All or nothing:
 a refused archive changes nothing.
 
-Layout, under ``<data-dir>/.versions/``::
+Layout, under ``<server-dir>/versions/`` (written by the supervisor only;
+serving processes read it)::
 
     <tenant>/<version>/        the tenant's files, as deployed (never changed)
     <tenant>/<version>.json    hash, time, size, files, who deployed
@@ -18,15 +19,14 @@ file; every process of the server sees it (:class:`LiveWatcher` polls the
 ``live`` folder), and requests in flight finish on the code they started on.
 The newest :data:`KEEP_VERSIONS` versions and the live one are kept.
 
-.. warning::
-   The store is in the data dir, which the serving process may write: an
-   escape from the language sandbox could change deployed code there. The
-   tenants dir (read-only to the process) is the place for code that must
-   not change under an escape.
+Every process of one server follows the pointers through the supervisor;
+:class:`LiveWatcher` polls them for pointers another server's supervisor
+changed (a store on a volume several nodes share).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import gevent
 
+from muxserver.errors import DeployRefused
 from muxserver.tenancy.archive import ArchiveRefused
 from muxserver.tenancy.archive import safe_extract
 from muxserver.tenancy.scanner import TENANT_NAME
@@ -55,20 +56,26 @@ MAX_UNPACKED_BYTES = 200 * 2**20
 MAX_FILES = 10_000
 
 
-class DeployFailed(Exception):
-    """The archive or its code was refused; nothing changed."""
-
-    def __init__(self, message: str, errors=(), status: int = 400):
-        super().__init__(message)
-        self.errors = list(errors)
-        self.status = status
+def content_hash(folder) -> str:
+    """A hash of every file under ``folder``: its path and its bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            digest.update(os.path.relpath(path, folder).encode("utf-8", "surrogateescape") + b"\0")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 class VersionStore:
-    """The deployed versions of every tenant, under ``<state_dir>/.versions``."""
+    """The deployed versions of every tenant, under ``root``."""
 
-    def __init__(self, state_dir):
-        self.root = Path(state_dir) / ".versions"
+    def __init__(self, root):
+        self.root = Path(root)
         self.live_dir = self.root / "live"
 
     # -- what is live -----------------------------------------------------------------
@@ -111,12 +118,12 @@ class VersionStore:
         """Unpack, validate, keep and make live; return ``{"version", "errors"}``.
 
         :param validate: ``validate(folder) -> spec`` (the scanner's verdict).
-        :raises DeployFailed: with the errors; nothing changed.
+        :raises DeployRefused: with the errors; nothing changed.
         """
         if not TENANT_NAME.match(tenant):
-            raise DeployFailed(f"{tenant!r} is not a valid tenant name")
+            raise DeployRefused(f"{tenant!r} is not a valid tenant name", status=400)
         if len(archive) > MAX_ARCHIVE_BYTES:
-            raise DeployFailed(f"the archive is over {MAX_ARCHIVE_BYTES // 2**20} MB", status=413)
+            raise DeployRefused(f"the archive is over {MAX_ARCHIVE_BYTES // 2**20} MB", status=413)
         folder = self.root / tenant
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
@@ -124,12 +131,12 @@ class VersionStore:
             try:
                 counts = safe_extract(archive, str(staging), MAX_FILES, MAX_UNPACKED_BYTES)
             except ArchiveRefused as exc:
-                raise DeployFailed(f"archive refused: {exc}") from None
+                raise DeployRefused(f"archive refused: {exc}", status=400) from None
             spec = validate(staging)
             if not spec.ok:
-                raise DeployFailed("the new version has errors; the live version is unchanged",
-                                   spec.errors, status=422)
-            version = spec.version[:16]
+                raise DeployRefused("the new version has errors; the live version is unchanged",
+                                    spec.errors, status=422)
+            version = content_hash(staging)[:16]
             target = folder / version
             if not target.exists():
                 try:
@@ -170,9 +177,9 @@ class VersionStore:
         """Point ``tenant`` at ``version`` (one rename: atomic)."""
         if not TENANT_NAME.match(tenant) or not VERSION_NAME.match(str(version)):
             # A name, never a path: "../other/..." must not point anywhere.
-            raise DeployFailed(f"{version!r} is not a version name (16 hex digits)", status=400)
+            raise DeployRefused(f"{version!r} is not a version name (16 hex digits)", status=400)
         if not (self.root / tenant / version).is_dir():
-            raise DeployFailed(f"tenant {tenant!r} has no version {version!r}", status=404)
+            raise DeployRefused(f"tenant {tenant!r} has no version {version!r}", status=404)
         self.live_dir.mkdir(parents=True, exist_ok=True)
         self._write_atomic(self.live_dir / tenant, version)
 
@@ -201,9 +208,9 @@ class LiveWatcher:
     """Makes every process of the server follow the live pointers: polls
     ``live/`` every :attr:`interval` seconds and redeploys what changed."""
 
-    def __init__(self, app, interval: float = 0.5):
-        self.app = app
-        self.store = app.registry.versions
+    def __init__(self, control, interval: float = 0.5):
+        self.app = control
+        self.store = control.registry.versions
         self.interval = interval
         self._folder_stamp = self._folder()
         self._stamp = self.store.live_stamp()

@@ -9,16 +9,16 @@
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
   as in Flask).
-* ``click``: the decorators of Flask CLI commands (``@click.command``,
-  ``@click.option``) accepted and never run (there is no command line
-  here); ``click.echo`` writes to the tenant's log.
+* ``markupsafe``: ``escape``, ``Markup``, ``escape_silent``, ``soft_str``
+  (the library Jinja2 and Flask escape with).
 
-Each is a facade of these names only; werkzeug's and click's modules are
-never reachable.
+Each is a facade of these names only; werkzeug's modules are never
+reachable. (``click`` is :mod:`muxserver.tenant_api.commands`.)
 """
 
 from __future__ import annotations
 
+import markupsafe
 from werkzeug import exceptions as wz_exceptions
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
@@ -27,6 +27,10 @@ from werkzeug.utils import secure_filename
 from sandbox import limits
 from sandbox.facades import ModuleFacade
 from sandbox.guards import safe_str
+from sandbox.guards import safe_str_builtin
+from sandbox.guards.builtins import TypeGuard
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
 
 _HTTP_ERRORS = (
     "HTTPException BadRequest Unauthorized Forbidden NotFound MethodNotAllowed NotAcceptable "
@@ -95,19 +99,50 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
     }
 
 
-def click_module(log_line) -> ModuleFacade:
-    def decorator_factory(*args, **kwargs):
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]  # @click.command without parentheses
-        return lambda func: func
+_MARKUPSAFE = ("escape", "Markup", "escape_silent", "soft_str")
 
-    def echo(message=None, *args, **kwargs):
-        log_line("" if message is None else safe_str(message), "info")
 
-    return ModuleFacade("click", {
-        "command": decorator_factory, "group": decorator_factory, "option": decorator_factory,
-        "argument": decorator_factory, "pass_context": lambda func: func, "echo": echo,
-    })
+def _as_text(value):
+    """What escape()/Markup() read of a value: a string or ``__html__`` as
+    it is; anything else as the tenant's str() makes it, sized first (the
+    real ones call str() in C: escape([big] * 2000) built gigabytes)."""
+    if isinstance(value, str) or hasattr(type(value), "__html__"):
+        return value
+    return safe_str_builtin(value)
+
+
+def escape(s):
+    return markupsafe.escape(_as_text(s))
+
+
+def escape_silent(s):
+    return markupsafe.escape_silent(None if s is None else _as_text(s))
+
+
+def soft_str(s):
+    return markupsafe.soft_str(_as_text(s))
+
+
+def _make_markup(base="", encoding=None, errors="strict"):
+    if encoding is not None:
+        return markupsafe.Markup(base, encoding, errors)
+    return markupsafe.Markup(_as_text(base))
+
+
+def _markup_escape(cls, name):
+    return lambda s: cls.escape(_as_text(s))
+
+
+#: ``Markup`` as tenant code gets it: isinstance, subclassing and its
+#: methods work; making one reads its value through :func:`_as_text`.
+Markup = TypeGuard(markupsafe.Markup, _make_markup)
+CLASS_GUARDS[(markupsafe.Markup, "escape")] = _markup_escape
+METHOD_GUARDS[(markupsafe.Markup, "escape")] = lambda obj, name: _markup_escape(type(obj), name)
+
+
+def markupsafe_module() -> ModuleFacade:
+    return ModuleFacade("markupsafe", {"escape": escape, "escape_silent": escape_silent,
+                                       "soft_str": soft_str, "Markup": Markup})
 
 
 #: Module name -> the names it offers (for deploy-time checks).
@@ -116,5 +151,5 @@ OFFERED = {
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),
     "werkzeug.exceptions": frozenset([*_HTTP_ERRORS, "abort"]),
-    "click": frozenset(["command", "group", "option", "argument", "pass_context", "echo"]),
+    "markupsafe": frozenset(_MARKUPSAFE),
 }

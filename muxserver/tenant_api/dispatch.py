@@ -4,7 +4,10 @@
 its view arguments, the request, or nothing, by its form), the error
 handlers (by status, then by exception class, then 500 for anything
 unhandled), the conversion of the return value, the ``after_request``
-hooks, the session cookie and the ``teardown_request`` hooks. It also turns
+hooks, the session cookie and the ``teardown_request`` hooks. Each of them
+may be an ``async def``: its coroutine is driven to its end here, inside the
+same limits (:func:`sandbox.facades.aio.resolve`), as Flask 2+ awaits
+them. It also turns
 a tenant exception into text: its ``__str__`` is tenant code too, so all of
 this runs under the limits.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 from werkzeug.exceptions import HTTPException
 
 from muxserver.http.responses import to_plain
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
 from muxserver.tenant_api.response import HTTPAbort
@@ -26,16 +30,17 @@ from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
+from sandbox.facades.aio import resolve
 from sandbox.guards import exception_text
 
 _HTML = "text/html; charset=utf-8"
 
 
-def call_handler(route, handler, request, view_args, module, tenants_dir):
+def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     try:
         try:
-            plain = _respond(route, handler, request, view_args, module.apps)
+            plain = _respond(route, handler, request, view_args, module.apps, tenant_root)
         finally:
             _teardown(module.apps)
         return _with_session(plain)
@@ -44,10 +49,10 @@ def call_handler(route, handler, request, view_args, module, tenants_dir):
     except HTTPException:
         raise  # werkzeug's, about the request (bad JSON, body too large)
     except Exception as exc:
-        raise tenant_code_error(exc, route.endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, route.endpoint, tenant_root) from None
 
 
-def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="-"):
+def error_page(apps, code: int, description: str | None, tenant_root, endpoint="-"):
     """The tenant's answer to ``code`` decided by the server (404, 405);
     call it inside the limits."""
     try:
@@ -59,7 +64,7 @@ def error_page(apps, code: int, description: str | None, tenants_dir, endpoint="
     except HTTPAbort as exc:
         return abort_plain(exc)
     except Exception as exc:
-        raise tenant_code_error(exc, endpoint, tenants_dir) from None
+        raise tenant_code_error(exc, endpoint, tenant_root) from None
 
 
 def _hooks(apps, local: str, app_wide: str) -> list:
@@ -71,24 +76,24 @@ def _hooks(apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _respond(route, handler, request, view_args, apps):
+def _respond(route, handler, request, view_args, apps, tenant_root=None):
     try:
         rv = None
         for hook in _hooks(apps, "_before", "_app_before"):
-            rv = hook()
+            rv = resolve(hook())
             if rv is not None:
                 break
         if rv is None:
             if route.kind.startswith("function:"):
                 ctx = context.current()
                 rv = forms.call(route.kind[len("function:"):], handler, request,
-                                ctx.site if ctx is not None else None)
+                                ctx.site if ctx is not None else None, tenant_root)
             elif route.kind == "flask":
-                rv = handler(**view_args)
+                rv = resolve(handler(**view_args))
             elif route.takes_request:
-                rv = handler(request)
+                rv = resolve(handler(request))
             else:
-                rv = handler()
+                rv = resolve(handler())
     except (HTTPAbort, HTTPException) as exc:
         if isinstance(exc, HTTPException):
             # werkzeug's NotFound(), BadRequest from a bad JSON body ...: as
@@ -100,7 +105,10 @@ def _respond(route, handler, request, view_args, apps):
     except Exception as exc:
         rv = _app_error_handler(apps, None, exc)
         if rv is None:
-            raise
+            if route.kind != "function:gcf":
+                raise
+            ctx = context.current()
+            rv = cloudfunctions.crash(exc, ctx.site.log_line, tenant_root)
     plain = to_plain(rv)
     ctx = context.current()
     once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()
@@ -108,7 +116,7 @@ def _respond(route, handler, request, view_args, apps):
     if once or after:
         response = make_response(rv)
         for hook in [*once, *reversed(after)]:
-            response = hook(response)
+            response = resolve(hook(response))
         plain = to_plain(response)
     return plain
 
@@ -116,7 +124,7 @@ def _respond(route, handler, request, view_args, apps):
 def _teardown(apps):
     for app in apps:
         for hook in app._teardown:
-            hook(None)
+            resolve(hook(None))
 
 
 def _app_error_handler(apps, code, exc):
@@ -124,11 +132,11 @@ def _app_error_handler(apps, code, exc):
     for app in apps:
         handlers = app._error_handlers
         if code is not None and code in handlers:
-            return handlers[code](exc)
+            return resolve(handlers[code](exc))
         if code is None:
             for klass in type(exc).__mro__:
                 if klass in handlers:
-                    return handlers[klass](exc)
+                    return resolve(handlers[klass](exc))
     if code is None:
         # Unhandled: Flask logs it and hands a 500 handler an InternalServerError.
         for app in apps:
@@ -139,7 +147,7 @@ def _app_error_handler(apps, code, exc):
                                       f"{exception_text(exc)}", "error")
                 wrapper = HTTPAbort(500, "Internal Server Error")
                 wrapper.original_exception = exc
-                rv = app._error_handlers[500](wrapper)
+                rv = resolve(app._error_handlers[500](wrapper))
                 code, headers, body, stream = to_plain(rv)
                 # Flask keeps the handler's status, 200 included.
                 return Response(body if stream is None else stream, status=code, headers=headers)

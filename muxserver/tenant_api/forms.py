@@ -7,7 +7,8 @@ runtime of its platform:
 * ``flask`` (Fission's ``--entrypoint``): ``func()``, Flask's ``request``
   global, Flask's return values.
 * ``gcf`` (Cloud Functions, functions-framework): ``func(request)`` with a
-  Flask request; Flask's return values.
+  Flask request; Flask's return values (:mod:`.cloudfunctions`: typed
+  functions, the crash answer).
 * ``openfaas`` (the ``python3-flask`` template): ``handle(body_text)``;
   Flask's return values (a str is ``text/html``, ``(body, status)``...).
 * ``openfaas-http`` (``python3-http``): ``handle(event, context)`` with
@@ -19,36 +20,51 @@ runtime of its platform:
   (JSON), ``(status, body)`` or a ``context.Response``.
 * ``vercel``: a ``handler`` class subclassing ``BaseHTTPRequestHandler``
   (``do_GET``... writing to ``self.wfile``), or a Flask ``app``.
+* ``lambda`` and ``lambda-rest``: AWS Lambda's ``handler(event, context)``
+  behind API Gateway (:mod:`muxserver.tenant_api.apigateway`).
+
+An ``async def`` entry point is awaited (:func:`sandbox.facades.aio.resolve`).
 """
 
 from __future__ import annotations
 
 import json
 
+from muxserver.tenant_api import apigateway
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.response import Response
-from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
+from sandbox.facades.aio import resolve
 from sandbox.facades.system import TenantLogger
 from sandbox.guards.declared import declared
 
 
-def call(form: str, func, request, site):
+def call(form: str, func, request, site, tenant_root=None):
     """Call the entry point of ``form``; return a Flask-style return value."""
+    if form in ("lambda", "lambda-rest"):
+        return apigateway.call(func, request, site, tenant_root, rest=form == "lambda-rest")
+    if isinstance(func, cloudfunctions.TypedFunction):
+        return cloudfunctions.call_typed(func, request)
     caller = _CALLERS.get(form)
     if caller is None:
         raise RuntimeError(f"unknown function form {form!r}")
-    return caller(func, request, site)
+    return caller(_awaited(func), request, site)
+
+
+def _awaited(func):
+    """``func``, whose ``async def`` coroutines are driven to their result."""
+    if isinstance(func, type):
+        return func  # a Vercel handler class
+
+    def call(*args):
+        return resolve(func(*args))
+
+    return call
 
 
 def _flask(func, request, site):
     return func()
-
-
-def _gcf(func, request, site):
-    if request.path in ("/robots.txt", "/favicon.ico"):
-        abort(404, "Not Found")  # functions-framework answers these itself
-    return func(request)
 
 
 def _openfaas(func, request, site):
@@ -314,7 +330,7 @@ def _vercel(func, request, site):
 
 _CALLERS = {
     "flask": _flask,
-    "gcf": _gcf,
+    "gcf": cloudfunctions.call,
     "openfaas": _openfaas,
     "openfaas-http": _openfaas_http,
     "nuclio": _nuclio,

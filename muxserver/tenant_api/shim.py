@@ -20,7 +20,7 @@ run hooks and error handlers as Flask does. Everything Flask keeps per app
 
 from __future__ import annotations
 
-import mimetypes
+import os
 import posixpath
 import weakref
 from http import HTTPStatus
@@ -29,9 +29,14 @@ from typing import Any
 
 from markupsafe import Markup
 from werkzeug import exceptions as wz_exceptions
+from werkzeug.security import safe_join
 
+from muxserver.http import sending
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
+from muxserver.tenant_api import cloudfunctions
+from muxserver.tenant_api import companions
+from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
@@ -122,7 +127,7 @@ class Flask:
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
-                 "_blueprints", "_logger", "_app_before", "_app_after", "__dict__")
+                 "_blueprints", "_logger", "_app_before", "_app_after", "_cli", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -151,6 +156,8 @@ class Flask:
         #: A blueprint's hooks for every request of the app (before_app_request).
         self._app_before = []
         self._app_after = []
+        #: ``app.cli``: the commands ``muxserver flask`` runs.
+        self._cli = None
         if site is not None:
             if len(site.apps) > 1000:
                 raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
@@ -258,8 +265,11 @@ class Flask:
 
     @property
     def cli(self):
-        """``app.cli``: commands are accepted and never run (no command line here)."""
-        return _CLI
+        """``app.cli``: its commands run with ``muxserver flask TENANT COMMAND``
+        (:mod:`muxserver.tenant_api.commands`)."""
+        if self._cli is None:
+            self._cli = TenantGroup(self.name if self.is_blueprint else None)
+        return self._cli
 
     def open_resource(self, resource, mode="rb"):
         """A file of the app, relative to its folder (read only)."""
@@ -299,24 +309,6 @@ class Blueprint(Flask):
     def after_app_request(self, func):
         self._app_after.append(func)
         return func
-
-
-@declared("add_command command")
-class _Commands:
-    """``app.cli``."""
-
-    __slots__ = ()
-
-    def add_command(self, *args, **kwargs):
-        return None
-
-    def command(self, *args, **kwargs):
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]
-        return lambda func: func
-
-
-_CLI = _Commands()
 
 
 @declared("push pop")
@@ -377,8 +369,8 @@ class RequestGlobals:
     @staticmethod
     def _data() -> dict:
         ctx = context.current()
-        if ctx is None or ctx.request is None:
-            raise RuntimeError("g is only available while a request is served")
+        if ctx is None or (ctx.request is None and not ctx.extras.get("app_context")):
+            raise RuntimeError("g is only available while a request (or a command) runs")
         return ctx.extras.setdefault("g", {})
 
     def __getattr__(self, name):
@@ -551,31 +543,49 @@ def render_template_string(source, **context_values):
     return _templates(site).render_string(str(source), _template_context(site, context_values))
 
 
-def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None, **kwargs):
-    """A file of the tenant (``/app`` or ``/data``) as a response."""
-    _, site = _current_site()
-    if not isinstance(path_or_file, str):
-        data = path_or_file.read()
-        name = download_name or ""
+def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None,
+              conditional=True, etag=True, last_modified=None, max_age=None):
+    """Flask's ``send_file``: a file of the tenant (``/app`` or ``/data``; a
+    relative name is relative to the app's folder) or an open binary file,
+    with Flask's headers, 304 and 206 (:mod:`muxserver.http.sending`)."""
+    ctx, site = _current_site()
+    app = site.app
+    if max_age is None and app is not None:
+        max_age = app.config.get("SEND_FILE_MAX_AGE_DEFAULT")
+        if hasattr(max_age, "total_seconds"):
+            max_age = int(max_age.total_seconds())
+    shown = None
+    if isinstance(path_or_file, str):
+        root = app.root_path if app is not None else "/app"
+        shown = posixpath.normpath(posixpath.join(root, path_or_file))
+        file = site.files.resolve(shown)
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"No such file: {path_or_file!r}")
     else:
-        with site.files.open(path_or_file, "rb") as f:
-            data = f.read()
-        name = download_name or posixpath.basename(path_or_file)
-    mimetype = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = Response(data, mimetype=mimetype)
-    if as_attachment:
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+        file = path_or_file
+    environ = ctx.request._r.environ if ctx.request is not None else {}
+    response = sending.send_file(environ, file, shown, mimetype=mimetype,
+                                 as_attachment=as_attachment, download_name=download_name,
+                                 conditional=conditional, etag=etag,
+                                 last_modified=last_modified, max_age=max_age)
+    status, headers, body, chunks = sending.plain_parts(response, environ, 256 * 1024)
+    answer = Response(body if chunks is None else chunks, status=status, headers=headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        del answer.headers["Content-Type"]
+    return answer
 
 
 def send_from_directory(directory, path, **kwargs):
-    """``send_file(directory/path)``, 404 when ``path`` leaves ``directory``."""
-    clean = posixpath.normpath("/" + str(path)).lstrip("/")
-    if clean.startswith("..") or not clean:
+    """Flask's ``send_from_directory``: ``send_file(directory/path)``, 404
+    when ``path`` leaves ``directory`` or is not a file there."""
+    clean = safe_join("/", str(path))
+    if clean is None or clean == "/":
         abort(404)
-    base = posixpath.join("/app", str(directory)) if not str(directory).startswith("/") else str(directory)
+    _, site = _current_site()
+    root = site.app.root_path if site.app is not None else "/app"
+    base = posixpath.join(root, str(directory))
     try:
-        return send_file(posixpath.join(base, clean), **kwargs)
+        return send_file(posixpath.join(base, clean.lstrip("/")), **kwargs)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         abort(404)
 
@@ -639,7 +649,8 @@ def functions_framework_attrs(site) -> dict[str, Any]:
             return func
         return decorator
 
-    return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler}
+    return {"http": http, "cloud_event": cloud_event, "errorhandler": errorhandler,
+            "typed": cloudfunctions.typed}
 
 
 def tenant_log(log_line):
@@ -689,21 +700,9 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "has_request_context": has_request_context,
         "has_app_context": lambda: site is not None,
         "Request": HostType(TenantRequest),
-        "escape": _escape,
-        "Markup": _markup(),
+        "escape": companions.escape,
+        "Markup": companions.Markup,
     }
-
-
-def _escape(s):
-    from markupsafe import escape
-
-    return escape(s)
-
-
-def _markup():
-    from markupsafe import Markup
-
-    return Markup
 
 
 def http_module_attrs() -> dict[str, Any]:

@@ -39,13 +39,14 @@ class TenantSite:
     :param tenant: its name.
     :param root: its folder on the host.
     :param routes: its registered routes (for ``url_for``).
-    :param server_secret: the server's secret; a tenant without
-        ``secret_key`` signs sessions with a key derived from it.
+    :param session_key: the key the server gives its serving processes for
+        sessions (derived from its secret, which they never see); a tenant
+        without ``secret_key`` signs sessions with a key derived from it.
     :param log_line: ``log_line(text, level)`` writes to the tenant's log.
     :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
     """
 
-    def __init__(self, tenant, root, routes, server_secret: bytes, log_line, files,
+    def __init__(self, tenant, root, routes, session_key: bytes, log_line, files,
                  packages=frozenset()):
         self.tenant = tenant
         #: Dotted names of the tenant's packages (an app's root_path is the
@@ -55,7 +56,7 @@ class TenantSite:
         self.routes = routes
         self.log_line = log_line
         self.files = files
-        self._derived_secret = hmac.new(server_secret, f"session:{tenant}".encode(),
+        self._derived_secret = hmac.new(session_key, f"session:{tenant}".encode(),
                                         hashlib.sha256).hexdigest()
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []
@@ -127,13 +128,25 @@ class TenantSite:
         candidates = [r for r in self.routes if r.handler == name]
         if not candidates:
             raise BuildError(f"url_for: no view function named {name!r} in tenant {self.tenant}")
-        # Prefer the rule that uses the most of the values given, as werkzeug does.
-        for route in sorted(candidates, key=lambda r: -len(_CONVERTER.findall(r.rule))):
+        # As werkzeug builds: rules with the most arguments, then the most
+        # defaults, first; the first whose defaults agree with the values
+        # (url_for("users") is /users/ when its defaults give page=1).
+        def suitable(route):
             names = _CONVERTER.findall(route.rule)
-            if all(n in values for n in names):
-                path = _CONVERTER.sub(lambda m: quote(str(values[m.group(1)]), safe=""), route.rule)
-                for used in names:
-                    values.pop(used)
+            defaults = dict(route.defaults)
+            return all(n in values or n in defaults for n in names) and all(
+                values.get(k, v) == v for k, v in defaults.items())
+
+        ordered = sorted(candidates, key=lambda r: (
+            -len(set(_CONVERTER.findall(r.rule)) | {k for k, _ in r.defaults}), -len(r.defaults)))
+        for route in ordered:
+            if suitable(route):
+                defaults = dict(route.defaults)
+                merged = {**defaults, **values}
+                names = _CONVERTER.findall(route.rule)
+                path = _CONVERTER.sub(lambda m: quote(str(merged[m.group(1)]), safe=""), route.rule)
+                for used in [*names, *defaults]:
+                    values.pop(used, None)
                 return path
         needed = ", ".join(_CONVERTER.findall(candidates[0].rule))
         raise BuildError(f"url_for({name!r}) needs values for: {needed}")

@@ -24,6 +24,7 @@ package with a time limit on every match.
 from __future__ import annotations
 
 from sandbox.facades import timed_re
+from sandbox.facades.aio import build_asyncio
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.classes import build_dataclasses
 from sandbox.facades.classes import build_datetime
@@ -113,13 +114,14 @@ BUILDERS = {
     "traceback": build_traceback,
     "urllib.request": build_urllib_request,
     "urllib.error": build_urllib_error,
+    "asyncio": build_asyncio,
 }
 
 #: Names tenant code may import (plus ``lib`` and what the host adds).
 #: The host adds the tenant API and its companions (muxserver.tenancy.loader).
 ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
-    "mux", "flask", "http", "http.server", "functions_framework", "click", "werkzeug",
-    "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
+    "mux", "flask", "flask.cli", "http", "http.server", "functions_framework", "click",
+    "markupsafe", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
 ])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]

@@ -20,7 +20,10 @@ import posixpath
 import sys
 
 from sandbox import guards
+from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
+
+declare_values(type(sys.version_info))
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
 from sandbox.facades.files import HOST_FOLDER
@@ -237,7 +240,9 @@ class _LogStream:
 def build_sys(ctx):
     return {
         "version": sys.version,
-        "version_info": tuple(sys.version_info),
+        # The interpreter's own named tuple (immutable; its type cannot be
+        # instantiated): `sys.version_info >= (3, 8)` and `.major` both work.
+        "version_info": sys.version_info,
         "maxsize": sys.maxsize,
         "byteorder": sys.byteorder,
         "platform": sys.platform,

@@ -16,6 +16,8 @@ from types import FrameType
 from types import ModuleType
 from types import TracebackType
 
+from markupsafe import Markup
+from markupsafe import escape
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.guards.iteration import guarded_iter
@@ -74,6 +76,28 @@ class SafeFormatter(string.Formatter):
         self.total += len(text)
         check_allocation(self.total, "str.format()")
         return text
+
+
+class MarkupFormatter(SafeFormatter):
+    """``Markup.format``: the guarded formatter that also escapes each field,
+    as markupsafe's own does (safe ``Markup`` values are kept as they are)."""
+
+    def format_field(self, value, format_spec):
+        if isinstance(value, Markup):
+            if format_spec:
+                raise ValueError(f"Format specifier {format_spec} given, but {type(value)} "
+                                 "does not define __html_format__.")
+            text = str.__str__(value)
+        else:
+            text = str.__str__(escape(super().format_field(value, format_spec)))
+        self.total += len(text)
+        check_allocation(self.total, "Markup.format()")
+        return text
+
+
+def formatter_for(template: str) -> SafeFormatter:
+    """The guarded formatter for ``template.format``: escaping for Markup."""
+    return MarkupFormatter(template) if isinstance(template, Markup) else SafeFormatter(template)
 
 
 def _refuse(obj, name):

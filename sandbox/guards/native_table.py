@@ -349,7 +349,7 @@ _owner("decimal.Decimal",
 _owner("enum",
     "Enum Flag IntEnum IntFlag StrEnum auto unique")
 _owner("flask",
-    "Blueprint Flask HTTPException Markup Request Response after_this_request escape flash "
+    "Blueprint Flask HTTPException Request Response after_this_request flash "
     "get_flashed_messages has_app_context has_request_context make_response redirect "
     "stream_with_context",
     abort='the description through consume.safe_str',
@@ -359,13 +359,15 @@ _owner("flask",
     render_template_string='templates: compile ticks (lexer, code generator), at most 1 MB; rendering ticks and sizes',
     send_file='reads sized against the budget',
     send_from_directory='as send_file',
-    url_for='urlencode ticks; the URL sized')
+    url_for='urlencode ticks; the URL sized',
+    Markup="companions.Markup: a value that is not text is read through consume (sized)",
+    escape="companions.escape: a value that is not text is read through consume (sized)")
 _owner("fractions",
     Fraction='arithmetic bounded like integers (operators._check_rationals)')
 _owner("fractions.Fraction",
     "as_integer_ratio from_decimal from_float limit_denominator")
 _owner("functions_framework",
-    "cloud_event errorhandler http")
+    "cloud_event errorhandler http typed")
 _owner("functools",
     "cache cached_property cmp_to_key lru_cache partial partialmethod",
     reduce='iterates a TickingIter',
@@ -480,7 +482,7 @@ _owner("math",
     prod='each product through operators.guarded_mul (MAX_INT_BITS)',
     trunc='operators.check_decimal')
 _owner("mux",
-    "Blueprint Flask HTTPException Markup Request Response after_this_request escape flash "
+    "Blueprint Flask HTTPException Request Response after_this_request flash "
     "get_flashed_messages has_app_context has_request_context make_response redirect "
     "stream_with_context",
     abort='the description through consume.safe_str',
@@ -490,7 +492,9 @@ _owner("mux",
     render_template_string='templates: compile ticks (lexer, code generator), at most 1 MB; rendering ticks and sizes',
     send_file='reads sized against the budget',
     send_from_directory='as send_file',
-    url_for='urlencode ticks; the URL sized')
+    url_for='urlencode ticks; the URL sized',
+    Markup="companions.Markup: a value that is not text is read through consume (sized)",
+    escape="companions.escape: a value that is not text is read through consume (sized)")
 _owner("muxserver.tenant_api.forms.BaseHTTPRequestHandler",
     "end_headers log_message send_error send_header send_response send_response_only")
 _owner("muxserver.tenant_api.kv.KVFacade",
@@ -804,3 +808,30 @@ _owner("zlib",
     compress='off the hub past 1 MB (data.off_the_hub: the GIL is released)',
     decompress='output capped at 64 MB; off the hub past 1 MB (data.off_the_hub: the GIL is released)')
 
+_owner("asyncio",
+    "CancelledError InvalidStateError TimeoutError get_event_loop get_running_loop iscoroutine "
+    "iscoroutinefunction new_event_loop set_event_loop",
+    run="aio: a small loop inside the request's limits, every step ticks",
+    sleep="aio: cooperative, under the wall time",
+    gather="aio: at most 10,000 tasks a loop; every step ticks",
+    create_task="aio: at most 10,000 tasks a loop",
+    ensure_future="aio: as create_task",
+    wait_for="aio: every step ticks")
+_owner("click",
+    "Abort BadParameter ClickException FLOAT INT STRING UUID UsageError",
+    Choice="commands: the click type, for commands that run under the limits",
+    FloatRange="commands: the click type", IntRange="commands: the click type",
+    confirm="commands: the terminal of `muxserver flask` only; the text sized",
+    prompt="commands: the terminal of `muxserver flask` only; the text sized",
+    secho="commands.echo: the text through consume (sized)",
+    style="the text through consume (sized)")
+_owner("flask.cli",
+    "with_appcontext")
+_owner("markupsafe",
+    Markup="companions.Markup: a value that is not text is read through consume (sized)",
+    escape="companions.escape: a value that is not text is read through consume (sized)",
+    escape_silent="as escape", soft_str="as escape")
+_owner("muxserver.tenant_api.commands.TenantGroup",
+    "add_command command group")
+_owner("muxserver.tenant_api.shim.Flask",
+    cli="a TenantGroup; calling a command calls the tenant's function")

@@ -26,6 +26,8 @@ import hashlib
 import heapq
 import io
 
+from markupsafe import Markup
+
 from sandbox import limits
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
@@ -48,19 +50,21 @@ SORT_RUN = 2**15
 # -- str / bytes / bytearray -------------------------------------------------------
 
 def _safe_format(template: str):
-    from sandbox.guards.access import SafeFormatter
+    from sandbox.guards.access import formatter_for
 
     def format(*args, **kwargs):
-        return SafeFormatter(template).vformat(template, args, kwargs)
+        text = formatter_for(template).vformat(template, args, kwargs)
+        return Markup(text) if isinstance(template, Markup) else text
 
     return format
 
 
 def _safe_format_map(template: str):
-    from sandbox.guards.access import SafeFormatter
+    from sandbox.guards.access import formatter_for
 
     def format_map(mapping):
-        return SafeFormatter(template).vformat(template, (), mapping)
+        text = formatter_for(template).vformat(template, (), mapping)
+        return Markup(text) if isinstance(template, Markup) else text
 
     return format_map
 

@@ -67,6 +67,13 @@ READABLE_SPECIAL_ATTRS = ALLOWED_DUNDER_METHODS | frozenset(
     ["__name__", "__qualname__", "__doc__", "__class__", "__module__"]
 )
 _TEXT_ATTRS = frozenset(["__name__", "__qualname__", "__doc__"])
+#: Module-level names Python itself treats as plain data: ordinary names in
+#: tenant code, and readable on a tenant's own modules (``pkg.__version__``).
+MODULE_DATA_NAMES = frozenset([
+    "__all__", "__version__", "__author__", "__doc__", "__license__", "__copyright__",
+    "__email__", "__credits__", "__maintainer__", "__status__", "__date__", "__title__",
+    "__description__", "__url__", "__uri__", "__summary__",
+])
 
 _PRIVATE = re.compile(r"^_[A-Za-z0-9][A-Za-z0-9_]*$")
 
@@ -127,6 +134,9 @@ def _needs_own_self(func, name):
 
 def special_attr(obj, name: str, default, missing):
     """``_getattr_`` for names starting with ``_`` (see the module doc)."""
+    if name in MODULE_DATA_NAMES and getattr(type(obj), "_module_data_", False):
+        # A tenant module (sandbox.runtime.TenantModule): its own globals.
+        return getattr(obj, name) if default is missing else getattr(obj, name, default)
     if name in _TEXT_ATTRS:
         value = getattr(obj, name, None)
         if value is None and name != "__doc__":

@@ -218,7 +218,33 @@ CASES = {
     "generator_gi_code": ("def get():\n    g = (x for x in [1])\n    return str(getattr(g, 'gi_code'))\n",
                           ("runtime", "restricted name")),
     "coroutine": ("async def f():\n    pass\ndef get():\n    return str(f().cr_frame)\n",
-                  ("compile", "AsyncFunctionDef")),
+                  ("compile", "cr_frame")),
+    "coroutine_frame_getattr": (
+        "async def f():\n    pass\ndef get():\n    c = f()\n    return str(getattr(c, 'cr_' + 'frame'))\n",
+        ("runtime", "restricted name")),
+    "coroutine_awaited_chain": (
+        "async def f():\n    pass\ndef get():\n    c = f()\n    return str(getattr(c, 'cr_await'))\n",
+        ("runtime", "restricted name")),
+    # -- async: the host drives coroutines inside the request's limits --------
+    "async_endless_sleep_zero": (
+        "import asyncio\nasync def spin():\n    while True:\n        await asyncio.sleep(0)\n"
+        "def get():\n    return asyncio.run(spin())\n", ("runtime", "CPU time")),
+    "async_deep_await_recursion": (
+        "async def down(n):\n    return await down(n + 1)\nasync def get():\n    return await down(0)\n",
+        ("runtime", "RecursionError")),
+    "async_task_flood": (
+        "import asyncio\nasync def noop():\n    pass\nasync def get():\n"
+        "    for i in range(100000):\n        asyncio.create_task(noop())\n    return 'x'\n",
+        ("runtime", "more than 10000 tasks")),
+    "async_awaitable_of_its_own": (
+        "import asyncio\nclass F:\n    def __await__(self):\n        yield 1\n"
+        "async def get():\n    return await F()\n", ("compile", "__await__")),
+    "async_nested_run": (
+        "import asyncio\nasync def inner():\n    return 1\nasync def get():\n"
+        "    return asyncio.run(inner())\n", ("runtime", "cannot be called from a running event loop")),
+    "async_generator_based_yield": (
+        "import asyncio\ndef g():\n    yield 1\nasync def get():\n    return await asyncio.gather(g())\n",
+        ("runtime", "takes a coroutine")),
     "traceback_frames": (
         "def get():\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
         "        return str(getattr(e, '__traceback__'))\n",

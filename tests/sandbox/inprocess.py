@@ -34,6 +34,7 @@ import gevent.lock
 from werkzeug.test import EnvironBuilder
 
 from muxserver.config import Limits
+from muxserver.errors import LimitStopped
 from muxserver.errors import TenantCodeError
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
@@ -229,9 +230,9 @@ class SandboxHost:
             if stream is not None:
                 data = b"".join(run_limited(budget, lambda: list(stream)))
             status, body = code, (data or b"").decode("utf-8", "replace")
-        except LimitExceeded as exc:
+        except (LimitExceeded, LimitStopped) as exc:
             status = exc.status
-            lines.append(f"error: {exc.message}")
+            lines.append(f"error: {getattr(exc, 'message', None) or exc}")
         except TenantCodeError as exc:
             status = exc.status
             lines.append(f"error: {exc.detail}")

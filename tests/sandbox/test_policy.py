@@ -61,11 +61,43 @@ def test_denies_nested_dunder_definitions_in_methods():
         "class A:\n    def f(self):\n        def __repr__():\n            pass\n")
 
 
-def test_denies_try_star_and_async():
-    """It denies `try/except*` (CVE-2025-22153) and async code."""
+def test_denies_try_star_and_async_iteration():
+    """It denies `try/except*` (CVE-2025-22153) and the async forms nothing
+    a tenant can reach implements: async for, async with, async
+    comprehensions and async generators."""
     assert "TryStar statements are not allowed" in errors(
         "try:\n    pass\nexcept* ValueError:\n    pass\n")
-    assert "AsyncFunctionDef statements are not allowed" in errors("async def f():\n    pass\n")
+    assert "async generators (yield inside async def) are not supported here" in errors(
+        "async def f():\n    yield 1\n")
+    assert "async for is not supported here" in errors(
+        "async def f(x):\n    async for i in x:\n        pass\n")
+    assert "async with is not supported here" in errors(
+        "async def f(x):\n    async with x:\n        pass\n")
+    assert "async comprehensions are not supported here" in errors(
+        "async def f(x):\n    return [i async for i in x]\n")
+    assert 'defining "__aenter__" is not allowed' in errors(
+        "class A:\n    async def __aenter__(self):\n        pass\n")
+
+
+def test_allows_async_def_and_await_with_ticks():
+    """It allows `async def` and `await` (the host drives the coroutine), a
+    plain generator inside one, and keeps a function's docstring first even
+    when it prints."""
+    code = compiles("async def f(x):\n    'Doc.'\n    def g():\n        yield 1\n"
+                    "    print(1)\n    return await x\n")
+    namespace = {}
+    exec(code, {"_tick_": lambda: None, "_print_": None, "_getattr_": getattr}, namespace)
+    assert namespace["f"].__doc__ == "Doc."
+    assert "_tick_" in namespace["f"].__code__.co_names
+
+
+def test_module_metadata_names_are_ordinary_names():
+    """It allows `__all__`, `__version__`, `__author__`, `__doc__` as names
+    and as attributes of a module, and nothing else of the kind."""
+    compiles("__all__ = ['x']\n__version__ = '1'\n__author__ = 'a'\nx = __doc__\n"
+             "import m\ny = m.__version__\n")
+    assert "__builtins__" in errors("x = __builtins__\n")
+    assert "__dict__" in errors("import m\ny = m.__dict__\n")
 
 
 def test_denies_exec_and_eval():

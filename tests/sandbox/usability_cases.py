@@ -3,6 +3,33 @@
 (marked RP-default-fails) and work here on purpose."""
 
 CASES = {
+    # async code as published functions write it; module metadata; sys.version_info
+    "asyncio_and_module_metadata": ("""
+'''Module docstring.'''
+import asyncio, sys
+__all__ = ["get"]
+__version__ = "2.1"
+__author__ = "Ann"
+
+async def fetch(name, delay, log):
+    log.append(name)
+    await asyncio.sleep(delay)
+    return name * 2
+
+async def gather_all():
+    log = []
+    first = await asyncio.gather(fetch("a", 0.01, log), fetch("b", 0, log))
+    task = asyncio.create_task(fetch("c", 0, log))
+    return {"first": first, "task": await task, "log": log}
+
+def get():
+    loop = asyncio.get_event_loop()
+    result = loop.run_until_complete(gather_all())
+    result["meta"] = [__doc__, __version__, __author__, __all__]
+    result["python"] = [sys.version_info.major, sys.version_info >= (3, 8), len(sys.version_info)]
+    return result
+""", {"first": ["aa", "bb"], "task": "cc", "log": ["a", "b", "c"],
+      "meta": ["Module docstring.", "2.1", "Ann", ["get"]], "python": [3, True, 5]}),
     # io, csv and traceback as everyday code uses them
     "io_csv_traceback": ("""
 import csv, io, traceback

@@ -37,8 +37,12 @@ def test_method_functions_then_main():
      "add_url_rule() routes cannot be read", 3),
     ("from flask import Flask\napp = Flask(__name__)\nif True:\n    @app.route('/x')\n"
      "    def x():\n        pass\n", "routes must be defined at the top level", 4),
-    ("from flask import Flask\napp = Flask(__name__)\nR = '/x'\n@app.route(R)\ndef x():\n    pass\n",
-     "", 4),
+    ("from flask import Flask\napp = Flask(__name__)\nR = '/x'.upper()\n@app.route(R)\ndef x():\n    pass\n",
+     "must be a string literal (or built from the module's constants)", 4),
+    ("from flask import Flask\napp = Flask(__name__)\nR = '/x'\nR = '/y'\n@app.route(R)\ndef x():\n"
+     "    pass\n", "must be a string literal", 5),
+    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', strict_slashes=False)\n"
+     "def x():\n    pass\n", "route option strict_slashes= is not supported here", 3),
 ])
 def test_routes_that_cannot_be_read_are_errors_with_their_line(source, message, line):
     with pytest.raises(SyntaxError) as info:

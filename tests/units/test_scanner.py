@@ -41,3 +41,51 @@ def test_reserved_names_and_bad_folder_names(tmp_path):
     (tmp_path / "tenants" / "Bad_Name").mkdir(parents=True)
     names, warnings = list_tenants(tmp_path / "tenants")
     assert "Bad_Name" not in names and any("Bad_Name" in w for w in warnings)
+
+
+def _rules(spec):
+    return sorted((r.rule, r.file, r.handler, r.defaults) for r in spec.routes)
+
+
+def test_an_app_made_in_a_package_and_routed_in_its_views_module(tmp_path):
+    """Flask's "larger applications" pattern: routes on an app imported from
+    another module of the tenant, prefixes from where blueprints are mounted."""
+    spec = scan(tmp_path, {
+        "shop/__init__.py": "from flask import Flask\n__all__ = ['app']\napp = Flask(__name__)\n"
+                            "PREFIX = '/shop'\nimport shop.views\nfrom shop import admin\n"
+                            "app.register_blueprint(admin.bp, url_prefix=PREFIX + '/admin')\n",
+        "shop/views.py": "from shop import app\nROOT = 'home'\n@app.route('/' + ROOT)\n"
+                         "async def home():\n    return 'x'\n"
+                         "@app.get(f'/{ROOT}/<int:n>', )\ndef item(n):\n    return 'x'\n",
+        "shop/admin.py": "from flask import Blueprint\nbp = Blueprint('admin', __name__, "
+                         "url_prefix='/own')\n@bp.route('/users', defaults={'page': 1})\n"
+                         "@bp.route('/users/<int:page>')\ndef users(page):\n    return 'x'\n",
+    })
+    assert spec.ok, spec.errors
+    assert _rules(spec) == [
+        ("/home", "shop/views.py", "home", ()),
+        ("/home/<int:n>", "shop/views.py", "item", ()),
+        ("/shop/admin/users", "shop/admin.py", "users", (("page", 1),)),
+        ("/shop/admin/users/<int:page>", "shop/admin.py", "users", ()),
+    ]
+    assert "shop" in spec.app_modules
+
+
+def test_flask_routes_in_a_package_init_are_routed(tmp_path):
+    spec = scan(tmp_path, {"app/__init__.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                              "@app.route('/')\ndef index():\n    return 'x'\n"})
+    assert spec.ok and _rules(spec) == [("/", "app/__init__.py", "index", ())]
+
+
+def test_routes_on_what_is_not_an_app_and_unreadable_prefixes_are_errors(tmp_path):
+    spec = scan(tmp_path, {
+        "helpers.py": "class Router:\n    def route(self, rule):\n        return lambda f: f\n"
+                      "router = Router()\n",
+        "views.py": "from helpers import router\n@router.route('/x')\ndef x():\n    return 'x'\n",
+        "app.py": "from flask import Flask\nimport views\napp = Flask(__name__)\n"
+                  "def prefix():\n    return '/p'\n"
+                  "app.register_blueprint(views.bp, url_prefix=prefix())\n",
+    })
+    joined = "\n".join(spec.errors)
+    assert "acme/views.py:3: @router.route(...) is on 'router' from 'helpers'" in joined
+    assert "acme/app.py:6: register_blueprint(url_prefix=...) must be a string literal" in joined

@@ -1,0 +1,99 @@
+"""The server's own folder (``--server-dir``): what only the supervisor writes.
+
+::
+
+    <server-dir>/
+      secret        the server's secret (0600): session and console keys derive from it
+      versions/     versions deployed over HTTP and their live pointers
+      run/          a private temporary folder per serving process, removed when it exits
+
+Serving processes read ``versions/`` (Landlock, read-only) and nothing else
+of it: they never see the secret, only the session key the supervisor
+derives from it and hands them at start (SPEC "What it is": only the
+supervisor writes what others will run or believe). Before this folder
+existed the versions and the secret lived in the data dir, which serving
+processes can write; :func:`prepare` moves them here once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("muxserver")
+
+SECRET_FILE = "secret"
+#: Where an older version kept the secret and the versions (the data dir).
+_OLD_SECRET = ".server-secret"
+_OLD_VERSIONS = ".versions"
+
+
+def prepare(config) -> None:
+    """Make the folder (0700) and move an older layout's files into it."""
+    root = Path(config.server_root)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    old_versions = Path(config.state_dir) / _OLD_VERSIONS
+    if old_versions.is_dir() and not Path(config.versions_dir).exists():
+        shutil.move(str(old_versions), str(config.versions_dir))
+        log.info("moved the deployed versions from %s to %s", old_versions, config.versions_dir)
+    old_secret = Path(config.state_dir) / _OLD_SECRET
+    if old_secret.is_file():
+        if not (root / SECRET_FILE).exists():
+            shutil.move(str(old_secret), str(root / SECRET_FILE))
+        else:
+            old_secret.unlink()
+
+
+def server_secret(config) -> bytes:
+    """The server's secret, kept in the server dir so every restart signs
+    alike; made on first use. Where the folder cannot be written, one for
+    this process only (sessions then end with it)."""
+    path = Path(config.server_root) / SECRET_FILE
+    try:
+        secret = path.read_bytes()
+        if len(secret) >= 32:
+            return secret
+    except OSError:
+        pass
+    secret = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+    except FileExistsError:
+        return path.read_bytes()
+    except OSError:
+        log.warning("cannot keep the server secret in %s; sessions last as long as this process",
+                    path.parent)
+    return secret
+
+
+def session_key(secret: bytes) -> bytes:
+    """What serving processes derive tenants' session keys from."""
+    return hmac.new(secret, b"mux-sessions", hashlib.sha256).digest()
+
+
+def console_key(secret: bytes) -> str:
+    """What the console page proves its calls with."""
+    return hmac.new(secret, b"mux-console", hashlib.sha256).hexdigest()
+
+
+def private_tempdir(config, label: str) -> str:
+    """A folder of one process's own under ``run/`` (uploads spill there);
+    the supervisor removes it when the process is gone."""
+    run = Path(config.server_root) / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix=f"{label}-", dir=run)
+
+
+def clear_run_folder(config) -> None:
+    """Remove what processes of an earlier run left in ``run/``."""
+    shutil.rmtree(Path(config.server_root) / "run", ignore_errors=True)

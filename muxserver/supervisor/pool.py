@@ -1,0 +1,251 @@
+"""The serving processes: started, watched, told and replaced by the supervisor.
+
+:class:`WorkerPool` starts ``--workers N`` serving processes
+(:mod:`muxserver.worker`), each with the listening socket, a private
+temporary folder and a channel (:mod:`.channel`). It is the control plane's
+*serving* backend (:mod:`muxserver.controlplane`): it publishes each new
+live version to every process, and asks them what only they know (warm
+modules, logs, metrics) or can do (evict, load).
+
+A process that exits is replaced (its counters are kept: its requests
+happened); one that sends nothing — its metrics are its heartbeat — for
+``--worker-timeout`` seconds is stuck in a call no tick could interrupt,
+and is killed and replaced. A process that cannot boot under ``--isolation
+require`` stops the server (starting it again would fail again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import time
+
+import gevent
+from gevent import subprocess
+
+from muxserver import launch
+from muxserver import serverdir
+from muxserver.errors import HaltServer
+from muxserver.process import WORKER_BOOT_ERROR
+from muxserver.supervisor.channel import CallFailed
+from muxserver.supervisor.channel import Channel
+from muxserver.supervisor.channel import ChannelClosed
+
+log = logging.getLogger("muxserver.supervisor")
+
+#: Seconds between two starts of the same slot after quick deaths.
+RESPAWN_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+#: A process that lived this long resets its slot's backoff.
+STABLE_S = 10.0
+
+
+class Worker:
+    """One serving process, as the supervisor sees it."""
+
+    def __init__(self, slot: int, proc, channel: Channel, tempdir: str):
+        self.slot = slot
+        self.proc = proc
+        self.channel = channel
+        self.tempdir = tempdir
+        self.started = time.monotonic()
+        self.last_seen = time.monotonic()
+        #: Its last metrics snapshot.
+        self.snapshot: dict | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def on_message(self, message: dict) -> None:
+        if message.get("op") == "metrics" and isinstance(message.get("snapshot"), dict):
+            snapshot = message["snapshot"]
+            if _plausible(snapshot):
+                snapshot["pid"] = self.pid  # what the supervisor knows, not what it says
+                self.snapshot = snapshot
+                self.last_seen = time.monotonic()
+
+
+def _plausible(snapshot: dict) -> bool:
+    """A snapshot of the shape the supervisor reads (it comes from an
+    untrusted process: the wrong shape is dropped, never trusted)."""
+    try:
+        for rows in snapshot["counters"].values():
+            for key, value in rows:
+                if not isinstance(value, (int, float)) or not all(isinstance(k, str) for k in key):
+                    return False
+        for row in snapshot["buckets"].values():
+            if not all(isinstance(v, (int, float)) for v in row):
+                return False
+        return all(isinstance(snapshot["gauges"][k], (int, float))
+                   for k in ("rss", "warm_modules", "tenants"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+class WorkerPool:
+    """The serving processes of one supervisor.
+
+    :param config: the server's settings.
+    :param listener: the tenants' listening socket (inherited by each process).
+    :param registry: the supervisor's registry (each new process gets every
+        live version from it).
+    :param session_key: handed to each process for tenants' sessions.
+    """
+
+    def __init__(self, config, listener, registry, session_key: bytes):
+        self.config = config
+        self.listener = listener
+        self.registry = registry
+        self.session_key = session_key
+        self.workers: dict[int, Worker] = {}
+        self.stopping = False
+        #: Counters of processes that are gone (their requests happened).
+        self._retired: list[dict] = []
+        self._deaths: dict[int, int] = {}
+        self._greenlets: list = []
+        #: Set with a HaltServer when the server must stop (a boot failure).
+        self.fatal = gevent.event.AsyncResult()
+
+    # -- processes --------------------------------------------------------------
+
+    def start(self) -> "WorkerPool":
+        for slot in range(self.config.workers):
+            self._spawn(slot)
+        self._greenlets.append(gevent.spawn(self._watch_heartbeats))
+        return self
+
+    def _spawn(self, slot: int) -> Worker:
+        config = self.config
+        tempdir = serverdir.private_tempdir(config, f"worker-{slot}")
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config_fd = launch.payload_fd(launch.config_payload(config, self.session_key))
+        try:
+            proc = subprocess.Popen(
+                launch.spawn_argv("muxserver.worker:run", "--config-fd", str(config_fd),
+                                  "--control-fd", str(child.fileno()),
+                                  "--listen-fd", str(self.listener.fileno()),
+                                  "--tempdir", tempdir),
+                pass_fds=(config_fd, child.fileno(), self.listener.fileno()),
+                env=launch.child_environment(config), close_fds=True)
+        finally:
+            os.close(config_fd)
+            child.close()
+        channel = Channel(parent, accepts_pickles=False, name=f"serving process {slot}")
+        worker = Worker(slot, proc, channel, tempdir)
+        channel.on_message = worker.on_message
+        self.workers[slot] = worker
+        try:
+            channel.send({"op": "snapshot",
+                          "specs": [s.spec for s in self.registry.tenants.values()]},
+                         trusted_payload=True)
+        except ChannelClosed:
+            pass  # it died at once; _reap sees it
+        channel.start()
+        self._greenlets.append(gevent.spawn(self._reap, worker))
+        log.info("started serving process %d (pid %d)", slot, proc.pid)
+        return worker
+
+    def _reap(self, worker: Worker) -> None:
+        status = worker.proc.wait()
+        worker.channel.close()
+        shutil.rmtree(worker.tempdir, ignore_errors=True)
+        if worker.snapshot is not None:
+            self._retired.append(worker.snapshot | {"live": False})
+        if self.workers.get(worker.slot) is worker:
+            del self.workers[worker.slot]
+        if self.stopping:
+            return
+        if status == WORKER_BOOT_ERROR:
+            log.critical("serving process %d could not boot (exit %d): stopping", worker.slot, status)
+            self.fatal.set(HaltServer("a serving process could not boot", WORKER_BOOT_ERROR))
+            return
+        lived = time.monotonic() - worker.started
+        deaths = 0 if lived > STABLE_S else self._deaths.get(worker.slot, 0) + 1
+        self._deaths[worker.slot] = deaths
+        how = f"signal {-status}" if status < 0 else f"exit status {status}"
+        log.error("serving process %d (pid %d) ended with %s after %.1f s; starting another",
+                  worker.slot, worker.pid, how, lived)
+        gevent.sleep(RESPAWN_BACKOFF_S[min(deaths, len(RESPAWN_BACKOFF_S) - 1)] if deaths else 0)
+        if not self.stopping:
+            self._spawn(worker.slot)
+
+    def _watch_heartbeats(self) -> None:
+        timeout = self.config.worker_timeout
+        while not self.stopping:
+            gevent.sleep(min(1.0, timeout / 4))
+            now = time.monotonic()
+            for worker in list(self.workers.values()):
+                if now - worker.last_seen > timeout and worker.proc.poll() is None:
+                    log.error("serving process %d (pid %d) sent nothing for %.0f s: stuck in a "
+                              "call no limit can interrupt; killing it", worker.slot, worker.pid,
+                              now - worker.last_seen)
+                    worker.proc.kill()
+
+    def stop(self, timeout: float) -> None:
+        """Drain: every process finishes its requests (up to ``timeout``), then exits."""
+        self.stopping = True
+        for worker in list(self.workers.values()):
+            try:
+                worker.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout + 2
+        for worker in list(self.workers.values()):
+            try:
+                worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("serving process %d did not stop in time; killing it", worker.slot)
+                worker.proc.kill()
+                worker.proc.wait()
+        gevent.killall(self._greenlets, block=False)
+
+    # -- the serving backend of the control plane ---------------------------------
+
+    def _live(self) -> list[Worker]:
+        return [w for w in self.workers.values() if not w.channel.closed]
+
+    def _ask_all(self, op: str, timeout: float = 10.0, **fields) -> list:
+        calls = [(w, gevent.spawn(w.channel.call, op, timeout, **fields)) for w in self._live()]
+        answers = []
+        for worker, call in calls:
+            try:
+                answers.append(call.get())
+            except (ChannelClosed, CallFailed, gevent.Timeout) as exc:
+                log.warning("serving process %d did not answer %s: %s", worker.slot, op, exc)
+        return answers
+
+    def publish(self, name: str, state) -> None:
+        """A tenant's live version changed: every process serves the new one."""
+        for worker in self._live():
+            try:
+                if state is None:
+                    worker.channel.send({"op": "remove", "tenant": name, "id": 0})
+                else:
+                    worker.channel.send({"op": "deploy", "spec": state.spec, "id": 0},
+                                        trusted_payload=True)
+            except ChannelClosed:
+                pass  # it is being replaced, and gets every version at start
+
+    def evict(self, tenant: str | None) -> int:
+        return sum(int(n or 0) for n in self._ask_all("evict", tenant=tenant))
+
+    def specialize(self, tenant: str, endpoint: str) -> dict:
+        answers = self._ask_all("specialize", timeout=60.0, tenant=tenant, endpoint=endpoint)
+        if not answers:
+            raise ChannelClosed("no serving process answered")
+        cold = [a for a in answers if not a["was_warm"]]
+        return (cold or answers)[0] | {"processes": len(answers)}
+
+    def process_status(self) -> list[dict]:
+        return self._ask_all("status")
+
+    def logs(self, tenant: str, limit: int | None) -> list[dict]:
+        return [line for answer in self._ask_all("logs", tenant=tenant, limit=limit)
+                for line in answer]
+
+    def metrics_snapshots(self) -> list[dict]:
+        live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]
+        return live + self._retired

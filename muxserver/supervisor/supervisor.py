@@ -1,0 +1,125 @@
+"""The supervisor: what the ``muxserver`` command runs.
+
+It runs no tenant code and serves no tenant request. It
+
+* binds the tenants' port and the admin listener (``--admin-listen``);
+* registers every tenant (reading, compiling — it alone writes the code
+  cache), watches the tenants dir and the live pointers, unpacks HTTP
+  deploys into the versions store (it alone writes it), and health-checks
+  each new version in a trial process before publishing it
+  (:mod:`muxserver.controlplane`, :mod:`muxserver.trial`);
+* starts the serving processes and replaces them (:mod:`.pool`), gathers
+  their metrics, status and logs;
+* serves the admin API and the console (:mod:`muxserver.http.admin`);
+* keeps the server secret (``--server-dir``), handing serving processes only
+  the session key derived from it;
+* on SIGTERM or SIGINT drains every serving process, on SIGHUP rescans.
+
+This is privilege separation as OpenSSH and Postfix do it: the processes
+that parse and run untrusted code can write nothing that another process
+will run or believe.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import gevent
+from gevent.event import Event
+
+from muxserver import serverdir
+from muxserver.controlplane import ControlPlane
+from muxserver.errors import HaltServer
+from muxserver.http.admin import AdminAPI
+from muxserver.http.server import AdminServer
+from muxserver.process import add_module_path
+from muxserver.supervisor.pool import WorkerPool
+from muxserver.tenancy.codecache import MAX_AGE_S
+from muxserver.tenancy.codecache import CodeCache
+from muxserver.tenancy.registry import Registry
+from muxserver.tenancy.versions import LiveWatcher
+from muxserver.tenancy.watcher import start_watcher
+from muxserver.trial import run_trial
+
+log = logging.getLogger("muxserver")
+
+#: First code-cache prune after start, then once a day.
+PRUNE_FIRST_S = 60
+PRUNE_EVERY_S = 86_400
+
+
+class Supervisor:
+    """The supervisor of one server.
+
+    :param config: the validated settings.
+    :param listener: the tenants' listening socket (bound).
+    :param admin_listener: the admin listener's socket (bound).
+    """
+
+    def __init__(self, config, listener, admin_listener):
+        self.config = config
+        add_module_path(config)
+        serverdir.prepare(config)
+        serverdir.clear_run_folder(config)
+        self.session_key = serverdir.session_key(serverdir.server_secret(config))
+        self.registry = Registry(config, CodeCache(config.code_cache_dir))
+        self.pool = WorkerPool(config, listener, self.registry, self.session_key)
+        self.control = ControlPlane(config, self.registry, self.pool, self.health_check)
+        self.admin = AdminServer(AdminAPI(self.control, admin_listener.getsockname()[:2]),
+                                 admin_listener)
+        self.should_exit = Event()
+        self._services: list = []
+
+    def health_check(self, spec) -> list[str]:
+        return run_trial(self.config, spec, self.session_key)
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; return the exit status."""
+        gevent.signal_handler(signal.SIGTERM, self.should_exit.set)
+        gevent.signal_handler(signal.SIGINT, self.should_exit.set)
+        gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._hup))
+        # At start, tenants are registered without importing anything.
+        self.control.rescan(checked=False)
+        self.pool.start()
+        self.admin.start()
+        if self.config.watch:
+            self._services.append(start_watcher(self.control))
+        # Live pointers another node's supervisor changed (a shared volume).
+        self._services.append(LiveWatcher(self.control).start())
+        self.control.history.start()
+        self._services.append(self.control.history)
+        prune = gevent.spawn(self._prune_cache_daily)
+        waiter = gevent.spawn(self.should_exit.wait)
+        gevent.joinall([waiter, gevent.spawn(self.pool.fatal.wait)], count=1)
+        status = 0
+        if self.pool.fatal.ready():
+            error = self.pool.fatal.get()
+            status = error.status if isinstance(error, HaltServer) else 1
+        log.info("stopping: draining the serving processes")
+        for service in self._services:
+            service.stop()
+        prune.kill(block=False)
+        self.pool.stop(self.config.graceful_timeout)
+        self.admin.stop()
+        serverdir.clear_run_folder(self.config)
+        log.info("stopped")
+        return status
+
+    def _hup(self) -> None:
+        log.info("SIGHUP: rescanning tenants")
+        try:
+            self.control.rescan()
+        except Exception:
+            log.exception("rescan after SIGHUP failed")
+
+    def _prune_cache_daily(self) -> None:
+        gevent.sleep(PRUNE_FIRST_S)
+        while True:
+            try:
+                removed = self.registry.cache.prune(MAX_AGE_S)
+                if removed:
+                    log.info("code cache: pruned %d entries unused for 14 days", removed)
+            except OSError as exc:
+                log.warning("code cache prune failed: %s", exc)
+            gevent.sleep(PRUNE_EVERY_S)

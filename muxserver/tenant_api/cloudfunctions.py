@@ -1,0 +1,124 @@
+"""Cloud Functions' Python runtime (functions-framework) as it calls a function.
+
+* ``@functions_framework.http`` (or none): ``func(request)`` with a Flask
+  request, Flask's return values; ``/robots.txt`` and ``/favicon.ico`` are
+  404 without calling it.
+* ``@functions_framework.typed``: POST only; the JSON body becomes
+  ``InputType.from_dict(data)`` (the type from the decorator or the first
+  parameter's annotation), the result is returned as it is when it is a
+  built-in value, as ``json.dumps(result.to_dict())`` otherwise, and ``""``
+  for ``None``; any error inside is the framework's
+  ``FunctionsFrameworkException``.
+* An unhandled error, with no ``functions_framework.errorhandler`` for it,
+  answers as the framework's ``crash_handler``: ``500`` with werkzeug's
+  one-line description and ``X-Google-Status: crash``; the traceback goes to
+  the tenant's log.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+from muxserver.tenant_api.response import HTTPAbort
+from muxserver.tenant_api.response import Response
+from muxserver.tenant_api.response import abort
+from muxserver.tenant_api.response import html_error_page
+from muxserver.tracebacks import format_tenant_traceback
+from sandbox.guards.declared import declared
+from sandbox.facades.aio import resolve
+
+
+def call(func, request, site):
+    """An HTTP function (``func`` awaits an ``async def`` already)."""
+    if request.path in ("/robots.txt", "/favicon.ico"):
+        abort(404, "Not Found")  # functions-framework answers these itself
+    return func(request)
+
+
+@declared("function input_type")
+class TypedFunction:
+    """What ``@functions_framework.typed`` makes: the function and the class
+    its JSON input becomes (``from_dict``); called, it calls the function."""
+
+    __slots__ = ("function", "input_type")
+
+    def __init__(self, function, input_type):
+        self.function = function
+        self.input_type = input_type
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<typed function {getattr(self.function, '__name__', '?')}>"
+
+
+def typed(*args):
+    """``functions_framework.typed``, bare or with the input type."""
+    def wrap(func, input_type):
+        if input_type is None:
+            params = list(inspect.signature(func).parameters.values())
+            if not params:
+                raise TypeError("Function signature is missing an input parameter. The "
+                                "function should be defined as 'def your_fn(in: inputType)'")
+            input_type = params[0].annotation
+            if isinstance(input_type, str):  # `from __future__ import annotations`
+                input_type = getattr(func, "__globals__", {}).get(input_type, input_type)
+            if input_type is inspect.Parameter.empty:
+                raise TypeError("The function defined does not contain Type of the input object.")
+        if not callable(getattr(input_type, "from_dict", None)):
+            raise AttributeError(f"The type {input_type} does not have the required method "
+                                 "called 'from_dict'.")
+        return TypedFunction(func, input_type)
+
+    if len(args) == 1 and callable(args[0]) and not isinstance(args[0], type):
+        return wrap(args[0], None)
+    input_type = args[0] if args else None
+    return lambda func: wrap(func, input_type)
+
+
+class FunctionCrashed(Exception):
+    """A typed function failed (functions-framework's
+    ``FunctionsFrameworkException``): the crash answer, unless an error
+    handler takes it."""
+
+
+def call_typed(func: TypedFunction, request):
+    # functions-framework routes a typed function for POST only.
+    if request.method == "OPTIONS":
+        return Response("", status=200, headers=[("Allow", "OPTIONS, POST")])
+    if request.method != "POST":
+        raise HTTPAbort(405, None, Response(
+            html_error_page(405), status=405, headers=[("Allow", "OPTIONS, POST")]))
+    try:
+        data = request.get_json()
+        value = resolve(func.input_type.from_dict(data))
+        result = resolve(func.function(value))
+        if result is None:
+            return "", 200
+        if type(result).__module__ == "builtins":
+            return result
+        to_dict = getattr(result, "to_dict", None)
+        if not callable(to_dict):
+            raise AttributeError(f"The type {type(result)} does not have the required method "
+                                 "called 'to_dict'.")
+        return json.dumps(resolve(to_dict()))
+    except Exception as exc:
+        raise FunctionCrashed("Function execution failed with the error") from exc
+
+
+#: functions-framework's answer to an unhandled error (its 500 handler).
+CRASH_BODY = ("500 Internal Server Error: The server encountered an internal error and was "
+              "unable to complete your request. Either the server is overloaded or there is "
+              "an error in the application.")
+
+
+def crash(exc: Exception, log_line, tenant_root) -> Response:
+    """functions-framework's ``crash_handler``: the exception is logged (as
+    Flask logs it), the client gets 500 and ``X-Google-Status: crash``."""
+    cause = exc.__cause__ if isinstance(exc, FunctionCrashed) and exc.__cause__ else exc
+    log_line(f"Exception on request: {format_tenant_traceback(cause, tenant_root)}", "error")
+    return Response(CRASH_BODY, status=500, headers=[("X-Google-Status", "crash")])
+
+

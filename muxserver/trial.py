@@ -1,0 +1,93 @@
+"""A health check in a process of its own (see :mod:`muxserver.tenancy.health`).
+
+:func:`run_trial` — called by the supervisor for every new version, and by
+``muxserver deploy`` — starts ``python -I`` with a clean environment, hands
+it the settings and the version's registration (a pickle: from the trusted
+side to the untrusted one), and reads back a JSON list of errors. The trial
+process locks itself down like a serving process (it can read the new
+version's folder as well) before it imports any tenant code, and it ends
+when the check does: nothing a tenant's import does outlives it. A trial
+that does not answer within its time is killed and the version refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import shutil
+import sys
+
+log = logging.getLogger("muxserver.trial")
+
+#: Seconds a trial may take besides its tenant's limits (interpreter start).
+STARTUP_S = 20.0
+
+
+def _timeout(spec) -> float:
+    limits = spec.manifest.limits
+    per_module = min(limits.wall_s, limits.cpu_ms / 1000 * 4 + 1)
+    return STARTUP_S + per_module * max(1, len(spec.modules))
+
+
+def run_trial(config, spec, session_key: bytes) -> list[str]:
+    """The health-check errors of ``spec`` (empty: healthy), from a trial process."""
+    from gevent import subprocess
+
+    from muxserver import launch
+    from muxserver import serverdir
+
+    tempdir = serverdir.private_tempdir(config, f"trial-{spec.name}")
+    payload = pickle.dumps({"config": launch.config_payload(config, session_key), "spec": spec,
+                            "tempdir": tempdir})
+    proc = subprocess.Popen(launch.spawn_argv("muxserver.trial:run"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=launch.child_environment(config))
+    try:
+        out, _ = proc.communicate(payload, timeout=_timeout(spec))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return [f"{spec.name}/: the health check did not finish within {_timeout(spec):.0f} s "
+                "(importing its modules takes too long)"]
+    finally:
+        shutil.rmtree(tempdir, ignore_errors=True)
+    try:
+        errors = json.loads(out)["errors"]
+    except (ValueError, KeyError, TypeError):
+        return [f"{spec.name}/: the health check process ended without an answer "
+                f"(exit status {proc.returncode})"]
+    return [str(e) for e in errors]
+
+
+def run(argv: list[str]) -> None:
+    """Entry point of the trial process."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    from muxserver.app import MuxApp
+    from muxserver.errors import HaltServer
+    from muxserver.launch import config_from_payload
+    from muxserver.ops.logs import setup_logging
+    from muxserver.process import configure_process
+    from muxserver.process import lock_down
+    from muxserver.tenancy.health import check_version
+
+    from muxserver.worker import die_with_supervisor
+
+    die_with_supervisor()
+    data = pickle.loads(sys.stdin.buffer.read())
+    config, session_key = config_from_payload(data["config"])
+    spec = data["spec"]
+    setup_logging(config.log_format, access=False)
+    configure_process(config)
+    app = MuxApp(config, scan=False, session_key=session_key)
+    app.role = "trial"
+    try:
+        lock_down(app, data["tempdir"], readable=[spec.root])
+    except HaltServer as exc:
+        print(json.dumps({"errors": [f"{spec.name}/: cannot check: {exc.reason}"]}))
+        sys.exit(exc.status)
+    errors = check_version(spec, app.loader)
+    sys.stdout.write(json.dumps({"errors": errors}))
+    sys.stdout.flush()
+    sys.exit(0)

@@ -1,0 +1,123 @@
+"""A serving process: it serves tenants on the listener the supervisor
+handed it, and nothing else.
+
+The supervisor (:mod:`muxserver.supervisor`) starts it with ``python -I``, a
+clean environment, and three inherited descriptors: its settings (with the
+session key, no token), the listening socket, and its channel
+(:mod:`muxserver.supervisor.channel`). Over the channel it receives every
+tenant's registered version — it never scans, compiles or writes the code
+cache — and the admin calls that need it (evict, load, status, logs); it
+sends its metrics every second. Then it locks itself down
+(:mod:`muxserver.isolation`) and serves until SIGTERM (drained), until the
+supervisor tells it to stop or its channel closes — or at once if the
+supervisor dies (:func:`die_with_supervisor`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+
+log = logging.getLogger("muxserver")
+
+
+def _handler(app, server):
+    """Answers the supervisor's calls."""
+    from muxserver.tenancy.registry import TenantState  # noqa: F401 (pickled specs)
+
+    def handle(message: dict):
+        op = message["op"]
+        if op == "deploy":
+            app.registry.install(message["spec"])
+            return None
+        if op == "remove":
+            app.registry.remove_tenant(message["tenant"])
+            return None
+        if op == "evict":
+            return app.evict(tenant=message.get("tenant"), reason="admin")
+        if op == "specialize":
+            return app.specialize(message["tenant"], message["endpoint"])
+        if op == "status":
+            return app.process_status()
+        if op == "logs":
+            return app.logs.tail(message["tenant"], message.get("limit"))
+        if op == "stop":
+            server.should_exit.set()
+            return None
+        raise ValueError(f"unknown call {op!r}")
+
+    return handle
+
+
+def die_with_supervisor() -> None:
+    """If the supervisor dies (``kill -9``, a crash), the kernel kills this
+    process at once: a node whose supervisor is gone must not keep serving
+    versions nobody can update, and a fleet's proxy must see it gone."""
+    import ctypes
+    import os
+    import signal
+
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
+def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: str) -> int:
+    from muxserver.app import MuxApp
+    from muxserver.http.server import Server
+    from muxserver.process import ProcessServices
+    from muxserver.process import configure_process
+    from muxserver.process import lock_down
+    from muxserver.supervisor.channel import Channel
+
+    die_with_supervisor()
+    configure_process(config)
+    app = MuxApp(config, scan=False, session_key=session_key)
+    app.role = "serving"
+    channel = Channel(socket.socket(fileno=control_fd), accepts_pickles=True, name="supervisor")
+    snapshot = channel.receive()
+    for spec in snapshot["specs"]:
+        app.registry.install(spec)
+    listener = socket.socket(fileno=listen_fd)
+    listener.setblocking(False)
+    server = Server(app, listener, config.graceful_timeout, on_hup=lambda: None)
+    server.install_signal_handlers()
+    channel.handler = _handler(app, server)
+    channel.on_close = server.should_exit.set
+    channel.start()
+    services = ProcessServices(app, channel).start()
+    lock_down(app, tempdir)
+    try:
+        server.serve_forever()
+    finally:
+        services.stop()
+        channel.close()
+    return 0
+
+
+def run(argv: list[str]) -> None:
+    """Entry point of ``python -I -c ...`` (see :func:`muxserver.launch.spawn_argv`)."""
+    import sys
+
+    from gevent import monkey
+
+    monkey.patch_all()
+    from muxserver.errors import HaltServer
+    from muxserver.launch import read_config_fd
+    from muxserver.ops.logs import setup_logging
+
+    parser = argparse.ArgumentParser(prog="muxserver serving process")
+    parser.add_argument("--config-fd", type=int, required=True)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--listen-fd", type=int, required=True)
+    parser.add_argument("--tempdir", required=True)
+    args = parser.parse_args(argv)
+    config, session_key = read_config_fd(args.config_fd)
+    setup_logging(config.log_format, access=config.access_log)
+    try:
+        status = serve(config, session_key, args.control_fd, args.listen_fd, args.tempdir)
+    except HaltServer as exc:
+        status = exc.status
+    sys.exit(status)
