@@ -248,9 +248,9 @@ class SandboxHost:
                        max(peak, 0))
 
     @contextlib.contextmanager
-    def serving(self, name: str, cpu_s: float = 30.0):
+    def serving(self, name: str, cpu_s: float = 30.0, module: str = "index"):
         """Inside a request of ``name`` (its context pushed, a budget charged):
-        yield its runtime and the globals of its ``index`` module."""
+        yield its runtime and the globals of its ``module``."""
         spec = self.deploy(name)
         assert not spec.errors, spec.errors
         runtime, site = self._runtime(spec)
@@ -260,7 +260,7 @@ class SandboxHost:
                                                        endpoint="index", site=site))
         try:
             with charged(Budget(cpu_s=cpu_s, memory_bytes=2**30)):
-                yield runtime, runtime.namespace_of(runtime.load_module("index"))
+                yield runtime, runtime.namespace_of(runtime.load_module(module))
         finally:
             context.pop(previous)
             request.close()

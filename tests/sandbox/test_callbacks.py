@@ -129,3 +129,32 @@ def test_a_callback_gets_only_declared_values(seen, kind):
 def test_a_row_factory_gets_the_facades_cursor(seen):
     cursor = seen["row_factory"][0]
     assert type(cursor).__module__ == "sandbox.facades.sqlite"
+
+
+FORMS = {
+    "lambda": "seen = []\ndef handler(event, context):\n    seen.extend([event, context, context.identity])\n"
+              "    return {'statusCode': 200, 'body': 'ok'}\n",
+    "nuclio": "seen = []\ndef handler(context, event):\n"
+              "    seen.extend([context, event, context.logger, context.user_data, event.trigger])\n"
+              "    return 'ok'\n",
+    "openfaas-http": "seen = []\ndef handler(event, context):\n    seen.extend([event, context])\n"
+                     "    return {'statusCode': 200, 'body': 'ok'}\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_an_entry_point_gets_only_declared_values(tmp_path, form):
+    """Another platform's entry point is a callback too: its event and
+    context objects are declared."""
+    host = SandboxHost(tmp_path)
+    host.write("f", {"main.py": FORMS[form],
+                     "tenant.toml": f'[function]\nentrypoint = "main.handler"\nform = "{form}"\n'})
+    outcome = host.request("f")
+    assert outcome.status == 200, outcome
+    with host.serving("f", module="main") as (_runtime, namespace):
+        values = list(namespace["seen"])
+    assert values
+    for value in values:
+        cls = type(value)
+        assert is_tenant_object(value) or is_declared(cls), \
+            f"the {form} entry point was handed a {cls.__module__}.{cls.__qualname__}"
