@@ -34,6 +34,15 @@ LINEAR = "linear"
 NATIVES: dict[str, dict[str, str]] = {}
 
 
+#: The text methods that build by a number or from many items, and their guards.
+_SIZED_TEXT = {
+    "center": "natives._sized: width against the budget", "ljust": "natives._sized",
+    "rjust": "natives._sized", "zfill": "natives._sized",
+    "expandtabs": "natives._sized: tabsize x length", "join": "natives._join: items summed first",
+    "replace": "natives._replace: hits x growth", "translate": "natives._translate",
+}
+
+
 def _owner(owner: str, linear: str = "", **guarded: str) -> None:
     entry = NATIVES.setdefault(owner, {})
     entry.update(dict.fromkeys(linear.split(), LINEAR))
@@ -137,29 +146,15 @@ _owner("builtins.bytearray",
     "isalpha isascii isdigit islower isspace istitle isupper lower lstrip maketrans partition "
     "pop remove removeprefix removesuffix reverse rfind rindex rpartition rsplit rstrip split "
     "splitlines startswith strip swapcase title upper",
-    center='natives._sized',
     decode='natives.check_codec',
-    expandtabs='natives._sized',
     extend='C over its input; iterators tick',
-    join='natives._join',
-    ljust='natives._sized',
-    replace='natives._replace',
-    rjust='natives._sized',
-    translate='natives._translate',
-    zfill='natives._sized')
+    **_SIZED_TEXT)
 _owner("builtins.bytes",
     "capitalize count endswith find fromhex hex index isalnum isalpha isascii isdigit islower "
     "isspace istitle isupper lower lstrip maketrans partition removeprefix removesuffix rfind "
     "rindex rpartition rsplit rstrip split splitlines startswith strip swapcase title upper",
-    center='natives._sized',
     decode='natives.check_codec',
-    expandtabs='natives._sized',
-    join='natives._join',
-    ljust='natives._sized',
-    replace='natives._replace',
-    rjust='natives._sized',
-    translate='natives._translate',
-    zfill='natives._sized')
+    **_SIZED_TEXT)
 _owner("builtins.complex",
     "conjugate")
 _owner("builtins.dict",
@@ -202,17 +197,10 @@ _owner("builtins.str",
     "isidentifier islower isnumeric isprintable isspace istitle isupper lower lstrip "
     "maketrans partition removeprefix removesuffix rfind rindex rpartition rsplit rstrip "
     "split splitlines startswith strip swapcase title upper",
-    center='natives._sized: width against the budget',
     encode='natives.check_codec: punycode/idna at most 1,024 characters',
-    expandtabs='natives._sized (tabsize x length)',
     format='access.SafeFormatter: fields through the membrane, sizes counted',
     format_map='access.SafeFormatter',
-    join="natives._join: the items' sizes summed first",
-    ljust='natives._sized',
-    replace='natives._replace: hits x growth checked',
-    rjust='natives._sized',
-    translate='natives._translate: length x longest replacement',
-    zfill='natives._sized')
+    **_SIZED_TEXT)
 _owner("builtins.tuple",
     "count index")
 _owner("click",
@@ -458,14 +446,7 @@ _owner("logging",
 _owner("markupsafe.Markup",
     "capitalize casefold escape lower lstrip partition removeprefix removesuffix rpartition "
     "rsplit rstrip split splitlines strip striptags swapcase title unescape upper",
-    center="natives._sized (str's guard, found on Markup's MRO)",
-    expandtabs='natives._sized',
-    join='natives._join',
-    ljust='natives._sized',
-    replace='natives._replace',
-    rjust='natives._sized',
-    translate='natives._translate',
-    zfill='natives._sized')
+    **_SIZED_TEXT)
 _owner("math",
     "acos acosh asin asinh atan atan2 atanh cbrt copysign cos cosh degrees erf erfc exp exp2 "
     "expm1 fabs fmod frexp gamma gcd isclose isfinite isinf isnan isqrt ldexp lgamma log "
@@ -481,20 +462,6 @@ _owner("math",
     perm='n capped at 20,000',
     prod='each product through operators.guarded_mul (MAX_INT_BITS)',
     trunc='operators.check_decimal')
-_owner("mux",
-    "Blueprint Flask HTTPException Request Response after_this_request flash "
-    "get_flashed_messages has_app_context has_request_context make_response redirect "
-    "stream_with_context",
-    abort='the description through consume.safe_str',
-    jsonify='flask_json: sized first, default= counted',
-    log='shim.tenant_log: each value through consume.safe_str',
-    render_template='as render_template_string',
-    render_template_string='templates: compile ticks (lexer, code generator), at most 1 MB; rendering ticks and sizes',
-    send_file='reads sized against the budget',
-    send_from_directory='as send_file',
-    url_for='urlencode ticks; the URL sized',
-    Markup="companions.Markup: a value that is not text is read through consume (sized)",
-    escape="companions.escape: a value that is not text is read through consume (sized)")
 _owner("muxserver.tenant_api.forms.BaseHTTPRequestHandler",
     "end_headers log_message send_error send_header send_response send_response_only")
 _owner("muxserver.tenant_api.kv.KVFacade",
@@ -835,3 +802,5 @@ _owner("muxserver.tenant_api.commands.TenantGroup",
     "add_command command group")
 _owner("muxserver.tenant_api.shim.Flask",
     cli="a TenantGroup; calling a command calls the tenant's function")
+# ``mux`` offers the same objects as ``flask``.
+NATIVES["mux"] = NATIVES["flask"]

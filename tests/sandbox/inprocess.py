@@ -25,12 +25,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import gevent.lock
+import pytest
 from werkzeug.test import EnvironBuilder
 
 from muxserver.config import Limits
@@ -291,3 +293,30 @@ class _ModuleView:
 
     def __init__(self, apps):
         self.apps = [a for a in apps if not a.is_blueprint] + [a for a in apps if a.is_blueprint]
+
+
+def make_secrets(root: Path, secret: str) -> tuple[Path, Path]:
+    """A file and another tenant's SQLite database holding ``secret``,
+    outside every tenant: what an escape would read."""
+    secret_file = root / "secret.txt"
+    secret_file.write_text(secret)
+    victim_db = root / "victim.db"
+    db = sqlite3.connect(victim_db)
+    with db:
+        db.execute("CREATE TABLE s (secret TEXT)")
+        db.execute("INSERT INTO s VALUES (?)", (secret,))
+    db.close()
+    return secret_file, victim_db
+
+
+def assert_nothing_leaked(host: SandboxHost, outcome: Outcome, secret: str) -> None:
+    """Neither the secret nor a host folder in the answer or the log (plain
+    checks, not assert introspection: the texts can be megabytes)."""
+    seen = outcome.body + "\n" + outcome.text
+    if secret in seen:
+        pytest.fail(f"the secret leaked: {seen[:500]}")
+    # The host's folders (the tenant's own source may name a path outside).
+    if str(host.tenants) in seen or str(host.root / "data") in seen:
+        pytest.fail(f"a host path reached the tenant: {seen[:500]}")
+    if len(outcome.text) > 2**20:
+        pytest.fail(f"the tenant's log holds {len(outcome.text)} characters")

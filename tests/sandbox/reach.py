@@ -169,3 +169,15 @@ def reach(roots: dict[str, object], depth: int = DEPTH, keyed_roots=()) -> Reach
                     found.callables.setdefault(key, f"{path}.{name}")
             queue.append((f"{path}.{name}", value, level + 1))
     return found
+
+
+def walk_a_tenants_world(root) -> Reached:
+    """Run :data:`SAMPLES` as a tenant under ``root`` and walk everything it
+    can reach, inside one of its requests."""
+    from tests.sandbox.inprocess import SandboxHost
+
+    host = SandboxHost(root)
+    host.write("walker", {"index.py": SAMPLES})
+    with host.serving("walker") as (runtime, namespace):
+        roots, keyed = tenant_roots(runtime, namespace["samples"]())
+        return reach(roots, keyed_roots=keyed)

@@ -17,6 +17,7 @@ from tests.conftest import Subprocess
 from tests.conftest import write_tenant
 from tests.sandbox.attack_cases import CASES as ESCAPES
 from tests.sandbox.attack_classes import CASES
+from tests.sandbox.inprocess import make_secrets
 
 SECRET = "s3cr3t-h77p"
 CALM_BOUND_S = 2.0
@@ -48,21 +49,13 @@ ABUSE_REGEX = ("import re\ndef get():\n"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks-http")
-    secret_file = root / "secret.txt"
-    secret_file.write_text(SECRET)
+    secret_file, victim_db = make_secrets(root, SECRET)
     tenants = root / "tenants"
     write_tenant(tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
     write_tenant(tenants, "regex-calm", {"index.py": CALM_REGEX,
                                          "tenant.toml": "[limits]\ncpu_ms = 1000\n"})
     write_tenant(tenants, "regex-abuser", {"index.py": ABUSE_REGEX, "tenant.toml":
                                            "[limits]\ncpu_ms = 2000\nwall_s = 20\n"})
-    victim_db = root / "victim.db"
-    import sqlite3
-
-    with sqlite3.connect(victim_db) as db:
-        db.execute("CREATE TABLE s (secret TEXT)")
-        db.execute("INSERT INTO s VALUES (?)", (SECRET,))
-    db.close()
     limits = "[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = 32\nstorage_mb = 1\n"
     for case in HTTP_CASES:
         source = CASES[case][1].replace("VICTIM_DB", str(victim_db))

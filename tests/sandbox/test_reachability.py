@@ -74,21 +74,14 @@ from sandbox.guards.declared import public_names  # noqa: E402
 from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS  # noqa: E402
 from sandbox.guards.own_objects import TENANT_CLASSES  # noqa: E402
 from sandbox.runtime import ClassFactory  # noqa: E402
-from tests.sandbox.inprocess import SandboxHost  # noqa: E402
-from tests.sandbox.reach import SAMPLES  # noqa: E402
-from tests.sandbox.reach import reach  # noqa: E402
-from tests.sandbox.reach import tenant_roots  # noqa: E402
+from tests.sandbox.reach import walk_a_tenants_world  # noqa: E402
 
 _SUBCLASSABLE = 1 << 10  # Py_TPFLAGS_BASETYPE
 
 
 @pytest.fixture(scope="module")
 def reached(tmp_path_factory):
-    host = SandboxHost(tmp_path_factory.mktemp("membrane"))
-    host.write("walker", {"index.py": SAMPLES})
-    with host.serving("walker") as (runtime, namespace):
-        roots, keyed = tenant_roots(runtime, namespace["samples"]())
-        return reach(roots, keyed_roots=keyed)
+    return walk_a_tenants_world(tmp_path_factory.mktemp("membrane"))
 
 
 def _label(cls) -> str:

@@ -8,19 +8,12 @@ import pytest
 from sandbox.guards.native_table import LINEAR
 from sandbox.guards.native_table import NATIVES
 from sandbox.guards.native_table import verdict
-from tests.sandbox.inprocess import SandboxHost
-from tests.sandbox.reach import SAMPLES
-from tests.sandbox.reach import reach
-from tests.sandbox.reach import tenant_roots
+from tests.sandbox.reach import walk_a_tenants_world
 
 
 @pytest.fixture(scope="module")
 def reached(tmp_path_factory):
-    host = SandboxHost(tmp_path_factory.mktemp("natives"))
-    host.write("walker", {"index.py": SAMPLES})
-    with host.serving("walker") as (runtime, namespace):
-        roots, keyed = tenant_roots(runtime, namespace["samples"]())
-        return reach(roots, keyed_roots=keyed)
+    return walk_a_tenants_world(tmp_path_factory.mktemp("natives"))
 
 
 def test_every_reachable_callable_is_in_the_native_table(reached):
