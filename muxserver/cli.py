@@ -163,14 +163,19 @@ def cmd_deploy(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.url:
         return _deploy_http(args)
-    from muxserver.tenancy.deploy import DeployRefused
+    import tempfile
+
+    from muxserver.errors import DeployRefused
     from muxserver.tenancy.deploy import deploy
+    from muxserver.trial import run_trial
 
     config = _tool_config(args.tenants_dir, args.cache_dir, args.config)
     try:
-        result = deploy(Path(args.source), args.tenant, config.tenants_dir,
-                        cache_dir=config.code_cache_dir, rules=config.tenant_rules,
-                        extra_modules=frozenset(config.extra_modules))
+        with tempfile.TemporaryDirectory(prefix="muxserver-deploy-") as scratch:
+            result = deploy(Path(args.source), args.tenant, config.tenants_dir,
+                            cache_dir=config.code_cache_dir, rules=config.tenant_rules,
+                            extra_modules=frozenset(config.extra_modules),
+                            health_check=lambda spec: run_trial(config, spec, tempdir=scratch))
     except DeployRefused as exc:
         print(f"deploy refused: {exc.reason}", file=sys.stderr)
         for error in exc.errors:
@@ -238,7 +243,8 @@ def cmd_nginx_conf(argv: list[str]) -> int:
     parser.add_argument("--fail-timeout", type=int, default=10, metavar="S",
                         help="seconds a node that failed is left out (default 10)")
     parser.add_argument("--config", default=None, metavar="FILE",
-                        help="the nodes' config file: its base_domain and [hosts] route by Host")
+                        help="the nodes' config file: its base_domain and [hosts] route by Host; "
+                             "its fleet_nodes and fleet_groups stand for --node and --group")
     args = parser.parse_args(argv)
     from muxserver.config import read_config_file
     from muxserver.fleet import nginx_conf
@@ -251,7 +257,9 @@ def cmd_nginx_conf(argv: list[str]) -> int:
         from muxserver.config import host_table
 
         hosts = dict(host_table(values["hosts"]))
-    print(nginx_conf([parse_node(n) for n in args.node], [parse_group(g) for g in args.group],
+    nodes = args.node or list(values.get("fleet_nodes", ()))
+    groups = args.group or list(values.get("fleet_groups", ()))
+    print(nginx_conf([parse_node(n) for n in nodes], [parse_group(g) for g in groups],
                      args.listen, values.get("base_domain"), hosts, args.fail_timeout), end="")
     return EXIT_OK
 
@@ -374,8 +382,28 @@ def cmd_serve(argv: list[str]) -> int:
     if reason:
         print(f"muxserver: error: {reason}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        config = _start_replicator(config)
+    except ConfigError as exc:
+        print(f"muxserver: error: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILURE
     launch.relaunch(config)
     return EXIT_STARTUP_FAILURE  # not reached: relaunch replaces the process
+
+
+def _start_replicator(config):
+    """With ``--replica``: start the replication agent here, where the
+    operator's environment (S3 credentials) still is — the serving process
+    is re-executed without it — and tell the serving process its socket.
+    The agent outlives the re-exec (same process) and ends with it."""
+    import dataclasses
+
+    from muxserver.replication.agent import start_replicator
+
+    handle = start_replicator(config)
+    if handle is None:
+        return config
+    return dataclasses.replace(config, replica_socket=handle.socket_path)
 
 
 def supervise(config) -> int:

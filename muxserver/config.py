@@ -108,6 +108,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_listen", str, None, "HOST:PORT of the admin API and the console, never the tenants' port (default: --host and --port + 1)", metavar="HOST:PORT"),
     Setting("admin_hosts", list, (), "Host names the admin listener answers besides its own address, localhost and loopback addresses; others get 421 (config file only)", flag=""),
     Setting("server_dir", Path, None, "the supervisor's own files: deployed versions and live pointers (serving processes read them), the server secret (they never see it) (default: .muxserver beside the tenants dir)", metavar="DIR"),
+    Setting("replica", str, None, "replicate every tenant's databases and key-value store continuously (Litestream) to file:///FOLDER or s3://BUCKET/PREFIX; a node restores a tenant from it before serving its data", metavar="URL"),
+    Setting("fleet_nodes", list, (), "the fleet's nodes, HOST:PORT as nginx-conf --node takes them: with node_name, a tenant's data is served by its home node only unless --replica (config file only)", flag=""),
+    Setting("fleet_groups", list, (), "the fleet's trust groups, NAME=TENANT,...:HOST:PORT,... as nginx-conf --group takes them (config file only)", flag=""),
+    Setting("node_name", str, None, "this node as fleet_nodes (and nginx) name it", metavar="HOST:PORT"),
+    Setting("replica_socket", str, None, "the replication agent's socket (set by the server itself; config file only)", flag=""),
 )
 
 #: The most a tenant.toml may ask for when the operator's config has no
@@ -210,8 +215,36 @@ class _ConfigMethods:
             parse_address(clean["admin_listen"], "admin_listen")
         clean["hosts"] = host_table(clean.get("hosts", {}))
         clean["deploy_tokens"] = deploy_token_table(clean.get("deploy_tokens", {}))
-        return cls(limits=limits, **clean)
+        _check_fleet(clean)
+        config = cls(limits=limits, **clean)
+        _check_layout(config)
+        return config
 
+
+
+def _check_layout(config) -> None:
+    """The server dir holds what serving processes must neither write nor
+    read (the secret): never inside a folder they can (data, tenants, cache)."""
+    own = config.server_root.resolve()
+    for name, folder in (("data_dir", config.state_dir), ("tenants_dir", config.tenants_dir),
+                         ("cache_dir", config.code_cache_dir)):
+        folder = Path(folder).resolve()
+        if own == folder or folder in own.parents:
+            raise ConfigError(f"server_dir: {own} is inside {name} ({folder}), which serving "
+                              "processes can read or write; put it beside it")
+
+
+def _check_fleet(clean: dict) -> None:
+    """``replica`` is a URL Litestream takes; ``node_name`` is one of
+    ``fleet_nodes`` (and the groups' nodes); the groups parse."""
+    from muxserver.fleet import Placement
+
+    replica = clean.get("replica")
+    if replica is not None and not replica.startswith(("file:///", "s3://")):
+        raise ConfigError(f"replica: {replica!r} is not file:///FOLDER or s3://BUCKET/PREFIX")
+    if clean.get("fleet_nodes") or clean.get("fleet_groups") or clean.get("node_name"):
+        Placement.from_settings(clean.get("fleet_nodes", ()), clean.get("fleet_groups", ()),
+                                clean.get("node_name"))
 
 
 def _field(setting: Setting):

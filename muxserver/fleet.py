@@ -10,8 +10,9 @@ ketama ring memcached clients use). A lost node moves only its own tenants.
 Connection failures are retried on the next node (``proxy_next_upstream
 error timeout``); an answer from tenant code (a 503, a 504) never is. Trust
 groups (``--group``) send their tenants to nodes of their own, so tenants one
-trusts less never share a process with the others. ``/_mux/`` is not
-exposed, except ``/_mux/healthz``.
+trusts less never share a process with the others. Nothing under ``/_mux``
+is exposed but ``/_mux/healthz``: the nodes' admin API is on their own admin
+listeners, which the proxy never reaches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from muxserver.errors import ConfigError
+from muxserver.ring import Ring
 from muxserver.tenancy.scanner import TENANT_NAME
 
 _NODE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
@@ -57,6 +59,53 @@ def parse_group(text: str) -> Group:
     return Group(name, members, tuple(parse_node(n) for n in nodes.split(",") if n))
 
 
+class Placement:
+    """Where each tenant's home is in a fleet: the node nginx's consistent
+    hash picks for it among its group's nodes (or all nodes), computed the
+    way nginx computes it (:mod:`muxserver.ring`).
+
+    :param nodes: the fleet's nodes (``HOST:PORT``).
+    :param groups: its trust groups.
+    :param me: this node's name among them, or None.
+    """
+
+    def __init__(self, nodes, groups=(), me: str | None = None):
+        self.nodes = tuple(nodes)
+        self.groups = tuple(groups)
+        self.me = me
+        if not self.nodes:
+            raise ConfigError("fleet_nodes: give the fleet's nodes (HOST:PORT, as nginx-conf "
+                              "--node takes them)")
+        known = set(self.nodes).union(*(g.nodes for g in self.groups))
+        if me is not None and me not in known:
+            raise ConfigError(f"node_name: {me!r} is not one of the fleet's nodes "
+                              f"({', '.join(sorted(known))})")
+        self._group_of = {t: g for g in self.groups for t in g.tenants}
+        self._rings = {None: Ring(self.nodes)}
+        for group in self.groups:
+            self._rings[group.name] = Ring(group.nodes)
+
+    @classmethod
+    def from_settings(cls, nodes, groups, me) -> "Placement":
+        return cls([parse_node(n) for n in nodes], [parse_group(g) for g in groups], me)
+
+    @classmethod
+    def from_config(cls, config) -> "Placement | None":
+        """The config's placement, or None when it names no fleet."""
+        if not config.fleet_nodes:
+            return None
+        return cls.from_settings(config.fleet_nodes, config.fleet_groups, config.node_name)
+
+    def home(self, tenant: str) -> str:
+        group = self._group_of.get(tenant)
+        return self._rings[group.name if group else None].node_for(tenant)
+
+    def is_home(self, tenant: str) -> bool:
+        """Whether this node is ``tenant``'s home (True when it has no name:
+        a node that cannot tell keeps serving as it always did)."""
+        return self.me is None or self.home(tenant) == self.me
+
+
 def _upstream(name: str, nodes: tuple[str, ...], fail_timeout: int) -> list[str]:
     lines = [f"    upstream {name} {{", "        hash $mux_tenant consistent;"]
     lines += [f"        server {node} max_fails=1 fail_timeout={fail_timeout}s;" for node in nodes]
@@ -88,7 +137,8 @@ def nginx_conf(nodes: list[str], groups: list[Group] = (), listen: str = "80",
             host_lines.append(f"        {name} {tenant};")
     if base_domain:
         escaped = re.escape(base_domain.lower())
-        host_lines.append(f"        ~^(?<mux_sub>[a-z0-9][a-z0-9-]{{0,62}})\\.{escaped}$ $mux_sub;")
+        # Quoted: nginx reads an unquoted "{" as the start of a block.
+        host_lines.append(f'        "~^(?<mux_sub>[a-z0-9][a-z0-9-]{{0,62}})\\.{escaped}$" $mux_sub;')
     lines = [
         "# Made by `muxserver nginx-conf`: each tenant on one node of its group, by a",
         "# consistent hash of its name; connection failures retried on the next node.",
@@ -133,7 +183,9 @@ def nginx_conf(nodes: list[str], groups: list[Group] = (), listen: str = "80",
         "    server {",
         f"        listen {listen};",
         "        location = /_mux/healthz { proxy_pass http://mux_nodes; }",
-        "        location /_mux/ { return 404; }  # the admin API is the nodes' own",
+        "        # Nothing else under /_mux, with or without a slash or a query",
+        "        # (the admin API is on the nodes' own admin listeners).",
+        "        location ^~ /_mux { return 404; }",
         "        location / {",
         "            proxy_pass http://$mux_upstream;",
         "            proxy_http_version 1.1;",

@@ -154,6 +154,18 @@ class ProcessServices:
                 return
 
 
+def connect_services(app: MuxApp) -> None:
+    """Connect to the services of other processes (the replication agent)
+    while this process may still make sockets; a failure stops it."""
+    from muxserver.replication.client import AgentError
+
+    try:
+        app.loader.data_gate.connect()
+    except AgentError as exc:
+        log.critical("%s", exc)
+        raise HaltServer(str(exc), WORKER_BOOT_ERROR) from None
+
+
 def lock_down(app: MuxApp, tempdir: str, readable=()) -> None:
     """Apply the process layer (:mod:`muxserver.isolation`) and record it in
     the app's status; under ``require``, a part that fails stops the process."""

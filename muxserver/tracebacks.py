@@ -15,6 +15,7 @@ from muxserver.errors import TenantCodeError
 from sandbox import SandboxError
 from sandbox.guards import exception_text
 from sandbox.facades.files import QuotaExceeded
+from sandbox.facades.sqlite import DataUnavailable
 from sandbox.facades.sqlite import QuotaError
 
 
@@ -104,5 +105,10 @@ def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeE
     if isinstance(exc, (QuotaError, QuotaExceeded)):
         # Storage over storage_mb, not caught by the tenant (SPEC: 507).
         error.status = 507
+        error.exc_type = f"{name} ({exception_text(exc, 300).partition(': ')[2]})"
+    elif isinstance(exc, DataUnavailable):
+        # The tenant's data is on another node, or its replica is out of
+        # reach (SPEC State: 503, never an empty database).
+        error.status = 503
         error.exc_type = f"{name} ({exception_text(exc, 300).partition(': ')[2]})"
     return error

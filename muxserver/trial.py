@@ -30,14 +30,22 @@ def _timeout(spec) -> float:
     return STARTUP_S + per_module * max(1, len(spec.modules))
 
 
-def run_trial(config, spec, session_key: bytes) -> list[str]:
-    """The health-check errors of ``spec`` (empty: healthy), from a trial process."""
+def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | None = None) -> list[str]:
+    """The health-check errors of ``spec`` (empty: healthy), from a trial process.
+
+    :param session_key: what its sessions would be signed with (a trial
+        answers no request: a throwaway key by default).
+    :param tempdir: a folder of its own (default: one in the server dir).
+    """
+    import os
+
     from gevent import subprocess
 
     from muxserver import launch
     from muxserver import serverdir
 
-    tempdir = serverdir.private_tempdir(config, f"trial-{spec.name}")
+    session_key = session_key or os.urandom(32)
+    tempdir = tempdir or serverdir.private_tempdir(config, f"trial-{spec.name}")
     payload = pickle.dumps({"config": launch.config_payload(config, session_key), "spec": spec,
                             "tempdir": tempdir})
     proc = subprocess.Popen(launch.spawn_argv("muxserver.trial:run"), stdin=subprocess.PIPE,
@@ -69,6 +77,7 @@ def run(argv: list[str]) -> None:
     from muxserver.launch import config_from_payload
     from muxserver.ops.logs import setup_logging
     from muxserver.process import configure_process
+    from muxserver.process import connect_services
     from muxserver.process import lock_down
     from muxserver.tenancy.health import check_version
 
@@ -83,6 +92,7 @@ def run(argv: list[str]) -> None:
     app = MuxApp(config, scan=False, session_key=session_key)
     app.role = "trial"
     try:
+        connect_services(app)
         lock_down(app, data["tempdir"], readable=[spec.root])
     except HaltServer as exc:
         print(json.dumps({"errors": [f"{spec.name}/: cannot check: {exc.reason}"]}))

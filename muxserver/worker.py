@@ -69,6 +69,7 @@ def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: 
     from muxserver.http.server import Server
     from muxserver.process import ProcessServices
     from muxserver.process import configure_process
+    from muxserver.process import connect_services
     from muxserver.process import lock_down
     from muxserver.supervisor.channel import Channel
 
@@ -88,6 +89,7 @@ def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: 
     channel.on_close = server.should_exit.set
     channel.start()
     services = ProcessServices(app, channel).start()
+    connect_services(app)
     lock_down(app, tempdir)
     try:
         server.serve_forever()

@@ -26,7 +26,6 @@ a set out of the runtime, and the host clears their namespaces
 from __future__ import annotations
 
 import enum
-import threading
 from types import CodeType
 from types import ModuleType
 from typing import Callable
@@ -42,6 +41,7 @@ from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
 from sandbox.facades.numbers import Random as TenantRandom
+from sandbox.facades.sqlite import LocalLock
 from sandbox.facades.sqlite import SqliteState
 from sandbox.guards.own_objects import MODULE_DATA_NAMES
 
@@ -228,8 +228,9 @@ class TenantRuntime:
     :param extra_modules: operator-allowed module name -> real module.
     :param files: the tenant's ``/app`` and ``/data``.
     :param env: what ``os.environ`` holds.
-    :param make_lock: makes the lock of one database file (the host passes
-        a greenlet lock under gevent).
+    :param make_lock: ``make_lock(path)`` makes the lock of one database
+        file (the host passes one that waits for greenlets and for its other
+        processes, :mod:`muxserver.tenancy.writelock`).
     """
 
     def __init__(
@@ -242,7 +243,7 @@ class TenantRuntime:
         extra_modules: dict[str, ModuleType] | None = None,
         files: TenantFiles | None = None,
         env: dict | None = None,
-        make_lock: Callable[[], object] = threading.RLock,
+        make_lock: Callable[[str], object] = LocalLock,
     ):
         _disable_shared_caches_once()
         self.tenant = tenant

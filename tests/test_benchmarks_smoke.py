@@ -101,3 +101,25 @@ def test_console_quick(quick):
     assert all(v > 0 for v in report["rps"].values())
     assert report["data_call_p50_ms"] > 0
     assert "## Console" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_replica_quick(quick):
+    report, out = quick[0]["replica"], quick[1]
+    if "skipped" in report:
+        pytest.skip(report["skipped"])
+    assert all(v > 0 for v in report["rps"].values())
+    assert report["replica_vs_none"] > 0
+    assert "## Replication" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_soak_quick(quick):
+    report = quick[0]["soak"]
+    assert report["cycles"] == 10 and report["max_over_first"] > 0
+
+
+@pytest.mark.live
+def test_split_quick(quick):
+    report = quick[0]["split"]
+    assert report["warm_split_over_single"] > 0 and report["memory_added_mib"] > 0

@@ -182,6 +182,7 @@ def test_every_log_line_is_json_with_workers(muxserver_process, tenants, tmp_pat
     requests.get(proc.url + "/acme/")
     proc.wait_for_log('"muxserver.access"')
     proc.wait_for_log("FAKE 200 line")
+    proc.wait_for_log('"isolation ', count=2)  # both serving processes are up
     proc.stop()
     lines = [line for line in proc.output().splitlines() if line.strip()]
     docs = [json.loads(line) for line in lines]  # every line, or this raises

@@ -79,9 +79,11 @@ class Supervisor:
         gevent.signal_handler(signal.SIGTERM, self.should_exit.set)
         gevent.signal_handler(signal.SIGINT, self.should_exit.set)
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._hup))
-        # At start, tenants are registered without importing anything.
-        self.control.rescan(checked=False)
+        # Serving processes boot while tenants are registered (without
+        # importing anything, at start), then get every version at once.
         self.pool.start()
+        self.control.rescan(checked=False)
+        self.pool.ready()
         self.admin.start()
         if self.config.watch:
             self._services.append(start_watcher(self.control))

@@ -43,7 +43,8 @@ def data_folder(state_dir, tenant: str) -> str:
     return os.path.join(str(state_dir), tenant)
 
 
-def _is_sqlite(path: str) -> bool:
+def is_sqlite(path: str) -> bool:
+    """Whether the file starts with SQLite's header."""
     try:
         with open(path, "rb") as f:
             return f.read(16) == _SQLITE_MAGIC
@@ -67,7 +68,7 @@ def export_data(state_dir, tenant: str, out_path: str) -> dict:
                     continue
                 target = os.path.join(snapshot, os.path.relpath(path, folder))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                if _is_sqlite(path):
+                if is_sqlite(path):
                     # Read-only needs a URI; the name is quoted in it, so a
                     # file the tenant named "%2e%2e%2fother%2fapp.db" is that
                     # file, never another tenant's database.
@@ -100,7 +101,7 @@ def import_data(state_dir, tenant: str, archive_path: str) -> dict:
         for root, _dirs, files in os.walk(staging):
             for name in files:
                 path = os.path.join(root, name)
-                if _is_sqlite(path):
+                if is_sqlite(path):
                     db = sqlite3.connect(path)
                     try:
                         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 
-from gevent.lock import RLock
 from gevent.lock import Semaphore
 
 from muxserver.errors import NotFound
@@ -28,6 +27,7 @@ from muxserver.errors import TenantLoadError
 from muxserver.execution import budget_for
 from muxserver.execution import run_limited
 from muxserver.ops.logs import TenantLogs
+from muxserver.replication.gate import DataGate
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.data import data_folder
@@ -36,6 +36,7 @@ from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
+from muxserver.tenancy.writelock import lock_maker
 from muxserver.tenant_api import context
 from muxserver.tenant_api.commands import click_module
 from muxserver.tenant_api.commands import flask_cli_module
@@ -93,6 +94,8 @@ class Loader:
 
     def __init__(self, config, cache: CodeCache, logs: TenantLogs, session_key=lambda: b""):
         self.config = config
+        #: Whether this node may serve a tenant's data (fleet, replica).
+        self.data_gate = DataGate(config)
         #: Returns the key tenants' session keys derive from (read on first use).
         self.session_key = session_key
         self.cache = cache
@@ -170,8 +173,18 @@ class Loader:
                 extra_modules=self.extra_modules,
                 files=files,
                 env=state.spec.manifest.env,
-                make_lock=RLock,
+                make_lock=lock_maker(files.data_root),
             )
+            gate = self.data_gate.for_tenant(name, files.data_root)
+            runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
+            runtime.sqlite.on_open = gate.track
+
+            def moved(runtime=runtime, site=site):
+                runtime.sqlite.close_all()
+                site.close()
+
+            gate.on_moved = moved
+            site.data_gate = gate
             generation.runtime = runtime
             generation.site = site
         return runtime

@@ -18,20 +18,29 @@ of reach of the tenant's own file and database calls), in WAL mode with
 ``synchronous=FULL``: a write that returned survives ``kill -9`` and power
 loss. It counts against ``storage_mb``; a write past it raises
 ``sqlite3.OperationalError`` (:class:`~sandbox.facades.sqlite.QuotaError`).
-Writes of one tenant are serialised by a greenlet lock, never by SQLite's
-busy wait.
+Writes of one tenant are serialised by the store's
+:class:`~muxserver.tenancy.writelock.WriteLock` — across greenlets and
+worker processes, waiting up to the request's wall time — never by SQLite's
+busy wait, which would stop the whole process; compare-and-set runs inside
+one ``BEGIN IMMEDIATE`` transaction, so it is exact across processes too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 
-from gevent.lock import RLock
-
+from muxserver.tenancy.writelock import WriteLock
+from muxserver.tenancy.writelock import lock_path
 from sandbox import guards
+from sandbox import limits
+from sandbox.facades.sqlite import BUSY_FIRST_S
+from sandbox.facades.sqlite import BUSY_MAX_S
 from sandbox.facades.sqlite import QuotaError
+from sandbox.facades.sqlite import is_busy
+from sandbox.facades.sqlite import wall_left
 from sandbox.guards.declared import declared
 
 #: Longest key, in UTF-8 bytes.
@@ -53,25 +62,62 @@ class KeyValueStore:
 
     :param data_root: the tenant's data folder on the host.
     :param files: its :class:`~sandbox.facades.files.TenantFiles` (quota).
+    :param on_open: told the store's path once it is made (replication).
     """
 
-    def __init__(self, data_root: str, files):
+    def __init__(self, data_root: str, files, on_open=None):
         self._path = os.path.join(data_root, KV_FOLDER, "kv.sqlite3")
         self._files = files
+        self._on_open = on_open
         self._db = None
-        self._lock = RLock()
+        self._lock = WriteLock(lock_path(data_root, self._path))
 
     def _conn(self):
         if self._db is None:
             os.makedirs(os.path.dirname(self._path), mode=0o700, exist_ok=True)
             db = sqlite3.connect(self._path, timeout=0, isolation_level=None,
                                  check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
-                       "version INTEGER NOT NULL)")
+            try:
+                with self._locked():  # another process may be making the file too
+                    self._retrying(db.execute, "PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=FULL")
+                    self._retrying(db.execute, "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY "
+                                   "KEY, value TEXT NOT NULL, version INTEGER NOT NULL)")
+                if self._on_open is not None:
+                    self._on_open(self._path)
+            except BaseException:
+                db.close()
+                raise
             self._db = db
         return self._db
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the store's lock, waiting up to the request's wall time."""
+        left = wall_left(limits.current())
+        if not self._lock.acquire(left):
+            raise sqlite3.OperationalError(
+                f"mux.kv is locked: {self._lock.held_by} kept writing for the {max(left, 0):.1f} s "
+                "this request could wait (the rest of its wall time)")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _retrying(self, call, *args):
+        """``call(*args)``, run again after a pause while SQLite answers
+        SQLITE_BUSY (a client outside the server holds its lock), up to the
+        request's wall time."""
+        pause = BUSY_FIRST_S
+        while True:
+            try:
+                return call(*args)
+            except sqlite3.OperationalError as exc:
+                left = wall_left(limits.current())
+                if not is_busy(exc) or left <= 0:
+                    raise
+                self._lock.pause(min(pause, left))
+                pause = min(pause * 2, BUSY_MAX_S)
 
     @staticmethod
     def _key(key) -> str:
@@ -90,9 +136,7 @@ class KeyValueStore:
     def get_versioned(self, key):
         """``(value, version)``; ``(None, 0)`` when the key is absent."""
         key = self._key(key)
-        with self._lock:
-            row = self._conn().execute("SELECT value, version FROM kv WHERE key = ?",
-                                       (key,)).fetchone()
+        row = self._read("SELECT value, version FROM kv WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None, 0
         return json.loads(row[0]), row[1]
@@ -101,11 +145,14 @@ class KeyValueStore:
         if not isinstance(prefix, str):
             raise TypeError("prefix is a string")
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with self._lock:
-            rows = self._conn().execute(
-                "SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\' ORDER BY key LIMIT ?",
-                (escaped + "%", MAX_KEYS)).fetchall()
+        rows = self._read("SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\' ORDER BY key LIMIT ?",
+                          (escaped + "%", MAX_KEYS)).fetchall()
         return [r[0] for r in rows]
+
+    def _read(self, sql, parameters):
+        """A read: no lock (in WAL mode readers never wait for writers)."""
+        db = self._conn()
+        return self._retrying(db.execute, sql, parameters)
 
     # -- writes ------------------------------------------------------------------
 
@@ -126,9 +173,9 @@ class KeyValueStore:
     def _write(self, key, text, if_version):
         if if_version is not None and (not isinstance(if_version, int) or if_version < 0):
             raise ValueError("if_version is a version number (0: only if absent)")
-        with self._lock:
+        with self._locked():
             db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
+            self._retrying(db.execute, "BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT version FROM kv WHERE key = ?", (key,)).fetchone()
                 current = row[0] if row else 0
@@ -158,6 +205,7 @@ class KeyValueStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._lock.close()
 
 
 @declared("get get_versioned set delete keys Conflict")
@@ -174,8 +222,12 @@ class KVFacade:
         site = object.__getattribute__(self, "_site")
         if site is None or site.files.data_root is None:
             raise RuntimeError("mux.kv needs the server's data dir")
+        gate = site.data_gate
+        if gate is not None:
+            gate.ensure()  # raises DataUnavailable (503) when the data is elsewhere
         if site.kv is None:
-            site.kv = KeyValueStore(site.files.data_root, site.files)
+            site.kv = KeyValueStore(site.files.data_root, site.files,
+                                    gate.track if gate is not None else None)
         return site.kv
 
     def get(self, key, default=None):

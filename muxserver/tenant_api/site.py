@@ -62,6 +62,8 @@ class TenantSite:
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
         self.kv = None  # muxserver.tenant_api.kv.KeyValueStore, on first use
+        #: May this node serve the tenant's data (muxserver.replication.gate).
+        self.data_gate = None
         #: Makes the app of a tenant without one (set by the tenant API).
         self.make_default_app = None
 

@@ -40,6 +40,17 @@ APP = "/app"
 DATA = "/data"
 #: The folder in /data where the server keeps the tenant's key-value store.
 HOST_FOLDER = ".mux"
+#: What Litestream keeps beside each database it replicates (``--replica``):
+#: ``.<name>-litestream`` folders, the server's like ``.mux``.
+REPLICATION_SUFFIX = "-litestream"
+
+
+def is_host_entry(name: str, at_data_root: bool) -> bool:
+    """Whether an entry of /data is the server's, not the tenant's: unseen,
+    unreachable, and not counted against the tenant's storage."""
+    if at_data_root and name == HOST_FOLDER:
+        return True
+    return name.startswith(".") and name.endswith(REPLICATION_SUFFIX)
 #: How long a count of /data's bytes is trusted (far from the quota).
 USAGE_TTL_S = 1.0
 #: Files one tenant may hold open at once (the process has 65,536 for all).
@@ -119,9 +130,10 @@ class TenantFiles:
                     raise PermissionError(f"{prefix} is not available to this function")
                 if write and prefix != DATA:
                     raise PermissionError(f"{name}: {APP} is read-only; write under {DATA}")
-                if prefix == DATA and (path == DATA + "/" + HOST_FOLDER
-                                       or path.startswith(DATA + "/" + HOST_FOLDER + "/")):
-                    raise PermissionError(f"{name}: {DATA}/{HOST_FOLDER} is kept by the server")
+                if prefix == DATA and any(is_host_entry(part, i == 0) for i, part in
+                                          enumerate(path[len(DATA) + 1:].split("/"))):
+                    raise PermissionError(f"{name}: {DATA}/{HOST_FOLDER} and replication "
+                                          "state are kept by the server")
                 host = os.path.join(root, path[len(prefix):].lstrip("/"))
                 real = os.path.realpath(host)
                 if real != root and not real.startswith(root + os.sep):
@@ -214,9 +226,11 @@ class TenantFiles:
 
 
 def folder_bytes(root: str) -> int:
-    """Bytes held by the regular files under ``root``."""
+    """Bytes held by the regular files under ``root`` (not replication
+    state, :func:`is_host_entry`)."""
     total = 0
-    for folder, _dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not is_host_entry(d, False)]
         for name in files:
             try:
                 total += os.lstat(os.path.join(folder, name)).st_size

@@ -26,10 +26,15 @@ progress handler and trace hooks are not offered.
   power cut loses it, and a crash mid-transaction leaves the last committed
   state.
 * **Concurrency.** One lock per database file, from the host (under gevent
-  a greenlet lock): a connection holds it from the first statement of a
-  transaction to its commit or rollback, so many greenlets of one tenant
-  writing at once queue instead of meeting "database is locked". A request
-  that ends with a transaction open is rolled back by the host
+  a greenlet lock and a lock file shared by the worker processes,
+  :mod:`muxserver.tenancy.writelock`): a connection holds it from the first
+  statement of a transaction to its commit or rollback, so writers of one
+  tenant — in one process or several — queue instead of meeting "database
+  is locked". They wait up to the request's wall time (waiting costs no
+  CPU time); ``SQLITE_BUSY`` from a client outside the server (a
+  replication checkpoint) is retried the same way. When the wait does run
+  out, the error says who held the database. A request that ends with a
+  transaction open is rolled back by the host
   (:meth:`SqliteState.end_request`).
 
 What sqlite3 offers as Python objects (``Row``, cursors, ``detect_types``,
@@ -43,6 +48,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import time
 import weakref
 
 from sandbox import guards
@@ -63,6 +70,13 @@ declare(sqlite3.Row, "keys")
 PROGRESS_OPS = 2000
 #: Connections one tenant may hold open at once (one held thousands).
 MAX_CONNECTIONS = 64
+#: How long a statement may wait for a database outside any request's budget.
+DEFAULT_WAIT_S = 30.0
+#: Wall time a waiting statement leaves its request for handling the error.
+WAIT_MARGIN_S = 0.1
+#: Pauses between retries of SQLITE_BUSY (a client outside the server holds it).
+BUSY_FIRST_S = 0.001
+BUSY_MAX_S = 0.05
 
 ALLOWED_PRAGMAS = frozenset("""
     table_info table_xinfo table_list index_list index_info index_xinfo foreign_key_list
@@ -75,11 +89,63 @@ ALLOWED_PRAGMAS = frozenset("""
 _DENIED_FUNCTIONS = frozenset(["load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"])
 
 
+class LocalLock:
+    """The lock of one database where the host gives none (threads, tests):
+    the interface :class:`SqliteState` expects of ``make_lock(path)``."""
+
+    def __init__(self, path=None):
+        self._lock = threading.RLock()
+        self._depth = 0
+        self.held_by = "another request"
+
+    @property
+    def reentered(self) -> bool:
+        return self._depth > 1
+
+    def acquire(self, timeout: float) -> bool:
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            return False
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        self._lock.release()
+
+    @staticmethod
+    def pause(seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def wall_left(budget) -> float:
+    """Seconds the running request may still wait: its wall time (not its
+    CPU time: waiting uses none), less :data:`WAIT_MARGIN_S` so that tenant
+    code gets the error and time to answer with it."""
+    if budget is None or budget.wall_deadline is None:
+        return DEFAULT_WAIT_S
+    return budget.wall_deadline - time.monotonic() - WAIT_MARGIN_S
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Plain SQLITE_BUSY: the statement did nothing and may be run again
+    (not SQLITE_BUSY_SNAPSHOT, whose transaction must roll back)."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
 class QuotaError(sqlite3.OperationalError):
     """A write would pass the tenant's storage quota (``storage_mb``)."""
 
 
 QuotaError.__module__ = "sqlite3"  # as tenant code sees it in tracebacks
+
+
+class DataUnavailable(sqlite3.OperationalError):
+    """This node cannot serve the tenant's data now: it lives on another
+    node, or the replica it would be restored from cannot be reached (the
+    request answers 503 unless tenant code catches it)."""
+
+
+DataUnavailable.__module__ = "sqlite3"
 
 
 def _authorizer(action, arg1, arg2, database, trigger):
@@ -140,10 +206,13 @@ class SqliteState:
     """One tenant's databases: their locks and what each request touched.
 
     :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
-    :param make_lock: makes one reentrant lock per database file.
+    :param make_lock: ``make_lock(path)`` makes the lock of one database
+        file: ``acquire(timeout) -> bool``, ``release()``, ``reentered``,
+        ``held_by`` (who held it when ``acquire`` gave up) and
+        ``pause(seconds)`` (see :class:`LocalLock`).
     """
 
-    def __init__(self, files, make_lock):
+    def __init__(self, files, make_lock=LocalLock):
         self.files = files
         self._make_lock = make_lock
         self._locks: dict[str, object] = {}
@@ -152,6 +221,13 @@ class SqliteState:
         self.ledger = PageLedger(files)
         #: Type name (upper case) -> this tenant's converter.
         self.converters: dict[str, object] = {}
+        #: The host's hooks around file databases: ``before_open()`` and
+        #: ``on_use()`` (before each statement) may refuse with
+        #: :class:`DataUnavailable`; ``on_open(path)`` learns of each one
+        #: opened (replication).
+        self.before_open = None
+        self.on_use = None
+        self.on_open = None
 
     def register_converter(self, typename, converter) -> None:
         if not isinstance(typename, str) or not callable(converter):
@@ -165,7 +241,7 @@ class SqliteState:
     def lock_for(self, path: str):
         lock = self._locks.get(path)
         if lock is None:
-            lock = self._locks[path] = self._make_lock()
+            lock = self._locks[path] = self._make_lock(path)
         return lock
 
     def touched(self, connection) -> None:
@@ -243,7 +319,7 @@ class Cursor:
         return self
 
     def executescript(self, script):
-        self._connection._run(self._cursor.executescript, script)
+        self._connection._run(self._cursor.executescript, script, retry=False)
         return self
 
     def fetchone(self):
@@ -293,7 +369,7 @@ class Connection:
     _guarded_writes = True
 
     def __init__(self, raw, state, path, quota_pages, name=":memory:"):
-        self._guard = StatementGuard(state._make_lock)
+        self._guard = StatementGuard()
         bound_printf(raw, self._guard)
         #: Its pages' size when the tenant has a quota (the ledger counts them).
         self._page_size = quota_pages
@@ -315,35 +391,66 @@ class Connection:
 
     # -- running statements ----------------------------------------------------
 
-    def _run(self, call, *args):
-        self._guard.check()
-        if self._lock is not None and not self._held:
-            budget = limits.current()
-            timeout = budget.remaining_seconds(30.0) if budget is not None else 30.0
-            if not self._lock.acquire(timeout=max(timeout, 0.001)):
-                raise sqlite3.OperationalError("database is locked: another request held it "
-                                               "for longer than this request's wall time")
-            self._held = True
-        self._state.touched(self)
-        self._progress.stopped = None
-        try:
-            with self._guard:
-                try:
-                    return self._call(call, args)
-                except sqlite3.Error:
-                    self._guard.reraise()
+    def _run(self, call, *args, retry=True):
+        """Run ``call(*args)`` under the database's lock and the request's
+        limits; ``retry``: whether SQLITE_BUSY may run it again (not a
+        script, whose first statements may have committed already)."""
+        self._guard.check()  # never from inside its own callbacks
+        pause = BUSY_FIRST_S
+        if self._lock is not None and self._state.on_use is not None:
+            self._state.on_use()
+        while True:
+            if self._lock is not None and not self._held:
+                self._take_lock()
+            self._state.touched(self)
+            self._progress.stopped = None
+            began = self._raw.in_transaction
+            try:
+                with self._guard:
+                    try:
+                        return self._call(call, args)
+                    except sqlite3.Error:
+                        self._guard.reraise()  # what a callback was refused
+                        raise
+            except sqlite3.OperationalError as exc:
+                if self._progress.stopped is not None:
+                    stopped, self._progress.stopped = self._progress.stopped, None
+                    raise limits.LimitExceeded(stopped.kind, stopped.message) from None
+                if "database or disk is full" in str(exc) and self._quota_pages is not None:
+                    quota = self._state.files.quota_bytes
+                    raise QuotaError(f"storage quota exceeded: this database may not grow past "
+                                     f"the tenant's storage_mb ({quota // 2**20 if quota else 0} "
+                                     "MB)") from None
+                if not retry or not is_busy(exc) or self._lock is None:
                     raise
-        except sqlite3.OperationalError as exc:
-            if self._progress.stopped is not None:
-                stopped, self._progress.stopped = self._progress.stopped, None
-                raise limits.LimitExceeded(stopped.kind, stopped.message) from None
-            if "database or disk is full" in str(exc) and self._quota_pages is not None:
-                quota = self._state.files.quota_bytes
-                raise QuotaError(f"storage quota exceeded: this database may not grow past the "
-                                 f"tenant's storage_mb ({quota // 2**20 if quota else 0} MB)") from None
-            raise
-        finally:
-            self._release_if_done()
+                self._wait_busy(began, pause)
+                pause = min(pause * 2, BUSY_MAX_S)
+            finally:
+                self._release_if_done()
+
+    def _take_lock(self):
+        left = wall_left(limits.current())
+        if not self._lock.acquire(left):
+            raise _locked(self._lock, self._path, left)
+        self._held = True
+
+    def _wait_busy(self, began, pause):
+        """SQLite answered SQLITE_BUSY although this request holds the
+        database's lock: someone outside the server's writers holds SQLite's
+        own lock (a replication checkpoint, an operator's shell) — or this
+        very request does, through a second connection."""
+        if self._lock.reentered:
+            raise sqlite3.OperationalError(
+                "database is locked: another connection of this same request holds a "
+                f"transaction open on {os.path.basename(self._path)} (commit it first)") from None
+        left = wall_left(limits.current())
+        if left <= 0:
+            raise sqlite3.OperationalError(
+                f"database is locked: a client outside this server held "
+                f"{os.path.basename(self._path)} for the rest of this request's wall time") from None
+        if not began and self._raw.in_transaction:
+            self._raw.rollback()  # the implicit BEGIN of the statement that waits: a fresh snapshot
+        self._lock.pause(min(pause, left))
 
     def _call(self, call, args):
         """One call into SQLite: values bounded, pages counted."""
@@ -486,6 +593,8 @@ def _open(state, database, timeout, detect_types, isolation_level):
         return Connection(raw, state, None, None)
     name = database if database.startswith("/") else "/data/" + database
     path = files.resolve(name, write=True)
+    if state.before_open is not None:
+        state.before_open()
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
         raise sqlite3.OperationalError(f"unable to open database file {database!r}: its folder "
@@ -493,15 +602,62 @@ def _open(state, database, timeout, detect_types, isolation_level):
     raw = sqlite3.connect(path, timeout=0, detect_types=detect_types,
                           isolation_level=isolation_level, check_same_thread=False)
     try:
-        raw.execute("PRAGMA journal_mode=WAL")
-        raw.execute("PRAGMA synchronous=FULL")
         # The tenant's quota for all its files: the page size, or None.
-        page_size = state.ledger.open_file(raw)
-    except sqlite3.DatabaseError:
+        page_size = _prepare(raw, state.ledger, state.lock_for(path), path)
+        if state.on_open is not None:
+            state.on_open(path)
+    except BaseException:
         raw.close()
         raise
     raw.set_authorizer(_authorizer)
     return Connection(raw, state, path, page_size, files.tenant_name(path))
+
+
+def _locked(lock, path, left) -> sqlite3.OperationalError:
+    return sqlite3.OperationalError(
+        f"database is locked: {lock.held_by} kept a transaction open on "
+        f"{os.path.basename(path)} for the {max(left, 0):.1f} s this request could wait "
+        "(the rest of its wall time)")
+
+
+def _prepare(raw, ledger, lock, path):
+    """WAL, fsync on commit, the quota (:class:`PageLedger`); return the
+    page size when the tenant has a quota (or None).
+
+    Turning a new file into a WAL database takes SQLite's exclusive lock,
+    which another process may be taking too: that is done under the
+    database's lock. A WAL database already is one, and its readers need
+    not wait for writers. (Never ``open()`` the file to read its header:
+    closing any descriptor of it drops this process's SQLite locks.)
+    """
+    if _retrying(lambda: raw.execute("PRAGMA journal_mode").fetchone()[0], lock) != "wal":
+        left = wall_left(limits.current())
+        if not lock.acquire(left):
+            raise _locked(lock, path, left)
+        try:
+            _retrying(lambda: raw.execute("PRAGMA journal_mode=WAL"), lock)
+        finally:
+            lock.release()
+    return _retrying(lambda: _set_limits(raw, ledger), lock)
+
+
+def _retrying(call, lock):
+    """``call()``, run again after a pause while SQLite answers SQLITE_BUSY."""
+    pause = BUSY_FIRST_S
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            left = wall_left(limits.current())
+            if not is_busy(exc) or left <= 0:
+                raise
+            lock.pause(min(pause, left))
+            pause = min(pause * 2, BUSY_MAX_S)
+
+
+def _set_limits(raw, ledger):
+    raw.execute("PRAGMA synchronous=FULL")
+    return ledger.open_file(raw)
 
 
 def build_sqlite3(ctx):
@@ -522,6 +678,7 @@ def build_sqlite3(ctx):
     table["connect"] = connect
     table["register_converter"] = state.register_converter
     table["QuotaError"] = QuotaError
+    table["DataUnavailable"] = DataUnavailable
     table["Connection"] = Connection
     table["Cursor"] = Cursor
     return table

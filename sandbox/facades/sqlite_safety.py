@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import threading
 
 import greenlet
 
@@ -62,15 +63,16 @@ def bound_values(raw) -> None:
 class StatementGuard:
     """Who is inside a connection now: no re-entry from its own callbacks.
 
-    :param make_lock: makes the lock another greenlet waits on (the host
-        passes a greenlet lock under gevent).
+    The lock another greenlet waits on is a ``threading.Lock`` (a greenlet
+    lock once gevent has patched ``threading``, as the host does): it is
+    this connection's, in this process, never the database file's.
     """
 
     __slots__ = ("_inside", "_lock", "refused")
 
-    def __init__(self, make_lock):
+    def __init__(self):
         self._inside = None
-        self._lock = make_lock()
+        self._lock = threading.Lock()
         #: The refusal a callback met (SQLite reports only "raised exception").
         self.refused = None
 

@@ -26,7 +26,7 @@ from sandbox.guards.declared import declared
 declare_values(type(sys.version_info))
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
-from sandbox.facades.files import HOST_FOLDER
+from sandbox.facades.files import is_host_entry
 from sandbox.facades.files import QuotaExceeded
 
 _PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
@@ -104,6 +104,11 @@ class _DirEntry:
         return f"<DirEntry {self.name!r}>"
 
 
+def _in_data(files, host: str) -> bool:
+    root = files.data_root
+    return root is not None and (host == root or host.startswith(root + os.sep))
+
+
 def build_os(ctx):
     files = ctx.files
     environ = {str(k): str(v) for k, v in ctx.env.items()}
@@ -115,7 +120,8 @@ def build_os(ctx):
         host = files.resolve(path)
         names = sorted(n for n in os.listdir(host)
                        if not os.path.islink(os.path.join(host, n))
-                       and not (host == files.data_root and n == HOST_FOLDER))
+                       and not (_in_data(files, host)
+                                and is_host_entry(n, host == files.data_root)))
         guards.check_allocation(len(names) * 64, "os.listdir()")
         return names
 

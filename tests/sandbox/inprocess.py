@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import gevent.lock
 import pytest
 from werkzeug.test import EnvironBuilder
 
@@ -169,8 +168,7 @@ class SandboxHost:
                              ref.is_package)
 
         runtime = TenantRuntime(name, load_lib=load_source, host_modules=host_modules(attrs, site),
-                                log=log_line, files=files, env=spec.manifest.env,
-                                make_lock=gevent.lock.RLock)
+                                log=log_line, files=files, env=spec.manifest.env)
         self.runtimes[name] = held = (runtime, site)
         return held
 
