@@ -638,8 +638,8 @@ _owner("secrets",
     token_hex='capped at 1 MB',
     token_urlsafe='capped at 1 MB')
 _owner("sqlite3",
-    "DataUnavailable Binary Connection Cursor DataError DatabaseError Error IntegrityError InterfaceError "
-    "InternalError NotSupportedError OperationalError ProgrammingError QuotaError Row Warning "
+    "DataUnavailable Binary Connection Cursor DataError DatabaseError Error IntegrityError "
+    "InterfaceError InternalError NotSupportedError OperationalError ProgrammingError QuotaError Row Warning "
     "complete_statement register_converter",
     connect='at most 64 connections; /data only; authorizer, length limit, page ledger')
 _owner("sqlite3.Row",
