@@ -6,6 +6,10 @@ its reports (one smoke run of each, not two).
 
 import pytest
 
+# The quick run of every script takes ~100 s alone on a shared 2-core
+# machine; the first test that asks for it pays for it.
+pytestmark = pytest.mark.timeout(360)
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
