@@ -270,6 +270,11 @@ def headline(reports: dict) -> list[str]:
          + f" ({n['no_abuser']['p99_ms']} ms), "
          + f"{sum(r['errors'] for r in n['with_abusers'].values())} errors",
          "<= 10x alone, 0 errors"),
+        *[(f"calm tenant p99 beside " + " / ".join(n[kind]) + f" {label} abusers",
+           " / ".join(f"{r['p99_ms']} ms ({r['p99_over_alone']}x)" for r in n[kind].values())
+           + f", {sum(r['errors'] for r in n[kind].values())} errors", "<= 10x alone, 0 errors")
+          for kind, label in (("one_call_bomb", "one-call bomb"),
+                              ("never_ticking", "never-ticking host call")) if n.get(kind)],
         ("RSS growth after the abuse", f"{n['rss_growth_mib']} MiB", "<= 64 MiB"),
         ("deploy: last write to new code answering, p50 / p99",
          f"{dep['live_after_last_write_s']['p50']} s / {dep['live_after_last_write_s']['p99']} s", "p50 <= 0.5 s"),

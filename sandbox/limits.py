@@ -325,13 +325,20 @@ _pause_hook = None
 _offload_hook = None
 
 
-def offload(call):
-    """Run ``call()`` — one long C call that releases the GIL and runs no
-    tenant code — where it does not hold the process (the host's hook: a
-    thread), charging its time to the current budget. Without a hook, here."""
+def offload(call, seconds: float, interruptible: bool = True):
+    """Run ``call(timeout)`` — one long C call that releases the GIL, runs no
+    tenant code and raises ``TimeoutError`` past ``timeout`` — for at most
+    ``seconds``, where it does not hold the process (the host's hook: a
+    thread, shared fairly between tenants, which may run it in shorter turns
+    and charges the current budget only for the time it ran). Without a
+    hook, here, at once.
+
+    :param interruptible: False for a call that ignores ``timeout`` and must
+        run whole (a password hash): bound its work before offloading it.
+    """
     if _offload_hook is None:
-        return call()
-    return _offload_hook(call)
+        return call(seconds)
+    return _offload_hook(call, seconds, interruptible)
 
 
 def set_offload_hook(hook) -> None:
@@ -382,16 +389,22 @@ def orphan() -> Budget:
     return budget
 
 
-def tick() -> None:
-    """The ``_tick_`` of tenant code: count down, check when due."""
+def tick(weight: int = 1) -> None:
+    """The ``_tick_`` of tenant code: count down, check when due.
+
+    :param weight: how many ticks this one is worth: host code that ticks
+        once for a lot of work (a YAML merge, 64 swaps of a shuffle) says
+        so, so the clocks are looked at — and the others get a turn —
+        after as much work as :data:`TICKS_PER_CHECK` ticks of tenant code.
+    """
     budget = _current
     if budget is not None:
-        budget.countdown -= 1
+        budget.countdown -= weight
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
         return
     budget = _orphan or orphan()
-    budget.countdown -= 1
+    budget.countdown -= weight
     if budget.countdown <= 0 or budget.killed is not None:
         budget.check(may_yield=False)
 

@@ -45,6 +45,7 @@ from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from muxserver.tracebacks import innermost_tenant_frame
@@ -152,9 +153,7 @@ class Loader:
                 ctx = context.current()
                 self.logs.write(name, ctx.request_id if ctx else None, line, level=level)
 
-            def mux_log(*args, level: str = "info") -> None:
-                log_line(" ".join(str(a) for a in args))
-
+            mux_log = tenant_log(log_line)
             limits = state.spec.manifest.limits
             files = TenantFiles(state.spec.root, make_data_folder(self._state_dir, name),
                                 limits.storage_mb * 2**20)

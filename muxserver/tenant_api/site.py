@@ -16,7 +16,9 @@ import posixpath
 import re
 import secrets
 from urllib.parse import quote
-from urllib.parse import urlencode
+
+from sandbox import guards
+from sandbox.facades.text import urlencode
 
 from muxserver.errors import MuxError
 
@@ -119,6 +121,7 @@ class TenantSite:
         url = mount + path
         if values:
             url += "?" + urlencode({k: v for k, v in values.items() if v is not None}, doseq=True)
+            guards.check_allocation(len(url), "url_for()")
         if anchor:
             url += "#" + quote(str(anchor))
         return url
