@@ -87,6 +87,12 @@ class _Client:
         host, port = url.split("//")[1].split(":")
         self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
 
+    def __enter__(self) -> "_Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
     def get_ms(self, path: str) -> float:
         started = time.perf_counter()
         self.conn.request("GET", path)
@@ -132,8 +138,14 @@ def warm(servers: dict, rounds: int, seconds: float) -> dict:
 
 
 def cold(mux_url: str, php: PhpFpm | None, count: int) -> dict:
-    mux_client = _Client(mux_url)
-    php_client = _Client(php.url) if php else None
+    with _Client(mux_url) as mux_client:
+        if php is None:
+            return _cold(mux_client, None, None, count)
+        with _Client(php.url) as php_client:
+            return _cold(mux_client, php, php_client, count)
+
+
+def _cold(mux_client, php, php_client, count: int) -> dict:
     php_paths = php.add_files("cold", count) if php else []
     mux_ms, php_ms = [], []
     for i in range(count):
@@ -159,18 +171,19 @@ def fission_cold(work: Path, function: Path, runs: int) -> dict:
     for _ in range(runs):
         env = FissionEnv(work, function).wait()
         try:
-            client = _Client(env.url)
-            started = time.perf_counter()
-            env.specialize()
-            client.get_ms("/")
-            pooled.append((time.perf_counter() - started) * 1000)
+            with _Client(env.url) as client:
+                started = time.perf_counter()
+                env.specialize()
+                client.get_ms("/")
+                pooled.append((time.perf_counter() - started) * 1000)
         finally:
             env.stop()
         started = time.perf_counter()
         env = FissionEnv(work, function).wait()
         try:
             env.specialize()
-            _Client(env.url).get_ms("/")
+            with _Client(env.url) as client:
+                client.get_ms("/")
             fresh.append((time.perf_counter() - started) * 1000)
         finally:
             env.stop()
@@ -184,10 +197,10 @@ def memory(work: Path, mux: Proc, php: PhpFpm | None, fission: FissionEnv, warm_
 
     out = {}
     serving = _serving(mux)
-    client = _Client(mux.url)
     before = _rss(serving)
-    for i in range(warm_n):
-        client.get_ms(f"/m{i}/")
+    with _Client(mux.url) as client:
+        for i in range(warm_n):
+            client.get_ms(f"/m{i}/")
     out["mux_warm_tenant_kib"] = round((_rss(serving) - before) / 1024 / warm_n, 2)
     # Registered tenants: the same server with few and with many.
     sizes = {}
@@ -207,11 +220,11 @@ def memory(work: Path, mux: Proc, php: PhpFpm | None, fission: FissionEnv, warm_
     out["warmed_tenants"] = warm_n
     if php:
         paths = php.add_files("mem", warm_n)
-        php_client = _Client(php.url)
-        php_client.get_ms("/hello.php")
-        before = _pss(php.processes())
-        for path in paths:
-            php_client.get_ms(path)
+        with _Client(php.url) as php_client:
+            php_client.get_ms("/hello.php")
+            before = _pss(php.processes())
+            for path in paths:
+                php_client.get_ms(path)
         out["php_file_kib"] = round((_pss(php.processes()) - before) / 1024 / warm_n, 2)
     proc = psutil.Process(fission.proc.proc.pid)
     out["fission_function_kib"] = round(proc.memory_full_info().uss / 1024, 1)

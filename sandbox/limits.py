@@ -229,6 +229,17 @@ class Budget:
             self._slice_cpu = now - (perf_counter() - self._slice_wall)
         return (time.thread_time() if now is None else now) - self._slice_cpu
 
+    def slice_seconds(self, now: float | None = None) -> float:
+        """CPU charged for the running slice so far (see :meth:`_slice_used`)."""
+        return self._slice_used(now)
+
+    def new_slice(self) -> None:
+        """Count the running slice and start another, as switching out and
+        back would (a host's slice hook that does not switch)."""
+        self.cpu_used += self._slice_used()
+        self._slice_wall = perf_counter()
+        self._slice_cpu = None
+
     def cpu_seconds(self) -> float:
         """CPU time charged so far, including the running slice."""
         used = self.cpu_used

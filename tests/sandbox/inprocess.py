@@ -102,15 +102,13 @@ class _Stretches:
         self.longest = 0.0
 
     def end_slice(self, budget) -> None:
-        now = time.thread_time()
-        self.longest = max(self.longest, now - budget._slice_cpu)
+        self.longest = max(self.longest, budget.slice_seconds())
         # What a switch would do: count the slice, start a new one.
-        budget.cpu_used += now - budget._slice_cpu
-        budget._slice_cpu = now
+        budget.new_slice()
 
     def tail(self, budget) -> None:
         if budget.running:
-            self.longest = max(self.longest, time.thread_time() - budget._slice_cpu)
+            self.longest = max(self.longest, budget.slice_seconds())
 
 
 class SandboxHost:
