@@ -171,3 +171,42 @@ def test_a_forged_snapshot_from_an_ended_process_breaks_nothing(tmp_path):
         assert requests.get(t.server.url + "/calm/", timeout=10).text == "calm"
     finally:
         t.close()
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.live
+def test_a_trial_cannot_flood_the_supervisor_with_its_answer(tmp_path):
+    """A health-check trial answers on its stdout, and the supervisor reads
+    it whole (``communicate``) and keeps the errors it holds. Code that
+    escapes in a trial (here at import time, which is what a trial runs)
+    writes 200 MB there: on main the supervisor's memory grows by several
+    times that, and the 422 answer carries it all. What a trial sends must be
+    bounded like what a serving process sends."""
+    import io
+    import tarfile
+
+    t = Target(tmp_path, "require", 1)
+    try:
+        supervisor = requests.get(t.server.admin_url + "/_mux/status", timeout=10).json()["pid"]
+        before = _peak_rss_bytes(supervisor)
+        source = b"import breach_more\nbreach_more.flood_stdout(200)\ndef get():\n    return 'x'\n"
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            info = tarfile.TarInfo("index.py")
+            info.size = len(source)
+            tar.addfile(info, io.BytesIO(source))
+        r = requests.put(t.server.admin_url + "/_mux/tenants/flood", data=archive.getvalue(),
+                         timeout=110)
+        assert r.status_code == 422
+        grown = _peak_rss_bytes(supervisor) - before
+        assert grown < 100 * 2**20, f"the supervisor's peak memory grew by {grown >> 20} MB"
+        assert len(r.content) < 2**20, f"a {len(r.content)}-byte answer"
+        assert requests.get(t.server.url + "/calm/", timeout=10).text == "calm"
+    finally:
+        t.close()
