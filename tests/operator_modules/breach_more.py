@@ -149,12 +149,34 @@ def flood_stdout(megabytes):
     os._exit(0)
 
 
+def _pull_from_replica(arg):
+    """Ask this node's replication agent for a tenant this node does not
+    serve (another node's, another trust group's): the agent restores its
+    databases from the replica into this node's data dir, which this
+    process may read. ``arg`` is ``tenant|data dir|text to look for``."""
+    tenant, data_dir, wanted = arg.split("|")
+    agents = [o for o in gc.get_objects() if type(o).__name__ == "AgentClient"]
+    if not agents:
+        raise OSError("no connection to a replication agent in this process")
+    answer = agents[0].call("ensure", tenant=tenant)
+    if answer.get("state") not in ("restored", "local"):
+        raise OSError(f"the agent answered {answer}")
+    folder = os.path.join(data_dir, tenant)
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                if wanted.encode() in f.read():
+                    return f"read {tenant}'s {name}: it holds {wanted}"
+    raise OSError(f"the agent answered {answer} but nothing holds the text")
+
+
 def _pid(_arg):
     return f"serving process {os.getpid()}"
 
 
 ATTACKS = {
-    "pid": _pid,
+    "pid": _pid, "pull_from_replica": _pull_from_replica,
     "mknod_setuid": _mknod_setuid, "fchmodat2_setuid": _fchmodat2_setuid,
     "file_capability": _file_capability, "realtime": _realtime,
     "fanotify_deny": _fanotify_deny, "forge_metrics_and_exit": _forge_metrics_and_exit,
