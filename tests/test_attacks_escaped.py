@@ -272,3 +272,21 @@ def test_a_breached_node_cannot_pull_another_nodes_tenant_from_the_replica(tmp_p
         if node_a is not None:
             node_a.stop()
         node_b.stop()
+
+
+@pytest.mark.live
+def test_no_metadata_change_outside_the_sandbox(target):
+    """Landlock restricts opening, making, removing, linking and truncating
+    files — not chmod, chown, utime or extended attributes. A breached
+    serving process makes the server secret (0600, unreadable to it) readable
+    by every local user; as root it could do the same to /etc/shadow, or
+    make /etc/passwd writable."""
+    secret = target.server_dir / "secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    try:
+        answer = target.attempt("chmod_outside", str(secret))
+        _expect(target, answer, "chmod outside the sandbox")
+        if target.locked:
+            assert secret.stat().st_mode & 0o777 == 0o600
+    finally:
+        secret.chmod(0o600)

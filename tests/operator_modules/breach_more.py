@@ -171,12 +171,21 @@ def _pull_from_replica(arg):
     raise OSError(f"the agent answered {answer} but nothing holds the text")
 
 
+def _chmod_outside(path):
+    """Landlock guards opening, making and removing files, not their
+    metadata: ``chmod`` (and ``chown``, ``utime``, ``setxattr``) reach any
+    file the server's user owns — here the server secret, which this process
+    cannot read, made readable by every local user."""
+    os.chmod(path, 0o644)
+    return f"{path} is now mode {stat.S_IMODE(os.stat(path).st_mode):o}"
+
+
 def _pid(_arg):
     return f"serving process {os.getpid()}"
 
 
 ATTACKS = {
-    "pid": _pid, "pull_from_replica": _pull_from_replica,
+    "pid": _pid, "chmod_outside": _chmod_outside, "pull_from_replica": _pull_from_replica,
     "mknod_setuid": _mknod_setuid, "fchmodat2_setuid": _fchmodat2_setuid,
     "file_capability": _file_capability, "realtime": _realtime,
     "fanotify_deny": _fanotify_deny, "forge_metrics_and_exit": _forge_metrics_and_exit,
