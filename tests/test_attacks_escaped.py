@@ -23,6 +23,7 @@ from muxserver.isolation import missing_parts
 from tests.conftest import OPERATOR_MODULES
 from tests.conftest import Subprocess
 from tests.conftest import write_tenant
+from tests.test_http_deploy import tgz
 
 pytestmark = pytest.mark.skipif(
     bool(missing_parts()), reason=f"this machine lacks part of the process layer: {missing_parts()}")
@@ -188,20 +189,12 @@ def test_a_trial_cannot_flood_the_supervisor_with_its_answer(tmp_path):
     writes 200 MB there: on main the supervisor's memory grows by several
     times that, and the 422 answer carries it all. What a trial sends must be
     bounded like what a serving process sends."""
-    import io
-    import tarfile
-
     t = Target(tmp_path, "require", 1)
     try:
         supervisor = requests.get(t.server.admin_url + "/_mux/status", timeout=10).json()["pid"]
         before = _peak_rss_bytes(supervisor)
-        source = b"import breach_more\nbreach_more.flood_stdout(200)\ndef get():\n    return 'x'\n"
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            info = tarfile.TarInfo("index.py")
-            info.size = len(source)
-            tar.addfile(info, io.BytesIO(source))
-        r = requests.put(t.server.admin_url + "/_mux/tenants/flood", data=archive.getvalue(),
+        source = "import breach_more\nbreach_more.flood_stdout(200)\ndef get():\n    return 'x'\n"
+        r = requests.put(t.server.admin_url + "/_mux/tenants/flood", data=tgz({"index.py": source}),
                          timeout=110)
         assert r.status_code == 422
         grown = _peak_rss_bytes(supervisor) - before

@@ -5,10 +5,8 @@ token) or a network client with no token can do to the supervisor and the
 admin listener, over real sockets. Each case was open on main after issue 22.
 """
 
-import io
 import os
 import socket
-import tarfile
 import time
 from pathlib import Path
 
@@ -21,19 +19,9 @@ from muxserver.http.server import MAX_ADMIN_CONNECTIONS
 from tests.conftest import Subprocess
 from tests.conftest import wait_until
 from tests.conftest import write_tenant
+from tests.test_http_deploy import tgz
 
 CALM = {"index.py": "def get():\n    return 'calm'\n"}
-
-
-def tgz(files: dict) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _children(pid: int, marker: str) -> list[int]:
