@@ -8,7 +8,8 @@ call :func:`lock_down` after start-up (config read, socket received,
 everything the server needs imported), which applies, in this order:
 
 1. rlimits: no core dumps, a cap on open files and on the size of a file it
-   writes, an address-space cap (:mod:`.rlimits`);
+   writes, an address-space cap (:mod:`.rlimits`); no capabilities, for
+   good, when the server was started by root (:mod:`.capabilities`);
 2. Landlock: read-only the tenants dir, the code cache, the deployed
    versions, the Python installation, the server's code and
    ``module_path``; read-write only the tenants' data dir and a private
@@ -50,6 +51,7 @@ from dataclasses import field
 from pathlib import Path
 
 from muxserver.errors import ConfigError
+from muxserver.isolation import capabilities
 from muxserver.isolation import landlock
 from muxserver.isolation import rlimits
 from muxserver.isolation import seccomp
@@ -66,6 +68,7 @@ class Report:
     mode: str
     environment: str = "kept"
     landlock_abi: int = 0
+    capabilities: str = "none held"
     landlock: list[str] = field(default_factory=list)
     seccomp: bool = False
     rlimits: dict = field(default_factory=dict)
@@ -76,6 +79,7 @@ class Report:
             "mode": self.mode,
             "environment": self.environment,
             "landlock_abi": self.landlock_abi,
+            "capabilities": self.capabilities,
             "landlock": list(self.landlock),
             "seccomp": self.seccomp,
             "rlimits": dict(self.rlimits),
@@ -184,6 +188,12 @@ def lock_down(config, tempdir: str, readable: list[str] = ()) -> Report:
         report.missing.extend(_landlock_gaps(applied.abi))
     except OSError as exc:
         report.missing.append(f"Landlock: {exc.strerror or exc}")
+    try:
+        # Before seccomp, which refuses capset from then on.
+        if capabilities.drop_all():
+            report.capabilities = "dropped"
+    except OSError as exc:
+        report.missing.append(f"dropping capabilities: {exc.strerror or exc}")
     try:
         seccomp.restrict()
         report.seccomp = True

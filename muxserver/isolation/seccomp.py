@@ -17,10 +17,15 @@ default profile refuses and what this server never needs after start-up:
   ``setpriority``, ``ioprio_set`` — on any process but itself (its own id or
   0). The kernel reads a process id as 32 bits: a value with any of the upper
   32 bits set is refused too, or ``victim | 1 << 32`` would pass the check;
-* setuid and setgid bits: ``chmod``, ``fchmod``, ``fchmodat``, ``open``,
-  ``openat``, ``creat``, ``mkdir``, ``mkdirat`` with ``S_ISUID`` or ``S_ISGID``
-  in their mode (``openat2``, whose mode the filter cannot read, answers
-  ``ENOSYS`` and the C library falls back);
+* files' metadata, which Landlock does not guard: ``chmod`` and every
+  variant (``fchmodat2`` included), ``chown`` and its variants, ``utime``
+  and its variants, extended attributes (``setxattr``, ``removexattr``...),
+  ``mknod``; watching others' files (``inotify_*``, ``fanotify_*``);
+  real-time scheduling (``sched_setscheduler``, ``sched_setattr``);
+* setuid and setgid bits where a mode is given: ``open``, ``openat``,
+  ``creat``, ``mkdir``, ``mkdirat`` with ``S_ISUID`` or ``S_ISGID`` in it
+  (``openat2``, whose mode the filter cannot read, answers ``ENOSYS`` and the
+  C library falls back);
 * new sockets: ``socket`` (the listening socket and the connections it
   accepts were made before);
 * the kernel's administration: ``mount`` and the new mount API, ``bpf``,
@@ -64,6 +69,12 @@ DENIED = (
     "move_pages", "migrate_pages", "personality",
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
     "setfsuid", "setfsgid", "capset",
+    # Metadata Landlock does not guard (a secret it cannot read made world-readable).
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr",
+    "removexattr", "lremovexattr", "fremovexattr", "mknod", "mknodat",
+    "inotify_init", "inotify_init1", "inotify_add_watch", "fanotify_init", "fanotify_mark",
+    "sched_setscheduler", "sched_setattr",
 )
 
 
@@ -82,14 +93,13 @@ def available() -> str | None:
 
 #: Calls whose first argument is a process id: only this process (or 0).
 PID_FIRST = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64",
-             "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")
+             "sched_setaffinity", "sched_setparam")
 #: ``which`` values of setpriority/ioprio_set that name one process.
 _PRIO_PROCESS = 0
 _IOPRIO_WHO_PROCESS = 1
 _S_ISUID, _S_ISGID = 0o4000, 0o2000
 #: Calls that take a mode, and which argument holds it.
-MODE_ARG = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "open": 2, "openat": 3, "creat": 1,
-            "mkdir": 1, "mkdirat": 2}
+MODE_ARG = {"open": 2, "openat": 3, "creat": 1, "mkdir": 1, "mkdirat": 2}
 
 
 _MASK64 = (1 << 64) - 1
