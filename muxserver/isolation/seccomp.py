@@ -70,9 +70,23 @@ def available() -> str | None:
     return None
 
 
-def restrict() -> list[str]:
+#: Socket families a process tenant may not open (all but IPv4 and IPv6:
+#: unix sockets would reach the server's own sockets by path, netlink the
+#: kernel's network configuration, packet sockets the wire).
+_TENANT_DENIED_FAMILIES = tuple(f for f in range(1, 46) if f not in (2, 10))
+#: Socket types a process tenant may not open: all but streams (no UDP, so
+#: no DNS of its own; no raw sockets).
+_TENANT_DENIED_TYPES = (2, 3, 4, 5, 6, 10)
+
+
+def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
     """Install the filter on this process (and every thread it starts later).
 
+    :param tenant_process: the filter of a process tenant
+        (:mod:`muxserver.proctier`): ``socket`` is allowed for TCP over IPv4
+        and IPv6 only (Landlock lets it connect to the egress proxy's port
+        alone), and ``prlimit64``, ``setpriority``, ``sched_setaffinity``,
+        ``sched_setscheduler`` and ``sched_setparam`` only on itself (pid 0).
     :return: names of denied calls this architecture does not have.
     :raises OSError: when the filter cannot be loaded.
     """
@@ -89,13 +103,28 @@ def restrict() -> list[str]:
     eperm = sc.ERRNO(errno.EPERM)
     unknown = []
     pid = os.getpid()
-    rules = [(eperm, name, ()) for name in DENIED] + [
-        (eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)),
+    allowed = {"socket"} if tenant_process else set()
+    if zygote:
+        allowed |= {"fork", "vfork"}
+    rules = [(eperm, name, ()) for name in DENIED if name not in allowed] + [
         (sc.ERRNO(errno.ENOSYS), "clone3", ()),
-        (eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
-        (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),)),
         (eperm, "ioctl", (sc.Arg(1, sc.EQ, _TIOCSTI),)),
     ]
+    if not zygote:
+        rules += [
+            (eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)),
+            (eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
+            (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),)),
+        ]
+    if tenant_process:
+        rules += [(eperm, "socket", (sc.Arg(0, sc.EQ, family),))
+                  for family in _TENANT_DENIED_FAMILIES]
+        rules += [(eperm, "socket", (sc.Arg(1, sc.MASKED_EQ, 0xF, kind),))
+                  for kind in _TENANT_DENIED_TYPES]
+        rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
+                  for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
+                               "sched_setparam")]
+        rules += [(eperm, "setpriority", (sc.Arg(1, sc.NE, 0),))]
     for action, name, args in rules:
         try:
             f.add_rule(action, name, *args)
