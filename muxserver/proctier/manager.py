@@ -80,6 +80,55 @@ def session_secret(session_key: bytes, tenant: str) -> str:
     return hmac.new(session_key, f"session:{tenant}".encode(), hashlib.sha256).hexdigest()
 
 
+def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
+    """What a zygote needs to fork a process for ``spec`` (JSON)."""
+    from muxserver.tenancy.loader import make_data_folder
+
+    limits = spec.manifest.limits
+    function = spec.manifest.function
+    return {
+        "tenant": spec.name,
+        "app_root": os.path.realpath(spec.root),
+        "site": spec.process_site,
+        "data": os.path.realpath(make_data_folder(config, spec.name)),
+        "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
+                   "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
+        "env": dict(spec.manifest.env),
+        "proxy": proxy,
+        "routes": [{"rule": r.rule, "methods": list(r.methods), "endpoint": r.endpoint,
+                    "handler": r.handler, "kind": r.kind, "takes_request": r.takes_request,
+                    "defaults": [list(d) for d in r.defaults]} for r in spec.routes],
+        "app_modules": list(spec.app_modules),
+        "app_factory": list(spec.app_factory) if spec.app_factory else None,
+        "function": ({"entrypoint": function.entrypoint, "form": function.form}
+                     if function else None),
+        "session_secret": session_secret(session_key, spec.name),
+    }
+
+
+def check_in_process(zygote, plan: dict, timeout: float) -> list[str]:
+    """A health check in a process-tier process: fork one for ``plan``, have
+    it import what a request can reach, return its errors (empty: healthy)."""
+    name = plan["tenant"]
+    pid, sock = zygote.start(plan)
+    try:
+        with gevent.Timeout(timeout, False):
+            wire.send_json(sock, {"op": "check"})
+            wire.send_end(sock)
+            while True:
+                kind, message = wire.receive(sock)
+                if kind == wire.JSON and message.get("op") == "checked":
+                    return [f"{name}/{e}" for e in message.get("errors", [])][:20]
+                if kind == wire.JSON and message.get("op") == "log":
+                    continue
+        return [f"{name}/: the health check did not finish within {timeout:.0f} s"]
+    except (wire.WireClosed, OSError):
+        return [f"{name}/: the health check's process died (out of memory, or a crash)"]
+    finally:
+        zygote.kill(pid)
+        sock.close()
+
+
 class TenantProcess:
     """One forked process of one tenant version."""
 
@@ -164,29 +213,8 @@ class ProcessTier:
     # -- plans -------------------------------------------------------------------
 
     def plan_for(self, state) -> dict:
-        spec = state.spec
-        limits = spec.manifest.limits
-        function = spec.manifest.function
-        from muxserver.tenancy.loader import make_data_folder
-
-        return {
-            "tenant": spec.name,
-            "app_root": os.path.realpath(spec.root),
-            "site": spec.process_site,
-            "data": os.path.realpath(make_data_folder(self.app.config, spec.name)),
-            "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
-                       "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
-            "env": dict(spec.manifest.env),
-            "proxy": self.proxy(spec.name),
-            "routes": [{"rule": r.rule, "methods": list(r.methods), "endpoint": r.endpoint,
-                        "handler": r.handler, "kind": r.kind, "takes_request": r.takes_request,
-                        "defaults": [list(d) for d in r.defaults]} for r in spec.routes],
-            "app_modules": list(spec.app_modules),
-            "app_factory": list(spec.app_factory) if spec.app_factory else None,
-            "function": ({"entrypoint": function.entrypoint, "form": function.form}
-                         if function else None),
-            "session_secret": session_secret(self.app.session_key, spec.name),
-        }
+        return plan_for(self.app.config, state.spec, self.app.session_key,
+                        self.proxy(state.spec.name))
 
     # -- processes ---------------------------------------------------------------
 
