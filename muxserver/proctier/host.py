@@ -69,6 +69,18 @@ class Sender:
             wire.send_end(self.sock)
 
 
+def one_malloc_arena() -> None:
+    """One malloc arena for every thread: glibc reserves 64 MiB of address
+    space per thread arena, which would count against ``memory_mb``."""
+    import ctypes
+
+    M_ARENA_MAX = -8
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
+
+
 def capture_output(sender: Sender) -> None:
     """File descriptors 1 and 2 become a pipe read by a thread that sends
     each line to the tenant's log (C code's output too)."""
@@ -180,6 +192,7 @@ def serve(sock, plan: dict, preloaded: list[str]) -> None:
     os.chdir(plan["data"])
     scrub_environment(plan)
     prepare_paths(plan)
+    one_malloc_arena()
     capture_output(sender)
     applied = confine(plan, preloaded, plan.get("isolation", "best-effort"),
                       plan.get("base_bytes"))

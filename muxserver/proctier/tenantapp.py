@@ -123,6 +123,8 @@ class TenantApp:
         original = app.handle_exception
 
         def handle_exception(error):
+            if isinstance(error, MemoryError):
+                raise error  # over memory_mb: the limit answers (503), not the app
             wrapped = InternalServerError(original_exception=error)
             if app._find_error_handler(wrapped, flask.request.blueprints) is not None:
                 return original(error)
@@ -205,4 +207,6 @@ def _host_error(error):
 
     if isinstance(error, HTTPException):
         return error
+    if isinstance(error, MemoryError):
+        raise error
     return _tenant_error(error)
