@@ -109,3 +109,13 @@ def test_replica_quick(quick):
     assert all(v > 0 for v in report["rps"].values())
     assert report["replica_vs_none"] > 0
     assert "## Replication" in (out / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_process_tier_quick(quick):
+    report = quick[0]["process_tier"]
+    cold = report["cold_start"]
+    assert cold["zygote_p50_ms"] > 0 and cold["fresh_vs_zygote"] > 1
+    assert 0 < cold["pss_warm_mb"] and cold["warm_tenants_in_24gb"] > 0
+    assert report["warm"]["process_rps"] > 0 and report["handoff"]["pass_vs_proxy"] > 0
+    assert "## Process tier" in (quick[1] / "RESULTS.md").read_text()

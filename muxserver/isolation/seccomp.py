@@ -79,6 +79,38 @@ _TENANT_DENIED_FAMILIES = tuple(f for f in range(1, 46) if f not in (2, 10))
 _TENANT_DENIED_TYPES = (2, 3, 4, 5, 6, 10)
 
 
+def tenant_program() -> bytes:
+    """The process tenant's filter compiled to BPF once (in the zygote), so
+    each forked tenant loads it in microseconds (:func:`load_program`). Its
+    rules do not name a pid: signals to other processes are stopped by
+    Landlock's scoped signals (ABI 6), which the caller checks."""
+    if _seccomp is None:
+        raise OSError(available())
+    f, _ = _build(tenant_process=True, zygote=False, pid=None)
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as out:
+        f.export_bpf(out)
+    with os.fdopen(read_end, "rb") as source:
+        return source.read()
+
+
+def load_program(program: bytes) -> None:
+    """Install a filter :func:`tenant_program` compiled (no new privileges
+    must be set: Landlock set it)."""
+    import ctypes
+
+    class _Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _Fprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl(PR_SET_SECCOMP): {os.strerror(number)}")
+
+
 def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
     """Install the filter on this process (and every thread it starts later).
 
@@ -92,6 +124,13 @@ def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
     """
     if _seccomp is None:
         raise OSError(available())
+    f, unknown = _build(tenant_process, zygote, os.getpid())
+    f.load()
+    return unknown
+
+
+def _build(tenant_process: bool, zygote: bool, pid: int | None):
+    """The filter (not loaded); ``pid`` None leaves out the rules that name it."""
     sc = _seccomp
     f = sc.SyscallFilter(sc.ALLOW)
     try:
@@ -102,7 +141,6 @@ def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
         pass
     eperm = sc.ERRNO(errno.EPERM)
     unknown = []
-    pid = os.getpid()
     allowed = {"socket"} if tenant_process else set()
     if zygote:
         allowed |= {"fork", "vfork"}
@@ -111,11 +149,10 @@ def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
         (eperm, "ioctl", (sc.Arg(1, sc.EQ, _TIOCSTI),)),
     ]
     if not zygote:
-        rules += [
-            (eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)),
-            (eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
-            (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),)),
-        ]
+        rules.append((eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)))
+        if pid is not None:
+            rules += [(eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
+                      (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),))]
     if tenant_process:
         rules += [(eperm, "socket", (sc.Arg(0, sc.EQ, family),))
                   for family in _TENANT_DENIED_FAMILIES]
@@ -130,5 +167,4 @@ def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
             f.add_rule(action, name, *args)
         except (ValueError, RuntimeError, OSError):
             unknown.append(name)  # e.g. no fork() on aarch64: nothing to refuse
-    f.load()
-    return unknown
+    return f, unknown

@@ -58,14 +58,19 @@ def python_paths(preloaded: list[str]) -> list[str]:
     return sorted(paths)
 
 
-def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None = None) -> dict:
+def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None = None,
+            program: bytes | None = None) -> dict:
     """Apply the lock-down; return what is in force (and what is missing).
 
     :param plan: the tenant's paths, limits and proxy port.
-    :param preloaded: folders of the packages the zygote imported.
+    :param preloaded: what the tenant reads of Python: the standard library
+        and the folders of the packages the zygote imported (:func:`python_paths`).
     :param mode: ``--isolation`` (``off`` applies the rlimits only).
     :param base_bytes: the address space the interpreter took before the
         tenant's code (the zygote measures it; read here when not given).
+    :param program: the seccomp filter the zygote compiled once
+        (:func:`muxserver.isolation.seccomp.tenant_program`); used where
+        Landlock scopes signals (ABI 6), else the filter is built here.
     """
     applied = {"missing": []}
     limits = plan["limits"]
@@ -80,7 +85,7 @@ def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None 
     applied["address_space_bytes"] = room
     if mode == "off":
         return applied
-    read = [plan["app_root"], *python_paths(preloaded), *SYSTEM_READ]
+    read = [plan["app_root"], *preloaded, *SYSTEM_READ]
     if plan.get("site"):
         read.append(plan["site"])
     ports = (plan["proxy_port"],) if plan.get("proxy_port") else ()
@@ -94,7 +99,10 @@ def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None 
     except OSError as exc:
         applied["missing"].append(f"Landlock: {exc}")
     try:
-        seccomp.restrict(tenant_process=True)
+        if program and applied.get("landlock_abi", 0) >= 6:
+            seccomp.load_program(program)
+        else:
+            seccomp.restrict(tenant_process=True)
         applied["seccomp"] = True
     except OSError as exc:
         applied["missing"].append(f"seccomp: {exc}")

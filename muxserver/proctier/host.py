@@ -185,7 +185,7 @@ def _chain(first, rest):
     yield from rest
 
 
-def serve(sock, plan: dict, preloaded: list[str]) -> None:
+def serve(sock, plan: dict, preloaded: list[str], program: bytes | None = None) -> None:
     """Set up, lock down and serve until the socket closes."""
     sender = Sender(sock)
     os.makedirs(plan["data"], mode=0o700, exist_ok=True)
@@ -195,7 +195,7 @@ def serve(sock, plan: dict, preloaded: list[str]) -> None:
     one_malloc_arena()
     capture_output(sender)
     applied = confine(plan, preloaded, plan.get("isolation", "best-effort"),
-                      plan.get("base_bytes"))
+                      plan.get("base_bytes"), program)
     sender.json({"op": "ready", "pid": os.getpid(), "isolation": applied})
     app = TenantApp(plan)
     while True:
@@ -260,11 +260,12 @@ def main(argv: list[str]) -> None:
 
     fd = int(argv[argv.index("--fd") + 1])
     plan = json.loads(sys.stdin.buffer.read())
+    from muxserver.proctier.confine import python_paths
     from muxserver.proctier.zygote import preloaded_folders
     from muxserver.proctier.zygote import preload
 
     preload()
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
-    serve(sock, plan, preloaded_folders())
+    serve(sock, plan, python_paths(preloaded_folders()))
     os._exit(0)

@@ -140,6 +140,18 @@ def _lock_down(settings: dict, folders: list[str]) -> None:
         print(f"muxserver zygote: lock-down incomplete: {exc}", file=sys.stderr, flush=True)
 
 
+def _tenant_program(settings: dict) -> bytes | None:
+    """The children's seccomp filter, compiled once (None: built per child)."""
+    if settings["isolation"] == "off":
+        return None
+    from muxserver.isolation import seccomp
+
+    try:
+        return seccomp.tenant_program()
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
 def _reap(*_):
     while True:
         try:
@@ -154,7 +166,7 @@ def _reap(*_):
 _children: set[int] = set()
 
 
-def _fork_tenant(control, plan: dict, folders: list[str]) -> int:
+def _fork_tenant(control, plan: dict, folders: list[str], program: bytes | None) -> int:
     parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     pid = os.fork()
     if pid == 0:  # the tenant's process
@@ -169,7 +181,7 @@ def _fork_tenant(control, plan: dict, folders: list[str]) -> int:
             gc.enable()
             from muxserver.proctier.host import serve
 
-            serve(child_end, plan, folders)
+            serve(child_end, plan, folders, program)
         except BaseException:
             import traceback
 
@@ -198,6 +210,10 @@ def run(argv: list[str]) -> None:
 
     settings["base_bytes"] = address_space_bytes()
     _lock_down(settings, folders)
+    from muxserver.proctier.confine import python_paths
+
+    readable = python_paths(folders)
+    program = _tenant_program(settings)
     control = socket.socket(fileno=control_fd)
     control.setblocking(True)  # made non-blocking by the (gevent) supervisor
     signal.signal(signal.SIGCHLD, _reap)
@@ -217,7 +233,7 @@ def run(argv: list[str]) -> None:
                 wire.send_json(control, {"reply_to": message.get("id"), "error": str(exc)})
                 continue
             plan["_id"] = message.get("id")
-            _fork_tenant(control, plan, folders)
+            _fork_tenant(control, plan, readable, program)
         elif message.get("op") == "kill":
             pid = message.get("pid")
             if pid in _children:
