@@ -134,8 +134,8 @@ def run(sizes: list[int], requests_n: int, baseline_processes: int) -> dict:
         "p50_ratio_large_vs_small": round(large["p50_ms"] / base["p50_ms"], 3),
         "process_per_tenant": process_per_tenant(baseline_processes),
         "targets": {
-            "ready_cold_cache_s": "<= 20 at 10,000",
-            "ready_warm_cache_s": "<= 5 at 10,000",
+            "ready_cold_cache_s": "<= 6 at 10,000",
+            "ready_warm_cache_s": "<= 1.5 at 10,000",
             "rss_idle_mib": "<= 150 at 10,000",
             "p50_ratio_large_vs_small": "<= 1.25",
         },

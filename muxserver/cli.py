@@ -165,14 +165,19 @@ def cmd_deploy(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.url:
         return _deploy_http(args)
-    from muxserver.tenancy.deploy import DeployRefused
+    import tempfile
+
+    from muxserver.errors import DeployRefused
     from muxserver.tenancy.deploy import deploy
+    from muxserver.trial import run_trial
 
     config = _tool_config(args.tenants_dir, args.cache_dir, args.config)
     try:
-        result = deploy(Path(args.source), args.tenant, config.tenants_dir,
-                        cache_dir=config.code_cache_dir, rules=config.tenant_rules,
-                        extra_modules=frozenset(config.extra_modules))
+        with tempfile.TemporaryDirectory(prefix="muxserver-deploy-") as scratch:
+            result = deploy(Path(args.source), args.tenant, config.tenants_dir,
+                            cache_dir=config.code_cache_dir, rules=config.tenant_rules,
+                            extra_modules=frozenset(config.extra_modules),
+                            health_check=lambda spec: run_trial(config, spec, tempdir=scratch))
     except DeployRefused as exc:
         print(f"deploy refused: {exc.reason}", file=sys.stderr)
         for error in exc.errors:

@@ -221,8 +221,22 @@ class _ConfigMethods:
         clean["egress"] = egress_table(clean.get("egress", {}))
         clean["deploy_tokens"] = deploy_token_table(clean.get("deploy_tokens", {}))
         _check_fleet(clean)
-        return cls(limits=limits, **clean)
+        config = cls(limits=limits, **clean)
+        _check_layout(config)
+        return config
 
+
+
+def _check_layout(config) -> None:
+    """The server dir holds what serving processes must neither write nor
+    read (the secret): never inside a folder they can (data, tenants, cache)."""
+    own = config.server_root.resolve()
+    for name, folder in (("data_dir", config.state_dir), ("tenants_dir", config.tenants_dir),
+                         ("cache_dir", config.code_cache_dir)):
+        folder = Path(folder).resolve()
+        if own == folder or folder in own.parents:
+            raise ConfigError(f"server_dir: {own} is inside {name} ({folder}), which serving "
+                              "processes can read or write; put it beside it")
 
 
 def _check_fleet(clean: dict) -> None:

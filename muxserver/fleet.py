@@ -10,8 +10,9 @@ ketama ring memcached clients use). A lost node moves only its own tenants.
 Connection failures are retried on the next node (``proxy_next_upstream
 error timeout``); an answer from tenant code (a 503, a 504) never is. Trust
 groups (``--group``) send their tenants to nodes of their own, so tenants one
-trusts less never share a process with the others. ``/_mux/`` is not
-exposed, except ``/_mux/healthz``.
+trusts less never share a process with the others. Nothing under ``/_mux``
+is exposed but ``/_mux/healthz``: the nodes' admin API is on their own admin
+listeners, which the proxy never reaches.
 """
 
 from __future__ import annotations
@@ -182,7 +183,9 @@ def nginx_conf(nodes: list[str], groups: list[Group] = (), listen: str = "80",
         "    server {",
         f"        listen {listen};",
         "        location = /_mux/healthz { proxy_pass http://mux_nodes; }",
-        "        location /_mux/ { return 404; }  # the admin API is the nodes' own",
+        "        # Nothing else under /_mux, with or without a slash or a query",
+        "        # (the admin API is on the nodes' own admin listeners).",
+        "        location ^~ /_mux { return 404; }",
         "        location / {",
         "            proxy_pass http://$mux_upstream;",
         "            proxy_http_version 1.1;",

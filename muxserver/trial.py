@@ -30,17 +30,25 @@ def _timeout(spec) -> float:
     return STARTUP_S + per_module * max(1, len(spec.modules))
 
 
-def run_trial(config, spec, session_key: bytes) -> list[str]:
-    """The health-check errors of ``spec`` (empty: healthy), from a trial process."""
+def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | None = None) -> list[str]:
+    """The health-check errors of ``spec`` (empty: healthy), from a trial process.
+
+    :param session_key: what its sessions would be signed with (a trial
+        answers no request: a throwaway key by default).
+    :param tempdir: a folder of its own (default: one in the server dir).
+    """
+    import os
+
     from gevent import subprocess
 
     from muxserver import launch
     from muxserver import serverdir
 
     if spec.is_process:
-        return run_process_trial(config, spec, session_key)
+        return run_process_trial(config, spec, session_key or os.urandom(32))
 
-    tempdir = serverdir.private_tempdir(config, f"trial-{spec.name}")
+    session_key = session_key or os.urandom(32)
+    tempdir = tempdir or serverdir.private_tempdir(config, f"trial-{spec.name}")
     payload = pickle.dumps({"config": launch.config_payload(config, session_key), "spec": spec,
                             "tempdir": tempdir})
     proc = subprocess.Popen(launch.spawn_argv("muxserver.trial:run"), stdin=subprocess.PIPE,

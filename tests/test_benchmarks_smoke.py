@@ -112,6 +112,18 @@ def test_replica_quick(quick):
 
 
 @pytest.mark.live
+def test_soak_quick(quick):
+    report = quick[0]["soak"]
+    assert report["cycles"] == 10 and report["max_over_first"] > 0
+
+
+@pytest.mark.live
+def test_split_quick(quick):
+    report = quick[0]["split"]
+    assert report["warm_split_over_single"] > 0 and report["memory_added_mib"] > 0
+
+
+@pytest.mark.live
 def test_process_tier_quick(quick):
     report = quick[0]["process_tier"]
     cold = report["cold_start"]

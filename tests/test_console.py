@@ -117,3 +117,76 @@ def test_a_tenant_page_script_cannot_reach_the_admin_api(tenants, live):
         page.headers["Content-Security-Policy"]
     assert server.admin.get("/_mux/status", headers={**script, "X-Mux-Console": key}).status_code == 200
     assert server.admin.get("/_mux/status").status_code == 200  # curl and the CLI send no such headers
+
+
+def test_a_tenant_page_cannot_take_over_the_console_in_the_browser(browser, tenants,
+                                                                  muxserver_process, tmp_path):
+    """Issue 22, in Chromium: a tenant page — with ``Cross-Origin-Opener-Policy:
+    same-origin`` of its own, so it keeps the handle of what it opens — opens
+    the console and tries to read its key from the DOM, to call the admin API
+    and to script it. The console is on another origin (the admin listener):
+    each is refused by the browser, and the admin API answers no call that
+    the page's script makes."""
+    evil = '''
+from flask import Flask, Response
+app = Flask(__name__)
+ADMIN = "ADMIN_URL"
+
+@app.route("/")
+def page():
+    html = """<!doctype html><title>evil</title><script>
+    const results = {};
+    const w = window.open(ADMIN + "/_mux/", "console");
+    setTimeout(async () => {
+      try { results.key = w.document.querySelector('meta[name=mux-console-key]').content; }
+      catch (e) { results.key = "blocked " + e.name; }
+      try { w.eval("1"); results.script = "ran"; } catch (e) { results.script = "blocked " + e.name; }
+      try { const r = await fetch(ADMIN + "/_mux/status"); results.fetch = "read " + (await r.text()).slice(0, 40); }
+      catch (e) { results.fetch = "blocked " + e.name; }
+      try { const r = await fetch(ADMIN + "/_mux/evict", {method: "POST", mode: "no-cors", body: "{}"});
+            results.post = "sent " + r.type; }
+      catch (e) { results.post = "blocked " + e.name; }
+      document.title = "done " + JSON.stringify(results);
+    }, 2000);
+    </script>""".replace("ADMIN", repr(ADMIN))
+    return Response(html, headers={"Cross-Origin-Opener-Policy": "same-origin"})
+'''
+    server = muxserver_process("--tenants-dir", str(tenants.root), "--data-dir", str(tmp_path / "d"))
+    tenants.add("evil", {"app.py": evil.replace("ADMIN_URL", server.admin_url)})
+    tenants.add("victim", {"index.py": "def get():\n    return 'victim'\n"})
+    server.wait_ready()
+    requests.get(server.url + "/victim/", timeout=10)
+    browser.get(server.url + "/evil/")
+    title = wait(browser, "return document.title.startsWith('done') && document.title")
+    import json
+
+    results = json.loads(title[len("done "):])
+    assert results["key"].startswith("blocked"), results
+    assert results["script"].startswith("blocked"), results
+    assert results["fetch"].startswith("blocked"), results  # no CORS: nothing to read
+    # A blind POST may leave the browser, but the admin API refuses it.
+    log = server.output()
+    assert "evicted" not in log
+    assert requests.get(server.admin_url + "/_mux/status", timeout=10).json()["tenants"]["victim"]
+    warm = requests.get(server.admin_url + "/_mux/status", timeout=10).json()["warm_modules"]
+    assert any(m["tenant"] == "victim" for m in warm), warm  # the POST evicted nothing
+
+
+def test_the_admin_listener_answers_only_its_own_host_names(tenants, muxserver_process, tmp_path):
+    """DNS rebinding: a web site whose name now points at 127.0.0.1 reaches
+    the admin listener with its own name in Host — 421, whatever the path;
+    the listener's address, localhost and admin_hosts are served."""
+    config = tmp_path / "mux.toml"
+    config.write_text('admin_hosts = ["ops.example.test"]\n')
+    server = muxserver_process("--tenants-dir", str(tenants.root), "--config", str(config),
+                               "--data-dir", str(tmp_path / "d")).wait_ready()
+    for host in ("attacker.example", "attacker.example:80", "127.0.0.1.nip.io"):
+        for path in ("/_mux/", "/_mux/status", "/_mux/console/data", "/_mux/console.js"):
+            r = requests.get(server.admin_url + path, headers={"Host": host}, timeout=10)
+            assert r.status_code == 421, (host, path, r.status_code)
+    for host in (f"127.0.0.1:{server.admin_port}", f"localhost:{server.admin_port}",
+                 "ops.example.test", "[::1]"):
+        assert requests.get(server.admin_url + "/_mux/status", headers={"Host": host},
+                            timeout=10).status_code == 200, host
+    assert requests.get(server.admin_url + "/_mux/healthz", headers={"Host": "lb.internal"},
+                        timeout=10).status_code == 200

@@ -1,5 +1,6 @@
 """A fleet for real: three muxserver nodes behind nginx (Debian's package),
-configured by ``muxserver nginx-conf``, all on 127.0.0.1."""
+configured by ``muxserver nginx-conf`` from the nodes' own config file —
+with ``base_domain`` and ``[hosts]``, as operators run it — all on 127.0.0.1."""
 
 import shutil
 import signal
@@ -17,6 +18,7 @@ from tests.conftest import write_tenant
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None,
                                 reason="nginx is not installed (apt-get install nginx)")
 TENANTS = 300
+BASE_DOMAIN = "fleet.example.test"
 
 
 class Fleet:
@@ -25,19 +27,26 @@ class Fleet:
         self.tenants = root / "tenants"
         for i in range(TENANTS):
             write_tenant(self.tenants, f"t{i}", {"index.py": f"def get():\n    return 't{i}'\n"})
+        self.config = root / "mux.toml"
+        self.config.write_text(f'base_domain = "{BASE_DOMAIN}"\n'
+                               '[hosts]\nt5 = ["www.t5.example", "*.t6.example"]\nt6 = ["t6.example"]\n')
         self.ports = [free_port() for _ in range(3)]
         self.nodes = [self._node(i) for i in range(3)]
         # t0 and t1 are a trust group on node 3; everyone else on nodes 1 and 2.
         self.listen = free_port()
         args = ["--node", f"127.0.0.1:{self.ports[0]}", "--node", f"127.0.0.1:{self.ports[1]}",
                 "--group", f"gold=t0,t1:127.0.0.1:{self.ports[2]}",
-                "--listen", f"127.0.0.1:{self.listen}", "--fail-timeout", "1"]
+                "--listen", f"127.0.0.1:{self.listen}", "--fail-timeout", "1",
+                "--config", str(self.config)]
         conf = subprocess.run([sys.executable, "-m", "muxserver", "nginx-conf", *args],
                               capture_output=True, text=True, check=True).stdout
         prefix = root / "nginx"
         (prefix / "logs").mkdir(parents=True)
         (prefix / "temp").mkdir()
         (prefix / "nginx.conf").write_text(conf)
+        checked = subprocess.run(["nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
         self.nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                                        "-g", "daemon off;"], stderr=subprocess.PIPE)
         self.url = f"http://127.0.0.1:{self.listen}"
@@ -53,7 +62,9 @@ class Fleet:
 
     def _node(self, i):
         node = Subprocess(["--tenants-dir", str(self.tenants), "--cache-dir", str(self.root / "c"),
-                           "--data-dir", str(self.root / f"data{i}"), "--no-watch"],
+                           "--data-dir", str(self.root / f"data{i}"), "--no-watch",
+                           "--server-dir", str(self.root / f"server{i}"),
+                           "--config", str(self.config)],
                           log_dir=self.root, port=self.ports[i])
         return node.wait_ready()
 
@@ -127,9 +138,7 @@ def test_a_lost_node_moves_only_its_own_tenants_and_they_come_back(fleet):
     # Only the lost node's tenants cold-started on the survivor.
     assert fleet.cold_starts([fleet.nodes[0]])[0] == kept_cold + len(lost)
     fleet.nodes[1].stop()  # already dead: closes its log
-    fleet.nodes[1] = Subprocess(["--tenants-dir", str(fleet.tenants), "--cache-dir",
-                                 str(fleet.root / "c"), "--no-watch"], log_dir=fleet.root,
-                                port=fleet.ports[1]).wait_ready()
+    fleet.nodes[1] = fleet._node(1)
     deadline = time.monotonic() + 15
     while not lost <= fleet.warm(fleet.nodes[1]):
         assert time.monotonic() < deadline, "the returning node did not get its tenants back"
@@ -152,3 +161,29 @@ def test_a_deploy_over_http_reaches_every_node(fleet, tmp_path):
     # Every node answers with the new version, and so does the fleet.
     assert [requests.get(url + "/t7/", timeout=5).text for url in urls] == ["t7 v2"] * 3
     assert requests.get(fleet.url + "/t7/", timeout=5).text == "t7 v2"
+
+
+@pytest.mark.live
+def test_hosts_and_the_base_domain_route_through_nginx(fleet):
+    """The tenant from the Host — a name under base_domain, one the operator's
+    [hosts] assigns (wildcards too) — lands on the node that keeps it warm."""
+    for host, tenant in ((f"t9.{BASE_DOMAIN}", "t9"), ("www.t5.example", "t5"),
+                         ("api.t6.example", "t5"), ("t6.example", "t6")):
+        r = requests.get(fleet.url + "/", headers={"Host": host}, timeout=10)
+        assert (r.status_code, r.text) == (200, tenant), (host, r.status_code, r.text)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/_mux", "/_mux/", "/_mux?x", "/_mux/status", "/_mux/console.js",
+                                  "//_mux/status", "/%5Fmux/status", "/_mux/../_mux/status"])
+def test_nothing_of_the_admin_api_passes_the_proxy(fleet, path):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", fleet.listen), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.split(b"\r\n", 1)[0] in (b"HTTP/1.1 404 Not Found", b"HTTP/1.1 400 Bad Request"), \
+        answer[:300]
+    assert requests.get(fleet.url + "/_mux/healthz", timeout=10).status_code == 200

@@ -49,9 +49,15 @@ class Target:
         self.listener.listen(16)
         self.bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
                                           env=dict(os.environ, MUX_BYSTANDER_SECRET=SECRET))
+        # What the supervisor alone writes and the serving processes trust.
+        self.cache = root / "cache"
+        self.server_dir = root / "server"
+        (self.server_dir / "versions" / "live").mkdir(parents=True)
+        self.data = root / "data"
         config = root / "mux.toml"
         config.write_text(f'extra_modules = ["breach"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
-                          f'cache_dir = "{root / "cache"}"\ndata_dir = "{root / "data"}"\n')
+                          f'cache_dir = "{self.cache}"\ndata_dir = "{self.data}"\n'
+                          f'server_dir = "{self.server_dir}"\n')
         self.server = Subprocess(
             ["--tenants-dir", str(self.tenants), "--config", str(config), "--workers", str(workers),
              "--isolation", isolation, "--no-watch"],
@@ -99,6 +105,8 @@ def target(request, tmp_path_factory):
 def attacks(t):
     """(name, what, arg, what an escape would show) for one target."""
     other = ",".join(t.worker_pids()) if t.workers > 1 else str(t.bystander.pid)
+    own_data = t.data / "evil"
+    bystander = str(t.bystander.pid)
     return [
         ("server environment", "environ", "", SECRET),
         ("initial environment block", "proc_environ", "", SECRET),
@@ -115,10 +123,25 @@ def attacks(t):
         ("kill another process" if t.workers == 1 else "kill the arbiter",
          "kill", str(t.bystander.pid) if t.workers == 1 else "parent", "may signal"),
         ("load a shared library from outside", "load_library", str(t.library), "loaded"),
+        # Issue 22: what another process of the same user would suffer, and
+        # what the supervisor writes for others to run or believe.
+        ("lower another process's open-files limit", "prlimit", bystander, "open-files"),
+        ("the same, with the id's upper bits set", "prlimit_high_bits", bystander, "open-files"),
+        ("renice another process", "setpriority", bystander, "reniced"),
+        ("pin another process to a CPU", "sched_setaffinity", bystander, "pinned"),
+        ("idle another process's I/O", "ioprio_set", bystander, "I/O priority"),
+        ("plant a setuid file in /data", "setuid_file", str(own_data), "made "),
+        ("a symbolic link out of /data", "symlink_out", f"{own_data}|/etc/passwd", "linked"),
+        ("hard-link a file from outside into /data", "hardlink_in", f"{own_data}|{t.beside}",
+         "hard-linked"),
+        ("poison the code cache", "write_into", str(t.cache), "wrote"),
+        ("plant a version or a live pointer", "write_into", str(t.server_dir / "versions" / "live"),
+         "wrote"),
+        ("read the server secret", "read_file", str(t.server_dir / "secret"), None),
     ]
 
 
-CASES = list(range(14))
+CASES = list(range(25))
 
 
 @pytest.mark.live
@@ -130,10 +153,13 @@ def test_attack_from_escaped_code(target, index):
         # Reading its own environment works, and finds nothing of the operator's.
         if what not in ("environ", "proc_environ"):
             assert answer.startswith("DENIED"), f"{name}: {answer}"
-        assert shows not in answer and SECRET not in answer, f"{name}: {answer}"
+        assert (shows is None or shows not in answer) and SECRET not in answer, f"{name}: {answer}"
     else:
         # --isolation off: the same attack works, so the layer is what stops it.
-        assert answer.startswith("OK") and shows in answer, f"{name}: {answer}"
+        assert answer.startswith("OK") and (shows is None or shows in answer), f"{name}: {answer}"
+    if what.startswith("prlimit") and target.locked:
+        limits = Path(f"/proc/{target.bystander.pid}/limits").read_text()
+        assert "Max open files            17" not in limits, limits
     if what == "write_file" and target.locked:
         assert not os.path.exists(target.root / "outside.txt")
         assert "calm" in (target.tenants / "calm" / "index.py").read_text()
@@ -163,11 +189,14 @@ def test_admin_token_is_not_in_the_serving_process(tmp_path):
         assert requests.get(server.admin_url + "/_mux/status", timeout=5).status_code == 401
         assert requests.get(server.admin_url + "/_mux/status", timeout=5,
                             headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
-        pid = int(requests.get(server.admin_url + "/_mux/status", timeout=5,
-                               headers={"Authorization": f"Bearer {SECRET}"}).json()["pid"])
-        for name in ("cmdline", "environ"):
-            with open(f"/proc/{pid}/{name}", "rb") as f:
-                assert SECRET.encode() not in f.read(), name
+        status = requests.get(server.admin_url + "/_mux/status", timeout=5,
+                              headers={"Authorization": f"Bearer {SECRET}"}).json()
+        serving = [p["pid"] for p in status["processes"]]
+        assert serving and status["pid"] not in serving
+        for pid in [status["pid"], *serving]:
+            for name in ("cmdline", "environ"):
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    assert SECRET.encode() not in f.read(), name
     finally:
         server.stop()
 

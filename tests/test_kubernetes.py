@@ -39,6 +39,10 @@ def test_the_pods_config_file_is_valid_for_muxserver(tmp_path):
     values["tenants_dir"] = str(tmp_path)  # /tenants does not exist here
     config = Config.build(values)
     assert config.isolation == "require" and config.graceful_timeout < 35
+    # What serving processes write is apart from what only the supervisor writes.
+    assert config.server_root.parent == config.state_dir.parent
+    assert not str(config.server_root).startswith(str(config.state_dir) + "/")
+    assert config.admin_address == ("0.0.0.0", 8081) and config.port == 8080
 
 
 def test_each_pod_has_its_own_data_volume_and_the_data_is_replicated(tmp_path):
@@ -57,7 +61,7 @@ def test_each_pod_has_its_own_data_volume_and_the_data_is_replicated(tmp_path):
     templates = stateful["spec"]["volumeClaimTemplates"]
     assert [t["spec"]["accessModes"] for t in templates] == [["ReadWriteOnce"]]
     mounts = stateful["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-    assert {"name": "data", "mountPath": "/data"} in mounts
+    assert {"name": "state", "mountPath": "/state"} in mounts
     headless = [doc for doc in docs if doc["kind"] == "Service"
                 and doc["metadata"]["name"] == stateful["spec"]["serviceName"]]
     assert headless and headless[0]["spec"]["clusterIP"] == "None"

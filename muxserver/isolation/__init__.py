@@ -167,7 +167,10 @@ def lock_down(config, tempdir: str, readable: list[str] = ()) -> Report:
         _drop_added_variables()
         report.environment = "scrubbed"
     prepare()
-    report.rlimits = rlimits.restrict(config.memory_limit)
+    report.rlimits = rlimits.restrict(config.memory_limit,
+                                      config.max_limits.get("storage_mb", config.limits.storage_mb))
+    # Files and folders it makes are its own: no group or other bits.
+    os.umask(0o077)
     os.makedirs(config.state_dir, exist_ok=True)
     write = [str(config.state_dir), tempdir]
     read = [str(config.tenants_dir), str(config.code_cache_dir), str(config.versions_dir),

@@ -68,8 +68,11 @@ SCOPE_SIGNAL = 1 << 1
 
 #: What a read-only path keeps.
 READ = READ_FILE | READ_DIR
-#: What a writable path keeps (everything but executing and device files).
-WRITE = (READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SYM
+#: What a writable path keeps: files and folders, not executing, device
+#: files, FIFOs, sockets or symbolic links — a link that leaves the data dir
+#: would lead whoever trusts what is in it (an export, the replication
+#: agent, an operator's backup) somewhere else.
+WRITE = (READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG
          | REFER | TRUNCATE)
 
 

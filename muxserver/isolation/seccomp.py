@@ -10,7 +10,17 @@ default profile refuses and what this server never needs after start-up:
   ``clone3`` answers ``ENOSYS`` so the C library falls back to ``clone``,
   whose flags a filter can read);
 * reaching other processes: ``ptrace``, ``process_vm_readv/writev``,
-  ``kcmp``, ``pidfd_*``, and ``kill``/``tgkill`` of any process but itself;
+  ``kcmp``, ``pidfd_*``, ``process_madvise``, ``migrate_pages``, ``move_pages``;
+  and the calls that take a process id — ``kill``, ``tgkill``,
+  ``rt_sigqueueinfo``, ``rt_tgsigqueueinfo``, ``prlimit64``,
+  ``sched_setaffinity``/``setscheduler``/``setparam``/``setattr``,
+  ``setpriority``, ``ioprio_set`` — on any process but itself (its own id or
+  0). The kernel reads a process id as 32 bits: a value with any of the upper
+  32 bits set is refused too, or ``victim | 1 << 32`` would pass the check;
+* setuid and setgid bits: ``chmod``, ``fchmod``, ``fchmodat``, ``open``,
+  ``openat``, ``creat``, ``mkdir``, ``mkdirat`` with ``S_ISUID`` or ``S_ISGID``
+  in their mode (``openat2``, whose mode the filter cannot read, answers
+  ``ENOSYS`` and the C library falls back);
 * new sockets: ``socket`` (the listening socket and the connections it
   accepts were made before);
 * the kernel's administration: ``mount`` and the new mount API, ``bpf``,
@@ -39,7 +49,7 @@ _TIOCSTI = 0x5412
 #: Refused outright.
 DENIED = (
     "execve", "execveat", "fork", "vfork",
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "process_madvise",
     "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "tkill",
     "socket",
     "mount", "umount", "umount2", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
@@ -68,6 +78,68 @@ def available() -> str | None:
     except OSError:
         pass
     return None
+
+
+#: Calls whose first argument is a process id: only this process (or 0).
+PID_FIRST = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "prlimit64",
+             "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")
+#: ``which`` values of setpriority/ioprio_set that name one process.
+_PRIO_PROCESS = 0
+_IOPRIO_WHO_PROCESS = 1
+_S_ISUID, _S_ISGID = 0o4000, 0o2000
+#: Calls that take a mode, and which argument holds it.
+MODE_ARG = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "open": 2, "openat": 3, "creat": 1,
+            "mkdir": 1, "mkdirat": 2}
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _blocks(low: int, high: int):
+    """``[low, high]`` as aligned power-of-two blocks ``(start, size)``."""
+    while low <= high:
+        size = low & -low if low else 1 << 32
+        while size > high - low + 1:
+            size >>= 1
+        yield low, size
+        low += size
+
+
+def _all_but(sc, action, name: str, index: int, allowed: list[int]) -> list:
+    """Rules refusing argument ``index`` of ``name`` for every value but
+    ``allowed``. libseccomp takes one comparison per argument in a rule, so
+    "neither 0 nor my pid" is the union of the ranges around them, each cut
+    into aligned blocks a masked comparison matches (about 2 × 32 rules);
+    any upper bit set is refused with one more."""
+    rules = [(action, name, (sc.Arg(index, sc.GT, 0xFFFFFFFF),))]
+    edges = [-1, *sorted(allowed), 1 << 32]
+    for below, above in zip(edges, edges[1:]):
+        for start, size in _blocks(below + 1, above - 1):
+            mask = ~(size - 1) & _MASK64
+            rules.append((action, name, (sc.Arg(index, sc.MASKED_EQ, mask, start),)))
+    return rules
+
+
+def _own_process_only(sc, action, pid: int) -> list:
+    """Refuse a process id that is neither 0 nor this process's."""
+    rules = []
+    for name in PID_FIRST:
+        # kill(0, ...) signals the whole process group: refused too.
+        allowed = [pid] if name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo") \
+            else [0, pid]
+        rules += _all_but(sc, action, name, 0, allowed)
+    for name, one in (("setpriority", _PRIO_PROCESS), ("ioprio_set", _IOPRIO_WHO_PROCESS)):
+        rules += _all_but(sc, action, name, 0, [one])  # a group or a user
+        rules += _all_but(sc, action, name, 1, [0, pid])
+    return rules
+
+
+def _no_setuid_bits(sc, action) -> list:
+    rules = []
+    for name, index in MODE_ARG.items():
+        for bit in (_S_ISUID, _S_ISGID):
+            rules.append((action, name, (sc.Arg(index, sc.MASKED_EQ, bit, bit),)))
+    return rules
 
 
 #: Socket families a process tenant may not open (all but IPv4 and IPv6:
@@ -146,22 +218,25 @@ def _build(tenant_process: bool, zygote: bool, pid: int | None):
         allowed |= {"fork", "vfork"}
     rules = [(eperm, name, ()) for name in DENIED if name not in allowed] + [
         (sc.ERRNO(errno.ENOSYS), "clone3", ()),
+        (sc.ERRNO(errno.ENOSYS), "openat2", ()),
         (eperm, "ioctl", (sc.Arg(1, sc.EQ, _TIOCSTI),)),
     ]
+    rules += _no_setuid_bits(sc, eperm)
     if not zygote:
         rules.append((eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)))
         if pid is not None:
-            rules += [(eperm, "kill", (sc.Arg(0, sc.NE, pid),)),
-                      (eperm, "tgkill", (sc.Arg(0, sc.NE, pid),))]
+            rules += _own_process_only(sc, eperm, pid)
     if tenant_process:
         rules += [(eperm, "socket", (sc.Arg(0, sc.EQ, family),))
                   for family in _TENANT_DENIED_FAMILIES]
         rules += [(eperm, "socket", (sc.Arg(1, sc.MASKED_EQ, 0xF, kind),))
                   for kind in _TENANT_DENIED_TYPES]
-        rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
-                  for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
-                               "sched_setparam")]
-        rules += [(eperm, "setpriority", (sc.Arg(1, sc.NE, 0),))]
+        if pid is None:  # compiled once: only "itself" (0) is named
+            rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
+                      for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
+                                   "sched_setparam", "sched_setattr")]
+            rules += [(eperm, name, (sc.Arg(1, sc.NE, 0),))
+                      for name in ("setpriority", "ioprio_set")]
     for action, name, args in rules:
         try:
             f.add_rule(action, name, *args)

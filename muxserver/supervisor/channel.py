@@ -14,16 +14,16 @@ supervisor's end).
 
 from __future__ import annotations
 
-import copyreg
 import itertools
 import json
 import pickle
 import struct
-from types import MappingProxyType
 
 import gevent
 from gevent.event import AsyncResult
 from gevent.lock import Semaphore
+
+from muxserver.tenancy import manifest  # noqa: F401 (how a registered version pickles)
 
 _HEADER = struct.Struct("!IB")
 JSON, PICKLE = 1, 2
@@ -31,14 +31,6 @@ JSON, PICKLE = 1, 2
 MAX_UNTRUSTED_BYTES = 16 * 2**20
 #: Largest message the supervisor may send (every tenant's version at start).
 MAX_TRUSTED_BYTES = 1 << 31
-
-
-def read_only(mapping: dict) -> MappingProxyType:
-    return MappingProxyType(mapping)
-
-
-# Registered versions hold read-only mappings (a manifest's [env]).
-copyreg.pickle(MappingProxyType, lambda proxy: (read_only, (dict(proxy),)))
 
 
 class ChannelClosed(Exception):

@@ -24,6 +24,7 @@ import socket
 import time
 
 import gevent
+import gevent.event
 from gevent import subprocess
 
 from muxserver import launch
@@ -56,6 +57,8 @@ class Worker:
         self.last_seen = time.monotonic()
         #: Its last metrics snapshot.
         self.snapshot: dict | None = None
+        #: Got every registered version: later changes are sent one by one.
+        self.has_versions = False
 
     @property
     def pid(self) -> int:
@@ -87,6 +90,29 @@ def _plausible(snapshot: dict) -> bool:
         return False
 
 
+def _plausible_status(status) -> bool:
+    """A status of the shape the control plane reads (the wrong shape from
+    a serving process is left out, never trusted)."""
+    try:
+        return (isinstance(status["rss_bytes"], int) and isinstance(status["pid"], int)
+                and all(isinstance(m, dict) and isinstance(m.get("tenant"), str)
+                        for m in status["warm_modules"])
+                and all(isinstance(row["warm_modules"], int) and isinstance(row["inflight"], int)
+                        for row in status["tenants"].values())
+                and all(isinstance(row["count"], (int, float)) for row in status["limit_kills"])
+                and isinstance(status["cold_starts"], (int, float))
+                and isinstance(status["evictions"], (int, float))
+                and isinstance(status["isolation"], dict))
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _plausible_line(line) -> bool:
+    return (isinstance(line, dict) and isinstance(line.get("time"), (int, float))
+            and isinstance(line.get("line"), str) and isinstance(line.get("level"), str)
+            and (line.get("request_id") is None or isinstance(line["request_id"], str)))
+
+
 class WorkerPool:
     """The serving processes of one supervisor.
 
@@ -112,16 +138,36 @@ class WorkerPool:
         self.extra_snapshots: list = []
         #: Set with a HaltServer when the server must stop (a boot failure).
         self.fatal = gevent.event.AsyncResult()
+        self._registered = False
 
     # -- processes --------------------------------------------------------------
 
     def start(self) -> "WorkerPool":
+        """Start the serving processes; each waits for every registered
+        version (:meth:`ready`) after its own start-up, so starting them
+        first lets their interpreters boot while the supervisor registers."""
         for slot in range(self.config.workers):
-            self._spawn(slot)
+            self._spawn(slot, send_versions=False)
         self._greenlets.append(gevent.spawn(self._watch_heartbeats))
         return self
 
-    def _spawn(self, slot: int) -> Worker:
+    def ready(self) -> None:
+        """Registration is done: send every process started early its versions."""
+        for worker in list(self.workers.values()):
+            self._send_versions(worker)
+        self._registered = True
+
+    def _send_versions(self, worker: Worker) -> None:
+        worker.has_versions = True
+        try:
+            worker.channel.send({"op": "snapshot",
+                                 "specs": [s.spec for s in self.registry.tenants.values()]},
+                                trusted_payload=True)
+        except ChannelClosed:
+            pass  # it died at once; _reap sees it
+        worker.channel.start()
+
+    def _spawn(self, slot: int, send_versions: bool = True) -> Worker:
         config = self.config
         tempdir = serverdir.private_tempdir(config, f"worker-{slot}")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,13 +192,8 @@ class WorkerPool:
         worker = Worker(slot, proc, channel, tempdir, zygote)
         channel.on_message = worker.on_message
         self.workers[slot] = worker
-        try:
-            channel.send({"op": "snapshot",
-                          "specs": [s.spec for s in self.registry.tenants.values()]},
-                         trusted_payload=True)
-        except ChannelClosed:
-            pass  # it died at once; _reap sees it
-        channel.start()
+        if send_versions:
+            self._send_versions(worker)
         self._greenlets.append(gevent.spawn(self._reap, worker))
         log.info("started serving process %d (pid %d)", slot, proc.pid)
         return worker
@@ -198,7 +239,7 @@ class WorkerPool:
                   worker.slot, worker.pid, how, lived)
         gevent.sleep(RESPAWN_BACKOFF_S[min(deaths, len(RESPAWN_BACKOFF_S) - 1)] if deaths else 0)
         if not self.stopping:
-            self._spawn(worker.slot)
+            self._spawn(worker.slot, send_versions=self._registered)
 
     def _watch_heartbeats(self) -> None:
         timeout = self.config.worker_timeout
@@ -246,8 +287,11 @@ class WorkerPool:
         return answers
 
     def publish(self, name: str, state) -> None:
-        """A tenant's live version changed: every process serves the new one."""
+        """A tenant's live version changed: every process serves the new one
+        (a process still waiting for its versions gets it with them)."""
         for worker in self._live():
+            if not worker.has_versions:
+                continue
             try:
                 if state is None:
                     worker.channel.send({"op": "remove", "tenant": name, "id": 0})
@@ -268,11 +312,11 @@ class WorkerPool:
         return (cold or answers)[0] | {"processes": len(answers)}
 
     def process_status(self) -> list[dict]:
-        return self._ask_all("status")
+        return [answer for answer in self._ask_all("status") if _plausible_status(answer)]
 
     def logs(self, tenant: str, limit: int | None) -> list[dict]:
         return [line for answer in self._ask_all("logs", tenant=tenant, limit=limit)
-                for line in answer]
+                if isinstance(answer, list) for line in answer if _plausible_line(line)]
 
     def metrics_snapshots(self) -> list[dict]:
         live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]

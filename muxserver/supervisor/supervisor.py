@@ -81,10 +81,12 @@ class Supervisor:
         gevent.signal_handler(signal.SIGTERM, self.should_exit.set)
         gevent.signal_handler(signal.SIGINT, self.should_exit.set)
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._hup))
-        # At start, tenants are registered without importing anything.
-        self.control.rescan(checked=False)
         self._start_egress()
+        # Serving processes boot while tenants are registered (without
+        # importing anything, at start), then get every version at once.
         self.pool.start()
+        self.control.rescan(checked=False)
+        self.pool.ready()
         self.admin.start()
         if self.config.watch:
             self._services.append(start_watcher(self.control))
@@ -120,7 +122,6 @@ class Supervisor:
         self._services.append(self.egress)
         self.pool.egress_port = self.egress.port
         registry = self.registry
-        self.egress.update([s.spec for s in registry.tenants.values()])
         publish = registry.on_change
 
         def on_change(name, state):

@@ -1,8 +1,9 @@
 """``muxserver deploy``: validate a tenant folder, then swap it in atomically.
 
 The source is registered exactly as the server would (compiled under the
-sandbox policy, routes read, ``tenant.toml`` parsed); any error refuses the
-deploy and the live tenant is not touched. The new version is copied next
+sandbox policy, routes read, ``tenant.toml`` parsed) and health-checked
+(its modules imported in a locked-down trial process, :mod:`muxserver.trial`);
+any error refuses the deploy and the live tenant is not touched. The new version is copied next
 to the live one inside the tenants dir (a hidden name the server ignores)
 and exchanged with it in one ``renameat2(RENAME_EXCHANGE)`` call where the
 kernel has it, so the server never sees a half-copied tenant.
@@ -17,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from muxserver.errors import DeployRefused
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.scanner import TENANT_NAME
@@ -24,15 +26,6 @@ from muxserver.tenancy.scanner import scan_tenant
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-
-
-class DeployRefused(Exception):
-    """The source failed validation; ``errors`` has ``file:line: message``."""
-
-    def __init__(self, reason: str, errors=()):
-        super().__init__(reason)
-        self.reason = reason
-        self.errors = tuple(errors)
 
 
 def _exchange(a: str, b: str) -> bool:
@@ -47,11 +40,14 @@ def _exchange(a: str, b: str) -> bool:
 
 
 def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None = None,
-           rules: TenantRules | None = None, extra_modules: frozenset[str] = frozenset()) -> dict:
+           rules: TenantRules | None = None, extra_modules: frozenset[str] = frozenset(),
+           health_check=None) -> dict:
     """Validate ``source`` as ``tenant`` and make it live in ``tenants_dir``.
 
     :param rules: the server's rules for tenant.toml (``--config``).
     :param extra_modules: the server's ``extra_modules``.
+    :param health_check: ``health_check(spec) -> errors`` for the copy that
+        will serve (None: registration only).
 
     :raises DeployRefused: on a bad name, a missing folder or any error in
         the new version.
@@ -78,6 +74,11 @@ def deploy(source: Path, tenant: str, tenants_dir: Path, cache_dir: Path | None 
         copied = scan_tenant(new_dir, tenant, cache, rules, extra_modules)
         if not copied.ok:
             raise DeployRefused("the copied version has errors", copied.errors)
+        if health_check is not None:
+            errors = health_check(copied)
+            if errors:
+                raise DeployRefused("the new version failed its health check; the live tenant "
+                                    "is unchanged", errors)
         if live.exists():
             if not _exchange(str(new_dir), str(live)):
                 old = staging / f"{tenant}.old"

@@ -11,6 +11,8 @@ Every error of the file is reported, each at the line of the key at fault.
 
 from __future__ import annotations
 
+import copyreg
+
 import re
 import tomllib
 from dataclasses import dataclass
@@ -295,3 +297,12 @@ def _function(table, error) -> Function | None:
                                   f"{', '.join(FUNCTION_FORMS)}")
         ok = False
     return Function(entrypoint, form) if ok else None
+
+
+def read_only(mapping: dict) -> MappingProxyType:
+    return MappingProxyType(mapping)
+
+
+# A registered version crosses to serving processes and trials as a pickle
+# (from the supervisor); its manifest's [env] is a read-only mapping.
+copyreg.pickle(MappingProxyType, lambda proxy: (read_only, (dict(proxy),)))

@@ -105,11 +105,88 @@ def _load_library(arg):
     return f"loaded {lib}"
 
 
+def _errno_call(result):
+    if result != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
+
+
+class _RLimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+
+
+def _prlimit(arg):
+    """Lower another process's open-files limit (RLIMIT_NOFILE = 7)."""
+    pid = int(arg)
+    limit = _RLimit(17, 17)
+    _errno_call(_libc.prlimit(pid, 7, ctypes.byref(limit), None))
+    return f"set the open-files limit of {pid} to 17"
+
+
+def _prlimit_high_bits(arg):
+    """The same, with a process id the kernel reads as 32 bits."""
+    pid = int(arg) | (1 << 32)
+    limit = _RLimit(17, 17)
+    _errno_call(_libc.syscall(302, ctypes.c_long(pid), 7, ctypes.byref(limit), None))
+    return f"set the open-files limit of {arg} to 17 (through {pid:#x})"
+
+
+def _setpriority(arg):
+    os.setpriority(os.PRIO_PROCESS, int(arg), 19)
+    return f"reniced {arg} to 19"
+
+
+def _sched_setaffinity(arg):
+    os.sched_setaffinity(int(arg), {0})
+    return f"pinned {arg} to CPU 0"
+
+
+def _ioprio_set(arg):
+    # ioprio_set(IOPRIO_WHO_PROCESS, pid, IOPRIO_CLASS_IDLE << 13): x86_64 number 251.
+    _errno_call(_libc.syscall(251, 1, int(arg), 3 << 13))
+    return f"set the I/O priority of {arg} to idle"
+
+
+def _setuid_file(arg):
+    path = os.path.join(arg, "setuid-by-escape")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n")
+    os.chmod(path, 0o4755)
+    if not os.stat(path).st_mode & 0o4000:
+        raise OSError("the setuid bit did not stick")
+    return f"made {path} setuid"
+
+
+def _symlink_out(arg):
+    folder, target = arg.split("|", 1)
+    link = os.path.join(folder, "link-by-escape")
+    os.symlink(target, link)
+    return f"linked {link} -> {os.readlink(link)}"
+
+
+def _hardlink_in(arg):
+    folder, target = arg.split("|", 1)
+    link = os.path.join(folder, "hardlink-by-escape")
+    os.link(target, link)
+    return f"hard-linked {target} into {folder}"
+
+
+def _write_into(arg):
+    folder = arg
+    path = os.path.join(folder, "planted-by-escape")
+    with open(path, "w") as f:
+        f.write("planted")
+    return f"wrote {path}"
+
+
 ATTACKS = {
     "environ": _environ, "proc_environ": _proc_environ, "other_environ": _other_environ,
     "read_file": _read_file, "write_file": _write_file, "connect": _connect, "bind": _bind,
     "fork": _fork, "execve": _execve, "ptrace": _ptrace, "kill": _kill,
-    "load_library": _load_library,
+    "load_library": _load_library, "prlimit": _prlimit, "prlimit_high_bits": _prlimit_high_bits,
+    "setpriority": _setpriority, "sched_setaffinity": _sched_setaffinity,
+    "ioprio_set": _ioprio_set, "setuid_file": _setuid_file, "symlink_out": _symlink_out,
+    "hardlink_in": _hardlink_in, "write_into": _write_into,
 }
 
 

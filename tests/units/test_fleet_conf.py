@@ -18,7 +18,7 @@ def test_consistent_hash_on_the_tenant_retries_only_connection_failures():
     assert "api.acme.test acme;" in conf and "*.acme.test acme;" in conf
     # Quoted, or nginx reads the regex's "{" as a block (tests/test_failover.py runs nginx -t).
     assert '"~^(?<mux_sub>[a-z0-9][a-z0-9-]{0,62})\\.example\\.test$" $mux_sub;' in conf
-    assert "location /_mux/ { return 404; }" in conf
+    assert "location ^~ /_mux { return 404; }" in conf
     assert "keepalive 64;" in conf and "X-Request-Id $mux_request_id" in conf
 
 
