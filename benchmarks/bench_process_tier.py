@@ -267,9 +267,9 @@ def run(seconds: float, quick: bool) -> dict:
     logs.access_enabled = False  # the warm runs' access lines
     with tempfile.TemporaryDirectory() as tmp:
         config, plan = _setup(Path(tmp))
-        report = {"cold_start": cold_starts(config, plan, 10 if quick else 60)}
+        report = {"cold_start": cold_starts(config, plan, 8 if quick else 60)}
         report["warm"] = warm_throughput(config, seconds)
-        report["handoff"] = handoff(50 if quick else 500)
+        report["handoff"] = handoff(20 if quick else 500)
     report["isolation"] = config.isolation
     return report
 

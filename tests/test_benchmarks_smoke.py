@@ -6,6 +6,10 @@ its reports (one smoke run of each, not two).
 
 import pytest
 
+# One quick run of every script, in the first test that asks for it: about
+# two minutes on a shared 2-core machine, over the suite's default timeout.
+pytestmark = pytest.mark.timeout(360)
+
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):

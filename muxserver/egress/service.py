@@ -78,10 +78,13 @@ class EgressHandle:
 
     def metrics_snapshot(self) -> dict:
         """The counters as a metrics snapshot (:mod:`muxserver.ops.metrics`)."""
-        return {"pid": self.proc.pid, "live": False, "buckets": {},
-                "gauges": {"warm_modules": 0, "tenants": 0, "rss": 0},
-                "counters": {"mux_egress_connections": self.stats.get("connections", []),
-                             "mux_egress_bytes": self.stats.get("bytes", [])}}
+        from muxserver.ops.metrics import COUNTERS
+
+        counters = {name: [] for name in COUNTERS}
+        counters["mux_egress_connections"] = self.stats.get("connections", [])
+        counters["mux_egress_bytes"] = self.stats.get("bytes", [])
+        return {"pid": self.proc.pid, "live": False, "buckets": {}, "counters": counters,
+                "gauges": {"warm_modules": 0, "tenants": 0, "rss": 0}}
 
     def stop(self) -> None:
         self._reader.kill(block=False)
