@@ -88,16 +88,7 @@ class EgressHandle:
 
     def stop(self) -> None:
         self._reader.kill(block=False)
-        try:
-            self.control.close()
-        except OSError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - killed; the kernel reaps it
-            pass
+        launch.stop_service(self.proc, self.control)
 
 
 def start_egress(config, key: bytes) -> EgressHandle:

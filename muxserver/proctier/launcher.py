@@ -68,16 +68,7 @@ class ZygoteHandle:
         return self.proc.pid
 
     def stop(self) -> None:
-        try:
-            self.client_end.close()
-        except OSError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001 - it was killed; the kernel reaps
-            pass
+        launch.stop_service(self.proc, self.client_end)
 
 
 def start_zygote(config, proxy_port: int | None = None) -> ZygoteHandle:
