@@ -264,12 +264,15 @@ def handoff(requests_n: int) -> dict:
 def run(seconds: float, quick: bool) -> dict:
     from muxserver.ops import logs
 
-    logs.access_enabled = False  # the warm runs' access lines
-    with tempfile.TemporaryDirectory() as tmp:
-        config, plan = _setup(Path(tmp))
-        report = {"cold_start": cold_starts(config, plan, 8 if quick else 60)}
-        report["warm"] = warm_throughput(config, seconds)
-        report["handoff"] = handoff(20 if quick else 500)
+    was, logs.access_enabled = logs.access_enabled, False  # the warm runs' access lines
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config, plan = _setup(Path(tmp))
+            report = {"cold_start": cold_starts(config, plan, 8 if quick else 60)}
+            report["warm"] = warm_throughput(config, seconds)
+            report["handoff"] = handoff(20 if quick else 500)
+    finally:
+        logs.access_enabled = was
     report["isolation"] = config.isolation
     return report
 

@@ -38,6 +38,9 @@ def _origin(environ, start_response):
         start_response("302 Found", [("Location", "http://127.0.0.2:9/elsewhere")])
         return [b""]
     start_response("200 OK", [("Content-Type", "application/json")])
+    if environ["REQUEST_METHOD"] == "POST":
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        return [b'{"origin": "%s", "body": %s}' % (path.encode(), body)]
     return [b'{"origin": "%s"}' % path.encode()]
 
 
@@ -59,6 +62,10 @@ CALLER = """\
     @app.route("/call")
     def call():
         return requests.get(f"http://localhost:{PORT}/hello", timeout=5).json()
+
+    @app.route("/post")
+    def post():
+        return requests.post(f"http://localhost:{PORT}/echo", json={"a": [1, 2]}, timeout=5).json()
 
     @app.route("/refused")
     def refused():
@@ -168,6 +175,17 @@ def test_a_process_tenant_calls_an_allowed_host_through_the_proxy(server):
     r = requests.get(server.url + "/caller/call", timeout=30)
     assert r.status_code == 200, r.text + server.output()[-3000:]
     assert r.json() == {"origin": "/hello"}
+
+
+def test_a_post_body_goes_through_the_proxy(server):
+    r = requests.get(server.url + "/caller/post", timeout=30)
+    assert r.json() == {"origin": "/echo", "body": {"a": [1, 2]}}
+
+
+def test_status_lists_the_tenant_processes(server):
+    requests.get(server.url + "/human/size/1", timeout=30)
+    status = requests.get(server.admin_url + "/_mux/status", timeout=10).json()
+    assert any(p["tenant"] == "human" and p["pid"] > 0 for p in status["tenant_processes"])
 
 
 def test_a_host_not_allowed_is_the_librarys_connection_error_naming_the_rule(server):

@@ -147,12 +147,14 @@ class Proxy:
 
         tenant = "-"
         try:
-            head = _read_head(client)
+            head, rest = _read_head(client)
             lines = head.decode("latin-1").split("\r\n")
             method, target, version = lines[0].split(" ", 2)
             headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
             tenant = self._authenticate(headers)
             if method == "CONNECT":
+                if rest:
+                    raise ValueError("bytes after a CONNECT request's head")
                 host, _, port = target.rpartition(":")
                 upstream = self.connect(tenant, host, int(port))
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -168,7 +170,8 @@ class Proxy:
                         if k.strip().lower() not in ("proxy-authorization", "proxy-connection",
                                                      "connection", "keep-alive")]
                 upstream.sendall("\r\n".join([f"{method} {path} {version}", *kept,
-                                              "Connection: close", "", ""]).encode("latin-1"))
+                                              "Connection: close", "", ""]).encode("latin-1")
+                                 + rest)
             self.count(tenant, "allowed")
             self.relay(tenant, client, upstream, self.walls.get(tenant, DEFAULT_WALL_S))
         except Refused as exc:
@@ -266,7 +269,8 @@ class Proxy:
             os._exit(0)  # the supervisor is gone
 
 
-def _read_head(sock) -> bytes:
+def _read_head(sock) -> tuple[bytes, bytes]:
+    """The request's head, and the bytes of its body read with it."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(4096)
@@ -275,7 +279,8 @@ def _read_head(sock) -> bytes:
         data += chunk
         if len(data) > MAX_HEAD:
             raise ValueError("request head too long")
-    return data.split(b"\r\n\r\n", 1)[0]
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head, rest
 
 
 def _refuse(client, reason: str) -> None:
