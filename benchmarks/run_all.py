@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import bench_density  # noqa: E402
 from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
+from benchmarks import bench_peers  # noqa: E402
 from benchmarks import bench_process_tier  # noqa: E402
 from benchmarks import bench_console  # noqa: E402
 from benchmarks import bench_replica  # noqa: E402
@@ -179,6 +180,38 @@ def _replica_rows(replica: dict | None) -> list[tuple[str, str, str]]:
              f"{replica['replica_vs_none']}x", "")]
 
 
+def _peer_rows(peers: dict | None) -> list[tuple[str, str, str]]:
+    """The peer benchmark's figures (issue 26): one core each, same client."""
+    if not peers:
+        return []
+    warm, cold, mem = peers["warm"], peers["cold"], peers["memory"]
+    rows = []
+    if "mux_over_php-fpm+nginx" in warm:
+        rows.append(("warm hello per core vs PHP-FPM + nginx (opcache, shared pool), access log "
+                     "and process layer on", f"{warm['mux_over_php-fpm+nginx']}x "
+                     f"({warm['rps']['muxserver']} vs {warm['rps']['php-fpm+nginx']} req/s)",
+                     ">= 1.2x"))
+    rows.append((f"warm hello per core vs Fission's Python environment ({peers['fission_server']})",
+                 f"{warm['mux_over_fission-python']}x ({warm['rps']['muxserver']} vs "
+                 f"{warm['rps']['fission-python']} req/s)", ">= 1.0x"))
+    if "php_p50_ms" in cold:
+        rows.append(("cold start p50: first request to a tenant never loaded / PHP-FPM's first "
+                     "request to a new file", f"{cold['mux_p50_ms']} / {cold['php_p50_ms']} ms "
+                     f"({cold['mux_over_php']}x)", "<= 1.0x"))
+    fission = peers.get("fission_cold", {})
+    if fission:
+        rows.append(("Fission cold start p50: warm pool (specialize + first request) / new "
+                     "process", f"{fission['pool_p50_ms']} / {fission['new_process_p50_ms']} ms",
+                     ""))
+    rows.append(("memory per warm hello tenant / per registered tenant (supervisor, serving "
+                 "process)", f"{mem['mux_warm_tenant_kib']} KiB / "
+                 f"{mem['mux_registered_tenant_kib_supervisor']} + "
+                 f"{mem['mux_registered_tenant_kib_serving']} KiB", "<= 8 KiB / <= 1 KiB"))
+    rows.append(("memory per PHP file (PSS) / per Fission function (one process, USS)",
+                 f"{mem.get('php_file_kib', '-')} KiB / {mem['fission_function_kib']:,} KiB", ""))
+    return rows
+
+
 def _soak_rows(soak: dict | None) -> list[tuple]:
     if not soak:
         return []
@@ -220,6 +253,7 @@ def headline(reports: dict) -> list[str]:
     cold = c["table"]["after eviction (cold, code cached)"]
     proc = d["process_per_tenant"]
     rows = [
+        *_peer_rows(reports.get("peers")),
         ("warm throughput vs bare gevent.pywsgi app (1 process)", f"{t['ratio_vs_bare_pywsgi']}x", ">= 0.75x"),
         ("warm throughput vs Flask on gevent.pywsgi", f"{t['ratio_vs_flask_pywsgi']}x", ">= 1.2x"),
         ("warm throughput with the access log on (--log-format json) / off",
@@ -254,6 +288,11 @@ def headline(reports: dict) -> list[str]:
          + f" ({n['no_abuser']['p99_ms']} ms), "
          + f"{sum(r['errors'] for r in n['with_abusers'].values())} errors",
          "<= 10x alone, 0 errors"),
+        *[(f"calm tenant p99 beside " + " / ".join(n[kind]) + f" {label} abusers",
+           " / ".join(f"{r['p99_ms']} ms ({r['p99_over_alone']}x)" for r in n[kind].values())
+           + f", {sum(r['errors'] for r in n[kind].values())} errors", "<= 10x alone, 0 errors")
+          for kind, label in (("one_call_bomb", "one-call bomb"),
+                              ("never_ticking", "never-ticking host call")) if n.get(kind)],
         ("RSS growth after the abuse", f"{n['rss_growth_mib']} MiB", "<= 64 MiB"),
         ("deploy: last write to new code answering, p50 / p99",
          f"{dep['live_after_last_write_s']['p50']} s / {dep['live_after_last_write_s']['p99']} s", "p50 <= 0.5 s"),
@@ -297,6 +336,35 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
         lines += [f"## {title}", "", f"From {scripts}.", ""]
         if made.get(chart):
             lines += [f"![{title}]({made[chart]})", ""]
+    peers = reports.get("peers")
+    if peers:
+        lines += ["## Peers: PHP-FPM and Fission, one core each", "",
+                  "From `benchmarks/bench_peers.py` (`python benchmarks/bench_peers.py`): every "
+                  "server pinned to core 0 with `taskset`, `wrk -t1 -c8` keep-alive and the "
+                  "script on core 1, interleaved rounds, medians of per-round ratios. muxserver "
+                  "is the real command (supervisor and one serving process, process layer on, "
+                  "`--log-format json` access log on); PHP-FPM 8.2 + nginx from Debian (opcache "
+                  "on, one shared pool, nginx access log on); Fission's Python environment server "
+                  f"recreated at run time and served by {peers['fission_server']}. "
+                  "The machine is shared with other work: the rounds' ratios vary.", "",
+                  "| server | req/s (median) | p50 ms | muxserver / it (each round) |",
+                  "| --- | --- | --- | --- |"]
+        warm = peers["warm"]
+        for name, rps in warm["rps"].items():
+            each = warm.get(f"mux_over_{name}_each_round")
+            lines.append(f"| {name} | {rps} | {warm['p50_ms'][name]} | "
+                         + (f"{warm[f'mux_over_{name}']}x ({', '.join(map(str, each))})" if each
+                            else "") + " |")
+        cold, mem = peers["cold"], peers["memory"]
+        lines += ["", f"Cold start ({cold['n']} each, interleaved, one keep-alive client): "
+                  f"muxserver p50 {cold['mux_p50_ms']} ms, p99 {cold['mux_p99_ms']} ms"
+                  + (f"; PHP-FPM p50 {cold['php_p50_ms']} ms, p99 {cold['php_p99_ms']} ms"
+                     if "php_p50_ms" in cold else "") + ". Memory: "
+                  f"{mem['mux_warm_tenant_kib']} KiB per warm hello tenant "
+                  f"({mem['warmed_tenants']:,} warmed), "
+                  f"{mem['mux_registered_tenant_kib_supervisor']} KiB (supervisor) + "
+                  f"{mem['mux_registered_tenant_kib_serving']} KiB (serving process) per "
+                  f"registered tenant ({mem['registered_tenants']:,} against 10).", ""]
     lines += ["## Density by size", "",
               "| tenants | ready cold / warm cache (s) | idle RSS MiB | RSS with N warm MiB (N) | "
               "KiB per warm tenant | p50 ms | p99 ms |",
@@ -425,6 +493,7 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     q = ["--quick"] if args.quick else []
     reports = {"machine": machine()}
+    reports["peers"] = bench_peers.main(q)
     reports["throughput"] = bench_throughput.main(q)
     reports["workers"] = bench_workers.main(q)
     reports["isolation"] = bench_isolation.main(q)

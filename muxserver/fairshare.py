@@ -30,6 +30,7 @@ import time
 import gevent
 from gevent.event import Event
 
+from muxserver.offload import Offloader
 from sandbox import limits
 
 #: How fast a tenant's recent CPU use is forgotten (time constant).
@@ -190,28 +191,13 @@ class FairShare:
 
     # -- long C calls ------------------------------------------------------------
 
-    def offload(self, call):
-        """Run one long C call (a regular expression past its first slice) in
-        the one worker thread, with the GIL released, charging its time to
-        the request: the process serves the others meanwhile, and at most one
-        such call runs at a time whatever the number of requests."""
-        budget = limits.current()
-        started = time.monotonic()
-        try:
-            ok, value = self._pool().apply(_outcome_of, (call,))
-        finally:
-            if budget is not None:
-                budget.cpu_used += time.monotonic() - started
-        if not ok:
-            raise value
-        return value
-
-    def _pool(self):
+    def offload(self, call, seconds, interruptible=True):
+        """Run one long C call (a regular expression past its first slice, a
+        password hash) in a worker thread, in turns by tenant
+        (:mod:`muxserver.offload`)."""
         if self._threads is None:
-            from gevent.threadpool import ThreadPool
-
-            self._threads = ThreadPool(1)
-        return self._threads
+            self._threads = Offloader()
+        return self._threads(call, seconds, interruptible)
 
     def install(self) -> "FairShare":
         limits.set_slice_hooks(self.end_slice, self.on_pause)
@@ -222,15 +208,6 @@ class FairShare:
 
 def _nothing() -> None:
     pass
-
-
-def _outcome_of(call):
-    """In the worker thread: the result or the exception, as a value (the
-    thread pool would print a raised one to stderr, outside the log)."""
-    try:
-        return True, call()
-    except Exception as exc:
-        return False, exc
 
 
 #: The process's scheduler.

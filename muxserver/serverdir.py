@@ -5,7 +5,8 @@
     <server-dir>/
       secret        the server's secret (0600): session and console keys derive from it
       versions/     versions deployed over HTTP and their live pointers
-      run/          a private temporary folder per serving process, removed when it exits
+      run/<pid>/    a private temporary folder per process the supervisor <pid> started,
+                    each removed when its process is gone
 
 Serving processes read ``versions/`` (Landlock, read-only) and nothing else
 of it: they never see the secret, only the session key the supervisor
@@ -86,14 +87,39 @@ def console_key(secret: bytes) -> str:
     return hmac.new(secret, b"mux-console", hashlib.sha256).hexdigest()
 
 
+def _run_folder(config) -> Path:
+    return Path(config.server_root) / "run" / str(os.getpid())
+
+
 def private_tempdir(config, label: str) -> str:
-    """A folder of one process's own under ``run/`` (uploads spill there);
-    the supervisor removes it when the process is gone."""
-    run = Path(config.server_root) / "run"
+    """A folder of one process's own under ``run/<this pid>/`` (uploads spill
+    there); the supervisor removes it when the process is gone."""
+    run = _run_folder(config)
     run.mkdir(parents=True, exist_ok=True)
     return tempfile.mkdtemp(prefix=f"{label}-", dir=run)
 
 
-def clear_run_folder(config) -> None:
-    """Remove what processes of an earlier run left in ``run/``."""
-    shutil.rmtree(Path(config.server_root) / "run", ignore_errors=True)
+def clear_run_folder(config, own_only: bool = False) -> None:
+    """Remove this supervisor's temporary folders, and (``own_only`` False)
+    those a supervisor that is no longer running left behind — never those
+    of another server running on the same server dir."""
+    shutil.rmtree(_run_folder(config), ignore_errors=True)
+    if own_only:
+        return
+    try:
+        entries = list((Path(config.server_root) / "run").iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.isdigit() and not _alive(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

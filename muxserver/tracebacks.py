@@ -13,9 +13,17 @@ import traceback
 
 from muxserver.errors import TenantCodeError
 from sandbox import SandboxError
+from sandbox.guards import exception_text
 from sandbox.facades.files import QuotaExceeded
 from sandbox.facades.sqlite import DataUnavailable
 from sandbox.facades.sqlite import QuotaError
+
+
+#: Innermost tenant frames a traceback shows (a deep recursion has thousands).
+MAX_FRAMES = 50
+#: Most of a tenant file read for its lines, and most of a line shown.
+MAX_SOURCE_BYTES = 2 * 2**20
+MAX_LINE_CHARS = 1000
 
 
 def format_tenant_traceback(exc: BaseException, tenant_root=None) -> str:
@@ -28,18 +36,21 @@ def format_tenant_traceback(exc: BaseException, tenant_root=None) -> str:
     names up on the host's ``sys.path`` (a tenant named ``muxserver`` would
     see the server's source) and keep every file it read in memory.
     """
-    summary = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
-                                             lookup_lines=False)
-    frames = []
-    for frame in summary:
-        if not _is_tenant_file(frame.filename):
-            continue
-        line = _tenant_line(tenant_root, frame.filename, frame.lineno)
-        frames.append(traceback.FrameSummary(frame.filename, frame.lineno, frame.name,
-                                             lookup_line=False, line=line))
+    # The innermost tenant frames only, their lines read once per file: a
+    # deep recursion is thousands of frames (issue 23: formatting one held
+    # the process for half a second).
+    tenant = [(frame.f_code.co_filename, lineno, frame.f_code.co_name)
+              for frame, lineno in traceback.walk_tb(exc.__traceback__)
+              if _is_tenant_file(frame.f_code.co_filename)][-MAX_FRAMES:]
+    sources: dict[str, list[bytes]] = {}
+    frames = [traceback.FrameSummary(filename, lineno, name, lookup_line=False,
+                                     line=_tenant_line(tenant_root, filename, lineno, sources))
+              for filename, lineno, name in tenant]
     lines = ["Traceback (most recent call last):\n"]
     lines.extend(traceback.StackSummary.from_list(frames).format())
-    lines.extend(traceback.format_exception_only(type(exc), exc))
+    # The message is the tenant's value: sized and cut, never the real str()
+    # (a ValueError of a repeated megabyte once wrote 2 GB, issue 23).
+    lines.append(exception_text(exc) + "\n")
     return "".join(lines).rstrip("\n")
 
 
@@ -53,19 +64,21 @@ def innermost_tenant_frame(exc: BaseException) -> str | None:
     return where
 
 
-def _tenant_line(tenant_root, filename: str, lineno: int | None) -> str:
+def _tenant_line(tenant_root, filename: str, lineno: int | None, sources: dict) -> str:
     # Tenant code is compiled as "<tenant>/<path in its folder>".
     parts = filename.split("/")
     if tenant_root is None or not lineno or len(parts) < 2 or ".." in parts:
         return ""
-    try:
-        with open(os.path.join(str(tenant_root), *parts[1:]), "rb") as f:
-            for number, raw in enumerate(f, 1):
-                if number == lineno:
-                    return raw.decode("utf-8", "replace").strip()
-    except OSError:
-        pass
-    return ""
+    source = sources.get(filename)
+    if source is None:
+        try:
+            with open(os.path.join(str(tenant_root), *parts[1:]), "rb") as f:
+                source = sources[filename] = f.read(MAX_SOURCE_BYTES).splitlines()
+        except OSError:
+            source = sources[filename] = []
+    if lineno > len(source):
+        return ""
+    return source[lineno - 1].decode("utf-8", "replace").strip()[:MAX_LINE_CHARS]
 
 
 def _is_tenant_file(filename: str) -> bool:
@@ -92,10 +105,10 @@ def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeE
     if isinstance(exc, (QuotaError, QuotaExceeded)):
         # Storage over storage_mb, not caught by the tenant (SPEC: 507).
         error.status = 507
-        error.exc_type = f"{name} ({exc})"
+        error.exc_type = f"{name} ({exception_text(exc, 300).partition(': ')[2]})"
     elif isinstance(exc, DataUnavailable):
         # The tenant's data is on another node, or its replica is out of
         # reach (SPEC State: 503, never an empty database).
         error.status = 503
-        error.exc_type = f"{name} ({exc})"
+        error.exc_type = f"{name} ({exception_text(exc, 300).partition(': ')[2]})"
     return error

@@ -19,6 +19,18 @@ loops again cannot keep the request alive, and the host checks
 :attr:`Budget.killed` after the handler returns in case tenant code
 swallowed the last raise (a context manager whose ``__exit__`` returns true).
 
+The CPU clock of a thread (``time.thread_time``) is a system call that
+costs several microseconds on a busy virtual machine — it was a quarter of
+a warm request's CPU (issue 26). A slice reads it only once something asks
+for its CPU time exactly (a check, every :data:`TICKS_PER_CHECK` ticks);
+until then a slice is charged its wall time on the monotonic clock, which
+is never less than the CPU it used. A short request reads no CPU clock.
+
+.. warning::
+   A slice that reaches no check is charged its wall time: if the operating
+   system ran another process meanwhile, or one C call blocked (an
+   ``fsync``), the request is charged that time as CPU.
+
 .. warning::
    A tick cannot interrupt one long C call. The guards in
    :mod:`sandbox.guards` refuse or bound those before they start
@@ -30,6 +42,7 @@ from __future__ import annotations
 
 import os
 import time
+from time import perf_counter
 
 import greenlet
 
@@ -141,6 +154,7 @@ class Budget:
         "countdown",
         "killed",
         "_slice_cpu",
+        "_slice_wall",
         "_slice_rss",
         "running",
         "label",
@@ -164,7 +178,8 @@ class Budget:
         self.memory_used = 0
         self.countdown = TICKS_PER_CHECK
         self.killed: LimitExceeded | None = None
-        self._slice_cpu = 0.0
+        self._slice_cpu: float | None = None
+        self._slice_wall = 0.0
         self._slice_rss = 0
         self.running = False
         #: Set by the host to say whose budget this is (shown by watchdogs).
@@ -183,7 +198,8 @@ class Budget:
 
     def resume(self) -> None:
         """Start charging this budget (its greenlet is about to run)."""
-        self._slice_cpu = time.thread_time()
+        self._slice_wall = perf_counter()
+        self._slice_cpu = None  # the CPU clock is read when first needed
         if self.memory_limit is not None:
             self._slice_rss = _slice_start_rss()
         self.running = True
@@ -195,15 +211,29 @@ class Budget:
         self.running = False
         if self.holds_turn and _pause_hook is not None:
             _pause_hook(self)
-        self.cpu_used += time.thread_time() - self._slice_cpu
+        self.cpu_used += self._slice_used()
         if self.memory_limit is not None:
             self.memory_used += _sample_rss() - self._slice_rss
+
+    def _slice_used(self, now: float | None = None) -> float:
+        """CPU charged for the running slice.
+
+        :param now: ``time.thread_time()`` read by the caller: the slice is
+            anchored to the CPU clock from then on (the part before is
+            charged its wall time). None: the CPU clock if anchored, the
+            wall time since the slice started if not (no system call).
+        """
+        if self._slice_cpu is None:
+            if now is None:
+                return perf_counter() - self._slice_wall
+            self._slice_cpu = now - (perf_counter() - self._slice_wall)
+        return (time.thread_time() if now is None else now) - self._slice_cpu
 
     def cpu_seconds(self) -> float:
         """CPU time charged so far, including the running slice."""
         used = self.cpu_used
         if self.running:
-            used += time.thread_time() - self._slice_cpu
+            used += self._slice_used()
         return used
 
     def memory_growth(self) -> int:
@@ -236,7 +266,7 @@ class Budget:
         if self.cpu_limit is not None:
             used = self.cpu_used
             if self.running:
-                used += (time.thread_time() if now is None else now) - self._slice_cpu
+                used += self._slice_used(now)
             if used > self.cpu_limit:
                 raise self.kill("cpu", f"CPU time limit exceeded ({self.cpu_limit * 1000:.0f} ms)")
         if self.wall_deadline is not None and time.monotonic() > self.wall_deadline:
@@ -275,7 +305,7 @@ class Budget:
                     "memory",
                     f"memory limit exceeded (the server is over {_process_ceiling // 2**20} MB)",
                 )
-        if may_yield and self.running and _slice_hook is not None and now - self._slice_cpu > SLICE_S:
+        if may_yield and self.running and _slice_hook is not None and self._slice_used(now) > SLICE_S:
             _slice_hook(self)
 
 
@@ -295,13 +325,20 @@ _pause_hook = None
 _offload_hook = None
 
 
-def offload(call):
-    """Run ``call()`` — one long C call that releases the GIL and runs no
-    tenant code — where it does not hold the process (the host's hook: a
-    thread), charging its time to the current budget. Without a hook, here."""
+def offload(call, seconds: float, interruptible: bool = True):
+    """Run ``call(timeout)`` — one long C call that releases the GIL, runs no
+    tenant code and raises ``TimeoutError`` past ``timeout`` — for at most
+    ``seconds``, where it does not hold the process (the host's hook: a
+    thread, shared fairly between tenants, which may run it in shorter turns
+    and charges the current budget only for the time it ran). Without a
+    hook, here, at once.
+
+    :param interruptible: False for a call that ignores ``timeout`` and must
+        run whole (a password hash): bound its work before offloading it.
+    """
     if _offload_hook is None:
-        return call()
-    return _offload_hook(call)
+        return call(seconds)
+    return _offload_hook(call, seconds, interruptible)
 
 
 def set_offload_hook(hook) -> None:
@@ -352,16 +389,22 @@ def orphan() -> Budget:
     return budget
 
 
-def tick() -> None:
-    """The ``_tick_`` of tenant code: count down, check when due."""
+def tick(weight: int = 1) -> None:
+    """The ``_tick_`` of tenant code: count down, check when due.
+
+    :param weight: how many ticks this one is worth: host code that ticks
+        once for a lot of work (a YAML merge, 64 swaps of a shuffle) says
+        so, so the clocks are looked at — and the others get a turn —
+        after as much work as :data:`TICKS_PER_CHECK` ticks of tenant code.
+    """
     budget = _current
     if budget is not None:
-        budget.countdown -= 1
+        budget.countdown -= weight
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
         return
     budget = _orphan or orphan()
-    budget.countdown -= 1
+    budget.countdown -= weight
     if budget.countdown <= 0 or budget.killed is not None:
         budget.check(may_yield=False)
 

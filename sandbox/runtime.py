@@ -26,18 +26,21 @@ a set out of the runtime, and the host clears their namespaces
 from __future__ import annotations
 
 import enum
-import random
 from types import CodeType
 from types import ModuleType
 from typing import Callable
 from typing import NamedTuple
 
 from sandbox import guards
+from sandbox.guards.consume import safe_str
+from sandbox.guards.declared import declared
+from sandbox.guards.declared import forget_tenant_classes
 from sandbox.facades import BUILDERS
 from sandbox.facades.classes import GuardedEnumType
 from sandbox.facades.text import disable_shared_caches
 from sandbox.facades import ModuleFacade
 from sandbox.facades.files import TenantFiles
+from sandbox.facades.numbers import Random as TenantRandom
 from sandbox.facades.sqlite import LocalLock
 from sandbox.facades.sqlite import SqliteState
 from sandbox.guards.own_objects import MODULE_DATA_NAMES
@@ -54,6 +57,7 @@ class LibSource(NamedTuple):
     is_package: bool
 
 
+@declared(dynamic=True)  # the tenant's own globals
 class TenantModule:
     # A tenant's own module as seen by tenant code (its globals, read-only
     # from outside; private names and __version__, __all__... included, as
@@ -145,12 +149,26 @@ class Printer:
         self._text = []
 
     def _call_print(self, *objects, sep=" ", end="\n", file=None, flush=False):
-        sep = " " if sep is None else str(sep)
-        end = "\n" if end is None else str(end)
-        text = sep.join(str(o) for o in objects) + end
         if file is not None:
-            guards.guarded_getattr(file, "write")(text)
+            # print() into the tenant's own stream: the whole text, as the
+            # tenant's str() builds it (bounded by its memory budget).
+            sep = " " if sep is None else guards.safe_str_builtin(sep)
+            end = "\n" if end is None else guards.safe_str_builtin(end)
+            guards.guarded_getattr(file, "write")(
+                guards.join_text(*[part for o in objects
+                                   for part in (guards.safe_str_builtin(o), sep)][:-1], end))
             return
+        # To the log: each value's text sized first and cut (consume.py).
+        sep = " " if sep is None else safe_str(sep, 16)
+        end = "\n" if end is None else safe_str(end, 16)
+        parts, left = [], MAX_PRINT_CHARS
+        for o in objects:
+            text = safe_str(o, left)
+            parts.append(text)
+            left -= len(text) + len(sep)
+            if left <= 0:
+                break
+        text = sep.join(parts) + end
         if len(text) > MAX_PRINT_CHARS:
             text = text[:MAX_PRINT_CHARS] + "...(cut)\n"
         self._text.append(text)
@@ -229,7 +247,7 @@ class TenantRuntime:
     ):
         _disable_shared_caches_once()
         self.tenant = tenant
-        self.random = random.Random()
+        self.random = TenantRandom()
         self._load_lib_source = load_lib
         self._host_modules = dict(host_modules or {})
         self._extra_modules = dict(extra_modules or {})
@@ -398,9 +416,12 @@ class TenantRuntime:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
         self.sqlite.close_all()
+        self.files.close_all()
         clear_modules(self._modules.values())
         self._modules.clear()
         self._edges.clear()
+        # The membrane's verdicts name this tenant's classes: let them go.
+        forget_tenant_classes()
 
     def loaded(self) -> list[str]:
         """Dotted names of the modules that ran in this runtime."""
@@ -492,6 +513,7 @@ def clear_modules(modules) -> None:
             object.__getattribute__(module, "_ns").clear()
 
 
+@declared(dynamic=True)  # the tenant's own modules
 class _RootPackage:
     """What ``from . import x`` gets at the tenant root: its top-level modules."""
 

@@ -253,3 +253,18 @@ def muxserver_process(tmp_path):
     yield start
     for proc in procs:
         proc.stop()
+
+
+def start_nginx(root: Path, conf: str) -> subprocess.Popen:
+    """nginx (Debian's) on ``conf`` under ``root/nginx``, checked by ``nginx -t``
+    first; ended with the test run."""
+    prefix = root / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "temp").mkdir()
+    (prefix / "nginx.conf").write_text(conf)
+    checked = subprocess.run(["nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    return subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                             "-g", "daemon off;"], stderr=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)

@@ -6,8 +6,8 @@ its reports (one smoke run of each, not two).
 
 import pytest
 
-# One quick run of every script, in the first test that asks for it: about
-# two minutes on a shared 2-core machine, over the suite's default timeout.
+# The quick run of every script takes ~100 s alone on a shared 2-core
+# machine; the first test that asks for it pays for it.
 pytestmark = pytest.mark.timeout(360)
 
 
@@ -28,6 +28,15 @@ def test_run_all_quick_writes_the_page(quick):
     assert "| figure | result | target |" in page
     assert "access log on" in page
     assert (out / "results.json").exists()
+
+
+@pytest.mark.live
+def test_peers_quick(quick):
+    report, out = quick[0]["peers"], quick[1]
+    assert report["warm"]["rps"]["muxserver"] > 0 and report["warm"]["rps"]["fission-python"] > 0
+    assert report["warm"]["mux_over_fission-python"] > 0
+    assert report["cold"]["mux_p50_ms"] > 0 and report["memory"]["mux_warm_tenant_kib"] != 0
+    assert "## Peers: PHP-FPM and Fission" in (out / "RESULTS.md").read_text()
 
 
 @pytest.mark.live
@@ -52,6 +61,8 @@ def test_noisy_neighbour_quick(quick):
     report = quick[0]["noisy"]
     assert report["no_abuser"]["requests"] > 0
     assert report["with_abuser"]["errors"] == 0
+    for kind in ("one_call_bomb", "never_ticking"):
+        assert all(r["errors"] == 0 and r["requests"] > 0 for r in report[kind].values())
 
 
 @pytest.mark.live

@@ -26,7 +26,9 @@ from muxserver.fleet import Placement
 from muxserver.replication.litestream import REPLICATION_INTERVAL_S
 from muxserver.replication.litestream import find_binary
 from tests.conftest import REPO
+from tests.conftest import _die_with_parent
 from tests.conftest import free_port
+from tests.conftest import start_nginx
 from tests.conftest import write_tenant
 from tests.test_state import NOTES
 
@@ -40,12 +42,6 @@ pytestmark = [
 BASE_DOMAIN = "fn.test"
 
 
-def _die_with_parent():
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
-
-
 class Node:
     """One muxserver node in a process group of its own, so that SIGKILL
     takes the node whole: serving process, replication agent, Litestream."""
@@ -53,6 +49,7 @@ class Node:
     def __init__(self, root: Path, index: int, port: int, env: dict):
         self.root, self.index, self.port, self.env = root, index, port, env
         self.url = f"http://127.0.0.1:{port}"
+        self.admin_port = free_port()
         self.log_path = root / f"node{index}.log"
         self.proc = None
 
@@ -60,7 +57,8 @@ class Node:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "muxserver", "--config", str(self.root / f"node{self.index}.toml"),
-             "--port", str(self.port)],
+             "--port", str(self.port), "--admin-listen", f"127.0.0.1:{self.admin_port}",
+             "--server-dir", str(self.root / f"server{self.index}")],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True,
             env=self._environment(), preexec_fn=_die_with_parent)
         log.close()
@@ -122,16 +120,7 @@ class Fleet:
             [sys.executable, "-m", "muxserver", "nginx-conf", "--config", str(root / "node0.toml"),
              "--listen", f"127.0.0.1:{self.listen}", "--fail-timeout", "1"],
             capture_output=True, text=True, check=True, cwd=REPO).stdout
-        prefix = root / "nginx"
-        (prefix / "logs").mkdir(parents=True)
-        (prefix / "temp").mkdir()
-        (prefix / "nginx.conf").write_text(conf)
-        checked = subprocess.run(["nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                                 capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
-        self.nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                                       "-g", "daemon off;"], stderr=subprocess.DEVNULL,
-                                      preexec_fn=_die_with_parent)
+        self.nginx = start_nginx(root, conf)
         self.url = f"http://127.0.0.1:{self.listen}"
         self.host = {"Host": f"{self.tenant}.{BASE_DOMAIN}"}
         deadline = time.monotonic() + 20

@@ -13,6 +13,7 @@ import requests
 
 from tests.conftest import Subprocess
 from tests.conftest import free_port
+from tests.conftest import start_nginx
 from tests.conftest import write_tenant
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None,
@@ -40,15 +41,7 @@ class Fleet:
                 "--config", str(self.config)]
         conf = subprocess.run([sys.executable, "-m", "muxserver", "nginx-conf", *args],
                               capture_output=True, text=True, check=True).stdout
-        prefix = root / "nginx"
-        (prefix / "logs").mkdir(parents=True)
-        (prefix / "temp").mkdir()
-        (prefix / "nginx.conf").write_text(conf)
-        checked = subprocess.run(["nginx", "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                                 capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
-        self.nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                                       "-g", "daemon off;"], stderr=subprocess.PIPE)
+        self.nginx = start_nginx(root, conf)
         self.url = f"http://127.0.0.1:{self.listen}"
         deadline = time.monotonic() + 20
         while True:

@@ -33,21 +33,20 @@ def test_keep_alive_connection_serves_many_requests(tenants, live):
             assert stream.read(length) == b"a"
 
 
-def test_accepted_sockets_have_tcp_nodelay(tenants, live):
+def test_accepted_sockets_have_tcp_nodelay(tenants, live, monkeypatch):
+    from muxserver.http.handler import Connection
+
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
     server = live()
     seen = []
-    original = server.server.wsgi.__class__.__mro__[1].handle
+    original = Connection.serve
 
-    def spy(self, sock, address):
-        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        return original(self, sock, address)
+    def spy(self):
+        seen.append(self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return original(self)
 
-    server.server.wsgi.__class__.__mro__[1].handle = spy
-    try:
-        server.get("/acme/a")
-    finally:
-        server.server.wsgi.__class__.__mro__[1].handle = original
+    monkeypatch.setattr(Connection, "serve", spy)
+    server.get("/acme/a")
     assert seen and seen[0] != 0
 
 

@@ -1,6 +1,8 @@
 """The gevent WSGI servers: a serving process's (around
 :class:`~muxserver.app.MuxApp`) and the supervisor's admin listener.
 
+Each accepted connection is served by one
+:class:`~muxserver.http.handler.Connection` in a greenlet of its own.
 Sets ``TCP_NODELAY`` on every accepted socket: without it a keep-alive
 client waits for Nagle's algorithm and the peer's delayed ACK, about 40 ms
 per request. At most :data:`MAX_CONNECTIONS` connections are served at once
@@ -20,9 +22,10 @@ import time
 import gevent
 from gevent.event import Event
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIServer
+from gevent.server import StreamServer
 
-from muxserver.http.handler import MuxHandler
+from muxserver.http.handler import REQUEST_HEAD_TIMEOUT_S
+from muxserver.http.handler import Connection
 
 log = logging.getLogger("muxserver.server")
 
@@ -32,17 +35,59 @@ MAX_CONNECTIONS = 10_000
 MAX_ADMIN_CONNECTIONS = 100
 
 
-class MuxWSGIServer(WSGIServer):
-    """pywsgi with TCP_NODELAY on accepted connections."""
+class MuxWSGIServer(StreamServer):
+    """A gevent stream server whose connections speak HTTP/1.1 to a WSGI app
+    (:class:`~muxserver.http.handler.Connection`), with TCP_NODELAY.
 
-    handler_class = MuxHandler
+    :param listener: a bound, listening socket, or ``(host, port)``.
+    :param application: the WSGI application.
+    :param spawn: a pool bounding the connections served at once.
+    """
+
+    #: How often connections late with their request head are looked for.
+    SWEEP_S = min(1.0, REQUEST_HEAD_TIMEOUT_S / 4)
+
+    def __init__(self, listener, application, spawn):
+        super().__init__(listener, spawn=spawn)
+        self.application = application
+        #: The connections served now (the sweeper reads their deadlines).
+        self.connections: set[Connection] = set()
+        self._sweeper = None
+
+    @property
+    def server_port(self) -> int:
+        return self.address[1]
+
+    def start(self):
+        super().start()
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep)
+
+    def stop(self, timeout=None):
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
+            self._sweeper = None
+        super().stop(timeout)
+
+    def _sweep(self) -> None:
+        """Close every connection whose request head is past its deadline."""
+        while True:
+            gevent.sleep(self.SWEEP_S)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.expire(now)
 
     def handle(self, sock, address):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # not TCP (a UNIX socket in tests)
             pass
-        super().handle(sock, address)
+        connection = Connection(sock, address, self.application, self.address)
+        self.connections.add(connection)
+        try:
+            connection.serve()
+        finally:
+            self.connections.discard(connection)
 
 
 class Server:
@@ -54,8 +99,7 @@ class Server:
 
     def __init__(self, app, listener, graceful_timeout: float = 30.0, on_hup=None):
         self.app = app
-        self.wsgi = MuxWSGIServer(listener, app, log=None, error_log=log,
-                                  spawn=Pool(MAX_CONNECTIONS))
+        self.wsgi = MuxWSGIServer(listener, app, spawn=Pool(MAX_CONNECTIONS))
         self.graceful_timeout = graceful_timeout
         self.should_exit = Event()
         self.on_hup = on_hup or getattr(app, "rescan", lambda: None)
@@ -93,8 +137,7 @@ class AdminServer:
     """The admin listener of the supervisor: the admin API and the console."""
 
     def __init__(self, api, listener):
-        self.wsgi = MuxWSGIServer(listener, api, log=None, error_log=log,
-                                  spawn=Pool(MAX_ADMIN_CONNECTIONS))
+        self.wsgi = MuxWSGIServer(listener, api, spawn=Pool(MAX_ADMIN_CONNECTIONS))
 
     @property
     def port(self) -> int:

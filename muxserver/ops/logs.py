@@ -31,6 +31,8 @@ import time
 
 from gevent import monkey
 
+#: Longest tenant line written (a traceback is one line of many frames).
+MAX_TENANT_LINE = 64 * 1024
 #: Lines kept per tenant.
 TENANT_LOG_LINES = 1000
 #: How long a line may wait in the queue before it is written.
@@ -191,7 +193,11 @@ class TenantLogs:
         self._buffers: dict[str, collections.deque] = {}
 
     def write(self, tenant: str, request_id: str | None, line: str, level: str = "info") -> None:
-        line = str(line)
+        # The last cap on a tenant's line (the sandbox's writers cut theirs):
+        # no line of the server's log is longer (a 400 MB one was, issue 23).
+        line = str.__str__(line) if isinstance(line, str) else repr(type(line))
+        if len(line) > MAX_TENANT_LINE:
+            line = line[:MAX_TENANT_LINE] + "...(cut)"
         buffer = self._buffers.get(tenant)
         if buffer is None:
             buffer = self._buffers[tenant] = collections.deque(maxlen=self._lines)

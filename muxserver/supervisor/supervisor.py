@@ -107,7 +107,7 @@ class Supervisor:
         prune.kill(block=False)
         self.pool.stop(self.config.graceful_timeout)
         self.admin.stop()
-        serverdir.clear_run_folder(self.config)
+        serverdir.clear_run_folder(self.config, own_only=True)
         log.info("stopped")
         return status
 

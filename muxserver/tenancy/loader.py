@@ -45,6 +45,7 @@ from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from muxserver.tracebacks import innermost_tenant_frame
@@ -55,10 +56,13 @@ from sandbox.facades.aio import resolve
 from sandbox.facades.files import TenantFiles
 
 
-def make_data_folder(config, tenant: str) -> str:
+def make_data_folder(state_dir, tenant: str) -> str:
     """``<data-dir>/<tenant>``, the tenant's ``/data``, made on first use
-    (only the serving process and the operator may read it)."""
-    path = data_folder(config.state_dir, tenant)
+    (only the serving process and the operator may read it).
+
+    :param state_dir: the config's ``state_dir``, resolved once by the caller.
+    """
+    path = data_folder(state_dir, tenant)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError:
@@ -99,6 +103,8 @@ class Loader:
         self.session_key = session_key
         self.cache = cache
         self.logs = logs
+        # Resolved once, not on every cold start.
+        self._state_dir = config.state_dir
         #: The egress proxy (:class:`muxserver.egress.client.EgressClient`), if any.
         self.egress = None
         self.extra_modules = {}
@@ -149,11 +155,9 @@ class Loader:
                 ctx = context.current()
                 self.logs.write(name, ctx.request_id if ctx else None, line, level=level)
 
-            def mux_log(*args, level: str = "info") -> None:
-                log_line(" ".join(str(a) for a in args))
-
+            mux_log = tenant_log(log_line)
             limits = state.spec.manifest.limits
-            files = TenantFiles(state.spec.root, make_data_folder(self.config, name),
+            files = TenantFiles(state.spec.root, make_data_folder(self._state_dir, name),
                                 limits.storage_mb * 2**20)
             site = TenantSite(name, state.spec.root, state.spec.routes, self.session_key(),
                               log_line, files,

@@ -34,9 +34,9 @@ from muxserver.tenancy.versions import VersionStore
 log = logging.getLogger("muxserver.registry")
 
 
-@dataclass
+@dataclass(slots=True)
 class TenantState:
-    """One deployed version of one tenant."""
+    """One deployed version of one tenant (slotted: one per registered tenant)."""
 
     spec: TenantSpec
     deployed_at: float = field(default_factory=time.time)

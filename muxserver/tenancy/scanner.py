@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from dataclasses import field
@@ -97,9 +98,12 @@ class Route(NamedTuple):
     defaults: tuple = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class TenantSpec:
-    """Everything known about one version of a tenant without running it."""
+    """Everything known about one version of a tenant without running it.
+
+    Slotted: every registered tenant holds one, in the supervisor and in
+    each serving process (issue 26: what a registered tenant costs)."""
 
     name: str
     root: str
@@ -243,10 +247,30 @@ def scan_tenant(
                           errors=(f"{name}/: cannot be registered: {exc}",))
 
 
+_DEFAULT_MANIFESTS: dict = {}
+_METHODS: dict = {}
+
+
+def _methods(methods) -> tuple[str, ...]:
+    """One tuple object for each set of methods routes use."""
+    methods = tuple(methods)
+    return _METHODS.setdefault(methods, methods)
+
+
+
+def _default_manifest(rules: TenantRules) -> Manifest:
+    """The manifest of a tenant without tenant.toml: one (frozen) object
+    shared by all of them, not one each."""
+    manifest = _DEFAULT_MANIFESTS.get(rules.defaults)
+    if manifest is None:
+        manifest = _DEFAULT_MANIFESTS[rules.defaults] = Manifest(limits=rules.defaults)
+    return manifest
+
+
 def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                  extra_modules: frozenset[str]) -> TenantSpec:
     spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
-                      manifest=Manifest(limits=rules.defaults))
+                      manifest=_default_manifest(rules))
     errors: list[str] = []
     version = hashlib.blake2b(digest_size=16)
     routes: list[Route] = []
@@ -337,10 +361,13 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 if prefix is None:
                     continue
                 rule = prefix + rule
+            # Interned: most tenants repeat the same few names ("index",
+            # "get", "index.py", ("GET",)), and each registered tenant holds them.
             routes.append(
                 Route(
-                    rule, tuple(handler.methods), endpoint, handler.function, rel,
-                    handler.line, handler.kind, handler.takes_request,
+                    sys.intern(rule), _methods(handler.methods), sys.intern(endpoint),
+                    sys.intern(handler.function), sys.intern(rel), handler.line,
+                    sys.intern(handler.kind), handler.takes_request,
                     tuple(tuple(pair) for pair in handler.defaults),
                 )
             )
@@ -481,7 +508,7 @@ def _add_source(sources: dict[str, ModuleRef], packages: set[str], rel: str,
     if is_package:
         parts = parts[:-1]
     dotted = ".".join(parts)
-    sources[dotted] = ModuleRef(rel, key, is_package)
+    sources[sys.intern(dotted)] = ModuleRef(sys.intern(rel), key, is_package)
     # Every folder on the way is a package, with or without __init__.py.
     for depth in range(1, len(parts)):
         folder = ".".join(parts[:depth])

@@ -64,6 +64,8 @@ import time
 from muxserver.tenant_api import context
 from muxserver.tenant_api.response import Response
 from muxserver.tracebacks import format_tenant_traceback
+from sandbox.guards import safe_str
+from sandbox.guards.declared import declared
 from sandbox import limits
 from sandbox.facades.aio import resolve
 from sandbox.facades.data import build_json
@@ -228,6 +230,7 @@ def _canonical(headers: dict) -> dict:
 # -- the context -------------------------------------------------------------------------
 
 
+@declared("cognito_identity_id cognito_identity_pool_id")
 class CognitoIdentity:
     """``context.identity``: empty, as for a call through API Gateway."""
 
@@ -238,6 +241,9 @@ class CognitoIdentity:
         self.cognito_identity_pool_id = None
 
 
+@declared("aws_request_id function_name function_version invoked_function_arn "
+          "memory_limit_in_mb log_group_name log_stream_name identity client_context tenant_id "
+          "get_remaining_time_in_millis log")
 class LambdaContext:
     """The Lambda runtime's context object, for one request."""
 
@@ -267,7 +273,7 @@ class LambdaContext:
         return max(0, int(left * 1000))
 
     def log(self, msg) -> None:
-        self._log(str(msg), "info")
+        self._log(safe_str(msg), "info")
 
     def __repr__(self):
         return f"LambdaContext([aws_request_id={self.aws_request_id},function_name={self.function_name}])"

@@ -25,6 +25,7 @@ from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import html_error_page
 from muxserver.tracebacks import format_tenant_traceback
+from sandbox.guards.declared import declared
 from sandbox.facades.aio import resolve
 
 
@@ -35,6 +36,7 @@ def call(func, request, site):
     return func(request)
 
 
+@declared("function input_type")
 class TypedFunction:
     """What ``@functions_framework.typed`` makes: the function and the class
     its JSON input becomes (``from_dict``); called, it calls the function."""

@@ -34,6 +34,8 @@ import weakref
 import click
 
 from muxserver.tenant_api import context
+from sandbox.guards import safe_str_builtin
+from sandbox.guards.declared import declared
 from sandbox.guards.builtins import TypeGuard
 
 #: The keyword arguments of ``click.option``/``click.argument`` recorded
@@ -77,6 +79,7 @@ def _check_param(kind: str, decls: tuple, attrs: dict) -> None:
             raise TypeError(f"click.{kind}({key}=...) takes a value here, not a function")
 
 
+@declared("name callback params help short_help hidden")
 class TenantCommand:
     """A command recorded by ``@click.command`` or ``cli.command``."""
 
@@ -100,6 +103,7 @@ class TenantCommand:
         return f"<Command {self.name}>"
 
 
+@declared("commands add_command command group")
 class TenantGroup(TenantCommand):
     """``@click.group``, ``app.cli`` and ``bp.cli``: commands under a name."""
 
@@ -183,6 +187,7 @@ def _param_decorator(kind):
     return declare
 
 
+@declared("obj info_name params exit fail abort", dynamic=True)
 class CommandContext:
     """What ``@click.pass_context`` hands a tenant's command: ``obj``,
     ``params``, ``info_name``, ``exit()``, ``fail()``, ``abort()``."""
@@ -223,7 +228,8 @@ def click_module(log_line) -> dict:
         return func
 
     def echo(message=None, file=None, nl=True, err=False, color=None):
-        text = "" if message is None else message if isinstance(message, str) else str(message)
+        # The tenant's value as its own str() makes it: sized first (issue 23).
+        text = "" if message is None else safe_str_builtin(message)
         terminal = _terminal()
         if terminal is not None:
             terminal.write(text + ("\n" if nl else ""), err)
@@ -237,7 +243,7 @@ def click_module(log_line) -> dict:
         terminal = _terminal()
         if terminal is None:
             raise click.Abort()  # no terminal to ask on while serving a request
-        answer = terminal.ask(lambda: click.confirm(str(text), default=bool(default)))
+        answer = terminal.ask(lambda: click.confirm(safe_str_builtin(text), default=bool(default)))
         if abort and not answer:
             raise click.Abort()
         return answer
@@ -251,13 +257,13 @@ def click_module(log_line) -> dict:
             raise TypeError("click.prompt(type=...) must be int, float, str, bool or a click type")
         if callable(default):
             raise TypeError("click.prompt(default=...) takes a value here, not a function")
-        return terminal.ask(lambda: click.prompt(str(text), default=default, type=type,
+        return terminal.ask(lambda: click.prompt(safe_str_builtin(text), default=default, type=type,
                                                  hide_input=bool(hide_input)))
 
     return {
         "command": command, "group": group, "option": _param_decorator("option"),
         "argument": _param_decorator("argument"), "pass_context": pass_context,
-        "echo": echo, "secho": secho, "style": lambda text, **styles: str(text),
+        "echo": echo, "secho": secho, "style": lambda text, **styles: safe_str_builtin(text),
         "confirm": confirm, "prompt": prompt,
         "ClickException": click.ClickException, "UsageError": click.UsageError,
         "BadParameter": click.BadParameter, "Abort": click.Abort,

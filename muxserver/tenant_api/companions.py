@@ -1,8 +1,11 @@
 """What Flask code imports beside ``flask``: werkzeug's helpers and click.
 
 * ``werkzeug.security``: ``generate_password_hash``/``check_password_hash``
-  (werkzeug's own; one hash is one long C call, bounded by the request's
-  CPU limit when it returns).
+  (werkzeug's own). One hash is one long C call: its cost, which the method
+  string sets (``pbkdf2:sha256:1000000000``, ``scrypt:1048576:8:1``: a
+  stored hash is tenant data), is capped at werkzeug's defaults
+  (:func:`_check_hash_method`), and it runs off the hub
+  (:func:`sandbox.limits.offload`), charged to the request.
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
   as in Flask).
@@ -21,7 +24,13 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
+from sandbox import limits
 from sandbox.facades import ModuleFacade
+from sandbox.guards import safe_str
+from sandbox.guards import safe_str_builtin
+from sandbox.guards.builtins import TypeGuard
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
 
 _HTTP_ERRORS = (
     "HTTPException BadRequest Unauthorized Forbidden NotFound MethodNotAllowed NotAcceptable "
@@ -31,10 +40,51 @@ _HTTP_ERRORS = (
 ).split()
 
 
+#: Most work one password hash may ask for (werkzeug's defaults).
+MAX_PBKDF2_ITERATIONS = 1_000_000
+MAX_SCRYPT_COST = 2**15 * 8  # n * r * p
+
+
+def _check_hash_method(method) -> None:
+    if not isinstance(method, str):
+        raise TypeError("the hash method is a string")
+    name, *args = method.split(":")
+    try:
+        if name == "pbkdf2" and len(args) == 2 and int(args[1]) > MAX_PBKDF2_ITERATIONS:
+            raise ValueError(f"pbkdf2 is capped at {MAX_PBKDF2_ITERATIONS} iterations here")
+        if name == "scrypt" and len(args) == 3:
+            n, r, p = (int(a) for a in args)
+            if n * r * p > MAX_SCRYPT_COST or min(n, r, p) < 1:
+                raise ValueError(f"scrypt is capped at n*r*p = {MAX_SCRYPT_COST} here")
+    except ValueError as exc:
+        if "capped" in str(exc):
+            raise
+        raise ValueError(f"bad hash method {safe_str(method, 60)!r}") from None
+
+
+def _generate(password, method="scrypt", salt_length=16):
+    _check_hash_method(method)
+    if not isinstance(salt_length, int) or not 0 < salt_length <= 1024:
+        raise ValueError("salt_length is from 1 to 1024")
+    return _off_the_hub(lambda: generate_password_hash(password, method, salt_length))
+
+
+def _check(pwhash, password):
+    if isinstance(pwhash, str):
+        _check_hash_method(pwhash.split("$", 1)[0])
+    return _off_the_hub(lambda: check_password_hash(pwhash, password))
+
+
+def _off_the_hub(call):
+    budget = limits.current()
+    seconds = budget.remaining_seconds(30.0) if budget is not None else 30.0
+    return limits.offload(lambda timeout: call(), seconds, interruptible=False)
+
+
 def werkzeug_modules() -> dict[str, ModuleFacade]:
     security = ModuleFacade("werkzeug.security", {
-        "generate_password_hash": generate_password_hash,
-        "check_password_hash": check_password_hash,
+        "generate_password_hash": _generate,
+        "check_password_hash": _check,
     })
     utils = ModuleFacade("werkzeug.utils", {"secure_filename": secure_filename})
     exceptions = ModuleFacade("werkzeug.exceptions",
@@ -52,8 +102,47 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
 _MARKUPSAFE = ("escape", "Markup", "escape_silent", "soft_str")
 
 
+def _as_text(value):
+    """What escape()/Markup() read of a value: a string or ``__html__`` as
+    it is; anything else as the tenant's str() makes it, sized first (the
+    real ones call str() in C: escape([big] * 2000) built gigabytes)."""
+    if isinstance(value, str) or hasattr(type(value), "__html__"):
+        return value
+    return safe_str_builtin(value)
+
+
+def escape(s):
+    return markupsafe.escape(_as_text(s))
+
+
+def escape_silent(s):
+    return markupsafe.escape_silent(None if s is None else _as_text(s))
+
+
+def soft_str(s):
+    return markupsafe.soft_str(_as_text(s))
+
+
+def _make_markup(base="", encoding=None, errors="strict"):
+    if encoding is not None:
+        return markupsafe.Markup(base, encoding, errors)
+    return markupsafe.Markup(_as_text(base))
+
+
+def _markup_escape(cls, name):
+    return lambda s: cls.escape(_as_text(s))
+
+
+#: ``Markup`` as tenant code gets it: isinstance, subclassing and its
+#: methods work; making one reads its value through :func:`_as_text`.
+Markup = TypeGuard(markupsafe.Markup, _make_markup)
+CLASS_GUARDS[(markupsafe.Markup, "escape")] = _markup_escape
+METHOD_GUARDS[(markupsafe.Markup, "escape")] = lambda obj, name: _markup_escape(type(obj), name)
+
+
 def markupsafe_module() -> ModuleFacade:
-    return ModuleFacade("markupsafe", {name: getattr(markupsafe, name) for name in _MARKUPSAFE})
+    return ModuleFacade("markupsafe", {"escape": escape, "escape_silent": escape_silent,
+                                       "soft_str": soft_str, "Markup": Markup})
 
 
 #: Module name -> the names it offers (for deploy-time checks).

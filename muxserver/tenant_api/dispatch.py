@@ -31,6 +31,7 @@ from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
 from sandbox.facades.aio import resolve
+from sandbox.guards import exception_text
 
 _HTML = "text/html; charset=utf-8"
 
@@ -143,7 +144,7 @@ def _app_error_handler(apps, code, exc):
                 ctx = context.current()
                 if ctx is not None and ctx.site is not None:
                     ctx.site.log_line(f"Exception on {ctx.request.path if ctx.request else '-'}: "
-                                      f"{type(exc).__name__}: {exc}", "error")
+                                      f"{exception_text(exc)}", "error")
                 wrapper = HTTPAbort(500, "Internal Server Error")
                 wrapper.original_exception = exc
                 rv = resolve(app._error_handlers[500](wrapper))

@@ -16,6 +16,7 @@ import uuid
 from werkzeug.http import http_date
 
 from sandbox import guards
+from sandbox.facades.data import dataclass_as_dict
 
 
 def _default(o):
@@ -24,16 +25,16 @@ def _default(o):
     if isinstance(o, (decimal.Decimal, uuid.UUID)):
         return str(o)
     if dataclasses.is_dataclass(o) and not isinstance(o, type):
-        return dataclasses.asdict(o)
+        return dataclass_as_dict(o)
     if hasattr(type(o), "__html__"):
-        return str(o.__html__())
+        return guards.safe_str_builtin(o.__html__())
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
 def dumps(obj, **kwargs) -> str:
     """``flask.json.dumps``: sorted keys, ASCII, Flask's conversions."""
     guards.check_allocation(6 * guards.text_size(obj, 2**62), "JSON")
-    kwargs.setdefault("default", _default)
+    kwargs["default"] = guards.sized_default(kwargs.get("default") or _default, "JSON")
     kwargs.setdefault("ensure_ascii", True)
     kwargs.setdefault("sort_keys", True)
     return json.dumps(obj, **kwargs)

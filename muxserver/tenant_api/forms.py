@@ -37,6 +37,7 @@ from muxserver.tenant_api.response import jsonify
 from sandbox import guards
 from sandbox.facades.aio import resolve
 from sandbox.facades.system import TenantLogger
+from sandbox.guards.declared import declared
 
 
 def call(form: str, func, request, site, tenant_root=None):
@@ -71,6 +72,7 @@ def _openfaas(func, request, site):
     return func(request.get_data(as_text=True))
 
 
+@declared("body headers method query path", dynamic=True)
 class Event:
     """``python3-http``'s event."""
 
@@ -84,6 +86,7 @@ class Event:
         self.path = request.path
 
 
+@declared("hostname", dynamic=True)
 class FaasContext:
     """``python3-http``'s context."""
 
@@ -117,6 +120,7 @@ def _openfaas_http(func, request, site):
     return body, status, list(headers.items()) if isinstance(headers, dict) else headers
 
 
+@declared("content_type body headers method path fields id trigger", dynamic=True)
 class NuclioEvent:
     """nuclio's event."""
 
@@ -139,11 +143,13 @@ class NuclioEvent:
         self.trigger = _Trigger()
 
 
+@declared("kind")
 class _Trigger:
     __slots__ = ()
     kind = "http"
 
 
+@declared("body headers content_type status_code", dynamic=True)
 class NuclioResponse:
     """``context.Response(body=, headers=, content_type=, status_code=)``."""
 
@@ -156,6 +162,7 @@ class NuclioResponse:
         self.status_code = status_code
 
 
+@declared("Response logger user_data", dynamic=True)
 class NuclioContext:
     """nuclio's context: a logger, ``Response``, ``user_data``."""
 
@@ -167,10 +174,12 @@ class NuclioContext:
         self.user_data = _UserData()
 
 
+@declared(dynamic=True)
 class _UserData:
     _guarded_writes = True
 
 
+@declared("debug_with info_with warn_with error_with")
 class _NuclioLogger(TenantLogger):
     """nuclio's ``context.logger``: ``info_with(message, **fields)`` too."""
 
@@ -180,7 +189,7 @@ class _NuclioLogger(TenantLogger):
         super().__init__("", site.log_line if site is not None else lambda line, level="info": None)
 
     def _with(self, level, message, *args, **fields):
-        extra = " ".join(f"{k}={v!r}" for k, v in fields.items())
+        extra = " ".join(f"{k}={guards.safe_repr(v, 1000)}" for k, v in fields.items())
         self.log(level, f"{message} {extra}".strip(), *args)
 
     def debug_with(self, message, *args, **fields):
@@ -221,6 +230,8 @@ def _nuclio(func, request, site):
     return Response(body, status=status, content_type=json_type or "text/plain")
 
 
+@declared("command path headers request_version client_address rfile wfile "
+          "send_response send_response_only send_header end_headers send_error log_message", dynamic=True)
 class BaseHTTPRequestHandler:
     """``http.server.BaseHTTPRequestHandler`` as Vercel's Python runtime
     drives it: ``do_GET``... with ``self.path``, ``self.headers``,
@@ -261,6 +272,7 @@ class BaseHTTPRequestHandler:
         pass
 
 
+@declared("read")
 class _Body:
     __slots__ = ("_data", "_pos")
 
@@ -275,6 +287,7 @@ class _Body:
         return chunk
 
 
+@declared("write flush getvalue")
 class _Written:
     __slots__ = ("_parts", "_size")
 

@@ -41,6 +41,7 @@ from sandbox.facades.sqlite import BUSY_MAX_S
 from sandbox.facades.sqlite import QuotaError
 from sandbox.facades.sqlite import is_busy
 from sandbox.facades.sqlite import wall_left
+from sandbox.guards.declared import declared
 
 #: Longest key, in UTF-8 bytes.
 MAX_KEY_BYTES = 512
@@ -207,6 +208,7 @@ class KeyValueStore:
         self._lock.close()
 
 
+@declared("get get_versioned set delete keys Conflict")
 class KVFacade:
     """``mux.kv`` as tenant code sees it (the store is opened on first use)."""
 

@@ -10,11 +10,40 @@ request of the greenlet that reads it.
 
 from __future__ import annotations
 
+from werkzeug import datastructures
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from sandbox.guards import guarded_iter
+from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+
+#: Most candidates ``accept_mimetypes.best_match`` compares (each against
+#: every value of the header, in a pure-Python loop).
+MAX_BEST_MATCH = 1000
+
+
+def _best_match(accept, name):
+    best_match = accept.best_match
+
+    def guarded(matches, default=None):
+        matches = list(guarded_iter(matches))
+        if len(matches) > MAX_BEST_MATCH:
+            raise ValueError(f"best_match() compares at most {MAX_BEST_MATCH} candidates here")
+        return best_match(matches, default)
+
+    return guarded
+
+
+METHOD_GUARDS[(datastructures.Accept, "best_match")] = _best_match
+
+# What the request's attributes hold: werkzeug's containers of its values.
+declare_values(Headers, datastructures.MultiDict, datastructures.ImmutableMultiDict,
+               datastructures.CombinedMultiDict, datastructures.Authorization,
+               datastructures.Accept, datastructures.MIMEAccept, exclude="to_wsgi_list")
 
 
 class TenantHeaders(Headers):
@@ -23,6 +52,7 @@ class TenantHeaders(Headers):
     _guarded_writes = True
 
 
+@declared("filename name content_type mimetype content_length headers read")
 class UploadedFile:
     """A file from a multipart form: name, type and content, no host paths."""
 
@@ -91,6 +121,7 @@ class CappedInput:
             yield line
 
 
+@declared("read readline")
 class BodyStream:
     """``request.stream``: read, readline and lines of the body, nothing else."""
 
@@ -113,6 +144,10 @@ class BodyStream:
             yield line
 
 
+@declared("method path full_path script_root url base_url url_root host_url host scheme is_secure "
+          "query_string args view_args endpoint remote_addr headers cookies content_type mimetype "
+          "content_length authorization origin referrer accept_mimetypes user_agent form values "
+          "files data stream get_data is_json json get_json")
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
@@ -240,6 +275,7 @@ class TenantRequest:
         return f"<Request {self.method} {self.full_path!r}>"
 
 
+@declared(forward=lambda proxy: proxy._get())
 class RequestProxy:
     """``mux.request``: the request of the greenlet that reads it."""
 

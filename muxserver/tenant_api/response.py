@@ -14,6 +14,9 @@ from werkzeug.http import dump_cookie
 
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
+from sandbox.guards import safe_repr
+from sandbox.guards import safe_str
+from sandbox.guards.declared import declared
 
 
 def _status_line(code: int) -> str:
@@ -23,6 +26,8 @@ def _status_line(code: int) -> str:
         return f"{code} UNKNOWN"
 
 
+@declared("status_code status headers content_type mimetype location set_cookie delete_cookie "
+          "get_data set_data data is_json json default_mimetype autocorrect_location_header")
 class Response:
     """A response built by tenant code (Flask's names, a small surface).
 
@@ -63,7 +68,7 @@ class Response:
     @status_code.setter
     def status_code(self, code):
         if type(code) is not int or not 100 <= code <= 999:
-            raise ValueError(f"status code must be an int from 100 to 999, not {code!r}")
+            raise ValueError(f"status code must be an int from 100 to 999, not {safe_repr(code, 100)}")
         self._status = code
 
     @property
@@ -78,7 +83,8 @@ class Response:
         if isinstance(value, str) and value[:3].isdigit():
             self.status_code = int(value[:3])
             return
-        raise ValueError(f"status must be an int or a string like '201 CREATED', not {value!r}")
+        raise ValueError(f"status must be an int or a string like '201 CREATED', not "
+                         f"{safe_repr(value, 100)}")
 
     # -- headers ----------------------------------------------------------------
 
@@ -182,6 +188,7 @@ def jsonify(*args, **kwargs) -> Response:
     return Response(flask_json.response_text(data), mimetype="application/json")
 
 
+@declared("code description response original_exception name get_body")
 class HTTPAbort(Exception):
     """Raised by :func:`abort`; the host answers with its status.
 
@@ -213,9 +220,10 @@ def abort(status, *args, **kwargs):
     if isinstance(status, Response):
         raise HTTPAbort(status.status_code, None, status)
     if type(status) is not int or not 400 <= status <= 599:
-        raise ValueError(f"abort() needs an error status from 400 to 599, not {status!r}")
+        raise ValueError(f"abort() needs an error status from 400 to 599, not "
+                         f"{safe_repr(status, 100)}")
     description = args[0] if args else kwargs.get("description")
-    raise HTTPAbort(status, None if description is None else str(description))
+    raise HTTPAbort(status, None if description is None else safe_str(description))
 
 
 def redirect(location, code: int = 302) -> Response:

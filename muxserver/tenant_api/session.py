@@ -15,6 +15,8 @@ import json
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 
+from sandbox.guards.declared import declared
+
 COOKIE_NAME = "session"
 #: Browsers keep cookies up to about 4 KB; a larger session is refused.
 MAX_COOKIE_BYTES = 4093
@@ -26,6 +28,7 @@ class SessionTooLarge(ValueError):
     pass
 
 
+@declared("modified permanent new")
 class TenantSession(dict):
     """The session of one request: a dict that knows it was changed."""
 

@@ -12,22 +12,30 @@ run hooks and error handlers as Flask does. Everything Flask keeps per app
    These are host classes tenant code instantiates and may subclass. Their
    private state is in ``__slots__`` (so a tenant subclass cannot overwrite
    it, :mod:`sandbox.guards.own_objects`); the public attributes are the
-   tenant's own to change.
+   tenant's own to change. What tenant code may read of each is declared
+   beside it (:mod:`sandbox.guards.declared`). No host state sits in a class
+   attribute: the tenant's site is found by class in :data:`_SITES`, which
+   no road from tenant code reaches (``super()._site`` once read it, issue 23).
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import weakref
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
 
+from markupsafe import Markup
+from werkzeug import exceptions as wz_exceptions
 from werkzeug.security import safe_join
 
 from muxserver.http import sending
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api import cloudfunctions
+from muxserver.tenant_api import companions
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import TenantRequest
@@ -42,9 +50,34 @@ from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
+from sandbox.guards import safe_repr
+from sandbox.guards import safe_str
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
 from sandbox.guards.own_objects import HostType
 
+#: The per-tenant ``Flask``/``Blueprint`` class -> the tenant's site. Kept
+#: here, by class, not in the class: a tenant subclass can reach its bases'
+#: attributes (``super()``), never this table.
+_SITES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+
+def _site_of(app):
+    """The site of the tenant whose ``Flask`` (sub)class made ``app``."""
+    for klass in type(app).__mro__:
+        site = _SITES.get(klass)
+        if site is not None:
+            return site
+    return None
+
+
+declare_values(Markup)
+declare(HTTPStatus, "phrase description")
+declare(wz_exceptions.HTTPException, "code description name get_description get_body get_headers")
+
+
+@declared("from_mapping from_object from_prefixed_env from_envvar from_pyfile")
 class AppConfig(dict):
     """``app.config``: a dict with Flask's loaders that make sense here."""
 
@@ -71,7 +104,8 @@ class AppConfig(dict):
     def from_envvar(self, variable_name, silent=False):
         if silent:
             return False
-        raise RuntimeError(f"from_envvar({variable_name!r}): config files are not read here")
+        raise RuntimeError(f"from_envvar({safe_repr(variable_name, 100)}): config files are not "
+                           "read here")
 
     def from_pyfile(self, filename, silent=False):
         if silent:
@@ -79,13 +113,17 @@ class AppConfig(dict):
         raise RuntimeError("from_pyfile(): use a module of the tenant and from_object()")
 
 
+@declared("import_name name config url_prefix template_folder static_folder root_path debug "
+          "testing secret_key logger route get post put patch delete add_url_rule errorhandler "
+          "register_error_handler before_request after_request teardown_request "
+          "teardown_appcontext context_processor register_blueprint run instance_path cli "
+          "open_resource app_context test_request_context is_blueprint",
+          dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
 
     _guarded_writes = True
     is_blueprint = False
-    #: Set on the per-tenant subclass made by :func:`module_attrs`.
-    _site = None
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
@@ -99,7 +137,7 @@ class Flask:
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
         self.static_folder = static_folder
-        site = type(self)._site
+        site = _site_of(self)
         module_path = "/app/" + self.import_name.replace(".", "/")
         if root_path is None:
             is_package = site is not None and self.import_name in site.packages
@@ -138,7 +176,7 @@ class Flask:
     @property
     def logger(self):
         if self._logger is None:
-            site = type(self)._site
+            site = _site_of(self)
             sink = site.log_line if site is not None else (lambda line, level="info": None)
             self._logger = TenantLogger(self.name, sink)
         return self._logger
@@ -237,7 +275,7 @@ class Flask:
         """A file of the app, relative to its folder (read only)."""
         if mode not in ("r", "rb", "rt"):
             raise ValueError("open_resource() opens files for reading")
-        site = type(self)._site
+        site = _site_of(self)
         return site.files.open(posixpath.join(self.root_path, str(resource)), mode)
 
     def app_context(self):
@@ -250,6 +288,7 @@ class Flask:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+@declared("app_errorhandler before_app_request after_app_request")
 class Blueprint(Flask):
     """``Blueprint(name, import_name, url_prefix=...)``."""
 
@@ -272,6 +311,7 @@ class Blueprint(Flask):
         return func
 
 
+@declared("push pop")
 class _NullContext:
     __slots__ = ()
 
@@ -288,6 +328,7 @@ class _NullContext:
         pass
 
 
+@declared(forward=lambda proxy: proxy._get())
 class AppProxy:
     """``current_app``: the tenant's Flask app (its attributes can be set
     through it, as ``current_app.template_folder = ...`` does)."""
@@ -318,6 +359,7 @@ class AppProxy:
         return repr(self._get())
 
 
+@declared("get pop setdefault", dynamic=True)  # the request's own namespace
 class RequestGlobals:
     """``g``: a namespace for the request being served, empty at its start."""
 
@@ -362,6 +404,7 @@ class RequestGlobals:
         return "<flask.g>"
 
 
+@declared(forward=lambda proxy: SessionProxy._get())
 class SessionProxy:
     """``session``: the signed-cookie session of the request being served."""
 
@@ -547,6 +590,7 @@ def send_from_directory(directory, path, **kwargs):
         abort(404)
 
 
+@declared("dumps loads jsonify")
 class _JSONFacade:
     """``flask.json``: Flask's dumps/loads."""
 
@@ -609,12 +653,22 @@ def functions_framework_attrs(site) -> dict[str, Any]:
             "typed": cloudfunctions.typed}
 
 
+def tenant_log(log_line):
+    """``mux.log(*values, level="info")``: one line of the values' text,
+    each sized and cut on the way (never the real ``str()``, issue 23)."""
+
+    def log(*args, level: str = "info") -> None:
+        log_line(" ".join(safe_str(a) for a in args[:100]), safe_str(level, 20))
+
+    return log
+
+
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
     """The names of ``mux`` (and ``flask``) for one tenant."""
-    flask_class = type("Flask", (Flask,), {"__slots__": (), "_site": site,
-                                           "__module__": "flask"})
-    blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "_site": site,
-                                                       "__module__": "flask"})
+    flask_class = type("Flask", (Flask,), {"__slots__": (), "__module__": "flask"})
+    blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "__module__": "flask"})
+    if site is not None:
+        _SITES[flask_class] = _SITES[blueprint_class] = site
     if site is not None:
         site.make_default_app = lambda: flask_class(site.tenant)
     return {
@@ -646,21 +700,9 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "has_request_context": has_request_context,
         "has_app_context": lambda: site is not None,
         "Request": HostType(TenantRequest),
-        "escape": _escape,
-        "Markup": _markup(),
+        "escape": companions.escape,
+        "Markup": companions.Markup,
     }
-
-
-def _escape(s):
-    from markupsafe import escape
-
-    return escape(s)
-
-
-def _markup():
-    from markupsafe import Markup
-
-    return Markup
 
 
 def http_module_attrs() -> dict[str, Any]:

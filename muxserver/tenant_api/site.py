@@ -16,7 +16,9 @@ import posixpath
 import re
 import secrets
 from urllib.parse import quote
-from urllib.parse import urlencode
+
+from sandbox import guards
+from sandbox.facades.text import urlencode
 
 from muxserver.errors import MuxError
 
@@ -119,6 +121,7 @@ class TenantSite:
         url = mount + path
         if values:
             url += "?" + urlencode({k: v for k, v in values.items() if v is not None}, doseq=True)
+            guards.check_allocation(len(url), "url_for()")
         if anchor:
             url += "#" + quote(str(anchor))
         return url
@@ -173,35 +176,3 @@ class TenantSite:
             if folder not in seen:
                 seen.append(folder)
         return seen
-
-
-SECRET_FILE = ".server-secret"
-
-
-def load_server_secret(state_dir) -> bytes:
-    """The server's own secret, kept in the data dir so every worker and
-    every restart signs sessions alike; a new one is made on first start.
-    Where the data dir cannot be written, a secret for this process only
-    (sessions then end with it)."""
-    path = os.path.join(str(state_dir), SECRET_FILE)
-    try:
-        with open(path, "rb") as f:
-            secret = f.read()
-        if len(secret) >= 32:
-            return secret
-    except OSError:
-        pass
-    secret = secrets.token_bytes(32)
-    try:
-        os.makedirs(str(state_dir), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secret)
-    except FileExistsError:
-        # Another worker made it first: use theirs.
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        log.warning("cannot keep the session secret in %s; sessions last as long as this "
-                    "process", state_dir)
-    return secret

@@ -39,6 +39,8 @@ from collections import deque
 
 from sandbox import limits
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
 
 CancelledError = asyncio.CancelledError
 InvalidStateError = asyncio.InvalidStateError
@@ -84,6 +86,7 @@ class _Join:
         yield self
 
 
+@declared("done cancelled result exception cancel get_name")
 class Task:
     """A coroutine scheduled on the running loop (``asyncio.Task``'s names)."""
 
@@ -368,6 +371,7 @@ async def wait_for(aw, timeout):
     return await task
 
 
+@declared("run_until_complete create_task is_running is_closed close time")
 class EventLoop:
     """What ``get_event_loop()`` gives older code: ``run_until_complete``."""
 
@@ -398,6 +402,12 @@ _EVENT_LOOP = EventLoop()
 def get_running_loop():
     _current_loop("get_running_loop()")
     return _EVENT_LOOP
+
+
+# Awaitables a tenant awaits and never reads.
+for _awaitable in (_Sleep, _Join, _Gathering):
+    declare(_awaitable)
+declare(types.CoroutineType, "send throw close")
 
 
 def build_asyncio(ctx):

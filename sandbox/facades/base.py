@@ -6,8 +6,10 @@ import functools
 
 from sandbox.guards import SizeLimitError
 from sandbox.guards import TickingIter
+from sandbox.guards.declared import declared
 
 
+@declared(dynamic=True)  # its table of names is its declaration
 class ModuleFacade:
     """A read-only stand-in for a module: only the names it was given."""
 

@@ -12,6 +12,62 @@ from sandbox import guards
 from sandbox import limits
 from sandbox.facades.base import pick
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import forget_tenant_classes
+
+declare_values(datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+               datetime.timezone, datetime.tzinfo, time.struct_time)
+declare_values(dataclasses.Field, dataclasses.InitVar)
+declare(type(dataclasses.MISSING))
+declare(type(dataclasses.KW_ONLY))
+# typing's objects are read by the type checker, not by running code.
+for _form in (typing.TypeVar, type(typing.Optional[int]), type(typing.List[int]),
+              type(typing.Optional), type(typing.List), type(typing.Callable[[], int]),
+              type(typing.Literal[1]), type(typing.Annotated[int, 1]), typing.Generic,
+              typing.Protocol, typing.ForwardRef, type(typing.Any), typing.Any,
+              typing.Annotated):
+    declare(_form)
+declare(enum.Enum, "name value")
+declare(enum.Flag, "name value")
+declare(enum.auto, "value")
+
+
+def _adopt(made):
+    """A class a facade made for the tenant (``namedtuple``, ``Enum('E', ...)``)
+    is the tenant's own, as if its class statement had made it."""
+    if isinstance(made, type):
+        guards.TENANT_CLASSES.add(made)
+        forget_tenant_classes()
+    return made
+
+
+#: Longest strptime() format: it is compiled into a regular expression, in
+#: pure Python, and kept in a cache every tenant shares.
+MAX_STRPTIME_FORMAT = 256
+
+
+def _check_strptime(text, fmt) -> None:
+    if isinstance(fmt, str) and len(fmt) > MAX_STRPTIME_FORMAT:
+        raise SandboxError(f"strptime() formats are at most {MAX_STRPTIME_FORMAT} characters here")
+    if isinstance(text, str) and len(text) > 4 * MAX_STRPTIME_FORMAT:
+        raise SandboxError("strptime() parses at most 1024 characters here")
+
+
+def _strptime_guard(cls, name):
+    strptime = getattr(cls, name)
+
+    def guarded(text, fmt):
+        _check_strptime(text, fmt)
+        return strptime(text, fmt)
+
+    return guarded
+
+
+CLASS_GUARDS[(datetime.datetime, "strptime")] = _strptime_guard
+METHOD_GUARDS[(datetime.datetime, "strptime")] = _strptime_guard
 
 
 def build_datetime(ctx):
@@ -22,9 +78,15 @@ def build_time(ctx):
     table = pick(
         time,
         "time time_ns monotonic monotonic_ns perf_counter perf_counter_ns "
-        "gmtime localtime mktime strftime strptime asctime ctime struct_time "
+        "gmtime localtime mktime strftime asctime ctime struct_time "
         "timezone altzone daylight",
     )
+
+    def strptime(text, fmt="%a %b %d %H:%M:%S %Y"):
+        _check_strptime(text, fmt)
+        return time.strptime(text, fmt)
+
+    table["strptime"] = strptime
     table["tzname"] = tuple(time.tzname)
     # time.sleep is looked up at call time so gevent's monkey-patched,
     # cooperative sleep is used when the host runs under gevent. Outside a
@@ -45,16 +107,32 @@ def build_dataclasses(ctx):
         def wrap(target):
             if target not in guards.TENANT_CLASSES:
                 raise SandboxError("@dataclass can only decorate classes you defined")
-            return dataclasses.dataclass(target, **kwargs)
+            made = dataclasses.dataclass(target, **kwargs)
+            forget_tenant_classes()  # it set and removed class attributes
+            return made
 
         return wrap if cls is None else wrap(cls)
 
-    table = pick(
-        dataclasses,
-        "field fields asdict astuple replace is_dataclass FrozenInstanceError InitVar KW_ONLY MISSING",
-    )
-    table["dataclass"] = dataclass
+    def own(func, what):
+        # These read and rebuild the object's fields: the tenant's own only.
+        def checked(obj, *args, **kwargs):
+            if not guards.is_tenant_object(obj):
+                raise TypeError(f"{what}() takes a dataclass you defined (or an instance of one)")
+            return func(obj, *args, **kwargs)
+
+        return checked
+
+    from sandbox.facades.data import dataclass_as_dict
+    from sandbox.facades.data import dataclass_as_tuple
+
+    table = pick(dataclasses, "field is_dataclass FrozenInstanceError InitVar KW_ONLY MISSING")
+    table.update(dataclass=dataclass, asdict=dataclass_as_dict, astuple=dataclass_as_tuple,
+                 fields=own(dataclasses.fields, "fields"), replace=own(dataclasses.replace, "replace"))
     return table
+
+
+#: Most members a class factory makes (namedtuple, Enum('E', ...), ...).
+MAX_MEMBERS = 1024
 
 
 def _check_member_names(names, what: str) -> None:
@@ -68,9 +146,13 @@ def _check_member_names(names, what: str) -> None:
     else:
         listed = [item[0] if isinstance(item, (tuple, list)) and item else item
                   for item in guards.guarded_iter(names)]
+    if len(listed) > MAX_MEMBERS:
+        # A class is made from them in pure Python (exec'd source for namedtuple).
+        raise SandboxError(f"{what}: at most {MAX_MEMBERS} members here")
     for name in listed:
         if not isinstance(name, str) or name.startswith("_"):
-            raise SandboxError(f"{what}: member names must not start with '_' ({name!r})")
+            raise SandboxError(f"{what}: member names must not start with '_' "
+                               f"({guards.safe_repr(name, 200)})")
 
 
 def _factory_guard(cls, what: str):
@@ -86,7 +168,7 @@ def _factory_guard(cls, what: str):
                     kwargs.pop(key)
             if "type" in kwargs and kwargs["type"] not in guards.TENANT_CLASSES:
                 raise SandboxError(f"{what}: type= must be a class you defined")
-        return cls(*args, **kwargs)
+        return _adopt(cls(*args, **kwargs))
 
     return guards.TypeGuard(cls, construct)
 
@@ -106,8 +188,8 @@ def build_typing(ctx):
             if fields is not None:
                 _check_member_names(fields, what)
             _check_member_names(kwargs, what)
-            return factory(typename, fields, **kwargs) if fields is not None \
-                else factory(typename, **kwargs)
+            return _adopt(factory(typename, fields, **kwargs) if fields is not None
+                          else factory(typename, **kwargs))
 
         return make
 
@@ -129,7 +211,7 @@ class GuardedEnumType(enum.EnumType):
             kwargs.pop("qualname", None)
             if kwargs.get("type") is not None and kwargs["type"] not in guards.TENANT_CLASSES:
                 raise SandboxError(f"{cls.__name__}(): type= must be a class you defined")
-        return super().__call__(value, names, *args, **kwargs)
+        return _adopt(super().__call__(value, names, *args, **kwargs))
 
 
 def build_enum(ctx):

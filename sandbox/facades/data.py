@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime
 import decimal
 import enum
@@ -22,6 +23,15 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.facades.numbers import SystemRandom
+
+declare_values(json.JSONEncoder, json.JSONDecoder, uuid.UUID, dynamic=True)
+declare(type(json.JSONDecoder().scan_once))  # the decoder's C scanner: offers nothing
+declare_values(type(hashlib.sha256()), type(hashlib.blake2b()), type(hashlib.blake2s()),
+               type(hashlib.shake_128()), hmac.HMAC)
 
 
 def _count(obj) -> int:
@@ -30,8 +40,8 @@ def _count(obj) -> int:
     while stack:
         item = stack.pop()
         count += 1
-        if count % 1024 == 0:
-            limits.tick()
+        if not count & 63:
+            limits.tick(8)
         if isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, dict):
@@ -39,33 +49,100 @@ def _count(obj) -> int:
     return count
 
 
+def _check_coder(cls, base) -> None:
+    """``cls=`` is instantiated by json with keywords: only a coder class."""
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
+
+
+def _check_layout(indent, separators) -> None:
+    if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
+        raise SizeLimitError("json indent is over the sandbox limit (64)")
+    if separators is not None and any(len(guards.safe_str(sep, 32)) > 16 for sep in separators):
+        raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
+
+
+def _check_json_size(obj) -> None:
+    # Escaping can make the text up to 6 times its source (\uXXXX).
+    guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "JSON")
+
+
+def _encoder_method(encoder, name):
+    """``JSONEncoder().encode``/``iterencode``, sized like ``json.dumps``."""
+    method = getattr(encoder, name)
+
+    def sized(obj, *args):
+        _check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
+        _check_json_size(obj)
+        return method(obj, *args)
+
+    return sized
+
+
+METHOD_GUARDS[(json.JSONEncoder, "encode")] = _encoder_method
+METHOD_GUARDS[(json.JSONEncoder, "iterencode")] = _encoder_method
+
+
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
-        indent = kwargs.get("indent")
-        if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
-            raise SizeLimitError("json indent is over the sandbox limit (64)")
-        separators = kwargs.get("separators")
-        if separators is not None and any(len(str(sep)) > 16 for sep in separators):
-            raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
-        # Escaping can make the text up to 6 times its source (\uXXXX).
-        guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "json.dumps()")
+        _check_layout(kwargs.get("indent"), kwargs.get("separators"))
+        _check_json_size(obj)
+        if kwargs.get("default") is not None:
+            kwargs["default"] = guards.sized_default(kwargs["default"], "json.dumps()")
+        _check_coder(kwargs.get("cls"), json.JSONEncoder)
         return json.dumps(obj, *args, **kwargs)
+
+    def loads(s, *args, **kwargs):
+        _check_coder(kwargs.get("cls"), json.JSONDecoder)
+        return json.loads(s, *args, **kwargs)
 
     return {
         "dumps": dumps,
-        "loads": json.loads,
+        "loads": loads,
         "JSONDecodeError": json.JSONDecodeError,
         "JSONEncoder": json.JSONEncoder,
         "JSONDecoder": json.JSONDecoder,
     }
 
 
+#: Bytes past which hashing or compressing runs off the hub (hashlib and
+#: zlib release the GIL; 80 MB compressed in one call held it half a second).
+OFF_THE_HUB_BYTES = 2**20
+
+
+def off_the_hub(call, data):
+    """``call()``, in the host's offload thread when ``data`` is big."""
+    if not hasattr(data, "__len__") or len(data) <= OFF_THE_HUB_BYTES:
+        return call()
+    budget = limits.current()
+    seconds = budget.remaining_seconds(30.0) if budget is not None else 30.0
+    return limits.offload(lambda timeout: call(), seconds, interruptible=False)
+
+
+def _hashing(constructor):
+    def make(*args, **kwargs):
+        data = args[1] if constructor is hashlib.new and len(args) > 1 else \
+            args[0] if constructor is not hashlib.new and args else kwargs.get("data", b"")
+        return off_the_hub(lambda: constructor(*args, **kwargs), data)
+
+    make.__name__ = constructor.__name__
+    return make
+
+
+def _update(digest, name):
+    update = digest.update
+    return lambda data: off_the_hub(lambda: update(data), data)
+
+
+for _hash in (type(hashlib.sha256()), type(hashlib.blake2b()), type(hashlib.blake2s()),
+              type(hashlib.shake_128()), hmac.HMAC):
+    METHOD_GUARDS[(_hash, "update")] = _update
+
+
 def build_hashlib(ctx):
-    table = pick(
-        hashlib,
+    table = {name: _hashing(getattr(hashlib, name)) for name in (
         "md5 sha1 sha224 sha256 sha384 sha512 blake2b blake2s "
-        "sha3_224 sha3_256 sha3_384 sha3_512 shake_128 shake_256 new",
-    )
+        "sha3_224 sha3_256 sha3_384 sha3_512 shake_128 shake_256 new").split()}
 
     def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
         cap(iterations, 200_000, "pbkdf2 iterations")
@@ -82,14 +159,31 @@ def build_hmac(ctx):
     return pick(hmac, "new compare_digest digest HMAC")
 
 
+#: Longest input of the base32/85 codecs: pure-Python loops (75 ms a MB).
+MAX_SLOW_BASE64_BYTES = 2**20
+
+
+def _bounded_input(func):
+    def bounded(data, *args, **kwargs):
+        if hasattr(data, "__len__") and len(data) > MAX_SLOW_BASE64_BYTES:
+            raise SizeLimitError(f"{func.__name__}() takes at most {MAX_SLOW_BASE64_BYTES} bytes "
+                                 "here (it is pure Python)")
+        return func(data, *args, **kwargs)
+
+    bounded.__name__ = func.__name__
+    return bounded
+
+
 def build_base64(ctx):
-    return pick(
+    table = pick(
         base64,
         "b64encode b64decode standard_b64encode standard_b64decode "
-        "urlsafe_b64encode urlsafe_b64decode b32encode b32decode b32hexencode "
-        "b32hexdecode b16encode b16decode b85encode b85decode a85encode "
-        "a85decode encodebytes decodebytes",
+        "urlsafe_b64encode urlsafe_b64decode b16encode b16decode encodebytes decodebytes",
     )
+    for name in ("b32encode b32decode b32hexencode b32hexdecode b85encode b85decode "
+                 "a85encode a85decode").split():
+        table[name] = _bounded_input(getattr(base64, name))
+    return table
 
 
 def build_uuid(ctx):
@@ -120,24 +214,30 @@ def build_secrets(ctx):
         "randbelow": secrets.randbelow,
         "randbits": randbits,
         "compare_digest": secrets.compare_digest,
-        "SystemRandom": secrets.SystemRandom,
+        "SystemRandom": SystemRandom,
     }
 
 
 def build_zlib(ctx):
-    def decompress(data, wbits=zlib.MAX_WBITS, bufsize=zlib.DEF_BUF_SIZE):
+    def inflate(data, wbits):
         inflater = zlib.decompressobj(wbits)
         out = inflater.decompress(data, MAX_STRING_BYTES)
         if inflater.unconsumed_tail:
             raise SizeLimitError("decompressed data is over the sandbox size limit")
         return out + inflater.flush()
 
+    def decompress(data, wbits=zlib.MAX_WBITS, bufsize=zlib.DEF_BUF_SIZE):
+        return off_the_hub(lambda: inflate(data, wbits), data)
+
+    def compress(data, level=-1, wbits=zlib.MAX_WBITS):
+        return off_the_hub(lambda: zlib.compress(data, level, wbits), data)
+
     table = pick(
         zlib,
-        "compress crc32 adler32 error MAX_WBITS DEFLATED DEF_BUF_SIZE "
+        "crc32 adler32 error MAX_WBITS DEFLATED DEF_BUF_SIZE "
         "Z_BEST_COMPRESSION Z_BEST_SPEED Z_DEFAULT_COMPRESSION",
     )
-    table["decompress"] = decompress
+    table.update(decompress=decompress, compress=compress)
     return table
 
 
@@ -183,6 +283,62 @@ def _check_copyable(value) -> None:
         raise copy.Error(f"copying {type(item).__name__} objects is not allowed in the sandbox")
 
 
+class _TickingMemo(dict):
+    """deepcopy's memo: deepcopy looks every object up in it, so its lookup
+    ticks (deepcopy is pure Python that never ticks by itself)."""
+
+    def get(self, key, default=None):
+        limits.tick()
+        return dict.get(self, key, default)
+
+
+def deep_copy(value):
+    """``copy.deepcopy`` of plain values and the tenant's own objects, ticking."""
+    _check_copyable(value)
+    return copy.deepcopy(value, _TickingMemo())
+
+
+def _as_plain(obj, factory):
+    limits.tick()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return factory([(f.name, _as_plain(getattr(obj, f.name), factory))
+                        for f in dataclasses.fields(obj)])
+    if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):
+        return type(obj)(*[_as_plain(v, factory) for v in obj])
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_plain(v, factory) for v in guards.guarded_iter(obj))
+    if isinstance(obj, dict):
+        if hasattr(type(obj), "default_factory"):
+            result = type(obj)(obj.default_factory)
+            for key, item in obj.items():
+                result[_as_plain(key, factory)] = _as_plain(item, factory)
+            return result
+        return type(obj)((_as_plain(k, factory), _as_plain(v, factory))
+                         for k, v in guards.guarded_iter(obj.items()))
+    return copy.deepcopy(obj, _TickingMemo())
+
+
+def dataclass_as_dict(obj, dict_factory=dict):
+    """``dataclasses.asdict`` of the tenant's own dataclass, ticking as it
+    walks (the real one is pure Python that never ticks) and copying only
+    what ``copy.deepcopy`` here may copy."""
+    if not (dataclasses.is_dataclass(obj) and guards.is_tenant_object(obj)
+            and not isinstance(obj, type)):
+        raise TypeError("asdict() should be called on dataclass instances you defined")
+    _check_copyable(obj)
+    return _as_plain(obj, dict_factory)
+
+
+def dataclass_as_tuple(obj, tuple_factory=tuple):
+    """``dataclasses.astuple``, like :func:`dataclass_as_dict`."""
+    if not (dataclasses.is_dataclass(obj) and guards.is_tenant_object(obj)
+            and not isinstance(obj, type)):
+        raise TypeError("astuple() should be called on dataclass instances you defined")
+    _check_copyable(obj)
+    return tuple_factory(_as_plain(getattr(obj, f.name), dict)
+                         for f in dataclasses.fields(obj))
+
+
 def build_copy(ctx):
     def copy_(value):
         _check_copyable(value)
@@ -193,7 +349,6 @@ def build_copy(ctx):
         # caller's (it would fill it with objects it must not hold).
         if memo is not None:
             raise copy.Error("deepcopy() takes no memo in the sandbox")
-        _check_copyable(value)
-        return copy.deepcopy(value)
+        return deep_copy(value)
 
     return {"copy": copy_, "deepcopy": deepcopy, "Error": copy.Error}

@@ -10,7 +10,11 @@ each write (a write that would pass the quota fails and writes nothing).
 
 What tenant code holds is a :class:`TenantFile`, never the host's file
 object (whose ``name``, ``buffer`` and ``raw`` lead to host paths and
-descriptors). Reads are bounded by the request's memory budget.
+descriptors). Reads are bounded by the request's memory budget. An
+``OSError`` names the file as the tenant does (``/data/x``), never by its
+host path (:meth:`TenantFiles.tenant_error`). A tenant holds at most
+:data:`MAX_OPEN_FILES` files open at once (one held 19,999, and every other
+tenant's opens failed: issue 23); closing its runtime closes them.
 
 .. warning::
    The mapping is the language layer's guard; the process layer (Landlock)
@@ -20,13 +24,17 @@ descriptors). Reads are bounded by the request's memory budget.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import posixpath
 import stat
 import time
+import weakref
 
 from sandbox import guards
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declared
 
 APP = "/app"
 DATA = "/data"
@@ -45,6 +53,8 @@ def is_host_entry(name: str, at_data_root: bool) -> bool:
     return name.startswith(".") and name.endswith(REPLICATION_SUFFIX)
 #: How long a count of /data's bytes is trusted (far from the quota).
 USAGE_TTL_S = 1.0
+#: Files one tenant may hold open at once (the process has 65,536 for all).
+MAX_OPEN_FILES = 256
 
 
 class QuotaExceeded(SandboxError, OSError):
@@ -67,6 +77,40 @@ class TenantFiles:
         self.quota_bytes = quota_bytes
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
+        #: The tenant's files open now (its ledger of descriptors).
+        self.open_files: weakref.WeakSet = weakref.WeakSet()
+
+    # -- errors -------------------------------------------------------------
+
+    def tenant_error(self, exc: OSError) -> OSError:
+        """``exc`` with its file names as the tenant knows them: the same
+        type and ``errno``, no host path in its text or attributes."""
+        names = [self.tenant_name(n) if isinstance(n, str) else None
+                 for n in (exc.filename, exc.filename2)]
+        if exc.errno is None:
+            return exc  # the sandbox's own errors name files as the tenant does
+        if names[1] is not None:
+            return type(exc)(exc.errno, exc.strerror, names[0], None, names[1])
+        if names[0] is not None:
+            return type(exc)(exc.errno, exc.strerror, names[0])
+        return type(exc)(exc.errno, exc.strerror)
+
+    def in_tenant_names(self, func):
+        """``func`` whose ``OSError`` is :meth:`tenant_error`'s."""
+
+        @functools.wraps(func)
+        def call(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except OSError as exc:
+                raise self.tenant_error(exc) from None
+
+        return call
+
+    def close_all(self) -> None:
+        """Close every file the tenant left open (its runtime is dropped)."""
+        for handle in list(self.open_files):
+            handle.close()
 
     # -- names ------------------------------------------------------------
 
@@ -98,11 +142,14 @@ class TenantFiles:
         raise PermissionError(f"{name}: only files under {APP} and {DATA} are visible here")
 
     def tenant_name(self, host_path: str) -> str:
-        """The name tenant code sees for a host path inside its folders."""
+        """The name tenant code sees for a host path inside its folders
+        (``<outside>`` for any other: no host path reaches the tenant)."""
         for prefix, root in ((DATA, self.data_root), (APP, self.app_root)):
             if root and (host_path == root or host_path.startswith(root + os.sep)):
                 return prefix + host_path[len(root):]
-        return host_path
+        if not os.path.isabs(host_path):
+            return host_path  # already a tenant's relative name
+        return "<outside>"
 
     # -- quota ------------------------------------------------------------
 
@@ -133,12 +180,27 @@ class TenantFiles:
             )
         self._used = (self._used[0], used + more) if self._used else None
 
+    def note_growth(self, more: int) -> None:
+        """Count ``more`` bytes written by something that checks the quota
+        itself (a database), until the next count of the folder."""
+        if self._used is not None and more > 0:
+            self._used = (self._used[0], self._used[1] + more)
+
     # -- open -------------------------------------------------------------
 
     def open(self, name, mode="r", buffering=-1, encoding=None, errors=None, newline=None):
         """The ``open`` builtin of tenant code."""
+        try:
+            return self._open(name, mode, buffering, encoding, errors, newline)
+        except OSError as exc:
+            raise self.tenant_error(exc) from None
+
+    def _open(self, name, mode, buffering, encoding, errors, newline):
+        if len(self.open_files) >= MAX_OPEN_FILES:
+            raise OSError(errno.EMFILE, f"too many open files: this function holds "
+                                        f"{MAX_OPEN_FILES} (close some, or use with open(...))")
         if not isinstance(mode, str) or set(mode) - set("rwabxt+"):
-            raise ValueError(f"invalid mode: {mode!r}")
+            raise ValueError(f"invalid mode: {guards.safe_repr(mode, 100)}")
         write = any(c in mode for c in "wax+")
         path = self.resolve(name, write=write)
         if write:
@@ -158,7 +220,9 @@ class TenantFiles:
                 raise
         else:
             raw = open(path, mode, buffering, encoding, errors, newline)
-        return TenantFile(raw, str(name), self if write else None)
+        handle = TenantFile(raw, str(name), self if write else None, self)
+        self.open_files.add(handle)
+        return handle
 
 
 def folder_bytes(root: str) -> int:
@@ -175,14 +239,18 @@ def folder_bytes(root: str) -> int:
     return total
 
 
+@declared("read readline readlines write writelines seek tell flush close closed readable "
+          "writable name mode")
 class TenantFile:
     """A file as tenant code holds it: reads bounded, writes under quota."""
 
-    __slots__ = ("_raw", "_files", "name", "mode")
+    __slots__ = ("_raw", "_files", "_ledger", "name", "mode", "__weakref__")
 
-    def __init__(self, raw, name, files):
+    def __init__(self, raw, name, files, ledger=None):
         self._raw = raw
         self._files = files
+        #: The TenantFiles whose open files this one counts in.
+        self._ledger = ledger
         self.name = name
         self.mode = raw.mode
 
@@ -215,6 +283,12 @@ class TenantFile:
         if self._files is None:
             raise PermissionError(f"{self.name}: not open for writing")
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        try:
+            # A write past the end (after a seek) grows the file by the gap too.
+            end = os.fstat(self._raw.fileno()).st_size
+            size += max(0, self._raw.tell() - end)
+        except (OSError, ValueError):
+            pass
         self._files.check_growth(size)
         return self._raw.write(data)
 
@@ -233,6 +307,8 @@ class TenantFile:
 
     def close(self):
         self._raw.close()
+        if self._ledger is not None:
+            self._ledger.open_files.discard(self)
 
     @property
     def closed(self):
@@ -248,7 +324,7 @@ class TenantFile:
         return self
 
     def __exit__(self, *exc):
-        self._raw.close()
+        self.close()
 
     def __repr__(self):
         return f"<file {self.name!r} mode {self.mode!r}>"

@@ -23,8 +23,26 @@ from sandbox.guards import ticking_over_inputs
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+from sandbox.guards.natives import SORT_RUN
+from sandbox.guards.natives import sort_in_runs
+
+declare_values(collections.deque, collections.OrderedDict, collections.defaultdict,
+               collections.ChainMap, collections.Counter, collections.UserDict,
+               collections.UserList, collections.UserString,
+               *[getattr(collections.abc, name) for name in collections.abc.__all__])
+declare(functools.partial, "func args keywords")
+declare(functools.partialmethod, "func args keywords")
+declare(type(functools.lru_cache(None)(len)), "cache_clear cache_info cache_parameters")
+declare(functools.cached_property, "attrname func")
+declare(type(functools.cmp_to_key(len)(0)), "obj")
+for _callable in (operator.itemgetter, operator.attrgetter, operator.methodcaller):
+    declare(_callable)
 
 
+@declared("from_iterable")
 class Chain:
     """``itertools.chain`` with ``chain.from_iterable``, both ticking."""
 
@@ -206,18 +224,33 @@ def build_collections_abc(ctx):
     }
 
 
+@declared("elements most_common")
+class Counter(collections.Counter):
+    """``collections.Counter`` whose ``elements()`` ticks."""
+
+    def elements(self):
+        return TickingIter(super().elements())
+
+    def most_common(self, n=None):
+        if n is not None or len(self) <= SORT_RUN:
+            return super().most_common(n)
+        items = list(self.items())
+        sort_in_runs(items, key=operator.itemgetter(1), reverse=True)
+        return items
+
+
 def build_collections(ctx):
     def namedtuple(typename, field_names, **kwargs):
         kwargs.pop("module", None)
         if kwargs.get("rename"):
             raise SandboxError("namedtuple(rename=True) is not allowed in the sandbox")
-        return collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
+        from sandbox.facades.classes import _check_member_names
 
-    class Counter(collections.Counter):
-        """``collections.Counter`` whose ``elements()`` ticks."""
-
-        def elements(self):
-            return TickingIter(super().elements())
+        _check_member_names(field_names, "namedtuple()")
+        made = collections.namedtuple(typename, field_names, module="mux_tenant", **kwargs)
+        # The tenant's class, as a class statement would have made it.
+        guards.TENANT_CLASSES.add(made)
+        return made
 
     table = pick(collections, "deque OrderedDict defaultdict ChainMap UserDict UserList UserString")
     table.update(namedtuple=namedtuple, Counter=Counter, abc=ctx.facade("collections.abc"))

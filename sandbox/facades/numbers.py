@@ -11,10 +11,15 @@ import statistics
 from sandbox import guards
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
-from sandbox.guards import MAX_SEQUENCE_ITEMS
-from sandbox.guards import MAX_STRING_BYTES
 from sandbox.guards import TickingIter
 from sandbox.guards import guarded_iter
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+from sandbox import limits
+
+declare_values(decimal.Decimal, decimal.Context, fractions.Fraction, statistics.NormalDist)
 
 
 def build_math(ctx):
@@ -37,7 +42,12 @@ def build_math(ctx):
         return math.perm(n, k)
 
     def prod(iterable, *, start=1):
-        return math.prod(guarded_iter(iterable), start=start)
+        # Each product through the * guard: a product of big integers grows
+        # past MAX_INT_BITS in one C call otherwise (1.5 GB, issue 23).
+        result = start
+        for value in guarded_iter(iterable):
+            result = guards.guarded_mul(result, value)
+        return result
 
     def _to_int(func):
         def wrapped(x):
@@ -47,47 +57,75 @@ def build_math(ctx):
         wrapped.__name__ = func.__name__
         return wrapped
 
-    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, floor=_to_int(math.floor),
-                 ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
+    def lcm(*integers):
+        # Each step multiplies: the result can grow past MAX_INT_BITS.
+        if sum(guards.operators._int_bits(i) for i in integers) > guards.MAX_INT_BITS:
+            raise guards.SizeLimitError("lcm() would build too large an integer")
+        return math.lcm(*integers)
+
+    table.update(factorial=factorial, comb=comb, perm=perm, prod=prod, lcm=lcm,
+                 floor=_to_int(math.floor), ceil=_to_int(math.ceil), trunc=_to_int(math.trunc))
     return table
+
+
+class _Bounded:
+    """The methods of ``random.Random`` that build by a caller's number or
+    loop in Python without ticking, bounded (mixed into both generators)."""
+
+    def randbytes(self, n):
+        if isinstance(n, int):
+            guards.check_allocation(n, "randbytes()")
+        return super().randbytes(n)
+
+    def getrandbits(self, k):
+        cap(k, guards.MAX_INT_BITS, "getrandbits size")
+        return super().getrandbits(k)
+
+    def choices(self, population, weights=None, *, cum_weights=None, k=1):
+        if isinstance(k, int):
+            guards.check_allocation(k * 8, "choices()")
+        return super().choices(population, weights, cum_weights=cum_weights, k=k)
+
+    def sample(self, population, k, *, counts=None):
+        if isinstance(k, int):
+            guards.check_allocation(k * 8, "sample()")
+        return super().sample(population, k, counts=counts)
+
+    def shuffle(self, x):
+        """CPython's Fisher-Yates (the same order for the same seed), ticking
+        every 64 swaps."""
+        randbelow = self._randbelow
+        for i in reversed(range(1, len(x))):
+            if not i & 63:
+                limits.tick(16)
+            j = randbelow(i + 1)
+            x[i], x[j] = x[j], x[i]
+
+
+_RANDOM = ("random randint randrange choice choices shuffle sample uniform gauss seed getstate "
+           "setstate getrandbits randbytes normalvariate lognormvariate expovariate "
+           "vonmisesvariate gammavariate triangular betavariate paretovariate weibullvariate VERSION")
+
+
+@declared(_RANDOM)
+class Random(_Bounded, random.Random):
+    """``random.Random``, bounded (:class:`_Bounded`)."""
+
+
+@declared(_RANDOM)
+class SystemRandom(_Bounded, random.SystemRandom):
+    """``random.SystemRandom``, bounded (:class:`_Bounded`)."""
 
 
 def build_random(ctx):
     rng = ctx.random
-
-    def randbytes(n):
-        cap(n, MAX_STRING_BYTES, "randbytes size")
-        return rng.randbytes(n)
-
-    def getrandbits(k):
-        cap(k, guards.MAX_INT_BITS, "getrandbits size")
-        return rng.getrandbits(k)
-
-    def choices(population, weights=None, *, cum_weights=None, k=1):
-        cap(k, MAX_SEQUENCE_ITEMS, "choices k")
-        return rng.choices(population, weights, cum_weights=cum_weights, k=k)
-
-    def sample(population, k, *, counts=None):
-        cap(k, MAX_SEQUENCE_ITEMS, "sample k")
-        return rng.sample(population, k, counts=counts)
-
-    table = {
-        name: getattr(rng, name)
-        for name in (
-            "random randint randrange choice shuffle uniform gauss seed "
-            "normalvariate lognormvariate expovariate vonmisesvariate "
-            "gammavariate triangular betavariate paretovariate weibullvariate"
-        ).split()
-    }
-    table.update(
-        randbytes=randbytes,
-        getrandbits=getrandbits,
-        choices=choices,
-        sample=sample,
-        Random=random.Random,
-        SystemRandom=random.SystemRandom,
-    )
+    table = {name: getattr(rng, name) for name in _RANDOM.split() if name != "VERSION"}
+    table.update(Random=Random, SystemRandom=SystemRandom)
     return table
+
+
+#: Largest precision of a decimal context.
+MAX_DECIMAL_PRECISION = 1000
 
 
 def build_decimal(ctx):
@@ -95,7 +133,9 @@ def build_decimal(ctx):
     # thread, and every greenlet of every tenant shares the thread.
     def Context(*args, **kwargs):
         prec = kwargs.get("prec", args[0] if args else None)
-        cap(prec, 10_000, "decimal precision")
+        # ln/exp/power are super-linear in the precision: at 10,000 digits
+        # one call ran 7 s, at 1,000 it runs 16 ms.
+        cap(prec, MAX_DECIMAL_PRECISION, "decimal precision")
         context = decimal.Context(*args, **kwargs)
         context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
         context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
@@ -130,6 +170,36 @@ def limit_shared_decimal_context() -> None:
 
 def build_fractions(ctx):
     return {"Fraction": fractions.Fraction}
+
+
+def _normal_samples(dist, name):
+    def samples(n, *, seed=None):
+        # A list of n by a Python loop that never ticks: sized, then ticking.
+        guards.check_allocation(32 * n if isinstance(n, int) else 0, "NormalDist.samples()")
+        gauss = Random(seed).gauss
+        mu, sigma = dist.mean, dist.stdev
+        return [gauss(mu, sigma) for _ in TickingIter(range(n))]
+
+    return samples
+
+
+def _normal_quantiles(dist, name):
+    def quantiles(n=4):
+        guards.check_allocation(8 * n if isinstance(n, int) else 0, "NormalDist.quantiles()")
+        return [dist.inv_cdf(i / n) for i in TickingIter(range(1, n))]
+
+    return quantiles
+
+
+def _from_samples(cls, name):
+    from_samples = getattr(cls, name)
+    return lambda data: from_samples(TickingList(guarded_iter(data)))
+
+
+METHOD_GUARDS[(statistics.NormalDist, "samples")] = _normal_samples
+METHOD_GUARDS[(statistics.NormalDist, "quantiles")] = _normal_quantiles
+METHOD_GUARDS[(statistics.NormalDist, "from_samples")] = _from_samples
+CLASS_GUARDS[(statistics.NormalDist, "from_samples")] = _from_samples
 
 
 class TickingList(list):

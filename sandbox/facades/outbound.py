@@ -30,6 +30,8 @@ from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 from sandbox.guards import check_allocation
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
 
 #: Largest response body read.
 MAX_BODY_BYTES = 64 * 2**20
@@ -132,6 +134,7 @@ class TooManyRedirects(RequestException):
     pass
 
 
+@declared("get")
 class Headers(dict):
     """Case-insensitive response headers (``requests.structures.CaseInsensitiveDict``)."""
 
@@ -152,6 +155,7 @@ class Headers(dict):
         return super().__contains__(str(key).lower())
 
 
+@declared("status_code reason headers content url encoding ok text json raise_for_status")
 class Response:
     """``requests.Response``: status, headers and the whole body."""
 
@@ -263,6 +267,7 @@ def build_requests(ctx):
         def __exit__(self, *exc):
             return None
 
+    declare(Session, "headers request get post put patch delete head close", dynamic=True)
     exceptions = {"RequestException": RequestException, "ConnectionError": ConnectionError,
                   "Timeout": Timeout, "ConnectTimeout": ConnectTimeout, "ReadTimeout": ReadTimeout,
                   "HTTPError": HTTPError, "TooManyRedirects": TooManyRedirects}
@@ -279,6 +284,8 @@ def build_requests(ctx):
 # -- urllib.request -----------------------------------------------------------------
 
 
+@declared("status code reason msg headers url read getcode geturl getheader getheaders info "
+          "close")
 class UrlResponse:
     """What ``urllib.request.urlopen`` returns."""
 

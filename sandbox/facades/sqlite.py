@@ -12,9 +12,15 @@ progress handler and trace hooks are not offered.
   inside SQLite): a runaway query is interrupted with the request's CPU or
   wall limit, and the connection stays usable.
 * **Quota.** ``max_page_count`` caps each file database at what the
-  tenant's ``storage_mb`` leaves free when it is opened; past it SQLite's
+  tenant's ``storage_mb`` leaves free for all its files together, set
+  before every statement that may write
+  (:class:`sandbox.facades.sqlite_safety.PageLedger`); past it SQLite's
   "database or disk is full" becomes :class:`QuotaError` (an
   ``sqlite3.OperationalError``) naming the quota.
+* **Safety** (:mod:`sandbox.facades.sqlite_safety`): values bounded by the
+  request's memory budget, no re-entry of a connection from its own
+  callbacks, row factories handed the facade's cursor, at most
+  :data:`MAX_CONNECTIONS` connections open per tenant.
 * **Durability.** File databases use WAL with ``synchronous=FULL``: a commit
   that returned is in the WAL file and fsynced, so neither ``kill -9`` nor a
   power cut loses it, and a crash mid-transaction leaves the last committed
@@ -48,10 +54,22 @@ import weakref
 
 from sandbox import guards
 from sandbox import limits
+from sandbox.facades.sqlite_safety import PageLedger
+from sandbox.facades.sqlite_safety import StatementGuard
+from sandbox.facades.sqlite_safety import bound_printf
+from sandbox.facades.sqlite_safety import bound_values
+from sandbox.facades.sqlite_safety import may_write
+from sandbox.facades.sqlite_safety import row_factory_for
 from sandbox.guards import SandboxError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
+
+declare(sqlite3.Row, "keys")
 
 #: Steps of SQLite's virtual machine between two budget checks.
 PROGRESS_OPS = 2000
+#: Connections one tenant may hold open at once (one held thousands).
+MAX_CONNECTIONS = 64
 #: How long a statement may wait for a database outside any request's budget.
 DEFAULT_WAIT_S = 30.0
 #: Wall time a waiting statement leaves its request for handling the error.
@@ -199,6 +217,8 @@ class SqliteState:
         self._make_lock = make_lock
         self._locks: dict[str, object] = {}
         self._open: list = []  # connections of this tenant, for close_all
+        #: Its databases' pages, counted together against its quota.
+        self.ledger = PageLedger(files)
         #: Type name (upper case) -> this tenant's converter.
         self.converters: dict[str, object] = {}
         #: The host's hooks around file databases: ``before_open()`` and
@@ -243,6 +263,14 @@ class SqliteState:
             connection._end_of_request()
         extras.pop("sqlite", None)
 
+    def admit(self) -> None:
+        """Refuse a new connection past :data:`MAX_CONNECTIONS` open ones."""
+        self._open[:] = [r for r in self._open if r() is not None and not r()._closed]
+        if len(self._open) >= MAX_CONNECTIONS:
+            raise sqlite3.OperationalError(
+                f"too many open connections: this function holds {MAX_CONNECTIONS} (close "
+                "some, or keep one per database)")
+
     def close_all(self) -> None:
         for ref in self._open:
             connection = ref()
@@ -271,6 +299,8 @@ class _Progress:
         return 0
 
 
+@declared("execute executemany executescript fetchone fetchmany fetchall close rowcount "
+          "lastrowid description arraysize connection")
 class Cursor:
     """A cursor as tenant code holds it."""
 
@@ -306,6 +336,7 @@ class Cursor:
         return guards.TickingIter(iter(self.fetchone, None))
 
     def close(self):
+        self._connection._guard.check()
         self._cursor.close()
 
     rowcount = property(lambda self: self._cursor.rowcount)
@@ -327,14 +358,25 @@ class Cursor:
     _guarded_writes = True
 
 
+@declared("cursor execute executemany executescript commit rollback close create_function "
+          "create_aggregate create_collation iterdump row_factory text_factory isolation_level "
+          "total_changes in_transaction")
 class Connection:
     """A connection as tenant code holds it (see the module doc)."""
 
     __slots__ = ("_raw", "_state", "_lock", "_held", "_progress", "_path", "_quota_pages",
-                 "__weakref__")
+                 "_guard", "_page_size", "_name", "_row_factory", "_closed", "__weakref__")
     _guarded_writes = True
 
-    def __init__(self, raw, state, path, quota_pages):
+    def __init__(self, raw, state, path, quota_pages, name=":memory:"):
+        self._guard = StatementGuard()
+        bound_printf(raw, self._guard)
+        #: Its pages' size when the tenant has a quota (the ledger counts them).
+        self._page_size = quota_pages
+        #: The name tenant code gave (never the host path).
+        self._name = name
+        self._row_factory = None
+        self._closed = False
         self._raw = raw
         self._state = state
         self._path = path
@@ -353,6 +395,7 @@ class Connection:
         """Run ``call(*args)`` under the database's lock and the request's
         limits; ``retry``: whether SQLITE_BUSY may run it again (not a
         script, whose first statements may have committed already)."""
+        self._guard.check()  # never from inside its own callbacks
         pause = BUSY_FIRST_S
         if self._lock is not None and self._state.on_use is not None:
             self._state.on_use()
@@ -363,7 +406,12 @@ class Connection:
             self._progress.stopped = None
             began = self._raw.in_transaction
             try:
-                return call(*args)
+                with self._guard:
+                    try:
+                        return self._call(call, args)
+                    except sqlite3.Error:
+                        self._guard.reraise()  # what a callback was refused
+                        raise
             except sqlite3.OperationalError as exc:
                 if self._progress.stopped is not None:
                     stopped, self._progress.stopped = self._progress.stopped, None
@@ -404,6 +452,19 @@ class Connection:
             self._raw.rollback()  # the implicit BEGIN of the statement that waits: a fresh snapshot
         self._lock.pause(min(pause, left))
 
+    def _call(self, call, args):
+        """One call into SQLite: values bounded, pages counted."""
+        raw = self._raw
+        bound_values(raw)
+        if self._page_size and args and may_write(args[0]):
+            ledger = self._state.ledger
+            before = ledger.before_write(raw, self._page_size, _authorizer)
+            try:
+                return call(*args)
+            finally:
+                ledger.after_write(raw, self._page_size, before)
+        return call(*args)
+
     def _release_if_done(self):
         if self._held and not self._raw.in_transaction:
             self._held = False
@@ -420,6 +481,7 @@ class Connection:
     # -- sqlite3.Connection's surface -------------------------------------------
 
     def cursor(self):
+        self._guard.check()
         return Cursor(self, self._raw.cursor())
 
     def execute(self, sql, parameters=()):
@@ -438,21 +500,27 @@ class Connection:
         self._run(self._raw.rollback)
 
     def close(self):
-        try:
-            if self._raw.in_transaction:
-                self._raw.rollback()
-        except sqlite3.ProgrammingError:
-            pass
-        self._raw.close()
+        # Closing from inside one of its own callbacks segfaulted the server.
+        with self._guard:
+            try:
+                if self._raw.in_transaction:
+                    self._raw.rollback()
+            except sqlite3.ProgrammingError:
+                pass
+            self._raw.close()
+            self._closed = True
         self._release_if_done()
 
     def create_function(self, name, narg, func, *, deterministic=False):
+        self._guard.check()
         self._raw.create_function(str(name), int(narg), func, deterministic=deterministic)
 
     def create_aggregate(self, name, n_arg, aggregate_class):
+        self._guard.check()
         self._raw.create_aggregate(str(name), int(n_arg), aggregate_class)
 
     def create_collation(self, name, callable_):
+        self._guard.check()
         self._raw.create_collation(str(name), callable_)
 
     def iterdump(self):
@@ -460,11 +528,14 @@ class Connection:
 
     @property
     def row_factory(self):
-        return self._raw.row_factory
+        return self._row_factory
 
     @row_factory.setter
     def row_factory(self, value):
-        self._raw.row_factory = value
+        self._guard.check()
+        # The tenant's factory gets this facade's cursor, not the real one.
+        self._raw.row_factory = row_factory_for(value, lambda raw: Cursor(self, raw))
+        self._row_factory = value
 
     @property
     def text_factory(self):
@@ -472,6 +543,7 @@ class Connection:
 
     @text_factory.setter
     def text_factory(self, value):
+        self._guard.check()
         self._raw.text_factory = value
 
     @property
@@ -503,7 +575,7 @@ class Connection:
             pass
 
     def __repr__(self):
-        return f"<sqlite3.Connection {self._path or ':memory:'}>"
+        return f"<sqlite3.Connection {self._name}>"
 
 
 def _open(state, database, timeout, detect_types, isolation_level):
@@ -513,6 +585,7 @@ def _open(state, database, timeout, detect_types, isolation_level):
     memory = database in (":memory:", "")
     if database.startswith("file:"):
         raise SandboxError("URIs are not supported: name the database, e.g. connect('app.db')")
+    state.admit()
     if memory:
         raw = sqlite3.connect(":memory:", detect_types=detect_types, isolation_level=isolation_level,
                               check_same_thread=False)
@@ -529,14 +602,15 @@ def _open(state, database, timeout, detect_types, isolation_level):
     raw = sqlite3.connect(path, timeout=0, detect_types=detect_types,
                           isolation_level=isolation_level, check_same_thread=False)
     try:
-        quota_pages = _prepare(raw, files, state.lock_for(path), path)
+        # The tenant's quota for all its files: the page size, or None.
+        page_size = _prepare(raw, state.ledger, state.lock_for(path), path)
         if state.on_open is not None:
             state.on_open(path)
     except BaseException:
         raw.close()
         raise
     raw.set_authorizer(_authorizer)
-    return Connection(raw, state, path, quota_pages)
+    return Connection(raw, state, path, page_size, files.tenant_name(path))
 
 
 def _locked(lock, path, left) -> sqlite3.OperationalError:
@@ -546,8 +620,9 @@ def _locked(lock, path, left) -> sqlite3.OperationalError:
         "(the rest of its wall time)")
 
 
-def _prepare(raw, files, lock, path):
-    """WAL, fsync on commit, the quota; return the page cap (or None).
+def _prepare(raw, ledger, lock, path):
+    """WAL, fsync on commit, the quota (:class:`PageLedger`); return the
+    page size when the tenant has a quota (or None).
 
     Turning a new file into a WAL database takes SQLite's exclusive lock,
     which another process may be taking too: that is done under the
@@ -563,7 +638,7 @@ def _prepare(raw, files, lock, path):
             _retrying(lambda: raw.execute("PRAGMA journal_mode=WAL"), lock)
         finally:
             lock.release()
-    return _retrying(lambda: _set_limits(raw, files), lock)
+    return _retrying(lambda: _set_limits(raw, ledger), lock)
 
 
 def _retrying(call, lock):
@@ -580,16 +655,9 @@ def _retrying(call, lock):
             pause = min(pause * 2, BUSY_MAX_S)
 
 
-def _set_limits(raw, files):
+def _set_limits(raw, ledger):
     raw.execute("PRAGMA synchronous=FULL")
-    if files.quota_bytes is None:
-        return None
-    page_size = raw.execute("PRAGMA page_size").fetchone()[0]
-    pages = raw.execute("PRAGMA page_count").fetchone()[0]
-    free = max(0, files.quota_bytes - files.used_bytes())
-    quota_pages = pages + free // page_size
-    raw.execute(f"PRAGMA max_page_count={max(quota_pages, 1)}")
-    return quota_pages
+    return ledger.open_file(raw)
 
 
 def build_sqlite3(ctx):

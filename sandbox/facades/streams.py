@@ -21,6 +21,22 @@ import sys
 import urllib.error
 
 from sandbox import guards
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared as guards_declared
+from sandbox.guards.declared import declared
+
+_STREAM = ("read readline readlines write writelines seek tell truncate getvalue close closed "
+           "flush readable writable seekable isatty")
+declare(io.StringIO, _STREAM + " line_buffering newlines encoding errors")
+declare(io.BytesIO, _STREAM + " getbuffer read1 readinto readinto1")
+declare(io.IOBase, "close closed flush readable writable seekable isatty")
+declare(io.TextIOBase, "read readline write encoding errors newlines")
+declare(type(csv.reader([])), "dialect line_num")
+declare(type(csv.writer(io.StringIO())), "dialect writerow writerows")
+declare_values(csv.Dialect, type(csv.writer(io.StringIO()).dialect))
+declare(csv.DictReader, "fieldnames reader dialect line_num restkey restval")
+declare(csv.DictWriter, "fieldnames writer restval extrasaction writeheader writerow writerows")
 
 
 def build_io(ctx):
@@ -36,24 +52,80 @@ def build_io(ctx):
     }
 
 
+def _field(value, total: list):
+    """A CSV field's text, sized before the C writer makes it (it calls the
+    real str() on every field that is not a string)."""
+    if type(value) in (str, int, float, bool) or value is None:
+        text = value
+        total[0] += len(value) if type(value) is str else 24
+    else:
+        text = guards.text_of(value, limit=guards.operators.text_limit(), over="raise",
+                              what="csv writerow()")
+        total[0] += len(text)
+    # Quoting can double every quote character.
+    guards.check_allocation(2 * total[0], "csv writerow()")
+    return text
+
+
+@declared("writerow writerows dialect")
+class Writer:
+    """``csv.writer(f)``: rows through :func:`_field`, written to ``f``
+    through the membrane (``f.write`` as tenant code would read it)."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, f, *args, **kwargs):
+        self._writer = csv.writer(_Sink(guards.guarded_getattr(f, "write")), *args, **kwargs)
+
+    @property
+    def dialect(self):
+        return self._writer.dialect
+
+    def writerow(self, row):
+        total = [0]
+        return self._writer.writerow([_field(v, total) for v in guards.guarded_iter(row)])
+
+    def writerows(self, rows):
+        for row in guards.guarded_iter(rows):
+            self.writerow(row)
+
+
+class _Sink:
+    __slots__ = ("write",)
+
+    def __init__(self, write):
+        self.write = write
+
+
+class DictWriter(csv.DictWriter):
+    """``csv.DictWriter`` whose rows go through :class:`Writer`."""
+
+    def __init__(self, f, fieldnames, restval="", extrasaction="raise", dialect="excel",
+                 *args, **kwargs):
+        super().__init__(io.StringIO(), fieldnames, restval, extrasaction, dialect, *args,
+                         **kwargs)
+        self.writer = Writer(f, dialect, *args, **kwargs)
+
+
+class DictReader(csv.DictReader):
+    """Rows tick: they come from the guarded iterator of ``f``."""
+
+    def __init__(self, f, *args, **kwargs):
+        super().__init__(guards.guarded_iter(f), *args, **kwargs)
+
+
 def build_csv(ctx):
     def reader(rows, *args, **kwargs):
         return guards.TickingIter(csv.reader(guards.guarded_iter(rows), *args, **kwargs))
 
-    class DictReader(csv.DictReader):
-        """Rows tick: they come from the guarded iterator of ``f``."""
-
-        def __init__(self, f, *args, **kwargs):
-            super().__init__(guards.guarded_iter(f), *args, **kwargs)
-
     def writer(f, *args, **kwargs):
-        return csv.writer(f, *args, **kwargs)
+        return Writer(f, *args, **kwargs)
 
     table = {
         "reader": reader,
         "writer": writer,
         "DictReader": DictReader,
-        "DictWriter": csv.DictWriter,
+        "DictWriter": DictWriter,
         "Error": csv.Error,
         "excel": csv.excel,
         "excel_tab": csv.excel_tab,
@@ -67,8 +139,7 @@ def build_csv(ctx):
 def _only_the_message(exc) -> str:
     if exc is None:
         return "NoneType: None\n"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}\n" if text else f"{type(exc).__name__}\n"
+    return guards.exception_text(exc) + "\n"
 
 
 def build_traceback(ctx):
@@ -78,7 +149,7 @@ def build_traceback(ctx):
     def print_exc(limit=None, file=None, chain=True):
         text = format_exc().rstrip("\n")
         if file is not None:
-            file.write(text + "\n")
+            guards.guarded_getattr(file, "write")(text + "\n")
         else:
             ctx.log_line(text, "error")
 
@@ -97,6 +168,8 @@ def _no_opener(*args, **kwargs):
     raise urllib.error.URLError("build_opener is not available: use urllib.request.urlopen")
 
 
+@guards_declared("full_url data headers method get_method add_header header_items",
+                 dynamic=True)
 class Request:
     """``urllib.request.Request``: ``urlopen`` sends it through the egress
     proxy (:mod:`sandbox.facades.outbound`)."""

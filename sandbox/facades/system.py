@@ -20,6 +20,10 @@ import posixpath
 import sys
 
 from sandbox import guards
+from sandbox.guards.declared import declare_values
+from sandbox.guards.declared import declared
+
+declare_values(type(sys.version_info))
 from sandbox.facades.base import ModuleFacade
 from sandbox.facades.files import APP
 from sandbox.facades.files import is_host_entry
@@ -28,9 +32,33 @@ from sandbox.facades.files import QuotaExceeded
 _PURE_PATH = "join dirname basename split splitext normpath isabs commonprefix commonpath sep"
 
 
+#: Most text the pure path functions take (their loops are pure Python;
+#: a path is at most 4096 bytes anyway).
+MAX_PATH_TEXT = 2**16
+
+
+def _bounded_paths(func):
+    def bounded(*args, **kwargs):
+        total = 0
+        for arg in args:
+            if isinstance(arg, (str, bytes)):
+                total += len(arg) + 1
+            elif isinstance(arg, (list, tuple)):
+                total += sum(len(a) + 1 if isinstance(a, (str, bytes)) else 1
+                             for a in guards.guarded_iter(arg))
+        if total > MAX_PATH_TEXT:
+            raise guards.SizeLimitError(f"os.path.{func.__name__}() takes at most "
+                                        f"{MAX_PATH_TEXT} characters of paths here")
+        return func(*args, **kwargs)
+
+    bounded.__name__ = func.__name__
+    return bounded
+
+
 def build_os_path(ctx):
     files = ctx.files
-    table = {name: getattr(posixpath, name) for name in _PURE_PATH.split()}
+    table = {name: _bounded_paths(getattr(posixpath, name)) if callable(getattr(posixpath, name))
+             else getattr(posixpath, name) for name in _PURE_PATH.split()}
 
     def _exists(name, test):
         try:
@@ -43,8 +71,8 @@ def build_os_path(ctx):
         "isfile": lambda p: _exists(p, os.path.isfile),
         "isdir": lambda p: _exists(p, os.path.isdir),
         "islink": lambda p: False,
-        "getsize": lambda p: os.path.getsize(files.resolve(p)),
-        "getmtime": lambda p: os.path.getmtime(files.resolve(p)),
+        "getsize": files.in_tenant_names(lambda p: os.path.getsize(files.resolve(p))),
+        "getmtime": files.in_tenant_names(lambda p: os.path.getmtime(files.resolve(p))),
         "abspath": lambda p: posixpath.normpath(posixpath.join(APP, p)),
         "realpath": lambda p, **kw: posixpath.normpath(posixpath.join(APP, p)),
         "expanduser": lambda p: p,
@@ -52,6 +80,7 @@ def build_os_path(ctx):
     return table
 
 
+@declared("name path is_dir is_file is_symlink")
 class _DirEntry:
     """What ``os.scandir`` yields: names, not host paths."""
 
@@ -113,7 +142,7 @@ def build_os(ctx):
                 entries = list(scandir(folder))
             except OSError as exc:
                 if onerror is not None:
-                    onerror(exc)
+                    onerror(files.tenant_error(exc))
                 continue
             dirs = [e.name for e in entries if e.is_dir()]
             names = [e.name for e in entries if e.is_file()]
@@ -139,6 +168,7 @@ def build_os(ctx):
         guards.check_allocation(size, "os.urandom()")
         return os.urandom(size)
 
+    @declared("st_size st_mtime st_mode")
     class _Stat:
         __slots__ = ("st_size", "st_mtime", "st_mode")
 
@@ -150,22 +180,24 @@ def build_os(ctx):
     def stat(name):
         return _Stat(os.stat(files.resolve(name)))
 
+    # Every OSError names files as the tenant does, not by host path.
+    named = files.in_tenant_names
     return {
         "environ": environ,
         "getenv": getenv,
         "path": ModuleFacade("os.path", build_os_path(ctx)),
         "getcwd": lambda: APP,
-        "listdir": listdir,
-        "scandir": scandir,
+        "listdir": named(listdir),
+        "scandir": named(scandir),
         "walk": lambda *a, **k: guards.TickingIter(walk(*a, **k)),
-        "makedirs": makedirs,
-        "mkdir": mkdir,
-        "remove": remove,
-        "unlink": remove,
-        "rmdir": rmdir,
-        "rename": rename,
-        "replace": rename,
-        "stat": stat,
+        "makedirs": named(makedirs),
+        "mkdir": named(mkdir),
+        "remove": named(remove),
+        "unlink": named(remove),
+        "rmdir": named(rmdir),
+        "rename": named(rename),
+        "replace": named(rename),
+        "stat": named(stat),
         "urandom": urandom,
         "sep": "/",
         "linesep": "\n",
@@ -177,6 +209,11 @@ def build_os(ctx):
     }
 
 
+#: Longest line the tenant's streams and loggers pass on.
+MAX_LINE = 8192
+
+
+@declared("write flush isatty")
 class _LogStream:
     """``sys.stdout``/``sys.stderr``: lines go to the tenant's log."""
 
@@ -188,12 +225,13 @@ class _LogStream:
         self._partial = ""
 
     def write(self, text):
-        text = str(text)
-        guards.check_text(text, "write()")
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()[-8192:]
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        text = str.__str__(text)
+        lines = (self._partial[-MAX_LINE:] + text).split("\n")
+        self._partial = lines.pop()[-MAX_LINE:]
         for line in lines:
-            self._log(line, self._level)
+            self._log(line if len(line) <= MAX_LINE else line[:MAX_LINE] + "...(cut)", self._level)
         return len(text)
 
     def flush(self):
@@ -228,6 +266,34 @@ LEVELS = {"CRITICAL": 50, "FATAL": 50, "ERROR": 40, "WARNING": 30, "WARN": 30, "
 _LEVEL_NAMES = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug", 0: "debug"}
 
 
+class _Cut:
+    """A logging argument: ``%s``/``%r`` give its text cut for the log, and
+    ``%d``/``%f`` its number."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self):
+        return guards.safe_str(self.value, MAX_LINE)
+
+    def __repr__(self):
+        return guards.safe_repr(self.value, MAX_LINE)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __index__(self):
+        return self.value.__index__()
+
+
+@declared("name level handlers propagate disabled setLevel isEnabledFor getEffectiveLevel log "
+          "debug info warning warn error exception critical fatal addHandler removeHandler "
+          "hasHandlers getChild")
 class TenantLogger:
     """A ``logging.Logger`` whose records go to the tenant's log."""
 
@@ -253,16 +319,22 @@ class TenantLogger:
     def log(self, level, msg, *args, exc_info=None, stack_info=False, extra=None, **kwargs):
         if not self.isEnabledFor(level):
             return
-        text = str(msg)
+        # logging formats msg % args; both are the tenant's values, sized
+        # and cut before the host builds a line of them (issue 23).
+        text = guards.safe_str(msg, MAX_LINE)
         if args:
             if len(args) == 1 and isinstance(args[0], dict) and args[0]:
                 args = args[0]
-            text = guards.guarded_mod(text, args)
+            values = {k: _Cut(v) for k, v in args.items()} if isinstance(args, dict) \
+                else tuple(_Cut(v) for v in args)
+            text = guards.guarded_mod(text, values)
         if exc_info:
             current = sys.exc_info()[1] if exc_info is True else exc_info
             if isinstance(current, BaseException):
-                text += f"\n{type(current).__name__}: {current}"
-        prefix = f"{self.name}: " if self.name and self.name != "root" else ""
+                text += "\n" + guards.exception_text(current, MAX_LINE)
+        prefix = f"{guards.safe_str(self.name, 200)}: " if self.name and self.name != "root" else ""
+        if len(text) > MAX_LINE:
+            text = text[:MAX_LINE] + "...(cut)"
         self._sink(prefix + text, _LEVEL_NAMES.get(level // 10 * 10, "info"))
 
     def debug(self, msg, *args, **kwargs):
@@ -304,6 +376,7 @@ class TenantLogger:
         return f"<Logger {self.name}>"
 
 
+@declared("level formatter setLevel setFormatter addFilter", dynamic=True)
 class Handler:
     """Accepted for compatibility; the tenant's log is the one destination."""
 
@@ -321,6 +394,7 @@ class Handler:
         pass
 
 
+@declared("fmt datefmt", dynamic=True)
 class Formatter:
     def __init__(self, fmt=None, datefmt=None, style="%", *args, **kwargs):
         self.fmt = fmt

@@ -8,10 +8,18 @@ import textwrap
 import typing
 import urllib.parse
 
+from sandbox import guards
 from sandbox import limits
 from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import SizeLimitError
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declare_values
+
+declare(type(urllib.parse.ParseResult.scheme))  # a namedtuple's field: offers nothing
+declare_values(urllib.parse.ParseResult, urllib.parse.SplitResult, urllib.parse.DefragResult,
+               urllib.parse.ParseResultBytes, urllib.parse.SplitResultBytes,
+               urllib.parse.DefragResultBytes)
 
 
 def build_string(ctx):
@@ -22,21 +30,57 @@ def build_string(ctx):
     )
 
 
+class _TickingChunks(list):
+    """TextWrapper's chunks: taking one ticks (its loop is pure Python)."""
+
+    def pop(self, *args):
+        limits.tick()
+        return super().pop(*args)
+
+
+class _Wrapper(textwrap.TextWrapper):
+    def _split_chunks(self, text):
+        return _TickingChunks(super()._split_chunks(text))
+
+
+#: Longest text ``dedent`` takes: a pure-Python loop over its lines.
+MAX_DEDENT_TEXT = 2**19
+
+
+def _chunked(text, width):
+    cap(width, 100_000, "textwrap width")
+    if isinstance(text, str):
+        # The text is split into a list of words first, in one C call: each
+        # is an object of ~50 bytes (12 MB of text made 490 MB).
+        guards.check_allocation(32 * len(text), "textwrap")
+
+
 def build_textwrap(ctx):
-    def _width(func):
-        def wrapped(text, width=70, **kwargs):
-            cap(width, 100_000, "textwrap width")
-            return func(text, width, **kwargs)
+    def wrap(text, width=70, **kwargs):
+        _chunked(text, width)
+        return _Wrapper(width=width, **kwargs).wrap(text)
 
-        return wrapped
+    def fill(text, width=70, **kwargs):
+        _chunked(text, width)
+        return _Wrapper(width=width, **kwargs).fill(text)
 
-    return {
-        "wrap": _width(textwrap.wrap),
-        "fill": _width(textwrap.fill),
-        "shorten": _width(textwrap.shorten),
-        "dedent": textwrap.dedent,
-        "indent": textwrap.indent,
-    }
+    def shorten(text, width, **kwargs):
+        _chunked(text, width)
+        return _Wrapper(width=width, max_lines=1, **kwargs).fill(" ".join(text.strip().split()))
+
+    def dedent(text):
+        if isinstance(text, str) and len(text) > MAX_DEDENT_TEXT:
+            raise SizeLimitError(f"dedent() takes at most {MAX_DEDENT_TEXT} characters here")
+        return textwrap.dedent(text)
+
+    def indent(text, prefix, predicate=None):
+        # The prefix is copied onto every line: sized before it is.
+        if isinstance(text, str) and isinstance(prefix, str):
+            guards.check_allocation(len(text) + len(prefix) * (text.count("\n") + 1),
+                                    "textwrap.indent()")
+        return textwrap.indent(text, prefix, predicate)
+
+    return {"wrap": wrap, "fill": fill, "shorten": shorten, "dedent": dedent, "indent": indent}
 
 
 def build_html(ctx):
@@ -60,7 +104,7 @@ def build_html(ctx):
 
 #: Longest text the URL functions take: they are pure Python that never
 #: ticks, and URLs, queries and form bodies are far smaller.
-MAX_URL_TEXT = 2 * 2**20
+MAX_URL_TEXT = 2**19
 
 
 def _bounded_text(func):
@@ -110,15 +154,35 @@ def _uncache_typing(obj) -> None:
                 cell.cell_contents = getattr(contents, "__wrapped__", wrapped)
 
 
+def ticking_quote(quote_via):
+    """``urlencode``'s ``quote_via``, ticking: urlencode is a pure-Python loop
+    over the query's items that calls it once for each."""
+
+    def quote(*args, **kwargs):
+        limits.tick()
+        return quote_via(*args, **kwargs)
+
+    return quote
+
+
+def urlencode(query, doseq=False, safe="", encoding=None, errors=None,
+              quote_via=urllib.parse.quote_plus):
+    """``urllib.parse.urlencode``, ticking as it goes (``url_for`` too)."""
+    return urllib.parse.urlencode(query, doseq, safe, encoding, errors, ticking_quote(quote_via))
+
+
 def build_urllib_parse(ctx):
     table = pick(
         urllib.parse,
         "quote quote_plus quote_from_bytes urlunparse urlunsplit "
         "ParseResult SplitResult DefragResult",
     )
-    for name in ("unquote unquote_plus unquote_to_bytes urlencode urlparse urlsplit urljoin "
+    for name in ("unquote unquote_plus unquote_to_bytes urlparse urlsplit urljoin "
                  "urldefrag parse_qs parse_qsl").split():
         table[name] = _bounded_text(_uncached(getattr(urllib.parse, name)))
+    for name in ("quote", "quote_plus", "quote_from_bytes"):
+        table[name] = _bounded_text(getattr(urllib.parse, name))
+    table["urlencode"] = urlencode
     return table
 
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import regex
 
+from sandbox import guards
 from sandbox import limits
 from sandbox.guards import SizeLimitError
 from sandbox.guards import TickingIter
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
 
 _DEFAULT_MATCH_SECONDS = 1.0
 
@@ -45,7 +48,10 @@ def _timed(call, offloadable: bool = True):
         except TimeoutError:
             if first >= left:
                 raise
-        return limits.offload(lambda: call(max(0.001, left - first), True))
+        # The host runs it (a thread, in turns by tenant) with what is left
+        # when it starts; waiting for the thread is not the tenant's CPU.
+        return limits.offload(lambda seconds: call(max(0.001, seconds), True),
+                              max(0.001, left - first))
     except TimeoutError:
         budget = limits.current()
         if budget is not None:
@@ -55,6 +61,7 @@ def _timed(call, offloadable: bool = True):
         raise TimeoutError("regular expression matching timed out") from None
 
 
+@declared("group groups groupdict start end span expand string pos endpos lastindex lastgroup")
 class Match:
     """A match result; wraps ``regex.Match`` without its ``re`` and ``regs``."""
 
@@ -82,6 +89,7 @@ class Match:
         return self._m.span(group)
 
     def expand(self, template):
+        guards.check_allocation(_expansion_bound(self._m, template), "Match.expand()")
         return self._m.expand(template)
 
     def __getitem__(self, group):
@@ -114,16 +122,51 @@ class Match:
         return self._m.lastgroup
 
 
+_GROUP_REF = regex.compile(r"\\(?:[1-9]\d?|g<[^>]*>)")
+
+
+def _expansion_bound(match, template) -> int:
+    """The most text ``match.expand(template)`` can make: the template, and
+    the longest group once per reference to a group."""
+    refs = len(_GROUP_REF.findall(template)) if isinstance(template, (str, bytes)) else 0
+    if not refs:
+        return len(template)
+    longest = max((len(g) for g in match.groups() if g), default=0)
+    return len(template) + refs * max(longest, len(match.group(0)))
+
+
+def _sized_repl(repl, string, count):
+    """The replacement of ``sub``: the output is sized as it is made, so
+    ``re.sub('(a+)', r'\1' * 2000, text)`` or a callable returning one cached
+    megabyte per match stops before the join builds gigabytes."""
+    total = [len(string)]
+
+    def add(text):
+        limits.tick()
+        total[0] += len(text)
+        guards.check_allocation(total[0], "re.sub()")
+        return text
+
+    if callable(repl):
+        return lambda m: add(repl(Match(m))), False
+    refs = isinstance(repl, (str, bytes)) and _GROUP_REF.search(repl) is not None
+    estimate = len(string) + (len(string) + 1) * len(repl)
+    if not refs and estimate <= guards.operators.text_limit():
+        return repl, True  # plain text, small enough: the C template, offloadable
+
+    def expand(m):
+        # Sized before the expansion is built: one match can make gigabytes.
+        guards.check_allocation(total[0] + _expansion_bound(m, repl), "re.sub()")
+        return add(m.expand(repl))
+
+    return expand, False
+
+
 def _wrap_match(match):
     return Match(match) if match is not None else None
 
 
-def _repl(repl):
-    if callable(repl):
-        return lambda m: repl(Match(m))
-    return repl
-
-
+@declared("pattern flags groups groupindex match search fullmatch findall finditer split sub subn")
 class Pattern:
     """A compiled pattern; every match runs with a time limit."""
 
@@ -170,12 +213,14 @@ class Pattern:
         return _timed(lambda t, c: self._p.split(string, maxsplit, timeout=t, concurrent=c))
 
     def sub(self, repl, string, count=0):
-        return _timed(lambda t, c: self._p.sub(_repl(repl), string, count, timeout=t, concurrent=c),
-                      offloadable=not callable(repl))
+        sized, offloadable = _sized_repl(repl, string, count)
+        return _timed(lambda t, c: self._p.sub(sized, string, count, timeout=t, concurrent=c),
+                      offloadable=offloadable)
 
     def subn(self, repl, string, count=0):
-        return _timed(lambda t, c: self._p.subn(_repl(repl), string, count, timeout=t, concurrent=c),
-                      offloadable=not callable(repl))
+        sized, offloadable = _sized_repl(repl, string, count)
+        return _timed(lambda t, c: self._p.subn(sized, string, count, timeout=t, concurrent=c),
+                      offloadable=offloadable)
 
     def __repr__(self):
         return f"re.compile({self._p.pattern!r})"
@@ -198,6 +243,9 @@ def _compile(pattern, flags=0):
     # Not in regex's process-wide pattern cache: no tenant's patterns are
     # kept alive by, or shared with, another's.
     return Pattern(regex.compile(pattern, flags | regex.VERSION0, cache_pattern=False))
+
+
+declare(regex.error, "msg pattern pos lineno colno")
 
 
 def facade_attrs(ctx):

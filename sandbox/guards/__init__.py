@@ -30,12 +30,20 @@ from __future__ import annotations
 
 from sandbox.guards.access import TENANT_CLASSES
 from sandbox.guards.access import guarded_getattr
+from sandbox.guards.access import guarded_hasattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import is_tenant_object
 from sandbox.guards.own_objects import is_private_name
 from sandbox.guards.builtins import TypeGuard
 from sandbox.guards.own_objects import is_tenant_function
 from sandbox.guards.builtins import make_builtins
+from sandbox.guards.builtins import safe_str as safe_str_builtin
+from sandbox.guards.consume import exception_text
+from sandbox.guards.consume import safe_repr
+from sandbox.guards.consume import safe_str
+from sandbox.guards.consume import sized_default
+from sandbox.guards.consume import text_of
+from sandbox.guards.operators import join_text
 from sandbox.guards.builtins import ticking_over_inputs
 from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
@@ -51,7 +59,7 @@ from sandbox.guards.operators import check_decimal
 from sandbox.guards.operators import check_text
 from sandbox.guards.operators import text_size
 from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.operators import guarded_mod
+from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
 from sandbox.guards.operators import guarded_pow
 
@@ -69,8 +77,16 @@ __all__ = [
     "check_allocation",
     "check_decimal",
     "check_text",
+    "exception_text",
+    "join_text",
+    "safe_repr",
+    "safe_str",
+    "safe_str_builtin",
+    "sized_default",
+    "text_of",
     "text_size",
     "guarded_getattr",
+    "guarded_hasattr",
     "guarded_iter",
     "guarded_lshift",
     "guarded_mod",

@@ -9,7 +9,6 @@ defined, never to host objects.
 from __future__ import annotations
 
 import _string
-import abc
 import operator
 import string
 from types import CodeType
@@ -24,17 +23,19 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import _repeat_count
 from sandbox.guards.operators import check_allocation
-from sandbox.guards.operators import guarded_format
+from sandbox.guards.consume import guarded_format
 from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.operators import guarded_mod
+from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
-from sandbox.guards.operators import MAX_INT_BITS
-from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
 
+from sandbox.guards import language  # noqa: F401 - declares the language's own types
+from sandbox.guards import natives  # noqa: F401 - fills the guard tables
+from sandbox.guards.declared import entry_for
+from sandbox.guards.declared import forget_tenant_classes
 from sandbox.guards.own_objects import TENANT_CLASSES
 from sandbox.guards.own_objects import is_private_name
 from sandbox.guards.own_objects import is_tenant_object
@@ -46,18 +47,6 @@ _RAISE = object()
 
 
 _DENIED_TYPES = (ModuleType, FrameType, CodeType, TracebackType)
-_GUARDED_TEXT_METHODS = frozenset(["join", "replace", "translate", "ljust", "rjust", "center",
-                                   "zfill", "expandtabs"])
-
-
-def _unbound_guarded(cls, name):
-    def method(self, *args, **kwargs):
-        if not isinstance(self, cls):
-            raise TypeError(f"{cls.__name__}.{name}() needs a {cls.__name__}")
-        return guarded_getattr(self, name)(*args, **kwargs)
-
-    return method
-_STR_SIZE_METHODS = frozenset(["ljust", "rjust", "center", "zfill", "expandtabs"])
 
 
 class SafeFormatter(string.Formatter):
@@ -89,7 +78,7 @@ class SafeFormatter(string.Formatter):
         return text
 
 
-class _MarkupFormatter(SafeFormatter):
+class MarkupFormatter(SafeFormatter):
     """``Markup.format``: the guarded formatter that also escapes each field,
     as markupsafe's own does (safe ``Markup`` values are kept as they are)."""
 
@@ -106,103 +95,27 @@ class _MarkupFormatter(SafeFormatter):
         return text
 
 
-def _formatter(template: str) -> SafeFormatter:
-    return _MarkupFormatter(template) if isinstance(template, Markup) else SafeFormatter(template)
+def formatter_for(template: str) -> SafeFormatter:
+    """The guarded formatter for ``template.format``: escaping for Markup."""
+    return MarkupFormatter(template) if isinstance(template, Markup) else SafeFormatter(template)
 
 
-def _safe_format(template: str):
-    def format(*args, **kwargs):
-        text = _formatter(template).vformat(template, args, kwargs)
-        return Markup(text) if isinstance(template, Markup) else text
-
-    return format
-
-
-def _safe_format_map(template: str):
-    def format_map(mapping):
-        text = _formatter(template).vformat(template, (), mapping)
-        return Markup(text) if isinstance(template, Markup) else text
-
-    return format_map
-
-
-def _sized_method(obj, name):
-    method = getattr(obj, name)
-
-    def sized(*args, **kwargs):
-        width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 8))
-        if isinstance(width, int):
-            scale = len(obj) if name == "expandtabs" else 1
-            check_allocation(width * max(scale, 1), f"{name}()")
-        return method(*args, **kwargs)
-
-    return sized
-
-
-def _guarded_join(sep):
-    join = sep.join
-
-    def guarded(iterable):
-        items = list(guarded_iter(iterable))
-        total = len(sep) * len(items)
-        for item in items:
-            if isinstance(item, (str, bytes, bytearray)):
-                total += len(item)
-        check_allocation(total, "join()")
-        return join(items)
-
-    return guarded
-
-
-def _guarded_translate(text):
-    translate = text.translate
-
-    def guarded(table, *args):
-        if isinstance(table, dict) and table:
-            longest = max((len(v) for v in table.values() if isinstance(v, (str, bytes))),
-                          default=1)
-            check_allocation(len(text) * max(longest, 1), "translate()")
-        return translate(table, *args)
-
-    return guarded
-
-
-def _guarded_from_bytes(from_bytes):
-    def guarded(data, *args, **kwargs):
-        if hasattr(data, "__len__") and len(data) * 8 > MAX_INT_BITS:
-            raise SizeLimitError("int.from_bytes() would build too large an integer")
-        return from_bytes(data, *args, **kwargs)
-
-    return guarded
-
-
-def _guarded_xof_digest(method):
-    def guarded(length):
-        check_allocation(length * 2, "a digest of that length")
-        return method(length)
-
-    return guarded
-
-
-def _guarded_replace(text):
-    replace = text.replace
-
-    def guarded(old, new, count=-1):
-        if len(new) > len(old):
-            hits = text.count(old) if count < 0 else min(count, text.count(old))
-            check_allocation(len(text) + hits * (len(new) - len(old)), "replace()")
-        return replace(old, new, count)
-
-    return guarded
+def _refuse(obj, name):
+    if isinstance(obj, type):
+        raise AttributeError(f"the class {obj.__name__!r} offers no {name!r} here")
+    raise AttributeError(f"{type(obj).__name__!r} objects offer no {name!r} here")
 
 
 def guarded_getattr(obj, name, default=_RAISE):
-    """``_getattr_`` and the ``getattr`` builtin.
+    """``_getattr_``, the ``getattr`` builtin, and every other road to an
+    attribute: the membrane.
 
-    Refuses names starting with ``_`` and RestrictedPython's inspect names,
-    swaps ``str.format`` for :class:`SafeFormatter`, bounds the string
-    methods that pad, and never returns a module, frame, code object or
-    traceback, whatever object it was asked about.
+    Names starting with ``_`` are :func:`special_attr`'s (the tenant's own
+    objects only); RestrictedPython's inspect names are refused; every other
+    name is read only when :func:`sandbox.guards.declared.entry_for` says
+    the class offers it, through the guard of the native table if it has
+    one. Never returns a module, frame, code object or traceback, whatever
+    object it was asked about.
     """
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
@@ -210,43 +123,18 @@ def guarded_getattr(obj, name, default=_RAISE):
         return special_attr(obj, name, default, _RAISE)
     if name in INSPECT_ATTRIBUTES:
         raise AttributeError(f'"{name}" is a restricted name in the sandbox')
-    if isinstance(obj, (str, bytes, bytearray)):
-        if name in ("format", "format_map"):
-            if not isinstance(obj, str):
-                raise AttributeError(name)
-            return _safe_format(obj) if name == "format" else _safe_format_map(obj)
-        if name in _STR_SIZE_METHODS:
-            return _sized_method(obj, name)
-        if name == "join":
-            return _guarded_join(obj)
-        if name == "replace":
-            return _guarded_replace(obj)
-        if name == "translate":
-            return _guarded_translate(obj)
-    elif name == "from_bytes" and (obj is int or isinstance(obj, int)
-                                   or isinstance(obj, type) and issubclass(obj, int)):
-        return _guarded_from_bytes(getattr(obj, name))
-    elif name in ("digest", "hexdigest") and type(obj).__name__ == "HASHXOF":
-        # shake_*: the caller picks the length of one allocation.
-        return _guarded_xof_digest(getattr(obj, name))
-    elif isinstance(obj, type) and issubclass(obj, str) and name in ("format", "format_map"):
-        raise NotImplementedError("use the format method of a string instance")
-    elif (isinstance(obj, type) and issubclass(obj, (str, bytes, bytearray))
-          and name in _GUARDED_TEXT_METHODS):
-        # str.join(sep, items), bytes.ljust(b, n): the unbound method, with
-        # the same guard as the bound one.
-        return _unbound_guarded(obj, name)
-    elif isinstance(obj, BaseException) and name == "obj":
-        # AttributeError.obj can be a host object the tenant never held.
-        raise AttributeError(name)
-    elif name == "register" and isinstance(obj, abc.ABCMeta) and obj not in TENANT_CLASSES:
-        # Mapping.register(int) would change isinstance() for every tenant
-        # and for the host itself.
-        raise AttributeError("registering virtual subclasses of shared classes is not allowed")
-    if default is _RAISE:
-        value = getattr(obj, name)
-    else:
-        value = getattr(obj, name, default)
+    entry = entry_for(obj, name)
+    try:
+        if entry is True:
+            value = getattr(obj, name)
+        elif entry is False:
+            _refuse(obj, name)
+        else:
+            value = entry(obj, name)
+    except AttributeError:
+        if default is _RAISE:
+            raise
+        return default
     if isinstance(value, _DENIED_TYPES):
         raise AttributeError(f"{name!r}: modules, frames and code objects are not reachable")
     return value
@@ -286,6 +174,25 @@ class _ReadOnly:
     __setattr__ = __delattr__ = __setitem__ = __delitem__ = _deny
 
 
+class _ClassWriter:
+    """What ``_write_`` returns for a tenant class: the write goes through,
+    and the membrane forgets its verdicts (a name the class defined or
+    dropped may now have another owner)."""
+
+    __slots__ = ("_cls",)
+
+    def __init__(self, cls):
+        object.__setattr__(self, "_cls", cls)
+
+    def __setattr__(self, name, value):
+        setattr(object.__getattribute__(self, "_cls"), name, value)
+        forget_tenant_classes()
+
+    def __delattr__(self, name):
+        delattr(object.__getattribute__(self, "_cls"), name)
+        forget_tenant_classes()
+
+
 def guarded_write(ob):
     """``_write_``: allow writes to plain containers and tenant objects."""
     if (
@@ -293,8 +200,8 @@ def guarded_write(ob):
         or is_tenant_object(ob)
         or getattr(type(ob), "_guarded_writes", False)
     ):
-        if isinstance(ob, type) and ob not in TENANT_CLASSES:
-            return _ReadOnly(ob)
+        if isinstance(ob, type):
+            return _ClassWriter(ob) if ob in TENANT_CLASSES else _ReadOnly(ob)
         return ob
     return _ReadOnly(ob)
 

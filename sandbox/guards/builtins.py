@@ -18,6 +18,9 @@ from sandbox.guards.access import guarded_setattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
+from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
+from sandbox.guards.own_objects import HostType
 from sandbox.guards.own_objects import make_safe_type
 from sandbox.guards.own_objects import tenant_super
 from sandbox.guards.own_objects import write_private
@@ -25,11 +28,14 @@ from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
-from sandbox.guards.operators import guarded_format
+from sandbox.guards.consume import guarded_format
 from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.operators import guarded_mod
+from sandbox.guards.consume import guarded_mod
 from sandbox.guards.operators import guarded_mul
-from sandbox.guards.operators import check_text
+from sandbox.guards.consume import text_of
+from sandbox.guards.natives import check_codec
+from sandbox.guards.natives import sort_in_runs
+from sandbox.guards.operators import text_limit
 from sandbox.guards.operators import guarded_add
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
@@ -37,6 +43,7 @@ from sandbox.guards.operators import guarded_pow
 from sandbox.guards.operators import join_text
 
 
+@declared(dynamic=True)  # reads go to the type it stands for, through the guards
 class TypeGuard:
     """Stands for a builtin type whose constructor needs a bound.
 
@@ -76,11 +83,15 @@ def _sized_constructor(type_):
             check_allocation(args[0], f"{type_.__name__}()")
         elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]),) + args[1:]
+        elif args and isinstance(args[0], str):
+            check_codec(args[1] if len(args) > 1 else kwargs.get("encoding"), args[0],
+                        f"{type_.__name__}()")
         return type_(*args, **kwargs)
 
     return construct
 
 
+@declared("start stop step count index")
 class SafeRange:
     """``range`` whose iteration ticks, so ``sum(range(10**13))`` can stop."""
 
@@ -140,6 +151,10 @@ class SafeRange:
         return self._range.index(value)
 
 
+declare(TickingIter)  # offers nothing but iteration
+declare(HostType)  # a name, not a class: its names are read as text
+
+
 def ticking_over_inputs(factory):
     """``factory`` (zip, itertools.cycle ...) fed ticking inputs, ticking output."""
 
@@ -166,6 +181,18 @@ def safe_reversed(seq):
     return TickingIter(reversed(seq))
 
 
+def _container_constructor(type_):
+    """``list``/``tuple``: one item a character or byte of a text is 8 bytes
+    each, built in one C call (other iterables tick as they are read)."""
+
+    def construct(*args, **kwargs):
+        if args and isinstance(args[0], (str, bytes, bytearray, memoryview)):
+            check_allocation(8 * len(args[0]), f"{type_.__name__}()")
+        return type_(*args, **kwargs)
+
+    return construct
+
+
 def _int_constructor(*args, **kwargs):
     if args:
         check_decimal(args[0])
@@ -173,13 +200,14 @@ def _int_constructor(*args, **kwargs):
 
 
 def safe_repr(obj):
-    check_text(obj, "repr()")
-    return repr(obj)
+    return text_of(obj, limit=text_limit(), as_str=False, over="raise", what="repr()")
 
 
 def safe_str(*args, **kwargs):
     if len(args) == 1 and not kwargs:
-        check_text(args[0], "str()")
+        return text_of(args[0], limit=text_limit(), over="raise", what="str()")
+    if args and isinstance(args[0], (bytes, bytearray)):
+        check_codec(args[1] if len(args) > 1 else kwargs.get("encoding"), args[0], "str()")
     return str(*args, **kwargs)
 
 
@@ -206,15 +234,24 @@ def safe_iter(obj, *sentinel):
 
 def safe_sorted(iterable, *, key=None, reverse=False):
     items = list(guarded_iter(iterable))
-    items.sort(key=key, reverse=reverse)
+    sort_in_runs(items, key=key, reverse=reverse)
     return items
+
+
+def safe_ascii(obj):
+    """``ascii()``: the bounded repr, with non-ASCII escaped as ascii() does."""
+    text = text_of(obj, limit=text_limit(), as_str=False, over="raise", what="ascii()")
+    if text.isascii():
+        return text
+    check_allocation(10 * len(text), "ascii()")
+    return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 _SAFE_BUILTIN_NAMES = """
     None False True Ellipsis NotImplemented
-    abs all any ascii bin bool callable chr classmethod complex dict divmod
-    float frozenset hash hex isinstance issubclass len list max min
-    next oct ord property repr set slice staticmethod str sum tuple
+    abs all any bin bool callable chr classmethod complex dict divmod
+    float frozenset hash hex isinstance issubclass len max min
+    next oct ord property repr set slice staticmethod str sum
     """.split()
 
 _SAFE_EXCEPTIONS = """
@@ -247,6 +284,8 @@ def make_builtins() -> dict:
             "__build_class__": builtins.__build_class__,
             "bytes": TypeGuard(bytes, _sized_constructor(bytes)),
             "bytearray": TypeGuard(bytearray, _sized_constructor(bytearray)),
+            "list": TypeGuard(list, _container_constructor(list)),
+            "tuple": TypeGuard(tuple, _container_constructor(tuple)),
             "range": SafeRange,
             "int": TypeGuard(int, _int_constructor),
             "round": safe_round,
@@ -263,6 +302,7 @@ def make_builtins() -> dict:
             "enumerate": safe_enumerate,
             "reversed": safe_reversed,
             "sorted": safe_sorted,
+            "ascii": safe_ascii,
             "_getattr_": guarded_getattr,
             "_getitem_": guarded_getitem,
             "_getiter_": guarded_iter,
@@ -292,5 +332,6 @@ def make_builtins() -> dict:
     )
     table["type"] = make_safe_type({int: table["int"], str: table["str"],
                                     bytes: table["bytes"], bytearray: table["bytearray"],
+                                    list: table["list"], tuple: table["tuple"],
                                     range: SafeRange})
     return table

@@ -12,11 +12,19 @@ memory limit (:func:`check_allocation`); integers are bounded by
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import decimal
+import enum
+import functools
 import numbers
 import re
+import sys
+import types
 
 from sandbox import limits
+from sandbox.guards.own_objects import TENANT_CLASSES
+from sandbox.guards.own_objects import is_tenant_function
 
 #: Largest str/bytes one operation may build.
 MAX_STRING_BYTES = 64 * 2**20
@@ -42,6 +50,23 @@ class SizeLimitError(SandboxError, MemoryError):
     """One operation would build a value over the sandbox's size limits."""
 
 
+#: A value this big is checked against what the request already grew by
+#: (one read of the RSS); smaller ones against the budget alone.
+LOOK_AT_GROWTH_BYTES = 2**20
+
+
+_ASCII_HEADER = sys.getsizeof("")
+_WIDE_HEADER = sys.getsizeof("\u0100") - 4
+
+
+def _text_bytes(value) -> int:
+    """Bytes a str or bytes holds (a str of emoji is 4 bytes a character)."""
+    if isinstance(value, str):
+        size = sys.getsizeof(value) - _ASCII_HEADER
+        return size if size <= len(value) else size - (_WIDE_HEADER - _ASCII_HEADER)
+    return len(value) if isinstance(value, (bytes, bytearray)) else 8 * len(value)
+
+
 def check_allocation(nbytes: int, what: str) -> None:
     """Refuse to build a value of ``nbytes`` before the C call that would.
 
@@ -52,7 +77,11 @@ def check_allocation(nbytes: int, what: str) -> None:
     """
     budget = limits._current
     if budget is not None and budget.memory_limit is not None:
-        if nbytes > budget.memory_limit:
+        if nbytes > budget.memory_limit or (
+                nbytes >= LOOK_AT_GROWTH_BYTES
+                and nbytes + budget.memory_growth() > budget.memory_limit):
+            # A big value is refused when it would not fit beside what the
+            # request already holds (s = s + s kept three copies alive).
             raise budget.kill(
                 "memory",
                 f"memory limit exceeded ({budget.memory_limit // 2**20} MB): {what} "
@@ -84,9 +113,10 @@ def guarded_pow(base, exp, mod=None):
             raise SizeLimitError("exponent is too large")
         return pow(base, exp, mod)
     if isinstance(exp, numbers.Rational) and not isinstance(exp, bool):
-        if exp.denominator == 1 and exp > 0:
+        if exp.denominator == 1 and exp != 0:
+            # Fraction(3, 2) ** -10**6 builds 2**10**6 and 3**10**6 too.
             bits = _int_bits(base)
-            if bits > 1 and (bits - 1) * int(exp) > MAX_INT_BITS:
+            if bits > 1 and (bits - 1) * abs(int(exp)) > MAX_INT_BITS:
                 raise SizeLimitError("result of ** would be too large an integer")
     return base**exp
 
@@ -106,7 +136,7 @@ def _repeat_count(seq, count) -> None:
         except TypeError:
             return
         if isinstance(seq, (str, bytes, bytearray)):
-            check_allocation(size * count, "repeating a string")
+            check_allocation(_text_bytes(seq) * count if size else 0, "repeating a string")
         else:
             check_allocation(size * count * 8, "repeating a sequence")
 
@@ -114,48 +144,124 @@ def _repeat_count(seq, count) -> None:
 _TEXT = (str, bytes, bytearray)
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 
+#: Host classes whose text shows the values they hold -> those values. The
+#: size of their text is estimated through them (a ``deque`` of a repeated
+#: megabyte is as big as the list); :mod:`sandbox.guards.consume` writes them.
+CONTAINER_CHILDREN: dict = {
+    collections.deque: lambda d: d,
+    collections.ChainMap: lambda c: c.maps,
+    collections.UserList: lambda u: (u.data,),
+    collections.UserDict: lambda u: (u.data,),
+    collections.UserString: lambda u: (u.data,),
+    functools.partial: lambda p: (p.func, *p.args, *p.keywords.values()),
+    enum.Enum: lambda e: (e._value_,),
+    type({}.keys()): lambda v: v,
+    type({}.values()): lambda v: v,
+    type({}.items()): lambda v: v,
+    types.MappingProxyType: lambda m: (dict(m),),
+    types.SimpleNamespace: lambda n: tuple(vars(n).values()),
+    slice: lambda s: (s.start, s.stop, s.step),
+    staticmethod: lambda m: (m.__func__,),
+    classmethod: lambda m: (m.__func__,),
+    BaseException: lambda e: e.args,
+}
 
-def text_size(value, limit: int) -> int:
-    """An upper estimate of the text ``str(value)``/``repr(value)`` builds,
-    walking containers (a shared item counts each time it is printed, as it
-    is printed), and stopping as soon as it passes ``limit``.
+
+def register_container(cls: type, children) -> None:
+    """Say that ``cls``'s text shows ``children(obj)`` (for a host's classes)."""
+    CONTAINER_CHILDREN[cls] = children
+
+
+def _children_of(cls):
+    for klass in cls.__mro__:
+        children = CONTAINER_CHILDREN.get(klass)
+        if children is not None:
+            return children
+    if dataclasses.is_dataclass(cls):
+        return lambda obj: [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
+    return None
+
+
+def _tenant_text(cls) -> bool:
+    """Whether the text of ``cls``'s objects is tenant code."""
+    if cls not in TENANT_CLASSES:
+        return False
+    for name in ("__repr__", "__str__"):
+        for klass in cls.__mro__:
+            method = klass.__dict__.get(name)
+            if method is not None:
+                if klass in TENANT_CLASSES and is_tenant_function(method):
+                    return True
+                break
+    return False
+
+
+def text_estimate(value, limit: int) -> tuple[int, bool]:
+    """``(size, opaque)``: an upper estimate of the text ``str(value)`` or
+    ``repr(value)`` builds, walking containers (a shared item counts each
+    time it is printed, as it is printed) and stopping as soon as it passes
+    ``limit``; ``opaque`` when some object's text is tenant code, whose size
+    only running it tells.
 
     One C call can turn a small list into gigabytes of text:
     ``str([s] * 1000)`` for a 1 MB ``s``. The walk ticks, so it is bounded too.
     """
     total = 0
+    opaque = False
     stack = [value]
     seen = 0
     while stack:
         item = stack.pop()
         seen += 1
-        if seen % 1024 == 0:
-            limits.tick()
-        if isinstance(item, _TEXT):
+        if not seen & 63:
+            limits.tick(8)
+        cls = type(item)
+        if cls is str or cls is bytes or cls is bytearray or isinstance(item, _TEXT):
             total += len(item) * (1 if isinstance(item, str) else 4) + 3
         elif isinstance(item, (list, tuple, set, frozenset)):
-            total += 2 + 2 * len(item)
+            total += 2 + 2 * len(item) + (len(cls.__name__) if cls not in _PLAIN else 0)
             stack.extend(item)
         elif isinstance(item, dict):
-            total += 2 + 4 * len(item)
+            total += 2 + 4 * len(item) + (len(cls.__name__) if cls is not dict else 0)
             stack.extend(item.keys())
             stack.extend(item.values())
-        elif isinstance(item, int) and not isinstance(item, bool):
+        elif cls is int:
             total += item.bit_length() // 3 + 2
+        elif cls is float or cls is bool or item is None:
+            total += 24
         else:
-            total += 32
+            if _tenant_text(cls):
+                opaque = True
+            children = _children_of(cls)
+            total += 48 + len(cls.__name__)
+            if children is not None:
+                before = len(stack)
+                try:
+                    stack.extend(children(item))
+                except Exception:  # noqa: S110 - an odd object: counted as its name
+                    pass
+                total += 2 * (len(stack) - before)
         if total > limit:
-            return total
-    return total
+            return total, opaque
+    return total, opaque
+
+
+_PLAIN = (list, tuple, set, frozenset)
+
+
+def text_size(value, limit: int) -> int:
+    """The size part of :func:`text_estimate`."""
+    return text_estimate(value, limit)[0]
 
 
 def check_text(value, what: str) -> None:
     """Refuse to turn a container into text too big for the request."""
     if isinstance(value, (list, tuple, set, frozenset, dict)):
-        check_allocation(text_size(value, _text_limit()), what)
+        check_allocation(text_size(value, text_limit()), what)
 
 
-def _text_limit() -> int:
+def text_limit() -> int:
+    """How much text one operation may build now: the request's memory budget."""
     budget = limits._current
     if budget is not None and budget.memory_limit is not None:
         return budget.memory_limit
@@ -182,8 +288,7 @@ def guarded_add(left, right):
     if (tl is int or tl is float) and (tr is int or tr is float):
         return left + right
     if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
-        per_item = 1 if isinstance(left, _TEXT) else 8
-        check_allocation((len(left) + len(right)) * per_item, "+")
+        check_allocation(_text_bytes(left) + _text_bytes(right), "+")
     elif isinstance(left, numbers.Rational) or isinstance(right, numbers.Rational):
         _check_rationals(left, right, "+")
     return left + right
@@ -228,44 +333,6 @@ def guarded_mul(left, right):
     if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational):
         _check_rationals(left, right, "*")
     return left * right
-
-
-_PERCENT_WIDTH = re.compile(r"%[#0\- +]*(\*|\d{7,})|%[#0\- +]*\d*\.(\*|\d{7,})")
-
-
-def guarded_mod(left, right):
-    """``%``: bound ``%``-formatting widths (``'%*d' % (10**10, 1)``)."""
-    if isinstance(left, (str, bytes)):
-        pattern = left if isinstance(left, str) else left.decode("latin-1")
-        if _PERCENT_WIDTH.search(pattern):
-            raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
-        values = right if isinstance(right, tuple) else tuple(right.values()) \
-            if isinstance(right, dict) else (right,)
-        for value in values:
-            check_decimal(value)
-        check_allocation(len(left) + text_size(values, _text_limit()), "%-formatting")
-    return left % right
-
-
-_SPEC_NUMBERS = re.compile(r"\d+")
-
-
-def guarded_format(value, spec="", conversion=""):
-    """``format()`` and f-string fields, with bounded widths and sizes."""
-    check_text(value, "formatting a value")
-    if conversion == "r":
-        value = repr(value)
-    elif conversion == "s":
-        value = str(value)
-    elif conversion == "a":
-        value = ascii(value)
-    if type(spec) is not str:
-        raise TypeError("format spec must be a string")
-    for digits in _SPEC_NUMBERS.findall(spec):
-        if len(digits) > 12:
-            raise SizeLimitError("format width or precision is over the limit")
-        check_allocation(int(digits), "a format width")
-    return format(value, spec)
 
 
 def check_decimal(value) -> None:

@@ -94,13 +94,24 @@ def is_tenant_function(func) -> bool:
     return isinstance(func, FunctionType) and "__mux_tenant__" in func.__globals__
 
 
-def _owner(obj, name: str):
-    """The class on ``obj``'s MRO that defines ``name``, or None."""
-    mro = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+def owner_of(mro, name: str):
+    """The first class of ``mro`` that defines ``name``, or None: whose the
+    name is, the question every road to an attribute asks."""
     for cls in mro:
         if name in cls.__dict__:
             return cls
     return None
+
+
+def _owner(obj, name: str):
+    """The class on ``obj``'s MRO that defines ``name``, or None."""
+    return owner_of(obj.__mro__ if isinstance(obj, type) else type(obj).__mro__, name)
+
+
+def _super_owner(sup: super, name: str):
+    """The owner ``super(C, x).name`` reads: the first class after C."""
+    mro = sup.__self_class__.__mro__
+    return owner_of(mro[mro.index(sup.__thisclass__) + 1:], name)
 
 
 def _host_defines(obj, name: str) -> bool:
@@ -132,9 +143,15 @@ def special_attr(obj, name: str, default, missing):
             raise AttributeError(name)
         return value if isinstance(value, str) or value is None else str(value)
     if isinstance(obj, super):
-        # Made by tenant_super, so its object is the tenant's own.
-        if name in ALLOWED_DUNDER_METHODS or is_private_name(name):
+        # Made by tenant_super, so its object is the tenant's own. Special
+        # methods of any class on the way (super().__init__() of a host
+        # base); a private name only where a tenant class defines it —
+        # super()._site once read a host class's state (issue 23).
+        if name in ALLOWED_DUNDER_METHODS or (is_private_name(name)
+                                              and _super_owner(obj, name) in TENANT_CLASSES):
             return getattr(obj, name) if default is missing else getattr(obj, name, default)
+        if default is not missing and is_private_name(name):
+            return default
         raise AttributeError(f'"{name}" is not readable through super()')
     if is_tenant_object(obj):
         if name == "__class__":

@@ -1,0 +1,318 @@
+"""Native entry points: the calls that build a value by a caller-chosen size
+or run super-linear in their input, and the guard or cap each goes through.
+
+A tick cannot interrupt one C call, and pure-Python host code never ticks:
+each such call must be bounded *before* it runs (a size checked against the
+request's memory budget, an input capped) or be made to tick. This module
+holds the guards for the methods of the language's own types (``str``,
+``bytes``, ``int``, ``list``, ``io``), which
+:func:`sandbox.guards.access.guarded_getattr` applies by owner class
+(:data:`sandbox.guards.declared.METHOD_GUARDS`), and :data:`NATIVES`: one
+entry for *every* callable tenant code can reach, saying it is linear in
+what already exists (:data:`LINEAR`) or naming its guard.
+``tests/units/test_natives.py`` walks every facade and the tenant API and
+fails when a callable is missing here, so a new door is judged when it opens.
+
+.. warning::
+   "Linear" is about one call: a loop of linear calls is the ticks' and the
+   memory budget's business, not this table's.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import hashlib
+import heapq
+import io
+
+from markupsafe import Markup
+
+from sandbox import limits
+from sandbox.guards.declared import CLASS_GUARDS
+from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.iteration import TickingIter
+from sandbox.guards.iteration import guarded_iter
+from sandbox.guards.operators import MAX_INT_BITS
+from sandbox.guards.operators import SizeLimitError
+from sandbox.guards.operators import check_allocation
+
+#: Longest text the pure-Python codecs take (punycode is quadratic: 20,000
+#: characters ran 47 s; a DNS name is at most 253).
+MAX_SLOW_CODEC_CHARS = 1024
+_SLOW_CODECS = frozenset(["punycode", "idna"])
+#: Longest list sorted in one C call; longer ones are sorted in runs of this
+#: size (a few milliseconds each), merged by a ticking merge (a C sort of
+#: 2^21 floats takes ~0.5 s).
+SORT_RUN = 2**15
+
+
+# -- str / bytes / bytearray -------------------------------------------------------
+
+def _safe_format(template: str):
+    from sandbox.guards.access import formatter_for
+
+    def format(*args, **kwargs):
+        text = formatter_for(template).vformat(template, args, kwargs)
+        return Markup(text) if isinstance(template, Markup) else text
+
+    return format
+
+
+def _safe_format_map(template: str):
+    from sandbox.guards.access import formatter_for
+
+    def format_map(mapping):
+        text = formatter_for(template).vformat(template, (), mapping)
+        return Markup(text) if isinstance(template, Markup) else text
+
+    return format_map
+
+
+def _sized(obj, name):
+    method = getattr(obj, name)
+
+    def sized(*args, **kwargs):
+        width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 8))
+        if isinstance(width, int):
+            scale = len(obj) if name == "expandtabs" else 1
+            check_allocation(width * max(scale, 1), f"{name}()")
+        return method(*args, **kwargs)
+
+    return sized
+
+
+def _join(sep, name="join"):
+    join = sep.join
+
+    def guarded(iterable):
+        items = list(guarded_iter(iterable))
+        total = len(sep) * len(items)
+        for item in items:
+            if isinstance(item, (str, bytes, bytearray)):
+                total += len(item)
+        check_allocation(total, "join()")
+        return join(items)
+
+    return guarded
+
+
+def _translate(text, name="translate"):
+    translate = text.translate
+
+    def guarded(table, *args):
+        if isinstance(table, dict) and table:
+            longest = max((len(v) for v in table.values() if isinstance(v, (str, bytes))),
+                          default=1)
+            check_allocation(len(text) * max(longest, 1), "translate()")
+        return translate(table, *args)
+
+    return guarded
+
+
+def _replace(text, name="replace"):
+    replace = text.replace
+
+    def guarded(old, new, count=-1):
+        if len(new) > len(old):
+            hits = text.count(old) if count < 0 else min(count, text.count(old))
+            check_allocation(len(text) + hits * (len(new) - len(old)), "replace()")
+        return replace(old, new, count)
+
+    return guarded
+
+
+def check_codec(encoding, text, what: str) -> None:
+    """Refuse the pure-Python codecs (punycode, idna) on long text."""
+    if not isinstance(encoding, str):
+        return
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return  # the call raises the real error itself
+    if name in _SLOW_CODECS and hasattr(text, "__len__") and len(text) > MAX_SLOW_CODEC_CHARS:
+        raise SizeLimitError(f"{what} with {name} takes at most {MAX_SLOW_CODEC_CHARS} "
+                             f"characters here (the {name} codec is quadratic)")
+
+
+def _codec(obj, name):
+    method = getattr(obj, name)
+
+    def guarded(encoding="utf-8", errors="strict"):
+        check_codec(encoding, obj, f"{name}()")
+        return method(encoding, errors)
+
+    return guarded
+
+
+def _unbound(cls, name):
+    def method(self, *args, **kwargs):
+        if not isinstance(self, cls):
+            raise TypeError(f"{cls.__name__}.{name}() needs a {cls.__name__}")
+        from sandbox.guards.access import guarded_getattr
+
+        return guarded_getattr(self, name)(*args, **kwargs)
+
+    return method
+
+
+def _no_unbound_format(cls, name):
+    raise NotImplementedError("use the format method of a string instance")
+
+
+# -- int --------------------------------------------------------------------------
+
+def _from_bytes(owner, name="from_bytes"):
+    from_bytes = getattr(owner, name)
+
+    def guarded(data, *args, **kwargs):
+        if hasattr(data, "__len__") and len(data) * 8 > MAX_INT_BITS:
+            raise SizeLimitError("int.from_bytes() would build too large an integer")
+        return from_bytes(data, *args, **kwargs)
+
+    return guarded
+
+
+def _to_bytes(number, name="to_bytes"):
+    to_bytes = number.to_bytes
+
+    def guarded(length=1, *args, **kwargs):
+        check_allocation(length if isinstance(length, int) else 0, "int.to_bytes()")
+        return to_bytes(length, *args, **kwargs)
+
+    return guarded
+
+
+# -- hashes -----------------------------------------------------------------------
+
+def _xof_digest(digest, name):
+    method = getattr(digest, name)
+
+    def guarded(length):
+        check_allocation(length * 2, "a digest of that length")
+        return method(length)
+
+    return guarded
+
+
+# -- list.sort ----------------------------------------------------------------------
+
+def sort_in_runs(items: list, key=None, reverse: bool = False) -> None:
+    """Sort ``items`` in place as ``list.sort`` does (stable, same order), in
+    C runs of :data:`SORT_RUN` merged by a ticking merge."""
+    if len(items) <= SORT_RUN:
+        items.sort(key=key, reverse=reverse)
+        return
+    runs = []
+    for start in range(0, len(items), SORT_RUN):
+        limits.tick(limits.TICKS_PER_CHECK)  # a run is a slice's worth of work
+        run = items[start:start + SORT_RUN]
+        run.sort(key=key, reverse=reverse)
+        runs.append(run)
+    # heapq.merge keeps equal items in the order of the runs: stable.
+    merged = list(TickingIter(heapq.merge(*runs, key=key, reverse=reverse)))
+    items[:] = merged
+
+
+def _list_sort(lst, name="sort"):
+    def sort(*, key=None, reverse=False):
+        sort_in_runs(lst, key=key, reverse=reverse)
+
+    return sort
+
+
+# -- io ---------------------------------------------------------------------------
+
+def _stream_seek(stream, name="seek"):
+    seek = stream.seek
+    width = 4 if isinstance(stream, io.StringIO) else 1
+
+    def guarded(offset, whence=0):
+        # The next write past the end fills the gap: a position is a size.
+        if isinstance(offset, int):
+            target = offset if whence == 0 else stream.tell() + offset if whence == 1 else None
+            if target is not None:
+                check_allocation(target * width, f"{type(stream).__name__}.seek()")
+        return seek(offset, whence)
+
+    return guarded
+
+
+# -- collections.UserString, UserList; memoryview -------------------------------
+#
+# UserString's methods call the real str method on its data (str.format
+# with unguarded fields included): here they go through the guards.
+
+_USER_STRING_SIZED = ("center", "ljust", "rjust", "zfill", "expandtabs", "replace", "translate")
+
+
+def _user_string(obj, name):
+    from sandbox.guards.access import guarded_getattr
+
+    method = guarded_getattr(obj.data, name)
+    if name in ("join", "format", "format_map", "encode"):
+        return method  # a str (or bytes) result, as UserString returns
+
+    def guarded(*args, **kwargs):
+        return type(obj)(method(*args, **kwargs))
+
+    return guarded
+
+
+def _user_list_sort(obj, name):
+    def sort(*, key=None, reverse=False):
+        sort_in_runs(obj.data, key=key, reverse=reverse)
+
+    return sort
+
+
+def _tolist(view, name):
+    tolist = view.tolist
+
+    def guarded():
+        check_allocation(8 * view.nbytes, "memoryview.tolist()")
+        return tolist()
+
+    return guarded
+
+
+def _install() -> None:
+    for cls in (str, bytes, bytearray):
+        for name in ("ljust", "rjust", "center", "zfill", "expandtabs"):
+            METHOD_GUARDS[(cls, name)] = _sized
+        METHOD_GUARDS[(cls, "join")] = _join
+        METHOD_GUARDS[(cls, "replace")] = _replace
+        METHOD_GUARDS[(cls, "translate")] = _translate
+        for name in ("join", "replace", "translate", "ljust", "rjust", "center", "zfill",
+                     "expandtabs"):
+            CLASS_GUARDS[(cls, name)] = _unbound
+    METHOD_GUARDS[(str, "format")] = lambda s, name: _safe_format(s)
+    METHOD_GUARDS[(str, "format_map")] = lambda s, name: _safe_format_map(s)
+    CLASS_GUARDS[(str, "format")] = _no_unbound_format
+    CLASS_GUARDS[(str, "format_map")] = _no_unbound_format
+    METHOD_GUARDS[(str, "encode")] = _codec
+    METHOD_GUARDS[(bytes, "decode")] = _codec
+    METHOD_GUARDS[(bytearray, "decode")] = _codec
+    CLASS_GUARDS[(str, "encode")] = _unbound
+    CLASS_GUARDS[(bytes, "decode")] = _unbound
+    METHOD_GUARDS[(int, "from_bytes")] = _from_bytes
+    CLASS_GUARDS[(int, "from_bytes")] = _from_bytes
+    METHOD_GUARDS[(int, "to_bytes")] = _to_bytes
+    CLASS_GUARDS[(int, "to_bytes")] = _unbound
+    METHOD_GUARDS[(list, "sort")] = _list_sort
+    CLASS_GUARDS[(list, "sort")] = _unbound
+    for name in (*_USER_STRING_SIZED, "join", "format", "format_map", "encode"):
+        METHOD_GUARDS[(collections.UserString, name)] = _user_string
+    METHOD_GUARDS[(collections.UserList, "sort")] = _user_list_sort
+    METHOD_GUARDS[(memoryview, "tolist")] = _tolist
+    xof = type(hashlib.shake_128())
+    METHOD_GUARDS[(xof, "digest")] = _xof_digest
+    METHOD_GUARDS[(xof, "hexdigest")] = _xof_digest
+    for stream in (io.BytesIO, io.StringIO):
+        METHOD_GUARDS[(stream, "seek")] = _stream_seek
+        CLASS_GUARDS[(stream, "seek")] = _unbound
+
+
+_install()
+
+__all__ = ["MAX_SLOW_CODEC_CHARS", "SORT_RUN", "check_codec", "sort_in_runs"]
