@@ -90,7 +90,7 @@ def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
         "tenant": spec.name,
         "app_root": os.path.realpath(spec.root),
         "site": spec.process_site,
-        "data": os.path.realpath(make_data_folder(config, spec.name)),
+        "data": os.path.realpath(make_data_folder(config.state_dir, spec.name)),
         "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
                    "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
         "env": dict(spec.manifest.env),
