@@ -130,8 +130,60 @@ class MuxApp:
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
+        #: Process tenants (:mod:`muxserver.proctier`); their zygote is the one
+        #: the supervisor handed over (:meth:`use_zygote`), or started here.
+        self.processes = None
+        self._zygote = None
         if scan:
             self.rescan()
+
+    # -- the process tier ------------------------------------------------------
+
+    def use_zygote(self, client) -> None:
+        """Serve process tenants through ``client`` (a
+        :class:`~muxserver.proctier.launcher.ZygoteClient` the supervisor's
+        zygote answers)."""
+        self._zygote = client
+
+    def process_tier(self):
+        """The process tier of this process, made on first use."""
+        if self.processes is None:
+            from muxserver.proctier.manager import ProcessTier
+
+            self.processes = ProcessTier(self, self._zygote or self._own_zygote,
+                                         proxy=self.egress_url)
+        return self.processes
+
+    def _own_zygote(self):
+        """In-process (tests, embedding): start a zygote of our own."""
+        import socket as stdlib_socket
+
+        from muxserver.proctier.launcher import ZygoteClient
+        from muxserver.proctier.launcher import start_zygote
+
+        self._zygote_handle = start_zygote(self.config, self.egress_port)
+        return ZygoteClient(stdlib_socket.socket(fileno=self._zygote_handle.client_end.detach()))
+
+    #: The egress proxy's port and key (set by whoever started the proxy).
+    egress_port = None
+    egress_key = None
+
+    def egress_url(self, tenant: str) -> str | None:
+        """The proxy URL, with this tenant's credentials, for its process."""
+        if self.egress_port is None or self.egress_key is None:
+            return None
+        from muxserver.egress.policy import tenant_token
+
+        return f"http://{tenant}:{tenant_token(self.egress_key, tenant)}@127.0.0.1:{self.egress_port}"
+
+    def close_processes(self) -> None:
+        if self.processes is not None:
+            self.processes.close()
+            if not callable(self.processes._zygote):
+                self.processes._zygote.close()
+        handle = getattr(self, "_zygote_handle", None)
+        if handle is not None:
+            handle.stop()
 
     @property
     def session_key(self) -> bytes:
@@ -208,8 +260,11 @@ class MuxApp:
 
     def evict(self, tenant: str | None = None, endpoint: str | None = None,
               reason: str = "admin") -> int:
-        """Unload modules and give their memory back; return how many."""
+        """Unload modules and give their memory back (and stop idle process
+        tenants' processes); return how many."""
         count = self.registry.evict(tenant, endpoint, reason)
+        if self.processes is not None and endpoint is None:
+            count += self.processes.stop_tenant(tenant)
         if count:
             release_memory(force=True)
             self.metrics.warm_modules.set(len(self.registry.warm_modules()))
@@ -238,6 +293,7 @@ class MuxApp:
             ],
             "isolation": self.isolation,
             "uptime_s": round(time.time() - self.started_at, 3),
+            "tenant_processes": self.processes.describe() if self.processes is not None else [],
         }
 
     def _on_unload(self, state, module, reason) -> None:
@@ -373,6 +429,9 @@ class MuxApp:
             except NotFound as exc:  # Flask's static route: the app's 404 answers
                 return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
+        if state.spec.is_process:
+            return self._serve_process(state, router, environ, rel, mount, method, request_id,
+                                       outcome)
         try:
             match = router.match(rel, method)
         except Redirect as exc:
@@ -404,6 +463,16 @@ class MuxApp:
             if stream is not None:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None
+
+    def _serve_process(self, state, router, environ, rel, mount, method, request_id, outcome):
+        """A process tenant: its own process answers everything but static
+        files (Flask's routing, 404 and 405 pages are its app's own)."""
+        try:
+            outcome.endpoint = router.match(rel, method).route.endpoint
+        except (NotFound, MethodNotAllowed, Redirect):
+            outcome.endpoint = "-"
+        with self.hold(state, request_id, outcome.endpoint):
+            return self.process_tier().serve(state, environ, rel, mount, request_id, outcome)
 
     @staticmethod
     def _timed(outcome, lease, label, func, *args):

@@ -75,6 +75,8 @@ def _scan_dir(directory: str | None, cache_dir: str | None, config_file: str | N
     from muxserver.app import MuxApp
 
     app = MuxApp(_tool_config(directory, cache_dir, config_file), scan=False)
+    # requirements.txt is read and checked; installing it is the server's deploy.
+    app.registry.install_sites = False
     app.registry.rescan()
     return app
 

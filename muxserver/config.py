@@ -112,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fleet_nodes", list, (), "the fleet's nodes, HOST:PORT as nginx-conf --node takes them: with node_name, a tenant's data is served by its home node only unless --replica (config file only)", flag=""),
     Setting("fleet_groups", list, (), "the fleet's trust groups, NAME=TENANT,...:HOST:PORT,... as nginx-conf --group takes them (config file only)", flag=""),
     Setting("node_name", str, None, "this node as fleet_nodes (and nginx) name it", metavar="HOST:PORT"),
+    Setting("process_tenants", list, (), "tenants that may set runtime = \"process\" in tenant.toml (full CPython in a process of their own); [\"*\"] for every tenant (config file only)", flag=""),
+    Setting("egress", dict, {}, "[egress] table: allow = hosts tenants' outbound HTTP may reach ('*.' wildcards, [\"*\"] any), private = private or loopback addresses or networks it may reach all the same (config file only)", flag=""),
     Setting("replica_socket", str, None, "the replication agent's socket (set by the server itself; config file only)", flag=""),
 )
 
@@ -131,7 +133,8 @@ class _ConfigMethods:
         """What tenants may ask for in tenant.toml (hosts, limit caps)."""
         from muxserver.tenancy.manifest import TenantRules
 
-        return TenantRules(self.limits, self.max_limits, self.hosts)
+        return TenantRules(self.limits, self.max_limits, self.hosts,
+                           tuple(self.process_tenants), tuple(self.egress.get("allow", ())))
 
     @property
     def max_body_bytes(self) -> int:
@@ -214,6 +217,8 @@ class _ConfigMethods:
         if clean.get("admin_listen") is not None:
             parse_address(clean["admin_listen"], "admin_listen")
         clean["hosts"] = host_table(clean.get("hosts", {}))
+        clean["process_tenants"] = tuple(clean.get("process_tenants", ()))
+        clean["egress"] = egress_table(clean.get("egress", {}))
         clean["deploy_tokens"] = deploy_token_table(clean.get("deploy_tokens", {}))
         _check_fleet(clean)
         config = cls(limits=limits, **clean)
@@ -322,6 +327,41 @@ def deploy_token_table(table: dict) -> MappingProxyType:
     return MappingProxyType(clean)
 
 
+def egress_table(table: dict) -> MappingProxyType:
+    """``[egress]``: ``allow`` (host names, ``*.`` wildcards, ``"*"``) and
+    ``private`` (addresses or networks the proxy may reach although they are
+    private or loopback: ``"127.0.0.1"``, ``"10.0.0.0/8"``)."""
+    import ipaddress
+
+    from muxserver.tenancy.manifest import HOSTNAME
+
+    clean = {}
+    for key, value in table.items():
+        if key not in ("allow", "private"):
+            raise ConfigError(f"egress: unknown key {key!r}; known: allow, private")
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"egress: {key} must be a list of strings")
+        for item in value:
+            if key == "private":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ConfigError(f"egress: private {item!r} is not an address or "
+                                      "network") from None
+            elif item != "*":
+                name = item.lower().rstrip(".")
+                bare = name[2:] if name.startswith("*.") else name
+                try:
+                    ipaddress.ip_address(bare)
+                except ValueError:
+                    if not HOSTNAME.match(bare):
+                        raise ConfigError(f"egress: allow {item!r} is not a host name") from None
+        clean[key] = tuple(v.lower().rstrip(".") if key == "allow" else v for v in value)
+    return MappingProxyType(clean)
+
+
 def host_table(table: dict) -> MappingProxyType:
     """``[hosts]``: tenant -> host names; one name belongs to one tenant."""
     from muxserver.tenancy.manifest import HOSTNAME
@@ -402,7 +442,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
-        if name in ("max_limits", "hosts"):
+        if name in ("max_limits", "hosts", "egress"):
             values[name] = value
             continue
         if name == "limits" and isinstance(value, dict):

@@ -267,6 +267,9 @@ class ControlPlane:
                 "writes": registry.cache.writes,
             },
             "isolation": first.get("isolation", {"mode": "unknown", "missing": []}),
+            # Process tenants' processes (muxserver.proctier), in every serving process.
+            "tenant_processes": [t for p in processes for t in p.get("tenant_processes", [])
+                                 if isinstance(t, dict)],
             "uptime_s": round(time.time() - self.started_at, 3),
             "pid": os.getpid(),
         }

@@ -254,6 +254,24 @@ class TenantCodeError(TenantError):
                          extra={"tenant": outcome.tenant, "request_id": outcome.request_id})
 
 
+class TenantProcessDied(TenantError):
+    """A process tenant's process ended while it held the request (a crash,
+    the kernel's OOM killer, ``os._exit`` in its code): 502, and its next
+    request starts a new process (:mod:`muxserver.proctier`)."""
+
+    status = 502
+
+    def __init__(self, message: str, tenant: str | None = None):
+        super().__init__(message, tenant)
+
+    def client_text(self, debug: bool) -> str:
+        return str(self)
+
+    def report(self, app, outcome) -> None:
+        app.logs.write(outcome.tenant or "-", outcome.request_id,
+                       f"{outcome.endpoint}: {self}", level="error")
+
+
 class DeployRefused(MuxError):
     """A new version was refused; the live one is unchanged.
 

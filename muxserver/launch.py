@@ -137,3 +137,18 @@ def relaunch(config: Config) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, child_environment(config))
+
+
+def stop_service(proc, sock) -> None:
+    """Stop a helper process the server started (a zygote, the egress
+    proxy): close the socket it is reached over, kill it, reap it."""
+    try:
+        sock.close()
+    except OSError:
+        pass
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except Exception:  # noqa: BLE001 - it was killed; the kernel reaps it
+        pass

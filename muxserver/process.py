@@ -164,6 +164,20 @@ def connect_services(app: MuxApp) -> None:
     except AgentError as exc:
         log.critical("%s", exc)
         raise HaltServer(str(exc), WORKER_BOOT_ERROR) from None
+    if app.egress_port is not None:
+        connect_egress(app)
+
+
+def connect_egress(app: MuxApp) -> None:
+    """Connect to the egress proxy's unix socket (sandboxed tenants' outbound
+    HTTP); without it, outbound calls raise saying the proxy is out of reach."""
+    from muxserver.egress.client import EgressClient
+    from muxserver.egress.service import socket_path
+
+    try:
+        app.loader.egress = EgressClient(socket_path(app.config)).connect()
+    except OSError as exc:
+        log.error("cannot reach the egress proxy: %s; outbound HTTP is refused", exc)
 
 
 def lock_down(app: MuxApp, tempdir: str, readable=()) -> None:

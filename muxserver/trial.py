@@ -44,6 +44,9 @@ def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | Non
     from muxserver import launch
     from muxserver import serverdir
 
+    if spec.is_process:
+        return run_process_trial(config, spec, session_key or os.urandom(32))
+
     session_key = session_key or os.urandom(32)
     tempdir = tempdir or serverdir.private_tempdir(config, f"trial-{spec.name}")
     payload = pickle.dumps({"config": launch.config_payload(config, session_key), "spec": spec,
@@ -65,6 +68,30 @@ def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | Non
         return [f"{spec.name}/: the health check process ended without an answer "
                 f"(exit status {proc.returncode})"]
     return [str(e) for e in errors]
+
+
+def run_process_trial(config, spec, session_key: bytes) -> list[str]:
+    """A process tenant's health check: a zygote of its own forks a process
+    locked down as the tenant's will be, which imports every module a
+    request can reach."""
+    import socket
+
+    from muxserver.proctier.launcher import ZygoteClient
+    from muxserver.proctier.launcher import ZygoteError
+    from muxserver.proctier.launcher import start_zygote
+    from muxserver.proctier.manager import check_in_process
+    from muxserver.proctier.manager import plan_for
+
+    handle = start_zygote(config)
+    client = ZygoteClient(socket.socket(fileno=handle.client_end.detach()))
+    try:
+        return check_in_process(client, plan_for(config, spec, session_key, None),
+                                _timeout(spec))
+    except ZygoteError as exc:
+        return [f"{spec.name}/: cannot check: {exc}"]
+    finally:
+        client.close()
+        handle.stop()
 
 
 def run(argv: list[str]) -> None:

@@ -64,7 +64,8 @@ def die_with_supervisor() -> None:
         os._exit(1)
 
 
-def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: str) -> int:
+def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: str,
+          zygote_fd: int | None = None, egress_port: int | None = None) -> int:
     from muxserver.app import MuxApp
     from muxserver.http.server import Server
     from muxserver.process import ProcessServices
@@ -77,6 +78,14 @@ def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: 
     configure_process(config)
     app = MuxApp(config, scan=False, session_key=session_key)
     app.role = "serving"
+    if zygote_fd is not None:  # process tenants (muxserver.proctier)
+        from muxserver.proctier.launcher import ZygoteClient
+
+        app.use_zygote(ZygoteClient(socket.socket(fileno=zygote_fd)))
+    if egress_port is not None:
+        from muxserver.egress.service import egress_key
+
+        app.egress_port, app.egress_key = egress_port, egress_key(session_key)
     channel = Channel(socket.socket(fileno=control_fd), accepts_pickles=True, name="supervisor")
     snapshot = channel.receive()
     for spec in snapshot["specs"]:
@@ -96,6 +105,7 @@ def serve(config, session_key: bytes, control_fd: int, listen_fd: int, tempdir: 
     finally:
         services.stop()
         channel.close()
+        app.close_processes()
     return 0
 
 
@@ -115,11 +125,14 @@ def run(argv: list[str]) -> None:
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--listen-fd", type=int, required=True)
     parser.add_argument("--tempdir", required=True)
+    parser.add_argument("--zygote-fd", type=int, default=None)
+    parser.add_argument("--egress-port", type=int, default=None)
     args = parser.parse_args(argv)
     config, session_key = read_config_fd(args.config_fd)
     setup_logging(config.log_format, access=config.access_log)
     try:
-        status = serve(config, session_key, args.control_fd, args.listen_fd, args.tempdir)
+        status = serve(config, session_key, args.control_fd, args.listen_fd, args.tempdir,
+                       args.zygote_fd, args.egress_port)
     except HaltServer as exc:
         status = exc.status
     sys.exit(status)

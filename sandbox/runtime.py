@@ -261,6 +261,9 @@ class TenantRuntime:
         self.files = files or TenantFiles()
         #: The tenant's environment (os.environ, os.getenv).
         self.env = dict(env or {})
+        #: ``outbound(host, port, timeout) -> socket``: a connection through
+        #: the server's egress proxy (set by the host; None: no outbound HTTP).
+        self.outbound = None
         #: Its databases' locks and open transactions (sandbox.facades.sqlite).
         self.sqlite = SqliteState(self.files, make_lock)
         self.builtins = guards.make_builtins()

@@ -136,3 +136,13 @@ def test_soak_quick(quick):
 def test_split_quick(quick):
     report = quick[0]["split"]
     assert report["warm_split_over_single"] > 0 and report["memory_added_mib"] > 0
+
+
+@pytest.mark.live
+def test_process_tier_quick(quick):
+    report = quick[0]["process_tier"]
+    cold = report["cold_start"]
+    assert cold["zygote_p50_ms"] > 0 and cold["fresh_vs_zygote"] > 1
+    assert 0 < cold["pss_warm_mb"] and cold["warm_tenants_in_24gb"] > 0
+    assert report["warm"]["process_rps"] > 0 and report["handoff"]["pass_vs_proxy"] > 0
+    assert "## Process tier" in (quick[1] / "RESULTS.md").read_text()

@@ -34,6 +34,7 @@ _SYS_ADD_RULE = 445
 _SYS_RESTRICT_SELF = 446
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
+_RULE_NET_PORT = 2
 _PR_SET_NO_NEW_PRIVS = 38
 
 # Filesystem rights, by the ABI that introduced them.
@@ -81,6 +82,11 @@ class _RulesetAttr(ctypes.Structure):
                 ("scoped", ctypes.c_uint64)]
 
 
+class _NetPortAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
@@ -112,10 +118,11 @@ class Applied:
     skipped: list[str] = field(default_factory=list)
 
 
-def restrict(read: list[str], write: list[str]) -> Applied:
+def restrict(read: list[str], write: list[str], connect_ports: tuple[int, ...] = ()) -> Applied:
     """Apply Landlock to this process: ``read`` paths read-only, ``write``
-    paths read-write, nothing else of the filesystem; no TCP bind or connect;
-    signals and abstract unix sockets only inside the process (ABI 6).
+    paths read-write, nothing else of the filesystem; no TCP bind, and TCP
+    connect only to ``connect_ports`` (ABI 4; a port rule holds for every
+    address); signals and abstract unix sockets only inside the process (ABI 6).
 
     Missing paths are skipped (and named in :attr:`Applied.skipped`).
 
@@ -138,6 +145,9 @@ def restrict(read: list[str], write: list[str]) -> Applied:
             for path in paths:
                 if not _add_path(ruleset, path, rights & handled_fs):
                     applied.skipped.append(path)
+        if abi >= 4:
+            for port in connect_ports:
+                _add_port(ruleset, port)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise _error("prctl(PR_SET_NO_NEW_PRIVS)")
         if _libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
@@ -163,6 +173,13 @@ def _add_path(ruleset: int, path: str, rights: int) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _add_port(ruleset: int, port: int) -> None:
+    rule = _NetPortAttr(NET_CONNECT_TCP, port)
+    if _libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_NET_PORT),
+                     ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+        raise _error(f"landlock_add_rule(tcp port {port})")
 
 
 def _error(call: str) -> OSError:

@@ -152,14 +152,67 @@ def _no_setuid_bits(sc, action) -> list:
     return rules
 
 
-def restrict() -> list[str]:
+#: Socket families a process tenant may not open (all but IPv4 and IPv6:
+#: unix sockets would reach the server's own sockets by path, netlink the
+#: kernel's network configuration, packet sockets the wire).
+_TENANT_DENIED_FAMILIES = tuple(f for f in range(1, 46) if f not in (2, 10))
+#: Socket types a process tenant may not open: all but streams (no UDP, so
+#: no DNS of its own; no raw sockets).
+_TENANT_DENIED_TYPES = (2, 3, 4, 5, 6, 10)
+
+
+def tenant_program() -> bytes:
+    """The process tenant's filter compiled to BPF once (in the zygote), so
+    each forked tenant loads it in microseconds (:func:`load_program`). Its
+    rules do not name a pid: signals to other processes are stopped by
+    Landlock's scoped signals (ABI 6), which the caller checks."""
+    if _seccomp is None:
+        raise OSError(available())
+    f, _ = _build(tenant_process=True, zygote=False, pid=None)
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as out:
+        f.export_bpf(out)
+    with os.fdopen(read_end, "rb") as source:
+        return source.read()
+
+
+def load_program(program: bytes) -> None:
+    """Install a filter :func:`tenant_program` compiled (no new privileges
+    must be set: Landlock set it)."""
+    import ctypes
+
+    class _Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _Fprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl(PR_SET_SECCOMP): {os.strerror(number)}")
+
+
+def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
     """Install the filter on this process (and every thread it starts later).
 
+    :param tenant_process: the filter of a process tenant
+        (:mod:`muxserver.proctier`): ``socket`` is allowed for TCP over IPv4
+        and IPv6 only (Landlock lets it connect to the egress proxy's port
+        alone), and ``prlimit64``, ``setpriority``, ``sched_setaffinity``,
+        ``sched_setscheduler`` and ``sched_setparam`` only on itself (pid 0).
     :return: names of denied calls this architecture does not have.
     :raises OSError: when the filter cannot be loaded.
     """
     if _seccomp is None:
         raise OSError(available())
+    f, unknown = _build(tenant_process, zygote, os.getpid())
+    f.load()
+    return unknown
+
+
+def _build(tenant_process: bool, zygote: bool, pid: int | None):
+    """The filter (not loaded); ``pid`` None leaves out the rules that name it."""
     sc = _seccomp
     f = sc.SyscallFilter(sc.ALLOW)
     try:
@@ -170,19 +223,33 @@ def restrict() -> list[str]:
         pass
     eperm = sc.ERRNO(errno.EPERM)
     unknown = []
-    pid = os.getpid()
-    rules = [(eperm, name, ()) for name in DENIED] + [
-        (eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)),
+    allowed = {"socket"} if tenant_process else set()
+    if zygote:
+        allowed |= {"fork", "vfork"}
+    rules = [(eperm, name, ()) for name in DENIED if name not in allowed] + [
         (sc.ERRNO(errno.ENOSYS), "clone3", ()),
         (sc.ERRNO(errno.ENOSYS), "openat2", ()),
         (eperm, "ioctl", (sc.Arg(1, sc.EQ, _TIOCSTI),)),
     ]
-    rules += _own_process_only(sc, eperm, pid)
     rules += _no_setuid_bits(sc, eperm)
+    if not zygote:
+        rules.append((eperm, "clone", (sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0),)))
+        if pid is not None:
+            rules += _own_process_only(sc, eperm, pid)
+    if tenant_process:
+        rules += [(eperm, "socket", (sc.Arg(0, sc.EQ, family),))
+                  for family in _TENANT_DENIED_FAMILIES]
+        rules += [(eperm, "socket", (sc.Arg(1, sc.MASKED_EQ, 0xF, kind),))
+                  for kind in _TENANT_DENIED_TYPES]
+        if pid is None:  # compiled once: only "itself" (0) is named
+            rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
+                      for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
+                                   "sched_setparam", "sched_setattr")]
+            rules += [(eperm, name, (sc.Arg(1, sc.NE, 0),))
+                      for name in ("setpriority", "ioprio_set")]
     for action, name, args in rules:
         try:
             f.add_rule(action, name, *args)
         except (ValueError, RuntimeError, OSError):
             unknown.append(name)  # e.g. no fork() on aarch64: nothing to refuse
-    f.load()
-    return unknown
+    return f, unknown

@@ -34,6 +34,10 @@ COUNTERS = {
     "mux_cold_starts": ("Modules loaded on demand, by tenant", ("tenant",)),
     "mux_evictions": ("Modules evicted, by tenant and reason", ("tenant", "reason")),
     "mux_limit_kills": ("Requests stopped by a limit, by tenant and kind", ("tenant", "kind")),
+    "mux_egress_connections": ("Outbound connections through the egress proxy, by tenant and "
+                               "outcome (allowed, refused)", ("tenant", "outcome")),
+    "mux_egress_bytes": ("Bytes through the egress proxy, by tenant and direction (out, in)",
+                         ("tenant", "direction")),
 }
 
 

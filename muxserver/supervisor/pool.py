@@ -46,8 +46,10 @@ STABLE_S = 10.0
 class Worker:
     """One serving process, as the supervisor sees it."""
 
-    def __init__(self, slot: int, proc, channel: Channel, tempdir: str):
+    def __init__(self, slot: int, proc, channel: Channel, tempdir: str, zygote=None):
         self.slot = slot
+        #: Its zygote (process tenants), stopped with it.
+        self.zygote = zygote
         self.proc = proc
         self.channel = channel
         self.tempdir = tempdir
@@ -132,6 +134,8 @@ class WorkerPool:
         self._retired: list[dict] = []
         self._deaths: dict[int, int] = {}
         self._greenlets: list = []
+        #: Snapshots of services beside the serving processes (the egress proxy's counters).
+        self.extra_snapshots: list = []
         #: Set with a HaltServer when the server must stop (a boot failure).
         self.fatal = gevent.event.AsyncResult()
         self._registered = False
@@ -168,19 +172,24 @@ class WorkerPool:
         tempdir = serverdir.private_tempdir(config, f"worker-{slot}")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config_fd = launch.payload_fd(launch.config_payload(config, self.session_key))
+        # Hook for the process tier: a zygote per serving process, reached
+        # over an inherited socket (it cannot fork once locked down).
+        zygote, extra_args, extra_fds = self._start_zygote()
         try:
             proc = subprocess.Popen(
                 launch.spawn_argv("muxserver.worker:run", "--config-fd", str(config_fd),
                                   "--control-fd", str(child.fileno()),
                                   "--listen-fd", str(self.listener.fileno()),
-                                  "--tempdir", tempdir),
-                pass_fds=(config_fd, child.fileno(), self.listener.fileno()),
+                                  "--tempdir", tempdir, *extra_args),
+                pass_fds=(config_fd, child.fileno(), self.listener.fileno(), *extra_fds),
                 env=launch.child_environment(config), close_fds=True)
         finally:
             os.close(config_fd)
             child.close()
+            if zygote is not None:
+                zygote.client_end.close()
         channel = Channel(parent, accepts_pickles=False, name=f"serving process {slot}")
-        worker = Worker(slot, proc, channel, tempdir)
+        worker = Worker(slot, proc, channel, tempdir, zygote)
         channel.on_message = worker.on_message
         self.workers[slot] = worker
         if send_versions:
@@ -189,9 +198,28 @@ class WorkerPool:
         log.info("started serving process %d (pid %d)", slot, proc.pid)
         return worker
 
+    def _start_zygote(self):
+        """``(handle, argv, fds)`` of a new serving process's zygote, when
+        the operator allows process tenants (:mod:`muxserver.proctier`)."""
+        if not self.config.process_tenants:
+            return None, (), ()
+        from muxserver.proctier.launcher import start_zygote
+
+        zygote = start_zygote(self.config, self.egress_port)
+        fd = zygote.client_end.fileno()
+        extra = ["--zygote-fd", str(fd)]
+        if self.egress_port is not None:
+            extra += ["--egress-port", str(self.egress_port)]
+        return zygote, extra, (fd,)
+
+    #: The egress proxy's TCP port (set by the supervisor; process tenants' proxy).
+    egress_port = None
+
     def _reap(self, worker: Worker) -> None:
         status = worker.proc.wait()
         worker.channel.close()
+        if worker.zygote is not None:
+            worker.zygote.stop()
         shutil.rmtree(worker.tempdir, ignore_errors=True)
         if worker.snapshot is not None:
             self._retired.append(worker.snapshot | {"live": False})
@@ -292,4 +320,4 @@ class WorkerPool:
 
     def metrics_snapshots(self) -> list[dict]:
         live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]
-        return live + self._retired
+        return live + self._retired + [snapshot() for snapshot in self.extra_snapshots]

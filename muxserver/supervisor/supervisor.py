@@ -70,6 +70,8 @@ class Supervisor:
                                  admin_listener)
         self.should_exit = Event()
         self._services: list = []
+        #: The egress proxy (outbound HTTP), started in :meth:`run`.
+        self.egress = None
 
     def health_check(self, spec) -> list[str]:
         return run_trial(self.config, spec, self.session_key)
@@ -79,6 +81,7 @@ class Supervisor:
         gevent.signal_handler(signal.SIGTERM, self.should_exit.set)
         gevent.signal_handler(signal.SIGINT, self.should_exit.set)
         gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self._hup))
+        self._start_egress()
         # Serving processes boot while tenants are registered (without
         # importing anything, at start), then get every version at once.
         self.pool.start()
@@ -107,6 +110,26 @@ class Supervisor:
         serverdir.clear_run_folder(self.config, own_only=True)
         log.info("stopped")
         return status
+
+    def _start_egress(self) -> None:
+        """Hook for outbound HTTP: the egress proxy, its rules sent now and
+        after every change of a tenant's version, its counters in metrics;
+        serving processes connect to it before their lock-down."""
+        from muxserver.egress.service import egress_key
+        from muxserver.egress.service import start_egress
+
+        self.egress = start_egress(self.config, egress_key(self.session_key))
+        self._services.append(self.egress)
+        self.pool.egress_port = self.egress.port
+        registry = self.registry
+        publish = registry.on_change
+
+        def on_change(name, state):
+            publish(name, state)
+            self.egress.update([s.spec for s in registry.tenants.values()])
+
+        registry.on_change = on_change
+        self.pool.extra_snapshots.append(self.egress.metrics_snapshot)
 
     def _hup(self) -> None:
         log.info("SIGHUP: rescanning tenants")

@@ -50,6 +50,9 @@ class Evictor:
         count = 0
         for module in idle_modules(registry.warm_modules(), now, self.idle_ttl):
             count += registry.evict(module.tenant, module.endpoint, reason="idle")
+        if self.app.processes is not None:
+            # Process tenants scale to zero too (muxserver.proctier).
+            self.app.processes.sweep(now, self.idle_ttl)
         if count:
             release_memory(force=True)
             self.app.metrics.warm_modules.set(len(registry.warm_modules()))

@@ -37,8 +37,13 @@ def check_version(spec, loader) -> list[str]:
     """The import errors of ``spec``'s reachable modules (empty: healthy).
 
     Each error reads ``tenant/file.py:line: importing <module> failed: <what>``
-    followed by the tenant's traceback.
+    followed by the tenant's traceback. A process tenant is checked in a
+    process of the process tier (:func:`muxserver.trial.run_process_trial`).
     """
+    if spec.is_process:
+        from muxserver.trial import run_process_trial
+
+        return run_process_trial(loader.config, spec, loader.session_key())
     state = TenantState(spec, superseded=True)  # its generation closes with the lease
     errors: list[str] = []
     seen: set[str] = set()

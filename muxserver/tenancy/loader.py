@@ -105,6 +105,8 @@ class Loader:
         self.logs = logs
         # Resolved once, not on every cold start.
         self._state_dir = config.state_dir
+        #: The egress proxy (:class:`muxserver.egress.client.EgressClient`), if any.
+        self.egress = None
         self.extra_modules = {}
         for name in config.extra_modules:
             try:
@@ -180,6 +182,7 @@ class Loader:
                 env=state.spec.manifest.env,
                 make_lock=lock_maker(files.data_root),
             )
+            runtime.outbound = self._outbound(name)
             gate = self.data_gate.for_tenant(name, files.data_root)
             runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
             runtime.sqlite.on_open = gate.track
@@ -193,6 +196,21 @@ class Loader:
             generation.runtime = runtime
             generation.site = site
         return runtime
+
+    def _outbound(self, tenant: str):
+        """``open(host, port, timeout) -> socket`` for the tenant's outbound
+        HTTP facades (through the egress proxy, bounded by the request)."""
+
+        def open_connection(host: str, port: int, timeout: float):
+            from muxserver.egress.client import EgressRefused
+
+            if self.egress is None:
+                raise EgressRefused("outbound HTTP is not available: no egress proxy runs "
+                                    "for this server")
+            return self.egress.open(tenant, host, port, timeout)
+
+        open_connection.tls = lambda: self.egress.tls if self.egress is not None else None
+        return open_connection
 
     # -- load (the admin API calls it "specialize") -------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from muxserver.errors import ConfigError
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_KNOWN = ("hosts", "limits", "env", "function")
+_KNOWN = ("hosts", "limits", "env", "function", "runtime", "egress")
+RUNTIMES = ("sandbox", "process")
 _FUNCTION_KEYS = ("entrypoint", "form")
 FUNCTION_FORMS = ("flask", "gcf", "openfaas", "openfaas-http", "nuclio", "vercel", "lambda",
                   "lambda-rest")
@@ -57,14 +58,34 @@ class TenantRules:
     :param defaults: limits a tenant gets when it asks for none.
     :param max_limits: the most a tenant may ask for, per key.
     :param hosts: tenant -> host names (``*.`` wildcards allowed) it may serve.
+    :param process_tenants: tenants that may use ``runtime = "process"``
+        (``"*"``: every tenant).
+    :param egress_allow: the hosts any tenant's ``[egress] allow`` may
+        list (``*.`` wildcards; ``"*"``: any host).
     """
 
     defaults: Limits = field(default_factory=Limits)
     max_limits: Mapping[str, float] = field(default_factory=dict)
     hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    process_tenants: tuple[str, ...] = ()
+    egress_allow: tuple[str, ...] = ()
 
     def host_allowed(self, tenant: str, host: str) -> bool:
         return any(host == p or host_matches(host, p) for p in self.hosts.get(tenant, ()))
+
+    def process_allowed(self, tenant: str) -> bool:
+        return "*" in self.process_tenants or tenant in self.process_tenants
+
+    def egress_allowed(self, pattern: str) -> bool:
+        """Whether a tenant may list ``pattern``: it is inside one of the
+        operator's patterns (``*.example.com`` covers ``a.example.com`` and
+        ``*.a.example.com``)."""
+        for cap in self.egress_allow:
+            if cap == "*" or cap == pattern:
+                return True
+            if cap.startswith("*.") and (pattern.endswith(cap[1:]) and len(pattern) > len(cap) - 1):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,10 @@ class Manifest:
     limits: Limits = field(default_factory=Limits)
     env: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     function: Function | None = None
+    #: ``"sandbox"`` (the language layer, in a serving process) or ``"process"``.
+    runtime: str = "sandbox"
+    #: ``[egress] allow``: host names (``*.`` wildcards) its outbound HTTP may reach.
+    egress: tuple[str, ...] = ()
 
 
 def key_lines(text: str) -> dict[tuple[str, str | None], int]:
@@ -140,9 +165,58 @@ def parse_manifest(data: bytes, tenant: str, where: str, rules: TenantRules) -> 
     limits = _limits(doc.get("limits", {}), rules, error)
     env = _env(doc.get("env", {}), error)
     function = _function(doc.get("function"), error)
+    runtime = _runtime(doc.get("runtime", "sandbox"), tenant, rules, error)
+    egress = _egress(doc.get("egress", {}), rules, error)
     if errors:
         raise ManifestError(errors)
-    return Manifest(hosts, limits, MappingProxyType(env), function)
+    return Manifest(hosts, limits, MappingProxyType(env), function, runtime, egress)
+
+
+def _runtime(value, tenant: str, rules: TenantRules, error) -> str:
+    if value not in RUNTIMES:
+        error("", "runtime", f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, "
+                             f"not {value!r}")
+        return "sandbox"
+    if value == "process" and not rules.process_allowed(tenant):
+        error("", "runtime", f'runtime = "process" is not allowed for tenant {tenant!r}: the '
+                             "operator's process_tenants does not list it")
+    return value
+
+
+def _egress(table, rules: TenantRules, error) -> tuple[str, ...]:
+    if not isinstance(table, dict):
+        error("", "egress", "[egress] must be a table")
+        return ()
+    for key in table:
+        if key != "allow":
+            error("egress", key, f"unknown key {key!r} in [egress]; known: allow")
+    allow = table.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(h, str) for h in allow):
+        error("egress", "allow", "[egress] allow must be a list of host names")
+        return ()
+    clean = []
+    for host in allow:
+        name = host.lower().rstrip(".")
+        bare = name[2:] if name.startswith("*.") else name
+        if not HOSTNAME.match(bare) and not _is_address(bare):
+            error("egress", "allow", f"{host!r} is not a host name (or *.domain)")
+        elif not rules.egress_allowed(name):
+            caps = ", ".join(rules.egress_allow) or "none"
+            error("egress", "allow", f"host {host!r} is not within the operator's [egress] "
+                                     f"allow (allowed: {caps})")
+        else:
+            clean.append(name)
+    return tuple(clean)
+
+
+def _is_address(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _hosts(value, tenant: str, rules: TenantRules, error) -> tuple[str, ...]:

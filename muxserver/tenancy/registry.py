@@ -139,6 +139,9 @@ class Registry:
         #: (the supervisor publishes it to its serving processes).
         self.on_change = lambda name, state: None
         self._failed_checks: dict[str, tuple] = {}
+        #: Install a process tenant's requirements.txt when it is registered
+        #: (the supervisor, an in-process app; not ``muxserver check``).
+        self.install_sites = True
 
     def _unloaded(self, state, module, reason) -> None:
         self.on_unload(state, module, reason)
@@ -159,9 +162,25 @@ class Registry:
         return Path(self.config.tenants_dir) / name
 
     def scan_folder(self, folder, name: str) -> TenantSpec:
-        """Register ``folder`` as tenant ``name`` without making it live."""
-        return scan_tenant(folder, name, self.cache, self.config.tenant_rules,
+        """Register ``folder`` as tenant ``name`` without making it live (a
+        process tenant's requirements are installed now: a failed install is
+        a deploy error like a bad module)."""
+        spec = scan_tenant(folder, name, self.cache, self.config.tenant_rules,
                            frozenset(self.config.extra_modules))
+        if spec.ok and spec.is_process and spec.requirements and self.install_sites:
+            spec = self._install_site(spec)
+        return spec
+
+    def _install_site(self, spec: TenantSpec) -> TenantSpec:
+        from muxserver.proctier import requirements
+        from muxserver.proctier.launcher import sites_dir
+
+        try:
+            site = requirements.install(list(spec.requirements), sites_dir(self.config))
+        except (requirements.InstallError, OSError) as exc:
+            return dataclasses.replace(spec, errors=(
+                f"{spec.name}/requirements.txt:1: installing the requirements failed:\n{exc}",))
+        return dataclasses.replace(spec, process_site=site)
 
     def rescan(self, checked: bool = True) -> None:
         """Register every tenant again; drop tenants whose folder is gone.

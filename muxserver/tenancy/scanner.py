@@ -28,6 +28,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import NamedTuple
 
+from muxserver.proctier import requirements
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.manifest import Manifest
@@ -124,10 +125,20 @@ class TenantSpec:
     has_static: bool = False
     errors: tuple[str, ...] = ()
     scanned_at: float = 0.0
+    #: ``requirements.txt`` (:class:`muxserver.proctier.requirements.Line`).
+    requirements: tuple = ()
+    #: A process tenant's installed site folder (None: no requirements, or
+    #: not installed by this registry).
+    process_site: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def is_process(self) -> bool:
+        """Whether it runs in the process tier (``runtime = "process"``)."""
+        return self.manifest.runtime == "process"
 
 
 #: Deepest folder nesting inside a tenant that is scanned.
@@ -181,6 +192,35 @@ def compile_file(
     meta = result.extra
     cache.put(key, meta, result.code)
     return key, meta, ()
+
+
+#: ``[function]`` forms a process tenant may use (Flask's own request and
+#: return values: :mod:`muxserver.proctier.tenantapp`).
+PROCESS_FORMS = ("flask", "gcf")
+
+
+def read_process_file(display_name: str, data: bytes):
+    """Read a process tenant's module: its syntax tree for routes, no policy
+    (plain CPython runs it). Returns ``(key, facts, errors)`` like
+    :func:`compile_file`; the key is the content's hash."""
+    import ast
+
+    key = "process-" + hashlib.sha256(data).hexdigest()
+    text, error = decode_source(data, display_name)
+    if error:
+        return key, None, (error,)
+    try:
+        tree = ast.parse(text, display_name)
+    except SyntaxError as exc:
+        return key, None, (f"{display_name}:{exc.lineno or 1}: syntax error: {exc.msg}",)
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return key, None, (f"{display_name}:1: cannot parse: {type(exc).__name__}",)
+    try:
+        return key, read_module(tree), ()
+    except SyntaxError as exc:
+        return key, None, (f"{display_name}:{exc.lineno or 1}: {exc.msg}",)
+    except (RecursionError, MemoryError) as exc:
+        return key, None, (f"{display_name}:1: cannot read: {type(exc).__name__}",)
 
 
 def scan_tenant(
@@ -239,6 +279,16 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     app_modules: list[str] = []
     files = 0
     endpoints: list[tuple[str, str, str, dict]] = []  # (dotted, rel, key, facts)
+    manifest_data = None
+    if os.path.isfile(os.path.join(root, "tenant.toml")):
+        # Read first: the runtime decides how every module is read.
+        manifest_data = _read(root, "tenant.toml", errors, f"{name}/tenant.toml")
+        if manifest_data is not None:
+            try:
+                spec.manifest = parse_manifest(manifest_data, name, f"{name}/tenant.toml", rules)
+            except ManifestError as exc:
+                errors.extend(exc.errors)
+    process = spec.is_process
     for rel in _walk(root):
         files += 1
         if files > MAX_TENANT_FILES:
@@ -246,14 +296,18 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             break
         display = f"{name}/{rel}"
         if rel == "tenant.toml":
+            if manifest_data is not None:
+                version.update(b"tenant.toml\0" + manifest_data)
+            continue
+        if rel == requirements.FILE:
             data = _read(root, rel, errors, display)
-            if data is None:
-                continue
-            version.update(b"tenant.toml\0" + data)
-            try:
-                spec.manifest = parse_manifest(data, name, display, rules)
-            except ManifestError as exc:
-                errors.extend(exc.errors)
+            if data is not None:
+                version.update(b"requirements.txt\0" + data)
+                lines, problems = requirements.read(data, display)
+                errors.extend(problems)
+                if not process:
+                    errors.extend(requirements.sandbox_errors(lines, display))
+                spec.requirements = tuple(lines)
             continue
         top = rel.split("/", 1)[0]
         if top == "static" and "/" in rel:
@@ -266,7 +320,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         data = _read(root, rel, errors, display)
         if data is None:
             continue
-        key, meta, file_errors = compile_file(cache, display, data, extra_modules=extra_modules)
+        if process:
+            key, meta, file_errors = read_process_file(display, data)
+        else:
+            key, meta, file_errors = compile_file(cache, display, data,
+                                                  extra_modules=extra_modules)
         version.update(f"{rel}\0{key}\0".encode())
         if file_errors:
             errors.extend(file_errors)
@@ -327,9 +385,16 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         roots.update(dotted_list)
     if spec.manifest.function is not None:
         roots.add(spec.manifest.function.entrypoint.rsplit(".", 1)[0])
-    import_errors, warnings = check_tenant_imports(
-        name, facts, packages, roots, lambda module: _offered(module, extra_modules)
-    )
+    if process:
+        # Plain CPython imports what it finds; the health check imports it.
+        import_errors, warnings = [], []
+        if function is not None and function.form not in PROCESS_FORMS:
+            errors.append(f"{name}/tenant.toml:1: [function] form {function.form!r} is not "
+                          f"available in the process tier (forms: {', '.join(PROCESS_FORMS)})")
+    else:
+        import_errors, warnings = check_tenant_imports(
+            name, facts, packages, roots, lambda module: _offered(module, extra_modules)
+        )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)
     errors.extend(_route_conflicts(name, routes))

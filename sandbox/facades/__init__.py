@@ -51,7 +51,7 @@ from sandbox.facades.numbers import build_fractions
 from sandbox.facades.numbers import build_math
 from sandbox.facades.numbers import build_random
 from sandbox.facades.numbers import build_statistics
-from sandbox.facades.outside import build_requests
+from sandbox.facades.outbound import build_requests
 from sandbox.facades.outside import build_yaml
 from sandbox.facades.sqlite import build_sqlite3
 from sandbox.facades.streams import build_csv

@@ -1,10 +1,5 @@
-"""Modules real functions import for the outside world: ``requests``
-(refused at the point of use) and ``yaml`` (safe loading and dumping only).
-
-A module imported at the top but used by one route only must not sink the
-whole module: ``import requests`` works, and the call that would open a
-connection raises :class:`OutboundRefused` (a ``requests.RequestException``,
-so code that handles network failures handles this one) saying why.
+"""``yaml`` for tenants: safe loading and dumping only (``requests`` is
+:mod:`sandbox.facades.outbound`: outbound HTTP through the egress proxy).
 
 ``yaml`` is PyYAML's safe subset: ``safe_load``/``safe_dump``, and ``load``/
 ``dump`` that accept only the safe loader and dumper (``Loader``,
@@ -19,7 +14,6 @@ from __future__ import annotations
 from sandbox import guards
 from sandbox import limits
 from sandbox.guards.declared import declared
-from sandbox.facades.base import ModuleFacade
 from sandbox.guards import SizeLimitError
 
 try:
@@ -74,69 +68,6 @@ else:
 MAX_C_YAML_BYTES = 32 * 1024
 #: Largest YAML text one call parses.
 MAX_YAML_BYTES = 2 * 2**20
-
-
-class RequestException(OSError):
-    """``requests.RequestException``."""
-
-
-class ConnectionError(RequestException):  # noqa: A001 - requests' own name
-    pass
-
-
-class Timeout(RequestException):
-    pass
-
-
-class HTTPError(RequestException):
-    pass
-
-
-class OutboundRefused(ConnectionError):
-    """Outbound HTTP is not available to functions on this server."""
-
-
-def _refuse(*args, **kwargs):
-    raise OutboundRefused(
-        "outbound HTTP is not available to functions on this server (requests was imported, "
-        "and this call would open a connection)"
-    )
-
-
-@declared("headers get post put patch delete head options request send close", dynamic=True)
-class Session:
-    """``requests.Session``: made freely, refuses to send."""
-
-    def __init__(self, *args, **kwargs):
-        self.headers = {}
-
-    get = post = put = patch = delete = head = options = request = send = _refuse
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-
-def build_requests(ctx):
-    exceptions = {
-        "RequestException": RequestException,
-        "ConnectionError": ConnectionError,
-        "Timeout": Timeout,
-        "ConnectTimeout": Timeout,
-        "ReadTimeout": Timeout,
-        "HTTPError": HTTPError,
-    }
-    table = {name: _refuse for name in ("get", "post", "put", "patch", "delete", "head",
-                                        "options", "request")}
-    table.update(exceptions)
-    table["Session"] = Session
-    table["exceptions"] = ModuleFacade("requests.exceptions", dict(exceptions))
-    return table
 
 
 @declared()

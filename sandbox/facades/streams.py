@@ -164,13 +164,15 @@ def build_traceback(ctx):
             "format_exception_only": format_exception_only, "format_exception": format_exception}
 
 
-def _no_network(*args, **kwargs):
-    raise urllib.error.URLError("outbound HTTP is not available to functions on this server")
+def _no_opener(*args, **kwargs):
+    raise urllib.error.URLError("build_opener is not available: use urllib.request.urlopen")
 
 
-@guards_declared("full_url data headers method", dynamic=True)
+@guards_declared("full_url data headers method get_method add_header header_items",
+                 dynamic=True)
 class Request:
-    """``urllib.request.Request``: made freely; ``urlopen`` refuses it."""
+    """``urllib.request.Request``: ``urlopen`` sends it through the egress
+    proxy (:mod:`sandbox.facades.outbound`)."""
 
     def __init__(self, url, data=None, headers=None, method=None, **kwargs):
         self.full_url = url
@@ -180,9 +182,21 @@ class Request:
 
     _guarded_writes = True
 
+    def get_method(self):
+        return self.method or ("POST" if self.data is not None else "GET")
+
+    def add_header(self, key, value):
+        self.headers[str(key).capitalize()] = str(value)
+
+    def header_items(self):
+        return list(self.headers.items())
+
 
 def build_urllib_request(ctx):
-    return {"urlopen": _no_network, "Request": Request, "build_opener": _no_network,
+    from sandbox.facades.outbound import urlopen_for
+
+    return {"urlopen": urlopen_for(getattr(ctx, "outbound", None), Request), "Request": Request,
+            "build_opener": _no_opener,
             "URLError": urllib.error.URLError, "HTTPError": urllib.error.HTTPError}
 
 

@@ -554,11 +554,29 @@ _owner("re",
     split='timed (timed_re._timed)',
     sub='timed; sized as it expands',
     subn='timed; sized as it expands')
+_outbound = ("network waits yield; the body is read whole up to 64 MB and charged to the "
+             "memory budget (outbound.fetch)")
 _owner("requests",
-    "ConnectTimeout ConnectionError HTTPError ReadTimeout RequestException Session Timeout "
-    "delete get head options patch post put request")
+    "ConnectTimeout ConnectionError HTTPError ReadTimeout RequestException Timeout "
+    "TooManyRedirects Response",
+    **dict.fromkeys("Session session delete get head options patch post put request".split(),
+                    _outbound))
 _owner("requests.exceptions",
-    "ConnectTimeout ConnectionError HTTPError ReadTimeout RequestException Timeout")
+    "ConnectTimeout ConnectionError HTTPError ReadTimeout RequestException Timeout "
+    "TooManyRedirects")
+_owner("sandbox.facades.outbound.Response",
+    "raise_for_status",
+    json="json.loads of a body already read (linear in it)")
+_owner("sandbox.facades.outbound.build_requests.<locals>.Session",
+    "close",
+    **dict.fromkeys("delete get head patch post put request".split(), _outbound))
+_owner("sandbox.facades.outbound.Headers",
+    "get")
+_owner("sandbox.facades.outbound.UrlResponse",
+    "close getcode geturl getheader getheaders info",
+    read="slices a body already read")
+_owner("sandbox.facades.streams.Request",
+    "add_header get_method header_items")
 _owner("sandbox.facades.files.TenantFile",
     "close flush readable seek tell writable",
     read='sized against the budget',
@@ -577,8 +595,6 @@ _owner("sandbox.facades.numbers._Bounded",
     randbytes='size against the budget',
     sample='k x 8 bytes against the budget',
     shuffle="CPython's Fisher-Yates, ticking every 64 swaps")
-_owner("sandbox.facades.outside.Session",
-    "close delete get head options patch post put request send")
 _owner("sandbox.facades.sqlite.Connection",
     "commit create_aggregate create_collation create_function cursor rollback row_factory "
     "text_factory",
@@ -720,7 +736,8 @@ _owner("urllib.parse.SplitResult",
 _owner("urllib.parse._ResultMixinStr",
     "encode")
 _owner("urllib.request",
-    "HTTPError Request URLError build_opener urlopen")
+    "HTTPError Request URLError build_opener",
+    urlopen=_outbound)
 _owner("uuid",
     "UUID uuid3 uuid4 uuid5")
 _owner("werkzeug.datastructures.accept.Accept",

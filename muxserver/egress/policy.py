@@ -1,0 +1,85 @@
+"""Who may reach what through the egress proxy.
+
+A tenant reaches a host when its ``[egress] allow`` lists it (``*.``
+wildcards) — which the operator's ``[egress] allow`` capped at deploy —
+and when every address the name resolves to is public, or listed in the
+operator's ``[egress] private``. Loopback, private, link-local, multicast
+and reserved addresses are refused otherwise: a tenant must not reach the
+server's own ports, the cloud's metadata service or the internal network.
+
+The proxy checks the address it connects to — after DNS resolution, for
+every connection (a redirect is a new request, checked again) — so a name
+that resolves to a public address at one moment and a private one at the
+next (DNS rebinding) cannot slip through.
+
+Tenants are told apart by credentials: a process tenant's proxy URL carries
+its name and :func:`tenant_token`, a keyed hash no other tenant can make.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+
+
+def tenant_token(key: bytes, tenant: str) -> str:
+    """The proxy password of ``tenant`` (derived from the proxy's key)."""
+    return hmac.new(key, f"egress:{tenant}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def host_listed(host: str, patterns) -> str | None:
+    """The pattern of ``patterns`` that lists ``host``, or None."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern == "*" or pattern == host:
+            return pattern
+        if pattern.startswith("*.") and host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+            return pattern
+    return None
+
+
+class Refused(Exception):
+    """The proxy will not connect; ``str()`` names the rule."""
+
+    def __init__(self, message: str, status: int = 403):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules of one server.
+
+    :param tenants: tenant -> its ``[egress] allow`` patterns.
+    :param operator_allow: the operator's cap (checked again here: a
+        tenant.toml is the tenant's, the cap is the operator's).
+    :param private: networks reachable although not public.
+    """
+
+    tenants: dict
+    operator_allow: tuple = ()
+    private: tuple = ()
+
+    def check_host(self, tenant: str, host: str) -> None:
+        """Raise :class:`Refused` unless ``tenant`` may reach ``host``."""
+        allowed = self.tenants.get(tenant, ())
+        if not host_listed(host, allowed):
+            listed = ", ".join(allowed) or "no host"
+            raise Refused(f"{host} is not in tenant {tenant}'s [egress] allow "
+                          f"(it lists {listed})")
+        if not host_listed(host, self.operator_allow):
+            raise Refused(f"{host} is not in the operator's [egress] allow")
+
+    def check_address(self, host: str, address: str) -> None:
+        """Raise :class:`Refused` when ``address`` (what ``host`` resolved to)
+        is not public and not in the operator's ``[egress] private``."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if getattr(ip, "ipv4_mapped", None):
+            ip = ip.ipv4_mapped
+        if any(ip in ipaddress.ip_network(net, strict=False) for net in self.private):
+            return
+        if not ip.is_global or ip.is_multicast:
+            raise Refused(f"{host} resolves to {ip}, a private or loopback address the "
+                          "operator's [egress] private does not list")

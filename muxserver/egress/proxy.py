@@ -1,0 +1,324 @@
+"""The egress proxy: a process of its own that connects tenants to the hosts
+their ``[egress] allow`` lists, and to nothing else.
+
+Why its own, on gevent, and not Squid or tinyproxy (both in Debian): the
+proxy has to tell tenants apart and hold each connection to the wall time
+of the request that opened it. tinyproxy has one access list for every
+client; Squid can tell users apart (proxy authentication and per-user
+ACLs) but would need its configuration rewritten and reloaded on every
+deploy, a helper for our tenant credentials, a second channel for
+sandboxed tenants (whose serving process cannot make a socket) and its
+logs parsed back into per-tenant counters. What the proxy does is small —
+parse one request line and its headers, resolve, check the address,
+connect, relay bytes — and here it is one module with the server's own
+rules (:mod:`.policy`), the server's metrics and no TLS interception.
+
+It listens on:
+
+* TCP ``127.0.0.1:<port>`` for process tenants (``HTTP_PROXY`` and
+  ``HTTPS_PROXY`` point there, with the tenant's name and token as
+  credentials): ``CONNECT host:port`` (HTTPS: bytes relayed, never
+  decrypted) and absolute-form ``GET http://host/path`` (plain HTTP,
+  forwarded in origin form with ``Connection: close``);
+* a unix socket in the server's run folder (``0700``) for serving
+  processes, which connect before their lock-down: ``{"op": "open",
+  "tenant", "host", "port", "timeout"}`` is answered with one end of a new
+  socketpair (``SCM_RIGHTS``) whose other end the proxy relays to the host.
+
+A refusal names the rule: to a process tenant as a line that is not an
+HTTP status line (so ``requests``, ``urllib`` and ``http.client`` raise
+their own connection error with it), to a serving process as the answer's
+``error``.
+
+Each connection lives at most the tenant's ``wall_s`` (or the time a
+sandboxed request has left). The supervisor sends the rules over the
+control socket whenever a tenant's version changes, and reads per-tenant
+counters back every second.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket as stdlib_socket
+import sys
+import time
+
+log = logging.getLogger("muxserver.egress")
+
+#: Longest request head read from a tenant.
+MAX_HEAD = 64 * 1024
+#: Seconds a connection to a host may take.
+CONNECT_TIMEOUT_S = 10.0
+#: A connection's lifetime when its tenant is unknown to the rules.
+DEFAULT_WALL_S = 30.0
+
+
+class Proxy:
+    """The proxy's state: the rules, the counters, the key."""
+
+    def __init__(self, key: bytes):
+        from muxserver.egress.policy import Policy
+
+        self.key = key
+        self.policy = Policy({})
+        self.walls: dict[str, float] = {}
+        #: (tenant, outcome) -> count; (tenant, direction) -> bytes.
+        self.connections: dict[tuple, int] = {}
+        self.bytes: dict[tuple, int] = {}
+
+    def count(self, tenant: str, outcome: str) -> None:
+        key = (tenant, outcome)
+        self.connections[key] = self.connections.get(key, 0) + 1
+
+    def add_bytes(self, tenant: str, direction: str, n: int) -> None:
+        key = (tenant, direction)
+        self.bytes[key] = self.bytes.get(key, 0) + n
+
+    def snapshot(self) -> dict:
+        return {"connections": [[list(k), v] for k, v in self.connections.items()],
+                "bytes": [[list(k), v] for k, v in self.bytes.items()]}
+
+    # -- connecting ------------------------------------------------------------
+
+    def connect(self, tenant: str, host: str, port: int):
+        """A connection to ``host:port`` for ``tenant``, to a checked address.
+
+        :raises policy.Refused: naming the rule that refused it.
+        """
+        from gevent import socket
+
+        from muxserver.egress.policy import Refused
+
+        host = host.strip("[]").lower().rstrip(".")
+        self.policy.check_host(tenant, host)
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise Refused(f"{host} does not resolve: {exc}", 502) from None
+        for *_, address in infos:
+            self.policy.check_address(host, address[0])
+        last = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(address)  # the address checked above, not a new lookup
+                sock.settimeout(None)
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        raise Refused(f"cannot connect to {host}:{port}: {last}", 502)
+
+    def relay(self, tenant: str, a, b, lifetime: float) -> None:
+        """Copy bytes both ways until either side closes or ``lifetime`` ends."""
+        import gevent
+
+        def pump(src, dst, direction):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+                    self.add_bytes(tenant, direction, len(data))
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(stdlib_socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        pumps = [gevent.spawn(pump, a, b, "out"), gevent.spawn(pump, b, a, "in")]
+        gevent.joinall(pumps, timeout=lifetime)
+        gevent.killall(pumps)
+        a.close()
+        b.close()
+
+    # -- process tenants: HTTP proxy protocol ------------------------------------------
+
+    def handle_tcp(self, client, address) -> None:
+        from muxserver.egress.policy import Refused
+
+        tenant = "-"
+        try:
+            head, rest = _read_head(client)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, version = lines[0].split(" ", 2)
+            headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
+            tenant = self._authenticate(headers)
+            if method == "CONNECT":
+                if rest:
+                    raise ValueError("bytes after a CONNECT request's head")
+                host, _, port = target.rpartition(":")
+                upstream = self.connect(tenant, host, int(port))
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                from urllib.parse import urlsplit
+
+                url = urlsplit(target)
+                if url.scheme != "http" or not url.hostname:
+                    raise Refused(f"{target[:200]!r} is not an absolute http:// URL", 400)
+                upstream = self.connect(tenant, url.hostname, url.port or 80)
+                path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+                kept = [f"{k}:{v}" for k, v in headers
+                        if k.strip().lower() not in ("proxy-authorization", "proxy-connection",
+                                                     "connection", "keep-alive")]
+                upstream.sendall("\r\n".join([f"{method} {path} {version}", *kept,
+                                              "Connection: close", "", ""]).encode("latin-1")
+                                 + rest)
+            self.count(tenant, "allowed")
+            self.relay(tenant, client, upstream, self.walls.get(tenant, DEFAULT_WALL_S))
+        except Refused as exc:
+            self.count(tenant, "refused")
+            _refuse(client, str(exc))
+        except (ValueError, OSError) as exc:
+            _refuse(client, f"bad proxy request: {exc}")
+
+    def _authenticate(self, headers) -> str:
+        from muxserver.egress.policy import Refused
+        from muxserver.egress.policy import tenant_token
+
+        import hmac
+
+        for name, value in headers:
+            if name.strip().lower() == "proxy-authorization":
+                kind, _, encoded = value.strip().partition(" ")
+                if kind.lower() == "basic":
+                    try:
+                        user, _, password = base64.b64decode(encoded).decode().partition(":")
+                    except (ValueError, UnicodeDecodeError):
+                        break
+                    if hmac.compare_digest(password, tenant_token(self.key, user)):
+                        return user
+        raise Refused("the proxy needs a tenant's credentials (Proxy-Authorization)", 407)
+
+    # -- serving processes: sockets handed over -----------------------------------------
+
+    def handle_unix(self, conn, address) -> None:
+        from gevent import socket
+
+        from muxserver.egress.policy import Refused
+        from muxserver.proctier import wire
+
+        import gevent
+
+        while True:
+            try:
+                kind, message = wire.receive(conn)
+            except (wire.WireClosed, OSError):
+                break
+            if kind != wire.JSON:
+                break
+            reply = {"reply_to": message.get("id")}
+            tenant = str(message.get("tenant", "-"))
+            try:
+                upstream = self.connect(tenant, str(message["host"]), int(message["port"]))
+            except Refused as exc:
+                self.count(tenant, "refused")
+                wire.send_json(conn, reply | {"error": str(exc), "status": exc.status})
+                continue
+            except (KeyError, TypeError, ValueError) as exc:
+                wire.send_json(conn, reply | {"error": f"bad request: {exc}", "status": 400})
+                continue
+            mine, theirs = socket.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+            wire.send_fds(conn, reply | {"ok": True}, [theirs.fileno()])
+            theirs.close()
+            self.count(tenant, "allowed")
+            lifetime = min(float(message.get("timeout") or DEFAULT_WALL_S),
+                           self.walls.get(tenant, DEFAULT_WALL_S))
+            gevent.spawn(self.relay, tenant, mine, upstream, lifetime)
+        conn.close()
+
+    # -- the supervisor --------------------------------------------------------------
+
+    def handle_control(self, sock) -> None:
+        """Rules in, counters out (every second), until the supervisor goes."""
+        import gevent
+
+        from muxserver.egress.policy import Policy
+        from muxserver.proctier import wire
+
+        def report():
+            while True:
+                gevent.sleep(1.0)
+                try:
+                    wire.send_json(sock, {"op": "stats", "stats": self.snapshot()})
+                except OSError:
+                    return
+
+        reporter = gevent.spawn(report)
+        try:
+            while True:
+                kind, message = wire.receive(sock)
+                if kind == wire.JSON and message.get("op") == "policy":
+                    self.policy = Policy({t: tuple(a) for t, a in message["tenants"].items()},
+                                         tuple(message["operator_allow"]),
+                                         tuple(message["private"]))
+                    self.walls = {t: float(w) for t, w in message["walls"].items()}
+                    wire.send_json(sock, {"op": "policy-applied", "id": message.get("id")})
+        except (wire.WireClosed, OSError):
+            pass
+        finally:
+            reporter.kill()
+            os._exit(0)  # the supervisor is gone
+
+
+def _read_head(sock) -> tuple[bytes, bytes]:
+    """The request's head, and the bytes of its body read with it."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ValueError("the client closed before its request's head ended")
+        data += chunk
+        if len(data) > MAX_HEAD:
+            raise ValueError("request head too long")
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def _refuse(client, reason: str) -> None:
+    """A line that is not a status line, so the client's library raises its
+    own connection error quoting it."""
+    text = " ".join(reason.split())[:400]
+    try:
+        client.sendall(f"muxserver egress refused: {text}\r\n".encode("utf-8", "replace"))
+    except OSError:
+        pass
+    client.close()
+
+
+def run(argv: list[str]) -> None:
+    """Entry point: ``--control-fd N --key-fd M --socket PATH``."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    from gevent.server import StreamServer
+    from gevent import socket
+
+    control = socket.socket(fileno=int(argv[argv.index("--control-fd") + 1]))
+    with os.fdopen(int(argv[argv.index("--key-fd") + 1]), "rb") as f:
+        key = f.read()
+    path = argv[argv.index("--socket") + 1]
+    proxy = Proxy(key)
+    tcp = StreamServer(("127.0.0.1", 0), proxy.handle_tcp)
+    tcp.start()
+    if os.path.exists(path):
+        os.unlink(path)
+    unix_listener = socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    unix_listener.bind(path)
+    os.chmod(path, 0o600)
+    unix_listener.listen(128)
+    unix = StreamServer(unix_listener, proxy.handle_unix)
+    unix.start()
+    from muxserver.proctier import wire
+
+    wire.send_json(control, {"op": "ready", "port": tcp.server_port})
+    proxy.handle_control(control)
+    sys.exit(0)

@@ -1,0 +1,447 @@
+"""The process tier as a serving process runs it: one tenant version, a few
+processes, each answering one request at a time.
+
+:class:`ProcessTier` holds, per live tenant version, the processes its
+zygote forked (:mod:`.zygote`). A request takes a free process of its
+version — or forks one, up to :data:`MAX_PROCESSES` per version in this
+serving process — sends the request over the process's socket, and waits
+for the answer while watching, from outside, the two clocks the tenant
+cannot touch:
+
+* CPU: the process's CPU-time clock (``clock_gettime`` on the clock of
+  another process needs no permission, and counts every thread);
+* wall: the request's deadline.
+
+Over ``cpu_ms`` the process is killed (by the zygote: a serving process
+cannot signal) and the request answered 503; over ``wall_s``, 504. A
+process that dies while it holds a request answers 502. Either way the
+next request forks a new one. A process over its address space (its
+``memory_mb``) reports it and exits: 503. A process idle for
+``--idle-ttl`` is stopped (scale to zero); so is every process of a
+version that was replaced, once idle.
+
+Processes write their standard output and error to the tenant's log,
+line by line, tagged with the request they served.
+"""
+
+from __future__ import annotations
+
+import hmac
+import hashlib
+import logging
+import os
+import time
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Empty
+from gevent.queue import Queue
+
+from muxserver.errors import LimitStopped
+from muxserver.errors import TenantCodeError
+from muxserver.errors import TenantLoadError
+from muxserver.errors import TenantProcessDied
+from muxserver.errors import TooManyRequests
+from muxserver.proctier import wire
+from muxserver.proctier.tenantapp import ERROR_HEADER
+
+log = logging.getLogger("muxserver.proctier")
+
+#: Processes one tenant version may have in one serving process.
+MAX_PROCESSES = 4
+#: Longest the CPU clock goes unread while a request runs.
+CHECK_EVERY_S = 0.01
+#: Seconds a new process has to say it is ready (fork, lock-down).
+READY_TIMEOUT_S = 10.0
+#: Headers a process tenant may not set on its answer (the server's own).
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer",
+                         "upgrade", "proxy-authenticate", "proxy-authorization",
+                         "content-length", "server", "date", "x-request-id"})
+#: Largest body a process tenant may answer with.
+MAX_RESPONSE_BYTES = 256 * 2**20
+
+
+def cpu_clock(pid: int) -> int:
+    """The clock id of process ``pid``'s CPU time (Linux's
+    ``MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)``)."""
+    return (~pid << 3) | 2
+
+
+def process_cpu_s(pid: int) -> float | None:
+    try:
+        return time.clock_gettime(cpu_clock(pid))
+    except OSError:  # gone
+        return None
+
+
+def session_secret(session_key: bytes, tenant: str) -> str:
+    """The key a tenant's sessions are signed with when its app has none
+    (the one :class:`~muxserver.tenant_api.site.TenantSite` derives)."""
+    return hmac.new(session_key, f"session:{tenant}".encode(), hashlib.sha256).hexdigest()
+
+
+def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
+    """What a zygote needs to fork a process for ``spec`` (JSON)."""
+    from muxserver.tenancy.loader import make_data_folder
+
+    limits = spec.manifest.limits
+    function = spec.manifest.function
+    return {
+        "tenant": spec.name,
+        "app_root": os.path.realpath(spec.root),
+        "site": spec.process_site,
+        "data": os.path.realpath(make_data_folder(config.state_dir, spec.name)),
+        "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
+                   "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
+        "env": dict(spec.manifest.env),
+        "proxy": proxy,
+        "routes": [{"rule": r.rule, "methods": list(r.methods), "endpoint": r.endpoint,
+                    "handler": r.handler, "kind": r.kind, "takes_request": r.takes_request,
+                    "defaults": [list(d) for d in r.defaults]} for r in spec.routes],
+        "app_modules": list(spec.app_modules),
+        "app_factory": list(spec.app_factory) if spec.app_factory else None,
+        "function": ({"entrypoint": function.entrypoint, "form": function.form}
+                     if function else None),
+        "session_secret": session_secret(session_key, spec.name),
+    }
+
+
+def check_in_process(zygote, plan: dict, timeout: float) -> list[str]:
+    """A health check in a process-tier process: fork one for ``plan``, have
+    it import what a request can reach, return its errors (empty: healthy)."""
+    name = plan["tenant"]
+    pid, sock = zygote.start(plan)
+    try:
+        with gevent.Timeout(timeout, False):
+            wire.send_json(sock, {"op": "check"})
+            wire.send_end(sock)
+            while True:
+                kind, message = wire.receive(sock)
+                if kind == wire.JSON and message.get("op") == "checked":
+                    return [f"{name}/{e}" for e in message.get("errors", [])][:20]
+                if kind == wire.JSON and message.get("op") == "log":
+                    continue
+        return [f"{name}/: the health check did not finish within {timeout:.0f} s"]
+    except (wire.WireClosed, OSError):
+        return [f"{name}/: the health check's process died (out of memory, or a crash)"]
+    finally:
+        zygote.kill(pid)
+        sock.close()
+
+
+class TenantProcess:
+    """One forked process of one tenant version."""
+
+    def __init__(self, state, pid: int, sock, on_log):
+        self.state = state
+        self.pid = pid
+        self.sock = sock
+        self.on_log = on_log
+        self.started = time.monotonic()
+        self.last_used = time.monotonic()
+        self.busy = False
+        self.requests = 0
+        self.dead = False
+        self.isolation: dict = {}
+        self.inbox: Queue = Queue()
+        self._reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        """Every frame the process sends: log lines to the log, the rest to
+        the request that waits (a closed socket tells it the process died)."""
+        try:
+            while True:
+                kind, payload = wire.receive(self.sock)
+                if kind == wire.JSON and payload.get("op") == "log":
+                    self.on_log(self, str(payload.get("line", "")), payload.get("request_id"))
+                else:
+                    self.inbox.put((kind, payload))
+        except (wire.WireClosed, OSError, ValueError):
+            pass
+        finally:
+            self.dead = True
+            self.inbox.put((None, None))
+
+    def close(self) -> None:
+        self.dead = True
+        self._reader.kill(block=False)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def describe(self) -> dict:
+        idle = time.monotonic() - self.last_used
+        return {"tenant": self.state.name, "pid": self.pid, "busy": self.busy,
+                "requests": self.requests, "idle_s": round(idle, 3),
+                "started_s_ago": round(time.monotonic() - self.started, 3),
+                "isolation": self.isolation}
+
+
+class _Pool:
+    """The processes of one tenant version, and who waits for one."""
+
+    def __init__(self):
+        self.processes: list[TenantProcess] = []
+        self.starting = 0
+        self.freed = Event()
+
+
+class ProcessTier:
+    """Process tenants of one serving process (or of an in-process app).
+
+    :param app: the :class:`~muxserver.app.MuxApp` (logs, metrics, config).
+    :param zygote: a :class:`~.launcher.ZygoteClient`, or a callable that
+        makes one on first use (an in-process app starts its own zygote).
+    :param proxy: ``proxy(tenant) -> (url or None)``: the egress proxy URL
+        with the tenant's credentials.
+    """
+
+    def __init__(self, app, zygote, proxy=lambda tenant: None):
+        self.app = app
+        self._zygote = zygote
+        self.proxy = proxy
+        self.pools: dict[int, _Pool] = {}
+        self._states: dict[int, object] = {}
+
+    @property
+    def zygote(self):
+        if callable(self._zygote):
+            self._zygote = self._zygote()
+        return self._zygote
+
+    # -- plans -------------------------------------------------------------------
+
+    def plan_for(self, state) -> dict:
+        return plan_for(self.app.config, state.spec, self.app.session_key,
+                        self.proxy(state.spec.name))
+
+    # -- processes ---------------------------------------------------------------
+
+    def _pool(self, state) -> _Pool:
+        pool = self.pools.get(id(state))
+        if pool is None:
+            pool = self.pools[id(state)] = _Pool()
+            self._states[id(state)] = state
+        return pool
+
+    def _start(self, state) -> tuple[TenantProcess, float]:
+        """Fork a process for ``state``; return it and how long it took (ms)."""
+        started = time.perf_counter()
+        pid, sock = self.zygote.start(self.plan_for(state))
+        process = TenantProcess(state, pid, sock, self._log_line)
+        try:
+            kind, message = process.inbox.get(timeout=READY_TIMEOUT_S)
+        except Empty:
+            kind, message = None, None
+        if kind != wire.JSON or message.get("op") != "ready":
+            self._stop(process)
+            raise TenantProcessDied(f"the process of tenant {state.name} did not start "
+                                    "(its log may say why)", state.name)
+        process.isolation = message.get("isolation") or {}
+        return process, (time.perf_counter() - started) * 1000
+
+    def _stop(self, process: TenantProcess) -> None:
+        if not process.dead or process.pid:
+            self.zygote.kill(process.pid)
+        process.close()
+        pool = self.pools.get(id(process.state))
+        if pool is not None and process in pool.processes:
+            pool.processes.remove(process)
+            pool.freed.set()
+
+    def _acquire(self, state, deadline: float) -> tuple[TenantProcess, float | None]:
+        """A free process of ``state`` (``(process, start_ms or None)``)."""
+        pool = self._pool(state)
+        while True:
+            for process in pool.processes:
+                if not process.busy and not process.dead:
+                    process.busy = True
+                    return process, None
+            if len(pool.processes) + pool.starting < MAX_PROCESSES:
+                pool.starting += 1
+                try:
+                    process, start_ms = self._start(state)
+                finally:
+                    pool.starting -= 1
+                process.busy = True
+                pool.processes.append(process)
+                self.app.metrics.cold_starts.labels(state.name).inc()
+                return process, start_ms
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LimitStopped("wall", f"wall time over wall_s = "
+                                           f"{state.spec.manifest.limits.wall_s:g} s (waiting for "
+                                           "a free process)", state.name)
+            pool.freed.clear()
+            pool.freed.wait(timeout=left)
+
+    def _release(self, process: TenantProcess) -> None:
+        process.busy = False
+        process.last_used = time.monotonic()
+        pool = self.pools.get(id(process.state))
+        if pool is not None:
+            pool.freed.set()
+        if process.state.superseded:
+            self._stop(process)
+
+    def _log_line(self, process: TenantProcess, line: str, request_id) -> None:
+        request_id = request_id if isinstance(request_id, str) else None
+        self.app.logs.write(process.state.name, request_id, line)
+
+    # -- requests ----------------------------------------------------------------
+
+    def serve(self, state, environ, rel: str, mount: str, request_id: str, outcome):
+        """Answer one request of a process tenant: ``(status, headers, body, None)``."""
+        limits = state.spec.manifest.limits
+        started = time.monotonic()
+        deadline = started + limits.wall_s
+        body = environ["wsgi.input"].read(self.app.config.max_body_bytes + 1) \
+            if environ.get("CONTENT_LENGTH") or environ.get("HTTP_TRANSFER_ENCODING") else b""
+        if len(body) > self.app.config.max_body_bytes:
+            from muxserver.errors import BodyTooLarge
+
+            raise BodyTooLarge(f"request body is over {self.app.config.max_body:g} MB")
+        process, start_ms = self._acquire(state, deadline)
+        healthy = False
+        exec_started = time.perf_counter()
+        try:
+            process.requests += 1
+            head = {
+                "method": environ.get("REQUEST_METHOD", "GET"), "script_name": mount,
+                "path": rel, "query": environ.get("QUERY_STRING", ""),
+                "server_name": environ.get("SERVER_NAME", "localhost"),
+                "server_port": environ.get("SERVER_PORT", "80"),
+                "scheme": environ.get("wsgi.url_scheme", "http"),
+                "remote_addr": environ.get("REMOTE_ADDR", ""),
+                "protocol": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "request_id": request_id,
+                "headers": [[k[5:].replace("_", "-").title(), v] for k, v in environ.items()
+                            if k.startswith("HTTP_")]
+                + ([["Content-Type", environ["CONTENT_TYPE"]]]
+                   if environ.get("CONTENT_TYPE") else []),
+            }
+            try:
+                wire.send_json(process.sock, head)
+                wire.send_body(process.sock, body)
+                wire.send_end(process.sock)
+            except OSError:
+                pass  # it died: the reader says so below
+            answer = self._answer(process, state, deadline)
+            healthy = True
+        finally:
+            outcome.exec_ms = (time.perf_counter() - exec_started) * 1000
+            if start_ms is not None:
+                outcome.cold = True
+                outcome.load_ms = start_ms
+            if healthy:
+                self._release(process)
+            else:
+                self._stop(process)
+        return answer
+
+    def _next(self, process: TenantProcess, state, deadline: float, cpu_start: float):
+        """The next frame from the process, watching its CPU and wall time."""
+        limits = state.spec.manifest.limits
+        cpu_budget = limits.cpu_ms / 1000
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return process.inbox.get(timeout=max(0.0, min(CHECK_EVERY_S, left)))
+            except Empty:
+                pass
+            used = process_cpu_s(process.pid)
+            if used is not None and used - cpu_start > cpu_budget:
+                raise LimitStopped("cpu", f"CPU time over cpu_ms = {limits.cpu_ms}", state.name)
+            if time.monotonic() >= deadline:
+                raise LimitStopped("wall", f"wall time over wall_s = {limits.wall_s:g} s",
+                                   state.name)
+
+    def _answer(self, process: TenantProcess, state, deadline: float):
+        name = state.name
+        cpu_start = process_cpu_s(process.pid) or 0.0
+        kind, message = self._next(process, state, deadline, cpu_start)
+        if kind is None:
+            raise TenantProcessDied(f"the process of tenant {name} died while it held the "
+                                    "request", name)
+        if kind != wire.JSON:
+            raise TenantProcessDied(f"the process of tenant {name} broke the protocol", name)
+        op = message.get("op")
+        if op == "failed" and message.get("kind") == "memory":
+            raise LimitStopped("memory", f"memory over memory_mb = "
+                                         f"{state.spec.manifest.limits.memory_mb}", name)
+        if op == "failed":
+            detail = str(message.get("detail", ""))
+            summary = detail.strip().rsplit("\n", 1)[-1]
+            self.app.logs.write(name, None, f"loading tenant {name} failed:\n{detail}",
+                                level="error")
+            raise TenantLoadError(f"tenant {name} failed to load: {summary}", name, detail)
+        if op != "response":
+            raise TenantProcessDied(f"the process of tenant {name} broke the protocol", name)
+        try:
+            status = int(message["status"])
+            headers = [(str(k), str(v)) for k, v in message["headers"]
+                       if str(k).lower() not in _HOP_BY_HOP]
+        except (KeyError, TypeError, ValueError):
+            raise TenantProcessDied(f"the process of tenant {name} broke the protocol",
+                                    name) from None
+        if not 100 <= status <= 999 or any("\n" in k + v or "\r" in k + v for k, v in headers):
+            raise TenantProcessDied(f"tenant {name} answered a malformed status or header", name)
+        parts, size = [], 0
+        while True:
+            kind, chunk = self._next(process, state, deadline, cpu_start)
+            if kind is None:
+                raise TenantProcessDied(f"the process of tenant {name} died while it sent "
+                                        "its answer", name)
+            if kind == wire.END:
+                break
+            if kind != wire.BODY:
+                raise TenantProcessDied(f"the process of tenant {name} broke the protocol", name)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise TenantProcessDied(f"tenant {name} answered with more than "
+                                        f"{MAX_RESPONSE_BYTES} bytes", name)
+            parts.append(chunk)
+        body = b"".join(parts)
+        error = next((v for k, v in headers if k.lower() == ERROR_HEADER.lower()), None)
+        if error is not None:
+            raise TenantCodeError(f"the function raised {error.split(':', 1)[0]}", name,
+                                  detail=body.decode("utf-8", "replace"),
+                                  exc_type=error.split(":", 1)[0])
+        return status, headers, body, None
+
+    # -- housekeeping --------------------------------------------------------------
+
+    def sweep(self, now: float, idle_ttl: float) -> int:
+        """Stop processes idle longer than ``idle_ttl``, and idle processes of
+        replaced versions; forget empty pools. Returns how many stopped."""
+        stopped = 0
+        for key, pool in list(self.pools.items()):
+            state = self._states.get(key)
+            for process in list(pool.processes):
+                gone = process.dead or (state is not None and state.superseded)
+                if not process.busy and (gone or now - process.last_used > idle_ttl):
+                    self._stop(process)
+                    stopped += 1
+            if not pool.processes and not pool.starting:
+                del self.pools[key]
+                self._states.pop(key, None)
+        return stopped
+
+    def stop_tenant(self, tenant: str | None) -> int:
+        """Stop the idle processes of one tenant (or all): an admin evict."""
+        stopped = 0
+        for pool in list(self.pools.values()):
+            for process in list(pool.processes):
+                if (tenant is None or process.state.name == tenant) and not process.busy:
+                    self._stop(process)
+                    stopped += 1
+        return stopped
+
+    def describe(self) -> list[dict]:
+        return [p.describe() for pool in self.pools.values() for p in pool.processes]
+
+    def close(self) -> None:
+        for pool in list(self.pools.values()):
+            for process in list(pool.processes):
+                self._stop(process)
