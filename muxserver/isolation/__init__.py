@@ -131,6 +131,11 @@ def require_or_exit_reason(mode: str) -> str | None:
     return None
 
 
+def python_paths() -> list[str]:
+    """Where Python, the server's code and its libraries are (read-only)."""
+    return _python_paths()
+
+
 def _python_paths() -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):

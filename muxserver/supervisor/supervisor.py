@@ -29,6 +29,7 @@ import gevent
 from gevent.event import Event
 
 from muxserver import serverdir
+from muxserver.compiler import Compiler
 from muxserver.controlplane import ControlPlane
 from muxserver.errors import HaltServer
 from muxserver.http.admin import AdminAPI
@@ -64,6 +65,9 @@ class Supervisor:
         serverdir.clear_run_folder(config)
         self.session_key = serverdir.session_key(serverdir.server_secret(config))
         self.registry = Registry(config, CodeCache(config.code_cache_dir))
+        # Deployed source is parsed in a process of its own, bounded in time.
+        self.compiler = Compiler(config)
+        self.registry.compiler = self.compiler
         self.pool = WorkerPool(config, listener, self.registry, self.session_key)
         self.control = ControlPlane(config, self.registry, self.pool, self.health_check)
         self.admin = AdminServer(AdminAPI(self.control, admin_listener.getsockname()[:2]),
@@ -107,6 +111,7 @@ class Supervisor:
         prune.kill(block=False)
         self.pool.stop(self.config.graceful_timeout)
         self.admin.stop()
+        self.compiler.stop()
         serverdir.clear_run_folder(self.config, own_only=True)
         log.info("stopped")
         return status

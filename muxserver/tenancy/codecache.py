@@ -131,7 +131,10 @@ class CodeCache:
 
     def put(self, key: str, meta: object, code: CodeType) -> bytes:
         """Store ``code`` with ``meta`` (plain data); return the code bytes."""
-        code_bytes = marshal.dumps(code)
+        return self.put_bytes(key, meta, marshal.dumps(code))
+
+    def put_bytes(self, key: str, meta: object, code_bytes: bytes) -> bytes:
+        """Store marshalled code with ``meta``; return the code bytes."""
         blob = marshal.dumps((_FORMAT, meta, code_bytes))
         self._remember(key, (meta, code_bytes))
         if not self.writable:

@@ -27,6 +27,7 @@ from muxserver.tenancy.generation import Generation
 from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
+from muxserver.tenancy.scanner import compile_locally
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import scan_tenant
 from muxserver.tenancy.versions import VersionStore
@@ -132,6 +133,9 @@ class Registry:
         self._lock = threading.RLock()
         #: Called for every warm module that goes (metrics).
         self.on_unload = lambda state, module, reason: None
+        #: What parses and compiles deployed source the cache lacks (the
+        #: supervisor's compiler process, :mod:`muxserver.compiler`).
+        self.compiler = compile_locally
         #: ``health_check(spec) -> errors``: imports a new version's modules
         #: in a trial runtime before it takes traffic (None: not checked).
         self.health_check = None
@@ -166,7 +170,7 @@ class Registry:
         process tenant's requirements are installed now: a failed install is
         a deploy error like a bad module)."""
         spec = scan_tenant(folder, name, self.cache, self.config.tenant_rules,
-                           frozenset(self.config.extra_modules))
+                           frozenset(self.config.extra_modules), compiler=self.compiler)
         if spec.ok and spec.is_process and spec.requirements and self.install_sites:
             spec = self._install_site(spec)
         return spec

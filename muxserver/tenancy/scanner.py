@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import marshal
 import os
 import re
 import sys
@@ -166,15 +167,30 @@ def _walk(root: str, rel: str = "", depth: int = 0):
             yield path
 
 
+def compile_locally(text: str, display_name: str, kind: str = "sandbox"):
+    """Compile (``sandbox``) or only read (``process``) one module's source,
+    here: ``(code bytes or None, facts, errors)``. The supervisor does this in
+    a process of its own instead (:mod:`muxserver.compiler`), bounded in time."""
+    if kind == "process":
+        return read_process_source(text, display_name)
+    result = compile_tenant(text, display_name, inspect=read_module)
+    if not result.ok:
+        return None, None, tuple(result.errors)
+    return marshal.dumps(result.code), result.extra, ()
+
+
 def compile_file(
     cache: CodeCache,
     display_name: str,
     data: bytes,
     *,
     extra_modules: frozenset[str] = frozenset(),
+    compiler=compile_locally,
 ):
     """Compile one file through the cache.
 
+    :param compiler: what compiles a cache miss (:func:`compile_locally`, or
+        the supervisor's compiler process).
     :return: ``(key, facts, errors)``; facts from
         :func:`muxserver.tenancy.reading.read_module`.
     """
@@ -186,11 +202,10 @@ def compile_file(
     text, error = decode_source(data, display_name)
     if error:
         return key, None, (error,)
-    result = compile_tenant(text, display_name, inspect=read_module)
-    if not result.ok:
-        return key, None, result.errors
-    meta = result.extra
-    cache.put(key, meta, result.code)
+    code_bytes, meta, errors = compiler(text, display_name, "sandbox")
+    if errors:
+        return key, None, tuple(errors)
+    cache.put_bytes(key, meta, code_bytes)
     return key, meta, ()
 
 
@@ -199,28 +214,34 @@ def compile_file(
 PROCESS_FORMS = ("flask", "gcf")
 
 
-def read_process_file(display_name: str, data: bytes):
+def read_process_file(display_name: str, data: bytes, compiler=compile_locally):
     """Read a process tenant's module: its syntax tree for routes, no policy
     (plain CPython runs it). Returns ``(key, facts, errors)`` like
     :func:`compile_file`; the key is the content's hash."""
-    import ast
-
     key = "process-" + hashlib.sha256(data).hexdigest()
     text, error = decode_source(data, display_name)
     if error:
         return key, None, (error,)
+    _, meta, errors = compiler(text, display_name, "process")
+    return key, meta, tuple(errors)
+
+
+def read_process_source(text: str, display_name: str):
+    """``(None, facts, errors)`` of a process tenant's module source."""
+    import ast
+
     try:
         tree = ast.parse(text, display_name)
     except SyntaxError as exc:
-        return key, None, (f"{display_name}:{exc.lineno or 1}: syntax error: {exc.msg}",)
+        return None, None, (f"{display_name}:{exc.lineno or 1}: syntax error: {exc.msg}",)
     except (RecursionError, MemoryError, ValueError) as exc:
-        return key, None, (f"{display_name}:1: cannot parse: {type(exc).__name__}",)
+        return None, None, (f"{display_name}:1: cannot parse: {type(exc).__name__}",)
     try:
-        return key, read_module(tree), ()
+        return None, read_module(tree), ()
     except SyntaxError as exc:
-        return key, None, (f"{display_name}:{exc.lineno or 1}: {exc.msg}",)
+        return None, None, (f"{display_name}:{exc.lineno or 1}: {exc.msg}",)
     except (RecursionError, MemoryError) as exc:
-        return key, None, (f"{display_name}:1: cannot read: {type(exc).__name__}",)
+        return None, None, (f"{display_name}:1: cannot read: {type(exc).__name__}",)
 
 
 def scan_tenant(
@@ -229,18 +250,21 @@ def scan_tenant(
     cache: CodeCache,
     rules: TenantRules,
     extra_modules: frozenset[str] = frozenset(),
+    compiler=compile_locally,
 ) -> TenantSpec:
     """Read one tenant's folder into a spec (``spec.errors`` says if it failed).
 
     Never raises for anything in the folder: one tenant's odd files must not
     stop the registration of the others.
+
+    :param compiler: what parses and compiles a file the cache lacks.
     """
     if name in RESERVED_NAMES:
         return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
                           errors=(f"{name}/: the tenant name {name!r} is reserved: it names a "
                                   "package of the server; rename the folder",))
     try:
-        return _scan_tenant(str(root), name, cache, rules, extra_modules)
+        return _scan_tenant(str(root), name, cache, rules, extra_modules, compiler)
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
         log.exception("scanning tenant %s failed", name)
         return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
@@ -268,7 +292,7 @@ def _default_manifest(rules: TenantRules) -> Manifest:
 
 
 def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
-                 extra_modules: frozenset[str]) -> TenantSpec:
+                 extra_modules: frozenset[str], compiler) -> TenantSpec:
     spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
                       manifest=_default_manifest(rules))
     errors: list[str] = []
@@ -321,10 +345,10 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         if data is None:
             continue
         if process:
-            key, meta, file_errors = read_process_file(display, data)
+            key, meta, file_errors = read_process_file(display, data, compiler)
         else:
             key, meta, file_errors = compile_file(cache, display, data,
-                                                  extra_modules=extra_modules)
+                                                  extra_modules=extra_modules, compiler=compiler)
         version.update(f"{rel}\0{key}\0".encode())
         if file_errors:
             errors.extend(file_errors)
