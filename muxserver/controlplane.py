@@ -130,15 +130,20 @@ class ControlPlane:
     def deploy_archive(self, tenant: str, archive: bytes, deployer: str) -> dict:
         """``PUT /_mux/tenants/<t>``: unpack, validate, health-check, keep
         and make live; :class:`DeployRefused` and nothing changed otherwise."""
-        try:
-            result = self.registry.versions.deploy(
-                tenant, archive, lambda folder: self.validate(folder, tenant), deployer)
-        except DeployRefused as exc:
-            for error in exc.errors:
-                self.logs.write(tenant, None, f"deploy refused: {error}", level="error")
-            raise
-        # Checked above: taken live without importing it again.
-        self.registry.rescan_tenant(tenant, checked=False)
+        if not TENANT_NAME.match(tenant):
+            raise DeployRefused(f"{tenant!r} is not a valid tenant name", status=400)
+        # One deploy of a tenant at a time: parallel PUTs queue here rather
+        # than each starting a trial process.
+        with self.registry.deploying(tenant):
+            try:
+                result = self.registry.versions.deploy(
+                    tenant, archive, lambda folder: self.validate(folder, tenant), deployer)
+            except DeployRefused as exc:
+                for error in exc.errors:
+                    self.logs.write(tenant, None, f"deploy refused: {error}", level="error")
+                raise
+            # Checked above: taken live without importing it again.
+            self.registry.rescan_tenant(tenant, checked=False)
         log.info("tenant %s deployed over HTTP: version %s by %s", tenant, result["version"],
                  deployer, extra={"tenant": tenant})
         return result
@@ -151,8 +156,9 @@ class ControlPlane:
         return {"tenant": tenant, "live": store.live_version(tenant), "versions": versions}
 
     def rollback(self, tenant: str, version: str, deployer: str) -> dict:
-        self.registry.versions.make_live(tenant, version)
-        self.registry.rescan_tenant(tenant, checked=False)
+        with self.registry.deploying(tenant):
+            self.registry.versions.make_live(tenant, version)
+            self.registry.rescan_tenant(tenant, checked=False)
         log.info("tenant %s rolled back to version %s by %s", tenant, version, deployer,
                  extra={"tenant": tenant})
         return {"tenant": tenant, "version": version}

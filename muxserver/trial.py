@@ -22,6 +22,12 @@ log = logging.getLogger("muxserver.trial")
 
 #: Seconds a trial may take besides its tenant's limits (interpreter start).
 STARTUP_S = 20.0
+#: Bytes of answer read from a trial (a process that ran tenant code: what
+#: it sends is bounded like what a serving process sends); more is no answer.
+MAX_ANSWER_BYTES = 1 << 20
+#: Errors kept from an answer, and characters of each.
+MAX_ERRORS = 50
+MAX_ERROR_CHARS = 4000
 
 
 def _timeout(spec) -> float:
@@ -54,20 +60,63 @@ def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | Non
     proc = subprocess.Popen(launch.spawn_argv("muxserver.trial:run"), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=launch.child_environment(config))
     try:
-        out, _ = proc.communicate(payload, timeout=_timeout(spec))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        out = _exchange(proc, payload, _timeout(spec))
+    except TimeoutError:
         return [f"{spec.name}/: the health check did not finish within {_timeout(spec):.0f} s "
                 "(importing its modules takes too long)"]
     finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
         shutil.rmtree(tempdir, ignore_errors=True)
+    if out is None:
+        return [f"{spec.name}/: the health check process sent more than "
+                f"{MAX_ANSWER_BYTES >> 20} MB (its modules write to stdout while imported?)"]
     try:
         errors = json.loads(out)["errors"]
+        if not isinstance(errors, list):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         return [f"{spec.name}/: the health check process ended without an answer "
                 f"(exit status {proc.returncode})"]
-    return [str(e) for e in errors]
+    kept = [str(e)[:MAX_ERROR_CHARS] for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        kept.append(f"{spec.name}/: and {len(errors) - MAX_ERRORS} more errors")
+    return kept
+
+
+def _exchange(proc, payload: bytes, timeout: float) -> bytes | None:
+    """Send ``payload`` to ``proc``'s stdin and read its stdout to the end:
+    the bytes, or None past :data:`MAX_ANSWER_BYTES` (never held whole).
+
+    :raises TimeoutError: not done within ``timeout`` seconds.
+    """
+    import gevent
+
+    def send():
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.close()
+        except OSError:  # it ended early: its answer (or none) says why
+            pass
+
+    writer = gevent.spawn(send)
+    chunks, size = [], 0
+    try:
+        with gevent.Timeout(timeout, TimeoutError):
+            while True:
+                chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") \
+                    else proc.stdout.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    return None
+                chunks.append(chunk)
+            proc.wait()
+    finally:
+        writer.kill()
+    return b"".join(chunks)
 
 
 def run_process_trial(config, spec, session_key: bytes) -> list[str]:

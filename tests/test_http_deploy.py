@@ -195,3 +195,33 @@ def test_muxserver_deploy_url_reaches_every_worker(tenants, muxserver_process, t
     out = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 1 and "syntax error" in out.stdout
     assert requests.get(node.url + "/hello/", timeout=5).text == "http"
+
+
+def test_tenants_named_live_and_with_a_trailing_newline(server):
+    """``live`` is an ordinary tenant name (the live pointers are kept where no
+    tenant name can go); a name with a trailing newline is refused, not
+    taken as the name without it."""
+    r = put(server, "live", tgz(version(1)))
+    assert r.status_code == 200, r.text
+    assert put(server, "acme", tgz(version(2))).status_code == 200
+    assert requests.get(server.url + "/live/", timeout=5).text == "v1"
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v2"
+    listing = requests.get(f"{server.admin_url}/_mux/tenants/live/versions", timeout=5,
+                           headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    assert [v["live"] for v in listing["versions"]] == [True]
+    r = put(server, "acme%0A", tgz(version(3)))
+    assert r.status_code in (400, 404), r.text
+    assert requests.get(server.url + "/acme/", timeout=5).text == "v2"
+
+
+def test_live_pointers_of_an_older_server_are_moved(tmp_path):
+    """Servers before 0.9 kept live pointers in ``versions/live/``."""
+    from muxserver.tenancy.versions import VersionStore
+
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "shop").write_text("abcdef0123456789")
+    (tmp_path / "shop" / "abcdef0123456789").mkdir(parents=True)
+    store = VersionStore(tmp_path)
+    assert store.live_tenants() == ["shop"]
+    assert store.live_root("shop") == tmp_path / "shop" / "abcdef0123456789"
+    assert not (tmp_path / "live").exists()

@@ -52,7 +52,7 @@ class Target:
         # What the supervisor alone writes and the serving processes trust.
         self.cache = root / "cache"
         self.server_dir = root / "server"
-        (self.server_dir / "versions" / "live").mkdir(parents=True)
+        (self.server_dir / "versions" / "_live").mkdir(parents=True)
         self.data = root / "data"
         config = root / "mux.toml"
         config.write_text(f'extra_modules = ["breach"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
@@ -135,7 +135,7 @@ def attacks(t):
         ("hard-link a file from outside into /data", "hardlink_in", f"{own_data}|{t.beside}",
          "hard-linked"),
         ("poison the code cache", "write_into", str(t.cache), "wrote"),
-        ("plant a version or a live pointer", "write_into", str(t.server_dir / "versions" / "live"),
+        ("plant a version or a live pointer", "write_into", str(t.server_dir / "versions" / "_live"),
          "wrote"),
         ("read the server secret", "read_file", str(t.server_dir / "secret"), None),
     ]

@@ -23,10 +23,12 @@ will run or believe.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 import gevent
 from gevent.event import Event
+from gevent.lock import BoundedSemaphore
 
 from muxserver import serverdir
 from muxserver.compiler import Compiler
@@ -48,6 +50,10 @@ log = logging.getLogger("muxserver")
 #: First code-cache prune after start, then once a day.
 PRUNE_FIRST_S = 60
 PRUNE_EVERY_S = 86_400
+#: Health checks running at once, whatever the number of tenants deploying:
+#: each is an interpreter importing under its tenant's limits, so many
+#: tenants' CI deploying together queue rather than exhaust memory.
+MAX_TRIALS = max(2, os.cpu_count() or 1)
 
 
 class Supervisor:
@@ -76,9 +82,13 @@ class Supervisor:
         self._services: list = []
         #: The egress proxy (outbound HTTP), started in :meth:`run`.
         self.egress = None
+        self._trials = BoundedSemaphore(MAX_TRIALS)
 
     def health_check(self, spec) -> list[str]:
-        return run_trial(self.config, spec, self.session_key)
+        """Import ``spec``'s modules in a trial process (one tenant's deploys
+        queue on its deploy lock; all tenants' on :data:`MAX_TRIALS`)."""
+        with self._trials:
+            return run_trial(self.config, spec, self.session_key)
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; return the exit status."""

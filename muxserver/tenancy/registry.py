@@ -130,7 +130,12 @@ class Registry:
         self.warnings: list[str] = []
         #: Versions deployed over HTTP; a live one wins over the tenants dir.
         self.versions = VersionStore(config.versions_dir)
+        #: Guards the tables (tenants, hosts, errors); held for a swap, never
+        #: while a version is scanned or health-checked.
         self._lock = threading.RLock()
+        #: One deploy of a tenant at a time (scan, health check, swap), so a
+        #: slow trial holds its own tenant's deploys, never another's.
+        self._deploy_locks: dict[str, threading.RLock] = {}
         #: Called for every warm module that goes (metrics).
         self.on_unload = lambda state, module, reason: None
         #: What parses and compiles deployed source the cache lacks (the
@@ -206,14 +211,26 @@ class Registry:
         for gone in set(self.deploy_errors) - set(names):
             self.deploy_errors.pop(gone, None)
 
+    def deploying(self, name: str) -> threading.RLock:
+        """The lock every change of tenant ``name``'s version holds (a
+        directory rescan, an HTTP deploy with its health check, a rollback):
+        deploys of one tenant run one after another, so its CI cannot start
+        a trial per request; other tenants' deploys do not wait."""
+        with self._lock:
+            lock = self._deploy_locks.get(name)
+            if lock is None:
+                lock = self._deploy_locks[name] = threading.RLock()
+            return lock
+
     def rescan_tenant(self, name: str, live: set[str] | None = None,
                       checked: bool = True) -> TenantSpec:
         """Register one tenant; keep its previous version if the new one fails."""
-        root = self.root_of(name, live)
-        if not root.is_dir():
-            self.remove_tenant(name)
-            return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
-        return self.install(self.scan_folder(root, name), checked)
+        with self.deploying(name):
+            root = self.root_of(name, live)
+            if not root.is_dir():
+                self.remove_tenant(name)
+                return TenantSpec(name=name, root=str(root), errors=(f"{name}/: no such tenant",))
+            return self.install(self.scan_folder(root, name), checked)
 
     def install(self, spec: TenantSpec, checked: bool = False) -> TenantSpec:
         """Make ``spec`` its tenant's live version, unless it has errors or
@@ -224,32 +241,43 @@ class Registry:
             the refused one with its errors.
         """
         name = spec.name
-        with self._lock:
+        with self.deploying(name):
             old = self.tenants.get(name)
             if spec.ok and old is not None and (old.spec.version, old.spec.root) == (
                     spec.version, spec.root):
                 self.deploy_errors.pop(name, None)
                 return old.spec
+            # Outside the tables' lock: a trial may take minutes.
             if spec.ok and checked and self.health_check is not None:
                 spec = self._checked(spec)
-            if not spec.ok:
-                self.deploy_errors[name] = DeployError(name, spec.errors, time.time(), spec.version)
-                for error in spec.errors:
-                    log.error("deploy of tenant %s failed: %s", name, error.split("\n", 1)[0],
-                              extra={"tenant": name})
-                if old is not None:
-                    log.warning("tenant %s keeps serving version %s", name, old.spec.version[:12],
-                                extra={"tenant": name})
-                return spec
-            self.deploy_errors.pop(name, None)
-            state = TenantState(spec, on_unload=self._unloaded)
-            self.tenants[name] = state
+            with self._lock:
+                state = self._swap(spec, old)
+            if state is not None:
+                # Outside the tables' lock: publishing may wait on a pipe.
+                self.on_change(name, state)
+            return spec
+
+    def _swap(self, spec: TenantSpec, old: TenantState | None) -> TenantState | None:
+        """Record a refused ``spec`` (None), or make it live in place of
+        ``old`` (its new state)."""
+        name = spec.name
+        if not spec.ok:
+            self.deploy_errors[name] = DeployError(name, spec.errors, time.time(), spec.version)
+            for error in spec.errors:
+                log.error("deploy of tenant %s failed: %s", name, error.split("\n", 1)[0],
+                          extra={"tenant": name})
             if old is not None:
-                old.supersede("deploy")
-                log.info("tenant %s deployed version %s", name, spec.version[:12],
-                         extra={"tenant": name})
-        self.on_change(name, state)
-        return spec
+                log.warning("tenant %s keeps serving version %s", name, old.spec.version[:12],
+                            extra={"tenant": name})
+            return None
+        self.deploy_errors.pop(name, None)
+        state = TenantState(spec, on_unload=self._unloaded)
+        self.tenants[name] = state
+        if old is not None:
+            old.supersede("deploy")
+            log.info("tenant %s deployed version %s", name, spec.version[:12],
+                     extra={"tenant": name})
+        return state
 
     def _checked(self, spec: TenantSpec) -> TenantSpec:
         """``spec``, with the errors of its health check (a version that failed
@@ -267,13 +295,14 @@ class Registry:
         return dataclasses.replace(spec, errors=errors) if errors else spec
 
     def remove_tenant(self, name: str) -> None:
-        with self._lock:
-            state = self.tenants.pop(name, None)
-            if state is None:
-                return
-            state.supersede("removed")
-            log.info("tenant %s removed", name, extra={"tenant": name})
-        self.on_change(name, None)
+        with self.deploying(name):
+            with self._lock:
+                state = self.tenants.pop(name, None)
+                if state is None:
+                    return
+                state.supersede("removed")
+                log.info("tenant %s removed", name, extra={"tenant": name})
+            self.on_change(name, None)
 
     # -- lookups ---------------------------------------------------------------
 

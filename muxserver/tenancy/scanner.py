@@ -55,7 +55,7 @@ from sandbox.runtime import offered_names
 
 log = logging.getLogger("muxserver.scanner")
 
-TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 #: Names of the server's own packages and of the tenant API's modules: a
 #: tenant folder with one of these names is refused, so nothing started from
 #: the tenants dir could ever take it for server code.

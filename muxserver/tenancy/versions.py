@@ -11,7 +11,9 @@ serving processes read it)::
 
     <tenant>/<version>/        the tenant's files, as deployed (never changed)
     <tenant>/<version>.json    hash, time, size, files, who deployed
-    live/<tenant>              the live version's name (replaced by rename)
+    _live/<tenant>             the live version's name (replaced by rename;
+                               ``_`` is in no tenant name, so a tenant
+                               called ``live`` has a folder of its own)
 
 A tenant with a live version is served from it, whatever the tenants dir
 holds for that name. Making a version live is one ``rename`` of the pointer
@@ -76,7 +78,27 @@ class VersionStore:
 
     def __init__(self, root):
         self.root = Path(root)
-        self.live_dir = self.root / "live"
+        self.live_dir = self.root / "_live"
+        self._migrate_pointers()
+
+    def _migrate_pointers(self) -> None:
+        """Move live pointers from ``live/``, where servers before 0.9 kept
+        them, to ``_live/`` (pointers are files; a tenant's versions are
+        folders and ``.json`` files, and stay)."""
+        old = self.root / "live"
+        try:
+            entries = list(os.scandir(old))
+        except OSError:
+            return
+        try:  # a process that may not write here leaves it to the supervisor
+            self.live_dir.mkdir(parents=True, exist_ok=True)
+            for entry in entries:
+                if (entry.is_file(follow_symlinks=False) and TENANT_NAME.match(entry.name)
+                        and not (self.live_dir / entry.name).exists()):
+                    os.replace(entry.path, self.live_dir / entry.name)
+            old.rmdir()  # only if nothing but pointers was there
+        except OSError:
+            pass
 
     # -- what is live -----------------------------------------------------------------
 
