@@ -155,7 +155,7 @@ def test_the_log_of_the_escape_is_not_erased(target):
 @pytest.mark.live
 def test_a_forged_snapshot_from_an_ended_process_breaks_nothing(tmp_path):
     """A breached serving process sends one metrics snapshot of the shape
-    :func:`~muxserver.supervisor.pool._plausible` accepts (counter keys of
+    :func:`~muxserver.ops.metrics.checked_snapshot` once accepted (counter keys of
     any length, an empty bucket row) and ends. The supervisor keeps an ended
     process's last snapshot for good: on main, ``/_mux/status``,
     ``/_mux/metrics`` and the console's data answer 500 until the supervisor

@@ -29,7 +29,7 @@ def merged(metrics) -> dict:
     buckets: dict[str, list] = {}
     rss = warm = 0.0
     for snap in metrics._snapshots():
-        for (tenant, status), count in snap["counters"]["mux_requests"]:
+        for (tenant, status), count in snap["counters"].get("mux_requests", []):
             requests[tenant] = requests.get(tenant, 0) + count
             if str(status).startswith("5"):
                 errors[tenant] = errors.get(tenant, 0) + count

@@ -14,6 +14,7 @@ processes never write what the supervisor reports.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from bisect import bisect_left
@@ -39,6 +40,65 @@ COUNTERS = {
     "mux_egress_bytes": ("Bytes through the egress proxy, by tenant and direction (out, in)",
                          ("tenant", "direction")),
 }
+
+
+#: Characters of one label value a snapshot may carry (tenant names are 63).
+MAX_LABEL_CHARS = 200
+
+
+def _count(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def checked_snapshot(snapshot) -> dict | None:
+    """``snapshot`` as the supervisor will read it, or None if it is not of
+    that shape (it comes from a serving process, which runs tenant code: the
+    one place that decides what of it is believed). Known counters only,
+    each key one string per label, every number finite and non-negative,
+    every bucket row ``len(BUCKETS) + 2`` long."""
+    try:
+        counters = {}
+        for name, rows in snapshot["counters"].items():
+            if name not in COUNTERS:
+                return None
+            width = len(COUNTERS[name][1])
+            kept = []
+            for key, value in rows:
+                if (len(key) != width or not _count(value)
+                        or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)):
+                    return None
+                kept.append([list(key), value])
+            counters[name] = kept
+        buckets = {}
+        for tenant, row in snapshot["buckets"].items():
+            if (not isinstance(tenant, str) or len(tenant) > MAX_LABEL_CHARS
+                    or len(row) != len(BUCKETS) + 2 or not all(_count(v) for v in row)):
+                return None
+            buckets[tenant] = list(row)
+        gauges = {k: snapshot["gauges"][k] for k in ("rss", "warm_modules", "tenants")}
+        if not all(_count(v) for v in gauges.values()):
+            return None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return {"at": time.time(), "counters": counters, "buckets": buckets, "gauges": gauges}
+
+
+def add_snapshot(total: dict | None, snapshot: dict) -> dict:
+    """``total`` with the counters and buckets of ``snapshot`` added: what
+    the supervisor keeps of ended processes (one snapshot, whatever the
+    number of processes that ended)."""
+    if total is None:
+        total = {"pid": 0, "live": False, "counters": {}, "buckets": {}}
+    for name, rows in snapshot["counters"].items():
+        merged = {tuple(k): v for k, v in total["counters"].get(name, [])}
+        for key, value in rows:
+            merged[tuple(key)] = merged.get(tuple(key), 0) + value
+        total["counters"][name] = [[list(k), v] for k, v in merged.items()]
+    for tenant, row in snapshot["buckets"].items():
+        old = total["buckets"].get(tenant)
+        total["buckets"][tenant] = list(row) if old is None else [a + b for a, b in zip(old, row)]
+    return total
 
 
 class _Counter:

@@ -30,6 +30,8 @@ from gevent import subprocess
 from muxserver import launch
 from muxserver import serverdir
 from muxserver.errors import HaltServer
+from muxserver.ops.metrics import add_snapshot
+from muxserver.ops.metrics import checked_snapshot
 from muxserver.process import WORKER_BOOT_ERROR
 from muxserver.supervisor.channel import CallFailed
 from muxserver.supervisor.channel import Channel
@@ -66,28 +68,11 @@ class Worker:
 
     def on_message(self, message: dict) -> None:
         if message.get("op") == "metrics" and isinstance(message.get("snapshot"), dict):
-            snapshot = message["snapshot"]
-            if _plausible(snapshot):
+            snapshot = checked_snapshot(message["snapshot"])
+            if snapshot is not None:
                 snapshot["pid"] = self.pid  # what the supervisor knows, not what it says
                 self.snapshot = snapshot
                 self.last_seen = time.monotonic()
-
-
-def _plausible(snapshot: dict) -> bool:
-    """A snapshot of the shape the supervisor reads (it comes from an
-    untrusted process: the wrong shape is dropped, never trusted)."""
-    try:
-        for rows in snapshot["counters"].values():
-            for key, value in rows:
-                if not isinstance(value, (int, float)) or not all(isinstance(k, str) for k in key):
-                    return False
-        for row in snapshot["buckets"].values():
-            if not all(isinstance(v, (int, float)) for v in row):
-                return False
-        return all(isinstance(snapshot["gauges"][k], (int, float))
-                   for k in ("rss", "warm_modules", "tenants"))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return False
 
 
 def _plausible_status(status) -> bool:
@@ -130,8 +115,9 @@ class WorkerPool:
         self.session_key = session_key
         self.workers: dict[int, Worker] = {}
         self.stopping = False
-        #: Counters of processes that are gone (their requests happened).
-        self._retired: list[dict] = []
+        #: Counters of processes that are gone (their requests happened),
+        #: summed into one snapshot.
+        self._retired: dict | None = None
         self._deaths: dict[int, int] = {}
         self._greenlets: list = []
         #: Snapshots of services beside the serving processes (the egress proxy's counters).
@@ -222,7 +208,7 @@ class WorkerPool:
             worker.zygote.stop()
         shutil.rmtree(worker.tempdir, ignore_errors=True)
         if worker.snapshot is not None:
-            self._retired.append(worker.snapshot | {"live": False})
+            self._retired = add_snapshot(self._retired, worker.snapshot)
         if self.workers.get(worker.slot) is worker:
             del self.workers[worker.slot]
         if self.stopping:
@@ -243,9 +229,20 @@ class WorkerPool:
 
     def _watch_heartbeats(self) -> None:
         timeout = self.config.worker_timeout
+        interval = min(1.0, timeout / 4)
         while not self.stopping:
-            gevent.sleep(min(1.0, timeout / 4))
+            before = time.monotonic()
+            gevent.sleep(interval)
             now = time.monotonic()
+            late = now - before - interval
+            if late > 0.5:
+                # The supervisor itself was held up (a big deploy, a paused
+                # VM): the heartbeats it did not read meanwhile are its own
+                # silence, not the processes'. Credit the time and look
+                # again once their messages have been read.
+                for worker in list(self.workers.values()):
+                    worker.last_seen += late
+                continue
             for worker in list(self.workers.values()):
                 if now - worker.last_seen > timeout and worker.proc.poll() is None:
                     log.error("serving process %d (pid %d) sent nothing for %.0f s: stuck in a "
@@ -320,4 +317,5 @@ class WorkerPool:
 
     def metrics_snapshots(self) -> list[dict]:
         live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]
-        return live + self._retired + [snapshot() for snapshot in self.extra_snapshots]
+        retired = [] if self._retired is None else [self._retired]
+        return live + retired + [snapshot() for snapshot in self.extra_snapshots]

@@ -33,3 +33,58 @@ def test_workers_counters_sum_and_a_dead_workers_gauges_do_not():
     assert f'mux_process_rss_bytes{{pid="{os.getpid()}"}}' in text
     assert f'pid="{dead_pid}"' not in text
     assert supervisor.total("mux_requests") == 6
+
+
+def test_a_snapshot_of_the_wrong_shape_is_not_believed():
+    """What a serving process sends is checked in one place; every way a
+    forged snapshot could break a later scrape is refused there."""
+    import copy
+
+    from muxserver.ops.metrics import checked_snapshot
+
+    worker = Metrics()
+    worker.observe_request("acme", 200, 0.002)
+    worker.cold_starts.labels("acme").inc()
+    good = worker.snapshot()
+    assert checked_snapshot(good)["counters"]["mux_requests"] == [[["acme", "200"], 1]]
+
+    def forged(change):
+        snap = copy.deepcopy(good)
+        change(snap)
+        return snap
+
+    bad = {
+        "unknown counter": lambda s: s["counters"].update(mux_made_up=[[["a"], 1]]),
+        "key too short": lambda s: s["counters"].update(mux_requests=[[["acme"], 1]]),
+        "key too long": lambda s: s["counters"].update(mux_cold_starts=[[["a", "b"], 1]]),
+        "label not text": lambda s: s["counters"].update(mux_cold_starts=[[[1], 1]]),
+        "huge label": lambda s: s["counters"].update(mux_cold_starts=[[["a" * 5000], 1]]),
+        "negative count": lambda s: s["counters"].update(mux_cold_starts=[[["a"], -1]]),
+        "infinite count": lambda s: s["counters"].update(mux_cold_starts=[[["a"], float("inf")]]),
+        "not a number": lambda s: s["counters"].update(mux_cold_starts=[[["a"], float("nan")]]),
+        "boolean count": lambda s: s["counters"].update(mux_cold_starts=[[["a"], True]]),
+        "empty bucket row": lambda s: s["buckets"].update(acme=[]),
+        "short bucket row": lambda s: s["buckets"].update(acme=[1, 2, 3]),
+        "text in a row": lambda s: s["buckets"].update(acme=["1"] * 16),
+        "missing gauge": lambda s: s["gauges"].pop("rss"),
+        "gauge not a number": lambda s: s["gauges"].update(rss="big"),
+        "counters not a mapping": lambda s: s.update(counters=[1, 2]),
+    }
+    for name, change in bad.items():
+        assert checked_snapshot(forged(change)) is None, name
+    assert checked_snapshot(None) is None
+    assert checked_snapshot("snapshot") is None
+
+
+def test_ended_processes_are_kept_as_one_sum():
+    from muxserver.ops.metrics import add_snapshot
+    from muxserver.ops.metrics import checked_snapshot
+
+    total = None
+    for _ in range(1000):
+        worker = Metrics()
+        worker.observe_request("acme", 200, 0.002)
+        total = add_snapshot(total, checked_snapshot(worker.snapshot()))
+    supervisor = Metrics(snapshots=lambda: [total])
+    assert supervisor.total("mux_requests") == 1000
+    assert 'mux_request_duration_seconds_count{tenant="acme"} 1000.0' in supervisor.render().decode()
