@@ -100,6 +100,15 @@ class Placement:
         group = self._group_of.get(tenant)
         return self._rings[group.name if group else None].node_for(tenant)
 
+    def may_serve(self, tenant: str) -> bool:
+        """Whether nginx may send ``tenant`` to this node at all (its home,
+        or where it fails over to: a node of its group, or of the fleet for
+        a tenant in no group); True when this node has no name."""
+        if self.me is None:
+            return True
+        group = self._group_of.get(tenant)
+        return self.me in (group.nodes if group else self.nodes)
+
     def is_home(self, tenant: str) -> bool:
         """Whether this node is ``tenant``'s home (True when it has no name:
         a node that cannot tell keeps serving as it always did)."""

@@ -10,7 +10,12 @@ JSON lines, one answer per question, with the question's ``id``:
 ``{"op": "ensure", "tenant": "acme"}`` -> ``{"state": "local" | "restored" |
 "empty" | "unavailable", "epoch": N, "detail": ...}``
     May this node serve acme's data? Asked before acme's code opens its
-    first database in a process. The first time in the agent's life, it
+    first database in a process. Only a tenant of this node is answered —
+    one with a folder in the tenants dir or a version deployed here, and in
+    a fleet with trust groups, one whose group this node is in — whoever
+    asks (a serving process that runs tenant code may ask for any name; it
+    must not get another node's tenant restored where it can read it).
+    Both are written by the operator or the supervisor only. The first time in the agent's life, it
     compares acme's claim here with the replica's (:mod:`.claims`): no data
     anywhere is ``empty``; the same holder is ``local``; anything else is
     restored from the replica before the answer (``restored``). It then
@@ -99,8 +104,14 @@ class Agent:
     """
 
     def __init__(self, data_dir: str, replica: str, node: str, litestream: Litestream,
-                 binary: str, workdir: str):
+                 binary: str, workdir: str, tenants_dir: str | None = None,
+                 versions_dir: str | None = None, placement=None):
         self.data_dir = data_dir
+        #: Where this node's tenants are (None: any tenant, for tests of the
+        #: agent alone).
+        self.tenants_dir = tenants_dir
+        self.versions_dir = versions_dir
+        self.placement = placement
         self.replica = replica
         self.node = node
         self.litestream = litestream
@@ -143,7 +154,25 @@ class Agent:
 
     # -- ensure ------------------------------------------------------------------
 
+    def refusal(self, tenant: str) -> str | None:
+        """Why this node may not serve ``tenant``'s data (None: it may)."""
+        if self.placement is not None and not self.placement.may_serve(tenant):
+            return (f"tenant {tenant} is in a trust group this node ({self.placement.me}) is "
+                    "not in")
+        if self.tenants_dir is None:
+            return None
+        if os.path.isdir(os.path.join(self.tenants_dir, tenant)):
+            return None
+        if self.versions_dir is not None and os.path.isfile(
+                os.path.join(self.versions_dir, "_live", tenant)):
+            return None
+        return f"tenant {tenant} is not a tenant of this node"
+
     def ensure(self, tenant: str) -> dict:
+        refused = self.refusal(tenant)
+        if refused is not None:
+            log.warning("refused to bring tenant %s's data here: %s", tenant, refused)
+            return {"state": "refused", "detail": refused}
         self._used_at[tenant] = time.monotonic()
         answer = self._states.get(tenant)
         if answer is not None:
@@ -294,8 +323,15 @@ def main(argv=None) -> int:
     except LitestreamError as exc:
         log.critical("cannot start Litestream: %s", exc)
         return 3
+    placement = None
+    if settings.get("fleet_nodes"):
+        from muxserver.fleet import Placement
+
+        placement = Placement.from_settings(settings["fleet_nodes"], settings["fleet_groups"],
+                                            settings.get("node_name"))
     agent = Agent(settings["data_dir"], settings["replica"], settings["node"], litestream,
-                  settings["binary"], workdir)
+                  settings["binary"], workdir, tenants_dir=settings["tenants_dir"],
+                  versions_dir=settings["versions_dir"], placement=placement)
     server = _Server(settings["socket"], _Handler)
     server.agent = agent
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
@@ -365,7 +401,11 @@ def start_replicator(config) -> ReplicatorHandle | None:
     socket_path = os.path.join(workdir, "agent.sock")
     node = config.node_name or f"{socket.gethostname()}:{config.port}"
     settings = {"data_dir": str(Path(config.state_dir).resolve()), "replica": config.replica,
-                "node": node, "socket": socket_path, "workdir": workdir, "binary": binary}
+                "node": node, "socket": socket_path, "workdir": workdir, "binary": binary,
+                "tenants_dir": str(Path(config.tenants_dir).resolve()),
+                "versions_dir": str(Path(config.versions_dir).resolve()),
+                "fleet_nodes": list(config.fleet_nodes), "fleet_groups": list(config.fleet_groups),
+                "node_name": config.node_name}
     os.makedirs(settings["data_dir"], mode=0o700, exist_ok=True)
     code_dir = str(Path(__file__).resolve().parent.parent.parent)
     bootstrap = (f"import sys; sys.path.insert(0, {code_dir!r}); "

@@ -41,3 +41,17 @@ def test_groups_get_their_own_upstream():
 def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+def test_a_node_may_serve_its_groups_tenants_only():
+    """What the replication agent asks before it restores a tenant's data
+    on this node (tests/test_attacks_escaped.py asks it from a breach)."""
+    from muxserver.fleet import Placement
+
+    nodes = ["10.0.0.1:8080", "10.0.0.2:8080"]
+    groups = ["gold=acme:10.0.0.9:8080"]
+    general = Placement.from_settings(nodes, groups, "10.0.0.2:8080")
+    assert general.may_serve("beta") and not general.may_serve("acme")
+    gold = Placement.from_settings(nodes, groups, "10.0.0.9:8080")
+    assert gold.may_serve("acme") and not gold.may_serve("beta")
+    assert Placement.from_settings(nodes, groups, None).may_serve("acme")
