@@ -411,8 +411,11 @@ def _start_replicator(config):
 def supervise(config) -> int:
     """The supervisor: bind both listeners, then supervise the serving processes."""
     from muxserver.errors import HaltServer
+    from muxserver.supervisor.logpipe import guard_log_file
     from muxserver.supervisor.supervisor import Supervisor
 
+    # Before any process starts: none but this one may hold a log file.
+    guard_log_file()
     setup_logging(config.log_format, access=config.access_log)
     sockets = []
     for what, (host, port) in (("tenants", (config.host, config.port)),
