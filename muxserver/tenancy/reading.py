@@ -5,7 +5,7 @@ the code cache beside the compiled code (so an unchanged file is not read
 again): its handlers (:mod:`muxserver.tenancy.routes`), what it imports, the
 names it uses but never defines (pyflakes), the ``Flask``/``Blueprint``
 objects it makes and where it mounts blueprints, whether it makes a
-``Flask`` app, and which status codes its ``errorhandler`` decorators cover.
+``Flask`` app, and which status codes its error handlers cover.
 """
 
 from __future__ import annotations
@@ -121,16 +121,28 @@ def _app_factory(tree: ast.Module) -> str | None:
     return None
 
 
+#: In ``error_codes``: a handler registered for a class (``HTTPException``,
+#: ``NotFound``, ``Exception``...) that may answer any status, so its
+#: module is loaded for a 404 or 405 and Flask's lookup decides.
+ANY_STATUS = 0
+
+
 def _error_codes(tree: ast.Module) -> list[int]:
+    """The status codes this module's error handlers are registered for:
+    ``@x.errorhandler(404)``, ``@bp.app_errorhandler(405)``,
+    ``x.register_error_handler(404, f)``; :data:`ANY_STATUS` for one given
+    anything but an int literal."""
     codes = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for deco in node.decorator_list:
-                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
-                        and deco.func.attr in ("errorhandler", "app_errorhandler")
-                        and deco.args and isinstance(deco.args[0], ast.Constant)
-                        and isinstance(deco.args[0].value, int)):
-                    codes.add(deco.args[0].value)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("errorhandler", "app_errorhandler",
+                                       "register_error_handler") and node.args):
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and type(first.value) is int:
+            codes.add(first.value)
+        else:
+            codes.add(ANY_STATUS)
     return sorted(codes)
 
 

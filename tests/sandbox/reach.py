@@ -82,7 +82,7 @@ def samples():
         property(len), staticmethod(len), classmethod(len), mux.request, request.args,
         request.headers, request.cookies, request.form, request.files, request.values,
         request.accept_mimetypes, request.stream, session, g, current_app, app, app.config,
-        app.logger, app.cli, app.app_context(), Response("x"), jsonify(a=1), make_response("x"),
+        app.logger, app.cli, app.app_context(), app.jinja_env, Response("x"), jsonify(a=1), make_response("x"),
         werkzeug.exceptions.NotFound(), mux.kv, mux.env, yaml.YAMLError(),
     ]
 
