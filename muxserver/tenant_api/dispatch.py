@@ -19,15 +19,16 @@ also turns a tenant exception into text: its ``__str__`` is tenant code too,
 so all of this runs under the limits.
 
 :func:`error_page` answers a status the server decided (an unknown URL, a
-method not allowed) as Flask's routing error would be: the app's handlers
-for it, werkzeug's page otherwise, the ``after_request`` hooks on either.
+method not allowed) as Flask's routing error would be: after the
+``before_request`` hooks, the app's handlers for it or werkzeug's page, the
+``after_request`` and ``teardown_request`` hooks.
 
 .. warning::
-   Two things differ from Flask by construction: a 404 or 405 of the router
-   does not run ``before_request`` hooks (no tenant code loads for an
-   unknown URL unless it has a handler for it), and an unhandled exception
-   answers the server's 500 page (request id, traceback in the tenant's log),
-   not werkzeug's, without ``after_request`` hooks.
+   One thing differs from Flask by construction: an unhandled exception
+   answers the server's 500 page (request id, traceback in the tenant's
+   log: SPEC), not werkzeug's, without ``after_request`` hooks. And no code
+   loads for an unknown URL of a tenant whose modules register no error
+   handler and no request hook (nothing of it could change the answer).
 """
 
 from __future__ import annotations
@@ -52,15 +53,46 @@ from sandbox.guards import exception_text
 def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     apps = module.route_apps.get((route.handler, route.rule), module.apps)
+
+    def view():
+        if route.kind.startswith("function:"):
+            ctx = context.current()
+            return forms.call(route.kind[len("function:"):], handler, request,
+                              ctx.site if ctx is not None else None, tenant_root)
+        if route.kind == "flask":
+            return resolve(handler(**view_args))
+        if route.takes_request:
+            return resolve(handler(request))
+        return resolve(handler())
+
+    return _serve(apps, view, route, tenant_root, route.endpoint)
+
+
+def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
+    """The tenant's answer to ``code`` decided by the server (404, 405) for
+    a request to its ``apps``, as Flask answers its routing errors (after
+    the ``before_request`` hooks, which may answer instead); call it inside
+    the limits."""
+    error = default_exceptions[code]()
+    if valid_methods is not None:
+        error.valid_methods = list(valid_methods)
+
+    def view():
+        raise error
+
+    return _serve(apps, view, None, tenant_root, endpoint)
+
+
+def _serve(apps, view, route, tenant_root, endpoint):
+    """Flask's ``wsgi_app`` around ``view()`` for ``apps`` (a route's
+    blueprint, then the tenant's apps)."""
     ctx = context.current()
-    site = ctx.site if ctx is not None else None
-    where = levels(apps, site)
+    where = levels(apps, ctx.site if ctx is not None else None)
     error = None
     try:
         try:
             try:
-                plain = _full_dispatch(route, handler, request, view_args, apps, where,
-                                       tenant_root)
+                plain = _full_dispatch(view, apps, where, route, tenant_root)
             except Exception as exc:
                 error = exc
                 plain = _handle_exception(exc, apps, where, route, tenant_root)
@@ -68,25 +100,7 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
             _teardown(apps, error)
         return _with_session(plain)
     except Exception as exc:
-        raise tenant_code_error(exc, route.endpoint, tenant_root) from None
-
-
-def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
-    """The tenant's answer to ``code`` decided by the server (404, 405),
-    as Flask answers its routing errors; call it inside the limits."""
-    ctx = context.current()
-    where = levels([], ctx.site if ctx is not None else None)
-    exc = default_exceptions[code]()
-    if valid_methods is not None:
-        exc.valid_methods = list(valid_methods)
-    try:
-        try:
-            plain = _finalize(_handle_user_exception(exc, where, None, tenant_root), apps)
-        except Exception as raised:
-            plain = _handle_exception(raised, apps, where, None, tenant_root)
-        return _with_session(plain)
-    except Exception as raised:
-        raise tenant_code_error(raised, endpoint, tenant_root) from None
+        raise tenant_code_error(exc, endpoint, tenant_root) from None
 
 
 def _hooks(apps, local: str, app_wide: str) -> list:
@@ -98,7 +112,7 @@ def _hooks(apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _full_dispatch(route, handler, request, view_args, apps, where, tenant_root):
+def _full_dispatch(view, apps, where, route, tenant_root):
     """Flask's ``full_dispatch_request``: hooks and view, their exceptions
     handled, the response finalized."""
     try:
@@ -108,16 +122,7 @@ def _full_dispatch(route, handler, request, view_args, apps, where, tenant_root)
             if rv is not None:
                 break
         if rv is None:
-            if route.kind.startswith("function:"):
-                ctx = context.current()
-                rv = forms.call(route.kind[len("function:"):], handler, request,
-                                ctx.site if ctx is not None else None, tenant_root)
-            elif route.kind == "flask":
-                rv = resolve(handler(**view_args))
-            elif route.takes_request:
-                rv = resolve(handler(request))
-            else:
-                rv = resolve(handler())
+            rv = view()
     except Exception as exc:
         rv = _handle_user_exception(exc, where, route, tenant_root)
     return _finalize(rv, apps)

@@ -20,8 +20,10 @@ The exceptions are werkzeug's own classes (``abort(400)`` raises
 .. warning::
    ``get_body`` and ``get_headers`` run here on the host as Flask runs them,
    so call :func:`error_response` inside the request's limits: a tenant
-   subclass may define them, and a description that is not text is made
-   text the sandbox's sized way first (werkzeug would ``str()`` it in C).
+   subclass may define them. What werkzeug would turn into text in one C
+   call is sized first: a description that is not text is made text the
+   sandbox's way, and containers given as header values (``valid_methods``,
+   a 416's ``length``) are checked against the request's memory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import default_exceptions
 
 from muxserver.tenant_api.response import Response
+from sandbox.guards import check_text
 from sandbox.guards import safe_repr
 from sandbox.guards import safe_str_builtin
 from sandbox.guards.declared import METHOD_GUARDS
@@ -125,6 +128,32 @@ def _description_text(exc) -> None:
         exc.description = safe_str_builtin(description)
 
 
+def _sized_header_values(exc) -> None:
+    """Refuse what werkzeug would turn into an unbounded header in one C
+    call: a 405's ``valid_methods``, a 416's ``length``/``units``, a 401's
+    ``www_authenticate`` given as big containers (``str([0] * 10**7)``)."""
+    for name, value in vars(exc).items():
+        if name not in ("response", "original_exception", "description"):
+            check_text(value, f"the {name} of an HTTP error")
+
+
+def _sized(method):
+    """A guard for ``get_body``/``get_description``/``get_headers``, read
+    by tenant code: the sizes checked first, as :func:`error_response` does."""
+
+    def factory(exc, name):
+        bound = getattr(exc, name)
+
+        def call(*args, **kwargs):
+            _description_text(exc)
+            _sized_header_values(exc)
+            return bound(*args, **kwargs)
+
+        return call
+
+    return factory
+
+
 def error_response(exc: HTTPException) -> Response:
     """``exc.get_response()``: the response ``abort(response)`` carried, or
     werkzeug's page for the error with its headers (``Allow`` of a 405...).
@@ -139,6 +168,7 @@ def error_response(exc: HTTPException) -> Response:
     if type(code) is not int or not 100 <= code <= 999:
         raise TypeError(f"an HTTPException needs an int status code, not {safe_repr(code, 60)}")
     _description_text(exc)
+    _sized_header_values(exc)
     return Response(exc.get_body(), status=code, headers=exc.get_headers())
 
 
@@ -150,3 +180,5 @@ def _get_response(exc, name):
 
 
 METHOD_GUARDS[(HTTPException, "get_response")] = _get_response
+for _name in ("get_body", "get_description", "get_headers"):
+    METHOD_GUARDS[(HTTPException, _name)] = _sized(_name)

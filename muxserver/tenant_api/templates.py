@@ -48,6 +48,7 @@ from jinja2 import select_autoescape
 from jinja2 import utils as jinja_utils
 from jinja2.sandbox import SandboxedEnvironment
 
+from muxserver.tenancy.reading import JINJA_ENV_NAMES
 from sandbox import guards
 from sandbox import limits
 from sandbox.guards import TickingIter
@@ -228,8 +229,6 @@ class TenantEnvironment(SandboxedEnvironment):
         return _BINOPS[operator](left, right)
 
 
-#: What ``app.jinja_env`` offers (deploy refuses other names, reading.py).
-JINJA_ENV_NAMES = frozenset(["filters", "tests", "globals", "trim_blocks", "lstrip_blocks"])
 #: Most filters, tests and globals one tenant's apps may add (each table).
 MAX_ADDED = 1000
 

@@ -785,16 +785,18 @@ _owner("werkzeug.exceptions",
     "UnavailableForLegalReasons UnprocessableEntity UnsupportedMediaType",
     abort="as flask.abort")
 _owner("werkzeug.exceptions.HTTPException",
-    "get_body get_description get_headers",
-    get_response="errorhandlers.error_response: a description that is not text sized first")
+    get_body="errorhandlers._sized: the description made text sized first",
+    get_description="errorhandlers._sized",
+    get_headers="errorhandlers._sized: containers given as header values sized first",
+    get_response="errorhandlers.error_response: sized as get_body and get_headers")
 _owner("werkzeug.exceptions.MethodNotAllowed",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions.RequestedRangeNotSatisfiable",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions.Unauthorized",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions._RetryAfter",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.security",
     check_password_hash="the stored method's cost capped; off the hub",
     generate_password_hash="cost capped at werkzeug's defaults; run whole off the hub")

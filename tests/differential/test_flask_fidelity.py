@@ -6,6 +6,8 @@ description, template filters, tests and globals, ``FileStorage.save``,
 
 import io
 
+from tests.differential.harness import HEADERS
+
 # -- error handlers and abort -----------------------------------------------------------
 
 HTTP_EXCEPTION_APP = {"app.py": """
@@ -188,6 +190,42 @@ def test_an_abort_inside_an_error_handler_without_a_500_handler(both):
     # the traceback in the tenant's log: SPEC "Limits and status codes").
     answer, _ = pair.get("/value", body=False, compare=())
     assert answer.status_code == 500
+
+
+HOOKS_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.before_request
+    def gate():
+        if request.path.startswith("/private"):
+            return "log in first", 401
+
+    @app.after_request
+    def cors(response):
+        response.headers["X-Custom"] = "cors"
+        return response
+
+    @app.route("/")
+    def index():
+        return "home"
+    """}
+
+
+def test_request_hooks_run_for_unknown_urls_and_methods(both):
+    """Flask runs before_request before it raises its routing error (a hook
+    may answer instead) and after_request on the error page."""
+    pair = both(HOOKS_APP)
+    missing, _ = pair.get("/missing")
+    assert missing.status_code == 404 and missing.headers["X-Custom"] == "cors"
+    private, _ = pair.get("/private/anything")
+    assert private.status_code == 401
+    # Flask's Allow lists a set in no fixed order: compared as sets.
+    flask_answer, mux_answer = pair.request("POST", "/", compare=tuple(
+        h for h in HEADERS if h != "Allow"))
+    assert set(mux_answer.headers["Allow"].split(", ")) == \
+        set(flask_answer.headers["Allow"].split(", "))
 
 
 # -- the request's headers ------------------------------------------------------------
