@@ -43,6 +43,8 @@ log = logging.getLogger("muxserver.supervisor")
 RESPAWN_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 #: A process that lived this long resets its slot's backoff.
 STABLE_S = 10.0
+#: Seconds a process has to answer for ``/_mux/status`` and tenant logs.
+STATUS_TIMEOUT_S = 3.0
 
 
 class Worker:
@@ -274,6 +276,8 @@ class WorkerPool:
         return [w for w in self.workers.values() if not w.channel.closed]
 
     def _ask_all(self, op: str, timeout: float = 10.0, **fields) -> list:
+        """Every live process's answer to ``op``, asked at once; a process
+        that does not answer within ``timeout`` is left out (and logged)."""
         calls = [(w, gevent.spawn(w.channel.call, op, timeout, **fields)) for w in self._live()]
         answers = []
         for worker, call in calls:
@@ -309,10 +313,14 @@ class WorkerPool:
         return (cold or answers)[0] | {"processes": len(answers)}
 
     def process_status(self) -> list[dict]:
-        return [answer for answer in self._ask_all("status") if _plausible_status(answer)]
+        # Short: a process that does not answer is left out of the status an
+        # operator is waiting for (its heartbeat watch deals with it).
+        return [answer for answer in self._ask_all("status", timeout=STATUS_TIMEOUT_S)
+                if _plausible_status(answer)]
 
     def logs(self, tenant: str, limit: int | None) -> list[dict]:
-        return [line for answer in self._ask_all("logs", tenant=tenant, limit=limit)
+        return [line for answer in self._ask_all("logs", STATUS_TIMEOUT_S, tenant=tenant,
+                                                 limit=limit)
                 if isinstance(answer, list) for line in answer if _plausible_line(line)]
 
     def metrics_snapshots(self) -> list[dict]:
