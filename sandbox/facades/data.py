@@ -110,9 +110,11 @@ def build_json(ctx):
 OFF_THE_HUB_BYTES = 2**20
 
 
-def off_the_hub(call, data):
-    """``call()``, in the host's offload thread when ``data`` is big."""
-    if not hasattr(data, "__len__") or len(data) <= OFF_THE_HUB_BYTES:
+def off_the_hub(call, data, expands: int = 1):
+    """``call()``, in the host's offload thread when ``data`` is big —
+    or may become big: ``expands`` is how many bytes of work one byte of
+    ``data`` can make (inflating 80 KB of deflate is 80 MB of output)."""
+    if not hasattr(data, "__len__") or len(data) * expands <= OFF_THE_HUB_BYTES:
         return call()
     budget = limits.current()
     seconds = budget.remaining_seconds(30.0) if budget is not None else 30.0
@@ -218,6 +220,10 @@ def build_secrets(ctx):
     }
 
 
+#: The most bytes deflate can make of one (zlib's technical details: 1032:1).
+DEFLATE_MAX_RATIO = 1032
+
+
 def build_zlib(ctx):
     def inflate(data, wbits):
         inflater = zlib.decompressobj(wbits)
@@ -227,7 +233,7 @@ def build_zlib(ctx):
         return out + inflater.flush()
 
     def decompress(data, wbits=zlib.MAX_WBITS, bufsize=zlib.DEF_BUF_SIZE):
-        return off_the_hub(lambda: inflate(data, wbits), data)
+        return off_the_hub(lambda: inflate(data, wbits), data, expands=DEFLATE_MAX_RATIO)
 
     def compress(data, level=-1, wbits=zlib.MAX_WBITS):
         return off_the_hub(lambda: zlib.compress(data, level, wbits), data)

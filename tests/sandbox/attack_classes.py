@@ -387,7 +387,11 @@ CASES = {
     "sqlite_wal_past_the_quota": ("ledger", "import sqlite3\ndef get():\n    db = sqlite3.connect('w.db')\n"
         "    db.execute('create table t(x)')\n    for n in range(40):\n"
         "        db.execute('insert or replace into t values (?)', ('z' * (2**18),))\n        db.commit()\n"
-        "        db.execute('delete from t')\n        db.commit()\n    return 'x'\n", (200, 507)),
+        "        db.execute('delete from t')\n        db.commit()\n    return 'x'\n",
+        # 503: its CPU limit, when a loaded machine makes the 80 fsyncs slow
+        # (a slice is charged its wall time until a check reads the CPU
+        # clock). Whatever the answer, the folder stays under the quota.
+        (200, 503, 507)),
     "open_files_held": ("ledger", "held = []\ndef get():\n    for n in range(20000):\n"
         "        held.append(open(__file__))\n    return str(len(held))\n", (500, "open files")),
     "sqlite_connections_held": ("ledger", "import sqlite3\nheld = []\ndef get():\n    for n in range(5000):\n"
