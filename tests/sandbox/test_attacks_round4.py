@@ -1,0 +1,210 @@
+"""Round 4: what an independent attacker found against the language layer.
+
+Each test is tenant source that gets past the first layer on the main branch
+of its day, served in this process by :class:`tests.sandbox.inprocess.SandboxHost`
+(the sandbox as a library, no process layer). Each asserts what a safe
+sandbox would do, and is marked ``xfail(strict=True)`` while the escape
+works: when a fix closes it, the test passes, pytest reports XPASS as a
+failure, and the mark must come off.
+
+The findings, by class:
+
+1. *Unbound host methods skip the native table's guards.* A method read from
+   a class (``collections.UserString.format``) is judged by
+   :data:`sandbox.guards.declared.CLASS_GUARDS` only; the guard kept for the
+   same method read from an instance (:data:`METHOD_GUARDS`) is not applied,
+   and the caller picks ``self``. ``UserString.format`` is the real
+   ``str.format`` (attribute fields on host functions: the environment);
+   ``JSONEncoder.encode`` runs without its layout check (memory);
+   ``NormalDist.samples`` without its count check (CPU, never ticks).
+2. *``super()`` over a class hands out raw host special methods.*
+   ``super(C, C).__init__`` for a tenant subclass ``C`` of a host class is
+   the host's unbound function, callable on any object: on a class every
+   tenant shares (``json.JSONEncoder``) it sets class attributes — another
+   tenant's ``json.dumps`` then calls the attacker's function with the
+   victim's objects.
+3. *``%`` is sized for ``str`` and ``bytes`` only.* ``bytearray`` and
+   ``collections.UserString`` format with the real ``%``: one call builds a
+   text of any width.
+"""
+
+import json
+import os
+
+import pytest
+
+from tests.sandbox.inprocess import SandboxHost
+from tests.sandbox.inprocess import assert_nothing_leaked
+from tests.sandbox.inprocess import make_secrets
+
+SECRET = "s3cr3t-r0und4"
+#: Longest CPU stretch a case may run without a point where the host could
+#: switch (as in test_attack_classes.py).
+HELD_BOUND_S = 0.25
+MEMORY_MB = 32
+#: How far past its memory budget one case may push the process's peak RSS.
+PEAK_SLACK = 48 * 2**20
+LIMITS = (f"[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = {MEMORY_MB}\n"
+          "[env]\nGREETING = 'hi'\n")
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attacks-round4")
+    make_secrets(root, SECRET)
+    from muxserver.fairshare import fair_share
+
+    host = SandboxHost(root, offload=fair_share.offload)
+    saved = os.environ.get("MUX_TEST_SECRET")
+    os.environ["MUX_TEST_SECRET"] = SECRET
+    yield host
+    if saved is None:
+        os.environ.pop("MUX_TEST_SECRET", None)
+    else:
+        os.environ["MUX_TEST_SECRET"] = saved
+
+
+def serve(host: SandboxHost, name: str, source: str):
+    host.write(name, {"index.py": source}, LIMITS)
+    outcome = host.request(name)
+    host.close(name)
+    return outcome
+
+
+def assert_bounded(outcome) -> None:
+    """A one-call allocation far past the budget is stopped before it is made."""
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.peak_bytes < MEMORY_MB * 2**20 + PEAK_SLACK, \
+        f"the peak RSS rose by {outcome.peak_bytes // 2**20} MB"
+
+
+# -- 1. unbound host methods skip the guards of the native table -----------------------
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 1: collections.UserString.format read "
+                   "from the class is the real str.format (declared.py _class_entry consults "
+                   "CLASS_GUARDS only; the UserString guard is in METHOD_GUARDS)")
+def test_unbound_userstring_format_does_not_read_the_environment(host):
+    outcome = serve(host, "r4-userstring-format", (
+        "import collections, json\n"
+        "def get():\n"
+        "    template = collections.UserString(\n"
+        "        '{0.__globals__[json].codecs.sys.modules[os].environ[MUX_TEST_SECRET]}')\n"
+        "    return str(collections.UserString.format(template, json.dumps))\n"))
+    assert_nothing_leaked(host, outcome, SECRET)
+    assert outcome.status == 500
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 1: json.JSONEncoder.encode read from "
+                   "the class skips _encoder_method's layout check (indent 500,000)")
+def test_unbound_json_encoder_encode_is_sized(host):
+    outcome = serve(host, "r4-encoder-encode", (
+        "import json\n"
+        "def get():\n"
+        "    encoder = json.JSONEncoder(indent=500000)\n"
+        "    return str(len(json.JSONEncoder.encode(encoder, [[1] * 100])))\n"))
+    assert_bounded(outcome)
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 1: statistics.NormalDist.samples read "
+                   "from the class skips _normal_samples: 2,000,000 samples in one call that "
+                   "never ticks")
+def test_unbound_normaldist_samples_does_not_hold_the_process(host):
+    outcome = serve(host, "r4-normaldist-samples", (
+        "import statistics\n"
+        "def get():\n"
+        "    dist = statistics.NormalDist()\n"
+        "    return str(len(statistics.NormalDist.samples(dist, 2 * 10**6)))\n"))
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 1: collections.UserString.center read "
+                   "from the class is the real str.center (no size check)")
+def test_unbound_userstring_center_is_sized(host):
+    outcome = serve(host, "r4-userstring-center", (
+        "import collections\n"
+        "def get():\n"
+        "    text = collections.UserString('x')\n"
+        "    return str(len(collections.UserString.center(text, 150 * 2**20)))\n"))
+    assert_bounded(outcome)
+
+
+# -- 2. super() over a class: raw host special methods ---------------------------------
+
+ATTACKER = """
+import json
+STOLEN = []
+
+class Encoder(json.JSONEncoder):
+    pass
+
+def grab(encoder, obj):
+    STOLEN.append(obj)
+    return "?"
+
+def get():
+    if not STOLEN:
+        # JSONEncoder.__init__, unbound, with the shared class as self.
+        super(Encoder, Encoder).__init__(json.JSONEncoder, default=grab)
+        return "armed"
+    return "stolen: " + STOLEN[-1].number
+"""
+
+VICTIM = """
+import json
+
+class Card:
+    def __init__(self, number):
+        self.number = number
+
+def get():
+    try:
+        return json.dumps({"card": Card("4111-1111-VICTIM")})
+    except TypeError:
+        return "not serializable"
+"""
+
+
+@pytest.fixture()
+def shared_encoder():
+    """JSONEncoder as it was: the attack changes a class the whole process shares."""
+    saved = dict(vars(json.JSONEncoder))
+    yield
+    for name in list(vars(json.JSONEncoder)):
+        if name not in saved:
+            delattr(json.JSONEncoder, name)
+    for name in ("default", "item_separator", "key_separator"):
+        setattr(json.JSONEncoder, name, saved[name])
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 2: super(C, C).__init__ is the raw "
+                   "JSONEncoder.__init__ (own_objects.special_attr's super branch does not wrap "
+                   "host functions as the class branch does); on json.JSONEncoder it sets "
+                   "default= for every tenant")
+def test_super_over_a_class_cannot_change_a_shared_host_class(host, shared_encoder):
+    host.write("r4-victim", {"index.py": VICTIM}, LIMITS)
+    host.write("r4-super-attacker", {"index.py": ATTACKER}, LIMITS)
+    before = host.request("r4-victim")
+    armed = host.request("r4-super-attacker")
+    after = host.request("r4-victim")
+    loot = host.request("r4-super-attacker")
+    host.close("r4-victim")
+    host.close("r4-super-attacker")
+    assert before.body == "not serializable"
+    assert armed.status == 500, armed.body  # refused: no raw host __init__
+    assert after.body == before.body
+    assert "VICTIM" not in loot.body
+
+
+# -- 3. % formatting sized for str and bytes only -----------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 3: guarded_mod sizes str and bytes only "
+                   "(consume.py); bytearray % builds 150 MB in one call")
+@pytest.mark.parametrize("template", ["bytearray(b'%157286400d')",
+                                      "collections.UserString('%157286400d')"])
+def test_percent_on_str_like_types_is_sized(host, template):
+    outcome = serve(host, "r4-percent-" + template.split("(")[0].split(".")[-1].lower(), (
+        "import collections\n"
+        "def get():\n"
+        f"    return str(len({template} % 1))\n"))
+    assert_bounded(outcome)
