@@ -26,6 +26,12 @@ The findings, by class:
 3. *``%`` is sized for ``str`` and ``bytes`` only.* ``bytearray`` and
    ``collections.UserString`` format with the real ``%``: one call builds a
    text of any width.
+4. *Special methods called by name skip the operator guards.* On an object
+   of a tenant subclass of a builtin type, ``x.__mul__``, ``__mod__``,
+   ``__format__``, ``__lshift__``, ``__pow__`` are the raw C slots: the
+   guards see ``x * n`` (``_mul_``), never ``x.__mul__(n)``. One call
+   allocates any size, or runs a big-integer power for seconds without a
+   tick.
 """
 
 import json
@@ -196,6 +202,39 @@ def test_super_over_a_class_cannot_change_a_shared_host_class(host, shared_encod
     assert "VICTIM" not in loot.body
 
 
+SEPARATOR_ATTACKER = """
+import json
+
+class Encoder(json.JSONEncoder):
+    pass
+
+def get():
+    forged = '}\\n{"level": "error", "tenant": "victim", "message": "forged"}\\n{"x": 0, '
+    super(Encoder, Encoder).__init__(json.JSONEncoder, separators=(forged, ": "))
+    return "armed"
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 2: the raw JSONEncoder.__init__ sets "
+                   "JSONEncoder.item_separator (unchecked: _check_layout is the facade's) for the "
+                   "host too: the server's JSON log lines (ops/logs.py json.dumps(doc, "
+                   "default=str)) and its channel messages carry the attacker's text")
+def test_super_over_a_class_cannot_forge_the_servers_json_log(host, shared_encoder):
+    import io
+
+    from muxserver.ops.logs import LogWriter
+
+    outcome = serve(host, "r4-super-separators", SEPARATOR_ATTACKER)
+    assert outcome.status == 500, outcome.body  # refused: no raw host __init__
+    stream = io.StringIO()
+    writer = LogWriter("json", stream=stream)
+    writer.line("info", "access", "GET /calm/ 200", {"tenant": "calm"})
+    writer.flush()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["tenant"] == "calm"
+
+
 # -- 3. % formatting sized for str and bytes only -----------------------------------------
 
 @pytest.mark.xfail(strict=True, reason="round 4, finding 3: guarded_mod sizes str and bytes only "
@@ -208,3 +247,32 @@ def test_percent_on_str_like_types_is_sized(host, template):
         "def get():\n"
         f"    return str(len({template} % 1))\n"))
     assert_bounded(outcome)
+
+
+# -- 4. special methods called by name skip the operator guards ------------------------
+
+SUBCLASSES = "class S(str):\n    pass\nclass I(int):\n    pass\n"
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 4: S('x').__mul__(n) on a tenant str "
+                   "subclass is the raw str.__mul__ (own_objects.special_attr returns allowed "
+                   "dunders of tenant objects whoever owns them); the same for __mod__, "
+                   "__format__, __lshift__")
+@pytest.mark.parametrize("call", ["len(S('x').__mul__(150 * 2**20))",
+                                  "len(S('%157286400d').__mod__(1))",
+                                  "len(S('x').__format__('>157286400'))",
+                                  "I(1).__lshift__(2**30).bit_length()"])
+def test_special_methods_by_name_are_sized(host, call):
+    name = "r4-dunder-" + call.split(".__")[1].split("__")[0]
+    outcome = serve(host, name, SUBCLASSES + f"def get():\n    return str({call})\n")
+    assert_bounded(outcome)
+
+
+@pytest.mark.xfail(strict=True, reason="round 4, finding 4: I(7).__pow__(n) is the raw "
+                   "int.__pow__: one C call that never ticks (10**7 held the process 5 s)")
+def test_pow_by_name_does_not_hold_the_process(host):
+    outcome = serve(host, "r4-dunder-pow", SUBCLASSES + (
+        "def get():\n"
+        "    return str(I(7).__pow__(3 * 10**6).bit_length())\n"))
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
