@@ -86,9 +86,6 @@ def assert_bounded(outcome) -> None:
 
 # -- 1. unbound host methods skip the guards of the native table -----------------------
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 1: collections.UserString.format read "
-                   "from the class is the real str.format (declared.py _class_entry consults "
-                   "CLASS_GUARDS only; the UserString guard is in METHOD_GUARDS)")
 def test_unbound_userstring_format_does_not_read_the_environment(host):
     outcome = serve(host, "r4-userstring-format", (
         "import collections, json\n"
@@ -100,8 +97,6 @@ def test_unbound_userstring_format_does_not_read_the_environment(host):
     assert outcome.status == 500
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 1: json.JSONEncoder.encode read from "
-                   "the class skips _encoder_method's layout check (indent 500,000)")
 def test_unbound_json_encoder_encode_is_sized(host):
     outcome = serve(host, "r4-encoder-encode", (
         "import json\n"
@@ -111,9 +106,6 @@ def test_unbound_json_encoder_encode_is_sized(host):
     assert_bounded(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 1: statistics.NormalDist.samples read "
-                   "from the class skips _normal_samples: 2,000,000 samples in one call that "
-                   "never ticks")
 def test_unbound_normaldist_samples_does_not_hold_the_process(host):
     outcome = serve(host, "r4-normaldist-samples", (
         "import statistics\n"
@@ -124,8 +116,6 @@ def test_unbound_normaldist_samples_does_not_hold_the_process(host):
     assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 1: collections.UserString.center read "
-                   "from the class is the real str.center (no size check)")
 def test_unbound_userstring_center_is_sized(host):
     outcome = serve(host, "r4-userstring-center", (
         "import collections\n"
