@@ -227,8 +227,6 @@ def test_super_over_a_class_cannot_forge_the_servers_json_log(host, shared_encod
 
 # -- 3. % formatting sized for str and bytes only -----------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 3: guarded_mod sizes str and bytes only "
-                   "(consume.py); bytearray % builds 150 MB in one call")
 @pytest.mark.parametrize("template", ["bytearray(b'%157286400d')",
                                       "collections.UserString('%157286400d')"])
 def test_percent_on_str_like_types_is_sized(host, template):
