@@ -28,17 +28,13 @@ from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
+from sandbox.guards.operators import check_round
 from sandbox.guards.consume import guarded_format
-from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.consume import guarded_mod
-from sandbox.guards.operators import guarded_mul
 from sandbox.guards.consume import text_of
 from sandbox.guards.natives import check_codec
 from sandbox.guards.natives import sort_in_runs
+from sandbox.guards.special_methods import operator_builtins
 from sandbox.guards.operators import text_limit
-from sandbox.guards.operators import guarded_add
-from sandbox.guards.operators import guarded_sub
-from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
 from sandbox.guards.operators import join_text
 
@@ -212,8 +208,7 @@ def safe_str(*args, **kwargs):
 
 
 def safe_round(number, *ndigits):
-    if not ndigits or ndigits[0] is None:
-        check_decimal(number)
+    check_round(number, *ndigits)
     return round(number, *ndigits)
 
 
@@ -313,13 +308,7 @@ def make_builtins() -> dict:
             "_inplace_item_": inplace_item,
             "_inplace_attr_": inplace_attr,
             "_apply_": guarded_apply,
-            "_pow_": guarded_pow,
-            "_lshift_": guarded_lshift,
-            "_mul_": guarded_mul,
-            "_mod_": guarded_mod,
-            "_add_": guarded_add,
-            "_sub_": guarded_sub,
-            "_truediv_": guarded_truediv,
+            **operator_builtins(),
             "_fstring_": join_text,
             "repr": safe_repr,
             "str": TypeGuard(str, safe_str),

@@ -3,9 +3,8 @@
 Each test is tenant source that gets past the first layer on the main branch
 of its day, served in this process by :class:`tests.sandbox.inprocess.SandboxHost`
 (the sandbox as a library, no process layer). Each asserts what a safe
-sandbox would do, and is marked ``xfail(strict=True)`` while the escape
-works: when a fix closes it, the test passes, pytest reports XPASS as a
-failure, and the mark must come off.
+sandbox does; each was a strict xfail while the escape worked (commits
+27d9630, 2306ca2) and passes since its class was closed.
 
 The findings, by class:
 
@@ -173,10 +172,6 @@ def shared_encoder():
         setattr(json.JSONEncoder, name, saved[name])
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 2: super(C, C).__init__ is the raw "
-                   "JSONEncoder.__init__ (own_objects.special_attr's super branch does not wrap "
-                   "host functions as the class branch does); on json.JSONEncoder it sets "
-                   "default= for every tenant")
 def test_super_over_a_class_cannot_change_a_shared_host_class(host, shared_encoder):
     host.write("r4-victim", {"index.py": VICTIM}, LIMITS)
     host.write("r4-super-attacker", {"index.py": ATTACKER}, LIMITS)
@@ -205,10 +200,6 @@ def get():
 """
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 2: the raw JSONEncoder.__init__ sets "
-                   "JSONEncoder.item_separator (unchecked: _check_layout is the facade's) for the "
-                   "host too: the server's JSON log lines (ops/logs.py json.dumps(doc, "
-                   "default=str)) and its channel messages carry the attacker's text")
 def test_super_over_a_class_cannot_forge_the_servers_json_log(host, shared_encoder):
     import io
 
@@ -242,10 +233,6 @@ def test_percent_on_str_like_types_is_sized(host, template):
 SUBCLASSES = "class S(str):\n    pass\nclass I(int):\n    pass\n"
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 4: S('x').__mul__(n) on a tenant str "
-                   "subclass is the raw str.__mul__ (own_objects.special_attr returns allowed "
-                   "dunders of tenant objects whoever owns them); the same for __mod__, "
-                   "__format__, __lshift__")
 @pytest.mark.parametrize("call", ["len(S('x').__mul__(150 * 2**20))",
                                   "len(S('%157286400d').__mod__(1))",
                                   "len(S('x').__format__('>157286400'))",
@@ -256,8 +243,6 @@ def test_special_methods_by_name_are_sized(host, call):
     assert_bounded(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="round 4, finding 4: I(7).__pow__(n) is the raw "
-                   "int.__pow__: one C call that never ticks (10**7 held the process 5 s)")
 def test_pow_by_name_does_not_hold_the_process(host):
     outcome = serve(host, "r4-dunder-pow", SUBCLASSES + (
         "def get():\n"
