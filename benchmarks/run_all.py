@@ -30,6 +30,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import bench_density  # noqa: E402
+from benchmarks import bench_flask_surface  # noqa: E402
 from benchmarks import bench_fleet  # noqa: E402
 from benchmarks import bench_isolation  # noqa: E402
 from benchmarks import bench_peers  # noqa: E402
@@ -212,6 +213,17 @@ def _peer_rows(peers: dict | None) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _flask_surface_rows(flask: dict | None) -> list[tuple]:
+    if not flask:
+        return []
+    fid, warm, surface = flask["fidelity"], flask["warm"], flask["surface"]
+    return [("muxserver's own Flask surface vs Flask itself: differential tests agreeing, warm "
+             "cost per request (test client), public names tenant code reads / on Flask's objects",
+             f"{fid['passed']}/{fid['tests']} ({fid['requests_compared']} requests), "
+             f"{warm['mux_over_flask']}x, {surface['flask_surface_names']} / "
+             f"{surface['real_flask_public_names']}", "all agree")]
+
+
 def _soak_rows(soak: dict | None) -> list[tuple]:
     if not soak:
         return []
@@ -299,6 +311,7 @@ def headline(reports: dict) -> list[str]:
         (f"5xx while hammering {dep['deploys']} redeploys", str(dep["hammer_5xx"]), "0"),
         *_replica_rows(reports.get("replica")),
         *_soak_rows(reports.get("soak")),
+        *_flask_surface_rows(reports.get("flask_surface")),
         *_split_rows(reports.get("split")),
         *_process_rows(reports.get("process_tier")),
     ]
@@ -508,6 +521,7 @@ def main(argv=None) -> dict:
     reports["split"] = bench_split.main(q)
     reports["console"] = bench_console.main(q)
     reports["process_tier"] = bench_process_tier.main(q)
+    reports["flask_surface"] = bench_flask_surface.main(q)
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)
     (out / "RESULTS.md").write_text(write_page(reports, made, out, args.quick))

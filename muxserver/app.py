@@ -47,6 +47,7 @@ from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
 from muxserver.tenancy import lease as leases
+from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.scanner import TENANT_NAME
 from muxserver.tenant_api.dispatch import call_handler
@@ -500,18 +501,22 @@ class MuxApp:
 
     def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
         """A 404 or 405 inside a tenant, answered as its Flask app would: its
-        ``errorhandler`` for the code if it has one, werkzeug's page if not."""
+        error handlers for the code or for a class that may cover it
+        (``HTTPException``, ``Exception``) if it has any, werkzeug's page if
+        not."""
         name, code = state.name, exc.status
         headers = list(exc.headers())
-        holders = state.spec.error_handlers.get(code, ())
+        holders = [*state.spec.error_handlers.get(code, ()),
+                   *state.spec.error_handlers.get(ANY_STATUS, ())]
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
         if endpoint is None or not holders:
-            # No handler for the code: werkzeug's page, without loading code.
+            # No handler that could take it: werkzeug's page, without loading code.
             return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
                 html_error_page(code).encode(), None
         outcome.endpoint = endpoint
+        allowed = getattr(exc, "allowed", None)
         with self.hold(state, request_id, endpoint) as lease:
             self.load(lease, endpoint, outcome)
             lease.attach_request(TenantRequest(environ, rel, mount, {}, "",
@@ -519,13 +524,13 @@ class MuxApp:
             runtime, site = lease.runtime, lease.generation.site
 
             def answer():
-                for holder in holders:
+                for holder in dict.fromkeys(holders):
                     runtime.load_module(holder, by_host=True)
-                apps = [a for a in site.apps if code in a._error_handlers]
-                return error_page(apps, code, None, state.spec.root, endpoint)
+                apps = [a for a in site.apps if not a.is_blueprint]
+                return error_page(apps, code, state.spec.root, endpoint, allowed)
 
             status, out, body, _ = self._timed(outcome, lease, f"errorhandler={code}", answer)
-            return status, out + [h for h in headers if h[0] != "Content-Type"], body, None
+            return status, out, body, None
 
     # -- errors ------------------------------------------------------------------
 

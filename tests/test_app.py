@@ -367,23 +367,6 @@ def test_request_json_errors_are_4xx(tenants):
     assert client.post("/acme/j", data="x", content_type="text/plain").status_code == 415
 
 
-def test_uploaded_files_can_be_read_but_not_saved(tenants):
-    tenants.add("acme", {"u.py": """
-        def post(request):
-            f = request.files["doc"]
-            out = {"name": f.filename, "data": f.read().decode()}
-            try:
-                f.save("/tmp/x")
-            except AttributeError:
-                out["save"] = "refused"
-            return out
-    """})
-    import io
-
-    r = tenants.client().post("/acme/u", data={"doc": (io.BytesIO(b"hi"), "a.txt")})
-    assert r.json == {"name": "a.txt", "data": "hi", "save": "refused"}
-
-
 def test_json_admin_shapes(tenants):
     tenants.add("acme", {"a.py": "def get():\n    return 'a'\n"})
     client = admin_client(tenants.app())

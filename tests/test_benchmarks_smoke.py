@@ -148,3 +148,17 @@ def test_process_tier_quick(quick):
     assert 0 < cold["pss_warm_mb"] and cold["warm_tenants_in_24gb"] > 0
     assert report["warm"]["process_rps"] > 0 and report["handoff"]["pass_vs_proxy"] > 0
     assert "## Process tier" in (quick[1] / "RESULTS.md").read_text()
+
+
+@pytest.mark.live
+def test_flask_surface_quick(quick):
+    report = quick[0]["flask_surface"]
+    fidelity = report["fidelity"]
+    assert fidelity["tests"] > 0 and fidelity["requests_compared"] >= fidelity["tests"]
+    assert fidelity["passed"] + len(fidelity["not_passed"]) == fidelity["tests"]
+    assert report["warm"]["mux_over_flask"] > 0
+    assert set(report["warm"]["us_per_request"]) == {"flask", "muxserver"}
+    surface = report["surface"]
+    assert 0 < surface["flask_surface_names"] < surface["reachable_names"]
+    assert surface["real_flask_public_names"] == sum(surface["real_flask_objects"].values())
+    assert "muxserver's own Flask surface" in (quick[1] / "RESULTS.md").read_text()

@@ -16,6 +16,7 @@ import os
 import socket
 
 import gevent
+from gevent.lock import RLock
 
 from muxserver import launch
 from muxserver.proctier import wire
@@ -50,6 +51,10 @@ class EgressHandle:
         self.config = config
         #: What the proxy reported last: connections and bytes per tenant.
         self.stats: dict = {"connections": [], "bytes": []}
+        # One message on the control socket at a time: a policy of 10,000
+        # tenants fills the socket's buffer, and a second sender would
+        # interleave its bytes with the first's.
+        self._sending = RLock()
         self._reader = gevent.spawn(self._read)
 
     def _read(self) -> None:
@@ -72,7 +77,8 @@ class EgressHandle:
             "private": list(egress.get("private", ())),
         }
         try:
-            wire.send_json(self.control, message)
+            with self._sending:
+                wire.send_json(self.control, message)
         except OSError:
             log.error("the egress proxy is gone; outbound HTTP is refused")
 

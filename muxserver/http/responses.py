@@ -18,9 +18,16 @@ import time
 import types
 from email.utils import formatdate
 from http import HTTPStatus
+from urllib.parse import urljoin
 
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+from werkzeug.urls import iri_to_uri
+from werkzeug.wsgi import get_current_url
+
+from muxserver.tenant_api import context
+from muxserver.tenant_api.errorhandlers import error_response
 from muxserver.tenant_api import flask_json
-from muxserver.tenant_api.request import TenantHeaders
 from muxserver.tenant_api.response import Response
 
 #: Largest response body held in memory (streamed bodies are not capped).
@@ -85,7 +92,7 @@ def _body_bytes(body) -> tuple[bytes | None, object]:
 def _plain_headers(headers) -> list[tuple[str, str]]:
     if headers is None:
         return []
-    if isinstance(headers, TenantHeaders) or isinstance(headers, dict):
+    if isinstance(headers, (Headers, dict)):
         pairs = list(headers.items())
     elif isinstance(headers, (list, tuple)):
         pairs = list(headers)
@@ -129,7 +136,7 @@ def _split_tuple(value: tuple):
         return value[0], value[1], value[2]
     if len(value) == 2:
         body, second = value
-        if isinstance(second, (dict, list, TenantHeaders)):
+        if isinstance(second, (dict, list, Headers)):
             return body, None, second
         return body, second, None
     raise BadReturnValue(
@@ -146,10 +153,14 @@ def to_plain(value):
     extra_headers = None
     if type(value) is tuple:
         value, status, extra_headers = _split_tuple(value)
+    if isinstance(value, HTTPException):
+        value = error_response(value)  # what Flask's make_response makes of it
+    autocorrect = False
     if isinstance(value, Response):
         code = _status(value.status_code)
         headers = _plain_headers(value.headers)
         data, stream = _body_bytes(value.body)
+        autocorrect = value.autocorrect_location_header
     else:
         code = 200
         data, stream = _body_bytes(value)
@@ -164,7 +175,29 @@ def to_plain(value):
         added = _plain_headers(extra_headers)
         names = {name.lower() for name, _ in added}
         headers = [(n, v) for n, v in headers if n.lower() not in names] + added
-    return code, headers, data, stream
+    return code, _sent_locations(headers, autocorrect), data, stream
+
+
+def _sent_locations(headers: list, autocorrect: bool) -> list:
+    """``Location`` and ``Content-Location`` as werkzeug's
+    ``Response.get_wsgi_headers`` sends them: IRIs quoted into URIs, and a
+    ``Location`` made absolute against the request's URL when the response
+    asks for it (``autocorrect_location_header``)."""
+    out = headers
+    for i, (name, value) in enumerate(headers):
+        lower = name.lower()
+        if lower not in ("location", "content-location"):
+            continue
+        fixed = iri_to_uri(value)
+        if lower == "location" and autocorrect:
+            ctx = context.current()
+            if ctx is not None and ctx.request is not None:
+                here = iri_to_uri(get_current_url(ctx.request._r.environ, strip_querystring=True))
+                fixed = urljoin(here, fixed)
+        if fixed != value:
+            out = list(out) if out is headers else out
+            out[i] = (name, fixed)
+    return out
 
 
 def to_response_object(value) -> Response:

@@ -147,6 +147,8 @@ class WorkerPool:
 
     def _send_versions(self, worker: Worker) -> None:
         worker.has_versions = True
+        # Its heartbeat is watched from now: until then it waits on us.
+        worker.last_seen = time.monotonic()
         try:
             worker.channel.send({"op": "snapshot",
                                  "specs": [s.spec for s in self.registry.tenants.values()]},
@@ -246,6 +248,8 @@ class WorkerPool:
                     worker.last_seen += late
                 continue
             for worker in list(self.workers.values()):
+                if not worker.has_versions:
+                    continue  # waiting for the registration, not stuck
                 if now - worker.last_seen > timeout and worker.proc.poll() is None:
                     log.error("serving process %d (pid %d) sent nothing for %.0f s: stuck in a "
                               "call no limit can interrupt; killing it", worker.slot, worker.pid,

@@ -138,10 +138,18 @@ class Supervisor:
         self.pool.egress_port = self.egress.port
         registry = self.registry
         publish = registry.on_change
+        pending = []
+
+        def send_policy():
+            pending.clear()
+            self.egress.update([s.spec for s in registry.tenants.values()])
 
         def on_change(name, state):
             publish(name, state)
-            self.egress.update([s.spec for s in registry.tenants.values()])
+            # Once per burst of changes, not once per tenant: a rescan of
+            # 10,000 tenants would send the whole table 10,000 times.
+            if not pending:
+                pending.append(gevent.spawn_later(0.05, send_policy))
 
         registry.on_change = on_change
         self.pool.extra_snapshots.append(self.egress.metrics_snapshot)

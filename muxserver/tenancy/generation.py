@@ -35,10 +35,10 @@ MAX_PENDING = 64
 class WarmModule:
     """A loaded endpoint module and what routing needs from it."""
 
-    __slots__ = ("tenant", "endpoint", "key", "dotted", "handlers", "apps",
+    __slots__ = ("tenant", "endpoint", "key", "dotted", "handlers", "apps", "route_apps",
                  "loaded_at", "last_used", "hits", "load_ms")
 
-    def __init__(self, tenant, endpoint, key, dotted, handlers, apps, load_ms):
+    def __init__(self, tenant, endpoint, key, dotted, handlers, apps, load_ms, route_apps=None):
         self.tenant = tenant
         self.endpoint = endpoint
         self.key = key
@@ -46,7 +46,11 @@ class WarmModule:
         self.dotted = dotted
         #: (handler function name, rule) -> callable
         self.handlers = handlers
+        #: The apps whose hooks and error handlers apply to its routes.
         self.apps = apps
+        #: (handler function name, rule) -> the apps of that route alone: its
+        #: blueprint, then the tenant's apps (Flask's ``request.blueprints``).
+        self.route_apps = route_apps or {}
         self.loaded_at = time.time()
         self.last_used = time.monotonic()
         self.hits = 0

@@ -275,9 +275,10 @@ class Loader:
         finally:
             # A transaction the module's top level left open is rolled back.
             runtime.sqlite.end_request(budget)
-        handlers, apps = self._handlers(generation, endpoint, namespace)
+        handlers, apps, route_apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
-        return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms)
+        return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms,
+                          route_apps)
 
     @staticmethod
     def load_app(generation: Generation, runtime: TenantRuntime) -> None:
@@ -295,9 +296,10 @@ class Loader:
             resolve(runtime.namespace_of(module)[factory[1]]())
 
     def _handlers(self, generation: Generation, endpoint: str, namespace: dict):
-        """The module's handlers by ``(function name, rule)``, and the apps
-        whose hooks and error handlers apply to it (its blueprints first,
-        then the tenant's apps)."""
+        """The module's handlers by ``(function name, rule)``, the apps whose
+        hooks and error handlers apply to it (its blueprints first, then the
+        tenant's apps), and those of each route (its own blueprint, then the
+        tenant's apps)."""
         state = generation.state
         site = generation.site
         declared: dict[str, list] = {}
@@ -305,24 +307,28 @@ class Loader:
         for app in site.apps:
             for rule, func_name, func in app._routes:
                 if getattr(func, "__globals__", None) is namespace:
-                    declared.setdefault(func_name, []).append((rule, func))
+                    declared.setdefault(func_name, []).append((rule, func, app))
                     if app not in owners:
                         owners.append(app)
-        handlers = {}
+        tenant_apps = [a for a in site.apps if not a.is_blueprint]
+        handlers, route_apps = {}, {}
         for route in state.spec.routes:
             if route.endpoint != endpoint:
                 continue
-            func = None
+            func, owner = None, None
             if route.kind == "flask":
                 found = declared.get(route.handler, [])
                 # The rule recorded at run time lacks a prefix given at
                 # register_blueprint(); match on the end of the rule then.
-                exact = [f for rule, f in found if rule == route.rule]
-                ends = [f for rule, f in found if route.rule.endswith(rule)]
-                func = (exact or ends or [f for _, f in found] or [None])[0]
+                exact = [(f, a) for rule, f, a in found if rule == route.rule]
+                ends = [(f, a) for rule, f, a in found if route.rule.endswith(rule)]
+                func, owner = (exact or ends or [(f, a) for _, f, a in found] or [(None, None)])[0]
             if func is None:
                 func = namespace.get(route.handler)
             if func is not None and callable(func):
-                handlers[(route.handler, route.rule)] = func
-        apps = owners + [a for a in site.apps if not a.is_blueprint and a not in owners]
-        return handlers, apps
+                key = (route.handler, route.rule)
+                handlers[key] = func
+                if owner is not None:
+                    route_apps[key] = ([owner] if owner.is_blueprint else []) + tenant_apps
+        apps = owners + [a for a in tenant_apps if a not in owners]
+        return handlers, apps, route_apps

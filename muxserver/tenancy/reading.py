@@ -5,7 +5,7 @@ the code cache beside the compiled code (so an unchanged file is not read
 again): its handlers (:mod:`muxserver.tenancy.routes`), what it imports, the
 names it uses but never defines (pyflakes), the ``Flask``/``Blueprint``
 objects it makes and where it mounts blueprints, whether it makes a
-``Flask`` app, and which status codes its ``errorhandler`` decorators cover.
+``Flask`` app, and which status codes its error handlers cover.
 """
 
 from __future__ import annotations
@@ -43,6 +43,28 @@ def read_module(tree: ast.Module) -> dict:
         "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
     }
+
+
+#: What ``app.jinja_env`` offers sandboxed tenants
+#: (:class:`muxserver.tenant_api.templates.TenantJinjaEnv`).
+JINJA_ENV_NAMES = frozenset(["filters", "tests", "globals", "trim_blocks", "lstrip_blocks"])
+
+
+def read_sandboxed_module(tree: ast.Module) -> dict:
+    """:func:`read_module` for a sandboxed tenant, which also refuses what
+    Flask offers and the sandbox's Flask does not (a process-tier tenant
+    runs Flask itself: nothing is refused there).
+
+    :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
+    """
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
+            raise _error(node, f"jinja_env.{node.attr} is not offered here: app.jinja_env has "
+                               f"{', '.join(sorted(JINJA_ENV_NAMES))} (Jinja's environment "
+                               "itself stays with the server, sandboxed); a tenant with "
+                               "runtime = \"process\" runs Flask itself")
+    return read_module(tree)
 
 
 def read_imports(tree: ast.Module) -> list[list]:
@@ -121,16 +143,35 @@ def _app_factory(tree: ast.Module) -> str | None:
     return None
 
 
+#: In ``error_codes``: this module's code may decide the answer to any
+#: status — a handler registered for a class (``HTTPException``,
+#: ``NotFound``, ``Exception``...) or a request hook (``before_request`` may
+#: answer an unknown URL, ``after_request`` changes every answer) — so it is
+#: loaded for a 404 or 405 and Flask's rules decide.
+ANY_STATUS = 0
+_REQUEST_HOOKS = frozenset(["before_request", "after_request", "teardown_request",
+                            "teardown_appcontext", "before_app_request", "after_app_request"])
+
+
 def _error_codes(tree: ast.Module) -> list[int]:
+    """The status codes whose answer this module's code may decide: those
+    its error handlers are registered for (``@x.errorhandler(404)``,
+    ``@bp.app_errorhandler(405)``, ``x.register_error_handler(404, f)``),
+    and :data:`ANY_STATUS` for a handler given anything but an int literal
+    or a request hook."""
     codes = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for deco in node.decorator_list:
-                if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute)
-                        and deco.func.attr in ("errorhandler", "app_errorhandler")
-                        and deco.args and isinstance(deco.args[0], ast.Constant)
-                        and isinstance(deco.args[0].value, int)):
-                    codes.add(deco.args[0].value)
+        if isinstance(node, ast.Attribute) and node.attr in _REQUEST_HOOKS:
+            codes.add(ANY_STATUS)
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("errorhandler", "app_errorhandler",
+                                       "register_error_handler") and node.args):
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and type(first.value) is int:
+            codes.add(first.value)
+        else:
+            codes.add(ANY_STATUS)
     return sorted(codes)
 
 

@@ -204,8 +204,10 @@ class Registry:
             if warning not in self.warnings:
                 log.warning("%s", warning)
         self.warnings = warnings
-        for name in names:
+        for n, name in enumerate(names):
             self.rescan_tenant(name, live, checked)
+            if n % 200 == 199:
+                time.sleep(0)  # under gevent: let the admin API and heartbeats in
         for gone in set(self.tenants) - set(names):
             self.remove_tenant(gone)
         for gone in set(self.deploy_errors) - set(names):

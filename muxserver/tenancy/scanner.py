@@ -41,6 +41,7 @@ from muxserver.tenancy.imports import check_tenant_imports
 from muxserver.tenancy.imports import relative_base
 from muxserver.tenancy.imports import resolve_tenant_module
 from muxserver.tenancy.reading import read_module
+from muxserver.tenancy.reading import read_sandboxed_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
@@ -119,7 +120,9 @@ class TenantSpec:
     #: ``(module, function)`` of an app factory (``create_app``) to call
     #: when no module makes an app at its top level, as ``flask run`` does.
     app_factory: tuple[str, str] | None = None
-    #: status code -> dotted names of modules with an errorhandler for it.
+    #: status code -> dotted names of modules whose code may answer it (an
+    #: errorhandler for it; under reading.ANY_STATUS: a handler for a class
+    #: or a request hook, loaded for any 404 or 405).
     error_handlers: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     manifest: Manifest = field(default_factory=Manifest)
@@ -173,7 +176,7 @@ def compile_locally(text: str, display_name: str, kind: str = "sandbox"):
     a process of its own instead (:mod:`muxserver.compiler`), bounded in time."""
     if kind == "process":
         return read_process_source(text, display_name)
-    result = compile_tenant(text, display_name, inspect=read_module)
+    result = compile_tenant(text, display_name, inspect=read_sandboxed_module)
     if not result.ok:
         return None, None, tuple(result.errors)
     return marshal.dumps(result.code), result.extra, ()

@@ -20,10 +20,10 @@ from __future__ import annotations
 import inspect
 import json
 
-from muxserver.tenant_api.response import HTTPAbort
+from werkzeug.exceptions import MethodNotAllowed
+
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
-from muxserver.tenant_api.response import html_error_page
 from muxserver.tracebacks import format_tenant_traceback
 from sandbox.guards.declared import declared
 from sandbox.facades.aio import resolve
@@ -89,8 +89,7 @@ def call_typed(func: TypedFunction, request):
     if request.method == "OPTIONS":
         return Response("", status=200, headers=[("Allow", "OPTIONS, POST")])
     if request.method != "POST":
-        raise HTTPAbort(405, None, Response(
-            html_error_page(405), status=405, headers=[("Allow", "OPTIONS, POST")]))
+        raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
     try:
         data = request.get_json()
         value = resolve(func.input_type.from_dict(data))

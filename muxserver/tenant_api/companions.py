@@ -8,7 +8,7 @@
   (:func:`sandbox.limits.offload`), charged to the request.
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
-  as in Flask).
+  as in Flask) and ``abort`` (Flask's, the same function).
 * ``markupsafe``: ``escape``, ``Markup``, ``escape_silent``, ``soft_str``
   (the library Jinja2 and Flask escape with).
 
@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
+from muxserver.tenant_api.response import abort
 from sandbox import limits
 from sandbox.facades import ModuleFacade
 from sandbox.guards import safe_str
@@ -32,12 +33,10 @@ from sandbox.guards.builtins import TypeGuard
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
 
-_HTTP_ERRORS = (
-    "HTTPException BadRequest Unauthorized Forbidden NotFound MethodNotAllowed NotAcceptable "
-    "RequestTimeout Conflict Gone LengthRequired PreconditionFailed RequestEntityTooLarge "
-    "UnsupportedMediaType UnprocessableEntity TooManyRequests InternalServerError "
-    "NotImplemented BadGateway ServiceUnavailable"
-).split()
+#: werkzeug's HTTP errors: every class ``abort(code)`` raises, the base
+#: class, and the ``KeyError`` a ``MultiDict`` raises (``request.args["x"]``).
+_HTTP_ERRORS = sorted(["HTTPException", "BadRequestKeyError",
+                       *(cls.__name__ for cls in wz_exceptions.default_exceptions.values())])
 
 
 #: Most work one password hash may ask for (werkzeug's defaults).
@@ -89,7 +88,7 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
     utils = ModuleFacade("werkzeug.utils", {"secure_filename": secure_filename})
     exceptions = ModuleFacade("werkzeug.exceptions",
                               {**{name: getattr(wz_exceptions, name) for name in _HTTP_ERRORS},
-                               "abort": wz_exceptions.abort})
+                               "abort": abort})
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,
                                               "exceptions": exceptions}),

@@ -1,68 +1,104 @@
 """Calling a tenant's handler the way Flask would, inside the request's limits.
 
-:func:`call_handler` runs the ``before_request`` hooks, the handler (with
-its view arguments, the request, or nothing, by its form), the error
-handlers (by status, then by exception class, then 500 for anything
-unhandled), the conversion of the return value, the ``after_request``
-hooks, the session cookie and the ``teardown_request`` hooks. Each of them
-may be an ``async def``: its coroutine is driven to its end here, inside the
-same limits (:func:`sandbox.facades.aio.resolve`), as Flask 2+ awaits
-them. It also turns
-a tenant exception into text: its ``__str__`` is tenant code too, so all of
-this runs under the limits.
+:func:`call_handler` follows Flask 3.1's ``wsgi_app``: the ``before_request``
+hooks and the handler (with its view arguments, the request, or nothing, by
+its form); an exception they raise goes to ``handle_user_exception`` (an HTTP
+error to the handlers for its code and class, or answered as werkzeug's page;
+any other to the handlers for its class); the return value becomes a
+response, the ``after_request`` hooks see it (error pages included), the
+session cookie is added and the ``teardown_request`` hooks run. An exception
+nothing handled — an error handler's own included — goes to
+``handle_exception``: the handlers for ``InternalServerError`` (500,
+``HTTPException``, ``Exception``) get it as
+``InternalServerError(original_exception=e)``; without one it is the
+server's 500 (with its request id, SPEC), or Cloud Functions' crash answer
+for that form. Handlers are found by :mod:`.errorhandlers`. Each step may be
+an ``async def``: its coroutine is driven to its end here, inside the same
+limits (:func:`sandbox.facades.aio.resolve`), as Flask 2+ awaits them. It
+also turns a tenant exception into text: its ``__str__`` is tenant code too,
+so all of this runs under the limits.
 
 :func:`error_page` answers a status the server decided (an unknown URL, a
-method not allowed) with the tenant's ``errorhandler`` for it, if it has
-one, and werkzeug's HTML page otherwise, as a Flask app would.
+method not allowed) as Flask's routing error would be: after the
+``before_request`` hooks, the app's handlers for it or werkzeug's page, the
+``after_request`` and ``teardown_request`` hooks.
+
+.. warning::
+   One thing differs from Flask by construction: an unhandled exception
+   answers the server's 500 page (request id, traceback in the tenant's
+   log: SPEC), not werkzeug's, without ``after_request`` hooks. And no code
+   loads for an unknown URL of a tenant whose modules register no error
+   handler and no request hook (nothing of it could change the answer).
 """
 
 from __future__ import annotations
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import default_exceptions
 
 from muxserver.http.responses import to_plain
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
-from muxserver.tenant_api.response import HTTPAbort
-from muxserver.tenant_api.response import Response
-from muxserver.tenant_api.response import html_error_page
+from muxserver.tenant_api.errorhandlers import find_error_handler
+from muxserver.tenant_api.errorhandlers import levels
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
 from sandbox.facades.aio import resolve
 from sandbox.guards import exception_text
 
-_HTML = "text/html; charset=utf-8"
-
 
 def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
+    apps = module.route_apps.get((route.handler, route.rule), module.apps)
+
+    def view():
+        if route.kind.startswith("function:"):
+            ctx = context.current()
+            return forms.call(route.kind[len("function:"):], handler, request,
+                              ctx.site if ctx is not None else None, tenant_root)
+        if route.kind == "flask":
+            return resolve(handler(**view_args))
+        if route.takes_request:
+            return resolve(handler(request))
+        return resolve(handler())
+
+    return _serve(apps, view, route, tenant_root, route.endpoint)
+
+
+def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
+    """The tenant's answer to ``code`` decided by the server (404, 405) for
+    a request to its ``apps``, as Flask answers its routing errors (after
+    the ``before_request`` hooks, which may answer instead); call it inside
+    the limits."""
+    error = default_exceptions[code]()
+    if valid_methods is not None:
+        error.valid_methods = list(valid_methods)
+
+    def view():
+        raise error
+
+    return _serve(apps, view, None, tenant_root, endpoint)
+
+
+def _serve(apps, view, route, tenant_root, endpoint):
+    """Flask's ``wsgi_app`` around ``view()`` for ``apps`` (a route's
+    blueprint, then the tenant's apps)."""
+    ctx = context.current()
+    where = levels(apps, ctx.site if ctx is not None else None)
+    error = None
     try:
         try:
-            plain = _respond(route, handler, request, view_args, module.apps, tenant_root)
+            try:
+                plain = _full_dispatch(view, apps, where, route, tenant_root)
+            except Exception as exc:
+                error = exc
+                plain = _handle_exception(exc, apps, where, route, tenant_root)
         finally:
-            _teardown(module.apps)
+            _teardown(apps, error)
         return _with_session(plain)
-    except HTTPAbort as exc:
-        return abort_plain(exc)
-    except HTTPException:
-        raise  # werkzeug's, about the request (bad JSON, body too large)
-    except Exception as exc:
-        raise tenant_code_error(exc, route.endpoint, tenant_root) from None
-
-
-def error_page(apps, code: int, description: str | None, tenant_root, endpoint="-"):
-    """The tenant's answer to ``code`` decided by the server (404, 405);
-    call it inside the limits."""
-    try:
-        exc = HTTPAbort(code, description)
-        rv = _app_error_handler(apps, code, exc)
-        if rv is None:
-            return abort_plain(exc)
-        return _with_session(to_plain(rv))
-    except HTTPAbort as exc:
-        return abort_plain(exc)
     except Exception as exc:
         raise tenant_code_error(exc, endpoint, tenant_root) from None
 
@@ -76,7 +112,9 @@ def _hooks(apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _respond(route, handler, request, view_args, apps, tenant_root=None):
+def _full_dispatch(view, apps, where, route, tenant_root):
+    """Flask's ``full_dispatch_request``: hooks and view, their exceptions
+    handled, the response finalized."""
     try:
         rv = None
         for hook in _hooks(apps, "_before", "_app_before"):
@@ -84,74 +122,77 @@ def _respond(route, handler, request, view_args, apps, tenant_root=None):
             if rv is not None:
                 break
         if rv is None:
-            if route.kind.startswith("function:"):
-                ctx = context.current()
-                rv = forms.call(route.kind[len("function:"):], handler, request,
-                                ctx.site if ctx is not None else None, tenant_root)
-            elif route.kind == "flask":
-                rv = resolve(handler(**view_args))
-            elif route.takes_request:
-                rv = resolve(handler(request))
-            else:
-                rv = resolve(handler())
-    except (HTTPAbort, HTTPException) as exc:
-        if isinstance(exc, HTTPException):
-            # werkzeug's NotFound(), BadRequest from a bad JSON body ...: as
-            # Flask does, the app's error handlers and HTML pages answer them.
-            exc = HTTPAbort(exc.code or 500, exc.description)
-        rv = _app_error_handler(apps, exc.code, exc)
-        if rv is None:
-            raise exc from None
+            rv = view()
     except Exception as exc:
-        rv = _app_error_handler(apps, None, exc)
-        if rv is None:
-            if route.kind != "function:gcf":
-                raise
-            ctx = context.current()
-            rv = cloudfunctions.crash(exc, ctx.site.log_line, tenant_root)
-    plain = to_plain(rv)
+        rv = _handle_user_exception(exc, where, route, tenant_root)
+    return _finalize(rv, apps)
+
+
+def _handle_user_exception(exc, where, route, tenant_root):
+    """Flask's ``handle_user_exception``: what the handler for ``exc``
+    returns; an HTTP error without one is its own answer; any other error
+    without one is raised on (to :func:`_handle_exception`)."""
+    if isinstance(exc, HTTPException):
+        # Flask's handle_http_exception: an error with no code (what
+        # abort(response) raises) is answered as it is.
+        if exc.code is None:
+            return exc
+        handler = find_error_handler(where, exc)
+        return exc if handler is None else resolve(handler(exc))
+    handler = find_error_handler(where, exc)
+    if handler is None:
+        raise exc
+    return resolve(handler(exc))
+
+
+def _handle_exception(exc, apps, where, route, tenant_root):
+    """Flask's ``handle_exception``, for an error nothing handled: the
+    handler for ``InternalServerError(original_exception=exc)``, if any
+    (the error is logged, as Flask logs it); the platform's crash answer for
+    a Cloud Function; otherwise ``exc`` is raised on (the server's 500)."""
+    server_error = InternalServerError(original_exception=exc)
+    handler = find_error_handler(where, server_error)
+    ctx = context.current()
+    if handler is None:
+        if route is None or route.kind != "function:gcf":
+            raise exc
+        rv = cloudfunctions.crash(exc, ctx.site.log_line, tenant_root)
+    else:
+        if ctx is not None and ctx.site is not None:
+            request = ctx.request
+            where_text = f"{request.path} [{request.method}]" if request is not None else "-"
+            ctx.site.log_line(f"Exception on {where_text}: {exception_text(exc)}", "error")
+        rv = resolve(handler(server_error))
+    return _finalize(rv, apps, from_error_handler=True)
+
+
+def _finalize(rv, apps, from_error_handler=False):
+    """Flask's ``finalize_request``: the response, through
+    ``after_this_request`` and the ``after_request`` hooks. After an error
+    handler, a hook that fails is logged and its response kept, as Flask
+    does."""
     ctx = context.current()
     once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()
     after = _hooks(apps, "_after", "_app_after")
-    if once or after:
-        response = make_response(rv)
+    if not once and not after:
+        return to_plain(rv)
+    response = make_response(rv)
+    try:
         for hook in [*once, *reversed(after)]:
             response = resolve(hook(response))
-        plain = to_plain(response)
-    return plain
+    except Exception as exc:
+        if not from_error_handler:
+            raise
+        if ctx is not None and ctx.site is not None:
+            ctx.site.log_line("Request finalizing failed with an error while handling an "
+                              f"error: {exception_text(exc)}", "error")
+    return to_plain(response)
 
 
-def _teardown(apps):
+def _teardown(apps, error=None):
     for app in apps:
         for hook in app._teardown:
-            resolve(hook(None))
-
-
-def _app_error_handler(apps, code, exc):
-    """What the matching error handler returns, or None if none matches."""
-    for app in apps:
-        handlers = app._error_handlers
-        if code is not None and code in handlers:
-            return resolve(handlers[code](exc))
-        if code is None:
-            for klass in type(exc).__mro__:
-                if klass in handlers:
-                    return resolve(handlers[klass](exc))
-    if code is None:
-        # Unhandled: Flask logs it and hands a 500 handler an InternalServerError.
-        for app in apps:
-            if 500 in app._error_handlers:
-                ctx = context.current()
-                if ctx is not None and ctx.site is not None:
-                    ctx.site.log_line(f"Exception on {ctx.request.path if ctx.request else '-'}: "
-                                      f"{exception_text(exc)}", "error")
-                wrapper = HTTPAbort(500, "Internal Server Error")
-                wrapper.original_exception = exc
-                rv = resolve(app._error_handlers[500](wrapper))
-                code, headers, body, stream = to_plain(rv)
-                # Flask keeps the handler's status, 200 included.
-                return Response(body if stream is None else stream, status=code, headers=headers)
-    return None
+            resolve(hook(error))
 
 
 def _with_session(plain):
@@ -166,12 +207,3 @@ def _with_session(plain):
         return plain
     code, headers, body, stream = plain
     return code, headers + [("Set-Cookie", cookie)], body, stream
-
-
-def abort_plain(exc) -> tuple:
-    """The plain response for ``abort(...)``; call it inside the limits."""
-    if isinstance(exc.response, Response):
-        return to_plain(exc.response)
-    code = exc.code if type(exc.code) is int and 400 <= exc.code <= 599 else 500
-    description = exc.description if type(exc.description) is str else None
-    return code, [("Content-Type", _HTML)], html_error_page(code, description).encode(), None

@@ -2,20 +2,30 @@
 
 :class:`TenantRequest` holds the werkzeug request in a slot tenant code
 cannot name (``_r``) and offers Flask's request attributes; uploaded files
-are :class:`UploadedFile`, which can be read but not saved to a path;
-request headers are a copy, not werkzeug's ``EnvironHeaders`` (which carries
-the WSGI environ). ``mux.request`` is :data:`request`, a proxy to the
-request of the greenlet that reads it.
+are :class:`UploadedFile`, which can be read, and saved under ``/data``
+(:meth:`UploadedFile.save`); request headers are werkzeug's
+``EnvironHeaders`` over a copy of the environ's header entries alone (never
+the WSGI environ itself, which holds the input stream and the server's
+objects), so they read, iterate, refuse changes and raise exactly as
+Flask's do. ``mux.request`` is :data:`request`, a proxy to the request of
+the greenlet that reads it.
 """
 
 from __future__ import annotations
 
+import os
+
 from werkzeug import datastructures
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from sandbox import limits
+from sandbox.facades.files import MAX_SAVE_CHUNK
+from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
 from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare_values
@@ -52,9 +62,29 @@ class TenantHeaders(Headers):
     _guarded_writes = True
 
 
-@declared("filename name content_type mimetype content_length headers read")
+def _header_entries(environ) -> dict:
+    """The entries of ``environ`` that ``EnvironHeaders`` reads: the
+    request's headers, as strings, and nothing else of the environ."""
+    return {key: value for key, value in environ.items()
+            if type(value) is str and (key.startswith("HTTP_")
+                                       or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))}
+
+
+class RequestHeaders(EnvironHeaders):
+    """``request.headers``: werkzeug's ``EnvironHeaders`` (Flask's), over
+    :func:`_header_entries`. A missing header read as ``headers["X-Token"]``
+    raises a plain ``KeyError('HTTP_X_TOKEN')`` (an unhandled one answers
+    500), a key that is not a string ``BadRequestKeyError`` (400), and any
+    change raises ``TypeError``, as in Flask 3.1 (issue 24)."""
+
+    __slots__ = ()
+
+
+@declared("filename name content_type mimetype content_length headers read save")
 class UploadedFile:
-    """A file from a multipart form: name, type and content, no host paths."""
+    """A file from a multipart form (werkzeug's ``FileStorage`` as Flask
+    gives it): name, type and content, no host paths. :meth:`save` writes
+    it under ``/data`` through the tenant's file facade."""
 
     __slots__ = ("_fs",)
 
@@ -88,8 +118,48 @@ class UploadedFile:
     def read(self, size: int = -1) -> bytes:
         return self._fs.stream.read(size)
 
+    def save(self, dst, buffer_size: int = 16384) -> None:
+        """werkzeug's ``FileStorage.save``: what is left of the file, to
+        ``dst`` — a path (``/data/...``, or relative to ``/app``, which is
+        read-only: a path must land in ``/data``), written by the tenant's
+        file facade under its storage quota, checked for the whole file
+        before a byte is written
+        (:meth:`sandbox.facades.files.TenantFiles.save_stream`); or a file
+        object the tenant holds, whose ``write`` is read through the
+        membrane (a host object that declares none is refused)."""
+        stream = self._fs.stream
+        if isinstance(dst, str) or isinstance(dst, os.PathLike):
+            path = os.fspath(dst)
+            if not isinstance(path, str):
+                raise TypeError("save() takes a str path or a file object")
+            ctx = context.current()
+            if ctx is None or ctx.site is None:
+                raise RuntimeError("save() is only available while a request is served")
+            ctx.site.files.save_stream(path, stream, _left_in(stream), buffer_size)
+            return
+        write = guarded_getattr(dst, "write")
+        chunk = buffer_size if type(buffer_size) is int and 0 < buffer_size <= MAX_SAVE_CHUNK \
+            else MAX_SAVE_CHUNK
+        while True:
+            limits.tick()
+            data = stream.read(chunk)
+            if not data:
+                return
+            write(data)
+
     def __repr__(self):
         return f"<UploadedFile {self.filename!r} ({self.content_type})>"
+
+
+def _left_in(stream) -> int | None:
+    """Bytes left in a seekable stream after its position, or None."""
+    try:
+        here = stream.tell()
+        end = stream.seek(0, os.SEEK_END)
+        stream.seek(here)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return max(0, end - here)
 
 
 class CappedInput:
@@ -144,6 +214,18 @@ class BodyStream:
             yield line
 
 
+class FlaskRequest(Request):
+    """werkzeug's request as Flask's subclass of it answers a body that is
+    not JSON: a plain ``BadRequest`` (Flask keeps werkzeug's message for
+    debug mode only)."""
+
+    def on_json_loading_failed(self, e):
+        try:
+            return super().on_json_loading_failed(e)
+        except BadRequest as error:
+            raise BadRequest() from error
+
+
 @declared("method path full_path script_root url base_url url_root host_url host scheme is_secure "
           "query_string args view_args endpoint remote_addr headers cookies content_type mimetype "
           "content_length authorization origin referrer accept_mimetypes user_agent form values "
@@ -186,7 +268,7 @@ class TenantRequest:
                 # werkzeug would cut it at the limit without a word: count
                 # the bytes instead, and answer 413 past the limit.
                 env["wsgi.input"] = CappedInput(env["wsgi.input"], self._max_body)
-            wz = self._wz = Request(env)
+            wz = self._wz = FlaskRequest(env)
             wz.max_content_length = None if capped else self._max_body
         return wz
 
@@ -217,9 +299,9 @@ class TenantRequest:
     # -- headers ---------------------------------------------------------------
 
     @property
-    def headers(self) -> TenantHeaders:
+    def headers(self) -> RequestHeaders:
         if self._headers is None:
-            self._headers = TenantHeaders(list(self._r.headers.items()))
+            self._headers = RequestHeaders(_header_entries(self._environ))
         return self._headers
 
     cookies = property(lambda self: self._r.cookies)

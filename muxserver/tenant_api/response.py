@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
+from werkzeug import exceptions as wz_exceptions
 from werkzeug.http import dump_cookie
 
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
 from sandbox.guards import safe_repr
-from sandbox.guards import safe_str
 from sandbox.guards.declared import declared
 
 
@@ -38,9 +38,7 @@ class Response:
 
     _guarded_writes = True
     default_mimetype = "text/html"
-    #: werkzeug's default since 2.1: a relative Location stays relative.
-    autocorrect_location_header = False
-    __slots__ = ("_body", "_status", "_headers")
+    __slots__ = ("_body", "_status", "_headers", "_autocorrect")
 
     def __init__(self, response=None, status=None, headers=None, mimetype=None,
                  content_type=None, direct_passthrough=False):
@@ -58,6 +56,18 @@ class Response:
         if "Content-Type" not in self._headers:
             self._headers["Content-Type"] = content_type
         self._body = b"" if response is None else response
+        self._autocorrect = False
+
+    @property
+    def autocorrect_location_header(self) -> bool:
+        """werkzeug's switch (off by default since 2.1): when true, a
+        relative ``Location`` is made absolute against the request's URL
+        as the response is sent (:func:`muxserver.http.responses.to_plain`)."""
+        return self._autocorrect
+
+    @autocorrect_location_header.setter
+    def autocorrect_location_header(self, value):
+        self._autocorrect = bool(value)
 
     # -- status ----------------------------------------------------------------
 
@@ -188,42 +198,17 @@ def jsonify(*args, **kwargs) -> Response:
     return Response(flask_json.response_text(data), mimetype="application/json")
 
 
-@declared("code description response original_exception name get_body")
-class HTTPAbort(Exception):
-    """Raised by :func:`abort`; the host answers with its status.
-
-    :param code: the HTTP status.
-    :param description: shown in the body.
-    :param response: a full response to send instead.
-    """
-
-    def __init__(self, code: int, description: str | None = None, response: Response | None = None):
-        super().__init__(code, description)
-        self.code = code
-        self.description = description
-        self.response = response
-        #: For a 500 handler: the exception the view raised (as Flask's
-        #: InternalServerError.original_exception).
-        self.original_exception = None
-
-    @property
-    def name(self) -> str:
-        return _status_line(self.code).split(" ", 1)[1].title()
-
-    def get_body(self) -> str:
-        """werkzeug's HTML error page for this status."""
-        return html_error_page(self.code, self.description)
-
-
 def abort(status, *args, **kwargs):
-    """Stop the request with ``status`` (an int) or with a :class:`Response`."""
+    """werkzeug's (and Flask's) ``abort``: raise the HTTP error of
+    ``status`` (werkzeug's class for it: ``abort(404)`` raises ``NotFound``,
+    its arguments are the class's: ``description``, ``response``, a 405's
+    ``valid_methods``...), or, given a :class:`Response`, an
+    ``HTTPException`` that carries it (answered as it is, no handler)."""
     if isinstance(status, Response):
-        raise HTTPAbort(status.status_code, None, status)
-    if type(status) is not int or not 400 <= status <= 599:
-        raise ValueError(f"abort() needs an error status from 400 to 599, not "
-                         f"{safe_repr(status, 100)}")
-    description = args[0] if args else kwargs.get("description")
-    raise HTTPAbort(status, None if description is None else safe_str(description))
+        raise wz_exceptions.HTTPException(response=status)
+    if type(status) is not int or status not in wz_exceptions.default_exceptions:
+        raise LookupError(f"no exception for {safe_repr(status, 100)}")
+    raise wz_exceptions.default_exceptions[status](*args, **kwargs)
 
 
 def redirect(location, code: int = 302) -> Response:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from markupsafe import Markup
-from werkzeug import exceptions as wz_exceptions
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
 from muxserver.http import sending
@@ -36,17 +36,18 @@ from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import companions
+from muxserver.tenant_api import errorhandlers
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
-from muxserver.tenant_api.response import HTTPAbort
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.response import redirect
 from muxserver.tenant_api.session import TenantSession
+from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
@@ -74,7 +75,6 @@ def _site_of(app):
 
 declare_values(Markup)
 declare(HTTPStatus, "phrase description")
-declare(wz_exceptions.HTTPException, "code description name get_description get_body get_headers")
 
 
 @declared("from_mapping from_object from_prefixed_env from_envvar from_pyfile")
@@ -117,7 +117,9 @@ class AppConfig(dict):
           "testing secret_key logger route get post put patch delete add_url_rule errorhandler "
           "register_error_handler before_request after_request teardown_request "
           "teardown_appcontext context_processor register_blueprint run instance_path cli "
-          "open_resource app_context test_request_context is_blueprint",
+          "open_resource app_context test_request_context is_blueprint jinja_env "
+          "template_filter add_template_filter template_global add_template_global "
+          "template_test add_template_test",
           dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
@@ -127,7 +129,8 @@ class Flask:
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
-                 "_blueprints", "_logger", "_app_before", "_app_after", "_cli", "__dict__")
+                 "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
+                 "_app_error_handlers", "_jinja_env", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -146,7 +149,13 @@ class Flask:
         self.debug = False
         self.testing = False
         self._routes = []
+        #: Flask's ``error_handler_spec`` for this app or blueprint:
+        #: ``{code or None: {exception class: handler}}`` (:mod:`.errorhandlers`).
         self._error_handlers = {}
+        #: A blueprint's ``app_errorhandler``s: the app's, for every request.
+        self._app_error_handlers = {}
+        #: ``app.jinja_env``: the filters, tests and globals the app adds.
+        self._jinja_env = None
         self._before = []
         self._after = []
         self._teardown = []
@@ -225,9 +234,9 @@ class Flask:
         return decorator
 
     def register_error_handler(self, code_or_exception, func):
-        if len(self._error_handlers) > 100:
-            raise RuntimeError("more than 100 error handlers")
-        self._error_handlers[code_or_exception] = func
+        """Flask's: ``code_or_exception`` is a status code werkzeug knows or
+        an ``Exception`` subclass (``HTTPException`` takes every HTTP error)."""
+        errorhandlers.register(self._error_handlers, code_or_exception, func)
 
     def before_request(self, func):
         self._before.append(func)
@@ -252,6 +261,41 @@ class Flask:
         (with the literal ``url_prefix`` given here)."""
         if isinstance(blueprint, Flask) and blueprint not in self._blueprints:
             self._blueprints.append(blueprint)
+
+    # -- templates: filters, tests and globals (Flask's names) ---------------------------
+
+    @property
+    def jinja_env(self) -> TenantJinjaEnv:
+        """``app.jinja_env``: its ``filters``, ``tests`` and ``globals`` (what
+        the app adds to Jinja's), ``trim_blocks`` and ``lstrip_blocks``."""
+        if self._jinja_env is None:
+            self._jinja_env = TenantJinjaEnv()
+        return self._jinja_env
+
+    def _template_decorator(self, table: str, name):
+        def decorator(func):
+            self.jinja_env.add(table, func, name)
+            return func
+
+        return decorator
+
+    def template_filter(self, name=None):
+        return self._template_decorator("filters", name)
+
+    def add_template_filter(self, f, name=None):
+        self.jinja_env.add("filters", f, name)
+
+    def template_test(self, name=None):
+        return self._template_decorator("tests", name)
+
+    def add_template_test(self, f, name=None):
+        self.jinja_env.add("tests", f, name)
+
+    def template_global(self, name=None):
+        return self._template_decorator("globals", name)
+
+    def add_template_global(self, f, name=None):
+        self.jinja_env.add("globals", f, name)
 
     # -- the rest of Flask's app surface that makes sense here ---------------------------
 
@@ -288,7 +332,9 @@ class Flask:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-@declared("app_errorhandler before_app_request after_app_request")
+@declared("app_errorhandler before_app_request after_app_request app_template_filter "
+          "add_app_template_filter app_template_test add_app_template_test "
+          "app_template_global add_app_template_global")
 class Blueprint(Flask):
     """``Blueprint(name, import_name, url_prefix=...)``."""
 
@@ -300,7 +346,12 @@ class Blueprint(Flask):
         self.name = str(name)
 
     def app_errorhandler(self, code_or_exception):
-        return self.errorhandler(code_or_exception)
+        """A handler for every request of the app, not only this blueprint's."""
+        def decorator(func):
+            errorhandlers.register(self._app_error_handlers, code_or_exception, func)
+            return func
+
+        return decorator
 
     def before_app_request(self, func):
         self._app_before.append(func)
@@ -309,6 +360,15 @@ class Blueprint(Flask):
     def after_app_request(self, func):
         self._app_after.append(func)
         return func
+
+    # A blueprint's template filters, tests and globals are the app's (every
+    # blueprint's and app's are one environment here).
+    app_template_filter = Flask.template_filter
+    add_app_template_filter = Flask.add_template_filter
+    app_template_test = Flask.template_test
+    add_app_template_test = Flask.add_template_test
+    app_template_global = Flask.template_global
+    add_app_template_global = Flask.add_template_global
 
 
 @declared("push pop")
@@ -682,7 +742,7 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "log": log,
         "Flask": flask_class,
         "Blueprint": blueprint_class,
-        "HTTPException": HTTPAbort,
+        "HTTPException": HTTPException,
         "current_app": AppProxy(site),
         "g": RequestGlobals(),
         "session": SessionProxy(),

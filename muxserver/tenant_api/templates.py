@@ -21,6 +21,19 @@ what a host of many tenants needs:
 HTML is autoescaped for ``.html``, ``.htm``, ``.xml`` and
 ``render_template_string``, as Flask does. One environment per tenant
 (dropped with its runtime), so compiled templates are never shared.
+
+The filters, tests and globals an app adds (``@app.template_filter``,
+``add_template_global``, ``app.jinja_env.filters[name] = f``...) are kept on
+its :class:`TenantJinjaEnv`, the tenant's own dicts, and copied into the
+environment before each render; when they (or ``trim_blocks``/
+``lstrip_blocks``) changed, the compiled templates are dropped, since Jinja
+binds filters and tests when it loads a template.
+
+.. warning::
+   ``app.jinja_env`` is not Jinja's ``Environment``: it offers ``filters``,
+   ``tests``, ``globals`` (what the tenant added; Jinja's own are not
+   listed there), ``trim_blocks`` and ``lstrip_blocks``. Any other name is
+   refused at deploy (:mod:`muxserver.tenancy.reading`).
 """
 
 from __future__ import annotations
@@ -35,11 +48,13 @@ from jinja2 import select_autoescape
 from jinja2 import utils as jinja_utils
 from jinja2.sandbox import SandboxedEnvironment
 
+from muxserver.tenancy.reading import JINJA_ENV_NAMES
 from sandbox import guards
 from sandbox import limits
 from sandbox.guards import TickingIter
 from sandbox.guards.builtins import SafeRange
 from sandbox.guards.declared import declare
+from sandbox.guards.declared import declared
 from sandbox.guards.declared import readable
 from sandbox.guards.operators import guarded_add
 
@@ -214,10 +229,83 @@ class TenantEnvironment(SandboxedEnvironment):
         return _BINOPS[operator](left, right)
 
 
+#: Most filters, tests and globals one tenant's apps may add (each table).
+MAX_ADDED = 1000
+
+
+@declared(" ".join(sorted(JINJA_ENV_NAMES)))
+class TenantJinjaEnv:
+    """``app.jinja_env`` as tenant code holds it: the filters, tests and
+    globals the app adds to Jinja's (plain dicts, the tenant's own), and
+    the two lexer switches Flask apps set."""
+
+    _guarded_writes = True
+    __slots__ = ("filters", "tests", "globals", "_trim", "_lstrip")
+
+    def __init__(self):
+        self.filters = {}
+        self.tests = {}
+        self.globals = {}
+        self._trim = False
+        self._lstrip = False
+
+    @property
+    def trim_blocks(self) -> bool:
+        return self._trim
+
+    @trim_blocks.setter
+    def trim_blocks(self, value):
+        self._trim = bool(value)
+
+    @property
+    def lstrip_blocks(self) -> bool:
+        return self._lstrip
+
+    @lstrip_blocks.setter
+    def lstrip_blocks(self, value):
+        self._lstrip = bool(value)
+
+    def add(self, table: str, func, name=None) -> None:
+        """``add_template_filter(f, name)`` and its kin: ``name`` or the
+        function's own, as Flask names them."""
+        added = getattr(self, table)
+        if type(added) is not dict:
+            raise TypeError(f"app.jinja_env.{table} must stay a dict")
+        if len(added) >= MAX_ADDED:
+            raise ValueError(f"more than {MAX_ADDED} template {table} in one tenant")
+        added[name if name is not None else func.__name__] = func
+
+    def __repr__(self):
+        return "<jinja_env>"
+
+
+def _added(site) -> tuple:
+    """Everything the tenant's apps add to its environment, as one value
+    that compares equal while nothing changed."""
+    tables = ({}, {}, {})
+    main = site.app
+    switches = (False, False)
+    for app in site.apps:
+        env = app._jinja_env
+        if env is None:
+            continue
+        for table, name in zip(tables, ("filters", "tests", "globals")):
+            added = getattr(env, name)
+            if type(added) is not dict:
+                raise TypeError(f"app.jinja_env.{name} must stay a dict")
+            if len(added) + len(table) > MAX_ADDED:
+                raise ValueError(f"more than {MAX_ADDED} template {name} in one tenant")
+            table.update(added)
+        if app is main:
+            switches = (env.trim_blocks, env.lstrip_blocks)
+    return (*tables, switches)
+
+
 class TenantTemplates:
     """One tenant's template environment."""
 
     def __init__(self, site):
+        self._site = site
         #: source -> compiled template, least recently used first.
         self._strings: dict = {}
         self.env = TenantEnvironment(
@@ -229,13 +317,36 @@ class TenantTemplates:
         self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
         self.env.filters = {name: _bounded_filter(name, func)
                             for name, func in self.env.filters.items()}
+        self._own = (dict(self.env.filters), dict(self.env.tests), dict(self.env.globals))
+        self._applied = ({}, {}, {}, (False, False))
+
+    def _sync(self) -> None:
+        """Bring the apps' filters, tests, globals and switches into the
+        environment; drop compiled templates when they changed."""
+        added = _added(self._site)
+        if added == self._applied:
+            return
+        filters, tests, globals_, (trim, lstrip) = added
+        env = self.env
+        env.filters = {**self._own[0], **filters}
+        env.tests = {**self._own[1], **tests}
+        # Templates hold env.globals itself (a ChainMap over it): change it in place.
+        env.globals.clear()
+        env.globals.update({**self._own[2], **globals_})
+        env.trim_blocks, env.lstrip_blocks = trim, lstrip
+        if env.cache is not None:
+            env.cache.clear()
+        self._strings.clear()
+        self._applied = added
 
     def render(self, name: str, context: dict) -> str:
+        self._sync()
         template = self.env.get_template(name)
         return self._checked(template.render(context))
 
     def render_string(self, source: str, context: dict) -> str:
         guards.check_text(source, "render_template_string()")
+        self._sync()
         # Compiled once per source (a page rendered on every request, like
         # a file template), not on every call.
         template = self._strings.pop(source, None)

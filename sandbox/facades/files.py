@@ -33,6 +33,7 @@ import time
 import weakref
 
 from sandbox import guards
+from sandbox import limits
 from sandbox.guards import SandboxError
 from sandbox.guards.declared import declared
 
@@ -203,26 +204,95 @@ class TenantFiles:
             raise ValueError(f"invalid mode: {guards.safe_repr(mode, 100)}")
         write = any(c in mode for c in "wax+")
         path = self.resolve(name, write=write)
-        if write:
-            parent = os.path.dirname(path)
-            if not os.path.isdir(parent):
-                raise FileNotFoundError(f"No such file or directory: {name!r}")
-        flags = os.O_RDONLY | os.O_NOFOLLOW if not write else None
-        if flags is not None:
-            # O_NOFOLLOW: a link swapped in after resolve() is not followed.
-            fd = os.open(path, flags)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise IsADirectoryError(f"{name!r} is not a regular file")
-                raw = open(fd, mode, buffering, encoding, errors, newline)
-            except BaseException:
-                os.close(fd)
-                raise
-        else:
-            raw = open(path, mode, buffering, encoding, errors, newline)
+        raw = _open_resolved(path, name, mode, buffering, encoding, errors, newline)
         handle = TenantFile(raw, str(name), self if write else None, self)
         self.open_files.add(handle)
         return handle
+
+    # -- a host stream into /data -----------------------------------------------
+
+    def save_stream(self, name, stream, size=None, buffer_size: int = 16384) -> int:
+        """Write what is left of ``stream`` (a host stream: an uploaded
+        file) to the tenant file ``name`` under ``/data``, as werkzeug's
+        ``FileStorage.save`` does; return the bytes written.
+
+        :param size: the bytes left in ``stream`` when known: the growth is
+            checked against the quota before anything is written (a save
+            over the quota leaves the file as it was). Unknown, each chunk
+            is checked before it is written.
+        :param buffer_size: bytes read at a time (capped at
+            :data:`MAX_SAVE_CHUNK`); the request's budget ticks between them.
+        """
+        try:
+            return self._save_stream(name, stream, size, buffer_size)
+        except OSError as exc:
+            raise self.tenant_error(exc) from None
+
+    def _save_stream(self, name, stream, size, buffer_size) -> int:
+        if len(self.open_files) >= MAX_OPEN_FILES:
+            raise OSError(errno.EMFILE, f"too many open files: this function holds "
+                                        f"{MAX_OPEN_FILES}")
+        path = self.resolve(name, write=True)
+        if size is not None:
+            try:
+                before = os.lstat(path).st_size
+            except FileNotFoundError:
+                before = 0
+            self.check_growth(size - before)
+        chunk = buffer_size if type(buffer_size) is int and buffer_size > 0 else 16384
+        chunk = min(chunk, MAX_SAVE_CHUNK)
+        written = 0
+        with _open_resolved(path, name, "wb", 0, None, None, None) as raw:
+            while size is None or written < size:
+                limits.tick()
+                data = stream.read(chunk if size is None else min(chunk, size - written))
+                if not data:
+                    break
+                if size is None:
+                    self.check_growth(len(data))
+                raw.write(data)
+                written += len(data)
+        return written
+
+
+#: Most bytes :meth:`TenantFiles.save_stream` holds at once.
+MAX_SAVE_CHUNK = 1024 * 1024
+
+
+def _open_flags(mode: str) -> int:
+    """The ``os.open`` flags of a Python ``open()`` mode, never following
+    a symbolic link in the last component (one swapped in after
+    :meth:`TenantFiles.resolve` checked the name is not followed)."""
+    if "+" in mode:
+        flags = os.O_RDWR
+    elif "r" in mode:
+        flags = os.O_RDONLY
+    else:
+        flags = os.O_WRONLY
+    if "w" in mode:
+        flags |= os.O_CREAT | os.O_TRUNC
+    elif "a" in mode:
+        flags |= os.O_CREAT | os.O_APPEND
+    elif "x" in mode:
+        flags |= os.O_CREAT | os.O_EXCL
+    return flags | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_resolved(path, name, mode, buffering, encoding, errors, newline):
+    """Open the host ``path`` (:meth:`TenantFiles.resolve` gave it) as
+    ``open(name, mode, ...)`` would: a regular file only."""
+    if any(c in mode for c in "wax+"):
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(f"No such file or directory: {name!r}")
+    fd = os.open(path, _open_flags(mode), 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(f"{name!r} is not a regular file")
+        return open(fd, mode, buffering, encoding, errors, newline)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def folder_bytes(root: str) -> int:

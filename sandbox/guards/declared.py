@@ -25,8 +25,10 @@ with a public name:
    class read has its own guard only for what is not a method of instances
    (class methods: :data:`CLASS_GUARDS`).
 4. No owner (an instance attribute, or one a ``__getattr__`` makes): readable
-   on tenant objects; on a host object only if its declaration says its
-   instance attributes are data (``dynamic``) or names the object to ask
+   on tenant objects; on a host object if a host class of its MRO declares
+   the name (an instance attribute the library documents, as werkzeug's
+   ``InternalServerError.original_exception``), or if its declaration says
+   its instance attributes are data (``dynamic``) or names the object to ask
    instead (``forward``: a proxy).
 
 Names that start with ``_`` are judged by :mod:`sandbox.guards.own_objects`,
@@ -207,6 +209,8 @@ def _instance_entry(cls: type, name: str):
     if owner is not None:
         return _host_verdict(owner, mro, name, METHOD_GUARDS)
     # An instance attribute, or one a __getattr__ makes.
+    if _declared_in(mro, name):
+        return True  # one the class's declaration names
     dynamic_host = next((k for k in mro if k is not object and "__getattr__" in k.__dict__
                          and k not in TENANT_CLASSES), None)
     if dynamic_host is None and cls in TENANT_CLASSES:

@@ -340,7 +340,8 @@ _owner("flask",
     "Blueprint Flask HTTPException Request Response after_this_request flash "
     "get_flashed_messages has_app_context has_request_context make_response redirect "
     "stream_with_context",
-    abort='the description through consume.safe_str',
+    abort="werkzeug's classes; a description that is not text sized when answered "
+          "(errorhandlers.error_response)",
     jsonify='flask_json: sized first, default= counted',
     log='shim.tenant_log: each value through consume.safe_str',
     render_template='as render_template_string',
@@ -471,18 +472,27 @@ _owner("muxserver.tenant_api.kv.KVFacade",
     keys="kv: at most 10,000 keys")
 _owner("muxserver.tenant_api.request.BodyStream",
     "read readline")
-_owner("muxserver.tenant_api.response.HTTPAbort",
-    "get_body")
+_owner("muxserver.tenant_api.request.UploadedFile",
+    read="the upload: at most --max-body",
+    save="files.TenantFiles.save_stream: /data only, the quota for the whole file first, "
+         "chunks of at most 1 MB that tick; or a file object's write, through the membrane")
 _owner("muxserver.tenant_api.response.Response",
     "delete_cookie get_data set_cookie set_data")
 _owner("muxserver.tenant_api.shim.AppConfig",
     "from_envvar from_mapping from_object from_prefixed_env from_pyfile")
 _owner("muxserver.tenant_api.shim.Blueprint",
-    "after_app_request app_errorhandler before_app_request")
+    "after_app_request app_errorhandler before_app_request",
+    **dict.fromkeys(["add_app_template_filter", "add_app_template_global",
+                     "add_app_template_test", "app_template_filter", "app_template_global",
+                     "app_template_test"], "templates.TenantJinjaEnv.add: at most 1,000 each"))
 _owner("muxserver.tenant_api.shim.Flask",
     "add_url_rule after_request app_context before_request context_processor delete "
-    "errorhandler get open_resource patch post put register_blueprint register_error_handler "
-    "route run teardown_appcontext teardown_request test_request_context")
+    "errorhandler get open_resource patch post put register_blueprint "
+    "route run teardown_appcontext teardown_request test_request_context",
+    register_error_handler="errorhandlers.register: at most 100",
+    **dict.fromkeys(["add_template_filter", "add_template_global", "add_template_test",
+                     "template_filter", "template_global", "template_test"],
+                    "templates.TenantJinjaEnv.add: at most 1,000 each"))
 _owner("muxserver.tenant_api.shim.RequestGlobals",
     "get pop setdefault")
 _owner("muxserver.tenant_api.shim._Commands",
@@ -743,11 +753,16 @@ _owner("uuid",
 _owner("werkzeug.datastructures.accept.Accept",
     "find index quality to_header values",
     best_match='request._best_match: at most 1,000 candidates')
+_owner("werkzeug.datastructures.headers.EnvironHeaders",
+    "copy")  # raises: request.headers cannot be copied, as in Flask
 _owner("werkzeug.datastructures.headers.Headers",
     "add add_header clear copy extend get get_all getlist items keys pop popitem remove set "
     "setdefault setlist setlistdefault update values")
 _owner("werkzeug.datastructures.mixins.ImmutableDictMixin",
     "clear fromkeys pop popitem setdefault update")
+_owner("werkzeug.datastructures.mixins.ImmutableHeadersMixin",
+    "add add_header extend pop popitem remove set setdefault setlist setlistdefault "
+    "update")  # each raises: request.headers is immutable, as in Flask
 _owner("werkzeug.datastructures.mixins.ImmutableListMixin",
     "append extend insert pop remove reverse sort")
 _owner("werkzeug.datastructures.mixins.ImmutableMultiDictMixin",
@@ -761,18 +776,27 @@ _owner("werkzeug.datastructures.structures.MultiDict",
 _owner("werkzeug.datastructures.structures.TypeConversionDict",
     "get")
 _owner("werkzeug.exceptions",
-    "BadGateway BadRequest Conflict Forbidden Gone HTTPException InternalServerError "
-    "LengthRequired MethodNotAllowed NotAcceptable NotFound NotImplemented PreconditionFailed "
-    "RequestEntityTooLarge RequestTimeout ServiceUnavailable TooManyRequests Unauthorized "
-    "UnprocessableEntity UnsupportedMediaType abort")
+    "BadGateway BadRequest BadRequestKeyError Conflict ExpectationFailed FailedDependency "
+    "Forbidden GatewayTimeout Gone HTTPException HTTPVersionNotSupported ImATeapot "
+    "InternalServerError LengthRequired Locked MethodNotAllowed MisdirectedRequest "
+    "NotAcceptable NotFound NotImplemented PreconditionFailed PreconditionRequired "
+    "RequestEntityTooLarge RequestHeaderFieldsTooLarge RequestTimeout RequestURITooLarge "
+    "RequestedRangeNotSatisfiable ServiceUnavailable TooManyRequests Unauthorized "
+    "UnavailableForLegalReasons UnprocessableEntity UnsupportedMediaType",
+    abort="as flask.abort")
 _owner("werkzeug.exceptions.HTTPException",
-    "get_body get_description get_headers")
+    get_body="errorhandlers._sized: the description made text sized first",
+    get_description="errorhandlers._sized",
+    get_headers="errorhandlers._sized: containers given as header values sized first",
+    get_response="errorhandlers.error_response: sized as get_body and get_headers")
 _owner("werkzeug.exceptions.MethodNotAllowed",
-    "get_headers")
+    get_headers="errorhandlers._sized")
+_owner("werkzeug.exceptions.RequestedRangeNotSatisfiable",
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions.Unauthorized",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions._RetryAfter",
-    "get_headers")
+    get_headers="errorhandlers._sized")
 _owner("werkzeug.security",
     check_password_hash="the stored method's cost capped; off the hub",
     generate_password_hash="cost capped at werkzeug's defaults; run whole off the hub")

@@ -375,4 +375,26 @@ CASES = {
         ("runtime", "E!E!E!")),
     "print_to_host_object": ("import mux\ndef get():\n    print('x', file=mux.request)\n    return 'x'\n",
                              ("runtime", "AttributeError")),
+    # -- the Flask surface of issue 24 ------------------------------------------
+    "abort_header_text_bomb": (  # werkzeug's f"{units} */{length}": one C str()
+        "from flask import abort\ndef get():\n    abort(416, length=['x' * 2**20] * 2000)\n",
+        ("runtime", "memory limit exceeded")),
+    "http_error_get_headers_bomb": (
+        "from werkzeug.exceptions import MethodNotAllowed\ndef get():\n"
+        "    return str(MethodNotAllowed(valid_methods=['x' * 2**20] * 2000).get_headers())\n",
+        ("runtime", "memory limit exceeded")),
+    "http_error_description_bomb": (
+        "from werkzeug.exceptions import NotFound\ndef get():\n"
+        "    return NotFound([['y' * 2**20] * 2000]).get_body()\n",
+        ("runtime", "memory limit exceeded")),
+    "jinja_env_is_not_jinjas": ("from flask import Flask\napp = Flask(__name__)\n"
+                                "def get():\n    return str(app.jinja_env.loader)\n",
+                                ("compile", "jinja_env.loader is not offered here")),
+    "request_headers_environ": ("from flask import request\ndef get():\n"
+                                "    return str(request.headers.environ)\n",
+                                ("runtime", "AttributeError")),
+    "upload_save_host_path": (
+        "from flask import request\ndef get():\n"
+        "    request.files['f'].save('SECRET_PATH')\n    return 'x'\n",
+        ("runtime", "KeyError")),  # no upload in a GET; the path cases: tests/test_uploads.py
 }

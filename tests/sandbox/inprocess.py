@@ -285,10 +285,11 @@ class SandboxHost:
 class _ModuleView:
     """What :func:`call_handler` reads of a warm module: its apps."""
 
-    __slots__ = ("apps",)
+    __slots__ = ("apps", "route_apps")
 
     def __init__(self, apps):
         self.apps = [a for a in apps if not a.is_blueprint] + [a for a in apps if a.is_blueprint]
+        self.route_apps = {}
 
 
 def make_secrets(root: Path, secret: str) -> tuple[Path, Path]:

@@ -82,7 +82,7 @@ def samples():
         property(len), staticmethod(len), classmethod(len), mux.request, request.args,
         request.headers, request.cookies, request.form, request.files, request.values,
         request.accept_mimetypes, request.stream, session, g, current_app, app, app.config,
-        app.logger, app.cli, app.app_context(), Response("x"), jsonify(a=1), make_response("x"),
+        app.logger, app.cli, app.app_context(), app.jinja_env, Response("x"), jsonify(a=1), make_response("x"),
         werkzeug.exceptions.NotFound(), mux.kv, mux.env, yaml.YAMLError(),
     ]
 
@@ -181,3 +181,36 @@ def walk_a_tenants_world(root) -> Reached:
     with host.serving("walker") as (runtime, namespace):
         roots, keyed = tenant_roots(runtime, namespace["samples"]())
         return reach(roots, keyed_roots=keyed)
+
+
+#: Where the Flask surface lives: owners in these modules (or their facades).
+FLASK_SURFACE = ("mux", "flask", "muxserver", "werkzeug", "markupsafe", "jinja2", "click",
+                 "functions_framework")
+
+
+def is_flask_surface(owner: str) -> bool:
+    """Whether an owner of :func:`surface` is part of the Flask surface."""
+    return owner.split(".", 1)[0] in FLASK_SURFACE
+
+
+def surface(reached: Reached) -> dict[str, set[str]]:
+    """Every public name tenant code can read on a host object the walk
+    reached, by the owner that defines it (``"flask.Flask"``,
+    ``"builtins.str"``; an instance attribute by its object's class):
+    the attack surface the declarations open."""
+    from sandbox.guards.own_objects import TENANT_CLASSES
+
+    found: dict[str, set[str]] = {}
+    for obj in reached.objects.values():
+        cls = obj if isinstance(obj, type) else type(obj)
+        if cls in TENANT_CLASSES:
+            continue
+        for name in _names(obj):
+            try:
+                guarded_getattr(obj, name)
+            except Exception:
+                continue
+            key = _owner_key(obj, name) or f"{_label(type(obj))}.{name}"
+            owner, _, attr = key.rpartition(".")
+            found.setdefault(owner, set()).add(attr)
+    return found

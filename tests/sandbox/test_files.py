@@ -1,6 +1,7 @@
 """The tenant's files: /app read-only, /data under a quota, nothing else —
 symbolic links and `..` included (sandbox.facades.files)."""
 
+import io
 import os
 
 import pytest
@@ -75,3 +76,37 @@ def test_os_environ_is_the_tenants_env_only(folders):
     finally:
         del os.environ["MUX_HOST_ONLY"]
     assert ns["a"] is None and ns["b"] == "hi" and "X" not in os.environ
+
+
+class _Unsized:
+    """A stream that cannot tell its size (no seek): an upload read from
+    the socket."""
+
+    def __init__(self, data):
+        self._data = io.BytesIO(data)
+
+    def read(self, size=-1):
+        return self._data.read(size)
+
+
+def test_save_stream_checks_the_whole_upload_before_writing(folders):
+    app, data, secret = folders
+    files = TenantFiles(app, data, quota_bytes=1000)
+    (data / "kept.txt").write_text("kept")
+    with pytest.raises(QuotaExceeded):
+        files.save_stream("/data/kept.txt", io.BytesIO(b"z" * 1200), 1200)
+    assert (data / "kept.txt").read_text() == "kept"  # not even truncated
+    assert files.save_stream("/data/kept.txt", io.BytesIO(b"y" * 900), 900, buffer_size=7) == 900
+    assert (data / "kept.txt").read_bytes() == b"y" * 900
+    for name in ("/app/conf.txt", "conf.txt", "../secret.txt", str(secret)):
+        with pytest.raises(PermissionError):
+            files.save_stream(name, io.BytesIO(b"x"), 1)
+    assert secret.read_text() == "secret"
+
+
+def test_save_stream_of_unknown_size_stops_at_the_quota(folders):
+    app, data, _ = folders
+    files = TenantFiles(app, data, quota_bytes=1000)
+    with pytest.raises(QuotaExceeded):
+        files.save_stream("/data/u.bin", _Unsized(b"u" * 5000), None, buffer_size=100)
+    assert (data / "u.bin").stat().st_size <= 1000

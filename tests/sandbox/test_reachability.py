@@ -74,6 +74,8 @@ from sandbox.guards.declared import public_names  # noqa: E402
 from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS  # noqa: E402
 from sandbox.guards.own_objects import TENANT_CLASSES  # noqa: E402
 from sandbox.runtime import ClassFactory  # noqa: E402
+from tests.sandbox.reach import is_flask_surface  # noqa: E402
+from tests.sandbox.reach import surface  # noqa: E402
 from tests.sandbox.reach import walk_a_tenants_world  # noqa: E402
 
 _SUBCLASSABLE = 1 << 10  # Py_TPFLAGS_BASETYPE
@@ -169,3 +171,18 @@ def test_no_host_state_in_a_class_a_tenant_can_subclass(reached):
                 if not _is_constant(value):
                     state.append(f"{_label(klass)}.{name}: {type(value).__name__}")
     assert sorted(set(state)) == [], "\n".join(sorted(set(state)))
+
+
+def test_the_surface_counts_the_public_names_the_membrane_lets_through(reached):
+    """:func:`tests.sandbox.reach.surface` (the attack-surface figure of
+    ``benchmarks/bench_flask_surface.py``) names what tenant code can read:
+    public names only, each one declared by its class, the Flask surface
+    among them and a Flask class's private state not."""
+    found = surface(reached)
+    assert all(not name.startswith("_") for names in found.values() for name in names)
+    assert {"Flask", "Blueprint", "request", "jsonify"} <= found["flask"]
+    from muxserver.tenant_api.shim import Flask
+
+    assert {"route", "errorhandler"} <= found[_label(Flask)] <= public_names(Flask)
+    assert any(is_flask_surface(owner) for owner in found)
+    assert not any(is_flask_surface(owner) for owner in ("builtins.str", "sqlite3.Connection"))

@@ -1,0 +1,435 @@
+"""The places issue 24 found muxserver silently different from Flask 3.1,
+each answered by Flask itself and by muxserver in the same test: error
+handlers for classes (``HTTPException``, ``Exception``), ``abort`` with a
+description, template filters, tests and globals, ``FileStorage.save``,
+``autocorrect_location_header`` and a missing request header."""
+
+import io
+
+from tests.differential.harness import HEADERS
+
+# -- error handlers and abort -----------------------------------------------------------
+
+HTTP_EXCEPTION_APP = {"app.py": """
+    import json
+    from flask import Flask, Blueprint, abort, request
+    from werkzeug.exceptions import HTTPException, NotFound
+
+    app = Flask(__name__)
+    shop = Blueprint("shop", __name__)
+
+    @app.errorhandler(HTTPException)
+    def handle(e):
+        return {"code": e.code, "name": e.name, "description": e.description,
+                "text": str(e), "kind": type(e).__name__}, e.code
+
+    @shop.errorhandler(410)
+    def shop_gone(e):
+        return "the shop's own 410: " + e.description, 410
+
+    @shop.route("/shop/gone")
+    def shop_item():
+        abort(410, description="sold out")
+
+    @app.route("/gone")
+    def gone():
+        abort(410)
+
+    @app.route("/teapot")
+    def teapot():
+        abort(418, "short and stout")
+
+    @app.route("/raised")
+    def raised():
+        raise NotFound()
+
+    @app.route("/caught")
+    def caught():
+        try:
+            abort(404)
+        except HTTPException as e:
+            return f"caught {e.code} {isinstance(e, NotFound)}"
+
+    @app.route("/crash")
+    def crash():
+        raise ValueError("x")
+
+    @app.route("/as-page")
+    def as_page():
+        e = NotFound("gone fishing")
+        response = e.get_response()
+        response.data = json.dumps({"code": e.code, "description": e.description})
+        response.content_type = "application/json"
+        return response
+
+    @app.route("/bad-json", methods=["POST"])
+    def bad_json():
+        return {"got": request.get_json()}
+
+    @app.after_request
+    def stamp(response):
+        response.headers["X-Custom"] = "after"
+        return response
+
+    app.register_blueprint(shop)
+    """}
+
+
+def test_an_errorhandler_for_http_exception_takes_every_http_error(both):
+    pair = both(HTTP_EXCEPTION_APP)
+    gone, _ = pair.get("/gone")
+    assert gone.status_code == 410 and gone.json["name"] == "Gone"
+    assert gone.headers["X-Custom"] == "after"  # after_request sees error answers too
+    pair.get("/missing")  # the router's 404 (not a blueprint's: the app's handler)
+    pair.get("/teapot")
+    pair.get("/raised")
+    pair.get("/caught")
+    crash, _ = pair.get("/crash")  # unhandled: an InternalServerError for the handler
+    assert crash.json["code"] == 500 and crash.json["kind"] == "InternalServerError"
+    pair.get("/as-page")
+    pair.get("/shop/gone")  # the blueprint's own handler first
+    pair.post("/bad-json", data="{nope", content_type="application/json")
+    pair.request("POST", "/gone")  # 405: MethodNotAllowed is an HTTPException too
+
+
+EXCEPTION_APP = {"app.py": """
+    from flask import Flask, Blueprint, abort
+    from werkzeug.exceptions import NotFound
+
+    app = Flask(__name__)
+    admin = Blueprint("admin", __name__)
+
+    @app.errorhandler(Exception)
+    def anything(e):
+        return f"{type(e).__name__}: {getattr(e, 'code', '-')}", 400
+
+    @admin.app_errorhandler(NotFound)
+    def not_found(e):
+        return "admin's app-wide 404", 404
+
+    @admin.route("/admin/key")
+    def key():
+        return {}["missing"]
+
+    @app.route("/abort")
+    def aborted():
+        abort(409)
+
+    app.register_blueprint(admin)
+    """}
+
+
+def test_an_errorhandler_for_exception_and_a_blueprints_app_errorhandler(both):
+    pair = both(EXCEPTION_APP)
+    pair.get("/missing")  # NotFound: the blueprint's app_errorhandler, app-wide
+    pair.get("/abort")  # Conflict: the handler for Exception
+    pair.get("/admin/key")
+
+
+ABORT_APP = {"app.py": """
+    from flask import Flask, abort, jsonify
+
+    app = Flask(__name__)
+
+    @app.errorhandler(400)
+    def bad_request(e):
+        return jsonify(description=e.description, text=str(e)), 400
+
+    @app.errorhandler(ValueError)
+    def bad_value(e):
+        abort(400, description="bad value")
+
+    @app.errorhandler(500)
+    def server_error(e):
+        original = e.original_exception
+        return jsonify(original=type(original).__name__, text=str(original)), 500
+
+    @app.route("/input")
+    def input_():
+        abort(400, description="bad input")
+
+    @app.route("/value")
+    def value():
+        raise ValueError("x")
+
+    @app.route("/unknown-code")
+    def unknown_code():
+        try:
+            abort(299)
+        except LookupError as e:
+            return str(e)
+    """}
+
+
+def test_abort_with_a_description_and_an_abort_inside_an_error_handler(both):
+    pair = both(ABORT_APP)
+    answer, _ = pair.get("/input")
+    assert answer.json == {"description": "bad input", "text": "400 Bad Request: bad input"}
+    # An error handler that aborts is an unhandled error: Flask's 500 handler
+    # gets an InternalServerError whose original_exception is the BadRequest.
+    value, _ = pair.get("/value")
+    assert value.status_code == 500 and value.json["original"] == "BadRequest"
+    pair.get("/unknown-code")
+
+
+def test_an_abort_inside_an_error_handler_without_a_500_handler(both):
+    pair = both({"app.py": """
+        from flask import Flask, abort
+
+        app = Flask(__name__)
+
+        @app.errorhandler(ValueError)
+        def bad_value(e):
+            abort(400, description="bad value")
+
+        @app.route("/value")
+        def value():
+            raise ValueError("x")
+        """})
+    # Both answer 500; muxserver's body is its own 500 page (the request id,
+    # the traceback in the tenant's log: SPEC "Limits and status codes").
+    answer, _ = pair.get("/value", body=False, compare=())
+    assert answer.status_code == 500
+
+
+HOOKS_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.before_request
+    def gate():
+        if request.path.startswith("/private"):
+            return "log in first", 401
+
+    @app.after_request
+    def cors(response):
+        response.headers["X-Custom"] = "cors"
+        return response
+
+    @app.route("/")
+    def index():
+        return "home"
+    """}
+
+
+def test_request_hooks_run_for_unknown_urls_and_methods(both):
+    """Flask runs before_request before it raises its routing error (a hook
+    may answer instead) and after_request on the error page."""
+    pair = both(HOOKS_APP)
+    missing, _ = pair.get("/missing")
+    assert missing.status_code == 404 and missing.headers["X-Custom"] == "cors"
+    private, _ = pair.get("/private/anything")
+    assert private.status_code == 401
+    # Flask's Allow lists a set in no fixed order: compared as sets.
+    flask_answer, mux_answer = pair.request("POST", "/", compare=tuple(
+        h for h in HEADERS if h != "Allow"))
+    assert set(mux_answer.headers["Allow"].split(", ")) == \
+        set(flask_answer.headers["Allow"].split(", "))
+
+
+# -- the request's headers ------------------------------------------------------------
+
+HEADERS_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return request.headers["X-Token"]
+
+    @app.route("/kind")
+    def kind():
+        answers = []
+        for name in ("X-Token", "Content-Type", "x_token"):
+            try:
+                answers.append(request.headers[name])
+            except Exception as e:
+                answers.append(f"{type(e).__name__} {e}")
+        try:
+            request.headers["X-New"] = "1"
+        except TypeError:
+            answers.append("immutable")
+        answers.append(request.headers.get("X-Token", "none"))
+        answers.append(str(request.headers.get("Content-Length", type=int)))
+        answers.append(str("x-token" in request.headers))
+        return " | ".join(answers)
+
+    @app.route("/arg")
+    def arg():
+        return request.args["missing"]
+    """}
+
+
+def test_a_missing_header_read_by_subscript_is_a_plain_key_error(both):
+    pair = both(HEADERS_APP)
+    # Flask 3.1 itself: werkzeug's EnvironHeaders raises a plain KeyError
+    # (not BadRequestKeyError) named after the environ key.
+    kinds, _ = pair.get("/kind")
+    assert kinds.get_data(as_text=True).startswith("KeyError 'HTTP_X_TOKEN' | ")
+    pair.get("/kind", headers={"X-Token": "t"}, data=b"abc")
+    # So, unhandled, it is a 500 on both (the bodies are each server's 500 page).
+    missing, _ = pair.get("/", body=False, compare=())
+    assert missing.status_code == 500
+    pair.get("/", headers={"X-Token": "secret"})
+    pair.get("/arg")  # request.args is a MultiDict: BadRequestKeyError, 400
+
+
+# -- templates: filters, tests and globals ----------------------------------------------
+
+TEMPLATES_APP = {
+    "app.py": """
+        from flask import Flask, Blueprint, render_template, render_template_string
+
+        app = Flask(__name__)
+        bp = Blueprint("bp", __name__)
+
+        @app.template_filter("shout")
+        def shout(text):
+            return text.upper() + "!"
+
+        @app.template_filter()
+        def whisper(text):
+            return text.lower() + "..."
+
+        def backwards(text):
+            return text[::-1]
+
+        app.add_template_filter(backwards, "rev")
+        app.jinja_env.filters["twice"] = lambda text: text * 2
+        app.jinja_env.globals["site_name"] = "Acme"
+        app.jinja_env.globals.update(version=3)
+        app.jinja_env.trim_blocks = True
+
+        @app.template_global()
+        def greeting(name):
+            return "hello " + name
+
+        @app.template_test("short")
+        def is_short(text):
+            return len(text) < 4
+
+        @bp.app_template_filter("stars")
+        def stars(text):
+            return "*" + text + "*"
+
+        app.register_blueprint(bp)
+
+        @app.route("/")
+        def index():
+            return render_template_string(
+                "{{ 'hi'|shout }} {{ 'HO'|whisper }} {{ 'abc'|rev }} {{ 'x'|twice }} "
+                "{{ site_name }} v{{ version }} {{ greeting('ann') }} "
+                "{{ 'abc' is short }} {{ 'abcdef' is short }} {{ 'b'|stars }}")
+
+        @app.route("/page")
+        def page():
+            return render_template("page.html", items=["a", "bb"])
+
+        @app.route("/late")
+        def late():
+            app.jinja_env.filters["late"] = lambda text: "late " + text
+            return render_template_string("{{ 'x'|late }}")
+        """,
+    "templates/page.html": """\
+        {% for item in items %}
+        <li>{{ item|shout }}{% if item is short %} (short){% endif %}</li>
+        {% endfor %}
+        {{ site_name|stars }}
+        """,
+}
+
+
+def test_template_filters_tests_globals_and_jinja_env(both):
+    pair = both(TEMPLATES_APP)
+    index, _ = pair.get("/")
+    assert index.get_data(as_text=True).startswith("HI! ho... cba xx Acme v3 hello ann True False")
+    pair.get("/page")
+    pair.get("/late")  # a filter added after the first render is there at the next
+    pair.get("/page")
+
+
+# -- uploads ---------------------------------------------------------------------------
+
+UPLOAD_APP = {"app.py": """
+    import io, os
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.route("/upload", methods=["POST"])
+    def upload():
+        os.makedirs(app.instance_path, exist_ok=True)
+        target = os.path.join(app.instance_path, "upload.txt")
+        request.files["f"].save(target)
+        with open(target) as f:
+            return f.read()
+
+    @app.route("/rest", methods=["POST"])
+    def rest():
+        upload = request.files["f"]
+        head = upload.read(5)
+        buffer = io.BytesIO()
+        upload.save(buffer, buffer_size=3)
+        return {"head": head.decode(), "rest": buffer.getvalue().decode()}
+
+    @app.route("/twice", methods=["POST"])
+    def twice():
+        os.makedirs(app.instance_path, exist_ok=True)
+        target = os.path.join(app.instance_path, "twice.txt")
+        request.files["f"].save(target)
+        request.files["g"].save(target)  # replaces the first
+        with open(target) as f:
+            return f.read()
+    """}
+
+
+def _upload(**files):
+    return lambda side: {name: (io.BytesIO(body), f"{name}.txt") for name, body in files.items()}
+
+
+def test_an_uploaded_file_saved_to_the_instance_folder_or_a_file_object(both):
+    pair = both(UPLOAD_APP)
+    pair.post("/upload", data=_upload(f=b"file body"))
+    pair.post("/rest", data=_upload(f=b"0123456789abcdef"))
+    pair.post("/twice", data=_upload(f=b"a much longer first body", g=b"short"))
+
+
+# -- redirects -------------------------------------------------------------------------
+
+REDIRECT_APP = {"app.py": """
+    from flask import Flask, redirect
+
+    app = Flask(__name__)
+
+    @app.route("/go")
+    def go():
+        response = redirect("/elsewhere")
+        response.autocorrect_location_header = False
+        return response
+
+    @app.route("/absolute")
+    def absolute():
+        response = redirect("next?page=2")
+        response.autocorrect_location_header = True
+        return response
+
+    @app.route("/unicode")
+    def unicode():
+        return redirect("/café/ü?q=é")
+
+    @app.route("/tuple")
+    def tuple_():
+        return "moved", 301, {"Location": "/naïve"}
+    """}
+
+
+def test_redirect_locations_as_werkzeug_sends_them(both):
+    pair = both(REDIRECT_APP)
+    go, _ = pair.get("/go")
+    assert go.headers["Location"] == "/elsewhere"
+    absolute, _ = pair.get("/absolute")
+    assert absolute.headers["Location"] == "http://localhost/t/next?page=2"
+    pair.get("/unicode")
+    pair.get("/tuple")

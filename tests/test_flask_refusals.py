@@ -1,0 +1,37 @@
+"""What the sandbox's Flask does not offer is refused at deploy with file
+and line, never left to differ at run time (issue 24); a process-tier
+tenant runs Flask itself, so nothing of this is refused there."""
+
+JINJA_EXTENSION = {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.jinja_env.filters["ok"] = str.upper
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    @app.route("/")
+    def index():
+        return "hi"
+    """}
+
+
+def test_it_refuses_a_jinja_env_name_it_does_not_offer_with_file_and_line(tenants):
+    tenants.add("acme", JINJA_EXTENSION)
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1, errors
+    assert "acme/app.py:6:" in errors[0]
+    assert "jinja_env.add_extension is not offered here" in errors[0]
+    assert "filters, globals, lstrip_blocks, tests, trim_blocks" in errors[0]
+
+
+def test_the_offered_jinja_env_names_deploy(tenants):
+    tenants.add("acme", {"app.py": JINJA_EXTENSION["app.py"].replace(
+        'app.jinja_env.add_extension("jinja2.ext.do")',
+        "app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True\n"
+        "    app.jinja_env.globals.update(x=1)\n    app.jinja_env.tests['t'] = bool")})
+    assert tenants.app().registry.error_list() == []
+
+
+def test_a_process_tenant_may_use_all_of_jinja_env(tenants):
+    tenants.add("acme", {**JINJA_EXTENSION, "tenant.toml": 'runtime = "process"\n'})
+    assert tenants.app(process_tenants=["*"]).registry.error_list() == []
