@@ -34,7 +34,6 @@ The findings, by class:
 """
 
 import json
-import os
 
 import pytest
 
@@ -60,13 +59,9 @@ def host(tmp_path_factory):
     from muxserver.fairshare import fair_share
 
     host = SandboxHost(root, offload=fair_share.offload)
-    saved = os.environ.get("MUX_TEST_SECRET")
-    os.environ["MUX_TEST_SECRET"] = SECRET
-    yield host
-    if saved is None:
-        os.environ.pop("MUX_TEST_SECRET", None)
-    else:
-        os.environ["MUX_TEST_SECRET"] = saved
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUX_TEST_SECRET", SECRET)
+        yield host
 
 
 def serve(host: SandboxHost, name: str, source: str):
