@@ -244,3 +244,41 @@ def test_pow_by_name_does_not_hold_the_process(host):
         "    return str(I(7).__pow__(3 * 10**6).bit_length())\n"))
     assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
     assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+
+
+# -- found while closing the above: the same door on other roads --------------------------
+#
+# A tenant subclass of a builtin type was constructed by the type's own C
+# constructor, not by the guarded builtin (B(150 * 2**20) for class B(bytes));
+# round(n, -10**7) computed 10**10**7 in one call.
+
+@pytest.mark.parametrize("case", [
+    "class B(bytes):\n    pass\ndef get():\n    return str(len(B(150 * 2**20)))\n",
+    "class B(bytearray):\n    pass\ndef get():\n    return str(len(B(150 * 2**20)))\n",
+    "class S(str):\n    pass\ndef get():\n    s = 'x' * 2**20\n    return str(len(S([s] * 200)))\n",
+], ids=["bytes", "bytearray", "str"])
+def test_a_subclass_of_a_builtin_type_is_constructed_through_its_guard(host, case):
+    assert_bounded(serve(host, "r4-subclass-new", case))
+
+
+def test_subclasses_of_builtin_types_still_construct_as_python_does(host):
+    outcome = serve(host, "r4-subclass-ok", (
+        "class B(bytes):\n    pass\nclass BA(bytearray):\n    def __init__(self, *a):\n"
+        "        super().__init__(*a)\nclass S(str):\n    pass\nclass I(int):\n    pass\n"
+        "class T(tuple):\n    pass\nclass L(list):\n    pass\n"
+        "def get():\n"
+        "    values = [B(b'ab'), B(3), BA(b'xy'), S('q'), S(b'ab', 'ascii'), I('ff', 16), T([1]),\n"
+        "              L(range(2)), B(), S(), I(), T(), L()]\n"
+        "    return repr([(type(v).__name__, v) for v in values])\n"))
+    assert outcome.status == 200, outcome.text
+    assert outcome.body == repr([
+        ("B", b"ab"), ("B", b"\0\0\0"), ("BA", "BA(b'xy')"), ("S", "q"), ("S", "ab"), ("I", 255),
+        ("T", (1,)), ("L", [0, 1]), ("B", b""), ("S", ""), ("I", 0), ("T", ()), ("L", []),
+    ]).replace("\"BA(b'xy')\"", "BA(b'xy')")
+
+
+@pytest.mark.parametrize("call", ["round(5, -10**7)", "I(5).__round__(-10**7)"])
+def test_round_to_a_huge_negative_precision_does_not_hold_the_process(host, call):
+    outcome = serve(host, "r4-round", SUBCLASSES + f"def get():\n    return str({call})\n")
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
