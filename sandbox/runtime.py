@@ -32,6 +32,7 @@ from typing import Callable
 from typing import NamedTuple
 
 from sandbox import guards
+from sandbox.guards.builtins import guard_construction
 from sandbox.guards.consume import safe_str
 from sandbox.guards.declared import declared
 from sandbox.guards.declared import forget_tenant_classes
@@ -136,6 +137,8 @@ class ClassFactory:
             meta = GuardedEnumType
         cls = meta(name, bases, namespace, **kwargs)
         guards.TENANT_CLASSES.add(cls)
+        if meta is type:
+            guard_construction(cls)
         return cls
 
 

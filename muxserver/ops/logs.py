@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import json
 from json.encoder import encode_basestring as _json_str
 import logging
 import os
@@ -30,6 +29,8 @@ import sys
 import time
 
 from gevent import monkey
+
+from muxserver.ops import serverjson
 
 #: Longest tenant line written (a traceback is one line of many frames).
 MAX_TENANT_LINE = 64 * 1024
@@ -88,7 +89,7 @@ class LogWriter:
                    "message": message}
             if fields:
                 doc.update(fields)
-            text = json.dumps(doc, default=str)
+            text = serverjson.dumps(doc)
         else:
             tags = ""
             if fields:

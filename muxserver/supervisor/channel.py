@@ -23,6 +23,7 @@ import gevent
 from gevent.event import AsyncResult
 from gevent.lock import Semaphore
 
+from muxserver.ops import serverjson
 from muxserver.tenancy import manifest  # noqa: F401 (how a registered version pickles)
 
 _HEADER = struct.Struct("!IB")
@@ -71,7 +72,7 @@ class Channel:
         if trusted_payload:
             kind, body = PICKLE, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         else:
-            kind, body = JSON, json.dumps(message, default=str).encode()
+            kind, body = JSON, serverjson.dumps(message).encode()
         with self._send_lock:
             try:
                 self.sock.sendall(_HEADER.pack(len(body), kind) + body)

@@ -34,6 +34,7 @@ from sandbox.guards.operators import guarded_pow
 
 from sandbox.guards import language  # noqa: F401 - declares the language's own types
 from sandbox.guards import natives  # noqa: F401 - fills the guard tables
+from sandbox.guards import special_methods  # noqa: F401 - fills SPECIAL_METHODS
 from sandbox.guards.declared import entry_for
 from sandbox.guards.declared import forget_tenant_classes
 from sandbox.guards.own_objects import TENANT_CLASSES

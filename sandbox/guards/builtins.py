@@ -28,17 +28,13 @@ from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
+from sandbox.guards.operators import check_round
 from sandbox.guards.consume import guarded_format
-from sandbox.guards.operators import guarded_lshift
-from sandbox.guards.consume import guarded_mod
-from sandbox.guards.operators import guarded_mul
 from sandbox.guards.consume import text_of
 from sandbox.guards.natives import check_codec
 from sandbox.guards.natives import sort_in_runs
+from sandbox.guards.special_methods import operator_builtins
 from sandbox.guards.operators import text_limit
-from sandbox.guards.operators import guarded_add
-from sandbox.guards.operators import guarded_sub
-from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import guarded_pow
 from sandbox.guards.operators import join_text
 
@@ -199,6 +195,50 @@ def _int_constructor(*args, **kwargs):
     return int(*args, **kwargs)
 
 
+#: The builtin types whose constructor builds by the caller's number or text
+#: (``bytes(10**9)``, ``str(big_list)``, ``int(Decimal("1e999999"))``) -> the
+#: guarded constructor: the tenant's builtin, and the constructor of its
+#: subclasses of the type (:func:`guard_construction`).
+GUARDED_CONSTRUCTORS = {
+    bytes: _sized_constructor(bytes),
+    bytearray: _sized_constructor(bytearray),
+    list: _container_constructor(list),
+    tuple: _container_constructor(tuple),
+    int: _int_constructor,
+}
+
+
+def guard_construction(cls: type) -> None:
+    """Make a tenant subclass of a builtin type (``class B(bytes)``) build its
+    value through the builtin's guarded constructor: ``B(150 * 2**20)`` is
+    sized as ``bytes(150 * 2**20)`` is. Immutable types get a ``__new__``,
+    mutable ones an ``__init__`` (where their value is built), unless a
+    tenant class on the way already has one; the value is built by the
+    guard, then copied into the object."""
+    for name, kinds in (("__new__", (bytes, str, int, tuple)), ("__init__", (bytearray, list))):
+        owner = next(k for k in cls.__mro__ if name in k.__dict__)
+        if owner in kinds:
+            setattr(cls, name, _through_guard(name, owner, GUARDED_CONSTRUCTORS[owner]))
+
+
+def _through_guard(name, base, construct):
+    build = getattr(base, name)
+    if name == "__new__":
+        def __new__(cls, *args, **kwargs):
+            if not args and not kwargs:
+                return build(cls)
+            return build(cls, construct(*args, **kwargs))
+
+        return staticmethod(__new__)
+
+    def __init__(self, *args, **kwargs):
+        if not args and not kwargs:
+            return build(self)
+        return build(self, construct(*args, **kwargs))
+
+    return __init__
+
+
 def safe_repr(obj):
     return text_of(obj, limit=text_limit(), as_str=False, over="raise", what="repr()")
 
@@ -211,9 +251,11 @@ def safe_str(*args, **kwargs):
     return str(*args, **kwargs)
 
 
+GUARDED_CONSTRUCTORS[str] = safe_str
+
+
 def safe_round(number, *ndigits):
-    if not ndigits or ndigits[0] is None:
-        check_decimal(number)
+    check_round(number, *ndigits)
     return round(number, *ndigits)
 
 
@@ -282,12 +324,9 @@ def make_builtins() -> dict:
     table.update(
         {
             "__build_class__": builtins.__build_class__,
-            "bytes": TypeGuard(bytes, _sized_constructor(bytes)),
-            "bytearray": TypeGuard(bytearray, _sized_constructor(bytearray)),
-            "list": TypeGuard(list, _container_constructor(list)),
-            "tuple": TypeGuard(tuple, _container_constructor(tuple)),
+            **{type_.__name__: TypeGuard(type_, construct)
+               for type_, construct in GUARDED_CONSTRUCTORS.items()},
             "range": SafeRange,
-            "int": TypeGuard(int, _int_constructor),
             "round": safe_round,
             "pow": guarded_pow,
             "format": guarded_format,
@@ -313,16 +352,9 @@ def make_builtins() -> dict:
             "_inplace_item_": inplace_item,
             "_inplace_attr_": inplace_attr,
             "_apply_": guarded_apply,
-            "_pow_": guarded_pow,
-            "_lshift_": guarded_lshift,
-            "_mul_": guarded_mul,
-            "_mod_": guarded_mod,
-            "_add_": guarded_add,
-            "_sub_": guarded_sub,
-            "_truediv_": guarded_truediv,
+            **operator_builtins(),
             "_fstring_": join_text,
             "repr": safe_repr,
-            "str": TypeGuard(str, safe_str),
             "_format_": guarded_format,
             "_tick_": limits.tick,
             "_write_private_": write_private,

@@ -409,26 +409,55 @@ def _rendered(value):
     return value
 
 
+#: What ``%`` formats text with, by the class of its left side -> the
+#: template as text (bytes read as latin-1), or None when this object's ``%``
+#: is not text formatting. Subclasses count as their base
+#: (``S('%9999999d') % 1``); ``UserString`` formats its ``data``.
+PERCENT_TEMPLATES = {
+    str: lambda text: text,
+    bytes: lambda data: data.decode("latin-1"),
+    bytearray: lambda data: data.decode("latin-1"),
+    collections.UserString: lambda text: _percent_template(text.data),
+}
+
+
+def _percent_template(left):
+    for cls in type(left).__mro__:
+        template = PERCENT_TEMPLATES.get(cls)
+        if template is not None:
+            return template(left)
+    return None
+
+
+def check_mod(left, right):
+    """Before ``%``: bound ``%``-formatting widths (``'%*d' % (10**10, 1)``)
+    and the text of the values, for every left side that formats text
+    (:data:`PERCENT_TEMPLATES`). Returns the right side to format with:
+    values whose ``str`` would run tenant code inside a container are built
+    here first."""
+    pattern = _percent_template(left)
+    if pattern is None:
+        return right
+    if _PERCENT_WIDTH.search(pattern):
+        raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
+    values = right if isinstance(right, tuple) else tuple(right.values()) \
+        if isinstance(right, dict) else (right,)
+    for value in values:
+        check_decimal(value)
+    check_allocation(len(pattern) + text_estimate(values, text_limit())[0], "%-formatting")
+    if isinstance(left, (str, collections.UserString)):
+        if type(right) is tuple:
+            right = tuple(_rendered(v) for v in right)
+        elif type(right) is dict:
+            right = {k: _rendered(v) for k, v in right.items()}
+        else:
+            right = _rendered(right)
+    return right
+
+
 def guarded_mod(left, right):
-    """``%``: bound ``%``-formatting widths (``'%*d' % (10**10, 1)``) and the
-    text of the values."""
-    if isinstance(left, (str, bytes)):
-        pattern = left if isinstance(left, str) else left.decode("latin-1")
-        if _PERCENT_WIDTH.search(pattern):
-            raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
-        values = right if isinstance(right, tuple) else tuple(right.values()) \
-            if isinstance(right, dict) else (right,)
-        for value in values:
-            check_decimal(value)
-        check_allocation(len(left) + text_estimate(values, text_limit())[0], "%-formatting")
-        if isinstance(left, str):
-            if type(right) is tuple:
-                right = tuple(_rendered(v) for v in right)
-            elif type(right) is dict:
-                right = {k: _rendered(v) for k, v in right.items()}
-            else:
-                right = _rendered(right)
-    return left % right
+    """``%``, checked by :func:`check_mod`."""
+    return left % check_mod(left, right)
 
 
 _SPEC_NUMBERS = re.compile(r"\d+")
@@ -448,13 +477,18 @@ def guarded_format(value, spec="", conversion=""):
             return value
     else:
         check_text(value, "formatting a value")
+    check_format_spec(spec)
+    return format(value, spec)
+
+
+def check_format_spec(spec) -> None:
+    """Before a value's ``__format__``: the widths of ``spec`` bounded."""
     if type(spec) is not str:
         raise TypeError("format spec must be a string")
     for digits in _SPEC_NUMBERS.findall(spec):
         if len(digits) > 12:
             raise SizeLimitError("format width or precision is over the limit")
         check_allocation(int(digits), "a format width")
-    return format(value, spec)
 
 
 def safe_str(value, limit: int = MAX_LOG_TEXT) -> str:

@@ -18,7 +18,12 @@ with a public name:
 3. A host class as owner: readable when a host class of the object's MRO
    declares it (declarations are inherited, like Zope's; a host subclass may
    offer what its base defines), through the guard the native table
-   (:mod:`sandbox.guards.natives`) has for it, if any.
+   (:mod:`sandbox.guards.natives`) has for it, if any. A method of instances
+   read from the class (``collections.UserString.format``, or through
+   ``super(C, C)``) is the same guarded method: called with a ``self`` of
+   that class only, it is what ``self.name`` gives (:func:`_unbound`); a
+   class read has its own guard only for what is not a method of instances
+   (class methods: :data:`CLASS_GUARDS`).
 4. No owner (an instance attribute, or one a ``__getattr__`` makes): readable
    on tenant objects; on a host object if a host class of its MRO declares
    the name (an instance attribute the library documents, as werkzeug's
@@ -37,6 +42,9 @@ which asks :func:`owner_of` the same question.
 
 from __future__ import annotations
 
+from types import FunctionType
+from types import MethodDescriptorType
+from types import WrapperDescriptorType
 from typing import Callable
 from typing import NamedTuple
 
@@ -226,6 +234,61 @@ def _data_when(predicate):
     return read
 
 
+#: What a class holds for a method of its instances: reading it from the
+#: class gives a function the caller may call with any ``self``.
+_INSTANCE_METHODS = (FunctionType, MethodDescriptorType, WrapperDescriptorType)
+
+
+def _unbound(klass: type, owner: type, name: str):
+    """The entry of ``klass.name`` when ``name`` is a host method of
+    instances: ``klass.name(self, ...)`` is ``self.name(...)`` through this
+    module — the same guard of the native table, the same refusals — for a
+    ``self`` of ``klass`` only. Where ``self``'s class overrides ``name``
+    (``json.JSONEncoder.default(self, o)`` in a subclass's ``default``), it is
+    what ``super()`` past the override reads."""
+    function = owner.__dict__[name]
+
+    def entry(cls, name):
+        def method(self, *args, **kwargs):
+            if not isinstance(self, klass):
+                raise TypeError(f"{klass.__name__}.{name}() takes a {klass.__name__} object "
+                                f"as self here, not {type(self).__name__!r}")
+            mro = type(self).__mro__
+            if owner_of(mro, name) is not owner:
+                if isinstance(self, type):
+                    raise TypeError(f"{klass.__name__}.{name}() is overridden for this class")
+                target = super(mro[mro.index(owner) - 1], self)
+                verdict = _super_entry(target, name)
+            elif isinstance(self, type):
+                # A metaclass's method on a class: what ``cls.name`` gives.
+                target = self
+                verdict = _host_verdict(owner, mro, name, CLASS_GUARDS)
+            else:
+                target = self
+                verdict = entry_for(self, name)
+            if verdict is True:
+                return function(self, *args, **kwargs)
+            if verdict is False:
+                raise AttributeError(f"{type(self).__name__!r} objects offer no {name!r} here")
+            return verdict(target, name)(*args, **kwargs)
+
+        method.__name__ = method.__qualname__ = name
+        return method
+
+    return entry
+
+
+def _class_read(klass: type, owner, mro, name: str):
+    """The verdict on a class attribute ``name`` (owned by ``owner`` on
+    ``mro``) read through ``klass``: from the class itself or from
+    ``super(C, C)``."""
+    entry = _host_verdict(owner, mro, name, CLASS_GUARDS)
+    if entry is True and owner not in TENANT_CLASSES and \
+            isinstance(owner.__dict__.get(name), _INSTANCE_METHODS):
+        return _unbound(klass, owner, name)
+    return entry
+
+
 def _class_entry(klass: type, name: str):
     entry = _class_verdicts.get((klass, name))
     if entry is None:
@@ -238,7 +301,7 @@ def _class_entry(klass: type, name: str):
             entry = False if owner is None else _host_verdict(owner, meta.__mro__, name,
                                                                 CLASS_GUARDS)
         else:
-            entry = _host_verdict(owner, mro, name, CLASS_GUARDS)
+            entry = _class_read(klass, owner, mro, name)
         if len(_class_verdicts) > MAX_CACHED:
             _class_verdicts.clear()
         _class_verdicts[(klass, name)] = entry
@@ -250,6 +313,10 @@ def _super_entry(sup: super, name: str):
     owner = owner_of(mro[mro.index(sup.__thisclass__) + 1:], name)
     if owner is None:
         return False  # super() sees class attributes only
+    if isinstance(sup.__self__, type):
+        # super(C, C).name: a read on the class, with C as the class
+        # ``self`` must belong to.
+        return _class_read(sup.__self__, owner, mro, name)
     return _host_verdict(owner, mro, name, METHOD_GUARDS)
 
 

@@ -7,7 +7,9 @@ request's memory budget, an input capped) or be made to tick. This module
 holds the guards for the methods of the language's own types (``str``,
 ``bytes``, ``int``, ``list``, ``io``), which
 :func:`sandbox.guards.access.guarded_getattr` applies by owner class
-(:data:`sandbox.guards.declared.METHOD_GUARDS`), and :data:`NATIVES`: one
+(:data:`sandbox.guards.declared.METHOD_GUARDS`) — to the method read from an
+instance and, the same guard, read from the class (``str.center(s, n)`` is
+``s.center(n)``: :func:`sandbox.guards.declared._unbound`) — and :data:`NATIVES`: one
 entry for *every* callable tenant code can reach, saying it is linear in
 what already exists (:data:`LINEAR`) or naming its guard.
 ``tests/units/test_natives.py`` walks every facade and the tenant API and
@@ -145,21 +147,6 @@ def _codec(obj, name):
     return guarded
 
 
-def _unbound(cls, name):
-    def method(self, *args, **kwargs):
-        if not isinstance(self, cls):
-            raise TypeError(f"{cls.__name__}.{name}() needs a {cls.__name__}")
-        from sandbox.guards.access import guarded_getattr
-
-        return guarded_getattr(self, name)(*args, **kwargs)
-
-    return method
-
-
-def _no_unbound_format(cls, name):
-    raise NotImplementedError("use the format method of a string instance")
-
-
 # -- int --------------------------------------------------------------------------
 
 def _from_bytes(owner, name="from_bytes"):
@@ -283,24 +270,15 @@ def _install() -> None:
         METHOD_GUARDS[(cls, "join")] = _join
         METHOD_GUARDS[(cls, "replace")] = _replace
         METHOD_GUARDS[(cls, "translate")] = _translate
-        for name in ("join", "replace", "translate", "ljust", "rjust", "center", "zfill",
-                     "expandtabs"):
-            CLASS_GUARDS[(cls, name)] = _unbound
     METHOD_GUARDS[(str, "format")] = lambda s, name: _safe_format(s)
     METHOD_GUARDS[(str, "format_map")] = lambda s, name: _safe_format_map(s)
-    CLASS_GUARDS[(str, "format")] = _no_unbound_format
-    CLASS_GUARDS[(str, "format_map")] = _no_unbound_format
     METHOD_GUARDS[(str, "encode")] = _codec
     METHOD_GUARDS[(bytes, "decode")] = _codec
     METHOD_GUARDS[(bytearray, "decode")] = _codec
-    CLASS_GUARDS[(str, "encode")] = _unbound
-    CLASS_GUARDS[(bytes, "decode")] = _unbound
     METHOD_GUARDS[(int, "from_bytes")] = _from_bytes
     CLASS_GUARDS[(int, "from_bytes")] = _from_bytes
     METHOD_GUARDS[(int, "to_bytes")] = _to_bytes
-    CLASS_GUARDS[(int, "to_bytes")] = _unbound
     METHOD_GUARDS[(list, "sort")] = _list_sort
-    CLASS_GUARDS[(list, "sort")] = _unbound
     for name in (*_USER_STRING_SIZED, "join", "format", "format_map", "encode"):
         METHOD_GUARDS[(collections.UserString, name)] = _user_string
     METHOD_GUARDS[(collections.UserList, "sort")] = _user_list_sort
@@ -310,7 +288,6 @@ def _install() -> None:
     METHOD_GUARDS[(xof, "hexdigest")] = _xof_digest
     for stream in (io.BytesIO, io.StringIO):
         METHOD_GUARDS[(stream, "seek")] = _stream_seek
-        CLASS_GUARDS[(stream, "seek")] = _unbound
 
 
 _install()

@@ -104,28 +104,41 @@ def _int_bits(value) -> int:
     return 0
 
 
-def guarded_pow(base, exp, mod=None):
-    """``**`` and ``pow()``: refuse integer results over :data:`MAX_INT_BITS`."""
+def check_pow(base, exp, mod=None):
+    """Before ``**`` and ``pow()``: refuse integer results over
+    :data:`MAX_INT_BITS`. Returns ``exp``."""
     if mod is not None:
         if _int_bits(exp) > 64 and _int_bits(mod) > MAX_POWMOD_BITS:
             raise SizeLimitError(f"pow() with a modulus over {MAX_POWMOD_BITS} bits is over the limit")
         if _int_bits(exp) > MAX_INT_BITS:
             raise SizeLimitError("exponent is too large")
-        return pow(base, exp, mod)
+        return exp
     if isinstance(exp, numbers.Rational) and not isinstance(exp, bool):
         if exp.denominator == 1 and exp != 0:
             # Fraction(3, 2) ** -10**6 builds 2**10**6 and 3**10**6 too.
             bits = _int_bits(base)
             if bits > 1 and (bits - 1) * abs(int(exp)) > MAX_INT_BITS:
                 raise SizeLimitError("result of ** would be too large an integer")
-    return base**exp
+    return exp
 
 
-def guarded_lshift(left, right):
-    """``<<``: refuse integer results over :data:`MAX_INT_BITS`."""
+def guarded_pow(base, exp, mod=None):
+    """``**`` and ``pow()``, checked by :func:`check_pow`."""
+    check_pow(base, exp, mod)
+    return base**exp if mod is None else pow(base, exp, mod)
+
+
+def check_lshift(left, right):
+    """Before ``<<``: refuse integer results over :data:`MAX_INT_BITS`."""
     if isinstance(left, int) and isinstance(right, int) and left:
         if left.bit_length() + right > MAX_INT_BITS:
             raise SizeLimitError("result of << would be too large an integer")
+    return right
+
+
+def guarded_lshift(left, right):
+    """``<<``, checked by :func:`check_lshift`."""
+    check_lshift(left, right)
     return left << right
 
 
@@ -281,32 +294,49 @@ def _check_rationals(left, right, what: str) -> None:
         raise SizeLimitError(f"result of {what} would be too large a fraction")
 
 
-def guarded_add(left, right):
-    """``+``: concatenating strings, bytes, lists and tuples is one
+def check_add(left, right):
+    """Before ``+``: concatenating strings, bytes, lists and tuples is one
     allocation of both sizes; bounded before it is made."""
     tl, tr = type(left), type(right)
     if (tl is int or tl is float) and (tr is int or tr is float):
-        return left + right
+        return right
     if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
         check_allocation(_text_bytes(left) + _text_bytes(right), "+")
     elif isinstance(left, numbers.Rational) or isinstance(right, numbers.Rational):
         _check_rationals(left, right, "+")
+    return right
+
+
+def guarded_add(left, right):
+    """``+``, checked by :func:`check_add`."""
+    check_add(left, right)
     return left + right
 
 
+def _check_fractions(what):
+    def check(left, right):
+        if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational) and \
+                not (type(left) is int and type(right) is int):
+            _check_rationals(left, right, what)
+        return right
+
+    check.__doc__ = f"Before ``{what}``: bounded for fractions (numbers are otherwise linear)."
+    return check
+
+
+check_sub = _check_fractions("-")
+check_truediv = _check_fractions("/")
+
+
 def guarded_sub(left, right):
-    """``-``: bounded for fractions (numbers are otherwise linear)."""
-    if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational) and \
-            not (type(left) is int and type(right) is int):
-        _check_rationals(left, right, "-")
+    """``-``, checked by :func:`check_sub`."""
+    check_sub(left, right)
     return left - right
 
 
 def guarded_truediv(left, right):
-    """``/``: bounded for fractions."""
-    if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational) and \
-            not (type(left) is int and type(right) is int):
-        _check_rationals(left, right, "/")
+    """``/``, checked by :func:`check_truediv`."""
+    check_truediv(left, right)
     return left / right
 
 
@@ -316,23 +346,57 @@ def join_text(*parts):
     return "".join(parts)
 
 
-def guarded_mul(left, right):
-    """``*``: bound sequence repetition and integer products."""
+def check_mul(left, right):
+    """Before ``*``: bound sequence repetition and integer products."""
     tl = type(left)
     tr = type(right)
     if tl is float or tr is float:
-        return left * right
-    if tl is int and tr is int:
+        return right
+    if isinstance(left, int) and isinstance(right, int):
         if left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise SizeLimitError("result of * would be too large an integer")
-        return left * right
+        return right
     if isinstance(right, int):
         _repeat_count(left, right)
     elif isinstance(left, int):
         _repeat_count(right, left)
     if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational):
         _check_rationals(left, right, "*")
+    return right
+
+
+def guarded_mul(left, right):
+    """``*``, checked by :func:`check_mul`."""
+    check_mul(left, right)
     return left * right
+
+
+def check_round(number, ndigits=None) -> None:
+    """Before ``round()``: ``round(5, -10**7)`` computes ``10**10**7`` (for
+    ints and fractions) in one call that never ticks; such a power is
+    bounded like any other integer."""
+    if ndigits is None:
+        check_decimal(number)  # int() of it
+    elif isinstance(ndigits, int) and ndigits < 0 and isinstance(number, numbers.Rational) \
+            and -ndigits * 10 // 3 > MAX_INT_BITS:
+        raise SizeLimitError("round() to that many digits would build too large an integer")
+
+
+def host_text_estimate(value, limit: int) -> tuple[int, bool]:
+    """:func:`text_estimate` of the text a host class's own ``__repr__`` or
+    ``__str__`` builds for ``value`` (``list.__repr__`` of a tenant subclass
+    of list): its items, whatever the subclass says of itself."""
+    if isinstance(value, int):
+        return value.bit_length() // 3 + 2, False
+    if isinstance(value, (float, complex)):
+        return 64, False
+    if isinstance(value, (*_SEQUENCES, set, frozenset, dict)):
+        return text_estimate(value, limit)  # walked by its items, never opaque itself
+    children = _children_of(type(value))
+    if children is None:
+        return 64 + len(type(value).__name__), False
+    size, opaque = text_estimate(tuple(children(value)), limit)
+    return size + 64 + len(type(value).__name__), opaque
 
 
 def check_decimal(value) -> None:

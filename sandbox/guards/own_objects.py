@@ -11,8 +11,11 @@ them on tenant classes and their instances only:
   on its MRO (a tenant subclass of ``mux.Response`` cannot reach the
   response's private state).
 * Special methods (``__init__``, ``__eq__`` ...) are read on tenant objects,
-  tenant classes and ``super()`` objects over them; a host function reached
-  through a tenant class accepts only a tenant object as ``self``.
+  tenant classes and ``super()`` objects over them; a host one goes through
+  the guard :data:`SPECIAL_METHODS` names for it (``S('x').__mul__(n)`` is
+  checked as ``S('x') * n`` is), and reached through a tenant class
+  (``C.__init__``, ``super(C, C).__init__``) it accepts only a tenant object
+  as ``self``.
 * ``__name__``, ``__qualname__`` and ``__doc__`` read as text on anything;
   ``__class__`` and ``__module__`` on tenant objects only.
 * ``super()`` works over tenant objects only; ``type(x)`` gives a tenant
@@ -32,6 +35,7 @@ import builtins
 import re
 import weakref
 from types import FunctionType
+from types import MethodType
 
 #: Classes created by tenant code; instances of these may be written to.
 TENANT_CLASSES: weakref.WeakSet = weakref.WeakSet()
@@ -67,6 +71,16 @@ READABLE_SPECIAL_ATTRS = ALLOWED_DUNDER_METHODS | frozenset(
     ["__name__", "__qualname__", "__doc__", "__class__", "__module__"]
 )
 _TEXT_ATTRS = frozenset(["__name__", "__qualname__", "__doc__"])
+
+#: The verdict of a special method whose work is proportional to what exists.
+LINEAR = "linear"
+#: Special method name -> :data:`LINEAR` or the guard a *host* special
+#: method of that name goes through when tenant code reads it by name
+#: (``S('x').__mul__``, ``super().__mul__``, ``S.__mul__``):
+#: ``guard(method, owner, self, *args, **kwargs)``. The one table is
+#: :mod:`sandbox.guards.special_methods`, which fills this (it needs the
+#: operators' checks, which need this module); a name with no entry is refused.
+SPECIAL_METHODS: dict = {}
 #: Module-level names Python itself treats as plain data: ordinary names in
 #: tenant code, and readable on a tenant's own modules (``pkg.__version__``).
 MODULE_DATA_NAMES = frozenset([
@@ -132,6 +146,49 @@ def _needs_own_self(func, name):
     return method
 
 
+def _host_special(name: str, owner: type, method, self):
+    """The host's special method ``name`` of ``owner``, bound to ``self``,
+    as tenant code gets it: behind its guard in :data:`SPECIAL_METHODS`."""
+    verdict = SPECIAL_METHODS.get(name)
+    if verdict is None:
+        raise AttributeError(f'"{name}" of a class of the server is not available by name here')
+    if verdict == LINEAR:
+        return method
+
+    def special(*args, **kwargs):
+        return verdict(method, owner, self, *args, **kwargs)
+
+    special.__name__ = special.__qualname__ = name
+    return special
+
+
+def _special_method(obj, name: str, owner, bound_to):
+    """``obj.name`` for a special method, where ``obj`` is a tenant object, a
+    tenant class or ``super()`` over one, ``bound_to`` what a method read
+    from it is bound to (a class: unbound), ``owner`` the class that defines
+    ``name`` for this read."""
+    value = getattr(obj, name)
+    if owner is None or owner in TENANT_CLASSES:
+        # The tenant's own (or an attribute of the class's metaclass).
+        if isinstance(bound_to, type) and not is_tenant_function(value):
+            return _needs_own_self(value, name)
+        return value
+    if not isinstance(bound_to, type):
+        return _host_special(name, owner, value, bound_to)
+
+    # Read from a class (``C.__init__``, ``super(C, C).__init__``): a host
+    # function that takes one of the tenant's own objects as ``self`` — host
+    # classes are never changed by tenant code (``super(E, E).__init__(
+    # json.JSONEncoder, default=f)`` once set ``default`` for every tenant).
+    def unbound(self, *args, **kwargs):
+        if not is_tenant_object(self):
+            raise TypeError(f"{name}() of a class here takes one of your own objects")
+        return _host_special(name, owner, MethodType(value, self), self)(*args, **kwargs)
+
+    unbound.__name__ = unbound.__qualname__ = name
+    return unbound
+
+
 def special_attr(obj, name: str, default, missing):
     """``_getattr_`` for names starting with ``_`` (see the module doc)."""
     if name in MODULE_DATA_NAMES and getattr(type(obj), "_module_data_", False):
@@ -147,8 +204,9 @@ def special_attr(obj, name: str, default, missing):
         # methods of any class on the way (super().__init__() of a host
         # base); a private name only where a tenant class defines it —
         # super()._site once read a host class's state (issue 23).
-        if name in ALLOWED_DUNDER_METHODS or (is_private_name(name)
-                                              and _super_owner(obj, name) in TENANT_CLASSES):
+        if name in ALLOWED_DUNDER_METHODS:
+            return _special_method(obj, name, _super_owner(obj, name), obj.__self__)
+        if is_private_name(name) and _super_owner(obj, name) in TENANT_CLASSES:
             return getattr(obj, name) if default is missing else getattr(obj, name, default)
         if default is not missing and is_private_name(name):
             return default
@@ -159,10 +217,7 @@ def special_attr(obj, name: str, default, missing):
         if name == "__module__":
             return str(getattr(obj, name, ""))
         if name in ALLOWED_DUNDER_METHODS:
-            value = getattr(obj, name)
-            if isinstance(obj, type) and not is_tenant_function(value):
-                return _needs_own_self(value, name)
-            return value
+            return _special_method(obj, name, _owner(obj, name), obj)
         if is_private_name(name):
             if _host_defines(obj, name):
                 raise AttributeError(f'"{name}" belongs to a class of the server')
