@@ -2,6 +2,7 @@
 sockets: archives refused by class, tokens by scope, rollback under load."""
 
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -134,6 +135,26 @@ def test_bad_archives_are_refused_and_change_nothing(server, case, body, message
     assert requests.get(server.url + "/acme/", timeout=5).text == "v1"
     store = server.app.registry.versions.root / "acme"
     assert not any(p.name.startswith(".staging") for p in store.iterdir())
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="the tar command is not installed")
+def test_an_archive_made_with_tar_of_dot_is_deployed(server, tmp_path):
+    """``cd folder && tar czf x.tgz .`` names the folder itself "./" and its
+    files "./index.py": the usual way to pack a folder's contents."""
+    folder = tmp_path / "acme"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "index.py").write_text("from helper import word\ndef get():\n    return word\n")
+    (folder / "lib" / "helper.py").write_text("word = 'packed with tar'\n")
+    archive = tmp_path / "acme.tgz"
+    subprocess.run(["tar", "czf", str(archive), "."], cwd=folder, check=True)
+    deployed = put(server, "acme", archive.read_bytes())
+    assert deployed.status_code == 200, deployed.text
+    assert requests.get(server.url + "/acme/", timeout=5).text == "packed with tar"
+
+
+def test_a_file_named_as_the_folder_itself_is_refused(server):
+    refused = put(server, "acme", tgz({"./": "not a folder"}))
+    assert refused.status_code == 400 and "folder itself" in refused.json()["error"], refused.text
 
 
 def test_rollback_takes_a_version_name_never_a_path(server):

@@ -47,7 +47,9 @@ def _check_name(name: str) -> str:
     if not name or "\0" in name or "\\" in name or name.startswith("/") or ":" in name.split("/")[0]:
         raise ArchiveRefused(f"{name!r}: only relative paths are allowed")
     clean = posixpath.normpath(name)
-    if clean == "." or clean.startswith("../") or clean == ".." or "/../" in f"/{clean}/":
+    if clean == ".":
+        return clean  # the folder itself: `tar czf x.tgz .` names it "./"
+    if clean.startswith("../") or clean == ".." or "/../" in f"/{clean}/":
         raise ArchiveRefused(f"{name!r}: a path that leaves the folder")
     if clean.count("/") >= MAX_DEPTH:
         raise ArchiveRefused(f"{name!r}: folders nested more than {MAX_DEPTH} deep")
@@ -73,6 +75,10 @@ def safe_extract(data: bytes, dest: str, max_files: int, max_bytes: int) -> dict
     try:
         for member in archive:
             name = _check_name(member.name)
+            if name == ".":
+                if member.isdir():
+                    continue
+                raise ArchiveRefused(f"{member.name!r}: a file where the folder itself should be")
             files += 1
             if files > max_files:
                 raise ArchiveRefused(f"more than {max_files} files in the archive")
