@@ -396,13 +396,16 @@ class MuxApp:
         """``(tenant, path inside the tenant, mount prefix)``."""
         host = environ.get("HTTP_HOST", "").split(":", 1)[0].lower().rstrip(".")
         if host:
+            # The operator's [hosts] first, exact names then wildcards, then
+            # --base-domain: the order of the map `muxserver nginx-conf`
+            # writes, so a node and the nginx in front of it agree.
+            owner = self.registry.tenant_for_host(host)
+            if owner is not None:
+                return owner, path, ""
             if self._base_suffix and host.endswith(self._base_suffix):
                 name = host[: -len(self._base_suffix)]
                 if name and "." not in name:
                     return name, path, ""
-            owner = self.registry.tenant_for_host(host)
-            if owner is not None:
-                return owner, path, ""
         parts = path.split("/", 2)
         name = parts[1] if len(parts) > 1 else ""
         if not name:

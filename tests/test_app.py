@@ -318,8 +318,13 @@ def test_module_globals_persist_while_warm(tenants):
 def test_host_routing_by_base_domain_and_manifest_hosts(tenants):
     tenants.add("acme", {"index.py": "def get(request):\n    return 'acme ' + request.path\n",
                          "tenant.toml": 'hosts = ["api.acme.test"]\n'})
-    client = tenants.client(base_domain="example.test", hosts={"acme": ["api.acme.test"]})
+    tenants.add("beta", {"index.py": "def get():\n    return 'beta'\n"})
+    client = tenants.client(base_domain="example.test",
+                            hosts={"acme": ["api.acme.test", "beta.example.test"]})
     assert client.get("/", headers={"Host": "acme.example.test"}).text == "acme /"
+    # The operator's assignment wins over the name under the base domain,
+    # as in the map nginx-conf writes (exact names before the regex).
+    assert client.get("/", headers={"Host": "beta.example.test"}).text == "acme /"
     assert client.get("/", headers={"Host": "api.acme.test:8080"}).text == "acme /"
     assert client.get("/acme/", headers={"Host": "other.test"}).text == "acme /"
     assert client.get("/", headers={"Host": "nobody.example.test"}).status_code == 404
