@@ -216,10 +216,13 @@ def _deploy_http(args) -> int:
                   f"({body.get('routes', '?')} routes)")
         except urllib.error.HTTPError as exc:
             failed += 1
+            raw = exc.read()
             try:
-                body = json.loads(exc.read() or b"{}")
+                body = json.loads(raw or b"{}")
             except ValueError:
-                body = {}
+                # Not the admin API's JSON: say what did answer (the tenants'
+                # port says the admin API has a listener of its own).
+                body = {"error": raw.decode("utf-8", "replace").strip()[:300] or exc.reason}
             print(f"{url}: deploy refused ({exc.code}): {body.get('error', exc.reason)}",
                   file=sys.stderr)
             for error in body.get("errors", ()):

@@ -216,6 +216,10 @@ def test_muxserver_deploy_url_reaches_every_worker(tenants, muxserver_process, t
     out = subprocess.run(run, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 1 and "syntax error" in out.stdout
     assert requests.get(node.url + "/hello/", timeout=5).text == "http"
+    # The tenants' port instead of the admin listener: the command says so.
+    wrong = run[:run.index("--url") + 1] + [node.url] + run[run.index("--url") + 2:]
+    out = subprocess.run(wrong, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 1 and "listener of its own" in out.stderr, out.stderr
 
 
 def test_tenants_named_live_and_with_a_trailing_newline(server):
