@@ -174,16 +174,22 @@ def cmd_deploy(argv: list[str]) -> int:
     config = _tool_config(args.tenants_dir, args.cache_dir, args.config)
     try:
         with tempfile.TemporaryDirectory(prefix="muxserver-deploy-") as scratch:
+            def health_check(spec):
+                # Quiet: the errors it returns are printed below, once.
+                return run_trial(config, spec, tempdir=scratch, quiet=True)
+
             result = deploy(Path(args.source), args.tenant, config.tenants_dir,
                             cache_dir=config.code_cache_dir, rules=config.tenant_rules,
                             extra_modules=frozenset(config.extra_modules),
-                            health_check=lambda spec: run_trial(config, spec, tempdir=scratch))
+                            health_check=health_check)
     except DeployRefused as exc:
         print(f"deploy refused: {exc.reason}", file=sys.stderr)
         for error in exc.errors:
             print(error)
         return EXIT_CHECK_FAILED
     print(f"deployed {args.tenant}: {result['routes']} routes, version {result['version'][:12]}")
+    print(f"a server watching {config.tenants_dir} serves it after its own health check "
+          "(about a second); deploy with --url to wait until it does", file=sys.stderr)
     return EXIT_OK
 
 

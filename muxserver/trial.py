@@ -36,12 +36,15 @@ def _timeout(spec) -> float:
     return STARTUP_S + per_module * max(1, len(spec.modules))
 
 
-def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | None = None) -> list[str]:
+def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | None = None,
+              quiet: bool = False) -> list[str]:
     """The health-check errors of ``spec`` (empty: healthy), from a trial process.
 
     :param session_key: what its sessions would be signed with (a trial
         answers no request: a throwaway key by default).
     :param tempdir: a folder of its own (default: one in the server dir).
+    :param quiet: drop the trial's log (a command line tool, which prints
+        the errors it returns; a server keeps the log in its own).
     """
     import os
 
@@ -58,7 +61,8 @@ def run_trial(config, spec, session_key: bytes | None = None, tempdir: str | Non
     payload = pickle.dumps({"config": launch.config_payload(config, session_key), "spec": spec,
                             "tempdir": tempdir})
     proc = subprocess.Popen(launch.spawn_argv("muxserver.trial:run"), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=launch.child_environment(config))
+                            stdout=subprocess.PIPE, env=launch.child_environment(config),
+                            stderr=subprocess.DEVNULL if quiet else None)
     try:
         out = _exchange(proc, payload, _timeout(spec))
     except TimeoutError:

@@ -50,11 +50,15 @@ def test_muxserver_deploy_of_a_version_that_raises_exits_1_with_the_traceback(te
     assert out.returncode == 1, out.stdout + out.stderr
     assert "failed its health check" in out.stderr
     assert "acme/index.py:2: importing index failed: KeyError: 'DATABASE_URL'" in out.stdout
+    # The traceback once, and none of the trial process's own log lines.
+    assert (out.stdout + out.stderr).count("Traceback (most recent call last)") == 1, out.stderr
+    assert "isolation" not in out.stderr and "ERROR" not in out.stderr, out.stderr
     assert (tenants.root / "acme" / "index.py").read_text() == GOOD  # nothing changed
     (source / "index.py").write_text(GOOD.replace("v1", "v3"))
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "v3" in (tenants.root / "acme" / "index.py").read_text()
+    assert "after its own health check" in out.stderr  # not yet live on a running server
 
 
 def test_an_http_deploy_that_raises_is_422_with_the_traceback(tenants, muxserver_process, tmp_path):
