@@ -12,6 +12,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -36,12 +37,15 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="muxserver",
         description="Host many tenants' Python HTTP functions in one gevent process.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
-            "other commands: muxserver check DIR | muxserver routes DIR | "
-            "muxserver deploy SRC --tenant NAME --tenants-dir DIR | "
-            "muxserver nginx-conf --node HOST:PORT ... | "
-            "muxserver data export|import TENANT FILE --data-dir DIR | "
-            "muxserver flask [--tenants-dir DIR] TENANT COMMAND [ARGS...]"
+            "other commands (each has --help):\n"
+            "  muxserver check DIR               compile and register every tenant\n"
+            "  muxserver routes DIR              the merged route table\n"
+            "  muxserver deploy SRC --tenant NAME (--tenants-dir DIR | --url ADMIN_URL)\n"
+            "  muxserver nginx-conf --node HOST:PORT ...\n"
+            "  muxserver data export|import TENANT FILE --data-dir DIR\n"
+            "  muxserver flask [--tenants-dir DIR] TENANT COMMAND [ARGS...]"
         ),
     )
     parser.add_argument("--version", action="version", version=f"muxserver {__version__}")
@@ -134,12 +138,18 @@ def cmd_routes(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        print(f"{'TENANT':<16} {'METHODS':<28} {'RULE':<32} {'ENDPOINT':<20} FILE")
-        for row in rows:
-            print(
-                f"{row['tenant']:<16} {','.join(row['methods']):<28} "
-                f"/{row['tenant']}{row['rule']:<31} {row['endpoint']:<20} {row['file']}"
-            )
+        table = [("TENANT", "METHODS", "PATH", "ENDPOINT", "FILE")]
+        table += [(row["tenant"], ",".join(row["methods"]), row["path"], row["endpoint"],
+                   f"{row['file']}:{row['line']}") for row in rows]
+        widths = [max(len(cells[i]) for cells in table) for i in range(4)]
+        try:
+            for cells in table:
+                print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)),
+                      cells[4])
+            sys.stdout.flush()
+        except BrokenPipeError:  # `muxserver routes DIR | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
     for line in app.registry.error_list():
         print(f"error: {line}", file=sys.stderr)
     return EXIT_CHECK_FAILED if app.registry.deploy_errors else EXIT_OK
@@ -196,7 +206,6 @@ def cmd_deploy(argv: list[str]) -> int:
 def _deploy_http(args) -> int:
     """PUT the folder as a tar.gz to each node; exit 1 if any refused it."""
     import io
-    import os
     import urllib.error
     import urllib.request
 

@@ -150,6 +150,10 @@ def test_routes_prints_the_merged_table(tmp_path):
     assert result.returncode == 0
     assert "/flask-app/users/<int:user_id>" in result.stdout
     assert "/hello/greet" in result.stdout
+    # Columns line up with the header, whatever the widths.
+    lines = result.stdout.splitlines()
+    path_column = lines[0].index("PATH")
+    assert all(line[path_column] == "/" for line in lines[1:]), lines[:3]
     result = run_cli("routes", "--config", str(REPO / "muxserver.toml"), "--json", "--cache-dir", str(tmp_path / "c"))
     assert '"endpoint": "app"' in result.stdout
 
