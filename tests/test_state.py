@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import threading
 
 import gevent
@@ -251,6 +252,9 @@ def test_data_export_import_round_trip_while_serving(tenants, live, tmp_path):
     out = subprocess.run([*run, "export", "notes", str(archive), "--data-dir", str(data_dir)],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
+    assert (data_dir / "notes" / ".mux" / "locks").is_dir()  # the writers' lock files...
+    with tarfile.open(archive) as packed:
+        assert not [n for n in packed.getnames() if "locks" in n]  # ...are not the tenant's data
     out = subprocess.run([*run, "import", "copy", str(archive), "--data-dir", str(data_dir)],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr

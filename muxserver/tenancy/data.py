@@ -25,6 +25,7 @@ from urllib.parse import quote
 from muxserver.tenancy.archive import pack_folder
 from muxserver.tenancy.archive import safe_extract
 from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.writelock import LOCKS_FOLDER
 from sandbox.facades.files import folder_bytes
 
 _SQLITE_MAGIC = b"SQLite format 3\0"
@@ -60,8 +61,11 @@ def export_data(state_dir, tenant: str, out_path: str) -> dict:
     snapshot = tempfile.mkdtemp(prefix=f".export-{tenant}-", dir=str(state_dir))
     try:
         databases = 0
+        locks = os.path.join(folder, LOCKS_FOLDER)
         for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+            # The writers' lock files are the server's, not the tenant's data.
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))
+                       and os.path.join(root, d) != locks]
             for name in files:
                 path = os.path.join(root, name)
                 if os.path.islink(path) or name.endswith(("-wal", "-shm", "-journal")):
