@@ -164,7 +164,10 @@ class ControlPlane:
         return {"tenant": tenant, "version": version}
 
     def knows(self, tenant: str) -> bool:
-        return self.registry.get(tenant) is not None or tenant in self.registry.deploy_errors
+        """Registered, refused at its last scan, or with lines in the log (a
+        tenant whose first HTTP deploy was refused has only those)."""
+        return (self.registry.get(tenant) is not None or tenant in self.registry.deploy_errors
+                or bool(self.logs.tail(tenant, 1)))
 
     # -- what the serving processes know or do ----------------------------------
 

@@ -76,6 +76,13 @@ def test_an_http_deploy_that_raises_is_422_with_the_traceback(tenants, muxserver
     assert requests.get(server.url + "/acme/", timeout=10).text == "v1"
     versions = requests.get(server.admin_url + "/_mux/tenants/acme/versions", timeout=10).json()
     assert versions["versions"] == []  # nothing kept
+    # A tenant whose very first deploy was refused: its log says why.
+    r = requests.put(server.admin_url + "/_mux/tenants/newcomer", data=buffer.getvalue(), timeout=60)
+    assert r.status_code == 422, r.text
+    logs = requests.get(server.admin_url + "/_mux/tenants/newcomer/logs", timeout=10)
+    assert logs.status_code == 200 and "deploy refused" in logs.text, logs.text
+    assert "KeyError: 'DATABASE_URL'" in logs.text
+    assert requests.get(server.admin_url + "/_mux/tenants/nobody/logs", timeout=10).status_code == 404
 
 
 def test_a_module_that_runs_past_its_limits_at_import_is_refused(tenants, live):
