@@ -44,6 +44,11 @@ def prepare(config) -> None:
     if old_versions.is_dir() and not Path(config.versions_dir).exists():
         shutil.move(str(old_versions), str(config.versions_dir))
         log.info("moved the deployed versions from %s to %s", old_versions, config.versions_dir)
+    # Before any serving process starts: Landlock grants read access to a
+    # folder that exists when the process locks itself down, and a versions
+    # folder made by the first HTTP deploy afterwards was unreadable to them
+    # (its static files answered 500, its tracebacks had no source lines).
+    Path(config.versions_dir).mkdir(parents=True, exist_ok=True)
     old_secret = Path(config.state_dir) / _OLD_SECRET
     if old_secret.is_file():
         if not (root / SECRET_FILE).exists():

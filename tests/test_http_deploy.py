@@ -222,6 +222,26 @@ def test_muxserver_deploy_url_reaches_every_worker(tenants, muxserver_process, t
     assert out.returncode == 1 and "listener of its own" in out.stderr, out.stderr
 
 
+def test_the_first_http_deploy_of_a_fresh_server_is_readable_to_its_serving_processes(
+        tenants, muxserver_process, tmp_path):
+    """Serving processes lock themselves down at start (Landlock): the
+    versions folder must exist by then, or the first HTTP deploy's static
+    files and source lines are out of their reach."""
+    tenants.add("hello", {"index.py": "def get():\n    return 'dir'\n"})
+    node = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
+                             "--data-dir", str(tmp_path / "data"), "--admin-token", ADMIN).wait_ready()
+    body = tgz({"index.py": "def get():\n    marker = 1\n    raise ValueError('boom')\n",
+                "static/a.txt": "static file"})
+    assert put(node, "fresh", body).status_code == 200
+    for _ in range(4):  # both serving processes
+        r = requests.get(node.url + "/fresh/static/a.txt", timeout=10)
+        assert (r.status_code, r.text) == (200, "static file"), r.text[:300]
+        assert requests.get(node.url + "/fresh/", timeout=10).status_code == 500
+    logs = requests.get(f"{node.admin_url}/_mux/tenants/fresh/logs", timeout=10,
+                        headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert "raise ValueError('boom')" in logs, logs
+
+
 def test_tenants_named_live_and_with_a_trailing_newline(server):
     """``live`` is an ordinary tenant name (the live pointers are kept where no
     tenant name can go); a name with a trailing newline is refused, not
