@@ -31,7 +31,7 @@ class Fleet:
         self.config = root / "mux.toml"
         self.config.write_text(f'base_domain = "{BASE_DOMAIN}"\n'
                                '[hosts]\nt5 = ["www.t5.example", "*.t6.example"]\nt6 = ["t6.example"]\n'
-                               f't7 = ["t8.{BASE_DOMAIN}"]\n')
+                               f't4 = ["t8.{BASE_DOMAIN}"]\n')
         self.ports = [free_port() for _ in range(3)]
         self.nodes = [self._node(i) for i in range(3)]
         # t0 and t1 are a trust group on node 3; everyone else on nodes 1 and 2.
@@ -164,7 +164,7 @@ def test_hosts_and_the_base_domain_route_through_nginx(fleet):
     the assignment's) — lands on the node that keeps it warm."""
     for host, tenant in ((f"t9.{BASE_DOMAIN}", "t9"), ("www.t5.example", "t5"),
                          ("api.t6.example", "t5"), ("t6.example", "t6"),
-                         (f"t8.{BASE_DOMAIN}", "t7")):
+                         (f"t8.{BASE_DOMAIN}", "t4")):
         r = requests.get(fleet.url + "/", headers={"Host": host}, timeout=10)
         assert (r.status_code, r.text) == (200, tenant), (host, r.status_code, r.text)
 
