@@ -6,6 +6,8 @@ import functools
 
 from sandbox.guards import SizeLimitError
 from sandbox.guards import TickingIter
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.declared import declared
 
 
@@ -45,8 +47,17 @@ def pick(module, names: str) -> dict:
 
 
 def cap(value, limit, what):
-    if isinstance(value, int) and value > limit:
+    """Refuse a count, size or exponent over ``limit``; returns the value to
+    pass on: the exact ``int`` that was compared (never the caller's object,
+    whose ``__index__`` or ``__gt__`` it is not asked twice: see
+    :mod:`sandbox.guards.counts`), or ``value`` itself when it is no count
+    (None, a float: the real call decides)."""
+    if not is_count(value):
+        return value
+    value = exact_int(value)
+    if value > limit:
         raise SizeLimitError(f"{what} is over the sandbox limit ({limit})")
+    return value
 
 
 def ticking_call(func):

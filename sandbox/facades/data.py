@@ -147,8 +147,8 @@ def build_hashlib(ctx):
         "sha3_224 sha3_256 sha3_384 sha3_512 shake_128 shake_256 new").split()}
 
     def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
-        cap(iterations, 200_000, "pbkdf2 iterations")
-        cap(dklen, 1024, "pbkdf2 dklen")
+        iterations = cap(iterations, 200_000, "pbkdf2 iterations")
+        dklen = cap(dklen, 1024, "pbkdf2 dklen")
         return hashlib.pbkdf2_hmac(hash_name, password, salt, iterations, dklen)
 
     table["pbkdf2_hmac"] = pbkdf2_hmac
@@ -199,14 +199,12 @@ def build_uuid(ctx):
 def build_secrets(ctx):
     def sized(func):
         def wrapped(nbytes=None):
-            cap(nbytes, 1 << 20, "token size")
-            return func(nbytes)
+            return func(cap(nbytes, 1 << 20, "token size"))
 
         return wrapped
 
     def randbits(k):
-        cap(k, guards.MAX_INT_BITS, "randbits size")
-        return secrets.randbits(k)
+        return secrets.randbits(cap(k, guards.MAX_INT_BITS, "randbits size"))
 
     return {
         "token_bytes": sized(secrets.token_bytes),

@@ -64,7 +64,7 @@ def build_itertools(ctx):
         return TickingIter(itertools.repeat(obj, times))
 
     def tee(iterable, n=2):
-        cap(n, 1000, "tee n")
+        n = cap(n, 1000, "tee n")
         return tuple(TickingIter(t) for t in itertools.tee(guarded_iter(iterable), n))
 
     def groupby(iterable, key=None):
@@ -101,12 +101,13 @@ def build_itertools(ctx):
     # Each item of these is a tuple of r (or repeat x inputs) elements, built
     # in C; a huge r makes every item a huge allocation between two ticks.
     def product(*iterables, repeat=1):
+        repeat = cap(repeat, MAX_TUPLE_WIDTH, "product repeat")
         cap(repeat * max(1, len(iterables)), MAX_TUPLE_WIDTH, "product width")
         return TickingIter(itertools.product(*[guarded_iter(i) for i in iterables], repeat=repeat))
 
     def _width_capped(func):
         def wrapped(iterable, r=None, *args):
-            cap(r, MAX_TUPLE_WIDTH, f"{func.__name__} r")
+            r = cap(r, MAX_TUPLE_WIDTH, f"{func.__name__} r")
             pool = tuple(guarded_iter(iterable))
             if r is None:
                 cap(len(pool), MAX_TUPLE_WIDTH, f"{func.__name__} width")

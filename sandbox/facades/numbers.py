@@ -13,6 +13,8 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import TickingIter
 from sandbox.guards import guarded_iter
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare_values
@@ -30,16 +32,13 @@ def build_math(ctx):
     }
 
     def factorial(n):
-        cap(n, 20_000, "factorial argument")
-        return math.factorial(n)
+        return math.factorial(cap(n, 20_000, "factorial argument"))
 
     def comb(n, k):
-        cap(n, 20_000, "comb argument")
-        return math.comb(n, k)
+        return math.comb(cap(n, 20_000, "comb argument"), k)
 
     def perm(n, k=None):
-        cap(n, 20_000, "perm argument")
-        return math.perm(n, k)
+        return math.perm(cap(n, 20_000, "perm argument"), k)
 
     def prod(iterable, *, start=1):
         # Each product through the * guard: a product of big integers grows
@@ -73,21 +72,23 @@ class _Bounded:
     loop in Python without ticking, bounded (mixed into both generators)."""
 
     def randbytes(self, n):
-        if isinstance(n, int):
+        if is_count(n):
+            n = exact_int(n)
             guards.check_allocation(n, "randbytes()")
         return super().randbytes(n)
 
     def getrandbits(self, k):
-        cap(k, guards.MAX_INT_BITS, "getrandbits size")
-        return super().getrandbits(k)
+        return super().getrandbits(cap(k, guards.MAX_INT_BITS, "getrandbits size"))
 
     def choices(self, population, weights=None, *, cum_weights=None, k=1):
-        if isinstance(k, int):
+        if is_count(k):
+            k = exact_int(k)
             guards.check_allocation(k * 8, "choices()")
         return super().choices(population, weights, cum_weights=cum_weights, k=k)
 
     def sample(self, population, k, *, counts=None):
-        if isinstance(k, int):
+        if is_count(k):
+            k = exact_int(k)
             guards.check_allocation(k * 8, "sample()")
         return super().sample(population, k, counts=counts)
 
@@ -135,7 +136,12 @@ def build_decimal(ctx):
         prec = kwargs.get("prec", args[0] if args else None)
         # ln/exp/power are super-linear in the precision: at 10,000 digits
         # one call ran 7 s, at 1,000 it runs 16 ms.
-        cap(prec, MAX_DECIMAL_PRECISION, "decimal precision")
+        prec = cap(prec, MAX_DECIMAL_PRECISION, "decimal precision")
+        if prec is not None:
+            if args:
+                args = (prec, *args[1:])
+            else:
+                kwargs["prec"] = prec
         context = decimal.Context(*args, **kwargs)
         context.Emax = min(context.Emax, guards.MAX_DECIMAL_EXPONENT)
         context.Emin = max(context.Emin, -guards.MAX_DECIMAL_EXPONENT)
@@ -175,7 +181,8 @@ def build_fractions(ctx):
 def _normal_samples(dist, name):
     def samples(n, *, seed=None):
         # A list of n by a Python loop that never ticks: sized, then ticking.
-        guards.check_allocation(32 * n if isinstance(n, int) else 0, "NormalDist.samples()")
+        n = exact_int(n) if is_count(n) else n
+        guards.check_allocation(32 * n if type(n) is int else 0, "NormalDist.samples()")
         gauss = Random(seed).gauss
         mu, sigma = dist.mean, dist.stdev
         return [gauss(mu, sigma) for _ in TickingIter(range(n))]
@@ -185,7 +192,8 @@ def _normal_samples(dist, name):
 
 def _normal_quantiles(dist, name):
     def quantiles(n=4):
-        guards.check_allocation(8 * n if isinstance(n, int) else 0, "NormalDist.quantiles()")
+        n = exact_int(n) if is_count(n) else n
+        guards.check_allocation(8 * n if type(n) is int else 0, "NormalDist.quantiles()")
         return [dist.inv_cdf(i / n) for i in TickingIter(range(1, n))]
 
     return quantiles

@@ -48,24 +48,25 @@ MAX_DEDENT_TEXT = 2**19
 
 
 def _chunked(text, width):
-    cap(width, 100_000, "textwrap width")
+    width = cap(width, 100_000, "textwrap width")
     if isinstance(text, str):
         # The text is split into a list of words first, in one C call: each
         # is an object of ~50 bytes (12 MB of text made 490 MB).
         guards.check_allocation(32 * len(text), "textwrap")
+    return width
 
 
 def build_textwrap(ctx):
     def wrap(text, width=70, **kwargs):
-        _chunked(text, width)
+        width = _chunked(text, width)
         return _Wrapper(width=width, **kwargs).wrap(text)
 
     def fill(text, width=70, **kwargs):
-        _chunked(text, width)
+        width = _chunked(text, width)
         return _Wrapper(width=width, **kwargs).fill(text)
 
     def shorten(text, width, **kwargs):
-        _chunked(text, width)
+        width = _chunked(text, width)
         return _Wrapper(width=width, max_lines=1, **kwargs).fill(" ".join(text.strip().split()))
 
     def dedent(text):

@@ -21,7 +21,9 @@ from markupsafe import escape
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.guards.iteration import guarded_iter
-from sandbox.guards.operators import _repeat_count
+from sandbox.guards.operators import guarded_floordiv
+from sandbox.guards.operators import mul_operands
+from sandbox.guards.operators import sized_items
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.consume import guarded_format
 from sandbox.guards.operators import guarded_lshift
@@ -228,7 +230,7 @@ _INPLACE = {
     "-=": guarded_sub,
     "*=": guarded_mul,
     "/=": guarded_truediv,
-    "//=": operator.ifloordiv,
+    "//=": guarded_floordiv,
     "%=": guarded_mod,
     "**=": guarded_pow,
     "<<=": guarded_lshift,
@@ -243,11 +245,10 @@ _INPLACE = {
 def guarded_inplacevar(op, target, value):
     """``_inplacevar_``: ``x += y`` with the size guards of the operator."""
     if op == "*=" and isinstance(target, list):
-        _repeat_count(target, value)
-        target *= value
+        target *= mul_operands(target, value)[1]
         return target
     if op == "+=" and isinstance(target, list):
-        target += guarded_iter(value)
+        target += sized_items(value, "+=")
         return target
     return _INPLACE[op](target, value)
 

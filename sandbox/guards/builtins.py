@@ -26,7 +26,13 @@ from sandbox.guards.own_objects import tenant_super
 from sandbox.guards.own_objects import write_private
 from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.operators import check_allocation
+from sandbox.guards.operators import check_floordiv
+from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import sized_items
+from sandbox.guards.operators import star_items
 from sandbox.guards.operators import check_decimal
 from sandbox.guards.operators import check_round
 from sandbox.guards.consume import guarded_format
@@ -75,7 +81,9 @@ class TypeGuard:
 
 def _sized_constructor(type_):
     def construct(*args, **kwargs):
-        if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+        if args and is_count(args[0]):
+            # bytes(n) takes any __index__: sized and built by one exact int.
+            args = (exact_int(args[0]), *args[1:])
             check_allocation(args[0], f"{type_.__name__}()")
         elif args and not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]),) + args[1:]
@@ -178,12 +186,13 @@ def safe_reversed(seq):
 
 
 def _container_constructor(type_):
-    """``list``/``tuple``: one item a character or byte of a text is 8 bytes
-    each, built in one C call (other iterables tick as they are read)."""
+    """``list``/``tuple``: built from a sized iterable in one C call, sized
+    by its items first (:func:`~sandbox.guards.operators.sized_items`);
+    other iterables tick as they are read."""
 
     def construct(*args, **kwargs):
-        if args and isinstance(args[0], (str, bytes, bytearray, memoryview)):
-            check_allocation(8 * len(args[0]), f"{type_.__name__}()")
+        if len(args) == 1 and not kwargs:
+            return type_(sized_items(args[0], f"{type_.__name__}()"))
         return type_(*args, **kwargs)
 
     return construct
@@ -255,8 +264,38 @@ GUARDED_CONSTRUCTORS[str] = safe_str
 
 
 def safe_round(number, *ndigits):
-    check_round(number, *ndigits)
-    return round(number, *ndigits)
+    if not ndigits:
+        check_round(number)
+        return round(number)
+    return round(number, check_round(number, *ndigits))
+
+
+_NO_START = {str: "sum() can't sum strings [use ''.join(seq) instead]",
+             bytes: "sum() can't sum bytes [use b''.join(seq) instead]",
+             bytearray: "sum() can't sum bytearray [use b''.join(seq) instead]"}
+
+
+def safe_sum(iterable, /, start=0):
+    """``sum``: Python's additions in order, each through the ``+`` guard,
+    ticking per item (``sum(lists, [])`` is quadratic: in one C call it held
+    the process for seconds). Refuses a text start as CPython does."""
+    for kind, message in _NO_START.items():
+        if isinstance(start, kind):
+            raise TypeError(message)
+    total = start
+    for item in guarded_iter(iterable):
+        kind = type(item)
+        if (kind is int or kind is float) and (type(total) is int or type(total) is float):
+            total = total + item  # bounded: the int guards bound every operand
+        else:
+            total = guarded_add(total, item)
+    return total
+
+
+def safe_divmod(left, right):
+    """``divmod``, with the integer work bounded as ``//`` is."""
+    check_floordiv(left, right)
+    return divmod(left, right)
 
 
 def safe_iter(obj, *sentinel):
@@ -291,9 +330,9 @@ def safe_ascii(obj):
 
 _SAFE_BUILTIN_NAMES = """
     None False True Ellipsis NotImplemented
-    abs all any bin bool callable chr classmethod complex dict divmod
+    abs all any bin bool callable chr classmethod complex dict
     float frozenset hash hex isinstance issubclass len max min
-    next oct ord property repr set slice staticmethod str sum
+    next oct ord property repr set slice staticmethod str
     """.split()
 
 _SAFE_EXCEPTIONS = """
@@ -328,6 +367,9 @@ def make_builtins() -> dict:
                for type_, construct in GUARDED_CONSTRUCTORS.items()},
             "range": SafeRange,
             "round": safe_round,
+            "sum": safe_sum,
+            "divmod": safe_divmod,
+            "_star_": star_items,
             "pow": guarded_pow,
             "format": guarded_format,
             "getattr": guarded_getattr,

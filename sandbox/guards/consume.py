@@ -46,6 +46,7 @@ from sandbox import limits
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
+from sandbox.guards.operators import check_floordiv
 from sandbox.guards.operators import check_text
 from sandbox.guards.operators import text_estimate
 from sandbox.guards.operators import text_limit
@@ -437,7 +438,7 @@ def check_mod(left, right):
     here first."""
     pattern = _percent_template(left)
     if pattern is None:
-        return right
+        return check_floordiv(left, right)  # a % of numbers is a division
     if _PERCENT_WIDTH.search(pattern):
         raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
     values = right if isinstance(right, tuple) else tuple(right.values()) \

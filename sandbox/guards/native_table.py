@@ -177,7 +177,7 @@ _owner("builtins.int",
     to_bytes='natives._to_bytes: length against the budget')
 _owner("builtins.list",
     "append clear copy count index insert pop remove reverse",
-    extend='C over its input; iterators tick',
+    extend='natives._list_extend: operators.sized_items (8 bytes an item); iterators tick',
     sort='natives.sort_in_runs')
 _owner("builtins.mappingproxy",
     "copy get items keys values")

@@ -31,6 +31,8 @@ import io
 from markupsafe import Markup
 
 from sandbox import limits
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.iteration import TickingIter
@@ -38,6 +40,7 @@ from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import MAX_INT_BITS
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_allocation
+from sandbox.guards.operators import sized_items
 
 #: Longest text the pure-Python codecs take (punycode is quadratic: 20,000
 #: characters ran 47 s; a DNS name is at most 253).
@@ -73,12 +76,20 @@ def _safe_format_map(template: str):
 
 def _sized(obj, name):
     method = getattr(obj, name)
+    keyword = "tabsize" if name == "expandtabs" else "width"
 
     def sized(*args, **kwargs):
-        width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 8))
-        if isinstance(width, int):
-            scale = len(obj) if name == "expandtabs" else 1
-            check_allocation(width * max(scale, 1), f"{name}()")
+        # The width is made an exact int once, sized, and that int is what
+        # the method gets (counts.exact_int).
+        if args and is_count(args[0]):
+            args = (exact_int(args[0]), *args[1:])
+            width = args[0]
+        elif keyword in kwargs and is_count(kwargs[keyword]):
+            width = kwargs[keyword] = exact_int(kwargs[keyword])
+        else:
+            width = 8 if name == "expandtabs" and not args and keyword not in kwargs else 0
+        scale = len(obj) if name == "expandtabs" else 1
+        check_allocation(width * max(scale, 1), f"{name}()")
         return method(*args, **kwargs)
 
     return sized
@@ -164,7 +175,9 @@ def _to_bytes(number, name="to_bytes"):
     to_bytes = number.to_bytes
 
     def guarded(length=1, *args, **kwargs):
-        check_allocation(length if isinstance(length, int) else 0, "int.to_bytes()")
+        if is_count(length):
+            length = exact_int(length)
+            check_allocation(length, "int.to_bytes()")
         return to_bytes(length, *args, **kwargs)
 
     return guarded
@@ -176,7 +189,9 @@ def _xof_digest(digest, name):
     method = getattr(digest, name)
 
     def guarded(length):
-        check_allocation(length * 2, "a digest of that length")
+        if is_count(length):
+            length = exact_int(length)
+            check_allocation(length * 2, "a digest of that length")
         return method(length)
 
     return guarded
@@ -201,6 +216,15 @@ def sort_in_runs(items: list, key=None, reverse: bool = False) -> None:
     items[:] = merged
 
 
+def _list_extend(lst, name="extend"):
+    extend = lst.extend
+
+    def guarded(iterable):
+        extend(sized_items(iterable, "list.extend()"))
+
+    return guarded
+
+
 def _list_sort(lst, name="sort"):
     def sort(*, key=None, reverse=False):
         sort_in_runs(lst, key=key, reverse=reverse)
@@ -216,7 +240,8 @@ def _stream_seek(stream, name="seek"):
 
     def guarded(offset, whence=0):
         # The next write past the end fills the gap: a position is a size.
-        if isinstance(offset, int):
+        if is_count(offset):
+            offset = exact_int(offset)
             target = offset if whence == 0 else stream.tell() + offset if whence == 1 else None
             if target is not None:
                 check_allocation(target * width, f"{type(stream).__name__}.seek()")
@@ -279,6 +304,7 @@ def _install() -> None:
     CLASS_GUARDS[(int, "from_bytes")] = _from_bytes
     METHOD_GUARDS[(int, "to_bytes")] = _to_bytes
     METHOD_GUARDS[(list, "sort")] = _list_sort
+    METHOD_GUARDS[(list, "extend")] = _list_extend
     for name in (*_USER_STRING_SIZED, "join", "format", "format_map", "encode"):
         METHOD_GUARDS[(collections.UserString, name)] = _user_string
     METHOD_GUARDS[(collections.UserList, "sort")] = _user_list_sort

@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import decimal
 import enum
+import fractions
 import functools
 import numbers
 import re
@@ -23,6 +24,11 @@ import sys
 import types
 
 from sandbox import limits
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import int_bits
+from sandbox.guards.counts import is_count
+from sandbox.guards.counts import items_bytes
+from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.own_objects import TENANT_CLASSES
 from sandbox.guards.own_objects import is_tenant_function
 
@@ -96,11 +102,23 @@ def check_allocation(nbytes: int, what: str) -> None:
 _NUMBER_TYPES = (int, float, bool, complex)
 
 
-def _int_bits(value) -> int:
+_FRACTION_NUMERATOR = fractions.Fraction.__dict__["_numerator"].__get__
+_FRACTION_DENOMINATOR = fractions.Fraction.__dict__["_denominator"].__get__
+
+
+def _rational_parts(value) -> tuple[int, int]:
+    """Bits of the numerator and denominator the arithmetic will use (a
+    Fraction's own slots, not what a subclass's properties say)."""
     if isinstance(value, int):
-        return value.bit_length()
+        return int_bits(value), 0
+    if isinstance(value, fractions.Fraction):
+        return int_bits(_FRACTION_NUMERATOR(value)), int_bits(_FRACTION_DENOMINATOR(value))
+    return int_bits(exact_int(value.numerator)), int_bits(exact_int(value.denominator))
+
+
+def _int_bits(value) -> int:
     if isinstance(value, numbers.Rational):
-        return max(value.numerator.bit_length(), value.denominator.bit_length())
+        return max(_rational_parts(value))
     return 0
 
 
@@ -114,10 +132,13 @@ def check_pow(base, exp, mod=None):
             raise SizeLimitError("exponent is too large")
         return exp
     if isinstance(exp, numbers.Rational) and not isinstance(exp, bool):
-        if exp.denominator == 1 and exp != 0:
+        if isinstance(exp, int) or _rational_parts(exp)[1] == 1:
             # Fraction(3, 2) ** -10**6 builds 2**10**6 and 3**10**6 too.
+            power = exact_int(exp) if isinstance(exp, int) else \
+                exact_int(_FRACTION_NUMERATOR(exp)) if isinstance(exp, fractions.Fraction) else \
+                exact_int(exp.numerator)
             bits = _int_bits(base)
-            if bits > 1 and (bits - 1) * abs(int(exp)) > MAX_INT_BITS:
+            if power and bits > 1 and (bits - 1) * abs(power) > MAX_INT_BITS:
                 raise SizeLimitError("result of ** would be too large an integer")
     return exp
 
@@ -130,8 +151,8 @@ def guarded_pow(base, exp, mod=None):
 
 def check_lshift(left, right):
     """Before ``<<``: refuse integer results over :data:`MAX_INT_BITS`."""
-    if isinstance(left, int) and isinstance(right, int) and left:
-        if left.bit_length() + right > MAX_INT_BITS:
+    if isinstance(left, int) and isinstance(right, int) and int_bits(left):
+        if int_bits(left) + exact_int(right) > MAX_INT_BITS:
             raise SizeLimitError("result of << would be too large an integer")
     return right
 
@@ -142,16 +163,23 @@ def guarded_lshift(left, right):
     return left << right
 
 
-def _repeat_count(seq, count) -> None:
-    if isinstance(count, int) and count > 0:
+def _repeat_count(seq, count):
+    """Size ``seq * count`` before it is built; returns the count to use:
+    the exact ``int`` :func:`~sandbox.guards.counts.exact_int` made of it
+    (or ``count`` itself when it is no count: the operation raises)."""
+    if not is_count(count):
+        return count
+    count = exact_int(count)
+    if count > 0:
         try:
             size = len(seq)
         except TypeError:
-            return
+            return count
         if isinstance(seq, (str, bytes, bytearray)):
             check_allocation(_text_bytes(seq) * count if size else 0, "repeating a string")
         else:
             check_allocation(size * count * 8, "repeating a sequence")
+    return count
 
 
 _TEXT = (str, bytes, bytearray)
@@ -286,10 +314,8 @@ def _check_rationals(left, right, what: str) -> None:
     their gcd, in C calls no tick interrupts: bounded like integers."""
     bits = 0
     for value in (left, right):
-        if isinstance(value, numbers.Rational) and not isinstance(value, int):
-            bits += value.numerator.bit_length() + value.denominator.bit_length()
-        elif isinstance(value, int):
-            bits += value.bit_length()
+        if isinstance(value, numbers.Rational):
+            bits += sum(_rational_parts(value))
     if bits > MAX_INT_BITS:
         raise SizeLimitError(f"result of {what} would be too large a fraction")
 
@@ -300,8 +326,12 @@ def check_add(left, right):
     tl, tr = type(left), type(right)
     if (tl is int or tl is float) and (tr is int or tr is float):
         return right
-    if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
-        check_allocation(_text_bytes(left) + _text_bytes(right), "+")
+    if isinstance(left, (list, tuple)) and not isinstance(right, _TEXT):
+        # list + x, and list.__iadd__(x) for any iterable x: 8 bytes an item.
+        check_allocation(8 * len(left) + (items_bytes(right) or 0), "+")
+    elif isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        check_allocation(_text_bytes(left) + (items_bytes(right) if isinstance(left, list)
+                                              else _text_bytes(right)), "+")
     elif isinstance(left, numbers.Rational) or isinstance(right, numbers.Rational):
         _check_rationals(left, right, "+")
     return right
@@ -328,6 +358,31 @@ check_sub = _check_fractions("-")
 check_truediv = _check_fractions("/")
 
 
+#: Largest product of the operands' bit lengths one integer ``//``, ``%``
+#: or ``divmod`` may take: its work is that product (schoolbook division),
+#: a few milliseconds here; ``n // 2`` of any int the guards let exist is
+#: linear and passes.
+MAX_DIVISION_WORK = MAX_INT_BITS * MAX_INT_BITS
+
+
+def check_floordiv(left, right):
+    """Before ``//``, ``%`` and ``divmod`` of integers: refuse a division
+    whose work (the product of the operands' bit lengths, by their digits)
+    is over :data:`MAX_DIVISION_WORK`. Returns the right operand."""
+    if isinstance(left, int) and isinstance(right, int):
+        if int_bits(left) * int_bits(right) > MAX_DIVISION_WORK:
+            raise SizeLimitError("integer division of numbers that large is over the limit")
+    elif isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational):
+        _check_rationals(left, right, "//")
+    return right
+
+
+def guarded_floordiv(left, right):
+    """``//``, checked by :func:`check_floordiv`."""
+    check_floordiv(left, right)
+    return left // right
+
+
 def guarded_sub(left, right):
     """``-``, checked by :func:`check_sub`."""
     check_sub(left, right)
@@ -346,29 +401,80 @@ def join_text(*parts):
     return "".join(parts)
 
 
-def check_mul(left, right):
-    """Before ``*``: bound sequence repetition and integer products."""
+#: The builtin sequences whose ``*`` repeats them by a count read with
+#: ``__index__``.
+_REPEATABLE = (str, bytes, bytearray, list, tuple)
+
+
+def _builtin_repeat(seq) -> bool:
+    cls = type(seq)
+    return isinstance(seq, _REPEATABLE) and \
+        next(k for k in cls.__mro__ if "__mul__" in k.__dict__) in _REPEATABLE
+
+
+def mul_operands(left, right) -> tuple:
+    """Check ``left * right`` and return the operands to multiply: a count
+    repeating a builtin sequence becomes the exact ``int`` that was sized."""
     tl = type(left)
     tr = type(right)
     if tl is float or tr is float:
-        return right
+        return left, right
     if isinstance(left, int) and isinstance(right, int):
-        if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        if int_bits(left) + int_bits(right) > MAX_INT_BITS:
             raise SizeLimitError("result of * would be too large an integer")
-        return right
-    if isinstance(right, int):
+        return left, right
+    if _builtin_repeat(left) and not isinstance(right, _REPEATABLE):
+        if not _own_arithmetic(right, "__rmul__"):
+            return left, _repeat_count(left, right)
         _repeat_count(left, right)
+    elif _builtin_repeat(right) and not isinstance(left, _REPEATABLE):
+        if not _own_arithmetic(left, "__mul__"):
+            return _repeat_count(right, left), right
+        _repeat_count(right, left)
+    elif isinstance(right, int):
+        _repeat_count(left, right)  # a tenant sequence's own __mul__ decides
     elif isinstance(left, int):
         _repeat_count(right, left)
     if isinstance(left, numbers.Rational) and isinstance(right, numbers.Rational):
         _check_rationals(left, right, "*")
-    return right
+    return left, right
+
+
+def _own_arithmetic(count, name) -> bool:
+    """Whether ``count``'s class answers ``*`` itself (Python asks it before
+    the sequence repeats): then the operation runs as written."""
+    method = getattr(type(count), name, None)
+    return method is not None and method is not getattr(int, name)
+
+
+def check_mul(left, right):
+    """Before ``*``: bound sequence repetition and integer products; returns
+    the right operand to use (an exact ``int`` for a count)."""
+    return mul_operands(left, right)[1]
 
 
 def guarded_mul(left, right):
-    """``*``, checked by :func:`check_mul`."""
-    check_mul(left, right)
+    """``*``, checked by :func:`mul_operands`, on the operands it returns."""
+    left, right = mul_operands(left, right)
     return left * right
+
+
+def sized_items(iterable, what: str):
+    """The one sizing of a list or tuple built from ``iterable`` in one C
+    call (``list(x)``, ``list.extend(x)``, ``+=``, ``[*x]``, ``f(*x)``):
+    an iterable with a size is checked against the budget at 8 bytes an item
+    (:func:`~sandbox.guards.counts.items_bytes`) and returned as is; any
+    other is returned ticking (a :class:`~sandbox.guards.iteration.TickingIter`)."""
+    nbytes = items_bytes(iterable)
+    if nbytes is None:
+        return guarded_iter(iterable)
+    check_allocation(nbytes, what)
+    return iterable
+
+
+def star_items(iterable):
+    """``_star_``: what ``*x`` unpacks in a call or a display, sized."""
+    return sized_items(iterable, "unpacking with *")
 
 
 def check_round(number, ndigits=None) -> None:
@@ -377,9 +483,11 @@ def check_round(number, ndigits=None) -> None:
     bounded like any other integer."""
     if ndigits is None:
         check_decimal(number)  # int() of it
-    elif isinstance(ndigits, int) and ndigits < 0 and isinstance(number, numbers.Rational) \
-            and -ndigits * 10 // 3 > MAX_INT_BITS:
-        raise SizeLimitError("round() to that many digits would build too large an integer")
+    elif is_count(ndigits) and isinstance(number, numbers.Rational):
+        ndigits = exact_int(ndigits)
+        if ndigits < 0 and -ndigits * 10 // 3 > MAX_INT_BITS:
+            raise SizeLimitError("round() to that many digits would build too large an integer")
+    return ndigits
 
 
 def host_text_estimate(value, limit: int) -> tuple[int, bool]:
@@ -387,7 +495,7 @@ def host_text_estimate(value, limit: int) -> tuple[int, bool]:
     ``__str__`` builds for ``value`` (``list.__repr__`` of a tenant subclass
     of list): its items, whatever the subclass says of itself."""
     if isinstance(value, int):
-        return value.bit_length() // 3 + 2, False
+        return int_bits(value) // 3 + 2, False
     if isinstance(value, (float, complex)):
         return 64, False
     if isinstance(value, (*_SEQUENCES, set, frozenset, dict)):

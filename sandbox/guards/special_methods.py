@@ -35,12 +35,15 @@ from sandbox.guards.consume import check_format_spec
 from sandbox.guards.consume import check_mod
 from sandbox.guards.consume import guarded_mod
 from sandbox.guards.consume import text_of
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_add
 from sandbox.guards.operators import check_allocation
 from sandbox.guards.operators import check_decimal
 from sandbox.guards.operators import check_lshift
+from sandbox.guards.operators import check_floordiv
 from sandbox.guards.operators import check_mul
 from sandbox.guards.operators import check_pow
 from sandbox.guards.operators import check_round
@@ -48,12 +51,14 @@ from sandbox.guards.operators import check_sub
 from sandbox.guards.operators import check_text
 from sandbox.guards.operators import check_truediv
 from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_floordiv
 from sandbox.guards.operators import guarded_lshift
 from sandbox.guards.operators import guarded_mul
 from sandbox.guards.operators import guarded_pow
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.operators import host_text_estimate
+from sandbox.guards.operators import sized_items
 from sandbox.guards.operators import text_limit
 from sandbox.guards.own_objects import ALLOWED_DUNDER_METHODS
 from sandbox.guards.own_objects import LINEAR
@@ -67,6 +72,7 @@ OPERATORS = {
     "sub": (check_sub, guarded_sub),
     "truediv": (check_truediv, guarded_truediv),
     "mul": (check_mul, guarded_mul),
+    "floordiv": (check_floordiv, guarded_floordiv),
     "mod": (check_mod, guarded_mod),
     "pow": (check_pow, guarded_pow),
     "lshift": (check_lshift, guarded_lshift),
@@ -119,6 +125,8 @@ def _format(method, owner, self, spec="", *args, **kwargs):
 
 
 def _round(method, owner, self, *args, **kwargs):
+    if len(args) == 1 and not kwargs:
+        return method(check_round(self, *args))  # the exact ndigits that was checked
     check_round(self, *args, **kwargs)
     return method(*args, **kwargs)
 
@@ -130,11 +138,14 @@ def _to_int(method, owner, self, *args, **kwargs):
 
 def _init(method, owner, self, *args, **kwargs):
     if isinstance(self, (bytes, bytearray)) and args:
-        if isinstance(args[0], int) and not isinstance(args[0], bool):
+        if is_count(args[0]):
+            args = (exact_int(args[0]), *args[1:])
             check_allocation(args[0], f"{type(self).__name__}()")
         elif not isinstance(args[0], (str, bytes, bytearray, memoryview)):
             args = (guarded_iter(args[0]), *args[1:])
-    elif isinstance(self, (list, collections.deque)) and args:
+    elif isinstance(self, list) and args:
+        args = (sized_items(args[0], f"{type(self).__name__}()"), *args[1:])
+    elif isinstance(self, collections.deque) and args:
         args = (guarded_iter(args[0]), *args[1:])
     return method(*args, **kwargs)
 
@@ -143,7 +154,7 @@ SPECIAL_METHODS.update(dict.fromkeys((
     "__post_init__ __bytes__ __bool__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ "
     "__len__ __iter__ __next__ __reversed__ __contains__ __missing__ __getitem__ "
     "__setitem__ __delitem__ __enter__ __exit__ __call__ __matmul__ __rmatmul__ "
-    "__floordiv__ __rfloordiv__ __ifloordiv__ __divmod__ __rdivmod__ __rshift__ "
+    "__rshift__ "
     "__rrshift__ __irshift__ __and__ __rand__ __iand__ __xor__ __rxor__ __ixor__ __or__ "
     "__ror__ __ior__ __neg__ __pos__ __abs__ __invert__ __float__ __complex__").split(),
     LINEAR))
@@ -151,6 +162,11 @@ for _op, (_check, _guarded) in OPERATORS.items():
     SPECIAL_METHODS[f"__{_op}__"] = _forward(_check)
     SPECIAL_METHODS[f"__r{_op}__"] = _reflected(_check)
     SPECIAL_METHODS[f"__i{_op}__"] = _forward(_check)
+# s.__rmul__(n) is n * s, which repeats or multiplies as s * n does: checked
+# as that, so the exact count the check made is what the method gets.
+SPECIAL_METHODS["__rmul__"] = _forward(check_mul)
+SPECIAL_METHODS["__divmod__"] = _forward(check_floordiv)
+SPECIAL_METHODS["__rdivmod__"] = _reflected(check_floordiv)
 SPECIAL_METHODS.update({
     "__repr__": _text, "__str__": _text, "__format__": _format, "__round__": _round,
     "__int__": _to_int, "__index__": _to_int, "__trunc__": _to_int, "__floor__": _to_int,

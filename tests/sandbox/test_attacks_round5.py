@@ -117,8 +117,6 @@ def assert_not_held(outcome) -> None:
 INDEX = "class N:\n    def __index__(self):\n        return 200 * 2**20\n"
 
 
-@pytest.mark.xfail(strict=True, reason="a non-int __index__ count passes the size guards "
-                                       "(operators.check_mul, natives._sized): 200 MB in one call")
 @pytest.mark.parametrize("call", ["'x' * N()", "'x'.center(N())", "b'x'.zfill(N())"],
                          ids=["mul", "center", "zfill"])
 def test_a_count_with_index_is_sized(host, call):
@@ -128,8 +126,6 @@ def test_a_count_with_index_is_sized(host, call):
 
 # -- 2. the guards ask a tenant int subclass about itself --------------------------------
 
-@pytest.mark.xfail(strict=True, reason="_repeat_count asks the count's own __gt__: "
-                                       "a 200 MB string in one call")
 def test_repeat_count_does_not_trust_the_counts_comparison(host):
     outcome = serve(host, "r5-int-gt", (
         "class I(int):\n    def __gt__(self, other):\n        return False\n"
@@ -137,8 +133,6 @@ def test_repeat_count_does_not_trust_the_counts_comparison(host):
     assert_bounded(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="check_lshift asks the int's own bit_length: "
-                                       "a 200 MB integer in one call")
 def test_lshift_does_not_trust_the_ints_bit_length(host):
     outcome = serve(host, "r5-int-bit-length", (
         "class I(int):\n    def bit_length(self):\n        return -10**12\n"
@@ -146,8 +140,6 @@ def test_lshift_does_not_trust_the_ints_bit_length(host):
     assert_bounded(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="check_mul asks the ints' own bit_length: integers past "
-                                       "MAX_INT_BITS, then an unguarded // holds the process")
 def test_big_integers_past_the_bound_do_not_hold_the_process(host):
     outcome = serve(host, "r5-int-floordiv", (
         "class I(int):\n    def bit_length(self):\n        return 0\n"
@@ -160,8 +152,6 @@ def test_big_integers_past_the_bound_do_not_hold_the_process(host):
     assert_not_held(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="the facades' cap() asks the value's own __gt__: "
-                                       "factorial/pbkdf2 run for seconds in one C call")
 @pytest.mark.parametrize("call", ["math.factorial(I(400000)).bit_length()",
                                   "len(hashlib.pbkdf2_hmac('sha256', b'x', b'y', I(3 * 10**6)))"],
                          ids=["factorial", "pbkdf2"])
@@ -175,8 +165,6 @@ def test_facade_caps_do_not_trust_the_values_comparison(host, call):
 
 # -- 3. items built from a text: 8 bytes each, counted as 1 or not at all -----------------
 
-@pytest.mark.xfail(strict=True, reason="a list or tuple built from a str in one C call is not "
-                                       "sized by its items: 8x the string's bytes")
 @pytest.mark.parametrize("body", [
     "    return str(len([*s]))\n",
     "    return str(f(*s))\n",
@@ -193,8 +181,6 @@ def test_items_made_from_a_text_are_sized(host, body):
 
 # -- 4. sum is the raw builtin --------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="sum(lists, []) concatenates quadratically in one C "
-                                       "call that never ticks")
 def test_sum_of_lists_does_not_hold_the_process(host):
     outcome = serve(host, "r5-sum", (
         "def get():\n"
