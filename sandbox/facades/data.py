@@ -55,11 +55,16 @@ def _check_coder(cls, base) -> None:
         raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
 
 
-def _check_layout(indent, separators) -> None:
+def _check_layout(indent, separators):
+    """Refuse a long indent or separators; returns the indent to use (a
+    count made an exact int once: json repeats ``' ' * indent``)."""
+    if guards.is_count(indent):
+        indent = guards.exact_int(indent)
     if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
         raise SizeLimitError("json indent is over the sandbox limit (64)")
     if separators is not None and any(len(guards.safe_str(sep, 32)) > 16 for sep in separators):
         raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
+    return indent
 
 
 def _check_json_size(obj) -> None:
@@ -72,7 +77,9 @@ def _encoder_method(encoder, name):
     method = getattr(encoder, name)
 
     def sized(obj, *args):
-        _check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
+        indent = _check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
+        if indent is not encoder.indent:
+            encoder.indent = indent  # the exact count that was checked
         _check_json_size(obj)
         return method(obj, *args)
 
@@ -85,7 +92,10 @@ METHOD_GUARDS[(json.JSONEncoder, "iterencode")] = _encoder_method
 
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
-        _check_layout(kwargs.get("indent"), kwargs.get("separators"))
+        if kwargs.get("indent") is not None:
+            kwargs["indent"] = _check_layout(kwargs["indent"], kwargs.get("separators"))
+        else:
+            _check_layout(None, kwargs.get("separators"))
         _check_json_size(obj)
         if kwargs.get("default") is not None:
             kwargs["default"] = guards.sized_default(kwargs["default"], "json.dumps()")

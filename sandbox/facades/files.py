@@ -332,6 +332,7 @@ class TenantFile:
             return 0
 
     def read(self, size=-1):
+        size = guards.exact_int(size) if guards.is_count(size) else size
         if size is None or size < 0:
             guards.check_allocation(self._remaining(), "file.read()")
         else:
@@ -339,6 +340,7 @@ class TenantFile:
         return self._raw.read(size)
 
     def readline(self, size=-1):
+        size = guards.exact_int(size) if guards.is_count(size) else size
         guards.check_allocation(self._remaining() if size < 0 else size, "file.readline()")
         return self._raw.readline(size)
 

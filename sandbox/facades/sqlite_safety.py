@@ -122,7 +122,8 @@ def _checked_printf(guard, fmt, *args):
                 if part == "*":
                     value = args[taken] if taken < len(args) else 0
                     taken += 1
-                    width = abs(value) if isinstance(value, int) else 0
+                    # By its digits (what SQLite binds), not its own __abs__.
+                    width = abs(int.__int__(value)) if isinstance(value, int) else 0
                 elif part:
                     width = int(part) if len(part) < 12 else MAX_PRINTF_WIDTH + 1
                 else:

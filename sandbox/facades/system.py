@@ -165,6 +165,7 @@ def build_os(ctx):
         os.rename(files.resolve(src, write=True), files.resolve(dst, write=True))
 
     def urandom(size):
+        size = guards.exact_int(size)
         guards.check_allocation(size, "os.urandom()")
         return os.urandom(size)
 

@@ -39,6 +39,8 @@ from sandbox.guards.own_objects import is_tenant_function
 from sandbox.guards.builtins import make_builtins
 from sandbox.guards.builtins import safe_str as safe_str_builtin
 from sandbox.guards.consume import exception_text
+from sandbox.guards.counts import exact_int
+from sandbox.guards.counts import is_count
 from sandbox.guards.consume import safe_repr
 from sandbox.guards.consume import safe_str
 from sandbox.guards.consume import sized_default
@@ -78,6 +80,8 @@ __all__ = [
     "check_decimal",
     "check_text",
     "exception_text",
+    "exact_int",
+    "is_count",
     "join_text",
     "safe_repr",
     "safe_str",

@@ -81,6 +81,8 @@ def check_allocation(nbytes: int, what: str) -> None:
     steps would; smaller big values count toward the next memory check.
     Outside a request the fixed :data:`MAX_STRING_BYTES` applies.
     """
+    if type(nbytes) is not int:
+        nbytes = exact_int(nbytes)  # compared by its digits, not by its own __gt__
     budget = limits._current
     if budget is not None and budget.memory_limit is not None:
         if nbytes > budget.memory_limit or (
@@ -474,6 +476,9 @@ def sized_items(iterable, what: str):
 
 def star_items(iterable):
     """``_star_``: what ``*x`` unpacks in a call or a display, sized."""
+    kind = type(iterable)
+    if not (hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")):
+        return iterable  # Python's own error ("argument after * must be an iterable")
     return sized_items(iterable, "unpacking with *")
 
 
