@@ -102,7 +102,7 @@ _owner("builtins",
     "ReferenceError RuntimeError RuntimeWarning StopIteration SyntaxError TimeoutError "
     "TypeError UnboundLocalError UnicodeDecodeError UnicodeEncodeError UnicodeError "
     "UserWarning ValueError Warning ZeroDivisionError abs bin bool callable chr classmethod "
-    "complex divmod float hash hex isinstance issubclass len next oct ord property slice "
+    "complex float hash hex isinstance issubclass len next oct ord property slice "
     "staticmethod",
     all='iterates a TickingIter (ticks)',
     any='iterates a TickingIter (ticks)',
@@ -134,7 +134,8 @@ _owner("builtins",
     setattr='access.guarded_setattr',
     sorted='natives.sort_in_runs: C runs of 2**15, ticking merge',
     str='consume.text_of: sized first, built piece by piece past the budget',
-    sum='iterates a TickingIter (ticks); + of big values checked at ticks',
+    sum='builtins.safe_sum: each + through operators.check_add, a tick per item',
+    divmod='builtins.safe_divmod: operators.check_floordiv (division work bounded)',
     super='own_objects.tenant_super: tenant objects only; reads through the membrane',
     tuple='tuple(text) sized (8 bytes an item); other iterables tick',
     type='own_objects.make_safe_type: host classes as HostType',

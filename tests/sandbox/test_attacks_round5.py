@@ -2,9 +2,10 @@
 
 Each test is tenant source served in this process by
 :class:`tests.sandbox.inprocess.SandboxHost` (the sandbox as a library, no
-process layer), asserting what a safe sandbox does. Each is a strict xfail
-while the attack works on main (aa99e73). Budget of every case: 32 MB,
-300 ms of CPU; measured on a shared 2-core machine.
+process layer), asserting what a safe sandbox does. Each was a strict xfail
+while the attack worked on main (aa99e73); the round-5 fixes (branch
+round5) made them ordinary tests. Budget of every case: 32 MB, 300 ms of
+CPU; measured on a shared 2-core machine.
 
 The findings, by class (all are denial of service of the neighbours: one
 call that allocates far past the budget, or holds the process for seconds
