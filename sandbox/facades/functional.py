@@ -21,6 +21,7 @@ from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
 from sandbox.guards import ticking_over_inputs
 from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_floordiv
 from sandbox.guards.operators import guarded_sub
 from sandbox.guards.operators import guarded_truediv
 from sandbox.guards.declared import declare
@@ -214,6 +215,7 @@ def build_operator(ctx):
         mod=guards.guarded_mod,
         pow=guards.guarded_pow,
         lshift=guards.guarded_lshift,
+        floordiv=guarded_floordiv,
     )
     return table
 

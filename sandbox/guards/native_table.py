@@ -505,12 +505,13 @@ _owner("muxserver.tenant_api.shim._NullContext",
 _owner("numbers.Real",
     "conjugate")
 _owner("operator",
-    "abs and_ contains countOf eq floordiv ge getitem gt index indexOf inv invert is_ is_not "
+    "abs and_ contains countOf eq ge getitem gt index indexOf inv invert is_ is_not "
     "itemgetter le length_hint lt matmul ne neg not_ or_ pos rshift truth xor",
     add='operators.guarded_add',
     attrgetter='the membrane',
     concat='operators.guarded_add',
     delitem='access.guarded_write',
+    floordiv='operators.guarded_floordiv',
     lshift='operators.guarded_lshift',
     methodcaller='the membrane',
     mod='consume.guarded_mod',
