@@ -22,6 +22,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import guarded_floordiv
+from sandbox.guards.operators import count_answers_mul
 from sandbox.guards.operators import mul_operands
 from sandbox.guards.operators import sized_items
 from sandbox.guards.operators import check_allocation
@@ -245,6 +246,9 @@ _INPLACE = {
 def guarded_inplacevar(op, target, value):
     """``_inplacevar_``: ``x += y`` with the size guards of the operator."""
     if op == "*=" and isinstance(target, list):
+        result = count_answers_mul(target, value)
+        if result is not NotImplemented:
+            return result
         target *= mul_operands(target, value)[1]
         return target
     if op == "+=" and isinstance(target, list):

@@ -426,14 +426,10 @@ def mul_operands(left, right) -> tuple:
             raise SizeLimitError("result of * would be too large an integer")
         return left, right
     if _builtin_repeat(left) and not isinstance(right, _REPEATABLE):
-        if not _own_arithmetic(right, "__rmul__"):
-            return left, _repeat_count(left, right)
-        _repeat_count(left, right)
-    elif _builtin_repeat(right) and not isinstance(left, _REPEATABLE):
-        if not _own_arithmetic(left, "__mul__"):
-            return _repeat_count(right, left), right
-        _repeat_count(right, left)
-    elif isinstance(right, int):
+        return left, _repeat_count(left, right)
+    if _builtin_repeat(right) and not isinstance(left, _REPEATABLE):
+        return _repeat_count(right, left), right
+    if isinstance(right, int):
         _repeat_count(left, right)  # a tenant sequence's own __mul__ decides
     elif isinstance(left, int):
         _repeat_count(right, left)
@@ -442,11 +438,22 @@ def mul_operands(left, right) -> tuple:
     return left, right
 
 
-def _own_arithmetic(count, name) -> bool:
-    """Whether ``count``'s class answers ``*`` itself (Python asks it before
-    the sequence repeats): then the operation runs as written."""
+def count_answers_mul(left, right):
+    """What the count's own ``__mul__``/``__rmul__`` answers to ``left *
+    right`` when its class defines one and the other side is a builtin
+    sequence (Python asks it before the sequence repeats), else
+    NotImplemented. Run first, so that the repeat itself takes the exact
+    count (never the tenant's ``__index__`` a second time)."""
+    if _builtin_repeat(left) and not isinstance(right, _REPEATABLE):
+        count, name, other = right, "__rmul__", left
+    elif _builtin_repeat(right) and not isinstance(left, _REPEATABLE):
+        count, name, other = left, "__mul__", right
+    else:
+        return NotImplemented
     method = getattr(type(count), name, None)
-    return method is not None and method is not getattr(int, name)
+    if method is None or method is getattr(int, name):
+        return NotImplemented
+    return method(count, other)
 
 
 def check_mul(left, right):
@@ -457,6 +464,9 @@ def check_mul(left, right):
 
 def guarded_mul(left, right):
     """``*``, checked by :func:`mul_operands`, on the operands it returns."""
+    result = count_answers_mul(left, right)
+    if result is not NotImplemented:
+        return result
     left, right = mul_operands(left, right)
     return left * right
 
