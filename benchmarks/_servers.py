@@ -125,9 +125,7 @@ class Proc:
 
     def serving_rss(self) -> list[int]:
         """Resident memory of each serving process (muxserver's children)."""
-        import psutil
-
-        return [p.memory_info().rss for p in psutil.Process(self.proc.pid).children()]
+        return [p.memory_info().rss for p in serving_processes(self.proc.pid)]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -137,6 +135,17 @@ class Proc:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def serving_processes(supervisor_pid: int) -> list:
+    """muxserver's serving processes (psutil), in the order they started:
+    the supervisor's children that run ``muxserver.worker`` — not its
+    compiler, egress proxy or replication agent."""
+    import psutil
+
+    children = psutil.Process(supervisor_pid).children()
+    return sorted((p for p in children if "muxserver.worker" in " ".join(p.cmdline())),
+                  key=lambda p: p.create_time())
 
 
 def bare_server(nodelay: bool = True) -> Proc:

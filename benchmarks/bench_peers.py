@@ -59,6 +59,7 @@ from benchmarks._servers import TENANT_HELLO  # noqa: E402
 from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
+from benchmarks._servers import serving_processes  # noqa: E402
 
 MUX = "muxserver"
 PHP = "php-fpm+nginx"
@@ -105,9 +106,7 @@ class _Client:
 
 
 def _serving(proc: Proc):
-    import psutil
-
-    return psutil.Process(proc.proc.pid).children()[0]
+    return serving_processes(proc.proc.pid)[0]
 
 
 def _rss(process) -> int:

@@ -235,7 +235,7 @@ def _soak_rows(soak: dict | None) -> list[tuple]:
 def _split_rows(split: dict | None) -> list[tuple]:
     if not split:
         return []
-    return [("the supervisor's cost (supervisor + serving process / one process): warm "
+    return [("the supervisor's cost (supervisor, serving, compiler and egress processes / one process): warm "
              "throughput, cold start p50, memory",
              f"{split['warm_split_over_single']}x, {split['cold_split_over_single']}x, "
              f"{split['memory_split_over_single']}x (+{split['memory_added_mib']} MiB)", "")]
