@@ -275,21 +275,47 @@ _NO_START = {str: "sum() can't sum strings [use ''.join(seq) instead]",
              bytearray: "sum() can't sum bytearray [use b''.join(seq) instead]"}
 
 
+_NUMBERS = frozenset((int, float))
+#: Items checked between two ticks by :func:`_all_numbers`.
+_CHECK_CHUNK = 65_536
+
+
+def _all_numbers(sequence) -> bool:
+    """Whether every item of a list or tuple is an exact int or float
+    (checked in chunks at C speed, ticking between them)."""
+    for start in range(0, len(sequence), _CHECK_CHUNK):
+        limits.tick()
+        if not set(map(type, sequence[start:start + _CHECK_CHUNK])) <= _NUMBERS:
+            return False
+    return True
+
+
 def safe_sum(iterable, /, start=0):
-    """``sum``: Python's additions in order, each through the ``+`` guard,
-    ticking per item (``sum(lists, [])`` is quadratic: in one C call it held
-    the process for seconds). Refuses a text start as CPython does."""
+    """``sum``: numbers are added by CPython's own ``sum`` (its result to the
+    last bit: 3.12+ compensates float rounding), a list or tuple of them in
+    one call after a ticking type check, other iterables in runs of
+    :data:`_CHECK_CHUNK` (the compensation restarts at each run); any other
+    item goes through the ``+`` guard, ticking per item (``sum(lists, [])``
+    is quadratic: in one C call it held the process for seconds). Refuses a
+    text start as CPython does."""
     for kind, message in _NO_START.items():
         if isinstance(start, kind):
             raise TypeError(message)
+    if type(start) in _NUMBERS and type(iterable) in (list, tuple) and _all_numbers(iterable):
+        return builtins.sum(iterable, start)  # numbers cannot make it quadratic
     total = start
+    run = []
     for item in guarded_iter(iterable):
-        kind = type(item)
-        if (kind is int or kind is float) and (type(total) is int or type(total) is float):
-            total = total + item  # bounded: the int guards bound every operand
-        else:
+        if type(item) in _NUMBERS and type(total) in _NUMBERS:
+            run.append(item)
+            if len(run) < _CHECK_CHUNK:
+                continue
+        if run:
+            total = builtins.sum(run, total)
+            run.clear()
+        if type(item) not in _NUMBERS or type(total) not in _NUMBERS:
             total = guarded_add(total, item)
-    return total
+    return builtins.sum(run, total) if run else total
 
 
 def safe_divmod(left, right):
