@@ -276,45 +276,70 @@ _NO_START = {str: "sum() can't sum strings [use ''.join(seq) instead]",
 
 
 _NUMBERS = frozenset((int, float))
-#: Items checked between two ticks by :func:`_all_numbers`.
+#: Items checked, or added in one C call, between two ticks.
 _CHECK_CHUNK = 65_536
+#: A list or tuple of numbers up to this long is added in one C call (its
+#: result then is CPython's to the last bit, float compensation included).
+_ONE_CALL_ITEMS = 1_000_000
+#: Integers up to this many bits are added in C; bigger ones one at a time
+#: through the ``+`` guard (8 million additions of 100,000-bit integers in
+#: one C call would hold the process for seconds).
+_FAST_INT_BITS = 1024
 
 
-def _all_numbers(sequence) -> bool:
-    """Whether every item of a list or tuple is an exact int or float
-    (checked in chunks at C speed, ticking between them)."""
+def _is_small_number(item) -> bool:
+    kind = type(item)
+    return kind is float or (kind is int and int.bit_length(item) <= _FAST_INT_BITS)
+
+
+def _small_numbers(sequence) -> bool:
+    """Whether every item of a list or tuple is an exact float or a small
+    exact int (checked in chunks at C speed, ticking between them)."""
     for start in range(0, len(sequence), _CHECK_CHUNK):
         limits.tick()
-        if not set(map(type, sequence[start:start + _CHECK_CHUNK])) <= _NUMBERS:
+        chunk = sequence[start:start + _CHECK_CHUNK]
+        kinds = set(map(type, chunk))
+        if not kinds <= _NUMBERS:
+            return False
+        if int in kinds and max(int.bit_length(x) for x in chunk if type(x) is int) > _FAST_INT_BITS:
             return False
     return True
 
 
 def safe_sum(iterable, /, start=0):
-    """``sum``: numbers are added by CPython's own ``sum`` (its result to the
-    last bit: 3.12+ compensates float rounding), a list or tuple of them in
-    one call after a ticking type check, other iterables in runs of
-    :data:`_CHECK_CHUNK` (the compensation restarts at each run); any other
-    item goes through the ``+`` guard, ticking per item (``sum(lists, [])``
-    is quadratic: in one C call it held the process for seconds). Refuses a
-    text start as CPython does."""
+    """``sum``: numbers are added by CPython's own ``sum`` — a list or tuple
+    of up to :data:`_ONE_CALL_ITEMS` in one call after a ticking type check
+    (its result to the last bit: 3.12+ compensates float rounding), longer
+    ones and other iterables in runs of :data:`_CHECK_CHUNK` (the
+    compensation restarts at each run); any other item, or an integer past
+    :data:`_FAST_INT_BITS`, goes through the ``+`` guard, ticking per item
+    (``sum(lists, [])`` is quadratic: in one C call it held the process for
+    seconds). Refuses a text start as CPython does."""
     for kind, message in _NO_START.items():
         if isinstance(start, kind):
             raise TypeError(message)
-    if type(start) in _NUMBERS and type(iterable) in (list, tuple) and _all_numbers(iterable):
-        return builtins.sum(iterable, start)  # numbers cannot make it quadratic
+    if _is_small_number(start) and type(iterable) in (list, tuple) and _small_numbers(iterable):
+        if len(iterable) <= _ONE_CALL_ITEMS:
+            return builtins.sum(iterable, start)
+        total = start
+        for first in range(0, len(iterable), _CHECK_CHUNK):
+            limits.tick()
+            total = builtins.sum(iterable[first:first + _CHECK_CHUNK], total)
+        return total
     total = start
     run = []
     for item in guarded_iter(iterable):
-        if type(item) in _NUMBERS and type(total) in _NUMBERS:
+        if _is_small_number(item) and type(total) in _NUMBERS:
             run.append(item)
             if len(run) < _CHECK_CHUNK:
                 continue
+            total = builtins.sum(run, total)
+            run.clear()
+            continue
         if run:
             total = builtins.sum(run, total)
             run.clear()
-        if type(item) not in _NUMBERS or type(total) not in _NUMBERS:
-            total = guarded_add(total, item)
+        total = guarded_add(total, item)
     return builtins.sum(run, total) if run else total
 
 

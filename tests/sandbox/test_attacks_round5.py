@@ -188,3 +188,16 @@ def test_sum_of_lists_does_not_hold_the_process(host):
         "    rows = [[0] * 1000] * 800\n"
         "    return str(len(sum(rows, [])))\n"))
     assert_not_held(outcome)
+
+
+@pytest.mark.parametrize("items", ["[big] * 2_000_000", "(big for _ in range(2_000_000))"],
+                         ids=["list", "generator"])
+def test_sum_of_big_integers_does_not_hold_the_process(host, items):
+    """Numbers go to CPython's own sum (for its exact float result), but
+    integers past a small size are added one at a time through the guard:
+    two million 100,000-bit additions in one C call would take seconds."""
+    outcome = serve(host, "r5-sum-big", (
+        "def get():\n"
+        "    big = 2 ** 100_000\n"
+        f"    return str(sum({items}).bit_length())\n"))
+    assert_not_held(outcome)
