@@ -245,7 +245,7 @@ CASES = {
     "async_generator_based_yield": (
         "import asyncio\ndef g():\n    yield 1\nasync def get():\n    return await asyncio.gather(g())\n",
         ("runtime", "takes a coroutine")),
-    "traceback_frames": (
+    "traceback_by_getattr": (
         "def get():\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
         "        return str(getattr(e, '__traceback__'))\n",
         ("runtime", "invalid attribute name")),
@@ -390,9 +390,9 @@ CASES = {
     "jinja_env_is_not_jinjas": ("from flask import Flask\napp = Flask(__name__)\n"
                                 "def get():\n    return str(app.jinja_env.loader)\n",
                                 ("compile", "jinja_env.loader is not offered here")),
-    "request_headers_environ": ("from flask import request\ndef get():\n"
-                                "    return str(request.headers.environ)\n",
-                                ("runtime", "AttributeError")),
+    "flask_request_headers_environ": ("from flask import request\ndef get():\n"
+                                      "    return str(request.headers.environ)\n",
+                                      ("runtime", "AttributeError")),
     "upload_save_host_path": (
         "from flask import request\ndef get():\n"
         "    request.files['f'].save('SECRET_PATH')\n    return 'x'\n",

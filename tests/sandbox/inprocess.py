@@ -61,6 +61,13 @@ from sandbox.facades.files import TenantFiles
 from tests.conftest import write_tenant
 
 
+#: Longest CPU stretch a case may run without a point where the host could
+#: switch to another request (the calm tenant's stall, over HTTP).
+HELD_BOUND_S = 0.25
+#: How far past its memory budget one case may push the process's peak RSS.
+PEAK_SLACK = 48 * 2**20
+
+
 class Outcome(NamedTuple):
     """What one request of a case came to."""
 

@@ -27,16 +27,13 @@ import pytest
 
 from sandbox.facades.files import folder_bytes
 from tests.sandbox.attack_classes import CASES
+from tests.sandbox.inprocess import HELD_BOUND_S
+from tests.sandbox.inprocess import PEAK_SLACK
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.inprocess import assert_nothing_leaked
 from tests.sandbox.inprocess import make_secrets
 
 SECRET = "s3cr3t-c1a55e5"
-#: Longest CPU stretch a case may run without a point where the host could
-#: switch to another request (the calm tenant's stall, over HTTP).
-HELD_BOUND_S = 0.25
-#: How far past its memory budget one case may push the process's peak RSS.
-PEAK_SLACK = 48 * 2**20
 #: File descriptors a case may leave open after its runtime is closed.
 FD_SLACK = 8
 

@@ -8,13 +8,12 @@ import os
 import pytest
 
 from tests.sandbox.attack_cases import CASES
+from tests.sandbox.inprocess import HELD_BOUND_S
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.inprocess import assert_nothing_leaked
 from tests.sandbox.inprocess import make_secrets
 
 SECRET = "s3cr3t-7f1e2d"
-#: Longest CPU stretch without a point where the host could switch.
-HELD_BOUND_S = 0.25
 #: Cases whose stretch is CPython's own: raising RecursionError through 500
 #: nested generator frames takes ~0.45 s (0.04 s the first time in a
 #: process); the depth cap of the guarded iterator is what turns the SIGSEGV

@@ -37,45 +37,19 @@ import json
 
 import pytest
 
-from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.inprocess import assert_nothing_leaked
-from tests.sandbox.inprocess import make_secrets
+from tests.sandbox.rounds import LIMITS
+from tests.sandbox.rounds import assert_bounded
+from tests.sandbox.rounds import assert_not_held
+from tests.sandbox.rounds import attack_host
+from tests.sandbox.rounds import serve
 
 SECRET = "s3cr3t-r0und4"
-#: Longest CPU stretch a case may run without a point where the host could
-#: switch (as in test_attack_classes.py).
-HELD_BOUND_S = 0.25
-MEMORY_MB = 32
-#: How far past its memory budget one case may push the process's peak RSS.
-PEAK_SLACK = 48 * 2**20
-LIMITS = (f"[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = {MEMORY_MB}\n"
-          "[env]\nGREETING = 'hi'\n")
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    root = tmp_path_factory.mktemp("attacks-round4")
-    make_secrets(root, SECRET)
-    from muxserver.fairshare import fair_share
-
-    host = SandboxHost(root, offload=fair_share.offload)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MUX_TEST_SECRET", SECRET)
-        yield host
-
-
-def serve(host: SandboxHost, name: str, source: str):
-    host.write(name, {"index.py": source}, LIMITS)
-    outcome = host.request(name)
-    host.close(name)
-    return outcome
-
-
-def assert_bounded(outcome) -> None:
-    """A one-call allocation far past the budget is stopped before it is made."""
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.peak_bytes < MEMORY_MB * 2**20 + PEAK_SLACK, \
-        f"the peak RSS rose by {outcome.peak_bytes // 2**20} MB"
+    yield from attack_host(tmp_path_factory, "attacks-round4", SECRET)
 
 
 # -- 1. unbound host methods skip the guards of the native table -----------------------
@@ -106,8 +80,7 @@ def test_unbound_normaldist_samples_does_not_hold_the_process(host):
         "def get():\n"
         "    dist = statistics.NormalDist()\n"
         "    return str(len(statistics.NormalDist.samples(dist, 2 * 10**6)))\n"))
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+    assert_not_held(outcome)
 
 
 def test_unbound_userstring_center_is_sized(host):
@@ -242,8 +215,7 @@ def test_pow_by_name_does_not_hold_the_process(host):
     outcome = serve(host, "r4-dunder-pow", SUBCLASSES + (
         "def get():\n"
         "    return str(I(7).__pow__(3 * 10**6).bit_length())\n"))
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+    assert_not_held(outcome)
 
 
 # -- found while closing the above: the same door on other roads --------------------------
@@ -280,5 +252,4 @@ def test_subclasses_of_builtin_types_still_construct_as_python_does(host):
 @pytest.mark.parametrize("call", ["round(5, -10**7)", "I(5).__round__(-10**7)"])
 def test_round_to_a_huge_negative_precision_does_not_hold_the_process(host, call):
     outcome = serve(host, "r4-round", SUBCLASSES + f"def get():\n    return str({call})\n")
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+    assert_not_held(outcome)

@@ -70,47 +70,17 @@ json's ``cls=``/hooks, csv, sqlite3, Flask objects.
 
 import pytest
 
-from tests.sandbox.inprocess import SandboxHost
-from tests.sandbox.inprocess import make_secrets
+from tests.sandbox.rounds import assert_bounded
+from tests.sandbox.rounds import assert_not_held
+from tests.sandbox.rounds import attack_host
+from tests.sandbox.rounds import serve
 
 SECRET = "s3cr3t-r0und5"
-#: Longest CPU stretch a case may run without a point where the host could
-#: switch (as in test_attack_classes.py).
-HELD_BOUND_S = 0.25
-MEMORY_MB = 32
-#: How far past its memory budget one case may push the process's peak RSS.
-PEAK_SLACK = 48 * 2**20
-LIMITS = (f"[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = {MEMORY_MB}\n"
-          "[env]\nGREETING = 'hi'\n")
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    root = tmp_path_factory.mktemp("attacks-round5")
-    make_secrets(root, SECRET)
-    from muxserver.fairshare import fair_share
-
-    return SandboxHost(root, offload=fair_share.offload)
-
-
-def serve(host: SandboxHost, name: str, source: str):
-    host.write(name, {"index.py": source}, LIMITS)
-    outcome = host.request(name)
-    host.close(name)
-    return outcome
-
-
-def assert_bounded(outcome) -> None:
-    """A one-call allocation far past the budget is stopped before it is made."""
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.peak_bytes < MEMORY_MB * 2**20 + PEAK_SLACK, \
-        f"the peak RSS rose by {outcome.peak_bytes // 2**20} MB"
-
-
-def assert_not_held(outcome) -> None:
-    """A long call is stopped by its budget, not run to its end on the hub."""
-    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
-    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+    yield from attack_host(tmp_path_factory, "attacks-round5", SECRET)
 
 
 # -- 1. a count that is not an int but has __index__ -------------------------------------

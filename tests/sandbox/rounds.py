@@ -1,0 +1,49 @@
+"""What the later attack rounds share (test_attacks_round4.py and on): one
+tenant per case under the limits the attackers had, run once in-process
+(:class:`~tests.sandbox.inprocess.SandboxHost`), and the two outcomes a
+stopped attack may have."""
+
+import pytest
+
+from tests.sandbox.inprocess import HELD_BOUND_S
+from tests.sandbox.inprocess import PEAK_SLACK
+from tests.sandbox.inprocess import SandboxHost
+from tests.sandbox.inprocess import make_secrets
+
+MEMORY_MB = 32
+LIMITS = (f"[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = {MEMORY_MB}\n"
+          "[env]\nGREETING = 'hi'\n")
+
+
+def attack_host(tmp_path_factory, label: str, secret: str):
+    """A host whose secrets (files, and the environment) hold ``secret``:
+    a module fixture's body (``yield from``)."""
+    root = tmp_path_factory.mktemp(label)
+    make_secrets(root, secret)
+    from muxserver.fairshare import fair_share
+
+    host = SandboxHost(root, offload=fair_share.offload)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUX_TEST_SECRET", secret)
+        yield host
+
+
+def serve(host: SandboxHost, name: str, source: str):
+    """Deploy ``source`` as tenant ``name``, request it once, close it."""
+    host.write(name, {"index.py": source}, LIMITS)
+    outcome = host.request(name)
+    host.close(name)
+    return outcome
+
+
+def assert_bounded(outcome) -> None:
+    """A one-call allocation far past the budget is stopped before it is made."""
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.peak_bytes < MEMORY_MB * 2**20 + PEAK_SLACK, \
+        f"the peak RSS rose by {outcome.peak_bytes // 2**20} MB"
+
+
+def assert_not_held(outcome) -> None:
+    """A long call is stopped by its budget, not run to its end on the hub."""
+    assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
+    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
