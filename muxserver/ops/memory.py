@@ -2,8 +2,8 @@
 
 CPython frees objects into its own arenas and glibc keeps freed heap pages
 for reuse; neither shows up as lower RSS. ``gc.collect()`` breaks the cycles
-a tenant module's globals and functions form, and glibc's ``malloc_trim(0)``
-returns free heap pages to the kernel.
+a tenant module's globals and functions form (after an eviction), and
+glibc's ``malloc_trim(0)`` returns free heap pages to the kernel.
 
 .. warning::
    ``malloc_trim`` exists on glibc only; elsewhere this is ``gc.collect()``.
@@ -37,9 +37,11 @@ _last_release = 0.0
 
 
 def release_memory(force: bool = False) -> bool:
-    """Collect garbage and hand free heap pages back to the OS.
+    """Hand free heap pages back to the OS.
 
-    :param force: ignore :data:`MIN_INTERVAL_S` (evictions use this).
+    :param force: an eviction: collect garbage first (the unloaded modules'
+        cycles), whatever the time since the last release. Without it (after
+        a limit kill) no collection, and at most every :data:`MIN_INTERVAL_S`.
     :return: whether a release ran.
     """
     global _last_release
