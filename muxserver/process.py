@@ -20,6 +20,7 @@ from muxserver import isolation
 from muxserver.app import MuxApp
 from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
+from muxserver.ops.collector import collector
 from muxserver.ops.watchdog import HubWatchdog
 from sandbox import limits as sandbox_limits
 
@@ -33,15 +34,6 @@ PROCESS_CEILING_FACTOR = 1.2
 METRICS_EVERY_S = 1.0
 #: How often the garbage collector may run (automatic collection is off).
 GC_EVERY_S = 0.05
-#: A full collection walks every object of the process while the hub waits
-#: — and every item of every big list in flight: 155 ms with abusers' lists
-#: of 2 million items, the calm tenants' p99. So it waits for a moment with
-#: no request in flight, for at most this long (CPython's collector spaces
-#: full collections too: until the survivors since the last one are a
-#: quarter of the heap).
-FULL_GC_WAIT_S = 30.0
-#: ...and runs at most this often.
-FULL_GC_EVERY_S = 5.0
 
 
 class _HubErrors:
@@ -97,6 +89,7 @@ def configure_process(config) -> None:
     sandbox_limits.set_process_ceiling(
         int(config.memory_limit * 2**20 * PROCESS_CEILING_FACTOR) if config.memory_limit else None
     )
+    collector.memory_limit = config.memory_limit * 2**20 if config.memory_limit else None
 
 
 class ProcessServices:
@@ -136,24 +129,11 @@ class ProcessServices:
         gevent.killall(self._greenlets, block=False)
 
     def _collect_garbage(self) -> None:
-        """Collect as CPython's automatic collection would (by generation
-        thresholds), at most every :data:`GC_EVERY_S`, outside any request;
-        a full collection when no request is in flight (see
-        :data:`FULL_GC_WAIT_S`)."""
-        threshold0, threshold1, threshold2 = gc.get_threshold()
-        last_full = time.monotonic()
+        """Collect as CPython's automatic collection would, at most every
+        :data:`GC_EVERY_S`, outside any request (see :mod:`muxserver.ops.collector`)."""
         while True:
             gevent.sleep(GC_EVERY_S)
-            count0, count1, count2 = gc.get_count()
-            since_full = time.monotonic() - last_full
-            idle = not self.app.inflight
-            if count2 > threshold2 and since_full >= (FULL_GC_EVERY_S if idle else FULL_GC_WAIT_S):
-                gc.collect(2)
-                last_full = time.monotonic()
-            elif count1 > threshold1 or count2 > threshold2:
-                gc.collect(1)
-            elif count0 > threshold0:
-                gc.collect(0)
+            collector.step(idle=not self.app.inflight)
 
     def send_metrics(self) -> None:
         self.app.metrics.tenants.set(len(self.app.registry.tenants))

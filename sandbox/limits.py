@@ -424,10 +424,22 @@ def tick(weight: int = 1) -> None:
 BYTES_PER_TICK = 64 * 1024
 
 
+#: A value of at least this many bytes built in one guarded call is counted
+#: in :data:`big_allocations`.
+BIG_ALLOCATION_BYTES = 2**20
+#: How many big values guarded calls have built (or refused) so far. The
+#: host's garbage collector reads it: a young collection walks every item of
+#: a big list while the process waits (``muxserver.process``).
+big_allocations = 0
+
+
 def note_allocation(nbytes: int) -> None:
     """Called by guards that build big values: each :data:`BYTES_PER_TICK`
     counts as a tick, so a loop of big allocations is checked every few MB
     instead of every :data:`TICKS_PER_CHECK` iterations."""
+    global big_allocations
+    if nbytes >= BIG_ALLOCATION_BYTES:
+        big_allocations += 1
     budget = _current
     if budget is not None and nbytes >= BYTES_PER_TICK:
         budget.countdown -= nbytes // BYTES_PER_TICK

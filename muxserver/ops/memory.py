@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import time
 
+from muxserver.ops.collector import collector
 from sandbox import limits
 
 _libc = None
@@ -55,7 +55,7 @@ def release_memory(force: bool = False) -> bool:
     # cycles are left to the serving process's periodic collector, and only
     # the heap pages already free are handed back.
     if force:
-        gc.collect()
+        collector.collect_all()
     if _libc is not None:
         _libc.malloc_trim(0)
     limits.forget_rss_sample()
