@@ -330,6 +330,9 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + f"; load generator: {m['load_generator']}; {m['date']}.",
         "",
+        *([f"Re-run alone on that date with `--only`: {', '.join(reports['rerun'])}; the other "
+           f"figures are from the last full run ({reports['full_run_date']}).", ""]
+          if reports.get("rerun") else []),
         "Every figure is measured side by side with its baseline in the same run. "
         "Reproduce with `python -m benchmarks` (each script also runs alone; see its docstring).",
         "",
@@ -498,6 +501,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="smoke run of every script")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--only", metavar="NAMES",
+                        help="comma-separated benchmarks to run again (e.g. noisy,peers); "
+                             "the others keep their figures from the last results.json")
     args = parser.parse_args(argv)
     if not have_wrk():
         print("note: wrk is not installed (apt-get install wrk); throughput uses a Python client",
@@ -505,23 +511,39 @@ def main(argv=None) -> dict:
     out = args.results
     out.mkdir(parents=True, exist_ok=True)
     q = ["--quick"] if args.quick else []
+    runs = {
+        "peers": lambda: bench_peers.main(q),
+        "throughput": lambda: bench_throughput.main(q),
+        "workers": lambda: bench_workers.main(q),
+        "isolation": lambda: bench_isolation.main(q),
+        "fleet": lambda: bench_fleet.main(q),
+        "cold_warm": lambda: cold_warm.main(q + ["--results", str(out)]),
+        "density": lambda: bench_density.main(q),
+        "noisy": lambda: noisy_neighbour.main(q),
+        "deploy": lambda: deploy.main(q),
+        "state": lambda: bench_state.main(q),
+        "replica": lambda: bench_replica.main(q),
+        "soak": lambda: bench_soak.main(q),
+        "split": lambda: bench_split.main(q),
+        "console": lambda: bench_console.main(q),
+        "process_tier": lambda: bench_process_tier.main(q),
+        "flask_surface": lambda: bench_flask_surface.main(q),
+    }
+    only = [name for name in (args.only or "").split(",") if name]
+    unknown = sorted(set(only) - set(runs))
+    if unknown:
+        parser.error(f"--only: no benchmark named {', '.join(unknown)} (choose from {', '.join(runs)})")
     reports = {"machine": machine()}
-    reports["peers"] = bench_peers.main(q)
-    reports["throughput"] = bench_throughput.main(q)
-    reports["workers"] = bench_workers.main(q)
-    reports["isolation"] = bench_isolation.main(q)
-    reports["fleet"] = bench_fleet.main(q)
-    reports["cold_warm"] = cold_warm.main(q + ["--results", str(out)])
-    reports["density"] = bench_density.main(q)
-    reports["noisy"] = noisy_neighbour.main(q)
-    reports["deploy"] = deploy.main(q)
-    reports["state"] = bench_state.main(q)
-    reports["replica"] = bench_replica.main(q)
-    reports["soak"] = bench_soak.main(q)
-    reports["split"] = bench_split.main(q)
-    reports["console"] = bench_console.main(q)
-    reports["process_tier"] = bench_process_tier.main(q)
-    reports["flask_surface"] = bench_flask_surface.main(q)
+    if only:
+        previous = out / "results.json"
+        if not previous.exists():
+            parser.error(f"--only needs the results of a full run in {previous}")
+        last = json.loads(previous.read_text())
+        reports = {**last, "machine": machine(), "rerun": only,
+                   "full_run_date": last.get("full_run_date", last["machine"]["date"])}
+    for name, run in runs.items():
+        if not only or name in only:
+            reports[name] = run()
     (out / "results.json").write_text(json.dumps(reports, indent=1))
     made = charts(reports, out)
     (out / "RESULTS.md").write_text(write_page(reports, made, out, args.quick))

@@ -21,6 +21,7 @@ from muxserver.app import MuxApp
 from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
 from muxserver.ops.collector import collector
+from muxserver.ops.memory import release_memory
 from muxserver.ops.watchdog import HubWatchdog
 from sandbox import limits as sandbox_limits
 
@@ -133,7 +134,10 @@ class ProcessServices:
         :data:`GC_EVERY_S`, outside any request (see :mod:`muxserver.ops.collector`)."""
         while True:
             gevent.sleep(GC_EVERY_S)
-            collector.step(idle=not self.app.inflight)
+            idle = not self.app.inflight
+            if collector.step(idle=idle) in ("thaw", "full") and idle:
+                # What a burst of big requests left free goes back to the OS.
+                release_memory()
 
     def send_metrics(self) -> None:
         self.app.metrics.tenants.set(len(self.app.registry.tenants))
