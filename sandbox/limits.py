@@ -41,6 +41,7 @@ is never less than the CPU it used. A short request reads no CPU clock.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from time import perf_counter
 
@@ -377,27 +378,59 @@ def running_budgets() -> list:
     return list(_by_greenlet.items())
 
 
-_orphan: Budget | None = None
+#: The orphan budgets of this greenlet turn, by tenant (reset at every switch).
+_orphans: dict | None = None
+#: Which of them is charged now (the one whose tenant code ran last).
+_orphan_running: Budget | None = None
+#: How many frames up :func:`_calling_tenant` looks for tenant code.
+_TENANT_FRAME_DEPTH = 64
 
 
-def orphan() -> Budget:
-    """The budget of tenant code that runs outside any request.
+def orphan(tenant: str = "") -> Budget:
+    """The budget of ``tenant``'s code that runs outside any request.
 
     Tenant code can run with no budget charged: a generator's ``finally`` or
     a ``__del__`` run by the garbage collector, by an eviction that drops a
     module's globals, by the host's own ``gc.collect``. Its ticks charge
-    this budget instead: :data:`ORPHAN_CPU_S` of CPU per turn of the
-    greenlet that runs it (every greenlet switch starts a fresh one), then
-    every tick raises, so such code can never hold the process. It never
-    yields (the host did not expect a switch there).
+    this budget instead: :data:`ORPHAN_CPU_S` of CPU per tenant per turn of
+    the greenlet that runs it (every greenlet switch starts fresh ones),
+    then every tick raises, so such code can never hold the process. Per
+    tenant, because one collection may run many tenants' finalizers: one
+    tenant's endless ``finally`` spends its own budget, not the others'.
+    It never yields (the host did not expect a switch there).
     """
-    global _orphan
-    budget = _orphan
+    global _orphans, _orphan_running
+    budgets = _orphans
+    if budgets is None:
+        budgets = _orphans = {}
+    budget = budgets.get(tenant)
     if budget is None:
-        budget = _orphan = Budget(cpu_s=ORPHAN_CPU_S)
-        budget.label = "tenant code outside any request (a finalizer)"
+        budget = budgets[tenant] = Budget(cpu_s=ORPHAN_CPU_S)
+        budget.label = f"tenant code outside any request (a finalizer of {tenant or 'no tenant'})"
+        budget.group = tenant
+    running = _orphan_running
+    if running is not budget:
+        # Only the tenant whose code runs is charged (finalizers of several
+        # tenants interleave within one collection).
+        if running is not None:
+            running.pause()
         budget.resume()
+        _orphan_running = budget
     return budget
+
+
+def _calling_tenant() -> str:
+    """The tenant whose code is running: the nearest frame whose module
+    globals name one (``__mux_tenant__``, set by the runtime), or ``""``."""
+    frame = sys._getframe(2)
+    for _ in range(_TENANT_FRAME_DEPTH):
+        if frame is None:
+            break
+        tenant = frame.f_globals.get("__mux_tenant__")
+        if tenant is not None:
+            return tenant
+        frame = frame.f_back
+    return ""
 
 
 def tick(weight: int = 1) -> None:
@@ -414,7 +447,7 @@ def tick(weight: int = 1) -> None:
         if budget.countdown <= 0 or budget.killed is not None:
             budget.check()
         return
-    budget = _orphan or orphan()
+    budget = orphan(_calling_tenant())
     budget.countdown -= weight
     if budget.countdown <= 0 or budget.killed is not None:
         budget.check(may_yield=False)
@@ -452,10 +485,10 @@ def forget_rss_sample() -> None:
 
 
 def _on_switch(event, args) -> None:
-    global _current, _orphan
+    global _current, _orphans, _orphan_running
     if event not in ("switch", "throw"):
         return
-    _orphan = None
+    _orphans = _orphan_running = None
     origin, target = args
     budget = _by_greenlet.get(origin)
     if budget is not None:

@@ -29,6 +29,7 @@ import enum
 from types import CodeType
 from types import ModuleType
 from typing import Callable
+from typing import Mapping
 from typing import NamedTuple
 
 from sandbox import guards
@@ -226,7 +227,8 @@ class TenantRuntime:
     :param tenant: the tenant's name, recorded in every namespace.
     :param load_lib: ``load_lib("api.models")`` returns a :class:`LibSource`,
         or ``None`` when the tenant has no such module.
-    :param host_modules: importable objects the host provides (``mux``).
+    :param host_modules: importable objects the host provides (``mux``): a
+        mapping read at each import, so a lazy one builds them on first use.
     :param log: receives each printed line.
     :param extra_modules: operator-allowed module name -> real module.
     :param files: the tenant's ``/app`` and ``/data``.
@@ -241,7 +243,7 @@ class TenantRuntime:
         tenant: str,
         *,
         load_lib: Callable[[str], LibSource | None],
-        host_modules: dict[str, object] | None = None,
+        host_modules: Mapping[str, object] | None = None,
         log: Callable[..., None] = lambda line, level="info": None,
         extra_modules: dict[str, ModuleType] | None = None,
         files: TenantFiles | None = None,
@@ -250,9 +252,9 @@ class TenantRuntime:
     ):
         _disable_shared_caches_once()
         self.tenant = tenant
-        self.random = TenantRandom()
+        self._random: TenantRandom | None = None
         self._load_lib_source = load_lib
-        self._host_modules = dict(host_modules or {})
+        self._host_modules = host_modules if host_modules is not None else {}
         self._extra_modules = dict(extra_modules or {})
         self._facades: dict[str, object] = {}
         self._modules: dict[str, TenantModule | None] = {}
@@ -274,6 +276,15 @@ class TenantRuntime:
         self.builtins["__import__"] = self.import_module
         self.builtins["__metaclass__"] = ClassFactory()
         self.builtins["_print_"] = self._make_printer
+
+    @property
+    def random(self) -> TenantRandom:
+        """The tenant's own random generator (``random``'s functions), made
+        and seeded on first use: 2.5 KB of state a tenant may never need."""
+        rng = self._random
+        if rng is None:
+            rng = self._random = TenantRandom()
+        return rng
 
     # -- namespaces --------------------------------------------------------
 

@@ -219,3 +219,56 @@ def test_sequential_cold_starts_under_memory_limit_are_never_refused(
     assert len(status["warm_modules"]) < 40
     serving = status["processes"][0]["rss_bytes"]
     assert serving <= (idle_mb + 40) * 2**20 * 1.1, serving / 2**20
+
+
+_FROZEN_RUN = """
+import gc, json, sys
+from werkzeug.test import Client
+from muxserver.config import Config
+from muxserver.app import MuxApp
+from muxserver.ops.collector import collector
+from muxserver.ops.memory import release_memory
+from muxserver.tenancy.evictor import Evictor
+from sandbox.limits import rss_bytes
+
+gc.disable()  # as in a serving process: the collector runs by steps
+root, cache = sys.argv[1], sys.argv[2]
+app = MuxApp(Config.build({"tenants_dir": root, "cache_dir": cache, "watch": False,
+                           "access_log": False}))
+client = Client(app)
+assert client.get("/keeper/").status_code == 200
+release_memory(force=True)
+evictor = Evictor(app)
+evictor.memory_limit = collector.memory_limit = rss_bytes() + 40 * 2**20
+assert client.get("/garbage/").status_code == 200
+assert collector.step(idle=False) == "freeze"
+over = rss_bytes() > evictor.memory_limit
+evicted = evictor.shed_memory()
+print(json.dumps({"over": over, "evicted": evicted, "frozen": collector.frozen,
+                  "warm": sorted(m.tenant for m in app.registry.warm_modules())}))
+"""
+
+
+def test_frozen_garbage_is_collected_before_anyone_is_evicted_for_memory(tenants):
+    """Garbage the collector froze (muxserver.ops.collector) counts in RSS;
+    over --memory-limit, it is collected before a warm module is evicted."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    tenants.add("keeper", {"index.py": "def get():\n    return 'kept'\n"})
+    tenants.add("garbage", {"index.py": (
+        "def get():\n"
+        "    for _ in range(60):\n"
+        "        cycle = ['y' * 2**20]\n"
+        "        cycle.append(cycle)\n"
+        "    return 'made 60 MB of garbage'\n"), "tenant.toml": "[limits]\nmemory_mb = 256\n"})
+    out = subprocess.run([sys.executable, "-c", _FROZEN_RUN, str(tenants.root), str(tenants.cache)],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["over"], result
+    assert result == {"over": True, "evicted": 0, "frozen": False,
+                      "warm": ["garbage", "keeper"]}

@@ -17,13 +17,21 @@ sight, and later collections walk only what was made after. Frozen objects
 are not lost, only not collected yet: the next :meth:`Collector.step` with
 no request in flight (a *thaw*, ``gc.unfreeze()`` and a full collection)
 collects them, and so does any step once :data:`FROZEN_MAX_S` have passed,
-or the process's RSS reached ``--memory-limit`` (without one: grew
-:data:`FROZEN_GROWTH_BYTES` since the freeze) — so a tenant that builds big
-values to keep its garbage frozen holds at most that much, for at most that
-long. (Requests' big values in flight are not garbage but count in RSS:
-twenty requests each holding a 16 MB list are 320 MB the collector could
-not free, so a growth bound lower than the operator's limit would force
-the walk it is there to avoid.)
+or — at most every :data:`THAW_EVERY_S` — once the process's RSS reached
+``--memory-limit`` (without one: grew :data:`FROZEN_GROWTH_BYTES` since the
+freeze). So a tenant that builds big values to keep its garbage frozen
+holds at most that much, for at most that long; before evicting anyone for
+memory the evictor collects frozen garbage first
+(:meth:`muxserver.tenancy.evictor.Evictor.shed_memory`). (Requests' big
+values in flight are not garbage but count in RSS: twenty requests each
+holding a 16 MB list are 320 MB the collector could not free, so a growth
+bound lower than the operator's limit would force the walk it is there to
+avoid.)
+
+Finalizers of frozen garbage (a generator's ``finally``) run at the thaw,
+up to a minute late, each tenant's on its own orphan budget
+(:func:`sandbox.limits.orphan`): one tenant's endless ``finally`` cannot
+stop another's.
 
 .. warning::
    A thaw that pressure forces, with requests in flight, walks their big
@@ -48,15 +56,14 @@ FULL_GC_WAIT_S = 30.0
 #: ...and runs at most this often when the process is idle.
 FULL_GC_EVERY_S = 5.0
 #: Frozen garbage is collected at the first idle step at least this long
-#: after the last full collection,
+#: after the last full collection (and under memory pressure at most this
+#: often),
 THAW_EVERY_S = 1.0
 #: ...or, idle or not, this long after the first freeze,
 FROZEN_MAX_S = 60.0
 #: ...or when the process's RSS reached ``--memory-limit``, or without one
 #: grew this much since then.
 FROZEN_GROWTH_BYTES = 2**30
-#: ...but at least this much.
-FROZEN_MIN_GROWTH_BYTES = 64 * 2**20
 
 
 class Collector:
@@ -87,9 +94,8 @@ class Collector:
         now = time.monotonic() if now is None else now
         since_full = now - self.last_full
         if self.frozen_at is not None and (
-                (idle and since_full >= THAW_EVERY_S)
-                or now - self.frozen_at >= FROZEN_MAX_S
-                or self.rss() >= self._thaw_rss()):
+                now - self.frozen_at >= FROZEN_MAX_S
+                or (since_full >= THAW_EVERY_S and (idle or self.rss() >= self._thaw_rss()))):
             self.collect_all(now)
             return "thaw"
         if limits.big_allocations != self.big_seen:
@@ -113,10 +119,14 @@ class Collector:
             return "young"
         return None
 
+    @property
+    def frozen(self) -> bool:
+        """Whether objects this collector froze wait for a thaw."""
+        return self.frozen_at is not None
+
     def _thaw_rss(self) -> int:
         if self.memory_limit:
-            # Not at every step of a process already over its limit.
-            return max(self.memory_limit, self.rss_at_freeze + FROZEN_MIN_GROWTH_BYTES)
+            return self.memory_limit
         return self.rss_at_freeze + FROZEN_GROWTH_BYTES
 
     def collect_all(self, now: float | None = None) -> None:

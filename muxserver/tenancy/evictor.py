@@ -12,6 +12,7 @@ import time
 
 import gevent
 
+from muxserver.ops.collector import collector
 from muxserver.ops.memory import release_memory
 from sandbox.limits import rss_bytes
 
@@ -64,6 +65,11 @@ class Evictor:
         every cold start. Returns how many modules were evicted."""
         if not self.memory_limit or rss_bytes() <= self.memory_limit:
             return 0
+        if collector.frozen:
+            # What is over the limit may be garbage the collector froze.
+            release_memory(force=True)
+            if rss_bytes() <= self.memory_limit:
+                return 0
         registry = self.app.registry
         target = self.memory_limit * 0.9
         count = 0

@@ -89,6 +89,7 @@ def test_frozen_garbage_is_collected_when_memory_reaches_the_limit(host):
     rss = [100 * 2**20]
     collector = Collector(rss=lambda: rss[0])
     collector.memory_limit = 500 * 2**20
+    collector.last_full = -10.0
     try:
         garbage = cycle()
         assert host.request("big").status == 200
@@ -98,13 +99,11 @@ def test_frozen_garbage_is_collected_when_memory_reaches_the_limit(host):
         rss[0] = 500 * 2**20
         assert collector.step(idle=False, now=0.0) == "thaw"
         assert garbage() is None
-        # A process already over its limit thaws only after growing further.
-        rss[0] = 900 * 2**20
+        # Still over the limit: the next thaw under pressure waits its turn.
         host.request("big")
-        assert collector.step(idle=False, now=0.0) == "freeze"
-        assert collector.step(idle=False, now=0.0) != "thaw"
-        rss[0] += collector_module.FROZEN_MIN_GROWTH_BYTES
-        assert collector.step(idle=False, now=0.0) == "thaw"
+        assert collector.step(idle=False, now=0.5) == "freeze"
+        assert collector.step(idle=False, now=0.5) != "thaw"
+        assert collector.step(idle=False, now=collector_module.THAW_EVERY_S) == "thaw"
     finally:
         gc.unfreeze()
 
@@ -112,6 +111,7 @@ def test_frozen_garbage_is_collected_when_memory_reaches_the_limit(host):
 def test_without_a_limit_frozen_garbage_is_collected_after_growing_a_gigabyte(host, collector):
     rss = [100 * 2**20]
     collector.rss = lambda: rss[0]
+    collector.last_full = -10.0
     host.request("big")
     assert collector.step(idle=False, now=0.0) == "freeze"
     rss[0] += collector_module.FROZEN_GROWTH_BYTES - 1
