@@ -45,6 +45,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2 import TemplateNotFound
 from jinja2 import runtime as jinja_runtime
 from jinja2 import select_autoescape
+from jinja2 import filters as jinja_filters
 from jinja2 import utils as jinja_utils
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -53,10 +54,15 @@ from sandbox import guards
 from sandbox import limits
 from sandbox.guards import TickingIter
 from sandbox.guards.builtins import SafeRange
+from sandbox.guards.builtins import safe_sorted
+from sandbox.guards.builtins import safe_sum
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declared
 from sandbox.guards.declared import readable
 from sandbox.guards.operators import guarded_add
+from sandbox.guards.operators import guarded_floordiv
+from sandbox.guards.operators import guarded_sub
+from sandbox.guards.operators import guarded_truediv
 
 # What Jinja's runtime hands a template (and a template hands the tenant's
 # callables): the loop, cycler, namespace, undefined values, macros, blocks.
@@ -77,11 +83,17 @@ MAX_TEMPLATE_BYTES = 256 * 1024
 #: Compiled render_template_string() sources kept per tenant.
 STRING_CACHE = 64
 
+#: Every binary operator of Jinja's grammar, through the guard tenant
+#: Python's operator goes through (Jinja compiles a template to host
+#: Python: an operator not listed here would run unguarded).
 _BINOPS = {
     "*": guards.guarded_mul,
     "**": guards.guarded_pow,
     "%": guards.guarded_mod,
     "+": guarded_add,
+    "-": guarded_sub,
+    "/": guarded_truediv,
+    "//": guarded_floordiv,
 }
 
 
@@ -158,6 +170,44 @@ def _bounded_filter(name, func):
 
     guarded.__dict__.update(getattr(func, "__dict__", {}))  # jinja_pass_arg
     return guarded
+
+
+@jinja_utils.pass_environment
+def _sum_filter(environment, iterable, attribute=None, start=0):
+    """Jinja's ``sum`` filter by the sandbox's ``sum`` (Jinja's is
+    CPython's builtin: ``rows|sum(start=[])`` concatenated 800 lists of
+    1,000 in one C call, 1.9 s without a tick)."""
+    if attribute is not None:
+        iterable = map(jinja_filters.make_attrgetter(environment, attribute), iterable)
+    return safe_sum(iterable, start)
+
+
+@jinja_utils.pass_environment
+def _sort_filter(environment, value, reverse=False, case_sensitive=False, attribute=None):
+    """Jinja's ``sort`` filter by the sandbox's ``sorted`` (sorted in
+    ticking runs: CPython's sorted of three million items in one C call
+    held the process for seconds)."""
+    key = jinja_filters.make_multi_attrgetter(
+        environment, attribute, postprocess=None if case_sensitive else jinja_filters.ignore_case)
+    return safe_sorted(value, key=key, reverse=reverse)
+
+
+def _dictsort_filter(value, case_sensitive=False, by="key", reverse=False):
+    """Jinja's ``dictsort`` filter by the sandbox's ``sorted``."""
+    if by not in ("key", "value"):
+        raise jinja_filters.FilterArgumentError('You can only sort by either "key" or "value"')
+    position = 0 if by == "key" else 1
+
+    def key(item):
+        item = item[position]
+        return item if case_sensitive else jinja_filters.ignore_case(item)
+
+    return safe_sorted(value.items(), key=key, reverse=reverse)
+
+
+#: Jinja's filters that call a CPython builtin over the whole input in one
+#: C call, by the sandbox's versions of those builtins.
+_SANDBOX_FILTERS = {"sum": _sum_filter, "sort": _sort_filter, "dictsort": _dictsort_filter}
 
 
 def _capped_lipsum(lipsum):
@@ -316,7 +366,7 @@ class TenantTemplates:
         self.env.globals["range"] = _ticking_range
         self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
         self.env.filters = {name: _bounded_filter(name, func)
-                            for name, func in self.env.filters.items()}
+                            for name, func in {**self.env.filters, **_SANDBOX_FILTERS}.items()}
         self._own = (dict(self.env.filters), dict(self.env.tests), dict(self.env.globals))
         self._applied = ({}, {}, {}, (False, False))
 

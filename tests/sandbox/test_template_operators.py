@@ -1,0 +1,80 @@
+"""Templates reach the same operator and ``sum`` guards as tenant Python.
+
+Jinja compiles a template to host Python: an operator it does not
+intercept, or a filter that is CPython's builtin, runs with no guard. Each
+case is the template form of an attack whose Python form already holds
+(tests/sandbox/test_attacks_round5.py): the quadratic ``sum(lists, [])``
+in one C call, and fraction arithmetic past ``MAX_INT_BITS``."""
+
+import pytest
+
+from tests.sandbox.rounds import assert_not_held
+from tests.sandbox.rounds import attack_host
+from tests.sandbox.rounds import serve
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    yield from attack_host(tmp_path_factory, "template-operators", "s3cr3t-templates")
+
+
+def _render(template: str) -> str:
+    return ("from flask import render_template_string\n"
+            "def get():\n"
+            f"    return render_template_string({template!r})\n")
+
+
+def test_the_sum_filter_of_lists_does_not_hold_the_process(host):
+    outcome = serve(host, "tpl-sum", _render(
+        "{% set rows = [[0] * 1000] * 800 %}{{ rows | sum(start=[]) | length }}"))
+    assert_not_held(outcome)
+
+
+def test_the_sum_filter_adds_numbers_and_attributes_as_jinja_does(host):
+    outcome = serve(host, "tpl-sum-ok", _render(
+        "{{ [1, 2, 3] | sum }} {{ [1.5, 2.5] | sum(start=1) }} "
+        "{{ [{'n': 2}, {'n': 5}] | sum(attribute='n') }}"))
+    assert (outcome.status, outcome.body) == (200, "6 5.0 7")
+
+
+FRACTIONS = ("from fractions import Fraction\n"
+             "from flask import render_template_string\n"
+             "A = Fraction(7 ** 50000, 3 ** 30000)\n"
+             "B = Fraction(5 ** 40000, 2 ** 30000)\n")
+
+
+@pytest.mark.parametrize("operator", ["//", "/", "-", "%", "*", "+"])
+def test_fraction_arithmetic_past_the_size_limit_is_refused_as_in_python(host, operator):
+    python = serve(host, "tpl-frac-py", FRACTIONS + f"def get():\n    return str(A {operator} B > 0)\n")
+    template = serve(host, "tpl-frac", FRACTIONS + (
+        "def get():\n"
+        f"    return render_template_string('{{{{ a {operator} b > 0 }}}}', a=A, b=B)\n"))
+    assert python.status == 500 and "too large a fraction" in python.text, python.text[-300:]
+    assert template.status == 500 and "too large a fraction" in template.text, template.text[-300:]
+
+
+def test_template_arithmetic_still_answers(host):
+    outcome = serve(host, "tpl-arith", _render(
+        "{{ 7 // 2 }} {{ 7 / 2 }} {{ 7 - 2 }} {{ 7 % 4 }} {{ 2 ** 10 }} {{ 'ab' * 2 }}"))
+    assert (outcome.status, outcome.body) == (200, "3 3.5 5 3 1024 abab")
+
+
+# min, max and join are linear C calls over what the request already holds,
+# the limit the README states for every road to them (Python's included).
+@pytest.mark.parametrize("pipeline", ["sort", "sort(attribute=1)", "unique | list", "dictsort",
+                                      "groupby(0) | list", "reverse | list", "list"])
+def test_filters_over_a_big_sequence_do_not_hold_the_process(host, pipeline):
+    value = "{% set v = [[3, 1], [2, 0], [1, 2]] * 1000000 %}"
+    if pipeline == "dictsort":
+        value = "{% set v = dict.fromkeys(range(100000)) %}"
+    outcome = serve(host, "tpl-big", _render(value + "{{ (v | " + pipeline + ") | length }}"))
+    assert outcome.held_s < 0.25, f"held the process for {outcome.held_s:.2f} s ({outcome.status})"
+
+
+def test_the_sorting_filters_sort_as_jinja_does(host):
+    outcome = serve(host, "tpl-sort-ok", _render(
+        "{{ ['b', 'A', 'c'] | sort | join(',') }} {{ ['b', 'A', 'c'] | sort(case_sensitive=true) "
+        "| join(',') }} {{ [[2, 'x'], [1, 'y']] | sort(attribute=0, reverse=true) | map('last') "
+        "| join(',') }} {{ {'b': 1, 'a': 2} | dictsort | map('first') | join(',') }} "
+        "{{ {'b': 1, 'a': 2} | dictsort(by='value', reverse=true) | map('first') | join(',') }}"))
+    assert (outcome.status, outcome.body) == (200, "A,b,c A,b,c x,y a,b a,b")
