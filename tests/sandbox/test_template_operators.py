@@ -62,7 +62,10 @@ def test_template_arithmetic_still_answers(host):
 # min, max and join are linear C calls over what the request already holds,
 # the limit the README states for every road to them (Python's included).
 @pytest.mark.parametrize("pipeline", ["sort", "sort(attribute=1)", "unique | list", "dictsort",
-                                      "groupby(0) | list", "reverse | list", "list"])
+                                      "groupby(0) | list", "groupby(1) | list", "reverse | list",
+                                      "list", "map('first') | list", "select | list",
+                                      "rejectattr(0) | list", "pprint", "tojson", "batch(3) | list",
+                                      "slice(3) | list", "unique(attribute=0) | list"])
 def test_filters_over_a_big_sequence_do_not_hold_the_process(host, pipeline):
     value = "{% set v = [[3, 1], [2, 0], [1, 2]] * 1000000 %}"
     if pipeline == "dictsort":
@@ -78,3 +81,34 @@ def test_the_sorting_filters_sort_as_jinja_does(host):
         "| join(',') }} {{ {'b': 1, 'a': 2} | dictsort | map('first') | join(',') }} "
         "{{ {'b': 1, 'a': 2} | dictsort(by='value', reverse=true) | map('first') | join(',') }}"))
     assert (outcome.status, outcome.body) == (200, "A,b,c A,b,c x,y a,b a,b")
+
+
+JINJA_SAME = [
+    "{{ [3, 1, 2] | sort | list }}",
+    "{% for g in [{'k': 'b', 'v': 1}, {'k': 'a', 'v': 2}, {'k': 'B', 'v': 3}] | groupby('k') %}"
+    "{{ g.grouper }}={{ g.list | map(attribute='v') | join('+') }};{% endfor %}",
+    "{% for k, items in [[1, 'x'], [0, 'y'], [1, 'z']] | groupby(0) %}{{ k }}:{{ items | length }}"
+    "{% endfor %}",
+    "{{ {'b': [1, 2], 'a': {'c': None}} | pprint }}",
+    "{{ {'b': 1, 'a': '<x>'} | tojson }}",
+    "{{ [1, 2, 3, 4] | select('odd') | list }} {{ [1, 2, 3, 4] | reject('odd') | list }}",
+    "{{ [[1, 2], [3, 4]] | map('first') | join(',') }} {{ [1, 2, 3, 4, 5] | batch(2) | list }}",
+    "{{ [1, 2, 3, 4, 5] | slice(2) | list }} {{ 'abca' | unique | list }} {{ [4, 1, 9] | min }}",
+    "{{ [4, 1, 9] | max }} {{ 'abc' | list }} {{ [{'a': 1}, {'a': 0}] | selectattr('a') | list }}",
+    "{{ [{'a': 1}, {'a': 0}] | rejectattr('a') | list }} {{ ['x', '<y>'] | join }}",
+]
+
+
+@pytest.mark.parametrize("template", JINJA_SAME)
+def test_the_guarded_filters_answer_as_jinja_does(host, template):
+    from jinja2.sandbox import SandboxedEnvironment
+
+    expected = SandboxedEnvironment(autoescape=True).from_string(template).render()
+    outcome = serve(host, "tpl-same", _render(template))
+    assert (outcome.status, outcome.body) == (200, expected)
+
+
+def test_pprint_past_its_item_limit_is_refused_with_a_clear_error(host):
+    outcome = serve(host, "tpl-pprint", _render("{{ ([[0, 1]] * 20000) | pprint }}"))
+    assert outcome.status == 500
+    assert "the pprint filter formats at most 10,000 items here" in outcome.text
