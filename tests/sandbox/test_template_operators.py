@@ -112,3 +112,41 @@ def test_pprint_past_its_item_limit_is_refused_with_a_clear_error(host):
     outcome = serve(host, "tpl-pprint", _render("{{ ([[0, 1]] * 20000) | pprint }}"))
     assert outcome.status == 500
     assert "the pprint filter formats at most 10,000 items here" in outcome.text
+
+
+@pytest.mark.parametrize("template", [
+    "{% set v = [1] * 3000000 %}{% for x in v %}{{ x }}{% endfor %}",
+    "{% set v = 'ab http://x.y ' * 600000 %}{{ v | urlize | length }}",
+    "{% set v = 'ab cd-ef ' * 1000000 %}{{ v | title | length }}{{ v | wordcount }}",
+    "{% set v = 'x' * 3000000 %}{{ v | urlize | length }}{{ v | title | length }}",
+])
+def test_output_and_word_filters_over_big_input_do_not_hold_the_process(host, template):
+    outcome = serve(host, "tpl-words", _render(template))
+    assert outcome.held_s < 0.25, f"held the process for {outcome.held_s:.2f} s ({outcome.status})"
+
+
+@pytest.mark.parametrize("template", [
+    "{% set v = 'ab ' * 100000 %}{{ v | wordwrap(20) }}",
+    "{% set v = dict.fromkeys(range(20000), 'v') %}{{ v | xmlattr }}",
+    "{% set v = dict.fromkeys(range(20000), 'v') %}{{ v | urlencode }}",
+])
+def test_filters_that_cannot_be_cut_are_capped_with_a_clear_error(host, template):
+    outcome = serve(host, "tpl-capped", _render(template))
+    assert outcome.status == 500 and "filter takes at most" in outcome.text, outcome.text[-300:]
+
+
+def test_word_filters_cut_in_pieces_answer_as_jinja_does(host):
+    from jinja2.sandbox import SandboxedEnvironment
+
+    text = ("see http://example.com/a_(b), <mail@example.org> and www.x.io! " * 400
+            + "x" * 9000 + " tail (word) " * 10)
+    template = ("{{ v | urlize | length }} {{ v | urlize | truncate(80) }} "
+                "{{ v | urlize | replace('a', '') | wordcount }} {{ v | title | wordcount }} "
+                "{{ v | title | replace('X', '') }}")
+    expected = SandboxedEnvironment(autoescape=True).from_string(template).render(v=text)
+    outcome = serve(host, "tpl-words-same", (
+        "from flask import render_template_string\n"
+        f"TEXT = {text!r}\n"
+        "def get():\n"
+        f"    return render_template_string({template!r}, v=TEXT)\n"))
+    assert (outcome.status, outcome.body) == (200, expected)
