@@ -18,6 +18,8 @@ reachable. (``click`` is :mod:`muxserver.tenant_api.commands`.)
 
 from __future__ import annotations
 
+import functools
+
 import markupsafe
 from werkzeug import exceptions as wz_exceptions
 from werkzeug.security import check_password_hash
@@ -29,6 +31,7 @@ from sandbox import limits
 from sandbox.facades import ModuleFacade
 from sandbox.guards import safe_str
 from sandbox.guards import safe_str_builtin
+from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.builtins import TypeGuard
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
@@ -80,12 +83,25 @@ def _off_the_hub(call):
     return limits.offload(lambda timeout: call(), seconds, interruptible=False)
 
 
+#: Longest name ``secure_filename`` takes: its NFKD normalisation can make
+#: a character eighteen (U+FDFA) in one C call, and no file system takes
+#: names this long anyway.
+MAX_FILENAME_CHARS = 4096
+
+
+@functools.wraps(secure_filename)
+def _secure_filename(filename: str) -> str:
+    if isinstance(filename, str) and len(filename) > MAX_FILENAME_CHARS:
+        raise SizeLimitError(f"secure_filename() takes at most {MAX_FILENAME_CHARS:,} characters here")
+    return secure_filename(filename)
+
+
 def werkzeug_modules() -> dict[str, ModuleFacade]:
     security = ModuleFacade("werkzeug.security", {
         "generate_password_hash": _generate,
         "check_password_hash": _check,
     })
-    utils = ModuleFacade("werkzeug.utils", {"secure_filename": secure_filename})
+    utils = ModuleFacade("werkzeug.utils", {"secure_filename": _secure_filename})
     exceptions = ModuleFacade("werkzeug.exceptions",
                               {**{name: getattr(wz_exceptions, name) for name in _HTTP_ERRORS},
                                "abort": abort})

@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import posixpath
 import re
-import secrets
 from urllib.parse import quote
 
 from sandbox import guards
@@ -31,6 +29,24 @@ class BuildError(MuxError, LookupError):
     """``url_for`` cannot build a URL for the endpoint and values given."""
 
     status = 500
+
+
+#: Longest URL part (and query) ``url_for`` builds: quoting is pure Python
+#: (a 10 MB anchor took 17 s), and no server takes a URL this long anyway.
+MAX_URL_BYTES = 64 * 1024
+_URL_TOO_LONG = f"url_for() builds URLs of at most {MAX_URL_BYTES // 1024} KB here"
+
+
+def _url_text(value) -> str:
+    """The text of a value going into a URL, by the sandbox's sized path,
+    refused past :data:`MAX_URL_BYTES`."""
+    if type(value) is not str:
+        if guards.text_size(value, MAX_URL_BYTES) > MAX_URL_BYTES:
+            raise guards.SizeLimitError(_URL_TOO_LONG)
+        value = guards.text_of(value, limit=MAX_URL_BYTES, over="raise", what="url_for()")
+    if len(value) > MAX_URL_BYTES:
+        raise guards.SizeLimitError(_URL_TOO_LONG)
+    return value
 
 
 class TenantSite:
@@ -111,7 +127,7 @@ class TenantSite:
             filename = values.pop("filename", None)
             if filename is None:
                 raise BuildError("url_for('static') needs filename=")
-            path = "/static/" + quote(str(filename).lstrip("/"))
+            path = "/static/" + quote(_url_text(filename).lstrip("/"))
         else:
             if endpoint.startswith("."):
                 endpoint = endpoint[1:]
@@ -120,10 +136,12 @@ class TenantSite:
             path = self._build(endpoint, values)
         url = mount + path
         if values:
+            if guards.text_size(values, MAX_URL_BYTES) > MAX_URL_BYTES:
+                raise guards.SizeLimitError(_URL_TOO_LONG)
             url += "?" + urlencode({k: v for k, v in values.items() if v is not None}, doseq=True)
             guards.check_allocation(len(url), "url_for()")
         if anchor:
-            url += "#" + quote(str(anchor))
+            url += "#" + quote(_url_text(anchor))
         return url
 
     def _build(self, name: str, values: dict) -> str:
@@ -146,7 +164,7 @@ class TenantSite:
                 defaults = dict(route.defaults)
                 merged = {**defaults, **values}
                 names = _CONVERTER.findall(route.rule)
-                path = _CONVERTER.sub(lambda m: quote(str(merged[m.group(1)]), safe=""), route.rule)
+                path = _CONVERTER.sub(lambda m: quote(_url_text(merged[m.group(1)]), safe=""), route.rule)
                 for used in [*names, *defaults]:
                     values.pop(used, None)
                 return path

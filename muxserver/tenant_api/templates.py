@@ -78,6 +78,9 @@ declare(jinja_runtime.Undefined, dynamic=True)  # reads of an undefined value ar
 declare(jinja_runtime.Macro)
 declare(jinja_runtime.BlockReference, "super")
 declare(jinja_runtime.TemplateReference)
+# A namespace's text shows what it holds (``<Namespace {...}>``): sized by it.
+guards.operators.register_container(
+    jinja_utils.Namespace, lambda ns: list(object.__getattribute__(ns, "_Namespace__attrs").items()))
 # What ``groupby`` yields: ``{{ group.grouper }}``, ``{{ group.list }}``.
 declare(jinja_filters._GroupTuple, "grouper list")
 
@@ -166,16 +169,36 @@ _WORD_PIECE = 8192
 #: Jinja's filters that loop in Python over a whole input no piece of which
 #: can be done alone, with the most each takes (``wordwrap`` is textwrap:
 #: 0.18 s a megabyte; ``xmlattr`` and ``urlencode`` loop over a mapping).
-_CAPPED_FILTERS = {"wordwrap": 128 * 1024, "xmlattr": 10_000, "urlencode": 10_000}
+_CAPPED_FILTERS = {"wordwrap": 128 * 1024, "xmlattr": 10_000, "urlencode": 10_000,
+                   "striptags": 256 * 1024}
 
 
 _SPACE = re.compile(r"\s")
 
 
-def _ticking_output(value):
-    """Every ``{{ ... }}`` ticks: a loop that only prints (three million
-    items) held the process for 3 s."""
+def _output_size(value) -> int:
+    """Most text ``value`` makes once printed and escaped (a str can grow
+    six times: ``&`` is ``&amp;``; Markup is not escaped again)."""
+    if isinstance(value, str):
+        return len(value) if hasattr(value, "__html__") else 6 * len(value)
+    return guards.text_size(value, guards.operators.text_limit())
+
+
+def _sized_output(value):
+    """Every ``{{ ... }}``: ticks, and the text it makes is counted before
+    Jinja builds it — one request's template output in all, so a loop
+    printing the same megabyte 300 times stops at the memory budget, not at
+    the final join (a printed list of twenty references to a 10 MB string
+    was 200 MB of text in one C call)."""
     limits.tick()
+    budget = limits.current()
+    size = _output_size(value)
+    if budget is not None:
+        extras = budget.extras if budget.extras is not None else {}
+        budget.extras = extras
+        size += extras.get("template_output", 0)
+        extras["template_output"] = size
+    guards.check_allocation(size, "a rendered template")
     return value
 
 
@@ -210,6 +233,49 @@ def _cap(name: str, value) -> None:
         raise guards.SizeLimitError(f"the {name} filter takes at most {cap:,} items here")
 
 
+#: Jinja's filters that turn their input into text first (``str()`` in C).
+_TEXT_FILTERS = frozenset(["string", "e", "escape", "forceescape", "safe", "center", "trim",
+                           "upper", "lower", "capitalize", "title", "striptags", "wordcount",
+                           "wordwrap", "urlize", "truncate", "replace", "indent", "pprint",
+                           "urlencode"])
+#: Most text ``urlencode`` quotes (``urllib``'s quote is pure Python).
+MAX_URLENCODE_BYTES = 256 * 1024
+
+
+def _check_filter_size(name, values, kwargs) -> None:
+    """Before the filter runs: the text it is about to make from its
+    arguments, checked against the request's memory budget."""
+    value = values[0]
+    if name in _TEXT_FILTERS and not isinstance(value, str):
+        guards.check_text(value, f"the {name} filter")
+    if name == "urlencode":
+        if _output_size(value) > 6 * MAX_URLENCODE_BYTES:
+            raise guards.SizeLimitError(
+                f"the urlencode filter quotes at most {MAX_URLENCODE_BYTES // 1024} KB here")
+        return
+    if not isinstance(value, str):
+        return
+    if name == "replace" and len(values) >= 3:
+        old, new = str(values[1]), str(values[2])
+        count = _arg(values, kwargs, 3, "count")
+        hits = value.count(old) if old else len(value) + 1
+        if isinstance(count, int) and count >= 0:
+            hits = min(hits, count)
+        guards.check_allocation(6 * (len(value) + hits * max(0, len(new) - len(old))),
+                                "the replace filter")
+    elif name == "indent":
+        width = _arg(values, kwargs, 1, "width")
+        if isinstance(width, str):
+            guards.check_allocation(len(value) + len(width) * (value.count("\n") + 1),
+                                    "the indent filter")
+    elif name == "wordwrap":
+        width = _arg(values, kwargs, 1, "width")
+        wrapstring = _arg(values, kwargs, 3, "wrapstring")
+        if isinstance(wrapstring, str) and isinstance(width, int):
+            lines = len(value) // max(width, 1) + value.count("\n") + 1
+            guards.check_allocation(len(value) + lines * len(wrapstring), "the wordwrap filter")
+
+
 def _bounded_filter(name, func):
     """A filter that ticks, is checked before it allocates by a number the
     template chose, and whose text result is checked after."""
@@ -221,7 +287,17 @@ def _bounded_filter(name, func):
             value = args[passes_first]
             if not isinstance(value, (str, bytes)):
                 args = (*args[:passes_first], TickingIter(value), *args[passes_first + 1:])
+        if name == "join" and len(args) > passes_first:
+            # str.join makes the whole text in one C call: sized first.
+            items = list(args[passes_first])
+            rest = args[passes_first + 1:]
+            separator = rest[0] if rest else kwargs.get("d", "")
+            guards.check_allocation(_output_size(items) + _output_size(separator) * len(items),
+                                    "the join filter")
+            args = (*args[:passes_first], items, *rest)
         values = args[1:] if passes_first else args
+        if values:
+            _check_filter_size(name, values, kwargs)
         if name in _CAPPED_FILTERS and values:
             _cap(name, values[0])
         if name in _WORD_FILTERS and values and isinstance(values[0], str) \
@@ -343,6 +419,21 @@ class _TickingCodeGenerator(CodeGenerator):
         limits.tick()
         return super().visit(node, *args, **kwargs)
 
+    def visit_Concat(self, node, frame):
+        """``a ~ b``: Jinja's join, through :meth:`TenantEnvironment.sized_concat`
+        (ten 20 MB strings were joined in one C call)."""
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.sized_concat({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
 
 class TenantEnvironment(SandboxedEnvironment):
     """Jinja2's sandbox with the budget's ticks and size guards. Compiling
@@ -392,6 +483,13 @@ class TenantEnvironment(SandboxedEnvironment):
     def call_binop(self, context, operator, left, right):
         limits.tick()
         return _BINOPS[operator](left, right)
+
+    @staticmethod
+    def sized_concat(join, parts):
+        """``~``: the text of every part sized before Jinja joins them."""
+        limits.tick()
+        guards.check_allocation(sum(_output_size(part) for part in parts), "~")
+        return join(parts)
 
 
 #: Most filters, tests and globals one tenant's apps may add (each table).
@@ -475,7 +573,7 @@ class TenantTemplates:
         self._strings: dict = {}
         self.env = TenantEnvironment(
             loader=_TenantLoader(site),
-            finalize=_ticking_output,
+            finalize=_sized_output,
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True),
             auto_reload=False,
         )

@@ -14,6 +14,7 @@ from sandbox.facades.base import cap
 from sandbox.facades.base import pick
 from sandbox.guards import SizeLimitError
 from sandbox.guards.declared import declare
+from sandbox.guards.natives import ticking_unescape
 from sandbox.guards.declared import declare_values
 
 declare(type(urllib.parse.ParseResult.scheme))  # a namedtuple's field: offers nothing
@@ -87,20 +88,7 @@ def build_textwrap(ctx):
 def build_html(ctx):
     # html.unescape is pure Python that calls back once per reference and
     # never ticks: the same, with a tick per reference.
-    replace = html._replace_charref
-    charref = html._charref
-
-    def unescape(s):
-        if "&" not in s:
-            return s
-
-        def ticking(match):
-            limits.tick()
-            return replace(match)
-
-        return charref.sub(ticking, s)
-
-    return {"escape": html.escape, "unescape": unescape}
+    return {"escape": html.escape, "unescape": ticking_unescape}
 
 
 #: Longest text the URL functions take: they are pure Python that never

@@ -447,7 +447,9 @@ _owner("logging",
     warning="through the root logger's log (sized, cut)")
 _owner("markupsafe.Markup",
     "capitalize casefold escape lower lstrip partition removeprefix removesuffix rpartition "
-    "rsplit rstrip split splitlines strip striptags swapcase title unescape upper",
+    "rsplit rstrip split splitlines strip swapcase title upper",
+    striptags="natives._markup_striptags: at most 256 KB (a pure-Python loop per tag)",
+    unescape="natives.ticking_unescape: ticks once per reference",
     **_SIZED_TEXT)
 _owner("math",
     "acos acosh asin asinh atan atan2 atanh cbrt copysign cos cosh degrees erf erfc exp exp2 "
@@ -803,7 +805,7 @@ _owner("werkzeug.security",
     check_password_hash="the stored method's cost capped; off the hub",
     generate_password_hash="cost capped at werkzeug's defaults; run whole off the hub")
 _owner("werkzeug.utils",
-    "secure_filename")
+    secure_filename="companions._secure_filename: at most 4,096 characters (NFKD expands 18x)")
 _owner("yaml",
     "CDumper CLoader CSafeDumper CSafeLoader Dumper FullLoader Loader SafeDumper SafeLoader "
     "YAMLError",

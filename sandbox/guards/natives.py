@@ -26,6 +26,7 @@ import codecs
 import collections
 import hashlib
 import heapq
+import html
 import io
 
 from markupsafe import Markup
@@ -288,6 +289,44 @@ def _tolist(view, name):
     return guarded
 
 
+_CHARREF = html._charref
+_REPLACE_CHARREF = html._replace_charref
+#: Most text ``Markup.striptags`` takes: a pure-Python loop per tag, then
+#: an unescape (three million tags held the process).
+MAX_STRIPTAGS_CHARS = 256 * 1024
+
+
+def ticking_unescape(text: str) -> str:
+    """``html.unescape``, ticking once per reference (it is pure Python that
+    calls back once per reference: two million ``&amp;`` held the process)."""
+    if "&" not in text:
+        return text
+
+    def ticking(match):
+        limits.tick()
+        return _REPLACE_CHARREF(match)
+
+    return _CHARREF.sub(ticking, text)
+
+
+def _markup_unescape(markup, name="unescape"):
+    def guarded():
+        return ticking_unescape(str.__str__(markup))
+
+    return guarded
+
+
+def _markup_striptags(markup, name="striptags"):
+    striptags = markup.striptags
+
+    def guarded():
+        if len(markup) > MAX_STRIPTAGS_CHARS:
+            raise SizeLimitError(f"striptags() takes at most {MAX_STRIPTAGS_CHARS // 1024} KB here")
+        return striptags()
+
+    return guarded
+
+
 def _install() -> None:
     for cls in (str, bytes, bytearray):
         for name in ("ljust", "rjust", "center", "zfill", "expandtabs"):
@@ -314,6 +353,8 @@ def _install() -> None:
     METHOD_GUARDS[(xof, "hexdigest")] = _xof_digest
     for stream in (io.BytesIO, io.StringIO):
         METHOD_GUARDS[(stream, "seek")] = _stream_seek
+    METHOD_GUARDS[(Markup, "unescape")] = _markup_unescape
+    METHOD_GUARDS[(Markup, "striptags")] = _markup_striptags
 
 
 _install()
