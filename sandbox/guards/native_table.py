@@ -158,8 +158,10 @@ _owner("builtins.bytes",
     **_SIZED_TEXT)
 _owner("builtins.complex",
     "conjugate")
+_HASHING = 'natives._hashing: a list or tuple past 1,024 items read ticking (tuple hashes are not cached)'
 _owner("builtins.dict",
-    "clear copy fromkeys get items keys pop popitem setdefault update values")
+    "clear copy get items keys pop popitem setdefault values",
+    fromkeys=_HASHING, update=_HASHING)
 _owner("builtins.dict_items",
     "isdisjoint")
 _owner("builtins.dict_keys",
@@ -167,7 +169,9 @@ _owner("builtins.dict_keys",
 _owner("builtins.float",
     "as_integer_ratio conjugate fromhex hex is_integer")
 _owner("builtins.frozenset",
-    "copy difference intersection isdisjoint issubset issuperset symmetric_difference union")
+    "copy",
+    **dict.fromkeys("difference intersection isdisjoint issubset issuperset "
+                    "symmetric_difference union".split(), _HASHING))
 _owner("builtins.generator",
     "close",
     send='tenant code (ticks)',
@@ -188,9 +192,10 @@ _owner("builtins.memoryview",
 _owner("builtins.property",
     "deleter getter setter")
 _owner("builtins.set",
-    "add clear copy difference difference_update discard intersection intersection_update "
-    "isdisjoint issubset issuperset pop remove symmetric_difference "
-    "symmetric_difference_update union update")
+    "add clear copy discard pop remove",
+    **dict.fromkeys("difference difference_update intersection intersection_update isdisjoint "
+                    "issubset issuperset symmetric_difference symmetric_difference_update "
+                    "union update".split(), _HASHING))
 _owner("builtins.slice",
     "indices")
 _owner("builtins.str",

@@ -226,6 +226,30 @@ def _list_extend(lst, name="extend"):
     return guarded
 
 
+#: A list or tuple longer than this, handed to a C function that hashes each
+#: item (``dict.fromkeys``, ``set.update``...), is read through a ticking
+#: iterator: a tuple's hash is not cached, and ``dict.fromkeys([t] * 100000)``
+#: of a 1,000-item ``t`` hashed 100 million items in one call.
+HASHED_ITEMS_AT_ONCE = 1024
+
+
+def _hashed(iterable):
+    if isinstance(iterable, (list, tuple)) and len(iterable) > HASHED_ITEMS_AT_ONCE:
+        return TickingIter(iterable)
+    return iterable
+
+
+def _hashing(owner, name):
+    """A method of ``dict``/``set``/``frozenset`` (or ``dict.fromkeys``)
+    whose iterable arguments are read ticking (see :func:`_hashed`)."""
+    method = getattr(owner, name)
+
+    def guarded(*args, **kwargs):
+        return method(*map(_hashed, args), **kwargs)
+
+    return guarded
+
+
 def _list_sort(lst, name="sort"):
     def sort(*, key=None, reverse=False):
         sort_in_runs(lst, key=key, reverse=reverse)
@@ -353,6 +377,15 @@ def _install() -> None:
     METHOD_GUARDS[(xof, "hexdigest")] = _xof_digest
     for stream in (io.BytesIO, io.StringIO):
         METHOD_GUARDS[(stream, "seek")] = _stream_seek
+    CLASS_GUARDS[(dict, "fromkeys")] = _hashing
+    METHOD_GUARDS[(dict, "fromkeys")] = _hashing
+    METHOD_GUARDS[(dict, "update")] = _hashing
+    for name in ("difference", "intersection", "isdisjoint", "issubset", "issuperset",
+                 "symmetric_difference", "union"):
+        METHOD_GUARDS[(set, name)] = METHOD_GUARDS[(frozenset, name)] = _hashing
+    for name in ("difference_update", "intersection_update", "symmetric_difference_update",
+                 "update"):
+        METHOD_GUARDS[(set, name)] = _hashing
     METHOD_GUARDS[(Markup, "unescape")] = _markup_unescape
     METHOD_GUARDS[(Markup, "striptags")] = _markup_striptags
 

@@ -151,8 +151,6 @@ def test_deep_comparisons_do_not_hold_the_process(host, source):
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="tuple hashes are not cached: dict.fromkeys of 100,000 "
-                   "references to one 1,000-float tuple hashes 100 million floats in one C call")
 @pytest.mark.parametrize("source", [
     _render("{% set t = ((1.5,) * 1000) %}{{ dict.fromkeys([t] * 100000) | length }}"),
     "def get():\n    t = (1.5,) * 1000\n    return str(len(dict.fromkeys([t] * 100000)))\n",
