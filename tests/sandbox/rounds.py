@@ -47,3 +47,10 @@ def assert_not_held(outcome) -> None:
     """A long call is stopped by its budget, not run to its end on the hub."""
     assert outcome.status in (500, 503), (outcome.status, outcome.body[:200])
     assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+
+
+def template_source(template: str) -> str:
+    """Tenant source whose ``get()`` renders ``template`` as a string."""
+    return ("from flask import render_template_string\n"
+            "def get():\n"
+            f"    return render_template_string({template!r})\n")

@@ -16,17 +16,13 @@ from tests.sandbox.inprocess import PEAK_SLACK
 from tests.sandbox.rounds import MEMORY_MB
 from tests.sandbox.rounds import attack_host
 from tests.sandbox.rounds import serve
+from tests.sandbox.rounds import template_source
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     yield from attack_host(tmp_path_factory, "template-attacks", "s3cr3t-tplattack")
 
-
-def _render(template: str) -> str:
-    return ("from flask import render_template_string\n"
-            "def get():\n"
-            f"    return render_template_string({template!r})\n")
 
 
 def assert_contained(outcome) -> None:
@@ -45,55 +41,55 @@ BIG_LIST = "{% set s = 'x' * 10000000 %}{% set v = [s] * 20 %}"
 
 
 def test_tilde_concatenation_is_sized(host):
-    outcome = serve(host, "tpl-tilde", _render(
+    outcome = serve(host, "tpl-tilde", template_source(
         "{% set s = 'x' * 20000000 %}{{ (s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s ~ s) | length }}"))
     assert_contained(outcome)
 
 
 def test_replace_filter_is_sized_before_it_builds(host):
-    outcome = serve(host, "tpl-replace", _render(
+    outcome = serve(host, "tpl-replace", template_source(
         "{% set s = 'a' * 10000000 %}{{ s | replace('a', '" + "b" * 50 + "') | length }}"))
     assert_contained(outcome)
 
 
 def test_indent_with_a_string_width_is_sized(host):
-    outcome = serve(host, "tpl-indent", _render(
+    outcome = serve(host, "tpl-indent", template_source(
         "{% set s = 'a\\n' * 100000 %}{{ s | indent('x' * 3000) | length }}"))
     assert_contained(outcome)
 
 
 def test_wordwrap_wrapstring_is_sized(host):
-    outcome = serve(host, "tpl-wrapstring", _render(
+    outcome = serve(host, "tpl-wrapstring", template_source(
         "{% set s = 'x ' * 60000 %}{{ s | wordwrap(1, wrapstring='y' * 5000) | length }}"))
     assert_contained(outcome)
 
 
 def test_join_filter_result_is_sized(host):
-    outcome = serve(host, "tpl-join", _render(
+    outcome = serve(host, "tpl-join", template_source(
         "{% set s = 'x' * 10000000 %}{{ ([s] * 30) | join | length }}"))
     assert_contained(outcome)
 
 
 @pytest.mark.parametrize("expression", ["v", "namespace(a=v)", "v ~ ''"])
 def test_printing_a_big_container_is_sized(host, expression):
-    outcome = serve(host, "tpl-print", _render(BIG_LIST + "{{ " + expression + " }}"))
+    outcome = serve(host, "tpl-print", template_source(BIG_LIST + "{{ " + expression + " }}"))
     assert_contained(outcome)
 
 
 @pytest.mark.parametrize("name", ["string", "e", "forceescape", "center(10)", "trim", "upper",
                                   "capitalize", "striptags"])
 def test_text_filters_of_a_big_container_are_sized(host, name):
-    outcome = serve(host, "tpl-strfilter", _render(BIG_LIST + "{{ v | " + name + " | length }}"))
+    outcome = serve(host, "tpl-strfilter", template_source(BIG_LIST + "{{ v | " + name + " | length }}"))
     assert_contained(outcome)
 
 
 def test_pprint_of_big_strings_is_sized(host):
-    outcome = serve(host, "tpl-pprint-big", _render(BIG_LIST + "{{ v | pprint | length }}"))
+    outcome = serve(host, "tpl-pprint-big", template_source(BIG_LIST + "{{ v | pprint | length }}"))
     assert_contained(outcome)
 
 
 def test_urlencode_of_a_big_value_is_sized(host):
-    outcome = serve(host, "tpl-urlencode", _render(
+    outcome = serve(host, "tpl-urlencode", template_source(
         "{% set s = 'x' * 1000000 %}{{ dict(a=[s] * 10) | urlencode | length }}"))
     assert_contained(outcome)
 
@@ -113,8 +109,8 @@ def test_url_for_with_a_big_value_is_sized(host, values):
     "def get():\n    return str(len(Markup('&amp;' * 2000000).unescape()))\n",
     "from markupsafe import Markup\n"
     "def get():\n    return str(len(Markup('&amp;' * 2000000).striptags()))\n",
-    _render("{{ ('&amp;' * 2000000) | striptags | length }}"),
-    _render("{{ (('&amp;' * 2000000) | safe).unescape() | length }}"),
+    template_source("{{ ('&amp;' * 2000000) | striptags | length }}"),
+    template_source("{{ (('&amp;' * 2000000) | safe).unescape() | length }}"),
 ])
 def test_unescaping_many_entities_does_not_hold_the_process(host, source):
     outcome = serve(host, "tpl-unescape", source)
@@ -138,10 +134,10 @@ ROWS = "{% set a = [1.5] * 1000000 %}{% set b = [3 / 2] * 1000000 %}"
 @pytest.mark.xfail(strict=True, reason="comparisons are raw Python in templates and tenant "
                    "code (Jinja does not intercept ==, <, tests eq/lt, loop.changed): one C call")
 @pytest.mark.parametrize("source", [
-    _render(ROWS + "{{ ([a] * 60) == ([b] * 60) }}"),
-    _render(ROWS + "{{ ([a] * 60) < ([b] * 60) }}"),
-    _render(ROWS + "{{ ([a] * 60) is eq([b] * 60) }}"),
-    _render(ROWS + "{% for x in [1, 2] %}{{ loop.changed([a] * 60) }}"
+    template_source(ROWS + "{{ ([a] * 60) == ([b] * 60) }}"),
+    template_source(ROWS + "{{ ([a] * 60) < ([b] * 60) }}"),
+    template_source(ROWS + "{{ ([a] * 60) is eq([b] * 60) }}"),
+    template_source(ROWS + "{% for x in [1, 2] %}{{ loop.changed([a] * 60) }}"
             "{{ loop.changed([b] * 60) }}{% endfor %}"),
     "def get():\n    a = [1.5] * 1000000\n    b = [3 / 2] * 1000000\n"
     "    return str([a] * 60 == [b] * 60)\n",
@@ -152,7 +148,7 @@ def test_deep_comparisons_do_not_hold_the_process(host, source):
 
 
 @pytest.mark.parametrize("source", [
-    _render("{% set t = ((1.5,) * 1000) %}{{ dict.fromkeys([t] * 100000) | length }}"),
+    template_source("{% set t = ((1.5,) * 1000) %}{{ dict.fromkeys([t] * 100000) | length }}"),
     "def get():\n    t = (1.5,) * 1000\n    return str(len(dict.fromkeys([t] * 100000)))\n",
 ])
 def test_hashing_one_big_tuple_many_times_does_not_hold_the_process(host, source):
@@ -161,7 +157,7 @@ def test_hashing_one_big_tuple_many_times_does_not_hold_the_process(host, source
 
 
 def test_output_without_autoescape_is_sized_as_it_grows(host):
-    outcome = serve(host, "tpl-noescape", _render(
+    outcome = serve(host, "tpl-noescape", template_source(
         "{% set s = 'x' * 1000000 %}{% autoescape false %}{% for i in range(300) %}{{ s }}"
         "{% endfor %}{% endautoescape %}"))
     assert_contained(outcome)

@@ -11,6 +11,7 @@ import pytest
 from tests.sandbox.rounds import assert_not_held
 from tests.sandbox.rounds import attack_host
 from tests.sandbox.rounds import serve
+from tests.sandbox.rounds import template_source
 
 
 @pytest.fixture(scope="module")
@@ -18,20 +19,15 @@ def host(tmp_path_factory):
     yield from attack_host(tmp_path_factory, "template-operators", "s3cr3t-templates")
 
 
-def _render(template: str) -> str:
-    return ("from flask import render_template_string\n"
-            "def get():\n"
-            f"    return render_template_string({template!r})\n")
-
 
 def test_the_sum_filter_of_lists_does_not_hold_the_process(host):
-    outcome = serve(host, "tpl-sum", _render(
+    outcome = serve(host, "tpl-sum", template_source(
         "{% set rows = [[0] * 1000] * 800 %}{{ rows | sum(start=[]) | length }}"))
     assert_not_held(outcome)
 
 
 def test_the_sum_filter_adds_numbers_and_attributes_as_jinja_does(host):
-    outcome = serve(host, "tpl-sum-ok", _render(
+    outcome = serve(host, "tpl-sum-ok", template_source(
         "{{ [1, 2, 3] | sum }} {{ [1.5, 2.5] | sum(start=1) }} "
         "{{ [{'n': 2}, {'n': 5}] | sum(attribute='n') }}"))
     assert (outcome.status, outcome.body) == (200, "6 5.0 7")
@@ -54,7 +50,7 @@ def test_fraction_arithmetic_past_the_size_limit_is_refused_as_in_python(host, o
 
 
 def test_template_arithmetic_still_answers(host):
-    outcome = serve(host, "tpl-arith", _render(
+    outcome = serve(host, "tpl-arith", template_source(
         "{{ 7 // 2 }} {{ 7 / 2 }} {{ 7 - 2 }} {{ 7 % 4 }} {{ 2 ** 10 }} {{ 'ab' * 2 }}"))
     assert (outcome.status, outcome.body) == (200, "3 3.5 5 3 1024 abab")
 
@@ -70,12 +66,12 @@ def test_filters_over_a_big_sequence_do_not_hold_the_process(host, pipeline):
     value = "{% set v = [[3, 1], [2, 0], [1, 2]] * 1000000 %}"
     if pipeline == "dictsort":
         value = "{% set v = dict.fromkeys(range(100000)) %}"
-    outcome = serve(host, "tpl-big", _render(value + "{{ (v | " + pipeline + ") | length }}"))
+    outcome = serve(host, "tpl-big", template_source(value + "{{ (v | " + pipeline + ") | length }}"))
     assert outcome.held_s < 0.25, f"held the process for {outcome.held_s:.2f} s ({outcome.status})"
 
 
 def test_the_sorting_filters_sort_as_jinja_does(host):
-    outcome = serve(host, "tpl-sort-ok", _render(
+    outcome = serve(host, "tpl-sort-ok", template_source(
         "{{ ['b', 'A', 'c'] | sort | join(',') }} {{ ['b', 'A', 'c'] | sort(case_sensitive=true) "
         "| join(',') }} {{ [[2, 'x'], [1, 'y']] | sort(attribute=0, reverse=true) | map('last') "
         "| join(',') }} {{ {'b': 1, 'a': 2} | dictsort | map('first') | join(',') }} "
@@ -104,12 +100,12 @@ def test_the_guarded_filters_answer_as_jinja_does(host, template):
     from jinja2.sandbox import SandboxedEnvironment
 
     expected = SandboxedEnvironment(autoescape=True).from_string(template).render()
-    outcome = serve(host, "tpl-same", _render(template))
+    outcome = serve(host, "tpl-same", template_source(template))
     assert (outcome.status, outcome.body) == (200, expected)
 
 
 def test_pprint_past_its_item_limit_is_refused_with_a_clear_error(host):
-    outcome = serve(host, "tpl-pprint", _render("{{ ([[0, 1]] * 20000) | pprint }}"))
+    outcome = serve(host, "tpl-pprint", template_source("{{ ([[0, 1]] * 20000) | pprint }}"))
     assert outcome.status == 500
     assert "the pprint filter formats at most 10,000 items here" in outcome.text
 
@@ -121,7 +117,7 @@ def test_pprint_past_its_item_limit_is_refused_with_a_clear_error(host):
     "{% set v = 'x' * 3000000 %}{{ v | urlize | length }}{{ v | title | length }}",
 ])
 def test_output_and_word_filters_over_big_input_do_not_hold_the_process(host, template):
-    outcome = serve(host, "tpl-words", _render(template))
+    outcome = serve(host, "tpl-words", template_source(template))
     assert outcome.held_s < 0.25, f"held the process for {outcome.held_s:.2f} s ({outcome.status})"
 
 
@@ -131,7 +127,7 @@ def test_output_and_word_filters_over_big_input_do_not_hold_the_process(host, te
     "{% set v = dict.fromkeys(range(20000), 'v') %}{{ v | urlencode }}",
 ])
 def test_filters_that_cannot_be_cut_are_capped_with_a_clear_error(host, template):
-    outcome = serve(host, "tpl-capped", _render(template))
+    outcome = serve(host, "tpl-capped", template_source(template))
     assert outcome.status == 500 and "filter takes at most" in outcome.text, outcome.text[-300:]
 
 
