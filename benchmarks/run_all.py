@@ -539,7 +539,7 @@ def main(argv=None) -> dict:
         if not previous.exists():
             parser.error(f"--only needs the results of a full run in {previous}")
         last = json.loads(previous.read_text())
-        reports = {**last, "machine": machine(), "rerun": only,
+        reports = {**last, "machine": machine(), "rerun": sorted({*last.get("rerun", []), *only}),
                    "full_run_date": last.get("full_run_date", last["machine"]["date"])}
     for name, run in runs.items():
         if not only or name in only:
