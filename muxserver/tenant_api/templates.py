@@ -177,10 +177,17 @@ _SPACE = re.compile(r"\s")
 
 
 def _output_size(value) -> int:
-    """Most text ``value`` makes once printed and escaped (a str can grow
-    six times: ``&`` is ``&amp;``; Markup is not escaped again)."""
+    """Most text ``value`` makes once printed and escaped: a str as
+    MarkupSafe escapes it (``&`` is ``&amp;``: counted by C-speed
+    ``count``s, not by the worst case, so a big plain page is not refused
+    for escaping it might have needed); Markup is not escaped again."""
     if isinstance(value, str):
-        return len(value) if hasattr(value, "__html__") else 6 * len(value)
+        if hasattr(value, "__html__"):
+            return len(value)
+        # Checked as it is before it is scanned five times.
+        guards.check_allocation(len(value), "a rendered template")
+        return (len(value) + 4 * (value.count("&") + value.count('"') + value.count("'"))
+                + 3 * (value.count("<") + value.count(">")))
     return guards.text_size(value, guards.operators.text_limit())
 
 
@@ -488,7 +495,12 @@ class TenantEnvironment(SandboxedEnvironment):
     def sized_concat(join, parts):
         """``~``: the text of every part sized before Jinja joins them."""
         limits.tick()
-        guards.check_allocation(sum(_output_size(part) for part in parts), "~")
+        limit = guards.operators.text_limit()
+        guards.check_allocation(
+            sum(len(p) if isinstance(p, str) else guards.text_size(p, limit) for p in parts), "~")
+        if any(hasattr(p, "__html__") for p in parts):
+            # markup_join escapes the other parts.
+            guards.check_allocation(sum(_output_size(p) for p in parts), "~")
         return join(parts)
 
 

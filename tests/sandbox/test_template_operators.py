@@ -146,3 +146,13 @@ def test_word_filters_cut_in_pieces_answer_as_jinja_does(host):
         "def get():\n"
         f"    return render_template_string({template!r}, v=TEXT)\n"))
     assert (outcome.status, outcome.body) == (200, expected)
+
+
+def test_a_big_plain_page_within_the_budget_renders(host):
+    """Output is counted as MarkupSafe escapes it, not by the worst case:
+    12 MB of plain text under a 32 MB budget is not refused."""
+    outcome = serve(host, "tpl-big-page", template_source(
+        "{% set line = 'a plain line of text\\n' * 1000 %}"
+        "{% for i in range(600) %}{{ line }}{% endfor %}"))
+    assert outcome.status == 200, outcome.text[-300:]
+    assert len(outcome.body) == 21 * 1000 * 600
