@@ -268,8 +268,9 @@ def _check_filter_size(name, values, kwargs) -> None:
         hits = value.count(old) if old else len(value) + 1
         if isinstance(count, int) and count >= 0:
             hits = min(hits, count)
-        guards.check_allocation(6 * (len(value) + hits * max(0, len(new) - len(old))),
-                                "the replace filter")
+        # As escaped (autoescape escapes the text and the new part first).
+        guards.check_allocation(
+            _output_size(value) + hits * max(0, _output_size(new) - len(old)), "the replace filter")
     elif name == "indent":
         width = _arg(values, kwargs, 1, "width")
         if isinstance(width, str):

@@ -156,3 +156,9 @@ def test_a_big_plain_page_within_the_budget_renders(host):
         "{% for i in range(600) %}{{ line }}{% endfor %}"))
     assert outcome.status == 200, outcome.text[-300:]
     assert len(outcome.body) == 21 * 1000 * 600
+
+
+def test_replace_in_a_big_plain_text_within_the_budget_answers(host):
+    outcome = serve(host, "tpl-big-replace", template_source(
+        "{{ ('abc ' * 2000000) | replace('b', 'B') | length }}"))
+    assert (outcome.status, outcome.body) == (200, "8000000"), outcome.text[-300:]
