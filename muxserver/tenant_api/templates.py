@@ -48,6 +48,7 @@ from jinja2 import TemplateNotFound
 from jinja2 import runtime as jinja_runtime
 from jinja2 import select_autoescape
 from jinja2 import filters as jinja_filters
+from jinja2 import nodes as jinja_nodes
 from jinja2 import utils as jinja_utils
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -188,7 +189,14 @@ def _output_size(value) -> int:
         guards.check_allocation(len(value), "a rendered template")
         return (len(value) + 4 * (value.count("&") + value.count('"') + value.count("'"))
                 + 3 * (value.count("<") + value.count(">")))
-    return guards.text_size(value, guards.operators.text_limit())
+    limit = guards.operators.text_limit()
+    size, opaque = guards.operators.text_estimate(value, limit)
+    if opaque:
+        # Some object's text is tenant code (its __str__): run it once, by
+        # the sized path, and size the real text.
+        return _output_size(guards.text_of(value, limit=limit, over="raise",
+                                           what="a rendered template"))
+    return size
 
 
 def _sized_output(value):
@@ -244,7 +252,7 @@ def _cap(name: str, value) -> None:
 _TEXT_FILTERS = frozenset(["string", "e", "escape", "forceescape", "safe", "center", "trim",
                            "upper", "lower", "capitalize", "title", "striptags", "wordcount",
                            "wordwrap", "urlize", "truncate", "replace", "indent", "pprint",
-                           "urlencode"])
+                           "urlencode", "xmlattr"])
 #: Most text ``urlencode`` quotes (``urllib``'s quote is pure Python).
 MAX_URLENCODE_BYTES = 256 * 1024
 
@@ -254,7 +262,8 @@ def _check_filter_size(name, values, kwargs) -> None:
     arguments, checked against the request's memory budget."""
     value = values[0]
     if name in _TEXT_FILTERS and not isinstance(value, str):
-        guards.check_text(value, f"the {name} filter")
+        # By its real text when that is tenant code (see _output_size).
+        guards.check_allocation(_output_size(value), f"the {name} filter")
     if name == "urlencode":
         if _output_size(value) > 6 * MAX_URLENCODE_BYTES:
             raise guards.SizeLimitError(
@@ -262,7 +271,9 @@ def _check_filter_size(name, values, kwargs) -> None:
         return
     if not isinstance(value, str):
         return
-    if name == "replace" and len(values) >= 3:
+    if name in ("e", "escape", "forceescape"):
+        guards.check_allocation(_output_size(value), f"the {name} filter")
+    elif name == "replace" and len(values) >= 3:
         old, new = str(values[1]), str(values[2])
         count = _arg(values, kwargs, 3, "count")
         hits = value.count(old) if old else len(value) + 1
@@ -293,7 +304,11 @@ def _bounded_filter(name, func):
         limits.tick()
         if name in _ITERATING_FILTERS and len(args) > passes_first:
             value = args[passes_first]
-            if not isinstance(value, (str, bytes)):
+            if isinstance(value, (str, bytes)):
+                # A text is a sequence of one-character strings: 8 bytes each
+                # in a list, as list(text) is sized in tenant Python.
+                guards.check_allocation(8 * len(value), f"the {name} filter")
+            else:
                 args = (*args[:passes_first], TickingIter(value), *args[passes_first + 1:])
         if name == "join" and len(args) > passes_first:
             # str.join makes the whole text in one C call: sized first.
@@ -403,10 +418,38 @@ def _pprint_filter(value):
     return jinja_utils.pformat(value)
 
 
+#: Largest ``precision`` of the ``round`` filter: its floor and ceil
+#: methods compute ``10 ** precision`` (30 million held the process 100 s);
+#: a float has no digit past 10**-330 anyway.
+MAX_ROUND_PRECISION = 400
+
+
+def _round_filter(value, precision=0, method="common"):
+    """Jinja's ``round`` filter, refused past :data:`MAX_ROUND_PRECISION`."""
+    if isinstance(precision, int) and abs(precision) > MAX_ROUND_PRECISION:
+        raise guards.SizeLimitError(
+            f"the round filter takes a precision of at most {MAX_ROUND_PRECISION} here")
+    return jinja_filters.do_round(value, precision, method)
+
+
+def _bounded_test(name, func):
+    """A Jinja test that ticks, with ``divisibleby``'s ``%`` through the
+    operator guard (``'%300000000s' is divisibleby('x')`` built 476 MB)."""
+
+    def guarded(*args, **kwargs):
+        limits.tick()
+        if name == "divisibleby" and len(args) == 2:
+            return guards.guarded_mod(args[0], args[1]) == 0
+        return func(*args, **kwargs)
+
+    guarded.__dict__.update(getattr(func, "__dict__", {}))
+    return guarded
+
+
 #: Jinja's filters that call a CPython builtin over the whole input in one
 #: C call, or pure Python that never ticks: the sandbox's versions.
 _SANDBOX_FILTERS = {"sum": _sum_filter, "sort": _sort_filter, "dictsort": _dictsort_filter,
-                    "groupby": _groupby_filter, "pprint": _pprint_filter}
+                    "groupby": _groupby_filter, "pprint": _pprint_filter, "round": _round_filter}
 
 
 def _capped_lipsum(lipsum):
@@ -426,6 +469,13 @@ class _TickingCodeGenerator(CodeGenerator):
     def visit(self, node, *args, **kwargs):
         limits.tick()
         return super().visit(node, *args, **kwargs)
+
+    def visit_For(self, node, frame):
+        """``{% for %}``: its iterable ticks per item (a nested loop with an
+        empty body, or ``loop.length`` of a generator, never ticked)."""
+        node.iter = jinja_nodes.Call(jinja_nodes.EnvironmentAttribute("ticking_iter"),
+                                     [node.iter], [], None, None, lineno=node.lineno)
+        return super().visit_For(node, frame)
 
     def visit_Concat(self, node, frame):
         """``a ~ b``: Jinja's join, through :meth:`TenantEnvironment.sized_concat`
@@ -493,12 +543,16 @@ class TenantEnvironment(SandboxedEnvironment):
         return _BINOPS[operator](left, right)
 
     @staticmethod
+    def ticking_iter(iterable):
+        """What a ``{% for %}`` loops over (see ``visit_For``)."""
+        return TickingIter(iterable)
+
+    @staticmethod
     def sized_concat(join, parts):
         """``~``: the text of every part sized before Jinja joins them."""
         limits.tick()
-        limit = guards.operators.text_limit()
         guards.check_allocation(
-            sum(len(p) if isinstance(p, str) else guards.text_size(p, limit) for p in parts), "~")
+            sum(len(p) if isinstance(p, str) else _output_size(p) for p in parts), "~")
         if any(hasattr(p, "__html__") for p in parts):
             # markup_join escapes the other parts.
             guards.check_allocation(sum(_output_size(p) for p in parts), "~")
@@ -596,6 +650,7 @@ class TenantTemplates:
         self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
         self.env.filters = {name: _bounded_filter(name, func)
                             for name, func in {**self.env.filters, **_SANDBOX_FILTERS}.items()}
+        self.env.tests = {name: _bounded_test(name, func) for name, func in self.env.tests.items()}
         self._own = (dict(self.env.filters), dict(self.env.tests), dict(self.env.globals))
         self._applied = ({}, {}, {}, (False, False))
 

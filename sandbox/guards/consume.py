@@ -402,12 +402,24 @@ class _Rendered:
         return self.code
 
 
+_NUMBER_HOOKS = ("__index__", "__int__", "__float__", "__complex__")
+
+
 def _rendered(value):
-    # Only where CPython's own str() would run tenant code inside a container.
-    if isinstance(value, (list, tuple, dict, set, frozenset, BaseException)) and \
-            text_estimate(value, text_limit())[1]:
+    # Where CPython's own str() would run tenant code: inside a container,
+    # or the value itself (a tenant __str__ returning 10 MB it holds, twelve
+    # times in one template) — not a number-like value, which %d formats.
+    if text_estimate(value, text_limit())[1] and (
+            isinstance(value, (list, tuple, dict, set, frozenset, BaseException))
+            or not any(hasattr(type(value), hook) for hook in _NUMBER_HOOKS)):
         return _Rendered(value)
     return value
+
+
+def _rendered_size(value) -> int:
+    if isinstance(value, _Rendered):
+        return max(len(value.text), len(value.code))
+    return text_estimate(value, text_limit())[0]
 
 
 #: What ``%`` formats text with, by the class of its left side -> the
@@ -449,10 +461,16 @@ def check_mod(left, right):
     if isinstance(left, (str, collections.UserString)):
         if type(right) is tuple:
             right = tuple(_rendered(v) for v in right)
+            rendered = right
         elif type(right) is dict:
             right = {k: _rendered(v) for k, v in right.items()}
+            rendered = tuple(right.values())
         else:
             right = _rendered(right)
+            rendered = (right,)
+        if any(isinstance(v, _Rendered) for v in rendered):
+            # The tenant's text is known now: the whole result, sized.
+            check_allocation(len(pattern) + sum(map(_rendered_size, rendered)), "%-formatting")
     return right
 
 

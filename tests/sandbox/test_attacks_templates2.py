@@ -50,17 +50,12 @@ def serve_files(host, name: str, entry: str, templates: dict):
 TREE = "[" * 18 + "]" * 18
 
 
-@pytest.mark.xfail(strict=True, reason="compiled control flow never ticks: templates.py "
-                   "_TickingCodeGenerator overrides visit_Concat only (Jinja's visit_For, "
-                   "visit_Include emit plain Python loops and template loads)")
 def test_nested_for_loops_tick(host):
     outcome = serve(host, "tpl2-for", template_source(
         "{% set v = [0] * 4500 %}{% for a in v %}{% for b in v %}{% endfor %}{% endfor %}done"))
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="an include is a cached get_template and a render, "
-                   "neither ticks: templates.py _TickingCodeGenerator has no visit_Include")
 def test_exponential_includes_tick(host):
     outcome = serve_files(host, "tpl2-include", "main.html", {
         "main.html": "{% set t = " + TREE + " %}{% include 'a.html' %}",
@@ -81,8 +76,6 @@ def test_template_text_in_a_loop_is_counted(host, template):
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="a str input skips TickingIter and sizing: templates.py "
-                   "_bounded_filter (list(str) in one C call; join lists it before sizing)")
 @pytest.mark.parametrize("pipeline", ["list | length", "join | length", "slice(2) | list | length"])
 def test_iterating_filters_of_a_big_str_are_sized(host, pipeline):
     outcome = serve(host, "tpl2-strlist", template_source(
@@ -90,8 +83,6 @@ def test_iterating_filters_of_a_big_str_are_sized(host, pipeline):
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="escaping a str is not sized before MarkupSafe builds it "
-                   "(up to 5x): templates.py _check_filter_size sizes text filters of containers only")
 @pytest.mark.parametrize("name", ["e", "forceescape"])
 def test_escaping_a_big_str_is_sized(host, name):
     outcome = serve(host, "tpl2-escape", template_source(
@@ -118,22 +109,16 @@ def test_expanding_str_methods_are_sized(host, source):
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="Jinja's tests run raw Python and never tick: "
-                   "jinja2/tests.py test_divisibleby is `value % num`; templates.py leaves env.tests as Jinja's")
 def test_divisibleby_of_a_format_string_is_sized(host):
     outcome = serve(host, "tpl2-divisible", template_source("{{ '%300000000s' is divisibleby('x') }}"))
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="jinja2/filters.py do_round computes 10 ** precision "
-                   "unguarded for 'floor'/'ceil'; templates.py wraps it in _bounded_filter only")
 def test_round_with_a_huge_precision_is_refused(host):
     outcome = serve(host, "tpl2-round", template_source("{{ 1.5 | round(3000000, 'floor') }}"))
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="xmlattr is capped by items, not by text: templates.py "
-                   "_CAPPED_FILTERS; Jinja joins 20 escaped 10 MB values in one C call")
 def test_xmlattr_of_big_values_is_sized(host):
     keys = ", ".join(repr(chr(97 + i)) for i in range(20))
     outcome = serve(host, "tpl2-xmlattr", template_source(
@@ -141,9 +126,6 @@ def test_xmlattr_of_big_values_is_sized(host):
     assert_contained(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason="loop.length lists the rest of a generator in one call "
-                   "(jinja2/runtime.py LoopContext.length); select over a str is not TickingIter'd "
-                   "(templates.py _bounded_filter) and its test never ticks")
 def test_loop_length_of_a_generator_ticks(host):
     outcome = serve(host, "tpl2-looplen", template_source(
         "{% set s = 'x' * 25000000 %}{% for c in s | select %}{% if loop.first %}"
@@ -163,9 +145,6 @@ TEXT_OBJECT = ("from flask import render_template_string\n"
                "    return render_template_string({!r}, h=H())[:10]\n")
 
 
-@pytest.mark.xfail(strict=True, reason="the template gates size a tenant object as its class "
-                   "name: templates.py _output_size/sized_concat/join use guards.text_size and "
-                   "drop text_estimate's `opaque` (tenant __str__)")
 @pytest.mark.parametrize("template", [
     "{% for i in range(30) %}{{ h }}{% endfor %}",
     "{{ (h ~ h ~ h ~ h ~ h ~ h ~ h ~ h ~ h ~ h ~ h ~ h) | length }}",
