@@ -270,6 +270,8 @@ def _check_filter_size(name, values, kwargs) -> None:
         return
     if name in ("e", "escape", "forceescape"):
         guards.check_allocation(_output_size(value), f"the {name} filter")
+    elif name in ("upper", "lower", "capitalize", "title"):
+        guards.check_allocation(guards.natives.case_bytes(value), f"the {name} filter")
     elif name == "replace" and len(values) >= 3:
         old, new = str(values[1]), str(values[2])
         count = _arg(values, kwargs, 3, "count")

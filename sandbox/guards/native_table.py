@@ -35,6 +35,8 @@ NATIVES: dict[str, dict[str, str]] = {}
 
 
 #: The text methods that build by a number or from many items, and their guards.
+_CASE = "natives._case: 12 bytes a character unless ASCII (case mappings expand up to 3x)"
+_SPLIT = "natives._split: pieces counted first (separators, whitespace, line breaks), 58 bytes each"
 _SIZED_TEXT = {
     "center": "natives._sized: width against the budget", "ljust": "natives._sized",
     "rjust": "natives._sized", "zfill": "natives._sized",
@@ -145,15 +147,17 @@ _owner("builtins.BaseException",
 _owner("builtins.bytearray",
     "append capitalize clear copy count endswith find fromhex hex index insert isalnum "
     "isalpha isascii isdigit islower isspace istitle isupper lower lstrip maketrans partition "
-    "pop remove removeprefix removesuffix reverse rfind rindex rpartition rsplit rstrip split "
-    "splitlines startswith strip swapcase title upper",
+    "pop remove removeprefix removesuffix reverse rfind rindex rpartition rstrip "
+    "startswith strip swapcase title upper",
+    **dict.fromkeys("split rsplit splitlines".split(), _SPLIT),
     decode='natives.check_codec',
     extend='C over its input; iterators tick',
     **_SIZED_TEXT)
 _owner("builtins.bytes",
     "capitalize count endswith find fromhex hex index isalnum isalpha isascii isdigit islower "
     "isspace istitle isupper lower lstrip maketrans partition removeprefix removesuffix rfind "
-    "rindex rpartition rsplit rstrip split splitlines startswith strip swapcase title upper",
+    "rindex rpartition rstrip startswith strip swapcase title upper",
+    **dict.fromkeys("split rsplit splitlines".split(), _SPLIT),
     decode='natives.check_codec',
     **_SIZED_TEXT)
 _owner("builtins.complex",
@@ -199,10 +203,12 @@ _owner("builtins.set",
 _owner("builtins.slice",
     "indices")
 _owner("builtins.str",
-    "capitalize casefold count endswith find index isalnum isalpha isascii isdecimal isdigit "
-    "isidentifier islower isnumeric isprintable isspace istitle isupper lower lstrip "
-    "maketrans partition removeprefix removesuffix rfind rindex rpartition rsplit rstrip "
-    "split splitlines startswith strip swapcase title upper",
+    "count endswith find index isalnum isalpha isascii isdecimal isdigit "
+    "isidentifier islower isnumeric isprintable isspace istitle isupper lstrip "
+    "maketrans partition removeprefix removesuffix rfind rindex rpartition rstrip "
+    "startswith strip",
+    **dict.fromkeys("capitalize casefold lower swapcase title upper".split(), _CASE),
+    **dict.fromkeys("split rsplit splitlines".split(), _SPLIT),
     encode='natives.check_codec: punycode/idna at most 1,024 characters',
     format='access.SafeFormatter: fields through the membrane, sizes counted',
     format_map='access.SafeFormatter',

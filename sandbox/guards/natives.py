@@ -351,6 +351,74 @@ def _markup_striptags(markup, name="striptags"):
     return guarded
 
 
+def case_bytes(text) -> int:
+    """Most bytes a case mapping of ``text`` makes: the same length for
+    ASCII; otherwise up to three code points a character (``'ΐ'.upper()``)
+    in a buffer of four bytes each."""
+    return len(text) if text.isascii() else 12 * len(text)
+
+
+def _case(text, name):
+    method = getattr(text, name)
+
+    def guarded(*args, **kwargs):
+        check_allocation(case_bytes(text), f"{name}()")
+        return method(*args, **kwargs)
+
+    return guarded
+
+
+#: What one piece of a split costs: a list slot and a small string object.
+PIECE_BYTES = 58
+_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e"
+_WIDE_LINE_BREAKS = "\x85\u2028\u2029"
+
+
+def _breaks(text, characters: str) -> int:
+    if isinstance(text, str):
+        return sum(map(text.count, characters))
+    return sum(map(text.count, characters.encode("latin-1")))
+
+
+def split_pieces(text, sep=None, maxsplit=-1, lines: bool = False) -> int:
+    """Most pieces ``text.split(sep, maxsplit)`` (or ``splitlines``) makes,
+    by C-speed counts: a separator's occurrences, or the whitespace or line
+    break characters (a text that is not ASCII splits on more of them:
+    bounded by half its length)."""
+    if lines:
+        pieces = _breaks(text, _LINE_BREAKS) + 1
+        if isinstance(text, str) and not text.isascii():
+            pieces += _breaks(text, _WIDE_LINE_BREAKS)
+        return pieces
+    if sep is None:
+        pieces = _breaks(text, _WHITESPACE) + 1 if text.isascii() else len(text) // 2 + 1
+    else:
+        pieces = text.count(sep) + 1 if len(sep) else 1
+    if type(maxsplit) is int and maxsplit >= 0:
+        pieces = min(pieces, maxsplit + 1)
+    return pieces
+
+
+def _split(text, name):
+    method = getattr(text, name)
+    lines = name == "splitlines"
+
+    def guarded(*args, **kwargs):
+        if not lines:
+            sep = args[0] if args else kwargs.get("sep")
+            maxsplit = args[1] if len(args) > 1 else kwargs.get("maxsplit", -1)
+            if sep is not None and not isinstance(sep, type(text)):
+                return method(*args, **kwargs)  # CPython's own TypeError
+            pieces = split_pieces(text, sep, maxsplit)
+        else:
+            pieces = split_pieces(text, lines=True)
+        check_allocation(pieces * PIECE_BYTES + len(text), f"{name}()")
+        return method(*args, **kwargs)
+
+    return guarded
+
+
 def _install() -> None:
     for cls in (str, bytes, bytearray):
         for name in ("ljust", "rjust", "center", "zfill", "expandtabs"):
@@ -358,6 +426,11 @@ def _install() -> None:
         METHOD_GUARDS[(cls, "join")] = _join
         METHOD_GUARDS[(cls, "replace")] = _replace
         METHOD_GUARDS[(cls, "translate")] = _translate
+    for name in ("upper", "lower", "casefold", "title", "swapcase", "capitalize"):
+        METHOD_GUARDS[(str, name)] = _case
+    for cls in (str, bytes, bytearray):
+        for name in ("split", "rsplit", "splitlines"):
+            METHOD_GUARDS[(cls, name)] = _split
     METHOD_GUARDS[(str, "format")] = lambda s, name: _safe_format(s)
     METHOD_GUARDS[(str, "format_map")] = lambda s, name: _safe_format_map(s)
     METHOD_GUARDS[(str, "encode")] = _codec

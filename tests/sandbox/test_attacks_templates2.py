@@ -91,9 +91,6 @@ def test_escaping_a_big_str_is_sized(host, name):
 EXPANDING = "{% set s = '\\u0390' * 8000000 %}"
 
 
-@pytest.mark.xfail(strict=True, reason="str.upper/split/splitlines judged LINEAR in "
-                   "sandbox/guards/native_table.py: upper is 3 code points a char through a 12-byte "
-                   "UCS4 buffer, split/splitlines 8 bytes of list plus a new str a piece")
 @pytest.mark.parametrize("source", [
     template_source(EXPANDING + "{{ s | upper | length }}"),
     template_source(EXPANDING + "{{ s.upper() | length }}"),

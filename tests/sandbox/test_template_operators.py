@@ -162,3 +162,24 @@ def test_replace_in_a_big_plain_text_within_the_budget_answers(host):
     outcome = serve(host, "tpl-big-replace", template_source(
         "{{ ('abc ' * 2000000) | replace('b', 'B') | length }}"))
     assert (outcome.status, outcome.body) == (200, "8000000"), outcome.text[-300:]
+
+
+def test_sized_case_mappings_and_splits_answer_as_python_does(host):
+    """The sized str methods (natives._case, natives._split) give CPython's
+    answers for the texts a request may hold."""
+    source = (
+        "def get():\n"
+        "    t = 'a b\\tc\\nd ' * 50000\n"
+        "    u = '\\u0390x ' * 1000\n"
+        "    b = b'k=v;' * 10000\n"
+        "    return ' '.join(str(x) for x in (\n"
+        "        len(t.split()), len(t.split(' ')), len(t.rsplit(None, 3)), len(t.splitlines()),\n"
+        "        len(t.split('\\n', 10)), len(u.upper()), u.upper()[:3], len(u.split()),\n"
+        "        len(b.split(b';')), len(b.splitlines()), t.title()[:5], len('x'.split('x'))))\n")
+    outcome = serve(host, "sized-str", source)
+    t, u, b = 'a b\tc\nd ' * 50000, '\u0390x ' * 1000, b'k=v;' * 10000
+    expected = " ".join(str(x) for x in (
+        len(t.split()), len(t.split(' ')), len(t.rsplit(None, 3)), len(t.splitlines()),
+        len(t.split('\n', 10)), len(u.upper()), u.upper()[:3], len(u.split()),
+        len(b.split(b';')), len(b.splitlines()), t.title()[:5], len('x'.split('x'))))
+    assert (outcome.status, outcome.body) == (200, expected), outcome.text[-300:]
