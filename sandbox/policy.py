@@ -53,7 +53,7 @@ from sandbox.guards.own_objects import is_private_name
 
 #: Bump whenever the rewrite or the guards change meaning; it is part of the
 #: code-cache key, so old compiled code is never run under a new policy.
-POLICY_VERSION = "mux-11"
+POLICY_VERSION = "mux-12"
 
 #: Names of dunder globals tenant code may read.
 READABLE_DUNDER_NAMES = frozenset(["__name__", "__file__"])
@@ -68,6 +68,14 @@ _GUARDED_BINOPS = {
     ast.Mult: "_mul_",
     ast.FloorDiv: "_floordiv_",
     ast.Mod: "_mod_",
+}
+
+
+#: Comparisons that go through ``_compare_`` (sandbox.guards.compare);
+#: ``is``/``is not`` compare identities and stay as they are.
+_GUARDED_COMPARES = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.In: "in", ast.NotIn: "not in",
 }
 
 
@@ -325,6 +333,24 @@ class MuxPolicy(RestrictingNodeTransformer):
         if guard is None:
             return node
         return _call(guard, [node.left, node.right], node)
+
+    def visit_Compare(self, node: ast.Compare):
+        """``a == b`` is ``_compare_(a, "==", b)``: nested containers are
+        compared ticking. In a chain (``a < b < c``, each operand once, as
+        Python evaluates it) every operand goes through ``_compared_``,
+        which refuses containers too big to compare in one C call."""
+        node = self.node_contents_visit(node)
+        guarded = [_GUARDED_COMPARES.get(type(op)) for op in node.ops]
+        if len(node.ops) == 1:
+            if guarded[0] is None:
+                return node
+            op = ast.Constant(guarded[0])
+            copy_locations(op, node)
+            return _call("_compare_", [node.left, op, node.comparators[0]], node)
+        if any(guarded):
+            node.left = _call("_compared_", [node.left], node)
+            node.comparators = [_call("_compared_", [c], node) for c in node.comparators]
+        return node
 
     def visit_Starred(self, node: ast.Starred):
         node = self.node_contents_visit(node)

@@ -47,6 +47,7 @@ from jinja2.compiler import CodeGenerator
 from jinja2 import TemplateNotFound
 from jinja2 import runtime as jinja_runtime
 from jinja2 import select_autoescape
+from jinja2 import compiler as jinja_compiler
 from jinja2 import filters as jinja_filters
 from jinja2 import nodes as jinja_nodes
 from jinja2 import utils as jinja_utils
@@ -58,6 +59,7 @@ from sandbox import guards
 from sandbox import limits
 from sandbox.guards import TickingIter
 from sandbox.guards.builtins import SafeRange
+from sandbox.guards.compare import guarded_compare
 from sandbox.guards.builtins import safe_sorted
 from sandbox.guards.builtins import safe_sum
 from sandbox.guards.declared import declare
@@ -82,6 +84,19 @@ declare(jinja_runtime.TemplateReference)
 # A namespace's text shows what it holds (``<Namespace {...}>``): sized by it.
 guards.operators.register_container(
     jinja_utils.Namespace, lambda ns: list(object.__getattribute__(ns, "_Namespace__attrs").items()))
+def _loop_changed(self, *value) -> bool:
+    """``loop.changed(...)``, through the guarded comparison (Jinja's
+    compares the last values with ``!=`` in one C call)."""
+    if self._last_changed_value is jinja_utils.missing or \
+            guarded_compare(self._last_changed_value, "!=", value):
+        self._last_changed_value = value
+        return True
+    return False
+
+
+# Jinja's loops are the runtime's own class, made by compiled templates: the
+# serving process runs only tenants' templates, so its method is replaced.
+jinja_runtime.LoopContext.changed = _loop_changed
 # What ``groupby`` yields: ``{{ group.grouper }}``, ``{{ group.list }}``.
 declare(jinja_filters._GroupTuple, "grouper list")
 
@@ -431,14 +446,24 @@ def _round_filter(value, precision=0, method="common"):
     return jinja_filters.do_round(value, precision, method)
 
 
+#: Jinja's comparison tests, by the operator they apply.
+_COMPARING_TESTS = {"eq": "==", "equalto": "==", "==": "==", "ne": "!=", "!=": "!=",
+                    "lt": "<", "lessthan": "<", "<": "<", "le": "<=", "<=": "<=",
+                    "gt": ">", "greaterthan": ">", ">": ">", "ge": ">=", ">=": ">=",
+                    "in": "in"}
+
+
 def _bounded_test(name, func):
     """A Jinja test that ticks, with ``divisibleby``'s ``%`` through the
-    operator guard (``'%300000000s' is divisibleby('x')`` built 476 MB)."""
+    operator guard (``'%300000000s' is divisibleby('x')`` built 476 MB) and
+    the comparing tests through the guarded comparison."""
 
     def guarded(*args, **kwargs):
         limits.tick()
         if name == "divisibleby" and len(args) == 2:
             return guards.guarded_mod(args[0], args[1]) == 0
+        if name in _COMPARING_TESTS and len(args) == 2 and not kwargs:
+            return guarded_compare(args[0], _COMPARING_TESTS[name], args[1])
         return func(*args, **kwargs)
 
     guarded.__dict__.update(getattr(func, "__dict__", {}))
@@ -475,6 +500,19 @@ class _TickingCodeGenerator(CodeGenerator):
         node.iter = jinja_nodes.Call(jinja_nodes.EnvironmentAttribute("ticking_iter"),
                                      [node.iter], [], None, None, lineno=node.lineno)
         return super().visit_For(node, frame)
+
+    def visit_Compare(self, node, frame):
+        """Comparisons through the sandbox's (``sandbox.guards.compare``):
+        ``environment.compare(a, (("<", b), ("<", c)))``. Every operand is
+        evaluated, then the chain is decided pair by pair."""
+        self.write("environment.compare(")
+        self.visit(node.expr, frame)
+        self.write(", (")
+        for operand in node.ops:
+            self.write(f"({jinja_compiler.operators[operand.op]!r}, ")
+            self.visit(operand.expr, frame)
+            self.write("), ")
+        self.write("))")
 
     def visit_Concat(self, node, frame):
         """``a ~ b``: Jinja's join, through :meth:`TenantEnvironment.sized_concat`
@@ -562,6 +600,19 @@ class TenantEnvironment(SandboxedEnvironment):
                 checked = total
         guards.check_allocation(total, "a rendered template")
         return "".join(kept)
+
+    @staticmethod
+    def compare(left, operands):
+        """A template's ``a == b``, ``a < b < c``, ``a in b``: each pair by
+        the sandbox's guarded comparison (nested containers tick)."""
+        limits.tick()
+        result = True
+        for op, right in operands:
+            result = guarded_compare(left, op, right)
+            if not result:
+                return result
+            left = right
+        return result
 
     @staticmethod
     def ticking_iter(iterable):

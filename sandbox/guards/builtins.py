@@ -18,6 +18,8 @@ from sandbox.guards.access import guarded_setattr
 from sandbox.guards.access import guarded_write
 from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
+from sandbox.guards.compare import compared
+from sandbox.guards.compare import guarded_compare
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declared
 from sandbox.guards.own_objects import HostType
@@ -463,6 +465,8 @@ def _builtins_table() -> dict:
             "repr": safe_repr,
             "_format_": guarded_format,
             "_tick_": limits.tick,
+            "_compare_": guarded_compare,
+            "_compared_": compared,
             "_write_private_": write_private,
             "object": TypeGuard(object, object),
             "super": tenant_super,

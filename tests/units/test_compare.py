@@ -1,0 +1,67 @@
+"""The guarded comparison (sandbox.guards.compare) gives CPython's answers."""
+
+import itertools
+import math
+
+import pytest
+
+from sandbox import Budget
+from sandbox import charged
+from sandbox.guards.compare import compared
+from sandbox.guards.compare import guarded_compare
+from sandbox.guards.compare import CHUNK
+from sandbox.guards.operators import SizeLimitError
+
+NAN = math.nan
+VALUES = [
+    0, 1, 1.0, NAN, "a", "b", b"a", None, True, (), [], {}, (1, 2), (1, 3), [1, 2], [1, 2, 3],
+    [[1, 2], [3]], [[1, 2], [4]], ([1], "x"), ([1], "y"), {"a": 1}, {"a": 1.0}, {"a": [1, 2]},
+    {"a": [1, 3]}, {"b": 1}, [NAN], (NAN,), [1, [2, [3, [4]]]], [1, [2, [3, [5]]]],
+    list(range(CHUNK * 3)), list(range(CHUNK * 3 - 1)) + [0], [[i] for i in range(CHUNK + 5)],
+    {1, 2}, frozenset({1}), {1: {2: {3: [4]}}}, {1: {2: {3: [5]}}},
+]
+OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
+
+
+@pytest.fixture(autouse=True)
+def budget():
+    """The guard ticks: as tenant code, inside a request's budget."""
+    with charged(Budget(cpu_s=60)):
+        yield
+
+
+def _python(left, op, right):
+    return eval(f"left {op} right", {"left": left, "right": right})  # noqa: S307 - the reference
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_every_pair_compares_as_cpython_does(op):
+    for left, right in itertools.product(VALUES, repeat=2):
+        try:
+            expected = _python(left, op, right)
+        except TypeError:
+            with pytest.raises(TypeError):
+                guarded_compare(left, op, right)
+            continue
+        assert guarded_compare(left, op, right) == expected, (left, op, right)
+
+
+def test_an_item_is_equal_to_itself_first_as_in_cpython():
+    same = [NAN]
+    assert guarded_compare([same, NAN], "==", [same, NAN]) == ([same, NAN] == [same, NAN])
+    row = [NAN] * 3
+    assert guarded_compare([row], "==", [row]) is True
+    assert guarded_compare(row, "in", [row]) is True
+
+
+def test_ordering_is_decided_by_the_first_differing_nested_item():
+    assert guarded_compare([[1, [2, 9]], 0], "<", [[1, [3]], 0]) is True
+    assert guarded_compare(([1], 2), ">=", ([1], 2, 0)) is False
+
+
+def test_a_chained_comparison_refuses_a_container_too_big_for_one_call():
+    big = [[0] * 1000] * 200
+    with pytest.raises(SizeLimitError, match="chained comparison"):
+        compared(big)
+    small = [[0] * 10] * 10
+    assert compared(small) is small
