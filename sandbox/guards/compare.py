@@ -14,8 +14,8 @@ ordering, then the lengths).
 .. warning::
    Only exact ``list``, ``tuple`` and ``dict`` are walked; a subclass, a
    ``deque`` or a namedtuple of big nested values compares in C, and so do
-   ``list.count``/``index``/``remove`` and ``min``/``max``/``sorted`` of
-   nested items.
+   ``min``/``max``/``sorted`` of nested items (``list.count``/``index``/
+   ``remove`` of a container are guarded: :func:`searching`).
 """
 
 from __future__ import annotations
@@ -151,3 +151,35 @@ def compared(value):
                         f"{CHAINED_ITEMS:,} items is over the limit here: compare them in two steps")
                 todo.extend(item.values() if type(item) is dict else item)
     return value
+
+
+def searching(sequence, name):
+    """``list.count``/``index``/``remove`` and ``tuple.count``/``index``
+    (a native guard): a plain value is searched for in C; a list, tuple or
+    dict by :func:`_equal`, ticking per item (``([a] * 60).count(b)`` was
+    60 million comparisons in one call)."""
+    method = getattr(sequence, name)
+
+    def guarded(value, *args):
+        if type(value) in _PLAIN or type(value) not in (list, tuple, dict):
+            return method(value, *args)
+        if name == "count":
+            found = 0
+            for item in sequence:
+                limits.tick()
+                found += _equal(item, value)
+            return found
+        bounds = (args + (None, None))[:2] if args else (None, None)
+        start, stop, _ = slice(*bounds).indices(len(sequence))
+        for index in range(start, stop):
+            limits.tick()
+            if _equal(sequence[index], value):
+                if name == "remove":
+                    del sequence[index]
+                    return None
+                return index
+        if name == "remove":
+            raise ValueError("list.remove(x): x not in list")
+        raise ValueError(f"{type(sequence).__name__}.index(x): x not in {type(sequence).__name__}")
+
+    return guarded

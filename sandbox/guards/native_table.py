@@ -184,8 +184,10 @@ _owner("builtins.int",
     "as_integer_ratio bit_count bit_length conjugate",
     from_bytes='natives._from_bytes: MAX_INT_BITS',
     to_bytes='natives._to_bytes: length against the budget')
+_SEARCH = "compare.searching: a list, tuple or dict searched for ticking per item"
 _owner("builtins.list",
-    "append clear copy count index insert pop remove reverse",
+    "append clear copy insert pop reverse",
+    count=_SEARCH, index=_SEARCH, remove=_SEARCH,
     extend='natives._list_extend: operators.sized_items (8 bytes an item); iterators tick',
     sort='natives.sort_in_runs')
 _owner("builtins.mappingproxy",
@@ -214,7 +216,7 @@ _owner("builtins.str",
     format_map='access.SafeFormatter',
     **_SIZED_TEXT)
 _owner("builtins.tuple",
-    "count index")
+    count=_SEARCH, index=_SEARCH)
 _owner("click",
     "argument command group option pass_context",
     echo='consume.safe_str')

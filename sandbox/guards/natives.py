@@ -32,6 +32,7 @@ import io
 from markupsafe import Markup
 
 from sandbox import limits
+from sandbox.guards.compare import searching
 from sandbox.guards.counts import exact_int
 from sandbox.guards.counts import is_count
 from sandbox.guards.declared import CLASS_GUARDS
@@ -439,6 +440,10 @@ def _install() -> None:
     METHOD_GUARDS[(int, "from_bytes")] = _from_bytes
     CLASS_GUARDS[(int, "from_bytes")] = _from_bytes
     METHOD_GUARDS[(int, "to_bytes")] = _to_bytes
+    for name in ("count", "index", "remove"):
+        METHOD_GUARDS[(list, name)] = searching
+    for name in ("count", "index"):
+        METHOD_GUARDS[(tuple, name)] = searching
     METHOD_GUARDS[(list, "sort")] = _list_sort
     METHOD_GUARDS[(list, "extend")] = _list_extend
     for name in (*_USER_STRING_SIZED, "join", "format", "format_map", "encode"):

@@ -159,3 +159,12 @@ def test_output_without_autoescape_is_sized_as_it_grows(host):
         "{% set s = 'x' * 1000000 %}{% autoescape false %}{% for i in range(300) %}{{ s }}"
         "{% endfor %}{% endautoescape %}"))
     assert_contained(outcome)
+
+
+@pytest.mark.parametrize("call", ["([a] * 60).count(b)", "([a] * 60).index(b)",
+                                  "tuple([a] * 60).count(b)", "([a] * 60).remove(b)"])
+def test_searching_for_a_deep_value_does_not_hold_the_process(host, call):
+    outcome = serve(host, "tpl-search", (
+        "def get():\n    a = [1.5] * 1000000\n    b = [3 / 2] * 999999 + [2.0]\n"
+        f"    return str({call})\n"))
+    assert_contained(outcome)

@@ -65,3 +65,29 @@ def test_a_chained_comparison_refuses_a_container_too_big_for_one_call():
         compared(big)
     small = [[0] * 10] * 10
     assert compared(small) is small
+
+
+@pytest.mark.parametrize("make", [list, tuple])
+def test_searching_a_sequence_for_a_container_answers_as_cpython_does(make):
+    from sandbox.guards.compare import searching
+
+    row, other = [1, [2, 3]], [1, [2, 4]]
+    items = make([other, row, [NAN], row, 5])
+    for needle in (row, other, [NAN], [9], 5, (1,)):
+        assert searching(items, "count")(needle) == items.count(needle)
+        for args in ((), (2,), (-3,), (1, 3), (0, -1)):
+            try:
+                expected = items.index(needle, *args)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    searching(items, "index")(needle, *args)
+            else:
+                assert searching(items, "index")(needle, *args) == expected
+    if make is list:
+        copy = list(items)
+        searching(copy, "remove")(row)
+        expected = list(items)
+        expected.remove(row)
+        assert copy == expected
+        with pytest.raises(ValueError):
+            searching(copy, "remove")([9])
