@@ -20,6 +20,7 @@ from sandbox.guards.access import inplace_attr
 from sandbox.guards.access import inplace_item
 from sandbox.guards.compare import compared
 from sandbox.guards.compare import guarded_compare
+from sandbox.guards.compare import ordering_key
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declared
 from sandbox.guards.own_objects import HostType
@@ -366,6 +367,31 @@ def safe_iter(obj, *sentinel):
     return TickingIter(calls())
 
 
+_NO_DEFAULT = object()
+
+
+def _extreme(func, args, key, default):
+    if key is None and len(args) >= 1:
+        items = args[0] if len(args) == 1 else args
+        if type(items) in (list, tuple):
+            key = ordering_key(items)
+    extra = {} if key is None else {"key": key}
+    if default is not _NO_DEFAULT:
+        extra["default"] = default
+    return func(*args, **extra)
+
+
+def safe_min(*args, key=None, default=_NO_DEFAULT):
+    """``min``: a list or tuple of big or nested containers compares
+    through the guarded comparison (sandbox.guards.compare.ordering_key)."""
+    return _extreme(min, args, key, default)
+
+
+def safe_max(*args, key=None, default=_NO_DEFAULT):
+    """``max``, as :func:`safe_min`."""
+    return _extreme(max, args, key, default)
+
+
 def safe_sorted(iterable, *, key=None, reverse=False):
     items = list(guarded_iter(iterable))
     sort_in_runs(items, key=key, reverse=reverse)
@@ -466,6 +492,8 @@ def _builtins_table() -> dict:
             "_format_": guarded_format,
             "_tick_": limits.tick,
             "_compare_": guarded_compare,
+            "min": safe_min,
+            "max": safe_max,
             "_compared_": compared,
             "_write_private_": write_private,
             "object": TypeGuard(object, object),

@@ -32,6 +32,7 @@ import io
 from markupsafe import Markup
 
 from sandbox import limits
+from sandbox.guards.compare import ordering_key
 from sandbox.guards.compare import searching
 from sandbox.guards.counts import exact_int
 from sandbox.guards.counts import is_count
@@ -203,7 +204,11 @@ def _xof_digest(digest, name):
 
 def sort_in_runs(items: list, key=None, reverse: bool = False) -> None:
     """Sort ``items`` in place as ``list.sort`` does (stable, same order), in
-    C runs of :data:`SORT_RUN` merged by a ticking merge."""
+    C runs of :data:`SORT_RUN` merged by a ticking merge; items that are big
+    or nested containers compare through the guarded comparison
+    (:func:`sandbox.guards.compare.ordering_key`)."""
+    if key is None:
+        key = ordering_key(items)
     if len(items) <= SORT_RUN:
         items.sort(key=key, reverse=reverse)
         return

@@ -168,3 +168,13 @@ def test_searching_for_a_deep_value_does_not_hold_the_process(host, call):
         "def get():\n    a = [1.5] * 1000000\n    b = [3 / 2] * 999999 + [2.0]\n"
         f"    return str({call})\n"))
     assert_contained(outcome)
+
+
+@pytest.mark.parametrize("call", ["sorted([a, b] * 1000)", "max([a, b] * 1000)", "min([b, a] * 1000)",
+                                  "[a, b] * 1000", "max(a, b, a, b, a, b, a, b, a, b, a, b)"])
+def test_ordering_deep_values_does_not_hold_the_process(host, call):
+    sort = "    x = " + call + "\n    x.sort()\n" if call.startswith("[") else f"    x = {call}\n"
+    outcome = serve(host, "tpl-order", (
+        "def get():\n    a = [1.5] * 1000000\n    b = [3 / 2] * 999999 + [2.0]\n"
+        + sort + "    return 'x'\n"))
+    assert_contained(outcome)

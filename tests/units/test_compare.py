@@ -91,3 +91,17 @@ def test_searching_a_sequence_for_a_container_answers_as_cpython_does(make):
         assert copy == expected
         with pytest.raises(ValueError):
             searching(copy, "remove")([9])
+
+
+def test_sorts_and_extremes_of_deep_items_answer_as_cpython_does():
+    from sandbox.guards.builtins import safe_max
+    from sandbox.guards.builtins import safe_min
+    from sandbox.guards.builtins import safe_sorted
+
+    deep = [[3, [1]], [1, [2, 0]], [1, [2]], list(range(100)), list(range(99)) + [200], [0] * 70]
+    assert safe_sorted(deep) == sorted(deep)
+    assert safe_sorted(deep, reverse=True) == sorted(deep, reverse=True)
+    assert safe_min(deep) == min(deep) and safe_max(deep) == max(deep)
+    assert safe_max(*deep) == max(*deep) and safe_min([], default=7) == 7
+    assert safe_min([3, 1, 2]) == 1 and safe_max([(1, 'a'), (2, 'b')]) == (2, 'b')
+    assert safe_max(deep, key=len) == max(deep, key=len)
