@@ -102,6 +102,11 @@ def tenant_code_error(exc: Exception, endpoint: str, tenant_root) -> TenantCodeE
         exc_type=name,
         denied=isinstance(exc, (SandboxError, ImportError)),
     )
+    # Formatted: the finished frames' locals go now, by reference count —
+    # the traceback is in a cycle with the frame that caught it, and a
+    # tenant raising over an 8 MB list 75 times a second left a young
+    # collection 30 MB of garbage to walk every 50 ms.
+    traceback.clear_frames(exc.__traceback__)
     if isinstance(exc, (QuotaError, QuotaExceeded)):
         # Storage over storage_mb, not caught by the tenant (SPEC: 507).
         error.status = 507

@@ -163,6 +163,7 @@ class Budget:
         "holds_turn",
         "shared_cpu",
         "extras",
+        "charges",
     )
 
     def __init__(
@@ -194,6 +195,9 @@ class Budget:
         #: What facades keep for this request (sqlite: its tenant's state and
         #: the connections it touched); dies with the budget.
         self.extras: dict | None = None
+        #: How many ``charged`` blocks run this budget now: above 0, its
+        #: request is in flight (perhaps switched out mid-call).
+        self.charges = 0
 
     # -- accounting across greenlet switches ------------------------------
 
@@ -462,8 +466,17 @@ BYTES_PER_TICK = 64 * 1024
 BIG_ALLOCATION_BYTES = 2**20
 #: How many big values guarded calls have built (or refused) so far. The
 #: host's garbage collector reads it: a young collection walks every item of
-#: a big list while the process waits (``muxserver.process``).
+#: a big list while the process waits (``muxserver.ops.collector``).
 big_allocations = 0
+#: The budgets that built them since the collector last looked.
+_big_budgets: list = []
+
+
+def take_big_budgets() -> list:
+    """The budgets that built big values since the last call (and forget them)."""
+    taken = _big_budgets[:]
+    _big_budgets.clear()
+    return taken
 
 
 def note_allocation(nbytes: int) -> None:
@@ -471,9 +484,13 @@ def note_allocation(nbytes: int) -> None:
     counts as a tick, so a loop of big allocations is checked every few MB
     instead of every :data:`TICKS_PER_CHECK` iterations."""
     global big_allocations
+    budget = _current
     if nbytes >= BIG_ALLOCATION_BYTES:
         big_allocations += 1
-    budget = _current
+        if budget is not None:
+            if len(_big_budgets) >= 1024:  # no collector drains it: keep those in flight
+                _big_budgets[:] = [b for b in _big_budgets if b.charges > 0][-512:]
+            _big_budgets.append(budget)
     if budget is not None and nbytes >= BYTES_PER_TICK:
         budget.countdown -= nbytes // BYTES_PER_TICK
 
@@ -534,6 +551,7 @@ class charged:
     def __enter__(self) -> Budget:
         global _current
         install()
+        self.budget.charges += 1
         self._glet = greenlet.getcurrent()
         self._outer = _by_greenlet.get(self._glet)
         if self._outer is not None:
@@ -545,6 +563,7 @@ class charged:
 
     def __exit__(self, *exc) -> None:
         global _current
+        self.budget.charges -= 1
         self.budget.pause()
         if self._outer is not None:
             _by_greenlet[self._glet] = self._outer

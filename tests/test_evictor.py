@@ -241,7 +241,12 @@ release_memory(force=True)
 evictor = Evictor(app)
 evictor.memory_limit = collector.memory_limit = rss_bytes() + 40 * 2**20
 assert client.get("/garbage/").status_code == 200
-assert collector.step(idle=False) == "freeze"
+from sandbox import Budget, charged, guards
+with charged(Budget(memory_bytes=512 * 2**20)):  # another request in flight, holding a big value
+    guards.check_allocation(2**21, "a big value")
+    from muxserver.ops.collector import WAIT_FOR_BIG_S
+    assert collector.step(idle=False, now=100.0) is None
+    assert collector.step(idle=False, now=100.0 + WAIT_FOR_BIG_S) == "freeze"
 over = rss_bytes() > evictor.memory_limit
 evicted = evictor.shed_memory()
 print(json.dumps({"over": over, "evicted": evicted, "frozen": collector.frozen,

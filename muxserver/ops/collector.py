@@ -13,7 +13,9 @@ of every calm tenant of the process. So when guarded calls have built big
 values since the last step (:data:`sandbox.limits.big_allocations`), the
 step *freezes* instead of collecting (``gc.freeze()``, constant time): every
 object tracked so far, the big values with them, leaves the collector's
-sight, and later collections walk only what was made after. Frozen objects
+sight, and later collections walk only what was made after. Only while a
+request that built a big value is still in flight (switched out mid-call):
+a finished request's big values are garbage a young collection frees now. Frozen objects
 are not lost, only not collected yet: the next :meth:`Collector.step` with
 no request in flight (a *thaw*, ``gc.unfreeze()`` and a full collection)
 collects them, and so does any step once :data:`FROZEN_MAX_S` have passed,
@@ -55,10 +57,13 @@ from sandbox import limits
 FULL_GC_WAIT_S = 30.0
 #: ...and runs at most this often when the process is idle.
 FULL_GC_EVERY_S = 5.0
+#: While a request in flight has built a big value, collections wait up to
+#: this long for a step with none in flight, then the step freezes.
+WAIT_FOR_BIG_S = 1.0
 #: Frozen garbage is collected at the first idle step at least this long
 #: after the last full collection (and under memory pressure at most this
 #: often),
-THAW_EVERY_S = 1.0
+THAW_EVERY_S = 5.0
 #: ...or, idle or not, this long after the first freeze,
 FROZEN_MAX_S = 60.0
 #: ...or when the process's RSS reached ``--memory-limit``, or without one
@@ -80,6 +85,10 @@ class Collector:
         self.thresholds = gc.get_threshold()
         self.last_full = time.monotonic()
         self.big_seen = limits.big_allocations
+        #: In-flight requests that built big values, and since when the
+        #: collection waits for them (see :data:`WAIT_FOR_BIG_S`).
+        self.makers: list = []
+        self.waiting_since: float | None = None
         #: When the first freeze since the last thaw happened, or ``None``.
         self.frozen_at: float | None = None
         self.rss_at_freeze = 0
@@ -98,13 +107,29 @@ class Collector:
                 or (since_full >= THAW_EVERY_S and (idle or self.rss() >= self._thaw_rss()))):
             self.collect_all(now)
             return "thaw"
-        if limits.big_allocations != self.big_seen:
-            self.big_seen = limits.big_allocations
-            gc.freeze()
+        self.big_seen = limits.big_allocations
+        # Requests in flight (switched out mid-call) that built big values:
+        # a collection now would walk them.
+        self.makers = [b for b in (*self.makers, *limits.take_big_budgets()) if b.charges > 0]
+        if self.makers:
+            if self.waiting_since is None:
+                self.waiting_since = now
+            if now - self.waiting_since < WAIT_FOR_BIG_S:
+                # Wait for a step with none of them in flight: a finished
+                # request's big value is garbage (often in a cycle with its
+                # traceback) that a young collection frees then. Freezing
+                # at once froze it too: a tenant raising errors over 8 MB
+                # lists 60 times a second froze 500 MB a second, and the
+                # thaw held the process 1.3 s.
+                return None
+            gc.freeze()  # still in flight after the wait: out of sight
+            self.makers = []
+            self.waiting_since = None
             if self.frozen_at is None:
                 self.frozen_at = now
                 self.rss_at_freeze = self.rss()
             return "freeze"
+        self.waiting_since = None
         threshold0, threshold1, threshold2 = self.thresholds
         count0, count1, count2 = gc.get_count()
         if count2 > threshold2 and since_full >= (FULL_GC_EVERY_S if idle else FULL_GC_WAIT_S):

@@ -11,11 +11,17 @@ cleanup ran whenever the attacker's burner was not in the same window."""
 from __future__ import annotations
 
 import gc
+import time
 
 import gevent
 import pytest
 
+from muxserver.ops.collector import THAW_EVERY_S
+from muxserver.ops.collector import WAIT_FOR_BIG_S
 from muxserver.ops.collector import Collector
+from sandbox import Budget
+from sandbox import charged
+from sandbox import guards
 from tests.sandbox.inprocess import SandboxHost
 
 LIMITS = "[limits]\nmemory_mb = 256\ncpu_ms = 5000\n"
@@ -80,13 +86,18 @@ def test_one_tenants_finalizer_does_not_kill_anothers_at_a_thaw(host):
         # The serving process's collector greenlet: a fresh turn per step.
         return gevent.spawn(collector.step, idle, now).get()
 
-    for _ in range(ROUNDS):  # a busy process: never idle, the attacker keeps freezing
+    in_flight = charged(Budget(memory_bytes=512 * 2**20))
+    for _ in range(ROUNDS):  # a busy process: never idle, big values in flight keep it freezing
         assert host.request("attacker").status == 200
         step(idle=False)
         assert host.request("victim").status == 200
         assert host.request("attacker").status == 200
-        step(idle=False)
-    assert step(idle=True, now=collector.last_full + 2.0) == "thaw"
+        with in_flight:  # another request, switched out while it holds a big value
+            guards.check_allocation(2**21, "a big value")
+            start = time.monotonic()
+            assert step(idle=False, now=start) is None  # waits for a moment without it
+            assert step(idle=False, now=start + WAIT_FOR_BIG_S) == "freeze"
+    assert step(idle=True, now=collector.last_full + THAW_EVERY_S) == "thaw"
     gevent.sleep(0)
     closed = int(host.request("victim").body)
     # ROUNDS victim generators became garbage; every finally should have run.
