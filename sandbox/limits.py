@@ -461,14 +461,11 @@ def tick(weight: int = 1) -> None:
 BYTES_PER_TICK = 64 * 1024
 
 
-#: A value of at least this many bytes built in one guarded call is counted
-#: in :data:`big_allocations`.
+#: A value of at least this many bytes built in one guarded call is noted
+#: with the budget that built it (:func:`take_big_budgets`): the host's
+#: garbage collector reads them, since a young collection walks every item
+#: of a big list while the process waits (``muxserver.ops.collector``).
 BIG_ALLOCATION_BYTES = 2**20
-#: How many big values guarded calls have built (or refused) so far. The
-#: host's garbage collector reads it: a young collection walks every item of
-#: a big list while the process waits (``muxserver.ops.collector``).
-big_allocations = 0
-#: The budgets that built them since the collector last looked.
 _big_budgets: list = []
 
 
@@ -483,10 +480,8 @@ def note_allocation(nbytes: int) -> None:
     """Called by guards that build big values: each :data:`BYTES_PER_TICK`
     counts as a tick, so a loop of big allocations is checked every few MB
     instead of every :data:`TICKS_PER_CHECK` iterations."""
-    global big_allocations
     budget = _current
     if nbytes >= BIG_ALLOCATION_BYTES:
-        big_allocations += 1
         if budget is not None:
             if len(_big_budgets) >= 1024:  # no collector drains it: keep those in flight
                 _big_budgets[:] = [b for b in _big_budgets if b.charges > 0][-512:]

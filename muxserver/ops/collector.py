@@ -9,13 +9,14 @@ one difference, for big values.
 A collection walks every item of every container in the generations it
 collects while the whole process waits: a young collection beside twenty
 requests each holding a list of two million items took 55–150 ms, the p99
-of every calm tenant of the process. So when guarded calls have built big
-values since the last step (:data:`sandbox.limits.big_allocations`), the
-step *freezes* instead of collecting (``gc.freeze()``, constant time): every
-object tracked so far, the big values with them, leaves the collector's
-sight, and later collections walk only what was made after. Only while a
-request that built a big value is still in flight (switched out mid-call):
-a finished request's big values are garbage a young collection frees now. Frozen objects
+of every calm tenant of the process. So while a request that built a big
+value (:func:`sandbox.limits.take_big_budgets`) is still in flight, switched
+out mid-call, collections wait for a step without one (a finished
+request's big values are garbage a young collection frees then); after
+:data:`WAIT_FOR_BIG_S` the step *freezes* instead (``gc.freeze()``,
+constant time): every object tracked so far, the big values with them,
+leaves the collector's sight, and later collections walk only what was
+made after. Frozen objects
 are not lost, only not collected yet: the next :meth:`Collector.step` with
 no request in flight (a *thaw*, ``gc.unfreeze()`` and a full collection)
 collects them, and so does any step once :data:`FROZEN_MAX_S` have passed,
@@ -85,7 +86,6 @@ class Collector:
         self.memory_limit: int | None = None
         self.thresholds = gc.get_threshold()
         self.last_full = time.monotonic()
-        self.big_seen = limits.big_allocations
         #: In-flight requests that built big values, and since when the
         #: collection waits for them (see :data:`WAIT_FOR_BIG_S`).
         self.makers: list = []
@@ -108,7 +108,6 @@ class Collector:
                 or (since_full >= THAW_EVERY_S and (idle or self.rss() >= self._thaw_rss()))):
             self.collect_all(now)
             return "thaw"
-        self.big_seen = limits.big_allocations
         # Requests in flight (switched out mid-call) that built big values:
         # a collection now would walk them.
         self.makers = [b for b in (*self.makers, *limits.take_big_budgets()) if b.charges > 0]
@@ -161,7 +160,6 @@ class Collector:
         if self.frozen_at is not None:
             gc.unfreeze()
             self.frozen_at = None
-        self.big_seen = limits.big_allocations
         gc.collect()
         self.last_full = time.monotonic() if now is None else now
 

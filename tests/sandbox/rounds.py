@@ -49,6 +49,13 @@ def assert_not_held(outcome) -> None:
     assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
 
 
+def assert_contained(outcome) -> None:
+    """Stopped by the budget, neither holding the process nor allocating
+    far past the budget in one call."""
+    assert_not_held(outcome)
+    assert_bounded(outcome)
+
+
 def template_source(template: str) -> str:
     """Tenant source whose ``get()`` renders ``template`` as a string."""
     return ("from flask import render_template_string\n"
