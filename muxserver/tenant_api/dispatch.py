@@ -53,19 +53,20 @@ from sandbox.guards import exception_text
 def call_handler(route, handler, request, view_args, module, tenant_root):
     """``(status, headers, body, stream)`` for one request; call it inside the limits."""
     apps = module.route_apps.get((route.handler, route.rule), module.apps)
+    kind = route.kind
+    ctx = context.current()
 
     def view():
-        if route.kind.startswith("function:"):
-            ctx = context.current()
-            return forms.call(route.kind[len("function:"):], handler, request,
-                              ctx.site if ctx is not None else None, tenant_root)
-        if route.kind == "flask":
+        if kind == "flask":
             return resolve(handler(**view_args))
+        if kind.startswith("function:"):
+            return forms.call(kind[len("function:"):], handler, request,
+                              ctx.site if ctx is not None else None, tenant_root)
         if route.takes_request:
             return resolve(handler(request))
         return resolve(handler())
 
-    return _serve(apps, view, route, tenant_root, route.endpoint)
+    return _serve(ctx, apps, view, route, tenant_root, route.endpoint)
 
 
 def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
@@ -80,52 +81,62 @@ def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
     def view():
         raise error
 
-    return _serve(apps, view, None, tenant_root, endpoint)
+    return _serve(context.current(), apps, view, None, tenant_root, endpoint)
 
 
-def _serve(apps, view, route, tenant_root, endpoint):
+def _serve(ctx, apps, view, route, tenant_root, endpoint):
     """Flask's ``wsgi_app`` around ``view()`` for ``apps`` (a route's
-    blueprint, then the tenant's apps)."""
-    ctx = context.current()
-    where = levels(apps, ctx.site if ctx is not None else None)
+    blueprint, then the tenant's apps); ``ctx`` is the request's context
+    (looked up once: only a lease makes one current, for the whole call)."""
     error = None
     try:
         try:
             try:
-                plain = _full_dispatch(view, apps, where, route, tenant_root)
+                plain = _full_dispatch(ctx, view, apps, route, tenant_root)
             except Exception as exc:
                 error = exc
-                plain = _handle_exception(exc, apps, where, route, tenant_root)
+                plain = _handle_exception(ctx, exc, apps, route, tenant_root)
         finally:
             _teardown(apps, error)
-        return _with_session(plain)
+        return _with_session(ctx, plain)
     except Exception as exc:
         raise tenant_code_error(exc, endpoint, tenant_root) from None
 
 
-def _hooks(apps, local: str, app_wide: str) -> list:
+def _site(ctx):
+    return ctx.site if ctx is not None else None
+
+
+def _hooks(ctx, apps, local: str, app_wide: str) -> list:
     """The hooks of this route's apps, then every blueprint's app-wide ones."""
-    ctx = context.current()
-    everyone = ctx.site.apps if ctx is not None and ctx.site is not None else apps
-    hooks = [hook for app in apps for hook in getattr(app, local)]
-    hooks += [hook for app in everyone for hook in getattr(app, app_wide)]
+    site = _site(ctx)
+    hooks = []
+    for app in apps:
+        found = getattr(app, local)
+        if found:
+            hooks += found
+    for app in site.apps if site is not None else apps:
+        found = getattr(app, app_wide)
+        if found:
+            hooks += found
     return hooks
 
 
-def _full_dispatch(view, apps, where, route, tenant_root):
+def _full_dispatch(ctx, view, apps, route, tenant_root):
     """Flask's ``full_dispatch_request``: hooks and view, their exceptions
     handled, the response finalized."""
     try:
         rv = None
-        for hook in _hooks(apps, "_before", "_app_before"):
+        for hook in _hooks(ctx, apps, "_before", "_app_before"):
             rv = resolve(hook())
             if rv is not None:
                 break
         if rv is None:
             rv = view()
     except Exception as exc:
-        rv = _handle_user_exception(exc, where, route, tenant_root)
-    return _finalize(rv, apps)
+        # Where the error handlers are is looked up only when one is needed.
+        rv = _handle_user_exception(exc, levels(apps, _site(ctx)), route, tenant_root)
+    return _finalize(ctx, rv, apps)
 
 
 def _handle_user_exception(exc, where, route, tenant_root):
@@ -145,14 +156,13 @@ def _handle_user_exception(exc, where, route, tenant_root):
     return resolve(handler(exc))
 
 
-def _handle_exception(exc, apps, where, route, tenant_root):
+def _handle_exception(ctx, exc, apps, route, tenant_root):
     """Flask's ``handle_exception``, for an error nothing handled: the
     handler for ``InternalServerError(original_exception=exc)``, if any
     (the error is logged, as Flask logs it); the platform's crash answer for
     a Cloud Function; otherwise ``exc`` is raised on (the server's 500)."""
     server_error = InternalServerError(original_exception=exc)
-    handler = find_error_handler(where, server_error)
-    ctx = context.current()
+    handler = find_error_handler(levels(apps, _site(ctx)), server_error)
     if handler is None:
         if route is None or route.kind != "function:gcf":
             raise exc
@@ -163,17 +173,16 @@ def _handle_exception(exc, apps, where, route, tenant_root):
             where_text = f"{request.path} [{request.method}]" if request is not None else "-"
             ctx.site.log_line(f"Exception on {where_text}: {exception_text(exc)}", "error")
         rv = resolve(handler(server_error))
-    return _finalize(rv, apps, from_error_handler=True)
+    return _finalize(ctx, rv, apps, from_error_handler=True)
 
 
-def _finalize(rv, apps, from_error_handler=False):
+def _finalize(ctx, rv, apps, from_error_handler=False):
     """Flask's ``finalize_request``: the response, through
     ``after_this_request`` and the ``after_request`` hooks. After an error
     handler, a hook that fails is logged and its response kept, as Flask
     does."""
-    ctx = context.current()
     once = ctx.extras.get("after_this_request", ()) if ctx is not None else ()
-    after = _hooks(apps, "_after", "_app_after")
+    after = _hooks(ctx, apps, "_after", "_app_after")
     if not once and not after:
         return to_plain(rv)
     response = make_response(rv)
@@ -195,9 +204,8 @@ def _teardown(apps, error=None):
             resolve(hook(error))
 
 
-def _with_session(plain):
+def _with_session(ctx, plain):
     """Add the session cookie when the handler changed the session."""
-    ctx = context.current()
     session = ctx.extras.get("session") if ctx is not None else None
     if session is None or ctx.site is None:
         return plain
