@@ -16,6 +16,7 @@ per request keeps a libev timer off the hot path.)
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import gevent
 from werkzeug.exceptions import HTTPException
@@ -99,7 +100,9 @@ def run_limited(budget: Budget, func, *args, **kwargs):
         _ensure_watcher()
     fair_share.admit(budget)
     try:
-        return _run_charged(budget, func, *args, **kwargs)
+        if kwargs:
+            return _run_charged(budget, partial(func, **kwargs), *args)
+        return _run_charged(budget, func, *args)
     except LimitExceeded as exc:
         raise LimitStopped(exc.kind, exc.message, budget.group or None) from None
     except HTTPException as exc:
@@ -108,10 +111,10 @@ def run_limited(budget: Budget, func, *args, **kwargs):
         fair_share.finish(budget)
 
 
-def _run_charged(budget: Budget, func, *args, **kwargs):
+def _run_charged(budget: Budget, func, *args):
     with charged(budget):
         try:
-            result = func(*args, **kwargs)
+            result = func(*args)
         except LimitExceeded as exc:
             budget.kill(exc.kind, exc.message)
             raise

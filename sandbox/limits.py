@@ -98,8 +98,8 @@ class _RssReader:
 
     def __call__(self) -> int:
         if self._fd is not None:
-            fields = os.pread(self._fd, 128, 0).split()
-            return int(fields[1]) * _PAGE_SIZE
+            # "size resident shared ...": the second field.
+            return int(os.pread(self._fd, 128, 0).split(None, 2)[1]) * _PAGE_SIZE
         return self._process.memory_info().rss
 
 
@@ -123,15 +123,14 @@ def set_process_ceiling(nbytes: int | None) -> None:
     _process_ceiling = int(nbytes or 0)
 
 
-def _slice_start_rss() -> int:
-    if time.monotonic() - _last_rss_at > RSS_SAMPLE_REUSE_S:
-        return _sample_rss()
-    return _last_rss
-
-
 def _sample_rss() -> int:
     global _last_rss, _last_rss_at
-    _last_rss = rss_bytes()
+    # Once per request at least (its last pause): rss_bytes() inlined.
+    fd = rss_bytes._fd
+    if fd is not None:
+        _last_rss = int(os.pread(fd, 128, 0).split(None, 2)[1]) * _PAGE_SIZE
+    else:
+        _last_rss = rss_bytes()
     _last_rss_at = time.monotonic()
     return _last_rss
 
@@ -206,7 +205,9 @@ class Budget:
         self._slice_wall = perf_counter()
         self._slice_cpu = None  # the CPU clock is read when first needed
         if self.memory_limit is not None:
-            self._slice_rss = _slice_start_rss()
+            # The last sample if it is fresh (one read per slice, not two).
+            self._slice_rss = (_sample_rss() if time.monotonic() - _last_rss_at > RSS_SAMPLE_REUSE_S
+                               else _last_rss)
         self.running = True
 
     def pause(self) -> None:
@@ -545,7 +546,8 @@ class charged:
 
     def __enter__(self) -> Budget:
         global _current
-        install()
+        if not _installed:
+            install()
         self.budget.charges += 1
         self._glet = greenlet.getcurrent()
         self._outer = _by_greenlet.get(self._glet)

@@ -8,23 +8,32 @@ code that runs now and never another tenant's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
 from greenlet import getcurrent
 
 
-@dataclass
 class RequestContext:
-    """What the host knows about the request being served."""
+    """What the host knows about the request being served (one per request:
+    a plain class with slots, cheaper to make than a dataclass)."""
 
-    tenant: str
-    request_id: str
-    request: Any = None  # muxserver.tenant_api.api.TenantRequest
-    endpoint: str = ""
-    extras: dict = field(default_factory=dict)  # g, session, flashes
-    site: Any = None  # muxserver.tenant_api.site.TenantSite, once loaded
+    __slots__ = ("tenant", "request_id", "request", "endpoint", "extras", "site")
+
+    def __init__(self, tenant: str, request_id: str, request: Any = None, endpoint: str = "",
+                 extras: dict | None = None, site: Any = None):
+        self.tenant = tenant
+        self.request_id = request_id
+        #: muxserver.tenant_api.api.TenantRequest
+        self.request = request
+        self.endpoint = endpoint
+        #: g, session, flashes
+        self.extras = {} if extras is None else extras
+        #: muxserver.tenant_api.site.TenantSite, once loaded
+        self.site = site
+
+    def __repr__(self) -> str:
+        return (f"RequestContext(tenant={self.tenant!r}, request_id={self.request_id!r}, "
+                f"endpoint={self.endpoint!r})")
 
 
 _contexts: dict = {}
