@@ -80,10 +80,10 @@ class _Outcome:
     __slots__ = ("tenant", "endpoint", "cold", "load_ms", "exec_ms", "started", "status",
                  "method", "path", "request_id")
 
-    def __init__(self, environ, request_id: str):
+    def __init__(self, method: str, path: str, request_id: str):
         self.started = time.perf_counter()
-        self.method = environ.get("REQUEST_METHOD", "GET")
-        self.path = environ.get("PATH_INFO") or "/"
+        self.method = method
+        self.path = path
         self.request_id = request_id
         self.status = 500
         self.tenant = None
@@ -131,6 +131,8 @@ class MuxApp:
         #: also ask it to make room under ``--memory-limit``.
         self.evictor = Evictor(self)
         self._base_suffix = "." + config.base_domain.lower() if config.base_domain else None
+        #: Read on every request (the config is frozen).
+        self._max_body_bytes = config.max_body_bytes
         #: Process tenants (:mod:`muxserver.proctier`); their zygote is the one
         #: the supervisor handed over (:meth:`use_zygote`), or started here.
         self.processes = None
@@ -341,8 +343,9 @@ class MuxApp:
             request_id = incoming
         else:
             request_id = f"{self._rid_prefix}{next(self._rid_counter):08x}"
-        outcome = _Outcome(environ, request_id)
-        path = outcome.path
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO") or "/"
+        outcome = _Outcome(method, path, request_id)
         try:
             if path.startswith("/_mux/") or path == "/_mux":
                 # The admin API is on its own listener, never on the origin
@@ -351,7 +354,8 @@ class MuxApp:
                     raise NotFound("not here: the admin API has a listener of its own")
                 code, headers, body, stream = 200, [("Content-Type", "text/plain")], b"ok\n", None
             else:
-                code, headers, body, stream = self.serve(environ, request_id, outcome)
+                code, headers, body, stream = self.serve(environ, request_id, outcome, path,
+                                                         method)
         except HOST_EXITS:
             # Only the host raises these (tenant builtins have none of them):
             # a worker being stopped or aborted must stop.
@@ -369,13 +373,13 @@ class MuxApp:
         outcome.status = code
         if stream is not None:
             start_response(status_line(code), headers)
-            if environ.get("REQUEST_METHOD") == "HEAD":
+            if method == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
                 return iter(())
             return stream
         if code not in (204, 304):  # they have no body, and no length to say
             headers.append(("Content-Length", str(len(body))))
-        if environ.get("REQUEST_METHOD") == "HEAD":
+        if method == "HEAD":
             body = b""
         start_response(status_line(code), headers)
         self.finish(outcome)
@@ -416,24 +420,26 @@ class MuxApp:
             raise Redirect(f"/{name}/", name)
         return name, "/" + parts[2], "/" + name
 
-    def serve(self, environ, request_id: str, outcome: _Outcome):
-        path = environ.get("PATH_INFO") or "/"
+    def serve(self, environ, request_id: str, outcome: _Outcome, path: str, method: str):
+        """A tenant's answer to one request (``path`` and ``method`` as the
+        environ says them)."""
         name, rel, mount = self.resolve(environ, path)
         state = self.registry.get(name)
         if state is None:
             raise NotFound(f"no tenant {name!r}")
         outcome.tenant = name
         length = environ.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > self.config.max_body_bytes:
+        if length and length.isdigit() and int(length) > self._max_body_bytes:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
-        method = environ.get("REQUEST_METHOD", "GET").upper()
-        if state.spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
+        method = method.upper()
+        spec = state.spec
+        if spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
             try:
                 return self._serve_static(state, rel, request_id, outcome, environ)
             except NotFound as exc:  # Flask's static route: the app's 404 answers
                 return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
-        if state.spec.is_process:
+        if spec.is_process:
             return self._serve_process(state, router, environ, rel, mount, method, request_id,
                                        outcome)
         try:
@@ -460,10 +466,10 @@ class MuxApp:
                            "defined when the module ran")
                 raise TenantCodeError(message, name, detail=message)
             request = lease.attach_request(TenantRequest(
-                environ, rel, mount, match.view_args, route.endpoint, self.config.max_body_bytes))
+                environ, rel, mount, match.view_args, route.endpoint, self._max_body_bytes))
             code, headers, body, stream = self._timed(
                 outcome, lease, f"endpoint={route.endpoint}", call_handler,
-                route, handler, request, match.view_args, module, state.spec.root)
+                route, handler, request, match.view_args, module, spec.root)
             if stream is not None:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None
@@ -522,8 +528,7 @@ class MuxApp:
         allowed = getattr(exc, "allowed", None)
         with self.hold(state, request_id, endpoint) as lease:
             self.load(lease, endpoint, outcome)
-            lease.attach_request(TenantRequest(environ, rel, mount, {}, "",
-                                               self.config.max_body_bytes))
+            lease.attach_request(TenantRequest(environ, rel, mount, {}, "", self._max_body_bytes))
             runtime, site = lease.runtime, lease.generation.site
 
             def answer():
