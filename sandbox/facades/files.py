@@ -78,8 +78,15 @@ class TenantFiles:
         self.quota_bytes = quota_bytes
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
-        #: The tenant's files open now (its ledger of descriptors).
-        self.open_files: weakref.WeakSet = weakref.WeakSet()
+        self._open_files: weakref.WeakSet | None = None
+
+    @property
+    def open_files(self) -> weakref.WeakSet:
+        """The tenant's files open now (its ledger of descriptors), made on
+        its first file: 700 bytes most tenants never need."""
+        if self._open_files is None:
+            self._open_files = weakref.WeakSet()
+        return self._open_files
 
     # -- errors -------------------------------------------------------------
 
@@ -110,7 +117,7 @@ class TenantFiles:
 
     def close_all(self) -> None:
         """Close every file the tenant left open (its runtime is dropped)."""
-        for handle in list(self.open_files):
+        for handle in list(self._open_files or ()):
             handle.close()
 
     # -- names ------------------------------------------------------------
