@@ -65,7 +65,14 @@ def make_data_folder(state_dir, tenant: str) -> str:
     """
     path = data_folder(state_dir, tenant)
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.mkdir(path, 0o700)  # one system call where makedirs makes three
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError:
+            pass
     except OSError:
         pass  # a read-only data dir: writes fail with the OS's error
     return path
