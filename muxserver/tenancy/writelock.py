@@ -138,11 +138,15 @@ def lock_path(data_root: str, database: str) -> str:
     return os.path.join(data_root, LOCKS_FOLDER, digest + ".lock")
 
 
-def lock_maker(data_root: str | None):
-    """``make_lock(database_path)`` for a tenant's runtime."""
+class WriteLocks:
+    """``make_lock(database_path)`` for a tenant's runtime (a class, not a
+    closure: one of these per warm tenant)."""
 
-    def make_lock(database: str) -> WriteLock:
-        root = data_root or os.path.dirname(database)
+    __slots__ = ("data_root",)
+
+    def __init__(self, data_root: str | None):
+        self.data_root = data_root
+
+    def __call__(self, database: str) -> WriteLock:
+        root = self.data_root or os.path.dirname(database)
         return WriteLock(lock_path(root, database))
-
-    return make_lock
