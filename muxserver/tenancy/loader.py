@@ -271,7 +271,8 @@ class Loader:
             name = state.name
             hooks = _TenantHooks(self, state)
             log_line = hooks.log_line
-            files = TenantFiles(state.spec.root, make_data_folder(self._state_dir, name),
+            # Its /data folder is made on first use (TenantFiles.ensure_data).
+            files = TenantFiles(state.spec.root, data_folder(self._state_dir, name),
                                 state.spec.manifest.limits.storage_mb * 2**20)
             site = hooks.site = TenantSite(
                 name, state.spec.root, state.spec.routes, self.session_key(), log_line, files,
@@ -286,7 +287,7 @@ class Loader:
                 extra_modules=self.extra_modules,
                 files=files,
                 env=state.spec.manifest.env,
-                make_lock=WriteLocks(files.data_root),
+                make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
             gate = self.data_gate.for_tenant(name, files.data_root)

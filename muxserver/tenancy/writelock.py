@@ -140,13 +140,21 @@ def lock_path(data_root: str, database: str) -> str:
 
 class WriteLocks:
     """``make_lock(database_path)`` for a tenant's runtime (a class, not a
-    closure: one of these per warm tenant)."""
+    closure: one of these per warm tenant).
 
-    __slots__ = ("data_root",)
+    :param files: the tenant's :class:`~sandbox.facades.files.TenantFiles`
+        (its ``/data``, made here if it is not yet).
+    """
 
-    def __init__(self, data_root: str | None):
-        self.data_root = data_root
+    __slots__ = ("files",)
+
+    def __init__(self, files):
+        self.files = files
 
     def __call__(self, database: str) -> WriteLock:
-        root = self.data_root or os.path.dirname(database)
+        root = self.files.data_root
+        if root is None:
+            root = os.path.dirname(database)
+        else:
+            self.files.ensure_data()
         return WriteLock(lock_path(root, database))

@@ -95,7 +95,8 @@ class TenantFiles:
     """Where ``/app`` and ``/data`` are for one tenant, and its quota.
 
     :param app_root: the tenant's folder (read-only to it).
-    :param data_root: its data folder, or None when it has none.
+    :param data_root: its data folder, or None when it has none; made on
+        first use (:meth:`ensure_data`).
     :param quota_bytes: what ``/data`` may hold in all, or None.
     :param usage: a callable returning the bytes ``/data`` holds now
         (the host may count databases kept elsewhere in it too).
@@ -108,6 +109,30 @@ class TenantFiles:
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
         self._open_files: weakref.WeakSet | None = None
+        self._data_made = False
+
+    def ensure_data(self) -> None:
+        """Make ``/data``'s folder (mode 0700), once: every road to
+        ``/data`` calls this first (:meth:`resolve`, and the host's own
+        stores), so a function that never touches it never has one — making
+        it was most of a cold start's file-system work. A folder that
+        cannot be made (a read-only data dir) is left to fail each write
+        with the OS's error."""
+        if self._data_made or self.data_root is None:
+            return
+        try:
+            os.mkdir(self.data_root, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # its parent too (0700 for it as well)
+            try:
+                os.makedirs(os.path.dirname(self.data_root), 0o700, exist_ok=True)
+                os.mkdir(self.data_root, 0o700)
+            except OSError:
+                return
+        except OSError:
+            return
+        self._data_made = True
 
     @property
     def open_files(self) -> weakref.WeakSet:
@@ -171,6 +196,8 @@ class TenantFiles:
                                           enumerate(path[len(DATA) + 1:].split("/"))):
                     raise PermissionError(f"{name}: {DATA}/{HOST_FOLDER} and replication "
                                           "state are kept by the server")
+                if prefix == DATA and not self._data_made:
+                    self.ensure_data()
                 host = os.path.join(root, path[len(prefix):].lstrip("/"))
                 real = os.path.realpath(host)
                 if real != root and not real.startswith(root + os.sep):
