@@ -23,7 +23,6 @@ import marshal
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -133,7 +132,6 @@ class TenantSpec:
     manifest: Manifest = field(default_factory=Manifest)
     has_static: bool = False
     errors: tuple[str, ...] = ()
-    scanned_at: float = 0.0
     #: ``requirements.txt`` (:class:`muxserver.proctier.requirements.Line`).
     requirements: tuple = ()
     #: A process tenant's installed site folder (None: no requirements, or
@@ -268,14 +266,14 @@ def scan_tenant(
     :param compiler: what parses and compiles a file the cache lacks.
     """
     if name in RESERVED_NAMES:
-        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+        return TenantSpec(name=name, root=str(root),
                           errors=(f"{name}/: the tenant name {name!r} is reserved: it names a "
                                   "package of the server; rename the folder",))
     try:
         return _scan_tenant(str(root), name, cache, rules, extra_modules, compiler)
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
         log.exception("scanning tenant %s failed", name)
-        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+        return TenantSpec(name=name, root=str(root),
                           errors=(f"{name}/: cannot be registered: {exc}",))
 
 
@@ -301,8 +299,7 @@ def _default_manifest(rules: TenantRules) -> Manifest:
 
 def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                  extra_modules: frozenset[str], compiler) -> TenantSpec:
-    spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
-                      manifest=_default_manifest(rules))
+    spec = TenantSpec(name=name, root=root, manifest=_default_manifest(rules))
     # Written while the folder is read, frozen (and shared) at the end.
     spec.modules, spec.sources, spec.error_handlers = {}, {}, {}
     errors: list[str] = []
@@ -386,7 +383,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
     for dotted, rel, key, meta in endpoints:
-        endpoint = rel[:-3]
+        endpoint = sys.intern(rel[:-3])
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
@@ -398,16 +395,16 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 rule = prefix + rule
             # Interned: most tenants repeat the same few names ("index",
             # "get", "index.py", ("GET",)), and each registered tenant holds them.
-            routes.append(shared(
+            routes.append(
                 Route(
                     sys.intern(rule), _methods(handler.methods), sys.intern(endpoint),
                     sys.intern(handler.function), sys.intern(rel), handler.line,
                     sys.intern(handler.kind), handler.takes_request,
                     tuple(tuple(pair) for pair in handler.defaults),
                 )
-            ))
+            )
         ref = spec.sources[dotted]
-        spec.modules[endpoint] = ref if not ref.is_package else shared(ModuleRef(ref.file, key))
+        spec.modules[endpoint] = ref if not ref.is_package else ModuleRef(ref.file, key)
     function = spec.manifest.function
     if function is not None:
         routes = _function_routes(name, function, spec, errors)
@@ -468,11 +465,11 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
                       f"no module {function.module!r} in this tenant")
         return []
     endpoint = function.module.replace(".", "/")
-    spec.modules = {endpoint: shared(ModuleRef(ref.file, ref.key))}
+    spec.modules = {endpoint: ModuleRef(ref.file, ref.key)}
     methods = FORM_METHODS.get(function.form, FORM_METHODS["nuclio"])
     kind = sys.intern(f"function:{function.form}")
-    return [shared(Route(rule, methods, sys.intern(endpoint), sys.intern(function.name),
-                         ref.file, 1, kind, True))
+    return [Route(rule, methods, sys.intern(endpoint), sys.intern(function.name),
+                  ref.file, 1, kind, True)
             for rule in ("/", "/<path:path>")]
 
 
@@ -549,13 +546,13 @@ def _add_source(sources: dict[str, ModuleRef], packages: set[str], rel: str,
     if is_package:
         parts = parts[:-1]
     dotted = ".".join(parts)
-    sources[sys.intern(dotted)] = shared(ModuleRef(sys.intern(rel), key, is_package))
+    sources[sys.intern(dotted)] = ModuleRef(sys.intern(rel), key, is_package)
     # Every folder on the way is a package, with or without __init__.py.
     for depth in range(1, len(parts)):
         folder = ".".join(parts[:depth])
         packages.add(folder)
         if folder not in sources:
-            sources[folder] = shared(ModuleRef(f"{'/'.join(parts[:depth])}/", None, True))
+            sources[folder] = ModuleRef(f"{'/'.join(parts[:depth])}/", None, True)
     if is_package:
         packages.add(dotted)
     return dotted, is_package

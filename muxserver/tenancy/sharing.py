@@ -5,7 +5,8 @@ process (issue 26: what a registered tenant costs). Tenants made from one
 template have the same route table, the same module references (the code
 cache key is the content's hash) and the same module tables: the scanner
 hands each of them through :func:`shared`, so a thousand copies of one
-template hold one route table. The serving processes get them shared too:
+template hold one route table (whole tables only: each distinct value
+costs a slot in the table of shared values). The serving processes get them shared too:
 one snapshot is one pickle, and pickle writes an object once however many
 specs refer to it.
 
@@ -26,7 +27,10 @@ _shared: dict = {}
 def shared(value):
     """An object equal to ``value``, the same for every equal value handed
     here (``value`` itself the first time). ``value`` must be immutable; an
-    unhashable one (a route default that is a list) is returned as it is."""
+    unhashable one (a route default that is a list) is returned as it is.
+
+    Each distinct value costs a slot here, so only whole tables (a route
+    tuple, a module table) are shared, not their items."""
     try:
         found = _shared.get(value)
     except TypeError:
@@ -71,18 +75,11 @@ def frozen_map(items: dict) -> FrozenMap:
     (same items in the same order) uses."""
     if not items:
         return EMPTY_MAP
-    key = ("map", tuple(items.items()))
+    table = FrozenMap(items)
     try:
-        found = _shared.get(key)
-    except TypeError:
-        return FrozenMap(items)
-    if found is None:
-        found = shared_under(key, FrozenMap(items))
-    return found
-
-
-def shared_under(key, value):
-    """Keep ``value`` under ``key`` (for values that are not their own key)."""
-    if len(_shared) >= MAX_SHARED:
-        _shared.clear()
-    return _shared.setdefault(key, value)
+        found = shared(table)
+    except TypeError:  # an unhashable value
+        return table
+    # Equal dicts may differ in order, which iteration shows (their hashes
+    # differ, so this is a guard, never a path taken in practice).
+    return found if found is table or tuple(found.items()) == tuple(table.items()) else table
