@@ -1,8 +1,11 @@
 """One tenant's execution environment: namespaces, imports and classes.
 
 A :class:`TenantRuntime` is what makes two tenants strangers in one
-process. Each has its own builtins dict, its own module facades (and so its
-own random generator), its own ``lib`` modules, and its own ``print``. Tenant
+process. Each has its own module facades (and so its own random
+generator), its own ``lib`` modules, its own ``open`` and its own
+``print``. The builtins dict is one per process (:func:`tenant_builtins`):
+its values are stateless, and the three that act for a tenant find it in
+the globals of the module that calls them (:data:`RUNTIME_KEY`). Tenant
 modules are plain dicts executed with :func:`exec`; nothing is put in
 ``sys.modules``, so dropping the runtime drops every module it loaded.
 
@@ -26,6 +29,7 @@ a set out of the runtime, and the host clears their namespaces
 from __future__ import annotations
 
 import enum
+import sys
 from types import CodeType
 from types import ModuleType
 from typing import Callable
@@ -49,6 +53,12 @@ from sandbox.guards.own_objects import MODULE_DATA_NAMES
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
+
+#: The key of a tenant module's globals that holds its :class:`TenantRuntime`.
+#: Tenant code can neither name it nor read it (dunder names are refused by
+#: the policy, and :class:`TenantModule` hides them), and it holds an object,
+#: not a name: nothing a tenant can build stands for another tenant.
+RUNTIME_KEY = "__mux_runtime__"
 
 
 class LibSource(NamedTuple):
@@ -271,11 +281,9 @@ class TenantRuntime:
         self.outbound = None
         #: Its databases' locks and open transactions (sandbox.facades.sqlite).
         self.sqlite = SqliteState(self.files, make_lock)
-        self.builtins = guards.make_builtins()
-        self.builtins["open"] = self.files.open
-        self.builtins["__import__"] = self.import_module
-        self.builtins["__metaclass__"] = ClassFactory()
-        self.builtins["_print_"] = self._make_printer
+        #: The builtins of tenant code: one dict for every tenant (3.3 KB
+        #: saved per tenant), see :func:`tenant_builtins`.
+        self.builtins = tenant_builtins()
 
     @property
     def random(self) -> TenantRandom:
@@ -292,8 +300,13 @@ class TenantRuntime:
         """Write one line to the tenant's log."""
         self._log(line, level)
 
-    def _make_printer(self, _getattr=None):
-        return Printer(self._log)
+    def module_names(self) -> dict:
+        """The names every module of this tenant starts with besides the
+        shared builtins: ``open`` (its files; a module global, not a builtin,
+        because it is a value tenant code can hand to anything — a callback
+        run later, by the collector, in another tenant's request — so it
+        must carry its tenant itself)."""
+        return {"open": self.files.open}
 
     def new_namespace(self, module_name: str, filename: str = "", package: str = "") -> dict:
         """Globals for a new tenant module (``filename`` relative to its folder)."""
@@ -304,6 +317,8 @@ class TenantRuntime:
             "__package__": package,
             "__doc__": None,  # the module's docstring, if it has one, replaces it
             "__mux_tenant__": self.tenant,
+            RUNTIME_KEY: self,
+            **self.module_names(),
         }
 
     def run(self, code: CodeType, namespace: dict) -> dict:
@@ -516,6 +531,53 @@ class TenantRuntime:
     def namespace_of(module: TenantModule) -> dict:
         """The globals of a tenant module (for the host, not tenant code)."""
         return object.__getattribute__(module, "_ns")
+
+
+def _runtime_of(module_globals) -> "TenantRuntime":
+    """The runtime in a tenant module's globals; anything else is refused."""
+    runtime = module_globals.get(RUNTIME_KEY) if type(module_globals) is dict else None
+    if not isinstance(runtime, TenantRuntime):
+        raise ImportError("this works only from a tenant's own module")
+    return runtime
+
+
+def _tenant_import(name, globals=None, locals=None, fromlist=(), level=0):
+    """The ``__import__`` of tenant code. CPython's ``import`` statement
+    passes the importing module's globals, which hold its runtime; tenant
+    code cannot name ``__import__`` to pass anything else."""
+    return _runtime_of(globals).import_module(name, globals, locals, fromlist, level)
+
+
+def _tenant_printer(_getattr=None):
+    """``_print_``: what RestrictedPython calls first in a function that
+    prints. Only compiled tenant code calls it (tenant code cannot name it),
+    so the caller's frame is the tenant module's code."""
+    return Printer(_runtime_of(sys._getframe(1).f_globals)._log)
+
+
+_BUILTINS: dict | None = None
+
+
+def tenant_builtins() -> dict:
+    """The builtins of every tenant's code, built once per process: the
+    guarded table (:func:`sandbox.guards.make_builtins`) with ``__import__``,
+    ``_print_`` and ``__metaclass__``.
+
+    One dict, not one per tenant, is safe because tenant code can reach
+    neither the dict nor its tenant-acting entries, and no entry keeps
+    state: ``__import__`` and ``_print_`` find their tenant in the globals
+    CPython hands them (the calling module's, :data:`RUNTIME_KEY`), and
+    what a tenant can hold as a value (``open``) is in its module's globals
+    instead (:meth:`TenantRuntime.module_names`).
+    """
+    global _BUILTINS
+    if _BUILTINS is None:
+        table = guards.make_builtins()
+        table["__import__"] = _tenant_import
+        table["__metaclass__"] = ClassFactory()
+        table["_print_"] = _tenant_printer
+        _BUILTINS = table
+    return _BUILTINS
 
 
 def clear_modules(modules) -> None:

@@ -39,7 +39,9 @@ class Target:
         self.root = root
         self.tenants = root / "tenants"
         write_tenant(self.tenants, "evil", {
-            "index.py": "import breach_more\ndef get(request):\n    return breach_more.attempt("
+            # It has used its /data (made on first use), where attacks plant files.
+            "index.py": "import breach_more, os\nos.listdir('/data')\ndef get(request):\n"
+                        "    return breach_more.attempt("
                         "request.args['what'], request.args.get('arg', ''))\n"})
         write_tenant(self.tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
         self.data = root / "data"
@@ -257,7 +259,9 @@ def test_a_breached_node_cannot_pull_another_nodes_tenant_from_the_replica(tmp_p
         (root / "mux.toml").write_text(
             f'extra_modules = ["breach_more"]\nmodule_path = ["{OPERATOR_MODULES}"]\n')
         write_tenant(root / "tenants", "evil", {
-            "index.py": "import breach_more\ndef get(request):\n    return breach_more.attempt("
+            # It has used its /data (made on first use), where attacks plant files.
+            "index.py": "import breach_more, os\nos.listdir('/data')\ndef get(request):\n"
+                        "    return breach_more.attempt("
                         "request.args['what'], request.args.get('arg', ''))\n"})
         a_data = root / "data"
         node_a = Subprocess(["--tenants-dir", str(root / "tenants"), "--data-dir", str(a_data),

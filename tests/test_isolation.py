@@ -36,8 +36,9 @@ class Target:
     def __init__(self, root, isolation, workers):
         self.root = root
         self.tenants = root / "tenants"
+        # It has used its /data (made on first use), where attacks below plant files.
         write_tenant(self.tenants, "evil", {
-            "index.py": "import breach\ndef get(request):\n"
+            "index.py": "import breach, os\nos.listdir('/data')\ndef get(request):\n"
                         "    return breach.attempt(request.args['what'], request.args.get('arg', ''))\n"})
         write_tenant(self.tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
         self.beside = root / "beside-tenants.txt"

@@ -368,3 +368,23 @@ def test_a_writer_that_cannot_wait_longer_is_told_who_held_the_database(tenants,
     # Two connections of one request: the second cannot wait for the first.
     response = server.request("PUT", "/holder/")
     assert response.status_code == 503 and "another connection of this same request" in response.text
+
+
+@pytest.mark.parametrize("use", [
+    "with open('/data/a.txt', 'w') as f:\n        f.write('x')\n    return 'ok'",
+    "return str(os.listdir('/data')) + str(os.path.isdir('/data'))",
+    "sqlite3.connect('app.db').execute('CREATE TABLE t (x)')\n    return 'ok'",
+    "mux.kv.set('k', 1)\n    return str(mux.kv.get('k'))",
+])
+def test_the_data_folder_is_made_private_on_first_use_only(tenants, live, use):
+    tenants.add("hello", {"index.py": "def get():\n    return 'hi'\n"})
+    tenants.add("user", {"index.py": "import os, sqlite3, mux\n"
+                                     f"def get():\n    {use}\n"})
+    server = live()
+    data = tenants.root.parent / ".muxdata"
+    assert server.get("/hello/").text == "hi"
+    assert not (data / "hello").exists()  # a function that never touches /data has none
+    answer = server.get("/user/")
+    assert answer.status_code == 200, answer.text
+    assert answer.text in ("ok", "[]True", "1")
+    assert (data / "user").stat().st_mode & 0o777 == 0o700

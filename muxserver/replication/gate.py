@@ -114,13 +114,15 @@ class TenantGate:
         replaced by a restore while it held them).
     """
 
+    __slots__ = ("_gate", "tenant", "_root", "_epoch", "_asked_at", "_tracked", "on_moved")
+
     def __init__(self, gate: DataGate, tenant: str, data_root: str | None, on_moved=None):
         self._gate = gate
         self.tenant = tenant
         self._root = data_root
         self._epoch = None
         self._asked_at = 0.0
-        self._tracked: set[str] = set()
+        self._tracked: set[str] | None = None  # on the first database: one per warm tenant
         self.on_moved = on_moved
 
     def ensure(self) -> None:
@@ -135,14 +137,16 @@ class TenantGate:
             # Checked again by the agent since this runtime opened its data.
             self._epoch = epoch
             if state == "restored":  # the files it holds open were replaced
-                self._tracked.clear()
+                self._tracked = None
                 if self.on_moved is not None:
                     self.on_moved()
                 raise DataUnavailable(f"tenant {self.tenant}'s data was served by another node "
                                       "and has just been restored here: try again")
 
     def track(self, path: str) -> None:
-        if path in self._tracked or self._root is None:
+        if self._root is None or (self._tracked is not None and path in self._tracked):
             return
+        if self._tracked is None:
+            self._tracked = set()
         self._tracked.add(path)
         self._gate.track(self.tenant, os.path.relpath(path, self._root))

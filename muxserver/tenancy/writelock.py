@@ -138,11 +138,23 @@ def lock_path(data_root: str, database: str) -> str:
     return os.path.join(data_root, LOCKS_FOLDER, digest + ".lock")
 
 
-def lock_maker(data_root: str | None):
-    """``make_lock(database_path)`` for a tenant's runtime."""
+class WriteLocks:
+    """``make_lock(database_path)`` for a tenant's runtime (a class, not a
+    closure: one of these per warm tenant).
 
-    def make_lock(database: str) -> WriteLock:
-        root = data_root or os.path.dirname(database)
+    :param files: the tenant's :class:`~sandbox.facades.files.TenantFiles`
+        (its ``/data``, made here if it is not yet).
+    """
+
+    __slots__ = ("files",)
+
+    def __init__(self, files):
+        self.files = files
+
+    def __call__(self, database: str) -> WriteLock:
+        root = self.files.data_root
+        if root is None:
+            root = os.path.dirname(database)
+        else:
+            self.files.ensure_data()
         return WriteLock(lock_path(root, database))
-
-    return make_lock

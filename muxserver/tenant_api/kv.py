@@ -71,6 +71,7 @@ class KeyValueStore:
         self._on_open = on_open
         self._db = None
         self._lock = WriteLock(lock_path(data_root, self._path))
+        files.ensure_data()  # /data itself (0700) before the store's folders in it
 
     def _conn(self):
         if self._db is None:

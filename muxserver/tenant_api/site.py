@@ -49,6 +49,9 @@ def _url_text(value) -> str:
     return value
 
 
+_NO_PACKAGES: frozenset = frozenset()
+
+
 class TenantSite:
     """One tenant's application-wide state.
 
@@ -67,13 +70,13 @@ class TenantSite:
         self.tenant = tenant
         #: Dotted names of the tenant's packages (an app's root_path is the
         #: package's folder, as in Flask).
-        self.packages = frozenset(packages)
+        self.packages = frozenset(packages) if packages else _NO_PACKAGES
         self.root = root
         self.routes = routes
         self.log_line = log_line
         self.files = files
-        self._derived_secret = hmac.new(session_key, f"session:{tenant}".encode(),
-                                        hashlib.sha256).hexdigest()
+        self._session_key = session_key
+        self._derived_secret: str | None = None  # on first use: most never sign
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
@@ -112,6 +115,9 @@ class TenantSite:
             key = app.secret_key or app.config.get("SECRET_KEY")
             if key:
                 return key if isinstance(key, str) else bytes(key).decode("latin-1")
+        if self._derived_secret is None:
+            self._derived_secret = hmac.new(self._session_key, f"session:{self.tenant}".encode(),
+                                            hashlib.sha256).hexdigest()
         return self._derived_secret
 
     # -- url_for -----------------------------------------------------------------

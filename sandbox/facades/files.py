@@ -58,6 +58,35 @@ USAGE_TTL_S = 1.0
 MAX_OPEN_FILES = 256
 
 
+#: Folder -> its real path, for the parents of tenants' folders (the
+#: tenants folder, the data folder: a handful per process).
+_REAL_PARENTS: dict[str, str] = {}
+
+
+def real_folder(path) -> str:
+    """``os.path.realpath(path)`` for a tenant's folder, at the cost of one
+    ``lstat`` instead of one per component: its parent's real path is
+    remembered (a cold start made two full ``realpath`` calls, ~25 µs).
+
+    .. warning:: A parent folder the operator turns into a symbolic link
+       while the server runs keeps its old answer here: tenants started
+       after that get the old path as their root, and their files are then
+       refused (every file a tenant opens is checked by its own real path),
+       never let out.
+    """
+    path = os.fspath(path)
+    parent, name = os.path.split(path)
+    if not (os.path.isabs(path) and name and name not in (".", "..")
+            and posixpath.normpath(path) == path) or os.path.islink(path):
+        return os.path.realpath(path)
+    real_parent = _REAL_PARENTS.get(parent)
+    if real_parent is None:
+        if len(_REAL_PARENTS) >= 64:
+            _REAL_PARENTS.clear()
+        real_parent = _REAL_PARENTS[parent] = os.path.realpath(parent)
+    return os.path.join(real_parent, name)
+
+
 class QuotaExceeded(SandboxError, OSError):
     """A write to /data would pass the tenant's storage quota."""
 
@@ -66,20 +95,52 @@ class TenantFiles:
     """Where ``/app`` and ``/data`` are for one tenant, and its quota.
 
     :param app_root: the tenant's folder (read-only to it).
-    :param data_root: its data folder, or None when it has none.
+    :param data_root: its data folder, or None when it has none; made on
+        first use (:meth:`ensure_data`).
     :param quota_bytes: what ``/data`` may hold in all, or None.
     :param usage: a callable returning the bytes ``/data`` holds now
         (the host may count databases kept elsewhere in it too).
     """
 
     def __init__(self, app_root=None, data_root=None, quota_bytes=None, usage=None):
-        self.app_root = os.path.realpath(app_root) if app_root else None
-        self.data_root = os.path.realpath(data_root) if data_root else None
+        self.app_root = real_folder(app_root) if app_root else None
+        self.data_root = real_folder(data_root) if data_root else None
         self.quota_bytes = quota_bytes
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
-        #: The tenant's files open now (its ledger of descriptors).
-        self.open_files: weakref.WeakSet = weakref.WeakSet()
+        self._open_files: weakref.WeakSet | None = None
+        self._data_made = False
+
+    def ensure_data(self) -> None:
+        """Make ``/data``'s folder (mode 0700), once: every road to
+        ``/data`` calls this first (:meth:`resolve`, and the host's own
+        stores), so a function that never touches it never has one — making
+        it was most of a cold start's file-system work. A folder that
+        cannot be made (a read-only data dir) is left to fail each write
+        with the OS's error."""
+        if self._data_made or self.data_root is None:
+            return
+        try:
+            os.mkdir(self.data_root, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # its parent too (0700 for it as well)
+            try:
+                os.makedirs(os.path.dirname(self.data_root), 0o700, exist_ok=True)
+                os.mkdir(self.data_root, 0o700)
+            except OSError:
+                return
+        except OSError:
+            return
+        self._data_made = True
+
+    @property
+    def open_files(self) -> weakref.WeakSet:
+        """The tenant's files open now (its ledger of descriptors), made on
+        its first file: 700 bytes most tenants never need."""
+        if self._open_files is None:
+            self._open_files = weakref.WeakSet()
+        return self._open_files
 
     # -- errors -------------------------------------------------------------
 
@@ -110,7 +171,7 @@ class TenantFiles:
 
     def close_all(self) -> None:
         """Close every file the tenant left open (its runtime is dropped)."""
-        for handle in list(self.open_files):
+        for handle in list(self._open_files or ()):
             handle.close()
 
     # -- names ------------------------------------------------------------
@@ -135,6 +196,8 @@ class TenantFiles:
                                           enumerate(path[len(DATA) + 1:].split("/"))):
                     raise PermissionError(f"{name}: {DATA}/{HOST_FOLDER} and replication "
                                           "state are kept by the server")
+                if prefix == DATA and not self._data_made:
+                    self.ensure_data()
                 host = os.path.join(root, path[len(prefix):].lstrip("/"))
                 real = os.path.realpath(host)
                 if real != root and not real.startswith(root + os.sep):

@@ -440,8 +440,9 @@ def make_builtins() -> dict:
     ``globals``, ``locals``, ``compile``, ``eval``, ``exec``,
     ``memoryview``, ``input``, ``breakpoint``, ``help``. ``object``,
     ``super`` and ``type`` are the guarded versions of
-    :mod:`sandbox.guards.own_objects`. The caller adds ``__import__``,
-    ``__metaclass__``, ``_print_`` and ``open``, which are per tenant.
+    :mod:`sandbox.guards.own_objects`. :func:`sandbox.runtime.tenant_builtins`
+    adds ``__import__``, ``__metaclass__`` and ``_print_``; ``open`` is a
+    global of each tenant module.
     """
     global _TEMPLATE
     if _TEMPLATE is None:

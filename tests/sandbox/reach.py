@@ -124,7 +124,8 @@ def tenant_roots(runtime, samples) -> tuple[dict, list]:
     (``builtins.len``) and the objects its program made (``samples[3]``);
     and the names of the roots that are native-table keys."""
     roots = {name: runtime.facade(name) for name in runtime.allowed_names()}
-    builtins = {f"builtins.{k}": v for k, v in runtime.builtins.items() if not k.startswith("_")}
+    names = {**runtime.builtins, **runtime.module_names()}
+    builtins = {f"builtins.{k}": v for k, v in names.items() if not k.startswith("_")}
     roots.update(builtins)
     roots.update({f"samples[{i}]": value for i, value in enumerate(samples)})
     return roots, list(builtins)

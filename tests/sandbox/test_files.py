@@ -110,3 +110,15 @@ def test_save_stream_of_unknown_size_stops_at_the_quota(folders):
     with pytest.raises(QuotaExceeded):
         files.save_stream("/data/u.bin", _Unsized(b"u" * 5000), None, buffer_size=100)
     assert (data / "u.bin").stat().st_size <= 1000
+
+
+def test_a_tenant_folder_resolves_as_realpath_does_symlinks_included(tmp_path):
+    from sandbox.facades.files import real_folder
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    os.symlink(tmp_path / "a", tmp_path / "link")
+    os.symlink(tmp_path / "a" / "b", tmp_path / "a" / "lb")
+    for path in ("a/b", "link/b", "a/lb", "link/lb", "a/../a/b", "a/b/", "a/missing", "link"):
+        full = f"{tmp_path}/{path}"
+        assert real_folder(full) == os.path.realpath(full), path
+    assert real_folder("relative/x") == os.path.realpath("relative/x")
