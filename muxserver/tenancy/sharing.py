@@ -76,10 +76,7 @@ def frozen_map(items: dict) -> FrozenMap:
     if not items:
         return EMPTY_MAP
     table = FrozenMap(items)
-    try:
-        found = shared(table)
-    except TypeError:  # an unhashable value
-        return table
+    found = shared(table)  # itself when a value is unhashable
     # Equal dicts may differ in order, which iteration shows (their hashes
     # differ, so this is a guard, never a path taken in practice).
     return found if found is table or tuple(found.items()) == tuple(table.items()) else table
