@@ -93,14 +93,23 @@ class ControlPlane:
 
     # -- versions ----------------------------------------------------------------
 
-    def rescan(self, checked: bool = True) -> dict:
-        """Register every tenant again (new versions are health-checked)."""
+    def rescan(self, checked: bool = True, report: bool = True) -> dict | None:
+        """Register every tenant again (new versions are health-checked).
+
+        :param report: return the route table and the deploy errors (the
+            admin API's answer). The supervisor's own rescans (start, SIGHUP)
+            do not: a table of every route is a dict per route, and building
+            it for 10,000 tenants only to drop it leaves the supervisor
+            holding the memory it took.
+        """
         started = time.perf_counter()
         self.registry.rescan(checked)
         registry = self.registry
         log.info("registered %d tenants, %d routes, %d deploy errors in %.0f ms",
                  len(registry.tenants), sum(len(s.spec.routes) for s in registry.tenants.values()),
                  len(registry.deploy_errors), (time.perf_counter() - started) * 1000)
+        if not report:
+            return None
         return {"routes": registry.route_table(), "errors": registry.error_list()}
 
     def redeploy(self, name: str) -> None:

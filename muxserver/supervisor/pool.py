@@ -36,6 +36,7 @@ from muxserver.process import WORKER_BOOT_ERROR
 from muxserver.supervisor.channel import CallFailed
 from muxserver.supervisor.channel import Channel
 from muxserver.supervisor.channel import ChannelClosed
+from muxserver.tenancy.snapshot import SpecSnapshot
 
 log = logging.getLogger("muxserver.supervisor")
 
@@ -150,9 +151,8 @@ class WorkerPool:
         # Its heartbeat is watched from now: until then it waits on us.
         worker.last_seen = time.monotonic()
         try:
-            worker.channel.send({"op": "snapshot",
-                                 "specs": [s.spec for s in self.registry.tenants.values()]},
-                                trusted_payload=True)
+            specs = SpecSnapshot(s.spec for s in self.registry.tenants.values())
+            worker.channel.send({"op": "snapshot", "specs": specs}, trusted_payload=True)
         except ChannelClosed:
             pass  # it died at once; _reap sees it
         worker.channel.start()

@@ -99,7 +99,7 @@ class Supervisor:
         # Serving processes boot while tenants are registered (without
         # importing anything, at start), then get every version at once.
         self.pool.start()
-        self.control.rescan(checked=False)
+        self.control.rescan(checked=False, report=False)
         self.pool.ready()
         self.admin.start()
         if self.config.watch:
@@ -157,7 +157,7 @@ class Supervisor:
     def _hup(self) -> None:
         log.info("SIGHUP: rescanning tenants")
         try:
-            self.control.rescan()
+            self.control.rescan(report=False)
         except Exception:
             log.exception("rescan after SIGHUP failed")
 

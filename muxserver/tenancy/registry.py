@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -91,6 +92,37 @@ class TenantState:
         return self.router
 
 
+class DeployLocks:
+    """One re-entrant lock per tenant, alive only while a deploy of that
+    tenant holds it or waits for it (issue 26: a registered tenant that is
+    not being deployed costs no lock)."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        #: name -> [lock, how many deploys hold it or wait for it]
+        self._locks: dict[str, list] = {}
+
+    @contextmanager
+    def holding(self, name: str):
+        with self._guard:
+            entry = self._locks.get(name)
+            if entry is None:
+                entry = self._locks[name] = [threading.RLock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._locks[name]
+
+    def __len__(self) -> int:
+        """How many tenants' locks are alive (held or waited for) now."""
+        return len(self._locks)
+
+
 @dataclass
 class DeployError:
     tenant: str
@@ -135,9 +167,11 @@ class Registry:
         self._lock = threading.RLock()
         #: One deploy of a tenant at a time (scan, health check, swap), so a
         #: slow trial holds its own tenant's deploys, never another's.
-        self._deploy_locks: dict[str, threading.RLock] = {}
+        self._deploy_locks = DeployLocks()
         #: Called for every warm module that goes (metrics).
         self.on_unload = lambda state, module, reason: None
+        #: Every state's hook, one bound method for all of them.
+        self._unload_hook = self._unloaded
         #: What parses and compiles deployed source the cache lacks (the
         #: supervisor's compiler process, :mod:`muxserver.compiler`).
         self.compiler = compile_locally
@@ -213,16 +247,13 @@ class Registry:
         for gone in set(self.deploy_errors) - set(names):
             self.deploy_errors.pop(gone, None)
 
-    def deploying(self, name: str) -> threading.RLock:
+    def deploying(self, name: str):
         """The lock every change of tenant ``name``'s version holds (a
-        directory rescan, an HTTP deploy with its health check, a rollback):
-        deploys of one tenant run one after another, so its CI cannot start
-        a trial per request; other tenants' deploys do not wait."""
-        with self._lock:
-            lock = self._deploy_locks.get(name)
-            if lock is None:
-                lock = self._deploy_locks[name] = threading.RLock()
-            return lock
+        directory rescan, an HTTP deploy with its health check, a rollback),
+        as a context manager: deploys of one tenant run one after another,
+        so its CI cannot start a trial per request; other tenants' deploys
+        do not wait."""
+        return self._deploy_locks.holding(name)
 
     def rescan_tenant(self, name: str, live: set[str] | None = None,
                       checked: bool = True) -> TenantSpec:
@@ -273,7 +304,7 @@ class Registry:
                             extra={"tenant": name})
             return None
         self.deploy_errors.pop(name, None)
-        state = TenantState(spec, on_unload=self._unloaded)
+        state = TenantState(spec, on_unload=self._unload_hook)
         self.tenants[name] = state
         if old is not None:
             old.supersede("deploy")

@@ -23,7 +23,6 @@ import marshal
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -44,6 +43,9 @@ from muxserver.tenancy.reading import read_module
 from muxserver.tenancy.reading import read_sandboxed_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
+from muxserver.tenancy.sharing import EMPTY_MAP
+from muxserver.tenancy.sharing import frozen_map
+from muxserver.tenancy.sharing import shared
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
@@ -105,16 +107,18 @@ class TenantSpec:
     """Everything known about one version of a tenant without running it.
 
     Slotted: every registered tenant holds one, in the supervisor and in
-    each serving process (issue 26: what a registered tenant costs)."""
+    each serving process (issue 26: what a registered tenant costs). Its
+    tables are read-only once scanned, and tenants with equal ones share
+    them (:mod:`muxserver.tenancy.sharing`)."""
 
     name: str
     root: str
     version: str = ""
     routes: tuple[Route, ...] = ()
     #: endpoint ("api/users") -> its module, for modules with routes.
-    modules: dict[str, ModuleRef] = field(default_factory=dict)
+    modules: dict[str, ModuleRef] = EMPTY_MAP
     #: dotted name -> module, for every module and package of the tenant.
-    sources: dict[str, ModuleRef] = field(default_factory=dict)
+    sources: dict[str, ModuleRef] = EMPTY_MAP
     #: dotted names of the modules that make a Flask app (loaded first).
     app_modules: tuple[str, ...] = ()
     #: ``(module, function)`` of an app factory (``create_app``) to call
@@ -122,13 +126,12 @@ class TenantSpec:
     app_factory: tuple[str, str] | None = None
     #: status code -> dotted names of modules whose code may answer it (an
     #: errorhandler for it; under reading.ANY_STATUS: a handler for a class
-    #: or a request hook, loaded for any 404 or 405).
-    error_handlers: dict = field(default_factory=dict)
+    #: or a request hook, loaded for any 404 or 405), as tuples.
+    error_handlers: dict = EMPTY_MAP
     warnings: tuple[str, ...] = ()
     manifest: Manifest = field(default_factory=Manifest)
     has_static: bool = False
     errors: tuple[str, ...] = ()
-    scanned_at: float = 0.0
     #: ``requirements.txt`` (:class:`muxserver.proctier.requirements.Line`).
     requirements: tuple = ()
     #: A process tenant's installed site folder (None: no requirements, or
@@ -263,14 +266,14 @@ def scan_tenant(
     :param compiler: what parses and compiles a file the cache lacks.
     """
     if name in RESERVED_NAMES:
-        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+        return TenantSpec(name=name, root=str(root),
                           errors=(f"{name}/: the tenant name {name!r} is reserved: it names a "
                                   "package of the server; rename the folder",))
     try:
         return _scan_tenant(str(root), name, cache, rules, extra_modules, compiler)
     except (OSError, ValueError, RecursionError, MemoryError) as exc:
         log.exception("scanning tenant %s failed", name)
-        return TenantSpec(name=name, root=str(root), scanned_at=time.time(),
+        return TenantSpec(name=name, root=str(root),
                           errors=(f"{name}/: cannot be registered: {exc}",))
 
 
@@ -296,8 +299,9 @@ def _default_manifest(rules: TenantRules) -> Manifest:
 
 def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                  extra_modules: frozenset[str], compiler) -> TenantSpec:
-    spec = TenantSpec(name=name, root=root, scanned_at=time.time(),
-                      manifest=_default_manifest(rules))
+    spec = TenantSpec(name=name, root=root, manifest=_default_manifest(rules))
+    # Written while the folder is read, frozen (and shared) at the end.
+    spec.modules, spec.sources, spec.error_handlers = {}, {}, {}
     errors: list[str] = []
     version = hashlib.blake2b(digest_size=16)
     routes: list[Route] = []
@@ -352,6 +356,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         else:
             key, meta, file_errors = compile_file(cache, display, data,
                                                   extra_modules=extra_modules, compiler=compiler)
+        key = sys.intern(key)  # tenants with this very file share its key
         version.update(f"{rel}\0{key}\0".encode())
         if file_errors:
             errors.extend(file_errors)
@@ -378,7 +383,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
     for dotted, rel, key, meta in endpoints:
-        endpoint = rel[:-3]
+        endpoint = sys.intern(rel[:-3])
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
@@ -398,7 +403,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     tuple(tuple(pair) for pair in handler.defaults),
                 )
             )
-        spec.modules[endpoint] = ModuleRef(rel, key)
+        ref = spec.sources[dotted]
+        spec.modules[endpoint] = ref if not ref.is_package else ModuleRef(ref.file, key)
     function = spec.manifest.function
     if function is not None:
         routes = _function_routes(name, function, spec, errors)
@@ -425,9 +431,13 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)
     errors.extend(_route_conflicts(name, routes))
-    spec.routes = tuple(routes)
-    spec.version = version.hexdigest()
+    spec.routes = shared(tuple(routes))
+    spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
+    spec.modules = frozen_map(spec.modules)
+    spec.sources = frozen_map(spec.sources)
+    spec.error_handlers = frozen_map({code: tuple(modules)
+                                      for code, modules in spec.error_handlers.items()})
     return spec
 
 
@@ -457,8 +467,9 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
     endpoint = function.module.replace(".", "/")
     spec.modules = {endpoint: ModuleRef(ref.file, ref.key)}
     methods = FORM_METHODS.get(function.form, FORM_METHODS["nuclio"])
-    kind = f"function:{function.form}"
-    return [Route(rule, methods, endpoint, function.name, ref.file, 1, kind, True)
+    kind = sys.intern(f"function:{function.form}")
+    return [Route(rule, methods, sys.intern(endpoint), sys.intern(function.name),
+                  ref.file, 1, kind, True)
             for rule in ("/", "/<path:path>")]
 
 

@@ -89,3 +89,25 @@ def test_routes_on_what_is_not_an_app_and_unreadable_prefixes_are_errors(tmp_pat
     joined = "\n".join(spec.errors)
     assert "acme/views.py:3: @router.route(...) is on 'router' from 'helpers'" in joined
     assert "acme/app.py:6: register_blueprint(url_prefix=...) must be a string literal" in joined
+
+
+def test_a_spec_crosses_to_a_serving_process_whole_and_its_tables_stay_read_only(tmp_path):
+    # Tenants with equal tables share them (issue 26), so a table nobody may
+    # change must refuse changes, also once unpickled in a serving process.
+    import pickle
+
+    import pytest
+
+    spec = scan(tmp_path, {"index.py": "def get():\n    return 'x'\n",
+                           "shop/__init__.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                               "@app.errorhandler(404)\ndef nf(e):\n    return 'n'\n"
+                                               "@app.route('/s')\ndef s():\n    return 's'\n"})
+    assert spec.ok, spec.errors
+    copy = pickle.loads(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == spec and copy.modules == spec.modules and copy.error_handlers[404] == ("shop",)
+    assert copy.modules["shop/__init__"].key == copy.sources["shop"].key
+    for table in (spec.modules, spec.sources, spec.error_handlers, copy.modules, copy.sources):
+        with pytest.raises(TypeError):
+            table["x"] = None
+        with pytest.raises(TypeError):
+            table.update({"x": None})
