@@ -543,3 +543,65 @@ def test_real_folder_forgets_when_full(tmp_path):
         (tmp_path / f"p{i}").mkdir()
         real_folder(str(tmp_path / f"p{i}" / "t"))
     assert len(files_module._REAL_PARENTS) <= 64
+
+
+# -- open as a module global ---------------------------------------------------------------------
+
+COPIES_OF_OPEN = {
+    "copy": "import copy\nout = copy.copy(open)\n",
+    "deepcopy": "import copy\nout = copy.deepcopy(open)\n",
+    "deepcopy inside an object": "import copy\nclass C:\n    pass\nc = C()\nc.o = open\n"
+                                 "out = copy.deepcopy(c).o\n",
+    "deepcopy inside a dict": "import copy\nout = copy.deepcopy({'o': open})['o']\n",
+}
+
+
+@pytest.mark.parametrize("source", COPIES_OF_OPEN.values(), ids=COPIES_OF_OPEN.keys())
+def test_open_cannot_be_copied_into_a_second_ledger(tmp_path, source):
+    """A copy of ``open`` would be bound to a copy of the tenant's files
+    with an empty ledger: :data:`MAX_OPEN_FILES` again per copy, and
+    files the eviction never closes."""
+    runtime, _ = _tenant(tmp_path, "a", {})
+    result = compile_tenant(source, "a/index.py")
+    assert result.ok, result.errors
+    namespace = runtime.new_namespace("index", "index.py")
+    with pytest.raises(Exception, match="not allowed"):
+        runtime.run(result.code, namespace)
+
+
+def _package_tenant(tmp_path):
+    modules = {"pkg": ("", True), "helper": ("x = 1\n", False),
+               "pkg.open": ("def handler():\n    return 'the submodule'\n", False)}
+
+    def load_lib(name):
+        if name not in modules:
+            return None
+        source, is_package = modules[name]
+        result = compile_tenant(source, name + ".py")
+        assert result.ok, result.errors
+        path = name.replace(".", "/") + ("/__init__.py" if is_package else ".py")
+        return LibSource(result.code, path, is_package)
+
+    (tmp_path / "app").mkdir()
+    return TenantRuntime("t", load_lib=load_lib, files=TenantFiles(tmp_path / "app", None))
+
+
+@pytest.mark.xfail(strict=True, reason="open is a global of every tenant module, and a module's "
+                                       "globals are its attributes: pkg.open is the opener, "
+                                       "not the submodule pkg/open.py (it was before 2f1c5ad)")
+@pytest.mark.parametrize("source", [
+    "import pkg.open\nout = pkg.open.handler()\n",
+    "from pkg import open as o\nout = o.handler()\n",
+    "import pkg.open as o\nout = o.handler()\n",
+])
+def test_a_submodule_named_open_is_imported_as_in_python(tmp_path, source):
+    runtime = _package_tenant(tmp_path)
+    assert _run(runtime, source)["out"] == "the submodule"
+
+
+@pytest.mark.xfail(strict=True, reason="every tenant module has an attribute open (Python "
+                                       "modules do not: open is a builtin)")
+def test_a_module_offers_no_open_attribute_it_does_not_define(tmp_path):
+    runtime = _package_tenant(tmp_path)
+    namespace = _run(runtime, "import helper\nout = hasattr(helper, 'open')\n")
+    assert namespace["out"] is False
