@@ -11,12 +11,19 @@ object or the shared dict, changes nothing another tenant sees, and a
 value (a function, a generator, ``open``) acts for the tenant that made it,
 whoever calls it and whenever it runs.
 
-Found: the warning of ``real_folder`` promises that a parent folder turned
-into a symbolic link while the server runs makes a later tenant's files
-refused; they are not refused — the tenant is served the files of the
-folder the link no longer names (an operator's action, not a tenant's;
-:func:`test_a_repointed_tenants_folder_is_not_served_from_its_old_target`,
-a strict xfail).
+Found (strict xfails, no tenant-reachable hole):
+
+1. ``open`` as a module global makes it an attribute of every tenant
+   module: ``import pkg.open`` / ``from pkg import open`` give the opener,
+   not the tenant's submodule ``pkg/open.py`` (they did before 2f1c5ad),
+   and ``hasattr(helper, 'open')`` is True where Python says False
+   (:func:`test_a_submodule_named_open_is_imported_as_in_python`).
+2. ``real_folder`` remembers a parent's real path even when the parent
+   goes through a symbolic link: after the operator repoints it (a
+   ``current -> releases/N`` tenants folder), tenants started again read
+   ``/app`` files from the old target, while their code comes from the new
+   one; the warning says such files are refused
+   (:func:`test_a_repointed_tenants_folder_is_not_served_from_its_old_target`).
 """
 
 import gc
