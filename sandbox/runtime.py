@@ -95,7 +95,7 @@ class TenantModule:
                 and attr not in MODULE_DATA_NAMES:
             raise AttributeError(attr)
         ns = get(self, "_ns")
-        if attr in ns:
+        if attr in ns and not get(self, "_runtime").is_implicit(attr, ns[attr]):
             return ns[attr]
         name = get(self, "_name")
         if get(self, "_is_package"):
@@ -274,6 +274,7 @@ class TenantRuntime:
         self._log = log
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
+        self._open = None  # its files' open, one bound method for all its modules
         #: The tenant's environment (os.environ, os.getenv).
         self.env = dict(env or {})
         #: ``outbound(host, port, timeout) -> socket``: a connection through
@@ -305,8 +306,18 @@ class TenantRuntime:
         shared builtins: ``open`` (its files; a module global, not a builtin,
         because it is a value tenant code can hand to anything — a callback
         run later, by the collector, in another tenant's request — so it
-        must carry its tenant itself)."""
-        return {"open": self.files.open}
+        must carry its tenant itself). They are not the module's attributes
+        (:meth:`is_implicit`): in Python, ``module.open`` is a submodule or
+        an error, not the builtin."""
+        opener = self._open
+        if opener is None:
+            opener = self._open = self.files.open
+        return {"open": opener}
+
+    def is_implicit(self, name: str, value) -> bool:
+        """Whether a module global is one :meth:`module_names` put there
+        (and the module has not rebound it)."""
+        return name == "open" and value is self._open
 
     def new_namespace(self, module_name: str, filename: str = "", package: str = "") -> dict:
         """Globals for a new tenant module (``filename`` relative to its folder)."""

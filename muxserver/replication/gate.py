@@ -63,8 +63,10 @@ class DataGate:
                              "(start the server with the muxserver command)")
         self.client = AgentClient(self._socket).connect()
 
-    def for_tenant(self, tenant: str, data_root: str | None) -> "TenantGate":
-        return TenantGate(self, tenant, data_root)
+    def for_tenant(self, tenant: str, files) -> "TenantGate":
+        """The gate of one tenant runtime, whose ``/data`` is ``files``'
+        (:class:`sandbox.facades.files.TenantFiles`)."""
+        return TenantGate(self, tenant, files)
 
     def ensure(self, tenant: str) -> tuple[str, int]:
         """``(state, epoch)``: ``local``, ``restored`` or ``empty``, and the
@@ -114,12 +116,12 @@ class TenantGate:
         replaced by a restore while it held them).
     """
 
-    __slots__ = ("_gate", "tenant", "_root", "_epoch", "_asked_at", "_tracked", "on_moved")
+    __slots__ = ("_gate", "tenant", "_files", "_epoch", "_asked_at", "_tracked", "on_moved")
 
-    def __init__(self, gate: DataGate, tenant: str, data_root: str | None, on_moved=None):
+    def __init__(self, gate: DataGate, tenant: str, files, on_moved=None):
         self._gate = gate
         self.tenant = tenant
-        self._root = data_root
+        self._files = files  # its data_root is resolved on first use
         self._epoch = None
         self._asked_at = 0.0
         self._tracked: set[str] | None = None  # on the first database: one per warm tenant
@@ -143,10 +145,18 @@ class TenantGate:
                 raise DataUnavailable(f"tenant {self.tenant}'s data was served by another node "
                                       "and has just been restored here: try again")
 
+    def before_data(self) -> None:
+        """Before the runtime first uses ``/data`` at all (a file, not only a
+        database): with a replica, the agent may be restoring the folder
+        now, and a folder made meanwhile would stop the restore."""
+        if self._gate.replica is not None:
+            self.ensure()
+
     def track(self, path: str) -> None:
-        if self._root is None or (self._tracked is not None and path in self._tracked):
+        root = self._files.data_root
+        if root is None or (self._tracked is not None and path in self._tracked):
             return
         if self._tracked is None:
             self._tracked = set()
         self._tracked.add(path)
-        self._gate.track(self.tenant, os.path.relpath(path, self._root))
+        self._gate.track(self.tenant, os.path.relpath(path, root))

@@ -290,7 +290,8 @@ class Loader:
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
-            gate = self.data_gate.for_tenant(name, files.data_root)
+            gate = self.data_gate.for_tenant(name, files)
+            files.before_first_data_use = gate.before_data
             runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
             runtime.sqlite.on_open = gate.track
             gate.on_moved = hooks.moved

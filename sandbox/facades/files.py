@@ -58,33 +58,40 @@ USAGE_TTL_S = 1.0
 MAX_OPEN_FILES = 256
 
 
-#: Folder -> its real path, for the parents of tenants' folders (the
-#: tenants folder, the data folder: a handful per process).
+#: Folder -> itself, for the parents of tenants' folders whose path is
+#: their real path (the tenants folder, the data folder, each HTTP-deployed
+#: tenant's versions folder).
 _REAL_PARENTS: dict[str, str] = {}
+#: How many it keeps before it starts again.
+MAX_REAL_PARENTS = 1024
 
 
 def real_folder(path) -> str:
     """``os.path.realpath(path)`` for a tenant's folder, at the cost of one
-    ``lstat`` instead of one per component: its parent's real path is
-    remembered (a cold start made two full ``realpath`` calls, ~25 µs).
+    ``lstat`` instead of one per component: a parent folder whose path was
+    its real path is remembered as such (a cold start made two full
+    ``realpath`` calls, ~25 µs). A parent reached through a symbolic link
+    is never remembered: its target can be changed (a ``current`` link to
+    a release).
 
-    .. warning:: A parent folder the operator turns into a symbolic link
-       while the server runs keeps its old answer here: tenants started
-       after that get the old path as their root, and their files are then
-       refused (every file a tenant opens is checked by its own real path),
-       never let out.
+    .. warning:: A parent the operator turns into a symbolic link while the
+       server runs is still taken as real: tenants started after that get
+       a root path through the link, while every file they open is checked
+       by its own real path, so their files are refused, never let out.
     """
     path = os.fspath(path)
     parent, name = os.path.split(path)
     if not (os.path.isabs(path) and name and name not in (".", "..")
             and posixpath.normpath(path) == path) or os.path.islink(path):
         return os.path.realpath(path)
-    real_parent = _REAL_PARENTS.get(parent)
-    if real_parent is None:
-        if len(_REAL_PARENTS) >= 64:
+    if parent not in _REAL_PARENTS:
+        real_parent = os.path.realpath(parent)
+        if real_parent != parent:
+            return os.path.join(real_parent, name)
+        if len(_REAL_PARENTS) >= MAX_REAL_PARENTS:
             _REAL_PARENTS.clear()
-        real_parent = _REAL_PARENTS[parent] = os.path.realpath(parent)
-    return os.path.join(real_parent, name)
+        _REAL_PARENTS[parent] = parent
+    return path
 
 
 class QuotaExceeded(SandboxError, OSError):
@@ -103,13 +110,36 @@ class TenantFiles:
     """
 
     def __init__(self, app_root=None, data_root=None, quota_bytes=None, usage=None):
-        self.app_root = real_folder(app_root) if app_root else None
-        self.data_root = real_folder(data_root) if data_root else None
+        # Resolved on first use (a function that opens no file needs neither).
+        self._app_root = app_root or None
+        self._data_root = data_root or None
+        self._resolved = 0  # bit 1: app root, bit 2: data root
         self.quota_bytes = quota_bytes
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
         self._open_files: weakref.WeakSet | None = None
         self._data_made = False
+        #: Called once before ``/data`` is first used in this runtime (the
+        #: host's data gate: a replication agent may be restoring it).
+        self.before_first_data_use = None
+
+    @property
+    def app_root(self) -> str | None:
+        """The real path of the tenant's folder (``/app``), or None."""
+        if not self._resolved & 1:
+            if self._app_root is not None:
+                self._app_root = real_folder(self._app_root)
+            self._resolved |= 1
+        return self._app_root
+
+    @property
+    def data_root(self) -> str | None:
+        """The real path of its data folder (``/data``), or None."""
+        if not self._resolved & 2:
+            if self._data_root is not None:
+                self._data_root = real_folder(self._data_root)
+            self._resolved |= 2
+        return self._data_root
 
     def ensure_data(self) -> None:
         """Make ``/data``'s folder (mode 0700), once: every road to
@@ -120,6 +150,8 @@ class TenantFiles:
         with the OS's error."""
         if self._data_made or self.data_root is None:
             return
+        if self.before_first_data_use is not None:
+            self.before_first_data_use()
         try:
             os.mkdir(self.data_root, 0o700)
         except FileExistsError:

@@ -11,19 +11,22 @@ object or the shared dict, changes nothing another tenant sees, and a
 value (a function, a generator, ``open``) acts for the tenant that made it,
 whoever calls it and whenever it runs.
 
-Found (strict xfails, no tenant-reachable hole):
+Found and fixed (neither reachable by tenant code to another tenant):
 
 1. ``open`` as a module global makes it an attribute of every tenant
    module: ``import pkg.open`` / ``from pkg import open`` give the opener,
    not the tenant's submodule ``pkg/open.py`` (they did before 2f1c5ad),
    and ``hasattr(helper, 'open')`` is True where Python says False
-   (:func:`test_a_submodule_named_open_is_imported_as_in_python`).
+   (:func:`test_a_submodule_named_open_is_imported_as_in_python`). Now the
+   names the runtime puts in every module are not its attributes
+   (``TenantRuntime.is_implicit``).
 2. ``real_folder`` remembers a parent's real path even when the parent
    goes through a symbolic link: after the operator repoints it (a
    ``current -> releases/N`` tenants folder), tenants started again read
    ``/app`` files from the old target, while their code comes from the new
    one; the warning says such files are refused
    (:func:`test_a_repointed_tenants_folder_is_not_served_from_its_old_target`).
+   Now only parents whose path is their real path are remembered.
 """
 
 import gc
@@ -100,7 +103,9 @@ def pair(tmp_path):
     helper = ("NAME = 'helper of {0}'\n"
               "def f():\n"
               "    print('f of {0}')\n"
-              "    return NAME\n")
+              "    return NAME\n"
+              "def read(path):\n"
+              "    return open(path).read()\n")
     a, a_log = _tenant(tmp_path, "a", {"helper": helper.format("a")})
     b, b_log = _tenant(tmp_path, "b", {"helper": helper.format("b")})
     return a, a_log, b, b_log
@@ -288,7 +293,7 @@ def test_a_tenants_functions_import_print_and_open_as_that_tenant_when_another_c
 def test_a_tenant_that_rebinds_open_changes_only_its_own_module(pair):
     a, _a_log, b, _b_log = pair
     a_ns = _run(a, "def fake(*args, **kwargs):\n    return 'fake'\nopen = fake\n"
-                   "import helper\nout = (open('/app/note.txt'), helper.open('/app/note.txt').read())\n")
+                   "import helper\nout = (open('/app/note.txt'), helper.read('/app/note.txt'))\n")
     assert a_ns["out"] == ("fake", "app file of a")
     b_ns = _run(b, "out = open('/app/note.txt').read()\n")
     assert b_ns["out"] == "app file of b"
@@ -519,9 +524,6 @@ def test_real_folder_answers_as_realpath(tmp_path):
         assert real_folder(path) == os.path.realpath(path), path
 
 
-@pytest.mark.xfail(strict=True, reason="real_folder keeps a parent's old real path: a tenant "
-                                       "started after the tenants folder was repointed reads "
-                                       "the old target's files (the warning says refused)")
 def test_a_repointed_tenants_folder_is_not_served_from_its_old_target(tmp_path):
     old, new = tmp_path / "release-1", tmp_path / "release-2"
     for release in (old, new):
@@ -546,10 +548,10 @@ def test_a_repointed_tenants_folder_is_not_served_from_its_old_target(tmp_path):
 
 def test_real_folder_forgets_when_full(tmp_path):
     files_module._REAL_PARENTS.clear()
-    for i in range(70):
+    for i in range(files_module.MAX_REAL_PARENTS + 6):
         (tmp_path / f"p{i}").mkdir()
         real_folder(str(tmp_path / f"p{i}" / "t"))
-    assert len(files_module._REAL_PARENTS) <= 64
+    assert len(files_module._REAL_PARENTS) <= files_module.MAX_REAL_PARENTS
 
 
 # -- open as a module global ---------------------------------------------------------------------
@@ -593,9 +595,6 @@ def _package_tenant(tmp_path):
     return TenantRuntime("t", load_lib=load_lib, files=TenantFiles(tmp_path / "app", None))
 
 
-@pytest.mark.xfail(strict=True, reason="open is a global of every tenant module, and a module's "
-                                       "globals are its attributes: pkg.open is the opener, "
-                                       "not the submodule pkg/open.py (it was before 2f1c5ad)")
 @pytest.mark.parametrize("source", [
     "import pkg.open\nout = pkg.open.handler()\n",
     "from pkg import open as o\nout = o.handler()\n",
@@ -606,8 +605,6 @@ def test_a_submodule_named_open_is_imported_as_in_python(tmp_path, source):
     assert _run(runtime, source)["out"] == "the submodule"
 
 
-@pytest.mark.xfail(strict=True, reason="every tenant module has an attribute open (Python "
-                                       "modules do not: open is a builtin)")
 def test_a_module_offers_no_open_attribute_it_does_not_define(tmp_path):
     runtime = _package_tenant(tmp_path)
     namespace = _run(runtime, "import helper\nout = hasattr(helper, 'open')\n")

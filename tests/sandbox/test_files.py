@@ -122,3 +122,29 @@ def test_a_tenant_folder_resolves_as_realpath_does_symlinks_included(tmp_path):
         full = f"{tmp_path}/{path}"
         assert real_folder(full) == os.path.realpath(full), path
     assert real_folder("relative/x") == os.path.realpath("relative/x")
+
+
+def test_the_host_is_asked_before_data_is_first_made_and_again_if_it_refused(tmp_path):
+    app, data = tmp_path / "app", tmp_path / "data" / "t"
+    app.mkdir()
+    asked = []
+
+    def gate():
+        asked.append(data.exists())
+        if len(asked) == 1:
+            raise OSError("not now: the data is being restored")
+
+    files = TenantFiles(app, data)
+    files.before_first_data_use = gate
+    runtime = TenantRuntime("t", load_lib=lambda name: None, files=files)
+    result = compile_tenant("def write():\n    with open('/data/x', 'w') as f:\n"
+                            "        f.write('x')\n", "t/index.py")
+    namespace = runtime.new_namespace("index", "index.py")
+    runtime.run(result.code, namespace)
+    with pytest.raises(OSError, match="being restored"):
+        namespace["write"]()
+    assert not data.exists()
+    namespace["write"]()
+    namespace["write"]()
+    assert asked == [False, False]  # before the folder existed, and once it was made no more
+    assert (data / "x").read_text() == "x" and data.stat().st_mode & 0o777 == 0o700
