@@ -5,6 +5,11 @@ stopped attack may have."""
 
 import pytest
 
+from sandbox import LibSource
+from sandbox import TenantRuntime
+from sandbox import compile_tenant
+from sandbox.facades.files import TenantFiles
+
 from tests.sandbox.inprocess import HELD_BOUND_S
 from tests.sandbox.inprocess import PEAK_SLACK
 from tests.sandbox.inprocess import SandboxHost
@@ -61,3 +66,24 @@ def template_source(template: str) -> str:
     return ("from flask import render_template_string\n"
             "def get():\n"
             f"    return render_template_string({template!r})\n")
+
+
+def tenant_runtime(root, name, modules, data=True):
+    """A runtime for tenant ``name`` (its lib ``modules``: name -> source)
+    and its log; its /data folder is not made (first use makes it)."""
+    app = root / name / "app"
+    app.mkdir(parents=True)
+    (app / "note.txt").write_text(f"app file of {name}")
+    lines = []
+
+    def load_lib(module):
+        if module not in modules:
+            return None
+        result = compile_tenant(modules[module], f"{name}/{module}.py")
+        assert result.ok, result.errors
+        return LibSource(result.code, f"{module}.py", False)
+
+    files = TenantFiles(app, root / name / "data" if data else None)
+    runtime = TenantRuntime(name, load_lib=load_lib, files=files,
+                            log=lambda line, level="info": lines.append(line))
+    return runtime, lines

@@ -47,31 +47,11 @@ from sandbox.runtime import RUNTIME_KEY
 from sandbox.runtime import tenant_builtins
 from tests.sandbox.inprocess import assert_nothing_leaked
 from tests.sandbox.rounds import attack_host
+from tests.sandbox.rounds import tenant_runtime
 from tests.sandbox.rounds import serve
 from tests.sandbox.rounds import template_source
 
 SECRET = "s3cr3t-shared-builtins"
-
-
-def _tenant(root, name, modules, data=True):
-    """A runtime for tenant ``name`` (its lib ``modules``: name -> source)
-    and its log; its /data folder is not made (first use makes it)."""
-    app = root / name / "app"
-    app.mkdir(parents=True)
-    (app / "note.txt").write_text(f"app file of {name}")
-    lines = []
-
-    def load_lib(module):
-        if module not in modules:
-            return None
-        result = compile_tenant(modules[module], f"{name}/{module}.py")
-        assert result.ok, result.errors
-        return LibSource(result.code, f"{module}.py", False)
-
-    files = TenantFiles(app, root / name / "data" if data else None)
-    runtime = TenantRuntime(name, load_lib=load_lib, files=files,
-                            log=lambda line, level="info": lines.append(line))
-    return runtime, lines
 
 
 def _run(runtime, source, module="index"):
@@ -106,8 +86,8 @@ def pair(tmp_path):
               "    return NAME\n"
               "def read(path):\n"
               "    return open(path).read()\n")
-    a, a_log = _tenant(tmp_path, "a", {"helper": helper.format("a")})
-    b, b_log = _tenant(tmp_path, "b", {"helper": helper.format("b")})
+    a, a_log = tenant_runtime(tmp_path, "a", {"helper": helper.format("a")})
+    b, b_log = tenant_runtime(tmp_path, "b", {"helper": helper.format("b")})
     return a, a_log, b, b_log
 
 
@@ -329,12 +309,12 @@ def _collect_while(b):
     return errors
 
 
-def test_a_generators_finally_run_by_the_collector_acts_for_its_tenant(tmp_path):
+def test_a_generators_finally_run_by_the_collector_acts_for_itstenant_runtime(tmp_path):
     """The collector may run a tenant's generator ``finally`` while another
     tenant's code is the latest to run: it prints, imports and opens as
     the tenant that made it."""
-    a, a_log = _tenant(tmp_path, "a", {"helper": "NAME = 'a'\n", "cyc": GENERATOR_IN_A_CYCLE})
-    b, b_log = _tenant(tmp_path, "b", {"helper": "NAME = 'b'\n"})
+    a, a_log = tenant_runtime(tmp_path, "a", {"helper": "NAME = 'a'\n", "cyc": GENERATOR_IN_A_CYCLE})
+    b, b_log = tenant_runtime(tmp_path, "b", {"helper": "NAME = 'b'\n"})
     _run(a, "import cyc\n")
     assert _collect_while(b) == []
     assert a_log == ["late print"] and b_log == ["b works"]
@@ -347,8 +327,8 @@ def test_a_generators_finally_run_after_eviction_acts_for_no_one(tmp_path):
     """After an eviction cleared its modules, the same ``finally`` finds no
     tenant (the runtime is no longer in its globals): nothing of the
     running tenant is touched, and nothing is written for the evicted one."""
-    a, a_log = _tenant(tmp_path, "a", {"helper": "NAME = 'a'\n", "cyc": GENERATOR_IN_A_CYCLE})
-    b, b_log = _tenant(tmp_path, "b", {"helper": "NAME = 'b'\n"})
+    a, a_log = tenant_runtime(tmp_path, "a", {"helper": "NAME = 'a'\n", "cyc": GENERATOR_IN_A_CYCLE})
+    b, b_log = tenant_runtime(tmp_path, "b", {"helper": "NAME = 'b'\n"})
     _run(a, "import cyc\n")
     a.close()
     errors = _collect_while(b)
@@ -397,7 +377,7 @@ def test_templates_reach_no_runtime_and_no_file_outside(host, template):
     assert_nothing_leaked(host, outcome, SECRET)
 
 
-def test_a_template_filter_that_prints_logs_for_its_tenant(host):
+def test_a_template_filter_that_prints_logs_for_itstenant_runtime(host):
     """``print`` in a tenant function Jinja calls (a filter): the caller's
     frame is Jinja's, the function's own module holds its tenant."""
     source = ("from flask import Flask, render_template_string\n"
@@ -437,7 +417,7 @@ DATA_ROADS = {
 
 @pytest.mark.parametrize("source", DATA_ROADS.values(), ids=DATA_ROADS.keys())
 def test_data_is_made_private_by_every_road_whatever_the_umask(tmp_path, source):
-    runtime, _ = _tenant(tmp_path, "a", {})
+    runtime, _ = tenant_runtime(tmp_path, "a", {})
     old = os.umask(0)  # the folder's mode is its own, not the process's umask
     try:
         _run(runtime, source)
@@ -451,8 +431,8 @@ def test_data_is_made_private_by_every_road_whatever_the_umask(tmp_path, source)
                                   "/data/../../b/data/secret.txt", "/data/./../a-evil",
                                   "/data/%2e%2e/b", "../data/../b"])
 def test_first_use_of_data_makes_nothing_outside_it(tmp_path, name):
-    a, _ = _tenant(tmp_path, "a", {})
-    b, _ = _tenant(tmp_path, "b", {})
+    a, _ = tenant_runtime(tmp_path, "a", {})
+    b, _ = tenant_runtime(tmp_path, "b", {})
     b.files.ensure_data()
     (tmp_path / "b" / "data" / "secret.txt").write_text(SECRET)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -474,7 +454,7 @@ def test_first_use_of_data_makes_nothing_outside_it(tmp_path, name):
 
 
 def test_a_tenant_without_data_gets_no_folder_by_any_road(tmp_path):
-    runtime, _ = _tenant(tmp_path, "a", {}, data=False)
+    runtime, _ = tenant_runtime(tmp_path, "a", {}, data=False)
     namespace = _run(runtime, "import os\n"
                               "def probe(name):\n"
                               "    try:\n"
@@ -488,7 +468,7 @@ def test_a_tenant_without_data_gets_no_folder_by_any_road(tmp_path):
 def test_a_tenant_that_removes_its_data_folder_gets_a_private_one_back(tmp_path):
     """``os.rmdir('/data')`` is the tenant's own folder (empty); the next
     use by the host's stores must not make it with the process's umask."""
-    runtime, _ = _tenant(tmp_path, "a", {})
+    runtime, _ = tenant_runtime(tmp_path, "a", {})
     _run(runtime, "import os\nos.listdir('/data')\nos.rmdir('/data')\nos.mkdir('/data')\n")
     assert stat.S_IMODE(os.stat(runtime.files.data_root).st_mode) == 0o700
 
@@ -496,7 +476,7 @@ def test_a_tenant_that_removes_its_data_folder_gets_a_private_one_back(tmp_path)
 def test_a_symlink_where_data_will_be_made_is_never_followed(tmp_path):
     """/data does not exist until first use: a link put there meanwhile
     (an operator's mistake, a restore gone wrong) lets no file out."""
-    runtime, _ = _tenant(tmp_path, "a", {})
+    runtime, _ = tenant_runtime(tmp_path, "a", {})
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text(SECRET)
@@ -570,7 +550,7 @@ def test_open_cannot_be_copied_into_a_second_ledger(tmp_path, source):
     """A copy of ``open`` would be bound to a copy of the tenant's files
     with an empty ledger: :data:`MAX_OPEN_FILES` again per copy, and
     files the eviction never closes."""
-    runtime, _ = _tenant(tmp_path, "a", {})
+    runtime, _ = tenant_runtime(tmp_path, "a", {})
     result = compile_tenant(source, "a/index.py")
     assert result.ok, result.errors
     namespace = runtime.new_namespace("index", "index.py")
@@ -578,7 +558,7 @@ def test_open_cannot_be_copied_into_a_second_ledger(tmp_path, source):
         runtime.run(result.code, namespace)
 
 
-def _package_tenant(tmp_path):
+def _packagetenant_runtime(tmp_path):
     modules = {"pkg": ("", True), "helper": ("x = 1\n", False),
                "pkg.open": ("def handler():\n    return 'the submodule'\n", False)}
 
@@ -601,11 +581,11 @@ def _package_tenant(tmp_path):
     "import pkg.open as o\nout = o.handler()\n",
 ])
 def test_a_submodule_named_open_is_imported_as_in_python(tmp_path, source):
-    runtime = _package_tenant(tmp_path)
+    runtime = _packagetenant_runtime(tmp_path)
     assert _run(runtime, source)["out"] == "the submodule"
 
 
 def test_a_module_offers_no_open_attribute_it_does_not_define(tmp_path):
-    runtime = _package_tenant(tmp_path)
+    runtime = _packagetenant_runtime(tmp_path)
     namespace = _run(runtime, "import helper\nout = hasattr(helper, 'open')\n")
     assert namespace["out"] is False

@@ -4,30 +4,10 @@ can hold as a value carries its tenant with it."""
 
 import pytest
 
-from sandbox import LibSource
-from sandbox import TenantRuntime
 from sandbox import compile_tenant
-from sandbox.facades.files import TenantFiles
 from sandbox.runtime import RUNTIME_KEY
 from sandbox.runtime import tenant_builtins
-
-
-def _tenant(tmp_path, name, modules):
-    app, data = tmp_path / name / "app", tmp_path / name / "data"
-    app.mkdir(parents=True)
-    data.mkdir()
-    lines = []
-
-    def load_lib(module):
-        if module not in modules:
-            return None
-        result = compile_tenant(modules[module], f"{name}/{module}.py")
-        assert result.ok, result.errors
-        return LibSource(result.code, f"{module}.py", False)
-
-    runtime = TenantRuntime(name, load_lib=load_lib, files=TenantFiles(app, data),
-                            log=lambda line, level="info": lines.append(line))
-    return runtime, lines
+from tests.sandbox.rounds import tenant_runtime
 
 
 def _run(runtime, source):
@@ -38,8 +18,8 @@ def _run(runtime, source):
 
 def test_tenants_share_one_builtins_dict_and_keep_their_own_imports_and_print(tmp_path):
     helper = {"helper": "NAME = 'from {}'\ndef shout(text):\n    print(text.upper())\n"}
-    a, a_log = _tenant(tmp_path, "a", {"helper": helper["helper"].format("a")})
-    b, b_log = _tenant(tmp_path, "b", {"helper": helper["helper"].format("b")})
+    a, a_log = tenant_runtime(tmp_path, "a", {"helper": helper["helper"].format("a")})
+    b, b_log = tenant_runtime(tmp_path, "b", {"helper": helper["helper"].format("b")})
     assert a.builtins is b.builtins is tenant_builtins()
     source = ("import helper\n"
               "def run():\n"
@@ -58,8 +38,8 @@ def test_tenants_share_one_builtins_dict_and_keep_their_own_imports_and_print(tm
 
 
 def test_open_handed_to_another_tenant_still_opens_its_own_files(tmp_path):
-    a, _ = _tenant(tmp_path, "a", {})
-    b, _ = _tenant(tmp_path, "b", {})
+    a, _ = tenant_runtime(tmp_path, "a", {})
+    b, _ = tenant_runtime(tmp_path, "b", {})
     a_ns = _run(a, "with open('/data/note.txt', 'w') as f:\n    f.write('a secret')\n")
     b_ns = _run(b, "def read(opener):\n    with opener('/data/note.txt') as f:\n        return f.read()\n")
     # Suppose tenant a's open reached tenant b's code (a callback, a value
@@ -76,7 +56,7 @@ def test_open_handed_to_another_tenant_still_opens_its_own_files(tmp_path):
     "import helper\nx = helper.__mux_runtime__\n",
 ])
 def test_tenant_code_cannot_name_the_runtime_or_the_builtins(tmp_path, source):
-    runtime, _ = _tenant(tmp_path, "a", {"helper": "y = 1\n"})
+    runtime, _ = tenant_runtime(tmp_path, "a", {"helper": "y = 1\n"})
     result = compile_tenant(source, "a/index.py")
     if not result.ok:
         return  # refused at deploy: what the policy is for
@@ -85,7 +65,7 @@ def test_tenant_code_cannot_name_the_runtime_or_the_builtins(tmp_path, source):
 
 
 def test_reading_the_runtime_through_the_module_object_is_refused(tmp_path):
-    runtime, _ = _tenant(tmp_path, "a", {"helper": "y = 1\n"})
+    runtime, _ = tenant_runtime(tmp_path, "a", {"helper": "y = 1\n"})
     namespace = _run(runtime, "import helper\n"
                               "def probe(name):\n"
                               "    return getattr(helper, name)\n")
