@@ -73,6 +73,10 @@ class TypeGuard:
         return issubclass(cls, self._type)
 
     def __mro_entries__(self, bases):
+        if not isinstance(self._type, type):
+            # typing.NamedTuple and TypedDict are functions that stand for
+            # their bases themselves; Python asks a base once, not again.
+            return self._type.__mro_entries__(tuple(self._type if b is self else b for b in bases))
         return (self._type,)
 
     def __getattr__(self, name):

@@ -12,6 +12,29 @@ def get():
 """, {"tenths": sum([0.1] * 10), "tuple": sum((1, 2.5), 0.5), "mixed": sum([1, True, 2.0]),
       "many": sum([0.1] * 100000), "ints": sum(range(101)), "gen": sum(x / 3 for x in range(30))}),
     # async code as published functions write it; module metadata; sys.version_info
+    # Class statements on typing's NamedTuple and TypedDict (they failed
+    # with "metaclass conflict": the guard's base was typing's function).
+    "typing_namedtuple_and_typeddict_classes": ("""
+from typing import NamedTuple, TypedDict
+
+class Point(NamedTuple):
+    x: int
+    y: int = 0
+
+    def norm1(self):
+        return abs(self.x) + abs(self.y)
+
+class Movie(TypedDict, total=False):
+    title: str
+    year: int
+
+def get():
+    p = Point(3, -4)
+    m = Movie(title="Heat")
+    return {"p": list(p), "fields": list(Point._fields), "norm": p.norm1(), "moved": list(p._replace(y=1)),
+            "asdict": p._asdict(), "is_tuple": isinstance(p, tuple), "movie": m, "keys": sorted(m)}
+""", {"p": [3, -4], "fields": ["x", "y"], "norm": 7, "moved": [3, 1], "asdict": {"x": 3, "y": -4},
+      "is_tuple": True, "movie": {"title": "Heat"}, "keys": ["title"]}),
     "asyncio_and_module_metadata": ("""
 '''Module docstring.'''
 import asyncio, sys
