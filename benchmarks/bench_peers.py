@@ -9,7 +9,10 @@ a warm hello tenant cost at most 8 KiB and a registered one at most 1 KiB?
 Method: every server runs under ``taskset`` on core 0, the load generator
 (``wrk -t1 -c8``, keep-alive) and this script on core 1; rounds are
 interleaved (server A, B, C, then again) and the ratios are medians of the
-per-round ratios. muxserver runs as users run it: the real ``muxserver``
+per-round ratios. Beside the rate, each round reads the user and system CPU
+of each server's whole process tree: CPU per request, and requests per
+CPU-second as a second ratio (a server that leaves its core idle between
+requests loses rate but not CPU). muxserver runs as users run it: the real ``muxserver``
 command (its supervisor and one serving process, the process layer on as by
 default, ``--log-format json`` with the access log on). The peers are set up
 by :mod:`benchmarks._peers` (PHP-FPM + nginx with its access log on;
@@ -117,22 +120,62 @@ def _pss(processes) -> int:
     return sum(p.memory_full_info().pss for p in processes)
 
 
-def warm(servers: dict, rounds: int, seconds: float) -> dict:
+def _tree(pid: int) -> list:
+    import psutil
+
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu_seconds(processes) -> float:
+    """User + system CPU of ``processes`` (those that exited meanwhile: 0)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def warm(servers: dict, rounds: int, seconds: float, trees: dict | None = None) -> dict:
+    """Requests per second per server, interleaved rounds, and — where
+    ``trees`` names a server's processes (a callable) — the CPU its whole
+    process tree spent per request, the figure a shared machine disturbs
+    least (a round that lost the core to a neighbour loses rate, not CPU
+    per request)."""
+    trees = trees or {}
     samples: dict[str, list] = {name: [] for name in servers}
     for url in servers.values():
         load(url, seconds=1)  # warm up
     for _ in range(rounds):
         for name, url in servers.items():
-            samples[name].append(load(url, seconds=seconds))
+            processes = trees[name]() if name in trees else []
+            before = _cpu_seconds(processes)
+            result = load(url, seconds=seconds)
+            if processes and result["rps"]:
+                spent = _cpu_seconds(processes) - before
+                result["cpu_us"] = spent / (result["rps"] * max(1, round(seconds))) * 1e6
+            samples[name].append(result)
     out = {"rps": {n: round(statistics.median(r["rps"] for r in s), 1) for n, s in samples.items()},
            "p50_ms": {n: round(statistics.median(r["p50_ms"] for r in s), 3)
                       for n, s in samples.items()},
+           "cpu_us_per_request": {n: round(statistics.median(r["cpu_us"] for r in s), 1)
+                                  for n, s in samples.items() if s and "cpu_us" in s[0]},
            "driver": next(iter(samples.values()))[0]["driver"]}
     for peer in servers:
         if peer != MUX:
             ratios = [m["rps"] / p["rps"] for m, p in zip(samples[MUX], samples[peer])]
             out[f"mux_over_{peer}"] = round(statistics.median(ratios), 3)
             out[f"mux_over_{peer}_each_round"] = [round(r, 3) for r in ratios]
+            if "cpu_us" in samples[MUX][0] and "cpu_us" in samples[peer][0]:
+                # Requests per CPU-second, muxserver over the peer (> 1: mux cheaper).
+                cpu = [p["cpu_us"] / m["cpu_us"] for m, p in zip(samples[MUX], samples[peer])]
+                out[f"mux_over_{peer}_per_cpu"] = round(statistics.median(cpu), 3)
+                out[f"mux_over_{peer}_per_cpu_each_round"] = [round(r, 3) for r in cpu]
     return out
 
 
@@ -271,7 +314,11 @@ def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
                             cwd=baseline)
                 started.append(base)
                 servers["muxserver-baseline"] = base.wait(300).url + "/w0/"
-            report["warm"] = warm(servers, rounds, seconds)
+            trees = {MUX: lambda: _tree(mux.proc.pid),
+                     FISSION: lambda: _tree(fission.proc.proc.pid)}
+            if php is not None:
+                trees[PHP] = php.processes
+            report["warm"] = warm(servers, rounds, seconds, trees)
             report["cold"] = cold(mux.url, php, cold_n)
             report["memory"] = memory(work, mux, php, fission, warm_n, registered_n)
         finally:

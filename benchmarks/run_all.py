@@ -195,6 +195,13 @@ def _peer_rows(peers: dict | None) -> list[tuple[str, str, str]]:
     rows.append((f"warm hello per core vs Fission's Python environment ({peers['fission_server']})",
                  f"{warm['mux_over_fission-python']}x ({warm['rps']['muxserver']} vs "
                  f"{warm['rps']['fission-python']} req/s)", ">= 1.0x"))
+    cpu = warm.get("cpu_us_per_request", {})
+    if "mux_over_fission-python_per_cpu" in warm:
+        php = (f"{warm['mux_over_php-fpm+nginx_per_cpu']}x PHP-FPM + nginx, "
+               if "mux_over_php-fpm+nginx_per_cpu" in warm else "")
+        rows.append(("warm hello per CPU-second of each server's process tree (requests per CPU "
+                     "second, muxserver / peer)", f"{php}{warm['mux_over_fission-python_per_cpu']}x "
+                     f"Fission ({', '.join(f'{n} {v} µs' for n, v in cpu.items())} a request)", ""))
     if "php_p50_ms" in cold:
         rows.append(("cold start p50: first request to a tenant never loaded / PHP-FPM's first "
                      "request to a new file", f"{cold['mux_p50_ms']} / {cold['php_p50_ms']} ms "
@@ -363,14 +370,19 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
                   "on, one shared pool, nginx access log on); Fission's Python environment server "
                   f"recreated at run time and served by {peers['fission_server']}. "
                   "The machine is shared with other work: the rounds' ratios vary.", "",
-                  "| server | req/s (median) | p50 ms | muxserver / it (each round) |",
-                  "| --- | --- | --- | --- |"]
+                  "| server | req/s (median) | p50 ms | muxserver / it (each round) | CPU µs a "
+                  "request (its process tree) | muxserver / it per CPU-second (each round) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         warm = peers["warm"]
         for name, rps in warm["rps"].items():
             each = warm.get(f"mux_over_{name}_each_round")
+            each_cpu = warm.get(f"mux_over_{name}_per_cpu_each_round")
             lines.append(f"| {name} | {rps} | {warm['p50_ms'][name]} | "
                          + (f"{warm[f'mux_over_{name}']}x ({', '.join(map(str, each))})" if each
-                            else "") + " |")
+                            else "")
+                         + f" | {warm.get('cpu_us_per_request', {}).get(name, '')} | "
+                         + (f"{warm[f'mux_over_{name}_per_cpu']}x ({', '.join(map(str, each_cpu))})"
+                            if each_cpu else "") + " |")
         cold, mem = peers["cold"], peers["memory"]
         lines += ["", f"Cold start ({cold['n']} each, interleaved, one keep-alive client): "
                   f"muxserver p50 {cold['mux_p50_ms']} ms, p99 {cold['mux_p99_ms']} ms"

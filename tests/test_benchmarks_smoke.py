@@ -35,6 +35,9 @@ def test_peers_quick(quick):
     report, out = quick[0]["peers"], quick[1]
     assert report["warm"]["rps"]["muxserver"] > 0 and report["warm"]["rps"]["fission-python"] > 0
     assert report["warm"]["mux_over_fission-python"] > 0
+    # CPU a request of each server's whole process tree, beside the rate.
+    assert report["warm"]["cpu_us_per_request"]["muxserver"] > 0
+    assert report["warm"]["mux_over_fission-python_per_cpu"] > 0
     # A quick run warms a handful of tenants: their memory may round to whole
     # pages either way, so only its presence is checked here.
     assert report["cold"]["mux_p50_ms"] > 0 and "mux_warm_tenant_kib" in report["memory"]
