@@ -274,7 +274,7 @@ class TenantRuntime:
         self._log = log
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
-        self._open = None  # its files' open, one bound method for all its modules
+        self._open = self.files.open  # one bound method for all its modules
         #: The tenant's environment (os.environ, os.getenv).
         self.env = dict(env or {})
         #: ``outbound(host, port, timeout) -> socket``: a connection through
@@ -309,10 +309,7 @@ class TenantRuntime:
         must carry its tenant itself). They are not the module's attributes
         (:meth:`is_implicit`): in Python, ``module.open`` is a submodule or
         an error, not the builtin."""
-        opener = self._open
-        if opener is None:
-            opener = self._open = self.files.open
-        return {"open": opener}
+        return {"open": self._open}
 
     def is_implicit(self, name: str, value) -> bool:
         """Whether a module global is one :meth:`module_names` put there

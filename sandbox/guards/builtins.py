@@ -430,14 +430,12 @@ _SAFE_EXCEPTIONS = """
     """.split()
 
 
-_TEMPLATE: dict | None = None
-
-
 def make_builtins() -> dict:
-    """A fresh builtins dict for one tenant: a copy of one table built once
-    per process. Its values are shared by every tenant, so each is
-    stateless — functions and ``__slots__`` guards tenant code cannot write
-    to (the membrane refuses attribute writes on host objects).
+    """The guarded builtins table, built afresh (once per process, by
+    :func:`sandbox.runtime.tenant_builtins`). Its values are shared by every
+    tenant, so each is stateless — functions and ``__slots__`` guards tenant
+    code cannot write to (the membrane refuses attribute writes on host
+    objects).
 
     Absent on purpose (SECURITY-NOTES): ``SystemExit``, ``KeyboardInterrupt``,
     ``GeneratorExit``, ``BaseException``, ``id``, ``vars``, ``dir``,
@@ -448,13 +446,6 @@ def make_builtins() -> dict:
     adds ``__import__``, ``__metaclass__`` and ``_print_``; ``open`` is a
     global of each tenant module.
     """
-    global _TEMPLATE
-    if _TEMPLATE is None:
-        _TEMPLATE = _builtins_table()
-    return _TEMPLATE.copy()
-
-
-def _builtins_table() -> dict:
     table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
     table.update({name: getattr(builtins, name) for name in _SAFE_EXCEPTIONS})
     table.update(
