@@ -55,26 +55,19 @@ from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
 from sandbox.facades.aio import resolve
 from sandbox.facades.files import TenantFiles
+from sandbox.facades.files import make_private_folder
 
 
 def make_data_folder(state_dir, tenant: str) -> str:
-    """``<data-dir>/<tenant>``, the tenant's ``/data``, made on first use
-    (only the serving process and the operator may read it).
+    """``<data-dir>/<tenant>``, the tenant's ``/data``, made now (only the
+    serving process and the operator may read it): a process-tier tenant's
+    working directory. A sandboxed tenant's is made on its first use of
+    ``/data`` (:meth:`sandbox.facades.files.TenantFiles.ensure_data`).
 
     :param state_dir: the config's ``state_dir``, resolved once by the caller.
     """
     path = data_folder(state_dir, tenant)
-    try:
-        os.mkdir(path, 0o700)  # one system call where makedirs makes three
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        except OSError:
-            pass
-    except OSError:
-        pass  # a read-only data dir: writes fail with the OS's error
+    make_private_folder(path)  # or not: a read-only data dir fails each write with the OS's error
     return path
 
 

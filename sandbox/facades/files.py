@@ -94,6 +94,24 @@ def real_folder(path) -> str:
     return path
 
 
+def make_private_folder(path: str) -> bool:
+    """Make the folder ``path`` with mode 0700 (its missing parents as
+    ``os.makedirs`` makes them); return whether it exists now. One system
+    call when its parent exists, where ``makedirs`` makes three."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        try:
+            os.makedirs(path, 0o700, exist_ok=True)
+        except OSError:
+            return False
+    except OSError:
+        return False
+    return True
+
+
 class QuotaExceeded(SandboxError, OSError):
     """A write to /data would pass the tenant's storage quota."""
 
@@ -111,9 +129,8 @@ class TenantFiles:
 
     def __init__(self, app_root=None, data_root=None, quota_bytes=None, usage=None):
         # Resolved on first use (a function that opens no file needs neither).
-        self._app_root = app_root or None
-        self._data_root = data_root or None
-        self._resolved = 0  # bit 1: app root, bit 2: data root
+        self._app_folder = app_root or None
+        self._data_folder = data_root or None
         self.quota_bytes = quota_bytes
         self._usage = usage
         self._used = None  # (monotonic time, bytes): a recent count
@@ -123,48 +140,28 @@ class TenantFiles:
         #: host's data gate: a replication agent may be restoring it).
         self.before_first_data_use = None
 
-    @property
+    @functools.cached_property
     def app_root(self) -> str | None:
         """The real path of the tenant's folder (``/app``), or None."""
-        if not self._resolved & 1:
-            if self._app_root is not None:
-                self._app_root = real_folder(self._app_root)
-            self._resolved |= 1
-        return self._app_root
+        return real_folder(self._app_folder) if self._app_folder is not None else None
 
-    @property
+    @functools.cached_property
     def data_root(self) -> str | None:
         """The real path of its data folder (``/data``), or None."""
-        if not self._resolved & 2:
-            if self._data_root is not None:
-                self._data_root = real_folder(self._data_root)
-            self._resolved |= 2
-        return self._data_root
+        return real_folder(self._data_folder) if self._data_folder is not None else None
 
     def ensure_data(self) -> None:
-        """Make ``/data``'s folder (mode 0700), once: every road to
-        ``/data`` calls this first (:meth:`resolve`, and the host's own
-        stores), so a function that never touches it never has one — making
-        it was most of a cold start's file-system work. A folder that
+        """Make ``/data``'s folder (:func:`make_private_folder`), once: every
+        road to ``/data`` calls this first (:meth:`resolve`, and the host's
+        own stores), so a function that never touches it never has one —
+        making it was most of a cold start's file-system work. A folder that
         cannot be made (a read-only data dir) is left to fail each write
         with the OS's error."""
         if self._data_made or self.data_root is None:
             return
         if self.before_first_data_use is not None:
             self.before_first_data_use()
-        try:
-            os.mkdir(self.data_root, 0o700)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:  # its parent too (0700 for it as well)
-            try:
-                os.makedirs(os.path.dirname(self.data_root), 0o700, exist_ok=True)
-                os.mkdir(self.data_root, 0o700)
-            except OSError:
-                return
-        except OSError:
-            return
-        self._data_made = True
+        self._data_made = make_private_folder(self.data_root)
 
     @property
     def open_files(self) -> weakref.WeakSet:

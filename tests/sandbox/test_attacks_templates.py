@@ -22,9 +22,6 @@ def host(tmp_path_factory):
     yield from attack_host(tmp_path_factory, "template-attacks", "s3cr3t-tplattack")
 
 
-
-
-
 #: Twenty references to one 10 MB string: it fits the budget, ``str()`` of
 #: the list is 200 MB.
 BIG_LIST = "{% set s = 'x' * 10000000 %}{% set v = [s] * 20 %}"

@@ -22,8 +22,6 @@ def host(tmp_path_factory):
     yield from attack_host(tmp_path_factory, "template-attacks2", "s3cr3t-tplattack2")
 
 
-
-
 def serve_files(host, name: str, entry: str, templates: dict):
     """Deploy a tenant whose ``get()`` renders the file template ``entry``."""
     source = ("from flask import render_template\n"
