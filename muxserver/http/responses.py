@@ -152,10 +152,7 @@ def to_plain(value):
     if type(value) is str:
         # The most common answer, without the general path's checks (an
         # exact str is its own body: no tuple, no headers, no Location).
-        data = value.encode("utf-8")
-        if len(data) > MAX_BODY_BYTES:
-            raise BadReturnValue(f"response body is over {MAX_BODY_BYTES // 2**20} MB")
-        return 200, [("Content-Type", _HTML)], data, None
+        return 200, [("Content-Type", _HTML)], _body_bytes(value)[0], None
     status = None
     extra_headers = None
     if type(value) is tuple:
