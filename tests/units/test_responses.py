@@ -38,3 +38,12 @@ def test_anything_else_is_refused(value):
 
 def test_status_lines():
     assert status_line(200) == "200 OK" and status_line(599) == "599 Unknown"
+
+
+@pytest.mark.parametrize("wrap", [lambda body: body, lambda body: (body, 200)], ids=["str", "tuple"])
+def test_a_body_over_the_cap_is_refused_whichever_way_it_comes(wrap):
+    from muxserver.http.responses import MAX_BODY_BYTES
+
+    with pytest.raises(BadReturnValue, match="response body is over"):
+        to_plain(wrap("x" * (MAX_BODY_BYTES + 1)))
+    assert len(to_plain(wrap("x" * MAX_BODY_BYTES))[2]) == MAX_BODY_BYTES
