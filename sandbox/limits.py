@@ -125,12 +125,7 @@ def set_process_ceiling(nbytes: int | None) -> None:
 
 def _sample_rss() -> int:
     global _last_rss, _last_rss_at
-    # Once per request at least (its last pause): rss_bytes() inlined.
-    fd = rss_bytes._fd
-    if fd is not None:
-        _last_rss = int(os.pread(fd, 128, 0).split(None, 2)[1]) * _PAGE_SIZE
-    else:
-        _last_rss = rss_bytes()
+    _last_rss = rss_bytes()
     _last_rss_at = time.monotonic()
     return _last_rss
 
