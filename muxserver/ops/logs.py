@@ -118,17 +118,20 @@ class LogWriter:
             self.flush()
 
     def _schedule(self) -> None:
-        timer = self._timer
-        if timer is None:
-            try:
-                from gevent import get_hub
+        if self._timer is not None and self._timer.active:
+            return
+        try:
+            from gevent import get_hub
 
-                timer = self._timer = get_hub().loop.timer(FLUSH_S)
-            except Exception:  # no hub (a tool run outside the server): write now
-                self.flush()
-                return
-        if not timer.active:
-            timer.start(self.flush)
+            # A new timer for each batch: libev keeps what was left of a
+            # timer's wait when it fired or stopped, not the wait it was made
+            # with, so a restarted timer fires at once — every line was a
+            # write of its own, and a wake of the supervisor's log copier.
+            timer = self._timer = get_hub().loop.timer(FLUSH_S)
+        except Exception:  # no hub (a tool run outside the server): write now
+            self.flush()
+            return
+        timer.start(self.flush)
 
     def flush(self) -> None:
         if not self._queue:
