@@ -123,6 +123,15 @@ class Proc:
         root = psutil.Process(self.proc.pid)
         return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
+    def pss(self) -> int:
+        """Proportional set size of the same processes: each shared page
+        (the interpreter, the libraries) counted once in all, not once per
+        process as the sum of RSS counts it — the memory they cost the machine."""
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        return sum(p.memory_full_info().pss for p in [root, *root.children(recursive=True)])
+
     def serving_rss(self) -> list[int]:
         """Resident memory of each serving process (muxserver's children)."""
         return [p.memory_info().rss for p in serving_processes(self.proc.pid)]

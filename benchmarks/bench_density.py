@@ -7,7 +7,10 @@ one; is idle RSS at most 150 MiB; and is the p50 of a warm request at
 
 Baseline in the same run: the same server and request at 10 tenants.
 Figures: seconds from process start to the last tenant answering, RSS
-after start, memory per registered tenant, p50/p99 of sequential
+after start (summed over the processes, so each shared page — the
+interpreter, the libraries — counts once per process) and PSS (each shared
+page counted once in all: what the processes cost the machine), memory per
+registered tenant, p50/p99 of sequential
 keep-alive requests to a warm endpoint.
 
 Also: memory per warm tenant, the latency and RSS curve as tenants grow,
@@ -64,6 +67,7 @@ def measure(count: int, requests_n: int, workdir: Path) -> dict:
     proc, cold_s = _start_and_wait(tenants, cache, last)
     try:
         rss_idle = proc.rss()
+        pss_idle = proc.pss()
         latencies = sequential_latency(proc.url + f"/{last}/", requests_n)
         rss_after = proc.rss()
         warmed = min(count, MAX_WARMED)
@@ -80,6 +84,7 @@ def measure(count: int, requests_n: int, workdir: Path) -> dict:
         "ready_cold_cache_s": round(cold_s, 2),
         "ready_warm_cache_s": round(warm_s, 2),
         "rss_idle_mib": round(rss_idle / 2**20, 1),
+        "pss_idle_mib": round(pss_idle / 2**20, 1),
         "rss_after_requests_mib": round(rss_after / 2**20, 1),
         "warmed_tenants": warmed,
         "rss_warm_mib": round(rss_warm / 2**20, 1),

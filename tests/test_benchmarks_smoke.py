@@ -58,6 +58,8 @@ def test_density_quick(quick):
     report = quick[0]["density"]
     assert report["large"]["tenants"] == 200
     assert report["large"]["ready_warm_cache_s"] > 0
+    # PSS counts each shared page once: never more than the sum of RSS.
+    assert 0 < report["large"]["pss_idle_mib"] <= report["large"]["rss_idle_mib"]
     assert report["p50_ratio_large_vs_small"] > 0
 
 
