@@ -49,7 +49,7 @@ from muxserver.tenancy.loader import Loader
 from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.response import html_error_page

@@ -8,7 +8,7 @@ and its reading of heartbeats — and then every serving process would look
 stuck. So the supervisor hands every file its code cache lacks to a
 compiler process (:class:`Compiler`), which compiles it under the sandbox
 policy and reads its facts (routes, imports, names) as
-:func:`muxserver.tenancy.scanner.compile_locally` would, and answers with the
+:func:`muxserver.tenancy.compiling.compile_locally` would, and answers with the
 marshalled code. A file that takes more than :data:`COMPILE_TIMEOUT_S` is a
 deploy error, and the compiler is replaced.
 
@@ -42,7 +42,7 @@ COMPILE_TIMEOUT_S = 10.0
 
 class Compiler:
     """The supervisor's compiler process: ``compiler(text, name, kind)`` is
-    :func:`~muxserver.tenancy.scanner.compile_locally`, done there.
+    :func:`~muxserver.tenancy.compiling.compile_locally`, done there.
 
     :param config: the server's settings (its isolation mode).
     """
@@ -151,7 +151,7 @@ def run(argv: list[str]) -> None:
     from muxserver.ops.logs import setup_logging
     from muxserver.supervisor.channel import Channel
     from muxserver.supervisor.channel import ChannelClosed
-    from muxserver.tenancy.scanner import compile_locally
+    from muxserver.tenancy.compiling import compile_locally
     from muxserver.worker import die_with_supervisor
 
     die_with_supervisor()

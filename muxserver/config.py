@@ -304,7 +304,7 @@ def deploy_token_table(table: dict) -> MappingProxyType:
     the deploy history), or what :func:`muxserver.launch` passes on:
     ``{hash = "scrypt$...", name = ...}``. Tokens are kept as hashes only.
     """
-    from muxserver.tenancy.scanner import TENANT_NAME
+    from muxserver.tenancy.names import TENANT_NAME
 
     clean = {}
     for tenant, value in table.items():

@@ -29,7 +29,7 @@ from muxserver.ops.history import History
 from muxserver.ops.logs import TenantLogs
 from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.data import StorageUsage
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 
 log = logging.getLogger("muxserver.control")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from muxserver.errors import ConfigError
 from muxserver.ring import Ring
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 
 _NODE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 _GROUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")

@@ -11,18 +11,34 @@ Usable on its own (it never imports :mod:`muxserver`)::
         runtime.run(result.code, namespace)
 """
 
-from sandbox.compiler import CompileResult
-from sandbox.compiler import compile_tenant
-from sandbox.compiler import decode_source
-from sandbox.facades import ALLOWED_MODULES
-from sandbox.guards import SandboxError
-from sandbox.guards import SizeLimitError
-from sandbox.limits import Budget
-from sandbox.limits import LimitExceeded
-from sandbox.limits import charged
-from sandbox.policy import POLICY_VERSION
-from sandbox.runtime import LibSource
-from sandbox.runtime import TenantRuntime
+import importlib
+
+# Where each public name lives, imported on first use: the compiler process
+# needs only sandbox.compiler, and importing the runtime imports every facade.
+_HOMES = {
+    "ALLOWED_MODULES": "sandbox.facades",
+    "Budget": "sandbox.limits",
+    "CompileResult": "sandbox.compiler",
+    "LibSource": "sandbox.runtime",
+    "LimitExceeded": "sandbox.limits",
+    "POLICY_VERSION": "sandbox.policy",
+    "SandboxError": "sandbox.guards",
+    "SizeLimitError": "sandbox.guards",
+    "TenantRuntime": "sandbox.runtime",
+    "charged": "sandbox.limits",
+    "compile_tenant": "sandbox.compiler",
+    "decode_source": "sandbox.compiler",
+}
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALLOWED_MODULES",

@@ -19,7 +19,7 @@ from muxserver.errors import BodyTooLarge
 from muxserver.errors import DeployRefused
 from muxserver.errors import MethodNotAllowed
 from muxserver.http.responses import json_reply
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenancy.versions import MAX_ARCHIVE_BYTES
 
 log = logging.getLogger("muxserver.deploy")

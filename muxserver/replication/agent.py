@@ -128,7 +128,7 @@ class Agent:
         tenant = message.get("tenant")
         if op == "ping":
             return {"ok": True}
-        from muxserver.tenancy.scanner import TENANT_NAME
+        from muxserver.tenancy.names import TENANT_NAME
 
         if not isinstance(tenant, str) or not TENANT_NAME.match(tenant):
             return {"error": f"not a tenant name: {tenant!r}"}

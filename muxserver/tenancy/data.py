@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from muxserver.tenancy.archive import pack_folder
 from muxserver.tenancy.archive import safe_extract
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenancy.writelock import LOCKS_FOLDER
 from sandbox.facades.files import folder_bytes
 

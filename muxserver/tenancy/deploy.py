@@ -21,7 +21,7 @@ from pathlib import Path
 from muxserver.errors import DeployRefused
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.manifest import TenantRules
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenancy.scanner import scan_tenant
 
 _RENAME_EXCHANGE = 2

@@ -28,7 +28,7 @@ from muxserver.tenancy.generation import Generation
 from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
-from muxserver.tenancy.scanner import compile_locally
+from muxserver.tenancy.compiling import compile_locally
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import scan_tenant
 from muxserver.tenancy.versions import VersionStore

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import marshal
 import os
-import re
 import sys
 from dataclasses import dataclass
 from dataclasses import field
@@ -31,16 +29,16 @@ from typing import NamedTuple
 from muxserver.proctier import requirements
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
+from muxserver.tenancy.compiling import compile_locally
 from muxserver.tenancy.manifest import Manifest
 from muxserver.tenancy.manifest import ManifestError
 from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.manifest import parse_manifest
+from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenancy.imports import ModuleFacts
 from muxserver.tenancy.imports import check_tenant_imports
 from muxserver.tenancy.imports import relative_base
 from muxserver.tenancy.imports import resolve_tenant_module
-from muxserver.tenancy.reading import read_module
-from muxserver.tenancy.reading import read_sandboxed_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
 from muxserver.tenancy.sharing import EMPTY_MAP
@@ -52,13 +50,11 @@ from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
 from sandbox import ALLOWED_MODULES
-from sandbox import compile_tenant
 from sandbox.compiler import decode_source
 from sandbox.runtime import offered_names
 
 log = logging.getLogger("muxserver.scanner")
 
-TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 #: Names of the server's own packages and of the tenant API's modules: a
 #: tenant folder with one of these names is refused, so nothing started from
 #: the tenants dir could ever take it for server code.
@@ -173,18 +169,6 @@ def _walk(root: str, rel: str = "", depth: int = 0):
             yield path
 
 
-def compile_locally(text: str, display_name: str, kind: str = "sandbox"):
-    """Compile (``sandbox``) or only read (``process``) one module's source,
-    here: ``(code bytes or None, facts, errors)``. The supervisor does this in
-    a process of its own instead (:mod:`muxserver.compiler`), bounded in time."""
-    if kind == "process":
-        return read_process_source(text, display_name)
-    result = compile_tenant(text, display_name, inspect=read_sandboxed_module)
-    if not result.ok:
-        return None, None, tuple(result.errors)
-    return marshal.dumps(result.code), result.extra, ()
-
-
 def compile_file(
     cache: CodeCache,
     display_name: str,
@@ -230,24 +214,6 @@ def read_process_file(display_name: str, data: bytes, compiler=compile_locally):
         return key, None, (error,)
     _, meta, errors = compiler(text, display_name, "process")
     return key, meta, tuple(errors)
-
-
-def read_process_source(text: str, display_name: str):
-    """``(None, facts, errors)`` of a process tenant's module source."""
-    import ast
-
-    try:
-        tree = ast.parse(text, display_name)
-    except SyntaxError as exc:
-        return None, None, (f"{display_name}:{exc.lineno or 1}: syntax error: {exc.msg}",)
-    except (RecursionError, MemoryError, ValueError) as exc:
-        return None, None, (f"{display_name}:1: cannot parse: {type(exc).__name__}",)
-    try:
-        return None, read_module(tree), ()
-    except SyntaxError as exc:
-        return None, None, (f"{display_name}:{exc.lineno or 1}: {exc.msg}",)
-    except (RecursionError, MemoryError) as exc:
-        return None, None, (f"{display_name}:1: cannot read: {type(exc).__name__}",)
 
 
 def scan_tenant(

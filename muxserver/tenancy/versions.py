@@ -43,7 +43,7 @@ import gevent
 from muxserver.errors import DeployRefused
 from muxserver.tenancy.archive import ArchiveRefused
 from muxserver.tenancy.archive import safe_extract
-from muxserver.tenancy.scanner import TENANT_NAME
+from muxserver.tenancy.names import TENANT_NAME
 
 log = logging.getLogger("muxserver.versions")
 
