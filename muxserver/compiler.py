@@ -148,6 +148,7 @@ def run(argv: list[str]) -> None:
     import sys
 
     from muxserver.launch import read_config_fd
+    from muxserver.ops import logs
     from muxserver.ops.logs import setup_logging
     from muxserver.supervisor.channel import Channel
     from muxserver.supervisor.channel import ChannelClosed
@@ -168,6 +169,9 @@ def run(argv: list[str]) -> None:
     compile_locally("def f():\n    return f'{1}'\n", "warm/up.py")
     _lock_down(config)
     while True:
+        # This process blocks on its socket, never in gevent's loop, so the
+        # log writer's timer never fires: what it logged goes out before each wait.
+        logs.writer.flush()
         try:
             message = channel.receive()
         except ChannelClosed:

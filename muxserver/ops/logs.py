@@ -68,7 +68,8 @@ class LogWriter:
         self.json = fmt == "json"
         self.stream = stream if stream is not None else sys.stderr
         self.pid = os.getpid()
-        self._queue: list[str] = []
+        # A deque: the hub watchdog's thread drains it beside the loop's appends.
+        self._queue: collections.deque[str] = collections.deque()
         self._second = -1
         self._stamp = ""
         self._timer = None
@@ -108,7 +109,9 @@ class LogWriter:
         if _thread_id() != self._thread:
             # Another OS thread (the hub watchdog, while the hub is blocked):
             # the event loop is not ours to touch, and the line is urgent.
-            self._write([text])
+            # The lines still queued go first: they tell what led to the stall,
+            # and a process stuck that long may be killed before its loop runs.
+            self._write([*self._drain(), text])
             return
         queue = self._queue
         queue.append(text)
@@ -134,10 +137,19 @@ class LogWriter:
         timer.start(self.flush)
 
     def flush(self) -> None:
-        if not self._queue:
-            return
-        lines, self._queue = self._queue, []
-        self._write(lines)
+        lines = self._drain()
+        if lines:
+            self._write(lines)
+
+    def _drain(self) -> list[str]:
+        """Take every queued line, one ``popleft`` at a time: a line another
+        thread appends meanwhile is taken or left, never lost."""
+        queue, lines = self._queue, []
+        while True:
+            try:
+                lines.append(queue.popleft())
+            except IndexError:
+                return lines
 
     def retire(self) -> None:
         """Make way for a new writer. In a forked worker the queued lines are
@@ -148,7 +160,7 @@ class LogWriter:
         if self.pid == os.getpid():
             self.flush()
         else:
-            self._queue = []
+            self._queue.clear()
 
     def _write(self, lines: list[str]) -> None:
         try:

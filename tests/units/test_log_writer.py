@@ -8,6 +8,8 @@ fired at the next loop iteration, so every request wrote its line alone.
 import time
 
 import gevent
+import pytest
+from gevent import monkey
 
 from muxserver.ops import logs
 from tests.conftest import wait_until
@@ -24,6 +26,13 @@ class Recorder:
 
     def flush(self) -> None:
         pass
+
+
+@pytest.fixture(autouse=True)
+def wide_window(monkeypatch):
+    # A wide window, so a slow moment of a shared machine cannot close it
+    # between two lines the test expects in one batch.
+    monkeypatch.setattr(logs, "FLUSH_S", 0.5)
 
 
 def _window_batches(writer: logs.LogWriter, stream: Recorder) -> None:
@@ -62,5 +71,31 @@ def test_a_full_queue_is_written_at_once():
         writer.emit("after")
         wait_until(lambda: len(stream.writes) == 2)
         assert stream.writes[1] == "after\n"
+    finally:
+        writer.retire()
+
+
+def test_a_line_from_another_thread_goes_out_at_once_after_the_queued_ones():
+    # The hub watchdog writes from an OS thread of its own while the hub is
+    # blocked: the loop's timer cannot run, and the process may be killed
+    # soon, so what was queued before the stall goes out with its line.
+    stream = Recorder()
+    writer = logs.LogWriter("text", stream=stream)
+    done = monkey.get_original("threading", "Event")()
+    start_thread = monkey.get_original("_thread", "start_new_thread")
+    try:
+        writer.emit("before the stall")
+        writer.emit("the stalling request's line")
+
+        def watchdog():
+            writer.emit("hub blocked for 5 s")
+            done.set()
+
+        start_thread(watchdog, ())
+        assert done.wait(10)
+        assert stream.writes == ["before the stall\nthe stalling request's line\n"
+                                 "hub blocked for 5 s\n"]
+        writer.flush()  # nothing left behind to write twice
+        assert len(stream.writes) == 1
     finally:
         writer.retire()
