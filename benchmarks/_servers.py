@@ -115,22 +115,23 @@ class Proc:
             time.sleep(0.02)
         raise RuntimeError("server did not become ready")
 
-    def rss(self) -> int:
-        """Resident memory of the server: its process and every process it
-        started (muxserver's supervisor and its serving processes)."""
+    def processes(self) -> list:
+        """The server's process and every process it started (muxserver's
+        supervisor, serving processes, compiler and egress proxy)."""
         import psutil
 
         root = psutil.Process(self.proc.pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        return [root, *root.children(recursive=True)]
+
+    def rss(self) -> int:
+        """Resident memory of the server's processes, summed."""
+        return sum(p.memory_info().rss for p in self.processes())
 
     def pss(self) -> int:
         """Proportional set size of the same processes: each shared page
         (the interpreter, the libraries) counted once in all, not once per
         process as the sum of RSS counts it — the memory they cost the machine."""
-        import psutil
-
-        root = psutil.Process(self.proc.pid)
-        return sum(p.memory_full_info().pss for p in [root, *root.children(recursive=True)])
+        return sum(p.memory_full_info().pss for p in self.processes())
 
     def serving_rss(self) -> list[int]:
         """Resident memory of each serving process (muxserver's children)."""

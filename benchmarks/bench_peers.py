@@ -120,13 +120,6 @@ def _pss(processes) -> int:
     return sum(p.memory_full_info().pss for p in processes)
 
 
-def _tree(pid: int) -> list:
-    import psutil
-
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
 def _cpu_seconds(processes) -> float:
     """User + system CPU of ``processes`` (those that exited meanwhile: 0)."""
     import psutil
@@ -314,8 +307,7 @@ def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
                             cwd=baseline)
                 started.append(base)
                 servers["muxserver-baseline"] = base.wait(300).url + "/w0/"
-            trees = {MUX: lambda: _tree(mux.proc.pid),
-                     FISSION: lambda: _tree(fission.proc.proc.pid)}
+            trees = {MUX: mux.processes, FISSION: fission.proc.processes}
             if php is not None:
                 trees[PHP] = php.processes
             report["warm"] = warm(servers, rounds, seconds, trees)
