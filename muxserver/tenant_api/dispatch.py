@@ -60,8 +60,8 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
         if kind == "flask":
             return resolve(handler(**view_args))
         if kind.startswith("function:"):
-            return forms.call(kind[len("function:"):], handler, request,
-                              ctx.site if ctx is not None else None, tenant_root)
+            return forms.call(kind[len("function:"):], handler, request, _site(ctx),
+                              tenant_root)
         if route.takes_request:
             return resolve(handler(request))
         return resolve(handler())
@@ -104,6 +104,7 @@ def _serve(ctx, apps, view, route, tenant_root, endpoint):
 
 
 def _site(ctx):
+    """The request's tenant site, or None outside a request."""
     return ctx.site if ctx is not None else None
 
 
