@@ -40,17 +40,9 @@ def __getattr__(name):
     return value
 
 
-__all__ = [
-    "ALLOWED_MODULES",
-    "Budget",
-    "CompileResult",
-    "LibSource",
-    "LimitExceeded",
-    "POLICY_VERSION",
-    "SandboxError",
-    "SizeLimitError",
-    "TenantRuntime",
-    "charged",
-    "compile_tenant",
-    "decode_source",
-]
+def __dir__():
+    # As before the names were lazy: every public name, imported or not.
+    return sorted({*globals(), *_HOMES})
+
+
+__all__ = sorted(_HOMES)
