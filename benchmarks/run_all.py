@@ -308,7 +308,7 @@ def headline(reports: dict) -> list[str]:
          + f" ({n['no_abuser']['p99_ms']} ms), "
          + f"{sum(r['errors'] for r in n['with_abusers'].values())} errors",
          "<= 10x alone, 0 errors"),
-        *[(f"calm tenant p99 beside " + " / ".join(n[kind]) + f" {label} abusers",
+        *[("calm tenant p99 beside " + " / ".join(n[kind]) + f" {label} abusers",
            " / ".join(f"{r['p99_ms']} ms ({r['p99_over_alone']}x)" for r in n[kind].values())
            + f", {sum(r['errors'] for r in n[kind].values())} errors", "<= 10x alone, 0 errors")
           for kind, label in (("one_call_bomb", "one-call bomb"),

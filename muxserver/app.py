@@ -513,7 +513,7 @@ class MuxApp:
         error handlers for the code or for a class that may cover it
         (``HTTPException``, ``Exception``) if it has any, werkzeug's page if
         not."""
-        name, code = state.name, exc.status
+        code = exc.status
         headers = list(exc.headers())
         holders = [*state.spec.error_handlers.get(code, ()),
                    *state.spec.error_handlers.get(ANY_STATUS, ())]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-import time
 
 import gevent
 

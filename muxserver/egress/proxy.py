@@ -39,12 +39,10 @@ counters back every second.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import socket as stdlib_socket
 import sys
-import time
 
 log = logging.getLogger("muxserver.egress")
 

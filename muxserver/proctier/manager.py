@@ -41,7 +41,6 @@ from muxserver.errors import LimitStopped
 from muxserver.errors import TenantCodeError
 from muxserver.errors import TenantLoadError
 from muxserver.errors import TenantProcessDied
-from muxserver.errors import TooManyRequests
 from muxserver.proctier import wire
 from muxserver.proctier.tenantapp import ERROR_HEADER
 

@@ -28,7 +28,6 @@ against its ``/data``, with an application context (``current_app``, ``g``).
 
 from __future__ import annotations
 
-import sys
 import weakref
 
 import click

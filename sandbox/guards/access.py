@@ -20,7 +20,6 @@ from markupsafe import Markup
 from markupsafe import escape
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import guarded_floordiv
 from sandbox.guards.operators import count_answers_mul
 from sandbox.guards.operators import mul_operands

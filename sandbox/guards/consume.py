@@ -529,7 +529,7 @@ def exception_text(exc, limit: int = MAX_LOG_TEXT) -> str:
     except limits.LimitExceeded:
         raise
     except Exception:  # an __str__ that raises, as traceback shows it
-        message = f"<exception str() failed>"
+        message = "<exception str() failed>"
     return f"{name}: {message}" if message else name
 
 

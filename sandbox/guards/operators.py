@@ -19,7 +19,6 @@ import enum
 import fractions
 import functools
 import numbers
-import re
 import sys
 import types
 
