@@ -585,3 +585,54 @@ def test_a_connection_shared_by_requests_waits_for_the_other_requests_transactio
     assert [(r.status_code, r.text) for r in [*answers, second]] == [(200, "written")] * 2
     assert _fresh(server, "GET", "/closer/count").text == "2"
     assert _fresh(server, "POST", "/closer/write/9").text == "written"
+
+
+FLASKR_REGISTER = {
+    "index.py": """
+        import sqlite3
+        from flask import Flask, g
+        app = Flask(__name__)
+
+        def get_db():
+            if "db" not in g:
+                g.db = sqlite3.connect("users.db")
+                g.db.execute("CREATE TABLE IF NOT EXISTS user (username TEXT UNIQUE NOT NULL)")
+            return g.db
+
+        @app.teardown_appcontext
+        def close_db(e=None):
+            db = g.pop("db", None)
+            if db is not None:
+                db.close()
+
+        @app.post("/add/<name>")
+        def add(name):
+            db = get_db()
+            try:
+                db.execute("INSERT INTO user (username) VALUES (?)", (name,))
+                db.commit()
+            except db.IntegrityError:  # flaskr's auth.register
+                return f"User {name} is already registered.", 409
+            return "registered", 201
+
+        @app.get("/classes")
+        def classes():
+            db = get_db()
+            names = ["Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
+                     "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
+                     "NotSupportedError"]
+            return {name: getattr(db, name) is getattr(sqlite3, name) for name in names}
+        """,
+}
+
+
+def test_a_connection_offers_the_db_api_exceptions_as_flaskr_uses_them(tenants, live):
+    """``except db.IntegrityError`` (flaskr's auth.py): the connection's
+    exception attributes are the module's classes, as in CPython."""
+    tenants.add("flaskr", FLASKR_REGISTER)
+    server = live()
+    assert _fresh(server, "POST", "/flaskr/add/ann").status_code == 201
+    again = _fresh(server, "POST", "/flaskr/add/ann")
+    assert (again.status_code, again.text) == (409, "User ann is already registered.")
+    assert _fresh(server, "POST", "/flaskr/add/bob").status_code == 201
+    assert set(_fresh(server, "GET", "/flaskr/classes").json().values()) == {True}
