@@ -35,7 +35,13 @@ progress handler and trace hooks are not offered.
   replication checkpoint) is retried the same way. When the wait does run
   out, the error says who held the database. A request that ends with a
   transaction open is rolled back by the host
-  (:meth:`SqliteState.end_request`).
+  (:meth:`SqliteState.end_request`). Every way out of a transaction
+  (commit, rollback, ``close()`` — which rolls back, as CPython's — an
+  error, a limit, the end of the request) gives the lock back through one
+  method, :meth:`Connection._release`, that asks nothing of the real
+  connection. The lock is a greenlet lock: a connection shared by requests
+  (a module global) makes the second request's statements wait for the
+  first's transaction to end.
 
 What sqlite3 offers as Python objects (``Row``, cursors, ``detect_types``,
 adapters of the standard types) works as in CPython; the wrappers keep the
