@@ -388,18 +388,6 @@ DBAPI_ERRORS = ("Warning", "Error", "InterfaceError", "DatabaseError", "DataErro
 class Connection:
     """A connection as tenant code holds it (see the module doc)."""
 
-    # The very classes the module offers (CPython's are sqlite3's own).
-    Warning = sqlite3.Warning
-    Error = sqlite3.Error
-    InterfaceError = sqlite3.InterfaceError
-    DatabaseError = sqlite3.DatabaseError
-    DataError = sqlite3.DataError
-    OperationalError = sqlite3.OperationalError
-    IntegrityError = sqlite3.IntegrityError
-    InternalError = sqlite3.InternalError
-    ProgrammingError = sqlite3.ProgrammingError
-    NotSupportedError = sqlite3.NotSupportedError
-
     __slots__ = ("_raw", "_state", "_lock", "_holder", "_progress", "_path", "_quota_pages",
                  "_guard", "_page_size", "_name", "_row_factory", "_closed", "__weakref__")
     _guarded_writes = True
@@ -660,6 +648,11 @@ class Connection:
 
     def __repr__(self):
         return f"<sqlite3.Connection {self._name}>"
+
+
+for _name in DBAPI_ERRORS:  # the very classes the module offers, as CPython's are
+    setattr(Connection, _name, getattr(sqlite3, _name))
+del _name
 
 
 def _open(state, database, timeout, detect_types, isolation_level):
