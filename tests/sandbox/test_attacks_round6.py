@@ -12,7 +12,7 @@ Findings, by class:
    fallback (``f[n]``) call the real ``getattr(obj, n)`` with the tenant's
    object, then ask ``TenantJinjaEnv.is_safe_attribute``
    (``muxserver/tenant_api/templates.py:566``), which asks
-   ``sandbox.guards.declared.readable`` (``sandbox/guards/declared.py:341``):
+   ``sandbox.guards.declared.readable`` (``sandbox/guards/declared.py:340``):
    neither insists on an exact ``str`` (``guarded_getattr`` does,
    ``sandbox/guards/access.py:126``). The name hashes and compares as
    ``"__globals__"`` for the real ``getattr``, then — switched by its own
@@ -31,7 +31,7 @@ Findings, by class:
    signed with the victim's key), ``after_this_request`` replaces the
    victim's response.
 3. *Process-wide cache that grows for ever* (**DoS**, memory outside every
-   budget). ``re.compile`` (``sandbox/facades/timed_re.py:247``) passes
+   budget). ``re.compile`` (``sandbox/facades/timed_re.py:245``) passes
    ``cache_pattern=False``, but ``regex`` still records every pattern in
    ``regex._main._locale_sensitive`` (unbounded; key ``(type(p), p)``). A
    ``str`` subclass pattern carrying a 40 MB attribute keeps 40 MB per
@@ -43,6 +43,12 @@ Findings, by class:
    (``_io._IOBase.readlines`` is LINEAR, ``native_table.py:81``) build
    ~25-40 bytes of objects per input byte: 18 MB of JSON peaked at 470 MB,
    24 MB of lines at 700 MB, against a 32-64 MB budget.
+5. *A member-name check asks the name itself* (**tenant code outside any
+   request**, the §11 ``__del__`` class again). ``_check_member_names``
+   (``sandbox/facades/classes.py:153``) refuses ``_`` names with
+   ``name.startswith("_")``: a ``str`` subclass answers False, and
+   ``enum.Enum("E", {Name("__del__"): f})`` makes a class whose members run
+   the tenant's ``f`` when the collector frees them.
 """
 
 import gc
@@ -277,6 +283,33 @@ def test_regex_locale_cache_keeps_tenant_objects_after_eviction(tmp_path):
     grown = _rss_mb() - before
     assert not kept and grown < 24, \
         f"{len(kept)} tenant patterns outlive their tenants; RSS grew {grown} MB"
+
+
+# -- 5. Enum's functional API with a name that denies its own underscore ---------------
+
+ENUM_FINALIZER = '''
+import enum
+
+class Name(str):
+    def startswith(self, *args):
+        return False
+
+def finalizer(self):
+    raise ValueError("the tenant's __del__ ran at collection")
+
+E = enum.Enum("E", {Name("__del__"): finalizer, "A": 1, "B": 2})
+
+def get():
+    return repr(list(E))
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 6: _check_member_names trusts the name's own "
+                                       "startswith: __del__ through Enum's functional API")
+def test_enum_member_name_smuggles_del(host):
+    outcome = serve(host, "r6-enum-del", ENUM_FINALIZER)  # serve() closes it: a collection
+    assert outcome.status == 500 or "at collection" not in host.logs["r6-enum-del"][-1], \
+        host.logs["r6-enum-del"]
 
 
 if __name__ == "__main__":  # pragma: no cover
