@@ -29,7 +29,12 @@ Findings, by class:
    inside that tenant's request: ``flask.request`` is the victim's
    (Authorization header), ``session`` is the victim's (written, then
    signed with the victim's key), ``after_this_request`` replaces the
-   victim's response.
+   victim's response. Same class: ``sqlite3.register_converter``
+   (``sandbox/facades/sqlite.py:241``) takes ``typename.upper()`` — the
+   tenant's method — and keeps the result in the process-wide
+   ``_dispatchers`` set and ``sqlite3.converters`` dict; a victim's
+   ``register_converter("JSON", ...)`` and every row it fetches with
+   ``detect_types`` then run the attacker's ``__eq__`` in the victim's request.
 3. *Process-wide cache that grows for ever* (**DoS**, memory outside every
    budget). ``re.compile`` (``sandbox/facades/timed_re.py:245``) passes
    ``cache_pattern=False``, but ``regex`` still records every pattern in
@@ -208,6 +213,55 @@ def test_strptime_cache_runs_code_in_the_victims_request(server):
     assert "victim-token" not in stolen, f"the eavesdropper read the victim's header: {stolen}"
     assert victim.text == "parsed 2024-05-06 user=None", \
         f"the victim's session or response was changed by another tenant: {victim.text!r}"
+
+
+CONVERTER_EAVESDROPPER = '''
+import sqlite3
+from flask import request
+stolen = []
+
+class TypeName(str):
+    def upper(self):
+        return self
+
+    def __hash__(self):
+        return hash("JSON")
+
+    def __eq__(self, other):
+        if request:
+            stolen.append(str(request.headers.get("Authorization")))
+        return other == "JSON"
+
+def get():
+    if not stolen:
+        sqlite3.register_converter(TypeName("jsonx"), lambda b: b)
+        return "planted"
+    return "stolen: " + " | ".join(stolen)
+'''
+
+CONVERTER_VICTIM = '''
+import sqlite3, json
+def get():
+    sqlite3.register_converter("JSON", json.loads)
+    db = sqlite3.connect("/data/v.db", detect_types=sqlite3.PARSE_DECLTYPES)
+    db.execute("CREATE TABLE IF NOT EXISTS t (x JSON)")
+    db.execute("INSERT INTO t VALUES (?)", (\'{"a": 1}\',))
+    return repr(db.execute("SELECT x FROM t").fetchone())
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 6: a tenant's converter type name in sqlite3's "
+                                       "process-wide registry runs its __eq__ in another "
+                                       "tenant's request")
+def test_sqlite_converter_registry_runs_code_in_the_victims_request(tmp_path):
+    host = SandboxHost(tmp_path)
+    host.write("r6-conv-evil", {"index.py": CONVERTER_EAVESDROPPER}, LIMITS)
+    host.write("r6-conv-victim", {"index.py": CONVERTER_VICTIM}, LIMITS)
+    assert host.request("r6-conv-evil").body == "planted"
+    assert host.request("r6-conv-victim", headers={"Authorization": "Bearer victim-token"}
+                        ).body == "({'a': 1},)"
+    stolen = host.request("r6-conv-evil").body
+    assert "victim-token" not in stolen, stolen
 
 
 # -- 3. growth in one C call ---------------------------------------------------------
