@@ -19,7 +19,9 @@ Findings, by class:
    ``startswith`` — as a name no class defines, so ``readable`` finds no
    owner and takes a function's "dynamic" declaration
    (``sandbox/guards/language.py:60``): the host function's ``__globals__``,
-   its ``__builtins__``, ``eval``: arbitrary host Python.
+   its ``__builtins__``, ``eval``: arbitrary host Python. With the process
+   layer on (default isolation) the serving process still reads every
+   tenant's ``/data`` (``gc.get_objects()`` -> each ``TenantFiles``).
 2. *Tenant objects as keys of a process-wide cache, compared later in
    another tenant's request* (**cross-tenant**). ``datetime.strptime`` and
    ``time.strptime`` (``sandbox/facades/classes.py:59``, ``:85``) pass the
@@ -135,6 +137,40 @@ def host(tmp_path_factory):
 def test_jinja_str_subclass_name_reaches_host_globals(host, road):
     outcome = serve(host, f"r6-jinja-{road}", jinja_escape(road, host.root / "secret.txt"))
     assert SECRET not in outcome.body, "the tenant ran host Python and read a host file"
+
+
+#: Host Python that walks the collector's objects to every tenant's files
+#: and reads what the neighbours keep in /data.
+NEIGHBOURS_DATA = (
+    "repr([[q.read_text() for q in __import__('pathlib').Path(f.data_root).rglob('*.txt')] "
+    "for f in __import__('gc').get_objects() if type(f).__name__ == 'TenantFiles' "
+    "and f.data_root and __import__('os').path.isdir(f.data_root)])")
+
+
+@pytest.mark.xfail(strict=True, reason="round 6: the Jinja escape with the process layer on "
+                                       "(default isolation) reads another tenant's /data")
+def test_jinja_escape_reads_a_neighbours_data_with_isolation_on(tmp_path):
+    tenants = tmp_path / "tenants"
+    template = "{% set g = f|attr(n) %}{{ g['__builtins__']['eval'](code) }}"
+    write_tenant(tenants, "escapee", {"index.py": (
+        SHAPESHIFTING_NAME + "import json\nfrom flask import render_template_string\n\n"
+        "def get():\n"
+        f"    return render_template_string({template!r}, f=json.dumps, n=shapeshifter(),\n"
+        f"                                  code={NEIGHBOURS_DATA!r})\n")})
+    write_tenant(tenants, "neighbour", {"index.py": (
+        "def get():\n"
+        "    with open('/data/private.txt', 'w') as f:\n"
+        "        f.write('neighbour-private-data')\n"
+        "    return 'ok'\n")})
+    proc = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
+                       "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
+                      log_dir=tmp_path).wait_ready()
+    try:
+        assert requests.get(proc.url + "/neighbour/", timeout=30).text == "ok"
+        body = requests.get(proc.url + "/escapee/", timeout=30).text
+    finally:
+        proc.stop()
+    assert "neighbour-private-data" not in body, body
 
 
 # -- 2. cross-tenant through _strptime's cache ------------------------------------
