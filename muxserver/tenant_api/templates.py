@@ -530,6 +530,21 @@ class _TickingCodeGenerator(CodeGenerator):
         self.write("))")
 
 
+def _plain_name(name):
+    """An attribute name or subscript as a plain ``str`` when it is text.
+
+    A tenant's ``str`` subclass can answer differently each time it is asked
+    (its ``__hash__``, ``__eq__``, ``startswith`` and ``__str__`` are tenant
+    code): Jinja reads the attribute with ``getattr`` and then asks whether
+    it was safe, so the name checked and the name read could differ
+    (round 6: ``f|attr(name)`` reached ``__globals__``). ``str.__str__``
+    copies the characters without calling any of them.
+    """
+    if type(name) is not str and isinstance(name, str):
+        return str.__str__(name)
+    return name
+
+
 class TenantEnvironment(SandboxedEnvironment):
     """Jinja2's sandbox with the budget's ticks and size guards. Compiling
     a template ticks too (the lexer, parser and code generator are pure
@@ -547,6 +562,7 @@ class TenantEnvironment(SandboxedEnvironment):
 
     def getattr(self, obj, attribute):
         limits.tick()
+        attribute = _plain_name(attribute)
         if type(obj) is str and attribute in _GUARDED_STR_METHODS:
             # The sandbox's bounded versions (format widths, padding, joins);
             # exact str only, so Markup keeps its escaping methods.
@@ -569,7 +585,9 @@ class TenantEnvironment(SandboxedEnvironment):
 
     def getitem(self, obj, argument):
         limits.tick()
-        return super().getitem(obj, argument)
+        # Jinja falls back to getattr(obj, str(argument)) when obj[argument]
+        # fails: the same plain text must reach the lookup and the check.
+        return super().getitem(obj, _plain_name(argument))
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
         limits.tick()

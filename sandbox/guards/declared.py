@@ -338,7 +338,8 @@ def entry_for(obj, name: str):
 
 
 def readable(obj, name: str) -> bool:
-    """Whether tenant code may read ``obj.name`` (Jinja asks this)."""
-    if name.startswith("_"):
+    """Whether tenant code may read ``obj.name`` (Jinja asks this). Only a
+    plain ``str`` is a name here: a subclass's answers are tenant code."""
+    if type(name) is not str or name.startswith("_"):
         return False
     return entry_for(obj, name) is not False

@@ -131,8 +131,6 @@ def host(tmp_path_factory):
 # -- 1. full escape through Jinja -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: a str subclass name passes Jinja's attr "
-                                       "filter and getitem fallback (full escape)")
 @pytest.mark.parametrize("road", ["attr", "getitem"])
 def test_jinja_str_subclass_name_reaches_host_globals(host, road):
     outcome = serve(host, f"r6-jinja-{road}", jinja_escape(road, host.root / "secret.txt"))
@@ -147,8 +145,6 @@ NEIGHBOURS_DATA = (
     "and f.data_root and __import__('os').path.isdir(f.data_root)])")
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: the Jinja escape with the process layer on "
-                                       "(default isolation) reads another tenant's /data")
 def test_jinja_escape_reads_a_neighbours_data_with_isolation_on(tmp_path):
     tenants = tmp_path / "tenants"
     template = "{% set g = f|attr(n) %}{{ g['__builtins__']['eval'](code) }}"
@@ -233,7 +229,6 @@ def server(tmp_path_factory):
     proc.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: the Jinja str-subclass escape over HTTP")
 def test_jinja_escape_over_http(server):
     response = requests.get(server.url + "/jinja/", timeout=30)
     assert SECRET not in response.text, "the tenant read a host file over HTTP"
