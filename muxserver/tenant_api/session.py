@@ -132,16 +132,27 @@ class SessionTooLarge(ValueError):
     pass
 
 
-@declared("modified permanent new")
+@declared("modified accessed permanent new")
 class TenantSession(dict):
-    """The session of one request: a dict that knows it was changed."""
+    """The session of one request: a dict that knows it was changed, and
+    read (``accessed``: by ``[key]``, ``get``, ``setdefault`` or a change,
+    as Flask's ``SecureCookieSession`` counts it)."""
 
     _guarded_writes = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.modified = False
+        self.accessed = False
         self.new = not args
+
+    def __getitem__(self, key):
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.accessed = True
+        return super().get(key, default)
 
     @property
     def permanent(self) -> bool:
@@ -155,6 +166,7 @@ class TenantSession(dict):
 
     def _changed(self):
         self.modified = True
+        self.accessed = True
 
     def __setitem__(self, key, value):
         self._changed()
@@ -168,15 +180,17 @@ class TenantSession(dict):
         self._changed()
         super().clear()
 
-    def pop(self, *args):
-        self._changed()
-        return super().pop(*args)
+    def pop(self, key, *default):
+        if key in self:
+            self._changed()
+        return super().pop(key, *default)
 
     def popitem(self):
         self._changed()
         return super().popitem()
 
     def setdefault(self, key, default=None):
+        self.accessed = True
         if key not in self:
             self._changed()
         return super().setdefault(key, default)

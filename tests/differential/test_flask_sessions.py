@@ -12,7 +12,11 @@ from datetime import timezone
 import pytest
 from werkzeug.http import parse_date
 
+from tests.differential.harness import HEADERS
 from tests.differential.harness import MOUNT
+
+#: Flask adds ``Vary: Cookie`` when the session was read or its cookie sent.
+VARY = (*HEADERS, "Vary")
 
 APP = """
     from datetime import timedelta
@@ -31,6 +35,14 @@ APP = """
     @app.route("/who")
     def who():
         return session.get("user", "nobody")
+
+    @app.route("/knows")
+    def knows():
+        return {{"in": "user" in session, "len": len(session)}}  # not "accessed" on Flask
+
+    @app.route("/vary")
+    def vary():
+        return "x", 200, {{"Vary": "Accept-Encoding"}}  # session untouched
 
     @app.route("/logout")
     def logout():
@@ -67,7 +79,7 @@ def _cookie(answer) -> dict | None:
 def _same_cookie(pair, path, expect_path=MOUNT):
     """GET ``path`` on both; their cookies agree but for ``Path`` (under
     the mount here), the signed value and ``Expires`` (a second apart)."""
-    theirs, ours = pair.get(path)
+    theirs, ours = pair.get(path, compare=VARY)
     theirs, ours = _cookie(theirs), _cookie(ours)
     assert (theirs is None) == (ours is None), (theirs, ours)
     if theirs is None:
@@ -90,8 +102,11 @@ def test_the_default_cookie_has_no_samesite_and_no_expiry(both):
     assert "SameSite" not in ours.headers["Set-Cookie"]
     assert _cookie(ours)["Path"] == MOUNT and "Expires" not in _cookie(ours)
     _same_cookie(pair, "/login")
-    pair.get("/who")
+    _, who = pair.get("/who", compare=VARY)
+    assert who.headers["Vary"] == "Cookie"
     _same_cookie(pair, "/who")  # read, not changed, not permanent: no cookie
+    _same_cookie(pair, "/knows")
+    _same_cookie(pair, "/vary")
     _same_cookie(pair, "/logout")  # emptied: deleted, as Flask deletes it
     pair.get("/who")
 
@@ -107,7 +122,7 @@ def test_the_users_config_names_the_cookie_and_sets_its_lifetime_and_samesite(bo
     expires = parse_date(cookie["Expires"]) - datetime.now(timezone.utc)
     assert 6.99 * 86400 < expires.total_seconds() <= 7 * 86400
     _same_cookie(pair, "/login")
-    who, _ = pair.get("/who")  # the cookie named sid is read back
+    who, _ = pair.get("/who", compare=VARY)  # the cookie named sid is read back
     assert who.get_data(as_text=True) == "ann"
     _same_cookie(pair, "/who")  # permanent: refreshed on every request
     _same_cookie(pair, "/logout")
@@ -125,6 +140,7 @@ def test_each_cookie_setting_changes_the_cookie_as_on_flask(both, config):
     pair = both(_files(*config, permanent=True))
     _same_cookie(pair, "/login")
     _same_cookie(pair, "/who")
+    _same_cookie(pair, "/knows")
     _same_cookie(pair, "/logout")
 
 
