@@ -13,6 +13,7 @@ the greenlet that reads it.
 
 from __future__ import annotations
 
+import io
 import os
 
 from werkzeug import datastructures
@@ -161,6 +162,20 @@ class UploadedFile:
 
     def close(self) -> None:
         self._fs.close()
+
+    def __deepcopy__(self, memo):
+        """``request.files.deepcopy()``: a file of its own over a copy of the
+        content (copying werkzeug's spooled file would leave one nobody
+        closes)."""
+        stream = self._fs.stream
+        here = stream.tell()
+        stream.seek(0)
+        content = stream.read()
+        stream.seek(here)
+        copied = io.BytesIO(content)
+        copied.seek(here)
+        return UploadedFile(datastructures.FileStorage(
+            copied, self._fs.filename, self._fs.name, headers=Headers(self._fs.headers)))
 
     def __bool__(self):
         return bool(self._fs.filename)
