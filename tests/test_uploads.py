@@ -173,3 +173,19 @@ def test_the_files_multidict_and_an_uploads_stream_reach_no_host_file(site):
     reached = answer.json
     assert reached.pop("copy reads") == ["d.bin", "application/octet-stream", 1024]
     assert all(v.startswith("refused ") for v in reached.values()), reached
+
+
+def test_the_users_getlist_function_over_http(tenants, live):
+    """The reported function (``tenants/min-files/getlist.py``) over a real
+    socket, two files in one field, as ``curl -F f=@a.txt -F f=@b.sh``."""
+    tenants.add("min-files", {"getlist.py": """
+        from flask import request
+
+        def post():
+            return {"names": [f.filename for f in request.files.getlist("f")]}
+        """})
+    server = live()
+    answer = server.post("/min-files/getlist", files=[("f", ("a.txt", b"a")),
+                                                      ("f", ("b.sh", b"echo"))])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"names": ["a.txt", "b.sh"]}

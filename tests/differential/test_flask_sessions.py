@@ -167,3 +167,21 @@ def test_a_cookie_name_that_would_add_attributes_is_refused(both):
     assert answer.status_code == 500
     assert "Set-Cookie" not in answer.headers
     assert any("SESSION_COOKIE_NAME" in e["line"] for e in pair.mux_app.logs.tail("t"))
+
+
+def test_the_users_session_settings_over_http(tenants, live):
+    """The reported app's settings on a real socket: the cookie is ``sid``,
+    scoped to the mount, ``SameSite=Strict``, expiring in 7 days, and sent
+    back by the client on the next request."""
+    tenants.add("kitchen", _files('app.config["SESSION_COOKIE_NAME"] = "sid"',
+                                  'app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=7)',
+                                  'app.config["SESSION_COOKIE_SAMESITE"] = "Strict"',
+                                  permanent=True))
+    server = live()
+    login = server.get("/kitchen/login")
+    header = login.headers["Set-Cookie"]
+    assert header.startswith("sid=") and "; HttpOnly; Path=/kitchen; SameSite=Strict" in header
+    assert "Max-Age" not in header and "session=" not in header
+    assert server.get("/kitchen/who").text == "ann"
+    assert server.get("/kitchen/logout").text == "bye"
+    assert server.get("/kitchen/who").text == "nobody"
