@@ -309,6 +309,13 @@ class InternalError(MuxError):
     def report(self, app, outcome) -> None:
         server_log.error("internal error", exc_info=self.original,
                          extra={"tenant": outcome.tenant, "request_id": outcome.request_id})
+        if outcome.tenant:
+            # The tenant's log says it too (never a bare 500 with nothing
+            # there), without the host's traceback.
+            app.logs.write(outcome.tenant, outcome.request_id,
+                           f"{outcome.endpoint or 'request'}: internal server error (a fault of "
+                           "the server, not of this code: the operator's log has its details)",
+                           level="error")
 
 
 class StreamCut(Exception):

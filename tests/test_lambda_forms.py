@@ -7,6 +7,7 @@ expected shapes are written out."""
 
 import base64
 import json
+import socket
 
 from werkzeug.test import Client
 
@@ -110,6 +111,30 @@ def test_the_rest_api_event_has_payload_1_0s_shape(tenants):
     root = client.get("/v1/").json["event"]
     assert root["resource"] == "/" and root["pathParameters"] is None
     assert root["queryStringParameters"] is None and root["multiValueQueryStringParameters"] is None
+
+
+
+def test_a_rest_api_event_keeps_header_names_as_the_client_spelled_them(tenants, live):
+    """REST APIs (payload 1.0) pass names as sent — AWS's own sample reads
+    ``event["headers"]["day"]`` — and a repeated header's values apart."""
+    _tenant(tenants, "v1", "lambda-rest", ECHO)
+    server = live()
+    head = (b"GET /v1/demo?name=Martha HTTP/1.1\r\nHost: 127.0.0.1\r\nday: Thursday\r\n"
+            b"x-amzn-vpce-id: vpce-1\r\nX-Multi: a\r\nX-Multi: b\r\nCookie: a=1\r\n"
+            b"cookie: b=2\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.server.port), timeout=10) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    event = json.loads(data.partition(b"\r\n\r\n")[2])["event"]
+    assert event["headers"]["day"] == "Thursday" and "Day" not in event["headers"]
+    assert event["headers"]["x-amzn-vpce-id"] == "vpce-1"
+    assert event["headers"]["X-Multi"] == "b"
+    assert event["multiValueHeaders"]["X-Multi"] == ["a", "b"]
+    assert event["multiValueHeaders"]["Cookie"] == ["a=1", "b=2"]
+    assert event["headers"]["X-Forwarded-Proto"] == "http"
+    assert event["multiValueHeaders"]["X-Forwarded-For"] == ["127.0.0.1"]
 
 
 ANSWERS = """

@@ -4,6 +4,7 @@ forms public functions are written in (our own tenants exercising the same
 features; no third-party code is kept here)."""
 
 import json
+import socket
 
 from werkzeug.test import Client
 
@@ -505,3 +506,82 @@ def test_async_entry_points_are_awaited_in_every_form(tenants):
     assert client.get("/a-openfaas-http/").text == "openfaas-http"
     assert client.get("/a-nuclio/").text == "nuclio"
     assert client.get("/a-method/").json == {"got": "slept"}
+
+
+VERCEL_ERRORS = """
+from http.server import BaseHTTPRequestHandler
+
+class handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_error(415, 'Only post is supported')
+
+    def do_PUT(self):
+        self.send_error(404, explain='<nothing> here')
+
+    def do_DELETE(self):
+        self.send_error(204)
+
+class styled(handler):
+    error_message_format = '<p>%(code)d: %(message)s</p>'
+    error_content_type = 'text/html'
+"""
+
+
+def _stdlib_answer(handler_class, method: str) -> tuple[int, str | None, bytes]:
+    """What CPython's own ``http.server`` answers with ``handler_class``."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.sendall(f"{method} /api HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        handler_class(theirs, ("127.0.0.1", 0), None)
+        theirs.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := ours.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), fields.get("Content-Type"), body
+
+
+def test_a_vercel_handlers_errors_are_http_servers_own(tenants, capsys):
+    """send_error and a method the class has no do_X for answer what the
+    standard library's server answers (Vercel runs the class under it)."""
+    for name, entry in (("v-errors", "handler"), ("v-styled", "styled")):
+        tenants.add(name, {"api/index.py": VERCEL_ERRORS, "tenant.toml":
+                           f"[function]\nentrypoint = 'api.index.{entry}'\nform = 'vercel'\n"})
+    client = Client(tenants.app())
+    stdlib = {}
+    exec(VERCEL_ERRORS, stdlib)
+    for name, entry in (("v-errors", "handler"), ("v-styled", "styled")):
+        for method in ("GET", "PUT", "DELETE", "POST", "HEAD"):
+            status, content_type, body = _stdlib_answer(stdlib[entry], method)
+            answer = client.open(f"/{name}/api", method=method)
+            assert (answer.status_code, answer.headers.get("Content-Type"), answer.data) \
+                == (status, content_type, body), (name, method)
+    capsys.readouterr()  # http.server logs each request to stderr
+
+
+def test_a_vercel_handlers_error_page_is_formatted_under_the_sandboxs_rules(tenants):
+    """The class's page is tenant text formatted by the host: a width over
+    the limit is refused as in tenant code, and anything but a plain string
+    (an object whose ``%`` would run tenant code here) is not used."""
+    tenants.add("v-odd", {"api/index.py": VERCEL_ERRORS + """
+class Sneaky:
+    def __mod__(self, values):
+        return 'ran in the host'
+
+class wide(handler):
+    error_message_format = '%(message)999999999s'
+
+class odd(handler):
+    error_message_format = Sneaky()
+    error_content_type = property(lambda self: 'text/sneaky')
+""", "tenant.toml": "[function]\nentrypoint = 'api.index.wide'\nform = 'vercel'\n"})
+    tenants.add("v-odd2", {"api/index.py": (tenants.root / "v-odd/api/index.py").read_text(),
+                           "tenant.toml": "[function]\nentrypoint = 'api.index.odd'\nform = 'vercel'\n"})
+    client = Client(tenants.app())
+    wide = client.get("/v-odd/api")
+    assert wide.status_code == 500 and b"SizeLimitError" in wide.data, wide.data
+    odd = client.get("/v-odd2/api")
+    assert odd.status_code == 415 and odd.headers["Content-Type"] == "text/html;charset=utf-8"
+    assert b"Only post is supported" in odd.data and b"ran in the host" not in odd.data

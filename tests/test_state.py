@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO
+from tests.conftest import wait_until
 
 NOTES = {
     "index.py": """
@@ -388,3 +389,250 @@ def test_the_data_folder_is_made_private_on_first_use_only(tenants, live, use):
     assert answer.status_code == 200, answer.text
     assert answer.text in ("ok", "[]True", "1")
     assert (data / "user").stat().st_mode & 0o777 == 0o700
+
+
+CLOSER = {
+    "index.py": """
+        import sqlite3, time, mux
+        from flask import Flask
+        app = Flask(__name__)
+        shared = sqlite3.connect("app.db")  # one connection for every request
+
+        def db():
+            conn = sqlite3.connect("app.db")
+            conn.execute("CREATE TABLE IF NOT EXISTS t (x UNIQUE)")
+            conn.commit()
+            return conn
+
+        def count(conn):
+            return conn.execute("SELECT count(*) FROM t").fetchone()[0]
+
+        @app.post("/write/<int:x>")
+        def write(x):
+            with db() as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (x,))
+            return "written"
+
+        @app.get("/count")
+        def rows():
+            return str(count(db()))
+
+        @app.get("/close-in-transaction")
+        def close_in_transaction():
+            conn = db()
+            conn.execute("INSERT INTO t VALUES (-1)")  # opens a transaction
+            return repr(conn.close())  # rolled back, as CPython's
+
+        @app.get("/close-twice")
+        def close_twice():
+            conn = db()
+            conn.execute("INSERT INTO t VALUES (-1)")
+            return repr((conn.close(), conn.close()))
+
+        @app.get("/close-after-commit")
+        def close_after_commit():
+            conn = db()
+            conn.execute("INSERT INTO t VALUES (-2)")
+            conn.execute("DELETE FROM t WHERE x = -2")
+            conn.commit()
+            return repr(conn.close())
+
+        @app.get("/use-after-close")
+        def use_after_close():
+            conn = db()
+            conn.close()
+            refused = []
+            for use in (lambda: conn.execute("INSERT INTO t VALUES (-1)"), conn.commit,
+                        conn.rollback):
+                try:
+                    use()
+                except sqlite3.ProgrammingError as exc:
+                    refused.append(str(exc))
+            return " ".join(refused)
+
+        @app.get("/failed-write")
+        def failed_write():
+            # Flask's tutorial: a failed write, then teardown closes the connection.
+            conn = db()
+            try:
+                conn.execute("INSERT INTO t VALUES (-3)")
+                conn.execute("INSERT INTO t VALUES (-3)")
+            finally:
+                conn.close()
+
+        @app.get("/with-raises")
+        def with_raises():
+            conn = db()
+            try:
+                with conn:
+                    conn.execute("INSERT INTO t VALUES (-1)")
+                    raise KeyError("tenant's own")
+            except KeyError:
+                return repr(conn.in_transaction)
+
+        @app.get("/with-commit-fails")
+        def with_commit_fails():
+            conn = db()
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("CREATE TABLE IF NOT EXISTS p (id INTEGER PRIMARY KEY)")
+            conn.execute("CREATE TABLE IF NOT EXISTS c "
+                         "(p REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)")
+            conn.commit()
+            try:
+                with conn:
+                    conn.execute("INSERT INTO c VALUES (5)")  # fails only at the commit
+            except sqlite3.IntegrityError as exc:
+                return f"{exc}; in transaction: {conn.in_transaction}"
+            return "committed"
+
+        @app.get("/forgotten")
+        def forgotten():
+            conn = db()
+            conn.execute("INSERT INTO t VALUES (-1)")
+            del conn  # garbage, its transaction open: the host rolls it back
+            return "left"
+
+        @app.get("/stopped")
+        def stopped():
+            conn = db()
+            conn.execute("INSERT INTO t VALUES (-1)")
+            while True:  # stopped by a limit, its transaction open
+                pass
+
+        @app.post("/shared/<int:x>")
+        def shared_write(x):
+            shared.execute("INSERT INTO t VALUES (?)", (x,))
+            if x == 0:
+                mux.kv.set("inside", True)
+                time.sleep(0.5)  # another request uses the connection meanwhile
+            shared.commit()
+            return "written"
+
+        @app.get("/inside")
+        def inside():
+            return str(mux.kv.get("inside", False))
+        """,
+    "tenant.toml": "[limits]\nwall_s = 2\ncpu_ms = 300\n",
+}
+
+
+@pytest.mark.parametrize("path, status, answer", [
+    ("/close-in-transaction", 200, "None"),
+    ("/close-twice", 200, "(None, None)"),
+    ("/close-after-commit", 200, "None"),
+    ("/use-after-close", 200, " ".join(["Cannot operate on a closed database."] * 3)),
+    ("/failed-write", 500, None),
+    ("/with-raises", 200, "False"),
+    ("/with-commit-fails", 200, "FOREIGN KEY constraint failed; in transaction: False"),
+    ("/forgotten", 200, "left"),
+    ("/stopped", 503, None),
+])
+def test_every_way_out_of_a_transaction_gives_the_database_back(tenants, live, path, status,
+                                                                answer):
+    """As CPython's sqlite3, and the database's lock is given back: the next
+    writer goes through at once instead of waiting out its wall time for a
+    lock nobody holds any more (Flask's tutorial: a failed write, then
+    teardown's ``close()``, left every later request 500 'database is
+    locked')."""
+    tenants.add("closer", CLOSER)
+    server = live()
+    for attempt in range(2):
+        # A new TCP connection for each request: a new greenlet, which a
+        # lock kept by the one before would make wait (one keep-alive
+        # connection is one greenlet, and the lock is reentrant).
+        response = _fresh(server, "GET", "/closer" + path)
+        assert response.status_code == status, response.text
+        if answer is not None:
+            assert response.text == answer
+        written = _fresh(server, "POST", f"/closer/write/{attempt}")
+        assert (written.status_code, written.text) == (200, "written")
+    # What the way out rolled back is not there; the writes after it are.
+    assert _fresh(server, "GET", "/closer/count").text == "2"
+
+
+def _fresh(server, method, path):
+    """A request on a connection of its own."""
+    return requests.request(method, server.url + path, timeout=30,
+                            headers={"Connection": "close"})
+
+
+def test_a_failed_write_closed_in_teardown_is_the_tenants_error_in_its_log(tenants, live):
+    tenants.add("closer", CLOSER)
+    server = live()
+    response = server.get("/closer/failed-write")
+    assert response.status_code == 500
+    log = "\n".join(e["line"] for e in server.app.logs.tail("closer"))
+    assert "IntegrityError: UNIQUE constraint failed: t.x" in log, log
+    assert "ProgrammingError" not in log and "internal server error" not in log
+
+
+def test_a_connection_shared_by_requests_waits_for_the_other_requests_transaction(tenants, live):
+    """A module-level connection: a second request's statements wait for
+    the first request's transaction to end, then run in a transaction of
+    their own; the second never ends (nor gives back the lock of) the
+    first's."""
+    tenants.add("closer", CLOSER)
+    server = live()
+    assert _fresh(server, "GET", "/closer/count").text == "0"
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(
+        _fresh(server, "POST", "/closer/shared/0")))
+    first.start()
+    # The first request is inside its transaction (it wrote, has not committed).
+    wait_until(lambda: _fresh(server, "GET", "/closer/inside").text == "True")
+    second = _fresh(server, "POST", "/closer/shared/1")
+    first.join()
+    assert [(r.status_code, r.text) for r in [*answers, second]] == [(200, "written")] * 2
+    assert _fresh(server, "GET", "/closer/count").text == "2"
+    assert _fresh(server, "POST", "/closer/write/9").text == "written"
+
+
+FLASKR_REGISTER = {
+    "index.py": """
+        import sqlite3
+        from flask import Flask, g
+        app = Flask(__name__)
+
+        def get_db():
+            if "db" not in g:
+                g.db = sqlite3.connect("users.db")
+                g.db.execute("CREATE TABLE IF NOT EXISTS user (username TEXT UNIQUE NOT NULL)")
+            return g.db
+
+        @app.teardown_appcontext
+        def close_db(e=None):
+            db = g.pop("db", None)
+            if db is not None:
+                db.close()
+
+        @app.post("/add/<name>")
+        def add(name):
+            db = get_db()
+            try:
+                db.execute("INSERT INTO user (username) VALUES (?)", (name,))
+                db.commit()
+            except db.IntegrityError:  # flaskr's auth.register
+                return f"User {name} is already registered.", 409
+            return "registered", 201
+
+        @app.get("/classes")
+        def classes():
+            db = get_db()
+            names = ["Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
+                     "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
+                     "NotSupportedError"]
+            return {name: getattr(db, name) is getattr(sqlite3, name) for name in names}
+        """,
+}
+
+
+def test_a_connection_offers_the_db_api_exceptions_as_flaskr_uses_them(tenants, live):
+    """``except db.IntegrityError`` (flaskr's auth.py): the connection's
+    exception attributes are the module's classes, as in CPython."""
+    tenants.add("flaskr", FLASKR_REGISTER)
+    server = live()
+    assert _fresh(server, "POST", "/flaskr/add/ann").status_code == 201
+    again = _fresh(server, "POST", "/flaskr/add/ann")
+    assert (again.status_code, again.text) == (409, "User ann is already registered.")
+    assert _fresh(server, "POST", "/flaskr/add/bob").status_code == 201
+    assert set(_fresh(server, "GET", "/flaskr/classes").json().values()) == {True}

@@ -47,6 +47,7 @@ from httptools import HttpParserUpgrade
 
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import StreamCut
+from muxserver.http import RAW_HEADERS
 from muxserver.http.responses import http_date
 
 log = logging.getLogger("muxserver.server")
@@ -338,6 +339,7 @@ class Connection:
         environ["QUERY_STRING"] = query.decode("latin-1")
         environ["RAW_URI"] = environ["REQUEST_URI"] = url.decode("latin-1")
         environ["SERVER_PROTOCOL"] = "HTTP/" + message.version
+        environ[RAW_HEADERS] = message.headers
         for raw_name, raw_value in message.headers:
             name = raw_name.decode("latin-1").upper().replace("-", "_")
             value = raw_value.decode("latin-1")

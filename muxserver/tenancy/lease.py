@@ -134,8 +134,10 @@ class Lease:
                 self.ctx.request.close()
             generation = self.generation
             if generation is not None:
-                if self.budget is not None and generation.runtime is not None:
-                    generation.runtime.sqlite.end_request(self.budget)
-                generation.leave()
+                try:
+                    if self.budget is not None and generation.runtime is not None:
+                        generation.runtime.sqlite.end_request(self.budget)
+                finally:
+                    generation.leave()
         finally:
             self.state.inflight -= 1

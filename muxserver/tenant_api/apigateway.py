@@ -14,8 +14,10 @@ and a ``/{proxy+}`` resource (1.0):
   {``method``, ``path``, ``protocol``, ``sourceIp``, ``userAgent``},
   ``requestId``, ``routeKey``, ``stage``, ``time``, ``timeEpoch``), ``body``
   (absent when empty), ``isBase64Encoded``.
-* 1.0: ``resource``, ``path``, ``httpMethod``, ``headers``,
-  ``multiValueHeaders``, ``queryStringParameters`` (the last value) and
+* 1.0: ``resource``, ``path``, ``httpMethod``, ``headers`` (names as the
+  client spelled them, as REST APIs keep them; a repeated header's last
+  value) and ``multiValueHeaders`` (every value), ``queryStringParameters``
+  (the last value) and
   ``multiValueQueryStringParameters`` (``null`` without a query),
   ``pathParameters`` (``{"proxy": ...}`` below the root), ``stageVariables``,
   ``requestContext`` (with ``identity``), ``body`` (``null`` when empty),
@@ -50,7 +52,9 @@ integration: ``502 {"message": "Internal server error"}``, with the reason
 .. warning::
    ``isBase64Encoded`` bodies are decoded for both forms (for REST, as with
    ``binaryMediaTypes: */*``). Stage variables, authorizers and custom
-   route keys do not exist here.
+   route keys do not exist here. Header names keep the client's spelling
+   only under muxserver's own HTTP server; under another WSGI server
+   (werkzeug's test client) a 1.0 event has them title-cased.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import decimal
 import json
 import time
 
+from muxserver.http import RAW_HEADERS
 from muxserver.tenant_api import context
 from muxserver.tenant_api.response import Response
 from muxserver.tracebacks import format_tenant_traceback
@@ -175,11 +180,19 @@ def http_api_event(request, request_id: str, tenant: str) -> dict:
 def rest_api_event(request, request_id: str, tenant: str) -> dict:
     """The REST API (payload format 1.0) event of ``request``."""
     headers, multi = {}, {}
-    for name, value in [*request.headers.items(), *_canonical(_forwarded(request)).items()]:
-        if name in headers and name.startswith("X-Forwarded-"):
-            continue
-        headers[name] = value
-        multi.setdefault(name, []).append(value)
+    sent = _as_sent(_environ(request))
+    for name, value in request.headers.items():
+        # REST keeps the client's spelling of a name ("day", not "Day"),
+        # and a repeated header's values apart ("headers" has the last).
+        spelled, values = sent.get(name.upper().replace("-", "_"), (name, None))
+        if values is None or ("; " if name == "Cookie" else ",").join(values) != value:
+            values = [value]  # not as sent (the host set it): as the environ has it
+        headers[spelled] = values[-1]
+        multi[spelled] = values
+    for name, value in _canonical(_forwarded(request)).items():
+        if name.upper() not in {key.upper() for key in headers}:
+            headers[name] = value
+            multi[name] = [value]
     resource = "/" if request.path == "/" else "/{proxy+}"
     stamp, epoch = _times()
     host = request.host
@@ -221,6 +234,21 @@ def rest_api_event(request, request_id: str, tenant: str) -> dict:
         "body": body,
         "isBase64Encoded": encoded,
     }
+
+
+def _as_sent(environ) -> dict:
+    """The request's header lines as the client spelled them, by the key
+    WSGI gives each: ``{"DAY": ("day", ["Thursday"])}`` (the first spelling
+    of a repeated name). Empty under servers that keep no raw header lines."""
+    sent: dict = {}
+    for raw_name, raw_value in environ.get(RAW_HEADERS, ()):
+        name = raw_name.decode("latin-1")
+        key = name.upper().replace("-", "_")
+        entry = sent.get(key)
+        if entry is None:
+            entry = sent[key] = (name, [])
+        entry[1].append(raw_value.decode("latin-1"))
+    return sent
 
 
 def _canonical(headers: dict) -> dict:

@@ -28,7 +28,9 @@ An ``async def`` entry point is awaited (:func:`sandbox.facades.aio.resolve`).
 
 from __future__ import annotations
 
+import html
 import json
+from http import server as _stdlib_server
 
 from muxserver.tenant_api import apigateway
 from muxserver.tenant_api import cloudfunctions
@@ -264,12 +266,47 @@ class BaseHTTPRequestHandler:
     def end_headers(self):
         pass
 
+    #: The page and type ``send_error`` answers with, as in ``http.server``
+    #: (a subclass may set its own, as plain strings).
+    error_message_format = _stdlib_server.DEFAULT_ERROR_MESSAGE
+    error_content_type = _stdlib_server.DEFAULT_ERROR_CONTENT_TYPE
+
     def send_error(self, code, message=None, explain=None):
-        self.mux_status = int(code)
-        self.wfile.write((message or "").encode())
+        """As ``http.server``'s: the status and, unless the code has no
+        body (1xx, 204, 205, 304) or the request is a HEAD, the class's HTML
+        error page with the message and explanation escaped."""
+        code = int(code)
+        short, long = _stdlib_server.BaseHTTPRequestHandler.responses.get(code, ("???", "???"))
+        message = short if message is None else guards.safe_str(message)
+        explain = long if explain is None else guards.safe_str(explain)
+        self.send_response(code, message)
+        self.send_header("Connection", "close")
+        body = None
+        if code >= 200 and code not in (204, 205, 304):
+            page = guards.guarded_mod(
+                _class_text(self, "error_message_format"),
+                {"code": code, "message": html.escape(message, quote=False),
+                 "explain": html.escape(explain, quote=False)})
+            body = page.encode("UTF-8", "replace")
+            self.send_header("Content-Type", _class_text(self, "error_content_type"))
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
 
     def log_message(self, format, *args):
         pass
+
+
+def _class_text(handler, name: str) -> str:
+    """A text class attribute of the handler's class (``error_message_format``):
+    read from the classes' dicts, so no descriptor of tenant code runs in
+    here, and only a plain string counts (else the default)."""
+    for klass in type(handler).__mro__:
+        value = vars(klass).get(name)
+        if value is not None:
+            return value if type(value) is str else getattr(BaseHTTPRequestHandler, name)
+    return getattr(BaseHTTPRequestHandler, name)
 
 
 @declared("read")
@@ -314,9 +351,10 @@ def _vercel(func, request, site):
     if isinstance(func, type) and issubclass(func, BaseHTTPRequestHandler):
         handler = func(request)
         method = getattr(handler, f"do_{request.method}", None)
-        if method is None:
-            return Response("Unsupported method\n", status=501, mimetype="text/plain")
-        method()
+        if method is None:  # http.server's answer
+            handler.send_error(501, f"Unsupported method ({request.method!r})")
+        else:
+            method()
         response = Response(handler.wfile.getvalue(), status=handler.mux_status,
                             headers=handler.mux_headers)
         if not any(name.lower() == "content-type" for name, _ in handler.mux_headers):

@@ -35,7 +35,13 @@ progress handler and trace hooks are not offered.
   replication checkpoint) is retried the same way. When the wait does run
   out, the error says who held the database. A request that ends with a
   transaction open is rolled back by the host
-  (:meth:`SqliteState.end_request`).
+  (:meth:`SqliteState.end_request`). Every way out of a transaction
+  (commit, rollback, ``close()`` — which rolls back, as CPython's — an
+  error, a limit, the end of the request) gives the lock back through one
+  method, :meth:`Connection._release`, that asks nothing of the real
+  connection. The lock is a greenlet lock: a connection shared by requests
+  (a module global) makes the second request's statements wait for the
+  first's transaction to end.
 
 What sqlite3 offers as Python objects (``Row``, cursors, ``detect_types``,
 adapters of the standard types) works as in CPython; the wrappers keep the
@@ -51,6 +57,8 @@ import sqlite3
 import threading
 import time
 import weakref
+
+import greenlet
 
 from sandbox import guards
 from sandbox import limits
@@ -367,13 +375,20 @@ class Cursor:
     _guarded_writes = True
 
 
+#: DB-API 2.0's exceptions, offered by the module and (optional extension)
+#: as attributes of each connection: ``except db.IntegrityError``.
+DBAPI_ERRORS = ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
+                "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
+                "NotSupportedError")
+
+
 @declared("cursor execute executemany executescript commit rollback close create_function "
           "create_aggregate create_collation iterdump row_factory text_factory isolation_level "
-          "total_changes in_transaction")
+          "total_changes in_transaction " + " ".join(DBAPI_ERRORS))
 class Connection:
     """A connection as tenant code holds it (see the module doc)."""
 
-    __slots__ = ("_raw", "_state", "_lock", "_held", "_progress", "_path", "_quota_pages",
+    __slots__ = ("_raw", "_state", "_lock", "_holder", "_progress", "_path", "_quota_pages",
                  "_guard", "_page_size", "_name", "_row_factory", "_closed", "__weakref__")
     _guarded_writes = True
 
@@ -390,7 +405,10 @@ class Connection:
         self._state = state
         self._path = path
         self._lock = state.lock_for(path) if path else None
-        self._held = False
+        #: The greenlet (request) that holds the database's lock through
+        #: this connection: from the first statement of its transaction to
+        #: its end (the lock is a greenlet lock: only its holder releases).
+        self._holder = None
         self._progress = _Progress()
         self._quota_pages = quota_pages
         raw.set_progress_handler(self._progress, PROGRESS_OPS)
@@ -409,12 +427,14 @@ class Connection:
         if self._lock is not None and self._state.on_use is not None:
             self._state.on_use()
         while True:
-            if self._lock is not None and not self._held:
+            if self._lock is not None and self._holder is not greenlet.getcurrent():
+                # Also when another request's transaction on this connection
+                # (one opened at module level) is open: it waits for its end.
                 self._take_lock()
-            self._state.touched(self)
-            self._progress.stopped = None
-            began = self._raw.in_transaction
             try:
+                self._state.touched(self)
+                self._progress.stopped = None
+                began = self._in_transaction()
                 with self._guard:
                     try:
                         return self._call(call, args)
@@ -441,7 +461,7 @@ class Connection:
         left = wall_left(limits.current())
         if not self._lock.acquire(left):
             raise _locked(self._lock, self._path, left)
-        self._held = True
+        self._holder = greenlet.getcurrent()
 
     def _wait_busy(self, began, pause):
         """SQLite answered SQLITE_BUSY although this request holds the
@@ -474,18 +494,49 @@ class Connection:
                 ledger.after_write(raw, self._page_size, before)
         return call(*args)
 
+    def _in_transaction(self) -> bool:
+        """Whether the real connection has a transaction open (a closed one
+        has none)."""
+        try:
+            return not self._closed and self._raw.in_transaction
+        except sqlite3.ProgrammingError:
+            return False  # closed
+
     def _release_if_done(self):
-        if self._held and not self._raw.in_transaction:
-            self._held = False
+        if self._holder is not None and not self._in_transaction():
+            self._release()
+
+    def _release(self):
+        """Give the database's lock back, if the running request holds it
+        through this connection. Every road out of a transaction ends here —
+        commit, rollback, close, the end of the request — and nothing about
+        the real connection (closed, broken) is asked first: a lock kept by
+        mistake stalls every later writer of the database in this process.
+        (Only its holder may release it: another request's, or the garbage
+        collector's, leaves it to the end of the holder's request.)"""
+        if self._holder is not None and self._holder is greenlet.getcurrent():
+            self._holder = None
             self._lock.release()
 
     def _end_of_request(self):
+        """What a finished request left open is rolled back; if SQLite cannot
+        roll it back, the real connection is closed (SQLite then drops the
+        transaction). The lock is given back either way. A transaction of
+        another request still running (a shared connection) is its own."""
+        if self._holder is not None and self._holder is not greenlet.getcurrent():
+            return
         try:
-            if self._raw.in_transaction:
-                self._raw.rollback()
-        except sqlite3.ProgrammingError:
-            pass  # closed
-        self._release_if_done()
+            if self._in_transaction():
+                try:
+                    self._raw.rollback()
+                except sqlite3.Error:
+                    self._close_raw()
+        finally:
+            self._release()
+
+    def _close_raw(self):
+        self._closed = True
+        self._raw.close()
 
     # -- sqlite3.Connection's surface -------------------------------------------
 
@@ -509,16 +560,18 @@ class Connection:
         self._run(self._raw.rollback)
 
     def close(self):
+        """As CPython's: an open transaction is rolled back (silently), and
+        closing again does nothing."""
         # Closing from inside one of its own callbacks segfaulted the server.
         with self._guard:
             try:
-                if self._raw.in_transaction:
+                if self._in_transaction():
                     self._raw.rollback()
-            except sqlite3.ProgrammingError:
-                pass
-            self._raw.close()
-            self._closed = True
-        self._release_if_done()
+            finally:
+                try:
+                    self._close_raw()
+                finally:
+                    self._release()
 
     def create_function(self, name, narg, func, *, deterministic=False):
         self._guard.check()
@@ -570,21 +623,36 @@ class Connection:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        else:
+        if exc_type is not None:
             self.rollback()
+            return False
+        try:
+            self.commit()
+        except sqlite3.Error:
+            # As CPython 3.11: a commit that failed (a deferred foreign key)
+            # is rolled back, which gives the database back to other writers.
+            if self._in_transaction():
+                self.rollback()
+            raise
         return False
 
     def __del__(self):
         try:
-            self._raw.close()
-            self._release_if_done()
+            self._close_raw()
         except Exception:
             pass
+        try:
+            self._release()
+        except Exception:
+            pass  # another greenlet's: the end of its request gives it back
 
     def __repr__(self):
         return f"<sqlite3.Connection {self._name}>"
+
+
+for _name in DBAPI_ERRORS:  # the very classes the module offers, as CPython's are
+    setattr(Connection, _name, getattr(sqlite3, _name))
+del _name
 
 
 def _open(state, database, timeout, detect_types, isolation_level):
@@ -679,9 +747,7 @@ def build_sqlite3(ctx):
         return _open(state, database, timeout, detect_types, isolation_level)
 
     table = {name: getattr(sqlite3, name) for name in (
-        "Row", "Error", "DatabaseError", "OperationalError", "IntegrityError", "ProgrammingError",
-        "InterfaceError", "DataError", "NotSupportedError", "InternalError", "Warning",
-        "PARSE_DECLTYPES", "PARSE_COLNAMES", "sqlite_version", "sqlite_version_info", "Binary",
+        *DBAPI_ERRORS, "Row", "PARSE_DECLTYPES", "PARSE_COLNAMES", "sqlite_version", "sqlite_version_info", "Binary",
         "complete_statement",
     )}
     table["connect"] = connect

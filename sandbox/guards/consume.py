@@ -382,7 +382,51 @@ def text_of(value, *, limit: int, as_str: bool = True, over: str = "cut",
     return "".join(builder.parts)
 
 
-_PERCENT_WIDTH = re.compile(r"%[#0\- +]*(\*|\d{7,})|%[#0\- +]*\d*\.(\*|\d{7,})")
+#: The widest field or precision one ``%`` conversion may ask for.
+MAX_PERCENT_WIDTH = 999_999
+_DIGITS = frozenset("0123456789")
+
+
+def _percent_conversions(pattern: str) -> tuple[int, collections.Counter]:
+    """``(widths, keys)`` of a ``%`` template: the sum of its conversions'
+    widths and precisions (text the result holds whatever the values are),
+    and how many times each ``%(key)`` conversion names each key (a key's
+    value is formatted once per naming, not once). Read as CPython's
+    ``PyUnicode_Format`` reads it: a key's parentheses nest.
+
+    :raise SizeLimitError: a ``*`` width or precision, or one over
+        :data:`MAX_PERCENT_WIDTH`.
+    """
+    widths, keys = 0, collections.Counter()
+    end = len(pattern)
+    at = pattern.find("%")
+    while 0 <= at < end - 1:
+        at += 1
+        if pattern[at] == "%":
+            at = pattern.find("%", at + 1)
+            continue
+        if pattern[at] == "(":
+            depth, start = 1, at + 1
+            while at + 1 < end and depth:
+                at += 1
+                depth += {"(": 1, ")": -1}.get(pattern[at], 0)
+            keys[pattern[start:at]] += 1
+            at += 1
+        while at < end and pattern[at] in "#0- +":
+            at += 1
+        for part in ("width", "precision"):
+            if part == "precision":
+                if at >= end or pattern[at] != ".":
+                    break
+                at += 1
+            start = at
+            while at < end and pattern[at] in _DIGITS:
+                at += 1
+            if at < end and pattern[at] == "*" or at - start > len(str(MAX_PERCENT_WIDTH)):
+                raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
+            widths += int(pattern[start:at] or 0)
+        at = pattern.find("%", at)
+    return widths, keys
 
 
 class _Rendered:
@@ -451,26 +495,33 @@ def check_mod(left, right):
     pattern = _percent_template(left)
     if pattern is None:
         return check_floordiv(left, right)  # a % of numbers is a division
-    if _PERCENT_WIDTH.search(pattern):
-        raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
-    values = right if isinstance(right, tuple) else tuple(right.values()) \
-        if isinstance(right, dict) else (right,)
+    widths, keys = _percent_conversions(pattern)
+    if keys and hasattr(type(right), "__getitem__") and not isinstance(right, (tuple, str, bytes)):
+        # ``%(key)s``: each key looked up once, here, into a plain dict (a
+        # tenant mapping could answer a different value at each lookup).
+        if isinstance(left, (bytes, bytearray)):
+            keys = collections.Counter({key.encode("latin-1"): n for key, n in keys.items()})
+        right = {key: right[key] for key in keys}
+        values = tuple(value for key, value in right.items() for _ in range(keys[key]))
+    else:
+        values = right if isinstance(right, tuple) else (right,)
     for value in values:
         check_decimal(value)
-    check_allocation(len(pattern) + text_estimate(values, text_limit())[0], "%-formatting")
+    fixed = len(pattern) + widths
+    check_allocation(fixed + text_estimate(values, text_limit())[0], "%-formatting")
     if isinstance(left, (str, collections.UserString)):
         if type(right) is tuple:
             right = tuple(_rendered(v) for v in right)
             rendered = right
         elif type(right) is dict:
             right = {k: _rendered(v) for k, v in right.items()}
-            rendered = tuple(right.values())
+            rendered = tuple(value for key, value in right.items() for _ in range(keys[key] or 1))
         else:
             right = _rendered(right)
             rendered = (right,)
         if any(isinstance(v, _Rendered) for v in rendered):
             # The tenant's text is known now: the whole result, sized.
-            check_allocation(len(pattern) + sum(map(_rendered_size, rendered)), "%-formatting")
+            check_allocation(fixed + sum(map(_rendered_size, rendered)), "%-formatting")
     return right
 
 

@@ -271,6 +271,16 @@ CASES = {
                          ("runtime", "no attribute 'Formatter'")),
     "format_spec_width_bomb": ("def get():\n    return '{:>9999999999}'.format(1)\n", ("runtime", "memory limit")),
     "percent_star_width": ("def get():\n    return '%*d' % (10**10, 1)\n", ("runtime", "SizeLimitError")),
+    # A width behind a mapping key, widths summed over many conversions, and
+    # one big value named many times by its key (each built ~1 GB in one C call).
+    "percent_key_width": ("def get():\n    return '%(m)999999999s' % {'m': 'x'}\n",
+                          ("runtime", "SizeLimitError")),
+    "percent_nested_key_width": ("def get():\n    return '%(a(b))9999999s' % {'a(b)': 'x'}\n",
+                                 ("runtime", "SizeLimitError")),
+    "percent_many_widths": ("def get():\n    return ('%999999s' * 1000) % (('x',) * 1000)\n",
+                            ("runtime", "memory limit")),
+    "percent_repeated_key": ("def get():\n    return ('%(a)s' * 10000) % {'a': 'x' * 100000}\n",
+                             ("runtime", "memory limit")),
     # -- module attribute chains (SECURITY-NOTES finding 1) ----------------------
     "json_codecs_sys": ("import json\ndef get():\n    return str(json.codecs.sys.modules)\n", ("runtime", "AttributeError")),
     "datetime_sys": ("import datetime\ndef get():\n    return str(datetime.sys)\n", ("runtime", "AttributeError")),
