@@ -36,6 +36,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.http import dump_cookie
 
+from sandbox.guards import safe_repr
 from sandbox.guards.declared import declared
 
 COOKIE_NAME = "session"
@@ -110,19 +111,22 @@ def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
     name = get("SESSION_COOKIE_NAME")
     if not isinstance(name, str) or not _TOKEN.fullmatch(name):
         raise ValueError(f"SESSION_COOKIE_NAME must be a cookie name (letters, digits and "
-                         f"!#$%&'*+-.^_`|~), not {name!r:.100}")
+                         f"!#$%&'*+-.^_`|~), not {safe_repr(name, 100)}")
     if get("SESSION_COOKIE_DOMAIN") and warn is not None:
-        warn(f"SESSION_COOKIE_DOMAIN ({get('SESSION_COOKIE_DOMAIN')!r:.100}) is not used here: "
+        warn(f"SESSION_COOKIE_DOMAIN ({safe_repr(get('SESSION_COOKIE_DOMAIN'), 100)}) is not "
+             "used here: "
              "a Domain would send the session cookie to other tenants' hosts; it stays "
              "host-only")
     samesite = get("SESSION_COOKIE_SAMESITE")
+    if samesite is not None and not isinstance(samesite, str):
+        raise ValueError("SESSION_COOKIE_SAMESITE must be 'Strict', 'Lax', 'None' or None")
     return CookieSettings(
         name=name,
         path=_confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), mount),
         httponly=bool(get("SESSION_COOKIE_HTTPONLY")),
         secure=bool(get("SESSION_COOKIE_SECURE")),
         partitioned=bool(get("SESSION_COOKIE_PARTITIONED")),
-        samesite=samesite if samesite is None else str(samesite),
+        samesite=samesite,
         lifetime=as_timedelta(get("PERMANENT_SESSION_LIFETIME")),
         refresh_each_request=bool(get("SESSION_REFRESH_EACH_REQUEST")),
     )
