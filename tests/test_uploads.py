@@ -38,6 +38,30 @@ SAVER = {"u.py": """
             return {"refused": type(e).__name__, "why": str(e)}
         return {"saved": "into " + request.form["what"]}
 
+    @app.route("/reach", methods=["POST"])
+    def reach():
+        upload = request.files.getlist("doc")[0]
+        stream = upload.stream
+        tries = {
+            "_fs": lambda: upload._fs, "_s": lambda: stream._s,
+            "getattr _s": lambda: getattr(stream, "_s"), "name": lambda: stream.name,
+            "fileno": lambda: stream.fileno(), "write": lambda: stream.write(b"x"),
+            "dict": lambda: getattr(stream, "__dict__"),
+            "to_dict _fs": lambda: request.files.to_dict()["doc"]._fs,
+            "deepcopy": lambda: request.files.deepcopy()["doc"]._fs,
+            "copied stream": lambda: request.files.deepcopy()["doc"].stream._s,
+            "lists _fs": lambda: list(request.files.lists())[0][1][0]._fs,
+        }
+        reached = {}
+        for label, attempt in tries.items():
+            try:
+                reached[label] = repr(attempt())
+            except Exception as e:
+                reached[label] = "refused " + type(e).__name__
+        copy = request.files.deepcopy()["doc"]
+        reached["copy reads"] = [copy.filename, copy.mimetype, len(copy.read())]
+        return reached
+
     @app.route("/unchecked", methods=["POST"])
     def unchecked():
         request.files["doc"].save("/data/big.bin")
@@ -137,3 +161,31 @@ def test_a_save_over_the_quota_writes_nothing_and_answers_507(site):
     r = client.post("/acme/unchecked", data={"doc": (io.BytesIO(big), "d.bin")})
     assert r.status_code == 507
     assert (data / "big.bin").read_bytes() == b"payload"
+
+
+def test_the_files_multidict_and_an_uploads_stream_reach_no_host_file(site):
+    """Through ``request.files`` (every road of the MultiDict) and
+    ``FileStorage.stream``, tenant code reads the content and nothing of the
+    stream behind it."""
+    client, _, _ = site
+    answer = client.post("/acme/reach", data={"doc": (io.BytesIO(b"x" * 1024), "d.bin")})
+    assert answer.status_code == 200, answer.get_data()
+    reached = answer.json
+    assert reached.pop("copy reads") == ["d.bin", "application/octet-stream", 1024]
+    assert all(v.startswith("refused ") for v in reached.values()), reached
+
+
+def test_the_users_getlist_function_over_http(tenants, live):
+    """The reported function (``tenants/min-files/getlist.py``) over a real
+    socket, two files in one field, as ``curl -F f=@a.txt -F f=@b.sh``."""
+    tenants.add("min-files", {"getlist.py": """
+        from flask import request
+
+        def post():
+            return {"names": [f.filename for f in request.files.getlist("f")]}
+        """})
+    server = live()
+    answer = server.post("/min-files/getlist", files=[("f", ("a.txt", b"a")),
+                                                      ("f", ("b.sh", b"echo"))])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"names": ["a.txt", "b.sh"]}

@@ -36,6 +36,7 @@ from __future__ import annotations
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import default_exceptions
+from werkzeug.http import parse_set_header
 
 from muxserver.http.responses import to_plain
 from muxserver.tenant_api import cloudfunctions
@@ -206,13 +207,29 @@ def _teardown(apps, error=None):
 
 
 def _with_session(ctx, plain):
-    """Add the session cookie when the handler changed the session."""
+    """Flask's ``save_session``: the session cookie when the session was
+    changed (or is permanent and refreshed), and ``Vary: Cookie`` when it
+    was read or its cookie is sent."""
     session = ctx.extras.get("session") if ctx is not None else None
     if session is None or ctx.site is None:
         return plain
-    cookie = save_session(ctx.site.secret_key(), session, ctx.request.script_root
-                          if ctx.request is not None else "/")
-    if cookie is None:
+    mount = ctx.request.script_root if ctx.request is not None else ""
+    cookie = save_session(ctx.site.secret_key(), session, ctx.site.session_cookie(mount))
+    if cookie is None and not session.accessed:
         return plain
     code, headers, body, stream = plain
-    return code, headers + [("Set-Cookie", cookie)], body, stream
+    headers = _vary_on_cookie(headers)
+    if cookie is not None:
+        headers.append(("Set-Cookie", cookie))
+    return code, headers, body, stream
+
+
+def _vary_on_cookie(headers) -> list:
+    """``headers`` with ``Cookie`` added to ``Vary`` as werkzeug's
+    ``response.vary.add("Cookie")`` adds it (one ``Vary`` header, from the
+    first)."""
+    first = next((value for name, value in headers if name.lower() == "vary"), None)
+    vary = parse_set_header(first)
+    vary.add("Cookie")
+    return [(name, value) for name, value in headers if name.lower() != "vary"] + \
+        [("Vary", vary.to_header())]

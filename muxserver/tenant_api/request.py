@@ -13,6 +13,7 @@ the greenlet that reads it.
 
 from __future__ import annotations
 
+import io
 import os
 
 from werkzeug import datastructures
@@ -80,11 +81,13 @@ class RequestHeaders(EnvironHeaders):
     __slots__ = ()
 
 
-@declared("filename name content_type mimetype content_length headers read save")
+@declared("filename name content_type mimetype mimetype_params content_length headers stream "
+          "read save close")
 class UploadedFile:
     """A file from a multipart form (werkzeug's ``FileStorage`` as Flask
     gives it): name, type and content, no host paths. :meth:`save` writes
-    it under ``/data`` through the tenant's file facade."""
+    it under ``/data`` through the tenant's file facade. False when no file
+    was chosen (an empty filename), as ``FileStorage`` is."""
 
     __slots__ = ("_fs",)
 
@@ -108,8 +111,18 @@ class UploadedFile:
         return self._fs.mimetype
 
     @property
+    def mimetype_params(self):
+        return dict(self._fs.mimetype_params)
+
+    @property
     def content_length(self):
         return self._fs.content_length
+
+    @property
+    def stream(self) -> "FileStream":
+        """The file's content as a stream that reads and seeks (werkzeug's
+        spooled temporary file, not reachable itself)."""
+        return FileStream(self._fs.stream)
 
     @property
     def headers(self):
@@ -146,6 +159,29 @@ class UploadedFile:
             if not data:
                 return
             write(data)
+
+    def close(self) -> None:
+        self._fs.close()
+
+    def __deepcopy__(self, memo):
+        """``request.files.deepcopy()``: a file of its own over a copy of the
+        content (copying werkzeug's spooled file would leave one nobody
+        closes)."""
+        stream = self._fs.stream
+        here = stream.tell()
+        stream.seek(0)
+        content = stream.read()
+        stream.seek(here)
+        copied = io.BytesIO(content)
+        copied.seek(here)
+        return UploadedFile(datastructures.FileStorage(
+            copied, self._fs.filename, self._fs.name, headers=Headers(self._fs.headers)))
+
+    def __bool__(self):
+        return bool(self._fs.filename)
+
+    def __iter__(self):
+        return iter(FileStream(self._fs.stream))
 
     def __repr__(self):
         return f"<UploadedFile {self.filename!r} ({self.content_type})>"
@@ -212,6 +248,19 @@ class BodyStream:
             if not line:
                 return
             yield line
+
+
+@declared("read readline seek tell")
+class FileStream(BodyStream):
+    """``FileStorage.stream``: a body stream that can also seek."""
+
+    __slots__ = ()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._s.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._s.tell()
 
 
 class FlaskRequest(Request):
@@ -323,11 +372,15 @@ class TenantRequest:
     values = property(lambda self: self._r.values)
 
     @property
-    def files(self) -> dict:
+    def files(self) -> datastructures.ImmutableMultiDict:
+        """werkzeug's ``ImmutableMultiDict`` (Flask's ``request.files``),
+        every file of a field kept in order, each an :class:`UploadedFile`:
+        ``getlist``, ``to_dict``, ``items(multi=True)`` and a missing key
+        read by subscript (400) behave as for ``request.form``."""
         if self._files is None:
-            self._files = {
-                key: UploadedFile(storage) for key, storage in self._r.files.items()
-            }
+            self._files = datastructures.ImmutableMultiDict(
+                (key, UploadedFile(storage))
+                for key, storage in self._r.files.items(multi=True))
         return self._files
 
     @property

@@ -5,43 +5,172 @@ it, under the tenant's ``app.secret_key`` (``SECRET_KEY``) or, without one,
 a key the server derives per tenant from its own secret — so one tenant's
 cookie is never valid for another. Like Flask's, the session is readable by
 the client (signed, not encrypted) and limited by cookie size.
+
+The cookie is written as Flask 3.1's ``SecureCookieSessionInterface``
+writes it (werkzeug's ``dump_cookie``), from the app's ``SESSION_COOKIE_*``,
+``PERMANENT_SESSION_LIFETIME`` and ``SESSION_REFRESH_EACH_REQUEST`` config
+(:func:`cookie_settings`, the one place that reads them), with two
+confinements a shared server needs:
+
+* ``Path`` is under the tenant's mount: the mount itself by default (Flask's
+  ``/``), and ``SESSION_COOKIE_PATH`` (or ``APPLICATION_ROOT``) is read
+  relative to the mount, as the app's routes are (``/admin`` under
+  ``/kitchen`` is ``/kitchen/admin``; ``..`` cannot leave it).
+* ``SESSION_COOKIE_DOMAIN`` is not sent: a ``Domain`` would hand the cookie
+  to every host under it, other tenants' included. The cookie stays
+  host-only and the tenant's log says so once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.http import dump_cookie
 
+from sandbox.guards import safe_repr
 from sandbox.guards.declared import declared
 
 COOKIE_NAME = "session"
 #: Browsers keep cookies up to about 4 KB; a larger session is refused.
 MAX_COOKIE_BYTES = 4093
-#: Flask's default PERMANENT_SESSION_LIFETIME (31 days), in seconds.
-PERMANENT_LIFETIME_S = 31 * 24 * 3600
+#: Flask's default PERMANENT_SESSION_LIFETIME (31 days).
+PERMANENT_LIFETIME = timedelta(days=31)
+#: Flask 3.1's defaults of the config keys that shape the session cookie.
+SESSION_DEFAULTS = {
+    "APPLICATION_ROOT": "/",
+    "SESSION_COOKIE_NAME": COOKIE_NAME,
+    "SESSION_COOKIE_DOMAIN": None,
+    "SESSION_COOKIE_PATH": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_PARTITIONED": False,
+    "SESSION_COOKIE_SAMESITE": None,
+    "PERMANENT_SESSION_LIFETIME": PERMANENT_LIFETIME,
+    "SESSION_REFRESH_EACH_REQUEST": True,
+}
+#: A cookie name is an RFC 6265 token: nothing that could end it and start
+#: an attribute of the tenant's choosing (``; Domain=...``).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class CookieSettings:
+    """How the session cookie of one tenant is named, scoped and kept."""
+
+    name: str = COOKIE_NAME
+    path: str = "/"
+    httponly: bool = True
+    secure: bool = False
+    partitioned: bool = False
+    samesite: str | None = None
+    lifetime: timedelta = PERMANENT_LIFETIME
+    refresh_each_request: bool = True
+
+
+def as_timedelta(value) -> timedelta:
+    """Flask's ``_make_timedelta``: a ``timedelta``, or seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    raise TypeError("PERMANENT_SESSION_LIFETIME must be a timedelta or a number of seconds")
+
+
+def _confined_path(configured, mount: str) -> str:
+    """``configured`` (a path of the app's) under the tenant's mount."""
+    if not isinstance(configured, str) or not configured:
+        configured = "/"
+    inner = posixpath.normpath("/" + configured.lstrip("/"))  # "/../x" is "/x"
+    if inner in ("/", "//"):
+        return mount or "/"
+    return (mount.rstrip("/") + inner) if mount else inner
+
+
+def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
+    """The session cookie's settings from ``app``'s config (Flask's
+    defaults without an app), confined to ``mount``.
+
+    :param warn: ``warn(text)`` logs what the server does not honour (a
+        ``SESSION_COOKIE_DOMAIN``).
+    :raises ValueError: for a cookie name that is not a token.
+    """
+    config = getattr(app, "config", None) or {}
+
+    def get(key):
+        return config.get(key, SESSION_DEFAULTS[key])
+
+    name = get("SESSION_COOKIE_NAME")
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise ValueError(f"SESSION_COOKIE_NAME must be a cookie name (letters, digits and "
+                         f"!#$%&'*+-.^_`|~), not {safe_repr(name, 100)}")
+    if get("SESSION_COOKIE_DOMAIN") and warn is not None:
+        warn(f"SESSION_COOKIE_DOMAIN ({safe_repr(get('SESSION_COOKIE_DOMAIN'), 100)}) is not "
+             "used here: "
+             "a Domain would send the session cookie to other tenants' hosts; it stays "
+             "host-only")
+    samesite = get("SESSION_COOKIE_SAMESITE")
+    if samesite is not None and not isinstance(samesite, str):
+        raise ValueError("SESSION_COOKIE_SAMESITE must be 'Strict', 'Lax', 'None' or None")
+    return CookieSettings(
+        name=name,
+        path=_confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), mount),
+        httponly=bool(get("SESSION_COOKIE_HTTPONLY")),
+        secure=bool(get("SESSION_COOKIE_SECURE")),
+        partitioned=bool(get("SESSION_COOKIE_PARTITIONED")),
+        samesite=samesite,
+        lifetime=as_timedelta(get("PERMANENT_SESSION_LIFETIME")),
+        refresh_each_request=bool(get("SESSION_REFRESH_EACH_REQUEST")),
+    )
 
 
 class SessionTooLarge(ValueError):
     pass
 
 
-@declared("modified permanent new")
+@declared("modified accessed permanent new")
 class TenantSession(dict):
-    """The session of one request: a dict that knows it was changed."""
+    """The session of one request: a dict that knows it was changed, and
+    read (``accessed``: by ``[key]``, ``get``, ``setdefault`` or a change,
+    as Flask's ``SecureCookieSession`` counts it)."""
 
     _guarded_writes = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.modified = False
-        self.permanent = False
+        self.accessed = False
         self.new = not args
+
+    def __getitem__(self, key):
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.accessed = True
+        return super().get(key, default)
+
+    @property
+    def permanent(self) -> bool:
+        """Flask's ``session.permanent``: kept in the session as
+        ``_permanent``, so setting it is a change."""
+        return self.get("_permanent", False)
+
+    @permanent.setter
+    def permanent(self, value) -> None:
+        self["_permanent"] = bool(value)
 
     def _changed(self):
         self.modified = True
+        self.accessed = True
 
     def __setitem__(self, key, value):
         self._changed()
@@ -55,15 +184,17 @@ class TenantSession(dict):
         self._changed()
         super().clear()
 
-    def pop(self, *args):
-        self._changed()
-        return super().pop(*args)
+    def pop(self, key, *default):
+        if key in self:
+            self._changed()
+        return super().pop(key, *default)
 
     def popitem(self):
         self._changed()
         return super().popitem()
 
     def setdefault(self, key, default=None):
+        self.accessed = True
         if key not in self:
             self._changed()
         return super().setdefault(key, default)
@@ -80,37 +211,40 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
     )
 
 
-def open_session(secret: str, cookie: str | None) -> TenantSession:
-    """The session from the request's cookie (empty if absent or forged)."""
+def open_session(secret: str, cookie: str | None,
+                 settings: CookieSettings = CookieSettings()) -> TenantSession:
+    """The session from the request's cookie (empty if absent, forged or
+    older than the permanent lifetime, as Flask reads it)."""
     if not cookie:
         return TenantSession()
     try:
-        data = _serializer(secret).loads(cookie, max_age=PERMANENT_LIFETIME_S)
+        data = _serializer(secret).loads(cookie, max_age=int(settings.lifetime.total_seconds()))
     except (BadSignature, ValueError, TypeError):
         return TenantSession()
     if not isinstance(data, dict):
         return TenantSession()
     session = TenantSession(data)
     session.new = False
-    session.permanent = bool(data.get("_permanent"))
     return session
 
 
-def save_session(secret: str, session: TenantSession, mount: str) -> str | None:
-    """The ``Set-Cookie`` value for a changed session, or None."""
-    if not session.modified:
-        return None
-    path = mount or "/"
+def save_session(secret: str, session: TenantSession,
+                 settings: CookieSettings = CookieSettings()) -> str | None:
+    """The ``Set-Cookie`` value Flask's ``save_session`` would send, or None:
+    an emptied session deletes the cookie; a changed one — or a permanent
+    one, with ``SESSION_REFRESH_EACH_REQUEST`` — sets it, with ``Expires``
+    only when permanent."""
+    scope = {"path": settings.path, "secure": settings.secure, "httponly": settings.httponly,
+             "samesite": settings.samesite, "partitioned": settings.partitioned}
     if not session:
-        return f"{COOKIE_NAME}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Path={path}"
-    data = dict(session)
-    if session.permanent:
-        data["_permanent"] = True
-    value = _serializer(secret).dumps(data)
+        if session.modified:
+            return dump_cookie(settings.name, expires=0, max_age=0, **scope)
+        return None
+    if not (session.modified or (session.permanent and settings.refresh_each_request)):
+        return None
+    value = _serializer(secret).dumps(dict(session))
     if len(value) > MAX_COOKIE_BYTES:
         raise SessionTooLarge(f"the session cookie would be {len(value)} bytes; browsers keep "
                               f"{MAX_COOKIE_BYTES}")
-    cookie = f"{COOKIE_NAME}={value}; HttpOnly; Path={path}; SameSite=Lax"
-    if session.permanent:
-        cookie += f"; Max-Age={PERMANENT_LIFETIME_S}"
-    return cookie
+    expires = datetime.now(timezone.utc) + settings.lifetime if session.permanent else None
+    return dump_cookie(settings.name, value, expires=expires, **scope)

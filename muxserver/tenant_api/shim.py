@@ -46,7 +46,10 @@ from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import jsonify
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.response import redirect
+from muxserver.tenant_api.session import SESSION_DEFAULTS
 from muxserver.tenant_api.session import TenantSession
+from muxserver.tenant_api.session import as_timedelta
+from muxserver.tenant_api.session import open_session
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
@@ -114,8 +117,8 @@ class AppConfig(dict):
 
 
 @declared("import_name name config url_prefix template_folder static_folder root_path debug "
-          "testing secret_key logger route get post put patch delete add_url_rule errorhandler "
-          "register_error_handler before_request after_request teardown_request "
+          "testing secret_key permanent_session_lifetime logger route get post put patch delete "
+          "add_url_rule errorhandler register_error_handler before_request after_request teardown_request "
           "teardown_appcontext context_processor register_blueprint run instance_path cli "
           "open_resource app_context test_request_context is_blueprint jinja_env "
           "template_filter add_template_filter template_global add_template_global "
@@ -136,7 +139,8 @@ class Flask:
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
         self.import_name = str(import_name)
         self.name = self.import_name
-        self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None, JSON_SORT_KEYS=True)
+        self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None, JSON_SORT_KEYS=True,
+                                **SESSION_DEFAULTS)
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
         self.static_folder = static_folder
@@ -181,6 +185,14 @@ class Flask:
     @secret_key.setter
     def secret_key(self, value):
         self.config["SECRET_KEY"] = value
+
+    @property
+    def permanent_session_lifetime(self):
+        return as_timedelta(self.config["PERMANENT_SESSION_LIFETIME"])
+
+    @permanent_session_lifetime.setter
+    def permanent_session_lifetime(self, value):
+        self.config["PERMANENT_SESSION_LIFETIME"] = value
 
     @property
     def logger(self):
@@ -478,10 +490,10 @@ class SessionProxy:
             raise RuntimeError("session is only available while a request is served")
         session = ctx.extras.get("session")
         if session is None:
-            from muxserver.tenant_api.session import open_session
-
             site = ctx.site
-            session = open_session(site.secret_key(), ctx.request.cookies.get("session"))
+            settings = site.session_cookie(ctx.request.script_root)
+            session = open_session(site.secret_key(), ctx.request.cookies.get(settings.name),
+                                   settings)
             ctx.extras["session"] = session
         return session
 

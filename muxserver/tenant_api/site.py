@@ -19,6 +19,7 @@ from sandbox import guards
 from sandbox.facades.text import urlencode
 
 from muxserver.errors import MuxError
+from muxserver.tenant_api.session import cookie_settings
 
 log = logging.getLogger("muxserver.site")
 
@@ -77,6 +78,7 @@ class TenantSite:
         self.files = files
         self._session_key = session_key
         self._derived_secret: str | None = None  # on first use: most never sign
+        self._warned: set = set()  # what _warn_once logged
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
@@ -119,6 +121,18 @@ class TenantSite:
             self._derived_secret = hmac.new(self._session_key, f"session:{self.tenant}".encode(),
                                             hashlib.sha256).hexdigest()
         return self._derived_secret
+
+    def session_cookie(self, mount: str):
+        """How the app's config names and scopes its session cookie under
+        ``mount`` (:func:`muxserver.tenant_api.session.cookie_settings`);
+        what it does not honour is logged once."""
+        return cookie_settings(self.app, mount, self._warn_once)
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self._warned:
+            if len(self._warned) < 100:
+                self._warned.add(text)
+            self.log_line(text, "warning")
 
     # -- url_for -----------------------------------------------------------------
 

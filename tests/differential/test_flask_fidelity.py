@@ -396,6 +396,58 @@ def test_an_uploaded_file_saved_to_the_instance_folder_or_a_file_object(both):
     pair.post("/twice", data=_upload(f=b"a much longer first body", g=b"short"))
 
 
+MANY_FILES_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.route("/many", methods=["POST"])
+    def many():
+        files = request.files
+        first = files.to_dict()
+        every = files.to_dict(flat=False)
+        return {
+            "names": [f.filename for f in files.getlist("f")],
+            "none": files.getlist("nothing"),
+            "first": {k: v.filename for k, v in first.items()},
+            "every": {k: [v.filename for v in vs] for k, vs in every.items()},
+            "multi": [[k, v.filename] for k, v in files.items(multi=True)],
+            "keys": list(files.keys()), "iter": list(files), "len": len(files),
+            "lists": [[k, [v.read().decode() for v in vs]] for k, vs in files.lists()],
+            "values": [v.filename for v in files.values()],
+            "in": ["f" in files, "x" in files],
+            "get": [files.get("g").filename, files.get("x", "absent")],
+            "type": [type(files).__name__, files["g"].mimetype, files["g"].mimetype_params],
+        }
+
+    @app.route("/missing", methods=["POST"])
+    def missing():
+        return request.files["nope"].filename
+
+    @app.route("/stream", methods=["POST"])
+    def stream():
+        upload = request.files["f"]
+        head = upload.stream.read(3)
+        upload.stream.seek(0)
+        return {"head": head.decode(), "all": upload.stream.read().decode(),
+                "at": upload.stream.tell(), "chosen": bool(upload),
+                "empty": bool(request.files["none"])}
+    """}
+
+
+def test_request_files_is_a_multidict_that_keeps_every_file(both):
+    pair = both(MANY_FILES_APP)
+    many = lambda side: {
+        "f": [(io.BytesIO(b"one"), "a.txt"), (io.BytesIO(b"two"), "b.sh")],
+        "g": (io.BytesIO(b"three"), "c.csv", "text/csv; charset=utf-8")}
+    answer, _ = pair.post("/many", data=many)
+    assert answer.get_json()["names"] == ["a.txt", "b.sh"]
+    pair.post("/missing", data=many)  # BadRequestKeyError: 400, as for form
+    files = lambda side: {"f": (io.BytesIO(b"abcdef"), "a.txt"), "none": (io.BytesIO(b""), "")}
+    answer, _ = pair.post("/stream", data=files)
+    assert answer.get_json()["all"] == "abcdef"
+
+
 # -- redirects -------------------------------------------------------------------------
 
 REDIRECT_APP = {"app.py": """
