@@ -50,6 +50,7 @@ from sandbox.facades.numbers import Random as TenantRandom
 from sandbox.facades.sqlite import LocalLock
 from sandbox.facades.sqlite import SqliteState
 from sandbox.guards.own_objects import MODULE_DATA_NAMES
+from sandbox.guards.own_objects import refused_value_member
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
@@ -146,6 +147,12 @@ class ClassFactory:
         meta = self._metaclass(bases)
         if meta is enum.EnumType:
             meta = GuardedEnumType
+        mro = {klass for base in bases for klass in getattr(base, "__mro__", ())}
+        is_enum = issubclass(meta, enum.EnumType)
+        for member, value in namespace.items():
+            refused = refused_value_member(mro, member, value, is_enum)
+            if refused is not None:
+                raise TypeError(f"class {name}: {refused}")
         cls = meta(name, bases, namespace, **kwargs)
         guards.TENANT_CLASSES.add(cls)
         if meta is type:

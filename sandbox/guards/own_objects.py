@@ -65,6 +65,52 @@ ALLOWED_DUNDER_METHODS = frozenset(
     """.split()
 )
 
+#: Builtin value types that the host and the standard library hash, compare
+#: and read as names and cache keys (``_strptime``'s and ``sqlite3``'s
+#: process-wide tables, ``functools.lru_cache``, Jinja's attribute names).
+VALUE_TYPES = (str, bytes, int, float, complex, tuple, frozenset)
+#: What a tenant subclass of any of them may not define: the protocol a
+#: dict or a cache runs when it compares keys — in whichever tenant's
+#: request the comparison happens (round 6: a format whose ``__hash__``
+#: matched another tenant's ran its ``__eq__`` in that tenant's request).
+VALUE_IDENTITY = frozenset(["__eq__", "__ne__", "__hash__", "__lt__", "__le__", "__gt__",
+                            "__ge__"])
+#: Of ``str``'s and ``bytes``' own names, what a tenant subclass may define.
+#: The rest (``startswith``, ``upper``, ``split``, ``__str__``...) stay the
+#: base type's, so host code that asks a name about itself gets the answer
+#: its characters give (round 6: a ``startswith`` that changed its answer
+#: passed Jinja's check). An Enum's ``__str__`` is allowed: its members are
+#: fixed values, and ``class Color(str, Enum)`` often defines it.
+TEXT_MAY_DEFINE = frozenset(["__new__", "__init__", "__repr__", "__format__", "__doc__",
+                             "__module__", "__qualname__", "__init_subclass__",
+                             "__class_getitem__"])
+
+
+def refused_value_member(mro, name: str, value=None, is_enum: bool = False) -> str | None:
+    """Why a tenant class whose bases' MROs are ``mro`` may not have
+    ``name``, or None if it may. The one place that decides it, for class
+    statements (:class:`sandbox.runtime.ClassFactory`) and for assignments
+    to a class afterwards.
+
+    :param value: what ``name`` is bound to: an Enum's members (plain
+        values, not code) may shadow a ``str`` method name.
+    """
+    if type(name) is not str:
+        return "a class member's name must be a plain str"
+    for base in VALUE_TYPES:
+        if base not in mro:
+            continue
+        if name in VALUE_IDENTITY:
+            return (f"a class deriving from {base.__name__} cannot define {name} here: "
+                    "the server compares and hashes such values as the base type does")
+        if base in (str, bytes) and name in vars(base) and name not in TEXT_MAY_DEFINE:
+            if is_enum and (name == "__str__" or not (callable(value) or hasattr(type(value), "__get__"))):
+                continue
+            return (f"a class deriving from {base.__name__} cannot redefine {name} here: "
+                    f"the server reads such values as plain {base.__name__}")
+    return None
+
+
 #: Special attributes tenant source may read (the policy lets them through
 #: to ``_getattr_``, which decides per object).
 READABLE_SPECIAL_ATTRS = ALLOWED_DUNDER_METHODS | frozenset(

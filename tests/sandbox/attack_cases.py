@@ -271,6 +271,28 @@ CASES = {
                          ("runtime", "no attribute 'Formatter'")),
     "format_spec_width_bomb": ("def get():\n    return '{:>9999999999}'.format(1)\n", ("runtime", "memory limit")),
     "percent_star_width": ("def get():\n    return '%*d' % (10**10, 1)\n", ("runtime", "SizeLimitError")),
+    # -- value types whose answers change (round 6) ----------------------------------
+    # A str subclass that hashes and compares as another tenant's cache key,
+    # or answers startswith/__str__ as it likes, is refused at the class
+    # statement; and so is giving such a class the method afterwards.
+    "str_subclass_hash": ("class F(str):\n    def __hash__(self):\n        return hash('%Y')\n"
+                          "def get():\n    return F('x')\n", ("runtime", "cannot define __hash__")),
+    "str_subclass_eq": ("class F(str):\n    def __eq__(self, other):\n        return True\n"
+                        "def get():\n    return F('x')\n", ("runtime", "cannot define __eq__")),
+    "str_subclass_startswith": ("class N(str):\n    def startswith(self, *a):\n        return False\n"
+                                "def get():\n    return N('x')\n", ("runtime", "cannot redefine startswith")),
+    "str_subclass_str": ("class N(str):\n    def __str__(self):\n        return '__globals__'\n"
+                         "def get():\n    return N('x')\n", ("runtime", "cannot redefine __str__")),
+    "str_subclass_method_assigned": ("class N(str):\n    pass\n"
+                                     "def get():\n    N.upper = lambda self: self\n    return N('x').upper()\n",
+                                     ("runtime", "cannot redefine upper")),
+    "bytes_subclass_decode": ("class B(bytes):\n    def decode(self, *a):\n        return '__class__'\n"
+                              "def get():\n    return B(b'x').decode()\n", ("runtime", "cannot redefine decode")),
+    "int_subclass_hash": ("class I(int):\n    def __hash__(self):\n        return 1\n"
+                          "def get():\n    return str(I(1))\n", ("runtime", "cannot define __hash__")),
+    "tuple_subclass_eq_assigned": ("class T(tuple):\n    pass\n"
+                                   "def get():\n    T.__eq__ = lambda a, b: True\n    return 'x'\n",
+                                   ("compile", "")),
     # A width behind a mapping key, widths summed over many conversions, and
     # one big value named many times by its key (each built ~1 GB in one C call).
     "percent_key_width": ("def get():\n    return '%(m)999999999s' % {'m': 'x'}\n",

@@ -234,10 +234,9 @@ def test_jinja_escape_over_http(server):
     assert SECRET not in response.text, "the tenant read a host file over HTTP"
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: a tenant's strptime format in _strptime's "
-                                       "shared cache runs its __eq__ in another tenant's request")
 def test_strptime_cache_runs_code_in_the_victims_request(server):
-    assert requests.get(server.url + "/eavesdropper/", timeout=30).text == "planted"
+    # Refused since: its module fails to load (a str subclass defining __hash__).
+    requests.get(server.url + "/eavesdropper/", timeout=30)
     victim = requests.get(server.url + "/victim/?d=2024-05-06", timeout=30,
                           headers={"Authorization": "Bearer victim-token"})
     stolen = requests.get(server.url + "/eavesdropper/", timeout=30).text
@@ -281,14 +280,11 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: a tenant's converter type name in sqlite3's "
-                                       "process-wide registry runs its __eq__ in another "
-                                       "tenant's request")
 def test_sqlite_converter_registry_runs_code_in_the_victims_request(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r6-conv-evil", {"index.py": CONVERTER_EAVESDROPPER}, LIMITS)
     host.write("r6-conv-victim", {"index.py": CONVERTER_VICTIM}, LIMITS)
-    assert host.request("r6-conv-evil").body == "planted"
+    host.request("r6-conv-evil")  # refused since: TypeName redefines upper and __eq__
     assert host.request("r6-conv-victim", headers={"Authorization": "Bearer victim-token"}
                         ).body == "({'a': 1},)"
     stolen = host.request("r6-conv-evil").body
@@ -389,8 +385,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: _check_member_names trusts the name's own "
-                                       "startswith: __del__ through Enum's functional API")
 def test_enum_member_name_smuggles_del(host):
     outcome = serve(host, "r6-enum-del", ENUM_FINALIZER)  # serve() closes it: a collection
     assert outcome.status == 500 or "at collection" not in host.logs["r6-enum-del"][-1], \

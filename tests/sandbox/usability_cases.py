@@ -35,6 +35,40 @@ def get():
             "asdict": p._asdict(), "is_tuple": isinstance(p, tuple), "movie": m, "keys": sorted(m)}
 """, {"p": [3, -4], "fields": ["x", "y"], "norm": 7, "moved": [3, 1], "asdict": {"x": 3, "y": -4},
       "is_tuple": True, "movie": {"title": "Heat"}, "keys": ["title"]}),
+    # Subclasses of value types as real code writes them: what they may not
+    # redefine is only what the server compares, hashes or reads as text.
+    "value_type_subclasses": ("""
+import enum
+from collections import namedtuple
+
+class Color(str, enum.Enum):
+    RED = "red"
+    title = "t"              # a member may shadow a str method's name
+
+    def __str__(self):       # common on (str, Enum) classes
+        return self.value
+
+class Tag(str):
+    def __repr__(self):
+        return "Tag(" + str(self) + ")"
+
+    def hashtag(self):
+        return "#" + self
+
+class Money(int):
+    def __add__(self, other):
+        return Money(int(self) + int(other))
+
+class Vec(namedtuple("Vec", "x y")):
+    def __add__(self, other):
+        return Vec(self.x + other.x, self.y + other.y)
+
+def get():
+    return {"color": str(Color.RED), "member": Color.title.value, "eq": Color.RED == "red",
+            "tag": Tag("news").hashtag(), "repr": repr(Tag("a")), "key": {Tag("a"): 1}.get("a"),
+            "money": Money(2) + Money(3), "vec": list(Vec(1, 2) + Vec(3, 4))}
+""", {"color": "red", "member": "t", "eq": True, "tag": "#news", "repr": "Tag(a)", "key": 1,
+      "money": 5, "vec": [4, 6]}),
     "asyncio_and_module_metadata": ("""
 '''Module docstring.'''
 import asyncio, sys
