@@ -61,7 +61,8 @@ def _strptime_guard(cls, name):
 
     def guarded(text, fmt):
         _check_strptime(text, fmt)
-        return strptime(text, fmt)
+        # _strptime keeps the format as a key of its process-wide cache.
+        return strptime(guards.plain_text(text), guards.plain_text(fmt))
 
     return guarded
 
@@ -84,7 +85,7 @@ def build_time(ctx):
 
     def strptime(text, fmt="%a %b %d %H:%M:%S %Y"):
         _check_strptime(text, fmt)
-        return time.strptime(text, fmt)
+        return time.strptime(guards.plain_text(text), guards.plain_text(fmt))
 
     table["strptime"] = strptime
     table["tzname"] = tuple(time.tzname)
@@ -150,7 +151,7 @@ def _check_member_names(names, what: str) -> None:
         # A class is made from them in pure Python (exec'd source for namedtuple).
         raise SandboxError(f"{what}: at most {MAX_MEMBERS} members here")
     for name in listed:
-        if not isinstance(name, str) or name.startswith("_"):
+        if not isinstance(name, str) or str.startswith(name, "_"):
             raise SandboxError(f"{what}: member names must not start with '_' "
                                f"({guards.safe_repr(name, 200)})")
 

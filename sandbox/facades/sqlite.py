@@ -249,7 +249,9 @@ class SqliteState:
     def register_converter(self, typename, converter) -> None:
         if not isinstance(typename, str) or not callable(converter):
             raise TypeError("register_converter(typename: str, converter: callable)")
-        name = typename.upper()
+        # Kept in sqlite3's process-wide registry: a plain copy, upper-cased
+        # by str's own method.
+        name = str.upper(guards.plain_text(typename))
         if name not in self.converters and len(self.converters) >= MAX_CONVERTERS:
             raise SandboxError(f"more than {MAX_CONVERTERS} converters")
         self.converters[name] = converter

@@ -14,6 +14,8 @@ Patterns are compiled with ``regex.VERSION0``, the ``re``-compatible mode.
 
 from __future__ import annotations
 
+import inspect
+
 import regex
 
 from sandbox import guards
@@ -235,14 +237,24 @@ class Pattern:
 _MAX_PATTERN_CHARS = 10_000
 
 
+#: regex's note of which patterns are locale-sensitive, by (type, pattern).
+_LOCALE_NOTES: dict = getattr(inspect.getmodule(regex.compile), "_locale_sensitive", {})
+
+
 def _compile(pattern, flags=0):
     if isinstance(pattern, Pattern):
         return pattern
     if isinstance(pattern, (str, bytes)) and len(pattern) > _MAX_PATTERN_CHARS:
         raise SizeLimitError("regular expression is over the sandbox size limit")
+    pattern = guards.plain_text(pattern)
     # Not in regex's process-wide pattern cache: no tenant's patterns are
-    # kept alive by, or shared with, another's.
-    return Pattern(regex.compile(pattern, flags | regex.VERSION0, cache_pattern=False))
+    # kept alive by, or shared with, another's. regex still notes each
+    # pattern's locale sensitivity in a dict that never shrinks (round 6):
+    # the note is dropped again.
+    try:
+        return Pattern(regex.compile(pattern, flags | regex.VERSION0, cache_pattern=False))
+    finally:
+        _LOCALE_NOTES.pop((type(pattern), pattern), None)
 
 
 declare(regex.error, "msg pattern pos lineno colno")

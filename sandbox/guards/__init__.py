@@ -42,6 +42,7 @@ from sandbox.guards.consume import exception_text
 from sandbox.guards.counts import exact_int
 from sandbox.guards.counts import is_count
 from sandbox.guards.consume import safe_repr
+from sandbox.guards.consume import plain_text
 from sandbox.guards.consume import safe_str
 from sandbox.guards.consume import sized_default
 from sandbox.guards.consume import text_of
@@ -84,6 +85,7 @@ __all__ = [
     "is_count",
     "join_text",
     "safe_repr",
+    "plain_text",
     "safe_str",
     "safe_str_builtin",
     "sized_default",

@@ -111,6 +111,23 @@ def _is_opaque(value) -> bool:
                                       or _tenant_method(cls, "__str__") is not None)
 
 
+def plain_text(value):
+    """``value`` as a plain ``str`` or ``bytes`` when it is a subclass of
+    one, anything else as it is: what a facade hands the standard library
+    when it may keep the value (a cache key: ``_strptime``'s, ``regex``'s,
+    ``sqlite3``'s converters). A tenant subclass keeps its own attributes
+    (memory, for as long as the cache lives) and its class; the copy keeps
+    neither."""
+    cls = type(value)
+    if cls is str or cls is bytes:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes.__bytes__(value)
+    return value
+
+
 def _leaf_text(value, as_str: bool) -> str:
     text = str(value) if as_str else repr(value)
     if type(text) is not str:

@@ -345,8 +345,6 @@ def _rss_mb() -> int:
         return int(f.read().split()[1]) * 4096 // 2**20
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: regex keeps every pattern (and what a str "
-                                       "subclass pattern holds) in a process-wide dict")
 def test_regex_locale_cache_keeps_tenant_objects_after_eviction(tmp_path):
     cache = inspect.getmodule(regex.compile)._locale_sensitive
     host = SandboxHost(tmp_path)
@@ -364,6 +362,7 @@ def test_regex_locale_cache_keeps_tenant_objects_after_eviction(tmp_path):
     grown = _rss_mb() - before
     assert not kept and grown < 24, \
         f"{len(kept)} tenant patterns outlive their tenants; RSS grew {grown} MB"
+    assert len(cache) <= before_entries, "each distinct pattern stays in regex's notes"
 
 
 # -- 5. Enum's functional API with a name that denies its own underscore ---------------
