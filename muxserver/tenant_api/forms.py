@@ -38,6 +38,7 @@ from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
 from sandbox.facades.aio import resolve
+from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards.declared import declared
 
@@ -133,7 +134,7 @@ class NuclioEvent:
         self.content_type = request.mimetype or ""
         if self.content_type == "application/json" and data:
             try:
-                data = json.loads(data)
+                data = decode_json(data)
             except ValueError:
                 pass
         self.body = data

@@ -36,6 +36,7 @@ from muxserver.tenancy.writelock import WriteLock
 from muxserver.tenancy.writelock import lock_path
 from sandbox import guards
 from sandbox import limits
+from sandbox.facades.data import decode_json
 from sandbox.facades.sqlite import BUSY_FIRST_S
 from sandbox.facades.sqlite import BUSY_MAX_S
 from sandbox.facades.sqlite import QuotaError
@@ -140,7 +141,7 @@ class KeyValueStore:
         row = self._read("SELECT value, version FROM kv WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None, 0
-        return json.loads(row[0]), row[1]
+        return decode_json(row[0]), row[1]
 
     def keys(self, prefix=""):
         if not isinstance(prefix, str):

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
 from sandbox import limits
+from sandbox.facades.data import SizedJson
 from sandbox.facades.files import MAX_SAVE_CHUNK
 from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
@@ -266,7 +267,10 @@ class FileStream(BodyStream):
 class FlaskRequest(Request):
     """werkzeug's request as Flask's subclass of it answers a body that is
     not JSON: a plain ``BadRequest`` (Flask keeps werkzeug's message for
-    debug mode only)."""
+    debug mode only). Its JSON is decoded sized first, as ``json.loads``
+    is in tenant code."""
+
+    json_module = SizedJson
 
     def on_json_loading_failed(self, e):
         try:

@@ -7,7 +7,6 @@ class attributes reach the ``json`` module.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 from werkzeug import exceptions as wz_exceptions
@@ -16,6 +15,7 @@ from werkzeug.http import dump_cookie
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
 from sandbox.guards import safe_repr
+from sandbox.facades.data import decode_json
 from sandbox.guards.declared import declared
 
 
@@ -174,7 +174,7 @@ class Response:
 
     @property
     def json(self):
-        return json.loads(self.get_data()) if self.is_json else None
+        return decode_json(self.get_data()) if self.is_json else None
 
     def __repr__(self):
         return f"<Response {self.status}>"

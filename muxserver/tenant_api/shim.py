@@ -53,6 +53,7 @@ from muxserver.tenant_api.session import open_session
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
 from sandbox.facades.system import TenantLogger
+from sandbox.facades.data import decode_json
 from sandbox.guards import guarded_getattr
 from sandbox.guards import safe_repr
 from sandbox.guards import safe_str
@@ -671,9 +672,7 @@ class _JSONFacade:
 
     @staticmethod
     def loads(s, **kwargs):
-        import json
-
-        return json.loads(s, **kwargs)
+        return decode_json(s, **kwargs)
 
     @staticmethod
     def jsonify(*args, **kwargs):

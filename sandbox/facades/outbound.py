@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
+from sandbox.facades.data import decode_json
 from sandbox.guards import check_allocation
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declared
@@ -178,7 +179,7 @@ class Response:
         return self.content.decode(self.encoding or "utf-8", "replace")
 
     def json(self, **kwargs):
-        return jsonlib.loads(self.content)
+        return decode_json(self.content)
 
     def raise_for_status(self):
         if self.status_code >= 400:

@@ -70,8 +70,9 @@ _owner("_hashlib.HASHXOF",
     digest='natives._xof_digest: length against the budget',
     hexdigest='natives._xof_digest')
 _owner("_io.BytesIO",
-    "close flush getbuffer getvalue isatty read read1 readable readinto readline readlines "
+    "close flush getbuffer getvalue isatty read read1 readable readinto readline "
     "seekable tell truncate writable write writelines",
+    readlines='natives._stream_readlines: readline() in a loop that ticks',
     seek='natives._stream_seek: a position past the end is a size')
 _owner("_io.StringIO",
     "close getvalue read readable readline seekable tell truncate writable write",
@@ -79,7 +80,8 @@ _owner("_io.StringIO",
 _owner("_io._BufferedIOBase",
     "readinto1")
 _owner("_io._IOBase",
-    "close flush isatty readable readlines seekable writable writelines")
+    "close flush isatty readable seekable writable writelines",
+    readlines='natives._stream_readlines')
 _owner("_io._TextIOBase",
     "read readline write")
 _owner("_random.Random",
@@ -441,9 +443,10 @@ _owner("itertools",
 _owner("json",
     "JSONDecodeError JSONDecoder JSONEncoder",
     dumps='sized first (6x the text + 70 a value); default= counted; indent and separators capped',
-    loads='C; cls= a decoder class only')
+    loads='data.check_json_text: sized first (2x the text + 64 a value); cls= a decoder class only')
 _owner("json.decoder.JSONDecoder",
-    "decode raw_decode")
+    decode='data._decoder_method: sized like json.loads',
+    raw_decode='data._decoder_method')
 _owner("json.encoder.JSONEncoder",
     "default",
     encode='data._encoder_method: sized like json.dumps',
@@ -625,7 +628,8 @@ _owner("sandbox.facades.numbers._Bounded",
     shuffle="CPython's Fisher-Yates, ticking every 64 swaps")
 _owner("sandbox.facades.sqlite.Connection",
     "commit create_aggregate create_collation create_function cursor rollback row_factory "
-    "text_factory",
+    "text_factory DataError DatabaseError Error IntegrityError InterfaceError InternalError "
+    "NotSupportedError OperationalError ProgrammingError Warning",
     close='refused from its own callbacks',
     execute='as Cursor.execute',
     executemany='as Cursor.execute',

@@ -307,8 +307,6 @@ ONE_CALL_GROWTH = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="round 6: one C call builds ~30 bytes of objects per "
-                                       "input byte, unguarded")
 @pytest.mark.parametrize("case", sorted(ONE_CALL_GROWTH))
 def test_one_call_growth(tmp_path, case):
     script = (

@@ -2,6 +2,8 @@
 ``get()`` must return. Several fail under RestrictedPython's default policy
 (marked RP-default-fails) and work here on purpose."""
 
+import io
+
 CASES = {
     # sum() gives CPython's own result to the last bit (3.12+ compensates
     # float rounding): the expected values are this interpreter's sum.
@@ -69,6 +71,24 @@ def get():
             "money": Money(2) + Money(3), "vec": list(Vec(1, 2) + Vec(3, 4))}
 """, {"color": "red", "member": "t", "eq": True, "tag": "#news", "repr": "Tag(a)", "key": 1,
       "money": 5, "vec": [4, 6]}),
+    # readlines() is a ticking loop here and JSON is sized before decoding
+    # (round 6): the answers are CPython's.
+    "readlines_and_json_decoding": ("""
+import io, json
+
+def get():
+    text = "a\\nbb\\n\\nccc"
+    records = json.dumps([{"id": i, "name": "n" * 20, "tags": ["x", "y"]} for i in range(3000)])
+    return {"lines": io.StringIO(text).readlines(), "hint": io.StringIO(text).readlines(3),
+            "bytes": [b.decode() for b in io.BytesIO(text.encode()).readlines(1)],
+            "rest": io.StringIO(text).readlines(0), "records": len(json.loads(records)),
+            "decoder": json.JSONDecoder().decode(records)[-1]["id"],
+            "raw": json.JSONDecoder().raw_decode('[1, 2] tail')}
+""", {"lines": io.StringIO("a\nbb\n\nccc").readlines(),
+      "hint": io.StringIO("a\nbb\n\nccc").readlines(3),
+      "bytes": [b.decode() for b in io.BytesIO(b"a\nbb\n\nccc").readlines(1)],
+      "rest": io.StringIO("a\nbb\n\nccc").readlines(0), "records": 3000, "decoder": 2999,
+      "raw": [[1, 2], 6]}),
     "asyncio_and_module_metadata": ("""
 '''Module docstring.'''
 import asyncio, sys
