@@ -8,9 +8,13 @@ code that runs now and never another tenant's.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from greenlet import getcurrent
+
+from sandbox.runtime import RUNTIME_KEY
+from sandbox.runtime import TenantRuntime
 
 
 class RequestContext:
@@ -41,6 +45,33 @@ _contexts: dict = {}
 
 def current() -> RequestContext | None:
     return _contexts.get(getcurrent())
+
+
+def visible() -> RequestContext | None:
+    """The current request's context as the tenant code that asks may see
+    it: None when the nearest tenant module on the stack is another
+    tenant's. Every tenant-facing road to the request (``request``,
+    ``session``, ``g``, ``after_this_request``, templates, uploads) asks
+    here.
+
+    Tenant code should never run in another tenant's request; when some
+    road lets it (round 6: a format whose ``__eq__`` ran inside another
+    tenant's ``strptime``, through a cache the process shares), this is
+    what keeps that request's headers, session and response out of its
+    reach. The caller is found by its module's globals (:data:`sandbox.
+    runtime.RUNTIME_KEY`, which tenant code cannot write); host code with
+    no tenant code above it sees the context as it is.
+    """
+    ctx = _contexts.get(getcurrent())
+    if ctx is None:
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        runtime = frame.f_globals.get(RUNTIME_KEY)
+        if runtime is not None and isinstance(runtime, TenantRuntime):
+            return ctx if runtime.tenant == ctx.tenant else None
+        frame = frame.f_back
+    return ctx
 
 
 def push(ctx: RequestContext):

@@ -146,7 +146,7 @@ class UploadedFile:
             path = os.fspath(dst)
             if not isinstance(path, str):
                 raise TypeError("save() takes a str path or a file object")
-            ctx = context.current()
+            ctx = context.visible()
             if ctx is None or ctx.site is None:
                 raise RuntimeError("save() is only available while a request is served")
             ctx.site.files.save_stream(path, stream, _left_in(stream), buffer_size)
@@ -421,7 +421,7 @@ class RequestProxy:
     __slots__ = ()
 
     def _get(self) -> TenantRequest:
-        ctx = context.current()
+        ctx = context.visible()
         if ctx is None or ctx.request is None:
             raise RuntimeError("there is no request here (module top level runs at load time)")
         return ctx.request
@@ -430,11 +430,11 @@ class RequestProxy:
         return getattr(self._get(), name)
 
     def __repr__(self):
-        ctx = context.current()
+        ctx = context.visible()
         return repr(ctx.request) if ctx and ctx.request else "<no request>"
 
     def __bool__(self):
-        ctx = context.current()
+        ctx = context.visible()
         return bool(ctx and ctx.request)
 
 

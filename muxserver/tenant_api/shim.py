@@ -441,7 +441,7 @@ class RequestGlobals:
 
     @staticmethod
     def _data() -> dict:
-        ctx = context.current()
+        ctx = context.visible()
         if ctx is None or (ctx.request is None and not ctx.extras.get("app_context")):
             raise RuntimeError("g is only available while a request (or a command) runs")
         return ctx.extras.setdefault("g", {})
@@ -486,7 +486,7 @@ class SessionProxy:
 
     @staticmethod
     def _get() -> TenantSession:
-        ctx = context.current()
+        ctx = context.visible()
         if ctx is None or ctx.request is None:
             raise RuntimeError("session is only available while a request is served")
         session = ctx.extras.get("session")
@@ -530,7 +530,7 @@ class SessionProxy:
 
 
 def _current_site(ctx_required=True):
-    ctx = context.current()
+    ctx = context.visible()
     site = getattr(ctx, "site", None) if ctx else None
     if site is None and ctx_required:
         raise RuntimeError("this is only available while a request is served")
@@ -570,7 +570,7 @@ def get_flashed_messages(with_categories=False, category_filter=()):
 
 
 def _template_context(site, extra: dict) -> dict:
-    ctx = context.current()
+    ctx = context.visible()
     values = {
         "request": request,
         "session": SessionProxy(),
@@ -681,7 +681,7 @@ class _JSONFacade:
 
 def after_this_request(func):
     """Run ``func(response)`` after this request's handler (Flask's)."""
-    ctx = context.current()
+    ctx = context.visible()
     if ctx is None or ctx.request is None:
         raise RuntimeError("after_this_request() is only available while a request is served")
     hooks = ctx.extras.setdefault("after_this_request", [])
@@ -692,7 +692,7 @@ def after_this_request(func):
 
 
 def has_request_context() -> bool:
-    ctx = context.current()
+    ctx = context.visible()
     return ctx is not None and ctx.request is not None
 
 
