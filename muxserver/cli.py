@@ -79,6 +79,9 @@ def _scan_dir(directory: str | None, cache_dir: str | None, config_file: str | N
     from muxserver.app import MuxApp
 
     app = MuxApp(_tool_config(directory, cache_dir, config_file), scan=False)
+    # The command prints each tenant's errors itself: the registry's log
+    # line for each (a server's operator reads it) would say them twice.
+    logging.getLogger("muxserver.registry").setLevel(logging.CRITICAL)
     # requirements.txt is read and checked; installing it is the server's deploy.
     app.registry.install_sites = False
     app.registry.rescan()
