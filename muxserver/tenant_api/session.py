@@ -56,6 +56,7 @@ SESSION_DEFAULTS = {
     "SESSION_COOKIE_SAMESITE": None,
     "PERMANENT_SESSION_LIFETIME": PERMANENT_LIFETIME,
     "SESSION_REFRESH_EACH_REQUEST": True,
+    "SECRET_KEY_FALLBACKS": None,
 }
 #: A cookie name is an RFC 6265 token: nothing that could end it and start
 #: an attribute of the tenant's choosing (``; Domain=...``).
@@ -74,6 +75,9 @@ class CookieSettings:
     samesite: str | None = None
     lifetime: timedelta = PERMANENT_LIFETIME
     refresh_each_request: bool = True
+    #: Older secret keys a cookie may still be signed with (Flask 3.1's
+    #: ``SECRET_KEY_FALLBACKS``); new cookies are signed with the current one.
+    fallbacks: tuple = ()
 
 
 def as_timedelta(value) -> timedelta:
@@ -120,7 +124,12 @@ def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
     samesite = get("SESSION_COOKIE_SAMESITE")
     if samesite is not None and not isinstance(samesite, str):
         raise ValueError("SESSION_COOKIE_SAMESITE must be 'Strict', 'Lax', 'None' or None")
+    fallbacks = get("SECRET_KEY_FALLBACKS") or ()
+    if isinstance(fallbacks, (str, bytes)) or not all(
+            isinstance(key, (str, bytes)) for key in fallbacks):
+        raise ValueError("SECRET_KEY_FALLBACKS must be a list of keys (str or bytes)")
     return CookieSettings(
+        fallbacks=tuple(str.__str__(k) if isinstance(k, str) else bytes(k) for k in fallbacks),
         name=name,
         path=_confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), mount),
         httponly=bool(get("SESSION_COOKIE_HTTPONLY")),
@@ -204,9 +213,10 @@ class TenantSession(dict):
         super().update(*args, **kwargs)
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
+def _serializer(secret: str, fallbacks: tuple = ()) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and accepts any (Flask 3.1's order).
     return URLSafeTimedSerializer(
-        secret, salt="cookie-session", serializer=json,
+        [*fallbacks, secret], salt="cookie-session", serializer=json,
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
     )
 
@@ -218,7 +228,8 @@ def open_session(secret: str, cookie: str | None,
     if not cookie:
         return TenantSession()
     try:
-        data = _serializer(secret).loads(cookie, max_age=int(settings.lifetime.total_seconds()))
+        data = _serializer(secret, settings.fallbacks).loads(
+            cookie, max_age=int(settings.lifetime.total_seconds()))
     except (BadSignature, ValueError, TypeError):
         return TenantSession()
     if not isinstance(data, dict):

@@ -185,3 +185,31 @@ def test_the_users_session_settings_over_http(tenants, live):
     assert server.get("/kitchen/who").text == "ann"
     assert server.get("/kitchen/logout").text == "bye"
     assert server.get("/kitchen/who").text == "nobody"
+
+
+def _signed_by(key: str, data: dict) -> str:
+    """A session cookie as a real Flask app whose SECRET_KEY is ``key`` signs it."""
+    from flask import Flask
+
+    minter = Flask("minter")
+    minter.secret_key = key
+    return minter.session_interface.get_signing_serializer(minter).dumps(data)
+
+
+def test_cookies_signed_with_a_fallback_key_are_read_and_new_ones_use_the_current_key(both):
+    """Flask 3.1's SECRET_KEY_FALLBACKS: rotating the key keeps sessions."""
+    pair = both(_files('app.config["SECRET_KEY"] = "new"',
+                       'app.config["SECRET_KEY_FALLBACKS"] = ["older", "old"]'))
+    for key in ("old", "older", "new", "stranger"):
+        value = _signed_by(key, {"user": "ann"})
+        for client in (pair.flask.client, pair.mux):
+            client.set_cookie("session", value)
+        theirs, ours = pair.get("/who", compare=VARY)
+        assert ours.get_data(as_text=True) == ("nobody" if key == "stranger" else "ann")
+    _, ours = pair.get("/login")
+    fresh = _cookie(ours)["value"]
+    from flask import Flask
+
+    current = Flask("reader")
+    current.secret_key = "new"
+    assert current.session_interface.get_signing_serializer(current).loads(fresh)["user"] == "ann"
