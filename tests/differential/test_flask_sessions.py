@@ -213,3 +213,37 @@ def test_cookies_signed_with_a_fallback_key_are_read_and_new_ones_use_the_curren
     current = Flask("reader")
     current.secret_key = "new"
     assert current.session_interface.get_signing_serializer(current).loads(fresh)["user"] == "ann"
+
+
+TYPED = """
+    import datetime, uuid
+    from flask import Flask, session
+    from markupsafe import Markup
+
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = "dev"
+
+    @app.route("/put")
+    def put():
+        session["point"] = (1, 2)
+        session["raw"] = b"\\x00\\xff"
+        session["when"] = datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
+        session["id"] = uuid.UUID("12345678123456781234567812345678")
+        session["html"] = Markup("<b>hi</b>")
+        session["tagged"] = {" t": "a dict whose one key looks like a tag"}
+        return "ok"
+
+    @app.route("/get")
+    def get():
+        return {k: [type(v).__name__, repr(v)] for k, v in sorted(session.items())}
+    """
+
+
+def test_session_values_keep_their_types_as_flasks_tagged_json_keeps_them(both):
+    pair = both({"app.py": TYPED})
+    pair.get("/put", compare=VARY)
+    flask_answer, ours = pair.get("/get")  # bodies compared: the same types and values
+    assert ours.json["point"][0] == "tuple" and ours.json["when"][0] == "datetime"
+    # A cookie Flask wrote is read here, tags and all.
+    pair.mux.set_cookie("session", pair.flask.client.get_cookie("session").value)
+    assert pair.mux.get(MOUNT + "/get").json == flask_answer.json
