@@ -496,6 +496,9 @@ class SessionProxy:
             session = open_session(site.secret_key(), ctx.request.cookies.get(settings.name),
                                    settings)
             ctx.extras["session"] = session
+        # Flask 3.1: any use of the session proxy marks it accessed (then
+        # the answer varies by Cookie), a membership test or flashes included.
+        session.accessed = True
         return session
 
     def __getattr__(self, name):
@@ -553,7 +556,7 @@ def flash(message, category="message"):
     flashes = session.get("_flashes") or []
     if len(flashes) >= 100:
         raise ValueError("more than 100 flashed messages")
-    session["_flashes"] = flashes + [[str(category), message]]
+    session["_flashes"] = flashes + [(str(category), message)]  # tuples, as Flask keeps them
 
 
 def get_flashed_messages(with_categories=False, category_filter=()):

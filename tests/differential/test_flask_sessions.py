@@ -247,3 +247,27 @@ def test_session_values_keep_their_types_as_flasks_tagged_json_keeps_them(both):
     # A cookie Flask wrote is read here, tags and all.
     pair.mux.set_cookie("session", pair.flask.client.get_cookie("session").value)
     assert pair.mux.get(MOUNT + "/get").json == flask_answer.json
+
+
+FLASHES = """
+    from flask import Flask, flash, get_flashed_messages, redirect
+
+    app = Flask(__name__)
+    app.secret_key = "k"
+
+    @app.route("/")
+    def index():
+        return repr(get_flashed_messages(with_categories=True))
+
+    @app.route("/say")
+    def say():
+        flash("saved", "info")
+        return redirect("/t/")
+    """
+
+
+def test_flashes_read_the_session_as_flask_does_vary_included(both):
+    pair = both({"app.py": FLASHES})
+    pair.get("/", compare=VARY)  # no cookie yet: still Vary: Cookie, as on Flask
+    pair.get("/say", compare=VARY, body=False)
+    pair.get("/", compare=VARY)
