@@ -57,6 +57,11 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
     kind = route.kind
     ctx = context.current()
 
+    if kind == "flask":
+        # Flask's endpoint: the view's name, under its blueprint's.
+        owner = apps[0] if apps and apps[0].is_blueprint else None
+        request.routed_to(f"{owner.name}.{route.handler}" if owner is not None else route.handler)
+
     def view():
         if kind == "flask":
             return resolve(handler(**view_args))

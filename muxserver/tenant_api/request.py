@@ -17,6 +17,7 @@ import io
 import os
 
 from werkzeug import datastructures
+from werkzeug.user_agent import UserAgent
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequest
@@ -30,6 +31,7 @@ from sandbox.facades.files import MAX_SAVE_CHUNK
 from sandbox.guards import guarded_getattr
 from sandbox.guards import guarded_iter
 from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import declared
 
@@ -55,7 +57,14 @@ METHOD_GUARDS[(datastructures.Accept, "best_match")] = _best_match
 # What the request's attributes hold: werkzeug's containers of its values.
 declare_values(Headers, datastructures.MultiDict, datastructures.ImmutableMultiDict,
                datastructures.CombinedMultiDict, datastructures.Authorization,
-               datastructures.Accept, datastructures.MIMEAccept, exclude="to_wsgi_list")
+               datastructures.Accept, datastructures.MIMEAccept, datastructures.LanguageAccept,
+               datastructures.CharsetAccept, exclude="to_wsgi_list")
+# Their attributes set per instance (not in the class's dir()), by name.
+declare(UserAgent, "string platform browser version language to_header")
+declare(datastructures.ETags, "star_tag as_set is_weak is_strong contains_weak contains "
+        "contains_raw to_header")
+declare(datastructures.Range, "units ranges range_for_length make_content_range to_header "
+        "to_content_range_header")
 
 
 class TenantHeaders(Headers):
@@ -280,9 +289,11 @@ class FlaskRequest(Request):
 
 
 @declared("method path full_path script_root url base_url url_root host_url host scheme is_secure "
-          "query_string args view_args endpoint remote_addr headers cookies content_type mimetype "
-          "content_length authorization origin referrer accept_mimetypes user_agent form values "
-          "files data stream get_data is_json json get_json")
+          "query_string args view_args endpoint blueprint remote_addr access_route headers cookies "
+          "content_type mimetype mimetype_params content_length authorization origin referrer "
+          "accept_mimetypes accept_languages accept_charsets accept_encodings user_agent date "
+          "if_match if_none_match if_modified_since if_unmodified_since range root_url "
+          "max_content_length form values files data stream get_data is_json json get_json")
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
@@ -347,6 +358,16 @@ class TenantRequest:
     args = property(lambda self: self._r.args)
     view_args = property(lambda self: dict(self._view_args))
     endpoint = property(lambda self: self._endpoint)
+
+    @property
+    def blueprint(self) -> str | None:
+        """The blueprint of the route's view (Flask's: its endpoint's prefix)."""
+        return self._endpoint.rpartition(".")[0] or None
+
+    def routed_to(self, endpoint: str) -> None:
+        """Set Flask's endpoint (``view`` or ``blueprint.view``) once the
+        host knows which app's route matched (host side, not declared)."""
+        self._endpoint = endpoint
     remote_addr = property(lambda self: self._r.remote_addr)
 
     # -- headers ---------------------------------------------------------------
@@ -366,9 +387,20 @@ class TenantRequest:
     referrer = property(lambda self: self._r.referrer)
     accept_mimetypes = property(lambda self: self._r.accept_mimetypes)
 
-    @property
-    def user_agent(self) -> str:
-        return self._r.headers.get("User-Agent", "")
+    user_agent = property(lambda self: self._r.user_agent)  # werkzeug's UserAgent
+    access_route = property(lambda self: self._r.access_route)
+    mimetype_params = property(lambda self: dict(self._r.mimetype_params))
+    accept_languages = property(lambda self: self._r.accept_languages)
+    accept_charsets = property(lambda self: self._r.accept_charsets)
+    accept_encodings = property(lambda self: self._r.accept_encodings)
+    date = property(lambda self: self._r.date)
+    if_match = property(lambda self: self._r.if_match)
+    if_none_match = property(lambda self: self._r.if_none_match)
+    if_modified_since = property(lambda self: self._r.if_modified_since)
+    if_unmodified_since = property(lambda self: self._r.if_unmodified_since)
+    range = property(lambda self: self._r.range)
+    root_url = property(lambda self: self._r.root_url)
+    max_content_length = property(lambda self: self._max_body)
 
     # -- the body ----------------------------------------------------------------
 

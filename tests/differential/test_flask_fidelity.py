@@ -485,3 +485,60 @@ def test_redirect_locations_as_werkzeug_sends_them(both):
     assert absolute.headers["Location"] == "http://localhost/t/next?page=2"
     pair.get("/unicode")
     pair.get("/tuple")
+
+
+REQUEST_APP = {"app.py": """
+    from flask import Blueprint, Flask, request, url_for
+
+    app = Flask(__name__)
+    bp = Blueprint("admin", __name__)
+
+    def facts():
+        return {
+            "endpoint": request.endpoint, "blueprint": request.blueprint,
+            "ua": [request.user_agent.string, str(request.user_agent)],
+            "lang": request.accept_languages.best_match(["en", "de", "fr"]),
+            "lang_q": request.accept_languages.quality("de"),
+            "charsets": list(request.accept_charsets.values()),
+            "encodings": request.accept_encodings.best_match(["gzip", "br", "identity"]),
+            "etag": [request.if_none_match.contains("abc"), request.if_none_match.is_weak("w1"),
+                     bool(request.if_match)],
+            "range": [request.range.units, request.range.ranges] if request.range else None,
+            "date": request.date.isoformat() if request.date else None,
+            "since": str(request.if_modified_since),
+            "route": request.access_route,
+            "params": request.mimetype_params,
+            "root": request.root_url,
+            "self": url_for(request.endpoint),
+        }
+
+    @app.route("/facts", methods=["GET", "POST"])
+    def plain():
+        return facts()
+
+    @bp.route("/facts")
+    def inside():
+        return facts()
+
+    app.register_blueprint(bp, url_prefix="/admin")
+    """}
+
+REQUEST_HEADERS = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+    "Accept-Language": "de;q=0.9, en;q=0.5", "Accept-Charset": "utf-8, latin-1;q=0.2",
+    "Accept-Encoding": "br;q=0.5, gzip", "If-None-Match": '"abc", W/"w1"',
+    "Range": "bytes=0-99,200-", "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
+    "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT", "X-Forwarded-For": "10.0.0.1",
+}
+
+
+def test_request_attributes_and_endpoints_as_flask_has_them(both):
+    """request.endpoint is the view's (blueprint-qualified) name; the
+    negotiated and conditional headers are werkzeug's objects."""
+    pair = both(REQUEST_APP)
+    _, ours = pair.get("/facts", headers=REQUEST_HEADERS)
+    assert ours.json["endpoint"] == "plain" and ours.json["lang"] == "de"
+    _, ours = pair.get("/admin/facts", headers=REQUEST_HEADERS)
+    assert ours.json["endpoint"] == "admin.inside" and ours.json["blueprint"] == "admin"
+    pair.post("/facts", data="x", headers={"Content-Type": "text/plain; charset=latin-1"})
+    pair.get("/facts")  # none of the headers: the empty values
