@@ -452,8 +452,9 @@ class MuxApp:
                 # (a Fission main() does).
                 methods = router.methods_for(rel)
                 if methods is not None:
+                    # Flask's make_default_options_response: an empty text/html answer.
                     return 200, [("Allow", ", ".join(methods)),
-                                 ("Content-Type", "text/plain; charset=utf-8")], b"", None
+                                 ("Content-Type", "text/html; charset=utf-8")], b"", None
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint

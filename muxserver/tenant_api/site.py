@@ -158,7 +158,9 @@ class TenantSite:
         if values:
             if guards.text_size(values, MAX_URL_BYTES) > MAX_URL_BYTES:
                 raise guards.SizeLimitError(_URL_TOO_LONG)
-            url += "?" + urlencode({k: v for k, v in values.items() if v is not None}, doseq=True)
+            # werkzeug's build: what a query may hold unescaped stays so (WHATWG).
+            url += "?" + urlencode({k: v for k, v in values.items() if v is not None},
+                                   doseq=True, safe="!$'()*,/:;?@")
             guards.check_allocation(len(url), "url_for()")
         if anchor:
             url += "#" + quote(_url_text(anchor))

@@ -451,7 +451,7 @@ def test_request_files_is_a_multidict_that_keeps_every_file(both):
 # -- redirects -------------------------------------------------------------------------
 
 REDIRECT_APP = {"app.py": """
-    from flask import Flask, redirect
+    from flask import Flask, redirect, url_for
 
     app = Flask(__name__)
 
@@ -474,6 +474,11 @@ REDIRECT_APP = {"app.py": """
     @app.route("/tuple")
     def tuple_():
         return "moved", 301, {"Location": "/naïve"}
+
+    @app.route("/login")
+    def login():
+        return redirect(url_for("login", next="/a/b?c=1&d=é", u="http://x.test/", many=[1, 2],
+                                gone=None, _anchor="top"))
     """}
 
 
@@ -485,6 +490,7 @@ def test_redirect_locations_as_werkzeug_sends_them(both):
     assert absolute.headers["Location"] == "http://localhost/t/next?page=2"
     pair.get("/unicode")
     pair.get("/tuple")
+    pair.get("/login")  # url_for's query, as werkzeug encodes it
 
 
 REQUEST_APP = {"app.py": """
@@ -542,3 +548,6 @@ def test_request_attributes_and_endpoints_as_flask_has_them(both):
     assert ours.json["endpoint"] == "admin.inside" and ours.json["blueprint"] == "admin"
     pair.post("/facts", data="x", headers={"Content-Type": "text/plain; charset=latin-1"})
     pair.get("/facts")  # none of the headers: the empty values
+    # The automatic OPTIONS answer (Allow's order is a set's on Flask).
+    _, ours = pair.request("OPTIONS", "/facts", compare=("Content-Type",))
+    assert set(ours.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
