@@ -38,15 +38,24 @@ Findings, by class:
    and ``ClassFactory`` does not ask what a special method's value is): no
    frame of the attacker's module is on the stack, the nearest tenant frame
    is the victim's, and the macro reads the victim's ``Authorization``.
+3. *Growth in one C call* (**DoS**, the §11 class): ``csv.reader``
+   (``sandbox/facades/streams.py:118``) ticks once a row, but a row is
+   parsed in one C call with no bound on its number of fields (only on a
+   field's size): 12 MB of commas is a list of 12 M pointers to ``''``,
+   ~170 MB peak against a 32 MB budget, the process held ~0.4 s.
 """
 
-import gc
+import json
+import subprocess
 import sys
 
 import pytest
 
+from tests.conftest import REPO
+from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
+from tests.sandbox.rounds import assert_contained
 
 # -- 1. a value-type subclass inherits __eq__/__hash__ from a tenant mixin -------------
 
@@ -215,6 +224,31 @@ def test_literal_cache_and_macro_read_another_tenants_request(tmp_path):
     assert victim.body == "victim: typing.Literal['a']"
     stolen = host.request("r7-lit-evil").body
     assert "victim-token" not in stolen, stolen
+
+
+# -- 3. growth in one C call -------------------------------------------------------------
+
+CSV_ONE_ROW = ("import csv, io\nTEXT = ',' * (12 * 1024 * 1024)\n"
+               "def get():\n    return str(len(next(csv.reader(io.StringIO(TEXT)))))\n")
+
+
+@pytest.mark.xfail(strict=True, reason="round 7: csv.reader parses a row of 12 M empty fields "
+               "(~170 MB) in one C call")
+def test_csv_row_of_many_fields_is_bounded(tmp_path):
+    # A fresh process: run after another case that grew the heap, the peak hides.
+    script = (
+        "import json\n"
+        "from tests.sandbox.inprocess import SandboxHost\n"
+        "from tests.sandbox.rounds import serve\n"
+        "from muxserver.fairshare import fair_share\n"
+        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
+        f"outcome = serve(host, 'r7-csv', {CSV_ONE_ROW!r})\n"
+        "print(json.dumps(outcome._asdict()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_contained(Outcome(**json.loads(done.stdout.splitlines()[-1])))
 
 
 if __name__ == "__main__":  # pragma: no cover
