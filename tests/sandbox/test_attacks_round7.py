@@ -43,10 +43,21 @@ Findings, by class:
    parsed in one C call with no bound on its number of fields (only on a
    field's size): 12 MB of commas is a list of 12 M pointers to ``''``,
    ~170 MB peak against a 32 MB budget, the process held ~0.4 s.
+4. *A process-wide cache that keeps tenant text* (**DoS**, memory outside
+   every budget). ``quote``/``quote_plus``/``quote_from_bytes``
+   (``sandbox/facades/text.py:172``) bound the text to 512 KB but not
+   ``safe``, and CPython keeps ``safe`` (encoded) as the key of
+   ``urllib.parse._byte_quoter_factory``'s ``lru_cache(128)``: 8 MB a
+   request stays after the request, after eviction and after a full
+   collection (up to ~1 GB with 128 keys). ``disable_shared_caches``
+   (``sandbox/facades/text.py:116``) does not unwrap it; nor the
+   ``urlsplit`` that ``urllib.request`` imported by name before it ran.
 """
 
+import gc
 import json
 import subprocess
+import urllib.parse
 import sys
 
 import pytest
@@ -249,6 +260,39 @@ def test_csv_row_of_many_fields_is_bounded(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_contained(Outcome(**json.loads(done.stdout.splitlines()[-1])))
+
+
+# -- 4. urllib.parse's quoter cache keeps each tenant's safe= --------------------------
+
+QUOTE_KEEPS_SAFE = '''
+import urllib.parse, random
+def get():
+    safe = str(random.random()) + "x" * (8 * 1024 * 1024)
+    return urllib.parse.quote("a b", safe=safe)
+'''
+
+
+def _rss_mb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 // 2**20
+
+
+@pytest.mark.xfail(strict=True, reason="round 7: quote(safe=...) keys urllib.parse's process-"
+               "wide _byte_quoter_factory cache with 8 MB a request, kept after eviction")
+def test_quote_safe_is_not_kept_after_eviction(tmp_path):
+    factory = urllib.parse._byte_quoter_factory
+    host = SandboxHost(tmp_path)
+    gc.collect()
+    before, entries = _rss_mb(), factory.cache_info().currsize
+    for i in range(5):
+        name = f"r7-quote-{i}"
+        host.write(name, {"index.py": QUOTE_KEEPS_SAFE}, LIMITS)
+        assert host.request(name).body == "a%20b"
+        host.close(name)
+    gc.collect()
+    grown = _rss_mb() - before
+    kept = factory.cache_info().currsize - entries
+    assert kept == 0 and grown < 24, f"{kept} safe= keys kept; RSS grew {grown} MB"
 
 
 if __name__ == "__main__":  # pragma: no cover
