@@ -20,6 +20,13 @@ Findings, by class:
    f, ...})`` keeps it as a key of the class's dict, and CPython's slot
    lookup for ``__del__`` finds ``f``: the tenant's finalizer runs when the
    collector frees a member (after eviction: no request).
+   The same mixin gives ``str`` subclasses their own ``__len__`` (refused on
+   ``class T(str)`` itself by ``TEXT_MAY_DEFINE``), and the size guards ask
+   it (**DoS**, growth in one C call): ``str.join``
+   (``sandbox/guards/natives.py:110``, ``total += len(item)``) and
+   %-formatting size each piece by ``len()``; 25 pieces of 8 MB that say
+   they are 1 character long are joined into 200 MB and the request
+   answers 200, against a 32 MB budget.
 2. *A process-wide cache the uncacher missed, and a host callable as a
    special method* (**cross-tenant**: reads another tenant's request).
    ``disable_shared_caches`` (``sandbox/facades/text.py:116``) unwraps
@@ -67,6 +74,24 @@ from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
+
+def _fresh_process(tmp_path, name: str, source: str) -> Outcome:
+    """One request of ``source`` in a fresh process: run after another case
+    that grew the heap, a case reuses that memory and its peak no longer shows."""
+    script = (
+        "import json\n"
+        "from tests.sandbox.inprocess import SandboxHost\n"
+        "from tests.sandbox.rounds import serve\n"
+        "from muxserver.fairshare import fair_share\n"
+        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
+        f"outcome = serve(host, {name!r}, {source!r})\n"
+        "print(json.dumps(outcome._asdict()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Outcome(**json.loads(done.stdout.splitlines()[-1]))
+
 
 # -- 1. a value-type subclass inherits __eq__/__hash__ from a tenant mixin -------------
 
@@ -129,6 +154,29 @@ def test_value_type_subclass_cannot_inherit_identity_from_a_tenant_mixin(tmp_pat
     host.write("r7-mixin", {"index.py": MIXIN_VALUE_TYPE}, LIMITS)
     outcome = host.request("r7-mixin")
     assert outcome.status == "deploy" or outcome.body != "[True, True]", outcome
+
+
+LYING_LENGTH = '''
+class Short:
+    def __len__(self):
+        return 1
+
+class Big(Short, str):
+    pass
+
+BIG = Big("x" * (8 * 1024 * 1024))
+
+def get():
+    return str(len(EXPR))
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 7: a str subclass with a mixin __len__ lies to "
+               "the join and %-format size guards: 200 MB in one C call")
+@pytest.mark.parametrize("expr", ['"".join([BIG] * 25)', '("%s" * 25) % tuple([BIG] * 25)',
+                                  'BIG.join(["a"] * 25)'])
+def test_value_type_mixin_len_lies_to_size_guards(tmp_path, expr):
+    assert_contained(_fresh_process(tmp_path, "r7-len", LYING_LENGTH.replace("EXPR", expr)))
 
 
 # -- 2. typing.Literal's process-wide cache, and a Macro as __eq__ -----------------------
@@ -246,20 +294,7 @@ CSV_ONE_ROW = ("import csv, io\nTEXT = ',' * (12 * 1024 * 1024)\n"
 @pytest.mark.xfail(strict=True, reason="round 7: csv.reader parses a row of 12 M empty fields "
                "(~170 MB) in one C call")
 def test_csv_row_of_many_fields_is_bounded(tmp_path):
-    # A fresh process: run after another case that grew the heap, the peak hides.
-    script = (
-        "import json\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, 'r7-csv', {CSV_ONE_ROW!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert_contained(Outcome(**json.loads(done.stdout.splitlines()[-1])))
+    assert_contained(_fresh_process(tmp_path, "r7-csv", CSV_ONE_ROW))
 
 
 # -- 4. urllib.parse's quoter cache keeps each tenant's safe= --------------------------
