@@ -68,8 +68,11 @@ import urllib.parse
 import sys
 
 import pytest
+import requests
 
 from tests.conftest import REPO
+from tests.conftest import Subprocess
+from tests.conftest import write_tenant
 from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
@@ -282,6 +285,26 @@ def test_literal_cache_and_macro_read_another_tenants_request(tmp_path):
     victim = host.request("r7-lit-victim", headers={"Authorization": "Bearer victim-token"})
     assert victim.body == "victim: typing.Literal['a']"
     stolen = host.request("r7-lit-evil").body
+    assert "victim-token" not in stolen, stolen
+
+
+@pytest.mark.xfail(strict=True, reason="round 7: the Literal cache and Macro attack over HTTP, "
+               "the real muxserver command with its default isolation")
+def test_literal_cache_and_macro_over_http(tmp_path):
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "eavesdropper", {"index.py": LITERAL_EAVESDROPPER})
+    write_tenant(tenants, "victim", {"index.py": LITERAL_VICTIM})
+    proc = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
+                       "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
+                      log_dir=tmp_path).wait_ready()
+    try:
+        assert requests.get(proc.url + "/eavesdropper/", timeout=30).text == "planted"
+        victim = requests.get(proc.url + "/victim/", timeout=30,
+                              headers={"Authorization": "Bearer victim-token"})
+        stolen = requests.get(proc.url + "/eavesdropper/", timeout=30).text
+    finally:
+        proc.stop()
+    assert victim.text == "victim: typing.Literal['a']"
     assert "victim-token" not in stolen, stolen
 
 
