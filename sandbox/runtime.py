@@ -50,16 +50,13 @@ from sandbox.facades.numbers import Random as TenantRandom
 from sandbox.facades.sqlite import LocalLock
 from sandbox.facades.sqlite import SqliteState
 from sandbox.guards.own_objects import MODULE_DATA_NAMES
-from sandbox.guards.own_objects import refused_value_member
+from sandbox.guards.own_objects import RUNTIME_KEY
+from sandbox.guards.own_objects import refused_special_method
+from sandbox.guards.own_objects import refused_value_class
 
 #: Longest line ``print()`` passes on.
 MAX_PRINT_CHARS = 8192
 
-#: The key of a tenant module's globals that holds its :class:`TenantRuntime`.
-#: Tenant code can neither name it nor read it (dunder names are refused by
-#: the policy, and :class:`TenantModule` hides them), and it holds an object,
-#: not a name: nothing a tenant can build stands for another tenant.
-RUNTIME_KEY = "__mux_runtime__"
 
 
 class LibSource(NamedTuple):
@@ -147,12 +144,11 @@ class ClassFactory:
         meta = self._metaclass(bases)
         if meta is enum.EnumType:
             meta = GuardedEnumType
-        mro = {klass for base in bases for klass in getattr(base, "__mro__", ())}
-        is_enum = issubclass(meta, enum.EnumType)
+        refused = refused_value_class(name, bases, namespace, issubclass(meta, enum.EnumType))
         for member, value in namespace.items():
-            refused = refused_value_member(mro, member, value, is_enum)
-            if refused is not None:
-                raise TypeError(f"class {name}: {refused}")
+            refused = refused or refused_special_method(member, value)
+        if refused is not None:
+            raise TypeError(f"class {name}: {refused}")
         cls = meta(name, bases, namespace, **kwargs)
         guards.TENANT_CLASSES.add(cls)
         if meta is type:

@@ -107,16 +107,32 @@ class DictWriter(csv.DictWriter):
         self.writer = Writer(f, dialect, *args, **kwargs)
 
 
+#: Bytes of objects one character of a CSV line can become at most: a row's
+#: list slot (8) and, every other character, a one-character field.
+CSV_BYTES_PER_CHAR = 24
+
+
+def _sized_lines(lines):
+    """The lines a C ``csv.reader`` parses, each sized before it is handed
+    over: the reader builds a whole row's fields in one call (round 7: a
+    line of 12 M commas became 168 MB of fields), and ``field_size_limit``
+    bounds a field, not how many a row has."""
+    for line in guards.guarded_iter(lines):
+        if isinstance(line, (str, bytes, bytearray)):
+            guards.check_allocation(CSV_BYTES_PER_CHAR * len(line), "csv.reader()")
+        yield line
+
+
 class DictReader(csv.DictReader):
     """Rows tick: they come from the guarded iterator of ``f``."""
 
     def __init__(self, f, *args, **kwargs):
-        super().__init__(guards.guarded_iter(f), *args, **kwargs)
+        super().__init__(_sized_lines(f), *args, **kwargs)
 
 
 def build_csv(ctx):
     def reader(rows, *args, **kwargs):
-        return guards.TickingIter(csv.reader(guards.guarded_iter(rows), *args, **kwargs))
+        return guards.TickingIter(csv.reader(_sized_lines(rows), *args, **kwargs))
 
     def writer(f, *args, **kwargs):
         return Writer(f, *args, **kwargs)

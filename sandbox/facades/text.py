@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import string
+import sys
 import textwrap
 import typing
 import urllib.parse
@@ -98,9 +99,10 @@ MAX_URL_TEXT = 2**19
 
 def _bounded_text(func):
     def wrapped(text, *args, **kwargs):
-        if isinstance(text, (str, bytes, bytearray)) and len(text) > MAX_URL_TEXT:
-            raise SizeLimitError(f"{func.__name__}() takes at most {MAX_URL_TEXT} characters "
-                                 "in the sandbox")
+        for value in (text, kwargs.get("safe"), *args[:1]):
+            if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_URL_TEXT:
+                raise SizeLimitError(f"{func.__name__}() takes at most {MAX_URL_TEXT} "
+                                     "characters in the sandbox")
         return func(text, *args, **kwargs)
 
     wrapped.__name__ = func.__name__
@@ -117,9 +119,26 @@ def disable_shared_caches() -> None:
     """Turn off the caches of standard modules that facades reach, for the
     whole process: a cache shared by every tenant is a channel between them
     (an entry one tenant's object poisons, a 30 MB URL kept for ever)."""
-    urllib.parse.urlsplit = _uncached(urllib.parse.urlsplit)
+    _replace_everywhere(urllib.parse.urlsplit, _uncached(urllib.parse.urlsplit))
+    # quote()'s quoters by their safe= text (round 7: 128 of 8 MB each).
+    _replace_everywhere(urllib.parse._byte_quoter_factory,
+                        _uncached(urllib.parse._byte_quoter_factory))
     for name in dir(typing):
         _uncache_typing(getattr(typing, name, None))
+
+
+def _replace_everywhere(cached, plain) -> None:
+    """``plain`` wherever a loaded module holds ``cached`` (urllib.request
+    imported urlsplit by name before it was replaced in urllib.parse)."""
+    if cached is plain:
+        return
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            if value is cached:
+                namespace[name] = plain
 
 
 def _uncache_typing(obj) -> None:
@@ -128,6 +147,10 @@ def _uncache_typing(obj) -> None:
     targets = [obj]
     if isinstance(obj, type):
         targets = list(vars(obj).values())
+    elif hasattr(type(obj), "_getitem"):
+        # A special form (Literal, Optional...): its cached function is an
+        # attribute of the instance (round 7: Literal's was missed).
+        targets.append(getattr(obj, "_getitem", None))
     for target in targets:
         func = getattr(target, "__func__", target)
         closure = getattr(func, "__closure__", None)

@@ -9,7 +9,6 @@ defined, never to host objects.
 from __future__ import annotations
 
 import _string
-import enum
 import operator
 import string
 from types import CodeType
@@ -41,7 +40,7 @@ from sandbox.guards import special_methods  # noqa: F401 - fills SPECIAL_METHODS
 from sandbox.guards.declared import entry_for
 from sandbox.guards.declared import forget_tenant_classes
 from sandbox.guards.own_objects import TENANT_CLASSES
-from sandbox.guards.own_objects import refused_value_member
+from sandbox.guards.own_objects import refused_value_assignment
 from sandbox.guards.own_objects import is_private_name
 from sandbox.guards.own_objects import is_tenant_object
 from sandbox.guards.own_objects import special_attr
@@ -191,7 +190,7 @@ class _ClassWriter:
 
     def __setattr__(self, name, value):
         cls = object.__getattribute__(self, "_cls")
-        refused = refused_value_member(cls.__mro__, name, value, isinstance(cls, enum.EnumType))
+        refused = refused_value_assignment(cls, name, value)
         if refused is not None:
             raise TypeError(f"class {cls.__name__}: {refused}")
         setattr(cls, name, value)

@@ -34,8 +34,16 @@ from __future__ import annotations
 import builtins
 import re
 import weakref
+from enum import EnumMeta
 from types import FunctionType
 from types import MethodType
+
+#: The key of a tenant module's globals that holds its
+#: :class:`sandbox.runtime.TenantRuntime`. Tenant code can neither name it
+#: nor read it (dunder names are refused by the policy, and
+#: ``TenantModule`` hides them), and it holds an object, not a name: nothing
+#: a tenant can build stands for another tenant.
+RUNTIME_KEY = "__mux_runtime__"
 
 #: Classes created by tenant code; instances of these may be written to.
 TENANT_CLASSES: weakref.WeakSet = weakref.WeakSet()
@@ -109,6 +117,61 @@ def refused_value_member(mro, name: str, value=None, is_enum: bool = False) -> s
             return (f"a class deriving from {base.__name__} cannot redefine {name} here: "
                     f"the server reads such values as plain {base.__name__}")
     return None
+
+
+def refused_value_class(name: str, bases, namespace, is_enum: bool) -> str | None:
+    """Why a class statement ``class name(*bases)`` with ``namespace`` may
+    not make its class, or None: the value-type rule
+    (:func:`refused_value_member`) for its own names *and* those of every
+    tenant class it inherits from — a mixin placed before ``str`` lends its
+    ``__eq__`` or ``__len__`` as surely as the class's own body (round 7).
+    """
+    mro = {klass for base in bases for klass in getattr(base, "__mro__", ())}
+    if not any(base in mro for base in VALUE_TYPES):
+        return None
+    for member, value in namespace.items():
+        refused = refused_value_member(mro, member, value, is_enum)
+        if refused is not None:
+            return refused
+    for klass in mro:
+        if klass in TENANT_CLASSES:
+            for member, value in vars(klass).items():
+                refused = refused_value_member(mro, member, value, isinstance(klass, EnumMeta))
+                if refused is not None:
+                    return f"{refused} (it comes from {klass.__name__})"
+    return None
+
+
+def refused_value_assignment(cls, name: str, value) -> str | None:
+    """Why ``cls.name = value`` may not happen, or None: the rule above for
+    ``cls`` and for every class that inherits from it."""
+    seen, stack = set(), [cls]
+    while stack:
+        klass = stack.pop()
+        if klass in seen:
+            continue
+        seen.add(klass)
+        refused = refused_value_member(klass.__mro__, name, value, isinstance(klass, EnumMeta))
+        if refused is not None:
+            return refused if klass is cls else f"{refused} (for its subclass {klass.__name__})"
+        stack.extend(type.__subclasses__(klass))
+    return None
+
+
+def refused_special_method(name: str, value) -> str | None:
+    """Why a class statement may not bind ``name``, a special method Python
+    calls by itself, to ``value``, or None: only the tenant's own code, as
+    a function (or a static or class method of one), or None. A host
+    callable there — a template macro returned by a decorator — would run
+    with no tenant frame on the stack, where
+    :func:`muxserver.tenant_api.context.visible` could not tell whose it is
+    (round 7)."""
+    if name not in ALLOWED_DUNDER_METHODS or value is None:
+        return None
+    func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+    if type(func) is FunctionType and RUNTIME_KEY in func.__globals__:
+        return None
+    return f"{name} must be a function of this tenant's code"
 
 
 #: Special attributes tenant source may read (the policy lets them through

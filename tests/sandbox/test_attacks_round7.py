@@ -121,8 +121,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: a tenant mixin gives a str subclass __eq__/"
-               "__hash__; a member name that is '__del__' to the class dict passes the check")
 def test_value_type_mixin_smuggles_del_through_enum(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r7-enum-del", {"index.py": ENUM_FINALIZER_BY_MIXIN}, LIMITS)
@@ -150,8 +148,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: refused_value_member reads only the new "
-               "class's own names, not those a tenant base puts ahead of str")
 def test_value_type_subclass_cannot_inherit_identity_from_a_tenant_mixin(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r7-mixin", {"index.py": MIXIN_VALUE_TYPE}, LIMITS)
@@ -174,8 +170,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: a str subclass with a mixin __len__ lies to "
-               "the join and %-format size guards: 200 MB in one C call")
 @pytest.mark.parametrize("expr", ['"".join([BIG] * 25)', '("%s" * 25) % tuple([BIG] * 25)',
                                   'BIG.join(["a"] * 25)'])
 def test_value_type_mixin_len_lies_to_size_guards(tmp_path, expr):
@@ -275,21 +269,37 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: typing.Literal's lru_cache is shared by every "
-               "tenant; a Jinja Macro as __eq__ reads the victim's request past context.visible()")
+#: The same key with an __eq__ of the tenant's own: it is refused no more,
+#: so this checks that typing's cache no longer compares tenants' keys.
+LITERAL_OWN_EQ = LITERAL_EAVESDROPPER.replace(
+    "        @replaced_by(macro)               # __eq__ is the host's Macro: no frame of this module\n"
+    "        def __eq__(self, other):\n            return False\n",
+    "        def __eq__(self, other):\n            stolen.append('compared in a lookup')\n"
+    "            return False\n")
+
+
+def test_typing_caches_do_not_compare_one_tenants_key_in_anothers_lookup(tmp_path):
+    assert LITERAL_OWN_EQ != LITERAL_EAVESDROPPER
+    host = SandboxHost(tmp_path)
+    host.write("r7-lit-own", {"index.py": LITERAL_OWN_EQ}, LIMITS)
+    host.write("r7-lit-victim2", {"index.py": LITERAL_VICTIM}, LIMITS)
+    assert host.request("r7-lit-own").body == "planted"
+    assert host.request("r7-lit-victim2").body == "victim: typing.Literal['a']"
+    assert host.request("r7-lit-own").body == "planted", "its __eq__ ran in another's lookup"
+
+
 def test_literal_cache_and_macro_read_another_tenants_request(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r7-lit-evil", {"index.py": LITERAL_EAVESDROPPER}, LIMITS)
     host.write("r7-lit-victim", {"index.py": LITERAL_VICTIM}, LIMITS)
-    assert host.request("r7-lit-evil").status == 200
+    # Refused since: a special method bound to a host callable (the macro).
+    assert "must be a function of this tenant's code" in host.request("r7-lit-evil").text
     victim = host.request("r7-lit-victim", headers={"Authorization": "Bearer victim-token"})
     assert victim.body == "victim: typing.Literal['a']"
     stolen = host.request("r7-lit-evil").body
     assert "victim-token" not in stolen, stolen
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: the Literal cache and Macro attack over HTTP, "
-               "the real muxserver command with its default isolation")
 def test_literal_cache_and_macro_over_http(tmp_path):
     tenants = tmp_path / "tenants"
     write_tenant(tenants, "eavesdropper", {"index.py": LITERAL_EAVESDROPPER})
@@ -298,7 +308,7 @@ def test_literal_cache_and_macro_over_http(tmp_path):
                        "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
                       log_dir=tmp_path).wait_ready()
     try:
-        assert requests.get(proc.url + "/eavesdropper/", timeout=30).text == "planted"
+        requests.get(proc.url + "/eavesdropper/", timeout=30)  # refused since (the macro)
         victim = requests.get(proc.url + "/victim/", timeout=30,
                               headers={"Authorization": "Bearer victim-token"})
         stolen = requests.get(proc.url + "/eavesdropper/", timeout=30).text
@@ -314,8 +324,6 @@ CSV_ONE_ROW = ("import csv, io\nTEXT = ',' * (12 * 1024 * 1024)\n"
                "def get():\n    return str(len(next(csv.reader(io.StringIO(TEXT)))))\n")
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: csv.reader parses a row of 12 M empty fields "
-               "(~170 MB) in one C call")
 def test_csv_row_of_many_fields_is_bounded(tmp_path):
     assert_contained(_fresh_process(tmp_path, "r7-csv", CSV_ONE_ROW))
 
@@ -335,23 +343,39 @@ def _rss_mb() -> int:
         return int(f.read().split()[1]) * 4096 // 2**20
 
 
-@pytest.mark.xfail(strict=True, reason="round 7: quote(safe=...) keys urllib.parse's process-"
-               "wide _byte_quoter_factory cache with 8 MB a request, kept after eviction")
 def test_quote_safe_is_not_kept_after_eviction(tmp_path):
     factory = urllib.parse._byte_quoter_factory
     host = SandboxHost(tmp_path)
     gc.collect()
-    before, entries = _rss_mb(), factory.cache_info().currsize
+    cached = getattr(factory, "cache_info", None)  # none since: the cache is off
+    before, entries = _rss_mb(), cached().currsize if cached else 0
     for i in range(5):
         name = f"r7-quote-{i}"
         host.write(name, {"index.py": QUOTE_KEEPS_SAFE}, LIMITS)
-        assert host.request(name).body == "a%20b"
+        outcome = host.request(name)  # refused since: safe= is bounded like the text
+        assert outcome.body == "a%20b" or "SizeLimitError" in outcome.text, outcome
         host.close(name)
     gc.collect()
     grown = _rss_mb() - before
-    kept = factory.cache_info().currsize - entries
+    kept = (cached().currsize if cached else 0) - entries
     assert kept == 0 and grown < 24, f"{kept} safe= keys kept; RSS grew {grown} MB"
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_caches_tenants_reach_are_off_wherever_they_were_imported():
+    """urlsplit, quote's quoters and typing's special forms (Literal's too)
+    keep nothing once the sandbox has turned the caches off — in every
+    module that holds them (urllib.request imported urlsplit by name)."""
+    from sandbox.facades.text import disable_shared_caches
+    import urllib.request
+
+    disable_shared_caches()
+    for cached in (urllib.parse.urlsplit, urllib.request.urlsplit,
+                   urllib.parse._byte_quoter_factory):
+        assert not hasattr(cached, "cache_info"), cached
+    typing_literal = __import__("typing").Literal
+    cells = [c.cell_contents for c in typing_literal._getitem.__closure__ or ()]
+    assert not any(hasattr(c, "cache_info") for c in cells), cells
