@@ -35,3 +35,40 @@ def test_the_offered_jinja_env_names_deploy(tenants):
 def test_a_process_tenant_may_use_all_of_jinja_env(tenants):
     tenants.add("acme", {**JINJA_EXTENSION, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+REQUEST_NAMES_APP = {"app.py": """
+    import flask
+    from flask import Flask, request
+    from mux import request as req
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return request.args.get("q", "") + str(request.accept_languages) + req.method
+
+    @app.route("/raw")
+    def raw():
+        return str(flask.request.environ["wsgi.input"])
+
+    def helper(request):  # its own parameter, not Flask's request
+        return request.environ
+    """}
+
+
+def test_it_refuses_a_request_name_it_does_not_offer_with_file_and_line(tenants):
+    """Flask's request.environ (or url_rule...) is refused at deploy, under
+    any import of it; what the sandbox's request has deploys."""
+    tenants.add("acme", REQUEST_NAMES_APP)
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1, errors
+    assert "acme/app.py:14:" in errors[0] and "request.environ is not offered here" in errors[0]
+    tenants.add("acme", {"app.py": REQUEST_NAMES_APP["app.py"].replace(
+        'str(flask.request.environ["wsgi.input"])', "flask.request.full_path")})
+    assert tenants.app().registry.error_list() == []
+
+
+def test_a_process_tenant_may_read_every_request_name(tenants):
+    tenants.add("acme", {**REQUEST_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
+    assert tenants.app(process_tenants=["*"]).registry.error_list() == []

@@ -16,6 +16,7 @@ from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
@@ -57,6 +58,7 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
 
     :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
     """
+    _check_request_names(tree)
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
@@ -65,6 +67,58 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "itself stays with the server, sandboxed); a tenant with "
                                "runtime = \"process\" runs Flask itself")
     return read_module(tree)
+
+
+#: Modules whose ``request`` is the tenant API's request.
+_REQUEST_MODULES = frozenset(["flask", "mux"])
+
+
+def _check_request_names(tree: ast.Module) -> None:
+    """Refuse reading a name the request does not have (``request.environ``),
+    where it is read: ``request`` imported from ``flask`` or ``mux`` (under
+    any alias), or ``flask.request``. Flask's request has more names than
+    the sandbox's; without this, code reaching one failed on its first
+    request instead of at deploy. A function whose parameter or local
+    variable has the alias's name is its own business.
+
+    :raises SyntaxError: with ``lineno``.
+    """
+    aliases, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in _REQUEST_MODULES and not node.level:
+            aliases.update(a.asname or a.name for a in node.names if a.name == "request")
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname or a.name for a in node.names if a.name in _REQUEST_MODULES)
+    if not aliases and not modules:
+        return
+
+    def refused(node) -> bool:
+        target = node.value
+        if isinstance(target, ast.Name):
+            return target.id in aliases
+        return (isinstance(target, ast.Attribute) and target.attr == "request"
+                and isinstance(target.value, ast.Name) and target.value.id in modules)
+
+    def visit(node, shadowed: frozenset) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            names = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                      args.vararg, args.kwarg) if a is not None}
+            if not isinstance(node, ast.Lambda):
+                names |= {t.id for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.For))
+                          for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign)
+                                            else n.target) if isinstance(t, ast.Name)}
+            shadowed = shadowed | (names & aliases)
+        if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+                and node.attr not in REQUEST_NAMES and refused(node)
+                and not (isinstance(node.value, ast.Name) and node.value.id in shadowed)):
+            raise _error(node, f"request.{node.attr} is not offered here: the sandbox's request "
+                               "has Flask's names but not every one (see the README's tenant "
+                               "API); a tenant with runtime = \"process\" runs Flask itself")
+        for child in ast.iter_child_nodes(node):
+            visit(child, shadowed)
+
+    visit(tree, frozenset())
 
 
 def read_imports(tree: ast.Module) -> list[list]:

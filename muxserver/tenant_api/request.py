@@ -25,6 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from muxserver.tenancy.request_names import REQUEST_NAMES
 from sandbox import limits
 from sandbox.facades.data import SizedJson
 from sandbox.facades.files import MAX_SAVE_CHUNK
@@ -288,12 +289,7 @@ class FlaskRequest(Request):
             raise BadRequest() from error
 
 
-@declared("method path full_path script_root url base_url url_root host_url host scheme is_secure "
-          "query_string args view_args endpoint blueprint remote_addr access_route headers cookies "
-          "content_type mimetype mimetype_params content_length authorization origin referrer "
-          "accept_mimetypes accept_languages accept_charsets accept_encodings user_agent date "
-          "if_match if_none_match if_modified_since if_unmodified_since range root_url "
-          "max_content_length form values files data stream get_data is_json json get_json")
+@declared(" ".join(sorted(REQUEST_NAMES)))
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
 
