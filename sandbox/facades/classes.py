@@ -17,6 +17,7 @@ from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.guards.declared import forget_tenant_classes
+from sandbox.guards.own_objects import refused_value_class
 
 declare_values(datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
                datetime.timezone, datetime.tzinfo, time.struct_time)
@@ -39,6 +40,13 @@ def _adopt(made):
     """A class a facade made for the tenant (``namedtuple``, ``Enum('E', ...)``)
     is the tenant's own, as if its class statement had made it."""
     if isinstance(made, type):
+        # The class statement's rules, for a class a factory made: a type=
+        # mixin of the tenant's before str (enum.StrEnum("N", ..., type=M))
+        # would lend its __eq__ or __len__ to str members (round 8).
+        refused = refused_value_class(made.__name__, made.__bases__, {},
+                                      isinstance(made, enum.EnumType))
+        if refused is not None:
+            raise TypeError(f"class {made.__name__}: {refused}")
         guards.TENANT_CLASSES.add(made)
         forget_tenant_classes()
     return made
@@ -151,7 +159,9 @@ def _check_member_names(names, what: str) -> None:
         # A class is made from them in pure Python (exec'd source for namedtuple).
         raise SandboxError(f"{what}: at most {MAX_MEMBERS} members here")
     for name in listed:
-        if not isinstance(name, str) or str.startswith(name, "_"):
+        # Plain text only: a name whose hash and equality are another's
+        # ("eq" passing as "__eq__") would bind what the check never saw.
+        if type(name) is not str or name.startswith("_"):
             raise SandboxError(f"{what}: member names must not start with '_' "
                                f"({guards.safe_repr(name, 200)})")
 

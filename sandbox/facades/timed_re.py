@@ -91,6 +91,7 @@ class Match:
         return self._m.span(group)
 
     def expand(self, template):
+        template = guards.plain_text(template)  # regex caches templates by value
         guards.check_allocation(_expansion_bound(self._m, template), "Match.expand()")
         return self._m.expand(template)
 
@@ -140,7 +141,12 @@ def _expansion_bound(match, template) -> int:
 def _sized_repl(repl, string, count):
     """The replacement of ``sub``: the output is sized as it is made, so
     ``re.sub('(a+)', r'\1' * 2000, text)`` or a callable returning one cached
-    megabyte per match stops before the join builds gigabytes."""
+    megabyte per match stops before the join builds gigabytes.
+
+    A text template goes to ``regex`` as a plain copy: it keeps templates
+    in a process-wide dict keyed by them (round 8: a tenant's key was
+    compared inside another tenant's ``re.sub``)."""
+    repl = guards.plain_text(repl)
     total = [len(string)]
 
     def add(text):

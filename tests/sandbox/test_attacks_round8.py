@@ -125,7 +125,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_enum_type_mixin_cannot_give_str_members_an_identity(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r8-enum-mixin", {"index.py": ENUM_MIXIN_IDENTITY}, LIMITS)
@@ -150,7 +149,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 @pytest.mark.parametrize("expr", ['"".join([BIG] * 25)', 're.sub("", BIG, "a" * 24)'])
 def test_enum_type_mixin_len_lies_to_size_guards(tmp_path, expr):
     # On main: the join answers 200 with "209715200" (peak ~215 MB); re.sub
@@ -180,7 +178,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_enum_functional_key_smuggles_del(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r8-enum-del", {"index.py": ENUM_KEY_FINALIZER}, LIMITS)
@@ -263,7 +260,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_regex_replacement_cache_does_not_run_one_tenants_eq_in_anothers_request(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r8-re-own", {"index.py": REGEX_OWN_EQ}, LIMITS)
@@ -275,7 +271,6 @@ def test_regex_replacement_cache_does_not_run_one_tenants_eq_in_anothers_request
     assert after in ("planted", ""), after
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_regex_cache_and_enum_macro_read_another_tenants_request(tmp_path):
     host = SandboxHost(tmp_path)
     host.write("r8-re-evil", {"index.py": REGEX_MACRO_EAVESDROPPER}, LIMITS)
@@ -288,7 +283,6 @@ def test_regex_cache_and_enum_macro_read_another_tenants_request(tmp_path):
     assert "victim-token" not in stolen, stolen
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_regex_cache_and_enum_macro_over_http(tmp_path):
     tenants = tmp_path / "tenants"
     write_tenant(tenants, "eavesdropper", {"index.py": REGEX_MACRO_EAVESDROPPER})
