@@ -12,7 +12,7 @@ value, for the whole process* (the cache family of rounds 6-8, in
 ``re.I`` is ``regex.RegexFlag.I``, a host ``IntFlag`` every tenant shares.
 ``re.I | x`` with ``x`` an ``int`` is ``RegexFlag(2 | x)``; with ``x`` an
 instance of a tenant ``int`` subclass that defines ``__ror__`` (allowed: the
-value-type rule of ``sandbox/guards/own_objects.py:71`` refuses only
+value-type rule of ``sandbox/guards/own_objects.py:84`` refuses only
 ``__eq__``, ``__ne__``, ``__hash__`` and the orderings), ``2 | x`` is the
 tenant's object, ``enum.Flag._missing_`` makes a pseudo-member whose
 ``_value_`` *is that object* and stores it in
@@ -58,6 +58,8 @@ import pytest
 from tests.conftest import REPO
 
 ATTACK_WORKS = "round 9: the attack works on main a179fda"
+#: The re facade (``sandbox/facades/timed_re.py:279``) passes a third positional
+#: argument of search/match/findall/finditer/split to the Pattern method (pos).
 
 #: The scenario runs in a fresh process: ``RegexFlag``'s map is the
 #: process's, and a combination another test created first would not be
