@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import html
 import string
 import sys
@@ -125,6 +126,28 @@ def disable_shared_caches() -> None:
                         _uncached(urllib.parse._byte_quoter_factory))
     for name in dir(typing):
         _uncache_typing(getattr(typing, name, None))
+    _flags_keep_plain_values()
+
+
+def _flags_keep_plain_values() -> None:
+    """A ``Flag`` (``re.I | re.S``: regex's ``RegexFlag``, shared by every
+    tenant) keeps each combination it makes as a member of its class for
+    the life of the process, with the value it was given. A tenant's
+    ``int`` subclass given there (``re.I | Bits(8)``) stayed in a host enum
+    and had its ``__or__`` run in other tenants' requests (round 9): the
+    value is made a plain ``int`` first (``int.__int__`` runs no tenant
+    method)."""
+    missing = vars(enum.Flag)["_missing_"].__func__
+    if getattr(missing, "plain_values", False):
+        return
+
+    def _missing_(cls, value):
+        if type(value) is not int and isinstance(value, int):
+            value = int.__int__(value)
+        return missing(cls, value)
+
+    _missing_.plain_values = True
+    enum.Flag._missing_ = classmethod(_missing_)
 
 
 def _replace_everywhere(cached, plain) -> None:

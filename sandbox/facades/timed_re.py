@@ -276,12 +276,15 @@ def facade_attrs(ctx):
     }
     for flag in "A I L M S X U ASCII IGNORECASE LOCALE MULTILINE DOTALL VERBOSE UNICODE".split():
         table[flag] = getattr(regex, flag)
-    for name in ("match", "search", "fullmatch", "findall", "finditer", "split"):
+    # re's own signatures: flags is the third argument (split's fourth),
+    # not a Pattern method's pos (round 9: re.search(p, s, re.I) ignored it).
+    for name in ("match", "search", "fullmatch", "findall", "finditer"):
         table[name] = (
-            lambda n: lambda pattern, string, *args, flags=0, **kw: getattr(
-                _compile(pattern, flags), n
-            )(string, *args, **kw)
+            lambda n: lambda pattern, string, flags=0: getattr(_compile(pattern, flags), n)(string)
         )(name)
+    table["split"] = lambda pattern, string, maxsplit=0, flags=0: _compile(pattern, flags).split(
+        string, maxsplit
+    )
     table["sub"] = lambda pattern, repl, string, count=0, flags=0: _compile(pattern, flags).sub(
         repl, string, count
     )

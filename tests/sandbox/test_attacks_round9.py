@@ -142,7 +142,6 @@ def _planter(or_body="pass", and_body="pass") -> str:
     return PLANTER.replace("OR_BODY", or_body).replace("AND_BODY", and_body)
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_host_flag_does_not_run_one_tenants_code_in_anothers_request(tmp_path):
     attacker = _planter(or_body='seen.append("__or__ ran in another request with " + repr(other))')
     planted, victim, after = _run(tmp_path, attacker, VICTIM, ["attacker", "victim", "attacker"])
@@ -152,7 +151,6 @@ def test_host_flag_does_not_run_one_tenants_code_in_anothers_request(tmp_path):
     assert not after["body"].startswith("seen"), after["body"]
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_host_flag_does_not_let_one_tenant_change_anothers_regex(tmp_path):
     # The attacker's __and__ drops IGNORECASE (2) from what the victim's
     # compile asks of its flags.
@@ -164,7 +162,6 @@ def test_host_flag_does_not_let_one_tenant_change_anothers_regex(tmp_path):
     assert victim["body"] == VICTIM_ALONE, victim
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_host_flag_does_not_let_one_tenant_fail_anothers_request(tmp_path):
     attacker = _planter(or_body='raise ValueError("the attacker failed this request")')
     _, victim = _run(tmp_path, attacker, VICTIM, ["attacker", "victim"])
@@ -172,7 +169,6 @@ def test_host_flag_does_not_let_one_tenant_fail_anothers_request(tmp_path):
     assert victim["status"] == 200 and victim["body"] == VICTIM_ALONE, victim
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS)
 def test_host_flag_does_not_keep_a_tenants_objects_past_eviction(tmp_path):
     planted, evicted = _run(tmp_path, _planter(), VICTIM, ["attacker", "evict"])
     assert planted["body"] == "planted", planted
@@ -192,8 +188,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 9: re's module functions read a third "
-                                       "positional argument as pos, not flags (main a179fda)")
 def test_re_module_functions_take_flags_positionally_as_cpython(tmp_path):
     _, victim = _run(tmp_path, "def get():\n    return ''\n", FLAGS_POSITIONAL, ["attacker", "victim"])
     # CPython: [True, True, ['H'], ['a', 'b']]. On main: [False, False, [], ...]
