@@ -3,18 +3,29 @@ tenant per case under the limits the attackers had, run once in-process
 (:class:`~tests.sandbox.inprocess.SandboxHost`), and the two outcomes a
 stopped attack may have."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import requests
 
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox import compile_tenant
 from sandbox.facades.files import TenantFiles
 
+from tests.conftest import Subprocess
+from tests.conftest import write_tenant
 from tests.sandbox.inprocess import HELD_BOUND_S
+from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import PEAK_SLACK
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.inprocess import make_secrets
 
+#: The repository, where a fresh interpreter imports ``tests`` from.
+REPO = Path(__file__).resolve().parents[2]
 MEMORY_MB = 32
 LIMITS = (f"[limits]\ncpu_ms = 300\nwall_s = 3\nmemory_mb = {MEMORY_MB}\n"
           "[env]\nGREETING = 'hi'\n")
@@ -39,6 +50,46 @@ def serve(host: SandboxHost, name: str, source: str):
     outcome = host.request(name)
     host.close(name)
     return outcome
+
+
+def serve_in_fresh_process(tmp_path, name: str, source: str) -> Outcome:
+    """:func:`serve` in a fresh interpreter: after another case grew the
+    heap, a case reuses that memory and its peak no longer shows."""
+    script = (
+        "import json\n"
+        "from tests.sandbox.inprocess import SandboxHost\n"
+        "from tests.sandbox.rounds import serve\n"
+        "from muxserver.fairshare import fair_share\n"
+        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
+        f"outcome = serve(host, {name!r}, {source!r})\n"
+        "print(json.dumps(outcome._asdict()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Outcome(**json.loads(done.stdout.splitlines()[-1]))
+
+
+def eavesdrop_over_http(tmp_path, eavesdropper: str, victim: str) -> tuple[str, str]:
+    """The real ``muxserver`` command (default isolation, one serving
+    process) with two tenants: the eavesdropper's first request (which
+    plants), the victim's answer to a request carrying
+    ``Authorization: Bearer victim-token``, and the eavesdropper's second
+    answer (which reports what it saw): ``(victim's text, report)``."""
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "eavesdropper", {"index.py": eavesdropper})
+    write_tenant(tenants, "victim", {"index.py": victim})
+    proc = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
+                       "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
+                      log_dir=tmp_path).wait_ready()
+    try:
+        requests.get(proc.url + "/eavesdropper/", timeout=30)
+        answer = requests.get(proc.url + "/victim/", timeout=30,
+                              headers={"Authorization": "Bearer victim-token"})
+        report = requests.get(proc.url + "/eavesdropper/", timeout=30).text
+    finally:
+        proc.stop()
+    return answer.text, report
 
 
 def assert_bounded(outcome) -> None:

@@ -60,24 +60,21 @@ Findings, by class:
 
 import gc
 import inspect
-import json
-import subprocess
 import sys
 
 import pytest
 import regex
 import requests
 
-from tests.conftest import REPO
 from tests.conftest import Subprocess
 from tests.conftest import write_tenant
-from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.inprocess import make_secrets
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
 from tests.sandbox.rounds import attack_host
 from tests.sandbox.rounds import serve
+from tests.sandbox.rounds import serve_in_fresh_process
 
 SECRET = "s3cr3t-r0und6"
 
@@ -309,19 +306,7 @@ ONE_CALL_GROWTH = {
 
 @pytest.mark.parametrize("case", sorted(ONE_CALL_GROWTH))
 def test_one_call_growth(tmp_path, case):
-    script = (
-        "import json, sys\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, 'r6-growth', {ONE_CALL_GROWTH[case]!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert_contained(Outcome(**json.loads(done.stdout.splitlines()[-1])))
+    assert_contained(serve_in_fresh_process(tmp_path, "r6-growth", ONE_CALL_GROWTH[case]))
 
 
 # -- 4. regex's process-wide locale cache ------------------------------------------

@@ -62,39 +62,16 @@ Findings, by class:
 """
 
 import gc
-import json
-import subprocess
 import urllib.parse
 import sys
 
 import pytest
-import requests
 
-from tests.conftest import REPO
-from tests.conftest import Subprocess
-from tests.conftest import write_tenant
-from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
-
-def _fresh_process(tmp_path, name: str, source: str) -> Outcome:
-    """One request of ``source`` in a fresh process: run after another case
-    that grew the heap, a case reuses that memory and its peak no longer shows."""
-    script = (
-        "import json\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, {name!r}, {source!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return Outcome(**json.loads(done.stdout.splitlines()[-1]))
-
+from tests.sandbox.rounds import eavesdrop_over_http
+from tests.sandbox.rounds import serve_in_fresh_process
 
 # -- 1. a value-type subclass inherits __eq__/__hash__ from a tenant mixin -------------
 
@@ -173,7 +150,7 @@ def get():
 @pytest.mark.parametrize("expr", ['"".join([BIG] * 25)', '("%s" * 25) % tuple([BIG] * 25)',
                                   'BIG.join(["a"] * 25)'])
 def test_value_type_mixin_len_lies_to_size_guards(tmp_path, expr):
-    assert_contained(_fresh_process(tmp_path, "r7-len", LYING_LENGTH.replace("EXPR", expr)))
+    assert_contained(serve_in_fresh_process(tmp_path, "r7-len", LYING_LENGTH.replace("EXPR", expr)))
 
 
 # -- 2. typing.Literal's process-wide cache, and a Macro as __eq__ -----------------------
@@ -301,20 +278,9 @@ def test_literal_cache_and_macro_read_another_tenants_request(tmp_path):
 
 
 def test_literal_cache_and_macro_over_http(tmp_path):
-    tenants = tmp_path / "tenants"
-    write_tenant(tenants, "eavesdropper", {"index.py": LITERAL_EAVESDROPPER})
-    write_tenant(tenants, "victim", {"index.py": LITERAL_VICTIM})
-    proc = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
-                       "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
-                      log_dir=tmp_path).wait_ready()
-    try:
-        requests.get(proc.url + "/eavesdropper/", timeout=30)  # refused since (the macro)
-        victim = requests.get(proc.url + "/victim/", timeout=30,
-                              headers={"Authorization": "Bearer victim-token"})
-        stolen = requests.get(proc.url + "/eavesdropper/", timeout=30).text
-    finally:
-        proc.stop()
-    assert victim.text == "victim: typing.Literal['a']"
+    # The eavesdropper's module is refused since (the macro as __eq__).
+    victim, stolen = eavesdrop_over_http(tmp_path, LITERAL_EAVESDROPPER, LITERAL_VICTIM)
+    assert victim == "victim: typing.Literal['a']"
     assert "victim-token" not in stolen, stolen
 
 
@@ -325,7 +291,7 @@ CSV_ONE_ROW = ("import csv, io\nTEXT = ',' * (12 * 1024 * 1024)\n"
 
 
 def test_csv_row_of_many_fields_is_bounded(tmp_path):
-    assert_contained(_fresh_process(tmp_path, "r7-csv", CSV_ONE_ROW))
+    assert_contained(serve_in_fresh_process(tmp_path, "r7-csv", CSV_ONE_ROW))
 
 
 # -- 4. urllib.parse's quoter cache keeps each tenant's safe= --------------------------

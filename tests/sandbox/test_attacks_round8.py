@@ -66,40 +66,17 @@ Findings, by class:
 """
 
 import gc
-import json
-import subprocess
 import sys
 
 import pytest
-import requests
 
-from tests.conftest import REPO
-from tests.conftest import Subprocess
-from tests.conftest import write_tenant
-from tests.sandbox.inprocess import Outcome
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
+from tests.sandbox.rounds import eavesdrop_over_http
+from tests.sandbox.rounds import serve_in_fresh_process
 
 ATTACK_WORKS = "round 8: the attack works on main 0b6361f"
-
-
-def _fresh_process(tmp_path, name: str, source: str) -> Outcome:
-    """One request of ``source`` in a fresh process (a peak measured after
-    another case reuses that case's memory and does not show)."""
-    script = (
-        "import json\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, {name!r}, {source!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return Outcome(**json.loads(done.stdout.splitlines()[-1]))
 
 
 # -- 1. the enum functional API's type= puts a tenant mixin before str ------------------
@@ -153,7 +130,7 @@ def get():
 def test_enum_type_mixin_len_lies_to_size_guards(tmp_path, expr):
     # On main: the join answers 200 with "209715200" (peak ~215 MB); re.sub
     # peaks at ~415 MB and holds the process ~0.4 s — against 32 MB.
-    assert_contained(_fresh_process(tmp_path, "r8-len", LYING_LENGTH.replace("EXPR", expr)))
+    assert_contained(serve_in_fresh_process(tmp_path, "r8-len", LYING_LENGTH.replace("EXPR", expr)))
 
 
 ENUM_KEY_FINALIZER = '''
@@ -284,21 +261,9 @@ def test_regex_cache_and_enum_macro_read_another_tenants_request(tmp_path):
 
 
 def test_regex_cache_and_enum_macro_over_http(tmp_path):
-    tenants = tmp_path / "tenants"
-    write_tenant(tenants, "eavesdropper", {"index.py": REGEX_MACRO_EAVESDROPPER})
-    write_tenant(tenants, "victim", {"index.py": REGEX_VICTIM_2})
-    proc = Subprocess(["--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
-                       "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1"],
-                      log_dir=tmp_path).wait_ready()
-    try:
-        planted = requests.get(proc.url + "/eavesdropper/", timeout=30).text
-        victim = requests.get(proc.url + "/victim/", timeout=30,
-                              headers={"Authorization": "Bearer victim-token"})
-        stolen = requests.get(proc.url + "/eavesdropper/", timeout=30).text
-    finally:
-        proc.stop()
-    assert victim.text == "victim: [hello]", victim.text
-    assert "victim-token" not in stolen, (planted, stolen)
+    victim, stolen = eavesdrop_over_http(tmp_path, REGEX_MACRO_EAVESDROPPER, REGEX_VICTIM_2)
+    assert victim == "victim: [hello]", victim
+    assert "victim-token" not in stolen, stolen
 
 
 if __name__ == "__main__":  # pragma: no cover
