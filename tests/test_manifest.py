@@ -79,3 +79,17 @@ def test_check_judges_by_the_servers_config(tenants, tmp_path):
     judged = run_cli("check", "--config", str(config), "--cache-dir", str(tmp_path / "c"))
     assert judged.returncode == 1
     assert "acme/tenant.toml:2: [limits] cpu_ms = 9000 is over the operator's cap" in judged.stdout
+
+
+def test_a_function_entry_point_that_fails_to_compile_is_reported_once(tenants):
+    """The module's own error with its line, not also "no module 'main'"
+    (it is there); a missing module is still named."""
+    toml = "[function]\nentrypoint = 'main.hello'\nform = 'gcf'\n"
+    tenants.add("broken", {"tenant.toml": toml,
+                           "main.py": "def hello(request):\n    return request.__mro__\n"})
+    tenants.add("missing", {"tenant.toml": toml, "other.py": "x = 1\n"})
+    errors = tenants.app().registry.error_list()
+    broken = [e for e in errors if e.startswith("broken/")]
+    assert len(broken) == 1 and broken[0].startswith("broken/main.py:2:"), broken
+    assert any(e.startswith("missing/tenant.toml:1:") and "no module 'main'" in e
+               for e in errors), errors

@@ -427,8 +427,12 @@ def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str])
     modules are helpers."""
     ref = spec.sources.get(function.module)
     if ref is None or ref.key is None:
-        errors.append(f"{tenant}/tenant.toml:1: [function] entrypoint {function.entrypoint!r}: "
-                      f"no module {function.module!r} in this tenant")
+        path = function.module.replace(".", "/")
+        own = (f"{tenant}/{path}.py:", f"{tenant}/{path}/__init__.py:")
+        if not any(error.startswith(own) for error in errors):
+            # (A module that is there but failed has said why already.)
+            errors.append(f"{tenant}/tenant.toml:1: [function] entrypoint "
+                          f"{function.entrypoint!r}: no module {function.module!r} in this tenant")
         return []
     endpoint = function.module.replace(".", "/")
     spec.modules = {endpoint: ModuleRef(ref.file, ref.key)}
