@@ -152,10 +152,13 @@ def _no_setuid_bits(sc, action) -> list:
     return rules
 
 
-#: Socket families a process tenant may not open (all but IPv4 and IPv6:
-#: unix sockets would reach the server's own sockets by path, netlink the
-#: kernel's network configuration, packet sockets the wire).
-_TENANT_DENIED_FAMILIES = tuple(f for f in range(1, 46) if f not in (2, 10))
+#: The socket families a process tenant may open: IPv4 and IPv6 (a unix
+#: socket would reach the server's own sockets by path, netlink the kernel's
+#: network configuration, a packet socket the wire).
+_TENANT_FAMILIES = (2, 10)
+#: The protocols its sockets may name: the family's default (0) and TCP (6),
+#: the one Landlock's network rules judge.
+_TENANT_PROTOCOLS = (0, 6)
 #: Socket types a process tenant may not open: all but streams (no UDP, so
 #: no DNS of its own; no raw sockets).
 _TENANT_DENIED_TYPES = (2, 3, 4, 5, 6, 10)
@@ -198,8 +201,8 @@ def restrict(tenant_process: bool = False, zygote: bool = False) -> list[str]:
 
     :param tenant_process: the filter of a process tenant
         (:mod:`muxserver.proctier`): ``socket`` is allowed for TCP over IPv4
-        and IPv6 only (Landlock lets it connect to the egress proxy's port
-        alone), and ``prlimit64``, ``setpriority``, ``sched_setaffinity``,
+        and IPv6 only, protocol 0 or ``IPPROTO_TCP`` (Landlock lets it connect
+        to the egress proxy's port alone, and judges TCP sockets only), and ``prlimit64``, ``setpriority``, ``sched_setaffinity``,
         ``sched_setscheduler`` and ``sched_setparam`` only on itself (pid 0).
     :return: names of denied calls this architecture does not have.
     :raises OSError: when the filter cannot be loaded.
@@ -237,10 +240,15 @@ def _build(tenant_process: bool, zygote: bool, pid: int | None):
         if pid is not None:
             rules += _own_process_only(sc, eperm, pid)
     if tenant_process:
-        rules += [(eperm, "socket", (sc.Arg(0, sc.EQ, family),))
-                  for family in _TENANT_DENIED_FAMILIES]
+        # Every family but IPv4 and IPv6, compared on all 64 bits: the kernel
+        # reads an int, so AF_UNIX | 1 << 32 was a unix socket that an exact
+        # match on 1 let through (round 10).
+        rules += _all_but(sc, eperm, "socket", 0, list(_TENANT_FAMILIES))
         rules += [(eperm, "socket", (sc.Arg(1, sc.MASKED_EQ, 0xF, kind),))
                   for kind in _TENANT_DENIED_TYPES]
+        # TCP itself: Landlock's port rules hold for TCP sockets only, and an
+        # MPTCP one (protocol 262) connected anywhere, the admin port included.
+        rules += _all_but(sc, eperm, "socket", 2, list(_TENANT_PROTOCOLS))
         if pid is None:  # compiled once: only "itself" (0) is named
             rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
                       for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
