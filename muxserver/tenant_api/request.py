@@ -57,10 +57,13 @@ METHOD_GUARDS[(datastructures.Accept, "best_match")] = _best_match
 
 # What the request's attributes hold: werkzeug's containers of its values.
 declare_values(Headers, datastructures.MultiDict, datastructures.ImmutableMultiDict,
-               datastructures.CombinedMultiDict, datastructures.Authorization,
+               datastructures.CombinedMultiDict,
                datastructures.Accept, datastructures.MIMEAccept, datastructures.LanguageAccept,
                datastructures.CharsetAccept, exclude="to_wsgi_list")
-# Their attributes set per instance (not in the class's dir()), by name.
+# Their attributes set per instance (not in the class's dir()), by name;
+# Authorization's username/password... come from its parameters (werkzeug 3).
+declare(datastructures.Authorization, "type parameters token get to_header username password "
+        "realm nonce uri nc cnonce response opaque qop")
 declare(UserAgent, "string platform browser version language to_header")
 declare(datastructures.ETags, "star_tag as_set is_weak is_strong contains_weak contains "
         "contains_raw to_header")

@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 from werkzeug import exceptions as wz_exceptions
 from werkzeug.http import dump_cookie
+from werkzeug.utils import get_content_type
 
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
@@ -47,12 +48,7 @@ class Response:
         if status is not None:
             self.status = status
         if content_type is None:
-            mimetype = mimetype or self.default_mimetype
-            content_type = (
-                f"{mimetype}; charset=utf-8"
-                if mimetype.startswith("text/") or mimetype == "application/javascript"
-                else mimetype
-            )
+            content_type = get_content_type(mimetype or self.default_mimetype, "utf-8")
         if "Content-Type" not in self._headers:
             self._headers["Content-Type"] = content_type
         self._body = b"" if response is None else response
@@ -121,9 +117,8 @@ class Response:
 
     @mimetype.setter
     def mimetype(self, value):
-        self.content_type = (
-            f"{value}; charset=utf-8" if value.startswith("text/") else value
-        )
+        # werkzeug's rule: text/*, XML and JavaScript types get the charset.
+        self.content_type = get_content_type(value, "utf-8")
 
     @property
     def location(self):

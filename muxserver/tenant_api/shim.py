@@ -544,10 +544,16 @@ def url_for(endpoint, **values):
     """Flask's ``url_for`` over the tenant's routes (paths under its mount)."""
     ctx, site = _current_site()
     mount = ctx.request.script_root if ctx.request is not None else "/" + site.tenant
-    external = values.get("_external")
+    scheme = values.get("_scheme")
+    external = values.get("_external", scheme is not None)
+    if scheme is not None and not external:
+        raise ValueError("When specifying '_scheme', '_external' must be True.")  # Flask's
     path = site.url_for(str(endpoint), mount, dict(values))
     if external and ctx.request is not None:
-        return ctx.request.host_url.rstrip("/") + path
+        host_url = ctx.request.host_url.rstrip("/")
+        if scheme is not None:
+            host_url = str(scheme) + "://" + host_url.partition("://")[2]
+        return host_url + path
     return path
 
 

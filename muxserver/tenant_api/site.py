@@ -170,6 +170,13 @@ class TenantSite:
         candidates = [r for r in self.routes if r.handler == name]
         if not candidates:
             raise BuildError(f"url_for: no view function named {name!r} in tenant {self.tenant}")
+        # Stacked @route decorators register bottom-up: Flask's order (the
+        # lowest rule first), not the source's.
+        first = {}
+        for i, route in enumerate(candidates):
+            first.setdefault((route.file, route.line), i)
+        candidates = [r for _, r in sorted(enumerate(candidates),
+                                           key=lambda p: (first[(p[1].file, p[1].line)], -p[0]))]
         # As werkzeug builds: rules with the most arguments, then the most
         # defaults, first; the first whose defaults agree with the values
         # (url_for("users") is /users/ when its defaults give page=1).

@@ -494,7 +494,7 @@ def test_redirect_locations_as_werkzeug_sends_them(both):
 
 
 REQUEST_APP = {"app.py": """
-    from flask import Blueprint, Flask, request, url_for
+    from flask import Blueprint, Flask, Response, request, url_for
 
     app = Flask(__name__)
     bp = Blueprint("admin", __name__)
@@ -516,11 +516,23 @@ REQUEST_APP = {"app.py": """
             "params": request.mimetype_params,
             "root": request.root_url,
             "self": url_for(request.endpoint),
+            "https": url_for(request.endpoint, _scheme="https"),
+            "auth": [request.authorization.type, request.authorization.username,
+                     request.authorization.password] if request.authorization else None,
         }
 
     @app.route("/facts", methods=["GET", "POST"])
     def plain():
         return facts()
+
+    @app.route("/xml")
+    def xml():
+        return Response("<a/>", mimetype="application/xml")  # charset added, as werkzeug does
+
+    @app.route("/")
+    @app.route("/index")
+    def stacked():
+        return url_for("stacked")  # Flask builds the lowest decorator's rule
 
     @bp.route("/facts")
     def inside():
@@ -535,6 +547,7 @@ REQUEST_HEADERS = {
     "Accept-Encoding": "br;q=0.5, gzip", "If-None-Match": '"abc", W/"w1"',
     "Range": "bytes=0-99,200-", "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
     "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT", "X-Forwarded-For": "10.0.0.1",
+    "Authorization": "Basic YWRtaW46cHc=",
 }
 
 
@@ -548,6 +561,8 @@ def test_request_attributes_and_endpoints_as_flask_has_them(both):
     assert ours.json["endpoint"] == "admin.inside" and ours.json["blueprint"] == "admin"
     pair.post("/facts", data="x", headers={"Content-Type": "text/plain; charset=latin-1"})
     pair.get("/facts")  # none of the headers: the empty values
+    pair.get("/index")
+    pair.get("/xml")
     # The automatic OPTIONS answer (Allow's order is a set's on Flask).
     _, ours = pair.request("OPTIONS", "/facts", compare=("Content-Type",))
     assert set(ours.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
