@@ -52,6 +52,7 @@ from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
+from muxserver.tenant_api.dispatch import options_page
 from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.request import TenantRequest
 from sandbox.limits import rss_bytes
@@ -448,13 +449,12 @@ class MuxApp:
             return _routing_redirect(environ, mount + exc.location)
         except (NotFound, MethodNotAllowed) as exc:
             if method == "OPTIONS":
-                # Answered by the server, unless a route takes OPTIONS itself
+                # Flask's automatic answer, unless a route takes OPTIONS itself
                 # (a Fission main() does).
                 methods = router.methods_for(rel)
                 if methods is not None:
-                    # Flask's make_default_options_response: an empty text/html answer.
-                    return 200, [("Allow", ", ".join(methods)),
-                                 ("Content-Type", "text/html; charset=utf-8")], b"", None
+                    return self._default_options(state, methods, request_id, outcome, environ,
+                                                 rel, mount)
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint
@@ -515,18 +515,43 @@ class MuxApp:
         (``HTTPException``, ``Exception``) if it has any, werkzeug's page if
         not."""
         code = exc.status
-        headers = list(exc.headers())
         holders = [*state.spec.error_handlers.get(code, ()),
                    *state.spec.error_handlers.get(ANY_STATUS, ())]
+        allowed = getattr(exc, "allowed", None)
+        answered = self._in_tenant_apps(
+            state, holders, f"errorhandler={code}", request_id, outcome, environ, rel, mount,
+            lambda apps, endpoint: error_page(apps, code, state.spec.root, endpoint, allowed))
+        if answered is not None:
+            return answered
+        # No handler that could take it: werkzeug's page, without loading code.
+        return code, [("Content-Type", "text/html; charset=utf-8"), *exc.headers()], \
+            html_error_page(code).encode(), None
+
+    def _default_options(self, state, methods, request_id, outcome, environ, rel, mount):
+        """Flask's automatic OPTIONS answer (``make_default_options_response``:
+        empty, ``text/html``, ``Allow``), through the tenant's request hooks
+        when it has any, as Flask's goes: a hand-written CORS
+        ``after_request`` answers the browser's preflight."""
+        answered = self._in_tenant_apps(
+            state, state.spec.error_handlers.get(ANY_STATUS, ()), "options", request_id,
+            outcome, environ, rel, mount,
+            lambda apps, endpoint: options_page(apps, methods, state.spec.root, endpoint))
+        if answered is not None:
+            return answered
+        return 200, [("Allow", ", ".join(methods)),
+                     ("Content-Type", "text/html; charset=utf-8")], b"", None
+
+    def _in_tenant_apps(self, state, holders, label, request_id, outcome, environ, rel, mount,
+                        page):
+        """``page(apps, endpoint)`` inside the tenant's limits, once the
+        modules in ``holders`` (those with request hooks or error handlers)
+        have run; None when the tenant has none, so no code is loaded."""
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
         if endpoint is None or not holders:
-            # No handler that could take it: werkzeug's page, without loading code.
-            return code, [("Content-Type", "text/html; charset=utf-8"), *headers], \
-                html_error_page(code).encode(), None
+            return None
         outcome.endpoint = endpoint
-        allowed = getattr(exc, "allowed", None)
         with self.hold(state, request_id, endpoint) as lease:
             self.load(lease, endpoint, outcome)
             lease.attach_request(TenantRequest(environ, rel, mount, {}, "", self._max_body_bytes))
@@ -535,10 +560,9 @@ class MuxApp:
             def answer():
                 for holder in dict.fromkeys(holders):
                     runtime.load_module(holder, by_host=True)
-                apps = [a for a in site.apps if not a.is_blueprint]
-                return error_page(apps, code, state.spec.root, endpoint, allowed)
+                return page([a for a in site.apps if not a.is_blueprint], endpoint)
 
-            status, out, body, _ = self._timed(outcome, lease, f"errorhandler={code}", answer)
+            status, out, body, _ = self._timed(outcome, lease, label, answer)
             return status, out, body, None
 
     # -- errors ------------------------------------------------------------------

@@ -44,6 +44,7 @@ from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
 from muxserver.tenant_api.errorhandlers import find_error_handler
 from muxserver.tenant_api.errorhandlers import levels
+from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tracebacks import tenant_code_error
@@ -86,6 +87,17 @@ def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
 
     def view():
         raise error
+
+    return _serve(context.current(), apps, view, None, tenant_root, endpoint)
+
+
+def options_page(apps, methods, tenant_root, endpoint="-"):
+    """Flask's automatic OPTIONS answer for ``apps``, after their
+    ``before_request`` hooks and through their ``after_request`` ones;
+    call it inside the limits."""
+
+    def view():
+        return Response("", headers=[("Allow", ", ".join(methods))])
 
     return _serve(context.current(), apps, view, None, tenant_root, endpoint)
 

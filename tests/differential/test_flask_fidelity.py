@@ -566,3 +566,37 @@ def test_request_attributes_and_endpoints_as_flask_has_them(both):
     # The automatic OPTIONS answer (Allow's order is a set's on Flask).
     _, ours = pair.request("OPTIONS", "/facts", compare=("Content-Type",))
     assert set(ours.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+
+
+CORS_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.before_request
+    def only_known_origins():
+        if request.headers.get("Origin") == "https://evil.test":
+            return "forbidden origin", 403
+
+    @app.after_request
+    def cors(response):
+        response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+        return response
+
+    @app.route("/api", methods=["GET", "POST"])
+    def api():
+        return {"ok": True}
+    """}
+
+
+def test_the_automatic_options_answer_goes_through_the_apps_request_hooks(both):
+    """A hand-written CORS after_request answers the browser's preflight, as
+    on Flask (its automatic OPTIONS runs the request hooks)."""
+    pair = both(CORS_APP)
+    preflight = {"Origin": "https://app.test", "Access-Control-Request-Method": "POST"}
+    compare = ("Content-Type", "Access-Control-Allow-Origin", "Access-Control-Allow-Methods")
+    _, ours = pair.request("OPTIONS", "/api", headers=preflight, compare=compare)
+    assert ours.headers["Access-Control-Allow-Origin"] == "https://app.test"
+    pair.request("OPTIONS", "/api", headers={"Origin": "https://evil.test"}, compare=compare)
+    pair.get("/api", headers=preflight, compare=compare)
