@@ -72,3 +72,34 @@ def test_it_refuses_a_request_name_it_does_not_offer_with_file_and_line(tenants)
 def test_a_process_tenant_may_read_every_request_name(tenants):
     tenants.add("acme", {**REQUEST_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+NESTED_BLUEPRINTS = {"app.py": """
+    from flask import Blueprint, Flask
+
+    app = Flask(__name__)
+    parent = Blueprint("parent", __name__, url_prefix="/parent")
+    child = Blueprint("child", __name__, url_prefix="/child")
+
+    @child.route("/")
+    def inside():
+        return "child"
+
+    parent.register_blueprint(child)
+    app.register_blueprint(parent)
+    """}
+
+
+def test_nested_and_renamed_blueprints_are_refused_with_file_and_line(tenants):
+    """Where Flask would serve /parent/child/, the sandbox's Flask would 404:
+    refused at deploy instead, as is one blueprint registered twice."""
+    tenants.add("acme", NESTED_BLUEPRINTS)
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and "acme/app.py:12:" in errors[0], errors
+    assert "nested blueprints" in errors[0]
+    tenants.add("acme", {"app.py": NESTED_BLUEPRINTS["app.py"].replace(
+        "parent.register_blueprint(child)",
+        "app.register_blueprint(child, url_prefix='/one')\n"
+        "    app.register_blueprint(child, url_prefix='/two', name='again')")})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and "acme/app.py:13:" in errors[0] and "name=" in errors[0], errors

@@ -59,6 +59,7 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
     """
     _check_request_names(tree)
+    _check_blueprint_registrations(tree)
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
@@ -67,6 +68,34 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "itself stays with the server, sandboxed); a tenant with "
                                "runtime = \"process\" runs Flask itself")
     return read_module(tree)
+
+
+def _check_blueprint_registrations(tree: ast.Module) -> None:
+    """Refuse what the sandbox's Flask does not do with blueprints, where it
+    is written, rather than serve 404s: a blueprint registered on another
+    (``parent.register_blueprint(child)``) and one registered twice under a
+    new ``name=``.
+
+    :raises SyntaxError: with ``lineno``.
+    """
+    blueprints = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and (getattr(node.value.func, "id", None) == "Blueprint"
+                     or getattr(node.value.func, "attr", None) == "Blueprint")):
+            blueprints.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_blueprint"):
+            continue
+        receiver = node.func.value
+        if isinstance(receiver, ast.Name) and receiver.id in blueprints:
+            raise _error(node, "nested blueprints (a blueprint's register_blueprint) are not "
+                               "supported here: register each blueprint on the app, with the "
+                               "whole url_prefix")
+        if any(k.arg == "name" for k in node.keywords):
+            raise _error(node, "register_blueprint(..., name=...) (one blueprint registered "
+                               "twice) is not supported here: make a second Blueprint")
 
 
 #: Modules whose ``request`` is the tenant API's request.
