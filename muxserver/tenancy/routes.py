@@ -33,7 +33,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 13
+READER_VERSION = 14
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -63,6 +63,8 @@ class Handler(NamedTuple):
     #: url_prefix)``; module ``""`` at level 0 is this module, whose prefix is
     #: known here; an imported app's prefix is None (its module knows it).
     app: tuple | None = None
+    #: The route's ``endpoint=``, when it names one (else the function's name).
+    name: str | None = None
 
 
 def _error(node: ast.AST, message: str) -> SyntaxError:
@@ -172,8 +174,8 @@ class _Reader:
         return None
 
     def route(self, deco: ast.expr):
-        """``(rule, methods, defaults, app)`` for an app decorator, None for
-        other decorators."""
+        """``(rule, methods, defaults, app, name)`` for an app decorator (``name``:
+        its ``endpoint=``, or None), None for other decorators."""
         if not isinstance(deco, ast.Call) or not isinstance(deco.func, ast.Attribute):
             return None
         target = deco.func.value
@@ -193,9 +195,12 @@ class _Reader:
         rule_node = deco.args[0] if deco.args else None
         methods = _DECORATOR_METHODS[verb]
         defaults = ()
+        name = None
         for keyword in deco.keywords:
             if keyword.arg == "rule":
                 rule_node = keyword.value
+            elif keyword.arg == "endpoint":
+                name = _literal_str(keyword.value, "endpoint=", self.consts)
             elif keyword.arg == "methods":
                 if verb != "route":
                     raise _error(deco, f"@{ast.unparse(target)}.{verb} takes no methods=")
@@ -214,7 +219,7 @@ class _Reader:
                 raise _error(keyword, f"route option {keyword.arg}= is not supported here")
         rule = _literal_str(rule_node, "route rule", self.consts)
         check_rule(rule, deco)
-        return rule, methods or ("GET",), defaults, app
+        return rule, methods or ("GET",), defaults, app, name
 
 
 #: Route options that change what a URL matches, which this server does not
@@ -252,9 +257,9 @@ def _decorated(reader: _Reader, node) -> list[Handler]:
     for deco in node.decorator_list:
         route = reader.route(deco)
         if route is not None:
-            rule, methods, defaults, app = route
+            rule, methods, defaults, app, name = route
             found.append(Handler("flask", rule, methods, node.name, node.lineno, False,
-                                 defaults, app))
+                                 defaults, app, name))
     return found
 
 

@@ -96,6 +96,8 @@ class Route(NamedTuple):
     #: ``((name, value), ...)``: the route's ``defaults=`` (Flask passes them
     #: to the view as arguments).
     defaults: tuple = ()
+    #: Flask's endpoint name when ``endpoint=`` gave one (``handler`` if None).
+    name: str | None = None
 
 
 @dataclass(slots=True)
@@ -367,6 +369,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     sys.intern(handler.function), sys.intern(rel), handler.line,
                     sys.intern(handler.kind), handler.takes_request,
                     tuple(tuple(pair) for pair in handler.defaults),
+                    sys.intern(handler.name) if handler.name is not None else None,
                 )
             )
         ref = spec.sources[dotted]

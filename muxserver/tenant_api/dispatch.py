@@ -61,7 +61,8 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
     if kind == "flask":
         # Flask's endpoint: the view's name, under its blueprint's.
         owner = apps[0] if apps and apps[0].is_blueprint else None
-        request.routed_to(f"{owner.name}.{route.handler}" if owner is not None else route.handler)
+        view_name = route.name or route.handler
+        request.routed_to(f"{owner.name}.{view_name}" if owner is not None else view_name)
 
     def view():
         if kind == "flask":

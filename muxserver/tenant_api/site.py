@@ -167,7 +167,8 @@ class TenantSite:
         return url
 
     def _build(self, name: str, values: dict) -> str:
-        candidates = [r for r in self.routes if r.handler == name]
+        # Flask's endpoint: the route's endpoint= if it gave one, else the view's name.
+        candidates = [r for r in self.routes if (r.name or r.handler) == name]
         if not candidates:
             raise BuildError(f"url_for: no view function named {name!r} in tenant {self.tenant}")
         # Stacked @route decorators register bottom-up: Flask's order (the

@@ -525,6 +525,14 @@ REQUEST_APP = {"app.py": """
     def plain():
         return facts()
 
+    @app.route("/named", endpoint="custom_ep")
+    def named():
+        return {"endpoint": request.endpoint, "url": url_for("custom_ep")}
+
+    @bp.route("/named", endpoint="bp_ep")
+    def bp_named():
+        return {"endpoint": request.endpoint, "url": url_for(".bp_ep")}
+
     @app.route("/xml")
     def xml():
         return Response("<a/>", mimetype="application/xml")  # charset added, as werkzeug does
@@ -563,6 +571,9 @@ def test_request_attributes_and_endpoints_as_flask_has_them(both):
     pair.get("/facts")  # none of the headers: the empty values
     pair.get("/index")
     pair.get("/xml")
+    _, ours = pair.get("/named")  # endpoint= names the endpoint, for url_for too
+    assert ours.json == {"endpoint": "custom_ep", "url": "/t/named"}
+    pair.get("/admin/named")
     # The automatic OPTIONS answer (Allow's order is a set's on Flask).
     _, ours = pair.request("OPTIONS", "/facts", compare=("Content-Type",))
     assert set(ours.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
