@@ -35,6 +35,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.http import dump_cookie
 
+from sandbox.guards import plain_text
 from sandbox.guards import safe_repr
 from sandbox.guards.declared import declared
 
@@ -128,7 +129,7 @@ def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
             isinstance(key, (str, bytes)) for key in fallbacks):
         raise ValueError("SECRET_KEY_FALLBACKS must be a list of keys (str or bytes)")
     return CookieSettings(
-        fallbacks=tuple(str.__str__(k) if isinstance(k, str) else bytes(k) for k in fallbacks),
+        fallbacks=tuple(plain_text(key) for key in fallbacks),
         name=name,
         path=_confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), mount),
         httponly=bool(get("SESSION_COOKIE_HTTPONLY")),

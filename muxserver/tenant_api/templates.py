@@ -530,21 +530,6 @@ class _TickingCodeGenerator(CodeGenerator):
         self.write("))")
 
 
-def _plain_name(name):
-    """An attribute name or subscript as a plain ``str`` when it is text.
-
-    A tenant's ``str`` subclass can answer differently each time it is asked
-    (its ``__hash__``, ``__eq__``, ``startswith`` and ``__str__`` are tenant
-    code): Jinja reads the attribute with ``getattr`` and then asks whether
-    it was safe, so the name checked and the name read could differ
-    (round 6: ``f|attr(name)`` reached ``__globals__``). ``str.__str__``
-    copies the characters without calling any of them.
-    """
-    if type(name) is not str and isinstance(name, str):
-        return str.__str__(name)
-    return name
-
-
 class TenantEnvironment(SandboxedEnvironment):
     """Jinja2's sandbox with the budget's ticks and size guards. Compiling
     a template ticks too (the lexer, parser and code generator are pure
@@ -562,7 +547,12 @@ class TenantEnvironment(SandboxedEnvironment):
 
     def getattr(self, obj, attribute):
         limits.tick()
-        attribute = _plain_name(attribute)
+        # A tenant's str subclass can answer differently each time it is
+        # asked (its __hash__, __eq__, startswith are tenant code): Jinja
+        # reads with getattr, then asks whether that was safe, so the name
+        # read and the name checked must be one plain text (round 6:
+        # f|attr(name) reached __globals__).
+        attribute = guards.plain_text(attribute)
         if type(obj) is str and attribute in _GUARDED_STR_METHODS:
             # The sandbox's bounded versions (format widths, padding, joins);
             # exact str only, so Markup keeps its escaping methods.
@@ -587,7 +577,7 @@ class TenantEnvironment(SandboxedEnvironment):
         limits.tick()
         # Jinja falls back to getattr(obj, str(argument)) when obj[argument]
         # fails: the same plain text must reach the lookup and the check.
-        return super().getitem(obj, _plain_name(argument))
+        return super().getitem(obj, guards.plain_text(argument))
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
         limits.tick()
