@@ -120,10 +120,12 @@ def disable_shared_caches() -> None:
     """Turn off the caches of standard modules that facades reach, for the
     whole process: a cache shared by every tenant is a channel between them
     (an entry one tenant's object poisons, a 30 MB URL kept for ever)."""
-    _replace_everywhere(urllib.parse.urlsplit, _uncached(urllib.parse.urlsplit))
-    # quote()'s quoters by their safe= text (round 7: 128 of 8 MB each).
-    _replace_everywhere(urllib.parse._byte_quoter_factory,
-                        _uncached(urllib.parse._byte_quoter_factory))
+    _replace_everywhere({
+        cached: _uncached(cached) for cached in (
+            urllib.parse.urlsplit,
+            # quote()'s quoters by their safe= text (round 7: 128 of 8 MB each).
+            urllib.parse._byte_quoter_factory,
+        )})
     for name in dir(typing):
         _uncache_typing(getattr(typing, name, None))
     _flags_keep_plain_values()
@@ -150,17 +152,21 @@ def _flags_keep_plain_values() -> None:
     enum.Flag._missing_ = classmethod(_missing_)
 
 
-def _replace_everywhere(cached, plain) -> None:
-    """``plain`` wherever a loaded module holds ``cached`` (urllib.request
-    imported urlsplit by name before it was replaced in urllib.parse)."""
-    if cached is plain:
+def _replace_everywhere(replacements: dict) -> None:
+    """Each ``cached -> plain`` of ``replacements`` wherever a loaded module
+    holds ``cached`` (urllib.request imported urlsplit by name before it was
+    replaced in urllib.parse), in one walk over the modules."""
+    replacements = {cached: plain for cached, plain in replacements.items() if cached is not plain}
+    if not replacements:
         return
+    by_id = {id(cached): plain for cached, plain in replacements.items()}
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
         for name, value in list(namespace.items()):
-            if value is cached:
+            plain = by_id.get(id(value))
+            if plain is not None:
                 namespace[name] = plain
 
 
