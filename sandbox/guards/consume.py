@@ -416,6 +416,16 @@ def _percent_conversions(pattern: str) -> tuple[int, collections.Counter]:
     """
     widths, keys = 0, collections.Counter()
     end = len(pattern)
+
+    def number(at: int) -> tuple[int, int]:
+        """The width or precision at ``at`` (0 if none), and where it ends."""
+        start = at
+        while at < end and pattern[at] in _DIGITS:
+            at += 1
+        if at < end and pattern[at] == "*" or at - start > len(str(MAX_PERCENT_WIDTH)):
+            raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
+        return int(pattern[start:at] or 0), at
+
     at = pattern.find("%")
     while 0 <= at < end - 1:
         at += 1
@@ -431,17 +441,11 @@ def _percent_conversions(pattern: str) -> tuple[int, collections.Counter]:
             at += 1
         while at < end and pattern[at] in "#0- +":
             at += 1
-        for part in ("width", "precision"):
-            if part == "precision":
-                if at >= end or pattern[at] != ".":
-                    break
-                at += 1
-            start = at
-            while at < end and pattern[at] in _DIGITS:
-                at += 1
-            if at < end and pattern[at] == "*" or at - start > len(str(MAX_PERCENT_WIDTH)):
-                raise SizeLimitError("%-format width or precision is over the limit or uses '*'")
-            widths += int(pattern[start:at] or 0)
+        width, at = number(at)
+        widths += width
+        if at < end and pattern[at] == ".":
+            precision, at = number(at + 1)
+            widths += precision
         at = pattern.find("%", at)
     return widths, keys
 
