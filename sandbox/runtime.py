@@ -58,7 +58,6 @@ from sandbox.guards.own_objects import refused_value_class
 MAX_PRINT_CHARS = 8192
 
 
-
 class LibSource(NamedTuple):
     """Compiled code of one tenant module; ``code`` is None for a folder."""
 
@@ -144,7 +143,7 @@ class ClassFactory:
         meta = self._metaclass(bases)
         if meta is enum.EnumType:
             meta = GuardedEnumType
-        refused = refused_value_class(name, bases, namespace, issubclass(meta, enum.EnumType))
+        refused = refused_value_class(bases, namespace, issubclass(meta, enum.EnumType))
         for member, value in namespace.items():
             refused = refused or refused_special_method(member, value)
         if refused is not None:

@@ -68,7 +68,7 @@ def visible() -> RequestContext | None:
     frame = sys._getframe(1)
     while frame is not None:
         runtime = frame.f_globals.get(RUNTIME_KEY)
-        if runtime is not None and isinstance(runtime, TenantRuntime):
+        if isinstance(runtime, TenantRuntime):
             return ctx if runtime.tenant == ctx.tenant else None
         frame = frame.f_back
     return ctx

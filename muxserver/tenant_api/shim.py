@@ -52,8 +52,8 @@ from muxserver.tenant_api.session import as_timedelta
 from muxserver.tenant_api.session import open_session
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
-from sandbox.facades.system import TenantLogger
 from sandbox.facades.data import decode_json
+from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
 from sandbox.guards import safe_repr
 from sandbox.guards import safe_str

@@ -43,8 +43,7 @@ def _adopt(made):
         # The class statement's rules, for a class a factory made: a type=
         # mixin of the tenant's before str (enum.StrEnum("N", ..., type=M))
         # would lend its __eq__ or __len__ to str members (round 8).
-        refused = refused_value_class(made.__name__, made.__bases__, {},
-                                      isinstance(made, enum.EnumType))
+        refused = refused_value_class(made.__bases__, {}, isinstance(made, enum.EnumType))
         if refused is not None:
             raise TypeError(f"class {made.__name__}: {refused}")
         guards.TENANT_CLASSES.add(made)

@@ -22,11 +22,11 @@ fails when a callable is missing here, so a new door is judged when it opens.
 
 from __future__ import annotations
 
+import _io
 import codecs
 import collections
 import hashlib
 import heapq
-import _io
 import html
 import io
 

@@ -119,9 +119,9 @@ def refused_value_member(mro, name: str, value=None, is_enum: bool = False) -> s
     return None
 
 
-def refused_value_class(name: str, bases, namespace, is_enum: bool) -> str | None:
-    """Why a class statement ``class name(*bases)`` with ``namespace`` may
-    not make its class, or None: the value-type rule
+def refused_value_class(bases, namespace, is_enum: bool) -> str | None:
+    """Why a class statement with ``bases`` and ``namespace`` may not make
+    its class, or None: the value-type rule
     (:func:`refused_value_member`) for its own names *and* those of every
     tenant class it inherits from — a mixin placed before ``str`` lends its
     ``__eq__`` or ``__len__`` as surely as the class's own body (round 7).
