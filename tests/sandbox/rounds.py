@@ -3,6 +3,7 @@ tenant per case under the limits the attackers had, run once in-process
 (:class:`~tests.sandbox.inprocess.SandboxHost`), and the two outcomes a
 stopped attack may have."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -52,6 +53,16 @@ def serve(host: SandboxHost, name: str, source: str):
     return outcome
 
 
+def assert_no_finalizer_ran(host: SandboxHost, name: str, source: str) -> None:
+    """Serve ``source`` once, evict it and collect: either the module was
+    refused (not a 200) or none of its objects ran tenant code at collection
+    (a smuggled ``__del__`` logs ``at collection``)."""
+    outcome = serve(host, name, source)
+    gc.collect()
+    logs = host.logs[name]
+    assert outcome.status != 200 or not any("at collection" in line for line in logs), logs
+
+
 def serve_in_fresh_process(tmp_path, name: str, source: str) -> Outcome:
     """:func:`serve` in a fresh interpreter: after another case grew the
     heap, a case reuses that memory and its peak no longer shows."""
@@ -68,6 +79,18 @@ def serve_in_fresh_process(tmp_path, name: str, source: str) -> Outcome:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return Outcome(**json.loads(done.stdout.splitlines()[-1]))
+
+
+def eavesdrop_in_process(tmp_path, prefix: str, eavesdropper: str, victim: str):
+    """:func:`eavesdrop_over_http` in this process (``SandboxHost``, the
+    attackers' limits): ``(the eavesdropper's first outcome, the victim's
+    body, the eavesdropper's second body)``."""
+    host = SandboxHost(tmp_path)
+    host.write(f"{prefix}-evil", {"index.py": eavesdropper}, LIMITS)
+    host.write(f"{prefix}-victim", {"index.py": victim}, LIMITS)
+    planted = host.request(f"{prefix}-evil")
+    answer = host.request(f"{prefix}-victim", headers={"Authorization": "Bearer victim-token"})
+    return planted, answer.body, host.request(f"{prefix}-evil").body
 
 
 def eavesdrop_over_http(tmp_path, eavesdropper: str, victim: str) -> tuple[str, str]:

@@ -70,6 +70,8 @@ import pytest
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
+from tests.sandbox.rounds import assert_no_finalizer_ran
+from tests.sandbox.rounds import eavesdrop_in_process
 from tests.sandbox.rounds import eavesdrop_over_http
 from tests.sandbox.rounds import serve_in_fresh_process
 
@@ -99,13 +101,7 @@ def get():
 
 
 def test_value_type_mixin_smuggles_del_through_enum(tmp_path):
-    host = SandboxHost(tmp_path)
-    host.write("r7-enum-del", {"index.py": ENUM_FINALIZER_BY_MIXIN}, LIMITS)
-    outcome = host.request("r7-enum-del")
-    host.close("r7-enum-del")  # eviction, then a full collection
-    assert outcome.status != 200 or not any("at collection" in line
-                                            for line in host.logs["r7-enum-del"]), \
-        host.logs["r7-enum-del"]
+    assert_no_finalizer_ran(SandboxHost(tmp_path), "r7-enum-del", ENUM_FINALIZER_BY_MIXIN)
 
 
 MIXIN_VALUE_TYPE = '''
@@ -266,14 +262,11 @@ def test_typing_caches_do_not_compare_one_tenants_key_in_anothers_lookup(tmp_pat
 
 
 def test_literal_cache_and_macro_read_another_tenants_request(tmp_path):
-    host = SandboxHost(tmp_path)
-    host.write("r7-lit-evil", {"index.py": LITERAL_EAVESDROPPER}, LIMITS)
-    host.write("r7-lit-victim", {"index.py": LITERAL_VICTIM}, LIMITS)
+    planted, victim, stolen = eavesdrop_in_process(tmp_path, "r7-lit", LITERAL_EAVESDROPPER,
+                                                   LITERAL_VICTIM)
     # Refused since: a special method bound to a host callable (the macro).
-    assert "must be a function of this tenant's code" in host.request("r7-lit-evil").text
-    victim = host.request("r7-lit-victim", headers={"Authorization": "Bearer victim-token"})
-    assert victim.body == "victim: typing.Literal['a']"
-    stolen = host.request("r7-lit-evil").body
+    assert "must be a function of this tenant's code" in planted.text
+    assert victim == "victim: typing.Literal['a']"
     assert "victim-token" not in stolen, stolen
 
 

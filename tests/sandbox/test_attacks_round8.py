@@ -65,7 +65,6 @@ Findings, by class:
    (test 2b, in process and over HTTP with the real command).
 """
 
-import gc
 import sys
 
 import pytest
@@ -73,6 +72,8 @@ import pytest
 from tests.sandbox.inprocess import SandboxHost
 from tests.sandbox.rounds import LIMITS
 from tests.sandbox.rounds import assert_contained
+from tests.sandbox.rounds import assert_no_finalizer_ran
+from tests.sandbox.rounds import eavesdrop_in_process
 from tests.sandbox.rounds import eavesdrop_over_http
 from tests.sandbox.rounds import serve_in_fresh_process
 
@@ -156,14 +157,7 @@ def get():
 
 
 def test_enum_functional_key_smuggles_del(tmp_path):
-    host = SandboxHost(tmp_path)
-    host.write("r8-enum-del", {"index.py": ENUM_KEY_FINALIZER}, LIMITS)
-    outcome = host.request("r8-enum-del")
-    host.close("r8-enum-del")  # eviction, then a full collection
-    gc.collect()
-    assert outcome.status != 200 or not any("at collection" in line
-                                            for line in host.logs["r8-enum-del"]), \
-        host.logs["r8-enum-del"]
+    assert_no_finalizer_ran(SandboxHost(tmp_path), "r8-enum-del", ENUM_KEY_FINALIZER)
 
 
 # -- 2. regex's replacement cache, and a Macro as __eq__ by the enum key trick ----------
@@ -249,13 +243,9 @@ def test_regex_replacement_cache_does_not_run_one_tenants_eq_in_anothers_request
 
 
 def test_regex_cache_and_enum_macro_read_another_tenants_request(tmp_path):
-    host = SandboxHost(tmp_path)
-    host.write("r8-re-evil", {"index.py": REGEX_MACRO_EAVESDROPPER}, LIMITS)
-    host.write("r8-re-victim2", {"index.py": REGEX_VICTIM_2}, LIMITS)
-    host.request("r8-re-evil")
-    victim = host.request("r8-re-victim2", headers={"Authorization": "Bearer victim-token"})
-    assert victim.body == "victim: [hello]"
-    stolen = host.request("r8-re-evil").body
+    _, victim, stolen = eavesdrop_in_process(tmp_path, "r8-re", REGEX_MACRO_EAVESDROPPER,
+                                             REGEX_VICTIM_2)
+    assert victim == "victim: [hello]"
     # On main: "stolen: Bearer victim-token | Bearer victim-token".
     assert "victim-token" not in stolen, stolen
 
