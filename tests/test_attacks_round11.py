@@ -31,7 +31,6 @@ process tenant's ``/data``.
 import contextlib
 import os
 import socket
-import sqlite3  # noqa: F401 - the real module the victim's data is checked with
 import time
 
 import pytest
@@ -501,3 +500,53 @@ def test_the_process_tier_serves_again_once_tasks_are_free(tmp_path, task_budget
         r = requests.get(proc.url + "/bystander/", timeout=120)
         assert (r.status_code, r.text) == (200, "bystander page"), \
             f"{r.status_code} {r.text[:300]}"
+
+
+# -- 6. the egress proxy as a deputy -----------------------------------------------------------
+
+
+EGRESS_MOLE = """
+    import os, urllib.request
+    def get():
+        url = f"http://127.0.0.1:{os.environ['ADMIN_PORT']}/_mux/tenants/victim/logs"
+        try:
+            with urllib.request.urlopen(url, timeout=20) as answer:
+                return answer.read().decode()
+        except Exception as exc:
+            return f"refused: {type(exc).__name__}: {exc}"
+    """
+
+
+@pytest.mark.live
+@pytest.mark.xfail(strict=True, reason="round 11: with loopback in the operator's [egress] "
+                   "private (a local service for tenants), the egress proxy connects tenants to "
+                   "the server's own admin listener, which trusts loopback without a token "
+                   "(egress.proxy.Proxy.connect must refuse the server's own listeners)")
+def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
+    tenants = tmp_path / "tenants"
+    admin_port = free_port()
+    write_tenant(tenants, "victim", {
+        "index.py": "import logging\n"
+                    "def get():\n"
+                    "    logging.getLogger('victim').warning('victim-secret-5521')\n"
+                    "    return 'victim page'\n"})
+    write_tenant(tenants, "mole", {
+        "tenant.toml": f'[egress]\nallow = ["127.0.0.1"]\n[env]\nADMIN_PORT = "{admin_port}"\n',
+        "index.py": EGRESS_MOLE})
+    config = tmp_path / "mux.toml"
+    # process_tenants: without it serving processes are not told the proxy's
+    # port and sandboxed outbound HTTP is off altogether (a bug of its own).
+    config.write_text('process_tenants = ["someone-else"]\n'
+                      '[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
+                       "--workers", "1", "--data-dir", str(tmp_path / "data"),
+                       "--cache-dir", str(tmp_path / "cache"),
+                       "--server-dir", str(tmp_path / "server")],
+                      admin_port=admin_port, log_dir=tmp_path).wait_ready(timeout=120)
+    try:
+        assert requests.get(proc.url + "/victim/", timeout=60).text == "victim page"
+        r = requests.get(proc.url + "/mole/", timeout=60)
+        assert r.status_code == 200, r.text + proc.output()[-3000:]
+        assert "victim-secret-5521" not in r.text, r.text[:500]
+    finally:
+        proc.stop()
