@@ -550,3 +550,38 @@ def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
         assert "victim-secret-5521" not in r.text, r.text[:500]
     finally:
         proc.stop()
+
+
+# -- 7. a client that stops reading -------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="round 11: an answer being sent has no write deadline; a "
+                   "client that stops reading a large static file (or a stream) holds the "
+                   "tenant's concurrency slot for ever (handler.Connection._send)")
+def test_clients_that_stop_reading_do_not_lock_a_tenant_out(tenants, live):
+    from muxserver.http.handler import REQUEST_HEAD_TIMEOUT_S
+
+    victim = tenants.add("victim", {"tenant.toml": "[limits]\nconcurrency = 2\n",
+                                    "index.py": "def get():\n    return 'victim page'\n"})
+    (victim / "static").mkdir()
+    (victim / "static" / "video.bin").write_bytes(os.urandom(32 * 2**20))
+    server = live()
+    stalled = []
+    try:
+        for _ in range(2):  # as many as the tenant's concurrency
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.server.port))
+            sock.sendall(b"GET /victim/static/video.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            stalled.append(sock)
+        # A client as slow as the slowest head the server waits for is gone by then.
+        deadline = time.monotonic() + REQUEST_HEAD_TIMEOUT_S + 5
+        while True:
+            r = server.get("/victim/")
+            if r.status_code != 429 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert (r.status_code, r.text) == (200, "victim page"), r.text[:200]
+    finally:
+        for sock in stalled:
+            sock.close()
