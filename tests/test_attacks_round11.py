@@ -22,6 +22,17 @@ Holes (strict xfail: each passes once closed, and the marker must then go):
 4. A process tenant starts a thread that keeps computing after its answer
    went: ``cpu_ms`` is watched only while a request is in flight, so the
    process burns CPU (every core, with more threads) until ``--idle-ttl``.
+5. A process tenant starts threads until the server's task budget (a pids
+   cgroup, systemd's ``TasksMax``; the machine's ``pid_max`` with a larger
+   ``memory_mb``) is gone: no other process tenant can be forked.
+6. That failed ``fork()`` ends the serving process's zygote, and nothing
+   starts another: every process tenant there answers 500 from then on.
+7. With loopback in the operator's ``[egress] private`` (a local service
+   for tenants), a sandboxed tenant's outbound HTTP reaches the server's own
+   admin listener through the egress proxy — a loopback client, so no token
+   — and reads another tenant's logs (or deploys over it).
+8. A client that stops reading a large static file holds the tenant's
+   concurrency slot as long as it likes: answers have no write deadline.
 
 Defences that held are plain tests below: request smuggling on the
 parser, symbolic links around ``static/``, and symbolic links in a
