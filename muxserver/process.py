@@ -20,6 +20,7 @@ from muxserver.app import MuxApp
 from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
 from muxserver.ops.collector import collector
+from muxserver.ops.memory import pin_mmap_threshold
 from muxserver.ops.memory import release_memory
 from muxserver.ops.watchdog import HubWatchdog
 from sandbox import limits as sandbox_limits
@@ -84,6 +85,7 @@ def configure_process(config) -> None:
     anyway is stopped (:func:`sandbox.limits.set_process_ceiling`).
     """
     add_module_path(config)
+    pin_mmap_threshold()
     sandbox_limits.install()
     fair_share.install()
     sandbox_limits.set_process_ceiling(
