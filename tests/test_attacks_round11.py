@@ -40,13 +40,17 @@ process tenant's ``/data``.
 """
 
 import contextlib
+import glob
 import os
 import socket
+import sqlite3
+import tempfile
 import time
 
 import pytest
 import requests
 
+from muxserver.replication.client import AgentClient
 from tests.conftest import Subprocess
 from tests.conftest import free_port
 from tests.conftest import write_tenant
@@ -225,11 +229,16 @@ DSN_MOLE = """
     import os, sqlite3
     def get():
         os.makedirs("/data/%2e%2e/victim", exist_ok=True)
-        conn = sqlite3.connect("%2e%2e/victim/app.db?_pragma=user_version(4242)&x=")
+        try:
+            conn = sqlite3.connect("%2e%2e/victim/app.db?_pragma=user_version(4242)&x=")
+        except Exception as exc:
+            return "refused: " + str(exc)
         conn.execute("CREATE TABLE IF NOT EXISTS planted (x)")
         conn.commit()
         return "planted"
     """
+#: The same name as a process tenant (plain sqlite3) would leave it in its folder.
+DSN_NAME = "%2e%2e/victim/app.db?_pragma=user_version(4242)&x="
 
 DSN_VICTIM = """
     import sqlite3
@@ -248,9 +257,6 @@ DSN_VICTIM = """
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: a tenant's database path reaches Litestream's "
-                   "DSN unquoted; percent-decoding and its query run pragmas in another tenant's "
-                   "database (replication.agent.Agent._register must refuse such names)")
 def test_a_database_name_makes_litestream_write_into_another_tenants_database(tmp_path):
     from muxserver.replication.litestream import find_binary
 
@@ -268,9 +274,25 @@ def test_a_database_name_makes_litestream_write_into_another_tenants_database(tm
         assert requests.post(proc.url + "/victim/", timeout=60).text == "saved"
         before = requests.get(proc.url + "/victim/", timeout=60).json()
         assert before["user_version"] == 0, before
-        assert requests.get(proc.url + "/mole/", timeout=60).text == "planted"
-        # Litestream acts when the database is registered (during the request);
-        # give it the replication interval to be sure, then look.
+        # The sandbox refuses the name with the reason...
+        mole = requests.get(proc.url + "/mole/", timeout=60).text
+        assert mole.startswith("refused: ") and "may not hold % ? or #" in mole, mole
+        # ...and the agent, whatever asks it (a process tenant's own file, a
+        # caller on its socket past the kernel's filters), gives it no
+        # Litestream path: the one judge is litestream.unreplicable.
+        planted = tmp_path / "data" / "mole" / DSN_NAME
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(str(planted)).execute("CREATE TABLE planted (x)").connection.commit()
+        sockets = sorted(glob.glob(os.path.join(tempfile.gettempdir(), "muxserver-replica-*",
+                                                "agent.sock")), key=os.path.getmtime)
+        agent = AgentClient(sockets[-1]).connect()
+        try:
+            answer = agent.call("track", tenant="mole", path=DSN_NAME)
+        finally:
+            agent.close()
+        assert "URI syntax" in answer.get("error", ""), answer
+        # Litestream would act when the database is registered; give it the
+        # replication interval to be sure, then look.
         deadline = time.monotonic() + 5
         while True:
             after = requests.get(proc.url + "/victim/", timeout=60).json()
