@@ -551,10 +551,6 @@ EGRESS_MOLE = """
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: with loopback in the operator's [egress] "
-                   "private (a local service for tenants), the egress proxy connects tenants to "
-                   "the server's own admin listener, which trusts loopback without a token "
-                   "(egress.proxy.Proxy.connect must refuse the server's own listeners)")
 def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
     tenants = tmp_path / "tenants"
     admin_port = free_port()
@@ -567,10 +563,7 @@ def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
         "tenant.toml": f'[egress]\nallow = ["127.0.0.1"]\n[env]\nADMIN_PORT = "{admin_port}"\n',
         "index.py": EGRESS_MOLE})
     config = tmp_path / "mux.toml"
-    # process_tenants: without it serving processes are not told the proxy's
-    # port and sandboxed outbound HTTP is off altogether (a bug of its own).
-    config.write_text('process_tenants = ["someone-else"]\n'
-                      '[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    config.write_text('[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
     proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
                        "--workers", "1", "--data-dir", str(tmp_path / "data"),
                        "--cache-dir", str(tmp_path / "cache"),
@@ -581,6 +574,7 @@ def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
         r = requests.get(proc.url + "/mole/", timeout=60)
         assert r.status_code == 200, r.text + proc.output()[-3000:]
         assert "victim-secret-5521" not in r.text, r.text[:500]
+        assert "this server's own listener" in r.text, r.text[:500]
     finally:
         proc.stop()
 
