@@ -153,9 +153,6 @@ def test_the_next_answer_after_a_victims_request_is_the_victims(http_server):
     assert answers == [(200, b"victim page"), (200, b"victim page")]
 
 
-@pytest.mark.xfail(strict=True, reason="round 11: a sandboxed tenant's 204/304 answer carries "
-                   "a body after a head that says it has none; the body is the next answer "
-                   "on the connection (handler.Connection._answer / _write frame by status)")
 @pytest.mark.parametrize("path", ["/mole/", "/mole/modified"])
 def test_a_tenants_204_body_becomes_the_next_answer_on_the_connection(http_server, path):
     answers = _pipelined(http_server.server.port, [path, "/victim/"])
@@ -387,9 +384,6 @@ def test_a_process_tenant_cannot_plant_a_symbolic_link_in_its_data(process_serve
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: a process tenant's 204 carries a body that "
-                   "becomes the next answer on the connection (handler frames by status; "
-                   "proctier.manager._answer also lets 100..999 through)")
 def test_a_process_tenants_204_body_becomes_the_next_answer(process_server):
     answers = _pipelined(process_server.port, ["/pmole/status/204", "/victim/"])
     assert answers[1] == (200, b"victim page"), answers

@@ -66,7 +66,14 @@ RECV_BYTES = 65536
 JOIN_BYTES = 65536
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_BODY = frozenset((204, 304))
+
+def _bodiless(code: int, method: str) -> bool:
+    """Whether an answer has no body on the wire (RFC 9112 §6.3): to HEAD,
+    and a 1xx, 204 or 304. Bytes an application gives for one are dropped,
+    as werkzeug's ``Response`` drops them: sent, the client would read them
+    as the next answer on the connection (round 11)."""
+    return method == "HEAD" or code < 200 or code in (204, 304)
+
 _REFUSALS = {
     400: b"Bad Request", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
 }
@@ -183,7 +190,8 @@ class Connection:
     """
 
     __slots__ = ("sock", "app", "parser", "messages", "head_bytes", "head_deadline", "_base",
-                 "_parsing", "_message", "_status", "_headers", "_headers_sent", "_chunked", "_close")
+                 "_parsing", "_message", "_status", "_headers", "_headers_sent", "_chunked",
+                 "_bodiless", "_close")
 
     def __init__(self, sock, address, app, server_address):
         self.sock = sock
@@ -385,8 +393,8 @@ class Connection:
             lines += (name, ": ", value, "\r\n")
         if not has_date:
             lines += ("Date: ", http_date(), "\r\n")
-        code = int(self._status[:3])
-        if not has_length and code not in _NO_BODY and self._message.method != "HEAD":
+        self._bodiless = _bodiless(int(self._status[:3]), self._message.method)
+        if not has_length and not self._bodiless:
             if body_length is not None:
                 lines += ("Content-Length: ", str(body_length), "\r\n")
             elif self._message.version == "1.1":
@@ -407,7 +415,7 @@ class Connection:
         if self._status is None:
             raise AssertionError("write() before start_response()")
         head = b"" if self._headers_sent else self._head(None)
-        if self._message.method == "HEAD":
+        if self._bodiless:
             data = b""
         if self._chunked and data:
             data = b"%x\r\n%b\r\n" % (len(data), data)
@@ -459,7 +467,7 @@ class Connection:
     def _answer(self, message) -> bool:
         """Answer one request; whether the connection may serve another."""
         self._status = self._headers = None
-        self._headers_sent = self._chunked = False
+        self._headers_sent = self._chunked = self._bodiless = False
         self._close = not message.keep_alive
         self._message = message
         try:
@@ -476,7 +484,7 @@ class Connection:
             if type(result) is list and len(result) == 1:
                 body = result[0]
                 head = self._head(len(body))
-                if message.method == "HEAD":
+                if self._bodiless:
                     body = b""
                 elif self._chunked:
                     body = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
@@ -491,7 +499,7 @@ class Connection:
                         self._write(data)
                 if not self._headers_sent:
                     self._send(self._head(0))
-                if self._chunked and message.method != "HEAD":
+                if self._chunked:
                     self._send(b"0\r\n\r\n")
         finally:
             close = getattr(result, "close", None)
