@@ -15,6 +15,7 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
@@ -34,8 +35,11 @@ def read_module(tree: ast.Module) -> dict:
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
     consts = Constants(tree.body)
+    imports = imported_names(tree)
     return {
         "handlers": [list(h) for h in find_handlers(tree)],
+        "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
+                                          consts),
         "app_objects": _app_objects(tree, consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),

@@ -49,6 +49,7 @@ from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.views import views_module
 from sandbox import ALLOWED_MODULES
 from sandbox.compiler import decode_source
 from sandbox.runtime import offered_names
@@ -361,6 +362,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 if prefix is None:
                     continue
                 rule = prefix + rule
+                if handler.view_class is not None:
+                    methods = _imported_view_methods(name, facts, facts[dotted], handler, errors)
+                    if methods is None:
+                        continue
+                    handler = handler._replace(methods=methods)
             # Interned: most tenants repeat the same few names ("index",
             # "get", "index.py", ("GET",)), and each registered tenant holds them.
             routes.append(
@@ -473,6 +479,27 @@ def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
     return found
 
 
+def _imported_view_methods(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts,
+                           handler: Handler, errors: list[str]) -> tuple | None:
+    """The methods of ``add_url_rule(view_func=Cls.as_view(...))`` for a
+    view class imported from another module of the tenant, as that module's
+    reading found them; None (and an error) when it could not."""
+    module, level, cls = handler.view_class
+    origin = _origin_module(here, module, level, facts)
+    entry = facts[origin].meta.get("view_classes", {}).get(cls) if origin else None
+    where = f"{tenant}/{here.file}:{handler.line}"
+    if entry is None:
+        errors.append(f"{where}: {cls} from {module or '.' * level!r} is not a View or MethodView "
+                      "subclass defined at the top of one of this tenant's modules, so the "
+                      "methods of its route cannot be read")
+        return None
+    verdict, value = entry
+    if verdict == "error":
+        errors.append(f"{where}: {value}")
+        return None
+    return tuple(value) if value else ("GET",)
+
+
 def _note_file(version, root: str, rel: str) -> None:
     """A file that is not code (a template, a static file) changes the version
     by its size and time, without reading it."""
@@ -548,6 +575,8 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = frozenset(["BaseHTTPRequestHandler"])
         elif module == "functions_framework":
             names = frozenset(functions_framework_attrs(None))
+        elif module == "flask.views":
+            names = frozenset(views_module())
         elif module == "flask.cli":
             names = frozenset(flask_cli_module())
         elif module == "click":

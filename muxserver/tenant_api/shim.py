@@ -52,6 +52,8 @@ from muxserver.tenant_api.session import as_timedelta
 from muxserver.tenant_api.session import open_session
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
+from muxserver.tenant_api.views import views_module
+from sandbox.facades import ModuleFacade
 from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
@@ -153,6 +155,9 @@ class Flask:
         self.root_path = root_path
         self.debug = False
         self.testing = False
+        #: ``(rule, name, view, methods)``: a route decorator's (methods
+        #: None: the loader finds it by its function's module) and an
+        #: ``add_url_rule``'s (by its endpoint, with the methods to check).
         self._routes = []
         #: Flask's ``error_handler_spec`` for this app or blueprint:
         #: ``{code or None: {exception class: handler}}`` (:mod:`.errorhandlers`).
@@ -209,7 +214,7 @@ class Flask:
         full = self.url_prefix + rule if self.url_prefix else rule
 
         def decorator(func):
-            self._routes.append((full, getattr(func, "__name__", ""), func))
+            self._routes.append((full, getattr(func, "__name__", ""), func, None))
             return func
 
         return decorator
@@ -229,13 +234,34 @@ class Flask:
     def delete(self, rule, **options):
         return self.route(rule, methods=["DELETE"], **options)
 
-    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
-        """Without ``view_func`` (naming another rule for an endpoint, as the
-        Flask tutorial's ``add_url_rule("/", endpoint="index")``) nothing to do:
-        ``url_for`` finds views by name. With one, the route could not have
-        been read at deploy time."""
-        if view_func is not None:
-            raise RuntimeError("add_url_rule() routes cannot be read at deploy time; use @app.route")
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None,
+                     **options):
+        """Flask's ``add_url_rule``: ``view_func`` (a function, or a class
+        view's ``as_view(...)``) under ``endpoint`` (its name by default).
+        Registration read the rule, the endpoint and the methods from the
+        source; the loader checks the methods computed here (Flask's: the
+        ``methods=`` given, else the view's own, else GET) against them.
+        Without ``view_func`` (naming another rule for an endpoint, as the
+        Flask tutorial's ``add_url_rule("/", endpoint="index")``) there is
+        nothing to do: ``url_for`` finds views by name."""
+        if view_func is None:
+            return
+        if endpoint is None:
+            endpoint = view_func.__name__
+        methods = options.get("methods")
+        if methods is None:
+            methods = getattr(view_func, "methods", None) or ("GET",)
+        if isinstance(methods, str):
+            raise TypeError("Allowed methods must be a list of strings, for example: "
+                            '@app.route(..., methods=["POST"])')  # Flask's
+        methods = frozenset(str(item).upper() for item in methods)
+        endpoint = str(endpoint)
+        for _, name, func, _ in self._routes:
+            if name == endpoint and func is not view_func:
+                raise AssertionError("View function mapping is overwriting an existing "
+                                     f"endpoint function: {endpoint}")  # Flask's
+        full = self.url_prefix + rule if self.url_prefix else rule
+        self._routes.append((full, endpoint, view_func, methods))
 
     # -- hooks and handlers ---------------------------------------------------------------
 
@@ -782,6 +808,7 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "Request": HostType(TenantRequest),
         "escape": companions.escape,
         "Markup": companions.Markup,
+        "views": ModuleFacade("flask.views", views_module()),
     }
 
 

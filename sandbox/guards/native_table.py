@@ -857,10 +857,20 @@ _owner("click",
     style="the text through consume (sized)")
 _owner("flask.cli",
     "with_appcontext")
+_owner("flask.views",
+    MethodView="views.MethodView: a class tenant code subclasses; its methods are the tenant's",
+    View="views.View: as MethodView")
 _owner("markupsafe",
     Markup="companions.Markup: a value that is not text is read through consume (sized)",
     escape="companions.escape: a value that is not text is read through consume (sized)",
     escape_silent="as escape", soft_str="as escape")
+_owner("muxserver.tenant_api.views.View",
+    as_view="views.ClassView: calls the tenant's class and its methods, in the caller's limits",
+    dispatch_request="raises NotImplementedError")
+_owner("muxserver.tenant_api.views.MethodView",
+    dispatch_request="calls the tenant's method for the request's method, in the caller's limits")
+_owner("muxserver.tenant_api.views.ClassView",
+    __call__="as View.as_view")
 _owner("muxserver.tenant_api.commands.TenantGroup",
     "add_command command group")
 _owner("muxserver.tenant_api.shim.Flask",
