@@ -55,6 +55,11 @@ def read_module(tree: ast.Module) -> dict:
 JINJA_ENV_NAMES = frozenset(["filters", "tests", "globals", "trim_blocks", "lstrip_blocks"])
 
 
+#: What ``app.url_map`` offers sandboxed tenants
+#: (:class:`muxserver.tenant_api.urlmap.TenantURLMap`).
+URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
+
+
 def read_sandboxed_module(tree: ast.Module) -> dict:
     """:func:`read_module` for a sandboxed tenant, which also refuses what
     Flask offers and the sandbox's Flask does not (a process-tier tenant
@@ -65,6 +70,12 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     _check_request_names(tree)
     _check_blueprint_registrations(tree)
     for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "url_map" and node.attr not in URL_MAP_NAMES):
+            raise _error(node, f"url_map.{node.attr} is not offered here: app.url_map has "
+                               f"{', '.join(sorted(URL_MAP_NAMES))} (the routes are read from "
+                               "the source at deploy, werkzeug's map stays with the server); "
+                               "a tenant with runtime = \"process\" runs Flask itself")
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
             raise _error(node, f"jinja_env.{node.attr} is not offered here: app.jinja_env has "
@@ -237,7 +248,8 @@ def _app_factory(tree: ast.Module) -> str | None:
 #: loaded for a 404 or 405 and Flask's rules decide.
 ANY_STATUS = 0
 _REQUEST_HOOKS = frozenset(["before_request", "after_request", "teardown_request",
-                            "teardown_appcontext", "before_app_request", "after_app_request"])
+                            "teardown_appcontext", "before_app_request", "after_app_request",
+                            "url_value_preprocessor", "app_url_value_preprocessor"])
 
 
 def _error_codes(tree: ast.Module) -> list[int]:
