@@ -37,6 +37,7 @@ def read_module(tree: ast.Module) -> dict:
     consts = Constants(tree.body)
     imports = imported_names(tree)
     return {
+        "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
                                           consts),
@@ -48,6 +49,37 @@ def read_module(tree: ast.Module) -> dict:
         "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
     }
+
+
+def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:
+    """The value of ``app.url_map.strict_slashes = True/False`` at the top
+    of the module or of its app factory (None when it sets none): every
+    route's default, as werkzeug's ``Map`` gives it.
+
+    :raises SyntaxError: for one set anywhere else, or to a value that is
+        not a literal, which registration could not follow.
+    """
+    allowed = set()
+    for node in tree.body:
+        allowed.add(id(node))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
+            allowed.update(id(child) for child in node.body)
+    found = None
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(t, ast.Attribute) and t.attr == "strict_slashes"
+                   and isinstance(t.value, ast.Attribute) and t.value.attr == "url_map"
+                   for t in targets):
+            continue
+        value = consts.fold(node.value) if isinstance(node, ast.Assign) else None
+        if id(node) not in allowed or type(value) is not bool:
+            raise _error(node, "url_map.strict_slashes must be set to True or False at the top "
+                               "of the module (or of create_app) to be read at deploy time: "
+                               "the routes are made with it")
+        found = value
+    return found
 
 
 #: What ``app.jinja_env`` offers sandboxed tenants

@@ -35,7 +35,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 15
+READER_VERSION = 16
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -71,6 +71,8 @@ class Handler(NamedTuple):
     #: another module of the tenant and no ``methods=``: ``(module, level,
     #: class)``, whose methods the scanner reads in that module's facts.
     view_class: tuple | None = None
+    #: The route's ``strict_slashes=`` (None: the map's, True by default).
+    strict_slashes: bool | None = None
 
 
 def _error(node: ast.AST, message: str) -> SyntaxError:
@@ -216,15 +218,16 @@ class _Reader:
                 rule_node = keyword.value
             elif keyword.arg == "methods" and verb != "route":
                 raise _error(deco, f"@{ast.unparse(target)}.{verb} takes no methods=")
-        methods, defaults, name = self.options(deco.keywords)
+        methods, defaults, name, strict = self.options(deco.keywords)
         rule = _literal_str(rule_node, "route rule", self.consts)
         check_rule(rule, deco)
-        return rule, methods or _DECORATOR_METHODS[verb] or ("GET",), defaults, app, name
+        return rule, methods or _DECORATOR_METHODS[verb] or ("GET",), defaults, app, name, strict
 
     def options(self, keywords: list[ast.keyword]):
-        """``(methods, defaults, endpoint)`` of a route's keywords (None
-        where not given); refuses an option this server does not implement."""
-        methods, defaults, name = None, (), None
+        """``(methods, defaults, endpoint, strict_slashes)`` of a route's
+        keywords (None where not given); refuses an option this server does
+        not implement."""
+        methods, defaults, name, strict = None, (), None, None
         for keyword in keywords:
             if keyword.arg == "endpoint":
                 if not (isinstance(keyword.value, ast.Constant) and keyword.value.value is None):
@@ -241,12 +244,18 @@ class _Reader:
                     raise _error(keyword.value, "defaults= must be a literal dict with string "
                                                 "keys to be read at deploy time")
                 defaults = tuple(sorted(value.items()))
+            elif keyword.arg == "strict_slashes":
+                strict = self.consts.fold(keyword.value)
+                if strict is not None and type(strict) is not bool:
+                    raise _error(keyword.value, "strict_slashes= must be True, False or None "
+                                                "(or a constant of the module) to be read at "
+                                                "deploy time")
             elif keyword.arg in _UNSUPPORTED_OPTIONS:
                 raise _error(keyword, f"route option {keyword.arg}= is not supported here")
             elif keyword.arg is None:
                 raise _error(keyword, "route options passed as **options cannot be read at "
                                       "deploy time")
-        return methods, defaults, name
+        return methods, defaults, name, strict
 
     # -- add_url_rule ---------------------------------------------------------------------
 
@@ -273,7 +282,7 @@ class _Reader:
         view_node = given.get("view_func")
         if view_node is None or (isinstance(view_node, ast.Constant) and view_node.value is None):
             return None  # an alias for an endpoint: url_for finds views by name
-        methods, defaults, _ = self.options(
+        methods, defaults, _, strict = self.options(
             [k for k in call.keywords if k.arg not in ("endpoint", "view_func", "rule",
                                                        "provide_automatic_options")])
         rule = _literal_str(given.get("rule"), "add_url_rule() rule", self.consts)
@@ -290,7 +299,7 @@ class _Reader:
             view_class = None  # methods= decides, as in Flask
         endpoint = endpoint or own_name
         return Handler("flask", rule, methods, endpoint, call.lineno, False, defaults, app,
-                       endpoint, view_class)
+                       endpoint, view_class, strict)
 
     def view_of(self, node: ast.AST, seen=()) -> tuple:
         """``(name, methods, imported class)`` of a ``view_func=``: a function
@@ -333,7 +342,7 @@ class _Reader:
 
 #: Route options that change what a URL matches, which this server does not
 #: implement: refused rather than silently ignored.
-_UNSUPPORTED_OPTIONS = frozenset(["strict_slashes", "subdomain", "host", "redirect_to",
+_UNSUPPORTED_OPTIONS = frozenset(["subdomain", "host", "redirect_to",
                                   "merge_slashes", "build_only", "websocket", "alias"])
 
 
@@ -366,9 +375,9 @@ def _decorated(reader: _Reader, node) -> list[Handler]:
     for deco in node.decorator_list:
         route = reader.route(deco)
         if route is not None:
-            rule, methods, defaults, app, name = route
+            rule, methods, defaults, app, name, strict = route
             found.append(Handler("flask", rule, methods, node.name, node.lineno, False,
-                                 defaults, app, name))
+                                 defaults, app, name, None, strict))
     return found
 
 

@@ -99,6 +99,9 @@ class Route(NamedTuple):
     defaults: tuple = ()
     #: Flask's endpoint name when ``endpoint=`` gave one (``handler`` if None).
     name: str | None = None
+    #: werkzeug's ``strict_slashes``: a rule ending in ``/`` redirects the
+    #: path without it (False: both match, and a rule without one matches ``/``).
+    strict_slashes: bool = True
 
 
 @dataclass(slots=True)
@@ -351,6 +354,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # Routes once every module is read: a blueprint's prefix may be given
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
+    map_strict = _map_strict_slashes(name, facts, errors)
     for dotted, rel, key, meta in endpoints:
         endpoint = sys.intern(rel[:-3])
         for raw in meta["handlers"]:
@@ -376,6 +380,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     sys.intern(handler.kind), handler.takes_request,
                     tuple(tuple(pair) for pair in handler.defaults),
                     sys.intern(handler.name) if handler.name is not None else None,
+                    handler.strict_slashes if handler.strict_slashes is not None else (
+                        map_strict if handler.kind == "flask" else True),
                 )
             )
         ref = spec.sources[dotted]
@@ -477,6 +483,15 @@ def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
             if origin:
                 found[(origin, var)] = prefix
     return found
+
+
+def _map_strict_slashes(tenant: str, facts: dict[str, ModuleFacts], errors: list[str]) -> bool:
+    """The tenant's ``app.url_map.strict_slashes`` (True unless a module
+    sets it; two modules that disagree are an error)."""
+    found = {facts[d].meta.get("strict_slashes") for d in facts} - {None}
+    if len(found) > 1:
+        errors.append(f"{tenant}/: url_map.strict_slashes is set to both True and False")
+    return found.pop() if len(found) == 1 else True
 
 
 def _imported_view_methods(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts,

@@ -41,8 +41,10 @@ def test_method_functions_then_main():
      "must be a string literal (or built from the module's constants)", 4),
     ("from flask import Flask\napp = Flask(__name__)\nR = '/x'\nR = '/y'\n@app.route(R)\ndef x():\n"
      "    pass\n", "must be a string literal", 5),
-    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', strict_slashes=False)\n"
-     "def x():\n    pass\n", "route option strict_slashes= is not supported here", 3),
+    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', subdomain='a')\n"
+     "def x():\n    pass\n", "route option subdomain= is not supported here", 3),
+    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', strict_slashes=f())\n"
+     "def x():\n    pass\n", "strict_slashes= must be True, False or None", 3),
 ])
 def test_routes_that_cannot_be_read_are_errors_with_their_line(source, message, line):
     with pytest.raises(SyntaxError) as info:
