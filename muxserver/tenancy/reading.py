@@ -87,6 +87,12 @@ def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:
 JINJA_ENV_NAMES = frozenset(["filters", "tests", "globals", "trim_blocks", "lstrip_blocks"])
 
 
+#: What ``app.json`` offers sandboxed tenants
+#: (:class:`muxserver.tenant_api.flask_json.JSONProvider`), with what
+#: ``flask.json`` offers (``flask.json.dumps`` reads the same way).
+APP_JSON_NAMES = frozenset(["sort_keys", "compact", "ensure_ascii", "mimetype", "dumps",
+                            "loads", "response", "jsonify"])
+
 #: What ``app.url_map`` offers sandboxed tenants
 #: (:class:`muxserver.tenant_api.urlmap.TenantURLMap`).
 URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
@@ -101,6 +107,7 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     """
     _check_request_names(tree)
     _check_blueprint_registrations(tree)
+    apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "url_map" and node.attr not in URL_MAP_NAMES):
@@ -109,12 +116,32 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "the source at deploy, werkzeug's map stays with the server); "
                                "a tenant with runtime = \"process\" runs Flask itself")
         if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "json" and _names_an_app(node.value.value, apps)
+                and node.attr not in APP_JSON_NAMES):
+            raise _error(node, f"json.{node.attr} is not offered here: app.json (Flask's "
+                               f"DefaultJSONProvider) has {', '.join(sorted(APP_JSON_NAMES))}; "
+                               "a tenant with runtime = \"process\" runs Flask itself")
+        if (isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(t, ast.Attribute) and t.attr in ("json", "json_provider_class")
+                and _names_an_app(t.value, apps)
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+            raise _error(node, "a JSON provider of its own (app.json = ..., "
+                               "json_provider_class) is not offered here: app.json's settings "
+                               "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
+                               "with runtime = \"process\" runs Flask itself")
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
             raise _error(node, f"jinja_env.{node.attr} is not offered here: app.jinja_env has "
                                f"{', '.join(sorted(JINJA_ENV_NAMES))} (Jinja's environment "
                                "itself stays with the server, sandboxed); a tenant with "
                                "runtime = \"process\" runs Flask itself")
     return read_module(tree)
+
+
+def _names_an_app(node: ast.AST, apps: set) -> bool:
+    """Whether ``node`` names a Flask app (one the module makes, ``app``
+    however it came, ``current_app``), not any object with a ``json``."""
+    return isinstance(node, ast.Name) and node.id in apps
 
 
 def _check_blueprint_registrations(tree: ast.Module) -> None:

@@ -140,7 +140,7 @@ class AppConfig(dict):
           "teardown_appcontext context_processor register_blueprint run instance_path cli "
           "open_resource app_context test_request_context is_blueprint jinja_env "
           "template_filter add_template_filter template_global add_template_global "
-          "template_test add_template_test url_value_preprocessor url_defaults url_map",
+          "template_test add_template_test url_value_preprocessor url_defaults url_map json",
           dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
@@ -153,7 +153,7 @@ class Flask:
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
                  "_app_error_handlers", "_jinja_env", "_url_value_preprocessors",
                  "_url_defaults", "_app_url_value_preprocessors", "_app_url_defaults",
-                 "_url_map", "__dict__")
+                 "_url_map", "_json", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -200,6 +200,7 @@ class Flask:
         self._app_url_value_preprocessors = []
         self._app_url_defaults = []
         self._url_map = None
+        self._json = None
         #: ``app.cli``: the commands ``muxserver flask`` runs.
         self._cli = None
         if site is not None:
@@ -347,6 +348,14 @@ class Flask:
         if self._url_map is None:
             self._url_map = TenantURLMap(_site_of(self))
         return self._url_map
+
+    @property
+    def json(self):
+        """``app.json``: Flask's ``DefaultJSONProvider``
+        (:class:`muxserver.tenant_api.flask_json.JSONProvider`)."""
+        if self._json is None:
+            self._json = flask_json.JSONProvider(self)
+        return self._json
 
     # -- templates: filters, tests and globals (Flask's names) ---------------------------
 
@@ -770,7 +779,7 @@ class _JSONFacade:
     """``flask.json``: Flask's dumps/loads."""
 
     __slots__ = ()
-    dumps = staticmethod(flask_json.dumps)
+    dumps = staticmethod(flask_json.app_dumps)
 
     @staticmethod
     def loads(s, **kwargs):

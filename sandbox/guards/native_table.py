@@ -869,6 +869,10 @@ _owner("markupsafe",
     Markup="companions.Markup: a value that is not text is read through consume (sized)",
     escape="companions.escape: a value that is not text is read through consume (sized)",
     escape_silent="as escape", soft_str="as escape")
+_owner("muxserver.tenant_api.flask_json.JSONProvider",
+    dumps="flask_json.dumps: sized first, default= counted",
+    loads="data.decode_json: sized first",
+    response="as dumps")
 _owner("muxserver.tenant_api.urlmap.TenantURLMap",
     is_endpoint_expecting="one pass over the tenant's registered routes")
 _owner("muxserver.tenant_api.views.View",
