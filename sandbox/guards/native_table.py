@@ -862,6 +862,8 @@ _owner("click",
     style="the text through consume (sized)")
 _owner("flask.cli",
     "with_appcontext")
+_owner("werkzeug.http",
+    "http_date parse_date")
 _owner("flask.views",
     MethodView="views.MethodView: a class tenant code subclasses; its methods are the tenant's",
     View="views.View: as MethodView")
