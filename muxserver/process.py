@@ -174,7 +174,7 @@ def connect_egress(app: MuxApp) -> None:
     from muxserver.egress.service import socket_path
 
     try:
-        app.loader.egress = EgressClient(socket_path(app.config)).connect()
+        app.loader.egress = EgressClient(socket_path(app.config), app.egress_key).connect()
     except OSError as exc:
         log.error("cannot reach the egress proxy: %s; outbound HTTP is refused", exc)
 

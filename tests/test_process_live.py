@@ -217,6 +217,33 @@ def test_egress_counters_per_tenant(server):
     wait_until(counted, timeout=10)
 
 
+def test_the_proxys_unix_socket_serves_only_a_serving_processs_proof(server, origin):
+    """Whoever reaches the proxy's unix socket without the proof a serving
+    process derives from the session key (here the test itself, standing in
+    for a process tenant that got past the kernel's filters, as round 10's
+    did) is dropped before it can name a tenant, with or without a guess."""
+    from muxserver.proctier import wire
+
+    path = str(server.root / ".muxserver" / "run" / "egress.sock")
+    opening = {"op": "open", "id": 1, "tenant": "caller", "host": "localhost", "port": origin,
+               "timeout": 5}
+    for first in (opening, {"op": "hello", "proof": "0" * 64}, {"op": "hello"}):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(path)
+            wire.send_json(sock, first)
+            try:
+                wire.send_json(sock, opening)
+            except OSError:
+                pass  # closed already
+            with pytest.raises((wire.WireClosed, OSError)):
+                wire.receive_fds(sock)
+    wait_until(lambda: 'mux_egress_connections_total{outcome="unproven",tenant="-"} 3' in
+               requests.get(server.admin_url + "/_mux/metrics", timeout=10).text, timeout=10)
+    # A serving process's own calls still go through (its proof is right).
+    assert requests.get(server.url + "/boxed/", timeout=30).json()["urllib"] == {"origin": "/urllib"}
+
+
 # -- assume the breach, inside a process tenant ----------------------------------------
 
 def attacks(server):

@@ -22,10 +22,12 @@ class EgressRefused(OSError):
 
 
 class EgressClient:
-    """The connection to the proxy at ``socket_path``."""
+    """The connection to the proxy at ``socket_path``, proven with ``key``
+    (the proxy's key: :func:`muxserver.egress.service.egress_key`)."""
 
-    def __init__(self, socket_path: str):
+    def __init__(self, socket_path: str, key: bytes):
         self.socket_path = socket_path
+        self._key = key
         self._sock = None
         self._lock = Semaphore()
         self._ids = 0
@@ -34,8 +36,12 @@ class EgressClient:
         self.tls = None
 
     def connect(self) -> "EgressClient":
+        """Connect and show the proof; the proxy closes the socket on a wrong one."""
+        from muxserver.egress.policy import serving_proof
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(self.socket_path)
+        wire.send_json(sock, {"op": "hello", "proof": serving_proof(self._key)})
         self._sock = sock
         self.tls = ssl.create_default_context()
         return self

@@ -29,6 +29,17 @@ def tenant_token(key: bytes, tenant: str) -> str:
     return hmac.new(key, f"egress:{tenant}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def serving_proof(key: bytes) -> str:
+    """What a serving process shows on the proxy's unix socket before it may
+    ask for connections (derived from the proxy's key, which serving
+    processes derive from the session key and process tenants never see).
+
+    The unix socket speaks for any tenant, so the proof, not the socket's
+    folder or the kernel's filters alone, decides who may use it.
+    """
+    return hmac.new(key, b"egress:serving-process", hashlib.sha256).hexdigest()
+
+
 def host_listed(host: str, patterns) -> str | None:
     """The pattern of ``patterns`` that lists ``host``, or None."""
     host = host.lower().rstrip(".")

@@ -206,6 +206,9 @@ class Proxy:
 
         import gevent
 
+        if not self._proven(conn):
+            conn.close()
+            return
         while True:
             try:
                 kind, message = wire.receive(conn)
@@ -232,6 +235,28 @@ class Proxy:
                            self.walls.get(tenant, DEFAULT_WALL_S))
             gevent.spawn(self.relay, tenant, mine, upstream, lifetime)
         conn.close()
+
+    def _proven(self, conn) -> bool:
+        """Whether the first message on a unix connection proves a serving
+        process (:func:`~muxserver.egress.policy.serving_proof`). Anything
+        else that reached the socket — a process tenant past the kernel's
+        filters — is logged and dropped before it can name a tenant."""
+        import hmac
+
+        from muxserver.egress.policy import serving_proof
+        from muxserver.proctier import wire
+
+        try:
+            kind, message = wire.receive(conn)
+        except (wire.WireClosed, OSError):
+            return False
+        proof = message.get("proof") if kind == wire.JSON and isinstance(message, dict) else None
+        if isinstance(proof, str) and hmac.compare_digest(proof, serving_proof(self.key)):
+            return True
+        log.warning("egress: a connection on the unix socket without a serving process's "
+                    "proof was dropped")
+        self.count("-", "unproven")
+        return False
 
     # -- the supervisor --------------------------------------------------------------
 
