@@ -98,6 +98,18 @@ APP_JSON_NAMES = frozenset(["sort_keys", "compact", "ensure_ascii", "mimetype", 
 URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
 
 
+#: The parts of a Flask app the sandbox's Flask offers in part: what each
+#: offers, and why not the rest (``app.json`` only on an app: ``request.json``
+#: and a tenant's own ``.json`` are other objects).
+_APP_PARTS = {
+    "jinja_env": (JINJA_ENV_NAMES, "Jinja's environment itself stays with the server, "
+                                   "sandboxed"),
+    "url_map": (URL_MAP_NAMES, "the routes are read from the source at deploy, werkzeug's map "
+                               "stays with the server"),
+    "json": (APP_JSON_NAMES, "Flask's DefaultJSONProvider"),
+}
+
+
 def read_sandboxed_module(tree: ast.Module) -> dict:
     """:func:`read_module` for a sandboxed tenant, which also refuses what
     Flask offers and the sandbox's Flask does not (a process-tier tenant
@@ -109,18 +121,14 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     _check_blueprint_registrations(tree)
     apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "url_map" and node.attr not in URL_MAP_NAMES):
-            raise _error(node, f"url_map.{node.attr} is not offered here: app.url_map has "
-                               f"{', '.join(sorted(URL_MAP_NAMES))} (the routes are read from "
-                               "the source at deploy, werkzeug's map stays with the server); "
-                               "a tenant with runtime = \"process\" runs Flask itself")
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "json" and _names_an_app(node.value.value, apps)
-                and node.attr not in APP_JSON_NAMES):
-            raise _error(node, f"json.{node.attr} is not offered here: app.json (Flask's "
-                               f"DefaultJSONProvider) has {', '.join(sorted(APP_JSON_NAMES))}; "
-                               "a tenant with runtime = \"process\" runs Flask itself")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+            offered = _APP_PARTS.get(node.value.attr)
+            if (offered is not None and node.attr not in offered[0]
+                    and (node.value.attr != "json" or _names_an_app(node.value.value, apps))):
+                raise _error(node, f"{node.value.attr}.{node.attr} is not offered here: "
+                                   f"app.{node.value.attr} has {', '.join(sorted(offered[0]))} "
+                                   f"({offered[1]}); a tenant with runtime = \"process\" runs "
+                                   "Flask itself")
         if (isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
                 isinstance(t, ast.Attribute) and t.attr in ("json", "json_provider_class")
                 and _names_an_app(t.value, apps)
@@ -129,12 +137,6 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "json_provider_class) is not offered here: app.json's settings "
                                "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
                                "with runtime = \"process\" runs Flask itself")
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
-            raise _error(node, f"jinja_env.{node.attr} is not offered here: app.jinja_env has "
-                               f"{', '.join(sorted(JINJA_ENV_NAMES))} (Jinja's environment "
-                               "itself stays with the server, sandboxed); a tenant with "
-                               "runtime = \"process\" runs Flask itself")
     return read_module(tree)
 
 
