@@ -264,6 +264,15 @@ class Connection:
         message.version = parser.get_http_version()
         if message.version != "1.1" and message.version != "1.0":
             raise HeadRefused(400, f"HTTP/{message.version} is not served")
+        url = message.url
+        if url[:1] != b"/" and url != b"*":
+            # Authority form (CONNECT host:port) is a proxy's business; an
+            # absolute form must be a URL (it was a traceback and a 500).
+            try:
+                httptools.parse_url(url)
+            except HttpParserError:
+                raise HeadRefused(400, "the request target is neither a path nor an absolute "
+                                       "URL (CONNECT is not served)") from None
         message.keep_alive = parser.should_keep_alive()
         message.upgrade = parser.should_upgrade()
         self.head_bytes = 0
