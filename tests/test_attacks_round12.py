@@ -2,7 +2,7 @@
 processors, ``app.json``, ``werkzeug.http``) and round 11's fixes, through
 the real ``muxserver`` command.
 
-Holes (strict xfail: each passes once closed, and the marker must then go):
+Holes (each a strict xfail until closed; closed ones are plain tests guarding the fix):
 
 1. ``View.as_view`` sets Flask's attributes (``view_class``, ``__name__``,
    ``__doc__``, ``methods``, ``provide_automatic_options``) on whatever the
@@ -31,7 +31,6 @@ Holes (strict xfail: each passes once closed, and the marker must then go):
 Defences that held are plain tests below.
 """
 
-import pytest
 import requests
 
 from tests.conftest import write_tenant
@@ -123,8 +122,6 @@ def test_victim_class_view_served_alone(muxserver_process, tmp_path):
     assert (answer.status_code, answer.text) == (200, "victim hello")
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": as_view's decorator returns the "
-                   "host's View class and as_view writes methods onto it")
 def test_view_decorator_cannot_rewrite_host_view_methods(muxserver_process, tmp_path):
     proc = _serve(muxserver_process, tmp_path, PLANT_POST)
     planted = requests.get(proc.url + "/attacker/", timeout=30)
@@ -133,8 +130,6 @@ def test_view_decorator_cannot_rewrite_host_view_methods(muxserver_process, tmp_
     assert (answer.status_code, answer.text) == (200, "victim hello"), answer.text[:300]
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": the attacker's object planted as "
-                   "View.methods is iterated by the host in the victim's load")
 def test_planted_view_methods_run_no_code_in_another_tenant(muxserver_process, tmp_path):
     proc = _serve(muxserver_process, tmp_path, PLANT_SPY)
     requests.get(proc.url + "/attacker/", timeout=30)
