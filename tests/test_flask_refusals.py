@@ -103,3 +103,31 @@ def test_nested_and_renamed_blueprints_are_refused_with_file_and_line(tenants):
         "    app.register_blueprint(child, url_prefix='/two', name='again')")})
     errors = tenants.app().registry.error_list()
     assert len(errors) == 1 and "acme/app.py:13:" in errors[0] and "name=" in errors[0], errors
+
+
+PYTHON_ONLY_BUILTINS = {"main.py": """
+    import os
+    from flask import Flask, request
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        request_is_defined = "request" in globals() or "request" in locals()
+        return str(request_is_defined) + str(id(app)) + str(len(vars(os)))
+    """}
+
+
+def test_python_builtins_the_sandbox_leaves_out_are_refused_with_file_and_line(tenants):
+    """Cloud Run's logging sample asks ``"request" in globals()``: a
+    NameError at the first request, before; refused at deploy now."""
+    tenants.add("acme", PYTHON_ONLY_BUILTINS)
+    errors = tenants.app().registry.error_list()
+    assert [e.split(": ", 1)[0] for e in errors] == ["acme/main.py:9"] * 2 + ["acme/main.py:10"] * 2
+    assert "'globals' is one of Python's builtins the sandbox does not offer" in errors[0]
+    assert {e.split("'")[1] for e in errors} == {"globals", "locals", "id", "vars"}
+
+
+def test_a_process_tenant_may_use_every_python_builtin(tenants):
+    tenants.add("acme", {**PYTHON_ONLY_BUILTINS, "tenant.toml": 'runtime = "process"\n'})
+    assert tenants.app(process_tenants=["*"]).registry.error_list() == []

@@ -15,8 +15,14 @@ everything they import — and warnings elsewhere, so a test file or a
 
 from __future__ import annotations
 
+import builtins
 from typing import Callable
 from typing import NamedTuple
+
+
+#: Names Python's own builtins offer (a use of one the sandbox leaves out
+#: gets its own message).
+PYTHON_BUILTINS = frozenset(dir(builtins))
 
 
 class ModuleFacts(NamedTuple):
@@ -114,7 +120,12 @@ def check_tenant_imports(
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
                                  f"the server's {module} does not offer it")
         for name, line in facts.meta.get("undefined", ()):
-            found.append(f"{where}:{line}: undefined name {name!r}")
+            if name in PYTHON_BUILTINS:
+                found.append(f"{where}:{line}: {name!r} is one of Python's builtins the sandbox "
+                             "does not offer (README, 'Ordinary Python'); a tenant with "
+                             'runtime = "process" runs plain Python')
+            else:
+                found.append(f"{where}:{line}: undefined name {name!r}")
     reachable = _closure(roots, edges)
     errors, warnings = [], []
     for dotted, found in problems.items():

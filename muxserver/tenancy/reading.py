@@ -14,6 +14,7 @@ import ast
 
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
+from sandbox.runtime import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
@@ -267,10 +268,30 @@ def _catches_import_error(node) -> bool:
                                                     "Exception", "BaseException") for n in names)
 
 
+class _SandboxChecker(pyflakes_checker.Checker):
+    """pyflakes with the sandbox's builtins for Python's: ``globals()``,
+    ``eval`` or ``vars`` are names no tenant module has (SECURITY-NOTES), so
+    a use is reported like any undefined name, at deploy, not as a
+    ``NameError`` the first request to reach it meets."""
+
+    _SANDBOX_BUILTINS = builtin_names() | MODULE_GLOBALS | {"__doc__"}
+
+    # pyflakes assigns Python's builtins in its __init__ before it reads the
+    # tree; the property keeps the sandbox's in their place.
+    @property
+    def builtIns(self):  # noqa: N802 - pyflakes' name
+        return self._SANDBOX_BUILTINS
+
+    @builtIns.setter
+    def builtIns(self, value):  # noqa: N802
+        pass
+
+
 def undefined_names(tree: ast.Module) -> list[list]:
-    """``[name, line]`` for each name used and never defined (pyflakes)."""
+    """``[name, line]`` for each name used and never defined (pyflakes),
+    Python's builtins the sandbox leaves out included."""
     try:
-        check = pyflakes_checker.Checker(tree, builtins=set(MODULE_GLOBALS))
+        check = _SandboxChecker(tree)
     except (RecursionError, MemoryError):
         return []
     return [

@@ -157,7 +157,9 @@ class TenantSession(dict):
         super().__init__(*args, **kwargs)
         self.modified = False
         self.accessed = False
-        self.new = not args
+        # Flask's SessionMixin hard-codes False ("not guaranteed"): its cookie
+        # session never says it is new, so neither does this one.
+        self.new = False
 
     def __getitem__(self, key):
         self.accessed = True
@@ -250,9 +252,7 @@ def open_session(secret: str, cookie: str | None,
         return TenantSession()
     if not isinstance(data, dict):
         return TenantSession()
-    session = TenantSession(data)
-    session.new = False
-    return session
+    return TenantSession(data)
 
 
 def save_session(secret: str, session: TenantSession,

@@ -537,6 +537,12 @@ class RequestGlobals:
             raise RuntimeError("g is only available while a request (or a command) runs")
         return ctx.extras.setdefault("g", {})
 
+    @staticmethod
+    def _tenant_namespace_() -> dict:
+        """Where ``g._database`` lives (sandbox.guards.own_objects.tenant_namespace):
+        the request's dict, which only the tenant's values are put into."""
+        return RequestGlobals._data()
+
     def __getattr__(self, name):
         try:
             return self._data()[name]

@@ -48,6 +48,7 @@ from jinja2 import TemplateNotFound
 from jinja2 import runtime as jinja_runtime
 from jinja2 import select_autoescape
 from jinja2 import compiler as jinja_compiler
+from jinja2 import environment as jinja_environment
 from jinja2 import filters as jinja_filters
 from jinja2 import nodes as jinja_nodes
 from jinja2 import utils as jinja_utils
@@ -79,6 +80,9 @@ declare(jinja_utils.Joiner)
 declare(jinja_utils.Namespace, dynamic=True)  # {% set ns.x = ... %}: the template's own
 declare(jinja_runtime.Undefined, dynamic=True)  # reads of an undefined value are undefined
 declare(jinja_runtime.Macro)
+# ``{% import 'forms.html' as forms %}``: its public attributes are the
+# template's exported macros and top-level ``{% set %}`` names, its own.
+declare(jinja_environment.TemplateModule, dynamic=True)
 declare(jinja_runtime.BlockReference, "super")
 declare(jinja_runtime.TemplateReference)
 # A namespace's text shows what it holds (``<Namespace {...}>``): sized by it.

@@ -427,7 +427,19 @@ _SAFE_EXCEPTIONS = """
     UnicodeDecodeError UnicodeEncodeError UnicodeError ValueError
     ZeroDivisionError Warning UserWarning DeprecationWarning RuntimeWarning
     LookupError
+    FileNotFoundError FileExistsError PermissionError IsADirectoryError
+    NotADirectoryError ConnectionError ConnectionRefusedError ConnectionResetError
+    ConnectionAbortedError BrokenPipeError InterruptedError BlockingIOError
+    ChildProcessError ProcessLookupError EnvironmentError IOError
+    StopAsyncIteration UnicodeTranslateError IndentationError TabError SystemError
+    FutureWarning PendingDeprecationWarning ImportWarning SyntaxWarning BytesWarning
+    ResourceWarning UnicodeWarning EncodingWarning
     """.split()
+# ^ Python's built-in exception classes, but for those outside Exception
+# (BaseException, SystemExit, KeyboardInterrupt, GeneratorExit) and the
+# exception groups (``except*`` is refused): tenant code catches by name what
+# the facades raise (``except FileNotFoundError``, ``except PermissionError``)
+# and what requests raises (``ConnectionError``'s OSError cousins).
 
 
 def make_builtins() -> dict:

@@ -9,7 +9,10 @@ them on tenant classes and their instances only:
 * ``obj._name`` (one leading underscore, not ending in ``_``) reads and writes
   when ``obj`` is a tenant object and the name is not defined by a host class
   on its MRO (a tenant subclass of ``mux.Response`` cannot reach the
-  response's private state).
+  response's private state); and on a host *namespace* (Flask's ``g``, whose
+  class names a ``_tenant_namespace_``): there the name is a key of the dict
+  it gives, which holds only what the tenant stored — never the class's own
+  attributes (:func:`tenant_namespace`).
 * Special methods (``__init__``, ``__eq__`` ...) are read on tenant objects,
   tenant classes and ``super()`` objects over them; a host one goes through
   the guard :data:`SPECIAL_METHODS` names for it (``S('x').__mul__(n)`` is
@@ -237,6 +240,24 @@ def _super_owner(sup: super, name: str):
     return owner_of(mro[mro.index(sup.__thisclass__) + 1:], name)
 
 
+def tenant_namespace(obj) -> dict | None:
+    """The dict a host namespace object keeps the tenant's names in, or None.
+
+    A host class opts in with ``_tenant_namespace_``, a static method that
+    gives the dict its ``__setattr__``/``__delattr__`` store into (Flask's
+    ``g``: ``g._database = db`` is the Flask docs' SQLite pattern). Private
+    names are then read from that dict alone — a class attribute of the
+    same name (a host method) is never what a read finds — and written
+    through the class's own ``__setattr__``. Only read on host classes:
+    tenant classes cannot define names ending in ``_``.
+    """
+    cls = type(obj)
+    if cls in TENANT_CLASSES or isinstance(obj, type):
+        return None
+    reader = cls.__dict__.get("_tenant_namespace_")
+    return None if reader is None else reader.__func__()
+
+
 def _host_defines(obj, name: str) -> bool:
     owner = _owner(obj, name)
     return owner is not None and owner not in TENANT_CLASSES
@@ -333,6 +354,14 @@ def special_attr(obj, name: str, default, missing):
             if default is missing:
                 return getattr(obj, name)
             return getattr(obj, name, default)
+    if is_private_name(name):
+        namespace = tenant_namespace(obj)
+        if namespace is not None:
+            if name in namespace:
+                return namespace[name]
+            if default is missing:
+                raise AttributeError(name)
+            return default
     if default is not missing and is_private_name(name):
         return default
     raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
@@ -342,6 +371,8 @@ def write_private(obj, name):
     """``_write_private_``: ``obj._name = v`` on the tenant's own objects."""
     if not is_private_name(name):
         raise AttributeError(f"cannot set attribute {name!r}")
+    if tenant_namespace(obj) is not None:
+        return obj  # its class's __setattr__ stores the name in that dict
     if not is_tenant_object(obj):
         raise AttributeError(f'cannot set "{name}" on an object of type {type(obj).__name__!r}')
     if _host_defines(obj, name):

@@ -1,0 +1,299 @@
+"""Everyday Flask code the fourth real-code trial found answered differently
+here than on Flask 3.1, each answered by Flask itself and by muxserver in
+the same test: the ``OSError`` family caught by name, the Flask docs'
+SQLite pattern (``g._database``), a template imported as a module
+(``{% import 'macros.html' as forms %}``), ``session.new``,
+``MAX_CONTENT_LENGTH`` and a status code outside the registered ones."""
+
+import io
+
+import pytest
+
+# -- the OSError family, caught by name -----------------------------------------------
+
+OS_ERRORS_APP = {"app.py": """
+    import os
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/missing")
+    def missing():
+        try:
+            with open(os.path.join(app.instance_path, "no-such-file.txt")) as f:
+                return f.read()
+        except FileNotFoundError as e:
+            return "no file: " + type(e).__name__ + " " + str(isinstance(e, OSError))
+
+    @app.route("/names")
+    def names():
+        classes = [FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+                   NotADirectoryError, ConnectionError, ConnectionRefusedError,
+                   ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                   InterruptedError, BlockingIOError, ChildProcessError,
+                   ProcessLookupError, EnvironmentError, IOError, StopAsyncIteration,
+                   UnicodeTranslateError, IndentationError, TabError, SystemError,
+                   FutureWarning, PendingDeprecationWarning, ImportWarning, SyntaxWarning,
+                   BytesWarning, ResourceWarning, UnicodeWarning, EncodingWarning]
+        return " ".join(c.__name__ + ":" + str(issubclass(c, Exception)) for c in classes)
+
+    @app.route("/raise")
+    def raise_one():
+        try:
+            raise PermissionError("nope")
+        except OSError as e:
+            return "caught " + str(e)
+    """}
+
+
+def test_the_oserror_family_is_there_by_name(both):
+    pair = both(OS_ERRORS_APP)
+    pair.get("/missing")
+    pair.get("/names")
+    pair.get("/raise")
+
+
+# -- the Flask docs' SQLite pattern: private names on g -------------------------------------
+
+SQLITE_PATTERN_APP = {
+    "schema.sql": "create table users (user_id integer primary key, username text);\n"
+                  "insert into users (username) values ('ann'), ('bob');\n",
+    "app.py": """
+    import os
+    import sqlite3
+    from flask import Flask, g, abort
+
+    app = Flask(__name__)
+    DATABASE = os.path.join(app.instance_path, "users.db")
+
+    def get_db():
+        db = getattr(g, "_database", None)
+        if db is None:
+            db = g._database = sqlite3.connect(DATABASE)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @app.teardown_appcontext
+    def close_connection(exception):
+        db = getattr(g, "_database", None)
+        if db is not None:
+            db.close()
+
+    @app.route("/init", methods=["POST"])
+    def init():
+        db = get_db()
+        with app.open_resource("schema.sql", mode="r") as f:
+            db.cursor().executescript(f.read())
+        db.commit()
+        return "ok"
+
+    @app.route("/user/<name>")
+    def user(name):
+        row = get_db().execute("select * from users where username = ?", [name]).fetchone()
+        if row is None:
+            abort(404)
+        g._seen = name
+        return f"{row['username']} {row['user_id']} {g._seen} {hasattr(g, '_seen')} {'_seen' in g}"
+
+    @app.route("/pop")
+    def pop():
+        g._x = 1
+        return str(g.pop("_x")) + str(g.get("_x", "gone")) + str(getattr(g, "_database", None))
+    """}
+
+
+def test_private_names_on_g_as_the_flask_docs_sqlite_pattern_uses_them(both, tmp_path):
+    pair = both(SQLITE_PATTERN_APP)
+    # Flask's instance folder and the tenant's /data: both empty at the start.
+    (tmp_path / "flask" / "instance").mkdir()
+    pair.post("/init")
+    pair.get("/user/bob")
+    pair.get("/user/zed")
+    pair.get("/pop")
+
+
+# -- a template imported as a module --------------------------------------------------
+
+TEMPLATE_MODULE_APP = {
+    "templates/forms.html": """
+        {% macro field(name, value='') -%}
+        <input name="{{ name }}" value="{{ value }}">
+        {%- endmacro %}
+        {% macro function() %}called{% endmacro %}
+        {% set title = 'Forms' %}
+        """,
+    "templates/page.html": """
+        {% import 'forms.html' as forms %}
+        {{ forms.title }}: {{ forms.field('q', value='<x>') }} {{ forms.function() }}
+        {{ forms.nope is defined }}
+        """,
+    "app.py": """
+    from flask import Flask, render_template
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return render_template("page.html")
+    """}
+
+
+def test_a_template_imported_as_a_module_offers_its_macros_and_names(both):
+    both(TEMPLATE_MODULE_APP).get("/")
+
+
+# -- session.new -----------------------------------------------------------------------
+
+SESSION_NEW_APP = {
+    "templates/s.html": "{{ session.new }} {{ session.modified }} {{ session.permanent }}",
+    "app.py": """
+    from flask import Flask, session, render_template
+
+    app = Flask(__name__)
+    app.secret_key = "k"
+
+    @app.route("/")
+    def index():
+        return render_template("s.html") + " " + str(session.new)
+
+    @app.route("/set")
+    def set_it():
+        session["a"] = 1
+        return str(session.new) + " " + str(session.modified)
+    """}
+
+
+def test_session_new_is_false_as_on_flask(both):
+    pair = both(SESSION_NEW_APP)
+    pair.get("/")
+    pair.get("/set", compare=("Content-Type",))
+
+
+# -- MAX_CONTENT_LENGTH -------------------------------------------------------------
+
+MAX_CONTENT_APP = {"app.py": """
+    from flask import Flask, request
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+
+    @app.route("/upload", methods=["POST"])
+    def upload():
+        if "file" not in request.files:
+            return "no file"
+        return "got " + str(len(request.files["file"].read()))
+
+    @app.route("/raw", methods=["POST"])
+    def raw():
+        return "raw " + str(len(request.get_data()))
+
+    @app.route("/json", methods=["POST"])
+    def as_json():
+        return {"n": len(request.get_json())}
+
+    @app.route("/limit")
+    def limit():
+        return str(request.max_content_length)
+
+    @app.route("/ignored", methods=["POST"])
+    def ignored():
+        return "not read"
+    """}
+
+
+def upload(size):
+    return lambda side: {"file": (io.BytesIO(b"x" * size), "a.txt")}
+
+
+def test_max_content_length_answers_413_as_flask_does(both):
+    pair = both(MAX_CONTENT_APP)
+    pair.post("/upload", data=upload(10))
+    pair.post("/upload", data=upload(2000))
+    pair.post("/raw", data=b"y" * 999)
+    pair.post("/raw", data=b"y" * 1001)
+    pair.post("/json", data=b"[" + b"1," * 600 + b"1]", content_type="application/json")
+    pair.get("/limit")
+    pair.post("/ignored", data=b"z" * 5000)
+
+
+def test_max_content_length_answers_413_to_a_body_without_a_length(both):
+    pair = both(MAX_CONTENT_APP)
+    body = lambda side: io.BytesIO(b"y" * 1200)  # noqa: E731 - a stream per side
+    pair.post("/raw", input_stream=body, headers={"Transfer-Encoding": "chunked"})
+
+
+# -- a status code Flask sends although it has no registered phrase --------------------------
+
+STATUS_APP = {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/666")
+    def beast():
+        return "code 666", 666
+
+    @app.route("/299")
+    def custom():
+        return "custom", "299 Custom Thing"
+    """}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "muxserver/http/responses.py::_status accepts 200-599 only (BadReturnValue, a 500); "
+    "werkzeug takes any three-digit code (its phrase UNKNOWN, or the one the string gives). "
+    "The fix is in muxserver/http/ (owned by another helper this round): accept 200-999 "
+    "and keep the string's own phrase in status_line."))
+def test_a_status_code_without_a_registered_phrase_is_sent_as_flask_sends_it(both):
+    pair = both(STATUS_APP)
+    pair.get("/666")
+    pair.get("/299")
+
+
+G_ATTACK_APP = {"app.py": """
+    from flask import Flask, g
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def probe():
+        out = [repr(getattr(g, "_data", "no _data")), str(hasattr(g, "_data"))]
+        g._data = "mine"             # a key of the request's dict, not the class's method
+        out.append(g._data)
+        out.append(repr(g.get("_data")))
+        del g._data
+        out.append(repr(getattr(g, "_data", "gone")))
+        try:
+            g._data
+        except AttributeError as e:
+            out.append("AttributeError " + str(e))
+        for name in ("__getattr__", "__setattr__", "__class__", "__dict__"):
+            try:
+                out.append(name + " " + repr(getattr(g, name)))
+            except AttributeError:
+                out.append(name + " refused")
+        return " | ".join(out)
+
+    @app.route("/next")
+    def next_request():
+        return repr(getattr(g, "_secret", "fresh"))
+
+    @app.route("/set")
+    def set_secret():
+        g._secret = "left behind"
+        return "set"
+    """}
+
+
+def test_private_names_on_g_reach_only_the_tenants_own_values(tenants):
+    """``g._x`` reads the request's dict, never an attribute of g's class
+    (its ``_data`` method, its special methods), and a value lives for one
+    request."""
+    tenants.add("t", G_ATTACK_APP)
+    client = tenants.client()
+    text = client.get("/t/").get_data(as_text=True)
+    assert text.split(" | ") == [
+        "'no _data'", "False", "mine", "'mine'", "'gone'", "AttributeError _data",
+        "__getattr__ refused", "__setattr__ refused", "__class__ refused", "__dict__ refused"]
+    assert client.get("/t/set").get_data(as_text=True) == "set"
+    assert client.get("/t/next").get_data(as_text=True) == "'fresh'"
