@@ -277,13 +277,54 @@ class FileStream(BodyStream):
         return self._s.tell()
 
 
+#: Flask 3.1's defaults of the config keys that limit a request's body.
+BODY_LIMIT_DEFAULTS = {"MAX_CONTENT_LENGTH": None, "MAX_FORM_MEMORY_SIZE": 500_000,
+                       "MAX_FORM_PARTS": 1_000}
+
+
+def app_body_limit(key: str) -> int | None:
+    """The tenant's app's ``MAX_CONTENT_LENGTH`` (``MAX_FORM_MEMORY_SIZE``,
+    ``MAX_FORM_PARTS``), as Flask's request reads it: Flask's default when
+    the request has no app (a function of another platform).
+
+    :raises TypeError: for a value that is neither a whole number nor None
+        (the host never compares a tenant's object).
+    """
+    ctx = context.visible()
+    app = ctx.site.app if ctx is not None and ctx.site is not None else None
+    if app is None:
+        return BODY_LIMIT_DEFAULTS[key]
+    value = app.config.get(key, BODY_LIMIT_DEFAULTS[key])
+    if value is None or (type(value) is int and value >= 0):
+        return value
+    raise TypeError(f"app.config[{key!r}] must be a whole number of bytes or None")
+
+
 class FlaskRequest(Request):
     """werkzeug's request as Flask's subclass of it answers a body that is
     not JSON: a plain ``BadRequest`` (Flask keeps werkzeug's message for
     debug mode only). Its JSON is decoded sized first, as ``json.loads``
-    is in tenant code."""
+    is in tenant code. Its body limits are the app's config, as Flask 3.1
+    reads them when the body is parsed, within the server's own cap."""
 
     json_module = SizedJson
+    #: ``--max-body``; None when :class:`CappedInput` counts a body
+    #: without a length against it.
+    server_cap: int | None = None
+
+    @property
+    def max_content_length(self) -> int | None:
+        limits = [n for n in (self.server_cap, app_body_limit("MAX_CONTENT_LENGTH"))
+                  if n is not None]
+        return min(limits) if limits else None
+
+    @property
+    def max_form_memory_size(self) -> int | None:
+        return app_body_limit("MAX_FORM_MEMORY_SIZE")
+
+    @property
+    def max_form_parts(self) -> int | None:
+        return app_body_limit("MAX_FORM_PARTS")
 
     def on_json_loading_failed(self, e):
         try:
@@ -332,7 +373,7 @@ class TenantRequest:
                 # the bytes instead, and answer 413 past the limit.
                 env["wsgi.input"] = CappedInput(env["wsgi.input"], self._max_body)
             wz = self._wz = FlaskRequest(env)
-            wz.max_content_length = None if capped else self._max_body
+            wz.server_cap = None if capped else self._max_body
         return wz
 
     def close(self) -> None:
@@ -404,7 +445,9 @@ class TenantRequest:
     if_unmodified_since = property(lambda self: self._r.if_unmodified_since)
     range = property(lambda self: self._r.range)
     root_url = property(lambda self: self._r.root_url)
-    max_content_length = property(lambda self: self._max_body)
+    # Flask's: the app's MAX_CONTENT_LENGTH (None unless it sets one), the
+    # server's --max-body apart.
+    max_content_length = property(lambda self: app_body_limit("MAX_CONTENT_LENGTH"))
 
     # -- the body ----------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from muxserver.tenant_api import companions
 from muxserver.tenant_api import errorhandlers
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
+from muxserver.tenant_api.request import BODY_LIMIT_DEFAULTS
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
 from muxserver.tenant_api.response import Response
@@ -160,7 +161,7 @@ class Flask:
         self.import_name = str(import_name)
         self.name = self.import_name
         self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None, JSON_SORT_KEYS=True,
-                                **SESSION_DEFAULTS)
+                                **SESSION_DEFAULTS, **BODY_LIMIT_DEFAULTS)
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
         self.static_folder = static_folder

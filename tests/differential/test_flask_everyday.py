@@ -176,6 +176,11 @@ MAX_CONTENT_APP = {"app.py": """
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1000
+    app.config.update(MAX_FORM_MEMORY_SIZE=100, MAX_FORM_PARTS=3)
+
+    @app.route("/form", methods=["POST"])
+    def form():
+        return "fields " + ",".join(sorted(request.form))
 
     @app.route("/upload", methods=["POST"])
     def upload():
@@ -213,6 +218,10 @@ def test_max_content_length_answers_413_as_flask_does(both):
     pair.post("/raw", data=b"y" * 1001)
     pair.post("/json", data=b"[" + b"1," * 600 + b"1]", content_type="application/json")
     pair.get("/limit")
+    pair.post("/form", data={"a": "x" * 99, "b": "y"})
+    pair.post("/form", data=lambda side: {"a": "x" * 101, "f": (io.BytesIO(b"x"), "a.txt")})
+    pair.post("/form", data=lambda side: {"a": "x" * 99, "f": (io.BytesIO(b"x"), "a.txt")})
+    pair.post("/form", data={"a": "1", "b": "2", "c": "3", "d": "4"})
     pair.post("/ignored", data=b"z" * 5000)
 
 

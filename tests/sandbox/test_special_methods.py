@@ -32,7 +32,8 @@ _SAMPLE_ARGS = {str: ("x",), bytes: (b"x",), bytearray: (b"x",), int: (7,), floa
                 complex: (2j,), list: ([1],), tuple: ((1,),), dict: ({1: 2},), set: ({1},),
                 frozenset: ({1},), classmethod: (len,), staticmethod: (len,),
                 UnicodeDecodeError: ("utf-8", b"x", 0, 1, "bad"),
-                UnicodeEncodeError: ("utf-8", "x", 0, 1, "bad")}
+                UnicodeEncodeError: ("utf-8", "x", 0, 1, "bad"),
+                UnicodeTranslateError: ("x", 0, 1, "bad")}
 
 
 def _subclassable_builtin_types() -> list[type]:
