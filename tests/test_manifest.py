@@ -1,6 +1,7 @@
 """tenant.toml under the operator's rules: pure parsing, then a live server."""
 
 import pytest
+from werkzeug.test import Client
 
 from muxserver.config import Limits
 from muxserver.tenancy.manifest import ManifestError
@@ -93,3 +94,16 @@ def test_a_function_entry_point_that_fails_to_compile_is_reported_once(tenants):
     assert len(broken) == 1 and broken[0].startswith("broken/main.py:2:"), broken
     assert any(e.startswith("missing/tenant.toml:1:") and "no module 'main'" in e
                for e in errors), errors
+
+
+def test_a_fission_entrypoint_without_a_module_is_a_function_of_main(tenants):
+    """Fission's environment (``fission fn create --entrypoint func``) reads
+    a bare name as ``main.func``; the other platforms name the module."""
+    source = {"main.py": "def main():\n    return 'MAIN'\n\ndef func():\n    return 'FUNC'\n"}
+    tenants.add("fission", {**source, "tenant.toml": "[function]\nentrypoint = 'func'\n"})
+    tenants.add("gcf", {**source, "tenant.toml": "[function]\nentrypoint = 'func'\nform = 'gcf'\n"})
+    app = tenants.app()
+    errors = app.registry.error_list()
+    assert len(errors) == 1 and errors[0].startswith("gcf/tenant.toml:2: [function] entrypoint "
+                                                     "must be 'module.function'"), errors
+    assert Client(app).get("/fission/anything").get_data(as_text=True) == "FUNC"

@@ -286,12 +286,17 @@ def _function(table, error) -> Function | None:
                                    f"{', '.join(_FUNCTION_KEYS)}")
             ok = False
     entrypoint = table.get("entrypoint")
+    form = table.get("form", "flask")
+    if form == "flask" and isinstance(entrypoint, str) and re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*", entrypoint):
+        # Fission's environment reads a name without a module as a function
+        # of main.py (``--entrypoint func`` is main.func).
+        entrypoint = "main." + entrypoint
     if not isinstance(entrypoint, str) or not re.fullmatch(
             r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+", entrypoint or ""):
         error("function", "entrypoint",
               "[function] entrypoint must be 'module.function' (e.g. 'main.hello')")
         ok = False
-    form = table.get("form", "flask")
     if form not in FUNCTION_FORMS:
         error("function", "form", f"[function] form {form!r} is not one of "
                                   f"{', '.join(FUNCTION_FORMS)}")
