@@ -2,6 +2,8 @@
 and line, never left to differ at run time (issue 24); a process-tier
 tenant runs Flask itself, so nothing of this is refused there."""
 
+import sqlite3
+
 JINJA_EXTENSION = {"app.py": """
     from flask import Flask
 
@@ -131,3 +133,47 @@ def test_python_builtins_the_sandbox_leaves_out_are_refused_with_file_and_line(t
 def test_a_process_tenant_may_use_every_python_builtin(tenants):
     tenants.add("acme", {**PYTHON_ONLY_BUILTINS, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+SHIPPED_DATABASE = {
+    "app.py": """
+    import sqlite3
+    from flask import Flask, g
+
+    app = Flask(__name__)
+    DATABASE = "database.db"
+
+    def get_db():
+        if "db" not in g:
+            g.db = sqlite3.connect(DATABASE)
+        return g.db
+
+    @app.route("/")
+    def index():
+        return str(get_db().execute("SELECT * FROM my_table").fetchall())
+
+    @app.route("/cache")
+    def cache():
+        return str(sqlite3.connect("cache.db").execute("select 1").fetchall())
+    """,
+}
+
+
+def test_a_relative_sqlite_path_naming_a_shipped_database_is_refused(tenants):
+    """Flask run from the app's folder opens the database.db shipped beside
+    it; here a relative path is under /data, an empty database: refused at
+    deploy, with file and line, rather than answering from another one."""
+    tenants.add("shop", SHIPPED_DATABASE)
+    db = sqlite3.connect(tenants.root / "shop" / "database.db")
+    db.execute("create table my_table (id integer)")
+    db.commit()
+    db.close()
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("shop/app.py:10: sqlite3.connect('database.db') opens "
+                                "/data/database.db here"), errors
+
+
+def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
+    tenants.add("shop", SHIPPED_DATABASE)
+    assert tenants.app().registry.error_list() == []

@@ -49,7 +49,36 @@ def read_module(tree: ast.Module) -> dict:
         "makes_app": _makes_app(tree),
         "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
+        "sqlite_paths": sqlite_paths(tree, consts),
     }
+
+
+def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:
+    """``[path, line]`` for each ``sqlite3.connect(path)`` whose path is a
+    literal or one of the module's constants (``DATABASE = 'app.db'``, the
+    Flask docs' pattern): the scanner compares them with the files the
+    tenant ships."""
+    modules, functions = {"sqlite3"}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(a.asname for a in node.names if a.name == "sqlite3" and a.asname)
+        elif isinstance(node, ast.ImportFrom) and node.module == "sqlite3" and not node.level:
+            functions.update(a.asname or a.name for a in node.names if a.name == "connect")
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if not ((isinstance(func, ast.Attribute) and func.attr == "connect"
+                 and isinstance(func.value, ast.Name) and func.value.id in modules)
+                or (isinstance(func, ast.Name) and func.id in functions)):
+            continue
+        arg = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg == "database"), None)
+        path = consts.string(arg)
+        if path is not None:
+            found.append([path, node.lineno])
+    return found
 
 
 def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:

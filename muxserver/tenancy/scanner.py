@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import posixpath
 import sys
 from dataclasses import dataclass
 from dataclasses import field
@@ -292,6 +293,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             except ManifestError as exc:
                 errors.extend(exc.errors)
     process = spec.is_process
+    shipped: set[str] = set()  # what a relative sqlite3.connect() might have meant
     for rel in _walk(root):
         files += 1
         if files > MAX_TENANT_FILES:
@@ -319,6 +321,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             continue
         if not rel.endswith(".py"):
             _note_file(version, root, rel)
+            shipped.add(rel)
             continue
         data = _read(root, rel, errors, display)
         if data is None:
@@ -351,6 +354,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         if not routed or not meta.get("handlers"):
             continue  # a helper module: importable, never routed
         endpoints.append((dotted, rel, key, meta))
+    if not process:
+        errors.extend(_shipped_databases(name, facts, shipped))
     # Routes once every module is read: a blueprint's prefix may be given
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
@@ -420,6 +425,28 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.error_handlers = frozen_map({code: tuple(modules)
                                       for code, modules in spec.error_handlers.items()})
     return spec
+
+
+def _shipped_databases(name: str, facts: dict, shipped: set[str]) -> list[str]:
+    """A relative ``sqlite3.connect('app.db')`` opens ``/data/app.db`` here,
+    where Flask run from the app's folder opens the ``app.db`` shipped
+    beside the code: when the tenant ships that file, the two would answer
+    from different databases (an empty one here), so it is refused with
+    file and line instead."""
+    errors = []
+    for module in facts.values():
+        for path, line in module.meta.get("sqlite_paths", ()):
+            if path.startswith("/") or path.startswith("file:") or path == ":memory:":
+                continue
+            rel = posixpath.normpath(path)
+            if rel in shipped:
+                errors.append(
+                    f"{name}/{module.file}:{line}: sqlite3.connect({path!r}) opens /data/{rel} "
+                    f"here (a tenant's databases live in its data folder), not the {rel} this "
+                    "tenant ships beside its code (its folder is /app, read-only): connect to "
+                    "another name, or have the app copy the shipped file into /data before "
+                    "its first connection")
+    return errors
 
 
 #: The methods each platform routes to its function (its runtime's rules).
