@@ -57,6 +57,7 @@ from muxserver.tenant_api import urlmap
 from muxserver.tenant_api.urlmap import TenantURLMap
 from muxserver.tenant_api.views import views_module
 from sandbox.facades import ModuleFacade
+from sandbox.facades.aio import resolve
 from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
@@ -419,7 +420,7 @@ class Flask:
         return site.files.open(posixpath.join(self.root_path, str(resource)), mode)
 
     def app_context(self):
-        return _NullContext()
+        return _AppContext(self)
 
     def test_request_context(self, *args, **kwargs):
         return _NullContext()
@@ -491,6 +492,56 @@ class _NullContext:
 
     def pop(self, *args):
         pass
+
+
+@declared("push pop")
+class _AppContext:
+    """``app.app_context()``: Flask's application context. Inside it ``g``
+    is a namespace of its own, as each Flask app context has (the Flask
+    docs' ``init_db`` runs ``with app.app_context(): get_db()`` at import
+    time), and leaving it runs the app's ``teardown_appcontext`` hooks with
+    the exception that ended the block; the ``g`` around it comes back."""
+
+    __slots__ = ("_app", "_saved")
+    #: Nested pushes of one context (Flask's stack has no limit; a loop that
+    #: pushes without popping would grow the host's list forever).
+    MAX_DEPTH = 100
+
+    def __init__(self, app):
+        self._app = app
+        self._saved = []
+
+    def __enter__(self):
+        self.push()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.pop(exc)
+        return False
+
+    def push(self):
+        ctx = context.visible()
+        if ctx is None:
+            raise RuntimeError("app_context() works while this tenant's code runs")
+        if len(self._saved) >= self.MAX_DEPTH:
+            raise RuntimeError(f"app_context() pushed more than {self.MAX_DEPTH} times")
+        self._saved.append((ctx, ctx.extras.get("g"), ctx.extras.get("app_context")))
+        ctx.extras["g"] = {}
+        ctx.extras["app_context"] = True
+
+    def pop(self, exc=None):
+        if not self._saved:
+            raise RuntimeError("Popped wrong app context.")
+        ctx, g, flag = self._saved.pop()
+        try:
+            for hook in self._app._teardown:
+                resolve(hook(exc))
+        finally:
+            for key, value in (("g", g), ("app_context", flag)):
+                if value is None:
+                    ctx.extras.pop(key, None)
+                else:
+                    ctx.extras[key] = value
 
 
 @declared(forward=lambda proxy: proxy._get())

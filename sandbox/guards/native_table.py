@@ -107,7 +107,13 @@ _owner("builtins",
     "TypeError UnboundLocalError UnicodeDecodeError UnicodeEncodeError UnicodeError "
     "UserWarning ValueError Warning ZeroDivisionError abs bin bool callable chr classmethod "
     "complex float hash hex isinstance issubclass len next oct ord property slice "
-    "staticmethod",
+    "staticmethod "
+    "BlockingIOError BrokenPipeError BytesWarning ChildProcessError ConnectionAbortedError "
+    "ConnectionError ConnectionRefusedError ConnectionResetError EncodingWarning "
+    "FileExistsError FileNotFoundError FutureWarning ImportWarning IndentationError "
+    "InterruptedError IsADirectoryError NotADirectoryError PendingDeprecationWarning "
+    "PermissionError ProcessLookupError ResourceWarning StopAsyncIteration SyntaxWarning "
+    "SystemError TabError UnicodeTranslateError UnicodeWarning EnvironmentError IOError",
     all='iterates a TickingIter (ticks)',
     any='iterates a TickingIter (ticks)',
     ascii='consume.text_of, then escaped with the size checked',
@@ -524,6 +530,9 @@ _owner("muxserver.tenant_api.shim._Commands",
     "add_command command")
 _owner("muxserver.tenant_api.shim._JSONFacade",
     "dumps jsonify loads")
+_owner("muxserver.tenant_api.shim._AppContext",
+    push="shim._AppContext: at most 100 deep",
+    pop="shim._AppContext: runs the app's teardown hooks")
 _owner("muxserver.tenant_api.shim._NullContext",
     "pop push")
 _owner("numbers.Real",

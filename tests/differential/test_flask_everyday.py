@@ -306,3 +306,60 @@ def test_private_names_on_g_reach_only_the_tenants_own_values(tenants):
         "__getattr__ refused", "__setattr__ refused", "__class__ refused", "__dict__ refused"]
     assert client.get("/t/set").get_data(as_text=True) == "set"
     assert client.get("/t/next").get_data(as_text=True) == "'fresh'"
+
+
+# -- app.app_context() at import time: the Flask docs' init_db ---------------------------
+
+APP_CONTEXT_APP = {
+    "schema.sql": "create table if not exists users (name text);\n"
+                  "insert into users values ('ann');\n",
+    "app.py": """
+    import os
+    import sqlite3
+    from flask import Flask, g
+
+    app = Flask(__name__)
+    DATABASE = os.path.join(app.instance_path, "ctx.db")
+    CLOSED = []
+
+    def get_db():
+        db = getattr(g, "_database", None)
+        if db is None:
+            db = g._database = sqlite3.connect(DATABASE)
+        return db
+
+    @app.teardown_appcontext
+    def close_connection(exception):
+        db = getattr(g, "_database", None)
+        if db is not None:
+            CLOSED.append(type(exception).__name__)
+            db.close()
+
+    def init_db():
+        with app.app_context():
+            db = get_db()
+            with app.open_resource("schema.sql", mode="r") as f:
+                db.cursor().executescript(f.read())
+            db.commit()
+
+    init_db()
+
+    @app.route("/")
+    def index():
+        g.outer = "request's g"
+        with app.app_context():
+            inner = getattr(g, "outer", "a fresh g")
+        try:
+            with app.app_context():
+                get_db()
+                raise KeyError("x")
+        except KeyError:
+            pass
+        names = [r[0] for r in get_db().execute("select name from users")]
+        return " ".join([inner, g.outer, str(names), str(CLOSED)])
+    """}
+
+
+def test_app_context_gives_a_fresh_g_and_runs_teardown_hooks(both, tmp_path):
+    (tmp_path / "flask" / "instance").mkdir(parents=True)
+    both(APP_CONTEXT_APP).get("/")
