@@ -177,3 +177,36 @@ def test_a_relative_sqlite_path_naming_a_shipped_database_is_refused(tenants):
 def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
     tenants.add("shop", SHIPPED_DATABASE)
     assert tenants.app().registry.error_list() == []
+
+
+def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants):
+    """Flask's SPA pattern serves app/ at /app; this server serves static/
+    at /static and no other: refused at deploy, never answered from
+    another folder. Flask's defaults (and static_folder=None) deploy."""
+    tenants.add("spa", {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__, static_folder='app', static_url_path="/app")
+    """})
+    tenants.add("bp", {"app.py": """
+    from flask import Flask, Blueprint
+
+    app = Flask(__name__, "/static", "static")
+    admin = Blueprint("admin", __name__, static_folder="assets")
+    """})
+    tenants.add("fine", {"app.py": """
+    from flask import Flask, Blueprint
+
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    api = Flask("api", static_folder=None)
+    admin = Blueprint("admin", __name__, template_folder="templates")
+
+    @app.route("/")
+    def index():
+        return "hi"
+    """})
+    errors = sorted(tenants.app().registry.error_list())
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='assets') is not offered "
+                                "here: the server serves the tenant's static/ folder at /static")
+    assert errors[1].startswith("spa/app.py:4: Flask(static_folder='app') is not offered here")

@@ -22,6 +22,7 @@ from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
+from muxserver.tenancy.routes import _factory_name
 from muxserver.tenancy.routes import find_handlers
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
@@ -37,6 +38,7 @@ def read_module(tree: ast.Module) -> dict:
     """
     consts = Constants(tree.body)
     imports = imported_names(tree)
+    check_static_options(tree, consts)
     return {
         "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
@@ -51,6 +53,43 @@ def read_module(tree: ast.Module) -> dict:
         "error_codes": _error_codes(tree),
         "sqlite_paths": sqlite_paths(tree, consts),
     }
+
+
+#: Where each factory serves static files unless told otherwise (Flask:
+#: ``static/`` at ``/static``; a blueprint: none).
+_STATIC_DEFAULTS = {"Flask": ("static", (None, "/static")), "Blueprint": (None, (None,))}
+
+
+def check_static_options(tree: ast.Module, consts: Constants) -> None:
+    """Refuse ``static_folder``/``static_url_path`` this server would not
+    follow: it serves the tenant's ``static/`` folder at ``/static``, as
+    Flask's defaults do, and nothing else (Flask's SPA pattern,
+    ``Flask(__name__, static_folder='app', static_url_path='/app')``, was
+    answered from ``static/`` here). ``static_folder=None`` passes.
+
+    :raises SyntaxError: with the call's line.
+    """
+    for node in ast.walk(tree):
+        factory = _factory_name(node) if isinstance(node, ast.Call) else None
+        if factory is None:
+            continue
+        folder_default, url_defaults = _STATIC_DEFAULTS[factory]
+        given = {k.arg: k.value for k in node.keywords if k.arg}
+        if factory == "Flask":  # Flask(import_name, static_url_path, static_folder, ...)
+            for position, name in ((1, "static_url_path"), (2, "static_folder")):
+                if len(node.args) > position:
+                    given.setdefault(name, node.args[position])
+        for name, allowed in (("static_folder", (folder_default, None)),
+                              ("static_url_path", url_defaults)):
+            if name not in given:
+                continue
+            value = consts.fold(given[name])
+            if value not in allowed:
+                shown = ast.unparse(given[name])
+                raise _error(node, f"{factory}({name}={shown}) is not offered here: the server "
+                                   "serves the tenant's static/ folder at /static (Flask's "
+                                   "defaults) and no other; move the files into static/ or "
+                                   'run Flask itself with runtime = "process"')
 
 
 def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:

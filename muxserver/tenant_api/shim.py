@@ -142,7 +142,8 @@ class AppConfig(dict):
           "teardown_appcontext context_processor register_blueprint run instance_path cli "
           "open_resource app_context test_request_context is_blueprint jinja_env "
           "template_filter add_template_filter template_global add_template_global "
-          "template_test add_template_test url_value_preprocessor url_defaults url_map json",
+          "template_test add_template_test url_value_preprocessor url_defaults url_map json "
+          "send_static_file",
           dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
@@ -421,6 +422,14 @@ class Flask:
 
     def app_context(self):
         return _AppContext(self)
+
+    def send_static_file(self, filename):
+        """Flask's: a file of the app's static folder (``static/`` beside
+        it), answered as its static route answers (Flask's SPA pattern
+        returns ``app.send_static_file("index.html")`` for every path)."""
+        if self.static_folder is None:
+            raise RuntimeError("'static_folder' must be set to serve static files.")
+        return send_from_directory(self.static_folder, filename)
 
     def test_request_context(self, *args, **kwargs):
         return _NullContext()

@@ -516,7 +516,7 @@ _owner("muxserver.tenant_api.shim.Blueprint",
 _owner("muxserver.tenant_api.shim.Flask",
     "after_request app_context before_request context_processor delete "
     "errorhandler get open_resource patch post put register_blueprint "
-    "route run teardown_appcontext teardown_request test_request_context",
+    "route run send_static_file teardown_appcontext teardown_request test_request_context",
     add_url_rule="at most 10,000 routes an app (shim.MAX_ROUTES)",
     url_defaults="shim._add_processor: at most 100",
     url_value_preprocessor="shim._add_processor: at most 100",

@@ -363,3 +363,39 @@ APP_CONTEXT_APP = {
 def test_app_context_gives_a_fresh_g_and_runs_teardown_hooks(both, tmp_path):
     (tmp_path / "flask" / "instance").mkdir(parents=True)
     both(APP_CONTEXT_APP).get("/")
+
+
+# -- send_static_file: the single-page application pattern ---------------------------------
+
+SPA_APP = {
+    "static/index.html": "<html>the app</html>\n",
+    "static/main.js": "let x = 1;\n",
+    "app.py": """
+    from flask import Flask, jsonify
+
+    app = Flask(__name__)
+
+    @app.route("/heartbeat")
+    def heartbeat():
+        return jsonify({"status": "healthy"})
+
+    @app.route("/", defaults={"path": ""})
+    @app.route("/<path:path>")
+    def catch_all(path):
+        return app.send_static_file("index.html")
+
+    @app.route("/raw/<name>")
+    def raw(name):
+        return app.send_static_file(name)
+    """}
+
+
+def test_send_static_file_answers_as_flasks_static_route(both):
+    pair = both(SPA_APP)
+    pair.get("/")
+    pair.get("/users/3/edit")
+    pair.get("/heartbeat")
+    pair.get("/static/main.js")
+    pair.get("/raw/main.js")
+    pair.get("/raw/nope.js")
+    pair.get("/raw/..%2Fapp.py")
