@@ -169,14 +169,14 @@ class PageLedger:
         quota = self.files.quota_bytes
         if quota is None:
             return None
-        page_size = raw.execute("PRAGMA page_size").fetchone()[0]
+        page_size = host_value(raw, "PRAGMA page_size")
         raw.execute(f"PRAGMA journal_size_limit={int(quota)}")
         raw.execute(f"PRAGMA wal_autocheckpoint={max(16, min(1000, quota // page_size // 4))}")
         self._allow(raw, page_size)
         return page_size
 
     def _allow(self, raw, page_size: int) -> int:
-        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        pages = host_value(raw, "PRAGMA page_count")
         free = max(0, self.files.quota_bytes - self.files.used_bytes())
         if free < 4 * page_size:
             free = max(0, self.files.quota_bytes - self.files.used_bytes(fresh=True))
@@ -195,9 +195,26 @@ class PageLedger:
     def after_write(self, raw, page_size: int, pages_before: int) -> None:
         """Count at once what the statement added (the next database, the
         next write, sees it)."""
-        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        pages = host_value(raw, "PRAGMA page_count")
         if pages > pages_before:
             self.files.note_growth((pages - pages_before) * page_size)
+
+
+def host_value(raw, pragma: str):
+    """The first value of the host's own ``pragma`` on the real connection,
+    read through a cursor of its own without the tenant's ``row_factory``:
+    the connection's would make the row (a dict under the Flask docs'
+    ``make_dicts``: ``KeyError: 0`` in the middle of a write), and what the
+    quota's ledger counts must never be a value the tenant's code made."""
+    cursor = raw.cursor()
+    cursor.row_factory = None
+    try:
+        value = cursor.execute(pragma).fetchone()[0]
+    finally:
+        cursor.close()
+    if type(value) is not int:
+        raise sqlite3.DatabaseError(f"{pragma} gave {type(value).__name__}, not a number")
+    return value
 
 
 def row_factory_for(factory, wrap_cursor):

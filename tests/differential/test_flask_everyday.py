@@ -399,3 +399,42 @@ def test_send_static_file_answers_as_flasks_static_route(both):
     pair.get("/raw/main.js")
     pair.get("/raw/nope.js")
     pair.get("/raw/..%2Fapp.py")
+
+
+# -- a row_factory set before writes: the Flask docs' make_dicts ---------------------------
+
+ROW_FACTORY_APP = {"app.py": """
+    import os
+    import sqlite3
+    from flask import Flask, jsonify
+
+    app = Flask(__name__)
+    CALLS = []
+
+    def make_dicts(cursor, row):
+        CALLS.append(1)
+        return dict((cursor.description[idx][0], value)
+                    for idx, value in enumerate(row))
+
+    @app.route("/", methods=["POST"])
+    def index():
+        db = sqlite3.connect(os.path.join(app.instance_path, "rows.db"))
+        db.row_factory = make_dicts
+        db.cursor().executescript("create table if not exists t (a, b);"
+                                  "insert into t values (1, 'x');")
+        db.execute("insert into t values (?, ?)", (2, "y"))
+        db.commit()
+        rows = db.execute("select * from t order by a").fetchall()
+        db.close()
+        return jsonify(rows=rows, factory_calls=len(CALLS))
+    """}
+
+
+def test_a_row_factory_makes_the_tenants_rows_and_no_other(both, tmp_path):
+    """The quota's own page counts were read through the tenant's
+    row_factory (``KeyError: 0`` from a dict factory in the middle of a
+    write); the factory now sees only the rows the tenant fetches."""
+    (tmp_path / "flask" / "instance").mkdir(parents=True)
+    pair = both(ROW_FACTORY_APP)
+    pair.post("/")
+    pair.post("/")
