@@ -210,3 +210,41 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='assets') is not offered "
                                 "here: the server serves the tenant's static/ folder at /static")
     assert errors[1].startswith("spa/app.py:4: Flask(static_folder='app') is not offered here")
+
+
+def test_an_open_no_request_could_make_is_refused_with_file_and_line(tenants):
+    """OpenFaaS's workshop reads its secret from /var/openfaas/secrets/...,
+    other code writes beside itself: each raised PermissionError at the
+    first request. Refused at deploy unless a try catching OSError guards
+    it; what a tenant can open deploys."""
+    function = '[function]\nentrypoint = "handler.handle"\nform = "openfaas"\n'
+    tenants.add("secret", {"tenant.toml": function, "handler.py": """
+    SECRET = "/var/openfaas/secrets/payload-secret"
+
+    def handle(req):
+        with open(SECRET, "r") as f:
+            key = f.read()
+        with open("out/log.txt", "a") as f:
+            f.write(req)
+        return key
+    """})
+    tenants.add("fine", {"tenant.toml": function, "notes.txt": "hi\n", "handler.py": """
+    def handle(req):
+        try:
+            with open("/var/openfaas/secrets/payload-secret") as f:
+                key = f.read()
+        except FileNotFoundError:
+            key = None
+        except OSError:
+            key = "unreadable"
+        with open("/data/log.txt", "a") as f:
+            f.write(req)
+        with open("notes.txt") as f:
+            return f.read() + str(key)
+    """})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("secret/handler.py:5: open('/var/openfaas/secrets/payload-secret')"
+                                " is outside this tenant's files"), errors
+    assert errors[1].startswith("secret/handler.py:7: open('out/log.txt', 'a') writes under /app"
+                                ", the tenant's code, which is read-only here"), errors

@@ -119,6 +119,8 @@ def check_tenant_imports(
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
                                  f"the server's {module} does not offer it")
+        for message, line in facts.meta.get("unusable_paths", ()):
+            found.append(f"{where}:{line}: {message}")
         for name, line in facts.meta.get("undefined", ()):
             if name in PYTHON_BUILTINS:
                 found.append(f"{where}:{line}: {name!r} is one of Python's builtins the sandbox "

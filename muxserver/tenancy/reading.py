@@ -11,6 +11,7 @@ objects it makes and where it mounts blueprints, whether it makes a
 from __future__ import annotations
 
 import ast
+import posixpath
 
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
@@ -52,7 +53,66 @@ def read_module(tree: ast.Module) -> dict:
         "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
         "sqlite_paths": sqlite_paths(tree, consts),
+        "unusable_paths": unusable_paths(tree, consts),
     }
+
+
+#: Handlers whose ``except`` takes what opening a refused path raises.
+_OS_ERRORS = frozenset(["OSError", "IOError", "EnvironmentError", "PermissionError",
+                        "FileNotFoundError", "Exception", "BaseException"])
+
+
+def unusable_paths(tree: ast.Module, consts: Constants) -> list[list]:
+    """``[message, line]`` for each ``open(path)`` whose path (a literal or a
+    module constant) no request can open here — outside ``/app`` and
+    ``/data`` (OpenFaaS reads ``/var/openfaas/secrets/...``, Fission
+    ``/secrets/...``), or written under ``/app``, which is read-only — and
+    that no ``try`` catching ``OSError`` surrounds: it raises
+    ``PermissionError`` every time it runs, so it is refused at deploy."""
+    found = []
+
+    def visit(node, guarded):
+        if isinstance(node, ast.Try):
+            catches = any(h.type is None or _names_os_error(h.type) for h in node.handlers)
+            for child in node.body:
+                visit(child, guarded or catches)
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, guarded)
+            return
+        if isinstance(node, ast.Call) and not guarded:
+            message = _open_problem(node, consts)
+            if message is not None:
+                found.append([message, node.lineno])
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded)
+
+    visit(tree, False)
+    return found
+
+
+def _names_os_error(node) -> bool:
+    names = node.elts if isinstance(node, ast.Tuple) else [node]
+    return any(isinstance(n, ast.Name) and n.id in _OS_ERRORS for n in names)
+
+
+def _open_problem(call: ast.Call, consts: Constants) -> str | None:
+    if not (isinstance(call.func, ast.Name) and call.func.id == "open"):
+        return None
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    path = consts.string(call.args[0] if call.args else keywords.get("file"))
+    if path is None:
+        return None
+    mode = consts.string(call.args[1] if len(call.args) > 1 else keywords.get("mode")) or "r"
+    full = posixpath.normpath(path if path.startswith("/") else "/app/" + path)
+    inside = lambda root: full == root or full.startswith(root + "/")  # noqa: E731
+    if not (inside("/app") or inside("/data")):
+        return (f"open({path!r}) is outside this tenant's files (it sees its folder as /app, "
+                "and /data): it raises PermissionError whenever it runs; a platform's mounted "
+                "secrets are [env] values of tenant.toml here (os.environ)")
+    if inside("/app") and any(c in mode for c in "wax+"):
+        return (f"open({path!r}, {mode!r}) writes under /app, the tenant's code, which is "
+                "read-only here: write under /data")
+    return None
 
 
 #: Where each factory serves static files unless told otherwise (Flask:
