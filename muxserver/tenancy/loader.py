@@ -400,12 +400,15 @@ class Loader:
             if route.endpoint != endpoint:
                 continue
             func, owner = None, None
-            if route.kind == "flask" and route.handler in by_rule:
-                func, owner = self._url_rule_view(state, route, by_rule[route.handler])
+            if route.kind == "flask" and _of_blueprint(by_rule.get(route.handler), route, 2):
+                func, owner = self._url_rule_view(
+                    state, route, _of_blueprint(by_rule[route.handler], route, 2))
                 if owner not in owners:
                     owners.append(owner)
             elif route.kind == "flask":
-                found = declared.get(route.handler, [])
+                # Two blueprints' views may share a function name (even in
+                # one module): the route's is the one on its blueprint.
+                found = _of_blueprint(declared.get(route.handler, []), route, 2)
                 # The rule recorded at run time lacks a prefix given at
                 # register_blueprint(); match on the end of the rule then.
                 exact = [(f, a) for rule, f, a in found if rule == route.rule]
@@ -439,3 +442,15 @@ class Loader:
                        "methods=[...] to say which")
             raise TenantLoadError(message, state.name, message)
         return func, owner
+
+
+def _of_blueprint(found, route, app_index: int) -> list:
+    """The entries of ``found`` (tuples holding an app at ``app_index``)
+    made on ``route``'s blueprint (or on an app, for an app's route); all of
+    them when none is (a blueprint registration could not name)."""
+    if not found:
+        return []
+    own = [entry for entry in found
+           if (entry[app_index].name if entry[app_index].is_blueprint else None)
+           == route.blueprint]
+    return own or list(found)

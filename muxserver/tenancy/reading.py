@@ -21,6 +21,7 @@ from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
+from muxserver.tenancy.routes import blueprint_names
 from muxserver.tenancy.routes import find_handlers
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
@@ -42,6 +43,7 @@ def read_module(tree: ast.Module) -> dict:
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
                                           consts),
         "app_objects": _app_objects(tree, consts),
+        "blueprint_names": blueprint_names(_top_and_factory_body(tree), consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
         "undefined": undefined_names(tree),
@@ -49,6 +51,16 @@ def read_module(tree: ast.Module) -> dict:
         "app_factory": _app_factory(tree),
         "error_codes": _error_codes(tree),
     }
+
+
+def _top_and_factory_body(tree: ast.Module) -> list[ast.stmt]:
+    """The statements at the top of the module and of its app factory,
+    where registration reads the apps and blueprints routes are on."""
+    body = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
+            body.extend(node.body)
+    return body
 
 
 def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:

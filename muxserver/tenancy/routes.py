@@ -35,7 +35,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 16
+READER_VERSION = 17
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -119,6 +119,32 @@ def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str,
                 if isinstance(target, ast.Name):
                     apps[target.id] = prefix
     return apps
+
+
+def blueprint_names(body: list[ast.stmt], consts: Constants) -> dict[str, str]:
+    """Names bound to ``Blueprint(...)`` in ``body`` -> the blueprint's
+    name (its endpoints are ``name.view``, as Flask names them).
+
+    :raises SyntaxError: for a name that cannot be read without running
+        code, or that Flask refuses (empty, or with a dot).
+    """
+    names = {}
+    for node in body:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        if _factory_name(node.value) != "Blueprint":
+            continue
+        call = node.value
+        name_node = call.args[0] if call.args else next(
+            (k.value for k in call.keywords if k.arg == "name"), None)
+        name = _literal_str(name_node, "Blueprint name", consts)
+        if not name:
+            raise _error(call, "ValueError: 'name' may not be empty.")  # Flask's
+        if "." in name:
+            raise _error(call, "ValueError: 'name' may not contain a dot '.' character.")
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names.update((t.id, name) for t in targets if isinstance(t, ast.Name))
+    return names
 
 
 def imported_names(tree: ast.Module) -> dict[str, tuple[str, int, str | None]]:

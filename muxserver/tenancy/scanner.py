@@ -102,6 +102,16 @@ class Route(NamedTuple):
     #: werkzeug's ``strict_slashes``: a rule ending in ``/`` redirects the
     #: path without it (False: both match, and a rule without one matches ``/``).
     strict_slashes: bool = True
+    #: The name of the blueprint a Flask-style route is on (None: the app's).
+    blueprint: str | None = None
+
+    @property
+    def flask_endpoint(self) -> str:
+        """Flask's endpoint: ``blueprint.view`` for a blueprint's route, the
+        view's name (``endpoint=``, else the function's) for the app's —
+        what ``url_for``, ``request.endpoint`` and ``url_map`` name it by."""
+        view = self.name or self.handler
+        return f"{self.blueprint}.{view}" if self.blueprint is not None else view
 
 
 @dataclass(slots=True)
@@ -360,11 +370,13 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
+            blueprint = None
             if handler.kind == "flask":
-                prefix = _app_prefix(name, facts, facts[dotted], handler, registered_prefixes,
+                mounted = _app_mount(name, facts, facts[dotted], handler, registered_prefixes,
                                      errors)
-                if prefix is None:
+                if mounted is None:
                     continue
+                prefix, blueprint = mounted
                 rule = prefix + rule
                 if handler.view_class is not None:
                     methods = _imported_view_methods(name, facts, facts[dotted], handler, errors)
@@ -382,6 +394,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     sys.intern(handler.name) if handler.name is not None else None,
                     handler.strict_slashes if handler.strict_slashes is not None else (
                         map_strict if handler.kind == "flask" else True),
+                    sys.intern(blueprint) if blueprint is not None else None,
                 )
             )
         ref = spec.sources[dotted]
@@ -525,12 +538,12 @@ def _note_file(version, root: str, rel: str) -> None:
     version.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
 
 
-def _app_prefix(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
-                registered: dict, errors: list[str]) -> str | None:
-    """The URL prefix of a Flask-style handler's app or blueprint: where
-    ``register_blueprint`` mounts it, else its own ``url_prefix``. None (and
-    an error) when the decorator's object is not a Flask()/Blueprint() of
-    the tenant."""
+def _app_mount(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
+               registered: dict, errors: list[str]) -> tuple[str, str | None] | None:
+    """``(url prefix, blueprint name)`` of a Flask-style handler's app or
+    blueprint: the prefix where ``register_blueprint`` mounts it, else its
+    own ``url_prefix``; the name None for an app. None (and an error) when
+    the decorator's object is not a Flask()/Blueprint() of the tenant."""
     module, level, var, own = handler.app
     origin = _origin_module(here, module, level, facts)
     if origin is not None and own is None:
@@ -541,7 +554,8 @@ def _app_prefix(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, h
                       f"from {where!r}, which is not made by Flask(...) or Blueprint(...) at the "
                       "top of one of this tenant's modules, so its route cannot be read")
         return None
-    return registered.get((origin, var), own)
+    blueprint = facts[origin].meta.get("blueprint_names", {}).get(var)
+    return registered.get((origin, var), own), blueprint
 
 
 def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:

@@ -60,10 +60,7 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
     ctx = context.current()
 
     if kind == "flask":
-        # Flask's endpoint: the view's name, under its blueprint's.
-        owner = apps[0] if apps and apps[0].is_blueprint else None
-        view_name = route.name or route.handler
-        request.routed_to(f"{owner.name}.{view_name}" if owner is not None else view_name)
+        request.routed_to(route.flask_endpoint)  # the view's name, under its blueprint's
 
     # A copy the URL value preprocessors may change (the view is called with
     # what they leave, and request.view_args reads it), as Flask's.
