@@ -3,9 +3,13 @@ view's name for the app's. Two blueprints with views of the same name
 build and match their own URLs, on Flask itself and on muxserver in the
 same test; an endpoint mapped twice is refused as Flask refuses it."""
 
-import pytest
+import importlib
+import sys
 
-from tests.differential.harness import HEADERS
+import pytest
+from werkzeug.test import Client
+
+from tests.differential.harness import write_files
 
 #: Two blueprints (one named otherwise than its variable, one by a module
 #: constant), each with an ``index`` and an ``item`` taking other arguments,
@@ -132,3 +136,139 @@ def test_a_blueprint_name_registration_cannot_read_is_refused_with_file_and_line
     errors = tenants.app().registry.error_list()
     assert len(errors) == 1 and "acme/app.py:6:" in errors[0], errors
     assert message in errors[0], errors
+
+
+#: An endpoint mapped to a second function: Flask's AssertionError when the
+#: module runs; here, at deploy with the file and line of the second
+#: function (its ``def``, or the ``add_url_rule`` call).
+OVERWRITING = {
+    "same_name_twice": ("""
+        from flask import Flask
+
+        app = Flask(__name__)
+
+        @app.get('/x')
+        def x():
+            return 'get'
+
+        @app.post('/x')
+        def x():
+            return 'post'
+        """, 11, "x"),
+    "endpoint_given": ("""
+        from flask import Flask
+
+        app = Flask(__name__)
+
+        @app.route('/a')
+        def a():
+            return 'a'
+
+        @app.route('/b', endpoint='a')
+        def b():
+            return 'b'
+        """, 11, "a"),
+    "two_as_views": ("""
+        from flask import Flask
+        from flask.views import View
+
+        class Page(View):
+            def dispatch_request(self):
+                return 'page'
+
+        app = Flask(__name__)
+        app.add_url_rule('/a', view_func=Page.as_view('page'))
+        app.add_url_rule('/b', view_func=Page.as_view('page'))
+        """, 11, "page"),
+    "on_a_blueprint": ("""
+        from flask import Flask, Blueprint
+
+        app = Flask(__name__)
+        bp = Blueprint('bp', __name__)
+
+        @bp.route('/one')
+        def view():
+            return 'one'
+
+        @bp.route('/two')
+        def view():
+            return 'two'
+
+        app.register_blueprint(bp)
+        """, 12, "bp.view"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERWRITING))
+def test_an_endpoint_mapped_to_another_function_is_refused_as_flask_refuses_it(
+        tenants, tmp_path, case):
+    source, line, endpoint = OVERWRITING[case]
+    message = f"View function mapping is overwriting an existing endpoint function: {endpoint}"
+    root = tmp_path / "flask"
+    write_files(root, {"app.py": source})
+    sys.path.insert(0, str(root))
+    try:
+        with pytest.raises(AssertionError, match=message):
+            importlib.import_module("app")
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.pop("app", None)
+    tenants.add("acme", {"app.py": source})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and f"acme/app.py:{line}:" in errors[0], errors
+    assert f"AssertionError: {message}" in errors[0], errors
+
+
+#: What Flask allows: one function under several rules (stacked decorators,
+#: add_url_rule with the decorated function, one as_view bound to a name),
+#: and views of one name on two blueprints.
+ONE_FUNCTION_SEVERAL_RULES = {"app.py": """
+    from flask import Flask, Blueprint
+    from flask.views import View
+
+    class Page(View):
+        def dispatch_request(self):
+            return 'page'
+
+    app = Flask(__name__)
+    one = Blueprint('one', __name__)
+    two = Blueprint('two', __name__)
+
+    @app.route('/a')
+    @app.route('/b')
+    def ab():
+        return 'ab'
+
+    app.add_url_rule('/c', view_func=ab)
+    page = Page.as_view('page')
+    app.add_url_rule('/p1', view_func=page)
+    app.add_url_rule('/p2', view_func=page)
+
+    @one.route('/same')
+    def same():
+        return 'one'
+
+    @two.route('/same')
+    def same():
+        return 'two'
+
+    app.register_blueprint(one, url_prefix='/1')
+    app.register_blueprint(two, url_prefix='/2')
+    """}
+
+
+def test_one_function_under_several_rules_is_not_an_overwrite(both):
+    pair = both(ONE_FUNCTION_SEVERAL_RULES)
+    for path in ("/a", "/b", "/c", "/p1", "/p2", "/1/same", "/2/same"):
+        pair.get(path)
+
+
+def test_each_module_s_own_app_has_its_own_endpoints(tenants):
+    """Two modules that each make an app with an ``index`` (this server's
+    one-app-a-file form) overwrite nothing."""
+    view = ("from flask import Flask\napp = Flask(__name__)\n"
+            "@app.route('/{0}')\ndef index():\n    return {0!r}\n")
+    tenants.add("acme", {"one.py": view.format("one"), "two.py": view.format("two")})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    assert [Client(app).get(f"/acme/{name}").text for name in ("one", "two")] == ["one", "two"]
