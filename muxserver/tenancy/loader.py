@@ -38,7 +38,9 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenancy.writelock import WriteLocks
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
+from muxserver.tenant_api import forms
 from muxserver.tenant_api.commands import click_module
 from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.companions import markupsafe_module
@@ -280,7 +282,8 @@ class Loader:
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,
-                env=state.spec.manifest.env,
+                env=forms.environment(name, state.spec.manifest, state.spec.version,
+                                      self.config.port),
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
@@ -416,6 +419,11 @@ class Loader:
                 func, owner = (exact or ends or [(f, a) for _, f, a in found] or [(None, None)])[0]
             if func is None:
                 func = namespace.get(route.handler)
+            if route.kind == "function:gcf" and \
+                    "FUNCTION_SIGNATURE_TYPE" not in state.spec.manifest.env:
+                # functions-framework writes it once the module has run.
+                generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = \
+                    cloudfunctions.signature_type(func)
             if func is not None and callable(func):
                 key = (route.handler, route.rule)
                 handlers[key] = func
