@@ -19,7 +19,10 @@ What it refuses, and how:
   :data:`REQUEST_HEAD_TIMEOUT_S` of the moment the connection waits for
   them — an idle keep-alive connection and a client that sends its headers
   a byte at a time are both closed then, so a few hundred slow connections
-  cannot hold the server.
+  cannot hold the server;
+* an answer must make progress every :data:`WRITE_STALL_S`: a client that
+  stops reading is dropped, and what its request held (the tenant's
+  concurrency slot) is given back.
 
 Bodies are read when the application reads them (``wsgi.input``), so a
 large upload streams and ``Expect: 100-continue`` is answered only then;
@@ -60,6 +63,9 @@ MAX_HEAD_BYTES = 2 * MAX_LINE
 #: Seconds a connection may take to send a request's line and headers
 #: (waiting idle between keep-alive requests included).
 REQUEST_HEAD_TIMEOUT_S = 20.0
+#: Seconds an answer being sent may make no progress (the client reads
+#: nothing) before the connection is dropped (nginx's ``send_timeout`` is 60).
+WRITE_STALL_S = 20.0
 #: Bytes read from the socket at a time.
 RECV_BYTES = 65536
 #: Answers up to this size go out in one ``send`` with their head.
@@ -258,6 +264,15 @@ class Connection:
         message.version = parser.get_http_version()
         if message.version != "1.1" and message.version != "1.0":
             raise HeadRefused(400, f"HTTP/{message.version} is not served")
+        url = message.url
+        if url[:1] != b"/" and url != b"*":
+            # Authority form (CONNECT host:port) is a proxy's business; an
+            # absolute form must be a URL (it was a traceback and a 500).
+            try:
+                httptools.parse_url(url)
+            except HttpParserError:
+                raise HeadRefused(400, "the request target is neither a path nor an absolute "
+                                       "URL (CONNECT is not served)") from None
         message.keep_alive = parser.should_keep_alive()
         message.upgrade = parser.should_upgrade()
         self.head_bytes = 0
@@ -429,7 +444,21 @@ class Connection:
         # a system call per answer; one send is enough for most answers.
         sent = self.sock.send(data)
         if sent < len(data):
-            self.sock.sendall(memoryview(data)[sent:])
+            self._send_rest(memoryview(data)[sent:])
+
+    def _send_rest(self, view) -> None:
+        """Send what the kernel did not take at once, each piece within
+        :data:`WRITE_STALL_S`: a client that stops reading is dropped (the
+        answer's ``close()`` gives back the tenant's concurrency slot)
+        instead of holding it for ever; one that reads slowly but reads is
+        served to the end."""
+        sock = self.sock
+        sock.settimeout(WRITE_STALL_S)
+        try:
+            while view:
+                view = view[sock.send(view):]
+        finally:
+            sock.settimeout(None)
 
     # -- the loop --------------------------------------------------------------------
 
