@@ -66,27 +66,34 @@ def _indent_width(indent) -> int:
     return indent if isinstance(indent, int) and indent > 0 else 0
 
 
+_CONTAINERS = (list, tuple, dict)
+
+
 def json_text_size(obj, indent=None, depth: int = 0) -> tuple[int, int]:
     """``(bytes, deepest)``: at most how many bytes ``json.dumps(obj,
     indent=indent)`` writes when ``obj`` sits ``depth`` levels down, and
     the deepest level it reaches. Each value's line and each container's
-    closing line carry the indent once per level. The walk ticks."""
+    closing line carry the indent once per level. The walk ticks every few
+    values (a list of millions is one value to json, not one step here)."""
     width = _indent_width(indent)
-    stack, values, levels, deepest = [(obj, depth)], 0, 0, depth
+    values, levels, deepest = 1, depth, depth
+    stack = [(obj, depth)] if isinstance(obj, _CONTAINERS) else []
+    seen = 0
     while stack:
         item, level = stack.pop()
-        values += 1
-        levels += level
-        if not values & 63:
-            limits.tick(8)
-        if isinstance(item, (list, tuple)):
-            levels += level  # the closing bracket's line
+        children = item.values() if isinstance(item, dict) else item
+        count = len(children)
+        values += count
+        # Each child's line at the level below, and the closing bracket's.
+        levels += level + count * (level + 1)
+        if count:
             deepest = max(deepest, level + 1)
-            stack.extend((value, level + 1) for value in item)
-        elif isinstance(item, dict):
-            levels += level
-            deepest = max(deepest, level + 1)
-            stack.extend((value, level + 1) for value in item.values())
+        for child in children:
+            seen += 1
+            if not seen & 63:
+                limits.tick(8)
+            if isinstance(child, _CONTAINERS):
+                stack.append((child, level + 1))
     text = 6 * guards.text_size(obj, 2**62)
     return text + VALUE_BYTES * values + width * levels, deepest
 
