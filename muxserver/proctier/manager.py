@@ -20,8 +20,21 @@ next request forks a new one. A process over its address space (its
 ``--idle-ttl`` is stopped (scale to zero); so is every process of a
 version that was replaced, once idle.
 
+Between requests a process is **frozen** (``SIGSTOP`` through the zygote,
+once its answer is wholly read) and thawed (``SIGCONT``) when the next
+request takes it, as AWS Lambda freezes an execution environment between
+invocations: a thread the tenant's code started computes only while the
+process holds a request, under that request's ``cpu_ms``. Its wall clock
+goes on (timers, sleeps and deadlines are late, never early).
+
+When the zygote cannot fork (the server's tasks or memory are all taken)
+the request is answered 503 naming the cause; a zygote that is gone is
+replaced (by the supervisor for a serving process, here for an in-process
+app: :meth:`ProcessTier.use_zygote`).
+
 Processes write their standard output and error to the tenant's log,
-line by line, tagged with the request they served.
+line by line, tagged with the request the server sent them last (never
+with what the process says it is serving).
 """
 
 from __future__ import annotations
@@ -41,7 +54,10 @@ from muxserver.errors import LimitStopped
 from muxserver.errors import TenantCodeError
 from muxserver.errors import TenantLoadError
 from muxserver.errors import TenantProcessDied
+from muxserver.http.responses import BadReturnValue
+from muxserver.http.responses import _status as checked_status
 from muxserver.proctier import wire
+from muxserver.proctier.launcher import ZygoteError
 from muxserver.proctier.tenantapp import ERROR_HEADER
 
 log = logging.getLogger("muxserver.proctier")
@@ -139,6 +155,11 @@ class TenantProcess:
         self.started = time.monotonic()
         self.last_used = time.monotonic()
         self.busy = False
+        #: Stopped between requests (:meth:`ProcessTier._release`).
+        self.frozen = False
+        #: The id of the request the server sent it last: its log lines'
+        #: tag (the process's own word for it is not taken).
+        self.request_id: str | None = None
         self.requests = 0
         self.dead = False
         self.isolation: dict = {}
@@ -152,7 +173,7 @@ class TenantProcess:
             while True:
                 kind, payload = wire.receive(self.sock)
                 if kind == wire.JSON and payload.get("op") == "log":
-                    self.on_log(self, str(payload.get("line", "")), payload.get("request_id"))
+                    self.on_log(self, str(payload.get("line", "")))
                 else:
                     self.inbox.put((kind, payload))
         except (wire.WireClosed, OSError, ValueError):
@@ -172,7 +193,7 @@ class TenantProcess:
     def describe(self) -> dict:
         idle = time.monotonic() - self.last_used
         return {"tenant": self.state.name, "pid": self.pid, "busy": self.busy,
-                "requests": self.requests, "idle_s": round(idle, 3),
+                "frozen": self.frozen, "requests": self.requests, "idle_s": round(idle, 3),
                 "started_s_ago": round(time.monotonic() - self.started, 3),
                 "isolation": self.isolation}
 
@@ -191,23 +212,38 @@ class ProcessTier:
 
     :param app: the :class:`~muxserver.app.MuxApp` (logs, metrics, config).
     :param zygote: a :class:`~.launcher.ZygoteClient`, or a callable that
-        makes one on first use (an in-process app starts its own zygote).
+        makes one on first use — and again whenever the last one is gone
+        (an in-process app starts its own zygote). A serving process gets
+        its zygote's replacement from the supervisor (:meth:`use_zygote`).
     :param proxy: ``proxy(tenant) -> (url or None)``: the egress proxy URL
         with the tenant's credentials.
     """
 
     def __init__(self, app, zygote, proxy=lambda tenant: None):
         self.app = app
-        self._zygote = zygote
+        self._make_zygote = zygote if callable(zygote) else None
+        self._zygote = None if callable(zygote) else zygote
         self.proxy = proxy
         self.pools: dict[int, _Pool] = {}
         self._states: dict[int, object] = {}
 
     @property
     def zygote(self):
-        if callable(self._zygote):
-            self._zygote = self._zygote()
+        """The zygote client; a new zygote when the last one is gone and
+        this tier starts its own."""
+        if self._make_zygote is not None and (self._zygote is None or self._zygote.gone):
+            if self._zygote is not None:
+                log.error("the zygote for process tenants is gone; starting another")
+                self._zygote.close()
+            self._zygote = self._make_zygote()
         return self._zygote
+
+    def use_zygote(self, client) -> None:
+        """Fork from ``client`` from now on (a new zygote: the processes of
+        the last one died with it, and are dropped as their sockets close)."""
+        old, self._zygote = self._zygote, client
+        if old is not None and old is not client:
+            old.close()
 
     # -- plans -------------------------------------------------------------------
 
@@ -227,7 +263,11 @@ class ProcessTier:
     def _start(self, state) -> tuple[TenantProcess, float]:
         """Fork a process for ``state``; return it and how long it took (ms)."""
         started = time.perf_counter()
-        pid, sock = self.zygote.start(self.plan_for(state))
+        try:
+            pid, sock = self.zygote.start(self.plan_for(state))
+        except ZygoteError as exc:
+            raise ZygoteError(f"cannot start a process for tenant {state.name}: {exc}",
+                              state.name) from None
         process = TenantProcess(state, pid, sock, self._log_line)
         try:
             kind, message = process.inbox.get(timeout=READY_TIMEOUT_S)
@@ -256,6 +296,11 @@ class ProcessTier:
             for process in pool.processes:
                 if not process.busy and not process.dead:
                     process.busy = True
+                    if process.frozen:
+                        # No answer awaited: the request waits in its socket
+                        # until the process runs again.
+                        self.zygote.thaw(process.pid)
+                        process.frozen = False
                     return process, None
             if len(pool.processes) + pool.starting < MAX_PROCESSES:
                 pool.starting += 1
@@ -276,6 +321,11 @@ class ProcessTier:
             pool.freed.wait(timeout=left)
 
     def _release(self, process: TenantProcess) -> None:
+        """The answer is wholly read: freeze the process, then free it (in
+        that order, so a thaw never overtakes the freeze)."""
+        if not process.dead and not process.state.superseded:
+            self.zygote.freeze(process.pid)
+            process.frozen = True
         process.busy = False
         process.last_used = time.monotonic()
         pool = self.pools.get(id(process.state))
@@ -284,9 +334,8 @@ class ProcessTier:
         if process.state.superseded:
             self._stop(process)
 
-    def _log_line(self, process: TenantProcess, line: str, request_id) -> None:
-        request_id = request_id if isinstance(request_id, str) else None
-        self.app.logs.write(process.state.name, request_id, line)
+    def _log_line(self, process: TenantProcess, line: str) -> None:
+        self.app.logs.write(process.state.name, process.request_id, line)
 
     # -- requests ----------------------------------------------------------------
 
@@ -306,6 +355,7 @@ class ProcessTier:
         exec_started = time.perf_counter()
         try:
             process.requests += 1
+            process.request_id = request_id
             head = {
                 "method": environ.get("REQUEST_METHOD", "GET"), "script_name": mount,
                 "path": rel, "query": environ.get("QUERY_STRING", ""),
@@ -384,8 +434,14 @@ class ProcessTier:
         except (KeyError, TypeError, ValueError):
             raise TenantProcessDied(f"the process of tenant {name} broke the protocol",
                                     name) from None
-        if not 100 <= status <= 999 or any("\n" in k + v or "\r" in k + v for k, v in headers):
-            raise TenantProcessDied(f"tenant {name} answered a malformed status or header", name)
+        if any("\n" in k + v or "\r" in k + v for k, v in headers):
+            raise TenantProcessDied(f"tenant {name} answered a malformed header", name)
+        try:
+            checked_status(status)  # what a sandboxed tenant may answer, no more
+        except BadReturnValue as exc:
+            raise TenantCodeError(f"the app answered status {status}", name,
+                                  detail=f"{exc} (the app answered {status})",
+                                  exc_type="BadReturnValue") from None
         parts, size = [], 0
         while True:
             kind, chunk = self._next(process, state, deadline, cpu_start)
