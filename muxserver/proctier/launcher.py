@@ -78,7 +78,14 @@ class ZygoteHandle:
         return self.proc.pid
 
     def stop(self) -> None:
+        """Stop the zygote (its children die with it), and remove the pids
+        cgroups it made for them (:mod:`.taskcap`): killed, it could not."""
+        import gevent
+
+        from muxserver.proctier.taskcap import remove_folder
+
         launch.stop_service(self.proc, self.client_end)
+        remove_folder(self.proc.pid, sleep=gevent.sleep)
 
 
 def start_zygote(config, proxy_port: int | None = None) -> ZygoteHandle:

@@ -263,8 +263,14 @@ class ProcessTier:
     def _start(self, state) -> tuple[TenantProcess, float]:
         """Fork a process for ``state``; return it and how long it took (ms)."""
         started = time.perf_counter()
+        plan = self.plan_for(state)
         try:
-            pid, sock = self.zygote.start(self.plan_for(state))
+            try:
+                pid, sock = self.zygote.start(plan)
+            except ZygoteError:
+                if self._make_zygote is None or not self._zygote.gone:
+                    raise
+                pid, sock = self.zygote.start(plan)  # found gone: once more, from a new one
         except ZygoteError as exc:
             raise ZygoteError(f"cannot start a process for tenant {state.name}: {exc}",
                               state.name) from None
@@ -293,6 +299,9 @@ class ProcessTier:
         """A free process of ``state`` (``(process, start_ms or None)``)."""
         pool = self._pool(state)
         while True:
+            for process in list(pool.processes):
+                if process.dead and not process.busy:  # its slot is free at once
+                    self._stop(process)
             for process in pool.processes:
                 if not process.busy and not process.dead:
                     process.busy = True

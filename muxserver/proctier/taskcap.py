@@ -91,6 +91,13 @@ class PidsCgroups:
         self.max_tasks = max_tasks
         self.v2 = v2
 
+    @staticmethod
+    def folder_of(pid: int) -> str | None:
+        """Where the zygote ``pid`` — started by this process, so in its
+        pids cgroup — keeps its children's cgroups."""
+        own = _own_pids_cgroup()
+        return None if own is None else os.path.join(own, f"muxserver-tenants-{pid}")
+
     @classmethod
     def make(cls, max_tasks: int) -> "PidsCgroups | None":
         """A folder for the children's cgroups in this process's pids cgroup
@@ -99,6 +106,7 @@ class PidsCgroups:
         own = _own_pids_cgroup()
         if own is None:
             return None
+        _remove_stale(own)
         folder = os.path.join(own, f"muxserver-tenants-{os.getpid()}")
         v2 = os.path.exists(os.path.join(own, "cgroup.controllers"))
         try:
@@ -143,19 +151,55 @@ class PidsCgroups:
         except OSError:
             pass
 
-    def close(self) -> None:
-        """Remove every child's cgroup and the folder (their processes gone)."""
+    def close(self) -> bool:
+        """Remove every child's cgroup and the folder (their processes
+        gone); whether it is gone (a cgroup whose last task is still
+        exiting cannot be removed yet)."""
         try:
             names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return True
         except OSError:
-            return
+            return False
         for name in names:
             if name.isdigit():
                 self.release(int(name))
         try:
             os.rmdir(self.folder)
+        except FileNotFoundError:
+            return True
         except OSError:
-            pass
+            return False
+        return True
+
+
+def _remove_stale(own: str) -> None:
+    """Remove the (empty) folders zygotes left that were killed with their
+    server (``kill -9``: nobody could clean up)."""
+    try:
+        names = os.listdir(own)
+    except OSError:
+        return
+    for name in names:
+        pid = name.rpartition("-")[2]
+        if name.startswith("muxserver-tenants-") and pid.isdigit() \
+                and not os.path.exists(f"/proc/{pid}"):
+            PidsCgroups(os.path.join(own, name), 0, v2=False).close()
+
+
+def remove_folder(zygote_pid: int, wait_s: float = 5.0, sleep=None) -> None:
+    """After the zygote ``zygote_pid`` ended (killed, maybe, with no time to
+    clean up): remove its children's cgroups, waiting up to ``wait_s`` for
+    their processes (killed with it) to exit."""
+    import time
+
+    folder = PidsCgroups.folder_of(zygote_pid)
+    if folder is None or not os.path.isdir(folder):
+        return
+    cgroups = PidsCgroups(folder, 0, v2=False)
+    deadline = time.monotonic() + wait_s
+    while not cgroups.close() and time.monotonic() < deadline:
+        (sleep or time.sleep)(0.02)
 
 
 def user_tasks(uid: int) -> int:
