@@ -20,12 +20,17 @@ next request forks a new one. A process over its address space (its
 ``--idle-ttl`` is stopped (scale to zero); so is every process of a
 version that was replaced, once idle.
 
-Between requests a process is **frozen** (``SIGSTOP`` through the zygote,
-once its answer is wholly read) and thawed (``SIGCONT``) when the next
-request takes it, as AWS Lambda freezes an execution environment between
-invocations: a thread the tenant's code started computes only while the
-process holds a request, under that request's ``cpu_ms``. Its wall clock
-goes on (timers, sleeps and deadlines are late, never early).
+Between requests a process is **frozen** (``SIGSTOP`` through the zygote)
+and thawed (``SIGCONT``) when the next request takes it, as AWS Lambda
+freezes an execution environment between invocations: a thread the
+tenant's code started computes only while the process holds a request,
+under that request's ``cpu_ms``. Its wall clock goes on (timers, sleeps and
+deadlines are late, never early). The freeze comes :data:`FREEZE_AFTER_S`
+after the answer was wholly read, unless another request took the process
+first — back-to-back requests pay no stop and continue (each costs a
+message to the zygote and a wake-up on the request's path) — and the CPU
+the process used in that gap is the next request's: its ``cpu_ms`` is
+counted from the end of the last answer, not from its own start.
 
 When the zygote cannot fork (the server's tasks or memory are all taken)
 the request is answered 503 naming the cause; a zygote that is gone is
@@ -66,6 +71,9 @@ log = logging.getLogger("muxserver.proctier")
 MAX_PROCESSES = 4
 #: Longest the CPU clock goes unread while a request runs.
 CHECK_EVERY_S = 0.01
+#: Seconds an idle process runs on before it is frozen (its CPU meanwhile
+#: is charged to its next request).
+FREEZE_AFTER_S = 0.005
 #: Seconds a new process has to say it is ready (fork, lock-down).
 READY_TIMEOUT_S = 10.0
 #: Headers a process tenant may not set on its answer (the server's own).
@@ -155,8 +163,11 @@ class TenantProcess:
         self.started = time.monotonic()
         self.last_used = time.monotonic()
         self.busy = False
-        #: Stopped between requests (:meth:`ProcessTier._release`).
+        #: Stopped between requests (:meth:`ProcessTier._freeze_idle`).
         self.frozen = False
+        #: Its CPU clock when its last answer was read: the next request's
+        #: ``cpu_ms`` counts from there (None: nothing to carry over).
+        self.cpu_at_release: float | None = None
         #: The id of the request the server sent it last: its log lines'
         #: tag (the process's own word for it is not taken).
         self.request_id: str | None = None
@@ -226,6 +237,9 @@ class ProcessTier:
         self.proxy = proxy
         self.pools: dict[int, _Pool] = {}
         self._states: dict[int, object] = {}
+        #: Released processes not frozen yet, and who freezes them.
+        self._running: set[TenantProcess] = set()
+        self._freezer = None
 
     @property
     def zygote(self):
@@ -308,8 +322,8 @@ class ProcessTier:
                     if process.frozen:
                         # No answer awaited: the request waits in its socket
                         # until the process runs again.
-                        self.zygote.thaw(process.pid)
                         process.frozen = False
+                        self.zygote.thaw(process.pid)
                     return process, None
             if len(pool.processes) + pool.starting < MAX_PROCESSES:
                 pool.starting += 1
@@ -330,18 +344,41 @@ class ProcessTier:
             pool.freed.wait(timeout=left)
 
     def _release(self, process: TenantProcess) -> None:
-        """The answer is wholly read: freeze the process, then free it (in
-        that order, so a thaw never overtakes the freeze)."""
-        if not process.dead and not process.state.superseded:
-            self.zygote.freeze(process.pid)
-            process.frozen = True
+        """The answer is wholly read: free the process, and freeze it unless
+        a request takes it within :data:`FREEZE_AFTER_S`."""
+        process.cpu_at_release = process_cpu_s(process.pid)
         process.busy = False
         process.last_used = time.monotonic()
+        if not process.dead and not process.state.superseded:
+            self._running.add(process)
+            if self._freezer is None:
+                self._freezer = gevent.spawn(self._freeze_idle)
         pool = self.pools.get(id(process.state))
         if pool is not None:
             pool.freed.set()
         if process.state.superseded:
             self._stop(process)
+
+    def _freeze_idle(self) -> None:
+        """Freeze each released process once idle for :data:`FREEZE_AFTER_S`;
+        runs while any released process still runs (one greenlet, not a
+        timer per request: back-to-back requests pay nothing for it)."""
+        try:
+            while self._running:
+                gevent.sleep(FREEZE_AFTER_S)
+                now = time.monotonic()
+                for process in list(self._running):
+                    if process.busy or process.dead or process.frozen:
+                        self._running.discard(process)
+                    elif now - process.last_used >= FREEZE_AFTER_S:
+                        self._running.discard(process)
+                        # Marked first: a request that takes it while the
+                        # message waits for the zygote's lock thaws it after
+                        # (the lock serves in order).
+                        process.frozen = True
+                        self.zygote.freeze(process.pid)
+        finally:
+            self._freezer = None
 
     def _log_line(self, process: TenantProcess, line: str) -> None:
         self.app.logs.write(process.state.name, process.request_id, line)
@@ -417,7 +454,7 @@ class ProcessTier:
 
     def _answer(self, process: TenantProcess, state, deadline: float):
         name = state.name
-        cpu_start = process_cpu_s(process.pid) or 0.0
+        cpu_start = process.cpu_at_release or process_cpu_s(process.pid) or 0.0
         kind, message = self._next(process, state, deadline, cpu_start)
         if kind is None:
             raise TenantProcessDied(f"the process of tenant {name} died while it held the "

@@ -285,10 +285,14 @@ def run(argv: list[str]) -> None:
     program = _tenant_program(settings)
     control = socket.socket(fileno=control_fd)
     control.setblocking(True)  # made non-blocking by the (gevent) supervisor
-    signal.signal(signal.SIGCHLD, _reap)
     gc.collect()
     gc.freeze()  # the children's collector leaves the zygote's objects (and pages) alone
     while True:
+        # Children are reaped here, not in a SIGCHLD handler: each stop and
+        # continue (twice a request) would run it. One that died is reaped
+        # at the next message at the latest — the serving process sends a
+        # "kill" for each process whose socket closed.
+        _reap()
         try:
             kind, message = wire.receive(control)
         except (wire.WireClosed, OSError):
