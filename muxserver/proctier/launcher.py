@@ -157,6 +157,11 @@ class ZygoteClient:
                               f"{message.get('error', 'no socket')}")
         return int(message["pid"]), socket.socket(fileno=fds[0])
 
+    @property
+    def busy(self) -> bool:
+        """Whether a message to the zygote would wait (a fork in progress)."""
+        return self._lock.locked()
+
     def close(self) -> None:
         try:
             self.sock.close()

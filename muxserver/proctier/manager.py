@@ -366,6 +366,10 @@ class ProcessTier:
         try:
             while self._running:
                 gevent.sleep(FREEZE_AFTER_S)
+                if self.zygote.busy:
+                    # A freeze must never wait behind a fork: a thaw sent
+                    # meanwhile could overtake it.
+                    continue
                 now = time.monotonic()
                 for process in list(self._running):
                     if process.busy or process.dead or process.frozen:
