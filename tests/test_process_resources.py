@@ -23,7 +23,8 @@ from tests.test_process_tier import server_for
 BUSY = {
     "tenant.toml": 'runtime = "process"\n',
     "app.py": """\
-        import os, threading, time
+        import gc, os, threading, time
+        import flask
         from flask import Flask
         app = Flask(__name__)
         RAN = {"loops": 0}
@@ -60,6 +61,18 @@ BUSY = {
         @app.route("/pid")
         def pid():
             return str(os.getpid())
+
+        @app.route("/status/<int:code>")
+        def status(code):
+            return flask.Response("body", status=code)
+
+        @app.route("/say")
+        def say():
+            sender = next(o for o in gc.get_objects() if type(o).__name__ == "Sender")
+            sender.request_id = "forged\\nid"
+            print("said", flush=True)
+            time.sleep(0.2)  # the line reaches the serving process first
+            return "ok"
         """,
 }
 
@@ -143,6 +156,22 @@ def test_a_zygote_that_dies_is_replaced_in_process(busy):
     r = busy.get("/busy/pid")
     assert r.status_code == 200, r.text
     assert int(r.text) != first and busy.app._zygote_handle.pid != zygote
+
+
+@pytest.mark.parametrize("code", [99, 600, 999])
+def test_a_status_the_sandbox_refuses_is_a_500_naming_it(busy, code):
+    r = busy.get(f"/busy/status/{code}")
+    assert r.status_code == 500 and "BadReturnValue" in r.text, (r.status_code, r.text)
+    assert any(f"the app answered {code}" in line["line"]
+               for line in busy.app.logs.tail("busy")), busy.app.logs.tail("busy")
+    assert busy.get("/busy/status/201").status_code == 201
+
+
+def test_log_lines_carry_the_request_id_the_server_issued(busy):
+    r = busy.get("/busy/say")
+    assert r.text == "ok"
+    [line] = [entry for entry in busy.app.logs.tail("busy") if entry["line"] == "said"]
+    assert line["request_id"] == r.headers["X-Request-Id"]
 
 
 # -- the real command ---------------------------------------------------------------
