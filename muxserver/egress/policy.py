@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 
@@ -67,11 +68,16 @@ class Policy:
     :param operator_allow: the operator's cap (checked again here: a
         tenant.toml is the tenant's, the cap is the operator's).
     :param private: networks reachable although not public.
+    :param own_ports: the server's own listeners (tenants' port, admin API,
+        the proxy itself): never reached on this machine, whatever
+        ``private`` says — the admin API trusts a loopback client without
+        ``--admin-token``, and a tenant's request through the proxy is one.
     """
 
     tenants: dict
     operator_allow: tuple = ()
     private: tuple = ()
+    own_ports: tuple = ()
 
     def check_host(self, tenant: str, host: str) -> None:
         """Raise :class:`Refused` unless ``tenant`` may reach ``host``."""
@@ -83,14 +89,31 @@ class Policy:
         if not host_listed(host, self.operator_allow):
             raise Refused(f"{host} is not in the operator's [egress] allow")
 
-    def check_address(self, host: str, address: str) -> None:
+    def check_address(self, host: str, address: str, port: int) -> None:
         """Raise :class:`Refused` when ``address`` (what ``host`` resolved to)
-        is not public and not in the operator's ``[egress] private``."""
+        is one of the server's own listeners, or is not public and not in
+        the operator's ``[egress] private``."""
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if getattr(ip, "ipv4_mapped", None):
             ip = ip.ipv4_mapped
+        if port in self.own_ports and _this_machine(ip):
+            raise Refused(f"{host}:{port} is this server's own listener (tenants' port, admin API "
+                          "or egress proxy), never reachable through the proxy")
         if any(ip in ipaddress.ip_network(net, strict=False) for net in self.private):
             return
         if not ip.is_global or ip.is_multicast:
             raise Refused(f"{host} resolves to {ip}, a private or loopback address the "
                           "operator's [egress] private does not list")
+
+
+def _this_machine(ip) -> bool:
+    """Whether a connection to ``ip`` stays on this machine: loopback, the
+    unspecified address, or an address of one of its interfaces (a listener
+    on ``0.0.0.0`` answers on all of them)."""
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    import psutil
+
+    return any(ipaddress.ip_address(a.address.split("%", 1)[0]) == ip
+               for addrs in psutil.net_if_addrs().values() for a in addrs
+               if a.family in (socket.AF_INET, socket.AF_INET6))

@@ -61,6 +61,8 @@ class Proxy:
         from muxserver.egress.policy import Policy
 
         self.key = key
+        #: The proxy's own TCP port (set once it listens).
+        self.port = 0
         self.policy = Policy({})
         self.walls: dict[str, float] = {}
         #: (tenant, outcome) -> count; (tenant, direction) -> bytes.
@@ -97,7 +99,7 @@ class Proxy:
         except OSError as exc:
             raise Refused(f"{host} does not resolve: {exc}", 502) from None
         for *_, address in infos:
-            self.policy.check_address(host, address[0])
+            self.policy.check_address(host, address[0], port)
         last = None
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
@@ -282,7 +284,8 @@ class Proxy:
                 if kind == wire.JSON and message.get("op") == "policy":
                     self.policy = Policy({t: tuple(a) for t, a in message["tenants"].items()},
                                          tuple(message["operator_allow"]),
-                                         tuple(message["private"]))
+                                         tuple(message["private"]),
+                                         (*message.get("own_ports", ()), self.port))
                     self.walls = {t: float(w) for t, w in message["walls"].items()}
                     wire.send_json(sock, {"op": "policy-applied", "id": message.get("id")})
         except (wire.WireClosed, OSError):
@@ -332,6 +335,7 @@ def run(argv: list[str]) -> None:
     proxy = Proxy(key)
     tcp = StreamServer(("127.0.0.1", 0), proxy.handle_tcp)
     tcp.start()
+    proxy.port = tcp.server_port
     if os.path.exists(path):
         os.unlink(path)
     unix_listener = socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)

@@ -43,8 +43,10 @@ def socket_path(config) -> str:
 class EgressHandle:
     """A running proxy."""
 
-    def __init__(self, proc, control, port: int, path: str, config):
+    def __init__(self, proc, control, port: int, path: str, config, own_ports=()):
         self.proc = proc
+        #: The server's listeners the proxy must never connect to.
+        self.own_ports = tuple(own_ports)
         self.control = control
         self.port = port
         self.socket_path = path
@@ -75,6 +77,7 @@ class EgressHandle:
             "walls": {s.name: s.manifest.limits.wall_s for s in specs},
             "operator_allow": list(egress.get("allow", ())),
             "private": list(egress.get("private", ())),
+            "own_ports": list(self.own_ports),
         }
         try:
             with self._sending:
@@ -97,8 +100,12 @@ class EgressHandle:
         launch.stop_service(self.proc, self.control)
 
 
-def start_egress(config, key: bytes) -> EgressHandle:
-    """Start the proxy (``python -I``, a clean environment) and wait until it listens."""
+def start_egress(config, key: bytes, own_ports=()) -> EgressHandle:
+    """Start the proxy (``python -I``, a clean environment) and wait until it listens.
+
+    :param own_ports: the ports the server itself listens on (tenants',
+        admin): refused on this machine's addresses whatever the rules say.
+    """
     from gevent import subprocess
 
     here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -117,4 +124,4 @@ def start_egress(config, key: bytes) -> EgressHandle:
         kind, message = wire.receive(here)
     log.info("egress proxy listening on 127.0.0.1:%d and %s (pid %d)", message["port"], path,
              proc.pid)
-    return EgressHandle(proc, here, int(message["port"]), path, config)
+    return EgressHandle(proc, here, int(message["port"]), path, config, own_ports)

@@ -19,7 +19,10 @@ What it refuses, and how:
   :data:`REQUEST_HEAD_TIMEOUT_S` of the moment the connection waits for
   them — an idle keep-alive connection and a client that sends its headers
   a byte at a time are both closed then, so a few hundred slow connections
-  cannot hold the server.
+  cannot hold the server;
+* an answer must make progress every :data:`WRITE_STALL_S`: a client that
+  stops reading is dropped, and what its request held (the tenant's
+  concurrency slot) is given back.
 
 Bodies are read when the application reads them (``wsgi.input``), so a
 large upload streams and ``Expect: 100-continue`` is answered only then;
@@ -60,13 +63,23 @@ MAX_HEAD_BYTES = 2 * MAX_LINE
 #: Seconds a connection may take to send a request's line and headers
 #: (waiting idle between keep-alive requests included).
 REQUEST_HEAD_TIMEOUT_S = 20.0
+#: Seconds an answer being sent may make no progress (the client reads
+#: nothing) before the connection is dropped (nginx's ``send_timeout`` is 60).
+WRITE_STALL_S = 20.0
 #: Bytes read from the socket at a time.
 RECV_BYTES = 65536
 #: Answers up to this size go out in one ``send`` with their head.
 JOIN_BYTES = 65536
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_BODY = frozenset((204, 304))
+
+def _bodiless(code: int, method: str) -> bool:
+    """Whether an answer has no body on the wire (RFC 9112 §6.3): to HEAD,
+    and a 1xx, 204 or 304. Bytes an application gives for one are dropped,
+    as werkzeug's ``Response`` drops them: sent, the client would read them
+    as the next answer on the connection (round 11)."""
+    return method == "HEAD" or code < 200 or code in (204, 304)
+
 _REFUSALS = {
     400: b"Bad Request", 414: b"URI Too Long", 431: b"Request Header Fields Too Large",
 }
@@ -183,7 +196,8 @@ class Connection:
     """
 
     __slots__ = ("sock", "app", "parser", "messages", "head_bytes", "head_deadline", "_base",
-                 "_parsing", "_message", "_status", "_headers", "_headers_sent", "_chunked", "_close")
+                 "_parsing", "_message", "_status", "_headers", "_headers_sent", "_chunked",
+                 "_bodiless", "_close")
 
     def __init__(self, sock, address, app, server_address):
         self.sock = sock
@@ -250,6 +264,15 @@ class Connection:
         message.version = parser.get_http_version()
         if message.version != "1.1" and message.version != "1.0":
             raise HeadRefused(400, f"HTTP/{message.version} is not served")
+        url = message.url
+        if url[:1] != b"/" and url != b"*":
+            # Authority form (CONNECT host:port) is a proxy's business; an
+            # absolute form must be a URL (it was a traceback and a 500).
+            try:
+                httptools.parse_url(url)
+            except HttpParserError:
+                raise HeadRefused(400, "the request target is neither a path nor an absolute "
+                                       "URL (CONNECT is not served)") from None
         message.keep_alive = parser.should_keep_alive()
         message.upgrade = parser.should_upgrade()
         self.head_bytes = 0
@@ -385,8 +408,8 @@ class Connection:
             lines += (name, ": ", value, "\r\n")
         if not has_date:
             lines += ("Date: ", http_date(), "\r\n")
-        code = int(self._status[:3])
-        if not has_length and code not in _NO_BODY and self._message.method != "HEAD":
+        self._bodiless = _bodiless(int(self._status[:3]), self._message.method)
+        if not has_length and not self._bodiless:
             if body_length is not None:
                 lines += ("Content-Length: ", str(body_length), "\r\n")
             elif self._message.version == "1.1":
@@ -407,7 +430,7 @@ class Connection:
         if self._status is None:
             raise AssertionError("write() before start_response()")
         head = b"" if self._headers_sent else self._head(None)
-        if self._message.method == "HEAD":
+        if self._bodiless:
             data = b""
         if self._chunked and data:
             data = b"%x\r\n%b\r\n" % (len(data), data)
@@ -421,7 +444,21 @@ class Connection:
         # a system call per answer; one send is enough for most answers.
         sent = self.sock.send(data)
         if sent < len(data):
-            self.sock.sendall(memoryview(data)[sent:])
+            self._send_rest(memoryview(data)[sent:])
+
+    def _send_rest(self, view) -> None:
+        """Send what the kernel did not take at once, each piece within
+        :data:`WRITE_STALL_S`: a client that stops reading is dropped (the
+        answer's ``close()`` gives back the tenant's concurrency slot)
+        instead of holding it for ever; one that reads slowly but reads is
+        served to the end."""
+        sock = self.sock
+        sock.settimeout(WRITE_STALL_S)
+        try:
+            while view:
+                view = view[sock.send(view):]
+        finally:
+            sock.settimeout(None)
 
     # -- the loop --------------------------------------------------------------------
 
@@ -459,7 +496,7 @@ class Connection:
     def _answer(self, message) -> bool:
         """Answer one request; whether the connection may serve another."""
         self._status = self._headers = None
-        self._headers_sent = self._chunked = False
+        self._headers_sent = self._chunked = self._bodiless = False
         self._close = not message.keep_alive
         self._message = message
         try:
@@ -476,7 +513,7 @@ class Connection:
             if type(result) is list and len(result) == 1:
                 body = result[0]
                 head = self._head(len(body))
-                if message.method == "HEAD":
+                if self._bodiless:
                     body = b""
                 elif self._chunked:
                     body = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body) if body else b"0\r\n\r\n"
@@ -491,7 +528,7 @@ class Connection:
                         self._write(data)
                 if not self._headers_sent:
                     self._send(self._head(0))
-                if self._chunked and message.method != "HEAD":
+                if self._chunked:
                     self._send(b"0\r\n\r\n")
         finally:
             close = getattr(result, "close", None)

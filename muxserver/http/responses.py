@@ -169,7 +169,7 @@ def to_plain(value):
         code = 200
         data, stream = _body_bytes(value)
         if isinstance(value, (dict, list)):
-            content_type = _JSON
+            content_type = flask_json.response_mimetype()  # app.json.mimetype
         else:
             content_type = _HTML
         headers = [("Content-Type", content_type)]

@@ -57,6 +57,13 @@ def escape(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def _tag(value) -> str:
+    """A tag's value as one token of one line: control characters and
+    spaces escaped (a request id a process tenant set to text holding a
+    newline and ``tenant=victim`` wrote a whole forged line, round 11)."""
+    return escape(str(value)).replace(" ", "\\x20")
+
+
 class LogWriter:
     """Formats lines once and writes them in batches, off the request path.
 
@@ -96,10 +103,10 @@ class LogWriter:
             if fields:
                 tenant = fields.get("tenant")
                 if tenant:
-                    tags = f" tenant={tenant}"
+                    tags = f" tenant={_tag(tenant)}"
                 rid = fields.get("request_id")
                 if rid:
-                    tags += f" rid={rid}"
+                    tags += f" rid={_tag(rid)}"
             text = (f"{self.timestamp()} {level.upper():<5} {logger} pid={self.pid}{tags}: "
                     f"{escape(message)}")
         self.emit(text)

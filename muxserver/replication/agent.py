@@ -61,6 +61,7 @@ from muxserver.replication.litestream import LitestreamError
 from muxserver.replication.litestream import find_binary
 from muxserver.replication.litestream import replica_url
 from muxserver.replication.litestream import restore
+from muxserver.replication.litestream import unreplicable
 from muxserver.tenancy.data import is_sqlite
 from sandbox.facades.files import is_host_entry
 
@@ -88,7 +89,12 @@ def databases_in(folder: str) -> list[str]:
                 continue
             path = os.path.join(root, name)
             if not os.path.islink(path) and is_sqlite(path):
-                found.append(os.path.relpath(path, folder))
+                relative = os.path.relpath(path, folder)
+                refused = unreplicable(relative)
+                if refused is None:
+                    found.append(relative)
+                else:
+                    log.warning("%s: %s", folder, refused)
     return sorted(found)
 
 
@@ -214,6 +220,10 @@ class Agent:
         staging = tempfile.mkdtemp(prefix=f".restore-{tenant}-", dir=self.data_dir)
         try:
             for relative in sorted(remote.databases | {claims.HOME_DB}):
+                refused = unreplicable(relative)
+                if refused is not None:  # a claim written by tenant code
+                    log.warning("tenant %s: the replica's claim lists %s", tenant, refused)
+                    continue
                 restore(self.binary, replica_url(self.replica, tenant, relative),
                         os.path.join(staging, relative))
             folder = self._folder(tenant)
@@ -273,6 +283,9 @@ class Agent:
         if not path.startswith(os.path.realpath(folder) + os.sep) or not is_sqlite(path):
             return {"error": f"not a database in /data: {relative!r}"}
         relative = os.path.relpath(path, os.path.realpath(folder))
+        refused = unreplicable(relative)
+        if refused is not None:
+            return {"error": refused}
         if self._register(tenant, relative):
             home = os.path.join(folder, claims.HOME_DB)
             if claims.add_database(home, relative):

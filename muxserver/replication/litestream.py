@@ -45,6 +45,37 @@ def find_binary() -> str | None:
     return shutil.which("litestream")
 
 
+#: What Litestream reads as URI syntax in the path of a database it opens
+#: (``file:<path>?_pragma=...``): a name holding one could decode to another
+#: file and carry pragmas into it (round 11's ``%2e%2e/victim/app.db?_pragma=``).
+URI_SYNTAX = frozenset("%?#")
+
+
+def unreplicable(relative: str) -> str | None:
+    """Why the database ``relative`` (a path under a tenant's data folder,
+    from a tenant, a folder walk or a replica's claim) may not be handed to
+    Litestream, or None when it may. The one judge of such names."""
+    if not isinstance(relative, str) or not relative:
+        return f"not a database name: {relative!r}"
+    if os.path.isabs(relative) or ".." in relative.split(os.sep):
+        return f"{relative!r} is not a path inside the tenant's /data"
+    if URI_SYNTAX & set(relative) or any(ord(c) < 32 for c in relative):
+        return (f"{relative!r} holds % ? # or a control character, which Litestream would "
+                "read as URI syntax; such a database is not replicated")
+    return None
+
+
+def _checked(path: str) -> str:
+    """``path`` (absolute) if Litestream may be given it.
+
+    :raises LitestreamError: it holds URI syntax (:data:`URI_SYNTAX`).
+    """
+    if URI_SYNTAX & set(path):
+        raise LitestreamError(f"{path!r} holds % ? or #, which Litestream would read as URI "
+                              "syntax: not replicated")
+    return path
+
+
 def replica_url(base: str, tenant: str, relative: str) -> str:
     """``base`` (``file:///folder`` or ``s3://bucket/prefix?endpoint=...``)
     with ``/<tenant>/<relative>`` added to its path."""
@@ -118,14 +149,14 @@ class Litestream:
         return data
 
     def register(self, path: str, url: str) -> None:
-        self.call("POST", "/register", {"path": path, "replica_url": url})
+        self.call("POST", "/register", {"path": _checked(path), "replica_url": url})
 
     def unregister(self, path: str) -> None:
-        self.call("POST", "/unregister", {"path": path})
+        self.call("POST", "/unregister", {"path": _checked(path)})
 
     def sync(self, path: str, timeout: int = 30) -> dict:
         """Replicate ``path`` now and wait until the replica has it."""
-        return self.call("POST", "/sync", {"path": path, "wait": True, "timeout": timeout},
+        return self.call("POST", "/sync", {"path": _checked(path), "wait": True, "timeout": timeout},
                          timeout=timeout + 5)
 
     def stop(self) -> None:

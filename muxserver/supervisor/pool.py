@@ -167,6 +167,8 @@ class WorkerPool:
         # Hook for the process tier: a zygote per serving process, reached
         # over an inherited socket (it cannot fork once locked down).
         zygote, extra_args, extra_fds = self._start_zygote()
+        if self.egress_port is not None:  # outbound HTTP, for sandboxed tenants too
+            extra_args = [*extra_args, "--egress-port", str(self.egress_port)]
         try:
             proc = subprocess.Popen(
                 launch.spawn_argv("muxserver.worker:run", "--config-fd", str(config_fd),
@@ -201,12 +203,10 @@ class WorkerPool:
 
         zygote = start_zygote(self.config, self.egress_port)
         fd = zygote.client_end.fileno()
-        extra = ["--zygote-fd", str(fd)]
-        if self.egress_port is not None:
-            extra += ["--egress-port", str(self.egress_port)]
-        return zygote, extra, (fd,)
+        return zygote, ["--zygote-fd", str(fd)], (fd,)
 
-    #: The egress proxy's TCP port (set by the supervisor; process tenants' proxy).
+    #: The egress proxy's TCP port (set by the supervisor): serving processes
+    #: connect to its unix socket, process tenants get it as their proxy.
     egress_port = None
 
     def _watch_zygote(self, worker: Worker) -> None:

@@ -78,6 +78,8 @@ class Supervisor:
         self.control = ControlPlane(config, self.registry, self.pool, self.health_check)
         self.admin = AdminServer(AdminAPI(self.control, admin_listener.getsockname()[:2]),
                                  admin_listener)
+        #: The ports this server listens on (the egress proxy never connects to them).
+        self.own_ports = (listener.getsockname()[1], admin_listener.getsockname()[1])
         self.should_exit = Event()
         self._services: list = []
         #: The egress proxy (outbound HTTP), started in :meth:`run`.
@@ -133,7 +135,8 @@ class Supervisor:
         from muxserver.egress.service import egress_key
         from muxserver.egress.service import start_egress
 
-        self.egress = start_egress(self.config, egress_key(self.session_key))
+        self.egress = start_egress(self.config, egress_key(self.session_key),
+                                   own_ports=self.own_ports)
         self._services.append(self.egress)
         self.pool.egress_port = self.egress.port
         registry = self.registry

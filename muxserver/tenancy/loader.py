@@ -86,6 +86,7 @@ def host_modules(attrs: dict, site=None) -> dict:
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
         "flask.cli": ModuleFacade("flask.cli", flask_cli_module()),
+        "flask.views": attrs["views"],
         "click": ModuleFacade("click", click_module(
             site.log_line if site is not None else lambda line, level="info": None)),
         "markupsafe": markupsafe_module(),
@@ -384,9 +385,12 @@ class Loader:
         site = generation.site
         declared: dict[str, list] = {}
         owners = []
+        by_rule = {}  # add_url_rule's views, by endpoint: Flask keeps one per name
         for app in site.apps:
-            for rule, func_name, func in app._routes:
-                if getattr(func, "__globals__", None) is namespace:
+            for rule, func_name, func, methods in app._routes:
+                if methods is not None:
+                    by_rule.setdefault(func_name, []).append((rule, func, app, methods))
+                elif getattr(func, "__globals__", None) is namespace:
                     declared.setdefault(func_name, []).append((rule, func, app))
                     if app not in owners:
                         owners.append(app)
@@ -396,7 +400,11 @@ class Loader:
             if route.endpoint != endpoint:
                 continue
             func, owner = None, None
-            if route.kind == "flask":
+            if route.kind == "flask" and route.handler in by_rule:
+                func, owner = self._url_rule_view(state, route, by_rule[route.handler])
+                if owner not in owners:
+                    owners.append(owner)
+            elif route.kind == "flask":
                 found = declared.get(route.handler, [])
                 # The rule recorded at run time lacks a prefix given at
                 # register_blueprint(); match on the end of the rule then.
@@ -412,3 +420,22 @@ class Loader:
                     route_apps[key] = ([owner] if owner.is_blueprint else []) + tenant_apps
         apps = owners + [a for a in tenant_apps if a not in owners]
         return handlers, apps, route_apps
+
+    @staticmethod
+    def _url_rule_view(state, route, found):
+        """The view ``add_url_rule`` registered for ``route`` and its app;
+        its methods as Flask computed them must be those registration read
+        (a view class whose methods the source does not say the same way
+        is refused here, at the deploy's health check, not served
+        differently)."""
+        exact = [f for f in found if f[0] == route.rule]
+        ends = [f for f in found if route.rule.endswith(f[0])]
+        _, func, owner, methods = (exact or ends or found)[0]
+        if methods != frozenset(route.methods):
+            where = f"{state.name}/{route.file}:{route.line}"
+            message = (f"{where}: the view of endpoint {route.handler!r} answers "
+                       f"{', '.join(sorted(methods))} when the module runs, but registration "
+                       f"read {', '.join(route.methods)} from the source; give add_url_rule() "
+                       "methods=[...] to say which")
+            raise TenantLoadError(message, state.name, message)
+        return func, owner

@@ -15,6 +15,7 @@ import ast
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
 
+from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
@@ -34,8 +35,12 @@ def read_module(tree: ast.Module) -> dict:
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
     consts = Constants(tree.body)
+    imports = imported_names(tree)
     return {
+        "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
+        "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
+                                          consts),
         "app_objects": _app_objects(tree, consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
@@ -46,9 +51,63 @@ def read_module(tree: ast.Module) -> dict:
     }
 
 
+def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:
+    """The value of ``app.url_map.strict_slashes = True/False`` at the top
+    of the module or of its app factory (None when it sets none): every
+    route's default, as werkzeug's ``Map`` gives it.
+
+    :raises SyntaxError: for one set anywhere else, or to a value that is
+        not a literal, which registration could not follow.
+    """
+    allowed = set()
+    for node in tree.body:
+        allowed.add(id(node))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
+            allowed.update(id(child) for child in node.body)
+    found = None
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(t, ast.Attribute) and t.attr == "strict_slashes"
+                   and isinstance(t.value, ast.Attribute) and t.value.attr == "url_map"
+                   for t in targets):
+            continue
+        value = consts.fold(node.value) if isinstance(node, ast.Assign) else None
+        if id(node) not in allowed or type(value) is not bool:
+            raise _error(node, "url_map.strict_slashes must be set to True or False at the top "
+                               "of the module (or of create_app) to be read at deploy time: "
+                               "the routes are made with it")
+        found = value
+    return found
+
+
 #: What ``app.jinja_env`` offers sandboxed tenants
 #: (:class:`muxserver.tenant_api.templates.TenantJinjaEnv`).
 JINJA_ENV_NAMES = frozenset(["filters", "tests", "globals", "trim_blocks", "lstrip_blocks"])
+
+
+#: What ``app.json`` offers sandboxed tenants
+#: (:class:`muxserver.tenant_api.flask_json.JSONProvider`), with what
+#: ``flask.json`` offers (``flask.json.dumps`` reads the same way).
+APP_JSON_NAMES = frozenset(["sort_keys", "compact", "ensure_ascii", "mimetype", "dumps",
+                            "loads", "response", "jsonify"])
+
+#: What ``app.url_map`` offers sandboxed tenants
+#: (:class:`muxserver.tenant_api.urlmap.TenantURLMap`).
+URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
+
+
+#: The parts of a Flask app the sandbox's Flask offers in part: what each
+#: offers, and why not the rest (``app.json`` only on an app: ``request.json``
+#: and a tenant's own ``.json`` are other objects).
+_APP_PARTS = {
+    "jinja_env": (JINJA_ENV_NAMES, "Jinja's environment itself stays with the server, "
+                                   "sandboxed"),
+    "url_map": (URL_MAP_NAMES, "the routes are read from the source at deploy, werkzeug's map "
+                               "stays with the server"),
+    "json": (APP_JSON_NAMES, "Flask's DefaultJSONProvider"),
+}
 
 
 def read_sandboxed_module(tree: ast.Module) -> dict:
@@ -60,14 +119,31 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     """
     _check_request_names(tree)
     _check_blueprint_registrations(tree)
+    apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "jinja_env" and node.attr not in JINJA_ENV_NAMES):
-            raise _error(node, f"jinja_env.{node.attr} is not offered here: app.jinja_env has "
-                               f"{', '.join(sorted(JINJA_ENV_NAMES))} (Jinja's environment "
-                               "itself stays with the server, sandboxed); a tenant with "
-                               "runtime = \"process\" runs Flask itself")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+            offered = _APP_PARTS.get(node.value.attr)
+            if (offered is not None and node.attr not in offered[0]
+                    and (node.value.attr != "json" or _names_an_app(node.value.value, apps))):
+                raise _error(node, f"{node.value.attr}.{node.attr} is not offered here: "
+                                   f"app.{node.value.attr} has {', '.join(sorted(offered[0]))} "
+                                   f"({offered[1]}); a tenant with runtime = \"process\" runs "
+                                   "Flask itself")
+        if (isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(t, ast.Attribute) and t.attr in ("json", "json_provider_class")
+                and _names_an_app(t.value, apps)
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))):
+            raise _error(node, "a JSON provider of its own (app.json = ..., "
+                               "json_provider_class) is not offered here: app.json's settings "
+                               "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
+                               "with runtime = \"process\" runs Flask itself")
     return read_module(tree)
+
+
+def _names_an_app(node: ast.AST, apps: set) -> bool:
+    """Whether ``node`` names a Flask app (one the module makes, ``app``
+    however it came, ``current_app``), not any object with a ``json``."""
+    return isinstance(node, ast.Name) and node.id in apps
 
 
 def _check_blueprint_registrations(tree: ast.Module) -> None:
@@ -233,7 +309,8 @@ def _app_factory(tree: ast.Module) -> str | None:
 #: loaded for a 404 or 405 and Flask's rules decide.
 ANY_STATUS = 0
 _REQUEST_HOOKS = frozenset(["before_request", "after_request", "teardown_request",
-                            "teardown_appcontext", "before_app_request", "after_app_request"])
+                            "teardown_appcontext", "before_app_request", "after_app_request",
+                            "url_value_preprocessor", "app_url_value_preprocessor"])
 
 
 def _error_codes(tree: ast.Module) -> list[int]:

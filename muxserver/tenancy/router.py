@@ -62,7 +62,7 @@ class TenantRouter:
         dynamic = []
         with_defaults = {_view(route) for route in routes if route.defaults}
         for route in routes:
-            if "<" in route.rule or _view(route) in with_defaults:
+            if "<" in route.rule or _view(route) in with_defaults or not route.strict_slashes:
                 dynamic.append(route)
                 continue
             by_method = self._static.setdefault(route.rule, {})
@@ -77,7 +77,8 @@ class TenantRouter:
             self._by_rule = {}
             for route in self._dynamic:
                 rule = Rule(route.rule, methods=route.methods, endpoint=_view(route),
-                            defaults=dict(route.defaults) or None)
+                            defaults=dict(route.defaults) or None,
+                            strict_slashes=route.strict_slashes)
                 self._by_rule[id(rule)] = route
                 rules.append(rule)
             self._map = Map(rules)
@@ -120,7 +121,11 @@ class TenantRouter:
                     raise MethodNotAllowed(
                         f"{method} not allowed", self.tenant, allowed_methods(by_method)
                     ) from None
-        if not path.endswith("/") and path + "/" in self._static:
+        slashed = self._static.get(path + "/") if not path.endswith("/") else None
+        # werkzeug redirects only a method the rule takes (OPTIONS: Flask's
+        # automatic answer is the rule's); any other is not found.
+        if slashed is not None and (lookup in slashed or method in slashed
+                                    or method == "OPTIONS"):
             raise Redirect(path + "/", self.tenant)
         raise NotFound(f"no route for {path}", self.tenant)
 

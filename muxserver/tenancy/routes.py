@@ -29,11 +29,13 @@ from typing import NamedTuple
 from werkzeug.routing import Map
 from werkzeug.routing import Rule
 
+from muxserver.tenancy.classviews import read_view_classes
+from muxserver.tenancy.classviews import view_base
 from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 14
+READER_VERSION = 16
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -65,6 +67,12 @@ class Handler(NamedTuple):
     app: tuple | None = None
     #: The route's ``endpoint=``, when it names one (else the function's name).
     name: str | None = None
+    #: ``add_url_rule(view_func=Cls.as_view(...))`` with ``Cls`` imported from
+    #: another module of the tenant and no ``methods=``: ``(module, level,
+    #: class)``, whose methods the scanner reads in that module's facts.
+    view_class: tuple | None = None
+    #: The route's ``strict_slashes=`` (None: the map's, True by default).
+    strict_slashes: bool | None = None
 
 
 def _error(node: ast.AST, message: str) -> SyntaxError:
@@ -163,6 +171,18 @@ class _Reader:
         self.consts = consts
         self.local = _app_objects(ast.Module(body=body, type_ignores=[]), consts)
         self.imports = imported_names(tree)
+        #: Functions defined at the top of the module and in ``body``.
+        self.functions = {n.name for n in (*tree.body, *body) if isinstance(n, _FUNCTIONS)}
+        #: View classes of the module (:mod:`.classviews`).
+        self.view_classes = read_view_classes(tree.body, self.origin_of, consts)
+        #: Names bound to ``Cls.as_view(...)`` at the top of the module or in ``body``.
+        self.views = {}
+        for node in (*tree.body, *body):
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call)
+                    and isinstance(node.value.func, ast.Attribute)
+                    and node.value.func.attr == "as_view"):
+                self.views[node.targets[0].id] = node.value
 
     def app_of(self, target: ast.AST) -> tuple | None:
         """``(module, level, variable, prefix)`` of a decorator's object."""
@@ -193,19 +213,28 @@ class _Reader:
                 "tenant's modules), so its route cannot be read",
             )
         rule_node = deco.args[0] if deco.args else None
-        methods = _DECORATOR_METHODS[verb]
-        defaults = ()
-        name = None
         for keyword in deco.keywords:
             if keyword.arg == "rule":
                 rule_node = keyword.value
-            elif keyword.arg == "endpoint":
-                name = _literal_str(keyword.value, "endpoint=", self.consts)
+            elif keyword.arg == "methods" and verb != "route":
+                raise _error(deco, f"@{ast.unparse(target)}.{verb} takes no methods=")
+        methods, defaults, name, strict = self.options(deco.keywords)
+        rule = _literal_str(rule_node, "route rule", self.consts)
+        check_rule(rule, deco)
+        return rule, methods or _DECORATOR_METHODS[verb] or ("GET",), defaults, app, name, strict
+
+    def options(self, keywords: list[ast.keyword]):
+        """``(methods, defaults, endpoint, strict_slashes)`` of a route's
+        keywords (None where not given); refuses an option this server does
+        not implement."""
+        methods, defaults, name, strict = None, (), None, None
+        for keyword in keywords:
+            if keyword.arg == "endpoint":
+                if not (isinstance(keyword.value, ast.Constant) and keyword.value.value is None):
+                    name = _literal_str(keyword.value, "endpoint=", self.consts)
             elif keyword.arg == "methods":
-                if verb != "route":
-                    raise _error(deco, f"@{ast.unparse(target)}.{verb} takes no methods=")
                 value = self.consts.fold(keyword.value)
-                if not isinstance(value, (list, tuple)) or not all(isinstance(m, str) for m in value):
+                if not isinstance(value, (list, tuple, set)) or not all(isinstance(m, str) for m in value):
                     raise _error(keyword.value, "methods= must be a literal list of strings")
                 methods = tuple(m.upper() for m in (sorted(value) if isinstance(value, set)
                                                     else value))
@@ -215,16 +244,105 @@ class _Reader:
                     raise _error(keyword.value, "defaults= must be a literal dict with string "
                                                 "keys to be read at deploy time")
                 defaults = tuple(sorted(value.items()))
+            elif keyword.arg == "strict_slashes":
+                strict = self.consts.fold(keyword.value)
+                if strict is not None and type(strict) is not bool:
+                    raise _error(keyword.value, "strict_slashes= must be True, False or None "
+                                                "(or a constant of the module) to be read at "
+                                                "deploy time")
             elif keyword.arg in _UNSUPPORTED_OPTIONS:
                 raise _error(keyword, f"route option {keyword.arg}= is not supported here")
-        rule = _literal_str(rule_node, "route rule", self.consts)
-        check_rule(rule, deco)
-        return rule, methods or ("GET",), defaults, app, name
+            elif keyword.arg is None:
+                raise _error(keyword, "route options passed as **options cannot be read at "
+                                      "deploy time")
+        return methods, defaults, name, strict
+
+    # -- add_url_rule ---------------------------------------------------------------------
+
+    def url_rule(self, call: ast.Call) -> Handler | None:
+        """The route of ``app.add_url_rule(rule, endpoint, view_func, ...)``;
+        None for an endpoint alias (no ``view_func``) or a call on an object
+        that is not an app."""
+        target = call.func.value
+        app = self.app_of(target)
+        if app is None:
+            if isinstance(target, ast.Name):
+                raise _error(call, f"{target.id}.add_url_rule(...) is on an object not made by "
+                                   "Flask(...) or Blueprint(...) at the top of the module (or "
+                                   "imported from one of this tenant's modules), so its route "
+                                   "cannot be read")
+            return None
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            raise _error(call, "add_url_rule(*args) cannot be read at deploy time")
+        given = dict(zip(("rule", "endpoint", "view_func", "provide_automatic_options"),
+                         call.args))
+        for keyword in call.keywords:
+            if keyword.arg in ("rule", "endpoint", "view_func", "provide_automatic_options"):
+                given[keyword.arg] = keyword.value
+        view_node = given.get("view_func")
+        if view_node is None or (isinstance(view_node, ast.Constant) and view_node.value is None):
+            return None  # an alias for an endpoint: url_for finds views by name
+        methods, defaults, _, strict = self.options(
+            [k for k in call.keywords if k.arg not in ("endpoint", "view_func", "rule",
+                                                       "provide_automatic_options")])
+        rule = _literal_str(given.get("rule"), "add_url_rule() rule", self.consts)
+        check_rule(rule, call)
+        endpoint_node = given.get("endpoint")
+        endpoint = None
+        if endpoint_node is not None and not (isinstance(endpoint_node, ast.Constant)
+                                              and endpoint_node.value is None):
+            endpoint = _literal_str(endpoint_node, "add_url_rule() endpoint", self.consts)
+        own_name, view_methods, view_class = self.view_of(view_node)
+        if methods is None:
+            methods = tuple(view_methods) if view_methods else ("GET",)
+        else:
+            view_class = None  # methods= decides, as in Flask
+        endpoint = endpoint or own_name
+        return Handler("flask", rule, methods, endpoint, call.lineno, False, defaults, app,
+                       endpoint, view_class, strict)
+
+    def view_of(self, node: ast.AST, seen=()) -> tuple:
+        """``(name, methods, imported class)`` of a ``view_func=``: a function
+        of this module (its name; methods from the route), ``Cls.as_view
+        ("name")`` of a view class read here (its methods) or imported from a
+        module of the tenant (``(module, level, class)``, read by the
+        scanner), or a top-level name bound to one of those."""
+        if isinstance(node, ast.Name):
+            if node.id in self.functions:
+                return node.id, None, None
+            bound = self.views.get(node.id)
+            if bound is not None and node.id not in seen:
+                return self.view_of(bound, (*seen, node.id))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "as_view"):
+            name_node = node.args[0] if node.args else next(
+                (k.value for k in node.keywords if k.arg == "name"), None)
+            name = _literal_str(name_node, "as_view() name", self.consts)
+            cls = node.func.value
+            if isinstance(cls, ast.Name) and cls.id in self.view_classes:
+                verdict, value = self.view_classes[cls.id]
+                if verdict == "error":
+                    raise _error(node, value)
+                return name, value, None
+            if view_base(cls, self.origin_of) is not None:
+                return name, None, None  # View.as_view itself
+            origin = self.origin_of(cls)
+            if origin is not None and not origin[0].startswith(("flask", "mux")):
+                return name, None, list(origin)
+            raise _error(node, f"{ast.unparse(cls)} is not a View or MethodView subclass "
+                               "defined at the top of this module (or imported from one of this "
+                               "tenant's modules), so the methods of its route cannot be read")
+        raise _error(node, "add_url_rule(view_func=...) must name a function defined at the top "
+                           "of this module or be Cls.as_view(\"name\") (or a name bound to one) "
+                           "to be read at deploy time")
+
+    def origin_of(self, node: ast.AST):
+        return object_origin(node, self.imports)
 
 
 #: Route options that change what a URL matches, which this server does not
 #: implement: refused rather than silently ignored.
-_UNSUPPORTED_OPTIONS = frozenset(["strict_slashes", "subdomain", "host", "redirect_to",
+_UNSUPPORTED_OPTIONS = frozenset(["subdomain", "host", "redirect_to",
                                   "merge_slashes", "build_only", "websocket", "alias"])
 
 
@@ -257,9 +375,23 @@ def _decorated(reader: _Reader, node) -> list[Handler]:
     for deco in node.decorator_list:
         route = reader.route(deco)
         if route is not None:
-            rule, methods, defaults, app, name = route
+            rule, methods, defaults, app, name, strict = route
             found.append(Handler("flask", rule, methods, node.name, node.lineno, False,
-                                 defaults, app, name))
+                                 defaults, app, name, None, strict))
+    return found
+
+
+def _url_rules(reader: _Reader, body: list[ast.stmt], read: set) -> list[Handler]:
+    """The routes of the ``add_url_rule`` statements of ``body``."""
+    found = []
+    for node in body:
+        if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Attribute)
+                and node.value.func.attr == "add_url_rule"):
+            read.add(id(node.value))
+            handler = reader.url_rule(node.value)
+            if handler is not None:
+                found.append(handler)
     return found
 
 
@@ -271,6 +403,7 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
     consts = Constants(tree.body)
     reader = _Reader(tree, tree.body, consts)
     top_level = set()
+    read_calls: set = set()
     found: list[Handler] = []
     for node in tree.body:
         if isinstance(node, _FUNCTIONS):
@@ -284,10 +417,8 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
                     if isinstance(child, _FUNCTIONS):
                         top_level.add(id(child))
                         found.extend(_decorated(inner, child))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            if isinstance(func, ast.Attribute) and func.attr == "add_url_rule":
-                raise _error(node, "add_url_rule() routes cannot be read; use @app.route")
+                found.extend(_url_rules(inner, node.body, read_calls))
+    found.extend(_url_rules(reader, tree.body, read_calls))
     # Route decorators anywhere else (inside if/def/class) would only exist
     # at run time; say so rather than silently not routing them.
     for node in ast.walk(tree):
@@ -300,6 +431,12 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
                     and reader.app_of(deco.func.value) is not None
                 ):
                     raise _error(deco, "routes must be defined at the top level of the module")
+        elif (isinstance(node, ast.Call) and id(node) not in read_calls
+              and isinstance(node.func, ast.Attribute) and node.func.attr == "add_url_rule"
+              and _has_view(node)):
+            raise _error(node, "add_url_rule() with a view_func must be called at the top "
+                               "level of the module (or of create_app) with a literal rule "
+                               "to be read at deploy time")
     if found:
         return found
     functions = {node.name: node for node in tree.body if isinstance(node, _FUNCTIONS)}
@@ -315,6 +452,12 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
         node = functions["main"]
         return [Handler("main", None, MAIN_METHODS, "main", node.lineno, _takes_request(node))]
     return []  # a helper module
+
+
+def _has_view(call: ast.Call) -> bool:
+    view = call.args[2] if len(call.args) > 2 else next(
+        (k.value for k in call.keywords if k.arg == "view_func"), None)
+    return view is not None and not (isinstance(view, ast.Constant) and view.value is None)
 
 
 def file_rule(endpoint: str) -> str:

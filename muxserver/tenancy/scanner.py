@@ -49,6 +49,7 @@ from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
+from muxserver.tenant_api.views import views_module
 from sandbox import ALLOWED_MODULES
 from sandbox.compiler import decode_source
 from sandbox.runtime import offered_names
@@ -98,6 +99,9 @@ class Route(NamedTuple):
     defaults: tuple = ()
     #: Flask's endpoint name when ``endpoint=`` gave one (``handler`` if None).
     name: str | None = None
+    #: werkzeug's ``strict_slashes``: a rule ending in ``/`` redirects the
+    #: path without it (False: both match, and a rule without one matches ``/``).
+    strict_slashes: bool = True
 
 
 @dataclass(slots=True)
@@ -350,6 +354,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # Routes once every module is read: a blueprint's prefix may be given
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
+    map_strict = _map_strict_slashes(name, facts, errors)
     for dotted, rel, key, meta in endpoints:
         endpoint = sys.intern(rel[:-3])
         for raw in meta["handlers"]:
@@ -361,6 +366,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 if prefix is None:
                     continue
                 rule = prefix + rule
+                if handler.view_class is not None:
+                    methods = _imported_view_methods(name, facts, facts[dotted], handler, errors)
+                    if methods is None:
+                        continue
+                    handler = handler._replace(methods=methods)
             # Interned: most tenants repeat the same few names ("index",
             # "get", "index.py", ("GET",)), and each registered tenant holds them.
             routes.append(
@@ -370,6 +380,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     sys.intern(handler.kind), handler.takes_request,
                     tuple(tuple(pair) for pair in handler.defaults),
                     sys.intern(handler.name) if handler.name is not None else None,
+                    handler.strict_slashes if handler.strict_slashes is not None else (
+                        map_strict if handler.kind == "flask" else True),
                 )
             )
         ref = spec.sources[dotted]
@@ -473,6 +485,36 @@ def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
     return found
 
 
+def _map_strict_slashes(tenant: str, facts: dict[str, ModuleFacts], errors: list[str]) -> bool:
+    """The tenant's ``app.url_map.strict_slashes`` (True unless a module
+    sets it; two modules that disagree are an error)."""
+    found = {facts[d].meta.get("strict_slashes") for d in facts} - {None}
+    if len(found) > 1:
+        errors.append(f"{tenant}/: url_map.strict_slashes is set to both True and False")
+    return found.pop() if len(found) == 1 else True
+
+
+def _imported_view_methods(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts,
+                           handler: Handler, errors: list[str]) -> tuple | None:
+    """The methods of ``add_url_rule(view_func=Cls.as_view(...))`` for a
+    view class imported from another module of the tenant, as that module's
+    reading found them; None (and an error) when it could not."""
+    module, level, cls = handler.view_class
+    origin = _origin_module(here, module, level, facts)
+    entry = facts[origin].meta.get("view_classes", {}).get(cls) if origin else None
+    where = f"{tenant}/{here.file}:{handler.line}"
+    if entry is None:
+        errors.append(f"{where}: {cls} from {module or '.' * level!r} is not a View or MethodView "
+                      "subclass defined at the top of one of this tenant's modules, so the "
+                      "methods of its route cannot be read")
+        return None
+    verdict, value = entry
+    if verdict == "error":
+        errors.append(f"{where}: {value}")
+        return None
+    return tuple(value) if value else ("GET",)
+
+
 def _note_file(version, root: str, rel: str) -> None:
     """A file that is not code (a template, a static file) changes the version
     by its size and time, without reading it."""
@@ -548,6 +590,8 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = frozenset(["BaseHTTPRequestHandler"])
         elif module == "functions_framework":
             names = frozenset(functions_framework_attrs(None))
+        elif module == "flask.views":
+            names = frozenset(views_module())
         elif module == "flask.cli":
             names = frozenset(flask_cli_module())
         elif module == "click":

@@ -19,9 +19,11 @@ reachable. (``click`` is :mod:`muxserver.tenant_api.commands`.)
 from __future__ import annotations
 
 import functools
+from types import MappingProxyType
 
 import markupsafe
 from werkzeug import exceptions as wz_exceptions
+from werkzeug import http as wz_http
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
@@ -105,9 +107,16 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
     exceptions = ModuleFacade("werkzeug.exceptions",
                               {**{name: getattr(wz_exceptions, name) for name in _HTTP_ERRORS},
                                "abort": abort})
+    http = ModuleFacade("werkzeug.http", {
+        # A read-only copy: werkzeug's own table is the server's (its error pages).
+        "HTTP_STATUS_CODES": MappingProxyType(dict(wz_http.HTTP_STATUS_CODES)),
+        "http_date": wz_http.http_date,
+        "parse_date": wz_http.parse_date,
+    })
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,
-                                              "exceptions": exceptions}),
+                                              "exceptions": exceptions, "http": http}),
+        "werkzeug.http": http,
         "werkzeug.security": security,
         "werkzeug.utils": utils,
         "werkzeug.exceptions": exceptions,
@@ -162,7 +171,8 @@ def markupsafe_module() -> ModuleFacade:
 
 #: Module name -> the names it offers (for deploy-time checks).
 OFFERED = {
-    "werkzeug": frozenset(["security", "utils", "exceptions"]),
+    "werkzeug": frozenset(["security", "utils", "exceptions", "http"]),
+    "werkzeug.http": frozenset(["HTTP_STATUS_CODES", "http_date", "parse_date"]),
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),
     "werkzeug.exceptions": frozenset([*_HTTP_ERRORS, "abort"]),

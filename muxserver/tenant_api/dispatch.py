@@ -47,6 +47,7 @@ from muxserver.tenant_api.errorhandlers import levels
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
+from muxserver.tenant_api.urlmap import preprocess_url_values
 from muxserver.tracebacks import tenant_code_error
 from sandbox.facades.aio import resolve
 from sandbox.guards import exception_text
@@ -64,6 +65,10 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
         view_name = route.name or route.handler
         request.routed_to(f"{owner.name}.{view_name}" if owner is not None else view_name)
 
+    # A copy the URL value preprocessors may change (the view is called with
+    # what they leave, and request.view_args reads it), as Flask's.
+    view_args = dict(view_args)
+
     def view():
         if kind == "flask":
             return resolve(handler(**view_args))
@@ -74,7 +79,8 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
             return resolve(handler(request))
         return resolve(handler())
 
-    return _serve(ctx, apps, view, route, tenant_root, route.endpoint)
+    return _serve(ctx, apps, view, route, tenant_root, route.endpoint,
+                  view_args if kind == "flask" else None)
 
 
 def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
@@ -103,7 +109,7 @@ def options_page(apps, methods, tenant_root, endpoint="-"):
     return _serve(context.current(), apps, view, None, tenant_root, endpoint)
 
 
-def _serve(ctx, apps, view, route, tenant_root, endpoint):
+def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None):
     """Flask's ``wsgi_app`` around ``view()`` for ``apps`` (a route's
     blueprint, then the tenant's apps); ``ctx`` is the request's context
     (looked up once: only a lease makes one current, for the whole call)."""
@@ -111,7 +117,7 @@ def _serve(ctx, apps, view, route, tenant_root, endpoint):
     try:
         try:
             try:
-                plain = _full_dispatch(ctx, view, apps, route, tenant_root)
+                plain = _full_dispatch(ctx, view, apps, route, tenant_root, view_args)
             except Exception as exc:
                 error = exc
                 plain = _handle_exception(ctx, exc, apps, route, tenant_root)
@@ -142,10 +148,19 @@ def _hooks(ctx, apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _full_dispatch(ctx, view, apps, route, tenant_root):
-    """Flask's ``full_dispatch_request``: hooks and view, their exceptions
-    handled, the response finalized."""
+def _full_dispatch(ctx, view, apps, route, tenant_root, view_args=None):
+    """Flask's ``full_dispatch_request``: URL value preprocessors, hooks and
+    view, their exceptions handled, the response finalized. ``view_args``
+    is None when no route matched (Flask's preprocessors get None then)."""
     try:
+        site = _site(ctx)
+        request = ctx.request if ctx is not None else None
+        if site is not None:
+            routed = view_args is not None and request is not None
+            endpoint = (request.endpoint or None) if routed else None
+            preprocess_url_values(site.apps, apps, endpoint, view_args)
+            if routed:
+                request.set_view_args(view_args)
         rv = None
         for hook in _hooks(ctx, apps, "_before", "_app_before"):
             rv = resolve(hook())

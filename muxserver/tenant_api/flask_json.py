@@ -1,5 +1,7 @@
 """JSON as Flask writes it: sorted keys, compact, a final newline; dates as
-HTTP dates, ``Decimal`` and ``UUID`` as strings, dataclasses as dicts.
+HTTP dates, ``Decimal`` and ``UUID`` as strings, dataclasses as dicts; and
+``app.json``, Flask 3.1's ``DefaultJSONProvider`` (:class:`JSONProvider`),
+whose settings every JSON answer of the app follows.
 
 It runs inside the request's limits (a dataclass or ``__html__`` is tenant
 code) and its size is checked before the text is built.
@@ -16,7 +18,14 @@ import uuid
 from werkzeug.http import http_date
 
 from sandbox import guards
+from sandbox import limits
 from sandbox.facades.data import dataclass_as_dict
+from sandbox.facades.data import check_coder
+from sandbox.facades.data import check_layout
+from sandbox.facades.data import decode_json
+from sandbox.guards.declared import declared
+
+from muxserver.tenant_api import context
 
 
 def _default(o):
@@ -31,15 +40,121 @@ def _default(o):
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
+def _values_and_depth(obj) -> tuple[int, int]:
+    """How many values ``obj`` holds and how deep they nest (each line of
+    indented JSON repeats the indent once per level)."""
+    stack, count, deepest = [(obj, 1)], 0, 0
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        if not count & 63:
+            limits.tick(8)
+        if isinstance(item, (list, tuple)):
+            stack.extend((value, depth + 1) for value in item)
+        elif isinstance(item, dict):
+            stack.extend((value, depth + 1) for value in item.values())
+    return count, deepest
+
+
 def dumps(obj, **kwargs) -> str:
-    """``flask.json.dumps``: sorted keys, ASCII, Flask's conversions."""
-    guards.check_allocation(6 * guards.text_size(obj, 2**62), "JSON")
+    """``flask.json.dumps``: sorted keys, ASCII, Flask's conversions. The
+    layout is the sandbox's ``json``'s (an indent or separators of at most
+    64 and 16 characters, an encoder class only as ``cls=``), and the text
+    is sized first, indents included."""
+    check_coder(kwargs.get("cls"), json.JSONEncoder)
+    indent = kwargs.get("indent")
+    kwargs["indent"] = check_layout(indent, kwargs.get("separators"))
+    size = 6 * guards.text_size(obj, 2**62)
+    if indent is not None:
+        count, depth = _values_and_depth(obj)
+        width = len(indent) if isinstance(kwargs["indent"], str) else kwargs["indent"]
+        size += count * (70 + max(width, 0) * depth)
+    guards.check_allocation(size, "JSON")
     kwargs["default"] = guards.sized_default(kwargs.get("default") or _default, "JSON")
     kwargs.setdefault("ensure_ascii", True)
     kwargs.setdefault("sort_keys", True)
     return json.dumps(obj, **kwargs)
 
 
+@declared("sort_keys compact ensure_ascii mimetype dumps loads response")
+class JSONProvider:
+    """``app.json``: Flask's ``DefaultJSONProvider``, its settings the
+    tenant's to change (``sort_keys``, ``compact``, ``ensure_ascii``,
+    ``mimetype``)."""
+
+    _guarded_writes = True
+    __slots__ = ("_app", "sort_keys", "compact", "ensure_ascii", "_mimetype")
+
+    def __init__(self, app):
+        self._app = app
+        self.sort_keys = True
+        self.compact = None
+        self.ensure_ascii = True
+        self._mimetype = "application/json"
+
+    @property
+    def mimetype(self) -> str:
+        return self._mimetype
+
+    @mimetype.setter
+    def mimetype(self, value) -> None:
+        # It becomes a Content-Type header: plain printable text only.
+        if type(value) is not str or not value.isprintable() or not 0 < len(value) <= 200:
+            raise ValueError("app.json.mimetype must be a media type (printable text, at most "
+                             "200 characters)")
+        self._mimetype = value
+
+    def dumps(self, obj, **kwargs) -> str:
+        kwargs.setdefault("ensure_ascii", self.ensure_ascii)
+        kwargs.setdefault("sort_keys", self.sort_keys)
+        return dumps(obj, **kwargs)
+
+    def loads(self, s, **kwargs):
+        return decode_json(s, **kwargs)
+
+    def text(self, obj) -> str:
+        """Flask's ``response`` body: indented by 2 when ``compact`` is
+        False (or None in debug mode), else compact; a final newline."""
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return self.dumps(obj, indent=2) + "\n"
+        return self.dumps(obj, separators=(",", ":")) + "\n"
+
+    def response(self, *args, **kwargs):
+        from muxserver.tenant_api.response import Response
+
+        if args and kwargs:
+            raise TypeError("app.json.response() takes either args or kwargs, not both")
+        obj = args[0] if len(args) == 1 else list(args) if args else (kwargs or None)
+        return Response(self.text(obj), mimetype=self.mimetype)
+
+    def __repr__(self):
+        return "<DefaultJSONProvider>"
+
+
+def current_provider() -> JSONProvider | None:
+    """The ``app.json`` of the tenant being served, when its app has one."""
+    ctx = context.visible()
+    site = ctx.site if ctx is not None else None
+    app = site.app if site is not None else None
+    return app.json if app is not None else None
+
+
+def app_dumps(obj, **kwargs) -> str:
+    """``flask.json.dumps`` and Jinja's ``tojson``: the app's ``json.dumps``."""
+    provider = current_provider()
+    return provider.dumps(obj, **kwargs) if provider is not None else dumps(obj, **kwargs)
+
+
 def response_text(obj) -> str:
     """The body of ``jsonify(obj)`` and of a returned dict or list."""
+    provider = current_provider()
+    if provider is not None:
+        return provider.text(obj)
     return dumps(obj, separators=(",", ":")) + "\n"
+
+
+def response_mimetype() -> str:
+    """The ``Content-Type`` of ``jsonify`` and of a returned dict or list."""
+    provider = current_provider()
+    return provider.mimetype if provider is not None else "application/json"

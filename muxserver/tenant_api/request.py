@@ -363,6 +363,11 @@ class TenantRequest:
         """The blueprint of the route's view (Flask's: its endpoint's prefix)."""
         return self._endpoint.rpartition(".")[0] or None
 
+    def set_view_args(self, view_args: dict) -> None:
+        """What ``request.view_args`` reads once the URL value preprocessors
+        changed them (a copy: the tenant's dict stays the tenant's)."""
+        self._view_args = dict(view_args)
+
     def routed_to(self, endpoint: str) -> None:
         """Set Flask's endpoint (``view`` or ``blueprint.view``) once the
         host knows which app's route matched (host side, not declared)."""

@@ -190,7 +190,7 @@ def jsonify(*args, **kwargs) -> Response:
     if args and kwargs:
         raise TypeError("jsonify() takes arguments or keywords, not both")
     data = args[0] if len(args) == 1 else list(args) if args else kwargs
-    return Response(flask_json.response_text(data), mimetype="application/json")
+    return Response(flask_json.response_text(data), mimetype=flask_json.response_mimetype())
 
 
 def abort(status, *args, **kwargs):

@@ -52,6 +52,10 @@ from muxserver.tenant_api.session import as_timedelta
 from muxserver.tenant_api.session import open_session
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
+from muxserver.tenant_api import urlmap
+from muxserver.tenant_api.urlmap import TenantURLMap
+from muxserver.tenant_api.views import views_module
+from sandbox.facades import ModuleFacade
 from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
@@ -75,6 +79,19 @@ def _site_of(app):
         if site is not None:
             return site
     return None
+
+
+#: Most routes one app or blueprint records (add_url_rule looks for its
+#: endpoint among them); most URL processors of each kind.
+MAX_ROUTES = 10_000
+MAX_URL_PROCESSORS = 100
+
+
+def _add_processor(table: list, func):
+    if len(table) >= MAX_URL_PROCESSORS:
+        raise RuntimeError(f"more than {MAX_URL_PROCESSORS} URL processors of one kind")
+    table.append(func)
+    return func
 
 
 declare_values(Markup)
@@ -123,7 +140,7 @@ class AppConfig(dict):
           "teardown_appcontext context_processor register_blueprint run instance_path cli "
           "open_resource app_context test_request_context is_blueprint jinja_env "
           "template_filter add_template_filter template_global add_template_global "
-          "template_test add_template_test",
+          "template_test add_template_test url_value_preprocessor url_defaults url_map json",
           dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
@@ -134,7 +151,9 @@ class Flask:
                  "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
-                 "_app_error_handlers", "_jinja_env", "__dict__")
+                 "_app_error_handlers", "_jinja_env", "_url_value_preprocessors",
+                 "_url_defaults", "_app_url_value_preprocessors", "_app_url_defaults",
+                 "_url_map", "_json", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -153,6 +172,9 @@ class Flask:
         self.root_path = root_path
         self.debug = False
         self.testing = False
+        #: ``(rule, name, view, methods)``: a route decorator's (methods
+        #: None: the loader finds it by its function's module) and an
+        #: ``add_url_rule``'s (by its endpoint, with the methods to check).
         self._routes = []
         #: Flask's ``error_handler_spec`` for this app or blueprint:
         #: ``{code or None: {exception class: handler}}`` (:mod:`.errorhandlers`).
@@ -170,6 +192,15 @@ class Flask:
         #: A blueprint's hooks for every request of the app (before_app_request).
         self._app_before = []
         self._app_after = []
+        #: Flask's URL processors: ``url_value_preprocessor``s and
+        #: ``url_defaults`` of this app or blueprint, and a blueprint's
+        #: app-wide ones (``app_url_value_preprocessor``, ``app_url_defaults``).
+        self._url_value_preprocessors = []
+        self._url_defaults = []
+        self._app_url_value_preprocessors = []
+        self._app_url_defaults = []
+        self._url_map = None
+        self._json = None
         #: ``app.cli``: the commands ``muxserver flask`` runs.
         self._cli = None
         if site is not None:
@@ -209,7 +240,7 @@ class Flask:
         full = self.url_prefix + rule if self.url_prefix else rule
 
         def decorator(func):
-            self._routes.append((full, getattr(func, "__name__", ""), func))
+            self._routes.append((full, getattr(func, "__name__", ""), func, None))
             return func
 
         return decorator
@@ -229,13 +260,36 @@ class Flask:
     def delete(self, rule, **options):
         return self.route(rule, methods=["DELETE"], **options)
 
-    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
-        """Without ``view_func`` (naming another rule for an endpoint, as the
-        Flask tutorial's ``add_url_rule("/", endpoint="index")``) nothing to do:
-        ``url_for`` finds views by name. With one, the route could not have
-        been read at deploy time."""
-        if view_func is not None:
-            raise RuntimeError("add_url_rule() routes cannot be read at deploy time; use @app.route")
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None,
+                     **options):
+        """Flask's ``add_url_rule``: ``view_func`` (a function, or a class
+        view's ``as_view(...)``) under ``endpoint`` (its name by default).
+        Registration read the rule, the endpoint and the methods from the
+        source; the loader checks the methods computed here (Flask's: the
+        ``methods=`` given, else the view's own, else GET) against them.
+        Without ``view_func`` (naming another rule for an endpoint, as the
+        Flask tutorial's ``add_url_rule("/", endpoint="index")``) there is
+        nothing to do: ``url_for`` finds views by name."""
+        if view_func is None:
+            return
+        if endpoint is None:
+            endpoint = view_func.__name__
+        methods = options.get("methods")
+        if methods is None:
+            methods = getattr(view_func, "methods", None) or ("GET",)
+        if isinstance(methods, str):
+            raise TypeError("Allowed methods must be a list of strings, for example: "
+                            '@app.route(..., methods=["POST"])')  # Flask's
+        methods = frozenset(str(item).upper() for item in methods)
+        endpoint = str(endpoint)
+        if len(self._routes) >= MAX_ROUTES:
+            raise RuntimeError(f"more than {MAX_ROUTES} routes on one app or blueprint")
+        for _, name, func, _ in self._routes:
+            if name == endpoint and func is not view_func:
+                raise AssertionError("View function mapping is overwriting an existing "
+                                     f"endpoint function: {endpoint}")  # Flask's
+        full = self.url_prefix + rule if self.url_prefix else rule
+        self._routes.append((full, endpoint, view_func, methods))
 
     # -- hooks and handlers ---------------------------------------------------------------
 
@@ -274,6 +328,34 @@ class Flask:
         (with the literal ``url_prefix`` given here)."""
         if isinstance(blueprint, Flask) and blueprint not in self._blueprints:
             self._blueprints.append(blueprint)
+
+    # -- URL processors (Flask's names) ---------------------------------------------------
+
+    def url_value_preprocessor(self, func):
+        """``func(endpoint, values)`` before the ``before_request`` hooks; it
+        may change (pop) the values the view is called with."""
+        return _add_processor(self._url_value_preprocessors, func)
+
+    def url_defaults(self, func):
+        """``func(endpoint, values)`` when ``url_for`` builds a URL; it may
+        add values."""
+        return _add_processor(self._url_defaults, func)
+
+    @property
+    def url_map(self):
+        """``app.url_map``: ``is_endpoint_expecting`` and ``strict_slashes``
+        (:class:`muxserver.tenant_api.urlmap.TenantURLMap`)."""
+        if self._url_map is None:
+            self._url_map = TenantURLMap(_site_of(self))
+        return self._url_map
+
+    @property
+    def json(self):
+        """``app.json``: Flask's ``DefaultJSONProvider``
+        (:class:`muxserver.tenant_api.flask_json.JSONProvider`)."""
+        if self._json is None:
+            self._json = flask_json.JSONProvider(self)
+        return self._json
 
     # -- templates: filters, tests and globals (Flask's names) ---------------------------
 
@@ -347,7 +429,8 @@ class Flask:
 
 @declared("app_errorhandler before_app_request after_app_request app_template_filter "
           "add_app_template_filter app_template_test add_app_template_test "
-          "app_template_global add_app_template_global")
+          "app_template_global add_app_template_global app_url_value_preprocessor "
+          "app_url_defaults")
 class Blueprint(Flask):
     """``Blueprint(name, import_name, url_prefix=...)``."""
 
@@ -373,6 +456,14 @@ class Blueprint(Flask):
     def after_app_request(self, func):
         self._app_after.append(func)
         return func
+
+    def app_url_value_preprocessor(self, func):
+        """A URL value preprocessor for every request of the app."""
+        return _add_processor(self._app_url_value_preprocessors, func)
+
+    def app_url_defaults(self, func):
+        """URL defaults for every endpoint of the app."""
+        return _add_processor(self._app_url_defaults, func)
 
     # A blueprint's template filters, tests and globals are the app's (every
     # blueprint's and app's are one environment here).
@@ -541,20 +632,31 @@ def _current_site(ctx_required=True):
 
 
 def url_for(endpoint, **values):
-    """Flask's ``url_for`` over the tenant's routes (paths under its mount)."""
+    """Flask's ``url_for`` over the tenant's routes (paths under its mount),
+    after the app's and the endpoint's blueprint's ``url_defaults``."""
     ctx, site = _current_site()
     mount = ctx.request.script_root if ctx.request is not None else "/" + site.tenant
     scheme = values.get("_scheme")
     external = values.get("_external", scheme is not None)
     if scheme is not None and not external:
         raise ValueError("When specifying '_scheme', '_external' must be True.")  # Flask's
-    path = site.url_for(str(endpoint), mount, dict(values))
+    endpoint = str(endpoint)
+    if endpoint[:1] == "." and ctx.request is not None:
+        blueprint = ctx.request.blueprint
+        endpoint = f"{blueprint}{endpoint}" if blueprint is not None else endpoint[1:]
+    specials = {key: values.pop(key) for key in _URL_FOR_OPTIONS if key in values}
+    urlmap.inject_url_defaults(site.apps, endpoint, values)
+    path = site.url_for(endpoint, mount, {**values, **specials})
     if external and ctx.request is not None:
         host_url = ctx.request.host_url.rstrip("/")
         if scheme is not None:
             host_url = str(scheme) + "://" + host_url.partition("://")[2]
         return host_url + path
     return path
+
+
+#: ``url_for``'s own keyword arguments: not values, not seen by ``url_defaults``.
+_URL_FOR_OPTIONS = ("_anchor", "_method", "_scheme", "_external")
 
 
 def flash(message, category="message"):
@@ -677,7 +779,7 @@ class _JSONFacade:
     """``flask.json``: Flask's dumps/loads."""
 
     __slots__ = ()
-    dumps = staticmethod(flask_json.dumps)
+    dumps = staticmethod(flask_json.app_dumps)
 
     @staticmethod
     def loads(s, **kwargs):
@@ -782,6 +884,7 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "Request": HostType(TenantRequest),
         "escape": companions.escape,
         "Markup": companions.Markup,
+        "views": ModuleFacade("flask.views", views_module()),
     }
 
 

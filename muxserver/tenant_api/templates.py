@@ -726,7 +726,7 @@ class TenantTemplates:
         )
         self.env.globals["range"] = _ticking_range
         # tojson as Flask's (its app.json.dumps), sized before the text is built.
-        self.env.policies["json.dumps_function"] = flask_json.dumps
+        self.env.policies["json.dumps_function"] = flask_json.app_dumps
         self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
         self.env.filters = {name: _bounded_filter(name, func)
                             for name, func in {**self.env.filters, **_SANDBOX_FILTERS}.items()}

@@ -120,8 +120,9 @@ BUILDERS = {
 #: Names tenant code may import (plus ``lib`` and what the host adds).
 #: The host adds the tenant API and its companions (muxserver.tenancy.loader).
 ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
-    "mux", "flask", "flask.cli", "http", "http.server", "functions_framework", "click",
+    "mux", "flask", "flask.cli", "flask.views", "http", "http.server", "functions_framework", "click",
     "markupsafe", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
+    "werkzeug.http",
 ])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]

@@ -67,6 +67,12 @@ def _check_layout(indent, separators):
     return indent
 
 
+#: For the tenant API's ``flask.json`` and ``app.json``, which lay JSON out
+#: by the same rules.
+check_coder = _check_coder
+check_layout = _check_layout
+
+
 def _check_json_size(obj) -> None:
     # Escaping can make the text up to 6 times its source (\uXXXX).
     guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "JSON")

@@ -664,6 +664,11 @@ def _open(state, database, timeout, detect_types, isolation_level):
     memory = database in (":memory:", "")
     if database.startswith("file:"):
         raise SandboxError("URIs are not supported: name the database, e.g. connect('app.db')")
+    if set(database) & set("%?#"):
+        # Replication opens the file as a URI: these would decode to another
+        # file and carry pragmas into it.
+        raise SandboxError(f"sqlite3.connect({database!r}): a database name may not hold % ? "
+                           "or # (replication reads them as URI syntax)")
     state.admit()
     if memory:
         raw = sqlite3.connect(":memory:", detect_types=detect_types, isolation_level=isolation_level,

@@ -502,13 +502,18 @@ _owner("muxserver.tenant_api.shim.AppConfig",
     "from_envvar from_mapping from_object from_prefixed_env from_pyfile")
 _owner("muxserver.tenant_api.shim.Blueprint",
     "after_app_request app_errorhandler before_app_request",
+    app_url_defaults="shim._add_processor: at most 100",
+    app_url_value_preprocessor="shim._add_processor: at most 100",
     **dict.fromkeys(["add_app_template_filter", "add_app_template_global",
                      "add_app_template_test", "app_template_filter", "app_template_global",
                      "app_template_test"], "templates.TenantJinjaEnv.add: at most 1,000 each"))
 _owner("muxserver.tenant_api.shim.Flask",
-    "add_url_rule after_request app_context before_request context_processor delete "
+    "after_request app_context before_request context_processor delete "
     "errorhandler get open_resource patch post put register_blueprint "
     "route run teardown_appcontext teardown_request test_request_context",
+    add_url_rule="at most 10,000 routes an app (shim.MAX_ROUTES)",
+    url_defaults="shim._add_processor: at most 100",
+    url_value_preprocessor="shim._add_processor: at most 100",
     register_error_handler="errorhandlers.register: at most 100",
     **dict.fromkeys(["add_template_filter", "add_template_global", "add_template_test",
                      "template_filter", "template_global", "template_test"],
@@ -857,10 +862,28 @@ _owner("click",
     style="the text through consume (sized)")
 _owner("flask.cli",
     "with_appcontext")
+_owner("werkzeug.http",
+    "http_date parse_date")
+_owner("flask.views",
+    MethodView="views.MethodView: a class tenant code subclasses; its methods are the tenant's",
+    View="views.View: as MethodView")
 _owner("markupsafe",
     Markup="companions.Markup: a value that is not text is read through consume (sized)",
     escape="companions.escape: a value that is not text is read through consume (sized)",
     escape_silent="as escape", soft_str="as escape")
+_owner("muxserver.tenant_api.flask_json.JSONProvider",
+    dumps="flask_json.dumps: sized first, default= counted",
+    loads="data.decode_json: sized first",
+    response="as dumps")
+_owner("muxserver.tenant_api.urlmap.TenantURLMap",
+    is_endpoint_expecting="one pass over the tenant's registered routes")
+_owner("muxserver.tenant_api.views.View",
+    as_view="views.ClassView: calls the tenant's class and its methods, in the caller's limits",
+    dispatch_request="raises NotImplementedError")
+_owner("muxserver.tenant_api.views.MethodView",
+    dispatch_request="calls the tenant's method for the request's method, in the caller's limits")
+_owner("muxserver.tenant_api.views.ClassView",
+    __call__="as View.as_view")
 _owner("muxserver.tenant_api.commands.TenantGroup",
     "add_command command group")
 _owner("muxserver.tenant_api.shim.Flask",

@@ -99,3 +99,16 @@ def test_a_line_from_another_thread_goes_out_at_once_after_the_queued_ones():
         assert len(stream.writes) == 1
     finally:
         writer.retire()
+
+
+def test_tags_stay_one_token_of_one_line():
+    """Tag values (a process tenant could set its request id) cannot end
+    the line or add a tag of their own."""
+    stream = Recorder()
+    writer = logs.LogWriter("text", stream)
+    writer.line("info", "muxserver.access", "GET / 200",
+                {"tenant": "mole", "request_id": "r1\n2026 INFO x tenant=victim rid=f: GET /"})
+    writer.flush()
+    text = "".join(stream.writes)
+    assert text.count("\n") == 1 and text.count(" tenant=") == 1, text
+    assert "rid=r1\\n2026\\x20INFO" in text, text

@@ -34,15 +34,17 @@ def test_method_functions_then_main():
 
 @pytest.mark.parametrize("source, message, line", [
     ("from flask import Flask\napp = Flask(__name__)\napp.add_url_rule('/x', 'x', f)\n",
-     "add_url_rule() routes cannot be read", 3),
+     "add_url_rule(view_func=...) must name a function", 3),
     ("from flask import Flask\napp = Flask(__name__)\nif True:\n    @app.route('/x')\n"
      "    def x():\n        pass\n", "routes must be defined at the top level", 4),
     ("from flask import Flask\napp = Flask(__name__)\nR = '/x'.upper()\n@app.route(R)\ndef x():\n    pass\n",
      "must be a string literal (or built from the module's constants)", 4),
     ("from flask import Flask\napp = Flask(__name__)\nR = '/x'\nR = '/y'\n@app.route(R)\ndef x():\n"
      "    pass\n", "must be a string literal", 5),
-    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', strict_slashes=False)\n"
-     "def x():\n    pass\n", "route option strict_slashes= is not supported here", 3),
+    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', subdomain='a')\n"
+     "def x():\n    pass\n", "route option subdomain= is not supported here", 3),
+    ("from flask import Flask\napp = Flask(__name__)\n@app.route('/x', strict_slashes=f())\n"
+     "def x():\n    pass\n", "strict_slashes= must be True, False or None", 3),
 ])
 def test_routes_that_cannot_be_read_are_errors_with_their_line(source, message, line):
     with pytest.raises(SyntaxError) as info:
@@ -59,3 +61,63 @@ def test_file_rule_is_the_files_path():
 def test_a_module_without_handlers_is_a_helper():
     """No routes is not an error: the module is a helper, importable and never routed."""
     assert handlers("def helper():\n    pass\n") == []
+
+
+VIEW_CLASSES = """\
+from flask import Flask, views
+from flask.views import MethodView, View
+import flask.views
+app = Flask(__name__)
+class Mixin:
+    def patch(self):
+        pass
+class Plain(View):
+    def dispatch_request(self):
+        pass
+class Listed(views.View):
+    methods = ["get", "post"]
+class Base(MethodView):
+    def get(self):
+        pass
+class Child(Mixin, Base):
+    async def delete(self):
+        pass
+class Fixed(flask.views.MethodView):
+    methods = ["PUT"]
+    def get(self):
+        pass
+class Grand(Listed):
+    pass
+as_view = Base.as_view("base")
+app.add_url_rule("/plain", view_func=Plain.as_view("plain"))
+app.add_url_rule("/listed", view_func=Listed.as_view("listed"))
+app.add_url_rule("/base", view_func=as_view)
+app.add_url_rule("/child/<int:id>", view_func=Child.as_view("child"))
+app.add_url_rule("/fixed", view_func=Fixed.as_view("fixed"))
+app.add_url_rule("/grand", view_func=Grand.as_view("grand"))
+app.add_url_rule("/given", view_func=Child.as_view("given"), methods=["get"])
+app.add_url_rule("/alias", endpoint="base")
+"""
+
+
+def test_class_views_have_the_methods_flask_computes_for_them():
+    """A View answers its ``methods`` (GET without); a MethodView its
+    bases' and one per HTTP function it has, its own or inherited; an
+    add_url_rule's ``methods=`` wins; an alias without a view routes nothing."""
+    assert [(h.rule, h.methods, h.function, h.name, h.line)
+            for h in find_handlers(ast.parse(VIEW_CLASSES))] == [
+        ("/plain", ("GET",), "plain", "plain", 26),
+        ("/listed", ("GET", "POST"), "listed", "listed", 27),
+        ("/base", ("GET",), "base", "base", 28),
+        ("/child/<int:id>", ("DELETE", "GET", "PATCH"), "child", "child", 29),
+        ("/fixed", ("PUT",), "fixed", "fixed", 30),
+        ("/grand", ("GET", "POST"), "grand", "grand", 31),
+        ("/given", ("GET",), "given", "given", 32),
+    ]
+
+
+def test_a_view_class_imported_from_another_module_is_left_to_the_scanner():
+    source = ("from flask import Flask\nfrom .views import Report\napp = Flask(__name__)\n"
+              "app.add_url_rule('/r', view_func=Report.as_view('report'))\n")
+    [handler] = find_handlers(ast.parse(source))
+    assert list(handler.view_class) == ["views", 1, "Report"]
