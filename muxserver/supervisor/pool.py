@@ -8,11 +8,11 @@ live version to every process, and asks them what only they know (warm
 modules, logs, metrics) or can do (evict, load).
 
 A process that exits is replaced (its counters are kept: its requests
-happened), and so is a zygote (process tenants) that dies while its
-serving process lives: the serving process gets the new one's socket over
-its channel (:meth:`WorkerPool._watch_zygote`); one that sends nothing — its metrics are its heartbeat — for
+happened); one that sends nothing — its metrics are its heartbeat — for
 ``--worker-timeout`` seconds is stuck in a call no tick could interrupt,
-and is killed and replaced. A process that cannot boot under ``--isolation
+and is killed and replaced. A zygote (process tenants) that dies while its
+serving process lives is replaced too, and the serving process gets the
+new one's socket over its channel (:meth:`WorkerPool._watch_zygote`). A process that cannot boot under ``--isolation
 require`` stops the server (starting it again would fail again).
 """
 
