@@ -32,9 +32,10 @@ tenant code (:mod:`.taskcap`): its threads cannot take every task of the
 server.
 
 The zygote locks itself down after the preload (:func:`_lock_down`): it
-reads what any process tenant may read, writes only the data dir, cannot
-exec, and its sockets are IPv4/IPv6 streams only — so no child it forks,
-whatever a serving process asks, can do more. It checks each plan's paths
+reads what any process tenant may read, writes only the data dir (and its
+children's pids cgroups), cannot exec, and its sockets are IPv4/IPv6
+streams only — so no child it forks, whatever a serving process asks, can
+do more. It checks each plan's paths
 against its own settings, and takes the isolation mode from the supervisor,
 never from the plan. It exits when its serving process's end closes; its
 children die with it (``PR_SET_PDEATHSIG``).
