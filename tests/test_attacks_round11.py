@@ -1,7 +1,7 @@
 """Attack round 11: the tenants' port as HTTP, the replica, the process
 tier's resources and logs — ground round 10 did not reach.
 
-Holes (strict xfail: each passes once closed, and the marker must then go):
+Holes (each a strict xfail until closed; closed ones are plain tests guarding the fix):
 
 1. A tenant answers ``204`` (or ``304``) with a body, sandboxed or in the
    process tier: the server sends the body after a head that says there is
