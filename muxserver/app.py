@@ -146,8 +146,11 @@ class MuxApp:
     def use_zygote(self, client) -> None:
         """Serve process tenants through ``client`` (a
         :class:`~muxserver.proctier.launcher.ZygoteClient` the supervisor's
-        zygote answers)."""
+        zygote answers); again with a new client when the supervisor
+        replaced a zygote that died."""
         self._zygote = client
+        if self.processes is not None:
+            self.processes.use_zygote(client)
 
     def process_tier(self):
         """The process tier of this process, made on first use."""
@@ -165,6 +168,9 @@ class MuxApp:
         from muxserver.proctier.launcher import ZygoteClient
         from muxserver.proctier.launcher import start_zygote
 
+        old = getattr(self, "_zygote_handle", None)
+        if old is not None:  # gone: reaped here
+            old.stop()
         self._zygote_handle = start_zygote(self.config, self.egress_port)
         return ZygoteClient(stdlib_socket.socket(fileno=self._zygote_handle.client_end.detach()))
 
@@ -183,7 +189,7 @@ class MuxApp:
     def close_processes(self) -> None:
         if self.processes is not None:
             self.processes.close()
-            if not callable(self.processes._zygote):
+            if self.processes._zygote is not None:
                 self.processes._zygote.close()
         handle = getattr(self, "_zygote_handle", None)
         if handle is not None:

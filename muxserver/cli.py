@@ -394,7 +394,8 @@ def cmd_serve(argv: list[str]) -> int:
 
     if argv[:1] == [launch.SERVE_FLAG]:
         config, _ = launch.read_config_fd(int(argv[1]))
-        return supervise(config)
+        link = argv[3] if argv[2:3] == [launch.TENANTS_LINK_FLAG] else None
+        return supervise(config, tenants_link=link)
     args = _serve_parser().parse_args(argv)
     try:
         config = from_args(args)
@@ -429,8 +430,12 @@ def _start_replicator(config):
     return dataclasses.replace(config, replica_socket=handle.socket_path)
 
 
-def supervise(config) -> int:
-    """The supervisor: bind both listeners, then supervise the serving processes."""
+def supervise(config, tenants_link: str | None = None) -> int:
+    """The supervisor: bind both listeners, then supervise the serving processes.
+
+    :param tenants_link: ``--tenants-dir`` as given, when a symbolic link led
+        to the folder served (watched: :meth:`Supervisor.watch_tenants_link`).
+    """
     from muxserver.errors import HaltServer
     from muxserver.supervisor.logpipe import guard_log_file
     from muxserver.supervisor.supervisor import Supervisor
@@ -454,7 +459,9 @@ def supervise(config) -> int:
     log.info("muxserver listening on http://%s:%d (tenants: %s); admin on http://%s:%d/_mux/",
              host, port, config.tenants_dir, admin_host, admin_port)
     try:
-        return Supervisor(config, listener, admin).run()
+        supervisor = Supervisor(config, listener, admin)
+        supervisor.tenants_link = tenants_link
+        return supervisor.run()
     except HaltServer as exc:
         log.critical("%s", exc.reason)
         return exc.status

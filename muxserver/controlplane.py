@@ -75,6 +75,9 @@ class ControlPlane:
         registry.health_check = health_check
         registry.on_change = serving.publish
         self.started_at = time.time()
+        #: Server-wide warnings of the supervisor's own (a moved tenants
+        #: link), shown in status beside the registry's.
+        self.notices: list[str] = []
         #: Lines about tenants that happen here (deploys refused), merged with
         #: the serving processes' tenant logs.
         self.logs = TenantLogs()
@@ -275,7 +278,7 @@ class ControlPlane:
             + self._ended_total("mux_cold_starts"),
             "evictions": sum(p["evictions"] for p in processes) + self._ended_total("mux_evictions"),
             "deploy_errors": registry.error_table(),
-            "warnings": list(registry.warnings),
+            "warnings": list(registry.warnings) + self.notices,
             "limit_kills": self._limit_kills(processes),
             "code_cache": {
                 "dir": str(registry.cache.directory),

@@ -129,11 +129,22 @@ def _raise_stack() -> None:
     resource.setrlimit(resource.RLIMIT_STACK, (STACK_BYTES, hard))
 
 
+#: After the settings' descriptor: ``--tenants-dir`` as the operator named it,
+#: when a symbolic link leads to the folder served (:func:`relaunch`).
+TENANTS_LINK_FLAG = "--tenants-link"
+
+
 def relaunch(config: Config) -> None:
-    """Replace this process with the supervisor (does not return)."""
+    """Replace this process with the supervisor (does not return).
+
+    The settings go resolved (every process serves the folder the tenants
+    dir led to at start); if a symbolic link led there, its name goes too,
+    so that the supervisor can say when the link is moved (a release swap)."""
     _raise_stack()
     fd = payload_fd(config_payload(config))
-    argv = spawn_argv("muxserver.cli:run", SERVE_FLAG, str(fd))
+    given = os.path.abspath(config.tenants_dir)
+    link = [TENANTS_LINK_FLAG, given] if os.path.realpath(given) != given else []
+    argv = spawn_argv("muxserver.cli:run", SERVE_FLAG, str(fd), *link)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, child_environment(config))

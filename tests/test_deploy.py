@@ -1,5 +1,6 @@
 """Deploy by directory sync against a running server (real HTTP)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import requests
 from muxserver.tenancy.watcher import StatWatcher
 from muxserver.tenancy.watcher import start_watcher
 from tests.conftest import REPO
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -228,3 +230,34 @@ def test_watch_poll_deploys_without_inotify(muxserver_process, tenants, tmp_path
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert requests.get(proc.url + "/late/", timeout=5).text == "late"
+
+
+def test_a_moved_tenants_link_is_said_loudly_never_served_silently(muxserver_process, tmp_path):
+    """A release swap (``current -> releases/2``, as Capistrano deploys): the
+    server keeps the folder the link led to at start (its processes' kernel
+    rules name it) and says so in its log and status until the link comes
+    back or the server restarts, rather than serving the old release
+    without a word."""
+    for release, text in (("1", "one"), ("2", "two")):
+        folder = tmp_path / "releases" / release / "hello"
+        folder.mkdir(parents=True)
+        (folder / "index.py").write_text(f"def get():\n    return '{text}'\n")
+    link = tmp_path / "current"
+    link.symlink_to(tmp_path / "releases" / "1")
+    proc = muxserver_process("--tenants-dir", str(link), "--cache-dir", str(tmp_path / "c"),
+                             "--data-dir", str(tmp_path / "d"),
+                             "--server-dir", str(tmp_path / "s")).wait_ready()
+    assert requests.get(proc.url + "/hello/", timeout=10).text == "one"
+
+    def warnings():
+        return requests.get(proc.admin_url + "/_mux/status", timeout=10).json()["warnings"]
+
+    swap = tmp_path / "current.new"
+    swap.symlink_to(tmp_path / "releases" / "2")
+    os.replace(swap, link)
+    wait_until(lambda: any("now leads to" in w for w in warnings()), timeout=15)
+    proc.wait_for_log("restart the server to serve the new folder")
+    assert requests.get(proc.url + "/hello/", timeout=10).text == "one"  # as it says
+    swap.symlink_to(tmp_path / "releases" / "1")
+    os.replace(swap, link)
+    wait_until(lambda: warnings() == [], timeout=15)

@@ -54,6 +54,8 @@ PRUNE_EVERY_S = 86_400
 #: each is an interpreter importing under its tenant's limits, so many
 #: tenants' CI deploying together queue rather than exhaust memory.
 MAX_TRIALS = max(2, os.cpu_count() or 1)
+#: Seconds between two looks at where a linked ``--tenants-dir`` leads.
+LINK_CHECK_S = 2.0
 
 
 class Supervisor:
@@ -106,6 +108,8 @@ class Supervisor:
         self.admin.start()
         if self.config.watch:
             self._services.append(start_watcher(self.control))
+        link_watch = (gevent.spawn(self.watch_tenants_link, self.tenants_link)
+                      if self.tenants_link is not None else None)
         # Live pointers another node's supervisor changed (a shared volume).
         self._services.append(LiveWatcher(self.control).start())
         self.control.history.start()
@@ -121,12 +125,42 @@ class Supervisor:
         for service in self._services:
             service.stop()
         prune.kill(block=False)
+        if link_watch is not None:
+            link_watch.kill(block=False)
         self.pool.stop(self.config.graceful_timeout)
         self.admin.stop()
         self.compiler.stop()
         serverdir.clear_run_folder(self.config, own_only=True)
         log.info("stopped")
         return status
+
+    #: ``--tenants-dir`` as given, when a symbolic link led to the folder served.
+    tenants_link = None
+
+    def watch_tenants_link(self, link: str) -> None:
+        """Say, in the log and in status, when the link ``--tenants-dir``
+        named is moved to another folder (a release swap, as Capistrano
+        deploys): every process serves — and the kernel's rules let them
+        read — the folder it led to at start, so new code there is not
+        served until a restart. Loud, never silent."""
+        serving = str(self.config.tenants_dir)
+        told = None
+        while True:
+            gevent.sleep(LINK_CHECK_S)
+            target = os.path.realpath(link)
+            if target == told or (target == serving and told is None):
+                continue
+            told = None if target == serving else target
+            if told is None:
+                log.info("%s leads to %s again, the folder this server serves", link, serving)
+                self.control.notices.clear()
+                continue
+            message = (f"--tenants-dir {link} now leads to {target}, but this server serves "
+                       f"{serving}, where it led at start: restart the server to serve the new "
+                       "folder (or deploy into one folder in place: rsync, muxserver deploy, "
+                       "HTTP deploys)")
+            log.error("%s", message)
+            self.control.notices[:] = [message]
 
     def _start_egress(self) -> None:
         """Hook for outbound HTTP: the egress proxy, its rules sent now and

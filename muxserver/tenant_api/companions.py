@@ -98,6 +98,21 @@ def _secure_filename(filename: str) -> str:
     return secure_filename(filename)
 
 
+#: More than any HTTP date needs (RFC 9110's are 29 characters).
+MAX_HTTP_DATE = 1024
+
+
+def _parse_date(value):
+    """``werkzeug.http.parse_date`` reading at most :data:`MAX_HTTP_DATE`
+    characters: ``email.utils`` splits the whole value into words first (a
+    12 MB header became 4 million strings in one call, round 12), and the
+    date it parses is in the first five of them — so the answer is
+    werkzeug's for any value whose date starts within the first KiB."""
+    if isinstance(value, str) and len(value) > MAX_HTTP_DATE:
+        value = str(value[:MAX_HTTP_DATE])
+    return wz_http.parse_date(value)
+
+
 def werkzeug_modules() -> dict[str, ModuleFacade]:
     security = ModuleFacade("werkzeug.security", {
         "generate_password_hash": _generate,
@@ -111,7 +126,7 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
         # A read-only copy: werkzeug's own table is the server's (its error pages).
         "HTTP_STATUS_CODES": MappingProxyType(dict(wz_http.HTTP_STATUS_CODES)),
         "http_date": wz_http.http_date,
-        "parse_date": wz_http.parse_date,
+        "parse_date": _parse_date,
     })
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sandbox.facades.aio import resolve
 from sandbox.guards.declared import declared
+from sandbox.guards.own_objects import is_tenant_function
 
 from muxserver.tenant_api.request import request
 
@@ -87,7 +88,14 @@ class View:
             for decorator in cls.decorators:
                 decorated = decorator(decorated)
             if decorated is not view:
-                # What Flask sets on the decorated function (a tenant's own).
+                # What Flask sets on the decorated function — host code
+                # writing, so only onto the tenant's own function: a
+                # decorator returning a host object (the shared View class,
+                # round 12) would have it rewritten for every tenant.
+                if not is_tenant_function(decorated):
+                    raise TypeError(f"{cls.__name__}.decorators: a decorator returned "
+                                    f"{type(decorated).__name__!r}; a view decorator returns a "
+                                    "function of this app's (functools.wraps)")
                 decorated.view_class = cls
                 decorated.__name__ = str(name)
                 decorated.__doc__ = cls.__doc__

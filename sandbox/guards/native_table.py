@@ -864,7 +864,8 @@ _owner("click",
 _owner("flask.cli",
     "with_appcontext")
 _owner("werkzeug.http",
-    "http_date parse_date")
+    "http_date",
+    parse_date="companions._parse_date: reads at most 1 KiB (email.utils splits the whole value)")
 _owner("flask.views",
     MethodView="views.MethodView: a class tenant code subclasses; its methods are the tenant's",
     View="views.View: as MethodView")
