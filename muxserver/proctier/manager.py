@@ -106,6 +106,7 @@ def session_secret(session_key: bytes, tenant: str) -> str:
 def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
     """What a zygote needs to fork a process for ``spec`` (JSON)."""
     from muxserver.tenancy.loader import make_data_folder
+    from muxserver.tenant_api import forms
 
     limits = spec.manifest.limits
     function = spec.manifest.function
@@ -116,7 +117,9 @@ def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
         "data": os.path.realpath(make_data_folder(config.state_dir, spec.name)),
         "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
                    "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
-        "env": dict(spec.manifest.env),
+        # What its platform sets (Cloud Functions' for gcf), under its [env]:
+        # as a sandboxed tenant's os.environ holds.
+        "env": forms.environment(spec.name, spec.manifest, spec.version, config.port),
         "proxy": proxy,
         "routes": [{"rule": r.rule, "methods": list(r.methods), "endpoint": r.endpoint,
                     "handler": r.handler, "kind": r.kind, "takes_request": r.takes_request,
