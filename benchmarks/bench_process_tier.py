@@ -7,6 +7,9 @@
 * **warm throughput**: the same Flask code as a process tenant and as a
   sandboxed tenant, through the same app in one process (werkzeug's test
   client, no network), requests per second and their ratio;
+* **thaw**: a request to a process frozen between requests (``SIGCONT``
+  through the zygote on its path) against one to a process still running
+  (back to back), p50 of each and their ratio;
 * **hand-off**: how a request reaches the tenant's process — proxied over
   its unix socket (what the server does) or the client's TCP connection
   passed to it (``SCM_RIGHTS``) — time per request over real TCP;
@@ -176,7 +179,7 @@ def cold_starts(config, plan, rounds: int) -> dict:
     }
 
 
-def warm_throughput(config, seconds: float) -> dict:
+def warm_throughput(config, seconds: float, rounds: int = 200) -> dict:
     from werkzeug.test import Client
 
     from muxserver.app import MuxApp
@@ -194,10 +197,33 @@ def warm_throughput(config, seconds: float) -> dict:
                 assert response.status_code == 200
                 count += 1
             rates[name] = count / (time.perf_counter() - started)
+        thaw = _thawed_requests(app, client, rounds)
     finally:
         app.close_processes()
     return {"process_rps": round(rates["hello"], 1), "sandbox_rps": round(rates["boxed"], 1),
-            "process_vs_sandbox": round(rates["hello"] / rates["boxed"], 3)}
+            "process_vs_sandbox": round(rates["hello"] / rates["boxed"], 3), **thaw}
+
+
+def _thawed_requests(app, client, rounds: int) -> dict:
+    """p50 of requests to a frozen process and of back-to-back ones."""
+    import gevent
+
+    def timed() -> float:
+        started = time.perf_counter()
+        assert client.get("/hello/").status_code == 200
+        return (time.perf_counter() - started) * 1000
+
+    warm, thawed = [], []
+    for _ in range(rounds):
+        warm.append(timed())
+        deadline = time.monotonic() + 5
+        while not all(p["frozen"] for p in app.processes.describe()):
+            assert time.monotonic() < deadline, "the process was not frozen"
+            gevent.sleep(0.001)
+        thawed.append(timed())
+    warm_p50, thawed_p50 = statistics.median(warm), statistics.median(thawed)
+    return {"warm_p50_ms": round(warm_p50, 3), "thawed_p50_ms": round(thawed_p50, 3),
+            "thawed_vs_warm": round(thawed_p50 / warm_p50, 3)}
 
 
 def handoff(requests_n: int) -> dict:
@@ -269,7 +295,7 @@ def run(seconds: float, quick: bool) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             config, plan = _setup(Path(tmp))
             report = {"cold_start": cold_starts(config, plan, 8 if quick else 60)}
-            report["warm"] = warm_throughput(config, seconds)
+            report["warm"] = warm_throughput(config, seconds, 10 if quick else 300)
             report["handoff"] = handoff(20 if quick else 500)
     finally:
         logs.access_enabled = was

@@ -463,6 +463,9 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
                   f"{warm['process_rps']} |",
                   f"| warm requests/s, the same code sandboxed | {warm['sandbox_rps']} "
                   f"(process / sandbox: {warm['process_vs_sandbox']}x) |",
+                  f"| a request to a process frozen between requests (thawed on its path), p50 | "
+                  f"{warm['thawed_p50_ms']} ms ({warm['thawed_vs_warm']}x one back to back, "
+                  f"{warm['warm_p50_ms']} ms) |",
                   f"| PSS of the zygote | {cold['pss_zygote_mb']} MB |",
                   f"| PSS per idle process tenant ({cold['processes_alive']} alive) | "
                   f"{cold['pss_idle_mb']} MB |",

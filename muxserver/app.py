@@ -146,8 +146,11 @@ class MuxApp:
     def use_zygote(self, client) -> None:
         """Serve process tenants through ``client`` (a
         :class:`~muxserver.proctier.launcher.ZygoteClient` the supervisor's
-        zygote answers)."""
+        zygote answers); again with a new client when the supervisor
+        replaced a zygote that died."""
         self._zygote = client
+        if self.processes is not None:
+            self.processes.use_zygote(client)
 
     def process_tier(self):
         """The process tier of this process, made on first use."""
@@ -165,6 +168,9 @@ class MuxApp:
         from muxserver.proctier.launcher import ZygoteClient
         from muxserver.proctier.launcher import start_zygote
 
+        old = getattr(self, "_zygote_handle", None)
+        if old is not None:  # gone: reaped here
+            old.stop()
         self._zygote_handle = start_zygote(self.config, self.egress_port)
         return ZygoteClient(stdlib_socket.socket(fileno=self._zygote_handle.client_end.detach()))
 
@@ -183,7 +189,7 @@ class MuxApp:
     def close_processes(self) -> None:
         if self.processes is not None:
             self.processes.close()
-            if not callable(self.processes._zygote):
+            if self.processes._zygote is not None:
                 self.processes._zygote.close()
         handle = getattr(self, "_zygote_handle", None)
         if handle is not None:
@@ -453,8 +459,8 @@ class MuxApp:
                 # (a Fission main() does).
                 methods = router.methods_for(rel)
                 if methods is not None:
-                    return self._default_options(state, methods, request_id, outcome, environ,
-                                                 rel, mount)
+                    return self._default_options(state, router, methods, request_id, outcome,
+                                                 environ, rel, mount)
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
         outcome.endpoint = route.endpoint
@@ -527,40 +533,66 @@ class MuxApp:
         return code, [("Content-Type", "text/html; charset=utf-8"), *exc.headers()], \
             html_error_page(code).encode(), None
 
-    def _default_options(self, state, methods, request_id, outcome, environ, rel, mount):
+    def _default_options(self, state, router, methods, request_id, outcome, environ, rel,
+                         mount):
         """Flask's automatic OPTIONS answer (``make_default_options_response``:
         empty, ``text/html``, ``Allow``), through the tenant's request hooks
         when it has any, as Flask's goes: a hand-written CORS
-        ``after_request`` answers the browser's preflight."""
+        ``after_request`` answers the browser's preflight. As in Flask, the
+        request is routed to the first Flask-style rule matching the path:
+        its URL value preprocessors and hooks (its blueprint's too) run with
+        its endpoint and view arguments."""
+        holders = state.spec.error_handlers.get(ANY_STATUS, ())
+        match = router.options_match(rel) if holders else None
+        if match is not None and match.route.kind != "flask":
+            match = None  # the server's own OPTIONS for the other forms
         answered = self._in_tenant_apps(
-            state, state.spec.error_handlers.get(ANY_STATUS, ()), "options", request_id,
-            outcome, environ, rel, mount,
-            lambda apps, endpoint: options_page(apps, methods, state.spec.root, endpoint))
+            state, holders, "options", request_id, outcome, environ, rel, mount,
+            lambda apps, endpoint: options_page(
+                apps, methods, state.spec.root, endpoint,
+                match.route if match is not None else None,
+                match.view_args if match is not None else None),
+            match)
         if answered is not None:
             return answered
         return 200, [("Allow", ", ".join(methods)),
                      ("Content-Type", "text/html; charset=utf-8")], b"", None
 
     def _in_tenant_apps(self, state, holders, label, request_id, outcome, environ, rel, mount,
-                        page):
+                        page, match=None):
         """``page(apps, endpoint)`` inside the tenant's limits, once the
         modules in ``holders`` (those with request hooks or error handlers)
-        have run; None when the tenant has none, so no code is loaded."""
+        have run; None when the tenant has none, so no code is loaded. With
+        a ``match`` (a Flask-style route), the request is routed to it: its
+        module is loaded, and ``apps`` are its own (its blueprint's first)."""
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
+        if match is not None:
+            endpoint = match.route.endpoint
         if endpoint is None or not holders:
             return None
         outcome.endpoint = endpoint
         with self.hold(state, request_id, endpoint) as lease:
-            self.load(lease, endpoint, outcome)
-            lease.attach_request(TenantRequest(environ, rel, mount, {}, "", self._max_body_bytes))
+            module, _ = self.load(lease, endpoint, outcome)
+            if match is None:
+                # No route: Flask's request.endpoint and view_args are None.
+                request = TenantRequest(environ, rel, mount, None, "", self._max_body_bytes)
+            else:
+                request = TenantRequest(environ, rel, mount, match.view_args,
+                                        match.route.endpoint, self._max_body_bytes)
+                request.routed_to(match.route.flask_endpoint)
+            lease.attach_request(request)
             runtime, site = lease.runtime, lease.generation.site
 
             def answer():
                 for holder in dict.fromkeys(holders):
                     runtime.load_module(holder, by_host=True)
-                return page([a for a in site.apps if not a.is_blueprint], endpoint)
+                tenant_apps = [a for a in site.apps if not a.is_blueprint]
+                if match is not None:
+                    key = (match.route.handler, match.route.rule)
+                    return page(module.route_apps.get(key, tenant_apps), endpoint)
+                return page(tenant_apps, endpoint)
 
             status, out, body, _ = self._timed(outcome, lease, label, answer)
             return status, out, body, None

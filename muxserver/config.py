@@ -19,6 +19,7 @@ from typing import Any
 
 from muxserver.errors import ConfigError
 from muxserver.isolation.secrets import TokenHash
+from muxserver.proctier.taskcap import DEFAULT_MAX_TASKS
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fleet_groups", list, (), "the fleet's trust groups, NAME=TENANT,...:HOST:PORT,... as nginx-conf --group takes them (config file only)", flag=""),
     Setting("node_name", str, None, "this node as fleet_nodes (and nginx) name it", metavar="HOST:PORT"),
     Setting("process_tenants", list, (), "tenants that may set runtime = \"process\" in tenant.toml (full CPython in a process of their own); [\"*\"] for every tenant (config file only)", flag=""),
+    Setting("process_max_tasks", int, DEFAULT_MAX_TASKS, "tasks (threads) one process-tier tenant process may hold, through a pids cgroup of its own (or RLIMIT_NPROC when not root) (config file only)", flag=""),
     Setting("egress", dict, {}, "[egress] table: allow = hosts tenants' outbound HTTP may reach ('*.' wildcards, [\"*\"] any), private = private or loopback addresses or networks it may reach all the same (config file only)", flag=""),
     Setting("replica_socket", str, None, "the replication agent's socket (set by the server itself; config file only)", flag=""),
 )
@@ -194,8 +196,8 @@ class _ConfigMethods:
         for name in ("port",):
             if not 0 <= clean.get(name, 0) <= 65535:
                 raise ConfigError(f"{name}: {clean[name]} is not a port number")
-        for name in ("workers", "debounce_ms", "worker_timeout"):
-            if clean.get(name, 1) < (1 if name == "workers" else 0):
+        for name in ("workers", "debounce_ms", "worker_timeout", "process_max_tasks"):
+            if clean.get(name, 1) < (0 if name in ("debounce_ms", "worker_timeout") else 1):
                 raise ConfigError(f"{name}: {clean[name]} is too small")
         for name in ("idle_ttl", "max_body", "graceful_timeout"):
             if clean.get(name, 1) <= 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 
 log = logging.getLogger("muxserver")
@@ -44,6 +45,15 @@ def _handler(app, server):
             return app.logs.tail(message["tenant"], message.get("limit"))
         if op == "stop":
             server.should_exit.set()
+            return None
+        if op == "zygote":  # its zygote died; the supervisor started another
+            from muxserver.proctier.launcher import ZygoteClient
+
+            fds = message.get("fds") or []
+            for extra in fds[1:]:
+                os.close(extra)
+            if fds:
+                app.use_zygote(ZygoteClient(socket.socket(fileno=fds[0])))
             return None
         raise ValueError(f"unknown call {op!r}")
 

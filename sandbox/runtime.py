@@ -277,8 +277,10 @@ class TenantRuntime:
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
         self._open = self.files.open  # one bound method for all its modules
-        #: The tenant's environment (os.environ, os.getenv).
-        self.env = dict(env or {})
+        #: The tenant's environment: ``os.environ`` is this dict (its own
+        #: copy), so the host can set a variable as a platform's runtime
+        #: would once the module has run.
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}
         #: ``outbound(host, port, timeout) -> socket``: a connection through
         #: the server's egress proxy (set by the host; None: no outbound HTTP).
         self.outbound = None

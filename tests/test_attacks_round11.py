@@ -390,9 +390,6 @@ def test_a_process_tenants_204_body_becomes_the_next_answer(process_server):
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: a process tenant's request_id goes unescaped "
-                   "into the text log's tags (ops.logs.LogWriter.line; "
-                   "proctier.manager.ProcessTier._log_line takes any str)")
 def test_a_process_tenant_cannot_write_a_line_into_the_server_log(process_server):
     r = requests.get(process_server.url + "/pmole/logforge", timeout=120)
     assert r.text == "done", r.text + process_server.output()[-3000:]
@@ -403,9 +400,6 @@ def test_a_process_tenant_cannot_write_a_line_into_the_server_log(process_server
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: cpu_ms is watched only while a request is in "
-                   "flight; a process tenant's thread computes on after its answer "
-                   "(proctier.manager: idle processes are not watched or stopped)")
 def test_a_process_tenant_cannot_compute_after_its_answer(process_server):
     r = requests.get(process_server.url + "/pmole/spin/2.0", timeout=120)
     assert r.status_code == 200, r.text + process_server.output()[-3000:]
@@ -505,9 +499,6 @@ def _hoarded_server(tmp_path, task_budget):
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: a process tenant may start threads until the "
-                   "server's task budget is gone; then no other process tenant can be forked "
-                   "(proctier.confine.confine sets no task cap)")
 def test_a_process_tenants_threads_do_not_take_every_task_of_the_server(tmp_path, task_budget):
     with _hoarded_server(tmp_path, task_budget) as proc:
         r = requests.get(proc.url + "/bystander/", timeout=120)
@@ -516,9 +507,6 @@ def test_a_process_tenants_threads_do_not_take_every_task_of_the_server(tmp_path
 
 
 @pytest.mark.live
-@pytest.mark.xfail(strict=True, reason="round 11: one failed fork() ends the zygote "
-                   "(proctier.zygote._fork_tenant lets the OSError out of run()) and nothing "
-                   "starts another: every process tenant of that serving process answers 500")
 def test_the_process_tier_serves_again_once_tasks_are_free(tmp_path, task_budget):
     with _hoarded_server(tmp_path, task_budget) as proc:
         requests.get(proc.url + "/bystander/", timeout=120)  # a fork that fails

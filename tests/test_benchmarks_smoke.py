@@ -152,6 +152,7 @@ def test_process_tier_quick(quick):
     assert cold["zygote_p50_ms"] > 0 and cold["fresh_vs_zygote"] > 1
     assert 0 < cold["pss_warm_mb"] and cold["warm_tenants_in_24gb"] > 0
     assert report["warm"]["process_rps"] > 0 and report["handoff"]["pass_vs_proxy"] > 0
+    assert report["warm"]["thawed_p50_ms"] > 0 and report["warm"]["thawed_vs_warm"] > 0
     assert "## Process tier" in (quick[1] / "RESULTS.md").read_text()
 
 

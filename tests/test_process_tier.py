@@ -185,13 +185,18 @@ def test_method_functions_and_main_run_in_a_process(tmp_path):
                "fission.py": "import flask\ndef main():\n    return {'m': flask.request.method}\n"},
         "gcf": {"tenant.toml": 'runtime = "process"\n[function]\nentrypoint = "main.hello"\n'
                                'form = "gcf"\n',
-                "main.py": "def hello(request):\n    return f'gcf {request.path}', 201\n"},
+                "main.py": "import os\n"
+                           "def hello(request):\n"
+                           "    env = ' '.join(os.environ.get(k, '-') for k in\n"
+                           "                   ('FUNCTION_TARGET', 'K_SERVICE'))\n"
+                           "    return f'gcf {request.path} {env}', 201\n"},
     })
     try:
         assert server.get("/fn/hello?n=ada").text == "hi ada"
         assert server.post("/fn/fission").json() == {"m": "POST"}
         r = server.get("/gcf/any/path")
-        assert (r.status_code, r.text) == (201, "gcf /any/path")
+        # Cloud Functions' own variables, as in the sandbox tier.
+        assert (r.status_code, r.text) == (201, "gcf /any/path hello gcf")
     finally:
         server.app.close_processes()
         server.stop()

@@ -61,7 +61,10 @@ def _tag(value) -> str:
     """A tag's value as one token of one line: control characters and
     spaces escaped (a request id a process tenant set to text holding a
     newline and ``tenant=victim`` wrote a whole forged line, round 11)."""
-    return escape(str(value)).replace(" ", "\\x20")
+    text = value if type(value) is str else str(value)
+    if text.isprintable() and " " not in text:
+        return text  # a tenant name, a request id the server made: as it is
+    return escape(text).replace(" ", "\\x20")
 
 
 class LogWriter:

@@ -5,7 +5,8 @@ any of its code runs (:func:`confine`):
 
 1. rlimits: address space (the zygote's at the fork, plus the tenant's
    ``memory_mb``), no core dumps, 1024 open files, one file at most
-   ``storage_mb``;
+   ``storage_mb``; its tasks (threads) capped by the pids cgroup the zygote
+   put it in, or else by RLIMIT_NPROC (:mod:`.taskcap`);
 2. Landlock: read-only its ``/app`` (its version's folder), its site folder
    (its ``requirements.txt``), the standard library, the packages the
    zygote preloaded, the system's shared libraries and CA certificates;
@@ -83,6 +84,7 @@ def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None 
     size = limits["storage_mb"] * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     applied["address_space_bytes"] = room
+    _cap_tasks(plan.get("task_cap"), applied)
     if mode == "off":
         return applied
     read = [plan["app_root"], *preloaded, *SYSTEM_READ]
@@ -109,6 +111,18 @@ def confine(plan: dict, preloaded: list[str], mode: str, base_bytes: int | None 
     if mode == "require" and applied["missing"]:
         raise OSError("--isolation require: " + "; ".join(applied["missing"]))
     return applied
+
+
+def _cap_tasks(cap: dict | None, applied: dict) -> None:
+    """Apply (RLIMIT_NPROC) or report the task cap the zygote chose."""
+    if not cap:
+        applied["missing"].append("task cap (no writable pids cgroup, and root is not bound "
+                                  "by RLIMIT_NPROC)")
+        return
+    if cap.get("kind") == "RLIMIT_NPROC":
+        limit = int(cap["nproc"])
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+    applied["task_cap"] = f"{cap.get('kind')}: {cap.get('max_tasks')} tasks"
 
 
 def scrub_environment(plan: dict) -> None:

@@ -18,6 +18,7 @@ import socket
 from gevent.lock import Semaphore
 
 from muxserver import launch
+from muxserver.errors import TenantError
 from muxserver.proctier import wire
 
 log = logging.getLogger("muxserver.proctier")
@@ -29,8 +30,16 @@ TENANT_STACK_BYTES = 8 * 2**20
 START_TIMEOUT_S = 10.0
 
 
-class ZygoteError(Exception):
-    """The zygote is gone or refused to start a process."""
+class ZygoteError(TenantError):
+    """No process could be started: the zygote could not fork (the
+    server's tasks or memory are all taken), refused the plan, or is gone
+    (a new one is being started). 503 with ``Retry-After``: the request may
+    be tried again; the tenant's other processes keep serving."""
+
+    status = 503
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", "1")]
 
 
 def sites_dir(config) -> str:
@@ -47,6 +56,7 @@ def zygote_settings(config, proxy_port: int | None) -> dict:
         "data_dir": str(config.state_dir.resolve()),
         "isolation": config.isolation,
         "proxy_port": proxy_port,
+        "max_tasks": config.process_max_tasks,
     }
 
 
@@ -68,7 +78,14 @@ class ZygoteHandle:
         return self.proc.pid
 
     def stop(self) -> None:
+        """Stop the zygote (its children die with it), and remove the pids
+        cgroups it made for them (:mod:`.taskcap`): killed, it could not."""
+        import gevent
+
+        from muxserver.proctier.taskcap import remove_folder
+
         launch.stop_service(self.proc, self.client_end)
+        remove_folder(self.proc.pid, sleep=gevent.sleep)
 
 
 def start_zygote(config, proxy_port: int | None = None) -> ZygoteHandle:
@@ -105,11 +122,20 @@ class ZygoteClient:
         self.sock = sock
         self._lock = Semaphore()
         self._ids = 0
+        #: The zygote went away: whoever started it starts another
+        #: (:meth:`~.manager.ProcessTier.use_zygote`).
+        self.gone = False
 
     def start(self, plan: dict) -> tuple[int, socket.socket]:
-        """Fork a process for ``plan``; return its pid and a socket to it."""
+        """Fork a process for ``plan``; return its pid and a socket to it.
+
+        :raises ZygoteError: the fork failed (the zygote says why), or the
+            zygote is gone.
+        """
         import gevent
 
+        if self.gone:
+            raise ZygoteError("the zygote is gone (a new one is being started)")
         with self._lock:
             self._ids += 1
             try:
@@ -117,12 +143,24 @@ class ZygoteClient:
                 with gevent.Timeout(START_TIMEOUT_S, ZygoteError("the zygote did not answer")):
                     message, fds = wire.receive_fds(self.sock)
             except (OSError, wire.WireClosed) as exc:
+                self.gone = True
                 raise ZygoteError(f"the zygote is gone: {exc}") from None
+            except ZygoteError:
+                # An answer that comes later would be read as the next one's.
+                self.gone = True
+                self.close()
+                raise
         if "error" in message or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
-            raise ZygoteError(f"the zygote refused: {message.get('error', 'no socket')}")
+            raise ZygoteError(f"the zygote could not start a process: "
+                              f"{message.get('error', 'no socket')}")
         return int(message["pid"]), socket.socket(fileno=fds[0])
+
+    @property
+    def busy(self) -> bool:
+        """Whether a message to the zygote would wait (a fork in progress)."""
+        return self._lock.locked()
 
     def close(self) -> None:
         try:
@@ -130,9 +168,22 @@ class ZygoteClient:
         except OSError:
             pass
 
-    def kill(self, pid: int) -> None:
+    def _tell(self, op: str, pid: int) -> None:
+        """Ask the zygote to signal one of its children; no answer is awaited."""
         try:
             with self._lock:
-                wire.send_json(self.sock, {"op": "kill", "pid": pid})
+                wire.send_json(self.sock, {"op": op, "pid": pid})
         except OSError:
-            pass
+            self.gone = True
+
+    def kill(self, pid: int) -> None:
+        """Stop process ``pid`` (SIGKILL: a frozen process too)."""
+        self._tell("kill", pid)
+
+    def freeze(self, pid: int) -> None:
+        """Stop every thread of process ``pid`` until :meth:`thaw` (SIGSTOP)."""
+        self._tell("freeze", pid)
+
+    def thaw(self, pid: int) -> None:
+        """Let process ``pid`` run again (SIGCONT)."""
+        self._tell("thaw", pid)

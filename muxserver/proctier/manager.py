@@ -20,8 +20,26 @@ next request forks a new one. A process over its address space (its
 ``--idle-ttl`` is stopped (scale to zero); so is every process of a
 version that was replaced, once idle.
 
+Between requests a process is **frozen** (``SIGSTOP`` through the zygote)
+and thawed (``SIGCONT``) when the next request takes it, as AWS Lambda
+freezes an execution environment between invocations: a thread the
+tenant's code started computes only while the process holds a request,
+under that request's ``cpu_ms``. Its wall clock goes on (timers, sleeps and
+deadlines are late, never early). The freeze comes :data:`FREEZE_AFTER_S`
+after the answer was wholly read, unless another request took the process
+first — back-to-back requests pay no stop and continue (each costs a
+message to the zygote and a wake-up on the request's path) — and the CPU
+the process used in that gap is the next request's: its ``cpu_ms`` is
+counted from the end of the last answer, not from its own start.
+
+When the zygote cannot fork (the server's tasks or memory are all taken)
+the request is answered 503 naming the cause; a zygote that is gone is
+replaced (by the supervisor for a serving process, here for an in-process
+app: :meth:`ProcessTier.use_zygote`).
+
 Processes write their standard output and error to the tenant's log,
-line by line, tagged with the request they served.
+line by line, tagged with the request the server sent them last (never
+with what the process says it is serving).
 """
 
 from __future__ import annotations
@@ -41,7 +59,10 @@ from muxserver.errors import LimitStopped
 from muxserver.errors import TenantCodeError
 from muxserver.errors import TenantLoadError
 from muxserver.errors import TenantProcessDied
+from muxserver.http.responses import BadReturnValue
+from muxserver.http.responses import _status as checked_status
 from muxserver.proctier import wire
+from muxserver.proctier.launcher import ZygoteError
 from muxserver.proctier.tenantapp import ERROR_HEADER
 
 log = logging.getLogger("muxserver.proctier")
@@ -50,6 +71,9 @@ log = logging.getLogger("muxserver.proctier")
 MAX_PROCESSES = 4
 #: Longest the CPU clock goes unread while a request runs.
 CHECK_EVERY_S = 0.01
+#: Seconds an idle process runs on before it is frozen (its CPU meanwhile
+#: is charged to its next request).
+FREEZE_AFTER_S = 0.005
 #: Seconds a new process has to say it is ready (fork, lock-down).
 READY_TIMEOUT_S = 10.0
 #: Headers a process tenant may not set on its answer (the server's own).
@@ -82,6 +106,7 @@ def session_secret(session_key: bytes, tenant: str) -> str:
 def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
     """What a zygote needs to fork a process for ``spec`` (JSON)."""
     from muxserver.tenancy.loader import make_data_folder
+    from muxserver.tenant_api import forms
 
     limits = spec.manifest.limits
     function = spec.manifest.function
@@ -92,7 +117,9 @@ def plan_for(config, spec, session_key: bytes, proxy: str | None) -> dict:
         "data": os.path.realpath(make_data_folder(config.state_dir, spec.name)),
         "limits": {"cpu_ms": limits.cpu_ms, "wall_s": limits.wall_s,
                    "memory_mb": limits.memory_mb, "storage_mb": limits.storage_mb},
-        "env": dict(spec.manifest.env),
+        # What its platform sets (Cloud Functions' for gcf), under its [env]:
+        # as a sandboxed tenant's os.environ holds.
+        "env": forms.environment(spec.name, spec.manifest, spec.version, config.port),
         "proxy": proxy,
         "routes": [{"rule": r.rule, "methods": list(r.methods), "endpoint": r.endpoint,
                     "handler": r.handler, "kind": r.kind, "takes_request": r.takes_request,
@@ -139,6 +166,14 @@ class TenantProcess:
         self.started = time.monotonic()
         self.last_used = time.monotonic()
         self.busy = False
+        #: Stopped between requests (:meth:`ProcessTier._freeze_idle`).
+        self.frozen = False
+        #: Its CPU clock when its last answer was read: the next request's
+        #: ``cpu_ms`` counts from there (None: nothing to carry over).
+        self.cpu_at_release: float | None = None
+        #: The id of the request the server sent it last: its log lines'
+        #: tag (the process's own word for it is not taken).
+        self.request_id: str | None = None
         self.requests = 0
         self.dead = False
         self.isolation: dict = {}
@@ -152,7 +187,7 @@ class TenantProcess:
             while True:
                 kind, payload = wire.receive(self.sock)
                 if kind == wire.JSON and payload.get("op") == "log":
-                    self.on_log(self, str(payload.get("line", "")), payload.get("request_id"))
+                    self.on_log(self, str(payload.get("line", "")))
                 else:
                     self.inbox.put((kind, payload))
         except (wire.WireClosed, OSError, ValueError):
@@ -172,7 +207,7 @@ class TenantProcess:
     def describe(self) -> dict:
         idle = time.monotonic() - self.last_used
         return {"tenant": self.state.name, "pid": self.pid, "busy": self.busy,
-                "requests": self.requests, "idle_s": round(idle, 3),
+                "frozen": self.frozen, "requests": self.requests, "idle_s": round(idle, 3),
                 "started_s_ago": round(time.monotonic() - self.started, 3),
                 "isolation": self.isolation}
 
@@ -191,23 +226,41 @@ class ProcessTier:
 
     :param app: the :class:`~muxserver.app.MuxApp` (logs, metrics, config).
     :param zygote: a :class:`~.launcher.ZygoteClient`, or a callable that
-        makes one on first use (an in-process app starts its own zygote).
+        makes one on first use — and again whenever the last one is gone
+        (an in-process app starts its own zygote). A serving process gets
+        its zygote's replacement from the supervisor (:meth:`use_zygote`).
     :param proxy: ``proxy(tenant) -> (url or None)``: the egress proxy URL
         with the tenant's credentials.
     """
 
     def __init__(self, app, zygote, proxy=lambda tenant: None):
         self.app = app
-        self._zygote = zygote
+        self._make_zygote = zygote if callable(zygote) else None
+        self._zygote = None if callable(zygote) else zygote
         self.proxy = proxy
         self.pools: dict[int, _Pool] = {}
         self._states: dict[int, object] = {}
+        #: Released processes not frozen yet, and who freezes them.
+        self._running: set[TenantProcess] = set()
+        self._freezer = None
 
     @property
     def zygote(self):
-        if callable(self._zygote):
-            self._zygote = self._zygote()
+        """The zygote client; a new zygote when the last one is gone and
+        this tier starts its own."""
+        if self._make_zygote is not None and (self._zygote is None or self._zygote.gone):
+            if self._zygote is not None:
+                log.error("the zygote for process tenants is gone; starting another")
+                self._zygote.close()
+            self._zygote = self._make_zygote()
         return self._zygote
+
+    def use_zygote(self, client) -> None:
+        """Fork from ``client`` from now on (a new zygote: the processes of
+        the last one died with it, and are dropped as their sockets close)."""
+        old, self._zygote = self._zygote, client
+        if old is not None and old is not client:
+            old.close()
 
     # -- plans -------------------------------------------------------------------
 
@@ -227,7 +280,17 @@ class ProcessTier:
     def _start(self, state) -> tuple[TenantProcess, float]:
         """Fork a process for ``state``; return it and how long it took (ms)."""
         started = time.perf_counter()
-        pid, sock = self.zygote.start(self.plan_for(state))
+        plan = self.plan_for(state)
+        try:
+            try:
+                pid, sock = self.zygote.start(plan)
+            except ZygoteError:
+                if self._make_zygote is None or not self._zygote.gone:
+                    raise
+                pid, sock = self.zygote.start(plan)  # found gone: once more, from a new one
+        except ZygoteError as exc:
+            raise ZygoteError(f"cannot start a process for tenant {state.name}: {exc}",
+                              state.name) from None
         process = TenantProcess(state, pid, sock, self._log_line)
         try:
             kind, message = process.inbox.get(timeout=READY_TIMEOUT_S)
@@ -253,9 +316,17 @@ class ProcessTier:
         """A free process of ``state`` (``(process, start_ms or None)``)."""
         pool = self._pool(state)
         while True:
+            for process in list(pool.processes):
+                if process.dead and not process.busy:  # its slot is free at once
+                    self._stop(process)
             for process in pool.processes:
                 if not process.busy and not process.dead:
                     process.busy = True
+                    if process.frozen:
+                        # No answer awaited: the request waits in its socket
+                        # until the process runs again.
+                        process.frozen = False
+                        self.zygote.thaw(process.pid)
                     return process, None
             if len(pool.processes) + pool.starting < MAX_PROCESSES:
                 pool.starting += 1
@@ -276,17 +347,48 @@ class ProcessTier:
             pool.freed.wait(timeout=left)
 
     def _release(self, process: TenantProcess) -> None:
+        """The answer is wholly read: free the process, and freeze it unless
+        a request takes it within :data:`FREEZE_AFTER_S`."""
+        process.cpu_at_release = process_cpu_s(process.pid)
         process.busy = False
         process.last_used = time.monotonic()
+        if not process.dead and not process.state.superseded:
+            self._running.add(process)
+            if self._freezer is None:
+                self._freezer = gevent.spawn(self._freeze_idle)
         pool = self.pools.get(id(process.state))
         if pool is not None:
             pool.freed.set()
         if process.state.superseded:
             self._stop(process)
 
-    def _log_line(self, process: TenantProcess, line: str, request_id) -> None:
-        request_id = request_id if isinstance(request_id, str) else None
-        self.app.logs.write(process.state.name, request_id, line)
+    def _freeze_idle(self) -> None:
+        """Freeze each released process once idle for :data:`FREEZE_AFTER_S`;
+        runs while any released process still runs (one greenlet, not a
+        timer per request: back-to-back requests pay nothing for it)."""
+        try:
+            while self._running:
+                gevent.sleep(FREEZE_AFTER_S)
+                if self.zygote.busy:
+                    # A freeze must never wait behind a fork: a thaw sent
+                    # meanwhile could overtake it.
+                    continue
+                now = time.monotonic()
+                for process in list(self._running):
+                    if process.busy or process.dead or process.frozen:
+                        self._running.discard(process)
+                    elif now - process.last_used >= FREEZE_AFTER_S:
+                        self._running.discard(process)
+                        # Marked first: a request that takes it while the
+                        # message waits for the zygote's lock thaws it after
+                        # (the lock serves in order).
+                        process.frozen = True
+                        self.zygote.freeze(process.pid)
+        finally:
+            self._freezer = None
+
+    def _log_line(self, process: TenantProcess, line: str) -> None:
+        self.app.logs.write(process.state.name, process.request_id, line)
 
     # -- requests ----------------------------------------------------------------
 
@@ -306,6 +408,7 @@ class ProcessTier:
         exec_started = time.perf_counter()
         try:
             process.requests += 1
+            process.request_id = request_id
             head = {
                 "method": environ.get("REQUEST_METHOD", "GET"), "script_name": mount,
                 "path": rel, "query": environ.get("QUERY_STRING", ""),
@@ -358,7 +461,7 @@ class ProcessTier:
 
     def _answer(self, process: TenantProcess, state, deadline: float):
         name = state.name
-        cpu_start = process_cpu_s(process.pid) or 0.0
+        cpu_start = process.cpu_at_release or process_cpu_s(process.pid) or 0.0
         kind, message = self._next(process, state, deadline, cpu_start)
         if kind is None:
             raise TenantProcessDied(f"the process of tenant {name} died while it held the "
@@ -384,8 +487,14 @@ class ProcessTier:
         except (KeyError, TypeError, ValueError):
             raise TenantProcessDied(f"the process of tenant {name} broke the protocol",
                                     name) from None
-        if not 100 <= status <= 999 or any("\n" in k + v or "\r" in k + v for k, v in headers):
-            raise TenantProcessDied(f"tenant {name} answered a malformed status or header", name)
+        if any("\n" in k + v or "\r" in k + v for k, v in headers):
+            raise TenantProcessDied(f"tenant {name} answered a malformed header", name)
+        try:
+            checked_status(status)  # what a sandboxed tenant may answer, no more
+        except BadReturnValue as exc:
+            raise TenantCodeError(f"the app answered status {status}", name,
+                                  detail=f"{exc} (the app answered {status})",
+                                  exc_type="BadReturnValue") from None
         parts, size = [], 0
         while True:
             kind, chunk = self._next(process, state, deadline, cpu_start)

@@ -19,12 +19,23 @@ process one end of a socketpair to it. Over it, the serving process
     carries, as ``SCM_RIGHTS``, the serving process's end of a new
     socketpair to that process (:mod:`.host` runs in it);
 ``{"op": "kill", "pid": P}``
-    stop one of its own children (a request over its CPU or wall time).
+    stop one of its own children (a request over its CPU or wall time);
+``{"op": "freeze", "pid": P}`` and ``{"op": "thaw", "pid": P}``
+    stop one of its children between requests (``SIGSTOP``) and let it run
+    again (``SIGCONT``): a process tenant computes only while it holds a
+    request, as on AWS Lambda (:class:`~.manager.ProcessTier`).
+
+A fork that fails (no task left in the server's budget, no memory) is
+answered ``{"reply_to": N, "error": ..., "cause": "fork"}`` and the zygote
+serves on. Each child is put in a pids cgroup of its own before it can run
+tenant code (:mod:`.taskcap`): its threads cannot take every task of the
+server.
 
 The zygote locks itself down after the preload (:func:`_lock_down`): it
-reads what any process tenant may read, writes only the data dir, cannot
-exec, and its sockets are IPv4/IPv6 streams only — so no child it forks,
-whatever a serving process asks, can do more. It checks each plan's paths
+reads what any process tenant may read, writes only the data dir (and its
+children's pids cgroups), cannot exec, and its sockets are IPv4/IPv6
+streams only — so no child it forks, whatever a serving process asks, can
+do more. It checks each plan's paths
 against its own settings, and takes the isolation mode from the supervisor,
 never from the plan. It exits when its serving process's end closes; its
 children die with it (``PR_SET_PDEATHSIG``).
@@ -40,6 +51,7 @@ import signal
 import socket
 import sys
 
+from muxserver.proctier import taskcap
 from muxserver.proctier import wire
 
 #: Modules every process tenant finds already imported.
@@ -119,7 +131,15 @@ def check_plan(plan: dict, settings: dict) -> dict:
                 base_bytes=settings.get("base_bytes"))
 
 
-def _lock_down(settings: dict, folders: list[str]) -> None:
+def _task_cap(settings: dict) -> tuple[taskcap.PidsCgroups | None, bool]:
+    """The children's task cap: ``(cgroups or None, whether RLIMIT_NPROC
+    stands in)`` (:mod:`.taskcap`; made before the lock-down)."""
+    max_tasks = settings.get("max_tasks") or taskcap.DEFAULT_MAX_TASKS
+    cgroups = taskcap.PidsCgroups.make(max_tasks)
+    return cgroups, cgroups is None and os.getuid() != 0
+
+
+def _lock_down(settings: dict, folders: list[str], cgroups, nproc: bool) -> None:
     if settings["isolation"] == "off":
         return
     from muxserver.isolation import landlock
@@ -129,10 +149,11 @@ def _lock_down(settings: dict, folders: list[str]) -> None:
 
     os.makedirs(settings["data_dir"], exist_ok=True)
     read = [*settings["app_roots"], settings["sites_dir"], *python_paths(folders), *SYSTEM_READ,
-            f"/proc/{os.getpid()}"]
+            f"/proc/{os.getpid()}", *(["/proc"] if nproc else [])]  # the user's tasks, counted
+    write = [settings["data_dir"], *([cgroups.folder] if cgroups else [])]
     ports = (settings["proxy_port"],) if settings.get("proxy_port") else ()
     try:
-        landlock.restrict(read, [settings["data_dir"]], connect_ports=ports)
+        landlock.restrict(read, write, connect_ports=ports)
         seccomp.restrict(tenant_process=True, zygote=True)
     except OSError as exc:
         if settings["isolation"] == "require":
@@ -161,14 +182,54 @@ def _reap(*_):
         if pid == 0:
             return
         _children.discard(pid)
+        if _cgroups is not None:
+            _cgroups.release(pid)
 
 
 _children: set[int] = set()
+#: The children's pids cgroups (None: no cgroup could be made).
+_cgroups: taskcap.PidsCgroups | None = None
 
 
-def _fork_tenant(control, plan: dict, folders: list[str], program: bytes | None) -> int:
-    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
+class ForkFailed(Exception):
+    """A child could not be forked or capped; the zygote serves on."""
+
+
+def _signal_child(pid, signum: int) -> None:
+    if pid in _children:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _fork_tenant(control, plan: dict, folders: list[str], program: bytes | None,
+                 nproc: bool) -> int:
+    """Fork the process of ``plan`` and send the serving process its socket.
+
+    :raises ForkFailed: no socket, no fork (``EAGAIN``: the server's tasks
+        are all taken; ``ENOMEM``), or no task cap for the child.
+    """
+    max_tasks = plan.get("max_tasks") or taskcap.DEFAULT_MAX_TASKS
+    if _cgroups is not None:
+        plan["task_cap"] = {"kind": "pids cgroup", "max_tasks": _cgroups.max_tasks}
+    elif nproc:
+        limit = taskcap.nproc_limit(max_tasks)
+        plan["task_cap"] = {"kind": "RLIMIT_NPROC", "max_tasks": max_tasks, "nproc": limit} \
+            if limit is not None else None
+    else:
+        plan["task_cap"] = None
+    try:
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ForkFailed(f"no socket for a new process: {exc}") from None
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        parent_end.close()
+        child_end.close()
+        raise ForkFailed(f"fork() failed: {exc} (the server's tasks or memory are all taken: "
+                         "its pids cgroup, TasksMax, pid_max; try again later)") from None
     if pid == 0:  # the tenant's process
         try:
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -190,6 +251,13 @@ def _fork_tenant(control, plan: dict, folders: list[str], program: bytes | None)
             os._exit(0)
     child_end.close()
     _children.add(pid)
+    if _cgroups is not None:
+        try:
+            _cgroups.place(pid)
+        except OSError as exc:
+            parent_end.close()
+            _signal_child(pid, signal.SIGKILL)
+            raise ForkFailed(f"cannot cap the new process's tasks: {exc}") from None
     try:
         wire.send_fds(control, {"reply_to": plan.get("_id"), "pid": pid}, [parent_end.fileno()])
     finally:
@@ -209,17 +277,23 @@ def run(argv: list[str]) -> None:
     from muxserver.proctier.confine import address_space_bytes
 
     settings["base_bytes"] = address_space_bytes()
-    _lock_down(settings, folders)
+    global _cgroups
+    _cgroups, nproc = _task_cap(settings)
+    _lock_down(settings, folders, _cgroups, nproc)
     from muxserver.proctier.confine import python_paths
 
     readable = python_paths(folders)
     program = _tenant_program(settings)
     control = socket.socket(fileno=control_fd)
     control.setblocking(True)  # made non-blocking by the (gevent) supervisor
-    signal.signal(signal.SIGCHLD, _reap)
     gc.collect()
     gc.freeze()  # the children's collector leaves the zygote's objects (and pages) alone
     while True:
+        # Children are reaped here, not in a SIGCHLD handler: each stop and
+        # continue (twice a request) would run it. One that died is reaped
+        # at the next message at the latest — the serving process sends a
+        # "kill" for each process whose socket closed.
+        _reap()
         try:
             kind, message = wire.receive(control)
         except (wire.WireClosed, OSError):
@@ -233,17 +307,32 @@ def run(argv: list[str]) -> None:
                 wire.send_json(control, {"reply_to": message.get("id"), "error": str(exc)})
                 continue
             plan["_id"] = message.get("id")
-            _fork_tenant(control, plan, readable, program)
-        elif message.get("op") == "kill":
-            pid = message.get("pid")
-            if pid in _children:
+            plan["max_tasks"] = settings.get("max_tasks")
+            try:
+                _fork_tenant(control, plan, readable, program, nproc)
+            except ForkFailed as exc:
+                print(f"muxserver zygote: {exc}", file=sys.stderr, flush=True)
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                    wire.send_json(control, {"reply_to": message.get("id"), "error": str(exc),
+                                             "cause": "fork"})
+                except OSError:
+                    break
+            except OSError:  # the serving process's end is gone
+                break
+        elif message.get("op") in _SIGNALS:
+            _signal_child(message.get("pid"), _SIGNALS[message["op"]])
+    for pid in list(_children):
+        _signal_child(pid, signal.SIGKILL)
     for pid in list(_children):
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
             pass
+    if _cgroups is not None:
+        _cgroups.close()
     os._exit(0)
+
+
+#: What each op does to a child: stopped (a request over its limits, an
+#: idle process), frozen between requests, thawed for the next one.
+_SIGNALS = {"kill": signal.SIGKILL, "freeze": signal.SIGSTOP, "thaw": signal.SIGCONT}

@@ -9,14 +9,21 @@ pickle (a tenant's registered version, with its routes and manifest). A
 serving process is not — after a first-layer escape its code is the
 attacker's — so what it sends is JSON, bounded in size, and a pickle from
 it closes the channel (:attr:`Channel.accepts_pickles` is False on the
-supervisor's end).
+supervisor's end). Descriptors go the same way only: the supervisor may
+attach some to a message (:meth:`Channel.send_fds`: a new zygote's
+socket), which the serving process finds in the message's ``"fds"``; the
+supervisor's end reads with ``recv``, which drops any a serving process
+attaches.
 """
 
 from __future__ import annotations
 
+import array
 import itertools
 import json
+import os
 import pickle
+import socket
 import struct
 
 import gevent
@@ -60,6 +67,8 @@ class Channel:
         self._ids = itertools.count(1)
         self._pending: dict[int, AsyncResult] = {}
         self._send_lock = Semaphore()
+        #: Descriptors received with the message being read (trusted end only).
+        self._fds: list[int] = []
         self._reader = None
         #: Called with each message that is neither a call nor an answer.
         self.on_message = None
@@ -80,10 +89,36 @@ class Channel:
                 self.close()
                 raise ChannelClosed(f"{self.name}: the other side is gone") from None
 
+    def send_fds(self, message: dict, fds: list[int]) -> None:
+        """Send one JSON message with descriptors attached (``SCM_RIGHTS``;
+        the supervisor to a serving process only)."""
+        body = serverjson.dumps(message).encode()
+        data = _HEADER.pack(len(body), JSON) + body
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        with self._send_lock:
+            try:
+                sent = self.sock.sendmsg([data], rights)
+                if sent < len(data):
+                    self.sock.sendall(data[sent:])
+            except OSError:
+                self.close()
+                raise ChannelClosed(f"{self.name}: the other side is gone") from None
+
+    def _recv(self, size: int) -> bytes:
+        if not self.accepts_pickles:
+            return self.sock.recv(size)
+        data, ancillary, _, _ = self.sock.recvmsg(size, socket.CMSG_SPACE(4 * 4))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+                self._fds.extend(fds)
+        return data
+
     def _read_exactly(self, size: int) -> bytes:
         chunks, left = [], size
         while left:
-            chunk = self.sock.recv(min(left, 1 << 20))
+            chunk = self._recv(min(left, 1 << 20))
             if not chunk:
                 raise ChannelClosed(f"{self.name}: the other side is gone")
             chunks.append(chunk)
@@ -97,12 +132,19 @@ class Channel:
         if size > limit:
             raise ChannelClosed(f"{self.name}: a message of {size} bytes is over the limit")
         body = self._read_exactly(size)
+        fds, self._fds = self._fds, []
         if kind == PICKLE and self.accepts_pickles:
+            for fd in fds:
+                os.close(fd)
             return pickle.loads(body)
         if kind == JSON:
             message = json.loads(body)
             if isinstance(message, dict):
+                if fds:
+                    message["fds"] = fds
                 return message
+        for fd in fds:
+            os.close(fd)
         raise ChannelClosed(f"{self.name}: a message of a kind this side does not accept")
 
     # -- calls ---------------------------------------------------------------------

@@ -10,7 +10,9 @@ modules, logs, metrics) or can do (evict, load).
 A process that exits is replaced (its counters are kept: its requests
 happened); one that sends nothing — its metrics are its heartbeat — for
 ``--worker-timeout`` seconds is stuck in a call no tick could interrupt,
-and is killed and replaced. A process that cannot boot under ``--isolation
+and is killed and replaced. A zygote (process tenants) that dies while its
+serving process lives is replaced too, and the serving process gets the
+new one's socket over its channel (:meth:`WorkerPool._watch_zygote`). A process that cannot boot under ``--isolation
 require`` stops the server (starting it again would fail again).
 """
 
@@ -187,6 +189,8 @@ class WorkerPool:
         if send_versions:
             self._send_versions(worker)
         self._greenlets.append(gevent.spawn(self._reap, worker))
+        if zygote is not None:
+            self._greenlets.append(gevent.spawn(self._watch_zygote, worker))
         log.info("started serving process %d (pid %d)", slot, proc.pid)
         return worker
 
@@ -204,6 +208,38 @@ class WorkerPool:
     #: The egress proxy's TCP port (set by the supervisor): serving processes
     #: connect to its unix socket, process tenants get it as their proxy.
     egress_port = None
+
+    def _watch_zygote(self, worker: Worker) -> None:
+        """Replace the zygote of ``worker`` each time it dies (the kernel's
+        OOM killer, a crash) while the serving process lives: it could not
+        start one itself (it cannot fork once locked down)."""
+        from muxserver.proctier.launcher import start_zygote
+
+        deaths = 0
+        while True:
+            zygote = worker.zygote
+            started = time.monotonic()
+            status = zygote.proc.wait()
+            if self.stopping or worker.proc.poll() is not None or worker.channel.closed \
+                    or worker.zygote is not zygote:
+                return
+            deaths = 0 if time.monotonic() - started > STABLE_S else deaths + 1
+            log.error("the zygote of serving process %d (pid %d) ended with status %s; "
+                      "starting another", worker.slot, zygote.pid, status)
+            zygote.stop()
+            if deaths:
+                gevent.sleep(RESPAWN_BACKOFF_S[min(deaths, len(RESPAWN_BACKOFF_S)) - 1])
+            if self.stopping or worker.proc.poll() is not None:
+                return
+            new = start_zygote(self.config, self.egress_port)
+            try:
+                worker.channel.send_fds({"op": "zygote", "id": 0}, [new.client_end.fileno()])
+            except ChannelClosed:
+                new.stop()
+                return
+            finally:
+                new.client_end.close()  # the serving process's now: its end closing ends the zygote
+            worker.zygote = new
 
     def _reap(self, worker: Worker) -> None:
         status = worker.proc.wait()

@@ -38,7 +38,9 @@ from muxserver.tenancy.scanner import ModuleRef
 from muxserver.tenancy.scanner import compile_file
 from muxserver.tenancy.scanner import endpoint_module
 from muxserver.tenancy.writelock import WriteLocks
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
+from muxserver.tenant_api import forms
 from muxserver.tenant_api.commands import click_module
 from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.companions import markupsafe_module
@@ -280,7 +282,8 @@ class Loader:
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,
-                env=state.spec.manifest.env,
+                env=forms.environment(name, state.spec.manifest, state.spec.version,
+                                      self.config.port),
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
@@ -400,12 +403,15 @@ class Loader:
             if route.endpoint != endpoint:
                 continue
             func, owner = None, None
-            if route.kind == "flask" and route.handler in by_rule:
-                func, owner = self._url_rule_view(state, route, by_rule[route.handler])
+            if route.kind == "flask" and _of_blueprint(by_rule.get(route.handler), route, 2):
+                func, owner = self._url_rule_view(
+                    state, route, _of_blueprint(by_rule[route.handler], route, 2))
                 if owner not in owners:
                     owners.append(owner)
             elif route.kind == "flask":
-                found = declared.get(route.handler, [])
+                # Two blueprints' views may share a function name (even in
+                # one module): the route's is the one on its blueprint.
+                found = _of_blueprint(declared.get(route.handler, []), route, 2)
                 # The rule recorded at run time lacks a prefix given at
                 # register_blueprint(); match on the end of the rule then.
                 exact = [(f, a) for rule, f, a in found if rule == route.rule]
@@ -413,6 +419,11 @@ class Loader:
                 func, owner = (exact or ends or [(f, a) for _, f, a in found] or [(None, None)])[0]
             if func is None:
                 func = namespace.get(route.handler)
+            if route.kind == "function:gcf" and \
+                    "FUNCTION_SIGNATURE_TYPE" not in state.spec.manifest.env:
+                # functions-framework writes it once the module has run.
+                generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = \
+                    cloudfunctions.signature_type(func)
             if func is not None and callable(func):
                 key = (route.handler, route.rule)
                 handlers[key] = func
@@ -439,3 +450,15 @@ class Loader:
                        "methods=[...] to say which")
             raise TenantLoadError(message, state.name, message)
         return func, owner
+
+
+def _of_blueprint(found, route, app_index: int) -> list:
+    """The entries of ``found`` (tuples holding an app at ``app_index``)
+    made on ``route``'s blueprint (or on an app, for an app's route); all of
+    them when none is (a blueprint registration could not name)."""
+    if not found:
+        return []
+    own = [entry for entry in found
+           if (entry[app_index].name if entry[app_index].is_blueprint else None)
+           == route.blueprint]
+    return own or list(found)

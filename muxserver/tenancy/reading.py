@@ -24,6 +24,7 @@ from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
 from muxserver.tenancy.routes import _factory_name
+from muxserver.tenancy.routes import blueprint_names
 from muxserver.tenancy.routes import find_handlers
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
@@ -46,6 +47,7 @@ def read_module(tree: ast.Module) -> dict:
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
                                           consts),
         "app_objects": _app_objects(tree, consts),
+        "blueprint_names": blueprint_names(_top_and_factory_body(tree), consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
         "undefined": undefined_names(tree),
@@ -178,6 +180,16 @@ def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:
         if path is not None:
             found.append([path, node.lineno])
     return found
+
+
+def _top_and_factory_body(tree: ast.Module) -> list[ast.stmt]:
+    """The statements at the top of the module and of its app factory,
+    where registration reads the apps and blueprints routes are on."""
+    body = list(tree.body)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
+            body.extend(node.body)
+    return body
 
 
 def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:

@@ -70,11 +70,14 @@ class TenantRouter:
                 by_method.setdefault(method, route)
         self._dynamic = dynamic
         self._map: Map | None = None
+        #: The rules again, each taking OPTIONS (:meth:`options_match`),
+        #: built on the first OPTIONS request that needs it.
+        self._options_map: Map | None = None
+        self._by_rule: dict = {}
 
     def _adapter(self):
         if self._map is None:
             rules = []
-            self._by_rule = {}
             for route in self._dynamic:
                 rule = Rule(route.rule, methods=route.methods, endpoint=_view(route),
                             defaults=dict(route.defaults) or None,
@@ -128,6 +131,31 @@ class TenantRouter:
                                     or method == "OPTIONS"):
             raise Redirect(path + "/", self.tenant)
         raise NotFound(f"no route for {path}", self.tenant)
+
+    def options_match(self, path: str) -> Match | None:
+        """The route Flask's automatic OPTIONS answer is routed to (every
+        rule takes OPTIONS there, so the first rule matching the path
+        whatever its methods), or None when no rule matches it."""
+        by_method = self._static.get(path)
+        if by_method:
+            return Match(next(iter(by_method.values())), {})
+        if not self._dynamic:
+            return None
+        if self._options_map is None:
+            rules = []
+            for route in self._dynamic:
+                rule = Rule(route.rule, methods=(*route.methods, "OPTIONS"),
+                            endpoint=_view(route), defaults=dict(route.defaults) or None,
+                            strict_slashes=route.strict_slashes)
+                self._by_rule[id(rule)] = route
+                rules.append(rule)
+            self._options_map = Map(rules)
+        try:
+            rule, view_args = self._options_map.bind("tenant", "/").match(
+                path, "OPTIONS", return_rule=True)
+        except (WzNotFound, WzMethodNotAllowed, RequestRedirect):
+            return None
+        return Match(self._by_rule[id(rule)], view_args)
 
     def methods_for(self, path: str) -> tuple[str, ...] | None:
         """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""

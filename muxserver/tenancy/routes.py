@@ -35,7 +35,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 17
+READER_VERSION = 18
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -73,6 +73,11 @@ class Handler(NamedTuple):
     view_class: tuple | None = None
     #: The route's ``strict_slashes=`` (None: the map's, True by default).
     strict_slashes: bool | None = None
+    #: Which function object of the module the view is, for Flask's
+    #: "overwriting an existing endpoint function": ``"def:LINE"`` for a
+    #: function (the ``def`` that made it), ``"as_view:LINE"`` for the call
+    #: that made a class view's function.
+    view: str | None = None
 
 
 def _error(node: ast.AST, message: str) -> SyntaxError:
@@ -119,6 +124,32 @@ def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str,
                 if isinstance(target, ast.Name):
                     apps[target.id] = prefix
     return apps
+
+
+def blueprint_names(body: list[ast.stmt], consts: Constants) -> dict[str, str]:
+    """Names bound to ``Blueprint(...)`` in ``body`` -> the blueprint's
+    name (its endpoints are ``name.view``, as Flask names them).
+
+    :raises SyntaxError: for a name that cannot be read without running
+        code, or that Flask refuses (empty, or with a dot).
+    """
+    names = {}
+    for node in body:
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+            continue
+        if _factory_name(node.value) != "Blueprint":
+            continue
+        call = node.value
+        name_node = call.args[0] if call.args else next(
+            (k.value for k in call.keywords if k.arg == "name"), None)
+        name = _literal_str(name_node, "Blueprint name", consts)
+        if not name:
+            raise _error(call, "ValueError: 'name' may not be empty.")  # Flask's
+        if "." in name:
+            raise _error(call, "ValueError: 'name' may not contain a dot '.' character.")
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names.update((t.id, name) for t in targets if isinstance(t, ast.Name))
+    return names
 
 
 def imported_names(tree: ast.Module) -> dict[str, tuple[str, int, str | None]]:
@@ -171,8 +202,12 @@ class _Reader:
         self.consts = consts
         self.local = _app_objects(ast.Module(body=body, type_ignores=[]), consts)
         self.imports = imported_names(tree)
-        #: Functions defined at the top of the module and in ``body``.
-        self.functions = {n.name for n in (*tree.body, *body) if isinstance(n, _FUNCTIONS)}
+        #: Functions defined at the top of the module and in ``body``: the
+        #: lines of their ``def``s.
+        self.functions: dict[str, list[int]] = {}
+        for node in (*tree.body, *body):
+            if isinstance(node, _FUNCTIONS):
+                self.functions.setdefault(node.name, []).append(node.lineno)
         #: View classes of the module (:mod:`.classviews`).
         self.view_classes = read_view_classes(tree.body, self.origin_of, consts)
         #: Names bound to ``Cls.as_view(...)`` at the top of the module or in ``body``.
@@ -292,43 +327,48 @@ class _Reader:
         if endpoint_node is not None and not (isinstance(endpoint_node, ast.Constant)
                                               and endpoint_node.value is None):
             endpoint = _literal_str(endpoint_node, "add_url_rule() endpoint", self.consts)
-        own_name, view_methods, view_class = self.view_of(view_node)
+        own_name, view_methods, view_class, view = self.view_of(view_node, call.lineno)
         if methods is None:
             methods = tuple(view_methods) if view_methods else ("GET",)
         else:
             view_class = None  # methods= decides, as in Flask
         endpoint = endpoint or own_name
         return Handler("flask", rule, methods, endpoint, call.lineno, False, defaults, app,
-                       endpoint, view_class, strict)
+                       endpoint, view_class, strict, view)
 
-    def view_of(self, node: ast.AST, seen=()) -> tuple:
-        """``(name, methods, imported class)`` of a ``view_func=``: a function
-        of this module (its name; methods from the route), ``Cls.as_view
-        ("name")`` of a view class read here (its methods) or imported from a
-        module of the tenant (``(module, level, class)``, read by the
-        scanner), or a top-level name bound to one of those."""
+    def view_of(self, node: ast.AST, line: int, seen=()) -> tuple:
+        """``(name, methods, imported class, view)`` of a ``view_func=`` on
+        ``line``: a function of this module (its name; methods from the
+        route), ``Cls.as_view("name")`` of a view class read here (its
+        methods) or imported from a module of the tenant (``(module, level,
+        class)``, read by the scanner), or a top-level name bound to one of
+        those; ``view`` as :attr:`Handler.view` says."""
         if isinstance(node, ast.Name):
             if node.id in self.functions:
-                return node.id, None, None
+                # The def the name is bound to there: the last one above.
+                lines = self.functions[node.id]
+                made = max((n for n in lines if n < line), default=lines[-1])
+                return node.id, None, None, f"def:{made}"
             bound = self.views.get(node.id)
             if bound is not None and node.id not in seen:
-                return self.view_of(bound, (*seen, node.id))
+                return self.view_of(bound, line, (*seen, node.id))
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "as_view"):
             name_node = node.args[0] if node.args else next(
                 (k.value for k in node.keywords if k.arg == "name"), None)
             name = _literal_str(name_node, "as_view() name", self.consts)
             cls = node.func.value
+            view = f"as_view:{node.lineno}"  # each call makes a new function
             if isinstance(cls, ast.Name) and cls.id in self.view_classes:
                 verdict, value = self.view_classes[cls.id]
                 if verdict == "error":
                     raise _error(node, value)
-                return name, value, None
+                return name, value, None, view
             if view_base(cls, self.origin_of) is not None:
-                return name, None, None  # View.as_view itself
+                return name, None, None, view  # View.as_view itself
             origin = self.origin_of(cls)
             if origin is not None and not origin[0].startswith(("flask", "mux")):
-                return name, None, list(origin)
+                return name, None, list(origin), view
             raise _error(node, f"{ast.unparse(cls)} is not a View or MethodView subclass "
                                "defined at the top of this module (or imported from one of this "
                                "tenant's modules), so the methods of its route cannot be read")
@@ -377,7 +417,7 @@ def _decorated(reader: _Reader, node) -> list[Handler]:
         if route is not None:
             rule, methods, defaults, app, name, strict = route
             found.append(Handler("flask", rule, methods, node.name, node.lineno, False,
-                                 defaults, app, name, None, strict))
+                                 defaults, app, name, None, strict, f"def:{node.lineno}"))
     return found
 
 

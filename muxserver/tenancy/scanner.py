@@ -103,6 +103,16 @@ class Route(NamedTuple):
     #: werkzeug's ``strict_slashes``: a rule ending in ``/`` redirects the
     #: path without it (False: both match, and a rule without one matches ``/``).
     strict_slashes: bool = True
+    #: The name of the blueprint a Flask-style route is on (None: the app's).
+    blueprint: str | None = None
+
+    @property
+    def flask_endpoint(self) -> str:
+        """Flask's endpoint: ``blueprint.view`` for a blueprint's route, the
+        view's name (``endpoint=``, else the function's) for the app's —
+        what ``url_for``, ``request.endpoint`` and ``url_map`` name it by."""
+        view = self.name or self.handler
+        return f"{self.blueprint}.{view}" if self.blueprint is not None else view
 
 
 @dataclass(slots=True)
@@ -360,17 +370,22 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
     map_strict = _map_strict_slashes(name, facts, errors)
+    views: dict[tuple, tuple] = {}  # (app, Flask's endpoint) -> (file, view, line)
     for dotted, rel, key, meta in endpoints:
         endpoint = sys.intern(rel[:-3])
         for raw in meta["handlers"]:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
+            blueprint = None
             if handler.kind == "flask":
-                prefix = _app_prefix(name, facts, facts[dotted], handler, registered_prefixes,
+                mounted = _app_mount(name, facts, facts[dotted], handler, registered_prefixes,
                                      errors)
-                if prefix is None:
+                if mounted is None:
                     continue
+                prefix, blueprint, app = mounted
                 rule = prefix + rule
+                if _overwrites_a_view(name, views, rel, handler, app, blueprint, errors):
+                    continue
                 if handler.view_class is not None:
                     methods = _imported_view_methods(name, facts, facts[dotted], handler, errors)
                     if methods is None:
@@ -387,6 +402,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                     sys.intern(handler.name) if handler.name is not None else None,
                     handler.strict_slashes if handler.strict_slashes is not None else (
                         map_strict if handler.kind == "flask" else True),
+                    sys.intern(blueprint) if blueprint is not None else None,
                 )
             )
         ref = spec.sources[dotted]
@@ -521,6 +537,25 @@ def _map_strict_slashes(tenant: str, facts: dict[str, ModuleFacts], errors: list
     return found.pop() if len(found) == 1 else True
 
 
+def _overwrites_a_view(tenant: str, views: dict, rel: str, handler: Handler, app: tuple,
+                       blueprint: str | None, errors: list[str]) -> bool:
+    """Whether ``handler`` maps an endpoint ``views`` has under another
+    function: an error, as Flask's ``add_url_rule`` raises it when the
+    module runs (one function under several rules is no overwrite). An
+    app's endpoints are its own (each module may make its app); a
+    blueprint's are named by the blueprint."""
+    view_name = handler.name or handler.function
+    endpoint = f"{blueprint}.{view_name}" if blueprint is not None else view_name
+    mine = (rel, handler.view, handler.line)
+    other = views.setdefault((app if blueprint is None else None, endpoint), mine)
+    if other[:2] == mine[:2]:
+        return False
+    errors.append(f"{tenant}/{rel}:{handler.line}: AssertionError: View function mapping is "
+                  f"overwriting an existing endpoint function: {endpoint} (the endpoint's "
+                  f"function is at {tenant}/{other[0]}:{other[2]})")
+    return True
+
+
 def _imported_view_methods(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts,
                            handler: Handler, errors: list[str]) -> tuple | None:
     """The methods of ``add_url_rule(view_func=Cls.as_view(...))`` for a
@@ -552,12 +587,13 @@ def _note_file(version, root: str, rel: str) -> None:
     version.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
 
 
-def _app_prefix(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
-                registered: dict, errors: list[str]) -> str | None:
-    """The URL prefix of a Flask-style handler's app or blueprint: where
-    ``register_blueprint`` mounts it, else its own ``url_prefix``. None (and
-    an error) when the decorator's object is not a Flask()/Blueprint() of
-    the tenant."""
+def _app_mount(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
+               registered: dict, errors: list[str]) -> tuple[str, str | None, tuple] | None:
+    """``(url prefix, blueprint name, (module, variable))`` of a
+    Flask-style handler's app or blueprint: the prefix where
+    ``register_blueprint`` mounts it, else its own ``url_prefix``; the name
+    None for an app. None (and an error) when the decorator's object is not
+    a Flask()/Blueprint() of the tenant."""
     module, level, var, own = handler.app
     origin = _origin_module(here, module, level, facts)
     if origin is not None and own is None:
@@ -568,7 +604,8 @@ def _app_prefix(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, h
                       f"from {where!r}, which is not made by Flask(...) or Blueprint(...) at the "
                       "top of one of this tenant's modules, so its route cannot be read")
         return None
-    return registered.get((origin, var), own)
+    blueprint = facts[origin].meta.get("blueprint_names", {}).get(var)
+    return registered.get((origin, var), own), blueprint, (origin, var)
 
 
 def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:

@@ -29,6 +29,32 @@ from sandbox.guards.declared import declared
 from sandbox.facades.aio import resolve
 
 
+def runtime_environment(tenant: str, target: str, revision: str, port: int) -> dict[str, str]:
+    """The variables Cloud Functions sets in a function's environment (its
+    "runtime environment variables set automatically", and Cloud Run's for
+    the function's service): the target function and its signature type
+    (``http`` until the module has run, as functions-framework sets it then:
+    :func:`signature_type`), the service (the tenant), its revision (the
+    tenant's deployed version) and configuration, and the port requests
+    come in on.
+
+    .. warning::
+       Not set: the legacy Python 3.7 runtime's ``ENTRY_POINT``,
+       ``FUNCTION_NAME``, ``GCP_PROJECT``, ``FUNCTION_REGION``... — there is
+       no project or region here, and ``ENTRY_POINT`` switches
+       functions-framework to that runtime's other behaviour.
+    """
+    return {"FUNCTION_TARGET": target, "FUNCTION_SIGNATURE_TYPE": "http",
+            "K_SERVICE": tenant, "K_REVISION": f"{tenant}-{revision[:12]}",
+            "K_CONFIGURATION": tenant, "PORT": str(port)}
+
+
+def signature_type(func) -> str:
+    """The signature type functions-framework gives ``func`` once its module
+    has run (and writes into ``FUNCTION_SIGNATURE_TYPE``)."""
+    return "typed" if isinstance(func, TypedFunction) else "http"
+
+
 def call(func, request, site):
     """An HTTP function (``func`` awaits an ``async def`` already)."""
     if request.path in ("/robots.txt", "/favicon.ico"):

@@ -60,10 +60,7 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
     ctx = context.current()
 
     if kind == "flask":
-        # Flask's endpoint: the view's name, under its blueprint's.
-        owner = apps[0] if apps and apps[0].is_blueprint else None
-        view_name = route.name or route.handler
-        request.routed_to(f"{owner.name}.{view_name}" if owner is not None else view_name)
+        request.routed_to(route.flask_endpoint)  # the view's name, under its blueprint's
 
     # A copy the URL value preprocessors may change (the view is called with
     # what they leave, and request.view_args reads it), as Flask's.
@@ -98,15 +95,18 @@ def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
     return _serve(context.current(), apps, view, None, tenant_root, endpoint)
 
 
-def options_page(apps, methods, tenant_root, endpoint="-"):
-    """Flask's automatic OPTIONS answer for ``apps``, after their
-    ``before_request`` hooks and through their ``after_request`` ones;
-    call it inside the limits."""
+def options_page(apps, methods, tenant_root, endpoint="-", route=None, view_args=None):
+    """Flask's automatic OPTIONS answer for ``apps``, after their URL value
+    preprocessors (given the request's endpoint and ``view_args``, those of
+    the ``route`` it was routed to; None when none) and ``before_request``
+    hooks, and through their ``after_request`` ones; call it inside the
+    limits."""
 
     def view():
         return Response("", headers=[("Allow", ", ".join(methods))])
 
-    return _serve(context.current(), apps, view, None, tenant_root, endpoint)
+    return _serve(context.current(), apps, view, route, tenant_root, endpoint,
+                  dict(view_args) if view_args is not None else None)
 
 
 def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None):

@@ -18,11 +18,9 @@ import uuid
 from werkzeug.http import http_date
 
 from sandbox import guards
-from sandbox import limits
 from sandbox.facades.data import dataclass_as_dict
-from sandbox.facades.data import check_coder
-from sandbox.facades.data import check_layout
 from sandbox.facades.data import decode_json
+from sandbox.facades.jsontext import checked_dumps_options
 from sandbox.guards.declared import declared
 
 from muxserver.tenant_api import context
@@ -40,41 +38,15 @@ def _default(o):
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
-def _values_and_depth(obj) -> tuple[int, int]:
-    """How many values ``obj`` holds and how deep they nest (each line of
-    indented JSON repeats the indent once per level)."""
-    stack, count, deepest = [(obj, 1)], 0, 0
-    while stack:
-        item, depth = stack.pop()
-        count += 1
-        deepest = max(deepest, depth)
-        if not count & 63:
-            limits.tick(8)
-        if isinstance(item, (list, tuple)):
-            stack.extend((value, depth + 1) for value in item)
-        elif isinstance(item, dict):
-            stack.extend((value, depth + 1) for value in item.values())
-    return count, deepest
-
-
 def dumps(obj, **kwargs) -> str:
-    """``flask.json.dumps``: sorted keys, ASCII, Flask's conversions. The
-    layout is the sandbox's ``json``'s (an indent or separators of at most
-    64 and 16 characters, an encoder class only as ``cls=``), and the text
-    is sized first, indents included."""
-    check_coder(kwargs.get("cls"), json.JSONEncoder)
-    indent = kwargs.get("indent")
-    kwargs["indent"] = check_layout(indent, kwargs.get("separators"))
-    size = 6 * guards.text_size(obj, 2**62)
-    if indent is not None:
-        count, depth = _values_and_depth(obj)
-        width = len(indent) if isinstance(kwargs["indent"], str) else kwargs["indent"]
-        size += count * (70 + max(width, 0) * depth)
-    guards.check_allocation(size, "JSON")
-    kwargs["default"] = guards.sized_default(kwargs.get("default") or _default, "JSON")
+    """``flask.json.dumps``: sorted keys, ASCII, Flask's conversions; laid
+    out and sized as the sandbox's ``json.dumps``
+    (:func:`sandbox.facades.jsontext.checked_dumps_options`: indents by
+    depth)."""
+    kwargs["default"] = kwargs.get("default") or _default
     kwargs.setdefault("ensure_ascii", True)
     kwargs.setdefault("sort_keys", True)
-    return json.dumps(obj, **kwargs)
+    return json.dumps(obj, **checked_dumps_options(obj, kwargs))
 
 
 @declared("sort_keys compact ensure_ascii mimetype dumps loads response")

@@ -367,6 +367,18 @@ def _vercel(func, request, site):
                     "or a function")
 
 
+def environment(tenant: str, manifest, revision: str, port: int) -> dict[str, str]:
+    """What ``os.environ`` holds for a tenant: the variables its platform
+    sets (Cloud Functions' for ``gcf``:
+    :func:`~muxserver.tenant_api.cloudfunctions.runtime_environment`),
+    under its own ``[env]``, which always wins."""
+    function = manifest.function
+    platform = {}
+    if function is not None and function.form == "gcf":
+        platform = cloudfunctions.runtime_environment(tenant, function.name, revision, port)
+    return {**platform, **manifest.env}
+
+
 _CALLERS = {
     "flask": _flask,
     "gcf": cloudfunctions.call,

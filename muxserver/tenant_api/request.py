@@ -346,7 +346,7 @@ class TenantRequest:
     __slots__ = ("_environ", "_rel", "_mount", "_wz", "_view_args", "_headers", "_files",
                  "_endpoint", "_max_body")
 
-    def __init__(self, environ, rel: str, mount: str, view_args: dict, endpoint: str = "",
+    def __init__(self, environ, rel: str, mount: str, view_args: dict | None, endpoint: str = "",
                  max_body: int | None = None):
         self._environ = environ
         self._rel = rel
@@ -396,13 +396,15 @@ class TenantRequest:
     is_secure = property(lambda self: self._r.is_secure)
     query_string = property(lambda self: self._r.query_string)
     args = property(lambda self: self._r.args)
-    view_args = property(lambda self: dict(self._view_args))
-    endpoint = property(lambda self: self._endpoint)
+    # None for a request no route matched, as Flask's.
+    view_args = property(lambda self: dict(self._view_args) if self._view_args is not None
+                         else None)
+    endpoint = property(lambda self: self._endpoint or None)
 
     @property
     def blueprint(self) -> str | None:
         """The blueprint of the route's view (Flask's: its endpoint's prefix)."""
-        return self._endpoint.rpartition(".")[0] or None
+        return (self._endpoint or "").rpartition(".")[0] or None
 
     def set_view_args(self, view_args: dict) -> None:
         """What ``request.view_args`` reads once the URL value preprocessors

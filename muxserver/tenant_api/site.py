@@ -149,11 +149,8 @@ class TenantSite:
                 raise BuildError("url_for('static') needs filename=")
             path = "/static/" + quote(_url_text(filename).lstrip("/"))
         else:
-            if endpoint.startswith("."):
-                endpoint = endpoint[1:]
-            else:
-                endpoint = endpoint.rsplit(".", 1)[-1]
-            path = self._build(endpoint, values)
+            # ".view" outside a request: the app's (no current blueprint), as Flask's.
+            path = self._build(endpoint[1:] if endpoint.startswith(".") else endpoint, values)
         url = mount + path
         if values:
             if guards.text_size(values, MAX_URL_BYTES) > MAX_URL_BYTES:
@@ -167,10 +164,11 @@ class TenantSite:
         return url
 
     def _build(self, name: str, values: dict) -> str:
-        # Flask's endpoint: the route's endpoint= if it gave one, else the view's name.
-        candidates = [r for r in self.routes if (r.name or r.handler) == name]
+        # Flask's endpoint: "blueprint.view" for a blueprint's route.
+        candidates = [r for r in self.routes if r.flask_endpoint == name]
         if not candidates:
-            raise BuildError(f"url_for: no view function named {name!r} in tenant {self.tenant}")
+            raise BuildError(f"Could not build url for endpoint {name!r}: no view function "
+                             f"has that endpoint in tenant {self.tenant}")
         # Stacked @route decorators register bottom-up: Flask's order (the
         # lowest rule first), not the source's.
         first = {}

@@ -13,8 +13,7 @@ pattern of Flask's docs asks ``app.url_map.is_endpoint_expecting``:
    ``url_map`` is not werkzeug's ``Map``: it offers ``is_endpoint_expecting``
    and ``strict_slashes`` (read at deploy from ``app.url_map.strict_slashes =
    False`` at the top of a module); other names are refused at deploy
-   (:mod:`muxserver.tenancy.reading`). Endpoints are matched by their view
-   name, as ``url_for`` builds them here.
+   (:mod:`muxserver.tenancy.reading`).
 """
 
 from __future__ import annotations
@@ -95,9 +94,8 @@ class TenantURLMap:
         if endpoint == "static" and site is not None and site.files is not None and \
                 os.path.isdir(site.files.resolve("/app/static")):
             return wanted <= {"filename"}
-        name = endpoint.rsplit(".", 1)[-1]
         rules = [r for r in (site.routes if site is not None else ())
-                 if (r.name or r.handler) == name and r.kind == "flask"]
+                 if r.kind == "flask" and r.flask_endpoint == endpoint]
         if not rules:
             raise KeyError(endpoint)
         return any(wanted <= set(_CONVERTER.findall(r.rule)) | {k for k, _ in r.defaults}

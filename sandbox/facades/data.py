@@ -26,6 +26,9 @@ from sandbox.guards import SizeLimitError
 from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
+from sandbox.facades.jsontext import check_coder
+from sandbox.facades.jsontext import checked_dumps_options
+from sandbox.facades.jsontext import encoder_method
 from sandbox.facades.numbers import SystemRandom
 
 declare_values(json.JSONEncoder, json.JSONDecoder, uuid.UUID, dynamic=True)
@@ -34,66 +37,8 @@ declare_values(type(hashlib.sha256()), type(hashlib.blake2b()), type(hashlib.bla
                type(hashlib.shake_128()), hmac.HMAC)
 
 
-def _count(obj) -> int:
-    """How many values ``obj`` holds (each costs an indent and separators)."""
-    stack, count = [obj], 0
-    while stack:
-        item = stack.pop()
-        count += 1
-        if not count & 63:
-            limits.tick(8)
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-    return count
-
-
-def _check_coder(cls, base) -> None:
-    """``cls=`` is instantiated by json with keywords: only a coder class."""
-    if cls is not None and not (isinstance(cls, type) and issubclass(cls, base)):
-        raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
-
-
-def _check_layout(indent, separators):
-    """Refuse a long indent or separators; returns the indent to use (a
-    count made an exact int once: json repeats ``' ' * indent``)."""
-    if guards.is_count(indent):
-        indent = guards.exact_int(indent)
-    if isinstance(indent, int) and indent > 64 or isinstance(indent, str) and len(indent) > 64:
-        raise SizeLimitError("json indent is over the sandbox limit (64)")
-    if separators is not None and any(len(guards.safe_str(sep, 32)) > 16 for sep in separators):
-        raise SizeLimitError("json separators are over the sandbox limit (16 characters)")
-    return indent
-
-
-#: For the tenant API's ``flask.json`` and ``app.json``, which lay JSON out
-#: by the same rules.
-check_coder = _check_coder
-check_layout = _check_layout
-
-
-def _check_json_size(obj) -> None:
-    # Escaping can make the text up to 6 times its source (\uXXXX).
-    guards.check_allocation(6 * guards.text_size(obj, 2**62) + 70 * _count(obj), "JSON")
-
-
-def _encoder_method(encoder, name):
-    """``JSONEncoder().encode``/``iterencode``, sized like ``json.dumps``."""
-    method = getattr(encoder, name)
-
-    def sized(obj, *args):
-        indent = _check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
-        if indent is not encoder.indent:
-            encoder.indent = indent  # the exact count that was checked
-        _check_json_size(obj)
-        return method(obj, *args)
-
-    return sized
-
-
-METHOD_GUARDS[(json.JSONEncoder, "encode")] = _encoder_method
-METHOD_GUARDS[(json.JSONEncoder, "iterencode")] = _encoder_method
+METHOD_GUARDS[(json.JSONEncoder, "encode")] = encoder_method
+METHOD_GUARDS[(json.JSONEncoder, "iterencode")] = encoder_method
 
 #: Bytes of objects one value of JSON text can become at most beside its
 #: characters: a list's slot and the smallest object (a float, an empty
@@ -127,7 +72,7 @@ def decode_json(text, **kwargs):
     """``json.loads`` for every road tenant text takes into a JSON decoder
     (the ``json`` and ``flask.json`` facades, a request's or a response's
     ``get_json``, outbound responses), sized first (:func:`check_json_text`)."""
-    _check_coder(kwargs.get("cls"), json.JSONDecoder)
+    check_coder(kwargs.get("cls"), json.JSONDecoder)
     check_json_text(text)
     return json.loads(text, **kwargs)
 
@@ -157,15 +102,7 @@ METHOD_GUARDS[(json.JSONDecoder, "raw_decode")] = _decoder_method
 
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
-        if kwargs.get("indent") is not None:
-            kwargs["indent"] = _check_layout(kwargs["indent"], kwargs.get("separators"))
-        else:
-            _check_layout(None, kwargs.get("separators"))
-        _check_json_size(obj)
-        if kwargs.get("default") is not None:
-            kwargs["default"] = guards.sized_default(kwargs["default"], "json.dumps()")
-        _check_coder(kwargs.get("cls"), json.JSONEncoder)
-        return json.dumps(obj, *args, **kwargs)
+        return json.dumps(obj, *args, **checked_dumps_options(obj, kwargs, "json.dumps()"))
 
     def loads(s, *args, **kwargs):
         if args:

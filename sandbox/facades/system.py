@@ -111,7 +111,7 @@ def _in_data(files, host: str) -> bool:
 
 def build_os(ctx):
     files = ctx.files
-    environ = {str(k): str(v) for k, v in ctx.env.items()}
+    environ = ctx.env  # the runtime's own copy (text keys and values)
 
     def getenv(key, default=None):
         return environ.get(key, default)

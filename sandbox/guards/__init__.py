@@ -44,7 +44,6 @@ from sandbox.guards.counts import is_count
 from sandbox.guards.consume import safe_repr
 from sandbox.guards.consume import plain_text
 from sandbox.guards.consume import safe_str
-from sandbox.guards.consume import sized_default
 from sandbox.guards.consume import text_of
 from sandbox.guards.operators import join_text
 from sandbox.guards.builtins import ticking_over_inputs
@@ -88,7 +87,6 @@ __all__ = [
     "plain_text",
     "safe_str",
     "safe_str_builtin",
-    "sized_default",
     "text_of",
     "text_size",
     "guarded_getattr",

@@ -603,19 +603,3 @@ def exception_text(exc, limit: int = MAX_LOG_TEXT) -> str:
     except Exception:  # an __str__ that raises, as traceback shows it
         message = "<exception str() failed>"
     return f"{name}: {message}" if message else name
-
-
-def sized_default(default, what: str):
-    """``json``'s ``default=``: what it returns counts toward the size of the
-    text, so ``[o] * 2000`` with ``default=lambda o: big`` stops before the
-    encoder writes gigabytes."""
-    total = [0]
-
-    def sized(obj):
-        value = default(obj)
-        total[0] += 6 * text_estimate(value, 2**62)[0] + 2
-        check_allocation(total[0], what)
-        return value
-
-    return sized
-

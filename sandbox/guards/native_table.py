@@ -448,15 +448,16 @@ _owner("itertools",
     zip_longest='TickingIter over ticking inputs')
 _owner("json",
     "JSONDecodeError JSONDecoder JSONEncoder",
-    dumps='sized first (6x the text + 70 a value); default= counted; indent and separators capped',
+    dumps='jsontext.checked_dumps_options: sized first (6x the text + 70 a value + the indent '
+          'once per level on each line); default= counted; indent and separators capped',
     loads='data.check_json_text: sized first (2x the text + 64 a value); cls= a decoder class only')
 _owner("json.decoder.JSONDecoder",
     decode='data._decoder_method: sized like json.loads',
     raw_decode='data._decoder_method')
 _owner("json.encoder.JSONEncoder",
     "default",
-    encode='data._encoder_method: sized like json.dumps',
-    iterencode='data._encoder_method')
+    encode='jsontext.encoder_method: sized like json.dumps, its default counted',
+    iterencode='jsontext.encoder_method')
 _owner("logging",
     "FileHandler Formatter Handler Logger NullHandler StreamHandler basicConfig "
     "captureWarnings disable getLevelName getLogger",
@@ -882,7 +883,7 @@ _owner("markupsafe",
     escape="companions.escape: a value that is not text is read through consume (sized)",
     escape_silent="as escape", soft_str="as escape")
 _owner("muxserver.tenant_api.flask_json.JSONProvider",
-    dumps="flask_json.dumps: sized first, default= counted",
+    dumps="flask_json.dumps: jsontext.checked_dumps_options, as json.dumps",
     loads="data.decode_json: sized first",
     response="as dumps")
 _owner("muxserver.tenant_api.urlmap.TenantURLMap",

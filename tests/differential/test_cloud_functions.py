@@ -2,6 +2,7 @@
 own Python runtime) and by muxserver's ``gcf`` form in the same test."""
 
 import pytest
+from werkzeug.test import Client
 
 from tests.differential.harness import CloudFunctionSide
 
@@ -71,3 +72,84 @@ def test_http_functions_and_the_crash_answer(both):
     pair.get("/robots.txt")
     pair.get("/favicon.ico")
     pair.get("/boom", compare=("Content-Type", "X-Google-Status"))
+
+
+#: What a function reads of the environment Cloud Functions gives it.
+ENV_MAIN = """
+    import os
+    import functions_framework
+    from flask import jsonify
+
+    NAMES = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE", "K_SERVICE", "K_REVISION",
+             "K_CONFIGURATION", "PORT", "GREETING")
+
+
+    class Empty:
+        @classmethod
+        def from_dict(cls, data):
+            return cls()
+
+
+    @functions_framework.http
+    def env(request):
+        return jsonify({name: os.environ.get(name) for name in NAMES})
+
+
+    def plain(request):
+        return jsonify({name: os.getenv(name) for name in NAMES})
+
+
+    @functions_framework.typed
+    def typed_env(e: Empty):
+        return {name: os.environ.get(name) for name in NAMES}
+    """
+
+#: The platform's part (functions-framework running locally sets only the
+#: first two; Cloud Run sets the others for the function's service).
+FRAMEWORK_SET = ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE")
+
+
+@pytest.mark.parametrize("target, method, signature", [
+    ("env", "GET", "http"), ("plain", "GET", "http"), ("typed_env", "POST", "typed")])
+def test_a_function_sees_the_runtime_environment_of_cloud_functions(
+        both, monkeypatch, target, method, signature):
+    for name in FRAMEWORK_SET:  # create_app writes them into os.environ: put back after
+        monkeypatch.delenv(name, raising=False)
+    files = {"main.py": ENV_MAIN,
+             "tenant.toml": f"[function]\nentrypoint = 'main.{target}'\nform = 'gcf'\n"
+                            "[env]\nGREETING = 'hi'\n"}
+    pair = both(files, module=f"main.py:{target}", side_class=CloudFunctionSide)
+    theirs, ours = pair.request(method, "/", body=False, json={})
+    seen = ours.json
+    assert {name: seen[name] for name in FRAMEWORK_SET} == \
+        {name: theirs.json[name] for name in FRAMEWORK_SET} == \
+        {"FUNCTION_TARGET": target, "FUNCTION_SIGNATURE_TYPE": signature}
+    # Cloud Run's: the service is the tenant, the revision its deployed version.
+    version = pair.mux_app.registry.get("t").spec.version
+    assert seen["K_SERVICE"] == seen["K_CONFIGURATION"] == "t"
+    assert seen["K_REVISION"] == f"t-{version[:12]}"
+    assert seen["PORT"] == str(pair.mux_app.config.port)
+    assert seen["GREETING"] == "hi"
+
+
+def test_the_tenants_own_env_wins_over_the_platforms(tenants):
+    tenants.add("fn", {
+        "main.py": ENV_MAIN,
+        "tenant.toml": "[function]\nentrypoint = 'main.env'\nform = 'gcf'\n"
+                       "[env]\nK_SERVICE = 'mine'\nFUNCTION_TARGET = 'other'\n"})
+    seen = Client(tenants.app()).get("/fn/").json
+    assert (seen["K_SERVICE"], seen["FUNCTION_TARGET"]) == ("mine", "other")
+    assert seen["K_CONFIGURATION"] == "fn" and seen["GREETING"] is None
+
+
+def test_other_forms_see_only_their_env(tenants):
+    tenants.add("flaskish", {"app.py": """
+        import os
+        from flask import Flask
+        app = Flask(__name__)
+
+        @app.route('/')
+        def index():
+            return {"env": dict(os.environ)}
+        """, "tenant.toml": "[env]\nGREETING = 'hi'\n"})
+    assert Client(tenants.app()).get("/flaskish/").json == {"env": {"GREETING": "hi"}}

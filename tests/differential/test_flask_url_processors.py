@@ -139,3 +139,63 @@ def test_url_map_names_it_does_not_offer_are_refused_with_file_and_line(tenants)
     errors = tenants.app().registry.error_list()
     assert len(errors) == 1 and "acme/app.py:5:" in errors[0], errors
     assert "url_map.converters is not offered here" in errors[0]
+
+
+#: Flask's automatic OPTIONS answer goes through the matched rule's URL
+#: value preprocessors and hooks, with its endpoint and view arguments.
+AUTOMATIC_OPTIONS = {"app.py": """
+    from flask import Flask, Blueprint, g, request
+
+    app = Flask(__name__)
+    bp = Blueprint('items', __name__, url_prefix='/<lang>')
+
+    @app.url_value_preprocessor
+    def seen(endpoint, values):
+        g.seen = [endpoint, dict(values or {})]
+
+    @bp.url_value_preprocessor
+    def pull(endpoint, values):
+        g.lang = values.pop('lang')
+
+    @bp.before_request
+    def in_blueprint():
+        g.bp = True
+
+    @app.after_request
+    def show(response):
+        response.headers['X-Custom'] = repr([
+            g.get('seen'), g.get('lang'), g.get('bp'), request.endpoint, request.view_args])
+        return response
+
+    @app.route('/plain/<int:n>', methods=['GET', 'POST'])
+    def plain(n):
+        return str(n)
+
+    @app.route('/fixed')
+    def fixed():
+        return 'fixed'
+
+    @bp.route('/item/<name>')
+    def item(name):
+        return name
+
+    @bp.post('/item/<name>')
+    def change(name):
+        return name
+
+    app.register_blueprint(bp)
+    """}
+
+
+def test_automatic_options_runs_the_matched_routes_processors_and_hooks(both):
+    pair = both(AUTOMATIC_OPTIONS)
+    # Flask lists Allow in a set's order (the hash seed's): compared as sets.
+    compare = tuple(name for name in HEADERS if name != "Allow")
+    for path in ("/plain/3", "/de/item/x", "/fixed", "/nowhere"):
+        theirs, ours = pair.request("OPTIONS", path, compare=compare)
+        assert set(ours.headers.get("Allow", "").split(", ")) == \
+            set(theirs.headers.get("Allow", "").split(", "))
+        if path == "/plain/3":
+            assert "'plain', {'n': 3}" in theirs.headers["X-Custom"]
+        elif path == "/de/item/x":
+            assert "'de', True, 'items.item'" in theirs.headers["X-Custom"]

@@ -1,0 +1,163 @@
+"""JSON text as one call may build it: its layout and its size, judged in
+one place for every road from tenant values to JSON text — the sandbox's
+``json.dumps``, ``JSONEncoder.encode``/``iterencode``, and the tenant API's
+``flask.json.dumps``, ``app.json``, ``jsonify`` and ``tojson`` (which call
+:func:`checked_dumps_options`).
+
+Python's encoder builds the whole text in one call that no tick
+interrupts, so the text is sized before it is built
+(:func:`json_text_size`): six times the values' own text (``\\uXXXX``
+escapes), :data:`VALUE_BYTES` for each value, and — indented — the indent
+once per level of nesting on every line. Without the last part
+``json.dumps(deep, indent=64)`` of 18 000 zeros under 200 levels built
+230 MB (460 MB at its peak) against a 32 MB budget, sized as 1.3 MB.
+
+.. warning::
+   The size is an upper estimate: a wide document with one deep branch is
+   sized as if its values sat at their own depths (exact), but a ``default=``
+   value is sized as if it sat below everything seen so far.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sandbox import guards
+from sandbox import limits
+from sandbox.guards import SizeLimitError
+
+#: The longest indent (a count of spaces, or text) and separator.
+MAX_INDENT = 64
+MAX_SEPARATOR = 16
+#: Bytes one value costs beside its own text: a newline, the item and key
+#: separators (at most :data:`MAX_SEPARATOR` each), brackets.
+VALUE_BYTES = 70
+
+
+def check_coder(cls, base) -> None:
+    """``cls=`` is instantiated by json with keywords: only a coder class."""
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"cls= must be a subclass of json.{base.__name__}")
+
+
+def check_layout(indent, separators):
+    """Refuse a long indent or separators; returns the indent to use: a
+    count made an exact ``int``, text an exact ``str`` (json repeats it,
+    and a subclass could answer ``len()`` as it likes)."""
+    if guards.is_count(indent):
+        indent = guards.exact_int(indent)
+    elif isinstance(indent, str):
+        indent = str.__str__(indent)
+    if isinstance(indent, int) and indent > MAX_INDENT \
+            or isinstance(indent, str) and len(indent) > MAX_INDENT:
+        raise SizeLimitError(f"json indent is over the sandbox limit ({MAX_INDENT})")
+    if separators is not None and any(len(guards.safe_str(sep, 32)) > MAX_SEPARATOR
+                                      for sep in separators):
+        raise SizeLimitError(f"json separators are over the sandbox limit ({MAX_SEPARATOR} "
+                             "characters)")
+    return indent
+
+
+def _indent_width(indent) -> int:
+    """Characters one level of ``indent`` (as :func:`check_layout` returns
+    it) adds to a line."""
+    if isinstance(indent, str):
+        return len(indent)
+    return indent if isinstance(indent, int) and indent > 0 else 0
+
+
+_CONTAINERS = (list, tuple, dict)
+
+
+def json_text_size(obj, indent=None, depth: int = 0) -> tuple[int, int]:
+    """``(bytes, deepest)``: at most how many bytes ``json.dumps(obj,
+    indent=indent)`` writes when ``obj`` sits ``depth`` levels down, and
+    the deepest level it reaches. Each value's line and each container's
+    closing line carry the indent once per level. The walk ticks every few
+    values (a list of millions is one value to json, not one step here)."""
+    width = _indent_width(indent)
+    values, levels, deepest = 1, depth, depth
+    stack = [(obj, depth)] if isinstance(obj, _CONTAINERS) else []
+    seen = 0
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        count = len(children)
+        values += count
+        # Each child's line at the level below, and the closing bracket's.
+        levels += level + count * (level + 1)
+        if count:
+            deepest = max(deepest, level + 1)
+        for child in children:
+            seen += 1
+            if not seen & 63:
+                limits.tick(8)
+            if isinstance(child, _CONTAINERS):
+                stack.append((child, level + 1))
+    text = 6 * guards.text_size(obj, 2**62)
+    return text + VALUE_BYTES * values + width * levels, deepest
+
+
+def check_json_size(obj, indent=None, default=None, what: str = "JSON"):
+    """Refuse ``obj``'s JSON text when it is past the request's memory;
+    returns ``default`` (json's ``default=``) wrapped so that what it
+    returns counts too — below the deepest level seen so far, which no
+    value it returns can be deeper than — or None without one."""
+    spent, deepest = json_text_size(obj, indent)
+    guards.check_allocation(spent, what)
+    if default is None:
+        return None
+    total = [spent, deepest]
+
+    def sized(o):
+        value = default(o)
+        more, total[1] = json_text_size(value, indent, total[1] + 1)
+        total[0] += more
+        guards.check_allocation(total[0], what)
+        return value
+
+    return sized
+
+
+def checked_dumps_options(obj, options: dict, what: str = "JSON") -> dict:
+    """The options of ``json.dumps(obj, **options)``, checked: an encoder
+    class only as ``cls=``, the layout's limits, the text's size (indents
+    included), ``default=`` counted. Returns the options to call with."""
+    check_coder(options.get("cls"), json.JSONEncoder)
+    options = dict(options)
+    indent = check_layout(options.get("indent"), options.get("separators"))
+    if indent is not None:
+        options["indent"] = indent
+    default = check_json_size(obj, indent, options.get("default"), what)
+    if default is not None:
+        options["default"] = default
+    return options
+
+
+_ABSENT = object()
+
+
+def encoder_method(encoder, name):
+    """``JSONEncoder(...).encode``/``iterencode``, judged like ``json.dumps``
+    by the encoder's own settings; its ``default`` (given to the encoder,
+    or a subclass's method) is counted while this call runs."""
+    method = getattr(encoder, name)
+
+    def sized(obj, *args):
+        indent = check_layout(encoder.indent, (encoder.item_separator, encoder.key_separator))
+        if indent is not encoder.indent:
+            encoder.indent = indent  # the exact value that was checked
+        own = vars(encoder).get("default", _ABSENT)
+        encoder.default = check_json_size(obj, indent, encoder.default,
+                                          f"JSONEncoder.{name}()")
+        try:
+            # iterencode writes lazily: its chunks are made now, with the
+            # sized default, and handed back as they came.
+            return iter(list(method(obj, *args))) if name == "iterencode" else method(obj, *args)
+        finally:
+            if own is _ABSENT:
+                del encoder.default
+            else:
+                encoder.default = own
+
+    return sized
