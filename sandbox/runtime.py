@@ -592,16 +592,6 @@ def tenant_builtins() -> dict:
     return _BUILTINS
 
 
-def builtin_names() -> frozenset:
-    """The names tenant code finds without defining them: the builtins
-    (:func:`tenant_builtins`), ``open`` (a global of each module,
-    :meth:`TenantRuntime.module_names`) and ``print`` (compiled to
-    ``_print_``). Deploy-time checks read it: a builtin of Python missing
-    here is refused with file and line instead of a ``NameError`` when a
-    request reaches it."""
-    return frozenset(tenant_builtins()) | {"open", "print"}
-
-
 def clear_modules(modules) -> None:
     """Clear the globals of tenant modules that left their runtime: their
     functions and globals form cycles, and clearing frees them at once

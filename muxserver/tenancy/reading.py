@@ -15,7 +15,7 @@ import posixpath
 
 from pyflakes import checker as pyflakes_checker
 from pyflakes import messages as pyflakes_messages
-from sandbox.runtime import builtin_names
+from sandbox.guards.builtins import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants

@@ -513,3 +513,14 @@ def make_builtins() -> dict:
                                     list: table["list"], tuple: table["tuple"],
                                     range: SafeRange})
     return table
+
+
+def builtin_names() -> frozenset:
+    """The names tenant code finds without defining them: the table's
+    (:func:`make_builtins`), what :func:`sandbox.runtime.tenant_builtins`
+    adds (``__import__``, ``__metaclass__``, ``_print_``), ``open`` (a
+    global of each module) and ``print`` (compiled to ``_print_``).
+    Deploy-time checks read it (in the compiler process too, which never
+    imports the facades): a builtin of Python missing here is refused with
+    file and line instead of a ``NameError`` when a request reaches it."""
+    return frozenset(make_builtins()) | {"__import__", "__metaclass__", "_print_", "open", "print"}

@@ -5,6 +5,7 @@ can hold as a value carries its tenant with it."""
 import pytest
 
 from sandbox import compile_tenant
+from sandbox.guards.builtins import builtin_names
 from sandbox.runtime import RUNTIME_KEY
 from sandbox.runtime import tenant_builtins
 from tests.sandbox.rounds import tenant_runtime
@@ -79,3 +80,11 @@ def test_reading_the_runtime_through_the_module_object_is_refused(tmp_path):
 def test_the_shared_import_refuses_globals_without_a_runtime(globals_):
     with pytest.raises(ImportError):
         tenant_builtins()["__import__"]("json", globals_, None, (), 0)
+
+
+def test_the_deploy_checks_know_every_builtin_tenant_code_has():
+    """pyflakes at deploy reads builtin_names(); a name the runtime gives
+    tenant code and the list lacks would refuse code that runs."""
+    assert set(tenant_builtins()) <= builtin_names()
+    assert {"open", "print", "FileNotFoundError"} <= builtin_names()
+    assert not {"globals", "vars", "eval", "SystemExit"} & builtin_names()
