@@ -121,13 +121,16 @@ def _plain_headers(headers) -> list[tuple[str, str]]:
 
 
 def _status(value) -> int:
-    if type(value) is int and 200 <= value <= 599:
+    """The status code of a tenant's answer: any three digits from 200, as
+    werkzeug takes (``return "...", 666`` is sent as Flask sends it); a 1xx
+    is not a final answer, and is refused."""
+    if type(value) is int and 200 <= value <= 999:
         return value
     if isinstance(value, str):
         text = _exact_str(value, "status")
-        if len(text) >= 3 and text[:3].isdigit() and 200 <= int(text[:3]) <= 599:
+        if len(text) >= 3 and text[:3].isdigit() and 200 <= int(text[:3]) <= 999:
             return int(text[:3])
-    raise BadReturnValue("status must be an int from 200 to 599")
+    raise BadReturnValue("status must be an int from 200 to 999")
 
 
 def _split_tuple(value: tuple):

@@ -248,11 +248,6 @@ STATUS_APP = {"app.py": """
     """}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "muxserver/http/responses.py::_status accepts 200-599 only (BadReturnValue, a 500); "
-    "werkzeug takes any three-digit code (its phrase UNKNOWN, or the one the string gives). "
-    "The fix is in muxserver/http/ (owned by another helper this round): accept 200-999 "
-    "and keep the string's own phrase in status_line."))
 def test_a_status_code_without_a_registered_phrase_is_sent_as_flask_sends_it(both):
     pair = both(STATUS_APP)
     pair.get("/666")
