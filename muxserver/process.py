@@ -21,6 +21,7 @@ from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
 from muxserver.ops.collector import collector
 from muxserver.ops.memory import pin_mmap_threshold
+from muxserver.tenancy.codecache import code_fingerprint
 from muxserver.ops.memory import release_memory
 from muxserver.ops.watchdog import HubWatchdog
 from sandbox import limits as sandbox_limits
@@ -86,6 +87,7 @@ def configure_process(config) -> None:
     """
     add_module_path(config)
     pin_mmap_threshold()
+    code_fingerprint()  # read now, before the lock-down and off any request's path
     sandbox_limits.install()
     fair_share.install()
     sandbox_limits.set_process_ceiling(

@@ -43,18 +43,48 @@ TOUCH_AFTER_S = 86_400.0
 MAX_AGE_S = 14 * 86_400.0
 
 
+#: The folders whose code decides what a tenant file compiles and scans to.
+_DECIDING = ("sandbox", "muxserver/tenancy", "muxserver/tenant_api")
+_fingerprint: str | None = None
+
+
+def code_fingerprint() -> str:
+    """A digest of the code that decides what a file compiles and scans to
+    (:data:`_DECIDING`), read once per process.
+
+    ``POLICY_VERSION`` and ``READER_VERSION`` are bumped by hand, and two
+    branches that each bumped one to the same number merged without a
+    conflict (trial 4 found it): cached scans of one branch's reader were
+    then reused by the other's. The fingerprint changes with any change to
+    that code, so an upgrade recompiles instead of trusting a counter.
+    Where the sources are not there to read (a frozen install), the counters
+    alone decide.
+    """
+    global _fingerprint
+    if _fingerprint is None:
+        root = Path(__file__).resolve().parents[2]
+        digest = hashlib.blake2b(digest_size=12)
+        for folder in _DECIDING:
+            for path in sorted((root / folder).rglob("*.py")):
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes())
+        _fingerprint = digest.hexdigest()
+    return _fingerprint
+
+
 def cache_key(source: bytes, extra_modules: frozenset[str] = frozenset()) -> str:
     """The content key of one tenant file.
 
     Everything that decides whether a file compiles, and to what, is in the
-    key: its bytes, the sandbox policy, the route reader, the interpreter,
+    key: its bytes, the sandbox policy, the route reader (their counters and
+    :func:`code_fingerprint`), the interpreter,
     and the operator's ``extra_modules`` (a file compiled while a module was
     allowed must not pass from the cache once it is removed). Its name is
     not: nothing a compile or an analysis finds depends on it.
     """
     digest = hashlib.blake2b(digest_size=20)
     allowed = ",".join(sorted(extra_modules))
-    digest.update(f"{_FORMAT}\0{POLICY_VERSION}\0{READER_VERSION}\0"
+    digest.update(f"{_FORMAT}\0{POLICY_VERSION}\0{READER_VERSION}\0{code_fingerprint()}\0"
                   f"{sys.implementation.cache_tag}\0{allowed}\0".encode())
     digest.update(source)
     return digest.hexdigest()

@@ -1,6 +1,7 @@
 """The code cache: content keys, entries on disk, damage, pruning."""
 
 import os
+import shutil
 import time
 
 from muxserver.tenancy.codecache import CodeCache
@@ -61,3 +62,21 @@ def test_one_entry_serves_every_file_with_that_content_under_its_own_name(tmp_pa
         code = Cache(tmp_path).load_code(Cache(tmp_path).get(key_a)[1], name)
         function = next(c for c in code.co_consts if hasattr(c, "co_filename"))
         assert code.co_filename == function.co_filename == name
+
+
+def test_the_key_changes_with_the_code_that_decides_it(tmp_path, monkeypatch):
+    """A change to the sandbox's or the reader's code makes new keys even
+    when no counter was bumped (two branches once bumped one to the same
+    number)."""
+    from muxserver.tenancy import codecache
+
+    before = codecache.cache_key(b"def get():\n    return 'x'\n")
+    copy = tmp_path / "repo"
+    for folder in codecache._DECIDING:
+        shutil.copytree(codecache.Path(codecache.__file__).resolve().parents[2] / folder,
+                        copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "sandbox" / "policy.py").write_text(
+        (copy / "sandbox" / "policy.py").read_text() + "\n# a change\n")
+    monkeypatch.setattr(codecache, "_fingerprint", None)
+    monkeypatch.setattr(codecache, "__file__", str(copy / "muxserver" / "tenancy" / "codecache.py"))
+    assert codecache.cache_key(b"def get():\n    return 'x'\n") != before
