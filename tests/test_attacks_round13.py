@@ -1,0 +1,137 @@
+"""Attack round 13: the surfaces merged on main in the three hours before
+d7ca8f6 (the app's body limits, ``app.app_context()``, private names on
+``g``, the deploy-time refusals), through the real ``muxserver`` command.
+
+Holes (each a strict xfail until closed):
+
+1. ``MAX_FORM_PARTS`` / ``MAX_FORM_MEMORY_SIZE`` are read from the app's
+   config with no ceiling of the server's (``request.FlaskRequest``): an
+   app that sets them to ``None`` (Flask's "no limit") has werkzeug parse a
+   ``--max-body`` urlencoded body of tiny fields whole, on the hub, in host
+   code no tenant budget sees: 10 MB is 1.4 million fields, about 2.3 s of
+   one core and some hundreds of MB of host objects in the serving process
+   every tenant of it shares (werkzeug's own defaults, which the server
+   used before a21eb25, stop at 1000 parts / 500 kB). Fix:
+   ``muxserver/tenant_api/request.py`` ``FlaskRequest.max_form_parts`` /
+   ``max_form_memory_size`` — take the smaller of the app's value and a
+   server ceiling (None never lifts it); class: a tenant setting that
+   lifts a host-side bound on work done outside its budget.
+
+Defences that held are plain tests below.
+"""
+
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+
+from tests.conftest import write_tenant
+
+ATTACK_WORKS = "round 13: the attack works on main d7ca8f6"
+
+UNLIMITED_FORM = '''
+from flask import Flask, request
+app = Flask(__name__)
+app.config["MAX_FORM_PARTS"] = None
+app.config["MAX_FORM_MEMORY_SIZE"] = None
+app.config["MAX_CONTENT_LENGTH"] = None
+
+
+@app.post("/")
+def index():
+    return str(len(request.form))
+'''
+
+VICTIM = '''
+from flask import Flask
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "victim hello"
+'''
+
+#: Ten times werkzeug's default ``max_form_parts`` (the bound the server
+#: kept before the app's config was read): a server ceiling may be larger
+#: than Flask's default, not unbounded.
+PARTS_CEILING = 10_000
+#: What one request's form may grow the shared process by: the body
+#: itself, twice over, is ~20 MB.
+GROWTH_BOUND = 100 * 2**20
+
+
+def _serve(muxserver_process, tmp_path, tenants_files):
+    tenants = tmp_path / "tenants"
+    for name, files in tenants_files.items():
+        write_tenant(tenants, name, files)
+    return muxserver_process("--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
+                             "--data-dir", str(tmp_path / "data"), "--no-watch",
+                             "--workers", "1").wait_ready()
+
+
+def _tiny_fields_body(size: int) -> bytes:
+    body = b"&".join(b"%d" % i for i in range(size // 5))
+    return body[:size].rsplit(b"&", 1)[0]
+
+
+def _serving_rss(proc) -> int:
+    """The largest RSS among the command's children (the serving process)."""
+    children = psutil.Process(proc.proc.pid).children(recursive=True)
+    return max((c.memory_info().rss for c in children), default=0)
+
+
+@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": MAX_FORM_PARTS = None lifts the "
+                   "server's bound on parts (a form of 150,000 fields parsed whole)")
+def test_app_config_cannot_lift_form_parts_past_a_server_ceiling(muxserver_process, tmp_path):
+    proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": UNLIMITED_FORM}})
+    body = b"&".join(b"%d" % i for i in range(150_000))
+    answer = requests.post(proc.url + "/bomb/", data=body, timeout=60,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code in (200, 413, 503), answer.text[:300]
+    assert answer.status_code != 200 or int(answer.text) <= PARTS_CEILING, \
+        f"{answer.text} form fields parsed in host code"
+
+
+@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": a --max-body form of tiny fields "
+                   "grows the serving process by ~280 MB before the CPU limit is read")
+def test_unlimited_form_does_not_grow_the_shared_process(muxserver_process, tmp_path):
+    proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": UNLIMITED_FORM},
+                                                 "victim": {"app.py": VICTIM}})
+    assert requests.get(proc.url + "/victim/", timeout=30).text == "victim hello"
+    requests.post(proc.url + "/bomb/", data=b"a=1", timeout=30)
+    before = _serving_rss(proc)
+    body = _tiny_fields_body(10 * 2**20 - 1024)
+    answer = requests.post(proc.url + "/bomb/", data=body, timeout=60,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code in (200, 413, 503), answer.text[:300]
+    grown = _serving_rss(proc) - before
+    assert grown < GROWTH_BOUND, f"the serving process grew by {grown >> 20} MB"
+    assert requests.get(proc.url + "/victim/", timeout=30).text == "victim hello"
+
+
+def test_app_body_limit_never_exceeds_max_body(muxserver_process, tmp_path):
+    """MAX_CONTENT_LENGTH above --max-body does not lift --max-body."""
+    big = UNLIMITED_FORM.replace('app.config["MAX_CONTENT_LENGTH"] = None',
+                                 'app.config["MAX_CONTENT_LENGTH"] = 10**12')
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "big", {"app.py": big})
+    proc = muxserver_process("--tenants-dir", str(tenants), "--cache-dir", str(tmp_path / "cache"),
+                             "--data-dir", str(tmp_path / "data"), "--no-watch", "--workers", "1",
+                             "--max-body", "1").wait_ready()
+    answer = requests.post(proc.url + "/big/", data=b"a=" + b"x" * (2 * 2**20), timeout=60,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413, (answer.status_code, answer.text[:200])
+
+
+def test_app_body_limit_must_be_a_whole_number(muxserver_process, tmp_path):
+    """A tenant's object as a limit is never compared by the host."""
+    odd = UNLIMITED_FORM.replace('app.config["MAX_FORM_PARTS"] = None',
+                                 'class Big(int):\n    def __lt__(self, o):\n        return False\n'
+                                 'app.config["MAX_FORM_PARTS"] = Big(5)')
+    proc = _serve(muxserver_process, tmp_path, {"odd": {"app.py": odd}})
+    answer = requests.post(proc.url + "/odd/", data=b"a=1&b=2", timeout=30,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 500, (answer.status_code, answer.text[:200])
