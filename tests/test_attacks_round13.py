@@ -17,7 +17,13 @@ Holes (each a strict xfail until closed):
    server ceiling (None never lifts it); class: a tenant setting that
    lifts a host-side bound on work done outside its budget.
 
-Defences that held are plain tests below.
+Defences that held are plain tests below: ``--max-body`` under a larger
+``MAX_CONTENT_LENGTH``; a limit that is not an ``int``; the SQLite ledger
+under a tenant's row and text factories, a temp table and view named like
+the pragma and a trigger (507 at the quota); builtins left out of the
+sandbox reached by names built at run time; private names on ``g`` (only
+the request's dict) and app contexts pushed in one request, or at import,
+and popped in another.
 """
 
 import threading
@@ -135,3 +141,124 @@ def test_app_body_limit_must_be_a_whole_number(muxserver_process, tmp_path):
     answer = requests.post(proc.url + "/odd/", data=b"a=1&b=2", timeout=30,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 500, (answer.status_code, answer.text[:200])
+
+
+#: Every road of today's question 3 at once: a row factory and a text
+#: factory that would make the ledger's numbers, a converter-looking
+#: column name, a temp view and table named like the pragma, and a
+#: trigger that writes on its own; then 3 MB into a 1 MB quota.
+LEDGER_GAMES = '''
+import sqlite3
+
+def get():
+    db = sqlite3.connect("/data/ledger.db")
+    db.row_factory = lambda cursor, row: (0,)
+    db.text_factory = lambda b: 0
+    db.execute("CREATE TEMP TABLE page_count (page_count INTEGER)")
+    db.execute("CREATE TEMP VIEW pragma_page_count AS SELECT 0 AS page_count")
+    db.execute("CREATE TABLE IF NOT EXISTS t (b BLOB)")
+    db.execute("CREATE TABLE IF NOT EXISTS shadow (b BLOB)")
+    db.execute("CREATE TRIGGER IF NOT EXISTS dup AFTER INSERT ON t BEGIN "
+               "INSERT INTO shadow VALUES (NEW.b); END")
+    for i in range(30):
+        db.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+        db.commit()
+    return "wrote 6 MB"
+'''
+
+
+def test_sqlite_ledger_is_not_the_tenants_to_count(tenants, live):
+    tenants.add("ledger", {"index.py": LEDGER_GAMES,
+                           "tenant.toml": "[limits]\nstorage_mb = 1\ncpu_ms = 2000\n"})
+    server = live()
+    answer = server.get("/ledger/")
+    assert answer.status_code == 507, (answer.status_code, answer.text[:300])
+
+
+#: Python builtins the sandbox leaves out, reached by names built at run
+#: time (the deploy refusal reads literal names only; ``builtins`` and
+#: ``__builtins__`` are refused names): each must still fail at run time.
+RUNTIME_BUILTINS = '''
+import json
+import os
+
+def get():
+    out = []
+    names = ["glo" + "bals", "v" + "ars", "i" + "d", "__im" + "port__", "ev" + "al",
+             "ex" + "ec", "comp" + "ile", "brea" + "kpoint", "memory" + "view", "dir"]
+    for name in names:
+        for road, holder in (("os", os), ("json", json), ("getattr", getattr),
+                             ("type", type)):
+            try:
+                value = getattr(holder, name)
+                out.append(road + ":" + name + ":" + repr(value)[:40])
+            except Exception as exc:
+                out.append(road + ":" + name + ":" + type(exc).__name__)
+    return {"out": out}
+'''
+
+
+def test_builtins_left_out_stay_out_at_run_time(tenants, live):
+    tenants.add("names", {"index.py": RUNTIME_BUILTINS})
+    server = live()
+    answer = server.get("/names/")
+    if answer.status_code == 200:
+        out = answer.json()["out"]
+        leaked = [o for o in out if o.split(":")[2] not in
+                  ("AttributeError", "ImportError", "ModuleNotFoundError", "NameError",
+                   "TypeError", "RuntimeError", "SandboxError")]
+        assert not leaked, leaked
+    else:
+        assert answer.status_code in (400, 500), answer.text[:300]
+
+
+#: Private names on ``g`` read only the request's dict; an app context
+#: pushed in one request and popped in the next (kept in a global), or
+#: pushed at import and never popped, leaves nothing of one request's g
+#: in another's.
+G_GAMES = '''
+from flask import Flask, g
+app = Flask(__name__)
+held = []
+leftover = app.app_context()
+leftover.push()
+g._from_import = "import"
+
+
+@app.route("/first")
+def first():
+    g._secret = "first request"
+    ctx = app.app_context()
+    ctx.push()
+    g._inner = "inner"
+    held.append(ctx)
+    return "pushed"
+
+
+@app.route("/second")
+def second():
+    out = []
+    for name in ("_secret", "_inner", "_from_import", "_data", "_tenant_namespace_",
+                 "_guarded_writes", "__class__"):
+        try:
+            out.append(name + "=" + repr(getattr(g, name)))
+        except Exception as exc:
+            out.append(name + ":" + type(exc).__name__)
+    while held:
+        held.pop().pop()
+    try:
+        out.append("after=" + repr(g._secret))
+    except Exception as exc:
+        out.append("after:" + type(exc).__name__)
+    return {"out": out}
+'''
+
+
+def test_g_private_names_and_app_contexts_stay_in_their_request(tenants, live):
+    tenants.add("gns", {"app.py": G_GAMES})
+    server = live()
+    assert server.get("/gns/first").text == "pushed"
+    answer = server.get("/gns/second")
+    assert answer.status_code == 200, answer.text[:300]
+    out = answer.json()["out"]
+    assert all("=" not in item for item in out), out
