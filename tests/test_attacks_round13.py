@@ -2,7 +2,7 @@
 d7ca8f6 (the app's body limits, ``app.app_context()``, private names on
 ``g``, the deploy-time refusals), through the real ``muxserver`` command.
 
-Holes (each a strict xfail until closed):
+Holes (each a strict xfail until closed; closed ones are plain tests guarding the fix):
 
 1. ``MAX_FORM_PARTS`` / ``MAX_FORM_MEMORY_SIZE`` are read from the app's
    config with no ceiling of the server's (``request.FlaskRequest``): an
@@ -89,8 +89,6 @@ def _serving_rss(proc) -> int:
     return max((c.memory_info().rss for c in children), default=0)
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": MAX_FORM_PARTS = None lifts the "
-                   "server's bound on parts (a form of 150,000 fields parsed whole)")
 def test_app_config_cannot_lift_form_parts_past_a_server_ceiling(muxserver_process, tmp_path):
     proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": UNLIMITED_FORM}})
     body = b"&".join(b"%d" % i for i in range(150_000))
@@ -101,8 +99,6 @@ def test_app_config_cannot_lift_form_parts_past_a_server_ceiling(muxserver_proce
         f"{answer.text} form fields parsed in host code"
 
 
-@pytest.mark.xfail(strict=True, reason=ATTACK_WORKS + ": a --max-body form of tiny fields "
-                   "grows the serving process by ~280 MB before the CPU limit is read")
 def test_unlimited_form_does_not_grow_the_shared_process(muxserver_process, tmp_path):
     proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": UNLIMITED_FORM},
                                                  "victim": {"app.py": VICTIM}})
