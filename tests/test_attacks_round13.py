@@ -50,6 +50,10 @@ def index():
     return str(len(request.form))
 '''
 
+#: Flask's defaults: werkzeug parses an urlencoded body whole all the same.
+DEFAULT_FORM = "\n".join(line for line in UNLIMITED_FORM.splitlines()
+                         if not line.startswith("app.config"))
+
 VICTIM = '''
 from flask import Flask
 app = Flask(__name__)
@@ -89,8 +93,11 @@ def _serving_rss(proc) -> int:
     return max((c.memory_info().rss for c in children), default=0)
 
 
-def test_app_config_cannot_lift_form_parts_past_a_server_ceiling(muxserver_process, tmp_path):
-    proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": UNLIMITED_FORM}})
+@pytest.mark.parametrize("app", [UNLIMITED_FORM, DEFAULT_FORM], ids=["limits-lifted", "flask-defaults"])
+def test_app_config_cannot_lift_form_parts_past_a_server_ceiling(muxserver_process, tmp_path, app):
+    """With the limits lifted, and with Flask's own defaults too (werkzeug
+    applies none of them to an urlencoded body)."""
+    proc = _serve(muxserver_process, tmp_path, {"bomb": {"app.py": app}})
     body = b"&".join(b"%d" % i for i in range(150_000))
     answer = requests.post(proc.url + "/bomb/", data=body, timeout=60,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
