@@ -26,8 +26,6 @@ the request's dict) and app contexts pushed in one request, or at import,
 and popped in another.
 """
 
-import threading
-import time
 
 import psutil
 import pytest
