@@ -1,0 +1,85 @@
+"""Round 14 attacks: the process tier's freeze/thaw, zygote replacement and
+task cap; SQLite functions against the storage ledger; indented JSON and
+automatic OPTIONS routing.
+
+A real hole is ``xfail(strict=True)``; a defended attack is a plain test.
+"""
+
+import os
+
+import gevent
+import pytest
+
+from tests.conftest import wait_until
+from tests.test_process_resources import _cpu_ticks
+from tests.test_process_tier import server_for
+
+# A process tenant that arms a POSIX timer whose signal is SIGCONT: the
+# kernel's own signal continues a process the zygote stopped with SIGSTOP
+# (any SIGCONT generated for a stopped process wakes it; seccomp lets a
+# process signal itself, and timer_create is not refused).
+THAWS_ITSELF = {
+    "tenant.toml": 'runtime = "process"\n',
+    "app.py": """\
+        import ctypes, os, signal, threading
+        from flask import Flask
+        app = Flask(__name__)
+
+        class SigEvent(ctypes.Structure):
+            _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int),
+                        ("notify", ctypes.c_int), ("pad", ctypes.c_int * 12)]
+
+        def burn():
+            while True:
+                pass
+
+        @app.route("/start")
+        def start():
+            # A handler, so the timer's signal is not ignored (an ignored
+            # timer signal parks the timer after its first SIGCONT).
+            signal.signal(signal.SIGCONT, lambda *args: None)
+            libc = ctypes.CDLL(None, use_errno=True)
+            event = SigEvent(None, signal.SIGCONT, 0)  # SIGEV_SIGNAL
+            timer = ctypes.c_void_p()
+            if libc.timer_create(1, ctypes.byref(event), ctypes.byref(timer)) != 0:
+                return "timer_create: " + os.strerror(ctypes.get_errno()), 500
+            every = (ctypes.c_long * 4)(0, 2_000_000, 0, 2_000_000)  # 2 ms
+            if libc.timer_settime(timer, 0, every, None) != 0:
+                return "timer_settime: " + os.strerror(ctypes.get_errno()), 500
+            threading.Thread(target=burn, daemon=True).start()
+            return str(os.getpid())
+
+        @app.route("/pid")
+        def pid():
+            return str(os.getpid())
+        """,
+}
+
+
+@pytest.fixture
+def thaws_itself(tmp_path):
+    server = server_for(tmp_path, {"thaw": THAWS_ITSELF})
+    yield server
+    server.app.close_processes()
+    server.stop()
+
+
+def _ticks_per_s() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.xfail(strict=True, reason="round 14: a process tenant's own POSIX timer "
+                                       "(timer_create, signal SIGCONT) thaws it right after "
+                                       "the zygote's SIGSTOP: it computes between requests")
+def test_a_process_cannot_thaw_itself_with_a_sigcont_timer(thaws_itself):
+    r = thaws_itself.get("/thaw/start")
+    assert r.status_code == 200, r.text
+    pid = int(r.text)
+    # The server believes it froze the process...
+    wait_until(lambda: [p["frozen"] for p in thaws_itself.app.processes.describe()] == [True])
+    # ...and between requests its CPU clock must stand still (a window of 0.5 s).
+    frozen_at = _cpu_ticks(pid)
+    gevent.sleep(0.5)
+    used = _cpu_ticks(pid) - frozen_at
+    thaws_itself.app.close_processes()  # stop the burner before anything else
+    assert used == 0, f"{used / _ticks_per_s():.2f} s of CPU while frozen"
