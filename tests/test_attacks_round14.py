@@ -83,3 +83,59 @@ def test_a_process_cannot_thaw_itself_with_a_sigcont_timer(thaws_itself):
     used = _cpu_ticks(pid) - frozen_at
     thaws_itself.app.close_processes()  # stop the burner before anything else
     assert used == 0, f"{used / _ticks_per_s():.2f} s of CPU while frozen"
+
+
+# -- SQLite: a function of one connection writes through another -----------------
+
+#: 1 MB of storage. Each database's max_page_count is set before its own
+#: statement to "what is free now"; a SQL function registered on ``a``
+#: writes 0.9 MB into ``b`` while ``a``'s statement runs (b's ledger sees the
+#: same free space a's was given), then ``a``'s statement writes its own
+#: 0.9 MB: 1.8 MB in a 1 MB quota, each write checked, none counted against
+#: the other in time.
+NESTED_WRITES = '''
+import sqlite3
+
+def get():
+    a = sqlite3.connect("/data/nest_a.db")
+    b = sqlite3.connect("/data/nest_b.db")
+    a.execute("CREATE TABLE IF NOT EXISTS t (v BLOB)")
+    b.execute("CREATE TABLE IF NOT EXISTS t (v BLOB)")
+    a.commit()
+    b.commit()
+
+    def spill(size):
+        b.execute("INSERT INTO t VALUES (zeroblob(?))", (size,))
+        b.commit()
+        return size
+
+    a.create_function("spill", 1, spill)
+    out = []
+    try:
+        a.execute("INSERT INTO t VALUES (zeroblob(spill(900000)))")
+        a.commit()
+        out.append("both written")
+    except sqlite3.OperationalError as exc:
+        out.append(type(exc).__name__ + ": " + str(exc))
+    pages = 0
+    for db in (a, b):
+        pages += db.execute("PRAGMA page_count").fetchone()[0] * \\
+            db.execute("PRAGMA page_size").fetchone()[0]
+    out.append(pages)
+    return {"out": out}
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 14: a SQL function of one connection writes "
+                                       "another database mid-statement; each gets the same "
+                                       "free space, so storage_mb is exceeded")
+def test_sqlite_function_cannot_double_the_storage_quota(tenants, live):
+    tenants.add("nest", {"index.py": NESTED_WRITES,
+                         "tenant.toml": "[limits]\nstorage_mb = 1\ncpu_ms = 2000\n"})
+    server = live()
+    answer = server.get("/nest/")
+    if answer.status_code == 507:
+        return  # refused at the quota: defended
+    assert answer.status_code == 200, (answer.status_code, answer.text[:300])
+    out = answer.json()["out"]
+    assert out[-1] <= 2**20, out
