@@ -139,3 +139,72 @@ def test_sqlite_function_cannot_double_the_storage_quota(tenants, live):
     assert answer.status_code == 200, (answer.status_code, answer.text[:300])
     out = answer.json()["out"]
     assert out[-1] <= 2**20, out
+
+
+# -- JSON text sizing ----------------------------------------------------------------
+
+#: A dict subclass whose ``values()`` says "none": the sizer walks a dict
+#: through ``values()``; json's encoder through ``items()``.
+HIDDEN_DICT = '''
+import json
+
+class Hidden(dict):
+    def values(self):
+        return []
+
+def get():
+    line = "x" * 100_000
+    hidden = Hidden()
+    for i in range(500):
+        hidden[str(i)] = line       # 50 MB of JSON text, in a 16 MB budget
+    try:
+        return {"built": len(json.dumps(hidden))}
+    except Exception as exc:
+        return {"refused": type(exc).__name__ + ": " + str(exc)[:200]}
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 14: jsontext sizes a dict through the tenant's "
+                                       "own values(); json encodes its items(): 50 MB of text "
+                                       "in a 16 MB budget")
+def test_json_size_sees_a_dict_subclasss_real_items(tenants, live):
+    tenants.add("hidden", {"index.py": HIDDEN_DICT,
+                           "tenant.toml": "[limits]\nmemory_mb = 16\n"})
+    server = live()
+    answer = server.get("/hidden/")
+    assert answer.status_code in (200, 500, 507), (answer.status_code, answer.text[:300])
+    if answer.status_code == 200:
+        assert "refused" in answer.json(), answer.json()
+
+
+#: The same with a list subclass whose ``__iter__`` and ``__len__`` say
+#: "empty": json's encoder walks the list through them too (it never sees
+#: the real items), so the text stays what the sizer saw.
+HIDDEN_LIST = '''
+import json
+
+class Hidden(list):
+    def __iter__(self):
+        return iter([])
+
+    def __len__(self):
+        return 0
+
+def get():
+    hidden = Hidden(["x" * 100_000] * 500)
+    try:
+        return {"built": len(json.dumps(hidden)), "indented": len(json.dumps(hidden, indent=2))}
+    except Exception as exc:
+        return {"refused": type(exc).__name__ + ": " + str(exc)[:200]}
+'''
+
+
+def test_json_size_of_a_list_subclass_matches_what_is_encoded(tenants, live):
+    tenants.add("hiddenl", {"index.py": HIDDEN_LIST,
+                            "tenant.toml": "[limits]\nmemory_mb = 16\n"})
+    server = live()
+    answer = server.get("/hiddenl/")
+    assert answer.status_code in (200, 500, 507), (answer.status_code, answer.text[:300])
+    if answer.status_code == 200:
+        body = answer.json()
+        assert "refused" in body or max(body.values()) < 16 * 2**20, body
