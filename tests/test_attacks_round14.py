@@ -208,3 +208,172 @@ def test_json_size_of_a_list_subclass_matches_what_is_encoded(tenants, live):
     if answer.status_code == 200:
         body = answer.json()
         assert "refused" in body or max(body.values()) < 16 * 2**20, body
+
+
+# -- signals to processes outside the tenant's own --------------------------------
+
+#: A process tenant that signals a pid it is given: with kill() (seccomp
+#: lets the compiled filter's kill() through; Landlock's scoped signals
+#: must stop it) and with SIGIO — a pipe it owns, its owner set to the
+#: victim with F_SETOWN and its signal to SIGSTOP with F_SETSIG, then a
+#: write to it.
+SIGNALLER = {
+    "tenant.toml": 'runtime = "process"\n',
+    "app.py": """\
+        import fcntl, os, signal
+        from flask import Flask, request
+        app = Flask(__name__)
+        F_SETSIG = 10
+        KEEP = []
+
+        @app.route("/pid")
+        def pid():
+            return str(os.getpid())
+
+        @app.route("/parent")
+        def parent():
+            return str(os.getppid())
+
+        @app.route("/kill")
+        def kill():
+            target, sig = int(request.args["pid"]), int(request.args["sig"])
+            try:
+                os.kill(target, sig)
+                return "sent"
+            except OSError as exc:
+                return "kill: " + exc.strerror
+
+        @app.route("/sigio")
+        def sigio():
+            target, sig = int(request.args["pid"]), int(request.args["sig"])
+            read_end, write_end = os.pipe()
+            KEEP.append((read_end, write_end))
+            try:
+                fcntl.fcntl(read_end, fcntl.F_SETOWN, target)
+                fcntl.fcntl(read_end, F_SETSIG, sig)
+                flags = fcntl.fcntl(read_end, fcntl.F_GETFL)
+                fcntl.fcntl(read_end, fcntl.F_SETFL, flags | os.O_ASYNC)
+                os.write(write_end, b"x")
+                return "armed"
+            except OSError as exc:
+                return "fcntl: " + exc.strerror
+        """,
+}
+
+
+@pytest.fixture
+def two_processes(tmp_path):
+    server = server_for(tmp_path, {"sig": SIGNALLER, "victim": SIGNALLER})
+    yield server
+    server.app.close_processes()
+    server.stop()
+
+
+@pytest.mark.parametrize("road", ["kill", "sigio"])
+def test_a_process_tenant_cannot_stop_another_tenants_process_or_its_zygote(two_processes, road):
+    server = two_processes
+    victim = int(server.get("/victim/pid").text)
+    zygote = int(server.get("/sig/parent").text)
+    assert zygote == server.app._zygote_handle.pid
+    for target, sig in ((victim, 9), (zygote, 19)):  # SIGKILL the victim, SIGSTOP the zygote
+        r = server.get(f"/sig/{road}?pid={target}&sig={sig}")
+        assert r.status_code == 200, r.text
+        gevent.sleep(0.1)  # a signal is delivered at once, or never: a short look
+        if target == zygote:
+            assert _zygote_state(zygote) != "T", (road, r.text)
+        else:
+            # The same warm process answers: it was not killed.
+            assert server.get("/victim/pid").text == str(victim), (road, r.text)
+    # The zygote still forks for a third process.
+    assert server.get("/victim/pid").status_code == 200
+
+
+def _zygote_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+# -- the task cap -------------------------------------------------------------------
+
+#: A process tenant that tries every road out of its task cap: fork, a raw
+#: clone() without CLONE_THREAD, clone3, and the cgroup files (raising its
+#: own pids.max, leaving its cgroup for the zygote's); then takes every
+#: task its cap leaves, and keeps them.
+ESCAPER = {
+    "tenant.toml": 'runtime = "process"\n',
+    "app.py": """\
+        import ctypes, os, signal, threading
+        from flask import Flask
+        app = Flask(__name__)
+        HELD = threading.Event()
+
+        def cgroup_files():
+            # Where the zygote puts it (muxserver.proctier.taskcap): /proc is
+            # not the tenant's to read.
+            own = f"/sys/fs/cgroup/pids/muxserver-tenants-{os.getppid()}/{os.getpid()}"
+            return [os.path.join(own, "pids.max"), os.path.join(own, "..", "cgroup.procs"),
+                    "/sys/fs/cgroup/pids/cgroup.procs"]
+
+        @app.route("/escape")
+        def escape():
+            out = {}
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                out["fork"] = "forked"
+            except OSError as exc:
+                out["fork"] = exc.strerror
+            libc = ctypes.CDLL(None, use_errno=True)
+            # clone(SIGCHLD, 0): a new process sharing nothing.
+            pid = libc.syscall(56, signal.SIGCHLD, 0, 0, 0, 0)
+            if pid == 0:
+                os._exit(0)
+            out["clone"] = "cloned" if pid > 0 else os.strerror(ctypes.get_errno())
+            args = (ctypes.c_uint64 * 11)(0, 0, 0, 0, 0, signal.SIGCHLD, 0, 0, 0, 0, 0)
+            pid = libc.syscall(435, args, 88)
+            if pid == 0:
+                os._exit(0)
+            out["clone3"] = "cloned" if pid > 0 else os.strerror(ctypes.get_errno())
+            for path in cgroup_files():
+                try:
+                    with open(path, "w") as f:
+                        f.write("max" if path.endswith("pids.max") else str(os.getpid()))
+                    out[path] = "written"
+                except OSError as exc:
+                    out[path] = exc.strerror
+            return out
+
+        @app.route("/hog")
+        def hog():
+            threading.stack_size(65536)
+            started = 0
+            try:
+                while started < 1000:
+                    threading.Thread(target=HELD.wait, daemon=True).start()
+                    started += 1
+            except RuntimeError:
+                pass
+            return str(started)
+        """,
+}
+
+
+def test_a_process_tenant_cannot_leave_or_lift_its_task_cap(tmp_path):
+    server = server_for(tmp_path, {"esc": ESCAPER, "calm": SIGNALLER}, process_max_tasks=12)
+    try:
+        r = server.get("/esc/escape")
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out.pop("fork") != "forked" and out.pop("clone") != "cloned" \
+            and out.pop("clone3") != "cloned", r.text
+        assert "written" not in out.values(), out
+        # Four processes of it at once, each holding every task it may.
+        hogs = [gevent.spawn(server.get, "/esc/hog") for _ in range(4)]
+        gevent.joinall(hogs, timeout=60)
+        assert all(int(g.value.text) <= 12 for g in hogs), [g.value.text for g in hogs]
+        # Another tenant's process is still forked.
+        assert server.get("/calm/pid").status_code == 200
+    finally:
+        server.app.close_processes()
+        server.stop()
