@@ -1,8 +1,44 @@
 """Round 14 attacks: the process tier's freeze/thaw, zygote replacement and
 task cap; SQLite functions against the storage ledger; indented JSON and
-automatic OPTIONS routing.
+automatic OPTIONS routing (main e5b7bc1).
 
-A real hole is ``xfail(strict=True)``; a defended attack is a plain test.
+Holes (each a strict xfail until closed):
+
+1. A process tenant arms a POSIX timer (``timer_create``) whose signal is
+   SIGCONT: the kernel's own signal continues the process right after the
+   zygote's SIGSTOP, so its threads compute between requests while the
+   server reports it frozen (until ``--idle-ttl``). Fix:
+   ``muxserver/isolation/seccomp.py`` (refuse ``timer_create`` with
+   SIGEV_SIGNAL of SIGCONT — the sigevent is a pointer, so refuse
+   ``timer_create`` with a non-NULL sigevent, or all of it — and
+   ``fcntl(F_SETSIG)``/``rt_sigqueueinfo`` roads to SIGCONT), or freeze with
+   the cgroup freezer instead of SIGSTOP. Class: a stop a process can undo
+   through a kernel facility seccomp lets through.
+2. A SQL function registered on one connection writes another database
+   while the first one's statement runs: each database's ``max_page_count``
+   is set from the same free space, so storage_mb is exceeded (2x with two
+   databases, up to MAX_CONNECTIONS x). Fix:
+   ``sandbox/facades/sqlite_safety.py`` ``PageLedger.before_write`` (count
+   the free space already handed to statements still running). Class: a
+   budget granted twice to nested operations.
+3. ``jsontext.json_text_size`` walks a dict through its ``values()``,
+   which a tenant's dict subclass overrides; json encodes its ``items()``:
+   50 MB of text in a 16 MB budget, in the serving process. Fix:
+   ``sandbox/facades/jsontext.py`` (``dict.values(item)``, ``list.__len__``:
+   the real container's methods). Class: a host check that asks the
+   tenant's object about itself.
+4. Several ``path`` converters in one rule backtrack polynomially in
+   werkzeug's regex, in the serving process, before any tenant budget:
+   seconds of host CPU for a 400-byte path (OPTIONS routes it twice).
+   Fix: ``muxserver/tenancy/scanner.py`` / ``router.py`` (refuse at deploy
+   more than one non-segment converter in a rule, or bound the path's
+   segments for such rules). Class: host work sized by tenant input.
+
+Defences that held are plain tests: kill() and SIGIO (F_SETOWN/F_SETSIG)
+from a process tenant to another tenant's process or to its zygote; fork,
+clone without CLONE_THREAD, clone3 and writes to the pids cgroups; four
+processes at their task cap leave other tenants' forks alone; a list
+subclass that lies about its items is encoded as it says.
 """
 
 import os
@@ -377,3 +413,48 @@ def test_a_process_tenant_cannot_leave_or_lift_its_task_cap(tmp_path):
     finally:
         server.app.close_processes()
         server.stop()
+
+
+# -- routing: a rule whose match backtracks ----------------------------------------
+
+#: Four ``path`` converters in one rule: werkzeug matches such a rule with one
+#: regular expression of four lazy ``.*?`` groups, which backtracks
+#: polynomially (n⁴ in the path's segments) on a path that does not end in
+#: ``/end`` — in the serving process, in one C call, before any tenant
+#: budget starts. An ``after_request`` hook makes OPTIONS take the new
+#: automatic OPTIONS routing (``TenantRouter.options_match``).
+BACKTRACKING_ROUTE = '''
+from flask import Flask
+app = Flask(__name__)
+
+
+@app.route("/<path:a>/<path:b>/<path:c>/<path:d>/end", methods=["POST"])
+def deep(a, b, c, d):
+    return "deep"
+
+
+@app.after_request
+def cors(response):
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="round 14: a rule with several path converters "
+                                       "backtracks polynomially in werkzeug's regex, on the "
+                                       "host, outside the tenant's cpu_ms (OPTIONS and GET)")
+@pytest.mark.parametrize("method", ["OPTIONS", "GET"])
+def test_routing_a_path_costs_the_host_little_cpu(tenants, live, method):
+    import time
+
+    tenants.add("deep", {"app.py": BACKTRACKING_ROUTE,
+                         "tenant.toml": "[limits]\ncpu_ms = 100\n"})
+    server = live()
+    assert server.request("POST", "/deep/a/b/c/d/end").text == "deep"
+    path = "/deep/" + "a/" * 200 + "zz"  # 400 bytes of path
+    before = time.process_time()  # the server runs in this process (LiveServer)
+    answer = server.request(method, path)
+    spent = time.process_time() - before
+    assert answer.status_code in (200, 404, 405), answer.status_code
+    # Ten times the tenant's whole cpu_ms, for one request that runs no code of it.
+    assert spent < 1.0, f"{method} {len(path)}-byte path: {spent:.2f} s of the server's CPU"
