@@ -440,21 +440,21 @@ def cors(response):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 14: a rule with several path converters "
-                                       "backtracks polynomially in werkzeug's regex, on the "
-                                       "host, outside the tenant's cpu_ms (OPTIONS and GET)")
 @pytest.mark.parametrize("method", ["OPTIONS", "GET"])
 def test_routing_a_path_costs_the_host_little_cpu(tenants, live, method):
+    """Such a rule is refused at deploy, with file and line (the fix), so no
+    map holds it and a long path costs the server nothing."""
+    import json
     import time
 
     tenants.add("deep", {"app.py": BACKTRACKING_ROUTE,
                          "tenant.toml": "[limits]\ncpu_ms = 100\n"})
     server = live()
-    assert server.request("POST", "/deep/a/b/c/d/end").text == "deep"
+    errors = json.dumps(server.admin.get("/_mux/status").json()["deploy_errors"])
+    assert "app.py:" in errors and "4 path converters" in errors, errors
     path = "/deep/" + "a/" * 200 + "zz"  # 400 bytes of path
     before = time.process_time()  # the server runs in this process (LiveServer)
     answer = server.request(method, path)
     spent = time.process_time() - before
-    assert answer.status_code in (200, 404, 405), answer.status_code
-    # Ten times the tenant's whole cpu_ms, for one request that runs no code of it.
+    assert answer.status_code in (200, 404, 405, 500, 503), answer.status_code
     assert spent < 1.0, f"{method} {len(path)}-byte path: {spent:.2f} s of the server's CPU"

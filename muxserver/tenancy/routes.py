@@ -27,6 +27,7 @@ import ast
 from typing import NamedTuple
 
 from werkzeug.routing import Map
+from werkzeug.routing import PathConverter
 from werkzeug.routing import Rule
 
 from muxserver.tenancy.classviews import read_view_classes
@@ -394,10 +395,19 @@ def check_rule(rule: str, node: ast.AST) -> None:
     if not rule.startswith("/"):
         raise _error(node, f"route rule {rule!r} must start with '/'")
     if "<" in rule:
+        parsed = Rule(rule)
         try:
-            Rule(rule).bind(_scratch_map)
+            parsed.bind(_scratch_map)
         except Exception as exc:  # werkzeug raises ValueError/LookupError
             raise _error(node, f"route rule {rule!r} is not valid: {exc}") from None
+        paths = sum(isinstance(c, PathConverter) for c in parsed._converters.values())
+        if paths > 1:
+            # werkzeug matches them with one regular expression whose lazy
+            # parts backtrack polynomially: a 400-byte path held the serving
+            # process, every tenant's, for seconds (round 14).
+            raise _error(node, f"route rule {rule!r} has {paths} path converters; one rule may "
+                               "have one here (the others' slashes make matching cost grow as "
+                               "a power of the URL's length)")
 
 
 def _takes_request(func: ast.FunctionDef) -> bool:
