@@ -159,6 +159,8 @@ _TENANT_FAMILIES = (2, 10)
 #: The protocols its sockets may name: the family's default (0) and TCP (6),
 #: the one Landlock's network rules judge.
 _TENANT_PROTOCOLS = (0, 6)
+#: ``fcntl`` command that picks the signal an fd's owner gets (default SIGIO).
+_F_SETSIG = 10
 #: Socket types a process tenant may not open: all but streams (no UDP, so
 #: no DNS of its own; no raw sockets).
 _TENANT_DENIED_TYPES = (2, 3, 4, 5, 6, 10)
@@ -249,6 +251,13 @@ def _build(tenant_process: bool, zygote: bool, pid: int | None):
         # TCP itself: Landlock's port rules hold for TCP sockets only, and an
         # MPTCP one (protocol 262) connected anywhere, the admin port included.
         rules += _all_but(sc, eperm, "socket", 2, list(_TENANT_PROTOCOLS))
+        # Signals the kernel delivers on the process's behalf, of its choice:
+        # a POSIX timer or an fd owner's signal set to SIGCONT undid the
+        # freeze between requests (round 14). Default signals stay (a timer
+        # without a sigevent is SIGALRM, an fd owner's is SIGIO).
+        rules += [(eperm, "timer_create", (sc.Arg(1, sc.NE, 0),)),
+                  (eperm, "mq_notify", (sc.Arg(1, sc.NE, 0),)),
+                  (eperm, "fcntl", (sc.Arg(1, sc.EQ, _F_SETSIG),))]
         if pid is None:  # compiled once: only "itself" (0) is named
             rules += [(eperm, name, (sc.Arg(0, sc.NE, 0),))
                       for name in ("prlimit64", "sched_setaffinity", "sched_setscheduler",
