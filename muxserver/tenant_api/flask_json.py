@@ -46,7 +46,8 @@ def dumps(obj, **kwargs) -> str:
     kwargs["default"] = kwargs.get("default") or _default
     kwargs.setdefault("ensure_ascii", True)
     kwargs.setdefault("sort_keys", True)
-    return json.dumps(obj, **checked_dumps_options(obj, kwargs))
+    obj, options = checked_dumps_options(obj, kwargs)
+    return json.dumps(obj, **options)
 
 
 @declared("sort_keys compact ensure_ascii mimetype dumps loads response")

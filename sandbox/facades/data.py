@@ -102,7 +102,8 @@ METHOD_GUARDS[(json.JSONDecoder, "raw_decode")] = _decoder_method
 
 def build_json(ctx):
     def dumps(obj, *args, **kwargs):
-        return json.dumps(obj, *args, **checked_dumps_options(obj, kwargs, "json.dumps()"))
+        obj, options = checked_dumps_options(obj, kwargs, "json.dumps()")
+        return json.dumps(obj, *args, **options)
 
     def loads(s, *args, **kwargs):
         if args:
