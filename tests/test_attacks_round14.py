@@ -2,7 +2,7 @@
 task cap; SQLite functions against the storage ledger; indented JSON and
 automatic OPTIONS routing (main e5b7bc1).
 
-Holes (each a strict xfail until closed):
+Holes (each a strict xfail until closed; closed ones are plain tests guarding the fix):
 
 1. A process tenant arms a POSIX timer (``timer_create``) whose signal is
    SIGCONT: the kernel's own signal continues the process right after the
@@ -165,9 +165,6 @@ def get():
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="round 14: a SQL function of one connection writes "
-                                       "another database mid-statement; each gets the same "
-                                       "free space, so storage_mb is exceeded")
 def test_sqlite_function_cannot_double_the_storage_quota(tenants, live):
     tenants.add("nest", {"index.py": NESTED_WRITES,
                          "tenant.toml": "[limits]\nstorage_mb = 1\ncpu_ms = 2000\n"})
