@@ -175,7 +175,7 @@ class _Command:
                         # Flask pops the app context after the command: its
                         # teardown_appcontext hooks run (flaskr closes its db).
                         for flask_app in apps:
-                            for hook in flask_app._teardown:
+                            for hook in reversed(flask_app._teardown_app):
                                 resolve(hook(None))
                 except (click.ClickException, click.Abort, click.exceptions.Exit):
                     raise

@@ -234,8 +234,14 @@ def _finalize(ctx, rv, apps, from_error_handler=False):
 
 
 def _teardown(apps, error=None):
+    """Flask's end of a request: its ``teardown_request`` hooks (the route's
+    blueprint's, then the app's), then the app context's
+    ``teardown_appcontext`` ones — each list the last registered first."""
     for app in apps:
-        for hook in app._teardown:
+        for hook in reversed(app._teardown):
+            resolve(hook(error))
+    for app in apps:
+        for hook in reversed(app._teardown_app):
             resolve(hook(error))
 
 

@@ -152,7 +152,8 @@ class Flask:
     is_blueprint = False
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
                  "static_folder", "root_path", "debug", "testing", "_routes",
-                 "_error_handlers", "_before", "_after", "_teardown", "_context_processors",
+                 "_error_handlers", "_before", "_after", "_teardown", "_teardown_app",
+                 "_context_processors",
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
                  "_app_error_handlers", "_jinja_env", "_url_value_preprocessors",
                  "_url_defaults", "_app_url_value_preprocessors", "_app_url_defaults",
@@ -189,6 +190,7 @@ class Flask:
         self._before = []
         self._after = []
         self._teardown = []
+        self._teardown_app = []
         self._context_processors = []
         self._blueprints = []
         self._logger = None
@@ -320,7 +322,12 @@ class Flask:
         self._teardown.append(func)
         return func
 
-    teardown_appcontext = teardown_request
+    def teardown_appcontext(self, func):
+        # Flask's app context ends after each request (and after a command,
+        # or a ``with app.app_context()``): these run then, after the
+        # request's own teardown hooks.
+        self._teardown_app.append(func)
+        return func
 
     def context_processor(self, func):
         self._context_processors.append(func)
@@ -543,7 +550,7 @@ class _AppContext:
             raise RuntimeError("Popped wrong app context.")
         ctx, g, flag = self._saved.pop()
         try:
-            for hook in self._app._teardown:
+            for hook in reversed(self._app._teardown_app):  # Flask: the last first
                 resolve(hook(exc))
         finally:
             for key, value in (("g", g), ("app_context", flag)):

@@ -433,3 +433,66 @@ def test_a_row_factory_makes_the_tenants_rows_and_no_other(both, tmp_path):
     pair = both(ROW_FACTORY_APP)
     pair.post("/")
     pair.post("/")
+
+
+# -- teardown hooks: request ones, then the app context's, each the last first --------------
+
+TEARDOWN_APP = {"app.py": """
+    from flask import Flask, Blueprint
+
+    app = Flask(__name__)
+    bp = Blueprint("bp", __name__)
+    seen = []
+
+    @app.teardown_request
+    def request_one(exc):
+        seen.append("request_one")
+
+    @app.teardown_request
+    def request_two(exc):
+        seen.append("request_two")
+
+    @app.teardown_appcontext
+    def context_one(exc):
+        seen.append("context_one")
+
+    @app.teardown_appcontext
+    def context_two(exc):
+        seen.append("context_two")
+
+    @bp.teardown_request
+    def bp_request(exc):
+        seen.append("bp_request")
+
+    @bp.route("/bp")
+    def in_bp():
+        return "bp"
+
+    app.register_blueprint(bp)
+
+    @app.route("/")
+    def index():
+        return "index"
+
+    @app.route("/seen")
+    def report():
+        order = ",".join(seen)
+        seen.clear()
+        return order
+
+    @app.route("/context")
+    def context():
+        seen.clear()
+        with app.app_context():
+            pass
+        return ",".join(seen)
+    """}
+
+
+def test_teardown_hooks_run_as_flask_runs_them(both):
+    pair = both(TEARDOWN_APP)
+    pair.get("/")
+    pair.get("/seen")  # after "/": the request's hooks, then the app context's
+    pair.get("/bp")
+    pair.get("/seen")  # the blueprint's request hook first
+    pair.get("/context")  # leaving an app context runs its hooks only
