@@ -57,6 +57,7 @@ from sandbox.guards.operators import MAX_STRING_BYTES
 from sandbox.guards.operators import SandboxError
 from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.operators import check_allocation
+from sandbox.guards.operators import storage_type
 from sandbox.guards.operators import check_decimal
 from sandbox.guards.operators import check_text
 from sandbox.guards.operators import text_size
@@ -88,6 +89,7 @@ __all__ = [
     "safe_str",
     "safe_str_builtin",
     "text_of",
+    "storage_type",
     "text_size",
     "guarded_getattr",
     "guarded_hasattr",

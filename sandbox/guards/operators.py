@@ -238,9 +238,12 @@ def _tenant_text(cls) -> bool:
     return False
 
 
-def _storage_type(item):
-    """The built-in sequence or set type whose storage ``item`` has."""
-    for base in (list, tuple, set, frozenset):
+def storage_type(item):
+    """The built-in container type whose storage ``item`` has: read its
+    size and items through that type (``list.__len__(item)``), never a
+    subclass's own methods — a host check must not ask the tenant's object
+    about itself (round 14)."""
+    for base in (dict, list, tuple, set, frozenset):
         if isinstance(item, base):
             return base
     raise TypeError(type(item).__name__)
@@ -272,7 +275,7 @@ def text_estimate(value, limit: int) -> tuple[int, bool]:
             # The container's own storage, as C's repr walks it, never a
             # subclass's __len__/__iter__ (one that said "empty" hid 50 MB
             # from this walk, round 14).
-            base = _storage_type(item)
+            base = storage_type(item)
             total += 2 + 2 * base.__len__(item) + (len(cls.__name__) if cls not in _PLAIN else 0)
             stack.extend(base.__iter__(item))
         elif isinstance(item, dict):
