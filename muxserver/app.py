@@ -32,6 +32,7 @@ from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.errors import TenantCodeError
+from muxserver.http import origin_scope
 from muxserver.http.responses import http_date
 from muxserver.http.responses import status_line
 from muxserver.http.static import PREFIX as STATIC_PREFIX
@@ -429,8 +430,14 @@ class MuxApp:
 
     def serve(self, environ, request_id: str, outcome: _Outcome, path: str, method: str):
         """A tenant's answer to one request (``path`` and ``method`` as the
-        environ says them)."""
+        environ says them), its headers scoped to its mount: it shares the
+        origin with other tenants (:func:`origin_scope.confine`)."""
         name, rel, mount = self.resolve(environ, path)
+        code, headers, body, stream = self._serve_tenant(environ, request_id, outcome, name,
+                                                         rel, mount, method)
+        return code, origin_scope.confine(headers, mount), body, stream
+
+    def _serve_tenant(self, environ, request_id, outcome, name, rel, mount, method):
         state = self.registry.get(name)
         if state is None:
             raise NotFound(f"no tenant {name!r}")

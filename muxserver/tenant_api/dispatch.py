@@ -252,8 +252,7 @@ def _with_session(ctx, plain):
     session = ctx.extras.get("session") if ctx is not None else None
     if session is None or ctx.site is None:
         return plain
-    mount = ctx.request.script_root if ctx.request is not None else ""
-    cookie = save_session(ctx.site.secret_key(), session, ctx.site.session_cookie(mount))
+    cookie = save_session(ctx.site.secret_key(), session, ctx.site.session_cookie())
     if cookie is None and not session.accessed:
         return plain
     code, headers, body, stream = plain

@@ -12,10 +12,11 @@ writes it (werkzeug's ``dump_cookie``), from the app's ``SESSION_COOKIE_*``,
 (:func:`cookie_settings`, the one place that reads them), with two
 confinements a shared server needs:
 
-* ``Path`` is under the tenant's mount: the mount itself by default (Flask's
-  ``/``), and ``SESSION_COOKIE_PATH`` (or ``APPLICATION_ROOT``) is read
-  relative to the mount, as the app's routes are (``/admin`` under
-  ``/kitchen`` is ``/kitchen/admin``; ``..`` cannot leave it).
+* ``Path`` is under the tenant's mount: ``SESSION_COOKIE_PATH`` (or
+  ``APPLICATION_ROOT``) is written as the app's path, and
+  :func:`muxserver.http.origin_scope.confine` reads it relative to the
+  mount, as it reads every cookie a tenant sends (``/`` is ``/kitchen``,
+  ``/admin`` is ``/kitchen/admin``; ``..`` cannot leave it).
 * ``SESSION_COOKIE_DOMAIN`` is not sent: a ``Domain`` would hand the cookie
   to every host under it, other tenants' included. The cookie stays
   host-only and the tenant's log says so once.
@@ -24,7 +25,6 @@ confinements a shared server needs:
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,8 @@ from datetime import timezone
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.http import dump_cookie
+
+from muxserver.http.origin_scope import confined_path
 
 from sandbox.guards import plain_text
 from sandbox.guards import safe_repr
@@ -89,19 +91,10 @@ def as_timedelta(value) -> timedelta:
     raise TypeError("PERMANENT_SESSION_LIFETIME must be a timedelta or a number of seconds")
 
 
-def _confined_path(configured, mount: str) -> str:
-    """``configured`` (a path of the app's) under the tenant's mount."""
-    if not isinstance(configured, str) or not configured:
-        configured = "/"
-    inner = posixpath.normpath("/" + configured.lstrip("/"))  # "/../x" is "/x"
-    if inner in ("/", "//"):
-        return mount or "/"
-    return (mount.rstrip("/") + inner) if mount else inner
-
-
-def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
+def cookie_settings(app, warn=None) -> CookieSettings:
     """The session cookie's settings from ``app``'s config (Flask's
-    defaults without an app), confined to ``mount``.
+    defaults without an app); its path is the app's, confined to the
+    tenant's mount as the answer goes out (:mod:`muxserver.http.origin_scope`).
 
     :param warn: ``warn(text)`` logs what the server does not honour (a
         ``SESSION_COOKIE_DOMAIN``).
@@ -131,7 +124,7 @@ def cookie_settings(app, mount: str, warn=None) -> CookieSettings:
     return CookieSettings(
         fallbacks=tuple(plain_text(key) for key in fallbacks),
         name=name,
-        path=_confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), mount),
+        path=confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), ""),
         httponly=bool(get("SESSION_COOKIE_HTTPONLY")),
         secure=bool(get("SESSION_COOKIE_SECURE")),
         partitioned=bool(get("SESSION_COOKIE_PARTITIONED")),

@@ -657,7 +657,7 @@ class SessionProxy:
         session = ctx.extras.get("session")
         if session is None:
             site = ctx.site
-            settings = site.session_cookie(ctx.request.script_root)
+            settings = site.session_cookie()
             session = open_session(site.secret_key(), ctx.request.cookies.get(settings.name),
                                    settings)
             ctx.extras["session"] = session

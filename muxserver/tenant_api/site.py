@@ -122,11 +122,11 @@ class TenantSite:
                                             hashlib.sha256).hexdigest()
         return self._derived_secret
 
-    def session_cookie(self, mount: str):
-        """How the app's config names and scopes its session cookie under
-        ``mount`` (:func:`muxserver.tenant_api.session.cookie_settings`);
-        what it does not honour is logged once."""
-        return cookie_settings(self.app, mount, self._warn_once)
+    def session_cookie(self):
+        """How the app's config names and scopes its session cookie
+        (:func:`muxserver.tenant_api.session.cookie_settings`); what it does
+        not honour is logged once."""
+        return cookie_settings(self.app, self._warn_once)
 
     def _warn_once(self, text: str) -> None:
         if text not in self._warned:
