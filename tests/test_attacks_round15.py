@@ -164,3 +164,103 @@ def test_a_process_tenants_flask_session_is_not_sent_to_another_tenant(tmp_path)
     finally:
         server.app.close_processes()
         server.stop()
+
+
+# -- the session cookie: host work sized by the tenant's values ----------------------
+
+#: A session that holds one list 500 times: 4 KB of the tenant's memory,
+#: 10 million values for Flask's tagged serializer, which walks and encodes
+#: them in host Python after the handler returned (no tick): 9.7 s on the
+#: hub and 250 MB in a 64 MB budget, on main 2702ce2.
+SHARED_SESSION = '''
+from flask import Flask, session
+app = Flask(__name__)
+app.secret_key = "k"
+
+
+@app.route("/")
+def index():
+    big = list(range(20000))
+    session["x"] = [big] * 500
+    return "stored"
+
+
+@app.route("/small")
+def small():
+    session["x"] = [list(range(50))] * 4
+    return "stored"
+'''
+
+
+def test_a_session_is_sized_before_the_host_serializes_it(tenants, live):
+    import time
+
+    tenants.add("sess", {"app.py": SHARED_SESSION,
+                         "tenant.toml": "[limits]\ncpu_ms = 200\nmemory_mb = 64\n"})
+    server = live()
+    before = time.process_time()  # the server runs in this process (LiveServer)
+    answer = server.get("/sess/")
+    spent = time.process_time() - before
+    assert answer.status_code in (500, 503, 507), (answer.status_code, answer.text[:200])
+    assert spent < 1.0, f"{spent:.2f} s of the server's CPU for one request of cpu_ms = 200"
+    # A session of shared lists that fits is written as Flask writes it.
+    small = server.get("/sess/small")
+    assert small.status_code == 200 and small.headers["Set-Cookie"].startswith("session="), \
+        small.text
+
+
+READS_SESSION = '''
+from flask import Flask, session
+app = Flask(__name__)
+app.secret_key = "the tenant's own key"
+
+
+@app.route("/")
+def index():
+    return str(session.get("x", "none"))[:20]
+'''
+
+
+def _signed_text(key: str, text: str) -> str:
+    """A session cookie carrying ``text`` as its JSON, signed as Flask signs
+    one (itsdangerous compresses it when that is shorter): what a tenant,
+    who knows its own key, can mint and have its client send."""
+    import hashlib
+
+    import itsdangerous
+
+    class AsIs:
+        @staticmethod
+        def dumps(value):
+            return value
+
+        @staticmethod
+        def loads(value):
+            return value
+
+    serializer = itsdangerous.URLSafeTimedSerializer(
+        key, salt="cookie-session", serializer=AsIs(),
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1})
+    value = serializer.dumps(text)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@pytest.mark.parametrize("zeros", [20_000_000, 1_600_000], ids=["52KB-cookie", "4KB-cookie"])
+def test_a_session_cookie_is_sized_before_the_host_parses_it(tenants, live, zeros):
+    """A cookie of zlib-compressed zeros: 40 MB (or 3 MB, in a cookie a
+    browser keeps) of JSON for the host to decompress, parse and untag
+    before the tenant's code sees ``session``."""
+    import time
+
+    tenants.add("reads", {"app.py": READS_SESSION,
+                          "tenant.toml": "[limits]\ncpu_ms = 200\nmemory_mb = 64\n"})
+    server = live()
+    bomb = _signed_text("the tenant's own key", '{"x":[' + "0," * zeros + '0]}')
+    before = time.process_time()
+    answer = server.get("/reads/", headers={"Cookie": "session=" + bomb})
+    spent = time.process_time() - before
+    assert answer.status_code == 200 and answer.text == "none", answer.text[:200]
+    assert spent < 0.2, f"{spent:.2f} s of the server's CPU for a {len(bomb)}-byte cookie"
+    # A cookie that Flask would write for the same key is read.
+    fits = _signed_text("the tenant's own key", '{"x":"alice"}')
+    assert server.get("/reads/", headers={"Cookie": "session=" + fits}).text == "alice"

@@ -36,6 +36,8 @@ from itsdangerous import URLSafeTimedSerializer
 from werkzeug.http import dump_cookie
 
 from muxserver.http.origin_scope import confined_path
+from sandbox.facades.jsontext import json_text_size
+from sandbox.facades.jsontext import plain_json
 
 from sandbox.guards import plain_text
 from sandbox.guards import safe_repr
@@ -44,6 +46,16 @@ from sandbox.guards.declared import declared
 COOKIE_NAME = "session"
 #: Browsers keep cookies up to about 4 KB; a larger session is refused.
 MAX_COOKIE_BYTES = 4093
+#: The most JSON text a session may hold: written, as the JSON judge sizes
+#: it (:func:`sandbox.facades.jsontext.json_text_size`, an upper estimate)
+#: before Flask's tagged serializer walks it; read, as the cookie's
+#: decompressed text, before it is parsed. Both are host Python no tick
+#: interrupts (round 15: a list held 500 times in 4 KB of the tenant's
+#: memory cost 9.7 s on the hub and 250 MB; a 52 KB cookie signed with the
+#: tenant's own key, 40 MB of zlib-compressed zeros, cost 3.6 s and 450 MB).
+#: What is written is always read back: the real text is never over the
+#: estimate. A session of more text than this could hardly fit a cookie.
+MAX_SESSION_TEXT = 256 * 1024
 #: Flask's default PERMANENT_SESSION_LIFETIME (31 days).
 PERMANENT_LIFETIME = timedelta(days=31)
 #: Flask 3.1's defaults of the config keys that shape the session cookie.
@@ -215,12 +227,20 @@ def _tagged_json():
     """Flask's own session serializer (``flask.json.tag``): tuples, bytes,
     ``Markup``, ``UUID`` and datetimes come back as they went in, and a
     cookie reads the same here and on Flask. Imported on the first session
-    (1.6 MiB a serving process that serves none does not pay)."""
+    (1.6 MiB a serving process that serves none does not pay). A cookie's
+    text over :data:`MAX_SESSION_TEXT` is not parsed (it reads as no
+    session, as a forged one does)."""
     global _TAGGED
     if _TAGGED is None:
         from flask.json.tag import TaggedJSONSerializer
 
-        _TAGGED = TaggedJSONSerializer()
+        class BoundedTaggedJSON(TaggedJSONSerializer):
+            def loads(self, value):
+                if len(value) > MAX_SESSION_TEXT:
+                    raise ValueError(f"a session cookie's text is over {MAX_SESSION_TEXT} bytes")
+                return super().loads(value)
+
+        _TAGGED = BoundedTaggedJSON()
     return _TAGGED
 
 
@@ -236,7 +256,9 @@ def open_session(secret: str, cookie: str | None,
                  settings: CookieSettings = CookieSettings()) -> TenantSession:
     """The session from the request's cookie (empty if absent, forged or
     older than the permanent lifetime, as Flask reads it)."""
-    if not cookie:
+    if not cookie or len(cookie) > MAX_COOKIE_BYTES:
+        # Longer than any cookie this server writes or a browser keeps: not
+        # decompressed (zlib's 1000-fold would be the host's to pay).
         return TenantSession()
     try:
         data = _serializer(secret, settings.fallbacks).loads(
@@ -246,6 +268,21 @@ def open_session(secret: str, cookie: str | None,
     if not isinstance(data, dict):
         return TenantSession()
     return TenantSession(data)
+
+
+def _sized(data: dict) -> dict:
+    """``data`` once sized as JSON text (:data:`MAX_SESSION_TEXT`), with
+    its containers plain if any was a tenant's subclass (what is sized is
+    what is encoded: :func:`sandbox.facades.jsontext.plain_json`).
+
+    :raises SessionTooLarge: past the bound.
+    """
+    odd: list = []
+    spent, _ = json_text_size(data, odd=odd, limit=MAX_SESSION_TEXT)
+    if spent > MAX_SESSION_TEXT:
+        raise SessionTooLarge(f"the session holds more than {MAX_SESSION_TEXT // 1024} KB of "
+                              f"JSON; a cookie keeps {MAX_COOKIE_BYTES} bytes")
+    return plain_json(data) if odd else data
 
 
 def save_session(secret: str, session: TenantSession,
@@ -262,7 +299,7 @@ def save_session(secret: str, session: TenantSession,
         return None
     if not (session.modified or (session.permanent and settings.refresh_each_request)):
         return None
-    value = _serializer(secret).dumps(dict(session))
+    value = _serializer(secret).dumps(_sized(dict(session)))
     if len(value) > MAX_COOKIE_BYTES:
         raise SessionTooLarge(f"the session cookie would be {len(value)} bytes; browsers keep "
                               f"{MAX_COOKIE_BYTES}")

@@ -102,14 +102,18 @@ def plain_json(obj):
     return obj
 
 
-def json_text_size(obj, indent=None, depth: int = 0, odd=None) -> tuple[int, int]:
+def json_text_size(obj, indent=None, depth: int = 0, odd=None,
+                   limit: int | None = None) -> tuple[int, int]:
     """``(bytes, deepest)``: at most how many bytes ``json.dumps(obj,
     indent=indent)`` writes when ``obj`` sits ``depth`` levels down, and
     the deepest level it reaches. Each value's line and each container's
     closing line carry the indent once per level. The walk ticks every few
     values (a list of millions is one value to json, not one step here).
     Containers read from their own storage (:func:`_real`); each one that
-    is a subclass is appended to ``odd`` when given."""
+    is a subclass is appended to ``odd`` when given. With a ``limit``, the
+    walk stops as soon as the values alone are past it (a list held many
+    times over is walked once per place it is held) and answers a size
+    over ``limit``."""
     width = _indent_width(indent)
     values, levels, deepest = 1, depth, depth
     stack = [(obj, depth)] if isinstance(obj, _CONTAINERS) else []
@@ -120,6 +124,8 @@ def json_text_size(obj, indent=None, depth: int = 0, odd=None) -> tuple[int, int
             odd.append(item)
         count, children = _real(item)
         values += count
+        if limit is not None and VALUE_BYTES * values > limit:
+            return VALUE_BYTES * values, deepest
         # Each child's line at the level below, and the closing bracket's.
         levels += level + count * (level + 1)
         if count:
