@@ -264,3 +264,61 @@ def test_a_session_cookie_is_sized_before_the_host_parses_it(tenants, live, zero
     # A cookie that Flask would write for the same key is read.
     fits = _signed_text("the tenant's own key", '{"x":"alice"}')
     assert server.get("/reads/", headers={"Cookie": "session=" + fits}).text == "alice"
+
+
+# -- host code that turned a tenant's value into JSON with a plain json.dumps -------
+
+#: A dict subclass whose ``items()`` answers one 1 MB string 400 times: the
+#: size checks read the dict's own storage (one small item), json's C
+#: encoder asks ``items()``. ``mux.kv.set`` and a Nuclio function's body
+#: went to a plain ``json.dumps``: 845 MB in the serving process for a
+#: 64 MB budget, on main 2702ce2.
+LYING_DICT = '''
+class Lying(dict):
+    def items(self):
+        return [("a", "x" * 1_000_000)] * 400
+
+
+def lying():
+    value = Lying()
+    value["k"] = 1
+    return value
+'''
+
+KV_STORE = LYING_DICT + '''
+import mux
+
+
+def get():
+    mux.kv.set("k", lying())
+    return mux.kv.get("k")
+'''
+
+NUCLIO_BODY = LYING_DICT + '''
+def handler(context, event):
+    return lying()
+'''
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("files", [
+    {"index.py": KV_STORE},
+    {"main.py": NUCLIO_BODY,
+     "tenant.toml": '[function]\nentrypoint = "main.handler"\nform = "nuclio"\n'},
+], ids=["mux.kv.set", "nuclio-body"])
+def test_host_json_of_a_tenant_value_is_judged_as_json_dumps(tenants, live, files):
+    files = dict(files)
+    files["tenant.toml"] = files.get("tenant.toml", "") + "[limits]\nmemory_mb = 64\n"
+    tenants.add("lying", files)
+    server = live()
+    before = _peak_rss_mb()
+    answer = server.get("/lying/")
+    grown = _peak_rss_mb() - before
+    assert grown < 200, f"the serving process grew by {grown:.0f} MB for a 64 MB budget"
+    # What is sized is what is encoded: the dict's own storage, {"k": 1}.
+    assert answer.status_code == 200 and answer.json() == {"k": 1}, answer.text[:200]

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -26,6 +25,7 @@ from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
 from muxserver.tracebacks import format_tenant_traceback
 from sandbox.guards.declared import declared
+from sandbox.facades import jsontext
 from sandbox.facades.aio import resolve
 
 
@@ -128,7 +128,7 @@ def call_typed(func: TypedFunction, request):
         if not callable(to_dict):
             raise AttributeError(f"The type {type(result)} does not have the required method "
                                  "called 'to_dict'.")
-        return json.dumps(resolve(to_dict()))
+        return jsontext.dumps(resolve(to_dict()), "to_dict()")
     except Exception as exc:
         raise FunctionCrashed("Function execution failed with the error") from exc
 

@@ -29,7 +29,6 @@ An ``async def`` entry point is awaited (:func:`sandbox.facades.aio.resolve`).
 from __future__ import annotations
 
 import html
-import json
 from http import server as _stdlib_server
 
 from muxserver.tenant_api import apigateway
@@ -38,6 +37,7 @@ from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
 from sandbox.facades.aio import resolve
+from sandbox.facades import jsontext
 from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards.declared import declared
@@ -210,7 +210,7 @@ class _NuclioLogger(TenantLogger):
 
 def _nuclio_body(body):
     if isinstance(body, (dict, list)):
-        return json.dumps(body), "application/json"
+        return jsontext.dumps(body, "the response body"), "application/json"
     return body if isinstance(body, (str, bytes)) else str(body), None
 
 

@@ -28,14 +28,13 @@ one ``BEGIN IMMEDIATE`` transaction, so it is exact across processes too.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 
 from muxserver.tenancy.writelock import WriteLock
 from muxserver.tenancy.writelock import lock_path
-from sandbox import guards
 from sandbox import limits
+from sandbox.facades import jsontext
 from sandbox.facades.data import decode_json
 from sandbox.facades.sqlite import BUSY_FIRST_S
 from sandbox.facades.sqlite import BUSY_MAX_S
@@ -161,8 +160,7 @@ class KeyValueStore:
     def set(self, key, value, if_version=None):
         """Write ``value``; return the key's new version."""
         key = self._key(key)
-        guards.check_allocation(6 * guards.text_size(value, 2**62), "kv value")
-        text = json.dumps(value)
+        text = jsontext.dumps(value, "kv value")
         if len(text) > MAX_VALUE_BYTES:
             raise ValueError(f"kv values are at most {MAX_VALUE_BYTES} bytes as JSON")
         self._files.check_growth(len(text) + len(key))

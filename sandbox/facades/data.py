@@ -27,7 +27,7 @@ from sandbox.guards.declared import METHOD_GUARDS
 from sandbox.guards.declared import declare
 from sandbox.guards.declared import declare_values
 from sandbox.facades.jsontext import check_coder
-from sandbox.facades.jsontext import checked_dumps_options
+from sandbox.facades import jsontext
 from sandbox.facades.jsontext import encoder_method
 from sandbox.facades.numbers import SystemRandom
 
@@ -101,9 +101,8 @@ METHOD_GUARDS[(json.JSONDecoder, "raw_decode")] = _decoder_method
 
 
 def build_json(ctx):
-    def dumps(obj, *args, **kwargs):
-        obj, options = checked_dumps_options(obj, kwargs, "json.dumps()")
-        return json.dumps(obj, *args, **options)
+    def dumps(obj, **kwargs):
+        return jsontext.dumps(obj, "json.dumps()", **kwargs)
 
     def loads(s, *args, **kwargs):
         if args:

@@ -2,7 +2,8 @@
 one place for every road from tenant values to JSON text — the sandbox's
 ``json.dumps``, ``JSONEncoder.encode``/``iterencode``, and the tenant API's
 ``flask.json.dumps``, ``app.json``, ``jsonify`` and ``tojson`` (which call
-:func:`checked_dumps_options`).
+:func:`checked_dumps_options`), and host code handed a tenant's value
+(:func:`dumps`).
 
 Python's encoder builds the whole text in one call that no tick
 interrupts, so the text is sized before it is built
@@ -182,6 +183,17 @@ def checked_dumps_options(obj, options: dict, what: str = "JSON") -> tuple:
     if default is not None:
         options["default"] = default
     return obj, options
+
+
+def dumps(obj, what: str = "JSON", **options) -> str:
+    """``json.dumps(obj, **options)`` judged here: the sandbox's
+    ``json.dumps``, and every host road from a tenant's value to JSON text
+    (``mux.kv.set``, a Cloud Functions ``to_dict()``, a Nuclio body...).
+    A plain ``json.dumps`` there encoded a tenant's ``dict`` subclass
+    through its ``items()``, which answered one 1 MB string 400 times:
+    845 MB in the serving process for a 64 MB budget (round 15)."""
+    obj, options = checked_dumps_options(obj, options, what)
+    return json.dumps(obj, **options)
 
 
 _ABSENT = object()
