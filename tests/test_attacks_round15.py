@@ -32,6 +32,7 @@ origin-wide policies are dropped for a tenant mounted by path.
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.test_process_tier import server_for
 
@@ -322,3 +323,62 @@ def test_host_json_of_a_tenant_value_is_judged_as_json_dumps(tenants, live, file
     assert grown < 200, f"the serving process grew by {grown:.0f} MB for a 64 MB budget"
     # What is sized is what is encoded: the dict's own storage, {"k": 1}.
     assert answer.status_code == 200 and answer.json() == {"k": 1}, answer.text[:200]
+
+
+# -- Python's warnings: host code's words about tenant input ------------------------
+
+FORGED = "2026-01-01T00:00:00 INFO  muxserver.access pid=1 tenant=victim"
+
+#: werkzeug's dump_cookie warns about a cookie over 4093 bytes, naming its
+#: key: Python's warnings wrote that text to stderr as it was (a line of the
+#: tenant's choosing in the server's log), and kept each distinct text in
+#: the calling module's ``__warningregistry__`` for the life of the process.
+WARNS = '''
+from flask import Flask, make_response
+app = Flask(__name__)
+
+
+@app.route("/forge")
+def forge():
+    response = make_response("ok")
+    response.set_cookie("k\\n''' + FORGED + ''' rid=1: GET /victim/admin 200 1.0ms", "v" * 5000)
+    return response
+
+
+@app.route("/keep/<int:start>")
+def keep(start):
+    for n in range(start, start + 2000):
+        response = make_response("ok")
+        response.set_cookie(f"{n:08d}" + "k" * 10_000, "v")
+    return "kept"
+'''
+
+
+def test_a_tenant_cannot_write_a_line_into_the_server_log_through_a_warning(
+        muxserver_process, tmp_path):
+    import psutil
+
+    from tests.conftest import write_tenant
+
+    write_tenant(tmp_path / "tenants", "warns", {"app.py": WARNS, "tenant.toml":
+                                                 "[limits]\ncpu_ms = 5000\n"})
+    proc = muxserver_process("--tenants-dir", str(tmp_path / "tenants"),
+                             "--cache-dir", str(tmp_path / "cache"),
+                             "--data-dir", str(tmp_path / "data"), "--no-watch",
+                             "--workers", "1").wait_ready()
+    answer = requests.get(proc.url + "/warns/forge", timeout=30)
+    assert answer.status_code == 500, answer.text  # the key is no cookie name
+    proc.wait_for_log("cookie is too large")
+    forged = [line for line in proc.output().splitlines() if line.startswith(FORGED)]
+    assert forged == [], forged
+    # 20 MB of distinct warning texts: none kept by the serving process.
+    workers = [child for child in psutil.Process(proc.proc.pid).children(recursive=True)
+               if "muxserver.worker" in " ".join(child.cmdline())]
+    assert len(workers) == 1, [c.cmdline() for c in psutil.Process(proc.proc.pid).children()]
+    worker = workers[0]
+    assert requests.get(proc.url + "/warns/keep/0", timeout=60).text == "kept"
+    before = worker.memory_info().rss
+    for start in range(2000, 12000, 2000):
+        assert requests.get(proc.url + f"/warns/keep/{start}", timeout=60).text == "kept"
+    grown = (worker.memory_info().rss - before) / 2**20
+    assert grown < 40, f"the serving process kept {grown:.0f} MB of warning texts"

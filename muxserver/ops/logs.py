@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import time
+import warnings
 
 from gevent import monkey
 
@@ -261,14 +262,34 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO, access: bool = T
     """Send every log line of this process to stderr in ``fmt`` (``text`` or ``json``).
 
     Each process of the server calls it at start, so lines carry its pid.
+    Python's warnings are lines of it too (:func:`capture_warnings`).
     """
     global writer, access_enabled
     writer.retire()
     writer = LogWriter(fmt)
     access_enabled = access
     handler = WriterHandler()
-    for name in ("muxserver",):
+    for name in ("muxserver", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    capture_warnings()
+
+
+def capture_warnings() -> None:
+    """Python's warnings go through the log writer (escaped, one line
+    each), and are shown every time rather than kept once per text.
+
+    Host code warns about what a tenant gave it: werkzeug's ``dump_cookie``
+    names a too-large cookie's key, newlines and all, and ``warnings``
+    wrote that text to stderr as it was — a tenant's
+    ``set_cookie("k\n<a forged access line>", big)`` put a line of its
+    choosing into the server's log (round 15). Python's default action also
+    keeps every distinct text in the calling module's ``__warningregistry__``
+    for the life of the process: each new key was kept for ever, in the
+    process every tenant shares. Categories Python ignores by default stay
+    ignored (the filter is appended after its own).
+    """
+    logging.captureWarnings(True)
+    warnings.filterwarnings("always", append=True)
