@@ -86,7 +86,8 @@ def worker():
                              "NEL": '{"report_to": "x", "max_age": 86400, "success_fraction": 1.0}',
                              "Report-To": '{"group": "x", "max_age": 86400, '
                                           '"endpoints": [{"url": "https://attacker.test/r"}]}',
-                             "Alt-Svc": 'h2="attacker.test:443"; ma=86400'})
+                             "Alt-Svc": 'h2="attacker.test:443"; ma=86400',
+                             "Strict-Transport-Security": "max-age=0; includeSubDomains"})
 '''
 
 
@@ -127,7 +128,7 @@ def test_origin_wide_headers_stay_with_the_tenant(shared_origin):
     answer = shared_origin.get("/attacker/sw.js")
     assert answer.status_code == 200, answer.text
     assert answer.headers.get("Service-Worker-Allowed") == "/attacker", answer.headers
-    for name in ("Clear-Site-Data", "NEL", "Report-To", "Alt-Svc"):
+    for name in ("Clear-Site-Data", "NEL", "Report-To", "Alt-Svc", "Strict-Transport-Security"):
         assert name not in answer.headers, (name, answer.headers)
 
 

@@ -19,7 +19,8 @@ process tenant's own Flask sends its session cookie with ``Path=/``):
   would hand the cookie to every host under it, other tenants' included).
 * ``Service-Worker-Allowed``: confined the same way.
 * Policies whose scope is the whole origin (:data:`ORIGIN_WIDE`:
-  ``Clear-Site-Data``, ``NEL``, ``Report-To``, ``Alt-Svc``) are dropped for
+  ``Clear-Site-Data``, ``NEL``, ``Report-To``, ``Alt-Svc``,
+  ``Strict-Transport-Security``) are dropped for
   a tenant mounted by path; a tenant served on a host of its own keeps
   them (the origin is its own).
 
@@ -38,8 +39,10 @@ import posixpath
 #: Headers whose policy covers every path of the origin (Clear-Site-Data
 #: clears every tenant's cookies and storage; NEL with Report-To reports
 #: every request to the origin to the tenant's collector; Alt-Svc moves the
-#: whole origin to another endpoint).
-ORIGIN_WIDE = frozenset(["clear-site-data", "nel", "report-to", "alt-svc"])
+#: whole origin to another endpoint; Strict-Transport-Security is the
+#: host's, and with includeSubDomains every tenant host under it).
+ORIGIN_WIDE = frozenset(["clear-site-data", "nel", "report-to", "alt-svc",
+                         "strict-transport-security"])
 
 
 def confined_path(configured, mount: str) -> str:
