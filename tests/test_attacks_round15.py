@@ -383,3 +383,49 @@ def test_a_tenant_cannot_write_a_line_into_the_server_log_through_a_warning(
         assert requests.get(proc.url + f"/warns/keep/{start}", timeout=60).text == "kept"
     grown = (worker.memory_info().rss - before) / 2**20
     assert grown < 40, f"the serving process kept {grown:.0f} MB of warning texts"
+
+
+#: The keys a session is signed and checked with are the app's config: with
+#: 300,000 ``SECRET_KEY_FALLBACKS`` (a 2.4 MB list) itsdangerous tried each
+#: on a cookie signed with none of them, 1.2 s of host CPU for a request of
+#: cpu_ms = 200; an int ``secret_key`` had the host make ``bytes(n)``.
+MANY_KEYS = '''
+from flask import Flask, session
+app = Flask(__name__)
+app.secret_key = "k"
+app.config["SECRET_KEY_FALLBACKS"] = ["an old key"] * 300_000
+
+
+@app.route("/")
+def index():
+    return str(session.get("x", "none"))
+'''
+
+INT_KEY = '''
+from flask import Flask, session
+app = Flask(__name__)
+app.secret_key = 200_000_000
+
+
+@app.route("/")
+def index():
+    session["x"] = 1
+    return "stored"
+'''
+
+
+@pytest.mark.parametrize("source", [MANY_KEYS, INT_KEY], ids=["fallbacks", "int-key"])
+def test_the_session_keys_cost_the_host_little(tenants, live, source):
+    import time
+
+    tenants.add("keys", {"app.py": source,
+                         "tenant.toml": "[limits]\ncpu_ms = 200\nmemory_mb = 64\n"})
+    server = live()
+    server.get("/keys/")  # the module runs
+    before, peak = time.process_time(), _peak_rss_mb()
+    answer = server.get("/keys/", headers={"Cookie": "session=eyJ4IjoxfQ.aaaaaa.bbbbbbbbbbbbbbbb"})
+    spent, grown = time.process_time() - before, _peak_rss_mb() - peak
+    assert spent < 0.2, f"{spent:.2f} s of the server's CPU for a request of cpu_ms = 200"
+    assert grown < 100, f"the serving process grew by {grown:.0f} MB for a 64 MB budget"
+    # Refused with a clear error, as a SESSION_COOKIE_NAME that is no name is.
+    assert answer.status_code == 500, answer.text[:200]

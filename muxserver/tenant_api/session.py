@@ -25,6 +25,7 @@ confinements a shared server needs:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,13 @@ MAX_COOKIE_BYTES = 4093
 #: What is written is always read back: the real text is never over the
 #: estimate. A session of more text than this could hardly fit a cookie.
 MAX_SESSION_TEXT = 256 * 1024
+#: The longest secret key, and the most ``SECRET_KEY_FALLBACKS``: a session
+#: is signed or verified with each, by host code no tick interrupts (round
+#: 15: 300,000 fallbacks held the hub 1.2 s for one cookie signed with none
+#: of them; ``secret_key = 200_000_000`` had the host make
+#: ``bytes(200_000_000)`` twice a request, 340 MB in a 64 MB budget).
+MAX_KEY_BYTES = 64 * 1024
+MAX_FALLBACKS = 32
 #: Flask's default PERMANENT_SESSION_LIFETIME (31 days).
 PERMANENT_LIFETIME = timedelta(days=31)
 #: Flask 3.1's defaults of the config keys that shape the session cookie.
@@ -103,6 +111,26 @@ def as_timedelta(value) -> timedelta:
     raise TypeError("PERMANENT_SESSION_LIFETIME must be a timedelta or a number of seconds")
 
 
+def signing_key(key, what: str = "SECRET_KEY") -> str:
+    """A secret key as the session's serializer takes it: ``str`` as it is,
+    ``bytes`` read as latin-1 (the same bytes to HMAC), at most
+    :data:`MAX_KEY_BYTES`.
+
+    :raises TypeError: for anything else (Flask's ``hmac`` would refuse it
+        too; ``bytes(n)`` of an int was n bytes of the host's memory).
+    :raises ValueError: past the bound.
+    """
+    if isinstance(key, str):
+        key = plain_text(key)
+    elif isinstance(key, (bytes, bytearray)):
+        key = bytes(key).decode("latin-1")
+    else:
+        raise TypeError(f"{what} must be a str or bytes, not {type(key).__name__}")
+    if len(key) > MAX_KEY_BYTES:
+        raise ValueError(f"{what} is over {MAX_KEY_BYTES} bytes")
+    return key
+
+
 def cookie_settings(app, warn=None) -> CookieSettings:
     """The session cookie's settings from ``app``'s config (Flask's
     defaults without an app); its path is the app's, confined to the
@@ -130,11 +158,16 @@ def cookie_settings(app, warn=None) -> CookieSettings:
     if samesite is not None and not isinstance(samesite, str):
         raise ValueError("SESSION_COOKIE_SAMESITE must be 'Strict', 'Lax', 'None' or None")
     fallbacks = get("SECRET_KEY_FALLBACKS") or ()
-    if isinstance(fallbacks, (str, bytes)) or not all(
-            isinstance(key, (str, bytes)) for key in fallbacks):
+    if isinstance(fallbacks, (str, bytes)):
         raise ValueError("SECRET_KEY_FALLBACKS must be a list of keys (str or bytes)")
+    fallbacks = tuple(itertools.islice(fallbacks, MAX_FALLBACKS + 1))
+    if not all(isinstance(key, (str, bytes)) for key in fallbacks):
+        raise ValueError("SECRET_KEY_FALLBACKS must be a list of keys (str or bytes)")
+    if len(fallbacks) > MAX_FALLBACKS:
+        raise ValueError(f"SECRET_KEY_FALLBACKS holds more than {MAX_FALLBACKS} keys (each is "
+                         "tried on every session cookie)")
     return CookieSettings(
-        fallbacks=tuple(plain_text(key) for key in fallbacks),
+        fallbacks=tuple(signing_key(key, "a key of SECRET_KEY_FALLBACKS") for key in fallbacks),
         name=name,
         path=confined_path(get("SESSION_COOKIE_PATH") or get("APPLICATION_ROOT"), ""),
         httponly=bool(get("SESSION_COOKIE_HTTPONLY")),

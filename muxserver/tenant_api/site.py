@@ -20,6 +20,7 @@ from sandbox.facades.text import urlencode
 
 from muxserver.errors import MuxError
 from muxserver.tenant_api.session import cookie_settings
+from muxserver.tenant_api.session import signing_key
 
 log = logging.getLogger("muxserver.site")
 
@@ -116,7 +117,7 @@ class TenantSite:
         if app is not None:
             key = app.secret_key or app.config.get("SECRET_KEY")
             if key:
-                return key if isinstance(key, str) else bytes(key).decode("latin-1")
+                return signing_key(key)
         if self._derived_secret is None:
             self._derived_secret = hmac.new(self._session_key, f"session:{self.tenant}".encode(),
                                             hashlib.sha256).hexdigest()
