@@ -468,3 +468,43 @@ def test_a_deploy_archives_metadata_is_bounded_before_it_is_parsed(tenants, live
     spent = time.process_time() - before
     assert spent < 0.5, f"{spent:.2f} s of CPU for a {len(bomb)}-byte archive"
     assert answer.status_code == 400 and "pax header" in answer.text, answer.text[:300]
+
+
+def _tgz(files: dict) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+#: The supervisor scans a deployed folder and parses ``tenant.toml`` with
+#: tomllib and ``requirements.txt`` with packaging, in pure Python, in the
+#: process that serves the admin API and watches every serving process:
+#: 10 MB of ``kN = 1`` lines cost 3.9 s there.
+METADATA_BOMBS = {
+    "tenant.toml": "".join(f"k{i} = 1\n" for i in range(1_000_000)).encode(),
+    "requirements.txt": b"flask\n" * 1_000_000,
+}
+
+
+@pytest.mark.parametrize("name", sorted(METADATA_BOMBS))
+def test_a_deployed_folders_metadata_is_bounded_before_it_is_parsed(tenants, live, name):
+    import time
+
+    token = "acme-deploy-token-0123456789"
+    server = live(admin_token="admin-token-for-tests", process_tenants=["acme"],
+                  deploy_tokens={"acme": {"token": token, "name": "ci"}})
+    archive = _tgz({"index.py": b"def get():\n    return 'deployed'\n",
+                    name: METADATA_BOMBS[name]})
+    before = time.process_time()  # the control plane runs in this process (LiveServer)
+    answer = requests.put(f"{server.admin_url}/_mux/tenants/acme", data=archive, timeout=120,
+                          headers={"Authorization": f"Bearer {token}"})
+    spent = time.process_time() - before
+    assert spent < 1.0, f"{spent:.2f} s of CPU for a {len(archive)}-byte archive"
+    assert answer.status_code == 422 and f"acme/{name}:1: over" in answer.text, answer.text[:300]

@@ -67,6 +67,11 @@ RESERVED_NAMES = frozenset({
 })
 #: Largest number of files one tenant may have (keeps a scan bounded).
 MAX_TENANT_FILES = 10_000
+#: Largest ``tenant.toml`` and ``requirements.txt``: the supervisor parses
+#: them in pure Python (tomllib, packaging) while it scans, where nothing
+#: else it does can run (round 15: 10 MB of ``kN = 1`` lines cost tomllib
+#: 3.9 s; a deploy may unpack 200 MB).
+MAX_METADATA_BYTES = {"tenant.toml": 128 * 1024, requirements.FILE: 256 * 1024}
 
 
 class ModuleRef(NamedTuple):
@@ -296,7 +301,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     manifest_data = None
     if os.path.isfile(os.path.join(root, "tenant.toml")):
         # Read first: the runtime decides how every module is read.
-        manifest_data = _read(root, "tenant.toml", errors, f"{name}/tenant.toml")
+        manifest_data = _read(root, "tenant.toml", errors, f"{name}/tenant.toml",
+                              MAX_METADATA_BYTES["tenant.toml"])
         if manifest_data is not None:
             try:
                 spec.manifest = parse_manifest(manifest_data, name, f"{name}/tenant.toml", rules)
@@ -315,7 +321,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 version.update(b"tenant.toml\0" + manifest_data)
             continue
         if rel == requirements.FILE:
-            data = _read(root, rel, errors, display)
+            data = _read(root, rel, errors, display, MAX_METADATA_BYTES[rel])
             if data is not None:
                 version.update(b"requirements.txt\0" + data)
                 lines, problems = requirements.read(data, display)
@@ -608,13 +614,20 @@ def _app_mount(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, ha
     return registered.get((origin, var), own), blueprint, (origin, var)
 
 
-def _read(root: str, rel: str, errors: list[str], display: str) -> bytes | None:
+def _read(root: str, rel: str, errors: list[str], display: str,
+          limit: int | None = None) -> bytes | None:
+    """The bytes of the tenant's file ``rel``, or None with an error (one
+    it cannot read, or one over ``limit`` bytes)."""
     try:
         with open(os.path.join(root, rel), "rb") as f:
-            return f.read()
+            data = f.read() if limit is None else f.read(limit + 1)
     except OSError as exc:
         errors.append(f"{display}:1: cannot read: {exc.strerror}")
         return None
+    if limit is not None and len(data) > limit:
+        errors.append(f"{display}:1: over {limit // 1024} KB; the server reads at most that")
+        return None
+    return data
 
 
 def _add_source(sources: dict[str, ModuleRef], packages: set[str], rel: str,
