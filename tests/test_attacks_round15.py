@@ -508,3 +508,35 @@ def test_a_deployed_folders_metadata_is_bounded_before_it_is_parsed(tenants, liv
     spent = time.process_time() - before
     assert spent < 1.0, f"{spent:.2f} s of CPU for a {len(archive)}-byte archive"
     assert answer.status_code == 422 and f"acme/{name}:1: over" in answer.text, answer.text[:300]
+
+
+#: A process tenant's own WSGI answer: a header *name* that carries a colon
+#: is written as it is, so the line the browser reads is another header —
+#: here a ``Set-Cookie`` on another tenant's path, past the origin scope
+#: (which judges headers by their names). The sandbox tier refuses such a
+#: name; the process tier checked names only for line breaks.
+PROCESS_HEADER_NAMES = {
+    "tenant.toml": 'runtime = "process"\n',
+    "app.py": """\
+        from flask import Flask
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            return "ok", 200, [("Set-Cookie: planted=1; Path=/victim; X", "y")]
+        """,
+}
+
+
+def test_a_process_tenants_header_names_are_checked_as_the_sandboxs(tmp_path):
+    server = server_for(tmp_path, {"pnames": PROCESS_HEADER_NAMES}, process_tenants=["pnames"])
+    try:
+        answer = server.get("/pnames/")
+        planted = [value for value in answer.raw.headers.getlist("Set-Cookie")
+                   if "/victim" in value]
+        assert planted == [], planted
+        # As a header with a line break was: a malformed answer (502).
+        assert answer.status_code == 502 and "malformed header" in answer.text, answer.text[:200]
+    finally:
+        server.app.close_processes()
+        server.stop()

@@ -89,7 +89,17 @@ def _body_bytes(body) -> tuple[bytes | None, object]:
     return data, None
 
 
-def _plain_headers(headers) -> list[tuple[str, str]]:
+def plain_headers(headers) -> list[tuple[str, str]]:
+    """A tenant's headers as exact ``(name, value)`` strings, in both tiers
+    (a process tenant's too: a name with a colon was a second header on the
+    wire, ``Set-Cookie`` included, past :mod:`muxserver.http.origin_scope`,
+    round 15): names without ``\r \n : NUL`` or blanks, values without
+    line breaks or NUL, at most :data:`MAX_HEADERS` and
+    :data:`MAX_HEADER_BYTES`; the server's own (:data:`SERVER_HEADERS`)
+    dropped.
+
+    :raises BadReturnValue: for anything else.
+    """
     if headers is None:
         return []
     if isinstance(headers, (Headers, dict)):
@@ -165,7 +175,7 @@ def to_plain(value):
     autocorrect = False
     if isinstance(value, Response):
         code = _status(value.status_code)
-        headers = _plain_headers(value.headers)
+        headers = plain_headers(value.headers)
         data, stream = _body_bytes(value.body)
         autocorrect = value.autocorrect_location_header
     else:
@@ -179,7 +189,7 @@ def to_plain(value):
     if status is not None:
         code = _status(status)
     if extra_headers is not None:
-        added = _plain_headers(extra_headers)
+        added = plain_headers(extra_headers)
         names = {name.lower() for name, _ in added}
         headers = [(n, v) for n, v in headers if n.lower() not in names] + added
     return code, _sent_locations(headers, autocorrect), data, stream

@@ -61,6 +61,7 @@ from muxserver.errors import TenantLoadError
 from muxserver.errors import TenantProcessDied
 from muxserver.http.responses import BadReturnValue
 from muxserver.http.responses import _status as checked_status
+from muxserver.http.responses import plain_headers
 from muxserver.proctier import wire
 from muxserver.proctier.launcher import ZygoteError
 from muxserver.proctier.tenantapp import ERROR_HEADER
@@ -482,13 +483,15 @@ class ProcessTier:
             raise TenantProcessDied(f"the process of tenant {name} broke the protocol", name)
         try:
             status = int(message["status"])
-            headers = [(str(k), str(v)) for k, v in message["headers"]
-                       if str(k).lower() not in _HOP_BY_HOP]
+            # The sandbox tier's rules for a header (one place decides).
+            headers = [(k, v) for k, v in plain_headers([tuple(pair) for pair in message["headers"]])
+                       if k.lower() not in _HOP_BY_HOP]
+        except BadReturnValue as exc:
+            raise TenantProcessDied(f"tenant {name} answered a malformed header: {exc}",
+                                    name) from None
         except (KeyError, TypeError, ValueError):
             raise TenantProcessDied(f"the process of tenant {name} broke the protocol",
                                     name) from None
-        if any("\n" in k + v or "\r" in k + v for k, v in headers):
-            raise TenantProcessDied(f"tenant {name} answered a malformed header", name)
         try:
             checked_status(status)  # what a sandboxed tenant may answer, no more
         except BadReturnValue as exc:
