@@ -60,14 +60,15 @@ def _read_exactly(sock, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def receive(sock) -> tuple[int, object]:
+def receive(sock, max_json: int = MAX_JSON_BYTES) -> tuple[int, object]:
     """The next frame: ``(JSON, dict)``, ``(BODY, bytes)`` or ``(END, None)``.
 
+    :param max_json: the largest JSON frame taken from this side.
     :raises WireClosed: at the end of the stream or on a malformed frame.
     """
     size, kind = HEADER.unpack(_read_exactly(sock, HEADER.size))
     if kind == JSON:
-        if size > MAX_JSON_BYTES:
+        if size > max_json:
             raise WireClosed(f"a JSON frame of {size} bytes is over the limit")
         try:
             message = json.loads(_read_exactly(sock, size))
