@@ -59,6 +59,7 @@ from muxserver.errors import LimitStopped
 from muxserver.errors import TenantCodeError
 from muxserver.errors import TenantLoadError
 from muxserver.errors import TenantProcessDied
+from muxserver.http.responses import MAX_BODY_BYTES
 from muxserver.http.responses import BadReturnValue
 from muxserver.http.responses import _status as checked_status
 from muxserver.http.responses import plain_headers
@@ -81,8 +82,12 @@ READY_TIMEOUT_S = 10.0
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer",
                          "upgrade", "proxy-authenticate", "proxy-authorization",
                          "content-length", "server", "date", "x-request-id"})
-#: Largest body a process tenant may answer with.
-MAX_RESPONSE_BYTES = 256 * 2**20
+#: Largest body a process tenant may answer with: the serving process holds
+#: it whole (and joins it: twice that at its peak), so it is the sandbox
+#: tier's bound on a body held in memory, and no more than the tenant's own
+#: ``memory_mb`` (round 15: 256 MB streamed by a process of memory_mb = 64
+#: grew the serving process every tenant shares by 541 MB).
+MAX_RESPONSE_BYTES = MAX_BODY_BYTES
 #: Largest JSON frame a process tenant may send (an answer's head: its
 #: headers are at most 64 KB; a log line; a load failure's traceback), and
 #: the most bytes of log lines it may write per request it holds (and before
@@ -540,6 +545,7 @@ class ProcessTier:
                                   detail=f"{exc} (the app answered {status})",
                                   exc_type="BadReturnValue") from None
         parts, size = [], 0
+        limit = min(MAX_RESPONSE_BYTES, state.spec.manifest.limits.memory_mb * 2**20)
         while True:
             kind, chunk = self._next(process, state, deadline, cpu_start)
             if kind is None:
@@ -550,9 +556,10 @@ class ProcessTier:
             if kind != wire.BODY:
                 raise TenantProcessDied(f"the process of tenant {name} broke the protocol", name)
             size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
+            if size > limit:
                 raise TenantProcessDied(f"tenant {name} answered with more than "
-                                        f"{MAX_RESPONSE_BYTES} bytes", name)
+                                        f"{limit} bytes (held in memory: at most its "
+                                        f"memory_mb, and {MAX_RESPONSE_BYTES // 2**20} MB)", name)
             parts.append(chunk)
         body = b"".join(parts)
         error = next((v for k, v in headers if k.lower() == ERROR_HEADER.lower()), None)
