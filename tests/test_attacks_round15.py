@@ -624,3 +624,45 @@ def test_a_process_tenants_answer_is_held_within_its_memory(tmp_path):
     finally:
         server.app.close_processes()
         server.stop()
+
+
+# -- werkzeug's Headers: Python loops of host code over a list made in one C call ---
+
+HEADER_LOOPS = '''
+from flask import Flask, Response, make_response
+app = Flask(__name__)
+PAIRS = [("X-A", "b")] * 1_000_000      # 8 MB: one C call
+
+
+@app.route("/extend")
+def extend():
+    make_response("ok").headers.extend(PAIRS)
+    return "extended"
+
+
+@app.route("/slice")
+def assign():
+    headers = make_response("ok").headers
+    headers[0:0] = PAIRS
+    return "assigned"
+
+
+@app.route("/init")
+def init():
+    return Response("ok", headers=PAIRS)
+'''
+
+
+@pytest.mark.parametrize("road", ["extend", "slice", "init"])
+def test_a_tenants_headers_are_bounded_before_werkzeug_loops_over_them(tenants, live, road):
+    import time
+
+    tenants.add("hdrs", {"app.py": HEADER_LOOPS,
+                         "tenant.toml": "[limits]\ncpu_ms = 100\nmemory_mb = 64\n"})
+    server = live()
+    server.get("/hdrs/nothing")  # the module runs (its list too)
+    before = time.process_time()
+    answer = server.get(f"/hdrs/{road}")
+    spent = time.process_time() - before
+    assert spent < 0.1, f"{spent:.2f} s of the server's CPU for a request of cpu_ms = 100"
+    assert answer.status_code == 500, (answer.status_code, answer.text[:200])

@@ -14,6 +14,7 @@ the greenlet that reads it.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 
 from werkzeug import datastructures
@@ -73,9 +74,36 @@ declare(datastructures.Range, "units ranges range_for_length make_content_range 
 
 
 class TenantHeaders(Headers):
-    """werkzeug ``Headers`` that tenant code may change (its own copy)."""
+    """werkzeug ``Headers`` that tenant code may change (its own copy).
+
+    .. warning::
+       At most :data:`MAX_ITEMS` headers (an answer sends 200 at most):
+       werkzeug's ``extend``, ``update`` and slice assignment are Python
+       loops of host code no tick interrupts, and the list they walk costs
+       its maker one C call (round 15: ``headers.extend([("X-A", "b")] *
+       1_000_000)`` ran 0.3 s past a 100 ms budget, a million new tuples).
+    """
 
     _guarded_writes = True
+    MAX_ITEMS = 1000
+
+    def _room(self, more: int) -> None:
+        if len(self._list) + more > self.MAX_ITEMS:
+            raise ValueError(f"a response holds at most {self.MAX_ITEMS} headers here")
+
+    def add(self, key, value, /, **kwargs):
+        self._room(1)
+        super().add(key, value, **kwargs)
+
+    def set(self, key, value, /, **kwargs):
+        self._room(1)
+        super().set(key, value, **kwargs)
+
+    def __setitem__(self, key, value):
+        if isinstance(key, slice):
+            value = list(itertools.islice(iter(value), self.MAX_ITEMS + 1))
+            self._room(len(value) - len(range(*key.indices(len(self._list)))))
+        super().__setitem__(key, value)
 
 
 def _header_entries(environ) -> dict:
