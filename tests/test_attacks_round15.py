@@ -666,3 +666,36 @@ def test_a_tenants_headers_are_bounded_before_werkzeug_loops_over_them(tenants, 
     spent = time.process_time() - before
     assert spent < 0.1, f"{spent:.2f} s of the server's CPU for a request of cpu_ms = 100"
     assert answer.status_code == 500, (answer.status_code, answer.text[:200])
+
+
+# -- codec names: kept by the process for good ---------------------------------------
+
+#: Python's ``encodings`` keeps every codec name it did *not* find, for the
+#: life of the process: 2,000 names of 10 KB, each a LookupError to the
+#: tenant, were 20 MB of the shared process, never freed (not at eviction,
+#: not counted as the tenant's).
+CODEC_NAMES = '''
+def get():
+    refused = 0
+    for i in range(2000):
+        for name in ("nope%d" % i + "a" * 10_000, "cp" + "-" * (10_000 + i) + "1252"):
+            try:
+                "x".encode(name)
+            except LookupError:
+                refused += 1
+    return {"refused": refused, "known": "x".encode("cp1252").decode("latin-1")}
+'''
+
+
+def test_codec_names_a_tenant_tries_are_not_kept_by_the_process(tenants, live):
+    import encodings
+
+    tenants.add("codecs", {"index.py": CODEC_NAMES,
+                           "tenant.toml": "[limits]\ncpu_ms = 10000\n"})
+    server = live()
+    before = len(encodings._cache)
+    answer = server.get("/codecs/", timeout=60)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json() == {"refused": 4000, "known": "x"}, answer.text[:300]
+    kept = len(encodings._cache) - before
+    assert kept < 10, f"{kept} codec names kept by the serving process"

@@ -499,6 +499,9 @@ _owner("muxserver.tenant_api.kv.KVFacade",
     keys="kv: at most 10,000 keys")
 _owner("muxserver.tenant_api.request.BodyStream",
     "read readline")
+_owner("muxserver.tenant_api.request.TenantHeaders",
+    add="at most 1,000 headers, checked before werkzeug's loops (extend, update, a slice)",
+    set="as add")
 _owner("muxserver.tenant_api.request.UploadedFile",
     read="the upload: at most --max-body",
     save="files.TenantFiles.save_stream: /data only, the quota for the whole file first, "
