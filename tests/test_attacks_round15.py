@@ -699,3 +699,42 @@ def test_codec_names_a_tenant_tries_are_not_kept_by_the_process(tenants, live):
     assert answer.json() == {"refused": 4000, "known": "x"}, answer.text[:300]
     kept = len(encodings._cache) - before
     assert kept < 10, f"{kept} codec names kept by the serving process"
+
+
+#: A process tenant's code replaces its own host loop's reader, so its
+#: process never reads another request: the serving process's send of the
+#: next request (its 8 MB body) blocked with no deadline, holding the
+#: request, its body and its connection for ever (wall_s = 2: still held
+#: after 20 s).
+STOPS_READING = {
+    "tenant.toml": 'runtime = "process"\n[limits]\nwall_s = 2\n',
+    "app.py": """\
+        import sys, time
+        from flask import Flask
+        app = Flask(__name__)
+
+        @app.route("/arm", methods=["GET", "POST"])
+        def arm():
+            def never(*args, **kwargs):
+                time.sleep(10**6)
+            sys.modules["muxserver.proctier.wire"].receive = never
+            return "armed"
+        """,
+}
+
+
+def test_a_process_that_stops_reading_is_held_to_its_wall_time(tmp_path):
+    import time
+
+    server = server_for(tmp_path, {"deaf": STOPS_READING}, process_tenants=["deaf"])
+    try:
+        assert server.get("/deaf/arm").text == "armed"
+        started = time.monotonic()
+        answer = server.post("/deaf/arm", data=b"x" * 8 * 2**20, timeout=20)
+        took = time.monotonic() - started
+        assert answer.status_code == 504 and "wall_s" in answer.text, answer.text[:200]
+        assert took < 10, f"{took:.1f} s for wall_s = 2"
+        assert server.app.process_status()["inflight"] == 0
+    finally:
+        server.app.close_processes()
+        server.stop()

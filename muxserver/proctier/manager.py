@@ -176,6 +176,10 @@ def check_in_process(zygote, plan: dict, timeout: float) -> list[str]:
         sock.close()
 
 
+class _NotTaken(Exception):
+    """The process did not read the request within its wall time."""
+
+
 class TenantProcess:
     """One forked process of one tenant version."""
 
@@ -471,11 +475,18 @@ class ProcessTier:
                    if environ.get("CONTENT_TYPE") else []),
             }
             try:
-                wire.send_json(process.sock, head)
-                wire.send_body(process.sock, body)
-                wire.send_end(process.sock)
+                # Within the request's wall time: a process that stops reading
+                # its socket (its own code can replace its host's loop) held
+                # the request, its body and its connection for ever (round 15).
+                with gevent.Timeout(max(0.0, deadline - time.monotonic()), _NotTaken):
+                    wire.send_json(process.sock, head)
+                    wire.send_body(process.sock, body)
+                    wire.send_end(process.sock)
             except OSError:
                 pass  # it died: the reader says so below
+            except _NotTaken:
+                raise LimitStopped("wall", f"wall time over wall_s = {limits.wall_s:g} s (the "
+                                           "process did not take the request)", state.name) from None
             answer = self._answer(process, state, deadline)
             healthy = True
         finally:
