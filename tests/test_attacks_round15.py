@@ -1,32 +1,67 @@
-"""Attack round 15: what a tenant's answer says about the origin it shares
-with other tenants (main 2702ce2).
+"""Attack round 15 (main 2702ce2): what a tenant's answer says about the
+origin it shares, host code that serializes, parses or loops over what a
+tenant gave it, and the process tier's socket.
 
-Tenants mounted by path (``/acme/...``) share one origin: one cookie jar,
-one service-worker registry, one set of origin-wide policies in every
-browser that visits the server. The session cookie was confined to the
-tenant's mount (``Path=/acme``, no ``Domain``), but nothing else was:
+Holes (each closed; the tests below guard the fixes):
 
-1. ``response.set_cookie("token", ...)`` (Flask's default ``path="/"``), a
-   ``Set-Cookie`` header the tenant writes itself, and a process tenant's
-   own Flask session cookie (Flask sends ``Path=/``) went out as the tenant
-   wrote them: the browser then sent them with every request to every other
-   tenant, which read them in ``request.cookies`` (a victim's login token,
-   a process tenant's whole signed session, replayable); and a tenant could
-   plant a cookie on another tenant's path (``path="/victim"``: session
-   fixation, a victim's session cookie shadowed). Class: a header whose
-   scope is the origin, sent for one tenant of it.
-2. ``Service-Worker-Allowed: /`` on a tenant's script lets that tenant
-   register a service worker whose scope is the whole origin: it answers
-   every other tenant's pages in that browser from then on. ``Clear-Site-Data``
-   clears every tenant's cookies and storage; ``NEL``/``Report-To`` send
-   reports of every other tenant's requests (their URLs) to the tenant's
-   collector; ``Alt-Svc`` moves the whole origin. Same class.
+1. Cookies and origin-wide headers (class: a header whose scope is the
+   origin, sent for one tenant of it). ``set_cookie`` with Flask's default
+   ``path="/"`` (and a process tenant's own Flask session cookie) went with
+   every request to every tenant, which read it in ``request.cookies``;
+   ``path="/victim"`` planted cookies on another tenant;
+   ``Service-Worker-Allowed: /``, ``Clear-Site-Data``, ``NEL``/``Report-To``,
+   ``Alt-Svc`` and HSTS acted on the whole origin. Fix:
+   ``muxserver/http/origin_scope.py`` (one judge, both tiers, applied by
+   ``MuxApp.serve``); the session cookie's own path rule moved there.
+2. Process-tier header names were checked for line breaks only: a name
+   with a colon was a ``Set-Cookie`` on the wire, past (1). Fix: both tiers
+   through ``responses.plain_headers``.
+3. The session cookie (class: host work sized by tenant input, no tick):
+   Flask's tagged serializer walked a list held 500 times (4 KB of tenant
+   memory: 9.7 s on the hub, 250 MB); a 52 KB cookie of compressed zeros
+   signed with the tenant's own key was decompressed and parsed (3.6 s,
+   450 MB); 300,000 ``SECRET_KEY_FALLBACKS`` were each tried per cookie
+   (1.2 s); an int ``secret_key`` made ``bytes(n)``. Fix:
+   ``muxserver/tenant_api/session.py`` (sized with the JSON judge, text and
+   keys bounded).
+4. Host roads to JSON text with a plain ``json.dumps`` (``mux.kv.set``, a
+   Nuclio body, a typed Cloud Function's ``to_dict()``): a dict subclass
+   whose ``items()`` lied grew the process 845 MB in a 64 MB budget. Fix:
+   ``jsontext.dumps``, the one judge.
+5. Python's ``warnings`` wrote host code's words about tenant input to
+   stderr as they were (a forged access line through a cookie's key) and
+   kept every distinct text for good (99 MB for 10,000 keys). Fix:
+   ``muxserver/ops/logs.py`` ``capture_warnings``.
+6. Deploys (class: the supervisor's work sized by a tenant's archive): a
+   20 MB pax header in a 30 KB archive (3.4 s), 6-10 MB ``tenant.toml`` /
+   ``requirements.txt`` (17.8 s / 11.8 s of tomllib / packaging). Fix:
+   ``muxserver/tenancy/archive.py`` (64 KB metadata members),
+   ``muxserver/tenancy/scanner.py`` (128 KB / 256 KB).
+7. The process tier's socket (class: the serving process's work on what a
+   process sends, outside the process's budgets): log frames of 400,000
+   zeros (0.03 s of the tenant's CPU, 6.5 s of the serving process's);
+   a 256 MB answer buffered and joined (541 MB for memory_mb = 64); a
+   process that stopped reading held the send of the next request for
+   ever. Fix: ``muxserver/proctier/manager.py`` (256 KB frames, text log
+   lines within a budget, the hub yielded per frame; answers within
+   ``memory_mb`` and 64 MB; the send within ``wall_s``).
+8. werkzeug's ``Headers`` loops (``extend``/``__init__``/slices over a
+   million pairs made in one C call: 0.3-0.6 s past a 100 ms budget). Fix:
+   ``TenantHeaders`` holds at most 1,000.
+9. Codec names: ``encodings`` keeps every name it did not find (2,000 tries
+   of 10 KB: 20 MB for good). Fix: a search function before Python's
+   (``disable_shared_caches``) admits only the codecs ``encodings`` ships.
 
-Fix, one place for both tiers: :mod:`muxserver.http.origin_scope`, applied
-by :meth:`muxserver.app.MuxApp.serve` to every tenant answer: a cookie's
-``Path`` is confined to the mount as the session cookie's is, its
-``Domain`` dropped; ``Service-Worker-Allowed`` is confined the same way;
-origin-wide policies are dropped for a tenant mounted by path.
+Tried and held (no test here, or covered by earlier rounds): exception
+attributes (``OSError.filename``, Jinja's ``TemplateSyntaxError``,
+``BuildError``) show tenant paths only; log lines through ``print``,
+logger and app names, blueprint names and ``endpoint=`` are escaped; a
+deeply nested ``tenant.toml`` is a deploy error; an exception whose
+``__str__`` loops is stopped by the budget; ``app.root_path`` /
+``template_folder`` / ``open_resource`` stay in the tenant's mapping;
+``FileStorage.save`` and ``send_file`` take no host path; an aggregate's
+``finalize`` left pending at eviction stalled nothing; ``striptags`` is
+linear in markupsafe 3.
 """
 
 from __future__ import annotations
