@@ -66,10 +66,23 @@ linear in markupsafe 3.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import requests
 
 from tests.test_process_tier import server_for
+
+
+@contextlib.contextmanager
+def _processes(tmp_path, tenants_files, **config):
+    """A LiveServer of ``tenants_files`` with a process tier, stopped after."""
+    server = server_for(tmp_path, tenants_files, **config)
+    try:
+        yield server
+    finally:
+        server.app.close_processes()
+        server.stop()
 
 #: A tenant whose login sets a cookie as Flask's docs do (``path="/"`` by
 #: default), and which echoes what cookies its own pages receive.
@@ -189,18 +202,13 @@ PROCESS_VICTIM = {
 
 
 def test_a_process_tenants_flask_session_is_not_sent_to_another_tenant(tmp_path):
-    server = server_for(tmp_path, {"pvictim": PROCESS_VICTIM,
-                                   "attacker": {"app.py": ATTACKER, "tenant.toml":
-                                                'runtime = "sandbox"\n'}},
-                        process_tenants=["pvictim"])
-    try:
+    tenants_files = {"pvictim": PROCESS_VICTIM,
+                     "attacker": {"app.py": ATTACKER, "tenant.toml": 'runtime = "sandbox"\n'}}
+    with _processes(tmp_path, tenants_files, process_tenants=["pvictim"]) as server:
         assert server.get("/pvictim/login").status_code == 200
         assert server.get("/pvictim/me").text == "alice"  # the session still works
         looted = server.get("/attacker/").json()["cookies"]
         assert "session" not in looted, looted
-    finally:
-        server.app.close_processes()
-        server.stop()
 
 
 # -- the session cookie: host work sized by the tenant's values ----------------------
@@ -564,17 +572,14 @@ PROCESS_HEADER_NAMES = {
 
 
 def test_a_process_tenants_header_names_are_checked_as_the_sandboxs(tmp_path):
-    server = server_for(tmp_path, {"pnames": PROCESS_HEADER_NAMES}, process_tenants=["pnames"])
-    try:
+    tenants_files = {"pnames": PROCESS_HEADER_NAMES}
+    with _processes(tmp_path, tenants_files, process_tenants=["pnames"]) as server:
         answer = server.get("/pnames/")
         planted = [value for value in answer.raw.headers.getlist("Set-Cookie")
                    if "/victim" in value]
         assert planted == [], planted
         # As a header with a line break was: a malformed answer (502).
         assert answer.status_code == 502 and "malformed header" in answer.text, answer.text[:200]
-    finally:
-        server.app.close_processes()
-        server.stop()
 
 
 # -- a process tenant's frames: the serving process's work, not the tenant's --------
@@ -613,10 +618,8 @@ FLOODER = {
 def test_a_process_tenants_log_frames_cost_the_serving_process_little(tmp_path, kind, count):
     import time
 
-    server = server_for(tmp_path, {"flood": FLOODER,
-                                   "calm": {"index.py": "def get():\n    return 'calm'\n"}},
-                        process_tenants=["flood"])
-    try:
+    tenants_files = {"flood": FLOODER, "calm": {"index.py": "def get():\n    return 'calm'\n"}}
+    with _processes(tmp_path, tenants_files, process_tenants=["flood"]) as server:
         assert server.get("/calm/").text == "calm"
         before = time.process_time()  # the serving process is this one (LiveServer)
         answer = server.get(f"/flood/flood/{kind}/{count}", timeout=120)
@@ -625,9 +628,6 @@ def test_a_process_tenants_log_frames_cost_the_serving_process_little(tmp_path, 
         # Stopped as a process that broke the protocol or flooded its log.
         assert answer.status_code == 502, (answer.status_code, answer.text[:200])
         assert server.get("/calm/").text == "calm"
-    finally:
-        server.app.close_processes()
-        server.stop()
 
 
 #: A process tenant's answer is held whole by the serving process (and
@@ -648,17 +648,13 @@ BIG_ANSWER = {
 
 
 def test_a_process_tenants_answer_is_held_within_its_memory(tmp_path):
-    server = server_for(tmp_path, {"big": BIG_ANSWER}, process_tenants=["big"])
-    try:
+    with _processes(tmp_path, {"big": BIG_ANSWER}, process_tenants=["big"]) as server:
         assert len(server.get("/big/big/8").content) == 8 * 2**20  # as Flask answers it
         before = _peak_rss_mb()
         answer = server.get("/big/big/250", timeout=120)
         grown = _peak_rss_mb() - before
         assert grown < 200, f"the serving process grew by {grown:.0f} MB for memory_mb = 64"
         assert answer.status_code == 502 and "held in memory" in answer.text, answer.text[:200]
-    finally:
-        server.app.close_processes()
-        server.stop()
 
 
 # -- werkzeug's Headers: Python loops of host code over a list made in one C call ---
@@ -761,8 +757,7 @@ STOPS_READING = {
 def test_a_process_that_stops_reading_is_held_to_its_wall_time(tmp_path):
     import time
 
-    server = server_for(tmp_path, {"deaf": STOPS_READING}, process_tenants=["deaf"])
-    try:
+    with _processes(tmp_path, {"deaf": STOPS_READING}, process_tenants=["deaf"]) as server:
         assert server.get("/deaf/arm").text == "armed"
         started = time.monotonic()
         answer = server.post("/deaf/arm", data=b"x" * 8 * 2**20, timeout=20)
@@ -770,6 +765,3 @@ def test_a_process_that_stops_reading_is_held_to_its_wall_time(tmp_path):
         assert answer.status_code == 504 and "wall_s" in answer.text, answer.text[:200]
         assert took < 10, f"{took:.1f} s for wall_s = 2"
         assert server.app.process_status()["inflight"] == 0
-    finally:
-        server.app.close_processes()
-        server.stop()

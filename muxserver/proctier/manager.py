@@ -486,7 +486,8 @@ class ProcessTier:
                 pass  # it died: the reader says so below
             except _NotTaken:
                 raise LimitStopped("wall", f"wall time over wall_s = {limits.wall_s:g} s (the "
-                                           "process did not take the request)", state.name) from None
+                                           "process did not take the request)",
+                                   state.name) from None
             answer = self._answer(process, state, deadline)
             healthy = True
         finally:
@@ -541,8 +542,8 @@ class ProcessTier:
         try:
             status = int(message["status"])
             # The sandbox tier's rules for a header (one place decides).
-            headers = [(k, v) for k, v in plain_headers([tuple(pair) for pair in message["headers"]])
-                       if k.lower() not in _HOP_BY_HOP]
+            pairs = plain_headers([tuple(pair) for pair in message["headers"]])
+            headers = [(k, v) for k, v in pairs if k.lower() not in _HOP_BY_HOP]
         except BadReturnValue as exc:
             raise TenantProcessDied(f"tenant {name} answered a malformed header: {exc}",
                                     name) from None
