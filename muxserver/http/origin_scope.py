@@ -15,9 +15,10 @@ process tenant's own Flask sends its session cookie with ``Path=/``):
 
 * ``Set-Cookie``: the ``Path`` is read relative to the mount, as the
   session cookie's is (:func:`confined_path`: ``/`` is the mount,
-  ``/admin`` is ``/acme/admin``, ``..`` cannot climb
-  out); a cookie without one gets the mount; ``Domain`` is dropped (it
-  would hand the cookie to every host under it, other tenants' included).
+  ``/admin`` is ``/acme/admin``, ``..`` cannot climb out; a cookie
+  without one keeps the browser's default, the request's folder, already
+  under the mount); ``Domain`` is dropped (it would hand the cookie to
+  every host under it, other tenants' included).
 * ``Service-Worker-Allowed``: confined the same way.
 * Policies whose scope is the whole origin (:data:`ORIGIN_WIDE`:
   ``Clear-Site-Data``, ``NEL``, ``Report-To``, ``Alt-Svc``,
