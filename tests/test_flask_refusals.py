@@ -248,3 +248,67 @@ def test_an_open_no_request_could_make_is_refused_with_file_and_line(tenants):
                                 " is outside this tenant's files"), errors
     assert errors[1].startswith("secret/handler.py:7: open('out/log.txt', 'a') writes under /app"
                                 ", the tenant's code, which is read-only here"), errors
+
+
+def test_names_flask_3_does_not_have_are_refused_from_flask_with_the_fix(tenants):
+    """Flask 3.0 removed ``flask.Markup`` and ``flask.escape``; a Flask 2
+    tutorial's import fails under Flask 3.1, so it is refused at deploy with
+    what to write instead — and the tenant API keeps its own names in ``mux``."""
+    tenants.add("old", {"app.py": """
+        from flask import Flask, Markup, escape
+        from flask import HTTPException, kv
+
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            return Markup("<b>%s</b>") % escape("<x>")
+        """})
+    tenants.add("new", {"app.py": """
+        from flask import Flask
+        from markupsafe import Markup, escape
+        from mux import kv, env, log
+        from werkzeug.exceptions import HTTPException
+
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            return Markup("<b>%s</b>") % escape("<x>")
+        """})
+    app = tenants.app()
+    errors = sorted(app.registry.error_list())
+    assert errors == sorted([
+        "old/app.py:2: cannot import name 'Markup' from 'flask': Flask 3.0 removed it: "
+        "`from markupsafe import Markup`",
+        "old/app.py:2: cannot import name 'escape' from 'flask': Flask 3.0 removed it: "
+        "`from markupsafe import escape`",
+        "old/app.py:3: cannot import name 'HTTPException' from 'flask': Flask has no such "
+        "name: `from werkzeug.exceptions import HTTPException`",
+        "old/app.py:3: cannot import name 'kv' from 'flask': it is muxserver's tenant API: "
+        "`import mux` and `mux.kv`",
+    ]), errors
+    from werkzeug.test import Client
+
+    assert Client(app).get("/new/").get_data(as_text=True) == "<b>&lt;x&gt;</b>"
+
+
+def test_the_flask_facade_has_no_name_flask_3_lacks():
+    """Every public name ``flask`` offers a tenant is one Flask 3.1's has (or
+    one of its submodules)."""
+    import flask
+    import importlib
+
+    from muxserver.tenancy.loader import host_modules
+    from muxserver.tenant_api.shim import module_attrs
+
+    facade = host_modules(module_attrs({}, None))["flask"]
+    extra = []
+    for name in dir(facade):
+        if name.startswith("_") or hasattr(flask, name):
+            continue
+        try:
+            importlib.import_module(f"flask.{name}")
+        except ImportError:
+            extra.append(name)
+    assert extra == []
