@@ -528,3 +528,84 @@ def test_app_config_holds_flask_3_1_defaults_and_no_others(both):
     for key in ("SEND_FILE_MAX_AGE_DEFAULT", "PREFERRED_URL_SCHEME", "MAX_COOKIE_SIZE",
                 "JSON_SORT_KEYS", "TRUSTED_HOSTS"):
         pair.get(f"/{key}")
+
+
+# -- app.config.from_prefixed_env -------------------------------------------------------
+
+PREFIXED_ENV = {"FLASK_SECRET_KEY": "s3cr3t", "FLASK_DEBUG": "true", "FLASK_PAGE_SIZE": "42",
+                "FLASK_DB__HOST": "db.internal", "FLASK_DB__PORT": "5432",
+                "FLASK_NAMES": '["a", "b"]', "MYAPP_MODE": "fast", "OTHER": "x"}
+
+PREFIXED_ENV_APP = {
+    "tenant.toml": "[env]\n" + "".join(f"{k} = '{v}'\n" for k, v in PREFIXED_ENV.items()),
+    "app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config.from_prefixed_env()
+    app.config.from_prefixed_env("MYAPP", loads=str.upper)
+
+    @app.route("/")
+    def index():
+        keys = ["SECRET_KEY", "DEBUG", "PAGE_SIZE", "DB", "NAMES", "MODE", "OTHER"]
+        return {key: repr(app.config.get(key)) for key in keys}
+    """}
+
+
+def test_from_prefixed_env_reads_the_tenants_env_as_flask_reads_os_environ(both, monkeypatch):
+    """Flask's documented way to configure from the environment: each
+    ``FLASK_*`` variable, JSON-parsed when it parses, ``__`` for nesting, a
+    prefix and ``loads`` of the app's choosing; here the environment is the
+    tenant's ``[env]`` (it was read as nothing)."""
+    for key, value in PREFIXED_ENV.items():
+        monkeypatch.setenv(key, value)
+    flask_answer, _ = both(PREFIXED_ENV_APP).get("/")
+    assert flask_answer.get_json()["DB"] == "{'HOST': 'db.internal', 'PORT': 5432}"
+
+
+def test_from_prefixed_env_writes_into_what_config_holds_as_tenant_code_would(tenants):
+    """A nested key writes into the value the config holds as the tenant's
+    own ``x[k] = v`` would: a read-only mapping of the host stays read-only."""
+    tenants.add("t", {"tenant.toml": "[env]\nFLASK_ENV__X = '1'\n", "app.py": """
+        import mux
+        from flask import Flask
+
+        app = Flask(__name__)
+        app.config["ENV"] = mux.env
+
+        @app.route("/")
+        def index():
+            try:
+                app.config.from_prefixed_env()
+            except TypeError as e:
+                return "refused: " + type(e).__name__
+            return "wrote " + repr(dict(mux.env))
+        """})
+    from werkzeug.test import Client
+
+    assert Client(tenants.app()).get("/t/").get_data(as_text=True) == "refused: TypeError"
+
+
+DEBUG_APP = {"app.py": """
+    from flask import Flask, jsonify
+
+    app = Flask(__name__)
+    app.config["DEBUG"] = True  # a tutorial's line: app.debug follows, JSON is indented
+
+    @app.route("/")
+    def index():
+        return jsonify(debug=app.debug, testing=app.testing, b=[1, 2])
+
+    @app.route("/flip")
+    def flip():
+        app.debug = False
+        app.testing = True
+        return jsonify(debug=app.config["DEBUG"], testing=app.config["TESTING"])
+    """}
+
+
+def test_app_debug_and_testing_are_the_config_keys(both):
+    pair = both(DEBUG_APP)
+    pair.get("/")
+    pair.get("/flip")
+    pair.get("/")
