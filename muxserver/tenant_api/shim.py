@@ -140,12 +140,10 @@ class AppConfig(dict):
         prefix = f"{prefix}_"
         # The app's tenant's os.environ (Flask.__init__ gives it; none: nothing).
         env = self.__dict__.get("_env", {})
-        # Text only, as a process's environment holds (tenant code may put
-        # anything in its os.environ dict; the host sorts and slices none of it).
-        for key, value in sorted((key, value) for key, value in env.items()
-                                 if type(key) is str and type(value) is str):
+        for key in sorted(env):
             if not key.startswith(prefix):
                 continue
+            value = env[key]
             key = key[len(prefix):]
             try:
                 value = loads(value)
