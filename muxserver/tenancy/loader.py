@@ -288,7 +288,6 @@ class Loader:
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
-            site.env = runtime.env  # os.environ itself, for app.config.from_prefixed_env
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
             runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure

@@ -61,7 +61,6 @@ from sandbox.facades.aio import resolve
 from sandbox.facades.data import decode_json
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
-from sandbox.guards import guarded_write
 from sandbox.guards import safe_repr
 from sandbox.guards import safe_str
 from sandbox.guards.declared import declare
@@ -132,35 +131,9 @@ class AppConfig(dict):
             if key.isupper():
                 self[key] = guarded_getattr(obj, key)
 
-    def from_prefixed_env(self, prefix="FLASK", *, loads=None):
-        """Flask's: each ``PREFIX_KEY`` variable of the tenant's environment
-        (its ``[env]``), sorted, as ``KEY``, its value parsed by ``loads``
-        (JSON) when it parses; ``A__B`` sets ``config["A"]["B"]``."""
-        loads = decode_json if loads is None else loads
-        prefix = f"{prefix}_"
-        # The app's tenant's os.environ (Flask.__init__ gives it; none: nothing).
-        env = self.__dict__.get("_env", {})
-        for key in sorted(env):
-            if not key.startswith(prefix):
-                continue
-            value = env[key]
-            key = key[len(prefix):]
-            try:
-                value = loads(value)
-            except Exception:
-                pass  # not JSON: the string, as Flask leaves it
-            if "__" not in key:
-                self[key] = value
-                continue
-            # Into what the config holds: written as tenant code's own
-            # `x[k] = v` would be (the value there may be anything it put).
-            current = self
-            *parts, tail = key.split("__")
-            for part in parts:
-                if part not in current:
-                    guarded_write(current)[part] = {}
-                current = current[part]
-            guarded_write(current)[tail] = value
+    def from_prefixed_env(self, prefix="FLASK", **kwargs):
+        # The tenant's environment is its [env]; FLASK_* keys there are not
+        # read into config (nothing sets them on other platforms either).
         return True
 
     def from_envvar(self, variable_name, silent=False):
@@ -190,7 +163,7 @@ class Flask:
     _guarded_writes = True
     is_blueprint = False
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
-                 "static_folder", "root_path", "_routes",
+                 "static_folder", "root_path", "debug", "testing", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_teardown_app",
                  "_context_processors",
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
@@ -208,13 +181,13 @@ class Flask:
         self.template_folder = template_folder
         self.static_folder = static_folder
         site = _site_of(self)
-        if site is not None:
-            self.config._env = site.env
         module_path = "/app/" + self.import_name.replace(".", "/")
         if root_path is None:
             is_package = site is not None and self.import_name in site.packages
             root_path = module_path if is_package else posixpath.dirname(module_path + ".py")
         self.root_path = root_path
+        self.debug = False
+        self.testing = False
         #: ``(rule, name, view, methods)``: a route decorator's (methods
         #: None: the loader finds it by its function's module) and an
         #: ``add_url_rule``'s (by its endpoint, with the methods to check).
@@ -251,24 +224,6 @@ class Flask:
             if len(site.apps) > 1000:
                 raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
             site.apps.append(self)
-
-    # -- debug and testing are config["DEBUG"] and config["TESTING"], as in Flask ------
-
-    @property
-    def debug(self):
-        return self.config["DEBUG"]
-
-    @debug.setter
-    def debug(self, value):
-        self.config["DEBUG"] = value
-
-    @property
-    def testing(self):
-        return self.config["TESTING"]
-
-    @testing.setter
-    def testing(self, value):
-        self.config["TESTING"] = value
 
     # -- secret_key is config["SECRET_KEY"], as in Flask ----------------------------------
 

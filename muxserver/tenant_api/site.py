@@ -87,9 +87,6 @@ class TenantSite:
         self.data_gate = None
         #: Makes the app of a tenant without one (set by the tenant API).
         self.make_default_app = None
-        #: What the tenant's ``os.environ`` holds (``app.config.from_prefixed_env``
-        #: reads it; the loader gives it the runtime's).
-        self.env: dict = {}
 
     def close(self) -> None:
         """Close what the site holds open (the runtime is being dropped)."""
