@@ -58,7 +58,6 @@ def check_tenant_imports(
     packages: set[str],
     roots: set[str],
     facade_names: Callable[[str], frozenset[str] | None],
-    advice: Callable[[str, str], str | None] = lambda module, name: None,
 ) -> tuple[list[str], list[str]]:
     """``(errors, warnings)`` as ``"tenant/file:line: message"``.
 
@@ -68,8 +67,6 @@ def check_tenant_imports(
     :param roots: dotted names of the modules requests start from.
     :param facade_names: the names a sandbox module offers, or None when
         there is no such module.
-    :param advice: what to write instead of ``from module import name``
-        when the server's module does not offer it, or None.
     """
     known = set(modules) | packages
     problems: dict[str, list[str]] = {}
@@ -121,8 +118,7 @@ def check_tenant_imports(
             for item in names:
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
-                                 + (advice(module, item)
-                                    or f"the server's {module} does not offer it"))
+                                 f"the server's {module} does not offer it")
         for message, line in facts.meta.get("unusable_paths", ()):
             found.append(f"{where}:{line}: {message}")
         for name, line in facts.meta.get("undefined", ()):

@@ -49,8 +49,6 @@ from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
 from muxserver.tenant_api.shim import functions_framework_attrs
-from muxserver.tenant_api.shim import NOT_IN_FLASK
-from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.views import views_module
 from sandbox import ALLOWED_MODULES
@@ -430,8 +428,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                           f"available in the process tier (forms: {', '.join(PROCESS_FORMS)})")
     else:
         import_errors, warnings = check_tenant_imports(
-            name, facts, packages, roots, lambda module: _offered(module, extra_modules),
-            lambda module, item: NOT_IN_FLASK.get(item) if module == "flask" else None,
+            name, facts, packages, roots, lambda module: _offered(module, extra_modules)
         )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)
@@ -649,10 +646,8 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
     if cache_key_ not in _OFFERED_CACHE:
         if module == "":  # the list of modules, for messages
             names = tuple(sorted(set(ALLOWED_MODULES) | set(extra_modules)))
-        elif module == "mux":
+        elif module in ("mux", "flask"):
             names = frozenset(module_attrs({}, None))
-        elif module == "flask":
-            names = frozenset(flask_module_attrs(module_attrs({}, None)))
         elif module == "http":
             names = frozenset(["HTTPStatus", "server"])
         elif module == "http.server":

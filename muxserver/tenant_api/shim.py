@@ -931,26 +931,6 @@ def tenant_log(log_line):
     return log
 
 
-#: Names of the tenant API (``import mux``) that Flask 3.1's ``flask`` has
-#: not, and what code for Flask writes instead. ``flask`` leaves them out, so
-#: ``from flask import Markup`` (Flask 2 tutorials) is refused at deploy with
-#: file, line and this advice, where Flask itself fails at import.
-NOT_IN_FLASK = {
-    "Markup": "Flask 3.0 removed it: `from markupsafe import Markup`",
-    "escape": "Flask 3.0 removed it: `from markupsafe import escape`",
-    "HTTPException": "Flask has no such name: `from werkzeug.exceptions import HTTPException`",
-    "env": "it is muxserver's tenant API: `import mux` and `mux.env` (or `os.environ`)",
-    "kv": "it is muxserver's tenant API: `import mux` and `mux.kv`",
-    "log": "it is muxserver's tenant API: `import mux` and `mux.log` (or `app.logger`)",
-}
-
-
-def flask_module_attrs(attrs: dict) -> dict:
-    """``flask``'s names: the tenant API's (:func:`module_attrs`) without
-    :data:`NOT_IN_FLASK`."""
-    return {name: value for name, value in attrs.items() if name not in NOT_IN_FLASK}
-
-
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
     """The names of ``mux`` (and ``flask``) for one tenant."""
     flask_class = type("Flask", (Flask,), {"__slots__": (), "__module__": "flask"})
