@@ -496,3 +496,35 @@ def test_teardown_hooks_run_as_flask_runs_them(both):
     pair.get("/bp")
     pair.get("/seen")  # the blueprint's request hook first
     pair.get("/context")  # leaving an app context runs its hooks only
+
+
+# -- app.config's defaults --------------------------------------------------------------
+
+CONFIG_APP = {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return {key: repr(value) for key, value in app.config.items()
+                if key not in ("SECRET_KEY",)}
+
+    @app.route("/<key>")
+    def one(key):
+        try:
+            return repr(app.config[key])
+        except KeyError as e:
+            return "KeyError " + str(e)
+    """}
+
+
+def test_app_config_holds_flask_3_1_defaults_and_no_others(both):
+    """Every key of Flask 3.1's default config, with its value, and none it
+    has not (``JSON_SORT_KEYS`` went in Flask 2.3: reading it is a
+    ``KeyError`` there, and here)."""
+    pair = both(CONFIG_APP)
+    pair.get("/")
+    for key in ("SEND_FILE_MAX_AGE_DEFAULT", "PREFERRED_URL_SCHEME", "MAX_COOKIE_SIZE",
+                "JSON_SORT_KEYS", "TRUSTED_HOSTS"):
+        pair.get(f"/{key}")
