@@ -51,6 +51,11 @@ Holes (each closed; the tests below guard the fixes):
 9. Codec names: ``encodings`` keeps every name it did not find (2,000 tries
    of 10 KB: 20 MB for good). Fix: a search function before Python's
    (``disable_shared_caches``) admits only the codecs ``encodings`` ships.
+10. The tenant API's own ``str()`` of a tenant's value (``redirect``,
+    ``url_for``, ``Flask(name)``, the ``replace`` filter's check, Vercel's
+    ``send_header``...): ``[big] * 300`` became 350 MB to 1.1 GB of text for
+    memory_mb = 32 (class of round 1: the host's real ``str()``). Fix: each
+    through ``guards.safe_str_builtin``, the sandbox's sized ``str()``.
 
 Tried and held (no test here, or covered by earlier rounds): exception
 attributes (``OSError.filename``, Jinja's ``TemplateSyntaxError``,
@@ -765,3 +770,74 @@ def test_a_process_that_stops_reading_is_held_to_its_wall_time(tmp_path):
         assert answer.status_code == 504 and "wall_s" in answer.text, answer.text[:200]
         assert took < 10, f"{took:.1f} s for wall_s = 2"
         assert server.app.process_status()["inflight"] == 0
+
+
+# -- the host's str() of a tenant's value ----------------------------------------------
+
+#: Host code of the tenant API that turned a tenant's value into text with
+#: the real ``str()``: a list holding one 1 MB string 300 times is 2.4 KB
+#: of the tenant's memory and 300 MB of text, built in one C call before
+#: anything looked at its size (a Vercel handler's ``send_header``: the
+#: serving process grew 288 MB for memory_mb = 32). The sandbox's own
+#: ``str()`` sizes first (``guards.safe_str_builtin``).
+HOST_STR = '''
+from flask import Flask, redirect, render_template_string, url_for
+app = Flask(__name__)
+BIG = ["x" * 1_000_000] * 300
+
+
+@app.route("/redirect")
+def to():
+    return redirect(BIG)
+
+
+@app.route("/replace")
+def replace():
+    return render_template_string('{{ "a"|replace(big, "b") }}', big=BIG)
+
+
+@app.route("/url_for")
+def build():
+    return url_for(BIG)
+
+
+@app.route("/flask")
+def flask():
+    Flask(BIG)
+    return "made"
+'''
+
+VERCEL_HEADER = '''
+from http.server import BaseHTTPRequestHandler
+
+
+class handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("X-Big", ["x" * 1_000_000] * 300)
+        self.end_headers()
+        self.wfile.write(b"ok")
+'''
+
+
+@pytest.mark.parametrize("tenant,path", [
+    ("hoststr", "/redirect"), ("hoststr", "/replace"), ("hoststr", "/url_for"),
+    ("hoststr", "/flask"), ("vercel", "/"),
+])
+def test_the_host_sizes_a_tenants_value_before_making_it_text(tenants, live, tenant, path):
+    import tracemalloc
+
+    limits = "[limits]\nmemory_mb = 32\ncpu_ms = 2000\n"
+    tenants.add("hoststr", {"app.py": HOST_STR, "tenant.toml": limits})
+    tenants.add("vercel", {"api.py": VERCEL_HEADER, "tenant.toml":
+                           '[function]\nentrypoint = "api.handler"\nform = "vercel"\n' + limits})
+    server = live()
+    server.get(f"/{tenant}/warm")  # the module runs (its list too)
+    tracemalloc.start()  # the peak of this process's Python allocations: the server's
+    try:
+        answer = server.get(f"/{tenant}{path}")
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert peak < 100, f"{peak:.0f} MB allocated at the peak for memory_mb = 32"
+    assert answer.status_code in (500, 503), (answer.status_code, answer.text[:200])

@@ -53,7 +53,7 @@ _MAX_COMMANDS = 1000
 
 def _command_name(func) -> str:
     """click's name for a command made from ``func``: ``init_db_command`` is ``init-db``."""
-    name = str(getattr(func, "__name__", "command")).lower().replace("_", "-")
+    name = safe_str_builtin(getattr(func, "__name__", "command")).lower().replace("_", "-")
     left, sep, suffix = name.rpartition("-")
     return left if sep and suffix in ("command", "cmd", "group", "grp") else name
 
@@ -85,7 +85,7 @@ class TenantCommand:
     __slots__ = ("name", "callback", "params", "help", "short_help", "hidden", "_context")
 
     def __init__(self, name, callback, params=(), help=None, short_help=None, hidden=False):
-        self.name = str(name)
+        self.name = safe_str_builtin(name)
         self.callback = callback
         #: ``(kind, declarations, attributes)`` of each parameter, in order.
         self.params = list(params)
@@ -118,7 +118,7 @@ class TenantGroup(TenantCommand):
                             "cli.command")
         if len(self.commands) >= _MAX_COMMANDS:
             raise RuntimeError(f"more than {_MAX_COMMANDS} commands")
-        self.commands[str(name or cmd.name)] = cmd
+        self.commands[safe_str_builtin(name or cmd.name)] = cmd
 
     def command(self, *args, **kwargs):
         return _decorator(TenantCommand, args, kwargs, self.add_command)
@@ -202,7 +202,7 @@ class CommandContext:
         raise click.exceptions.Exit(int(code))
 
     def fail(self, message):
-        raise click.UsageError(str(message))
+        raise click.UsageError(safe_str_builtin(message))
 
     def abort(self):
         raise click.Abort()

@@ -36,6 +36,7 @@ from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import jsonify
 from sandbox import guards
+from sandbox.guards import safe_str_builtin
 from sandbox.facades.aio import resolve
 from sandbox.facades import jsontext
 from sandbox.facades.data import decode_json
@@ -119,7 +120,7 @@ def _openfaas_http(func, request, site):
         body.status_code = status
         return body
     else:
-        body = str(body)
+        body = safe_str_builtin(body)
     return body, status, list(headers.items()) if isinstance(headers, dict) else headers
 
 
@@ -221,7 +222,7 @@ def _nuclio(func, request, site):
         response = Response(body, status=result.status_code,
                             content_type=json_type or result.content_type)
         for name, value in dict(result.headers).items():
-            response.headers[name] = str(value)
+            response.headers[name] = safe_str_builtin(value)
         return response
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
         status, body = result
@@ -262,7 +263,7 @@ class BaseHTTPRequestHandler:
     def send_header(self, keyword, value):
         if len(self.mux_headers) >= 100:
             raise ValueError("more than 100 headers")
-        self.mux_headers.append((str(keyword), str(value)))
+        self.mux_headers.append((safe_str_builtin(keyword), safe_str_builtin(value)))
 
     def end_headers(self):
         pass

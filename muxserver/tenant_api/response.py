@@ -16,6 +16,7 @@ from werkzeug.utils import get_content_type
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api.request import TenantHeaders
 from sandbox.guards import safe_repr
+from sandbox.guards import safe_str_builtin
 from sandbox.facades.data import decode_json
 from sandbox.guards.declared import declared
 
@@ -212,12 +213,15 @@ def redirect(location, code: int = 302) -> Response:
         raise ValueError(f"redirect code must be a 3xx redirect status, not {code}")
     from markupsafe import escape
 
+    # The tenant's value made text as its own str() would, sized first
+    # (escape() and the header called the real str(), round 15).
+    location = safe_str_builtin(location)
     # werkzeug's body, as Flask sends it.
     html = (f"<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
             f"<p>You should be redirected automatically to the target URL: <a href=\"{escape(location)}\">"
             f"{escape(location)}</a>. If not, click the link.\n")
     response = Response(html, status=code, mimetype="text/html")
-    response.headers["Location"] = str(location)
+    response.headers["Location"] = location
     return response
 
 

@@ -59,6 +59,7 @@ from muxserver.tenant_api.views import views_module
 from sandbox.facades import ModuleFacade
 from sandbox.facades.aio import resolve
 from sandbox.facades.data import decode_json
+from sandbox.guards import safe_str_builtin
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
 from sandbox.guards import safe_repr
@@ -173,7 +174,7 @@ class Flask:
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
-        self.import_name = str(import_name)
+        self.import_name = safe_str_builtin(import_name)
         self.name = self.import_name
         self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None,
                                 **SESSION_DEFAULTS, **BODY_LIMIT_DEFAULTS, **_FLASK_DEFAULTS)
@@ -297,8 +298,8 @@ class Flask:
         if isinstance(methods, str):
             raise TypeError("Allowed methods must be a list of strings, for example: "
                             '@app.route(..., methods=["POST"])')  # Flask's
-        methods = frozenset(str(item).upper() for item in methods)
-        endpoint = str(endpoint)
+        methods = frozenset(safe_str_builtin(item).upper() for item in methods)
+        endpoint = safe_str_builtin(endpoint)
         if len(self._routes) >= MAX_ROUTES:
             raise RuntimeError(f"more than {MAX_ROUTES} routes on one app or blueprint")
         for _, name, func, _ in self._routes:
@@ -437,7 +438,7 @@ class Flask:
         if mode not in ("r", "rb", "rt"):
             raise ValueError("open_resource() opens files for reading")
         site = _site_of(self)
-        return site.files.open(posixpath.join(self.root_path, str(resource)), mode)
+        return site.files.open(posixpath.join(self.root_path, safe_str_builtin(resource)), mode)
 
     def app_context(self):
         return _AppContext(self)
@@ -469,7 +470,7 @@ class Blueprint(Flask):
 
     def __init__(self, name="", import_name="", *args, url_prefix=None, **kwargs):
         super().__init__(import_name, *args, url_prefix=url_prefix, **kwargs)
-        self.name = str(name)
+        self.name = safe_str_builtin(name)
 
     def app_errorhandler(self, code_or_exception):
         """A handler for every request of the app, not only this blueprint's."""
@@ -726,7 +727,7 @@ def url_for(endpoint, **values):
     external = values.get("_external", scheme is not None)
     if scheme is not None and not external:
         raise ValueError("When specifying '_scheme', '_external' must be True.")  # Flask's
-    endpoint = str(endpoint)
+    endpoint = safe_str_builtin(endpoint)
     if endpoint[:1] == "." and ctx.request is not None:
         blueprint = ctx.request.blueprint
         endpoint = f"{blueprint}{endpoint}" if blueprint is not None else endpoint[1:]
@@ -736,7 +737,7 @@ def url_for(endpoint, **values):
     if external and ctx.request is not None:
         host_url = ctx.request.host_url.rstrip("/")
         if scheme is not None:
-            host_url = str(scheme) + "://" + host_url.partition("://")[2]
+            host_url = safe_str_builtin(scheme) + "://" + host_url.partition("://")[2]
         return host_url + path
     return path
 
@@ -750,7 +751,7 @@ def flash(message, category="message"):
     flashes = session.get("_flashes") or []
     if len(flashes) >= 100:
         raise ValueError("more than 100 flashed messages")
-    session["_flashes"] = flashes + [(str(category), message)]  # tuples, as Flask keeps them
+    session["_flashes"] = flashes + [(safe_str_builtin(category), message)]  # tuples, as Flask keeps them
 
 
 def get_flashed_messages(with_categories=False, category_filter=()):
@@ -800,7 +801,7 @@ def render_template(template_name_or_list, **context_values):
     last = None
     for name in names:
         try:
-            return templates.render(str(name), values)
+            return templates.render(safe_str_builtin(name), values)
         except Exception as exc:  # TemplateNotFound: try the next name
             if type(exc).__name__ != "TemplateNotFound":
                 raise
@@ -810,7 +811,7 @@ def render_template(template_name_or_list, **context_values):
 
 def render_template_string(source, **context_values):
     _, site = _current_site()
-    return _templates(site).render_string(str(source), _template_context(site, context_values))
+    return _templates(site).render_string(safe_str_builtin(source), _template_context(site, context_values))
 
 
 def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None,
@@ -848,12 +849,12 @@ def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=No
 def send_from_directory(directory, path, **kwargs):
     """Flask's ``send_from_directory``: ``send_file(directory/path)``, 404
     when ``path`` leaves ``directory`` or is not a file there."""
-    clean = safe_join("/", str(path))
+    clean = safe_join("/", safe_str_builtin(path))
     if clean is None or clean == "/":
         abort(404)
     _, site = _current_site()
     root = site.app.root_path if site.app is not None else "/app"
-    base = posixpath.join(root, str(directory))
+    base = posixpath.join(root, safe_str_builtin(directory))
     try:
         return send_file(posixpath.join(base, clean.lstrip("/")), **kwargs)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):

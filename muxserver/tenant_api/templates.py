@@ -292,7 +292,7 @@ def _check_filter_size(name, values, kwargs) -> None:
     elif name in ("upper", "lower", "capitalize", "title"):
         guards.check_allocation(guards.natives.case_bytes(value), f"the {name} filter")
     elif name == "replace" and len(values) >= 3:
-        old, new = str(values[1]), str(values[2])
+        old, new = guards.safe_str_builtin(values[1]), guards.safe_str_builtin(values[2])
         count = _arg(values, kwargs, 3, "count")
         hits = value.count(old) if old else len(value) + 1
         if isinstance(count, int) and count >= 0:

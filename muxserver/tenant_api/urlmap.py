@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from sandbox.guards.declared import declared
+from sandbox.guards import safe_str_builtin
 
 from muxserver.tenant_api.site import _CONVERTER
 
@@ -88,8 +89,8 @@ class TenantURLMap:
         """Whether a rule of ``endpoint`` takes all of ``arguments`` (its
         converters and defaults), as werkzeug's; ``KeyError`` for an
         endpoint with no rule."""
-        endpoint = str(endpoint)
-        wanted = {str(a) for a in arguments}
+        endpoint = safe_str_builtin(endpoint)
+        wanted = {safe_str_builtin(a) for a in arguments}
         site = self._site
         if endpoint == "static" and site is not None and site.files is not None and \
                 os.path.isdir(site.files.resolve("/app/static")):

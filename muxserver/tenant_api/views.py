@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sandbox.facades.aio import resolve
 from sandbox.guards.declared import declared
+from sandbox.guards import safe_str_builtin
 from sandbox.guards.own_objects import is_tenant_function
 
 from muxserver.tenant_api.request import request
@@ -82,7 +83,7 @@ class View:
     @classmethod
     def as_view(cls, name, *class_args, **class_kwargs):
         """The view function to register: Flask's ``View.as_view``."""
-        view = ClassView(cls, str(name), class_args, class_kwargs)
+        view = ClassView(cls, safe_str_builtin(name), class_args, class_kwargs)
         if cls.decorators:
             decorated = view
             for decorator in cls.decorators:
@@ -97,7 +98,7 @@ class View:
                                     f"{type(decorated).__name__!r}; a view decorator returns a "
                                     "function of this app's (functools.wraps)")
                 decorated.view_class = cls
-                decorated.__name__ = str(name)
+                decorated.__name__ = safe_str_builtin(name)
                 decorated.__doc__ = cls.__doc__
                 decorated.methods = cls.methods
                 decorated.provide_automatic_options = cls.provide_automatic_options
