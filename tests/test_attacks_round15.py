@@ -805,6 +805,13 @@ def build():
 def flask():
     Flask(BIG)
     return "made"
+
+
+@app.route("/sqlite")
+def function():
+    import sqlite3
+    sqlite3.connect("/data/f.db").create_function(BIG, 1, len)
+    return "made"
 '''
 
 VERCEL_HEADER = '''
@@ -822,7 +829,7 @@ class handler(BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("tenant,path", [
     ("hoststr", "/redirect"), ("hoststr", "/replace"), ("hoststr", "/url_for"),
-    ("hoststr", "/flask"), ("vercel", "/"),
+    ("hoststr", "/flask"), ("hoststr", "/sqlite"), ("vercel", "/"),
 ])
 def test_the_host_sizes_a_tenants_value_before_making_it_text(tenants, live, tenant, path):
     import tracemalloc

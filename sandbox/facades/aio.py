@@ -37,6 +37,7 @@ import types
 import warnings
 from collections import deque
 
+from sandbox import guards
 from sandbox import limits
 from sandbox.guards import SandboxError
 from sandbox.guards.declared import declare
@@ -107,7 +108,7 @@ class Task:
         self._wake = 0
         #: When it finished, for gather's "first exception".
         self._order = 0
-        self._name = str(name) if name is not None else f"Task-{loop.count}"
+        self._name = guards.safe_str_builtin(name) if name is not None else f"Task-{loop.count}"
 
     def done(self) -> bool:
         return self._done

@@ -297,7 +297,7 @@ class TenantFiles:
         write = any(c in mode for c in "wax+")
         path = self.resolve(name, write=write)
         raw = _open_resolved(path, name, mode, buffering, encoding, errors, newline)
-        handle = TenantFile(raw, str(name), self if write else None, self)
+        handle = TenantFile(raw, guards.safe_str_builtin(name), self if write else None, self)
         self.open_files.add(handle)
         return handle
 

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
+from sandbox import guards
 from sandbox.facades.data import decode_json
 from sandbox.guards import check_allocation
 from sandbox.guards.declared import declare
@@ -70,7 +71,7 @@ def fetch(opener, method, url, headers=None, body=None, timeout=None, allow_redi
     if opener is None:
         raise EgressError("outbound HTTP is not available on this server")
     timeout = DEFAULT_TIMEOUT_S if timeout is None else float(timeout)
-    headers = {str(k): str(v) for k, v in (headers or {}).items()}
+    headers = {guards.safe_str_builtin(k): guards.safe_str_builtin(v) for k, v in (headers or {}).items()}
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -147,13 +148,13 @@ class Headers(dict):
             super().__setitem__(key.lower(), value)
 
     def __getitem__(self, key):
-        return super().__getitem__(str(key).lower())
+        return super().__getitem__(guards.safe_str_builtin(key).lower())
 
     def get(self, key, default=None):
-        return super().get(str(key).lower(), default)
+        return super().get(guards.safe_str_builtin(key).lower(), default)
 
     def __contains__(self, key):
-        return super().__contains__(str(key).lower())
+        return super().__contains__(guards.safe_str_builtin(key).lower())
 
 
 @declared("status_code reason headers content url encoding ok text json raise_for_status")
@@ -337,7 +338,7 @@ def urlopen_for(opener, request_class):
                                            dict(request.header_items()),
                                            request.data if data is None else data)
         else:
-            method, full, headers, body = ("POST" if data is not None else "GET"), str(url), {}, data
+            method, full, headers, body = ("POST" if data is not None else "GET"), guards.safe_str_builtin(url), {}, data
         try:
             status, reason, out, content, final = fetch(opener, method, full, headers, body,
                                                         timeout)

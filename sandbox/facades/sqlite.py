@@ -577,15 +577,15 @@ class Connection:
 
     def create_function(self, name, narg, func, *, deterministic=False):
         self._guard.check()
-        self._raw.create_function(str(name), int(narg), func, deterministic=deterministic)
+        self._raw.create_function(guards.safe_str_builtin(name), int(narg), func, deterministic=deterministic)
 
     def create_aggregate(self, name, n_arg, aggregate_class):
         self._guard.check()
-        self._raw.create_aggregate(str(name), int(n_arg), aggregate_class)
+        self._raw.create_aggregate(guards.safe_str_builtin(name), int(n_arg), aggregate_class)
 
     def create_collation(self, name, callable_):
         self._guard.check()
-        self._raw.create_collation(str(name), callable_)
+        self._raw.create_collation(guards.safe_str_builtin(name), callable_)
 
     def iterdump(self):
         return guards.TickingIter(self._raw.iterdump())

@@ -202,7 +202,7 @@ class Request:
         return self.method or ("POST" if self.data is not None else "GET")
 
     def add_header(self, key, value):
-        self.headers[str(key).capitalize()] = str(value)
+        self.headers[guards.safe_str_builtin(key).capitalize()] = guards.safe_str_builtin(value)
 
     def header_items(self):
         return list(self.headers.items())

@@ -406,7 +406,7 @@ def build_logging(ctx):
     loggers = {}
 
     def getLogger(name=None):
-        name = "root" if not name else str(name)
+        name = "root" if not name else guards.safe_str_builtin(name)
         logger = loggers.get(name)
         if logger is None:
             if len(loggers) > 1000:
