@@ -791,6 +791,11 @@ def to():
     return redirect(BIG)
 
 
+@app.route("/code")
+def code():
+    return redirect("/", code=BIG)
+
+
 @app.route("/replace")
 def replace():
     return render_template_string('{{ "a"|replace(big, "b") }}', big=BIG)
@@ -828,7 +833,7 @@ class handler(BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize("tenant,path", [
-    ("hoststr", "/redirect"), ("hoststr", "/replace"), ("hoststr", "/url_for"),
+    ("hoststr", "/redirect"), ("hoststr", "/code"), ("hoststr", "/replace"), ("hoststr", "/url_for"),
     ("hoststr", "/flask"), ("hoststr", "/sqlite"), ("vercel", "/"),
 ])
 def test_the_host_sizes_a_tenants_value_before_making_it_text(tenants, live, tenant, path):

@@ -194,7 +194,7 @@ class _NuclioLogger(TenantLogger):
 
     def _with(self, level, message, *args, **fields):
         extra = " ".join(f"{k}={guards.safe_repr(v, 1000)}" for k, v in fields.items())
-        self.log(level, f"{message} {extra}".strip(), *args)
+        self.log(level, f"{guards.safe_str(message)} {extra}".strip(), *args)
 
     def debug_with(self, message, *args, **fields):
         self._with(10, message, *args, **fields)

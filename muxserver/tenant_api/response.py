@@ -210,7 +210,7 @@ def abort(status, *args, **kwargs):
 def redirect(location, code: int = 302) -> Response:
     """A redirect to ``location`` (relative URLs are left as they are)."""
     if code not in (301, 302, 303, 305, 307, 308):
-        raise ValueError(f"redirect code must be a 3xx redirect status, not {code}")
+        raise ValueError(f"redirect code must be a 3xx redirect status, not {safe_repr(code, 100)}")
     from markupsafe import escape
 
     # The tenant's value made text as its own str() would, sized first
