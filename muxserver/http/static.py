@@ -1,4 +1,5 @@
-"""A tenant's ``static/`` folder, served as files, with Flask's headers.
+"""A tenant's ``static/`` folder (its app's: beside the module that makes
+it), served as files, with Flask's headers.
 
 Only regular files inside the folder are served: a path that resolves
 outside it, a symbolic link, or a name starting with ``.`` is "not found".
@@ -25,13 +26,16 @@ PREFIX = "/static/"
 def serve_static(state, rel: str, environ):
     """``(status, headers, body, stream)`` for ``rel`` (``/static/...``) of a tenant."""
     inner = rel[len(PREFIX):]
-    root = os.path.realpath(os.path.join(state.spec.root, "static"))
+    # Flask's static folder: the tenant's static/, or the one beside its app
+    # (a package's: flaskr/static).
+    folder = state.spec.static_dir
+    root = os.path.realpath(os.path.join(state.spec.root, folder))
     target = os.path.realpath(os.path.join(root, inner))
     if not target.startswith(root + os.sep) or os.path.islink(os.path.join(root, inner)):
         raise NotFound("no such file", state.name)
     if any(part.startswith(".") for part in inner.split("/")) or not os.path.isfile(target):
         raise NotFound("no such file", state.name)
-    response = send_file(environ, target, "/app/static/" + os.path.relpath(target, root))
+    response = send_file(environ, target, f"/app/{folder}/" + os.path.relpath(target, root))
     status, headers, body, chunks = plain_parts(response, environ, STATIC_INLINE_BYTES)
     if chunks is None:
         return status, headers, body, None

@@ -271,7 +271,8 @@ class Loader:
             files = TenantFiles(state.spec.root, data_folder(self._state_dir, name),
                                 state.spec.manifest.limits.storage_mb * 2**20)
             site = hooks.site = TenantSite(
-                name, state.spec.root, state.spec.routes, self.session_key(), log_line, files,
+                name, state.spec.root, state.spec.routes + state.spec.url_aliases,
+                self.session_key(), log_line, files,
                 {d for d, ref in state.spec.sources.items() if ref.is_package})
             hooks.modules = LazyHostModules(hooks.build_host_modules)
             site.make_default_app = hooks.make_default_app

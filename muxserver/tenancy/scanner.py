@@ -150,6 +150,14 @@ class TenantSpec:
     #: A process tenant's installed site folder (None: no requirements, or
     #: not installed by this registry).
     process_site: str | None = None
+    #: The folder Flask serves at ``/static``: ``static/`` beside the module
+    #: that makes the tenant's app (its ``root_path``), the tenant's own
+    #: ``static/`` for every other tenant.
+    static_dir: str = "static"
+    #: Rules ``add_url_rule(rule, endpoint=...)`` gave an endpoint without a
+    #: view (kind ``"alias"``): ``url_for`` builds them, no request is routed
+    #: to them.
+    url_aliases: tuple[Route, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -292,7 +300,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     packages: set[str] = set()
     app_modules: list[str] = []
     files = 0
-    endpoints: list[tuple[str, str, str, dict]] = []  # (dotted, rel, key, facts)
+    endpoints: list[tuple[str, str, str, list]] = []  # (dotted, rel, key, handlers)
+    aliased: list[tuple[str, str]] = []  # (dotted, rel) of modules with endpoint aliases
     manifest_data = None
     if os.path.isfile(os.path.join(root, "tenant.toml")):
         # Read first: the runtime decides how every module is read.
@@ -355,15 +364,18 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             spec.app_factory = (dotted, meta["app_factory"])
         for code in meta.get("error_codes", ()):
             spec.error_handlers.setdefault(code, []).append(dotted)
+        handlers = [h for h in meta.get("handlers", ()) if h[0] != "alias"]
+        if len(handlers) != len(meta.get("handlers", ())):
+            aliased.append((dotted, rel))
         routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
         if (not routed and top != "lib" and rel.endswith("/__init__.py")
-                and any(h[0] == "flask" for h in meta.get("handlers", ()))):
+                and any(h[0] == "flask" for h in handlers)):
             routed = True  # a Flask app's routes in a package's __init__ (or its factory)
-        elif not routed and meta.get("app_factory") and meta.get("handlers"):
+        elif not routed and meta.get("app_factory") and handlers:
             routed = True  # routes inside an app factory in a package's __init__
-        if not routed or not meta.get("handlers"):
+        if not routed or not handlers:
             continue  # a helper module: importable, never routed
-        endpoints.append((dotted, rel, key, meta))
+        endpoints.append((dotted, rel, key, handlers))
     if not process:
         errors.extend(_shipped_databases(name, facts, shipped))
     # Routes once every module is read: a blueprint's prefix may be given
@@ -371,9 +383,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     registered_prefixes = _registered_prefixes(facts)
     map_strict = _map_strict_slashes(name, facts, errors)
     views: dict[tuple, tuple] = {}  # (app, Flask's endpoint) -> (file, view, line)
-    for dotted, rel, key, meta in endpoints:
+    for dotted, rel, key, handlers in endpoints:
         endpoint = sys.intern(rel[:-3])
-        for raw in meta["handlers"]:
+        for raw in handlers:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
             blueprint = None
@@ -413,6 +425,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.app_modules = tuple(app_modules) if function is None or function.form == "flask" else ()
     if spec.app_modules or (function is not None and function.form != "flask"):
         spec.app_factory = None  # an app made at top level wins, as in Flask's discovery
+    spec.static_dir = _static_dir(facts, spec)
+    if spec.static_dir != "static":
+        spec.has_static = any(rel.startswith(spec.static_dir + "/") for rel in shipped)
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
     if spec.app_factory is not None:
         roots.add(spec.app_factory[0])
@@ -434,6 +449,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.warnings = tuple(warnings)
     errors.extend(_route_conflicts(name, routes))
     spec.routes = shared(tuple(routes))
+    if function is None:
+        spec.url_aliases = tuple(_url_aliases(name, facts, aliased, registered_prefixes,
+                                              map_strict, routes, errors))
     spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
     spec.modules = frozen_map(spec.modules)
@@ -666,6 +684,60 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names
     return _OFFERED_CACHE[cache_key_]
+
+
+def _static_dir(facts: dict, spec: TenantSpec) -> str:
+    """The folder (relative to the tenant) served at ``/static``: Flask's
+    ``static_folder``, ``static`` in the app's ``root_path`` — the folder
+    of the module making the app (``flaskr/__init__.py``: ``flaskr/static``;
+    the first such module, or the app factory's)."""
+    maker = spec.app_modules[0] if spec.app_modules else (
+        spec.app_factory[0] if spec.app_factory is not None else None)
+    if maker is None or maker not in facts:
+        return "static"
+    folder = posixpath.dirname(facts[maker].file)
+    return posixpath.join(folder, "static") if folder else "static"
+
+
+def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,
+                 map_strict: bool, routes: list[Route], errors: list[str]) -> list[Route]:
+    """The endpoint aliases (``add_url_rule(rule, endpoint=...)`` without a
+    view) of the modules in ``aliased``, mounted as their app's routes are.
+
+    Flask matches such a rule like any other and then finds no view for
+    it: a request that reaches it (no view's rule for that path and method
+    registered before it) answers 500 there. An alias whose rule and
+    method no view serves is refused here instead of answering 404.
+
+    .. warning:: The order is not checked: an alias registered before a
+       view of the same rule takes that rule's requests in Flask (500s)."""
+    found = []
+    served = {(route.rule, method) for route in routes for method in route.methods}
+    for dotted, rel in aliased:
+        for raw in facts[dotted].meta["handlers"]:
+            handler = Handler(*raw)
+            if handler.kind != "alias":
+                continue
+            mounted = _app_mount(tenant, facts, facts[dotted], handler, registered_prefixes,
+                                 errors)
+            if mounted is None:
+                continue
+            prefix, blueprint, _ = mounted
+            rule = prefix + handler.rule
+            bare = [m for m in handler.methods if (rule, m) not in served]
+            if bare:
+                errors.append(f"{tenant}/{rel}:{handler.line}: add_url_rule({rule!r}, "
+                              f"endpoint={handler.name!r}) has no view_func and no view serves "
+                              f"{', '.join(bare)} {rule}: Flask answers such a request 500 "
+                              "(no view function for the endpoint); give it a view_func")
+                continue
+            found.append(Route(
+                sys.intern(rule), _methods(handler.methods), "", "", sys.intern(rel),
+                handler.line, "alias", False, tuple(tuple(pair) for pair in handler.defaults),
+                sys.intern(handler.name),
+                handler.strict_slashes if handler.strict_slashes is not None else map_strict,
+                sys.intern(blueprint) if blueprint is not None else None))
+    return found
 
 
 def _route_conflicts(tenant: str, routes: list[Route]) -> list[str]:

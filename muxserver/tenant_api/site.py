@@ -58,7 +58,7 @@ class TenantSite:
 
     :param tenant: its name.
     :param root: its folder on the host.
-    :param routes: its registered routes (for ``url_for``).
+    :param routes: its registered routes and endpoint aliases (for ``url_for``).
     :param session_key: the key the server gives its serving processes for
         sessions (derived from its secret, which they never see); a tenant
         without ``secret_key`` signs sessions with a key derived from it.
