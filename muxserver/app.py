@@ -50,9 +50,11 @@ from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.names import TENANT_NAME
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.dispatch import options_page
+from muxserver.tenant_api.dispatch import static_page
 from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.request import TenantRequest
 from sandbox.limits import rss_bytes
@@ -441,6 +443,16 @@ class MuxApp:
         method = method.upper()
         spec = state.spec
         if spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
+            if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
+                # Request hooks: Flask's static route runs them (a login
+                # gate covers static files; after_request adds its headers).
+                answered = self._in_tenant_apps(
+                    state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
+                    environ, rel, mount, lambda apps, endpoint: static_page(
+                        apps, rel[len(STATIC_PREFIX):], spec.root, endpoint),
+                    static=rel[len(STATIC_PREFIX):])
+                if answered is not None:
+                    return answered
             try:
                 return self._serve_static(state, rel, request_id, outcome, environ)
             except NotFound as exc:  # Flask's static route: the app's 404 answers
@@ -472,6 +484,8 @@ class MuxApp:
                 message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
                            "defined when the module ran")
                 raise TenantCodeError(message, name, detail=message)
+            if route.kind == "function:gcf":
+                environ = cloudfunctions.with_execution_id(environ)
             request = lease.attach_request(TenantRequest(
                 environ, rel, mount, match.view_args, route.endpoint, self._max_body_bytes))
             code, headers, body, stream = self._timed(
@@ -559,12 +573,14 @@ class MuxApp:
                      ("Content-Type", "text/html; charset=utf-8")], b"", None
 
     def _in_tenant_apps(self, state, holders, label, request_id, outcome, environ, rel, mount,
-                        page, match=None):
+                        page, match=None, static=None):
         """``page(apps, endpoint)`` inside the tenant's limits, once the
         modules in ``holders`` (those with request hooks or error handlers)
         have run; None when the tenant has none, so no code is loaded. With
         a ``match`` (a Flask-style route), the request is routed to it: its
-        module is loaded, and ``apps`` are its own (its blueprint's first)."""
+        module is loaded, and ``apps`` are its own (its blueprint's first).
+        With ``static`` (a file name), it is routed to Flask's ``static``
+        endpoint."""
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
@@ -575,7 +591,11 @@ class MuxApp:
         outcome.endpoint = endpoint
         with self.hold(state, request_id, endpoint) as lease:
             module, _ = self.load(lease, endpoint, outcome)
-            if match is None:
+            if static is not None:
+                request = TenantRequest(environ, rel, mount, {"filename": static}, "",
+                                        self._max_body_bytes)
+                request.routed_to("static")
+            elif match is None:
                 # No route: Flask's request.endpoint and view_args are None.
                 request = TenantRequest(environ, rel, mount, None, "", self._max_body_bytes)
             else:
@@ -594,7 +614,9 @@ class MuxApp:
                     return page(module.route_apps.get(key, tenant_apps), endpoint)
                 return page(tenant_apps, endpoint)
 
-            status, out, body, _ = self._timed(outcome, lease, label, answer)
+            status, out, body, stream = self._timed(outcome, lease, label, answer)
+            if stream is not None:  # a large static file streams, as a view's would
+                return status, out, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return status, out, body, None
 
     # -- errors ------------------------------------------------------------------
