@@ -381,6 +381,8 @@ class MuxApp:
             headers.append(("Server-Timing", timing))
         outcome.status = code
         if stream is not None:
+            if isinstance(stream, TenantStream) and stream.length is not None:
+                headers.append(("Content-Length", str(stream.length)))  # a file's, exact
             start_response(status_line(code), headers)
             if method == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
