@@ -1,6 +1,8 @@
 """Cloud Functions of our own, run by functions-framework (Cloud Functions'
 own Python runtime) and by muxserver's ``gcf`` form in the same test."""
 
+import re
+
 import pytest
 from werkzeug.test import Client
 
@@ -153,3 +155,24 @@ def test_other_forms_see_only_their_env(tenants):
             return {"env": dict(os.environ)}
         """, "tenant.toml": "[env]\nGREETING = 'hi'\n"})
     assert Client(tenants.app()).get("/flaskish/").json == {"env": {"GREETING": "hi"}}
+
+
+EXECUTION_ID = {
+    "main.py": """
+        def execution(request):
+            return {"id": request.headers.get("Function-Execution-Id")}
+        """,
+    "tenant.toml": "[function]\nentrypoint = 'main.execution'\nform = 'gcf'\n",
+}
+
+
+def test_a_function_sees_an_execution_id_as_functions_framework_gives_it(both):
+    """functions-framework's middleware adds ``Function-Execution-Id`` (12
+    letters and digits) when the client sent none (real-code trial 5, its
+    own tests' execution_id function); a client's is kept."""
+    pair = both(EXECUTION_ID, module="main.py:execution", side_class=CloudFunctionSide)
+    made = pair.get("/", body=False)
+    ids = [answer.json["id"] for answer in made]
+    assert all(re.fullmatch(r"[0-9A-Za-z]{12}", i) for i in ids), ids
+    assert made[1].json != pair.get("/", body=False)[1].json  # one per execution
+    pair.get("/", headers={"Function-Execution-Id": "abc123"})
