@@ -97,7 +97,9 @@ def _add_processor(table: list, func):
 
 
 declare_values(Markup)
-declare(HTTPStatus, "phrase description")
+# http.HTTPStatus: its members by name (HTTPStatus.OK.value, as AWS's and
+# every other sample writes them), and each member's fields.
+declare(HTTPStatus, ["phrase", "description", "value", "name", *HTTPStatus.__members__])
 
 
 @declared("from_mapping from_object from_prefixed_env from_envvar from_pyfile")
