@@ -585,3 +585,36 @@ class odd(handler):
     odd = client.get("/v-odd2/api")
     assert odd.status_code == 415 and odd.headers["Content-Type"] == "text/html;charset=utf-8"
     assert b"Only post is supported" in odd.data and b"ran in the host" not in odd.data
+
+
+HTTP_STATUS_LAMBDA = """
+from http import HTTPStatus
+import json
+
+def handler(event, context):
+    if event["rawPath"] == "/missing":
+        status = HTTPStatus.NOT_FOUND
+    elif event["rawPath"] == "/teapot":
+        status = HTTPStatus(418)
+    else:
+        status = HTTPStatus.OK
+    return {"statusCode": status.value,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps({"name": status.name, "phrase": status.phrase,
+                                "error": HTTPStatus.INTERNAL_SERVER_ERROR.value})}
+"""
+
+
+def test_http_status_members_are_read_by_name_as_lambda_samples_do(tenants):
+    """``HTTPStatus.OK.value`` (AWS's samples write statuses so; real-code
+    trial 5: the members were not offered by name, so the handler's own
+    error path failed too)."""
+    tenants.add("fn", {"index.py": HTTP_STATUS_LAMBDA,
+                       "tenant.toml": "[function]\nentrypoint = 'index.handler'\nform = 'lambda'\n"})
+    client = Client(tenants.app())
+    ok = client.get("/fn/")
+    assert ok.status_code == 200
+    assert ok.json == {"name": "OK", "phrase": "OK", "error": 500}
+    missing = client.get("/fn/missing")
+    assert missing.status_code == 404 and missing.json["phrase"] == "Not Found"
+    assert client.get("/fn/teapot").json["name"] == "IM_A_TEAPOT"

@@ -47,6 +47,7 @@ from muxserver.tenant_api.companions import markupsafe_module
 from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
+from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
@@ -83,7 +84,7 @@ def host_modules(attrs: dict, site=None) -> dict:
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
         "mux": ModuleFacade("mux", attrs),
-        "flask": ModuleFacade("flask", attrs),
+        "flask": ModuleFacade("flask", flask_module_attrs(attrs)),
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),

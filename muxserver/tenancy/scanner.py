@@ -48,6 +48,7 @@ from muxserver.tenancy.sharing import shared
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.views import views_module
@@ -447,11 +448,12 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)
+    if function is None and aliased:
+        viewed, spec.url_aliases = _url_aliases(name, facts, aliased, registered_prefixes,
+                                                map_strict, routes, errors)
+        routes.extend(viewed)
     errors.extend(_route_conflicts(name, routes))
     spec.routes = shared(tuple(routes))
-    if function is None:
-        spec.url_aliases = tuple(_url_aliases(name, facts, aliased, registered_prefixes,
-                                              map_strict, routes, errors))
     spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
     spec.modules = frozen_map(spec.modules)
@@ -664,8 +666,10 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
     if cache_key_ not in _OFFERED_CACHE:
         if module == "":  # the list of modules, for messages
             names = tuple(sorted(set(ALLOWED_MODULES) | set(extra_modules)))
-        elif module in ("mux", "flask"):
+        elif module == "mux":
             names = frozenset(module_attrs({}, None))
+        elif module == "flask":
+            names = frozenset(flask_module_attrs(module_attrs({}, None)))
         elif module == "http":
             names = frozenset(["HTTPStatus", "server"])
         elif module == "http.server":
@@ -700,18 +704,22 @@ def _static_dir(facts: dict, spec: TenantSpec) -> str:
 
 
 def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,
-                 map_strict: bool, routes: list[Route], errors: list[str]) -> list[Route]:
-    """The endpoint aliases (``add_url_rule(rule, endpoint=...)`` without a
-    view) of the modules in ``aliased``, mounted as their app's routes are.
+                 map_strict: bool, routes: list[Route], errors: list[str]) -> tuple[list, tuple]:
+    """The rules ``add_url_rule(rule, endpoint=...)`` adds without a view, in
+    the modules of ``aliased``, mounted as their app's routes are:
+    ``(routes, aliases)``.
 
-    Flask matches such a rule like any other and then finds no view for
-    it: a request that reaches it (no view's rule for that path and method
-    registered before it) answers 500 there. An alias whose rule and
-    method no view serves is refused here instead of answering 404.
+    Flask matches such a rule like any other and calls the view registered
+    for its endpoint: where a view has that endpoint, the rule is one more
+    route of it; where none has (the Flask tutorial's ``"/"`` named
+    ``index``, served by ``blog.index`` registered first), ``url_for``
+    builds it and the request goes to the view of the same rule. A rule
+    and method that no view answers is refused: Flask answers 500 there
+    (no view function for the endpoint).
 
     .. warning:: The order is not checked: an alias registered before a
        view of the same rule takes that rule's requests in Flask (500s)."""
-    found = []
+    viewed, aliases = [], []
     served = {(route.rule, method) for route in routes for method in route.methods}
     for dotted, rel in aliased:
         for raw in facts[dotted].meta["handlers"]:
@@ -723,21 +731,30 @@ def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,
             if mounted is None:
                 continue
             prefix, blueprint, _ = mounted
-            rule = prefix + handler.rule
+            rule = sys.intern(prefix + handler.rule)
+            endpoint = f"{blueprint}.{handler.name}" if blueprint is not None else handler.name
+            strict = handler.strict_slashes if handler.strict_slashes is not None else map_strict
+            defaults = tuple(tuple(pair) for pair in handler.defaults)
+            view = next((r for r in routes if r.kind == "flask"
+                         and r.flask_endpoint == endpoint), None)
+            if view is not None:
+                viewed.append(view._replace(rule=rule, methods=_methods(handler.methods),
+                                            defaults=defaults, strict_slashes=strict,
+                                            file=sys.intern(rel), line=handler.line))
+                continue
             bare = [m for m in handler.methods if (rule, m) not in served]
             if bare:
                 errors.append(f"{tenant}/{rel}:{handler.line}: add_url_rule({rule!r}, "
-                              f"endpoint={handler.name!r}) has no view_func and no view serves "
-                              f"{', '.join(bare)} {rule}: Flask answers such a request 500 "
-                              "(no view function for the endpoint); give it a view_func")
+                              f"endpoint={handler.name!r}) has no view_func, no view has that "
+                              f"endpoint and none serves {', '.join(bare)} {rule}: Flask "
+                              "answers such a request 500 (no view function for the "
+                              "endpoint); give it a view_func")
                 continue
-            found.append(Route(
-                sys.intern(rule), _methods(handler.methods), "", "", sys.intern(rel),
-                handler.line, "alias", False, tuple(tuple(pair) for pair in handler.defaults),
-                sys.intern(handler.name),
-                handler.strict_slashes if handler.strict_slashes is not None else map_strict,
+            aliases.append(Route(
+                rule, _methods(handler.methods), "", "", sys.intern(rel), handler.line,
+                "alias", False, defaults, sys.intern(handler.name), strict,
                 sys.intern(blueprint) if blueprint is not None else None))
-    return found
+    return viewed, tuple(aliases)
 
 
 def _route_conflicts(tenant: str, routes: list[Route]) -> list[str]:

@@ -922,7 +922,7 @@ def tenant_log(log_line):
 
 
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
-    """The names of ``mux`` (and ``flask``) for one tenant."""
+    """The names of ``mux`` for one tenant (``flask``'s: :func:`flask_module_attrs`)."""
     flask_class = type("Flask", (Flask,), {"__slots__": (), "__module__": "flask"})
     blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "__module__": "flask"})
     if site is not None:
@@ -962,6 +962,19 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "Markup": companions.Markup,
         "views": ModuleFacade("flask.views", views_module()),
     }
+
+
+#: Names of ``mux`` that Flask 3.1's ``flask`` module does not have: the
+#: tenant API's own (``env``, ``log``, ``kv``), werkzeug's ``HTTPException``,
+#: and ``escape``/``Markup``, which Flask 3.0 removed (markupsafe has them).
+#: ``from flask import escape`` is an ImportError there, so it is one here.
+MUX_ONLY_NAMES = frozenset(["env", "log", "kv", "HTTPException", "escape", "Markup"])
+
+
+def flask_module_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The names of ``flask`` out of :func:`module_attrs`' (``mux``'s): those
+    Flask 3.1 has."""
+    return {name: value for name, value in attrs.items() if name not in MUX_ONLY_NAMES}
 
 
 def http_module_attrs() -> dict[str, Any]:

@@ -107,7 +107,7 @@ def test_a_large_static_file_streams_through_the_hooks(both):
 
 @pytest.mark.parametrize("source, line, problem", [
     # No view anywhere serves the alias's rule: Flask answers it 500.
-    ("app.add_url_rule('/home', endpoint='home')", 4, "no view serves GET /home"),
+    ("app.add_url_rule('/home', endpoint='home')", 4, "none serves GET /home"),
     ("app.add_url_rule('/home')", 4, "needs endpoint="),
 ])
 def test_an_alias_flask_could_not_serve_is_refused_with_file_and_line(tenants, source, line,
@@ -185,3 +185,23 @@ def test_a_file_that_shrinks_while_sent_is_cut_not_desynchronised(tenants, live)
     assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {size}".encode() in head
     assert 0 < len(body) < size and b"made" not in body, "the next answer filled the body"
     assert closed
+
+
+def test_a_rule_named_for_an_existing_view_serves_that_view_as_flask(both):
+    pair = both({"app.py": """
+        from flask import Flask, url_for
+        app = Flask(__name__)
+
+        @app.route("/home")
+        def home():
+            return f"home at {url_for('home')}"
+
+        app.add_url_rule("/start", endpoint="home")
+        app.add_url_rule("/also/<int:n>", endpoint="home", methods=["POST"])
+        """})
+    pair.get("/home")
+    assert pair.get("/start")[1].text == "home at /t/home"
+    # Flask's Allow lists a set: its order changes with the hash seed.
+    refused = pair.post("/start", compare=tuple(h for h in HEADERS if h != "Allow"))
+    assert all(set(a.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"} for a in refused)
+    pair.post("/also/3", compare=(), body=False)  # home() takes no n: both 500
