@@ -289,6 +289,8 @@ class Loader:
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
+            site.env = runtime.env
+            site.import_module = runtime.import_module
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
             runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
