@@ -64,7 +64,10 @@ def test_typed_functions_answer_as_functions_framework(both, target):
     pair.post("/", json={"item": "tea", "qty": -1}, compare=("Content-Type", "X-Google-Status"))
     pair.post("/", json={"qty": 1})  # from_dict fails: the crash answer
     pair.post("/", data="not json", content_type="text/plain")
-    pair.get("/", compare=("Content-Type",))
+    # A rule for POST alone (real-code trial 5: OPTIONS was answered 200 here).
+    for method in ("GET", "OPTIONS", "HEAD", "PUT"):
+        refused = pair.request(method, "/", compare=("Content-Type", "Allow"))
+        assert refused[1].status_code == 405 and refused[1].headers["Allow"] == "POST"
 
 
 def test_http_functions_and_the_crash_answer(both):
