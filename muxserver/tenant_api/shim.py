@@ -870,6 +870,25 @@ def render_template_string(source, **context_values):
     return _templates(site).render_string(str(source), _template_context(site, context_values))
 
 
+def stream_template(template_name_or_list, **context_values):
+    """Flask's ``stream_template``: the template as a streamed body (an
+    iterator of text, sent chunked).
+
+    .. warning:: Rendered when called, sent as one piece: an error inside
+       the template is the view's error (a 500) here, where Flask has
+       already sent the status and cuts the body."""
+    return _streamed(render_template(template_name_or_list, **context_values))
+
+
+def stream_template_string(source, **context_values):
+    """Flask's ``stream_template_string`` (see :func:`stream_template`)."""
+    return _streamed(render_template_string(source, **context_values))
+
+
+def _streamed(text: str):
+    yield text
+
+
 def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None,
               conditional=True, etag=True, last_modified=None, max_age=None):
     """Flask's ``send_file``: a file of the tenant (``/app`` or ``/data``; a
@@ -1016,6 +1035,8 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "get_flashed_messages": get_flashed_messages,
         "render_template": render_template,
         "render_template_string": render_template_string,
+        "stream_template": stream_template,
+        "stream_template_string": stream_template_string,
         "send_file": send_file,
         "send_from_directory": send_from_directory,
         "json": _JSONFacade(),

@@ -536,3 +536,33 @@ def test_url_for_writes_values_as_werkzeugs_converters_do(both):
     assert built[0] == "/t/files/a/b%20c.txt" and built[2].startswith("/t/tag/c++%20&%20(more);")
     pair.get("/files/a/b%20c.txt")
     pair.get("/n/5/2.0/b/12345678-1234-5678-1234-567812345678")
+
+
+STREAMED_TEMPLATES = {
+    "app.py": """
+        from flask import Flask, request, stream_template, stream_template_string
+
+        app = Flask(__name__)
+
+        @app.context_processor
+        def shop():
+            return {"shop": "Ann's"}
+
+        @app.get("/timeline")
+        def timeline():
+            return stream_template("timeline.html", items=range(3))
+
+        @app.get("/inline")
+        def inline():
+            return stream_template_string("{{ shop }}: {{ request.args.q }}")
+        """,
+    "templates/timeline.html": "{% for i in items %}<p>{{ i }}</p>{% endfor %}{{ shop }}",
+}
+
+
+def test_stream_template_answers_as_flask(both):
+    """``stream_template`` (Flask 2.2+; the Flask docs' streaming pattern,
+    real-code trial 5: it was not offered)."""
+    pair = both(STREAMED_TEMPLATES)
+    assert pair.get("/timeline")[1].text == "<p>0</p><p>1</p><p>2</p>Ann&#39;s"
+    pair.get("/inline?q=<i>")
