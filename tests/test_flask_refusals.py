@@ -180,9 +180,11 @@ def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
 
 
 def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants):
-    """Flask's SPA pattern serves app/ at /app; this server serves static/
-    at /static and no other: refused at deploy, never answered from
-    another folder. Flask's defaults (and static_folder=None) deploy."""
+    """Flask's SPA pattern serves app/ at /app; this server serves the
+    app's static/ at /static and a blueprint's folder below its module
+    (tests/differential/test_flask_package_apps.py): anything else is
+    refused at deploy, never answered from another folder. Flask's
+    defaults (and static_folder=None) deploy."""
     tenants.add("spa", {"app.py": """
     from flask import Flask
 
@@ -192,7 +194,7 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     from flask import Flask, Blueprint
 
     app = Flask(__name__, "/static", "static")
-    admin = Blueprint("admin", __name__, static_folder="assets")
+    admin = Blueprint("admin", __name__, static_folder="../assets")
     """})
     tenants.add("fine", {"app.py": """
     from flask import Flask, Blueprint
@@ -207,8 +209,9 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     """})
     errors = sorted(tenants.app().registry.error_list())
     assert len(errors) == 2, errors
-    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='assets') is not offered "
-                                "here: the server serves the tenant's static/ folder at /static")
+    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='../assets') is not "
+                                "offered here: the server serves the app's static/ folder at "
+                                "/static")
     assert errors[1].startswith("spa/app.py:4: Flask(static_folder='app') is not offered here")
 
 

@@ -23,12 +23,22 @@ from muxserver.http.streams import FileBody
 PREFIX = "/static/"
 
 
-def serve_static(state, rel: str, environ):
-    """``(status, headers, body, stream)`` for ``rel`` (``/static/...``) of a tenant."""
-    inner = rel[len(PREFIX):]
-    # Flask's static folder: the tenant's static/, or the one beside its app
-    # (a package's: flaskr/static).
-    folder = state.spec.static_dir
+def static_target(spec, rel: str) -> tuple[str, str, str | None] | None:
+    """``(folder, filename, blueprint)`` of the static file ``rel`` names
+    (Flask's ``static`` routes): the app's at ``/static/`` (the tenant's
+    ``static/``, or the one beside its app: a package's ``flaskr/static``),
+    else a blueprint's at its ``static_url_path``; None for any other path."""
+    if spec.has_static and rel.startswith(PREFIX):
+        return spec.static_dir, rel[len(PREFIX):], None
+    for url, folder, blueprint in spec.static_mounts:
+        if rel.startswith(url + "/"):
+            return folder, rel[len(url) + 1:], blueprint
+    return None
+
+
+def serve_static(state, folder: str, inner: str, environ):
+    """``(status, headers, body, stream)`` for the file ``inner`` of the
+    tenant's static ``folder`` (:func:`static_target`)."""
     root = os.path.realpath(os.path.join(state.spec.root, folder))
     target = os.path.realpath(os.path.join(root, inner))
     if not target.startswith(root + os.sep) or os.path.islink(os.path.join(root, inner)):

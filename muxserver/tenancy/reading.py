@@ -40,8 +40,9 @@ def read_module(tree: ast.Module) -> dict:
     """
     consts = Constants(tree.body)
     imports = imported_names(tree)
-    check_static_options(tree, consts)
+    blueprint_statics = check_static_options(tree, consts)
     return {
+        "blueprint_statics": blueprint_statics,
         "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
@@ -122,18 +123,30 @@ def _open_problem(call: ast.Call, consts: Constants) -> str | None:
 _STATIC_DEFAULTS = {"Flask": ("static", (None, "/static")), "Blueprint": (None, (None,))}
 
 
-def check_static_options(tree: ast.Module, consts: Constants) -> None:
+def check_static_options(tree: ast.Module, consts: Constants) -> dict[str, list]:
     """Refuse ``static_folder``/``static_url_path`` this server would not
-    follow: it serves the tenant's ``static/`` folder at ``/static``, as
-    Flask's defaults do, and nothing else (Flask's SPA pattern,
+    follow: it serves the app's ``static/`` folder at ``/static``, as
+    Flask's defaults do (Flask's SPA pattern,
     ``Flask(__name__, static_folder='app', static_url_path='/app')``, was
-    answered from ``static/`` here). ``static_folder=None`` passes.
+    answered from ``static/`` here), and a blueprint's own folder inside the
+    tenant (:func:`blueprint_static`). ``static_folder=None`` passes.
 
+    :return: blueprint variable -> ``[folder, static_url_path or None]``
+        for each top-level ``bp = Blueprint(..., static_folder=...)``.
     :raises SyntaxError: with the call's line.
     """
+    found, served = {}, set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Blueprint":
+            static = blueprint_static(node.value, consts)
+            targets = [t for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                       if isinstance(t, ast.Name)]
+            if static is not None and targets:
+                found.update((t.id, static) for t in targets)
+                served.add(id(node.value))
     for node in ast.walk(tree):
         factory = _factory_name(node) if isinstance(node, ast.Call) else None
-        if factory is None:
+        if factory is None or id(node) in served:
             continue
         folder_default, url_defaults = _STATIC_DEFAULTS[factory]
         given = {k.arg: k.value for k in node.keywords if k.arg}
@@ -149,9 +162,32 @@ def check_static_options(tree: ast.Module, consts: Constants) -> None:
             if value not in allowed:
                 shown = ast.unparse(given[name])
                 raise _error(node, f"{factory}({name}={shown}) is not offered here: the server "
-                                   "serves the tenant's static/ folder at /static (Flask's "
-                                   "defaults) and no other; move the files into static/ or "
+                                   "serves the app's static/ folder at /static (Flask's "
+                                   "defaults), and a blueprint's static_folder (a folder "
+                                   "below the blueprint's module, literal) at its "
+                                   "static_url_path; move the files or "
                                    'run Flask itself with runtime = "process"')
+    return found
+
+
+def blueprint_static(call: ast.Call, consts: Constants) -> list | None:
+    """``[folder, static_url_path or None]`` of ``Blueprint(...,
+    static_folder=...)`` when this server serves it as Flask does: a
+    literal folder below the blueprint's module (no ``..``, not absolute)
+    and a literal ``static_url_path`` starting with ``/`` (or none: ``/``
+    and the folder's last name). None otherwise (no static folder, or one
+    :func:`check_static_options` refuses)."""
+    given = {k.arg: k.value for k in call.keywords if k.arg}
+    if "static_folder" not in given:
+        return None
+    folder = consts.fold(given["static_folder"])
+    url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
+    if type(folder) is not str or not folder.strip("/") or folder.startswith("/") \
+            or ".." in folder.split("/") or "\\" in folder:
+        return None
+    if url is not None and (type(url) is not str or not url.startswith("/")):
+        return None
+    return [folder.strip("/"), url.rstrip("/") if url else None]
 
 
 def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:

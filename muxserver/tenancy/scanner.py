@@ -151,6 +151,9 @@ class TenantSpec:
     #: A process tenant's installed site folder (None: no requirements, or
     #: not installed by this registry).
     process_site: str | None = None
+    #: Blueprints' static folders: ``(url, folder, blueprint)``, the files
+    #: of ``folder`` (relative to the tenant) served at ``url/<filename>``.
+    static_mounts: tuple = ()
     #: The folder Flask serves at ``/static``: ``static/`` beside the module
     #: that makes the tenant's app (its ``root_path``), the tenant's own
     #: ``static/`` for every other tenant.
@@ -429,6 +432,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.static_dir = _static_dir(facts, spec)
     if spec.static_dir != "static":
         spec.has_static = any(rel.startswith(spec.static_dir + "/") for rel in shipped)
+    if function is None:
+        spec.static_mounts = _blueprint_statics(facts, registered_prefixes)
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
     if spec.app_factory is not None:
         roots.add(spec.app_factory[0])
@@ -452,6 +457,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         viewed, spec.url_aliases = _url_aliases(name, facts, aliased, registered_prefixes,
                                                 map_strict, routes, errors)
         routes.extend(viewed)
+    spec.url_aliases += tuple(  # url_for("admin.static", filename=...)
+        Route(f"{url}/<path:filename>", ("GET", "HEAD"), "", "", "", 1, "alias", False, (),
+              "static", True, blueprint) for url, _, blueprint in spec.static_mounts)
     errors.extend(_route_conflicts(name, routes))
     spec.routes = shared(tuple(routes))
     spec.version = sys.intern(version.hexdigest())
@@ -688,6 +696,26 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names
     return _OFFERED_CACHE[cache_key_]
+
+
+def _blueprint_statics(facts: dict, registered: dict) -> tuple:
+    """``(url, folder, blueprint)`` for each ``Blueprint(static_folder=...)``
+    of the tenant: Flask's ``static_url_path`` (``/`` and the folder's last
+    name unless given) under the blueprint's prefix (``register_blueprint``'s,
+    else its own), the folder beside the blueprint's module (its
+    ``root_path``)."""
+    mounts = []
+    for dotted, here in facts.items():
+        for var, (folder, url_path) in here.meta.get("blueprint_statics", {}).items():
+            blueprint = here.meta.get("blueprint_names", {}).get(var)
+            if blueprint is None:
+                continue
+            own = here.meta.get("app_objects", {}).get(var, "")
+            prefix = registered.get((dotted, var), own) or ""
+            url = prefix.rstrip("/") + (url_path or "/" + posixpath.basename(folder))
+            on_disk = posixpath.join(posixpath.dirname(here.file), folder)
+            mounts.append((sys.intern(url), sys.intern(on_disk), sys.intern(blueprint)))
+    return tuple(mounts)
 
 
 def _static_dir(facts: dict, spec: TenantSpec) -> str:

@@ -110,16 +110,17 @@ def options_page(apps, methods, tenant_root, endpoint="-", route=None, view_args
                   dict(view_args) if view_args is not None else None)
 
 
-def static_page(apps, filename: str, tenant_root, endpoint="-"):
-    """Flask's ``static`` route for ``apps`` (the tenant's): the file of the
-    app's static folder, after the URL value preprocessors and
-    ``before_request`` hooks (``request.endpoint`` is ``"static"``,
-    ``view_args`` ``{"filename": ...}``) and through the ``after_request``
-    ones, as Flask serves it: a login gate in a hook covers static files
-    too; call it inside the limits."""
+def static_page(apps, folder: str, filename: str, tenant_root, endpoint="-"):
+    """Flask's ``static`` route for ``apps`` (a blueprint's first for its
+    own, then the tenant's): the file of ``folder`` (``/app/...``), after
+    the URL value preprocessors and ``before_request`` hooks
+    (``request.endpoint`` is ``"static"`` or ``"bp.static"``, ``view_args``
+    ``{"filename": ...}``) and through the ``after_request`` ones, as Flask
+    serves it: a login gate in a hook covers static files too; call it
+    inside the limits."""
 
     def view():
-        return send_from_directory("static", filename)
+        return send_from_directory(folder, filename)
 
     return _serve(context.current(), apps, view, None, tenant_root, endpoint,
                   {"filename": filename})

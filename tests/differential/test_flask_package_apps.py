@@ -205,3 +205,81 @@ def test_a_rule_named_for_an_existing_view_serves_that_view_as_flask(both):
     refused = pair.post("/start", compare=tuple(h for h in HEADERS if h != "Allow"))
     assert all(set(a.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"} for a in refused)
     pair.post("/also/3", compare=(), body=False)  # home() takes no n: both 500
+
+
+BLUEPRINT_STATIC = {
+    "app.py": """
+        from flask import Flask, url_for
+        from admin import admin
+        from docs import docs
+
+        app = Flask(__name__)
+        app.register_blueprint(admin, url_prefix="/panel")
+        app.register_blueprint(docs)
+
+        @app.after_request
+        def stamp(response):
+            response.headers["X-Custom"] = f"{request_endpoint()}"
+            return response
+
+        def request_endpoint():
+            from flask import request
+            return request.endpoint
+
+        @app.route("/")
+        def index():
+            return " ".join([url_for("admin.static", filename="css/a b.css"),
+                             url_for("docs.static", filename="guide.txt"),
+                             url_for("static", filename="site.css")])
+        """,
+    "admin/__init__.py": """
+        from flask import Blueprint, abort, request
+
+        admin = Blueprint("admin", __name__, url_prefix="/admin", static_folder="static")
+
+        @admin.before_request
+        def only_with_key():
+            if request.args.get("key") != "k":
+                abort(403)
+        """,
+    "admin/static/css/a b.css": "body { color: teal }\n" * 30,
+    "docs.py": """
+        from flask import Blueprint
+        docs = Blueprint("docs", __name__, static_folder="manuals", static_url_path="/manual")
+        """,
+    "manuals/guide.txt": "read me\n",
+    "static/site.css": "site\n",
+}
+
+
+def test_a_blueprint_s_static_folder_answers_as_flask(both):
+    """``Blueprint(static_folder=...)`` (Flask's own test app, real-code
+    trial 5: it was refused): served at the blueprint's prefix and
+    ``static_url_path``, built by ``url_for("bp.static")``, through the
+    blueprint's own hooks and the app's."""
+    pair = both(BLUEPRINT_STATIC)
+    assert pair.get("/")[1].text == "/t/panel/static/css/a%20b.css /t/manual/guide.txt /t/static/site.css"
+    assert pair.get("/panel/static/css/a%20b.css")[1].status_code == 403  # the blueprint's hook
+    css = pair.get("/panel/static/css/a%20b.css?key=k", compare=COMPARED)
+    assert css[1].headers["X-Custom"] == "admin.static"
+    assert pair.get("/panel/static/css/a%20b.css?key=k", headers=_own_etag(css),
+                    compare=COMPARED)[1].status_code == 304
+    assert pair.get("/panel/static/css/a%20b.css?key=k", headers={"Range": "bytes=0-4"},
+                    compare=COMPARED)[1].status_code == 206
+    assert pair.get("/panel/static/missing.css?key=k", compare=COMPARED)[1].status_code == 404
+    assert pair.get("/admin/static/css/a%20b.css?key=k")[1].status_code == 404  # not there
+    assert pair.get("/manual/guide.txt", compare=COMPARED)[1].text == "read me\n"
+    pair.get("/static/site.css", compare=COMPARED)
+
+
+@pytest.mark.parametrize("source, line", [
+    ("bp = Blueprint('bp', __name__, static_folder='../outside')", 4),
+    ("bp = Blueprint('bp', __name__, static_folder=FOLDER)", 4),  # read at run time
+    ("def make():\n    return Blueprint('bp', __name__, static_folder='static')", 5),
+])
+def test_a_blueprint_static_folder_it_cannot_serve_is_refused(tenants, source, line):
+    tenants.add("acme", {"app.py": "from flask import Blueprint\nimport os\n"
+                                   "FOLDER = os.getenv('X', 'static')\n" + source + "\n"})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and f"acme/app.py:{line}:" in errors[0], errors
+    assert "static_folder" in errors[0]
