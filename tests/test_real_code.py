@@ -618,3 +618,48 @@ def test_http_status_members_are_read_by_name_as_lambda_samples_do(tenants):
     missing = client.get("/fn/missing")
     assert missing.status_code == 404 and missing.json["phrase"] == "Not Found"
     assert client.get("/fn/teapot").json["name"] == "IM_A_TEAPOT"
+
+
+def test_a_module_attribute_the_sandbox_lacks_is_refused_at_deploy(tenants):
+    """``os.getpid()`` (nuclio's own timeout test function) failed at the
+    first request with an AttributeError; it is refused at deploy with file
+    and line now, as ``from os import getpid`` is. A name that is not the
+    module everywhere in the file (``json = request.get_json()``) is not
+    read as the module."""
+    tenants.add("nu", {"handler.py": "import os\nimport json\n\n"
+                                     "def handler(context, event):\n"
+                                     "    return json.dumps({'pid': os.getpid()})\n",
+                       "tenant.toml": "[function]\nentrypoint = 'handler.handler'\n"
+                                      "form = 'nuclio'\n"})
+    tenants.add("shadow", {"main.py": "import json\nimport time as clock\n\n"
+                                      "def handle(request):\n"
+                                      "    json = request.get_json(silent=True) or {}\n"
+                                      "    return {'got': json.get('x'), 'late': clock.time() > 0}\n",
+                           "tenant.toml": "[function]\nentrypoint = 'main.handle'\nform = 'gcf'\n"})
+    app = tenants.app()
+    errors = app.registry.error_list()
+    assert len(errors) == 1 and errors[0].startswith(
+        "nu/handler.py:5: os.getpid is not offered here: the server's os has no 'getpid'"), errors
+    assert Client(app).post("/shadow/", json={"x": 1}).json == {"got": 1, "late": True}
+
+
+def test_json_load_and_dump_read_and_write_files_as_python_does(tenants, tmp_path):
+    """``json.load(f)``/``json.dump(obj, f)`` (a fixture shipped beside the
+    code, a state file in /data) were missing from the sandbox's json."""
+    tenants.add("files", {"app.py": """
+        import json
+        from flask import Flask
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            with open("fixtures.json") as f:
+                items = json.load(f)
+            with open("/data/state.json", "w") as f:
+                json.dump({"count": len(items)}, f, indent=1)
+            with open("/data/state.json") as f:
+                return {"items": items, "state": json.load(f)}
+        """, "fixtures.json": '["a", "b"]'})
+    answer = Client(tenants.app(data_dir=tmp_path / "data")).get("/files/")
+    assert answer.json == {"items": ["a", "b"], "state": {"count": 2}}
+    assert (tmp_path / "data" / "files" / "state.json").read_text() == '{\n "count": 2\n}'

@@ -119,6 +119,14 @@ def check_tenant_imports(
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
                                  f"the server's {module} does not offer it")
+        for module, attr, line in facts.meta.get("module_attrs", ()):
+            if resolve_tenant_module(module.split(".")[0], known) is not None:
+                continue  # the tenant's own module (its names are its own)
+            offered = facade_names(module)
+            if offered is None or attr in offered or facade_names(f"{module}.{attr}") is not None:
+                continue  # (an import the server does not offer says so itself)
+            found.append(f"{where}:{line}: {module}.{attr} is not offered here: the server's "
+                         f"{module} has no {attr!r}, as `from {module} import {attr}` would say")
         for message, line in facts.meta.get("unusable_paths", ()):
             found.append(f"{where}:{line}: {message}")
         for name, line in facts.meta.get("undefined", ()):

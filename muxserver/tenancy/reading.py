@@ -51,6 +51,7 @@ def read_module(tree: ast.Module) -> dict:
         "blueprint_names": blueprint_names(_top_and_factory_body(tree), consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
+        "module_attrs": module_attribute_reads(tree),
         "undefined": undefined_names(tree),
         "makes_app": _makes_app(tree),
         "app_factory": _app_factory(tree),
@@ -401,6 +402,51 @@ def _check_request_names(tree: ast.Module) -> None:
             visit(child, shadowed)
 
     visit(tree, frozenset())
+
+
+def module_attribute_reads(tree: ast.Module) -> list[list]:
+    """``[module, attribute, line]`` for each ``name.attribute`` read where
+    ``name`` is bound by ``import module`` (or ``import module as name``)
+    and by nothing else in the file — no assignment, parameter, ``def``,
+    ``from`` import or ``except ... as`` of that name anywhere (``json =
+    request.get_json()`` in a view is a dict, not the module), and no
+    import of it inside a ``try`` (the code copes with its absence): the
+    deploy-time check compares them with what the sandbox's module offers
+    (``os.getpid`` is refused there, as ``from os import getpid`` is)."""
+    imported: dict[str, str] = {}
+    other = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                module = alias.name if alias.asname else alias.name.split(".")[0]
+                if imported.setdefault(name, module) != module:
+                    other.add(name)
+        elif isinstance(node, ast.ImportFrom):
+            other.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            other.add(node.id)
+        elif isinstance(node, ast.arg):
+            other.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            other.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            other.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            other.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            other.add(node.rest)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            for child in ast.walk(node):
+                if isinstance(child, ast.Import):
+                    other.update(a.asname or a.name.split(".")[0] for a in child.names)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and isinstance(node.ctx, ast.Load) and node.value.id in imported
+                and node.value.id not in other and not node.attr.startswith("_")):
+            found.append([imported[node.value.id], node.attr, node.lineno])
+    return found
 
 
 def read_imports(tree: ast.Module) -> list[list]:
