@@ -85,6 +85,16 @@ _REFUSALS = {
 }
 
 
+def _wait_readable(sock) -> None:
+    """Wait until ``sock`` (a gevent socket) has something to read, on the
+    socket's own watcher as its ``recv`` would after ``EAGAIN``
+    (``gevent.socket.wait_read`` makes a watcher per call: an ``epoll_ctl``
+    each). Anything else: no wait, the read blocks as it would."""
+    wait = getattr(sock, "_wait", None)
+    if wait is not None:
+        wait(sock._read_event)
+
+
 class HeadRefused(Exception):
     """A request head over a limit; ``status`` is the answer (414, 431)."""
 
@@ -299,10 +309,17 @@ class Connection:
                 raise cause from None
             raise
 
-    def _read_head(self):
+    def _read_head(self, answered: bool = False):
         """The next request whose head is complete, or None when the client
         closed between requests (or the server's sweeper closed it: its head
-        was late, :meth:`expire`)."""
+        was late, :meth:`expire`).
+
+        :param answered: an answer was just sent on this connection: the
+            client sends its next request only once it has read it, so the
+            first read waits for the socket to be readable instead of trying
+            at once (a try that fails with ``EAGAIN`` first was a system call
+            and an exception on every keep-alive request).
+        """
         messages = self.messages
         if messages and messages[0].head_done:
             return messages[0]
@@ -311,6 +328,9 @@ class Connection:
         try:
             while not (messages and messages[0].head_done):
                 try:
+                    if answered:
+                        answered = False
+                        _wait_readable(self.sock)
                     data = recv(RECV_BYTES)
                 except (socket.timeout, ConnectionError):
                     return None
@@ -464,10 +484,11 @@ class Connection:
 
     def serve(self) -> None:
         """Answer requests until the client or a request closes the connection."""
+        answered = False
         try:
             while True:
                 try:
-                    message = self._read_head()
+                    message = self._read_head(answered)
                 except HeadRefused as exc:
                     self._refuse(exc.status, str(exc))
                     return
@@ -479,6 +500,7 @@ class Connection:
                 if not self._answer(message):
                     return
                 self.messages.popleft()
+                answered = True
         except HOST_EXITS:
             raise
         except (ConnectionError, socket.timeout, StreamCut):

@@ -126,6 +126,18 @@ declare_values(Markup)
 declare(HTTPStatus, ["phrase", "description", "value", "name", *HTTPStatus.__members__])
 
 
+#: The rest of Flask 3.1's default config, so a read of one finds what it
+#: finds under Flask (these are read, not followed: setting them changes
+#: nothing here).
+_FLASK_DEFAULTS = {
+    "EXPLAIN_TEMPLATE_LOADING": False, "MAX_COOKIE_SIZE": 4093, "PREFERRED_URL_SCHEME": "http",
+    "PROPAGATE_EXCEPTIONS": None, "PROVIDE_AUTOMATIC_OPTIONS": True,
+    "SEND_FILE_MAX_AGE_DEFAULT": None, "SERVER_NAME": None, "TEMPLATES_AUTO_RELOAD": None,
+    "TRAP_BAD_REQUEST_ERRORS": None, "TRAP_HTTP_EXCEPTIONS": False, "TRUSTED_HOSTS": None,
+    "USE_X_SENDFILE": False,
+}
+
+
 @declared("from_mapping from_object from_prefixed_env from_envvar from_pyfile")
 class AppConfig(dict):
     """``app.config``: a dict with Flask's loaders that make sense here."""
@@ -215,8 +227,8 @@ class Flask:
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
         self.import_name = str(import_name)
         self.name = self.import_name
-        self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None, JSON_SORT_KEYS=True,
-                                **SESSION_DEFAULTS, **BODY_LIMIT_DEFAULTS)
+        self.config = AppConfig(DEBUG=False, TESTING=False, SECRET_KEY=None,
+                                **SESSION_DEFAULTS, **BODY_LIMIT_DEFAULTS, **_FLASK_DEFAULTS)
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
         self.static_folder = static_folder

@@ -566,3 +566,35 @@ def test_stream_template_answers_as_flask(both):
     pair = both(STREAMED_TEMPLATES)
     assert pair.get("/timeline")[1].text == "<p>0</p><p>1</p><p>2</p>Ann&#39;s"
     pair.get("/inline?q=<i>")
+
+
+# -- app.config's defaults --------------------------------------------------------------
+
+CONFIG_APP = {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return {key: repr(value) for key, value in app.config.items()
+                if key not in ("SECRET_KEY",)}
+
+    @app.route("/<key>")
+    def one(key):
+        try:
+            return repr(app.config[key])
+        except KeyError as e:
+            return "KeyError " + str(e)
+    """}
+
+
+def test_app_config_holds_flask_3_1_defaults_and_no_others(both):
+    """Every key of Flask 3.1's default config, with its value, and none it
+    has not (``JSON_SORT_KEYS`` went in Flask 2.3: reading it is a
+    ``KeyError`` there, and here)."""
+    pair = both(CONFIG_APP)
+    pair.get("/")
+    for key in ("SEND_FILE_MAX_AGE_DEFAULT", "PREFERRED_URL_SCHEME", "MAX_COOKIE_SIZE",
+                "JSON_SORT_KEYS", "TRUSTED_HOSTS"):
+        pair.get(f"/{key}")
