@@ -412,7 +412,8 @@ def module_attribute_reads(tree: ast.Module) -> list[list]:
     request.get_json()`` in a view is a dict, not the module), and no
     import of it inside a ``try`` (the code copes with its absence): the
     deploy-time check compares them with what the sandbox's module offers
-    (``os.getpid`` is refused there, as ``from os import getpid`` is)."""
+    and warns, with file and line, of one it lacks (``os.getpid``, which
+    raises AttributeError at run time)."""
     imported: dict[str, str] = {}
     other = set()
     for node in ast.walk(tree):
