@@ -34,8 +34,11 @@ from muxserver.ops import serverjson
 
 #: Longest tenant line written (a traceback is one line of many frames).
 MAX_TENANT_LINE = 64 * 1024
-#: Lines kept per tenant.
+#: Lines kept per tenant,
 TENANT_LOG_LINES = 1000
+#: ...and characters of them: a thousand lines of MAX_TENANT_LINE were 64 MB
+#: of the serving process per tenant, host memory outside any budget.
+TENANT_LOG_CHARS = 1024 * 1024
 #: How long a line may wait in the queue before it is written.
 FLUSH_S = 0.02
 #: A queue this long is written at once.
@@ -212,11 +215,14 @@ def access(method: str, path: str, status: int, duration_ms: float, tenant: str 
 
 
 class TenantLogs:
-    """The last lines each tenant logged."""
+    """The last lines each tenant logged: at most ``lines`` of them and
+    ``chars`` characters together (the newest line is always kept)."""
 
-    def __init__(self, lines: int = TENANT_LOG_LINES):
+    def __init__(self, lines: int = TENANT_LOG_LINES, chars: int = TENANT_LOG_CHARS):
         self._lines = lines
+        self._chars = chars
         self._buffers: dict[str, collections.deque] = {}
+        self._sizes: dict[str, int] = {}
 
     def write(self, tenant: str, request_id: str | None, line: str, level: str = "info") -> None:
         # The last cap on a tenant's line (the sandbox's writers cut theirs):
@@ -226,9 +232,13 @@ class TenantLogs:
             line = line[:MAX_TENANT_LINE] + "...(cut)"
         buffer = self._buffers.get(tenant)
         if buffer is None:
-            buffer = self._buffers[tenant] = collections.deque(maxlen=self._lines)
+            buffer = self._buffers[tenant] = collections.deque()
         buffer.append({"time": time.time(), "request_id": request_id, "level": level,
                        "line": line})
+        size = self._sizes.get(tenant, 0) + len(line)
+        while len(buffer) > 1 and (len(buffer) > self._lines or size > self._chars):
+            size -= len(buffer.popleft()["line"])
+        self._sizes[tenant] = size
         writer.line(level, "muxserver.tenant", line, {"tenant": tenant, "request_id": request_id})
 
     def tail(self, tenant: str, limit: int | None = None) -> list[dict]:
@@ -238,6 +248,7 @@ class TenantLogs:
 
     def drop(self, tenant: str) -> None:
         self._buffers.pop(tenant, None)
+        self._sizes.pop(tenant, None)
 
 
 class WriterHandler(logging.Handler):

@@ -112,3 +112,37 @@ def test_tags_stay_one_token_of_one_line():
     text = "".join(stream.writes)
     assert text.count("\n") == 1 and text.count(" tenant=") == 1, text
     assert "rid=r1\\n2026\\x20INFO" in text, text
+
+
+# -- the tenant log's ring --------------------------------------------------------------
+
+
+def test_a_tenants_log_ring_keeps_at_most_its_characters_newest_first(monkeypatch):
+    """A thousand lines of 64 KB each were 64 MB of the serving process per
+    tenant, outside any budget: the ring keeps the newest lines up to its
+    characters (and its lines), whatever their sizes, and another tenant's
+    ring is its own."""
+    monkeypatch.setattr(logs, "writer", logs.LogWriter(stream=Recorder()))
+    ring = logs.TenantLogs(lines=1000, chars=1024 * 1024)
+    big = "x" * logs.MAX_TENANT_LINE
+    for i in range(1000):
+        ring.write("acme", f"r{i}", f"{i:04d}" + big[4:])
+    ring.write("other", "o1", "small")
+    kept = ring.tail("acme")
+    assert sum(len(entry["line"]) for entry in kept) <= 1024 * 1024
+    assert len(kept) == 16 and kept[-1]["request_id"] == "r999" and kept[0]["request_id"] == "r984"
+    assert [entry["line"] for entry in ring.tail("other")] == ["small"]
+    for i in range(1500):
+        ring.write("acme", f"s{i}", "short")
+    kept = ring.tail("acme")
+    assert len(kept) == 1000 and kept[0]["request_id"] == "s500"
+
+
+def test_a_line_longer_than_the_ring_is_kept_alone(monkeypatch):
+    monkeypatch.setattr(logs, "writer", logs.LogWriter(stream=Recorder()))
+    ring = logs.TenantLogs(lines=10, chars=100)
+    ring.write("acme", "r1", "a" * 50)
+    ring.write("acme", "r2", "b" * 500)
+    assert [entry["request_id"] for entry in ring.tail("acme")] == ["r2"]
+    ring.write("acme", "r3", "c" * 10)
+    assert [entry["request_id"] for entry in ring.tail("acme")] == ["r3"]
