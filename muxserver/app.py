@@ -35,8 +35,8 @@ from muxserver.errors import TenantCodeError
 from muxserver.http import origin_scope
 from muxserver.http.responses import http_date
 from muxserver.http.responses import status_line
-from muxserver.http.static import PREFIX as STATIC_PREFIX
 from muxserver.http.static import serve_static
+from muxserver.http.static import static_target
 from muxserver.http.streams import FileBody
 from muxserver.http.streams import TenantStream
 from muxserver.ops import logs
@@ -51,9 +51,11 @@ from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
 from muxserver.tenancy.names import TENANT_NAME
+from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.dispatch import call_handler
 from muxserver.tenant_api.dispatch import error_page
 from muxserver.tenant_api.dispatch import options_page
+from muxserver.tenant_api.dispatch import static_page
 from muxserver.tenant_api.response import html_error_page
 from muxserver.tenant_api.request import TenantRequest
 from sandbox.limits import rss_bytes
@@ -380,6 +382,8 @@ class MuxApp:
             headers.append(("Server-Timing", timing))
         outcome.status = code
         if stream is not None:
+            if isinstance(stream, TenantStream) and stream.length is not None:
+                headers.append(("Content-Length", str(stream.length)))  # a file's, exact
             start_response(status_line(code), headers)
             if method == "HEAD":
                 stream.close()  # ends the request; no body for HEAD
@@ -447,9 +451,21 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = method.upper()
         spec = state.spec
-        if spec.has_static and rel.startswith(STATIC_PREFIX) and method in ("GET", "HEAD"):
+        static = static_target(spec, rel) if method in ("GET", "HEAD") else None
+        if static is not None:
+            folder, filename, blueprint = static
+            if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
+                # Request hooks: Flask's static route runs them (a login
+                # gate covers static files; after_request adds its headers).
+                answered = self._in_tenant_apps(
+                    state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
+                    environ, rel, mount, lambda apps, endpoint: static_page(
+                        apps, "/app/" + folder, filename, spec.root, endpoint),
+                    static=(filename, blueprint))
+                if answered is not None:
+                    return answered
             try:
-                return self._serve_static(state, rel, request_id, outcome, environ)
+                return self._serve_static(state, folder, filename, request_id, outcome, environ)
             except NotFound as exc:  # Flask's static route: the app's 404 answers
                 return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         router = state.get_router()
@@ -479,6 +495,8 @@ class MuxApp:
                 message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
                            "defined when the module ran")
                 raise TenantCodeError(message, name, detail=message)
+            if route.kind == "function:gcf":
+                environ = cloudfunctions.with_execution_id(environ)
             request = lease.attach_request(TenantRequest(
                 environ, rel, mount, match.view_args, route.endpoint, self._max_body_bytes))
             code, headers, body, stream = self._timed(
@@ -507,11 +525,12 @@ class MuxApp:
         finally:
             outcome.exec_ms = (time.perf_counter() - started) * 1000
 
-    def _serve_static(self, state, rel, request_id, outcome, environ):
-        """A file of the tenant's ``static/``, held like a request until it
-        is sent (a large one streams: released, counted and logged then)."""
+    def _serve_static(self, state, folder, filename, request_id, outcome, environ):
+        """A file of one of the tenant's static folders, held like a request
+        until it is sent (a large one streams: released, counted and logged
+        then)."""
         with self.hold(state, request_id) as lease:
-            code, headers, body, stream = serve_static(state, rel, environ)
+            code, headers, body, stream = serve_static(state, folder, filename, environ)
             if isinstance(stream, FileBody):
                 lease.hand_over()
 
@@ -566,12 +585,15 @@ class MuxApp:
                      ("Content-Type", "text/html; charset=utf-8")], b"", None
 
     def _in_tenant_apps(self, state, holders, label, request_id, outcome, environ, rel, mount,
-                        page, match=None):
+                        page, match=None, static=None):
         """``page(apps, endpoint)`` inside the tenant's limits, once the
         modules in ``holders`` (those with request hooks or error handlers)
         have run; None when the tenant has none, so no code is loaded. With
         a ``match`` (a Flask-style route), the request is routed to it: its
-        module is loaded, and ``apps`` are its own (its blueprint's first)."""
+        module is loaded, and ``apps`` are its own (its blueprint's first).
+        With ``static`` (``(file name, blueprint or None)``), it is routed to
+        Flask's ``static`` endpoint (a blueprint's: ``bp.static``, whose own
+        hooks run first)."""
         endpoints = [h.replace(".", "/") for h in holders]
         endpoint = next((e for e in endpoints if e in state.spec.modules),
                         next(iter(state.spec.modules), None))
@@ -582,7 +604,11 @@ class MuxApp:
         outcome.endpoint = endpoint
         with self.hold(state, request_id, endpoint) as lease:
             module, _ = self.load(lease, endpoint, outcome)
-            if match is None:
+            if static is not None:
+                request = TenantRequest(environ, rel, mount, {"filename": static[0]}, "",
+                                        self._max_body_bytes)
+                request.routed_to("static" if static[1] is None else f"{static[1]}.static")
+            elif match is None:
                 # No route: Flask's request.endpoint and view_args are None.
                 request = TenantRequest(environ, rel, mount, None, "", self._max_body_bytes)
             else:
@@ -596,12 +622,17 @@ class MuxApp:
                 for holder in dict.fromkeys(holders):
                     runtime.load_module(holder, by_host=True)
                 tenant_apps = [a for a in site.apps if not a.is_blueprint]
+                if static is not None and static[1] is not None:
+                    own = [a for a in site.apps if a.is_blueprint and a.name == static[1]]
+                    return page(own[:1] + tenant_apps, endpoint)
                 if match is not None:
                     key = (match.route.handler, match.route.rule)
                     return page(module.route_apps.get(key, tenant_apps), endpoint)
                 return page(tenant_apps, endpoint)
 
-            status, out, body, _ = self._timed(outcome, lease, label, answer)
+            status, out, body, stream = self._timed(outcome, lease, label, answer)
+            if stream is not None:  # a large static file streams, as a view's would
+                return status, out, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return status, out, body, None
 
     # -- errors ------------------------------------------------------------------

@@ -106,6 +106,13 @@ class TenantModule:
 
     __delattr__ = __setattr__
 
+    def __dir__(self):
+        # Python's dir(module): its own names (Flask's from_object reads a
+        # config module's upper-case names so).
+        get = object.__getattribute__
+        ns, runtime = get(self, "_ns"), get(self, "_runtime")
+        return sorted(k for k, v in ns.items() if not runtime.is_implicit(k, v))
+
     def __repr__(self):
         return f"<module {object.__getattribute__(self, '_name')!r}>"
 

@@ -180,9 +180,11 @@ def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
 
 
 def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants):
-    """Flask's SPA pattern serves app/ at /app; this server serves static/
-    at /static and no other: refused at deploy, never answered from
-    another folder. Flask's defaults (and static_folder=None) deploy."""
+    """Flask's SPA pattern serves app/ at /app; this server serves the
+    app's static/ at /static and a blueprint's folder below its module
+    (tests/differential/test_flask_package_apps.py): anything else is
+    refused at deploy, never answered from another folder. Flask's
+    defaults (and static_folder=None) deploy."""
     tenants.add("spa", {"app.py": """
     from flask import Flask
 
@@ -192,7 +194,7 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     from flask import Flask, Blueprint
 
     app = Flask(__name__, "/static", "static")
-    admin = Blueprint("admin", __name__, static_folder="assets")
+    admin = Blueprint("admin", __name__, static_folder="../assets")
     """})
     tenants.add("fine", {"app.py": """
     from flask import Flask, Blueprint
@@ -207,8 +209,9 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     """})
     errors = sorted(tenants.app().registry.error_list())
     assert len(errors) == 2, errors
-    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='assets') is not offered "
-                                "here: the server serves the tenant's static/ folder at /static")
+    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='../assets') is not "
+                                "offered here: the server serves the app's static/ folder at "
+                                "/static")
     assert errors[1].startswith("spa/app.py:4: Flask(static_folder='app') is not offered here")
 
 
@@ -248,3 +251,37 @@ def test_an_open_no_request_could_make_is_refused_with_file_and_line(tenants):
                                 " is outside this tenant's files"), errors
     assert errors[1].startswith("secret/handler.py:7: open('out/log.txt', 'a') writes under /app"
                                 ", the tenant's code, which is read-only here"), errors
+
+
+FLASK_2_NAMES = {"app.py": """
+    from flask import Flask, escape
+    from markupsafe import Markup
+
+    app = Flask(__name__)
+
+    @app.route("/")
+    def index():
+        return escape("<b>") + Markup("<i>ok</i>")
+    """}
+
+
+def test_names_flask_3_removed_are_refused_as_flask_refuses_them(tenants):
+    """``from flask import escape`` (and ``Markup``) is an ImportError on
+    Flask 3.1 (real-code trial 5 found a public app that still imports it):
+    refused at deploy; ``mux``'s own names are not ``flask``'s either;
+    markupsafe has them."""
+    tenants.add("acme", FLASK_2_NAMES)
+    tenants.add("tenantapi", {"app.py": "from flask import Flask, kv\napp = Flask(__name__)\n"})
+    errors = sorted(tenants.app().registry.error_list())
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("acme/app.py:2: cannot import name 'escape' from 'flask'")
+    assert errors[1].startswith("tenantapi/app.py:1: cannot import name 'kv' from 'flask'")
+    fixed = FLASK_2_NAMES["app.py"].replace("from flask import Flask, escape",
+                                            "from flask import Flask\n    from markupsafe import escape")
+    tenants.add("acme", {"app.py": fixed})
+    tenants.add("tenantapi", {"app.py": "from flask import Flask\nfrom mux import kv\n"
+                                        "app = Flask(__name__)\n"})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    from werkzeug.test import Client
+    assert Client(app).get("/acme/").text == "&lt;b&gt;<i>ok</i>"

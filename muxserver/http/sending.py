@@ -48,6 +48,13 @@ def send_file(environ, file, shown_name: str | None = None, *, mimetype=None,
         return exc.get_response(environ)
 
 
+def file_length(stream) -> int | None:
+    """The ``Content-Length`` a file body made by :func:`plain_parts`
+    promises (the tenant's ``send_file``, a static file through its hooks);
+    None for any other stream, whose length nobody knows before it ends."""
+    return stream.length if type(stream) is _Chunks else None
+
+
 def plain_parts(response, environ, inline_limit: int):
     """``(status, headers, body, chunks)`` of a werkzeug file response, with
     the headers werkzeug sends for it (a 304 without the representation's);
@@ -63,18 +70,20 @@ def plain_parts(response, environ, inline_limit: int):
         return status, headers, body, None
     if length is not None:
         headers.append(("Content-Length", str(length)))
-    return status, headers, b"", _Chunks(response)
+    return status, headers, b"", _Chunks(response, length)
 
 
 class _Chunks:
     """A werkzeug response body as ``read(size)`` chunks (what
     :class:`muxserver.http.streams.FileBody` reads), closed with it."""
 
-    __slots__ = ("_iter", "_response")
+    __slots__ = ("_iter", "_response", "length")
 
-    def __init__(self, response):
+    def __init__(self, response, length: int | None):
         self._response = response
         self._iter = iter(response.response)
+        #: The bytes the file response promised (its Content-Length), or None.
+        self.length = length
 
     def read(self, size=-1) -> bytes:
         return next(self._iter, b"")

@@ -1,4 +1,5 @@
-"""A tenant's ``static/`` folder, served as files, with Flask's headers.
+"""A tenant's ``static/`` folder (its app's: beside the module that makes
+it), served as files, with Flask's headers.
 
 Only regular files inside the folder are served: a path that resolves
 outside it, a symbolic link, or a name starting with ``.`` is "not found".
@@ -22,16 +23,29 @@ from muxserver.http.streams import FileBody
 PREFIX = "/static/"
 
 
-def serve_static(state, rel: str, environ):
-    """``(status, headers, body, stream)`` for ``rel`` (``/static/...``) of a tenant."""
-    inner = rel[len(PREFIX):]
-    root = os.path.realpath(os.path.join(state.spec.root, "static"))
+def static_target(spec, rel: str) -> tuple[str, str, str | None] | None:
+    """``(folder, filename, blueprint)`` of the static file ``rel`` names
+    (Flask's ``static`` routes): the app's at ``/static/`` (the tenant's
+    ``static/``, or the one beside its app: a package's ``flaskr/static``),
+    else a blueprint's at its ``static_url_path``; None for any other path."""
+    if spec.has_static and rel.startswith(PREFIX):
+        return spec.static_dir, rel[len(PREFIX):], None
+    for url, folder, blueprint in spec.static_mounts:
+        if rel.startswith(url + "/"):
+            return folder, rel[len(url) + 1:], blueprint
+    return None
+
+
+def serve_static(state, folder: str, inner: str, environ):
+    """``(status, headers, body, stream)`` for the file ``inner`` of the
+    tenant's static ``folder`` (:func:`static_target`)."""
+    root = os.path.realpath(os.path.join(state.spec.root, folder))
     target = os.path.realpath(os.path.join(root, inner))
     if not target.startswith(root + os.sep) or os.path.islink(os.path.join(root, inner)):
         raise NotFound("no such file", state.name)
     if any(part.startswith(".") for part in inner.split("/")) or not os.path.isfile(target):
         raise NotFound("no such file", state.name)
-    response = send_file(environ, target, "/app/static/" + os.path.relpath(target, root))
+    response = send_file(environ, target, f"/app/{folder}/" + os.path.relpath(target, root))
     status, headers, body, chunks = plain_parts(response, environ, STATIC_INLINE_BYTES)
     if chunks is None:
         return status, headers, body, None

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from muxserver.errors import HOST_EXITS
 from muxserver.errors import StreamCut
 from muxserver.http.responses import BadReturnValue
+from muxserver.http.sending import file_length
 from muxserver.tracebacks import tenant_code_error
 
 #: Static files up to this size are read whole; larger ones are streamed.
@@ -67,11 +68,19 @@ class TenantStream:
         self.iterable = iterable
         self.outcome = outcome
         self.closed = False
+        #: The Content-Length the server sends for a file body (None: chunked).
+        #: Exactly that many bytes go out, or the body is cut: tenant code
+        #: that read some of the file before cannot desynchronise the
+        #: connection.
+        self.length = file_length(iterable)
+        self._sent = 0
 
     def __iter__(self):
         return self
 
     def _next_chunk(self):
+        if self.length is not None:
+            return self._next_file_chunk()
         try:
             chunk = next(self.iterable)
         except (StopIteration, HTTPException):
@@ -84,6 +93,23 @@ class TenantStream:
             return bytes(memoryview(chunk))
         raise self._tenant_error(BadReturnValue(
             f"a streamed chunk must be str or bytes, not {type(chunk).__name__}"))
+
+    def _next_file_chunk(self) -> bytes:
+        """The next piece of a file body whose length was sent: never past
+        it, and an error (the body cut) if the file ends before it."""
+        left = self.length - self._sent
+        if left <= 0:
+            raise StopIteration
+        try:
+            chunk = next(self.iterable)
+        except StopIteration:
+            raise self._tenant_error(OSError(
+                f"the file ended {left} bytes before the Content-Length sent")) from None
+        except Exception as exc:
+            raise self._tenant_error(exc) from None
+        chunk = bytes(memoryview(chunk)[:left])
+        self._sent += len(chunk)
+        return chunk
 
     def _tenant_error(self, exc):
         return tenant_code_error(exc, self.lease.ctx.endpoint, self.lease.state.spec.root)

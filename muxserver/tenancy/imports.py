@@ -70,6 +70,7 @@ def check_tenant_imports(
     """
     known = set(modules) | packages
     problems: dict[str, list[str]] = {}
+    notes: list[str] = []
     edges: dict[str, set[str]] = {name: set() for name in modules}
     for facts in modules.values():
         found = problems.setdefault(facts.dotted, [])
@@ -119,6 +120,18 @@ def check_tenant_imports(
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
                                  f"the server's {module} does not offer it")
+        for module, attr, line in facts.meta.get("module_attrs", ()):
+            if resolve_tenant_module(module.split(".")[0], known) is not None:
+                continue  # the tenant's own module (its names are its own)
+            offered = facade_names(module)
+            if offered is None or attr in offered or facade_names(f"{module}.{attr}") is not None:
+                continue  # (an import the server does not offer says so itself)
+            # A warning, not a refusal: the sandbox's attribute guard answers
+            # it at run time (its attack tests reach it), and code may test
+            # for the name first.
+            notes.append(f"{where}:{line}: {module}.{attr} is not offered here: the server's "
+                         f"{module} has no {attr!r}; a request that reaches it raises "
+                         "AttributeError")
         for message, line in facts.meta.get("unusable_paths", ()):
             found.append(f"{where}:{line}: {message}")
         for name, line in facts.meta.get("undefined", ()):
@@ -132,7 +145,7 @@ def check_tenant_imports(
     errors, warnings = [], []
     for dotted, found in problems.items():
         (errors if dotted in reachable else warnings).extend(found)
-    return errors, warnings
+    return errors, warnings + notes
 
 
 def _closure(roots: set[str], edges: dict[str, set[str]]) -> set[str]:

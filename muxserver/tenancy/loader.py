@@ -47,6 +47,7 @@ from muxserver.tenant_api.companions import markupsafe_module
 from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import http_module_attrs
+from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
@@ -83,7 +84,7 @@ def host_modules(attrs: dict, site=None) -> dict:
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
         "mux": ModuleFacade("mux", attrs),
-        "flask": ModuleFacade("flask", attrs),
+        "flask": ModuleFacade("flask", flask_module_attrs(attrs)),
         "http": ModuleFacade("http", {"HTTPStatus": http["HTTPStatus"], "server": server}),
         "http.server": server,
         "functions_framework": ModuleFacade("functions_framework", functions_framework_attrs(site)),
@@ -271,7 +272,8 @@ class Loader:
             files = TenantFiles(state.spec.root, data_folder(self._state_dir, name),
                                 state.spec.manifest.limits.storage_mb * 2**20)
             site = hooks.site = TenantSite(
-                name, state.spec.root, state.spec.routes, self.session_key(), log_line, files,
+                name, state.spec.root, state.spec.routes + state.spec.url_aliases,
+                self.session_key(), log_line, files,
                 {d for d, ref in state.spec.sources.items() if ref.is_package})
             hooks.modules = LazyHostModules(hooks.build_host_modules)
             site.make_default_app = hooks.make_default_app
@@ -287,6 +289,8 @@ class Loader:
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
+            site.env = runtime.env
+            site.import_module = runtime.import_module
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
             runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure

@@ -40,8 +40,9 @@ def read_module(tree: ast.Module) -> dict:
     """
     consts = Constants(tree.body)
     imports = imported_names(tree)
-    check_static_options(tree, consts)
+    blueprint_statics = check_static_options(tree, consts)
     return {
+        "blueprint_statics": blueprint_statics,
         "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
@@ -50,6 +51,7 @@ def read_module(tree: ast.Module) -> dict:
         "blueprint_names": blueprint_names(_top_and_factory_body(tree), consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
+        "module_attrs": module_attribute_reads(tree),
         "undefined": undefined_names(tree),
         "makes_app": _makes_app(tree),
         "app_factory": _app_factory(tree),
@@ -122,18 +124,30 @@ def _open_problem(call: ast.Call, consts: Constants) -> str | None:
 _STATIC_DEFAULTS = {"Flask": ("static", (None, "/static")), "Blueprint": (None, (None,))}
 
 
-def check_static_options(tree: ast.Module, consts: Constants) -> None:
+def check_static_options(tree: ast.Module, consts: Constants) -> dict[str, list]:
     """Refuse ``static_folder``/``static_url_path`` this server would not
-    follow: it serves the tenant's ``static/`` folder at ``/static``, as
-    Flask's defaults do, and nothing else (Flask's SPA pattern,
+    follow: it serves the app's ``static/`` folder at ``/static``, as
+    Flask's defaults do (Flask's SPA pattern,
     ``Flask(__name__, static_folder='app', static_url_path='/app')``, was
-    answered from ``static/`` here). ``static_folder=None`` passes.
+    answered from ``static/`` here), and a blueprint's own folder inside the
+    tenant (:func:`blueprint_static`). ``static_folder=None`` passes.
 
+    :return: blueprint variable -> ``[folder, static_url_path or None]``
+        for each top-level ``bp = Blueprint(..., static_folder=...)``.
     :raises SyntaxError: with the call's line.
     """
+    found, served = {}, set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Blueprint":
+            static = blueprint_static(node.value, consts)
+            targets = [t for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                       if isinstance(t, ast.Name)]
+            if static is not None and targets:
+                found.update((t.id, static) for t in targets)
+                served.add(id(node.value))
     for node in ast.walk(tree):
         factory = _factory_name(node) if isinstance(node, ast.Call) else None
-        if factory is None:
+        if factory is None or id(node) in served:
             continue
         folder_default, url_defaults = _STATIC_DEFAULTS[factory]
         given = {k.arg: k.value for k in node.keywords if k.arg}
@@ -149,9 +163,32 @@ def check_static_options(tree: ast.Module, consts: Constants) -> None:
             if value not in allowed:
                 shown = ast.unparse(given[name])
                 raise _error(node, f"{factory}({name}={shown}) is not offered here: the server "
-                                   "serves the tenant's static/ folder at /static (Flask's "
-                                   "defaults) and no other; move the files into static/ or "
+                                   "serves the app's static/ folder at /static (Flask's "
+                                   "defaults), and a blueprint's static_folder (a folder "
+                                   "below the blueprint's module, literal) at its "
+                                   "static_url_path; move the files or "
                                    'run Flask itself with runtime = "process"')
+    return found
+
+
+def blueprint_static(call: ast.Call, consts: Constants) -> list | None:
+    """``[folder, static_url_path or None]`` of ``Blueprint(...,
+    static_folder=...)`` when this server serves it as Flask does: a
+    literal folder below the blueprint's module (no ``..``, not absolute)
+    and a literal ``static_url_path`` starting with ``/`` (or none: ``/``
+    and the folder's last name). None otherwise (no static folder, or one
+    :func:`check_static_options` refuses)."""
+    given = {k.arg: k.value for k in call.keywords if k.arg}
+    if "static_folder" not in given:
+        return None
+    folder = consts.fold(given["static_folder"])
+    url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
+    if type(folder) is not str or not folder.strip("/") or folder.startswith("/") \
+            or ".." in folder.split("/") or "\\" in folder:
+        return None
+    if url is not None and (type(url) is not str or not url.startswith("/")):
+        return None
+    return [folder.strip("/"), url.rstrip("/") if url else None]
 
 
 def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:
@@ -365,6 +402,52 @@ def _check_request_names(tree: ast.Module) -> None:
             visit(child, shadowed)
 
     visit(tree, frozenset())
+
+
+def module_attribute_reads(tree: ast.Module) -> list[list]:
+    """``[module, attribute, line]`` for each ``name.attribute`` read where
+    ``name`` is bound by ``import module`` (or ``import module as name``)
+    and by nothing else in the file — no assignment, parameter, ``def``,
+    ``from`` import or ``except ... as`` of that name anywhere (``json =
+    request.get_json()`` in a view is a dict, not the module), and no
+    import of it inside a ``try`` (the code copes with its absence): the
+    deploy-time check compares them with what the sandbox's module offers
+    and warns, with file and line, of one it lacks (``os.getpid``, which
+    raises AttributeError at run time)."""
+    imported: dict[str, str] = {}
+    other = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                module = alias.name if alias.asname else alias.name.split(".")[0]
+                if imported.setdefault(name, module) != module:
+                    other.add(name)
+        elif isinstance(node, ast.ImportFrom):
+            other.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            other.add(node.id)
+        elif isinstance(node, ast.arg):
+            other.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            other.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            other.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            other.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            other.add(node.rest)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            for child in ast.walk(node):
+                if isinstance(child, ast.Import):
+                    other.update(a.asname or a.name.split(".")[0] for a in child.names)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and isinstance(node.ctx, ast.Load) and node.value.id in imported
+                and node.value.id not in other and not node.attr.startswith("_")):
+            found.append([imported[node.value.id], node.attr, node.lineno])
+    return found
 
 
 def read_imports(tree: ast.Module) -> list[list]:

@@ -36,7 +36,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 18
+READER_VERSION = 21
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -296,9 +296,10 @@ class _Reader:
     # -- add_url_rule ---------------------------------------------------------------------
 
     def url_rule(self, call: ast.Call) -> Handler | None:
-        """The route of ``app.add_url_rule(rule, endpoint, view_func, ...)``;
-        None for an endpoint alias (no ``view_func``) or a call on an object
-        that is not an app."""
+        """The route of ``app.add_url_rule(rule, endpoint, view_func, ...)``
+        (kind ``"alias"`` without a ``view_func``: a rule ``url_for`` builds
+        for ``endpoint``, as the Flask tutorial's ``add_url_rule("/",
+        endpoint="index")``); None for a call on an object that is not an app."""
         target = call.func.value
         app = self.app_of(target)
         if app is None:
@@ -317,7 +318,7 @@ class _Reader:
                 given[keyword.arg] = keyword.value
         view_node = given.get("view_func")
         if view_node is None or (isinstance(view_node, ast.Constant) and view_node.value is None):
-            return None  # an alias for an endpoint: url_for finds views by name
+            return self._alias(call, given)
         methods, defaults, _, strict = self.options(
             [k for k in call.keywords if k.arg not in ("endpoint", "view_func", "rule",
                                                        "provide_automatic_options")])
@@ -336,6 +337,24 @@ class _Reader:
         endpoint = endpoint or own_name
         return Handler("flask", rule, methods, endpoint, call.lineno, False, defaults, app,
                        endpoint, view_class, strict, view)
+
+    def _alias(self, call: ast.Call, given: dict) -> Handler:
+        """``add_url_rule(rule, endpoint)`` with no view: Flask adds the rule
+        to its map under ``endpoint`` (``url_for`` builds it; a request it
+        matches first finds no view)."""
+        endpoint_node = given.get("endpoint")
+        if endpoint_node is None or (isinstance(endpoint_node, ast.Constant)
+                                     and endpoint_node.value is None):
+            raise _error(call, "add_url_rule() without view_func needs endpoint= (Flask: "
+                               "'expected view func if endpoint is not provided.')")
+        endpoint = _literal_str(endpoint_node, "add_url_rule() endpoint", self.consts)
+        methods, defaults, _, strict = self.options(
+            [k for k in call.keywords if k.arg not in ("endpoint", "view_func", "rule",
+                                                       "provide_automatic_options")])
+        rule = _literal_str(given.get("rule"), "add_url_rule() rule", self.consts)
+        check_rule(rule, call)
+        return Handler("alias", rule, methods or ("GET",), "", call.lineno, False, defaults,
+                       self.app_of(call.func.value), endpoint, None, strict, None)
 
     def view_of(self, node: ast.AST, line: int, seen=()) -> tuple:
         """``(name, methods, imported class, view)`` of a ``view_func=`` on

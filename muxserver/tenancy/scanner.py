@@ -48,6 +48,7 @@ from muxserver.tenancy.sharing import shared
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
 from muxserver.tenant_api.views import views_module
@@ -155,6 +156,17 @@ class TenantSpec:
     #: A process tenant's installed site folder (None: no requirements, or
     #: not installed by this registry).
     process_site: str | None = None
+    #: Blueprints' static folders: ``(url, folder, blueprint)``, the files
+    #: of ``folder`` (relative to the tenant) served at ``url/<filename>``.
+    static_mounts: tuple = ()
+    #: The folder Flask serves at ``/static``: ``static/`` beside the module
+    #: that makes the tenant's app (its ``root_path``), the tenant's own
+    #: ``static/`` for every other tenant.
+    static_dir: str = "static"
+    #: Rules ``add_url_rule(rule, endpoint=...)`` gave an endpoint without a
+    #: view (kind ``"alias"``): ``url_for`` builds them, no request is routed
+    #: to them.
+    url_aliases: tuple[Route, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -297,7 +309,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     packages: set[str] = set()
     app_modules: list[str] = []
     files = 0
-    endpoints: list[tuple[str, str, str, dict]] = []  # (dotted, rel, key, facts)
+    endpoints: list[tuple[str, str, str, list]] = []  # (dotted, rel, key, handlers)
+    aliased: list[tuple[str, str]] = []  # (dotted, rel) of modules with endpoint aliases
     manifest_data = None
     if os.path.isfile(os.path.join(root, "tenant.toml")):
         # Read first: the runtime decides how every module is read.
@@ -361,15 +374,18 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             spec.app_factory = (dotted, meta["app_factory"])
         for code in meta.get("error_codes", ()):
             spec.error_handlers.setdefault(code, []).append(dotted)
+        handlers = [h for h in meta.get("handlers", ()) if h[0] != "alias"]
+        if len(handlers) != len(meta.get("handlers", ())):
+            aliased.append((dotted, rel))
         routed = top != "lib" and not rel.rsplit("/", 1)[-1].startswith("_")
         if (not routed and top != "lib" and rel.endswith("/__init__.py")
-                and any(h[0] == "flask" for h in meta.get("handlers", ()))):
+                and any(h[0] == "flask" for h in handlers)):
             routed = True  # a Flask app's routes in a package's __init__ (or its factory)
-        elif not routed and meta.get("app_factory") and meta.get("handlers"):
+        elif not routed and meta.get("app_factory") and handlers:
             routed = True  # routes inside an app factory in a package's __init__
-        if not routed or not meta.get("handlers"):
+        if not routed or not handlers:
             continue  # a helper module: importable, never routed
-        endpoints.append((dotted, rel, key, meta))
+        endpoints.append((dotted, rel, key, handlers))
     if not process:
         errors.extend(_shipped_databases(name, facts, shipped))
     # Routes once every module is read: a blueprint's prefix may be given
@@ -377,9 +393,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     registered_prefixes = _registered_prefixes(facts)
     map_strict = _map_strict_slashes(name, facts, errors)
     views: dict[tuple, tuple] = {}  # (app, Flask's endpoint) -> (file, view, line)
-    for dotted, rel, key, meta in endpoints:
+    for dotted, rel, key, handlers in endpoints:
         endpoint = sys.intern(rel[:-3])
-        for raw in meta["handlers"]:
+        for raw in handlers:
             handler = Handler(*raw)
             rule = handler.rule if handler.rule is not None else file_rule(endpoint)
             blueprint = None
@@ -419,6 +435,11 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.app_modules = tuple(app_modules) if function is None or function.form == "flask" else ()
     if spec.app_modules or (function is not None and function.form != "flask"):
         spec.app_factory = None  # an app made at top level wins, as in Flask's discovery
+    spec.static_dir = _static_dir(facts, spec)
+    if spec.static_dir != "static":
+        spec.has_static = any(rel.startswith(spec.static_dir + "/") for rel in shipped)
+    if function is None:
+        spec.static_mounts = _blueprint_statics(facts, registered_prefixes)
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
     if spec.app_factory is not None:
         roots.add(spec.app_factory[0])
@@ -438,6 +459,13 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)
+    if function is None and aliased:
+        viewed, spec.url_aliases = _url_aliases(name, facts, aliased, registered_prefixes,
+                                                map_strict, routes, errors)
+        routes.extend(viewed)
+    spec.url_aliases += tuple(  # url_for("admin.static", filename=...)
+        Route(f"{url}/<path:filename>", ("GET", "HEAD"), "", "", "", 1, "alias", False, (),
+              "static", True, blueprint) for url, _, blueprint in spec.static_mounts)
     errors.extend(_route_conflicts(name, routes))
     spec.routes = shared(tuple(routes))
     spec.version = sys.intern(version.hexdigest())
@@ -659,8 +687,10 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
     if cache_key_ not in _OFFERED_CACHE:
         if module == "":  # the list of modules, for messages
             names = tuple(sorted(set(ALLOWED_MODULES) | set(extra_modules)))
-        elif module in ("mux", "flask"):
+        elif module == "mux":
             names = frozenset(module_attrs({}, None))
+        elif module == "flask":
+            names = frozenset(flask_module_attrs(module_attrs({}, None)))
         elif module == "http":
             names = frozenset(["HTTPStatus", "server"])
         elif module == "http.server":
@@ -679,6 +709,93 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
             names = offered_names(module, extra_modules)
         _OFFERED_CACHE[cache_key_] = names
     return _OFFERED_CACHE[cache_key_]
+
+
+def _blueprint_statics(facts: dict, registered: dict) -> tuple:
+    """``(url, folder, blueprint)`` for each ``Blueprint(static_folder=...)``
+    of the tenant: Flask's ``static_url_path`` (``/`` and the folder's last
+    name unless given) under the blueprint's prefix (``register_blueprint``'s,
+    else its own), the folder beside the blueprint's module (its
+    ``root_path``)."""
+    mounts = []
+    for dotted, here in facts.items():
+        for var, (folder, url_path) in here.meta.get("blueprint_statics", {}).items():
+            blueprint = here.meta.get("blueprint_names", {}).get(var)
+            if blueprint is None:
+                continue
+            own = here.meta.get("app_objects", {}).get(var, "")
+            prefix = registered.get((dotted, var), own) or ""
+            url = prefix.rstrip("/") + (url_path or "/" + posixpath.basename(folder))
+            on_disk = posixpath.join(posixpath.dirname(here.file), folder)
+            mounts.append((sys.intern(url), sys.intern(on_disk), sys.intern(blueprint)))
+    return tuple(mounts)
+
+
+def _static_dir(facts: dict, spec: TenantSpec) -> str:
+    """The folder (relative to the tenant) served at ``/static``: Flask's
+    ``static_folder``, ``static`` in the app's ``root_path`` — the folder
+    of the module making the app (``flaskr/__init__.py``: ``flaskr/static``;
+    the first such module, or the app factory's)."""
+    maker = spec.app_modules[0] if spec.app_modules else (
+        spec.app_factory[0] if spec.app_factory is not None else None)
+    if maker is None or maker not in facts:
+        return "static"
+    folder = posixpath.dirname(facts[maker].file)
+    return posixpath.join(folder, "static") if folder else "static"
+
+
+def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,
+                 map_strict: bool, routes: list[Route], errors: list[str]) -> tuple[list, tuple]:
+    """The rules ``add_url_rule(rule, endpoint=...)`` adds without a view, in
+    the modules of ``aliased``, mounted as their app's routes are:
+    ``(routes, aliases)``.
+
+    Flask matches such a rule like any other and calls the view registered
+    for its endpoint: where a view has that endpoint, the rule is one more
+    route of it; where none has (the Flask tutorial's ``"/"`` named
+    ``index``, served by ``blog.index`` registered first), ``url_for``
+    builds it and the request goes to the view of the same rule. A rule
+    and method that no view answers is refused: Flask answers 500 there
+    (no view function for the endpoint).
+
+    .. warning:: The order is not checked: an alias registered before a
+       view of the same rule takes that rule's requests in Flask (500s)."""
+    viewed, aliases = [], []
+    served = {(route.rule, method) for route in routes for method in route.methods}
+    for dotted, rel in aliased:
+        for raw in facts[dotted].meta["handlers"]:
+            handler = Handler(*raw)
+            if handler.kind != "alias":
+                continue
+            mounted = _app_mount(tenant, facts, facts[dotted], handler, registered_prefixes,
+                                 errors)
+            if mounted is None:
+                continue
+            prefix, blueprint, _ = mounted
+            rule = sys.intern(prefix + handler.rule)
+            endpoint = f"{blueprint}.{handler.name}" if blueprint is not None else handler.name
+            strict = handler.strict_slashes if handler.strict_slashes is not None else map_strict
+            defaults = tuple(tuple(pair) for pair in handler.defaults)
+            view = next((r for r in routes if r.kind == "flask"
+                         and r.flask_endpoint == endpoint), None)
+            if view is not None:
+                viewed.append(view._replace(rule=rule, methods=_methods(handler.methods),
+                                            defaults=defaults, strict_slashes=strict,
+                                            file=sys.intern(rel), line=handler.line))
+                continue
+            bare = [m for m in handler.methods if (rule, m) not in served]
+            if bare:
+                errors.append(f"{tenant}/{rel}:{handler.line}: add_url_rule({rule!r}, "
+                              f"endpoint={handler.name!r}) has no view_func, no view has that "
+                              f"endpoint and none serves {', '.join(bare)} {rule}: Flask "
+                              "answers such a request 500 (no view function for the "
+                              "endpoint); give it a view_func")
+                continue
+            aliases.append(Route(
+                rule, _methods(handler.methods), "", "", sys.intern(rel), handler.line,
+                "alias", False, defaults, sys.intern(handler.name), strict,
+                sys.intern(blueprint) if blueprint is not None else None))
+    return viewed, tuple(aliases)
 
 
 def _route_conflicts(tenant: str, routes: list[Route]) -> list[str]:

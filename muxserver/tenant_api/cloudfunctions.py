@@ -9,6 +9,8 @@
   built-in value, as ``json.dumps(result.to_dict())`` otherwise, and ``""``
   for ``None``; any error inside is the framework's
   ``FunctionsFrameworkException``.
+* The request has a ``Function-Execution-Id`` header (the client's, or a
+  new one), as functions-framework's middleware gives it.
 * An unhandled error, with no ``functions_framework.errorhandler`` for it,
   answers as the framework's ``crash_handler``: ``500`` with werkzeug's
   one-line description and ``X-Google-Status: crash``; the traceback goes to
@@ -18,6 +20,8 @@
 from __future__ import annotations
 
 import inspect
+import secrets
+import string
 
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -47,6 +51,22 @@ def runtime_environment(tenant: str, target: str, revision: str, port: int) -> d
     return {"FUNCTION_TARGET": target, "FUNCTION_SIGNATURE_TYPE": "http",
             "K_SERVICE": tenant, "K_REVISION": f"{tenant}-{revision[:12]}",
             "K_CONFIGURATION": tenant, "PORT": str(port)}
+
+
+#: functions-framework's request header naming one execution of a function.
+EXECUTION_ID_HEADER = "HTTP_FUNCTION_EXECUTION_ID"
+_EXECUTION_ID_CHARS = string.digits + string.ascii_letters
+
+
+def with_execution_id(environ: dict) -> dict:
+    """The environ a Cloud Function's request is made from: with a
+    ``Function-Execution-Id`` header (12 random letters and digits) when the
+    client sent none, as functions-framework's middleware adds it (and as
+    Cloud Functions' front end sends it)."""
+    if environ.get(EXECUTION_ID_HEADER):
+        return environ
+    made = "".join(secrets.choice(_EXECUTION_ID_CHARS) for _ in range(12))
+    return {**environ, EXECUTION_ID_HEADER: made}
 
 
 def signature_type(func) -> str:
@@ -111,11 +131,10 @@ class FunctionCrashed(Exception):
 
 
 def call_typed(func: TypedFunction, request):
-    # functions-framework routes a typed function for POST only.
-    if request.method == "OPTIONS":
-        return Response("", status=200, headers=[("Allow", "OPTIONS, POST")])
+    # functions-framework routes a typed function for POST only, with a rule
+    # of its own (werkzeug's Rule: no automatic OPTIONS, so OPTIONS is a 405).
     if request.method != "POST":
-        raise MethodNotAllowed(valid_methods=["OPTIONS", "POST"])
+        raise MethodNotAllowed(valid_methods=["POST"])
     try:
         data = request.get_json()
         value = resolve(func.input_type.from_dict(data))

@@ -47,6 +47,7 @@ from muxserver.tenant_api.errorhandlers import levels
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
+from muxserver.tenant_api.shim import send_from_directory
 from muxserver.tenant_api.urlmap import preprocess_url_values
 from muxserver.tracebacks import tenant_code_error
 from sandbox.facades.aio import resolve
@@ -107,6 +108,22 @@ def options_page(apps, methods, tenant_root, endpoint="-", route=None, view_args
 
     return _serve(context.current(), apps, view, route, tenant_root, endpoint,
                   dict(view_args) if view_args is not None else None)
+
+
+def static_page(apps, folder: str, filename: str, tenant_root, endpoint="-"):
+    """Flask's ``static`` route for ``apps`` (a blueprint's first for its
+    own, then the tenant's): the file of ``folder`` (``/app/...``), after
+    the URL value preprocessors and ``before_request`` hooks
+    (``request.endpoint`` is ``"static"`` or ``"bp.static"``, ``view_args``
+    ``{"filename": ...}``) and through the ``after_request`` ones, as Flask
+    serves it: a login gate in a hook covers static files too; call it
+    inside the limits."""
+
+    def view():
+        return send_from_directory(folder, filename)
+
+    return _serve(context.current(), apps, view, None, tenant_root, endpoint,
+                  {"filename": filename})
 
 
 def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None):

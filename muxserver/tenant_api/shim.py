@@ -75,6 +75,30 @@ from sandbox.guards.own_objects import HostType
 _SITES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def _site_of_config(config):
+    """The site of the app whose ``config`` this is (None outside one)."""
+    return getattr(config, "_site", None)
+
+
+def _import_string(site, path: str):
+    """werkzeug's ``import_string`` over the tenant's own imports:
+    ``"module.Name"`` (or ``"module:Name"``) is ``Name`` of that module, a
+    bare dotted path the module itself."""
+    if site is None or site.import_module is None:
+        raise ImportError(f"import_string({path!r}): no tenant is running")
+    path = str(path).replace(":", ".")
+    module_name, _, attr = path.rpartition(".")
+    if module_name:
+        try:
+            return guarded_getattr(site.import_module(module_name, None, None, (attr,)), attr)
+        except (ImportError, AttributeError):
+            pass  # werkzeug then imports the whole path as a module
+    found = site.import_module(path, None, None, ())
+    for part in path.split(".")[1:]:
+        found = guarded_getattr(found, part)
+    return found
+
+
 def _site_of(app):
     """The site of the tenant whose ``Flask`` (sub)class made ``app``."""
     for klass in type(app).__mro__:
@@ -98,7 +122,9 @@ def _add_processor(table: list, func):
 
 
 declare_values(Markup)
-declare(HTTPStatus, "phrase description")
+# http.HTTPStatus: its members by name (HTTPStatus.OK.value, as AWS's and
+# every other sample writes them), and each member's fields.
+declare(HTTPStatus, ["phrase", "description", "value", "name", *HTTPStatus.__members__])
 
 
 #: The rest of Flask 3.1's default config, so a read of one finds what it
@@ -126,15 +152,41 @@ class AppConfig(dict):
         return True
 
     def from_object(self, obj):
+        """Flask's: the upper-case names of ``obj`` — a class or module, or
+        its import path (``"config.DevelopmentConfig"``: one of the
+        tenant's modules, imported as tenant code imports it)."""
         if isinstance(obj, str):
-            raise ValueError("from_object() takes a class or module here, not an import path")
+            obj = _import_string(_site_of_config(self), obj)
         for key in dir(obj):
             if key.isupper():
                 self[key] = guarded_getattr(obj, key)
 
-    def from_prefixed_env(self, prefix="FLASK", **kwargs):
-        # The tenant's environment is its [env]; FLASK_* keys there are not
-        # read into config (nothing sets them on other platforms either).
+    def from_prefixed_env(self, prefix="FLASK", *, loads=decode_json):
+        """Flask's: each ``FLASK_*`` variable of the tenant's environment
+        (its ``[env]``, what ``os.environ`` is here), its value read as
+        JSON where it is JSON; ``__`` in a name sets a nested key."""
+        site = _site_of_config(self)
+        environ = site.env if site is not None else {}
+        start = f"{prefix}_"
+        for key in sorted(environ):
+            if not key.startswith(start):
+                continue
+            value = environ[key]
+            try:
+                value = loads(value)
+            except Exception:
+                pass  # kept as the string, as Flask keeps it
+            key = key.removeprefix(start)
+            if "__" not in key:
+                self[key] = value
+                continue
+            current = self
+            *parts, tail = key.split("__")
+            for part in parts:
+                if part not in current:
+                    current[part] = {}
+                current = current[part]
+            current[tail] = value
         return True
 
     def from_envvar(self, variable_name, silent=False):
@@ -164,7 +216,7 @@ class Flask:
     _guarded_writes = True
     is_blueprint = False
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
-                 "static_folder", "root_path", "debug", "testing", "_routes",
+                 "static_folder", "root_path", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_teardown_app",
                  "_context_processors",
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
@@ -182,13 +234,12 @@ class Flask:
         self.template_folder = template_folder
         self.static_folder = static_folder
         site = _site_of(self)
+        self.config._site = site  # private: tenant code cannot read it
         module_path = "/app/" + self.import_name.replace(".", "/")
         if root_path is None:
             is_package = site is not None and self.import_name in site.packages
             root_path = module_path if is_package else posixpath.dirname(module_path + ".py")
         self.root_path = root_path
-        self.debug = False
-        self.testing = False
         #: ``(rule, name, view, methods)``: a route decorator's (methods
         #: None: the loader finds it by its function's module) and an
         #: ``add_url_rule``'s (by its endpoint, with the methods to check).
@@ -226,7 +277,25 @@ class Flask:
                 raise RuntimeError("more than 1000 Flask/Blueprint objects in one tenant")
             site.apps.append(self)
 
-    # -- secret_key is config["SECRET_KEY"], as in Flask ----------------------------------
+    # -- debug, testing and secret_key are config's keys, as in Flask ----------------------
+
+    @property
+    def debug(self):
+        """``config["DEBUG"]`` (a config class's ``DEBUG = True`` makes
+        ``jsonify`` indent, as in Flask)."""
+        return self.config.get("DEBUG", False)
+
+    @debug.setter
+    def debug(self, value):
+        self.config["DEBUG"] = value
+
+    @property
+    def testing(self):
+        return self.config.get("TESTING", False)
+
+    @testing.setter
+    def testing(self, value):
+        self.config["TESTING"] = value
 
     @property
     def secret_key(self):
@@ -814,6 +883,25 @@ def render_template_string(source, **context_values):
     return _templates(site).render_string(safe_str_builtin(source), _template_context(site, context_values))
 
 
+def stream_template(template_name_or_list, **context_values):
+    """Flask's ``stream_template``: the template as a streamed body (an
+    iterator of text, sent chunked).
+
+    .. warning:: Rendered when called, sent as one piece: an error inside
+       the template is the view's error (a 500) here, where Flask has
+       already sent the status and cuts the body."""
+    return _streamed(render_template(template_name_or_list, **context_values))
+
+
+def stream_template_string(source, **context_values):
+    """Flask's ``stream_template_string`` (see :func:`stream_template`)."""
+    return _streamed(render_template_string(source, **context_values))
+
+
+def _streamed(text: str):
+    yield text
+
+
 def send_file(path_or_file, mimetype=None, as_attachment=False, download_name=None,
               conditional=True, etag=True, last_modified=None, max_age=None):
     """Flask's ``send_file``: a file of the tenant (``/app`` or ``/data``; a
@@ -933,7 +1021,7 @@ def tenant_log(log_line):
 
 
 def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
-    """The names of ``mux`` (and ``flask``) for one tenant."""
+    """The names of ``mux`` for one tenant (``flask``'s: :func:`flask_module_attrs`)."""
     flask_class = type("Flask", (Flask,), {"__slots__": (), "__module__": "flask"})
     blueprint_class = type("Blueprint", (Blueprint,), {"__slots__": (), "__module__": "flask"})
     if site is not None:
@@ -960,6 +1048,8 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "get_flashed_messages": get_flashed_messages,
         "render_template": render_template,
         "render_template_string": render_template_string,
+        "stream_template": stream_template,
+        "stream_template_string": stream_template_string,
         "send_file": send_file,
         "send_from_directory": send_from_directory,
         "json": _JSONFacade(),
@@ -973,6 +1063,19 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
         "Markup": companions.Markup,
         "views": ModuleFacade("flask.views", views_module()),
     }
+
+
+#: Names of ``mux`` that Flask 3.1's ``flask`` module does not have: the
+#: tenant API's own (``env``, ``log``, ``kv``), werkzeug's ``HTTPException``,
+#: and ``escape``/``Markup``, which Flask 3.0 removed (markupsafe has them).
+#: ``from flask import escape`` is an ImportError there, so it is one here.
+MUX_ONLY_NAMES = frozenset(["env", "log", "kv", "HTTPException", "escape", "Markup"])
+
+
+def flask_module_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The names of ``flask`` out of :func:`module_attrs`' (``mux``'s): those
+    Flask 3.1 has."""
+    return {name: value for name, value in attrs.items() if name not in MUX_ONLY_NAMES}
 
 
 def http_module_attrs() -> dict[str, Any]:

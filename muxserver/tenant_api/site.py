@@ -25,6 +25,12 @@ from muxserver.tenant_api.session import signing_key
 log = logging.getLogger("muxserver.site")
 
 _CONVERTER = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+#: A rule's variable with its converter's name: ``<int:id>`` -> ``("int", "id")``.
+_CONVERTER_PARTS = re.compile(
+    r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+#: What werkzeug's converters leave unescaped in a URL path (WHATWG's
+#: path-segment set, ``/`` included: ``url_for`` writes a path as it is).
+_PATH_SAFE = "!$&'()*+,/:;=@"
 
 
 class BuildError(MuxError, LookupError):
@@ -37,6 +43,18 @@ class BuildError(MuxError, LookupError):
 #: (a 10 MB anchor took 17 s), and no server takes a URL this long anyway.
 MAX_URL_BYTES = 64 * 1024
 _URL_TOO_LONG = f"url_for() builds URLs of at most {MAX_URL_BYTES // 1024} KB here"
+
+
+def _to_url(converter: str | None, value) -> str:
+    """``value`` in a URL path as werkzeug's converter writes it
+    (``to_url``): a number as ``int()``/``float()`` make it, ``any`` and
+    ``uuid`` as their text, anything else quoted but for :data:`_PATH_SAFE`."""
+    if converter in ("int", "float"):
+        number = value if type(value) in (int, float, bool) else _url_text(value)
+        return str(int(number) if converter == "int" else float(number))
+    if converter in ("any", "uuid"):
+        return _url_text(value)
+    return quote(_url_text(value), safe=_PATH_SAFE)
 
 
 def _url_text(value) -> str:
@@ -59,7 +77,7 @@ class TenantSite:
 
     :param tenant: its name.
     :param root: its folder on the host.
-    :param routes: its registered routes (for ``url_for``).
+    :param routes: its registered routes and endpoint aliases (for ``url_for``).
     :param session_key: the key the server gives its serving processes for
         sessions (derived from its secret, which they never see); a tenant
         without ``secret_key`` signs sessions with a key derived from it.
@@ -88,6 +106,11 @@ class TenantSite:
         self.data_gate = None
         #: Makes the app of a tenant without one (set by the tenant API).
         self.make_default_app = None
+        #: The tenant's environment, as ``os.environ`` reads it (the runtime's).
+        self.env: dict = {}
+        #: ``import_module(name, globals, locals, fromlist)``: the tenant's own
+        #: ``__import__`` (``app.config.from_object("config.Config")``).
+        self.import_module = None
 
     def close(self) -> None:
         """Close what the site holds open (the runtime is being dropped)."""
@@ -148,7 +171,7 @@ class TenantSite:
             filename = values.pop("filename", None)
             if filename is None:
                 raise BuildError("url_for('static') needs filename=")
-            path = "/static/" + quote(_url_text(filename).lstrip("/"))
+            path = "/static/" + _to_url("path", _url_text(filename).lstrip("/"))
         else:
             # ".view" outside a request: the app's (no current blueprint), as Flask's.
             path = self._build(endpoint[1:] if endpoint.startswith(".") else endpoint, values)
@@ -193,7 +216,8 @@ class TenantSite:
                 defaults = dict(route.defaults)
                 merged = {**defaults, **values}
                 names = _CONVERTER.findall(route.rule)
-                path = _CONVERTER.sub(lambda m: quote(_url_text(merged[m.group(1)]), safe=""), route.rule)
+                path = _CONVERTER_PARTS.sub(
+                    lambda m: _to_url(m.group(1), merged[m.group(2)]), route.rule)
                 for used in [*names, *defaults]:
                     values.pop(used, None)
                 return path

@@ -96,7 +96,7 @@ class TenantURLMap:
                 os.path.isdir(site.files.resolve("/app/static")):
             return wanted <= {"filename"}
         rules = [r for r in (site.routes if site is not None else ())
-                 if r.kind == "flask" and r.flask_endpoint == endpoint]
+                 if r.kind in ("flask", "alias") and r.flask_endpoint == endpoint]
         if not rules:
             raise KeyError(endpoint)
         return any(wanted <= set(_CONVERTER.findall(r.rule)) | {k for k, _ in r.defaults}

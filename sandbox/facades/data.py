@@ -109,9 +109,22 @@ def build_json(ctx):
             raise TypeError("json.loads() takes its options by name")
         return decode_json(s, **kwargs)
 
+    def load(fp, *args, **kwargs):
+        # Python's: loads() of fp.read(), read through the membrane (fp may
+        # be any object; only a read it offers is called).
+        if args:
+            raise TypeError("json.load() takes its options by name")
+        return loads(guards.guarded_getattr(fp, "read")(), **kwargs)
+
+    def dump(obj, fp, *args, **kwargs):
+        # Python's: the text dumps() makes, written to fp (in one piece).
+        guards.guarded_getattr(fp, "write")(dumps(obj, *args, **kwargs))
+
     return {
         "dumps": dumps,
         "loads": loads,
+        "dump": dump,
+        "load": load,
         "JSONDecodeError": json.JSONDecodeError,
         "JSONEncoder": json.JSONEncoder,
         "JSONDecoder": json.JSONDecoder,

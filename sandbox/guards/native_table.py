@@ -369,6 +369,8 @@ _owner("flask",
     log='shim.tenant_log: each value through consume.safe_str',
     render_template='as render_template_string',
     render_template_string='templates: compile ticks (lexer, code generator), at most 1 MB; rendering ticks and sizes',
+    stream_template='as render_template_string (rendered when called, sent as one piece)',
+    stream_template_string='as render_template_string',
     send_file='reads sized against the budget',
     send_from_directory='as send_file',
     url_for='urlencode ticks; the URL sized',
@@ -450,7 +452,9 @@ _owner("json",
     "JSONDecodeError JSONDecoder JSONEncoder",
     dumps='jsontext.checked_dumps_options: sized first (6x the text + 70 a value + the indent '
           'once per level on each line); default= counted; indent and separators capped',
-    loads='data.check_json_text: sized first (2x the text + 64 a value); cls= a decoder class only')
+    loads='data.check_json_text: sized first (2x the text + 64 a value); cls= a decoder class only',
+    load='loads() of fp.read(), read through guarded_getattr',
+    dump="dumps()' text, written by fp.write through guarded_getattr")
 _owner("json.decoder.JSONDecoder",
     decode='data._decoder_method: sized like json.loads',
     raw_decode='data._decoder_method')

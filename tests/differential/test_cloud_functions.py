@@ -1,6 +1,8 @@
 """Cloud Functions of our own, run by functions-framework (Cloud Functions'
 own Python runtime) and by muxserver's ``gcf`` form in the same test."""
 
+import re
+
 import pytest
 from werkzeug.test import Client
 
@@ -62,7 +64,10 @@ def test_typed_functions_answer_as_functions_framework(both, target):
     pair.post("/", json={"item": "tea", "qty": -1}, compare=("Content-Type", "X-Google-Status"))
     pair.post("/", json={"qty": 1})  # from_dict fails: the crash answer
     pair.post("/", data="not json", content_type="text/plain")
-    pair.get("/", compare=("Content-Type",))
+    # A rule for POST alone (real-code trial 5: OPTIONS was answered 200 here).
+    for method in ("GET", "OPTIONS", "HEAD", "PUT"):
+        refused = pair.request(method, "/", compare=("Content-Type", "Allow"))
+        assert refused[1].status_code == 405 and refused[1].headers["Allow"] == "POST"
 
 
 def test_http_functions_and_the_crash_answer(both):
@@ -153,3 +158,24 @@ def test_other_forms_see_only_their_env(tenants):
             return {"env": dict(os.environ)}
         """, "tenant.toml": "[env]\nGREETING = 'hi'\n"})
     assert Client(tenants.app()).get("/flaskish/").json == {"env": {"GREETING": "hi"}}
+
+
+EXECUTION_ID = {
+    "main.py": """
+        def execution(request):
+            return {"id": request.headers.get("Function-Execution-Id")}
+        """,
+    "tenant.toml": "[function]\nentrypoint = 'main.execution'\nform = 'gcf'\n",
+}
+
+
+def test_a_function_sees_an_execution_id_as_functions_framework_gives_it(both):
+    """functions-framework's middleware adds ``Function-Execution-Id`` (12
+    letters and digits) when the client sent none (real-code trial 5, its
+    own tests' execution_id function); a client's is kept."""
+    pair = both(EXECUTION_ID, module="main.py:execution", side_class=CloudFunctionSide)
+    made = pair.get("/", body=False)
+    ids = [answer.json["id"] for answer in made]
+    assert all(re.fullmatch(r"[0-9A-Za-z]{12}", i) for i in ids), ids
+    assert made[1].json != pair.get("/", body=False)[1].json  # one per execution
+    pair.get("/", headers={"Function-Execution-Id": "abc123"})

@@ -1,0 +1,72 @@
+"""``app.config``'s loaders as Flask 3.1 runs them (real-code trial 5: a
+Heroku sample's ``from_object("config.DevelopmentConfig")`` was refused at
+deploy, and ``from_prefixed_env`` read nothing of the tenant's ``[env]``)."""
+
+import json
+
+import pytest
+
+CONFIGURED = {
+    "config.py": """
+        import os
+
+        class Config:
+            DEBUG = False
+            SECRET_KEY = os.getenv("SECRET_KEY", "default-key")
+
+        class DevelopmentConfig(Config):
+            DEBUG = True
+            lower_case = "not read"
+        """,
+    "settings/__init__.py": "",
+    "settings/prod.py": "GREETING = 'from a module path'\nignored = 1\n",
+    "app.py": """
+        import os
+        from flask import Flask, jsonify
+
+        app = Flask(__name__)
+        app.config.from_object(os.getenv("APP_SETTINGS", "config.DevelopmentConfig"))
+        app.config.from_object("settings.prod")
+        app.config.from_prefixed_env()
+
+        @app.route("/")
+        def index():
+            keys = ("DEBUG", "SECRET_KEY", "GREETING", "lower_case", "ignored", "PORT",
+                    "NAME", "DB", "QUOTED")
+            return jsonify({k: app.config.get(k) for k in keys})
+        """,
+}
+
+ENV = {"APP_SETTINGS": "config:Config", "SECRET_KEY": "s3",
+       "FLASK_PORT": "8080", "FLASK_NAME": "plain text", "FLASK_DB__HOST": "db.local",
+       "FLASK_DB__PORT": "5432", "FLASK_QUOTED": '"42"', "OTHER_PORT": "1"}
+
+
+@pytest.mark.parametrize("env", [{}, ENV], ids=["defaults", "environment"])
+def test_from_object_paths_and_prefixed_env_read_as_flask(both, monkeypatch, env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # Flask's side reads the process's environment
+    toml = "".join(f"{key} = {json.dumps(value)}\n" for key, value in env.items())
+    pair = both({**CONFIGURED, "tenant.toml": "[env]\n" + toml})
+    seen = pair.get("/")[1].json
+    if env:
+        assert seen["SECRET_KEY"] == "s3" and seen["DEBUG"] is False
+        assert (seen["PORT"], seen["NAME"], seen["DB"], seen["QUOTED"]) == (
+            8080, "plain text", {"HOST": "db.local", "PORT": 5432}, "42")
+    else:
+        assert seen["SECRET_KEY"] == "default-key" and seen["DEBUG"] is True
+    assert seen["GREETING"] == "from a module path" and seen["lower_case"] is None
+
+
+def test_an_import_path_that_names_nothing_fails_the_load_with_its_line(tenants):
+    from werkzeug.test import Client
+
+    tenants.add("acme", {"config.py": "class Config:\n    DEBUG = True\n",
+                         "app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                   "app.config.from_object('config.Missing')\n"
+                                   "@app.route('/')\ndef index():\n    return 'hi'\n"})
+    app = tenants.app()
+    answer = Client(app).get("/acme/")
+    assert answer.status_code == 500
+    logged = "\n".join(e["line"] for e in app.logs.tail("acme"))
+    assert 'acme/app.py", line 3' in logged and "Missing" in logged, logged
