@@ -55,7 +55,8 @@ Holes (each closed; the tests below guard the fixes):
     ``url_for``, ``Flask(name)``, the ``replace`` filter's check, Vercel's
     ``send_header``...): ``[big] * 300`` became 350 MB to 1.1 GB of text for
     memory_mb = 32 (class of round 1: the host's real ``str()``). Fix: each
-    through ``guards.safe_str_builtin``, the sandbox's sized ``str()``.
+    through ``guards.safe_str_builtin``, the sandbox's sized ``str()``;
+    ``Markup.join`` (its ``escape()`` of each item) in ``natives._join``.
 
 Tried and held (no test here, or covered by earlier rounds): exception
 attributes (``OSError.filename``, Jinja's ``TemplateSyntaxError``,
@@ -812,6 +813,12 @@ def flask():
     return "made"
 
 
+@app.route("/markup")
+def markup():
+    from markupsafe import Markup
+    return Markup(",").join([BIG])
+
+
 @app.route("/sqlite")
 def function():
     import sqlite3
@@ -834,7 +841,8 @@ class handler(BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("tenant,path", [
     ("hoststr", "/redirect"), ("hoststr", "/code"), ("hoststr", "/replace"), ("hoststr", "/url_for"),
-    ("hoststr", "/flask"), ("hoststr", "/sqlite"), ("vercel", "/"),
+    ("hoststr", "/flask"), ("hoststr", "/sqlite"), ("hoststr", "/markup"),
+    ("vercel", "/"),
 ])
 def test_the_host_sizes_a_tenants_value_before_making_it_text(tenants, live, tenant, path):
     import tracemalloc
