@@ -1075,7 +1075,15 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
 #: tenant API's own (``env``, ``log``, ``kv``), werkzeug's ``HTTPException``,
 #: and ``escape``/``Markup``, which Flask 3.0 removed (markupsafe has them).
 #: ``from flask import escape`` is an ImportError there, so it is one here.
-MUX_ONLY_NAMES = frozenset(["env", "log", "kv", "HTTPException", "escape", "Markup"])
+#: Each with what code for Flask writes instead (the deploy check says it).
+MUX_ONLY_NAMES = {
+    "env": "it is muxserver's tenant API: `import mux` and `mux.env` (or `os.environ`)",
+    "log": "it is muxserver's tenant API: `import mux` and `mux.log` (or `app.logger`)",
+    "kv": "it is muxserver's tenant API: `import mux` and `mux.kv`",
+    "HTTPException": "Flask has no such name: `from werkzeug.exceptions import HTTPException`",
+    "escape": "Flask 3.0 removed it: `from markupsafe import escape`",
+    "Markup": "Flask 3.0 removed it: `from markupsafe import Markup`",
+}
 
 
 def flask_module_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
