@@ -58,6 +58,7 @@ def check_tenant_imports(
     packages: set[str],
     roots: set[str],
     facade_names: Callable[[str], frozenset[str] | None],
+    advice: Callable[[str, str], str | None] = lambda module, name: None,
 ) -> tuple[list[str], list[str]]:
     """``(errors, warnings)`` as ``"tenant/file:line: message"``.
 
@@ -67,6 +68,8 @@ def check_tenant_imports(
     :param roots: dotted names of the modules requests start from.
     :param facade_names: the names a sandbox module offers, or None when
         there is no such module.
+    :param advice: what to write instead of ``from module import name``
+        that the server's module does not offer, or None.
     """
     known = set(modules) | packages
     problems: dict[str, list[str]] = {}
@@ -119,7 +122,8 @@ def check_tenant_imports(
             for item in names:
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
-                                 f"the server's {module} does not offer it")
+                                 + (advice(module, item)
+                                    or f"the server's {module} does not offer it"))
         for module, attr, line in facts.meta.get("module_attrs", ()):
             if resolve_tenant_module(module.split(".")[0], known) is not None:
                 continue  # the tenant's own module (its names are its own)

@@ -48,6 +48,7 @@ from muxserver.tenancy.sharing import shared
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.shim import MUX_ONLY_NAMES
 from muxserver.tenant_api.shim import flask_module_attrs
 from muxserver.tenant_api.shim import functions_framework_attrs
 from muxserver.tenant_api.shim import module_attrs
@@ -455,7 +456,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                           f"available in the process tier (forms: {', '.join(PROCESS_FORMS)})")
     else:
         import_errors, warnings = check_tenant_imports(
-            name, facts, packages, roots, lambda module: _offered(module, extra_modules)
+            name, facts, packages, roots, lambda module: _offered(module, extra_modules),
+            lambda module, item: MUX_ONLY_NAMES.get(item) if module == "flask" else None,
         )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)

@@ -62,6 +62,7 @@ from sandbox.facades.data import decode_json
 from sandbox.guards import safe_str_builtin
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
+from sandbox.guards import guarded_write
 from sandbox.guards import safe_repr
 from sandbox.guards import safe_str
 from sandbox.guards.declared import declare
@@ -84,9 +85,11 @@ def _import_string(site, path: str):
     """werkzeug's ``import_string`` over the tenant's own imports:
     ``"module.Name"`` (or ``"module:Name"``) is ``Name`` of that module, a
     bare dotted path the module itself."""
+    # A plain copy of the tenant's text (a str subclass's methods are its own).
+    path = str.__str__(path)
     if site is None or site.import_module is None:
-        raise ImportError(f"import_string({path!r}): no tenant is running")
-    path = str(path).replace(":", ".")
+        raise ImportError(f"import_string({path[:200]!r}): no tenant is running")
+    path = path.replace(":", ".")
     module_name, _, attr = path.rpartition(".")
     if module_name:
         try:
@@ -168,10 +171,12 @@ class AppConfig(dict):
         site = _site_of_config(self)
         environ = site.env if site is not None else {}
         start = f"{prefix}_"
-        for key in sorted(environ):
+        # Text only, as a process's environment holds: tenant code may put its
+        # own objects in its os.environ dict, and the host sorts and slices none.
+        for key, value in sorted((key, value) for key, value in environ.items()
+                                 if type(key) is str and type(value) is str):
             if not key.startswith(start):
                 continue
-            value = environ[key]
             try:
                 value = loads(value)
             except Exception:
@@ -180,13 +185,15 @@ class AppConfig(dict):
             if "__" not in key:
                 self[key] = value
                 continue
+            # Into what the config holds, written as the tenant's own
+            # `x[k] = v` would be (it may have put a host object there).
             current = self
             *parts, tail = key.split("__")
             for part in parts:
                 if part not in current:
-                    current[part] = {}
+                    guarded_write(current)[part] = {}
                 current = current[part]
-            current[tail] = value
+            guarded_write(current)[tail] = value
         return True
 
     def from_envvar(self, variable_name, silent=False):
@@ -1069,7 +1076,15 @@ def module_attrs(env: dict, log, site=None) -> dict[str, Any]:
 #: tenant API's own (``env``, ``log``, ``kv``), werkzeug's ``HTTPException``,
 #: and ``escape``/``Markup``, which Flask 3.0 removed (markupsafe has them).
 #: ``from flask import escape`` is an ImportError there, so it is one here.
-MUX_ONLY_NAMES = frozenset(["env", "log", "kv", "HTTPException", "escape", "Markup"])
+#: Each with what code for Flask writes instead (the deploy check says it).
+MUX_ONLY_NAMES = {
+    "env": "it is muxserver's tenant API: `import mux` and `mux.env` (or `os.environ`)",
+    "log": "it is muxserver's tenant API: `import mux` and `mux.log` (or `app.logger`)",
+    "kv": "it is muxserver's tenant API: `import mux` and `mux.kv`",
+    "HTTPException": "Flask has no such name: `from werkzeug.exceptions import HTTPException`",
+    "escape": "Flask 3.0 removed it: `from markupsafe import escape`",
+    "Markup": "Flask 3.0 removed it: `from markupsafe import Markup`",
+}
 
 
 def flask_module_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -70,3 +70,56 @@ def test_an_import_path_that_names_nothing_fails_the_load_with_its_line(tenants)
     assert answer.status_code == 500
     logged = "\n".join(e["line"] for e in app.logs.tail("acme"))
     assert 'acme/app.py", line 3' in logged and "Missing" in logged, logged
+
+
+def test_the_config_loaders_read_only_the_tenants_text(tenants):
+    """What the loaders take from tenant values is plain text: an object the
+    tenant put in its ``os.environ`` dict is skipped (none of its methods
+    run in host code), and a nested ``FLASK_A__B`` writes into what the config
+    holds as the tenant's own ``x[k] = v`` would (a host mapping stays
+    read-only)."""
+    from werkzeug.test import Client
+
+    tenants.add("t", {"tenant.toml": "[env]\nFLASK_API_KEY = 's'\nFLASK_ENV__X = '1'\n",
+                      "settings.py": "GREETING = 'hi'\n",
+                      "app.py": """
+        import os
+        import mux
+        from flask import Flask
+
+        calls = []
+
+        class Loud:
+            def __lt__(self, other):
+                calls.append("lt")
+                return True
+
+            def __gt__(self, other):
+                calls.append("gt")
+                return True
+
+            def startswith(self, prefix):
+                calls.append("startswith")
+                return True
+
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            os.environ[Loud()] = "x"
+            os.environ["FLASK_LOUD"] = Loud()
+            app.config.from_object("settings")
+            app.config["ENV"] = mux.env
+            try:
+                app.config.from_prefixed_env()
+            except TypeError as e:
+                refused = "TypeError"
+            else:
+                refused = "written"
+            return {"calls": calls, "greeting": app.config.get("GREETING"),
+                    "secret": app.config.get("API_KEY"), "nested": refused,
+                    "env": dict(mux.env)}
+        """})
+    answer = Client(tenants.app()).get("/t/").get_json()
+    assert answer == {"calls": [], "greeting": "hi", "secret": "s", "nested": "TypeError",
+                      "env": {"FLASK_API_KEY": "s", "FLASK_ENV__X": "1"}}, answer
