@@ -58,10 +58,19 @@ def confined_path(configured, mount: str) -> str:
     return (mount.rstrip("/") + inner) if mount else inner
 
 
+#: The names :func:`confine` changes or drops (lower case).
+_SCOPED = frozenset(["set-cookie", "service-worker-allowed", *ORIGIN_WIDE])
+
+
 def confine(headers: list[tuple[str, str]], mount: str) -> list[tuple[str, str]]:
     """``headers`` of a tenant's answer, scoped to its ``mount`` (``""``
     for a tenant served on a host of its own: cookies lose their
     ``Domain`` only)."""
+    for name, _ in headers:
+        if name.lower() in _SCOPED:
+            break
+    else:
+        return headers  # most answers: nothing to scope, no copy
     out = []
     for name, value in headers:
         lowered = name.lower()
