@@ -479,7 +479,19 @@ class ProcessTier:
                 # its socket (its own code can replace its host's loop) held
                 # the request, its body and its connection for ever (round 15).
                 with gevent.Timeout(max(0.0, deadline - time.monotonic()), _NotTaken):
-                    wire.send_json(process.sock, head)
+                    try:
+                        wire.send_json(process.sock, head)
+                    except OSError:
+                        if start_ms is not None:
+                            raise
+                        # It died after its last answer, before this request
+                        # reached it (its reader had not said so yet): the
+                        # request was never its — another process takes it.
+                        self._stop(process)
+                        process, start_ms = self._acquire(state, deadline)
+                        process.requests += 1
+                        process.request_id = request_id
+                        wire.send_json(process.sock, head)
                     wire.send_body(process.sock, body)
                     wire.send_end(process.sock)
             except OSError:
