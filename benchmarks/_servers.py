@@ -197,6 +197,17 @@ _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_LAT = re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)", re.M)
 
 
+#: Whether :func:`warm_up` loads a server before it is measured (a smoke run,
+#: ``python -m benchmarks --quick``, measures nothing it keeps: it skips them).
+WARM_UP = True
+
+
+def warm_up(url: str) -> None:
+    """A second of load on ``url`` before its measurement (none in a smoke run)."""
+    if WARM_UP:
+        load(url, seconds=1)
+
+
 def load(url: str, seconds: float = 5.0, connections: int = 8, threads: int = 1) -> dict:
     """Requests per second and p50 latency (ms) for GET ``url`` with keep-alive
     (``threads``: wrk's client threads; one tops out near 13k requests/s here)."""

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._servers import hello_tenants  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import timed_main  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
@@ -74,7 +75,7 @@ def run(seconds: float, quick: bool) -> dict:
         try:
             for i in range(10 if quick else 50):
                 requests.get(f"{server.url}/t{i}/", timeout=10)
-            load(server.url + "/t0/", seconds=1)
+            warm_up(server.url + "/t0/")
             samples = {"no console": [], "1 console": [], "10 consoles": []}
             latencies: list[float] = []
             for _ in range(1 if quick else 3):

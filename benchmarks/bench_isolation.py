@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._servers import hello_tenants  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
 from benchmarks.cold_warm import _timed_get  # noqa: E402
@@ -54,7 +55,7 @@ def run(seconds: float, rounds: int, endpoints: int) -> dict:
         try:
             status = requests.get(servers["best-effort"].admin_url + "/_mux/status").json()["isolation"]
             for mode, server in servers.items():
-                load(server.url + "/t0/", seconds=1)  # warm up
+                warm_up(server.url + "/t0/")
             for _ in range(rounds):  # interleaved: noise hits both alike
                 for mode, server in servers.items():
                     rps[mode].append(load(server.url + "/t0/", seconds=seconds)["rps"])

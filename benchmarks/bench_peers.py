@@ -61,6 +61,7 @@ from benchmarks._servers import PY  # noqa: E402
 from benchmarks._servers import TENANT_HELLO  # noqa: E402
 from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
 from benchmarks._servers import serving_processes  # noqa: E402
 
@@ -143,7 +144,7 @@ def warm(servers: dict, rounds: int, seconds: float, trees: dict | None = None) 
     trees = trees or {}
     samples: dict[str, list] = {name: [] for name in servers}
     for url in servers.values():
-        load(url, seconds=1)  # warm up
+        warm_up(url)
     for _ in range(rounds):
         for name, url in servers.items():
             processes = trees[name]() if name in trees else []

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import timed_main  # noqa: E402
 
@@ -81,7 +82,7 @@ def run(seconds: float, quick: bool) -> dict:
         rounds = 1 if quick else 3
         try:
             for proc in servers.values():
-                load(proc.url + "/w/", seconds=1)
+                warm_up(proc.url + "/w/")
             for _ in range(rounds):
                 for name, proc in servers.items():
                     samples[name].append(load(proc.url + "/w/", seconds=seconds)["rps"])

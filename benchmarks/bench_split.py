@@ -33,6 +33,7 @@ from benchmarks._servers import REPO  # noqa: E402
 from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import hello_tenants  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
 from benchmarks._servers import timed_main  # noqa: E402
@@ -94,7 +95,7 @@ def run(seconds: float, quick: bool) -> dict:
                 cold[name] = round(_cold_p50(server.url, names), 3)
             rps: dict[str, list] = {name: [] for name in servers}
             for server in servers.values():
-                load(server.url + "/t0/", seconds=1)
+                warm_up(server.url + "/t0/")
             for _ in range(rounds):
                 for name, server in servers.items():
                     rps[name].append(load(server.url + "/t0/", seconds=seconds)["rps"])

@@ -24,6 +24,7 @@ from benchmarks._servers import PY  # noqa: E402
 from benchmarks._servers import Proc  # noqa: E402
 from benchmarks._servers import _PYWSGI_PREAMBLE  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import timed_main  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 
@@ -116,7 +117,7 @@ def run(seconds: float, quick: bool) -> dict:
         rounds = 1 if quick else 3
         try:
             for url in targets.values():
-                load(url, seconds=1)
+                warm_up(url)
             for _ in range(rounds):
                 for name, url in targets.items():
                     samples[name].append(load(url, seconds=seconds)["rps"])

@@ -27,6 +27,7 @@ from benchmarks._servers import flask_server  # noqa: E402
 from benchmarks._servers import have_wrk  # noqa: E402
 from benchmarks._servers import hello_tenants  # noqa: E402
 from benchmarks._servers import load  # noqa: E402
+from benchmarks._servers import warm_up  # noqa: E402
 from benchmarks._servers import timed_main  # noqa: E402
 from benchmarks._servers import muxserver  # noqa: E402
 from benchmarks._servers import percentile  # noqa: E402
@@ -54,7 +55,7 @@ def run(seconds: float, quick: bool) -> dict:
         samples: dict[str, list] = {name: [] for name in servers}
         try:
             for name, server in servers.items():
-                load(server.url + paths[name], seconds=1)  # warm up
+                warm_up(server.url + paths[name])
             # Interleaved rounds: a noisy neighbour on a shared machine hits
             # every server alike, and the median ratio is what is reported.
             for _ in range(rounds):

@@ -45,6 +45,7 @@ from benchmarks import bench_workers  # noqa: E402
 from benchmarks import cold_warm  # noqa: E402
 from benchmarks import deploy  # noqa: E402
 from benchmarks import noisy_neighbour  # noqa: E402
+from benchmarks import _servers  # noqa: E402
 from benchmarks._servers import have_wrk  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -527,6 +528,7 @@ def main(argv=None) -> dict:
     out = args.results
     out.mkdir(parents=True, exist_ok=True)
     q = ["--quick"] if args.quick else []
+    _servers.WARM_UP = not args.quick  # a smoke run keeps no figure: no warm-ups
     runs = {
         "peers": lambda: bench_peers.main(q),
         "throughput": lambda: bench_throughput.main(q),
