@@ -861,3 +861,83 @@ def test_the_host_sizes_a_tenants_value_before_making_it_text(tenants, live, ten
         tracemalloc.stop()
     assert peak < 100, f"{peak:.0f} MB allocated at the peak for memory_mb = 32"
     assert answer.status_code in (500, 503), (answer.status_code, answer.text[:200])
+
+
+# -- outbound HTTP: a large answer is asked of the budget as it arrives (lead, from this round's notes) --
+
+BIG_DOWNLOAD = """
+    import os, urllib.request
+    def get():
+        url = f"http://127.0.0.1:{os.environ['PEER_PORT']}/big"
+        with urllib.request.urlopen(url, timeout=60) as answer:
+            return str(len(answer.read()))
+    """
+
+
+@pytest.mark.live
+def test_a_large_outbound_answer_stops_near_memory_mb_not_after_64_mb(tmp_path):
+    """A response body was read whole (up to 64 MB, in host C code no tick
+    interrupts) before the budget was asked: four concurrent requests of a
+    ``memory_mb = 16`` tenant each held 48 MB of the serving process. Now
+    each piece is asked of the budget first: the requests stop with the
+    memory limit, and the serving process's peak grows by a fraction."""
+    import http.server
+    import threading
+
+    import psutil
+
+    from tests.conftest import Subprocess, free_port, write_tenant
+
+    body = b"x" * (48 * 2**20)
+
+    class Peer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    peer = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Peer)
+    threading.Thread(target=peer.serve_forever, daemon=True).start()
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "hoarder", {
+        "tenant.toml": f'[limits]\nmemory_mb = 16\nwall_s = 60\n[egress]\nallow = ["127.0.0.1"]\n'
+                       f'[env]\nPEER_PORT = "{peer.server_address[1]}"\n',
+        "index.py": BIG_DOWNLOAD})
+    config = tmp_path / "mux.toml"
+    config.write_text('[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
+                       "--workers", "1", "--data-dir", str(tmp_path / "data"),
+                       "--cache-dir", str(tmp_path / "cache"),
+                       "--server-dir", str(tmp_path / "server")],
+                      log_dir=tmp_path).wait_ready(timeout=120)
+    try:
+        [serving] = [p for p in psutil.Process(proc.proc.pid).children(recursive=True)
+                     if "worker" in " ".join(p.cmdline())]
+
+        def peak() -> int:
+            with open(f"/proc/{serving.pid}/status") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+
+        before = peak()
+        threads, answers = [], []
+        for _ in range(4):
+            t = threading.Thread(target=lambda: answers.append(
+                requests.get(proc.url + "/hoarder/", timeout=120)))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        assert [a.status_code for a in answers] == [503] * 4, [a.text[:200] for a in answers]
+        assert all("memory limit" in a.text for a in answers), answers[0].text
+        grown = peak() - before
+        assert grown < 100 * 2**20, f"peak grew {grown // 2**20} MB"  # 4 x 48 MB whole
+        for answer in answers:
+            answer.close()
+    finally:
+        proc.stop()
+        peer.shutdown()
+        peer.server_close()
