@@ -78,10 +78,10 @@ CHECK_EVERY_S = 0.01
 FREEZE_AFTER_S = 0.005
 #: Seconds a new process has to say it is ready (fork, lock-down).
 READY_TIMEOUT_S = 10.0
-#: Headers a process tenant may not set on its answer (the server's own).
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer",
-                         "upgrade", "proxy-authenticate", "proxy-authorization",
-                         "content-length", "server", "date", "x-request-id"})
+#: Headers a process tenant may not set on its answer beyond the server's
+#: own (:data:`muxserver.http.responses.SERVER_HEADERS`, which
+#: ``plain_headers`` drops for both tiers): a proxy's and the server's name.
+_PROCESS_DROPPED = frozenset({"proxy-authenticate", "proxy-authorization", "server"})
 #: Largest body a process tenant may answer with: the serving process holds
 #: it whole (and joins it: twice that at its peak), so it is the sandbox
 #: tier's bound on a body held in memory, and no more than the tenant's own
@@ -555,7 +555,7 @@ class ProcessTier:
             status = int(message["status"])
             # The sandbox tier's rules for a header (one place decides).
             pairs = plain_headers([tuple(pair) for pair in message["headers"]])
-            headers = [(k, v) for k, v in pairs if k.lower() not in _HOP_BY_HOP]
+            headers = [(k, v) for k, v in pairs if k.lower() not in _PROCESS_DROPPED]
         except BadReturnValue as exc:
             raise TenantProcessDied(f"tenant {name} answered a malformed header: {exc}",
                                     name) from None
