@@ -31,6 +31,19 @@ REPO = Path(__file__).resolve().parent.parent
 OPERATOR_MODULES = REPO / "tests" / "operator_modules"
 
 
+def loopback_egress_command(tmp_path, tenants, **kwargs) -> "Subprocess":
+    """The real command, one serving process, whose tenants may reach
+    ``127.0.0.1`` through the egress proxy (a local peer of a test);
+    ``kwargs`` go to :class:`Subprocess` (``admin_port``...)."""
+    config = tmp_path / "mux.toml"
+    config.write_text('[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    return Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
+                       "--workers", "1", "--data-dir", str(tmp_path / "data"),
+                       "--cache-dir", str(tmp_path / "cache"),
+                       "--server-dir", str(tmp_path / "server")],
+                      log_dir=tmp_path, **kwargs).wait_ready(timeout=120)
+
+
 def write_tenant(root: Path, name: str, files: dict[str, str]) -> Path:
     """Create ``root/name`` with ``files`` (relative path -> source text)."""
     tenant = root / name

@@ -53,6 +53,7 @@ import requests
 from muxserver.replication.client import AgentClient
 from tests.conftest import Subprocess
 from tests.conftest import free_port
+from tests.conftest import loopback_egress_command
 from tests.conftest import write_tenant
 
 FORGED = ("HTTP/1.1 200 OK\\r\\nContent-Type: text/html\\r\\nContent-Length: 18\\r\\n\\r\\n"
@@ -544,13 +545,7 @@ def test_a_tenant_reaches_the_admin_api_through_the_egress_proxy(tmp_path):
     write_tenant(tenants, "mole", {
         "tenant.toml": f'[egress]\nallow = ["127.0.0.1"]\n[env]\nADMIN_PORT = "{admin_port}"\n',
         "index.py": EGRESS_MOLE})
-    config = tmp_path / "mux.toml"
-    config.write_text('[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
-    proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
-                       "--workers", "1", "--data-dir", str(tmp_path / "data"),
-                       "--cache-dir", str(tmp_path / "cache"),
-                       "--server-dir", str(tmp_path / "server")],
-                      admin_port=admin_port, log_dir=tmp_path).wait_ready(timeout=120)
+    proc = loopback_egress_command(tmp_path, tenants, admin_port=admin_port)
     try:
         assert requests.get(proc.url + "/victim/", timeout=60).text == "victim page"
         r = requests.get(proc.url + "/mole/", timeout=60)

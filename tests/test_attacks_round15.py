@@ -886,7 +886,7 @@ def test_a_large_outbound_answer_stops_near_memory_mb_not_after_64_mb(tmp_path):
 
     import psutil
 
-    from tests.conftest import Subprocess, free_port, write_tenant
+    from tests.conftest import free_port, loopback_egress_command, write_tenant
 
     body = b"x" * (48 * 2**20)
 
@@ -907,13 +907,7 @@ def test_a_large_outbound_answer_stops_near_memory_mb_not_after_64_mb(tmp_path):
         "tenant.toml": f'[limits]\nmemory_mb = 16\nwall_s = 60\n[egress]\nallow = ["127.0.0.1"]\n'
                        f'[env]\nPEER_PORT = "{peer.server_address[1]}"\n',
         "index.py": BIG_DOWNLOAD})
-    config = tmp_path / "mux.toml"
-    config.write_text('[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
-    proc = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
-                       "--workers", "1", "--data-dir", str(tmp_path / "data"),
-                       "--cache-dir", str(tmp_path / "cache"),
-                       "--server-dir", str(tmp_path / "server")],
-                      log_dir=tmp_path).wait_ready(timeout=120)
+    proc = loopback_egress_command(tmp_path, tenants)
     try:
         [serving] = [p for p in psutil.Process(proc.proc.pid).children(recursive=True)
                      if "worker" in " ".join(p.cmdline())]
