@@ -166,7 +166,11 @@ def check_in_process(zygote, plan: dict, timeout: float) -> list[str]:
             while True:
                 kind, message = wire.receive(sock)
                 if kind == wire.JSON and message.get("op") == "checked":
-                    return [f"{name}/{e}" for e in message.get("errors", [])][:20]
+                    errors = message.get("errors")
+                    # The first 20, each as text (the process's word: a list
+                    # of anything, up to a frame's size).
+                    return [f"{name}/{str(e)[:2000]}" for e in (errors or [])[:20]] \
+                        if isinstance(errors, list) else [f"{name}/: a malformed check answer"]
                 if kind == wire.JSON and message.get("op") == "log":
                     continue
         return [f"{name}/: the health check did not finish within {timeout:.0f} s"]
