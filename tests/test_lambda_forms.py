@@ -226,3 +226,31 @@ def test_a_lambda_handler_is_stopped_by_its_limits_like_any_request(tenants):
             "[limits]\ncpu_ms = 100\n")
     answer = Client(tenants.app()).get("/hog/")
     assert answer.status_code == 503 and "CPU time" in answer.text
+
+
+ENVIRON = """
+import os
+
+def handler(event, context):
+    return {"environ": dict(os.environ), "name": os.environ["AWS_LAMBDA_FUNCTION_NAME"]}
+"""
+
+
+def test_a_lambda_handler_sees_the_runtimes_environment_variables(tenants):
+    """os.environ holds what the Lambda runtime sets for a function, with the
+    values its context gives (serverless-patterns' apigw-http-api-lambda-cdk
+    answers dict(os.environ)); the tenant's [env] wins; no region or keys."""
+    tenants.add("fn", {"fn.py": ENVIRON, "tenant.toml":
+                       "[limits]\nmemory_mb = 256\n[env]\nTZ = 'Europe/Paris'\n"
+                       "[function]\nentrypoint = 'fn.handler'\nform = 'lambda'\n"})
+    answer = Client(tenants.app()).get("/fn/")
+    assert answer.status_code == 200, answer.text
+    environ = answer.json["environ"]
+    assert answer.json["name"] == "fn"
+    assert environ["_HANDLER"] == "fn.handler"
+    assert environ["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
+    assert (environ["AWS_LAMBDA_FUNCTION_VERSION"], environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+            environ["AWS_LAMBDA_LOG_GROUP_NAME"]) == ("$LATEST", "256", "/aws/lambda/fn")
+    assert environ["LAMBDA_TASK_ROOT"] == "/app" and environ["TZ"] == "Europe/Paris"
+    assert not any(k.startswith(("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS", "AWS_SECRET",
+                                 "AWS_SESSION")) for k in environ)

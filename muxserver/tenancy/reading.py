@@ -19,6 +19,8 @@ from sandbox.guards.builtins import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.app_names import APP_NAMES
+from muxserver.tenancy.app_names import FLASK_APP_NAMES
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
@@ -296,6 +298,7 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
     """
     _check_request_names(tree)
+    _check_app_names(tree)
     _check_blueprint_registrations(tree)
     apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
@@ -316,6 +319,29 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
                                "with runtime = \"process\" runs Flask itself")
     return read_module(tree)
+
+
+def _check_app_names(tree: ast.Module) -> None:
+    """Refuse a name Flask's app has and the sandbox's does not, read or
+    set on ``app``, ``current_app`` or a name the module binds to
+    ``Flask(...)``: ``current_app.make_default_options_response()`` failed
+    on the first request, and ``app.session_interface = ...`` would be
+    ignored. A name Flask's app does not have (``app.db = ...``) is the
+    tenant's own.
+
+    :raises SyntaxError: with ``lineno``.
+    """
+    apps = {"app", "current_app"}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Flask":
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            apps.update(t.id for t in targets if isinstance(t, ast.Name))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr in FLASK_APP_NAMES
+                and node.attr not in APP_NAMES and _names_an_app(node.value, apps)):
+            raise _error(node, f"{node.value.id}.{node.attr} is not offered here: the sandbox's Flask app "
+                               "has Flask's names but not every one (see the README's Flask "
+                               "section); a tenant with runtime = \"process\" runs Flask itself")
 
 
 def _names_an_app(node: ast.AST, apps: set) -> bool:

@@ -63,6 +63,7 @@ import base64
 import binascii
 import decimal
 import json
+import sys
 import time
 
 from muxserver.http import RAW_HEADERS
@@ -256,6 +257,29 @@ def _canonical(headers: dict) -> dict:
 
 
 # -- the context -------------------------------------------------------------------------
+
+
+def runtime_environment(tenant: str, handler: str, memory_mb: int) -> dict[str, str]:
+    """The variables the Lambda runtime sets in a function's environment
+    (AWS's "defined runtime environment variables"), with the values its
+    context has: the handler (``_HANDLER``, the entry point), the runtime
+    (``AWS_EXECUTION_ENV``), the function's name (the tenant), version,
+    memory (the tenant's ``memory_mb``) and log group, the code's folder
+    (``LAMBDA_TASK_ROOT``: ``/app``), ``TZ`` and ``LANG``.
+
+    .. warning::
+       Not set: ``AWS_REGION``/``AWS_DEFAULT_REGION`` and the credentials
+       (``AWS_ACCESS_KEY_ID``...) — there is no region or account here;
+       ``AWS_LAMBDA_LOG_STREAM_NAME`` (the context's is per request here);
+       ``AWS_LAMBDA_RUNTIME_API`` (no runtime API to call).
+    """
+    return {"_HANDLER": handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
+            "AWS_LAMBDA_FUNCTION_NAME": tenant, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{tenant}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "LAMBDA_TASK_ROOT": "/app", "TZ": ":UTC", "LANG": "en_US.UTF-8"}
 
 
 @declared("cognito_identity_id cognito_identity_pool_id")
