@@ -71,6 +71,30 @@ def test_it_refuses_a_request_name_it_does_not_offer_with_file_and_line(tenants)
     assert tenants.app().registry.error_list() == []
 
 
+def test_setting_a_name_on_the_request_is_refused_with_file_and_line(tenants):
+    """Flask's request takes attributes (``request.start_time = time.time()``
+    in a before_request hook); the sandbox's cannot be changed, which was a
+    TypeError on every request: refused at deploy, pointing at flask.g."""
+    tenants.add("acme", {"app.py": """
+        import time
+        from flask import Flask, g, request
+
+        app = Flask(__name__)
+
+        @app.before_request
+        def start():
+            request.start_time = time.time()
+
+        @app.route("/")
+        def index():
+            return "hi"
+        """})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and "acme/app.py:9:" in errors[0], errors
+    assert "setting request.start_time is not offered here" in errors[0]
+    assert "g.start_time = ..." in errors[0]
+
+
 def test_a_process_tenant_may_read_every_request_name(tenants):
     tenants.add("acme", {**REQUEST_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []

@@ -384,8 +384,10 @@ _REQUEST_MODULES = frozenset(["flask", "mux"])
 
 def _check_request_names(tree: ast.Module) -> None:
     """Refuse reading a name the request does not have (``request.environ``),
-    where it is read: ``request`` imported from ``flask`` or ``mux`` (under
-    any alias), or ``flask.request``. Flask's request has more names than
+    and setting any name on it (``request.start_time = ...``: Flask's request
+    takes attributes, the sandbox's cannot be changed), where it is written:
+    ``request`` imported from ``flask`` or ``mux`` (under any alias), or
+    ``flask.request``. Flask's request has more names than
     the sandbox's; without this, code reaching one failed on its first
     request instead of at deploy. A function whose parameter or local
     variable has the alias's name is its own business.
@@ -416,11 +418,17 @@ def _check_request_names(tree: ast.Module) -> None:
             if not isinstance(node, ast.Lambda):
                 names |= {t.id for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.For))
                           for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign)
-                                            else n.target) if isinstance(t, ast.Name)}
+                                            else n.target)
+                          if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
             shadowed = shadowed | (names & aliases)
-        if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
-                and node.attr not in REQUEST_NAMES and refused(node)
-                and not (isinstance(node.value, ast.Name) and node.value.id in shadowed)):
+        mine = (isinstance(node, ast.Attribute) and refused(node)
+                and not (isinstance(node.value, ast.Name) and node.value.id in shadowed))
+        if mine and not isinstance(node.ctx, ast.Load):
+            raise _error(node, f"setting request.{node.attr} is not offered here: the sandbox's "
+                               "request cannot be changed; keep a request's own values in "
+                               f"flask.g (g.{node.attr} = ...), as Flask's docs do, or use "
+                               "runtime = \"process\"")
+        if mine and node.attr not in REQUEST_NAMES:
             raise _error(node, f"request.{node.attr} is not offered here: the sandbox's request "
                                "has Flask's names but not every one (see the README's tenant "
                                "API); a tenant with runtime = \"process\" runs Flask itself")
