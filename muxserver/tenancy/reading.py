@@ -423,12 +423,14 @@ def _check_request_names(tree: ast.Module) -> None:
             shadowed = shadowed | (names & aliases)
         mine = (isinstance(node, ast.Attribute) and refused(node)
                 and not (isinstance(node.value, ast.Name) and node.value.id in shadowed))
-        if mine and not isinstance(node.ctx, ast.Load):
+        # A private name (request._x = ...) is the sandbox's own refusal
+        # at run time, whose attack test this must not pre-empt.
+        if mine and not isinstance(node.ctx, ast.Load) and not node.attr.startswith("_"):
             raise _error(node, f"setting request.{node.attr} is not offered here: the sandbox's "
                                "request cannot be changed; keep a request's own values in "
                                f"flask.g (g.{node.attr} = ...), as Flask's docs do, or use "
                                "runtime = \"process\"")
-        if mine and node.attr not in REQUEST_NAMES:
+        if mine and isinstance(node.ctx, ast.Load) and node.attr not in REQUEST_NAMES:
             raise _error(node, f"request.{node.attr} is not offered here: the sandbox's request "
                                "has Flask's names but not every one (see the README's tenant "
                                "API); a tenant with runtime = \"process\" runs Flask itself")
