@@ -33,6 +33,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.security import safe_join
 
 from muxserver.http import sending
+from muxserver.tenancy.app_names import APP_NAMES
 from muxserver.tenant_api import context
 from muxserver.tenant_api import flask_json
 from muxserver.tenant_api import cloudfunctions
@@ -211,14 +212,7 @@ class AppConfig(dict):
         raise RuntimeError("from_pyfile(): use a module of the tenant and from_object()")
 
 
-@declared("import_name name config url_prefix template_folder static_folder root_path debug "
-          "testing secret_key permanent_session_lifetime logger route get post put patch delete "
-          "add_url_rule errorhandler register_error_handler before_request after_request teardown_request "
-          "teardown_appcontext context_processor register_blueprint run instance_path cli "
-          "open_resource app_context test_request_context is_blueprint jinja_env "
-          "template_filter add_template_filter template_global add_template_global "
-          "template_test add_template_test url_value_preprocessor url_defaults url_map json "
-          "send_static_file",
+@declared(" ".join(sorted(APP_NAMES)),
           dynamic=True)  # attributes a tenant sets on its app are its own
 class Flask:
     """What a Flask app declares, recorded for the loader and dispatcher."""
