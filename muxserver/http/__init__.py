@@ -19,4 +19,6 @@ def path_text(wsgi_path: str) -> str:
     UTF-8 (invalid bytes become U+FFFD), so ``/user/J%C3%BCrgen`` is the
     view argument ``"Jürgen"``, and rules and static file names with
     non-ASCII characters match as under Flask."""
+    if wsgi_path.isascii():  # most paths: no copy
+        return wsgi_path
     return wsgi_path.encode("latin-1").decode("utf-8", "replace")
