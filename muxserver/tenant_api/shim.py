@@ -54,6 +54,7 @@ from muxserver.tenant_api.session import SESSION_DEFAULTS
 from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.session import as_timedelta
 from muxserver.tenant_api.session import open_session
+from muxserver.tenant_api.site import MAX_URL_BYTES
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
 from muxserver.tenant_api import urlmap
@@ -668,6 +669,9 @@ class _TestRequestContext:
         text.update((k, v) for k, v in (("base_url", base_url),
                                         ("query_string", query_string)) if v is not None)
         built = {key: safe_str_builtin(value) for key, value in text.items()}
+        if sum(map(len, built.values())) > MAX_URL_BYTES:  # quoted in host code next
+            raise ValueError(f"test_request_context() takes URLs of at most "
+                             f"{MAX_URL_BYTES // 1024} KB here")
         if headers is not None:
             pairs = list(itertools.islice(
                 headers.items() if isinstance(headers, dict) else headers,
@@ -675,6 +679,9 @@ class _TestRequestContext:
             if len(pairs) > TenantHeaders.MAX_ITEMS:  # a host loop over them follows
                 raise ValueError(f"a request holds at most {TenantHeaders.MAX_ITEMS} headers here")
             built["headers"] = [(safe_str_builtin(k), safe_str_builtin(v)) for k, v in pairs]
+            if sum(len(k) + len(v) for k, v in built["headers"]) > MAX_URL_BYTES:
+                raise ValueError(f"test_request_context() takes headers of at most "
+                                 f"{MAX_URL_BYTES // 1024} KB here")
         if json is not None:
             built["data"] = jsontext_dumps(json)
             built["content_type"] = "application/json"
