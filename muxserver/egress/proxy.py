@@ -69,12 +69,20 @@ class Proxy:
         self.connections: dict[tuple, int] = {}
         self.bytes: dict[tuple, int] = {}
 
+    def label(self, tenant: str) -> str:
+        """The name ``tenant`` is counted under: itself when the rules hold
+        it, else ``-``. A serving process names the tenant of each request
+        (the unix socket speaks for any), and the counters live as long as
+        the proxy and go to the supervisor every second: a name made up
+        per request would be a counter each, without end."""
+        return tenant if tenant in self.policy.tenants else "-"
+
     def count(self, tenant: str, outcome: str) -> None:
-        key = (tenant, outcome)
+        key = (self.label(tenant), outcome)
         self.connections[key] = self.connections.get(key, 0) + 1
 
     def add_bytes(self, tenant: str, direction: str, n: int) -> None:
-        key = (tenant, direction)
+        key = (self.label(tenant), direction)
         self.bytes[key] = self.bytes.get(key, 0) + n
 
     def snapshot(self) -> dict:

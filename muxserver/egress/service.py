@@ -25,6 +25,9 @@ log = logging.getLogger("muxserver.egress")
 
 #: Seconds the proxy has to come up.
 START_TIMEOUT_S = 20.0
+#: Largest counters message read from the proxy: four rows per tenant the
+#: rules hold (:meth:`~.proxy.Proxy.label`), some 40 bytes each.
+MAX_STATS_BYTES = 16 * 2**20
 
 
 def egress_key(session_key: bytes) -> bytes:
@@ -62,11 +65,12 @@ class EgressHandle:
     def _read(self) -> None:
         try:
             while True:
-                kind, message = wire.receive(self.control)
+                kind, message = wire.receive(self.control, max_json=MAX_STATS_BYTES)
                 if kind == wire.JSON and message.get("op") == "stats":
                     self.stats = message.get("stats") or self.stats
-        except (wire.WireClosed, OSError):
-            pass
+        except (wire.WireClosed, OSError) as exc:
+            if self.proc.poll() is None:
+                log.error("the egress proxy's counters are no longer read: %s", exc)
 
     def update(self, specs) -> None:
         """Send every tenant's ``[egress] allow`` and wall time (after a deploy)."""

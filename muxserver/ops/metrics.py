@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from bisect import bisect_left
 
@@ -44,6 +45,13 @@ COUNTERS = {
 
 #: Characters of one label value a snapshot may carry (tenant names are 63).
 MAX_LABEL_CHARS = 200
+#: Values of a counter's other label (statuses, reasons, kinds) one tenant's
+#: rows may carry in a snapshot: a server makes a few each, never this many.
+MAX_VALUES_PER_TENANT = 64
+#: The form of those values: ``200``, ``idle``, ``sandbox denied``, ``out``.
+_LABEL_VALUE = re.compile(r"[a-z0-9][a-z0-9 _.-]{0,31}\Z")
+#: The tenant label of what belongs to no tenant (a limit before routing).
+NO_TENANT = "-"
 
 
 def _count(value) -> bool:
@@ -51,22 +59,43 @@ def _count(value) -> bool:
             and math.isfinite(value) and value >= 0)
 
 
-def checked_snapshot(snapshot) -> dict | None:
+def checked_snapshot(snapshot, tenants) -> dict | None:
     """``snapshot`` as the supervisor will read it, or None if it is not of
     that shape (it comes from a serving process, which runs tenant code: the
     one place that decides what of it is believed). Known counters only,
     each key one string per label, every number finite and non-negative,
-    every bucket row ``len(BUCKETS) + 2`` long."""
+    every bucket row ``len(BUCKETS) + 2`` long.
+
+    :param tenants: the names the supervisor registered (a container). A
+        row or bucket of any other tenant is left out: the supervisor keeps
+        what it is sent (an ended process's snapshot for good), so what a
+        serving process may name must be what the supervisor gave out, not
+        whatever it makes up. A tenant removed since is left out too (its
+        series end, as they would on a restart).
+
+    .. warning::
+       The numbers are the serving process's word: a breached one can
+       inflate or deflate the counts of its own tenants (every tenant it
+       serves). What this bounds is what the supervisor holds and renders:
+       the registered tenants times :data:`MAX_VALUES_PER_TENANT` per counter.
+    """
     try:
         counters = {}
         for name, rows in snapshot["counters"].items():
             if name not in COUNTERS:
                 return None
             width = len(COUNTERS[name][1])
-            kept = []
+            kept, values = [], {}
             for key, value in rows:
                 if (len(key) != width or not _count(value)
-                        or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)):
+                        or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)
+                        or not all(_LABEL_VALUE.match(k) for k in key[1:])):
+                    return None
+                tenant = key[0]
+                if tenant != NO_TENANT and tenant not in tenants:
+                    continue
+                values[tenant] = values.get(tenant, 0) + 1
+                if values[tenant] > MAX_VALUES_PER_TENANT:
                     return None
                 kept.append([list(key), value])
             counters[name] = kept
@@ -75,7 +104,8 @@ def checked_snapshot(snapshot) -> dict | None:
             if (not isinstance(tenant, str) or len(tenant) > MAX_LABEL_CHARS
                     or len(row) != len(BUCKETS) + 2 or not all(_count(v) for v in row)):
                 return None
-            buckets[tenant] = list(row)
+            if tenant in tenants:
+                buckets[tenant] = list(row)
         gauges = {k: snapshot["gauges"][k] for k in ("rss", "warm_modules", "tenants")}
         if not all(_count(v) for v in gauges.values()):
             return None

@@ -53,8 +53,12 @@ STATUS_TIMEOUT_S = 3.0
 class Worker:
     """One serving process, as the supervisor sees it."""
 
-    def __init__(self, slot: int, proc, channel: Channel, tempdir: str, zygote=None):
+    def __init__(self, slot: int, proc, channel: Channel, tempdir: str, zygote=None,
+                 tenants=()):
         self.slot = slot
+        #: The tenants the supervisor registered (a live mapping): the names
+        #: a snapshot may carry (:func:`~muxserver.ops.metrics.checked_snapshot`).
+        self.tenants = tenants
         #: Its zygote (process tenants), stopped with it.
         self.zygote = zygote
         self.proc = proc
@@ -73,7 +77,7 @@ class Worker:
 
     def on_message(self, message: dict) -> None:
         if message.get("op") == "metrics" and isinstance(message.get("snapshot"), dict):
-            snapshot = checked_snapshot(message["snapshot"])
+            snapshot = checked_snapshot(message["snapshot"], self.tenants)
             if snapshot is not None:
                 snapshot["pid"] = self.pid  # what the supervisor knows, not what it says
                 self.snapshot = snapshot
@@ -183,7 +187,7 @@ class WorkerPool:
             if zygote is not None:
                 zygote.client_end.close()
         channel = Channel(parent, accepts_pickles=False, name=f"serving process {slot}")
-        worker = Worker(slot, proc, channel, tempdir, zygote)
+        worker = Worker(slot, proc, channel, tempdir, zygote, self.registry.tenants)
         channel.on_message = worker.on_message
         self.workers[slot] = worker
         if send_versions:

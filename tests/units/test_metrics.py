@@ -35,6 +35,9 @@ def test_workers_counters_sum_and_a_dead_workers_gauges_do_not():
     assert supervisor.total("mux_requests") == 6
 
 
+KNOWN = {"acme", "a"}
+
+
 def test_a_snapshot_of_the_wrong_shape_is_not_believed():
     """What a serving process sends is checked in one place; every way a
     forged snapshot could break a later scrape is refused there."""
@@ -46,7 +49,7 @@ def test_a_snapshot_of_the_wrong_shape_is_not_believed():
     worker.observe_request("acme", 200, 0.002)
     worker.cold_starts.labels("acme").inc()
     good = worker.snapshot()
-    assert checked_snapshot(good)["counters"]["mux_requests"] == [[["acme", "200"], 1]]
+    assert checked_snapshot(good, KNOWN)["counters"]["mux_requests"] == [[["acme", "200"], 1]]
 
     def forged(change):
         snap = copy.deepcopy(good)
@@ -69,11 +72,32 @@ def test_a_snapshot_of_the_wrong_shape_is_not_believed():
         "missing gauge": lambda s: s["gauges"].pop("rss"),
         "gauge not a number": lambda s: s["gauges"].update(rss="big"),
         "counters not a mapping": lambda s: s.update(counters=[1, 2]),
+        "a status that is not one": lambda s: s["counters"].update(
+            mux_requests=[[["acme", "200\nmux_requests_total 1"], 1]]),
+        "a status per request": lambda s: s["counters"].update(
+            mux_requests=[[["acme", str(n)], 1] for n in range(1000)]),
     }
     for name, change in bad.items():
-        assert checked_snapshot(forged(change)) is None, name
-    assert checked_snapshot(None) is None
-    assert checked_snapshot("snapshot") is None
+        assert checked_snapshot(forged(change), KNOWN) is None, name
+    assert checked_snapshot(None, KNOWN) is None
+    assert checked_snapshot("snapshot", KNOWN) is None
+
+
+def test_a_snapshot_names_only_tenants_the_supervisor_registered():
+    """Rows and buckets of a tenant the supervisor never registered (or
+    removed) are left out, the rest believed: the supervisor keeps what it
+    is sent, so a breached process must not make it keep names without end."""
+    from muxserver.ops.metrics import checked_snapshot
+
+    worker = Metrics()
+    worker.observe_request("acme", 200, 0.002)
+    worker.limit_kills.labels("-", "cpu").inc()
+    for n in range(1000):
+        worker.observe_request(f"ghost-{n}", 200, 0.002)
+    checked = checked_snapshot(worker.snapshot(), {"acme"})
+    assert checked["counters"]["mux_requests"] == [[["acme", "200"], 1]]
+    assert checked["counters"]["mux_limit_kills"] == [[["-", "cpu"], 1]]
+    assert list(checked["buckets"]) == ["acme"]
 
 
 def test_ended_processes_are_kept_as_one_sum():
@@ -84,7 +108,7 @@ def test_ended_processes_are_kept_as_one_sum():
     for _ in range(1000):
         worker = Metrics()
         worker.observe_request("acme", 200, 0.002)
-        total = add_snapshot(total, checked_snapshot(worker.snapshot()))
+        total = add_snapshot(total, checked_snapshot(worker.snapshot(), {"acme"}))
     supervisor = Metrics(snapshots=lambda: [total])
     assert supervisor.total("mux_requests") == 1000
     assert 'mux_request_duration_seconds_count{tenant="acme"} 1000.0' in supervisor.render().decode()

@@ -1,0 +1,101 @@
+"""Assume the breach, round 16b: what an escaped serving process tells the
+processes beside it (the supervisor, the egress proxy, its zygote).
+
+An operator module allowed with ``extra_modules`` (like :mod:`breach` and
+:mod:`breach_more`): it runs unsandboxed in a serving process, as tenant
+code that broke the language layer would, and reaches the objects the
+serving process holds (its channel to the supervisor, its egress client,
+its zygote client) through :mod:`gc`. :func:`attempt` answers ``"OK ..."``
+or ``"DENIED ..."``. Tests only.
+"""
+
+import gc
+import os
+
+#: Sockets to children the zygote forked for us: they live while we hold them.
+_KEPT = []
+
+
+def _one(type_name):
+    found = [o for o in gc.get_objects() if type(o).__name__ == type_name]
+    if not found:
+        raise OSError(f"no {type_name} in this process")
+    return found[0]
+
+
+def _forge_labels_and_exit(arg):
+    """Send the supervisor one metrics snapshot whose rows carry ``n``
+    tenant names it never registered (``ghost-...``) and ``n`` statuses of a
+    real tenant (``calm``), of the shape it checks, then end: an ended
+    process's last snapshot is kept (and summed) for the supervisor's life."""
+    n = int(arg)
+    counters = {
+        "mux_requests": [[[f"ghost-{i:07d}", "200"], 1] for i in range(n)]
+                        + [[["calm", f"s{i:07d}"], 1] for i in range(n)],
+        "mux_cold_starts": [], "mux_evictions": [], "mux_limit_kills": [],
+        "mux_egress_connections": [], "mux_egress_bytes": [],
+    }
+    snapshot = {"counters": counters, "buckets": {},
+                "gauges": {"rss": 1, "warm_modules": 0, "tenants": 0}}
+    _one("Channel").send({"op": "metrics", "snapshot": snapshot})
+    os._exit(0)
+
+
+def _egress_names(arg):
+    """Ask the egress proxy for ``n`` connections, each in the name of a
+    tenant that does not exist (a name of 60,000 characters): each is
+    refused, and each is counted under its name."""
+    n = int(arg)
+    client = _one("EgressClient")
+    refused = 0
+    for i in range(n):
+        try:
+            client.open(f"ghost-{i:07d}-" + "x" * 60_000, "example.com", 443, 5.0)
+        except OSError:
+            refused += 1
+    return f"{refused} of {n} refused"
+
+
+def _zygote_limits(arg):
+    """Ask this process's zygote for a process with the limits we choose:
+    ``memory_mb|storage_mb|tenant folder|data folder``. Answers its pid."""
+    memory_mb, storage_mb, app_root, data = arg.split("|")
+    plan = {
+        "tenant": os.path.basename(data), "app_root": app_root, "site": None, "data": data,
+        "limits": {"cpu_ms": 1000, "wall_s": 5.0, "memory_mb": int(memory_mb),
+                   "storage_mb": int(storage_mb)},
+        "env": {}, "proxy": None, "routes": [], "app_modules": [], "app_factory": None,
+        "function": None, "session_secret": "s",
+    }
+    pid, sock = _one("ZygoteClient").start(plan)
+    _KEPT.append(sock)
+    return f"pid {pid}"
+
+
+def _zygote_many(arg):
+    """Ask this process's zygote for ``n`` processes at once (plans as
+    :func:`_zygote_limits`, ordinary limits). Answers how many it forked."""
+    n, app_root, data = arg.split("|")
+    started = 0
+    for _ in range(int(n)):
+        try:
+            _zygote_limits(f"64|16|{app_root}|{data}")
+        except OSError:
+            break
+        except Exception:  # ZygoteError: it refused
+            break
+        started += 1
+    return f"forked {started}"
+
+
+ATTACKS = {
+    "forge_labels_and_exit": _forge_labels_and_exit, "egress_names": _egress_names,
+    "zygote_limits": _zygote_limits, "zygote_many": _zygote_many,
+}
+
+
+def attempt(what, arg=""):
+    try:
+        return "OK " + ATTACKS[what](arg)
+    except Exception as exc:  # every refusal is the answer
+        return f"DENIED {type(exc).__name__}: {exc}"

@@ -1,0 +1,208 @@
+"""Attack round 16b: the second layer's trust boundaries, assuming the breach.
+
+Like ``tests/test_attacks_escaped.py``: an operator module
+(``tests/operator_modules/breach_layer2.py``, allowed with ``extra_modules``)
+runs full Python inside a locked-down serving process, as tenant code that
+broke the language layer would, and talks to the processes beside it — the
+supervisor over its channel, the egress proxy over its unix socket, its
+zygote — through the objects the serving process holds. Through the real
+``muxserver`` command, two serving processes, ``--isolation require``.
+
+Holes (each closed; the tests below guard the fixes):
+
+1. Metrics labels the supervisor never gave out (class: the supervisor
+   keeps what a serving process names, unbounded). A snapshot's rows were
+   believed for any tenant name and any status text; an ended process's
+   snapshot is summed into the supervisor's own for good. One forged
+   snapshot of 100,000 ghost tenants, sent before the process ends, grew
+   the supervisor for the rest of its life and put 100,000 series in every
+   ``/_mux/metrics`` scrape; each new serving process the attacker reaches
+   adds as many again. Fix: ``muxserver/ops/metrics.py``
+   ``checked_snapshot`` (tenants the supervisor registered, label values of
+   the counter's form, a bounded number per tenant).
+2. The egress proxy's counters, keyed by the tenant name a serving process
+   puts in each request (class: the same, in the proxy): every refused
+   name, of any length, was a counter for the proxy's life — memory without
+   bound in the one proxy every serving process shares — and the counters
+   went to the supervisor every second in one frame: past the frame limit
+   (1 MB), the supervisor stopped reading them, so the egress metrics of
+   every tenant froze. Fix: ``muxserver/egress/proxy.py`` (a name the rules
+   do not hold is counted as ``-``).
+3. The zygote forked a process with whatever limits the serving process's
+   plan asked for (class: a more trusted process takes a bound from a less
+   trusted one): ``memory_mb`` of a terabyte is a process with no memory
+   limit, past the operator's ``[max_limits]`` and past the serving
+   process's own ``--memory-limit``; ``storage_mb`` the same for file
+   sizes. Fix: ``muxserver/proctier/zygote.py`` ``check_plan`` (the
+   operator's caps come with the zygote's settings, from the supervisor).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from muxserver.isolation import missing_parts
+from tests.conftest import OPERATOR_MODULES
+from tests.conftest import Subprocess
+from tests.conftest import wait_until
+from tests.conftest import write_tenant
+
+pytestmark = [pytest.mark.live, pytest.mark.skipif(
+    bool(missing_parts()), reason=f"this machine lacks part of the process layer: {missing_parts()}")]
+
+EVIL = {"index.py": "import breach_layer2, os\nos.listdir('/data')\ndef get(request):\n"
+                    "    return breach_layer2.attempt("
+                    "request.args['what'], request.args.get('arg', ''))\n"}
+CALM = {"index.py": "def get():\n    return 'calm'\n"}
+
+
+class Target:
+    """A locked-down server with a tenant whose code runs :mod:`breach_layer2`."""
+
+    def __init__(self, root: Path, workers: int = 2, extra_config: str = ""):
+        self.root = root
+        tenants = root / "tenants"
+        write_tenant(tenants, "evil", EVIL)
+        write_tenant(tenants, "calm", CALM)
+        self.tenants = tenants.resolve()
+        self.data = (root / "data").resolve()
+        config = root / "mux.toml"
+        config.write_text(f'extra_modules = ["breach_layer2"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
+                          f'cache_dir = "{root / "cache"}"\ndata_dir = "{self.data}"\n'
+                          f'server_dir = "{root / "server"}"\n{extra_config}')
+        self.server = Subprocess(
+            ["--tenants-dir", str(tenants), "--config", str(config), "--workers", str(workers),
+             "--isolation", "require", "--no-watch"], log_dir=root).wait_ready()
+        assert self.attempt("zygote_many", "0|-|-").startswith("OK")
+
+    def attempt_raw(self, what, arg=""):
+        return requests.get(self.server.url + "/evil/", params={"what": what, "arg": arg},
+                            timeout=60)
+
+    def attempt(self, what, arg=""):
+        r = self.attempt_raw(what, arg)
+        assert r.status_code == 200, r.text
+        assert requests.get(self.server.url + "/calm/", timeout=10).text == "calm"
+        return r.text
+
+    def supervisor_pid(self) -> int:
+        return requests.get(self.server.admin_url + "/_mux/status", timeout=10).json()["pid"]
+
+    def close(self):
+        self.server.stop()
+
+
+@pytest.fixture
+def target(tmp_path):
+    t = Target(tmp_path)
+    yield t
+    t.close()
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_an_ended_process_cannot_leave_labels_the_supervisor_never_gave(target):
+    """Hole 1: a snapshot of 100,000 ghost tenants and 100,000 statuses of a
+    real one, sent by a serving process that then ends, is kept summed for
+    the supervisor's life and scraped every time."""
+    supervisor = target.supervisor_pid()
+    before = _rss_bytes(supervisor)
+    with pytest.raises(requests.ConnectionError):
+        target.attempt_raw("forge_labels_and_exit", "100000")
+    target.server.wait_for_log("ended with exit status 0")
+    target.server.wait_for_log("started serving process", count=3, timeout=30)
+    assert requests.get(target.server.url + "/calm/", timeout=10).text == "calm"
+    scrape = requests.get(target.server.admin_url + "/_mux/metrics", timeout=30)
+    assert scrape.status_code == 200
+    assert "ghost-" not in scrape.text
+    calm_rows = re.findall(r'^mux_requests_total\{[^}]*tenant="calm"', scrape.text, re.M)
+    assert len(calm_rows) <= 64, f"{len(calm_rows)} series of mux_requests for calm"
+    grown = _rss_bytes(supervisor) - before
+    assert grown < 40 * 2**20, f"the supervisor grew by {grown >> 20} MB and keeps it"
+    # What the serving processes really count still arrives.
+    wait_until(lambda: re.search(r'mux_requests_total\{status="200",tenant="calm"\}',
+                                 requests.get(target.server.admin_url + "/_mux/metrics",
+                                              timeout=10).text), timeout=15)
+
+
+def _egress_proxy_pid(server_pid: int) -> int:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"muxserver.egress.proxy" in cmdline:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == server_pid:
+                    return int(entry)
+    raise AssertionError("no egress proxy")
+
+
+def test_the_egress_proxy_counts_only_tenants_it_knows(target):
+    """Hole 2: 1,000 refused connections in the names of tenants that do not
+    exist (60 KB each) were 1,000 counters in the proxy, and the counters it
+    reports every second went over the supervisor's frame limit: from then
+    on the supervisor's egress metrics never changed again."""
+    proxy = _egress_proxy_pid(target.server.proc.pid)
+    before = _rss_bytes(proxy)
+    answer = target.attempt("egress_names", "1000")
+    assert answer == "OK 1000 of 1000 refused", answer
+    assert _rss_bytes(proxy) - before < 30 * 2**20
+    # Counting goes on: a refusal after the flood shows in the supervisor's metrics.
+    target.attempt("egress_names", "1")
+
+    def refused_count():
+        text = requests.get(target.server.admin_url + "/_mux/metrics", timeout=10).text
+        assert "ghost-" not in text
+        found = re.search(r'^mux_egress_connections_total\{outcome="refused",tenant="-"\} (\S+)',
+                          text, re.M)
+        return found and float(found.group(1)) >= 1001
+
+    wait_until(refused_count, timeout=15)
+
+
+def _address_space_limit(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max address space"):
+            soft = line.split()[3]
+            return None if soft == "unlimited" else int(soft)
+    raise AssertionError("no address space line")
+
+
+def _file_size_limit(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max file size"):
+            soft = line.split()[3]
+            return None if soft == "unlimited" else int(soft)
+    raise AssertionError("no file size line")
+
+
+@pytest.fixture
+def process_target(tmp_path):
+    t = Target(tmp_path, workers=1, extra_config=(
+        'process_tenants = ["*"]\n[max_limits]\nmemory_mb = 256\nstorage_mb = 128\n'))
+    yield t
+    t.close()
+
+
+def test_the_zygote_holds_a_process_to_the_operators_caps(process_target):
+    """Hole 3: a plan of a terabyte of memory and storage was a process with
+    a terabyte of address space and files, past ``[max_limits]``."""
+    t = process_target
+    arg = f"{1 << 20}|{1 << 20}|{t.tenants / 'evil'}|{t.data / 'evil'}"
+    answer = t.attempt("zygote_limits", arg)
+    assert answer.startswith("OK pid "), answer
+    pid = int(answer.split()[-1])
+    wait_until(lambda: _file_size_limit(pid) is not None
+               and _file_size_limit(pid) <= 128 * 2**20, timeout=10)
+    room = _address_space_limit(pid)
+    assert room is not None and room < 4 * 2**30, f"address space {room}"
