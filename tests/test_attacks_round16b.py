@@ -196,13 +196,16 @@ def process_target(tmp_path):
 
 def test_the_zygote_holds_a_process_to_the_operators_caps(process_target):
     """Hole 3: a plan of a terabyte of memory and storage was a process with
-    a terabyte of address space and files, past ``[max_limits]``."""
+    a terabyte of address space and files, past ``[max_limits]``. Now it is
+    refused; a plan within the caps still gets its process, limited."""
     t = process_target
-    arg = f"{1 << 20}|{1 << 20}|{t.tenants / 'evil'}|{t.data / 'evil'}"
-    answer = t.attempt("zygote_limits", arg)
+    folders = f"{t.tenants / 'evil'}|{t.data / 'evil'}"
+    for memory_mb, storage_mb in ((1 << 20, 128), (256, 1 << 20), (float("inf"), 128), (-1, 128)):
+        answer = t.attempt("zygote_limits", f"{memory_mb}|{storage_mb}|{folders}")
+        assert answer.startswith("DENIED") and "[max_limits]" in answer, answer
+    answer = t.attempt("zygote_limits", f"256|128|{folders}")
     assert answer.startswith("OK pid "), answer
     pid = int(answer.split()[-1])
-    wait_until(lambda: _file_size_limit(pid) is not None
-               and _file_size_limit(pid) <= 128 * 2**20, timeout=10)
+    wait_until(lambda: _file_size_limit(pid) == 128 * 2**20, timeout=10)
     room = _address_space_limit(pid)
-    assert room is not None and room < 4 * 2**30, f"address space {room}"
+    assert room is not None and room < 2 * 2**30, f"address space {room}"

@@ -26,6 +26,9 @@ log = logging.getLogger("muxserver.proctier")
 #: The stack size threads of process tenants get (the server's main thread
 #: has 1 GiB, which every thread a tenant starts would otherwise reserve).
 TENANT_STACK_BYTES = 8 * 2**20
+#: The limits a plan carries (:func:`~.manager.plan_for`), each capped by
+#: the operator's ``[max_limits]`` in the zygote (:func:`~.zygote.check_plan`).
+PLAN_LIMITS = ("cpu_ms", "wall_s", "memory_mb", "storage_mb")
 #: Seconds a zygote may take to fork a tenant's process.
 START_TIMEOUT_S = 10.0
 
@@ -49,7 +52,8 @@ def sites_dir(config) -> str:
 
 def zygote_settings(config, proxy_port: int | None) -> dict:
     """What a zygote may hand its children: read-only tenant folders, site
-    folders, the data dir, the isolation mode and the egress proxy's port."""
+    folders, the data dir, the isolation mode, the egress proxy's port and
+    the operator's ``[max_limits]``."""
     return {
         "app_roots": [str(config.tenants_dir.resolve()), str(config.versions_dir.resolve())],
         "sites_dir": sites_dir(config),
@@ -57,6 +61,9 @@ def zygote_settings(config, proxy_port: int | None) -> dict:
         "isolation": config.isolation,
         "proxy_port": proxy_port,
         "max_tasks": config.process_max_tasks,
+        # The operator's caps: a plan comes from a serving process, which
+        # runs tenant code, so the limits it asks for are checked against these.
+        "max_limits": {key: config.max_limits[key] for key in PLAN_LIMITS},
     }
 
 

@@ -117,7 +117,14 @@ def _inside(path: str, roots) -> bool:
 
 def check_plan(plan: dict, settings: dict) -> dict:
     """The plan, with the zygote's own isolation mode and proxy port, if its
-    paths are where tenants' paths are (else :class:`PlanRefused`)."""
+    paths are where tenants' paths are and its limits within the operator's
+    ``[max_limits]`` (else :class:`PlanRefused`).
+
+    The plan comes from a serving process, which runs tenant code: what it
+    says is checked against ``settings`` (the supervisor's), never taken —
+    a process with the limits a breached serving process chose would have
+    none (a terabyte of memory, past ``--memory-limit`` and the caps).
+    """
     reads = [os.path.realpath(p) for p in settings["app_roots"]]
     if not _inside(plan["app_root"], reads):
         raise PlanRefused(f"app_root {plan['app_root']!r} is not a tenant's folder")
@@ -127,8 +134,20 @@ def check_plan(plan: dict, settings: dict) -> dict:
     if os.path.realpath(plan["data"]) != data or "/" in plan["tenant"] or \
             plan["tenant"].startswith("."):
         raise PlanRefused(f"data {plan['data']!r} is not the tenant's data folder")
-    return dict(plan, isolation=settings["isolation"], proxy_port=settings.get("proxy_port"),
-                base_bytes=settings.get("base_bytes"))
+    limits = {key: _limit(plan["limits"], key, cap) for key, cap in settings["max_limits"].items()}
+    return dict(plan, limits=limits, isolation=settings["isolation"],
+                proxy_port=settings.get("proxy_port"), base_bytes=settings.get("base_bytes"))
+
+
+def _limit(limits: dict, key: str, cap) -> int | float:
+    """The plan's ``limits[key]`` if it is a positive number within the
+    operator's cap (the serving process asked, the supervisor decided)."""
+    value = limits[key]
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not 0 < value <= cap):
+        raise PlanRefused(f"limits {key} = {value!r} is not within the operator's "
+                          f"[max_limits] {key} = {cap}")
+    return value
 
 
 def _task_cap(settings: dict) -> tuple[taskcap.PidsCgroups | None, bool]:

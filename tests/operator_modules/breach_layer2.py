@@ -56,14 +56,18 @@ def _egress_names(arg):
     return f"{refused} of {n} refused"
 
 
+def _number(text):
+    return float(text) if text in ("inf", "nan") else int(text)
+
+
 def _zygote_limits(arg):
     """Ask this process's zygote for a process with the limits we choose:
     ``memory_mb|storage_mb|tenant folder|data folder``. Answers its pid."""
     memory_mb, storage_mb, app_root, data = arg.split("|")
     plan = {
         "tenant": os.path.basename(data), "app_root": app_root, "site": None, "data": data,
-        "limits": {"cpu_ms": 1000, "wall_s": 5.0, "memory_mb": int(memory_mb),
-                   "storage_mb": int(storage_mb)},
+        "limits": {"cpu_ms": 1000, "wall_s": 5.0, "memory_mb": _number(memory_mb),
+                   "storage_mb": _number(storage_mb)},
         "env": {}, "proxy": None, "routes": [], "app_modules": [], "app_factory": None,
         "function": None, "session_secret": "s",
     }
