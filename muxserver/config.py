@@ -230,8 +230,22 @@ class _ConfigMethods:
 
 
 def _check_layout(config) -> None:
-    """The server dir holds what serving processes must neither write nor
-    read (the secret): never inside a folder they can (data, tenants, cache)."""
+    """The one place that decides whether the folders may sit where they are.
+
+    Serving processes read the tenants dir, the code cache, the server dir's
+    versions, ``module_path`` and Python, and write the data dir. So:
+
+    * the server dir holds what they must neither write nor read (the
+      secret): never inside a folder they can (data, tenants, cache);
+    * the data dir holds nothing another process runs or believes: it is
+      neither inside nor around a folder whose files are run or trusted —
+      the tenants dir (tenant source), the code cache (compiled code every
+      process loads as is), the server dir (versions, live pointers, site
+      folders, the secret), ``module_path`` (operator modules, run
+      unsandboxed) and Python's own folders. Otherwise a process that broke
+      the first layer writes code that another process, or the next start,
+      runs (a cache entry of another tenant's file: ``tests/test_attacks_round16b.py``).
+    """
     own = config.server_root.resolve()
     for name, folder in (("data_dir", config.state_dir), ("tenants_dir", config.tenants_dir),
                          ("cache_dir", config.code_cache_dir)):
@@ -239,6 +253,25 @@ def _check_layout(config) -> None:
         if own == folder or folder in own.parents:
             raise ConfigError(f"server_dir: {own} is inside {name} ({folder}), which serving "
                               "processes can read or write; put it beside it")
+    data = Path(config.state_dir).resolve()
+    trusted = [("tenants_dir", config.tenants_dir), ("cache_dir", config.code_cache_dir),
+               ("server_dir", own), *(("module_path", p) for p in config.module_path),
+               *(("Python", p) for p in _python_folders())]
+    for name, folder in trusted:
+        folder = Path(folder).resolve()
+        if data == folder or data in folder.parents or folder in data.parents:
+            raise ConfigError(f"data_dir: {data} and {name} ({folder}) overlap: serving "
+                              f"processes write the data dir, and what is in {name} is run or "
+                              "trusted by other processes; put them beside each other")
+
+
+def _python_folders() -> list[str]:
+    """The folders of the Python installation the server runs."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return sorted({paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                   if paths.get(key)})
 
 
 def _check_fleet(clean: dict) -> None:

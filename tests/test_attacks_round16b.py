@@ -209,3 +209,76 @@ def test_the_zygote_holds_a_process_to_the_operators_caps(process_target):
     wait_until(lambda: _file_size_limit(pid) == 128 * 2**20, timeout=10)
     room = _address_space_limit(pid)
     assert room is not None and room < 2 * 2**30, f"address space {room}"
+
+
+def test_a_layout_where_serving_processes_write_trusted_code_is_refused(tmp_path):
+    """Hole 4: the code cache inside the data dir (``--cache-dir`` under
+    ``--data-dir``). Serving processes may write the data dir; the cache
+    holds compiled code every process loads as is. A breached process
+    replaced another tenant's cached code, which every later start ran as
+    that tenant. Only the server dir was kept out of the data dir; now every
+    folder whose files are run or believed is."""
+    root = tmp_path
+    write_tenant(root / "tenants", "evil", EVIL)
+    write_tenant(root / "tenants", "calm", CALM)
+    data = (root / "data").resolve()
+    cache = data / ".cache"
+    config = root / "mux.toml"
+    config.write_text(f'extra_modules = ["breach_layer2"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
+                      f'cache_dir = "{cache}"\ndata_dir = "{data}"\n'
+                      f'server_dir = "{root / "server"}"\n')
+    args = ["--tenants-dir", str(root / "tenants"), "--config", str(config), "--workers", "1",
+            "--isolation", "require", "--no-watch"]
+    server = Subprocess(args, log_dir=root)
+    try:
+        server.wait_ready()
+    except RuntimeError as exc:
+        # Refused at start, naming both folders.
+        assert "cache_dir" in str(exc) and "data_dir" in str(exc), exc
+        assert server.proc.returncode == 2
+        return
+    try:
+        assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
+        answer = requests.get(server.url + "/evil/", timeout=30, params={
+            "what": "plant_cache",
+            "arg": f"{cache}|{root / 'tenants' / 'calm' / 'index.py'}|breach_layer2"}).text
+    finally:
+        server.stop()
+    server = Subprocess(args, log_dir=root).wait_ready()
+    try:
+        served = requests.get(server.url + "/calm/", timeout=10).text
+    finally:
+        server.stop()
+    assert served == "calm", f"the planting ({answer}) made calm answer {served!r}"
+
+
+@pytest.mark.parametrize("layout", ["tenants in data", "data in tenants", "module_path in data",
+                                    "data around Python", "data in the server dir"])
+def test_every_folder_run_or_trusted_stays_out_of_the_data_dir(tmp_path, layout):
+    """Hole 4's class: each folder whose files another process runs or
+    believes, overlapping the data dir either way, is refused at start."""
+    import sysconfig
+
+    from muxserver.config import Config
+    from muxserver.errors import ConfigError
+
+    data, tenants = tmp_path / "data", tmp_path / "tenants"
+    values = {"tenants_dir": tenants, "data_dir": data, "cache_dir": tmp_path / "cache",
+              "server_dir": tmp_path / "server"}
+    if layout == "tenants in data":
+        values["tenants_dir"] = data / "tenants"
+    elif layout == "data in tenants":
+        values["data_dir"] = tenants / "data"
+    elif layout == "module_path in data":
+        values["module_path"] = [str(data / "modules")]
+    elif layout == "data around Python":
+        values["data_dir"] = Path(sysconfig.get_paths()["purelib"]).parent
+    else:
+        values["data_dir"] = tmp_path / "server" / "versions"
+    Path(values["tenants_dir"]).mkdir(parents=True)
+    with pytest.raises(ConfigError, match="data_dir: .* overlap"):
+        Config.build(values)
+    # Beside each other, they are fine.
+    tenants.mkdir(exist_ok=True)
+    Config.build({"tenants_dir": tenants, "data_dir": data, "cache_dir": tmp_path / "cache",
+                  "server_dir": tmp_path / "server", "module_path": [str(tmp_path / "modules")]})

@@ -92,7 +92,30 @@ def _zygote_many(arg):
     return f"forked {started}"
 
 
+def _plant_cache(arg):
+    """Replace the cached code of another tenant's file, where the cache is
+    a folder this process may write: ``cache dir|source file|extra modules``.
+    The next process that loads that file (another serving process, the
+    next start) runs the code planted here, as that tenant."""
+    import marshal
+
+    from muxserver.tenancy.codecache import cache_key
+
+    cache_dir, source_path, extra = arg.split("|")
+    with open(source_path, "rb") as f:
+        key = cache_key(f.read(), frozenset(extra.split(",")) if extra else frozenset())
+    path = os.path.join(cache_dir, key[:2], f"{key}.mux")
+    with open(path, "rb") as f:
+        fmt, meta, _ = marshal.loads(f.read())
+    planted = compile("def get():\n    return 'planted by another tenant'\n", "x", "exec")
+    with open(path + ".new", "wb") as f:
+        f.write(marshal.dumps((fmt, meta, marshal.dumps(planted))))
+    os.replace(path + ".new", path)
+    return f"planted {path}"
+
+
 ATTACKS = {
+    "plant_cache": _plant_cache,
     "forge_labels_and_exit": _forge_labels_and_exit, "egress_names": _egress_names,
     "zygote_limits": _zygote_limits, "zygote_many": _zygote_many,
 }
