@@ -13,7 +13,9 @@ of it: they never see the secret, only the session key the supervisor
 derives from it and hands them at start (SPEC "What it is": only the
 supervisor writes what others will run or believe). Before this folder
 existed the versions and the secret lived in the data dir, which serving
-processes can write; :func:`prepare` moves them here once.
+processes can write; :func:`prepare` refuses to start while they are
+there and this folder lacks them (the operator moves them: a serving
+process could have planted them).
 """
 
 from __future__ import annotations
@@ -36,25 +38,39 @@ _OLD_VERSIONS = ".versions"
 
 
 def prepare(config) -> None:
-    """Make the folder (0700) and move an older layout's files into it."""
+    """Make the folder (0700); refuse an older layout's files it lacks.
+
+    :raises ConfigError: the data dir holds an older layout's versions or
+        secret that this server dir lacks. They are not moved here by the
+        supervisor: the data dir is written by serving processes, so what
+        is there may have been planted by one that broke the first layer (a
+        secret it knows, versions of every tenant's code). The operator
+        checks them and moves them by hand (the message says how).
+    """
+    from muxserver.errors import ConfigError
+
     root = Path(config.server_root)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     old_versions = Path(config.state_dir) / _OLD_VERSIONS
+    old_secret = Path(config.state_dir) / _OLD_SECRET
+    lacking = []
     if old_versions.is_dir() and not Path(config.versions_dir).exists():
-        shutil.move(str(old_versions), str(config.versions_dir))
-        log.info("moved the deployed versions from %s to %s", old_versions, config.versions_dir)
+        lacking.append(f"mv {old_versions} {config.versions_dir}")
+    if old_secret.is_file() and not (root / SECRET_FILE).exists():
+        lacking.append(f"mv {old_secret} {root / SECRET_FILE}")
+    if lacking:
+        raise ConfigError(
+            f"the data dir holds an older layout's {' and '.join(p.split()[1] for p in lacking)}, "
+            f"which the server dir {root} lacks. Serving processes can write the data dir, so "
+            "the server does not take them from there: if they are yours (an upgrade from "
+            f"the layout without --server-dir), move them yourself: {'; '.join(lacking)}; "
+            "else remove them")
     # Before any serving process starts: Landlock grants read access to a
     # folder that exists when the process locks itself down, and a versions
     # folder made by the first HTTP deploy afterwards was unreadable to them
     # (its static files answered 500, its tracebacks had no source lines).
     Path(config.versions_dir).mkdir(parents=True, exist_ok=True)
-    old_secret = Path(config.state_dir) / _OLD_SECRET
-    if old_secret.is_file():
-        if not (root / SECRET_FILE).exists():
-            shutil.move(str(old_secret), str(root / SECRET_FILE))
-        else:
-            old_secret.unlink()
 
 
 def server_secret(config) -> bytes:

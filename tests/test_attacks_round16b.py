@@ -282,3 +282,53 @@ def test_every_folder_run_or_trusted_stays_out_of_the_data_dir(tmp_path, layout)
     tenants.mkdir(exist_ok=True)
     Config.build({"tenants_dir": tenants, "data_dir": data, "cache_dir": tmp_path / "cache",
                   "server_dir": tmp_path / "server", "module_path": [str(tmp_path / "modules")]})
+
+
+def test_the_supervisor_takes_no_secret_or_version_from_the_data_dir(tmp_path):
+    """Hole 5: before the server dir existed, the secret and the deployed
+    versions lived in the data dir, and the supervisor still moved them from
+    there into a server dir that lacked them — files in a folder serving
+    processes write. A breached process planted ``data/.server-secret``: the
+    next start on a fresh server dir (a moved ``--server-dir``, a server dir
+    that was not kept) signed every tenant's sessions and the console's
+    calls with the attacker's secret (and ``data/.versions`` would have been
+    every tenant's deployed code). Now the supervisor refuses to start and
+    says what to check and move by hand."""
+    planted = "a secret the attacker knows, 32 bytes and more"
+    t = Target(tmp_path, workers=1)
+    try:
+        answer = t.attempt("plant_file", f"{t.data / '.server-secret'}|{planted}")
+        assert answer.startswith("OK"), answer
+        answer = t.attempt("plant_file", f"{t.data / '.versions' / 'calm' / 'live'}|v1")
+        assert answer.startswith("OK"), answer
+    finally:
+        t.close()
+    fresh = tmp_path / "fresh-server"
+    config = tmp_path / "mux.toml"
+    config.write_text(config.read_text().replace(str(tmp_path / "server"), str(fresh)))
+    args = ["--tenants-dir", str(tmp_path / "tenants"), "--config", str(config), "--workers", "1",
+            "--isolation", "require", "--no-watch"]
+    server = Subprocess(args, log_dir=tmp_path)
+    try:
+        server.wait_ready()
+        started = True
+    except RuntimeError as exc:
+        started, refusal = False, str(exc)
+    finally:
+        server.stop()
+    secret = fresh / "secret"
+    assert not (secret.exists() and secret.read_text() == planted), "the planted secret is the server's"
+    assert not started, "the server started over planted files"
+    assert ".server-secret" in refusal and ".versions" in refusal, refusal
+    assert server.proc.returncode == 2
+    # Once the operator has looked and removed them, it starts.
+    (t.data / ".server-secret").unlink()
+    import shutil
+
+    shutil.rmtree(t.data / ".versions")
+    server = Subprocess(args, log_dir=tmp_path).wait_ready()
+    try:
+        assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
+        assert secret.read_bytes() != planted.encode()
+    finally:
+        server.stop()

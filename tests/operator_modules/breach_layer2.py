@@ -114,7 +114,17 @@ def _plant_cache(arg):
     return f"planted {path}"
 
 
+def _plant_file(arg):
+    """Write ``text`` at ``path`` (``path|text``), making its folder."""
+    path, text = arg.split("|", 1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    return f"wrote {path}"
+
+
 ATTACKS = {
+    "plant_file": _plant_file,
     "plant_cache": _plant_cache,
     "forge_labels_and_exit": _forge_labels_and_exit, "egress_names": _egress_names,
     "zygote_limits": _zygote_limits, "zygote_many": _zygote_many,
