@@ -356,3 +356,113 @@ def test_a_serving_process_cannot_make_the_supervisor_parse_a_bomb(target):
     assert requests.get(target.server.admin_url + "/_mux/status", timeout=60).status_code == 200
     grown = _peak_rss_bytes(supervisor) - before
     assert grown < 100 * 2**20, f"the supervisor's peak memory grew by {grown >> 20} MB"
+
+
+# -- 6. the egress proxy's descriptors, from a process tenant (no escape) -------------------------
+
+HOG = '''
+import base64, os, socket
+from urllib.parse import urlsplit
+HELD = []
+
+def get(request):
+    proxy = urlsplit(os.environ["HTTP_PROXY"])
+    auth = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
+    relay = request.args.get("mode") == "relay"
+    relayed = 0
+    for _ in range(int(request.args.get("n", "1000"))):
+        try:
+            s = socket.create_connection((proxy.hostname, proxy.port), timeout=5)
+        except OSError:
+            break
+        HELD.append(s)
+        if relay:
+            s.sendall(f"CONNECT 127.0.0.1:{os.environ['PEER_PORT']} HTTP/1.1\\r\\n"
+                      f"Proxy-Authorization: Basic {auth}\\r\\n\\r\\n".encode())
+            relayed += s.recv(100).startswith(b"HTTP/1.1 200")
+    return f"holding {len(HELD)}, relayed {relayed}"
+'''
+
+CALLER = '''
+import mux, requests
+
+def get():
+    try:
+        return requests.get(f"http://127.0.0.1:{mux.env['PEER_PORT']}/", timeout=20).text
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}: {exc}"
+'''
+
+
+@pytest.fixture
+def peer():
+    """A local HTTP service tenants may reach through the egress proxy."""
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"the peer answers"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_process_tenant_cannot_take_the_egress_proxys_descriptors(tmp_path, peer):
+    """Hole 6 (no escape needed): the proxy read a request's head with no
+    time limit, relayed any number of connections per tenant, and ran with
+    the server's soft open-files limit (1,024 under a default systemd
+    unit). A process tenant in two processes opened 2,000 connections to
+    the proxy's port and sent nothing: the proxy could open nothing more,
+    the next outbound call of another tenant failed, and the proxy dropped
+    that serving process's only connection to it ("the egress proxy is
+    gone"): its tenants had no outbound HTTP until it was replaced."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    tenants = tmp_path / "tenants"
+    egress = f'[egress]\nallow = ["127.0.0.1"]\n[env]\nPEER_PORT = "{peer}"\n'
+    write_tenant(tenants, "hog", {"tenant.toml": 'runtime = "process"\n' + egress,
+                                  "index.py": HOG})
+    write_tenant(tenants, "caller", {"tenant.toml": egress, "index.py": CALLER})
+    config = tmp_path / "mux.toml"
+    config.write_text('process_tenants = ["hog"]\n'
+                      '[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    server = Subprocess(["--tenants-dir", str(tenants), "--config", str(config), "--no-watch",
+                         "--workers", "1", "--data-dir", str(tmp_path / "data"),
+                         "--cache-dir", str(tmp_path / "cache"),
+                         "--server-dir", str(tmp_path / "server")], log_dir=tmp_path,
+                        command=["prlimit", "--nofile=1024:20000", sys.executable, "-m",
+                                 "muxserver"]).wait_ready(timeout=120)
+
+    def hog(mode, n):
+        # Two processes of the tenant at once (up to four per serving process).
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(lambda _: requests.get(
+                server.url + "/hog/", params={"mode": mode, "n": n}, timeout=60).text, range(2)))
+
+    try:
+        assert requests.get(server.url + "/caller/", timeout=60).text == "the peer answers"
+        proxy = _egress_proxy_pid(server.proc.pid)
+        held = hog("silent", 1000)
+        assert all(h.startswith("holding ") for h in held), held
+        assert requests.get(server.url + "/caller/", timeout=60).text == "the peer answers", held
+        # Connections that say nothing are let go (the tenant still holds its ends).
+        wait_until(lambda: len(os.listdir(f"/proc/{proxy}/fd")) < 100, timeout=40)
+        # Connections relayed for one tenant are capped.
+        held = hog("relay", 300)
+        relayed = sum(int(h.rsplit(" ", 1)[1]) for h in held)
+        assert relayed <= 256, held
+        assert requests.get(server.url + "/caller/", timeout=60).text == "the peer answers", held
+    finally:
+        server.stop()

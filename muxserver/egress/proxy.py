@@ -52,6 +52,15 @@ MAX_HEAD = 64 * 1024
 CONNECT_TIMEOUT_S = 10.0
 #: A connection's lifetime when its tenant is unknown to the rules.
 DEFAULT_WALL_S = 30.0
+#: Seconds a process tenant's connection may take to send its request's
+#: head (before it, the proxy does not know whose connection it is).
+HEAD_TIMEOUT_S = 10.0
+#: Connections one tenant may have relayed at once (each holds two of the
+#: proxy's descriptors, which every tenant of the server shares).
+MAX_RELAYS_PER_TENANT = 256
+#: Share of the proxy's open-files limit that connections still sending
+#: their head may hold; more are closed at once.
+PENDING_SHARE = 4
 
 
 class Proxy:
@@ -68,6 +77,11 @@ class Proxy:
         #: (tenant, outcome) -> count; (tenant, direction) -> bytes.
         self.connections: dict[tuple, int] = {}
         self.bytes: dict[tuple, int] = {}
+        #: Connections relayed now, by :meth:`label`.
+        self.relaying: dict[str, int] = {}
+        #: TCP connections that have not sent their head yet, and how many may.
+        self.pending = 0
+        self.max_pending = 256
 
     def label(self, tenant: str) -> str:
         """The name ``tenant`` is counted under: itself when the rules hold
@@ -102,6 +116,9 @@ class Proxy:
 
         host = host.strip("[]").lower().rstrip(".")
         self.policy.check_host(tenant, host)
+        if self.relaying.get(self.label(tenant), 0) >= MAX_RELAYS_PER_TENANT:
+            raise Refused(f"tenant {tenant} has {MAX_RELAYS_PER_TENANT} connections open through "
+                          "the proxy already (close some first)", 503)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -122,7 +139,18 @@ class Proxy:
         raise Refused(f"cannot connect to {host}:{port}: {last}", 502)
 
     def relay(self, tenant: str, a, b, lifetime: float) -> None:
-        """Copy bytes both ways until either side closes or ``lifetime`` ends."""
+        """Copy bytes both ways until either side closes or ``lifetime`` ends
+        (counted in :attr:`relaying` meanwhile)."""
+        label = self.label(tenant)
+        self.relaying[label] = self.relaying.get(label, 0) + 1
+        try:
+            self._relay(tenant, a, b, lifetime)
+        finally:
+            self.relaying[label] -= 1
+            if not self.relaying[label]:
+                del self.relaying[label]
+
+    def _relay(self, tenant: str, a, b, lifetime: float) -> None:
         import gevent
 
         def pump(src, dst, direction):
@@ -151,11 +179,34 @@ class Proxy:
     # -- process tenants: HTTP proxy protocol ------------------------------------------
 
     def handle_tcp(self, client, address) -> None:
+        """One process tenant's connection. Until its head is read, it is
+        nobody's: such connections may take a share of the proxy's
+        descriptors (:data:`PENDING_SHARE`) for :data:`HEAD_TIMEOUT_S` each,
+        so no tenant can hold the proxy by connecting and saying nothing."""
+        import gevent
+
+        if self.pending >= self.max_pending:
+            self.count("-", "refused")
+            client.close()
+            return
+        self.pending += 1
+        try:
+            with gevent.Timeout(HEAD_TIMEOUT_S, ValueError("no request head within "
+                                                         f"{HEAD_TIMEOUT_S:g} s")):
+                head, rest = _read_head(client)
+        except (ValueError, OSError) as exc:
+            _refuse(client, f"bad proxy request: {exc}")
+            return
+        finally:
+            self.pending -= 1
+        self._serve_tcp(client, head, rest)
+
+    def _serve_tcp(self, client, head: bytes, rest: bytes) -> None:
         from muxserver.egress.policy import Refused
 
         tenant = "-"
+        upstream = None
         try:
-            head, rest = _read_head(client)
             lines = head.decode("latin-1").split("\r\n")
             method, target, version = lines[0].split(" ", 2)
             headers = [line.split(":", 1) for line in lines[1:] if ":" in line]
@@ -181,12 +232,16 @@ class Proxy:
                                               "Connection: close", "", ""]).encode("latin-1")
                                  + rest)
             self.count(tenant, "allowed")
-            self.relay(tenant, client, upstream, self.walls.get(tenant, DEFAULT_WALL_S))
         except Refused as exc:
             self.count(tenant, "refused")
             _refuse(client, str(exc))
-        except (ValueError, OSError) as exc:
+            return
+        except (ValueError, OverflowError, OSError) as exc:
+            if upstream is not None:
+                upstream.close()
             _refuse(client, f"bad proxy request: {exc}")
+            return
+        self.relay(tenant, client, upstream, self.walls.get(tenant, DEFAULT_WALL_S))
 
     def _authenticate(self, headers) -> str:
         from muxserver.egress.policy import Refused
@@ -228,18 +283,33 @@ class Proxy:
                 break
             reply = {"reply_to": message.get("id")}
             tenant = str(message.get("tenant", "-"))
+            upstream = None
             try:
                 upstream = self.connect(tenant, str(message["host"]), int(message["port"]))
+                mine, theirs = socket.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
             except Refused as exc:
                 self.count(tenant, "refused")
                 wire.send_json(conn, reply | {"error": str(exc), "status": exc.status})
                 continue
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
                 wire.send_json(conn, reply | {"error": f"bad request: {exc}", "status": 400})
                 continue
-            mine, theirs = socket.socketpair(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
-            wire.send_fds(conn, reply | {"ok": True}, [theirs.fileno()])
-            theirs.close()
+            except OSError as exc:
+                # Out of descriptors or memory: this request fails, the
+                # serving process's connection (its only one) serves on.
+                if upstream is not None:
+                    upstream.close()
+                wire.send_json(conn, reply | {"error": f"the proxy cannot connect now: {exc}",
+                                              "status": 503})
+                continue
+            try:
+                wire.send_fds(conn, reply | {"ok": True}, [theirs.fileno()])
+            except OSError:
+                mine.close()
+                upstream.close()
+                break
+            finally:
+                theirs.close()
             self.count(tenant, "allowed")
             lifetime = min(float(message.get("timeout") or DEFAULT_WALL_S),
                            self.walls.get(tenant, DEFAULT_WALL_S))
@@ -333,6 +403,8 @@ def run(argv: list[str]) -> None:
     from gevent import monkey
 
     monkey.patch_all()
+    import resource
+
     from gevent.server import StreamServer
     from gevent import socket
 
@@ -341,6 +413,13 @@ def run(argv: list[str]) -> None:
         key = f.read()
     path = argv[argv.index("--socket") + 1]
     proxy = Proxy(key)
+    # Every tenant's connections share this process's descriptors: as many
+    # as the server may have (the hard limit), a share for unread heads.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    proxy.max_pending = max(16, min(soft, 1 << 20) // PENDING_SHARE)
     tcp = StreamServer(("127.0.0.1", 0), proxy.handle_tcp)
     tcp.start()
     proxy.port = tcp.server_port
