@@ -293,6 +293,13 @@ class DeployRefused(MuxError):
             self.status = status
 
 
+class NoServingAnswer(MuxError):
+    """An admin call no serving process answered (in time, or in the shape
+    the supervisor reads): 503, the call may be tried again."""
+
+    status = 503
+
+
 class InternalError(MuxError):
     """Anything else: a bug in the server, answered 500 and logged with its
     traceback (gevent's triage: everything unknown is loud)."""

@@ -19,6 +19,7 @@ require`` stops the server (starting it again would fail again).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from gevent import subprocess
 from muxserver import launch
 from muxserver import serverdir
 from muxserver.errors import HaltServer
+from muxserver.errors import NoServingAnswer
 from muxserver.ops.metrics import add_snapshot
 from muxserver.ops.metrics import checked_snapshot
 from muxserver.process import WORKER_BOOT_ERROR
@@ -84,21 +86,49 @@ class Worker:
                 self.last_seen = time.monotonic()
 
 
-def _plausible_status(status) -> bool:
-    """A status of the shape the control plane reads (the wrong shape from
-    a serving process is left out, never trusted)."""
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def checked_status(status) -> dict | None:
+    """A serving process's status as the control plane reads it, or None if
+    it is not of that shape (the one place that decides what of a status is
+    believed: every key the control plane or the console reads, with the
+    type it is read as — a key left out or of another type would make
+    ``/_mux/status`` answer 500 for as long as the process lives).
+
+    The numbers remain the process's word (a breached one can lie about
+    itself); what this guards is that its answer cannot break the
+    operator's view of the others.
+    """
     try:
-        return (isinstance(status["rss_bytes"], int) and isinstance(status["pid"], int)
+        checked = {
+            "pid": status["pid"], "role": status["role"], "rss_bytes": status["rss_bytes"],
+            "isolation": status["isolation"], "cold_starts": status["cold_starts"],
+            "evictions": status["evictions"],
+            "warm_modules": list(status["warm_modules"]),
+            "tenants": {name: {"warm_modules": row["warm_modules"], "inflight": row["inflight"]}
+                        for name, row in status["tenants"].items()},
+            "limit_kills": [{"tenant": row["tenant"], "kind": row["kind"], "count": row["count"]}
+                            for row in status["limit_kills"]],
+            "tenant_processes": list(status.get("tenant_processes") or ()),
+        }
+        if not (isinstance(checked["pid"], int) and isinstance(checked["role"], str)
+                and isinstance(checked["rss_bytes"], int) and isinstance(checked["isolation"], dict)
+                and _number(checked["cold_starts"]) and _number(checked["evictions"])
                 and all(isinstance(m, dict) and isinstance(m.get("tenant"), str)
-                        for m in status["warm_modules"])
-                and all(isinstance(row["warm_modules"], int) and isinstance(row["inflight"], int)
-                        for row in status["tenants"].values())
-                and all(isinstance(row["count"], (int, float)) for row in status["limit_kills"])
-                and isinstance(status["cold_starts"], (int, float))
-                and isinstance(status["evictions"], (int, float))
-                and isinstance(status["isolation"], dict))
-    except (KeyError, TypeError, AttributeError):
-        return False
+                        for m in checked["warm_modules"])
+                and all(isinstance(name, str) and isinstance(row["warm_modules"], int)
+                        and isinstance(row["inflight"], int)
+                        for name, row in checked["tenants"].items())
+                and all(isinstance(row["tenant"], str) and isinstance(row["kind"], str)
+                        and _number(row["count"]) for row in checked["limit_kills"])
+                and all(isinstance(t, dict) for t in checked["tenant_processes"])):
+            return None
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    # What the process said besides (uptime, inflight...), shown as it is.
+    return {k: v for k, v in status.items() if isinstance(k, str)} | checked
 
 
 def _plausible_line(line) -> bool:
@@ -347,20 +377,25 @@ class WorkerPool:
                 pass  # it is being replaced, and gets every version at start
 
     def evict(self, tenant: str | None) -> int:
-        return sum(int(n or 0) for n in self._ask_all("evict", tenant=tenant))
+        # A count of another type is no count (a serving process's word).
+        return sum(n for n in self._ask_all("evict", tenant=tenant)
+                   if isinstance(n, int) and not isinstance(n, bool) and n >= 0)
 
     def specialize(self, tenant: str, endpoint: str) -> dict:
-        answers = self._ask_all("specialize", timeout=60.0, tenant=tenant, endpoint=endpoint)
+        answers = [a for a in self._ask_all("specialize", timeout=60.0, tenant=tenant,
+                                            endpoint=endpoint)
+                   if isinstance(a, dict) and isinstance(a.get("was_warm"), bool)]
         if not answers:
-            raise ChannelClosed("no serving process answered")
+            raise NoServingAnswer("no serving process answered")
         cold = [a for a in answers if not a["was_warm"]]
         return (cold or answers)[0] | {"processes": len(answers)}
 
     def process_status(self) -> list[dict]:
         # Short: a process that does not answer is left out of the status an
         # operator is waiting for (its heartbeat watch deals with it).
-        return [answer for answer in self._ask_all("status", timeout=STATUS_TIMEOUT_S)
-                if _plausible_status(answer)]
+        checked = (checked_status(answer)
+                   for answer in self._ask_all("status", timeout=STATUS_TIMEOUT_S))
+        return [status for status in checked if status is not None]
 
     def logs(self, tenant: str, limit: int | None) -> list[dict]:
         return [line for answer in self._ask_all("logs", STATUS_TIMEOUT_S, tenant=tenant,

@@ -138,7 +138,37 @@ def _list_bomb(arg):
     return f"sent {arg} messages of {len(body)} bytes"
 
 
+def _forge_status(arg):
+    """From now on, answer the supervisor's ``status`` calls with this
+    process's real status changed by ``arg``: ``no-role`` (the key left
+    out), ``kill-tenant-list`` (a limit-kill row naming a list, not a
+    tenant), ``kill-tenant-number`` (a number)."""
+    channel = _one("Channel")
+    real = channel.handler
+
+    def forged(message):
+        answer = real(message)
+        if message.get("op") == "evict" and arg == "evict-text":
+            return "ever so many"
+        if message.get("op") == "specialize" and arg == "specialize-list":
+            return ["warm"]
+        if message.get("op") != "status":
+            return answer
+        if arg == "no-role":
+            answer.pop("role", None)
+        elif arg == "kill-tenant-list":
+            answer["limit_kills"] = [{"tenant": ["calm"], "kind": "cpu", "count": 1}]
+        elif arg == "kill-tenant-number":
+            answer["limit_kills"] = [{"tenant": 7, "kind": "cpu", "count": 1},
+                                     {"tenant": "calm", "kind": "cpu", "count": 1}]
+        return answer
+
+    channel.handler = forged
+    return f"answering status with {arg}"
+
+
 ATTACKS = {
+    "forge_status": _forge_status,
     "list_bomb": _list_bomb,
     "plant_file": _plant_file,
     "plant_cache": _plant_cache,
