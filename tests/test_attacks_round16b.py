@@ -472,15 +472,15 @@ def test_a_process_tenant_cannot_take_the_egress_proxys_descriptors(tmp_path, pe
 
 
 @pytest.mark.parametrize("forgery", ["no-role", "kill-tenant-list", "kill-tenant-number",
-                                     "evict-text", "specialize-list"])
+                                     "evict-text", "specialize-list", "logs-time"])
 def test_a_forged_status_leaves_the_operators_status_answering(tmp_path, forgery):
     """Hole 7: the supervisor checked a serving process's status for some
     of the keys it reads, not all: a status without ``role``, or with a
     limit-kill row whose tenant is a list or a number, passed the check and
     then made ``/_mux/status`` and the console's data answer 500 — for as
     long as the breached process lived, the operator saw nothing. Its
-    answers to ``evict`` (text) and ``specialize`` (a list) did the same to
-    those calls."""
+    answers to ``evict`` (text), ``specialize`` (a list) and ``logs`` (a
+    line of time NaN or 1e300) did the same to those calls."""
     t = Target(tmp_path, workers=1)
     try:
         answer = t.attempt("forge_status", forgery)
@@ -494,6 +494,9 @@ def test_a_forged_status_leaves_the_operators_status_answering(tmp_path, forgery
                           json={"tenant": "calm", "endpoint": "index"}, timeout=30)
         # Answered by the process (200), or "no serving process answered" — never a 500.
         assert r.status_code != 500, r.text[:300]
+        for form in ("", "?json"):
+            r = requests.get(t.server.admin_url + "/_mux/tenants/calm/logs" + form, timeout=30)
+            assert r.status_code == 200, r.text[:300]
         assert "calm" in requests.get(t.server.admin_url + "/_mux/status", timeout=30).json()[
             "tenants"]
     finally:

@@ -131,8 +131,13 @@ def checked_status(status) -> dict | None:
     return {k: v for k, v in status.items() if isinstance(k, str)} | checked
 
 
+#: Latest time a log line may carry (year 5138: ``time.gmtime`` reads it).
+MAX_LINE_TIME = 1e11
+
+
 def _plausible_line(line) -> bool:
-    return (isinstance(line, dict) and isinstance(line.get("time"), (int, float))
+    return (isinstance(line, dict) and _number(line.get("time"))
+            and 0 <= line["time"] < MAX_LINE_TIME
             and isinstance(line.get("line"), str) and isinstance(line.get("level"), str)
             and (line.get("request_id") is None or isinstance(line["request_id"], str)))
 

@@ -152,6 +152,9 @@ def _forge_status(arg):
             return "ever so many"
         if message.get("op") == "specialize" and arg == "specialize-list":
             return ["warm"]
+        if message.get("op") == "logs" and arg == "logs-time":
+            return [{"time": float("nan"), "level": "info", "line": "x", "request_id": None},
+                    {"time": 1e300, "level": "info", "line": "y", "request_id": None}]
         if message.get("op") != "status":
             return answer
         if arg == "no-role":
