@@ -453,21 +453,7 @@ class MuxApp:
         spec = state.spec
         static = static_target(spec, rel) if method in ("GET", "HEAD") else None
         if static is not None:
-            folder, filename, blueprint = static
-            if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
-                # Request hooks: Flask's static route runs them (a login
-                # gate covers static files; after_request adds its headers).
-                answered = self._in_tenant_apps(
-                    state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
-                    environ, rel, mount, lambda apps, endpoint: static_page(
-                        apps, "/app/" + folder, filename, spec.root, endpoint),
-                    static=(filename, blueprint))
-                if answered is not None:
-                    return answered
-            try:
-                return self._serve_static(state, folder, filename, request_id, outcome, environ)
-            except NotFound as exc:  # Flask's static route: the app's 404 answers
-                return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
+            return self._static_route(state, static, request_id, outcome, environ, rel, mount)
         router = state.get_router()
         if spec.is_process:
             return self._serve_process(state, router, environ, rel, mount, method, request_id,
@@ -486,6 +472,9 @@ class MuxApp:
                                                  environ, rel, mount)
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
+        if route.kind == "static":  # ranked by werkzeug (static_url_path="")
+            return self._static_route(state, (spec.static_dir, match.view_args["filename"], None),
+                                      request_id, outcome, environ, rel, mount)
         outcome.endpoint = route.endpoint
         with self.hold(state, request_id, route.endpoint) as lease:
             module, _ = self.load(lease, route.endpoint, outcome)
@@ -506,13 +495,45 @@ class MuxApp:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None
 
+    def _static_route(self, state, static, request_id, outcome, environ, rel, mount):
+        """Flask's ``static`` route for ``static`` (``(folder, filename,
+        blueprint)``: :func:`static_target`, or the router's match): the
+        file, through the tenant's request hooks when it has any; a missing
+        one is the app's 404."""
+        folder, filename, blueprint = static
+        spec = state.spec
+        if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
+            # Request hooks: Flask's static route runs them (a login
+            # gate covers static files; after_request adds its headers).
+            answered = self._in_tenant_apps(
+                state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
+                environ, rel, mount, lambda apps, endpoint: static_page(
+                    apps, "/app/" + folder, filename, spec.root, endpoint),
+                static=(filename, blueprint))
+            if answered is not None:
+                return answered
+        try:
+            return self._serve_static(state, folder, filename, request_id, outcome, environ)
+        except NotFound as exc:  # Flask's static route: the app's 404 answers
+            if spec.is_process:  # its own 404 page, from its own app
+                return self._serve_process(state, None, environ, rel, mount, "GET", request_id,
+                                           outcome)
+            return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount,
+                                      (filename, blueprint))
+
     def _serve_process(self, state, router, environ, rel, mount, method, request_id, outcome):
         """A process tenant: its own process answers everything but static
         files (Flask's routing, 404 and 405 pages are its app's own)."""
         try:
-            outcome.endpoint = router.match(rel, method).route.endpoint
+            match = router.match(rel, method) if router is not None else None
+            outcome.endpoint = match.route.endpoint if match is not None else "-"
         except (NotFound, MethodNotAllowed, Redirect):
             outcome.endpoint = "-"
+        else:
+            if match is not None and match.route.kind == "static":
+                return self._static_route(
+                    state, (state.spec.static_dir, match.view_args["filename"], None),
+                    request_id, outcome, environ, rel, mount)
         with self.hold(state, request_id, outcome.endpoint):
             return self.process_tier().serve(state, environ, rel, mount, request_id, outcome)
 
@@ -541,18 +562,20 @@ class MuxApp:
                 stream.on_close = sent
             return code, headers, body, stream
 
-    def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
+    def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount, static=None):
         """A 404 or 405 inside a tenant, answered as its Flask app would: its
         error handlers for the code or for a class that may cover it
         (``HTTPException``, ``Exception``) if it has any, werkzeug's page if
-        not."""
+        not. ``static`` (``(file name, blueprint or None)``): a static
+        route's missing file, the request routed to its endpoint."""
         code = exc.status
         holders = [*state.spec.error_handlers.get(code, ()),
                    *state.spec.error_handlers.get(ANY_STATUS, ())]
         allowed = getattr(exc, "allowed", None)
         answered = self._in_tenant_apps(
             state, holders, f"errorhandler={code}", request_id, outcome, environ, rel, mount,
-            lambda apps, endpoint: error_page(apps, code, state.spec.root, endpoint, allowed))
+            lambda apps, endpoint: error_page(apps, code, state.spec.root, endpoint, allowed),
+            static=static)
         if answered is not None:
             return answered
         # No handler that could take it: werkzeug's page, without loading code.
