@@ -2,7 +2,8 @@
 that makes it, and its blueprints'), served as files, with Flask's headers.
 
 Only regular files inside the folder are served: a path that resolves
-outside it, a symbolic link, or a name starting with ``.`` is "not found".
+outside it, a symbolic link (a file, or a folder on the static folder's
+way), or a name starting with ``.`` is "not found".
 The answer is Flask's for its static route (:mod:`muxserver.http.sending`):
 ``ETag``, ``Last-Modified``, ``Cache-Control: no-cache``,
 ``Content-Disposition: inline; filename=...``, ``304`` for a conditional
@@ -46,7 +47,12 @@ def static_target(spec, rel: str) -> tuple[str, str, str | None] | None:
 def serve_static(state, folder: str, inner: str, environ):
     """``(status, headers, body, stream)`` for the file ``inner`` of the
     tenant's static ``folder`` (:func:`static_target`)."""
-    root = os.path.realpath(os.path.join(state.spec.root, folder))
+    tenant_root = os.path.realpath(state.spec.root)
+    root = os.path.realpath(os.path.join(tenant_root, folder))
+    if root != os.path.normpath(os.path.join(tenant_root, folder)):
+        # A symbolic link on the folder's way (the scan skips them, but a
+        # route "/<path:filename>" exists whether or not it found files).
+        raise NotFound("no such file", state.name)
     target = os.path.realpath(os.path.join(root, inner))
     if not target.startswith(root + os.sep) or os.path.islink(os.path.join(root, inner)):
         raise NotFound("no such file", state.name)
