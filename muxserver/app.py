@@ -50,6 +50,7 @@ from muxserver.tenancy.loader import Loader
 from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
+from muxserver.tenancy.router import allowed_methods
 from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.dispatch import call_handler
@@ -451,9 +452,23 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = method.upper()
         spec = state.spec
-        static = static_target(spec, rel) if method in ("GET", "HEAD") else None
+        static = static_target(spec, rel)
         if static is not None:
-            return self._static_route(state, static, request_id, outcome, environ, rel, mount)
+            if method in ("GET", "HEAD"):
+                return self._static_route(state, static, request_id, outcome, environ, rel,
+                                          mount)
+            if static[2] is None and static[1] and not spec.is_process and (
+                    spec.app_modules or spec.app_factory is not None):
+                # A Flask app's static rule, below which no view's rule is:
+                # it takes GET and HEAD only (Flask: 405, or OPTIONS's
+                # answer). A tenant of another form routes the request.
+                allowed = allowed_methods(("GET", "HEAD"))
+                if method == "OPTIONS":
+                    return self._default_options(state, state.get_router(), allowed,
+                                                 request_id, outcome, environ, rel, mount)
+                return self._tenant_error(
+                    state, MethodNotAllowed(f"{method} not allowed", name, allowed),
+                    request_id, outcome, environ, rel, mount)
         router = state.get_router()
         if spec.is_process:
             return self._serve_process(state, router, environ, rel, mount, method, request_id,

@@ -103,6 +103,12 @@ ASSETS = {
 def test_a_static_folder_of_its_own_at_its_own_url_path(both):
     pair = both(ASSETS)
     pair.get("/assets/app.js", compare=FILE_HEADERS)
+    # Its rule takes GET and HEAD: 405 for another method, OPTIONS answers.
+    for method in ("POST", "OPTIONS"):
+        answers = pair.request(method, "/assets/app.js", compare=NOT_ALLOW)
+        assert answers[1].status_code == (200 if method == "OPTIONS" else 405)
+        assert {*answers[1].headers["Allow"].split(", ")} == {*answers[0].headers[
+            "Allow"].split(", ")} == {"GET", "HEAD", "OPTIONS"}
     pair.request("HEAD", "/assets/index.html", compare=FILE_HEADERS)
     assert pair.get("/assets/missing.js")[1].status_code == 404
     assert pair.get("/static/app.js")[1].status_code == 404
