@@ -465,7 +465,8 @@ class MuxApp:
                 allowed = allowed_methods(("GET", "HEAD"))
                 if method == "OPTIONS":
                     return self._default_options(state, state.get_router(), allowed,
-                                                 request_id, outcome, environ, rel, mount)
+                                                 request_id, outcome, environ, rel, mount,
+                                                 static[1:2] + (None,))
                 return self._tenant_error(
                     state, MethodNotAllowed(f"{method} not allowed", name, allowed),
                     request_id, outcome, environ, rel, mount)
@@ -598,16 +599,20 @@ class MuxApp:
             html_error_page(code).encode(), None
 
     def _default_options(self, state, router, methods, request_id, outcome, environ, rel,
-                         mount):
+                         mount, static=None):
         """Flask's automatic OPTIONS answer (``make_default_options_response``:
         empty, ``text/html``, ``Allow``), through the tenant's request hooks
         when it has any, as Flask's goes: a hand-written CORS
         ``after_request`` answers the browser's preflight. As in Flask, the
         request is routed to the first Flask-style rule matching the path:
         its URL value preprocessors and hooks (its blueprint's too) run with
-        its endpoint and view arguments."""
+        its endpoint and view arguments; to the app's static rule
+        (``static``: ``(file name, None)``), as ``static`` with
+        ``{"filename": ...}``."""
         holders = state.spec.error_handlers.get(ANY_STATUS, ())
-        match = router.options_match(rel) if holders else None
+        match = router.options_match(rel) if holders and static is None else None
+        if match is not None and match.route.kind == "static":
+            static, match = (match.view_args["filename"], None), None
         if match is not None and match.route.kind != "flask":
             match = None  # the server's own OPTIONS for the other forms
         answered = self._in_tenant_apps(
@@ -615,8 +620,9 @@ class MuxApp:
             lambda apps, endpoint: options_page(
                 apps, methods, state.spec.root, endpoint,
                 match.route if match is not None else None,
-                match.view_args if match is not None else None),
-            match)
+                match.view_args if match is not None else (
+                    {"filename": static[0]} if static is not None else None)),
+            match, static)
         if answered is not None:
             return answered
         return 200, [("Allow", ", ".join(methods)),
