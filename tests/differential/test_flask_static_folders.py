@@ -181,3 +181,39 @@ def test_static_folder_none_has_no_static_route(both):
     pair = both(NO_STATIC)
     assert pair.get("/")[1].text == "(None, None, False)"
     assert pair.get("/static/style.css")[1].status_code == 404
+
+
+VIEWS_BELOW_STATIC = {
+    "app.py": """
+        from flask import Flask
+
+        app = Flask(__name__)
+
+        @app.route("/static/version.txt")
+        def version():
+            return "the view"
+
+        @app.route("/static/<int:n>")
+        def numbered(n):
+            return f"number {n}"
+
+        @app.route("/static/<path:rest>", methods=["POST"])
+        def upload(rest):
+            return f"posted {rest}"
+        """,
+    "static/version.txt": "the file\n",
+    "static/5": "a file named 5\n",
+    "static/site.css": "body { color: #333; }\n",
+}
+
+
+def test_views_below_the_static_url_path_are_ranked_as_werkzeug_ranks_them(both):
+    """A view's rule below ``/static/`` can outrank the static rule (a
+    literal part, a converter werkzeug weighs before ``path``): the static
+    rule is then ranked among the views, not checked before them."""
+    pair = both(VIEWS_BELOW_STATIC)
+    assert pair.get("/static/version.txt")[1].text == "the view"
+    assert pair.get("/static/5")[1].text == "number 5"
+    pair.get("/static/site.css", compare=FILE_HEADERS)
+    assert pair.post("/static/site.css")[1].text == "posted site.css"
+    assert pair.get("/static/missing.css")[1].status_code == 404
