@@ -587,8 +587,22 @@ class Blueprint(Flask):
     add_app_template_global = Flask.add_template_global
 
 
+class _Pushed:
+    """A context tenant code enters with ``with`` (or pushes and pops)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        self.push()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.pop(exc)
+        return False
+
+
 @declared("push pop")
-class _AppContext:
+class _AppContext(_Pushed):
     """``app.app_context()``: Flask's application context. Inside it ``g``
     is a namespace of its own, as each Flask app context has (the Flask
     docs' ``init_db`` runs ``with app.app_context(): get_db()`` at import
@@ -603,14 +617,6 @@ class _AppContext:
     def __init__(self, app):
         self._app = app
         self._saved = []
-
-    def __enter__(self):
-        self.push()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.pop(exc)
-        return False
 
     def push(self):
         ctx = context.visible()
@@ -638,7 +644,7 @@ class _AppContext:
 
 
 @declared("push pop")
-class _TestRequestContext:
+class _TestRequestContext(_Pushed):
     """``app.test_request_context(...)``: an app context (:class:`_AppContext`)
     whose ``request`` is one built from the arguments, mounted at the root
     as Flask's test request is. Leaving it gives back the request and the
@@ -651,14 +657,6 @@ class _TestRequestContext:
         self._args = (path, base_url, method, query_string, headers, data, json)
         self._app_context = _AppContext(app)
         self._saved = []
-
-    def __enter__(self):
-        self.push()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.pop(exc)
-        return False
 
     def _request(self) -> TenantRequest:
         from werkzeug.test import EnvironBuilder
