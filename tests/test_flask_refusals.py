@@ -141,6 +141,31 @@ def test_it_refuses_a_flask_app_name_it_does_not_offer_with_file_and_line(tenant
     assert app.registry.error_list() == []
 
 
+def test_a_project_that_ships_its_tests_deploys_with_warnings(tenants):
+    """Names the sandbox does not offer are refused where a request can
+    reach them, as imports are: a project's own ``tests/`` (pytest,
+    ``app.test_client()``) and ``setup.py`` are warnings, not refusals."""
+    tenants.add("acme", {
+        "app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                  "@app.route('/')\ndef index():\n    return 'hi'\n",
+        "tests/test_app.py": "import pytest\nfrom app import app\n\n"
+                             "def test_index():\n"
+                             "    assert app.test_client().get('/').data == b'hi'\n",
+        "setup.py": "from setuptools import setup\nsetup(name='acme')\n",
+    })
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    warnings = app.registry.get("acme").spec.warnings
+    assert any("acme/tests/test_app.py:5: app.test_client is not offered here" in w
+               for w in warnings), warnings
+    # The same call in a module a request reaches is refused.
+    tenants.add("acme", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                   "@app.route('/')\ndef index():\n"
+                                   "    return app.test_client().get('/').data\n"})
+    [error] = tenants.app().registry.error_list()
+    assert "acme/app.py:5: app.test_client is not offered here" in error, error
+
+
 def test_a_process_tenant_may_use_every_flask_app_name(tenants):
     tenants.add("acme", {**APP_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []

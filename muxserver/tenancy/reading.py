@@ -355,9 +355,27 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
 
     :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
     """
-    _check_request_names(tree)
-    _check_app_names(tree)
+    # What the sandbox's request and app do not offer is refused where a
+    # request can reach it (the scanner decides, as for imports: a tests/
+    # file calling app.test_client() is a warning), with file and line.
+    unoffered = []
+    for check in (_check_request_names, _check_app_names, _check_app_parts):
+        try:
+            check(tree)
+        except SyntaxError as exc:
+            unoffered.append([exc.msg, exc.lineno])
     _check_blueprint_registrations(tree)
+    meta = read_module(tree)
+    meta["unoffered"] = unoffered
+    return meta
+
+
+def _check_app_parts(tree: ast.Module) -> None:
+    """Refuse a name of ``app.json``, ``app.config``... (:data:`_APP_PARTS`)
+    the sandbox's does not have, and a JSON provider of the tenant's own.
+
+    :raises SyntaxError: with ``lineno``.
+    """
     apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
@@ -376,7 +394,6 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "json_provider_class) is not offered here: app.json's settings "
                                "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
                                "with runtime = \"process\" runs Flask itself")
-    return read_module(tree)
 
 
 def _check_app_names(tree: ast.Module) -> None:
