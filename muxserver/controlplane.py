@@ -251,6 +251,7 @@ class ControlPlane:
             state = registry.tenants[name]
             error = registry.deploy_errors.get(name)
             live = per_tenant.get(name, {})
+            quota = state.spec.manifest.limits.storage_mb * 2**20
             tenants[name] = {
                 "name": name,
                 "version": self._version_name(state),
@@ -262,8 +263,8 @@ class ControlPlane:
                 "limits": dict(vars(state.spec.manifest.limits)),
                 "last_failed_deploy": error.describe() if error else None,
                 "warnings": list(state.spec.warnings),
-                "storage_bytes": self.storage.of(name),
-                "storage_limit_bytes": state.spec.manifest.limits.storage_mb * 2**20,
+                "storage_bytes": self.storage.of(name, quota),
+                "storage_limit_bytes": quota,
             }
         first = processes[0] if processes else {}
         return {

@@ -501,3 +501,49 @@ def test_a_forged_status_leaves_the_operators_status_answering(tmp_path, forgery
             "tenants"]
     finally:
         t.close()
+
+
+# -- 8. entries of /data, from a sandboxed tenant (no escape) --------------------------------------
+
+MANY_FILES = '''
+import os
+
+def get(request):
+    made = 0
+    try:
+        for i in range(int(request.args["n"])):
+            open(f"/data/f{request.args['batch']}-{i}", "w").close()
+            made += 1
+        os.makedirs("/data/" + "/".join(["d"] * 200))
+        made += 200
+    except OSError as exc:
+        return f"made {made}, then {type(exc).__name__}"
+    return f"made {made}"
+'''
+
+
+def test_a_tenants_empty_files_count_against_its_storage(muxserver_process, tmp_path):
+    """Hole 8 (no escape needed): the storage quota counted bytes of content
+    alone. A sandboxed tenant made 578,000 empty files in 77 s of requests
+    at the default limits — "0 bytes" of its 100 MB — taking that many of
+    the disk's inodes (every tenant's, and the server's), and each count of
+    its folder became a walk of seconds: ``/_mux/status`` took 3-4 s of the
+    supervisor's loop every 10 s, and the serving process's quota checks
+    stalled every tenant it served. Each entry now counts as a block (4 KiB)
+    at least, a path's new entries are checked before they are made, and a
+    count stops past the quota."""
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "many", {"tenant.toml": "[limits]\nstorage_mb = 1\n",
+                                   "index.py": MANY_FILES})
+    write_tenant(tenants, "calm", CALM)
+    server = muxserver_process("--tenants-dir", str(tenants), "--no-watch", "--workers", "1",
+                               "--data-dir", str(tmp_path / "data")).wait_ready()
+    answers = [requests.get(server.url + "/many/", params={"n": 200, "batch": b},
+                            timeout=60).text for b in range(3)]
+    entries = sum(1 for _ in (tmp_path / "data" / "many").rglob("*"))
+    # 1 MB holds 256 entries of 4 KiB (a few more while a count is a second old).
+    assert entries <= 300, (entries, answers)
+    assert "QuotaExceeded" in answers[-1] or "OSError" in answers[-1], answers
+    status = requests.get(server.admin_url + "/_mux/status", timeout=30).json()
+    assert status["tenants"]["many"]["storage_bytes"] >= 200 * 4096
+    assert requests.get(server.url + "/calm/", timeout=10).text == "calm"

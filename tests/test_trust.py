@@ -55,7 +55,7 @@ def test_a_serving_process_speaks_only_for_itself_in_metrics():
     class Proc:
         pid = 4242
 
-    worker = Worker(0, Proc(), None, "/tmp")
+    worker = Worker(0, Proc(), None, "/tmp", tenants={"acme"})
     good = {"counters": {"mux_requests": [[["acme", "200"], 3]]}, "buckets": {},
             "gauges": {"rss": 1, "warm_modules": 0, "tenants": 1}, "pid": 1}
     worker.on_message({"op": "metrics", "snapshot": good})

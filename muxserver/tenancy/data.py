@@ -134,12 +134,16 @@ class StorageUsage:
         self.ttl_s = ttl_s
         self._counts: dict[str, tuple[float, int]] = {}
 
-    def of(self, tenant: str) -> int:
+    def of(self, tenant: str, limit: int | None = None) -> int:
+        """What ``tenant``'s folder counts against its quota; past ``limit``
+        (its ``storage_mb``) the count stops: a walk of a folder a breached
+        process filled with entries costs the supervisor's loop at most
+        ``limit / ENTRY_BYTES`` entries (:func:`~sandbox.facades.files.folder_bytes`)."""
         now = time.monotonic()
         hit = self._counts.get(tenant)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
         folder = os.path.join(self.state_dir, tenant)
-        used = folder_bytes(folder) if os.path.isdir(folder) else 0
+        used = folder_bytes(folder, limit) if os.path.isdir(folder) else 0
         self._counts[tenant] = (now, used)
         return used

@@ -54,6 +54,12 @@ def is_host_entry(name: str, at_data_root: bool) -> bool:
     return name.startswith(".") and name.endswith(REPLICATION_SUFFIX)
 #: How long a count of /data's bytes is trusted (far from the quota).
 USAGE_TTL_S = 1.0
+#: What one entry of /data (a file, a folder) counts against the quota at
+#: least: a block of the disk and an inode. Counted as bytes of content
+#: alone, a million empty files were "0 bytes" — the disk's inodes gone for
+#: every tenant, and every count of the folder (here and in the
+#: supervisor's status) a walk of seconds.
+ENTRY_BYTES = 4096
 #: Files one tenant may hold open at once (the process has 65,536 for all).
 MAX_OPEN_FILES = 256
 
@@ -205,9 +211,13 @@ class TenantFiles:
 
     # -- names ------------------------------------------------------------
 
-    def resolve(self, name, write: bool = False) -> str:
+    def resolve(self, name, write: bool = False, create: bool | None = None) -> str:
         """The host path of a tenant file name; raise PermissionError if it
-        is outside ``/app`` (or outside ``/data`` for ``write``)."""
+        is outside ``/app`` (or outside ``/data`` for ``write``).
+
+        :param create: the caller may make the entry (default: ``write``);
+            each entry that does not exist yet, the path's missing folders
+            included, is checked against the quota (:data:`ENTRY_BYTES`)."""
         if isinstance(name, bytes):
             name = name.decode("utf-8", "surrogateescape")
         if not isinstance(name, str):
@@ -231,6 +241,8 @@ class TenantFiles:
                 real = os.path.realpath(host)
                 if real != root and not real.startswith(root + os.sep):
                     raise PermissionError(f"{name}: outside this function's files")
+                if write and (create is None or create):
+                    self._check_new_entries(real, root)
                 return real
         raise PermissionError(f"{name}: only files under {APP} and {DATA} are visible here")
 
@@ -246,6 +258,14 @@ class TenantFiles:
 
     # -- quota ------------------------------------------------------------
 
+    def _check_new_entries(self, path: str, root: str) -> None:
+        """Check the entries ``path`` would add (itself and missing folders)."""
+        missing = 0
+        while path != root and not os.path.lexists(path):
+            missing += 1
+            path = os.path.dirname(path)
+        self.check_growth(missing * ENTRY_BYTES)
+
     def used_bytes(self, fresh: bool = False) -> int:
         """Bytes ``/data`` holds; counted again at most every
         :data:`USAGE_TTL_S` unless ``fresh`` (a walk of the folder costs)."""
@@ -255,7 +275,7 @@ class TenantFiles:
         if self._usage is not None:
             used = self._usage()
         else:
-            used = folder_bytes(self.data_root) if self.data_root else 0
+            used = folder_bytes(self.data_root, self.quota_bytes) if self.data_root else 0
         self._used = (now, used)
         return used
 
@@ -387,17 +407,28 @@ def _open_resolved(path, name, mode, buffering, encoding, errors, newline):
         raise
 
 
-def folder_bytes(root: str) -> int:
-    """Bytes held by the regular files under ``root`` (not replication
-    state, :func:`is_host_entry`)."""
+def folder_bytes(root: str, stop_above: int | None = None) -> int:
+    """What the entries under ``root`` count against a quota: each file its
+    size, and at least :data:`ENTRY_BYTES`; each folder :data:`ENTRY_BYTES`
+    (not replication state, :func:`is_host_entry`).
+
+    :param stop_above: stop counting once the total is past this (the quota:
+        the exact figure past it does not matter), so a walk costs at most
+        ``stop_above / ENTRY_BYTES`` entries however many a process made.
+    """
     total = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not is_host_entry(d, False)]
+        total += ENTRY_BYTES * len(dirs)
         for name in files:
             try:
-                total += os.lstat(os.path.join(folder, name)).st_size
+                total += max(os.lstat(os.path.join(folder, name)).st_size, ENTRY_BYTES)
             except OSError:
                 pass
+            if stop_above is not None and total > stop_above:
+                return total
+        if stop_above is not None and total > stop_above:
+            return total
     return total
 
 

@@ -156,13 +156,13 @@ def build_os(ctx):
         os.mkdir(files.resolve(name, write=True), 0o700)
 
     def remove(name):
-        os.remove(files.resolve(name, write=True))
+        os.remove(files.resolve(name, write=True, create=False))
 
     def rmdir(name):
-        os.rmdir(files.resolve(name, write=True))
+        os.rmdir(files.resolve(name, write=True, create=False))
 
     def rename(src, dst):
-        os.rename(files.resolve(src, write=True), files.resolve(dst, write=True))
+        os.rename(files.resolve(src, write=True, create=False), files.resolve(dst, write=True))
 
     def urandom(size):
         size = guards.exact_int(size)

@@ -8,6 +8,7 @@ import pytest
 
 from sandbox import TenantRuntime
 from sandbox import compile_tenant
+from sandbox.facades.files import ENTRY_BYTES
 from sandbox.facades.files import QuotaExceeded
 from sandbox.facades.files import TenantFiles
 
@@ -54,7 +55,8 @@ def test_a_symlink_deployed_in_the_folder_is_not_followed_out(folders):
 
 def test_writes_go_to_data_only_and_stop_at_the_quota(folders):
     app, data, _ = folders
-    files = TenantFiles(app, data, quota_bytes=1000)
+    # Three entries (a folder, two files) count a block each, and 500 bytes more.
+    files = TenantFiles(app, data, quota_bytes=3 * ENTRY_BYTES + 500)
     ns = run(files, "import os\nos.makedirs('/data/notes', exist_ok=True)\n"
              "with open('/data/notes/a.txt', 'w') as f:\n    f.write('x' * 600)\n"
              "names = os.listdir('/data/notes')\n")
@@ -91,7 +93,7 @@ class _Unsized:
 
 def test_save_stream_checks_the_whole_upload_before_writing(folders):
     app, data, secret = folders
-    files = TenantFiles(app, data, quota_bytes=1000)
+    files = TenantFiles(app, data, quota_bytes=ENTRY_BYTES + 1000)  # one entry, 1000 bytes more
     (data / "kept.txt").write_text("kept")
     with pytest.raises(QuotaExceeded):
         files.save_stream("/data/kept.txt", io.BytesIO(b"z" * 1200), 1200)
@@ -106,10 +108,10 @@ def test_save_stream_checks_the_whole_upload_before_writing(folders):
 
 def test_save_stream_of_unknown_size_stops_at_the_quota(folders):
     app, data, _ = folders
-    files = TenantFiles(app, data, quota_bytes=1000)
+    files = TenantFiles(app, data, quota_bytes=ENTRY_BYTES + 1000)
     with pytest.raises(QuotaExceeded):
-        files.save_stream("/data/u.bin", _Unsized(b"u" * 5000), None, buffer_size=100)
-    assert (data / "u.bin").stat().st_size <= 1000
+        files.save_stream("/data/u.bin", _Unsized(b"u" * 20000), None, buffer_size=100)
+    assert (data / "u.bin").stat().st_size <= ENTRY_BYTES + 1000
 
 
 def test_a_tenant_folder_resolves_as_realpath_does_symlinks_included(tmp_path):
