@@ -547,3 +547,31 @@ def test_a_tenants_empty_files_count_against_its_storage(muxserver_process, tmp_
     status = requests.get(server.admin_url + "/_mux/status", timeout=30).json()
     assert status["tenants"]["many"]["storage_bytes"] >= 200 * 4096
     assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
+
+
+def test_a_relays_lifetime_is_the_proxys_decision(tmp_path, peer):
+    """Hole 6, the lifetime: a serving process tells the proxy how long a
+    connection may live (the time its request has left), and the proxy took
+    ``min(asked, wall_s)`` — NaN made that NaN, and ``gevent.joinall`` with
+    a NaN timeout waits for ever: a breached process kept relays open past
+    every tenant's ``wall_s``. Only a finite, positive figure below the
+    tenant's wall time is taken now."""
+    root = tmp_path
+    write_tenant(root / "tenants", "evil", EVIL)
+    write_tenant(root / "tenants", "calm", {
+        "tenant.toml": '[egress]\nallow = ["127.0.0.1"]\n[limits]\nwall_s = 2\n', **CALM})
+    config = root / "mux.toml"
+    config.write_text(f'extra_modules = ["breach_layer2"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
+                      f'data_dir = "{root / "data"}"\ncache_dir = "{root / "cache"}"\n'
+                      f'server_dir = "{root / "server"}"\n'
+                      '[egress]\nallow = ["127.0.0.1"]\nprivate = ["127.0.0.0/8"]\n')
+    server = Subprocess(["--tenants-dir", str(root / "tenants"), "--config", str(config),
+                         "--workers", "1", "--isolation", "require", "--no-watch"],
+                        log_dir=root).wait_ready()
+    try:
+        for timeout in ("nan", "inf", "-1"):
+            answer = requests.get(server.url + "/evil/", timeout=60, params={
+                "what": "egress_hold", "arg": f"calm|127.0.0.1|{peer}|{timeout}"}).text
+            assert answer.startswith("OK the proxy ended it"), (timeout, answer)
+    finally:
+        server.stop()

@@ -91,6 +91,17 @@ class Proxy:
         per request would be a counter each, without end."""
         return tenant if tenant in self.policy.tenants else "-"
 
+    def lifetime(self, tenant: str, asked=None) -> float:
+        """Seconds a connection of ``tenant`` may live: its ``wall_s``, or
+        less when the serving process asks for less (the time its request
+        has left). What it asks is a number of its choosing — NaN made
+        ``gevent.joinall`` wait for ever — so only a finite, positive one
+        shortens the rules' figure, never lengthens it."""
+        wall = self.walls.get(tenant, DEFAULT_WALL_S)
+        if isinstance(asked, (int, float)) and not isinstance(asked, bool) and 0 < asked < wall:
+            return float(asked)
+        return wall
+
     def count(self, tenant: str, outcome: str) -> None:
         key = (self.label(tenant), outcome)
         self.connections[key] = self.connections.get(key, 0) + 1
@@ -241,7 +252,7 @@ class Proxy:
                 upstream.close()
             _refuse(client, f"bad proxy request: {exc}")
             return
-        self.relay(tenant, client, upstream, self.walls.get(tenant, DEFAULT_WALL_S))
+        self.relay(tenant, client, upstream, self.lifetime(tenant))
 
     def _authenticate(self, headers) -> str:
         from muxserver.egress.policy import Refused
@@ -311,9 +322,8 @@ class Proxy:
             finally:
                 theirs.close()
             self.count(tenant, "allowed")
-            lifetime = min(float(message.get("timeout") or DEFAULT_WALL_S),
-                           self.walls.get(tenant, DEFAULT_WALL_S))
-            gevent.spawn(self.relay, tenant, mine, upstream, lifetime)
+            gevent.spawn(self.relay, tenant, mine, upstream,
+                         self.lifetime(tenant, message.get("timeout")))
         conn.close()
 
     def _proven(self, conn) -> bool:

@@ -170,7 +170,30 @@ def _forge_status(arg):
     return f"answering status with {arg}"
 
 
+def _egress_hold(arg):
+    """Open a connection through the egress proxy for ``tenant`` to
+    ``host:port`` with the time left given as ``timeout`` (``nan``: a number
+    no comparison holds), send nothing, and wait up to 15 s for the proxy
+    to end it: ``tenant|host|port|timeout``."""
+    import time
+
+    tenant, host, port, timeout = arg.split("|")
+    sock = _one("EgressClient").open(tenant, host, int(port), float(timeout))
+    started = time.monotonic()
+    sock.settimeout(15)
+    try:
+        ended = sock.recv(1) == b""
+    except OSError:
+        ended = False
+    finally:
+        sock.close()
+    if not ended:
+        raise OSError("the proxy still relays after 15 s")
+    return f"the proxy ended it after {time.monotonic() - started:.1f} s"
+
+
 ATTACKS = {
+    "egress_hold": _egress_hold,
     "forge_status": _forge_status,
     "list_bomb": _list_bomb,
     "plant_file": _plant_file,
