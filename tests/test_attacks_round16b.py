@@ -234,6 +234,7 @@ def test_a_layout_where_serving_processes_write_trusted_code_is_refused(tmp_path
         server.wait_ready()
     except RuntimeError as exc:
         # Refused at start, naming both folders.
+        server.stop()
         assert "cache_dir" in str(exc) and "data_dir" in str(exc), exc
         assert server.proc.returncode == 2
         return
