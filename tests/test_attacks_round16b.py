@@ -102,11 +102,16 @@ def target(tmp_path):
     t.close()
 
 
-def _rss_bytes(pid: int) -> int:
+def _memory_bytes(pid: int, field: str = "VmRSS") -> int:
+    """A figure of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``: the peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
+
+
+def _rss_bytes(pid: int) -> int:
+    return _memory_bytes(pid)
 
 
 def test_an_ended_process_cannot_leave_labels_the_supervisor_never_gave(target):
@@ -170,20 +175,21 @@ def test_the_egress_proxy_counts_only_tenants_it_knows(target):
     wait_until(refused_count, timeout=15)
 
 
-def _address_space_limit(pid: int) -> int | None:
+def _soft_limit(pid: int, name: str) -> int | None:
+    """A soft limit of ``/proc/<pid>/limits`` (None: unlimited)."""
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max address space"):
-            soft = line.split()[3]
+        if line.startswith(name):
+            soft = line[len(name):].split()[0]
             return None if soft == "unlimited" else int(soft)
-    raise AssertionError("no address space line")
+    raise AssertionError(f"no {name!r} line")
+
+
+def _address_space_limit(pid: int) -> int | None:
+    return _soft_limit(pid, "Max address space")
 
 
 def _file_size_limit(pid: int) -> int | None:
-    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max file size"):
-            soft = line.split()[3]
-            return None if soft == "unlimited" else int(soft)
-    raise AssertionError("no file size line")
+    return _soft_limit(pid, "Max file size")
 
 
 @pytest.fixture
@@ -336,10 +342,7 @@ def test_the_supervisor_takes_no_secret_or_version_from_the_data_dir(tmp_path):
 
 
 def _peak_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
+    return _memory_bytes(pid, "VmHWM")
 
 
 @pytest.mark.xfail(strict=True, reason=(
