@@ -18,6 +18,8 @@ from pyflakes import messages as pyflakes_messages
 from sandbox.guards.builtins import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
+from muxserver.tenancy.converters import read_converter_classes
+from muxserver.tenancy.converters import read_converter_registrations
 from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.app_names import APP_NAMES
 from muxserver.tenancy.app_names import FLASK_APP_NAMES
@@ -47,6 +49,9 @@ def read_module(tree: ast.Module) -> dict:
         "blueprint_statics": blueprint_statics,
         "app_statics": app_statics,
         "strict_slashes": map_strict_slashes(tree, consts),
+        "converter_classes": read_converter_classes(
+            tree.body, lambda node: object_origin(node, imports), consts),
+        "converters": converter_registrations(tree, consts, imports),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
                                           consts),
@@ -289,6 +294,32 @@ def _top_and_factory_body(tree: ast.Module) -> list[ast.stmt]:
     return body
 
 
+def converter_registrations(tree: ast.Module, consts: Constants, imports) -> dict:
+    """The URL converters the module registers: ``{"found": [[name, [module,
+    level, class], line], ...], "problems": [[message, line], ...]}``
+    (module ``""`` at level 0: a class of this module). A problem is kept,
+    not raised: a process tenant's Flask runs any registration, a sandboxed
+    tenant's is refused with it (:mod:`muxserver.tenancy.scanner`)."""
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    found, problems = [], []
+    try:
+        registered = read_converter_registrations(tree, _top_and_factory_body(tree), consts)
+    except SyntaxError as exc:
+        return {"found": [], "problems": [[exc.msg, exc.lineno]]}
+    for name, node, line in registered:
+        if isinstance(node, ast.Name) and node.id in classes:
+            found.append([name, ["", 0, node.id], line])
+            continue
+        origin = object_origin(node, imports)
+        if origin is None:
+            problems.append([f"converter {name!r} must be a class defined at the top of the "
+                             "module or imported from one of this tenant's modules to be read "
+                             "at deploy time", line])
+        else:
+            found.append([name, list(origin), line])
+    return {"found": found, "problems": problems}
+
+
 def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:
     """The value of ``app.url_map.strict_slashes = True/False`` at the top
     of the module or of its app factory (None when it sets none): every
@@ -333,7 +364,7 @@ APP_JSON_NAMES = frozenset(["sort_keys", "compact", "ensure_ascii", "mimetype", 
 
 #: What ``app.url_map`` offers sandboxed tenants
 #: (:class:`muxserver.tenant_api.urlmap.TenantURLMap`).
-URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
+URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes", "converters"])
 
 
 #: The parts of a Flask app the sandbox's Flask offers in part: what each

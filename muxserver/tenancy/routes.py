@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 from typing import NamedTuple
 
+from werkzeug.routing import BaseConverter
 from werkzeug.routing import Map
 from werkzeug.routing import PathConverter
 from werkzeug.routing import Rule
@@ -36,7 +37,7 @@ from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 23
+READER_VERSION = 24
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -406,11 +407,27 @@ _UNSUPPORTED_OPTIONS = frozenset(["subdomain", "host", "redirect_to",
                                   "merge_slashes", "build_only", "websocket", "alias"])
 
 
+class _AnyConverters(dict):
+    """werkzeug's converters, and any other name as a placeholder: a
+    tenant's own converters are registered in any of its modules, so a rule
+    naming one is checked again once all are read
+    (:func:`muxserver.tenancy.scanner` with
+    :func:`muxserver.tenancy.converters.host_converter`)."""
+
+    def __contains__(self, name):
+        return True
+
+    def __missing__(self, name):
+        return BaseConverter
+
+
 _scratch_map = Map()
+_scratch_map.converters = _AnyConverters(_scratch_map.converters)
 
 
 def check_rule(rule: str, node: ast.AST) -> None:
-    """Raise SyntaxError for a rule werkzeug would reject."""
+    """Raise SyntaxError for a rule werkzeug would reject (a converter it
+    does not know is checked later, with the tenant's)."""
     if not rule.startswith("/"):
         raise _error(node, f"route rule {rule!r} must start with '/'")
     if "<" in rule:

@@ -28,6 +28,7 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
+from muxserver.tenant_api.converters import ROUTING_NAMES
 from muxserver.tenant_api.response import abort
 from sandbox import limits
 from sandbox.facades import ModuleFacade
@@ -128,9 +129,12 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
         "http_date": wz_http.http_date,
         "parse_date": _parse_date,
     })
+    routing = ModuleFacade("werkzeug.routing", dict(ROUTING_NAMES))
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,
-                                              "exceptions": exceptions, "http": http}),
+                                              "exceptions": exceptions, "http": http,
+                                              "routing": routing}),
+        "werkzeug.routing": routing,
         "werkzeug.http": http,
         "werkzeug.security": security,
         "werkzeug.utils": utils,
@@ -186,7 +190,8 @@ def markupsafe_module() -> ModuleFacade:
 
 #: Module name -> the names it offers (for deploy-time checks).
 OFFERED = {
-    "werkzeug": frozenset(["security", "utils", "exceptions", "http"]),
+    "werkzeug": frozenset(["security", "utils", "exceptions", "http", "routing"]),
+    "werkzeug.routing": frozenset(ROUTING_NAMES),
     "werkzeug.http": frozenset(["HTTP_STATUS_CODES", "http_date", "parse_date"]),
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),

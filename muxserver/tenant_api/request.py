@@ -470,7 +470,7 @@ class TenantRequest:
     def set_view_args(self, view_args: dict) -> None:
         """What ``request.view_args`` reads once the URL value preprocessors
         changed them (a copy: the tenant's dict stays the tenant's)."""
-        self._view_args = dict(view_args)
+        self._view_args = dict(view_args) if view_args is not None else None
 
     def routed_to(self, endpoint: str) -> None:
         """Set Flask's endpoint (``view`` or ``blueprint.view``) once the
