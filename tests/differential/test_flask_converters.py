@@ -166,7 +166,7 @@ def test_a_regex_registration_cannot_read_is_refused_with_file_and_line(tenants)
         def index(x):
             return x
         """})
-    assert any("acme/app.py:12:" in e and "self.regex" in e for e in errors), errors
+    assert any("acme/app.py:11:" in e and "self.regex" in e for e in errors), errors
 
 
 def test_a_class_regex_that_is_not_a_literal_is_refused(tenants):
@@ -227,6 +227,6 @@ def test_a_regex_whose_backtracking_grows_too_fast_is_refused_at_deploy(tenants)
         def long(x):
             return x
         """.replace("LONG", "a" * 300)})
-    assert any("acme/app.py:14:" in e and "repeat only one character" in e
+    assert any("acme/app.py:15:" in e and "repeat only one character" in e
                for e in errors), errors
-    assert any("acme/app.py:18:" in e and "at most 256 characters" in e for e in errors), errors
+    assert any("acme/app.py:19:" in e and "at most 256 characters" in e for e in errors), errors
