@@ -350,10 +350,6 @@ def read_converter_registrations(tree: ast.Module, body: list[ast.stmt], consts)
                                 "module (or of create_app) with converters[\"name\"] = Class or "
                                 ".update(...) to be read at deploy time: the routes are "
                                 "matched with them before the app runs")
-    for entry in found:
-        if not entry[0].isidentifier():
-            raise _syntax(entry[1], f"converter name {entry[0]!r} must be a Python identifier "
-                                    "(werkzeug's rules can only name such converters)")
     return found
 
 

@@ -307,11 +307,12 @@ def converter_registrations(tree: ast.Module, consts: Constants, imports) -> dic
     except SyntaxError as exc:
         return {"found": [], "problems": [[exc.msg, exc.lineno]]}
     for name, node, line in registered:
-        if isinstance(node, ast.Name) and node.id in classes:
+        if not name.isidentifier():
+            problems.append([f"converter name {name!r} must be a Python identifier (werkzeug's "
+                             "rules can only name such converters)", line])
+        elif isinstance(node, ast.Name) and node.id in classes:
             found.append([name, ["", 0, node.id], line])
-            continue
-        origin = object_origin(node, imports)
-        if origin is None:
+        elif (origin := object_origin(node, imports)) is None:
             problems.append([f"converter {name!r} must be a class defined at the top of the "
                              "module or imported from one of this tenant's modules to be read "
                              "at deploy time", line])

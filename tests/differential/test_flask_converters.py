@@ -196,13 +196,16 @@ def test_an_unknown_converter_and_a_bad_name_are_refused(tenants):
             pass
 
         app.url_map.converters["not-a-name"] = C
+        app.url_map.converters["builtin"] = dict
 
         @app.route('/<nope:x>')
         def index(x):
             return x
         """})
     assert any("acme/app.py:10:" in e and "identifier" in e for e in errors), errors
-    assert any("acme/app.py:13:" in e and "'nope' does not exist" in e for e in errors), errors
+    assert any("acme/app.py:11:" in e and "must be a class defined at the top" in e
+               for e in errors), errors
+    assert any("acme/app.py:14:" in e and "'nope' does not exist" in e for e in errors), errors
 
 
 def test_a_regex_whose_backtracking_grows_too_fast_is_refused_at_deploy(tenants):
