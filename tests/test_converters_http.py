@@ -26,7 +26,17 @@ DYNAMIC = textwrap.dedent("""
         def to_python(self, value):
             return int(value) * 2
 
+    class RegexConverter(BaseConverter):
+        def __init__(self, url_map, *items):
+            super().__init__(url_map)
+            self.regex = items[0]
+
     app.url_map.converters["env"] = EnvConverter
+    app.url_map.converters["regex"] = RegexConverter
+
+    @app.route('/r/<regex("(ab|a)+"):x>')
+    def repeated(x):
+        return {"x": x}
 
     @app.route('/n/<env:x>')
     def index(x):
@@ -52,6 +62,51 @@ def test_converters_over_http(tmp_path):
         assert answer.status_code == 200, answer.text
         assert answer.json() == {"x": 42}
         assert server.get("/proc/n/123").status_code == 404
+        # A regex the sandbox's router refuses is Flask's own business here.
+        assert server.get("/proc/r/abaab").json() == {"x": "abaab"}
     finally:
         app.close_processes()
+        server.stop()
+
+
+#: A converter whose to_python never returns, and one whose regex class
+#: attribute is a str subclass: tenant code the host must not run itself.
+SPINNING = textwrap.dedent("""
+    from flask import Flask
+    from werkzeug.routing import BaseConverter
+
+    app = Flask(__name__)
+
+    class Spin(BaseConverter):
+        regex = "[a-z]+"
+
+        def to_python(self, value):
+            while True:
+                pass
+
+    app.url_map.converters["spin"] = Spin
+
+    @app.route('/s/<spin:x>')
+    def index(x):
+        return x
+
+    @app.route('/ok')
+    def ok():
+        return "ok"
+    """)
+
+
+def test_a_converter_runs_inside_the_requests_limits(tmp_path):
+    tenants = Tenants(tmp_path)
+    tenants.add("spin", {"app.py": SPINNING, "tenant.toml": "[limits]\ncpu_ms = 200\n"})
+    tenants.add("calm", {"index.py": "def get():\n    return 'calm'\n"})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    server = LiveServer(app)
+    try:
+        answer = server.get("/spin/s/abc")
+        assert answer.status_code == 503, (answer.status_code, answer.text[:200])
+        assert server.get("/calm/").text == "calm"
+        assert server.get("/spin/ok").text == "ok"
+    finally:
         server.stop()

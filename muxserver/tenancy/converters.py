@@ -359,6 +359,21 @@ def _syntax(node: ast.AST, message: str) -> SyntaxError:
     return err
 
 
+class AnyConverterName(dict):
+    """Converters by name where any name werkzeug does not find here is its
+    default converter: for a rule checked before the tenant's converters
+    are all read (:func:`muxserver.tenancy.routes.check_rule`), and for a
+    process tenant's router, whose own Flask runs the converters
+    registration could not read (the host's match only names the endpoint
+    in the logs)."""
+
+    def __contains__(self, name):
+        return True
+
+    def __missing__(self, name):
+        return wz.BaseConverter  # takes any arguments
+
+
 # -- the host side --------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
 from werkzeug.exceptions import NotFound as WzNotFound
-from werkzeug.routing import BaseConverter
 from werkzeug.routing import Map
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import Rule
@@ -24,6 +23,7 @@ from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.http import path_text
+from muxserver.tenancy.converters import AnyConverterName
 from muxserver.tenancy.converters import host_converter
 from muxserver.tenancy.scanner import Route
 
@@ -49,18 +49,6 @@ def _custom(rule: Rule) -> tuple:
     return tuple((argument, converter.tenant_converter, *converter.tenant_args)
                  for argument, converter in rule._converters.items()
                  if getattr(converter, "tenant_converter", None) is not None)
-
-
-class _Placeholders(dict):
-    """A process tenant's converters: those registration could not read
-    match as werkzeug's default (its own Flask routes the request; the
-    host's match only names the endpoint in the logs)."""
-
-    def __contains__(self, name):
-        return True
-
-    def __missing__(self, name):
-        return BaseConverter
 
 
 def _view(route: Route) -> str:
@@ -128,12 +116,17 @@ class TenantRouter:
         """A werkzeug map of ``rules`` knowing the tenant's converters, each
         matched by the regex read from its source (no tenant code runs
         here: :func:`~muxserver.tenancy.converters.host_converter`)."""
-        if not self._converters and not self._lenient:
+        if self._lenient:
+            # A process tenant: its own Flask matches with its converters;
+            # the host's match only names the endpoint and finds static files.
+            converters = AnyConverterName(Map.default_converters)
+        elif self._converters:
+            converters = {**Map.default_converters, **{
+                name: host_converter(name, info) for name, info in self._converters}}
+        else:
             return Map(rules)
-        converters = {**Map.default_converters,
-                      **{name: host_converter(name, info) for name, info in self._converters}}
         new = Map()
-        new.converters = _Placeholders(converters) if self._lenient else converters
+        new.converters = converters
         for rule in rules:
             new.add(rule)
         return new

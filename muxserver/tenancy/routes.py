@@ -26,12 +26,12 @@ from __future__ import annotations
 import ast
 from typing import NamedTuple
 
-from werkzeug.routing import BaseConverter
 from werkzeug.routing import Map
 from werkzeug.routing import PathConverter
 from werkzeug.routing import Rule
 
 from muxserver.tenancy.classviews import read_view_classes
+from muxserver.tenancy.converters import AnyConverterName
 from muxserver.tenancy.classviews import view_base
 from muxserver.tenancy.folding import Constants
 
@@ -407,22 +407,11 @@ _UNSUPPORTED_OPTIONS = frozenset(["subdomain", "host", "redirect_to",
                                   "merge_slashes", "build_only", "websocket", "alias"])
 
 
-class _AnyConverters(dict):
-    """werkzeug's converters, and any other name as a placeholder: a
-    tenant's own converters are registered in any of its modules, so a rule
-    naming one is checked again once all are read
-    (:func:`muxserver.tenancy.scanner` with
-    :func:`muxserver.tenancy.converters.host_converter`)."""
-
-    def __contains__(self, name):
-        return True
-
-    def __missing__(self, name):
-        return BaseConverter
-
-
 _scratch_map = Map()
-_scratch_map.converters = _AnyConverters(_scratch_map.converters)
+# A tenant's own converters are registered in any of its modules: a rule
+# naming one is checked again once all are read (the scanner's
+# _converter_rule_errors, with host_converter).
+_scratch_map.converters = AnyConverterName(_scratch_map.converters)
 
 
 def check_rule(rule: str, node: ast.AST) -> None:
