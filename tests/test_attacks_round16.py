@@ -1,0 +1,254 @@
+"""Attack round 16 (main fdcc8cb): host library code that works on what a
+tenant handed it, sized by something inside the value rather than its
+length, with no tick in between (class: host work sized by tenant input,
+SECURITY-NOTES §11 "long single calls" / "growth in one call").
+
+Holes (each closed; the tests below guard the fixes):
+
+1. ``typing`` compiles every text it is given as a type with the real
+   ``compile()``: ``typing.List["1+" * 3_000_000 + "1"]`` held the process
+   5.2 s and grew it by 1.3 GB against a 64 MB budget (the same through
+   ``Optional``, ``TypeVar(bound=)``, ``NamedTuple``/``TypedDict`` fields
+   and a class-form ``NamedTuple``'s annotations). Fix:
+   ``sandbox/facades/text.py`` ``_forward_refs_bounded`` (``ForwardRef``,
+   the one place every road goes through: 4,096 characters).
+2. ``hmac.new(key, msg, digestmod)`` with a tenant callable: hmac's own
+   Python believes the digest object's ``block_size`` and makes
+   ``key.ljust(block_size)`` and two translations of it — 800 MB and 1.1 s
+   on the hub for a 64 MB budget, answered 200. Fix:
+   ``sandbox/facades/data.py`` ``_digest_name`` (a digest is a hash name or
+   one of hashlib's constructors, handed to hmac as its name; ``hmac.new``,
+   ``hmac.HMAC`` and subclasses of it, ``hmac.digest``).
+3. A Decimal's exponent was bounded above only: ``Decimal("1e-999999")``
+   (ten characters) is a 3.3-million-bit denominator for
+   ``as_integer_ratio``, ``Fraction(d)``, ``statistics`` (``mean`` of it
+   held the process 28 s; ``1e-3000000`` 252 s) and a 300,000-character
+   ``format(d, "f")``. Fix: ``sandbox/guards/operators.py``
+   ``check_decimal`` (exponents from -6,000: the smallest subnormal the
+   bounded contexts make).
+4. ``statistics`` sums exactly, one ``Fraction`` per distinct denominator,
+   in a loop that never ticks: ``mean`` of 800 ``Fraction(1, p ** 300)``
+   held the process 10 s past a 2 s budget. Fix:
+   ``sandbox/facades/numbers.py`` ``_check_exact_data`` (the common
+   denominator the sum will build, computed first, ticking, at most
+   32,768 bits; items whose ``as_integer_ratio`` is not their number
+   type's own are refused, as statistics believes what it says).
+
+Tried and held (no test here, or covered by earlier rounds): format fields
+and ``string.Formatter`` (not offered), ``dataclasses.make_dataclass`` (not
+offered), ``namedtuple`` of 300,000 fields (1,024 at most), nested
+parentheses in a forward reference (CPython's parser stops at 200).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import statistics
+from decimal import Decimal
+from fractions import Fraction
+
+from tests.sandbox.rounds import HELD_BOUND_S
+from tests.sandbox.rounds import MEMORY_MB
+from tests.sandbox.rounds import PEAK_SLACK
+from tests.sandbox.rounds import serve_in_fresh_process
+
+
+def assert_refused_quickly(outcome, error: str) -> None:
+    """Refused with ``error`` in the tenant's log, without holding the
+    process or growing it far past the budget."""
+    assert outcome.status == 500, (outcome.status, outcome.body[:200])
+    assert error in outcome.text, outcome.text[-500:]
+    assert outcome.held_s < HELD_BOUND_S, f"held the process for {outcome.held_s:.2f} s"
+    assert outcome.peak_bytes < MEMORY_MB * 2**20 + PEAK_SLACK, \
+        f"the peak RSS rose by {outcome.peak_bytes // 2**20} MB"
+
+
+# -- 1. typing's forward references ---------------------------------------------
+
+FORWARD_REF = '''
+import typing
+
+def get():
+    return repr(typing.{form})
+'''
+
+
+def test_a_forward_reference_is_not_compiled_past_its_bound(tmp_path):
+    source = FORWARD_REF.format(form='List["1+" * 3_000_000 + "1"]')
+    outcome = serve_in_fresh_process(tmp_path, "fwd-list", source)
+    assert_refused_quickly(outcome, "SyntaxError: a forward reference")
+
+
+def test_a_named_tuple_field_type_is_bounded_too(tmp_path):
+    """The class form: the annotation is a value computed at run time."""
+    source = ("import typing\n"
+              "T = 'x or ' * 2_000_000 + 'x'\n"
+              "def get():\n"
+              "    class P(typing.NamedTuple):\n"
+              "        a: T\n"
+              "    return 'made'\n")
+    outcome = serve_in_fresh_process(tmp_path, "fwd-nt", source)
+    assert_refused_quickly(outcome, "SyntaxError: a forward reference")
+
+
+def test_forward_references_of_real_code_still_work(tmp_path):
+    source = ("import typing\n"
+              "class Node:\n"
+              "    pass\n"
+              "P = typing.NamedTuple('P', [('next', 'typing.Optional[P]'), ('n', int)])\n"
+              "def get():\n"
+              "    return repr(typing.List['Node']) + ' ' + repr(P(None, 3))\n")
+    outcome = serve_in_fresh_process(tmp_path, "fwd-ok", source)
+    assert (outcome.status, outcome.body) == (200, "typing.List[ForwardRef('Node')] P(next=None, n=3)")
+
+
+# -- 2. hmac's digestmod ---------------------------------------------------------
+
+TENANT_DIGEST = '''
+import hmac
+
+class Digest:
+    digest_size = 32
+    block_size = 400 * 1024 * 1024
+
+    def update(self, data):
+        pass
+
+    def digest(self):
+        return b"x"
+
+    def copy(self):
+        return self
+
+def get():
+    hmac.{call}
+    return "made"
+'''
+
+
+def test_hmac_does_not_run_a_tenant_digest(tmp_path):
+    source = TENANT_DIGEST.format(call='new(b"k", b"m", lambda d=b"": Digest())')
+    outcome = serve_in_fresh_process(tmp_path, "hmac-new", source)
+    assert_refused_quickly(outcome, "TypeError: digestmod must be a hash name")
+
+
+def test_hmac_subclass_and_digest_function_are_the_same_road(tmp_path):
+    source = TENANT_DIGEST.format(call='digest(b"k", b"m", lambda d=b"": Digest())\n'
+                                       '    class H(hmac.HMAC):\n'
+                                       '        pass\n'
+                                       '    H(b"k", b"m", lambda d=b"": Digest())')
+    outcome = serve_in_fresh_process(tmp_path, "hmac-digest", source)
+    assert_refused_quickly(outcome, "TypeError: digestmod must be a hash name")
+
+
+def test_hmac_with_hashlib_digests_is_cpythons(tmp_path):
+    source = ("import hashlib, hmac\n"
+              "def get():\n"
+              "    h = hmac.HMAC(b'k', digestmod=hashlib.sha1)\n"
+              "    h.update(b'm')\n"
+              "    class H(hmac.HMAC):\n"
+              "        pass\n"
+              "    return ' '.join([hmac.new(b'k', b'm', hashlib.sha256).hexdigest(),\n"
+              "                     hmac.new(b'k', b'm', 'sha256').hexdigest(),\n"
+              "                     h.copy().hexdigest(), h.name,\n"
+              "                     hmac.digest(b'k', b'm', hashlib.blake2b).hex(),\n"
+              "                     H(b'k', b'm', hashlib.md5).hexdigest(),\n"
+              "                     str(isinstance(h, hmac.HMAC))])\n")
+    outcome = serve_in_fresh_process(tmp_path, "hmac-ok", source)
+    expected = " ".join([hmac.new(b"k", b"m", hashlib.sha256).hexdigest(),
+                         hmac.new(b"k", b"m", hashlib.sha256).hexdigest(),
+                         hmac.new(b"k", b"m", hashlib.sha1).hexdigest(), "hmac-sha1",
+                         hmac.digest(b"k", b"m", hashlib.blake2b).hex(),
+                         hmac.new(b"k", b"m", hashlib.md5).hexdigest(), "True"])
+    assert (outcome.status, outcome.body) == (200, expected)
+
+
+# -- 3. a Decimal's negative exponent ---------------------------------------------
+
+def test_a_decimal_with_a_huge_negative_exponent_is_refused(tmp_path):
+    source = ("import statistics\n"
+              "from decimal import Decimal\n"
+              "def get():\n"
+              "    d = Decimal('1e-999999')\n"
+              "    return str(statistics.mean([d, Decimal(1)]))\n")
+    outcome = serve_in_fresh_process(tmp_path, "dec-small", source)
+    assert_refused_quickly(outcome, "SizeLimitError: Decimal values beyond")
+
+
+def test_decimals_arithmetic_makes_stay_usable(tmp_path):
+    """The smallest subnormal a bounded context makes is still a Decimal
+    tenant code may build and turn into a ratio."""
+    source = ("from decimal import Decimal, Context\n"
+              "def get():\n"
+              "    tiny = Context(prec=1000).divide(Decimal(1), Decimal(3) * Decimal('1e4999'))\n"
+              "    smallest = Decimal('1e-5999')\n"
+              "    return f'{tiny.adjusted()} {smallest.as_integer_ratio()[1].bit_length()}'\n")
+    outcome = serve_in_fresh_process(tmp_path, "dec-ok", source)
+    expected = f"-5000 {Decimal('1e-5999').as_integer_ratio()[1].bit_length()}"
+    assert (outcome.status, outcome.body) == (200, expected)
+
+
+# -- 4. statistics' exact sums ----------------------------------------------------
+
+
+
+def test_statistics_exact_sum_is_sized_before_it_is_made(tmp_path):
+    source = ("import statistics\nfrom fractions import Fraction\n"
+              "def get():\n"
+              "    data = [Fraction(1, p ** 300) for p in range(2, 802)]\n"
+              "    return str(statistics.mean(data).denominator.bit_length())\n")
+    outcome = serve_in_fresh_process(tmp_path, "stats-mean", source)
+    assert_refused_quickly(outcome, "statistics.mean() sums its data exactly")
+
+
+def test_statistics_weights_and_means_count_too(tmp_path):
+    """``harmonic_mean``'s weights and a variance's given mean are summed
+    with the data."""
+    source = ("import statistics\nfrom fractions import Fraction\n"
+              "def get():\n"
+              "    big = 1\n"
+              "    for p in range(2, 402):\n"
+              "        big *= p ** 10\n"
+              "    try:\n"
+              "        statistics.pvariance([Fraction(1, 2)] * 10, Fraction(1, big))\n"
+              "    except MemoryError as exc:\n"
+              "        first = str(exc)\n"
+              "    weights = [Fraction(1, p ** 300) for p in range(2, 802)]\n"
+              "    statistics.harmonic_mean([1] * 800, weights=weights)\n"
+              "    return first\n")
+    outcome = serve_in_fresh_process(tmp_path, "stats-weights", source)
+    assert_refused_quickly(outcome, "statistics.harmonic_mean() sums its data exactly")
+
+
+def test_statistics_believes_no_tenant_ratio(tmp_path):
+    source = ("import statistics\n"
+              "class N(int):\n"
+              "    def as_integer_ratio(self):\n"
+              "        return (1, 1 << 100_000)\n"
+              "def get():\n"
+              "    return str(statistics.mean([N(1), N(2)]))\n")
+    outcome = serve_in_fresh_process(tmp_path, "stats-ratio", source)
+    assert_refused_quickly(outcome, "as_integer_ratio is int's own here")
+
+
+def test_statistics_answers_as_cpython(tmp_path):
+    calls = [
+        "statistics.mean([1, 2, 3, 4])",
+        "statistics.mean([Fraction(1, 3), Fraction(1, 7), 2])",
+        "statistics.mean([0.1, 0.2, 1e-300, 1e300])",
+        "statistics.harmonic_mean(range(1, 20001))",
+        "statistics.harmonic_mean([Fraction(3, 5), Fraction(7, 11)], weights=[Fraction(1, 2), 3])",
+        "statistics.variance([Decimal('0.1'), Decimal('0.35'), Decimal(2)])",
+        "statistics.stdev([1.5, 2.5, 2.5, 2.75, 3.25, 4.75])",
+        "statistics.pvariance([Fraction(1, 4), Fraction(5, 4)], Fraction(3, 4))",
+        "statistics.variance([True, False, True])",
+        "statistics.median([3, 1, 2])",
+    ]
+    source = ("import statistics\nfrom fractions import Fraction\nfrom decimal import Decimal\n"
+              "def get():\n"
+              f"    return '|'.join(repr(v) for v in [{', '.join(calls)}])\n")
+    outcome = serve_in_fresh_process(tmp_path, "stats-ok", source)
+    namespace = {"statistics": statistics, "Fraction": Fraction, "Decimal": Decimal}
+    expected = "|".join(repr(eval(call, namespace)) for call in calls)
+    assert (outcome.status, outcome.body) == (200, expected)
