@@ -25,7 +25,10 @@ Holes (each closed; the tests below guard the fixes):
    held the process 28 s; ``1e-3000000`` 252 s) and a 300,000-character
    ``format(d, "f")``. Fix: ``sandbox/guards/operators.py``
    ``check_decimal`` (exponents from -6,000: the smallest subnormal the
-   bounded contexts make).
+   bounded contexts make); and so is a Fraction's made from text
+   (``Fraction("1e-30000000")``, thirteen characters: 33 s on the hub), in
+   ``Fraction.__new__`` for the process (``sandbox/facades/numbers.py``
+   ``fraction_text_bounded``: tenant subclasses are made by it too).
 4. ``statistics`` sums exactly, one ``Fraction`` per distinct denominator,
    in a loop that never ticks: ``mean`` of 800 ``Fraction(1, p ** 300)``
    held the process 10 s past a 2 s budget. Fix:
@@ -187,6 +190,25 @@ def test_decimals_arithmetic_makes_stay_usable(tmp_path):
     outcome = serve_in_fresh_process(tmp_path, "dec-ok", source)
     expected = f"-5000 {Decimal('1e-5999').as_integer_ratio()[1].bit_length()}"
     assert (outcome.status, outcome.body) == (200, expected)
+
+
+def test_a_fraction_from_text_has_its_exponent_bounded_too(tmp_path):
+    source = ("from fractions import Fraction\n"
+              "def get():\n"
+              "    class F(Fraction):\n"
+              "        pass\n"
+              "    return str(F('1e-30000000').denominator.bit_length())\n")
+    outcome = serve_in_fresh_process(tmp_path, "frac-text", source)
+    assert_refused_quickly(outcome, "SizeLimitError: a Fraction's exponent")
+
+
+def test_fractions_from_text_are_cpythons(tmp_path):
+    texts = ["1.5e3", "3/4", " -2.25 ", "1e-5", "2E+2", "-0.125e-3"]
+    source = ("from fractions import Fraction\n"
+              "def get():\n"
+              f"    return ' '.join(str(Fraction(t)) for t in {texts!r})\n")
+    outcome = serve_in_fresh_process(tmp_path, "frac-ok", source)
+    assert (outcome.status, outcome.body) == (200, " ".join(str(Fraction(t)) for t in texts))
 
 
 # -- 4. statistics' exact sums ----------------------------------------------------
