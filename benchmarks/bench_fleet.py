@@ -61,8 +61,10 @@ def _nginx(prefix: Path, nodes, listen: int, balance: str):
 
 
 def _round(root: Path, tenants: Path, count: int, balance: str, seed: int) -> dict:
-    nodes = [muxserver(tenants, "--cache-dir", str(root / "cache"), "--idle-ttl", "3600").wait()
-             for _ in range(3)]
+    # Started together, then waited for: their start-ups overlap.
+    starting = [muxserver(tenants, "--cache-dir", str(root / "cache"), "--idle-ttl", "3600")
+                for _ in range(3)]
+    nodes = [node.wait() for node in starting]
     nginx, url = _nginx(root / f"nginx-{balance}", nodes, free_port(), balance)
     try:
         order = [f"t{i}" for i in range(count)] * 3

@@ -290,9 +290,8 @@ def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
         started = []
         try:
             mux = _mux(tenants, work / "cache")
-            started.append(mux)
-            mux.wait(300)
-            servers = {MUX: mux.url + "/w0/"}
+            started.append(mux)  # waited for below: the peers start meanwhile
+            servers = {}
             php = None
             if have_php():
                 php = PhpFpm(work).start()
@@ -303,6 +302,7 @@ def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
             started.append(fission)
             fission.specialize()
             servers[FISSION] = fission.url + "/"
+            servers = {MUX: mux.wait(300).url + "/w0/", **servers}
             if baseline is not None:
                 base = _mux(tenants, work / "cache-baseline", str(baseline / ".venv/bin/python"),
                             cwd=baseline)

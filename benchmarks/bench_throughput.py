@@ -42,13 +42,15 @@ def run(seconds: float, quick: bool) -> dict:
         tenants = hello_tenants(Path(tmp) / "tenants")
         servers = {
             "muxserver": muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache"),
-                                   ready_path="/t0/").wait(),
+                                   ready_path="/t0/"),
             "muxserver+access-log": muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache"),
                                               "--log-format", "json", ready_path="/t0/",
-                                              access_log=True).wait(),
+                                              access_log=True),
             "gevent.pywsgi": bare_server(nodelay=True),
             "flask+gevent.pywsgi": flask_server(),
         }
+        for name in ("muxserver", "muxserver+access-log"):  # started together
+            servers[name].wait()
         paths = {"muxserver": "/t0/", "muxserver+access-log": "/t0/", "gevent.pywsgi": "/",
                  "flask+gevent.pywsgi": "/hello/"}
         rounds = 1 if quick else 5

@@ -28,6 +28,10 @@ class Fleet:
         self.tenants = root / "tenants"
         for i in range(TENANTS):
             write_tenant(self.tenants, f"t{i}", {"index.py": f"def get():\n    return 't{i}'\n"})
+        # Asks a front server to answer with another tenant's page, or a file.
+        write_tenant(self.tenants, "accel", {"index.py": (
+            "def get():\n    return 'mine', 200, {'X-Accel-Redirect': '/t1/',\n"
+            "        'X-Sendfile': '/etc/passwd', 'X-Accel-Buffering': 'no'}\n")})
         self.config = root / "mux.toml"
         self.config.write_text(f'base_domain = "{BASE_DOMAIN}"\n'
                                '[hosts]\nt5 = ["www.t5.example", "*.t6.example"]\nt6 = ["t6.example"]\n'
@@ -167,6 +171,13 @@ def test_hosts_and_the_base_domain_route_through_nginx(fleet):
                          (f"t8.{BASE_DOMAIN}", "t4")):
         r = requests.get(fleet.url + "/", headers={"Host": host}, timeout=10)
         assert (r.status_code, r.text) == (200, tenant), (host, r.status_code, r.text)
+
+
+@pytest.mark.live
+def test_a_tenant_cannot_send_nginx_to_another_tenant_or_a_file(fleet):
+    r = requests.get(fleet.url + "/accel/", timeout=10)
+    assert (r.status_code, r.text) == (200, "mine")
+    assert "X-Sendfile" not in r.headers  # nginx hides X-Accel-* itself
 
 
 @pytest.mark.live

@@ -104,3 +104,25 @@ def test_a_server_start_imports_nothing(tenants, muxserver_process, tmp_path):
     status = requests.get(server.admin_url + "/_mux/status", timeout=10).json()
     assert "acme" in status["tenants"] and status["deploy_errors"] == {}
     assert requests.get(server.url + "/acme/", timeout=10).status_code == 500
+
+
+def test_a_process_tenant_that_raises_at_import_keeps_the_last_good_version(tenants, live):
+    from muxserver.tenancy.watcher import start_watcher
+
+    process = 'runtime = "process"\n'
+    tenant = tenants.add("acme", {"tenant.toml": process, "index.py": GOOD})
+    server = live(debounce_ms=50, process_tenants=["acme"])
+    watcher = start_watcher(server.app)
+    try:
+        assert server.get("/acme/").text == "v1"
+        (tenant / "index.py").write_text(RAISES)
+        wait_until(lambda: "acme" in server.admin.get("/_mux/status").json()["deploy_errors"],
+                   timeout=60)
+        assert server.get("/acme/").text == "v1"  # the last good version serves
+        status = server.admin.get("/_mux/status").json()
+        [error] = status["tenants"]["acme"]["last_failed_deploy"]["errors"]
+        assert error.startswith("acme/index.py:2: "), error  # file and line, as in the sandbox
+        assert "KeyError: 'DATABASE_URL'" in error, error
+    finally:
+        watcher.stop()
+        server.app.close_processes()

@@ -7,11 +7,13 @@ as the real command (the supervisor replaces a serving process's zygote).
 
 import os
 import signal
+import time
 
 import gevent
 import psutil
 import pytest
 import requests
+from werkzeug.test import Client
 
 from muxserver.proctier.taskcap import PidsCgroups
 from tests.conftest import Subprocess
@@ -62,6 +64,11 @@ BUSY = {
         def pid():
             return str(os.getpid())
 
+        @app.route("/slowpid")
+        def slowpid():
+            time.sleep(0.3)  # two at once: two processes
+            return str(os.getpid())
+
         @app.route("/status/<int:code>")
         def status(code):
             return flask.Response("body", status=code)
@@ -84,6 +91,16 @@ def _stat(pid: int) -> list[str]:
 
 def _state(pid: int) -> str:
     return _stat(pid)[0]
+
+
+def _gone(pid: int) -> bool:
+    """Every thread of ``pid`` has exited, so its files are closed: a leader
+    already shows ``Z`` while its other threads are still exiting, holding
+    the socket a request would be written into."""
+    try:
+        return _state(pid) in ("Z", "X") and os.listdir(f"/proc/{pid}/task") == [str(pid)]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -152,10 +169,39 @@ def test_a_zygote_that_dies_is_replaced_in_process(busy):
     first = int(busy.get("/busy/pid").text)
     zygote = busy.app._zygote_handle.pid
     os.kill(zygote, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(first) or _state(first) in ("Z", "X"))
+    wait_until(lambda: _gone(first))
     r = busy.get("/busy/pid")
     assert r.status_code == 200, r.text
     assert int(r.text) != first and busy.app._zygote_handle.pid != zygote
+
+
+def test_concurrent_first_requests_start_one_zygote_between_them(busy):
+    # Each first request found no zygote and started one; the second start
+    # stopped the first zygote, and the child the first request waited on.
+    firsts = [gevent.spawn(busy.get, "/busy/slowpid") for _ in range(3)]
+    gevent.joinall(firsts, raise_error=True)
+    assert [g.value.status_code for g in firsts] == [200] * 3, [g.value.text for g in firsts]
+    zygote = busy.app._zygote_handle.pid
+    assert {p.ppid() for p in map(psutil.Process, {int(g.value.text) for g in firsts})} == {zygote}
+
+
+def test_a_request_skips_every_process_that_died_since_its_last_answer(busy):
+    # Two warm processes, killed together (as a zygote's death kills all its
+    # children); the next request reaches the server before either reader
+    # has seen its socket close. It is written to neither, so it is neither's:
+    # a third process answers it.
+    both = [gevent.spawn(busy.get, "/busy/slowpid") for _ in range(2)]
+    gevent.joinall(both, raise_error=True)
+    pids = {int(g.value.text) for g in both}
+    assert len(pids) == 2, pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in pids):  # no yield: the readers must not run
+        assert time.monotonic() < deadline
+    r = Client(busy.app).get("/busy/pid")
+    assert r.status_code == 200, r.text
+    assert int(r.text) not in pids
 
 
 @pytest.mark.parametrize("code", [99, 199, 1000])

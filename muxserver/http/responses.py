@@ -42,6 +42,17 @@ SERVER_HEADERS = frozenset([
     "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
     "trailer", "proxy-connection", "date", "x-request-id",
 ])
+#: Headers a front server acts on beyond this answer: nginx's
+#: ``X-Accel-Redirect`` restarts the request at any path of the origin —
+#: another tenant's, with this client's headers, or an internal location of
+#: the operator's — and Apache's and lighttpd's send-file headers serve any
+#: file the front server can read. Dropped, whatever is in front. (The other
+#: ``X-Accel-*`` headers shape only this answer — ``X-Accel-Buffering: no``
+#: is how a streaming app asks nginx not to buffer — and pass.)
+FRONT_SERVER_DIRECTIVES = frozenset([
+    "x-accel-redirect", "x-sendfile", "x-lighttpd-send-file", "x-lighttpd-send-tempfile",
+])
+_DROPPED = SERVER_HEADERS | FRONT_SERVER_DIRECTIVES
 
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json"
@@ -96,6 +107,7 @@ def plain_headers(headers) -> list[tuple[str, str]]:
     round 15): names without ``\r \n : NUL`` or blanks, values without
     line breaks or NUL, at most :data:`MAX_HEADERS` and
     :data:`MAX_HEADER_BYTES`; the server's own (:data:`SERVER_HEADERS`)
+    and a front server's directives (:data:`FRONT_SERVER_DIRECTIVES`)
     dropped.
 
     :raises BadReturnValue: for anything else.
@@ -124,7 +136,7 @@ def plain_headers(headers) -> list[tuple[str, str]]:
         size += len(name) + len(value)
         if size > MAX_HEADER_BYTES:
             raise BadReturnValue(f"headers are over {MAX_HEADER_BYTES} bytes")
-        if name.lower() in SERVER_HEADERS:
+        if name.lower() in _DROPPED:
             continue
         out.append((name, value))
     return out

@@ -52,6 +52,7 @@ import time
 
 import gevent
 from gevent.event import Event
+from gevent.lock import Semaphore
 from gevent.queue import Empty
 from gevent.queue import Queue
 
@@ -165,7 +166,11 @@ def check_in_process(zygote, plan: dict, timeout: float) -> list[str]:
             while True:
                 kind, message = wire.receive(sock)
                 if kind == wire.JSON and message.get("op") == "checked":
-                    return [f"{name}/{e}" for e in message.get("errors", [])][:20]
+                    errors = message.get("errors")
+                    # The first 20, each as text (the process's word: a list
+                    # of anything, up to a frame's size).
+                    return [f"{name}/{str(e)[:2000]}" for e in (errors or [])[:20]] \
+                        if isinstance(errors, list) else [f"{name}/: a malformed check answer"]
                 if kind == wire.JSON and message.get("op") == "log":
                     continue
         return [f"{name}/: the health check did not finish within {timeout:.0f} s"]
@@ -288,6 +293,7 @@ class ProcessTier:
         self.app = app
         self._make_zygote = zygote if callable(zygote) else None
         self._zygote = None if callable(zygote) else zygote
+        self._making_zygote = Semaphore()
         self.proxy = proxy
         self.pools: dict[int, _Pool] = {}
         self._states: dict[int, object] = {}
@@ -300,10 +306,16 @@ class ProcessTier:
         """The zygote client; a new zygote when the last one is gone and
         this tier starts its own."""
         if self._make_zygote is not None and (self._zygote is None or self._zygote.gone):
-            if self._zygote is not None:
-                log.error("the zygote for process tenants is gone; starting another")
-                self._zygote.close()
-            self._zygote = self._make_zygote()
+            # One greenlet starts it; the others wait for that one. Two
+            # concurrent first requests each started a zygote, and the
+            # second start stopped the first zygote and the child it had
+            # just forked for the first request (a 502).
+            with self._making_zygote:
+                if self._zygote is None or self._zygote.gone:
+                    if self._zygote is not None:
+                        log.error("the zygote for process tenants is gone; starting another")
+                        self._zygote.close()
+                    self._zygote = self._make_zygote()
         return self._zygote
 
     def use_zygote(self, client) -> None:
@@ -479,19 +491,23 @@ class ProcessTier:
                 # its socket (its own code can replace its host's loop) held
                 # the request, its body and its connection for ever (round 15).
                 with gevent.Timeout(max(0.0, deadline - time.monotonic()), _NotTaken):
-                    try:
-                        wire.send_json(process.sock, head)
-                    except OSError:
-                        if start_ms is not None:
-                            raise
+                    while True:
+                        try:
+                            wire.send_json(process.sock, head)
+                            break
+                        except OSError:
+                            if start_ms is not None:
+                                raise
                         # It died after its last answer, before this request
                         # reached it (its reader had not said so yet): the
                         # request was never its — another process takes it.
+                        # Each of the pool's processes may have died so (a
+                        # zygote that died takes them all): try each, then a
+                        # new one, whose failure is the request's.
                         self._stop(process)
                         process, start_ms = self._acquire(state, deadline)
                         process.requests += 1
                         process.request_id = request_id
-                        wire.send_json(process.sock, head)
                     wire.send_body(process.sock, body)
                     wire.send_end(process.sock)
             except OSError:

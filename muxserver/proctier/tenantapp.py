@@ -92,6 +92,12 @@ class TenantApp:
             made.append(_resolved(getattr(module, self.factory[1])()))
         for endpoint in self.flask_endpoints:
             importlib.import_module(endpoint_module(endpoint))
+        for route in self.routes:
+            # Method functions, main() and [function] entry points too: a
+            # module only a request imported raised past the health check,
+            # and its broken version took traffic.
+            getattr(importlib.import_module(endpoint_module(route["endpoint"])),
+                    route["handler"])
         for app in made + self._found_apps():
             if isinstance(app, flask.Flask) and app not in self.apps:
                 self.apps.append(app)

@@ -47,7 +47,7 @@ class Lease:
     """What one holder holds of one tenant; made by :func:`take`."""
 
     __slots__ = ("state", "ctx", "generation", "module", "budget", "_previous", "_handed_over",
-                 "released")
+                 "_request", "released")
 
     def __init__(self, state, ctx):
         self.state = state
@@ -61,6 +61,7 @@ class Lease:
         self.budget = None
         self._previous = None
         self._handed_over = False
+        self._request = None
         self.released = False
 
     # -- context -----------------------------------------------------------------
@@ -109,7 +110,7 @@ class Lease:
 
     def attach_request(self, request):
         """The request this lease serves (closed on release)."""
-        self.ctx.request = request
+        self.ctx.request = self._request = request
         return request
 
     def run(self, label: str, func, *args):
@@ -130,8 +131,10 @@ class Lease:
             return
         self.released = True
         try:
-            if self.ctx.request is not None:
-                self.ctx.request.close()
+            # Its own: tenant code may have put another in the context
+            # (a test_request_context it never left).
+            if self._request is not None:
+                self._request.close()
             generation = self.generation
             if generation is not None:
                 try:

@@ -10,7 +10,9 @@ session cookie is added and the ``teardown_request`` hooks run. An exception
 nothing handled — an error handler's own included — goes to
 ``handle_exception``: the handlers for ``InternalServerError`` (500,
 ``HTTPException``, ``Exception``) get it as
-``InternalServerError(original_exception=e)``; without one it is the
+``InternalServerError(original_exception=e)`` — unless the app propagates
+exceptions (``DEBUG``, ``TESTING``, ``PROPAGATE_EXCEPTIONS``: as under
+Flask, no handler is asked); without one it is the
 server's 500 (with its request id, SPEC), or Cloud Functions' crash answer
 for that form. Handlers are found by :mod:`.errorhandlers`. Each step may be
 an ``async def``: its coroutine is driven to its end here, inside the same
@@ -33,6 +35,8 @@ method not allowed) as Flask's routing error would be: after the
 
 from __future__ import annotations
 
+from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import default_exceptions
@@ -187,15 +191,25 @@ def _full_dispatch(ctx, view, apps, route, tenant_root, view_args=None):
             rv = view()
     except Exception as exc:
         # Where the error handlers are is looked up only when one is needed.
-        rv = _handle_user_exception(exc, levels(apps, _site(ctx)), route, tenant_root)
+        rv = _handle_user_exception(exc, levels(apps, _site(ctx)), _app(ctx))
     return _finalize(ctx, rv, apps)
 
 
-def _handle_user_exception(exc, where, route, tenant_root):
+def _app(ctx):
+    """The tenant's Flask app, whose config rules errors (None: none made)."""
+    site = _site(ctx)
+    return site.app if site is not None else None
+
+
+def _handle_user_exception(exc, where, app):
     """Flask's ``handle_user_exception``: what the handler for ``exc``
-    returns; an HTTP error without one is its own answer; any other error
-    without one is raised on (to :func:`_handle_exception`)."""
-    if isinstance(exc, HTTPException):
+    returns; an HTTP error without one is its own answer — unless the app
+    traps it (:func:`_traps`); any other error without one is raised on (to
+    :func:`_handle_exception`)."""
+    if isinstance(exc, BadRequestKeyError) and app is not None and (
+            app.debug or app.config.get("TRAP_BAD_REQUEST_ERRORS")):
+        exc.show_exception = True  # the missing key in the page, as Flask shows it
+    if isinstance(exc, HTTPException) and not _traps(app, exc):
         # Flask's handle_http_exception: an error with no code (what
         # abort(response) raises) is answered as it is.
         if exc.code is None:
@@ -208,11 +222,39 @@ def _handle_user_exception(exc, where, route, tenant_root):
     return resolve(handler(exc))
 
 
+def _traps(app, exc) -> bool:
+    """Flask's ``trap_http_exception``: ``TRAP_HTTP_EXCEPTIONS``, and
+    ``TRAP_BAD_REQUEST_ERRORS`` (unset: a missing form or query key under
+    ``DEBUG``) make an HTTP error without a handler of its own an unhandled
+    exception, as any other."""
+    if app is None:
+        return False
+    config = app.config
+    if config.get("TRAP_HTTP_EXCEPTIONS"):
+        return True
+    trap = config.get("TRAP_BAD_REQUEST_ERRORS")
+    if trap is None and app.debug and isinstance(exc, BadRequestKeyError):
+        return True
+    return bool(trap) and isinstance(exc, BadRequest)
+
+
+def _propagates(app) -> bool:
+    """Flask's ``PROPAGATE_EXCEPTIONS`` (unset: ``TESTING`` or ``DEBUG``):
+    an unhandled exception skips the error handlers and reaches the server,
+    whose 500 this is (under Flask, the WSGI server's or the debugger's)."""
+    if app is None:
+        return False
+    propagate = app.config.get("PROPAGATE_EXCEPTIONS")
+    return bool(app.testing or app.debug) if propagate is None else bool(propagate)
+
+
 def _handle_exception(ctx, exc, apps, route, tenant_root):
     """Flask's ``handle_exception``, for an error nothing handled: the
     handler for ``InternalServerError(original_exception=exc)``, if any
     (the error is logged, as Flask logs it); the platform's crash answer for
     a Cloud Function; otherwise ``exc`` is raised on (the server's 500)."""
+    if _propagates(_app(ctx)):
+        raise exc
     server_error = InternalServerError(original_exception=exc)
     handler = find_error_handler(levels(apps, _site(ctx)), server_error)
     if handler is None:

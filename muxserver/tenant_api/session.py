@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,9 +266,16 @@ def _tagged_json():
     session, as a forged one does)."""
     global _TAGGED
     if _TAGGED is None:
+        from flask.json.provider import _default
         from flask.json.tag import TaggedJSONSerializer
 
         class BoundedTaggedJSON(TaggedJSONSerializer):
+            def dumps(self, value):
+                # As Flask's app JSON writes it inside a request: keys sorted
+                # (outside an app context the serializer does not sort).
+                return json.dumps(self.tag(value), separators=(",", ":"), sort_keys=True,
+                                  default=_default)
+
             def loads(self, value):
                 if len(value) > MAX_SESSION_TEXT:
                     raise ValueError(f"a session cookie's text is over {MAX_SESSION_TEXT} bytes")

@@ -20,6 +20,7 @@ run hooks and error handlers as Flask does. Everything Flask keeps per app
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 import weakref
@@ -40,6 +41,7 @@ from muxserver.tenant_api import errorhandlers
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import BODY_LIMIT_DEFAULTS
+from muxserver.tenant_api.request import TenantHeaders
 from muxserver.tenant_api.request import TenantRequest
 from muxserver.tenant_api.request import request
 from muxserver.tenant_api.response import Response
@@ -59,6 +61,7 @@ from muxserver.tenant_api.views import views_module
 from sandbox.facades import ModuleFacade
 from sandbox.facades.aio import resolve
 from sandbox.facades.data import decode_json
+from sandbox.facades.jsontext import dumps as jsontext_dumps
 from sandbox.guards import safe_str_builtin
 from sandbox.facades.system import TenantLogger
 from sandbox.guards import guarded_getattr
@@ -527,8 +530,15 @@ class Flask:
             raise RuntimeError("'static_folder' must be set to serve static files.")
         return send_from_directory(self.static_folder, filename)
 
-    def test_request_context(self, *args, **kwargs):
-        return _NullContext()
+    def test_request_context(self, path="/", base_url=None, *, method="GET",
+                             query_string=None, headers=None, data=None, json=None):
+        """Flask's ``test_request_context``: inside it ``request`` is a
+        request for ``path`` and ``url_for`` builds URLs as Flask's does in
+        one (``"/"``, not under the mount: the Flask docs' URL-building
+        example prints at import). A subset of werkzeug's
+        ``EnvironBuilder`` arguments, as plain text."""
+        return _TestRequestContext(self, path, base_url, method, query_string, headers,
+                                   data, json)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -583,23 +593,6 @@ class Blueprint(Flask):
 
 
 @declared("push pop")
-class _NullContext:
-    __slots__ = ()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def push(self):
-        pass
-
-    def pop(self, *args):
-        pass
-
-
-@declared("push pop")
 class _AppContext:
     """``app.app_context()``: Flask's application context. Inside it ``g``
     is a namespace of its own, as each Flask app context has (the Flask
@@ -647,6 +640,72 @@ class _AppContext:
                     ctx.extras.pop(key, None)
                 else:
                     ctx.extras[key] = value
+
+
+@declared("push pop")
+class _TestRequestContext:
+    """``app.test_request_context(...)``: an app context (:class:`_AppContext`)
+    whose ``request`` is one built from the arguments, mounted at the root
+    as Flask's test request is. Leaving it gives back the request and the
+    site the context had (at import time: none)."""
+
+    __slots__ = ("_app", "_args", "_app_context", "_saved")
+
+    def __init__(self, app, path, base_url, method, query_string, headers, data, json):
+        self._app = app
+        self._args = (path, base_url, method, query_string, headers, data, json)
+        self._app_context = _AppContext(app)
+        self._saved = []
+
+    def __enter__(self):
+        self.push()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.pop(exc)
+        return False
+
+    def _request(self) -> TenantRequest:
+        from werkzeug.test import EnvironBuilder
+
+        path, base_url, method, query_string, headers, data, json = self._args
+        # Plain copies of the tenant's values: werkzeug's builder is host code.
+        text = {"path": path, "method": method}
+        text.update((k, v) for k, v in (("base_url", base_url),
+                                        ("query_string", query_string)) if v is not None)
+        built = {key: safe_str_builtin(value) for key, value in text.items()}
+        if headers is not None:
+            pairs = list(itertools.islice(
+                headers.items() if isinstance(headers, dict) else headers,
+                TenantHeaders.MAX_ITEMS + 1))
+            if len(pairs) > TenantHeaders.MAX_ITEMS:  # a host loop over them follows
+                raise ValueError(f"a request holds at most {TenantHeaders.MAX_ITEMS} headers here")
+            built["headers"] = [(safe_str_builtin(k), safe_str_builtin(v)) for k, v in pairs]
+        if json is not None:
+            built["data"] = jsontext_dumps(json)
+            built["content_type"] = "application/json"
+        elif data is not None:
+            built["data"] = bytes(data) if isinstance(data, (bytes, bytearray)) \
+                else safe_str_builtin(data)
+        environ = EnvironBuilder(**built).get_environ()
+        return TenantRequest(environ, environ.get("PATH_INFO", "/"), "", None)
+
+    def push(self):
+        request = self._request()
+        self._app_context.push()
+        ctx = context.visible()
+        self._saved.append((ctx, ctx.request, ctx.site, request))
+        ctx.request, ctx.site = request, _site_of(self._app) or ctx.site
+
+    def pop(self, exc=None):
+        if not self._saved:
+            raise RuntimeError("Popped wrong request context.")
+        # Into the context it was pushed on (a context pushed at import and
+        # popped in a request leaves that request's as it is).
+        ctx, request, site, pushed = self._saved.pop()
+        pushed.close()
+        ctx.request, ctx.site = request, site
+        self._app_context.pop(exc)
 
 
 @declared(forward=lambda proxy: proxy._get())

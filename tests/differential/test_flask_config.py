@@ -123,3 +123,75 @@ def test_the_config_loaders_read_only_the_tenants_text(tenants):
     answer = Client(tenants.app()).get("/t/").get_json()
     assert answer == {"calls": [], "greeting": "hi", "secret": "s", "nested": "TypeError",
                       "env": {"FLASK_API_KEY": "s", "FLASK_ENV__X": "1"}}, answer
+
+
+ERRORS = {
+    "app.py": """
+        import os
+        from flask import Flask, request
+
+        app = Flask(__name__)
+        for key in ("DEBUG", "TESTING", "PROPAGATE_EXCEPTIONS", "TRAP_HTTP_EXCEPTIONS",
+                    "TRAP_BAD_REQUEST_ERRORS"):
+            if os.getenv(key):
+                app.config[key] = os.getenv(key) == "yes"
+
+        @app.errorhandler(500)
+        def oops(e):
+            return "handled: " + type(e.original_exception).__name__, 500
+
+        @app.route("/boom")
+        def boom():
+            raise ValueError("boom")
+
+        @app.route("/form")
+        def form():
+            return request.form["missing"]
+
+        @app.route("/abort")
+        def aborted():
+            from flask import abort
+            abort(404)
+        """,
+}
+
+
+def _errors_app(both, monkeypatch, config):
+    for key, value in config.items():
+        monkeypatch.setenv(key, value)
+    toml = "".join(f'{key} = "{value}"\n' for key, value in config.items())
+    return both({**ERRORS, "tenant.toml": "[env]\n" + toml})
+
+
+@pytest.mark.parametrize("config", [{}, {"DEBUG": "yes", "PROPAGATE_EXCEPTIONS": "no"},
+                                    {"TRAP_BAD_REQUEST_ERRORS": "no", "DEBUG": "yes",
+                                     "PROPAGATE_EXCEPTIONS": "no"}],
+                         ids=["defaults", "debug-not-propagating", "debug-untrapped"])
+def test_error_handlers_answer_as_flasks_config_says(both, monkeypatch, config):
+    pair = _errors_app(both, monkeypatch, config)
+    assert pair.get("/boom")[1].get_data(as_text=True) == "handled: ValueError"
+    pair.get("/form")  # 400 (with the key under DEBUG), or trapped: the 500 handler's
+    pair.get("/abort")
+
+
+@pytest.mark.parametrize("config", [{"DEBUG": "yes"}, {"TESTING": "yes"},
+                                    {"PROPAGATE_EXCEPTIONS": "yes"}])
+def test_an_app_that_propagates_exceptions_skips_its_error_handlers(both, monkeypatch, config):
+    # Under Flask the exception reaches the WSGI server (its 500, or the
+    # debugger); here the server's 500 answers: the handler is never asked.
+    pair = _errors_app(both, monkeypatch, config)
+    with pytest.raises(ValueError):
+        pair.flask.client.get("/t/boom")
+    answer = pair.mux.get("/t/boom")
+    assert answer.status_code == 500 and "handled" not in answer.get_data(as_text=True)
+    assert "request id" in answer.get_data(as_text=True).lower()
+
+
+@pytest.mark.parametrize("config", [{"DEBUG": "yes"}, {"TRAP_HTTP_EXCEPTIONS": "yes"},
+                                    {"TRAP_BAD_REQUEST_ERRORS": "yes"}])
+def test_trapped_http_errors_reach_the_500_handler_as_flask_traps_them(both, monkeypatch,
+                                                                        config):
+    pair = _errors_app(both, monkeypatch, {**config, "PROPAGATE_EXCEPTIONS": "no"})
+    flask_answer, _ = pair.get("/form")
+    assert flask_answer.status_code == 500  # trapped: the 500 handler answered
+    pair.get("/abort")

@@ -598,3 +598,35 @@ def test_app_config_holds_flask_3_1_defaults_and_no_others(both):
     for key in ("SEND_FILE_MAX_AGE_DEFAULT", "PREFERRED_URL_SCHEME", "MAX_COOKIE_SIZE",
                 "JSON_SORT_KEYS", "TRUSTED_HOSTS"):
         pair.get(f"/{key}")
+
+
+def test_url_building_in_a_test_request_context_as_flasks_quickstart_shows_it(both):
+    # The Flask quickstart's "URL Building" example runs at import.
+    pair = both({"app.py": """
+        from flask import Flask, request, url_for
+
+        app = Flask(__name__)
+        BUILT = []
+
+        @app.route("/")
+        def index():
+            return "index"
+
+        @app.route("/user/<username>")
+        def profile(username):
+            return username
+
+        @app.route("/built")
+        def built():
+            with app.test_request_context("/x", method="POST", query_string="a=1"):
+                inside = [request.path, request.method, request.args["a"],
+                          url_for("profile", username="a b")]
+            return {"import": BUILT, "inside": inside,
+                    "after": [request.path, url_for("index")]}
+
+        with app.test_request_context():
+            BUILT += [url_for("index"), url_for("index", next="/"),
+                      url_for("profile", username="John Doe"),
+                      url_for("index", _external=True), request.path]
+        """})
+    pair.get("/built")

@@ -47,3 +47,12 @@ def test_a_body_over_the_cap_is_refused_whichever_way_it_comes(wrap):
     with pytest.raises(BadReturnValue, match="response body is over"):
         to_plain(wrap("x" * (MAX_BODY_BYTES + 1)))
     assert len(to_plain(wrap("x" * MAX_BODY_BYTES))[2]) == MAX_BODY_BYTES
+
+
+def test_a_front_servers_directives_are_dropped_and_the_rest_pass():
+    headers = {"X-Accel-Redirect": "/other/", "x-sendfile": "/etc/passwd",
+               "X-LIGHTTPD-send-file": "/etc/passwd", "X-Lighttpd-Send-Tempfile": "/tmp/x",
+               "X-Accel-Buffering": "no", "X-Accel-Limit-Rate": "1024"}
+    _, sent, _, _ = to_plain(("x", headers))
+    assert [name for name, _ in sent if name.lower() != "content-type"] == \
+        ["X-Accel-Buffering", "X-Accel-Limit-Rate"]
