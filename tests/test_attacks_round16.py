@@ -28,7 +28,9 @@ Holes (each closed; the tests below guard the fixes):
    bounded contexts make); and so is a Fraction's made from text
    (``Fraction("1e-30000000")``, thirteen characters: 33 s on the hub), in
    ``Fraction.__new__`` for the process (``sandbox/facades/numbers.py``
-   ``fraction_text_bounded``: tenant subclasses are made by it too).
+   ``fraction_text_bounded``: tenant subclasses are made by it too); and
+   ``round(Fraction(1, 3), 10**7)`` (6 s: ``check_round`` bounded only a
+   negative ``ndigits``, the costly one for an int).
 4. ``statistics`` sums exactly, one ``Fraction`` per distinct denominator,
    in a loop that never ticks: ``mean`` of 800 ``Fraction(1, p ** 300)``
    held the process 10 s past a 2 s budget. Fix:
@@ -209,6 +211,17 @@ def test_fractions_from_text_are_cpythons(tmp_path):
               f"    return ' '.join(str(Fraction(t)) for t in {texts!r})\n")
     outcome = serve_in_fresh_process(tmp_path, "frac-ok", source)
     assert (outcome.status, outcome.body) == (200, " ".join(str(Fraction(t)) for t in texts))
+
+
+def test_rounding_a_fraction_to_many_digits_is_bounded(tmp_path):
+    """A positive ``ndigits`` costs a fraction ``10 ** ndigits`` too (an int
+    returns itself there, and still may)."""
+    source = ("from fractions import Fraction\n"
+              "def get():\n"
+              "    assert round(12345, 10**9) == 12345\n"
+              "    return str(round(Fraction(1, 3), 10**7))\n")
+    outcome = serve_in_fresh_process(tmp_path, "frac-round", source)
+    assert_refused_quickly(outcome, "SizeLimitError: round() to that many digits")
 
 
 # -- 4. statistics' exact sums ----------------------------------------------------

@@ -512,12 +512,15 @@ def star_items(iterable):
 def check_round(number, ndigits=None) -> None:
     """Before ``round()``: ``round(5, -10**7)`` computes ``10**10**7`` (for
     ints and fractions) in one call that never ticks; such a power is
-    bounded like any other integer."""
+    bounded like any other integer. A fraction computes it for a positive
+    ``ndigits`` too (``round(Fraction(1, 3), 10**7)`` held the process 6 s,
+    round 16); an int returns itself there."""
     if ndigits is None:
         check_decimal(number)  # int() of it
     elif is_count(ndigits) and isinstance(number, numbers.Rational):
         ndigits = exact_int(ndigits)
-        if ndigits < 0 and -ndigits * 10 // 3 > MAX_INT_BITS:
+        power = -ndigits if isinstance(number, int) else abs(ndigits)
+        if power * 10 // 3 > MAX_INT_BITS:
             raise SizeLimitError("round() to that many digits would build too large an integer")
     return ndigits
 
