@@ -47,6 +47,14 @@ Holes (each closed; the tests below guard the fixes):
    ``sandbox/facades/text.py`` ``_flags_keep_plain_values`` (such a
    combination is made, not kept; the members' own combinations are).
 
+6. ``ABC.register`` on a tenant ABC deriving from a shared one
+   (``class M(collections.abc.Iterable)``, ``M.register(float)``): the
+   shared ABC asks its subclasses, so ``isinstance(1.5, Iterable)`` was true
+   for every tenant and the host, and stayed true after the tenant was
+   evicted (the shared ABC's cache). Cross-tenant integrity: host code
+   branches on such checks. Fix: ``sandbox/guards/language.py``
+   ``_register`` (such an ABC registers only the tenant's own classes).
+
 Tried and held (no test here, or covered by earlier rounds): format fields
 and ``string.Formatter`` (not offered), ``dataclasses.make_dataclass`` (not
 offered), ``namedtuple`` of 300,000 fields (1,024 at most), nested
@@ -357,3 +365,77 @@ def test_flags_combine_as_cpythons(tmp_path):
     import regex
     namespace = {"re": regex, "F": enum.IntFlag("F", {"A": 1, "B": 2})}
     assert (outcome.status, outcome.body) == (200, "|".join(str(eval(c, namespace)) for c in calls))
+
+
+# -- 6. registering on an ABC a tenant shares ---------------------------------------
+
+ABC_POISON = '''
+import collections
+import collections.abc as cabc
+import fractions
+
+class Mine(cabc.Iterable):
+    def __iter__(self):
+        return iter(())
+
+def get():
+    made = []
+    for host_class in (float, bool, dict, ValueError, collections.OrderedDict, fractions.Fraction):
+        try:
+            Mine.register(host_class)
+            made.append(host_class.__name__)
+        except TypeError:
+            pass
+    return " ".join(made)
+'''
+
+ABC_VICTIM = '''
+import collections.abc as cabc
+
+def get():
+    return repr([isinstance(1.5, cabc.Iterable), isinstance({}, cabc.Iterable)])
+'''
+
+
+def test_a_tenant_abc_cannot_register_host_classes_into_a_shared_one(tmp_path):
+    """Registered on a tenant subclass of ``Iterable``, ``float`` was an
+    ``Iterable`` for every tenant and for the host — still after the tenant
+    was evicted (the shared ABC's cache). Run in a fresh process: on a
+    server where it works, the test process's ABCs would be poisoned."""
+    script = (
+        "import gc, json, collections.abc\n"
+        "from tests.sandbox.inprocess import SandboxHost\n"
+        f"host = SandboxHost({str(tmp_path)!r})\n"
+        f"host.write('evil', {{'index.py': {ABC_POISON!r}}})\n"
+        f"host.write('victim', {{'index.py': {ABC_VICTIM!r}}})\n"
+        "evil = host.request('evil')\n"
+        "during = host.request('victim').body\n"
+        "host.close('evil'); gc.collect()\n"
+        "after = host.request('victim').body\n"
+        "print(json.dumps([evil.status, evil.body, evil.text[-300:], during, after,\n"
+        "                  isinstance(1.5, collections.abc.Iterable)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, registered, log, during, after, host_sees = json.loads(done.stdout.splitlines()[-1])
+    assert (status, registered) == (200, ""), log
+    assert during == after == "[False, True]"
+    assert host_sees is False
+
+
+def test_a_tenant_abc_still_registers_its_own_classes(tmp_path):
+    source = ("import collections.abc as cabc\n"
+              "class Seq(cabc.Sequence):\n"
+              "    def __getitem__(self, i):\n"
+              "        raise IndexError\n"
+              "    def __len__(self):\n"
+              "        return 0\n"
+              "class Mine:\n"
+              "    pass\n"
+              "def get():\n"
+              "    Seq.register(Mine)\n"
+              "    return repr([isinstance(Mine(), cabc.Sequence), isinstance(Mine(), Seq),\n"
+              "                 issubclass(float, Seq)])\n")
+    outcome = serve_in_fresh_process(tmp_path, "abc-own", source)
+    assert (outcome.status, outcome.body) == (200, "[True, True, False]")
