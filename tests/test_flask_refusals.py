@@ -71,9 +71,118 @@ def test_it_refuses_a_request_name_it_does_not_offer_with_file_and_line(tenants)
     assert tenants.app().registry.error_list() == []
 
 
+def test_setting_a_name_on_the_request_is_refused_with_file_and_line(tenants):
+    """Flask's request takes attributes (``request.start_time = time.time()``
+    in a before_request hook); the sandbox's cannot be changed, which was a
+    TypeError on every request: refused at deploy, pointing at flask.g."""
+    tenants.add("acme", {"app.py": """
+        import time
+        from flask import Flask, g, request
+
+        app = Flask(__name__)
+
+        @app.before_request
+        def start():
+            request.start_time = time.time()
+
+        @app.route("/")
+        def index():
+            return "hi"
+        """})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and "acme/app.py:9:" in errors[0], errors
+    assert "setting request.start_time is not offered here" in errors[0]
+    assert "g.start_time = ..." in errors[0]
+
+
 def test_a_process_tenant_may_read_every_request_name(tenants):
     tenants.add("acme", {**REQUEST_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+APP_NAMES_APP = {"app.py": """
+    from flask import Flask, current_app, request
+
+    site = Flask(__name__)
+    site.db = {"hits": 0}  # the tenant's own name: Flask's app has none such
+
+    @site.after_request
+    def cors(response):
+        allowed = current_app.make_default_options_response().headers["allow"]
+        response.headers.add("Access-Control-Allow-Methods", allowed)
+        return response
+
+    @site.route("/")
+    def index():
+        site.db["hits"] += 1
+        return str(site.db["hits"])
+    """}
+
+
+def test_it_refuses_a_flask_app_name_it_does_not_offer_with_file_and_line(tenants):
+    """A name Flask 3.1's app has and the sandbox's does not, read or set on
+    ``current_app``, ``app`` or the module's ``Flask(...)``, is refused at
+    deploy (it was an AttributeError on the first request); the tenant's own
+    names on its app deploy."""
+    tenants.add("acme", APP_NAMES_APP)
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1, errors
+    assert "acme/app.py:9:" in errors[0]
+    assert "current_app.make_default_options_response is not offered here" in errors[0]
+    tenants.add("acme", {"app.py": APP_NAMES_APP["app.py"].replace(
+        'current_app.make_default_options_response().headers["allow"]', '"GET"')
+        + "    site.session_interface = None\n"})
+    errors = tenants.app().registry.error_list()
+    assert len(errors) == 1 and "acme/app.py:17:" in errors[0], errors
+    assert "site.session_interface is not offered here" in errors[0]
+    tenants.add("acme", {"app.py": APP_NAMES_APP["app.py"].replace(
+        'current_app.make_default_options_response().headers["allow"]', '"GET"')})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+
+
+def test_a_project_that_ships_its_tests_deploys_with_warnings(tenants):
+    """Names the sandbox does not offer are refused where a request can
+    reach them, as imports are: a project's own ``tests/`` (pytest,
+    ``app.test_client()``) and ``setup.py`` are warnings, not refusals."""
+    tenants.add("acme", {
+        "app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                  "@app.route('/')\ndef index():\n    return 'hi'\n",
+        "tests/test_app.py": "import pytest\nfrom app import app\n\n"
+                             "def test_index():\n"
+                             "    assert app.test_client().get('/').data == b'hi'\n",
+        "setup.py": "from setuptools import setup\nsetup(name='acme')\n",
+    })
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    warnings = app.registry.get("acme").spec.warnings
+    assert any("acme/tests/test_app.py:5: app.test_client is not offered here" in w
+               for w in warnings), warnings
+    # The same call in a module a request reaches is refused.
+    tenants.add("acme", {"app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                   "@app.route('/')\ndef index():\n"
+                                   "    return app.test_client().get('/').data\n"})
+    [error] = tenants.app().registry.error_list()
+    assert "acme/app.py:5: app.test_client is not offered here" in error, error
+
+
+def test_a_process_tenant_may_use_every_flask_app_name(tenants):
+    tenants.add("acme", {**APP_NAMES_APP, "tenant.toml": 'runtime = "process"\n'})
+    assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+def test_the_flask_app_names_are_flask_3_1s():
+    """The list the check reads is every public name of a Flask app, and
+    the sandbox's app declares exactly the names the check lets through."""
+    import flask
+
+    from muxserver.tenancy.app_names import APP_NAMES
+    from muxserver.tenancy.app_names import FLASK_APP_NAMES
+    from muxserver.tenant_api.shim import Flask
+    from sandbox.guards.declared import public_names
+
+    assert FLASK_APP_NAMES == {n for n in dir(flask.Flask("x")) if not n.startswith("_")}
+    assert public_names(Flask) == APP_NAMES
 
 
 NESTED_BLUEPRINTS = {"app.py": """

@@ -169,6 +169,17 @@ async def handler(event, context):
         return {"statusCode": 200, "body": "x", "extra": 1}
     if kind == "bad-status":
         return {"statusCode": "oops", "body": "x"}
+    if kind == "number-body":  # aws-sam-cli's start_api fixture echo_integer_body
+        return {"statusCode": 200, "body": 42}
+    if kind == "bool-body":
+        return {"statusCode": 200, "body": True}
+    if kind == "gif-base64encoded":  # ... base64_with_Base64Encoded_priority_response
+        return {"statusCode": 200, "body": base64.b64encode(b"GIF8").decode(),
+                "base64Encoded": event.get("queryStringParameters") is None,
+                "isBase64Encoded": True, "headers": {"Content-Type": "image/gif"}}
+    if kind == "base64-as-text":
+        return {"statusCode": 200, "body": base64.b64encode(b"GIF8").decode(),
+                "isBase64Encoded": "true"}
     return {"statusCode": 200, "body": kind}
 """
 
@@ -199,6 +210,12 @@ def test_http_api_answers_as_payload_2_0_is_read(tenants):
     binary = client.get("/v2/binary")
     assert binary.data == b"\x89PNG" and binary.headers["Content-Type"] == "image/png"
     assert _answer(client, "/v2/nobody")[0] == 204
+    # A number or boolean body is its JSON text, as API Gateway reads it.
+    assert _answer(client, "/v2/number-body")[::2] == (200, b"42")
+    assert _answer(client, "/v2/bool-body")[::2] == (200, b"true")
+    assert _answer(client, "/v2/base64-as-text")[::2] == (200, b"GIF8")
+    # An HTTP API reads isBase64Encoded only (base64Encoded is skipped).
+    assert _answer(client, "/v2/gif-base64encoded")[::2] == (200, b"GIF8")
     for broken in ("raises", "unserialisable", "dict-body", "bad-status"):
         answer = client.get(f"/v2/{broken}")
         assert (answer.status_code, answer.json) == FAILED, broken
@@ -216,6 +233,11 @@ def test_rest_api_answers_as_payload_1_0_is_read(tenants):
     ok = client.get("/v1/fine")
     assert (ok.status_code, ok.text, ok.headers["Content-Type"]) == (200, "fine", "application/json")
     assert client.get("/v1/binary").data == b"\x89PNG"
+    assert _answer(client, "/v1/number-body")[::2] == (200, b"42")
+    # A REST API reads base64Encoded first when the answer has it.
+    assert _answer(client, "/v1/gif-base64encoded")[::2] == (200, b"GIF8")
+    assert _answer(client, "/v1/gif-base64encoded?text=1")[::2] == (
+        200, base64.b64encode(b"GIF8"))
     for broken in ("string", "object", "list", "none", "raises", "extra-key", "dict-body"):
         answer = client.get(f"/v1/{broken}")
         assert (answer.status_code, answer.json) == FAILED, broken
@@ -226,3 +248,31 @@ def test_a_lambda_handler_is_stopped_by_its_limits_like_any_request(tenants):
             "[limits]\ncpu_ms = 100\n")
     answer = Client(tenants.app()).get("/hog/")
     assert answer.status_code == 503 and "CPU time" in answer.text
+
+
+ENVIRON = """
+import os
+
+def handler(event, context):
+    return {"environ": dict(os.environ), "name": os.environ["AWS_LAMBDA_FUNCTION_NAME"]}
+"""
+
+
+def test_a_lambda_handler_sees_the_runtimes_environment_variables(tenants):
+    """os.environ holds what the Lambda runtime sets for a function, with the
+    values its context gives (serverless-patterns' apigw-http-api-lambda-cdk
+    answers dict(os.environ)); the tenant's [env] wins; no region or keys."""
+    tenants.add("fn", {"fn.py": ENVIRON, "tenant.toml":
+                       "[limits]\nmemory_mb = 256\n[env]\nTZ = 'Europe/Paris'\n"
+                       "[function]\nentrypoint = 'fn.handler'\nform = 'lambda'\n"})
+    answer = Client(tenants.app()).get("/fn/")
+    assert answer.status_code == 200, answer.text
+    environ = answer.json["environ"]
+    assert answer.json["name"] == "fn"
+    assert environ["_HANDLER"] == "fn.handler"
+    assert environ["AWS_EXECUTION_ENV"].startswith("AWS_Lambda_python3.")
+    assert (environ["AWS_LAMBDA_FUNCTION_VERSION"], environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+            environ["AWS_LAMBDA_LOG_GROUP_NAME"]) == ("$LATEST", "256", "/aws/lambda/fn")
+    assert environ["LAMBDA_TASK_ROOT"] == "/app" and environ["TZ"] == "Europe/Paris"
+    assert not any(k.startswith(("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS", "AWS_SECRET",
+                                 "AWS_SESSION")) for k in environ)

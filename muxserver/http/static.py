@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from muxserver.errors import NotFound
+from muxserver.http import path_text
 from muxserver.http.sending import plain_parts
 from muxserver.http.sending import send_file
 from muxserver.http.streams import STATIC_INLINE_BYTES
@@ -27,7 +28,9 @@ def static_target(spec, rel: str) -> tuple[str, str, str | None] | None:
     """``(folder, filename, blueprint)`` of the static file ``rel`` names
     (Flask's ``static`` routes): the app's at ``/static/`` (the tenant's
     ``static/``, or the one beside its app: a package's ``flaskr/static``),
-    else a blueprint's at its ``static_url_path``; None for any other path."""
+    else a blueprint's at its ``static_url_path``; None for any other path.
+    ``rel`` is the WSGI path; the file name is its text (:func:`path_text`)."""
+    rel = path_text(rel)
     if spec.has_static and rel.startswith(PREFIX):
         return spec.static_dir, rel[len(PREFIX):], None
     for url, folder, blueprint in spec.static_mounts:

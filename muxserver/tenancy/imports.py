@@ -136,8 +136,9 @@ def check_tenant_imports(
             notes.append(f"{where}:{line}: {module}.{attr} is not offered here: the server's "
                          f"{module} has no {attr!r}; a request that reaches it raises "
                          "AttributeError")
-        for message, line in facts.meta.get("unusable_paths", ()):
-            found.append(f"{where}:{line}: {message}")
+        for key in ("unusable_paths", "unoffered"):
+            for message, line in facts.meta.get(key, ()):
+                found.append(f"{where}:{line}: {message}")
         for name, line in facts.meta.get("undefined", ()):
             if name in PYTHON_BUILTINS:
                 found.append(f"{where}:{line}: {name!r} is one of Python's builtins the sandbox "

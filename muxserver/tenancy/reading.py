@@ -19,6 +19,8 @@ from sandbox.guards.builtins import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.app_names import APP_NAMES
+from muxserver.tenancy.app_names import FLASK_APP_NAMES
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
@@ -295,8 +297,27 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
 
     :raises SyntaxError: with ``lineno``, as for a route that cannot be read.
     """
-    _check_request_names(tree)
+    # What the sandbox's request and app do not offer is refused where a
+    # request can reach it (the scanner decides, as for imports: a tests/
+    # file calling app.test_client() is a warning), with file and line.
+    unoffered = []
+    for check in (_check_request_names, _check_app_names, _check_app_parts):
+        try:
+            check(tree)
+        except SyntaxError as exc:
+            unoffered.append([exc.msg, exc.lineno])
     _check_blueprint_registrations(tree)
+    meta = read_module(tree)
+    meta["unoffered"] = unoffered
+    return meta
+
+
+def _check_app_parts(tree: ast.Module) -> None:
+    """Refuse a name of ``app.json``, ``app.config``... (:data:`_APP_PARTS`)
+    the sandbox's does not have, and a JSON provider of the tenant's own.
+
+    :raises SyntaxError: with ``lineno``.
+    """
     apps = set(_app_objects(tree)) | {"app", "current_app"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
@@ -315,7 +336,29 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
                                "json_provider_class) is not offered here: app.json's settings "
                                "(sort_keys, compact, ensure_ascii, mimetype) are; a tenant "
                                "with runtime = \"process\" runs Flask itself")
-    return read_module(tree)
+
+
+def _check_app_names(tree: ast.Module) -> None:
+    """Refuse a name Flask's app has and the sandbox's does not, read or
+    set on ``app``, ``current_app`` or a name the module binds to
+    ``Flask(...)``: ``current_app.make_default_options_response()`` failed
+    on the first request, and ``app.session_interface = ...`` would be
+    ignored. A name Flask's app does not have (``app.db = ...``) is the
+    tenant's own.
+
+    :raises SyntaxError: with ``lineno``.
+    """
+    apps = {"app", "current_app"}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Flask":
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            apps.update(t.id for t in targets if isinstance(t, ast.Name))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr in FLASK_APP_NAMES
+                and node.attr not in APP_NAMES and _names_an_app(node.value, apps)):
+            raise _error(node, f"{node.value.id}.{node.attr} is not offered here: the sandbox's Flask app "
+                               "has Flask's names but not every one (see the README's Flask "
+                               "section); a tenant with runtime = \"process\" runs Flask itself")
 
 
 def _names_an_app(node: ast.AST, apps: set) -> bool:
@@ -358,8 +401,10 @@ _REQUEST_MODULES = frozenset(["flask", "mux"])
 
 def _check_request_names(tree: ast.Module) -> None:
     """Refuse reading a name the request does not have (``request.environ``),
-    where it is read: ``request`` imported from ``flask`` or ``mux`` (under
-    any alias), or ``flask.request``. Flask's request has more names than
+    and setting any name on it (``request.start_time = ...``: Flask's request
+    takes attributes, the sandbox's cannot be changed), where it is written:
+    ``request`` imported from ``flask`` or ``mux`` (under any alias), or
+    ``flask.request``. Flask's request has more names than
     the sandbox's; without this, code reaching one failed on its first
     request instead of at deploy. A function whose parameter or local
     variable has the alias's name is its own business.
@@ -390,11 +435,19 @@ def _check_request_names(tree: ast.Module) -> None:
             if not isinstance(node, ast.Lambda):
                 names |= {t.id for n in ast.walk(node) if isinstance(n, (ast.Assign, ast.For))
                           for t in ast.walk(n.targets[0] if isinstance(n, ast.Assign)
-                                            else n.target) if isinstance(t, ast.Name)}
+                                            else n.target)
+                          if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
             shadowed = shadowed | (names & aliases)
-        if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
-                and node.attr not in REQUEST_NAMES and refused(node)
-                and not (isinstance(node.value, ast.Name) and node.value.id in shadowed)):
+        mine = (isinstance(node, ast.Attribute) and refused(node)
+                and not (isinstance(node.value, ast.Name) and node.value.id in shadowed))
+        # A private name (request._x = ...) is the sandbox's own refusal
+        # at run time, whose attack test this must not pre-empt.
+        if mine and not isinstance(node.ctx, ast.Load) and not node.attr.startswith("_"):
+            raise _error(node, f"setting request.{node.attr} is not offered here: the sandbox's "
+                               "request cannot be changed; keep a request's own values in "
+                               f"flask.g (g.{node.attr} = ...), as Flask's docs do, or use "
+                               "runtime = \"process\"")
+        if mine and isinstance(node.ctx, ast.Load) and node.attr not in REQUEST_NAMES:
             raise _error(node, f"request.{node.attr} is not offered here: the sandbox's request "
                                "has Flask's names but not every one (see the README's tenant "
                                "API); a tenant with runtime = \"process\" runs Flask itself")

@@ -22,6 +22,7 @@ from werkzeug.routing import Rule
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
+from muxserver.http import path_text
 from muxserver.tenancy.scanner import Route
 
 
@@ -88,12 +89,15 @@ class TenantRouter:
         return self._map.bind("tenant", "/")
 
     def match(self, path: str, method: str) -> Match:
-        """The route for ``path`` (relative to the tenant) and ``method``.
+        """The route for ``path`` (relative to the tenant, as WSGI holds it:
+        :func:`~muxserver.http.path_text` reads it as werkzeug does) and
+        ``method``.
 
         :raises NotFound: no rule matches the path.
         :raises MethodNotAllowed: a rule matches, not for this method.
         :raises Redirect: the rule exists with a trailing slash.
         """
+        path = path_text(path)
         lookup = "GET" if method == "HEAD" else method
         by_method = self._static.get(path)
         if by_method is not None:
@@ -136,6 +140,7 @@ class TenantRouter:
         """The route Flask's automatic OPTIONS answer is routed to (every
         rule takes OPTIONS there, so the first rule matching the path
         whatever its methods), or None when no rule matches it."""
+        path = path_text(path)
         by_method = self._static.get(path)
         if by_method:
             return Match(next(iter(by_method.values())), {})
@@ -159,6 +164,7 @@ class TenantRouter:
 
     def methods_for(self, path: str) -> tuple[str, ...] | None:
         """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""
+        path = path_text(path)
         methods = set(self._static.get(path, ()))
         if self._dynamic:
             adapter = self._adapter()

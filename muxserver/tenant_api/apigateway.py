@@ -40,8 +40,12 @@ The answer is what the runtime makes of the return value (JSON, with
   value is a 200 ``application/json`` answer whose body is the value (a
   string as it is, anything else as JSON).
 * 1.0: a dict (``statusCode``, ``headers``, ``multiValueHeaders`` merged
-  with them, ``body``, ``isBase64Encoded``); anything else, or a key REST
-  does not know, is malformed.
+  with them, ``body``, ``isBase64Encoded`` — or ``base64Encoded``, which a
+  REST API reads first); anything else, or a key REST does not know, is
+  malformed.
+
+A ``body`` that is a number or a boolean is its JSON text (``42`` answers
+``42``), as API Gateway reads it; an object or a list is malformed.
 
 Without a ``Content-Type`` the answer is ``application/json``, as API
 Gateway's. A handler that raises, a value the runtime cannot serialise or
@@ -63,6 +67,7 @@ import base64
 import binascii
 import decimal
 import json
+import sys
 import time
 
 from muxserver.http import RAW_HEADERS
@@ -83,7 +88,7 @@ _FAILED = {"message": "Internal server error"}
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded", "application/graphql")
 _REST_KEYS = frozenset(["statusCode", "body", "headers", "multiValueHeaders", "isBase64Encoded",
-                        "cookies"])
+                        "base64Encoded", "cookies"])
 _guarded_dumps = build_json(None)["dumps"]
 
 
@@ -258,6 +263,29 @@ def _canonical(headers: dict) -> dict:
 # -- the context -------------------------------------------------------------------------
 
 
+def runtime_environment(tenant: str, handler: str, memory_mb: int) -> dict[str, str]:
+    """The variables the Lambda runtime sets in a function's environment
+    (AWS's "defined runtime environment variables"), with the values its
+    context has: the handler (``_HANDLER``, the entry point), the runtime
+    (``AWS_EXECUTION_ENV``), the function's name (the tenant), version,
+    memory (the tenant's ``memory_mb``) and log group, the code's folder
+    (``LAMBDA_TASK_ROOT``: ``/app``), ``TZ`` and ``LANG``.
+
+    .. warning::
+       Not set: ``AWS_REGION``/``AWS_DEFAULT_REGION`` and the credentials
+       (``AWS_ACCESS_KEY_ID``...) — there is no region or account here;
+       ``AWS_LAMBDA_LOG_STREAM_NAME`` (the context's is per request here);
+       ``AWS_LAMBDA_RUNTIME_API`` (no runtime API to call).
+    """
+    return {"_HANDLER": handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
+            "AWS_LAMBDA_FUNCTION_NAME": tenant, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{tenant}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "LAMBDA_TASK_ROOT": "/app", "TZ": ":UTC", "LANG": "en_US.UTF-8"}
+
+
 @declared("cognito_identity_id cognito_identity_pool_id")
 class CognitoIdentity:
     """``context.identity``: empty, as for a call through API Gateway."""
@@ -368,12 +396,22 @@ def _structured(payload: dict, rest: bool) -> Response:
     body = payload.get("body")
     if body is None:
         body = ""
+    elif isinstance(body, (bool, int, float)):
+        # API Gateway reads a JSON scalar as the string it spells (a body of
+        # 42 answers "42": aws-sam-cli's start-api follows it, issue 1124).
+        body = json.dumps(body)
     if not isinstance(body, str):
         raise GatewayError(f"body must be a string, not {type(body).__name__} "
                            "(json.dumps it)")
-    encoded = payload.get("isBase64Encoded", False)
+    # A REST API reads "base64Encoded" first when it is there (undocumented;
+    # aws-sam-cli's start-api does the same from AWS's trials).
+    field = "base64Encoded" if rest and payload.get("base64Encoded") is not None \
+        else "isBase64Encoded"
+    encoded = payload.get(field, False)
+    if encoded in ("true", "True", "false", "False"):
+        encoded = encoded in ("true", "True")
     if not isinstance(encoded, bool):
-        raise GatewayError("isBase64Encoded must be true or false")
+        raise GatewayError(f"{field} must be true or false")
     data = body.encode("utf-8")
     if encoded and data:
         try:

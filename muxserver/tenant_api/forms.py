@@ -371,12 +371,17 @@ def _vercel(func, request, site):
 def environment(tenant: str, manifest, revision: str, port: int) -> dict[str, str]:
     """What ``os.environ`` holds for a tenant: the variables its platform
     sets (Cloud Functions' for ``gcf``:
-    :func:`~muxserver.tenant_api.cloudfunctions.runtime_environment`),
-    under its own ``[env]``, which always wins."""
+    :func:`~muxserver.tenant_api.cloudfunctions.runtime_environment`;
+    Lambda's for ``lambda`` and ``lambda-rest``:
+    :func:`~muxserver.tenant_api.apigateway.runtime_environment`), under its
+    own ``[env]``, which always wins."""
     function = manifest.function
     platform = {}
     if function is not None and function.form == "gcf":
         platform = cloudfunctions.runtime_environment(tenant, function.name, revision, port)
+    elif function is not None and function.form in ("lambda", "lambda-rest"):
+        platform = apigateway.runtime_environment(tenant, function.entrypoint,
+                                                  manifest.limits.memory_mb)
     return {**platform, **manifest.env}
 
 

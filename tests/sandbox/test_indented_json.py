@@ -46,7 +46,7 @@ ONE_CALL_BOMBS = {
     "jsonify": f"from flask import Flask, jsonify\napp = Flask(__name__)\n"
                f"app.json.compact = False\n{NESTED}"
                "@app.get('/')\ndef index():\n"
-               "    return jsonify(_nested(300000, 300))\n",
+               "    return jsonify(_nested(150000, 600))\n",
     "tojson": f"from flask import Flask, render_template_string\napp = Flask(__name__)\n"
               f"{NESTED}@app.get('/')\ndef index():\n"
               "    return render_template_string('{{ v|tojson(64) }}', "
