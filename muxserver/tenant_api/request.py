@@ -27,6 +27,7 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from muxserver.tenant_api import proxyfix
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from sandbox import limits
 from sandbox.facades.data import SizedJson
@@ -394,6 +395,15 @@ class FlaskRequest(Request):
             raise BadRequest() from error
 
 
+def _forwarded_chain() -> tuple:
+    """The ``ProxyFix`` counts the tenant's app set on its ``wsgi_app``."""
+    from muxserver.tenant_api.shim import forwarded_chain  # shim imports this module
+
+    ctx = context.visible()
+    site = ctx.site if ctx is not None else None
+    return forwarded_chain(site.app) if site is not None else ()
+
+
 @declared(" ".join(sorted(REQUEST_NAMES)))
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
@@ -424,7 +434,10 @@ class TenantRequest:
         wz = self._wz
         if wz is None:
             env = dict(self._environ)
-            env["SCRIPT_NAME"] = self._environ.get("SCRIPT_NAME", "") + self._mount
+            # The app's ProxyFix (werkzeug's own, on this copy), then the
+            # mount after the prefix it may set (muxserver.tenant_api.proxyfix).
+            proxyfix.apply(env, _forwarded_chain())
+            env["SCRIPT_NAME"] = env.get("SCRIPT_NAME", "") + self._mount
             env["PATH_INFO"] = self._rel
             capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")
                       and "wsgi.input" in env)
@@ -483,7 +496,9 @@ class TenantRequest:
     @property
     def headers(self) -> RequestHeaders:
         if self._headers is None:
-            self._headers = RequestHeaders(_header_entries(self._environ))
+            # The environ the request is made from: a ProxyFix's Host is
+            # the header's, as on Flask.
+            self._headers = RequestHeaders(_header_entries(self._r.environ))
         return self._headers
 
     cookies = property(lambda self: self._r.cookies)
