@@ -76,7 +76,7 @@ class ProxyFix:
                             "ProxyFix(app.wsgi_app, ...)): other WSGI callables stay the "
                             "server's")
         if _depth(app) >= MAX_NESTING:
-            raise TypeError(f"ProxyFix() nests {MAX_NESTING - 1} deep at most here")
+            raise TypeError("ProxyFix() wraps at most one other ProxyFix here")
         given = (x_for, x_proto, x_host, x_port, x_prefix)
         for (name, _), value in zip(_COUNTS, given):
             if type(value) is not int or not 0 <= value <= MAX_TRUSTED:
