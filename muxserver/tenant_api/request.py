@@ -415,10 +415,10 @@ class TenantRequest:
     """
 
     __slots__ = ("_environ", "_rel", "_mount", "_wz", "_view_args", "_headers", "_files",
-                 "_endpoint", "_max_body")
+                 "_endpoint", "_max_body", "_through_wsgi_app")
 
     def __init__(self, environ, rel: str, mount: str, view_args: dict | None, endpoint: str = "",
-                 max_body: int | None = None):
+                 max_body: int | None = None, through_wsgi_app: bool = True):
         self._environ = environ
         self._rel = rel
         self._mount = mount
@@ -428,6 +428,9 @@ class TenantRequest:
         self._files = None
         self._endpoint = endpoint
         self._max_body = max_body
+        #: False for ``test_request_context``'s request, which Flask makes
+        #: without its ``wsgi_app`` (so without a ProxyFix around it).
+        self._through_wsgi_app = through_wsgi_app
 
     @property
     def _r(self):
@@ -436,7 +439,8 @@ class TenantRequest:
             env = dict(self._environ)
             # The app's ProxyFix (werkzeug's own, on this copy), then the
             # mount after the prefix it may set (muxserver.tenant_api.proxyfix).
-            proxyfix.apply(env, _forwarded_chain())
+            if self._through_wsgi_app:
+                proxyfix.apply(env, _forwarded_chain())
             env["SCRIPT_NAME"] = env.get("SCRIPT_NAME", "") + self._mount
             env["PATH_INFO"] = self._rel
             capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")

@@ -723,7 +723,8 @@ class _TestRequestContext:
             built["data"] = bytes(data) if isinstance(data, (bytes, bytearray)) \
                 else safe_str_builtin(data)
         environ = EnvironBuilder(**built).get_environ()
-        return TenantRequest(environ, environ.get("PATH_INFO", "/"), "", None)
+        return TenantRequest(environ, environ.get("PATH_INFO", "/"), "", None,
+                             through_wsgi_app=False)
 
     def push(self):
         request = self._request()

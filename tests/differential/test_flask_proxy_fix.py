@@ -166,3 +166,25 @@ def _dedented(files):
     import textwrap
 
     return {name: textwrap.dedent(text) for name, text in files.items()}
+
+
+TEST_CONTEXT = {"app.py": """
+    from flask import Flask, request
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app = Flask(__name__)
+    app.wsgi_app = ProxyFix(app.wsgi_app)
+
+    @app.route("/")
+    def index():
+        with app.test_request_context("/", headers={"X-Forwarded-For": "1.2.3.4",
+                                                    "X-Forwarded-Proto": "https"}):
+            made = [request.remote_addr, request.scheme]
+        return {"made": made, "served": [request.remote_addr, request.scheme]}
+    """}
+
+
+def test_test_request_context_is_not_behind_the_proxy_fix(both):
+    """Flask makes that request without its ``wsgi_app``: no ProxyFix."""
+    _, mux = both(TEST_CONTEXT).get("/", headers={"X-Forwarded-Proto": "https"})
+    assert mux.json["made"] == [None, "http"] and mux.json["served"][1] == "https"
