@@ -55,6 +55,7 @@ from muxserver.tenant_api.session import SESSION_DEFAULTS
 from muxserver.tenant_api.session import TenantSession
 from muxserver.tenant_api.session import as_timedelta
 from muxserver.tenant_api.session import open_session
+from muxserver.tenant_api.site import MAX_URL_BYTES
 from muxserver.tenant_api.templates import TenantJinjaEnv
 from muxserver.tenant_api.templates import TenantTemplates
 from muxserver.tenant_api import urlmap
@@ -627,8 +628,22 @@ class Blueprint(Flask):
     add_app_template_global = Flask.add_template_global
 
 
+class _Pushed:
+    """A context tenant code enters with ``with`` (or pushes and pops)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        self.push()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.pop(exc)
+        return False
+
+
 @declared("push pop")
-class _AppContext:
+class _AppContext(_Pushed):
     """``app.app_context()``: Flask's application context. Inside it ``g``
     is a namespace of its own, as each Flask app context has (the Flask
     docs' ``init_db`` runs ``with app.app_context(): get_db()`` at import
@@ -643,14 +658,6 @@ class _AppContext:
     def __init__(self, app):
         self._app = app
         self._saved = []
-
-    def __enter__(self):
-        self.push()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.pop(exc)
-        return False
 
     def push(self):
         ctx = context.visible()
@@ -678,7 +685,7 @@ class _AppContext:
 
 
 @declared("push pop")
-class _TestRequestContext:
+class _TestRequestContext(_Pushed):
     """``app.test_request_context(...)``: an app context (:class:`_AppContext`)
     whose ``request`` is one built from the arguments, mounted at the root
     as Flask's test request is. Leaving it gives back the request and the
@@ -692,14 +699,6 @@ class _TestRequestContext:
         self._app_context = _AppContext(app)
         self._saved = []
 
-    def __enter__(self):
-        self.push()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.pop(exc)
-        return False
-
     def _request(self) -> TenantRequest:
         from werkzeug.test import EnvironBuilder
 
@@ -709,6 +708,9 @@ class _TestRequestContext:
         text.update((k, v) for k, v in (("base_url", base_url),
                                         ("query_string", query_string)) if v is not None)
         built = {key: safe_str_builtin(value) for key, value in text.items()}
+        if sum(map(len, built.values())) > MAX_URL_BYTES:  # quoted in host code next
+            raise ValueError(f"test_request_context() takes URLs of at most "
+                             f"{MAX_URL_BYTES // 1024} KB here")
         if headers is not None:
             pairs = list(itertools.islice(
                 headers.items() if isinstance(headers, dict) else headers,
@@ -716,6 +718,9 @@ class _TestRequestContext:
             if len(pairs) > TenantHeaders.MAX_ITEMS:  # a host loop over them follows
                 raise ValueError(f"a request holds at most {TenantHeaders.MAX_ITEMS} headers here")
             built["headers"] = [(safe_str_builtin(k), safe_str_builtin(v)) for k, v in pairs]
+            if sum(len(k) + len(v) for k, v in built["headers"]) > MAX_URL_BYTES:
+                raise ValueError(f"test_request_context() takes headers of at most "
+                                 f"{MAX_URL_BYTES // 1024} KB here")
         if json is not None:
             built["data"] = jsontext_dumps(json)
             built["content_type"] = "application/json"

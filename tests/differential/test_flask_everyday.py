@@ -630,3 +630,23 @@ def test_url_building_in_a_test_request_context_as_flasks_quickstart_shows_it(bo
                       url_for("index", _external=True), request.path]
         """})
     pair.get("/built")
+
+
+def test_a_test_request_context_takes_urls_of_url_size(tenants):
+    # werkzeug quotes them in host code, in one call.
+    from werkzeug.test import Client
+
+    tenants.add("t", {"app.py": """
+        from flask import Flask
+        app = Flask(__name__)
+
+        @app.route("/")
+        def index():
+            try:
+                with app.test_request_context("/" + "x" * 2_000_000):
+                    return "built"
+            except ValueError as exc:
+                return str(exc)
+        """})
+    answer = Client(tenants.app()).get("/t/")
+    assert answer.get_data(as_text=True) == "test_request_context() takes URLs of at most 64 KB here"
