@@ -21,6 +21,8 @@ from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.app_names import APP_NAMES
 from muxserver.tenancy.app_names import FLASK_APP_NAMES
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_NESTING as MAX_NESTING
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_TRUSTED as MAX_TRUSTED
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
@@ -30,8 +32,6 @@ from muxserver.tenancy.routes import blueprint_names
 from muxserver.tenancy.routes import find_handlers
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
-from muxserver.tenant_api.proxyfix import MAX_NESTING
-from muxserver.tenant_api.proxyfix import MAX_TRUSTED
 
 #: Names the sandbox gives every module besides Python's builtins.
 MODULE_GLOBALS = frozenset(["__file__", "__name__", "__package__"])

@@ -34,18 +34,18 @@ from __future__ import annotations
 
 from werkzeug.middleware.proxy_fix import ProxyFix as WerkzeugProxyFix
 
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_NESTING
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_TRUSTED
 from sandbox.guards.declared import declared
 
-#: The largest count of trusted proxies one header may name: a chain of
-#: proxies longer than this is not a deployment anyone runs, and a bound
-#: keeps werkzeug's parse of the header the only cost.
-MAX_TRUSTED = 10
+#: The largest count of trusted proxies one header may name.
+MAX_TRUSTED = PROXY_FIX_MAX_TRUSTED
 
 #: ``ProxyFix``'s count parameters, in werkzeug's order, with its defaults.
 _COUNTS = (("x_for", 1), ("x_proto", 1), ("x_host", 0), ("x_port", 0), ("x_prefix", 0))
 
 #: How deep ``ProxyFix(ProxyFix(app.wsgi_app))`` may go.
-MAX_NESTING = 2
+MAX_NESTING = PROXY_FIX_MAX_NESTING
 
 
 @declared()
