@@ -50,6 +50,7 @@ from muxserver.tenancy.loader import Loader
 from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
+from muxserver.tenancy.router import allowed_methods
 from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api.dispatch import call_handler
@@ -451,23 +452,24 @@ class MuxApp:
             raise BodyTooLarge(f"request body is over {self.config.max_body:g} MB")
         method = method.upper()
         spec = state.spec
-        static = static_target(spec, rel) if method in ("GET", "HEAD") else None
+        static = static_target(spec, rel)
         if static is not None:
-            folder, filename, blueprint = static
-            if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
-                # Request hooks: Flask's static route runs them (a login
-                # gate covers static files; after_request adds its headers).
-                answered = self._in_tenant_apps(
-                    state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
-                    environ, rel, mount, lambda apps, endpoint: static_page(
-                        apps, "/app/" + folder, filename, spec.root, endpoint),
-                    static=(filename, blueprint))
-                if answered is not None:
-                    return answered
-            try:
-                return self._serve_static(state, folder, filename, request_id, outcome, environ)
-            except NotFound as exc:  # Flask's static route: the app's 404 answers
-                return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
+            if method in ("GET", "HEAD"):
+                return self._static_route(state, static, request_id, outcome, environ, rel,
+                                          mount)
+            if static[2] is None and static[1] and not spec.is_process and (
+                    spec.app_modules or spec.app_factory is not None):
+                # A Flask app's static rule, below which no view's rule is:
+                # it takes GET and HEAD only (Flask: 405, or OPTIONS's
+                # answer). A tenant of another form routes the request.
+                allowed = allowed_methods(("GET", "HEAD"))
+                if method == "OPTIONS":
+                    return self._default_options(state, state.get_router(), allowed,
+                                                 request_id, outcome, environ, rel, mount,
+                                                 static[1:2] + (None,))
+                return self._tenant_error(
+                    state, MethodNotAllowed(f"{method} not allowed", name, allowed),
+                    request_id, outcome, environ, rel, mount)
         router = state.get_router()
         if spec.is_process:
             return self._serve_process(state, router, environ, rel, mount, method, request_id,
@@ -486,6 +488,9 @@ class MuxApp:
                                                  environ, rel, mount)
             return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount)
         route = match.route
+        if route.kind == "static":  # ranked by werkzeug (static_url_path="")
+            return self._static_route(state, (spec.static_dir, match.view_args["filename"], None),
+                                      request_id, outcome, environ, rel, mount)
         outcome.endpoint = route.endpoint
         with self.hold(state, request_id, route.endpoint) as lease:
             module, _ = self.load(lease, route.endpoint, outcome)
@@ -506,13 +511,45 @@ class MuxApp:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None
 
+    def _static_route(self, state, static, request_id, outcome, environ, rel, mount):
+        """Flask's ``static`` route for ``static`` (``(folder, filename,
+        blueprint)``: :func:`static_target`, or the router's match): the
+        file, through the tenant's request hooks when it has any; a missing
+        one is the app's 404."""
+        folder, filename, blueprint = static
+        spec = state.spec
+        if not spec.is_process and spec.error_handlers.get(ANY_STATUS):
+            # Request hooks: Flask's static route runs them (a login
+            # gate covers static files; after_request adds its headers).
+            answered = self._in_tenant_apps(
+                state, spec.error_handlers[ANY_STATUS], "static", request_id, outcome,
+                environ, rel, mount, lambda apps, endpoint: static_page(
+                    apps, "/app/" + folder, filename, spec.root, endpoint),
+                static=(filename, blueprint))
+            if answered is not None:
+                return answered
+        try:
+            return self._serve_static(state, folder, filename, request_id, outcome, environ)
+        except NotFound as exc:  # Flask's static route: the app's 404 answers
+            if spec.is_process:  # its own 404 page, from its own app
+                return self._serve_process(state, None, environ, rel, mount, "GET", request_id,
+                                           outcome)
+            return self._tenant_error(state, exc, request_id, outcome, environ, rel, mount,
+                                      (filename, blueprint))
+
     def _serve_process(self, state, router, environ, rel, mount, method, request_id, outcome):
         """A process tenant: its own process answers everything but static
         files (Flask's routing, 404 and 405 pages are its app's own)."""
         try:
-            outcome.endpoint = router.match(rel, method).route.endpoint
+            match = router.match(rel, method) if router is not None else None
+            outcome.endpoint = match.route.endpoint if match is not None else "-"
         except (NotFound, MethodNotAllowed, Redirect):
             outcome.endpoint = "-"
+        else:
+            if match is not None and match.route.kind == "static":
+                return self._static_route(
+                    state, (state.spec.static_dir, match.view_args["filename"], None),
+                    request_id, outcome, environ, rel, mount)
         with self.hold(state, request_id, outcome.endpoint):
             return self.process_tier().serve(state, environ, rel, mount, request_id, outcome)
 
@@ -541,18 +578,20 @@ class MuxApp:
                 stream.on_close = sent
             return code, headers, body, stream
 
-    def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount):
+    def _tenant_error(self, state, exc, request_id, outcome, environ, rel, mount, static=None):
         """A 404 or 405 inside a tenant, answered as its Flask app would: its
         error handlers for the code or for a class that may cover it
         (``HTTPException``, ``Exception``) if it has any, werkzeug's page if
-        not."""
+        not. ``static`` (``(file name, blueprint or None)``): a static
+        route's missing file, the request routed to its endpoint."""
         code = exc.status
         holders = [*state.spec.error_handlers.get(code, ()),
                    *state.spec.error_handlers.get(ANY_STATUS, ())]
         allowed = getattr(exc, "allowed", None)
         answered = self._in_tenant_apps(
             state, holders, f"errorhandler={code}", request_id, outcome, environ, rel, mount,
-            lambda apps, endpoint: error_page(apps, code, state.spec.root, endpoint, allowed))
+            lambda apps, endpoint: error_page(apps, code, state.spec.root, endpoint, allowed),
+            static=static)
         if answered is not None:
             return answered
         # No handler that could take it: werkzeug's page, without loading code.
@@ -560,16 +599,20 @@ class MuxApp:
             html_error_page(code).encode(), None
 
     def _default_options(self, state, router, methods, request_id, outcome, environ, rel,
-                         mount):
+                         mount, static=None):
         """Flask's automatic OPTIONS answer (``make_default_options_response``:
         empty, ``text/html``, ``Allow``), through the tenant's request hooks
         when it has any, as Flask's goes: a hand-written CORS
         ``after_request`` answers the browser's preflight. As in Flask, the
         request is routed to the first Flask-style rule matching the path:
         its URL value preprocessors and hooks (its blueprint's too) run with
-        its endpoint and view arguments."""
+        its endpoint and view arguments; to the app's static rule
+        (``static``: ``(file name, None)``), as ``static`` with
+        ``{"filename": ...}``."""
         holders = state.spec.error_handlers.get(ANY_STATUS, ())
-        match = router.options_match(rel) if holders else None
+        match = router.options_match(rel) if holders and static is None else None
+        if match is not None and match.route.kind == "static":
+            static, match = (match.view_args["filename"], None), None
         if match is not None and match.route.kind != "flask":
             match = None  # the server's own OPTIONS for the other forms
         answered = self._in_tenant_apps(
@@ -577,8 +620,9 @@ class MuxApp:
             lambda apps, endpoint: options_page(
                 apps, methods, state.spec.root, endpoint,
                 match.route if match is not None else None,
-                match.view_args if match is not None else None),
-            match)
+                match.view_args if match is not None else (
+                    {"filename": static[0]} if static is not None else None)),
+            match, static)
         if answered is not None:
             return answered
         return 200, [("Allow", ", ".join(methods)),

@@ -220,6 +220,33 @@ def test_a_symlinked_static_folder_or_file_serves_nothing_of_another_tenant(tena
         assert r.status_code == 404 and "victim-secret-77" not in r.text, (path, r.text[:300])
 
 
+def test_a_symlinked_app_static_folder_at_the_site_root_serves_nothing_of_another(tenants,
+                                                                                     live):
+    """``static_url_path=''`` gives the app a static route whether or not
+    its folder has files: a folder (or a folder on its way) that is a
+    symbolic link to another tenant's must still serve nothing of it."""
+    tenants.add("victim", {"tenant.toml": '[env]\nSECRET = "victim-secret-78"\n',
+                           "index.py": "def get():\n    return 'v'\n"})
+    app = ("from flask import Flask\n"
+           "app = Flask(__name__, static_folder={folder!r}, static_url_path='')\n"
+           "@app.route('/')\ndef index():\n    return 'home'\n")
+    rooted = tenants.add("rooted", {"app.py": app.format(folder="static")})
+    os.symlink("../victim", rooted / "static")
+    nested = tenants.add("nested", {"app.py": app.format(folder="web/build"),
+                                    "web/.keep": ""})
+    os.symlink("../../victim", nested / "web" / "build")
+    # With a request hook, the tenant's own send_from_directory serves it.
+    hooked = tenants.add("hooked", {"app.py": app.format(folder="static") + (
+        "@app.before_request\ndef hook():\n    pass\n")})
+    os.symlink("../victim", hooked / "static")
+    server = live()
+    assert server.get("/rooted/").text == "home"
+    for path in ["/rooted/tenant.toml", "/rooted/index.py", "/nested/tenant.toml",
+                 "/nested/index.py", "/hooked/tenant.toml"]:
+        r = server.get(path)
+        assert r.status_code == 404 and "victim-secret-78" not in r.text, (path, r.text[:300])
+
+
 # -- 2. the replica --------------------------------------------------------------------
 
 

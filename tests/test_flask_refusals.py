@@ -289,15 +289,39 @@ def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
 
 
 def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants):
-    """Flask's SPA pattern serves app/ at /app; this server serves the
-    app's static/ at /static and a blueprint's folder below its module
-    (tests/differential/test_flask_package_apps.py): anything else is
-    refused at deploy, never answered from another folder. Flask's
-    defaults (and static_folder=None) deploy."""
-    tenants.add("spa", {"app.py": """
+    """An app's static folder is served wherever it is inside the tenant
+    (tests/differential/test_flask_static_folders.py); one outside it, or
+    the tenant's own folder (its tenant.toml is no static file), a value
+    the reader cannot fold, routing by host, a static folder set after the
+    app is made, and a blueprint's folder outside its module are refused
+    with file and line, never answered from another folder."""
+    tenants.add("outside", {"app.py": """
     from flask import Flask
 
-    app = Flask(__name__, static_folder='app', static_url_path="/app")
+    app = Flask(__name__, static_folder='../frontend/build')
+    """})
+    tenants.add("pkg", {"web/__init__.py": """
+    from flask import Flask
+
+    app = Flask(__name__, static_folder="..")
+    """})
+    tenants.add("computed", {"app.py": """
+    import os
+    from flask import Flask
+
+    app = Flask(__name__,
+                static_folder=os.path.join(os.path.dirname(__file__), "static"))
+    """})
+    tenants.add("host", {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__, static_host="cdn.example.com", host_matching=True)
+    """})
+    tenants.add("later", {"app.py": """
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.static_folder = "assets"
     """})
     tenants.add("bp", {"app.py": """
     from flask import Flask, Blueprint
@@ -317,11 +341,22 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
         return "hi"
     """})
     errors = sorted(tenants.app().registry.error_list())
-    assert len(errors) == 2, errors
+    assert len(errors) == 6, errors
     assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='../assets') is not "
-                                "offered here: the server serves the app's static/ folder at "
-                                "/static")
-    assert errors[1].startswith("spa/app.py:4: Flask(static_folder='app') is not offered here")
+                                "offered here: a blueprint's static_folder is served when it "
+                                "is a literal folder below the blueprint's module"), errors
+    assert errors[1].startswith(
+        "computed/app.py:5: Flask(static_folder=os.path.join(os.path.dirname(__file__), "
+        "'static')) is not offered here: the folder must be a literal the server reads at "
+        "deploy"), errors
+    assert errors[2].startswith("host/app.py:4: Flask(static_host='cdn.example.com') is not "
+                                "offered here: routing by host is not"), errors
+    assert errors[3].startswith("later/app.py:5: setting app.static_folder is not offered "
+                                "here"), errors
+    assert errors[4].startswith("outside/app.py:4: Flask(static_folder='../frontend/build') "
+                                "is outside the tenant's folder"), errors
+    assert errors[5].startswith("pkg/web/__init__.py:4: Flask(static_folder='..') is the "
+                                "tenant's own folder"), errors
 
 
 def test_an_open_no_request_could_make_is_refused_with_file_and_line(tenants):

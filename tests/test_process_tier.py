@@ -224,3 +224,43 @@ def test_requirements_options_and_urls_are_refused(tenants):
     errors = tenants.app(process_tenants=["*"]).registry.error_list()
     assert any("requirements.txt:1: option '--index-url'" in e for e in errors), errors
     assert any("requirements.txt:2: foo: URLs and paths are not allowed" in e for e in errors), errors
+
+
+# -- an app's own static folder, in both tiers ---------------------------------------
+
+SITE_ROOT_APP = """\
+    from flask import Flask, request, url_for
+    app = Flask(__name__, static_url_path="")
+
+    @app.route("/about.html")
+    def about():
+        return "the view " + url_for("static", filename="style.css")
+
+    @app.errorhandler(404)
+    def missing(e):
+        return f"none at {request.path} ({request.endpoint})", 404
+    """
+
+
+def test_static_url_path_empty_is_served_at_the_site_root_in_both_tiers(tmp_path):
+    """``Flask(__name__, static_url_path='')`` over real HTTP: the serving
+    process answers the files at the tenant's root for a sandboxed and a
+    process tenant alike, a view shadows a file, and a missing file is the
+    app's own 404 (its own process's, for a process tenant)."""
+    files = {"app.py": SITE_ROOT_APP, "static/style.css": "body { margin: 0 }\n",
+             "static/about.html": "<p>the file</p>\n"}
+    server = server_for(tmp_path, {"boxed": files,
+                                   "own": {**files, "tenant.toml": 'runtime = "process"\n'}},
+                        process_tenants=["own"])
+    try:
+        for name in ("boxed", "own"):
+            css = server.get(f"/{name}/style.css")
+            assert css.status_code == 200 and css.text == "body { margin: 0 }\n", css.text
+            assert css.headers["Cache-Control"] == "no-cache" and "ETag" in css.headers
+            assert server.get(f"/{name}/about.html").text == f"the view /{name}/style.css"
+            missing = server.get(f"/{name}/nope.css")
+            assert (missing.status_code, missing.text) == (404, "none at /nope.css (static)")
+            assert server.post(f"/{name}/style.css").status_code == 405
+    finally:
+        server.app.close_processes()
+        server.stop()

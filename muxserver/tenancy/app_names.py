@@ -16,7 +16,8 @@ APP_NAMES = frozenset("""
     teardown_appcontext context_processor register_blueprint run instance_path cli
     open_resource app_context test_request_context is_blueprint jinja_env template_filter
     add_template_filter template_global add_template_global template_test add_template_test
-    url_value_preprocessor url_defaults url_map json send_static_file wsgi_app
+    url_value_preprocessor url_defaults url_map json send_static_file static_url_path
+    has_static_folder wsgi_app
 """.split())
 
 #: Every public name of a Flask 3.1 app (``dir(Flask(__name__))``: its

@@ -274,7 +274,8 @@ class Loader:
             site = hooks.site = TenantSite(
                 name, state.spec.root, state.spec.routes + state.spec.url_aliases,
                 self.session_key(), log_line, files,
-                {d for d, ref in state.spec.sources.items() if ref.is_package})
+                {d for d, ref in state.spec.sources.items() if ref.is_package},
+                state.spec.static_url)
             hooks.modules = LazyHostModules(hooks.build_host_modules)
             site.make_default_app = hooks.make_default_app
             runtime = hooks.runtime = TenantRuntime(

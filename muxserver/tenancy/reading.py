@@ -44,9 +44,10 @@ def read_module(tree: ast.Module) -> dict:
     """
     consts = Constants(tree.body)
     imports = imported_names(tree)
-    blueprint_statics = check_static_options(tree, consts)
+    blueprint_statics, app_statics = check_static_options(tree, consts)
     return {
         "blueprint_statics": blueprint_statics,
+        "app_statics": app_statics,
         "strict_slashes": map_strict_slashes(tree, consts),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
@@ -123,24 +124,28 @@ def _open_problem(call: ast.Call, consts: Constants) -> str | None:
     return None
 
 
-#: Where each factory serves static files unless told otherwise (Flask:
-#: ``static/`` at ``/static``; a blueprint: none).
-_STATIC_DEFAULTS = {"Flask": ("static", (None, "/static")), "Blueprint": (None, (None,))}
+def check_static_options(tree: ast.Module, consts: Constants) -> tuple[dict, list]:
+    """Read the ``static_folder``/``static_url_path`` of each ``Flask(...)``
+    and ``Blueprint(...)`` call, refusing what this server would not follow
+    as Flask does.
 
+    An app's folder is any literal relative folder (``'assets'``,
+    ``'../frontend/build'``: the scanner checks that it stays inside the
+    tenant), or None (no static route); its url path any literal that is
+    empty (the site root) or starts with ``/``. A blueprint's folder is one
+    below its module (:func:`blueprint_static`). Refused: a value the reader
+    cannot fold to a literal, an absolute folder, ``static_host`` and
+    ``host_matching``, and ``root_path=`` beside a static folder.
 
-def check_static_options(tree: ast.Module, consts: Constants) -> dict[str, list]:
-    """Refuse ``static_folder``/``static_url_path`` this server would not
-    follow: it serves the app's ``static/`` folder at ``/static``, as
-    Flask's defaults do (Flask's SPA pattern,
-    ``Flask(__name__, static_folder='app', static_url_path='/app')``, was
-    answered from ``static/`` here), and a blueprint's own folder inside the
-    tenant (:func:`blueprint_static`). ``static_folder=None`` passes.
-
-    :return: blueprint variable -> ``[folder, static_url_path or None]``
-        for each top-level ``bp = Blueprint(..., static_folder=...)``.
+    :return: ``(blueprint statics, app statics)``: blueprint variable ->
+        ``[folder, static_url_path or None]`` for each top-level
+        ``bp = Blueprint(..., static_folder=...)``; ``[folder or None,
+        static_url_path or None, line]`` for each ``Flask(...)`` call, in
+        the order of the source.
     :raises SyntaxError: with the call's line.
     """
-    found, served = {}, set()
+    found, served, apps = {}, set(), []
+    made = set(_app_objects(tree, consts)) | {"app", "current_app"}
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Blueprint":
             static = blueprint_static(node.value, consts)
@@ -151,28 +156,81 @@ def check_static_options(tree: ast.Module, consts: Constants) -> dict[str, list]
                 served.add(id(node.value))
     for node in ast.walk(tree):
         factory = _factory_name(node) if isinstance(node, ast.Call) else None
-        if factory is None or id(node) in served:
-            continue
-        folder_default, url_defaults = _STATIC_DEFAULTS[factory]
-        given = {k.arg: k.value for k in node.keywords if k.arg}
-        if factory == "Flask":  # Flask(import_name, static_url_path, static_folder, ...)
-            for position, name in ((1, "static_url_path"), (2, "static_folder")):
-                if len(node.args) > position:
-                    given.setdefault(name, node.args[position])
-        for name, allowed in (("static_folder", (folder_default, None)),
-                              ("static_url_path", url_defaults)):
-            if name not in given:
-                continue
-            value = consts.fold(given[name])
-            if value not in allowed:
-                shown = ast.unparse(given[name])
-                raise _error(node, f"{factory}({name}={shown}) is not offered here: the server "
-                                   "serves the app's static/ folder at /static (Flask's "
-                                   "defaults), and a blueprint's static_folder (a folder "
-                                   "below the blueprint's module, literal) at its "
-                                   "static_url_path; move the files or "
-                                   'run Flask itself with runtime = "process"')
-    return found
+        if factory == "Flask":
+            apps.append(_app_static(node, consts))
+        elif factory == "Blueprint" and id(node) not in served:
+            given = {k.arg: k.value for k in node.keywords if k.arg}
+            for name in ("static_folder", "static_url_path"):
+                if name in given and consts.fold(given[name]) is not None:
+                    raise _error(node, f"Blueprint({name}={ast.unparse(given[name])}) is not "
+                                       "offered here: a blueprint's static_folder is served "
+                                       "when it is a literal folder below the blueprint's "
+                                       "module, at its static_url_path (a literal starting "
+                                       "with /); move the files or run Flask itself with "
+                                       'runtime = "process"')
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr in _STATIC_OPTIONS
+                        and _names_an_app(target.value, made)):
+                    raise _error(node, f"setting {ast.unparse(target)} is not offered here: "
+                                       "the static route is made at deploy from Flask(...)'s "
+                                       f"arguments; give {target.attr}= there")
+    apps.sort(key=lambda options: options[2])
+    return found, apps
+
+
+#: The options of an app's static route, read from ``Flask(...)`` only.
+_STATIC_OPTIONS = frozenset(["static_folder", "static_url_path"])
+
+
+#: ``Flask(import_name, static_url_path, static_folder, static_host,
+#: host_matching, ...)``: the positions of the arguments read here.
+_FLASK_POSITIONS = ("import_name", "static_url_path", "static_folder", "static_host",
+                    "host_matching")
+
+
+def _app_static(call: ast.Call, consts: Constants) -> list:
+    """``[folder or None, static_url_path or None, line]`` of one
+    ``Flask(...)`` call: the folder as given (``"static"`` when not; its
+    trailing slashes dropped, as Flask's setter does), the url path without
+    its trailing slash (None: Flask's default, ``/`` and the folder's last
+    name)."""
+    given = {k.arg: k.value for k in call.keywords if k.arg}
+    for position, name in enumerate(_FLASK_POSITIONS):
+        if len(call.args) > position:
+            given.setdefault(name, call.args[position])
+
+    def refuse(name, why):
+        return _error(call, f"Flask({name}={ast.unparse(given[name])}) is not offered here: "
+                            f"{why}; run Flask itself with runtime = \"process\"")
+
+    for name in ("static_host", "host_matching"):
+        if name in given and consts.fold(given[name]) not in (None, False):
+            raise refuse(name, "routing by host is not; the site's host names are the "
+                               "operator's [hosts]")
+    folder = consts.fold(given["static_folder"]) if "static_folder" in given else "static"
+    url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
+    if folder is not None and type(folder) is not str:
+        raise refuse("static_folder", "the folder must be a literal the server reads at deploy "
+                                      "(a relative folder of the tenant, or None)")
+    if folder is not None:
+        folder = folder.rstrip("/\\")
+        if folder.startswith("/") or "\\" in folder:
+            raise refuse("static_folder", "the folder must be relative to the app's module, "
+                                          "inside the tenant (the tenant sees its folder as "
+                                          "/app)")
+    if url is not None and type(url) is not str:
+        raise refuse("static_url_path", "the url path must be a literal the server reads at "
+                                        "deploy ('' or starting with /)")
+    if url is not None:
+        url = url.rstrip("/")
+        if url and not url.startswith("/"):
+            raise refuse("static_url_path", "Flask refuses it too: a rule must start with a "
+                                            "slash")
+    if folder is not None and "root_path" in given:
+        raise refuse("root_path", "the static folder is read beside the app's module")
+    return [folder, url, call.lineno]
 
 
 def blueprint_static(call: ast.Call, consts: Constants) -> list | None:

@@ -30,6 +30,7 @@ from muxserver.tenancy.router import TenantRouter
 from muxserver.tenancy.scanner import TenantSpec
 from muxserver.tenancy.compiling import compile_locally
 from muxserver.tenancy.scanner import list_tenants
+from muxserver.tenancy.scanner import static_route
 from muxserver.tenancy.scanner import scan_tenant
 from muxserver.tenancy.versions import VersionStore
 
@@ -88,7 +89,7 @@ class TenantState:
 
     def get_router(self) -> TenantRouter:
         if self.router is None:
-            self.router = TenantRouter(self.spec.name, self.spec.routes)
+            self.router = TenantRouter(self.spec.name, self.spec.routes, static_route(self.spec))
         return self.router
 
 

@@ -55,12 +55,17 @@ class TenantRouter:
 
     :param tenant: the tenant's name (for error messages).
     :param routes: the spec's routes.
+    :param static_route: the app's static route when werkzeug must rank it
+        among the others (:func:`~muxserver.tenancy.scanner.static_route`):
+        a match of it has ``kind == "static"``.
     """
 
-    def __init__(self, tenant: str, routes: tuple[Route, ...]):
+    def __init__(self, tenant: str, routes: tuple[Route, ...], static_route: Route | None = None):
         self.tenant = tenant
         self._static: dict[str, dict[str, Route]] = {}
-        dynamic = []
+        # First, as Flask adds it before any view: of two rules werkzeug
+        # ranks alike, the first added wins.
+        dynamic = [static_route] if static_route is not None else []
         with_defaults = {_view(route) for route in routes if route.defaults}
         for route in routes:
             if "<" in route.rule or _view(route) in with_defaults or not route.strict_slashes:
@@ -110,6 +115,14 @@ class TenantRouter:
                 raise MethodNotAllowed(
                     f"{method} not allowed", self.tenant, allowed_methods(by_method)
                 )
+        slashed = self._static.get(path + "/") if not path.endswith("/") else None
+        # werkzeug redirects only a method the rule takes (OPTIONS: Flask's
+        # automatic answer is the rule's); any other is not found. It does
+        # so before trying a rule with converters: it follows the path's
+        # literal parts first (a static route "/<path:filename>" included).
+        if slashed is not None and (lookup in slashed or method in slashed
+                                    or method == "OPTIONS"):
+            raise Redirect(path + "/", self.tenant)
         if self._dynamic:
             try:
                 rule, view_args = self._adapter().match(path, lookup, return_rule=True)
@@ -128,12 +141,6 @@ class TenantRouter:
                     raise MethodNotAllowed(
                         f"{method} not allowed", self.tenant, allowed_methods(by_method)
                     ) from None
-        slashed = self._static.get(path + "/") if not path.endswith("/") else None
-        # werkzeug redirects only a method the rule takes (OPTIONS: Flask's
-        # automatic answer is the rule's); any other is not found.
-        if slashed is not None and (lookup in slashed or method in slashed
-                                    or method == "OPTIONS"):
-            raise Redirect(path + "/", self.tenant)
         raise NotFound(f"no route for {path}", self.tenant)
 
     def options_match(self, path: str) -> Match | None:

@@ -160,10 +160,19 @@ class TenantSpec:
     #: Blueprints' static folders: ``(url, folder, blueprint)``, the files
     #: of ``folder`` (relative to the tenant) served at ``url/<filename>``.
     static_mounts: tuple = ()
-    #: The folder Flask serves at ``/static``: ``static/`` beside the module
-    #: that makes the tenant's app (its ``root_path``), the tenant's own
-    #: ``static/`` for every other tenant.
-    static_dir: str = "static"
+    #: The app's static folder (relative to the tenant): its
+    #: ``static_folder`` beside the module that makes the tenant's app (its
+    #: ``root_path``; ``static/`` unless told), the tenant's own ``static/``
+    #: for every other tenant; None: ``static_folder=None``, no static route.
+    static_dir: str | None = "static"
+    #: The app's ``static_url_path`` (``"/static"``; ``""``: the site root;
+    #: None: no static route). Its rule is ``f"{static_url}/<path:filename>"``.
+    static_url: str | None = "/static"
+    #: ``static_url + "/"`` when the folder has files and no route's rule
+    #: starts with it: every path below it is the static route's, checked
+    #: before routing with one ``startswith`` (:func:`static_route` is the
+    #: other case). None otherwise.
+    static_prefix: str | None = None
     #: Rules ``add_url_rule(rule, endpoint=...)`` gave an endpoint without a
     #: view (kind ``"alias"``): ``url_for`` builds them, no request is routed
     #: to them.
@@ -324,12 +333,14 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                 errors.extend(exc.errors)
     process = spec.is_process
     shipped: set[str] = set()  # what a relative sqlite3.connect() might have meant
+    walked: list[str] = []  # every file, for the app's static folder (known once read)
     for rel in _walk(root):
         files += 1
         if files > MAX_TENANT_FILES:
             errors.append(f"{name}/: more than {MAX_TENANT_FILES} files")
             break
         display = f"{name}/{rel}"
+        walked.append(rel)
         if rel == "tenant.toml":
             if manifest_data is not None:
                 version.update(b"tenant.toml\0" + manifest_data)
@@ -346,7 +357,6 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             continue
         top = rel.split("/", 1)[0]
         if top == "static" and "/" in rel:
-            spec.has_static = True
             _note_file(version, root, rel)
             continue
         if not rel.endswith(".py"):
@@ -436,9 +446,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.app_modules = tuple(app_modules) if function is None or function.form == "flask" else ()
     if spec.app_modules or (function is not None and function.form != "flask"):
         spec.app_factory = None  # an app made at top level wins, as in Flask's discovery
-    spec.static_dir = _static_dir(facts, spec)
-    if spec.static_dir != "static":
-        spec.has_static = any(rel.startswith(spec.static_dir + "/") for rel in shipped)
+    spec.static_dir, spec.static_url = _app_static(name, facts, spec, errors)
+    spec.has_static = spec.static_dir is not None and any(
+        rel.startswith(spec.static_dir + "/") for rel in walked)
     if function is None:
         spec.static_mounts = _blueprint_statics(facts, registered_prefixes)
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
@@ -468,6 +478,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.url_aliases += tuple(  # url_for("admin.static", filename=...)
         Route(f"{url}/<path:filename>", ("GET", "HEAD"), "", "", "", 1, "alias", False, (),
               "static", True, blueprint) for url, _, blueprint in spec.static_mounts)
+    if spec.has_static and spec.static_url and not any(
+            r.rule.startswith(spec.static_url + "/") for r in routes):
+        spec.static_prefix = sys.intern(spec.static_url + "/")
     errors.extend(_route_conflicts(name, routes))
     spec.routes = shared(tuple(routes))
     spec.version = sys.intern(version.hexdigest())
@@ -733,17 +746,55 @@ def _blueprint_statics(facts: dict, registered: dict) -> tuple:
     return tuple(mounts)
 
 
-def _static_dir(facts: dict, spec: TenantSpec) -> str:
-    """The folder (relative to the tenant) served at ``/static``: Flask's
-    ``static_folder``, ``static`` in the app's ``root_path`` — the folder
-    of the module making the app (``flaskr/__init__.py``: ``flaskr/static``;
-    the first such module, or the app factory's)."""
+def _app_static(tenant: str, facts: dict, spec: TenantSpec,
+                errors: list[str]) -> tuple[str | None, str | None]:
+    """``(folder, url path)`` of the app's static route, as Flask makes it:
+    its ``static_folder`` (``static`` unless told, None: no route) relative
+    to the app's ``root_path`` — the folder of the module making the app
+    (``flaskr/__init__.py``: ``flaskr/static``; the first such module, or
+    the app factory's) — and its ``static_url_path``, by default ``/`` and
+    the folder's last name. A folder outside the tenant, or the tenant's
+    own folder (its ``tenant.toml`` is no static file), is an error with
+    file and line. A tenant without a Flask app serves ``static/`` at
+    ``/static``."""
     maker = spec.app_modules[0] if spec.app_modules else (
         spec.app_factory[0] if spec.app_factory is not None else None)
     if maker is None or maker not in facts:
-        return "static"
-    folder = posixpath.dirname(facts[maker].file)
-    return posixpath.join(folder, "static") if folder else "static"
+        return "static", "/static"
+    here = facts[maker]
+    options = here.meta.get("app_statics") or [["static", None, 1]]
+    folder, url, line = options[0]
+    if folder is None:
+        return None, None
+    on_disk = posixpath.normpath(posixpath.join(posixpath.dirname(here.file), folder))
+    if on_disk == "." or on_disk == ".." or on_disk.startswith("../"):
+        where = "outside the tenant's folder" if on_disk != "." else "the tenant's own folder"
+        errors.append(f"{tenant}/{here.file}:{line}: Flask(static_folder={folder!r}) is "
+                      f"{where}: a static folder is a folder inside the tenant (the tenant sees "
+                      "its folder as /app); move the files into one")
+        return None, None
+    if url is None:
+        url = ("/" + posixpath.basename(folder)).rstrip("/")
+    return sys.intern(on_disk), sys.intern(url)
+
+
+def static_route(spec: TenantSpec) -> Route | None:
+    """The app's static route for the tenant's router, when it is not
+    checked before routing (:attr:`TenantSpec.static_prefix`): its
+    ``static_url_path`` is ``""`` (``/<path:filename>``, which werkzeug
+    ranks below every other rule: a view answers where both match), or a
+    view's rule starts with it (and the folder has files). None when the
+    prefix decides, or the app has no static route.
+
+    .. warning:: With a prefix, and for a folder without files, a request
+        below the url path that is not GET or HEAD is routed as if the
+        static rule were not there (404 where Flask answers 405).
+    """
+    if spec.static_url is None or spec.static_prefix is not None or not (
+            spec.has_static or spec.static_url == ""):
+        return None
+    return Route(f"{spec.static_url}/<path:filename>", ("GET", "HEAD"), "static", "static", "",
+                 1, "static", False, (), "static", True, None)
 
 
 def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,

@@ -49,6 +49,7 @@ from muxserver.tenant_api import forms
 from muxserver.tenant_api.errorhandlers import find_error_handler
 from muxserver.tenant_api.errorhandlers import levels
 from muxserver.tenant_api.response import Response
+from muxserver.tenant_api.response import abort
 from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tenant_api.shim import send_from_directory
@@ -124,6 +125,8 @@ def static_page(apps, folder: str, filename: str, tenant_root, endpoint="-"):
     inside the limits."""
 
     def view():
+        if any(part.startswith(".") for part in filename.split("/")):
+            abort(404)  # as the server's own answer (muxserver.http.static): never dot files
         return send_from_directory(folder, filename)
 
     return _serve(context.current(), apps, view, None, tenant_root, endpoint,

@@ -222,7 +222,7 @@ class Flask:
     _guarded_writes = True
     is_blueprint = False
     __slots__ = ("import_name", "name", "config", "url_prefix", "template_folder",
-                 "static_folder", "root_path", "_routes",
+                 "_static_folder", "_static_url_path", "root_path", "_routes",
                  "_error_handlers", "_before", "_after", "_teardown", "_teardown_app",
                  "_context_processors",
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
@@ -238,7 +238,9 @@ class Flask:
                                 **SESSION_DEFAULTS, **BODY_LIMIT_DEFAULTS, **_FLASK_DEFAULTS)
         self.url_prefix = (url_prefix or "").rstrip("/")
         self.template_folder = template_folder
+        self._static_folder = None
         self.static_folder = static_folder
+        self.static_url_path = static_url_path
         site = _site_of(self)
         self.config._site = site  # private: tenant code cannot read it
         module_path = "/app/" + self.import_name.replace(".", "/")
@@ -544,10 +546,41 @@ class Flask:
     def app_context(self):
         return _AppContext(self)
 
+    @property
+    def static_folder(self):
+        """Flask's: the static folder's path (``/app/...``: its
+        ``root_path`` joined with the folder given), or None."""
+        if self._static_folder is None:
+            return None
+        return posixpath.join(self.root_path, self._static_folder)
+
+    @static_folder.setter
+    def static_folder(self, value):
+        self._static_folder = None if value is None else safe_str_builtin(value).rstrip("\\/")
+
+    @property
+    def has_static_folder(self):
+        return self._static_folder is not None
+
+    @property
+    def static_url_path(self):
+        """Flask's: the url path of the static route (``/`` and the
+        folder's last name unless given), None without a folder."""
+        if self._static_url_path is not None:
+            return self._static_url_path
+        if self._static_folder is not None:
+            return f"/{posixpath.basename(self.static_folder)}".rstrip("/")
+        return None
+
+    @static_url_path.setter
+    def static_url_path(self, value):
+        self._static_url_path = None if value is None else safe_str_builtin(value).rstrip("/")
+
     def send_static_file(self, filename):
         """Flask's: a file of the app's static folder (``static/`` beside
-        it), answered as its static route answers (Flask's SPA pattern
-        returns ``app.send_static_file("index.html")`` for every path)."""
+        it unless ``static_folder=`` said another), answered as its static
+        route answers (Flask's SPA pattern returns
+        ``app.send_static_file("index.html")`` for every path)."""
         if self.static_folder is None:
             raise RuntimeError("'static_folder' must be set to serve static files.")
         return send_from_directory(self.static_folder, filename)
@@ -590,8 +623,12 @@ class Blueprint(Flask):
     is_blueprint = True
     __slots__ = ()
 
-    def __init__(self, name="", import_name="", *args, url_prefix=None, **kwargs):
-        super().__init__(import_name, *args, url_prefix=url_prefix, **kwargs)
+    def __init__(self, name="", import_name="", static_folder=None, static_url_path=None,
+                 *args, url_prefix=None, **kwargs):
+        # Flask's order: a blueprint's static folder comes before its url
+        # path, and it has none unless given.
+        super().__init__(import_name, static_url_path, static_folder, *args,
+                         url_prefix=url_prefix, **kwargs)
         self.name = safe_str_builtin(name)
 
     def app_errorhandler(self, code_or_exception):

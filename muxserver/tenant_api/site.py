@@ -86,8 +86,11 @@ class TenantSite:
     """
 
     def __init__(self, tenant, root, routes, session_key: bytes, log_line, files,
-                 packages=frozenset()):
+                 packages=frozenset(), static_url: str | None = "/static"):
         self.tenant = tenant
+        #: The app's ``static_url_path`` (None: ``static_folder=None``, no
+        #: static route), what ``url_for("static")`` builds on.
+        self.static_url = static_url
         #: Dotted names of the tenant's packages (an app's root_path is the
         #: package's folder, as in Flask).
         self.packages = frozenset(packages) if packages else _NO_PACKAGES
@@ -171,7 +174,10 @@ class TenantSite:
             filename = values.pop("filename", None)
             if filename is None:
                 raise BuildError("url_for('static') needs filename=")
-            path = "/static/" + _to_url("path", _url_text(filename).lstrip("/"))
+            if self.static_url is None:
+                raise BuildError("Could not build url for endpoint 'static': the app has no "
+                                 "static folder (static_folder=None)")
+            path = f"{self.static_url}/" + _to_url("path", _url_text(filename).lstrip("/"))
         else:
             # ".view" outside a request: the app's (no current blueprint), as Flask's.
             path = self._build(endpoint[1:] if endpoint.startswith(".") else endpoint, values)

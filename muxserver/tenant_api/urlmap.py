@@ -18,8 +18,6 @@ pattern of Flask's docs asks ``app.url_map.is_endpoint_expecting``:
 
 from __future__ import annotations
 
-import os
-
 from sandbox.guards.declared import declared
 from sandbox.guards import safe_str_builtin
 
@@ -92,9 +90,8 @@ class TenantURLMap:
         endpoint = safe_str_builtin(endpoint)
         wanted = {safe_str_builtin(a) for a in arguments}
         site = self._site
-        if endpoint == "static" and site is not None and site.files is not None and \
-                os.path.isdir(site.files.resolve("/app/static")):
-            return wanted <= {"filename"}
+        if endpoint == "static" and site is not None and site.static_url is not None:
+            return wanted <= {"filename"}  # Flask's rule, made whenever it has a folder
         rules = [r for r in (site.routes if site is not None else ())
                  if r.kind in ("flask", "alias") and r.flask_endpoint == endpoint]
         if not rules:
