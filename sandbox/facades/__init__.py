@@ -124,7 +124,7 @@ BUILDERS = {
 ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
     "mux", "flask", "flask.cli", "flask.views", "http", "http.server", "functions_framework", "click",
     "markupsafe", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
-    "werkzeug.http",
+    "werkzeug.http", "werkzeug.middleware", "werkzeug.middleware.proxy_fix",
 ])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]
