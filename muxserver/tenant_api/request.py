@@ -437,11 +437,15 @@ class TenantRequest:
         wz = self._wz
         if wz is None:
             env = dict(self._environ)
-            # The app's ProxyFix (werkzeug's own, on this copy), then the
-            # mount after the prefix it may set (muxserver.tenant_api.proxyfix).
+            root = env.get("SCRIPT_NAME", "")
+            # The app's ProxyFix (werkzeug's own, on this copy): a prefix it
+            # sets takes the place of the script root, the tenant's mount
+            # included, as werkzeug's rule says and as the process tier's
+            # Flask has it (muxserver.tenant_api.proxyfix).
             if self._through_wsgi_app:
                 proxyfix.apply(env, _forwarded_chain())
-            env["SCRIPT_NAME"] = env.get("SCRIPT_NAME", "") + self._mount
+            prefixed = env.get("SCRIPT_NAME", "") != root
+            env["SCRIPT_NAME"] = env["SCRIPT_NAME"] if prefixed else root + self._mount
             env["PATH_INFO"] = self._rel
             capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")
                       and "wsgi.input" in env)
