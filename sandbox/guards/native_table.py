@@ -841,6 +841,8 @@ _owner("werkzeug.exceptions.Unauthorized",
     get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions._RetryAfter",
     get_headers="errorhandlers._sized")
+_owner("werkzeug.middleware.proxy_fix",
+    ProxyFix="proxyfix.ProxyFix: five ints from 0 to 10 kept, nothing called")
 _owner("werkzeug.security",
     check_password_hash="the stored method's cost capped; off the hub",
     generate_password_hash="cost capped at werkzeug's defaults; run whole off the hub")
