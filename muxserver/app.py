@@ -506,7 +506,7 @@ class MuxApp:
                 environ, rel, mount, match.view_args, route.endpoint, self._max_body_bytes))
             code, headers, body, stream = self._timed(
                 outcome, lease, f"endpoint={route.endpoint}", call_handler,
-                route, handler, request, match.view_args, module, spec.root)
+                route, handler, request, match.view_args, module, spec.root, match.custom)
             if stream is not None:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None

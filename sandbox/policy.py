@@ -53,7 +53,7 @@ from sandbox.guards.own_objects import is_private_name
 
 #: Bump whenever the rewrite or the guards change meaning; it is part of the
 #: code-cache key, so old compiled code is never run under a new policy.
-POLICY_VERSION = "mux-12"
+POLICY_VERSION = "mux-13"
 
 #: Names of dunder globals tenant code may read.
 READABLE_DUNDER_NAMES = frozenset(["__name__", "__file__"])
@@ -97,6 +97,18 @@ def _has_docstring(body: list[ast.stmt]) -> bool:
         and isinstance(body[0].value.value, str)
 
 
+def _annotations_are_text(module: ast.Module) -> bool:
+    """Whether ``from __future__ import annotations`` heads the module (PEP
+    563): its annotations are then never evaluated, only kept as text."""
+    body = module.body[1:] if _has_docstring(module.body) else module.body
+    for statement in body:
+        if not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__"):
+            return False
+        if any(alias.name == "annotations" for alias in statement.names):
+            return True
+    return False
+
+
 def _own_nodes(body: list[ast.stmt]):
     """The nodes of a function body, not those of functions or classes inside it."""
     scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -117,6 +129,29 @@ class MuxPolicy(RestrictingNodeTransformer):
         #: The first argument's name of each method being visited ("" for
         #: plain functions), for super().
         self._method_self: list[str] = []
+        #: ``from __future__ import annotations``: annotations are text the
+        #: compiler writes from the tree it is given, so they are left as the
+        #: tenant wrote them (``list[Node]``, not the guarded call).
+        self._annotations_as_text = False
+
+    def visit_Module(self, node: ast.Module):
+        self._annotations_as_text = _annotations_are_text(node)
+        return super().visit_Module(node)
+
+    def _without_annotation(self, node, field: str, visit):
+        """``visit(node)`` with ``node.field`` left out and put back as it
+        was, when annotations are text (never evaluated: nothing to guard)."""
+        annotation = getattr(node, field)
+        if not self._annotations_as_text or annotation is None:
+            return visit(node)
+        setattr(node, field, None if field != "annotation" or isinstance(node, ast.arg)
+                else ast.Constant(None))
+        node = visit(node)
+        setattr(node, field, annotation)
+        return node
+
+    def visit_arg(self, node: ast.arg):
+        return self._without_annotation(node, "annotation", super().visit_arg)
 
     # -- names -----------------------------------------------------------
 
@@ -185,6 +220,9 @@ class MuxPolicy(RestrictingNodeTransformer):
         return self._class_depth > 0 and self._function_depth == 0
 
     def visit_FunctionDef(self, node: ast.FunctionDef):
+        return self._without_annotation(node, "returns", self._visit_def)
+
+    def _visit_def(self, node: ast.FunctionDef):
         first = ""
         if self._is_method_definition():
             params = node.args.posonlyargs + node.args.args
@@ -284,8 +322,8 @@ class MuxPolicy(RestrictingNodeTransformer):
 
     def visit_AnnAssign(self, node: ast.AnnAssign):
         # `x: int = 1` is an assignment with a note; the note is evaluated
-        # like any expression, so it is visited like one.
-        return self.node_contents_visit(node)
+        # like any expression, so it is visited like one (unless it is text).
+        return self._without_annotation(node, "annotation", self.node_contents_visit)
 
     # -- loops, handlers and the tick -------------------------------------
 

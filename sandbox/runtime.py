@@ -546,6 +546,11 @@ class TenantRuntime:
                 raise
         return module
 
+    def module_if_loaded(self, dotted: str) -> "TenantModule | None":
+        """The tenant module ``dotted`` if it is loaded (or loading), else
+        None: nothing runs."""
+        return self._modules.get(dotted)
+
     @staticmethod
     def namespace_of(module: TenantModule) -> dict:
         """The globals of a tenant module (for the host, not tenant code)."""

@@ -17,7 +17,7 @@ APP_NAMES = frozenset("""
     open_resource app_context test_request_context is_blueprint jinja_env template_filter
     add_template_filter template_global add_template_global template_test add_template_test
     url_value_preprocessor url_defaults url_map json send_static_file static_url_path
-    has_static_folder
+    has_static_folder wsgi_app
 """.split())
 
 #: Every public name of a Flask 3.1 app (``dir(Flask(__name__))``: its
@@ -49,3 +49,13 @@ FLASK_APP_NAMES = frozenset("""
     url_map_class url_rule_class url_value_preprocessor url_value_preprocessors
     view_functions wsgi_app
 """.split())
+
+
+#: ``app.wsgi_app = ProxyFix(app.wsgi_app, ...)``: the most proxies one
+#: ``X-Forwarded-*`` header may be trusted for (a longer chain is no
+#: deployment anyone runs; the bound keeps werkzeug's parse of the header
+#: the only cost), and how many ``ProxyFix`` may wrap ``app.wsgi_app``.
+#: Read by the app (:mod:`muxserver.tenant_api.proxyfix`) and the deploy
+#: check (:func:`muxserver.tenancy.reading.read_sandboxed_module`).
+PROXY_FIX_MAX_TRUSTED = 10
+PROXY_FIX_MAX_NESTING = 2

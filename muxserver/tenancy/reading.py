@@ -18,9 +18,13 @@ from pyflakes import messages as pyflakes_messages
 from sandbox.guards.builtins import builtin_names
 
 from muxserver.tenancy.classviews import read_view_classes
+from muxserver.tenancy.converters import read_converter_classes
+from muxserver.tenancy.converters import read_converter_registrations
 from muxserver.tenancy.folding import Constants
 from muxserver.tenancy.app_names import APP_NAMES
 from muxserver.tenancy.app_names import FLASK_APP_NAMES
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_NESTING as MAX_NESTING
+from muxserver.tenancy.app_names import PROXY_FIX_MAX_TRUSTED as MAX_TRUSTED
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from muxserver.tenancy.routes import FACTORY_NAMES
 from muxserver.tenancy.routes import _app_objects
@@ -47,6 +51,9 @@ def read_module(tree: ast.Module) -> dict:
         "blueprint_statics": blueprint_statics,
         "app_statics": app_statics,
         "strict_slashes": map_strict_slashes(tree, consts),
+        "converter_classes": read_converter_classes(
+            tree.body, lambda node: object_origin(node, imports), consts),
+        "converters": converter_registrations(tree, consts, imports),
         "handlers": [list(h) for h in find_handlers(tree)],
         "view_classes": read_view_classes(tree.body, lambda node: object_origin(node, imports),
                                           consts),
@@ -289,6 +296,33 @@ def _top_and_factory_body(tree: ast.Module) -> list[ast.stmt]:
     return body
 
 
+def converter_registrations(tree: ast.Module, consts: Constants, imports) -> dict:
+    """The URL converters the module registers: ``{"found": [[name, [module,
+    level, class], line], ...], "problems": [[message, line], ...]}``
+    (module ``""`` at level 0: a class of this module). A problem is kept,
+    not raised: a process tenant's Flask runs any registration, a sandboxed
+    tenant's is refused with it (:mod:`muxserver.tenancy.scanner`)."""
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    found, problems = [], []
+    try:
+        registered = read_converter_registrations(tree, _top_and_factory_body(tree), consts)
+    except SyntaxError as exc:
+        return {"found": [], "problems": [[exc.msg, exc.lineno]]}
+    for name, node, line in registered:
+        if not name.isidentifier():
+            problems.append([f"converter name {name!r} must be a Python identifier (werkzeug's "
+                             "rules can only name such converters)", line])
+        elif isinstance(node, ast.Name) and node.id in classes:
+            found.append([name, ["", 0, node.id], line])
+        elif (origin := object_origin(node, imports)) is None:
+            problems.append([f"converter {name!r} must be a class defined at the top of the "
+                             "module or imported from one of this tenant's modules to be read "
+                             "at deploy time", line])
+        else:
+            found.append([name, list(origin), line])
+    return {"found": found, "problems": problems}
+
+
 def map_strict_slashes(tree: ast.Module, consts: Constants) -> bool | None:
     """The value of ``app.url_map.strict_slashes = True/False`` at the top
     of the module or of its app factory (None when it sets none): every
@@ -333,7 +367,7 @@ APP_JSON_NAMES = frozenset(["sort_keys", "compact", "ensure_ascii", "mimetype", 
 
 #: What ``app.url_map`` offers sandboxed tenants
 #: (:class:`muxserver.tenant_api.urlmap.TenantURLMap`).
-URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes"])
+URL_MAP_NAMES = frozenset(["is_endpoint_expecting", "strict_slashes", "converters"])
 
 
 #: The parts of a Flask app the sandbox's Flask offers in part: what each
@@ -359,7 +393,8 @@ def read_sandboxed_module(tree: ast.Module) -> dict:
     # request can reach it (the scanner decides, as for imports: a tests/
     # file calling app.test_client() is a warning), with file and line.
     unoffered = []
-    for check in (_check_request_names, _check_app_names, _check_app_parts):
+    for check in (_check_request_names, _check_app_names, _check_app_parts,
+                  _check_wsgi_app_writes):
         try:
             check(tree)
         except SyntaxError as exc:
@@ -406,17 +441,88 @@ def _check_app_names(tree: ast.Module) -> None:
 
     :raises SyntaxError: with ``lineno``.
     """
-    apps = {"app", "current_app"}
-    for node in tree.body:
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Flask":
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            apps.update(t.id for t in targets if isinstance(t, ast.Name))
+    apps = _app_variables(tree)
     for node in ast.walk(tree):
         if (isinstance(node, ast.Attribute) and node.attr in FLASK_APP_NAMES
                 and node.attr not in APP_NAMES and _names_an_app(node.value, apps)):
             raise _error(node, f"{node.value.id}.{node.attr} is not offered here: the sandbox's Flask app "
                                "has Flask's names but not every one (see the README's Flask "
                                "section); a tenant with runtime = \"process\" runs Flask itself")
+
+
+def _app_variables(tree: ast.Module) -> set:
+    """``app``, ``current_app`` and the names the module binds to ``Flask(...)``."""
+    apps = {"app", "current_app"}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Flask":
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            apps.update(t.id for t in targets if isinstance(t, ast.Name))
+    return apps
+
+
+def _check_wsgi_app_writes(tree: ast.Module) -> None:
+    """Refuse setting ``app.wsgi_app`` to anything but werkzeug's
+    ``ProxyFix(app.wsgi_app, ...)`` of the same app (nested once at most),
+    with counts that are whole numbers from 0 to the sandbox's cap where
+    they are literals: other WSGI middleware would wrap the server's
+    callable (:mod:`muxserver.tenant_api.proxyfix`, which also refuses it
+    at run time wherever the source does not show it).
+
+    :raises SyntaxError: with ``lineno``.
+    """
+    apps = _app_variables(tree)
+    fixers = {"ProxyFix"} | {
+        alias.asname for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "werkzeug.middleware.proxy_fix"
+        for alias in node.names if alias.name == "ProxyFix" and alias.asname}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif isinstance(node, ast.Delete):
+            targets = node.targets
+        else:
+            continue
+        for target in targets:
+            if not (isinstance(target, ast.Attribute) and target.attr == "wsgi_app"
+                    and _names_an_app(target.value, apps)):
+                continue
+            problem = (_proxy_fix_problem(node.value, target.value.id, fixers, MAX_NESTING)
+                       if isinstance(node, ast.Assign) else "it can only be assigned")
+            if problem is not None:
+                raise _error(node, f"{target.value.id}.wsgi_app = ... is not offered here "
+                                   f"({problem}): the sandbox's app takes werkzeug's "
+                                   f"ProxyFix({target.value.id}.wsgi_app, x_for=..., ...) "
+                                   "alone (Flask's \"behind a proxy\" recipe); other WSGI "
+                                   "middleware wraps the server's WSGI callable, which stays "
+                                   "the server's; a tenant with runtime = \"process\" runs "
+                                   "Flask itself")
+
+
+def _proxy_fix_problem(value: ast.AST, app: str, fixers: set, depth: int) -> str | None:
+    """Why ``value`` is not ``ProxyFix(app.wsgi_app, ...)`` (``depth``
+    ProxyFix calls deep at most; ``fixers``: the names ProxyFix is imported
+    under), or None."""
+    if (isinstance(value, ast.Attribute) and value.attr == "wsgi_app"
+            and isinstance(value.value, ast.Name) and value.value.id == app):
+        return None
+    func = value.func if isinstance(value, ast.Call) else None
+    if not ((isinstance(func, ast.Name) and func.id in fixers)
+            or (isinstance(func, ast.Attribute) and func.attr == "ProxyFix")):
+        return "not ProxyFix(...)" if depth == MAX_NESTING else f"ProxyFix() must wrap {app}.wsgi_app"
+    if depth == 0:
+        return "ProxyFix nests once at most"
+    wrapped = value.args[0] if value.args else next(
+        (k.value for k in value.keywords if k.arg == "app"), None)
+    for count in [*value.args[1:], *(k.value for k in value.keywords if k.arg != "app")]:
+        try:
+            given = ast.literal_eval(count)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue  # not a literal: the run time checks it
+        if not (type(given) is int and 0 <= given <= MAX_TRUSTED):
+            return f"each count is a whole number from 0 to {MAX_TRUSTED}"
+    if wrapped is None:
+        return f"ProxyFix() must wrap {app}.wsgi_app"
+    return _proxy_fix_problem(wrapped, app, fixers, depth - 1)
 
 
 def _names_an_app(node: ast.AST, apps: set) -> bool:

@@ -89,7 +89,8 @@ class TenantState:
 
     def get_router(self) -> TenantRouter:
         if self.router is None:
-            self.router = TenantRouter(self.spec.name, self.spec.routes, static_route(self.spec))
+            self.router = TenantRouter(self.spec.name, self.spec.routes, static_route(self.spec),
+                                       self.spec.converters, lenient=self.spec.is_process)
         return self.router
 
 

@@ -23,17 +23,32 @@ from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.http import path_text
+from muxserver.tenancy.converters import AnyConverterName
+from muxserver.tenancy.converters import host_converter
 from muxserver.tenancy.scanner import Route
 
 
 class Match:
-    """The outcome of routing: the route and the values of its converters."""
+    """The outcome of routing: the route and the values of its converters.
 
-    __slots__ = ("route", "view_args")
+    ``custom`` names the values the tenant's own converters are still to
+    convert, inside the request's limits: ``((argument, converter, args,
+    kwargs), ...)`` (:func:`muxserver.tenant_api.converters.convert_view_args`);
+    their ``view_args`` are the matched text until then."""
 
-    def __init__(self, route: Route, view_args: dict):
+    __slots__ = ("route", "view_args", "custom")
+
+    def __init__(self, route: Route, view_args: dict, custom: tuple = ()):
         self.route = route
         self.view_args = view_args
+        self.custom = custom
+
+
+def _custom(rule: Rule) -> tuple:
+    """The tenant converters of ``rule`` (see :attr:`Match.custom`)."""
+    return tuple((argument, converter.tenant_converter, *converter.tenant_args)
+                 for argument, converter in rule._converters.items()
+                 if getattr(converter, "tenant_converter", None) is not None)
 
 
 def _view(route: Route) -> str:
@@ -60,8 +75,12 @@ class TenantRouter:
         a match of it has ``kind == "static"``.
     """
 
-    def __init__(self, tenant: str, routes: tuple[Route, ...], static_route: Route | None = None):
+    def __init__(self, tenant: str, routes: tuple[Route, ...], static_route: Route | None = None,
+                 converters: tuple = (), lenient: bool = False):
         self.tenant = tenant
+        #: The tenant's converters (``((name, info), ...)``, read at deploy).
+        self._converters = converters
+        self._lenient = lenient
         self._static: dict[str, dict[str, Route]] = {}
         # First, as Flask adds it before any view: of two rules werkzeug
         # ranks alike, the first added wins.
@@ -90,8 +109,27 @@ class TenantRouter:
                             strict_slashes=route.strict_slashes)
                 self._by_rule[id(rule)] = route
                 rules.append(rule)
-            self._map = Map(rules)
+            self._map = self._new_map(rules)
         return self._map.bind("tenant", "/")
+
+    def _new_map(self, rules) -> Map:
+        """A werkzeug map of ``rules`` knowing the tenant's converters, each
+        matched by the regex read from its source (no tenant code runs
+        here: :func:`~muxserver.tenancy.converters.host_converter`)."""
+        if self._lenient:
+            # A process tenant: its own Flask matches with its converters;
+            # the host's match only names the endpoint and finds static files.
+            converters = AnyConverterName(Map.default_converters)
+        elif self._converters:
+            converters = {**Map.default_converters, **{
+                name: host_converter(name, info) for name, info in self._converters}}
+        else:
+            return Map(rules)
+        new = Map()
+        new.converters = converters
+        for rule in rules:
+            new.add(rule)
+        return new
 
     def match(self, path: str, method: str) -> Match:
         """The route for ``path`` (relative to the tenant, as WSGI holds it:
@@ -126,7 +164,7 @@ class TenantRouter:
         if self._dynamic:
             try:
                 rule, view_args = self._adapter().match(path, lookup, return_rule=True)
-                return Match(self._by_rule[id(rule)], view_args)
+                return Match(self._by_rule[id(rule)], view_args, _custom(rule))
             except RequestRedirect as redirect:
                 raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
             except WzMethodNotAllowed as exc:
@@ -161,13 +199,13 @@ class TenantRouter:
                             strict_slashes=route.strict_slashes)
                 self._by_rule[id(rule)] = route
                 rules.append(rule)
-            self._options_map = Map(rules)
+            self._options_map = self._new_map(rules)
         try:
             rule, view_args = self._options_map.bind("tenant", "/").match(
                 path, "OPTIONS", return_rule=True)
         except (WzNotFound, WzMethodNotAllowed, RequestRedirect):
             return None
-        return Match(self._by_rule[id(rule)], view_args)
+        return Match(self._by_rule[id(rule)], view_args, _custom(rule))
 
     def methods_for(self, path: str) -> tuple[str, ...] | None:
         """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""

@@ -31,12 +31,13 @@ from werkzeug.routing import PathConverter
 from werkzeug.routing import Rule
 
 from muxserver.tenancy.classviews import read_view_classes
+from muxserver.tenancy.converters import AnyConverterName
 from muxserver.tenancy.classviews import view_base
 from muxserver.tenancy.folding import Constants
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 23
+READER_VERSION = 25
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -407,10 +408,15 @@ _UNSUPPORTED_OPTIONS = frozenset(["subdomain", "host", "redirect_to",
 
 
 _scratch_map = Map()
+# A tenant's own converters are registered in any of its modules: a rule
+# naming one is checked again once all are read (the scanner's
+# _converter_rule_errors, with host_converter).
+_scratch_map.converters = AnyConverterName(_scratch_map.converters)
 
 
 def check_rule(rule: str, node: ast.AST) -> None:
-    """Raise SyntaxError for a rule werkzeug would reject."""
+    """Raise SyntaxError for a rule werkzeug would reject (a converter it
+    does not know is checked later, with the tenant's)."""
     if not rule.startswith("/"):
         raise _error(node, f"route rule {rule!r} must start with '/'")
     if "<" in rule:

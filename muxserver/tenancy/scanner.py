@@ -27,10 +27,14 @@ from dataclasses import field
 from pathlib import Path
 from typing import NamedTuple
 
+from werkzeug.routing import Map
+from werkzeug.routing import Rule
+
 from muxserver.proctier import requirements
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.compiling import compile_locally
+from muxserver.tenancy.converters import host_converter
 from muxserver.tenancy.manifest import Manifest
 from muxserver.tenancy.manifest import ManifestError
 from muxserver.tenancy.manifest import TenantRules
@@ -177,6 +181,10 @@ class TenantSpec:
     #: view (kind ``"alias"``): ``url_for`` builds them, no request is routed
     #: to them.
     url_aliases: tuple[Route, ...] = ()
+    #: The tenant's own URL converters, read from its source:
+    #: ``((name, info), ...)``, ``info`` as
+    #: :func:`~muxserver.tenancy.converters.read_converter_classes` gives it.
+    converters: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -403,6 +411,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     # by register_blueprint() in another file, an app may be made in another.
     registered_prefixes = _registered_prefixes(facts)
     map_strict = _map_strict_slashes(name, facts, errors)
+    spec.converters = _tenant_converters(name, facts, errors, process)
     views: dict[tuple, tuple] = {}  # (app, Flask's endpoint) -> (file, view, line)
     for dotted, rel, key, handlers in endpoints:
         endpoint = sys.intern(rel[:-3])
@@ -482,6 +491,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
             r.rule.startswith(spec.static_url + "/") for r in routes):
         spec.static_prefix = sys.intern(spec.static_url + "/")
     errors.extend(_route_conflicts(name, routes))
+    if not process:
+        errors.extend(_converter_rule_errors(name, routes, spec.converters))
     spec.routes = shared(tuple(routes))
     spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
@@ -584,6 +595,67 @@ def _map_strict_slashes(tenant: str, facts: dict[str, ModuleFacts], errors: list
     if len(found) > 1:
         errors.append(f"{tenant}/: url_map.strict_slashes is set to both True and False")
     return found.pop() if len(found) == 1 else True
+
+
+def _tenant_converters(tenant: str, facts: dict[str, ModuleFacts], errors: list[str],
+                       process: bool) -> tuple:
+    """The tenant's URL converters (``app.url_map.converters``, one map for
+    the app whichever module registers them): ``((name, info), ...)``. A
+    registration that cannot be read is an error for a sandboxed tenant;
+    a process tenant's Flask runs it (its router then matches such a
+    converter's rules with werkzeug's default regex, for the logs only)."""
+    found: dict[str, dict] = {}
+    for dotted in sorted(facts):
+        here = facts[dotted]
+        registered = here.meta.get("converters") or {}
+        problems = list(registered.get("problems", ()))
+        for name, (module, level, cls), line in registered.get("found", ()):
+            origin = _origin_module(here, module, level, facts)
+            info = (facts[origin].meta.get("converter_classes") or {}).get(cls) \
+                if origin is not None else None
+            if info is None:
+                problems.append([f"converter {name!r}: {cls} is not a class deriving from "
+                                 "werkzeug.routing.BaseConverter (or another of werkzeug's "
+                                 "converters) defined at the top of one of this tenant's "
+                                 "modules", line])
+                continue
+            if "error" in info:
+                if not process:
+                    errors.append(f"{tenant}/{facts[origin].file}:{info['line']}: "
+                                  f"{info['error']}")
+                continue
+            found[name] = info
+        if not process:
+            errors.extend(f"{tenant}/{here.file}:{line}: {message}"
+                          for message, line in problems)
+    return tuple(sorted(found.items()))
+
+
+def _converter_rule_errors(tenant: str, routes: list[Route], converters: tuple) -> list[str]:
+    """Each rule checked again with the tenant's converters: one naming a
+    converter that does not exist, given arguments its class refuses (a
+    regex :func:`~muxserver.tenancy.converters.regex_problem` refuses), or
+    with more than one converter matching slashes, as werkzeug's bind and
+    :func:`~muxserver.tenancy.routes.check_rule` refuse them."""
+    scratch = Map()
+    scratch.converters.update({name: host_converter(name, info) for name, info in converters})
+    problems = []
+    for route in routes:
+        if "<" not in route.rule or route.kind not in ("flask", "alias"):
+            continue
+        rule = Rule(route.rule)
+        try:
+            rule.bind(scratch)
+        except Exception as exc:  # werkzeug raises ValueError/LookupError
+            problems.append(f"{tenant}/{route.file}:{route.line}: route rule {route.rule!r} is "
+                            f"not valid: {exc}")
+            continue
+        slashing = sum(not c.part_isolating for c in rule._converters.values())
+        if slashing > 1:
+            problems.append(f"{tenant}/{route.file}:{route.line}: route rule {route.rule!r} has "
+                            f"{slashing} converters that match slashes; one rule may have one "
+                            "here (matching cost would grow as a power of the URL's length)")
+    return problems
 
 
 def _overwrites_a_view(tenant: str, views: dict, rel: str, handler: Handler, app: tuple,

@@ -100,22 +100,36 @@ class TypedFunction:
         return f"<typed function {getattr(self.function, '__name__', '?')}>"
 
 
+class FunctionsFrameworkException(Exception):
+    """functions-framework's own error (its ``exceptions`` module's name)."""
+
+
 def typed(*args):
-    """``functions_framework.typed``, bare or with the input type."""
-    def wrap(func, input_type):
-        if input_type is None:
-            params = list(inspect.signature(func).parameters.values())
-            if not params:
-                raise TypeError("Function signature is missing an input parameter. The "
-                                "function should be defined as 'def your_fn(in: inputType)'")
-            input_type = params[0].annotation
-            if isinstance(input_type, str):  # `from __future__ import annotations`
-                input_type = getattr(func, "__globals__", {}).get(input_type, input_type)
-            if input_type is inspect.Parameter.empty:
-                raise TypeError("The function defined does not contain Type of the input object.")
-        if not callable(getattr(input_type, "from_dict", None)):
-            raise AttributeError(f"The type {input_type} does not have the required method "
-                                 "called 'from_dict'.")
+    """``functions_framework.typed``, bare or with the input type, as its
+    ``register_typed_event`` judges them: the first parameter's annotation
+    (an object: a string annotation, ``from __future__ import annotations``,
+    is refused there too) or the decorator's type — the same one when both
+    are given — with a ``from_dict``."""
+    def wrap(func, decorator_type):
+        try:
+            annotation = list(inspect.signature(func).parameters.values())[0].annotation
+            if decorator_type is None and annotation is inspect.Parameter.empty:
+                raise TypeError("no input type")
+            if (decorator_type is not None and annotation is not inspect.Parameter.empty
+                    and decorator_type is not annotation):
+                raise TypeError("two input types")
+            input_type = annotation if decorator_type is None else decorator_type
+            if not callable(getattr(input_type, "from_dict", None)):
+                raise AttributeError("no from_dict")
+        except IndexError:
+            raise FunctionsFrameworkException(
+                "Function signature is missing an input parameter.The function should be "
+                "defined as 'def your_fn(in: inputType)'") from None
+        except Exception:
+            raise FunctionsFrameworkException(
+                "Functions using the @typed decorator must provide the type of the input "
+                "parameter by specifying @typed(inputType) and/or using python type "
+                "annotations 'def your_fn(in: inputType)'") from None
         return TypedFunction(func, input_type)
 
     if len(args) == 1 and callable(args[0]) and not isinstance(args[0], type):

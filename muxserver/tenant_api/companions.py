@@ -9,6 +9,8 @@
 * ``werkzeug.utils``: ``secure_filename``.
 * ``werkzeug.exceptions``: the HTTP errors (raising ``NotFound()`` answers 404,
   as in Flask) and ``abort`` (Flask's, the same function).
+* ``werkzeug.middleware.proxy_fix``: ``ProxyFix``, as a value
+  (:mod:`muxserver.tenant_api.proxyfix`).
 * ``markupsafe``: ``escape``, ``Markup``, ``escape_silent``, ``soft_str``
   (the library Jinja2 and Flask escape with).
 
@@ -28,6 +30,8 @@ from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 from werkzeug.utils import secure_filename
 
+from muxserver.tenant_api import proxyfix
+from muxserver.tenant_api.converters import ROUTING_NAMES
 from muxserver.tenant_api.response import abort
 from sandbox import limits
 from sandbox.facades import ModuleFacade
@@ -128,9 +132,16 @@ def werkzeug_modules() -> dict[str, ModuleFacade]:
         "http_date": wz_http.http_date,
         "parse_date": _parse_date,
     })
+    proxy_fix = ModuleFacade("werkzeug.middleware.proxy_fix", {"ProxyFix": proxyfix.ProxyFix})
+    middleware = ModuleFacade("werkzeug.middleware", {"proxy_fix": proxy_fix})
+    routing = ModuleFacade("werkzeug.routing", dict(ROUTING_NAMES))
     return {
         "werkzeug": ModuleFacade("werkzeug", {"security": security, "utils": utils,
-                                              "exceptions": exceptions, "http": http}),
+                                              "exceptions": exceptions, "http": http,
+                                              "middleware": middleware, "routing": routing}),
+        "werkzeug.middleware": middleware,
+        "werkzeug.middleware.proxy_fix": proxy_fix,
+        "werkzeug.routing": routing,
         "werkzeug.http": http,
         "werkzeug.security": security,
         "werkzeug.utils": utils,
@@ -186,7 +197,11 @@ def markupsafe_module() -> ModuleFacade:
 
 #: Module name -> the names it offers (for deploy-time checks).
 OFFERED = {
-    "werkzeug": frozenset(["security", "utils", "exceptions", "http"]),
+    "werkzeug": frozenset(["security", "utils", "exceptions", "http", "middleware",
+                           "routing"]),
+    "werkzeug.middleware": frozenset(["proxy_fix"]),
+    "werkzeug.middleware.proxy_fix": frozenset(["ProxyFix"]),
+    "werkzeug.routing": frozenset(ROUTING_NAMES),
     "werkzeug.http": frozenset(["HTTP_STATUS_CODES", "http_date", "parse_date"]),
     "werkzeug.security": frozenset(["generate_password_hash", "check_password_hash"]),
     "werkzeug.utils": frozenset(["secure_filename"]),

@@ -41,11 +41,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import default_exceptions
 from werkzeug.http import parse_set_header
+from werkzeug.routing import ValidationError
 
 from muxserver.http.responses import to_plain
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
+from muxserver.tenant_api.converters import convert_view_args
 from muxserver.tenant_api.errorhandlers import find_error_handler
 from muxserver.tenant_api.errorhandlers import levels
 from muxserver.tenant_api.response import Response
@@ -59,8 +61,10 @@ from sandbox.facades.aio import resolve
 from sandbox.guards import exception_text
 
 
-def call_handler(route, handler, request, view_args, module, tenant_root):
-    """``(status, headers, body, stream)`` for one request; call it inside the limits."""
+def call_handler(route, handler, request, view_args, module, tenant_root, custom=()):
+    """``(status, headers, body, stream)`` for one request; call it inside the limits.
+    ``custom``: the values the tenant's own converters convert first
+    (:attr:`muxserver.tenancy.router.Match.custom`)."""
     apps = module.route_apps.get((route.handler, route.rule), module.apps)
     kind = route.kind
     ctx = context.current()
@@ -83,7 +87,7 @@ def call_handler(route, handler, request, view_args, module, tenant_root):
         return resolve(handler())
 
     return _serve(ctx, apps, view, route, tenant_root, route.endpoint,
-                  view_args if kind == "flask" else None)
+                  view_args if kind == "flask" else None, custom)
 
 
 def error_page(apps, code: int, tenant_root, endpoint="-", valid_methods=None):
@@ -133,7 +137,7 @@ def static_page(apps, folder: str, filename: str, tenant_root, endpoint="-"):
                   {"filename": filename})
 
 
-def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None):
+def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None, custom=()):
     """Flask's ``wsgi_app`` around ``view()`` for ``apps`` (a route's
     blueprint, then the tenant's apps); ``ctx`` is the request's context
     (looked up once: only a lease makes one current, for the whole call)."""
@@ -141,7 +145,7 @@ def _serve(ctx, apps, view, route, tenant_root, endpoint, view_args=None):
     try:
         try:
             try:
-                plain = _full_dispatch(ctx, view, apps, route, tenant_root, view_args)
+                plain = _full_dispatch(ctx, view, apps, route, tenant_root, view_args, custom)
             except Exception as exc:
                 error = exc
                 plain = _handle_exception(ctx, exc, apps, route, tenant_root)
@@ -172,13 +176,29 @@ def _hooks(ctx, apps, local: str, app_wide: str) -> list:
     return hooks
 
 
-def _full_dispatch(ctx, view, apps, route, tenant_root, view_args=None):
+def _full_dispatch(ctx, view, apps, route, tenant_root, view_args=None, custom=()):
     """Flask's ``full_dispatch_request``: URL value preprocessors, hooks and
     view, their exceptions handled, the response finalized. ``view_args``
-    is None when no route matched (Flask's preprocessors get None then)."""
+    is None when no route matched (Flask's preprocessors get None then).
+
+    The tenant's own converters convert their values first (werkzeug does
+    while matching); a ``ValidationError`` they raise makes the request one
+    no route matched, answered 404 after the hooks, as Flask answers when no
+    other rule matches (the next rule is not tried here)."""
     try:
         site = _site(ctx)
         request = ctx.request if ctx is not None else None
+        if custom and view_args is not None:
+            try:
+                convert_view_args(site, view_args, custom)
+            except ValidationError:
+                view_args = None
+                if request is not None:
+                    request.routed_to(None)
+                    request.set_view_args(None)
+
+                def view():
+                    raise default_exceptions[404]()
         if site is not None:
             routed = view_args is not None and request is not None
             endpoint = (request.endpoint or None) if routed else None

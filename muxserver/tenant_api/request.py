@@ -27,6 +27,7 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request
 
 from muxserver.tenant_api import context
+from muxserver.tenant_api import proxyfix
 from muxserver.tenancy.request_names import REQUEST_NAMES
 from sandbox import limits
 from sandbox.facades.data import SizedJson
@@ -394,6 +395,15 @@ class FlaskRequest(Request):
             raise BadRequest() from error
 
 
+def _forwarded_chain() -> tuple:
+    """The ``ProxyFix`` counts the tenant's app set on its ``wsgi_app``."""
+    from muxserver.tenant_api.shim import forwarded_chain  # shim imports this module
+
+    ctx = context.visible()
+    site = ctx.site if ctx is not None else None
+    return forwarded_chain(site.app) if site is not None else ()
+
+
 @declared(" ".join(sorted(REQUEST_NAMES)))
 class TenantRequest:
     """The request as tenant code sees it: Flask's attribute names.
@@ -405,10 +415,10 @@ class TenantRequest:
     """
 
     __slots__ = ("_environ", "_rel", "_mount", "_wz", "_view_args", "_headers", "_files",
-                 "_endpoint", "_max_body")
+                 "_endpoint", "_max_body", "_through_wsgi_app")
 
     def __init__(self, environ, rel: str, mount: str, view_args: dict | None, endpoint: str = "",
-                 max_body: int | None = None):
+                 max_body: int | None = None, through_wsgi_app: bool = True):
         self._environ = environ
         self._rel = rel
         self._mount = mount
@@ -418,13 +428,24 @@ class TenantRequest:
         self._files = None
         self._endpoint = endpoint
         self._max_body = max_body
+        #: False for ``test_request_context``'s request, which Flask makes
+        #: without its ``wsgi_app`` (so without a ProxyFix around it).
+        self._through_wsgi_app = through_wsgi_app
 
     @property
     def _r(self):
         wz = self._wz
         if wz is None:
             env = dict(self._environ)
-            env["SCRIPT_NAME"] = self._environ.get("SCRIPT_NAME", "") + self._mount
+            root = env.get("SCRIPT_NAME", "")
+            # The app's ProxyFix (werkzeug's own, on this copy): a prefix it
+            # sets takes the place of the script root, the tenant's mount
+            # included, as werkzeug's rule says and as the process tier's
+            # Flask has it (muxserver.tenant_api.proxyfix).
+            if self._through_wsgi_app:
+                proxyfix.apply(env, _forwarded_chain())
+            prefixed = env.get("SCRIPT_NAME", "") != root
+            env["SCRIPT_NAME"] = env["SCRIPT_NAME"] if prefixed else root + self._mount
             env["PATH_INFO"] = self._rel
             capped = (self._max_body is not None and not env.get("CONTENT_LENGTH")
                       and "wsgi.input" in env)
@@ -470,7 +491,7 @@ class TenantRequest:
     def set_view_args(self, view_args: dict) -> None:
         """What ``request.view_args`` reads once the URL value preprocessors
         changed them (a copy: the tenant's dict stays the tenant's)."""
-        self._view_args = dict(view_args)
+        self._view_args = dict(view_args) if view_args is not None else None
 
     def routed_to(self, endpoint: str) -> None:
         """Set Flask's endpoint (``view`` or ``blueprint.view``) once the
@@ -483,7 +504,9 @@ class TenantRequest:
     @property
     def headers(self) -> RequestHeaders:
         if self._headers is None:
-            self._headers = RequestHeaders(_header_entries(self._environ))
+            # The environ the request is made from: a ProxyFix's Host is
+            # the header's, as on Flask.
+            self._headers = RequestHeaders(_header_entries(self._r.environ))
         return self._headers
 
     cookies = property(lambda self: self._r.cookies)

@@ -39,6 +39,7 @@ from muxserver.tenant_api import flask_json
 from muxserver.tenant_api import cloudfunctions
 from muxserver.tenant_api import companions
 from muxserver.tenant_api import errorhandlers
+from muxserver.tenant_api import proxyfix
 from muxserver.tenant_api.commands import TenantGroup
 from muxserver.tenant_api.kv import KVFacade
 from muxserver.tenant_api.request import BODY_LIMIT_DEFAULTS
@@ -227,7 +228,7 @@ class Flask:
                  "_blueprints", "_logger", "_app_before", "_app_after", "_cli",
                  "_app_error_handlers", "_jinja_env", "_url_value_preprocessors",
                  "_url_defaults", "_app_url_value_preprocessors", "_app_url_defaults",
-                 "_url_map", "_json", "__dict__")
+                 "_url_map", "_json", "_wsgi_app", "_own_wsgi_app", "__dict__")
 
     def __init__(self, import_name="", static_url_path=None, static_folder="static",
                  template_folder="templates", *args, url_prefix=None, root_path=None, **kwargs):
@@ -277,6 +278,11 @@ class Flask:
         self._app_url_defaults = []
         self._url_map = None
         self._json = None
+        #: What ``app.wsgi_app`` reads: the app's own token, or a ProxyFix
+        #: chain around it (:mod:`.proxyfix`); inert values both.
+        own = proxyfix.WsgiApp()
+        _OWN_WSGI_APP_SLOT.__set__(self, own)
+        _WSGI_APP_SLOT.__set__(self, own)
         #: ``app.cli``: the commands ``muxserver flask`` runs.
         self._cli = None
         if site is not None:
@@ -327,6 +333,27 @@ class Flask:
             sink = site.log_line if site is not None else (lambda line, level="info": None)
             self._logger = TenantLogger(self.name, sink)
         return self._logger
+
+    # -- wsgi_app: ProxyFix only -----------------------------------------------------------
+
+    @property
+    def wsgi_app(self):
+        """Flask's ``wsgi_app`` as a value to wrap in ``ProxyFix`` (the
+        callable itself stays the server's): :mod:`.proxyfix`."""
+        if self.is_blueprint:
+            raise AttributeError("'Blueprint' object has no attribute 'wsgi_app'")
+        return _WSGI_APP_SLOT.__get__(self)
+
+    @wsgi_app.setter
+    def wsgi_app(self, value):
+        if self.is_blueprint:
+            raise AttributeError("a blueprint has no wsgi_app")
+        value = proxyfix.checked_wsgi_app(_OWN_WSGI_APP_SLOT.__get__(self), value)
+        site = _site_of(self)
+        if site is not None and site.app is not self and proxyfix.counts_of(value):
+            raise TypeError("ProxyFix is honoured on the tenant's Flask app (the first "
+                            "Flask() it makes) here, not on a second one")
+        _WSGI_APP_SLOT.__set__(self, value)
 
     # -- routes ---------------------------------------------------------------------------
 
@@ -572,6 +599,20 @@ class Flask:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+# The slots themselves, read past anything a tenant subclass puts in their
+# place (a class attribute named like a slot hides it from `self._x`).
+_WSGI_APP_SLOT = Flask.__dict__["_wsgi_app"]
+_OWN_WSGI_APP_SLOT = Flask.__dict__["_own_wsgi_app"]
+
+
+def forwarded_chain(app) -> tuple:
+    """The counts of the ``ProxyFix`` chain the tenant set on ``app``
+    (:func:`.proxyfix.counts_of`; empty for none, or no Flask app)."""
+    if not isinstance(app, Flask):
+        return ()
+    return proxyfix.counts_of(_WSGI_APP_SLOT.__get__(app))
+
+
 @declared("app_errorhandler before_app_request after_app_request app_template_filter "
           "add_app_template_filter app_template_test add_app_template_test "
           "app_template_global add_app_template_global app_url_value_preprocessor "
@@ -724,7 +765,8 @@ class _TestRequestContext(_Pushed):
             built["data"] = bytes(data) if isinstance(data, (bytes, bytearray)) \
                 else safe_str_builtin(data)
         environ = EnvironBuilder(**built).get_environ()
-        return TenantRequest(environ, environ.get("PATH_INFO", "/"), "", None)
+        return TenantRequest(environ, environ.get("PATH_INFO", "/"), "", None,
+                             through_wsgi_app=False)
 
     def push(self):
         request = self._request()

@@ -19,6 +19,7 @@ from sandbox import guards
 from sandbox.facades.text import urlencode
 
 from muxserver.errors import MuxError
+from muxserver.tenant_api.converters import tenant_to_url
 from muxserver.tenant_api.session import cookie_settings
 from muxserver.tenant_api.session import signing_key
 
@@ -27,7 +28,7 @@ log = logging.getLogger("muxserver.site")
 _CONVERTER = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 #: A rule's variable with its converter's name: ``<int:id>`` -> ``("int", "id")``.
 _CONVERTER_PARTS = re.compile(
-    r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+    r"<(?:([a-zA-Z_][a-zA-Z0-9_]*)(?:\(([^)]*)\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 #: What werkzeug's converters leave unescaped in a URL path (WHATWG's
 #: path-segment set, ``/`` included: ``url_for`` writes a path as it is).
 _PATH_SAFE = "!$&'()*+,/:;=@"
@@ -193,6 +194,16 @@ class TenantSite:
             url += "#" + quote(_url_text(anchor))
         return url
 
+    def _converter_to_url(self, converter: str | None, arguments: str | None, value) -> str:
+        """``value`` in a URL as the rule's converter writes it: the
+        tenant's own converter's ``to_url`` (tenant code: ``url_for`` runs
+        in the request's limits), else werkzeug's."""
+        if converter is not None:
+            text = tenant_to_url(self, converter, arguments, value)
+            if text is not None:
+                return text
+        return _to_url(converter, value)
+
     def _build(self, name: str, values: dict) -> str:
         # Flask's endpoint: "blueprint.view" for a blueprint's route.
         candidates = [r for r in self.routes if r.flask_endpoint == name]
@@ -223,7 +234,8 @@ class TenantSite:
                 merged = {**defaults, **values}
                 names = _CONVERTER.findall(route.rule)
                 path = _CONVERTER_PARTS.sub(
-                    lambda m: _to_url(m.group(1), merged[m.group(2)]), route.rule)
+                    lambda m: self._converter_to_url(m.group(1), m.group(2),
+                                                     merged[m.group(3)]), route.rule)
                 for used in [*names, *defaults]:
                     values.pop(used, None)
                 return path

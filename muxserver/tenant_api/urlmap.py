@@ -10,9 +10,10 @@ pattern of Flask's docs asks ``app.url_map.is_endpoint_expecting``:
 :class:`TenantURLMap` answers it from the routes registration read.
 
 .. warning::
-   ``url_map`` is not werkzeug's ``Map``: it offers ``is_endpoint_expecting``
-   and ``strict_slashes`` (read at deploy from ``app.url_map.strict_slashes =
-   False`` at the top of a module); other names are refused at deploy
+   ``url_map`` is not werkzeug's ``Map``: it offers ``is_endpoint_expecting``,
+   ``strict_slashes`` (read at deploy from ``app.url_map.strict_slashes =
+   False`` at the top of a module) and ``converters`` (read at deploy too:
+   :mod:`muxserver.tenancy.converters`); other names are refused at deploy
    (:mod:`muxserver.tenancy.reading`).
 """
 
@@ -62,16 +63,20 @@ def inject_url_defaults(site_apps, endpoint: str, values: dict) -> None:
         func(endpoint, values)
 
 
-@declared("is_endpoint_expecting strict_slashes")
+@declared("is_endpoint_expecting strict_slashes converters")
 class TenantURLMap:
     """``app.url_map``: what Flask's URL processors ask of werkzeug's map."""
 
-    __slots__ = ("_site", "_strict_slashes")
+    __slots__ = ("_site", "_strict_slashes", "converters")
     _guarded_writes = True
 
     def __init__(self, site):
         self._site = site
         self._strict_slashes = True
+        #: The tenant's converters by name (a plain dict, the tenant's own):
+        #: registration read them from the source; requests use the classes
+        #: found here (:mod:`muxserver.tenant_api.converters`).
+        self.converters = {}
 
     @property
     def strict_slashes(self) -> bool:

@@ -62,6 +62,7 @@ from sandbox.facades.streams import build_urllib_request
 from sandbox.facades.system import build_logging
 from sandbox.facades.system import build_os
 from sandbox.facades.system import build_os_path
+from sandbox.facades.system import build_future
 from sandbox.facades.system import build_sys
 from sandbox.facades.text import build_html
 from sandbox.facades.text import build_string
@@ -105,6 +106,7 @@ BUILDERS = {
     "os": build_os,
     "os.path": build_os_path,
     "sys": build_sys,
+    "__future__": build_future,
     "logging": build_logging,
     "requests": build_requests,
     "yaml": build_yaml,
@@ -122,7 +124,7 @@ BUILDERS = {
 ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
     "mux", "flask", "flask.cli", "flask.views", "http", "http.server", "functions_framework", "click",
     "markupsafe", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
-    "werkzeug.http",
+    "werkzeug.http", "werkzeug.middleware", "werkzeug.middleware.proxy_fix",
 ])
 
 __all__ = ["ALLOWED_MODULES", "BUILDERS", "ModuleFacade"]

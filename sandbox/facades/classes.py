@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 import enum
@@ -10,6 +11,7 @@ import typing
 
 from sandbox import guards
 from sandbox import limits
+from sandbox.facades.base import ModuleFacade
 from sandbox.facades.base import pick
 from sandbox.guards import SandboxError
 from sandbox.guards.declared import CLASS_GUARDS
@@ -109,13 +111,51 @@ def build_time(ctx):
     return table
 
 
+#: The globals of the tenant module whose class ``dataclass()`` is making
+#: (a ContextVar: one per greenlet under gevent).
+_DATACLASS_MODULE = contextvars.ContextVar("tenant_dataclass_module", default=None)
+_STDLIB_IS_TYPE = dataclasses._is_type
+
+
+def _is_type(annotation, cls, a_module, a_type, is_type_predicate):
+    """dataclasses' test of a string annotation (``from __future__ import
+    annotations``) for ``ClassVar``, ``InitVar`` and ``KW_ONLY``, against
+    the class's module: CPython's reads it from ``sys.modules``, where a
+    tenant's module is not (``@dataclass`` failed with an AttributeError on
+    None); for a tenant's class it reads the tenant module's globals, and
+    a ``typing.``/``dataclasses.`` prefix from the facade imported there.
+    Installed for the process; any other class goes to CPython's."""
+    namespace = _DATACLASS_MODULE.get()
+    if namespace is None:
+        return _STDLIB_IS_TYPE(annotation, cls, a_module, a_type, is_type_predicate)
+    match = dataclasses._MODULE_IDENTIFIER_RE.match(annotation)
+    if match is None:
+        return False
+    module_name, name = match.group(1), match.group(2)
+    if not module_name:
+        value = namespace.get(name)
+    else:
+        facade = namespace.get(module_name)
+        value = getattr(facade, name, None) if isinstance(facade, ModuleFacade) else None
+    return bool(is_type_predicate(value, a_module))
+
+
+dataclasses._is_type = _is_type
+
+
 def build_dataclasses(ctx):
     def dataclass(cls=None, /, **kwargs):
         # dataclass() rewrites the class it is given: only the tenant's own.
         def wrap(target):
             if target not in guards.TENANT_CLASSES:
                 raise SandboxError("@dataclass can only decorate classes you defined")
-            made = dataclasses.dataclass(target, **kwargs)
+            name = target.__dict__.get("__module__")
+            module = ctx.module_if_loaded(name) if type(name) is str else None
+            token = _DATACLASS_MODULE.set({} if module is None else ctx.namespace_of(module))
+            try:
+                made = dataclasses.dataclass(target, **kwargs)
+            finally:
+                _DATACLASS_MODULE.reset(token)
             forget_tenant_classes()  # it set and removed class attributes
             return made
 

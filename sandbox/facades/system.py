@@ -244,6 +244,17 @@ class _LogStream:
         return False
 
 
+def build_future(ctx):
+    """``__future__``: the features' names, so ``from __future__ import
+    annotations`` (a compiler directive the compiler has already followed)
+    imports. Each name is the feature's compiler flag, an inert int, not
+    the host's ``_Feature`` object."""
+    import __future__
+
+    return {name: getattr(__future__, name).compiler_flag
+            for name in __future__.all_feature_names}
+
+
 def build_sys(ctx):
     return {
         "version": sys.version,

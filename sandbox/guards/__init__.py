@@ -50,6 +50,7 @@ from sandbox.guards.builtins import ticking_over_inputs
 from sandbox.guards.iteration import TickingIter
 from sandbox.guards.iteration import guarded_iter
 from sandbox.guards.operators import MAX_DECIMAL_EXPONENT
+from sandbox.guards.operators import MIN_DECIMAL_EXPONENT
 from sandbox.guards.operators import MAX_INT_BITS
 from sandbox.guards.operators import MAX_POWMOD_BITS
 from sandbox.guards.operators import MAX_SEQUENCE_ITEMS
@@ -68,6 +69,7 @@ from sandbox.guards.operators import guarded_pow
 
 __all__ = [
     "MAX_DECIMAL_EXPONENT",
+    "MIN_DECIMAL_EXPONENT",
     "MAX_INT_BITS",
     "MAX_POWMOD_BITS",
     "MAX_SEQUENCE_ITEMS",

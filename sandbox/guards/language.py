@@ -29,11 +29,30 @@ def _property_function(prop, name):
 
 
 def _register(cls, name):
-    # Mapping.register(int) would change isinstance() for every tenant and
-    # for the host itself; the tenant's own ABCs register what they like.
+    """``ABC.register``: ``Mapping.register(int)`` would change
+    ``isinstance()`` for every tenant and for the host itself, and so does
+    registering on a tenant ABC that derives from a shared one: the shared
+    ABC asks its subclasses (``class M(Iterable)``, ``M.register(float)``
+    made ``isinstance(1.5, Iterable)`` true for every tenant and the host,
+    and the shared ABC's cache kept the answer after the tenant was
+    evicted: round 16). Such an ABC registers only the tenant's own
+    classes; one deriving from ``abc.ABC`` alone (which no code asks
+    about) registers any class."""
     if cls not in TENANT_CLASSES:
         raise AttributeError("registering virtual subclasses of shared classes is not allowed")
-    return getattr(cls, name)
+    register = getattr(cls, name)
+    shared = next((klass for klass in cls.__mro__ if isinstance(klass, abc.ABCMeta)
+                   and klass is not abc.ABC and klass not in TENANT_CLASSES), None)
+    if shared is None:
+        return register
+
+    def register_own(subclass):
+        if subclass not in TENANT_CLASSES:
+            raise TypeError(f"{cls.__name__} derives from {shared.__name__}, which every tenant "
+                            "shares: it registers only classes you defined here")
+        return register(subclass)
+
+    return register_own
 
 
 def _exceptions() -> list[type]:

@@ -841,6 +841,8 @@ _owner("werkzeug.exceptions.Unauthorized",
     get_headers="errorhandlers._sized")
 _owner("werkzeug.exceptions._RetryAfter",
     get_headers="errorhandlers._sized")
+_owner("werkzeug.middleware.proxy_fix",
+    ProxyFix="proxyfix.ProxyFix: five ints from 0 to 10 kept, nothing called")
 _owner("werkzeug.security",
     check_password_hash="the stored method's cost capped; off the hub",
     generate_password_hash="cost capped at werkzeug's defaults; run whole off the hub")
@@ -893,6 +895,18 @@ _owner("muxserver.tenant_api.flask_json.JSONProvider",
     dumps="flask_json.dumps: jsontext.checked_dumps_options, as json.dumps",
     loads="data.decode_json: sized first",
     response="as dumps")
+_owner("werkzeug.routing",
+    "ValidationError",
+    BaseConverter="converters.BaseConverter: a class tenant code subclasses",
+    FloatConverter="converters.FloatConverter: werkzeug's, on the text as a str",
+    IntegerConverter="converters.IntegerConverter: werkzeug's, on the text as a str",
+    PathConverter="converters.PathConverter: as BaseConverter",
+    UnicodeConverter="converters.UnicodeConverter: werkzeug's regex for the arguments")
+_owner("muxserver.tenant_api.converters.BaseConverter",
+    to_python="returns the value", to_url="quote of safe_str_builtin (sized)")
+_owner("muxserver.tenant_api.converters._NumberConverter",
+    to_python="werkzeug's on safe_str_builtin of the value",
+    to_url="werkzeug's on a number or on safe_str_builtin of the value")
 _owner("muxserver.tenant_api.urlmap.TenantURLMap",
     is_endpoint_expecting="one pass over the tenant's registered routes")
 _owner("muxserver.tenant_api.views.View",

@@ -45,6 +45,9 @@ MAX_POWMOD_BITS = 4096
 #: Largest decimal exponent of a Decimal turned into an int or built; int()
 #: of Decimal("1e1000000") runs for 25 s in one C call.
 MAX_DECIMAL_EXPONENT = 5000
+#: The most negative exponent a Decimal may have: the contexts' ``Emin``
+#: less their largest precision (the smallest subnormal arithmetic makes).
+MIN_DECIMAL_EXPONENT = MAX_DECIMAL_EXPONENT + 1000
 
 
 class SandboxError(Exception):
@@ -509,12 +512,15 @@ def star_items(iterable):
 def check_round(number, ndigits=None) -> None:
     """Before ``round()``: ``round(5, -10**7)`` computes ``10**10**7`` (for
     ints and fractions) in one call that never ticks; such a power is
-    bounded like any other integer."""
+    bounded like any other integer. A fraction computes it for a positive
+    ``ndigits`` too (``round(Fraction(1, 3), 10**7)`` held the process 6 s,
+    round 16); an int returns itself there."""
     if ndigits is None:
         check_decimal(number)  # int() of it
     elif is_count(ndigits) and isinstance(number, numbers.Rational):
         ndigits = exact_int(ndigits)
-        if ndigits < 0 and -ndigits * 10 // 3 > MAX_INT_BITS:
+        power = -ndigits if isinstance(number, int) else abs(ndigits)
+        if power * 10 // 3 > MAX_INT_BITS:
             raise SizeLimitError("round() to that many digits would build too large an integer")
     return ndigits
 
@@ -537,9 +543,18 @@ def host_text_estimate(value, limit: int) -> tuple[int, bool]:
 
 
 def check_decimal(value) -> None:
-    """Refuse a Decimal whose integer value would be huge to compute."""
+    """Refuse a Decimal whose exact value would be huge to compute: its
+    integer (``int(d)``: a large positive exponent) and its exact ratio
+    (``as_integer_ratio()``, ``Fraction(d)``, ``statistics``,
+    ``format(d, "f")``: a large negative one). ``Decimal("1e-999999")``, ten
+    characters, was a 3.3-million-bit denominator: ``statistics.mean`` of it
+    held the process 28 s (round 16). Arithmetic stays within these bounds by
+    the contexts' ``Emin``/``Emax`` (:mod:`sandbox.facades.numbers`)."""
     if isinstance(value, decimal.Decimal) and value.is_finite():
-        if value.adjusted() > MAX_DECIMAL_EXPONENT or len(value.as_tuple().digits) > MAX_DECIMAL_EXPONENT:
+        exponent = value.as_tuple().exponent
+        if value.adjusted() > MAX_DECIMAL_EXPONENT or len(value.as_tuple().digits) > MAX_DECIMAL_EXPONENT \
+                or exponent < -MIN_DECIMAL_EXPONENT:
             raise SizeLimitError(
-                f"Decimal values beyond 1e{MAX_DECIMAL_EXPONENT} are over the sandbox limit"
+                f"Decimal values beyond 1e{MAX_DECIMAL_EXPONENT} or with an exponent below "
+                f"-{MIN_DECIMAL_EXPONENT} are over the sandbox limit"
             )

@@ -70,6 +70,25 @@ def test_typed_functions_answer_as_functions_framework(both, target):
         assert refused[1].status_code == 405 and refused[1].headers["Allow"] == "POST"
 
 
+def test_a_string_annotation_is_refused_as_functions_framework_refuses_it(tenants, tmp_path):
+    # `from __future__ import annotations` makes the annotation a string,
+    # which functions-framework does not resolve: the module fails to load.
+    files = _files("order")
+    files["main.py"] = "\n    from __future__ import annotations" + files["main.py"]
+    with pytest.raises(Exception) as theirs:
+        CloudFunctionSide(tmp_path / "ff", files, "main.py:order")
+    tenants.add("t", files)
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    ours = Client(app).post("/t/", json={"item": "tea", "qty": 2})
+    assert ours.status_code == 500
+    assert type(theirs.value).__name__ == "FunctionsFrameworkException"
+    message = "Functions using the @typed decorator must provide the type of the input parameter"
+    assert message in str(theirs.value)
+    log = [line["line"] for line in app.logs.tail("t")]
+    assert any("FunctionsFrameworkException: " + message in line for line in log), log
+
+
 def test_http_functions_and_the_crash_answer(both):
     pair = both(_files("hello"), module="main.py:hello", side_class=CloudFunctionSide)
     pair.get("/?name=Ann")

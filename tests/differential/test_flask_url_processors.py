@@ -130,7 +130,7 @@ def test_url_map_names_it_does_not_offer_are_refused_with_file_and_line(tenants)
         from flask import Flask
 
         app = Flask(__name__)
-        app.url_map.converters["list"] = dict
+        app.url_map.default_subdomain = "www"
 
         @app.route("/")
         def index():
@@ -138,7 +138,7 @@ def test_url_map_names_it_does_not_offer_are_refused_with_file_and_line(tenants)
         """})
     errors = tenants.app().registry.error_list()
     assert len(errors) == 1 and "acme/app.py:5:" in errors[0], errors
-    assert "url_map.converters is not offered here" in errors[0]
+    assert "url_map.default_subdomain is not offered here" in errors[0]
 
 
 #: Flask's automatic OPTIONS answer goes through the matched rule's URL

@@ -31,8 +31,10 @@ import mux
 from flask import Flask, Blueprint, Response, jsonify, request, session, g, current_app
 from flask import render_template_string, make_response
 import werkzeug.exceptions
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 app = Flask(__name__)
+fixed = ProxyFix(app.wsgi_app, x_for=1)
 
 
 class Color(enum.Enum):
@@ -83,7 +85,7 @@ def samples():
         request.headers, request.cookies, request.form, request.files, request.values,
         request.accept_mimetypes, request.stream, session, g, current_app, app, app.config,
         app.logger, app.cli, app.app_context(), app.jinja_env, Response("x"), jsonify(a=1), make_response("x"),
-        werkzeug.exceptions.NotFound(), mux.kv, mux.env, yaml.YAMLError(),
+        werkzeug.exceptions.NotFound(), mux.kv, mux.env, yaml.YAMLError(), fixed,
     ]
 
 

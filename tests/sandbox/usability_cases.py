@@ -37,6 +37,42 @@ def get():
             "asdict": p._asdict(), "is_tuple": isinstance(p, tuple), "movie": m, "keys": sorted(m)}
 """, {"p": [3, -4], "fields": ["x", "y"], "norm": 7, "moved": [3, 1], "asdict": {"x": 3, "y": -4},
       "is_tuple": True, "movie": {"title": "Heat"}, "keys": ["title"]}),
+    # Modern typed code: the annotations are strings (forward references,
+    # `X | None`), dataclasses read them as such.
+    "future_annotations": ("""
+from __future__ import annotations
+from dataclasses import dataclass, field
+
+@dataclass
+class Node:
+    name: str
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = None
+
+def walk(node: Node) -> list[str]:
+    return [node.name] + [n for c in node.children for n in walk(c)]
+
+import typing
+from typing import ClassVar
+from dataclasses import InitVar, fields
+
+@dataclass
+class Counter:
+    total: ClassVar[int] = 0
+    label: typing.ClassVar[str] = "c"
+    step: int = 1
+    scale: InitVar[int] = 1
+
+    def __post_init__(self, scale):
+        self.step *= scale
+
+def get():
+    root = Node("a", [Node("b"), Node("c", [Node("d")])])
+    return {"names": walk(root), "parent": root.children[0].parent,
+            "fields": [f.name for f in fields(Counter)], "step": Counter(2, 3).step,
+            "types": [f.type for f in fields(Node)]}
+""", {"names": ["a", "b", "c", "d"], "parent": None, "fields": ["step"], "step": 6,
+      "types": ["str", "list[Node]", "Node | None"]}),
     # Subclasses of value types as real code writes them: what they may not
     # redefine is only what the server compares, hashes or reads as text.
     "value_type_subclasses": ("""
