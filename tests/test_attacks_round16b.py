@@ -579,3 +579,31 @@ def test_a_relays_lifetime_is_the_proxys_decision(tmp_path, peer):
             assert answer.startswith("OK the proxy ended it"), (timeout, answer)
     finally:
         server.stop()
+
+
+def test_a_tenant_with_many_statuses_keeps_its_process_believed(muxserver_process, tmp_path):
+    """The guard of hole 1 bounds a tenant's rows per counter; a tenant
+    that answers 300 distinct statuses must not make its serving process's
+    snapshots refused (a snapshot is the process's heartbeat: refused ones
+    would get it killed as stuck). Its rows past the bound are left out."""
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "statuses", {"index.py": "def get(request):\n"
+                                                  "    return 'x', int(request.args['s'])\n"})
+    write_tenant(tenants, "calm", CALM)
+    server = muxserver_process("--tenants-dir", str(tenants), "--no-watch", "--workers", "1",
+                               "--worker-timeout", "3").wait_ready()
+    for status in range(200, 500):
+        requests.get(server.url + "/statuses/", params={"s": status}, timeout=10)
+    for _ in range(3):
+        assert requests.get(server.url + "/calm/", timeout=10).text == "calm"
+
+    def calm_counted():
+        text = requests.get(server.admin_url + "/_mux/metrics", timeout=10).text
+        found = re.search(r'^mux_requests_total\{status="200",tenant="calm"\} (\S+)', text, re.M)
+        return found and float(found.group(1)) >= 3
+
+    wait_until(calm_counted, timeout=15)
+    rows = re.findall(r'^mux_requests_total\{[^}]*tenant="statuses"', requests.get(
+        server.admin_url + "/_mux/metrics", timeout=10).text, re.M)
+    assert 0 < len(rows) <= 64
+    assert "sent nothing for" not in server.output()

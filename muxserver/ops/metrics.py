@@ -67,7 +67,9 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
     every bucket row ``len(BUCKETS) + 2`` long.
 
     :param tenants: the names the supervisor registered (a container). A
-        row or bucket of any other tenant is left out: the supervisor keeps
+        row or bucket of any other tenant is left out, and so are a
+        tenant's rows past :data:`MAX_VALUES_PER_TENANT` per counter and
+        rows whose other labels are not of a label's form: the supervisor keeps
         what it is sent (an ended process's snapshot for good), so what a
         serving process may name must be what the supervisor gave out, not
         whatever it makes up. A tenant removed since is left out too (its
@@ -88,15 +90,17 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
             kept, values = [], {}
             for key, value in rows:
                 if (len(key) != width or not _count(value)
-                        or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)
-                        or not all(_LABEL_VALUE.match(k) for k in key[1:])):
+                        or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)):
                     return None
+                # Rows, not the snapshot: a snapshot refused is a heartbeat
+                # missed, and a tenant answering 800 distinct statuses must
+                # not get its serving process killed as stuck.
                 tenant = key[0]
-                if tenant != NO_TENANT and tenant not in tenants:
+                if (tenant != NO_TENANT and tenant not in tenants
+                        or not all(_LABEL_VALUE.match(k) for k in key[1:])
+                        or values.get(tenant, 0) >= MAX_VALUES_PER_TENANT):
                     continue
                 values[tenant] = values.get(tenant, 0) + 1
-                if values[tenant] > MAX_VALUES_PER_TENANT:
-                    return None
                 kept.append([list(key), value])
             counters[name] = kept
         buckets = {}
