@@ -126,8 +126,18 @@ def add_snapshot(total: dict | None, snapshot: dict) -> dict:
         total = {"pid": 0, "live": False, "counters": {}, "buckets": {}}
     for name, rows in snapshot["counters"].items():
         merged = {tuple(k): v for k, v in total["counters"].get(name, [])}
+        values: dict[str, int] = {}
+        for key in merged:
+            values[key[0]] = values.get(key[0], 0) + 1
         for key, value in rows:
-            merged[tuple(key)] = merged.get(tuple(key), 0) + value
+            key = tuple(key)
+            if key not in merged:
+                # The sum keeps the bound each snapshot has: ended processes
+                # one after another must not add new values without end.
+                if values.get(key[0], 0) >= MAX_VALUES_PER_TENANT:
+                    continue
+                values[key[0]] = values.get(key[0], 0) + 1
+            merged[key] = merged.get(key, 0) + value
         total["counters"][name] = [[list(k), v] for k, v in merged.items()]
     for tenant, row in snapshot["buckets"].items():
         old = total["buckets"].get(tenant)

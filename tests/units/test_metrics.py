@@ -105,6 +105,22 @@ def test_a_snapshot_names_only_tenants_the_supervisor_registered():
     assert all("\n" not in key[1] for key, _ in checked["counters"]["mux_requests"])
 
 
+def test_ended_processes_add_no_values_past_the_bound():
+    """Each ended process may bring other values (a breached one: made-up
+    statuses); their sum keeps the bound a snapshot has."""
+    from muxserver.ops.metrics import MAX_VALUES_PER_TENANT
+    from muxserver.ops.metrics import add_snapshot
+    from muxserver.ops.metrics import checked_snapshot
+
+    total = None
+    for n in range(10):
+        worker = Metrics()
+        for status in range(100 + 64 * n, 100 + 64 * (n + 1)):
+            worker.observe_request("acme", status, 0.002)
+        total = add_snapshot(total, checked_snapshot(worker.snapshot(), {"acme"}))
+    assert len(total["counters"]["mux_requests"]) == MAX_VALUES_PER_TENANT
+
+
 def test_ended_processes_are_kept_as_one_sum():
     from muxserver.ops.metrics import add_snapshot
     from muxserver.ops.metrics import checked_snapshot
