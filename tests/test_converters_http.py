@@ -110,3 +110,37 @@ def test_a_converter_runs_inside_the_requests_limits(tmp_path):
         assert server.get("/spin/ok").text == "ok"
     finally:
         server.stop()
+
+
+QUADRATIC = textwrap.dedent("""
+    from flask import Flask
+    from werkzeug.routing import BaseConverter
+
+    app = Flask(__name__)
+
+    class Slow(BaseConverter):
+        regex = "[a-z]*[a-z]*x"   # allowed: its matching time is the square of the length
+
+    app.url_map.converters["slow"] = Slow
+
+    @app.route("/q/<slow:word>")
+    def word(word):
+        return word
+    """)
+
+
+def test_a_tenants_converter_matches_paths_of_bounded_length(tmp_path):
+    # Host code no tick interrupts runs the tenant's regex: on a 60 KB
+    # segment this one would hold the process for seconds.
+    tenants = Tenants(tmp_path)
+    tenants.add("slow", {"app.py": QUADRATIC})
+    app = tenants.app()
+    assert app.registry.error_list() == []
+    server = LiveServer(app)
+    try:
+        assert server.get("/slow/q/abcx").text == "abcx"
+        answer = server.get("/slow/q/" + "a" * 60_000)
+        assert answer.status_code == 414 and "at most 2048 characters" in answer.text, \
+            (answer.status_code, answer.text[:200])
+    finally:
+        server.stop()

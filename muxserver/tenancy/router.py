@@ -19,6 +19,7 @@ from werkzeug.routing import Map
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import Rule
 
+from muxserver.errors import ClientError
 from muxserver.errors import MethodNotAllowed
 from muxserver.errors import NotFound
 from muxserver.errors import Redirect
@@ -63,6 +64,10 @@ def allowed_methods(methods) -> tuple[str, ...]:
         out.add("HEAD")
     out.add("OPTIONS")
     return tuple(sorted(out))
+
+
+#: Longest path a tenant with URL converters of its own is matched against.
+MAX_CONVERTED_PATH = 2048
 
 
 class TenantRouter:
@@ -111,6 +116,19 @@ class TenantRouter:
                 rules.append(rule)
             self._map = self._new_map(rules)
         return self._map.bind("tenant", "/")
+
+    def _check_length(self, path: str) -> None:
+        """A tenant's own converters match with regexes read from its source
+        (:mod:`~muxserver.tenancy.converters` bounds their shape, not their
+        time: two repetitions may cost the square of a segment's length, and
+        a request line may be 64 KB), in host code no tick interrupts: a path
+        they may match is at most :data:`MAX_CONVERTED_PATH` characters.
+
+        :raises ClientError: 414 past it.
+        """
+        if self._converters and not self._lenient and len(path) > MAX_CONVERTED_PATH:
+            raise ClientError(f"this tenant's URLs are at most {MAX_CONVERTED_PATH} characters "
+                              "(its own URL converters match them)", 414)
 
     def _new_map(self, rules) -> Map:
         """A werkzeug map of ``rules`` knowing the tenant's converters, each
@@ -162,6 +180,7 @@ class TenantRouter:
                                     or method == "OPTIONS"):
             raise Redirect(path + "/", self.tenant)
         if self._dynamic:
+            self._check_length(path)
             try:
                 rule, view_args = self._adapter().match(path, lookup, return_rule=True)
                 return Match(self._by_rule[id(rule)], view_args, _custom(rule))
@@ -191,6 +210,7 @@ class TenantRouter:
             return Match(next(iter(by_method.values())), {})
         if not self._dynamic:
             return None
+        self._check_length(path)
         if self._options_map is None:
             rules = []
             for route in self._dynamic:
@@ -212,6 +232,7 @@ class TenantRouter:
         path = path_text(path)
         methods = set(self._static.get(path, ()))
         if self._dynamic:
+            self._check_length(path)
             adapter = self._adapter()
             try:
                 adapter.match(path, "__probe__")
