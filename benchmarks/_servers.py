@@ -97,6 +97,13 @@ class Proc:
         self.ready_path = ready_path
         args = [a.replace("{port}", str(self.port)).replace("{admin_port}", str(self.admin_port))
                 for a in args]
+        self._server_dir = None
+        if "muxserver" in args and "--server-dir" not in args:
+            # A server dir of its own: two servers on one tenants dir would
+            # share the default one beside it (its egress socket, secret,
+            # versions), and servers started together race for its socket.
+            self._server_dir = tempfile.TemporaryDirectory(prefix="muxbench-server-")
+            args = [*args, "--server-dir", self._server_dir.name]
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})), cwd=cwd or REPO)
@@ -145,6 +152,8 @@ class Proc:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+        if self._server_dir is not None:
+            self._server_dir.cleanup()
 
 
 def serving_processes(supervisor_pid: int) -> list:
