@@ -881,57 +881,41 @@ def test_a_large_outbound_answer_stops_near_memory_mb_not_after_64_mb(tmp_path):
     ``memory_mb = 16`` tenant each held 48 MB of the serving process. Now
     each piece is asked of the budget first: the requests stop with the
     memory limit, and the serving process's peak grows by a fraction."""
-    import http.server
     import threading
 
     import psutil
 
-    from tests.conftest import free_port, loopback_egress_command, write_tenant
+    from tests.conftest import local_peer, loopback_egress_command, write_tenant
 
-    body = b"x" * (48 * 2**20)
+    with local_peer(b"x" * (48 * 2**20)) as port:
+        tenants = tmp_path / "tenants"
+        write_tenant(tenants, "hoarder", {
+            "tenant.toml": f'[limits]\nmemory_mb = 16\nwall_s = 60\n[egress]\nallow = ["127.0.0.1"]\n'
+                           f'[env]\nPEER_PORT = "{port}"\n',
+            "index.py": BIG_DOWNLOAD})
+        proc = loopback_egress_command(tmp_path, tenants)
+        try:
+            [serving] = [p for p in psutil.Process(proc.proc.pid).children(recursive=True)
+                         if "worker" in " ".join(p.cmdline())]
 
-    class Peer(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            def peak() -> int:
+                with open(f"/proc/{serving.pid}/status") as f:
+                    return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
 
-        def log_message(self, *args):
-            pass
-
-    peer = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Peer)
-    threading.Thread(target=peer.serve_forever, daemon=True).start()
-    tenants = tmp_path / "tenants"
-    write_tenant(tenants, "hoarder", {
-        "tenant.toml": f'[limits]\nmemory_mb = 16\nwall_s = 60\n[egress]\nallow = ["127.0.0.1"]\n'
-                       f'[env]\nPEER_PORT = "{peer.server_address[1]}"\n',
-        "index.py": BIG_DOWNLOAD})
-    proc = loopback_egress_command(tmp_path, tenants)
-    try:
-        [serving] = [p for p in psutil.Process(proc.proc.pid).children(recursive=True)
-                     if "worker" in " ".join(p.cmdline())]
-
-        def peak() -> int:
-            with open(f"/proc/{serving.pid}/status") as f:
-                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-
-        before = peak()
-        threads, answers = [], []
-        for _ in range(4):
-            t = threading.Thread(target=lambda: answers.append(
-                requests.get(proc.url + "/hoarder/", timeout=120)))
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
-        assert [a.status_code for a in answers] == [503] * 4, [a.text[:200] for a in answers]
-        assert all("memory limit" in a.text for a in answers), answers[0].text
-        grown = peak() - before
-        assert grown < 100 * 2**20, f"peak grew {grown // 2**20} MB"  # 4 x 48 MB whole
-        for answer in answers:
-            answer.close()
-    finally:
-        proc.stop()
-        peer.shutdown()
-        peer.server_close()
+            before = peak()
+            threads, answers = [], []
+            for _ in range(4):
+                t = threading.Thread(target=lambda: answers.append(
+                    requests.get(proc.url + "/hoarder/", timeout=120)))
+                t.start()
+                threads.append(t)
+            for t in threads:
+                t.join()
+            assert [a.status_code for a in answers] == [503] * 4, [a.text[:200] for a in answers]
+            assert all("memory limit" in a.text for a in answers), answers[0].text
+            grown = peak() - before
+            assert grown < 100 * 2**20, f"peak grew {grown // 2**20} MB"  # 4 x 48 MB whole
+            for answer in answers:
+                answer.close()
+        finally:
+            proc.stop()

@@ -47,6 +47,7 @@ import requests
 from muxserver.isolation import missing_parts
 from tests.conftest import OPERATOR_MODULES
 from tests.conftest import Subprocess
+from tests.conftest import local_peer
 from tests.conftest import wait_until
 from tests.conftest import write_tenant
 
@@ -403,25 +404,8 @@ def get():
 @pytest.fixture
 def peer():
     """A local HTTP service tenants may reach through the egress proxy."""
-    import http.server
-    import threading
-
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"the peer answers"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_peer(b"the peer answers") as port:
+        yield port
 
 
 def test_a_process_tenant_cannot_take_the_egress_proxys_descriptors(tmp_path, peer):
