@@ -117,6 +117,11 @@ class TenantRouter:
             self._map = self._new_map(rules)
         return self._map.bind("tenant", "/")
 
+    def _custom(self, rule: Rule) -> tuple:
+        """:func:`_custom` of ``rule``; nothing to look for in a tenant with
+        no converters of its own (a matched request's path)."""
+        return _custom(rule) if self._converters and not self._lenient else ()
+
     def _check_length(self, path: str) -> None:
         """A tenant's own converters match with regexes read from its source
         (:mod:`~muxserver.tenancy.converters` bounds their shape, not their
@@ -183,7 +188,7 @@ class TenantRouter:
             self._check_length(path)
             try:
                 rule, view_args = self._adapter().match(path, lookup, return_rule=True)
-                return Match(self._by_rule[id(rule)], view_args, _custom(rule))
+                return Match(self._by_rule[id(rule)], view_args, self._custom(rule))
             except RequestRedirect as redirect:
                 raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
             except WzMethodNotAllowed as exc:
@@ -225,7 +230,7 @@ class TenantRouter:
                 path, "OPTIONS", return_rule=True)
         except (WzNotFound, WzMethodNotAllowed, RequestRedirect):
             return None
-        return Match(self._by_rule[id(rule)], view_args, _custom(rule))
+        return Match(self._by_rule[id(rule)], view_args, self._custom(rule))
 
     def methods_for(self, path: str) -> tuple[str, ...] | None:
         """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""
