@@ -24,10 +24,13 @@ inside the request's limits (:mod:`muxserver.tenant_api.converters`).
    The regex is tenant input compiled into the host router's regex, which
    runs outside any request's limits: :func:`regex_problem` refuses a
    regex longer than :data:`MAX_CONVERTER_REGEX`, one with backreferences,
-   lookarounds or named groups, a repetition of anything but one character
-   (or of an optional part), and more than :data:`MAX_UNBOUNDED_REPEATS`
-   unbounded repetitions — the shapes whose backtracking grows faster than
-   the URL's length.
+   lookarounds or named groups, and a repetition of anything but one
+   character, an optional part, or a group led by a character nothing
+   else in it matches with at most one part of variable width — the shapes
+   whose backtracking grows exponentially. What is left is polynomial, and
+   :func:`match_ways` bounds it: the router matches a tenant's rules only
+   against paths short enough for all of them together
+   (:func:`longest_routed_path`).
 """
 
 from __future__ import annotations
@@ -54,8 +57,14 @@ _WERKZEUG_MODULES = ("werkzeug.routing", "werkzeug.routing.converters")
 
 #: Longest converter regex (a class's or a rule argument's).
 MAX_CONVERTER_REGEX = 256
-#: Most ``*``/``+``/``{n,}`` repetitions in one converter regex.
-MAX_UNBOUNDED_REPEATS = 2
+#: Most backtracking paths (:func:`match_ways`) a request's routing may take
+#: through all of a tenant's rules: two unbounded repetitions over a
+#: 2,048-character path (about 70 ms of the host's CPU, the process held).
+MAX_ROUTING_WAYS = (2048 + 1) ** 2
+#: Longest path any router matches (the request line's own bound).
+LONGEST_PATH = 65536
+#: Shortest path limit a tenant's rules may leave it (refused below it).
+MIN_ROUTED_PATH = 256
 _SINGLE_CHARACTER = frozenset([sre_constants.LITERAL, sre_constants.NOT_LITERAL,
                                sre_constants.IN, sre_constants.ANY, sre_constants.CATEGORY])
 _REPEATS = frozenset([sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT,
@@ -74,9 +83,8 @@ def regex_problem(regex) -> str | None:
         return f"a converter's regex is not valid: {exc}"
     if parsed.state.groupdict:
         return "a converter's regex may not have named groups (werkzeug names the rule's own)"
-    unbounded = [0]
 
-    def visit(items, counted=True) -> str | None:
+    def visit(items) -> str | None:
         for op, av in items:
             if op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS,
                       sre_constants.ASSERT, sre_constants.ASSERT_NOT):
@@ -84,26 +92,25 @@ def regex_problem(regex) -> str | None:
                         "(their matching time is not bounded by the URL's length)")
             if op in _REPEATS:
                 low, high, body = av
-                if high == sre_constants.MAXREPEAT and counted:
-                    unbounded[0] += 1
                 single = len(body) == 1 and body[0][0] in _SINGLE_CHARACTER
                 if single or high <= 1:
-                    found = visit(body, counted)
+                    found = visit(body)
                 elif _led_by_a_literal(body):
                     # (?:-[a-z]+)*: each turn starts at a character nothing
-                    # inside it matches, so the turns cannot be split two ways.
-                    found = visit(body, False)
+                    # inside it matches and has one part of variable width,
+                    # so the turns cannot be split two ways.
+                    found = visit(body)
                 else:
                     return ("a converter's regex may repeat only one character, an optional "
                             "part, or a group that starts with a character nothing else in it "
-                            "matches ((?:-[a-z]+)*): other repeated groups backtrack "
-                            "exponentially")
+                            "matches and has at most one part of variable width "
+                            "((?:-[a-z]+)*): other repeated groups backtrack exponentially")
             elif op == sre_constants.SUBPATTERN:
-                found = visit(av[-1], counted)
+                found = visit(av[-1])
             elif op == sre_constants.BRANCH:
-                found = next(filter(None, (visit(b, counted) for b in av[1])), None)
+                found = next(filter(None, (visit(b) for b in av[1])), None)
             elif op == sre_constants.ATOMIC_GROUP:
-                found = visit(av, counted)
+                found = visit(av)
             else:
                 found = None
             if found:
@@ -113,18 +120,22 @@ def regex_problem(regex) -> str | None:
     found = visit(parsed)
     if found:
         return found
-    if unbounded[0] > MAX_UNBOUNDED_REPEATS:
-        return (f"a converter's regex may have at most {MAX_UNBOUNDED_REPEATS} unbounded "
-                "repetitions here (each more multiplies the matching time by the URL's length)")
+    if match_ways(parsed, MIN_ROUTED_PATH) > MAX_ROUTING_WAYS:
+        return ("a converter's regex may not have so many parts of variable width here "
+                "(each multiplies the matching time by the URL's length)")
     return None
 
 
 def _led_by_a_literal(body) -> bool:
     """Whether a repeated group's ``body`` starts with a literal character
-    that none of its repetitions can match (each repeating one character)."""
+    that none of its repetitions can match (each repeating one character)
+    and has at most one of variable width: two (``(?:-a*a*)*``) could split
+    each turn's text two ways, and a failing match tries every split of
+    every turn (nine turns of ``-aaaaaa`` held the process 7 s)."""
     if not body or body[0][0] != sre_constants.LITERAL:
         return False
     lead = chr(body[0][1])
+    variable = 0
     for op, av in _flatten(body[1:]):
         if op in _REPEATS:
             inner = av[2]
@@ -132,9 +143,87 @@ def _led_by_a_literal(body) -> bool:
                 return False
             if _may_match(inner[0], lead):
                 return False
+            variable += av[0] != av[1]
         elif op not in _SINGLE_CHARACTER and op != sre_constants.AT:
             return False
+    return variable <= 1
+
+
+def _fixed_width(items) -> bool:
+    """Whether ``items`` always match the same number of characters."""
+    for op, av in items:
+        if op in _REPEATS:
+            if av[0] != av[1] or not _fixed_width(av[2]):
+                return False
+        elif op == sre_constants.SUBPATTERN:
+            if not _fixed_width(av[-1]):
+                return False
+        elif op in (sre_constants.BRANCH, sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS):
+            return False
+        elif op == sre_constants.ATOMIC_GROUP and not _fixed_width(av):
+            return False
     return True
+
+
+def match_ways(items, length: int) -> int:
+    """An upper bound on the paths a backtracking match of parsed regex
+    ``items`` (:func:`re._parser.parse`, of a shape :func:`regex_problem`
+    allows) may take through a text of at most ``length`` characters: the
+    product, part after part, of the choices each offers — a repetition of
+    one character as many as the lengths it may take (one when what follows
+    it starts with a character it cannot match, or is the end: it can stop
+    only where it does), an alternation the sum of its branches', an
+    optional part its own and one more, a repeated group led by a character
+    nothing in it matches as many as the places it may end. The matching
+    time grows with it."""
+    total = 1
+    items = list(_flatten(items))
+    for at, (op, av) in enumerate(items):
+        if op in _REPEATS:
+            low, high, body = av
+            lengths = max(1, min(high, length) - low + 1)
+            if len(body) == 1 and body[0][0] in _SINGLE_CHARACTER:
+                ways = 1 if _stops_before(body[0], items[at + 1:]) else lengths
+            elif high <= 1:
+                ways = match_ways(body, length) + (low == 0)
+            elif _fixed_width(body):
+                ways = lengths
+            else:
+                ways = length + 1
+        elif op == sre_constants.BRANCH:
+            ways = sum(match_ways(branch, length) for branch in av[1])
+        elif op == sre_constants.ATOMIC_GROUP:
+            ways = match_ways(av, length)
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            ways = match_ways(av[1], length)
+        else:
+            ways = 1
+        total *= ways
+        if total > MAX_ROUTING_WAYS * LONGEST_PATH:
+            return total  # past any bound: no need to multiply on
+    return total
+
+
+_ENDS = frozenset([sre_constants.AT_END, sre_constants.AT_END_STRING])
+
+
+def _stops_before(item, rest) -> bool:
+    """Whether a repetition of one-character ``item`` followed by ``rest``
+    (flattened items) can stop in one place only: ``rest`` must start with
+    a literal character ``item`` does not match, or with the text's end
+    (``\\d+-\\d+\\Z``: each stops at the first character not a digit)."""
+    if not rest:
+        return False
+    op, av = rest[0]
+    if op == sre_constants.LITERAL:
+        return not _may_match(item, chr(av))
+    if op == sre_constants.AT:
+        return av in _ENDS
+    if op in _REPEATS and av[1] >= 1:
+        if not _stops_before(item, list(_flatten(av[2]))):
+            return False
+        return av[0] >= 1 or _stops_before(item, rest[1:])
+    return False
 
 
 def _flatten(items):
@@ -409,3 +498,33 @@ def host_converter(name: str, info: dict) -> type:
     if info.get("regex") is not None:
         namespace["regex"] = info["regex"]
     return type(f"TenantConverter_{name}", (base,), namespace)
+
+
+# -- what routing may cost ------------------------------------------------------------
+
+
+def rule_patterns(rule) -> list:
+    """The parsed regexes werkzeug matches bound ``rule``'s dynamic parts
+    with (its converters' regexes, in one part side by side)."""
+    return [sre_parse.parse(part.content) for part in rule._parts if not part.static]
+
+
+def longest_routed_path(patterns) -> int:
+    """The longest path (at most :data:`LONGEST_PATH`) a router matching
+    with all of ``patterns`` (:func:`rule_patterns` of each rule) may be
+    given: the one at which their :func:`match_ways` together reach
+    :data:`MAX_ROUTING_WAYS`. A request's routing tries every rule that
+    might match it, so their costs add up."""
+    def ways(length: int) -> int:
+        return sum(match_ways(pattern, length) for pattern in patterns)
+
+    if ways(LONGEST_PATH) <= MAX_ROUTING_WAYS:
+        return LONGEST_PATH
+    low, high = 0, LONGEST_PATH
+    while low < high:
+        middle = (low + high + 1) // 2
+        if ways(middle) <= MAX_ROUTING_WAYS:
+            low = middle
+        else:
+            high = middle - 1
+    return low

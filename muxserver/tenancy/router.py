@@ -25,7 +25,10 @@ from muxserver.errors import NotFound
 from muxserver.errors import Redirect
 from muxserver.http import path_text
 from muxserver.tenancy.converters import AnyConverterName
+from muxserver.tenancy.converters import LONGEST_PATH
 from muxserver.tenancy.converters import host_converter
+from muxserver.tenancy.converters import longest_routed_path
+from muxserver.tenancy.converters import rule_patterns
 from muxserver.tenancy.scanner import Route
 
 
@@ -66,10 +69,6 @@ def allowed_methods(methods) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-#: Longest path a tenant with URL converters of its own is matched against.
-MAX_CONVERTED_PATH = 2048
-
-
 class TenantRouter:
     """Routes of one tenant version.
 
@@ -100,6 +99,8 @@ class TenantRouter:
                 by_method.setdefault(method, route)
         self._dynamic = dynamic
         self._map: Map | None = None
+        #: The longest path its rules are matched against (set with the map).
+        self._longest = LONGEST_PATH
         #: The rules again, each taking OPTIONS (:meth:`options_match`),
         #: built on the first OPTIONS request that needs it.
         self._options_map: Map | None = None
@@ -115,6 +116,8 @@ class TenantRouter:
                 self._by_rule[id(rule)] = route
                 rules.append(rule)
             self._map = self._new_map(rules)
+            self._longest = longest_routed_path(
+                [pattern for rule in rules for pattern in rule_patterns(rule)])
         return self._map.bind("tenant", "/")
 
     def _custom(self, rule: Rule) -> tuple:
@@ -123,22 +126,29 @@ class TenantRouter:
         return _custom(rule) if self._converters and not self._lenient else ()
 
     def _check_length(self, path: str) -> None:
-        """A tenant's own converters match with regexes read from its source
-        (:mod:`~muxserver.tenancy.converters` bounds their shape, not their
-        time: two repetitions may cost the square of a segment's length, and
-        a request line may be 64 KB), in host code no tick interrupts: a path
-        they may match is at most :data:`MAX_CONVERTED_PATH` characters.
+        """werkzeug matches the rules with regexes (its converters' and the
+        tenant's own, several side by side in one segment: ``<a>-<b>``), in
+        host code no tick interrupts, whose matching time may grow as a power
+        of the path's length: a path is at most as long as all of them
+        together may match within the bound
+        (:func:`~muxserver.tenancy.converters.longest_routed_path`). Call it
+        once the map is built.
 
         :raises ClientError: 414 past it.
+        :raises NotFound: past it, for a process tenant (its own Flask
+            routes the request; the host's match only names the endpoint).
         """
-        if self._converters and not self._lenient and len(path) > MAX_CONVERTED_PATH:
-            raise ClientError(f"this tenant's URLs are at most {MAX_CONVERTED_PATH} characters "
-                              "(its own URL converters match them)", 414)
+        if len(path) <= self._longest:
+            return
+        if self._lenient:
+            raise NotFound(f"no route for a path of {len(path)} characters", self.tenant)
+        raise ClientError(f"this tenant's URLs are at most {self._longest} characters "
+                          "(its routes' patterns match them)", 414)
 
     def _new_map(self, rules) -> Map:
-        """A werkzeug map of ``rules`` knowing the tenant's converters, each
-        matched by the regex read from its source (no tenant code runs
-        here: :func:`~muxserver.tenancy.converters.host_converter`)."""
+        """A werkzeug map of ``rules`` (bound by it) knowing the tenant's
+        converters, each matched by the regex read from its source (no
+        tenant code runs here: :func:`~muxserver.tenancy.converters.host_converter`)."""
         if self._lenient:
             # A process tenant: its own Flask matches with its converters;
             # the host's match only names the endpoint and finds static files.
@@ -185,9 +195,10 @@ class TenantRouter:
                                     or method == "OPTIONS"):
             raise Redirect(path + "/", self.tenant)
         if self._dynamic:
+            adapter = self._adapter()
             self._check_length(path)
             try:
-                rule, view_args = self._adapter().match(path, lookup, return_rule=True)
+                rule, view_args = adapter.match(path, lookup, return_rule=True)
                 return Match(self._by_rule[id(rule)], view_args, self._custom(rule))
             except RequestRedirect as redirect:
                 raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
@@ -215,6 +226,7 @@ class TenantRouter:
             return Match(next(iter(by_method.values())), {})
         if not self._dynamic:
             return None
+        self._adapter()
         self._check_length(path)
         if self._options_map is None:
             rules = []
@@ -237,8 +249,8 @@ class TenantRouter:
         path = path_text(path)
         methods = set(self._static.get(path, ()))
         if self._dynamic:
-            self._check_length(path)
             adapter = self._adapter()
+            self._check_length(path)
             try:
                 adapter.match(path, "__probe__")
             except WzMethodNotAllowed as exc:

@@ -34,7 +34,11 @@ from muxserver.proctier import requirements
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.codecache import cache_key
 from muxserver.tenancy.compiling import compile_locally
+from muxserver.tenancy.converters import MIN_ROUTED_PATH
 from muxserver.tenancy.converters import host_converter
+from muxserver.tenancy.converters import longest_routed_path
+from muxserver.tenancy.converters import match_ways
+from muxserver.tenancy.converters import rule_patterns
 from muxserver.tenancy.manifest import Manifest
 from muxserver.tenancy.manifest import ManifestError
 from muxserver.tenancy.manifest import TenantRules
@@ -492,7 +496,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
         spec.static_prefix = sys.intern(spec.static_url + "/")
     errors.extend(_route_conflicts(name, routes))
     if not process:
-        errors.extend(_converter_rule_errors(name, routes, spec.converters))
+        errors.extend(_rule_errors(name, routes, spec.converters))
     spec.routes = shared(tuple(routes))
     spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
@@ -631,30 +635,49 @@ def _tenant_converters(tenant: str, facts: dict[str, ModuleFacts], errors: list[
     return tuple(sorted(found.items()))
 
 
-def _converter_rule_errors(tenant: str, routes: list[Route], converters: tuple) -> list[str]:
-    """Each rule checked again with the tenant's converters: one naming a
-    converter that does not exist, given arguments its class refuses (a
-    regex :func:`~muxserver.tenancy.converters.regex_problem` refuses), or
-    with more than one converter matching slashes, as werkzeug's bind and
-    :func:`~muxserver.tenancy.routes.check_rule` refuse them."""
+def _rule_errors(tenant: str, routes: list[Route], converters: tuple) -> list[str]:
+    """Each rule checked again with the tenant's converters — one naming a converter that does not exist, given arguments its class
+    refuses (a regex :func:`~muxserver.tenancy.converters.regex_problem`
+    refuses), or with more than one converter matching slashes, as
+    werkzeug's bind and :func:`~muxserver.tenancy.routes.check_rule` refuse
+    them — and what matching them all may cost the host: rules that could
+    be matched only against paths shorter than
+    :data:`~muxserver.tenancy.converters.MIN_ROUTED_PATH` are refused
+    (:func:`~muxserver.tenancy.converters.longest_routed_path`)."""
     scratch = Map()
     scratch.converters.update({name: host_converter(name, info) for name, info in converters})
-    problems = []
+    problems, patterns = [], []
     for route in routes:
-        if "<" not in route.rule or route.kind not in ("flask", "alias"):
+        if "<" not in route.rule:
             continue
+        checked = route.kind in ("flask", "alias")
         rule = Rule(route.rule)
         try:
             rule.bind(scratch)
         except Exception as exc:  # werkzeug raises ValueError/LookupError
-            problems.append(f"{tenant}/{route.file}:{route.line}: route rule {route.rule!r} is "
-                            f"not valid: {exc}")
+            if checked:
+                problems.append(f"{tenant}/{route.file}:{route.line}: route rule "
+                                f"{route.rule!r} is not valid: {exc}")
             continue
         slashing = sum(not c.part_isolating for c in rule._converters.values())
-        if slashing > 1:
+        if checked and slashing > 1:
             problems.append(f"{tenant}/{route.file}:{route.line}: route rule {route.rule!r} has "
                             f"{slashing} converters that match slashes; one rule may have one "
                             "here (matching cost would grow as a power of the URL's length)")
+            continue
+        patterns.append((route, rule_patterns(rule)))
+    longest = longest_routed_path([p for _, parts in patterns for p in parts])
+    if longest < MIN_ROUTED_PATH:
+        route = max(patterns, key=lambda item: sum(
+            match_ways(p, MIN_ROUTED_PATH) for p in item[1]))[0]
+        problems.append(
+            f"{tenant}/{route.file}:{route.line}: route rule {route.rule!r} has too many "
+            "parts of variable width side by side (converters in one segment, or in "
+            "their regexes): the host's router matches with them outside any request's "
+            f"limits, and this tenant's rules together could be matched only against "
+            f"paths of at most {longest} characters within its bound (at least "
+            f"{MIN_ROUTED_PATH} are needed); put a literal separator the converters do "
+            "not match between them, or fewer converters in one segment")
     return problems
 
 
