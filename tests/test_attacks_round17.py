@@ -22,6 +22,15 @@ Holes (each closed; the tests below guard the fixes):
    whose rules cannot take 256 characters is refused at deploy, in
    ``muxserver/tenancy/scanner.py`` ``_rule_errors``), and
    ``regex_problem`` (a repeated group has one variable part at most).
+2. A static file name holding a NUL (``GET /t/static/a%00.txt``, any
+   client, no tenant code) made the host's ``os.path.realpath`` raise
+   ``ValueError``: a 500 "internal server error" with the host's traceback
+   in the operator's log and a server fault in the tenant's, where Flask
+   answers 404; with request hooks, the sandbox's ``send_from_directory``
+   raised it in the tenant's request (500, Flask: 404). Fix:
+   ``muxserver/http/static.py`` ``serve_static`` and
+   ``muxserver/tenant_api/shim.py`` ``send_from_directory`` (such a name
+   is no file).
 """
 
 from __future__ import annotations
@@ -77,12 +86,31 @@ LINEAR = textwrap.dedent("""
     """)
 
 
+STATIC = textwrap.dedent("""
+    from flask import Flask, send_from_directory
+
+    app = Flask(__name__)
+
+    @app.route("/spa/<path:name>")
+    def spa(name):
+        return send_from_directory("static", name)
+    """)
+
+HOOK = textwrap.dedent("""
+    @app.before_request
+    def gate():
+        return None
+    """)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     yield from serve_module_tenants(tmp_path_factory, "round17", {
         "quadratic": {"app.py": QUADRATIC},
         "linear": {"app.py": LINEAR},
         "calm": {"index.py": "def get():\n    return 'calm'\n"},
+        "files": {"app.py": STATIC, "static/a.txt": "hello"},
+        "hooked": {"app.py": STATIC + HOOK, "static/a.txt": "hello"},
     })
 
 
@@ -144,3 +172,16 @@ def test_rules_that_stop_at_their_separators_take_long_paths(server):
     slug = "-".join(["ab"] * 1_000)
     assert server.get("/linear/s/" + slug).text == slug
     assert server.get("/linear/p/" + "x/" * 2_000).text == "4000"
+
+
+# -- 2. a NUL in a static file's name -----------------------------------------------
+
+@pytest.mark.parametrize("tenant", ["files", "hooked"])
+def test_a_nul_in_a_static_name_is_no_file(server, tenant):
+    """On main: 500 "internal server error" (the host's ValueError from
+    realpath) without hooks; 500 from the tenant's request with them."""
+    answer = server.get(f"/{tenant}/static/a%00.txt")
+    assert answer.status_code == 404, (answer.status_code, answer.text[:200])
+    assert server.get(f"/{tenant}/spa/a%00.txt").status_code == 404
+    assert server.get(f"/{tenant}/static/a.txt").text == "hello"
+    assert server.get(f"/{tenant}/spa/a.txt").text == "hello"

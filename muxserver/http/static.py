@@ -3,7 +3,7 @@ that makes it, and its blueprints'), served as files, with Flask's headers.
 
 Only regular files inside the folder are served: a path that resolves
 outside it, a symbolic link (a file, or a folder on the static folder's
-way), or a name starting with ``.`` is "not found".
+way), a name starting with ``.`` or holding a NUL is "not found".
 The answer is Flask's for its static route (:mod:`muxserver.http.sending`):
 ``ETag``, ``Last-Modified``, ``Cache-Control: no-cache``,
 ``Content-Disposition: inline; filename=...``, ``304`` for a conditional
@@ -47,6 +47,11 @@ def static_target(spec, rel: str) -> tuple[str, str, str | None] | None:
 def serve_static(state, folder: str, inner: str, environ):
     """``(status, headers, body, stream)`` for the file ``inner`` of the
     tenant's static ``folder`` (:func:`static_target`)."""
+    if "\x00" in inner:
+        # No file has such a name, and the file system's calls refuse it
+        # with a ValueError (a server fault): Flask's static route finds
+        # no file (werkzeug's isfile is False).
+        raise NotFound("no such file", state.name)
     tenant_root = os.path.realpath(state.spec.root)
     root = os.path.realpath(os.path.join(tenant_root, folder))
     if root != os.path.normpath(os.path.join(tenant_root, folder)):

@@ -1082,8 +1082,8 @@ def send_from_directory(directory, path, **kwargs):
     """Flask's ``send_from_directory``: ``send_file(directory/path)``, 404
     when ``path`` leaves ``directory`` or is not a file there."""
     clean = safe_join("/", safe_str_builtin(path))
-    if clean is None or clean == "/":
-        abort(404)
+    if clean is None or clean == "/" or "\x00" in clean:
+        abort(404)  # a NUL: werkzeug's isfile() is False, open() a ValueError
     _, site = _current_site()
     root = site.app.root_path if site.app is not None else "/app"
     base = posixpath.join(root, safe_str_builtin(directory))
