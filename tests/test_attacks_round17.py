@@ -31,6 +31,16 @@ Holes (each closed; the tests below guard the fixes):
    ``muxserver/http/static.py`` ``serve_static`` and
    ``muxserver/tenant_api/shim.py`` ``send_from_directory`` (such a name
    is no file).
+
+Tried and held (no test here): a ``ProxyFix`` wrapping itself (its
+``_inner`` and ``__init__`` are underscore names the policy refuses; a
+subclass's instances are not ``ProxyFix``); ``@dataclass`` string
+annotations naming a tenant object (dataclasses' predicates compare by
+identity and exact type); ``functions_framework.typed`` of a host function
+(host modules' annotations are text, no ``from_dict``);
+``test_request_context`` pushed without end (100 per context, the
+tenant's own memory); static names ``..%2f``, ``%2e%2e``, ``//etc``, a
+directory (404) and a trailing slash (served, as Flask serves it).
 """
 
 from __future__ import annotations
