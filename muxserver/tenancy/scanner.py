@@ -638,10 +638,11 @@ def _tenant_converters(tenant: str, facts: dict[str, ModuleFacts], errors: list[
 def _rule_errors(tenant: str, routes: list[Route], converters: tuple) -> list[str]:
     """Each rule checked again with the tenant's converters — one naming a
     converter that does not exist, given arguments its class refuses (a
-    regex :func:`~muxserver.tenancy.converters.regex_problem` refuses), or with more than one converter matching slashes, as
-    werkzeug's bind and :func:`~muxserver.tenancy.routes.check_rule` refuse
-    them — and what matching them all may cost the host: rules that could
-    be matched only against paths shorter than
+    regex :func:`~muxserver.tenancy.converters.regex_problem` refuses), or
+    with more than one converter matching slashes, as werkzeug's bind and
+    :func:`~muxserver.tenancy.routes.check_rule` refuse them — and what
+    matching them all may cost the host: rules that could be matched only
+    against paths shorter than
     :data:`~muxserver.tenancy.converters.MIN_ROUTED_PATH` are refused
     (:func:`~muxserver.tenancy.converters.longest_routed_path`)."""
     scratch = Map()
