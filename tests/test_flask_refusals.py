@@ -432,3 +432,36 @@ def test_names_flask_3_removed_are_refused_as_flask_refuses_them(tenants):
     assert app.registry.error_list() == []
     from werkzeug.test import Client
     assert Client(app).get("/acme/").text == "&lt;b&gt;<i>ok</i>"
+
+
+#: A Cloud Function whose error path imports a client library inside the
+#: function (python-docs-samples' helloworld does), and one name werkzeug
+#: has that the sandbox's werkzeug does not.
+PACKAGE_IMPORTS = {"main.py": """
+    import functions_framework
+    from werkzeug.utils import get_content_type
+
+
+    @functions_framework.http
+    def hello_error(request):
+        from google.cloud import error_reporting
+
+        error_reporting.Client().report_exception()
+        return "reported"
+    """, "tenant.toml": "[function]\nentrypoint = 'main.hello_error'\nform = 'gcf'\n"}
+
+
+def test_an_import_the_sandbox_cannot_offer_is_refused_pointing_to_the_process_tier(tenants):
+    """Refused at deploy with file and line (even inside a function, where
+    Python would look only when it runs), and each message says where such
+    code runs instead; the process tier deploys the same files."""
+    tenants.add("acme", PACKAGE_IMPORTS)
+    errors = sorted(tenants.app().registry.error_list())
+    assert [e.split(": ", 1)[0] for e in errors] == ["acme/main.py:3", "acme/main.py:8"], errors
+    assert "cannot import name 'get_content_type' from 'werkzeug.utils'" in errors[0]
+    assert "`import google.cloud` is not allowed" in errors[1]
+    for error in errors:
+        assert error.endswith('a tenant with runtime = "process" runs plain Python, with the '
+                              "packages its requirements.txt lists"), error
+    tenants.add("acme", {"tenant.toml": 'runtime = "process"\n' + PACKAGE_IMPORTS["tenant.toml"]})
+    assert tenants.app(process_tenants=["*"]).registry.error_list() == []

@@ -24,6 +24,11 @@ from typing import NamedTuple
 #: gets its own message).
 PYTHON_BUILTINS = frozenset(dir(builtins))
 
+#: Where code the sandbox cannot run goes instead (SPEC, "The process tier"):
+#: every refusal of a module, a name or a builtin ends with it.
+PROCESS_TIER = ('a tenant with runtime = "process" runs plain Python, with the packages '
+                "its requirements.txt lists")
+
 
 class ModuleFacts(NamedTuple):
     """One tenant module as the check sees it."""
@@ -116,14 +121,14 @@ def check_tenant_imports(
                 found.append(
                     f"{where}:{line}: `import {module}` is not allowed: it is neither one of "
                     "this tenant's modules nor one the server offers (allowed: "
-                    f"{', '.join(facade_names(''))})"
+                    f"{', '.join(facade_names(''))}); {PROCESS_TIER}"
                 )
                 continue
             for item in names:
                 if item != "*" and item not in offered and facade_names(f"{module}.{item}") is None:
                     found.append(f"{where}:{line}: cannot import name {item!r} from {module!r}: "
                                  + (advice(module, item)
-                                    or f"the server's {module} does not offer it"))
+                                    or f"the server's {module} does not offer it; {PROCESS_TIER}"))
         for module, attr, line in facts.meta.get("module_attrs", ()):
             if resolve_tenant_module(module.split(".")[0], known) is not None:
                 continue  # the tenant's own module (its names are its own)
@@ -142,8 +147,7 @@ def check_tenant_imports(
         for name, line in facts.meta.get("undefined", ()):
             if name in PYTHON_BUILTINS:
                 found.append(f"{where}:{line}: {name!r} is one of Python's builtins the sandbox "
-                             "does not offer (README, 'Ordinary Python'); a tenant with "
-                             'runtime = "process" runs plain Python')
+                             f"does not offer (README, 'Ordinary Python'); {PROCESS_TIER}")
             else:
                 found.append(f"{where}:{line}: undefined name {name!r}")
     reachable = _closure(roots, edges)

@@ -43,6 +43,7 @@ from muxserver.tenant_api import context
 from muxserver.tenant_api import forms
 from muxserver.tenant_api.commands import click_module
 from muxserver.tenant_api.commands import flask_cli_module
+from muxserver.tenant_api.companions import jinja2_modules
 from muxserver.tenant_api.companions import markupsafe_module
 from muxserver.tenant_api.companions import werkzeug_modules
 from muxserver.tenant_api.shim import functions_framework_attrs
@@ -79,7 +80,7 @@ def host_modules(attrs: dict, site=None) -> dict:
     tenant API, ``flask.cli``), ``http``/``http.server`` (for Vercel's
     handler classes), ``functions_framework`` (Cloud Functions' decorators),
     and what Flask code imports beside flask (``click``, ``markupsafe``,
-    ``werkzeug``'s helpers)."""
+    ``jinja2``'s errors, ``werkzeug``'s helpers)."""
     http = http_module_attrs()
     server = ModuleFacade("http.server", {"BaseHTTPRequestHandler": http["BaseHTTPRequestHandler"]})
     return {
@@ -93,6 +94,7 @@ def host_modules(attrs: dict, site=None) -> dict:
         "click": ModuleFacade("click", click_module(
             site.log_line if site is not None else lambda line, level="info": None)),
         "markupsafe": markupsafe_module(),
+        **jinja2_modules(),
         **werkzeug_modules(),
     }
 

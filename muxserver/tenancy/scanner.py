@@ -53,6 +53,7 @@ from muxserver.tenancy.routes import file_rule
 from muxserver.tenancy.sharing import EMPTY_MAP
 from muxserver.tenancy.sharing import frozen_map
 from muxserver.tenancy.sharing import shared
+from muxserver.tenant_api.companions import JINJA2_REMOVED
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
 from muxserver.tenant_api.commands import flask_cli_module
@@ -480,7 +481,8 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     else:
         import_errors, warnings = check_tenant_imports(
             name, facts, packages, roots, lambda module: _offered(module, extra_modules),
-            lambda module, item: MUX_ONLY_NAMES.get(item) if module == "flask" else None,
+            lambda module, item: (MUX_ONLY_NAMES.get(item) if module == "flask" else
+                                  JINJA2_REMOVED.get(item) if module == "jinja2" else None),
         )
     errors.extend(import_errors)
     spec.warnings = tuple(warnings)

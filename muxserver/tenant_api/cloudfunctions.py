@@ -11,10 +11,11 @@
   ``FunctionsFrameworkException``.
 * The request has a ``Function-Execution-Id`` header (the client's, or a
   new one), as functions-framework's middleware gives it.
-* An unhandled error, with no ``functions_framework.errorhandler`` for it,
-  answers as the framework's ``crash_handler``: ``500`` with werkzeug's
-  one-line description and ``X-Google-Status: crash``; the traceback goes to
-  the tenant's log.
+* An unhandled error or an ``InternalServerError`` (``abort(500)``), with
+  no ``functions_framework.errorhandler`` for it, answers as the framework's
+  ``crash_handler``: ``500`` with the error's one-line text (werkzeug's
+  description, or the one given to ``abort``) and ``X-Google-Status:
+  crash``; an unhandled error's traceback goes to the tenant's log.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import inspect
 import secrets
 import string
 
+from werkzeug.exceptions import InternalServerError
 from werkzeug.exceptions import MethodNotAllowed
 
 from muxserver.tenant_api.response import Response
 from muxserver.tenant_api.response import abort
-from muxserver.tracebacks import format_tenant_traceback
+from sandbox.guards import safe_str_builtin
 from sandbox.guards.declared import declared
 from sandbox.facades import jsontext
 from sandbox.facades.aio import resolve
@@ -166,17 +168,16 @@ def call_typed(func: TypedFunction, request):
         raise FunctionCrashed("Function execution failed with the error") from exc
 
 
-#: functions-framework's answer to an unhandled error (its 500 handler).
-CRASH_BODY = ("500 Internal Server Error: The server encountered an internal error and was "
-              "unable to complete your request. Either the server is overloaded or there is "
-              "an error in the application.")
+def crash_handler(error) -> Response:
+    """functions-framework's ``crash_handler``, the 500 handler of the app
+    it makes: ``str(e)`` of the ``InternalServerError`` (werkzeug's
+    one-line description for an unhandled error, the tenant's own for
+    ``abort(500, "...")``), with ``X-Google-Status: crash``."""
+    return Response(safe_str_builtin(error), status=500, headers=[("X-Google-Status", "crash")])
 
 
-def crash(exc: Exception, log_line, tenant_root) -> Response:
-    """functions-framework's ``crash_handler``: the exception is logged (as
-    Flask logs it), the client gets 500 and ``X-Google-Status: crash``."""
-    cause = exc.__cause__ if isinstance(exc, FunctionCrashed) and exc.__cause__ else exc
-    log_line(f"Exception on request: {format_tenant_traceback(cause, tenant_root)}", "error")
-    return Response(CRASH_BODY, status=500, headers=[("X-Google-Status", "crash")])
+#: The error handlers functions-framework's app has before the function's
+#: module registers any (:func:`muxserver.tenant_api.errorhandlers.register`'s shape).
+ERROR_HANDLERS = {500: {InternalServerError: crash_handler}}
 
 

@@ -13,6 +13,12 @@
   (:mod:`muxserver.tenant_api.proxyfix`).
 * ``markupsafe``: ``escape``, ``Markup``, ``escape_silent``, ``soft_str``
   (the library Jinja2 and Flask escape with).
+* ``jinja2`` and ``jinja2.exceptions``: the template errors
+  ``render_template`` raises (``TemplateNotFound``, ``TemplateSyntaxError``,
+  ``UndefinedError``...), Jinja2's own classes, so ``except
+  TemplateNotFound: abort(404)`` (Flask's blueprint example) works. Nothing
+  else of Jinja2 (``Environment``, loaders) is offered: templates render
+  through ``render_template`` in the sandboxed environment.
 
 Each is a facade of these names only; werkzeug's modules are never
 reachable. (``click`` is :mod:`muxserver.tenant_api.commands`.)
@@ -23,6 +29,7 @@ from __future__ import annotations
 import functools
 from types import MappingProxyType
 
+import jinja2.exceptions as jinja_exceptions
 import markupsafe
 from werkzeug import exceptions as wz_exceptions
 from werkzeug import http as wz_http
@@ -41,6 +48,7 @@ from sandbox.guards.operators import SizeLimitError
 from sandbox.guards.builtins import TypeGuard
 from sandbox.guards.declared import CLASS_GUARDS
 from sandbox.guards.declared import METHOD_GUARDS
+from sandbox.guards.declared import declare
 
 #: werkzeug's HTTP errors: every class ``abort(code)`` raises, the base
 #: class, and the ``KeyError`` a ``MultiDict`` raises (``request.args["x"]``).
@@ -195,6 +203,29 @@ def markupsafe_module() -> ModuleFacade:
                                        "soft_str": soft_str, "Markup": Markup})
 
 
+#: Jinja2's exceptions, with the attributes its documentation gives them.
+_JINJA_ERRORS = {"TemplateError": "message", "TemplateNotFound": "name templates",
+                 "TemplatesNotFound": "", "TemplateSyntaxError": "lineno name filename source",
+                 "TemplateAssertionError": "", "TemplateRuntimeError": "", "UndefinedError": "",
+                 "SecurityError": "", "FilterArgumentError": ""}
+for _name, _attrs in _JINJA_ERRORS.items():
+    declare(getattr(jinja_exceptions, _name), _attrs)
+
+
+def jinja2_modules() -> dict[str, ModuleFacade]:
+    errors = {name: getattr(jinja_exceptions, name) for name in _JINJA_ERRORS}
+    exceptions = ModuleFacade("jinja2.exceptions", errors)
+    return {"jinja2": ModuleFacade("jinja2", {**errors, "exceptions": exceptions}),
+            "jinja2.exceptions": exceptions}
+
+
+#: What code for Flask imports from ``jinja2`` that Jinja2 3.1 no longer
+#: has (an ImportError under Flask 3.1 too), with what to write instead.
+JINJA2_REMOVED = {
+    "Markup": "Jinja2 3.1 removed it: `from markupsafe import Markup`",
+    "escape": "Jinja2 3.1 removed it: `from markupsafe import escape`",
+}
+
 #: Module name -> the names it offers (for deploy-time checks).
 OFFERED = {
     "werkzeug": frozenset(["security", "utils", "exceptions", "http", "middleware",
@@ -207,4 +238,6 @@ OFFERED = {
     "werkzeug.utils": frozenset(["secure_filename"]),
     "werkzeug.exceptions": frozenset([*_HTTP_ERRORS, "abort"]),
     "markupsafe": frozenset(_MARKUPSAFE),
+    "jinja2": frozenset([*_JINJA_ERRORS, "exceptions"]),
+    "jinja2.exceptions": frozenset(_JINJA_ERRORS),
 }

@@ -13,8 +13,8 @@ nothing handled — an error handler's own included — goes to
 ``InternalServerError(original_exception=e)`` — unless the app propagates
 exceptions (``DEBUG``, ``TESTING``, ``PROPAGATE_EXCEPTIONS``: as under
 Flask, no handler is asked); without one it is the
-server's 500 (with its request id, SPEC), or Cloud Functions' crash answer
-for that form. Handlers are found by :mod:`.errorhandlers`. Each step may be
+server's 500 (with its request id, SPEC); a Cloud Function has one, the
+crash answer of functions-framework. Handlers are found by :mod:`.errorhandlers`. Each step may be
 an ``async def``: its coroutine is driven to its end here, inside the same
 limits (:func:`sandbox.facades.aio.resolve`), as Flask 2+ awaits them. It
 also turns a tenant exception into text: its ``__str__`` is tenant code too,
@@ -56,6 +56,7 @@ from muxserver.tenant_api.response import make_response
 from muxserver.tenant_api.session import save_session
 from muxserver.tenant_api.shim import send_from_directory
 from muxserver.tenant_api.urlmap import preprocess_url_values
+from muxserver.tracebacks import format_tenant_traceback
 from muxserver.tracebacks import tenant_code_error
 from sandbox.facades.aio import resolve
 from sandbox.guards import exception_text
@@ -214,8 +215,21 @@ def _full_dispatch(ctx, view, apps, route, tenant_root, view_args=None, custom=(
             rv = view()
     except Exception as exc:
         # Where the error handlers are is looked up only when one is needed.
-        rv = _handle_user_exception(exc, levels(apps, _site(ctx)), _app(ctx))
+        rv = _handle_user_exception(exc, _error_levels(ctx, apps, route), _app(ctx))
     return _finalize(ctx, rv, apps)
+
+
+def _error_levels(ctx, apps, route) -> list[list[dict]]:
+    """Where the handlers for an error are looked up (:func:`levels`), the
+    platform's own last: functions-framework registers its ``crash_handler``
+    for 500 on the app it makes for a Cloud Function, so ``abort(500)`` and
+    an unhandled error are both its answer unless the tenant registered its
+    own (``functions_framework.errorhandler(500)`` takes its place; one for
+    ``Exception`` comes after it, as a handler for a code comes first)."""
+    where = levels(apps, _site(ctx))
+    if route is not None and route.kind == "function:gcf":
+        where = [where[0], [*where[1], cloudfunctions.ERROR_HANDLERS]]
+    return where
 
 
 def _app(ctx):
@@ -279,18 +293,26 @@ def _handle_exception(ctx, exc, apps, route, tenant_root):
     if _propagates(_app(ctx)):
         raise exc
     server_error = InternalServerError(original_exception=exc)
-    handler = find_error_handler(levels(apps, _site(ctx)), server_error)
+    handler = find_error_handler(_error_levels(ctx, apps, route), server_error)
     if handler is None:
-        if route is None or route.kind != "function:gcf":
-            raise exc
-        rv = cloudfunctions.crash(exc, ctx.site.log_line, tenant_root)
-    else:
-        if ctx is not None and ctx.site is not None:
-            request = ctx.request
-            where_text = f"{request.path} [{request.method}]" if request is not None else "-"
-            ctx.site.log_line(f"Exception on {where_text}: {exception_text(exc)}", "error")
-        rv = resolve(handler(server_error))
+        raise exc
+    _log_exception(ctx, exc, tenant_root)
+    rv = resolve(handler(server_error))
     return _finalize(ctx, rv, apps, from_error_handler=True)
+
+
+def _log_exception(ctx, exc, tenant_root) -> None:
+    """Flask's ``log_exception``: ``Exception on /path [GET]`` and the
+    traceback (the tenant's frames; for a typed Cloud Function, those of the
+    error functions-framework wrapped)."""
+    if ctx is None or ctx.site is None:
+        return
+    request = ctx.request
+    where_text = f"{request.path} [{request.method}]" if request is not None else "-"
+    if isinstance(exc, cloudfunctions.FunctionCrashed) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    ctx.site.log_line(f"Exception on {where_text}: {format_tenant_traceback(exc, tenant_root)}",
+                      "error")
 
 
 def _finalize(ctx, rv, apps, from_error_handler=False):

@@ -123,7 +123,7 @@ BUILDERS = {
 #: The host adds the tenant API and its companions (muxserver.tenancy.loader).
 ALLOWED_MODULES = frozenset(BUILDERS) | frozenset([
     "mux", "flask", "flask.cli", "flask.views", "http", "http.server", "functions_framework", "click",
-    "markupsafe", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
+    "markupsafe", "jinja2", "jinja2.exceptions", "werkzeug", "werkzeug.security", "werkzeug.utils", "werkzeug.exceptions",
     "werkzeug.http", "werkzeug.middleware", "werkzeug.middleware.proxy_fix",
 ])
 

@@ -96,6 +96,58 @@ def test_http_functions_and_the_crash_answer(both):
     pair.get("/robots.txt")
     pair.get("/favicon.ico")
     pair.get("/boom", compare=("Content-Type", "X-Google-Status"))
+    # Logged as Flask logs it: where, and the tenant's traceback.
+    logged = [e["line"] for e in pair.mux_app.logs.tail("t") if e["line"].startswith("Exception")]
+    assert logged[-1].startswith("Exception on /boom [GET]: Traceback (most recent call last):")
+    assert logged[-1].endswith("return 1 / 0\nZeroDivisionError: division by zero"), logged
+
+
+
+#: Server errors a function makes itself (python-docs-samples' hello_error_2
+#: returns ``abort(500)``), under the handlers a function may register.
+FAILS = """
+    import functions_framework
+    from flask import abort
+    from werkzeug.exceptions import InternalServerError
+    HANDLER
+
+    @functions_framework.http
+    def fails(request):
+        kind = request.args.get("kind")
+        if kind == "described":
+            abort(500, "the database is down")
+        if kind == "raised":
+            raise InternalServerError("raised here")
+        if kind == "value":
+            raise ValueError("no")
+        if kind == "missing":
+            abort(404)
+        return abort(500)
+    """
+HANDLERS = {
+    "none": "",
+    "exception": "@functions_framework.errorhandler(Exception)\n"
+                 "    def any_error(e):\n"
+                 "        return f'handled {type(e).__name__}', 418\n",
+    "500": "@functions_framework.errorhandler(500)\n"
+           "    def server_error(e):\n"
+           "        return f'mine: {e.description}', 503\n",
+}
+
+
+@pytest.mark.parametrize("handler", sorted(HANDLERS))
+def test_an_internal_server_error_is_the_crash_handlers_unless_the_function_has_one(
+        both, handler):
+    """functions-framework registers its crash handler for 500 on its app:
+    ``abort(500)`` answers its text and header, not werkzeug's page (real-code
+    trial 7); a handler for 500 replaces it, one for ``Exception`` does not
+    (a handler for the code is found first), as on Flask."""
+    files = {"main.py": FAILS.replace("HANDLER", HANDLERS[handler]),
+             "tenant.toml": "[function]\nentrypoint = 'main.fails'\nform = 'gcf'\n"}
+    pair = both(files, module="main.py:fails", side_class=CloudFunctionSide)
+    compare = ("Content-Type", "X-Google-Status")
+    for kind in ("returned", "described", "raised", "value", "missing"):
+        pair.get(f"/?kind={kind}", compare=compare)
 
 
 #: What a function reads of the environment Cloud Functions gives it.

@@ -650,3 +650,61 @@ def test_a_test_request_context_takes_urls_of_url_size(tenants):
         """})
     answer = Client(tenants.app()).get("/t/")
     assert answer.get_data(as_text=True) == "test_request_context() takes URLs of at most 64 KB here"
+
+
+# -- Jinja2's template errors, imported by name -----------------------------------------
+
+#: Flask's own blueprint example serves pages by name and answers a missing
+#: one 404 (``from jinja2 import TemplateNotFound``); real-code trial 7 found
+#: ``import jinja2`` refused at deploy.
+JINJA_ERRORS_APP = {
+    "app.py": """
+        import jinja2
+        from flask import Flask, abort, render_template, render_template_string
+        from jinja2 import TemplateNotFound
+        from jinja2.exceptions import TemplateSyntaxError, UndefinedError
+
+        app = Flask(__name__)
+
+        @app.route("/", defaults={"page": "index"})
+        @app.route("/<page>")
+        def show(page):
+            try:
+                return render_template(f"pages/{page}.html")
+            except TemplateNotFound as e:
+                if page == "why":
+                    return f"{type(e).__name__}: {e.name} {e.templates} {e.message}"
+                abort(404)
+
+        @app.route("/syntax")
+        def syntax():
+            try:
+                return render_template_string("{% if %}")
+            except TemplateSyntaxError as e:
+                return f"{e.lineno} {e.message} {isinstance(e, jinja2.TemplateError)}"
+
+        @app.route("/undefined")
+        def undefined():
+            try:
+                return render_template_string("{{ nothing.there }}")
+            except UndefinedError as e:
+                return f"{type(e).__name__}: {e}"
+        """,
+    "templates/pages/index.html": "index page",
+}
+
+
+def test_jinja2s_template_errors_are_caught_by_name(both):
+    pair = both(JINJA_ERRORS_APP)
+    for path in ("/", "/index", "/missing", "/why", "/syntax", "/undefined"):
+        pair.get(path)
+
+
+def test_what_jinja2_3_1_removed_is_refused_with_what_to_write_instead(tenants):
+    tenants.add("acme", {"app.py": "from jinja2 import Markup\nfrom jinja2 import Environment\n"
+                                   "from flask import Flask\napp = Flask(__name__)\n"
+                                   "@app.route('/')\ndef index():\n    return Markup('x')\n"})
+    errors = sorted(tenants.app().registry.error_list())
+    assert errors[0].startswith("acme/app.py:1: cannot import name 'Markup' from 'jinja2': "
+                                "Jinja2 3.1 removed it: `from markupsafe import Markup`"), errors
+    assert errors[1].startswith("acme/app.py:2: cannot import name 'Environment' from 'jinja2'")
