@@ -31,6 +31,14 @@ Holes (each closed; the tests below guard the fixes):
    ``muxserver/http/static.py`` ``serve_static`` and
    ``muxserver/tenant_api/shim.py`` ``send_from_directory`` (such a name
    is no file).
+3. (the lead, on review) ``jinja2``'s errors, newly offered so ``except
+   TemplateNotFound`` works, are Jinja2's own classes, whose Python runs in
+   host code: ``TemplatesNotFound(names)`` looped over every name and
+   ``str()``-ed it (a million names: about 0.1 s of the hub, eight
+   million fit a 64 MB budget), ``TemplateSyntaxError``'s text split its
+   ``source`` into a list of every line. Fix:
+   ``muxserver/tenant_api/companions.py`` ``_bound_jinja_errors`` (100
+   names listed, the rest counted; a source over 1 MiB is not quoted).
 
 Tried and held (no test here): a ``ProxyFix`` wrapping itself (its
 ``_inner`` and ``__init__`` are underscore names the policy refuses; a
@@ -112,6 +120,19 @@ HOOK = textwrap.dedent("""
         return None
     """)
 
+JINJA_ERRORS = textwrap.dedent("""
+    from jinja2 import TemplatesNotFound, TemplateSyntaxError
+
+    class Mine(TemplateSyntaxError):
+        pass
+
+    def get(request):
+        many = TemplatesNotFound([""] * 1_000_000)
+        error = Mine("bad", 2)
+        error.source = "line\\n" * 500_000
+        return f"{len(many.templates)} {many.templates[-1]}|{error}"
+    """)
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -121,6 +142,7 @@ def server(tmp_path_factory):
         "calm": {"index.py": "def get():\n    return 'calm'\n"},
         "files": {"app.py": STATIC, "static/a.txt": "hello"},
         "hooked": {"app.py": STATIC + HOOK, "static/a.txt": "hello"},
+        "errors": {"index.py": JINJA_ERRORS},
     })
 
 
@@ -195,3 +217,13 @@ def test_a_nul_in_a_static_name_is_no_file(server, tenant):
     assert server.get(f"/{tenant}/spa/a%00.txt").status_code == 404
     assert server.get(f"/{tenant}/static/a.txt").text == "hello"
     assert server.get(f"/{tenant}/spa/a.txt").text == "hello"
+
+
+def test_jinja2s_errors_do_no_work_sized_by_the_tenant_in_host_code(server):
+    import requests
+
+    answer = requests.get(server.url + "/errors/", timeout=30)
+    assert answer.status_code == 200, answer.text
+    names, text = answer.text.split("|", 1)
+    assert names == "101 and 999900 more"
+    assert text == 'bad\n  line 2'

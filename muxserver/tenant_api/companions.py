@@ -212,6 +212,50 @@ for _name, _attrs in _JINJA_ERRORS.items():
     declare(getattr(jinja_exceptions, _name), _attrs)
 
 
+#: Most template names a ``TemplatesNotFound`` lists (the rest are counted).
+MAX_ERROR_NAMES = 100
+#: Longest ``source`` a ``TemplateSyntaxError``'s text quotes a line of.
+MAX_ERROR_SOURCE = 2**20
+
+
+def _bound_jinja_errors() -> None:
+    """Jinja2's errors are its own classes (``except TemplateNotFound``
+    catches what ``render_template`` raises), so tenant code makes and
+    subclasses them, and their Python runs in host code, no tick between:
+    ``TemplatesNotFound(names)`` loops over every name and ``str()``s it
+    (eight million names held the process), ``TemplateSyntaxError``'s text
+    splits its ``source`` into lines. Both are bounded here, for every
+    caller; what Jinja2 itself raises (a few names, a template's source)
+    reads the same."""
+    many_init = jinja_exceptions.TemplatesNotFound.__init__
+    syntax_str = jinja_exceptions.TemplateSyntaxError.__str__
+
+    def templates_not_found_init(self, names=(), message=None):
+        if message is None and not isinstance(names, (list, tuple)):
+            raise TypeError("TemplatesNotFound takes a list of names")
+        if message is None and len(names) > MAX_ERROR_NAMES:
+            names = [*names[:MAX_ERROR_NAMES], f"and {len(names) - MAX_ERROR_NAMES} more"]
+        many_init(self, names, message)
+        if not isinstance(self.templates, list):
+            self.templates = list(self.templates)
+
+    def syntax_error_str(self):
+        source = self.source
+        if isinstance(source, str) and len(source) <= MAX_ERROR_SOURCE:
+            return syntax_str(self)
+        self.source = None
+        try:
+            return syntax_str(self)
+        finally:
+            self.source = source
+
+    jinja_exceptions.TemplatesNotFound.__init__ = templates_not_found_init
+    jinja_exceptions.TemplateSyntaxError.__str__ = syntax_error_str
+
+
+_bound_jinja_errors()
+
+
 def jinja2_modules() -> dict[str, ModuleFacade]:
     errors = {name: getattr(jinja_exceptions, name) for name in _JINJA_ERRORS}
     exceptions = ModuleFacade("jinja2.exceptions", errors)

@@ -887,6 +887,14 @@ _owner("werkzeug.http",
 _owner("flask.views",
     MethodView="views.MethodView: a class tenant code subclasses; its methods are the tenant's",
     View="views.View: as MethodView")
+_owner("jinja2",
+    "FilterArgumentError SecurityError TemplateAssertionError TemplateError TemplateNotFound TemplateRuntimeError TemplateSyntaxError TemplatesNotFound UndefinedError",
+    TemplatesNotFound="companions._bound_jinja_errors: 100 names listed, the rest counted",
+    TemplateSyntaxError="companions._bound_jinja_errors: a source over 1 MiB is not quoted")
+_owner("jinja2.exceptions",
+    "FilterArgumentError SecurityError TemplateAssertionError TemplateError TemplateNotFound TemplateRuntimeError TemplateSyntaxError TemplatesNotFound UndefinedError",
+    TemplatesNotFound="as jinja2.TemplatesNotFound",
+    TemplateSyntaxError="as jinja2.TemplateSyntaxError")
 _owner("markupsafe",
     Markup="companions.Markup: a value that is not text is read through consume (sized)",
     escape="companions.escape: a value that is not text is read through consume (sized)",
