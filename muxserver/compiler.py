@@ -38,6 +38,10 @@ log = logging.getLogger("muxserver.compiler")
 
 #: Longest one file may take to parse, compile and read.
 COMPILE_TIMEOUT_S = 10.0
+#: Largest message either way (a source file, its marshalled code): larger
+#: than a serving process's bound, for big modules; the compiler runs no
+#: tenant code (see the warning above for what could still make it lie).
+MAX_MESSAGE_BYTES = 16 * 2**20
 
 
 class Compiler:
@@ -69,7 +73,8 @@ class Compiler:
         finally:
             os.close(config_fd)
             child.close()
-        self._channel = Channel(parent, accepts_pickles=False, name="compiler").start()
+        self._channel = Channel(parent, accepts_pickles=False, name="compiler",
+                                max_untrusted=MAX_MESSAGE_BYTES).start()
 
     def _stop(self) -> None:
         if self._channel is not None:
@@ -164,7 +169,8 @@ def run(argv: list[str]) -> None:
     setup_logging(config.log_format, access=False)
     control = socket.socket(fileno=args.control_fd)
     control.setblocking(True)  # one file at a time: this process waits for the next
-    channel = Channel(control, accepts_pickles=False, name="supervisor")
+    channel = Channel(control, accepts_pickles=False, name="supervisor",
+                      max_untrusted=MAX_MESSAGE_BYTES)
     # Everything a compile needs is imported before the lock-down.
     compile_locally("def f():\n    return f'{1}'\n", "warm/up.py")
     _lock_down(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import sys
 
 import gevent
@@ -21,6 +22,7 @@ from muxserver.errors import HaltServer
 from muxserver.fairshare import fair_share
 from muxserver.ops.collector import collector
 from muxserver.ops.memory import pin_mmap_threshold
+from muxserver.ops.metrics import split_snapshot
 from muxserver.tenancy.codecache import code_fingerprint
 from muxserver.ops.memory import release_memory
 from muxserver.ops.watchdog import HubWatchdog
@@ -34,6 +36,9 @@ WORKER_BOOT_ERROR = 3
 PROCESS_CEILING_FACTOR = 1.2
 #: How often a serving process sends its metrics (and so says it is alive).
 METRICS_EVERY_S = 1.0
+#: Metrics parts are cut to fill this much of a channel message: room for
+#: the tenants' rows to grow, and for parts of uneven size.
+PART_FILL = 0.5
 #: How often the garbage collector may run (automatic collection is off).
 GC_EVERY_S = 0.05
 
@@ -109,6 +114,8 @@ class ProcessServices:
         self.evictor = app.evictor
         self.watchdog = HubWatchdog(stall_s=max(5.0, app.config.cpu_ms / 1000 * 5))
         self._greenlets: list[gevent.Greenlet] = []
+        #: How many parts the metrics are cut into (from the last ones' size).
+        self._metric_parts = 1
 
     def start(self) -> "ProcessServices":
         # The collector runs tenant finalizers (a generator's finally, a
@@ -143,8 +150,29 @@ class ProcessServices:
                 release_memory()
 
     def send_metrics(self) -> None:
+        """Send this process's metrics, in as many parts as the last ones'
+        size asks for (:func:`~muxserver.ops.metrics.split_snapshot`)."""
         self.app.metrics.tenants.set(len(self.app.registry.tenants))
-        self.channel.send({"op": "metrics", "snapshot": self.app.metrics.snapshot()})
+        parts = split_snapshot(self.app.metrics.snapshot(), self._metric_parts)
+        sent = self._send_parts(parts)
+        self._metric_parts = max(1, math.ceil(sent / (self.channel.max_untrusted * PART_FILL)))
+
+    def _send_parts(self, parts: list[dict]) -> int:
+        """Send each part, cutting one that is over the channel's bound
+        again; return the bytes sent."""
+        from muxserver.supervisor.channel import MessageTooLarge
+
+        sent = 0
+        for part in parts:
+            try:
+                sent += self.channel.send({"op": "metrics", "snapshot": part})
+            except MessageTooLarge as exc:
+                smaller = split_snapshot(part, exc.size // exc.limit + 2)
+                if len(smaller) == 1:  # one tenant's rows: a few hundred at most
+                    log.error("metrics not sent: one tenant's rows are %s", exc)
+                    continue
+                sent += self._send_parts(smaller)
+        return sent
 
     def _publish_metrics(self) -> None:
         from muxserver.supervisor.channel import ChannelClosed

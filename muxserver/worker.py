@@ -25,6 +25,8 @@ log = logging.getLogger("muxserver")
 
 def _handler(app, server):
     """Answers the supervisor's calls."""
+    from muxserver.supervisor.paging import log_page
+    from muxserver.supervisor.paging import status_page
     from muxserver.tenancy.registry import TenantState  # noqa: F401 (pickled specs)
 
     def handle(message: dict):
@@ -39,10 +41,12 @@ def _handler(app, server):
             return app.evict(tenant=message.get("tenant"), reason="admin")
         if op == "specialize":
             return app.specialize(message["tenant"], message["endpoint"])
+        # What grows with tenants goes in pages (muxserver.supervisor.paging).
         if op == "status":
-            return app.process_status()
+            return status_page(app.process_status(), message.get("after"))
         if op == "logs":
-            return app.logs.tail(message["tenant"], message.get("limit"))
+            first, entries = app.logs.numbered(message["tenant"])
+            return log_page(first, entries, message.get("limit"), message.get("before"))
         if op == "stop":
             server.should_exit.set()
             return None

@@ -40,13 +40,49 @@ def test_the_supervisor_never_unpickles_what_a_serving_process_sends():
     theirs.sendall(struct.pack("!IB", len(evil), PICKLE) + evil)
     with pytest.raises(Exception, match="does not accept"):
         supervisor_end.receive()
-    huge = struct.pack("!IB", 64 * 2**20, 1)
-    mine2, theirs2 = socket.socketpair()
-    theirs2.sendall(huge)
-    with pytest.raises(Exception, match="over the limit"):
-        Channel(mine2, accepts_pickles=False).receive()
-    for s in (mine, theirs, mine2, theirs2):
+    for s in (mine, theirs):
         s.close()
+
+
+def test_a_message_over_the_bound_is_read_past_unparsed():
+    """The supervisor parses a serving process's message whole: one over
+    MAX_UNTRUSTED_BYTES is skipped (never kept, never parsed), and the
+    messages after it are read: the channel stays in step."""
+    import struct
+
+    from muxserver.supervisor.channel import MAX_UNTRUSTED_BYTES
+
+    mine, theirs = socket.socketpair()
+    supervisor_end = Channel(mine, accepts_pickles=False, name="serving process")
+    over = b"[" + b"[]," * (MAX_UNTRUSTED_BYTES // 3) + b"[]]"
+    after = b'{"op": "metrics"}'
+    sender = gevent.spawn(theirs.sendall, struct.pack("!IB", len(over), 1) + over
+                          + struct.pack("!IB", len(after), 1) + after)
+    assert supervisor_end.receive() == {"op": "metrics"}
+    sender.get()
+    for s in (mine, theirs):
+        s.close()
+
+
+def test_a_serving_process_does_not_send_a_message_over_the_bound():
+    """Its end refuses before sending anything, and the channel goes on; an
+    answer too large for a message becomes an error answer."""
+    from muxserver.supervisor.channel import MAX_UNTRUSTED_BYTES
+    from muxserver.supervisor.channel import CallFailed
+    from muxserver.supervisor.channel import MessageTooLarge
+
+    mine, theirs = socket.socketpair()
+    supervisor_end = Channel(mine, accepts_pickles=False, name="serving process").start()
+    sizes = {"small": 10, "huge": MAX_UNTRUSTED_BYTES}
+    serving_end = Channel(theirs, accepts_pickles=True, name="supervisor",
+                          handler=lambda message: "x" * sizes[message["size"]]).start()
+    with pytest.raises(MessageTooLarge):
+        serving_end.send({"op": "noise", "a": "x" * MAX_UNTRUSTED_BYTES})
+    with pytest.raises(CallFailed, match="MessageTooLarge"):
+        supervisor_end.call("echo", size="huge")
+    assert supervisor_end.call("echo", size="small") == "x" * 10
+    supervisor_end.close()
+    serving_end.close()
 
 
 def test_a_serving_process_speaks_only_for_itself_in_metrics():

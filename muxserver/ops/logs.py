@@ -224,6 +224,8 @@ class TenantLogs:
         self._chars = chars
         self._buffers: dict[str, collections.deque] = {}
         self._sizes: dict[str, int] = {}
+        #: Lines each tenant wrote in all: numbers its lines for pages.
+        self._written: dict[str, int] = {}
 
     def write(self, tenant: str, request_id: str | None, line: str, level: str = "info") -> None:
         # The last cap on a tenant's line (the sandbox's writers cut theirs):
@@ -236,6 +238,7 @@ class TenantLogs:
             buffer = self._buffers[tenant] = collections.deque()
         buffer.append({"time": time.time(), "request_id": request_id, "level": level,
                        "line": line})
+        self._written[tenant] = self._written.get(tenant, 0) + 1
         size = self._sizes.get(tenant, 0) + len(line)
         while len(buffer) > 1 and (len(buffer) > self._lines or size > self._chars):
             size -= len(buffer.popleft()["line"])
@@ -247,9 +250,17 @@ class TenantLogs:
         entries = list(buffer)
         return entries[-limit:] if limit else entries
 
+    def numbered(self, tenant: str) -> tuple[int, list[dict]]:
+        """The lines kept, oldest first, and the number of the first (lines
+        are numbered from 0 as written: a number stays the same line while
+        it is kept, as pages of a tail need)."""
+        entries = list(self._buffers.get(tenant, ()))
+        return self._written.get(tenant, 0) - len(entries), entries
+
     def drop(self, tenant: str) -> None:
         self._buffers.pop(tenant, None)
         self._sizes.pop(tenant, None)
+        self._written.pop(tenant, None)
 
 
 class WriterHandler(logging.Handler):

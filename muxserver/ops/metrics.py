@@ -5,7 +5,9 @@ metric objects take a lock per update); the families are built when
 ``/_mux/metrics`` is scraped, with prometheus-client's exposition code.
 
 Each serving process keeps its own numbers and sends a snapshot of them to
-the supervisor every second (:mod:`muxserver.supervisor.pool`); the
+the supervisor every second (:mod:`muxserver.supervisor.pool`), cut by
+tenant into parts that each fit a channel message (:func:`split_snapshot`;
+the supervisor puts them together again: :class:`ProcessSnapshot`); the
 supervisor's :class:`Metrics` is built over those snapshots (``snapshots``)
 and a scrape sums the counters of every snapshot — a dead process's requests
 still happened — and reports the gauges of live processes only. Serving
@@ -66,6 +68,10 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
     each key one string per label, every number finite and non-negative,
     every bucket row ``len(BUCKETS) + 2`` long.
 
+    The checked snapshot names the tenants it carries (``"tenants"``: those
+    of its rows and buckets the supervisor registered, and ``-``): it may
+    be one part of a process's snapshot (:class:`ProcessSnapshot`).
+
     :param tenants: the names the supervisor registered (a container). A
         row or bucket of any other tenant is left out, and so are a
         tenant's rows past :data:`MAX_VALUES_PER_TENANT` per counter and
@@ -82,7 +88,7 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
        the registered tenants times :data:`MAX_VALUES_PER_TENANT` per counter.
     """
     try:
-        counters = {}
+        counters, named = {}, set()
         for name, rows in snapshot["counters"].items():
             if name not in COUNTERS:
                 return None
@@ -96,8 +102,10 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
                 # missed, and a tenant answering 800 distinct statuses must
                 # not get its serving process killed as stuck.
                 tenant = key[0]
-                if (tenant != NO_TENANT and tenant not in tenants
-                        or not all(_LABEL_VALUE.match(k) for k in key[1:])
+                if tenant != NO_TENANT and tenant not in tenants:
+                    continue
+                named.add(tenant)
+                if (not all(_LABEL_VALUE.match(k) for k in key[1:])
                         or values.get(tenant, 0) >= MAX_VALUES_PER_TENANT):
                     continue
                 values[tenant] = values.get(tenant, 0) + 1
@@ -110,12 +118,92 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
                 return None
             if tenant in tenants:
                 buckets[tenant] = list(row)
+                named.add(tenant)
         gauges = {k: snapshot["gauges"][k] for k in ("rss", "warm_modules", "tenants")}
         if not all(_count(v) for v in gauges.values()):
             return None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return {"at": time.time(), "counters": counters, "buckets": buckets, "gauges": gauges}
+    return {"at": time.time(), "counters": counters, "buckets": buckets, "gauges": gauges,
+            "tenants": sorted(named)}
+
+
+def split_snapshot(snapshot: dict, parts: int) -> list[dict]:
+    """``snapshot`` cut by tenant into ``parts`` snapshots (fewer if it has
+    fewer tenants), each with every row and bucket of the tenants it
+    carries and the process-wide gauges. Counts are cumulative, so each
+    part stands on its own: the supervisor replaces the rows of the tenants
+    a part carries (:class:`ProcessSnapshot`), in whatever order parts come.
+    """
+    names = sorted({key[0] for rows in snapshot["counters"].values() for key, _ in rows}
+                   | set(snapshot["buckets"]))
+    parts = max(1, min(parts, len(names)))
+    if parts == 1:
+        return [snapshot]
+    part_of = {name: i * parts // len(names) for i, name in enumerate(names)}
+    pieces = [snapshot | {"counters": {counter: [] for counter in snapshot["counters"]},
+                          "buckets": {}} for _ in range(parts)]
+    for counter, rows in snapshot["counters"].items():
+        for row in rows:
+            pieces[part_of[row[0][0]]]["counters"][counter].append(row)
+    for tenant, row in snapshot["buckets"].items():
+        pieces[part_of[tenant]]["buckets"][tenant] = row
+    return pieces
+
+
+class ProcessSnapshot:
+    """The latest metrics of one serving process, put together from the
+    parts it sends them in (:func:`split_snapshot`).
+
+    Each part, checked (:func:`checked_snapshot`), carries every row of the
+    tenants it names, with cumulative counts, and the process's gauges: it
+    replaces what was kept for those tenants. Parts may come in any order,
+    and again; what is kept stays within what a checked snapshot may hold
+    (registered tenants, :data:`MAX_VALUES_PER_TENANT` values each per
+    counter), whatever parts a breached process sends.
+
+    :param pid: the process's pid (the supervisor's knowledge, not its word).
+    """
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._tenants: dict[str, dict] = {}
+        self._gauges: dict = {}
+        self._at = 0.0
+        self._whole: dict | None = None
+
+    def take(self, part: dict) -> None:
+        """Keep a checked part."""
+        for tenant in part["tenants"]:
+            self._tenants[tenant] = {"counters": {}, "bucket": None}
+        for name, rows in part["counters"].items():
+            for key, value in rows:
+                self._tenants[key[0]]["counters"].setdefault(name, []).append([key, value])
+        for tenant, row in part["buckets"].items():
+            self._tenants[tenant]["bucket"] = row
+        self._gauges = part["gauges"]
+        self._at = part["at"]
+        self._whole = None
+
+    def whole(self, tenants) -> dict:
+        """Every tenant's rows as one snapshot (what :class:`Metrics` reads).
+
+        :param tenants: the names the supervisor registers now: the rows of
+            a tenant removed since are left out, and forgotten.
+        """
+        if self._whole is None:
+            for gone in [t for t in self._tenants if t != NO_TENANT and t not in tenants]:
+                del self._tenants[gone]
+            counters: dict[str, list] = {}
+            buckets = {}
+            for tenant, kept in self._tenants.items():
+                for name, rows in kept["counters"].items():
+                    counters.setdefault(name, []).extend(rows)
+                if kept["bucket"] is not None:
+                    buckets[tenant] = kept["bucket"]
+            self._whole = {"pid": self.pid, "at": self._at, "counters": counters,
+                           "buckets": buckets, "gauges": self._gauges}
+        return self._whole
 
 
 def add_snapshot(total: dict | None, snapshot: dict) -> dict:

@@ -9,7 +9,17 @@ pickle (a tenant's registered version, with its routes and manifest). A
 serving process is not — after a first-layer escape its code is the
 attacker's — so what it sends is JSON, bounded in size, and a pickle from
 it closes the channel (:attr:`Channel.accepts_pickles` is False on the
-supervisor's end). Descriptors go the same way only: the supervisor may
+supervisor's end).
+
+The bound, :data:`MAX_UNTRUSTED_BYTES`, is what makes the supervisor's
+parse of one message short: JSON is parsed whole, on the supervisor's hub,
+into objects up to ~22 times its bytes (a message of empty lists). So every
+message a serving process sends is small by construction: what grows with
+its tenants goes in parts (its metrics: :func:`muxserver.ops.metrics.split_snapshot`)
+or pages the supervisor asks for one after another (its status, a log
+tail); a message that would still be over the bound is not sent
+(:class:`MessageTooLarge`: a call's caller gets an error answer instead),
+and one that comes anyway is read past unparsed. Descriptors go the same way only: the supervisor may
 attach some to a message (:meth:`Channel.send_fds`: a new zygote's
 socket), which the serving process finds in the message's ``"fds"``; the
 supervisor's end reads with ``recv``, which drops any a serving process
@@ -21,6 +31,7 @@ from __future__ import annotations
 import array
 import itertools
 import json
+import logging
 import os
 import pickle
 import socket
@@ -33,10 +44,15 @@ from gevent.lock import Semaphore
 from muxserver.ops import serverjson
 from muxserver.tenancy import manifest  # noqa: F401 (how a registered version pickles)
 
+log = logging.getLogger("muxserver.channel")
+
 _HEADER = struct.Struct("!IB")
 JSON, PICKLE = 1, 2
-#: Largest message a serving process may send (a status or a log tail).
-MAX_UNTRUSTED_BYTES = 16 * 2**20
+#: Largest message a serving process may send. Parsed whole on the
+#: supervisor's hub: a legitimate message of this size (metrics rows) takes
+#: ~10 MB and ~0.03 s, the worst one (empty lists) ~22 MB and ~0.1 s
+#: (``benchmarks/message_sizes.py``); at 16 MiB it was 362 MB and 2.3 s.
+MAX_UNTRUSTED_BYTES = 1 << 20
 #: Largest message the supervisor may send (every tenant's version at start).
 MAX_TRUSTED_BYTES = 1 << 31
 
@@ -49,6 +65,19 @@ class CallFailed(Exception):
     """The other side answered a call with an error."""
 
 
+class MessageTooLarge(ValueError):
+    """A message is over the bound the other side reads: it was not sent.
+
+    :param size: its size in bytes.
+    :param limit: the bound.
+    """
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"a message of {size} bytes is over the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
 class Channel:
     """Framed messages and calls over a connected stream socket.
 
@@ -56,11 +85,16 @@ class Channel:
     :param accepts_pickles: True only on the serving process's end.
     :param handler: ``handler(message) -> result`` for requests from the
         other side (each in a greenlet of its own); its result is the answer.
+    :param max_untrusted: the bound on the JSON messages of the untrusted
+        side: the end that does not accept pickles reads no larger one, the
+        end that does sends none.
     """
 
-    def __init__(self, sock, accepts_pickles: bool, handler=None, name: str = "channel"):
+    def __init__(self, sock, accepts_pickles: bool, handler=None, name: str = "channel",
+                 max_untrusted: int = MAX_UNTRUSTED_BYTES):
         self.sock = sock
         self.accepts_pickles = accepts_pickles
+        self.max_untrusted = max_untrusted
         self.handler = handler
         self.name = name
         self.closed = False
@@ -76,18 +110,26 @@ class Channel:
 
     # -- the wire ----------------------------------------------------------------
 
-    def send(self, message: dict, trusted_payload: bool = False) -> None:
-        """Send one message; ``trusted_payload`` pickles it (supervisor only)."""
+    def send(self, message: dict, trusted_payload: bool = False) -> int:
+        """Send one message; ``trusted_payload`` pickles it (supervisor only).
+        Returns its size in bytes.
+
+        :raises MessageTooLarge: from the untrusted side, a message over
+            :attr:`max_untrusted` (nothing is sent; the channel stays open).
+        """
         if trusted_payload:
             kind, body = PICKLE, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         else:
             kind, body = JSON, serverjson.dumps(message).encode()
+            if self.accepts_pickles and len(body) > self.max_untrusted:
+                raise MessageTooLarge(len(body), self.max_untrusted)
         with self._send_lock:
             try:
                 self.sock.sendall(_HEADER.pack(len(body), kind) + body)
             except OSError:
                 self.close()
                 raise ChannelClosed(f"{self.name}: the other side is gone") from None
+        return len(body)
 
     def send_fds(self, message: dict, fds: list[int]) -> None:
         """Send one JSON message with descriptors attached (``SCM_RIGHTS``;
@@ -125,12 +167,29 @@ class Channel:
             left -= len(chunk)
         return b"".join(chunks)
 
+    def _skip(self, size: int) -> None:
+        """Read ``size`` bytes and keep none of them."""
+        while size:
+            chunk = self._recv(min(size, 1 << 16))
+            if not chunk:
+                raise ChannelClosed(f"{self.name}: the other side is gone")
+            size -= len(chunk)
+
     def receive(self) -> dict:
-        """The next message (blocks this greenlet)."""
-        size, kind = _HEADER.unpack(self._read_exactly(_HEADER.size))
-        limit = MAX_TRUSTED_BYTES if self.accepts_pickles else MAX_UNTRUSTED_BYTES
-        if size > limit:
-            raise ChannelClosed(f"{self.name}: a message of {size} bytes is over the limit")
+        """The next message (blocks this greenlet). One over the limit is
+        read past, never parsed, and logged: the channel stays in step, and
+        the other side's later messages are read (its heartbeats, answers)."""
+        limit = MAX_TRUSTED_BYTES if self.accepts_pickles else self.max_untrusted
+        while True:
+            size, kind = _HEADER.unpack(self._read_exactly(_HEADER.size))
+            if size <= limit:
+                break
+            log.warning("%s sent a message of %d bytes, over the limit of %d: skipped",
+                        self.name, size, limit)
+            self._skip(size)
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = []
         body = self._read_exactly(size)
         fds, self._fds = self._fds, []
         if kind == PICKLE and self.accepts_pickles:
@@ -192,7 +251,13 @@ class Channel:
         except Exception as exc:  # the caller learns what failed
             reply = {"reply_to": message["id"], "error": f"{type(exc).__name__}: {exc}"}
         try:
-            self.send(reply)
+            try:
+                self.send(reply)
+            except MessageTooLarge as exc:
+                # An answer that should have come in pages: say so, in one line.
+                log.error("%s: the answer to %r was not sent: %s", self.name,
+                          message.get("op"), exc)
+                self.send({"reply_to": message["id"], "error": f"MessageTooLarge: {exc}"})
         except ChannelClosed:
             pass
 

@@ -34,12 +34,15 @@ from muxserver import launch
 from muxserver import serverdir
 from muxserver.errors import HaltServer
 from muxserver.errors import NoServingAnswer
+from muxserver.ops.metrics import ProcessSnapshot
 from muxserver.ops.metrics import add_snapshot
 from muxserver.ops.metrics import checked_snapshot
 from muxserver.process import WORKER_BOOT_ERROR
 from muxserver.supervisor.channel import CallFailed
 from muxserver.supervisor.channel import Channel
 from muxserver.supervisor.channel import ChannelClosed
+from muxserver.supervisor.paging import LogReader
+from muxserver.supervisor.paging import StatusReader
 from muxserver.tenancy.snapshot import SpecSnapshot
 
 log = logging.getLogger("muxserver.supervisor")
@@ -48,8 +51,11 @@ log = logging.getLogger("muxserver.supervisor")
 RESPAWN_BACKOFF_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 #: A process that lived this long resets its slot's backoff.
 STABLE_S = 10.0
-#: Seconds a process has to answer for ``/_mux/status`` and tenant logs.
+#: Seconds a process has to answer for ``/_mux/status`` and tenant logs
+#: (each page of them)...
 STATUS_TIMEOUT_S = 3.0
+#: ...and for all the pages of one answer.
+PAGES_TIMEOUT_S = 10.0
 
 
 class Worker:
@@ -68,8 +74,8 @@ class Worker:
         self.tempdir = tempdir
         self.started = time.monotonic()
         self.last_seen = time.monotonic()
-        #: Its last metrics snapshot.
-        self.snapshot: dict | None = None
+        #: Its metrics, from the parts it sends (None before the first).
+        self.metrics: ProcessSnapshot | None = None
         #: Got every registered version: later changes are sent one by one.
         self.has_versions = False
 
@@ -77,12 +83,19 @@ class Worker:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def snapshot(self) -> dict | None:
+        """Its latest metrics snapshot (every part put together)."""
+        return None if self.metrics is None else self.metrics.whole(self.tenants)
+
     def on_message(self, message: dict) -> None:
         if message.get("op") == "metrics" and isinstance(message.get("snapshot"), dict):
-            snapshot = checked_snapshot(message["snapshot"], self.tenants)
-            if snapshot is not None:
-                snapshot["pid"] = self.pid  # what the supervisor knows, not what it says
-                self.snapshot = snapshot
+            part = checked_snapshot(message["snapshot"], self.tenants)
+            if part is not None:
+                if self.metrics is None:
+                    self.metrics = ProcessSnapshot(self.pid)
+                self.metrics.take(part)
+                # Each part is a sign of life (a snapshot in many parts, many).
                 self.last_seen = time.monotonic()
 
 
@@ -129,17 +142,6 @@ def checked_status(status) -> dict | None:
         return None
     # What the process said besides (uptime, inflight...), shown as it is.
     return {k: v for k, v in status.items() if isinstance(k, str)} | checked
-
-
-#: Latest time a log line may carry (year 5138: ``time.gmtime`` reads it).
-MAX_LINE_TIME = 1e11
-
-
-def _plausible_line(line) -> bool:
-    return (isinstance(line, dict) and _number(line.get("time"))
-            and 0 <= line["time"] < MAX_LINE_TIME
-            and isinstance(line.get("line"), str) and isinstance(line.get("level"), str)
-            and (line.get("request_id") is None or isinstance(line["request_id"], str)))
 
 
 class WorkerPool:
@@ -395,17 +397,47 @@ class WorkerPool:
         cold = [a for a in answers if not a["was_warm"]]
         return (cold or answers)[0] | {"processes": len(answers)}
 
+    def _read_pages(self, what: str, read) -> list:
+        """``read(worker)`` for every live process at once: an answer asked
+        for in pages (:mod:`.paging`). A process whose pages fail, are not
+        believed or take more than :data:`PAGES_TIMEOUT_S` in all is left
+        out (and logged): the operator is waiting, and a stuck process is
+        its heartbeat watch's to deal with."""
+        reads = [(w, gevent.spawn(read, w)) for w in self._live()]
+        deadline = time.monotonic() + PAGES_TIMEOUT_S
+        answers = []
+        for worker, reading in reads:
+            try:
+                answers.append(reading.get(timeout=max(0.0, deadline - time.monotonic())))
+            except (ChannelClosed, CallFailed, gevent.Timeout, ValueError) as exc:
+                reading.kill(block=False)
+                log.warning("serving process %d did not answer %s: %s", worker.slot, what,
+                            str(exc) or type(exc).__name__)
+        return answers
+
+    def _status_of(self, worker: Worker) -> dict:
+        reader = StatusReader(self.registry.tenants)
+        while True:
+            page = checked_status(worker.channel.call("status", STATUS_TIMEOUT_S,
+                                                      after=reader.after))
+            if page is None:
+                raise ValueError("a status page of another shape")
+            if not reader.take(page):
+                return reader.status
+
+    def _logs_of(self, worker: Worker, tenant: str, limit: int | None) -> list[dict]:
+        reader = LogReader(limit)
+        while reader.take(worker.channel.call("logs", STATUS_TIMEOUT_S, tenant=tenant,
+                                              limit=reader.wanted(), before=reader.before)):
+            pass
+        return reader.lines
+
     def process_status(self) -> list[dict]:
-        # Short: a process that does not answer is left out of the status an
-        # operator is waiting for (its heartbeat watch deals with it).
-        checked = (checked_status(answer)
-                   for answer in self._ask_all("status", timeout=STATUS_TIMEOUT_S))
-        return [status for status in checked if status is not None]
+        return self._read_pages("status", self._status_of)
 
     def logs(self, tenant: str, limit: int | None) -> list[dict]:
-        return [line for answer in self._ask_all("logs", STATUS_TIMEOUT_S, tenant=tenant,
-                                                 limit=limit)
-                if isinstance(answer, list) for line in answer if _plausible_line(line)]
+        return [line for lines in self._read_pages(
+            "logs", lambda worker: self._logs_of(worker, tenant, limit)) for line in lines]
 
     def metrics_snapshots(self) -> list[dict]:
         live = [w.snapshot for w in self.workers.values() if w.snapshot is not None]

@@ -24,20 +24,24 @@ def _one(type_name):
 
 
 def _forge_labels_and_exit(arg):
-    """Send the supervisor one metrics snapshot whose rows carry ``n``
-    tenant names it never registered (``ghost-...``) and ``n`` statuses of a
-    real tenant (``calm``), of the shape it checks, then end: an ended
-    process's last snapshot is kept (and summed) for the supervisor's life."""
+    """Send the supervisor metrics snapshots whose rows carry ``n`` tenant
+    names it never registered (``ghost-...``) and ``n`` statuses of a real
+    tenant (``calm``), of the shape it checks, in parts that fit a message
+    (10,000 rows each), then end: an ended process's last snapshot is kept
+    (and summed) for the supervisor's life."""
     n = int(arg)
-    counters = {
-        "mux_requests": [[[f"ghost-{i:07d}", "200"], 1] for i in range(n)]
-                        + [[["calm", f"s{i:07d}"], 1] for i in range(n)],
-        "mux_cold_starts": [], "mux_evictions": [], "mux_limit_kills": [],
-        "mux_egress_connections": [], "mux_egress_bytes": [],
-    }
-    snapshot = {"counters": counters, "buckets": {},
-                "gauges": {"rss": 1, "warm_modules": 0, "tenants": 0}}
-    _one("Channel").send({"op": "metrics", "snapshot": snapshot})
+    rows = ([[[f"ghost-{i:07d}", "200"], 1] for i in range(n)]
+            + [[["calm", f"s{i:07d}"], 1] for i in range(n)])
+    channel = _one("Channel")
+    for start in range(0, len(rows), 10_000):
+        counters = {
+            "mux_requests": rows[start:start + 10_000], "mux_cold_starts": [],
+            "mux_evictions": [], "mux_limit_kills": [], "mux_egress_connections": [],
+            "mux_egress_bytes": [],
+        }
+        channel.send({"op": "metrics", "snapshot": {
+            "counters": counters, "buckets": {},
+            "gauges": {"rss": 1, "warm_modules": 0, "tenants": 0}}})
     os._exit(0)
 
 
@@ -124,18 +128,19 @@ def _plant_file(arg):
 
 
 def _list_bomb(arg):
-    """Send the supervisor ``n`` messages of about 15 MB each (under its
-    16 MiB bound), each a list of five million empty lists: cheap to send,
-    dear to parse."""
+    """Send the supervisor ``n`` messages, each a list of ``items`` empty
+    lists (``n|items``; five million by default: about 15 MB): cheap to
+    send, dear to parse."""
     import struct
 
+    n, _, items = arg.partition("|")
     channel = _one("Channel")
-    body = b'{"op": "noise", "a": [' + b"[]," * 5_000_000 + b"[]]}"
+    body = b'{"op": "noise", "a": [' + b"[]," * int(items or 5_000_000) + b"[]]}"
     frame = struct.pack("!IB", len(body), 1) + body
-    for _ in range(int(arg)):
+    for _ in range(int(n)):
         with channel._send_lock:
             channel.sock.sendall(frame)
-    return f"sent {arg} messages of {len(body)} bytes"
+    return f"sent {n} messages of {len(body)} bytes"
 
 
 def _forge_status(arg):
