@@ -168,3 +168,15 @@ def test_flask_surface_quick(quick):
     assert 0 < surface["flask_surface_names"] < surface["reachable_names"]
     assert surface["real_flask_public_names"] == sum(surface["real_flask_objects"].values())
     assert "muxserver's own Flask surface" in (quick[1] / "RESULTS.md").read_text()
+
+
+def test_message_sizes_quick(tmp_path):
+    """``benchmarks/message_sizes.py`` (not part of the page: it sizes the
+    channel's messages) on a few tenants."""
+    from benchmarks import message_sizes
+
+    figures = message_sizes.measure(20, tmp_path)
+    assert figures["warm_modules"] == 20 and figures["metrics_parts"] >= 1
+    assert 0 < figures["metrics_largest_part_bytes"] <= figures["limit"]
+    assert figures["log_pages"] >= 2  # a full tail is over one message
+    assert figures["parse_bomb"]["bytes"] <= figures["limit"]
