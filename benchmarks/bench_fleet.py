@@ -60,11 +60,7 @@ def _nginx(prefix: Path, nodes, listen: int, balance: str):
     raise RuntimeError("nginx did not start")
 
 
-def _round(root: Path, tenants: Path, count: int, balance: str, seed: int) -> dict:
-    # Started together, then waited for: their start-ups overlap.
-    starting = [muxserver(tenants, "--cache-dir", str(root / "cache"), "--idle-ttl", "3600")
-                for _ in range(3)]
-    nodes = [node.wait() for node in starting]
+def _round(root: Path, nodes: list, count: int, balance: str, seed: int) -> dict:
     nginx, url = _nginx(root / f"nginx-{balance}", nodes, free_port(), balance)
     try:
         order = [f"t{i}" for i in range(count)] * 3
@@ -79,8 +75,6 @@ def _round(root: Path, tenants: Path, count: int, balance: str, seed: int) -> di
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
-        for node in nodes:
-            node.stop()
     cold = sum(s["cold_starts"] for s in statuses)
     return {
         "requests": len(order),
@@ -98,8 +92,17 @@ def run(count: int) -> dict:
         for i in range(count):
             (tenants / f"t{i}").mkdir(parents=True)
             (tenants / f"t{i}" / "index.py").write_text(TENANT.format(n=i))
-        hashed = _round(root, tenants, count, "hash", seed=1)
-        robin = _round(root, tenants, count, "round-robin", seed=1)
+        # Both rounds' nodes (three each) start together, then are waited
+        # for: their start-ups overlap; each round's nodes are fresh.
+        starting = [muxserver(tenants, "--cache-dir", str(root / "cache"), "--idle-ttl", "3600")
+                    for _ in range(6)]
+        nodes = [node.wait() for node in starting]
+        try:
+            hashed = _round(root, nodes[:3], count, "hash", seed=1)
+            robin = _round(root, nodes[3:], count, "round-robin", seed=1)
+        finally:
+            for node in nodes:
+                node.stop()
     return {
         "tenants": count,
         "nodes": 3,

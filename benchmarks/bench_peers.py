@@ -239,15 +239,20 @@ def memory(work: Path, mux: Proc, php: PhpFpm | None, fission: FissionEnv, warm_
             client.get_ms(f"/m{i}/")
     out["mux_warm_tenant_kib"] = round((_rss(serving) - before) / 1024 / warm_n, 2)
     # Registered tenants: the same server with few and with many.
-    sizes = {}
-    for label, count in (("few", 10), ("many", registered_n)):
-        tenants = work / f"registered-{label}"
-        _tenants(tenants, "w", count)
-        proc = _mux(tenants, work / f"cache-registered-{label}").wait(300)
-        try:
-            time.sleep(1.0)  # the serving process has had its snapshot
+    sizes, procs = {}, {}
+    try:
+        # Both started, then waited for: their start-ups overlap.
+        for label, count in (("few", 10), ("many", registered_n)):
+            tenants = work / f"registered-{label}"
+            _tenants(tenants, "w", count)
+            procs[label] = (_mux(tenants, work / f"cache-registered-{label}"), count)
+        for proc, _ in procs.values():
+            proc.wait(300)
+        time.sleep(1.0)  # the serving processes have had their snapshots
+        for label, (proc, count) in procs.items():
             sizes[label] = (_rss(psutil.Process(proc.proc.pid)), _rss(_serving(proc)), count)
-        finally:
+    finally:
+        for proc, _ in procs.values():
             proc.stop()
     extra = sizes["many"][2] - sizes["few"][2]
     out["mux_registered_tenant_kib_supervisor"] = round((sizes["many"][0] - sizes["few"][0]) / 1024 / extra, 2)
