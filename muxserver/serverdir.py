@@ -4,6 +4,7 @@
 
     <server-dir>/
       secret        the server's secret (0600): session and console keys derive from it
+      lock          held (flock) by the supervisor using the folder: one server at a time
       versions/     versions deployed over HTTP and their live pointers
       run/<pid>/    a private temporary folder per process the supervisor <pid> started,
                     each removed when its process is gone
@@ -20,6 +21,7 @@ process could have planted them).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -32,6 +34,10 @@ from pathlib import Path
 log = logging.getLogger("muxserver")
 
 SECRET_FILE = "secret"
+LOCK_FILE = "lock"
+#: The lock's descriptor, held for the supervisor's life (the kernel lets
+#: go of it when the process ends, however it ends).
+_held_lock: int | None = None
 #: Where an older version kept the secret and the versions (the data dir).
 _OLD_SECRET = ".server-secret"
 _OLD_VERSIONS = ".versions"
@@ -52,6 +58,7 @@ def prepare(config) -> None:
     root = Path(config.server_root)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
+    _lock(root)
     old_versions = Path(config.state_dir) / _OLD_VERSIONS
     old_secret = Path(config.state_dir) / _OLD_SECRET
     lacking = []
@@ -71,6 +78,34 @@ def prepare(config) -> None:
     # folder made by the first HTTP deploy afterwards was unreadable to them
     # (its static files answered 500, its tracebacks had no source lines).
     Path(config.versions_dir).mkdir(parents=True, exist_ok=True)
+
+
+def _lock(root: Path) -> None:
+    """Hold the folder's lock, or refuse to start: a second server on the
+    same folder would take over the first one's sockets (the egress proxy's
+    is unlinked and made again) and clear its processes' run folders, and
+    the first would go on serving with its tenants' outbound calls broken.
+
+    :raises ConfigError: another process holds it (its pid is named).
+    """
+    from muxserver.errors import ConfigError
+
+    global _held_lock
+    if _held_lock is not None:
+        return  # this process holds it already (a supervisor made again in-process)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise ConfigError(
+            f"another muxserver (pid {holder}) is running with the server dir {root}: stop "
+            "it first, or give this one a folder of its own (--server-dir; a fleet's nodes "
+            "each have one)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held_lock = fd
 
 
 def server_secret(config) -> bytes:

@@ -296,3 +296,35 @@ def test_no_temp_folder_is_left_behind(tmp_path, muxserver_process):
     assert proc.stop() == 0
     after = set(glob.glob(os.path.join(tempfile.gettempdir(), "muxserver-*")))
     assert after - before == set()
+
+
+def test_a_second_server_on_the_same_server_dir_is_refused_naming_the_first(tmp_path):
+    """Two servers on one tenants folder (the same default server dir): the
+    second used to unlink and remake the first one's egress socket and clear
+    its run folders, and the first went on serving with every tenant's
+    outbound calls broken. The second is refused, naming the first; once
+    the first has stopped, a server starts there again."""
+    from tests.conftest import Subprocess
+    from tests.conftest import write_tenant
+
+    tenants = tmp_path / "tenants"
+    write_tenant(tenants, "calm", {"index.py": "def get():\n    return 'calm'\n"})
+    args = ["--tenants-dir", str(tenants), "--workers", "1", "--no-watch"]
+    first = Subprocess(args, log_dir=tmp_path).wait_ready()
+    try:
+        second = Subprocess(args, log_dir=tmp_path)
+        try:
+            assert second.proc.wait(timeout=60) == 2
+        finally:
+            second.stop()
+        refusal = second.output()
+        assert f"another muxserver (pid " in refusal and "--server-dir" in refusal, refusal
+        assert str(tmp_path / ".muxserver") in refusal, refusal
+        assert requests.get(first.url + "/calm/", timeout=10).text == "calm"
+    finally:
+        first.stop()
+    again = Subprocess(args, log_dir=tmp_path).wait_ready()
+    try:
+        assert requests.get(again.url + "/calm/", timeout=10).text == "calm"
+    finally:
+        again.stop()
