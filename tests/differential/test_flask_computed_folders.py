@@ -181,3 +181,49 @@ def test_a_blueprint_has_a_template_folder_only_when_given_one(both):
     pair = both(BLUEPRINT_TEMPLATES)
     assert pair.get("/")[1].text == "the cart"
     assert pair.get("/admin/")[1].text == "no template panel.html"
+
+
+TEMPLATE_ORDER = {
+    "app.py": """
+        from flask import Flask, render_template
+        from parts import early, nested, outer
+
+        app = Flask(__name__, template_folder="site")
+        outer.register_blueprint(nested)
+        app.register_blueprint(outer)
+        app.register_blueprint(early)
+
+        @app.route("/<name>")
+        def page(name):
+            return render_template(name)
+
+        @app.errorhandler(500)
+        def failed(error):
+            return f"failed: {error.original_exception!r}", 500
+        """,
+    "parts.py": """
+        from flask import Blueprint
+
+        early = Blueprint("early", __name__, template_folder="early")    # made first
+        unused = Blueprint("unused", __name__, template_folder="unused")  # never registered
+        nested = Blueprint("nested", __name__, template_folder="nested")
+        outer = Blueprint("outer", __name__, template_folder="outer")
+        """,
+    "site/both.html": "the app's",
+    "early/both.html": "the early blueprint's",
+    "early/early.html": "early",
+    "outer/deep.html": "the outer blueprint's",
+    "nested/deep.html": "the nested blueprint's",
+    "unused/unused.html": "a blueprint never registered",
+}
+
+
+def test_templates_are_looked_up_in_flasks_order(both):
+    """The app's folder first, then its blueprints' in the order registered
+    (a nested one after its parent), whatever order they were made in; a
+    blueprint never registered has no folder."""
+    pair = both(TEMPLATE_ORDER)
+    assert pair.get("/both.html")[1].text == "the app's"
+    assert pair.get("/early.html")[1].text == "early"
+    assert pair.get("/deep.html")[1].text == "the outer blueprint's"
+    assert pair.get("/unused.html")[1].text == "failed: TemplateNotFound('unused.html')"
