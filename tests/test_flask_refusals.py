@@ -290,11 +290,12 @@ def test_a_relative_sqlite_path_without_a_shipped_file_deploys(tenants):
 
 def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants):
     """An app's static folder is served wherever it is inside the tenant
-    (tests/differential/test_flask_static_folders.py); one outside it, or
-    the tenant's own folder (its tenant.toml is no static file), a value
-    the reader cannot fold, routing by host, a static folder set after the
-    app is made, and a blueprint's folder outside its module are refused
-    with file and line, never answered from another folder."""
+    (tests/differential/test_flask_static_folders.py), computed from its
+    module's location too (test_flask_computed_folders.py); one outside
+    it, or the tenant's own folder (its tenant.toml is no static file), a
+    value the reader does not read, routing by host, a static folder set
+    after the app is made, and a blueprint's folder outside the tenant are
+    refused with file and line, never answered from another folder."""
     tenants.add("outside", {"app.py": """
     from flask import Flask
 
@@ -310,7 +311,7 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     from flask import Flask
 
     app = Flask(__name__,
-                static_folder=os.path.join(os.path.dirname(__file__), "static"))
+                static_folder=os.environ.get("STATIC", "static"))
     """})
     tenants.add("host", {"app.py": """
     from flask import Flask
@@ -342,13 +343,14 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
     """})
     errors = sorted(tenants.app().registry.error_list())
     assert len(errors) == 6, errors
-    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='../assets') is not "
-                                "offered here: a blueprint's static_folder is served when it "
-                                "is a literal folder below the blueprint's module"), errors
+    assert errors[0].startswith("bp/app.py:5: Blueprint(static_folder='../assets') is outside "
+                                "the tenant's folder: a static folder is a folder inside the "
+                                "tenant"), errors
     assert errors[1].startswith(
-        "computed/app.py:5: Flask(static_folder=os.path.join(os.path.dirname(__file__), "
-        "'static')) is not offered here: the folder must be a literal the server reads at "
-        "deploy"), errors
+        "computed/app.py:5: Flask(static_folder=os.environ.get('STATIC', 'static')) is not "
+        "offered here: the server reads the folder at deploy, running no code, from a "
+        "literal, __file__, os.getcwd(), os.path.join/dirname/abspath/realpath/normpath, "
+        "str(), + and f-strings of those, and names bound once to them"), errors
     assert errors[2].startswith("host/app.py:4: Flask(static_host='cdn.example.com') is not "
                                 "offered here: routing by host is not"), errors
     assert errors[3].startswith("later/app.py:5: setting app.static_folder is not offered "
@@ -357,6 +359,95 @@ def test_a_static_folder_or_url_this_server_would_not_follow_is_refused(tenants)
                                 "is outside the tenant's folder"), errors
     assert errors[5].startswith("pkg/web/__init__.py:4: Flask(static_folder='..') is the "
                                 "tenant's own folder"), errors
+
+
+def test_a_computed_folder_the_reader_cannot_follow_is_refused_with_file_and_line(tenants):
+    """Folders computed from ``__file__`` deploy when they are inside the
+    tenant; computed outside it (static or template folder), from a name
+    the reader does not follow (imported, a parameter, bound twice), or in
+    a blueprint made inside a function, they are refused, saying the value
+    where it was computed."""
+    tenants.add("above", {"app.py": """
+    import os
+    from flask import Flask
+
+    BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+    app = Flask(__name__, static_folder=os.path.join(BASE_DIR, "..", "build"))
+    """})
+    tenants.add("templates", {"web/__init__.py": """
+    from os import path
+    from flask import Blueprint
+
+    bp = Blueprint("bp", __name__,
+                   template_folder=path.join(path.dirname(path.dirname(__file__)), "..", "t"))
+    """})
+    tenants.add("imported", {"settings.py": "STATIC = 'static'\n", "app.py": """
+    from flask import Flask
+    from settings import STATIC
+
+    app = Flask(__name__, static_folder=STATIC)
+    """})
+    tenants.add("param", {"app.py": """
+    import os
+    from flask import Flask
+
+    def create_app(folder="static"):
+        base = os.path.dirname(__file__)
+        base = os.path.dirname(base)
+        return Flask(__name__, static_folder=os.path.join(base, folder))
+    """})
+    tenants.add("inner", {"app.py": """
+    import os
+    from flask import Flask, Blueprint
+
+    app = Flask(__name__)
+
+    def make():
+        return Blueprint("admin", __name__, static_folder=os.path.dirname(__file__) + "/x")
+    """})
+    tenants.add("deploys", {"app.py": """
+    import os
+    from flask import Flask
+
+    STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+    def create_app():
+        here = os.path.dirname(__file__)
+        return Flask(__name__, static_folder=STATIC, template_folder=f"{here}/t")
+    """})
+    errors = sorted(tenants.app().registry.error_list())
+    assert len(errors) == 5, errors
+    assert errors[0].startswith(
+        "above/app.py:6: Flask(static_folder=os.path.join(BASE_DIR, '..', 'build')) "
+        "('/app/../build' here) is outside the tenant's folder"), errors
+    assert errors[1].startswith("imported/app.py:5: Flask(static_folder=STATIC) is not offered "
+                                "here: the server reads the folder at deploy"), errors
+    assert errors[2].startswith(
+        "inner/app.py:8: Blueprint(static_folder=os.path.dirname(__file__) + '/x') is not "
+        "offered here: a blueprint's static_folder is served when the blueprint is made at the "
+        "top of its module"), errors
+    assert errors[3].startswith("param/app.py:8: Flask(static_folder=os.path.join(base, "
+                                "folder)) is not offered here"), errors
+    assert errors[4].startswith(
+        "templates/web/__init__.py:5: Blueprint(template_folder=path.join(path.dirname("
+        "path.dirname(__file__)), '..', 't')) ('/app/../t' here) is outside the tenant's folder: "
+        "templates are read from folders inside the tenant"), errors
+
+
+def test_a_static_folder_from_the_working_directory_is_refused_in_the_process_tier(tenants):
+    """A process tenant runs in its data folder: ``os.path.abspath("static")``
+    names a folder there, not the tenant's ``static/`` this server serves."""
+    tenants.add("own", {"tenant.toml": 'runtime = "process"\n', "app.py": """
+    import os
+    from flask import Flask
+
+    app = Flask(__name__, static_folder=os.path.abspath("static"))
+    """})
+    errors = tenants.app(process_tenants=["*"]).registry.error_list()
+    assert errors == ["own/app.py:5: Flask(static_folder=os.path.abspath('static')) depends on "
+                      "the working directory, which is the tenant's data folder in the process "
+                      "tier: name it from the module's folder "
+                      "(os.path.join(os.path.dirname(__file__), 'static'))"], errors
 
 
 def test_an_open_no_request_could_make_is_refused_with_file_and_line(tenants):

@@ -242,16 +242,35 @@ SITE_ROOT_APP = """\
     """
 
 
+COMPUTED_FOLDERS_APP = """\
+    import os
+    from flask import Flask, render_template, url_for
+    BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+    app = Flask(__name__, static_folder=os.path.join(BASE_DIR, "client", "build"),
+                static_url_path="/", template_folder=os.path.join(BASE_DIR, "views"))
+
+    @app.route("/")
+    def index():
+        return render_template("index.html", js=url_for("static", filename="app.js"),
+                               same=app.static_folder == os.path.join(BASE_DIR, "client", "build"))
+    """
+
+
 def test_static_url_path_empty_is_served_at_the_site_root_in_both_tiers(tmp_path):
     """``Flask(__name__, static_url_path='')`` over real HTTP: the serving
     process answers the files at the tenant's root for a sandboxed and a
     process tenant alike, a view shadows a file, and a missing file is the
-    app's own 404 (its own process's, for a process tenant)."""
+    app's own 404 (its own process's, for a process tenant). Folders
+    computed from the module's location (``os.path.join(BASE_DIR, ...)``)
+    are served and rendered from in both tiers too."""
     files = {"app.py": SITE_ROOT_APP, "static/style.css": "body { margin: 0 }\n",
              "static/about.html": "<p>the file</p>\n"}
-    server = server_for(tmp_path, {"boxed": files,
-                                   "own": {**files, "tenant.toml": 'runtime = "process"\n'}},
-                        process_tenants=["own"])
+    computed = {"app.py": COMPUTED_FOLDERS_APP, "client/build/app.js": "let x = 1;\n",
+                "views/index.html": "<script src='{{ js }}'></script> {{ same }}"}
+    process = {"tenant.toml": 'runtime = "process"\n'}
+    server = server_for(tmp_path, {"boxed": files, "own": {**files, **process},
+                                   "computed": computed, "computed-own": {**computed, **process}},
+                        process_tenants=["own", "computed-own"])
     try:
         for name in ("boxed", "own"):
             css = server.get(f"/{name}/style.css")
@@ -261,6 +280,11 @@ def test_static_url_path_empty_is_served_at_the_site_root_in_both_tiers(tmp_path
             missing = server.get(f"/{name}/nope.css")
             assert (missing.status_code, missing.text) == (404, "none at /nope.css (static)")
             assert server.post(f"/{name}/style.css").status_code == 405
+        for name in ("computed", "computed-own"):
+            page = server.get(f"/{name}/")
+            assert page.text == f"<script src='/{name}/app.js'></script> True", page.text
+            script = server.get(f"/{name}/app.js")
+            assert (script.status_code, script.text) == (200, "let x = 1;\n")
     finally:
         server.app.close_processes()
         server.stop()

@@ -21,6 +21,10 @@ from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.converters import read_converter_classes
 from muxserver.tenancy.converters import read_converter_registrations
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.folders import NOT_READ
+from muxserver.tenancy.folders import READ_FORMS
+from muxserver.tenancy.folders import FolderReader
+from muxserver.tenancy.folders import enclosing_functions
 from muxserver.tenancy.app_names import APP_NAMES
 from muxserver.tenancy.app_names import FLASK_APP_NAMES
 from muxserver.tenancy.app_names import PROXY_FIX_MAX_NESTING as MAX_NESTING
@@ -46,10 +50,12 @@ def read_module(tree: ast.Module) -> dict:
     """
     consts = Constants(tree.body)
     imports = imported_names(tree)
-    blueprint_statics, app_statics = check_static_options(tree, consts)
+    folders = FolderReader(tree, imports)
+    blueprint_statics, app_statics = check_static_options(tree, consts, folders)
     return {
         "blueprint_statics": blueprint_statics,
         "app_statics": app_statics,
+        "template_folders": read_template_folders(tree, folders),
         "strict_slashes": map_strict_slashes(tree, consts),
         "converter_classes": read_converter_classes(
             tree.body, lambda node: object_origin(node, imports), consts),
@@ -129,50 +135,54 @@ def _open_problem(call: ast.Call, consts: Constants) -> str | None:
     return None
 
 
-def check_static_options(tree: ast.Module, consts: Constants) -> tuple[dict, list]:
+def check_static_options(tree: ast.Module, consts: Constants,
+                         folders: FolderReader) -> tuple[dict, list]:
     """Read the ``static_folder``/``static_url_path`` of each ``Flask(...)``
     and ``Blueprint(...)`` call, refusing what this server would not follow
     as Flask does.
 
-    An app's folder is any literal relative folder (``'assets'``,
-    ``'../frontend/build'``: the scanner checks that it stays inside the
-    tenant), or None (no static route); its url path any literal that is
-    empty (the site root) or starts with ``/``. A blueprint's folder is one
-    below its module (:func:`blueprint_static`). Refused: a value the reader
-    cannot fold to a literal, an absolute folder, ``static_host`` and
-    ``host_matching``, and ``root_path=`` beside a static folder.
+    A folder is read into a recipe (:mod:`muxserver.tenancy.folders`: a
+    literal, or computed from ``__file__`` and ``os.path``); the scanner
+    computes it for the module's file and checks that it is inside the
+    tenant. An app's folder may also be None (no static route); a url path
+    is a literal that is empty (the site root) or starts with ``/``. A
+    blueprint's static folder is served when the blueprint is made at the
+    top of its module. Refused: a folder the reader does not read, a url
+    path that is not a literal, ``static_host`` and ``host_matching``, and
+    ``root_path=`` beside a static folder.
 
     :return: ``(blueprint statics, app statics)``: blueprint variable ->
-        ``[folder, static_url_path or None]`` for each top-level
-        ``bp = Blueprint(..., static_folder=...)``; ``[folder or None,
-        static_url_path or None, line]`` for each ``Flask(...)`` call, in
-        the order of the source.
+        ``[folder, static_url_path or None, line, source]`` for each
+        top-level ``bp = Blueprint(..., static_folder=...)``; ``[folder or
+        None, static_url_path or None, line, source]`` for each
+        ``Flask(...)`` call, in the order of the source (``source``: the
+        folder's expression as written, None for Flask's default).
     :raises SyntaxError: with the call's line.
     """
     found, served, apps = {}, set(), []
     made = set(_app_objects(tree, consts)) | {"app", "current_app"}
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value) == "Blueprint":
-            static = blueprint_static(node.value, consts)
+            static = blueprint_static(node.value, consts, folders)
             targets = [t for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
                        if isinstance(t, ast.Name)]
             if static is not None and targets:
                 found.update((t.id, static) for t in targets)
                 served.add(id(node.value))
-    for node in ast.walk(tree):
+    for node, functions in enclosing_functions(tree):
         factory = _factory_name(node) if isinstance(node, ast.Call) else None
         if factory == "Flask":
-            apps.append(_app_static(node, consts))
+            apps.append(_app_static(node, consts, folders, functions))
         elif factory == "Blueprint" and id(node) not in served:
-            given = {k.arg: k.value for k in node.keywords if k.arg}
+            given = _arguments(node, _BLUEPRINT_POSITIONS)
             for name in ("static_folder", "static_url_path"):
                 if name in given and consts.fold(given[name]) is not None:
                     raise _error(node, f"Blueprint({name}={ast.unparse(given[name])}) is not "
                                        "offered here: a blueprint's static_folder is served "
-                                       "when it is a literal folder below the blueprint's "
-                                       "module, at its static_url_path (a literal starting "
-                                       "with /); move the files or run Flask itself with "
-                                       'runtime = "process"')
+                                       "when the blueprint is made at the top of its module "
+                                       "(bp = Blueprint(...)), at its static_url_path (a "
+                                       "literal starting with /); move it there or run Flask "
+                                       'itself with runtime = "process"')
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
@@ -190,21 +200,44 @@ _STATIC_OPTIONS = frozenset(["static_folder", "static_url_path"])
 
 
 #: ``Flask(import_name, static_url_path, static_folder, static_host,
-#: host_matching, ...)``: the positions of the arguments read here.
+#: host_matching, subdomain_matching, template_folder, ...)``: the
+#: positions of the arguments read here.
 _FLASK_POSITIONS = ("import_name", "static_url_path", "static_folder", "static_host",
-                    "host_matching")
+                    "host_matching", "subdomain_matching", "template_folder")
+#: ``Blueprint(name, import_name, static_folder, static_url_path,
+#: template_folder, ...)``.
+_BLUEPRINT_POSITIONS = ("name", "import_name", "static_folder", "static_url_path",
+                        "template_folder")
 
 
-def _app_static(call: ast.Call, consts: Constants) -> list:
-    """``[folder or None, static_url_path or None, line]`` of one
-    ``Flask(...)`` call: the folder as given (``"static"`` when not; its
-    trailing slashes dropped, as Flask's setter does), the url path without
-    its trailing slash (None: Flask's default, ``/`` and the folder's last
-    name)."""
+def _arguments(call: ast.Call, positions: tuple) -> dict:
     given = {k.arg: k.value for k in call.keywords if k.arg}
-    for position, name in enumerate(_FLASK_POSITIONS):
-        if len(call.args) > position:
+    for position, name in enumerate(positions):
+        if len(call.args) > position and not isinstance(call.args[position], ast.Starred):
             given.setdefault(name, call.args[position])
+    return given
+
+
+def _read_folder(call: ast.Call, factory: str, name: str, node: ast.AST,
+                 folders: FolderReader, functions: tuple = ()):
+    """The recipe of a folder argument, refused with the call's line when
+    the reader does not read it."""
+    recipe = folders.read(node, functions)
+    if recipe is NOT_READ:
+        raise _error(call, f"{factory}({name}={ast.unparse(node)}) is not offered here: the "
+                           "server reads the folder at deploy, running no code, from "
+                           f"{READ_FORMS}; compute it so, or run Flask itself with "
+                           'runtime = "process"')
+    return recipe
+
+
+def _app_static(call: ast.Call, consts: Constants, folders: FolderReader,
+                functions: tuple) -> list:
+    """``[folder or None, static_url_path or None, line, source]`` of one
+    ``Flask(...)`` call: the folder's recipe (``"static"`` when not
+    given), the url path without its trailing slash (None: Flask's
+    default, ``/`` and the folder's last name)."""
+    given = _arguments(call, _FLASK_POSITIONS)
 
     def refuse(name, why):
         return _error(call, f"Flask({name}={ast.unparse(given[name])}) is not offered here: "
@@ -214,17 +247,13 @@ def _app_static(call: ast.Call, consts: Constants) -> list:
         if name in given and consts.fold(given[name]) not in (None, False):
             raise refuse(name, "routing by host is not; the site's host names are the "
                                "operator's [hosts]")
-    folder = consts.fold(given["static_folder"]) if "static_folder" in given else "static"
+    if "static_folder" in given:
+        folder = _read_folder(call, "Flask", "static_folder", given["static_folder"], folders,
+                              functions)
+        source = ast.unparse(given["static_folder"])
+    else:
+        folder, source = "static", None
     url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
-    if folder is not None and type(folder) is not str:
-        raise refuse("static_folder", "the folder must be a literal the server reads at deploy "
-                                      "(a relative folder of the tenant, or None)")
-    if folder is not None:
-        folder = folder.rstrip("/\\")
-        if folder.startswith("/") or "\\" in folder:
-            raise refuse("static_folder", "the folder must be relative to the app's module, "
-                                          "inside the tenant (the tenant sees its folder as "
-                                          "/app)")
     if url is not None and type(url) is not str:
         raise refuse("static_url_path", "the url path must be a literal the server reads at "
                                         "deploy ('' or starting with /)")
@@ -235,27 +264,50 @@ def _app_static(call: ast.Call, consts: Constants) -> list:
                                             "slash")
     if folder is not None and "root_path" in given:
         raise refuse("root_path", "the static folder is read beside the app's module")
-    return [folder, url, call.lineno]
+    return [folder, url, call.lineno, source]
 
 
-def blueprint_static(call: ast.Call, consts: Constants) -> list | None:
-    """``[folder, static_url_path or None]`` of ``Blueprint(...,
-    static_folder=...)`` when this server serves it as Flask does: a
-    literal folder below the blueprint's module (no ``..``, not absolute)
-    and a literal ``static_url_path`` starting with ``/`` (or none: ``/``
-    and the folder's last name). None otherwise (no static folder, or one
-    :func:`check_static_options` refuses)."""
-    given = {k.arg: k.value for k in call.keywords if k.arg}
-    if "static_folder" not in given:
+def blueprint_static(call: ast.Call, consts: Constants, folders: FolderReader) -> list | None:
+    """``[folder, static_url_path or None, line, source]`` of a top-level
+    ``Blueprint(..., static_folder=...)``: the folder's recipe (the
+    scanner checks it is inside the tenant), its literal
+    ``static_url_path`` starting with ``/`` (or none: ``/`` and the
+    folder's last name). None when it has no static folder.
+
+    :raises SyntaxError: for a folder the reader does not read, or a url
+        path that is not such a literal.
+    """
+    given = _arguments(call, _BLUEPRINT_POSITIONS)
+    if "static_folder" not in given or consts.fold(given["static_folder"]) is None:
         return None
-    folder = consts.fold(given["static_folder"])
+    folder = _read_folder(call, "Blueprint", "static_folder", given["static_folder"], folders)
     url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
-    if type(folder) is not str or not folder.strip("/") or folder.startswith("/") \
-            or ".." in folder.split("/") or "\\" in folder:
-        return None
     if url is not None and (type(url) is not str or not url.startswith("/")):
-        return None
-    return [folder.strip("/"), url.rstrip("/") if url else None]
+        raise _error(call, f"Blueprint(static_url_path={ast.unparse(given['static_url_path'])}) "
+                           "is not offered here: a blueprint's url path is a literal starting "
+                           'with /; run Flask itself with runtime = "process"')
+    return [folder, url.rstrip("/") if url else None, call.lineno,
+            ast.unparse(given["static_folder"])]
+
+
+def read_template_folders(tree: ast.Module, folders: FolderReader) -> list[list]:
+    """``[folder, line, source, factory]`` for each ``Flask(...)`` or
+    ``Blueprint(...)`` call whose ``template_folder`` the reader reads
+    (:mod:`muxserver.tenancy.folders`): the scanner refuses one outside the tenant, where templates are never
+    found here. One it does not read (``os.getenv(...)``) is computed when
+    the app is made, as in Flask."""
+    found = []
+    for node, functions in enclosing_functions(tree):
+        factory = _factory_name(node) if isinstance(node, ast.Call) else None
+        if factory is None:
+            continue
+        given = _arguments(node, _FLASK_POSITIONS if factory == "Flask" else _BLUEPRINT_POSITIONS)
+        if "template_folder" not in given:
+            continue  # "templates" beside the module, or none: inside the tenant
+        recipe = folders.read(given["template_folder"], functions)
+        if recipe is not NOT_READ and recipe is not None:
+            found.append([recipe, node.lineno, ast.unparse(given["template_folder"]), factory])
+    return found
 
 
 def sqlite_paths(tree: ast.Module, consts: Constants) -> list[list]:

@@ -44,6 +44,10 @@ from muxserver.tenancy.manifest import ManifestError
 from muxserver.tenancy.manifest import TenantRules
 from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.names import TENANT_NAME
+from muxserver.tenancy.folders import APP
+from muxserver.tenancy.folders import evaluate
+from muxserver.tenancy.folders import tenant_folder
+from muxserver.tenancy.folders import uses_cwd
 from muxserver.tenancy.imports import ModuleFacts
 from muxserver.tenancy.imports import check_tenant_imports
 from muxserver.tenancy.imports import relative_base
@@ -464,7 +468,9 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.has_static = spec.static_dir is not None and any(
         rel.startswith(spec.static_dir + "/") for rel in walked)
     if function is None:
-        spec.static_mounts = _blueprint_statics(facts, registered_prefixes)
+        spec.static_mounts = _blueprint_statics(name, facts, registered_prefixes, process,
+                                                errors)
+    errors.extend(_template_folder_errors(name, facts))
     roots = {endpoint_module(e) for e in spec.modules} | set(spec.app_modules)
     if spec.app_factory is not None:
         roots.add(spec.app_factory[0])
@@ -824,22 +830,28 @@ def _offered(module: str, extra_modules: frozenset[str]) -> frozenset[str] | Non
     return _OFFERED_CACHE[cache_key_]
 
 
-def _blueprint_statics(facts: dict, registered: dict) -> tuple:
+def _blueprint_statics(tenant: str, facts: dict, registered: dict, process: bool,
+                       errors: list[str]) -> tuple:
     """``(url, folder, blueprint)`` for each ``Blueprint(static_folder=...)``
     of the tenant: Flask's ``static_url_path`` (``/`` and the folder's last
     name unless given) under the blueprint's prefix (``register_blueprint``'s,
     else its own), the folder beside the blueprint's module (its
-    ``root_path``)."""
+    ``root_path``), which must be inside the tenant (:func:`_static_folder`)."""
     mounts = []
     for dotted, here in facts.items():
-        for var, (folder, url_path) in here.meta.get("blueprint_statics", {}).items():
+        for var, (recipe, url_path, line, source) in here.meta.get("blueprint_statics",
+                                                                     {}).items():
             blueprint = here.meta.get("blueprint_names", {}).get(var)
             if blueprint is None:
                 continue
+            found = _static_folder(tenant, here, "Blueprint", recipe, source, line, process,
+                                   errors)
+            if found is None:
+                continue
+            on_disk, last_name = found
             own = here.meta.get("app_objects", {}).get(var, "")
             prefix = registered.get((dotted, var), own) or ""
-            url = prefix.rstrip("/") + (url_path or "/" + posixpath.basename(folder))
-            on_disk = posixpath.join(posixpath.dirname(here.file), folder)
+            url = prefix.rstrip("/") + (url_path or "/" + last_name)
             mounts.append((sys.intern(url), sys.intern(on_disk), sys.intern(blueprint)))
     return tuple(mounts)
 
@@ -853,27 +865,74 @@ def _app_static(tenant: str, facts: dict, spec: TenantSpec,
     the app factory's) — and its ``static_url_path``, by default ``/`` and
     the folder's last name. A folder outside the tenant, or the tenant's
     own folder (its ``tenant.toml`` is no static file), is an error with
-    file and line. A tenant without a Flask app serves ``static/`` at
-    ``/static``."""
+    file and line (:func:`_static_folder`). A tenant without a Flask app
+    serves ``static/`` at ``/static``."""
     maker = spec.app_modules[0] if spec.app_modules else (
         spec.app_factory[0] if spec.app_factory is not None else None)
     if maker is None or maker not in facts:
         return "static", "/static"
     here = facts[maker]
-    options = here.meta.get("app_statics") or [["static", None, 1]]
-    folder, url, line = options[0]
-    if folder is None:
+    options = here.meta.get("app_statics") or [["static", None, 1, None]]
+    recipe, url, line, source = options[0]
+    if recipe is None:
         return None, None
-    on_disk = posixpath.normpath(posixpath.join(posixpath.dirname(here.file), folder))
-    if on_disk == "." or on_disk == ".." or on_disk.startswith("../"):
-        where = "outside the tenant's folder" if on_disk != "." else "the tenant's own folder"
-        errors.append(f"{tenant}/{here.file}:{line}: Flask(static_folder={folder!r}) is "
-                      f"{where}: a static folder is a folder inside the tenant (the tenant sees "
-                      "its folder as /app); move the files into one")
+    found = _static_folder(tenant, here, "Flask", recipe, source, line, spec.is_process,
+                           errors)
+    if found is None:
         return None, None
+    on_disk, last_name = found
     if url is None:
-        url = ("/" + posixpath.basename(folder)).rstrip("/")
+        url = ("/" + last_name).rstrip("/")
     return sys.intern(on_disk), sys.intern(url)
+
+
+def _static_folder(tenant: str, here, factory: str, recipe, source: str | None, line: int,
+                   process: bool, errors: list[str]) -> tuple[str, str] | None:
+    """``(folder relative to the tenant, its last name)`` of a static
+    folder whose recipe (:mod:`muxserver.tenancy.folders`) is computed in
+    the module ``here``, as Flask names it: the value, its trailing
+    slashes dropped, joined with the module's folder (its ``root_path``).
+    None, with an error, for a folder outside the tenant or the tenant's
+    own folder, and in the process tier for one computed from the working
+    directory (there the tenant's data folder: its Flask would name
+    another folder than the one served)."""
+    value = evaluate(recipe, here.file).rstrip("\\/")
+    root_path = posixpath.join(APP, posixpath.dirname(here.file)).rstrip("/")
+    on_disk = tenant_folder(value, root_path)
+    given = source if source is not None else repr(value)
+    computed = "" if given == repr(value) else f" ({value!r} here)"
+    if process and uses_cwd(recipe, here.file):
+        errors.append(f"{tenant}/{here.file}:{line}: {factory}(static_folder={given}) depends "
+                      "on the working directory, which is the tenant's data folder in the "
+                      "process tier: name it from the module's folder "
+                      "(os.path.join(os.path.dirname(__file__), 'static'))")
+        return None
+    if on_disk is None or on_disk == "." or "\\" in value:
+        where = ("the tenant's own folder" if on_disk == "." else
+                 "a Windows path" if on_disk is not None else "outside the tenant's folder")
+        errors.append(f"{tenant}/{here.file}:{line}: {factory}(static_folder={given}){computed} "
+                      f"is {where}: a static folder is a folder inside the tenant (the tenant "
+                      "sees its folder as /app); move the files into one")
+        return None
+    return on_disk, posixpath.basename(posixpath.join(root_path, value))
+
+
+def _template_folder_errors(tenant: str, facts: dict) -> list[str]:
+    """A ``template_folder`` the reader computed outside the tenant: no
+    template is read there (Flask would read them), so it is refused with
+    file and line rather than answered from another folder."""
+    errors = []
+    for here in facts.values():
+        root_path = posixpath.join(APP, posixpath.dirname(here.file)).rstrip("/")
+        for recipe, line, source, factory in here.meta.get("template_folders", ()):
+            value = evaluate(recipe, here.file)
+            if tenant_folder(value, root_path) is None:
+                computed = "" if source == repr(value) else f" ({value!r} here)"
+                errors.append(f"{tenant}/{here.file}:{line}: {factory}(template_folder="
+                              f"{source}){computed} is outside the tenant's folder: templates "
+                              "are read from folders inside the tenant (the tenant sees its "
+                              "folder as /app); move them into one")
+    return errors
 
 
 def static_route(spec: TenantSpec) -> Route | None:

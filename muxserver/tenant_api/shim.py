@@ -624,11 +624,12 @@ class Blueprint(Flask):
     __slots__ = ()
 
     def __init__(self, name="", import_name="", static_folder=None, static_url_path=None,
-                 *args, url_prefix=None, **kwargs):
+                 template_folder=None, url_prefix=None, *args, **kwargs):
         # Flask's order: a blueprint's static folder comes before its url
-        # path, and it has none unless given.
-        super().__init__(import_name, static_url_path, static_folder, *args,
-                         url_prefix=url_prefix, **kwargs)
+        # path, then its template folder; it has neither unless given (its
+        # module's templates/ is no template folder of Flask's).
+        super().__init__(import_name, static_url_path, static_folder,
+                         template_folder=template_folder, url_prefix=url_prefix, **kwargs)
         self.name = safe_str_builtin(name)
 
     def app_errorhandler(self, code_or_exception):

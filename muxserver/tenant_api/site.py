@@ -245,9 +245,13 @@ class TenantSite:
     # -- files --------------------------------------------------------------------
 
     def template_folders(self) -> list[str]:
-        """Host folders Jinja loads templates from, the app's first."""
+        """Host folders Jinja loads templates from, in Flask's order: the
+        app's, then its blueprints' in the order they were registered
+        (nested ones after their parent; one never registered has none);
+        every Flask or Blueprint object's in the order made for a tenant
+        without an app. The tenant root's ``templates/`` last."""
         folders = []
-        for app in self.apps:
+        for app in self._template_owners():
             folder = getattr(app, "template_folder", None)
             base = getattr(app, "root_path", "/app") or "/app"
             if folder:
@@ -265,3 +269,15 @@ class TenantSite:
             if folder not in seen:
                 seen.append(folder)
         return seen
+
+    def _template_owners(self) -> list:
+        app = self.app
+        if app is None:
+            return list(self.apps)
+        owners, pending = [], [app]
+        while pending and len(owners) <= len(self.apps):
+            owner = pending.pop(0)
+            if not any(o is owner for o in owners):  # by identity: a tenant's class may define ==
+                owners.append(owner)
+                pending[:0] = getattr(owner, "_blueprints", [])
+        return owners

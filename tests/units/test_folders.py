@@ -1,0 +1,112 @@
+"""The folder reader (:mod:`muxserver.tenancy.folders`): which expressions
+it reads, in which scope, and what they compute to for a module's file."""
+
+import ast
+import textwrap
+
+from muxserver.tenancy.folders import NOT_READ
+from muxserver.tenancy.folders import FolderReader
+from muxserver.tenancy.folders import enclosing_functions
+from muxserver.tenancy.folders import evaluate
+from muxserver.tenancy.folders import tenant_folder
+from muxserver.tenancy.folders import uses_cwd
+from muxserver.tenancy.routes import imported_names
+
+
+def folders_of(source: str, module_file: str = "pkg/__init__.py") -> list:
+    """The value of each ``Folder(x)`` call's argument (None: not read)."""
+    tree = ast.parse(textwrap.dedent(source))
+    reader = FolderReader(tree, imported_names(tree))
+    found = []
+    for node, functions in enclosing_functions(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Folder":
+            recipe = reader.read(node.args[0], functions)
+            found.append(None if recipe is NOT_READ else evaluate(recipe, module_file))
+    return found
+
+
+def test_the_forms_of_os_path_and_file_are_read_as_the_sandbox_computes_them():
+    assert folders_of("""
+        import os
+        import os.path as op
+        from os import path
+        from os.path import join as j, abspath, dirname
+        BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+        UP: str = op.dirname(op.dirname(op.realpath(__file__)))
+        Folder(os.path.join(BASE_DIR, "static"))
+        Folder(path.join(abspath(dirname(__file__)), "a", "b"))
+        Folder(j(UP, "frontend", "dist") + "/")
+        Folder(str(f"{BASE_DIR}/x"))
+        Folder(os.path.normpath(os.getcwd() + "/../app/y"))
+        Folder(abspath("templates"))
+        Folder("../client/build")
+        Folder(None)
+    """) == ["/app/pkg/static", "/app/pkg/a/b", "/app/frontend/dist/", "/app/pkg/x", "/app/y",
+             "/app/templates", "../client/build", None]
+
+
+def test_only_names_bound_once_in_the_scope_of_the_call_are_read():
+    assert folders_of("""
+        import os
+        from settings import IMPORTED
+        BASE = os.path.dirname(__file__)
+        TWICE = "a"
+        TWICE = "b"
+        for LOOPED in ["c"]:
+            pass
+        Folder(IMPORTED)
+        Folder(TWICE)
+        Folder(LOOPED)
+        Folder(os.getenv("STATIC", "static"))
+        Folder(os.path.join(BASE, 1))
+
+        def create_app(BASE=None):
+            here = os.path.dirname(__file__)
+            Folder(BASE)                       # the parameter, not the module's
+            Folder(os.path.join(here, "s"))
+            for item in []:
+                Folder(item)
+            return lambda: Folder(here + "/inner")
+    """) == [None, None, None, None, None, None, "/app/pkg/s", None, "/app/pkg/inner"]
+
+
+def test_str_rebound_by_the_module_is_not_read_as_the_builtin():
+    assert folders_of("""
+        def str(value):
+            return "elsewhere"
+        Folder(str("static"))
+    """) == [None]
+
+
+def test_a_recipe_that_doubles_through_names_stops_being_read():
+    """Each name used twice doubles the recipe: it is weighed as it is made
+    and not read past its bound, in time linear in the source."""
+    lines = ["import os", "A0 = os.path.dirname(__file__)"]
+    lines += [f"A{i} = os.path.join(A{i - 1}, A{i - 1})" for i in range(1, 60)]
+    lines += ["Folder(A5)", "Folder(A59)"]
+    first, last = folders_of("\n".join(lines))
+    assert first is not None and first.startswith("/app/pkg") and last is None
+
+
+def test_a_recipe_nested_through_hundreds_of_names_stops_being_read():
+    lines = ["import os", "B0 = os.path.dirname(__file__)"]
+    lines += [f"B{i} = os.path.dirname(B{i - 1})" for i in range(1, 200)]
+    lines += ["Folder(B3)", "Folder(B199)"]
+    assert folders_of("\n".join(lines)) == ["/", None]
+
+
+def test_a_folder_is_placed_in_the_tenant_or_outside_it():
+    assert tenant_folder("static", "/app/pkg") == "pkg/static"
+    assert tenant_folder("/app/pkg/../frontend/build", "/app/pkg") == "frontend/build"
+    assert tenant_folder("..", "/app/pkg") == "."
+    assert tenant_folder("../..", "/app/pkg") is None
+    assert tenant_folder("/srv/static", "/app") is None
+    assert tenant_folder("/application", "/app") is None
+
+
+def test_a_folder_from_the_working_directory_is_told_apart():
+    tree = ast.parse("import os\nBASE = os.path.dirname(os.path.abspath(__file__))\n"
+                     "x = os.path.abspath('static')\ny = os.path.join(BASE, 'static')\n")
+    reader = FolderReader(tree, imported_names(tree))
+    cwd, module = (reader.read(node.value) for node in tree.body[2:])
+    assert uses_cwd(cwd, "app.py") and not uses_cwd(module, "app.py")
