@@ -164,8 +164,23 @@ def test_a_log_line_from_the_future_is_not_believed(target):
                 if line["line"].startswith("forged")]) == 3
 
 
+def _gauge(target, name) -> float:
+    found = re.search(rf"^{name} (\S+)$", target.admin("metrics").text, re.M)
+    return float(found.group(1))
+
+
+def test_a_process_cannot_say_how_many_tenants_the_server_has(target):
+    """Hole 5: ``mux_tenants`` (tenants registered) was the largest figure
+    any serving process's snapshot claimed: one process's 10^15 stood for
+    the server's, hiding the other's true 2. The supervisor registers them."""
+    assert _gauge(target, "mux_tenants") == 2.0
+    target.attempt("gauges", json.dumps({"tenants": 10**15}))
+    scrapes = [_gauge(target, "mux_tenants") for _ in range(20)]
+    assert scrapes == [2.0] * 20, scrapes
+
+
 def test_a_flood_of_small_messages_cannot_hold_the_supervisor(target):
-    """Hole 5: a gevent socket's ``recv`` returns without yielding while
+    """Hole 6: a gevent socket's ``recv`` returns without yielding while
     data waits, and the supervisor's read loop for a serving process read
     message after message: a process that kept one waiting (small messages,
     4,096 to a ``sendall``) held the supervisor's hub for as long as it sent
@@ -193,7 +208,7 @@ def _calm_200(target) -> float:
     "given first; a fix needs each counter's label values from a closed set the bound covers "
     "(statuses are not one), or an overflow that loses no count"))
 def test_an_ended_process_cannot_crowd_out_anothers_counts(target):
-    """Hole 6 (open): what the supervisor keeps of ended processes holds 64
+    """Hole 7 (open): what the supervisor keeps of ended processes holds 64
     label values per tenant and counter, first come. A breached process sent
     a last snapshot of 64 statuses calm never answered, and ended; when the
     other process ended (killed by the kernel, say) its 10 answers of 200
