@@ -43,8 +43,10 @@ class Target:
         write_tenant(tenants, "evil", EVIL)
         write_tenant(tenants, "calm", CALM)
         config = root / "mux.toml"
-        config.write_text(f'extra_modules = ["breach_round18"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
-                          f'cache_dir = "{root / "cache"}"\ndata_dir = "{(root / "data").resolve()}"\n'
+        data = (root / "data").resolve()
+        config.write_text(f'extra_modules = ["breach_round18"]\n'
+                          f'module_path = ["{OPERATOR_MODULES}"]\n'
+                          f'cache_dir = "{root / "cache"}"\ndata_dir = "{data}"\n'
                           f'server_dir = "{root / "server"}"\n')
         self.server = Subprocess(
             ["--tenants-dir", str(tenants), "--config", str(config), "--workers", "2",
@@ -91,8 +93,8 @@ def test_a_status_page_is_believed_once_per_entry(target):
     (:class:`~muxserver.supervisor.paging.StatusReader` refused keys of
     earlier pages, not repeats within one page). One page with its warm
     module ``evil/index`` 5,000 times: ``/_mux/status`` listed 5,000 warm
-    modules for that process (and the supervisor kept them, ~10 per KB of
-    page, each page of the cursor's range)."""
+    modules for that process (a page of 1 MiB holds ~5,000 per tenant
+    endpoint, each kept by the supervisor until the answer is sent)."""
     answer = target.attempt("status_once", json.dumps({"dup_warm": 5000}))
     pid = int(answer.split()[2].rstrip(":"))
     status = target.status()

@@ -124,8 +124,9 @@ def _fill_statuses_and_exit(arg):
     counters = {"mux_requests": [[[arg, f"{i:03d}"], 1] for i in range(64)],
                 "mux_cold_starts": [], "mux_evictions": [], "mux_limit_kills": [],
                 "mux_egress_connections": [], "mux_egress_bytes": []}
-    _channel().send({"op": "metrics", "snapshot": {
-        "counters": counters, "buckets": {}, "gauges": {"rss": 1, "warm_modules": 0, "tenants": 0}}})
+    gauges = {"rss": 1, "warm_modules": 0, "tenants": 0}
+    _channel().send({"op": "metrics", "snapshot": {"counters": counters, "buckets": {},
+                                                    "gauges": gauges}})
     time.sleep(0.5)  # gevent's: the message is read before the channel closes
     os._exit(0)
 
