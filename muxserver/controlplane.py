@@ -81,7 +81,8 @@ class ControlPlane:
         #: Lines about tenants that happen here (deploys refused), merged with
         #: the serving processes' tenant logs.
         self.logs = TenantLogs()
-        self.metrics = Metrics(snapshots=serving.metrics_snapshots)
+        self.metrics = Metrics(snapshots=serving.metrics_snapshots,
+                               registered=lambda: len(registry.tenants))
         self.history = History(self)
         self.storage = StorageUsage(config.state_dir)
         self._secret = None

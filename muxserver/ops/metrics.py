@@ -273,9 +273,13 @@ class Metrics:
 
     :param snapshots: returns the snapshots to report (the supervisor's view
         of its serving processes); None: this process's own numbers.
+    :param registered: returns the number of tenants registered, where the
+        reporter knows it (the control plane's registry): ``mux_tenants`` is
+        then that, not the largest a snapshot claims (a breached serving
+        process's would stand for every process's).
     """
 
-    def __init__(self, snapshots=None):
+    def __init__(self, snapshots=None, registered=None):
         self.counters: dict[str, dict] = {name: {} for name in COUNTERS}
         self.buckets: dict[str, list] = {}
         self.cold_starts = _Counter(self.counters["mux_cold_starts"])
@@ -284,6 +288,7 @@ class Metrics:
         self.warm_modules = _Gauge()
         self.tenants = _Gauge()
         self._source = snapshots
+        self._registered = registered
         self._registry = CollectorRegistry()
         self._registry.register(self)
 
@@ -363,7 +368,8 @@ class Metrics:
         warm.add_metric([], sum(s["gauges"]["warm_modules"] for s in live))
         yield warm
         tenants = GaugeMetricFamily("mux_tenants", "Tenants registered")
-        tenants.add_metric([], max((s["gauges"]["tenants"] for s in live), default=0))
+        tenants.add_metric([], self._registered() if self._registered is not None
+                           else max((s["gauges"]["tenants"] for s in live), default=0))
         yield tenants
         rss = GaugeMetricFamily("mux_process_rss_bytes", "Resident memory per process", labels=["pid"])
         for snap in live:

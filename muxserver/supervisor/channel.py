@@ -148,6 +148,13 @@ class Channel:
 
     def _recv(self, size: int) -> bytes:
         if not self.accepts_pickles:
+            # A gevent socket's recv returns at once, never yielding, while
+            # data waits: an untrusted side that keeps it waiting (small
+            # messages back to back, a message over the bound read past)
+            # would hold the supervisor's hub for as long as it likes — no
+            # admin request, other process, heartbeat watch or signal
+            # handled. Each read lets the others run first.
+            gevent.sleep(0)
             return self.sock.recv(size)
         data, ancillary, _, _ = self.sock.recvmsg(size, socket.CMSG_SPACE(4 * 4))
         for level, kind, payload in ancillary:

@@ -14,12 +14,15 @@ Both sides of that exchange are here. The serving side cuts pages
 process's pages no more than a whole answer could hold:
 
 * a status entry has a key — ``(tenant, list, id)`` — and pages move
-  forward by key, so no entry is believed twice; an entry is believed only
+  forward by key, and a page's repeats of a key are dropped, so no entry is
+  believed twice; an entry is believed only
   for a tenant the supervisor registered (a warm module: of an endpoint that
   tenant has; a limit kill: also ``-``), at most :data:`MAX_ENTRIES_PER_TENANT`
   limit kills and processes per tenant, with the fields the supervisor shows;
+  the process's pid, and its warm modules', are the supervisor's knowledge;
 * a log page moves back in time (line numbers fall), its lines plausible
-  and cut as the serving process cuts them, at most a full tail in all;
+  (none dated after the supervisor asked: one machine, one clock) and cut
+  as the serving process cuts them, at most a full tail in all;
 * a page that promises more but adds nothing believed ends the reading.
 
 So what the supervisor keeps of a status is bounded by what it registered,
@@ -29,6 +32,7 @@ however many pages come; the caller bounds the time they take.
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_right
 
 from muxserver.ops import serverjson
@@ -55,8 +59,9 @@ _FIELDS = {
 }
 #: Encoded bytes of one field's value: a number, a flag, a short record.
 _MAX_FIELD_BYTES = 4096
-#: Latest time a log line may carry (year 5138: ``time.gmtime`` reads it).
-MAX_LINE_TIME = 1e11
+#: Seconds a log line's time may be past the supervisor's clock when it
+#: reads the line: the serving process wrote it earlier, on the same machine.
+LINE_CLOCK_SLACK_S = 1.0
 #: Characters of one line of a tail (the serving process cuts longer ones).
 _MAX_LINE_CHARS = MAX_TENANT_LINE + len("...(cut)")
 
@@ -123,10 +128,13 @@ class StatusReader:
     """A serving process's status, from the pages the supervisor asks for.
 
     :param tenants: the supervisor's registered tenants (name -> state).
+    :param pid: the serving process's pid (the supervisor started it): the
+        status shows this one, whatever its pages say.
     """
 
-    def __init__(self, tenants):
+    def __init__(self, tenants, pid: int):
         self._tenants = tenants
+        self.pid = pid
         #: The status read so far (None before the first page).
         self.status: dict | None = None
         #: The key the next page starts after.
@@ -148,9 +156,9 @@ class StatusReader:
             if self.after is not None and upper <= self.after:
                 raise ValueError("a status page that does not move forward")
         if self.status is None:
-            self.status = _empty_page(page)
+            self.status = _empty_page(page) | {"pid": self.pid}
             del self.status["next"]
-        added = 0
+        added, seen = 0, set()
         for kind in STATUS_LISTS:
             items = page[kind].items() if kind == "tenants" else page[kind]
             for entry in items:
@@ -158,10 +166,11 @@ class StatusReader:
                     key = _key(kind, entry)
                 except (KeyError, TypeError, ValueError):
                     continue
-                if (not all(isinstance(k, str) for k in key)
+                if (not all(isinstance(k, str) for k in key) or key in seen
                         or self.after is not None and key <= self.after
                         or upper is not None and key > upper):
                     continue
+                seen.add(key)
                 added += self._believe(kind, key, entry)
         if upper is not None and not added:
             raise ValueError("a status page that adds nothing")
@@ -186,8 +195,11 @@ class StatusReader:
             if self._counts.get(counted, 0) >= MAX_ENTRIES_PER_TENANT:
                 return False
             self._counts[counted] = self._counts.get(counted, 0) + 1
-        self.status[kind].append({name: entry[name] for name in _FIELDS[kind]
-                                  if name in entry and _field(entry[name])})
+        shown = {name: entry[name] for name in _FIELDS[kind]
+                 if name in entry and _field(entry[name])}
+        if kind == "warm_modules":
+            shown["pid"] = self.pid
+        self.status[kind].append(shown)
         return True
 
 
@@ -209,11 +221,13 @@ def log_page(first: int, entries: list[dict], limit: int | None = None, before: 
     return {"lines": entries[i:end], "next": first + i if i > start else None}
 
 
-def plausible_line(line) -> bool:
-    """A log line of the shape the admin API shows (a number of a time it
-    can format, text of at most a line's length)."""
+def plausible_line(line, latest: float) -> bool:
+    """A log line of the shape the admin API shows (a time from the epoch
+    to ``latest``, text of at most a line's length). A tail is every
+    process's lines sorted by time: one dated later than now would stand
+    above every line written after it, on every process, until it ended."""
     return (isinstance(line, dict) and _number(line.get("time"))
-            and 0 <= line["time"] < MAX_LINE_TIME
+            and 0 <= line["time"] <= latest
             and isinstance(line.get("line"), str) and len(line["line"]) <= _MAX_LINE_CHARS
             and isinstance(line.get("level"), str) and len(line["level"]) <= 16
             and (line.get("request_id") is None
@@ -237,6 +251,7 @@ class LogReader:
         #: The line number the next page ends before.
         self.before: int | None = None
         self._chars = 0
+        self._latest = time.time() + LINE_CLOCK_SLACK_S
 
     def wanted(self) -> int | None:
         """How many more lines to ask for."""
@@ -261,7 +276,7 @@ class LogReader:
                     or self._chars > TENANT_LOG_CHARS):
                 following = None
                 break
-            if plausible_line(line):
+            if plausible_line(line, self._latest):
                 page.append({k: line.get(k) for k in ("time", "level", "line", "request_id")})
                 self._chars += len(line["line"])
         if following is not None and not page:

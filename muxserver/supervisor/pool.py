@@ -99,8 +99,15 @@ class Worker:
                 self.last_seen = time.monotonic()
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _count(value) -> bool:
+    """A count: a finite number, not negative (``/_mux/status`` sums each over
+    every process, and a negative one would cancel the others')."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
+
+
+def _whole_count(value) -> bool:
+    return isinstance(value, int) and _count(value)
 
 
 def checked_status(status) -> dict | None:
@@ -112,7 +119,9 @@ def checked_status(status) -> dict | None:
 
     The numbers remain the process's word (a breached one can lie about
     itself); what this guards is that its answer cannot break the
-    operator's view of the others.
+    operator's view of the others: every count is one (not negative: a sum
+    over processes must not hide another's), and its pid is the
+    supervisor's (:class:`~muxserver.supervisor.paging.StatusReader`).
     """
     try:
         checked = {
@@ -127,15 +136,15 @@ def checked_status(status) -> dict | None:
             "tenant_processes": list(status.get("tenant_processes") or ()),
         }
         if not (isinstance(checked["pid"], int) and isinstance(checked["role"], str)
-                and isinstance(checked["rss_bytes"], int) and isinstance(checked["isolation"], dict)
-                and _number(checked["cold_starts"]) and _number(checked["evictions"])
+                and _whole_count(checked["rss_bytes"]) and isinstance(checked["isolation"], dict)
+                and _count(checked["cold_starts"]) and _count(checked["evictions"])
                 and all(isinstance(m, dict) and isinstance(m.get("tenant"), str)
                         for m in checked["warm_modules"])
-                and all(isinstance(name, str) and isinstance(row["warm_modules"], int)
-                        and isinstance(row["inflight"], int)
+                and all(isinstance(name, str) and _whole_count(row["warm_modules"])
+                        and _whole_count(row["inflight"])
                         for name, row in checked["tenants"].items())
                 and all(isinstance(row["tenant"], str) and isinstance(row["kind"], str)
-                        and _number(row["count"]) for row in checked["limit_kills"])
+                        and _count(row["count"]) for row in checked["limit_kills"])
                 and all(isinstance(t, dict) for t in checked["tenant_processes"])):
             return None
     except (KeyError, TypeError, AttributeError, ValueError):
@@ -416,7 +425,7 @@ class WorkerPool:
         return answers
 
     def _status_of(self, worker: Worker) -> dict:
-        reader = StatusReader(self.registry.tenants)
+        reader = StatusReader(self.registry.tenants, worker.pid)
         while True:
             page = checked_status(worker.channel.call("status", STATUS_TIMEOUT_S,
                                                       after=reader.after))
