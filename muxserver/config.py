@@ -108,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("deploy_tokens", dict, {}, "[deploy_tokens] table: tenant = token (or {token, name}) that may deploy, list and roll back that tenant only (config file only)", flag=""),
     Setting("admin_listen", str, None, "HOST:PORT of the admin API and the console, never the tenants' port (default: --host and --port + 1)", metavar="HOST:PORT"),
     Setting("admin_hosts", list, (), "Host names the admin listener answers besides its own address, localhost and loopback addresses; others get 421 (config file only)", flag=""),
-    Setting("server_dir", Path, None, "the supervisor's own files: deployed versions and live pointers (serving processes read them), the server secret (they never see it) (default: .muxserver beside the tenants dir)", metavar="DIR"),
+    Setting("server_dir", Path, None, "the supervisor's own files: deployed versions and live pointers (serving processes read them), the server secret (they never see it); one server at a time: a second one started on it is refused, naming the first one's pid (default: .muxserver beside the tenants dir)", metavar="DIR"),
     Setting("replica", str, None, "replicate every tenant's databases and key-value store continuously (Litestream) to file:///FOLDER or s3://BUCKET/PREFIX; a node restores a tenant from it before serving its data", metavar="URL"),
     Setting("fleet_nodes", list, (), "the fleet's nodes, HOST:PORT as nginx-conf --node takes them: with node_name, a tenant's data is served by its home node only unless --replica (config file only)", flag=""),
     Setting("fleet_groups", list, (), "the fleet's trust groups, NAME=TENANT,...:HOST:PORT,... as nginx-conf --group takes them (config file only)", flag=""),
