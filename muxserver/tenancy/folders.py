@@ -40,6 +40,7 @@ from sandbox.facades.files import APP
 
 from muxserver.tenancy.folding import _bound_names
 from muxserver.tenancy.folding import _changed_through_global
+from muxserver.tenancy.routes import object_origin
 
 #: What :meth:`FolderReader.read` gives for an expression it does not read.
 NOT_READ = object()
@@ -227,21 +228,12 @@ def enclosing_functions(tree: ast.Module):
 
 def _origin(func: ast.AST, imports: dict) -> tuple[str, str] | None:
     """``(module, name)`` of a function reached through the module's
-    imports (``os.path.join``, ``path.join`` after ``from os import path``,
-    ``join`` after ``from os.path import join``)."""
-    chain = []
-    while isinstance(func, ast.Attribute):
-        chain.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name) or func.id not in imports:
+    absolute imports (``os.path.join``, ``path.join`` after ``from os import
+    path``, ``join`` after ``from os.path import join``)."""
+    origin = object_origin(func, imports)
+    if origin is None or origin[1]:
         return None
-    module, level, name = imports[func.id]
-    if level:
-        return None
-    dotted = [*module.split("."), *([name] if name else []), *reversed(chain)]
-    if len(dotted) < 2:
-        return None
-    return ".".join(dotted[:-1]), dotted[-1]
+    return origin[0], origin[2]
 
 
 def _single_assignment(node: ast.stmt) -> tuple[str | None, ast.AST | None]:
