@@ -36,12 +36,13 @@ import ast
 import posixpath
 from collections import Counter
 
-from sandbox.facades.files import APP
-
 from muxserver.tenancy.folding import _bound_names
 from muxserver.tenancy.folding import _changed_through_global
 from muxserver.tenancy.routes import object_origin
 
+#: Where tenant code sees its own folder (``sandbox.facades.files.APP``, not
+#: imported: the compiler process, which reads folders, loads no facade).
+APP = "/app"
 #: What :meth:`FolderReader.read` gives for an expression it does not read.
 NOT_READ = object()
 

@@ -110,3 +110,10 @@ def test_a_folder_from_the_working_directory_is_told_apart():
     reader = FolderReader(tree, imported_names(tree))
     cwd, module = (reader.read(node.value) for node in tree.body[2:])
     assert uses_cwd(cwd, "app.py") and not uses_cwd(module, "app.py")
+
+
+def test_the_folder_reader_sees_the_tenant_folder_where_the_sandbox_puts_it():
+    from sandbox.facades.files import APP as SANDBOX_APP
+    from muxserver.tenancy.folders import APP
+
+    assert APP == SANDBOX_APP
