@@ -46,10 +46,13 @@ def run(seconds: float, rounds: int, endpoints: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tenants = hello_tenants(Path(tmp) / "tenants")
         paths = _write(Path(tmp) / "tenants", endpoints)
+        # Started together, then waited for: their start-ups overlap.
         servers = {mode: muxserver(tenants, "--cache-dir", str(Path(tmp) / "cache"),
                                    "--isolation", mode, "--idle-ttl", "3600",
-                                   ready_path="/t0/").wait()
+                                   ready_path="/t0/")
                    for mode in MODES}
+        for server in servers.values():
+            server.wait()
         rps = {mode: [] for mode in MODES}
         cold = {mode: [] for mode in MODES}
         try:

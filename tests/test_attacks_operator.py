@@ -184,7 +184,7 @@ def test_a_deploy_token_starts_one_health_check_at_a_time(tmp_path):
                                         data=archive, headers=headers, timeout=110))
         wait_until(lambda: (data / "greedy" / "started").exists(), timeout=30)
         most = 0
-        deadline = time.monotonic() + 5  # unserialized, all four start within a second or two
+        deadline = time.monotonic() + 3  # unserialized, all four start within a second or two
         while time.monotonic() < deadline and most < 2:
             most = max(most, len(_children(supervisor, "muxserver.trial")))
             gevent.sleep(0.1)
