@@ -6,7 +6,7 @@ its reports (one smoke run of each, not two).
 
 import pytest
 
-# The quick run of every script takes ~100 s alone on a shared 2-core
+# The quick run of every script takes ~80 s alone on a shared 2-core
 # machine; the first test that asks for it pays for it.
 pytestmark = pytest.mark.timeout(360)
 
