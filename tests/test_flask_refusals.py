@@ -556,3 +556,22 @@ def test_an_import_the_sandbox_cannot_offer_is_refused_pointing_to_the_process_t
                               "packages its requirements.txt lists"), error
     tenants.add("acme", {"tenant.toml": 'runtime = "process"\n' + PACKAGE_IMPORTS["tenant.toml"]})
     assert tenants.app(process_tenants=["*"]).registry.error_list() == []
+
+
+def test_a_static_folder_no_file_system_takes_is_refused_and_str_at_the_top_deploys(tenants):
+    """A NUL in a static folder was served (every request under it a 500);
+    ``PORT = str(8080)`` at a module's top failed the whole registration."""
+    tenants.add("nul", {"app.py": "from flask import Flask\n"
+                                  "app = Flask(__name__, static_folder='st\\x00atic')\n"
+                                  "@app.route('/')\ndef i():\n    return 'x'\n"})
+    tenants.add("port", {"app.py": "from flask import Flask\nPORT = str(8080)\n"
+                                   "app = Flask(__name__)\n"
+                                   "@app.route('/')\ndef i():\n    return 'on ' + PORT\n"})
+    app = tenants.app()
+    errors = app.registry.error_list()
+    assert [e for e in errors if e.startswith("nul/app.py:2: ")], errors
+    assert any("no folder's name" in e for e in errors), errors
+    assert not [e for e in errors if e.startswith("port/")], errors
+    from werkzeug.test import Client
+
+    assert Client(app).get("/port/").text == "on 8080"

@@ -33,6 +33,7 @@ A recipe is a ``str`` (a literal), None, or a list ``[op, *arguments]``:
 from __future__ import annotations
 
 import ast
+import os
 import posixpath
 from collections import Counter
 
@@ -78,13 +79,14 @@ class FolderReader:
         self._weights: dict[int, int] = {}
         counts = Counter(name for node in tree.body for name in _bound_names(node))
         changed = _changed_through_global(tree.body)
+        # Known before the first read: ``X = str(...)`` at the top asks it.
+        self._module_names = frozenset(counts) | frozenset(imports)
         env: dict = {}
         for node in tree.body:
             target, value = _single_assignment(node)
             if target is not None and counts[target] == 1 and target not in changed:
                 env[target] = self._read(value, lambda name: env.get(name, NOT_READ))
         self._module = lambda name: env.get(name, NOT_READ)
-        self._module_names = frozenset(counts) | frozenset(imports)
 
     def read(self, node: ast.AST, functions: tuple = ()):
         """The recipe of ``node``, an expression inside ``functions`` (its
@@ -182,9 +184,22 @@ def evaluate(recipe, module_file: str, cwd: str = APP) -> str | None:
     :param cwd: the working directory: the sandbox's (``/app``) unless
         told (:func:`uses_cwd`).
     """
-    if recipe is None or type(recipe) is str:
-        return recipe
-    op, args = recipe[0], [evaluate(a, module_file, cwd) for a in recipe[1:]]
+    # A part shared by names (``A2 = join(A1, A1)``) is computed once: the
+    # recipe's weight bounds its distinct parts, not its paths through them.
+    done: dict[int, str | None] = {}
+
+    def value(part):
+        if part is None or type(part) is str:
+            return part
+        key = id(part)
+        if key not in done:
+            done[key] = _apply(part[0], [value(a) for a in part[1:]], module_file, cwd)
+        return done[key]
+
+    return value(recipe)
+
+
+def _apply(op: str, args: list, module_file: str, cwd: str) -> str:
     if op == "file":
         return f"{APP}/{module_file}"
     if op == "cwd":
@@ -206,13 +221,29 @@ def uses_cwd(recipe, module_file: str) -> bool:
 def tenant_folder(value: str, root_path: str) -> str | None:
     """The folder Flask names ``value`` given beside ``root_path`` (both as
     tenant code sees them: ``/app/...``), relative to the tenant and
-    normalised; ``"."`` for the tenant's own folder; None outside it."""
+    normalised; ``"."`` for the tenant's own folder; None outside it, or
+    for a name no folder can have (:func:`is_folder_name`)."""
+    if not is_folder_name(value):
+        return None
     full = posixpath.normpath(posixpath.join(root_path, value))
     if full == APP:
         return "."
     if not full.startswith(APP + "/"):
         return None
     return full[len(APP) + 1:]
+
+
+def is_folder_name(text: str) -> bool:
+    """Whether a file system call takes ``text`` (no NUL; encodable): one
+    that is not would raise in the host's ``realpath`` on every request
+    (a 500 where Flask finds no file)."""
+    if "\0" in text:
+        return False
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def enclosing_functions(tree: ast.Module):

@@ -46,6 +46,7 @@ from muxserver.tenancy.manifest import parse_manifest
 from muxserver.tenancy.names import TENANT_NAME
 from muxserver.tenancy.folders import APP
 from muxserver.tenancy.folders import evaluate
+from muxserver.tenancy.folders import is_folder_name
 from muxserver.tenancy.folders import tenant_folder
 from muxserver.tenancy.folders import uses_cwd
 from muxserver.tenancy.imports import ModuleFacts
@@ -909,7 +910,9 @@ def _static_folder(tenant: str, here, factory: str, recipe, source: str | None, 
         return None
     if on_disk is None or on_disk == "." or "\\" in value:
         where = ("the tenant's own folder" if on_disk == "." else
-                 "a Windows path" if on_disk is not None else "outside the tenant's folder")
+                 "a Windows path" if on_disk is not None else
+                 "no folder's name (it holds a NUL or a character no file name has)"
+                 if not is_folder_name(value) else "outside the tenant's folder")
         errors.append(f"{tenant}/{here.file}:{line}: {factory}(static_folder={given}){computed} "
                       f"is {where}: a static folder is a folder inside the tenant (the tenant "
                       "sees its folder as /app); move the files into one")

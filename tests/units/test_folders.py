@@ -117,3 +117,41 @@ def test_the_folder_reader_sees_the_tenant_folder_where_the_sandbox_puts_it():
     from muxserver.tenancy.folders import APP
 
     assert APP == SANDBOX_APP
+
+
+def test_a_top_level_str_call_is_read_like_any_other_name():
+    """``PORT = str(8080)`` at a module's top made the reader ask for the
+    module's names before it had them: every such tenant failed to register
+    (an AttributeError the scan did not expect; in-process, the whole app)."""
+    assert folders_of("""
+        PORT = str(8080)
+        HERE = str(__file__)
+        Folder(HERE)
+        Folder(HERE + PORT)
+    """, "app.py") == ["/app/app.py", None]  # a number is no part of a folder's name here
+
+
+def test_a_part_shared_by_names_is_computed_once():
+    """``A2 = join(A1, A1)`` ... doubles the paths through a recipe, not its
+    parts: a thousand folders of A12 took the supervisor 8 s at every scan."""
+    import muxserver.tenancy.folders as folders
+
+    source = "import os\nA0 = 'a'\n" + "".join(
+        f"A{i} = os.path.join(A{i - 1}, A{i - 1})\n" for i in range(1, 13)) + "Folder(A12)\n"
+    calls = []
+    real = folders._apply
+    folders._apply = lambda *args: calls.append(1) or real(*args)
+    try:
+        [value] = folders_of(source, "app.py")
+    finally:
+        folders._apply = real
+    assert value == "/".join(["a"] * 4096)
+    assert len(calls) == 12
+
+
+def test_a_name_no_folder_can_have_is_no_tenant_folder():
+    """A static folder holding a NUL (or a lone surrogate) deployed, then
+    every request under it was a server fault: the host's realpath raised."""
+    for name in ("st\x00atic", "\ud800", "a/\x00"):
+        assert tenant_folder(name, "/app") is None, repr(name)
+    assert tenant_folder("\udc80x", "/app") == "\udc80x"  # a byte no encoding decoded: a name
