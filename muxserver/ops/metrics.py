@@ -56,7 +56,10 @@ _LABEL_VALUE = re.compile(r"[a-z0-9][a-z0-9 _.-]{0,31}\Z")
 NO_TENANT = "-"
 
 
-def _count(value) -> bool:
+def is_count(value) -> bool:
+    """A count a serving process may report: a finite number, not negative
+    (the supervisor sums each over every process: a negative one would
+    cancel the others')."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value >= 0)
 
@@ -95,7 +98,7 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
             width = len(COUNTERS[name][1])
             kept, values = [], {}
             for key, value in rows:
-                if (len(key) != width or not _count(value)
+                if (len(key) != width or not is_count(value)
                         or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)):
                     return None
                 # Rows, not the snapshot: a snapshot refused is a heartbeat
@@ -114,13 +117,13 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
         buckets = {}
         for tenant, row in snapshot["buckets"].items():
             if (not isinstance(tenant, str) or len(tenant) > MAX_LABEL_CHARS
-                    or len(row) != len(BUCKETS) + 2 or not all(_count(v) for v in row)):
+                    or len(row) != len(BUCKETS) + 2 or not all(is_count(v) for v in row)):
                 return None
             if tenant in tenants:
                 buckets[tenant] = list(row)
                 named.add(tenant)
         gauges = {k: snapshot["gauges"][k] for k in ("rss", "warm_modules", "tenants")}
-        if not all(_count(v) for v in gauges.values()):
+        if not all(is_count(v) for v in gauges.values()):
             return None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -19,7 +19,6 @@ require`` stops the server (starting it again would fail again).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import signal
@@ -37,6 +36,7 @@ from muxserver.errors import NoServingAnswer
 from muxserver.ops.metrics import ProcessSnapshot
 from muxserver.ops.metrics import add_snapshot
 from muxserver.ops.metrics import checked_snapshot
+from muxserver.ops.metrics import is_count
 from muxserver.process import WORKER_BOOT_ERROR
 from muxserver.supervisor.channel import CallFailed
 from muxserver.supervisor.channel import Channel
@@ -99,15 +99,8 @@ class Worker:
                 self.last_seen = time.monotonic()
 
 
-def _count(value) -> bool:
-    """A count: a finite number, not negative (``/_mux/status`` sums each over
-    every process, and a negative one would cancel the others')."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0)
-
-
 def _whole_count(value) -> bool:
-    return isinstance(value, int) and _count(value)
+    return isinstance(value, int) and is_count(value)
 
 
 def checked_status(status) -> dict | None:
@@ -137,14 +130,14 @@ def checked_status(status) -> dict | None:
         }
         if not (isinstance(checked["pid"], int) and isinstance(checked["role"], str)
                 and _whole_count(checked["rss_bytes"]) and isinstance(checked["isolation"], dict)
-                and _count(checked["cold_starts"]) and _count(checked["evictions"])
+                and is_count(checked["cold_starts"]) and is_count(checked["evictions"])
                 and all(isinstance(m, dict) and isinstance(m.get("tenant"), str)
                         for m in checked["warm_modules"])
                 and all(isinstance(name, str) and _whole_count(row["warm_modules"])
                         and _whole_count(row["inflight"])
                         for name, row in checked["tenants"].items())
                 and all(isinstance(row["tenant"], str) and isinstance(row["kind"], str)
-                        and _count(row["count"]) for row in checked["limit_kills"])
+                        and is_count(row["count"]) for row in checked["limit_kills"])
                 and all(isinstance(t, dict) for t in checked["tenant_processes"])):
             return None
     except (KeyError, TypeError, AttributeError, ValueError):
