@@ -27,7 +27,10 @@ A recipe is a ``str`` (a literal), None, or a list ``[op, *arguments]``:
    modules, attributes and anything else are not, and the caller refuses
    them with the line. A name is read when it is bound once, by a plain
    assignment at the top of the module or of the function making the app
-   (a parameter, or a name bound twice or in a block, is not).
+   (a parameter, or a name bound twice or in a block, is not); an
+   ``os.path`` function is read through an import nothing else binds its
+   name to (:func:`muxserver.tenancy.routes.imported_names`), in the module
+   or in the enclosing functions.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ import os
 import posixpath
 from collections import Counter
 
-from muxserver.tenancy.folding import _bound_names
-from muxserver.tenancy.folding import _changed_through_global
+from muxserver.tenancy.folding import function_binders
+from muxserver.tenancy.folding import module_binding_counts
+from muxserver.tenancy.folding import shadowing_names
 from muxserver.tenancy.routes import object_origin
 
 #: Where tenant code sees its own folder (``sandbox.facades.files.APP``, not
@@ -65,6 +69,17 @@ MAX_RECIPE_WEIGHT = 8192
 MAX_RECIPE_DEPTH = 64
 
 
+class _Scope:
+    """What names are where an expression is read: ``value(name)``, its
+    recipe (:data:`NOT_READ` when not read), and ``shadowing``, the names
+    the enclosing functions bind by anything but an import (there a
+    module's import of the name is not what the name is)."""
+
+    def __init__(self, value, shadowing: frozenset = frozenset()):
+        self.value = value
+        self.shadowing = shadowing
+
+
 class FolderReader:
     """Reads folder expressions of one module into recipes.
 
@@ -77,56 +92,56 @@ class FolderReader:
         self._imports = imports
         self._functions: dict[int, object] = {}
         self._weights: dict[int, int] = {}
-        counts = Counter(name for node in tree.body for name in _bound_names(node))
-        changed = _changed_through_global(tree.body)
+        counts = module_binding_counts(tree.body)
         # Known before the first read: ``X = str(...)`` at the top asks it.
         self._module_names = frozenset(counts) | frozenset(imports)
         env: dict = {}
+        module = _Scope(lambda name: env.get(name, NOT_READ))
         for node in tree.body:
             target, value = _single_assignment(node)
-            if target is not None and counts[target] == 1 and target not in changed:
-                env[target] = self._read(value, lambda name: env.get(name, NOT_READ))
-        self._module = lambda name: env.get(name, NOT_READ)
+            if target is not None and counts.get(target) == 1:
+                env[target] = self._read(value, module)
+        self._module = module
 
     def read(self, node: ast.AST, functions: tuple = ()):
         """The recipe of ``node``, an expression inside ``functions`` (its
         enclosing ``def``s, outermost first), or :data:`NOT_READ`."""
-        lookup = self._module
+        scope = self._module
         for function in functions:
-            lookup = self._function_lookup(function, lookup)
-        return self._read(node, lookup)
+            scope = self._function_scope(function, scope)
+        return self._read(node, scope)
 
-    def _function_lookup(self, function, outer):
+    def _function_scope(self, function, outer: _Scope) -> _Scope:
         """Names of ``function``'s own: those bound once by a plain
         assignment at its top are read, any other it binds (a parameter,
         a loop variable) is not; the rest are ``outer``'s."""
         found = self._functions.get(id(function))
         if found is not None:
             return found
+        counts = Counter(name for name, _ in function_binders(function))
         params = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
-        counts = Counter(name for child in ast.walk(function) if child is not function
-                         for name in _names_bound_by(child))
         env: dict = {}
 
         def lookup(name):
-            if name in params or name in counts:
+            if name in counts:
                 return env.get(name, NOT_READ)
-            return outer(name)
+            return outer.value(name)
 
+        scope = _Scope(lookup, outer.shadowing | shadowing_names(function))
         for node in function.body if isinstance(function.body, list) else ():
             target, value = _single_assignment(node)
             if target is not None and counts[target] == 1 and target not in params:
-                env[target] = self._read(value, lookup)
-        self._functions[id(function)] = lookup
-        return lookup
+                env[target] = self._read(value, scope)
+        self._functions[id(function)] = scope
+        return scope
 
-    def _read(self, node, lookup):
+    def _read(self, node, scope: _Scope):
         if isinstance(node, ast.Constant):
             return node.value if node.value is None or type(node.value) is str else NOT_READ
         if isinstance(node, ast.Name):
-            return self._made("file", []) if node.id == "__file__" else lookup(node.id)
+            return self._made("file", []) if node.id == "__file__" else scope.value(node.id)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return self._concat([node.left, node.right], lookup)
+            return self._concat([node.left, node.right], scope)
         if isinstance(node, ast.JoinedStr):
             parts = []
             for value in node.values:
@@ -135,20 +150,25 @@ class FolderReader:
                         return NOT_READ
                     value = value.value
                 parts.append(value)
-            return self._concat(parts, lookup)
+            return self._concat(parts, scope)
         if isinstance(node, ast.Call) and not node.keywords and not any(
                 isinstance(a, ast.Starred) for a in node.args):
-            return self._read_call(node, lookup)
+            return self._read_call(node, scope)
         return NOT_READ
 
-    def _concat(self, nodes, lookup):
-        return self._made("concat", [self._read(n, lookup) for n in nodes])
+    def _concat(self, nodes, scope: _Scope):
+        return self._made("concat", [self._read(n, scope) for n in nodes])
 
-    def _read_call(self, call: ast.Call, lookup):
+    def _read_call(self, call: ast.Call, scope: _Scope):
         func = call.func
+        root = func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in scope.shadowing:
+            return NOT_READ  # a function's own join, not the module's import
         if isinstance(func, ast.Name) and func.id == "str" and len(call.args) == 1 \
-                and "str" not in self._module_names:
-            return self._read(call.args[0], lookup)
+                and not {"str", "*"} & self._module_names:
+            return self._read(call.args[0], scope)
         origin = _origin(func, self._imports)
         if origin == ("os", "getcwd") and not call.args:
             return self._made("cwd", [])
@@ -157,7 +177,7 @@ class FolderReader:
         arity = _PATH_FUNCTIONS[origin[1]]
         if (arity is not None and len(call.args) != arity) or not call.args:
             return NOT_READ
-        return self._made(origin[1], [self._read(a, lookup) for a in call.args])
+        return self._made(origin[1], [self._read(a, scope) for a in call.args])
 
     def _made(self, op: str, args: list):
         """``[op, *args]``, or :data:`NOT_READ` when an argument is not a
@@ -277,19 +297,3 @@ def _single_assignment(node: ast.stmt) -> tuple[str | None, ast.AST | None]:
     else:
         return None, None
     return (target.id, value) if isinstance(target, ast.Name) else (None, None)
-
-
-def _names_bound_by(node: ast.AST):
-    """The names one node of a function binds (a nested function's too:
-    the reader only needs to know which names it cannot read)."""
-    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-        yield node.id
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        yield node.name
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            yield (alias.asname or alias.name).split(".")[0]
-    elif isinstance(node, ast.arg):
-        yield node.arg
-    elif isinstance(node, ast.ExceptHandler) and node.name:
-        yield node.name

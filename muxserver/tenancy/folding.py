@@ -4,9 +4,11 @@ Route rules, blueprint prefixes and route ``defaults`` are read at deploy
 time. Flask code often builds them from constants the module defines
 (``'/' + ROOT_PREFIX``, ``f"/api/{VERSION}/users"``); :class:`Constants`
 folds those, and only those: a name bound once at the top of the module to
-a value that is itself foldable. Anything else (a name assigned twice or
-changed through ``global``, a function call, an imported name) is not a
-constant, and the caller reports it with its line.
+a value that is itself foldable, and bound in no other form anywhere in the
+module's scope (:func:`module_binders`: ``:=``, ``match``, ``with``/``except
+... as``, ``del``...). Anything else (a name assigned twice or changed
+through ``global``, a function call, an imported name) is not a constant,
+and the caller reports it with its line.
 """
 
 from __future__ import annotations
@@ -26,18 +28,14 @@ class Constants:
 
     def __init__(self, body: list[ast.stmt]):
         self.values: dict[str, object] = {}
-        counts: dict[str, int] = {}
-        for node in body:
-            for target in _bound_names(node):
-                counts[target] = counts.get(target, 0) + 1
-        changed = _changed_through_global(body)
+        counts = module_binding_counts(body)
         for node in body:
             if (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if len(targets) != 1 or not isinstance(targets[0], ast.Name):
                     continue
                 name = targets[0].id
-                if counts.get(name) != 1 or name in changed:
+                if counts.get(name) != 1:
                     continue
                 value = self.fold(node.value)
                 if value is not _NOT:
@@ -104,29 +102,119 @@ class Constants:
 
 
 
-def _bound_names(node: ast.stmt):
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            yield from _target_names(target)
-    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-        yield from _target_names(node.target)
-    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        yield node.name
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            yield (alias.asname or alias.name).split(".")[0]
-    elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.If, ast.While,
-                           ast.Try)):
-        # Bindings inside blocks at the top level make the name variable.
-        for child in ast.walk(node):
-            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-                yield child.id
+def module_binders(body: list[ast.stmt]):
+    """``(name, binder)`` for each binding of a name in the module's own
+    scope (``binder``: the statement or node binding it), in the order of
+    the source: assignments of every form (``=``, ``+=``, ``:=`` anywhere
+    in the module's scope, a comprehension's included, ``for``, ``with ...
+    as``, ``except ... as``, ``match`` captures, ``del``), ``def``,
+    ``class`` and imports. ``from m import *`` (which may bind any name) is
+    ``("*", node)``. Names a function or class body binds are its own and
+    not given (a function's ``global`` is :func:`_changed_through_global`'s);
+    a comprehension's loop variables are its own too."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                yield (alias.asname or alias.name).split(".")[0], node
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            yield node.id, node
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            yield node.name, node
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            yield node.name, node
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            yield node.rest, node
+        children = _module_scope_children(node)
+        stack.extend(reversed(children))
 
 
-def _target_names(target: ast.AST):
-    for child in ast.walk(target):
-        if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-            yield child.id
+def function_binders(function: ast.AST):
+    """``(name, binder)`` for each binding inside ``function`` (a ``def``
+    or ``lambda``): its parameters and every name its body binds, a nested
+    function's or class's included (whoever reads one of its names only
+    needs to know it cannot trust it)."""
+    for node in ast.walk(function):
+        if node is function:
+            continue
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            yield node.id, node
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.name, node
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                yield (alias.asname or alias.name).split(".")[0], node
+        elif isinstance(node, ast.arg):
+            yield node.arg, node
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            yield node.name, node
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            yield node.name, node
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            yield node.rest, node
+
+
+def shadowing_names(function: ast.AST) -> frozenset[str]:
+    """The names ``function`` binds by anything but an import: inside it,
+    a module's import of that name (``from os.path import join``) is not
+    what the name is."""
+    return frozenset(name for name, binder in function_binders(function)
+                     if not isinstance(binder, (ast.Import, ast.ImportFrom)))
+
+
+def _module_scope_children(node: ast.AST) -> list:
+    """The parts of ``node`` run in the scope ``node`` is in."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        # Its name is bound here; its decorators, defaults and bases run here.
+        own = [ast.Name(id=node.name, ctx=ast.Store())] + list(node.decorator_list)
+        if isinstance(node, ast.ClassDef):
+            return own + node.bases + [k.value for k in node.keywords]
+        return own + _argument_parts(node.args) + ([node.returns] if node.returns else [])
+    if isinstance(node, ast.Lambda):
+        return _argument_parts(node.args)
+    if isinstance(node, ast.comprehension):
+        return [node.iter, *node.ifs]  # its target is the comprehension's own
+    return list(ast.iter_child_nodes(node))
+
+
+def _argument_parts(args: ast.arguments) -> list:
+    """Defaults and annotations: run where the function is made."""
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    return ([d for d in (*args.defaults, *args.kw_defaults) if d is not None]
+            + [a.annotation for a in params if a is not None and a.annotation is not None])
+
+
+def module_binding_counts(body: list[ast.stmt]) -> dict[str, int]:
+    """How many times the module binds each name (:func:`module_binders`);
+    a name it may bind without saying so — changed through ``global``, or
+    bound before a ``from m import *`` — counts two: it is never one
+    value. ``"*"`` counts the module's ``from m import *``."""
+    counts: dict[str, int] = {}
+    for name, _ in module_binders(body):
+        if name == "*":
+            counts = {seen: max(count, 2) for seen, count in counts.items()}
+        counts[name] = counts.get(name, 0) + 1
+    for name in _changed_through_global(body):
+        counts[name] = max(counts.get(name, 0), 2)
+    return counts
+
+
+def names_not_only_imported(body: list[ast.stmt]) -> set[str]:
+    """The names the module's scope binds by anything but an import too,
+    that a ``from m import *`` after their binding may rebind, or that a
+    function changes through ``global``: an import of one is not what the
+    name is everywhere."""
+    found = _changed_through_global(body)
+    seen = set()
+    for name, binder in module_binders(body):
+        if name == "*":
+            found |= seen
+        elif not isinstance(binder, (ast.Import, ast.ImportFrom)):
+            found.add(name)
+        seen.add(name)
+    return found
 
 
 def _changed_through_global(body: list[ast.stmt]) -> set[str]:

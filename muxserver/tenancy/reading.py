@@ -35,6 +35,7 @@ from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
 from muxserver.tenancy.routes import _factory_name
 from muxserver.tenancy.routes import blueprint_names
+from muxserver.tenancy.routes import factory_arguments
 from muxserver.tenancy.routes import find_handlers
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
@@ -174,7 +175,7 @@ def check_static_options(tree: ast.Module, consts: Constants,
         if factory == "Flask":
             apps.append(_app_static(node, consts, folders, functions))
         elif factory == "Blueprint" and id(node) not in served:
-            given = _arguments(node, _BLUEPRINT_POSITIONS)
+            given = factory_arguments(node)
             for name in ("static_folder", "static_url_path"):
                 if name in given and consts.fold(given[name]) is not None:
                     raise _error(node, f"Blueprint({name}={ast.unparse(given[name])}) is not "
@@ -199,25 +200,6 @@ def check_static_options(tree: ast.Module, consts: Constants,
 _STATIC_OPTIONS = frozenset(["static_folder", "static_url_path"])
 
 
-#: ``Flask(import_name, static_url_path, static_folder, static_host,
-#: host_matching, subdomain_matching, template_folder, ...)``: the
-#: positions of the arguments read here.
-_FLASK_POSITIONS = ("import_name", "static_url_path", "static_folder", "static_host",
-                    "host_matching", "subdomain_matching", "template_folder")
-#: ``Blueprint(name, import_name, static_folder, static_url_path,
-#: template_folder, ...)``.
-_BLUEPRINT_POSITIONS = ("name", "import_name", "static_folder", "static_url_path",
-                        "template_folder")
-
-
-def _arguments(call: ast.Call, positions: tuple) -> dict:
-    given = {k.arg: k.value for k in call.keywords if k.arg}
-    for position, name in enumerate(positions):
-        if len(call.args) > position and not isinstance(call.args[position], ast.Starred):
-            given.setdefault(name, call.args[position])
-    return given
-
-
 def _read_folder(call: ast.Call, factory: str, name: str, node: ast.AST,
                  folders: FolderReader, functions: tuple = ()):
     """The recipe of a folder argument, refused with the call's line when
@@ -237,7 +219,7 @@ def _app_static(call: ast.Call, consts: Constants, folders: FolderReader,
     ``Flask(...)`` call: the folder's recipe (``"static"`` when not
     given), the url path without its trailing slash (None: Flask's
     default, ``/`` and the folder's last name)."""
-    given = _arguments(call, _FLASK_POSITIONS)
+    given = factory_arguments(call)
 
     def refuse(name, why):
         return _error(call, f"Flask({name}={ast.unparse(given[name])}) is not offered here: "
@@ -277,9 +259,14 @@ def blueprint_static(call: ast.Call, consts: Constants, folders: FolderReader) -
     :raises SyntaxError: for a folder the reader does not read, or a url
         path that is not such a literal.
     """
-    given = _arguments(call, _BLUEPRINT_POSITIONS)
+    given = factory_arguments(call)
     if "static_folder" not in given or consts.fold(given["static_folder"]) is None:
         return None
+    if "root_path" in given:
+        raise _error(call, f"Blueprint(root_path={ast.unparse(given['root_path'])}) is not "
+                           "offered here beside a static_folder: the static folder is read "
+                           'beside the blueprint\'s module; run Flask itself with runtime = '
+                           '"process"')
     folder = _read_folder(call, "Blueprint", "static_folder", given["static_folder"], folders)
     url = consts.fold(given["static_url_path"]) if "static_url_path" in given else None
     if url is not None and (type(url) is not str or not url.startswith("/")):
@@ -301,7 +288,7 @@ def read_template_folders(tree: ast.Module, folders: FolderReader) -> list[list]
         factory = _factory_name(node) if isinstance(node, ast.Call) else None
         if factory is None:
             continue
-        given = _arguments(node, _FLASK_POSITIONS if factory == "Flask" else _BLUEPRINT_POSITIONS)
+        given = factory_arguments(node)
         if "template_folder" not in given:
             continue  # "templates" beside the module, or none: inside the tenant
         recipe = folders.read(given["template_folder"], functions)
@@ -863,6 +850,12 @@ def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "register_blueprint"):
             continue
+        if any(k.arg is None for k in node.keywords) or any(
+                isinstance(a, ast.Starred) for a in node.args):
+            raise _error(node, "register_blueprint(*args) or register_blueprint(**options) "
+                               "cannot be read at deploy time: the url prefix is read from "
+                               "the call as written; pass the blueprint and url_prefix= by "
+                               "name")
         given = [k.value for k in node.keywords if k.arg == "url_prefix"]
         if not given or (isinstance(given[0], ast.Constant) and given[0].value is None):
             continue  # the blueprint's own prefix holds

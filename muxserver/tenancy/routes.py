@@ -34,10 +34,12 @@ from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.converters import AnyConverterName
 from muxserver.tenancy.classviews import view_base
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.folding import names_not_only_imported
+from muxserver.tenancy.folding import shadowing_names
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 26
+READER_VERSION = 27
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -106,6 +108,35 @@ def _factory_name(call: ast.AST) -> str | None:
     return name if name in _APP_FACTORIES else None
 
 
+#: The parameters of ``Flask(...)`` and ``Blueprint(...)``, in Flask 3.1's order.
+FACTORY_PARAMETERS = {
+    "Flask": ("import_name", "static_url_path", "static_folder", "static_host",
+              "host_matching", "subdomain_matching", "template_folder", "instance_path",
+              "instance_relative_config", "root_path"),
+    "Blueprint": ("name", "import_name", "static_folder", "static_url_path", "template_folder",
+                  "url_prefix", "subdomain", "url_defaults", "root_path", "cli_group"),
+}
+
+
+def factory_arguments(call: ast.Call) -> dict[str, ast.AST]:
+    """The arguments of a ``Flask(...)`` or ``Blueprint(...)`` call by
+    parameter name, given by name or by position.
+
+    :raises SyntaxError: for ``*args`` or ``**options``, which hide which
+        parameters they give (a static folder, a url prefix): read as if
+        not given, the app would be served otherwise than Flask makes it.
+    """
+    factory = _factory_name(call)
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords):
+        raise _error(call, f"{factory}(*args) or {factory}(**options) cannot be read at "
+                           "deploy time: the static folder, its url path and the url prefix "
+                           "are read from the call as written; pass the arguments by name")
+    given = dict(zip(FACTORY_PARAMETERS[factory], call.args))
+    given.update((k.arg, k.value) for k in call.keywords)
+    return given
+
+
 def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str, str]:
     """Top-level names bound to Flask()/Blueprint() -> their url prefix."""
     consts = consts if consts is not None else Constants(tree.body)
@@ -117,11 +148,11 @@ def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str,
             if factory is None:
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            given = factory_arguments(value).get("url_prefix")
             prefix = ""
-            for keyword in value.keywords:
-                if keyword.arg == "url_prefix" and not (
-                        isinstance(keyword.value, ast.Constant) and keyword.value.value is None):
-                    prefix = _literal_str(keyword.value, "url_prefix", consts).rstrip("/")
+            if given is not None and not (isinstance(given, ast.Constant)
+                                          and given.value is None):
+                prefix = _literal_str(given, "url_prefix", consts).rstrip("/")
             for target in targets:
                 if isinstance(target, ast.Name):
                     apps[target.id] = prefix
@@ -161,20 +192,35 @@ def imported_names(tree: ast.Module) -> dict[str, tuple[str, int, str | None]]:
     ``from a.b import c as d`` binds ``d`` to ``("a.b", 0, "c")``; ``import
     a.b`` binds ``a`` to ``("a", 0, None)``; ``import a.b as c`` binds ``c``
     to ``("a.b", 0, None)``.
+
+    A name is left out when it may name something else: imported from two
+    places, or bound by the module's own scope otherwise too (``join =
+    ...``, ``for os in ...``, changed through ``global``, or imported before
+    a ``from m import *``). A function binding it itself is the reader's to
+    see (:func:`muxserver.tenancy.folding.shadowing_names`).
     """
-    found = {}
+    found, conflicting = {}, set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                found[alias.asname or alias.name] = (node.module or "", node.level, alias.name)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    found[alias.asname] = (alias.name, 0, None)
-                else:
-                    top = alias.name.split(".")[0]
-                    found[top] = (top, 0, None)
-    return found
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, origin in _import_bindings(node):
+                if found.setdefault(name, origin) != origin:
+                    conflicting.add(name)
+    conflicting |= names_not_only_imported(tree.body)
+    return {name: origin for name, origin in found.items() if name not in conflicting}
+
+
+def _import_bindings(node: ast.Import | ast.ImportFrom):
+    """``(name, origin)`` for each name an import statement binds."""
+    if isinstance(node, ast.ImportFrom):
+        for alias in node.names:
+            yield alias.asname or alias.name, (node.module or "", node.level, alias.name)
+        return
+    for alias in node.names:
+        if alias.asname:
+            yield alias.asname, (alias.name, 0, None)
+        else:
+            top = alias.name.split(".")[0]
+            yield top, (top, 0, None)
 
 
 def object_origin(node: ast.AST, imports: dict) -> tuple[str, int, str] | None:
@@ -200,10 +246,14 @@ def object_origin(node: ast.AST, imports: dict) -> tuple[str, int, str] | None:
 class _Reader:
     """What the decorators of one module (or of an app factory's body) name."""
 
-    def __init__(self, tree: ast.Module, body: list[ast.stmt], consts: Constants):
+    def __init__(self, tree: ast.Module, body: list[ast.stmt], consts: Constants,
+                 factory: ast.AST | None = None):
         self.consts = consts
         self.local = _app_objects(ast.Module(body=body, type_ignores=[]), consts)
         self.imports = imported_names(tree)
+        #: Names the app factory (``body``'s function) binds itself: not
+        #: the module's imports of them.
+        self.shadowing = shadowing_names(factory) if factory is not None else frozenset()
         #: Functions defined at the top of the module and in ``body``: the
         #: lines of their ``def``s.
         self.functions: dict[str, list[int]] = {}
@@ -225,7 +275,7 @@ class _Reader:
         """``(module, level, variable, prefix)`` of a decorator's object."""
         if isinstance(target, ast.Name) and target.id in self.local:
             return ("", 0, target.id, self.local[target.id])
-        origin = object_origin(target, self.imports)
+        origin = self.origin_of(target)
         if origin is not None:
             return (*origin, None)
         return None
@@ -398,6 +448,11 @@ class _Reader:
                            "to be read at deploy time")
 
     def origin_of(self, node: ast.AST):
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in self.shadowing:
+            return None
         return object_origin(node, self.imports)
 
 
@@ -487,7 +542,7 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
             if node.name in FACTORY_NAMES:
                 # Routes declared inside an app factory, on the app it makes
                 # (the Flask tutorial's /hello).
-                inner = _Reader(tree, node.body, consts)
+                inner = _Reader(tree, node.body, consts, node)
                 for child in node.body:
                     if isinstance(child, _FUNCTIONS):
                         top_level.add(id(child))

@@ -155,3 +155,95 @@ def test_a_name_no_folder_can_have_is_no_tenant_folder():
     for name in ("st\x00atic", "\ud800", "a/\x00"):
         assert tenant_folder(name, "/app") is None, repr(name)
     assert tenant_folder("\udc80x", "/app") == "\udc80x"  # a byte no encoding decoded: a name
+
+
+def test_a_name_the_module_rebinds_in_any_form_is_not_read():
+    """Every binding of the module's scope makes a name variable: ``:=``
+    (in an expression, a comprehension, a default, a decorator), ``match``
+    captures, ``with``/``except ... as``, ``del``, ``+=``, a ``global`` of
+    a method's, a ``from m import *`` after it. Flask reads the last value:
+    the reader read the first (a walrus, a match) and served another folder."""
+    forms = [
+        "if (S := 'b'):\n    pass",
+        "(S := 'b')",
+        "[S := x for x in ['b']]",
+        "{x: (S := x) for x in ['b']}",
+        "def f(x=(S := 'b')):\n    pass",
+        "g = lambda x=(S := 'b'): x",
+        "@print(S := 'b')\ndef h():\n    pass",
+        "class C(dict, metaclass=type(S := 'b')):\n    pass",
+        "match 'b':\n    case S:\n        pass",
+        "match ['b']:\n    case [*S]:\n        pass",
+        "match {}:\n    case {**S}:\n        pass",
+        "import contextlib\nwith contextlib.nullcontext('b') as S:\n    pass",
+        "try:\n    pass\nexcept Exception as S:\n    pass",
+        "del S",
+        "S += 'b'",
+        "class D:\n    def m(self):\n        global S\n        S = 'b'",
+        "from os.path import *",
+        "for S in ['b']:\n    pass",
+        "(S, T) = 'b', 'c'",
+        "import json as S",
+    ]
+    for form in forms:
+        source = f"S = 'a'\n{form}\nFolder(S)\n"
+        assert folders_of(source, "app.py") == [None], form
+
+
+def test_names_bound_in_their_own_scope_leave_the_module_name_read():
+    """A comprehension's loop variable, a function's or a class's names are
+    their own: the module's S is still the one value."""
+    assert folders_of("""
+        S = 'a'
+        [S for S in ['b']]
+        def f(S='c'):
+            S = 'd'
+            (S := 'e')
+        class C:
+            S = 'f'
+        Folder(S)
+    """, "app.py") == ["a"]
+
+
+def test_an_import_rebound_or_shadowed_is_not_read_as_the_module_it_names():
+    """``from os.path import join`` then ``join = ...`` (or ``os = ...``)
+    computes something else in Flask: the reader read os.path.join."""
+    assert folders_of("""
+        import os
+        from os.path import join
+        join = lambda *parts: "elsewhere"
+        Folder(join("a", "b"))
+    """, "app.py") == [None]
+    assert folders_of("""
+        import os
+        for os in [None]:
+            pass
+        Folder(os.path.join("a", "b"))
+    """, "app.py") == [None]
+    assert folders_of("""
+        from os.path import join
+        from helpers import *
+        Folder(join("a", "b"))
+    """, "app.py") == [None]
+    assert folders_of("""
+        from helpers import join
+        def create_app():
+            from os.path import join
+            Folder(join("a", "b"))
+    """, "app.py") == [None]  # two joins: which one depends on where it is
+    assert folders_of("""
+        from os import path
+        Folder(path.join("a", "b"))
+        def create_app(path=None):
+            Folder(path.join("a", "b"))
+            def inner():
+                Folder(path.join("a", "b"))
+        def make_app():
+            def join(*parts):
+                return "elsewhere"
+            from os.path import dirname
+            Folder(dirname(join("a", "b")))
+            Folder(dirname("a/b"))
+        def str(value):
+            return value
+    """, "app.py") == ["a/b", None, None, None, "a"]

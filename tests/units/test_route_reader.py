@@ -125,3 +125,62 @@ def test_a_view_class_imported_from_another_module_is_left_to_the_scanner():
               "app.add_url_rule('/r', view_func=Report.as_view('report'))\n")
     [handler] = find_handlers(ast.parse(source))
     assert list(handler.view_class) == ["views", 1, "Report"]
+
+
+def read(source):
+    from muxserver.tenancy.reading import read_module
+    return read_module(ast.parse(source))
+
+
+@pytest.mark.parametrize("call, line", [
+    ("app = Flask(__name__, **{'static_folder': 'x'})", 2),
+    ("args = (__name__, '/u', 'x')\napp = Flask(*args)", 3),
+    ("app = Flask(__name__, *['/u', 'x'])", 2),
+    ("bp = Blueprint('bp', __name__, **{'url_prefix': '/p'})", 2),
+    ("def create_app():\n    return Blueprint('bp', __name__, **{'static_folder': 's'})", 3),
+    ("app = Flask(__name__)\nbp = Blueprint('bp', __name__)\n"
+     "app.register_blueprint(bp, **{'url_prefix': '/p'})", 4),
+])
+def test_arguments_hidden_in_a_splat_are_refused_with_the_line(call, line):
+    """``Flask(__name__, **{'static_folder': 'x'})`` was read as no folder
+    given (Flask serves x/ at /x, the server static/ at /static); a url
+    prefix in ``**`` was dropped."""
+    with pytest.raises(SyntaxError) as info:
+        read(f"from flask import Flask, Blueprint\n{call}\n")
+    assert "cannot be read at deploy time" in info.value.msg and info.value.lineno == line
+
+
+def test_arguments_given_by_position_are_read_at_flasks_positions():
+    """Blueprint's sixth parameter is its url_prefix (read as none), Flask's
+    tenth its root_path (not refused beside the static folder)."""
+    meta = read("from flask import Flask, Blueprint\n"
+                "bp = Blueprint('bp', __name__, None, None, None, '/p')\n")
+    assert meta["app_objects"] == {"bp": "/p"}
+    for call in ("Flask(__name__, None, 'static', None, False, False, 'templates', None, "
+                 "False, '/elsewhere')",
+                 "Blueprint('bp', __name__, 's', root_path='/elsewhere')"):
+        with pytest.raises(SyntaxError) as info:
+            read(f"from flask import Flask, Blueprint\nx = {call}\n")
+        assert "root_path=" in info.value.msg and info.value.lineno == 2
+
+
+def test_a_route_constant_rebound_by_a_walrus_is_not_read():
+    """``P := '/b'`` at the top rebinds P: Flask routes /b, the reader read /a."""
+    with pytest.raises(SyntaxError) as info:
+        handlers("from flask import Flask\napp = Flask(__name__)\nP = '/a'\nprint(P := '/b')\n"
+                 "@app.route(P)\ndef f():\n    pass\n")
+    assert "must be a string literal" in info.value.msg and info.value.lineno == 5
+
+
+def test_an_app_factorys_own_name_is_not_the_blueprint_the_module_imports():
+    """``bp = make()`` in create_app is not ``from views import bp``: its
+    routes were read as views.bp's."""
+    with pytest.raises(SyntaxError) as info:
+        handlers("from flask import Flask\nfrom views import bp\ndef create_app():\n"
+                 "    app = Flask(__name__)\n    bp = make()\n    @bp.route('/x')\n"
+                 "    def f():\n        pass\n    return app\n")
+    assert "not made by Flask" in info.value.msg and info.value.lineno == 6
+    [handler] = find_handlers(ast.parse(
+        "from flask import Flask\ndef create_app():\n    from views import bp\n"
+        "    @bp.route('/x')\n    def f():\n        pass\n"))
+    assert handler.app == ("views", 0, "bp", None)  # its own import is read
