@@ -26,6 +26,10 @@ from muxserver.http.admin import AdminAPI  # noqa: E402
 from muxserver.http.server import AdminServer  # noqa: E402
 from muxserver.http.server import Server  # noqa: E402
 from muxserver.tenancy.health import check_version  # noqa: E402
+from tests.shards import pytest_addoption  # noqa: E402,F401 (test files run in parallel processes)
+from tests.shards import pytest_configure  # noqa: E402,F401
+from tests.shards import pytest_runtestloop  # noqa: E402,F401
+from tests.shards import pytest_sessionfinish  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parent.parent
 #: Operator modules of the tests (``module_path``): full Python in the server.
