@@ -204,18 +204,14 @@ def _calm_200(target) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "muxserver/ops/metrics.py add_snapshot: the sum of ended processes keeps the first "
-    "MAX_VALUES_PER_TENANT label values it is given per tenant, and a breached process's are "
-    "given first; a fix needs each counter's label values from a closed set the bound covers "
-    "(statuses are not one), or an overflow that loses no count"))
 def test_an_ended_process_cannot_crowd_out_anothers_counts(target):
-    """Hole 7 (open): what the supervisor keeps of ended processes holds 64
+    """Hole 7: what the supervisor keeps of ended processes held 64
     label values per tenant and counter, first come. A breached process sent
     a last snapshot of 64 statuses calm never answered, and ended; when the
     other process ended (killed by the kernel, say) its 10 answers of 200
     for calm were dropped from the sum: ``mux_requests_total`` of calm's 200
-    fell from 10 to 0, for good."""
+    fell from 10 to 0, for good. A count's label is now decided by its
+    value alone (:func:`muxserver.ops.metrics.label_value`)."""
     import signal
 
     first = set(target.serving_pids())

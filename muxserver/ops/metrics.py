@@ -47,13 +47,58 @@ COUNTERS = {
 
 #: Characters of one label value a snapshot may carry (tenant names are 63).
 MAX_LABEL_CHARS = 200
-#: Values of a counter's other label (statuses, reasons, kinds) one tenant's
-#: rows may carry in a snapshot: a server makes a few each, never this many.
-MAX_VALUES_PER_TENANT = 64
-#: The form of those values: ``200``, ``idle``, ``sandbox denied``, ``out``.
-_LABEL_VALUE = re.compile(r"[a-z0-9][a-z0-9 _.-]{0,31}\Z")
+#: The value a count is kept under when its own is none a counter knows.
+OTHER = "other"
+#: The statuses counted under their own value: the registered ones (IANA's
+#: registry, as Python's ``http.HTTPStatus`` knows it). Any other status
+#: (tenant code may answer 100 to 999) is counted under its class: ``2xx``.
+KNOWN_STATUSES = (
+    100, 101, 102, 103,
+    200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
+    300, 301, 302, 303, 304, 305, 307, 308,
+    400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417,
+    418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451,
+    500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+)
+_STATUS = re.compile(r"[1-9][0-9][0-9]\Z")
+#: Counter name -> the values its other label (status, reason, kind...)
+#: is kept under: a closed set, each with :data:`OTHER`.
+LABEL_VALUES = {
+    "mux_requests": (*map(str, KNOWN_STATUSES), *(f"{n}xx" for n in range(1, 10))),
+    "mux_evictions": ("admin", "idle", "memory", "deploy", "removed"),
+    "mux_limit_kills": ("cpu", "memory", "wall"),
+    "mux_egress_connections": ("allowed", "refused"),
+    "mux_egress_bytes": ("out", "in"),
+}
+LABEL_VALUES = {name: frozenset(values) | {OTHER} for name, values in LABEL_VALUES.items()}
+#: Values of a counter's other label one tenant's rows may carry, whatever
+#: the rows a serving process sends: the largest of :data:`LABEL_VALUES`.
+MAX_VALUES_PER_TENANT = max(len(values) for values in LABEL_VALUES.values())
+_CANONICAL = {name: {value: value for value in values} for name, values in LABEL_VALUES.items()}
 #: The tenant label of what belongs to no tenant (a limit before routing).
 NO_TENANT = "-"
+
+
+def label_value(counter: str, value: str) -> str:
+    """The value a count of ``counter`` labelled ``value`` (its label after
+    the tenant) is kept under by the supervisor: ``value`` if the counter
+    knows it (:data:`LABEL_VALUES`), else a status's class (``599`` ->
+    ``5xx``, which ``status=~"5.."`` still matches), else :data:`OTHER`.
+
+    Decided by the value alone, never by the rows that came before: so no
+    process's rows can make the supervisor drop or relabel another's (a
+    first-come bound did: a breached process's 64 made-up statuses for a
+    tenant crowded out the other processes' 200s from the sum of ended
+    processes), and what it keeps per tenant and counter is bounded by
+    construction (:data:`MAX_VALUES_PER_TENANT`). The limit: a status or
+    reason outside the set is counted, under a coarser name.
+    """
+    kept = _CANONICAL[counter].get(value)
+    if kept is not None:
+        return kept
+    if counter == "mux_requests" and _STATUS.match(value):
+        return _CANONICAL[counter][value[0] + "xx"]
+    return OTHER
 
 
 def is_count(value) -> bool:
@@ -76,13 +121,13 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
     be one part of a process's snapshot (:class:`ProcessSnapshot`).
 
     :param tenants: the names the supervisor registered (a container). A
-        row or bucket of any other tenant is left out, and so are a
-        tenant's rows past :data:`MAX_VALUES_PER_TENANT` per counter and
-        rows whose other labels are not of a label's form: the supervisor keeps
-        what it is sent (an ended process's snapshot for good), so what a
-        serving process may name must be what the supervisor gave out, not
-        whatever it makes up. A tenant removed since is left out too (its
-        series end, as they would on a restart).
+        row or bucket of any other tenant is left out, and a row's other
+        labels are kept under :func:`label_value` (rows that come to the
+        same are added up): the supervisor keeps what it is sent (an ended
+        process's snapshot for good), so what a serving process may name
+        must be what the supervisor gave out or knows, not whatever it
+        makes up. A tenant removed since is left out too (its series end,
+        as they would on a restart).
 
     .. warning::
        The numbers are the serving process's word: a breached one can
@@ -96,24 +141,23 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
             if name not in COUNTERS:
                 return None
             width = len(COUNTERS[name][1])
-            kept, values = [], {}
+            kept: dict[tuple, float] = {}
             for key, value in rows:
                 if (len(key) != width or not is_count(value)
                         or not all(isinstance(k, str) and len(k) <= MAX_LABEL_CHARS for k in key)):
                     return None
-                # Rows, not the snapshot: a snapshot refused is a heartbeat
-                # missed, and a tenant answering 800 distinct statuses must
-                # not get its serving process killed as stuck.
                 tenant = key[0]
                 if tenant != NO_TENANT and tenant not in tenants:
                     continue
                 named.add(tenant)
-                if (not all(_LABEL_VALUE.match(k) for k in key[1:])
-                        or values.get(tenant, 0) >= MAX_VALUES_PER_TENANT):
-                    continue
-                values[tenant] = values.get(tenant, 0) + 1
-                kept.append([list(key), value])
-            counters[name] = kept
+                # Kept, never dropped: a tenant answering 800 distinct
+                # statuses has them counted (and its process not refused
+                # its heartbeat, nor killed as stuck).
+                key = (tenant, *(label_value(name, k) for k in key[1:]))
+                kept[key] = kept.get(key, 0) + value
+            if not all(math.isfinite(value) for value in kept.values()):
+                return None
+            counters[name] = [[list(key), value] for key, value in kept.items()]
         buckets = {}
         for tenant, row in snapshot["buckets"].items():
             if (not isinstance(tenant, str) or len(tenant) > MAX_LABEL_CHARS
@@ -163,7 +207,9 @@ class ProcessSnapshot:
     replaces what was kept for those tenants. Parts may come in any order,
     and again; what is kept stays within what a checked snapshot may hold
     (registered tenants, :data:`MAX_VALUES_PER_TENANT` values each per
-    counter), whatever parts a breached process sends.
+    counter), whatever parts a breached process sends. Each process's rows
+    are kept apart (a scrape adds them up): no process's can push out
+    another's.
 
     :param pid: the process's pid (the supervisor's knowledge, not its word).
     """
@@ -210,25 +256,21 @@ class ProcessSnapshot:
 
 
 def add_snapshot(total: dict | None, snapshot: dict) -> dict:
-    """``total`` with the counters and buckets of ``snapshot`` added: what
-    the supervisor keeps of ended processes (one snapshot, whatever the
-    number of processes that ended)."""
+    """``total`` with the counters and buckets of ``snapshot`` (a checked
+    one: :func:`checked_snapshot`) added: what the supervisor keeps of ended
+    processes (one snapshot, whatever the number of processes that ended).
+
+    Every count is added under its own labels: what one ended process
+    named cannot push out another's. The sum is bounded as each checked
+    snapshot is: the tenants registered (then) times
+    :data:`MAX_VALUES_PER_TENANT` per counter.
+    """
     if total is None:
         total = {"pid": 0, "live": False, "counters": {}, "buckets": {}}
     for name, rows in snapshot["counters"].items():
         merged = {tuple(k): v for k, v in total["counters"].get(name, [])}
-        values: dict[str, int] = {}
-        for key in merged:
-            values[key[0]] = values.get(key[0], 0) + 1
         for key, value in rows:
-            key = tuple(key)
-            if key not in merged:
-                # The sum keeps the bound each snapshot has: ended processes
-                # one after another must not add new values without end.
-                if values.get(key[0], 0) >= MAX_VALUES_PER_TENANT:
-                    continue
-                values[key[0]] = values.get(key[0], 0) + 1
-            merged[key] = merged.get(key, 0) + value
+            merged[tuple(key)] = merged.get(tuple(key), 0) + value
         total["counters"][name] = [[list(k), v] for k, v in merged.items()]
     for tenant, row in snapshot["buckets"].items():
         old = total["buckets"].get(tenant)

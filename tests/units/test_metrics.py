@@ -95,14 +95,49 @@ def test_a_snapshot_names_only_tenants_the_supervisor_registered():
     assert checked["counters"]["mux_requests"] == [[["acme", "200"], 1]]
     assert checked["counters"]["mux_limit_kills"] == [[["-", "cpu"], 1]]
     assert list(checked["buckets"]) == ["acme"]
-    # A tenant's rows are bounded, and of a label's form; the rest of the
-    # snapshot (its heartbeat) is still believed.
+    # A tenant's rows are bounded, their labels from a closed set, and every
+    # count kept; the rest of the snapshot (its heartbeat) is still believed.
     snapshot = worker.snapshot()
     snapshot["counters"]["mux_requests"] = [[["acme", str(n)], 1] for n in range(200, 1000)] + [
-        [["acme", "200\nmux_requests_total 1"], 1]]
-    checked = checked_snapshot(snapshot, {"acme"})
-    assert len(checked["counters"]["mux_requests"]) == MAX_VALUES_PER_TENANT
-    assert all("\n" not in key[1] for key, _ in checked["counters"]["mux_requests"])
+        [["acme", "200\nmux_requests_total 1"], 1], [["acme", "200"], 5]]
+    checked = dict((key[1], value) for key, value in
+                   checked_snapshot(snapshot, {"acme"})["counters"]["mux_requests"])
+    assert len(checked) <= MAX_VALUES_PER_TENANT
+    assert sum(checked.values()) == 806
+    assert (checked["200"], checked["511"], checked["5xx"], checked["9xx"], checked["other"]) == (
+        6, 1, 100 - 11, 100, 1)
+
+
+def test_a_label_value_is_decided_by_the_value_alone():
+    """Known values are kept, a status outside the registry under its class
+    (``status=~"5.."`` still finds it), anything else under ``other``."""
+    from muxserver.ops.metrics import label_value
+
+    assert [label_value("mux_requests", s) for s in ("200", "418", "599", "299", "999")] == [
+        "200", "418", "5xx", "2xx", "9xx"]
+    assert [label_value("mux_requests", s) for s in ("099", "1000", "2OO", "", "٢٠٠")] == [
+        "other"] * 5
+    assert [label_value("mux_evictions", r) for r in ("idle", "deploy", "made up")] == [
+        "idle", "deploy", "other"]
+    assert label_value("mux_limit_kills", "wall") == "wall"
+
+
+def test_an_ended_process_cannot_push_out_anothers_counts():
+    """The sum of ended processes keeps every count under its own labels,
+    whatever values an earlier (breached) process named first."""
+    from muxserver.ops.metrics import add_snapshot
+    from muxserver.ops.metrics import checked_snapshot
+
+    breached = Metrics().snapshot()
+    breached["counters"]["mux_requests"] = [[["acme", f"{n:03d}"], 1] for n in range(1000)]
+    honest = Metrics()
+    for _ in range(10):
+        honest.observe_request("acme", 200, 0.002)
+    total = add_snapshot(None, checked_snapshot(breached, {"acme"}))
+    total = add_snapshot(total, checked_snapshot(honest.snapshot(), {"acme"}))
+    supervisor = Metrics(snapshots=lambda: [total])
+    assert supervisor.merged("mux_requests")[("acme", "200")] == 11
+    assert supervisor.total("mux_requests") == 1010
 
 
 def test_ended_processes_add_no_values_past_the_bound():
@@ -118,7 +153,8 @@ def test_ended_processes_add_no_values_past_the_bound():
         for status in range(100 + 64 * n, 100 + 64 * (n + 1)):
             worker.observe_request("acme", status, 0.002)
         total = add_snapshot(total, checked_snapshot(worker.snapshot(), {"acme"}))
-    assert len(total["counters"]["mux_requests"]) == MAX_VALUES_PER_TENANT
+    assert len(total["counters"]["mux_requests"]) <= MAX_VALUES_PER_TENANT
+    assert sum(value for _, value in total["counters"]["mux_requests"]) == 640
 
 
 def test_ended_processes_are_kept_as_one_sum():
