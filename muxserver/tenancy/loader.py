@@ -238,9 +238,9 @@ class Loader:
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
         display = f"{state.name}/{ref.file}"
-        hit = self.cache.get(ref.key)
-        if hit is not None:
-            return self.cache.load_code(hit[1], display)
+        code = self.cache.code(ref.key, display)
+        if code is not None:
+            return code
         try:
             with open(os.path.join(state.spec.root, ref.file), "rb") as f:
                 data = f.read()
@@ -258,7 +258,7 @@ class Loader:
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
-        return self.cache.load_code(self.cache.get(ref.key)[1], display)
+        return self.cache.code(ref.key, display)
 
     # -- runtime -----------------------------------------------------------------
 
