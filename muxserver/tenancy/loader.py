@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from gevent.lock import Semaphore
 
@@ -270,8 +271,8 @@ class Loader:
             name = state.name
             hooks = _TenantHooks(self, state)
             log_line = hooks.log_line
-            # Its /data folder is made on first use (TenantFiles.ensure_data).
-            files = TenantFiles(state.spec.root, data_folder(self._state_dir, name),
+            # Its /data folder is named and made on first use (TenantFiles.ensure_data).
+            files = TenantFiles(state.spec.root, partial(data_folder, self._state_dir, name),
                                 state.spec.manifest.limits.storage_mb * 2**20)
             site = hooks.site = TenantSite(
                 name, state.spec.root, state.spec.routes + state.spec.url_aliases,
@@ -287,12 +288,13 @@ class Loader:
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,
-                env=forms.environment(name, state.spec.manifest, state.spec.version,
-                                      self.config.port),
+                # Built on first use: a hello world never reads it.
+                env=partial(forms.environment, name, state.spec.manifest, state.spec.version,
+                            self.config.port),
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
-            site.env = runtime.env
+            site.environment = runtime.environment
             site.import_module = runtime.import_module
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
