@@ -395,6 +395,8 @@ class Loader:
         tenant's apps)."""
         state = generation.state
         site = generation.site
+        if not site.apps:
+            return self._function_handlers(generation, endpoint, namespace), [], {}
         declared: dict[str, list] = {}
         owners = []
         by_rule = {}  # add_url_rule's views, by endpoint: Flask keeps one per name
@@ -427,12 +429,7 @@ class Loader:
                 ends = [(f, a) for rule, f, a in found if route.rule.endswith(rule)]
                 func, owner = (exact or ends or [(f, a) for _, f, a in found] or [(None, None)])[0]
             if func is None:
-                func = namespace.get(route.handler)
-            if route.kind == "function:gcf" and \
-                    "FUNCTION_SIGNATURE_TYPE" not in state.spec.manifest.env:
-                # functions-framework writes it once the module has run.
-                generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = \
-                    cloudfunctions.signature_type(func)
+                func = _module_handler(generation, route, namespace)
             if func is not None and callable(func):
                 key = (route.handler, route.rule)
                 handlers[key] = func
@@ -440,6 +437,19 @@ class Loader:
                     route_apps[key] = ([owner] if owner.is_blueprint else []) + tenant_apps
         apps = owners + [a for a in tenant_apps if a not in owners]
         return handlers, apps, route_apps
+
+    @staticmethod
+    def _function_handlers(generation: Generation, endpoint: str, namespace: dict) -> dict:
+        """:meth:`_handlers` of a tenant that made no ``Flask()`` or
+        ``Blueprint()`` (a function, a hello world): its routes' functions
+        by name in the module."""
+        handlers = {}
+        for route in generation.state.spec.routes:
+            if route.endpoint == endpoint:
+                func = _module_handler(generation, route, namespace)
+                if func is not None and callable(func):
+                    handlers[(route.handler, route.rule)] = func
+        return handlers
 
     @staticmethod
     def _url_rule_view(state, route, found):
@@ -459,6 +469,16 @@ class Loader:
                        "methods=[...] to say which")
             raise TenantLoadError(message, state.name, message)
         return func, owner
+
+
+def _module_handler(generation: Generation, route, namespace: dict):
+    """The module global a route names (None if it has none)."""
+    func = namespace.get(route.handler)
+    if route.kind == "function:gcf" and \
+            "FUNCTION_SIGNATURE_TYPE" not in generation.state.spec.manifest.env:
+        # functions-framework writes it once the module has run.
+        generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = cloudfunctions.signature_type(func)
+    return func
 
 
 def _of_blueprint(found, route, app_index: int) -> list:
