@@ -291,11 +291,33 @@ class TenantRuntime:
         #: ``outbound(host, port, timeout) -> socket``: a connection through
         #: the server's egress proxy (set by the host; None: no outbound HTTP).
         self.outbound = None
-        #: Its databases' locks and open transactions (sandbox.facades.sqlite).
-        self.sqlite = SqliteState(self.files, make_lock)
+        self._make_lock = make_lock
+        self._sqlite: SqliteState | None = None
+        #: The host's hooks around file databases, ``(before_open, on_use,
+        #: on_open)`` (see :class:`~sandbox.facades.sqlite.SqliteState`),
+        #: given to :attr:`sqlite` when it is made.
+        self.sqlite_hooks: tuple | None = None
         #: The builtins of tenant code: one dict for every tenant (3.3 KB
         #: saved per tenant), see :func:`tenant_builtins`.
         self.builtins = tenant_builtins()
+
+    @property
+    def sqlite(self) -> SqliteState:
+        """Its databases' locks and open transactions
+        (:mod:`sandbox.facades.sqlite`), made on first use: most functions
+        open no database."""
+        state = self._sqlite
+        if state is None:
+            state = self._sqlite = SqliteState(self.files, self._make_lock)
+            if self.sqlite_hooks is not None:
+                state.before_open, state.on_use, state.on_open = self.sqlite_hooks
+        return state
+
+    def end_request(self, budget) -> None:
+        """Roll back what a finished request (or module load) of ``budget``
+        left open in its databases, if it has any."""
+        if self._sqlite is not None:
+            self._sqlite.end_request(budget)
 
     @property
     def env(self) -> dict:
@@ -481,7 +503,8 @@ class TenantRuntime:
     def close(self) -> None:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
-        self.sqlite.close_all()
+        if self._sqlite is not None:
+            self._sqlite.close_all()
         self.files.close_all()
         clear_modules(self._modules.values())
         self._modules.clear()

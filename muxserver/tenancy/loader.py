@@ -298,8 +298,7 @@ class Loader:
             site.import_module = runtime.import_module
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
-            runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
-            runtime.sqlite.on_open = gate.track
+            runtime.sqlite_hooks = (gate.ensure, gate.ensure, gate.track)
             gate.on_moved = hooks.moved
             site.data_gate = gate
             generation.runtime = runtime
@@ -367,7 +366,7 @@ class Loader:
             raise
         finally:
             # A transaction the module's top level left open is rolled back.
-            runtime.sqlite.end_request(budget)
+            runtime.end_request(budget)
         handlers, apps, route_apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms,
