@@ -251,7 +251,9 @@ class TenantRuntime:
     :param log: receives each printed line.
     :param extra_modules: operator-allowed module name -> real module.
     :param files: the tenant's ``/app`` and ``/data``.
-    :param env: what ``os.environ`` holds.
+    :param env: what ``os.environ`` holds, or a function returning it
+        (called on first use: a function that never reads its environment
+        never has one built).
     :param make_lock: ``make_lock(path)`` makes the lock of one database
         file (the host passes one that waits for greenlets and for its other
         processes, :mod:`muxserver.tenancy.writelock`).
@@ -266,7 +268,7 @@ class TenantRuntime:
         log: Callable[..., None] = lambda line, level="info": None,
         extra_modules: dict[str, ModuleType] | None = None,
         files: TenantFiles | None = None,
-        env: dict | None = None,
+        env: dict | Callable[[], dict] | None = None,
         make_lock: Callable[[str], object] = LocalLock,
     ):
         _disable_shared_caches_once()
@@ -284,18 +286,56 @@ class TenantRuntime:
         #: The tenant's /app and /data (sandbox.facades.files).
         self.files = files or TenantFiles()
         self._open = self.files.open  # one bound method for all its modules
-        #: The tenant's environment: ``os.environ`` is this dict (its own
-        #: copy), so the host can set a variable as a platform's runtime
-        #: would once the module has run.
-        self.env = {str(k): str(v) for k, v in (env or {}).items()}
+        self._env_source = env
+        self._env: dict | None = None
         #: ``outbound(host, port, timeout) -> socket``: a connection through
         #: the server's egress proxy (set by the host; None: no outbound HTTP).
         self.outbound = None
-        #: Its databases' locks and open transactions (sandbox.facades.sqlite).
-        self.sqlite = SqliteState(self.files, make_lock)
+        self._make_lock = make_lock
+        self._sqlite: SqliteState | None = None
+        #: The host's hooks around file databases, ``(before_open, on_use,
+        #: on_open)`` (see :class:`~sandbox.facades.sqlite.SqliteState`),
+        #: given to :attr:`sqlite` when it is made.
+        self.sqlite_hooks: tuple | None = None
         #: The builtins of tenant code: one dict for every tenant (3.3 KB
         #: saved per tenant), see :func:`tenant_builtins`.
         self.builtins = tenant_builtins()
+
+    @property
+    def sqlite(self) -> SqliteState:
+        """Its databases' locks and open transactions
+        (:mod:`sandbox.facades.sqlite`), made on first use: most functions
+        open no database."""
+        state = self._sqlite
+        if state is None:
+            state = self._sqlite = SqliteState(self.files, self._make_lock)
+            if self.sqlite_hooks is not None:
+                state.before_open, state.on_use, state.on_open = self.sqlite_hooks
+        return state
+
+    def end_request(self, budget) -> None:
+        """Roll back what a finished request (or module load) of ``budget``
+        left open in its databases, if it has any."""
+        if self._sqlite is not None:
+            self._sqlite.end_request(budget)
+
+    @property
+    def env(self) -> dict:
+        """The tenant's environment: ``os.environ`` is this dict (its own
+        copy), so the host can set a variable as a platform's runtime would
+        once the module has run. Made on first use."""
+        env = self._env
+        if env is None:
+            source = self._env_source
+            if callable(source):
+                source = source()
+            env = self._env = {str(k): str(v) for k, v in (source or {}).items()}
+            self._env_source = None
+        return env
+
+    def environment(self) -> dict:
+        """:attr:`env`, as a bound method the host can hand on."""
+        return self.env
 
     @property
     def random(self) -> TenantRandom:
@@ -463,7 +503,8 @@ class TenantRuntime:
     def close(self) -> None:
         """Clear every module this runtime ran (their globals form cycles
         with their functions); call it only when no request runs on them."""
-        self.sqlite.close_all()
+        if self._sqlite is not None:
+            self._sqlite.close_all()
         self.files.close_all()
         clear_modules(self._modules.values())
         self._modules.clear()

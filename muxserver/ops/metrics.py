@@ -285,7 +285,7 @@ class _Counter:
         self._values = values
 
     def labels(self, *labels):
-        return _Child(self._values, tuple(str(v) for v in labels))
+        return _Child(self._values, tuple(map(str, labels)))
 
 
 class _Child:

@@ -92,9 +92,12 @@ def cache_key(source: bytes, extra_modules: frozenset[str] = frozenset()) -> str
 
 def _renamed(code: CodeType, filename: str) -> CodeType:
     """``code`` and the code objects inside it, as compiled from ``filename``."""
-    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c
-                   for c in code.co_consts)
-    return code.replace(co_filename=filename, co_consts=consts)
+    consts = code.co_consts
+    for c in consts:
+        if type(c) is CodeType:  # only then are its constants rebuilt
+            consts = tuple(_renamed(c, filename) if type(c) is CodeType else c for c in consts)
+            return code.replace(co_filename=filename, co_consts=consts)
+    return code.replace(co_filename=filename)
 
 
 class CodeCache:
@@ -107,6 +110,8 @@ class CodeCache:
         self.directory = Path(directory) if directory is not None else None
         self._memory: dict[str, bytes] = {}
         self._recent: dict[str, tuple] = {}
+        #: The code objects of recent entries, unmarshalled once (see :meth:`code`).
+        self._codes: dict[str, CodeType] = {}
         self.writable = False
         if self.directory is not None:
             try:
@@ -156,8 +161,11 @@ class CodeCache:
 
     def _remember(self, key: str, entry: tuple) -> None:
         if len(self._recent) >= RECENT_ENTRIES:
-            self._recent.pop(next(iter(self._recent)))
+            oldest = next(iter(self._recent))
+            del self._recent[oldest]
+            self._codes.pop(oldest, None)
         self._recent[key] = entry
+        self._codes.pop(key, None)  # a new entry for the key: unmarshalled anew
 
     def put(self, key: str, meta: object, code: CodeType) -> bytes:
         """Store ``code`` with ``meta`` (plain data); return the code bytes."""
@@ -187,6 +195,28 @@ class CodeCache:
             self._memory[key] = blob
         return code_bytes
 
+    def code(self, key: str, filename: str) -> CodeType | None:
+        """The code stored under ``key`` named after ``filename`` (the
+        tenant file that loads it), or None when there is none.
+
+        The entries read lately are unmarshalled once and kept beside their
+        bytes (:data:`RECENT_ENTRIES` of them): every tenant loading that
+        content gets its own renamed copy (:func:`_renamed`, new code
+        objects), sharing only the immutable constants (strings, numbers,
+        tuples) with the kept one, as marshal shares them within one file.
+        """
+        code = self._codes.get(key)
+        if code is None:
+            hit = self.get(key)
+            if hit is None:
+                return None
+            code = marshal.loads(hit[1])
+            if key in self._recent:
+                self._codes[key] = code
+        else:
+            self.hits += 1
+        return _renamed(code, filename)
+
     @staticmethod
     def load_code(code_bytes: bytes, filename: str | None = None) -> CodeType:
         """The code object in ``code_bytes``, named after ``filename`` (the
@@ -212,6 +242,7 @@ class CodeCache:
                     if now - st.st_mtime > max_age_s:
                         entry.unlink()
                         self._recent.pop(entry.stem, None)
+                        self._codes.pop(entry.stem, None)
                         removed += 1
                 except OSError:
                     continue

@@ -139,7 +139,7 @@ class Lease:
             if generation is not None:
                 try:
                     if self.budget is not None and generation.runtime is not None:
-                        generation.runtime.sqlite.end_request(self.budget)
+                        generation.runtime.end_request(self.budget)
                 finally:
                     generation.leave()
         finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from gevent.lock import Semaphore
 
@@ -238,9 +239,9 @@ class Loader:
         """The code object of ``ref``, from the cache or, failing that, the
         file if it still has the registered content."""
         display = f"{state.name}/{ref.file}"
-        hit = self.cache.get(ref.key)
-        if hit is not None:
-            return self.cache.load_code(hit[1], display)
+        code = self.cache.code(ref.key, display)
+        if code is not None:
+            return code
         try:
             with open(os.path.join(state.spec.root, ref.file), "rb") as f:
                 data = f.read()
@@ -258,7 +259,7 @@ class Loader:
         )
         if errors:
             raise TenantLoadError("; ".join(errors), state.name)
-        return self.cache.load_code(self.cache.get(ref.key)[1], display)
+        return self.cache.code(ref.key, display)
 
     # -- runtime -----------------------------------------------------------------
 
@@ -270,8 +271,8 @@ class Loader:
             name = state.name
             hooks = _TenantHooks(self, state)
             log_line = hooks.log_line
-            # Its /data folder is made on first use (TenantFiles.ensure_data).
-            files = TenantFiles(state.spec.root, data_folder(self._state_dir, name),
+            # Its /data folder is named and made on first use (TenantFiles.ensure_data).
+            files = TenantFiles(state.spec.root, partial(data_folder, self._state_dir, name),
                                 state.spec.manifest.limits.storage_mb * 2**20)
             site = hooks.site = TenantSite(
                 name, state.spec.root, state.spec.routes + state.spec.url_aliases,
@@ -287,17 +288,17 @@ class Loader:
                 log=log_line,
                 extra_modules=self.extra_modules,
                 files=files,
-                env=forms.environment(name, state.spec.manifest, state.spec.version,
-                                      self.config.port),
+                # Built on first use: a hello world never reads it.
+                env=partial(forms.environment, name, state.spec.manifest, state.spec.version,
+                            self.config.port),
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
-            site.env = runtime.env
+            site.environment = runtime.environment
             site.import_module = runtime.import_module
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
-            runtime.sqlite.before_open = runtime.sqlite.on_use = gate.ensure
-            runtime.sqlite.on_open = gate.track
+            runtime.sqlite_hooks = (gate.ensure, gate.ensure, gate.track)
             gate.on_moved = hooks.moved
             site.data_gate = gate
             generation.runtime = runtime
@@ -365,7 +366,7 @@ class Loader:
             raise
         finally:
             # A transaction the module's top level left open is rolled back.
-            runtime.sqlite.end_request(budget)
+            runtime.end_request(budget)
         handlers, apps, route_apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms,
@@ -393,6 +394,8 @@ class Loader:
         tenant's apps)."""
         state = generation.state
         site = generation.site
+        if not site.apps:
+            return self._function_handlers(generation, endpoint, namespace), [], {}
         declared: dict[str, list] = {}
         owners = []
         by_rule = {}  # add_url_rule's views, by endpoint: Flask keeps one per name
@@ -425,12 +428,7 @@ class Loader:
                 ends = [(f, a) for rule, f, a in found if route.rule.endswith(rule)]
                 func, owner = (exact or ends or [(f, a) for _, f, a in found] or [(None, None)])[0]
             if func is None:
-                func = namespace.get(route.handler)
-            if route.kind == "function:gcf" and \
-                    "FUNCTION_SIGNATURE_TYPE" not in state.spec.manifest.env:
-                # functions-framework writes it once the module has run.
-                generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = \
-                    cloudfunctions.signature_type(func)
+                func = _module_handler(generation, route, namespace)
             if func is not None and callable(func):
                 key = (route.handler, route.rule)
                 handlers[key] = func
@@ -438,6 +436,19 @@ class Loader:
                     route_apps[key] = ([owner] if owner.is_blueprint else []) + tenant_apps
         apps = owners + [a for a in tenant_apps if a not in owners]
         return handlers, apps, route_apps
+
+    @staticmethod
+    def _function_handlers(generation: Generation, endpoint: str, namespace: dict) -> dict:
+        """:meth:`_handlers` of a tenant that made no ``Flask()`` or
+        ``Blueprint()`` (a function, a hello world): its routes' functions
+        by name in the module."""
+        handlers = {}
+        for route in generation.state.spec.routes:
+            if route.endpoint == endpoint:
+                func = _module_handler(generation, route, namespace)
+                if func is not None and callable(func):
+                    handlers[(route.handler, route.rule)] = func
+        return handlers
 
     @staticmethod
     def _url_rule_view(state, route, found):
@@ -457,6 +468,16 @@ class Loader:
                        "methods=[...] to say which")
             raise TenantLoadError(message, state.name, message)
         return func, owner
+
+
+def _module_handler(generation: Generation, route, namespace: dict):
+    """The module global a route names (None if it has none)."""
+    func = namespace.get(route.handler)
+    if route.kind == "function:gcf" and \
+            "FUNCTION_SIGNATURE_TYPE" not in generation.state.spec.manifest.env:
+        # functions-framework writes it once the module has run.
+        generation.runtime.env["FUNCTION_SIGNATURE_TYPE"] = cloudfunctions.signature_type(func)
+    return func
 
 
 def _of_blueprint(found, route, app_index: int) -> list:

@@ -110,11 +110,16 @@ class TenantSite:
         self.data_gate = None
         #: Makes the app of a tenant without one (set by the tenant API).
         self.make_default_app = None
-        #: The tenant's environment, as ``os.environ`` reads it (the runtime's).
-        self.env: dict = {}
+        #: Returns the tenant's environment (the runtime's, made on first use).
+        self.environment = dict
         #: ``import_module(name, globals, locals, fromlist)``: the tenant's own
         #: ``__import__`` (``app.config.from_object("config.Config")``).
         self.import_module = None
+
+    @property
+    def env(self) -> dict:
+        """The tenant's environment, as ``os.environ`` reads it (the runtime's)."""
+        return self.environment()
 
     def close(self) -> None:
         """Close what the site holds open (the runtime is being dropped)."""

@@ -127,7 +127,8 @@ class TenantFiles:
 
     :param app_root: the tenant's folder (read-only to it).
     :param data_root: its data folder, or None when it has none; made on
-        first use (:meth:`ensure_data`).
+        first use (:meth:`ensure_data`). A function returning it is called
+        on first use too (a function that opens no file needs no path).
     :param quota_bytes: what ``/data`` may hold in all, or None.
     :param usage: a callable returning the bytes ``/data`` holds now
         (the host may count databases kept elsewhere in it too).
@@ -154,7 +155,10 @@ class TenantFiles:
     @functools.cached_property
     def data_root(self) -> str | None:
         """The real path of its data folder (``/data``), or None."""
-        return real_folder(self._data_folder) if self._data_folder is not None else None
+        folder = self._data_folder
+        if callable(folder):
+            folder = folder()
+        return real_folder(folder) if folder is not None else None
 
     def ensure_data(self) -> None:
         """Make ``/data``'s folder (:func:`make_private_folder`), once: every

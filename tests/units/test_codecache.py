@@ -80,3 +80,22 @@ def test_the_key_changes_with_the_code_that_decides_it(tmp_path, monkeypatch):
     monkeypatch.setattr(codecache, "_fingerprint", None)
     monkeypatch.setattr(codecache, "__file__", str(copy / "muxserver" / "tenancy" / "codecache.py"))
     assert codecache.cache_key(b"def get():\n    return 'x'\n") != before
+
+
+def test_code_unmarshals_an_entry_once_and_gives_each_file_its_own_code(tmp_path):
+    """A cold start takes its code from the kept copy (no unmarshalling);
+    what each loader gets is its own code object, named after its file,
+    functions inside included, never the kept one or another file's."""
+    cache = CodeCache(tmp_path)
+    key = "c" * 40
+    cache.put(key, None, compile("def get():\n    return 1 / 0\n", "x/index.py", "exec"))
+    first, second = cache.code(key, "a/index.py"), cache.code(key, "b/index.py")
+    assert first is not second and first is not cache.code(key, "a/index.py")
+    inner = [c for c in first.co_consts if hasattr(c, "co_filename")][0]
+    assert (first.co_filename, inner.co_filename) == ("a/index.py", "a/index.py")
+    assert second.co_filename == "b/index.py" and cache.code("d" * 40, "a/index.py") is None
+    # A new entry under the key (a damaged one rewritten) is unmarshalled anew.
+    cache.put(key, None, compile("x = 2\n", "x/index.py", "exec"))
+    namespace = {}
+    exec(cache.code(key, "a/index.py"), namespace)
+    assert namespace["x"] == 2
