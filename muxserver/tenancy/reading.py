@@ -21,6 +21,9 @@ from muxserver.tenancy.classviews import read_view_classes
 from muxserver.tenancy.converters import read_converter_classes
 from muxserver.tenancy.converters import read_converter_registrations
 from muxserver.tenancy.folding import Constants
+from muxserver.tenancy.folding import function_binders
+from muxserver.tenancy.folding import module_binders
+from muxserver.tenancy.folding import shadowing_names
 from muxserver.tenancy.folders import NOT_READ
 from muxserver.tenancy.folders import READ_FORMS
 from muxserver.tenancy.folders import FolderReader
@@ -35,8 +38,11 @@ from muxserver.tenancy.routes import _app_objects
 from muxserver.tenancy.routes import _error
 from muxserver.tenancy.routes import _factory_name
 from muxserver.tenancy.routes import blueprint_names
+from muxserver.tenancy.routes import blueprint_url_defaults
+from muxserver.tenancy.routes import read_defaults
 from muxserver.tenancy.routes import factory_arguments
 from muxserver.tenancy.routes import find_handlers
+from muxserver.tenancy.routes import _import_bindings
 from muxserver.tenancy.routes import imported_names
 from muxserver.tenancy.routes import object_origin
 
@@ -66,6 +72,7 @@ def read_module(tree: ast.Module) -> dict:
                                           consts),
         "app_objects": _app_objects(tree, consts),
         "blueprint_names": blueprint_names(_top_and_factory_body(tree), consts),
+        "blueprint_url_defaults": blueprint_url_defaults(_top_and_factory_body(tree), consts),
         "blueprint_prefixes": _blueprint_registrations(tree, consts),
         "imports": read_imports(tree),
         "module_attrs": module_attribute_reads(tree),
@@ -573,8 +580,9 @@ def _names_an_app(node: ast.AST, apps: set) -> bool:
 def _check_blueprint_registrations(tree: ast.Module) -> None:
     """Refuse what the sandbox's Flask does not do with blueprints, where it
     is written, rather than serve 404s: a blueprint registered on another
-    (``parent.register_blueprint(child)``) and one registered twice under a
-    new ``name=``.
+    (``parent.register_blueprint(child)``). (``name=`` and the other
+    options routing does not follow are refused for every tenant, by
+    :func:`_blueprint_registrations`.)
 
     :raises SyntaxError: with ``lineno``.
     """
@@ -593,9 +601,6 @@ def _check_blueprint_registrations(tree: ast.Module) -> None:
             raise _error(node, "nested blueprints (a blueprint's register_blueprint) are not "
                                "supported here: register each blueprint on the app, with the "
                                "whole url_prefix")
-        if any(k.arg == "name" for k in node.keywords):
-            raise _error(node, "register_blueprint(..., name=...) (one blueprint registered "
-                               "twice) is not supported here: make a second Blueprint")
 
 
 #: Modules whose ``request`` is the tenant API's request.
@@ -836,17 +841,23 @@ def _error_codes(tree: ast.Module) -> list[int]:
 
 
 def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
-    """``[module, level, variable, url_prefix]`` for each
-    ``app.register_blueprint(bp, url_prefix=...)``: ``bp`` made in this module
+    """``[module, level, variable, url_prefix or None, [[name, value], ...]]``
+    for each ``app.register_blueprint(bp, url_prefix=..., url_defaults=...)``
+    giving either (the url defaults go over the blueprint's own, as in
+    Flask): ``bp`` made in this module
     (module ``""``, level 0), imported by name (``from views import bp``) or
     reached through an imported module (``views.admin.bp``).
 
-    :raises SyntaxError: when a ``url_prefix`` is given but cannot be read, so
-        the blueprint's routes would land somewhere else than Flask puts them.
+    :raises SyntaxError: when a ``url_prefix`` is given but cannot be read, or
+        is given for a name a function binds itself (a parameter: which
+        blueprint it is is known only when the function runs), so the
+        blueprint's routes would land somewhere else than Flask puts them;
+        and for an option this server's routing does not follow
+        (:data:`_UNREAD_REGISTRATION_OPTIONS`).
     """
-    imports = imported_names(tree)
+    bindings = _Bindings(tree)
     found = []
-    for node in ast.walk(tree):
+    for node, functions in enclosing_functions(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "register_blueprint"):
             continue
@@ -856,19 +867,121 @@ def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
                                "cannot be read at deploy time: the url prefix is read from "
                                "the call as written; pass the blueprint and url_prefix= by "
                                "name")
-        given = [k.value for k in node.keywords if k.arg == "url_prefix"]
-        if not given or (isinstance(given[0], ast.Constant) and given[0].value is None):
-            continue  # the blueprint's own prefix holds
-        prefix = consts.string(given[0])
-        if prefix is None:
-            raise _error(node, "register_blueprint(url_prefix=...) must be a string literal "
-                               "(or built from the module's constants) to be read at deploy time")
-        target = node.args[0] if node.args else None
-        origin = object_origin(target, imports) if target is not None else None
-        if origin is None and isinstance(target, ast.Name):
-            origin = ("", 0, target.id)
+        for keyword in node.keywords:
+            why = _UNREAD_REGISTRATION_OPTIONS.get(keyword.arg)
+            if why is not None and consts.fold(keyword.value) is not None:
+                raise _error(node, f"register_blueprint(..., {keyword.arg}=...) is not "
+                                   f"supported here: {why}")
+        given = {k.arg: k.value for k in node.keywords}
+        defaults = read_defaults(given["url_defaults"], consts,
+                                 "register_blueprint(url_defaults=...)") if (
+            "url_defaults" in given) else ()
+        prefix = None
+        if "url_prefix" in given and consts.fold(given["url_prefix"]) is not None:
+            prefix = consts.string(given["url_prefix"])
+            if prefix is None:
+                raise _error(node, "register_blueprint(url_prefix=...) must be a string literal "
+                                   "(or built from the module's constants) to be read at "
+                                   "deploy time")
+        if prefix is None and not defaults:
+            continue  # the blueprint's own prefix and url_defaults hold
+        target = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg == "blueprint"), None)
+        origin = bindings.origin(target, functions, _position(node))
         if origin is None:
-            raise _error(node, "register_blueprint(..., url_prefix=...) must name the blueprint "
-                               "(bp, or module.bp) to be read at deploy time")
-        found.append([*origin, prefix.rstrip("/")])
+            raise _error(node, "register_blueprint(..., url_prefix= or url_defaults=...) must "
+                               "name the blueprint (bp, or module.bp) as bound, where the "
+                               "call is, by Blueprint(...) or an import at the top of the "
+                               "module or in create_app (not a function's parameter, not a "
+                               "loop's variable) to be read at deploy time")
+        found.append([*origin, None if prefix is None else prefix.rstrip("/"),
+                      [list(pair) for pair in defaults]])
     return found
+
+
+#: ``register_blueprint`` options Flask applies to every route of the
+#: blueprint and this server's routing does not follow -> why (given as
+#: None they change nothing).
+_UNREAD_REGISTRATION_OPTIONS = {
+    "name": "Flask renames the blueprint's endpoints and mounts it a second time; make a "
+            "second Blueprint",
+    "subdomain": "routes are not matched by host name here (the site's host names are the "
+                 "operator's [hosts])",
+}
+
+
+class _Bindings:
+    """What a name is where a ``register_blueprint`` call uses it: the
+    binding in effect there, in the order the code runs (a later ``for bp in
+    (...)`` loop does not change what an earlier call registered)."""
+
+    def __init__(self, tree: ast.Module):
+        #: The names bound to ``Flask(...)``/``Blueprint(...)`` calls.
+        self.made = set()
+        for node in _top_and_factory_body(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                self.made.update(id(t) for t in targets if isinstance(t, ast.Name))
+        self.module = sorted(module_binders(tree.body), key=lambda b: _position(b[1]))
+        self.factories = {
+            id(node): sorted(function_binders(node), key=lambda b: _position(b[1]))
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name in FACTORY_NAMES}
+
+    def origin(self, target: ast.AST | None, functions: tuple,
+               where: tuple[int, int]) -> tuple[str, int, str] | None:
+        """``(module, level, variable)`` of the blueprint ``target`` names
+        in a call at ``where`` (line, column) inside ``functions``, or None when it is not
+        one bound by a ``Blueprint(...)`` or an import."""
+        root = target
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or _bound_in_function(root.id, functions):
+            return None
+        binder = self._binder(root.id, functions, where)
+        if binder is None:
+            return None
+        if id(binder) in self.made and target is root:
+            return "", 0, root.id
+        if isinstance(binder, (ast.Import, ast.ImportFrom)):
+            return object_origin(target, dict(_import_bindings(binder)))
+        return None
+
+    def _binder(self, name: str, functions: tuple, where: tuple) -> ast.AST | None:
+        """The node binding ``name`` for a use at ``where``: the app
+        factory's own binding before it, else the module's (its last one
+        before it at the top of the module; inside a function, which
+        runs once the module has, its last)."""
+        if functions and id(functions[0]) in self.factories:
+            local = [b for n, b in self.factories[id(functions[0])] if n == name]
+            if local:
+                before = [b for b in local if _position(b) < where]
+                return before[-1] if before else None
+        scope = [(n, b) for n, b in self.module if n in (name, "*")]
+        if not functions:
+            scope = [(n, b) for n, b in scope if _position(b) < where]
+        if not scope or scope[-1][0] == "*":
+            return None  # unbound, or maybe rebound by from m import *
+        return scope[-1][1]
+
+
+def _position(node: ast.AST) -> tuple[int, int]:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def _bound_in_function(name: str, functions: tuple) -> bool:
+    """Whether ``name`` is, where it is used, a name one of the enclosing
+    ``functions`` binds itself — a parameter, or a variable of a function
+    that is not the app factory (whose blueprints registration reads) —
+    rather than the module's."""
+    for function in functions:
+        args = function.args
+        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                  args.vararg, args.kwarg) if a is not None}
+        if name in params:
+            return True
+        if (not isinstance(function, ast.Lambda) and function.name not in FACTORY_NAMES
+                and name in shadowing_names(function)):
+            return True
+    return False

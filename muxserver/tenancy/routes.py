@@ -39,7 +39,7 @@ from muxserver.tenancy.folding import shadowing_names
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 27
+READER_VERSION = 28
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -148,7 +148,13 @@ def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str,
             if factory is None:
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            given = factory_arguments(value).get("url_prefix")
+            arguments = factory_arguments(value)
+            for option, why in _UNREAD_BLUEPRINT_OPTIONS.items():
+                if (factory == "Blueprint" and option in arguments
+                        and consts.fold(arguments[option]) is not None):
+                    raise _error(value, f"Blueprint(..., {option}=...) is not supported here: "
+                                        f"{why}")
+            given = arguments.get("url_prefix")
             prefix = ""
             if given is not None and not (isinstance(given, ast.Constant)
                                           and given.value is None):
@@ -157,6 +163,100 @@ def _app_objects(tree: ast.Module, consts: Constants | None = None) -> dict[str,
                 if isinstance(target, ast.Name):
                     apps[target.id] = prefix
     return apps
+
+
+#: ``Blueprint(...)`` options Flask applies to every route of the blueprint
+#: and this server's routing does not follow -> why (given as None they
+#: change nothing).
+_UNREAD_BLUEPRINT_OPTIONS = {
+    "subdomain": "routes are not matched by host name here (the site's host names are the "
+                 "operator's [hosts])",
+}
+
+
+def read_defaults(node: ast.AST, consts: Constants, what: str) -> tuple:
+    """``((name, value), ...)`` of a route's ``defaults=`` or a blueprint's
+    ``url_defaults=``: a dict with string keys, literal or built from the
+    module's constants (None: none).
+
+    :raises SyntaxError: for one that cannot be read without running code.
+    """
+    value = consts.fold(node)
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise _error(node, f"{what} must be a literal dict with string keys to be read at "
+                           "deploy time")
+    return tuple(sorted(value.items()))
+
+
+def blueprint_url_defaults(body: list[ast.stmt], consts: Constants) -> dict[str, list]:
+    """Names bound to ``Blueprint(..., url_defaults={...})`` in ``body`` ->
+    ``[[name, value], ...]``: Flask gives them to every route of the
+    blueprint, under the route's own ``defaults=``.
+
+    :raises SyntaxError: for ``url_defaults`` that cannot be read.
+    """
+    found = {}
+    for node in body:
+        if not (isinstance(node, (ast.Assign, ast.AnnAssign))
+                and _factory_name(node.value) == "Blueprint"):
+            continue
+        given = factory_arguments(node.value).get("url_defaults")
+        defaults = read_defaults(given, consts, "Blueprint(url_defaults=...)") if given else ()
+        if defaults:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found.update((t.id, [list(pair) for pair in defaults])
+                         for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+def check_rebinding(body: list[ast.stmt]) -> None:
+    """Refuse a name bound to ``Flask(...)`` or ``Blueprint(...)`` again
+    after the module used it (a route on it, its registration): Flask
+    credits what came before to the first object, while routes are read by
+    the name, as one object.
+
+    :raises SyntaxError: at the second binding.
+    """
+    made: dict[str, bool] = {}  # name -> used since it was bound
+    for node in body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and _factory_name(node.value):
+            for sub in ast.walk(node.value):
+                if isinstance(sub, ast.Name) and sub.id in made:
+                    made[sub.id] = True
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    if made.get(target.id):
+                        raise _error(node, f"{target.id} is bound to {_factory_name(node.value)}"
+                                           "(...) again after the module used it: Flask keeps "
+                                           "the routes declared before on the first object, "
+                                           "this server reads routes by name; give the second "
+                                           "one a name of its own")
+                    made[target.id] = False
+            continue
+        for name in _module_scope_loads(node):
+            if name in made:
+                made[name] = True
+
+
+def _module_scope_loads(node: ast.stmt):
+    """The names ``node`` reads when the module (or function) it is in runs
+    it: a ``def``'s decorators and defaults, not its body."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name):
+            yield current.id
+        elif isinstance(current, _FUNCTIONS):
+            stack.extend(current.decorator_list)
+            args = current.args
+            stack.extend(d for d in (*args.defaults, *args.kw_defaults) if d is not None)
+        elif isinstance(current, ast.ClassDef):  # its body runs here too
+            stack.extend((*current.decorator_list, *current.bases, *current.body))
+        elif not isinstance(current, ast.Lambda):
+            stack.extend(ast.iter_child_nodes(current))
 
 
 def blueprint_names(body: list[ast.stmt], consts: Constants) -> dict[str, str]:
@@ -326,11 +426,7 @@ class _Reader:
                 methods = tuple(m.upper() for m in (sorted(value) if isinstance(value, set)
                                                     else value))
             elif keyword.arg == "defaults":
-                value = self.consts.fold(keyword.value)
-                if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-                    raise _error(keyword.value, "defaults= must be a literal dict with string "
-                                                "keys to be read at deploy time")
-                defaults = tuple(sorted(value.items()))
+                defaults = read_defaults(keyword.value, self.consts, "defaults=")
             elif keyword.arg == "strict_slashes":
                 strict = self.consts.fold(keyword.value)
                 if strict is not None and type(strict) is not bool:
@@ -531,6 +627,7 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
     :raises SyntaxError: with ``lineno`` when a route cannot be read.
     """
     consts = Constants(tree.body)
+    check_rebinding(tree.body)
     reader = _Reader(tree, tree.body, consts)
     top_level = set()
     read_calls: set = set()
@@ -542,6 +639,7 @@ def find_handlers(tree: ast.Module) -> list[Handler]:
             if node.name in FACTORY_NAMES:
                 # Routes declared inside an app factory, on the app it makes
                 # (the Flask tutorial's /hello).
+                check_rebinding(node.body)
                 inner = _Reader(tree, node.body, consts, node)
                 for child in node.body:
                     if isinstance(child, _FUNCTIONS):

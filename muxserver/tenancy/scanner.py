@@ -434,8 +434,10 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                                      errors)
                 if mounted is None:
                     continue
-                prefix, blueprint, app = mounted
+                prefix, blueprint, app, mount_defaults = mounted
                 rule = prefix + rule
+                handler = handler._replace(defaults=_with_defaults(mount_defaults,
+                                                                   handler.defaults))
                 if _overwrites_a_view(name, views, rel, handler, app, blueprint, errors):
                     continue
                 if handler.view_class is not None:
@@ -589,16 +591,42 @@ def _origin_module(here: ModuleFacts, module: str, level: int, known) -> str | N
 
 
 def _registered_prefixes(facts: dict[str, ModuleFacts]) -> dict:
-    """``(module, blueprint variable) -> url_prefix`` from every
-    ``register_blueprint(bp, url_prefix="...")`` in the tenant, so a
-    blueprint's routes are registered where the app mounts it."""
+    """``(module, blueprint variable) -> (url_prefix or None, url_defaults)``
+    from every ``register_blueprint(bp, url_prefix=..., url_defaults=...)``
+    in the tenant, so a blueprint's routes are registered where, and with
+    the values, the app mounts it."""
     found = {}
     for here in facts.values():
-        for module, level, var, prefix in here.meta.get("blueprint_prefixes", ()):
+        for module, level, var, prefix, defaults in here.meta.get("blueprint_prefixes", ()):
             origin = _origin_module(here, module, level, facts)
             if origin:
-                found[(origin, var)] = prefix
+                found[(origin, var)] = (prefix, tuple(tuple(pair) for pair in defaults))
     return found
+
+
+def _mounted_prefix(registered: dict, module: str, var: str, own: str | None) -> str | None:
+    """The url prefix of ``var`` of ``module``: ``register_blueprint``'s,
+    else its own."""
+    given = registered.get((module, var), (None, ()))[0]
+    return own if given is None else given
+
+
+def _mount_defaults(facts: dict, registered: dict, module: str, var: str) -> tuple:
+    """The ``url_defaults`` of blueprint ``var`` of ``module``, as Flask
+    gives them to each of its routes: ``register_blueprint``'s over
+    ``Blueprint``'s."""
+    own = facts[module].meta.get("blueprint_url_defaults", {}).get(var, ())
+    given = registered.get((module, var), (None, ()))[1]
+    return tuple(sorted({**dict(tuple(pair) for pair in own), **dict(given)}.items()))
+
+
+def _with_defaults(mount: tuple, route: tuple) -> tuple:
+    """A blueprint route's defaults as Flask makes them: the blueprint's
+    ``url_defaults`` (``register_blueprint``'s over ``Blueprint``'s), then
+    the route's own ``defaults=`` over them."""
+    if not mount:
+        return tuple(tuple(pair) for pair in route)
+    return tuple(sorted({**dict(mount), **dict(tuple(pair) for pair in route)}.items()))
 
 
 def _map_strict_slashes(tenant: str, facts: dict[str, ModuleFacts], errors: list[str]) -> bool:
@@ -742,12 +770,14 @@ def _note_file(version, root: str, rel: str) -> None:
 
 
 def _app_mount(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, handler: Handler,
-               registered: dict, errors: list[str]) -> tuple[str, str | None, tuple] | None:
-    """``(url prefix, blueprint name, (module, variable))`` of a
-    Flask-style handler's app or blueprint: the prefix where
+               registered: dict, errors: list[str]) -> tuple | None:
+    """``(url prefix, blueprint name, (module, variable), url defaults)`` of
+    a Flask-style handler's app or blueprint: the prefix where
     ``register_blueprint`` mounts it, else its own ``url_prefix``; the name
-    None for an app. None (and an error) when the decorator's object is not
-    a Flask()/Blueprint() of the tenant."""
+    None for an app; a blueprint's ``url_defaults`` (``register_blueprint``'s
+    over ``Blueprint``'s), which Flask gives each of its routes. None (and
+    an error) when the decorator's object is not a Flask()/Blueprint() of
+    the tenant."""
     module, level, var, own = handler.app
     origin = _origin_module(here, module, level, facts)
     if origin is not None and own is None:
@@ -759,7 +789,8 @@ def _app_mount(tenant: str, facts: dict[str, ModuleFacts], here: ModuleFacts, ha
                       "top of one of this tenant's modules, so its route cannot be read")
         return None
     blueprint = facts[origin].meta.get("blueprint_names", {}).get(var)
-    return registered.get((origin, var), own), blueprint, (origin, var)
+    defaults = _mount_defaults(facts, registered, origin, var) if blueprint is not None else ()
+    return _mounted_prefix(registered, origin, var, own), blueprint, (origin, var), defaults
 
 
 def _read(root: str, rel: str, errors: list[str], display: str,
@@ -837,7 +868,8 @@ def _blueprint_statics(tenant: str, facts: dict, registered: dict, process: bool
     of the tenant: Flask's ``static_url_path`` (``/`` and the folder's last
     name unless given) under the blueprint's prefix (``register_blueprint``'s,
     else its own), the folder beside the blueprint's module (its
-    ``root_path``), which must be inside the tenant (:func:`_static_folder`)."""
+    ``root_path``), which must be inside the tenant (:func:`_static_folder`).
+    One with ``url_defaults`` is an error (Flask's static view fails)."""
     mounts = []
     for dotted, here in facts.items():
         for var, (recipe, url_path, line, source) in here.meta.get("blueprint_statics",
@@ -849,9 +881,18 @@ def _blueprint_statics(tenant: str, facts: dict, registered: dict, process: bool
                                    errors)
             if found is None:
                 continue
+            if _mount_defaults(facts, registered, dotted, var):
+                # Flask's static rule gets them too, and send_static_file()
+                # takes no such argument: every static file answers 500.
+                errors.append(f"{tenant}/{here.file}:{line}: Blueprint(static_folder=...) with "
+                              "url_defaults (the blueprint's or register_blueprint's): Flask "
+                              "passes them to its static view too, which raises TypeError "
+                              "(every static file answers 500); give the values as defaults= "
+                              "of each route instead")
+                continue
             on_disk, last_name = found
             own = here.meta.get("app_objects", {}).get(var, "")
-            prefix = registered.get((dotted, var), own) or ""
+            prefix = _mounted_prefix(registered, dotted, var, own) or ""
             url = prefix.rstrip("/") + (url_path or "/" + last_name)
             mounts.append((sys.intern(url), sys.intern(on_disk), sys.intern(blueprint)))
     return tuple(mounts)
@@ -984,11 +1025,11 @@ def _url_aliases(tenant: str, facts: dict, aliased: list, registered_prefixes,
                                  errors)
             if mounted is None:
                 continue
-            prefix, blueprint, _ = mounted
+            prefix, blueprint, _, mount_defaults = mounted
             rule = sys.intern(prefix + handler.rule)
             endpoint = f"{blueprint}.{handler.name}" if blueprint is not None else handler.name
             strict = handler.strict_slashes if handler.strict_slashes is not None else map_strict
-            defaults = tuple(tuple(pair) for pair in handler.defaults)
+            defaults = _with_defaults(mount_defaults, handler.defaults)
             view = next((r for r in routes if r.kind == "flask"
                          and r.flask_endpoint == endpoint), None)
             if view is not None:

@@ -115,6 +115,62 @@ def test_views_of_one_name_in_one_module_each_serve_their_blueprint(both):
     assert (left.json["side"], right.json["side"]) == ("left", "right")
 
 
+#: A blueprint's ``url_defaults`` (given by ``Blueprint`` in one module,
+#: by ``register_blueprint`` in another, over them) reach each of its
+#: views, under a route's own ``defaults=``; a rule whose values are all
+#: defaults redirects to the shorter one, and ``url_for`` builds with them.
+URL_DEFAULTS = {
+    "app.py": """
+        from flask import Flask, url_for
+        from pages import bp, plain
+
+        app = Flask(__name__)
+        app.register_blueprint(bp, url_prefix='/v', url_defaults={'region': 'eu'})
+        for bp in (plain,):
+            app.register_blueprint(bp)
+
+        @app.route('/')
+        def index():
+            return {"first": url_for('pages.listing'), "second": url_for('pages.listing', page=2),
+                    "french": url_for('pages.french'), "plain": url_for('plain.hello')}
+        """,
+    "pages.py": """
+        from flask import Blueprint, request
+
+        LANG = 'en'
+        bp = Blueprint('pages', __name__, url_defaults={'lang': LANG, 'region': 'us'})
+        plain = Blueprint('plain', __name__, url_prefix='/p')
+
+        @bp.route('/list/', defaults={'page': 1})
+        @bp.route('/list/<int:page>')
+        def listing(lang, page, region):
+            return {"lang": lang, "page": page, "region": region, "args": request.view_args}
+
+        @bp.route('/fr', defaults={'lang': 'fr'})
+        def french(**values):
+            return values
+
+        @plain.route('/hello')
+        def hello():
+            return 'hello'
+        """,
+}
+
+
+def test_blueprint_url_defaults_reach_its_views_as_on_flask(both):
+    pair = both(URL_DEFAULTS)
+    home, _ = pair.get("/")
+    assert home.json["second"] == "/t/v/list/2"
+    listing, _ = pair.get("/v/list/")
+    assert listing.json == {"lang": "en", "page": 1, "region": "eu",
+                            "args": {"lang": "en", "page": 1, "region": "eu"}}
+    pair.get("/v/list/2")
+    pair.get("/v/list/1")  # the defaults' own values: redirected to /v/list/
+    french, _ = pair.get("/v/fr")
+    assert french.json == {"lang": "fr", "region": "eu"}
+    pair.get("/p/hello")
+
+
 @pytest.mark.parametrize("made, message", [
     ("Blueprint(os.environ['NAME'], __name__)",
      "Blueprint name must be a string literal"),

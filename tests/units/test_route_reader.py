@@ -184,3 +184,84 @@ def test_an_app_factorys_own_name_is_not_the_blueprint_the_module_imports():
         "from flask import Flask\ndef create_app():\n    from views import bp\n"
         "    @bp.route('/x')\n    def f():\n        pass\n"))
     assert handler.app == ("views", 0, "bp", None)  # its own import is read
+
+
+def flask_rules(source):
+    """``{(rule, endpoint, defaults)}`` of the module's ``app`` on Flask itself."""
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, "app.py", "exec"), namespace)  # noqa: S102 - the test's own module
+    return {(r.rule, r.endpoint, tuple(sorted((r.defaults or {}).items())))
+            for r in namespace["app"].url_map.iter_rules() if r.endpoint != "static"}
+
+
+def read_rules(source):
+    """The same, as the reader reads one module that mounts its blueprints."""
+    meta = read(source)
+    registered = {var: (prefix, dict(map(tuple, defaults)))
+                  for _, _, var, prefix, defaults in meta["blueprint_prefixes"]}
+    rules = set()
+    for h in find_handlers(ast.parse(source)):
+        var = h.app[2]
+        prefix, given = registered.get(var, (None, {}))
+        blueprint = meta["blueprint_names"].get(var)
+        defaults = {**dict(map(tuple, meta["blueprint_url_defaults"].get(var, ()))), **given,
+                    **dict(h.defaults)} if blueprint else dict(h.defaults)
+        rules.add(((meta["app_objects"][var] if prefix is None else prefix) + h.rule,
+                   f"{blueprint}.{h.name or h.function}" if blueprint else h.function,
+                   tuple(sorted(defaults.items()))))
+    return rules
+
+
+MOUNTED = """
+from flask import Flask, Blueprint
+LANG = 'en'
+bp = Blueprint('a', __name__, url_prefix='/a', url_defaults={'lang': LANG, 'page': 1})
+other = Blueprint('b', __name__)
+@bp.route('/x')
+@bp.route('/y', defaults={'lang': 'fr'})
+def x(lang, page, region):
+    return lang
+@other.route('/z')
+def z():
+    return 'z'
+app = Flask(__name__)
+app.register_blueprint(bp, url_defaults={'region': 'eu', 'page': 2})
+for bp in (other,):
+    app.register_blueprint(bp, cli_group=None)
+"""
+
+
+def test_blueprint_url_defaults_and_a_registration_loop_read_as_flask_makes_them():
+    """``url_defaults`` of ``Blueprint`` and of ``register_blueprint`` (over
+    them), the route's ``defaults=`` over both; a later ``for bp in (...)``
+    registering blueprints is no rebinding of the routes' ``bp``."""
+    assert read_rules(MOUNTED) == flask_rules(MOUNTED)
+    assert ("/a/y", "a.x", (("lang", "fr"), ("page", 2), ("region", "eu"))) in read_rules(MOUNTED)
+
+
+@pytest.mark.parametrize("change, message, line", [
+    # Flask matches them by host name: /x served on every host here.
+    (("url_prefix='/a'", "subdomain='api'"), "Blueprint(..., subdomain=...) is not supported", 4),
+    (("cli_group=None", "subdomain='api'"), "register_blueprint(..., subdomain=...) is not "
+     "supported", 16),
+    # Flask serves other's views at /z and /again/z, endpoints again.z...
+    (("cli_group=None", "name='again', url_prefix='/again'"), "register_blueprint(..., "
+     "name=...) is not supported", 16),
+    # Flask credits /x and /y to 'a'; the reader credited them to the last binding.
+    (("app = Flask(__name__)", "bp = Blueprint('c', __name__)\napp = Flask(__name__)"),
+     "bp is bound to Blueprint(...) again after the module used it", 13),
+    # The prefix goes to each blueprint in turn, not to the module's bp.
+    (("cli_group=None", "url_prefix='/each'"), "must name the blueprint", 16),
+    # A parameter is whichever blueprint a caller passes, not the module's bp.
+    (("app = Flask(__name__)", "def mount(app, bp):\n    app.register_blueprint(bp, "
+      "url_prefix='/p')\napp = Flask(__name__)"), "not a function's parameter", 14),
+    (("{'region': 'eu', 'page': 2}", "dict(region=REGION)"),
+     "register_blueprint(url_defaults=...) must be a literal dict", 14),
+])
+def test_blueprint_options_read_otherwise_than_flask_are_refused_with_the_line(
+        change, message, line):
+    source = MOUNTED.replace(*change)
+    assert source != MOUNTED
+    with pytest.raises(SyntaxError) as info:
+        read(source)
+    assert message in info.value.msg and info.value.lineno == line, info.value.msg

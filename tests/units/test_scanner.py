@@ -111,3 +111,22 @@ def test_a_spec_crosses_to_a_serving_process_whole_and_its_tables_stay_read_only
             table["x"] = None
         with pytest.raises(TypeError):
             table.update({"x": None})
+
+
+def test_a_blueprint_static_folder_with_url_defaults_is_refused_with_its_line(tmp_path):
+    """Flask gives the url_defaults to the blueprint's static rule too, and
+    its send_static_file() takes no such argument: every file answers 500
+    there, where the server would serve it."""
+    views = ("from flask import Blueprint\n"
+             "bp = Blueprint('shop', __name__, static_folder='assets')\n"
+             "@bp.route('/x')\ndef x(lang):\n    return lang\n")
+    app = ("from flask import Flask\nfrom views import bp\napp = Flask(__name__)\n"
+           "app.register_blueprint(bp, url_defaults={'lang': 'en'})\n")
+    files = {"views.py": views, "app.py": app, "assets/a.txt": "a"}
+    spec = scan(tmp_path, files)
+    assert [e.split(": ", 1)[0] for e in spec.errors] == ["acme/views.py:2"], spec.errors
+    assert "url_defaults" in spec.errors[0]
+    files["app.py"] = app.replace(", url_defaults={'lang': 'en'}", "")
+    files["views.py"] = views.replace("__name__,", "__name__, url_defaults={'lang': 'en'},")
+    spec = scan(tmp_path / "again", files)
+    assert [e.split(": ", 1)[0] for e in spec.errors] == ["acme/views.py:2"], spec.errors
