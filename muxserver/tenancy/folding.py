@@ -101,7 +101,6 @@ class Constants:
         return value if isinstance(value, str) else None
 
 
-
 def module_binders(body: list[ast.stmt]):
     """``(name, binder)`` for each binding of a name in the module's own
     scope (``binder``: the statement or node binding it), in the order of
@@ -119,14 +118,9 @@ def module_binders(body: list[ast.stmt]):
             for alias in node.names:
                 yield (alias.asname or alias.name).split(".")[0], node
             continue
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            yield node.id, node
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            yield node.name, node
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            yield node.name, node
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            yield node.rest, node
+        name = _name_bound_here(node)
+        if name:
+            yield name, node
         children = _module_scope_children(node)
         stack.extend(reversed(children))
 
@@ -139,21 +133,29 @@ def function_binders(function: ast.AST):
     for node in ast.walk(function):
         if node is function:
             continue
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            yield node.id, node
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             yield node.name, node
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 yield (alias.asname or alias.name).split(".")[0], node
         elif isinstance(node, ast.arg):
             yield node.arg, node
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            yield node.name, node
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            yield node.name, node
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            yield node.rest, node
+        else:
+            name = _name_bound_here(node)
+            if name:
+                yield name, node
+
+
+def _name_bound_here(node: ast.AST) -> str | None:
+    """The name ``node`` itself binds, if it is a target, an ``except ...
+    as`` or a ``match`` capture (other binders are their callers' cases)."""
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return node.id
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return node.name
+    if isinstance(node, ast.MatchMapping):
+        return node.rest
+    return None
 
 
 def shadowing_names(function: ast.AST) -> frozenset[str]:
