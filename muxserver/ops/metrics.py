@@ -28,6 +28,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.core import HistogramMetricFamily
 
+from sandbox.limits import LimitExceeded
 from sandbox.limits import rss_bytes
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -66,7 +67,7 @@ _STATUS = re.compile(r"[1-9][0-9][0-9]\Z")
 LABEL_VALUES = {
     "mux_requests": (*map(str, KNOWN_STATUSES), *(f"{n}xx" for n in range(1, 10))),
     "mux_evictions": ("admin", "idle", "memory", "deploy", "removed"),
-    "mux_limit_kills": ("cpu", "memory", "wall"),
+    "mux_limit_kills": tuple(LimitExceeded.STATUS),  # the kinds a budget can stop a request for
     "mux_egress_connections": ("allowed", "refused"),
     "mux_egress_bytes": ("out", "in"),
 }
@@ -279,13 +280,24 @@ def add_snapshot(total: dict | None, snapshot: dict) -> dict:
 
 
 class _Counter:
-    """A labelled counter as a dict; ``labels(...).inc()`` like prometheus."""
+    """A labelled counter as a dict; ``labels(...).inc()`` like prometheus.
 
-    def __init__(self, values: dict):
+    :param declared: the values its label after the tenant may take (this
+        process's own code names them): one outside is a ``ValueError`` here,
+        where the code that names it runs, rather than a count the supervisor
+        keeps under ``other`` (:func:`label_value`) without a word.
+    """
+
+    def __init__(self, values: dict, declared: frozenset | None = None):
         self._values = values
+        self._declared = declared
 
     def labels(self, *labels):
-        return _Child(self._values, tuple(map(str, labels)))
+        key = tuple(map(str, labels))
+        if self._declared is not None and key[1] not in self._declared:
+            raise ValueError(f"{key[1]!r} is not a declared label value ({sorted(self._declared)}): "
+                             f"add it to ops/metrics.LABEL_VALUES")
+        return _Child(self._values, key)
 
 
 class _Child:
@@ -328,8 +340,8 @@ class Metrics:
         self.counters: dict[str, dict] = {name: {} for name in COUNTERS}
         self.buckets: dict[str, list] = {}
         self.cold_starts = _Counter(self.counters["mux_cold_starts"])
-        self.evictions = _Counter(self.counters["mux_evictions"])
-        self.limit_kills = _Counter(self.counters["mux_limit_kills"])
+        self.evictions = _Counter(self.counters["mux_evictions"], LABEL_VALUES["mux_evictions"] - {OTHER})
+        self.limit_kills = _Counter(self.counters["mux_limit_kills"], LABEL_VALUES["mux_limit_kills"] - {OTHER})
         self.warm_modules = _Gauge()
         self.tenants = _Gauge()
         self._source = snapshots

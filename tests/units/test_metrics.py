@@ -122,6 +122,24 @@ def test_a_label_value_is_decided_by_the_value_alone():
     assert label_value("mux_limit_kills", "wall") == "wall"
 
 
+def test_this_processs_code_names_only_declared_reasons_and_kinds():
+    """A reason or kind the code names outside ``LABEL_VALUES`` fails where
+    it is named, not silently as ``other`` on the supervisor's page; every
+    kind a budget stops a request for is declared."""
+    import pytest
+
+    from muxserver.ops.metrics import LABEL_VALUES
+    from sandbox.limits import LimitExceeded
+
+    metrics = Metrics()
+    metrics.evictions.labels("t", "idle").inc()
+    with pytest.raises(ValueError, match="add it to ops/metrics.LABEL_VALUES"):
+        metrics.evictions.labels("t", "tired")
+    assert set(LimitExceeded.STATUS) <= LABEL_VALUES["mux_limit_kills"]
+    with pytest.raises(ValueError):
+        metrics.limit_kills.labels("t", "storage")
+
+
 def test_an_ended_process_cannot_push_out_anothers_counts():
     """The sum of ended processes keeps every count under its own labels,
     whatever values an earlier (breached) process named first."""
