@@ -216,6 +216,33 @@ def test_nested_and_renamed_blueprints_are_refused_with_file_and_line(tenants):
     assert len(errors) == 1 and "acme/app.py:13:" in errors[0] and "name=" in errors[0], errors
 
 
+def test_a_registration_renaming_the_blueprint_is_refused_even_as_none(tenants):
+    """Flask 3.1 reads ``options.get("name", bp.name)``: ``name=None``
+    names the blueprint ``None`` (``url_for("b.x")`` fails, its endpoints
+    are ``None.x``), and ``name_prefix="p"`` makes them ``p.b.x``; the
+    sandbox's Flask kept ``b.x`` for both, silently. Refused with the line,
+    as ``name="again"`` is; ``subdomain=None`` still changes nothing."""
+    source = """
+    from flask import Flask, Blueprint, url_for
+
+    app = Flask(__name__)
+    bp = Blueprint("b", __name__)
+
+    @bp.route("/x")
+    def x():
+        return url_for("b.x")
+
+    app.register_blueprint(bp, OPTION)
+    """
+    for option in ("name=None", "name_prefix='p'", "name_prefix=None"):
+        tenants.add("acme", {"app.py": source.replace("OPTION", option)})
+        errors = tenants.app().registry.error_list()
+        assert len(errors) == 1 and "acme/app.py:11:" in errors[0], (option, errors)
+        assert option.split("=")[0] + "=" in errors[0], errors
+    tenants.add("acme", {"app.py": source.replace("OPTION", "subdomain=None")})
+    assert tenants.client().get("/acme/x").get_data(as_text=True) == "/acme/x"
+
+
 PYTHON_ONLY_BUILTINS = {"main.py": """
     import os
     from flask import Flask, request

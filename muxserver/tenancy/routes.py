@@ -39,7 +39,7 @@ from muxserver.tenancy.folding import shadowing_names
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 28
+READER_VERSION = 29
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
