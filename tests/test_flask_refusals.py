@@ -216,6 +216,70 @@ def test_nested_and_renamed_blueprints_are_refused_with_file_and_line(tenants):
     assert len(errors) == 1 and "acme/app.py:13:" in errors[0] and "name=" in errors[0], errors
 
 
+def test_a_registration_renaming_the_blueprint_is_refused_even_as_none(tenants):
+    """Flask 3.1 reads ``options.get("name", bp.name)``: ``name=None``
+    names the blueprint ``None`` (``url_for("b.x")`` fails, its endpoints
+    are ``None.x``), and ``name_prefix="p"`` makes them ``p.b.x``; the
+    sandbox's Flask kept ``b.x`` for both, silently. Refused with the line,
+    as ``name="again"`` is; ``subdomain=None`` still changes nothing."""
+    source = """
+    from flask import Flask, Blueprint, url_for
+
+    app = Flask(__name__)
+    bp = Blueprint("b", __name__)
+
+    @bp.route("/x")
+    def x():
+        return url_for("b.x")
+
+    app.register_blueprint(bp, OPTION)
+    """
+    for option in ("name=None", "name_prefix='p'", "name_prefix=None"):
+        tenants.add("acme", {"app.py": source.replace("OPTION", option)})
+        errors = tenants.app().registry.error_list()
+        assert len(errors) == 1 and "acme/app.py:11:" in errors[0], (option, errors)
+        assert option.split("=")[0] + "=" in errors[0], errors
+    tenants.add("acme", {"app.py": source.replace("OPTION", "subdomain=None")})
+    assert tenants.client().get("/acme/x").get_data(as_text=True) == "/acme/x"
+
+
+CHANGED_DEFAULTS = {"app.py": """
+    from flask import Flask, Blueprint
+
+    app = Flask(__name__)
+    LANG = {"lang": "en"}
+    LANG["lang"] = "fr"
+    bp = Blueprint("b", __name__, url_defaults=LANG)
+
+    @bp.route("/x")
+    def x(lang):
+        return lang
+
+    app.register_blueprint(bp)
+    """}
+
+
+def test_defaults_from_a_dict_the_module_changes_are_refused_with_file_and_line(tenants):
+    """``url_defaults=LANG`` (or a route's ``defaults=``) of a dict the
+    module changes before Flask reads it (or after: werkzeug keeps a
+    route's dict itself) was read as first written: ``en`` served where
+    Flask serves ``fr``. Refused with the line; a dict used only as a
+    keyword's value is still read."""
+    for change in ('LANG["lang"] = "fr"', 'LANG.update(lang="fr")', "OTHER = LANG",
+                   "def later(): LANG.clear()"):
+        tenants.add("acme", {"app.py": CHANGED_DEFAULTS["app.py"].replace(
+            'LANG["lang"] = "fr"', change)})
+        errors = tenants.app().registry.error_list()
+        assert len(errors) == 1 and "acme/app.py:7:" in errors[0], (change, errors)
+        assert "url_defaults=...) must be a literal dict" in errors[0], errors
+    tenants.add("acme", {"app.py": CHANGED_DEFAULTS["app.py"].replace(
+        'LANG["lang"] = "fr"', "pass").replace(
+        "@bp.route(\"/x\")", "@app.route(\"/y\", defaults=LANG)\n    def y(lang):\n"
+                               "        return lang\n\n    @bp.route(\"/x\")")})
+    client = tenants.client()
+    assert [client.get(p).get_data(as_text=True) for p in ("/acme/x", "/acme/y")] == ["en", "en"]
+
+
 PYTHON_ONLY_BUILTINS = {"main.py": """
     import os
     from flask import Flask, request

@@ -16,7 +16,6 @@ processes never write what the supervisor reports.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -102,12 +101,23 @@ def label_value(counter: str, value: str) -> str:
     return OTHER
 
 
+#: The largest count a serving process may report (2**53: every whole
+#: number up to it is exact as a float). No honest count comes near it; the
+#: supervisor adds counts up (over processes, over every process that ever
+#: ended) and renders them as floats, so an int past a float's range (JSON
+#: reads ``1e400`` written as digits as an int) or a sum of two near it
+#: would raise OverflowError there: in the check itself, or on every
+#: scrape of ``/_mux/metrics`` for good once an ended process's is kept.
+MAX_COUNT = 2**53
+
+
 def is_count(value) -> bool:
-    """A count a serving process may report: a finite number, not negative
-    (the supervisor sums each over every process: a negative one would
-    cancel the others')."""
+    """A count a serving process may report: a number from 0 to
+    :data:`MAX_COUNT` (the supervisor sums each over every process: a
+    negative one would cancel the others', an infinite or huge one would
+    leave no sum). Never raises, whatever ``value`` is."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= 0)
+            and 0 <= value <= MAX_COUNT)
 
 
 def checked_snapshot(snapshot, tenants) -> dict | None:
@@ -155,9 +165,7 @@ def checked_snapshot(snapshot, tenants) -> dict | None:
                 # statuses has them counted (and its process not refused
                 # its heartbeat, nor killed as stuck).
                 key = (tenant, *(label_value(name, k) for k in key[1:]))
-                kept[key] = kept.get(key, 0) + value
-            if not all(math.isfinite(value) for value in kept.values()):
-                return None
+                kept[key] = kept.get(key, 0) + value  # finite: rows are few, each <= MAX_COUNT
             counters[name] = [[list(key), value] for key, value in kept.items()]
         buckets = {}
         for tenant, row in snapshot["buckets"].items():

@@ -29,6 +29,7 @@ class Constants:
     def __init__(self, body: list[ast.stmt]):
         self.values: dict[str, object] = {}
         counts = module_binding_counts(body)
+        reachable = names_used_but_as_keywords(body)
         for node in body:
             if (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -38,8 +39,10 @@ class Constants:
                 if counts.get(name) != 1:
                     continue
                 value = self.fold(node.value)
-                if value is not _NOT:
-                    self.values[name] = value
+                if value is _NOT or (isinstance(value, (dict, list, set))
+                                     and name in reachable):
+                    continue  # a dict the module may change (``D["k"] = v``) is not read
+                self.values[name] = value
 
     def fold(self, node: ast.AST | None):
         """The value of ``node``, or :data:`NOT_CONSTANT` when it is not a
@@ -99,6 +102,28 @@ class Constants:
         """``node`` folded to a ``str``, or None."""
         value = self.fold(node)
         return value if isinstance(value, str) else None
+
+
+def names_used_but_as_keywords(body: list[ast.stmt]) -> frozenset:
+    """Names the module (its functions too) reads anywhere but as the
+    whole value of a keyword argument (``defaults=D``): where a dict, list
+    or set it names may be changed (``D["page"] = 3``, ``D.update(...)``,
+    ``E = D``, ``change(D)``) before Flask reads it, or after (werkzeug
+    keeps a route's ``defaults`` dict itself). Only such uses leave its
+    folded value what Flask gets.
+
+    The limit: another module importing the name and changing it is not
+    seen (nor is it here seen used at all).
+    """
+    as_keywords, used = set(), set()
+    for node in body:
+        for child in ast.walk(node):
+            if isinstance(child, ast.keyword) and isinstance(child.value, ast.Name):
+                as_keywords.add(id(child.value))
+            elif (isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load)
+                  and id(child) not in as_keywords):
+                used.add(child.id)
+    return frozenset(used)
 
 
 def module_binders(body: list[ast.stmt]):

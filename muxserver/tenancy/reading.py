@@ -869,7 +869,8 @@ def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
                                "name")
         for keyword in node.keywords:
             why = _UNREAD_REGISTRATION_OPTIONS.get(keyword.arg)
-            if why is not None and consts.fold(keyword.value) is not None:
+            if why is not None and (keyword.arg not in _NONE_IS_NOT_GIVEN
+                                    or consts.fold(keyword.value) is not None):
                 raise _error(node, f"register_blueprint(..., {keyword.arg}=...) is not "
                                    f"supported here: {why}")
         given = {k.arg: k.value for k in node.keywords}
@@ -900,14 +901,20 @@ def _blueprint_registrations(tree: ast.Module, consts: Constants) -> list[list]:
 
 
 #: ``register_blueprint`` options Flask applies to every route of the
-#: blueprint and this server's routing does not follow -> why (given as
-#: None they change nothing).
+#: blueprint and this server's routing does not follow -> why.
 _UNREAD_REGISTRATION_OPTIONS = {
     "name": "Flask renames the blueprint's endpoints and mounts it a second time; make a "
             "second Blueprint",
+    "name_prefix": "Flask puts the prefix before the blueprint's name in its endpoints "
+                   "(url_for('prefix.bp.view')); Flask sets it itself for nested blueprints",
     "subdomain": "routes are not matched by host name here (the site's host names are the "
                  "operator's [hosts])",
 }
+#: Those of :data:`_UNREAD_REGISTRATION_OPTIONS` that change nothing given
+#: as None (Flask takes the blueprint's own). Not ``name`` nor
+#: ``name_prefix``: Flask 3.1 reads ``options.get("name", bp.name)``, so
+#: ``name=None`` names the blueprint ``"None"`` (its endpoints ``None.view``).
+_NONE_IS_NOT_GIVEN = frozenset(["subdomain"])
 
 
 class _Bindings:

@@ -39,7 +39,7 @@ from muxserver.tenancy.folding import shadowing_names
 
 #: Bumped when the routes read from a file can change for the same source;
 #: part of the code cache key, so a new reader never trusts an old reading.
-READER_VERSION = 28
+READER_VERSION = 30
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -186,7 +186,8 @@ def read_defaults(node: ast.AST, consts: Constants, what: str) -> tuple:
         return ()
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise _error(node, f"{what} must be a literal dict with string keys to be read at "
-                           "deploy time")
+                           "deploy time (a module's dict only if the module uses its name "
+                           "nowhere else: there it may be changed)")
     return tuple(sorted(value.items()))
 
 

@@ -187,3 +187,31 @@ def test_ended_processes_are_kept_as_one_sum():
     supervisor = Metrics(snapshots=lambda: [total])
     assert supervisor.total("mux_requests") == 1000
     assert 'mux_request_duration_seconds_count{tenant="acme"} 1000.0' in supervisor.render().decode()
+
+
+def test_a_count_too_large_to_add_up_is_not_believed():
+    """A breached process's counts past :data:`MAX_COUNT` (JSON reads
+    ``10**400`` written as digits as an int) are refused in the check, which
+    does not raise; counts within it added up over every process that ever
+    ended still render: two of ``10**308`` made an int no float holds, and
+    ``/_mux/metrics`` raised OverflowError on every scrape for good."""
+    import json
+
+    from muxserver.ops.metrics import MAX_COUNT
+    from muxserver.ops.metrics import add_snapshot
+    from muxserver.ops.metrics import checked_snapshot
+
+    def sent(*rows):
+        snapshot = Metrics().snapshot()
+        snapshot["counters"]["mux_requests"] = [[["acme", status], n] for status, n in rows]
+        return json.loads(json.dumps(snapshot))  # as the channel reads it
+
+    for huge in (10**400, 10**308, MAX_COUNT + 1):
+        assert checked_snapshot(sent(("200", huge)), {"acme"}) is None, huge
+    # Two rows kept under one label (299 and 298 are 2xx) sum within range.
+    assert checked_snapshot(sent(("299", 10**308), ("298", 10**308)), {"acme"}) is None
+    total = None
+    for _ in range(3):
+        total = add_snapshot(total, checked_snapshot(sent(("200", MAX_COUNT)), {"acme"}))
+    assert 'mux_requests_total{status="200",tenant="acme"} 2.7021597764222976e+16' in \
+        Metrics(snapshots=lambda: [total]).render().decode()
