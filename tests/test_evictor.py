@@ -70,7 +70,9 @@ import json, sys, time
 from werkzeug.test import Client
 from muxserver.config import Config
 from muxserver.app import MuxApp
+from muxserver.ops.memory import release_memory
 from muxserver.tenancy.evictor import Evictor
+from sandbox.limits import rss_bytes
 
 root, cache = sys.argv[1], sys.argv[2]
 app = MuxApp(Config.build({"tenants_dir": root, "cache_dir": cache, "watch": False,
@@ -116,7 +118,9 @@ import json, sys
 from werkzeug.test import Client
 from muxserver.config import Config
 from muxserver.app import MuxApp
+from muxserver.ops.memory import release_memory
 from muxserver.tenancy.evictor import Evictor
+from sandbox.limits import rss_bytes
 
 root, cache = sys.argv[1], sys.argv[2]
 release_memory(force=True)
@@ -240,7 +244,9 @@ from werkzeug.test import Client
 from muxserver.config import Config
 from muxserver.app import MuxApp
 from muxserver.ops.collector import collector
+from muxserver.ops.memory import release_memory
 from muxserver.tenancy.evictor import Evictor
+from sandbox.limits import rss_bytes
 
 gc.disable()  # as in a serving process: the collector runs by steps
 root, cache = sys.argv[1], sys.argv[2]
