@@ -147,7 +147,7 @@ class _Helper:
 
     def __init__(self, folder: Path, number: int, config):
         self.number, self.config = number, config
-        self.events = folder / f"events-{number}.jsonl"
+        self.events = _events_file(folder, str(number))
         self.log = folder / f"helper-{number}.log"
         self.events.touch()
         self.offset = 0
@@ -172,11 +172,11 @@ class _Helper:
             if event["event"] == "start":
                 hook.pytest_runtest_logstart(nodeid=event["nodeid"], location=tuple(event["location"]))
             elif event["event"] == "report":
-                data = event["report"]
+                serialized = event["report"]
                 for key in ("location", "longrepr"):  # tuples, as reporters expect: JSON made them lists
-                    if isinstance(data.get(key), list):
-                        data[key] = tuple(data[key])
-                report = hook.pytest_report_from_serializable(config=self.config, data=data)
+                    if isinstance(serialized.get(key), list):
+                        serialized[key] = tuple(serialized[key])
+                report = hook.pytest_report_from_serializable(config=self.config, data=serialized)
                 hook.pytest_runtest_logreport(report=report)
             else:
                 self.finished.add(event["nodeid"])
@@ -187,7 +187,8 @@ class _Helper:
         return text[-size:]
 
 
-def _fail_unfinished(session, folder: Path, helpers: list[_Helper], files: dict[str, list]) -> None:
+def _fail_unfinished(session, folder: Path, plan: list[str], helpers: list[_Helper],
+                     files: dict[str, list]) -> None:
     """Tests a helper claimed and never finished (it died): failed, with why."""
     finished = set().union(*(helper.finished for helper in helpers))
     by_number = {str(helper.number): helper for helper in helpers}
@@ -197,7 +198,7 @@ def _fail_unfinished(session, folder: Path, helpers: list[_Helper], files: dict[
         if helper is None:
             continue
         index = int(claim.name.split("-")[1])
-        for item in files.get(session.config.stash[_PLAN][index], ()):
+        for item in files.get(plan[index], ()):
             if item.nodeid in finished:
                 continue
             why = (f"helper process {helper.number} of tests/shards.py ended (exit status "
@@ -209,14 +210,16 @@ def _fail_unfinished(session, folder: Path, helpers: list[_Helper], files: dict[
             session.config.hook.pytest_runtest_logreport(report=report)
 
 
-_PLAN = pytest.StashKey[list]()
 _HELPING = pytest.StashKey[tuple]()
 
 
-def _lead(session, count: int) -> None:
-    files = _by_file(session.items)
+def _events_file(folder: Path, number: str) -> Path:
+    """Where helper ``number`` writes its events (the leader reads them)."""
+    return folder / f"events-{number}.jsonl"
+
+
+def _lead(session, files: dict[str, list], count: int) -> None:
     plan = _heaviest_first(list(files))
-    session.config.stash[_PLAN] = plan
     folder = Path(tempfile.mkdtemp(prefix="mux-shards-"))
     (folder / "plan.json").write_text(json.dumps(plan))
     helpers = [_Helper(folder, number, session.config) for number in range(1, count)]
@@ -234,7 +237,7 @@ def _lead(session, count: int) -> None:
                 except subprocess.TimeoutExpired:
                     pass
         replay_all()
-        _fail_unfinished(session, folder, helpers, files)
+        _fail_unfinished(session, folder, plan, helpers, files)
     finally:
         for helper in helpers:
             if helper.process.poll() is None:
@@ -262,10 +265,11 @@ def pytest_runtestloop(session):
     if helping:
         _help(session, *helping)
         return True
-    count = min(_shard_count(session.config), len(_by_file(session.items)))
+    files = _by_file(session.items)
+    count = min(_shard_count(session.config), len(files))
     if count < 2 or session.config.getoption("usepdb", False):
         return None
-    _lead(session, count)
+    _lead(session, files, count)
     return True
 
 
@@ -295,7 +299,7 @@ def pytest_configure(config):
     folder, number = os.environ.pop(SHARD_ENV, None), os.environ.pop(NUMBER_ENV, None)
     if folder and number:
         config.stash[_HELPING] = (Path(folder), number)
-        config.pluginmanager.register(_EventWriter(config, Path(folder) / f"events-{number}.jsonl"),
+        config.pluginmanager.register(_EventWriter(config, _events_file(Path(folder), number)),
                                       "mux-shard-events")
 
 

@@ -74,6 +74,8 @@ LABEL_VALUES = {name: frozenset(values) | {OTHER} for name, values in LABEL_VALU
 #: Values of a counter's other label one tenant's rows may carry, whatever
 #: the rows a serving process sends: the largest of :data:`LABEL_VALUES`.
 MAX_VALUES_PER_TENANT = max(len(values) for values in LABEL_VALUES.values())
+#: Each known value to this module's own string of it: what the supervisor
+#: keeps is one object per value, not one per row a serving process sent.
 _CANONICAL = {name: {value: value for value in values} for name, values in LABEL_VALUES.items()}
 #: The tenant label of what belongs to no tenant (a limit before routing).
 NO_TENANT = "-"
