@@ -8,7 +8,7 @@ code of a deployed version stays loadable while a sync overwrites its files
 (the key is the old content, not the path), and a file whose content many
 tenants share (a hello world, a vendored helper) is compiled and analysed
 (pyflakes, routes, imports) once. Code objects carry their file's name;
-:meth:`CodeCache.load_code` gives them the name of the file that loads them.
+:meth:`CodeCache.code` gives them the name of the file that loads them.
 
 Entries are written to a temporary file and renamed into place, so several
 worker processes can share one cache dir; a reader sees a whole entry or
@@ -93,11 +93,10 @@ def cache_key(source: bytes, extra_modules: frozenset[str] = frozenset()) -> str
 def _renamed(code: CodeType, filename: str) -> CodeType:
     """``code`` and the code objects inside it, as compiled from ``filename``."""
     consts = code.co_consts
-    for c in consts:
-        if type(c) is CodeType:  # only then are its constants rebuilt
-            consts = tuple(_renamed(c, filename) if type(c) is CodeType else c for c in consts)
-            return code.replace(co_filename=filename, co_consts=consts)
-    return code.replace(co_filename=filename)
+    if not any(type(c) is CodeType for c in consts):  # constants rebuilt only for nested code
+        return code.replace(co_filename=filename)
+    consts = tuple(_renamed(c, filename) if type(c) is CodeType else c for c in consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 class CodeCache:
