@@ -161,15 +161,10 @@ class FolderReader:
 
     def _read_call(self, call: ast.Call, scope: _Scope):
         func = call.func
-        root = func
-        while isinstance(root, ast.Attribute):
-            root = root.value
-        if isinstance(root, ast.Name) and root.id in scope.shadowing:
-            return NOT_READ  # a function's own join, not the module's import
         if isinstance(func, ast.Name) and func.id == "str" and len(call.args) == 1 \
-                and not {"str", "*"} & self._module_names:
+                and "str" not in scope.shadowing and not {"str", "*"} & self._module_names:
             return self._read(call.args[0], scope)
-        origin = _origin(func, self._imports)
+        origin = _origin(func, self._imports, scope.shadowing)  # a function's own join is not read
         if origin == ("os", "getcwd") and not call.args:
             return self._made("cwd", [])
         if origin is None or origin[0] != "os.path" or origin[1] not in _PATH_FUNCTIONS:
@@ -278,11 +273,12 @@ def enclosing_functions(tree: ast.Module):
         stack.extend((child, inner) for child in reversed(list(ast.iter_child_nodes(node))))
 
 
-def _origin(func: ast.AST, imports: dict) -> tuple[str, str] | None:
+def _origin(func: ast.AST, imports: dict, shadowing: frozenset) -> tuple[str, str] | None:
     """``(module, name)`` of a function reached through the module's
     absolute imports (``os.path.join``, ``path.join`` after ``from os import
-    path``, ``join`` after ``from os.path import join``)."""
-    origin = object_origin(func, imports)
+    path``, ``join`` after ``from os.path import join``) and not a name the
+    function it is in binds itself (``shadowing``)."""
+    origin = object_origin(func, imports, shadowing)
     if origin is None or origin[1]:
         return None
     return origin[0], origin[2]

@@ -324,15 +324,18 @@ def _import_bindings(node: ast.Import | ast.ImportFrom):
             yield top, (top, 0, None)
 
 
-def object_origin(node: ast.AST, imports: dict) -> tuple[str, int, str] | None:
+def object_origin(node: ast.AST, imports: dict,
+                  shadowing: frozenset = frozenset()) -> tuple[str, int, str] | None:
     """Where the object an expression names comes from: ``(module, level,
     variable)`` for ``name`` imported with ``from m import name`` or for
-    ``mod.sub.name`` with ``mod`` imported; None otherwise."""
+    ``mod.sub.name`` with ``mod`` imported; None otherwise, and None when
+    the expression's first name is in ``shadowing`` (names the function it
+    is in binds itself: its own ``join``, not the module's import)."""
     chain = []
     while isinstance(node, ast.Attribute):
         chain.append(node.attr)
         node = node.value
-    if not isinstance(node, ast.Name) or node.id not in imports:
+    if not isinstance(node, ast.Name) or node.id not in imports or node.id in shadowing:
         return None
     module, level, name = imports[node.id]
     chain.reverse()
@@ -545,12 +548,7 @@ class _Reader:
                            "to be read at deploy time")
 
     def origin_of(self, node: ast.AST):
-        root = node
-        while isinstance(root, ast.Attribute):
-            root = root.value
-        if isinstance(root, ast.Name) and root.id in self.shadowing:
-            return None
-        return object_origin(node, self.imports)
+        return object_origin(node, self.imports, self.shadowing)
 
 
 #: Route options that change what a URL matches, which this server does not
