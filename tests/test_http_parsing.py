@@ -155,22 +155,6 @@ def test_a_body_without_length_is_chunked_on_http11_and_closes_on_http10(served)
     assert b"Connection: close" in answer and answer.endswith(b"\r\n\r\nab")
 
 
-def test_header_names_become_environ_keys_however_many_names_clients_invent(served):
-    """Names seen first are remembered as their environ keys, up to a bound:
-    made-up names past it are still read right, and do not grow the table."""
-    server, recorder = served
-    for batch in range(handler.MAX_ENVIRON_KEYS // 90 + 1):
-        invented = b"".join(b"X-Made-Up-%d-%d: v\r\n" % (batch, i) for i in range(90))
-        _exchange(server, b"GET /n HTTP/1.1\r\nHost: h\r\n" + invented + b"\r\n")
-    assert len(handler._ENVIRON_KEYS) <= handler.MAX_ENVIRON_KEYS
-    _exchange(server, b"GET /late HTTP/1.1\r\nHost: h\r\nX-Late-Name: 1\r\nx-late-name: 2\r\n"
-                      b"Content-Type: text/x\r\nCookie: a=1\r\nCOOKIE: b=2\r\n\r\n")
-    environ = recorder.seen[-1][0]
-    assert environ["HTTP_X_LATE_NAME"] == "1,2"
-    assert environ["CONTENT_TYPE"] == "text/x" and "HTTP_CONTENT_TYPE" not in environ
-    assert environ["HTTP_COOKIE"] == "a=1; b=2"
-
-
 def test_the_apps_framing_headers_decide_the_answers_framing(served):
     """Content-Length, Date and ``Connection: close`` from the app, in any
     case, are the answer's own: not added twice; close closes."""

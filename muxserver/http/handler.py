@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import socket
 from collections import deque
-from operator import itemgetter
 from time import monotonic
 from urllib.parse import unquote_to_bytes
 
@@ -73,9 +72,6 @@ RECV_BYTES = 65536
 JOIN_BYTES = 65536
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-#: A response header's line, from its ``(name, value)`` tuple.
-_HEADER_LINE = "%s: %s\r\n"
-_header_name = itemgetter(0)
 
 def _bodiless(code: int, method: str) -> bool:
     """Whether an answer has no body on the wire (RFC 9112 §6.3): to HEAD,
@@ -97,23 +93,6 @@ def _wait_readable(sock) -> None:
     wait = getattr(sock, "_wait", None)
     if wait is not None:
         wait(sock._read_event)
-
-
-#: A request header's name as it is sent -> its environ key, for the names
-#: seen first (at most :data:`MAX_ENVIRON_KEYS`: a client sending made-up
-#: names gets them computed, it does not grow the table).
-_ENVIRON_KEYS: dict[bytes, str] = {}
-MAX_ENVIRON_KEYS = 512
-
-
-def _environ_key(raw_name: bytes) -> str:
-    """``HTTP_X_NAME`` for ``X-Name`` (``CONTENT_TYPE`` and ``CONTENT_LENGTH``
-    without the prefix, as WSGI says)."""
-    name = raw_name.decode("latin-1").upper().replace("-", "_")
-    key = name if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH" else "HTTP_" + name
-    if len(_ENVIRON_KEYS) < MAX_ENVIRON_KEYS:
-        _ENVIRON_KEYS[raw_name] = key
-    return key
 
 
 class HeadRefused(Exception):
@@ -405,8 +384,12 @@ class Connection:
         environ["SERVER_PROTOCOL"] = "HTTP/" + message.version
         environ[RAW_HEADERS] = message.headers
         for raw_name, raw_value in message.headers:
-            key = _ENVIRON_KEYS.get(raw_name) or _environ_key(raw_name)
+            name = raw_name.decode("latin-1").upper().replace("-", "_")
             value = raw_value.decode("latin-1")
+            if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
+                key = name
+            else:
+                key = "HTTP_" + name
             if key in environ:
                 value = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + value
             elif key == "HTTP_EXPECT" and value.lower() == "100-continue":
@@ -432,16 +415,17 @@ class Connection:
 
     def _head(self, body_length: int | None) -> bytes:
         """The status line and headers; decides how the body is framed."""
-        headers = self._headers
-        # Built by C loops (map, join): a loop in Python over the headers was
-        # the costliest line of a warm request's answer (issue 26).
-        names = list(map(str.lower, map(_header_name, headers)))
-        if "connection" in names:
-            for name, value in headers:
-                if name.lower() == "connection" and value.lower() == "close":
-                    self._close = True
-        lines = ["HTTP/1.1 ", self._status, "\r\n", *map(_HEADER_LINE.__mod__, headers)]
-        has_length, has_date = "content-length" in names, "date" in names
+        lines = ["HTTP/1.1 ", self._status, "\r\n"]
+        has_length = has_date = False
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                has_length = True
+            elif lowered == "date":
+                has_date = True
+            elif lowered == "connection" and value.lower() == "close":
+                self._close = True
+            lines += (name, ": ", value, "\r\n")
         if not has_date:
             lines += ("Date: ", http_date(), "\r\n")
         self._bodiless = _bodiless(int(self._status[:3]), self._message.method)
