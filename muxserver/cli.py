@@ -456,10 +456,12 @@ def supervise(config, tenants_link: str | None = None) -> int:
     listener, admin = sockets
     host, port = listener.getsockname()[:2]
     admin_host, admin_port = admin.getsockname()[:2]
-    log.info("muxserver listening on http://%s:%d (tenants: %s); admin on http://%s:%d/_mux/",
-             host, port, config.tenants_dir, admin_host, admin_port)
     try:
+        # First the server dir is claimed (a second server on it is refused
+        # here): only then does this one say it listens.
         supervisor = Supervisor(config, listener, admin)
+        log.info("muxserver listening on http://%s:%d (tenants: %s); admin on http://%s:%d/_mux/",
+                 host, port, config.tenants_dir, admin_host, admin_port)
         supervisor.tenants_link = tenants_link
         return supervisor.run()
     except HaltServer as exc:

@@ -320,6 +320,7 @@ def test_a_second_server_on_the_same_server_dir_is_refused_naming_the_first(tmp_
         refusal = second.output()
         assert f"another muxserver (pid " in refusal and "--server-dir" in refusal, refusal
         assert str(tmp_path / ".muxserver") in refusal, refusal
+        assert "listening on" not in refusal, refusal  # it never served: it must not say so
         assert requests.get(first.url + "/calm/", timeout=10).text == "calm"
     finally:
         first.stop()
