@@ -96,6 +96,17 @@ def admin_client(app: MuxApp, **environ) -> Client:
     return Client(AdminAPI(control_for(app), ("127.0.0.1", 0)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _log_lines_written_while_captured():
+    """In-process servers queue their access-log lines; the last ones would
+    be written at exit, after pytest's summary. They are written at the end
+    of the session instead, while output is still captured."""
+    from muxserver.ops import logs
+
+    yield
+    logs.writer.flush()
+
+
 @pytest.fixture
 def tenants(tmp_path):
     return Tenants(tmp_path)
