@@ -53,6 +53,33 @@ def test_concurrency_cap_holds_right_after_a_limit_kill(tenants, live):
     assert codes.count(200) == 2 and codes.count(429) == 8, codes
 
 
+def test_requests_during_a_cold_load_wait_for_it_and_a_failed_one_is_tried_again(tenants, live):
+    """Requests that arrive while an endpoint loads wait for that load and
+    are answered by it (one load, one ``load;dur``); when it fails, each
+    waiting request loads it again itself and answers with its own error,
+    none hangs."""
+    tenants.add("acme", {
+        "slowload.py": "import time\ntime.sleep(0.2)\ndef get():\n    return 'loaded'\n",
+        "failing.py": ("import time\ntime.sleep(0.2)\nraise ValueError('boom')\n"
+                       "def get():\n    return 'never'\n"),
+    })
+    server = live()
+    state = server.app.registry.get("acme")
+    first = gevent.spawn(server.get, "/acme/slowload")
+    wait_until(lambda: state.loading_now())
+    waiting = [gevent.spawn(server.get, "/acme/slowload") for _ in range(2)]
+    wait_until(lambda: state.inflight == 3)
+    responses = [g.get(timeout=10) for g in (first, *waiting)]
+    assert [r.text for r in responses] == ["loaded"] * 3
+    assert ["load;dur=" in r.headers["Server-Timing"] for r in responses] == [True, False, False]
+    first = gevent.spawn(server.get, "/acme/failing")
+    wait_until(lambda: state.loading_now())
+    second = gevent.spawn(server.get, "/acme/failing")
+    wait_until(lambda: state.inflight == 2)
+    assert [g.get(timeout=10).status_code for g in (first, second)] == [500, 500]
+    assert not state.loading_now()
+
+
 def test_eviction_during_a_cold_load_does_not_break_the_load(tenants, live):
     tenants.add("acme", {
         "slowload.py": "import time\ntime.sleep(0.3)\ndef get():\n    return 'loaded'\n",

@@ -93,9 +93,12 @@ def cache_key(source: bytes, extra_modules: frozenset[str] = frozenset()) -> str
 def _renamed(code: CodeType, filename: str) -> CodeType:
     """``code`` and the code objects inside it, as compiled from ``filename``."""
     consts = code.co_consts
-    if not any(type(c) is CodeType for c in consts):  # constants rebuilt only for nested code
+    # Constants are rebuilt only for nested code. Every cold start runs this
+    # (issue 26): the test is a C loop (``in`` over ``map``) and the rebuild
+    # a list comprehension, not generators resumed once per constant.
+    if CodeType not in map(type, consts):
         return code.replace(co_filename=filename)
-    consts = tuple(_renamed(c, filename) if type(c) is CodeType else c for c in consts)
+    consts = tuple([_renamed(c, filename) if type(c) is CodeType else c for c in consts])
     return code.replace(co_filename=filename, co_consts=consts)
 
 

@@ -90,7 +90,8 @@ class Generation:
         self.site = None
         #: endpoint -> WarmModule
         self.modules: dict[str, WarmModule] = {}
-        #: endpoint -> the lock one cold load of it holds
+        #: endpoint -> None while one cold load of it runs, or the Event
+        #: that requests waiting for that load wait on (Loader.get)
         self.loading: dict = {}
         #: Leases pinned to this generation now.
         self.leases = 0
