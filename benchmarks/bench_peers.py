@@ -31,9 +31,17 @@ processes' PSS before and after serving N new files; a Fission
 environment process's USS (one process per function).
 
 ``--baseline DIR`` also runs the muxserver of another checkout (its
-``.venv``), to measure a change in the same run.
+``.venv``), to measure a change in the same run. ``--also-python PY``
+also runs this checkout's muxserver on another interpreter (a venv's
+``bin/python`` with muxserver installed) in the warm rounds: how much the
+interpreter's build is worth, in the same run. The report names each
+interpreter (``python``, ``also_python``): its version and whether it runs
+on a shared ``libpython`` (an ``--enable-shared`` build: pyenv's default,
+without profile-guided optimization) or a static one (Debian's
+``python3.11``, built with PGO and LTO, as its PHP is).
 
-Usage: ``python benchmarks/bench_peers.py [--quick] [--seconds S] [--baseline DIR]``
+Usage: ``python benchmarks/bench_peers.py [--quick] [--seconds S] [--baseline DIR]
+[--also-python PY]``
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import argparse
 import http.client
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +77,8 @@ from benchmarks._servers import serving_processes  # noqa: E402
 MUX = "muxserver"
 PHP = "php-fpm+nginx"
 FISSION = "fission-python"
+#: This muxserver on the interpreter ``--also-python`` names.
+ALSO = "muxserver-also-python"
 
 
 def _mux(tenants: Path, cache: Path, python: str = PY, cwd=None) -> Proc:
@@ -76,6 +87,19 @@ def _mux(tenants: Path, cache: Path, python: str = PY, cwd=None) -> Proc:
                         "--port", "{port}", "--admin-listen", "127.0.0.1:{admin_port}",
                         "--cache-dir", str(cache), "--no-watch", "--log-format", "json",
                         "--idle-ttl", "3600"]), "/w0/", cwd=cwd)
+
+
+_FACTS = ("import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
+          "'executable': sys.executable, 'libpython': 'shared' if any('libpython' in line "
+          "for line in open('/proc/self/maps')) else 'static'}))")
+
+
+def interpreter(python: str) -> dict:
+    """What ``python`` is: its version, path, and whether ``libpython`` is a
+    shared library (calls between its own functions go through the PLT and
+    are not inlined: measured here about 15-20 % more CPU a request)."""
+    return json.loads(subprocess.run([python, "-c", _FACTS], capture_output=True, text=True,
+                                     check=True).stdout)
 
 
 def _tenants(root: Path, prefix: str, count: int) -> None:
@@ -272,20 +296,24 @@ def memory(work: Path, mux: Proc, php: PhpFpm | None, fission: FissionEnv, warm_
     return out
 
 
-def run(seconds: float, quick: bool, baseline: Path | None = None) -> dict:
+def run(seconds: float, quick: bool, baseline: Path | None = None,
+        also_python: str | None = None) -> dict:
     previous = pin_client()
     try:
-        return _run(seconds, quick, baseline)
+        return _run(seconds, quick, baseline, also_python)
     finally:
         unpin_client(previous)
 
 
-def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
+def _run(seconds: float, quick: bool, baseline: Path | None, also_python: str | None) -> dict:
     rounds = 1 if quick else 5
     cold_n = 20 if quick else 300
     warm_n = 50 if quick else 2000
     registered_n = 200 if quick else 5000
-    report: dict = {"fission_server": fission_server_kind(), "php": have_php()}
+    report: dict = {"fission_server": fission_server_kind(), "php": have_php(),
+                    "python": interpreter(PY)}
+    if also_python:
+        report["also_python"] = interpreter(also_python)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tenants = work / "tenants"
@@ -313,7 +341,13 @@ def _run(seconds: float, quick: bool, baseline: Path | None) -> dict:
                             cwd=baseline)
                 started.append(base)
                 servers["muxserver-baseline"] = base.wait(300).url + "/w0/"
+            if also_python:
+                other = _mux(tenants, work / "cache-also", also_python)
+                started.append(other)
+                servers[ALSO] = other.wait(300).url + "/w0/"
             trees = {MUX: mux.processes, FISSION: fission.proc.processes}
+            if also_python:
+                trees[ALSO] = other.processes
             if php is not None:
                 trees[PHP] = php.processes
             report["warm"] = warm(servers, rounds, seconds, trees)
@@ -336,8 +370,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--seconds", type=float, default=5.0, help="per server per round")
     parser.add_argument("--baseline", type=Path, help="another checkout's muxserver, beside")
+    parser.add_argument("--also-python", metavar="PY",
+                        help="this muxserver on another interpreter too (warm rounds)")
     args = parser.parse_args(argv)
-    report = run(1 if args.quick else args.seconds, args.quick, args.baseline)
+    report = run(1 if args.quick else args.seconds, args.quick, args.baseline, args.also_python)
     print(json.dumps(report, indent=1))
     return report
 

@@ -183,6 +183,22 @@ def _replica_rows(replica: dict | None) -> list[tuple[str, str, str]]:
              f"{replica['replica_vs_none']}x", "")]
 
 
+def _interpreter(facts: dict) -> str:
+    return f"Python {facts['version']} ({facts['libpython']} libpython, `{facts['executable']}`)"
+
+
+def _interpreters(peers: dict) -> str:
+    """Which Python ran the Python servers: its build is worth 15-20 % of a
+    request's CPU (a shared libpython, pyenv's default, against Debian's)."""
+    if "python" not in peers:
+        return ""
+    text = f"muxserver and Fission's server run on {_interpreter(peers['python'])}. "
+    if "also_python" in peers:
+        text += (f"`muxserver-also-python` is the same muxserver on "
+                 f"{_interpreter(peers['also_python'])}. ")
+    return text
+
+
 def _peer_rows(peers: dict | None) -> list[tuple[str, str, str]]:
     """The peer benchmark's figures (issue 26): one core each, same client."""
     if not peers:
@@ -372,6 +388,7 @@ def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
                   "`--log-format json` access log on); PHP-FPM 8.2 + nginx from Debian (opcache "
                   "on, one shared pool, nginx access log on); Fission's Python environment server "
                   f"recreated at run time and served by {peers['fission_server']}. "
+                  + _interpreters(peers) +
                   "The machine is shared with other work: the rounds' ratios vary.", "",
                   "| server | req/s (median) | p50 ms | muxserver / it (each round) | CPU µs a "
                   "request (its process tree) | muxserver / it per CPU-second (each round) |",
@@ -522,6 +539,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", metavar="NAMES",
                         help="comma-separated benchmarks to run again (e.g. noisy,peers); "
                              "the others keep their figures from the last results.json")
+    parser.add_argument("--also-python", metavar="PY",
+                        help="the peer benchmark also runs muxserver on this interpreter")
     args = parser.parse_args(argv)
     if not have_wrk():
         print("note: wrk is not installed (apt-get install wrk); throughput uses a Python client",
@@ -531,7 +550,8 @@ def main(argv=None) -> dict:
     q = ["--quick"] if args.quick else []
     _servers.WARM_UP = not args.quick  # a smoke run keeps no figure: no warm-ups
     runs = {
-        "peers": lambda: bench_peers.main(q),
+        "peers": lambda: bench_peers.main(
+            q + (["--also-python", args.also_python] if args.also_python else [])),
         "throughput": lambda: bench_throughput.main(q),
         "workers": lambda: bench_workers.main(q),
         "isolation": lambda: bench_isolation.main(q),

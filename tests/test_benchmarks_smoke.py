@@ -4,6 +4,8 @@
 its reports (one smoke run of each, not two).
 """
 
+import sys
+
 import pytest
 
 # The quick run of every script takes ~80 s alone on a shared 2-core
@@ -16,7 +18,9 @@ def quick(tmp_path_factory):
     from benchmarks import run_all
 
     out = tmp_path_factory.mktemp("bench")
-    reports = run_all.main(["--quick", "--results", str(out), "--no-readme"])
+    # --also-python: the same interpreter, to run that path of the peer benchmark.
+    reports = run_all.main(["--quick", "--results", str(out), "--no-readme",
+                            "--also-python", sys.executable])
     return reports, out
 
 
@@ -41,7 +45,12 @@ def test_peers_quick(quick):
     # A quick run warms a handful of tenants: their memory may round to whole
     # pages either way, so only its presence is checked here.
     assert report["cold"]["mux_p50_ms"] > 0 and "mux_warm_tenant_kib" in report["memory"]
-    assert "## Peers: PHP-FPM and Fission" in (out / "RESULTS.md").read_text()
+    page = (out / "RESULTS.md").read_text()
+    assert "## Peers: PHP-FPM and Fission" in page
+    # Which interpreter ran muxserver, and the same muxserver on another one.
+    assert report["python"]["libpython"] in ("shared", "static") and report["python"]["version"]
+    assert report["also_python"]["executable"] and report["warm"]["rps"]["muxserver-also-python"] > 0
+    assert f"Python {report['python']['version']}" in page and "`muxserver-also-python`" in page
 
 
 @pytest.mark.live
