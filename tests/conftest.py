@@ -239,28 +239,51 @@ class Subprocess:
     """``muxserver`` started as a real command on a free port, its admin API
     on another (:attr:`admin_url`)."""
 
+    #: Starts again on other ports when one it was given by :func:`free_port`
+    #: was taken meanwhile (an outgoing connection's source port, another
+    #: test process's server): at most this many times.
+    PORT_RETRIES = 3
+
     def __init__(self, args, cwd=None, env=None, log_dir=None, command=None, port=None,
                  admin_port=None):
+        self._args, self._cwd, self._command = args, cwd, command
+        self._log_dir, self._fixed_ports = log_dir, (port, admin_port)
+        self._env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._env.update(env or {})
+        self._start()
+
+    def _start(self) -> None:
+        port, admin_port = self._fixed_ports
         self.port = port or free_port()
         self.admin_port = admin_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_url = f"http://127.0.0.1:{self.admin_port}"
-        self.log_path = Path(log_dir or os.environ.get("TMPDIR", "/tmp")) / f"muxserver-{self.port}.log"
+        self.log_path = (Path(self._log_dir or os.environ.get("TMPDIR", "/tmp"))
+                         / f"muxserver-{self.port}.log")
         self.log = open(self.log_path, "w+")
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1")
-        full_env.update(env or {})
+        args = self._args
         self.proc = subprocess.Popen(
-            [*(command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port),
+            [*(self._command or [sys.executable, "-m", "muxserver"]), "--port", str(self.port),
              *(["--admin-listen", f"127.0.0.1:{self.admin_port}"]
                if "--admin-listen" not in args else []), *args],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or REPO, env=full_env,
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=self._cwd or REPO, env=self._env,
             preexec_fn=_die_with_parent,
         )
 
+    def _port_was_taken(self) -> bool:
+        return (self.proc.returncode == 3 and "Address already in use" in self.output()
+                and self._fixed_ports == (None, None) and "--admin-listen" not in self._args)
+
     def wait_ready(self, timeout=30):
         deadline = time.monotonic() + timeout
+        retries = self.PORT_RETRIES
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if retries and self._port_was_taken():
+                    retries -= 1
+                    self.log.close()
+                    self._start()
+                    continue
                 raise RuntimeError(f"muxserver exited {self.proc.returncode}:\n{self.output()}")
             try:
                 if requests.get(self.url + "/_mux/healthz", timeout=1).status_code == 200 and \
