@@ -78,9 +78,11 @@ class SpecContent:
     converters: tuple = ()
 
 
-#: The content fields a spec is made with (its root is given whole).
-CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(SpecContent)
-                       if f.name not in ("root_head", "root_named"))
+#: The content fields a spec is made with (its root is given whole), and
+#: their defaults.
+CONTENT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SpecContent)
+                    if f.name not in ("root_head", "root_named")}
+CONTENT_FIELDS = tuple(CONTENT_DEFAULTS)
 
 
 def _root_parts(name: str, root: str) -> tuple[str, bool]:
@@ -182,9 +184,11 @@ class SpecDraft:
     def __init__(self, name: str, root: str, manifest: Manifest):
         self.name, self.root, self.manifest = name, root, manifest
         self.static_prefix, self.static_mounts = None, ()
-        for field in dataclasses.fields(SpecContent):
-            if field.name in CONTENT_FIELDS:
-                setattr(self, field.name, field.default)
+        # Not dataclasses.fields() per draft: a tuple of 18 made by resizing
+        # per scanned tenant, dropped, filled CPython's free list of 18-tuples
+        # (2,000 kept: 336 KB of the supervisor).
+        for name, default in CONTENT_DEFAULTS.items():
+            setattr(self, name, default)
 
     def finished(self) -> TenantSpec:
         return TenantSpec(self.name, self.root, manifest=self.manifest,
