@@ -135,9 +135,7 @@ class ControlPlane:
         if spec.ok and self.registry.health_check is not None:
             errors = tuple(self.registry.health_check(spec))
             if errors:
-                import dataclasses
-
-                spec = dataclasses.replace(spec, errors=errors)
+                spec = spec.replace(errors=errors)
         return spec
 
     def deploy_archive(self, tenant: str, archive: bytes, deployer: str) -> dict:

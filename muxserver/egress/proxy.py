@@ -355,6 +355,7 @@ class Proxy:
         import gevent
 
         from muxserver.egress.policy import Policy
+        from muxserver.egress.policy import read_tenant_groups
         from muxserver.proctier import wire
 
         def report():
@@ -370,11 +371,11 @@ class Proxy:
             while True:
                 kind, message = wire.receive(sock)
                 if kind == wire.JSON and message.get("op") == "policy":
-                    self.policy = Policy({t: tuple(a) for t, a in message["tenants"].items()},
-                                         tuple(message["operator_allow"]),
+                    allowed, walls = read_tenant_groups(message["groups"])
+                    self.policy = Policy(allowed, tuple(message["operator_allow"]),
                                          tuple(message["private"]),
                                          (*message.get("own_ports", ()), self.port))
-                    self.walls = {t: float(w) for t, w in message["walls"].items()}
+                    self.walls = walls
                     wire.send_json(sock, {"op": "policy-applied", "id": message.get("id")})
         except (wire.WireClosed, OSError):
             pass

@@ -19,6 +19,7 @@ import gevent
 from gevent.lock import RLock
 
 from muxserver import launch
+from muxserver.egress.policy import tenant_groups
 from muxserver.proctier import wire
 
 log = logging.getLogger("muxserver.egress")
@@ -77,8 +78,8 @@ class EgressHandle:
         egress = self.config.egress
         message = {
             "op": "policy",
-            "tenants": {s.name: list(s.manifest.egress) for s in specs},
-            "walls": {s.name: s.manifest.limits.wall_s for s in specs},
+            "groups": tenant_groups((s.name, s.manifest.egress, s.manifest.limits.wall_s)
+                                    for s in specs),
             "operator_allow": list(egress.get("allow", ())),
             "private": list(egress.get("private", ())),
             "own_ports": list(self.own_ports),

@@ -36,6 +36,7 @@ from muxserver.controlplane import ControlPlane
 from muxserver.errors import HaltServer
 from muxserver.http.admin import AdminAPI
 from muxserver.http.server import AdminServer
+from muxserver.ops.memory import pin_mmap_threshold
 from muxserver.process import add_module_path
 from muxserver.supervisor.pool import WorkerPool
 from muxserver.tenancy.codecache import MAX_AGE_S
@@ -68,6 +69,11 @@ class Supervisor:
 
     def __init__(self, config, listener, admin_listener):
         self.config = config
+        # As in serving processes: registering thousands of tenants grows
+        # and drops tables past the threshold (the registry's dict, a
+        # snapshot's pickle), which glibc would otherwise keep in the heap
+        # between what stays (issue 26: ~100 B of RSS per registered tenant).
+        pin_mmap_threshold()
         add_module_path(config)
         serverdir.prepare(config)
         serverdir.clear_run_folder(config)

@@ -13,7 +13,6 @@ requests, as a new instance does on every FaaS platform.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.generation import Generation
 from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.router import TenantRouter
-from muxserver.tenancy.scanner import TenantSpec
+from muxserver.tenancy.spec import TenantSpec
 from muxserver.tenancy.compiling import compile_locally
 from muxserver.tenancy.scanner import list_tenants
 from muxserver.tenancy.scanner import static_route
@@ -223,9 +222,9 @@ class Registry:
         try:
             site = requirements.install(list(spec.requirements), sites_dir(self.config))
         except (requirements.InstallError, OSError) as exc:
-            return dataclasses.replace(spec, errors=(
+            return spec.replace(errors=(
                 f"{spec.name}/requirements.txt:1: installing the requirements failed:\n{exc}",))
-        return dataclasses.replace(spec, process_site=site)
+        return spec.replace(process_site=site)
 
     def rescan(self, checked: bool = True) -> None:
         """Register every tenant again; drop tenants whose folder is gone.
@@ -327,7 +326,7 @@ class Registry:
                 self._failed_checks[spec.name] = (key, errors)
             else:
                 self._failed_checks.pop(spec.name, None)
-        return dataclasses.replace(spec, errors=errors) if errors else spec
+        return spec.replace(errors=errors) if errors else spec
 
     def remove_tenant(self, name: str) -> None:
         with self.deploying(name):

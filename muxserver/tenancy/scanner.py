@@ -22,8 +22,6 @@ import logging
 import os
 import posixpath
 import sys
-from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -55,9 +53,10 @@ from muxserver.tenancy.imports import relative_base
 from muxserver.tenancy.imports import resolve_tenant_module
 from muxserver.tenancy.routes import Handler
 from muxserver.tenancy.routes import file_rule
-from muxserver.tenancy.sharing import EMPTY_MAP
 from muxserver.tenancy.sharing import frozen_map
 from muxserver.tenancy.sharing import shared
+from muxserver.tenancy.spec import SpecDraft
+from muxserver.tenancy.spec import TenantSpec
 from muxserver.tenant_api.companions import JINJA2_REMOVED
 from muxserver.tenant_api.companions import OFFERED as COMPANIONS
 from muxserver.tenant_api.commands import CLICK_NAMES
@@ -134,76 +133,6 @@ class Route(NamedTuple):
         what ``url_for``, ``request.endpoint`` and ``url_map`` name it by."""
         view = self.name or self.handler
         return f"{self.blueprint}.{view}" if self.blueprint is not None else view
-
-
-@dataclass(slots=True)
-class TenantSpec:
-    """Everything known about one version of a tenant without running it.
-
-    Slotted: every registered tenant holds one, in the supervisor and in
-    each serving process (issue 26: what a registered tenant costs). Its
-    tables are read-only once scanned, and tenants with equal ones share
-    them (:mod:`muxserver.tenancy.sharing`)."""
-
-    name: str
-    root: str
-    version: str = ""
-    routes: tuple[Route, ...] = ()
-    #: endpoint ("api/users") -> its module, for modules with routes.
-    modules: dict[str, ModuleRef] = EMPTY_MAP
-    #: dotted name -> module, for every module and package of the tenant.
-    sources: dict[str, ModuleRef] = EMPTY_MAP
-    #: dotted names of the modules that make a Flask app (loaded first).
-    app_modules: tuple[str, ...] = ()
-    #: ``(module, function)`` of an app factory (``create_app``) to call
-    #: when no module makes an app at its top level, as ``flask run`` does.
-    app_factory: tuple[str, str] | None = None
-    #: status code -> dotted names of modules whose code may answer it (an
-    #: errorhandler for it; under reading.ANY_STATUS: a handler for a class
-    #: or a request hook, loaded for any 404 or 405), as tuples.
-    error_handlers: dict = EMPTY_MAP
-    warnings: tuple[str, ...] = ()
-    manifest: Manifest = field(default_factory=Manifest)
-    has_static: bool = False
-    errors: tuple[str, ...] = ()
-    #: ``requirements.txt`` (:class:`muxserver.proctier.requirements.Line`).
-    requirements: tuple = ()
-    #: A process tenant's installed site folder (None: no requirements, or
-    #: not installed by this registry).
-    process_site: str | None = None
-    #: Blueprints' static folders: ``(url, folder, blueprint)``, the files
-    #: of ``folder`` (relative to the tenant) served at ``url/<filename>``.
-    static_mounts: tuple = ()
-    #: The app's static folder (relative to the tenant): its
-    #: ``static_folder`` beside the module that makes the tenant's app (its
-    #: ``root_path``; ``static/`` unless told), the tenant's own ``static/``
-    #: for every other tenant; None: ``static_folder=None``, no static route.
-    static_dir: str | None = "static"
-    #: The app's ``static_url_path`` (``"/static"``; ``""``: the site root;
-    #: None: no static route). Its rule is ``f"{static_url}/<path:filename>"``.
-    static_url: str | None = "/static"
-    #: ``static_url + "/"`` when the folder has files and no route's rule
-    #: starts with it: every path below it is the static route's, checked
-    #: before routing with one ``startswith`` (:func:`static_route` is the
-    #: other case). None otherwise.
-    static_prefix: str | None = None
-    #: Rules ``add_url_rule(rule, endpoint=...)`` gave an endpoint without a
-    #: view (kind ``"alias"``): ``url_for`` builds them, no request is routed
-    #: to them.
-    url_aliases: tuple[Route, ...] = ()
-    #: The tenant's own URL converters, read from its source:
-    #: ``((name, info), ...)``, ``info`` as
-    #: :func:`~muxserver.tenancy.converters.read_converter_classes` gives it.
-    converters: tuple = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def is_process(self) -> bool:
-        """Whether it runs in the process tier (``runtime = "process"``)."""
-        return self.manifest.runtime == "process"
 
 
 #: Deepest folder nesting inside a tenant that is scanned.
@@ -327,7 +256,7 @@ def _default_manifest(rules: TenantRules) -> Manifest:
 
 def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                  extra_modules: frozenset[str], compiler) -> TenantSpec:
-    spec = TenantSpec(name=name, root=root, manifest=_default_manifest(rules))
+    spec = SpecDraft(name, root, _default_manifest(rules))
     # Written while the folder is read, frozen (and shared) at the end.
     spec.modules, spec.sources, spec.error_handlers = {}, {}, {}
     errors: list[str] = []
@@ -515,7 +444,10 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     spec.sources = frozen_map(spec.sources)
     spec.error_handlers = frozen_map({code: tuple(modules)
                                       for code, modules in spec.error_handlers.items()})
-    return spec
+    finished = spec.finished()
+    # Tenants made from one template hold one content (issue 26).
+    finished.content = shared(finished.content)
+    return finished
 
 
 def _shipped_databases(name: str, facts: dict, shipped: set[str]) -> list[str]:
@@ -554,7 +486,7 @@ FORM_METHODS = {
 }
 
 
-def _function_routes(tenant: str, function, spec: TenantSpec, errors: list[str]) -> list[Route]:
+def _function_routes(tenant: str, function, spec: SpecDraft, errors: list[str]) -> list[Route]:
     """``[function]``: the entry point serves every method at the tenant's
     root and every path below it, as on its own platform; the tenant's other
     modules are helpers."""
@@ -898,7 +830,7 @@ def _blueprint_statics(tenant: str, facts: dict, registered: dict, process: bool
     return tuple(mounts)
 
 
-def _app_static(tenant: str, facts: dict, spec: TenantSpec,
+def _app_static(tenant: str, facts: dict, spec: SpecDraft,
                 errors: list[str]) -> tuple[str | None, str | None]:
     """``(folder, url path)`` of the app's static route, as Flask makes it:
     its ``static_folder`` (``static`` unless told, None: no route) relative

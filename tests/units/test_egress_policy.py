@@ -29,3 +29,17 @@ def test_own_ports_elsewhere_are_the_private_rules_business():
     policy.check_address("h", "93.184.216.34", 8081)
     with pytest.raises(Refused, match="private or loopback"):
         policy.check_address("h", "127.0.0.1", 5432)
+
+
+def test_the_policy_message_groups_tenants_and_reads_back_per_tenant():
+    """The supervisor sends the tenants with equal rules as one group (issue 26)."""
+    from muxserver.egress.policy import read_tenant_groups
+    from muxserver.egress.policy import tenant_groups
+
+    rules = [(f"w{i}", (), 30.0) for i in range(3)] + [("shop", ("api.example.test",), 5.0)]
+    groups = tenant_groups(rules)
+    assert groups == [[[], 30.0, "w0\nw1\nw2"], [["api.example.test"], 5.0, "shop"]]
+    allowed, walls = read_tenant_groups(groups)
+    assert allowed == {"w0": (), "w1": (), "w2": (), "shop": ("api.example.test",)}
+    assert walls == {"w0": 30.0, "w1": 30.0, "w2": 30.0, "shop": 5.0}
+    assert read_tenant_groups(tenant_groups([])) == ({}, {})
