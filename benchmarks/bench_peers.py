@@ -89,13 +89,13 @@ def _mux(tenants: Path, cache: Path, python: str = PY, cwd=None) -> Proc:
                         "--idle-ttl", "3600"]), "/w0/", cwd=cwd)
 
 
-_FACTS = ("import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
-          "'executable': sys.executable, 'libpython': 'shared' if any('libpython' in line "
+_FACTS = ("import json, platform; print(json.dumps({'version': platform.python_version(), "
+          "'libpython': 'shared' if any('libpython' in line "
           "for line in open('/proc/self/maps')) else 'static'}))")
 
 
 def interpreter(python: str) -> dict:
-    """What ``python`` is: its version, path, and whether ``libpython`` is a
+    """What ``python`` is: its version, and whether ``libpython`` is a
     shared library (calls between its own functions go through the PLT and
     are not inlined: measured here about 15-20 % more CPU a request)."""
     return json.loads(subprocess.run([python, "-c", _FACTS], capture_output=True, text=True,

@@ -184,7 +184,7 @@ def _replica_rows(replica: dict | None) -> list[tuple[str, str, str]]:
 
 
 def _interpreter(facts: dict) -> str:
-    return f"Python {facts['version']} ({facts['libpython']} libpython, `{facts['executable']}`)"
+    return f"Python {facts['version']} ({facts['libpython']} libpython)"
 
 
 def _interpreters(peers: dict) -> str:

@@ -49,7 +49,7 @@ def test_peers_quick(quick):
     assert "## Peers: PHP-FPM and Fission" in page
     # Which interpreter ran muxserver, and the same muxserver on another one.
     assert report["python"]["libpython"] in ("shared", "static") and report["python"]["version"]
-    assert report["also_python"]["executable"] and report["warm"]["rps"]["muxserver-also-python"] > 0
+    assert report["also_python"]["version"] and report["warm"]["rps"]["muxserver-also-python"] > 0
     assert f"Python {report['python']['version']}" in page and "`muxserver-also-python`" in page
 
 
