@@ -88,6 +88,9 @@ MAX_TENANT_FILES = 10_000
 #: 3.9 s; a deploy may unpack 200 MB).
 MAX_METADATA_BYTES = {"tenant.toml": 128 * 1024, requirements.FILE: 256 * 1024}
 
+#: The content's tables that :func:`scan_tenant` shares one by one first.
+SHARED_PARTS = ("routes", "modules", "sources", "error_handlers")
+
 
 class ModuleRef(NamedTuple):
     """Where a module's compiled code is: its file and its content key."""
@@ -437,7 +440,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
     errors.extend(_route_conflicts(name, routes))
     if not process:
         errors.extend(_rule_errors(name, routes, spec.converters))
-    spec.routes = shared(tuple(routes))
+    spec.routes = shared(tuple(routes), exact=True)  # its defaults are the tenant's literals
     spec.version = sys.intern(version.hexdigest())
     spec.errors = tuple(errors)
     spec.modules = frozen_map(spec.modules)
@@ -446,7 +449,7 @@ def _scan_tenant(root: str, name: str, cache: CodeCache, rules: TenantRules,
                                       for code, modules in spec.error_handlers.items()})
     finished = spec.finished()
     # Tenants made from one template hold one content (issue 26).
-    finished.content = shared(finished.content)
+    finished.content = shared(finished.content, parts_shared=SHARED_PARTS)
     return finished
 
 

@@ -16,6 +16,10 @@ leaves are :class:`FrozenMap` (a dict that refuses writes).
 
 from __future__ import annotations
 
+import hashlib
+import io
+import pickle
+
 #: Distinct values kept for sharing. Past it the table starts again: sharing
 #: saves memory and is never needed, and a long-lived server that saw many
 #: versions must not keep them all.
@@ -24,23 +28,62 @@ MAX_SHARED = 50_000
 _shared: dict = {}
 
 
-def shared(value):
+def shared(value, *, exact: bool = False, parts_shared: tuple[str, ...] = ()):
     """An object equal to ``value``, the same for every equal value handed
-    here (``value`` itself the first time). ``value`` must be immutable; an
+    here (``value`` itself the first time). ``value`` must be immutable: an
     unhashable one (a route default that is a list) is returned as it is.
-
     Each distinct value costs a slot here, so only whole tables (a route
-    tuple, a module table) are shared, not their items."""
+    tuple, a module table) are shared, not their items.
+
+    :param exact: match by value *and types* (by pickle, not by ``==``):
+        for what holds the tenant's own literals. ``1``, ``True`` and
+        ``1.0`` are equal in Python, and a tenant whose route default was
+        ``True`` was given the table of a tenant registered before it whose
+        default was ``1`` (its view saw ``1``). What cannot be pickled is
+        returned as it is.
+    :param parts_shared: attributes of ``value`` (a record) that went
+        through here already: they are matched by identity, the rest by value
+        and types — a record of shared tables costs no second pickle of
+        them."""
     try:
-        found = _shared.get(value)
+        hash(value)
     except TypeError:
         return value
+    if parts_shared:
+        # A record of tables shared already: those by identity (while a
+        # record stays in the table its parts do too, so their ids are not
+        # reused meanwhile), the rest by value and types; the key is a
+        # digest, so a distinct record costs a slot, not a second record.
+        rest = tuple(getattr(value, name) for name in getattr(value, "__slots__", ())
+                     if name not in parts_shared)
+        key = _identity((type(value).__qualname__, rest,
+                         tuple(id(getattr(value, name)) for name in parts_shared)))
+    elif exact:
+        key = _identity(value)
+    else:
+        key = value
+    if key is None:
+        return value
+    found = _shared.get(key)
     if found is not None:
         return found
     if len(_shared) >= MAX_SHARED:
         _shared.clear()
-    _shared[value] = value
+    _shared[key] = value
     return value
+
+
+def _identity(value) -> bytes | None:
+    """A digest of ``value``'s pickle without memo (equal values of equal
+    types pickle alike however their parts are shared), or None."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: two equal strings are written alike, shared or not
+    try:
+        pickler.dump(value)
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError):
+        return None
+    return hashlib.blake2b(buffer.getvalue(), digest_size=16).digest()
 
 
 class FrozenMap(dict):

@@ -47,3 +47,28 @@ def test_replace_makes_a_copy_and_leaves_the_shared_content(tmp_path):
     assert specs[0].ok and specs[1].ok and specs[0].static_prefix is None
     # One spec alone travels too (a deploy published to a serving process).
     assert pickle.loads(pickle.dumps(failed, protocol=pickle.HIGHEST_PROTOCOL)) == failed
+
+
+def test_tables_equal_in_python_but_not_in_type_are_not_shared(tmp_path):
+    """``1 == True == 1.0``: a tenant whose route default is ``True`` was
+    served the table of one registered before it with ``1`` (its view saw
+    ``1``). Tables are shared only when their values and types are the same."""
+    from werkzeug.test import Client
+
+    from muxserver.app import MuxApp
+    from muxserver.config import Config
+
+    for name, default in (("alice", "1"), ("carol", "True"), ("dave", "1.0"), ("erin", "1")):
+        write_tenant(tmp_path / "tenants", name, {"app.py": (
+            "from flask import Flask\napp = Flask(__name__)\n\n\n"
+            f"@app.route('/x', defaults={{'n': {default}}})\n"
+            "def x(n):\n    return repr(n)\n")})
+    app = MuxApp(Config.build({"tenants_dir": tmp_path / "tenants", "cache_dir": tmp_path / "c",
+                               "watch": False}))
+    client = Client(app)
+    answers = {name: client.get(f"/{name}/x").get_data(as_text=True)
+               for name in ("alice", "carol", "dave", "erin")}
+    assert answers == {"alice": "1", "carol": "True", "dave": "1.0", "erin": "1"}
+    specs = {name: app.registry.get(name).spec for name in answers}
+    assert specs["alice"].routes is specs["erin"].routes  # same values, same types: one table
+    assert specs["alice"].routes is not specs["carol"].routes
