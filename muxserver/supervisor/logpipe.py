@@ -30,6 +30,12 @@ import time
 #: Seconds the supervisor waits at exit for the pipe to be copied out.
 DRAIN_S = 2.0
 
+#: Held by the copying thread while it runs (it ends when every writer has
+#: closed the pipe), and whether it holds a chunk it read and has not
+#: written yet: an empty pipe alone does not say the last line is in the file.
+_copier_running = None
+_holding_chunk = False
+
 
 def guard_log_file() -> bool:
     """Put a pipe between stderr and the log file, if stderr is a file.
@@ -42,10 +48,13 @@ def guard_log_file() -> bool:
             return False
     except OSError:
         return False
+    global _copier_running
     log_file = os.dup(2)  # not inheritable: only this process has the file
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    _copier_running = _native_lock()
+    _copier_running.acquire()
     _start_native_thread(_copy, read_end, log_file)
     atexit.register(_drain, read_end, log_file)
     return True
@@ -55,35 +64,51 @@ def _copy(read_end: int, log_file: int) -> None:
     """Copy the pipe into the file until every writer has closed it. A
     thread of the OS, not a greenlet: the supervisor's own lines go through
     the pipe too, and a full pipe must never wait on the supervisor's loop."""
-    while True:
-        try:
-            chunk = os.read(read_end, 65536)
-        except InterruptedError:
-            continue
-        except OSError:
-            return
-        if not chunk:
-            return
-        view = memoryview(chunk)
-        while view:
+    global _holding_chunk
+    try:
+        while True:
             try:
-                view = view[os.write(log_file, view):]
+                chunk = os.read(read_end, 65536)
             except InterruptedError:
                 continue
-            except OSError:  # the disk is full: drop, never block the server
-                break
+            except OSError:
+                return
+            if not chunk:
+                return
+            _holding_chunk = True
+            view = memoryview(chunk)
+            while view:
+                try:
+                    view = view[os.write(log_file, view):]
+                except InterruptedError:
+                    continue
+                except OSError:  # the disk is full: drop, never block the server
+                    break
+            _holding_chunk = False
+    finally:
+        _copier_running.release()
 
 
 def _drain(read_end: int, log_file: int) -> None:
     """At exit: the supervisor's last lines go to the file directly, and
-    what is still in the pipe is copied out before the process ends."""
+    what is still in the pipe is copied out before the process ends — all
+    of it when no other process holds the pipe (the copier then reads its
+    end and stops: a refusal at start-up is never lost), else until the pipe
+    is empty and no chunk is in the copier's hands, at most :data:`DRAIN_S`."""
     try:
-        os.dup2(log_file, 2)
+        os.dup2(log_file, 2)  # this process's own write end of the pipe is closed
     except OSError:
         return
     deadline = time.monotonic() + DRAIN_S
-    while time.monotonic() < deadline and _unread(read_end) > 0:
-        time.sleep(0.01)
+    while time.monotonic() < deadline:
+        if _copier_running.acquire(timeout=0.02):
+            return
+        if _unread(read_end) == 0 and not _holding_chunk:
+            # Read but not yet marked held: that takes the copier a moment.
+            if not _copier_running.acquire(timeout=0.05) and (
+                    _unread(read_end) or _holding_chunk):
+                continue
+            return
 
 
 def _unread(fd: int) -> int:
@@ -92,6 +117,17 @@ def _unread(fd: int) -> int:
     except OSError:
         return 0
     return struct.unpack("i", raw)[0]
+
+
+def _native_lock():
+    try:
+        from gevent import monkey
+
+        return monkey.get_original("_thread", "allocate_lock")()
+    except ImportError:  # pragma: no cover - gevent is a requirement
+        import _thread
+
+        return _thread.allocate_lock()
 
 
 def _start_native_thread(function, *args) -> None:
