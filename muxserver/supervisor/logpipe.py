@@ -27,6 +27,13 @@ import struct
 import termios
 import time
 
+from gevent import monkey
+
+# The OS's own threads and locks, whether or not gevent has patched them:
+# the copier must run beside the supervisor's loop, not in it.
+_start_thread = monkey.get_original("_thread", "start_new_thread")
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
+
 #: Seconds the supervisor waits at exit for the pipe to be copied out.
 DRAIN_S = 2.0
 
@@ -53,9 +60,9 @@ def guard_log_file() -> bool:
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-    _copier_running = _native_lock()
+    _copier_running = _allocate_lock()
     _copier_running.acquire()
-    _start_native_thread(_copy, read_end, log_file)
+    _start_thread(_copy, (read_end, log_file))
     atexit.register(_drain, read_end, log_file)
     return True
 
@@ -100,14 +107,14 @@ def _drain(read_end: int, log_file: int) -> None:
     except OSError:
         return
     deadline = time.monotonic() + DRAIN_S
+    quiet = 0
     while time.monotonic() < deadline:
-        if _copier_running.acquire(timeout=0.02):
-            return
-        if _unread(read_end) == 0 and not _holding_chunk:
-            # Read but not yet marked held: that takes the copier a moment.
-            if not _copier_running.acquire(timeout=0.05) and (
-                    _unread(read_end) or _holding_chunk):
-                continue
+        if _copier_running.acquire(timeout=0.025):
+            return  # every writer closed the pipe: all of it is in the file
+        # Empty and nothing in the copier's hands at two looks in a row (a
+        # chunk just read is marked held a moment after the read returns).
+        quiet = 0 if _unread(read_end) or _holding_chunk else quiet + 1
+        if quiet == 2:
             return
 
 
@@ -117,26 +124,3 @@ def _unread(fd: int) -> int:
     except OSError:
         return 0
     return struct.unpack("i", raw)[0]
-
-
-def _native_lock():
-    try:
-        from gevent import monkey
-
-        return monkey.get_original("_thread", "allocate_lock")()
-    except ImportError:  # pragma: no cover - gevent is a requirement
-        import _thread
-
-        return _thread.allocate_lock()
-
-
-def _start_native_thread(function, *args) -> None:
-    try:
-        from gevent import monkey
-
-        start = monkey.get_original("_thread", "start_new_thread")
-    except ImportError:  # pragma: no cover - gevent is a requirement
-        import _thread
-
-        start = _thread.start_new_thread
-    start(function, args)
