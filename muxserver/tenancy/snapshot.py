@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from muxserver.tenancy.spec import OWN_FIELDS
 from muxserver.tenancy.spec import SpecContent
 from muxserver.tenancy.spec import TenantSpec
 
 #: A spec's parts (:meth:`TenantSpec.parts`) but its content, which travels
 #: as an index into the distinct contents.
-_SPEC_PARTS = ("name", "manifest", "static_prefix", "static_mounts")
+_SPEC_PARTS = ("name", *OWN_FIELDS)
 _CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(SpecContent))
 
 

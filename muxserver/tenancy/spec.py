@@ -93,6 +93,11 @@ def _root_parts(name: str, root: str) -> tuple[str, bool]:
     return root, False
 
 
+#: A spec's own fields, beside its name and its content: what every request
+#: reads (the rest is :class:`SpecContent`'s).
+OWN_FIELDS = ("manifest", "static_prefix", "static_mounts")
+
+
 class TenantSpec:
     """Everything known about one version of a tenant without running it.
 
@@ -102,7 +107,7 @@ class TenantSpec:
         ``static_prefix``, ``static_mounts``.
     """
 
-    __slots__ = ("name", "manifest", "static_prefix", "static_mounts", "content")
+    __slots__ = ("name", *OWN_FIELDS, "content")
 
     def __init__(self, name: str, root: str, *, manifest: Manifest | None = None,
                  static_prefix: str | None = None, static_mounts: tuple = (), **fields):
@@ -134,8 +139,7 @@ class TenantSpec:
 
     def replace(self, **changes) -> "TenantSpec":
         """A copy with ``changes`` (fields of the spec or of its content)."""
-        own = {key: changes.pop(key) for key in ("manifest", "static_prefix", "static_mounts")
-               if key in changes}
+        own = {key: changes.pop(key) for key in OWN_FIELDS if key in changes}
         content = dataclasses.replace(self.content, **changes) if changes else self.content
         return TenantSpec.of(self.name, own.get("manifest", self.manifest),
                              own.get("static_prefix", self.static_prefix),
