@@ -475,14 +475,14 @@ class MuxApp:
             return self._serve_process(state, router, environ, rel, mount, method, request_id,
                                        outcome)
         try:
-            match = router.match(rel, method)
+            match = router.match(rel, method, name)
         except Redirect as exc:
             return _routing_redirect(environ, mount + exc.location)
         except (NotFound, MethodNotAllowed) as exc:
             if method == "OPTIONS":
                 # Flask's automatic answer, unless a route takes OPTIONS itself
                 # (a Fission main() does).
-                methods = router.methods_for(rel)
+                methods = router.methods_for(rel, name)
                 if methods is not None:
                     return self._default_options(state, router, methods, request_id, outcome,
                                                  environ, rel, mount)
@@ -541,7 +541,7 @@ class MuxApp:
         """A process tenant: its own process answers everything but static
         files (Flask's routing, 404 and 405 pages are its app's own)."""
         try:
-            match = router.match(rel, method) if router is not None else None
+            match = router.match(rel, method, state.name) if router is not None else None
             outcome.endpoint = match.route.endpoint if match is not None else "-"
         except (NotFound, MethodNotAllowed, Redirect):
             outcome.endpoint = "-"
@@ -610,7 +610,7 @@ class MuxApp:
         (``static``: ``(file name, None)``), as ``static`` with
         ``{"filename": ...}``."""
         holders = state.spec.error_handlers.get(ANY_STATUS, ())
-        match = router.options_match(rel) if holders and static is None else None
+        match = router.options_match(rel, state.name) if holders and static is None else None
         if match is not None and match.route.kind == "static":
             static, match = (match.view_args["filename"], None), None
         if match is not None and match.route.kind != "flask":

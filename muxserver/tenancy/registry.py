@@ -26,10 +26,10 @@ from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.generation import Generation
 from muxserver.tenancy.generation import WarmModule
 from muxserver.tenancy.router import TenantRouter
+from muxserver.tenancy.router import router_for
 from muxserver.tenancy.spec import TenantSpec
 from muxserver.tenancy.compiling import compile_locally
 from muxserver.tenancy.scanner import list_tenants
-from muxserver.tenancy.scanner import static_route
 from muxserver.tenancy.scanner import scan_tenant
 from muxserver.tenancy.versions import VersionStore
 
@@ -88,8 +88,7 @@ class TenantState:
 
     def get_router(self) -> TenantRouter:
         if self.router is None:
-            self.router = TenantRouter(self.spec.name, self.spec.routes, static_route(self.spec),
-                                       self.spec.converters, lenient=self.spec.is_process)
+            self.router = router_for(self.spec)
         return self.router
 
 

@@ -2,7 +2,10 @@
 
 A tenant's router is built on its first request, not at registration: at
 10,000 tenants an eager werkzeug ``Map`` each would cost seconds and
-hundreds of MiB. Rules without converters go in a dict (one lookup); only
+hundreds of MiB. Tenants whose routes are the same (made from one template:
+one :class:`~muxserver.tenancy.spec.SpecContent`) share one router
+(:func:`router_for`): it holds no tenant's name, the caller names the tenant
+its errors are about. Rules without converters go in a dict (one lookup); only
 rules with converters (``/users/<int:id>``) build a werkzeug ``Map`` — and
 rules with ``defaults``, with every rule of the same view: werkzeug then
 passes the defaults and redirects ``/users/page/1`` to ``/users/`` when
@@ -11,6 +14,7 @@ passes the defaults and redirects ``/users/page/1`` to ``/users/`` when
 
 from __future__ import annotations
 
+import weakref
 from urllib.parse import urlsplit
 
 from werkzeug.exceptions import MethodNotAllowed as WzMethodNotAllowed
@@ -30,6 +34,7 @@ from muxserver.tenancy.converters import host_converter
 from muxserver.tenancy.converters import longest_routed_path
 from muxserver.tenancy.converters import rule_patterns
 from muxserver.tenancy.scanner import Route
+from muxserver.tenancy.scanner import static_route
 
 
 class Match:
@@ -70,18 +75,18 @@ def allowed_methods(methods) -> tuple[str, ...]:
 
 
 class TenantRouter:
-    """Routes of one tenant version.
+    """Routes of one tenant version (or of several: :func:`router_for`).
 
-    :param tenant: the tenant's name (for error messages).
     :param routes: the spec's routes.
     :param static_route: the app's static route when werkzeug must rank it
         among the others (:func:`~muxserver.tenancy.scanner.static_route`):
         a match of it has ``kind == "static"``.
     """
 
-    def __init__(self, tenant: str, routes: tuple[Route, ...], static_route: Route | None = None,
+    def __init__(self, routes: tuple[Route, ...], static_route: Route | None = None,
                  converters: tuple = (), lenient: bool = False):
-        self.tenant = tenant
+        #: The spec content it was made from, when :func:`router_for` made it.
+        self.content = None
         #: The tenant's converters (``((name, info), ...)``, read at deploy).
         self._converters = converters
         self._lenient = lenient
@@ -125,7 +130,7 @@ class TenantRouter:
         no converters of its own (a matched request's path)."""
         return _custom(rule) if self._converters and not self._lenient else ()
 
-    def _check_length(self, path: str) -> None:
+    def _check_length(self, path: str, tenant: str) -> None:
         """werkzeug matches the rules with regexes (its converters' and the
         tenant's own, several side by side in one segment: ``<a>-<b>``), in
         host code no tick interrupts, whose matching time may grow as a power
@@ -141,7 +146,7 @@ class TenantRouter:
         if len(path) <= self._longest:
             return
         if self._lenient:
-            raise NotFound(f"no route for a path of {len(path)} characters", self.tenant)
+            raise NotFound(f"no route for a path of {len(path)} characters", tenant)
         raise ClientError(f"this tenant's URLs are at most {self._longest} characters "
                           "(its routes' patterns match them)", 414)
 
@@ -164,10 +169,10 @@ class TenantRouter:
             new.add(rule)
         return new
 
-    def match(self, path: str, method: str) -> Match:
+    def match(self, path: str, method: str, tenant: str) -> Match:
         """The route for ``path`` (relative to the tenant, as WSGI holds it:
         :func:`~muxserver.http.path_text` reads it as werkzeug does) and
-        ``method``.
+        ``method``; ``tenant`` names the tenant in the errors.
 
         :raises NotFound: no rule matches the path.
         :raises MethodNotAllowed: a rule matches, not for this method.
@@ -184,7 +189,7 @@ class TenantRouter:
                 return Match(by_method["HEAD"], {})
             if not self._dynamic:
                 raise MethodNotAllowed(
-                    f"{method} not allowed", self.tenant, allowed_methods(by_method)
+                    f"{method} not allowed", tenant, allowed_methods(by_method)
                 )
         slashed = self._static.get(path + "/") if not path.endswith("/") else None
         # werkzeug redirects only a method the rule takes (OPTIONS: Flask's
@@ -193,30 +198,30 @@ class TenantRouter:
         # literal parts first (a static route "/<path:filename>" included).
         if slashed is not None and (lookup in slashed or method in slashed
                                     or method == "OPTIONS"):
-            raise Redirect(path + "/", self.tenant)
+            raise Redirect(path + "/", tenant)
         if self._dynamic:
             adapter = self._adapter()
-            self._check_length(path)
+            self._check_length(path, tenant)
             try:
                 rule, view_args = adapter.match(path, lookup, return_rule=True)
                 return Match(self._by_rule[id(rule)], view_args, self._custom(rule))
             except RequestRedirect as redirect:
-                raise Redirect(urlsplit(redirect.new_url).path, self.tenant) from None
+                raise Redirect(urlsplit(redirect.new_url).path, tenant) from None
             except WzMethodNotAllowed as exc:
                 static_methods = tuple(by_method or ())
                 raise MethodNotAllowed(
                     f"{method} not allowed",
-                    self.tenant,
+                    tenant,
                     allowed_methods(tuple(exc.valid_methods or ()) + static_methods),
                 ) from None
             except WzNotFound:
                 if by_method:
                     raise MethodNotAllowed(
-                        f"{method} not allowed", self.tenant, allowed_methods(by_method)
+                        f"{method} not allowed", tenant, allowed_methods(by_method)
                     ) from None
-        raise NotFound(f"no route for {path}", self.tenant)
+        raise NotFound(f"no route for {path}", tenant)
 
-    def options_match(self, path: str) -> Match | None:
+    def options_match(self, path: str, tenant: str) -> Match | None:
         """The route Flask's automatic OPTIONS answer is routed to (every
         rule takes OPTIONS there, so the first rule matching the path
         whatever its methods), or None when no rule matches it."""
@@ -227,7 +232,7 @@ class TenantRouter:
         if not self._dynamic:
             return None
         self._adapter()
-        self._check_length(path)
+        self._check_length(path, tenant)
         if self._options_map is None:
             rules = []
             for route in self._dynamic:
@@ -244,13 +249,13 @@ class TenantRouter:
             return None
         return Match(self._by_rule[id(rule)], view_args, self._custom(rule))
 
-    def methods_for(self, path: str) -> tuple[str, ...] | None:
+    def methods_for(self, path: str, tenant: str) -> tuple[str, ...] | None:
         """Allowed methods for ``path`` (for OPTIONS), or None if unknown."""
         path = path_text(path)
         methods = set(self._static.get(path, ()))
         if self._dynamic:
             adapter = self._adapter()
-            self._check_length(path)
+            self._check_length(path, tenant)
             try:
                 adapter.match(path, "__probe__")
             except WzMethodNotAllowed as exc:
@@ -258,3 +263,24 @@ class TenantRouter:
             except (WzNotFound, RequestRedirect):
                 pass
         return allowed_methods(methods) if methods else None
+
+
+#: The routers in use, by what they are made of: ``(id(content), static
+#: route, lenient)``. Each router holds its content, so the id in its key
+#: names that content for as long as the entry lives.
+_routers: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def router_for(spec) -> TenantRouter:
+    """The router of ``spec`` (a :class:`~muxserver.tenancy.spec.TenantSpec`):
+    one per content, static route and tier, so tenants made from one
+    template share it (issue 26: building a router was a tenth of a cold
+    start's own work, and each warm tenant kept one)."""
+    static = static_route(spec)
+    key = (id(spec.content), static, spec.is_process)
+    router = _routers.get(key)
+    if router is None:
+        router = TenantRouter(spec.routes, static, spec.converters, lenient=spec.is_process)
+        router.content = spec.content
+        _routers[key] = router
+    return router
