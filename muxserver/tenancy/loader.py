@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from functools import partial
 
 from gevent.event import Event
 
@@ -126,6 +125,16 @@ class _TenantHooks:
         if ref.key is None:
             return LibSource(None, ref.file + "__init__.py", True)
         return LibSource(self.loader.code_for(self.state, ref), ref.file, ref.is_package)
+
+    def data_folder(self) -> str:
+        """Its ``/data`` folder's path (made on first use, not here)."""
+        return data_folder(self.loader._state_dir, self.state.name)
+
+    def environment(self) -> dict:
+        """What its ``os.environ`` starts as (built on first use)."""
+        spec = self.state.spec
+        return forms.environment(spec.name, spec.manifest, spec.version,
+                                 self.loader.config.port)
 
     def build_host_modules(self) -> dict:
         site = self.site
@@ -268,17 +277,14 @@ class Loader:
         runtime = generation.runtime
         if runtime is None:
             state = generation.state
-            name = state.name
+            spec = state.spec
+            name = spec.name
             hooks = _TenantHooks(self, state)
             log_line = hooks.log_line
             # Its /data folder is named and made on first use (TenantFiles.ensure_data).
-            files = TenantFiles(state.spec.root, partial(data_folder, self._state_dir, name),
-                                state.spec.manifest.limits.storage_mb * 2**20)
-            site = hooks.site = TenantSite(
-                name, state.spec.root, state.spec.routes + state.spec.url_aliases,
-                self.session_key(), log_line, files,
-                {d for d, ref in state.spec.sources.items() if ref.is_package},
-                state.spec.static_url)
+            files = TenantFiles(spec.root, hooks.data_folder,
+                                spec.manifest.limits.storage_mb * 2**20)
+            site = hooks.site = TenantSite(spec, self.session_key, log_line, files)
             hooks.modules = LazyHostModules(hooks.build_host_modules)
             site.make_default_app = hooks.make_default_app
             runtime = hooks.runtime = TenantRuntime(
@@ -289,8 +295,7 @@ class Loader:
                 extra_modules=self.extra_modules,
                 files=files,
                 # Built on first use: a hello world never reads it.
-                env=partial(forms.environment, name, state.spec.manifest, state.spec.version,
-                            self.config.port),
+                env=hooks.environment,
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)

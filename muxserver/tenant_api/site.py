@@ -76,32 +76,27 @@ _NO_PACKAGES: frozenset = frozenset()
 class TenantSite:
     """One tenant's application-wide state.
 
-    :param tenant: its name.
-    :param root: its folder on the host.
-    :param routes: its registered routes and endpoint aliases (for ``url_for``).
-    :param session_key: the key the server gives its serving processes for
-        sessions (derived from its secret, which they never see); a tenant
-        without ``secret_key`` signs sessions with a key derived from it.
+    :param spec: the tenant version it serves (a
+        :class:`~muxserver.tenancy.spec.TenantSpec`): its name, folder,
+        routes and static URL, read when used (a hello world reads none).
+    :param session_key: returns the key the server gives its serving
+        processes for sessions (derived from its secret, which they never
+        see), called on first use; a tenant without ``secret_key`` signs
+        sessions with a key derived from it.
     :param log_line: ``log_line(text, level)`` writes to the tenant's log.
     :param files: the tenant's :class:`sandbox.facades.files.TenantFiles`.
     """
 
-    def __init__(self, tenant, root, routes, session_key: bytes, log_line, files,
-                 packages=frozenset(), static_url: str | None = "/static"):
-        self.tenant = tenant
-        #: The app's ``static_url_path`` (None: ``static_folder=None``, no
-        #: static route), what ``url_for("static")`` builds on.
-        self.static_url = static_url
-        #: Dotted names of the tenant's packages (an app's root_path is the
-        #: package's folder, as in Flask).
-        self.packages = frozenset(packages) if packages else _NO_PACKAGES
-        self.root = root
-        self.routes = routes
+    def __init__(self, spec, session_key, log_line, files):
+        self.spec = spec
+        self.tenant = spec.name
         self.log_line = log_line
         self.files = files
         self._session_key = session_key
         self._derived_secret: str | None = None  # on first use: most never sign
-        self._warned: set = set()  # what _warn_once logged
+        self._warned: set | None = None  # what _warn_once logged
+        self._routes: tuple | None = None
+        self._packages: frozenset | None = None
         #: Flask() and Blueprint() objects tenant code made, in order.
         self.apps: list = []
         self.templates = None  # muxserver.tenant_api.templates.TenantTemplates, on first use
@@ -115,6 +110,34 @@ class TenantSite:
         #: ``import_module(name, globals, locals, fromlist)``: the tenant's own
         #: ``__import__`` (``app.config.from_object("config.Config")``).
         self.import_module = None
+
+    @property
+    def root(self) -> str:
+        """Its folder on the host."""
+        return self.spec.root
+
+    @property
+    def static_url(self) -> str | None:
+        """The app's ``static_url_path`` (None: ``static_folder=None``, no
+        static route), what ``url_for("static")`` builds on."""
+        return self.spec.static_url
+
+    @property
+    def routes(self) -> tuple:
+        """Its registered routes and endpoint aliases (for ``url_for``)."""
+        if self._routes is None:
+            self._routes = self.spec.routes + self.spec.url_aliases
+        return self._routes
+
+    @property
+    def packages(self) -> frozenset:
+        """Dotted names of the tenant's packages (an app's root_path is the
+        package's folder, as in Flask)."""
+        if self._packages is None:
+            self._packages = frozenset(
+                dotted for dotted, ref in self.spec.sources.items() if ref.is_package
+            ) or _NO_PACKAGES
+        return self._packages
 
     @property
     def env(self) -> dict:
@@ -151,7 +174,7 @@ class TenantSite:
             if key:
                 return signing_key(key)
         if self._derived_secret is None:
-            self._derived_secret = hmac.new(self._session_key, f"session:{self.tenant}".encode(),
+            self._derived_secret = hmac.new(self._session_key(), f"session:{self.tenant}".encode(),
                                             hashlib.sha256).hexdigest()
         return self._derived_secret
 
@@ -162,9 +185,12 @@ class TenantSite:
         return cookie_settings(self.app, self._warn_once)
 
     def _warn_once(self, text: str) -> None:
-        if text not in self._warned:
-            if len(self._warned) < 100:
-                self._warned.add(text)
+        warned = self._warned
+        if warned is None:
+            warned = self._warned = set()
+        if text not in warned:
+            if len(warned) < 100:
+                warned.add(text)
             self.log_line(text, "warning")
 
     # -- url_for -----------------------------------------------------------------

@@ -167,8 +167,7 @@ class SandboxHost:
         data = self.root / "data" / name
         data.mkdir(parents=True, exist_ok=True)
         files = TenantFiles(spec.root, str(data), limits_.storage_mb * 2**20)
-        site = TenantSite(name, spec.root, spec.routes, b"k" * 32, log_line, files,
-                          {d for d, ref in spec.sources.items() if ref.is_package})
+        site = TenantSite(spec, lambda: b"k" * 32, log_line, files)
         attrs = module_attrs(spec.manifest.env, tenant_log(log_line), site)
 
         def load_source(dotted):
