@@ -333,10 +333,6 @@ class TenantRuntime:
             self._env_source = None
         return env
 
-    def environment(self) -> dict:
-        """:attr:`env`, as a bound method the host can hand on."""
-        return self.env
-
     @property
     def random(self) -> TenantRandom:
         """The tenant's own random generator (``random``'s functions), made

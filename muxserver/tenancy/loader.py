@@ -299,8 +299,7 @@ class Loader:
                 make_lock=WriteLocks(files),
             )
             runtime.outbound = _Outbound(self, name)
-            site.environment = runtime.environment
-            site.import_module = runtime.import_module
+            site.runtime = runtime
             gate = self.data_gate.for_tenant(name, files)
             files.before_first_data_use = gate.before_data
             runtime.sqlite_hooks = (gate.ensure, gate.ensure, gate.track)

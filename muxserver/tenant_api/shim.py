@@ -93,16 +93,16 @@ def _import_string(site, path: str):
     bare dotted path the module itself."""
     # A plain copy of the tenant's text (a str subclass's methods are its own).
     path = str.__str__(path)
-    if site is None or site.import_module is None:
+    if site is None or site.runtime is None:
         raise ImportError(f"import_string({path[:200]!r}): no tenant is running")
     path = path.replace(":", ".")
     module_name, _, attr = path.rpartition(".")
     if module_name:
         try:
-            return guarded_getattr(site.import_module(module_name, None, None, (attr,)), attr)
+            return guarded_getattr(site.import_module(module_name, (attr,)), attr)
         except (ImportError, AttributeError):
             pass  # werkzeug then imports the whole path as a module
-    found = site.import_module(path, None, None, ())
+    found = site.import_module(path)
     for part in path.split(".")[1:]:
         found = guarded_getattr(found, part)
     return found

@@ -105,11 +105,9 @@ class TenantSite:
         self.data_gate = None
         #: Makes the app of a tenant without one (set by the tenant API).
         self.make_default_app = None
-        #: Returns the tenant's environment (the runtime's, made on first use).
-        self.environment = dict
-        #: ``import_module(name, globals, locals, fromlist)``: the tenant's own
-        #: ``__import__`` (``app.config.from_object("config.Config")``).
-        self.import_module = None
+        #: The tenant's :class:`sandbox.TenantRuntime` (set by the loader):
+        #: its environment, its own ``__import__`` and its random generator.
+        self.runtime = None
 
     @property
     def root(self) -> str:
@@ -142,7 +140,17 @@ class TenantSite:
     @property
     def env(self) -> dict:
         """The tenant's environment, as ``os.environ`` reads it (the runtime's)."""
-        return self.environment()
+        return self.runtime.env if self.runtime is not None else {}
+
+    def import_module(self, name: str, fromlist=()):
+        """The tenant's own ``import`` of ``name``
+        (``app.config.from_object("config.Config")``).
+
+        :raises ImportError: no tenant runtime is set.
+        """
+        if self.runtime is None:
+            raise ImportError(f"cannot import {name[:200]!r}: no tenant is running")
+        return self.runtime.import_module(name, None, None, fromlist)
 
     def close(self) -> None:
         """Close what the site holds open (the runtime is being dropped)."""

@@ -40,12 +40,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import re
+import types
 
 from jinja2 import BaseLoader
 from jinja2.compiler import CodeGenerator
 from jinja2 import TemplateNotFound
 from jinja2 import runtime as jinja_runtime
+from jinja2 import pass_context
 from jinja2 import select_autoescape
 from jinja2 import compiler as jinja_compiler
 from jinja2 import environment as jinja_environment
@@ -480,6 +483,33 @@ _SANDBOX_FILTERS = {"sum": _sum_filter, "sort": _sort_filter, "dictsort": _dicts
                     "groupby": _groupby_filter, "pprint": _pprint_filter, "round": _round_filter}
 
 
+def _random_filter(generator):
+    """Jinja's ``random`` filter drawing from ``generator()``."""
+
+    @pass_context
+    def random_filter(context, seq):
+        try:
+            return generator().choice(seq)
+        except IndexError:
+            return context.environment.undefined("No random item, sequence was empty.")
+
+    return random_filter
+
+
+def _lipsum_drawing_from(generator):
+    """Jinja's ``lipsum()`` drawing from ``generator()``: its own code, run
+    with the generator's ``choice`` and ``randrange`` where its module has
+    the process's (the only draws it makes)."""
+    base = jinja_utils.generate_lorem_ipsum
+
+    def lipsum(n=5, html=True, min=20, max=100):
+        rng = generator()
+        drawn = {**base.__globals__, "choice": rng.choice, "randrange": rng.randrange}
+        return types.FunctionType(base.__code__, drawn, base.__name__)(n, html, min, max)
+
+    return lipsum
+
+
 def _capped_lipsum(lipsum):
     def capped(n=5, html=True, min=20, max=100):
         n = n if isinstance(n, int) else 5
@@ -720,6 +750,7 @@ class TenantTemplates:
 
     def __init__(self, site):
         self._site = site
+        self._own_random: random.Random | None = None
         #: source -> compiled template, least recently used first.
         self._strings: dict = {}
         self.env = TenantEnvironment(
@@ -731,12 +762,27 @@ class TenantTemplates:
         self.env.globals["range"] = _ticking_range
         # tojson as Flask's (its app.json.dumps), sized before the text is built.
         self.env.policies["json.dumps_function"] = flask_json.app_dumps
-        self.env.globals["lipsum"] = _capped_lipsum(self.env.globals["lipsum"])
-        self.env.filters = {name: _bounded_filter(name, func)
-                            for name, func in {**self.env.filters, **_SANDBOX_FILTERS}.items()}
+        # |random and lipsum() draw from the tenant's own generator, the one
+        # its random module draws from (under Flask both draw from the
+        # process's: random.seed() in the app makes them repeat as there).
+        # The process's would let a tenant read another's draws.
+        self.env.globals["lipsum"] = _capped_lipsum(_lipsum_drawing_from(self._generator))
+        drawing = {"random": _random_filter(self._generator)}
+        self.env.filters = {name: _bounded_filter(name, func) for name, func
+                            in {**self.env.filters, **_SANDBOX_FILTERS, **drawing}.items()}
         self.env.tests = {name: _bounded_test(name, func) for name, func in self.env.tests.items()}
         self._own = (dict(self.env.filters), dict(self.env.tests), dict(self.env.globals))
         self._applied = ({}, {}, {}, (False, False))
+
+    def _generator(self) -> random.Random:
+        """The tenant's random generator (its runtime's), or one of this
+        environment's own when no runtime is set."""
+        runtime = self._site.runtime
+        if runtime is not None:
+            return runtime.random
+        if self._own_random is None:
+            self._own_random = random.Random()
+        return self._own_random
 
     def _sync(self) -> None:
         """Bring the apps' filters, tests, globals and switches into the
