@@ -220,27 +220,41 @@ class MuxApp:
             (time.perf_counter() - started) * 1000,
         )
 
-    def load(self, lease, endpoint: str, outcome=None):
-        """The warm module of ``endpoint`` in the lease's generation, loading
-        (and counting) a cold start; idle modules make room first, so no
-        request is refused for memory that they hold.
-
-        :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
-        """
-        generation = lease.state.generation
+    def make_room(self, state, endpoint: str) -> None:
+        """Before ``endpoint`` of ``state`` loads: idle modules make room
+        first, so no request is refused for memory that they hold. Host
+        work: call it outside any tenant's budget."""
+        generation = state.generation
         if generation is None or endpoint not in generation.modules:
             self.evictor.shed_memory()
-        module, load_ms = lease.load(self.loader, endpoint)
+
+    def load(self, lease, endpoint: str, outcome=None, budget=None):
+        """The warm module of ``endpoint`` in the lease's generation, loading
+        (and counting) a cold start.
+
+        :param budget: the request's budget, when called inside it: the load
+            is charged to it (:meth:`~muxserver.tenancy.loader.Loader.get`),
+            and the caller has made room (:meth:`make_room`). None: room is
+            made here, and the load has a budget of its own.
+        :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
+        """
+        if budget is None:
+            self.make_room(lease.state, endpoint)
+        module, load_ms = lease.load(self.loader, endpoint, budget)
         if load_ms is not None:
-            self.metrics.cold_starts.labels(lease.state.name).inc()
-            if not lease.generation.retired:
-                # Counted, not recounted: a walk over every tenant per cold
-                # start was most of a cold start at 5,000 tenants (issue 26).
-                self.metrics.warm_modules.inc()
-            if outcome is not None:
-                outcome.cold = True
-                outcome.load_ms = load_ms
+            self._cold_start(lease, load_ms, outcome)
         return module, load_ms
+
+    def _cold_start(self, lease, load_ms: float, outcome) -> None:
+        """Count a load that just ran, and say so in the request's outcome."""
+        self.metrics.cold_starts.labels(lease.state.name).inc()
+        if not lease.generation.retired:
+            # Counted, not recounted: a walk over every tenant per cold
+            # start was most of a cold start at 5,000 tenants (issue 26).
+            self.metrics.warm_modules.inc()
+        if outcome is not None:
+            outcome.cold = True
+            outcome.load_ms = load_ms
 
     def hold(self, state, request_id: str, endpoint: str = "", capped: bool = True):
         """A lease on ``state`` (429 when its concurrency is full). A tenant
@@ -493,20 +507,14 @@ class MuxApp:
                                       request_id, outcome, environ, rel, mount)
         outcome.endpoint = route.endpoint
         with self.hold(state, request_id, route.endpoint) as lease:
-            module, _ = self.load(lease, route.endpoint, outcome)
-            module.touch()
-            handler = module.handlers.get((route.handler, route.rule))
-            if handler is None:
-                message = (f"{name}/{route.file}:{route.line}: {route.handler} was not "
-                           "defined when the module ran")
-                raise TenantCodeError(message, name, detail=message)
+            self.make_room(state, route.endpoint)
             if route.kind == "function:gcf":
                 environ = cloudfunctions.with_execution_id(environ)
             request = lease.attach_request(TenantRequest(
                 environ, rel, mount, match.view_args, route.endpoint, self._max_body_bytes))
             code, headers, body, stream = self._timed(
-                outcome, lease, f"endpoint={route.endpoint}", call_handler,
-                route, handler, request, match.view_args, module, spec.root, match.custom)
+                outcome, lease, f"endpoint={route.endpoint}", self._load_and_call,
+                lease, route, request, match, outcome)
             if stream is not None:
                 return code, headers, b"", TenantStream(self, lease.hand_over(), stream, outcome)
             return code, headers, body, None
@@ -553,14 +561,32 @@ class MuxApp:
         with self.hold(state, request_id, outcome.endpoint):
             return self.process_tier().serve(state, environ, rel, mount, request_id, outcome)
 
+    def _load_and_call(self, lease, route, request, match, outcome):
+        """The route's view called, inside the request's budget: its module
+        loaded first when cold (the load charged to the budget, which then
+        starts over: the load and the view each have the tenant's limits)."""
+        # self.load without its layer: this is every request's path.
+        module, load_ms = lease.load(self.loader, route.endpoint, lease.budget)
+        if load_ms is not None:
+            self._cold_start(lease, load_ms, outcome)
+        module.touch()
+        handler = module.handlers.get((route.handler, route.rule))
+        if handler is None:
+            message = (f"{lease.state.name}/{route.file}:{route.line}: {route.handler} was not "
+                       "defined when the module ran")
+            raise TenantCodeError(message, lease.state.name, detail=message)
+        return call_handler(route, handler, request, match.view_args, module,
+                            lease.state.spec.root, match.custom)
+
     @staticmethod
     def _timed(outcome, lease, label, func, *args):
-        """``lease.run(...)``, its duration in the outcome (Server-Timing: exec)."""
+        """``lease.run(...)``, its duration in the outcome (Server-Timing:
+        exec), less a load ``func`` made (Server-Timing: load)."""
         started = time.perf_counter()
         try:
             return lease.run(label, func, *args)
         finally:
-            outcome.exec_ms = (time.perf_counter() - started) * 1000
+            outcome.exec_ms = (time.perf_counter() - started) * 1000 - (outcome.load_ms or 0.0)
 
     def _serve_static(self, state, folder, filename, request_id, outcome, environ):
         """A file of one of the tenant's static folders, held like a request
@@ -647,7 +673,7 @@ class MuxApp:
             return None
         outcome.endpoint = endpoint
         with self.hold(state, request_id, endpoint) as lease:
-            module, _ = self.load(lease, endpoint, outcome)
+            self.make_room(state, endpoint)
             if static is not None:
                 request = TenantRequest(environ, rel, mount, {"filename": static[0]}, "",
                                         self._max_body_bytes)
@@ -660,9 +686,10 @@ class MuxApp:
                                         match.route.endpoint, self._max_body_bytes)
                 request.routed_to(match.route.flask_endpoint)
             lease.attach_request(request)
-            runtime, site = lease.runtime, lease.generation.site
 
             def answer():
+                module, _ = self.load(lease, endpoint, outcome, lease.budget)
+                runtime, site = lease.runtime, lease.generation.site
                 for holder in dict.fromkeys(holders):
                     runtime.load_module(holder, by_host=True)
                 tenant_apps = [a for a in site.apps if not a.is_blueprint]

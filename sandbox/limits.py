@@ -241,6 +241,30 @@ class Budget:
         self._slice_wall = perf_counter()
         self._slice_cpu = None
 
+    def renew(self) -> None:
+        """Start over, as a new budget of the same limits would: what was
+        charged so far (a cold start's load, which has the same limits of
+        its own) no longer counts against what follows. The host's
+        scheduler still counts it (:attr:`shared_cpu`: what it has not
+        counted yet stays uncounted).
+
+        The caller checks the clocks first (:meth:`check_clocks`): what is
+        over is over. Called while running, it reads RSS once, as the
+        slice's new start.
+        """
+        if self.running:
+            self.cpu_used += self._slice_used()
+            self._slice_wall = perf_counter()
+            self._slice_cpu = None
+            if self.memory_limit is not None:
+                self._slice_rss = _sample_rss()
+        self.shared_cpu -= self.cpu_used
+        self.cpu_used = 0.0
+        self.memory_used = 0
+        self.countdown = TICKS_PER_CHECK
+        if self.wall_s:
+            self.wall_deadline = time.monotonic() + self.wall_s
+
     def cpu_seconds(self) -> float:
         """CPU time charged so far, including the running slice."""
         used = self.cpu_used

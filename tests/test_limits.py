@@ -181,6 +181,38 @@ def test_ordinary_decimal_and_int_still_work(tenants):
                                                    "isint": True, "isdec": True, "big": 3011}
 
 
+def test_a_cold_start_and_its_request_each_have_the_tenants_limits(tenants):
+    """A cold start's load runs in the first request's budget (issue 26),
+    which starts over once the module has run: the module's top level and
+    the view may each take most of a limit, and either one over it is
+    stopped. Wall time: 0.4 s of sleep each under a 0.6 s limit."""
+    limited = "[limits]\nwall_s = 0.6\ncpu_ms = 300\n"
+    sleeper = "import time\n"
+    spinner = ("import time\ndef spin(seconds):\n    end = time.perf_counter() + seconds\n"
+               "    while time.perf_counter() < end:\n        pass\n")
+    tenants.add("sleeps", {"index.py": sleeper + "time.sleep(0.4)\ndef get():\n"
+                           "    time.sleep(0.4)\n    return 'slept twice'\n",
+                           "tenant.toml": limited})
+    tenants.add("spins", {"index.py": spinner + "spin(0.2)\ndef get():\n"
+                          "    spin(0.2)\n    return 'spun twice'\n",
+                          "tenant.toml": limited})
+    tenants.add("slow-top", {"index.py": sleeper + "time.sleep(0.8)\ndef get():\n"
+                             "    return 'never'\n", "tenant.toml": limited})
+    tenants.add("slow-view", {"index.py": sleeper + "time.sleep(0.4)\ndef get():\n"
+                              "    time.sleep(0.8)\n    return 'never'\n",
+                              "tenant.toml": limited})
+    client = tenants.client()
+    first = client.get("/sleeps/")
+    assert (first.status_code, first.text) == (200, "slept twice")
+    assert "load;dur=" in first.headers["Server-Timing"]
+    assert client.get("/spins/").text == "spun twice"
+    assert client.get("/slow-top/").status_code == 504
+    assert client.get("/slow-view/").status_code == 504
+    # The module that was stopped at its top level loads again, and is
+    # stopped again: nothing of the first try was kept.
+    assert client.get("/slow-top/").status_code == 504
+
+
 def test_one_allocation_over_memory_mb_is_the_memory_limit(tenants):
     """A single value bigger than the request's memory budget answers 503
     (memory), before the C call; one under a bigger budget is built."""

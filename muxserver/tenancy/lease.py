@@ -92,13 +92,14 @@ class Lease:
             self.generation = generation
         return self.generation
 
-    def load(self, loader, endpoint: str):
-        """Load ``endpoint`` into the pinned generation.
+    def load(self, loader, endpoint: str, budget=None):
+        """Load ``endpoint`` into the pinned generation (charged to
+        ``budget`` when given: :meth:`~muxserver.tenancy.loader.Loader.get`).
 
         :return: ``(WarmModule, load_ms)``; ``load_ms`` is None when it was warm.
         """
         generation = self.pin()
-        module, load_ms = loader.get(generation, endpoint)
+        module, load_ms = loader.get(generation, endpoint, budget)
         self.module = module
         self.ctx.site = generation.site
         return module, load_ms

@@ -54,6 +54,7 @@ from muxserver.tenant_api.shim import tenant_log
 from muxserver.tenant_api.site import TenantSite
 from muxserver.tracebacks import format_tenant_traceback
 from muxserver.tracebacks import innermost_tenant_frame
+from sandbox import Budget
 from sandbox import LibSource
 from sandbox import TenantRuntime
 from sandbox.facades import ModuleFacade
@@ -311,14 +312,32 @@ class Loader:
 
     # -- load (the admin API calls it "specialize") -------------------------------------------------------------
 
-    def get(self, generation: Generation, endpoint: str) -> tuple[WarmModule, float | None]:
+    def get(self, generation: Generation, endpoint: str,
+            budget: Budget | None = None) -> tuple[WarmModule, float | None]:
         """The warm module for ``endpoint`` in ``generation``, loading it if needed.
 
+        :param budget: the request's budget, running (the caller is inside
+            its :func:`~muxserver.execution.run_limited`): a load is charged
+            to it, under the same limits a budget of its own would have, and
+            the budget then starts over (:meth:`~sandbox.Budget.renew`), so
+            the request's own code has all of them too. A load in a budget
+            of its own was a tenth of a cold start's instructions (issue 26).
+            None: the load runs in a budget of its own (an admin's load).
         :return: ``(module, load_ms)``; ``load_ms`` is None when it was warm.
         """
         module = generation.modules.get(endpoint)
         if module is not None:
             return module, None
+        module, load_ms = self._get_cold(generation, endpoint, budget)
+        if budget is not None:
+            # What is over is over (a long call no tick interrupted); then
+            # the request starts its own count. Waiting for another's load
+            # is not counted either.
+            budget.check_clocks()
+            budget.renew()
+        return module, load_ms
+
+    def _get_cold(self, generation: Generation, endpoint: str, budget: Budget | None):
         # One load at a time per endpoint. The entry is None while nobody
         # waits: a lock made and taken for every cold start was 4 % of the
         # instructions a cold start adds to a request (issue 26), and a
@@ -335,7 +354,7 @@ class Loader:
             # It failed, or its generation retired: load it ourselves.
         generation.loading[endpoint] = None
         try:
-            module = self._load(generation, endpoint)
+            module = self._load(generation, endpoint, budget)
             if not generation.retired:
                 generation.modules[endpoint] = module
         finally:
@@ -344,7 +363,7 @@ class Loader:
                 done.set()
         return module, module.load_ms
 
-    def _load(self, generation: Generation, endpoint: str) -> WarmModule:
+    def _load(self, generation: Generation, endpoint: str, budget: Budget | None) -> WarmModule:
         state = generation.state
         ref = state.spec.modules.get(endpoint)
         if ref is None:
@@ -352,8 +371,12 @@ class Loader:
         started = time.perf_counter()
         runtime = self.runtime_for(generation)
         dotted = endpoint_module(endpoint)
-        budget = budget_for(state.spec.manifest.limits, state.name,
-                            f"tenant={state.name} endpoint={endpoint} (loading)")
+        own_budget = budget is None
+        if own_budget:
+            budget = budget_for(state.spec.manifest.limits, state.name,
+                                f"tenant={state.name} endpoint={endpoint}")
+        request_label = budget.label
+        budget.label = f"{request_label} (loading)"  # what a watchdog names it by
         root = state.spec.root
 
         def run_top_level():
@@ -371,7 +394,7 @@ class Loader:
                 raise error from None
 
         try:
-            namespace = run_limited(budget, run_top_level)
+            namespace = run_limited(budget, run_top_level) if own_budget else run_top_level()
         except TenantLoadError as exc:
             ctx = context.current()
             self.logs.write(state.name, ctx.request_id if ctx else None,
@@ -380,6 +403,7 @@ class Loader:
         finally:
             # A transaction the module's top level left open is rolled back.
             runtime.end_request(budget)
+            budget.label = request_label
         handlers, apps, route_apps = self._handlers(generation, endpoint, namespace)
         load_ms = (time.perf_counter() - started) * 1000
         return WarmModule(state.name, endpoint, ref.key, dotted, handlers, apps, load_ms,
