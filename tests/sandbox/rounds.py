@@ -5,6 +5,7 @@ stopped attack may have."""
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,22 +64,93 @@ def assert_no_finalizer_ran(host: SandboxHost, name: str, source: str) -> None:
     assert outcome.status != 200 or not any("at collection" in line for line in logs), logs
 
 
+#: The fork server's loop: imports what a case needs once, then forks a
+#: child per case (its line on stdin), and answers one line per case: the
+#: child's exit status, its outcome (as JSON) and the end of its stderr.
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+from tests.sandbox.inprocess import SandboxHost
+from tests.sandbox.rounds import serve
+from muxserver.fairshare import fair_share
+
+for line in sys.stdin:
+    case = json.loads(line)
+    result, stderr_path = (os.path.join(case["root"], f"fresh-{case['name']}.{suffix}")
+                           for suffix in ("json", "stderr"))
+    for stale in (result, stderr_path):
+        if os.path.exists(stale):
+            os.remove(stale)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import ctypes, signal
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: ends with the server
+            os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+            os.environ.clear()
+            os.environ.update(case["env"])
+            host = SandboxHost(case["root"], offload=fair_share.offload)
+            outcome = serve(host, case["name"], case["source"])
+            with open(result, "w") as f:
+                json.dump(outcome._asdict(), f)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    outcome = None
+    if os.path.exists(result):
+        with open(result) as f:
+            outcome = json.load(f)
+    stderr = ""
+    if os.path.exists(stderr_path):
+        with open(stderr_path, errors="replace") as f:
+            stderr = f.read()[-2000:]
+    print(json.dumps({"status": status, "outcome": outcome, "stderr": stderr}), flush=True)
+"""
+_fork_server = None
+
+
+def _fork_server_process() -> subprocess.Popen:
+    """The fork server of this test process, started at its first case."""
+    global _fork_server
+    if _fork_server is None or _fork_server.poll() is not None:
+        import atexit
+
+        from tests.conftest import _die_with_parent
+
+        _fork_server = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER], cwd=REPO, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=_die_with_parent)
+        atexit.register(_fork_server.kill)
+    return _fork_server
+
+
 def serve_in_fresh_process(tmp_path, name: str, source: str) -> Outcome:
-    """:func:`serve` in a fresh interpreter: after another case grew the
-    heap, a case reuses that memory and its peak no longer shows."""
-    script = (
-        "import json\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, {name!r}, {source!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return Outcome(**json.loads(done.stdout.splitlines()[-1]))
+    """:func:`serve` in a fresh process: after another case grew the heap,
+    a case reuses that memory and its peak no longer shows. A child forked
+    from a process that has imported what a case needs and run nothing (a
+    fork server, one per test process): the heap of a fresh interpreter,
+    without its second of imports per case."""
+    import gevent
+
+    server = _fork_server_process()
+    server.stdin.write(json.dumps({"root": str(tmp_path), "name": name, "source": source,
+                                   "env": dict(os.environ)}) + "\n")
+    server.stdin.flush()
+    try:
+        with gevent.Timeout(120):
+            line = server.stdout.readline()
+    except gevent.Timeout:
+        server.kill()  # its child dies with it
+        raise AssertionError(f"case {name} did not end in 120 s") from None
+    assert line, "the fork server of the fresh-process cases ended"
+    done = json.loads(line)
+    assert done["status"] == 0 and done["outcome"] is not None, done["stderr"]
+    return Outcome(**done["outcome"])
 
 
 def eavesdrop_in_process(tmp_path, prefix: str, eavesdropper: str, victim: str):
