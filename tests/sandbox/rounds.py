@@ -145,7 +145,8 @@ def run_in_fresh_process(folder, script: str, *args: str,
         with gevent.Timeout(timeout):
             line = server.stdout.readline()
     except gevent.Timeout:
-        server.kill()  # its child dies with it
+        server.kill()  # its child dies with it; the next case starts another server
+        server.wait()
         raise subprocess.TimeoutExpired(["-c", script, *args], timeout) from None
     assert line, "the fork server of the fresh-process cases ended"
     done = json.loads(line)
