@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
                         help="real one-process-per-tenant servers to measure")
     args = parser.parse_args(argv)
     if args.quick:
-        report = run([10, 200], 100, 2)
+        report = run([10, 200], 100, 1)
     else:
         report = run([int(n) for n in args.sizes.split(",")], args.requests, args.processes)
     print(json.dumps(report, indent=1))

@@ -356,7 +356,7 @@ def _run(seconds: float, quick: bool, baseline: Path | None, also_python: str | 
         finally:
             for server in started:
                 server.stop()
-        report["fission_cold"] = fission_cold(work, function, 2 if quick else 5)
+        report["fission_cold"] = fission_cold(work, function, 1 if quick else 5)
     report["rounds"] = rounds
     report["seconds"] = seconds
     report["targets"] = {f"mux_over_{PHP}": ">= 1.2", f"mux_over_{FISSION}": ">= 1.0",

@@ -222,7 +222,7 @@ def main(argv=None) -> dict:
                         help="which abusers, comma-separated: " + ", ".join(KINDS))
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.abusers.split(",")]
-    report = run(1.5 if args.quick else args.seconds, 20.0 if args.quick else args.rate,
+    report = run(0.5 if args.quick else args.seconds, 20.0 if args.quick else args.rate,
                  [2] if args.quick else counts, tuple(args.kinds.split(",")))
     print(json.dumps(report, indent=1))
     return report

@@ -85,9 +85,15 @@ class _RssReader:
 
     psutil does the same read plus object allocation; on the per-switch path
     this keeps the cost to one ``pread`` of a file descriptor kept open.
+    The descriptor names the process that opened it (``/proc/self`` is
+    resolved then): a child forked after it was opened opens its own.
     """
 
     def __init__(self):
+        self._open()
+        os.register_at_fork(after_in_child=self._reopen)
+
+    def _open(self) -> None:
         self._fd = None
         try:
             self._fd = os.open("/proc/self/statm", os.O_RDONLY)
@@ -95,6 +101,11 @@ class _RssReader:
             import psutil
 
             self._process = psutil.Process()
+
+    def _reopen(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._open()
 
     def __call__(self) -> int:
         if self._fd is not None:

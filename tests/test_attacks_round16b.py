@@ -96,9 +96,11 @@ class Target:
         self.server.stop()
 
 
-@pytest.fixture
-def target(tmp_path):
-    t = Target(tmp_path)
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    """One server for holes 1, 2 and 4 (bomb): each measures its own growth
+    from where the one before left the process it watches."""
+    t = Target(tmp_path_factory.mktemp("target"))
     yield t
     t.close()
 
@@ -470,9 +472,17 @@ def test_a_process_tenant_cannot_take_the_egress_proxys_descriptors(tmp_path, pe
 # -- 7. a status of the wrong shape ------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def forging_target(tmp_path_factory):
+    """One server for every forgery: each replaces the one before it."""
+    t = Target(tmp_path_factory.mktemp("forging"), workers=1)
+    yield t
+    t.close()
+
+
 @pytest.mark.parametrize("forgery", ["no-role", "kill-tenant-list", "kill-tenant-number",
                                      "evict-text", "specialize-list", "logs-time"])
-def test_a_forged_status_leaves_the_operators_status_answering(tmp_path, forgery):
+def test_a_forged_status_leaves_the_operators_status_answering(forging_target, forgery):
     """Hole 7: the supervisor checked a serving process's status for some
     of the keys it reads, not all: a status without ``role``, or with a
     limit-kill row whose tenant is a list or a number, passed the check and
@@ -480,26 +490,23 @@ def test_a_forged_status_leaves_the_operators_status_answering(tmp_path, forgery
     long as the breached process lived, the operator saw nothing. Its
     answers to ``evict`` (text), ``specialize`` (a list) and ``logs`` (a
     line of time NaN or 1e300) did the same to those calls."""
-    t = Target(tmp_path, workers=1)
-    try:
-        answer = t.attempt("forge_status", forgery)
-        assert answer.startswith("OK"), answer
-        for call in ("/_mux/status", "/_mux/console/data"):
-            r = requests.get(t.server.admin_url + call, timeout=30)
-            assert r.status_code == 200, f"{call}: {r.status_code} {r.text[:300]}"
-        r = requests.post(t.server.admin_url + "/_mux/evict", json={}, timeout=30)
-        assert r.status_code == 200 and isinstance(r.json()["evicted"], int), r.text[:300]
-        r = requests.post(t.server.admin_url + "/_mux/specialize",
-                          json={"tenant": "calm", "endpoint": "index"}, timeout=30)
-        # Answered by the process (200), or "no serving process answered" — never a 500.
-        assert r.status_code != 500, r.text[:300]
-        for form in ("", "?json"):
-            r = requests.get(t.server.admin_url + "/_mux/tenants/calm/logs" + form, timeout=30)
-            assert r.status_code == 200, r.text[:300]
-        assert "calm" in requests.get(t.server.admin_url + "/_mux/status", timeout=30).json()[
-            "tenants"]
-    finally:
-        t.close()
+    t = forging_target
+    answer = t.attempt("forge_status", forgery)
+    assert answer.startswith("OK"), answer
+    for call in ("/_mux/status", "/_mux/console/data"):
+        r = requests.get(t.server.admin_url + call, timeout=30)
+        assert r.status_code == 200, f"{call}: {r.status_code} {r.text[:300]}"
+    r = requests.post(t.server.admin_url + "/_mux/evict", json={}, timeout=30)
+    assert r.status_code == 200 and isinstance(r.json()["evicted"], int), r.text[:300]
+    r = requests.post(t.server.admin_url + "/_mux/specialize",
+                      json={"tenant": "calm", "endpoint": "index"}, timeout=30)
+    # Answered by the process (200), or "no serving process answered" — never a 500.
+    assert r.status_code != 500, r.text[:300]
+    for form in ("", "?json"):
+        r = requests.get(t.server.admin_url + "/_mux/tenants/calm/logs" + form, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+    assert "calm" in requests.get(t.server.admin_url + "/_mux/status", timeout=30).json()[
+        "tenants"]
 
 
 # -- 8. entries of /data, from a sandboxed tenant (no escape) --------------------------------------
@@ -558,7 +565,7 @@ def test_a_relays_lifetime_is_the_proxys_decision(tmp_path, peer):
     root = tmp_path
     write_tenant(root / "tenants", "evil", EVIL)
     write_tenant(root / "tenants", "calm", {
-        "tenant.toml": '[egress]\nallow = ["127.0.0.1"]\n[limits]\nwall_s = 2\n', **CALM})
+        "tenant.toml": '[egress]\nallow = ["127.0.0.1"]\n[limits]\nwall_s = 1\n', **CALM})
     config = root / "mux.toml"
     config.write_text(f'extra_modules = ["breach_layer2"]\nmodule_path = ["{OPERATOR_MODULES}"]\n'
                       f'data_dir = "{root / "data"}"\ncache_dir = "{root / "cache"}"\n'
@@ -567,10 +574,17 @@ def test_a_relays_lifetime_is_the_proxys_decision(tmp_path, peer):
     server = Subprocess(["--tenants-dir", str(root / "tenants"), "--config", str(config),
                          "--workers", "1", "--isolation", "require", "--no-watch"],
                         log_dir=root).wait_ready()
+    from concurrent.futures import ThreadPoolExecutor
+
+    def hold(timeout):
+        return requests.get(server.url + "/evil/", timeout=60, params={
+            "what": "egress_hold", "arg": f"calm|127.0.0.1|{peer}|{timeout}"}).text
+
     try:
-        for timeout in ("nan", "inf", "-1"):
-            answer = requests.get(server.url + "/evil/", timeout=60, params={
-                "what": "egress_hold", "arg": f"calm|127.0.0.1|{peer}|{timeout}"}).text
+        timeouts = ("nan", "inf", "-1")
+        with ThreadPoolExecutor(len(timeouts)) as pool:  # each waits out calm's wall_s: at once
+            answers = list(pool.map(hold, timeouts))
+        for timeout, answer in zip(timeouts, answers):
             assert answer.startswith("OK the proxy ended it"), (timeout, answer)
     finally:
         server.stop()

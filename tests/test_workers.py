@@ -9,13 +9,45 @@ import pytest
 import requests
 
 from tests.conftest import OPERATOR_MODULES
+from tests.conftest import Subprocess
+from tests.conftest import write_tenant
+
+HELLO = {"index.py": "def get():\n    return 'hi'\n"}
+ECHO = {"index.py": "def post(request):\n    return request.get_data()\n"}
+FORGER = {"index.py": "def get():\n"
+                      "    print('x\\n2026-01-01T00:00:00 INFO  muxserver.access: forged')\n"
+                      "    return 'x'\n"}
+
+
+def _shared_server(root, tenants: dict, *flags):
+    """A server several tests ask things of, each of its own tenant."""
+    for name, files in tenants.items():
+        write_tenant(root / "tenants", name, files)
+    return Subprocess(["--tenants-dir", str(root / "tenants"), "--cache-dir", str(root / "c"),
+                       "--data-dir", str(root / "data"), "--server-dir", str(root / "server"),
+                       *flags], log_dir=root).wait_ready()
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    """One serving process, text logs, an admin token."""
+    server = _shared_server(tmp_path_factory.mktemp("one-worker"),
+                            {"echo": ECHO, "forger": FORGER}, "--admin-token", "s3cret")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    server = _shared_server(tmp_path_factory.mktemp("two-workers"),
+                            {"acme": HELLO, "echo": ECHO}, "--workers", "2")
+    yield server
+    server.stop()
 
 
 @pytest.mark.live
-def test_two_workers_share_the_port_and_metrics_sum(muxserver_process, tenants, tmp_path):
-    tenants.add("acme", {"index.py": "def get():\n    return 'hi'\n"})
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", "2",
-                             "--cache-dir", str(tmp_path / "c")).wait_ready()
+def test_two_workers_share_the_port_and_metrics_sum(two_workers):
+    proc = two_workers
     sessions = [requests.Session() for _ in range(4)]
     for _ in range(5):
         for s in sessions:
@@ -84,9 +116,8 @@ def test_workers_sighup_reloads_and_rescans(muxserver_process, tenants, tmp_path
 
 
 @pytest.mark.live
-def test_admin_token_against_real_server(muxserver_process, tenants, tmp_path):
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--admin-token", "s3cret",
-                             "--cache-dir", str(tmp_path / "c")).wait_ready()
+def test_admin_token_against_real_server(one_worker):
+    proc = one_worker
     assert requests.get(proc.admin_url + "/_mux/status").status_code == 401
     assert requests.get(proc.admin_url + "/_mux/status", headers={"Authorization": "Bearer nope"}).status_code == 401
     assert requests.get(proc.admin_url + "/_mux/status",
@@ -153,17 +184,14 @@ def _raw_request(url: str, request: bytes) -> bytes:
 
 @pytest.mark.live
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_conflicting_content_length_is_400_with_and_without_workers(
-        muxserver_process, tenants, tmp_path, workers):
+def test_conflicting_content_length_is_400_with_and_without_workers(request, workers):
     """One handler for both modes: a request a proxy could read one way and
     the server another (request smuggling) is refused alike."""
-    tenants.add("acme", {"index.py": "def post(request):\n    return request.get_data()\n"})
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--workers", workers,
-                             "--cache-dir", str(tmp_path / "c")).wait_ready()
-    answer = _raw_request(proc.url, b"POST /acme/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+    proc = request.getfixturevalue({"1": "one_worker", "2": "two_workers"}[workers])
+    answer = _raw_request(proc.url, b"POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                                     b"Content-Length: 10\r\nConnection: close\r\n\r\nabcdefghij")
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
-    good = _raw_request(proc.url, b"POST /acme/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+    good = _raw_request(proc.url, b"POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                                   b"Connection: close\r\n\r\nabc")
     assert good.startswith(b"HTTP/1.1 200"), good[:200]
 
@@ -194,14 +222,10 @@ def test_every_log_line_is_json_with_workers(muxserver_process, tenants, tmp_pat
 
 
 @pytest.mark.live
-def test_tenant_text_cannot_forge_a_text_log_line(muxserver_process, tenants, tmp_path):
-    tenants.add("acme", {"index.py": "def get():\n"
-                                     "    print('x\\n2026-01-01T00:00:00 INFO  muxserver.access: forged')\n"
-                                     "    return 'x'\n"})
-    proc = muxserver_process("--tenants-dir", str(tenants.root), "--cache-dir",
-                             str(tmp_path / "c")).wait_ready()
-    requests.get(proc.url + "/acme/")
+def test_tenant_text_cannot_forge_a_text_log_line(one_worker):
+    proc = one_worker
+    requests.get(proc.url + "/forger/")
     proc.wait_for_log("forged")
     forged = [line for line in proc.output().splitlines() if "forged" in line]
-    assert len(forged) == 1 and "tenant=acme" in forged[0] and "x\\n2026" in forged[0]
+    assert len(forged) == 1 and "tenant=forger" in forged[0] and "x\\n2026" in forged[0]
     assert not any(line.startswith("2026-01-01") for line in proc.output().splitlines())

@@ -5,6 +5,7 @@ stopped attack may have."""
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,20 +64,112 @@ def assert_no_finalizer_ran(host: SandboxHost, name: str, source: str) -> None:
     assert outcome.status != 200 or not any("at collection" in line for line in logs), logs
 
 
+#: The fork server's loop: imports what the cases need once, then forks a
+#: child per case (its line on stdin: a script and its arguments) that runs
+#: the script as ``python -c`` would, its stdout and stderr in files of the
+#: case's folder; answers one line per case: its exit code, stdout, stderr.
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+from tests.sandbox.inprocess import SandboxHost
+from tests.sandbox.rounds import serve
+from muxserver.fairshare import fair_share
+
+for number, line in enumerate(sys.stdin):
+    case = json.loads(line)
+    out, err = (os.path.join(case["folder"], f"fresh-{os.getpid()}-{number}.{suffix}")
+                for suffix in ("stdout", "stderr"))
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            import ctypes, signal
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: ends with the server
+            for fd, path in ((1, out), (2, err)):
+                os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+            os.environ.clear()
+            os.environ.update(case["env"])
+            sys.argv = ["-c", *case["args"]]
+            exec(compile(case["script"], "<string>", "exec"), {"__name__": "__main__"})
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    texts = []
+    for path in (out, err):
+        with open(path, errors="replace") as f:
+            texts.append(f.read())
+        os.remove(path)
+    print(json.dumps({"returncode": os.waitstatus_to_exitcode(status), "stdout": texts[0],
+                      "stderr": texts[1]}), flush=True)
+"""
+_fork_server = None
+
+
+def _fork_server_process() -> subprocess.Popen:
+    """The fork server of this test process, started at its first case."""
+    global _fork_server
+    if _fork_server is None or _fork_server.poll() is not None:
+        import atexit
+
+        from tests.conftest import _die_with_parent
+
+        _fork_server = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER], cwd=REPO, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=_die_with_parent)
+        atexit.register(_fork_server.kill)
+    return _fork_server
+
+
+def run_in_fresh_process(folder, script: str, *args: str,
+                         timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -c script *args`` from the repository, with this process's
+    environment, in a fresh process: a child forked from a process that has
+    imported what the sandbox cases need and run nothing (a fork server,
+    one per test process) — the heap and the process-wide tables of a fresh
+    interpreter, without its second of imports per case. Its output passes
+    through files in ``folder``. On a timeout the server and the case end."""
+    import gevent
+
+    server = _fork_server_process()
+    server.stdin.write(json.dumps({"folder": str(folder), "script": script, "args": list(args),
+                                   "env": dict(os.environ)}) + "\n")
+    server.stdin.flush()
+    try:
+        with gevent.Timeout(timeout):
+            line = server.stdout.readline()
+    except gevent.Timeout:
+        server.kill()  # its child dies with it; the next case starts another server
+        server.wait()
+        raise subprocess.TimeoutExpired(["-c", script, *args], timeout) from None
+    assert line, "the fork server of the fresh-process cases ended"
+    done = json.loads(line)
+    return subprocess.CompletedProcess(["-c", script, *args], done["returncode"],
+                                       done["stdout"], done["stderr"])
+
+
+_SERVE_CASE = """
+import json, sys
+from tests.sandbox.inprocess import SandboxHost
+from tests.sandbox.rounds import serve
+from muxserver.fairshare import fair_share
+root, name, source = json.loads(sys.argv[1])
+host = SandboxHost(root, offload=fair_share.offload)
+print(json.dumps(serve(host, name, source)._asdict()))
+"""
+
+
 def serve_in_fresh_process(tmp_path, name: str, source: str) -> Outcome:
-    """:func:`serve` in a fresh interpreter: after another case grew the
-    heap, a case reuses that memory and its peak no longer shows."""
-    script = (
-        "import json\n"
-        "from tests.sandbox.inprocess import SandboxHost\n"
-        "from tests.sandbox.rounds import serve\n"
-        "from muxserver.fairshare import fair_share\n"
-        f"host = SandboxHost({str(tmp_path)!r}, offload=fair_share.offload)\n"
-        f"outcome = serve(host, {name!r}, {source!r})\n"
-        "print(json.dumps(outcome._asdict()))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    """:func:`serve` in a fresh process (:func:`run_in_fresh_process`):
+    after another case grew the heap, a case reuses that memory and its
+    peak no longer shows."""
+    done = run_in_fresh_process(tmp_path, _SERVE_CASE, json.dumps([str(tmp_path), name, source]))
     assert done.returncode == 0, done.stderr[-2000:]
     return Outcome(**json.loads(done.stdout.splitlines()[-1]))
 

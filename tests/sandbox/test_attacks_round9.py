@@ -50,18 +50,17 @@ host ``RegexFlag`` members as they are.
 """
 
 import json
-import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.sandbox.rounds import run_in_fresh_process
 
 ATTACK_WORKS = "round 9: the attack works on main a179fda"
 #: The re facade (``sandbox/facades/timed_re.py:279``) passes a third positional
 #: argument of search/match/findall/finditer/split to the Pattern method (pos).
 
-#: The scenario runs in a fresh process: ``RegexFlag``'s map is the
+#: The scenario runs in a fresh process (:func:`run_in_fresh_process`): ``RegexFlag``'s map is the
 #: process's, and a combination another test created first would not be
 #: planted.
 SCENARIO = r'''
@@ -91,8 +90,7 @@ print(json.dumps(answers))
 
 def _run(tmp_path, attacker: str, victim: str, order: list) -> list:
     arg = json.dumps([str(tmp_path), attacker, victim, order])
-    done = subprocess.run([sys.executable, "-c", SCENARIO, arg], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = run_in_fresh_process(tmp_path, SCENARIO, arg)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.splitlines()[-1])
 
