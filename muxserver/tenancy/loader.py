@@ -100,6 +100,24 @@ def host_modules(attrs: dict, site=None) -> dict:
     }
 
 
+def _as_at_import(func):
+    """``func()`` (a module's top level) as Flask runs it, at import: with
+    no request attached and no request's state (``g``, ``session``,
+    ``after_this_request``), so ``request`` and ``g`` raise there. A cold
+    start runs it inside the first request (its budget, its greenlet's
+    context): that request is set aside meanwhile, else the module read the
+    first caller's request and kept what it read for every later one."""
+    ctx = context.current()
+    if ctx is None or (ctx.request is None and not ctx.extras):
+        return func()
+    request, extras = ctx.request, ctx.extras
+    ctx.request, ctx.extras = None, {}
+    try:
+        return func()
+    finally:
+        ctx.request, ctx.extras = request, extras
+
+
 class _TenantHooks:
     """What the host hands one tenant's runtime and site (its log, its
     sources, its host modules), as bound methods of one small object: a
@@ -379,10 +397,13 @@ class Loader:
         budget.label = f"{request_label} (loading)"  # what a watchdog names it by
         root = state.spec.root
 
+        def top_level():
+            self.load_app(generation, runtime)
+            return runtime.namespace_of(runtime.load_module(dotted, by_host=True))
+
         def run_top_level():
             try:
-                self.load_app(generation, runtime)
-                return runtime.namespace_of(runtime.load_module(dotted, by_host=True))
+                return _as_at_import(top_level)
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
                 detail = format_tenant_traceback(exc, root)

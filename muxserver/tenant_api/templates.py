@@ -510,10 +510,28 @@ def _lipsum_drawing_from(generator):
     return lipsum
 
 
+def _words_bound(value) -> int:
+    """``lipsum()``'s ``max`` as the plain int its ``randrange(min, max)``
+    reads (its ``__index__``, asked once; an integral float's int, which
+    Python 3.11's randrange still takes), so the cap compares the number
+    Jinja's loop will run to, and that number is what the loop gets.
+
+    :raises TypeError: a value randrange would refuse (a fraction, text).
+    """
+    try:
+        return guards.exact_int(value)
+    except TypeError:
+        pass
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"lipsum(): max must be a whole number, not {type(value).__name__}")
+
+
 def _capped_lipsum(lipsum):
     def capped(n=5, html=True, min=20, max=100):
         n = n if isinstance(n, int) else 5
-        if n > MAX_LIPSUM[0] or (isinstance(max, int) and max > MAX_LIPSUM[1]):
+        max = _words_bound(max)
+        if n > MAX_LIPSUM[0] or max > MAX_LIPSUM[1]:
             raise guards.SizeLimitError(f"lipsum() is capped at {MAX_LIPSUM[0]} paragraphs of "
                                         f"{MAX_LIPSUM[1]} words")
         return lipsum(n, html, min, max)

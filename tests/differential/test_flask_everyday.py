@@ -360,6 +360,43 @@ def test_app_context_gives_a_fresh_g_and_runs_teardown_hooks(both, tmp_path):
     both(APP_CONTEXT_APP).get("/")
 
 
+# -- a module's top level runs outside any request, a cold start's too ---------------------
+
+IMPORT_TIME_APP = {"app.py": """
+    from flask import Flask, request, g
+
+    app = Flask(__name__)
+    try:
+        SEEN = "the first request: " + request.path
+    except RuntimeError as exc:
+        SEEN = "no request at import"
+    try:
+        g.planted = "at import"
+    except RuntimeError:
+        pass
+
+    @app.route("/")
+    def index():
+        return SEEN + " " + str(g.get("planted"))
+
+    @app.errorhandler(404)
+    def missing(error):
+        return SEEN + " " + str(g.get("planted")), 404
+    """}
+
+
+@pytest.mark.parametrize("first", ["/", "/nowhere"])
+def test_a_cold_starts_module_sees_no_request(both, first):
+    """Under Flask a module runs at import, where ``request`` and ``g``
+    raise. Here it runs on a cold start, inside the first request's limits
+    (a view's or, for a 404, the error handler's): it must not see that
+    request either (it read the first caller's request, and its ``g``
+    write landed in that caller's ``g``)."""
+    app = both(IMPORT_TIME_APP)
+    app.get(first)
+    app.get("/")
+
+
 # -- send_static_file: the single-page application pattern ---------------------------------
 
 SPA_APP = {

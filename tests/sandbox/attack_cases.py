@@ -86,6 +86,18 @@ CASES = {
     "template_lipsum_runaway": ("from flask import render_template_string\ndef get():\n"
                                 "    return render_template_string('{{ lipsum(200000) }}')\n",
                                 ("runtime", "lipsum() is capped")),
+    # A paragraph's words are randrange(min, max): a max that is no int but
+    # randrange takes (an integral float, an object with __index__) passed
+    # the cap, and Jinja's loop ran in host code no tick interrupts (10**12
+    # words: the process held for days).
+    "template_lipsum_float_words": ("from flask import render_template_string\ndef get():\n"
+                                    "    return render_template_string('{{ lipsum(1, False, 20, 1e6) }}')\n",
+                                    ("runtime", "lipsum() is capped")),
+    "template_lipsum_index_words": ("from flask import render_template_string\n"
+                                    "class Words:\n    def __index__(self):\n        return 10**6\n"
+                                    "def get():\n    return render_template_string("
+                                    "'{{ lipsum(1, False, 20, words) }}', words=Words())\n",
+                                    ("runtime", "lipsum() is capped")),
     "template_batch_fill": ("from flask import render_template_string\ndef get():\n"
                             "    return render_template_string(\"{{ range(3)|batch(10**9, 'x')|list }}\")\n",
                             ("runtime", "memory")),
