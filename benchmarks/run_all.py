@@ -346,19 +346,51 @@ def headline(reports: dict) -> list[str]:
     return lines
 
 
+def _when(run: dict) -> str:
+    return f"{run['date']}, Python {run['python']}"
+
+
+def _reruns_line(reports: dict) -> str:
+    """Which figures came from which run (``--only`` keeps the others'):
+    each re-run's date and interpreter, grouped, and the full run's."""
+    groups: dict[str, list[str]] = {}
+    for name, run in sorted(reports["reruns"].items()):
+        groups.setdefault(_when(run), []).append(name)
+    said = "; ".join(f"{', '.join(names)} ({when})" for when, names in
+                     sorted(groups.items(), reverse=True))
+    return (f"Re-run alone with `--only`: {said}. The other figures are from the last full run "
+            f"({_when(reports['full_run'])}).")
+
+
+def rerun_facts(last: dict, only: list[str], now: dict) -> dict:
+    """``reruns`` and ``full_run`` of a ``--only`` run's report: the last
+    report's, with ``only`` re-run ``now`` (:func:`machine`'s date and
+    Python). A report written before these were kept (a ``rerun`` list, a
+    ``full_run_date``) says its re-runs ran when it was written."""
+    reruns = dict(last.get("reruns") or {})
+    if not reruns and last.get("rerun"):
+        then = last["machine"]
+        reruns = {name: {"date": then["date"], "python": then["python"]}
+                  for name in last["rerun"]}
+    full_run = last.get("full_run") or {
+        "date": last.get("full_run_date", last["machine"]["date"]),
+        "python": last["machine"]["python"]}
+    reruns.update({name: {"date": now["date"], "python": now["python"]} for name in only})
+    return {"reruns": reruns, "full_run": full_run}
+
+
 def write_page(reports: dict, made: dict, out: Path, quick: bool) -> str:
     m = reports["machine"]
     lines = ["# muxserver benchmark results", ""]
     if quick:
         lines += ["**Quick smoke run: these figures are not measurements.**", ""]
     lines += [
-        f"Machine: {m['cores']} cores ({m['cpu']}), {m['os']}, Python {m['python']}; "
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['os']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + f"; load generator: {m['load_generator']}; {m['date']}.",
+        + f"; load generator: {m['load_generator']}."
+        + ("" if reports.get("reruns") else f" Python {m['python']}; {m['date']}."),
         "",
-        *([f"Re-run alone on that date with `--only`: {', '.join(reports['rerun'])}; the other "
-           f"figures are from the last full run ({reports['full_run_date']}).", ""]
-          if reports.get("rerun") else []),
+        *([_reruns_line(reports), ""] if reports.get("reruns") else []),
         "Every figure is measured side by side with its baseline in the same run. "
         "Reproduce with `python -m benchmarks` (each script also runs alone; see its docstring).",
         "",
@@ -578,8 +610,9 @@ def main(argv=None) -> dict:
         if not previous.exists():
             parser.error(f"--only needs the results of a full run in {previous}")
         last = json.loads(previous.read_text())
-        reports = {**last, "machine": machine(), "rerun": sorted({*last.get("rerun", []), *only}),
-                   "full_run_date": last.get("full_run_date", last["machine"]["date"])}
+        now = machine()
+        reports = {**{k: v for k, v in last.items() if k not in ("rerun", "full_run_date")},
+                   "machine": now, **rerun_facts(last, only, now)}
     selected = {name: run for name, run in runs.items() if not only or name in only}
     if args.quick:
         # A smoke run keeps no figure, and most of each script is servers
