@@ -60,7 +60,12 @@ def test_one_call_of_indented_json_stays_within_the_budget(tmp_path, case):
     outcome = serve_in_fresh_process(tmp_path, f"deep-{case.replace('_', '-')}",
                                      ONE_CALL_BOMBS[case])
     assert_bounded(outcome)
-    assert "memory limit exceeded" in outcome.text, outcome.text[-500:]
+    # The judge refuses the text by its size before it is built. Its walk
+    # over the values ticks: on a machine busy enough (CI's two shards on
+    # two vCPUs), the CPU limit may stop that walk first. Stopped either
+    # way, and never built: the peak is what proves it (assert_bounded).
+    assert ("memory limit exceeded" in outcome.text
+            or "CPU time limit exceeded" in outcome.text), outcome.text[-500:]
 
 
 #: Ordinary indented output, as Python's json lays it out.
