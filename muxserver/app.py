@@ -47,6 +47,7 @@ from muxserver.ops.metrics import Metrics
 from muxserver.tenancy.codecache import CodeCache
 from muxserver.tenancy.evictor import Evictor
 from muxserver.tenancy.loader import Loader
+from muxserver.tenancy.loader import as_at_import
 from muxserver.tenancy import lease as leases
 from muxserver.tenancy.reading import ANY_STATUS
 from muxserver.tenancy.registry import Registry
@@ -690,8 +691,10 @@ class MuxApp:
             def answer():
                 module, _ = self.load(lease, endpoint, outcome, lease.budget)
                 runtime, site = lease.runtime, lease.generation.site
-                for holder in dict.fromkeys(holders):
-                    runtime.load_module(holder, by_host=True)
+                # The host loads them, as Flask would have at import: their
+                # top level sees no request (as_at_import).
+                as_at_import(lambda: [runtime.load_module(holder, by_host=True)
+                                      for holder in dict.fromkeys(holders)])
                 tenant_apps = [a for a in site.apps if not a.is_blueprint]
                 if static is not None and static[1] is not None:
                     own = [a for a in site.apps if a.is_blueprint and a.name == static[1]]

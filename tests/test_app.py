@@ -502,3 +502,20 @@ def test_traceback_keeps_only_tenant_frames_wherever_the_host_code_lives():
         text = format_tenant_traceback(exc)
     assert 'File "acme/x.py", line 2, in get' in text and "ValueError: deep" in text
     assert "/opt/venv" not in text and "lib.py" not in text
+
+
+def test_a_handler_module_the_host_loads_for_an_error_sees_no_request(tenants):
+    """A module with an error handler that no module of the app imports is
+    loaded by the host on the first 404 — as Flask would import it, outside
+    any request: its top level cannot read the first caller's request and
+    keep it for every later one."""
+    tenants.add("acme", {
+        "app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                  "@app.route('/')\ndef index():\n    return 'index'\n",
+        "errors.py": "from flask import request\nfrom app import app\n"
+                     "try:\n    SEEN = 'the first request: ' + request.path\n"
+                     "except RuntimeError:\n    SEEN = 'no request at import'\n"
+                     "@app.errorhandler(404)\ndef missing(error):\n    return SEEN, 404\n"})
+    client = tenants.client()
+    first = client.get("/acme/nowhere", headers={"X-Secret": "first-caller"})
+    assert (first.status_code, first.get_data(as_text=True)) == (404, "no request at import")

@@ -100,7 +100,7 @@ def host_modules(attrs: dict, site=None) -> dict:
     }
 
 
-def _as_at_import(func):
+def as_at_import(func):
     """``func()`` (a module's top level) as Flask runs it, at import: with
     no request attached and no request's state (``g``, ``session``,
     ``after_this_request``), so ``request`` and ``g`` raise there. A cold
@@ -403,7 +403,7 @@ class Loader:
 
         def run_top_level():
             try:
-                return _as_at_import(top_level)
+                return as_at_import(top_level)
             except Exception as exc:
                 # Formatted here, inside the limits: str(exc) is tenant code.
                 detail = format_tenant_traceback(exc, root)
