@@ -529,7 +529,9 @@ def _words_bound(value) -> int:
 
 def _capped_lipsum(lipsum):
     def capped(n=5, html=True, min=20, max=100):
-        n = n if isinstance(n, int) else 5
+        # Its paragraphs loop over range(n): a count, or Jinja's TypeError
+        # (a float or a text is not 5 paragraphs there).
+        n = guards.exact_int(n)
         max = _words_bound(max)
         if n > MAX_LIPSUM[0] or max > MAX_LIPSUM[1]:
             raise guards.SizeLimitError(f"lipsum() is capped at {MAX_LIPSUM[0]} paragraphs of "

@@ -1,10 +1,12 @@
 """Jinja's ``|random`` and ``lipsum()`` draw from the tenant's own generator:
 the one its ``random`` module draws from, as under Flask both draw from the
 process's (so ``random.seed()`` makes a page repeat as there), and never
-from a generator another tenant draws from."""
+from a generator another tenant draws from; ``lipsum(n)`` takes a count as
+Jinja does."""
 
 import random
 
+import pytest
 from werkzeug.test import Client
 
 DRAWING_APP = {"app.py": """
@@ -61,3 +63,27 @@ def test_a_tenants_draws_are_its_own(tenants):
     assert len(client.get("/b/").get_data(as_text=True).split()) == 1000
     drawn += [client.get("/a/").get_data(as_text=True) for _ in range(2)]
     assert drawn == expected
+
+
+COUNTS_APP = {"app.py": """
+    import random
+    from flask import Flask, render_template_string
+
+    app = Flask(__name__)
+
+    @app.route("/<count>")
+    def paragraphs(count):
+        random.seed(3)
+        value = {"float": 2.0, "text": "2", "true": True, "two": 2}[count]
+        try:
+            return render_template_string("{{ lipsum(n, False, 2, 5) }}", n=value)
+        except TypeError as exc:
+            return "TypeError: " + str(exc)
+    """}
+
+
+@pytest.mark.parametrize("count", ["float", "text", "true", "two"])
+def test_lipsums_paragraph_count_is_a_count_as_on_flask(both, count):
+    """``lipsum(n)`` loops over ``range(n)``: a float or a text is Jinja's
+    TypeError there, not five paragraphs."""
+    both(COUNTS_APP).get(f"/{count}")
