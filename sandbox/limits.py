@@ -264,9 +264,7 @@ class Budget:
         slice's new start.
         """
         if self.running:
-            self.cpu_used += self._slice_used()
-            self._slice_wall = perf_counter()
-            self._slice_cpu = None
+            self.new_slice()
             if self.memory_limit is not None:
                 self._slice_rss = _sample_rss()
         self.shared_cpu -= self.cpu_used
